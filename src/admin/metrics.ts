@@ -1,0 +1,113 @@
+/**
+ * A minimal Prometheus text-format registry: counters and histograms with labels.
+ * Label values are joined into one map key so an increment is one Map lookup.
+ */
+type LabelValues = readonly string[];
+
+interface Metric {
+  render(): string;
+}
+
+function escape(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function labelText(names: readonly string[], values: LabelValues, extra = ''): string {
+  const parts = names.map((n, i) => `${n}="${escape(values[i] ?? '')}"`);
+  if (extra) parts.push(extra);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+export class Counter implements Metric {
+  private readonly values = new Map<string, { labels: LabelValues; value: number }>();
+  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {}
+
+  inc(labels: LabelValues = [], by = 1): void {
+    const key = labels.join('\u0000');
+    const entry = this.values.get(key);
+    if (entry) entry.value += by;
+    else this.values.set(key, { labels: [...labels], value: by });
+  }
+
+  get(labels: LabelValues = []): number {
+    return this.values.get(labels.join('\u0000'))?.value ?? 0;
+  }
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
+    for (const { labels, value } of this.values.values()) out += `${this.name}${labelText(this.labelNames, labels)} ${value}\n`;
+    return out;
+  }
+}
+
+export class Gauge implements Metric {
+  private readonly values = new Map<string, { labels: LabelValues; value: number }>();
+  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {}
+
+  set(value: number, labels: LabelValues = []): void {
+    this.values.set(labels.join('\u0000'), { labels: [...labels], value });
+  }
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
+    for (const { labels, value } of this.values.values()) out += `${this.name}${labelText(this.labelNames, labels)} ${value}\n`;
+    return out;
+  }
+}
+
+/** Fixed-bucket histogram (seconds). */
+export class Histogram implements Metric {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {
+    this.counts = new Array(buckets.length).fill(0);
+  }
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) {
+      if (value <= this.buckets[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
+  }
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
+    let cumulative = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      cumulative += this.counts[i]!;
+      out += `${this.name}_bucket{le="${this.buckets[i]}"} ${cumulative}\n`;
+    }
+    out += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.count}\n`;
+    return out;
+  }
+}
+
+export class MetricsRegistry {
+  private readonly metrics: Metric[] = [];
+
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    return this.add(new Counter(name, help, labelNames));
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+    return this.add(new Gauge(name, help, labelNames));
+  }
+
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    return this.add(new Histogram(name, help, buckets));
+  }
+
+  render(): string {
+    return this.metrics.map((m) => m.render()).join('');
+  }
+
+  private add<M extends Metric>(metric: M): M {
+    this.metrics.push(metric);
+    return metric;
+  }
+}

@@ -1,0 +1,20 @@
+import type { Labels } from './instance';
+
+/** A header the decision sets on the request (propagation, cluster switch). */
+export interface HeaderToSet {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** What metaroute tells Envoy to do with one request. */
+export type Decision =
+  /** No routing opinion: Envoy continues with the route's own choice. */
+  | { readonly kind: 'pass'; readonly reason: string }
+  /** Subset mode: these labels go to `envoy.lb` and must be exactly one selector's keys. */
+  | { readonly kind: 'subset'; readonly labels: Labels }
+  /** Endpoint mode: `ip:port` list for override_host / ORIGINAL_DST. */
+  | { readonly kind: 'endpoints'; readonly endpoints: readonly string[] }
+  /** Another cluster: a header the route table matches, plus clearing the route cache. */
+  | { readonly kind: 'cluster'; readonly cluster: string }
+  /** A local reply; Envoy does not forward the request. */
+  | { readonly kind: 'reject'; readonly status: number; readonly body: string };

@@ -1,0 +1,121 @@
+import type { Instance, Labels } from '../model/instance';
+import { clusterName, serviceKey } from '../model/instance';
+
+/** The instances of a subset and how many of them are healthy. */
+export interface Subset {
+  readonly instances: readonly Instance[];
+  readonly healthy: number;
+}
+
+const EMPTY_SUBSET: Subset = { instances: [], healthy: 0 };
+
+function postingKey(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}
+
+/** Canonical, order-independent key of a label set. */
+export function labelSetKey(labels: Labels): string {
+  const keys = Object.keys(labels).sort();
+  let out = '';
+  for (const k of keys) out += `${k}\u0000${labels[k]}\u0001`;
+  return out;
+}
+
+function countHealthy(instances: readonly Instance[]): number {
+  let n = 0;
+  for (const i of instances) if (i.healthy) n++;
+  return n;
+}
+
+/**
+ * One service's instances at one version, with a label index. `subset()` answers
+ * "which instances carry these labels, and how many are healthy" by intersecting the
+ * shortest posting list, and memoises the answer: the view is immutable, so a decision
+ * repeated by many requests costs one map lookup.
+ */
+export class ServiceView {
+  readonly key: string;
+  readonly cluster: string;
+  readonly healthy: number;
+  private readonly postings = new Map<string, Instance[]>();
+  private readonly subsets = new Map<string, Subset>();
+  private readonly keysPresent = new Map<string, Instance[]>();
+
+  constructor(
+    readonly namespace: string,
+    readonly name: string,
+    /** Bumped on every change of this service only (per-resource xDS versions). */
+    readonly version: number,
+    readonly instances: readonly Instance[],
+  ) {
+    this.key = serviceKey(namespace, name);
+    this.cluster = clusterName(namespace, name);
+    this.healthy = countHealthy(instances);
+    for (const instance of instances) {
+      for (const [k, v] of Object.entries(instance.metadata)) {
+        push(this.postings, postingKey(k, v), instance);
+        push(this.keysPresent, k, instance);
+      }
+    }
+  }
+
+  get all(): Subset {
+    return { instances: this.instances, healthy: this.healthy };
+  }
+
+  /** Instances whose metadata contains every label of `labels`. */
+  subset(labels: Labels): Subset {
+    const cacheKey = labelSetKey(labels);
+    const cached = this.subsets.get(cacheKey);
+    if (cached) return cached;
+    const result = this.computeSubset(labels);
+    this.subsets.set(cacheKey, result);
+    return result;
+  }
+
+  /** Instances that carry none of `keys` (metadata failover "others", lane baseline). */
+  lacking(keys: readonly string[]): Subset {
+    const cacheKey = `\u0002${keys.join('\u0000')}`;
+    const cached = this.subsets.get(cacheKey);
+    if (cached) return cached;
+    const instances = this.instances.filter((i) => keys.every((k) => !(k in i.metadata)));
+    const result = { instances, healthy: countHealthy(instances) };
+    this.subsets.set(cacheKey, result);
+    return result;
+  }
+
+  /** Distinct values of a label key present in this service (for selector derivation and explain). */
+  hasKey(key: string): boolean {
+    return this.keysPresent.has(key);
+  }
+
+  private computeSubset(labels: Labels): Subset {
+    const entries = Object.entries(labels);
+    if (entries.length === 0) return this.all;
+    let shortest: Instance[] | undefined;
+    for (const [k, v] of entries) {
+      const list = this.postings.get(postingKey(k, v));
+      if (!list) return EMPTY_SUBSET;
+      if (!shortest || list.length < shortest.length) shortest = list;
+    }
+    const instances = entries.length === 1
+      ? shortest!
+      : shortest!.filter((i) => entries.every(([k, v]) => i.metadata[k] === v));
+    return { instances, healthy: countHealthy(instances) };
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** The whole registry at one version: immutable, swapped atomically. */
+export interface RegistrySnapshot {
+  readonly version: number;
+  /** By serviceKey. */
+  readonly services: ReadonlyMap<string, ServiceView>;
+  /** By cluster name (`<service>.<namespace>`). */
+  readonly clusters: ReadonlyMap<string, ServiceView>;
+}
