@@ -39,7 +39,8 @@ export class ServiceView {
   readonly healthy: number;
   private readonly postings = new Map<string, Instance[]>();
   private readonly subsets = new Map<string, Subset>();
-  private readonly keysPresent = new Map<string, Instance[]>();
+  /** Rule destinations keep one Labels object per snapshot: look those up by identity, no key building. */
+  private readonly subsetsByObject = new WeakMap<Labels, Subset>();
 
   constructor(
     readonly namespace: string,
@@ -54,7 +55,6 @@ export class ServiceView {
     for (const instance of instances) {
       for (const [k, v] of Object.entries(instance.metadata)) {
         push(this.postings, postingKey(k, v), instance);
-        push(this.keysPresent, k, instance);
       }
     }
   }
@@ -63,45 +63,36 @@ export class ServiceView {
     return { instances: this.instances, healthy: this.healthy };
   }
 
-  /** Instances whose metadata contains every label of `labels`. */
+  /**
+   * Instances whose metadata matches every label of `labels`. The empty value means
+   * "lacks this key" (metadata failover `others`, lane baselines); xDS writes the same
+   * empty value into `envoy.lb` for selector keys an endpoint lacks, so Envoy agrees.
+   */
   subset(labels: Labels): Subset {
+    const byObject = this.subsetsByObject.get(labels);
+    if (byObject) return byObject;
     const cacheKey = labelSetKey(labels);
-    const cached = this.subsets.get(cacheKey);
-    if (cached) return cached;
-    const result = this.computeSubset(labels);
-    this.subsets.set(cacheKey, result);
+    let result = this.subsets.get(cacheKey);
+    if (!result) {
+      result = this.computeSubset(labels);
+      this.subsets.set(cacheKey, result);
+    }
+    this.subsetsByObject.set(labels, result);
     return result;
-  }
-
-  /** Instances that carry none of `keys` (metadata failover "others", lane baseline). */
-  lacking(keys: readonly string[]): Subset {
-    const cacheKey = `\u0002${keys.join('\u0000')}`;
-    const cached = this.subsets.get(cacheKey);
-    if (cached) return cached;
-    const instances = this.instances.filter((i) => keys.every((k) => !(k in i.metadata)));
-    const result = { instances, healthy: countHealthy(instances) };
-    this.subsets.set(cacheKey, result);
-    return result;
-  }
-
-  /** Distinct values of a label key present in this service (for selector derivation and explain). */
-  hasKey(key: string): boolean {
-    return this.keysPresent.has(key);
   }
 
   private computeSubset(labels: Labels): Subset {
     const entries = Object.entries(labels);
     if (entries.length === 0) return this.all;
-    let shortest: Instance[] | undefined;
+    let from: readonly Instance[] = this.instances;
     for (const [k, v] of entries) {
+      if (v === '') continue;
       const list = this.postings.get(postingKey(k, v));
       if (!list) return EMPTY_SUBSET;
-      if (!shortest || list.length < shortest.length) shortest = list;
+      if (from === this.instances || list.length < from.length) from = list;
     }
-    const instances = entries.length === 1
-      ? shortest!
-      : shortest!.filter((i) => entries.every(([k, v]) => i.metadata[k] === v));
-    return { instances, healthy: countHealthy(instances) };
+    const instances = from.filter((i) => entries.every(([k, v]) => (v === '' ? !(k in i.metadata) : i.metadata[k] === v)));
+    return instances.length === 0 ? EMPTY_SUBSET : { instances, healthy: countHealthy(instances) };
   }
 }
 

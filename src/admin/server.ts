@@ -1,0 +1,138 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { IdentityOptions } from '../context/request-context';
+import { parseInstance } from '../registry/instance-input';
+import type { Registry } from '../registry/registry';
+import type { RegistryStoreSync } from '../registry/store-sync';
+import type { RoutingEngine } from '../routing/engine';
+import type { RulesSource } from '../app/rules-source';
+import { explain, type ExplainRequest } from './explain';
+import { HttpError, readBody, readJson, send } from './http';
+import type { MetricsRegistry } from './metrics';
+import { serialize } from './schemas';
+
+export interface AdminDeps {
+  readonly metrics: MetricsRegistry;
+  readonly registry: Registry;
+  readonly sync: RegistryStoreSync;
+  readonly ttlSeconds: number;
+  readonly rules: RulesSource;
+  readonly engine: RoutingEngine;
+  readonly identity: IdentityOptions;
+  ready(): boolean;
+  /** Validates (by calling the router's configure) and stores a router's new config. */
+  pushRouterConfig(name: string, config: unknown): Promise<void>;
+  configDump(): Record<string, unknown>;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
+
+/**
+ * The admin HTTP API: health, metrics, registration, rules, router config, explain and
+ * the config dump. Errors are JSON `{error, details}` with the field at fault named.
+ */
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [];
+
+  constructor(private readonly deps: AdminDeps) {
+    this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })));
+    this.route('GET', '/readyz', (_q, res) => {
+      const ready = deps.ready();
+      send(res, ready ? 200 : 503, serialize.status({ status: ready ? 'ready' : 'starting' }));
+    });
+    this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'));
+    this.route('POST', '/v1/instances', (req, res) => this.register(req, res));
+    this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
+    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', (_q, res, [ns, svc, id]) => {
+      if (!deps.registry.heartbeat(ns!, svc!, id!)) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
+      send(res, 200, serialize.status({ status: 'ok' }));
+    });
+    this.route('DELETE', '/v1/instances/([^/]+)/([^/]+)/([^/]+)', async (_q, res, [ns, svc, id]) => {
+      if (!(await deps.sync.deregister(ns!, svc!, id!))) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered`);
+      send(res, 200, serialize.status({ status: 'deregistered' }));
+    });
+    this.route('GET', '/v1/rules', (_q, res) => {
+      const doc = deps.rules.document;
+      send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, text: doc.text }));
+    });
+    this.route('PUT', '/v1/rules', async (req, res) => {
+      const text = await readBody(req);
+      const result = await deps.rules.update(text, 'api');
+      if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
+      send(res, 200, serialize.ruleUpdate({ version: result.version }));
+    });
+    this.route('GET', '/v1/routers', (_q, res) => send(res, 200, serialize.routers({ routers: [...deps.engine.routerNames] })));
+    this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
+      const config = await readJson(req);
+      try {
+        await deps.pushRouterConfig(name!, config);
+      } catch (error) {
+        throw new HttpError(400, `router ${name} refused the config; its previous config stays`, [(error as Error).message]);
+      }
+      send(res, 200, serialize.status({ status: 'configured' }));
+    });
+    this.route('POST', '/explain', async (req, res) => {
+      const body = await readJson(req);
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
+      send(res, 200, serialize.explain(explain(deps.engine, body as ExplainRequest, deps.identity)));
+    });
+    this.route('GET', '/config_dump', (_q, res) => send(res, 200, serialize.dump(deps.configDump())));
+    this.server = http.createServer((req, res) => void this.dispatch(req, res));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private route(method: string, path: string, handler: Handler): void {
+    this.routes.push({ method, pattern: new RegExp(`^${path}$`), handler });
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    try {
+      let pathMatched = false;
+      for (const r of this.routes) {
+        const m = r.pattern.exec(url.pathname);
+        if (!m) continue;
+        pathMatched = true;
+        if (r.method !== req.method) continue;
+        await r.handler(req, res, m.slice(1).map(decodeURIComponent), url);
+        return;
+      }
+      throw pathMatched ? new HttpError(405, `${req.method} not allowed on ${url.pathname}`) : new HttpError(404, `no such endpoint: ${url.pathname}`);
+    } catch (error) {
+      const e = error instanceof HttpError ? error : new HttpError(500, (error as Error).message);
+      if (!res.headersSent) send(res, e.status, serialize.error({ error: e.message, details: [...e.details] }));
+      else res.destroy();
+    }
+  }
+
+  private async register(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const parsed = parseInstance(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
+    if (!parsed.ok) throw new HttpError(400, 'invalid instance', parsed.errors);
+    await this.deps.sync.register(parsed.instance);
+    send(res, 200, serialize.instance(parsed.instance));
+  }
+
+  private listInstances(res: http.ServerResponse, url: URL): void {
+    const service = url.searchParams.get('service');
+    const namespace = url.searchParams.get('namespace');
+    const instances = [];
+    for (const view of this.deps.registry.snapshot().services.values()) {
+      if (service && view.name !== service) continue;
+      if (namespace && view.namespace !== namespace) continue;
+      instances.push(...view.instances);
+    }
+    send(res, 200, serialize.instances({ instances }));
+  }
+}

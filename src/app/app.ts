@@ -1,0 +1,152 @@
+import * as grpc from '@grpc/grpc-js';
+import { MetricsRegistry } from '../admin/metrics';
+import { AdminServer } from '../admin/server';
+import type { ServerConfig } from '../config/config';
+import { registerHealth } from '../extproc/health';
+import { ExtProcService } from '../extproc/service';
+import { Registry } from '../registry/registry';
+import { RegistryStoreSync } from '../registry/store-sync';
+import { RoutingEngine } from '../routing/engine';
+import { MetadataRouter } from '../routing/metadata-router';
+import { loadRouterModule } from '../routing/plugins';
+import type { Router } from '../routing/router';
+import { RuleRouter } from '../routing/rule-router';
+import { RulesSource } from './rules-source';
+import { EmbeddedStore } from '../store/embedded';
+import type { Store } from '../store/store';
+import { XdsServer } from '../xds';
+import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { RouterConfigs } from './router-configs';
+
+/** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
+const GRPC_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  'grpc.max_concurrent_streams': 4096,
+};
+
+export interface BoundPorts {
+  readonly extProc: number;
+  readonly xds: number;
+  readonly admin: number;
+}
+
+/**
+ * The composition root of `metaroute serve`: store, registry, rules, router chain, and
+ * the three listeners (ext_proc gRPC, xDS gRPC, admin HTTP).
+ */
+export class App {
+  private constructor(
+    readonly ports: BoundPorts,
+    readonly registry: Registry,
+    readonly engine: RoutingEngine,
+    private readonly parts: {
+      store: Store;
+      sync: RegistryStoreSync;
+      rules: RulesSource;
+      extProcServer: grpc.Server;
+      xdsServer: grpc.Server;
+      xds: XdsServer;
+      admin: AdminServer;
+      routerConfigs: RouterConfigs;
+      expiryTimer: NodeJS.Timeout;
+    },
+  ) {}
+
+  static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
+    const metrics = new MetricsRegistry();
+    const store = EmbeddedStore.open(config.dataDir);
+    const registry = new Registry();
+    registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
+    const sync = new RegistryStoreSync(store, registry, log);
+    await sync.start();
+    const rules = new RulesSource(store, log);
+    await rules.start(config.rulesFile);
+
+    const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
+    const custom = config.routers.map((r) => ({ router: loadRouterModule(r.module), config: r.config }));
+    const routers: Router[] = [new RuleRouter(), new MetadataRouter(), ...custom.map((c) => c.router)];
+    const routerConfigs = new RouterConfigs(store, routers, log);
+    await routerConfigs.start(new Map(custom.map((c) => [c.router.name, c.config])));
+    engine.setRouters(routers);
+
+    // Registry changes arrive one registration at a time; swap once per event-loop turn.
+    let swapPending = false;
+    const swap = () => {
+      swapPending = false;
+      engine.swap({ registry: registry.snapshot(), rules: rules.snapshot });
+    };
+    registry.onChange(() => {
+      if (!swapPending) {
+        swapPending = true;
+        setImmediate(swap);
+      }
+    });
+    rules.onChange(swap);
+
+    let ready = false;
+    const extProcServer = new grpc.Server(GRPC_OPTIONS);
+    new ExtProcService(engine, metrics, { maxHeaderBytes: config.extProc.maxHeaderBytes, identity: config.extProc.identity }).register(extProcServer);
+    registerHealth(extProcServer, () => ready);
+
+    const xds = new XdsServer(
+      {
+        registry: () => registry.snapshot(),
+        rules: () => rules.snapshot,
+        subscribe: (listener) => {
+          const offRegistry = registry.onChange((changed) => listener(changed));
+          const offRules = rules.onChange(() => listener('all'));
+          return () => {
+            offRegistry();
+            offRules();
+          };
+        },
+      },
+      { debounceMs: config.xds.debounceMs, maxDebounceMs: config.xds.maxDebounceMs, metrics, log },
+    );
+    const xdsServer = new grpc.Server(GRPC_OPTIONS);
+    xds.register(xdsServer);
+    registerHealth(xdsServer, () => ready);
+
+    const admin = new AdminServer({
+      metrics,
+      registry,
+      sync,
+      ttlSeconds: config.registry.ttlSeconds,
+      rules,
+      engine,
+      identity: config.extProc.identity,
+      ready: () => ready,
+      pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
+      configDump: () => ({
+        config,
+        rules: { version: rules.snapshot.version, origin: rules.document.origin, document: rules.snapshot.source },
+        routers: routerConfigs.dump(),
+        registry: { version: registry.snapshot().version, services: [...registry.snapshot().services.values()].map((v) => ({ service: v.key, cluster: v.cluster, version: v.version, instances: v.instances.length, healthy: v.healthy })) },
+        xds: xds.configDump(),
+      }),
+    });
+
+    const ports: BoundPorts = {
+      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
+      admin: await admin.listen(config.ports.admin, config.host),
+    };
+    const expiryTimer = setInterval(() => {
+      sync.expire().catch((error: Error) => log(`expiry failed: ${error.message}`));
+    }, 1000);
+    expiryTimer.unref();
+    ready = true;
+    return new App(ports, registry, engine, { store, sync, rules, extProcServer, xdsServer, xds, admin, routerConfigs, expiryTimer });
+  }
+
+  async stop(): Promise<void> {
+    const p = this.parts;
+    clearInterval(p.expiryTimer);
+    p.xds.close();
+    await Promise.all([p.admin.close(), shutdownGrpc(p.extProcServer), shutdownGrpc(p.xdsServer)]);
+    p.rules.stop();
+    p.sync.stop();
+    p.routerConfigs.stop();
+    await p.store.close();
+  }
+}

@@ -1,0 +1,60 @@
+import type { Router } from '../routing/router';
+import type { Store, StoreEvent } from '../store/store';
+
+const PREFIX = 'routers/';
+
+/**
+ * Router configuration pushed at run time. A push is first tried on the local router
+ * (`configure` throws on bad config, and the push is refused), then stored; the store
+ * watch re-applies it here and on every other replica.
+ */
+export class RouterConfigs {
+  private readonly byName: Map<string, Router>;
+  private readonly current = new Map<string, unknown>();
+  private unwatch: (() => void) | undefined;
+
+  constructor(private readonly store: Store, routers: readonly Router[], private readonly log: (msg: string) => void) {
+    this.byName = new Map(routers.map((r) => [r.name, r]));
+    if (this.byName.size !== routers.length) throw new Error(`two routers share a name: ${routers.map((r) => r.name).join(', ')}`);
+  }
+
+  /** Applies each router's stored config, else the one from the config file, else `{}`. */
+  async start(fromConfigFile: ReadonlyMap<string, unknown>): Promise<void> {
+    const { entries, revision } = await this.store.list(PREFIX);
+    const stored = new Map(entries.map((e) => [e.key.slice(PREFIX.length), JSON.parse(e.value) as unknown]));
+    for (const [name, router] of this.byName) {
+      const config = stored.get(name) ?? fromConfigFile.get(name) ?? {};
+      router.configure(config);
+      this.current.set(name, config);
+    }
+    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
+  }
+
+  stop(): void {
+    this.unwatch?.();
+  }
+
+  async push(name: string, config: unknown): Promise<void> {
+    const router = this.byName.get(name);
+    if (!router) throw new Error(`no router named ${name}`);
+    router.configure(config);
+    await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
+  }
+
+  dump(): Record<string, unknown> {
+    return Object.fromEntries(this.current);
+  }
+
+  private apply(event: StoreEvent): void {
+    const name = event.key.slice(PREFIX.length);
+    const router = this.byName.get(name);
+    if (!router || event.type !== 'put') return;
+    const config = JSON.parse(event.value!) as unknown;
+    try {
+      router.configure(config);
+      this.current.set(name, config);
+    } catch (error) {
+      this.log(`router ${name} refused stored config v${event.revision}: ${(error as Error).message}`);
+    }
+  }
+}

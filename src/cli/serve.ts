@@ -1,0 +1,30 @@
+import { App } from '../app/app';
+import { ConfigError, loadConfig } from '../config/config';
+import { parseArgs } from './args';
+
+function log(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+}
+
+export async function runServe(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['config']);
+  let config;
+  try {
+    config = loadConfig(args.flags.get('config')?.[0]);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const app = await App.start(config, log);
+  log(`metaroute serving: ext_proc ${config.host}:${app.ports.extProc}, xDS ${config.host}:${app.ports.xds}, admin http://${config.host}:${app.ports.admin} (data in ${config.dataDir})`);
+  const stop = (signal: string) => {
+    log(`${signal}: shutting down`);
+    app.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return 0;
+}

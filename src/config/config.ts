@@ -1,0 +1,168 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import type { Instance } from '../model/instance';
+import { parseInstance } from '../registry/instance-input';
+
+export interface RouterConfig {
+  /** Path of a CommonJS/ES module whose default export (or `createRouter`) builds a Router. */
+  readonly module: string;
+  readonly config: unknown;
+}
+
+export interface ServerConfig {
+  /** Address every listener binds; 127.0.0.1 keeps metaroute local to its Envoy. */
+  readonly host: string;
+  readonly ports: { readonly extProc: number; readonly xds: number; readonly admin: number };
+  /** Where the embedded store keeps its log. */
+  readonly dataDir: string;
+  /** A rules file watched for changes; without one, rules come from the store / admin API. */
+  readonly rulesFile: string | undefined;
+  readonly registry: { readonly ttlSeconds: number; readonly instances: readonly Instance[] };
+  readonly extProc: {
+    readonly maxHeaderBytes: number;
+    readonly identity: { readonly metadataNamespace: string; readonly payloadKey: string };
+  };
+  readonly xds: { readonly debounceMs: number; readonly maxDebounceMs: number };
+  readonly routers: readonly RouterConfig[];
+}
+
+export const DEFAULTS: ServerConfig = {
+  host: '127.0.0.1',
+  ports: { extProc: 18080, xds: 18000, admin: 18090 },
+  dataDir: '.metaroute-data',
+  rulesFile: undefined,
+  registry: { ttlSeconds: 15, instances: [] },
+  extProc: { maxHeaderBytes: 65536, identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload' } },
+  xds: { debounceMs: 20, maxDebounceMs: 1000 },
+  routers: [],
+};
+
+/** Environment variables that override the file, and the field each sets. */
+export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
+  METAROUTE_HOST: 'host',
+  METAROUTE_EXTPROC_PORT: 'ports.extProc',
+  METAROUTE_XDS_PORT: 'ports.xds',
+  METAROUTE_ADMIN_PORT: 'ports.admin',
+  METAROUTE_DATA_DIR: 'dataDir',
+  METAROUTE_RULES_FILE: 'rulesFile',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Reads, merges (defaults < file < environment) and validates the server configuration. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const raw: Record<string, unknown> = file ? readYamlObject(file) : {};
+  for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') setPath(raw, field, field.startsWith('ports.') ? Number(value) : value);
+  }
+  const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd());
+  return config;
+}
+
+function readYamlObject(file: string): Record<string, unknown> {
+  const text = fs.readFileSync(file, 'utf8');
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  if (doc.errors.length) {
+    throw new ConfigError(doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`));
+  }
+  const value = doc.toJS() as unknown;
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError([`${file}: the configuration must be a YAML mapping`]);
+  return value as Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function validate(raw: Record<string, unknown>, baseDir: string): ServerConfig {
+  const problems: string[] = [];
+  const obj = (value: unknown, at: string, allowed: readonly string[]): Record<string, unknown> => {
+    if (value === undefined) return {};
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      problems.push(`${at}: must be a mapping`);
+      return {};
+    }
+    for (const key of Object.keys(value)) if (!allowed.includes(key)) problems.push(`${at ? `${at}.` : ''}${key}: unknown field (expected one of ${allowed.join(', ')})`);
+    return value as Record<string, unknown>;
+  };
+  const int = (value: unknown, at: string, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${at}: must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const str = (value: unknown, at: string, fallback: string): string => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || value === '') {
+      problems.push(`${at}: must be a non-empty string`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers']);
+  const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
+  const port = (name: 'extProc' | 'xds' | 'admin') => {
+    const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
+    if (value === 9901) problems.push(`ports.${name}: 9901 is Envoy's admin port; choose another`);
+    return value;
+  };
+  const registry = obj(top.registry, 'registry', ['ttlSeconds', 'instances']);
+  const ttlSeconds = int(registry.ttlSeconds, 'registry.ttlSeconds', DEFAULTS.registry.ttlSeconds, 1, 86400);
+  const instances: Instance[] = [];
+  if (registry.instances !== undefined && !Array.isArray(registry.instances)) problems.push('registry.instances: must be a list');
+  (Array.isArray(registry.instances) ? registry.instances : []).forEach((entry, i) => {
+    const parsed = parseInstance({ ephemeral: false, ...(entry as object) }, { ttlSeconds }, `registry.instances[${i}]`);
+    if (parsed.ok) instances.push(parsed.instance);
+    else problems.push(...parsed.errors);
+  });
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'identity']);
+  const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey']);
+  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs']);
+  const routers: RouterConfig[] = [];
+  if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
+  (Array.isArray(top.routers) ? top.routers : []).forEach((entry, i) => {
+    const r = obj(entry, `routers[${i}]`, ['module', 'config']);
+    const module = str(r.module, `routers[${i}].module`, '');
+    if (module) routers.push({ module: path.resolve(baseDir, module), config: r.config ?? {} });
+  });
+  const rulesFile = top.rulesFile === undefined ? undefined : str(top.rulesFile, 'rulesFile', '');
+
+  const config: ServerConfig = {
+    host: str(top.host, 'host', DEFAULTS.host),
+    ports: { extProc: port('extProc'), xds: port('xds'), admin: port('admin') },
+    dataDir: path.resolve(baseDir, str(top.dataDir, 'dataDir', DEFAULTS.dataDir)),
+    rulesFile: rulesFile ? path.resolve(baseDir, rulesFile) : undefined,
+    registry: { ttlSeconds, instances },
+    extProc: {
+      maxHeaderBytes: int(extProc.maxHeaderBytes, 'extProc.maxHeaderBytes', DEFAULTS.extProc.maxHeaderBytes, 1024, 8 * 1024 * 1024),
+      identity: {
+        metadataNamespace: str(identity.metadataNamespace, 'extProc.identity.metadataNamespace', DEFAULTS.extProc.identity.metadataNamespace),
+        payloadKey: str(identity.payloadKey, 'extProc.identity.payloadKey', DEFAULTS.extProc.identity.payloadKey),
+      },
+    },
+    xds: {
+      debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),
+      maxDebounceMs: int(xds.maxDebounceMs, 'xds.maxDebounceMs', DEFAULTS.xds.maxDebounceMs, 0, 600000),
+    },
+    routers,
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,46 @@
+import type { Metadata } from '@grpc/grpc-js';
+import type { Caller } from '../context/request-context';
+import { NO_CALLER } from '../context/request-context';
+import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
+
+/**
+ * gRPC initial metadata the caller's Envoy attaches to every ext_proc stream
+ * (`grpc_service.initial_metadata` in its bootstrap): who the caller is.
+ */
+export const CALLER_SERVICE = 'x-metaroute-caller-service';
+export const CALLER_NAMESPACE = 'x-metaroute-caller-namespace';
+export const CALLER_LABELS = 'x-metaroute-caller-labels';
+
+const MAX_CACHED = 1024;
+const callers = new Map<string, Caller>();
+
+/** Parsed once per distinct caller: a sidecar sends the same values on every stream. */
+export function callerFromMetadata(metadata: Metadata): Caller {
+  const service = first(metadata, CALLER_SERVICE);
+  if (!service) return NO_CALLER;
+  const namespace = first(metadata, CALLER_NAMESPACE) || DEFAULT_NAMESPACE;
+  const labels = first(metadata, CALLER_LABELS);
+  const cacheKey = `${service}\u0000${namespace}\u0000${labels}`;
+  let caller = callers.get(cacheKey);
+  if (!caller) {
+    caller = { service, namespace, labels: parseLabelList(labels) };
+    if (callers.size >= MAX_CACHED) callers.clear();
+    callers.set(cacheKey, caller);
+  }
+  return caller;
+}
+
+function first(metadata: Metadata, key: string): string {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : '';
+}
+
+/** `k=v,k=v`; entries without `=` are ignored. */
+export function parseLabelList(text: string): Labels {
+  const labels: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return labels;
+}

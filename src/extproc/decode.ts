@@ -1,0 +1,195 @@
+import { Reader, WIRE_LEN, WIRE_VARINT, WireError, decodeUtf8 } from './wire';
+
+export type Phase =
+  | 'request_headers'
+  | 'response_headers'
+  | 'request_body'
+  | 'response_body'
+  | 'request_trailers'
+  | 'response_trailers';
+
+/** ProcessingRequest.request oneof field numbers 2..7, in order. */
+const PHASES: readonly Phase[] = [
+  'request_headers', 'response_headers', 'request_body', 'response_body', 'request_trailers', 'response_trailers',
+];
+
+/** Request headers as Envoy sends them: lower-case names, pseudo-headers included, in order. */
+export interface HeaderList {
+  readonly names: string[];
+  readonly values: string[];
+  /** Sum of name and value bytes seen, including any past the limit. */
+  bytes: number;
+  /** True when the headers passed the size limit; the rest were not kept. */
+  oversized: boolean;
+}
+
+export interface ExtProcRequest {
+  readonly phase: Phase;
+  readonly headers: HeaderList | undefined;
+  readonly observabilityMode: boolean;
+  /** Where metadata_context and attributes sit in the frame, decoded only if a rule asks. */
+  readonly frame: Uint8Array;
+  readonly metadataContext: [number, number] | undefined;
+  readonly attributes: ReadonlyArray<[number, number]>;
+}
+
+/** Decodes one ProcessingRequest; throws WireError on malformed input. */
+export function decodeProcessingRequest(frame: Uint8Array, maxHeaderBytes: number): ExtProcRequest {
+  const r = new Reader(frame);
+  let phase: Phase | undefined;
+  let headers: HeaderList | undefined;
+  let observabilityMode = false;
+  let metadataContext: [number, number] | undefined;
+  const attributes: Array<[number, number]> = [];
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field >= 2 && field <= 7) {
+      expectWire(wire, WIRE_LEN, field);
+      phase = PHASES[field - 2];
+      const range = r.bytesRange();
+      // HttpHeaders (request/response headers) and HttpTrailers both hold a HeaderMap at field 1.
+      headers = field === 2 || field === 3 ? readHttpHeaders(r.sub(range), maxHeaderBytes) : undefined;
+    } else if (field === 8) {
+      expectWire(wire, WIRE_LEN, field);
+      metadataContext = r.bytesRange();
+    } else if (field === 9) {
+      expectWire(wire, WIRE_LEN, field);
+      attributes.push(r.bytesRange());
+    } else if (field === 10) {
+      expectWire(wire, WIRE_VARINT, field);
+      observabilityMode = r.varint() !== 0;
+    } else {
+      r.skip(wire);
+    }
+  }
+  if (!phase) throw new WireError('ProcessingRequest carries no request phase');
+  return { phase, headers, observabilityMode, frame, metadataContext, attributes };
+}
+
+function expectWire(actual: number, expected: number, field: number): void {
+  if (actual !== expected) throw new WireError(`field ${field} has wire type ${actual}, expected ${expected}`);
+}
+
+/** HttpHeaders { HeaderMap headers = 1; ... }, HeaderMap { repeated HeaderValue headers = 1; } */
+function readHttpHeaders(r: Reader, maxHeaderBytes: number): HeaderList {
+  const list: HeaderList = { names: [], values: [], bytes: 0, oversized: false };
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === WIRE_LEN) {
+      const map = r.sub(r.bytesRange());
+      while (!map.done) {
+        const [f, w] = map.tag();
+        if (f === 1 && w === WIRE_LEN) readHeaderValue(map.sub(map.bytesRange()), list, maxHeaderBytes);
+        else map.skip(w);
+      }
+    } else {
+      r.skip(wire);
+    }
+  }
+  return list;
+}
+
+/**
+ * HeaderValue { string key = 1; string value = 2; bytes raw_value = 3; }: current Envoy
+ * sends raw_value, older Envoy value; read whichever is set.
+ */
+function readHeaderValue(r: Reader, list: HeaderList, maxHeaderBytes: number): void {
+  let name = '';
+  let value: string | undefined;
+  let raw: [number, number] | undefined;
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === WIRE_LEN) name = r.string();
+    else if (field === 2 && wire === WIRE_LEN) value = r.string();
+    else if (field === 3 && wire === WIRE_LEN) raw = r.bytesRange();
+    else r.skip(wire);
+  }
+  const valueBytes = raw ? raw[1] - raw[0] : value?.length ?? 0;
+  list.bytes += name.length + valueBytes;
+  if (list.bytes > maxHeaderBytes) {
+    list.oversized = true;
+    return;
+  }
+  list.names.push(name);
+  list.values.push(raw ? decodeUtf8(r.buf, raw[0], raw[1]) : value ?? '');
+}
+
+/** google.protobuf.Struct as plain JSON. Used lazily, for claims and attributes. */
+export function decodeStruct(r: Reader): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field !== 1 || wire !== WIRE_LEN) {
+      r.skip(wire);
+      continue;
+    }
+    const entry = r.sub(r.bytesRange());
+    let key = '';
+    let value: unknown = null;
+    while (!entry.done) {
+      const [f, w] = entry.tag();
+      if (f === 1 && w === WIRE_LEN) key = entry.string();
+      else if (f === 2 && w === WIRE_LEN) value = decodeValue(entry.sub(entry.bytesRange()));
+      else entry.skip(w);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function decodeValue(r: Reader): unknown {
+  let value: unknown = null;
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 2 && wire === 1) value = r.double();
+    else if (field === 3 && wire === WIRE_LEN) value = r.string();
+    else if (field === 4 && wire === WIRE_VARINT) value = r.varint() !== 0;
+    else if (field === 5 && wire === WIRE_LEN) value = decodeStruct(r.sub(r.bytesRange()));
+    else if (field === 6 && wire === WIRE_LEN) value = decodeList(r.sub(r.bytesRange()));
+    else r.skip(wire); // null_value (1) and unknown fields
+  }
+  return value;
+}
+
+function decodeList(r: Reader): unknown[] {
+  const out: unknown[] = [];
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === WIRE_LEN) out.push(decodeValue(r.sub(r.bytesRange())));
+    else r.skip(wire);
+  }
+  return out;
+}
+
+/**
+ * A protobuf map<string, Struct> entry list (Metadata.filter_metadata, attributes):
+ * returns namespace -> JSON for the entries found in the given ranges.
+ */
+export function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const range of ranges) {
+    const entry = new Reader(frame, range[0], range[1]);
+    let key = '';
+    let value: Record<string, unknown> = {};
+    while (!entry.done) {
+      const [f, w] = entry.tag();
+      if (f === 1 && w === WIRE_LEN) key = entry.string();
+      else if (f === 2 && w === WIRE_LEN) value = decodeStruct(entry.sub(entry.bytesRange()));
+      else entry.skip(w);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Metadata { map<string, Struct> filter_metadata = 1; }: the ranges of its map entries. */
+export function filterMetadataEntries(frame: Uint8Array, range: [number, number]): Array<[number, number]> {
+  const r = new Reader(frame, range[0], range[1]);
+  const entries: Array<[number, number]> = [];
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === WIRE_LEN) entries.push(r.bytesRange());
+    else r.skip(wire);
+  }
+  return entries;
+}

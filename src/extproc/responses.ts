@@ -1,0 +1,52 @@
+import type { Decision, HeaderToSet } from '../model/decision';
+import type { Labels } from '../model/instance';
+import { encodeContinue, encodeHeadersAnswer, encodeImmediateResponse, encodeNamespaces } from './encode';
+
+/** The dynamic-metadata namespace Envoy's router merges into the route's metadata_match. */
+export const LB_NAMESPACE = 'envoy.lb';
+/** envoy.lb key read by override_host (Envoy ≥ 1.35): `ip:port[,ip:port...]`, later entries for retries. */
+export const ENDPOINT_LIST_KEY = 'x-gateway-destination-endpoint';
+/** envoy.lb key an ORIGINAL_DST cluster reads through `original_dst_lb_config.metadata_key`: one `ip:port`. */
+export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';
+/** Header the route table matches to send a request to another cluster. */
+export const CLUSTER_HEADER = 'x-metaroute-cluster';
+
+const NONE: readonly never[] = [];
+const subsetAnswers = new WeakMap<Labels, Buffer>();
+const endpointAnswers = new WeakMap<readonly string[], Buffer>();
+
+/**
+ * The ProcessingResponse for a request_headers message. Decisions repeat far more often
+ * than they change (the same labels object per rule destination, the same endpoint list
+ * per subset), so answers without extra headers are encoded once and reused.
+ */
+export function encodeDecision(decision: Decision, setHeaders: readonly HeaderToSet[] = NONE): Buffer {
+  switch (decision.kind) {
+    case 'pass':
+      return setHeaders.length === 0 ? encodeContinue('request_headers') : headersAnswer(setHeaders, undefined, false);
+    case 'subset':
+      return cached(subsetAnswers, decision.labels, setHeaders, () => encodeNamespaces({ [LB_NAMESPACE]: decision.labels }));
+    case 'endpoints':
+      return cached(endpointAnswers, decision.endpoints, setHeaders, () =>
+        encodeNamespaces({ [LB_NAMESPACE]: { [ENDPOINT_LIST_KEY]: decision.endpoints.join(','), [ORIGINAL_DST_KEY]: decision.endpoints[0]! } }),
+      );
+    case 'cluster':
+      return headersAnswer([...setHeaders, { key: CLUSTER_HEADER, value: decision.cluster }], undefined, true);
+    case 'reject':
+      return encodeImmediateResponse(decision.status, `${decision.body}\n`, `metaroute_${decision.status}`);
+  }
+}
+
+function cached<K extends object>(cache: WeakMap<K, Buffer>, key: K, setHeaders: readonly HeaderToSet[], metadata: () => Uint8Array): Buffer {
+  if (setHeaders.length > 0) return headersAnswer(setHeaders, metadata(), false);
+  let answer = cache.get(key);
+  if (!answer) {
+    answer = headersAnswer(NONE, metadata(), false);
+    cache.set(key, answer);
+  }
+  return answer;
+}
+
+function headersAnswer(setHeaders: readonly HeaderToSet[], dynamicMetadata: Uint8Array | undefined, clearRouteCache: boolean): Buffer {
+  return encodeHeadersAnswer({ phase: 'request_headers', setHeaders, removeHeaders: NONE, clearRouteCache, dynamicMetadata });
+}

@@ -1,0 +1,80 @@
+import { DEFAULT_NAMESPACE, type Instance } from '../model/instance';
+
+export interface InstanceDefaults {
+  readonly ttlSeconds: number;
+}
+
+const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
+const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
+
+export type InstanceParse = { ok: true; instance: Instance } | { ok: false; errors: string[] };
+
+/**
+ * Validates a registration (HTTP body, config entry, store record) into an Instance.
+ * Every error names its field under `at` (e.g. `registry.instances[3].port`).
+ */
+export function parseInstance(input: unknown, defaults: InstanceDefaults, at = ''): InstanceParse {
+  const errors: string[] = [];
+  const field = (name: string) => (at ? `${at}.${name}` : name);
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { ok: false, errors: [`${at || 'instance'}: must be an object`] };
+  const o = input as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!FIELDS.has(key)) errors.push(`${field(key)}: unknown field`);
+
+  const name = (key: string, fallback?: string): string => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'string' || !NAME.test(v)) errors.push(`${field(key)}: required, letters, digits, '_', '.', '-'`);
+    return typeof v === 'string' ? v : '';
+  };
+  const service = name('service');
+  const namespace = name('namespace', DEFAULT_NAMESPACE);
+  const host = typeof o.host === 'string' && o.host.length > 0 && o.host.length <= 253 && !/[\s,/]/.test(o.host) ? o.host : '';
+  if (!host) errors.push(`${field('host')}: required, an IP address or host name`);
+  const port = o.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) errors.push(`${field('port')}: required, an integer 1-65535`);
+  const weight = o.weight ?? 100;
+  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 10000) errors.push(`${field('weight')}: an integer 0-10000`);
+  const ttlSeconds = o.ttlSeconds ?? defaults.ttlSeconds;
+  if (typeof ttlSeconds !== 'number' || !(ttlSeconds > 0) || ttlSeconds > 86400) errors.push(`${field('ttlSeconds')}: a number of seconds, 0 < ttl <= 86400`);
+  for (const flag of ['healthy', 'ephemeral'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${field(flag)}: must be true or false`);
+  }
+  const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors);
+  const locality = stringMap(o.locality, field('locality'), /^/, errors);
+  for (const key of Object.keys(locality)) if (!LOCALITY_FIELDS.has(key)) errors.push(`${field('locality')}.${key}: unknown field (region, zone, campus)`);
+  const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
+  if (typeof id !== 'string' || !NAME.test(id.replace(/:/g, '_'))) errors.push(`${field('id')}: letters, digits, '_', '.', '-', ':'`);
+  if (errors.length) return { ok: false, errors };
+  return {
+    ok: true,
+    instance: {
+      id: id as string,
+      service,
+      namespace,
+      host,
+      port: port as number,
+      weight: weight as number,
+      metadata,
+      locality,
+      healthy: o.healthy !== false,
+      ephemeral: o.ephemeral !== false,
+      ttlSeconds: ttlSeconds as number,
+    },
+  };
+}
+
+function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: string[]): Record<string, string> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    errors.push(`${at}: must be a map of string to string`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (!keyPattern.test(k)) errors.push(`${at}.${k}: invalid key`);
+    else if (typeof v !== 'string' || v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters`);
+    else out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+import type { Instance } from '../model/instance';
+import type { Store, StoreEvent } from '../store/store';
+import { parseInstance } from './instance-input';
+import type { Registry } from './registry';
+
+const PREFIX = 'instances/';
+
+function keyOf(namespace: string, service: string, id: string): string {
+  return `${PREFIX}${namespace}/${service}/${id}`;
+}
+
+/**
+ * Keeps the registry equal to the store's `instances/` keys. Registrations are written
+ * to the store and reach the registry through the watch, the same path another
+ * replica's writes take. Heartbeats stay in memory: they would flood a durable log.
+ */
+export class RegistryStoreSync {
+  private unwatch: (() => void) | undefined;
+
+  constructor(private readonly store: Store, private readonly registry: Registry, private readonly log: (msg: string) => void) {}
+
+  async start(): Promise<void> {
+    const { entries, revision } = await this.store.list(PREFIX);
+    this.registry.batch(() => {
+      for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision });
+    });
+    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
+  }
+
+  stop(): void {
+    this.unwatch?.();
+  }
+
+  async register(instance: Instance): Promise<void> {
+    await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance));
+  }
+
+  deregister(namespace: string, service: string, id: string): Promise<boolean> {
+    return this.store.delete(keyOf(namespace, service, id));
+  }
+
+  /** Drops expired ephemeral instances from the registry and the store. */
+  async expire(): Promise<Instance[]> {
+    const expired = this.registry.expire();
+    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
+    return expired;
+  }
+
+  private apply(event: StoreEvent): void {
+    const [namespace, service, id] = event.key.slice(PREFIX.length).split('/');
+    if (!namespace || !service || !id) return;
+    if (event.type === 'delete') {
+      this.registry.remove(namespace, service, id);
+      return;
+    }
+    const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: 30 }, event.key);
+    if (parsed.ok) this.registry.upsert(parsed.instance);
+    else this.log(`ignoring invalid stored instance ${event.key}: ${parsed.errors.join('; ')}`);
+  }
+}

@@ -1,0 +1,96 @@
+import type { RequestContext } from '../context/request-context';
+import type { Decision } from '../model/decision';
+import type { Labels } from '../model/instance';
+import type { RuleSnapshot } from '../model/rule';
+import type { RegistrySnapshot, ServiceView, Subset } from '../registry/service-view';
+import { healthyEndpoints } from './metadata-router';
+import type { Router } from './router';
+import { resolveTarget } from './target';
+
+/** One router's step, for explain: how many instances went in and came out, and why. */
+export interface TraceStep {
+  readonly router: string;
+  readonly before: number;
+  readonly after: number;
+  readonly labels: Labels;
+  readonly note: string;
+}
+
+/** Registry and rules as one request sees them: swapped whole, never half-updated. */
+export interface RoutingSnapshot {
+  readonly registry: RegistrySnapshot;
+  readonly rules: RuleSnapshot;
+}
+
+/** A decision and the rule behind it ('' when no rule applied). */
+export interface Outcome {
+  readonly decision: Decision;
+  readonly rule: string;
+}
+
+const NO_LABELS: Labels = Object.freeze({});
+const UNKNOWN_SERVICE: Outcome = { decision: { kind: 'pass', reason: 'unknown service' }, rule: '' };
+const PASS_NO_ROUTE: Decision = { kind: 'pass', reason: 'no router applied' };
+
+/** Runs the router chain over one snapshot. Pure apart from the snapshot reference swap. */
+export class RoutingEngine {
+  private routers: readonly Router[] = [];
+
+  constructor(private snapshot: RoutingSnapshot) {}
+
+  get current(): RoutingSnapshot {
+    return this.snapshot;
+  }
+
+  swap(snapshot: RoutingSnapshot): void {
+    this.snapshot = snapshot;
+  }
+
+  setRouters(routers: readonly Router[]): void {
+    this.routers = [...routers].sort((a, b) => a.order - b.order);
+  }
+
+  get routerNames(): readonly string[] {
+    return this.routers.map((r) => r.name);
+  }
+
+  target(ctx: RequestContext): ServiceView | undefined {
+    return resolveTarget(ctx, this.snapshot.registry);
+  }
+
+  /** `trace`, when given, receives one step per router (explain); the hot path passes none. */
+  decide(ctx: RequestContext, service: ServiceView | undefined, trace?: TraceStep[]): Outcome {
+    if (!service) return UNKNOWN_SERVICE;
+    const { registry, rules } = this.snapshot;
+    let candidates: Subset = service.all;
+    let labels = NO_LABELS;
+    let rule = '';
+    for (const router of this.routers) {
+      const result = router.route(ctx, { service, candidates, labels, rules, registry });
+      if (trace) {
+        const after = result?.kind === 'narrow' ? result.candidates.instances.length : candidates.instances.length;
+        trace.push({ router: router.name, before: candidates.instances.length, after, labels: result?.kind === 'narrow' ? result.labels : labels, note: result?.note ?? 'no opinion' });
+      }
+      if (!result) continue;
+      if (result.rule) rule = result.rule;
+      if (result.kind === 'final') return { decision: result.decision, rule };
+      candidates = result.candidates;
+      labels = result.labels;
+    }
+    return { decision: finish(service, candidates, labels), rule };
+  }
+}
+
+/**
+ * Labels that describe the candidates exactly go to Envoy's subset LB; a narrowing no
+ * label set describes (a custom router's pick) becomes an explicit endpoint list.
+ */
+function finish(service: ServiceView, candidates: Subset, labels: Labels): Decision {
+  const labelled = service.subset(labels);
+  if (candidates === labelled) {
+    return labels === NO_LABELS ? PASS_NO_ROUTE : { kind: 'subset', labels };
+  }
+  const endpoints = healthyEndpoints(candidates);
+  if (endpoints.length === 0) return { kind: 'reject', status: 503, body: 'no healthy instance' };
+  return { kind: 'endpoints', endpoints };
+}

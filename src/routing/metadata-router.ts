@@ -1,0 +1,77 @@
+import type { RequestContext } from '../context/request-context';
+import { endpointAddress, type Labels } from '../model/instance';
+import type { MetadataRoute } from '../model/rule';
+import type { Subset } from '../registry/service-view';
+import { mergeLabels } from './labels';
+import type { RouteInput, RouteResult, Router } from './router';
+
+const endpointLists = new WeakMap<Subset, readonly string[]>();
+
+/** Healthy `ip:port`s of a subset, computed once per (immutable) subset. */
+export function healthyEndpoints(subset: Subset): readonly string[] {
+  let list = endpointLists.get(subset);
+  if (!list) {
+    list = subset.instances.filter((i) => i.healthy).map(endpointAddress);
+    endpointLists.set(subset, list);
+  }
+  return list;
+}
+
+/** tRPC metarouter order: query, then header (lower-cased key), then cookie. */
+export function requestMetadata(ctx: RequestContext, key: string): string | undefined {
+  return ctx.query(key) ?? ctx.header(key.toLowerCase()) ?? ctx.cookie(key);
+}
+
+/**
+ * Metadata routing: the request's values for the route's keys select the instances
+ * with the same metadata ("user A to user A's container"). When the request lacks a
+ * key or no healthy instance matches, the route's failover decides.
+ */
+export class MetadataRouter implements Router {
+  readonly name = 'metadata';
+  readonly order = 300;
+
+  configure(): void {
+    /* metadata routes come from the rule snapshot */
+  }
+
+  route(ctx: RequestContext, input: RouteInput): RouteResult {
+    const route = input.rules.metadataRoutes.get(input.service.key);
+    if (!route) return undefined;
+    const wanted: Record<string, string> = {};
+    let complete = true;
+    for (const key of route.keys) {
+      const value = requestMetadata(ctx, key);
+      if (value === undefined || value === '') complete = false;
+      else wanted[key] = value;
+    }
+    const subset = complete ? input.service.subset(wanted) : undefined;
+    if (subset && subset.healthy > 0) return choose(route, subset, mergeLabels(input.labels, wanted), 'metadata match');
+    return failover(route, input, complete ? 'no healthy instance with this metadata' : 'request lacks metadata');
+  }
+}
+
+function choose(route: MetadataRoute, subset: Subset, labels: Labels, note: string): RouteResult {
+  if (route.mode === 'endpoint') {
+    return { kind: 'final', decision: { kind: 'endpoints', endpoints: healthyEndpoints(subset) }, note };
+  }
+  return { kind: 'narrow', candidates: subset, labels, note };
+}
+
+function failover(route: MetadataRoute, input: RouteInput, why: string): RouteResult {
+  switch (route.failover) {
+    case 'none':
+      return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}` }, note: `${why}, failover none` };
+    case 'all':
+      return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${why}, failover all` };
+    case 'others': {
+      const lacking: Record<string, string> = {};
+      for (const key of route.keys) lacking[key] = '';
+      const others = input.service.subset(lacking);
+      if (others.healthy === 0) {
+        return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}, and none without the keys` }, note: `${why}, failover others: empty` };
+      }
+      return choose(route, others, mergeLabels(input.labels, lacking), `${why}, failover others`);
+    }
+  }
+}

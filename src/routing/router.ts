@@ -1,0 +1,48 @@
+import type { RequestContext } from '../context/request-context';
+import type { Decision } from '../model/decision';
+import type { Labels } from '../model/instance';
+import type { RuleSnapshot } from '../model/rule';
+import type { RegistrySnapshot, ServiceView, Subset } from '../registry/service-view';
+
+/** What a router sees: the callee, the instances still in play, and the labels chosen so far. */
+export interface RouteInput {
+  readonly service: ServiceView;
+  readonly candidates: Subset;
+  /** Labels chosen by earlier routers; a router adds to them, never drops them. */
+  readonly labels: Labels;
+  readonly rules: RuleSnapshot;
+  readonly registry: RegistrySnapshot;
+}
+
+/** The router narrowed the instances (and usually says which labels describe them). */
+export interface Narrowed {
+  readonly kind: 'narrow';
+  readonly candidates: Subset;
+  readonly labels: Labels;
+  readonly note: string;
+  /** The rule that applied, for metrics and explain. */
+  readonly rule?: string;
+}
+
+/** The router decided; the rest of the chain does not run. */
+export interface Final {
+  readonly kind: 'final';
+  readonly decision: Decision;
+  readonly note: string;
+  readonly rule?: string;
+}
+
+/** `undefined`: no opinion, the input passes on unchanged (and costs nothing). */
+export type RouteResult = Narrowed | Final | undefined;
+
+/**
+ * The plugin interface: built-in routers implement it too. Routers run in ascending
+ * `order`; `configure` is called at start and again on every configuration push, and
+ * must throw on invalid config (the push is then refused and the old config kept).
+ */
+export interface Router {
+  readonly name: string;
+  readonly order: number;
+  configure(config: unknown): void;
+  route(ctx: RequestContext, input: RouteInput): RouteResult;
+}

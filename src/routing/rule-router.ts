@@ -1,0 +1,75 @@
+import type { RequestContext } from '../context/request-context';
+import type { CompiledRule, CompiledSource } from '../model/rule';
+import { serviceKey } from '../model/instance';
+import type { RouteInput, RouteResult, Router } from './router';
+import { mergeLabels } from './labels';
+import { pickDestination } from './weighted';
+
+const NO_RULES: readonly CompiledRule[] = [];
+
+/**
+ * PolarisMesh rule routing: the callee's inbound rules, then the caller's outbound
+ * rules; the first rule with a matching source decides. Its highest-priority group
+ * with a healthy destination wins, split by weight; if none can serve, the rule's
+ * failover applies. A request no rule matches passes on untouched.
+ */
+export class RuleRouter implements Router {
+  readonly name = 'rule';
+  readonly order = 200;
+
+  configure(): void {
+    /* rules come from the rule snapshot, not from router config */
+  }
+
+  route(ctx: RequestContext, input: RouteInput): RouteResult {
+    const { service } = input;
+    const inbound = input.rules.inbound.get(service.key) ?? NO_RULES;
+    const rule = firstMatch(inbound, ctx, ctx.caller.service, ctx.caller.namespace)
+      ?? (ctx.caller.service
+        ? firstMatch(input.rules.outbound.get(serviceKey(ctx.caller.namespace, ctx.caller.service)) ?? NO_RULES, ctx, service.name, service.namespace)
+        : undefined);
+    return rule ? applyRule(rule, ctx, input) : undefined;
+  }
+}
+
+function firstMatch(rules: readonly CompiledRule[], ctx: RequestContext, peerService: string, peerNamespace: string): CompiledRule | undefined {
+  for (const rule of rules) {
+    if (rule.sources.length === 0) return rule;
+    for (const source of rule.sources) if (sourceMatches(source, ctx, peerService, peerNamespace)) return rule;
+  }
+  return undefined;
+}
+
+/** `peer` is the caller for inbound rules and the callee for outbound ones. */
+function sourceMatches(source: CompiledSource, ctx: RequestContext, peerService: string, peerNamespace: string): boolean {
+  if (source.service !== '*' && source.service !== peerService) return false;
+  if (source.namespace !== '*' && source.namespace !== peerNamespace) return false;
+  for (const argument of source.arguments) if (!argument.test(ctx.label(argument.source))) return false;
+  return true;
+}
+
+function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): RouteResult {
+  const view = input.service;
+  for (const group of rule.priorityGroups) {
+    const chosen = pickDestination(group, view, ctx, rule.stickyBy);
+    if (chosen) {
+      return { kind: 'narrow', candidates: view.subset(chosen.labels), labels: mergeLabels(input.labels, chosen.labels), note: rule.name, rule: rule.name };
+    }
+  }
+  switch (rule.failover.kind) {
+    case 'all':
+      return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${rule.name}: no healthy group, failover all`, rule: rule.name };
+    case 'none':
+      return {
+        kind: 'final',
+        decision: { kind: 'reject', status: 503, body: `no healthy instance for rule ${rule.name}` },
+        note: `${rule.name}: no healthy group, failover none`,
+        rule: rule.name,
+      };
+    case 'group': {
+      const name = rule.failover.name;
+      const fallback = rule.destinations.find((d) => d.name === name)!;
+      return { kind: 'narrow', candidates: view.subset(fallback.labels), labels: mergeLabels(input.labels, fallback.labels), note: `${rule.name}: failover to ${name}`, rule: rule.name };
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import type { RequestContext } from '../context/request-context';
+import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
+import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
+
+/** A header naming the callee explicitly (`shop` or `shop.default`); wins over :authority. */
+export const SERVICE_HEADER = 'x-metaroute-service';
+
+/**
+ * The callee of a request: the explicit header, else the :authority host read as a
+ * cluster name (`shop.default`), a bare service in the default namespace (`shop`), or a
+ * Kubernetes host (`shop.default.svc.cluster.local`).
+ */
+export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): ServiceView | undefined {
+  const explicit = ctx.header(SERVICE_HEADER);
+  return lookupHost(explicit ?? hostOf(ctx.authority), registry);
+}
+
+export function lookupHost(host: string, registry: RegistrySnapshot): ServiceView | undefined {
+  if (!host) return undefined;
+  const asCluster = registry.clusters.get(host);
+  if (asCluster) return asCluster;
+  const dot = host.indexOf('.');
+  if (dot < 0) return registry.services.get(serviceKey(DEFAULT_NAMESPACE, host));
+  const second = host.indexOf('.', dot + 1);
+  return second < 0 ? undefined : registry.clusters.get(host.slice(0, second));
+}
+
+function hostOf(authority: string): string {
+  if (authority.startsWith('[')) return authority; // IP literal: never a service name
+  const colon = authority.indexOf(':');
+  return colon < 0 ? authority : authority.slice(0, colon);
+}

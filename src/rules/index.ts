@@ -1,0 +1,42 @@
+import type { RuleSnapshot } from '../model/rule';
+import { compileRules } from './compile';
+import type { RuleError } from './errors';
+import { parseRuleText } from './parse';
+import type { RuleDocument } from './schema';
+import { validateRules } from './validate';
+
+export { formatRuleErrors, type RuleError } from './errors';
+export type { ArgumentSpec, LabelSourceSpec, MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
+export { compileMatch } from './matchers';
+
+export type LoadRulesResult =
+  | { readonly ok: true; readonly snapshot: RuleSnapshot }
+  | { readonly ok: false; readonly errors: RuleError[] };
+
+const EMPTY_DOCUMENT: RuleDocument = { rules: [], metadataRoutes: [] };
+
+/** The rule set before any has been loaded: version 0, no rules. */
+export const EMPTY_RULES: RuleSnapshot = compileRules(EMPTY_DOCUMENT, 0);
+
+/**
+ * Parses (YAML or JSON), validates and compiles a rule document. On failure nothing is
+ * compiled and every error is returned, with its path and line:column in `text`, in
+ * text order. `origin` is the file name or 'api'; a `.json` name selects strict JSON.
+ */
+export function loadRules(text: string, origin: string, version: number): LoadRulesResult {
+  const parsed = parseRuleText(text, origin);
+  if (!parsed.ok) return parsed;
+  const result = validateRules(parsed.parsed.value, parsed.parsed.locate);
+  if (!result.ok) return { ok: false, errors: [...result.errors].sort(byPosition) };
+  return { ok: true, snapshot: compileRules(result.document, version) };
+}
+
+/** The same for an already parsed value (an API body, a stored document); errors carry paths only. */
+export function loadRulesValue(value: unknown, version: number): LoadRulesResult {
+  const result = validateRules(value);
+  return result.ok ? { ok: true, snapshot: compileRules(result.document, version) } : result;
+}
+
+function byPosition(a: RuleError, b: RuleError): number {
+  return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
+}
