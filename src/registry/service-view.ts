@@ -37,6 +37,8 @@ export class ServiceView {
   readonly key: string;
   readonly cluster: string;
   readonly healthy: number;
+  /** The whole service as a Subset; one object, so identity comparisons hold. */
+  readonly all: Subset;
   private readonly postings = new Map<string, Instance[]>();
   private readonly subsets = new Map<string, Subset>();
   /** Rule destinations keep one Labels object per snapshot: look those up by identity, no key building. */
@@ -52,15 +54,12 @@ export class ServiceView {
     this.key = serviceKey(namespace, name);
     this.cluster = clusterName(namespace, name);
     this.healthy = countHealthy(instances);
+    this.all = { instances, healthy: this.healthy };
     for (const instance of instances) {
       for (const [k, v] of Object.entries(instance.metadata)) {
         push(this.postings, postingKey(k, v), instance);
       }
     }
-  }
-
-  get all(): Subset {
-    return { instances: this.instances, healthy: this.healthy };
   }
 
   /**
