@@ -1,0 +1,81 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import * as grpc from '@grpc/grpc-js';
+import { ExtProcClient, encodeHeadersRequest, lbLabels } from '../support/extproc-client';
+import { api, startApp, until } from '../support/app';
+
+let env: Awaited<ReturnType<typeof startApp>>;
+let client: ExtProcClient;
+const staff = { ':method': 'GET', ':path': '/', ':authority': 'shop', 'x-user-role': 'staff' };
+
+beforeAll(async () => {
+  env = await startApp({ extProc: { maxHeaderBytes: 4096, identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload' } } });
+  client = new ExtProcClient(env.extProc);
+  await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { version: 'gray' } });
+  await api(env.admin, 'PUT', '/v1/rules', 'rules:\n  - name: staff\n    service: shop\n    destinations: [{ name: gray, labels: { version: gray } }]\n');
+  await until(() => env.app.engine.current.rules.inbound.size === 1 && env.app.engine.current.registry.services.size === 1, 'setup');
+});
+
+afterAll(async () => {
+  client.close();
+  await env.app.stop();
+});
+
+test.each([
+  ['a truncated varint', Buffer.from([0x12, 0xff])],
+  ['a length past the end', Buffer.from([0x12, 0x10, 0x0a])],
+  ['no request phase at all', Buffer.from([0x50, 0x01])],
+  ['a wrong wire type for request_headers', Buffer.from([0x10, 0x01])],
+])('%s fails that stream with INVALID_ARGUMENT and the server keeps serving', async (_what, frame) => {
+  const error = await client.exchange([frame]).then(() => undefined, (e: grpc.ServiceError) => e);
+  expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(error?.details).toMatch(/malformed ProcessingRequest/);
+  expect(lbLabels(await client.request(staff))).toEqual({ version: 'gray' });
+});
+
+test('headers over the limit are answered 431, not routed, and counted', async () => {
+  const answer = await client.request({ ...staff, 'x-big': 'x'.repeat(5000) });
+  expect(answer.immediate_response.status.code).toBe(431);
+  expect((await api(env.admin, 'GET', '/metrics')).text).toMatch(/metaroute_oversized_headers_total 1/);
+});
+
+test('an unknown service passes through unchanged and is counted', async () => {
+  const answer = await client.request({ ...staff, ':authority': 'nosuch.default:8080' });
+  expect(answer).toEqual({ request_headers: {} });
+  expect((await api(env.admin, 'GET', '/metrics')).text).toMatch(/metaroute_unknown_service_total 1/);
+});
+
+test('body, trailer and response-header messages are answered CONTINUE; observability mode gets no answer', async () => {
+  const root = (await import('../support/extproc-client')).ProcessingRequest;
+  const body = Buffer.from(root.encode(root.fromObject({ request_body: { body: Buffer.from('x'), end_of_stream: true } })).finish());
+  const trailers = Buffer.from(root.encode(root.fromObject({ request_trailers: {} })).finish());
+  const responseHeaders = Buffer.from(root.encode(root.fromObject({ response_headers: { headers: { headers: [] } } })).finish());
+  const answers = await client.exchange([encodeHeadersRequest(staff), body, trailers, responseHeaders]);
+  expect(answers.map((a) => Object.keys(a).filter((k) => k !== 'dynamic_metadata'))).toEqual([['request_headers'], ['request_body'], ['request_trailers'], ['response_headers']]);
+  expect(await client.exchange([encodeHeadersRequest(staff, { observabilityMode: true })])).toEqual([]);
+});
+
+test('an invalid rules update is refused with path and line, and the old rules keep serving', async () => {
+  const bad = 'rules:\n  - name: staff\n    service: shop\n    destinations: [{ name: gray, labels: { version: gray }, weight: -1 }]\n';
+  const response = await api(env.admin, 'PUT', '/v1/rules', bad);
+  expect(response.status).toBe(400);
+  expect(response.json.details.join('\n')).toMatch(/^api:4:\d+: rules\[0\]\.destinations\[0\]\.weight: /m);
+  expect(lbLabels(await client.request(staff))).toEqual({ version: 'gray' });
+});
+
+test('`metaroute validate` exits 1 with file:line errors for an invalid rules file', () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rules-')), 'rules.yaml');
+  fs.writeFileSync(file, 'rules:\n  - name: r\n    service: shop\n    destnations: []\n');
+  let status = 0;
+  let stderr = '';
+  try {
+    execFileSync(process.execPath, ['-r', require.resolve('./register-ts'), path.join(__dirname, '../../src/cli/main.ts'), 'validate', file], { stdio: 'pipe' });
+  } catch (error) {
+    status = (error as { status: number }).status;
+    stderr = String((error as { stderr: Buffer }).stderr);
+  }
+  expect(status).toBe(1);
+  expect(stderr).toContain(`${file}:4:5: rules[0].destnations: unknown field`);
+});
