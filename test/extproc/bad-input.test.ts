@@ -71,7 +71,7 @@ test('`metaroute validate` exits 1 with file:line errors for an invalid rules fi
   let status = 0;
   let stderr = '';
   try {
-    execFileSync(process.execPath, ['-r', require.resolve('./register-ts'), path.join(__dirname, '../../src/cli/main.ts'), 'validate', file], { stdio: 'pipe' });
+    execFileSync(process.execPath, ['-r', require.resolve('../support/register-ts'), path.join(__dirname, '../../src/cli/main.ts'), 'validate', file], { stdio: 'pipe' });
   } catch (error) {
     status = (error as { status: number }).status;
     stderr = String((error as { stderr: Buffer }).stderr);
