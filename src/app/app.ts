@@ -1,7 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import { AdminAuth } from '../admin/auth';
 import { MetricsRegistry } from '../admin/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
+import { JwtVerifier } from '../context/identity';
 import { registerHealth } from '../extproc/health';
 import { ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
@@ -85,7 +87,9 @@ export class App {
 
     let ready = false;
     const extProcServer = new grpc.Server(GRPC_OPTIONS);
-    new ExtProcService(engine, metrics, { maxHeaderBytes: config.extProc.maxHeaderBytes, identity: config.extProc.identity }).register(extProcServer);
+    const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
+    const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
+    new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).register(extProcServer);
     registerHealth(extProcServer, () => ready);
 
     const xds = new XdsServer(
@@ -115,6 +119,7 @@ export class App {
       rules,
       engine,
       identity: config.extProc.identity,
+      auth: new AdminAuth(config.auth, config.host),
       ready: () => ready,
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: () => ({

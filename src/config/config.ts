@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/auth';
+import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
 
@@ -21,10 +23,21 @@ export interface ServerConfig {
   readonly registry: { readonly ttlSeconds: number; readonly instances: readonly Instance[] };
   readonly extProc: {
     readonly maxHeaderBytes: number;
-    readonly identity: { readonly metadataNamespace: string; readonly payloadKey: string };
+    /** Total bytes of `rpc-*` metadata headers a request may carry (400 beyond). */
+    readonly maxMetadataBytes: number;
+    readonly identity: {
+      readonly metadataNamespace: string;
+      readonly payloadKey: string;
+      /** metaroute's own JWT check, for gateways without jwt_authn. */
+      readonly jwt: JwtConfig | undefined;
+    };
+    /** Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). */
+    readonly edge: EdgeGuardConfig;
   };
   readonly xds: { readonly debounceMs: number; readonly maxDebounceMs: number };
   readonly routers: readonly RouterConfig[];
+  /** Bearer tokens for the registration and admin APIs; none configured = open (loopback only). */
+  readonly auth: AuthConfig;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -33,9 +46,15 @@ export const DEFAULTS: ServerConfig = {
   dataDir: '.metaroute-data',
   rulesFile: undefined,
   registry: { ttlSeconds: 15, instances: [] },
-  extProc: { maxHeaderBytes: 65536, identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload' } },
+  extProc: {
+    maxHeaderBytes: 65536,
+    maxMetadataBytes: 8192,
+    identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
+    edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
+  },
   xds: { debounceMs: 20, maxDebounceMs: 1000 },
   routers: [],
+  auth: { tokens: [], requireAdminAuth: 'auto' },
 };
 
 /** Environment variables that override the file, and the field each sets. */
@@ -61,7 +80,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     const value = env[variable];
     if (value !== undefined && value !== '') setPath(raw, field, field.startsWith('ports.') ? Number(value) : value);
   }
-  const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd());
+  const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
   return config;
 }
 
@@ -88,7 +107,7 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   node[parts[parts.length - 1]!] = value;
 }
 
-function validate(raw: Record<string, unknown>, baseDir: string): ServerConfig {
+function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.ProcessEnv): ServerConfig {
   const problems: string[] = [];
   const obj = (value: unknown, at: string, allowed: readonly string[]): Record<string, unknown> => {
     if (value === undefined) return {};
@@ -116,7 +135,7 @@ function validate(raw: Record<string, unknown>, baseDir: string): ServerConfig {
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -132,8 +151,23 @@ function validate(raw: Record<string, unknown>, baseDir: string): ServerConfig {
     if (parsed.ok) instances.push(parsed.instance);
     else problems.push(...parsed.errors);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'identity']);
-  const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge']);
+  const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey', 'jwt']);
+  const jwt = identity.jwt === undefined ? undefined : obj(identity.jwt, 'extProc.identity.jwt', ['header', 'issuer', 'audience', 'jwks', 'secretEnv']);
+  if (jwt && (jwt.jwks === undefined) === (jwt.secretEnv === undefined)) problems.push('extProc.identity.jwt: set exactly one of jwks and secretEnv');
+  if (jwt?.jwks !== undefined && !Array.isArray((jwt.jwks as { keys?: unknown } | null)?.keys)) problems.push('extProc.identity.jwt.jwks: must be a JWKS object with a keys list');
+  const optionalStr = (value: unknown, at: string) => (value === undefined ? undefined : str(value, at, ''));
+  const edge = obj(extProc.edge, 'extProc.edge', ['protectedHeaders', 'protectedPrefixes', 'onSpoofed']);
+  const lowerList = (value: unknown, at: string, fallback: readonly string[]): string[] => {
+    if (value === undefined) return [...fallback];
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v !== '')) {
+      problems.push(`${at}: must be a list of header names`);
+      return [...fallback];
+    }
+    return value.map((v: string) => v.toLowerCase());
+  };
+  const onSpoofed = edge.onSpoofed ?? DEFAULTS.extProc.edge.onSpoofed;
+  if (onSpoofed !== 'reject' && onSpoofed !== 'strip') problems.push(`extProc.edge.onSpoofed: must be reject or strip, got ${JSON.stringify(onSpoofed)}`);
   const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs']);
   const routers: RouterConfig[] = [];
   if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
@@ -152,9 +186,22 @@ function validate(raw: Record<string, unknown>, baseDir: string): ServerConfig {
     registry: { ttlSeconds, instances },
     extProc: {
       maxHeaderBytes: int(extProc.maxHeaderBytes, 'extProc.maxHeaderBytes', DEFAULTS.extProc.maxHeaderBytes, 1024, 8 * 1024 * 1024),
+      maxMetadataBytes: int(extProc.maxMetadataBytes, 'extProc.maxMetadataBytes', DEFAULTS.extProc.maxMetadataBytes, 256, 1024 * 1024),
       identity: {
         metadataNamespace: str(identity.metadataNamespace, 'extProc.identity.metadataNamespace', DEFAULTS.extProc.identity.metadataNamespace),
         payloadKey: str(identity.payloadKey, 'extProc.identity.payloadKey', DEFAULTS.extProc.identity.payloadKey),
+        jwt: jwt && {
+          header: str(jwt.header, 'extProc.identity.jwt.header', 'authorization').toLowerCase(),
+          issuer: optionalStr(jwt.issuer, 'extProc.identity.jwt.issuer'),
+          audience: optionalStr(jwt.audience, 'extProc.identity.jwt.audience'),
+          jwks: jwt.jwks as { keys: object[] } | undefined,
+          secretEnv: optionalStr(jwt.secretEnv, 'extProc.identity.jwt.secretEnv'),
+        },
+      },
+      edge: {
+        protectedHeaders: lowerList(edge.protectedHeaders, 'extProc.edge.protectedHeaders', DEFAULTS.extProc.edge.protectedHeaders),
+        protectedPrefixes: lowerList(edge.protectedPrefixes, 'extProc.edge.protectedPrefixes', DEFAULTS.extProc.edge.protectedPrefixes),
+        onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
     },
     xds: {
@@ -162,7 +209,11 @@ function validate(raw: Record<string, unknown>, baseDir: string): ServerConfig {
       maxDebounceMs: int(xds.maxDebounceMs, 'xds.maxDebounceMs', DEFAULTS.xds.maxDebounceMs, 0, 600000),
     },
     routers,
+    auth: parseAuthConfig(top.auth, env, problems),
   };
+  // Refused here, before anything binds, so `metaroute serve` exits with the reason.
+  const authProblem = adminAuthProblem(config.host, config.auth);
+  if (authProblem) problems.push(authProblem);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

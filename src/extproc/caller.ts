@@ -1,4 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
+import type { Side } from '../context/propagation';
 import type { Caller } from '../context/request-context';
 import { NO_CALLER } from '../context/request-context';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
@@ -10,6 +11,13 @@ import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
 export const CALLER_SERVICE = 'x-metaroute-caller-service';
 export const CALLER_NAMESPACE = 'x-metaroute-caller-namespace';
 export const CALLER_LABELS = 'x-metaroute-caller-labels';
+/** `inbound` / `outbound` in a sidecar; absent means an edge gateway, where client headers are not trusted. */
+export const SIDE = 'x-metaroute-side';
+
+export function sideFromMetadata(metadata: Metadata): Side {
+  const side = first(metadata, SIDE);
+  return side === 'inbound' || side === 'outbound' ? side : 'edge';
+}
 
 const MAX_CACHED = 1024;
 const callers = new Map<string, Caller>();

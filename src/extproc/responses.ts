@@ -1,3 +1,4 @@
+import type { Mutation } from '../context/propagation';
 import type { Decision, HeaderToSet } from '../model/decision';
 import type { Labels } from '../model/instance';
 import { encodeContinue, encodeHeadersAnswer, encodeImmediateResponse, encodeNamespaces } from './encode';
@@ -12,6 +13,7 @@ export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';
 export const CLUSTER_HEADER = 'x-metaroute-cluster';
 
 const NONE: readonly never[] = [];
+const NO_MUTATION: Mutation = { set: [], remove: [] };
 const subsetAnswers = new WeakMap<Labels, Buffer>();
 const endpointAnswers = new WeakMap<readonly string[], Buffer>();
 
@@ -20,33 +22,43 @@ const endpointAnswers = new WeakMap<readonly string[], Buffer>();
  * than they change (the same labels object per rule destination, the same endpoint list
  * per subset), so answers without extra headers are encoded once and reused.
  */
-export function encodeDecision(decision: Decision, setHeaders: readonly HeaderToSet[] = NONE): Buffer {
+export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTATION): Buffer {
   switch (decision.kind) {
     case 'pass':
-      return setHeaders.length === 0 ? encodeContinue('request_headers') : headersAnswer(setHeaders, undefined, false);
+      return isEmpty(mutation) ? encodeContinue('request_headers') : headersAnswer(mutation.set, mutation.remove, undefined, false);
     case 'subset':
-      return cached(subsetAnswers, decision.labels, setHeaders, () => encodeNamespaces({ [LB_NAMESPACE]: decision.labels }));
+      return cached(subsetAnswers, decision.labels, mutation, () => encodeNamespaces({ [LB_NAMESPACE]: decision.labels }));
     case 'endpoints':
-      return cached(endpointAnswers, decision.endpoints, setHeaders, () =>
+      return cached(endpointAnswers, decision.endpoints, mutation, () =>
         encodeNamespaces({ [LB_NAMESPACE]: { [ENDPOINT_LIST_KEY]: decision.endpoints.join(','), [ORIGINAL_DST_KEY]: decision.endpoints[0]! } }),
       );
     case 'cluster':
-      return headersAnswer([...setHeaders, { key: CLUSTER_HEADER, value: decision.cluster }], undefined, true);
+      return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, undefined, true);
     case 'reject':
       return encodeImmediateResponse(decision.status, `${decision.body}\n`, `metaroute_${decision.status}`);
   }
 }
 
-function cached<K extends object>(cache: WeakMap<K, Buffer>, key: K, setHeaders: readonly HeaderToSet[], metadata: () => Uint8Array): Buffer {
-  if (setHeaders.length > 0) return headersAnswer(setHeaders, metadata(), false);
+/** A response_headers answer: CONTINUE, with the header changes if there are any. */
+export function encodeResponseHeaders(mutation: Mutation): Buffer {
+  if (isEmpty(mutation)) return encodeContinue('response_headers');
+  return encodeHeadersAnswer({ phase: 'response_headers', setHeaders: mutation.set, removeHeaders: mutation.remove, clearRouteCache: false, dynamicMetadata: undefined });
+}
+
+function isEmpty(mutation: Mutation): boolean {
+  return mutation.set.length === 0 && mutation.remove.length === 0;
+}
+
+function cached<K extends object>(cache: WeakMap<K, Buffer>, key: K, mutation: Mutation, metadata: () => Uint8Array): Buffer {
+  if (!isEmpty(mutation)) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
   let answer = cache.get(key);
   if (!answer) {
-    answer = headersAnswer(NONE, metadata(), false);
+    answer = headersAnswer(NONE, NONE, metadata(), false);
     cache.set(key, answer);
   }
   return answer;
 }
 
-function headersAnswer(setHeaders: readonly HeaderToSet[], dynamicMetadata: Uint8Array | undefined, clearRouteCache: boolean): Buffer {
-  return encodeHeadersAnswer({ phase: 'request_headers', setHeaders, removeHeaders: NONE, clearRouteCache, dynamicMetadata });
+function headersAnswer(set: readonly HeaderToSet[], remove: readonly string[], dynamicMetadata: Uint8Array | undefined, clearRouteCache: boolean): Buffer {
+  return encodeHeadersAnswer({ phase: 'request_headers', setHeaders: set, removeHeaders: remove, clearRouteCache, dynamicMetadata });
 }

@@ -1,19 +1,26 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
-import type { IdentityOptions } from '../context/request-context';
-import { RequestContext } from '../context/request-context';
 import type { MetricsRegistry } from '../admin/metrics';
+import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier } from '../context/identity';
+import { metadataBytes, requestPropagation, responsePropagation, type Mutation, type Side } from '../context/propagation';
+import { RequestContext, type Caller, type IdentityOptions } from '../context/request-context';
+import type { Decision } from '../model/decision';
 import type { RoutingEngine } from '../routing/engine';
-import { callerFromMetadata } from './caller';
-import { decodeProcessingRequest, decodeStructMap, filterMetadataEntries, type ExtProcRequest } from './decode';
-import { encodeContinue, encodeImmediateResponse } from './encode';
-import { encodeDecision } from './responses';
+import { callerFromMetadata, sideFromMetadata } from './caller';
+import { decodeProcessingRequest, decodeStructMap, filterMetadataEntries, type ExtProcRequest, type HeaderList } from './decode';
+import { encodeContinue } from './encode';
+import { encodeDecision, encodeResponseHeaders } from './responses';
 import { WireError } from './wire';
 
 export interface ExtProcOptions {
   /** Request headers beyond this many bytes (names + values) are answered with 431. */
   readonly maxHeaderBytes: number;
+  /** `rpc-*` metadata headers beyond this many bytes are answered with 400. */
+  readonly maxMetadataBytes: number;
   readonly identity: IdentityOptions;
+  /** metaroute's own JWT check; undefined when Envoy's jwt_authn does it (or nobody). */
+  readonly jwt: JwtVerifier | undefined;
+  readonly edge: EdgeGuardConfig;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -31,68 +38,128 @@ export const EXT_PROC_SERVICE: grpc.ServiceDefinition = {
   },
 };
 
+type Stream = grpc.ServerDuplexStream<Buffer, Buffer>;
+
 /**
  * envoy.service.ext_proc.v3.ExternalProcessor: one stream per HTTP request. Request
- * headers are routed; every other message is answered CONTINUE unchanged. In
- * observability mode Envoy does not wait for answers, so none are sent.
+ * headers are guarded, propagated and routed; response headers carry backward
+ * metadata; every other message is answered CONTINUE. In observability mode Envoy does
+ * not wait for answers, so none are sent.
  */
 export class ExtProcService {
   private readonly decisions;
   private readonly latency;
   private readonly unknownService;
   private readonly streamErrors;
-  private readonly oversized;
+  private readonly rejected;
 
   constructor(private readonly engine: RoutingEngine, metrics: MetricsRegistry, private readonly options: ExtProcOptions) {
     this.decisions = metrics.counter('metaroute_decisions_total', 'Routing decisions by callee cluster, rule and outcome', ['service', 'rule', 'outcome']);
     this.latency = metrics.histogram('metaroute_decision_seconds', 'Time to decide one request (decode to encoded answer)', [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]);
     this.unknownService = metrics.counter('metaroute_unknown_service_total', 'Requests for a service metaroute does not know (passed through unchanged)');
     this.streamErrors = metrics.counter('metaroute_extproc_stream_errors_total', 'ext_proc streams failed by metaroute', ['reason']);
-    this.oversized = metrics.counter('metaroute_oversized_headers_total', 'Requests rejected with 431 because their headers passed the limit');
+    this.rejected = metrics.counter('metaroute_rejected_requests_total', 'Requests refused before routing', ['reason']);
   }
 
   register(server: grpc.Server): void {
-    server.addService(EXT_PROC_SERVICE, { Process: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.process(call) });
+    server.addService(EXT_PROC_SERVICE, { Process: (call: Stream) => this.process(call) });
   }
 
-  private process(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+  private process(call: Stream): void {
     const caller = callerFromMetadata(call.metadata);
+    const side = sideFromMetadata(call.metadata);
+    // Answers must keep message order; only a JWT check makes one asynchronous.
+    let pending: Promise<void> | undefined;
     call.on('data', (frame: Buffer) => {
-      let request: ExtProcRequest;
-      try {
-        request = decodeProcessingRequest(frame, this.options.maxHeaderBytes);
-      } catch (error) {
-        if (!(error instanceof WireError)) throw error;
-        this.streamErrors.inc(['malformed']);
-        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `malformed ProcessingRequest: ${error.message}` });
+      if (pending) {
+        pending = pending.then(() => this.handle(call, frame, caller, side));
         return;
       }
-      const answer = request.phase === 'request_headers' ? this.answerRequestHeaders(request, caller) : encodeContinue(request.phase);
-      if (!request.observabilityMode) call.write(answer);
+      const result = this.handle(call, frame, caller, side);
+      if (result) {
+        const settled: Promise<void> = result.then(() => {
+          if (pending === settled) pending = undefined;
+        });
+        pending = settled;
+      }
     });
-    call.on('end', () => call.end());
+    call.on('end', () => (pending ? void pending.then(() => call.end()) : call.end()));
     call.on('error', () => {
       /* the client went away; grpc-js has already ended the call */
     });
   }
 
-  private answerRequestHeaders(request: ExtProcRequest, caller: ReturnType<typeof callerFromMetadata>): Buffer {
-    const started = performance.now();
-    const headers = request.headers!;
-    if (headers.oversized) {
-      this.oversized.inc();
-      return encodeImmediateResponse(431, `request headers exceed ${this.options.maxHeaderBytes} bytes\n`, 'metaroute_431');
+  private handle(call: Stream, frame: Buffer, caller: Caller, side: Side): Promise<void> | undefined {
+    let request: ExtProcRequest;
+    try {
+      request = decodeProcessingRequest(frame, this.options.maxHeaderBytes);
+    } catch (error) {
+      if (!(error instanceof WireError)) throw error;
+      this.streamErrors.inc(['malformed']);
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `malformed ProcessingRequest: ${error.message}` });
+      return undefined;
     }
+    const write = (answer: Buffer) => {
+      if (!request.observabilityMode && call.writable) call.write(answer);
+    };
+    if (request.phase === 'request_headers') {
+      const answer = this.answerRequestHeaders(request, caller, side);
+      if (answer instanceof Promise) return answer.then(write);
+      write(answer);
+    } else if (request.phase === 'response_headers') {
+      const mutation: Mutation = { set: [], remove: [] };
+      responsePropagation(side, request.headers!, mutation);
+      write(encodeResponseHeaders(mutation));
+    } else {
+      write(encodeContinue(request.phase));
+    }
+    return undefined;
+  }
+
+  private answerRequestHeaders(request: ExtProcRequest, caller: Caller, side: Side): Buffer | Promise<Buffer> {
+    const started = performance.now();
+    let headers: HeaderList = request.headers!;
+    if (headers.oversized) return this.reject('oversized_headers', { kind: 'reject', status: 431, body: `request headers exceed ${this.options.maxHeaderBytes} bytes` });
+    const mutation: Mutation = { set: [], remove: [] };
+    if (side === 'edge') {
+      const spoofed = spoofedHeaders(headers, this.options.edge);
+      if (spoofed.length > 0) {
+        if (this.options.edge.onSpoofed === 'reject') {
+          return this.reject('spoofed_header', { kind: 'reject', status: 403, body: `client may not set ${spoofed.join(', ')}` });
+        }
+        headers = withoutHeaders(headers, spoofed);
+        mutation.remove.push(...spoofed);
+      }
+    }
+    if (metadataBytes(headers) > this.options.maxMetadataBytes) {
+      return this.reject('oversized_metadata', { kind: 'reject', status: 400, body: `rpc-* metadata headers exceed ${this.options.maxMetadataBytes} bytes` });
+    }
+    requestPropagation(side, headers, mutation);
     const ctx = new RequestContext(headers, caller, this.options.identity, {
       filterMetadata: () => (request.metadataContext ? decodeStructMap(request.frame, filterMetadataEntries(request.frame, request.metadataContext)) : {}),
       attributes: () => decodeStructMap(request.frame, request.attributes),
     });
+    const jwt = this.options.jwt;
+    if (!jwt) return this.route(ctx, mutation, started);
+    return jwt.verify(headers).then((result) => {
+      if (result && !result.ok) return this.reject('invalid_jwt', { kind: 'reject', status: 401, body: `invalid token: ${result.reason}` });
+      if (result) ctx.verifiedClaims = result.claims;
+      return this.route(ctx, mutation, started);
+    });
+  }
+
+  private route(ctx: RequestContext, mutation: Mutation, started: number): Buffer {
     const service = this.engine.target(ctx);
     const outcome = this.engine.decide(ctx, service);
-    const answer = encodeDecision(outcome.decision);
+    const answer = encodeDecision(outcome.decision, mutation);
     if (!service) this.unknownService.inc();
     this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);
     this.latency.observe((performance.now() - started) / 1000);
     return answer;
+  }
+
+  private reject(reason: string, decision: Decision): Buffer {
+    this.rejected.inc([reason]);
+    return encodeDecision(decision);
   }
 }

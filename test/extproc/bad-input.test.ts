@@ -5,13 +5,14 @@ import { execFileSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { ExtProcClient, encodeHeadersRequest, lbLabels } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
+import { DEFAULTS } from '../../src/config/config';
 
 let env: Awaited<ReturnType<typeof startApp>>;
 let client: ExtProcClient;
 const staff = { ':method': 'GET', ':path': '/', ':authority': 'shop', 'x-user-role': 'staff' };
 
 beforeAll(async () => {
-  env = await startApp({ extProc: { maxHeaderBytes: 4096, identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload' } } });
+  env = await startApp({ extProc: { ...DEFAULTS.extProc, maxHeaderBytes: 4096 } });
   client = new ExtProcClient(env.extProc);
   await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { version: 'gray' } });
   await api(env.admin, 'PUT', '/v1/rules', 'rules:\n  - name: staff\n    service: shop\n    destinations: [{ name: gray, labels: { version: gray } }]\n');
@@ -38,7 +39,7 @@ test.each([
 test('headers over the limit are answered 431, not routed, and counted', async () => {
   const answer = await client.request({ ...staff, 'x-big': 'x'.repeat(5000) });
   expect(answer.immediate_response.status.code).toBe(431);
-  expect((await api(env.admin, 'GET', '/metrics')).text).toMatch(/metaroute_oversized_headers_total 1/);
+  expect((await api(env.admin, 'GET', '/metrics')).text).toMatch(/metaroute_rejected_requests_total{reason="oversized_headers"} 1/);
 });
 
 test('an unknown service passes through unchanged and is counted', async () => {

@@ -1,0 +1,109 @@
+import type { HeaderToSet } from '../model/decision';
+import type { HeaderList } from '../extproc/decode';
+import { fnv1a } from '../routing/weighted';
+
+/** CloudWeGo metainfo header prefixes. */
+export const PERSIST_PREFIX = 'rpc-persist-';
+export const TRANSIT_PREFIX = 'rpc-transit-';
+export const BACKWARD_PREFIX = 'rpc-backward-';
+
+/**
+ * Markers the receiving side adds so the sending side of the same sidecar can tell a
+ * value the application merely copied (drop it: one hop only) from one it set itself
+ * (forward it). They carry `key=hash(value)` pairs, never the values.
+ */
+export const UPSTREAM_TRANSIT_MARKER = 'x-metaroute-upstream-transit';
+export const DOWNSTREAM_BACKWARD_MARKER = 'x-metaroute-downstream-backward';
+
+/** Which ext_proc call this is, as the sidecar's bootstrap declares it (`x-metaroute-side`). */
+export type Side = 'edge' | 'inbound' | 'outbound';
+
+export interface Mutation {
+  readonly set: HeaderToSet[];
+  readonly remove: string[];
+}
+
+/** metainfo's internal key form: upper case, `-` → `_` (`rpc-persist-user-id` → `USER_ID`). */
+export function normaliseKey(headerSuffix: string): string {
+  return headerSuffix.toUpperCase().replace(/-/g, '_');
+}
+
+/** Bytes of metadata headers (names + values) of one kind of prefix set. */
+export function metadataBytes(headers: HeaderList): number {
+  let bytes = 0;
+  for (let i = 0; i < headers.names.length; i++) {
+    const name = headers.names[i]!;
+    if (name.startsWith('rpc-')) bytes += name.length + headers.values[i]!.length;
+  }
+  return bytes;
+}
+
+function valueHash(value: string): string {
+  return fnv1a(value).toString(36);
+}
+
+/**
+ * Receiving side of a hop (the callee's inbound call for requests, the caller's outbound
+ * call for responses): the values under `prefix` stay visible to the application; a
+ * marker records them so the sending side can recognise copies.
+ */
+export function markReceived(headers: HeaderList, prefix: string, marker: string, mutation: Mutation): void {
+  const pairs: string[] = [];
+  for (let i = 0; i < headers.names.length; i++) {
+    const name = headers.names[i]!;
+    if (name.startsWith(prefix)) pairs.push(`${name.slice(prefix.length)}=${valueHash(headers.values[i]!)}`);
+  }
+  // Always overwrite: a marker arriving from outside is not ours and must not suppress anything.
+  if (pairs.length > 0) mutation.set.push({ key: marker, value: pairs.join(',') });
+  else if (hasHeader(headers, marker)) mutation.remove.push(marker);
+}
+
+/**
+ * Sending side of a hop: drops the values the application copied unchanged from what
+ * it received (they were for one hop), keeps values it set or changed, drops the marker.
+ */
+export function dropCopied(headers: HeaderList, prefix: string, marker: string, mutation: Mutation): void {
+  const markerValue = headerValue(headers, marker);
+  if (markerValue === undefined) return;
+  mutation.remove.push(marker);
+  const received = new Map<string, string>();
+  for (const pair of markerValue.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) received.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  for (let i = 0; i < headers.names.length; i++) {
+    const name = headers.names[i]!;
+    if (!name.startsWith(prefix)) continue;
+    const hash = received.get(name.slice(prefix.length));
+    if (hash !== undefined && hash === valueHash(headers.values[i]!)) mutation.remove.push(name);
+  }
+}
+
+function headerValue(headers: HeaderList, name: string): string | undefined {
+  const i = headers.names.indexOf(name);
+  return i < 0 ? undefined : headers.values[i];
+}
+
+function hasHeader(headers: HeaderList, name: string): boolean {
+  return headers.names.includes(name);
+}
+
+/**
+ * Request headers: the callee's inbound call marks received transient values; the
+ * caller's outbound call drops copied ones. Persistent values need nothing: the
+ * application copies them and they travel to the end of the chain.
+ */
+export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation): void {
+  if (side === 'inbound') markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+  else if (side === 'outbound') dropCopied(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+}
+
+/**
+ * Response headers, mirrored: the caller's outbound call marks backward values coming
+ * back from its callee; the callee's inbound call (answering its own caller) drops the
+ * ones its application merely copied, so a backward value travels exactly one hop.
+ */
+export function responsePropagation(side: Side, headers: HeaderList, mutation: Mutation): void {
+  if (side === 'outbound') markReceived(headers, BACKWARD_PREFIX, DOWNSTREAM_BACKWARD_MARKER, mutation);
+  else if (side === 'inbound') dropCopied(headers, BACKWARD_PREFIX, DOWNSTREAM_BACKWARD_MARKER, mutation);
+}
