@@ -6,6 +6,7 @@ import type { Registry } from '../registry/registry';
 import type { RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
 import type { RulesSource } from '../app/rules-source';
+import { redactSecrets, type AdminAuth } from './auth';
 import { explain, type ExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
 import type { MetricsRegistry } from './metrics';
@@ -19,6 +20,7 @@ export interface AdminDeps {
   readonly rules: RulesSource;
   readonly engine: RoutingEngine;
   readonly identity: IdentityOptions;
+  readonly auth: AdminAuth;
   ready(): boolean;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
@@ -26,6 +28,8 @@ export interface AdminDeps {
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
+/** `registration` routes check their token against the instance themselves; unlisted routes are `admin`. */
+type Access = 'open' | 'registration' | 'admin';
 
 /**
  * The admin HTTP API: health, metrics, registration, rules, router config, explain and
@@ -33,25 +37,27 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: str
  */
 export class AdminServer {
   private readonly server: http.Server;
-  private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [];
+  private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler; access: Access }> = [];
 
   constructor(private readonly deps: AdminDeps) {
-    this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })));
+    this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })), 'open');
     this.route('GET', '/readyz', (_q, res) => {
       const ready = deps.ready();
       send(res, ready ? 200 : 503, serialize.status({ status: ready ? 'ready' : 'starting' }));
-    });
-    this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'));
-    this.route('POST', '/v1/instances', (req, res) => this.register(req, res));
+    }, 'open');
+    this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'), 'open');
+    this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
-    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', (_q, res, [ns, svc, id]) => {
+    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', (req, res, [ns, svc, id]) => {
+      this.authorizeExisting(req, res, 'heartbeat', ns!, svc!, id!);
       if (!deps.registry.heartbeat(ns!, svc!, id!)) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
       send(res, 200, serialize.status({ status: 'ok' }));
-    });
-    this.route('DELETE', '/v1/instances/([^/]+)/([^/]+)/([^/]+)', async (_q, res, [ns, svc, id]) => {
+    }, 'registration');
+    this.route('DELETE', '/v1/instances/([^/]+)/([^/]+)/([^/]+)', async (req, res, [ns, svc, id]) => {
+      this.authorizeExisting(req, res, 'deregister', ns!, svc!, id!);
       if (!(await deps.sync.deregister(ns!, svc!, id!))) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered`);
       send(res, 200, serialize.status({ status: 'deregistered' }));
-    });
+    }, 'registration');
     this.route('GET', '/v1/rules', (_q, res) => {
       const doc = deps.rules.document;
       send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, text: doc.text }));
@@ -77,7 +83,7 @@ export class AdminServer {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
       send(res, 200, serialize.explain(explain(deps.engine, body as ExplainRequest, deps.identity)));
     });
-    this.route('GET', '/config_dump', (_q, res) => send(res, 200, serialize.dump(deps.configDump())));
+    this.route('GET', '/config_dump', (_q, res) => send(res, 200, serialize.dump(redactSecrets(deps.configDump()))));
     this.server = http.createServer((req, res) => void this.dispatch(req, res));
   }
 
@@ -93,8 +99,8 @@ export class AdminServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private route(method: string, path: string, handler: Handler): void {
-    this.routes.push({ method, pattern: new RegExp(`^${path}$`), handler });
+  private route(method: string, path: string, handler: Handler, access: Access = 'admin'): void {
+    this.routes.push({ method, pattern: new RegExp(`^${path}$`), handler, access });
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -106,6 +112,7 @@ export class AdminServer {
         if (!m) continue;
         pathMatched = true;
         if (r.method !== req.method) continue;
+        if (r.access === 'admin') this.deps.auth.requireAdmin(req, res);
         await r.handler(req, res, m.slice(1).map(decodeURIComponent), url);
         return;
       }
@@ -118,10 +125,22 @@ export class AdminServer {
   }
 
   private async register(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const grant = this.deps.auth.registrant(req, res);
     const parsed = parseInstance(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
     if (!parsed.ok) throw new HttpError(400, 'invalid instance', parsed.errors);
+    const { namespace, service, id } = parsed.instance;
+    this.deps.auth.authorize(grant, 'register', parsed.instance);
+    // Re-registering an id overwrites it: the token must also cover the instance it replaces.
+    const existing = this.deps.registry.get(namespace, service, id);
+    if (existing) this.deps.auth.authorize(grant, 'replace', existing);
     await this.deps.sync.register(parsed.instance);
     send(res, 200, serialize.instance(parsed.instance));
+  }
+
+  /** Heartbeat and deregister: the token must cover the service, and the instance's labels when it exists. */
+  private authorizeExisting(req: http.IncomingMessage, res: http.ServerResponse, verb: string, namespace: string, service: string, id: string): void {
+    const grant = this.deps.auth.registrant(req, res);
+    this.deps.auth.authorize(grant, verb, this.deps.registry.get(namespace, service, id) ?? { namespace, service });
   }
 
   private listInstances(res: http.ServerResponse, url: URL): void {

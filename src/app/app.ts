@@ -9,7 +9,11 @@ import { ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
 import { RegistryStoreSync } from '../registry/store-sync';
 import { RoutingEngine } from '../routing/engine';
+import { CanaryRouter } from '../routing/canary-router';
+import { LaneRouter } from '../routing/lane-router';
 import { MetadataRouter } from '../routing/metadata-router';
+import { NearbyRouter } from '../routing/nearby-router';
+import { RecoverRouter } from '../routing/recover-router';
 import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
@@ -24,6 +28,8 @@ import { RouterConfigs } from './router-configs';
 const GRPC_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': 4 * 1024 * 1024,
   'grpc.max_concurrent_streams': 4096,
+  // channelz bookkeeping costs time on every call and metaroute exposes its own metrics.
+  'grpc.enable_channelz': 0,
 };
 
 export interface BoundPorts {
@@ -65,10 +71,16 @@ export class App {
     await rules.start(config.rulesFile);
 
     const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
-    const custom = config.routers.map((r) => ({ router: loadRouterModule(r.module), config: r.config }));
-    const routers: Router[] = [new RuleRouter(), new MetadataRouter(), ...custom.map((c) => c.router)];
+    const fileConfigs = new Map<string, unknown>();
+    const custom: Router[] = [];
+    for (const entry of config.routers) {
+      const router = entry.module ? loadRouterModule(entry.module) : undefined;
+      if (router) custom.push(router);
+      fileConfigs.set(router?.name ?? entry.name!, entry.config);
+    }
+    const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
     const routerConfigs = new RouterConfigs(store, routers, log);
-    await routerConfigs.start(new Map(custom.map((c) => [c.router.name, c.config])));
+    await routerConfigs.start(fileConfigs);
     engine.setRouters(routers);
 
     // Registry changes arrive one registration at a time; swap once per event-loop turn.

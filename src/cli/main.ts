@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runAgent } from './agent';
 import { runExplain } from './explain';
 import { runServe } from './serve';
 import { runValidate } from './validate';
@@ -12,6 +13,8 @@ const USAGE = `usage: metaroute <command>
       --service NAME          callee (shop or shop.default); else from --header :authority=...
       --header k=v            a request header (repeatable)
       --caller NAME           caller service; --caller-namespace NS; --caller-label k=v (repeatable)
+  agent --service NAME --host IP --port N [options]
+                              register this instance and keep it alive until SIGTERM (options: docs/AGENT.md)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return runValidate(rest);
     case 'explain':
       return runExplain(rest);
+    case 'agent':
+      return runAgent(rest);
     case undefined:
     case '-h':
     case '--help':

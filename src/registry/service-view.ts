@@ -8,6 +8,8 @@ export interface Subset {
 }
 
 const EMPTY_SUBSET: Subset = { instances: [], healthy: 0 };
+/** Request-supplied values (user ids, lanes) make the memo grow; past this size it starts over. */
+const MAX_MEMOISED_SUBSETS = 10000;
 
 function postingKey(key: string, value: string): string {
   return `${key}\u0000${value}`;
@@ -74,6 +76,7 @@ export class ServiceView {
     let result = this.subsets.get(cacheKey);
     if (!result) {
       result = this.computeSubset(labels);
+      if (this.subsets.size >= MAX_MEMOISED_SUBSETS) this.subsets.clear();
       this.subsets.set(cacheKey, result);
     }
     this.subsetsByObject.set(labels, result);
@@ -90,7 +93,7 @@ export class ServiceView {
       if (!list) return EMPTY_SUBSET;
       if (from === this.instances || list.length < from.length) from = list;
     }
-    const instances = from.filter((i) => entries.every(([k, v]) => (v === '' ? !(k in i.metadata) : i.metadata[k] === v)));
+    const instances = from.filter((i) => entries.every(([k, v]) => (v === '' ? !Object.hasOwn(i.metadata, k) : i.metadata[k] === v)));
     return instances.length === 0 ? EMPTY_SUBSET : { instances, healthy: countHealthy(instances) };
   }
 }

@@ -30,7 +30,7 @@ export interface Outcome {
 
 const NO_LABELS: Labels = Object.freeze({});
 const UNKNOWN_SERVICE: Outcome = { decision: { kind: 'pass', reason: 'unknown service' }, rule: '' };
-const PASS_NO_ROUTE: Decision = { kind: 'pass', reason: 'no router applied' };
+const PASS_NO_ROUTE: Decision = { kind: 'pass', reason: 'no labels chosen: the whole cluster serves' };
 
 /** Runs the router chain over one snapshot. Pure apart from the snapshot reference swap. */
 export class RoutingEngine {
@@ -81,15 +81,17 @@ export class RoutingEngine {
   }
 }
 
+function hasKeys(labels: Labels): boolean {
+  for (const _ in labels) return true;
+  return false;
+}
+
 /**
  * Labels that describe the candidates exactly go to Envoy's subset LB; a narrowing no
  * label set describes (a custom router's pick) becomes an explicit endpoint list.
  */
 function finish(service: ServiceView, candidates: Subset, labels: Labels): Decision {
-  const labelled = service.subset(labels);
-  if (candidates === labelled) {
-    return labels === NO_LABELS ? PASS_NO_ROUTE : { kind: 'subset', labels };
-  }
+  if (candidates === service.subset(labels)) return hasKeys(labels) ? { kind: 'subset', labels } : PASS_NO_ROUTE;
   const endpoints = healthyEndpoints(candidates);
   if (endpoints.length === 0) return { kind: 'reject', status: 503, body: 'no healthy instance' };
   return { kind: 'endpoints', endpoints };

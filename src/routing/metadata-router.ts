@@ -45,8 +45,9 @@ export class MetadataRouter implements Router {
       if (value === undefined || value === '') complete = false;
       else wanted[key] = value;
     }
-    const subset = complete ? input.service.subset(wanted) : undefined;
-    if (subset && subset.healthy > 0) return choose(route, subset, mergeLabels(input.labels, wanted), 'metadata match');
+    const labels = complete ? mergeLabels(input.labels, wanted) : undefined;
+    const subset = labels && input.service.subset(labels);
+    if (labels && subset && subset.healthy > 0) return choose(route, subset, labels, 'metadata match');
     return failover(route, input, complete ? 'no healthy instance with this metadata' : 'request lacks metadata');
   }
 }
@@ -67,11 +68,12 @@ function failover(route: MetadataRoute, input: RouteInput, why: string): RouteRe
     case 'others': {
       const lacking: Record<string, string> = {};
       for (const key of route.keys) lacking[key] = '';
-      const others = input.service.subset(lacking);
+      const labels = mergeLabels(input.labels, lacking);
+      const others = input.service.subset(labels);
       if (others.healthy === 0) {
         return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}, and none without the keys` }, note: `${why}, failover others: empty` };
       }
-      return choose(route, others, mergeLabels(input.labels, lacking), `${why}, failover others`);
+      return choose(route, others, labels, `${why}, failover others`);
     }
   }
 }

@@ -51,10 +51,8 @@ function sourceMatches(source: CompiledSource, ctx: RequestContext, peerService:
 function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): RouteResult {
   const view = input.service;
   for (const group of rule.priorityGroups) {
-    const chosen = pickDestination(group, view, ctx, rule.stickyBy);
-    if (chosen) {
-      return { kind: 'narrow', candidates: view.subset(chosen.labels), labels: mergeLabels(input.labels, chosen.labels), note: rule.name, rule: rule.name };
-    }
+    const labels = pickDestination(group, view, input.labels, ctx, rule.stickyBy);
+    if (labels) return { kind: 'narrow', candidates: view.subset(labels), labels, note: rule.name, rule: rule.name };
   }
   switch (rule.failover.kind) {
     case 'all':
@@ -68,8 +66,8 @@ function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): 
       };
     case 'group': {
       const name = rule.failover.name;
-      const fallback = rule.destinations.find((d) => d.name === name)!;
-      return { kind: 'narrow', candidates: view.subset(fallback.labels), labels: mergeLabels(input.labels, fallback.labels), note: `${rule.name}: failover to ${name}`, rule: rule.name };
+      const labels = mergeLabels(input.labels, rule.destinations.find((d) => d.name === name)!.labels);
+      return { kind: 'narrow', candidates: view.subset(labels), labels, note: `${rule.name}: failover to ${name}`, rule: rule.name };
     }
   }
 }

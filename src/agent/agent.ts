@@ -1,0 +1,195 @@
+/** What the agent registers: an ephemeral instance of the admin API's POST /v1/instances. */
+export interface Registration {
+  readonly service: string;
+  readonly namespace: string;
+  readonly host: string;
+  readonly port: number;
+  /** Defaults to `host:port` on the server. */
+  readonly id?: string;
+  readonly weight?: number;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface AgentOptions {
+  /** Admin base URL, e.g. http://metaroute:18090. */
+  readonly admin: string;
+  readonly registration: Registration;
+  /** The server drops the instance this long after the last heartbeat; heartbeats go every ttl/3. */
+  readonly ttlSeconds: number;
+  readonly token?: string;
+  readonly log: (line: string) => void;
+  /** Tries of the first registration before start() gives up (default 8, about 20 s with backoff). */
+  readonly registerAttempts?: number;
+}
+
+/** The admin API answered, and not with success. */
+export class AgentHttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 5000;
+
+/**
+ * Keeps one instance registered while it runs: registers (ephemeral, with a TTL), heartbeats
+ * every ttl/3, registers again when a heartbeat finds the instance expired, and
+ * deregisters on stop(). Connection errors and 5xx answers are retried with capped,
+ * jittered exponential backoff: a bounded number of times for the first registration (so
+ * a misconfigured agent fails visibly), without limit afterwards (so an admin restart
+ * does not orphan running instances).
+ */
+export class Agent {
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+  private id: string | undefined;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: AgentOptions) {
+    this.intervalMs = (options.ttlSeconds * 1000) / 3;
+    // A request must not outlive the heartbeat it serves, yet a 333 ms interval still deserves a second.
+    this.timeoutMs = Math.min(BACKOFF_MAX_MS, Math.max(1000, this.intervalMs));
+  }
+
+  /** The registered instance's id (the server's, when the registration left it to default). */
+  get instanceId(): string | undefined {
+    return this.id;
+  }
+
+  /** Resolves once registered, then heartbeats in the background; rejects when registration is refused or keeps failing. */
+  async start(): Promise<void> {
+    this.loop = this.registerWithRetry();
+    await this.loop;
+    this.loop = this.heartbeatLoop();
+  }
+
+  /** Stops heartbeating, waits for an in-flight call, then deregisters. Never rejects. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.wake?.();
+    // Waiting keeps a late registration from landing after the DELETE.
+    await this.loop?.catch(() => undefined);
+    if (!this.id) return;
+    const what = this.instancePath();
+    try {
+      const answer = await this.call('DELETE', what);
+      if (answer.status === 200 || answer.status === 404) this.options.log(`deregistered ${what.slice('/v1/instances/'.length)}`);
+      else this.options.log(`deregistration refused (${answer.status}): ${answer.error}`);
+    } catch (error) {
+      this.options.log(`deregistration failed (${describe(error)}); the server drops the instance after its ttl`);
+    }
+  }
+
+  private async registerWithRetry(): Promise<void> {
+    const attempts = this.options.registerAttempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.register();
+        const r = this.options.registration;
+        this.options.log(`registered ${r.namespace}/${r.service}/${this.id} at ${r.host}:${r.port} (ttl ${this.options.ttlSeconds}s, heartbeat every ${Math.round(this.intervalMs)} ms)`);
+        return;
+      } catch (error) {
+        if (!retryable(error) || attempt >= attempts) throw error;
+        const delay = this.backoff(attempt);
+        this.options.log(`registration failed (${describe(error)}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
+        await this.sleep(delay);
+        if (this.stopped) throw new Error('stopped before the instance was registered');
+      }
+    }
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    let failures = 0;
+    let delay = this.intervalMs;
+    while (!this.stopped) {
+      await this.sleep(delay);
+      if (this.stopped) return;
+      try {
+        const answer = await this.call('PUT', `${this.instancePath()}/heartbeat`);
+        if (answer.status === 404) {
+          this.options.log('the server no longer knows this instance (expired or deleted); registering again');
+          await this.register();
+          this.options.log(`registered again as ${this.id}`);
+        } else if (answer.status !== 200) {
+          throw new AgentHttpError(answer.status, `heartbeat refused (${answer.status}): ${answer.error}`);
+        }
+        if (failures) this.options.log(`heartbeat ok after ${failures} failure(s)`);
+        failures = 0;
+        delay = this.intervalMs;
+      } catch (error) {
+        failures++;
+        delay = this.backoff(failures);
+        this.options.log(`heartbeat failed (${describe(error)}); retrying in ${delay} ms`);
+      }
+    }
+  }
+
+  private async register(): Promise<void> {
+    const r = this.options.registration;
+    const body = { ...r, ephemeral: true, ttlSeconds: this.options.ttlSeconds };
+    const answer = await this.call('POST', '/v1/instances', body);
+    if (answer.status !== 200) throw new AgentHttpError(answer.status, `registration refused (${answer.status}): ${answer.error}`);
+    this.id = (answer.json as { id: string }).id;
+  }
+
+  private async call(method: string, urlPath: string, body?: unknown): Promise<{ status: number; json: unknown; error: string }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const response = await fetch(`${this.options.admin.replace(/\/+$/, '')}${urlPath}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const e = json as { error?: string; details?: string[] } | undefined;
+    const error = e?.error ? [e.error, ...(e.details ?? [])].join('; ') : text.slice(0, 200);
+    return { status: response.status, json, error };
+  }
+
+  private instancePath(): string {
+    const r = this.options.registration;
+    return `/v1/instances/${[r.namespace, r.service, this.id!].map(encodeURIComponent).join('/')}`;
+  }
+
+  /** Exponential from 250 ms, capped at 5 s and the heartbeat interval, with jitter so many agents do not retry in step after an admin restart. */
+  private backoff(attempt: number): number {
+    const delay = Math.min(BACKOFF_MAX_MS, this.intervalMs, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+    return Math.round(delay / 2 + (Math.random() * delay) / 2);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
+  }
+}
+
+/** Connection errors, timeouts, 429 and 5xx may pass; any other answer will not change on retry. */
+function retryable(error: unknown): boolean {
+  return !(error instanceof AgentHttpError) || error.status === 429 || error.status >= 500;
+}
+
+function describe(error: unknown): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.cause?.message ?? e.message;
+}

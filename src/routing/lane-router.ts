@@ -1,0 +1,83 @@
+import type { RequestContext } from '../context/request-context';
+import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
+import { mergeLabels } from './labels';
+import type { RouteInput, RouteResult, Router } from './router';
+import { ConfigReader, LabelCache, restrict } from './router-kit';
+
+/** The CloudWeGo metainfo prefix for metadata that travels the whole call chain. */
+export const PERSIST_PREFIX = 'rpc-persist-';
+
+interface LaneConfig {
+  readonly enabled: boolean;
+  readonly labels: LabelCache;
+  /** `rpc-persist-<key>`, lower-cased like every header name Envoy sends. */
+  readonly header: string;
+  /** serviceKeys (`namespace/name`) the router applies to; undefined = every service. */
+  readonly services: ReadonlySet<string> | undefined;
+  readonly strict: boolean;
+}
+
+const FIELDS = ['enabled', 'key', 'services', 'strict'];
+const REJECT_NO_BASELINE: RouteResult = {
+  kind: 'final',
+  decision: { kind: 'reject', status: 503, body: 'no baseline instance for this lane' },
+  note: 'lane: no lane or baseline instance, strict',
+};
+
+/**
+ * Feature environments (Spring Cloud Tencent lanes): instances labelled `<key>=<lane>`
+ * serve that lane's traffic; instances without the key are the baseline. A request's lane
+ * is the transitive header `rpc-persist-<key>`, else the caller's own `<key>` label. Lane
+ * traffic goes to the callee's lane when it has a healthy instance there, else to the
+ * baseline; traffic without a lane only ever reaches the baseline. A service with no lane
+ * instance at all gets no opinion: all of it is baseline, and its decision stays as plain
+ * as it was.
+ */
+export class LaneRouter implements Router {
+  readonly name = 'lane';
+  readonly order = 100;
+  private config: LaneConfig = parse({});
+
+  configure(config: unknown): void {
+    this.config = parse(config);
+  }
+
+  route(ctx: RequestContext, input: RouteInput): RouteResult {
+    const c = this.config;
+    if (!c.enabled) return undefined;
+    const { service } = input;
+    if (c.services && !c.services.has(service.key)) return undefined;
+    const key = c.labels.key;
+    // An earlier (custom) router already chose this key: a lane must not override it.
+    if (input.labels[key] !== undefined) return undefined;
+    if (service.subset(c.labels.without).instances.length === service.instances.length) return undefined;
+
+    const lane = ctx.header(c.header) || ctx.caller.labels[key];
+    if (lane) {
+      const added = c.labels.of(lane);
+      const labels = mergeLabels(input.labels, added);
+      const candidates = restrict(input, labels, added);
+      if (candidates.healthy > 0) return { kind: 'narrow', candidates, labels, note: 'lane' };
+    }
+    const labels = mergeLabels(input.labels, c.labels.without);
+    const candidates = restrict(input, labels, c.labels.without);
+    if (candidates.instances.length > 0) {
+      return { kind: 'narrow', candidates, labels, note: lane ? 'lane has no healthy instance: baseline' : 'baseline' };
+    }
+    return c.strict ? REJECT_NO_BASELINE : undefined;
+  }
+}
+
+function parse(config: unknown): LaneConfig {
+  const r = new ConfigReader('lane', config, FIELDS);
+  const key = r.labelKey('key', 'env');
+  const services = r.stringList('services');
+  return {
+    enabled: r.boolean('enabled', false),
+    labels: new LabelCache(key),
+    header: PERSIST_PREFIX + key.toLowerCase(),
+    // A bare name means the default namespace, like a bare :authority.
+    services: services && new Set(services.map((s) => (s.includes('/') ? s : serviceKey(DEFAULT_NAMESPACE, s)))),
+    strict: r.boolean('strict', false),
+  };
+}

@@ -1,0 +1,131 @@
+import type { Instance, Labels } from '../model/instance';
+import type { Subset } from '../registry/service-view';
+import type { RouteInput } from './router';
+
+/** Shared pieces of the built-in lane, nearby, canary and recover routers. */
+
+/** The same shape instance registration accepts for a metadata key. */
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
+
+/**
+ * Reads a router's config object field by field; every error names `<router>.<field>`.
+ * Unknown fields are refused so a typo (`matchlevel`) cannot silently keep a default.
+ */
+export class ConfigReader {
+  private readonly o: Record<string, unknown>;
+
+  constructor(private readonly router: string, config: unknown, fields: readonly string[]) {
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new Error(`${router}: config must be an object`);
+    this.o = config as Record<string, unknown>;
+    for (const field of Object.keys(this.o)) {
+      if (!fields.includes(field)) throw new Error(`${router}.${field}: unknown field (expected ${fields.join(', ')})`);
+    }
+  }
+
+  boolean(field: string, fallback: boolean): boolean {
+    const v = this.o[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') throw this.error(field, 'must be true or false', v);
+    return v;
+  }
+
+  labelKey(field: string, fallback: string): string {
+    const v = this.o[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' || !LABEL_KEY.test(v)) throw this.error(field, "must be a label key (letters, digits, '_', '.', '/', '-')", v);
+    // Label maps are plain objects: `constructor` would be found on every one of them.
+    if (v in Object.prototype) throw this.error(field, 'must not be a name of Object.prototype', v);
+    return v;
+  }
+
+  oneOf<T extends string>(field: string, allowed: readonly T[], fallback: T): T {
+    const v = this.o[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw this.error(field, `must be one of ${allowed.join(', ')}`, v);
+    return v as T;
+  }
+
+  /** A number within [min, max]. */
+  number(field: string, min: number, max: number, fallback: number): number {
+    const v = this.o[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !(v >= min && v <= max)) throw this.error(field, `must be a number from ${min} to ${max}`, v);
+    return v;
+  }
+
+  stringList(field: string): readonly string[] | undefined {
+    const v = this.o[field];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s === '')) throw this.error(field, 'must be a list of non-empty strings', v);
+    return v as string[];
+  }
+
+  error(field: string, message: string, got: unknown): Error {
+    return new Error(`${this.router}.${field}: ${message}, got ${JSON.stringify(got)}`);
+  }
+}
+
+/** Beyond this many distinct values the cache starts over: request-supplied values must not grow memory. */
+const MAX_CACHED_VALUES = 1024;
+
+/**
+ * One frozen `{key: value}` Labels object per value, so ServiceView.subset() answers by
+ * object identity (a WeakMap hit) instead of building a key string per request.
+ */
+export class LabelCache {
+  /** `{key: ''}`: instances that lack the key (the baseline of lanes and canaries). */
+  readonly without: Labels;
+  private readonly byValue = new Map<string, Labels>();
+
+  constructor(readonly key: string) {
+    this.without = Object.freeze({ [key]: '' });
+  }
+
+  of(value: string): Labels {
+    let labels = this.byValue.get(value);
+    if (!labels) {
+      if (this.byValue.size >= MAX_CACHED_VALUES) this.byValue.clear();
+      labels = Object.freeze({ [this.key]: value });
+      this.byValue.set(value, labels);
+    }
+    return labels;
+  }
+}
+
+const filtered = new WeakMap<Subset, WeakMap<Labels, Subset>>();
+
+/**
+ * The candidates that also carry `added` (whose merge with the input labels is `merged`).
+ * When the candidates are exactly what the input labels describe, that is the memoised
+ * `service.subset(merged)`; when an earlier router left an explicit list (nearby), the list
+ * itself is filtered, once per (list, `added` object), so no earlier narrowing is lost.
+ */
+export function restrict(input: RouteInput, merged: Labels, added: Labels): Subset {
+  const { service, candidates } = input;
+  if (candidates === service.subset(input.labels)) return service.subset(merged);
+  let byLabels = filtered.get(candidates);
+  if (!byLabels) filtered.set(candidates, (byLabels = new WeakMap()));
+  let result = byLabels.get(added);
+  if (!result) {
+    result = subsetOf(candidates, (i) => carries(i, added));
+    byLabels.set(added, result);
+  }
+  return result;
+}
+
+function carries(instance: Instance, labels: Labels): boolean {
+  for (const k in labels) {
+    const v = labels[k]!;
+    if (v === '' ? k in instance.metadata : instance.metadata[k] !== v) return false;
+  }
+  return true;
+}
+
+/** The instances of `from` that pass `keep`; `from` itself when all do (identity keeps label descriptions valid). */
+export function subsetOf(from: Subset, keep: (instance: Instance) => boolean): Subset {
+  const instances = from.instances.filter(keep);
+  if (instances.length === from.instances.length) return from;
+  let healthy = 0;
+  for (const i of instances) if (i.healthy) healthy++;
+  return { instances, healthy };
+}

@@ -1,0 +1,101 @@
+import { clusterName } from '../model/instance';
+import type { RuleSnapshot } from '../model/rule';
+import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
+import type { ResourceCache } from './cache';
+import { encodeAny } from './codec';
+import {
+  CLA_TYPE,
+  CLUSTER_TYPE,
+  LISTENER_TYPE,
+  ROUTE_TYPE,
+  buildAssignment,
+  buildCluster,
+  buildListener,
+  buildRouteConfiguration,
+} from './resources';
+import { subsetPolicy } from './selectors';
+import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
+
+/** What the resources of one service were last built from, to rebuild only what changed. */
+interface Built {
+  readonly name: string;
+  readonly view: ServiceView | undefined;
+  readonly rules: RuleSnapshot;
+  readonly endpointMode: boolean;
+}
+
+/**
+ * Turns registry and rule snapshots into cached resources. A service has resources when it is
+ * in the registry (even with no instances left) or a rule is attached to it as callee (inbound
+ * rules, metadata route), so a proxy can know the cluster before the first instance registers.
+ */
+export class ResourceBuilder {
+  private readonly built = new Map<string, Built>();
+
+  constructor(
+    private readonly cache: ResourceCache,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** Rebuilds the given services (`'all'` after a rules change); returns what changed. */
+  build(registry: RegistrySnapshot, rules: RuleSnapshot, changed: ReadonlySet<string> | 'all'): Changes {
+    const changes = new Map<ResourceType, Set<string>>();
+    const keys = changed === 'all'
+      ? new Set([...this.built.keys(), ...registry.services.keys(), ...rules.inbound.keys(), ...rules.metadataRoutes.keys()])
+      : changed;
+    for (const key of keys) this.sync(key, registry, rules, changes);
+    return changes;
+  }
+
+  private sync(key: string, registry: RegistrySnapshot, rules: RuleSnapshot, changes: Map<ResourceType, Set<string>>): void {
+    const view = registry.services.get(key);
+    const previous = this.built.get(key);
+    const identity = view ?? ruleIdentity(rules, key);
+    if (!identity) {
+      if (!previous) return;
+      for (const type of [CDS, EDS, LDS, RDS]) this.remove(type, previous.name, changes);
+      this.built.delete(key);
+      return;
+    }
+    const name = clusterName(identity.namespace, identity.name);
+    let endpointMode = previous?.endpointMode ?? false;
+    if (!previous || previous.rules !== rules) {
+      const policy = subsetPolicy(rules, key);
+      endpointMode = policy.endpointMode;
+      this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
+    }
+    if (endpointMode) {
+      this.remove(EDS, name, changes);
+    } else if (!previous || previous.view !== view || previous.endpointMode) {
+      const { message, skipped } = buildAssignment(name, view?.instances ?? []);
+      if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
+      this.put(EDS, name, CLA_TYPE, message, changes);
+    }
+    if (!previous) {
+      this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
+      this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
+    }
+    this.built.set(key, { name, view, rules, endpointMode });
+  }
+
+  private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {
+    if (this.cache.put(type, name, encodeAny(typeName, message))) note(changes, type, name);
+  }
+
+  private remove(type: ResourceType, name: string, changes: Map<ResourceType, Set<string>>): void {
+    if (this.cache.remove(type, name)) note(changes, type, name);
+  }
+}
+
+function ruleIdentity(rules: RuleSnapshot, key: string): { namespace: string; name: string } | undefined {
+  const rule = rules.inbound.get(key)?.[0];
+  if (rule) return { namespace: rule.namespace, name: rule.service };
+  const route = rules.metadataRoutes.get(key);
+  return route && { namespace: route.namespace, name: route.service };
+}
+
+function note(changes: Map<ResourceType, Set<string>>, type: ResourceType, name: string): void {
+  let names = changes.get(type);
+  if (!names) changes.set(type, (names = new Set()));
+  names.add(name);
+}

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { encodeDeltaResource } from './codec';
+import type { ResourceType } from './types';
+
+/** One resource at one version, encoded once and shared by every stream that receives it. */
+export class CachedResource {
+  private delta: Uint8Array | undefined;
+
+  constructor(
+    readonly name: string,
+    /** Content hash: equal bytes give an equal version, across restarts and replicas. */
+    readonly version: string,
+    /** The resource as a `google.protobuf.Any`, as SotW responses carry it. */
+    readonly any: Uint8Array,
+  ) {}
+
+  /** The Delta `Resource` wrapper, encoded on first use (SotW-only deployments never pay it). */
+  get deltaBytes(): Uint8Array {
+    this.delta ??= encodeDeltaResource(this.name, this.version, this.any);
+    return this.delta;
+  }
+}
+
+interface TypeTable {
+  readonly entries: Map<string, CachedResource>;
+  /** SotW `version_info`: bumped whenever any resource of the type changes. */
+  version: number;
+}
+
+/** Versioned resources per type. A `put` with unchanged bytes changes nothing. */
+export class ResourceCache {
+  private readonly tables = new Map<ResourceType, TypeTable>();
+
+  /** Returns true when the resource is new or its bytes changed. */
+  put(type: ResourceType, name: string, any: Uint8Array): boolean {
+    const table = this.table(type);
+    const version = createHash('sha256').update(any).digest('base64url').slice(0, 16);
+    if (table.entries.get(name)?.version === version) return false;
+    table.entries.set(name, new CachedResource(name, version, any));
+    table.version++;
+    return true;
+  }
+
+  /** Returns true when the resource existed. */
+  remove(type: ResourceType, name: string): boolean {
+    const table = this.table(type);
+    if (!table.entries.delete(name)) return false;
+    table.version++;
+    return true;
+  }
+
+  get(type: ResourceType, name: string): CachedResource | undefined {
+    return this.tables.get(type)?.entries.get(name);
+  }
+
+  entries(type: ResourceType): IterableIterator<CachedResource> {
+    return this.table(type).entries.values();
+  }
+
+  version(type: ResourceType): string {
+    return String(this.table(type).version);
+  }
+
+  private table(type: ResourceType): TypeTable {
+    let table = this.tables.get(type);
+    if (!table) {
+      table = { entries: new Map(), version: 0 };
+      this.tables.set(type, table);
+    }
+    return table;
+  }
+}

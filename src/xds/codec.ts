@@ -1,0 +1,139 @@
+import * as protobuf from 'protobufjs';
+import { envoyRoot } from '../protos/root';
+
+/** The parts of a decoded `google.rpc.Status` a NACK carries. */
+export interface ErrorDetail {
+  readonly code: number;
+  readonly message: string;
+}
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly cluster: string;
+  readonly user_agent_name: string;
+}
+
+/** A decoded `DiscoveryRequest` (protobufjs, keepCase; absent scalars read as defaults). */
+export interface SotwRequest {
+  readonly version_info: string;
+  readonly node?: NodeInfo | null;
+  readonly resource_names: readonly string[];
+  readonly type_url: string;
+  readonly response_nonce: string;
+  readonly error_detail?: ErrorDetail | null;
+}
+
+export interface DeltaRequest {
+  readonly node?: NodeInfo | null;
+  readonly type_url: string;
+  readonly resource_names_subscribe: readonly string[];
+  readonly resource_names_unsubscribe: readonly string[];
+  readonly initial_resource_versions: Readonly<Record<string, string>>;
+  readonly response_nonce: string;
+  readonly error_detail?: ErrorDetail | null;
+}
+
+interface Codec {
+  readonly root: protobuf.Root;
+  readonly sotwRequest: protobuf.Type;
+  readonly deltaRequest: protobuf.Type;
+  readonly any: protobuf.Type;
+}
+
+let codec: Codec | undefined;
+
+function get(): Codec {
+  if (!codec) {
+    const root = envoyRoot();
+    codec = {
+      root,
+      sotwRequest: root.lookupType('envoy.service.discovery.v3.DiscoveryRequest'),
+      deltaRequest: root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest'),
+      any: root.lookupType('google.protobuf.Any'),
+    };
+  }
+  return codec;
+}
+
+export function messageType(name: string): protobuf.Type {
+  return get().root.lookupType(name);
+}
+
+/** Method names and streaming flags of a gRPC service declared in the Envoy protos. */
+export function serviceMethods(serviceName: string): { name: string; requestStream: boolean; responseStream: boolean }[] {
+  return Object.values(get().root.lookupService(serviceName).methods).map((m) => ({
+    name: m.name,
+    requestStream: m.requestStream === true,
+    responseStream: m.responseStream === true,
+  }));
+}
+
+/** Numeric value of an enum constant, so resources can be encoded without `fromObject`. */
+export function enumValue(enumName: string, constant: string): number {
+  const value = get().root.lookupEnum(enumName).values[constant];
+  if (value === undefined) throw new Error(`unknown enum constant ${enumName}.${constant}`);
+  return value;
+}
+
+export function decodeSotwRequest(bytes: Buffer): SotwRequest {
+  return get().sotwRequest.decode(bytes) as unknown as SotwRequest;
+}
+
+export function decodeDeltaRequest(bytes: Buffer): DeltaRequest {
+  return get().deltaRequest.decode(bytes) as unknown as DeltaRequest;
+}
+
+/** An Any field value (`{type_url, value}`) holding `message` (plain object, numeric enums). */
+export function anyOf(typeName: string, message: object): { type_url: string; value: Uint8Array } {
+  return { type_url: `type.googleapis.com/${typeName}`, value: messageType(typeName).encode(message).finish() };
+}
+
+/** Encodes `message` of `typeName` wrapped in an Any, as a response carries it. */
+export function encodeAny(typeName: string, message: object): Uint8Array {
+  return get().any.encode(anyOf(typeName, message)).finish();
+}
+
+// Field tags (field number << 3 | wire type 2 = length-delimited) of the messages assembled by hand.
+const tag = (field: number): number => (field << 3) | 2;
+
+/**
+ * `DiscoveryResponse` around resources already encoded as Any: their bytes are copied, never
+ * re-encoded, so one encoding per resource version serves every stream.
+ */
+export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, anys: readonly Uint8Array[]): Buffer {
+  const w = protobuf.Writer.create();
+  w.uint32(tag(1)).string(version);
+  for (const any of anys) w.uint32(tag(2)).bytes(any);
+  w.uint32(tag(4)).string(typeUrl);
+  w.uint32(tag(5)).string(nonce);
+  return toBuffer(w.finish());
+}
+
+/** One `Resource` of a Delta response (name, version, Any), encoded once per resource version. */
+export function encodeDeltaResource(name: string, version: string, any: Uint8Array): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32(tag(1)).string(version);
+  w.uint32(tag(2)).bytes(any);
+  w.uint32(tag(3)).string(name);
+  return w.finish();
+}
+
+export function encodeDeltaResponse(
+  systemVersion: string,
+  typeUrl: string,
+  nonce: string,
+  resources: readonly Uint8Array[],
+  removed: readonly string[],
+): Buffer {
+  const w = protobuf.Writer.create();
+  w.uint32(tag(1)).string(systemVersion);
+  for (const r of resources) w.uint32(tag(2)).bytes(r);
+  w.uint32(tag(4)).string(typeUrl);
+  w.uint32(tag(5)).string(nonce);
+  for (const name of removed) w.uint32(tag(6)).string(name);
+  return toBuffer(w.finish());
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

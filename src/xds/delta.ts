@@ -1,0 +1,66 @@
+import { decodeDeltaRequest, encodeDeltaResponse } from './codec';
+import { XdsStream, type SentRecord, type TypeState } from './stream';
+
+/** Responses a client may still ACK or NACK; older ones are forgotten (a client that never ACKs). */
+const MAX_IN_FLIGHT = 32;
+
+/**
+ * Incremental (Delta) xDS (DeltaAggregatedResources, DeltaClusters, DeltaEndpoints).
+ * Subscription changes apply whatever the nonce; a response carries only resources whose
+ * version the client lacks, plus `removed_resources` for ones it holds that are gone. Names
+ * re-subscribed are resent (the client may have forgotten them); `initial_resource_versions`
+ * on a new stream avoids resending what a reconnecting client already has (versions are
+ * content hashes, so they hold across restarts).
+ */
+export class DeltaStream extends XdsStream {
+  readonly protocol = 'delta';
+  private readonly inFlight = new Map<string, SentRecord>();
+
+  protected handle(bytes: Buffer): void {
+    const request = decodeDeltaRequest(bytes);
+    this.noteNode(request.node);
+    const type = this.resolve(request.type_url);
+    if (!type) return;
+    const { state, first } = this.stateFor(type);
+
+    if (first) {
+      // Legacy wildcard: the first request of LDS / CDS names nothing.
+      if (type.fullState && request.resource_names_subscribe.length === 0) state.wildcard = true;
+      for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.sent.set(name, version);
+    }
+    for (const name of request.resource_names_subscribe) {
+      if (name === '*' && type.fullState) state.wildcard = true;
+      else {
+        state.names.add(name);
+        if (!first) state.resend.add(name);
+      }
+      state.dirty = true;
+    }
+    for (const name of request.resource_names_unsubscribe) {
+      if (name === '*' && type.fullState) state.wildcard = false;
+      else state.names.delete(name);
+      state.dirty = true;
+    }
+
+    const nonce = request.response_nonce;
+    if (nonce !== '') {
+      const sent = this.inFlight.get(nonce);
+      this.inFlight.delete(nonce);
+      if (request.error_detail) this.recordNack(state, sent, nonce, request.error_detail);
+      else if (sent) this.recordAck(state, sent.version, nonce);
+    }
+    this.flush();
+  }
+
+  protected respond(state: TypeState): void {
+    const { upserts, removed } = this.diff(state);
+    if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
+    const nonce = this.nextNonce();
+    const version = this.ctx.cache.version(state.type);
+    const record: SentRecord = { nonce, version, resources: upserts, removed };
+    this.inFlight.set(nonce, record);
+    if (this.inFlight.size > MAX_IN_FLIGHT) this.inFlight.delete(this.inFlight.keys().next().value!);
+    const bytes = encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed);
+    this.commit(state, record, bytes);
+  }
+}

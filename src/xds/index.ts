@@ -1,0 +1,5 @@
+/** The xDS control plane: see docs/perf-xds.md for naming, protocol behaviour and numbers. */
+export { XdsServer, DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, type XdsOptions, type XdsSources } from './server';
+export { subsetPolicy, type SubsetPolicy } from './selectors';
+export { CDS, EDS, LDS, RDS, type ResourceType } from './types';
+export { ORIGINAL_DST_HEADER, LB_NAMESPACE } from './resources';

@@ -1,0 +1,196 @@
+import { isIP } from 'node:net';
+import type { Instance } from '../model/instance';
+import { anyOf, enumValue } from './codec';
+import type { SubsetPolicy } from './selectors';
+
+/**
+ * Builders of the xDS resources of one service, as plain objects in protobufjs keepCase shape
+ * with numeric enums (encoded directly, without `fromObject`). Every resource of a service is
+ * named `clusterName(namespace, service)` = `<service>.<namespace>`: the Cluster, its
+ * ClusterLoadAssignment (`eds_cluster_config.service_name`), the Listener a proxyless gRPC
+ * client asks for when dialling `xds:///<service>.<namespace>`, and its RouteConfiguration.
+ */
+
+export const CLUSTER_TYPE = 'envoy.config.cluster.v3.Cluster';
+export const CLA_TYPE = 'envoy.config.endpoint.v3.ClusterLoadAssignment';
+export const LISTENER_TYPE = 'envoy.config.listener.v3.Listener';
+export const ROUTE_TYPE = 'envoy.config.route.v3.RouteConfiguration';
+const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
+
+/** The header an ORIGINAL_DST cluster reads `ip:port` from (Envoy's default name, set explicitly). */
+export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
+/** Endpoint metadata namespace Envoy's subset load balancer matches. */
+export const LB_NAMESPACE = 'envoy.lb';
+/** Caps keep a priority's summed weights below Envoy's and gRPC's uint32 limit. */
+const MAX_ENDPOINT_WEIGHT = 10_000;
+const MAX_LOCALITY_WEIGHT = 1_000_000;
+
+interface Enums {
+  readonly eds: number;
+  readonly originalDst: number;
+  readonly clusterProvided: number;
+  readonly v3: number;
+  readonly healthy: number;
+  readonly unhealthy: number;
+  readonly draining: number;
+  readonly fallback: Readonly<Record<SubsetPolicy['fallback'], number>>;
+}
+
+let enums: Enums | undefined;
+
+function e(): Enums {
+  enums ??= {
+    eds: enumValue('envoy.config.cluster.v3.Cluster.DiscoveryType', 'EDS'),
+    originalDst: enumValue('envoy.config.cluster.v3.Cluster.DiscoveryType', 'ORIGINAL_DST'),
+    clusterProvided: enumValue('envoy.config.cluster.v3.Cluster.LbPolicy', 'CLUSTER_PROVIDED'),
+    v3: enumValue('envoy.config.core.v3.ApiVersion', 'V3'),
+    healthy: enumValue('envoy.config.core.v3.HealthStatus', 'HEALTHY'),
+    unhealthy: enumValue('envoy.config.core.v3.HealthStatus', 'UNHEALTHY'),
+    draining: enumValue('envoy.config.core.v3.HealthStatus', 'DRAINING'),
+    fallback: {
+      ANY_ENDPOINT: enumValue('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetFallbackPolicy', 'ANY_ENDPOINT'),
+      NO_FALLBACK: enumValue('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetFallbackPolicy', 'NO_FALLBACK'),
+    },
+  };
+  return enums;
+}
+
+function adsSource(): object {
+  return { ads: {}, resource_api_version: e().v3 };
+}
+
+/**
+ * Subset mode: an EDS cluster over ADS with one subset selector per label-key set the rules
+ * can write into `envoy.lb`. Endpoint mode: the API protos shipped here predate Envoy's
+ * override_host policy (1.35+), and subset LB does not combine with ORIGINAL_DST, so the
+ * cluster is ORIGINAL_DST reading `ip:port` from the `x-envoy-original-dst-host` header that
+ * ext_proc sets, and has no EDS.
+ */
+export function buildCluster(name: string, policy: SubsetPolicy): object {
+  if (policy.endpointMode) {
+    return {
+      name,
+      type: e().originalDst,
+      lb_policy: e().clusterProvided,
+      original_dst_lb_config: { use_http_header: true, http_header_name: ORIGINAL_DST_HEADER },
+    };
+  }
+  // protobufjs writes every field that is set, zero values included: leave defaults
+  // (lb_policy ROUND_ROBIN, fallback NO_FALLBACK, empty strings) unset for canonical bytes.
+  const cluster: Record<string, unknown> = {
+    name,
+    type: e().eds,
+    eds_cluster_config: { eds_config: adsSource(), service_name: name },
+  };
+  if (policy.selectors.length > 0) {
+    const fallback = e().fallback[policy.fallback];
+    cluster['lb_subset_config'] = {
+      ...(fallback !== 0 && { fallback_policy: fallback }),
+      subset_selectors: policy.selectors.map((keys) => ({ keys })),
+    };
+  }
+  return cluster;
+}
+
+export interface BuiltAssignment {
+  readonly message: object;
+  /** `ip:port (why)` of instances left out: Envoy and gRPC reject the whole CLA over one of them. */
+  readonly skipped: readonly string[];
+}
+
+/**
+ * One ClusterLoadAssignment: endpoints grouped by locality (region, zone, sub_zone = campus),
+ * sorted so that the same instances always encode to the same bytes (and the same version).
+ */
+export function buildAssignment(name: string, instances: readonly Instance[]): BuiltAssignment {
+  const skipped: string[] = [];
+  const seen = new Set<string>();
+  const byLocality = new Map<string, { locality: object; weight: number; endpoints: { sort: string; message: object }[] }>();
+  for (const instance of instances) {
+    const address = `${instance.host}:${instance.port}`;
+    if (isIP(instance.host) === 0) {
+      skipped.push(`${address} (not an IP address)`);
+      continue;
+    }
+    if (seen.has(address)) {
+      skipped.push(`${address} (duplicate address)`);
+      continue;
+    }
+    seen.add(address);
+    const region = instance.locality.region ?? '';
+    const zone = instance.locality.zone ?? '';
+    const subZone = instance.locality.campus ?? '';
+    const localityKey = `${region}\u0000${zone}\u0000${subZone}`;
+    let group = byLocality.get(localityKey);
+    if (!group) {
+      // Always set: gRPC rejects a LocalityLbEndpoints without `locality`.
+      const locality = { ...(region && { region }), ...(zone && { zone }), ...(subZone && { sub_zone: subZone }) };
+      group = { locality, weight: 0, endpoints: [] };
+      byLocality.set(localityKey, group);
+    }
+    const weight = endpointWeight(instance.weight);
+    group.weight += weight;
+    group.endpoints.push({ sort: sortKey(instance), message: lbEndpoint(instance, weight) });
+  }
+  const endpoints = [...byLocality.entries()]
+    .sort(([a], [b]) => compare(a, b))
+    .map(([, group]) => ({
+      locality: group.locality,
+      lb_endpoints: group.endpoints.sort((a, b) => compare(a.sort, b.sort)).map((x) => x.message),
+      // gRPC ignores localities without a weight; Envoy uses it only with locality-weighted LB.
+      load_balancing_weight: { value: Math.min(group.weight, MAX_LOCALITY_WEIGHT) },
+    }));
+  return { message: { cluster_name: name, endpoints }, skipped };
+}
+
+function lbEndpoint(instance: Instance, weight: number): object {
+  const endpoint: Record<string, unknown> = {
+    endpoint: { address: { socket_address: { address: instance.host, port_value: instance.port } } },
+    // Weight 0 means "no traffic" in the registry; Envoy requires weight >= 1, so drain it instead.
+    health_status: !instance.healthy ? e().unhealthy : instance.weight <= 0 ? e().draining : e().healthy,
+    load_balancing_weight: { value: weight },
+  };
+  const keys = Object.keys(instance.metadata).sort();
+  if (keys.length > 0) {
+    const fields: Record<string, object> = {};
+    // google.protobuf.Value comes from protobufjs's bundled descriptors, which are camelCase even under keepCase.
+    for (const k of keys) fields[k] = { stringValue: instance.metadata[k] };
+    endpoint['metadata'] = { filter_metadata: { [LB_NAMESPACE]: { fields } } };
+  }
+  return endpoint;
+}
+
+function endpointWeight(weight: number): number {
+  if (!Number.isFinite(weight) || weight < 1) return 1;
+  return Math.min(Math.round(weight), MAX_ENDPOINT_WEIGHT);
+}
+
+function sortKey(instance: Instance): string {
+  return `${instance.host}\u0000${String(instance.port).padStart(5, '0')}`;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * For proxyless gRPC: an API listener whose HttpConnectionManager fetches the route
+ * configuration of the same name over ADS; the router filter must be the last (only) filter.
+ */
+export function buildListener(name: string): object {
+  const hcm = {
+    stat_prefix: name,
+    rds: { config_source: adsSource(), route_config_name: name },
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: anyOf(ROUTER_TYPE, {}) }],
+  };
+  return { name, api_listener: { api_listener: anyOf(HCM_TYPE, hcm) } };
+}
+
+/** One virtual host matching any authority, one catch-all route to the service's cluster. */
+export function buildRouteConfiguration(name: string): object {
+  return {
+    name,
+    virtual_hosts: [{ name, domains: ['*'], routes: [{ match: { prefix: '' }, route: { cluster: name } }] }],
+  };
+}

@@ -1,0 +1,71 @@
+import type { CompiledRule, CompiledSource, Destination, RuleSnapshot } from '../model/rule';
+
+/** How a service's Cluster lets Envoy pick the subset (or endpoint) ext_proc chose. */
+export interface SubsetPolicy {
+  /** Sorted label-key sets, sorted: each becomes one `lb_subset_config.subset_selectors[].keys`. */
+  readonly selectors: readonly (readonly string[])[];
+  readonly fallback: 'ANY_ENDPOINT' | 'NO_FALLBACK';
+  /** A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster is ORIGINAL_DST. */
+  readonly endpointMode: boolean;
+}
+
+/**
+ * Derives the subset selectors of the service `key` (`namespace/service`) from every rule
+ * that can write labels into `envoy.lb` for calls to it: its inbound rules, outbound rules of
+ * any caller whose sources name it (or '*', or have no sources, which match every callee),
+ * and its metadata route in subset mode. A request's `envoy.lb` keys use a subset only when
+ * some selector has exactly that key set, so each destination contributes its own set.
+ */
+export function subsetPolicy(rules: RuleSnapshot, key: string): SubsetPolicy {
+  const slash = key.indexOf('/');
+  const namespace = key.slice(0, slash);
+  const service = key.slice(slash + 1);
+  const selectors = new Map<string, readonly string[]>();
+  let anyFailover = false;
+  let sawRule = false;
+
+  const addRule = (rule: CompiledRule): void => {
+    sawRule = true;
+    if (rule.failover.kind !== 'none') anyFailover = true;
+    for (const destination of rule.destinations) addKeys(selectors, destinationKeys(destination));
+  };
+
+  for (const rule of rules.inbound.get(key) ?? []) addRule(rule);
+  for (const callerRules of rules.outbound.values()) {
+    for (const rule of callerRules) {
+      if (rule.sources.length === 0 || rule.sources.some((s) => namesCallee(s, namespace, service))) addRule(rule);
+    }
+  }
+
+  const route = rules.metadataRoutes.get(key);
+  if (route) {
+    sawRule = true;
+    if (route.failover !== 'none') anyFailover = true;
+    if (route.mode === 'endpoint') return { selectors: [], fallback: fallbackOf(sawRule, anyFailover), endpointMode: true };
+    addKeys(selectors, [...route.keys].sort());
+  }
+
+  const sorted = [...selectors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, keys]) => keys);
+  return { selectors: sorted, fallback: fallbackOf(sawRule, anyFailover), endpointMode: false };
+}
+
+/** NO_FALLBACK only when the service has rules and every one of them fails over with `none`. */
+function fallbackOf(sawRule: boolean, anyFailover: boolean): SubsetPolicy['fallback'] {
+  return sawRule && !anyFailover ? 'NO_FALLBACK' : 'ANY_ENDPOINT';
+}
+
+function namesCallee(source: CompiledSource, namespace: string, service: string): boolean {
+  const serviceMatches = source.service === '*' || source.service === service;
+  const namespaceMatches = source.namespace === '*' || source.namespace === '' || source.namespace === namespace;
+  return serviceMatches && namespaceMatches;
+}
+
+function destinationKeys(destination: Destination): string[] {
+  return Object.keys(destination.labels).sort();
+}
+
+function addKeys(selectors: Map<string, readonly string[]>, keys: readonly string[]): void {
+  // A destination without labels means "all instances": no subset needed.
+  if (keys.length === 0) return;
+  selectors.set(keys.join('\u0000'), keys);
+}

@@ -1,0 +1,76 @@
+import type { CachedResource } from './cache';
+import { decodeSotwRequest, encodeSotwResponse } from './codec';
+import { XdsStream, type TypeState } from './stream';
+
+/**
+ * State-of-the-world xDS (StreamAggregatedResources, StreamClusters, StreamEndpoints).
+ *
+ * - A request whose nonce is not the newest one sent for its type is stale: it gets no answer,
+ *   but its resource names are recorded, so resources it newly subscribes to go out with the
+ *   next response (envoy#10363): the client answers the newer response with the same names.
+ * - ACK / NACK is read from `error_detail`, and only for the newest nonce. A NACKed version is
+ *   not resent (its versions stay recorded as sent); the next change of those resources is.
+ * - CDS / LDS responses carry every subscribed resource that exists (a missing one is deleted);
+ *   EDS / RDS responses carry only what the client lacks.
+ */
+export class SotwStream extends XdsStream {
+  readonly protocol = 'sotw';
+
+  protected handle(bytes: Buffer): void {
+    const request = decodeSotwRequest(bytes);
+    this.noteNode(request.node);
+    const type = this.resolve(request.type_url);
+    if (!type) return;
+    const { state, first } = this.stateFor(type);
+
+    const requested = request.resource_names;
+    if (first) state.legacyWildcard = type.fullState && requested.length === 0;
+    const wildcard = state.legacyWildcard || (type.fullState && requested.includes('*'));
+    const names = type.fullState ? requested.filter((n) => n !== '*') : requested;
+    if (wildcard !== state.wildcard || !sameNames(state.names, names)) {
+      state.wildcard = wildcard;
+      state.names.clear();
+      for (const name of names) state.names.add(name);
+      state.dirty = true;
+    }
+
+    const nonce = request.response_nonce;
+    if (nonce !== '' && state.lastNonce !== '' && nonce !== state.lastNonce) return; // stale
+    if (nonce !== '' && nonce === state.lastNonce) {
+      if (request.error_detail) this.recordNack(state, state.lastSent, nonce, request.error_detail);
+      else this.recordAck(state, request.version_info, nonce);
+    }
+    this.flush();
+  }
+
+  protected respond(state: TypeState): void {
+    const { upserts, removed } = this.diff(state);
+    if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
+    const resources = state.type.fullState ? this.everySubscribed(state) : upserts;
+    const nonce = this.nextNonce();
+    const version = this.ctx.cache.version(state.type);
+    const bytes = encodeSotwResponse(version, state.type.url, nonce, resources.map((r) => r.any));
+    this.commit(state, { nonce, version, resources, removed }, bytes);
+  }
+
+  private everySubscribed(state: TypeState): CachedResource[] {
+    const cache = this.ctx.cache;
+    if (state.servesAll()) return [...cache.entries(state.type)];
+    const out: CachedResource[] = [];
+    for (const name of state.names) {
+      const entry = cache.get(state.type, name);
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+}
+
+function sameNames(current: ReadonlySet<string>, next: readonly string[]): boolean {
+  if (current.size !== next.length) {
+    // Duplicates in `next` can make the lengths differ for equal sets.
+    const unique = new Set(next);
+    if (unique.size !== current.size) return false;
+  }
+  for (const name of next) if (!current.has(name)) return false;
+  return true;
+}

@@ -1,0 +1,326 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Counter } from '../admin/metrics';
+import type { CachedResource, ResourceCache } from './cache';
+import type { ErrorDetail, NodeInfo } from './codec';
+import { CDS, EDS, PUSH_ORDER, typeByUrl, type Changes, type ResourceType } from './types';
+
+export interface StreamContext {
+  readonly cache: ResourceCache;
+  readonly pushes: Counter;
+  readonly nacks: Counter;
+  readonly log: (msg: string) => void;
+}
+
+export type XdsCall = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+/** What one response of a type carried, kept to describe a NACK of it. */
+export interface SentRecord {
+  readonly nonce: string;
+  readonly version: string;
+  readonly resources: readonly CachedResource[];
+  readonly removed: readonly string[];
+}
+
+interface AckRecord {
+  readonly version: string;
+  readonly nonce: string;
+  readonly at: string;
+}
+
+interface NackRecord extends AckRecord {
+  readonly error: ErrorDetail;
+  /** Resource versions of the rejected response: held, never resent; the client keeps its last good ones. */
+  readonly resources: Readonly<Record<string, string>>;
+  readonly removed: readonly string[];
+}
+
+/** The subscription and delivery state of one resource type on one stream. */
+export class TypeState {
+  wildcard = false;
+  /** SotW only: an initial request without names makes LDS/CDS wildcard for the stream's life. */
+  legacyWildcard = false;
+  readonly names = new Set<string>();
+  /** Resource versions the client was sent (ACKed or not), by name. */
+  readonly sent = new Map<string, string>();
+  /** Names to re-check on the next flush (a push or a forced resend). */
+  readonly pending = new Set<string>();
+  /** Names to send on the next flush even if the client holds the current version. */
+  readonly resend = new Set<string>();
+  /** Re-check every candidate (the subscription changed). */
+  dirty = true;
+  responded = false;
+  /** Nonce of the newest response of this type: a request echoing another one is stale (SotW). */
+  lastNonce = '';
+  lastSent: SentRecord | undefined;
+  lastAck: AckRecord | undefined;
+  nack: NackRecord | undefined;
+
+  constructor(readonly type: ResourceType) {}
+
+  interested(name: string): boolean {
+    return this.names.has(name) || (this.wildcard && this.type.wildcardServesAll);
+  }
+
+  servesAll(): boolean {
+    return this.wildcard && this.type.wildcardServesAll;
+  }
+}
+
+export interface Diff {
+  readonly upserts: CachedResource[];
+  readonly removed: string[];
+}
+
+/**
+ * Responses a stream may have waiting for HTTP/2 flow control: one per type, so a push never
+ * waits on a healthy client, while a client that stops reading holds at most this many.
+ */
+const MAX_UNFLUSHED = 4;
+
+/** The maximum number of distinct unknown type URLs remembered per stream (for logging once each). */
+const MAX_UNKNOWN_TYPES = 16;
+
+/**
+ * One xDS stream (ADS or a single-type service), SotW or Delta. Responses are computed from
+ * what the client was sent and the cache at the moment of sending, so a push that finds the
+ * stream blocked by flow control is only remembered (dirty / pending) and recomputed when
+ * the client reads again: a client that stops reading holds a few responses, never a queue.
+ */
+export abstract class XdsStream {
+  readonly openedAt = new Date().toISOString();
+  node: NodeInfo | undefined;
+  protected readonly states = new Map<ResourceType, TypeState>();
+  private readonly unknownTypes = new Set<string>();
+  /** Responses written but not yet accepted by HTTP/2 flow control. */
+  private unflushed = 0;
+  private blocked = false;
+  /** Responses sent: also the nonce counter. */
+  private responses = 0;
+  private closed = false;
+
+  constructor(
+    readonly id: number,
+    protected readonly call: XdsCall,
+    protected readonly ctx: StreamContext,
+    /** Set for the standalone CDS / EDS services: the only type the stream serves. */
+    private readonly only: ResourceType | undefined,
+    private readonly onClose: (stream: XdsStream) => void,
+  ) {
+    call.on('data', (bytes: Buffer) => this.receive(bytes));
+    call.on('end', () => this.end());
+    call.on('error', () => this.cleanup());
+    call.on('cancelled', () => this.cleanup());
+    call.on('close', () => this.cleanup());
+  }
+
+  abstract readonly protocol: 'sotw' | 'delta';
+
+  /** Handles one decoded request; may throw on a malformed message. */
+  protected abstract handle(bytes: Buffer): void;
+
+  /** Computes and sends the response of one type, if the client lacks anything. */
+  protected abstract respond(state: TypeState): void;
+
+  /** Called by the server after a rebuild: re-checks the changed names this stream cares about. */
+  push(changes: Changes): void {
+    for (const [type, names] of changes) {
+      const state = this.states.get(type);
+      if (!state) continue;
+      for (const name of names) if (state.interested(name) || state.sent.has(name)) state.pending.add(name);
+    }
+    this.flush();
+  }
+
+  /** Ends the stream from the server side (shutdown). */
+  close(): void {
+    if (this.closed) return;
+    this.call.end();
+    this.cleanup();
+  }
+
+  dump(): unknown {
+    const types: Record<string, unknown> = {};
+    for (const [type, state] of this.states) {
+      types[type.short] = {
+        type_url: type.url,
+        wildcard: state.wildcard,
+        subscriptions: [...state.names].sort(),
+        sent: Object.fromEntries(state.sent),
+        last_nonce: state.lastNonce,
+        last_ack: state.lastAck ?? null,
+        nack: state.nack ?? null,
+      };
+    }
+    return {
+      id: this.id,
+      protocol: this.protocol,
+      service: this.only?.short ?? 'ads',
+      peer: this.call.getPeer(),
+      node: this.node ?? null,
+      opened_at: this.openedAt,
+      blocked: this.blocked,
+      responses_sent: this.responses,
+      unknown_type_urls: [...this.unknownTypes],
+      types,
+    };
+  }
+
+  protected flush(): void {
+    for (const type of PUSH_ORDER) {
+      if (this.blocked || this.closed) return;
+      const state = this.states.get(type);
+      if (state && (state.dirty || state.pending.size > 0)) this.respond(state);
+    }
+  }
+
+  /** The resource type a request names, or undefined (logged once) for one this stream does not serve. */
+  protected resolve(typeUrl: string): ResourceType | undefined {
+    if (this.only && (typeUrl === '' || typeUrl === this.only.url)) return this.only;
+    const type = this.only ? undefined : typeByUrl(typeUrl);
+    if (!type && !this.unknownTypes.has(typeUrl) && this.unknownTypes.size < MAX_UNKNOWN_TYPES) {
+      this.unknownTypes.add(typeUrl);
+      this.ctx.log(`xds: stream ${this.id} (${this.nodeId()}) asked for unserved type ${JSON.stringify(typeUrl)}; ignored`);
+    }
+    return type;
+  }
+
+  /** The state of `type`, created on the first request for it. */
+  protected stateFor(type: ResourceType): { state: TypeState; first: boolean } {
+    const existing = this.states.get(type);
+    if (existing) return { state: existing, first: false };
+    const state = new TypeState(type);
+    this.states.set(type, state);
+    return { state, first: true };
+  }
+
+  protected noteNode(node: NodeInfo | null | undefined): void {
+    // Only the first request surely carries the node; later ones may omit it.
+    if (node && !this.node) this.node = { id: node.id, cluster: node.cluster, user_agent_name: node.user_agent_name };
+  }
+
+  /** What the client lacks: resources it should hold at another version, and ones gone since it got them. */
+  protected diff(state: TypeState): Diff {
+    const cache = this.ctx.cache;
+    const upserts: CachedResource[] = [];
+    const removed: string[] = [];
+    let candidates: Iterable<string> = state.pending;
+    if (state.dirty) {
+      const all = new Set([...state.sent.keys(), ...state.names]);
+      if (state.servesAll()) for (const entry of cache.entries(state.type)) all.add(entry.name);
+      candidates = all;
+    }
+    for (const name of candidates) {
+      if (!state.interested(name)) {
+        // Unsubscribed: the client drops it itself; forget it so a new subscription resends it.
+        state.sent.delete(name);
+        continue;
+      }
+      const entry = cache.get(state.type, name);
+      if (!entry) {
+        if (state.sent.has(name)) removed.push(name);
+      } else if (state.sent.get(name) !== entry.version || state.resend.has(name)) {
+        upserts.push(entry);
+      }
+    }
+    state.dirty = false;
+    state.pending.clear();
+    state.resend.clear();
+    return { upserts, removed };
+  }
+
+  /** Records what a response carries as sent, and sends it. */
+  protected commit(state: TypeState, record: SentRecord, bytes: Buffer): void {
+    const changedClusters: string[] = [];
+    for (const name of record.removed) state.sent.delete(name);
+    for (const resource of record.resources) {
+      const before = state.sent.get(resource.name);
+      if (state.type === CDS && before !== undefined && before !== resource.version) changedClusters.push(resource.name);
+      state.sent.set(resource.name, resource.version);
+    }
+    state.responded = true;
+    state.lastNonce = record.nonce;
+    state.lastSent = record;
+    this.ctx.pushes.inc([state.type.short]);
+    this.unflushed++;
+    if (this.unflushed >= MAX_UNFLUSHED) this.blocked = true;
+    this.call.write(bytes, () => {
+      // Called once HTTP/2 flow control let the message out: room for the next ones.
+      this.unflushed--;
+      if (this.blocked && this.unflushed < MAX_UNFLUSHED) {
+        this.blocked = false;
+        this.flush();
+      }
+    });
+    if (changedClusters.length > 0) this.resendAssignments(changedClusters);
+  }
+
+  protected nextNonce(): string {
+    return (++this.responses).toString(36);
+  }
+
+  protected recordAck(state: TypeState, version: string, nonce: string): void {
+    state.lastAck = { version, nonce, at: new Date().toISOString() };
+    // A newer response was accepted: the rejected version is no longer what the client holds back.
+    if (state.nack && state.nack.nonce !== nonce) state.nack = undefined;
+  }
+
+  protected recordNack(state: TypeState, sent: SentRecord | undefined, nonce: string, error: ErrorDetail): void {
+    if (state.nack?.nonce === nonce) return; // the same NACK repeated with a subscription change
+    const resources: Record<string, string> = {};
+    for (const r of sent?.resources ?? []) resources[r.name] = r.version;
+    state.nack = {
+      version: sent?.version ?? '',
+      nonce,
+      at: new Date().toISOString(),
+      error: { code: error.code, message: error.message },
+      resources,
+      removed: sent?.removed ?? [],
+    };
+    this.ctx.nacks.inc([state.type.short]);
+    this.ctx.log(
+      `xds: ${this.nodeId()} (stream ${this.id}) NACKed ${state.type.short} version ${state.nack.version} ` +
+        `[${Object.keys(resources).slice(0, 5).join(', ')}]: ${error.message}; holding it until the resources change`,
+    );
+  }
+
+  protected nodeId(): string {
+    return this.node?.id || this.call.getPeer();
+  }
+
+  /**
+   * A changed cluster makes Envoy re-warm it and wait for its ClusterLoadAssignment, which an
+   * unchanged CLA would never bring (go-control-plane#245): resend the CLA after the cluster.
+   */
+  private resendAssignments(clusters: readonly string[]): void {
+    const eds = this.states.get(EDS);
+    if (!eds) return;
+    for (const name of clusters) {
+      if (!eds.interested(name)) continue;
+      eds.resend.add(name);
+      eds.pending.add(name);
+    }
+  }
+
+  private receive(bytes: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.handle(bytes);
+    } catch (err) {
+      // A malformed request ends this stream only.
+      this.ctx.log(`xds: stream ${this.id} (${this.nodeId()}) sent a bad request: ${(err as Error).message}`);
+      this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${(err as Error).message}` });
+      this.cleanup();
+    }
+  }
+
+  private end(): void {
+    if (!this.closed) this.call.end();
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose(this);
+  }
+}
