@@ -1,0 +1,144 @@
+// bench/extproc: h2load drives 64 concurrent streams on one HTTP/2 connection against
+// (a) a bare node:http2 gRPC handler answering the same bytes (the baseline) and
+// (b) metaroute with 1,000 rules over 100 services, at 100 and at 100,000 instances.
+// Prints req/s, the ratio to the baseline and p50/p99 latency. Needs `npm run build`
+// and h2load (Debian package nghttp2-client).
+'use strict';
+const { execFileSync, fork, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const { writeFixture, SERVICES } = require('./fixture');
+const { envoyRoot } = require('../../dist/protos/root');
+const { encodeDecision } = require('../../dist/extproc/responses');
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200000);
+const WARMUP = Math.max(10000, REQUESTS / 10);
+const STREAMS = 64;
+const ROOT = path.join(__dirname, '..', '..');
+const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-'));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** One ProcessingRequest as Envoy sends it, framed for gRPC (5-byte prefix). */
+function requestFrame() {
+  const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
+  const headers = {
+    ':method': 'GET', ':path': '/api/items?uid=12345&page=2', ':authority': `svc-${SERVICES - 1}.default`, ':scheme': 'http',
+    'user-agent': 'bench/1.0', accept: 'application/json', 'x-request-id': '5f0c6a3e-1d2b-4c8a-9e7f-0a1b2c3d4e5f',
+    'x-forwarded-proto': 'http', cookie: 'session=abc123; theme=dark', 'x-user-role': 'staff',
+  };
+  const msg = T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish();
+  const frame = Buffer.alloc(5 + msg.length);
+  frame.writeUInt32BE(msg.length, 1);
+  Buffer.from(msg).copy(frame, 5);
+  return frame;
+}
+
+function h2load(port, requests, payload, logFile) {
+  const args = ['-n', String(requests), '-c', '1', '-m', String(STREAMS), '-d', payload,
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.ext_proc.v3.ExternalProcessor/Process`];
+  if (logFile) args.unshift('--log-file', logFile);
+  const out = execFileSync('h2load', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)[1]);
+  const [, done, ok, failed] = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(out);
+  if (Number(failed) > 0 || Number(ok) !== requests) throw new Error(`h2load: ${done} done, ${ok} succeeded, ${failed} failed\n${out}`);
+  return rps;
+}
+
+function percentiles(logFile) {
+  const micros = fs.readFileSync(logFile, 'utf8').trim().split('\n').map((line) => Number(line.split('\t')[2])).sort((a, b) => a - b);
+  const at = (q) => micros[Math.min(micros.length - 1, Math.floor(q * micros.length))] / 1000;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function measure(name, port, payload) {
+  h2load(port, WARMUP, payload);
+  const log = path.join(OUT, `${name}.log`);
+  const rps = h2load(port, REQUESTS, payload, log);
+  return { name, rps, ...percentiles(log) };
+}
+
+/** Checks metaroute really routes the benchmark request (a gRPC OK answer with envoy.lb set). */
+function checkAnswer(port, frame) {
+  return new Promise((resolve, reject) => {
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const call = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', (b) => b, (b) => b);
+    call.on('data', (answer) => {
+      const decoded = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingResponse').decode(answer);
+      if (!decoded.dynamic_metadata) reject(new Error('metaroute did not route the benchmark request'));
+    });
+    call.on('error', reject);
+    call.on('end', () => { client.close(); resolve(); });
+    call.write(frame.subarray(5));
+    call.end();
+  });
+}
+
+async function startMetaroute(fixture) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
+    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise((resolve, reject) => {
+    let log = '';
+    child.stderr.on('data', (d) => {
+      log += d;
+      if (log.includes('metaroute serving')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
+  });
+  return { child, port };
+}
+
+async function main() {
+  const frame = requestFrame();
+  const payload = path.join(OUT, 'request.bin');
+  fs.writeFileSync(payload, frame);
+  const results = [];
+
+  const basePort = await freePort();
+  const answer = encodeDecision({ kind: 'subset', labels: { version: 'gray' } });
+  const baseline = fork(path.join(__dirname, 'baseline-server.js'), [String(basePort), answer.toString('base64')]);
+  await new Promise((r) => baseline.once('message', r));
+  results.push(measure('baseline node:http2', basePort, payload));
+  baseline.kill();
+
+  for (const instances of [100, 100000]) {
+    const fixture = writeFixture(path.join(OUT, `world-${instances}`), instances);
+    const started = Date.now();
+    const { child, port } = await startMetaroute(fixture);
+    const loadSeconds = (Date.now() - started) / 1000;
+    await checkAnswer(port, frame);
+    const rss = () => Number(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024;
+    const r = measure(`metaroute ${fixture.rules} rules, ${instances} instances`, port, payload);
+    results.push({ ...r, rssMiB: rss(), loadSeconds });
+    child.kill('SIGTERM');
+    await new Promise((res) => child.once('exit', res));
+  }
+
+  const base = results[0].rps;
+  console.log(`\nbench/extproc: ${REQUESTS} requests, ${STREAMS} concurrent streams on one connection (h2load), ${os.cpus().length} cores\n`);
+  console.log('| server | req/s | ratio to baseline | p50 ms | p99 ms | RSS MiB |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.rssMiB ? r.rssMiB.toFixed(0) : '-'} |`);
+  }
+  const [, small, large] = results;
+  console.log(`\n100,000 vs 100 instances: ${((large.rps / small.rps - 1) * 100).toFixed(1)}% req/s (goal: within 15%)`);
+  console.log(`registry load at start: ${small.loadSeconds.toFixed(1)} s (100), ${large.loadSeconds.toFixed(1)} s (100,000)`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
