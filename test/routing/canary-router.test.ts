@@ -17,7 +17,7 @@ function setup(config: unknown = { enabled: true }) {
 }
 
 test('configure({}) leaves the router disabled: no opinion', () => {
-  expect(decide(setup({}).engine, 'shop', request({ 'x-metaroute-canary': 'v2' }))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup({}).engine, 'shop', request({ 'x-metaroute-canary': 'v2' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('x-metaroute-canary or rpc-persist-canary selects the canary', () => {
@@ -34,7 +34,7 @@ test('a request without it, or for a canary with no healthy instance, only reach
 });
 
 test('a service without canary instances gets no opinion', () => {
-  expect(decide(setup().engine, 'plain', request({ 'x-metaroute-canary': 'v2' }))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup().engine, 'plain', request({ 'x-metaroute-canary': 'v2' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('labels from an earlier router are merged; a key it chose itself is kept', () => {
@@ -64,7 +64,7 @@ test('`key` names the label and the persist header', () => {
   const { engine } = setup({ enabled: true, key: 'version' });
   expect(decide(engine, 'shop', request({ 'rpc-persist-version': 'v2' }))).toEqual({ kind: 'subset', labels: { version: 'v2' } });
   // Every shop instance has a version: none lacks the key, so that is "all canaries", no opinion.
-  expect(decide(engine, 'shop')).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(engine, 'shop')).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('a refused config names the field and keeps the previous config', () => {

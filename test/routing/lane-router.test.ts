@@ -23,7 +23,7 @@ function setup(config: unknown = { enabled: true }) {
 
 test('configure({}) leaves the router disabled: no opinion', () => {
   const { engine } = setup({});
-  expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('the transitive header rpc-persist-env selects the lane', () => {
@@ -46,11 +46,11 @@ test('a lane without a healthy instance, an unknown lane and no lane all go to t
 
 test('a service without lane instances gets no opinion', () => {
   const { engine } = setup();
-  expect(decide(engine, 'plain', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(engine, 'plain', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('no baseline: no opinion, or 503 when strict', () => {
-  expect(decide(setup().engine, 'lanes-only')).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup().engine, 'lanes-only')).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
   expect(decide(setup({ enabled: true, strict: true }).engine, 'lanes-only')).toEqual({ kind: 'reject', status: 503, body: 'no baseline instance for this lane' });
   // The lane itself still serves its own traffic.
   expect(decide(setup({ enabled: true, strict: true }).engine, 'lanes-only', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'subset', labels: { env: 'dev1' } });
@@ -58,7 +58,7 @@ test('no baseline: no opinion, or 503 when strict', () => {
 
 test('`services` limits the router to those services (a bare name is the default namespace)', () => {
   const { engine } = setup({ enabled: true, services: ['other', 'default/x'] });
-  expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
   const scoped = setup({ enabled: true, services: ['shop'] });
   expect(decide(scoped.engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'subset', labels: { env: 'dev1' } });
 });

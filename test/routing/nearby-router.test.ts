@@ -31,7 +31,7 @@ function setup(config: unknown) {
 }
 
 test('configure({}) leaves the router disabled: no opinion', () => {
-  expect(decide(setup({}).engine, 'ok', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup({}).engine, 'ok', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('a zone with a healthy share above the threshold keeps traffic in the zone, as an explicit endpoint list', () => {
@@ -51,9 +51,9 @@ test('a zone name is matched within the caller region (r2/z1 is not near r1/z1)'
 });
 
 test('nothing within maxMatchLevel: no opinion, or 503 when strict; maxMatchLevel all never rejects', () => {
-  expect(decide(setup({ enabled: true }).engine, 'far', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup({ enabled: true }).engine, 'far', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
   expect(decide(setup({ enabled: true, strict: true }).engine, 'far', request({}, CALLER))).toMatchObject({ kind: 'reject', status: 503 });
-  expect(decide(setup({ enabled: true, strict: true, maxMatchLevel: 'all' }).engine, 'far', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup({ enabled: true, strict: true, maxMatchLevel: 'all' }).engine, 'far', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('strict never leaves maxMatchLevel, even when it is below the threshold', () => {
@@ -61,13 +61,13 @@ test('strict never leaves maxMatchLevel, even when it is below the threshold', (
   // z1 is 1/4 healthy, below 1: strict keeps the zone (its healthy endpoint) rather than go wider.
   expect(sortedEndpoints(decide(engine, 'sick', request({}, CALLER)))).toEqual(endpoints(1001));
   // Not strict: the zone is not good enough and maxMatchLevel forbids the region, so any locality.
-  expect(decide(setup({ enabled: true, maxMatchLevel: 'zone', healthyRatioThreshold: 1 }).engine, 'sick', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup({ enabled: true, maxMatchLevel: 'zone', healthyRatioThreshold: 1 }).engine, 'sick', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('matchLevel region; a caller without a zone label starts at the region; one without locality gets no opinion', () => {
   expect(sortedEndpoints(decide(setup({ enabled: true, matchLevel: 'region' }).engine, 'sick', request({}, CALLER)))).toEqual(endpoints(1001, 1005, 1006));
   expect(sortedEndpoints(decide(setup({ enabled: true }).engine, 'sick', request({}, { labels: { region: 'r1' } })))).toEqual(endpoints(1001, 1005, 1006));
-  expect(decide(setup({ enabled: true, strict: true }).engine, 'ok', request())).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(setup({ enabled: true, strict: true }).engine, 'ok', request())).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('campus level compares campus within zone and region', () => {
@@ -90,7 +90,7 @@ test('when every candidate is nearby there is nothing to narrow: the earlier dec
   const nearby = new NearbyRouter();
   nearby.configure({ enabled: true });
   engine.setRouters([nearby]);
-  expect(decide(engine, 'one', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no router applied' });
+  expect(decide(engine, 'one', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('the filtered candidates are cached per (candidates, level, caller locality)', () => {
