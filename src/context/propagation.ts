@@ -23,9 +23,13 @@ export interface Mutation {
   readonly remove: string[];
 }
 
-/** metainfo's internal key form: upper case, `-` → `_` (`rpc-persist-user-id` → `USER_ID`). */
-export function normaliseKey(headerSuffix: string): string {
-  return headerSuffix.toUpperCase().replace(/-/g, '_');
+/**
+ * The header carrying metadata key `key`: metainfo keys are upper case with `_`
+ * (`USER_ID`), on the wire lower case with `-` (`rpc-persist-user-id`); any spelling of
+ * the key maps to the same header.
+ */
+export function metadataHeader(prefix: string, key: string): string {
+  return prefix + key.toLowerCase().replace(/_/g, '-');
 }
 
 /** Bytes of metadata headers (names + values) of one kind of prefix set. */

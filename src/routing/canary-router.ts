@@ -1,6 +1,6 @@
 import type { RequestContext } from '../context/request-context';
 import { mergeLabels } from './labels';
-import { PERSIST_PREFIX } from './lane-router';
+import { PERSIST_PREFIX, metadataHeader } from '../context/propagation';
 import type { RouteInput, RouteResult, Router } from './router';
 import { ConfigReader, LabelCache, restrict } from './router-kit';
 
@@ -58,5 +58,5 @@ export class CanaryRouter implements Router {
 function parse(config: unknown): CanaryConfig {
   const r = new ConfigReader('canary', config, FIELDS);
   const key = r.labelKey('key', 'canary');
-  return { enabled: r.boolean('enabled', false), labels: new LabelCache(key), persistHeader: PERSIST_PREFIX + key.toLowerCase() };
+  return { enabled: r.boolean('enabled', false), labels: new LabelCache(key), persistHeader: metadataHeader(PERSIST_PREFIX, key) };
 }

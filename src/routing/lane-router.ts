@@ -1,16 +1,14 @@
+import { PERSIST_PREFIX, metadataHeader } from '../context/propagation';
 import type { RequestContext } from '../context/request-context';
 import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
 import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult, Router } from './router';
 import { ConfigReader, LabelCache, restrict } from './router-kit';
 
-/** The CloudWeGo metainfo prefix for metadata that travels the whole call chain. */
-export const PERSIST_PREFIX = 'rpc-persist-';
-
 interface LaneConfig {
   readonly enabled: boolean;
   readonly labels: LabelCache;
-  /** `rpc-persist-<key>`, lower-cased like every header name Envoy sends. */
+  /** `rpc-persist-<key>` in metainfo wire form (lower case, `-`). */
   readonly header: string;
   /** serviceKeys (`namespace/name`) the router applies to; undefined = every service. */
   readonly services: ReadonlySet<string> | undefined;
@@ -75,7 +73,7 @@ function parse(config: unknown): LaneConfig {
   return {
     enabled: r.boolean('enabled', false),
     labels: new LabelCache(key),
-    header: PERSIST_PREFIX + key.toLowerCase(),
+    header: metadataHeader(PERSIST_PREFIX, key),
     // A bare name means the default namespace, like a bare :authority.
     services: services && new Set(services.map((s) => (s.includes('/') ? s : serviceKey(DEFAULT_NAMESPACE, s)))),
     strict: r.boolean('strict', false),
