@@ -64,6 +64,7 @@ export function parseAuthConfig(value: unknown, env: NodeJS.ProcessEnv, problems
     } else if (typeof t.token !== 'string') problems.push(`${at}.token: must be a string`);
     else token = t.token;
     if (token && token.length < MIN_TOKEN_LENGTH) problems.push(`${at}: the token must be at least ${MIN_TOKEN_LENGTH} characters`);
+    if (/\s/.test(token)) problems.push(`${at}: the token must not contain whitespace (it travels as "Bearer <token>")`);
     if (token && seen.has(token)) problems.push(`${at}: the same token appears twice; give each scope its own token`);
     if (token) seen.add(token);
 

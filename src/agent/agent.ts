@@ -51,7 +51,7 @@ export class Agent {
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: AgentOptions) {
-    this.intervalMs = (options.ttlSeconds * 1000) / 3;
+    this.intervalMs = Math.round((options.ttlSeconds * 1000) / 3);
     // A request must not outlive the heartbeat it serves, yet a 333 ms interval still deserves a second.
     this.timeoutMs = Math.min(BACKOFF_MAX_MS, Math.max(1000, this.intervalMs));
   }
@@ -97,7 +97,7 @@ export class Agent {
       try {
         await this.register();
         const r = this.options.registration;
-        this.options.log(`registered ${r.namespace}/${r.service}/${this.id} at ${r.host}:${r.port} (ttl ${this.options.ttlSeconds}s, heartbeat every ${Math.round(this.intervalMs)} ms)`);
+        this.options.log(`registered ${r.namespace}/${r.service}/${this.id} at ${r.host}:${r.port} (ttl ${this.options.ttlSeconds}s, heartbeat every ${this.intervalMs} ms)`);
         return;
       } catch (error) {
         if (!retryable(error) || attempt >= attempts) throw error;
@@ -184,9 +184,12 @@ export class Agent {
   }
 }
 
-/** Connection errors, timeouts, 429 and 5xx may pass; any other answer will not change on retry. */
+/** Connection errors, timeouts, 429 and 5xx may pass; any other answer (or a bug) will not change on retry. */
 function retryable(error: unknown): boolean {
-  return !(error instanceof AgentHttpError) || error.status === 429 || error.status >= 500;
+  if (error instanceof AgentHttpError) return error.status === 429 || error.status >= 500;
+  const e = error as Error;
+  // By name: fetch's errors come from Node's own realm, where instanceof may not hold (jest, vm).
+  return e.name === 'TimeoutError' || (e.name === 'TypeError' && e.message === 'fetch failed');
 }
 
 function describe(error: unknown): string {

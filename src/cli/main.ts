@@ -13,6 +13,7 @@ const USAGE = `usage: metaroute <command>
       --service NAME          callee (shop or shop.default); else from --header :authority=...
       --header k=v            a request header (repeatable)
       --caller NAME           caller service; --caller-namespace NS; --caller-label k=v (repeatable)
+      --token TOKEN           admin token (or METAROUTE_TOKEN) when the admin API requires one
   agent --service NAME --host IP --port N [options]
                               register this instance and keep it alive until SIGTERM (options: docs/AGENT.md)
 `;

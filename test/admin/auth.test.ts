@@ -1,0 +1,267 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AdminAuth, isLoopback, type AuthConfig } from '../../src/admin/auth';
+import { Agent } from '../../src/agent/agent';
+import type { App } from '../../src/app/app';
+import { ConfigError, loadConfig } from '../../src/config/config';
+import { startApp } from '../support/app';
+
+const TOKEN_A = 'user-a-0123456789abcdef';
+const TOKEN_B = 'user-b-0123456789abcdef';
+const TOKEN_SHOP = 'shop-0123456789abcdef';
+const TOKEN_ADMIN = 'admin-0123456789abcdef';
+
+const AUTH: AuthConfig = {
+  requireAdminAuth: 'auto',
+  tokens: [
+    { token: TOKEN_A, services: ['aigc'], labels: { user: ['A'] }, admin: false },
+    { token: TOKEN_B, services: ['aigc'], labels: { user: ['B'] }, admin: false },
+    { token: TOKEN_SHOP, services: ['default/shop'], labels: {}, admin: false },
+    { token: TOKEN_ADMIN, services: [], labels: {}, admin: true },
+  ],
+};
+
+async function call(base: string, method: string, urlPath: string, token?: string, body?: unknown) {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = typeof body === 'string' ? 'application/yaml' : 'application/json';
+  const response = await fetch(`${base}${urlPath}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, text, json: text.startsWith('{') ? JSON.parse(text) : undefined, authenticate: response.headers.get('www-authenticate') };
+}
+
+const instance = (user: string | undefined, extra: Record<string, unknown> = {}) => ({
+  service: 'aigc',
+  host: '10.0.0.1',
+  port: 9000,
+  id: 'pod-1',
+  metadata: user === undefined ? {} : { user },
+  ...extra,
+});
+
+describe('registration tokens (loopback server with tokens)', () => {
+  let env: { app: App; admin: string };
+  beforeEach(async () => {
+    env = await startApp({ auth: AUTH });
+  });
+  afterEach(() => env.app.stop());
+
+  it('answers 401 without a token or with an unknown one', async () => {
+    const missing = await call(env.admin, 'POST', '/v1/instances', undefined, instance('A'));
+    expect(missing.status).toBe(401);
+    expect(missing.json.error).toBe('missing Authorization: Bearer <token>');
+    expect(missing.authenticate).toBe('Bearer realm="metaroute"');
+    const wrong = await call(env.admin, 'POST', '/v1/instances', 'user-a-0123456789abcdeX', instance('A'));
+    expect(wrong.status).toBe(401);
+    expect(wrong.json.error).toBe('unknown token');
+    expect((await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat')).status).toBe(401);
+    expect((await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1')).status).toBe(401);
+  });
+
+  it("accepts a user's own registration and refuses another user's label, a missing label and another service", async () => {
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A'))).status).toBe(200);
+
+    const otherUser = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('B', { id: 'pod-2' }));
+    expect(otherUser.status).toBe(403);
+    expect(otherUser.json.error).toBe('token may not register user=B');
+
+    const unlabelled = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance(undefined, { id: 'pod-3' }));
+    expect(unlabelled.status).toBe(403);
+    expect(unlabelled.json.error).toBe('token may not register an instance without label user');
+
+    const otherService = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A', { service: 'shop' }));
+    expect(otherService.status).toBe(403);
+    expect(otherService.json.error).toBe('token may not register service default/shop');
+
+    const listed = await call(env.admin, 'GET', '/v1/instances');
+    expect(listed.json.instances.map((i: { id: string }) => i.id)).toEqual(['pod-1']);
+  });
+
+  it("keeps one user's token from replacing, heartbeating or deleting another user's instance", async () => {
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A'))).status).toBe(200);
+
+    const replace = await call(env.admin, 'POST', '/v1/instances', TOKEN_B, instance('B'));
+    expect(replace.status).toBe(403);
+    expect(replace.json.error).toBe('token may not replace user=A');
+    const heartbeat = await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat', TOKEN_B);
+    expect(heartbeat.status).toBe(403);
+    expect(heartbeat.json.error).toBe('token may not heartbeat user=A');
+    const remove = await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1', TOKEN_B);
+    expect(remove.status).toBe(403);
+    expect(remove.json.error).toBe('token may not deregister user=A');
+    const foreignService = await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1', TOKEN_SHOP);
+    expect(foreignService.json.error).toBe('token may not deregister service default/aigc');
+
+    expect((await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat', TOKEN_A)).status).toBe(200);
+    expect((await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1', TOKEN_A)).status).toBe(200);
+    // In scope but gone: the agent's cue to register again.
+    expect((await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat', TOKEN_A)).status).toBe(404);
+  });
+
+  it('scopes by namespace: "svc" matches any namespace, "ns/svc" only its own', async () => {
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A', { namespace: 'team1' }))).status).toBe(200);
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_SHOP, { service: 'shop', host: '10.0.0.2', port: 1 })).status).toBe(200);
+    const otherNs = await call(env.admin, 'POST', '/v1/instances', TOKEN_SHOP, { service: 'shop', namespace: 'team1', host: '10.0.0.2', port: 1 });
+    expect(otherNs.json.error).toBe('token may not register service team1/shop');
+  });
+
+  it('authenticates before validating: an unauthenticated caller learns nothing about the body', async () => {
+    expect((await call(env.admin, 'POST', '/v1/instances', undefined, { nonsense: true })).status).toBe(401);
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { nonsense: true })).status).toBe(400);
+  });
+
+  it('leaves the admin API open on loopback (requireAdminAuth auto)', async () => {
+    expect((await call(env.admin, 'GET', '/v1/instances')).status).toBe(200);
+    expect((await call(env.admin, 'PUT', '/v1/rules', undefined, 'rules: []\n')).status).toBe(200);
+  });
+
+  it('the agent registers with its token and is refused, without retrying, outside its scope', async () => {
+    const registration = { service: 'aigc', namespace: 'default', host: '10.0.0.5', port: 9000, metadata: { user: 'A' } };
+    const ok = new Agent({ admin: env.admin, registration, ttlSeconds: 5, token: TOKEN_A, log: () => undefined });
+    await ok.start();
+    await ok.stop();
+    const logs: string[] = [];
+    const refused = new Agent({ admin: env.admin, registration: { ...registration, metadata: { user: 'B' } }, ttlSeconds: 5, token: TOKEN_A, log: (l) => logs.push(l) });
+    await expect(refused.start()).rejects.toThrow('registration refused (403): token may not register user=B');
+    expect(logs).toEqual([]);
+  });
+});
+
+describe('admin API bound beyond loopback', () => {
+  let env: { app: App; admin: string };
+  beforeAll(async () => {
+    // Bound to every interface, called through 127.0.0.1: the bind address decides, not the caller's.
+    env = await startApp({ host: '0.0.0.0', auth: AUTH });
+  });
+  afterAll(() => env.app.stop());
+
+  // Every row has three entries: a shorter row would make jest pass `done` as the body.
+  const adminRoutes: Array<[string, string, unknown]> = [
+    ['PUT', '/v1/rules', 'rules: []\n'],
+    ['GET', '/v1/rules', undefined],
+    ['PUT', '/v1/routers/metadata/config', {}],
+    ['GET', '/v1/routers', undefined],
+    ['POST', '/explain', { service: 'shop' }],
+    ['GET', '/config_dump', undefined],
+    ['GET', '/v1/instances', undefined],
+  ];
+
+  it.each(adminRoutes)('%s %s needs an admin token (401 without, 403 with a registration token)', async (method, route, body) => {
+    const none = await call(env.admin, method, route, undefined, body);
+    expect(none.status).toBe(401);
+    const user = await call(env.admin, method, route, TOKEN_A, body);
+    expect(user.status).toBe(403);
+    expect(user.json.error).toBe('token may not use the admin API (it needs admin: true)');
+    const admin = await call(env.admin, method, route, TOKEN_ADMIN, body);
+    expect([401, 403]).not.toContain(admin.status);
+  });
+
+  it('keeps /healthz, /readyz and /metrics open', async () => {
+    for (const route of ['/healthz', '/readyz', '/metrics']) expect((await call(env.admin, 'GET', route)).status).toBe(200);
+  });
+
+  it('still takes registrations with a registration token', async () => {
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A'))).status).toBe(200);
+  });
+
+  it('never shows the tokens in the config dump', async () => {
+    const dump = await call(env.admin, 'GET', '/config_dump', TOKEN_ADMIN);
+    expect(dump.status).toBe(200);
+    for (const t of [TOKEN_A, TOKEN_B, TOKEN_SHOP, TOKEN_ADMIN]) expect(dump.text).not.toContain(t);
+    expect(dump.json.config.auth.tokens[0]).toEqual({ token: '<redacted>', services: ['aigc'], labels: { user: ['A'] }, admin: false });
+  });
+});
+
+describe('startup refusal and defaults', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-auth-config-'));
+  const configFile = (name: string, text: string) => {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+  const problems = (file: string, env: NodeJS.ProcessEnv = {}) => {
+    try {
+      loadConfig(file, env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  it('loadConfig refuses a non-loopback host without an admin token, naming auth.tokens', () => {
+    const file = configFile('open.yaml', `host: 0.0.0.0\nauth:\n  tokens:\n    - { token: ${TOKEN_A}, services: [aigc] }\n`);
+    expect(problems(file)).toEqual([expect.stringMatching(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback, so the admin API needs a token with admin: true/)]);
+    expect(problems(configFile('none.yaml', 'host: 0.0.0.0\n'))).toHaveLength(1);
+    expect(problems(configFile('empty.yaml', ''))).toEqual([]);
+  });
+
+  it('loadConfig refuses requireAdminAuth: true without an admin token even on loopback', () => {
+    expect(problems(configFile('strict.yaml', 'auth: { requireAdminAuth: true }\n'))).toEqual([expect.stringMatching(/^auth\.tokens: auth\.requireAdminAuth is true/)]);
+  });
+
+  it('App.start refuses too, before binding anything', async () => {
+    await expect(startApp({ host: '0.0.0.0' })).rejects.toThrow(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback/);
+  });
+
+  it('reads tokenEnv, and reports every malformed token entry with its path', () => {
+    const good = configFile('tokenenv.yaml', 'host: 0.0.0.0\nauth:\n  tokens:\n    - { tokenEnv: ADMIN_TOKEN, admin: true }\n');
+    expect(loadConfig(good, { ADMIN_TOKEN: TOKEN_ADMIN }).auth.tokens[0]).toEqual({ token: TOKEN_ADMIN, services: [], labels: {}, admin: true });
+    expect(problems(good)).toEqual(['auth.tokens[0].tokenEnv: environment variable ADMIN_TOKEN is not set']);
+
+    const bad = configFile(
+      'bad.yaml',
+      [
+        'auth:',
+        '  requireAdminAuth: sometimes',
+        '  tokens:',
+        '    - { token: short, services: [aigc] }',
+        `    - { token: ${TOKEN_A} }`,
+        `    - { token: ${TOKEN_B}, tokenEnv: X, services: [aigc] }`,
+        `    - { token: ${TOKEN_SHOP}, services: ["a/b/c"], labels: { user: [] }, admn: true }`,
+        '    - { token: "has a space 0123456789", services: [aigc] }',
+        '',
+      ].join('\n'),
+    );
+    expect(problems(bad)).toEqual([
+      'auth.requireAdminAuth: must be auto, true or false, got "sometimes"',
+      'auth.tokens[0]: the token must be at least 16 characters',
+      'auth.tokens[1]: grants nothing; list services it may register or set admin: true',
+      'auth.tokens[2]: set exactly one of token, tokenEnv',
+      'auth.tokens[3].admn: unknown field (expected one of token, tokenEnv, services, labels, admin)',
+      'auth.tokens[3].services: "a/b/c" is not *, ns/*, ns/svc or svc',
+      'auth.tokens[3].labels.user: list at least one allowed value',
+      'auth.tokens[4]: the token must not contain whitespace (it travels as "Bearer <token>")',
+    ]);
+  });
+
+  it('default npm start experience: loopback, no tokens, everything open', async () => {
+    expect(loadConfig(undefined, {}).auth).toEqual({ tokens: [], requireAdminAuth: 'auto' });
+    const env = await startApp();
+    try {
+      expect((await call(env.admin, 'POST', '/v1/instances', undefined, instance(undefined))).status).toBe(200);
+      expect((await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat')).status).toBe(200);
+      expect((await call(env.admin, 'PUT', '/v1/rules', undefined, 'rules: []\n')).status).toBe(200);
+      expect((await call(env.admin, 'GET', '/config_dump')).status).toBe(200);
+      expect((await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1')).status).toBe(200);
+    } finally {
+      await env.app.stop();
+    }
+  });
+});
+
+describe('AdminAuth pieces', () => {
+  it('knows loopback addresses', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1']) expect(isLoopback(h)).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', 'metaroute.internal', '128.0.0.1']) expect(isLoopback(h)).toBe(false);
+  });
+
+  it('"ns/*" and "*" scopes', () => {
+    const auth = new AdminAuth({ requireAdminAuth: 'auto', tokens: [] }, '127.0.0.1');
+    const grant = (services: string[]) => ({ token: 'x'.repeat(16), services, labels: {}, admin: false });
+    expect(() => auth.authorize(grant(['team1/*']), 'register', { namespace: 'team1', service: 'any' })).not.toThrow();
+    expect(() => auth.authorize(grant(['team1/*']), 'register', { namespace: 'team2', service: 'any' })).toThrow('token may not register service team2/any');
+    expect(() => auth.authorize(grant(['*']), 'register', { namespace: 'x', service: 'y' })).not.toThrow();
+  });
+});
