@@ -46,7 +46,7 @@ class Stream {
   constructor(index) {
     this.index = index;
     this.names = [];
-    for (let j = 0; j < perStream; j++) {
+    for (let j = 0; j < Math.min(perStream, services.length); j++) {
       const name = services[(index * perStream + j) % services.length];
       this.names.push(name);
       if (!subscribers.has(name)) subscribers.set(name, []);
@@ -90,7 +90,7 @@ class Stream {
     }
     if (!this.synced) {
       this.have[type] = Math.max(this.have[type], names.length);
-      if (this.have[CDS] === perStream && this.have[EDS] === perStream) {
+      if (this.have[CDS] === this.names.length && this.have[EDS] === this.names.length) {
         this.synced = true;
         if (++synced === streams) process.send({ ready: true });
       }

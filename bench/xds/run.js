@@ -118,6 +118,7 @@ async function scenario(endpoints) {
   const port = await new Promise((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   const names = Array.from({ length: services }, (_, s) => `svc${s}.default`);
   const rows = [];
+  const variant = new Set(); // services whose cluster the rules changed (kept across runs: `rules` is)
 
   for (const protocol of ['sotw', 'delta']) {
     const child = fork(path.join(__dirname, 'clients.js'), [JSON.stringify({ port, streams: STREAMS, perStream: PER_STREAM, services: names, protocol })], {
@@ -174,7 +175,6 @@ async function scenario(endpoints) {
     // Cluster changes: a rules edit that alters one service's subset selectors.
     let clusterBytes = 0;
     let clusterReceivers = 0;
-    const variant = new Set();
     for (let k = 0; k < CLUSTER_CHANGES; k++) {
       const s = Math.floor(random() * services);
       child.send({ arm: names[s], types: [CDS, EDS], timeoutMs: 5000 });

@@ -108,13 +108,10 @@ export class App {
       {
         registry: () => registry.snapshot(),
         rules: () => rules.snapshot,
+        routerKeys: () => routers.flatMap((r) => r.labelKeys?.() ?? []),
         subscribe: (listener) => {
-          const offRegistry = registry.onChange((changed) => listener(changed));
-          const offRules = rules.onChange(() => listener('all'));
-          return () => {
-            offRegistry();
-            offRules();
-          };
+          const offs = [registry.onChange((changed) => listener(changed)), rules.onChange(() => listener('all')), routerConfigs.onChange(() => listener('all'))];
+          return () => offs.forEach((off) => off());
         },
       },
       { debounceMs: config.xds.debounceMs, maxDebounceMs: config.xds.maxDebounceMs, metrics, log },

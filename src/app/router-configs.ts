@@ -11,6 +11,7 @@ const PREFIX = 'routers/';
 export class RouterConfigs {
   private readonly byName: Map<string, Router>;
   private readonly current = new Map<string, unknown>();
+  private readonly listeners = new Set<() => void>();
   private unwatch: (() => void) | undefined;
 
   constructor(private readonly store: Store, routers: readonly Router[], private readonly log: (msg: string) => void) {
@@ -34,6 +35,12 @@ export class RouterConfigs {
     this.unwatch?.();
   }
 
+  /** Called after a pushed config is applied (the routers' label keys may have changed). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   async push(name: string, config: unknown): Promise<void> {
     const router = this.byName.get(name);
     if (!router) throw new Error(`no router named ${name}`);
@@ -53,6 +60,7 @@ export class RouterConfigs {
     try {
       router.configure(config);
       this.current.set(name, config);
+      for (const listener of this.listeners) listener();
     } catch (error) {
       this.log(`router ${name} refused stored config v${event.revision}: ${(error as Error).message}`);
     }

@@ -31,6 +31,10 @@ export class CanaryRouter implements Router {
     this.config = parse(config);
   }
 
+  labelKeys(): readonly string[] {
+    return this.config.enabled ? [this.config.labels.key] : [];
+  }
+
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;

@@ -45,4 +45,9 @@ export interface Router {
   readonly order: number;
   configure(config: unknown): void;
   route(ctx: RequestContext, input: RouteInput): RouteResult;
+  /**
+   * Label keys this router may add to any decision under its current config (a lane's
+   * `env`). xDS serves a subset selector for each combination with the rules' key sets.
+   */
+  labelKeys?(): readonly string[];
 }

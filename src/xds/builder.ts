@@ -21,7 +21,10 @@ interface Built {
   readonly name: string;
   readonly view: ServiceView | undefined;
   readonly rules: RuleSnapshot;
+  readonly routerKeys: string;
   readonly endpointMode: boolean;
+  /** Selector keys the CLA was built with (endpoints lacking one carry it as ""). */
+  readonly selectorKeys: string;
 }
 
 /**
@@ -38,16 +41,16 @@ export class ResourceBuilder {
   ) {}
 
   /** Rebuilds the given services (`'all'` after a rules change); returns what changed. */
-  build(registry: RegistrySnapshot, rules: RuleSnapshot, changed: ReadonlySet<string> | 'all'): Changes {
+  build(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all'): Changes {
     const changes = new Map<ResourceType, Set<string>>();
     const keys = changed === 'all'
       ? new Set([...this.built.keys(), ...registry.services.keys(), ...rules.inbound.keys(), ...rules.metadataRoutes.keys()])
       : changed;
-    for (const key of keys) this.sync(key, registry, rules, changes);
+    for (const key of keys) this.sync(key, registry, rules, routerKeys, changes);
     return changes;
   }
 
-  private sync(key: string, registry: RegistrySnapshot, rules: RuleSnapshot, changes: Map<ResourceType, Set<string>>): void {
+  private sync(key: string, registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changes: Map<ResourceType, Set<string>>): void {
     const view = registry.services.get(key);
     const previous = this.built.get(key);
     const identity = view ?? ruleIdentity(rules, key);
@@ -58,16 +61,21 @@ export class ResourceBuilder {
       return;
     }
     const name = clusterName(identity.namespace, identity.name);
+    const routerKeysId = routerKeys.join('\u0000');
     let endpointMode = previous?.endpointMode ?? false;
-    if (!previous || previous.rules !== rules) {
-      const policy = subsetPolicy(rules, key);
+    let selectorKeys = previous?.selectorKeys ?? '';
+    let keyList = selectorKeys ? selectorKeys.split('\u0000') : [];
+    if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId) {
+      const policy = subsetPolicy(rules, key, routerKeys);
       endpointMode = policy.endpointMode;
+      keyList = [...policy.keys];
+      selectorKeys = keyList.join('\u0000');
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
     }
     if (endpointMode) {
       this.remove(EDS, name, changes);
-    } else if (!previous || previous.view !== view || previous.endpointMode) {
-      const { message, skipped } = buildAssignment(name, view?.instances ?? []);
+    } else if (!previous || previous.view !== view || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
+      const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
       if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
       this.put(EDS, name, CLA_TYPE, message, changes);
     }
@@ -75,7 +83,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, rules, endpointMode });
+    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, endpointMode, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {

@@ -18,10 +18,15 @@ export const ROUTE_TYPE = 'envoy.config.route.v3.RouteConfiguration';
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 
-/** The header an ORIGINAL_DST cluster reads `ip:port` from (Envoy's default name, set explicitly). */
-export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
 /** Endpoint metadata namespace Envoy's subset load balancer matches. */
 export const LB_NAMESPACE = 'envoy.lb';
+/**
+ * The `envoy.lb` key an endpoint-mode (ORIGINAL_DST) cluster reads one `ip:port` from; must
+ * equal ORIGINAL_DST_KEY in src/extproc/responses.ts, which writes it (a test checks).
+ */
+export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';
+/** The header fallback of endpoint mode (Envoy's default name, set explicitly). */
+export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
 /** Caps keep a priority's summed weights below Envoy's and gRPC's uint32 limit. */
 const MAX_ENDPOINT_WEIGHT = 10_000;
 const MAX_LOCALITY_WEIGHT = 1_000_000;
@@ -64,8 +69,10 @@ function adsSource(): object {
  * Subset mode: an EDS cluster over ADS with one subset selector per label-key set the rules
  * can write into `envoy.lb`. Endpoint mode: the API protos shipped here predate Envoy's
  * override_host policy (1.35+), and subset LB does not combine with ORIGINAL_DST, so the
- * cluster is ORIGINAL_DST reading `ip:port` from the `x-envoy-original-dst-host` header that
- * ext_proc sets, and has no EDS.
+ * cluster is ORIGINAL_DST, without EDS. Envoy takes `ip:port` first from the request's dynamic
+ * metadata `envoy.lb["x-metaroute-original-dst"]` (what ext_proc writes), then from the
+ * `x-envoy-original-dst-host` header (which our Envoy configs strip from app requests and let
+ * only ext_proc set); the header alone is unsafe wherever clients' copies are not stripped.
  */
 export function buildCluster(name: string, policy: SubsetPolicy): object {
   if (policy.endpointMode) {
@@ -73,7 +80,11 @@ export function buildCluster(name: string, policy: SubsetPolicy): object {
       name,
       type: e().originalDst,
       lb_policy: e().clusterProvided,
-      original_dst_lb_config: { use_http_header: true, http_header_name: ORIGINAL_DST_HEADER },
+      original_dst_lb_config: {
+        use_http_header: true,
+        http_header_name: ORIGINAL_DST_HEADER,
+        metadata_key: { key: LB_NAMESPACE, path: [{ key: ORIGINAL_DST_KEY }] },
+      },
     };
   }
   // protobufjs writes every field that is set, zero values included: leave defaults
@@ -103,7 +114,7 @@ export interface BuiltAssignment {
  * One ClusterLoadAssignment: endpoints grouped by locality (region, zone, sub_zone = campus),
  * sorted so that the same instances always encode to the same bytes (and the same version).
  */
-export function buildAssignment(name: string, instances: readonly Instance[]): BuiltAssignment {
+export function buildAssignment(name: string, instances: readonly Instance[], selectorKeys: readonly string[] = []): BuiltAssignment {
   const skipped: string[] = [];
   const seen = new Set<string>();
   const byLocality = new Map<string, { locality: object; weight: number; endpoints: { sort: string; message: object }[] }>();
@@ -131,7 +142,7 @@ export function buildAssignment(name: string, instances: readonly Instance[]): B
     }
     const weight = endpointWeight(instance.weight);
     group.weight += weight;
-    group.endpoints.push({ sort: sortKey(instance), message: lbEndpoint(instance, weight) });
+    group.endpoints.push({ sort: sortKey(instance), message: lbEndpoint(instance, weight, selectorKeys) });
   }
   const endpoints = [...byLocality.entries()]
     .sort(([a], [b]) => compare(a, b))
@@ -144,18 +155,23 @@ export function buildAssignment(name: string, instances: readonly Instance[]): B
   return { message: { cluster_name: name, endpoints }, skipped };
 }
 
-function lbEndpoint(instance: Instance, weight: number): object {
+/**
+ * Selector keys the instance lacks are written with the value "": a decision for "instances
+ * without this key" (a lane's baseline, metadata failover `others`) is `{key: ""}`, and
+ * Envoy's subset LB can only match keys an endpoint has.
+ */
+function lbEndpoint(instance: Instance, weight: number, selectorKeys: readonly string[]): object {
   const endpoint: Record<string, unknown> = {
     endpoint: { address: { socket_address: { address: instance.host, port_value: instance.port } } },
     // Weight 0 means "no traffic" in the registry; Envoy requires weight >= 1, so drain it instead.
     health_status: !instance.healthy ? e().unhealthy : instance.weight <= 0 ? e().draining : e().healthy,
     load_balancing_weight: { value: weight },
   };
-  const keys = Object.keys(instance.metadata).sort();
+  const keys = [...new Set([...Object.keys(instance.metadata), ...selectorKeys])].sort();
   if (keys.length > 0) {
     const fields: Record<string, object> = {};
     // google.protobuf.Value comes from protobufjs's bundled descriptors, which are camelCase even under keepCase.
-    for (const k of keys) fields[k] = { stringValue: instance.metadata[k] };
+    for (const k of keys) fields[k] = { stringValue: instance.metadata[k] ?? '' };
     endpoint['metadata'] = { filter_metadata: { [LB_NAMESPACE]: { fields } } };
   }
   return endpoint;

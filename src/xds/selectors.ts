@@ -4,6 +4,8 @@ import type { CompiledRule, CompiledSource, Destination, RuleSnapshot } from '..
 export interface SubsetPolicy {
   /** Sorted label-key sets, sorted: each becomes one `lb_subset_config.subset_selectors[].keys`. */
   readonly selectors: readonly (readonly string[])[];
+  /** Every key of every selector: endpoints lacking one carry it with value "" (see buildAssignment). */
+  readonly keys: readonly string[];
   readonly fallback: 'ANY_ENDPOINT' | 'NO_FALLBACK';
   /** A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster is ORIGINAL_DST. */
   readonly endpointMode: boolean;
@@ -16,7 +18,7 @@ export interface SubsetPolicy {
  * and its metadata route in subset mode. A request's `envoy.lb` keys use a subset only when
  * some selector has exactly that key set, so each destination contributes its own set.
  */
-export function subsetPolicy(rules: RuleSnapshot, key: string): SubsetPolicy {
+export function subsetPolicy(rules: RuleSnapshot, key: string, routerKeys: readonly string[] = []): SubsetPolicy {
   const slash = key.indexOf('/');
   const namespace = key.slice(0, slash);
   const service = key.slice(slash + 1);
@@ -41,12 +43,28 @@ export function subsetPolicy(rules: RuleSnapshot, key: string): SubsetPolicy {
   if (route) {
     sawRule = true;
     if (route.failover !== 'none') anyFailover = true;
-    if (route.mode === 'endpoint') return { selectors: [], fallback: fallbackOf(sawRule, anyFailover), endpointMode: true };
+    if (route.mode === 'endpoint') return { selectors: [], keys: [], fallback: fallbackOf(sawRule, anyFailover), endpointMode: true };
     addKeys(selectors, [...route.keys].sort());
   }
 
+  combineWithRouterKeys(selectors, routerKeys);
   const sorted = [...selectors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, keys]) => keys);
-  return { selectors: sorted, fallback: fallbackOf(sawRule, anyFailover), endpointMode: false };
+  const keys = [...new Set(sorted.flat())].sort();
+  return { selectors: sorted, keys, fallback: fallbackOf(sawRule, anyFailover), endpointMode: false };
+}
+
+/**
+ * Routers such as lanes add their keys to whatever the rules chose ({env} alone, or
+ * {env, version}); every non-empty combination of router keys, alone and joined with
+ * each rule key set, needs its own selector.
+ */
+function combineWithRouterKeys(selectors: Map<string, readonly string[]>, routerKeys: readonly string[]): void {
+  const ruleSets = [[], ...selectors.values()];
+  const unique = [...new Set(routerKeys)];
+  for (let mask = 1; mask < 1 << unique.length; mask++) {
+    const extra = unique.filter((_, i) => mask & (1 << i));
+    for (const base of ruleSets) addKeys(selectors, [...new Set([...base, ...extra])].sort());
+  }
 }
 
 /** NO_FALLBACK only when the service has rules and every one of them fails over with `none`. */

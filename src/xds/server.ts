@@ -16,7 +16,9 @@ export interface XdsSources {
   /** From `Registry.snapshot()`. */
   registry(): RegistrySnapshot;
   rules(): RuleSnapshot;
-  /** The listener gets changed serviceKeys, or 'all' after a rules change; returns an unsubscribe. */
+  /** Keys the router chain may add to any decision (Router.labelKeys); none when absent. */
+  routerKeys?(): readonly string[];
+  /** The listener gets changed serviceKeys, or 'all' after a rules or router-config change; returns an unsubscribe. */
   subscribe(listener: (changed: ChangedServices) => void): () => void;
 }
 
@@ -131,7 +133,7 @@ export class XdsServer {
     if (this.closed) return;
     let changes;
     try {
-      changes = this.builder.build(this.sources.registry(), this.sources.rules(), changed);
+      changes = this.builder.build(this.sources.registry(), this.sources.rules(), this.sources.routerKeys?.() ?? [], changed);
     } catch (err) {
       this.ctx.log(`xds: rebuilding resources failed, keeping the previous ones: ${(err as Error).stack ?? String(err)}`);
       return;

@@ -115,7 +115,7 @@ export abstract class XdsStream {
 
   abstract readonly protocol: 'sotw' | 'delta';
 
-  /** Handles one decoded request; may throw on a malformed message. */
+  /** Decodes and handles one request; throws on a malformed message. */
   protected abstract handle(bytes: Buffer): void;
 
   /** Computes and sends the response of one type, if the client lacks anything. */
@@ -134,7 +134,7 @@ export abstract class XdsStream {
   /** Ends the stream from the server side (shutdown). */
   close(): void {
     if (this.closed) return;
-    this.call.end();
+    this.endCall();
     this.cleanup();
   }
 
@@ -145,7 +145,8 @@ export abstract class XdsStream {
         type_url: type.url,
         wildcard: state.wildcard,
         subscriptions: [...state.names].sort(),
-        sent: Object.fromEntries(state.sent),
+        // A wildcard stream holds (nearly) every resource of the type: list them only by count.
+        ...(state.servesAll() ? { sent_count: state.sent.size } : { sent: Object.fromEntries(state.sent) }),
         last_nonce: state.lastNonce,
         last_ack: state.lastAck ?? null,
         nack: state.nack ?? null,
@@ -313,9 +314,14 @@ export abstract class XdsStream {
     }
   }
 
+  /** The client half-closed: finish our side too. */
   private end(): void {
-    if (!this.closed) this.call.end();
+    if (!this.closed) this.endCall();
     this.cleanup();
+  }
+
+  private endCall(): void {
+    if (!this.call.destroyed && !this.call.writableEnded) this.call.end();
   }
 
   private cleanup(): void {

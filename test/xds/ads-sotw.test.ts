@@ -1,0 +1,280 @@
+import * as grpc from '@grpc/grpc-js';
+import { envoyRoot } from '../../src/protos/root';
+import * as codec from '../../src/xds/codec';
+import { CLA_TYPE } from '../../src/xds/resources';
+import { TYPE, XdsTestClient, destination, eventually, instance, names, rule, ruleSnapshot, startXds, type Dump, type Harness } from './helpers';
+
+let h: Harness;
+const clients: XdsTestClient[] = [];
+
+function client(protocol: 'sotw' | 'delta' = 'sotw', path: 'ads' | 'cds' | 'eds' = 'ads'): XdsTestClient {
+  const c = new XdsTestClient(h.port, protocol, path);
+  clients.push(c);
+  return c;
+}
+
+beforeEach(async () => {
+  h = await startXds();
+  h.registry.upsert(instance('shop', 9001, { metadata: { env: 'prod' } }));
+  h.registry.upsert(instance('shop', 9002, { metadata: { env: 'gray' } }));
+  h.registry.upsert(instance('cart', 9101));
+  await new Promise((r) => setTimeout(r, 30)); // let the initial debounce pass
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await h.close();
+});
+
+function streamDump(): Dump {
+  return (h.xds.configDump() as Dump).streams[0];
+}
+
+describe('SotW ADS', () => {
+  it('serves every cluster to a wildcard CDS request and CLAs by name; an ACK gets no answer', async () => {
+    const c = client();
+    c.send({ node: { id: 'envoy-1', cluster: 'edge' }, type_url: TYPE.CDS });
+    const cds = await c.next();
+    expect(cds.type_url).toBe(TYPE.CDS);
+    expect(cds.nonce).not.toBe('');
+    expect(names(cds)).toEqual(['cart.default', 'shop.default']);
+    const shop = cds.resources.find((r) => r.name === 'shop.default')!.message;
+    expect(shop.eds_cluster_config).toEqual({ eds_config: { ads: {}, resource_api_version: 'V3', config_source_specifier: 'ads' }, service_name: 'shop.default' });
+    c.ack(cds, []);
+    await c.none();
+
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const eds = await c.next();
+    expect(eds.type_url).toBe(TYPE.EDS);
+    expect(names(eds)).toEqual(['shop.default']);
+    expect(eds.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(2);
+    expect(eds.nonce).not.toBe(cds.nonce);
+    c.ack(eds, ['shop.default']);
+    await c.none();
+
+    const dump = streamDump();
+    expect(dump.node).toEqual({ id: 'envoy-1', cluster: 'edge', user_agent_name: '' });
+    expect(dump.types.cds).toMatchObject({ wildcard: true, last_ack: { version: cds.version_info, nonce: cds.nonce } });
+    expect(dump.types.eds).toMatchObject({ subscriptions: ['shop.default'], last_ack: { version: eds.version_info } });
+  });
+
+  it('pushes only the changed resource, with a new per-resource version, and counts pushes', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default', 'cart.default'] });
+    const first = await c.next();
+    expect(names(first)).toEqual(['cart.default', 'shop.default']);
+    c.ack(first, ['shop.default', 'cart.default']);
+    const before = (h.xds.configDump() as Dump).types.eds.resources;
+
+    h.registry.upsert(instance('shop', 9003));
+    const update = await c.next();
+    expect(names(update)).toEqual(['shop.default']);
+    expect(update.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
+    expect(Number(update.version_info)).toBeGreaterThan(Number(first.version_info));
+
+    const after = (h.xds.configDump() as Dump).types.eds.resources;
+    const version = (list: { name: string; version: string }[], n: string): string => list.find((r) => r.name === n)!.version;
+    expect(version(after, 'cart.default')).toBe(version(before, 'cart.default'));
+    expect(version(after, 'shop.default')).not.toBe(version(before, 'shop.default'));
+    expect(h.metrics.render()).toMatch(/metaroute_xds_pushes_total\{type="eds"\} 2/);
+    expect(h.metrics.render()).toMatch(/metaroute_xds_streams 1/);
+  });
+
+  it('holds a NACKed version: no resend loop, logged, counted, dumped, and a later change is sent', async () => {
+    const c = client();
+    c.send({ node: { id: 'picky' }, type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const good = await c.next();
+    c.ack(good, ['shop.default']);
+    h.registry.upsert(instance('shop', 9003));
+    const bad = await c.next();
+    c.send({
+      type_url: TYPE.EDS,
+      version_info: good.version_info,
+      response_nonce: bad.nonce,
+      resource_names: ['shop.default'],
+      error_detail: { code: 3, message: 'endpoint rejected' },
+    });
+    await c.none(300);
+
+    expect(h.metrics.render()).toMatch(/metaroute_xds_nacks_total\{type="eds"\} 1/);
+    expect(h.logs.some((l) => l.includes('picky') && l.includes('NACKed eds') && l.includes('endpoint rejected'))).toBe(true);
+    const eds = streamDump().types.eds;
+    expect(eds.nack).toMatchObject({ version: bad.version_info, nonce: bad.nonce, error: { code: 3, message: 'endpoint rejected' } });
+    expect(Object.keys(eds.nack.resources)).toEqual(['shop.default']);
+    expect(eds.last_ack).toMatchObject({ version: good.version_info, nonce: good.nonce });
+
+    // The same NACK again, now also asking for cart: only cart is sent, the held shop is not, and it is counted once.
+    c.send({
+      type_url: TYPE.EDS,
+      version_info: good.version_info,
+      response_nonce: bad.nonce,
+      resource_names: ['shop.default', 'cart.default'],
+      error_detail: { code: 3, message: 'endpoint rejected' },
+    });
+    const cart = await c.next();
+    expect(names(cart)).toEqual(['cart.default']);
+    expect(h.metrics.render()).toMatch(/metaroute_xds_nacks_total\{type="eds"\} 1/);
+    c.ack(cart, ['shop.default', 'cart.default']);
+    await c.none();
+
+    // The next real change of shop goes out; accepting it clears the held NACK.
+    h.registry.remove('default', 'shop', 'shop-9003');
+    const fixed = await c.next();
+    expect(names(fixed)).toEqual(['shop.default']);
+    c.ack(fixed, ['shop.default', 'cart.default']);
+    await eventually(() => streamDump().types.eds.nack === null, 2000, 'NACK cleared');
+  });
+
+  it('answers nothing to a stale nonce but keeps its new subscription for the next response', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const r1 = await c.next();
+    h.registry.upsert(instance('shop', 9003)); // r2 goes out before the client ACKs r1
+    const r2 = await c.next();
+    expect(r2.nonce).not.toBe(r1.nonce);
+
+    c.send({ type_url: TYPE.EDS, version_info: r1.version_info, response_nonce: r1.nonce, resource_names: ['shop.default', 'cart.default'] });
+    await c.none(200);
+    expect(streamDump().types.eds.subscriptions).toEqual(['cart.default', 'shop.default']);
+
+    c.ack(r2, ['shop.default', 'cart.default']);
+    const r3 = await c.next();
+    expect(names(r3)).toEqual(['cart.default']);
+  });
+
+  it('handles subscription changes: adds only what is new, drops what is gone, resends what returns', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const r1 = await c.next();
+    c.ack(r1, ['shop.default', 'cart.default']);
+    const r2 = await c.next();
+    expect(names(r2)).toEqual(['cart.default']);
+    c.ack(r2, ['cart.default']);
+    await c.none();
+    h.registry.upsert(instance('shop', 9003));
+    await c.none(150); // shop is no longer subscribed
+    c.ack(r2, ['cart.default', 'shop.default']);
+    const r3 = await c.next();
+    expect(names(r3)).toEqual(['shop.default']);
+    expect(r3.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
+  });
+
+  it('remembers subscriptions to resources that do not exist yet and serves them when they appear, CDS first', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: ['later.default'] });
+    const empty = await c.next(); // full-state types always answer the first request
+    expect(empty.resources).toEqual([]);
+    c.ack(empty, ['later.default']);
+    c.send({ type_url: TYPE.EDS, resource_names: ['later.default'] });
+    await c.none();
+
+    h.registry.upsert(instance('later', 9201));
+    const cds = await c.next();
+    const eds = await c.next();
+    expect([cds.type_url, eds.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
+    expect(names(cds)).toEqual(['later.default']);
+    expect(names(eds)).toEqual(['later.default']);
+  });
+
+  it('sends CDS before EDS in one push, and resends an unchanged CLA after its cluster changes', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS });
+    const cds = await c.next();
+    c.ack(cds, []);
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const eds = await c.next();
+    c.ack(eds, ['shop.default']);
+    await c.none();
+
+    // A rules change (new selector) and an endpoint change in one debounce window.
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' })])]));
+    h.registry.upsert(instance('shop', 9003));
+    const a = await c.next();
+    const b = await c.next();
+    expect([a.type_url, b.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
+    expect(a.resources.find((r) => r.name === 'shop.default')!.message.lb_subset_config).toEqual({
+      fallback_policy: 'ANY_ENDPOINT',
+      subset_selectors: [{ keys: ['env'] }],
+    });
+    c.ack(a, []);
+    c.ack(b, ['shop.default']);
+    await c.none();
+
+    // Only the cluster changes (its fallback, not its selector keys): the CLA follows it, same bytes.
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' })], { failover: { kind: 'none' } })]));
+    const cluster = await c.next();
+    const cla = await c.next();
+    expect(cluster.type_url).toBe(TYPE.CDS);
+    expect(names(cla)).toEqual(['shop.default']);
+    expect(cla.type_url).toBe(TYPE.EDS);
+    expect(cla.resources[0]!.bytes).toEqual(b.resources[0]!.bytes);
+  });
+
+  it('debounces a burst into one push and shares the encoded bytes between streams', async () => {
+    const a = client();
+    const b = client();
+    for (const c of [a, b]) c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const [ra, rb] = [await a.next(), await b.next()];
+    a.ack(ra, ['shop.default']);
+    b.ack(rb, ['shop.default']);
+    const encode = jest.spyOn(codec, 'encodeAny');
+    for (let port = 9010; port < 9030; port++) h.registry.upsert(instance('shop', port)); // 20 notifications
+    const [ua, ub] = [await a.next(), await b.next()];
+    expect(ua.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(22);
+    expect(ua.resources[0]!.bytes).toEqual(ub.resources[0]!.bytes);
+    // One rebuild, one encoding of the CLA, for both streams.
+    expect(encode.mock.calls.filter(([type]) => type === CLA_TYPE)).toHaveLength(1);
+    encode.mockRestore();
+    await a.none();
+    await b.none(0);
+  });
+
+  it('serves the Listener and RouteConfiguration a proxyless client asks for; a wildcard LDS gets none', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.LDS });
+    const wildcard = await c.next();
+    expect(wildcard.resources).toEqual([]);
+
+    const p = client();
+    p.send({ type_url: TYPE.LDS, resource_names: ['shop.default'] });
+    const lds = await p.next();
+    expect(names(lds)).toEqual(['shop.default']);
+    expect(lds.resources[0]!.message.api_listener.api_listener.type_url).toContain('HttpConnectionManager');
+    p.send({ type_url: TYPE.RDS, resource_names: ['shop.default'] });
+    const rds = await p.next();
+    expect(rds.resources[0]!.message.virtual_hosts[0].routes[0].route.cluster).toBe('shop.default');
+  });
+});
+
+describe('standalone CDS and EDS services', () => {
+  it('stream one type each, defaulting an empty type URL', async () => {
+    const cds = client('sotw', 'cds');
+    cds.send({ resource_names: [] });
+    expect(names(await cds.next())).toEqual(['cart.default', 'shop.default']);
+    const eds = client('sotw', 'eds');
+    eds.send({ type_url: TYPE.EDS, resource_names: ['cart.default'] });
+    expect(names(await eds.next())).toEqual(['cart.default']);
+    const delta = client('delta', 'eds');
+    delta.send({ type_url: TYPE.EDS, resource_names_subscribe: ['shop.default'] });
+    expect(names(await delta.next())).toEqual(['shop.default']);
+  });
+
+  it('answers Fetch with the current resources', async () => {
+    const root = envoyRoot();
+    const Req = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+    const Res = root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+    const raw = new grpc.Client(`127.0.0.1:${h.port}`, grpc.credentials.createInsecure());
+    try {
+      const fetch = (path: string, request: object): Promise<{ resources: unknown[]; version_info: string }> =>
+        new Promise((resolve, reject) =>
+          raw.makeUnaryRequest(path, (m: object) => Buffer.from(Req.encode(Req.fromObject(m)).finish()), (b: Buffer) => Res.decode(b) as never, request, (err, res) =>
+            err ? reject(err) : resolve(res as never),
+          ),
+        );
+      expect((await fetch('/envoy.service.cluster.v3.ClusterDiscoveryService/FetchClusters', {})).resources).toHaveLength(2);
+      expect((await fetch('/envoy.service.endpoint.v3.EndpointDiscoveryService/FetchEndpoints', { resource_names: ['shop.default', 'nope'] })).resources).toHaveLength(1);
+    } finally {
+      raw.close();
+    }
+  });
+});

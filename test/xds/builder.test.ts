@@ -1,0 +1,72 @@
+import { ResourceBuilder } from '../../src/xds/builder';
+import { ResourceCache } from '../../src/xds/cache';
+import { CDS, EDS, LDS, RDS } from '../../src/xds/types';
+import { Registry } from '../../src/registry/registry';
+import { destination, instance, metadataRoute, rule, ruleSnapshot } from './helpers';
+
+function setup() {
+  const registry = new Registry();
+  registry.upsert(instance('shop', 1));
+  registry.upsert(instance('cart', 2));
+  const cache = new ResourceCache();
+  const logs: string[] = [];
+  const builder = new ResourceBuilder(cache, (m) => logs.push(m));
+  return { registry, cache, builder, logs };
+}
+
+const changed = (c: ReadonlyMap<unknown, ReadonlySet<string>>, t: unknown): string[] => [...(c.get(t) ?? [])].sort();
+
+describe('ResourceBuilder', () => {
+  it('builds a Cluster, CLA, Listener and RouteConfiguration per service', () => {
+    const { registry, builder } = setup();
+    const c = builder.build(registry.snapshot(), ruleSnapshot(), [], 'all');
+    for (const t of [CDS, EDS, LDS, RDS]) expect(changed(c, t)).toEqual(['cart.default', 'shop.default']);
+  });
+
+  it('gives new versions only to what changed', () => {
+    const { registry, builder, cache } = setup();
+    const rules = ruleSnapshot();
+    builder.build(registry.snapshot(), rules, [], 'all');
+    const cartVersion = cache.get(EDS, 'cart.default')!.version;
+    const edsVersion = cache.version(EDS);
+
+    registry.upsert(instance('shop', 3));
+    let c = builder.build(registry.snapshot(), rules, [], new Set(['default/shop']));
+    expect([...c.keys()]).toEqual([EDS]);
+    expect(changed(c, EDS)).toEqual(['shop.default']);
+    expect(cache.get(EDS, 'cart.default')!.version).toBe(cartVersion);
+    expect(Number(cache.version(EDS))).toBeGreaterThan(Number(edsVersion));
+
+    // Same instances again (a re-registration): no new version, nothing to push.
+    registry.upsert(instance('shop', 3));
+    expect(builder.build(registry.snapshot(), rules, [], new Set(['default/shop'])).size).toBe(0);
+
+    // A rules change rebuilds every cluster but only the affected one gets a new version; its
+    // CLA too, because its endpoints now carry the new selector key (as "", they lack it).
+    c = builder.build(registry.snapshot(), ruleSnapshot([rule('inbound', 'cart', [destination({ env: 'a' })])]), [], 'all');
+    expect([...c.keys()]).toEqual([CDS, EDS]);
+    expect(changed(c, CDS)).toEqual(['cart.default']);
+    expect(changed(c, EDS)).toEqual(['cart.default']);
+  });
+
+  it('serves rule-only services and removes them with their rules; endpoint mode drops the CLA', () => {
+    const { registry, builder, cache } = setup();
+    builder.build(registry.snapshot(), ruleSnapshot([], [metadataRoute('later', ['user'])]), [], 'all');
+    expect(cache.get(CDS, 'later.default')).toBeDefined();
+    expect(cache.get(EDS, 'later.default')).toBeDefined();
+
+    const c = builder.build(registry.snapshot(), ruleSnapshot([], [metadataRoute('shop', ['user'], { mode: 'endpoint' })]), [], 'all');
+    expect(changed(c, CDS)).toEqual(['later.default', 'shop.default']);
+    expect(changed(c, EDS)).toEqual(['later.default', 'shop.default']);
+    expect(cache.get(CDS, 'later.default')).toBeUndefined();
+    expect(cache.get(EDS, 'shop.default')).toBeUndefined();
+    expect(cache.get(CDS, 'shop.default')).toBeDefined();
+  });
+
+  it('logs endpoints it has to leave out', () => {
+    const { registry, builder, logs } = setup();
+    registry.upsert(instance('shop', 4, { host: 'shop-4.internal' }));
+    builder.build(registry.snapshot(), ruleSnapshot(), [], 'all');
+    expect(logs).toEqual(['xds: shop.default: left out 1 endpoint(s): shop-4.internal:4 (not an IP address)']);
+  });
+});

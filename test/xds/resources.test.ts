@@ -1,0 +1,131 @@
+import { encodeAny } from '../../src/xds/codec';
+import { LB_NAMESPACE as EXTPROC_LB_NAMESPACE, ORIGINAL_DST_KEY as EXTPROC_ORIGINAL_DST_KEY } from '../../src/extproc/responses';
+import {
+  CLA_TYPE, CLUSTER_TYPE, LB_NAMESPACE, LISTENER_TYPE, ORIGINAL_DST_KEY, ROUTE_TYPE,
+  buildAssignment, buildCluster, buildListener, buildRouteConfiguration,
+} from '../../src/xds/resources';
+import { decodeAny, instance } from './helpers';
+
+/** Encodes like the server does and decodes back, so the test sees what a client sees. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function roundTrip(typeName: string, message: object): any {
+  const bytes = encodeAny(typeName, message);
+  const any = (require('../../src/protos/root').envoyRoot().lookupType('google.protobuf.Any')).decode(bytes);
+  return decodeAny(any).message;
+}
+
+describe('ClusterLoadAssignment', () => {
+  it('groups endpoints by locality and maps health, weight and labels', () => {
+    const { message, skipped } = buildAssignment('shop.default', [
+      instance('shop', 9002, { locality: { region: 'r1', zone: 'z1', campus: 'c1' }, metadata: { version: 'v2', env: 'gray' }, weight: 5 }),
+      instance('shop', 9001, { locality: { region: 'r1', zone: 'z1', campus: 'c1' }, healthy: false }),
+      instance('shop', 9003, {}),
+    ]);
+    expect(skipped).toEqual([]);
+    const cla = roundTrip(CLA_TYPE, message);
+    expect(cla.cluster_name).toBe('shop.default');
+    expect(cla.endpoints).toHaveLength(2);
+    // The locality is always set, even when empty (gRPC rejects a group without one).
+    const [empty, r1] = cla.endpoints;
+    expect(empty.locality).toEqual({});
+    expect(empty.load_balancing_weight).toEqual({ value: 100 });
+    expect(r1.locality).toEqual({ region: 'r1', zone: 'z1', sub_zone: 'c1' });
+    expect(r1.load_balancing_weight).toEqual({ value: 105 });
+    expect(r1.lb_endpoints.map((e: { endpoint: { address: { socket_address: { port_value: number } } } }) => e.endpoint.address.socket_address.port_value)).toEqual([9001, 9002]);
+    const [down, gray] = r1.lb_endpoints;
+    expect(down.health_status).toBe('UNHEALTHY');
+    expect(gray.health_status).toBe('HEALTHY');
+    expect(gray.load_balancing_weight).toEqual({ value: 5 });
+    expect(gray.metadata.filter_metadata['envoy.lb']).toEqual({ fields: { env: { stringValue: 'gray', kind: 'stringValue' }, version: { stringValue: 'v2', kind: 'stringValue' } } });
+    expect(down.metadata).toBeUndefined();
+  });
+
+  it('leaves out hostnames and duplicate addresses, and drains weight-0 instances', () => {
+    const { message, skipped } = buildAssignment('shop.default', [
+      instance('shop', 1, { host: 'shop.internal' }),
+      instance('shop', 2, { id: 'a' }),
+      instance('shop', 2, { id: 'b' }),
+      instance('shop', 3, { weight: 0 }),
+    ]);
+    expect(skipped).toEqual(['shop.internal:1 (not an IP address)', '127.0.0.1:2 (duplicate address)']);
+    const cla = roundTrip(CLA_TYPE, message);
+    const eps = cla.endpoints[0].lb_endpoints;
+    expect(eps).toHaveLength(2);
+    expect(eps[1].health_status).toBe('DRAINING');
+    expect(eps[1].load_balancing_weight).toEqual({ value: 1 });
+  });
+
+  it('encodes the same instances to the same bytes whatever their order', () => {
+    const a = instance('shop', 1, { metadata: { b: '2', a: '1' } });
+    const b = instance('shop', 2, { locality: { zone: 'z' } });
+    expect(Buffer.from(encodeAny(CLA_TYPE, buildAssignment('s', [a, b]).message)))
+      .toEqual(Buffer.from(encodeAny(CLA_TYPE, buildAssignment('s', [b, { ...a, metadata: { a: '1', b: '2' } }]).message)));
+  });
+});
+
+describe('Cluster', () => {
+  it('is EDS over ADS with the subset selectors and fallback policy', () => {
+    const cluster = roundTrip(CLUSTER_TYPE, buildCluster('shop.default', { selectors: [['env'], ['env', 'version']], keys: ['env', 'version'], fallback: 'NO_FALLBACK', endpointMode: false }));
+    expect(cluster).toEqual({
+      name: 'shop.default',
+      type: 'EDS',
+      cluster_discovery_type: 'type',
+      eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3', config_source_specifier: 'ads' }, service_name: 'shop.default' },
+      lb_subset_config: { subset_selectors: [{ keys: ['env'] }, { keys: ['env', 'version'] }] },
+    });
+    // NO_FALLBACK is the enum's zero value, hence absent above; ANY_ENDPOINT shows.
+    const any = roundTrip(CLUSTER_TYPE, buildCluster('x', { selectors: [['a']], keys: ['a'], fallback: 'ANY_ENDPOINT', endpointMode: false }));
+    expect(any.lb_subset_config.fallback_policy).toBe('ANY_ENDPOINT');
+  });
+
+  it('has no lb_subset_config without selectors', () => {
+    expect(roundTrip(CLUSTER_TYPE, buildCluster('x', { selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: false })).lb_subset_config).toBeUndefined();
+  });
+
+  it('is ORIGINAL_DST in endpoint mode, reading the envoy.lb key ext_proc writes, then the header; no EDS', () => {
+    const cluster = roundTrip(CLUSTER_TYPE, buildCluster('u.default', { selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: true }));
+    expect(cluster).toEqual({
+      name: 'u.default',
+      type: 'ORIGINAL_DST',
+      cluster_discovery_type: 'type',
+      lb_policy: 'CLUSTER_PROVIDED',
+      lb_config: 'original_dst_lb_config',
+      original_dst_lb_config: {
+        use_http_header: true,
+        http_header_name: 'x-envoy-original-dst-host',
+        metadata_key: { key: 'envoy.lb', path: [{ key: 'x-metaroute-original-dst', segment: 'key' }] },
+      },
+    });
+    expect(ORIGINAL_DST_KEY).toBe(EXTPROC_ORIGINAL_DST_KEY);
+    expect(LB_NAMESPACE).toBe(EXTPROC_LB_NAMESPACE);
+  });
+});
+
+describe('Listener and RouteConfiguration (proxyless gRPC)', () => {
+  it('is an API listener whose HCM uses RDS over ADS and ends with the router filter', () => {
+    const listener = roundTrip(LISTENER_TYPE, buildListener('echo.default'));
+    expect(listener.name).toBe('echo.default');
+    const hcm = decodeAny(listener.api_listener.api_listener).message as Record<string, unknown>;
+    expect(hcm).toMatchObject({
+      route_specifier: 'rds',
+      rds: { config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: 'echo.default' },
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { type_url: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+    });
+  });
+
+  it('routes everything to the cluster of the same name', () => {
+    const route = roundTrip(ROUTE_TYPE, buildRouteConfiguration('echo.default'));
+    expect(route.virtual_hosts).toEqual([
+      { name: 'echo.default', domains: ['*'], routes: [{ match: { prefix: '', path_specifier: 'prefix' }, route: { cluster: 'echo.default', cluster_specifier: 'cluster' }, action: 'route' }] },
+    ]);
+  });
+});
+
+test('endpoints carry "" for selector keys they lack, so {key: ""} selects them in Envoy', () => {
+  const { message } = buildAssignment('shop.default', [
+    instance('shop', 9001, { metadata: { env: 'dev1' } }),
+    instance('shop', 9002, { metadata: {} }),
+  ], ['env']);
+  const lb = (message as any).endpoints.flatMap((l: any) => l.lb_endpoints).map((e: any) => e.metadata.filter_metadata['envoy.lb'].fields.env.stringValue);
+  expect(lb.sort()).toEqual(['', 'dev1']);
+});

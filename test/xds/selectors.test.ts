@@ -1,0 +1,60 @@
+import { subsetPolicy } from '../../src/xds/selectors';
+import { destination, metadataRoute, rule, ruleSnapshot, source } from './helpers';
+
+const KEY = 'default/shop';
+
+describe('subsetPolicy', () => {
+  it('has no selectors and ANY_ENDPOINT for a service without rules', () => {
+    expect(subsetPolicy(ruleSnapshot(), KEY)).toEqual({ selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: false });
+  });
+
+  it('takes one sorted key set per inbound destination, deduplicated, ignoring label-less destinations', () => {
+    const rules = ruleSnapshot([
+      rule('inbound', 'shop', [destination({ version: 'v2', env: 'gray' }), destination({ env: 'prod', version: 'v1' }), destination({})]),
+      rule('inbound', 'shop', [destination({ user: 'a' })], { name: 'second' }),
+      rule('inbound', 'other', [destination({ zone: 'z1' })]),
+    ]);
+    expect(subsetPolicy(rules, KEY).selectors).toEqual([['env', 'version'], ['user']]);
+  });
+
+  it('includes outbound rules of any caller whose sources name the service, "*", or nothing', () => {
+    const rules = ruleSnapshot([
+      rule('outbound', 'web', [destination({ lane: 'blue' })], { sources: [source('shop')] }),
+      rule('outbound', 'api', [destination({ idc: 'x' })], { sources: [source('*', '*')] }),
+      rule('outbound', 'cron', [destination({ tier: 'gold' })]),
+      rule('outbound', 'web', [destination({ never: 'x' })], { sources: [source('cart')], name: 'to-cart' }),
+      rule('outbound', 'web', [destination({ wrongns: 'x' })], { sources: [source('shop', 'staging')], name: 'other-ns' }),
+    ]);
+    expect(subsetPolicy(rules, KEY).selectors).toEqual([['idc'], ['lane'], ['tier']]);
+  });
+
+  it('adds the keys of a subset-mode metadata route', () => {
+    const rules = ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'a' })])], [metadataRoute('shop', ['user', 'env'])]);
+    expect(subsetPolicy(rules, KEY).selectors).toEqual([['env'], ['env', 'user']]);
+  });
+
+  it('uses NO_FALLBACK only when every rule and route of the service fails over with none', () => {
+    const none = { kind: 'none' } as const;
+    const strict = ruleSnapshot([rule('inbound', 'shop', [destination({ a: '1' })], { failover: none })], [metadataRoute('shop', ['u'], { failover: 'none' })]);
+    expect(subsetPolicy(strict, KEY).fallback).toBe('NO_FALLBACK');
+    const mixed = ruleSnapshot([
+      rule('inbound', 'shop', [destination({ a: '1' })], { failover: none }),
+      rule('outbound', 'web', [destination({ b: '1' })], { sources: [source('shop')], failover: { kind: 'group', name: 'x' } }),
+    ]);
+    expect(subsetPolicy(mixed, KEY).fallback).toBe('ANY_ENDPOINT');
+  });
+
+  it('switches to endpoint mode for an endpoint-mode metadata route', () => {
+    const rules = ruleSnapshot([], [metadataRoute('shop', ['user'], { mode: 'endpoint' })]);
+    expect(subsetPolicy(rules, KEY)).toEqual({ selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: true });
+  });
+});
+
+describe('router label keys (lanes, canaries)', () => {
+  it('adds every combination of router keys, alone and with each rule key set', () => {
+    const rules = ruleSnapshot([rule('inbound', 'shop', [destination({ version: 'gray' })])]);
+    const policy = subsetPolicy(rules, KEY, ['env', 'canary']);
+    expect(policy.selectors).toEqual([['canary'], ['canary', 'env'], ['canary', 'env', 'version'], ['canary', 'version'], ['env'], ['env', 'version'], ['version']]);
+    expect(policy.keys).toEqual(['canary', 'env', 'version']);
+  });
+});
