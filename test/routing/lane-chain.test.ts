@@ -1,17 +1,13 @@
-import { CanaryRouter } from '../../src/routing/canary-router';
-import { LaneRouter } from '../../src/routing/lane-router';
-import { MetadataRouter } from '../../src/routing/metadata-router';
-import { NearbyRouter } from '../../src/routing/nearby-router';
-import { RecoverRouter } from '../../src/routing/recover-router';
-import { RuleRouter } from '../../src/routing/rule-router';
 import { api, startApp, until } from '../support/app';
 import { ExtProcClient, lbLabels, type Answer } from '../support/extproc-client';
 
 /**
  * Feature environment dev1 deployed only for A and D, end to end through the real
- * ext_proc server over gRPC. Each hop is the ext_proc call of the caller's sidecar: the
- * caller names itself in gRPC metadata, and dev1 requests carry `rpc-persist-env: dev1`
- * as the app forwards it. C also runs an unrelated lane (dev2), so it has a baseline
+ * ext_proc server over gRPC, with the lane router switched on by a config push. Each hop
+ * is two ext_proc calls: the caller's outbound sidecar (which routes; the caller names
+ * itself in gRPC metadata) and the callee's inbound sidecar (which must leave the lane
+ * header for the callee's app). dev1 requests carry `rpc-persist-env: dev1` as the apps
+ * forward it. C also runs an unrelated lane (dev2), so it has a baseline
  * distinct from "all of C"; B runs no lane at all.
  */
 let env: Awaited<ReturnType<typeof startApp>>;
@@ -34,12 +30,7 @@ beforeAll(async () => {
     expect(r.status).toBe(200);
   }
   await until(() => env.app.engine.current.registry.services.size === 4, 'the four services to be live');
-  // The lead wires these in src/app/app.ts; until then the test installs the chain itself.
-  const lane = new LaneRouter();
-  lane.configure({ enabled: true });
-  const rest = [new NearbyRouter(), new CanaryRouter(), new RecoverRouter()];
-  for (const r of rest) r.configure({});
-  env.app.engine.setRouters([lane, new RuleRouter(), new MetadataRouter(), ...rest]);
+  expect((await api(env.admin, 'PUT', '/v1/routers/lane/config', { enabled: true })).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -48,14 +39,20 @@ afterAll(async () => {
 });
 
 /** The sidecar of `service` (with its registration labels) calling `callee`. */
-function hop(service: string, labels: string, callee: string, dev1: boolean): Promise<Answer> {
+async function hop(service: string, labels: string, callee: string, dev1: boolean): Promise<Answer> {
   const caller: Record<string, string> = { 'x-metaroute-caller-service': service, 'x-metaroute-caller-namespace': 'default' };
   if (labels) caller['x-metaroute-caller-labels'] = labels;
-  const client = new ExtProcClient(env.extProc, caller);
-  clients.push(client);
+  if (service !== 'gateway') caller['x-metaroute-side'] = 'outbound'; // the gateway is an edge: no side
+  const outbound = new ExtProcClient(env.extProc, caller);
+  const inbound = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': service, 'x-metaroute-side': 'inbound' });
+  clients.push(outbound, inbound);
   const headers: Record<string, string> = { ':method': 'GET', ':path': '/', ':authority': callee, ':scheme': 'http' };
   if (dev1) headers['rpc-persist-env'] = 'dev1';
-  return client.request(headers);
+  const decision = await outbound.request(headers);
+  const arriving = await inbound.request(headers);
+  expect(arriving.immediate_response).toBeUndefined();
+  expect(arriving.request_headers?.response?.header_mutation?.remove_headers ?? []).not.toContain('rpc-persist-env');
+  return decision;
 }
 
 /** A pass answer: no envoy.lb, so Envoy uses the whole cluster. */
