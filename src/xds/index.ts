@@ -1,4 +1,4 @@
-/** The xDS control plane: see docs/perf-xds.md for naming, protocol behaviour and numbers. */
+/** The xDS control plane: see docs/XDS.md for naming and protocol behaviour, docs/PERFORMANCE.md for numbers. */
 export { XdsServer, DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, type XdsOptions, type XdsSources } from './server';
 export { subsetPolicy, type SubsetPolicy } from './selectors';
 export { CDS, EDS, LDS, RDS, type ResourceType } from './types';

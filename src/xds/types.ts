@@ -9,7 +9,7 @@ export interface ResourceType {
    * EDS and RDS responses may carry only what changed and are always subscribed by name.
    */
   readonly fullState: boolean;
-  /** Whether a wildcard subscription receives every resource of the type (see docs/perf-xds.md). */
+  /** Whether a wildcard subscription receives every resource of the type (see docs/XDS.md). */
   readonly wildcardServesAll: boolean;
 }
 

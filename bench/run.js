@@ -1,0 +1,8 @@
+// `npm run bench`: every benchmark, one after the other (they would disturb each other in parallel).
+'use strict';
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
+
+for (const bench of ['extproc/run.js', 'xds/run.js']) {
+  execFileSync(process.execPath, [path.join(__dirname, bench)], { stdio: 'inherit' });
+}
