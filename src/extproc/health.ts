@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { rawMethod } from '../protos/raw-method';
 import { Reader, Writer, WIRE_LEN } from './wire';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus */
@@ -6,18 +7,8 @@ const SERVING = 1;
 const NOT_SERVING = 2;
 const SERVICE_UNKNOWN = 3;
 
-const identity = (b: Buffer): Buffer => b;
-
 const HEALTH_SERVICE: grpc.ServiceDefinition = {
-  Check: {
-    path: '/grpc.health.v1.Health/Check',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
+  Check: rawMethod('/grpc.health.v1.Health/Check', false, false),
 };
 
 /** HealthCheckRequest { string service = 1; } */

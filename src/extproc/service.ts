@@ -5,6 +5,7 @@ import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier 
 import { metadataBytes, requestPropagation, responsePropagation, type Mutation, type Side } from '../context/propagation';
 import { RequestContext, type Caller, type IdentityOptions } from '../context/request-context';
 import type { Decision } from '../model/decision';
+import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callerFromMetadata, sideFromMetadata } from './caller';
 import { decodeProcessingRequest, decodeStructMap, filterMetadataEntries, type ExtProcRequest, type HeaderList } from './decode';
@@ -23,19 +24,9 @@ export interface ExtProcOptions {
   readonly edge: EdgeGuardConfig;
 }
 
-const identity = (b: Buffer): Buffer => b;
-
 /** Frames pass through grpc-js as raw bytes; decoding is ours (lean, and errors map to INVALID_ARGUMENT). */
 export const EXT_PROC_SERVICE: grpc.ServiceDefinition = {
-  Process: {
-    path: '/envoy.service.ext_proc.v3.ExternalProcessor/Process',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
+  Process: rawMethod('/envoy.service.ext_proc.v3.ExternalProcessor/Process', true, true),
 };
 
 type Stream = grpc.ServerDuplexStream<Buffer, Buffer>;

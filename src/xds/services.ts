@@ -1,11 +1,10 @@
+import { rawMethod } from '../protos/raw-method';
 import type * as grpc from '@grpc/grpc-js';
 import { serviceMethods } from './codec';
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 export const CDS_SERVICE = 'envoy.service.cluster.v3.ClusterDiscoveryService';
 export const EDS_SERVICE = 'envoy.service.endpoint.v3.EndpointDiscoveryService';
-
-const raw = (bytes: Buffer): Buffer => bytes;
 
 /**
  * A gRPC service definition, method paths taken from the Envoy protos, with pass-through
@@ -15,15 +14,7 @@ const raw = (bytes: Buffer): Buffer => bytes;
 export function serviceDefinition(serviceName: string): grpc.ServiceDefinition {
   const methods: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
   for (const method of serviceMethods(serviceName)) {
-    methods[method.name] = {
-      path: `/${serviceName}/${method.name}`,
-      requestStream: method.requestStream,
-      responseStream: method.responseStream,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    };
+    methods[method.name] = rawMethod(`/${serviceName}/${method.name}`, method.requestStream, method.responseStream);
   }
   return methods;
 }

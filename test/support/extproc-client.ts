@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { EXT_PROC_SERVICE } from '../../src/extproc/service';
 import { envoyRoot } from '../../src/protos/root';
 
 /**
@@ -10,21 +11,7 @@ const root = envoyRoot();
 export const ProcessingRequest = root.lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
 export const ProcessingResponse = root.lookupType('envoy.service.ext_proc.v3.ProcessingResponse');
 
-const identity = (b: Buffer) => b;
-const Client = grpc.makeGenericClientConstructor(
-  {
-    Process: {
-      path: '/envoy.service.ext_proc.v3.ExternalProcessor/Process',
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    },
-  },
-  'ExternalProcessor',
-);
+const Client = grpc.makeGenericClientConstructor(EXT_PROC_SERVICE, 'ExternalProcessor');
 
 export interface SendOptions {
   /** Envoy ≥1.27 style raw_value (default) or the older `value` field. */
