@@ -32,8 +32,11 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
       return cached(endpointAnswers, decision.endpoints, mutation, () =>
         encodeNamespaces({ [LB_NAMESPACE]: { [ENDPOINT_LIST_KEY]: decision.endpoints.join(','), [ORIGINAL_DST_KEY]: decision.endpoints[0]! } }),
       );
-    case 'cluster':
-      return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, undefined, true);
+    case 'cluster': {
+      const hasLabels = Object.keys(decision.labels).length > 0;
+      const metadata = hasLabels ? encodeNamespaces({ [LB_NAMESPACE]: decision.labels }) : undefined;
+      return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
+    }
     case 'reject':
       return encodeImmediateResponse(decision.status, `${decision.body}\n`, `metaroute_${decision.status}`);
   }

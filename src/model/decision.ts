@@ -14,7 +14,7 @@ export type Decision =
   | { readonly kind: 'subset'; readonly labels: Labels }
   /** Endpoint mode: `ip:port` list for override_host / ORIGINAL_DST. */
   | { readonly kind: 'endpoints'; readonly endpoints: readonly string[] }
-  /** Another cluster: a header the route table matches, plus clearing the route cache. */
-  | { readonly kind: 'cluster'; readonly cluster: string }
+  /** Another cluster: a header the route table matches, plus clearing the route cache; labels pick its subset. */
+  | { readonly kind: 'cluster'; readonly cluster: string; readonly labels: Labels }
   /** A local reply; Envoy does not forward the request. */
   | { readonly kind: 'reject'; readonly status: number; readonly body: string };

@@ -56,6 +56,11 @@ export interface Destination {
   readonly weight: number;
   /** An isolated group receives no traffic. */
   readonly isolate: boolean;
+  /**
+   * Another service's cluster (`<service>.<namespace>`): choosing this destination switches
+   * the request to that cluster (cluster-switch decision), `labels` picking its subset there.
+   */
+  readonly cluster?: string;
 }
 
 export type Failover =

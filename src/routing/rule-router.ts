@@ -1,5 +1,5 @@
 import type { RequestContext } from '../context/request-context';
-import type { CompiledRule, CompiledSource } from '../model/rule';
+import type { CompiledRule, CompiledSource, Destination } from '../model/rule';
 import { serviceKey } from '../model/instance';
 import type { RouteInput, RouteResult, Router } from './router';
 import { mergeLabels } from './labels';
@@ -50,9 +50,12 @@ function sourceMatches(source: CompiledSource, ctx: RequestContext, peerService:
 
 function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): RouteResult {
   const view = input.service;
+  // Labels chosen earlier (a lane) still apply here; another cluster is judged on its own.
+  const canServe = (d: Destination) =>
+    (d.cluster ? input.registry.clusters.get(d.cluster)?.subset(d.labels).healthy ?? 0 : view.subset(mergeLabels(input.labels, d.labels)).healthy) > 0;
   for (const group of rule.priorityGroups) {
-    const labels = pickDestination(group, view, input.labels, ctx, rule.stickyBy);
-    if (labels) return { kind: 'narrow', candidates: view.subset(labels), labels, note: rule.name, rule: rule.name };
+    const chosen = pickDestination(group, canServe, ctx, rule.stickyBy);
+    if (chosen) return toDestination(rule, chosen, input, rule.name);
   }
   switch (rule.failover.kind) {
     case 'all':
@@ -66,8 +69,13 @@ function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): 
       };
     case 'group': {
       const name = rule.failover.name;
-      const labels = mergeLabels(input.labels, rule.destinations.find((d) => d.name === name)!.labels);
-      return { kind: 'narrow', candidates: view.subset(labels), labels, note: `${rule.name}: failover to ${name}`, rule: rule.name };
+      return toDestination(rule, rule.destinations.find((d) => d.name === name)!, input, `${rule.name}: failover to ${name}`);
     }
   }
+}
+
+function toDestination(rule: CompiledRule, d: Destination, input: RouteInput, note: string): RouteResult {
+  if (d.cluster) return { kind: 'final', decision: { kind: 'cluster', cluster: d.cluster, labels: d.labels }, note, rule: rule.name };
+  const labels = mergeLabels(input.labels, d.labels);
+  return { kind: 'narrow', candidates: input.service.subset(labels), labels, note, rule: rule.name };
 }

@@ -1,8 +1,5 @@
 import type { RequestContext } from '../context/request-context';
-import type { Labels } from '../model/instance';
 import type { Destination, LabelSource } from '../model/rule';
-import type { ServiceView } from '../registry/service-view';
-import { mergeLabels } from './labels';
 
 /** FNV-1a, 32 bit: stable across processes, so a sticky user lands on the same group on every replica. */
 export function fnv1a(text: string): number {
@@ -15,28 +12,24 @@ export function fnv1a(text: string): number {
 }
 
 /**
- * Chooses one destination of a priority group by weight among those with a healthy
- * instance within the labels already chosen (`before`, e.g. a lane): by hash of the
- * sticky label when it is present, at random otherwise. Returns the destination's
- * labels merged with `before`, or undefined when no destination of the group can serve.
+ * Chooses one destination of a priority group by weight among those `canServe`: by hash
+ * of the sticky label when it is present, at random otherwise. Undefined when no
+ * destination of the group can serve.
  */
 export function pickDestination(
   group: readonly Destination[],
-  view: ServiceView,
-  before: Labels,
+  canServe: (destination: Destination) => boolean,
   ctx: RequestContext,
   stickyBy: LabelSource | undefined,
-): Labels | undefined {
+): Destination | undefined {
   let total = 0;
-  for (const d of group) if (d.weight > 0 && view.subset(mergeLabels(before, d.labels)).healthy > 0) total += d.weight;
+  for (const d of group) if (d.weight > 0 && canServe(d)) total += d.weight;
   if (total === 0) return undefined;
   const stickyValue = stickyBy ? ctx.label(stickyBy) : undefined;
   let point = stickyValue !== undefined ? fnv1a(stickyValue) % total : Math.random() * total;
   for (const d of group) {
-    if (d.weight <= 0) continue;
-    const labels = mergeLabels(before, d.labels);
-    if (view.subset(labels).healthy === 0) continue;
-    if (point < d.weight) return labels;
+    if (d.weight <= 0 || !canServe(d)) continue;
+    if (point < d.weight) return d;
     point -= d.weight;
   }
   return undefined; // unreachable: point < total

@@ -18,7 +18,7 @@ const SOURCE_FIELDS = ['service', 'namespace', 'arguments'];
 const ARGUMENT_FIELDS = ['type', 'key', 'match'];
 const STICKY_FIELDS = ['type', 'key'];
 const MATCH_FIELDS = ['type', 'value'];
-const DESTINATION_FIELDS = ['name', 'labels', 'priority', 'weight', 'isolate'];
+const DESTINATION_FIELDS = ['name', 'labels', 'priority', 'weight', 'isolate', 'cluster'];
 const METADATA_ROUTE_FIELDS = ['service', 'namespace', 'keys', 'failover', 'mode'];
 const DIRECTIONS = ['inbound', 'outbound'] as const;
 const METADATA_FAILOVERS: readonly MetadataFailover[] = ['none', 'all', 'others'];
@@ -205,6 +205,7 @@ class Checker {
       priority: this.count(path, o, 'priority') ?? 0,
       weight: this.count(path, o, 'weight') ?? 100,
       isolate: this.boolean(path, o, 'isolate') ?? false,
+      ...(field(o, 'cluster') === undefined ? {} : { cluster: this.name(path, o, 'cluster') }),
     };
   }
 

@@ -1,3 +1,4 @@
+import { clusterName } from '../model/instance';
 import type { CompiledRule, CompiledSource, Destination, RuleSnapshot } from '../model/rule';
 
 /** How a service's Cluster lets Envoy pick the subset (or endpoint) ext_proc chose. */
@@ -29,13 +30,21 @@ export function subsetPolicy(rules: RuleSnapshot, key: string, routerKeys: reado
   const addRule = (rule: CompiledRule): void => {
     sawRule = true;
     if (rule.failover.kind !== 'none') anyFailover = true;
-    for (const destination of rule.destinations) addKeys(selectors, destinationKeys(destination));
+    // A cluster-switch destination's labels select a subset of the other cluster, not this one.
+    for (const destination of rule.destinations) if (!destination.cluster) addKeys(selectors, destinationKeys(destination));
   };
 
   for (const rule of rules.inbound.get(key) ?? []) addRule(rule);
   for (const callerRules of rules.outbound.values()) {
     for (const rule of callerRules) {
       if (rule.sources.length === 0 || rule.sources.some((s) => namesCallee(s, namespace, service))) addRule(rule);
+    }
+  }
+
+  const ownCluster = clusterName(namespace, service);
+  for (const ruleList of [...rules.inbound.values(), ...rules.outbound.values()]) {
+    for (const rule of ruleList) {
+      for (const destination of rule.destinations) if (destination.cluster === ownCluster) addKeys(selectors, destinationKeys(destination));
     }
   }
 

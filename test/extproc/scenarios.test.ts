@@ -150,3 +150,21 @@ test('a rule update applied while requests flow changes decisions with no failed
   expect(seen).toEqual(new Set(['gray', 'stable']));
   expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
 });
+
+test('a rule destination naming another cluster switches the request there: header, route cache cleared, subset labels', async () => {
+  // First rule of `web`, so it is tried before the catch-all blue-green rule.
+  const rules = RULES.replace('  - name: blue-green\n', `  - name: beta-to-shop
+    service: web
+    sources: [{ arguments: [{ type: header, key: x-beta, match: { type: EXISTS } }] }]
+    destinations: [{ name: v2, cluster: shop.default, labels: { version: gray } }]
+  - name: blue-green
+`);
+  const put = await api(env.admin, 'PUT', '/v1/rules', rules);
+  expect(put.status).toBe(200);
+  await until(() => (env.app.engine.current.rules.inbound.get('default/web')?.length ?? 0) === 2, 'the cluster-switch rule');
+  const answer = await client.request(get('web', '/', { 'x-beta': '1' }));
+  expect(setHeaders(answer)).toEqual({ 'x-metaroute-cluster': 'shop.default' });
+  expect(answer.request_headers.response.clear_route_cache).toBe(true);
+  expect(lbLabels(answer)).toEqual({ version: 'gray' });
+  expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
+});

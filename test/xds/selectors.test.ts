@@ -58,3 +58,11 @@ describe('router label keys (lanes, canaries)', () => {
     expect(policy.keys).toEqual(['canary', 'env', 'version']);
   });
 });
+
+describe('cluster-switch destinations', () => {
+  it('give their label keys to the target cluster, not to the rule\'s own service', () => {
+    const rules = ruleSnapshot([rule('inbound', 'web', [destination({ color: 'blue' }), destination({ version: 'v2' }, { name: 'to-shop', cluster: 'shop.default' })])]);
+    expect(subsetPolicy(rules, 'default/web').selectors).toEqual([['color']]);
+    expect(subsetPolicy(rules, KEY).selectors).toEqual([['version']]);
+  });
+});
