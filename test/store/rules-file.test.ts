@@ -1,0 +1,35 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startApp, until } from '../support/app';
+import { ExtProcClient, lbLabels } from '../support/extproc-client';
+
+const rules = (version: string) => `rules:\n  - name: all\n    service: shop\n    destinations: [{ name: d, labels: { version: ${version} } }]\n`;
+
+test('editing the rules file takes effect without a restart; an invalid edit changes nothing and says where', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rules-file-'));
+  const file = path.join(dir, 'rules.yaml');
+  fs.writeFileSync(file, rules('gray'));
+  const env = await startApp({
+    rulesFile: file,
+    registry: { ttlSeconds: 15, instances: [1, 2].map((port) => ({ id: `i${port}`, service: 'shop', namespace: 'default', host: '10.0.0.1', port, weight: 100, metadata: { version: port === 1 ? 'gray' : 'stable' }, locality: {}, healthy: true, ephemeral: false, ttlSeconds: 15 })) },
+  });
+  const client = new ExtProcClient(env.extProc);
+  const decide = async () => lbLabels(await client.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' }));
+  try {
+    expect(await decide()).toEqual({ version: 'gray' });
+
+    fs.writeFileSync(file, rules('stable'));
+    await until(async () => (await decide())?.version === 'stable', 'the edited file to apply');
+
+    fs.writeFileSync(file, `${rules('gray')}    failover: nowhere\n`);
+    await until(() => env.logs.some((l) => l.includes('rejected')), 'the invalid edit to be reported');
+    const report = env.logs.find((l) => l.includes('rejected'))!;
+    expect(report).toContain(`${file}:5:15: rules[0].failover:`);
+    expect(report).toMatch(/keeping rules v\d+/);
+    expect(await decide()).toEqual({ version: 'stable' });
+  } finally {
+    client.close();
+    await env.app.stop();
+  }
+});
