@@ -61,14 +61,21 @@ export class ExtProcService {
     const side = sideFromMetadata(call.metadata);
     // Answers must keep message order; only a JWT check makes one asynchronous.
     let pending: Promise<void> | undefined;
+    const fail = (error: unknown) => this.failStream(call, error);
     call.on('data', (frame: Buffer) => {
       if (pending) {
-        pending = pending.then(() => this.handle(call, frame, caller, side));
+        pending = pending.then(() => this.handle(call, frame, caller, side)).catch(fail);
         return;
       }
-      const result = this.handle(call, frame, caller, side);
+      let result: Promise<void> | undefined;
+      try {
+        result = this.handle(call, frame, caller, side);
+      } catch (error) {
+        fail(error);
+        return;
+      }
       if (result) {
-        const settled: Promise<void> = result.then(() => {
+        const settled: Promise<void> = result.catch(fail).then(() => {
           if (pending === settled) pending = undefined;
         });
         pending = settled;
@@ -80,16 +87,20 @@ export class ExtProcService {
     });
   }
 
+  /**
+   * Fails this stream only: a malformed frame (including parts decoded lazily, such as
+   * metadata_context) is INVALID_ARGUMENT; anything else (a custom router throwing) is
+   * INTERNAL. Envoy then applies its failure_mode_allow to this one request.
+   */
+  private failStream(call: Stream, error: unknown): void {
+    const malformed = error instanceof WireError;
+    this.streamErrors.inc([malformed ? 'malformed' : 'internal']);
+    const details = malformed ? `malformed ProcessingRequest: ${error.message}` : `metaroute failed this request: ${(error as Error)?.message ?? String(error)}`;
+    if (!call.destroyed) call.emit('error', { code: malformed ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details });
+  }
+
   private handle(call: Stream, frame: Buffer, caller: Caller, side: Side): Promise<void> | undefined {
-    let request: ExtProcRequest;
-    try {
-      request = decodeProcessingRequest(frame, this.options.maxHeaderBytes);
-    } catch (error) {
-      if (!(error instanceof WireError)) throw error;
-      this.streamErrors.inc(['malformed']);
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `malformed ProcessingRequest: ${error.message}` });
-      return undefined;
-    }
+    const request = decodeProcessingRequest(frame, this.options.maxHeaderBytes);
     const write = (answer: Buffer) => {
       if (!request.observabilityMode && call.writable) call.write(answer);
     };

@@ -146,3 +146,16 @@ test('strip mode removes spoofed headers and routes as if they were absent', asy
   client.close();
   await stripEnv.app.stop();
 });
+
+test('a malformed metadata_context, decoded only because a claim rule asks, fails that stream and nothing else', async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const { encodeHeadersRequest } = await import('../support/extproc-client');
+  const client = side('a', 'outbound');
+  // metadata_context (field 8) holding a filter_metadata entry cut off inside a varint.
+  const frame = Buffer.concat([encodeHeadersRequest(request({ ':authority': 'shop' })), Buffer.from([0x42, 0x03, 0x0a, 0x01, 0x80])]);
+  const error = await client.exchange([frame]).then(() => undefined, (e: { code: number }) => e);
+  expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+  const sign = new jose.SignJWT({ tier: 'vip' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('test-issuer').setExpirationTime('5m');
+  const token = await sign.sign(new TextEncoder().encode(SECRET));
+  expect(lbLabels(await edge().request(request({ ':authority': 'shop', authorization: `Bearer ${token}` })))).toEqual({ pool: 'vip' });
+});
