@@ -39,7 +39,7 @@ interface Enums {
   readonly healthy: number;
   readonly unhealthy: number;
   readonly draining: number;
-  readonly fallback: Readonly<Record<SubsetPolicy['fallback'], number>>;
+  readonly anyEndpoint: number;
 }
 
 let enums: Enums | undefined;
@@ -53,10 +53,7 @@ function e(): Enums {
     healthy: enumValue('envoy.config.core.v3.HealthStatus', 'HEALTHY'),
     unhealthy: enumValue('envoy.config.core.v3.HealthStatus', 'UNHEALTHY'),
     draining: enumValue('envoy.config.core.v3.HealthStatus', 'DRAINING'),
-    fallback: {
-      ANY_ENDPOINT: enumValue('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetFallbackPolicy', 'ANY_ENDPOINT'),
-      NO_FALLBACK: enumValue('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetFallbackPolicy', 'NO_FALLBACK'),
-    },
+    anyEndpoint: enumValue('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetFallbackPolicy', 'ANY_ENDPOINT'),
   };
   return enums;
 }
@@ -88,18 +85,16 @@ export function buildCluster(name: string, policy: SubsetPolicy): object {
     };
   }
   // protobufjs writes every field that is set, zero values included: leave defaults
-  // (lb_policy ROUND_ROBIN, fallback NO_FALLBACK, empty strings) unset for canonical bytes.
+  // (lb_policy ROUND_ROBIN, empty strings) unset for canonical bytes.
   const cluster: Record<string, unknown> = {
     name,
     type: e().eds,
     eds_cluster_config: { eds_config: adsSource(), service_name: name },
   };
   if (policy.selectors.length > 0) {
-    const fallback = e().fallback[policy.fallback];
-    cluster['lb_subset_config'] = {
-      ...(fallback !== 0 && { fallback_policy: fallback }),
-      subset_selectors: policy.selectors.map((keys) => ({ keys })),
-    };
+    // Always ANY_ENDPOINT: Envoy applies the fallback to every request without envoy.lb (a
+    // pass), which must reach the cluster. `failover: none` is metaroute's own 503, not Envoy's.
+    cluster['lb_subset_config'] = { fallback_policy: e().anyEndpoint, subset_selectors: policy.selectors.map((keys) => ({ keys })) };
   }
   return cluster;
 }

@@ -7,7 +7,6 @@ export interface SubsetPolicy {
   readonly selectors: readonly (readonly string[])[];
   /** Every key of every selector: endpoints lacking one carry it with value "" (see buildAssignment). */
   readonly keys: readonly string[];
-  readonly fallback: 'ANY_ENDPOINT' | 'NO_FALLBACK';
   /** A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster is ORIGINAL_DST. */
   readonly endpointMode: boolean;
 }
@@ -24,12 +23,8 @@ export function subsetPolicy(rules: RuleSnapshot, key: string, routerKeys: reado
   const namespace = key.slice(0, slash);
   const service = key.slice(slash + 1);
   const selectors = new Map<string, readonly string[]>();
-  let anyFailover = false;
-  let sawRule = false;
 
   const addRule = (rule: CompiledRule): void => {
-    sawRule = true;
-    if (rule.failover.kind !== 'none') anyFailover = true;
     // A cluster-switch destination's labels select a subset of the other cluster, not this one.
     for (const destination of rule.destinations) if (!destination.cluster) addKeys(selectors, destinationKeys(destination));
   };
@@ -50,16 +45,16 @@ export function subsetPolicy(rules: RuleSnapshot, key: string, routerKeys: reado
 
   const route = rules.metadataRoutes.get(key);
   if (route) {
-    sawRule = true;
-    if (route.failover !== 'none') anyFailover = true;
-    if (route.mode === 'endpoint') return { selectors: [], keys: [], fallback: fallbackOf(sawRule, anyFailover), endpointMode: true };
-    addKeys(selectors, [...route.keys].sort());
+    if (route.mode === 'endpoint') return { selectors: [], keys: [], endpointMode: true };
+    // The metadata router runs after the rule router and adds its keys to the rule's labels.
+    const routeKeys = [...route.keys];
+    for (const ruleKeys of [[], ...selectors.values()]) addKeys(selectors, [...new Set([...ruleKeys, ...routeKeys])].sort());
   }
 
   combineWithRouterKeys(selectors, routerKeys);
   const sorted = [...selectors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, keys]) => keys);
   const keys = [...new Set(sorted.flat())].sort();
-  return { selectors: sorted, keys, fallback: fallbackOf(sawRule, anyFailover), endpointMode: false };
+  return { selectors: sorted, keys, endpointMode: false };
 }
 
 /**
@@ -76,10 +71,6 @@ function combineWithRouterKeys(selectors: Map<string, readonly string[]>, router
   }
 }
 
-/** NO_FALLBACK only when the service has rules and every one of them fails over with `none`. */
-function fallbackOf(sawRule: boolean, anyFailover: boolean): SubsetPolicy['fallback'] {
-  return sawRule && !anyFailover ? 'NO_FALLBACK' : 'ANY_ENDPOINT';
-}
 
 function namesCallee(source: CompiledSource, namespace: string, service: string): boolean {
   const serviceMatches = source.service === '*' || source.service === service;

@@ -187,21 +187,21 @@ describe('SotW ADS', () => {
     await c.none();
 
     // A rules change (new selector) and an endpoint change in one debounce window.
-    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' })])]));
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' }), destination({ version: 'v1' }, { name: 'v1' })])]));
     h.registry.upsert(instance('shop', 9003));
     const a = await c.next();
     const b = await c.next();
     expect([a.type_url, b.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
     expect(a.resources.find((r) => r.name === 'shop.default')!.message.lb_subset_config).toEqual({
       fallback_policy: 'ANY_ENDPOINT',
-      subset_selectors: [{ keys: ['env'] }],
+      subset_selectors: [{ keys: ['env'] }, { keys: ['version'] }],
     });
     c.ack(a, []);
     c.ack(b, ['shop.default']);
     await c.none();
 
-    // Only the cluster changes (its fallback, not its selector keys): the CLA follows it, same bytes.
-    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' })], { failover: { kind: 'none' } })]));
+    // Only the cluster changes (its selectors, over the same keys): the CLA follows it, same bytes.
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray', version: 'v2' })])]));
     const cluster = await c.next();
     const cla = await c.next();
     expect(cluster.type_url).toBe(TYPE.CDS);

@@ -65,25 +65,23 @@ describe('ClusterLoadAssignment', () => {
 
 describe('Cluster', () => {
   it('is EDS over ADS with the subset selectors and fallback policy', () => {
-    const cluster = roundTrip(CLUSTER_TYPE, buildCluster('shop.default', { selectors: [['env'], ['env', 'version']], keys: ['env', 'version'], fallback: 'NO_FALLBACK', endpointMode: false }));
+    const cluster = roundTrip(CLUSTER_TYPE, buildCluster('shop.default', { selectors: [['env'], ['env', 'version']], keys: ['env', 'version'], endpointMode: false }));
     expect(cluster).toEqual({
       name: 'shop.default',
       type: 'EDS',
       cluster_discovery_type: 'type',
       eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3', config_source_specifier: 'ads' }, service_name: 'shop.default' },
-      lb_subset_config: { subset_selectors: [{ keys: ['env'] }, { keys: ['env', 'version'] }] },
+      // ANY_ENDPOINT always: a request ext_proc passes (no envoy.lb) takes the fallback and must find a host.
+      lb_subset_config: { fallback_policy: 'ANY_ENDPOINT', subset_selectors: [{ keys: ['env'] }, { keys: ['env', 'version'] }] },
     });
-    // NO_FALLBACK is the enum's zero value, hence absent above; ANY_ENDPOINT shows.
-    const any = roundTrip(CLUSTER_TYPE, buildCluster('x', { selectors: [['a']], keys: ['a'], fallback: 'ANY_ENDPOINT', endpointMode: false }));
-    expect(any.lb_subset_config.fallback_policy).toBe('ANY_ENDPOINT');
   });
 
   it('has no lb_subset_config without selectors', () => {
-    expect(roundTrip(CLUSTER_TYPE, buildCluster('x', { selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: false })).lb_subset_config).toBeUndefined();
+    expect(roundTrip(CLUSTER_TYPE, buildCluster('x', { selectors: [], keys: [], endpointMode: false })).lb_subset_config).toBeUndefined();
   });
 
   it('is ORIGINAL_DST in endpoint mode, reading the envoy.lb key ext_proc writes, then the header; no EDS', () => {
-    const cluster = roundTrip(CLUSTER_TYPE, buildCluster('u.default', { selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: true }));
+    const cluster = roundTrip(CLUSTER_TYPE, buildCluster('u.default', { selectors: [], keys: [], endpointMode: true }));
     expect(cluster).toEqual({
       name: 'u.default',
       type: 'ORIGINAL_DST',

@@ -5,7 +5,7 @@ const KEY = 'default/shop';
 
 describe('subsetPolicy', () => {
   it('has no selectors and ANY_ENDPOINT for a service without rules', () => {
-    expect(subsetPolicy(ruleSnapshot(), KEY)).toEqual({ selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: false });
+    expect(subsetPolicy(ruleSnapshot(), KEY)).toEqual({ selectors: [], keys: [], endpointMode: false });
   });
 
   it('takes one sorted key set per inbound destination, deduplicated, ignoring label-less destinations', () => {
@@ -28,25 +28,16 @@ describe('subsetPolicy', () => {
     expect(subsetPolicy(rules, KEY).selectors).toEqual([['idc'], ['lane'], ['tier']]);
   });
 
-  it('adds the keys of a subset-mode metadata route', () => {
+  it('adds the keys of a subset-mode metadata route, alone and joined with each rule key set', () => {
     const rules = ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'a' })])], [metadataRoute('shop', ['user', 'env'])]);
     expect(subsetPolicy(rules, KEY).selectors).toEqual([['env'], ['env', 'user']]);
-  });
-
-  it('uses NO_FALLBACK only when every rule and route of the service fails over with none', () => {
-    const none = { kind: 'none' } as const;
-    const strict = ruleSnapshot([rule('inbound', 'shop', [destination({ a: '1' })], { failover: none })], [metadataRoute('shop', ['u'], { failover: 'none' })]);
-    expect(subsetPolicy(strict, KEY).fallback).toBe('NO_FALLBACK');
-    const mixed = ruleSnapshot([
-      rule('inbound', 'shop', [destination({ a: '1' })], { failover: none }),
-      rule('outbound', 'web', [destination({ b: '1' })], { sources: [source('shop')], failover: { kind: 'group', name: 'x' } }),
-    ]);
-    expect(subsetPolicy(mixed, KEY).fallback).toBe('ANY_ENDPOINT');
+    const disjoint = ruleSnapshot([rule('inbound', 'shop', [destination({ version: 'v1' })])], [metadataRoute('shop', ['user'])]);
+    expect(subsetPolicy(disjoint, KEY).selectors).toEqual([['user'], ['user', 'version'], ['version']]);
   });
 
   it('switches to endpoint mode for an endpoint-mode metadata route', () => {
     const rules = ruleSnapshot([], [metadataRoute('shop', ['user'], { mode: 'endpoint' })]);
-    expect(subsetPolicy(rules, KEY)).toEqual({ selectors: [], keys: [], fallback: 'ANY_ENDPOINT', endpointMode: true });
+    expect(subsetPolicy(rules, KEY)).toEqual({ selectors: [], keys: [], endpointMode: true });
   });
 });
 
