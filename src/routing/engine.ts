@@ -77,7 +77,8 @@ export class RoutingEngine {
       candidates = result.candidates;
       labels = result.labels;
     }
-    return { decision: finish(service, candidates, labels), rule };
+    const endpointMode = rules.metadataRoutes.get(service.key)?.mode === 'endpoint';
+    return { decision: finish(service, candidates, labels, endpointMode), rule };
   }
 }
 
@@ -88,10 +89,11 @@ function hasKeys(labels: Labels): boolean {
 
 /**
  * Labels that describe the candidates exactly go to Envoy's subset LB; a narrowing no
- * label set describes (a custom router's pick) becomes an explicit endpoint list.
+ * label set describes (a custom router's pick), and anything for an endpoint-mode
+ * service (an ORIGINAL_DST cluster, which needs an address), becomes an endpoint list.
  */
-function finish(service: ServiceView, candidates: Subset, labels: Labels): Decision {
-  if (candidates === service.subset(labels)) return hasKeys(labels) ? { kind: 'subset', labels } : PASS_NO_ROUTE;
+function finish(service: ServiceView, candidates: Subset, labels: Labels, endpointMode: boolean): Decision {
+  if (!endpointMode && candidates === service.subset(labels)) return hasKeys(labels) ? { kind: 'subset', labels } : PASS_NO_ROUTE;
   const endpoints = healthyEndpoints(candidates);
   if (endpoints.length === 0) return { kind: 'reject', status: 503, body: 'no healthy instance' };
   return { kind: 'endpoints', endpoints };

@@ -168,3 +168,11 @@ test('a rule destination naming another cluster switches the request there: head
   expect(lbLabels(answer)).toEqual({ version: 'gray' });
   expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
 });
+
+test('an endpoint-mode service with failover all still gets an address (its ORIGINAL_DST cluster needs one)', async () => {
+  expect((await api(env.admin, 'PUT', '/v1/rules', RULES.replace('mode: endpoint\n    failover: none', 'mode: endpoint\n    failover: all'))).status).toBe(200);
+  await until(() => env.app.engine.current.rules.metadataRoutes.get('default/aigc')?.failover === 'all', 'failover all');
+  const answer = await client.request(get('aigc', '/gen?user=Z'));
+  expect(lbLabels(answer)?.['x-gateway-destination-endpoint']?.split(',').sort()).toEqual(['10.0.0.1:9001', '10.0.0.1:9002']);
+  expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
+});
