@@ -24,6 +24,28 @@ export interface Instance {
 
 export const DEFAULT_NAMESPACE = 'default';
 
+/**
+ * An instance's locality as reserved labels, so locality-aware routers narrow with labels
+ * like every other router and Envoy's subset LB can follow (xDS writes them into envoy.lb).
+ */
+export const LOCALITY_LABELS = {
+  region: 'metaroute.io/region',
+  zone: 'metaroute.io/zone',
+  campus: 'metaroute.io/campus',
+} as const;
+export const RESERVED_LABEL_PREFIX = 'metaroute.io/';
+
+/** The value of label `key` of an instance: its metadata, or its locality for the reserved keys. */
+export function instanceLabel(instance: Instance, key: string): string | undefined {
+  if (key.startsWith(RESERVED_LABEL_PREFIX)) {
+    if (key === LOCALITY_LABELS.region) return instance.locality.region;
+    if (key === LOCALITY_LABELS.zone) return instance.locality.zone;
+    if (key === LOCALITY_LABELS.campus) return instance.locality.campus;
+    return undefined;
+  }
+  return Object.hasOwn(instance.metadata, key) ? instance.metadata[key] : undefined;
+}
+
 /** Internal key of a service: unique across namespaces. */
 export function serviceKey(namespace: string, service: string): string {
   return `${namespace}/${service}`;

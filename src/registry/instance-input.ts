@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
@@ -41,6 +41,11 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${field(flag)}: must be true or false`);
   }
   const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors);
+  for (const [k, v] of Object.entries(metadata)) {
+    // "" means "lacks this label" in routing decisions and in envoy.lb; the prefix is metaroute's own.
+    if (v === '') errors.push(`${field('metadata')}.${k}: must not be empty (omit the label instead)`);
+    if (k.startsWith(RESERVED_LABEL_PREFIX)) errors.push(`${field('metadata')}.${k}: the ${RESERVED_LABEL_PREFIX} prefix is reserved (locality labels come from locality)`);
+  }
   const locality = stringMap(o.locality, field('locality'), /^/, errors);
   for (const key of Object.keys(locality)) if (!LOCALITY_FIELDS.has(key)) errors.push(`${field('locality')}.${key}: unknown field (region, zone, campus)`);
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;

@@ -1,5 +1,5 @@
 import type { Instance, Labels } from '../model/instance';
-import { clusterName, serviceKey } from '../model/instance';
+import { clusterName, instanceLabel, LOCALITY_LABELS, serviceKey } from '../model/instance';
 
 /** The instances of a subset and how many of them are healthy. */
 export interface Subset {
@@ -11,16 +11,14 @@ const EMPTY_SUBSET: Subset = { instances: [], healthy: 0 };
 /** Request-supplied values (user ids, lanes) make the memo grow; past this size it starts over. */
 const MAX_MEMOISED_SUBSETS = 10000;
 
+/** Label keys are validated (no control characters), so the separator cannot occur in one. */
 function postingKey(key: string, value: string): string {
   return `${key}\u0000${value}`;
 }
 
-/** Canonical, order-independent key of a label set. */
+/** Canonical, order-independent key of a label set; JSON, because values come from requests and may hold any character. */
 export function labelSetKey(labels: Labels): string {
-  const keys = Object.keys(labels).sort();
-  let out = '';
-  for (const k of keys) out += `${k}\u0000${labels[k]}\u0001`;
-  return out;
+  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
 function countHealthy(instances: readonly Instance[]): number {
@@ -58,8 +56,10 @@ export class ServiceView {
     this.healthy = countHealthy(instances);
     this.all = { instances, healthy: this.healthy };
     for (const instance of instances) {
-      for (const [k, v] of Object.entries(instance.metadata)) {
-        push(this.postings, postingKey(k, v), instance);
+      for (const [k, v] of Object.entries(instance.metadata)) push(this.postings, postingKey(k, v), instance);
+      for (const [field, key] of Object.entries(LOCALITY_LABELS)) {
+        const value = instance.locality[field as keyof typeof LOCALITY_LABELS];
+        if (value) push(this.postings, postingKey(key, value), instance);
       }
     }
   }
@@ -93,7 +93,7 @@ export class ServiceView {
       if (!list) return EMPTY_SUBSET;
       if (from === this.instances || list.length < from.length) from = list;
     }
-    const instances = from.filter((i) => entries.every(([k, v]) => (v === '' ? !Object.hasOwn(i.metadata, k) : i.metadata[k] === v)));
+    const instances = from.filter((i) => entries.every(([k, v]) => (instanceLabel(i, k) ?? '') === v));
     return instances.length === 0 ? EMPTY_SUBSET : { instances, healthy: countHealthy(instances) };
   }
 }

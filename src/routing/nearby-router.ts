@@ -1,8 +1,9 @@
 import type { RequestContext } from '../context/request-context';
-import type { Labels, Locality } from '../model/instance';
+import { LOCALITY_LABELS, type Labels } from '../model/instance';
 import type { Subset } from '../registry/service-view';
+import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult, Router } from './router';
-import { ConfigReader, subsetOf } from './router-kit';
+import { ConfigReader } from './router-kit';
 
 /** Narrowest first; a level matches the caller's value at that level and at every wider one it knows. */
 const LEVELS = ['campus', 'zone', 'region'] as const;
@@ -30,58 +31,33 @@ const REJECT_NOTHING_NEARBY: RouteResult = {
 };
 
 /**
- * The caller's locality as one cache key per level (the values that level compares), or
- * undefined where the caller lacks that level's label. Caller label objects are shared by
- * every stream of one sidecar, so this is computed once per caller, not per request.
+ * The caller's locality as labels per level (campus, zone, region): the reserved locality
+ * label of that level and of every wider level the caller names (zone names need not be
+ * unique across regions), or undefined where the caller lacks that level. Caller label
+ * objects are shared by every stream of one sidecar, so this runs once per caller.
  */
-const callerKeys = new WeakMap<Labels, readonly (string | undefined)[]>();
+const callerLevels = new WeakMap<Labels, readonly (Labels | undefined)[]>();
 
-function keysOf(labels: Labels): readonly (string | undefined)[] {
-  let keys = callerKeys.get(labels);
-  if (!keys) {
-    const region = labels.region ?? '';
-    const zone = labels.zone ?? '';
-    const campus = labels.campus ?? '';
-    keys = [
-      campus ? `campus\u0000${region}\u0000${zone}\u0000${campus}` : undefined,
-      zone ? `zone\u0000${region}\u0000${zone}` : undefined,
-      region ? `region\u0000${region}` : undefined,
-    ];
-    callerKeys.set(labels, keys);
+function levelsOf(caller: Labels): readonly (Labels | undefined)[] {
+  let levels = callerLevels.get(caller);
+  if (!levels) {
+    levels = LEVELS.map((field, level) => {
+      if (!caller[field]) return undefined;
+      const labels: Record<string, string> = {};
+      for (const wider of LEVELS.slice(level)) if (caller[wider]) labels[LOCALITY_LABELS[wider]] = caller[wider]!;
+      return Object.freeze(labels);
+    });
+    callerLevels.set(caller, levels);
   }
-  return keys;
-}
-
-/** Locality-filtered candidates per (candidates object, level + caller locality): filtered once per snapshot. */
-const filteredByLocality = new WeakMap<Subset, Map<string, Subset>>();
-
-function nearby(candidates: Subset, level: number, key: string, caller: Labels): Subset {
-  let byKey = filteredByLocality.get(candidates);
-  if (!byKey) filteredByLocality.set(candidates, (byKey = new Map()));
-  let result = byKey.get(key);
-  if (!result) {
-    result = subsetOf(candidates, (i) => sameLocality(i.locality, caller, level));
-    byKey.set(key, result);
-  }
-  return result;
-}
-
-/** Equal at `level` and at every wider level the caller names (zone names need not be unique across regions). */
-function sameLocality(locality: Locality, caller: Labels, level: number): boolean {
-  for (let l = level; l < LEVELS.length; l++) {
-    const field = LEVELS[l]!;
-    const want = caller[field];
-    if (want && locality[field] !== want) return false;
-  }
-  return true;
+  return levels;
 }
 
 /**
  * Polaris nearby routing: prefer instances in the caller's campus, zone or region
  * (`matchLevel`), degrading to the next wider level while the current one has no healthy
- * instance or a healthy share below `healthyRatioThreshold`, up to `maxMatchLevel`.
- * Locality is not an instance label, so the result is an explicit instance list (the
- * engine sends it to Envoy as endpoints), with the input labels unchanged.
+ * instance or a healthy share below `healthyRatioThreshold`, up to `maxMatchLevel`. It
+ * narrows with the reserved locality labels (`metaroute.io/zone`...), which xDS writes into
+ * every endpoint's envoy.lb, so Envoy's subset LB follows the choice.
  */
 export class NearbyRouter implements Router {
   readonly name = 'nearby';
@@ -92,35 +68,39 @@ export class NearbyRouter implements Router {
     this.config = parse(config);
   }
 
+  labelKeys(): readonly string[] {
+    return this.config.enabled ? Object.values(LOCALITY_LABELS) : [];
+  }
+
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;
-    const caller = ctx.caller.labels;
-    const keys = keysOf(caller);
-    const { candidates } = input;
-    let widestNonEmpty: Subset | undefined;
-    let widestLevel = 0;
+    const { service, candidates } = input;
+    // An explicit list from an earlier (custom) router cannot take labels: leave it alone.
+    if (candidates !== service.subset(input.labels)) return undefined;
+    const levels = levelsOf(ctx.caller.labels);
+    let widest: { subset: Subset; labels: Labels; level: number } | undefined;
     let known = false;
     for (let level = c.from; level <= c.to; level++) {
-      const key = keys[level];
-      if (key === undefined) continue; // the caller does not say: try a wider level
+      const locality = levels[level];
+      if (!locality) continue; // the caller does not say: try a wider level
       known = true;
-      const here = nearby(candidates, level, key, caller);
+      const labels = mergeLabels(input.labels, locality);
+      const here = service.subset(labels);
       if (here.instances.length === 0) continue;
-      if (here.healthy > 0 && here.healthy / here.instances.length >= c.healthyRatioThreshold) return narrow(input, here, level);
-      widestNonEmpty = here;
-      widestLevel = level;
+      if (here.healthy > 0 && here.healthy / here.instances.length >= c.healthyRatioThreshold) return narrow(input, here, labels, level);
+      widest = { subset: here, labels, level };
     }
     // A caller with no label for any allowed level cannot be placed: no opinion, even when strict.
     if (!known || c.anyLocality || !c.strict) return undefined;
     // Strict never leaves maxMatchLevel: the widest allowed level with instances, healthy or not.
-    return widestNonEmpty ? narrow(input, widestNonEmpty, widestLevel) : REJECT_NOTHING_NEARBY;
+    return widest ? narrow(input, widest.subset, widest.labels, widest.level) : REJECT_NOTHING_NEARBY;
   }
 }
 
-function narrow(input: RouteInput, candidates: Subset, level: number): RouteResult {
-  if (candidates === input.candidates) return undefined; // every candidate is already nearby
-  return { kind: 'narrow', candidates, labels: input.labels, note: NOTES[level]! };
+function narrow(input: RouteInput, candidates: Subset, labels: Labels, level: number): RouteResult {
+  if (candidates.instances.length === input.candidates.instances.length) return undefined; // every candidate is already nearby
+  return { kind: 'narrow', candidates, labels, note: NOTES[level]! };
 }
 
 function parse(config: unknown): NearbyConfig {

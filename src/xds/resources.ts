@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Instance } from '../model/instance';
+import { instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue } from './codec';
 import type { SubsetPolicy } from './selectors';
 
@@ -166,7 +166,7 @@ function lbEndpoint(instance: Instance, weight: number, selectorKeys: readonly s
   if (keys.length > 0) {
     const fields: Record<string, object> = {};
     // google.protobuf.Value comes from protobufjs's bundled descriptors, which are camelCase even under keepCase.
-    for (const k of keys) fields[k] = { stringValue: instance.metadata[k] ?? '' };
+    for (const k of keys) fields[k] = { stringValue: instanceLabel(instance, k) ?? '' };
     endpoint['metadata'] = { filter_metadata: { [LB_NAMESPACE]: { fields } } };
   }
   return endpoint;

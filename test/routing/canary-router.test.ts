@@ -1,6 +1,5 @@
 import { CanaryRouter } from '../../src/routing/canary-router';
-import { NearbyRouter } from '../../src/routing/nearby-router';
-import { decide, endpoints, engineWith, pickLabels, request, sortedEndpoints, type InstanceSpec } from './helpers';
+import { decide, endpoints, engineWith, pickZone, pickLabels, request, sortedEndpoints, type InstanceSpec } from './helpers';
 
 const INSTANCES: InstanceSpec[] = [
   { service: 'shop', port: 8001, metadata: { version: 'v1' }, locality: { zone: 'z1' } },
@@ -49,12 +48,10 @@ test('labels from an earlier router are merged; a key it chose itself is kept', 
   expect(decide(engine, 'shop')).toEqual({ kind: 'subset', labels: { version: 'v2' } });
 });
 
-test('after nearby (an explicit list) the canary choice stays within the nearby instances', () => {
-  const nearby = new NearbyRouter();
-  nearby.configure({ enabled: true });
+test('after an explicit list (a custom router) the canary choice stays within that list', () => {
   const canary = new CanaryRouter();
   canary.configure({ enabled: true });
-  const engine = engineWith(INSTANCES, [nearby, canary]);
+  const engine = engineWith(INSTANCES, [pickZone('z1'), canary]);
   const z1 = { labels: { zone: 'z1' } };
   expect(sortedEndpoints(decide(engine, 'shop', request({}, z1)))).toEqual(endpoints(8001));
   expect(sortedEndpoints(decide(engine, 'shop', request({ 'x-metaroute-canary': 'v2' }, z1)))).toEqual(endpoints(8003));

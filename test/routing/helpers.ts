@@ -1,3 +1,4 @@
+import { subsetOf } from '../../src/routing/router-kit';
 import { RequestContext, type Caller } from '../../src/context/request-context';
 import type { Decision } from '../../src/model/decision';
 import type { Instance, Labels, Locality } from '../../src/model/instance';
@@ -69,6 +70,16 @@ export function pickLabels(labels: Labels, order = 200): Router {
 }
 
 /** `10.0.0.1:<port>` endpoints, sorted, as the engine's endpoint decisions list them. */
+/** A stand-in for a custom router that narrows to an explicit list no label set describes (one zone's instances). */
+export function pickZone(zone: string, order = 150): Router {
+  return {
+    name: 'pick-zone',
+    order,
+    configure: () => undefined,
+    route: (_ctx, input) => ({ kind: 'narrow', candidates: subsetOf(input.candidates, (i) => i.locality.zone === zone), labels: input.labels, note: `zone ${zone}` }),
+  };
+}
+
 export function endpoints(...ports: number[]): string[] {
   return ports.map((p) => `10.0.0.1:${p}`);
 }

@@ -1,10 +1,9 @@
 import { Registry } from '../../src/registry/registry';
 import { RoutingEngine } from '../../src/routing/engine';
 import { LaneRouter } from '../../src/routing/lane-router';
-import { NearbyRouter } from '../../src/routing/nearby-router';
 import { RuleRouter } from '../../src/routing/rule-router';
 import { loadRules } from '../../src/rules';
-import { decide, endpoints, engineWith, instance, pickLabels, reorder, request, sortedEndpoints } from './helpers';
+import { decide, endpoints, engineWith, pickZone, instance, pickLabels, request, sortedEndpoints } from './helpers';
 
 const INSTANCES = [
   { service: 'shop', port: 8001 },
@@ -88,11 +87,9 @@ test('labels from an earlier router are kept, and a key it already chose is left
   expect(decide(engine, 'shop')).toEqual({ kind: 'subset', labels: { env: 'dev1' } });
 });
 
-test('after an explicit list (nearby), the lane filters that list instead of the whole service', () => {
+test('after an explicit list (a custom router), the lane filters that list instead of the whole service', () => {
   const lane = new LaneRouter();
   lane.configure({ enabled: true });
-  const nearby = new NearbyRouter();
-  nearby.configure({ enabled: true });
   const engine = engineWith(
     [
       { service: 'api', port: 9001, locality: { zone: 'z1' } },
@@ -100,7 +97,7 @@ test('after an explicit list (nearby), the lane filters that list instead of the
       { service: 'api', port: 9003, locality: { zone: 'z2' } },
       { service: 'api', port: 9004, locality: { zone: 'z2' }, metadata: { env: 'dev1' } },
     ],
-    [reorder(nearby, 10), lane],
+    [pickZone('z1', 10), lane],
   );
   expect(sortedEndpoints(decide(engine, 'api', request({}, { labels: { zone: 'z1' } })))).toEqual(endpoints(9001));
   expect(sortedEndpoints(decide(engine, 'api', request({ 'rpc-persist-env': 'dev1' }, { labels: { zone: 'z1' } })))).toEqual(endpoints(9002));

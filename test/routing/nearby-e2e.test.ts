@@ -3,8 +3,8 @@ import { ExtProcClient, lbLabels } from '../support/extproc-client';
 
 /**
  * Nearby routing end to end: the router is switched on by a config push, instances carry
- * localities, the caller's sidecar names its zone, and the answer is an explicit endpoint
- * list (locality is not an envoy.lb label).
+ * localities, the caller's sidecar names its zone, and the answer is the reserved locality
+ * labels in envoy.lb (which xDS also writes on every endpoint).
  */
 let env: Awaited<ReturnType<typeof startApp>>;
 let client: ExtProcClient;
@@ -28,15 +28,23 @@ afterAll(async () => {
   await env.app.stop();
 });
 
-const endpoints = async () => lbLabels(await client.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' }))?.['x-gateway-destination-endpoint']?.split(',').sort();
+const decide = async () => lbLabels(await client.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' }));
+/** The healthy endpoints the envoy.lb labels select, as Envoy's subset LB would resolve them. */
+const endpoints = async () => {
+  const labels = (await decide())!;
+  const view = env.app.engine.current.registry.services.get('default/shop')!;
+  return view.subset(labels).instances.filter((i) => i.healthy).map((i) => `${i.host}:${i.port}`).sort();
+};
 
 test('a zone with 1 of 4 instances healthy (below 0.5) degrades to its region, never further', async () => {
+  expect(await decide()).toEqual({ 'metaroute.io/region': 'r1' });
   expect(await endpoints()).toEqual(['10.0.1.1:1', '10.0.2.1:5', '10.0.2.1:6']);
 });
 
 test('when the zone recovers, traffic stays in the zone', async () => {
   for (const port of [2, 3]) expect((await api(env.admin, 'POST', '/v1/instances', z1(port, true))).status).toBe(200);
   await until(() => env.app.engine.current.registry.services.get('default/shop')!.healthy === 6, 'z1 to recover');
+  expect(await decide()).toEqual({ 'metaroute.io/region': 'r1', 'metaroute.io/zone': 'z1' });
   expect(await endpoints()).toEqual(['10.0.1.1:1', '10.0.1.1:2', '10.0.1.1:3']);
 });
 

@@ -1,7 +1,17 @@
 import { NearbyRouter } from '../../src/routing/nearby-router';
 import type { RouteInput } from '../../src/routing/router';
 import { EMPTY_RULES } from '../../src/rules';
-import { decide, endpoints, engineWith, request, sortedEndpoints, view, type InstanceSpec } from './helpers';
+import type { RequestContext } from '../../src/context/request-context';
+import { endpointAddress } from '../../src/model/instance';
+import type { RoutingEngine } from '../../src/routing/engine';
+import { decide, endpoints, engineWith, request, view, type InstanceSpec } from './helpers';
+
+/** The healthy endpoints a nearby decision sends traffic to: its locality labels resolved as Envoy's subset LB would. */
+function servedBy(engine: RoutingEngine, service: string, ctx: RequestContext): string[] {
+  const decision = decide(engine, service, ctx);
+  if (decision.kind !== 'subset') throw new Error(`expected a subset decision, got ${JSON.stringify(decision)}`);
+  return view(engine, service).subset(decision.labels).instances.filter((i) => i.healthy).map(endpointAddress).sort();
+}
 
 const r1z1 = { region: 'r1', zone: 'z1' };
 const r1z2 = { region: 'r1', zone: 'z2' };
@@ -34,15 +44,17 @@ test('configure({}) leaves the router disabled: no opinion', () => {
   expect(decide(setup({}).engine, 'ok', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
-test('a zone with a healthy share above the threshold keeps traffic in the zone, as an explicit endpoint list', () => {
-  expect(sortedEndpoints(decide(setup({ enabled: true }).engine, 'ok', request({}, CALLER)))).toEqual(endpoints(2001, 2002));
+test('a zone with a healthy share above the threshold keeps traffic in the zone, by locality labels', () => {
+  const { engine } = setup({ enabled: true });
+  expect(servedBy(engine, 'ok', request({}, CALLER))).toEqual(endpoints(2001, 2002));
+  expect(decide(engine, 'ok', request({}, CALLER))).toEqual({ kind: 'subset', labels: { 'metaroute.io/region': 'r1', 'metaroute.io/zone': 'z1' } });
 });
 
 test('a zone with 1 of 4 healthy (0.25 < 0.5) degrades to the region', () => {
   // The region's healthy instances: z1's one and z2's two; r2 stays out.
-  expect(sortedEndpoints(decide(setup({ enabled: true }).engine, 'sick', request({}, CALLER)))).toEqual(endpoints(1001, 1005, 1006));
+  expect(servedBy(setup({ enabled: true }).engine, 'sick', request({}, CALLER))).toEqual(endpoints(1001, 1005, 1006));
   // With the threshold at 0.25 the zone is good enough.
-  expect(sortedEndpoints(decide(setup({ enabled: true, healthyRatioThreshold: 0.25 }).engine, 'sick', request({}, CALLER)))).toEqual(endpoints(1001));
+  expect(servedBy(setup({ enabled: true, healthyRatioThreshold: 0.25 }).engine, 'sick', request({}, CALLER))).toEqual(endpoints(1001));
 });
 
 test('a zone name is matched within the caller region (r2/z1 is not near r1/z1)', () => {
@@ -59,14 +71,14 @@ test('nothing within maxMatchLevel: no opinion, or 503 when strict; maxMatchLeve
 test('strict never leaves maxMatchLevel, even when it is below the threshold', () => {
   const { engine } = setup({ enabled: true, strict: true, maxMatchLevel: 'zone', healthyRatioThreshold: 1 });
   // z1 is 1/4 healthy, below 1: strict keeps the zone (its healthy endpoint) rather than go wider.
-  expect(sortedEndpoints(decide(engine, 'sick', request({}, CALLER)))).toEqual(endpoints(1001));
+  expect(servedBy(engine, 'sick', request({}, CALLER))).toEqual(endpoints(1001));
   // Not strict: the zone is not good enough and maxMatchLevel forbids the region, so any locality.
   expect(decide(setup({ enabled: true, maxMatchLevel: 'zone', healthyRatioThreshold: 1 }).engine, 'sick', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
 test('matchLevel region; a caller without a zone label starts at the region; one without locality gets no opinion', () => {
-  expect(sortedEndpoints(decide(setup({ enabled: true, matchLevel: 'region' }).engine, 'sick', request({}, CALLER)))).toEqual(endpoints(1001, 1005, 1006));
-  expect(sortedEndpoints(decide(setup({ enabled: true }).engine, 'sick', request({}, { labels: { region: 'r1' } })))).toEqual(endpoints(1001, 1005, 1006));
+  expect(servedBy(setup({ enabled: true, matchLevel: 'region' }).engine, 'sick', request({}, CALLER))).toEqual(endpoints(1001, 1005, 1006));
+  expect(servedBy(setup({ enabled: true }).engine, 'sick', request({}, { labels: { region: 'r1' } }))).toEqual(endpoints(1001, 1005, 1006));
   expect(decide(setup({ enabled: true, strict: true }).engine, 'ok', request())).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
@@ -82,7 +94,7 @@ test('campus level compares campus within zone and region', () => {
   const nearby = new NearbyRouter();
   nearby.configure({ enabled: true, matchLevel: 'campus' });
   engine.setRouters([nearby]);
-  expect(sortedEndpoints(decide(engine, 'db', request({}, { labels: { region: 'r1', zone: 'z1', campus: 'c1' } })))).toEqual(endpoints(1));
+  expect(servedBy(engine, 'db', request({}, { labels: { region: 'r1', zone: 'z1', campus: 'c1' } }))).toEqual(endpoints(1));
 });
 
 test('when every candidate is nearby there is nothing to narrow: the earlier decision stays', () => {
@@ -93,14 +105,15 @@ test('when every candidate is nearby there is nothing to narrow: the earlier dec
   expect(decide(engine, 'one', request({}, CALLER))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
 });
 
-test('the filtered candidates are cached per (candidates, level, caller locality)', () => {
+test('locality labels are built once per caller: repeated requests hit the subset memo by identity', () => {
   const { nearby, engine } = setup({ enabled: true });
   const service = view(engine, 'ok');
   const input: RouteInput = { service, candidates: service.all, labels: {}, rules: EMPTY_RULES, registry: engine.current.registry };
-  const first = nearby.route(request({}, CALLER), input);
-  const second = nearby.route(request({}, { labels: { ...CALLER.labels } }), input);
-  expect(first?.kind).toBe('narrow');
-  expect(second?.kind === 'narrow' && first?.kind === 'narrow' && second.candidates === first.candidates).toBe(true);
+  const caller = { labels: { ...CALLER.labels } };
+  const first = nearby.route(request({}, caller), input);
+  const second = nearby.route(request({}, caller), input);
+  expect(first?.kind === 'narrow' && second?.kind === 'narrow' && second.labels === first.labels && second.candidates === first.candidates).toBe(true);
+  expect(nearby.labelKeys()).toEqual(['metaroute.io/region', 'metaroute.io/zone', 'metaroute.io/campus']);
 });
 
 test('a refused config names the field and keeps the previous config', () => {
@@ -109,5 +122,5 @@ test('a refused config names the field and keeps the previous config', () => {
   expect(() => nearby.configure({ matchLevel: 'region', maxMatchLevel: 'zone' })).toThrow(/^nearby\.maxMatchLevel: must be as wide as matchLevel \(region\) or wider/);
   expect(() => nearby.configure({ healthyRatioThreshold: 1.5 })).toThrow(/^nearby\.healthyRatioThreshold: must be a number from 0 to 1/);
   expect(() => nearby.configure({ strict: 1 })).toThrow(/^nearby\.strict: must be true or false/);
-  expect(sortedEndpoints(decide(engine, 'ok', request({}, CALLER)))).toEqual(endpoints(2001, 2002));
+  expect(servedBy(engine, 'ok', request({}, CALLER))).toEqual(endpoints(2001, 2002));
 });

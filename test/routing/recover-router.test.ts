@@ -1,7 +1,6 @@
-import { NearbyRouter } from '../../src/routing/nearby-router';
 import { RecoverRouter } from '../../src/routing/recover-router';
 import type { TraceStep } from '../../src/routing/engine';
-import { decide, endpoints, engineWith, pickLabels, request, sortedEndpoints, type InstanceSpec } from './helpers';
+import { decide, endpoints, engineWith, pickZone, pickLabels, request, sortedEndpoints, type InstanceSpec } from './helpers';
 
 const INSTANCES: InstanceSpec[] = [
   { service: 'shop', port: 8001, metadata: { version: 'v1' }, locality: { zone: 'z1' }, healthy: false },
@@ -16,12 +15,8 @@ function recover(config: unknown): RecoverRouter {
   return r;
 }
 
-/** Nearby, strict to the zone: z1 has instances but none healthy. */
-function strictZone(): NearbyRouter {
-  const n = new NearbyRouter();
-  n.configure({ enabled: true, strict: true, maxMatchLevel: 'zone' });
-  return n;
-}
+/** An explicit list (a custom router's pick) of zone z1: instances, none healthy. */
+const strictZone = () => pickZone('z1');
 
 test('without a recover router an unhealthy explicit list is refused by the engine', () => {
   expect(decide(engineWith(INSTANCES, [strictZone()]), 'shop', request({}, Z1))).toEqual({ kind: 'reject', status: 503, body: 'no healthy instance' });

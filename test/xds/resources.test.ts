@@ -127,3 +127,10 @@ test('endpoints carry "" for selector keys they lack, so {key: ""} selects them 
   const lb = (message as any).endpoints.flatMap((l: any) => l.lb_endpoints).map((e: any) => e.metadata.filter_metadata['envoy.lb'].fields.env.stringValue);
   expect(lb.sort()).toEqual(['', 'dev1']);
 });
+
+test('locality selector keys (nearby routing) are written from the instance locality', () => {
+  const { message } = buildAssignment('shop.default', [instance('shop', 9001, { locality: { region: 'r1', zone: 'z1' } })], ['metaroute.io/campus', 'metaroute.io/zone']);
+  const fields = (message as any).endpoints[0].lb_endpoints[0].metadata.filter_metadata['envoy.lb'].fields;
+  expect(fields['metaroute.io/zone'].stringValue).toBe('z1');
+  expect(fields['metaroute.io/campus'].stringValue).toBe('');
+});
