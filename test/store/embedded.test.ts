@@ -63,3 +63,44 @@ test('kill -9 loses no acknowledged write', async () => {
   expect(lost).toEqual([]);
   await store.close();
 });
+
+test('a delete queued right after a put in the same turn deletes it', async () => {
+  const store = EmbeddedStore.open(tmp());
+  const put = store.put('k', 'v');
+  const deleted = store.delete('k');
+  await put;
+  expect(await deleted).toBe(true);
+  expect((await store.list('')).entries).toEqual([]);
+  await store.close();
+});
+
+test('a watcher that throws neither stalls the store nor keeps other watchers from their events', async () => {
+  const store = EmbeddedStore.open(tmp());
+  const seen: string[] = [];
+  store.watch('', 0, () => {
+    throw new Error('bad watcher');
+  });
+  store.watch('', 0, (e) => seen.push(e.key));
+  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  await Promise.all([store.put('a', '1'), store.put('b', '2')]);
+  stderr.mockRestore();
+  expect(seen).toEqual(['a', 'b']);
+  expect((await store.list('')).entries.map((e) => e.key)).toEqual(['a', 'b']);
+  await store.close();
+});
+
+test('compaction keeps the revision even when no key is left', async () => {
+  const dir = tmp();
+  const store = EmbeddedStore.open(dir);
+  for (let i = 0; i < 70; i++) await store.put('k', String(i));
+  await store.delete('k');
+  const { revision } = await store.list('');
+  await store.close();
+  const compacted = EmbeddedStore.open(dir); // 71 records for 0 live keys: compacts on open
+  expect((await compacted.list('')).revision).toBe(revision);
+  await compacted.close();
+  const again = EmbeddedStore.open(dir);
+  expect((await again.list('')).revision).toBe(revision);
+  expect(fs.readFileSync(path.join(dir, 'store.log'), 'utf8').trim().split('\n')).toHaveLength(1);
+  await again.close();
+});
