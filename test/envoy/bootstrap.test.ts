@@ -176,11 +176,12 @@ describe.each(files)('envoy/%s', (file) => {
 
       const md = initialMetadata(ep);
       const side = md.get('x-metaroute-side');
-      expect(['outbound', 'inbound']).toContain(side);
+      // No side: an edge gateway, where metaroute distrusts client headers (it must not say outbound).
+      expect([undefined, 'outbound', 'inbound']).toContain(side);
       expect(md.get('x-metaroute-caller-service')).toMatch(/^[a-z0-9-]+$/);
       expect(md.get('x-metaroute-caller-namespace')).toMatch(/^[a-z0-9-]+$/);
       expect(md.get('x-metaroute-caller-labels')).toMatch(/^[^=,]+=[^=,]*(,[^=,]+=[^=,]*)*$/);
-      if (side === 'outbound') {
+      if (side !== 'inbound') {
         // Routing needs only request headers; the response phase would double the messages.
         expect(get(ep, 'processing_mode.response_header_mode')).toBe('SKIP');
         // Routing headers come from metaroute only: stripped before ext_proc, and the table
@@ -197,7 +198,7 @@ describe.each(files)('envoy/%s', (file) => {
   test('every outbound route table starts with the x-metaroute-cluster switch', () => {
     for (const { config, filters } of hcms(bootstrap)) {
       const ep = typedConfig(filters.find((f) => typedConfig(f)['@type'] === EXT_PROC)!);
-      if (initialMetadata(ep).get('x-metaroute-side') !== 'outbound') continue;
+      if (initialMetadata(ep).get('x-metaroute-side') === 'inbound') continue;
       for (const vhost of list(get(config, 'route_config.virtual_hosts'))) {
         const first = list(vhost['routes'])[0]!;
         expect(list(get(first, 'match.headers'))[0]).toEqual({ name: 'x-metaroute-cluster', present_match: true });
@@ -251,6 +252,10 @@ describe('gateway specifics', () => {
   const filters = hcm!.filters;
   const types = filters.map((f) => typedConfig(f)['@type']);
   const ep = typedConfig(filters[types.indexOf(EXT_PROC)]!);
+
+  test('is an edge: it declares no x-metaroute-side, so metaroute applies its edge guard', () => {
+    expect(initialMetadata(ep).get('x-metaroute-side')).toBeUndefined();
+  });
 
   test('fails closed, and jwt_authn runs first and is forwarded to metaroute', () => {
     expect(ep['failure_mode_allow']).toBe(false);
