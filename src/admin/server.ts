@@ -113,7 +113,7 @@ export class AdminServer {
         pathMatched = true;
         if (r.method !== req.method) continue;
         if (r.access === 'admin') this.deps.auth.requireAdmin(req, res);
-        await r.handler(req, res, m.slice(1).map(decodeURIComponent), url);
+        await r.handler(req, res, m.slice(1).map(decodePathPart), url);
         return;
       }
       throw pathMatched ? new HttpError(405, `${req.method} not allowed on ${url.pathname}`) : new HttpError(404, `no such endpoint: ${url.pathname}`);
@@ -153,5 +153,13 @@ export class AdminServer {
       instances.push(...view.instances);
     }
     send(res, 200, serialize.instances({ instances }));
+  }
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: ${part}`);
   }
 }

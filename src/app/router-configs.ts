@@ -21,6 +21,9 @@ export class RouterConfigs {
 
   /** Applies each router's stored config, else the one from the config file, else `{}`. */
   async start(fromConfigFile: ReadonlyMap<string, unknown>): Promise<void> {
+    for (const name of fromConfigFile.keys()) {
+      if (!this.byName.has(name)) throw new Error(`routers: no router named ${name} (known: ${[...this.byName.keys()].join(', ')})`);
+    }
     const { entries, revision } = await this.store.list(PREFIX);
     const stored = new Map(entries.map((e) => [e.key.slice(PREFIX.length), JSON.parse(e.value) as unknown]));
     for (const [name, router] of this.byName) {
@@ -45,7 +48,12 @@ export class RouterConfigs {
     const router = this.byName.get(name);
     if (!router) throw new Error(`no router named ${name}`);
     router.configure(config);
-    await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
+    try {
+      await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
+    } catch (error) {
+      router.configure(this.current.get(name) ?? {}); // not stored, so not live either
+      throw error;
+    }
   }
 
   dump(): Record<string, unknown> {

@@ -22,3 +22,7 @@ test('a custom router named in the server config is loaded, configured, and re-c
     await env.app.stop();
   }
 });
+
+test('a misspelled built-in router name in the config stops the start with the known names', async () => {
+  await expect(startApp({ routers: [{ name: 'lanes', module: undefined, config: { enabled: true } }] })).rejects.toThrow(/routers: no router named lanes \(known: lane, rule, metadata, nearby, canary, recover\)/);
+});
