@@ -61,13 +61,27 @@ export class App {
   ) {}
 
   static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
+    // What a failed start must release again, newest first.
+    const undo: Array<() => unknown> = [];
+    try {
+      return await App.assemble(config, log, undo);
+    } catch (error) {
+      for (const release of undo.reverse()) await release();
+      throw error;
+    }
+  }
+
+  private static async assemble(config: ServerConfig, log: (msg: string) => void, undo: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
     const store = EmbeddedStore.open(config.dataDir);
+    undo.push(() => store.close());
     const registry = new Registry();
     registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
     const sync = new RegistryStoreSync(store, registry, log);
     await sync.start();
+    undo.push(() => sync.stop());
     const rules = new RulesSource(store, log);
+    undo.push(() => rules.stop());
     await rules.start(config.rulesFile);
 
     const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
@@ -140,6 +154,7 @@ export class App {
       }),
     });
 
+    undo.push(() => xds.close(), () => shutdownGrpc(extProcServer), () => shutdownGrpc(xdsServer), () => admin.close());
     const ports: BoundPorts = {
       extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
