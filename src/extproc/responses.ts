@@ -11,30 +11,32 @@ export const ENDPOINT_LIST_KEY = 'x-gateway-destination-endpoint';
 export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';
 /** Header the route table matches to send a request to another cluster. */
 export const CLUSTER_HEADER = 'x-metaroute-cluster';
+/** Dynamic-metadata namespace telling the access log why: `{"rule": "<name>"}` when a rule applied. */
+export const EXPLAIN_NAMESPACE = 'metaroute';
 
 const NONE: readonly never[] = [];
 const NO_MUTATION: Mutation = { set: [], remove: [] };
-const subsetAnswers = new WeakMap<Labels, Buffer>();
-const endpointAnswers = new WeakMap<readonly string[], Buffer>();
+/** Encoded answers per decision object, then per rule name. */
+const subsetAnswers = new WeakMap<Labels, Map<string, Buffer>>();
+const endpointAnswers = new WeakMap<readonly string[], Map<string, Buffer>>();
 
 /**
  * The ProcessingResponse for a request_headers message. Decisions repeat far more often
  * than they change (the same labels object per rule destination, the same endpoint list
  * per subset), so answers without extra headers are encoded once and reused.
  */
-export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTATION): Buffer {
+export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTATION, rule = ''): Buffer {
   switch (decision.kind) {
     case 'pass':
       return isEmpty(mutation) ? encodeContinue('request_headers') : headersAnswer(mutation.set, mutation.remove, undefined, false);
     case 'subset':
-      return cached(subsetAnswers, decision.labels, mutation, () => encodeNamespaces({ [LB_NAMESPACE]: decision.labels }));
+      return cached(subsetAnswers, decision.labels, rule, mutation, () => withExplain(decision.labels, rule));
     case 'endpoints':
-      return cached(endpointAnswers, decision.endpoints, mutation, () =>
-        encodeNamespaces({ [LB_NAMESPACE]: { [ENDPOINT_LIST_KEY]: decision.endpoints.join(','), [ORIGINAL_DST_KEY]: decision.endpoints[0]! } }),
+      return cached(endpointAnswers, decision.endpoints, rule, mutation, () =>
+        withExplain({ [ENDPOINT_LIST_KEY]: decision.endpoints.join(','), [ORIGINAL_DST_KEY]: decision.endpoints[0]! }, rule),
       );
     case 'cluster': {
-      const hasLabels = Object.keys(decision.labels).length > 0;
-      const metadata = hasLabels ? encodeNamespaces({ [LB_NAMESPACE]: decision.labels }) : undefined;
+      const metadata = Object.keys(decision.labels).length > 0 || rule ? withExplain(decision.labels, rule) : undefined;
       return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
     }
     case 'reject':
@@ -52,12 +54,18 @@ function isEmpty(mutation: Mutation): boolean {
   return mutation.set.length === 0 && mutation.remove.length === 0;
 }
 
-function cached<K extends object>(cache: WeakMap<K, Buffer>, key: K, mutation: Mutation, metadata: () => Uint8Array): Buffer {
+function withExplain(lb: Labels, rule: string): Uint8Array {
+  return encodeNamespaces(rule ? { [LB_NAMESPACE]: lb, [EXPLAIN_NAMESPACE]: { rule } } : { [LB_NAMESPACE]: lb });
+}
+
+function cached<K extends object>(cache: WeakMap<K, Map<string, Buffer>>, key: K, rule: string, mutation: Mutation, metadata: () => Uint8Array): Buffer {
   if (!isEmpty(mutation)) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
-  let answer = cache.get(key);
+  let byRule = cache.get(key);
+  if (!byRule) cache.set(key, (byRule = new Map()));
+  let answer = byRule.get(rule);
   if (!answer) {
     answer = headersAnswer(NONE, NONE, metadata(), false);
-    cache.set(key, answer);
+    byRule.set(rule, answer);
   }
   return answer;
 }

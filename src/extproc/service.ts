@@ -153,7 +153,7 @@ export class ExtProcService {
   private route(ctx: RequestContext, mutation: Mutation, started: number): Buffer {
     const service = this.engine.target(ctx);
     const outcome = this.engine.decide(ctx, service);
-    const answer = encodeDecision(outcome.decision, mutation);
+    const answer = encodeDecision(outcome.decision, mutation, outcome.rule);
     if (!service) this.unknownService.inc();
     this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);
     this.latency.observe((performance.now() - started) / 1000);

@@ -1,4 +1,4 @@
-import { ExtProcClient, lbLabels, setHeaders } from '../support/extproc-client';
+import { ExtProcClient, explainedRule, lbLabels, setHeaders } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
 
 /** The user scenarios of the core issue, end to end: HTTP registration + rules API, then ext_proc over real gRPC. */
@@ -82,8 +82,10 @@ test('an unknown user gets the configured failover: 503 with a body', async () =
   expect(answer.immediate_response.body.toString()).toMatch(/no instance/);
 });
 
-test('staff go to gray', async () => {
-  expect(lbLabels(await client.request(get('shop.default', '/', { 'x-user-role': 'staff' })))).toEqual({ version: 'gray' });
+test('staff go to gray, and the answer names the rule for the access log', async () => {
+  const answer = await client.request(get('shop.default', '/', { 'x-user-role': 'staff' }));
+  expect(lbLabels(answer)).toEqual({ version: 'gray' });
+  expect(explainedRule(answer)).toBe('staff-to-gray');
 });
 
 test('VIP (a verified claim forwarded by jwt_authn) goes to the high-assurance pool', async () => {

@@ -106,3 +106,8 @@ export function setHeaders(answer: Answer): Record<string, string> {
   const set = answer.request_headers?.response?.header_mutation?.set_headers ?? [];
   return Object.fromEntries(set.map((o: any) => [o.header.key, Buffer.from(o.header.raw_value ?? []).toString()]));
 }
+
+/** The rule named in the `metaroute` dynamic-metadata namespace (what the access log shows). */
+export function explainedRule(answer: Answer): string | undefined {
+  return answer.dynamic_metadata?.fields?.metaroute?.structValue?.fields?.rule?.stringValue;
+}
