@@ -123,18 +123,23 @@ export function decodeStruct(r: Reader): Record<string, unknown> {
       r.skip(wire);
       continue;
     }
-    const entry = r.sub(r.bytesRange());
-    let key = '';
-    let value: unknown = null;
-    while (!entry.done) {
-      const [f, w] = entry.tag();
-      if (f === 1 && w === WIRE_LEN) key = entry.string();
-      else if (f === 2 && w === WIRE_LEN) value = decodeValue(entry.sub(entry.bytesRange()));
-      else entry.skip(w);
-    }
+    const [key, value] = readMapEntry(r.sub(r.bytesRange()), decodeValue, null);
     out[key] = value;
   }
   return out;
+}
+
+/** A protobuf map entry { string key = 1; V value = 2; } (`empty` when the value is absent). */
+function readMapEntry<V>(entry: Reader, readValue: (r: Reader) => V, empty: V): [string, V] {
+  let key = '';
+  let value = empty;
+  while (!entry.done) {
+    const [field, wire] = entry.tag();
+    if (field === 1 && wire === WIRE_LEN) key = entry.string();
+    else if (field === 2 && wire === WIRE_LEN) value = readValue(entry.sub(entry.bytesRange()));
+    else entry.skip(wire);
+  }
+  return [key, value];
 }
 
 function decodeValue(r: Reader): unknown {
@@ -168,15 +173,7 @@ function decodeList(r: Reader): unknown[] {
 export function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const range of ranges) {
-    const entry = new Reader(frame, range[0], range[1]);
-    let key = '';
-    let value: Record<string, unknown> = {};
-    while (!entry.done) {
-      const [f, w] = entry.tag();
-      if (f === 1 && w === WIRE_LEN) key = entry.string();
-      else if (f === 2 && w === WIRE_LEN) value = decodeStruct(entry.sub(entry.bytesRange()));
-      else entry.skip(w);
-    }
+    const [key, value] = readMapEntry(new Reader(frame, range[0], range[1]), decodeStruct, {});
     out[key] = value;
   }
   return out;
