@@ -1,14 +1,9 @@
 import type { Mutation } from '../context/propagation';
 import type { Decision, HeaderToSet } from '../model/decision';
+import { ENDPOINT_LIST_KEY, LB_NAMESPACE, ORIGINAL_DST_KEY } from '../model/envoy-contract';
 import type { Labels } from '../model/instance';
 import { encodeContinue, encodeHeadersAnswer, encodeImmediateResponse, encodeNamespaces } from './encode';
 
-/** The dynamic-metadata namespace Envoy's router merges into the route's metadata_match. */
-export const LB_NAMESPACE = 'envoy.lb';
-/** envoy.lb key read by override_host (Envoy ≥ 1.35): `ip:port[,ip:port...]`, later entries for retries. */
-export const ENDPOINT_LIST_KEY = 'x-gateway-destination-endpoint';
-/** envoy.lb key an ORIGINAL_DST cluster reads through `original_dst_lb_config.metadata_key`: one `ip:port`. */
-export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';
 /** Header the route table matches to send a request to another cluster. */
 export const CLUSTER_HEADER = 'x-metaroute-cluster';
 /** Dynamic-metadata namespace telling the access log why: `{"rule": "<name>"}` when a rule applied. */

@@ -2,4 +2,4 @@
 export { XdsServer, DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, type XdsOptions, type XdsSources } from './server';
 export { subsetPolicy, type SubsetPolicy } from './selectors';
 export { CDS, EDS, LDS, RDS, type ResourceType } from './types';
-export { LB_NAMESPACE, ORIGINAL_DST_HEADER, ORIGINAL_DST_KEY } from './resources';
+export { ORIGINAL_DST_HEADER } from './resources';

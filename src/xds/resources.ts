@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { LB_NAMESPACE, ORIGINAL_DST_KEY } from '../model/envoy-contract';
 import { instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue } from './codec';
 import type { SubsetPolicy } from './selectors';
@@ -18,13 +19,6 @@ export const ROUTE_TYPE = 'envoy.config.route.v3.RouteConfiguration';
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 
-/** Endpoint metadata namespace Envoy's subset load balancer matches. */
-export const LB_NAMESPACE = 'envoy.lb';
-/**
- * The `envoy.lb` key an endpoint-mode (ORIGINAL_DST) cluster reads one `ip:port` from; must
- * equal ORIGINAL_DST_KEY in src/extproc/responses.ts, which writes it (a test checks).
- */
-export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';
 /** The header fallback of endpoint mode (Envoy's default name, set explicitly). */
 export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
 /** Caps keep a priority's summed weights below Envoy's and gRPC's uint32 limit. */

@@ -1,10 +1,11 @@
 import { encodeAny } from '../../src/xds/codec';
-import { LB_NAMESPACE as EXTPROC_LB_NAMESPACE, ORIGINAL_DST_KEY as EXTPROC_ORIGINAL_DST_KEY } from '../../src/extproc/responses';
+import { encodeDecision } from '../../src/extproc/responses';
 import {
-  CLA_TYPE, CLUSTER_TYPE, LB_NAMESPACE, LISTENER_TYPE, ORIGINAL_DST_KEY, ROUTE_TYPE,
+  CLA_TYPE, CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE,
   buildAssignment, buildCluster, buildListener, buildRouteConfiguration,
 } from '../../src/xds/resources';
 import { decodeAny, instance } from './helpers';
+import { decodeAnswer, lbLabels } from '../support/extproc-client';
 
 /** Encodes like the server does and decodes back, so the test sees what a client sees. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -94,8 +95,11 @@ describe('Cluster', () => {
         metadata_key: { key: 'envoy.lb', path: [{ key: 'x-metaroute-original-dst', segment: 'key' }] },
       },
     });
-    expect(ORIGINAL_DST_KEY).toBe(EXTPROC_ORIGINAL_DST_KEY);
-    expect(LB_NAMESPACE).toBe(EXTPROC_LB_NAMESPACE);
+    // ext_proc's endpoint answer writes exactly the namespace and key this cluster reads.
+    const { key, path } = cluster.original_dst_lb_config.metadata_key;
+    const answer = decodeAnswer(encodeDecision({ kind: 'endpoints', endpoints: ['10.0.0.1:80', '10.0.0.2:80'] }));
+    expect(key).toBe('envoy.lb');
+    expect(lbLabels(answer)?.[path[0].key]).toBe('10.0.0.1:80');
   });
 });
 
