@@ -1,5 +1,5 @@
 import type { Instance, Labels } from '../model/instance';
-import { clusterName, instanceLabel, LOCALITY_LABELS, serviceKey } from '../model/instance';
+import { clusterName, endpointAddress, instanceLabel, LOCALITY_LABELS, serviceKey } from '../model/instance';
 
 /** The instances of a subset and how many of them are healthy. */
 export interface Subset {
@@ -21,7 +21,19 @@ export function labelSetKey(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
-function countHealthy(instances: readonly Instance[]): number {
+const endpointLists = new WeakMap<Subset, readonly string[]>();
+
+/** Healthy `ip:port`s of a subset, computed once per (immutable) subset. */
+export function healthyEndpoints(subset: Subset): readonly string[] {
+  let list = endpointLists.get(subset);
+  if (!list) {
+    list = subset.instances.filter((i) => i.healthy).map(endpointAddress);
+    endpointLists.set(subset, list);
+  }
+  return list;
+}
+
+export function countHealthy(instances: readonly Instance[]): number {
   let n = 0;
   for (const i of instances) if (i.healthy) n++;
   return n;

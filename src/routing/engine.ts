@@ -2,8 +2,7 @@ import type { RequestContext } from '../context/request-context';
 import type { Decision } from '../model/decision';
 import type { Labels } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
-import type { RegistrySnapshot, ServiceView, Subset } from '../registry/service-view';
-import { healthyEndpoints } from './metadata-router';
+import { healthyEndpoints, type RegistrySnapshot, type ServiceView, type Subset } from '../registry/service-view';
 import type { Router } from './router';
 import { resolveTarget } from './target';
 

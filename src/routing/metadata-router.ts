@@ -1,21 +1,9 @@
 import type { RequestContext } from '../context/request-context';
-import { endpointAddress, type Labels } from '../model/instance';
+import type { Labels } from '../model/instance';
 import type { MetadataRoute } from '../model/rule';
-import type { Subset } from '../registry/service-view';
+import { healthyEndpoints, type Subset } from '../registry/service-view';
 import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult, Router } from './router';
-
-const endpointLists = new WeakMap<Subset, readonly string[]>();
-
-/** Healthy `ip:port`s of a subset, computed once per (immutable) subset. */
-export function healthyEndpoints(subset: Subset): readonly string[] {
-  let list = endpointLists.get(subset);
-  if (!list) {
-    list = subset.instances.filter((i) => i.healthy).map(endpointAddress);
-    endpointLists.set(subset, list);
-  }
-  return list;
-}
 
 /** tRPC metarouter order: query, then header (lower-cased key), then cookie. */
 export function requestMetadata(ctx: RequestContext, key: string): string | undefined {

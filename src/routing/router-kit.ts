@@ -1,5 +1,5 @@
 import type { Instance, Labels } from '../model/instance';
-import type { Subset } from '../registry/service-view';
+import { countHealthy, type Subset } from '../registry/service-view';
 import type { RouteInput } from './router';
 
 /** Shared pieces of the built-in lane, nearby, canary and recover routers. */
@@ -124,8 +124,5 @@ function carries(instance: Instance, labels: Labels): boolean {
 /** The instances of `from` that pass `keep`; `from` itself when all do (identity keeps label descriptions valid). */
 export function subsetOf(from: Subset, keep: (instance: Instance) => boolean): Subset {
   const instances = from.instances.filter(keep);
-  if (instances.length === from.instances.length) return from;
-  let healthy = 0;
-  for (const i of instances) if (i.healthy) healthy++;
-  return { instances, healthy };
+  return instances.length === from.instances.length ? from : { instances, healthy: countHealthy(instances) };
 }
