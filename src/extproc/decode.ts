@@ -115,7 +115,7 @@ function readHeaderValue(r: Reader, list: HeaderList, maxHeaderBytes: number): v
 }
 
 /** google.protobuf.Struct as plain JSON. Used lazily, for claims and attributes. */
-export function decodeStruct(r: Reader): Record<string, unknown> {
+function decodeStruct(r: Reader): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   while (!r.done) {
     const [field, wire] = r.tag();
@@ -170,7 +170,7 @@ function decodeList(r: Reader): unknown[] {
  * A protobuf map<string, Struct> entry list (Metadata.filter_metadata, attributes):
  * returns namespace -> JSON for the entries found in the given ranges.
  */
-export function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
+function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const range of ranges) {
     const [key, value] = readMapEntry(new Reader(frame, range[0], range[1]), decodeStruct, {});
@@ -180,7 +180,7 @@ export function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number
 }
 
 /** Metadata { map<string, Struct> filter_metadata = 1; }: the ranges of its map entries. */
-export function filterMetadataEntries(frame: Uint8Array, range: [number, number]): Array<[number, number]> {
+function filterMetadataEntries(frame: Uint8Array, range: [number, number]): Array<[number, number]> {
   const r = new Reader(frame, range[0], range[1]);
   const entries: Array<[number, number]> = [];
   while (!r.done) {
@@ -189,4 +189,21 @@ export function filterMetadataEntries(frame: Uint8Array, range: [number, number]
     else r.skip(wire);
   }
   return entries;
+}
+
+/**
+ * The parts of a ProcessingRequest decoded only when a rule asks for them (claims in
+ * metadata_context, the caller's address in attributes): one object per request, no closures.
+ */
+export class FrameParts {
+  constructor(private readonly request: ExtProcRequest) {}
+
+  filterMetadata(): Record<string, Record<string, unknown>> {
+    const { frame, metadataContext } = this.request;
+    return metadataContext ? decodeStructMap(frame, filterMetadataEntries(frame, metadataContext)) : {};
+  }
+
+  attributes(): Record<string, Record<string, unknown>> {
+    return decodeStructMap(this.request.frame, this.request.attributes);
+  }
 }

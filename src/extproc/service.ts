@@ -8,7 +8,7 @@ import type { Decision } from '../model/decision';
 import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callerFromMetadata, sideFromMetadata } from './caller';
-import { decodeProcessingRequest, decodeStructMap, filterMetadataEntries, type ExtProcRequest, type HeaderList } from './decode';
+import { decodeProcessingRequest, FrameParts, type ExtProcRequest, type HeaderList } from './decode';
 import { encodeContinue } from './encode';
 import { encodeDecision, encodeResponseHeaders } from './responses';
 import { WireError } from './wire';
@@ -137,10 +137,7 @@ export class ExtProcService {
       return this.reject('oversized_metadata', { kind: 'reject', status: 400, body: `rpc-* metadata headers exceed ${this.options.maxMetadataBytes} bytes` });
     }
     requestPropagation(side, headers, mutation);
-    const ctx = new RequestContext(headers, caller, this.options.identity, {
-      filterMetadata: () => (request.metadataContext ? decodeStructMap(request.frame, filterMetadataEntries(request.frame, request.metadataContext)) : {}),
-      attributes: () => decodeStructMap(request.frame, request.attributes),
-    });
+    const ctx = new RequestContext(headers, caller, this.options.identity, new FrameParts(request));
     const jwt = this.options.jwt;
     if (!jwt) return this.route(ctx, mutation, started);
     return jwt.verify(headers).then((result) => {
