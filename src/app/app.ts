@@ -19,7 +19,6 @@ import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
-import type { Store } from '../store/store';
 import { XdsServer } from '../xds';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
@@ -47,41 +46,35 @@ export class App {
     readonly ports: BoundPorts,
     readonly registry: Registry,
     readonly engine: RoutingEngine,
-    private readonly parts: {
-      store: Store;
-      sync: RegistryStoreSync;
-      rules: RulesSource;
-      extProcServer: grpc.Server;
-      xdsServer: grpc.Server;
-      xds: XdsServer;
-      admin: AdminServer;
-      routerConfigs: RouterConfigs;
-      expiryTimer: NodeJS.Timeout;
-    },
+    /** What stop() releases, in the order it was acquired. */
+    private readonly releases: Array<() => unknown>,
   ) {}
 
   static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
-    // What a failed start must release again, newest first.
-    const undo: Array<() => unknown> = [];
+    const releases: Array<() => unknown> = [];
     try {
-      return await App.assemble(config, log, undo);
+      return await App.assemble(config, log, releases);
     } catch (error) {
-      for (const release of undo.reverse()) await release();
+      await release(releases); // a failed start gives back what it had opened
       throw error;
     }
   }
 
-  private static async assemble(config: ServerConfig, log: (msg: string) => void, undo: Array<() => unknown>): Promise<App> {
+  async stop(): Promise<void> {
+    await release(this.releases);
+  }
+
+  private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
     const store = EmbeddedStore.open(config.dataDir);
-    undo.push(() => store.close());
+    releases.push(() => store.close());
     const registry = new Registry();
     registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
     const sync = new RegistryStoreSync(store, registry, log);
     await sync.start();
-    undo.push(() => sync.stop());
+    releases.push(() => sync.stop());
     const rules = new RulesSource(store, log);
-    undo.push(() => rules.stop());
+    releases.push(() => rules.stop());
     await rules.start(config.rulesFile);
 
     const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
@@ -95,6 +88,7 @@ export class App {
     const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
     const routerConfigs = new RouterConfigs(store, routers, log);
     await routerConfigs.start(fileConfigs);
+    releases.push(() => routerConfigs.stop());
     engine.setRouters(routers);
 
     // Registry changes arrive one registration at a time; swap once per event-loop turn.
@@ -154,7 +148,10 @@ export class App {
       }),
     });
 
-    undo.push(() => xds.close(), () => shutdownGrpc(extProcServer), () => shutdownGrpc(xdsServer), () => admin.close());
+    releases.push(() => {
+      xds.close();
+      return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
+    });
     const ports: BoundPorts = {
       extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
@@ -164,18 +161,13 @@ export class App {
       sync.expire().catch((error: Error) => log(`expiry failed: ${error.message}`));
     }, 1000);
     expiryTimer.unref();
+    releases.push(() => clearInterval(expiryTimer));
     ready = true;
-    return new App(ports, registry, engine, { store, sync, rules, extProcServer, xdsServer, xds, admin, routerConfigs, expiryTimer });
+    return new App(ports, registry, engine, releases);
   }
+}
 
-  async stop(): Promise<void> {
-    const p = this.parts;
-    clearInterval(p.expiryTimer);
-    p.xds.close();
-    await Promise.all([p.admin.close(), shutdownGrpc(p.extProcServer), shutdownGrpc(p.xdsServer)]);
-    p.rules.stop();
-    p.sync.stop();
-    p.routerConfigs.stop();
-    await p.store.close();
-  }
+/** Releases newest first; each only once, even if stop() is called again. */
+async function release(releases: Array<() => unknown>): Promise<void> {
+  for (const step of releases.splice(0).reverse()) await step();
 }
