@@ -106,10 +106,9 @@ export class App {
     rules.onChange(swap);
 
     let ready = false;
-    const extProcServer = new grpc.Server(GRPC_OPTIONS);
     const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
     const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-    new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).register(extProcServer);
+    const extProcServer = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
     registerHealth(extProcServer, () => ready);
 
     const xds = new XdsServer(

@@ -7,6 +7,7 @@ import { RequestContext, type Caller, type IdentityOptions } from '../context/re
 import type { Decision } from '../model/decision';
 import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
+import { callLayerInterceptor, type RawCall, type RawCallHandler } from './call-layer';
 import { callerFromMetadata, sideFromMetadata } from './caller';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest, type HeaderList } from './decode';
 import { encodeContinue } from './encode';
@@ -24,12 +25,12 @@ export interface ExtProcOptions {
   readonly edge: EdgeGuardConfig;
 }
 
+const EXT_PROC_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
+
 /** Frames pass through grpc-js as raw bytes; decoding is ours (lean, and errors map to INVALID_ARGUMENT). */
 export const EXT_PROC_SERVICE: grpc.ServiceDefinition = {
-  Process: rawMethod('/envoy.service.ext_proc.v3.ExternalProcessor/Process', true, true),
+  Process: rawMethod(EXT_PROC_PATH, true, true),
 };
-
-type Stream = grpc.ServerDuplexStream<Buffer, Buffer>;
 
 /**
  * envoy.service.ext_proc.v3.ExternalProcessor: one stream per HTTP request. Request
@@ -52,39 +53,12 @@ export class ExtProcService {
     this.rejected = metrics.counter('metaroute_rejected_requests_total', 'Requests refused before routing', ['reason']);
   }
 
-  register(server: grpc.Server): void {
-    server.addService(EXT_PROC_SERVICE, { Process: (call: Stream) => this.process(call) });
-  }
-
-  private process(call: Stream): void {
-    const caller = callerFromMetadata(call.metadata);
-    const side = sideFromMetadata(call.metadata);
-    // Answers must keep message order; only a JWT check makes one asynchronous.
-    let pending: Promise<void> | undefined;
-    const fail = (error: unknown) => this.failStream(call, error);
-    call.on('data', (frame: Buffer) => {
-      if (pending) {
-        pending = pending.then(() => this.handle(call, frame, caller, side)).catch(fail);
-        return;
-      }
-      let result: Promise<void> | undefined;
-      try {
-        result = this.handle(call, frame, caller, side);
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      if (result) {
-        const settled: Promise<void> = result.catch(fail).then(() => {
-          if (pending === settled) pending = undefined;
-        });
-        pending = settled;
-      }
-    });
-    call.on('end', () => (pending ? void pending.then(() => call.end()) : call.end()));
-    call.on('error', () => {
-      /* the client went away; grpc-js has already ended the call */
-    });
+  /** A gRPC server serving ext_proc at grpc-js's call layer (see call-layer.ts). */
+  createServer(options: grpc.ServerOptions): grpc.Server {
+    const server = new grpc.Server({ ...options, interceptors: [callLayerInterceptor(EXT_PROC_PATH, (call) => new ProcessStream(this, call))] });
+    // Registered for grpc-js's routing only; the interceptor answers every call.
+    server.addService(EXT_PROC_SERVICE, {});
+    return server;
   }
 
   /**
@@ -92,30 +66,29 @@ export class ExtProcService {
    * metadata_context) is INVALID_ARGUMENT; anything else (a custom router throwing) is
    * INTERNAL. Envoy then applies its failure_mode_allow to this one request.
    */
-  private failStream(call: Stream, error: unknown): void {
+  failStream(call: RawCall, error: unknown): void {
     const malformed = error instanceof WireError;
     this.streamErrors.inc([malformed ? 'malformed' : 'internal']);
     const details = malformed ? `malformed ProcessingRequest: ${error.message}` : `metaroute failed this request: ${(error as Error)?.message ?? String(error)}`;
-    if (!call.destroyed) call.emit('error', { code: malformed ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details });
+    call.end(malformed ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details);
   }
 
-  private handle(call: Stream, frame: Buffer, caller: Caller, side: Side): Promise<void> | undefined {
+  /** The answer to one message, or a promise of it when a JWT check makes it asynchronous. */
+  answer(frame: Buffer, caller: Caller, side: Side): AnswerOrSilence | Promise<AnswerOrSilence> {
     const request = decodeProcessingRequest(frame, this.options.maxHeaderBytes);
-    const write = (answer: Buffer) => {
-      if (!request.observabilityMode && call.writable) call.write(answer);
-    };
+    // In observability mode Envoy does not read answers; the decision is still made and counted.
+    const silent = request.observabilityMode;
     if (request.phase === 'request_headers') {
       const answer = this.answerRequestHeaders(request, caller, side);
-      if (answer instanceof Promise) return answer.then(write);
-      write(answer);
-    } else if (request.phase === 'response_headers') {
+      return answer instanceof Promise ? answer.then((a) => (silent ? undefined : a)) : silent ? undefined : answer;
+    }
+    if (silent) return undefined;
+    if (request.phase === 'response_headers') {
       const mutation: Mutation = { set: [], remove: [] };
       responsePropagation(side, request.headers!, mutation);
-      write(encodeResponseHeaders(mutation));
-    } else {
-      write(encodeContinue(request.phase));
+      return encodeResponseHeaders(mutation);
     }
-    return undefined;
+    return encodeContinue(request.phase);
   }
 
   private answerRequestHeaders(request: ExtProcRequest, caller: Caller, side: Side): Buffer | Promise<Buffer> {
@@ -160,5 +133,64 @@ export class ExtProcService {
   private reject(reason: string, decision: Decision): Buffer {
     this.rejected.inc([reason]);
     return encodeDecision(decision);
+  }
+}
+
+/** No answer: the request was in observability mode. */
+type AnswerOrSilence = Buffer | undefined;
+
+/**
+ * One ext_proc stream. Answers keep message order: while one is pending (a JWT check),
+ * later messages wait behind it, and so does the end of the stream.
+ */
+class ProcessStream implements RawCallHandler {
+  private readonly caller: Caller;
+  private readonly side: Side;
+  private pending: Promise<void> | undefined;
+
+  constructor(private readonly service: ExtProcService, private readonly call: RawCall) {
+    this.caller = callerFromMetadata(call.metadata);
+    this.side = sideFromMetadata(call.metadata);
+  }
+
+  message(frame: Buffer): void {
+    if (this.pending) {
+      this.waitFor(this.pending.then(() => this.answer(frame)));
+      return;
+    }
+    const answered = this.answer(frame);
+    if (answered) this.waitFor(answered);
+  }
+
+  halfClose(): void {
+    if (this.pending) void this.pending.then(() => this.finish());
+    else this.finish();
+  }
+
+  /** Sends this frame's answer now, or returns a promise that sends it; never throws or rejects. */
+  private answer(frame: Buffer): Promise<void> | undefined {
+    try {
+      const answer = this.service.answer(frame, this.caller, this.side);
+      if (answer instanceof Promise) return answer.then((a) => this.send(a), (error) => this.service.failStream(this.call, error));
+      this.send(answer);
+    } catch (error) {
+      this.service.failStream(this.call, error);
+    }
+    return undefined;
+  }
+
+  private waitFor(answered: Promise<void>): void {
+    const settled: Promise<void> = answered.then(() => {
+      if (this.pending === settled) this.pending = undefined;
+    });
+    this.pending = settled;
+  }
+
+  private send(answer: AnswerOrSilence): void {
+    if (answer) this.call.send(answer);
+  }
+
+  private finish(): void {
+    this.call.end(grpc.status.OK, 'OK');
   }
 }
