@@ -28,13 +28,13 @@ export interface ExtProcRequest {
   readonly headers: HeaderList | undefined;
   readonly observabilityMode: boolean;
   /** Where metadata_context and attributes sit in the frame, decoded only if a rule asks. */
-  readonly frame: Uint8Array;
+  readonly frame: Buffer;
   readonly metadataContext: [number, number] | undefined;
   readonly attributes: ReadonlyArray<[number, number]>;
 }
 
 /** Decodes one ProcessingRequest; throws WireError on malformed input. */
-export function decodeProcessingRequest(frame: Uint8Array, maxHeaderBytes: number): ExtProcRequest {
+export function decodeProcessingRequest(frame: Buffer, maxHeaderBytes: number): ExtProcRequest {
   const r = new Reader(frame);
   let phase: Phase | undefined;
   let headers: HeaderList | undefined;
@@ -170,7 +170,7 @@ function decodeList(r: Reader): unknown[] {
  * A protobuf map<string, Struct> entry list (Metadata.filter_metadata, attributes):
  * returns namespace -> JSON for the entries found in the given ranges.
  */
-function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
+function decodeStructMap(frame: Buffer, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const range of ranges) {
     const [key, value] = readMapEntry(new Reader(frame, range[0], range[1]), decodeStruct, {});
@@ -180,7 +180,7 @@ function decodeStructMap(frame: Uint8Array, ranges: ReadonlyArray<[number, numbe
 }
 
 /** Metadata { map<string, Struct> filter_metadata = 1; }: the ranges of its map entries. */
-function filterMetadataEntries(frame: Uint8Array, range: [number, number]): Array<[number, number]> {
+function filterMetadataEntries(frame: Buffer, range: [number, number]): Array<[number, number]> {
   const r = new Reader(frame, range[0], range[1]);
   const entries: Array<[number, number]> = [];
   while (!r.done) {
