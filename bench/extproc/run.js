@@ -1,6 +1,7 @@
 // bench/extproc: h2load drives 64 concurrent streams on one HTTP/2 connection against
 // (a) a bare node:http2 gRPC handler answering the same bytes (the baseline) and
-// (b) metaroute with 1,000 rules over 100 services, at 100 and at 100,000 instances.
+// (b) metaroute with 1,000 rules over 100 services, at 100 and at 100,000 instances, and
+// (c) grpc-js alone on metaroute's call-layer path with no logic: the library's ceiling.
 // Prints req/s, the ratio to the baseline and p50/p99 latency. Needs `npm run build`
 // and h2load (Debian package nghttp2-client).
 'use strict';
@@ -61,11 +62,21 @@ function percentiles(logFile) {
   return { p50: at(0.5), p99: at(0.99) };
 }
 
-function measure(name, port, payload) {
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function measure(name, port, payload, pid) {
   h2load(port, WARMUP, payload);
   const log = path.join(OUT, `${name}.log`);
+  const cpuBefore = cpuSeconds(pid);
   const rps = h2load(port, REQUESTS, payload, log);
-  return { name, rps, ...percentiles(log) };
+  const cpuMicros = ((cpuSeconds(pid) - cpuBefore) / REQUESTS) * 1e6;
+  return { name, rps, cpuMicros, ...percentiles(log) };
 }
 
 /** Checks metaroute really routes the benchmark request (a gRPC OK answer with envoy.lb set). */
@@ -106,12 +117,14 @@ async function main() {
   fs.writeFileSync(payload, frame);
   const results = [];
 
-  const basePort = await freePort();
   const answer = encodeDecision({ kind: 'subset', labels: { version: 'gray' } });
-  const baseline = fork(path.join(__dirname, 'baseline-server.js'), [String(basePort), answer.toString('base64')]);
-  await new Promise((r) => baseline.once('message', r));
-  results.push(measure('baseline node:http2', basePort, payload));
-  baseline.kill();
+  for (const [name, script] of [['baseline node:http2', 'baseline-server.js'], ['grpc-js call layer, no logic', 'grpc-bare-server.js']]) {
+    const port = await freePort();
+    const server = fork(path.join(__dirname, script), [String(port), answer.toString('base64')]);
+    await new Promise((r) => server.once('message', r));
+    results.push(measure(name, port, payload, server.pid));
+    server.kill();
+  }
 
   for (const instances of [100, 100000]) {
     const fixture = writeFixture(path.join(OUT, `world-${instances}`), instances);
@@ -120,7 +133,7 @@ async function main() {
     const loadSeconds = (Date.now() - started) / 1000;
     await checkAnswer(port, frame);
     const rss = () => Number(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024;
-    const r = measure(`metaroute ${fixture.rules} rules, ${instances} instances`, port, payload);
+    const r = measure(`metaroute ${fixture.rules} rules, ${instances} instances`, port, payload, child.pid);
     results.push({ ...r, rssMiB: rss(), loadSeconds });
     child.kill('SIGTERM');
     await new Promise((res) => child.once('exit', res));
@@ -128,12 +141,12 @@ async function main() {
 
   const base = results[0].rps;
   console.log(`\nbench/extproc: ${REQUESTS} requests, ${STREAMS} concurrent streams on one connection (h2load), ${os.cpus().length} cores\n`);
-  console.log('| server | req/s | ratio to baseline | p50 ms | p99 ms | RSS MiB |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('| server | req/s | ratio to baseline | server CPU µs/request | p50 ms | p99 ms | RSS MiB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.rssMiB ? r.rssMiB.toFixed(0) : '-'} |`);
+    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / base).toFixed(2)} | ${r.cpuMicros.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.rssMiB ? r.rssMiB.toFixed(0) : '-'} |`);
   }
-  const [, small, large] = results;
+  const [, , small, large] = results;
   console.log(`\n100,000 vs 100 instances: ${((large.rps / small.rps - 1) * 100).toFixed(1)}% req/s (goal: within 15%)`);
   console.log(`registry load at start: ${small.loadSeconds.toFixed(1)} s (100), ${large.loadSeconds.toFixed(1)} s (100,000)`);
 }

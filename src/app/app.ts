@@ -4,8 +4,8 @@ import { MetricsRegistry } from '../admin/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
-import { registerHealth } from '../extproc/health';
-import { ExtProcService } from '../extproc/service';
+import { Readiness, registerHealth } from '../extproc/health';
+import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
 import { RegistryStoreSync } from '../registry/store-sync';
 import { RoutingEngine } from '../routing/engine';
@@ -19,7 +19,7 @@ import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
-import { XdsServer } from '../xds';
+import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
 
@@ -105,11 +105,11 @@ export class App {
     });
     rules.onChange(swap);
 
-    let ready = false;
+    const readiness = new Readiness();
     const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
     const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
     const extProcServer = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
-    registerHealth(extProcServer, () => ready);
+    registerHealth(extProcServer, readiness, [EXT_PROC_SERVICE_NAME]);
 
     const xds = new XdsServer(
       {
@@ -125,7 +125,7 @@ export class App {
     );
     const xdsServer = new grpc.Server(GRPC_OPTIONS);
     xds.register(xdsServer);
-    registerHealth(xdsServer, () => ready);
+    registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);
 
     const admin = new AdminServer({
       metrics,
@@ -136,7 +136,7 @@ export class App {
       engine,
       identity: config.extProc.identity,
       auth: new AdminAuth(config.auth, config.host),
-      ready: () => ready,
+      ready: () => readiness.phase === 'serving',
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: () => ({
         config,
@@ -148,6 +148,7 @@ export class App {
     });
 
     releases.push(() => {
+      readiness.set('stopping'); // health watchers hear NOT_SERVING and their streams end
       xds.close();
       return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
     });
@@ -161,7 +162,7 @@ export class App {
     }, 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));
-    ready = true;
+    readiness.set('serving');
     return new App(ports, registry, engine, releases);
   }
 }

@@ -9,7 +9,31 @@ const SERVICE_UNKNOWN = 3;
 
 const HEALTH_SERVICE: grpc.ServiceDefinition = {
   Check: rawMethod('/grpc.health.v1.Health/Check', false, false),
+  Watch: rawMethod('/grpc.health.v1.Health/Watch', false, true),
 };
+
+export type Phase = 'starting' | 'serving' | 'stopping';
+
+/** metaroute's lifecycle as health checks see it: serving only once every listener is bound. */
+export class Readiness {
+  private current: Phase = 'starting';
+  private readonly listeners = new Set<(phase: Phase) => void>();
+
+  get phase(): Phase {
+    return this.current;
+  }
+
+  set(phase: Phase): void {
+    if (phase === this.current) return;
+    this.current = phase;
+    for (const listener of [...this.listeners]) listener(phase);
+  }
+
+  onChange(listener: (phase: Phase) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
 
 /** HealthCheckRequest { string service = 1; } */
 function requestedService(frame: Buffer): string {
@@ -23,23 +47,50 @@ function requestedService(frame: Buffer): string {
   return service;
 }
 
+/** HealthCheckResponse { ServingStatus status = 1; } */
+function statusResponse(status: number): Buffer {
+  return new Writer().varintField(1, status).finish();
+}
+
+const MALFORMED = { code: grpc.status.INVALID_ARGUMENT, details: 'malformed HealthCheckRequest' };
+
 /**
- * grpc.health.v1.Health/Check for Envoy's and Kubernetes' gRPC health checks. '' and the
- * ext_proc service name report the server; anything else is SERVICE_UNKNOWN.
+ * grpc.health.v1.Health for Envoy's, Kubernetes' and gRPC clients' health checks. '' and
+ * the gRPC services of this server report metaroute's readiness; any other name is
+ * SERVICE_UNKNOWN. Watch sends the status at once and again on every change; when
+ * metaroute stops it sends NOT_SERVING and ends the stream, so a graceful shutdown does not
+ * wait on watchers.
  */
-export function registerHealth(server: grpc.Server, isServing: () => boolean): void {
+export function registerHealth(server: grpc.Server, readiness: Readiness, services: readonly string[]): void {
+  const known = new Set(['', ...services]);
+  const status = (service: string) => (!known.has(service) ? SERVICE_UNKNOWN : readiness.phase === 'serving' ? SERVING : NOT_SERVING);
   server.addService(HEALTH_SERVICE, {
     Check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       let service: string;
       try {
         service = requestedService(call.request);
       } catch {
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed HealthCheckRequest' });
+        callback(MALFORMED);
         return;
       }
-      const known = service === '' || service === 'envoy.service.ext_proc.v3.ExternalProcessor';
-      const status = !known ? SERVICE_UNKNOWN : isServing() ? SERVING : NOT_SERVING;
-      callback(null, new Writer().varintField(1, status).finish());
+      callback(null, statusResponse(status(service)));
+    },
+    Watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      let service: string;
+      try {
+        service = requestedService(call.request);
+      } catch {
+        call.emit('error', MALFORMED);
+        return;
+      }
+      call.write(statusResponse(status(service)));
+      // An unknown service stays unknown (this server's set is fixed), but the stream stays open, as the protocol asks.
+      const off = readiness.onChange((phase) => {
+        if (known.has(service)) call.write(statusResponse(status(service)));
+        if (phase === 'stopping') call.end();
+      });
+      call.on('close', off);
+      call.on('cancelled', off);
     },
   });
 }

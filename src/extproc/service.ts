@@ -25,7 +25,8 @@ export interface ExtProcOptions {
   readonly edge: EdgeGuardConfig;
 }
 
-const EXT_PROC_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
+export const EXT_PROC_SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
+const EXT_PROC_PATH = `/${EXT_PROC_SERVICE_NAME}/Process`;
 
 /** Frames pass through grpc-js as raw bytes; decoding is ours (lean, and errors map to INVALID_ARGUMENT). */
 export const EXT_PROC_SERVICE: grpc.ServiceDefinition = {

@@ -3,3 +3,4 @@ export { XdsServer, DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, type XdsOption
 export { subsetPolicy, type SubsetPolicy } from './selectors';
 export { CDS, EDS, LDS, RDS, type ResourceType } from './types';
 export { ORIGINAL_DST_HEADER } from './resources';
+export { XDS_SERVICE_NAMES } from './services';

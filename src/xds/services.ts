@@ -5,6 +5,8 @@ import { serviceMethods } from './codec';
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 export const CDS_SERVICE = 'envoy.service.cluster.v3.ClusterDiscoveryService';
 export const EDS_SERVICE = 'envoy.service.endpoint.v3.EndpointDiscoveryService';
+/** The gRPC services the xDS server registers (health checks may name any of them). */
+export const XDS_SERVICE_NAMES = [ADS_SERVICE, CDS_SERVICE, EDS_SERVICE];
 
 /**
  * A gRPC service definition, method paths taken from the Envoy protos, with pass-through
