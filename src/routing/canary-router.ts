@@ -1,8 +1,7 @@
 import type { RequestContext } from '../context/request-context';
-import { mergeLabels } from './labels';
 import { PERSIST_PREFIX, metadataHeader } from '../context/propagation';
 import type { RouteInput, RouteResult, Router } from './router';
-import { ConfigReader, LabelCache, restrict } from './router-kit';
+import { ALL_TAGGED, ConfigReader, LabelCache, routeTagged } from './router-kit';
 
 /** The request header that asks for a canary; `rpc-persist-<key>` asks for the whole chain. */
 export const CANARY_HEADER = 'x-metaroute-canary';
@@ -14,6 +13,7 @@ interface CanaryConfig {
 }
 
 const FIELDS = ['enabled', 'key'];
+const NOTES = { tagged: 'canary', untagged: 'stable' };
 
 /**
  * Canary releases: instances labelled `<key>=<value>` serve only requests that ask for
@@ -38,24 +38,9 @@ export class CanaryRouter implements Router {
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;
-    const { service } = input;
-    const key = c.labels.key;
-    // An earlier router chose this key explicitly (a rule sending staff to canary=v2): keep it.
-    if (input.labels[key] !== undefined) return undefined;
-    if (service.subset(c.labels.without).instances.length === service.instances.length) return undefined;
-
-    const wanted = ctx.header(CANARY_HEADER) || ctx.header(c.persistHeader);
-    if (wanted) {
-      const added = c.labels.of(wanted);
-      const labels = mergeLabels(input.labels, added);
-      const candidates = restrict(input, labels, added);
-      if (candidates.healthy > 0) return { kind: 'narrow', candidates, labels, note: 'canary' };
-    }
-    const labels = mergeLabels(input.labels, c.labels.without);
-    const candidates = restrict(input, labels, c.labels.without);
+    const result = routeTagged(input, c.labels, ctx.header(CANARY_HEADER) || ctx.header(c.persistHeader), NOTES);
     // Everything still in play is a canary: the earlier choice stands rather than nothing.
-    if (candidates.instances.length === 0) return undefined;
-    return { kind: 'narrow', candidates, labels, note: wanted ? 'canary has no healthy instance: stable' : 'stable' };
+    return result === ALL_TAGGED ? undefined : result;
   }
 }
 

@@ -1,9 +1,8 @@
 import { PERSIST_PREFIX, metadataHeader } from '../context/propagation';
 import type { RequestContext } from '../context/request-context';
 import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
-import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult, Router } from './router';
-import { ConfigReader, LabelCache, restrict } from './router-kit';
+import { ALL_TAGGED, ConfigReader, LabelCache, routeTagged } from './router-kit';
 
 interface LaneConfig {
   readonly enabled: boolean;
@@ -16,6 +15,7 @@ interface LaneConfig {
 }
 
 const FIELDS = ['enabled', 'key', 'services', 'strict'];
+const NOTES = { tagged: 'lane', untagged: 'baseline' };
 const REJECT_NO_BASELINE: RouteResult = {
   kind: 'final',
   decision: { kind: 'reject', status: 503, body: 'no baseline instance for this lane' },
@@ -47,25 +47,9 @@ export class LaneRouter implements Router {
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;
-    const { service } = input;
-    if (c.services && !c.services.has(service.key)) return undefined;
-    const key = c.labels.key;
-    // An earlier (custom) router already chose this key: a lane must not override it.
-    if (input.labels[key] !== undefined) return undefined;
-    if (service.subset(c.labels.without).instances.length === service.instances.length) return undefined;
-
-    const lane = ctx.header(c.header) || ctx.caller.labels[key];
-    if (lane) {
-      const added = c.labels.of(lane);
-      const labels = mergeLabels(input.labels, added);
-      const candidates = restrict(input, labels, added);
-      if (candidates.healthy > 0) return { kind: 'narrow', candidates, labels, note: 'lane' };
-    }
-    const labels = mergeLabels(input.labels, c.labels.without);
-    const candidates = restrict(input, labels, c.labels.without);
-    if (candidates.instances.length > 0) {
-      return { kind: 'narrow', candidates, labels, note: lane ? 'lane has no healthy instance: baseline' : 'baseline' };
-    }
+    if (c.services && !c.services.has(input.service.key)) return undefined;
+    const result = routeTagged(input, c.labels, ctx.header(c.header) || ctx.caller.labels[c.labels.key], NOTES);
+    if (result !== ALL_TAGGED) return result;
     return c.strict ? REJECT_NO_BASELINE : undefined;
   }
 }

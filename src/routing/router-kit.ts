@@ -1,6 +1,7 @@
 import type { Instance, Labels } from '../model/instance';
 import { countHealthy, type Subset } from '../registry/service-view';
-import type { RouteInput } from './router';
+import { mergeLabels } from './labels';
+import type { RouteInput, RouteResult } from './router';
 
 /** Shared pieces of the built-in lane, nearby, canary and recover routers. */
 
@@ -125,4 +126,35 @@ function carries(instance: Instance, labels: Labels): boolean {
 export function subsetOf(from: Subset, keep: (instance: Instance) => boolean): Subset {
   const instances = from.instances.filter(keep);
   return instances.length === from.instances.length ? from : { instances, healthy: countHealthy(instances) };
+}
+
+/** routeTagged's answer when every candidate left carries the key. */
+export const ALL_TAGGED = Symbol('all candidates tagged');
+
+/**
+ * Lane and canary routing: instances labelled `<key>=<value>` serve the requests that ask
+ * for `value` (`wanted`) while one of them is healthy; every other request goes to the
+ * instances without the key. No opinion when an earlier router already chose the key or
+ * no instance of the service carries it. `names` word the explain notes.
+ */
+export function routeTagged(
+  input: RouteInput,
+  tags: LabelCache,
+  wanted: string | undefined,
+  names: { readonly tagged: string; readonly untagged: string },
+): RouteResult | typeof ALL_TAGGED {
+  const { service } = input;
+  if (input.labels[tags.key] !== undefined) return undefined;
+  if (service.subset(tags.without).instances.length === service.instances.length) return undefined;
+  if (wanted) {
+    const added = tags.of(wanted);
+    const labels = mergeLabels(input.labels, added);
+    const candidates = restrict(input, labels, added);
+    if (candidates.healthy > 0) return { kind: 'narrow', candidates, labels, note: names.tagged };
+  }
+  const labels = mergeLabels(input.labels, tags.without);
+  const candidates = restrict(input, labels, tags.without);
+  if (candidates.instances.length === 0) return ALL_TAGGED;
+  const note = wanted ? `${names.tagged} has no healthy instance: ${names.untagged}` : names.untagged;
+  return { kind: 'narrow', candidates, labels, note };
 }
