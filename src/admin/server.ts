@@ -1,23 +1,31 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { IdentityOptions } from '../context/request-context';
+import type { RuleSnapshot } from '../model/rule';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
 import type { RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
-import type { RulesSource } from '../app/rules-source';
 import { redactSecrets, type AdminAuth } from './auth';
 import { explain, type ExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
 import type { MetricsRegistry } from './metrics';
 import { serialize } from './schemas';
 
+/** What the rules API needs of the live rules (implemented by app/rules-source.ts). */
+export interface RulesPort {
+  readonly snapshot: RuleSnapshot;
+  readonly document: { readonly text: string; readonly origin: string };
+  /** Validates and stores a new rule document; an invalid one changes nothing. */
+  update(text: string, origin: string): Promise<{ ok: true; version: number } | { ok: false; message: string }>;
+}
+
 export interface AdminDeps {
   readonly metrics: MetricsRegistry;
   readonly registry: Registry;
   readonly sync: RegistryStoreSync;
   readonly ttlSeconds: number;
-  readonly rules: RulesSource;
+  readonly rules: RulesPort;
   readonly engine: RoutingEngine;
   readonly identity: IdentityOptions;
   readonly auth: AdminAuth;
