@@ -7,6 +7,8 @@ export interface RawCall {
   send(message: Buffer): void;
   /** Ends the call with a status; later sends and ends are ignored. */
   end(code: grpc.status, details: string): void;
+  /** True once the call has ended (by end() or because the client went away). */
+  readonly ended: boolean;
 }
 
 /** What the handler does with what arrives on its call. */
@@ -33,11 +35,15 @@ export function callLayerInterceptor(path: string, open: (call: RawCall) => RawC
     });
 }
 
-/** Reads one message at a time (grpc-js pauses the HTTP/2 stream in between) and hands it over. */
+/**
+ * Reads one message at a time (grpc-js pauses the HTTP/2 stream in between) and hands it
+ * over. A handler that throws fails its own call with INTERNAL: these callbacks run inside
+ * grpc-js's event handlers, where a throw would take the process down.
+ */
 class CallLayerStream implements RawCall, CallListener {
   metadata!: grpc.Metadata;
+  ended = false;
   private handler: RawCallHandler | undefined;
-  private ended = false;
 
   constructor(
     private readonly call: grpc.ServerInterceptingCallInterface,
@@ -46,18 +52,33 @@ class CallLayerStream implements RawCall, CallListener {
 
   onReceiveMetadata(metadata: grpc.Metadata): void {
     this.metadata = metadata;
-    this.handler = this.open(this);
+    try {
+      this.handler = this.open(this);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
     this.call.startRead();
   }
 
   onReceiveMessage(message: Buffer): void {
     if (this.ended) return;
-    this.handler!.message(message);
+    try {
+      this.handler!.message(message);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
     this.call.startRead();
   }
 
   onReceiveHalfClose(): void {
-    if (!this.ended) this.handler!.halfClose();
+    if (this.ended) return;
+    try {
+      this.handler!.halfClose();
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   onCancel(): void {
@@ -72,6 +93,10 @@ class CallLayerStream implements RawCall, CallListener {
     if (this.ended) return;
     this.ended = true;
     this.call.sendStatus({ code, details });
+  }
+
+  private fail(error: unknown): void {
+    this.end(grpc.status.INTERNAL, `handler failed: ${(error as Error)?.message ?? String(error)}`);
   }
 }
 

@@ -83,10 +83,16 @@ export function registerHealth(server: grpc.Server, readiness: Readiness, servic
         call.emit('error', MALFORMED);
         return;
       }
-      call.write(statusResponse(status(service)));
+      let sent = status(service);
+      call.write(statusResponse(sent));
+      if (readiness.phase === 'stopping') {
+        call.end();
+        return;
+      }
       // An unknown service stays unknown (this server's set is fixed), but the stream stays open, as the protocol asks.
       const off = readiness.onChange((phase) => {
-        if (known.has(service)) call.write(statusResponse(status(service)));
+        const now = status(service);
+        if (now !== sent) call.write(statusResponse((sent = now)));
         if (phase === 'stopping') call.end();
       });
       call.on('close', off);

@@ -170,9 +170,10 @@ class ProcessStream implements RawCallHandler {
 
   /** Sends this frame's answer now, or returns a promise that sends it; never throws or rejects. */
   private answer(frame: Buffer): Promise<void> | undefined {
+    if (this.call.ended) return undefined; // queued behind an answer that failed the stream
     try {
       const answer = this.service.answer(frame, this.caller, this.side);
-      if (answer instanceof Promise) return answer.then((a) => this.send(a), (error) => this.service.failStream(this.call, error));
+      if (answer instanceof Promise) return answer.then((a) => this.send(a)).catch((error) => this.service.failStream(this.call, error));
       this.send(answer);
     } catch (error) {
       this.service.failStream(this.call, error);
