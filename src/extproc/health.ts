@@ -12,24 +12,24 @@ const HEALTH_SERVICE: grpc.ServiceDefinition = {
   Watch: rawMethod('/grpc.health.v1.Health/Watch', false, true),
 };
 
-export type Phase = 'starting' | 'serving' | 'stopping';
+export type LifecyclePhase = 'starting' | 'serving' | 'stopping';
 
 /** metaroute's lifecycle as health checks see it: serving only once every listener is bound. */
 export class Readiness {
-  private current: Phase = 'starting';
-  private readonly listeners = new Set<(phase: Phase) => void>();
+  private current: LifecyclePhase = 'starting';
+  private readonly listeners = new Set<(phase: LifecyclePhase) => void>();
 
-  get phase(): Phase {
+  get phase(): LifecyclePhase {
     return this.current;
   }
 
-  set(phase: Phase): void {
+  set(phase: LifecyclePhase): void {
     if (phase === this.current) return;
     this.current = phase;
     for (const listener of [...this.listeners]) listener(phase);
   }
 
-  onChange(listener: (phase: Phase) => void): () => void {
+  onChange(listener: (phase: LifecyclePhase) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
