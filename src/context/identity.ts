@@ -1,5 +1,5 @@
 import * as jose from 'jose';
-import type { HeaderList } from '../extproc/decode';
+import { headerValue, type HeaderList } from '../extproc/decode';
 
 /** Headers a client at the edge may not send: their values must come from metaroute or a verified source. */
 export interface EdgeGuardConfig {
@@ -39,7 +39,7 @@ export interface JwtConfig {
   readonly secretEnv: string | undefined;
 }
 
-export type JwtResult = { ok: true; claims: Record<string, unknown> } | { ok: false; reason: string } | undefined;
+export type JwtResult = { ok: true; claims: Record<string, unknown> } | { ok: false; reason: string };
 
 /** Verifies the request's own JWT when Envoy has not (no jwt_authn in front). */
 export class JwtVerifier {
@@ -58,13 +58,19 @@ export class JwtVerifier {
     }
   }
 
-  /** undefined when the request carries no token (anonymous); a bad token is `ok: false`. */
-  async verify(headers: HeaderList): Promise<JwtResult> {
-    const i = headers.names.indexOf(this.config.header);
-    if (i < 0) return undefined;
-    const value = headers.values[i]!;
+  /**
+   * undefined, at once, when the request carries no token (anonymous: it is routed without
+   * waiting); a bad token is `ok: false`.
+   */
+  verify(headers: HeaderList): Promise<JwtResult> | undefined {
+    const value = headerValue(headers, this.config.header);
+    if (value === undefined) return undefined;
     const token = value.startsWith('Bearer ') ? value.slice(7).trim() : '';
-    if (!token) return { ok: false, reason: `${this.config.header} is not a Bearer token` };
+    if (!token) return Promise.resolve({ ok: false, reason: `${this.config.header} is not a Bearer token` });
+    return this.checkToken(token);
+  }
+
+  private async checkToken(token: string): Promise<JwtResult> {
     try {
       const { payload } = await this.check(token);
       return { ok: true, claims: payload as Record<string, unknown> };

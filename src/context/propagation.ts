@@ -1,5 +1,5 @@
 import type { HeaderToSet } from '../model/decision';
-import type { HeaderList } from '../extproc/decode';
+import { headerValue, type HeaderList } from '../extproc/decode';
 import { fnv1a } from '../routing/weighted';
 
 /** CloudWeGo metainfo header prefixes. */
@@ -59,7 +59,7 @@ export function markReceived(headers: HeaderList, prefix: string, marker: string
   }
   // Always overwrite: a marker arriving from outside is not ours and must not suppress anything.
   if (pairs.length > 0) mutation.set.push({ key: marker, value: pairs.join(',') });
-  else if (hasHeader(headers, marker)) mutation.remove.push(marker);
+  else if (headerValue(headers, marker) !== undefined) mutation.remove.push(marker);
 }
 
 /**
@@ -81,15 +81,6 @@ export function dropCopied(headers: HeaderList, prefix: string, marker: string, 
     const hash = received.get(name.slice(prefix.length));
     if (hash !== undefined && hash === valueHash(headers.values[i]!)) mutation.remove.push(name);
   }
-}
-
-function headerValue(headers: HeaderList, name: string): string | undefined {
-  const i = headers.names.indexOf(name);
-  return i < 0 ? undefined : headers.values[i];
-}
-
-function hasHeader(headers: HeaderList, name: string): boolean {
-  return headers.names.includes(name);
 }
 
 /**

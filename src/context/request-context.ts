@@ -1,6 +1,6 @@
 import type { Labels } from '../model/instance';
 import type { LabelSource } from '../model/rule';
-import type { HeaderList } from '../extproc/decode';
+import { headerValue, type HeaderList } from '../extproc/decode';
 
 /** Who is calling, as the caller's sidecar tells metaroute (gRPC initial metadata of the ext_proc stream). */
 export interface Caller {
@@ -48,9 +48,7 @@ export class RequestContext {
   ) {}
 
   header(name: string): string | undefined {
-    const names = this.headers.names;
-    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.headers.values[i];
-    return undefined;
+    return headerValue(this.headers, name);
   }
 
   get method(): string {

@@ -23,6 +23,12 @@ export interface HeaderList {
   oversized: boolean;
 }
 
+/** The first value of header `name` (lower case, as Envoy sends names), or undefined. */
+export function headerValue(headers: HeaderList, name: string): string | undefined {
+  const i = headers.names.indexOf(name);
+  return i < 0 ? undefined : headers.values[i];
+}
+
 export interface ExtProcRequest {
   readonly phase: Phase;
   readonly headers: HeaderList | undefined;

@@ -31,7 +31,7 @@ export interface HeadersAnswer {
   readonly setHeaders: readonly HeaderToSet[];
   readonly removeHeaders: readonly string[];
   readonly clearRouteCache: boolean;
-  /** A pre-encoded google.protobuf.Struct (see encodeLbMetadata), or undefined. */
+  /** A pre-encoded google.protobuf.Struct (see encodeNamespaces), or undefined. */
   readonly dynamicMetadata: Uint8Array | undefined;
 }
 

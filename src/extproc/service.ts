@@ -112,11 +112,11 @@ export class ExtProcService {
     }
     requestPropagation(side, headers, mutation);
     const ctx = new RequestContext(headers, caller, this.options.identity, new FrameParts(request));
-    const jwt = this.options.jwt;
-    if (!jwt) return this.route(ctx, mutation, started);
-    return jwt.verify(headers).then((result) => {
-      if (result && !result.ok) return this.reject('invalid_jwt', { kind: 'reject', status: 401, body: `invalid token: ${result.reason}` });
-      if (result) ctx.verifiedClaims = result.claims;
+    const verifying = this.options.jwt?.verify(headers);
+    if (!verifying) return this.route(ctx, mutation, started);
+    return verifying.then((result) => {
+      if (!result.ok) return this.reject('invalid_jwt', { kind: 'reject', status: 401, body: `invalid token: ${result.reason}` });
+      ctx.verifiedClaims = result.claims;
       return this.route(ctx, mutation, started);
     });
   }

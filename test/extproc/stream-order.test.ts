@@ -12,7 +12,7 @@ import { ExtProcClient, ProcessingRequest, encodeHeadersRequest } from '../suppo
  * stand-in: a JWT verifier that answers after 50 ms. The real one (jose, HS256 or a local
  * JWKS) settles within microtasks, too fast to make later messages queue behind it.
  */
-const slowVerifier = { verify: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 50)) } as unknown as JwtVerifier;
+const slowVerifier = { verify: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true, claims: {} }), 50)) } as unknown as JwtVerifier;
 
 let server: grpc.Server;
 let client: ExtProcClient;
