@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { LABEL_KEY } from '../model/instance';
 
 /** `METAROUTE_METADATA_CONTENT_<KEY>=value` becomes metadata `<key>` (lower-cased, `_` kept). */
 export const ENV_PREFIX = 'METAROUTE_METADATA_CONTENT_';
@@ -9,8 +10,6 @@ export const ENV_TRANSITIVE = `${ENV_PREFIX}TRANSITIVE`;
 export const TRANSITIVE_KEY = 'metaroute.transitive';
 export const LOADED_PREFIX = 'Loaded static metadata info: ';
 
-/** The registration API's label-key rule (registry/instance-input.ts), checked here to name the source at fault. */
-const KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
 
 export class MetadataError extends Error {}
 
@@ -128,6 +127,6 @@ export async function metadataFromProvider(modulePath: string): Promise<Metadata
 }
 
 function checkKey(key: string, at: string): string {
-  if (!KEY.test(key)) throw new MetadataError(`${at}: invalid metadata key ${JSON.stringify(key)} (letters, digits, '_', '.', '/', '-'; starting with a letter or digit)`);
+  if (!LABEL_KEY.test(key)) throw new MetadataError(`${at}: invalid metadata key ${JSON.stringify(key)} (letters, digits, '_', '.', '/', '-'; starting with a letter or digit)`);
   return key;
 }

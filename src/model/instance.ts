@@ -35,6 +35,9 @@ export const LOCALITY_LABELS = {
 } as const;
 export const RESERVED_LABEL_PREFIX = 'metaroute.io/';
 
+/** What a metadata label key may look like (registration, agent, router configs). */
+export const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
+
 /** The value of label `key` of an instance: its metadata, or its locality for the reserved keys. */
 export function instanceLabel(instance: Instance, key: string): string | undefined {
   if (key.startsWith(RESERVED_LABEL_PREFIX)) {
@@ -61,4 +64,10 @@ export function clusterName(namespace: string, service: string): string {
 
 export function endpointAddress(instance: Instance): string {
   return `${instance.host}:${instance.port}`;
+}
+
+/** True when the instance has every label (`''`: lacks the key), reserved locality keys included. */
+export function hasLabels(instance: Instance, labels: Labels): boolean {
+  for (const key in labels) if ((instanceLabel(instance, key) ?? '') !== labels[key]) return false;
+  return true;
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
@@ -7,7 +7,6 @@ export interface InstanceDefaults {
 const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
 const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
-const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
 
 export type InstanceParse = { ok: true; instance: Instance } | { ok: false; errors: string[] };
 

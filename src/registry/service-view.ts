@@ -1,5 +1,5 @@
 import type { Instance, Labels } from '../model/instance';
-import { clusterName, endpointAddress, instanceLabel, LOCALITY_LABELS, serviceKey } from '../model/instance';
+import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serviceKey } from '../model/instance';
 
 /** The instances of a subset and how many of them are healthy. */
 export interface Subset {
@@ -105,7 +105,7 @@ export class ServiceView {
       if (!list) return EMPTY_SUBSET;
       if (from === this.instances || list.length < from.length) from = list;
     }
-    const instances = from.filter((i) => entries.every(([k, v]) => (instanceLabel(i, k) ?? '') === v));
+    const instances = from.filter((i) => hasLabels(i, labels));
     return instances.length === 0 ? EMPTY_SUBSET : { instances, healthy: countHealthy(instances) };
   }
 }

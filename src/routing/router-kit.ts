@@ -1,12 +1,10 @@
-import type { Instance, Labels } from '../model/instance';
+import { hasLabels, LABEL_KEY, type Instance, type Labels } from '../model/instance';
 import { countHealthy, type Subset } from '../registry/service-view';
 import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult } from './router';
 
 /** Shared pieces of the built-in lane, nearby, canary and recover routers. */
 
-/** The same shape instance registration accepts for a metadata key. */
-const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
 
 /**
  * Reads a router's config object field by field; every error names `<router>.<field>`.
@@ -108,18 +106,10 @@ export function restrict(input: RouteInput, merged: Labels, added: Labels): Subs
   if (!byLabels) filtered.set(candidates, (byLabels = new WeakMap()));
   let result = byLabels.get(added);
   if (!result) {
-    result = subsetOf(candidates, (i) => carries(i, added));
+    result = subsetOf(candidates, (i) => hasLabels(i, added));
     byLabels.set(added, result);
   }
   return result;
-}
-
-function carries(instance: Instance, labels: Labels): boolean {
-  for (const k in labels) {
-    const v = labels[k]!;
-    if (v === '' ? k in instance.metadata : instance.metadata[k] !== v) return false;
-  }
-  return true;
 }
 
 /** The instances of `from` that pass `keep`; `from` itself when all do (identity keeps label descriptions valid). */
