@@ -29,10 +29,6 @@ export class Counter implements Metric {
     else this.values.set(key, { labels: [...labels], value: by });
   }
 
-  get(labels: LabelValues = []): number {
-    return this.values.get(labels.join('\u0000'))?.value ?? 0;
-  }
-
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     for (const { labels, value } of this.values.values()) out += `${this.name}${labelText(this.labelNames, labels)} ${value}\n`;

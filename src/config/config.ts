@@ -5,6 +5,7 @@ import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/aut
 import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
+import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
 
 /** Either a built-in router's config (`name`) or a custom router to load (`module`). */
 export interface RouterConfig {
@@ -54,7 +55,7 @@ export const DEFAULTS: ServerConfig = {
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
   },
-  xds: { debounceMs: 20, maxDebounceMs: 1000 },
+  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS },
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
 };

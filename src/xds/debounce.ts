@@ -1,5 +1,9 @@
 export type ChangedServices = ReadonlySet<string> | 'all';
 
+/** Push debounce defaults: wait for a quiet 20 ms, but push at least once a second under steady change. */
+export const DEFAULT_DEBOUNCE_MS = 20;
+export const DEFAULT_MAX_DEBOUNCE_MS = 1000;
+
 /**
  * Coalesces change notifications: flushes `waitMs` after the last change, but never later than
  * `maxWaitMs` after the first unflushed one, so a steady trickle of changes cannot starve pushes.

@@ -5,7 +5,7 @@ import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import { ResourceCache } from './cache';
 import { decodeSotwRequest, encodeSotwResponse } from './codec';
-import { Debouncer, type ChangedServices } from './debounce';
+import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
 import { SotwStream } from './sotw';
@@ -31,8 +31,6 @@ export interface XdsOptions {
   readonly log: (msg: string) => void;
 }
 
-export const DEFAULT_DEBOUNCE_MS = 20;
-export const DEFAULT_MAX_DEBOUNCE_MS = 1000;
 
 /**
  * The xDS control plane: ADS (SotW and Delta) plus the standalone CDS and EDS services, all
