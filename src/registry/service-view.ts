@@ -21,14 +21,24 @@ export function labelSetKey(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
-const endpointLists = new WeakMap<Subset, readonly string[]>();
+const healthyLists = new WeakMap<Subset, readonly string[]>();
+const allLists = new WeakMap<Subset, readonly string[]>();
 
 /** Healthy `ip:port`s of a subset, computed once per (immutable) subset. */
 export function healthyEndpoints(subset: Subset): readonly string[] {
-  let list = endpointLists.get(subset);
+  return endpointList(healthyLists, subset, (i) => i.healthy);
+}
+
+/** Every `ip:port` of a subset, unhealthy ones included; once per subset. */
+export function allEndpoints(subset: Subset): readonly string[] {
+  return endpointList(allLists, subset, () => true);
+}
+
+function endpointList(cache: WeakMap<Subset, readonly string[]>, subset: Subset, keep: (i: Instance) => boolean): readonly string[] {
+  let list = cache.get(subset);
   if (!list) {
-    list = subset.instances.filter((i) => i.healthy).map(endpointAddress);
-    endpointLists.set(subset, list);
+    list = subset.instances.filter(keep).map(endpointAddress);
+    cache.set(subset, list);
   }
   return list;
 }

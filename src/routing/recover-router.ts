@@ -1,6 +1,6 @@
 import type { RequestContext } from '../context/request-context';
-import { endpointAddress, type Labels } from '../model/instance';
-import type { Subset } from '../registry/service-view';
+import type { Labels } from '../model/instance';
+import { allEndpoints } from '../registry/service-view';
 import type { RouteInput, RouteResult, Router } from './router';
 import { ConfigReader } from './router-kit';
 
@@ -12,18 +12,6 @@ type Mode = (typeof MODES)[number];
  * `service.subset(labels)` check and the encoded-answer cache both hit by identity.
  */
 const WHOLE_SERVICE: Labels = Object.freeze({});
-
-const allEndpoints = new WeakMap<Subset, readonly string[]>();
-
-/** Every `ip:port` of a subset, unhealthy ones included; once per (immutable) subset. */
-function everyEndpoint(subset: Subset): readonly string[] {
-  let list = allEndpoints.get(subset);
-  if (!list) {
-    list = subset.instances.map(endpointAddress);
-    allEndpoints.set(subset, list);
-  }
-  return list;
-}
 
 /**
  * The last resort when the chain's choice has no healthy instance.
@@ -54,7 +42,7 @@ export class RecoverRouter implements Router {
       return { kind: 'narrow', candidates: service.all, labels: WHOLE_SERVICE, note: 'recover-all: no healthy instance chosen, widened to the service' };
     }
     if (candidates.instances.length === 0 || candidates === service.subset(input.labels)) return undefined;
-    return { kind: 'final', decision: { kind: 'endpoints', endpoints: everyEndpoint(candidates) }, note: 'zero-protect: no healthy instance, all chosen ones treated as healthy' };
+    return { kind: 'final', decision: { kind: 'endpoints', endpoints: allEndpoints(candidates) }, note: 'zero-protect: no healthy instance, all chosen ones treated as healthy' };
   }
 }
 
