@@ -20,6 +20,7 @@ import { RuleRouter } from '../routing/rule-router';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
+import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
 
@@ -42,12 +43,15 @@ export interface BoundPorts {
  * the three listeners (ext_proc gRPC, xDS gRPC, admin HTTP).
  */
 export class App {
+  private stopping: Promise<void> | undefined;
+
   private constructor(
     readonly ports: BoundPorts,
     readonly registry: Registry,
     readonly engine: RoutingEngine,
     /** What stop() releases, in the order it was acquired. */
     private readonly releases: Array<() => unknown>,
+    private readonly drain: DrainWindow,
   ) {}
 
   static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
@@ -60,8 +64,14 @@ export class App {
     }
   }
 
-  async stop(): Promise<void> {
-    await release(this.releases);
+  /**
+   * Reports NOT_SERVING, keeps answering for the configured drain window, then closes. A
+   * second call ends the drain window at once and resolves with the first.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) this.drain.cut();
+    this.stopping ??= release(this.releases);
+    return this.stopping;
   }
 
   private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
@@ -106,6 +116,7 @@ export class App {
     rules.onChange(swap);
 
     const readiness = new Readiness();
+    const drain = new DrainWindow(config.drainSeconds * 1000);
     const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
     const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
     const extProcServer = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
@@ -147,8 +158,9 @@ export class App {
       }),
     });
 
-    releases.push(() => {
+    releases.push(async () => {
       readiness.set('stopping'); // health watchers hear NOT_SERVING and their streams end
+      await drain.wait();
       xds.close();
       return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
     });
@@ -163,7 +175,7 @@ export class App {
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));
     readiness.set('serving');
-    return new App(ports, registry, engine, releases);
+    return new App(ports, registry, engine, releases, drain);
   }
 }
 

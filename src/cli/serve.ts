@@ -20,11 +20,18 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const app = await App.start(config, log);
   log(`metaroute serving: ext_proc ${config.host}:${app.ports.extProc}, xDS ${config.host}:${app.ports.xds}, admin http://${config.host}:${app.ports.admin} (data in ${config.dataDir})`);
+  let signalled = false;
   const stop = (signal: string) => {
-    log(`${signal}: shutting down`);
+    if (signalled) {
+      log(`${signal} again: closing now`);
+    } else {
+      signalled = true;
+      const drain = config.drainSeconds > 0 ? `, draining ${config.drainSeconds} s (signal again to close now)` : '';
+      log(`${signal}: shutting down${drain}`);
+    }
     app.stop().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   return 0;
 }

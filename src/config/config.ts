@@ -41,6 +41,8 @@ export interface ServerConfig {
   readonly routers: readonly RouterConfig[];
   /** Bearer tokens for the registration and admin APIs; none configured = open (loopback only). */
   readonly auth: AuthConfig;
+  /** On stop: seconds of NOT_SERVING, still answering, before the listeners close. */
+  readonly drainSeconds: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -58,6 +60,7 @@ export const DEFAULTS: ServerConfig = {
   xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS },
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
+  drainSeconds: 0,
 };
 
 /** Environment variables that override the file, and the field each sets. */
@@ -68,7 +71,11 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   METAROUTE_ADMIN_PORT: 'ports.admin',
   METAROUTE_DATA_DIR: 'dataDir',
   METAROUTE_RULES_FILE: 'rulesFile',
+  METAROUTE_DRAIN_SECONDS: 'drainSeconds',
 };
+
+/** Overridden fields whose environment text is read as a number (and so validated as one). */
+const NUMERIC_FIELDS = new Set(['ports.extProc', 'ports.xds', 'ports.admin', 'drainSeconds']);
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -81,7 +88,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const raw: Record<string, unknown> = file ? readYamlObject(file) : {};
   for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
     const value = env[variable];
-    if (value !== undefined && value !== '') setPath(raw, field, field.startsWith('ports.') ? Number(value) : value);
+    if (value === undefined || value === '') continue;
+    const number = Number(value);
+    // Text that is no number stays text, so the error quotes what was set.
+    setPath(raw, field, NUMERIC_FIELDS.has(field) && Number.isFinite(number) ? number : value);
   }
   const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
   return config;
@@ -150,7 +160,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -230,6 +240,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     },
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
+    drainSeconds: int(top.drainSeconds, 'drainSeconds', DEFAULTS.drainSeconds, 0, 3600),
   };
   // Refused here, before anything binds, so `metaroute serve` exits with the reason.
   const authProblem = adminAuthProblem(config.host, config.auth);

@@ -15,12 +15,15 @@ test('no file gives the documented defaults', () => {
   expect(config.host).toBe('127.0.0.1');
   expect(config.rulesFile).toBeUndefined();
   expect(config.extProc.maxHeaderBytes).toBe(DEFAULTS.extProc.maxHeaderBytes);
+  expect(config.drainSeconds).toBe(0);
 });
 
 test('environment variables override the file; paths resolve against the file', () => {
   const file = write('ports: { extProc: 1000, admin: 1001 }\nrulesFile: rules.yaml\n');
-  const config = loadConfig(file, { METAROUTE_EXTPROC_PORT: '2000', METAROUTE_DATA_DIR: '/tmp/x' });
+  const config = loadConfig(file, { METAROUTE_EXTPROC_PORT: '2000', METAROUTE_DATA_DIR: '/tmp/x', METAROUTE_DRAIN_SECONDS: '5' });
   expect(config.ports).toEqual({ extProc: 2000, xds: 18000, admin: 1001 });
+  expect(config.drainSeconds).toBe(5);
+  expect(() => loadConfig(file, { METAROUTE_DRAIN_SECONDS: 'soon' })).toThrow(/drainSeconds: must be an integer from 0 to 3600, got "soon"/);
   expect(config.rulesFile).toBe(path.join(path.dirname(file), 'rules.yaml'));
   expect(config.dataDir).toBe('/tmp/x');
 });

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import type { App } from '../../src/app/app';
-import { startApp } from '../support/app';
+import { api, startApp } from '../support/app';
+import { ExtProcClient } from '../support/extproc-client';
 
 // grpc.health.v1 messages, declared here so the test encodes independently of metaroute's hand-written codec.
 const health = protobuf.parse(`
@@ -102,5 +103,33 @@ describe('grpc.health.v1.Health on the ext_proc and xDS ports', () => {
     expect(await unknown.ended).toBe(grpc.status.OK);
     expect(server.statuses).toEqual(['SERVING', 'NOT_SERVING']);
     expect(unknown.statuses).toEqual(['SERVICE_UNKNOWN']);
+  });
+});
+
+describe('the drain window on stop', () => {
+  it('reports NOT_SERVING while still answering ext_proc, then closes; a second stop ends the window at once', async () => {
+    const { app, admin, extProc: extProcAddress } = await startApp({ drainSeconds: 60 });
+    const health = new HealthClient(extProcAddress, grpc.credentials.createInsecure());
+    const envoy = new ExtProcClient(extProcAddress);
+    try {
+      expect(await check(health, encode(''))).toBe('SERVING');
+      let closed = false;
+      const stopped = app.stop().then(() => (closed = true));
+
+      expect(await check(health, encode(''))).toBe('NOT_SERVING');
+      expect((await api(admin, 'GET', '/readyz')).status).toBe(503);
+      const answer = await envoy.request({ ':method': 'GET', ':path': '/', ':authority': 'unknown.default' });
+      expect(answer).toHaveProperty('request_headers'); // still routing
+      expect(closed).toBe(false);
+
+      // The 60 s window would outlast this test's timeout: only the second stop can end it.
+      await app.stop();
+      await stopped;
+      await expect(check(health, encode(''))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      health.close();
+      envoy.close();
+      await app.stop();
+    }
   });
 });
