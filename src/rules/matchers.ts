@@ -1,5 +1,21 @@
 import type { MatchType, ValueTest } from '../model/rule';
 import { compileRegex } from './regex';
+import type { MatchSpec } from './schema';
+
+const compiledSpecs = new WeakMap<MatchSpec, ValueTest>();
+
+/**
+ * The test of a match spec, compiled once per spec object: validation compiles it to check
+ * it, and compiling the validated document reuses that (an RE2 compile costs ~0.1 ms).
+ */
+export function testOf(spec: MatchSpec): ValueTest {
+  let test = compiledSpecs.get(spec);
+  if (!test) {
+    test = compileMatch(spec.type, spec.value);
+    compiledSpecs.set(spec, test);
+  }
+  return test;
+}
 
 /**
  * Compiles a match into a ValueTest. Everything is parsed here, once per rule load: the

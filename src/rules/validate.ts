@@ -2,7 +2,7 @@ import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
 import type { Destination, MatchType, MetadataFailover, MetadataRoute } from '../model/rule';
 import { LABEL_SOURCE_TYPES, MATCH_TYPES, sourceNeedsKey } from '../model/rule';
 import { formatPath, type Path, type RuleError } from './errors';
-import { compileMatch } from './matchers';
+import { testOf } from './matchers';
 import type { ArgumentSpec, LabelSourceSpec, MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 
 /** Where a path's node sits in the source text; `key` asks for the map key naming it. */
@@ -140,13 +140,14 @@ class Checker {
     if (type === 'EXISTS' && typeof raw === 'boolean') value = String(raw);
     else value = this.string(path, o, 'value', { allowEmpty: true });
     if (this.errors.length > before) return undefined;
+    const spec: MatchSpec = value === undefined ? { type } : { type, value };
     try {
-      compileMatch(type, value);
+      testOf(spec);
     } catch (err) {
       this.report([...path, 'value'], (err as Error).message);
       return undefined;
     }
-    return value === undefined ? { type } : { type, value };
+    return spec;
   }
 
   /** `type` + `key` (only for sources that have one), shared by arguments and stickyBy. */
