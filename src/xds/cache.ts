@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { encodeDeltaResource } from './codec';
+import { encodeDeltaResource, encodeSotwResources } from './codec';
 import type { ResourceType } from './types';
 
 /** One resource at one version, encoded once and shared by every stream that receives it. */
@@ -25,6 +25,8 @@ interface TypeTable {
   readonly entries: Map<string, CachedResource>;
   /** SotW `version_info`: bumped whenever any resource of the type changes. */
   version: number;
+  /** Every resource as one SotW `resources` field, for wildcard streams; built on first use per version. */
+  everything?: { readonly version: number; readonly resources: CachedResource[]; readonly body: Buffer };
 }
 
 /** Versioned resources per type. A `put` with unchanged bytes changes nothing. */
@@ -55,6 +57,19 @@ export class ResourceCache {
 
   entries(type: ResourceType): IterableIterator<CachedResource> {
     return this.table(type).entries.values();
+  }
+
+  /**
+   * Every resource of the type and their SotW `resources` field, encoded once per type
+   * version: wildcard streams (Envoy's CDS) all get the same body.
+   */
+  everything(type: ResourceType): { readonly resources: readonly CachedResource[]; readonly body: Buffer } {
+    const table = this.table(type);
+    if (table.everything?.version !== table.version) {
+      const resources = [...table.entries.values()];
+      table.everything = { version: table.version, resources, body: encodeSotwResources(resources.map((r) => r.any)) };
+    }
+    return table.everything;
   }
 
   version(type: ResourceType): string {

@@ -97,16 +97,24 @@ export function encodeAny(typeName: string, message: object): Uint8Array {
 const tag = (field: number): number => (field << 3) | 2;
 
 /**
- * `DiscoveryResponse` around resources already encoded as Any: their bytes are copied, never
- * re-encoded, so one encoding per resource version serves every stream.
+ * The `resources` field of a `DiscoveryResponse` (every Any, each tagged and length-prefixed),
+ * from resources already encoded as Any: their bytes are copied, never re-encoded.
  */
-export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, anys: readonly Uint8Array[]): Buffer {
+export function encodeSotwResources(anys: readonly Uint8Array[]): Buffer {
   const w = protobuf.Writer.create();
-  w.uint32(tag(1)).string(version);
   for (const any of anys) w.uint32(tag(2)).bytes(any);
-  w.uint32(tag(4)).string(typeUrl);
-  w.uint32(tag(5)).string(nonce);
   return toBuffer(w.finish());
+}
+
+/**
+ * A `DiscoveryResponse` around its `resources` field as encodeSotwResources gives it. Fields
+ * may come in any order on the wire, so a body shared by many streams is spliced in whole
+ * between the per-stream version and nonce.
+ */
+export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resources: Uint8Array): Buffer {
+  const head = protobuf.Writer.create().uint32(tag(1)).string(version).finish();
+  const tail = protobuf.Writer.create().uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce).finish();
+  return Buffer.concat([head, resources, tail]);
 }
 
 /** One `Resource` of a Delta response (name, version, Any), encoded once per resource version. */

@@ -1,5 +1,5 @@
 import type { CachedResource } from './cache';
-import { decodeSotwRequest, encodeSotwResponse } from './codec';
+import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
 import { XdsStream, type TypeState } from './stream';
 
 /**
@@ -46,22 +46,25 @@ export class SotwStream extends XdsStream {
   protected respond(state: TypeState): void {
     const { upserts, removed } = this.diff(state);
     if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
-    const resources = state.type.fullState ? this.everySubscribed(state) : upserts;
+    const { resources, body } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    const bytes = encodeSotwResponse(version, state.type.url, nonce, resources.map((r) => r.any));
-    this.commit(state, { nonce, version, resources, removed }, bytes);
+    this.commit(state, { nonce, version, resources, removed }, encodeSotwResponse(version, state.type.url, nonce, body));
   }
 
-  private everySubscribed(state: TypeState): CachedResource[] {
+  /** CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. */
+  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Uint8Array } {
     const cache = this.ctx.cache;
-    if (state.servesAll()) return [...cache.entries(state.type)];
-    const out: CachedResource[] = [];
-    for (const name of state.names) {
-      const entry = cache.get(state.type, name);
-      if (entry) out.push(entry);
+    if (state.type.fullState && state.servesAll()) return cache.everything(state.type);
+    let resources = upserts;
+    if (state.type.fullState) {
+      resources = [];
+      for (const name of state.names) {
+        const entry = cache.get(state.type, name);
+        if (entry) resources.push(entry);
+      }
     }
-    return out;
+    return { resources, body: encodeSotwResources(resources.map((r) => r.any)) };
   }
 }
 

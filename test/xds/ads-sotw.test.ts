@@ -58,6 +58,31 @@ describe('SotW ADS', () => {
     expect(dump.types.eds).toMatchObject({ subscriptions: ['shop.default'], last_ack: { version: eds.version_info } });
   });
 
+  it('wildcard CDS streams share one body per version, and a change gives every one the new full state', async () => {
+    const [a, b, named] = [client(), client(), client()];
+    a.send({ node: { id: 'a' }, type_url: TYPE.CDS });
+    b.send({ node: { id: 'b' }, type_url: TYPE.CDS, resource_names: ['*'] });
+    named.send({ node: { id: 'n' }, type_url: TYPE.CDS, resource_names: ['shop.default'] });
+    // An ACK repeats the subscription: none for the legacy wildcard, '*' for the explicit one.
+    const subscription = new Map([[a, []], [b, ['*']]]);
+    for (const [c, subscribed] of subscription) {
+      const first = await c.next();
+      expect(names(first)).toEqual(['cart.default', 'shop.default']);
+      c.ack(first, subscribed);
+    }
+    const firstNamed = await named.next();
+    expect(names(firstNamed)).toEqual(['shop.default']);
+    named.ack(firstNamed, ['shop.default']);
+
+    h.registry.upsert(instance('pay', 9201)); // a new cluster
+    for (const c of [a, b]) {
+      const update = await c.next();
+      expect(names(update)).toEqual(['cart.default', 'pay.default', 'shop.default']);
+      expect(update.resources.find((r) => r.name === 'pay.default')!.message.eds_cluster_config.service_name).toBe('pay.default');
+    }
+    await named.none(); // its one cluster did not change
+  });
+
   it('pushes only the changed resource, with a new per-resource version, and counts pushes', async () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default', 'cart.default'] });
