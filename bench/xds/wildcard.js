@@ -5,17 +5,19 @@
  *   node bench/xds/wildcard.js [--clusters 10000] [--streams 500] [--rounds 3]
  *
  * Envoy subscribes to CDS by wildcard, so every cluster change sends every Envoy every
- * cluster. The baseline assembles each stream's response from the per-resource Any bytes
- * (how metaroute did it before); metaroute splices in one `resources` body encoded once per
- * version (ResourceCache.everything). Both build the same bytes for every stream, in this
- * process, alternately; the printed ratio is baseline time / metaroute time.
+ * cluster. The baseline writes each stream's whole response with one protobufjs Writer from
+ * the per-resource Any bytes (metaroute's encoder before 2026-11-21, kept here); metaroute
+ * splices in one `resources` body encoded once per version (ResourceCache.everything). Both
+ * build the same bytes for every stream, in this process, alternately; the printed ratio is
+ * baseline time / metaroute time.
  */
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
+const protobuf = require('protobufjs');
 
 const dist = path.join(__dirname, '..', '..', 'dist');
 const { ResourceCache } = require(path.join(dist, 'xds', 'cache'));
-const { encodeAny, encodeSotwResources, encodeSotwResponse } = require(path.join(dist, 'xds', 'codec'));
+const { encodeAny, encodeSotwResponse } = require(path.join(dist, 'xds', 'codec'));
 const { buildCluster, CLUSTER_TYPE } = require(path.join(dist, 'xds', 'resources'));
 const { CDS } = require(path.join(dist, 'xds', 'types'));
 
@@ -37,7 +39,15 @@ function push(assemble) {
   for (let s = 0; s < STREAMS; s++) assemble(s.toString(36));
   return performance.now() - t0;
 }
-const perStream = (nonce) => encodeSotwResponse(cache.version(CDS), CDS.url, nonce, encodeSotwResources([...cache.entries(CDS)].map((r) => r.any)));
+/** DiscoveryResponse fields 1 (version), 2 (each Any), 4 (type URL), 5 (nonce), written per stream. */
+function perStream(nonce) {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string(cache.version(CDS));
+  for (const resource of cache.entries(CDS)) w.uint32((2 << 3) | 2).bytes(resource.any);
+  w.uint32((4 << 3) | 2).string(CDS.url);
+  w.uint32((5 << 3) | 2).string(nonce);
+  return w.finish(); // a Buffer under Node: no copy
+}
 const shared = (nonce) => encodeSotwResponse(cache.version(CDS), CDS.url, nonce, cache.everything(CDS).body);
 if (!perStream('n').equals(shared('n'))) throw new Error('the two ways built different responses');
 const svc0 = encodeAny(CLUSTER_TYPE, buildCluster('svc0.default', policy));

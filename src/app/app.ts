@@ -158,9 +158,8 @@ export class App {
       }),
     });
 
-    releases.push(async () => {
-      readiness.set('stopping'); // health watchers hear NOT_SERVING and their streams end
-      await drain.wait();
+    releases.push(() => {
+      readiness.set('stopping'); // health watchers' streams end
       xds.close();
       return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
     });
@@ -174,6 +173,11 @@ export class App {
     }, 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));
+    // Released first: everything still runs while the drain window lasts. A failed start never gets here, so never drains.
+    releases.push(() => {
+      readiness.set('draining');
+      return drain.wait();
+    });
     readiness.set('serving');
     return new App(ports, registry, engine, releases, drain);
   }

@@ -20,14 +20,18 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const app = await App.start(config, log);
   log(`metaroute serving: ext_proc ${config.host}:${app.ports.extProc}, xDS ${config.host}:${app.ports.xds}, admin http://${config.host}:${app.ports.admin} (data in ${config.dataDir})`);
-  let signalled = false;
+  // First signal: drain, then close. Second: end the drain. Third: a shutdown that hangs is cut off.
+  let signals = 0;
   const stop = (signal: string) => {
-    if (signalled) {
-      log(`${signal} again: closing now`);
-    } else {
-      signalled = true;
+    signals++;
+    if (signals === 1) {
       const drain = config.drainSeconds > 0 ? `, draining ${config.drainSeconds} s (signal again to close now)` : '';
       log(`${signal}: shutting down${drain}`);
+    } else if (signals === 2) {
+      log(`${signal} again: closing now${config.drainSeconds > 0 ? '' : ' (signal once more to exit at once)'}`);
+    } else {
+      log(`${signal} a third time: exiting without finishing the shutdown`);
+      process.exit(1);
     }
     app.stop().then(() => process.exit(0), () => process.exit(1));
   };

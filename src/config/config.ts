@@ -76,6 +76,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
 
 /** Overridden fields whose environment text is read as a number (and so validated as one). */
 const NUMERIC_FIELDS = new Set(['ports.extProc', 'ports.xds', 'ports.admin', 'drainSeconds']);
+const DECIMAL = /^-?\d+(\.\d+)?$/;
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -89,9 +90,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
-    const number = Number(value);
-    // Text that is no number stays text, so the error quotes what was set.
-    setPath(raw, field, NUMERIC_FIELDS.has(field) && Number.isFinite(number) ? number : value);
+    // Text that is no plain decimal number stays text, so the error quotes what was set.
+    setPath(raw, field, NUMERIC_FIELDS.has(field) && DECIMAL.test(value) ? Number(value) : value);
   }
   const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
   return config;

@@ -12,7 +12,8 @@ const HEALTH_SERVICE: grpc.ServiceDefinition = {
   Watch: rawMethod('/grpc.health.v1.Health/Watch', false, true),
 };
 
-export type LifecyclePhase = 'starting' | 'serving' | 'stopping';
+/** `draining`: still answering, but telling health checkers to send nothing new; `stopping`: closing. */
+export type LifecyclePhase = 'starting' | 'serving' | 'draining' | 'stopping';
 
 /** metaroute's lifecycle as health checks see it: serving only once every listener is bound. */
 export class Readiness {
@@ -57,9 +58,9 @@ const MALFORMED = { code: grpc.status.INVALID_ARGUMENT, details: 'malformed Heal
 /**
  * grpc.health.v1.Health for Envoy's, Kubernetes' and gRPC clients' health checks. '' and
  * the gRPC services of this server report metaroute's readiness; any other name is
- * SERVICE_UNKNOWN. Watch sends the status at once and again on every change; when
- * metaroute stops it sends NOT_SERVING and ends the stream, so a graceful shutdown does not
- * wait on watchers.
+ * SERVICE_UNKNOWN. Watch sends the status at once and again on every change: NOT_SERVING
+ * when the drain window opens, and the stream ends when the listeners close, so a graceful
+ * shutdown does not wait on watchers.
  */
 export function registerHealth(server: grpc.Server, readiness: Readiness, services: readonly string[]): void {
   const known = new Set(['', ...services]);

@@ -26,7 +26,7 @@ interface TypeTable {
   /** SotW `version_info`: bumped whenever any resource of the type changes. */
   version: number;
   /** Every resource as one SotW `resources` field, for wildcard streams; built on first use per version. */
-  everything?: { readonly version: number; readonly resources: CachedResource[]; readonly body: Buffer };
+  everything?: { readonly version: number; readonly resources: readonly CachedResource[]; readonly body: Buffer };
 }
 
 /** Versioned resources per type. A `put` with unchanged bytes changes nothing. */

@@ -24,6 +24,7 @@ test('environment variables override the file; paths resolve against the file', 
   expect(config.ports).toEqual({ extProc: 2000, xds: 18000, admin: 1001 });
   expect(config.drainSeconds).toBe(5);
   expect(() => loadConfig(file, { METAROUTE_DRAIN_SECONDS: 'soon' })).toThrow(/drainSeconds: must be an integer from 0 to 3600, got "soon"/);
+  expect(() => loadConfig(file, { METAROUTE_EXTPROC_PORT: ' ' })).toThrow(/ports\.extProc: must be an integer from 0 to 65535, got " "/);
   expect(config.rulesFile).toBe(path.join(path.dirname(file), 'rules.yaml'));
   expect(config.dataDir).toBe('/tmp/x');
 });

@@ -113,6 +113,10 @@ describe('the drain window on stop', () => {
     const envoy = new ExtProcClient(extProcAddress);
     try {
       expect(await check(health, encode(''))).toBe('SERVING');
+      const watcher = watch(health, '');
+      await firstUpdate(watcher.statuses);
+      let watchEnded = false;
+      void watcher.ended.then(() => (watchEnded = true));
       let closed = false;
       const stopped = app.stop().then(() => (closed = true));
 
@@ -120,15 +124,19 @@ describe('the drain window on stop', () => {
       expect((await api(admin, 'GET', '/readyz')).status).toBe(503);
       const answer = await envoy.request({ ':method': 'GET', ':path': '/', ':authority': 'unknown.default' });
       expect(answer).toHaveProperty('request_headers'); // still routing
+      expect(watcher.statuses).toEqual(['SERVING', 'NOT_SERVING']);
+      expect(watchEnded).toBe(false); // a watch stays open while the server still answers
       expect(closed).toBe(false);
 
       // The 60 s window would outlast this test's timeout: only the second stop can end it.
       await app.stop();
       await stopped;
+      expect(await watcher.ended).toBe(grpc.status.OK);
       await expect(check(health, encode(''))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     } finally {
       health.close();
       envoy.close();
+      void app.stop(); // starts the drain if a failed expectation came first; the next call ends it
       await app.stop();
     }
   });

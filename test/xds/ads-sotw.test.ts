@@ -74,6 +74,7 @@ describe('SotW ADS', () => {
     expect(names(firstNamed)).toEqual(['shop.default']);
     named.ack(firstNamed, ['shop.default']);
 
+    const encodings = jest.spyOn(codec, 'encodeSotwResources');
     h.registry.upsert(instance('pay', 9201)); // a new cluster
     for (const c of [a, b]) {
       const update = await c.next();
@@ -81,6 +82,8 @@ describe('SotW ADS', () => {
       expect(update.resources.find((r) => r.name === 'pay.default')!.message.eds_cluster_config.service_name).toBe('pay.default');
     }
     await named.none(); // its one cluster did not change
+    expect(encodings).toHaveBeenCalledTimes(1); // one body for both wildcard streams
+    encodings.mockRestore();
   });
 
   it('pushes only the changed resource, with a new per-resource version, and counts pushes', async () => {
