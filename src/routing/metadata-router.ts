@@ -5,6 +5,18 @@ import { healthyEndpoints, type Subset } from '../registry/service-view';
 import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult, Router } from './router';
 
+const lackingByRoute = new WeakMap<MetadataRoute, Labels>();
+
+/** The route's keys, each with the value "" (an endpoint without the key): one object per route, so subset memos hit. */
+function lackingLabels(route: MetadataRoute): Labels {
+  let labels = lackingByRoute.get(route);
+  if (!labels) {
+    labels = Object.freeze(Object.fromEntries(route.keys.map((key) => [key, ''])));
+    lackingByRoute.set(route, labels);
+  }
+  return labels;
+}
+
 /** tRPC metarouter order: query, then header (lower-cased key), then cookie. */
 export function requestMetadata(ctx: RequestContext, key: string): string | undefined {
   return ctx.query(key) ?? ctx.header(key.toLowerCase()) ?? ctx.cookie(key);
@@ -54,9 +66,7 @@ function failover(route: MetadataRoute, input: RouteInput, why: string): RouteRe
     case 'all':
       return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${why}, failover all` };
     case 'others': {
-      const lacking: Record<string, string> = {};
-      for (const key of route.keys) lacking[key] = '';
-      const labels = mergeLabels(input.labels, lacking);
+      const labels = mergeLabels(input.labels, lackingLabels(route));
       const others = input.service.subset(labels);
       if (others.healthy === 0) {
         return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}, and none without the keys` }, note: `${why}, failover others: empty` };
