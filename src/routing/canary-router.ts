@@ -32,7 +32,7 @@ export class CanaryRouter implements Router {
   }
 
   labelKeys(): readonly string[] {
-    return this.config.enabled ? [this.config.labels.key] : [];
+    return this.config.enabled ? this.config.labels.keys : [];
   }
 
   route(ctx: RequestContext, input: RouteInput): RouteResult {
@@ -47,5 +47,5 @@ export class CanaryRouter implements Router {
 function parse(config: unknown): CanaryConfig {
   const r = new ConfigReader('canary', config, FIELDS);
   const key = r.labelKey('key', 'canary');
-  return { enabled: r.boolean('enabled', false), labels: new LabelCache(key), persistHeader: metadataHeader(PERSIST_PREFIX, key) };
+  return { enabled: r.boolean('enabled', false), labels: new LabelCache([key]), persistHeader: metadataHeader(PERSIST_PREFIX, key) };
 }

@@ -41,14 +41,14 @@ export class LaneRouter implements Router {
   }
 
   labelKeys(): readonly string[] {
-    return this.config.enabled ? [this.config.labels.key] : [];
+    return this.config.enabled ? this.config.labels.keys : [];
   }
 
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;
     if (c.services && !c.services.has(input.service.key)) return undefined;
-    const result = routeTagged(input, c.labels, ctx.header(c.header) || ctx.caller.labels[c.labels.key], NOTES);
+    const result = routeTagged(input, c.labels, ctx.header(c.header) || ctx.caller.labels[c.labels.keys[0]!], NOTES);
     if (result !== ALL_TAGGED) return result;
     return c.strict ? REJECT_NO_BASELINE : undefined;
   }
@@ -60,7 +60,7 @@ function parse(config: unknown): LaneConfig {
   const services = r.stringList('services');
   return {
     enabled: r.boolean('enabled', false),
-    labels: new LabelCache(key),
+    labels: new LabelCache([key]),
     header: metadataHeader(PERSIST_PREFIX, key),
     // A bare name means the default namespace, like a bare :authority.
     services: services && new Set(services.map((s) => (s.includes('/') ? s : serviceKey(DEFAULT_NAMESPACE, s)))),

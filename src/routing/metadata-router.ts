@@ -3,18 +3,16 @@ import type { Labels } from '../model/instance';
 import type { MetadataRoute } from '../model/rule';
 import { healthyEndpoints, type Subset } from '../registry/service-view';
 import { mergeLabels } from './labels';
+import { LabelCache } from './router-kit';
 import type { RouteInput, RouteResult, Router } from './router';
 
-const lackingByRoute = new WeakMap<MetadataRoute, Labels>();
+const labelsByRoute = new WeakMap<MetadataRoute, LabelCache>();
 
-/** The route's keys, each with the value "" (an endpoint without the key): one object per route, so subset memos hit. */
-function lackingLabels(route: MetadataRoute): Labels {
-  let labels = lackingByRoute.get(route);
-  if (!labels) {
-    labels = Object.freeze(Object.fromEntries(route.keys.map((key) => [key, ''])));
-    lackingByRoute.set(route, labels);
-  }
-  return labels;
+/** The route's interned label sets: one object per combination of request values, and `without` for `others`. */
+function routeLabels(route: MetadataRoute): LabelCache {
+  let cache = labelsByRoute.get(route);
+  if (!cache) labelsByRoute.set(route, (cache = new LabelCache(route.keys)));
+  return cache;
 }
 
 /** tRPC metarouter order: query, then header (lower-cased key), then cookie. */
@@ -38,14 +36,14 @@ export class MetadataRouter implements Router {
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const route = input.rules.metadataRoutes.get(input.service.key);
     if (!route) return undefined;
-    const wanted: Record<string, string> = {};
-    let complete = true;
+    const values: string[] = [];
     for (const key of route.keys) {
       const value = requestMetadata(ctx, key);
-      if (value === undefined || value === '') complete = false;
-      else wanted[key] = value;
+      if (value === undefined || value === '') break;
+      values.push(value);
     }
-    const labels = complete ? mergeLabels(input.labels, wanted) : undefined;
+    const complete = values.length === route.keys.length;
+    const labels = complete ? mergeLabels(input.labels, routeLabels(route).of(...values)) : undefined;
     const subset = labels && input.service.subset(labels);
     if (labels && subset && subset.healthy > 0) return choose(route, subset, labels, 'metadata match');
     return failover(route, input, complete ? 'no healthy instance with this metadata' : 'request lacks metadata');
@@ -66,7 +64,7 @@ function failover(route: MetadataRoute, input: RouteInput, why: string): RouteRe
     case 'all':
       return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${why}, failover all` };
     case 'others': {
-      const labels = mergeLabels(input.labels, lackingLabels(route));
+      const labels = mergeLabels(input.labels, routeLabels(route).without);
       const others = input.service.subset(labels);
       if (others.healthy === 0) {
         return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}, and none without the keys` }, note: `${why}, failover others: empty` };

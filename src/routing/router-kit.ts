@@ -68,24 +68,27 @@ export class ConfigReader {
 const MAX_CACHED_VALUES = 1024;
 
 /**
- * One frozen `{key: value}` Labels object per value, so ServiceView.subset() answers by
- * object identity (a WeakMap hit) instead of building a key string per request.
+ * One frozen Labels object per combination of values for fixed keys, so
+ * ServiceView.subset() and the answer encoder hit their identity memos instead of
+ * building a key string per request.
  */
 export class LabelCache {
-  /** `{key: ''}`: instances that lack the key (the baseline of lanes and canaries). */
+  /** Every key with the value '': instances that lack the keys (lanes' and canaries' baseline, metadata's `others`). */
   readonly without: Labels;
-  private readonly byValue = new Map<string, Labels>();
+  private readonly byValues = new Map<string, Labels>();
 
-  constructor(readonly key: string) {
-    this.without = Object.freeze({ [key]: '' });
+  constructor(readonly keys: readonly string[]) {
+    this.without = Object.freeze(Object.fromEntries(keys.map((key) => [key, ''])));
   }
 
-  of(value: string): Labels {
-    let labels = this.byValue.get(value);
+  /** The labels giving `values[i]` to `keys[i]`. */
+  of(...values: string[]): Labels {
+    const id = values.length === 1 ? values[0]! : values.join('\u0000');
+    let labels = this.byValues.get(id);
     if (!labels) {
-      if (this.byValue.size >= MAX_CACHED_VALUES) this.byValue.clear();
-      labels = Object.freeze({ [this.key]: value });
-      this.byValue.set(value, labels);
+      if (this.byValues.size >= MAX_CACHED_VALUES) this.byValues.clear();
+      labels = Object.freeze(Object.fromEntries(this.keys.map((key, i) => [key, values[i]!])));
+      this.byValues.set(id, labels);
     }
     return labels;
   }
@@ -134,7 +137,7 @@ export function routeTagged(
   names: { readonly tagged: string; readonly untagged: string },
 ): RouteResult | typeof ALL_TAGGED {
   const { service } = input;
-  if (input.labels[tags.key] !== undefined) return undefined;
+  if (input.labels[tags.keys[0]!] !== undefined) return undefined;
   if (service.subset(tags.without).instances.length === service.instances.length) return undefined;
   if (wanted) {
     const added = tags.of(wanted);
