@@ -80,7 +80,7 @@ export class App {
     releases.push(() => store.close());
     const registry = new Registry();
     registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
-    const sync = new RegistryStoreSync(store, registry, log);
+    const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
     await sync.start();
     releases.push(() => sync.stop());
     const rules = new RulesSource(store, log);

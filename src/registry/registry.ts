@@ -55,20 +55,17 @@ export class Registry {
     return this.services.get(serviceKey(namespace, service))?.instances.get(id);
   }
 
-  /** Drops ephemeral instances whose TTL passed without a heartbeat; returns them. */
-  expire(): Instance[] {
+  /** Ephemeral instances whose TTL passed without a heartbeat. Removing them is the caller's (through the store). */
+  expired(): Instance[] {
     const now = this.now();
     const expired: Instance[] = [];
-    this.batch(() => {
-      for (const state of this.services.values()) {
-        for (const instance of state.instances.values()) {
-          if (!instance.ephemeral) continue;
-          const seen = this.lastSeen.get(instanceKey(instance.namespace, instance.service, instance.id)) ?? 0;
-          if (now - seen > instance.ttlSeconds * 1000) expired.push(instance);
-        }
+    for (const state of this.services.values()) {
+      for (const instance of state.instances.values()) {
+        if (!instance.ephemeral) continue;
+        const seen = this.lastSeen.get(instanceKey(instance.namespace, instance.service, instance.id)) ?? 0;
+        if (now - seen > instance.ttlSeconds * 1000) expired.push(instance);
       }
-      for (const i of expired) this.remove(i.namespace, i.service, i.id);
-    });
+    }
     return expired;
   }
 

@@ -17,7 +17,13 @@ function keyOf(namespace: string, service: string, id: string): string {
 export class RegistryStoreSync {
   private unwatch: (() => void) | undefined;
 
-  constructor(private readonly store: Store, private readonly registry: Registry, private readonly log: (msg: string) => void) {}
+  constructor(
+    private readonly store: Store,
+    private readonly registry: Registry,
+    private readonly log: (msg: string) => void,
+    /** The TTL of a stored record that names none. */
+    private readonly ttlSeconds: number,
+  ) {}
 
   async start(): Promise<void> {
     const { entries, revision } = await this.store.list(PREFIX);
@@ -39,9 +45,9 @@ export class RegistryStoreSync {
     return this.store.delete(keyOf(namespace, service, id));
   }
 
-  /** Drops expired ephemeral instances from the registry and the store. */
+  /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
-    const expired = this.registry.expire();
+    const expired = this.registry.expired();
     await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
     return expired;
   }
@@ -53,7 +59,7 @@ export class RegistryStoreSync {
       this.registry.remove(namespace, service, id);
       return;
     }
-    const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: 30 }, event.key);
+    const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) this.registry.upsert(parsed.instance);
     else this.log(`ignoring invalid stored instance ${event.key}: ${parsed.errors.join('; ')}`);
   }
