@@ -64,9 +64,9 @@ export class RulesSource {
 
   /** Validates and, if valid, stores a new rule document. Resolves once it is durable and live. */
   async update(text: string, origin: string): Promise<RuleUpdate> {
+    if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
     const checked = loadRules(text, origin, 0);
     if (!checked.ok) return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
-    if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version };
     const version = await this.store.put(RULES_KEY, JSON.stringify({ text, origin } satisfies StoredRules));
     return { ok: true, version };
   }
