@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { LB_NAMESPACE, ORIGINAL_DST_KEY } from '../model/envoy-contract';
-import { instanceLabel, type Instance } from '../model/instance';
+import { endpointAddress, instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue } from './codec';
 import type { SubsetPolicy } from './selectors';
 
@@ -108,7 +108,7 @@ export function buildAssignment(name: string, instances: readonly Instance[], se
   const seen = new Set<string>();
   const byLocality = new Map<string, { locality: object; weight: number; endpoints: { sort: string; message: object }[] }>();
   for (const instance of instances) {
-    const address = `${instance.host}:${instance.port}`;
+    const address = endpointAddress(instance);
     if (isIP(instance.host) === 0) {
       skipped.push(`${address} (not an IP address)`);
       continue;

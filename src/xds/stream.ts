@@ -58,7 +58,7 @@ export class TypeState {
   constructor(readonly type: ResourceType) {}
 
   interested(name: string): boolean {
-    return this.names.has(name) || (this.wildcard && this.type.wildcardServesAll);
+    return this.names.has(name) || this.servesAll();
   }
 
   servesAll(): boolean {
