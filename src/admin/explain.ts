@@ -1,5 +1,5 @@
 import { RequestContext, type IdentityOptions } from '../context/request-context';
-import type { HeaderList } from '../extproc/decode';
+import type { HeaderList } from '../model/headers';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
 import type { RoutingEngine, TraceStep } from '../routing/engine';
 import type { Decision } from '../model/decision';

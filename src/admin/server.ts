@@ -9,7 +9,7 @@ import type { RoutingEngine } from '../routing/engine';
 import { redactSecrets, type AdminAuth } from './auth';
 import { explain, type ExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
-import type { MetricsRegistry } from './metrics';
+import type { MetricsRegistry } from '../metrics/metrics';
 import { serialize } from './schemas';
 
 /** What the rules API needs of the live rules (implemented by app/rules-source.ts). */

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminAuth } from '../admin/auth';
-import { MetricsRegistry } from '../admin/metrics';
+import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';

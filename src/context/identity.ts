@@ -1,5 +1,5 @@
 import * as jose from 'jose';
-import { headerValue, type HeaderList } from '../extproc/decode';
+import { headerValue, type HeaderList } from '../model/headers';
 
 /** Headers a client at the edge may not send: their values must come from metaroute or a verified source. */
 export interface EdgeGuardConfig {

@@ -1,5 +1,5 @@
 import type { HeaderToSet } from '../model/decision';
-import { headerValue, type HeaderList } from '../extproc/decode';
+import { headerValue, type HeaderList } from '../model/headers';
 import { fnv1a } from '../routing/weighted';
 
 /** CloudWeGo metainfo header prefixes. */

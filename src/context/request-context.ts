@@ -1,6 +1,6 @@
 import type { Labels } from '../model/instance';
 import type { LabelSource } from '../model/rule';
-import { headerValue, type HeaderList } from '../extproc/decode';
+import { headerValue, type HeaderList } from '../model/headers';
 
 /** Who is calling, as the caller's sidecar tells metaroute (gRPC initial metadata of the ext_proc stream). */
 export interface Caller {

@@ -1,3 +1,4 @@
+import type { HeaderList } from '../model/headers';
 import { Reader, WIRE_LEN, WIRE_VARINT, WireError, decodeUtf8 } from './wire';
 
 export type Phase =
@@ -12,22 +13,6 @@ export type Phase =
 const PHASES: readonly Phase[] = [
   'request_headers', 'response_headers', 'request_body', 'response_body', 'request_trailers', 'response_trailers',
 ];
-
-/** Request headers as Envoy sends them: lower-case names, pseudo-headers included, in order. */
-export interface HeaderList {
-  readonly names: string[];
-  readonly values: string[];
-  /** Sum of name and value bytes seen, including any past the limit. */
-  bytes: number;
-  /** True when the headers passed the size limit; the rest were not kept. */
-  oversized: boolean;
-}
-
-/** The first value of header `name` (lower case, as Envoy sends names), or undefined. */
-export function headerValue(headers: HeaderList, name: string): string | undefined {
-  const i = headers.names.indexOf(name);
-  return i < 0 ? undefined : headers.values[i];
-}
 
 export interface ExtProcRequest {
   readonly phase: Phase;

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
-import type { MetricsRegistry } from '../admin/metrics';
+import type { MetricsRegistry } from '../metrics/metrics';
 import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier } from '../context/identity';
 import { metadataBytes, requestPropagation, responsePropagation, type Mutation, type Side } from '../context/propagation';
 import { RequestContext, type Caller, type IdentityOptions } from '../context/request-context';
@@ -9,7 +9,8 @@ import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callLayerInterceptor, type RawCall, type RawCallHandler } from './call-layer';
 import { callerFromMetadata, sideFromMetadata } from './caller';
-import { decodeProcessingRequest, FrameParts, type ExtProcRequest, type HeaderList } from './decode';
+import type { HeaderList } from '../model/headers';
+import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
 import { encodeContinue } from './encode';
 import { encodeDecision, encodeResponseHeaders } from './responses';
 import { WireError } from './wire';

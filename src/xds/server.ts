@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Gauge, MetricsRegistry } from '../admin/metrics';
+import type { Gauge, MetricsRegistry } from '../metrics/metrics';
 import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Counter } from '../admin/metrics';
+import type { Counter } from '../metrics/metrics';
 import type { CachedResource, ResourceCache } from './cache';
 import type { ErrorDetail, NodeInfo } from './codec';
 import { CDS, EDS, PUSH_ORDER, typeByUrl, type Changes, type ResourceType } from './types';

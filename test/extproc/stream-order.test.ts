@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { MetricsRegistry } from '../../src/admin/metrics';
+import { MetricsRegistry } from '../../src/metrics/metrics';
 import { bindGrpc, shutdownGrpc } from '../../src/app/grpc-server';
 import { DEFAULTS } from '../../src/config/config';
 import type { JwtVerifier } from '../../src/context/identity';

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type * as protobuf from 'protobufjs';
-import { MetricsRegistry } from '../../src/admin/metrics';
+import { MetricsRegistry } from '../../src/metrics/metrics';
 import type { Instance, Labels } from '../../src/model/instance';
 import { serviceKey } from '../../src/model/instance';
 import type { CompiledRule, CompiledSource, Destination, Failover, MetadataRoute, RuleSnapshot } from '../../src/model/rule';
