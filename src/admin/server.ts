@@ -8,7 +8,8 @@ import type { Registry } from '../registry/registry';
 import type { RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
-import { explain, type ExplainRequest } from './explain';
+import { explain } from './explain';
+import { parseExplainRequest } from './explain-input';
 import { HttpError, readBody, readJson, send } from './http';
 import type { MetricsRegistry } from '../metrics/metrics';
 import { serialize } from './schemas';
@@ -90,9 +91,8 @@ export class AdminServer {
       send(res, 200, serialize.status({ status: 'configured' }));
     }, 'admin-write');
     this.route('POST', '/explain', async (req, res) => {
-      const body = await readJson(req);
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
-      send(res, 200, serialize.explain(explain(deps.engine, body as ExplainRequest, deps.identity)));
+      const request = parseExplainRequest(await readJson(req));
+      send(res, 200, serialize.explain(explain(deps.engine, request, deps.identity)));
     });
     this.route('GET', '/config_dump', (_q, res) => send(res, 200, serialize.dump(redactSecrets(deps.configDump()))));
     this.server = http.createServer((req, res) => void this.dispatch(req, res));

@@ -4,6 +4,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/auth';
 import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
+import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
+import { formatPath } from '../rules/errors';
 import { parseInstance } from '../registry/instance-input';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
 
@@ -93,6 +95,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     // Text that is no plain decimal number stays text, so the error quotes what was set.
     setPath(raw, field, NUMERIC_FIELDS.has(field) && DECIMAL.test(value) ? Number(value) : value);
   }
+  const bad = loneSurrogatePath(raw);
+  if (bad) throw new ConfigError([`${formatPath(bad)}: ${LONE_SURROGATE_MESSAGE}`]);
   const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
   return config;
 }

@@ -1,6 +1,7 @@
 import type { RuleSnapshot } from '../model/rule';
+import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { compileRules } from './compile';
-import type { RuleError } from './errors';
+import { formatPath, type RuleError } from './errors';
 import { parseRuleText } from './parse';
 import type { RuleDocument } from './schema';
 import { validateRules } from './validate';
@@ -26,6 +27,8 @@ export const EMPTY_RULES: RuleSnapshot = compileRules(EMPTY_DOCUMENT, 0);
 export function loadRules(text: string, origin: string, version: number): LoadRulesResult {
   const parsed = parseRuleText(text, origin);
   if (!parsed.ok) return parsed;
+  const bad = loneSurrogatePath(parsed.parsed.value);
+  if (bad) return { ok: false, errors: [{ path: formatPath(bad), ...parsed.parsed.locate(bad), message: LONE_SURROGATE_MESSAGE }] };
   const result = validateRules(parsed.parsed.value, parsed.parsed.locate);
   if (!result.ok) return { ok: false, errors: [...result.errors].sort(byPosition) };
   return { ok: true, snapshot: compileRules(result.document, version) };
@@ -33,6 +36,8 @@ export function loadRules(text: string, origin: string, version: number): LoadRu
 
 /** The same for an already parsed value (an API body, a stored document); errors carry paths only. */
 export function loadRulesValue(value: unknown, version: number): LoadRulesResult {
+  const bad = loneSurrogatePath(value);
+  if (bad) return { ok: false, errors: [{ path: formatPath(bad), message: LONE_SURROGATE_MESSAGE }] };
   const result = validateRules(value);
   return result.ok ? { ok: true, snapshot: compileRules(result.document, version) } : result;
 }

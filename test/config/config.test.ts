@@ -52,3 +52,12 @@ test('a YAML syntax error names the file and line', () => {
   const file = write('ports:\n  admin: [1\n');
   expect(() => loadConfig(file, {})).toThrow(new RegExp(`${file}:\\d+:`));
 });
+
+test('a lone surrogate in the configuration is refused with its field', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-surrogate-'));
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, '{"registry": {"instances": [{"service": "shop", "host": "10.0.0.1", "port": 1, "metadata": {"v": "\\ud800"}}]}}');
+  expect(() => loadConfig(file, {})).toThrow('registry.instances[0].metadata.v: contains a lone UTF-16 surrogate');
+  fs.writeFileSync(file, '{"extProc": {"identity": {"payloadKey": "\\udfff"}}}');
+  expect(() => loadConfig(file, {})).toThrow('extProc.identity.payloadKey: contains a lone UTF-16 surrogate');
+});
