@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
+import { bearerToken, TokenDigests } from '../model/bearer';
 import type { Instance } from '../model/instance';
 import { HttpError } from './http';
 import { addressList, CIDR, countInScope, outOfScope, type RegistrationTarget, type TokenScope } from './token-scope';
@@ -125,16 +125,13 @@ export function redactSecrets(dump: Record<string, unknown>): Record<string, unk
   return { ...dump, config: { ...config, auth } };
 }
 
-const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
-
 /**
  * Decides who may call what on the admin HTTP API. Registration calls need a token once
  * any token is configured; admin reads need an admin token when `adminAuthRequired`, and
  * admin writes also once any token is configured (unless `requireAdminAuth: false`).
  */
 export class AdminAuth {
-  /** Tokens are compared as SHA-256 digests: equal length, so timingSafeEqual applies and the length leaks nothing. */
-  private readonly grants: ReadonlyArray<{ readonly digest: Buffer; readonly grant: AuthToken }>;
+  private readonly grants: TokenDigests<AuthToken>;
   private readonly adminRequired: boolean;
   private readonly writeRequired: boolean;
   private readonly addresses = new Map<AuthToken, BlockList>();
@@ -143,7 +140,7 @@ export class AdminAuth {
     // loadConfig refuses this config already; App.start callers that build a config by hand are stopped here.
     const problem = adminAuthProblem(host, config);
     if (problem) throw new Error(problem);
-    this.grants = config.tokens.map((grant) => ({ digest: digest(grant.token), grant }));
+    this.grants = new TokenDigests(config.tokens, (t) => t.token);
     this.adminRequired = adminAuthRequired(host, config);
     this.writeRequired = this.adminRequired || (config.tokens.length > 0 && config.requireAdminAuth !== false);
     for (const t of config.tokens) if (t.addresses.length) this.addresses.set(t, addressList(t.addresses));
@@ -157,7 +154,7 @@ export class AdminAuth {
 
   /** The token of a registration-API call (401 without a known one); undefined while no token is configured. */
   registrant(req: IncomingMessage, res: ServerResponse): AuthToken | undefined {
-    return this.grants.length === 0 ? undefined : this.identify(req, res);
+    return this.grants.size === 0 ? undefined : this.identify(req, res);
   }
 
   /** Throws 403 naming the reason when `grant` does not cover `target`; `verb` is what the caller tried. */
@@ -175,13 +172,9 @@ export class AdminAuth {
   }
 
   private identify(req: IncomingMessage, res: ServerResponse): AuthToken {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw this.unauthorized(res, 'missing Authorization: Bearer <token>');
-    const presented = digest(match[1]!);
-    let found: AuthToken | undefined;
-    // No early exit: the time taken does not tell which entry matched.
-    for (const g of this.grants) if (timingSafeEqual(g.digest, presented)) found = g.grant;
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw this.unauthorized(res, 'missing Authorization: Bearer <token>');
+    const found = this.grants.find(token);
     if (!found) throw this.unauthorized(res, 'unknown token');
     return found;
   }

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { AdminAuth } from '../admin/auth';
+import { AdminAuth, isLoopback } from '../admin/auth';
+import { xdsClientsProblem } from '../config/grpc-security';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
@@ -22,6 +23,7 @@ import { EmbeddedStore } from '../store/embedded';
 import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { serverCredentials, xdsClientCheck } from './grpc-security';
 import { RouterConfigs } from './router-configs';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
@@ -75,6 +77,9 @@ export class App {
   }
 
   private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
+    // loadConfig refuses this already; a config built by hand is stopped here, before anything opens.
+    const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+    if (xdsProblem) throw new Error(xdsProblem);
     const metrics = new MetricsRegistry();
     const store = EmbeddedStore.open(config.dataDir);
     releases.push(() => store.close());
@@ -134,7 +139,8 @@ export class App {
       },
       { debounceMs: config.xds.debounceMs, maxDebounceMs: config.xds.maxDebounceMs, metrics, log },
     );
-    const xdsServer = new grpc.Server(GRPC_OPTIONS);
+    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls);
+    const xdsServer = new grpc.Server({ ...GRPC_OPTIONS, interceptors: clientCheck ? [clientCheck] : [] });
     xds.register(xdsServer);
     registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);
 
@@ -164,8 +170,8 @@ export class App {
       return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
-      xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
+      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
     const expiryTimer = setInterval(() => {

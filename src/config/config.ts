@@ -1,13 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/auth';
+import { adminAuthProblem, isLoopback, parseAuthConfig, type AuthConfig } from '../admin/auth';
 import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { formatPath } from '../rules/errors';
 import { parseInstance } from '../registry/instance-input';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
+import { parseTls, parseXdsClients, xdsClientsProblem, type TlsConfig, type XdsClientsConfig } from './grpc-security';
+
+export type { TlsConfig, XdsClientsConfig } from './grpc-security';
 
 /** Either a built-in router's config (`name`) or a custom router to load (`module`). */
 export interface RouterConfig {
@@ -38,8 +41,17 @@ export interface ServerConfig {
     };
     /** Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). */
     readonly edge: EdgeGuardConfig;
+    /** TLS (mutual with a client CA) on the ext_proc listener; plaintext when absent. */
+    readonly tls: TlsConfig | undefined;
   };
-  readonly xds: { readonly debounceMs: number; readonly maxDebounceMs: number };
+  readonly xds: {
+    readonly debounceMs: number;
+    readonly maxDebounceMs: number;
+    /** TLS (mutual with a client CA) on the xDS listener; plaintext when absent. */
+    readonly tls: TlsConfig | undefined;
+    /** Who may open xDS streams. */
+    readonly clients: XdsClientsConfig;
+  };
   readonly routers: readonly RouterConfig[];
   /** Bearer tokens for the registration and admin APIs; none configured = open (loopback only). */
   readonly auth: AuthConfig;
@@ -58,8 +70,9 @@ export const DEFAULTS: ServerConfig = {
     maxMetadataBytes: 8192,
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
+    tls: undefined,
   },
-  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS },
+  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
@@ -180,7 +193,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     if (parsed.ok) instances.push(parsed.instance);
     else problems.push(...parsed.errors);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'tls']);
   const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey', 'jwt']);
   const jwt = identity.jwt === undefined ? undefined : obj(identity.jwt, 'extProc.identity.jwt', ['header', 'issuer', 'audience', 'jwks', 'secretEnv']);
   if (jwt && (jwt.jwks === undefined) === (jwt.secretEnv === undefined)) problems.push('extProc.identity.jwt: set exactly one of jwks and secretEnv');
@@ -197,7 +210,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   };
   const onSpoofed = edge.onSpoofed ?? DEFAULTS.extProc.edge.onSpoofed;
   if (onSpoofed !== 'reject' && onSpoofed !== 'strip') problems.push(`extProc.edge.onSpoofed: must be reject or strip, got ${JSON.stringify(onSpoofed)}`);
-  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs']);
+  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'tls', 'clients']);
   const routers: RouterConfig[] = [];
   if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
   (Array.isArray(top.routers) ? top.routers : []).forEach((entry, i) => {
@@ -237,10 +250,13 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
         protectedPrefixes: lowerList(edge.protectedPrefixes, 'extProc.edge.protectedPrefixes', DEFAULTS.extProc.edge.protectedPrefixes),
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
+      tls: parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems),
     },
     xds: {
       debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),
       maxDebounceMs: int(xds.maxDebounceMs, 'xds.maxDebounceMs', DEFAULTS.xds.maxDebounceMs, 0, 600000),
+      tls: parseTls(xds.tls, 'xds.tls', baseDir, obj, problems),
+      clients: parseXdsClients(xds.clients, env, obj, problems),
     },
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
@@ -249,6 +265,8 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   // Refused here, before anything binds, so `metaroute serve` exits with the reason.
   const authProblem = adminAuthProblem(config.host, config.auth);
   if (authProblem) problems.push(authProblem);
+  const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+  if (xdsProblem) problems.push(xdsProblem);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

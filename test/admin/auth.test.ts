@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { AdminAuth, isLoopback, type AuthConfig } from '../../src/admin/auth';
 import { Agent } from '../../src/agent/agent';
 import type { App } from '../../src/app/app';
-import { ConfigError, loadConfig } from '../../src/config/config';
+import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/config';
 import { startApp } from '../support/app';
 
 const TOKEN_A = 'user-a-0123456789abcdef';
@@ -185,7 +185,7 @@ describe('admin API bound beyond loopback', () => {
   let env: { app: App; admin: string };
   beforeAll(async () => {
     // Bound to every interface, called through 127.0.0.1: the bind address decides, not the caller's.
-    env = await startApp({ host: '0.0.0.0', auth: AUTH });
+    env = await startApp({ host: '0.0.0.0', auth: AUTH, xds: { ...DEFAULTS.xds, clients: { tokens: ['xds-0123456789abcdef'], certificateNames: [], required: 'auto' } } });
   });
   afterAll(() => env.app.stop());
 
@@ -244,9 +244,9 @@ describe('startup refusal and defaults', () => {
   };
 
   it('loadConfig refuses a non-loopback host without an admin token, naming auth.tokens', () => {
-    const file = configFile('open.yaml', `host: 0.0.0.0\nauth:\n  tokens:\n    - { token: ${TOKEN_A}, services: [aigc] }\n`);
+    const file = configFile('open.yaml', `host: 0.0.0.0\nauth:\n  tokens:\n    - { token: ${TOKEN_A}, services: [aigc] }\nxds: { clients: { required: false } }\n`);
     expect(problems(file)).toEqual([expect.stringMatching(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback, so the admin API needs a token with admin: true/)]);
-    expect(problems(configFile('none.yaml', 'host: 0.0.0.0\n'))).toHaveLength(1);
+    expect(problems(configFile('none.yaml', 'host: 0.0.0.0\n'))).toEqual([expect.stringMatching(/^auth\.tokens: /), expect.stringMatching(/^xds\.clients: the server binds 0\.0\.0\.0/)]);
     expect(problems(configFile('empty.yaml', ''))).toEqual([]);
   });
 
@@ -255,11 +255,11 @@ describe('startup refusal and defaults', () => {
   });
 
   it('App.start refuses too, before binding anything', async () => {
-    await expect(startApp({ host: '0.0.0.0' })).rejects.toThrow(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback/);
+    await expect(startApp({ host: '0.0.0.0', xds: { ...DEFAULTS.xds, clients: { tokens: [], certificateNames: [], required: false } } })).rejects.toThrow(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback/);
   });
 
   it('reads tokenEnv, and reports every malformed token entry with its path', () => {
-    const good = configFile('tokenenv.yaml', 'host: 0.0.0.0\nauth:\n  tokens:\n    - { tokenEnv: ADMIN_TOKEN, admin: true }\n');
+    const good = configFile('tokenenv.yaml', 'host: 0.0.0.0\nauth:\n  tokens:\n    - { tokenEnv: ADMIN_TOKEN, admin: true }\nxds: { clients: { required: false } }\n');
     expect(loadConfig(good, { ADMIN_TOKEN: TOKEN_ADMIN }).auth.tokens[0]).toEqual({ token: TOKEN_ADMIN, services: [], labels: {}, optionalLabels: {}, addresses: [], maxInstances: undefined, admin: true });
     expect(problems(good)).toEqual(['auth.tokens[0].tokenEnv: environment variable ADMIN_TOKEN is not set']);
 
