@@ -18,6 +18,7 @@ import { RecoverRouter } from '../routing/recover-router';
 import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
+import { RulesChecker } from './rules-checker';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
@@ -88,7 +89,9 @@ export class App {
     const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
     await sync.start();
     releases.push(() => sync.stop());
-    const rules = new RulesSource(store, log);
+    const checker = new RulesChecker();
+    releases.push(() => checker.close());
+    const rules = new RulesSource(store, checker, log);
     releases.push(() => rules.stop());
     await rules.start(config.rulesFile);
 

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import type { RuleSnapshot } from '../model/rule';
 import type { Store, StoreEvent } from '../store/store';
-import { EMPTY_RULES, formatRuleErrors, loadRules, type RuleError } from '../rules';
+import { compileRules, EMPTY_RULES, formatRuleErrors, type RuleDocument, type RuleError } from '../rules';
+import type { RulesChecker } from './rules-checker';
 
 const RULES_KEY = 'rules';
 
@@ -17,6 +18,8 @@ export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: Ru
  * is validated first and only a valid document is written to the store; the store's
  * watch then compiles and swaps it in, on this replica and every other. The store
  * revision is the rule version. An invalid update changes nothing and says why.
+ * Parsing and validating happen in the rules worker (RulesChecker); stored documents are
+ * applied one at a time, in store order, and only compiling runs on this thread.
  */
 export class RulesSource {
   private snapshotValue: RuleSnapshot = EMPTY_RULES;
@@ -24,8 +27,12 @@ export class RulesSource {
   private readonly listeners = new Set<(snapshot: RuleSnapshot) => void>();
   private unwatch: (() => void) | undefined;
   private watchedFile: string | undefined;
+  /** The stored documents being applied, in order. */
+  private applying: Promise<void> = Promise.resolve();
+  /** The document this replica validated last, so applying it does not check it twice. */
+  private validated: { readonly text: string; readonly document: RuleDocument } | undefined;
 
-  constructor(private readonly store: Store, private readonly log: (msg: string) => void) {}
+  constructor(private readonly store: Store, private readonly checker: RulesChecker, private readonly log: (msg: string) => void) {}
 
   get snapshot(): RuleSnapshot {
     return this.snapshotValue;
@@ -47,6 +54,7 @@ export class RulesSource {
     const current = entries.find((e) => e.key === RULES_KEY);
     if (current) this.apply({ type: 'put', key: RULES_KEY, value: current.value, revision });
     this.unwatch = this.store.watch(RULES_KEY, revision, (event) => this.apply(event));
+    await this.applying;
     if (rulesFile) {
       const result = await this.update(fs.readFileSync(rulesFile, 'utf8'), rulesFile);
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
@@ -65,9 +73,11 @@ export class RulesSource {
   /** Validates and, if valid, stores a new rule document. Resolves once it is durable and live. */
   async update(text: string, origin: string): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
-    const checked = loadRules(text, origin, 0);
+    const checked = await this.checker.check(text, origin);
     if (!checked.ok) return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
+    this.validated = { text, document: checked.document };
     const version = await this.store.put(RULES_KEY, JSON.stringify({ text, origin } satisfies StoredRules));
+    await this.applying;
     return { ok: true, version };
   }
 
@@ -86,15 +96,22 @@ export class RulesSource {
 
   private apply(event: StoreEvent): void {
     if (event.key !== RULES_KEY) return;
+    this.applying = this.applying
+      .then(() => this.applyStored(event))
+      .catch((error: Error) => this.log(`stored rules v${event.revision} not applied: ${error.message}`));
+  }
+
+  private async applyStored(event: StoreEvent): Promise<void> {
     const stored: StoredRules = event.type === 'put' ? (JSON.parse(event.value!) as StoredRules) : { text: '', origin: 'none' };
-    const result = loadRules(stored.text, stored.origin, event.revision);
-    if (!result.ok) {
+    const known = this.validated?.text === stored.text ? this.validated.document : undefined;
+    const checked = known ? { ok: true as const, document: known } : await this.checker.check(stored.text, stored.origin);
+    if (!checked.ok) {
       // Only validated documents are stored; this means a different metaroute version wrote it.
-      this.log(`stored rules v${event.revision} rejected, keeping v${this.snapshotValue.version}:\n${formatRuleErrors(result.errors, stored.origin)}`);
+      this.log(`stored rules v${event.revision} rejected, keeping v${this.snapshotValue.version}:\n${formatRuleErrors(checked.errors, stored.origin)}`);
       return;
     }
     this.stored = stored;
-    this.snapshotValue = result.snapshot;
-    for (const listener of this.listeners) listener(result.snapshot);
+    this.snapshotValue = compileRules(checked.document, event.revision);
+    for (const listener of this.listeners) listener(this.snapshotValue);
   }
 }
