@@ -6,7 +6,7 @@ import type { CheckRulesResult } from '../rules';
  * validate before its worker is stopped and the document refused. The limits in
  * rules/limits.ts keep any document far below this; it is the backstop for what they miss.
  */
-export const CHECK_TIMEOUT_MS = 5000;
+export const CHECK_TIMEOUT_MS = 20_000;
 
 /** Run from TypeScript sources (the tests), the worker transpiles them with the compiler installed beside them. */
 const FROM_SOURCES = `
