@@ -69,7 +69,7 @@ export const DEFAULTS: ServerConfig = {
     maxHeaderBytes: 65536,
     maxMetadataBytes: 8192,
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
-    edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
+    edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
     tls: undefined,
   },
   xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
@@ -199,7 +199,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   if (jwt && (jwt.jwks === undefined) === (jwt.secretEnv === undefined)) problems.push('extProc.identity.jwt: set exactly one of jwks and secretEnv');
   if (jwt?.jwks !== undefined && !Array.isArray((jwt.jwks as { keys?: unknown } | null)?.keys)) problems.push('extProc.identity.jwt.jwks: must be a JWKS object with a keys list');
   const optionalStr = (value: unknown, at: string) => (value === undefined ? undefined : str(value, at, ''));
-  const edge = obj(extProc.edge, 'extProc.edge', ['protectedHeaders', 'protectedPrefixes', 'onSpoofed']);
+  const edge = obj(extProc.edge, 'extProc.edge', ['protectedHeaders', 'protectedPrefixes', 'clientHeaders', 'onSpoofed']);
   const lowerList = (value: unknown, at: string, fallback: readonly string[]): string[] => {
     if (value === undefined) return [...fallback];
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v !== '')) {
@@ -248,6 +248,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
       edge: {
         protectedHeaders: lowerList(edge.protectedHeaders, 'extProc.edge.protectedHeaders', DEFAULTS.extProc.edge.protectedHeaders),
         protectedPrefixes: lowerList(edge.protectedPrefixes, 'extProc.edge.protectedPrefixes', DEFAULTS.extProc.edge.protectedPrefixes),
+        clientHeaders: lowerList(edge.clientHeaders, 'extProc.edge.clientHeaders', DEFAULTS.extProc.edge.clientHeaders),
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
       tls: parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems),
