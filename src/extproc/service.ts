@@ -111,7 +111,7 @@ export class ExtProcService {
     if (metadataBytes(headers) > this.options.maxMetadataBytes) {
       return this.reject('oversized_metadata', { kind: 'reject', status: 400, body: `rpc-* metadata headers exceed ${this.options.maxMetadataBytes} bytes` });
     }
-    requestPropagation(side, headers, mutation);
+    requestPropagation(side, headers, mutation, caller);
     const ctx = new RequestContext(headers, caller, this.options.identity, new FrameParts(request));
     const verifying = this.options.jwt?.verify(headers);
     if (!verifying) return this.route(ctx, mutation, started);

@@ -1,5 +1,5 @@
 import type { RequestContext } from '../context/request-context';
-import { PERSIST_PREFIX, metadataHeader } from '../context/propagation';
+import { persistentValue } from '../context/propagation';
 import type { RouteInput, RouteResult, Router } from './router';
 import { ALL_TAGGED, ConfigReader, LabelCache, routeTagged } from './router-kit';
 
@@ -11,7 +11,6 @@ interface CanaryConfig {
   readonly labels: LabelCache;
   /** The header a request asks with (at an edge gateway a client may send it only if it is not protected). */
   readonly header: string;
-  readonly persistHeader: string;
 }
 
 const FIELDS = ['enabled', 'key', 'header'];
@@ -41,7 +40,7 @@ export class CanaryRouter implements Router {
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;
-    const result = routeTagged(input, c.labels, ctx.header(c.header) || ctx.header(c.persistHeader), NOTES);
+    const result = routeTagged(input, c.labels, ctx.header(c.header) || persistentValue(ctx.headers, c.labels.keys[0]!), NOTES);
     // Everything still in play is a canary: the earlier choice stands rather than nothing.
     return result === ALL_TAGGED ? undefined : result;
   }
@@ -50,5 +49,5 @@ export class CanaryRouter implements Router {
 function parse(config: unknown): CanaryConfig {
   const r = new ConfigReader('canary', config, FIELDS);
   const key = r.labelKey('key', 'canary');
-  return { enabled: r.boolean('enabled', false), labels: new LabelCache([key]), header: r.headerName('header', CANARY_HEADER), persistHeader: metadataHeader(PERSIST_PREFIX, key) };
+  return { enabled: r.boolean('enabled', false), labels: new LabelCache([key]), header: r.headerName('header', CANARY_HEADER) };
 }
