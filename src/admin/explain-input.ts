@@ -1,6 +1,8 @@
 import type { ExplainRequest } from './explain';
 import { HttpError } from './http';
 
+const SIDES = ['edge', 'outbound', 'inbound'];
+
 /** Checks the types of a POST /explain body; a wrong one is a 400 naming the field. */
 export function parseExplainRequest(body: unknown): ExplainRequest {
   const object = (value: unknown, at: string): Record<string, unknown> | undefined => {
@@ -16,7 +18,8 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
   };
 
   const request = object(body, 'body') ?? {};
-  string(request.service, 'service');
+  for (const field of ['cluster', 'service', 'authority', 'path', 'method', 'sourceAddress']) string(request[field], field);
+  if (request.side !== undefined && !SIDES.includes(request.side as string)) throw new HttpError(400, `side: must be one of ${SIDES.join(', ')}`);
   stringMap(request.headers, 'headers');
   const caller = object(request.caller, 'caller') ?? {};
   string(caller.service, 'caller.service');

@@ -124,3 +124,17 @@ test('fuzz: 2,100 hostile JSON bodies on every JSON endpoint get a 2xx or a 4xx 
   expect((await api(env.admin, 'GET', '/healthz')).status).toBe(200);
   expect((await api(env.admin, 'POST', '/explain', { service: 'fuzz' })).status).toBe(200);
 });
+
+test('POST /explain: Envoy-input fields are type-checked too', async () => {
+  for (const [body, error] of [
+    ['{"cluster": 1}', 'cluster: must be a string'],
+    ['{"authority": ["a"]}', 'authority: must be a string'],
+    ['{"path": {}}', 'path: must be a string'],
+    ['{"method": true}', 'method: must be a string'],
+    ['{"sourceAddress": 10}', 'sourceAddress: must be a string'],
+    ['{"side": "sideways"}', 'side: must be one of edge, outbound, inbound'],
+  ]) {
+    const answer = await raw('POST', '/explain', body!);
+    expect([body, answer.status, answer.json.error]).toEqual([body, 400, error]);
+  }
+});
