@@ -123,7 +123,7 @@ test('fuzz: 2,100 hostile JSON bodies on every JSON endpoint get a 2xx or a 4xx 
   }
   expect((await api(env.admin, 'GET', '/healthz')).status).toBe(200);
   expect((await api(env.admin, 'POST', '/explain', { service: 'fuzz' })).status).toBe(200);
-});
+}, 180_000); // 2,100 HTTP round trips: seconds alone, more on a busy machine
 
 test('POST /explain: Envoy-input fields are type-checked too', async () => {
   for (const [body, error] of [

@@ -26,7 +26,7 @@ test('a document that outlasts the timeout is refused and its worker replaced; t
   } finally {
     await checker.close();
   }
-});
+}, 120_000);
 
 test('ext_proc keeps answering while a heavy rules document is parsed and validated', async () => {
   const env = await startApp();
@@ -56,4 +56,4 @@ test('ext_proc keeps answering while a heavy rules document is parsed and valida
     client.close();
     await env.app.stop();
   }
-});
+}, 120_000); // a worker starts, and a 300-rule document is parsed, on what may be a busy machine
