@@ -29,26 +29,6 @@ rules:
 
 const request: GatewayRequest = { path: '/', cluster: 'shop.default', headers: { 'x-team': 'a' } };
 
-/** Sends `request` from `workers` loops until `stop()`; returns the statuses seen. */
-function steadyTraffic(gw: Gateway, workers: number): { stop: () => Promise<Map<number, number>> } {
-  let running = true;
-  const statuses = new Map<number, number>();
-  const loops = Array.from({ length: workers }, async () => {
-    while (running) {
-      const { status } = await gw.send(request);
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return statuses;
-    },
-  };
-}
-
 /** Access-log lines of requests the named rule decided, with where they went. */
 function decidedBy(gw: Gateway, rule: string): Array<{ upstream: unknown; status: unknown }> {
   return gw.accessLog()
@@ -58,7 +38,7 @@ function decidedBy(gw: Gateway, rule: string): Array<{ upstream: unknown; status
 
 /** Puts ISOLATE, then POOLS, while requests flow; returns what the traffic saw. */
 async function changeUnderLoad(gw: Gateway): Promise<{ statuses: Map<number, number>; isolate: Array<{ upstream: unknown }>; pools: Array<{ upstream: unknown }> }> {
-  const traffic = steadyTraffic(gw, 4);
+  const traffic = gw.traffic(request);
   await new Promise((r) => setTimeout(r, 300));
   expect((await api(gw.admin, 'PUT', '/v1/rules', ISOLATE)).status).toBe(200);
   await gw.until(request, ['team-a']);
@@ -66,7 +46,8 @@ async function changeUnderLoad(gw: Gateway): Promise<{ statuses: Map<number, num
   expect((await api(gw.admin, 'PUT', '/v1/rules', POOLS)).status).toBe(200);
   await gw.until(request, ['pool-b']);
   await new Promise((r) => setTimeout(r, 300));
-  const statuses = await traffic.stop();
+  const statuses = new Map<number, number>();
+  for (const { status } of await traffic.stop()) statuses.set(status, (statuses.get(status) ?? 0) + 1);
   const isolate = decidedBy(gw, 'isolate');
   const pools = decidedBy(gw, 'pools');
   return { statuses, isolate, pools };
