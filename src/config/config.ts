@@ -47,6 +47,8 @@ export interface ServerConfig {
   readonly xds: {
     readonly debounceMs: number;
     readonly maxDebounceMs: number;
+    /** Longest a change needing new subset selectors waits for every Envoy's ACK before ext_proc uses it. */
+    readonly rolloutWaitMs: number;
     /** TLS (mutual with a client CA) on the xDS listener; plaintext when absent. */
     readonly tls: TlsConfig | undefined;
     /** Who may open xDS streams. */
@@ -72,7 +74,7 @@ export const DEFAULTS: ServerConfig = {
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
     tls: undefined,
   },
-  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
+  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, rolloutWaitMs: 5000, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
@@ -210,7 +212,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   };
   const onSpoofed = edge.onSpoofed ?? DEFAULTS.extProc.edge.onSpoofed;
   if (onSpoofed !== 'reject' && onSpoofed !== 'strip') problems.push(`extProc.edge.onSpoofed: must be reject or strip, got ${JSON.stringify(onSpoofed)}`);
-  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'tls', 'clients']);
+  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'rolloutWaitMs', 'tls', 'clients']);
   const routers: RouterConfig[] = [];
   if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
   (Array.isArray(top.routers) ? top.routers : []).forEach((entry, i) => {
@@ -256,6 +258,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     xds: {
       debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),
       maxDebounceMs: int(xds.maxDebounceMs, 'xds.maxDebounceMs', DEFAULTS.xds.maxDebounceMs, 0, 600000),
+      rolloutWaitMs: int(xds.rolloutWaitMs, 'xds.rolloutWaitMs', DEFAULTS.xds.rolloutWaitMs, 0, 600000),
       tls: parseTls(xds.tls, 'xds.tls', baseDir, obj, problems),
       clients: parseXdsClients(xds.clients, env, obj, problems),
     },

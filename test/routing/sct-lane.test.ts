@@ -51,6 +51,11 @@ test('a lane set only as the caller instance\'s transitive label reaches D throu
   expect(cd.lb).toEqual({ env: 'dev1' });
 });
 
+test('the one-hop marker (rpc-persist-metaroute-transit-seen) is not mirrored as SCT metadata', async () => {
+  const copied = (await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', 'rpc-transit-x': '1', 'rpc-persist-metaroute-transit-seen': 'x=abc' })).copied;
+  expect(copied).toEqual({ 'rpc-persist-env': 'dev1', 'rpc-persist-metaroute-transit-seen': 'x=abc', 'x-sct-metadata-transitive-env': 'dev1' });
+});
+
 test('a value already on the request wins over the caller\'s label, and a non-transitive label is not turned into metadata', async () => {
   expect((await hop('a', 'env=dev1', 'env', 'b', { 'rpc-persist-env': 'dev9' })).copied).toEqual({ 'rpc-persist-env': 'dev9', 'x-sct-metadata-transitive-env': 'dev9' });
   expect((await hop('a', 'env=dev1', '', 'b', {})).copied).toEqual({});
