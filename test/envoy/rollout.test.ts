@@ -93,4 +93,26 @@ describeWith(ENVOY, 'rule changes roll out make-before-break through real Envoy'
       await gw.stop();
     }
   }, 120_000);
+
+  test('a router config that adds label keys (the lane router) rolls out the same way', async () => {
+    const gw = await Gateway.start();
+    try {
+      const lane = await gw.backend('dev1', 'shop', { env: 'dev1' });
+      await gw.backend('base', 'shop');
+      await gw.until({ path: '/', cluster: 'shop.default' }, ['dev1', 'base']);
+      const laneRequest: GatewayRequest = { path: '/', cluster: 'shop.default', headers: { 'rpc-persist-env': 'dev1' } };
+      const traffic = gw.traffic(laneRequest);
+      await new Promise((r) => setTimeout(r, 300));
+      await gw.routerConfig('lane', { enabled: true, key: 'env' });
+      await gw.until(laneRequest, ['dev1']);
+      await new Promise((r) => setTimeout(r, 500));
+      const answers = await traffic.stop();
+      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+      const laneDecisions = gw.accessLog().filter((l) => (l['envoy_lb'] as { env?: string } | null)?.env === 'dev1');
+      expect(laneDecisions.length).toBeGreaterThan(20);
+      expect(laneDecisions.filter((l) => l['upstream'] !== `127.0.0.1:${lane.port}`)).toEqual([]);
+    } finally {
+      await gw.stop();
+    }
+  }, 120_000);
 });
