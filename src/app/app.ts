@@ -76,7 +76,7 @@ export class App {
 
   private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
-    const store = EmbeddedStore.open(config.dataDir);
+    const store = await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
     const registry = new Registry();
     registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
