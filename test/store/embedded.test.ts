@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { EmbeddedStore, StoreCorruptError } from '../../src/store/embedded';
 import { DataDirInUseError } from '../../src/store/lock';
 import { repairStore } from '../../src/store/repair';
+import { runStore } from '../../src/cli/store';
 import type { StoreEvent } from '../../src/store/store';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-store-'));
@@ -239,13 +240,16 @@ test('a second process (or a second open) on the same data directory is refused,
 test('`metaroute store repair --data-dir DIR` is the command line the error names', async () => {
   const { dir, file } = await logWith(3);
   editLine(file, 3, (text) => text.replace('10002', '10003'));
-  const run = (args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(process.execPath, ['-r', require.resolve('../support/register-ts'), path.join(__dirname, '../../src/cli/main.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = async (args: string[]) => {
     let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
+    const capture = (chunk: string | Uint8Array) => ((out += chunk.toString()), true);
+    const spies = [jest.spyOn(process.stdout, 'write').mockImplementation(capture), jest.spyOn(process.stderr, 'write').mockImplementation(capture)];
+    try {
+      return { code: await runStore(args), out };
+    } finally {
+      spies.forEach((s) => s.mockRestore());
+    }
+  };
   expect((await run(['store', 'repair'])).code).toBe(2);
   const repaired = await run(['store', 'repair', '--data-dir', dir]);
   expect(repaired).toMatchObject({ code: 0, out: expect.stringContaining(`repaired ${file}: kept 2 records`) });
