@@ -250,8 +250,8 @@ test('`metaroute store repair --data-dir DIR` is the command line the error name
       spies.forEach((s) => s.mockRestore());
     }
   };
-  expect((await run(['store', 'repair'])).code).toBe(2);
-  const repaired = await run(['store', 'repair', '--data-dir', dir]);
+  expect((await run(['repair'])).code).toBe(2);
+  const repaired = await run(['repair', '--data-dir', dir]);
   expect(repaired).toMatchObject({ code: 0, out: expect.stringContaining(`repaired ${file}: kept 2 records`) });
   const store = await EmbeddedStore.open(dir);
   expect((await store.list('')).entries.map((e) => e.key)).toEqual(['k/0', 'k/1']);
