@@ -1,0 +1,171 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * Real etcd for the store tests: ETCD_BIN, else `etcd` on PATH. Without one the suites skip
+ * outside CI and fail under CI=true (CI installs it: .ci/run).
+ */
+export const ETCD_BIN = process.env['ETCD_BIN'] || findOnPath('etcd');
+const INSTALL = 'apt-get install -y etcd-server';
+
+function findOnPath(name: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() || undefined : undefined;
+}
+
+/** `describe` when etcd is here; otherwise one skipped test saying why (a failing one under CI=true). */
+export function describeWithEtcd(name: string, body: () => void): void {
+  if (ETCD_BIN) {
+    describe(name, body);
+  } else if (process.env['CI'] === 'true') {
+    test(name, () => {
+      throw new Error(`no etcd binary (ETCD_BIN or PATH) under CI=true; install it: ${INSTALL}`);
+    });
+  } else {
+    test.skip(`${name}: skipped, no etcd binary (set ETCD_BIN or install it: ${INSTALL})`, () => undefined);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Member {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  process: ChildProcess | undefined;
+}
+
+/**
+ * A 1- or 3-member etcd cluster on loopback. Short heartbeat and election timeouts so a
+ * lost leader is replaced within about a second, as on a quiet LAN.
+ */
+export class EtcdCluster {
+  private constructor(private readonly members: Member[], private readonly root: string) {}
+
+  static async start(size = 1): Promise<EtcdCluster> {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-etcd-'));
+    const members: Member[] = [];
+    for (let i = 0; i < size; i++) {
+      members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(root, `m${i}`), process: undefined });
+    }
+    const cluster = new EtcdCluster(members, root);
+    await Promise.all(members.map((_, i) => cluster.restart(i)));
+    return cluster;
+  }
+
+  get endpoints(): string[] {
+    return this.members.map((m) => `http://127.0.0.1:${m.clientPort}`);
+  }
+
+  endpoint(i: number): string {
+    return this.endpoints[i]!;
+  }
+
+  /** Starts member i (again, on its data directory) and waits until it reports healthy. */
+  async restart(i: number): Promise<void> {
+    const m = this.members[i]!;
+    const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+    m.process = spawn(ETCD_BIN!, [
+      '--name', m.name,
+      '--data-dir', m.dataDir,
+      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-cluster', cluster,
+      '--initial-cluster-state', 'new',
+      '--initial-cluster-token', path.basename(this.root),
+      '--heartbeat-interval', '50',
+      '--election-timeout', '500',
+      '--logger', 'zap',
+      '--log-level', 'error',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    m.process.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    const deadline = Date.now() + 15_000;
+    while (!(await this.healthy(i))) {
+      if (m.process.exitCode !== null || Date.now() > deadline) throw new Error(`etcd member ${m.name} did not become healthy:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGKILL: no goodbye to the cluster. */
+  async kill(i: number): Promise<void> {
+    const proc = this.members[i]!.process;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.members.map((_, i) => this.kill(i)));
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+
+  private async healthy(i: number): Promise<boolean> {
+    try {
+      const answer = await fetch(`${this.endpoint(i)}/health`, { signal: AbortSignal.timeout(1000) });
+      return ((await answer.json()) as { health?: string }).health === 'true';
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** A loopback TCP proxy a test can cut (all connections dropped, new ones refused) and restore. */
+export class CuttableProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private cutOff = false;
+
+  private constructor(private readonly server: net.Server, readonly port: number) {}
+
+  static async start(target: string): Promise<CuttableProxy> {
+    const { hostname, port } = new URL(target);
+    let proxy: CuttableProxy | undefined;
+    const server = net.createServer((client) => {
+      if (proxy!.cutOff) return void client.destroy();
+      const upstream = net.connect(Number(port), hostname);
+      for (const s of [client, upstream]) {
+        proxy!.sockets.add(s);
+        s.on('close', () => proxy!.sockets.delete(s));
+        s.on('error', () => (client.destroy(), upstream.destroy()));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    proxy = new CuttableProxy(server, (server.address() as net.AddressInfo).port);
+    return proxy;
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  cut(): void {
+    this.cutOff = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.cutOff = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
