@@ -32,7 +32,7 @@ const DiscoveryResponse = root.lookupType('envoy.service.discovery.v3.DiscoveryR
 const ClusterLoadAssignment = root.lookupType('envoy.config.endpoint.v3.ClusterLoadAssignment');
 const now = () => performance.now();
 
-const ETCD_BIN = process.env.ETCD_BIN || spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).stdout.trim();
+const ETCD_BIN = process.env.ETCD_BIN || spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).stdout?.trim();
 
 function freePort() {
   return new Promise((resolve) => {
