@@ -22,7 +22,6 @@ interface Built {
   readonly view: ServiceView | undefined;
   readonly rules: RuleSnapshot;
   readonly routerKeys: string;
-  readonly endpointMode: boolean;
   /** Selector keys the CLA was built with (endpoints lacking one carry it as ""). */
   readonly selectorKeys: string;
 }
@@ -62,19 +61,15 @@ export class ResourceBuilder {
     }
     const name = clusterName(identity.namespace, identity.name);
     const routerKeysId = routerKeys.join('\u0000');
-    let endpointMode = previous?.endpointMode ?? false;
     let selectorKeys = previous?.selectorKeys ?? '';
     let keyList = selectorKeys ? selectorKeys.split('\u0000') : [];
     if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId) {
       const policy = subsetPolicy(rules, key, routerKeys);
-      endpointMode = policy.endpointMode;
       keyList = [...policy.keys];
       selectorKeys = keyList.join('\u0000');
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
     }
-    if (endpointMode) {
-      this.remove(EDS, name, changes);
-    } else if (!previous || previous.view !== view || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
+    if (!previous || previous.view !== view || previous.selectorKeys !== selectorKeys) {
       const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
       if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
       this.put(EDS, name, CLA_TYPE, message, changes);
@@ -83,7 +78,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, endpointMode, selectorKeys });
+    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {
