@@ -3,30 +3,19 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { describeWith, type Requirement } from './requires';
 
-/**
- * Real etcd for the store tests: ETCD_BIN, else `etcd` on PATH. Without one the suites skip
- * outside CI and fail under CI=true (CI installs it: .ci/run).
- */
-export const ETCD_BIN = process.env['ETCD_BIN'] || findOnPath('etcd');
-const INSTALL = 'apt-get install -y etcd-server';
+/** Real etcd for the store tests: ETCD_BIN, else `etcd` on PATH (CI installs it: .ci/run). */
+export const ETCD: Requirement = { what: 'etcd', path: process.env['ETCD_BIN'] || findOnPath('etcd'), install: 'apt-get install -y etcd-server (or set ETCD_BIN)' };
 
 function findOnPath(name: string): string | undefined {
   const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   return found.status === 0 ? found.stdout.trim() || undefined : undefined;
 }
 
-/** `describe` when etcd is here; otherwise one skipped test saying why (a failing one under CI=true). */
+/** `describe` when etcd is here; otherwise a skip saying why (a failing test under CI=true). */
 export function describeWithEtcd(name: string, body: () => void): void {
-  if (ETCD_BIN) {
-    describe(name, body);
-  } else if (process.env['CI'] === 'true') {
-    test(name, () => {
-      throw new Error(`no etcd binary (ETCD_BIN or PATH) under CI=true; install it: ${INSTALL}`);
-    });
-  } else {
-    test.skip(`${name}: skipped, no etcd binary (set ETCD_BIN or install it: ${INSTALL})`, () => undefined);
-  }
+  describeWith(ETCD, name, body);
 }
 
 export async function freePort(): Promise<number> {
@@ -78,7 +67,7 @@ export class EtcdCluster {
   async restart(i: number): Promise<void> {
     const m = this.members[i]!;
     const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
-    m.process = spawn(ETCD_BIN!, [
+    m.process = spawn(ETCD.path!, [
       '--name', m.name,
       '--data-dir', m.dataDir,
       '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
