@@ -279,6 +279,7 @@ export class EmbeddedStore implements Store {
    * group commits.
    */
   private async compact(): Promise<void> {
+    this.log(`store: compacting ${this.records} records (${this.data.size} keys)`);
     const tail: LogRecord[] = [];
     this.compactionTail = tail;
     const tmpPath = path.join(this.dir, COMPACT_FILE);
@@ -286,23 +287,15 @@ export class EmbeddedStore implements Store {
     let renamed = false;
     try {
       const base = this.revision;
-      let slice = '';
-      let written = 0;
-      for (const [k, v] of this.data) {
-        slice += encodeRecord({ r: base, k, v });
-        written++;
-        if (slice.length >= COMPACT_SLICE_BYTES) {
-          await writeAll(out, Buffer.from(slice));
-          slice = '';
-        }
-      }
-      // Keeps the revision even when no key is left.
-      await writeAll(out, Buffer.from(slice + encodeRecord({ r: base })));
+      const live = (function* (data: Map<string, string>): Iterable<LogRecord> {
+        for (const [k, v] of data) yield { r: base, k, v };
+        yield { r: base }; // keeps the revision even when no key is left
+      })(this.data);
+      const written = await writeInSlices(out, live);
       await this.enqueue(async () => {
         if (this.closed) return;
         this.compactionTail = undefined;
-        const tailBytes = Buffer.from(tail.map(encodeRecord).join(''));
-        await writeAll(out, tailBytes);
+        await writeInSlices(out, tail);
         await out.datasync();
         await fs.rename(tmpPath, this.logPath);
         renamed = true;
@@ -315,7 +308,7 @@ export class EmbeddedStore implements Store {
           return;
         }
         const before = this.records;
-        this.records = written + 1 + tail.length;
+        this.records = written + tail.length;
         this.size = (await this.file.stat()).size;
         this.log(`store: compacted ${before} records to ${this.records} (${this.data.size} keys)`);
       });
@@ -325,6 +318,22 @@ export class EmbeddedStore implements Store {
       if (!renamed) await fs.rm(tmpPath, { force: true });
     }
   }
+}
+
+/** Encodes and writes records in slices of about COMPACT_SLICE_BYTES, yielding to the event loop between them; returns how many. */
+async function writeInSlices(file: fs.FileHandle, records: Iterable<LogRecord>): Promise<number> {
+  let slice = '';
+  let count = 0;
+  for (const record of records) {
+    slice += encodeRecord(record);
+    count++;
+    if (slice.length >= COMPACT_SLICE_BYTES) {
+      await writeAll(file, Buffer.from(slice));
+      slice = '';
+    }
+  }
+  if (slice) await writeAll(file, Buffer.from(slice));
+  return count;
 }
 
 async function writeAll(file: fs.FileHandle, bytes: Buffer): Promise<void> {
