@@ -79,7 +79,7 @@ export class EtcdStore implements Store {
       await store.relist();
     } catch (error) {
       client.close();
-      throw new Error(`etcd at ${config.endpoints.join(', ')} unreachable: ${(error as Error).message}`);
+      throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${config.prefix} (unreachable, or refused TLS or credentials): ${(error as Error).message}`);
     }
     store.startWatch();
     log(`store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${config.prefix} at revision ${store.revision}`);

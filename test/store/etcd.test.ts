@@ -1,8 +1,12 @@
-import { Etcd3 } from 'etcd3';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Etcd3, Range } from 'etcd3';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
 import { StoreUnavailableError, type StoreEvent } from '../../src/store/store';
 import { until } from '../support/app';
-import { CuttableProxy, EtcdCluster, describeWithEtcd } from '../support/etcd';
+import { CuttableProxy, EtcdCluster, OPENSSL, describeWithEtcd, makeCertificates } from '../support/etcd';
+import { describeWith } from '../support/requires';
 
 describeWithEtcd('etcd store against a real etcd', () => {
   let etcd: EtcdCluster;
@@ -68,10 +72,11 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(await a.leases.refresh('lease/dropped')).toBe(false);
   });
 
-  test('cut off from etcd: keeps listing its last snapshot, writes fail with StoreUnavailableError, then it resynchronises', async () => {
+  test('cut off from etcd: keeps listing its last snapshot, writes fail with StoreUnavailableError, then its watch resumes where it stopped', async () => {
     const proxy = await CuttableProxy.start(etcd.endpoint(0));
     const logs: string[] = [];
     const cut = await store(proxy.endpoint, logs);
+    const events = record(cut);
     const writer = await store();
     await writer.put('k/1', 'before');
     await until(async () => (await cut.list('k/')).entries.length === 1, 'the cut store to see k/1');
@@ -85,6 +90,9 @@ describeWithEtcd('etcd store against a real etcd', () => {
     proxy.restore();
     await until(async () => (await cut.list('k/')).entries.length === 2, 'the cut store to catch up', 10_000);
     expect(await cut.put('k/4', 'after')).toBeGreaterThan(0);
+    // The watch resumed after the last revision it had applied: every change once, none again.
+    expect(events.map((e) => e.key)).toEqual(['k/1', 'k/3', 'k/4']);
+    expect(logs.some((m) => m.includes('resynchronised'))).toBe(false); // resumed, not relisted
     await proxy.close();
   });
 
@@ -122,6 +130,43 @@ describeWithEtcd('etcd store against a real etcd', () => {
 
   test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined };
-    await expect(EtcdStore.open(config, () => undefined)).rejects.toThrow('etcd at http://127.0.0.1:1 unreachable');
+    await expect(EtcdStore.open(config, () => undefined)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
+  });
+});
+
+describeWithEtcd('etcd store over mutual TLS with a password', () => {
+  describeWith(OPENSSL, 'certificates made with openssl', () => {
+    test('connects with the CA, its client certificate and a role limited to its prefix; a wrong password, no client certificate or another prefix is refused at start', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-etcd-tls-'));
+      const certs = makeCertificates(dir);
+      const etcd = await EtcdCluster.start(1, { ca: certs.ca, ...certs.server });
+      try {
+        const credentials = { rootCertificate: fs.readFileSync(certs.ca), certChain: fs.readFileSync(certs.client.cert), privateKey: fs.readFileSync(certs.client.key) };
+        const admin = new Etcd3({ hosts: etcd.endpoints, credentials });
+        await admin.user('root').create('root-password');
+        await admin.role('root').create();
+        await admin.user('root').addRole('root');
+        await admin.role('metaroute').create();
+        await admin.role('metaroute').grant({ permission: 'Readwrite', range: Range.prefix('/tls/') });
+        await admin.user('metaroute').create('s3cret');
+        await admin.user('metaroute').addRole('metaroute');
+        await admin.auth.authEnable();
+        admin.close();
+
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/tls/', tls: { ca: certs.ca, ...certs.client }, auth: { username: 'metaroute', password: 's3cret' } };
+        const store = await EtcdStore.open(config, () => undefined);
+        await store.put('k', 'v', { ttlSeconds: 5 });
+        expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v' }]);
+        expect(await store.leases.refresh('k')).toBe(true);
+        await store.close();
+
+        await expect(EtcdStore.open({ ...config, auth: { username: 'metaroute', password: 'wrong' } }, () => undefined)).rejects.toThrow(/did not answer the first list of \/tls\/ .*authentication failed/i);
+        await expect(EtcdStore.open({ ...config, tls: { ca: certs.ca, cert: undefined, key: undefined } }, () => undefined)).rejects.toThrow('did not answer the first list');
+        await expect(EtcdStore.open({ ...config, prefix: '/other/' }, () => undefined)).rejects.toThrow(/permission denied/i);
+      } finally {
+        await etcd.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }, 30_000);
   });
 });
