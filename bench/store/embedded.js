@@ -33,16 +33,21 @@ async function run(dir, passes) {
     },
   });
   const whole = monitorEventLoopDelay({ resolution: 1 });
-  const during = monitorEventLoopDelay({ resolution: 1 });
   whole.enable();
+  // The longest gap a 1 ms timer sees while the compaction runs.
+  let last = performance.now();
+  let compactionMaxGapMs;
+  const ticker = setInterval(() => {
+    const at = performance.now();
+    if (compactStart !== undefined && (compactEnd === undefined || last < compactEnd)) compactionMaxGapMs = Math.max(compactionMaxGapMs ?? 0, at - last);
+    last = at;
+  }, 1);
   const started = performance.now();
   let next = 0;
   const total = KEYS * passes;
   const worker = async () => {
     while (next < total) {
       const n = next++;
-      if (compactStart !== undefined && compactEnd === undefined) during.enable();
-      else during.disable();
       await store.put(`instances/default/shop/${n % KEYS}`, value(n % KEYS, Math.floor(n / KEYS)));
     }
   };
@@ -51,14 +56,14 @@ async function run(dir, passes) {
   while (compactStart !== undefined && compactEnd === undefined) await new Promise((r) => setTimeout(r, 5));
   const seconds = (performance.now() - started) / 1000;
   whole.disable();
-  during.disable();
+  clearInterval(ticker);
   await store.close();
   return {
     rate: total / seconds,
     maxDelayMs: whole.max / 1e6,
     p99DelayMs: whole.percentile(99) / 1e6,
     compactionMs: compactEnd !== undefined ? compactEnd - compactStart : undefined,
-    compactionMaxDelayMs: during.count ? during.max / 1e6 : undefined,
+    compactionMaxGapMs,
   };
 }
 
@@ -95,7 +100,7 @@ async function main() {
     console.log(`  ${kind.padEnd(10)} event-loop delay p99 (ms): ${summary(r.map((x) => x.p99DelayMs))}; max (ms): ${summary(r.map((x) => x.maxDelayMs))}`);
     if (kind === 'compacting') {
       console.log(`  ${kind.padEnd(10)} compaction wall time (ms): ${summary(r.map((x) => x.compactionMs))}`);
-      console.log(`  ${kind.padEnd(10)} max event-loop delay during the compaction (ms): ${summary(r.map((x) => x.compactionMaxDelayMs))}`);
+      console.log(`  ${kind.padEnd(10)} longest 1 ms-timer gap during the compaction (ms): ${summary(r.map((x) => x.compactionMaxGapMs))}`);
     }
   }
 }
