@@ -121,7 +121,8 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    // A cancel waits for etcd's answer, which an unreachable etcd never gives.
+    await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 'watch cancel').catch(() => undefined);
     for (const waiter of this.waiters) waiter.resolve();
     this.client.close();
   }
@@ -200,6 +201,8 @@ export class EtcdStore implements Store {
       this.log(`store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
     });
     watcher.on('connected', () => {
+      // etcd3 moves the resume point to the creation header's revision, ahead of events not yet sent: keep ours.
+      watcher.request.start_revision = String(this.revision + 1);
       if (this.reachable) return;
       this.reachable = true;
       this.log(`store: etcd is back; the watch resumes after revision ${this.revision}`);
@@ -237,7 +240,7 @@ export class EtcdStore implements Store {
     // Resume after the last event applied; etcd's header may be ahead of events it has not sent yet.
     const resumeAfter = events.length ? Number(events[events.length - 1]!.kv.mod_revision) : Number(response.header.revision);
     if (resumeAfter > this.revision) this.revision = resumeAfter;
-    this.watcher!.request.start_revision = String(this.revision + 1);
+    this.watcher!.request.start_revision = String(this.revision + 1); // etcd3 set it from the header
     for (const waiter of this.waiters) if (waiter.revision <= this.revision) waiter.resolve();
   }
 
