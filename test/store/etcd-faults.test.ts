@@ -1,43 +1,13 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { stringify } from 'yaml';
 import { api, until } from '../support/app';
-import { EtcdCluster, describeWithEtcd, freePort } from '../support/etcd';
+import { EtcdCluster, describeWithEtcd } from '../support/etcd';
+import { freePort } from '../support/envoy';
+import { MetarouteProcess } from '../support/metaroute-process';
 import { ExtProcClient } from '../support/extproc-client';
 import { EdsRecorder, routedLabels, startReplica } from '../support/replicas';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const ALL_GRAY = 'rules:\n  - name: all-gray\n    service: shop\n    destinations: [{ name: gray, labels: { version: gray } }]\n    failover: none\n';
-
-/** `metaroute serve` as its own process (TypeScript run directly), on etcd; resolves once it serves. */
-async function spawnReplica(endpoints: readonly string[], prefix: string): Promise<{ admin: string; kill(): Promise<void> }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-replica-'));
-  const config = path.join(dir, 'config.yaml');
-  fs.writeFileSync(config, stringify({ host: '127.0.0.1', ports: { extProc: 0, xds: 0, admin: 0 }, dataDir: path.join(dir, 'data'), store: { kind: 'etcd', endpoints, prefix } }));
-  const child = spawn(process.execPath, ['-r', path.join(ROOT, 'test/support/register-ts.js'), path.join(ROOT, 'src/cli/main.ts'), 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env['PATH'] } });
-  let stderr = '';
-  const admin = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const m = /admin (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`replica exited with ${code}:\n${stderr}`)));
-    setTimeout(() => reject(new Error(`replica did not start in 30 s:\n${stderr}`)), 30_000).unref();
-  });
-  return {
-    admin,
-    kill: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** Registers `shop` instances on `admin` from `port` on, `concurrency` at a time, until `stop()`; returns the acknowledged ports. */
 function writeLoad(admin: () => string, firstPort: number, concurrency = 4): { acked: number[]; refused: number; stop(): Promise<void> } {
@@ -86,10 +56,12 @@ describeWithEtcd('faults against real etcd', () => {
   test('kill -9 of a replica under write load loses no acknowledged write', async () => {
     const etcd = await EtcdCluster.start(1);
     cleanups.push(() => etcd.close());
-    const replica = await spawnReplica(etcd.endpoints, '/kill9/');
+    const replica = await MetarouteProcess.start({ store: { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/kill9/' } });
+    cleanups.push(() => fs.rmSync(replica.dir, { recursive: true, force: true }));
     const load = writeLoad(() => replica.admin, 1, 8);
     await until(() => load.acked.length >= 300, 'the replica to acknowledge 300 writes', 20_000);
-    await replica.kill();
+    replica.signal('SIGKILL');
+    await replica.exited();
     await load.stop();
     const stored = await storedLoadPorts(etcd.endpoints, '/kill9/');
     expect(load.acked.filter((port) => !stored.has(port))).toEqual([]);

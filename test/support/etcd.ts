@@ -4,6 +4,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from './envoy';
 import { describeWith, type Requirement } from './requires';
 
 /** Real etcd for the store tests: ETCD_BIN, else `etcd` on PATH (CI installs it: .ci/run). */
@@ -19,17 +20,6 @@ export const OPENSSL: Requirement = { what: 'openssl', path: findOnPath('openssl
 /** `describe` when etcd is here; otherwise a skip saying why (a failing test under CI=true). */
 export function describeWithEtcd(name: string, body: () => void): void {
   describeWith(ETCD, name, body);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface Member {
