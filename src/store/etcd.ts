@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { LeaseKeepAlives } from './etcd-keepalive';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener } from './store';
 
 export interface EtcdStoreConfig {
@@ -48,12 +49,15 @@ export class EtcdStore implements Store {
   private reachable = true;
   private refusedWrites = 0;
   private closed = false;
+  private readonly keepAlives: LeaseKeepAlives;
 
   private constructor(
     private readonly client: Etcd3,
     private readonly config: EtcdStoreConfig,
     private readonly log: (msg: string) => void,
-  ) {}
+  ) {
+    this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
+  }
 
   static async open(config: EtcdStoreConfig, log: (msg: string) => void): Promise<EtcdStore> {
     const client = new Etcd3({
@@ -124,6 +128,7 @@ export class EtcdStore implements Store {
     // A cancel waits for etcd's answer, which an unreachable etcd never gives.
     await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 'watch cancel').catch(() => undefined);
     for (const waiter of this.waiters) waiter.resolve();
+    this.keepAlives.close();
     this.client.close();
   }
 
@@ -131,19 +136,7 @@ export class EtcdStore implements Store {
     const entry = this.mirror.get(key);
     if (!entry) return false;
     if (entry.lease === '0') return true;
-    const ttl = await this.guard(key, () => withTimeout((async () => {
-      const stream = await this.client.leaseClient.leaseKeepAlive();
-      try {
-        const answer = await new Promise<{ TTL: string }>((resolve, reject) => {
-          stream.on('data', resolve);
-          stream.on('error', reject);
-          stream.write({ ID: entry.lease });
-        });
-        return Number(answer.TTL);
-      } finally {
-        stream.end();
-      }
-    })(), 'lease keepalive'));
+    const ttl = await this.guard(key, () => this.keepAlives.renew(entry.lease));
     return ttl > 0;
   }
 
