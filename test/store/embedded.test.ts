@@ -257,3 +257,11 @@ test('`metaroute store repair --data-dir DIR` is the command line the error name
   expect((await store.list('')).entries.map((e) => e.key)).toEqual(['k/0', 'k/1']);
   await store.close();
 });
+
+test('a lock whose pid now belongs to another process (a reused pid) is taken over', async () => {
+  const dir = tmp();
+  fs.writeFileSync(path.join(dir, 'store.lock'), `${process.ppid} 1\n`); // running, but not started at tick 1
+  const store = await EmbeddedStore.open(dir);
+  expect(fs.readFileSync(path.join(dir, 'store.lock'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\n$`));
+  await store.close();
+});
