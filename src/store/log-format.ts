@@ -8,7 +8,7 @@ export interface LogRecord {
   v?: string; // absent = delete
 }
 
-/** A line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a flipped bit anywhere is caught on load. */
+/** A line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a flipped bit anywhere is caught on load (zlib.crc32: Node 20.15+). */
 export function encodeRecord(record: LogRecord): string {
   const json = JSON.stringify(record);
   return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
