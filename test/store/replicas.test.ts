@@ -34,6 +34,7 @@ describeWithEtcd('replicas on one etcd', () => {
     const { a, b, clientA, clientB } = await replicas();
     expect((await api(b.admin, 'PUT', '/v1/rules', ALL_GRAY)).status).toBe(200);
     expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { version: 'blue' }, ephemeral: false })).status).toBe(200);
+    await until(() => b.app.registry.snapshot().services.has('default/shop'), 'B to learn of shop'); // before, its CLA is rightly empty
     const eds = new EdsRecorder(() => b.app.ports.xds, 'shop.default');
     cleanups.push(() => eds.close());
     await until(() => eds.last?.endpoints.length === 1, 'B to push the blue endpoint');
