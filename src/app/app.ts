@@ -19,6 +19,8 @@ import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
+import { EtcdStore } from '../store/etcd';
+import type { Store } from '../store/store';
 import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
@@ -77,7 +79,7 @@ export class App {
 
   private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
-    const store = EmbeddedStore.open(config.dataDir);
+    const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
     const registry = new Registry();
     registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
