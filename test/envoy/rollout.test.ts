@@ -54,21 +54,6 @@ async function changeUnderLoad(gw: Gateway): Promise<{ statuses: Map<number, num
 }
 
 describeWith(ENVOY, 'rule changes roll out make-before-break through real Envoy', () => {
-  test('without the wait (rolloutWaitMs: 0) the same change misroutes: the gap this closes', async () => {
-    const gw = await Gateway.start({ xds: { rolloutWaitMs: 0 } });
-    try {
-      const a = await gw.backend('team-a', 'shop', { team: 'a' });
-      const b = await gw.backend('pool-b', 'shop', { pool: 'b' });
-      await gw.backend('other', 'shop', { version: 'v1' });
-      await gw.until({ path: '/', cluster: 'shop.default' }, ['team-a', 'pool-b', 'other']);
-      const { isolate, pools } = await changeUnderLoad(gw);
-      const misrouted = isolate.filter((l) => l.upstream !== `127.0.0.1:${a.port}`).length + pools.filter((l) => l.upstream !== `127.0.0.1:${b.port}`).length;
-      expect(misrouted).toBeGreaterThan(0);
-    } finally {
-      await gw.stop();
-    }
-  }, 120_000);
-
   test('no request of an isolation rule reaches an instance outside its subset, and none fails', async () => {
     const gw = await Gateway.start();
     try {
