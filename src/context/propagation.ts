@@ -2,7 +2,7 @@ import type { HeaderToSet } from '../model/decision';
 import { headerValue, type HeaderList } from '../model/headers';
 import type { Labels } from '../model/instance';
 import type { Caller } from './request-context';
-import { fnv1a } from '../routing/weighted';
+import { fnv1a } from '../model/hash';
 
 /** CloudWeGo metainfo header prefixes. */
 export const PERSIST_PREFIX = 'rpc-persist-';
