@@ -4,6 +4,7 @@ import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
+import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
@@ -54,7 +55,7 @@ export class App {
     private readonly drain: DrainWindow,
   ) {}
 
-  static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
+  static async start(config: ServerConfig, log: Logger): Promise<App> {
     const releases: Array<() => unknown> = [];
     try {
       return await App.assemble(config, log, releases);
@@ -74,7 +75,7 @@ export class App {
     return this.stopping;
   }
 
-  private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
+  private static async assemble(config: ServerConfig, log: Logger, releases: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
     const store = EmbeddedStore.open(config.dataDir);
     releases.push(() => store.close());
@@ -169,7 +170,7 @@ export class App {
       admin: await admin.listen(config.ports.admin, config.host),
     };
     const expiryTimer = setInterval(() => {
-      sync.expire().catch((error: Error) => log(`expiry failed: ${error.message}`));
+      sync.expire().catch((error: Error) => log.error({ event: 'store.failed', err: error }, 'expiry failed'));
     }, 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));

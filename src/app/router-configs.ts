@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import type { Router } from '../routing/router';
 import type { Store, StoreEvent } from '../store/store';
 
@@ -14,7 +15,7 @@ export class RouterConfigs {
   private readonly listeners = new Set<() => void>();
   private unwatch: (() => void) | undefined;
 
-  constructor(private readonly store: Store, routers: readonly Router[], private readonly log: (msg: string) => void) {
+  constructor(private readonly store: Store, routers: readonly Router[], private readonly log: Logger) {
     this.byName = new Map(routers.map((r) => [r.name, r]));
     if (this.byName.size !== routers.length) throw new Error(`two routers share a name: ${routers.map((r) => r.name).join(', ')}`);
   }
@@ -47,11 +48,17 @@ export class RouterConfigs {
   async push(name: string, config: unknown): Promise<void> {
     const router = this.byName.get(name);
     if (!router) throw new Error(`no router named ${name}`);
-    router.configure(config);
+    try {
+      router.configure(config);
+    } catch (error) {
+      this.log.warn({ event: 'router.config.refused', router: name, err: error }, 'router config refused; the previous config stays');
+      throw error;
+    }
     try {
       await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
     } catch (error) {
       router.configure(this.current.get(name) ?? {}); // not stored, so not live either
+      this.log.error({ event: 'store.failed', router: name, err: error }, 'storing a router config failed; the previous config stays');
       throw error;
     }
   }
@@ -68,9 +75,10 @@ export class RouterConfigs {
     try {
       router.configure(config);
       this.current.set(name, config);
+      this.log.info({ event: 'router.config.applied', router: name, revision: event.revision }, 'router config applied');
       for (const listener of this.listeners) listener();
     } catch (error) {
-      this.log(`router ${name} refused stored config v${event.revision}: ${(error as Error).message}`);
+      this.log.error({ event: 'router.config.refused', router: name, revision: event.revision, err: error }, 'stored router config refused');
     }
   }
 }

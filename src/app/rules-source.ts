@@ -1,13 +1,16 @@
 import * as fs from 'node:fs';
 import type { RuleSnapshot } from '../model/rule';
+import type { Logger } from '../log/logger';
 import type { Store, StoreEvent } from '../store/store';
-import { EMPTY_RULES, formatRuleErrors, loadRules, type RuleError } from '../rules';
+import { EMPTY_RULES, formatRuleErrors, loadRules, ruleCounts, type RuleError } from '../rules';
 
 const RULES_KEY = 'rules';
 
 interface StoredRules {
   readonly text: string;
   readonly origin: string;
+  /** Counts rule documents (1 for the first), not store writes. Records written before it existed read as 1. */
+  readonly version?: number;
 }
 
 export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: RuleError[]; message: string };
@@ -15,8 +18,8 @@ export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: Ru
 /**
  * Where the live rule snapshot comes from. Every update (rules file edit, admin API PUT)
  * is validated first and only a valid document is written to the store; the store's
- * watch then compiles and swaps it in, on this replica and every other. The store
- * revision is the rule version. An invalid update changes nothing and says why.
+ * watch then compiles and swaps it in, on this replica and every other. Each stored
+ * document is the next rule version. An invalid update changes nothing and says why.
  */
 export class RulesSource {
   private snapshotValue: RuleSnapshot = EMPTY_RULES;
@@ -24,11 +27,17 @@ export class RulesSource {
   private readonly listeners = new Set<(snapshot: RuleSnapshot) => void>();
   private unwatch: (() => void) | undefined;
   private watchedFile: string | undefined;
+  private storedVersion = 0;
 
-  constructor(private readonly store: Store, private readonly log: (msg: string) => void) {}
+  constructor(private readonly store: Store, private readonly log: Logger) {}
 
   get snapshot(): RuleSnapshot {
     return this.snapshotValue;
+  }
+
+  /** The configured rules file; while there is one, it is the only source of rules. */
+  get file(): string | undefined {
+    return this.watchedFile;
   }
 
   /** The text the current rules were compiled from, and where it came from. */
@@ -66,8 +75,12 @@ export class RulesSource {
   async update(text: string, origin: string): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
     const checked = loadRules(text, origin, 0);
-    if (!checked.ok) return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
-    const version = await this.store.put(RULES_KEY, JSON.stringify({ text, origin } satisfies StoredRules));
+    if (!checked.ok) {
+      this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, 'rules refused; the previous rules keep serving');
+      return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
+    }
+    const version = this.storedVersion + 1;
+    await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
     return { ok: true, version };
   }
 
@@ -76,25 +89,26 @@ export class RulesSource {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      this.log(`rules file ${file} unreadable, keeping rules v${this.snapshotValue.version}: ${(error as Error).message}`);
+      this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
       return;
     }
-    const result = await this.update(text, file);
-    if (result.ok) this.log(`rules file ${file} loaded as v${result.version}`);
-    else this.log(`rules file ${file} rejected, keeping rules v${this.snapshotValue.version}:\n${result.message}`);
+    await this.update(text, file).catch((error: Error) => this.log.error({ event: 'store.failed', source: file, err: error }, 'storing the rules file failed'));
   }
 
   private apply(event: StoreEvent): void {
     if (event.key !== RULES_KEY) return;
-    const stored: StoredRules = event.type === 'put' ? (JSON.parse(event.value!) as StoredRules) : { text: '', origin: 'none' };
-    const result = loadRules(stored.text, stored.origin, event.revision);
+    const stored: StoredRules = event.type === 'put' ? (JSON.parse(event.value!) as StoredRules) : { text: '', origin: 'none', version: this.storedVersion + 1 };
+    const version = stored.version ?? 1;
+    this.storedVersion = version;
+    const result = loadRules(stored.text, stored.origin, version);
     if (!result.ok) {
       // Only validated documents are stored; this means a different metaroute version wrote it.
-      this.log(`stored rules v${event.revision} rejected, keeping v${this.snapshotValue.version}:\n${formatRuleErrors(result.errors, stored.origin)}`);
+      this.log.error({ event: 'rules.refused', source: stored.origin, version, keeping: this.snapshotValue.version, detail: formatRuleErrors(result.errors, stored.origin) }, 'stored rules refused');
       return;
     }
     this.stored = stored;
     this.snapshotValue = result.snapshot;
+    this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(result.snapshot) }, 'rules loaded');
     for (const listener of this.listeners) listener(result.snapshot);
   }
 }

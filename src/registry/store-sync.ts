@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import type { Instance } from '../model/instance';
 import type { Store, StoreEvent } from '../store/store';
 import { parseInstance } from './instance-input';
@@ -20,7 +21,7 @@ export class RegistryStoreSync {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
     /** The TTL of a stored record that names none. */
     private readonly ttlSeconds: number,
   ) {}
@@ -39,16 +40,19 @@ export class RegistryStoreSync {
 
   async register(instance: Instance): Promise<void> {
     await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance));
+    this.log.info({ event: 'instance.registered', namespace: instance.namespace, service: instance.service, id: instance.id, address: `${instance.host}:${instance.port}`, ephemeral: instance.ephemeral }, 'instance registered');
   }
 
-  deregister(namespace: string, service: string, id: string): Promise<boolean> {
-    return this.store.delete(keyOf(namespace, service, id));
+  async deregister(namespace: string, service: string, id: string): Promise<boolean> {
+    const existed = await this.store.delete(keyOf(namespace, service, id));
+    if (existed) this.log.info({ event: 'instance.deregistered', namespace, service, id }, 'instance deregistered');
+    return existed;
   }
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
     const expired = this.registry.expired();
-    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
+    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id)).then(() => this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }
 
@@ -61,6 +65,6 @@ export class RegistryStoreSync {
     }
     const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) this.registry.upsert(parsed.instance);
-    else this.log(`ignoring invalid stored instance ${event.key}: ${parsed.errors.join('; ')}`);
+    else this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
   }
 }

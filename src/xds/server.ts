@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log/logger';
 import type { Gauge, MetricsRegistry } from '../metrics/metrics';
 import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot } from '../registry/service-view';
@@ -28,7 +29,7 @@ export interface XdsOptions {
   /** Longest a change waits while changes keep coming (default 1000 ms). */
   readonly maxDebounceMs?: number;
   readonly metrics: MetricsRegistry;
-  readonly log: (msg: string) => void;
+  readonly log: Logger;
 }
 
 
@@ -125,6 +126,7 @@ export class XdsServer {
       : new DeltaStream(id, call, this.ctx, only, onClose);
     this.streams.add(stream);
     this.streamGauge.set(this.streams.size);
+    this.ctx.log.info({ event: 'xds.connected', stream: id, protocol, only: only?.short, peer: call.getPeer() }, 'xds stream opened');
   }
 
   private rebuild(changed: ChangedServices): void {
@@ -133,7 +135,7 @@ export class XdsServer {
     try {
       changes = this.builder.build(this.sources.registry(), this.sources.rules(), this.sources.routerKeys?.() ?? [], changed);
     } catch (err) {
-      this.ctx.log(`xds: rebuilding resources failed, keeping the previous ones: ${(err as Error).stack ?? String(err)}`);
+      this.ctx.log.error({ event: 'xds.rebuild.failed', err }, 'xds: rebuilding resources failed, keeping the previous ones');
       return;
     }
     if (changes.size === 0) return;

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log/logger';
 import type { Counter } from '../metrics/metrics';
 import type { CachedResource, ResourceCache } from './cache';
 import type { ErrorDetail, NodeInfo } from './codec';
@@ -8,7 +9,7 @@ export interface StreamContext {
   readonly cache: ResourceCache;
   readonly pushes: Counter;
   readonly nacks: Counter;
-  readonly log: (msg: string) => void;
+  readonly log: Logger;
 }
 
 export type XdsCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -180,7 +181,7 @@ export abstract class XdsStream {
     const type = this.only ? undefined : typeByUrl(typeUrl);
     if (!type && !this.unknownTypes.has(typeUrl) && this.unknownTypes.size < MAX_UNKNOWN_TYPES) {
       this.unknownTypes.add(typeUrl);
-      this.ctx.log(`xds: stream ${this.id} (${this.nodeId()}) asked for unserved type ${JSON.stringify(typeUrl)}; ignored`);
+      this.ctx.log.warn({ event: 'xds.type.unserved', stream: this.id, node: this.nodeId(), typeUrl }, 'xds: a stream asked for a type metaroute does not serve; ignored');
     }
     return type;
   }
@@ -278,10 +279,7 @@ export abstract class XdsStream {
       removed: sent?.removed ?? [],
     };
     this.ctx.nacks.inc([state.type.short]);
-    this.ctx.log(
-      `xds: ${this.nodeId()} (stream ${this.id}) NACKed ${state.type.short} version ${state.nack.version} ` +
-        `[${Object.keys(resources).slice(0, 5).join(', ')}]: ${error.message}; holding it until the resources change`,
-    );
+    this.ctx.log.warn({ event: 'xds.nack', stream: this.id, node: this.nodeId(), type: state.type.short, version: state.nack.version, resources: Object.keys(resources).slice(0, 5), error: error.message }, 'xds: NACK; holding the rejected version until the resources change');
   }
 
   protected nodeId(): string {
@@ -308,7 +306,7 @@ export abstract class XdsStream {
       this.handle(bytes);
     } catch (err) {
       // A malformed request ends this stream only.
-      this.ctx.log(`xds: stream ${this.id} (${this.nodeId()}) sent a bad request: ${(err as Error).message}`);
+      this.ctx.log.warn({ event: 'xds.request.bad', stream: this.id, node: this.nodeId(), error: (err as Error).message }, 'xds: bad request; ending the stream');
       this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${(err as Error).message}` });
       this.cleanup();
     }
@@ -327,6 +325,7 @@ export abstract class XdsStream {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.ctx.log.info({ event: 'xds.disconnected', stream: this.id, protocol: this.protocol, node: this.nodeId() }, 'xds stream closed');
     this.onClose(this);
   }
 }

@@ -8,6 +8,7 @@ import type * as protobuf from 'protobufjs';
 import { envoyRoot } from '../../src/protos/root';
 import { Registry } from '../../src/registry/registry';
 import { ResourceBuilder } from '../../src/xds/builder';
+import { silentLogger } from '../../src/log/logger';
 import { ResourceCache } from '../../src/xds/cache';
 import { CDS, EDS, LDS, RDS } from '../../src/xds/types';
 import { StrictChecker } from '../envoy/strict-proto';
@@ -61,7 +62,7 @@ it('serves only resources the strict Envoy checker accepts', () => {
     [metadataRoute('user', ['user'], { mode: 'endpoint' })],
   );
   const cache = new ResourceCache();
-  new ResourceBuilder(cache, () => undefined).build(registry.snapshot(), rules, [], 'all');
+  new ResourceBuilder(cache, silentLogger).build(registry.snapshot(), rules, [], 'all');
   const checker = new StrictChecker(root);
   let checked = 0;
   for (const type of [CDS, EDS, LDS, RDS]) {
