@@ -4,8 +4,8 @@ import * as protobuf from 'protobufjs';
 
 /**
  * Envoy's, xDS's, googleapis' and protoc-gen-validate's protos ship inside
- * `@grpc/grpc-js-xds` (`deps/`); they are read from there, never copied into the repo.
- * Our own API protos live in `protos/` at the package root.
+ * `@grpc/grpc-js-xds` (`deps/`, a runtime dependency for this reason); they are read from
+ * there, never copied into the repo.
  */
 const XDS_DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 const INCLUDE_DIRS = [
@@ -13,7 +13,6 @@ const INCLUDE_DIRS = [
   path.join(XDS_DEPS, 'xds'),
   path.join(XDS_DEPS, 'googleapis'),
   path.join(XDS_DEPS, 'protoc-gen-validate'),
-  path.join(__dirname, '..', '..', 'protos'),
   // descriptor.proto and friends, which protobufjs ships as files rather than built-ins.
   path.dirname(require.resolve('protobufjs/package.json')),
 ];
