@@ -148,7 +148,9 @@ export class App {
       engine,
       identity: config.extProc.identity,
       auth: new AdminAuth(config.auth, config.host),
-      ready: () => readiness.phase === 'serving',
+      log,
+      phase: () => readiness.phase,
+      xdsResource: (section, name) => xds.resource(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: () => ({
         config,

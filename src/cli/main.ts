@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { VERSION } from '../model/build-info';
 import { agentCommand } from './agent';
 import { analyzeCommand } from './analyze';
 import { runCommand, STDIO, type Command } from './command';
@@ -19,18 +18,12 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary.split('. ')[0]!.replac
   metaroute --version          print the version
 `;
 
-/** From the installed package.json (dist/cli/ is two levels below it). */
-function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const command = COMMANDS.find((c) => c.name === name);
   if (command) return runCommand(command, rest, STDIO);
   if (name === '--version' || name === '-V') {
-    process.stdout.write(`metaroute ${version()}\n`);
+    process.stdout.write(`metaroute ${VERSION}\n`);
     return 0;
   }
   if (name === '--help' || name === '-h') {

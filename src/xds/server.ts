@@ -5,13 +5,13 @@ import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import { ResourceCache } from './cache';
-import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
+import { anyToJson, decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
 import { SotwStream } from './sotw';
 import type { StreamContext, XdsCall, XdsStream } from './stream';
-import { CDS, EDS, PUSH_ORDER, type ResourceType } from './types';
+import { CDS, EDS, PUSH_ORDER, SECTIONS, type ResourceType } from './types';
 
 export interface XdsSources {
   /** From `Registry.snapshot()`. */
@@ -99,6 +99,13 @@ export class XdsServer {
       types[type.short] = { type_url: type.url, version: this.cache.version(type), resources };
     }
     return { types, streams: [...this.streams].map((s) => s.dump()) };
+  }
+
+  /** One served resource (`section`: clusters, endpoints, listeners, routes) in Envoy's JSON mapping, or undefined when none has that name. */
+  resource(section: string, name: string): { type_url: string; version: string; resource: Record<string, unknown> } | undefined {
+    const type = SECTIONS[section];
+    const cached = type && this.cache.get(type, name);
+    return cached && { type_url: type.url, version: cached.version, resource: anyToJson(cached.any) };
   }
 
   close(): void {
