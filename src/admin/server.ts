@@ -13,6 +13,7 @@ import { redactSecrets, type AdminAuth } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
 import type { MetricsRegistry } from '../metrics/metrics';
+import { runtimeMetrics } from '../metrics/runtime';
 import { XDS_SECTIONS } from '../xds';
 import { openApiDocument } from './openapi';
 import { serialize } from './schemas';
@@ -64,7 +65,7 @@ export class AdminServer {
       const phase = deps.phase();
       send(res, phase === 'serving' ? 200 : 503, serialize.status({ status: phase === 'serving' ? 'ready' : phase }));
     }, 'open');
-    this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'), 'open');
+    this.route('GET', '/metrics', async (_q, res) => send(res, 200, deps.metrics.render() + (await runtimeMetrics()), 'text/plain; version=0.0.4'), 'open');
     this.route('GET', '/openapi.json', (_q, res) => send(res, 200, this.openApi), 'open');
     this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));

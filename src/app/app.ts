@@ -18,6 +18,7 @@ import { RecoverRouter } from '../routing/recover-router';
 import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
+import { registerAppMetrics } from './app-metrics';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
@@ -87,6 +88,8 @@ export class App {
     const rules = new RulesSource(store, log);
     releases.push(() => rules.stop());
     await rules.start(config.rulesFile);
+
+    registerAppMetrics(metrics, registry, rules);
 
     const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
     const fileConfigs = new Map<string, unknown>();

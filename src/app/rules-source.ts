@@ -28,11 +28,17 @@ export class RulesSource {
   private unwatch: (() => void) | undefined;
   private watchedFile: string | undefined;
   private storedVersion = 0;
+  private lastReloadValue: { ok: boolean; at: number } | undefined;
 
   constructor(private readonly store: Store, private readonly log: Logger) {}
 
   get snapshot(): RuleSnapshot {
     return this.snapshotValue;
+  }
+
+  /** Whether the latest rules update (file, API or store) was applied, and when (ms since the epoch). */
+  get lastReload(): { ok: boolean; at: number } | undefined {
+    return this.lastReloadValue;
   }
 
   /** The configured rules file; while there is one, it is the only source of rules. */
@@ -76,6 +82,7 @@ export class RulesSource {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
     const checked = loadRules(text, origin, 0);
     if (!checked.ok) {
+      this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, 'rules refused; the previous rules keep serving');
       return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
     }
@@ -89,6 +96,7 @@ export class RulesSource {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
+      this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
       return;
     }
@@ -103,11 +111,13 @@ export class RulesSource {
     const result = loadRules(stored.text, stored.origin, version);
     if (!result.ok) {
       // Only validated documents are stored; this means a different metaroute version wrote it.
+      this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.error({ event: 'rules.refused', source: stored.origin, version, keeping: this.snapshotValue.version, detail: formatRuleErrors(result.errors, stored.origin) }, 'stored rules refused');
       return;
     }
     this.stored = stored;
     this.snapshotValue = result.snapshot;
+    this.lastReloadValue = { ok: true, at: Date.now() };
     this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(result.snapshot) }, 'rules loaded');
     for (const listener of this.listeners) listener(result.snapshot);
   }
