@@ -1,19 +1,34 @@
-import { RequestContext, type IdentityOptions } from '../context/request-context';
+import type { Side } from '../context/propagation';
+import { EXT_PROC_ATTRIBUTES, NO_CALLER } from '../context/request-context';
+import { decideRequestHeaders, type DecideOptions, type Verdict } from '../extproc/decide';
+import type { Decision } from '../model/decision';
 import type { HeaderList } from '../model/headers';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
 import type { RoutingEngine, TraceStep } from '../routing/engine';
-import type { Decision } from '../model/decision';
-import { lookupHost, SERVICE_HEADER } from '../routing/target';
+import { SERVICE_HEADER } from '../routing/target';
 import { HttpError } from './http';
 
-/** A request to explain, as JSON: what Envoy would send, spelled out. */
+/**
+ * A request to explain, as JSON: the inputs Envoy's ext_proc filter sends, spelled out.
+ * It goes through the same pipeline as a live request (size limits, edge guard, JWT check,
+ * callee identification, router chain), so explain and Envoy cannot disagree.
+ */
 export interface ExplainRequest {
-  /** `shop`, `shop.default`; else taken from headers like Envoy's request. */
+  /** The cluster Envoy's route chose (`xds.cluster_name`): `shop.default`, or `shop` in the default namespace. */
+  cluster?: string;
+  /** Shorthand for `cluster`. */
   service?: string;
+  authority?: string;
+  path?: string;
+  method?: string;
   headers?: Record<string, string>;
   caller?: { service?: string; namespace?: string; labels?: Labels };
+  /** Which ext_proc call: `edge` (a gateway, the default: client headers untrusted), `outbound`, `inbound`. */
+  side?: Side;
   /** Verified identity claims, as jwt_authn would forward them. */
   claims?: Record<string, unknown>;
+  /** The client address Envoy reports (`source.address`), for caller_ip sources. */
+  sourceAddress?: string;
 }
 
 export interface Explanation {
@@ -21,14 +36,24 @@ export interface Explanation {
   cluster: string;
   rule: string;
   decision: Decision;
+  /** Why the request was refused before routing (`spoofed_header`, ...), or ''. */
+  refused: string;
   steps: TraceStep[];
 }
 
-const FIELDS: Readonly<Record<string, readonly string[] | 'strings' | 'object' | 'string'>> = {
+const SIDES: readonly Side[] = ['edge', 'outbound', 'inbound'];
+
+const FIELDS: Readonly<Record<keyof ExplainRequest, readonly string[] | 'strings' | 'object' | 'string'>> = {
+  cluster: 'string',
   service: 'string',
+  authority: 'string',
+  path: 'string',
+  method: 'string',
   headers: 'strings',
   caller: ['service', 'namespace', 'labels'],
+  side: 'string',
   claims: 'object',
+  sourceAddress: 'string',
 };
 
 /** Checks an explain body: a 400 names each unknown or mistyped field. */
@@ -41,7 +66,7 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
   };
   if (!isObject(body)) throw new HttpError(400, 'body must be a JSON object');
   for (const [key, value] of Object.entries(body)) {
-    const kind = FIELDS[key];
+    const kind = FIELDS[key as keyof ExplainRequest];
     if (kind === undefined) problems.push(`${key}: unknown field (expected one of ${Object.keys(FIELDS).join(', ')})`);
     else if (kind === 'string' && typeof value !== 'string') problems.push(`${key}: must be a string`);
     else if (kind === 'strings') strings(value, key);
@@ -55,33 +80,58 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
       }
     }
   }
+  if (body.side !== undefined && !SIDES.includes(body.side as Side)) problems.push(`side: must be one of ${SIDES.join(', ')}`);
   if (problems.length) throw new HttpError(400, 'invalid explain request', problems);
   return body as ExplainRequest;
 }
 
-/** Dry run: the router chain over the live snapshot, with each router's input and output. 404 when no registered service is the callee. */
-export function explain(engine: RoutingEngine, request: ExplainRequest, identity: IdentityOptions): Explanation {
+/** Dry run over the live snapshot, with each router's input and output; 404 when no registered service is the callee. */
+export async function explain(engine: RoutingEngine, request: ExplainRequest, options: DecideOptions): Promise<Explanation> {
   const headers: HeaderList = { names: [], values: [], bytes: 0, oversized: false };
-  for (const [name, value] of Object.entries(request.headers ?? {})) {
+  const add = (name: string, value: string): void => {
     headers.names.push(name.toLowerCase());
-    headers.values.push(String(value));
-  }
-  const caller = {
-    service: request.caller?.service ?? '',
-    namespace: request.caller?.namespace ?? DEFAULT_NAMESPACE,
-    labels: request.caller?.labels ?? {},
+    headers.values.push(value);
+    headers.bytes += name.length + value.length;
   };
+  add(':authority', request.authority ?? '');
+  add(':path', request.path ?? '/');
+  add(':method', request.method ?? 'GET');
+  for (const [name, value] of Object.entries(request.headers ?? {})) add(name, String(value));
+  headers.oversized = headers.bytes > options.maxHeaderBytes;
+
+  const attributes: Record<string, unknown> = {};
+  const cluster = request.cluster ?? request.service;
+  if (cluster) attributes['xds.cluster_name'] = cluster;
+  if (request.sourceAddress) attributes['source.address'] = request.sourceAddress;
   const claims = request.claims;
-  const ctx = new RequestContext(headers, caller, identity, {
-    filterMetadata: () => (claims ? { [identity.metadataNamespace]: { [identity.payloadKey]: claims } } : {}),
-    attributes: () => ({}),
-  });
-  const target = request.service ? lookupHost(request.service, engine.current.registry) : engine.target(ctx);
-  if (!target) {
-    const asked = request.service ?? ctx.header(SERVICE_HEADER) ?? ctx.authority;
-    throw new HttpError(404, asked ? `no registered service matches ${JSON.stringify(asked)}` : `no service named: give service, or an ${SERVICE_HEADER} or :authority header`);
-  }
+  const caller = request.caller?.service
+    ? { service: request.caller.service, namespace: request.caller.namespace ?? DEFAULT_NAMESPACE, labels: request.caller.labels ?? {} }
+    : NO_CALLER;
   const steps: TraceStep[] = [];
-  const outcome = engine.decide(ctx, target, steps);
-  return { service: target.key, cluster: target.cluster, rule: outcome.rule, decision: outcome.decision, steps };
+  const verdict: Verdict = await decideRequestHeaders(
+    engine,
+    options,
+    {
+      headers,
+      caller,
+      side: request.side ?? 'edge',
+      parts: {
+        filterMetadata: () => (claims ? { [options.identity.metadataNamespace]: { [options.identity.payloadKey]: claims } } : {}),
+        attributes: () => ({ [EXT_PROC_ATTRIBUTES]: attributes }),
+      },
+    },
+    steps,
+  );
+  switch (verdict.kind) {
+    case 'refused':
+      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: verdict.reason, steps };
+    case 'inbound':
+      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: '', steps };
+    case 'routed':
+      if (!verdict.service) {
+        const asked = cluster ?? request.headers?.[SERVICE_HEADER] ?? request.authority;
+        throw new HttpError(404, asked ? `no registered service matches ${JSON.stringify(asked)}` : `no callee named: give cluster (or service), an ${SERVICE_HEADER} header or an authority`);
+      }
+      return { service: verdict.service?.key ?? '', cluster: verdict.service?.cluster ?? '', rule: verdict.outcome.rule, decision: verdict.outcome.decision, refused: '', steps };
+  }
 }

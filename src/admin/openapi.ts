@@ -80,10 +80,16 @@ paths['/explain'] = {
           schema: {
             type: 'object',
             properties: {
-              service: { type: 'string' },
+              cluster: { type: 'string', description: "the cluster Envoy's route chose: shop.default, or shop in the default namespace" },
+              service: { type: 'string', description: 'shorthand for cluster' },
+              authority: { type: 'string' },
+              path: { type: 'string' },
+              method: { type: 'string' },
               headers: { $ref: '#/components/schemas/Labels' },
               caller: { type: 'object', properties: { service: { type: 'string' }, namespace: { type: 'string' }, labels: { $ref: '#/components/schemas/Labels' } }, additionalProperties: false },
+              side: { type: 'string', enum: ['edge', 'outbound', 'inbound'] },
               claims: { type: 'object' },
+              sourceAddress: { type: 'string' },
             },
             additionalProperties: false,
           },

@@ -68,6 +68,7 @@ export const SCHEMAS = {
       cluster: { type: 'string' },
       rule: { type: 'string' },
       decision: { $ref: '#/components/schemas/Decision' },
+      refused: { type: 'string' },
       steps: {
         type: 'array',
         items: {
@@ -78,7 +79,7 @@ export const SCHEMAS = {
         },
       },
     },
-    required: ['service', 'cluster', 'rule', 'decision', 'steps'],
+    required: ['service', 'cluster', 'rule', 'decision', 'refused', 'steps'],
     additionalProperties: false,
   },
   /** The config dump is free-form by nature (config, rules source, xDS state). */

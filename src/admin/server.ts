@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { IdentityOptions } from '../context/request-context';
+import type { DecideOptions } from '../extproc/decide';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import { VERSION } from '../model/build-info';
@@ -35,7 +35,8 @@ export interface AdminDeps {
   readonly ttlSeconds: number;
   readonly rules: RulesPort;
   readonly engine: RoutingEngine;
-  readonly identity: IdentityOptions;
+  /** What ext_proc decides with, so explain decides the same way. */
+  readonly decideOptions: DecideOptions;
   readonly auth: AdminAuth;
   readonly log: Logger;
   phase(): LifecyclePhase;
@@ -101,7 +102,7 @@ export class AdminServer {
       send(res, 200, serialize.status({ status: 'configured' }));
     });
     this.route('POST', '/explain', async (req, res) => {
-      send(res, 200, serialize.explain(explain(deps.engine, parseExplainRequest(await readJson(req)), deps.identity)));
+      send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));
     });
     this.route('GET', '/config_dump', (_q, res, _p, url) => this.configDump(res, url));
     this.server = http.createServer((req, res) => void this.dispatch(req, res));

@@ -123,7 +123,8 @@ export class App {
     const drain = new DrainWindow(config.drainSeconds * 1000);
     const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
     const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-    const extProcServer = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
+    const decideOptions = { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge };
+    const extProcServer = new ExtProcService(engine, metrics, decideOptions).createServer(GRPC_OPTIONS);
     registerHealth(extProcServer, readiness, [EXT_PROC_SERVICE_NAME]);
 
     const xds = new XdsServer(
@@ -149,7 +150,7 @@ export class App {
       ttlSeconds: config.registry.ttlSeconds,
       rules,
       engine,
-      identity: config.extProc.identity,
+      decideOptions,
       auth: new AdminAuth(config.auth, config.host),
       log,
       phase: () => readiness.phase,

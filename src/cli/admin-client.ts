@@ -1,6 +1,12 @@
 import { CommandError } from './command';
 
-export const DEFAULT_ADMIN = 'http://127.0.0.1:18090';
+/** The admin API of a server on this machine: the same METAROUTE_HOST / METAROUTE_ADMIN_PORT `serve` reads. */
+export function defaultAdminUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return `http://${env.METAROUTE_HOST || '127.0.0.1'}:${env.METAROUTE_ADMIN_PORT || '18090'}`;
+}
+
+/** `--admin` as every command that calls the admin API describes it. */
+export const ADMIN_HELP = `admin API address (default ${defaultAdminUrl({})}, or METAROUTE_HOST / METAROUTE_ADMIN_PORT)`;
 
 export interface AdminAnswer {
   readonly status: number;

@@ -4,7 +4,7 @@ import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { createLogger } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
-import { DEFAULT_ADMIN } from './admin-client';
+import { ADMIN_HELP, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValues, runCommand, STDIO, text, texts, UsageError, type Command, type CommandIo, type OptionValues } from './command';
 
 /** The process around the agent, replaceable so tests drive the real CLI in process. */
@@ -26,7 +26,7 @@ const processDeps = (): AgentCliDeps => {
 };
 
 const OPTIONS = {
-  admin: { type: 'string', value: 'URL', help: `metaroute admin API (default ${DEFAULT_ADMIN})` },
+  admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
   service: { type: 'string', value: 'NAME', help: 'service to register (required)' },
   namespace: { type: 'string', value: 'NS', help: `namespace (default ${DEFAULT_NAMESPACE})` },
   host: { type: 'string', value: 'IP', help: "this instance's IP address (required)" },
@@ -102,7 +102,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   if (!parsed.ok) throw new UsageError(`invalid registration: ${parsed.errors.join('; ')}`);
   deps.log(loadedLine(metadata.metadata));
 
-  const agent = new Agent({ admin: text(values, 'admin') ?? DEFAULT_ADMIN, registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
+  const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

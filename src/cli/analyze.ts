@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Instance } from '../model/instance';
 import { analyzeRules } from '../rules/analyze';
-import { callAdmin, DEFAULT_ADMIN } from './admin-client';
+import { ADMIN_HELP, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, text, type Command } from './command';
 
 export const analyzeCommand: Command = {
@@ -9,12 +9,12 @@ export const analyzeCommand: Command = {
   summary: "Check a rules file (or, without FILE, the server's live rules) against the live registry: services with no instances, destination labels no instance carries, sources that never match, rules shadowed by earlier ones.",
   positionals: { synopsis: '[FILE]', min: 0, max: 1 },
   options: {
-    admin: { type: 'string', value: 'URL', help: `admin API address (default ${DEFAULT_ADMIN})` },
+    admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
     token: { type: 'string', value: 'TOKEN', help: 'admin token (else METAROUTE_TOKEN) when the admin API requires one' },
   },
   notes: 'exit status: 0 no errors (warnings may be printed), 1 errors found or server unreachable, 2 bad usage',
   async run(values, [file]) {
-    const admin = text(values, 'admin') ?? DEFAULT_ADMIN;
+    const admin = text(values, 'admin') ?? defaultAdminUrl();
     const token = text(values, 'token') ?? process.env.METAROUTE_TOKEN;
     const get = async (urlPath: string) => {
       const answer = await callAdmin(admin, 'GET', urlPath, { token });

@@ -1,5 +1,5 @@
 import type { ExplainRequest } from '../admin/explain';
-import { callAdmin, DEFAULT_ADMIN } from './admin-client';
+import { ADMIN_HELP, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValue, text, texts, type Command, type OptionSpec } from './command';
 
 type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string> }; claims: Record<string, unknown> };
@@ -10,8 +10,14 @@ interface RequestOption extends OptionSpec {
 }
 
 const REQUEST_OPTIONS: Record<string, RequestOption> = {
-  service: { type: 'string', value: 'NAME', help: 'callee (shop, shop.default); else from the headers, as Envoy sends them', into: (r, v) => void (r.service = v) },
-  header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header (:authority=shop.default for the host)', into: (r, v) => void Object.assign(r.headers, Object.fromEntries([keyValue(v, '--header')])) },
+  cluster: { type: 'string', value: 'NAME', help: "the cluster Envoy's route chose (shop.default, or shop in the default namespace)", into: (r, v) => void (r.cluster = v) },
+  service: { type: 'string', value: 'NAME', help: 'shorthand for --cluster', into: (r, v) => void (r.service = v) },
+  authority: { type: 'string', value: 'HOST', help: 'the :authority header', into: (r, v) => void (r.authority = v) },
+  path: { type: 'string', value: 'PATH', help: 'the :path header (default /)', into: (r, v) => void (r.path = v) },
+  method: { type: 'string', value: 'METHOD', help: 'the :method header (default GET)', into: (r, v) => void (r.method = v) },
+  header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header', into: (r, v) => void Object.assign(r.headers, Object.fromEntries([keyValue(v, '--header')])) },
+  side: { type: 'string', value: 'SIDE', help: 'which ext_proc call: edge (a gateway, the default), outbound or inbound', into: (r, v) => void (r.side = v as Request['side']) },
+  'source-address': { type: 'string', value: 'IP', help: 'the client address Envoy reports (caller_ip sources)', into: (r, v) => void (r.sourceAddress = v) },
   caller: { type: 'string', value: 'NAME', help: "the caller's service (a sidecar's outbound request)", into: (r, v) => void (r.caller.service = v) },
   'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
   'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance", into: (r, v) => void Object.assign(r.caller.labels, Object.fromEntries([keyValue(v, '--caller-label')])) },
@@ -22,7 +28,7 @@ export const explainCommand: Command = {
   name: 'explain',
   summary: 'Ask a running server why a request goes where it goes: each router with its input and output, the rule that applied, the decision.',
   options: {
-    admin: { type: 'string', value: 'URL', help: `admin API address (default ${DEFAULT_ADMIN})` },
+    admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
     token: { type: 'string', value: 'TOKEN', help: 'admin token (else METAROUTE_TOKEN) when the admin API requires one' },
     ...REQUEST_OPTIONS,
   },
@@ -31,12 +37,11 @@ export const explainCommand: Command = {
     const request: Request = { headers: {}, caller: { labels: {} }, claims: {} };
     for (const [name, option] of Object.entries(REQUEST_OPTIONS)) for (const value of texts(values, name)) option.into(request, value);
     const body: ExplainRequest = {
-      service: request.service,
-      headers: request.headers,
+      ...request,
       caller: request.caller.service === undefined && request.caller.namespace === undefined && Object.keys(request.caller.labels).length === 0 ? undefined : request.caller,
       claims: Object.keys(request.claims).length ? request.claims : undefined,
     };
-    const admin = text(values, 'admin') ?? DEFAULT_ADMIN;
+    const admin = text(values, 'admin') ?? defaultAdminUrl();
     const answer = await callAdmin(admin, 'POST', '/explain', { body, token: text(values, 'token') ?? process.env.METAROUTE_TOKEN });
     if (answer.status !== 200) throw new CommandError(`${answer.error} (${answer.status} from ${admin})`);
     process.stdout.write(`${JSON.stringify(answer.json, null, 2)}\n`);

@@ -5,7 +5,8 @@ import * as protobuf from 'protobufjs';
 /**
  * Envoy's, xDS's, googleapis' and protoc-gen-validate's protos ship inside
  * `@grpc/grpc-js-xds` (`deps/`, a runtime dependency for this reason); they are read from
- * there, never copied into the repo.
+ * there, never copied into the repo. Envoy protos it lacks live in `protos/` at the package
+ * root (shipped beside `dist/`).
  */
 const XDS_DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 const INCLUDE_DIRS = [
@@ -13,6 +14,7 @@ const INCLUDE_DIRS = [
   path.join(XDS_DEPS, 'xds'),
   path.join(XDS_DEPS, 'googleapis'),
   path.join(XDS_DEPS, 'protoc-gen-validate'),
+  path.join(__dirname, '..', '..', 'protos'),
   // descriptor.proto and friends, which protobufjs ships as files rather than built-ins.
   path.dirname(require.resolve('protobufjs/package.json')),
 ];
@@ -43,6 +45,9 @@ export const ENVOY_PROTO_FILES = [
   'envoy/service/endpoint/v3/eds.proto',
   'envoy/config/cluster/v3/cluster.proto',
   'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/load_balancing_policies/override_host/v3/override_host.proto',
+  'envoy/extensions/load_balancing_policies/subset/v3/subset.proto',
+  'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/config/listener/v3/listener.proto',
   'envoy/config/route/v3/route.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',

@@ -23,7 +23,6 @@ interface Built {
   readonly view: ServiceView | undefined;
   readonly rules: RuleSnapshot;
   readonly routerKeys: string;
-  readonly endpointMode: boolean;
   /** Selector keys the CLA was built with (endpoints lacking one carry it as ""). */
   readonly selectorKeys: string;
 }
@@ -63,19 +62,15 @@ export class ResourceBuilder {
     }
     const name = clusterName(identity.namespace, identity.name);
     const routerKeysId = routerKeys.join('\u0000');
-    let endpointMode = previous?.endpointMode ?? false;
     let selectorKeys = previous?.selectorKeys ?? '';
     let keyList = selectorKeys ? selectorKeys.split('\u0000') : [];
     if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId) {
       const policy = subsetPolicy(rules, key, routerKeys);
-      endpointMode = policy.endpointMode;
       keyList = [...policy.keys];
       selectorKeys = keyList.join('\u0000');
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
     }
-    if (endpointMode) {
-      this.remove(EDS, name, changes);
-    } else if (!previous || previous.view !== view || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
+    if (!previous || previous.view !== view || previous.selectorKeys !== selectorKeys) {
       const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
       if (skipped.length > 0) this.log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
       this.put(EDS, name, CLA_TYPE, message, changes);
@@ -84,7 +79,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, endpointMode, selectorKeys });
+    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {

@@ -37,11 +37,12 @@ describe('deploy/Dockerfile', () => {
     expect(health[0]!.getArgumentsContent()).toContain('/readyz');
   });
 
-  it('ships only runtime files: production dependencies and the compiled dist/', () => {
+  it('ships only runtime files: production dependencies, the compiled dist/ and protos/', () => {
     const copies = keyword(runtime, 'COPY').map((c) => ({ from: (c as unknown as { getFromFlag(): { getValue(): string } | null }).getFromFlag()?.getValue(), args: c.getArguments().map((a) => a.getValue()) }));
     expect(copies).toEqual([
       { from: undefined, args: ['package.json', 'package-lock.json', './'] },
       { from: 'build', args: ['/src/dist', './dist'] },
+      { from: undefined, args: ['protos', './protos'] },
     ]);
     const installs = keyword(runtime, 'RUN').map((r) => r.getArgumentsContent() ?? '').filter((r) => r.includes('npm ci'));
     expect(installs).toHaveLength(1);
@@ -59,6 +60,6 @@ describe('deploy/Dockerfile', () => {
 
   it('keeps the build context to what the build copies', () => {
     const ignore = fs.readFileSync(path.join(ROOT, 'deploy', 'Dockerfile.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-    expect(ignore).toEqual(['*', '!package.json', '!package-lock.json', '!tsconfig.json', '!src/']);
+    expect(ignore).toEqual(['*', '!package.json', '!package-lock.json', '!tsconfig.json', '!src/', '!protos/']);
   });
 });

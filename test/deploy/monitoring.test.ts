@@ -1,14 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { api, startApp } from '../support/app';
-import { requireTool } from '../support/tools';
+import { PROMTOOL, promtool } from '../support/promtool';
+import { describeWith } from '../support/requires';
 import { ROOT } from '../support/transpile';
 
 const MONITORING = path.join(ROOT, 'deploy', 'monitoring');
-const promtool = requireTool('promtool', 'apt-get install -y prometheus');
 const alerts = parse(fs.readFileSync(path.join(MONITORING, 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
 const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, 'dashboard.json'), 'utf8')) as { panels: Array<{ id: number; type: string; targets?: Array<{ expr: string }> }>; templating: { list: Array<{ name: string; query: string }> } };
 const dashboardExprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
@@ -18,9 +17,8 @@ function metricNames(expr: string): string[] {
   return [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(metaroute_\w+|nodejs_\w+|process_\w+|up)\b/g)].map((m) => m[1]!);
 }
 
-function check(args: string[], file: string): void {
-  const result = spawnSync(promtool!, [...args, file], { encoding: 'utf8' });
-  expect({ status: result.status, output: result.stdout + result.stderr }).toMatchObject({ status: 0 });
+function checkRules(file: string): void {
+  expect(promtool(['check', 'rules', file])).toMatchObject({ status: 0 });
 }
 
 describe('deploy/monitoring', () => {
@@ -41,9 +39,15 @@ describe('deploy/monitoring', () => {
     }
   });
 
-  it('alert rules pass promtool check rules', () => {
-    if (promtool) check(['check', 'rules'], path.join(MONITORING, 'alerts.yaml'));
-    expect(alerts.groups.flatMap((g) => g.rules).length).toBeGreaterThan(5);
+  describeWith(PROMTOOL, 'promtool check rules', () => {
+    it('passes on the alert rules', () => checkRules(path.join(MONITORING, 'alerts.yaml')));
+
+    it("parses the dashboard's PromQL (as recording rules, Grafana's variables given values)", () => {
+      const rules = { groups: [{ name: 'dashboard', rules: dashboardExprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr: expr.replace(/\$__rate_interval/g, '5m').replace(/\$instance/g, '.*') })) }] };
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dash-')), 'dashboard-rules.yaml');
+      fs.writeFileSync(file, stringify(rules));
+      checkRules(file);
+    });
   });
 
   it('alerts and the dashboard name only metrics a running metaroute exposes', () => {
@@ -52,15 +56,10 @@ describe('deploy/monitoring', () => {
     expect([...new Set(used)].filter((n) => !exposed.has(n))).toEqual([]);
   });
 
-  it('the dashboard is Grafana JSON with unique panel ids and PromQL that promtool parses', () => {
+  it('the dashboard has unique panel ids and a query in every panel, and alerts are there', () => {
     const ids = dashboard.panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(dashboard.panels.filter((p) => p.type !== 'row').every((p) => (p.targets ?? []).length > 0)).toBe(true);
-    if (!promtool) return;
-    // Each expression as a recording rule, with Grafana's variables given values, is parsed by promtool.
-    const rules = { groups: [{ name: 'dashboard', rules: dashboardExprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr: expr.replace(/\$__rate_interval/g, '5m').replace(/\$instance/g, '.*') })) }] };
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dash-')), 'dashboard-rules.yaml');
-    fs.writeFileSync(file, stringify(rules));
-    check(['check', 'rules'], file);
+    expect(alerts.groups.flatMap((g) => g.rules).length).toBeGreaterThan(5);
   });
 });

@@ -27,6 +27,8 @@ describe('a production install (npm ci --omit=dev)', () => {
       throw new Error(`${error.message}\n(ENOTCACHED means npm's cache lacks a package: run \`npm ci\` in the repository first, as .ci/run does)`);
     });
     main = transpileTo(dir);
+    // Envoy protos @grpc/grpc-js-xds lacks ship beside dist/, as in the image.
+    fs.cpSync(path.join(ROOT, 'protos'), path.join(dir, 'protos'), { recursive: true });
   }, 300_000);
 
   afterAll(() => {

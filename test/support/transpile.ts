@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as ts from 'typescript';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
+const LINKED = ['node_modules', 'protos'];
 
 /**
  * Transpiles src/ (per file, no type check) into `out`/dist, laid out like the real build,
@@ -25,17 +26,17 @@ export function transpileTo(out: string): string {
   return path.join(out, 'dist', 'cli', 'main.js');
 }
 
-/** The CLI transpiled into a temporary folder beside the repository's node_modules (symlinked) and package.json. */
+/** The CLI transpiled into a temporary folder beside the repository's node_modules and protos/ (symlinked) and package.json. */
 export function transpileCli(): { main: string; cleanup(): void } {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bin-'));
   const main = transpileTo(out);
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
+  for (const link of LINKED) fs.symlinkSync(path.join(ROOT, link), path.join(out, link));
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(out, 'package.json'));
   return {
     main,
     cleanup: () => {
-      // Unlink the symlink first so removing the tree can never reach the repository.
-      fs.unlinkSync(path.join(out, 'node_modules'));
+      // Unlink the symlinks first so removing the tree can never reach the repository.
+      for (const link of LINKED) fs.unlinkSync(path.join(out, link));
       fs.rmSync(out, { recursive: true, force: true });
     },
   };
