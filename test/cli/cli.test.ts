@@ -66,14 +66,14 @@ describe('metaroute CLI', () => {
     const env = await startApp();
     try {
       await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 80, ephemeral: false });
-      const ok = await cli('explain', '--admin', env.admin, '--header', ':authority=shop.default', '--header', 'x-user=a');
+      const ok = await cli('explain', '--admin', env.admin, '--authority', 'shop.default', '--header', 'x-user=a');
       expect(ok.code).toBe(0);
       expect(JSON.parse(ok.stdout)).toMatchObject({ service: 'default/shop', cluster: 'shop.default' });
 
       const unknown = await cli('explain', '--admin', env.admin, '--service', 'nosuch');
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toContain('no registered service matches "nosuch"');
-      const fromHeader = await cli('explain', '--admin', env.admin, '--header', ':authority=other.example');
+      const fromHeader = await cli('explain', '--admin', env.admin, '--authority', 'other.example');
       expect(fromHeader.code).toBe(1);
       expect(fromHeader.stderr).toContain('"other.example"');
     } finally {

@@ -23,7 +23,10 @@ async function scrape(): Promise<string> {
     xds.send({ type_url: TYPE.CDS, response_nonce: first.nonce, version_info: '', error_detail: { code: 3, message: 'no' } });
     await api(env.admin, 'POST', '/v1/instances', { service: 'cart', host: '10.0.0.2', port: 1, ephemeral: false });
     const scrape = async () => (await api(env.admin, 'GET', '/metrics')).text;
-    await until(async () => (sample(await scrape(), 'metaroute_xds_push_latency_seconds_count') ?? 0) >= 1, 'an xDS push to be timed');
+    await until(async () => {
+    const text = await scrape();
+    return (sample(text, 'metaroute_xds_push_latency_seconds_count') ?? 0) >= 1 && sample(text, 'metaroute_xds_nacks_total{type="cds"}') === 1;
+  }, 'an xDS push to be timed and the NACK counted');
     return await scrape();
   } finally {
     xds.client.close();
