@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
-import { createLogger } from '../log/logger';
+import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
 import { ADMIN_HELP, defaultAdminUrl } from './admin-client';
@@ -15,8 +15,10 @@ export interface AgentCliDeps {
   exit(code: number): void;
 }
 
+/** The real process: JSON log lines on stderr at METAROUTE_LOG_LEVEL (info when unset or not a level). */
 const processDeps = (): AgentCliDeps => {
-  const logger = createLogger((process.env.METAROUTE_LOG_LEVEL as 'info' | undefined) ?? 'info').child({ component: 'agent' });
+  const level = LOG_LEVELS.find((l) => l === process.env.METAROUTE_LOG_LEVEL) ?? 'info';
+  const logger = createLogger(level).child({ component: 'agent' });
   return {
     env: process.env,
     log: (line) => logger.info(line),
@@ -47,13 +49,13 @@ const OPTIONS = {
  * deregisters it on SIGTERM/SIGINT (then exits 0). Resolves once registered; the
  * heartbeat timer keeps the process running.
  */
-export function agentCommand(deps: AgentCliDeps = processDeps()): Command {
+export function agentCommand(deps?: AgentCliDeps): Command {
   return {
     name: 'agent',
     summary: 'Register the instance this runs beside, heartbeat every ttl/3, and deregister it on SIGTERM/SIGINT.',
     options: OPTIONS,
     notes: 'Options and metadata sources: docs/AGENT.md.',
-    run: (values) => runAgent(values, deps),
+    run: (values) => runAgent(values, deps ?? processDeps()),
   };
 }
 
