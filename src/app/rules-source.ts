@@ -87,7 +87,12 @@ export class RulesSource {
       return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
     }
     const version = this.storedVersion + 1;
-    await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
+    try {
+      await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
+    } catch (error) {
+      this.log.error({ event: 'store.failed', source: origin, err: error }, 'storing the rules failed; the previous rules keep serving');
+      throw error;
+    }
     return { ok: true, version };
   }
 
@@ -100,7 +105,7 @@ export class RulesSource {
       this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
       return;
     }
-    await this.update(text, file).catch((error: Error) => this.log.error({ event: 'store.failed', source: file, err: error }, 'storing the rules file failed'));
+    await this.update(text, file).catch(() => undefined); // a store failure is logged by update()
   }
 
   private apply(event: StoreEvent): void {

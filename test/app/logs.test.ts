@@ -1,4 +1,12 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RouterConfigs } from '../../src/app/router-configs';
+import { RulesSource } from '../../src/app/rules-source';
+import { LaneRouter } from '../../src/routing/lane-router';
+import { EmbeddedStore } from '../../src/store/embedded';
 import { ExtProcClient } from '../support/extproc-client';
+import { captureLogs } from '../support/logs';
 import { api, startApp, until } from '../support/app';
 import { TYPE, XdsTestClient } from '../xds/helpers';
 
@@ -56,5 +64,23 @@ describe('server logs', () => {
     } finally {
       await env.app.stop();
     }
+  });
+});
+
+describe('store failures', () => {
+  it('a rules update or router config the store cannot write is logged as store.failed, and refused', async () => {
+    const { logger, records } = captureLogs();
+    const store = EmbeddedStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-storefail-')));
+    const configs = new RouterConfigs(store, [new LaneRouter()], logger);
+    await configs.start(new Map());
+    const rules = new RulesSource(store, logger);
+    await rules.start(undefined);
+    await store.close(); // every later write fails, as after a failed fsync
+    await expect(configs.push('lane', { enabled: true, key: 'env' })).rejects.toThrow('store is closed');
+    expect(records().filter((r) => r.event === 'store.failed')).toMatchObject([{ level: 'error', router: 'lane', err: { message: 'store is closed' } }]);
+    await expect(rules.update('rules: []\n', 'api')).rejects.toThrow('store is closed');
+    expect(records().filter((r) => r.event === 'store.failed').at(-1)).toMatchObject({ level: 'error', source: 'api', err: { message: 'store is closed' } });
+    configs.stop();
+    rules.stop();
   });
 });
