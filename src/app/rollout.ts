@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger';
 import type { Counter } from '../metrics/metrics';
-import type { SelectorBasis } from '../xds/selectors';
+import { NONE_HELD, type SelectorBasis } from '../xds/selectors';
 import type { XdsServer } from '../xds/server';
 import { CDS } from '../xds/types';
 
@@ -13,8 +13,16 @@ import { CDS } from '../xds/types';
  * logged with the proxies that did not); then the old selectors are dropped, which ext_proc
  * no longer uses. Changes roll out one at a time, in order.
  */
+/** One change, planned when its turn comes (so it starts from what ext_proc serves by then). */
+export interface RolloutPlan {
+  readonly before: SelectorBasis;
+  readonly after: SelectorBasis;
+  /** Makes ext_proc use the new state. */
+  switchOver(): void;
+}
+
 export class SelectorRollout {
-  private held: readonly SelectorBasis[] = [];
+  private held = NONE_HELD;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -29,21 +37,25 @@ export class SelectorRollout {
     return this.held;
   }
 
-  /** Runs `switchOver` (ext_proc starts using the new state) once Envoy holds the selectors of both. */
-  apply(what: string, before: SelectorBasis, after: SelectorBasis, switchOver: () => void): Promise<void> {
+  /** Queues a change; its plan is made when the changes before it are done. */
+  apply(what: string, plan: () => RolloutPlan): Promise<void> {
     const step = this.queue.then(async () => {
+      const { before, after, switchOver } = plan();
       this.held = [before, after];
-      const changed = this.xds.rebuildNow().get(CDS);
-      if (changed && changed.size > 0) {
-        const laggards = await this.xds.awaitClusters([...changed], this.maxWaitMs);
-        if (laggards.length > 0) {
-          this.timeouts.inc();
-          this.log.warn({ event: 'rollout.timeout', what, laggards, waitedMs: this.maxWaitMs }, 'rollout: proxies did not ACK the new subset selectors in time; switching anyway');
+      try {
+        const changed = this.xds.rebuildNow().get(CDS);
+        if (changed && changed.size > 0) {
+          const laggards = await this.xds.awaitClusters([...changed], this.maxWaitMs);
+          if (laggards.length > 0) {
+            this.timeouts.inc();
+            this.log.warn({ event: 'rollout.timeout', what, laggards, waitedMs: this.maxWaitMs }, 'rollout: proxies did not ACK the new subset selectors in time; switching anyway');
+          }
         }
+        switchOver();
+      } finally {
+        this.held = NONE_HELD;
+        this.xds.rebuildNow();
       }
-      switchOver();
-      this.held = [];
-      this.xds.rebuildNow();
     });
     this.queue = step.catch((error: unknown) => this.log.error({ event: 'rollout.failed', what, err: error }, 'rollout failed'));
     return this.queue;

@@ -5,9 +5,10 @@ import { analyzeCommand } from './analyze';
 import { runCommand, STDIO, type Command } from './command';
 import { explainCommand } from './explain';
 import { serveCommand } from './serve';
+import { storeCommand } from './store';
 import { validateCommand } from './validate';
 
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, analyzeCommand, agentCommand()];
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, analyzeCommand, agentCommand(), storeCommand];
 
 const USAGE = `usage: metaroute <command> [options]
 

@@ -26,7 +26,7 @@ export const serveCommand: Command = {
       log.fatal({ event: 'start.failed', err: error }, 'metaroute could not start');
       return 1;
     }
-    log.info({ event: 'serving', host: config.host, ports: app.ports, dataDir: config.dataDir, rulesFile: config.rulesFile }, 'metaroute serving');
+    log.info({ event: 'serving', host: config.host, ports: app.ports, store: config.store.kind === 'etcd' ? { etcd: config.store.endpoints } : { dataDir: config.dataDir }, rulesFile: config.rulesFile }, 'metaroute serving');
     // First signal: drain, then close. Second: end the drain. Third: a shutdown that hangs is cut off.
     let signals = 0;
     const stop = (signal: string) => {

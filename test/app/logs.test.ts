@@ -70,9 +70,9 @@ describe('server logs', () => {
 describe('store failures', () => {
   it('a rules update or router config the store cannot write is logged as store.failed, and refused', async () => {
     const { logger, records } = captureLogs();
-    const store = EmbeddedStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-storefail-')));
+    const store = await EmbeddedStore.open(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-storefail-')));
     // No Envoy to roll selectors out to: the switch-over happens at once.
-    const configs = new RouterConfigs(store, [new LaneRouter()], logger, async (_what, _keys, switchOver) => switchOver());
+    const configs = new RouterConfigs(store, [new LaneRouter()], async (_what, _keys, switchOver) => switchOver(), logger);
     await configs.start(new Map());
     const rules = new RulesSource(store, logger);
     await rules.start(undefined);
