@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DecideOptions } from '../extproc/decide';
+import type { Instance } from '../model/instance';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import { VERSION } from '../model/build-info';
@@ -10,7 +11,7 @@ import type { Registry } from '../registry/registry';
 import type { RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
 import { StoreUnavailableError } from '../store/store';
-import { redactSecrets, type AdminAuth } from './auth';
+import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
 import type { MetricsRegistry } from '../metrics/metrics';
@@ -49,8 +50,8 @@ export interface AdminDeps {
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
-/** `registration` routes check their token against the instance themselves; unlisted routes are `admin`. */
-type Access = 'open' | 'registration' | 'admin';
+/** `registration` routes check their token against the instance themselves; unlisted routes are `admin` (reads), `admin-write` changes rules or routers. */
+type Access = 'open' | 'registration' | 'admin' | 'admin-write';
 
 /**
  * The admin HTTP API: health, metrics, registration, rules, router config, explain and
@@ -59,6 +60,8 @@ type Access = 'open' | 'registration' | 'admin';
 export class AdminServer {
   private readonly server: http.Server;
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler; access: Access }> = [];
+  /** Per token, registrations written to the store but not yet in the registry. */
+  private readonly pending = new Map<AuthToken, Set<string>>();
   private readonly openApi = JSON.stringify(openApiDocument(VERSION));
 
   constructor(private readonly deps: AdminDeps) {
@@ -91,7 +94,7 @@ export class AdminServer {
       const result = await deps.rules.update(text, 'api');
       if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
       send(res, 200, serialize.ruleUpdate({ version: result.version }));
-    });
+    }, 'admin-write');
     this.route('GET', '/v1/routers', (_q, res) => send(res, 200, serialize.routers({ routers: [...deps.engine.routerNames] })));
     this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
       const config = await readJson(req);
@@ -102,7 +105,7 @@ export class AdminServer {
         throw new HttpError(400, `router ${name} refused the config; its previous config stays`, [(error as Error).message]);
       }
       send(res, 200, serialize.status({ status: 'configured' }));
-    });
+    }, 'admin-write');
     this.route('POST', '/explain', async (req, res) => {
       send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));
     });
@@ -138,7 +141,7 @@ export class AdminServer {
         allowed.add(r.method);
         if (r.method === 'GET') allowed.add('HEAD');
         if (r.method !== method) continue;
-        if (r.access === 'admin') this.deps.auth.requireAdmin(req, res);
+        if (r.access === 'admin' || r.access === 'admin-write') this.deps.auth.requireAdmin(req, res, r.access === 'admin-write');
         await r.handler(req, res, m.slice(1).map(decodePathPart), url);
         return;
       }
@@ -164,8 +167,27 @@ export class AdminServer {
     // Re-registering an id overwrites it: the token must also cover the instance it replaces.
     const existing = this.deps.registry.get(namespace, service, id);
     if (existing) this.deps.auth.authorize(grant, 'replace', existing);
-    await this.deps.sync.register(parsed.instance);
+    const release = existing ? undefined : this.reserveQuota(grant, `${namespace}/${service}/${id}`);
+    try {
+      await this.deps.sync.register(parsed.instance);
+    } finally {
+      release?.();
+    }
     send(res, 200, serialize.instance(parsed.instance));
+  }
+
+  /**
+   * Checks a new instance against the token's `maxInstances`; registrations still on their
+   * way to the registry count too, so concurrent ones cannot overshoot. Returns the release.
+   */
+  private reserveQuota(grant: AuthToken | undefined, key: string): (() => void) | undefined {
+    if (grant?.maxInstances === undefined) return undefined;
+    const pending = this.pending.get(grant) ?? new Set<string>();
+    this.pending.set(grant, pending);
+    if (pending.has(key)) return undefined;
+    this.deps.auth.checkQuota(grant, registeredInstances(this.deps.registry), pending.size);
+    pending.add(key);
+    return () => pending.delete(key);
   }
 
   /** Heartbeat and deregister: the token must cover the service, and the instance's labels when it exists. */
@@ -201,6 +223,10 @@ export class AdminServer {
     }
     send(res, 200, serialize.instances({ instances }));
   }
+}
+
+function* registeredInstances(registry: Registry): Iterable<Instance> {
+  for (const view of registry.snapshot().services.values()) yield* view.instances;
 }
 
 function decodePathPart(part: string): string {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { AdminAuth } from '../admin/auth';
+import { AdminAuth, isLoopback } from '../admin/auth';
+import { xdsClientsProblem } from '../config/grpc-security';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
@@ -19,6 +20,7 @@ import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { registerAppMetrics } from './app-metrics';
+import { RulesChecker } from './rules-checker';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { EtcdStore } from '../store/etcd';
@@ -26,6 +28,7 @@ import type { Store } from '../store/store';
 import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { serverCredentials, xdsClientCheck } from './grpc-security';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
 
@@ -80,6 +83,9 @@ export class App {
   }
 
   private static async assemble(config: ServerConfig, log: Logger, releases: Array<() => unknown>): Promise<App> {
+    // loadConfig refuses this already; a config built by hand is stopped here, before anything opens.
+    const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+    if (xdsProblem) throw new Error(xdsProblem);
     const metrics = new MetricsRegistry();
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
@@ -88,7 +94,9 @@ export class App {
     const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
     await sync.start();
     releases.push(() => sync.stop());
-    const rules = new RulesSource(store, log);
+    const checker = new RulesChecker();
+    releases.push(() => checker.close());
+    const rules = new RulesSource(store, checker, log);
     releases.push(() => rules.stop());
     await rules.start(config.rulesFile);
 
@@ -177,7 +185,8 @@ export class App {
       metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
       log,
     );
-    const xdsServer = new grpc.Server(GRPC_OPTIONS);
+    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls);
+    const xdsServer = new grpc.Server({ ...GRPC_OPTIONS, interceptors: clientCheck ? [clientCheck] : [] });
     xds.register(xdsServer);
     registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);
 
@@ -209,8 +218,8 @@ export class App {
       return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
-      xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
+      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
     const expiryTimer = setInterval(() => {

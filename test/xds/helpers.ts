@@ -192,9 +192,14 @@ export class XdsTestClient {
   status: grpc.StatusObject | undefined;
   error: Error | undefined;
 
-  constructor(port: number, readonly protocol: 'sotw' | 'delta' = 'sotw', path: Path = 'ads') {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    this.call = this.client.makeBidiStreamRequest(PATHS[path][protocol], (b: Buffer) => b, (b: Buffer) => b);
+  constructor(
+    port: number,
+    readonly protocol: 'sotw' | 'delta' = 'sotw',
+    path: Path = 'ads',
+    connection: { credentials?: grpc.ChannelCredentials; metadata?: grpc.Metadata } = {},
+  ) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, connection.credentials ?? grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    this.call = this.client.makeBidiStreamRequest(PATHS[path][protocol], (b: Buffer) => b, (b: Buffer) => b, connection.metadata ?? new grpc.Metadata());
     this.call.on('data', (bytes: Buffer) => {
       this.queue.push(this.decode(bytes));
       this.waiter?.();
