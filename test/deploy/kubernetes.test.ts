@@ -8,17 +8,43 @@ import { ROOT } from '../support/transpile';
 const DEPLOY = path.join(ROOT, 'deploy');
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
 
-/** The kustomization's resources and generated ConfigMaps, as `kubectl apply -k deploy/` would create them (without the hash suffix). */
-function manifests(): Manifest[] {
-  const kustomization = parse(fs.readFileSync(path.join(DEPLOY, 'kustomization.yaml'), 'utf8'));
-  const resources = (kustomization.resources as string[]).flatMap((file) => parseAllDocuments(fs.readFileSync(path.join(DEPLOY, file), 'utf8')).map((d) => d.toJS() as Manifest));
-  const generated = (kustomization.configMapGenerator as Array<{ name: string; files: string[] }>).map((g) => ({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: g.name },
-    data: Object.fromEntries(g.files.map((f) => [path.basename(f), fs.readFileSync(path.join(DEPLOY, f), 'utf8')])),
-  }));
-  return [...resources, ...generated];
+const documents = (file: string): Manifest[] => parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS() as Manifest);
+
+/** A merge patch as kustomize applies it to these manifests: maps merge, `null` deletes, anything else replaces. */
+function merge(target: any, patch: any): any {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out = { ...(target ?? {}) };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = merge(out[k], v);
+  }
+  return out;
+}
+
+/**
+ * What `kubectl apply -k DIR` creates (without the hash suffixes), for the features these
+ * kustomizations use: resources (files or a base directory), configMapGenerator (with
+ * behavior: replace) and patches that name their target by kind and name.
+ */
+function manifests(dir = DEPLOY): Manifest[] {
+  const kustomization = parse(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'));
+  let all: Manifest[] = (kustomization.resources as string[]).flatMap((entry) => {
+    const target = path.join(dir, entry);
+    return fs.statSync(target).isDirectory() ? manifests(target) : documents(target);
+  });
+  for (const g of (kustomization.configMapGenerator ?? []) as Array<{ name: string; files: string[]; behavior?: string }>) {
+    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: g.name }, data: Object.fromEntries(g.files.map((f) => [path.basename(f), fs.readFileSync(path.join(dir, f), 'utf8')])) };
+    if (g.behavior === 'replace') expect(all.some((m) => m.kind === 'ConfigMap' && m.metadata.name === g.name)).toBe(true);
+    all = [...all.filter((m) => !(m.kind === 'ConfigMap' && m.metadata.name === g.name)), configMap];
+  }
+  for (const { path: file } of (kustomization.patches ?? []) as Array<{ path: string }>) {
+    for (const patch of documents(path.join(dir, file))) {
+      const index = all.findIndex((m) => m.kind === patch.kind && m.metadata.name === patch.metadata.name);
+      expect({ patch: `${patch.kind}/${patch.metadata.name}`, found: index >= 0 }).toEqual({ patch: `${patch.kind}/${patch.metadata.name}`, found: true });
+      all[index] = merge(all[index], patch);
+    }
+  }
+  return all;
 }
 
 /** Validates with kubernetes-models: the Kubernetes API's OpenAPI schemas for that apiVersion and kind. */
@@ -106,5 +132,33 @@ describe('deploy/ Kubernetes manifests', () => {
       expect(args[args.indexOf('--admin') + 1]).toBe(`http://metaroute:${DEFAULTS.ports.admin}`);
       expect(args[args.indexOf('--label') + 1]).toBe(`version=${name.slice('shop-'.length)}`);
     }
+  });
+});
+
+describe('deploy/etcd: several replicas on a shared etcd', () => {
+  const all = manifests(path.join(DEPLOY, 'etcd'));
+  const find = (kind: string, name: string) => all.find((m) => m.kind === kind && m.metadata.name === name)!;
+
+  it.each(all.map((m) => [`${m.kind} ${m.metadata.name}`, m] as const))('%s is valid against the Kubernetes API schema', (_name, manifest) => {
+    expect(() => validate(manifest)).not.toThrow();
+  });
+
+  it('runs three metaroute replicas rolled one at a time, two always up, on a three-member etcd', () => {
+    const deployment = find('Deployment', 'metaroute');
+    expect(deployment.spec.replicas).toBe(3);
+    expect(deployment.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    expect(find('PodDisruptionBudget', 'metaroute').spec).toEqual({ minAvailable: 2, selector: deployment.spec.selector });
+    expect(find('StatefulSet', 'etcd').spec.replicas).toBe(3);
+  });
+
+  it("the replicas' configuration selects etcd, naming each member by its stable DNS name", () => {
+    const env = { METAROUTE_ADMIN_TOKEN: 'admin-stand-in-token', METAROUTE_REGISTRATION_TOKEN: 'registration-stand-in-token' };
+    const file = path.join(DEPLOY, 'etcd', 'metaroute.yaml');
+    expect(find('ConfigMap', 'metaroute-config').data!['metaroute.yaml']).toBe(fs.readFileSync(file, 'utf8'));
+    const config = loadConfig(file, env);
+    const statefulSet = find('StatefulSet', 'etcd');
+    const members = Array.from({ length: statefulSet.spec.replicas }, (_, i) => `http://${statefulSet.metadata.name}-${i}.${statefulSet.spec.serviceName}:2379`);
+    expect(config.store).toMatchObject({ kind: 'etcd', endpoints: members });
+    expect(find('Service', statefulSet.spec.serviceName).spec.clusterIP).toBe('None');
   });
 });
