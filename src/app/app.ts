@@ -5,6 +5,7 @@ import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
+import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
@@ -18,6 +19,7 @@ import { RecoverRouter } from '../routing/recover-router';
 import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
+import { registerAppMetrics } from './app-metrics';
 import { RulesChecker } from './rules-checker';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
@@ -60,7 +62,7 @@ export class App {
     private readonly drain: DrainWindow,
   ) {}
 
-  static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
+  static async start(config: ServerConfig, log: Logger): Promise<App> {
     const releases: Array<() => unknown> = [];
     try {
       return await App.assemble(config, log, releases);
@@ -80,7 +82,7 @@ export class App {
     return this.stopping;
   }
 
-  private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
+  private static async assemble(config: ServerConfig, log: Logger, releases: Array<() => unknown>): Promise<App> {
     // loadConfig refuses this already; a config built by hand is stopped here, before anything opens.
     const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
     if (xdsProblem) throw new Error(xdsProblem);
@@ -98,6 +100,8 @@ export class App {
     const rules = new RulesSource(store, checker, log);
     releases.push(() => rules.stop());
     await rules.start(config.rulesFile);
+
+    registerAppMetrics(metrics, registry, rules);
 
     const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
     const fileConfigs = new Map<string, unknown>();
@@ -119,8 +123,11 @@ export class App {
       plan().switchOver();
       return Promise.resolve();
     };
-    const routerConfigs = new RouterConfigs(store, routers, (what, keysAfter, switchOver) =>
-      rollOut(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+    const routerConfigs = new RouterConfigs(
+      store,
+      routers,
+      (what, keysAfter, switchOver) => rollOut(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+      log,
     );
     await routerConfigs.start(fileConfigs);
     releases.push(() => routerConfigs.stop());
@@ -193,7 +200,9 @@ export class App {
       engine,
       decideOptions,
       auth: new AdminAuth(config.auth, config.host),
-      ready: () => readiness.phase === 'serving',
+      log,
+      phase: () => readiness.phase,
+      xdsResource: (section, name) => xds.resource(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: () => ({
         config,
@@ -215,7 +224,7 @@ export class App {
       admin: await admin.listen(config.ports.admin, config.host),
     };
     const expiryTimer = setInterval(() => {
-      sync.expire().catch((error: Error) => log(`expiry failed: ${error.message}`));
+      sync.expire().catch((error: Error) => log.error({ event: 'store.failed', err: error }, 'expiry failed'));
     }, 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));

@@ -7,6 +7,7 @@ import type { Instance } from '../model/instance';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { formatPath } from '../rules/errors';
 import { parseInstance } from '../registry/instance-input';
+import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { DEFAULT_STORE, parseStoreConfig, type StoreConfig } from './store-config';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
 import { parseTls, parseXdsClients, xdsClientsProblem, type TlsConfig, type XdsClientsConfig } from './grpc-security';
@@ -62,6 +63,8 @@ export interface ServerConfig {
   readonly auth: AuthConfig;
   /** On stop: seconds of NOT_SERVING, still answering, before the listeners close. */
   readonly drainSeconds: number;
+  /** Lowest level logged (JSON lines on stderr). */
+  readonly logLevel: LogLevel;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -82,6 +85,7 @@ export const DEFAULTS: ServerConfig = {
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
+  logLevel: 'info',
 };
 
 /** Environment variables that override the file, and the field each sets. */
@@ -93,6 +97,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   METAROUTE_DATA_DIR: 'dataDir',
   METAROUTE_RULES_FILE: 'rulesFile',
   METAROUTE_DRAIN_SECONDS: 'drainSeconds',
+  METAROUTE_LOG_LEVEL: 'logLevel',
 };
 
 /** Overridden fields whose environment text is read as a number (and so validated as one). */
@@ -183,7 +188,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'logLevel']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -229,6 +234,8 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     const module = r.module === undefined ? undefined : path.resolve(baseDir, str(r.module, `routers[${i}].module`, ''));
     routers.push({ name, module, config: r.config ?? {} });
   });
+  const logLevel = top.logLevel ?? DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const rulesFile = top.rulesFile === undefined ? undefined : str(top.rulesFile, 'rulesFile', '');
 
   const config: ServerConfig = {
@@ -270,6 +277,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
     drainSeconds: int(top.drainSeconds, 'drainSeconds', DEFAULTS.drainSeconds, 0, 3600),
+    logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : DEFAULTS.logLevel,
   };
   // Refused here, before anything binds, so `metaroute serve` exits with the reason.
   const authProblem = adminAuthProblem(config.host, config.auth);

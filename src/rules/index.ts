@@ -59,3 +59,10 @@ export function loadRulesValue(value: unknown, version: number): LoadRulesResult
 function byPosition(a: RuleError, b: RuleError): number {
   return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
 }
+
+/** How many rules a snapshot holds, for logs and the validate command. */
+export function ruleCounts(snapshot: RuleSnapshot): { rules: number; metadataRoutes: number } {
+  let rules = 0;
+  for (const list of [...snapshot.inbound.values(), ...snapshot.outbound.values()]) rules += list.length;
+  return { rules, metadataRoutes: snapshot.metadataRoutes.size };
+}

@@ -7,6 +7,7 @@ import type { CompiledRule, CompiledSource, Destination, Failover, MetadataRoute
 import { envoyRoot } from '../../src/protos/root';
 import { Registry } from '../../src/registry/registry';
 import { XdsServer, type XdsSources } from '../../src/xds';
+import { captureLogs } from '../support/logs';
 
 export const TYPE = {
   CDS: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
@@ -114,8 +115,8 @@ export async function startXds(opts: { rules?: RuleSnapshot; debounceMs?: number
     },
   };
   const metrics = new MetricsRegistry();
-  const logs: string[] = [];
-  const xds = new XdsServer(sources, { debounceMs: opts.debounceMs ?? 5, maxDebounceMs: 200, metrics, log: (m) => logs.push(m) });
+  const { logger, lines: logs } = captureLogs();
+  const xds = new XdsServer(sources, { debounceMs: opts.debounceMs ?? 5, maxDebounceMs: 200, metrics, log: logger });
   const server = new grpc.Server();
   xds.register(server);
   const port = await new Promise<number>((resolve, reject) =>
