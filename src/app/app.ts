@@ -95,6 +95,7 @@ export class App {
     await sync.start();
     releases.push(() => sync.stop());
     const checker = new RulesChecker();
+    checker.warm();
     releases.push(() => checker.close());
     const rules = new RulesSource(store, checker, log);
     releases.push(() => rules.stop());

@@ -41,6 +41,11 @@ export class RulesChecker {
 
   constructor(private readonly timeoutMs = CHECK_TIMEOUT_MS) {}
 
+  /** Starts the worker now, so the first document (another replica's, say) does not wait for it to load. */
+  warm(): void {
+    if (!this.closed) this.ensureWorker();
+  }
+
   check(text: string, origin: string): Promise<CheckRulesResult> {
     if (this.closed) return Promise.resolve(refused('the rules checker is stopped'));
     return new Promise((resolve) => {
