@@ -66,8 +66,8 @@ async function startEnvoy(name, bootstrap) {
 async function startMetaroute() {
   const fixture = writeFixture(path.join(OUT, 'world'), INSTANCES);
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
-    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(process.execPath, [...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []), path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
+    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', fs.openSync(path.join(OUT, 'metaroute.log'), 'w'), 'pipe'],
   });
   children.push(child);
   await new Promise((resolve, reject) => {
@@ -212,7 +212,8 @@ function stopAll() {
 
 main().then(() => {
   stopAll();
-  fs.rmSync(OUT, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP) console.error(`configs and logs: ${OUT}`);
+  else fs.rmSync(OUT, { recursive: true, force: true });
 }, (e) => {
   console.error(e, `\nconfigs and logs: ${OUT}`);
   stopAll();
