@@ -10,17 +10,6 @@ const { parse } = require('yaml');
 const ROOT = path.join(__dirname, '..', '..');
 const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
 
-/** ENVOY_BIN, else the binary `npm run envoy:install` put into .venv-envoy. */
-function findEnvoy() {
-  if (process.env.ENVOY_BIN) return process.env.ENVOY_BIN;
-  const lib = path.join(ROOT, '.venv-envoy', 'lib');
-  for (const python of fs.existsSync(lib) ? fs.readdirSync(lib) : []) {
-    const candidate = path.join(lib, python, 'site-packages', 'envoy', '_bin', 'envoy');
-    if (fs.existsSync(candidate)) return candidate;
-  }
-  throw new Error('no Envoy: run `npm run envoy:install` (or set ENVOY_BIN)');
-}
-
 function shippedGateway() {
   const gateway = parse(fs.readFileSync(path.join(ROOT, 'envoy', 'gateway.yaml'), 'utf8'));
   const manager = gateway.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
@@ -119,4 +108,4 @@ function gatewayBootstrap({ adminPort, listenerPort, cluster, instances, extProc
   };
 }
 
-module.exports = { findEnvoy, upstreamBootstrap, gatewayBootstrap };
+module.exports = { upstreamBootstrap, gatewayBootstrap };

@@ -17,7 +17,8 @@ const path = require('node:path');
 const { stringify } = require('yaml');
 const { writeFixture, SERVICES } = require('../extproc/fixture');
 const { encodeDecision } = require('../../dist/extproc/responses');
-const { findEnvoy, upstreamBootstrap, gatewayBootstrap } = require('./bootstrap');
+const { findEnvoy } = require('../../scripts/envoy-bin');
+const { upstreamBootstrap, gatewayBootstrap } = require('./bootstrap');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
