@@ -21,6 +21,8 @@ const WARMUP = Number(process.env.WARMUP ?? 5);
 /** Users of the per_user and blue_green flows (h2load processes per flow). */
 const PER_USER_USERS = 5;
 const BLUE_GREEN_USERS = 20;
+/** Requests in flight per h2load process at most: h2load starts each process with this many at once. */
+const STREAMS = Number(process.env.STREAMS ?? 2);
 
 function flows(tokens) {
   const users = (n) => Array.from({ length: n }, (_, i) => `u${i}`);
@@ -46,7 +48,7 @@ function allowed(flow, user, labels) {
 
 function h2load(url, f, seconds, logFile) {
   const headers = { ...f.headers, 'x-loadtest-flow': f.flow, 'x-loadtest-user': f.user };
-  const args = ['-D', String(seconds), '-c', '1', '-m', '16', `--rps=${f.rate}`, '--log-file', logFile,
+  const args = ['-D', String(seconds), '-c', '1', '-m', String(STREAMS), `--rps=${f.rate}`, '--log-file', logFile,
     ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), `${url}${f.path}`];
   return new Promise((resolve, reject) => execFile('h2load', args, { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out))));
 }

@@ -20,8 +20,8 @@ const { encodeDecision } = require('../../dist/extproc/responses');
 const { findEnvoy } = require('../../scripts/envoy-bin');
 const { upstreamBootstrap, gatewayBootstrap } = require('./bootstrap');
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const WARMUP_SECONDS = 1;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 4);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 8);
