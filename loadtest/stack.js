@@ -89,7 +89,11 @@ async function admin(base, method, route, body) {
   if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
 }
 
-async function startStack({ gatewayPort = 10000, users = 50 } = {}) {
+/**
+ * `metaroute` is how to run `metaroute serve` (node arguments before `serve`): the built CLI by
+ * default; the test suite runs the TypeScript CLI instead, having no build.
+ */
+async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [path.join(ROOT, 'dist/cli/main.js')] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-loadtest-'));
   const children = [];
   const backends = [];
@@ -104,7 +108,7 @@ async function startStack({ gatewayPort = 10000, users = 50 } = {}) {
     const ports = { extProc: await freePort(), xds: await freePort(), admin: await freePort() };
     const config = path.join(dir, 'metaroute.yaml');
     fs.writeFileSync(config, stringify({ host: '127.0.0.1', ports, dataDir: path.join(dir, 'data') }));
-    const metaroute = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', config], {
+    const metaroute = spawn(process.execPath, [...cli, 'serve', '--config', config], {
       stdio: ['ignore', fs.openSync(path.join(dir, 'metaroute.log'), 'w'), fs.openSync(path.join(dir, 'metaroute.err'), 'w')],
     });
     children.push(metaroute);
