@@ -125,7 +125,7 @@ async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [p
     const envoy = findEnvoy();
     execFileSync(envoy, ['--mode', 'validate', '-c', envoyConfig, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     // The access log (one JSON line per request) goes to a file; one worker thread, as in bench/envoy.
-    children.push(spawn(envoy, ['-c', envoyConfig, '--concurrency', '1', '--disable-hot-restart', '--base-id', String(process.pid), '--log-level', 'warn'], {
+    children.push(spawn(envoy, ['-c', envoyConfig, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], {
       stdio: ['ignore', fs.openSync(path.join(dir, 'envoy-access.log'), 'w'), fs.openSync(path.join(dir, 'envoy.log'), 'w')],
     }));
     await waitFor('Envoy', async () => (await fetch(`http://127.0.0.1:${envoyAdmin}/ready`)).ok);

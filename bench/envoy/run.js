@@ -57,7 +57,7 @@ async function startEnvoy(name, bootstrap) {
   fs.writeFileSync(config, stringify(bootstrap));
   execFileSync(ENVOY, ['--mode', 'validate', '-c', config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const log = fs.openSync(path.join(OUT, `${name}.log`), 'w');
-  const child = spawn(ENVOY, ['-c', config, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn', '--base-id', String(children.length + 1)], { stdio: ['ignore', log, log] });
+  const child = spawn(ENVOY, ['-c', config, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], { stdio: ['ignore', log, log] });
   children.push(child);
   const admin = bootstrap.admin.address.socket_address.port_value;
   await waitFor(`Envoy ${name}`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
