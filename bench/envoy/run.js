@@ -67,7 +67,7 @@ async function startEnvoy(name, bootstrap) {
 async function startMetaroute() {
   const fixture = writeFixture(path.join(OUT, 'world'), INSTANCES);
   const port = await freePort();
-  const child = spawn(process.execPath, [...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []), path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', fs.openSync(path.join(OUT, 'metaroute.log'), 'w'), 'pipe'],
   });
   children.push(child);
