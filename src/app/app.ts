@@ -23,6 +23,7 @@ import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
+import { SelectorRollout } from './rollout';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
 const GRPC_OPTIONS: grpc.ServerOptions = {
@@ -96,16 +97,24 @@ export class App {
       fileConfigs.set(router?.name ?? entry.name!, entry.config);
     }
     const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
-    const routerConfigs = new RouterConfigs(store, routers, log);
+    const routerKeys = (): string[] => routers.flatMap((r) => r.labelKeys?.() ?? []);
+    // Changes that need other subset selectors reach ext_proc only after Envoy has them.
+    let rollout: SelectorRollout | undefined;
+    const rolledOut = (): SelectorRollout => rollout!;
+    const routerConfigs = new RouterConfigs(store, routers, log, (what, keysAfter, switchOver) =>
+      rolledOut().apply(what, { rules: servedRules, routerKeys: routerKeys() }, { rules: servedRules, routerKeys: keysAfter }, switchOver),
+    );
     await routerConfigs.start(fileConfigs);
     releases.push(() => routerConfigs.stop());
     engine.setRouters(routers);
 
+    // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
+    let servedRules = rules.snapshot;
     // Registry changes arrive one registration at a time; swap once per event-loop turn.
     let swapPending = false;
     const swap = () => {
       swapPending = false;
-      engine.swap({ registry: registry.snapshot(), rules: rules.snapshot });
+      engine.swap({ registry: registry.snapshot(), rules: servedRules });
     };
     registry.onChange(() => {
       if (!swapPending) {
@@ -113,7 +122,13 @@ export class App {
         setImmediate(swap);
       }
     });
-    rules.onChange(swap);
+    rules.onChange(() => {
+      const next = rules.snapshot;
+      void rolledOut().apply(`rules v${next.version}`, { rules: servedRules, routerKeys: routerKeys() }, { rules: next, routerKeys: routerKeys() }, () => {
+        servedRules = next;
+        swap();
+      });
+    });
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
@@ -126,14 +141,21 @@ export class App {
     const xds = new XdsServer(
       {
         registry: () => registry.snapshot(),
-        rules: () => rules.snapshot,
-        routerKeys: () => routers.flatMap((r) => r.labelKeys?.() ?? []),
+        rules: () => servedRules,
+        routerKeys,
+        heldSelectors: () => rollout?.heldSelectors() ?? [],
         subscribe: (listener) => {
           const offs = [registry.onChange((changed) => listener(changed)), rules.onChange(() => listener('all')), routerConfigs.onChange(() => listener('all'))];
           return () => offs.forEach((off) => off());
         },
       },
       { debounceMs: config.xds.debounceMs, maxDebounceMs: config.xds.maxDebounceMs, metrics, log },
+    );
+    rollout = new SelectorRollout(
+      xds,
+      config.xds.rolloutWaitMs,
+      metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
+      log,
     );
     const xdsServer = new grpc.Server(GRPC_OPTIONS);
     xds.register(xdsServer);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { encodeDeltaResource, encodeSotwResources } from './codec';
 import type { ResourceType } from './types';
 
@@ -12,6 +13,8 @@ export class CachedResource {
     readonly version: string,
     /** The resource as a `google.protobuf.Any`, as SotW responses carry it. */
     readonly any: Uint8Array,
+    /** When this version was built (performance.now()), for convergence times. */
+    readonly createdAt: number = performance.now(),
   ) {}
 
   /** The Delta `Resource` wrapper, encoded on first use (SotW-only deployments never pay it). */
