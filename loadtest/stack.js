@@ -113,7 +113,8 @@ async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [p
     });
     children.push(metaroute);
     const adminUrl = `http://127.0.0.1:${ports.admin}`;
-    await waitFor('metaroute', async () => (await fetch(`${adminUrl}/healthz`)).ok);
+    // Up to 90 s: the test suite runs the TypeScript CLI, transpiled at start on a loaded machine.
+    await waitFor('metaroute', async () => (await fetch(`${adminUrl}/healthz`)).ok, 90000);
 
     const { publicKey, privateKey } = await jose.generateKeyPair('RS256');
     const jwk = { ...(await jose.exportJWK(publicKey)), alg: 'RS256', use: 'sig', kid: 'loadtest' };

@@ -16,7 +16,7 @@ describeWith(ENVOY, 'loadtest stack through real Envoy', () => {
   beforeAll(async () => {
     const metaroute = ['-r', path.join(REPO, 'test', 'support', 'register-ts.js'), path.join(REPO, 'src', 'cli', 'main.ts')];
     stack = await startStack({ gatewayPort: await freePort(), users: 3, metaroute });
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await stack?.stop();
