@@ -6,6 +6,7 @@ import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
 import type { RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
+import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth } from './auth';
 import { explain, type ExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
@@ -57,9 +58,9 @@ export class AdminServer {
     this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'), 'open');
     this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
-    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', (req, res, [ns, svc, id]) => {
+    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', async (req, res, [ns, svc, id]) => {
       this.authorizeExisting(req, res, 'heartbeat', ns!, svc!, id!);
-      if (!deps.registry.heartbeat(ns!, svc!, id!)) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
+      if (!(await deps.sync.heartbeat(ns!, svc!, id!))) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
       send(res, 200, serialize.status({ status: 'ok' }));
     }, 'registration');
     this.route('DELETE', '/v1/instances/([^/]+)/([^/]+)/([^/]+)', async (req, res, [ns, svc, id]) => {
@@ -83,6 +84,7 @@ export class AdminServer {
       try {
         await deps.pushRouterConfig(name!, config);
       } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
         throw new HttpError(400, `router ${name} refused the config; its previous config stays`, [(error as Error).message]);
       }
       send(res, 200, serialize.status({ status: 'configured' }));
@@ -127,7 +129,9 @@ export class AdminServer {
       }
       throw pathMatched ? new HttpError(405, `${req.method} not allowed on ${url.pathname}`) : new HttpError(404, `no such endpoint: ${url.pathname}`);
     } catch (error) {
-      const e = error instanceof HttpError ? error : new HttpError(500, (error as Error).message);
+      const e = error instanceof HttpError ? error
+        : error instanceof StoreUnavailableError ? new HttpError(503, (error as Error).message)
+        : new HttpError(500, (error as Error).message);
       if (!res.headersSent) send(res, e.status, serialize.error({ error: e.message, details: [...e.details] }));
       else res.destroy();
     }

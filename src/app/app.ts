@@ -19,11 +19,13 @@ import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
-import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
+import { EtcdStore } from '../store/etcd';
+import type { Store } from '../store/store';
+import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
-import { SelectorRollout } from './rollout';
+import { SelectorRollout, type RolloutPlan } from './rollout';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
 const GRPC_OPTIONS: grpc.ServerOptions = {
@@ -77,7 +79,7 @@ export class App {
 
   private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
-    const store = EmbeddedStore.open(config.dataDir);
+    const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
     const registry = new Registry();
     registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
@@ -98,18 +100,23 @@ export class App {
     }
     const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
     const routerKeys = (): string[] => routers.flatMap((r) => r.labelKeys?.() ?? []);
-    // Changes that need other subset selectors reach ext_proc only after Envoy has them.
+    // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
+    let servedRules = rules.snapshot;
+    // Changes that need other subset selectors reach ext_proc only after Envoy has them
+    // (before xDS exists, no Envoy can be connected: such a change applies at once).
     let rollout: SelectorRollout | undefined;
-    const rolledOut = (): SelectorRollout => rollout!;
-    const routerConfigs = new RouterConfigs(store, routers, log, (what, keysAfter, switchOver) =>
-      rolledOut().apply(what, { rules: servedRules, routerKeys: routerKeys() }, { rules: servedRules, routerKeys: keysAfter }, switchOver),
+    const rollOut = (what: string, plan: () => RolloutPlan): Promise<void> => {
+      if (rollout) return rollout.apply(what, plan);
+      plan().switchOver();
+      return Promise.resolve();
+    };
+    const routerConfigs = new RouterConfigs(store, routers, (what, keysAfter, switchOver) =>
+      rollOut(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
     );
     await routerConfigs.start(fileConfigs);
     releases.push(() => routerConfigs.stop());
     engine.setRouters(routers);
 
-    // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
-    let servedRules = rules.snapshot;
     // Registry changes arrive one registration at a time; swap once per event-loop turn.
     let swapPending = false;
     const swap = () => {
@@ -123,10 +130,16 @@ export class App {
       }
     });
     rules.onChange(() => {
-      const next = rules.snapshot;
-      void rolledOut().apply(`rules v${next.version}`, { rules: servedRules, routerKeys: routerKeys() }, { rules: next, routerKeys: routerKeys() }, () => {
-        servedRules = next;
-        swap();
+      void rollOut(`rules v${rules.snapshot.version}`, () => {
+        const next = rules.snapshot; // the newest by the time this change's turn comes
+        return {
+          before: { rules: servedRules, routerKeys: routerKeys() },
+          after: { rules: next, routerKeys: routerKeys() },
+          switchOver: () => {
+            servedRules = next;
+            swap();
+          },
+        };
       });
     });
 
@@ -143,7 +156,7 @@ export class App {
         registry: () => registry.snapshot(),
         rules: () => servedRules,
         routerKeys,
-        heldSelectors: () => rollout?.heldSelectors() ?? [],
+        heldSelectors: () => rollout?.heldSelectors() ?? NONE_HELD,
         subscribe: (listener) => {
           const offs = [registry.onChange((changed) => listener(changed)), rules.onChange(() => listener('all')), routerConfigs.onChange(() => listener('all'))];
           return () => offs.forEach((off) => off());

@@ -12,7 +12,10 @@ function keyOf(namespace: string, service: string, id: string): string {
 /**
  * Keeps the registry equal to the store's `instances/` keys. Registrations are written
  * to the store and reach the registry through the watch, the same path another
- * replica's writes take. Heartbeats stay in memory: they would flood a durable log.
+ * replica's writes take. On the embedded store heartbeats stay in memory (they would
+ * flood a durable log) and this replica expires instances; on a store with leases (etcd)
+ * an ephemeral instance is bound to a lease that heartbeats renew, and the store expires it
+ * for every replica at once.
  */
 export class RegistryStoreSync {
   private unwatch: (() => void) | undefined;
@@ -38,7 +41,14 @@ export class RegistryStoreSync {
   }
 
   async register(instance: Instance): Promise<void> {
-    await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance));
+    const ttl = instance.ephemeral ? { ttlSeconds: instance.ttlSeconds } : {};
+    await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance), ttl);
+  }
+
+  /** Resolves false for an unknown instance (the client must register again). */
+  async heartbeat(namespace: string, service: string, id: string): Promise<boolean> {
+    if (!this.registry.heartbeat(namespace, service, id)) return false;
+    return this.store.leases ? this.store.leases.refresh(keyOf(namespace, service, id)) : true;
   }
 
   deregister(namespace: string, service: string, id: string): Promise<boolean> {
@@ -47,6 +57,7 @@ export class RegistryStoreSync {
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
+    if (this.store.leases) return []; // the store expires them
     const expired = this.registry.expired();
     await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
     return expired;
