@@ -1,9 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import { AdminAuth } from '../admin/auth';
+import { AdminAuth, isLoopback } from '../admin/auth';
+import { xdsClientsProblem } from '../config/grpc-security';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
+import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
@@ -17,6 +19,8 @@ import { RecoverRouter } from '../routing/recover-router';
 import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
+import { registerAppMetrics } from './app-metrics';
+import { RulesChecker } from './rules-checker';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { EtcdStore } from '../store/etcd';
@@ -24,6 +28,7 @@ import type { Store } from '../store/store';
 import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { serverCredentials, xdsClientCheck } from './grpc-security';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
 
@@ -57,7 +62,7 @@ export class App {
     private readonly drain: DrainWindow,
   ) {}
 
-  static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
+  static async start(config: ServerConfig, log: Logger): Promise<App> {
     const releases: Array<() => unknown> = [];
     try {
       return await App.assemble(config, log, releases);
@@ -77,7 +82,10 @@ export class App {
     return this.stopping;
   }
 
-  private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
+  private static async assemble(config: ServerConfig, log: Logger, releases: Array<() => unknown>): Promise<App> {
+    // loadConfig refuses this already; a config built by hand is stopped here, before anything opens.
+    const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+    if (xdsProblem) throw new Error(xdsProblem);
     const metrics = new MetricsRegistry();
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
@@ -86,9 +94,13 @@ export class App {
     const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
     await sync.start();
     releases.push(() => sync.stop());
-    const rules = new RulesSource(store, log);
+    const checker = new RulesChecker();
+    releases.push(() => checker.close());
+    const rules = new RulesSource(store, checker, log);
     releases.push(() => rules.stop());
     await rules.start(config.rulesFile);
+
+    registerAppMetrics(metrics, registry, rules);
 
     const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
     const fileConfigs = new Map<string, unknown>();
@@ -110,8 +122,11 @@ export class App {
       plan().switchOver();
       return Promise.resolve();
     };
-    const routerConfigs = new RouterConfigs(store, routers, (what, keysAfter, switchOver) =>
-      rollOut(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+    const routerConfigs = new RouterConfigs(
+      store,
+      routers,
+      (what, keysAfter, switchOver) => rollOut(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+      log,
     );
     await routerConfigs.start(fileConfigs);
     releases.push(() => routerConfigs.stop());
@@ -170,7 +185,8 @@ export class App {
       metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
       log,
     );
-    const xdsServer = new grpc.Server(GRPC_OPTIONS);
+    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls);
+    const xdsServer = new grpc.Server({ ...GRPC_OPTIONS, interceptors: clientCheck ? [clientCheck] : [] });
     xds.register(xdsServer);
     registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);
 
@@ -183,7 +199,9 @@ export class App {
       engine,
       decideOptions,
       auth: new AdminAuth(config.auth, config.host),
-      ready: () => readiness.phase === 'serving',
+      log,
+      phase: () => readiness.phase,
+      xdsResource: (section, name) => xds.resource(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: () => ({
         config,
@@ -200,12 +218,12 @@ export class App {
       return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
-      xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
+      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
     const expiryTimer = setInterval(() => {
-      sync.expire().catch((error: Error) => log(`expiry failed: ${error.message}`));
+      sync.expire().catch((error: Error) => log.error({ event: 'store.failed', err: error }, 'expiry failed'));
     }, 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));

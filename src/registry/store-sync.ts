@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import type { Instance } from '../model/instance';
 import type { Store, StoreEvent } from '../store/store';
 import { parseInstance } from './instance-input';
@@ -23,7 +24,7 @@ export class RegistryStoreSync {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
     /** The TTL of a stored record that names none. */
     private readonly ttlSeconds: number,
   ) {}
@@ -43,6 +44,7 @@ export class RegistryStoreSync {
   async register(instance: Instance): Promise<void> {
     const ttl = instance.ephemeral ? { ttlSeconds: instance.ttlSeconds } : {};
     await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance), ttl);
+    this.log.info({ event: 'instance.registered', namespace: instance.namespace, service: instance.service, id: instance.id, address: `${instance.host}:${instance.port}`, ephemeral: instance.ephemeral }, 'instance registered');
   }
 
   /** Resolves false for an unknown instance (the client must register again). */
@@ -51,15 +53,17 @@ export class RegistryStoreSync {
     return this.store.leases ? this.store.leases.refresh(keyOf(namespace, service, id)) : true;
   }
 
-  deregister(namespace: string, service: string, id: string): Promise<boolean> {
-    return this.store.delete(keyOf(namespace, service, id));
+  async deregister(namespace: string, service: string, id: string): Promise<boolean> {
+    const existed = await this.store.delete(keyOf(namespace, service, id));
+    if (existed) this.log.info({ event: 'instance.deregistered', namespace, service, id }, 'instance deregistered');
+    return existed;
   }
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
     if (this.store.leases) return []; // the store expires them
     const expired = this.registry.expired();
-    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
+    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id)).then(() => this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }
 
@@ -72,6 +76,6 @@ export class RegistryStoreSync {
     }
     const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) this.registry.upsert(parsed.instance);
-    else this.log(`ignoring invalid stored instance ${event.key}: ${parsed.errors.join('; ')}`);
+    else this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
   }
 }

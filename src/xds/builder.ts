@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import { clusterName } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
@@ -37,7 +38,7 @@ export class ResourceBuilder {
 
   constructor(
     private readonly cache: ResourceCache,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /**
@@ -76,7 +77,7 @@ export class ResourceBuilder {
     }
     if (!previous || previous.view !== view || previous.selectorKeys !== selectorKeys) {
       const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
-      if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
+      if (skipped.length > 0) this.log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
       this.put(EDS, name, CLA_TYPE, message, changes);
     }
     if (!previous) {

@@ -47,8 +47,8 @@ export function decodeAnswer(frame: Buffer): Answer {
 export class ExtProcClient {
   private readonly client: grpc.Client;
 
-  constructor(address: string, private readonly caller: Record<string, string> = {}) {
-    this.client = new Client(address, grpc.credentials.createInsecure());
+  constructor(address: string, private readonly caller: Record<string, string> = {}, credentials = grpc.credentials.createInsecure(), options: grpc.ClientOptions = {}) {
+    this.client = new Client(address, credentials, options);
   }
 
   /** One HTTP request = one stream: request headers out, one answer back, stream closed. */
