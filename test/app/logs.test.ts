@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RouterConfigs } from '../../src/app/router-configs';
+import { RulesChecker } from '../../src/app/rules-checker';
 import { RulesSource } from '../../src/app/rules-source';
 import { LaneRouter } from '../../src/routing/lane-router';
 import { EmbeddedStore } from '../../src/store/embedded';
@@ -74,7 +75,8 @@ describe('store failures', () => {
     // No Envoy to roll selectors out to: the switch-over happens at once.
     const configs = new RouterConfigs(store, [new LaneRouter()], async (_what, _keys, switchOver) => switchOver(), logger);
     await configs.start(new Map());
-    const rules = new RulesSource(store, logger);
+    const checker = new RulesChecker();
+    const rules = new RulesSource(store, checker, logger);
     await rules.start(undefined);
     await store.close(); // every later write fails, as after a failed fsync
     await expect(configs.push('lane', { enabled: true, key: 'env' })).rejects.toThrow('store is closed');
@@ -83,5 +85,6 @@ describe('store failures', () => {
     expect(records().filter((r) => r.event === 'store.failed').at(-1)).toMatchObject({ level: 'error', source: 'api', err: { message: 'store is closed' } });
     configs.stop();
     rules.stop();
+    await checker.close();
   });
 });
