@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ENVOY, freePort, REPO } from '../support/envoy';
 import { describeWith } from '../support/requires';
@@ -20,6 +21,7 @@ describeWith(ENVOY, 'loadtest stack through real Envoy', () => {
 
   afterAll(async () => {
     await stack?.stop();
+    if (stack) fs.rmSync(stack.dir, { recursive: true, force: true });
   });
 
   async function labels(urlPath: string, headers: Record<string, string>): Promise<{ status: number; labels: string | null }> {
