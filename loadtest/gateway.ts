@@ -2,25 +2,27 @@
  * k6 load test through the metaroute gateway (envoy/gateway.yaml): every request passes
  * jwt_authn -> ext_proc (metaroute) -> router, so this measures the whole decision path.
  *
- *   k6 run loadtest/gateway.ts                          # k6 >= 0.57 runs TypeScript directly
- *   k6 run -e GATEWAY_URL=http://10.0.0.2:10000 -e RATE=500 -e DURATION=2m loadtest/gateway.ts
+ *   npm run build && node loadtest/stack.js     # metaroute + Envoy + backends, rules and instances loaded
+ *   k6 run -e TOKENS=<file printed by stack.js> loadtest/gateway.ts    # k6 >= 0.57 runs TypeScript directly
+ *   k6 run -e GATEWAY_URL=http://10.0.0.2:10000 -e RATE=500 -e DURATION=2m -e TOKENS=... loadtest/gateway.ts
  *
- * Expects the rules in loadtest/rules.yaml and the instances listed there. Scenarios:
- *   per_user    GET /aigc/...  x-user-id: uN       -> that user's container (endpoint mode)
- *   staff       GET /          x-user-role: staff  -> lane=gray
- *   vip         GET /          x-user-tier: vip    -> pool=vip
- *   blue_green  GET /          x-user-id: uN       -> even ids blue; odd ids 50/50, sticky
- *   baseline    GET /          (no labels)         -> any shop instance
+ * Expects the rules in loadtest/rules.yaml and the instances listed there (loadtest/stack.js
+ * provides both). Scenarios:
+ *   per_user    GET /aigc/...  token with sub=uN     -> that user's container (endpoint mode)
+ *   staff       GET /          x-user-role: staff    -> lane=gray
+ *   vip         GET /          x-user-tier: vip      -> pool=vip
+ *   blue_green  GET /          x-user-id: uN         -> even ids blue; odd ids 50/50, sticky
+ *   baseline    GET /          (no labels)           -> any shop instance
  *
  * Routing is verified when the backends echo their labels in an `x-instance-labels`
- * response header ("k=v,k=v"), as the e2e test's backends do; set EXPECT_LABELS=0 for
+ * response header ("k=v,k=v"), as loadtest/stack.js's backends do; set EXPECT_LABELS=0 for
  * backends that do not, and only status codes and latency are checked.
  *
  * Environment: GATEWAY_URL (http://127.0.0.1:10000), RATE per scenario per second (50),
- * DURATION (30s), USERS (50), JWT (optional bearer token for the gateway's jwt_authn),
- * EXPECT_LABELS (1).
+ * DURATION (30s), USERS (50), TOKENS (a JSON file {"u0": "<JWT>", ...}: one token per user,
+ * signed by a key the gateway's jwt_authn trusts; required for per_user), EXPECT_LABELS (1).
  */
-import { check } from 'k6';
+import { check, fail } from 'k6';
 import http, { type RefinedResponse, type ResponseType } from 'k6/http';
 import { Rate } from 'k6/metrics';
 import type { Options, Scenario } from 'k6/options';
@@ -29,7 +31,8 @@ const BASE = (__ENV['GATEWAY_URL'] ?? 'http://127.0.0.1:10000').replace(/\/$/, '
 const RATE = positiveInt(__ENV['RATE'], 50);
 const DURATION = __ENV['DURATION'] ?? '30s';
 const USERS = positiveInt(__ENV['USERS'], 50);
-const JWT = __ENV['JWT'] ?? '';
+/** Bearer tokens per user id, read once in the init context (open() is only allowed there). */
+const TOKENS: Record<string, string> = __ENV['TOKENS'] ? (JSON.parse(open(__ENV['TOKENS'])) as Record<string, string>) : {};
 const EXPECT_LABELS = (__ENV['EXPECT_LABELS'] ?? '1') !== '0';
 
 /** A request that reached a backend whose labels contradict the rule: must stay at 0. */
@@ -70,6 +73,21 @@ if (EXPECT_LABELS) {
   thresholds['metaroute_odd_users_to_blue'] = ['rate>0.3', 'rate<0.7'];
 }
 
+/** Before any load: every flow answers 200 once, or the run stops here (wrong setup, not a slow gateway). */
+export function setup(): void {
+  const probes: Array<[string, Record<string, string>]> = [
+    ['/aigc/generate', { authorization: bearer(`u${USERS - 1}`) }],
+    ['/', { 'x-user-role': 'staff' }],
+    ['/', { 'x-user-tier': 'vip' }],
+    ['/', { 'x-user-id': 'u1' }],
+    ['/', {}],
+  ];
+  for (const [path, headers] of probes) {
+    const res = http.get(`${BASE}${path}`, { headers, tags: { name: 'setup' } });
+    if (res.status !== 200) fail(`setup: GET ${path} ${JSON.stringify(Object.keys(headers))} answered ${res.status}; is loadtest/stack.js (or your gateway with loadtest/rules.yaml and its instances) running?`);
+  }
+}
+
 export const options: Options = {
   scenarios: {
     per_user: scenario('perUser'),
@@ -86,7 +104,6 @@ export const options: Options = {
 type Response = RefinedResponse<ResponseType | undefined>;
 
 function get(path: string, headers: Record<string, string>, name: string): Response {
-  if (JWT) headers['authorization'] = `Bearer ${JWT}`;
   // `name` groups the metrics per flow instead of per URL.
   return http.get(`${BASE}${path}`, { headers, tags: { name } });
 }
@@ -119,11 +136,17 @@ function randomUser(): { id: string; n: number } {
   return { id: `u${n}`, n };
 }
 
-/** Every request of user N goes to user N's container, never another user's. */
+function bearer(user: string): string {
+  const token = TOKENS[user];
+  if (token === undefined) fail(`no token for ${user} in TOKENS (${__ENV['TOKENS'] ?? 'unset'})`);
+  return `Bearer ${token}`;
+}
+
+/** Every request of user N goes to user N's container (keyed on the verified sub), never another user's. */
 export function perUser(): void {
   const user = randomUser();
-  const res = get('/aigc/generate', { 'x-user-id': user.id }, 'aigc');
-  verify(res, (l) => l['x-user-id'] === user.id);
+  const res = get('/aigc/generate', { authorization: bearer(user.id) }, 'aigc');
+  verify(res, (l) => l['user'] === user.id);
 }
 
 export function staff(): void {

@@ -9,6 +9,6 @@ test('loadtest/rules.yaml loads', () => {
   if (!result.ok) throw new Error(formatRuleErrors(result.errors, file));
   expect([...result.snapshot.inbound.values()].flat().map((r) => r.name)).toEqual(['staff-to-gray', 'vip-pool', 'even-users-blue', 'blue-green']);
   expect([...result.snapshot.metadataRoutes.values()]).toEqual([
-    expect.objectContaining({ service: 'aigc', namespace: 'default', keys: ['x-user-id'], mode: 'endpoint' }),
+    expect.objectContaining({ service: 'aigc', namespace: 'default', keys: ['user'], from: 'claim', mode: 'endpoint' }),
   ]);
 });
