@@ -192,25 +192,33 @@ export class Gateway {
   }
 
   /**
-   * Sends `request` from `workers` loops (a few ms apart) until `stop()`, which resolves with
-   * every answer in order: when it was sent, the status, and the backend that answered.
+   * Sends `request` at a steady `perSecond` (an open loop: on schedule, whatever the answers
+   * take) until `stop()`, which waits for the last answers and resolves with every one in
+   * sending order: when it was sent, the status, and the backend that answered.
    */
-  traffic(request: GatewayRequest, workers = 4): { stop: () => Promise<Array<{ at: number; status: number; id: string | undefined }>> } {
-    let running = true;
+  traffic(request: GatewayRequest, perSecond = 250): { stop: () => Promise<Array<{ at: number; status: number; id: string | undefined }>> } {
     const answers: Array<{ at: number; status: number; id: string | undefined }> = [];
-    const loops = Array.from({ length: workers }, async () => {
-      while (running) {
+    const inFlight = new Set<Promise<void>>();
+    const started = Date.now();
+    let sent = 0;
+    const tick = setInterval(() => {
+      // Catch up on what a late timer missed, so the offered rate holds on a busy machine.
+      const due = Math.floor(((Date.now() - started) * perSecond) / 1000);
+      for (; sent < due; sent++) {
         const at = Date.now();
-        const { status, backend } = await this.send(request);
-        answers.push({ at, status, id: backend?.id });
-        await new Promise((r) => setTimeout(r, 2));
+        const answered = this.send(request).then(
+          ({ status, backend }) => void answers.push({ at, status, id: backend?.id }),
+          () => void answers.push({ at, status: 0, id: undefined }),
+        );
+        inFlight.add(answered);
+        void answered.then(() => inFlight.delete(answered));
       }
-    });
+    }, 5);
     return {
       stop: async () => {
-        running = false;
-        await Promise.all(loops);
-        return answers;
+        clearInterval(tick);
+        await Promise.all(inFlight);
+        return answers.sort((x, y) => x.at - y.at);
       },
     };
   }

@@ -34,7 +34,7 @@ describeWith(ENVOY, 'live changes through real Envoy', () => {
   test('under steady traffic: a new instance serves within 1 s, a removed one stops within 1 s, 1,000 registrations elsewhere change nothing; 0 failed requests', async () => {
     const gw = await gatewayWithShop();
     try {
-      const traffic = gw.traffic(shop, 8);
+      const traffic = gw.traffic(shop);
       await pause(500);
       const registeredAt = Date.now();
       await gw.backend('s3', 'shop');
