@@ -1,70 +1,99 @@
 import type { Instance } from '../model/instance';
-import { serviceKey } from '../model/instance';
+import { clusterName, serviceKey } from '../model/instance';
+import { DeadlineHeap } from './deadlines';
 import { ServiceView, type RegistrySnapshot } from './service-view';
 
 export type RegistryListener = (changedServices: ReadonlySet<string>) => void;
 
-interface ServiceState {
-  readonly namespace: string;
-  readonly name: string;
-  readonly instances: Map<string, Instance>;
-  version: number;
+/** An ephemeral instance's liveness: a heartbeat moves `deadline`; the heap holds it once, at `queuedAt`. */
+interface Lease {
+  readonly view: ServiceView;
+  readonly id: string;
+  ttlMs: number;
+  deadline: number;
+  queuedAt: number;
+  ended: boolean;
 }
 
+/** An expired instance the store has not yet deleted is reported again after this long. */
+const EXPIRY_RETRY_MS = 1000;
+
 /**
- * The live registry: instances by service, heartbeats, expiry. Readers never see it
- * directly; they take `snapshot()`, which rebuilds only the services that changed.
+ * The live registry: one ServiceView per service, changed in place (each change costs what
+ * it touches, not the size of its service), heartbeats as lease deadlines, and expiry from
+ * a deadline heap (costs what expires). `snapshot()` is the same live object every time.
  */
 export class Registry {
-  private readonly services = new Map<string, ServiceState>();
-  private readonly lastSeen = new Map<string, number>();
+  private readonly services = new Map<string, ServiceView>();
+  private readonly clusters = new Map<string, ServiceView>();
+  private readonly leases = new Map<ServiceView, Map<string, Lease>>();
+  private readonly deadlines = new DeadlineHeap<Lease>();
   private readonly listeners = new Set<RegistryListener>();
   private dirty = new Set<string>();
   private batchDepth = 0;
-  private current: RegistrySnapshot = { version: 0, services: new Map(), clusters: new Map() };
-  private snapshotDirty = false;
   private version = 0;
+  private readonly live: RegistrySnapshot;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    const self = this;
+    this.live = {
+      get version() {
+        return self.version;
+      },
+      services: this.services,
+      clusters: this.clusters,
+    };
+  }
 
   upsert(instance: Instance): void {
-    const state = this.stateFor(instance.namespace, instance.service);
-    state.instances.set(instance.id, instance);
-    this.lastSeen.set(instanceKey(instance.namespace, instance.service, instance.id), this.now());
-    this.touch(state);
+    const view = this.viewFor(instance.namespace, instance.service);
+    view.upsert(instance);
+    this.lease(view, instance);
+    this.touch(view);
   }
 
   /** Returns false when the instance was not registered. */
   remove(namespace: string, service: string, id: string): boolean {
-    const state = this.services.get(serviceKey(namespace, service));
-    if (!state || !state.instances.delete(id)) return false;
-    this.lastSeen.delete(instanceKey(namespace, service, id));
-    this.touch(state);
+    const view = this.services.get(serviceKey(namespace, service));
+    if (!view || !view.remove(id)) return false;
+    this.endLease(view, id);
+    this.touch(view);
     return true;
   }
 
-  /** Returns false for an unknown instance (the client must register again). */
+  /** Returns false for an unknown instance (the client must register again). O(1), no allocation. */
   heartbeat(namespace: string, service: string, id: string): boolean {
-    const key = instanceKey(namespace, service, id);
-    if (!this.services.get(serviceKey(namespace, service))?.instances.has(id)) return false;
-    this.lastSeen.set(key, this.now());
+    const view = this.services.get(serviceKey(namespace, service));
+    if (!view?.get(id)) return false;
+    const lease = this.leases.get(view)?.get(id);
+    if (lease) lease.deadline = this.now() + lease.ttlMs;
     return true;
   }
 
   get(namespace: string, service: string, id: string): Instance | undefined {
-    return this.services.get(serviceKey(namespace, service))?.instances.get(id);
+    return this.services.get(serviceKey(namespace, service))?.get(id);
   }
 
-  /** Ephemeral instances whose TTL passed without a heartbeat. Removing them is the caller's (through the store). */
-  expired(): Instance[] {
+  /**
+   * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest first.
+   * Removing them is the caller's (through the store); one not removed is reported again
+   * after a second. Costs the leases whose queued deadline passed, not every instance.
+   */
+  expired(limit = Infinity): Instance[] {
     const now = this.now();
     const expired: Instance[] = [];
-    for (const state of this.services.values()) {
-      for (const instance of state.instances.values()) {
-        if (!instance.ephemeral) continue;
-        const seen = this.lastSeen.get(instanceKey(instance.namespace, instance.service, instance.id)) ?? 0;
-        if (now - seen > instance.ttlSeconds * 1000) expired.push(instance);
+    while (expired.length < limit && this.deadlines.peek() <= now) {
+      const at = this.deadlines.peek();
+      const lease = this.deadlines.pop()!;
+      if (lease.ended || lease.queuedAt !== at) continue; // removed, or queued again elsewhere
+      if (lease.deadline > now) {
+        this.queue(lease, lease.deadline); // a heartbeat moved it on
+        continue;
       }
+      const instance = lease.view.get(lease.id);
+      if (!instance) continue;
+      expired.push(instance);
+      this.queue(lease, now + EXPIRY_RETRY_MS);
     }
     return expired;
   }
@@ -85,38 +114,59 @@ export class Registry {
     return () => this.listeners.delete(listener);
   }
 
+  /** The live registry (the same object every call): read it synchronously, within one turn. */
   snapshot(): RegistrySnapshot {
-    if (!this.snapshotDirty) return this.current;
-    const services = new Map(this.current.services);
-    const clusters = new Map(this.current.clusters);
-    for (const [key, state] of this.services) {
-      const previous = services.get(key);
-      if (previous && previous.version === state.version) continue;
-      if (state.instances.size === 0 && !previous) continue;
-      const view = new ServiceView(state.namespace, state.name, state.version, [...state.instances.values()]);
-      services.set(key, view);
-      clusters.set(view.cluster, view);
-    }
-    this.current = { version: this.version, services, clusters };
-    this.snapshotDirty = false;
-    return this.current;
+    return this.live;
   }
 
-  private stateFor(namespace: string, name: string): ServiceState {
+  private viewFor(namespace: string, name: string): ServiceView {
     const key = serviceKey(namespace, name);
-    let state = this.services.get(key);
-    if (!state) {
-      state = { namespace, name, instances: new Map(), version: 0 };
-      this.services.set(key, state);
+    let view = this.services.get(key);
+    if (!view) {
+      view = new ServiceView(namespace, name);
+      this.services.set(key, view);
+      this.clusters.set(clusterName(namespace, name), view);
     }
-    return state;
+    return view;
   }
 
-  private touch(state: ServiceState): void {
-    state.version++;
+  private lease(view: ServiceView, instance: Instance): void {
+    let leases = this.leases.get(view);
+    const existing = leases?.get(instance.id);
+    if (!instance.ephemeral) {
+      if (existing) this.endLease(view, instance.id);
+      return;
+    }
+    const ttlMs = instance.ttlSeconds * 1000;
+    const deadline = this.now() + ttlMs;
+    if (existing) {
+      existing.ttlMs = ttlMs;
+      existing.deadline = deadline;
+      if (deadline < existing.queuedAt) this.queue(existing, deadline); // a shorter TTL: the queued entry would be late
+      return;
+    }
+    if (!leases) this.leases.set(view, (leases = new Map()));
+    const lease: Lease = { view, id: instance.id, ttlMs, deadline, queuedAt: deadline, ended: false };
+    leases.set(instance.id, lease);
+    this.deadlines.push(deadline, lease);
+  }
+
+  private queue(lease: Lease, at: number): void {
+    lease.queuedAt = at;
+    this.deadlines.push(at, lease);
+  }
+
+  private endLease(view: ServiceView, id: string): void {
+    const leases = this.leases.get(view);
+    const lease = leases?.get(id);
+    if (!lease) return;
+    lease.ended = true;
+    leases!.delete(id);
+  }
+
+  private touch(view: ServiceView): void {
     this.version++;
-    this.snapshotDirty = true;
-    this.dirty.add(serviceKey(state.namespace, state.name));
+    this.dirty.add(view.key);
     if (this.batchDepth === 0) this.publish();
   }
 
@@ -126,8 +176,4 @@ export class Registry {
     this.dirty = new Set();
     for (const listener of this.listeners) listener(changed);
   }
-}
-
-function instanceKey(namespace: string, service: string, id: string): string {
-  return `${namespace}/${service}/${id}`;
 }

@@ -20,6 +20,8 @@ import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
 interface Built {
   readonly name: string;
   readonly view: ServiceView | undefined;
+  /** The view changes in place: its version tells whether the endpoints changed. */
+  readonly viewVersion: number;
   readonly rules: RuleSnapshot;
   readonly routerKeys: string;
   readonly endpointMode: boolean;
@@ -74,7 +76,7 @@ export class ResourceBuilder {
     }
     if (endpointMode) {
       this.remove(EDS, name, changes);
-    } else if (!previous || previous.view !== view || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
+    } else if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
       const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
       if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
       this.put(EDS, name, CLA_TYPE, message, changes);
@@ -83,7 +85,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, endpointMode, selectorKeys });
+    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, endpointMode, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {
