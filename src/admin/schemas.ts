@@ -19,6 +19,8 @@ const instance = {
   },
 } as const;
 
+const ref = { type: 'object', properties: { namespace: { type: 'string' }, service: { type: 'string' }, id: { type: 'string' } } } as const;
+
 const decision = {
   type: 'object',
   properties: {
@@ -38,6 +40,11 @@ export const serialize = {
   error: fastJson({ type: 'object', properties: { error: { type: 'string' }, details: { type: 'array', items: { type: 'string' } } } }),
   instance: fastJson(instance),
   instances: fastJson({ type: 'object', properties: { instances: { type: 'array', items: instance } } }),
+  batch: fastJson({
+    type: 'object',
+    properties: { registered: { type: 'integer' }, deregistered: { type: 'integer' }, missing: { type: 'array', items: ref } },
+  }),
+  heartbeats: fastJson({ type: 'object', properties: { alive: { type: 'integer' }, unknown: { type: 'array', items: ref } } }),
   rules: fastJson({ type: 'object', properties: { version: { type: 'integer' }, origin: { type: 'string' }, text: { type: 'string' } } }),
   ruleUpdate: fastJson({ type: 'object', properties: { version: { type: 'integer' } } }),
   routers: fastJson({ type: 'object', properties: { routers: { type: 'array', items: { type: 'string' } } } }),

@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { IdentityOptions } from '../context/request-context';
 import type { RuleSnapshot } from '../model/rule';
+import { MAX_BATCH_ENTRIES, parseBatch, parseRef } from '../registry/batch-input';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
 import type { RegistryStoreSync } from '../registry/store-sync';
@@ -55,6 +56,8 @@ export class AdminServer {
     }, 'open');
     this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'), 'open');
     this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
+    this.route('POST', '/v1/instances/batch', (req, res) => this.registerBatch(req, res), 'registration');
+    this.route('POST', '/v1/heartbeats', (req, res) => this.heartbeats(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
     this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', (req, res, [ns, svc, id]) => {
       this.authorizeExisting(req, res, 'heartbeat', ns!, svc!, id!);
@@ -143,6 +146,56 @@ export class AdminServer {
     if (existing) this.deps.auth.authorize(grant, 'replace', existing);
     await this.deps.sync.register(parsed.instance);
     send(res, 200, serialize.instance(parsed.instance));
+  }
+
+  /**
+   * Registers, replaces and removes many instances in one call, validated and authorized as
+   * a whole (one bad entry refuses the batch, naming its index and field); answered once
+   * every write is durable and applied.
+   */
+  private async registerBatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const grant = this.deps.auth.registrant(req, res);
+    const parsed = await parseBatch(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
+    if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
+    const { register, deregister } = parsed.batch;
+    register.forEach((instance, i) => {
+      this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
+      const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
+      if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
+    });
+    deregister.forEach((ref, i) => {
+      this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
+    });
+    const existed = await this.deps.sync.batch(register, deregister);
+    const missing = deregister.filter((_, i) => !existed[i]);
+    send(res, 200, serialize.batch({ registered: register.length, deregistered: deregister.length - missing.length, missing }));
+  }
+
+  /**
+   * Heartbeats of many instances in one call (`{instances: [{namespace, service, id}...]}`):
+   * the agent's batched liveness. Answers which of them are unknown (to register again).
+   */
+  private async heartbeats(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const grant = this.deps.auth.registrant(req, res);
+    const body = await readJson(req);
+    const list = (body as { instances?: unknown } | null)?.instances;
+    if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', ['instances: must be a list']);
+    if (list.length > MAX_BATCH_ENTRIES) throw new HttpError(400, `at most ${MAX_BATCH_ENTRIES} heartbeats per call`, [`instances: ${list.length} entries`]);
+    const errors: string[] = [];
+    const refs = list.map((entry, i) => parseRef(entry, `instances[${i}]`, errors));
+    if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
+    refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
+    const unknown = refs.filter((ref) => !this.deps.registry.heartbeat(ref!.namespace, ref!.service, ref!.id));
+    send(res, 200, serialize.heartbeats({ alive: refs.length - unknown.length, unknown }));
+  }
+
+  private authorizeEntry(grant: ReturnType<AdminAuth['registrant']>, verb: string, target: Parameters<AdminAuth['authorize']>[2], at: string): void {
+    try {
+      this.deps.auth.authorize(grant, verb, target);
+    } catch (error) {
+      if (error instanceof HttpError) throw new HttpError(error.status, `${at}: ${error.message}; nothing was changed`);
+      throw error;
+    }
   }
 
   /** Heartbeat and deregister: the token must cover the service, and the instance's labels when it exists. */

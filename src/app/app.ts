@@ -168,9 +168,20 @@ export class App {
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
       admin: await admin.listen(config.ports.admin, config.host),
     };
-    const expiryTimer = setInterval(() => {
-      sync.expire().catch((error: Error) => log(`expiry failed: ${error.message}`));
-    }, 1000);
+    // Each pass deletes a bounded number; a pass that found more runs again at once.
+    let expiring = false;
+    const expire = async (): Promise<void> => {
+      if (expiring) return;
+      expiring = true;
+      try {
+        while ((await sync.expire()).length > 0 && registry.hasExpired());
+      } catch (error) {
+        log(`expiry failed: ${(error as Error).message}`);
+      } finally {
+        expiring = false;
+      }
+    };
+    const expiryTimer = setInterval(() => void expire(), 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));
     // Released first: everything still runs while the drain window lasts. A failed start never gets here, so never drains.

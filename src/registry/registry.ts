@@ -98,6 +98,11 @@ export class Registry {
     return expired;
   }
 
+  /** Whether a queued deadline has passed (expired() may find something). */
+  hasExpired(): boolean {
+    return this.deadlines.peek() <= this.now();
+  }
+
   /** Applies many changes and notifies listeners once. */
   batch(apply: () => void): void {
     this.batchDepth++;

@@ -1,21 +1,42 @@
+import { performance } from 'node:perf_hooks';
 import type { Instance } from '../model/instance';
 import type { Store, StoreEvent } from '../store/store';
 import { parseInstance } from './instance-input';
 import type { Registry } from './registry';
 
 const PREFIX = 'instances/';
+/** Store events applied per event-loop turn are cut off after this long, so a burst never blocks ext_proc answers. */
+const SLICE_MS = 4;
+/** Expired instances deleted per expiry pass: 10,000 expiring at once are spread over passes. */
+const EXPIRE_PER_PASS = 2000;
 
 function keyOf(namespace: string, service: string, id: string): string {
   return `${PREFIX}${namespace}/${service}/${id}`;
 }
 
+export interface InstanceRef {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
 /**
  * Keeps the registry equal to the store's `instances/` keys. Registrations are written
  * to the store and reach the registry through the watch, the same path another
- * replica's writes take. Heartbeats stay in memory: they would flood a durable log.
+ * replica's writes take. Watch events are queued and applied in time slices (a batch of
+ * thousands never blocks the event loop for long); a write resolves once its event is
+ * applied, so a caller reads its own write. Heartbeats stay in memory: they would flood a
+ * durable log.
  */
 export class RegistryStoreSync {
   private unwatch: (() => void) | undefined;
+  private readonly pending: StoreEvent[] = [];
+  private next = 0;
+  /** Events applied so far; a waiter wants `count` of them. */
+  private appliedCount = 0;
+  private queuedCount = 0;
+  private waiters: Array<{ count: number; resolve: () => void }> = [];
+  private scheduled = false;
 
   constructor(
     private readonly store: Store,
@@ -30,7 +51,7 @@ export class RegistryStoreSync {
     this.registry.batch(() => {
       for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision });
     });
-    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
+    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.enqueue(event));
   }
 
   stop(): void {
@@ -39,17 +60,75 @@ export class RegistryStoreSync {
 
   async register(instance: Instance): Promise<void> {
     await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance));
+    await this.applied();
   }
 
-  deregister(namespace: string, service: string, id: string): Promise<boolean> {
-    return this.store.delete(keyOf(namespace, service, id));
+  async deregister(namespace: string, service: string, id: string): Promise<boolean> {
+    const existed = await this.store.delete(keyOf(namespace, service, id));
+    await this.applied();
+    return existed;
+  }
+
+  /**
+   * Registers and removes many instances; resolves once every write is durable and applied.
+   * The writes share the store's group commit. Returns, per removal, whether it existed.
+   */
+  async batch(register: readonly Instance[], remove: readonly InstanceRef[]): Promise<boolean[]> {
+    const writes: Promise<unknown>[] = register.map((i) => this.store.put(keyOf(i.namespace, i.service, i.id), JSON.stringify(i)));
+    const removals = remove.map((r) => this.store.delete(keyOf(r.namespace, r.service, r.id)));
+    await Promise.all(writes);
+    const existed = await Promise.all(removals);
+    await this.applied();
+    return existed;
   }
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
-    const expired = this.registry.expired();
+    const expired = this.registry.expired(EXPIRE_PER_PASS);
     await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
     return expired;
+  }
+
+  /** Resolves when every event queued so far is applied. */
+  private applied(): Promise<void> {
+    if (this.appliedCount >= this.queuedCount) return Promise.resolve();
+    const count = this.queuedCount;
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
+
+  private enqueue(event: StoreEvent): void {
+    this.pending.push(event);
+    this.queuedCount++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const until = performance.now() + SLICE_MS;
+    this.registry.batch(() => {
+      while (this.next < this.pending.length) {
+        this.apply(this.pending[this.next++]!);
+        this.appliedCount++;
+        if ((this.next & 63) === 0 && performance.now() > until) break;
+      }
+    });
+    if (this.next === this.pending.length) {
+      this.pending.length = 0;
+      this.next = 0;
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+    if (this.waiters.length > 0) {
+      const due = this.waiters.filter((w) => w.count <= this.appliedCount);
+      if (due.length > 0) {
+        this.waiters = this.waiters.filter((w) => w.count > this.appliedCount);
+        for (const w of due) w.resolve();
+      }
+    }
   }
 
   private apply(event: StoreEvent): void {
