@@ -77,9 +77,13 @@ export class ResourceBuilder {
     if (endpointMode) {
       this.remove(EDS, name, changes);
     } else if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
-      const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
-      if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
-      this.put(EDS, name, CLA_TYPE, message, changes);
+      // Built when a stream first reads it: no subscriber, no work; the live view gives the newest instances then.
+      this.cache.putLazy(EDS, name, () => {
+        const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
+        if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
+        return encodeAny(CLA_TYPE, message);
+      });
+      note(changes, EDS, name);
     }
     if (!previous) {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
