@@ -158,12 +158,12 @@ export class AdminServer {
     const parsed = await parseBatch(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
     if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
     const { register, deregister } = parsed.batch;
-    register.forEach((instance, i) => {
+    if (grant) register.forEach((instance, i) => {
       this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
       const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
       if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
     });
-    deregister.forEach((ref, i) => {
+    if (grant) deregister.forEach((ref, i) => {
       this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
     });
     const existed = await this.deps.sync.batch(register, deregister);
@@ -184,7 +184,7 @@ export class AdminServer {
     const errors: string[] = [];
     const refs = list.map((entry, i) => parseRef(entry, `instances[${i}]`, errors));
     if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
-    refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
+    if (grant) refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
     const unknown = refs.filter((ref) => !this.deps.registry.heartbeat(ref!.namespace, ref!.service, ref!.id));
     send(res, 200, serialize.heartbeats({ alive: refs.length - unknown.length, unknown }));
   }

@@ -9,6 +9,10 @@ const PREFIX = 'instances/';
 const SLICE_MS = 4;
 /** Expired instances deleted per expiry pass: 10,000 expiring at once are spread over passes. */
 const EXPIRE_PER_PASS = 2000;
+/** A batch's writes are handed to the store this many per event-loop turn (each group commit then stays short). */
+const WRITES_PER_TURN = 1000;
+
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function keyOf(namespace: string, service: string, id: string): string {
   return `${PREFIX}${namespace}/${service}/${id}`;
@@ -37,6 +41,8 @@ export class RegistryStoreSync {
   private queuedCount = 0;
   private waiters: Array<{ count: number; resolve: () => void }> = [];
   private scheduled = false;
+  /** Our own writes in flight, already validated: their watch event need not be parsed again. */
+  private readonly written = new Map<string, { value: string; instance: Instance }>();
 
   constructor(
     private readonly store: Store,
@@ -59,7 +65,7 @@ export class RegistryStoreSync {
   }
 
   async register(instance: Instance): Promise<void> {
-    await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance));
+    await this.put(instance);
     await this.applied();
   }
 
@@ -74,12 +80,26 @@ export class RegistryStoreSync {
    * The writes share the store's group commit. Returns, per removal, whether it existed.
    */
   async batch(register: readonly Instance[], remove: readonly InstanceRef[]): Promise<boolean[]> {
-    const writes: Promise<unknown>[] = register.map((i) => this.store.put(keyOf(i.namespace, i.service, i.id), JSON.stringify(i)));
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < register.length; i++) {
+      if (i > 0 && i % WRITES_PER_TURN === 0) await yieldTurn();
+      writes.push(this.put(register[i]!));
+    }
     const removals = remove.map((r) => this.store.delete(keyOf(r.namespace, r.service, r.id)));
     await Promise.all(writes);
     const existed = await Promise.all(removals);
     await this.applied();
     return existed;
+  }
+
+  private put(instance: Instance): Promise<number> {
+    const key = keyOf(instance.namespace, instance.service, instance.id);
+    const value = JSON.stringify(instance);
+    this.written.set(key, { value, instance });
+    return this.store.put(key, value).catch((error: unknown) => {
+      if (this.written.get(key)?.value === value) this.written.delete(key);
+      throw error;
+    });
   }
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
@@ -136,6 +156,12 @@ export class RegistryStoreSync {
     if (!namespace || !service || !id) return;
     if (event.type === 'delete') {
       this.registry.remove(namespace, service, id);
+      return;
+    }
+    const own = this.written.get(event.key);
+    if (own) this.written.delete(event.key);
+    if (own && own.value === event.value) {
+      this.registry.upsert(own.instance);
       return;
     }
     const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: this.ttlSeconds }, event.key);
