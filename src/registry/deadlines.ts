@@ -1,20 +1,22 @@
 /**
- * A binary min-heap of (deadline, item): `due(now)` pops what is due, so checking costs
+ * A binary min-heap of (deadline, a, b), in three parallel arrays (no object per entry): `due(now)` pops what is due, so checking costs
  * what expires, not what exists. Entries are never updated in place: the owner keeps each
  * item's current deadline, and an item popped early (its deadline moved on) is pushed again.
  */
-export class DeadlineHeap<T> {
+export class DeadlineHeap<A, B> {
   private readonly at: number[] = [];
-  private readonly items: T[] = [];
+  private readonly as: A[] = [];
+  private readonly bs: B[] = [];
 
   get size(): number {
     return this.at.length;
   }
 
-  push(deadline: number, item: T): void {
+  push(deadline: number, a: A, b: B): void {
     let i = this.at.length;
     this.at.push(deadline);
-    this.items.push(item);
+    this.as.push(a);
+    this.bs.push(b);
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (this.at[parent]! <= deadline) break;
@@ -22,7 +24,8 @@ export class DeadlineHeap<T> {
       i = parent;
     }
     this.at[i] = deadline;
-    this.items[i] = item;
+    this.as[i] = a;
+    this.bs[i] = b;
   }
 
   /** The earliest deadline, or Infinity when empty. */
@@ -30,12 +33,13 @@ export class DeadlineHeap<T> {
     return this.at.length > 0 ? this.at[0]! : Infinity;
   }
 
-  /** Removes and returns the item with the earliest deadline. */
-  pop(): T | undefined {
+  /** Removes and returns the entry with the earliest deadline. */
+  pop(): [A, B] | undefined {
     if (this.at.length === 0) return undefined;
-    const top = this.items[0];
+    const top: [A, B] = [this.as[0]!, this.bs[0]!];
     const lastAt = this.at.pop()!;
-    const lastItem = this.items.pop()!;
+    const lastA = this.as.pop()!;
+    const lastB = this.bs.pop()!;
     const n = this.at.length;
     if (n > 0) {
       let i = 0;
@@ -49,13 +53,15 @@ export class DeadlineHeap<T> {
         i = child;
       }
       this.at[i] = lastAt;
-      this.items[i] = lastItem;
+      this.as[i] = lastA;
+      this.bs[i] = lastB;
     }
     return top;
   }
 
   private move(from: number, to: number): void {
     this.at[to] = this.at[from]!;
-    this.items[to] = this.items[from]!;
+    this.as[to] = this.as[from]!;
+    this.bs[to] = this.bs[from]!;
   }
 }

@@ -5,18 +5,13 @@ import { ServiceView, type RegistrySnapshot } from './service-view';
 
 export type RegistryListener = (changedServices: ReadonlySet<string>) => void;
 
-/** An ephemeral instance's liveness: a heartbeat moves `deadline`; the heap holds it once, at `queuedAt`. */
-interface Lease {
-  readonly view: ServiceView;
-  readonly id: string;
-  ttlMs: number;
-  deadline: number;
-  queuedAt: number;
-  ended: boolean;
-}
-
 /** An expired instance the store has not yet deleted is reported again after this long. */
 const EXPIRY_RETRY_MS = 1000;
+/**
+ * Deadlines are kept in this unit since the registry started: small integers (V8 stores them
+ * unboxed in Map values and arrays) for 3 years, where epoch milliseconds would each be a heap number.
+ */
+const TICK_MS = 100;
 
 /**
  * The live registry: one ServiceView per service, changed in place (each change costs what
@@ -26,8 +21,11 @@ const EXPIRY_RETRY_MS = 1000;
 export class Registry {
   private readonly services = new Map<string, ServiceView>();
   private readonly clusters = new Map<string, ServiceView>();
-  private readonly leases = new Map<ServiceView, Map<string, Lease>>();
-  private readonly deadlines = new DeadlineHeap<Lease>();
+  /** Per service, each ephemeral instance's deadline (in ticks): a heartbeat only writes here. */
+  private readonly leases = new Map<ServiceView, Map<string, number>>();
+  /** (deadline, service, id), one per lease: a popped entry whose lease moved on is queued again. */
+  private readonly deadlines = new DeadlineHeap<ServiceView, string>();
+  private readonly epoch: number;
   private readonly listeners = new Set<RegistryListener>();
   private dirty = new Set<string>();
   private batchDepth = 0;
@@ -35,6 +33,7 @@ export class Registry {
   private readonly live: RegistrySnapshot;
 
   constructor(private readonly now: () => number = Date.now) {
+    this.epoch = now();
     const self = this;
     this.live = {
       get version() {
@@ -64,9 +63,9 @@ export class Registry {
   /** Returns false for an unknown instance (the client must register again). O(1), no allocation. */
   heartbeat(namespace: string, service: string, id: string): boolean {
     const view = this.services.get(serviceKey(namespace, service));
-    if (!view?.get(id)) return false;
-    const lease = this.leases.get(view)?.get(id);
-    if (lease) lease.deadline = this.now() + lease.ttlMs;
+    const instance = view?.get(id);
+    if (!instance) return false;
+    if (instance.ephemeral) this.leases.get(view!)!.set(id, this.tick() + ttlTicks(instance));
     return true;
   }
 
@@ -80,27 +79,28 @@ export class Registry {
    * after a second. Costs the leases whose queued deadline passed, not every instance.
    */
   expired(limit = Infinity): Instance[] {
-    const now = this.now();
+    const now = this.tick();
     const expired: Instance[] = [];
     while (expired.length < limit && this.deadlines.peek() <= now) {
-      const at = this.deadlines.peek();
-      const lease = this.deadlines.pop()!;
-      if (lease.ended || lease.queuedAt !== at) continue; // removed, or queued again elsewhere
-      if (lease.deadline > now) {
-        this.queue(lease, lease.deadline); // a heartbeat moved it on
+      const [view, id] = this.deadlines.pop()!;
+      const deadline = this.leases.get(view)?.get(id);
+      if (deadline === undefined) continue; // removed, or no longer ephemeral
+      if (deadline > now) {
+        this.deadlines.push(deadline, view, id); // a heartbeat moved it on
         continue;
       }
-      const instance = lease.view.get(lease.id);
+      const instance = view.get(id);
       if (!instance) continue;
       expired.push(instance);
-      this.queue(lease, now + EXPIRY_RETRY_MS);
+      this.leases.get(view)!.set(id, now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS));
+      this.deadlines.push(now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS), view, id);
     }
     return expired;
   }
 
   /** Whether a queued deadline has passed (expired() may find something). */
   hasExpired(): boolean {
-    return this.deadlines.peek() <= this.now();
+    return this.deadlines.peek() <= this.tick();
   }
 
   /** Applies many changes and notifies listeners once. */
@@ -135,38 +135,30 @@ export class Registry {
     return view;
   }
 
+  private tick(): number {
+    return Math.floor((this.now() - this.epoch) / TICK_MS);
+  }
+
+  /**
+   * Starts or renews the lease of an ephemeral instance. A renewal only moves the deadline (the
+   * queued entry finds it when due), except when it comes earlier (a shorter TTL): then it is
+   * queued again too, and the older entry is dropped when due because the deadline moved past it.
+   */
   private lease(view: ServiceView, instance: Instance): void {
     let leases = this.leases.get(view);
-    const existing = leases?.get(instance.id);
     if (!instance.ephemeral) {
-      if (existing) this.endLease(view, instance.id);
-      return;
-    }
-    const ttlMs = instance.ttlSeconds * 1000;
-    const deadline = this.now() + ttlMs;
-    if (existing) {
-      existing.ttlMs = ttlMs;
-      existing.deadline = deadline;
-      if (deadline < existing.queuedAt) this.queue(existing, deadline); // a shorter TTL: the queued entry would be late
+      leases?.delete(instance.id);
       return;
     }
     if (!leases) this.leases.set(view, (leases = new Map()));
-    const lease: Lease = { view, id: instance.id, ttlMs, deadline, queuedAt: deadline, ended: false };
-    leases.set(instance.id, lease);
-    this.deadlines.push(deadline, lease);
-  }
-
-  private queue(lease: Lease, at: number): void {
-    lease.queuedAt = at;
-    this.deadlines.push(at, lease);
+    const previous = leases.get(instance.id);
+    const deadline = this.tick() + ttlTicks(instance);
+    leases.set(instance.id, deadline);
+    if (previous === undefined || deadline < previous) this.deadlines.push(deadline, view, instance.id);
   }
 
   private endLease(view: ServiceView, id: string): void {
-    const leases = this.leases.get(view);
-    const lease = leases?.get(id);
-    if (!lease) return;
-    lease.ended = true;
-    leases!.delete(id);
+    this.leases.get(view)?.delete(id);
   }
 
   private touch(view: ServiceView): void {
@@ -181,4 +173,8 @@ export class Registry {
     this.dirty = new Set();
     for (const listener of this.listeners) listener(changed);
   }
+}
+
+function ttlTicks(instance: Instance): number {
+  return Math.ceil((instance.ttlSeconds * 1000) / TICK_MS);
 }

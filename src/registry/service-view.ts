@@ -73,7 +73,8 @@ export class ServiceView {
   /** Bumped on every change of this service only (per-resource xDS versions). */
   version = 0;
   private readonly byId = new Map<string, Instance>();
-  private readonly postings = new Map<string, Map<string, Instance>>();
+  /** label → instances carrying it; a label only one instance has (a user id) holds it directly, not a Map. */
+  private readonly postings = new Map<string, Instance | Map<string, Instance>>();
   private memos = new Map<string, Memo>();
   /** Memos by the posting key of one of their labels: only an instance with that label can change them. */
   private anchored = new Map<string, Memo[]>();
@@ -109,9 +110,10 @@ export class ServiceView {
     this.byId.set(instance.id, instance);
     this.all.add(instance);
     for (const key of postingKeys(instance)) {
-      let list = this.postings.get(key);
-      if (!list) this.postings.set(key, (list = new Map()));
-      list.set(instance.id, instance);
+      const list = this.postings.get(key);
+      if (!list) this.postings.set(key, instance);
+      else if (list instanceof Map) list.set(instance.id, instance);
+      else this.postings.set(key, new Map([[list.id, list], [instance.id, instance]]));
     }
     this.forMemos(instance, (memo) => memo.members.add(instance));
     this.version++;
@@ -151,9 +153,12 @@ export class ServiceView {
     this.all.remove(instance.id);
     for (const key of postingKeys(instance)) {
       const list = this.postings.get(key);
-      if (!list) continue;
+      if (!(list instanceof Map)) {
+        if (list?.id === instance.id) this.postings.delete(key);
+        continue;
+      }
       list.delete(instance.id);
-      if (list.size === 0) this.postings.delete(key);
+      if (list.size === 1) this.postings.set(key, list.values().next().value!);
     }
     this.forMemos(instance, (memo) => memo.members.remove(instance.id));
   }
@@ -181,11 +186,11 @@ export class ServiceView {
       if (v === '') continue;
       const key = postingKey(k, v);
       const list = this.postings.get(key);
-      const size = list?.size ?? 0;
+      const size = list === undefined ? 0 : list instanceof Map ? list.size : 1;
       if (size < shortest) {
         shortest = size;
         anchor = key;
-        from = list?.values() ?? [];
+        from = list === undefined ? [] : list instanceof Map ? list.values() : [list];
         empty = size === 0;
       }
     }

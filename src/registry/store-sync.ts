@@ -94,7 +94,7 @@ export class RegistryStoreSync {
 
   private put(instance: Instance): Promise<number> {
     const key = keyOf(instance.namespace, instance.service, instance.id);
-    const value = JSON.stringify(instance);
+    const value = storedRecord(instance);
     this.written.set(key, { value, instance });
     return this.store.put(key, value).catch((error: unknown) => {
       if (this.written.get(key)?.value === value) this.written.delete(key);
@@ -164,8 +164,24 @@ export class RegistryStoreSync {
       this.registry.upsert(own.instance);
       return;
     }
-    const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: this.ttlSeconds }, event.key);
+    // The key names the instance; records written before that was so carry the names too.
+    const parsed = parseInstance({ ...(JSON.parse(event.value!) as object), namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) this.registry.upsert(parsed.instance);
     else this.log(`ignoring invalid stored instance ${event.key}: ${parsed.errors.join('; ')}`);
   }
+}
+
+/**
+ * An instance as stored: without what its key says (namespace, service, id) and without
+ * fields at their defaults, so a million records stay small in the store and its log.
+ */
+export function storedRecord(instance: Instance): string {
+  const record: Record<string, unknown> = { host: instance.host, port: instance.port };
+  if (instance.weight !== 100) record.weight = instance.weight;
+  if (Object.keys(instance.metadata).length > 0) record.metadata = instance.metadata;
+  if (Object.keys(instance.locality).length > 0) record.locality = instance.locality;
+  if (!instance.healthy) record.healthy = false;
+  if (!instance.ephemeral) record.ephemeral = false;
+  record.ttlSeconds = instance.ttlSeconds;
+  return JSON.stringify(record);
 }
