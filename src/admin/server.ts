@@ -33,7 +33,7 @@ export interface AdminDeps {
   ready(): boolean;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
-  configDump(): Record<string, unknown>;
+  configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
@@ -94,7 +94,7 @@ export class AdminServer {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
       send(res, 200, serialize.explain(explain(deps.engine, body as ExplainRequest, deps.identity)));
     });
-    this.route('GET', '/config_dump', (_q, res) => send(res, 200, serialize.dump(redactSecrets(deps.configDump()))));
+    this.route('GET', '/config_dump', async (_q, res) => send(res, 200, serialize.dump(redactSecrets(await deps.configDump()))));
     this.server = http.createServer((req, res) => void this.dispatch(req, res));
   }
 

@@ -23,6 +23,8 @@ import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
+import { ExtProcWorkers } from './workers';
+import type { Store } from '../store/store';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
 const GRPC_OPTIONS: grpc.ServerOptions = {
@@ -78,49 +80,13 @@ export class App {
     const metrics = new MetricsRegistry();
     const store = EmbeddedStore.open(config.dataDir);
     releases.push(() => store.close());
-    const registry = new Registry();
-    registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
-    const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
-    await sync.start();
-    releases.push(() => sync.stop());
-    const rules = new RulesSource(store, log);
-    releases.push(() => rules.stop());
-    await rules.start(config.rulesFile);
-
-    const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
-    const fileConfigs = new Map<string, unknown>();
-    const custom: Router[] = [];
-    for (const entry of config.routers) {
-      const router = entry.module ? loadRouterModule(entry.module) : undefined;
-      if (router) custom.push(router);
-      fileConfigs.set(router?.name ?? entry.name!, entry.config);
-    }
-    const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
-    const routerConfigs = new RouterConfigs(store, routers, log);
-    await routerConfigs.start(fileConfigs);
-    releases.push(() => routerConfigs.stop());
-    engine.setRouters(routers);
-
-    // Registry changes arrive one registration at a time; swap once per event-loop turn.
-    let swapPending = false;
-    const swap = () => {
-      swapPending = false;
-      engine.swap({ registry: registry.snapshot(), rules: rules.snapshot });
-    };
-    registry.onChange(() => {
-      if (!swapPending) {
-        swapPending = true;
-        setImmediate(swap);
-      }
-    });
-    rules.onChange(swap);
+    const { registry, sync, rules, routerConfigs, routers, engine } = await routingSide(config, store, log, releases, config.rulesFile);
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
-    const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
-    const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-    const extProcServer = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
-    registerHealth(extProcServer, readiness, [EXT_PROC_SERVICE_NAME]);
+    // One process serves ext_proc itself; with workers, they do (same port) and this one keeps the store, xDS and admin.
+    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(config, engine, metrics, readiness);
+    const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;
 
     const xds = new XdsServer(
       {
@@ -149,25 +115,27 @@ export class App {
       auth: new AdminAuth(config.auth, config.host),
       ready: () => readiness.phase === 'serving',
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
-      configDump: () => ({
+      configDump: async () => ({
         config,
         rules: { version: rules.snapshot.version, origin: rules.document.origin, document: rules.snapshot.source },
         routers: routerConfigs.dump(),
         registry: { version: registry.snapshot().version, services: [...registry.snapshot().services.values()].map((v) => ({ service: v.key, cluster: v.cluster, version: v.version, instances: v.instances.length, healthy: v.healthy })) },
         xds: xds.configDump(),
+        ...(workers && { workers: await workers.stats() }),
       }),
     });
 
     releases.push(() => {
       readiness.set('stopping'); // health watchers' streams end
       xds.close();
-      return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
+      return Promise.all([admin.close(), extProcServer && shutdownGrpc(extProcServer), workers?.stop(), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc),
+      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc) : await workers!.start(),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
       admin: await admin.listen(config.ports.admin, config.host),
     };
+    if (workers) readiness.onChange((phase) => workers.setPhase(phase));
     // Each pass deletes a bounded number; a pass that found more runs again at once.
     let expiring = false;
     const expire = async (): Promise<void> => {
@@ -192,6 +160,60 @@ export class App {
     readiness.set('serving');
     return new App(ports, registry, engine, releases, drain);
   }
+}
+
+/**
+ * The routing side, fed from `store`: registry (plus the config file's static instances),
+ * rules, router configs and the engine, which swaps in registry changes once per turn.
+ * The primary and every ext_proc worker build the same thing; only the primary passes the rules file.
+ */
+export async function routingSide(config: ServerConfig, store: Store, log: (msg: string) => void, releases: Array<() => unknown>, rulesFile: string | undefined) {
+  const registry = new Registry();
+  registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
+  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
+  await sync.start();
+  releases.push(() => sync.stop());
+  const rules = new RulesSource(store, log);
+  releases.push(() => rules.stop());
+  await rules.start(rulesFile);
+
+  const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
+  const fileConfigs = new Map<string, unknown>();
+  const custom: Router[] = [];
+  for (const entry of config.routers) {
+    const router = entry.module ? loadRouterModule(entry.module) : undefined;
+    if (router) custom.push(router);
+    fileConfigs.set(router?.name ?? entry.name!, entry.config);
+  }
+  const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
+  const routerConfigs = new RouterConfigs(store, routers, log);
+  await routerConfigs.start(fileConfigs);
+  releases.push(() => routerConfigs.stop());
+  engine.setRouters(routers);
+
+  // Registry changes arrive one registration at a time; swap once per event-loop turn.
+  let swapPending = false;
+  const swap = () => {
+    swapPending = false;
+    engine.swap({ registry: registry.snapshot(), rules: rules.snapshot });
+  };
+  registry.onChange(() => {
+    if (!swapPending) {
+      swapPending = true;
+      setImmediate(swap);
+    }
+  });
+  rules.onChange(swap);
+  return { registry, sync, rules, routerConfigs, routers, engine };
+}
+
+/** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
+export function createExtProcServer(config: ServerConfig, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness): grpc.Server {
+  const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
+  const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
+  const server = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
+  registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
+  return server;
 }
 
 /** Releases newest first; each only once, even if stop() is called again. */

@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { App } from '../app/app';
+import { runExtProcWorker } from '../app/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { parseArgs } from './args';
 
@@ -17,6 +19,10 @@ export async function runServe(argv: string[]): Promise<number> {
       return 1;
     }
     throw error;
+  }
+  if (cluster.isWorker) {
+    await runExtProcWorker(config, log);
+    return 0;
   }
   const app = await App.start(config, log);
   log(`metaroute serving: ext_proc ${config.host}:${app.ports.extProc}, xDS ${config.host}:${app.ports.xds}, admin http://${config.host}:${app.ports.admin} (data in ${config.dataDir})`);

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/auth';
@@ -43,6 +44,8 @@ export interface ServerConfig {
   readonly auth: AuthConfig;
   /** On stop: seconds of NOT_SERVING, still answering, before the listeners close. */
   readonly drainSeconds: number;
+  /** ext_proc server processes on the one ext_proc port (`auto` in the file: one per core); 1 = this process serves it. */
+  readonly workers: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -61,6 +64,7 @@ export const DEFAULTS: ServerConfig = {
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
+  workers: 1,
 };
 
 /** Environment variables that override the file, and the field each sets. */
@@ -72,10 +76,11 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   METAROUTE_DATA_DIR: 'dataDir',
   METAROUTE_RULES_FILE: 'rulesFile',
   METAROUTE_DRAIN_SECONDS: 'drainSeconds',
+  METAROUTE_WORKERS: 'workers',
 };
 
 /** Overridden fields whose environment text is read as a number (and so validated as one). */
-const NUMERIC_FIELDS = new Set(['ports.extProc', 'ports.xds', 'ports.admin', 'drainSeconds']);
+const NUMERIC_FIELDS = new Set(['ports.extProc', 'ports.xds', 'ports.admin', 'drainSeconds', 'workers']);
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 
 export class ConfigError extends Error {
@@ -160,7 +165,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'workers']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -241,6 +246,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
     drainSeconds: int(top.drainSeconds, 'drainSeconds', DEFAULTS.drainSeconds, 0, 3600),
+    workers: top.workers === 'auto' ? os.availableParallelism() : int(top.workers, 'workers (or auto)', DEFAULTS.workers, 1, 256),
   };
   // Refused here, before anything binds, so `metaroute serve` exits with the reason.
   const authProblem = adminAuthProblem(config.host, config.auth);

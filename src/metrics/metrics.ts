@@ -60,6 +60,10 @@ export class Histogram implements Metric {
     this.counts = new Array(buckets.length).fill(0);
   }
 
+  get observations(): number {
+    return this.count;
+  }
+
   observe(value: number): void {
     this.sum += value;
     this.count++;
@@ -100,6 +104,12 @@ export class MetricsRegistry {
 
   render(): string {
     return this.metrics.map((m) => m.render()).join('');
+  }
+
+  /** How many values the histogram `name` has observed (0 when there is none). */
+  observations(name: string): number {
+    const metric = this.metrics.find((m) => m instanceof Histogram && m.name === name);
+    return metric instanceof Histogram ? metric.observations : 0;
   }
 
   private add<M extends Metric>(metric: M): M {
