@@ -55,6 +55,7 @@ export const serialize = {
       cluster: { type: 'string' },
       rule: { type: 'string' },
       decision,
+      refused: { type: 'string' },
       steps: {
         type: 'array',
         items: {

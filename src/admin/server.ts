@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { IdentityOptions } from '../context/request-context';
+import type { DecideOptions } from '../extproc/decide';
 import type { RuleSnapshot } from '../model/rule';
 import { MAX_BATCH_ENTRIES, parseBatch, parseRef } from '../registry/batch-input';
 import { parseInstance } from '../registry/instance-input';
@@ -28,7 +28,8 @@ export interface AdminDeps {
   readonly ttlSeconds: number;
   readonly rules: RulesPort;
   readonly engine: RoutingEngine;
-  readonly identity: IdentityOptions;
+  /** What ext_proc decides with, so explain decides the same way. */
+  readonly decideOptions: DecideOptions;
   readonly auth: AdminAuth;
   ready(): boolean;
   /** Validates (by calling the router's configure) and stores a router's new config. */
@@ -92,7 +93,7 @@ export class AdminServer {
     this.route('POST', '/explain', async (req, res) => {
       const body = await readJson(req);
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
-      send(res, 200, serialize.explain(explain(deps.engine, body as ExplainRequest, deps.identity)));
+      send(res, 200, serialize.explain(await explain(deps.engine, body as ExplainRequest, deps.decideOptions)));
     });
     this.route('GET', '/config_dump', async (_q, res) => send(res, 200, serialize.dump(redactSecrets(await deps.configDump()))));
     this.server = http.createServer((req, res) => void this.dispatch(req, res));

@@ -84,8 +84,9 @@ export class App {
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
+    const decideOptions = decideOptionsOf(config);
     // One process serves ext_proc itself; with workers, they do (same port) and this one keeps the store, xDS and admin.
-    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(config, engine, metrics, readiness);
+    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness);
     const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;
 
     const xds = new XdsServer(
@@ -111,7 +112,7 @@ export class App {
       ttlSeconds: config.registry.ttlSeconds,
       rules,
       engine,
-      identity: config.extProc.identity,
+      decideOptions,
       auth: new AdminAuth(config.auth, config.host),
       ready: () => readiness.phase === 'serving',
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
@@ -207,11 +208,15 @@ export async function routingSide(config: ServerConfig, store: Store, log: (msg:
   return { registry, sync, rules, routerConfigs, routers, engine };
 }
 
-/** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
-export function createExtProcServer(config: ServerConfig, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness): grpc.Server {
+export function decideOptionsOf(config: ServerConfig) {
   const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
   const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-  const server = new ExtProcService(engine, metrics, { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge }).createServer(GRPC_OPTIONS);
+  return { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge };
+}
+
+/** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
+export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness): grpc.Server {
+  const server = new ExtProcService(engine, metrics, decideOptions).createServer(GRPC_OPTIONS);
   registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
   return server;
 }

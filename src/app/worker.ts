@@ -2,7 +2,7 @@ import { MetricsRegistry } from '../metrics/metrics';
 import type { ServerConfig } from '../config/config';
 import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
-import { createExtProcServer, routingSide } from './app';
+import { createExtProcServer, decideOptionsOf, routingSide } from './app';
 import { MirrorStore } from './mirror-store';
 import type { FromWorker, ToWorker } from './workers';
 
@@ -46,7 +46,7 @@ export async function runExtProcWorker(config: ServerConfig, log: (msg: string) 
   await loaded;
   const { engine } = await routingSide(config, store, log, releases, undefined);
   const metrics = new MetricsRegistry();
-  const server = createExtProcServer(config, engine, metrics, readiness);
+  const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness);
   decisions = () => metrics.observations('metaroute_decision_seconds');
   stop = () => {
     readiness.set('stopping');

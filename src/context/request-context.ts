@@ -27,7 +27,8 @@ export interface IdentityOptions {
 }
 
 const NO_PARTS: LazyRequestParts = { filterMetadata: () => ({}), attributes: () => ({}) };
-const EXT_PROC_ATTRIBUTES = 'envoy.filters.http.ext_proc';
+/** The key Envoy's ext_proc filter sends its `request_attributes` under. */
+export const EXT_PROC_ATTRIBUTES = 'envoy.filters.http.ext_proc';
 
 /**
  * One request's traffic labels, extracted on demand: only what some rule asks for is
@@ -37,6 +38,7 @@ export class RequestContext {
   private queryParams: Map<string, string> | undefined;
   private cookies: Map<string, string> | undefined;
   private claimsCache: Record<string, unknown> | null | undefined;
+  private attributesCache: Record<string, unknown> | undefined;
   /** Claims verified by metaroute itself (its own JWT check) take precedence over forwarded ones. */
   verifiedClaims: Record<string, unknown> | undefined;
 
@@ -99,9 +101,20 @@ export class RequestContext {
 
   /** The downstream address Envoy reports (`source.address` attribute), without the port. */
   callerIp(): string | undefined {
-    const address = this.parts.attributes()[EXT_PROC_ATTRIBUTES]?.['source.address'];
-    if (typeof address !== 'string') return undefined;
-    return stripPort(address);
+    const address = this.attribute('source.address');
+    return address === undefined ? undefined : stripPort(address);
+  }
+
+  /** The cluster Envoy's route table chose for this request (`xds.cluster_name` attribute). */
+  routedCluster(): string | undefined {
+    return this.attribute('xds.cluster_name') || undefined;
+  }
+
+  /** A string CEL attribute from ext_proc's `request_attributes`; all of them decoded once per request. */
+  private attribute(name: string): string | undefined {
+    this.attributesCache ??= this.parts.attributes()[EXT_PROC_ATTRIBUTES] ?? {};
+    const value = this.attributesCache[name];
+    return typeof value === 'string' ? value : undefined;
   }
 
   label(source: LabelSource): string | undefined {

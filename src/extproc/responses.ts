@@ -1,6 +1,6 @@
 import type { Mutation } from '../context/propagation';
 import type { Decision, HeaderToSet } from '../model/decision';
-import { ENDPOINT_LIST_KEY, LB_NAMESPACE, ORIGINAL_DST_KEY } from '../model/envoy-contract';
+import { ENDPOINT_LIST_KEY, LB_NAMESPACE } from '../model/envoy-contract';
 import type { Labels } from '../model/instance';
 import { encodeContinue, encodeHeadersAnswer, encodeImmediateResponse, encodeNamespaces } from './encode';
 
@@ -28,7 +28,7 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
       return cached(subsetAnswers, decision.labels, rule, mutation, () => withExplain(decision.labels, rule));
     case 'endpoints':
       return cached(endpointAnswers, decision.endpoints, rule, mutation, () =>
-        withExplain({ [ENDPOINT_LIST_KEY]: decision.endpoints.join(','), [ORIGINAL_DST_KEY]: decision.endpoints[0]! }, rule),
+        withExplain({ [ENDPOINT_LIST_KEY]: decision.endpoints.join(',') }, rule),
       );
     case 'cluster': {
       const metadata = Object.keys(decision.labels).length > 0 || rule ? withExplain(decision.labels, rule) : undefined;

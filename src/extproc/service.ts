@@ -1,30 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import type { MetricsRegistry } from '../metrics/metrics';
-import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier } from '../context/identity';
-import { metadataBytes, requestPropagation, responsePropagation, type Mutation, type Side } from '../context/propagation';
-import { RequestContext, type Caller, type IdentityOptions } from '../context/request-context';
-import type { Decision } from '../model/decision';
+import { responsePropagation, type Mutation, type Side } from '../context/propagation';
+import type { Caller } from '../context/request-context';
 import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callLayerInterceptor, type RawCall, type RawCallHandler } from './call-layer';
 import { callerFromMetadata, sideFromMetadata } from './caller';
-import type { HeaderList } from '../model/headers';
+import { decideRequestHeaders, type DecideOptions, type Verdict } from './decide';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
 import { encodeContinue } from './encode';
 import { encodeDecision, encodeResponseHeaders } from './responses';
 import { WireError } from './wire';
 
-export interface ExtProcOptions {
-  /** Request headers beyond this many bytes (names + values) are answered with 431. */
-  readonly maxHeaderBytes: number;
-  /** `rpc-*` metadata headers beyond this many bytes are answered with 400. */
-  readonly maxMetadataBytes: number;
-  readonly identity: IdentityOptions;
-  /** metaroute's own JWT check; undefined when Envoy's jwt_authn does it (or nobody). */
-  readonly jwt: JwtVerifier | undefined;
-  readonly edge: EdgeGuardConfig;
-}
+export type ExtProcOptions = DecideOptions;
 
 export const EXT_PROC_SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
 const EXT_PROC_PATH = `/${EXT_PROC_SERVICE_NAME}/Process`;
@@ -95,46 +84,23 @@ export class ExtProcService {
 
   private answerRequestHeaders(request: ExtProcRequest, caller: Caller, side: Side): Buffer | Promise<Buffer> {
     const started = performance.now();
-    let headers: HeaderList = request.headers!;
-    if (headers.oversized) return this.reject('oversized_headers', { kind: 'reject', status: 431, body: `request headers exceed ${this.options.maxHeaderBytes} bytes` });
-    const mutation: Mutation = { set: [], remove: [] };
-    if (side === 'edge') {
-      const spoofed = spoofedHeaders(headers, this.options.edge);
-      if (spoofed.length > 0) {
-        if (this.options.edge.onSpoofed === 'reject') {
-          return this.reject('spoofed_header', { kind: 'reject', status: 403, body: `client may not set ${spoofed.join(', ')}` });
-        }
-        headers = withoutHeaders(headers, spoofed);
-        mutation.remove.push(...spoofed);
-      }
-    }
-    if (metadataBytes(headers) > this.options.maxMetadataBytes) {
-      return this.reject('oversized_metadata', { kind: 'reject', status: 400, body: `rpc-* metadata headers exceed ${this.options.maxMetadataBytes} bytes` });
-    }
-    requestPropagation(side, headers, mutation);
-    const ctx = new RequestContext(headers, caller, this.options.identity, new FrameParts(request));
-    const verifying = this.options.jwt?.verify(headers);
-    if (!verifying) return this.route(ctx, mutation, started);
-    return verifying.then((result) => {
-      if (!result.ok) return this.reject('invalid_jwt', { kind: 'reject', status: 401, body: `invalid token: ${result.reason}` });
-      ctx.verifiedClaims = result.claims;
-      return this.route(ctx, mutation, started);
-    });
+    const input = { headers: request.headers!, caller, side, parts: new FrameParts(request) };
+    const verdict = decideRequestHeaders(this.engine, this.options, input);
+    return verdict instanceof Promise ? verdict.then((v) => this.encode(v, started)) : this.encode(verdict, started);
   }
 
-  private route(ctx: RequestContext, mutation: Mutation, started: number): Buffer {
-    const service = this.engine.target(ctx);
-    const outcome = this.engine.decide(ctx, service);
+  private encode(verdict: Verdict, started: number): Buffer {
+    if (verdict.kind === 'refused') {
+      this.rejected.inc([verdict.reason]);
+      return encodeDecision(verdict.decision);
+    }
+    if (verdict.kind === 'inbound') return encodeDecision(verdict.decision, verdict.mutation);
+    const { service, outcome, mutation } = verdict;
     const answer = encodeDecision(outcome.decision, mutation, outcome.rule);
     if (!service) this.unknownService.inc();
     this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);
     this.latency.observe((performance.now() - started) / 1000);
     return answer;
-  }
-
-  private reject(reason: string, decision: Decision): Buffer {
-    this.rejected.inc([reason]);
-    return encodeDecision(decision);
   }
 }
 

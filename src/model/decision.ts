@@ -12,7 +12,7 @@ export type Decision =
   | { readonly kind: 'pass'; readonly reason: string }
   /** Subset mode: these labels go to `envoy.lb` and must be exactly one selector's keys. */
   | { readonly kind: 'subset'; readonly labels: Labels }
-  /** Endpoint mode: `ip:port` list for override_host / ORIGINAL_DST. */
+  /** Endpoint mode: `ip:port` list for the override_host policy. */
   | { readonly kind: 'endpoints'; readonly endpoints: readonly string[] }
   /** Another cluster: a header the route table matches, plus clearing the route cache; labels pick its subset. */
   | { readonly kind: 'cluster'; readonly cluster: string; readonly labels: Labels }

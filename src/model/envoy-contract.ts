@@ -7,5 +7,3 @@
 export const LB_NAMESPACE = 'envoy.lb';
 /** envoy.lb key read by override_host (Envoy ≥ 1.35): `ip:port[,ip:port...]`, later entries for retries. */
 export const ENDPOINT_LIST_KEY = 'x-gateway-destination-endpoint';
-/** envoy.lb key an ORIGINAL_DST cluster reads through `original_dst_lb_config.metadata_key`: one `ip:port`. */
-export const ORIGINAL_DST_KEY = 'x-metaroute-original-dst';

@@ -93,6 +93,13 @@ export interface MetadataRoute {
   readonly failover: MetadataFailover;
   /** subset: labels to `envoy.lb`; endpoint: metaroute picks `ip:port` itself (per-user containers). */
   readonly mode: 'subset' | 'endpoint';
+  /**
+   * request: each key from the query, then a header, then a cookie (the tRPC metarouter's
+   * order); claim: only from the verified identity, so a client cannot pick someone else's value.
+   */
+  readonly from: 'request' | 'claim';
+  /** With `from: claim`: the claim (dotted path) holding each key. */
+  readonly claims?: Readonly<Record<string, string>>;
 }
 
 /** One immutable, validated and compiled rule set. */

@@ -89,7 +89,7 @@ function hasKeys(labels: Labels): boolean {
 /**
  * Labels that describe the candidates exactly go to Envoy's subset LB; a narrowing no
  * label set describes (a custom router's pick), and anything for an endpoint-mode
- * service (an ORIGINAL_DST cluster, which needs an address), becomes an endpoint list.
+ * service (an override_host cluster, which needs an address), becomes an endpoint list.
  */
 function finish(service: ServiceView, candidates: Subset, labels: Labels, endpointMode: boolean): Decision {
   if (!endpointMode && candidates === service.subset(labels)) return hasKeys(labels) ? { kind: 'subset', labels } : PASS_NO_ROUTE;

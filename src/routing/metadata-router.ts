@@ -38,7 +38,7 @@ export class MetadataRouter implements Router {
     if (!route) return undefined;
     const values: string[] = [];
     for (const key of route.keys) {
-      const value = requestMetadata(ctx, key);
+      const value = route.claims ? ctx.claim(route.claims[key]!) : requestMetadata(ctx, key);
       if (value === undefined || value === '') break;
       values.push(value);
     }

@@ -6,13 +6,13 @@ import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 export const SERVICE_HEADER = 'x-metaroute-service';
 
 /**
- * The callee of a request: the explicit header, else the :authority host read as a
- * cluster name (`shop.default`), a bare service in the default namespace (`shop`), or a
- * Kubernetes host (`shop.default.svc.cluster.local`).
+ * The callee of a request: the explicit header, else the cluster Envoy's route table chose
+ * (the decision's `envoy.lb` labels act on that cluster, whatever the Host said), else the
+ * :authority host read as a cluster name (`shop.default`), a bare service in the default
+ * namespace (`shop`), or a Kubernetes host (`shop.default.svc.cluster.local`).
  */
 export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): ServiceView | undefined {
-  const explicit = ctx.header(SERVICE_HEADER);
-  return lookupHost(explicit ?? hostOf(ctx.authority), registry);
+  return lookupHost(ctx.header(SERVICE_HEADER) ?? ctx.routedCluster() ?? hostOf(ctx.authority), registry);
 }
 
 export function lookupHost(host: string, registry: RegistrySnapshot): ServiceView | undefined {

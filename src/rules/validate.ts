@@ -19,10 +19,11 @@ const ARGUMENT_FIELDS = ['type', 'key', 'match'];
 const STICKY_FIELDS = ['type', 'key'];
 const MATCH_FIELDS = ['type', 'value'];
 const DESTINATION_FIELDS = ['name', 'labels', 'priority', 'weight', 'isolate', 'cluster'];
-const METADATA_ROUTE_FIELDS = ['service', 'namespace', 'keys', 'failover', 'mode'];
+const METADATA_ROUTE_FIELDS = ['service', 'namespace', 'keys', 'failover', 'mode', 'from', 'claims'];
 const DIRECTIONS = ['inbound', 'outbound'] as const;
 const METADATA_FAILOVERS: readonly MetadataFailover[] = ['none', 'all', 'others'];
 const MODES = ['subset', 'endpoint'] as const;
+const KEY_ORIGINS = ['request', 'claim'] as const;
 /** Failover keywords; a destination may not take these names, so `failover` is never ambiguous. */
 const FAILOVER_KEYWORDS = ['all', 'none'];
 
@@ -253,13 +254,30 @@ class Checker {
       if (seen.has(key)) this.report([...path, 'keys', i], `duplicate key ${JSON.stringify(key)}`);
       seen.add(key);
     });
-    return {
+    const from = this.oneOf(path, o, 'from', KEY_ORIGINS) ?? 'request';
+    const route = {
       service: this.serviceName(path, o),
       namespace: this.string(path, o, 'namespace', { ident: true }) ?? DEFAULT_NAMESPACE,
       keys: [...seen],
       failover: this.oneOf(path, o, 'failover', METADATA_FAILOVERS) ?? 'none',
       mode: this.oneOf(path, o, 'mode', MODES) ?? 'subset',
     };
+    if (from === 'claim') return { ...route, from, claims: this.claimNames(path, o, seen) };
+    if (o['claims'] !== undefined) this.report([...path, 'claims'], 'applies only with from: claim');
+    return { ...route, from };
+  }
+
+  /** `claims: {key: claim}`: which verified claim holds each key (default: the claim named like the key). */
+  private claimNames(path: Path, o: Obj, keys: ReadonlySet<string>): Readonly<Record<string, string>> {
+    const names: Record<string, string> = {};
+    for (const key of keys) names[key] = key;
+    if (o['claims'] === undefined) return names;
+    const m = this.mapping([...path, 'claims'], o['claims'], [...keys]);
+    for (const key of Object.keys(m ?? {})) {
+      const claim = this.checkString([...path, 'claims', key], m![key], {});
+      if (claim) names[key] = claim;
+    }
+    return names;
   }
 
   // ---- readers: each reports its own errors and returns undefined for absent or invalid ----

@@ -24,7 +24,6 @@ interface Built {
   readonly viewVersion: number;
   readonly rules: RuleSnapshot;
   readonly routerKeys: string;
-  readonly endpointMode: boolean;
   /** Selector keys the CLA was built with (endpoints lacking one carry it as ""). */
   readonly selectorKeys: string;
 }
@@ -64,19 +63,15 @@ export class ResourceBuilder {
     }
     const name = clusterName(identity.namespace, identity.name);
     const routerKeysId = routerKeys.join('\u0000');
-    let endpointMode = previous?.endpointMode ?? false;
     let selectorKeys = previous?.selectorKeys ?? '';
     let keyList = selectorKeys ? selectorKeys.split('\u0000') : [];
     if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId) {
       const policy = subsetPolicy(rules, key, routerKeys);
-      endpointMode = policy.endpointMode;
       keyList = [...policy.keys];
       selectorKeys = keyList.join('\u0000');
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
     }
-    if (endpointMode) {
-      this.remove(EDS, name, changes);
-    } else if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.endpointMode || previous.selectorKeys !== selectorKeys) {
+    if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.selectorKeys !== selectorKeys) {
       // Built when a stream first reads it: no subscriber, no work; the live view gives the newest instances then.
       this.cache.putLazy(EDS, name, () => {
         const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
@@ -89,7 +84,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, endpointMode, selectorKeys });
+    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { LB_NAMESPACE, ORIGINAL_DST_KEY } from '../model/envoy-contract';
+import { ENDPOINT_LIST_KEY, LB_NAMESPACE } from '../model/envoy-contract';
 import { endpointAddress, instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue } from './codec';
 import type { SubsetPolicy } from './selectors';
@@ -18,17 +18,15 @@ export const LISTENER_TYPE = 'envoy.config.listener.v3.Listener';
 export const ROUTE_TYPE = 'envoy.config.route.v3.RouteConfiguration';
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
-
-/** The header fallback of endpoint mode (Envoy's default name, set explicitly). */
-export const ORIGINAL_DST_HEADER = 'x-envoy-original-dst-host';
+const OVERRIDE_HOST_TYPE = 'envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost';
+const SUBSET_TYPE = 'envoy.extensions.load_balancing_policies.subset.v3.Subset';
+const ROUND_ROBIN_TYPE = 'envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin';
 /** Caps keep a priority's summed weights below Envoy's and gRPC's uint32 limit. */
 const MAX_ENDPOINT_WEIGHT = 10_000;
 const MAX_LOCALITY_WEIGHT = 1_000_000;
 
 interface Enums {
   readonly eds: number;
-  readonly originalDst: number;
-  readonly clusterProvided: number;
   readonly v3: number;
   readonly healthy: number;
   readonly unhealthy: number;
@@ -41,8 +39,6 @@ let enums: Enums | undefined;
 function e(): Enums {
   enums ??= {
     eds: enumValue('envoy.config.cluster.v3.Cluster.DiscoveryType', 'EDS'),
-    originalDst: enumValue('envoy.config.cluster.v3.Cluster.DiscoveryType', 'ORIGINAL_DST'),
-    clusterProvided: enumValue('envoy.config.cluster.v3.Cluster.LbPolicy', 'CLUSTER_PROVIDED'),
     v3: enumValue('envoy.config.core.v3.ApiVersion', 'V3'),
     healthy: enumValue('envoy.config.core.v3.HealthStatus', 'HEALTHY'),
     unhealthy: enumValue('envoy.config.core.v3.HealthStatus', 'UNHEALTHY'),
@@ -57,34 +53,26 @@ function adsSource(): object {
 }
 
 /**
- * Subset mode: an EDS cluster over ADS with one subset selector per label-key set the rules
- * can write into `envoy.lb`. Endpoint mode: the API protos shipped here predate Envoy's
- * override_host policy (1.35+), and subset LB does not combine with ORIGINAL_DST, so the
- * cluster is ORIGINAL_DST, without EDS. Envoy takes `ip:port` first from the request's dynamic
- * metadata `envoy.lb["x-metaroute-original-dst"]` (what ext_proc writes), then from the
- * `x-envoy-original-dst-host` header (which our Envoy configs strip from app requests and let
- * only ext_proc set); the header alone is unsafe wherever clients' copies are not stripped.
+ * Every service is an EDS cluster over ADS. Subset mode: one subset selector per label-key set
+ * the chain can write into `envoy.lb`. Endpoint mode: Envoy's override_host policy (1.35+) sends
+ * the request to the `ip:port` list ext_proc writes as `envoy.lb["x-gateway-destination-endpoint"]`
+ * (metadata only, so a client's header cannot steer it).
  */
 export function buildCluster(name: string, policy: SubsetPolicy): object {
-  if (policy.endpointMode) {
-    return {
-      name,
-      type: e().originalDst,
-      lb_policy: e().clusterProvided,
-      original_dst_lb_config: {
-        use_http_header: true,
-        http_header_name: ORIGINAL_DST_HEADER,
-        metadata_key: { key: LB_NAMESPACE, path: [{ key: ORIGINAL_DST_KEY }] },
-      },
-    };
-  }
-  // protobufjs writes every field that is set, zero values included: leave defaults
-  // (lb_policy ROUND_ROBIN, empty strings) unset for canonical bytes.
   const cluster: Record<string, unknown> = {
     name,
     type: e().eds,
     eds_cluster_config: { eds_config: adsSource(), service_name: name },
   };
+  if (policy.endpointMode) {
+    cluster['load_balancing_policy'] = lbPolicy('envoy.load_balancing_policies.override_host', OVERRIDE_HOST_TYPE, {
+      override_host_sources: [{ metadata: { key: LB_NAMESPACE, path: [{ key: ENDPOINT_LIST_KEY }] } }],
+      fallback_policy: NO_HOST,
+    });
+    return cluster;
+  }
+  // protobufjs writes every field that is set, zero values included: leave defaults
+  // (lb_policy ROUND_ROBIN, empty strings) unset for canonical bytes.
   if (policy.selectors.length > 0) {
     // Always ANY_ENDPOINT: Envoy applies the fallback to every request without envoy.lb (a
     // pass), which must reach the cluster. `failover: none` is metaroute's own 503, not Envoy's.
@@ -92,6 +80,21 @@ export function buildCluster(name: string, policy: SubsetPolicy): object {
   }
   return cluster;
 }
+
+function lbPolicy(name: string, typeName: string, config: object): object {
+  return { policies: [{ typed_extension_config: { name, typed_config: anyOf(typeName, config) } }] };
+}
+
+/**
+ * override_host's fallback when no listed host is valid (none written, or the container is
+ * gone): a subset balancer with no selectors and NO_FALLBACK (the enum's 0, left unset)
+ * selects nothing, so Envoy answers 503 rather than sending user A's request to another
+ * user's container. metaroute writes an endpoint list for every decision of an endpoint-mode
+ * service, so a healthy request never needs the fallback.
+ */
+const NO_HOST = lbPolicy('envoy.load_balancing_policies.subset', SUBSET_TYPE, {
+  subset_lb_policy: lbPolicy('envoy.load_balancing_policies.round_robin', ROUND_ROBIN_TYPE, {}),
+});
 
 export interface BuiltAssignment {
   readonly message: object;

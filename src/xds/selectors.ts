@@ -7,7 +7,7 @@ export interface SubsetPolicy {
   readonly selectors: readonly (readonly string[])[];
   /** Every key of every selector: endpoints lacking one carry it with value "" (see buildAssignment). */
   readonly keys: readonly string[];
-  /** A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster is ORIGINAL_DST. */
+  /** A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster uses override_host. */
   readonly endpointMode: boolean;
 }
 

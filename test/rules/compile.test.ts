@@ -65,10 +65,10 @@ describe('compileRules', () => {
     expect(snapshot.outbound.get('prod/shop')!.map((r) => r.direction)).toEqual(['outbound']);
     expect([...snapshot.metadataRoutes.keys()]).toEqual(['default/aigc', 'staging/aigc']);
     expect(snapshot.metadataRoutes.get('default/aigc')).toEqual({
-      service: 'aigc', namespace: 'default', keys: ['user', 'session'], failover: 'others', mode: 'endpoint',
+      service: 'aigc', namespace: 'default', keys: ['user', 'session'], failover: 'others', mode: 'endpoint', from: 'request',
     });
     expect(snapshot.metadataRoutes.get('staging/aigc')).toEqual({
-      service: 'aigc', namespace: 'staging', keys: ['user'], failover: 'none', mode: 'subset',
+      service: 'aigc', namespace: 'staging', keys: ['user'], failover: 'none', mode: 'subset', from: 'request',
     });
   });
 

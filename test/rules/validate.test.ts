@@ -94,7 +94,7 @@ metadataRoutes:
       expect(result.snapshot.version).toBe(7);
       expect([...result.snapshot.inbound.keys()]).toEqual(['default/s']);
       expect(result.snapshot.metadataRoutes.get('default/aigc')).toEqual({
-        service: 'aigc', namespace: 'default', keys: ['user'], failover: 'others', mode: 'subset',
+        service: 'aigc', namespace: 'default', keys: ['user'], failover: 'others', mode: 'subset', from: 'request',
       });
     }
   });

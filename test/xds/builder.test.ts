@@ -51,7 +51,7 @@ describe('ResourceBuilder', () => {
     expect(changed(c, EDS)).toEqual(['cart.default']);
   });
 
-  it('serves rule-only services and removes them with their rules; endpoint mode drops the CLA', () => {
+  it('serves rule-only services and removes them with their rules; endpoint mode keeps the CLA', () => {
     const { registry, builder, cache } = setup();
     builder.build(registry.snapshot(), ruleSnapshot([], [metadataRoute('later', ['user'])]), [], 'all');
     expect(cache.get(CDS, 'later.default')).toBeDefined();
@@ -59,9 +59,10 @@ describe('ResourceBuilder', () => {
 
     const c = builder.build(registry.snapshot(), ruleSnapshot([], [metadataRoute('shop', ['user'], { mode: 'endpoint' })]), [], 'all');
     expect(changed(c, CDS)).toEqual(['later.default', 'shop.default']);
-    expect(changed(c, EDS)).toEqual(['later.default', 'shop.default']);
+    expect(changed(c, EDS)).toEqual(['later.default']);
     expect(cache.get(CDS, 'later.default')).toBeUndefined();
-    expect(cache.get(EDS, 'shop.default')).toBeUndefined();
+    // override_host picks among the cluster's EDS hosts: the endpoints stay.
+    expect(cache.get(EDS, 'shop.default')).toBeDefined();
     expect(cache.get(CDS, 'shop.default')).toBeDefined();
   });
 

@@ -61,7 +61,7 @@ export function rule(
 }
 
 export function metadataRoute(service: string, keys: string[], over: Partial<MetadataRoute> = {}): MetadataRoute {
-  return { service, namespace: 'default', keys, failover: 'all', mode: 'subset', ...over };
+  return { service, namespace: 'default', keys, failover: 'all', mode: 'subset', from: 'request', ...over };
 }
 
 let ruleVersion = 0;

@@ -81,25 +81,22 @@ describe('Cluster', () => {
     expect(roundTrip(CLUSTER_TYPE, buildCluster('x', { selectors: [], keys: [], endpointMode: false })).lb_subset_config).toBeUndefined();
   });
 
-  it('is ORIGINAL_DST in endpoint mode, reading the envoy.lb key ext_proc writes, then the header; no EDS', () => {
+  it('uses override_host in endpoint mode, reading the envoy.lb key ext_proc writes; EDS stays', () => {
     const cluster = roundTrip(CLUSTER_TYPE, buildCluster('u.default', { selectors: [], keys: [], endpointMode: true }));
-    expect(cluster).toEqual({
-      name: 'u.default',
-      type: 'ORIGINAL_DST',
-      cluster_discovery_type: 'type',
-      lb_policy: 'CLUSTER_PROVIDED',
-      lb_config: 'original_dst_lb_config',
-      original_dst_lb_config: {
-        use_http_header: true,
-        http_header_name: 'x-envoy-original-dst-host',
-        metadata_key: { key: 'envoy.lb', path: [{ key: 'x-metaroute-original-dst', segment: 'key' }] },
-      },
-    });
-    // ext_proc's endpoint answer writes exactly the namespace and key this cluster reads.
-    const { key, path } = cluster.original_dst_lb_config.metadata_key;
+    expect(cluster).toMatchObject({ name: 'u.default', type: 'EDS', eds_cluster_config: { service_name: 'u.default' } });
+    const policy = cluster.load_balancing_policy.policies[0].typed_extension_config;
+    expect(policy.name).toBe('envoy.load_balancing_policies.override_host');
+    const overrideHost = decodeAny(policy.typed_config).message as any;
+    const { key, path } = overrideHost.override_host_sources[0].metadata;
+    // ext_proc's endpoint answer writes exactly the namespace and key this cluster reads, and nothing else.
     const answer = decodeAnswer(encodeDecision({ kind: 'endpoints', endpoints: ['10.0.0.1:80', '10.0.0.2:80'] }));
     expect(key).toBe('envoy.lb');
-    expect(lbLabels(answer)?.[path[0].key]).toBe('10.0.0.1:80');
+    expect(lbLabels(answer)).toEqual({ [path[0].key]: '10.0.0.1:80,10.0.0.2:80' });
+    // The fallback selects no host: a subset balancer without selectors and NO_FALLBACK.
+    const fallback = overrideHost.fallback_policy.policies[0].typed_extension_config;
+    expect(fallback.name).toBe('envoy.load_balancing_policies.subset');
+    const subset = decodeAny(fallback.typed_config).message as any;
+    expect([subset.fallback_policy ?? 'NO_FALLBACK', subset.subset_selectors ?? []]).toEqual(['NO_FALLBACK', []]);
   });
 });
 

@@ -1,0 +1,80 @@
+import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier } from '../context/identity';
+import { metadataBytes, requestPropagation, type Mutation, type Side } from '../context/propagation';
+import { RequestContext, type Caller, type IdentityOptions, type LazyRequestParts } from '../context/request-context';
+import type { Decision } from '../model/decision';
+import type { HeaderList } from '../model/headers';
+import type { ServiceView } from '../registry/service-view';
+import type { Outcome, RoutingEngine, TraceStep } from '../routing/engine';
+
+export interface DecideOptions {
+  /** Request headers beyond this many bytes (names + values) are answered with 431. */
+  readonly maxHeaderBytes: number;
+  /** `rpc-*` metadata headers beyond this many bytes are answered with 400. */
+  readonly maxMetadataBytes: number;
+  readonly identity: IdentityOptions;
+  /** metaroute's own JWT check; undefined when Envoy's jwt_authn does it (or nobody). */
+  readonly jwt: JwtVerifier | undefined;
+  readonly edge: EdgeGuardConfig;
+}
+
+/** One request as Envoy presents it: headers, who is calling, which side, and the lazily decoded rest. */
+export interface RequestInput {
+  readonly headers: HeaderList;
+  readonly caller: Caller;
+  readonly side: Side;
+  readonly parts: LazyRequestParts;
+}
+
+export type Verdict =
+  /** Refused before routing (oversized, spoofed, bad token): `reason` names the metric label. */
+  | { readonly kind: 'refused'; readonly reason: string; readonly decision: Decision }
+  /** A sidecar's inbound call: metadata propagation only, its destination is this instance. */
+  | { readonly kind: 'inbound'; readonly decision: Decision; readonly mutation: Mutation }
+  | { readonly kind: 'routed'; readonly service: ServiceView | undefined; readonly outcome: Outcome; readonly mutation: Mutation };
+
+const INBOUND_PASS: Decision = { kind: 'pass', reason: 'inbound call: the destination is this instance' };
+
+/**
+ * The request-headers pipeline, shared by ext_proc and explain so that they can never
+ * disagree: size limits, the edge guard, metadata propagation, metaroute's own JWT check,
+ * then the router chain. Synchronous unless a token has to be verified.
+ * The inbound call of a sidecar only propagates metadata: its destination is fixed.
+ */
+export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptions, input: RequestInput, trace?: TraceStep[]): Verdict | Promise<Verdict> {
+  let headers = input.headers;
+  const mutation: Mutation = { set: [], remove: [] };
+  if (input.side === 'inbound') {
+    requestPropagation('inbound', headers, mutation);
+    return { kind: 'inbound', decision: INBOUND_PASS, mutation };
+  }
+  if (headers.oversized) return refuse('oversized_headers', 431, `request headers exceed ${options.maxHeaderBytes} bytes`);
+  if (input.side === 'edge') {
+    const spoofed = spoofedHeaders(headers, options.edge);
+    if (spoofed.length > 0) {
+      if (options.edge.onSpoofed === 'reject') return refuse('spoofed_header', 403, `client may not set ${spoofed.join(', ')}`);
+      headers = withoutHeaders(headers, spoofed);
+      mutation.remove.push(...spoofed);
+    }
+  }
+  if (metadataBytes(headers) > options.maxMetadataBytes) {
+    return refuse('oversized_metadata', 400, `rpc-* metadata headers exceed ${options.maxMetadataBytes} bytes`);
+  }
+  requestPropagation(input.side, headers, mutation);
+  const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
+  const verifying = options.jwt?.verify(headers);
+  if (!verifying) return route(engine, ctx, mutation, trace);
+  return verifying.then((result) => {
+    if (!result.ok) return refuse('invalid_jwt', 401, `invalid token: ${result.reason}`);
+    ctx.verifiedClaims = result.claims;
+    return route(engine, ctx, mutation, trace);
+  });
+}
+
+function route(engine: RoutingEngine, ctx: RequestContext, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
+  const service = engine.target(ctx);
+  return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
+}
+
+function refuse(reason: string, status: number, body: string): Verdict {
+  return { kind: 'refused', reason, decision: { kind: 'reject', status, body } };
+}

@@ -1,0 +1,167 @@
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import * as jose from 'jose';
+import { api } from '../support/app';
+import { EnvoyProcess, freePort, shippedBootstrap, substitutePorts, waitFor } from '../support/envoy';
+import { MetarouteProcess } from '../support/metaroute-process';
+
+/** The shipped gateway's identity provider, as its jwt_authn provider expects tokens. */
+export const ISSUER = 'https://idp.example.invalid';
+export const AUDIENCE = 'metaroute-gateway';
+
+export interface Backend {
+  readonly id: string;
+  readonly service: string;
+  readonly port: number;
+  readonly metadata: Record<string, string>;
+  readonly locality: Record<string, string>;
+  readonly healthy: boolean;
+}
+
+export interface GatewayRequest {
+  readonly path: string;
+  /** The cluster the shipped route table sends this path to (what explain is told). */
+  readonly cluster: string;
+  readonly headers?: Record<string, string>;
+  /** Claims of a token signed by the test's IdP (sent as `authorization: Bearer`). */
+  readonly claims?: Record<string, unknown>;
+}
+
+export interface GatewayAnswer {
+  readonly status: number;
+  /** The backend that answered, or undefined for a local reply (Envoy's or metaroute's). */
+  readonly backend: Backend | undefined;
+  readonly body: string;
+}
+
+/**
+ * metaroute (its own process, real gRPC on loopback) + Envoy 1.40 running the shipped
+ * envoy/gateway.yaml with only its ports and its JWKS substituted + real HTTP backends
+ * that say who they are. Backends are registered through the admin API; Envoy learns them
+ * over metaroute's ADS.
+ */
+export class Gateway {
+  private readonly backends = new Map<string, Backend>();
+  private readonly servers: http.Server[] = [];
+  private constructor(
+    readonly metaroute: MetarouteProcess,
+    readonly envoy: EnvoyProcess,
+    readonly url: string,
+    private readonly key: Parameters<jose.SignJWT['sign']>[0],
+  ) {}
+
+  get admin(): string {
+    return this.metaroute.admin;
+  }
+
+  /** `config`: metaroute server config (YAML/JSON shape) over loopback defaults; `env` for its process. */
+  static async start(config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
+    const metaroute = await MetarouteProcess.start(config, env);
+    const { publicKey, privateKey } = await jose.generateKeyPair('RS256');
+    const jwk = { ...(await jose.exportJWK(publicKey)), alg: 'RS256', use: 'sig', kid: 'test' };
+    const listener = await freePort();
+    const bootstrap = shippedBootstrap('gateway.yaml');
+    substitutePorts(bootstrap, new Map([[10000, listener], [9901, 0], [18080, metaroute.ports.extProc], [18000, metaroute.ports.xds]]));
+    if (setJwks(bootstrap, JSON.stringify({ keys: [jwk] })) !== 1) throw new Error('gateway.yaml should have one local_jwks');
+    const envoy = await EnvoyProcess.start(bootstrap);
+    return new Gateway(metaroute, envoy, `http://127.0.0.1:${listener}`, privateKey);
+  }
+
+  /** Starts an HTTP backend answering with its id, and registers it (persistent) through the admin API. */
+  async backend(id: string, service: string, metadata: Record<string, string> = {}, options: { locality?: Record<string, string>; healthy?: boolean } = {}): Promise<Backend> {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'x-instance': id, 'content-type': 'text/plain' }).end(id);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.servers.push(server);
+    const port = (server.address() as net.AddressInfo).port;
+    const backend: Backend = { id, service, port, metadata, locality: options.locality ?? {}, healthy: options.healthy ?? true };
+    const res = await api(this.admin, 'POST', '/v1/instances', {
+      service, host: '127.0.0.1', port, metadata, locality: backend.locality, healthy: backend.healthy, ephemeral: false,
+    });
+    if (res.status >= 300) throw new Error(`registering ${id}: ${res.status} ${res.text}`);
+    this.backends.set(String(port), backend);
+    return backend;
+  }
+
+  async rules(yaml: string): Promise<void> {
+    const res = await api(this.admin, 'PUT', '/v1/rules', yaml);
+    if (res.status >= 300) throw new Error(`rules refused: ${res.status} ${res.text}`);
+  }
+
+  async routerConfig(name: string, config: object): Promise<void> {
+    const res = await api(this.admin, 'PUT', `/v1/routers/${name}/config`, config);
+    if (res.status >= 300) throw new Error(`router config refused: ${res.status} ${res.text}`);
+  }
+
+  async token(claims: Record<string, unknown>): Promise<string> {
+    return new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(this.key);
+  }
+
+  async send(request: GatewayRequest): Promise<GatewayAnswer> {
+    const headers: Record<string, string> = { ...request.headers };
+    if (request.claims) headers['authorization'] = `Bearer ${await this.token(request.claims)}`;
+    const res = await fetch(`${this.url}${request.path}`, { headers });
+    const body = await res.text();
+    const instance = res.headers.get('x-instance');
+    const backend = instance === null ? undefined : [...this.backends.values()].find((b) => b.id === instance);
+    return { status: res.status, backend, body };
+  }
+
+  /** metaroute's explanation of the same request: the same inputs Envoy's ext_proc filter sends. */
+  async explain(request: GatewayRequest): Promise<any> {
+    const { path, ...rest } = request;
+    const res = await api(this.admin, 'POST', '/explain', {
+      cluster: rest.cluster,
+      authority: this.url.slice('http://'.length),
+      path,
+      method: 'GET',
+      headers: rest.headers ?? {},
+      claims: rest.claims,
+      sourceAddress: '127.0.0.1:1',
+    });
+    if (res.status !== 200) throw new Error(`explain: ${res.status} ${res.text}`);
+    return res.json;
+  }
+
+  /** Waits until Envoy routes `request` to one of `ids` (xDS reached Envoy). */
+  async until(request: GatewayRequest, ids: readonly string[]): Promise<void> {
+    await waitFor(`Envoy to route ${request.path} to ${ids.join('/')}`, async () => {
+      const answer = await this.send(request);
+      return answer.backend && ids.includes(answer.backend.id) ? true : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.envoy.tail()}`);
+    });
+  }
+
+  /** Parsed JSON access-log lines Envoy printed so far. */
+  accessLog(): Array<Record<string, unknown>> {
+    return this.envoy.logs.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  async stop(): Promise<void> {
+    await this.envoy.stop();
+    await this.metaroute.stop();
+    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
+/** Puts the test IdP's public keys where the shipped gateway has its placeholder JWKS. */
+function setJwks(node: unknown, jwks: string): number {
+  if (Array.isArray(node)) return node.reduce((n: number, v) => n + setJwks(v, jwks), 0);
+  if (typeof node !== 'object' || node === null) return 0;
+  const o = node as Record<string, unknown>;
+  if (o['local_jwks']) {
+    o['local_jwks'] = { inline_string: jwks };
+    return 1;
+  }
+  return Object.values(o).reduce((n: number, v) => n + setJwks(v, jwks), 0);
+}
+
+/** True when the backend carries every label (`''` = lacks the key), as Envoy's subset LB matches them. */
+export function hasLabels(backend: Backend, labels: Record<string, string>): boolean {
+  const all: Record<string, string> = { ...backend.metadata };
+  for (const [k, v] of Object.entries(backend.locality)) all[`metaroute.io/${k}`] = v;
+  return Object.entries(labels).every(([k, v]) => (all[k] ?? '') === v);
+}

@@ -1,0 +1,162 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { Requirement } from './requires';
+
+export const REPO = path.join(__dirname, '..', '..');
+const VENV_LIB = path.join(REPO, '.venv-envoy', 'lib');
+
+/** ENVOY_BIN, else the binary scripts/install-envoy.sh put into .venv-envoy. */
+function findEnvoy(): string | undefined {
+  const fromEnv = process.env['ENVOY_BIN'];
+  if (fromEnv) return fromEnv;
+  if (!fs.existsSync(VENV_LIB)) return undefined;
+  for (const python of fs.readdirSync(VENV_LIB)) {
+    const candidate = path.join(VENV_LIB, python, 'site-packages', 'envoy', '_bin', 'envoy');
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export const ENVOY: Requirement = { what: 'Envoy', path: findEnvoy(), install: 'npm run envoy:install (or set ENVOY_BIN)' };
+
+/** `envoy --mode validate`: Envoy itself loads the whole config, every typed_config included. */
+export function validateWithEnvoy(configPath: string): { ok: boolean; output: string } {
+  const result = spawnSync(ENVOY.path!, ['--mode', 'validate', '-c', configPath, '--log-level', 'warn'], { encoding: 'utf8', timeout: 60_000 });
+  return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Retries `attempt` every 100 ms until it returns a value (bounded). */
+export async function waitFor<T>(what: string, attempt: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A shipped bootstrap (envoy/<file>) as an object, for a test to substitute ports and keys in. */
+export function shippedBootstrap(file: string): Record<string, unknown> {
+  return parse(fs.readFileSync(path.join(REPO, 'envoy', file), 'utf8')) as Record<string, unknown>;
+}
+
+/**
+ * Replaces every `port_value` by `ports` (each port the file uses must be mapped) and binds
+ * listeners to loopback; nothing else of the shipped file changes.
+ */
+export function substitutePorts(bootstrap: unknown, ports: ReadonlyMap<number, number>): void {
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (typeof node === 'object' && node !== null) {
+      const o = node as Record<string, unknown>;
+      if (typeof o['port_value'] === 'number') {
+        const to = ports.get(o['port_value']);
+        if (to === undefined) throw new Error(`the bootstrap uses port ${o['port_value']}, which the test did not map`);
+        o['port_value'] = to;
+        if (o['address'] === '0.0.0.0') o['address'] = '127.0.0.1';
+      }
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(bootstrap);
+}
+
+/** One Envoy process on a generated bootstrap, with its admin API on an OS-picked port. */
+export class EnvoyProcess {
+  readonly logs: string[] = [];
+  private child: ChildProcess | undefined;
+  readonly configPath: string;
+
+  private constructor(readonly adminPort: number, dir: string, bootstrap: object) {
+    this.configPath = path.join(dir, 'envoy.yaml');
+    fs.writeFileSync(this.configPath, stringify(bootstrap));
+  }
+
+  /**
+   * Starts Envoy; `bootstrap.admin` is set to the returned admin port. Resolves once Envoy's
+   * admin answers (listeners may still wait for xDS: see `waitReady`).
+   */
+  static async start(bootstrap: Record<string, unknown>, extraArgs: string[] = []): Promise<EnvoyProcess> {
+    const adminPort = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-'));
+    const withAdmin = { ...bootstrap, admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } };
+    const envoy = new EnvoyProcess(adminPort, dir, withAdmin);
+    envoy.spawn(extraArgs);
+    await waitFor('Envoy admin', async () => ((await envoy.admin('/ready')).status > 0 ? true : undefined), 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${envoy.tail()}`);
+    });
+    return envoy;
+  }
+
+  private spawn(extraArgs: string[]): void {
+    // One worker thread: the machines have two cores, shared with metaroute and the load.
+    const args = ['-c', this.configPath, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', ...extraArgs];
+    const child = spawn(ENVOY.path!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: Buffer): void => {
+      this.logs.push(chunk.toString());
+      if (this.logs.length > 2000) this.logs.splice(0, 1000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.child = child;
+  }
+
+  async admin(route: string, method = 'GET'): Promise<{ status: number; text: string }> {
+    const res = await fetch(`http://127.0.0.1:${this.adminPort}${route}`, { method });
+    return { status: res.status, text: await res.text() };
+  }
+
+  /** Waits until Envoy reports LIVE (initial xDS fetched, listeners up). */
+  async waitReady(ms = 30_000): Promise<void> {
+    await waitFor('Envoy to become ready', async () => ((await this.admin('/ready')).text.trim() === 'LIVE' ? true : undefined), ms).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.tail()}`);
+    });
+  }
+
+  /** A counter or gauge from Envoy's stats, 0 when absent. */
+  async stat(name: string): Promise<number> {
+    const { text } = await this.admin(`/stats?filter=${encodeURIComponent(`^${name.replace(/\./g, '\\.')}$`)}`);
+    const match = /: (\d+)/.exec(text);
+    return match ? Number(match[1]) : 0;
+  }
+
+  /** Error-level lines Envoy logged (warn-level logging is on). */
+  errors(): string[] {
+    return this.logs.join('').split('\n').filter((line) => /\]\[(error|critical)\]/.test(line));
+  }
+
+  tail(lines = 40): string {
+    return `--- Envoy output (last ${lines} lines) ---\n${this.logs.join('').split('\n').slice(-lines).join('\n')}`;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
