@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
+import { BatchAgent } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
@@ -20,7 +21,7 @@ const processDeps: AgentCliDeps = {
   exit: (code) => process.exit(code),
 };
 
-const FLAGS = ['admin', 'service', 'namespace', 'host', 'port', 'id', 'weight', 'ttl', 'label', 'metadata-file', 'provider', 'transitive', 'token', 'token-file'];
+const FLAGS = ['file', 'admin', 'service', 'namespace', 'host', 'port', 'id', 'weight', 'ttl', 'label', 'metadata-file', 'provider', 'transitive', 'token', 'token-file'];
 
 /**
  * `metaroute agent`: registers the instance it runs beside, keeps it alive, and
@@ -42,6 +43,9 @@ export async function runAgent(argv: string[], deps: AgentCliDeps = processDeps)
     if (text.trim() === '' || !Number.isFinite(value)) throw new Error(`--${name} must be a number, got ${text}`);
     return value;
   };
+
+  const file = last('file');
+  if (file !== undefined) return runBatchAgent(file, last('admin'), number('ttl', 15)!, token(last, deps.env), deps);
 
   const service = required('service');
   const host = required('host');
@@ -70,6 +74,39 @@ export async function runAgent(argv: string[], deps: AgentCliDeps = processDeps)
   deps.log(loadedLine(metadata.metadata));
 
   const agent = new Agent({ admin: last('admin') ?? 'http://127.0.0.1:18090', registration, ttlSeconds, token: token(last, deps.env), log: deps.log });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    deps.log(`${signal}: deregistering`);
+    void agent.stop().then(() => deps.exit(0));
+  };
+  deps.onSignal('SIGTERM', () => shutdown('SIGTERM'));
+  deps.onSignal('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await agent.start();
+  } catch (error) {
+    if (stopping) return 0;
+    deps.log(`giving up: ${(error as Error).message}`);
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * `metaroute agent --file instances.json`: keeps every instance of the file (a JSON list of
+ * registrations, as POST /v1/instances takes them) registered, with batched heartbeats.
+ */
+async function runBatchAgent(file: string, admin: string | undefined, ttlSeconds: number, tokenValue: string | undefined, deps: AgentCliDeps): Promise<number> {
+  const list = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  if (!Array.isArray(list)) throw new Error(`${file}: must be a JSON list of instances`);
+  const instances = list.map((entry, i) => {
+    // Checked here with the server's own rules, so a bad entry fails before any network call.
+    const parsed = parseInstance({ ...(entry as object), ephemeral: true, ttlSeconds }, { ttlSeconds }, `${file}[${i}]`);
+    if (!parsed.ok) throw new Error(`invalid registration: ${parsed.errors.join('; ')}`);
+    return parsed.instance;
+  });
+  const agent = new BatchAgent({ admin: admin ?? 'http://127.0.0.1:18090', instances, ttlSeconds, token: tokenValue, log: deps.log });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

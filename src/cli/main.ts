@@ -16,6 +16,8 @@ const USAGE = `usage: metaroute <command>
       --token TOKEN           admin token (or METAROUTE_TOKEN) when the admin API requires one
   agent --service NAME --host IP --port N [options]
                               register this instance and keep it alive until SIGTERM (options: docs/AGENT.md)
+  agent --file FILE [--admin URL] [--ttl S]
+                              the same for every instance of a JSON list, by batch, with batched heartbeats
 `;
 
 async function main(argv: string[]): Promise<number> {
