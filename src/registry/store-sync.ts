@@ -8,9 +8,9 @@ const PREFIX = 'instances/';
 /** Store events applied per event-loop turn are cut off after this long, so a burst never blocks ext_proc answers. */
 const SLICE_MS = 4;
 /** Expired instances deleted per expiry pass: 10,000 expiring at once are spread over passes. */
-const EXPIRE_PER_PASS = 2000;
+const EXPIRE_PER_PASS = 500;
 /** A batch's writes are handed to the store this many per event-loop turn (each group commit then stays short). */
-const WRITES_PER_TURN = 1000;
+const WRITES_PER_TURN = 500;
 
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
