@@ -20,7 +20,7 @@ const grpc = require('@grpc/grpc-js');
 const dist = path.join(__dirname, '..', '..', 'dist');
 const { XdsServer } = require(path.join(dist, 'xds'));
 const { Registry } = require(path.join(dist, 'registry', 'registry'));
-const { MetricsRegistry } = require(path.join(dist, 'admin', 'metrics'));
+const { MetricsRegistry } = require(path.join(dist, 'metrics', 'metrics'));
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
