@@ -4,11 +4,10 @@ import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 import type { ResourceCache } from './cache';
 import { encodeAny } from './codec';
 import {
-  CLA_TYPE,
   CLUSTER_TYPE,
   LISTENER_TYPE,
   ROUTE_TYPE,
-  buildAssignment,
+  encodeAssignment,
   buildCluster,
   buildListener,
   buildRouteConfiguration,
@@ -74,9 +73,9 @@ export class ResourceBuilder {
     if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.selectorKeys !== selectorKeys) {
       // Built when a stream first reads it: no subscriber, no work; the live view gives the newest instances then.
       this.cache.putLazy(EDS, name, () => {
-        const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
+        const { any, skipped } = encodeAssignment(name, view?.instances ?? [], keyList);
         if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
-        return encodeAny(CLA_TYPE, message);
+        return any;
       });
       note(changes, EDS, name);
     }
