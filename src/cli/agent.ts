@@ -4,7 +4,7 @@ import { BatchAgent } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
-import { keyValues, parseArgs } from './args';
+import { defaultAdminUrl, keyValues, parseArgs } from './args';
 
 /** The process around the agent, replaceable so tests drive the real CLI in process. */
 export interface AgentCliDeps {
@@ -73,7 +73,7 @@ export async function runAgent(argv: string[], deps: AgentCliDeps = processDeps)
   if (!parsed.ok) throw new Error(`invalid registration: ${parsed.errors.join('; ')}`);
   deps.log(loadedLine(metadata.metadata));
 
-  const agent = new Agent({ admin: last('admin') ?? 'http://127.0.0.1:18090', registration, ttlSeconds, token: token(last, deps.env), log: deps.log });
+  const agent = new Agent({ admin: last('admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(last, deps.env), log: deps.log });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

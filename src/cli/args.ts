@@ -33,3 +33,8 @@ export function keyValues(pairs: readonly string[] | undefined, what: string): R
   }
   return out;
 }
+
+/** The admin API of a server on this machine: the same METAROUTE_HOST / METAROUTE_ADMIN_PORT `serve` reads. */
+export function defaultAdminUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return `http://${env.METAROUTE_HOST || '127.0.0.1'}:${env.METAROUTE_ADMIN_PORT || '18090'}`;
+}

@@ -1,4 +1,4 @@
-import { keyValues, parseArgs } from './args';
+import { defaultAdminUrl, keyValues, parseArgs } from './args';
 
 /** Flags that map one-to-one onto fields of `POST /explain`. */
 const FIELDS: Readonly<Record<string, string>> = {
@@ -14,7 +14,7 @@ const FIELDS: Readonly<Record<string, string>> = {
 export async function runExplain(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ['admin', ...Object.keys(FIELDS), 'header', 'claim', 'caller', 'caller-namespace', 'caller-label', 'token']);
   const token = args.flags.get('token')?.[0] ?? process.env.METAROUTE_TOKEN;
-  const admin = args.flags.get('admin')?.[0] ?? 'http://127.0.0.1:18090';
+  const admin = args.flags.get('admin')?.[0] ?? defaultAdminUrl();
   const caller = args.flags.get('caller')?.[0];
   const body: Record<string, unknown> = {
     headers: keyValues(args.flags.get('header'), '--header'),

@@ -54,8 +54,11 @@ export class Gateway {
     return this.metaroute.admin;
   }
 
-  /** `config`: metaroute server config (YAML/JSON shape) over loopback defaults; `env` for its process. */
-  static async start(config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
+  /**
+   * `config`: metaroute server config (YAML/JSON shape) over loopback defaults; `env` for its
+   * process; `adjust` changes the gateway bootstrap beyond ports and keys (a test's own variant).
+   */
+  static async start(config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, adjust?: (bootstrap: Record<string, unknown>) => void): Promise<Gateway> {
     const metaroute = await MetarouteProcess.start(config, env);
     const { publicKey, privateKey } = await jose.generateKeyPair('RS256');
     const jwk = { ...(await jose.exportJWK(publicKey)), alg: 'RS256', use: 'sig', kid: 'test' };
@@ -63,6 +66,7 @@ export class Gateway {
     const bootstrap = shippedBootstrap('gateway.yaml');
     substitutePorts(bootstrap, new Map([[10000, listener], [9901, 0], [18080, metaroute.ports.extProc], [18000, metaroute.ports.xds]]));
     if (setJwks(bootstrap, JSON.stringify({ keys: [jwk] })) !== 1) throw new Error('gateway.yaml should have one local_jwks');
+    adjust?.(bootstrap);
     const envoy = await EnvoyProcess.start(bootstrap);
     return new Gateway(metaroute, envoy, `http://127.0.0.1:${listener}`, privateKey);
   }
@@ -123,6 +127,45 @@ export class Gateway {
     });
     if (res.status !== 200) throw new Error(`explain: ${res.status} ${res.text}`);
     return res.json;
+  }
+
+  /** Sends through Envoy; the answering backend must be one of `ids` (or the status must match); explain must agree. */
+  async expectRoute(request: GatewayRequest, expected: { ids?: readonly string[]; status?: number }): Promise<GatewayAnswer> {
+    const answer = await this.send(request);
+    const id = answer.backend?.id;
+    if (expected.ids) expect({ status: answer.status, id }).toEqual({ status: 200, id: id && expected.ids.includes(id) ? id : `one of ${expected.ids.join(', ')}` });
+    if (expected.status) expect({ status: answer.status, body: answer.body }).toEqual({ status: expected.status, body: expect.any(String) });
+    await this.expectExplainAgrees(request, answer);
+    return answer;
+  }
+
+  /** explain's decision, applied to what Envoy did: the same reject, or a backend inside the chosen set. */
+  async expectExplainAgrees(request: GatewayRequest, answer: GatewayAnswer): Promise<void> {
+    const explained = await this.explain(request);
+    const decision = explained.decision;
+    const backend = answer.backend;
+    const where = { request: request.path, headers: request.headers, decision, answered: backend?.id ?? answer.status };
+    switch (decision.kind) {
+      case 'reject':
+        expect(where).toEqual({ ...where, answered: decision.status });
+        break;
+      case 'subset':
+        expect({ ...where, inSubset: backend !== undefined && hasLabels(backend, decision.labels) }).toEqual({ ...where, inSubset: true });
+        break;
+      case 'endpoints':
+        expect({ ...where, address: backend && `127.0.0.1:${backend.port}` }).toEqual({ ...where, address: decision.endpoints[0] });
+        break;
+      case 'cluster':
+        expect({ ...where, service: backend?.service, inSubset: backend !== undefined && hasLabels(backend, decision.labels) }).toEqual({
+          ...where, service: decision.cluster.split('.')[0], inSubset: true,
+        });
+        break;
+      case 'pass':
+        expect({ ...where, service: backend?.service }).toEqual({ ...where, service: explained.service.split('/')[1] });
+        break;
+      default:
+        throw new Error(`unexpected decision ${JSON.stringify(decision)}`);
+    }
   }
 
   /** Waits until Envoy routes `request` to one of `ids` (xDS reached Envoy). */

@@ -1,6 +1,6 @@
 import { ENVOY } from '../support/envoy';
 import { describeWith } from '../support/requires';
-import { Gateway, hasLabels, type GatewayAnswer, type GatewayRequest } from './gateway-harness';
+import { Gateway, type GatewayRequest } from './gateway-harness';
 
 /**
  * Rule routing through a real Envoy running the shipped envoy/gateway.yaml: every request goes
@@ -60,41 +60,6 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
   let gw: Gateway;
   const shop = (path: string, headers: Record<string, string> = {}, claims?: Record<string, unknown>): GatewayRequest => ({ path, cluster: 'shop.default', headers, claims });
 
-  /** Sends through Envoy; the answering backend must be one of `ids` (or the status must match); explain must agree. */
-  async function expectRoute(request: GatewayRequest, expected: { ids?: readonly string[]; status?: number }): Promise<GatewayAnswer> {
-    const answer = await gw.send(request);
-    const id = answer.backend?.id;
-    if (expected.ids) expect({ status: answer.status, id }).toEqual({ status: 200, id: id && expected.ids.includes(id) ? id : `one of ${expected.ids.join(', ')}` });
-    if (expected.status) expect({ status: answer.status, body: answer.body }).toEqual({ status: expected.status, body: expect.any(String) });
-    await expectExplainAgrees(request, answer);
-    return answer;
-  }
-
-  /** explain's decision, applied to what Envoy did: the same reject, or a backend inside the chosen set. */
-  async function expectExplainAgrees(request: GatewayRequest, answer: GatewayAnswer): Promise<void> {
-    const explained = await gw.explain(request);
-    const decision = explained.decision;
-    const where = { request: request.path, headers: request.headers, decision, answered: answer.backend?.id ?? answer.status };
-    switch (decision.kind) {
-      case 'reject':
-        expect(where).toEqual({ ...where, answered: decision.status });
-        break;
-      case 'subset':
-        expect({ ...where, inSubset: answer.backend !== undefined && hasLabels(answer.backend, decision.labels) }).toEqual({ ...where, inSubset: true });
-        break;
-      case 'cluster':
-        expect({ ...where, service: answer.backend?.service, inSubset: answer.backend !== undefined && hasLabels(answer.backend, decision.labels) }).toEqual({
-          ...where, service: decision.cluster.split('.')[0], inSubset: true,
-        });
-        break;
-      case 'pass':
-        expect({ ...where, service: answer.backend?.service }).toEqual({ ...where, service: explained.service.split('/')[1] });
-        break;
-      default:
-        throw new Error(`unexpected decision ${JSON.stringify(decision)}`);
-    }
-  }
-
   beforeAll(async () => {
     gw = await Gateway.start(
       // Smaller than Envoy's own 60 KiB limit, so metaroute's 431 is the one that answers;
@@ -121,19 +86,19 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
   });
 
   test('staff to gray', async () => {
-    for (let i = 0; i < 20; i++) await expectRoute(shop('/', { 'x-user-role': 'staff' }), { ids: ['gray'] });
+    for (let i = 0; i < 20; i++) await gw.expectRoute(shop('/', { 'x-user-role': 'staff' }), { ids: ['gray'] });
   });
 
   test('VIP (a verified claim) to the high-assurance pool; the claim cannot be sent as a header', async () => {
-    for (let i = 0; i < 10; i++) await expectRoute(shop('/', {}, { sub: 'u1', tier: 'vip' }), { ids: ['ha'] });
-    const forged = await expectRoute(shop('/', { tier: 'vip' }), {});
+    for (let i = 0; i < 10; i++) await gw.expectRoute(shop('/', {}, { sub: 'u1', tier: 'vip' }), { ids: ['ha'] });
+    const forged = await gw.expectRoute(shop('/', { tier: 'vip' }), {});
     expect(forged.backend?.id).not.toBe('ha');
   });
 
   test('even user ids to blue, odd ones elsewhere', async () => {
-    for (const uid of ['10', '32', '54', '76', '98']) await expectRoute(shop(`/?uid=${uid}`), { ids: ['blue'] });
+    for (const uid of ['10', '32', '54', '76', '98']) await gw.expectRoute(shop(`/?uid=${uid}`), { ids: ['blue'] });
     for (const uid of ['11', '33']) {
-      const answer = await expectRoute(shop(`/?uid=${uid}`), {});
+      const answer = await gw.expectRoute(shop(`/?uid=${uid}`), {});
       expect(answer.status).toBe(200);
     }
   });
@@ -163,27 +128,27 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     const seen = new Set<string>();
     for (let user = 0; user < 40; user++) {
       const request = shop('/', { 'x-user-id': `user-${user}` });
-      const first = await expectRoute(request, { ids: ['blue', 'green'] });
-      for (let i = 0; i < 4; i++) await expectRoute(request, { ids: [first.backend!.id] });
+      const first = await gw.expectRoute(request, { ids: ['blue', 'green'] });
+      for (let i = 0; i < 4; i++) await gw.expectRoute(request, { ids: [first.backend!.id] });
       seen.add(first.backend!.id);
     }
     expect([...seen].sort()).toEqual(['blue', 'green']);
   });
 
   test('priority fallthrough: the top group has no healthy instance, the next one serves', async () => {
-    for (let i = 0; i < 10; i++) await expectRoute(shop('/', { 'x-tier': 'any' }), { ids: ['silver'] });
+    for (let i = 0; i < 10; i++) await gw.expectRoute(shop('/', { 'x-tier': 'any' }), { ids: ['silver'] });
   });
 
   test('cluster switch: a rule sends /legacy to the legacy cluster, v1 subset', async () => {
-    for (let i = 0; i < 10; i++) await expectRoute({ path: '/legacy/page', cluster: 'shop.default' }, { ids: ['legacy-v1'] });
+    for (let i = 0; i < 10; i++) await gw.expectRoute({ path: '/legacy/page', cluster: 'shop.default' }, { ids: ['legacy-v1'] });
   });
 
   test('each reject code, from metaroute through Envoy', async () => {
-    await expectRoute(shop('/', { 'x-isolate': '1' }), { status: 503 }); // failover: none
-    await expectRoute(shop('/', { 'x-metaroute-service': 'legacy' }), { status: 403 }); // edge guard
-    await expectRoute(shop('/', { 'rpc-persist-blob': 'x'.repeat(9000) }), { status: 400 }); // metadata size
-    await expectRoute(shop('/', { 'x-padding': 'x'.repeat(20_000) }), { status: 431 }); // header size
-    await expectRoute(shop('/', { 'x-session': 'Bearer not-a-token' }), { status: 401 }); // metaroute's own JWT check
+    await gw.expectRoute(shop('/', { 'x-isolate': '1' }), { status: 503 }); // failover: none
+    await gw.expectRoute(shop('/', { 'x-metaroute-service': 'legacy' }), { status: 403 }); // edge guard
+    await gw.expectRoute(shop('/', { 'rpc-persist-blob': 'x'.repeat(9000) }), { status: 400 }); // metadata size
+    await gw.expectRoute(shop('/', { 'x-padding': 'x'.repeat(20_000) }), { status: 431 }); // header size
+    await gw.expectRoute(shop('/', { 'x-session': 'Bearer not-a-token' }), { status: 401 }); // metaroute's own JWT check
     // A bad bearer token never reaches metaroute: Envoy's jwt_authn answers 401 itself.
     const res = await fetch(`${gw.url}/`, { headers: { authorization: 'Bearer not-a-token' } });
     expect(res.status).toBe(401);
@@ -203,7 +168,7 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     }
 
     test('envoy.lb reaches Envoy (receiving_namespaces) and its key set is exactly one served selector, with string values like the endpoints', async () => {
-      await expectRoute(shop('/', { 'x-user-role': 'staff' }), { ids: ['gray'] });
+      await gw.expectRoute(shop('/', { 'x-user-role': 'staff' }), { ids: ['gray'] });
       const cluster = await activeCluster('shop.default');
       const selectors: string[] = cluster.lb_subset_config.subset_selectors.map((s: { keys: string[] }) => [...s.keys].sort().join(','));
       const written = gw.accessLog().filter((l) => l['cluster'] === 'shop.default' && l['envoy_lb']);

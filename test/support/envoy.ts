@@ -94,14 +94,17 @@ export class EnvoyProcess {
   }
 
   /**
-   * Starts Envoy; `bootstrap.admin` is set to the returned admin port. Resolves once Envoy's
-   * admin answers (listeners may still wait for xDS: see `waitReady`).
+   * Validates, then starts Envoy; `bootstrap.admin` is set to the returned admin port.
+   * Resolves once Envoy's admin answers (clusters from xDS may still be on their way).
    */
   static async start(bootstrap: Record<string, unknown>, extraArgs: string[] = []): Promise<EnvoyProcess> {
     const adminPort = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-'));
     const withAdmin = { ...bootstrap, admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } };
     const envoy = new EnvoyProcess(adminPort, dir, withAdmin);
+    // A test's generated bootstrap is held to the same check as the shipped ones.
+    const validation = validateWithEnvoy(envoy.configPath);
+    if (!validation.ok) throw new Error(`envoy --mode validate refused the generated bootstrap ${envoy.configPath}:\n${validation.output}`);
     envoy.spawn(extraArgs);
     await waitFor('Envoy admin', async () => ((await envoy.admin('/ready')).status > 0 ? true : undefined), 30_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${envoy.tail()}`);
@@ -125,13 +128,6 @@ export class EnvoyProcess {
   async admin(route: string, method = 'GET'): Promise<{ status: number; text: string }> {
     const res = await fetch(`http://127.0.0.1:${this.adminPort}${route}`, { method });
     return { status: res.status, text: await res.text() };
-  }
-
-  /** Waits until Envoy reports LIVE (initial xDS fetched, listeners up). */
-  async waitReady(ms = 30_000): Promise<void> {
-    await waitFor('Envoy to become ready', async () => ((await this.admin('/ready')).text.trim() === 'LIVE' ? true : undefined), ms).catch((err: Error) => {
-      throw new Error(`${err.message}\n${this.tail()}`);
-    });
   }
 
   /** A counter or gauge from Envoy's stats, 0 when absent. */
