@@ -82,7 +82,7 @@ export class ExtProcWorkers {
   }
 
   private fork(): Promise<number> {
-    const worker = cluster.fork({ METAROUTE_WORKER: '1' });
+    const worker = cluster.fork();
     this.workers.add(worker);
     const ready = new Promise<number>((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {

@@ -78,3 +78,33 @@ describe('batch registration and batched heartbeats (real HTTP, real ext_proc)',
     expect(bad.json.details).toEqual(["instances[1].id: required, letters, digits, '_', '.', '-', ':'"]);
   });
 });
+
+describe('batch calls with registration tokens', () => {
+  const TOKEN_A = 'user-a-0123456789abcdef';
+  let env: { app: App; admin: string };
+  beforeEach(async () => {
+    env = await startApp({ auth: { requireAdminAuth: 'auto', tokens: [{ token: TOKEN_A, services: ['aigc'], labels: { user: ['A'] }, admin: false }] } });
+  });
+  afterEach(() => env.app.stop());
+
+  const call = async (urlPath: string, body: unknown, token?: string) => {
+    const response = await fetch(`${env.admin}${urlPath}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, json: (await response.json()) as { error: string } };
+  };
+
+  it('refuses the whole batch when the token does not cover one entry, naming it; nothing is registered', async () => {
+    const mine = { service: 'aigc', host: '10.0.0.1', port: 1, metadata: { user: 'A' } };
+    const theirs = { service: 'aigc', host: '10.0.0.1', port: 2, metadata: { user: 'B' } };
+    expect((await call('/v1/instances/batch', { register: [mine] })).status).toBe(401);
+    const refused = await call('/v1/instances/batch', { register: [mine, theirs] }, TOKEN_A);
+    expect(refused).toEqual({ status: 403, json: expect.objectContaining({ error: 'register[1]: token may not register user=B; nothing was changed' }) });
+    expect((await api(env.admin, 'GET', '/v1/instances?service=aigc')).json.instances).toEqual([]);
+    expect((await call('/v1/instances/batch', { register: [mine] }, TOKEN_A)).status).toBe(200);
+    const beat = await call('/v1/heartbeats', { instances: [{ service: 'aigc', id: '10.0.0.1:1' }, { service: 'shop', id: 'x' }] }, TOKEN_A);
+    expect(beat).toEqual({ status: 403, json: expect.objectContaining({ error: 'instances[1]: token may not heartbeat service default/shop; nothing was changed' }) });
+  });
+});
