@@ -12,6 +12,16 @@ import type { FromWorker, ToWorker } from './workers';
  * ext_proc on the shared port. Exits when the primary says stop or goes away.
  */
 export async function runExtProcWorker(config: ServerConfig, log: (msg: string) => void): Promise<void> {
+  try {
+    await serveWorker(config, log);
+  } catch (error) {
+    // The IPC channel would keep a failed worker alive; the primary sees the exit and fails its start.
+    log(`ext_proc worker failed to start: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  }
+}
+
+async function serveWorker(config: ServerConfig, log: (msg: string) => void): Promise<void> {
   const send = (message: FromWorker) => process.send!(message);
   const store = new MirrorStore();
   const readiness = new Readiness();

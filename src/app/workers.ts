@@ -14,12 +14,13 @@ export type FromWorker = { readonly t: 'ready'; readonly port: number } | { read
 /** The store snapshot goes to a new worker in pieces this big: no single huge IPC message. */
 const INIT_CHUNK = 20_000;
 const STOP_GRACE_MS = 5000;
+const STATS_TIMEOUT_MS = 1000;
 
 export interface WorkerStats {
   readonly id: number;
   readonly pid: number | undefined;
-  /** ext_proc requests this worker decided. */
-  readonly decisions: number;
+  /** ext_proc requests this worker decided (null: it did not answer). */
+  readonly decisions: number | null;
 }
 
 /**
@@ -28,7 +29,8 @@ export interface WorkerStats {
  * store's state: the primary sends a snapshot when the worker starts, then forwards every
  * store change once per event-loop turn, so registrations, rules and router configs reach
  * every worker through the same store path as on the primary. The store, xDS and the admin
- * API stay in the primary. A worker that dies is replaced.
+ * API stay in the primary. A worker that dies after serving is replaced; one that dies before
+ * serving fails the start.
  */
 export class ExtProcWorkers {
   private readonly workers = new Set<Worker>();
@@ -56,15 +58,21 @@ export class ExtProcWorkers {
     this.broadcast({ t: 'phase', phase });
   }
 
+  /** Each connected worker's stats; one that does not answer within a second shows decisions null. */
   async stats(): Promise<WorkerStats[]> {
-    return Promise.all([...this.workers].map((worker) => new Promise<WorkerStats>((resolve) => {
-      const onMessage = (message: FromWorker) => {
-        if (message.t !== 'stats') return;
+    const live = [...this.workers].filter((worker) => worker.isConnected());
+    return Promise.all(live.map((worker) => new Promise<WorkerStats>((resolve) => {
+      const done = (decisions: number | null) => {
+        clearTimeout(timer);
         worker.off('message', onMessage);
-        resolve({ id: worker.id, pid: worker.process.pid, decisions: message.decisions });
+        resolve({ id: worker.id, pid: worker.process.pid, decisions });
       };
+      const onMessage = (message: FromWorker) => {
+        if (message.t === 'stats') done(message.decisions);
+      };
+      const timer = setTimeout(() => done(null), STATS_TIMEOUT_MS);
       worker.on('message', onMessage);
-      worker.send({ t: 'stats' } satisfies ToWorker);
+      worker.send({ t: 'stats' } satisfies ToWorker, (error) => error && done(null));
     })));
   }
 
@@ -84,13 +92,17 @@ export class ExtProcWorkers {
   private fork(): Promise<number> {
     const worker = cluster.fork();
     this.workers.add(worker);
+    let served = false;
     const ready = new Promise<number>((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
-        if (message.t === 'ready') resolve(message.port);
+        if (message.t !== 'ready') return;
+        served = true;
+        resolve(message.port);
       });
       worker.once('exit', (code, signal) => {
         this.workers.delete(worker);
-        reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));
+        // One that never served fails the start (or its own replacement): no restart loop over a bad config.
+        if (!served) return reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));
         if (this.stopping) return;
         this.log(`ext_proc worker ${worker.id} exited (${signal ?? code}); starting another`);
         this.fork().catch((error: Error) => this.log(error.message));

@@ -53,6 +53,15 @@ describe('workers: 2', () => {
       const last = await decisions();
       expect(last.every((n, i) => n > after[i]!)).toBe(true);
 
+      // A worker that dies is replaced, and the new one starts from the current store.
+      const dump = async () => (await api(base, 'GET', '/config_dump')).json.workers as { pid: number }[];
+      const [victim] = await dump();
+      process.kill(victim!.pid, 'SIGKILL');
+      await until(async () => (await dump()).length === 2 && !(await dump()).some((w) => w.pid === victim!.pid), 'a replacement worker', 20000);
+      expect((await api(base, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 2, metadata: { version: 'gray' } })).status).toBe(200);
+      await until(async () => (await ask()).every((a) => lbLabels(a)?.version === 'gray'), 'every worker, the new one included, to route to gray');
+      expect(stderr).toContain('starting another');
+
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
@@ -61,5 +70,5 @@ describe('workers: 2', () => {
       cleanup();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  }, 60000);
+  }, 120000);
 });
