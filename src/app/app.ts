@@ -23,6 +23,8 @@ import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
+import { SelectorRollout } from './rollout';
+import type { SelectorBasis } from '../xds/selectors';
 import { ExtProcWorkers } from './workers';
 import type { Store } from '../store/store';
 
@@ -80,7 +82,12 @@ export class App {
     const metrics = new MetricsRegistry();
     const store = EmbeddedStore.open(config.dataDir);
     releases.push(() => store.close());
-    const { registry, sync, rules, routerConfigs, routers, engine } = await routingSide(config, store, log, releases, config.rulesFile);
+    // Changes that need other subset selectors reach ext_proc only after Envoy has them (bound once xDS exists).
+    let rollout: SelectorRollout | undefined;
+    const { registry, sync, rules, routerConfigs, routerKeys, servedRules, engine } = await routingSide(config, store, log, releases, {
+      rulesFile: config.rulesFile,
+      rollout: (what, before, after, switchOver) => rollout!.apply(what, before, after, switchOver),
+    });
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
@@ -92,14 +99,21 @@ export class App {
     const xds = new XdsServer(
       {
         registry: () => registry.snapshot(),
-        rules: () => rules.snapshot,
-        routerKeys: () => routers.flatMap((r) => r.labelKeys?.() ?? []),
+        rules: servedRules,
+        routerKeys,
+        heldSelectors: () => rollout?.heldSelectors() ?? [],
         subscribe: (listener) => {
           const offs = [registry.onChange((changed) => listener(changed)), rules.onChange(() => listener('all')), routerConfigs.onChange(() => listener('all'))];
           return () => offs.forEach((off) => off());
         },
       },
       { debounceMs: config.xds.debounceMs, maxDebounceMs: config.xds.maxDebounceMs, metrics, log },
+    );
+    rollout = new SelectorRollout(
+      xds,
+      config.xds.rolloutWaitMs,
+      metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
+      log,
     );
     const xdsServer = new grpc.Server(GRPC_OPTIONS);
     xds.register(xdsServer);
@@ -163,12 +177,22 @@ export class App {
   }
 }
 
+/** How a change that needs other subset selectors reaches ext_proc (SelectorRollout.apply's shape). */
+export type Rollout = (what: string, before: SelectorBasis, after: SelectorBasis, switchOver: () => void) => Promise<void>;
+
 /**
  * The routing side, fed from `store`: registry (plus the config file's static instances),
- * rules, router configs and the engine, which swaps in registry changes once per turn.
- * The primary and every ext_proc worker build the same thing; only the primary passes the rules file.
+ * rules, router configs and the engine, which swaps in registry changes once per turn. The
+ * primary passes the rules file and stages rule and router-config changes through `rollout`
+ * (make-before-break through xDS); an ext_proc worker switches when the change arrives.
  */
-export async function routingSide(config: ServerConfig, store: Store, log: (msg: string) => void, releases: Array<() => unknown>, rulesFile: string | undefined) {
+export async function routingSide(
+  config: ServerConfig,
+  store: Store,
+  log: (msg: string) => void,
+  releases: Array<() => unknown>,
+  options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout },
+) {
   const registry = new Registry();
   registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
   const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
@@ -176,7 +200,7 @@ export async function routingSide(config: ServerConfig, store: Store, log: (msg:
   releases.push(() => sync.stop());
   const rules = new RulesSource(store, log);
   releases.push(() => rules.stop());
-  await rules.start(rulesFile);
+  await rules.start(options.rulesFile);
 
   const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
   const fileConfigs = new Map<string, unknown>();
@@ -187,16 +211,22 @@ export async function routingSide(config: ServerConfig, store: Store, log: (msg:
     fileConfigs.set(router?.name ?? entry.name!, entry.config);
   }
   const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
-  const routerConfigs = new RouterConfigs(store, routers, log);
+  const routerKeys = (): string[] => routers.flatMap((r) => r.labelKeys?.() ?? []);
+  const rollout: Rollout = options.rollout ?? (async (_what, _before, _after, switchOver) => switchOver());
+  const routerConfigs = new RouterConfigs(store, routers, log, (what, keysAfter, switchOver) =>
+    rollout(what, { rules: servedRules, routerKeys: routerKeys() }, { rules: servedRules, routerKeys: keysAfter }, switchOver),
+  );
   await routerConfigs.start(fileConfigs);
   releases.push(() => routerConfigs.stop());
   engine.setRouters(routers);
 
-  // Registry changes arrive one registration at a time; swap once per event-loop turn.
+  // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
+  let servedRules = rules.snapshot;
+  // The registry changes in place; the engine re-reads it once per turn after changes.
   let swapPending = false;
   const swap = () => {
     swapPending = false;
-    engine.swap({ registry: registry.snapshot(), rules: rules.snapshot });
+    engine.swap({ registry: registry.snapshot(), rules: servedRules });
   };
   registry.onChange(() => {
     if (!swapPending) {
@@ -204,8 +234,14 @@ export async function routingSide(config: ServerConfig, store: Store, log: (msg:
       setImmediate(swap);
     }
   });
-  rules.onChange(swap);
-  return { registry, sync, rules, routerConfigs, routers, engine };
+  rules.onChange(() => {
+    const next = rules.snapshot;
+    void rollout(`rules v${next.version}`, { rules: servedRules, routerKeys: routerKeys() }, { rules: next, routerKeys: routerKeys() }, () => {
+      servedRules = next;
+      swap();
+    });
+  });
+  return { registry, sync, rules, routerConfigs, routers, routerKeys, servedRules: () => servedRules, engine };
 }
 
 export function decideOptionsOf(config: ServerConfig) {

@@ -4,9 +4,16 @@ import type { Store, StoreEvent } from '../store/store';
 const PREFIX = 'routers/';
 
 /**
+ * Rolls a router's new label keys out to Envoy before `switchOver` makes the router use its
+ * new config (make-before-break, see rollout.ts).
+ */
+export type RouterRollout = (what: string, labelKeysAfter: readonly string[], switchOver: () => void) => Promise<void>;
+
+/**
  * Router configuration pushed at run time. A push is first tried on the local router
  * (`configure` throws on bad config, and the push is refused), then stored; the store
- * watch re-applies it here and on every other replica.
+ * watch applies it here and on every other replica, once Envoy has the subset selectors
+ * for the label keys the new config adds.
  */
 export class RouterConfigs {
   private readonly byName: Map<string, Router>;
@@ -14,7 +21,12 @@ export class RouterConfigs {
   private readonly listeners = new Set<() => void>();
   private unwatch: (() => void) | undefined;
 
-  constructor(private readonly store: Store, routers: readonly Router[], private readonly log: (msg: string) => void) {
+  constructor(
+    private readonly store: Store,
+    private readonly routers: readonly Router[],
+    private readonly log: (msg: string) => void,
+    private readonly rollout: RouterRollout,
+  ) {
     this.byName = new Map(routers.map((r) => [r.name, r]));
     if (this.byName.size !== routers.length) throw new Error(`two routers share a name: ${routers.map((r) => r.name).join(', ')}`);
   }
@@ -44,16 +56,12 @@ export class RouterConfigs {
     return () => this.listeners.delete(listener);
   }
 
+  /** Refused (throws) when the router refuses the config; live on every replica once stored and rolled out. */
   async push(name: string, config: unknown): Promise<void> {
     const router = this.byName.get(name);
     if (!router) throw new Error(`no router named ${name}`);
-    router.configure(config);
-    try {
-      await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
-    } catch (error) {
-      router.configure(this.current.get(name) ?? {}); // not stored, so not live either
-      throw error;
-    }
+    this.probe(router, config);
+    await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
   }
 
   dump(): Record<string, unknown> {
@@ -65,12 +73,30 @@ export class RouterConfigs {
     const router = this.byName.get(name);
     if (!router || event.type !== 'put') return;
     const config = JSON.parse(event.value!) as unknown;
+    let keysAfter: readonly string[];
     try {
+      keysAfter = this.probe(router, config);
+    } catch (error) {
+      this.log(`router ${name} refused stored config v${event.revision}: ${(error as Error).message}`);
+      return;
+    }
+    const others = this.routers.filter((r) => r !== router).flatMap((r) => r.labelKeys?.() ?? []);
+    void this.rollout(`router ${name} config v${event.revision}`, [...others, ...keysAfter], () => {
       router.configure(config);
       this.current.set(name, config);
       for (const listener of this.listeners) listener();
-    } catch (error) {
-      this.log(`router ${name} refused stored config v${event.revision}: ${(error as Error).message}`);
-    }
+    });
+  }
+
+  /**
+   * Validates `config` on the live router and returns the label keys it would add, leaving the
+   * router as it was: both configure calls run in one synchronous step, so no request sees
+   * the new config before its rollout.
+   */
+  private probe(router: Router, config: unknown): readonly string[] {
+    router.configure(config);
+    const keys = router.labelKeys?.() ?? [];
+    router.configure(this.current.get(router.name) ?? {});
+    return keys;
   }
 }

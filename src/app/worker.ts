@@ -54,7 +54,7 @@ async function serveWorker(config: ServerConfig, log: (msg: string) => void): Pr
   // A terminal's Ctrl-C reaches the whole process group: the primary decides when workers stop (after its drain).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
   await loaded;
-  const { engine } = await routingSide(config, store, log, releases, undefined);
+  const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined });
   const metrics = new MetricsRegistry();
   const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness);
   decisions = () => metrics.observations('metaroute_decision_seconds');

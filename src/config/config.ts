@@ -38,7 +38,12 @@ export interface ServerConfig {
     /** Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). */
     readonly edge: EdgeGuardConfig;
   };
-  readonly xds: { readonly debounceMs: number; readonly maxDebounceMs: number };
+  readonly xds: {
+    readonly debounceMs: number;
+    readonly maxDebounceMs: number;
+    /** Longest a change needing new subset selectors waits for every Envoy's ACK before ext_proc uses it. */
+    readonly rolloutWaitMs: number;
+  };
   readonly routers: readonly RouterConfig[];
   /** Bearer tokens for the registration and admin APIs; none configured = open (loopback only). */
   readonly auth: AuthConfig;
@@ -60,7 +65,7 @@ export const DEFAULTS: ServerConfig = {
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
   },
-  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS },
+  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, rolloutWaitMs: 5000 },
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
@@ -198,7 +203,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   };
   const onSpoofed = edge.onSpoofed ?? DEFAULTS.extProc.edge.onSpoofed;
   if (onSpoofed !== 'reject' && onSpoofed !== 'strip') problems.push(`extProc.edge.onSpoofed: must be reject or strip, got ${JSON.stringify(onSpoofed)}`);
-  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs']);
+  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'rolloutWaitMs']);
   const routers: RouterConfig[] = [];
   if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
   (Array.isArray(top.routers) ? top.routers : []).forEach((entry, i) => {
@@ -242,6 +247,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     xds: {
       debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),
       maxDebounceMs: int(xds.maxDebounceMs, 'xds.maxDebounceMs', DEFAULTS.xds.maxDebounceMs, 0, 600000),
+      rolloutWaitMs: int(xds.rolloutWaitMs, 'xds.rolloutWaitMs', DEFAULTS.xds.rolloutWaitMs, 0, 600000),
     },
     routers,
     auth: parseAuthConfig(top.auth, env, problems),

@@ -10,10 +10,13 @@ export const BACKWARD_PREFIX = 'rpc-backward-';
 /**
  * Markers the receiving side adds so the sending side of the same sidecar can tell a
  * value the application merely copied (drop it: one hop only) from one it set itself
- * (forward it). They carry `key=hash(value)` pairs, never the values.
+ * (forward it). They carry `key=hash(value)` pairs, never the values. Their names carry
+ * metainfo prefixes because an application copies exactly those (`rpc-persist-*` onto the
+ * calls it makes, `rpc-backward-*` onto its answer): an `x-` marker never came back
+ * (found through real sidecars). The sending side always removes them.
  */
-export const UPSTREAM_TRANSIT_MARKER = 'x-metaroute-upstream-transit';
-export const DOWNSTREAM_BACKWARD_MARKER = 'x-metaroute-downstream-backward';
+export const UPSTREAM_TRANSIT_MARKER = 'rpc-persist-metaroute-transit-seen';
+export const DOWNSTREAM_BACKWARD_MARKER = 'rpc-backward-metaroute-backward-seen';
 
 /** Which ext_proc call this is, as the sidecar's bootstrap declares it (`x-metaroute-side`). */
 export type Side = 'edge' | 'inbound' | 'outbound';
@@ -55,7 +58,7 @@ export function markReceived(headers: HeaderList, prefix: string, marker: string
   const pairs: string[] = [];
   for (let i = 0; i < headers.names.length; i++) {
     const name = headers.names[i]!;
-    if (name.startsWith(prefix)) pairs.push(`${name.slice(prefix.length)}=${valueHash(headers.values[i]!)}`);
+    if (name.startsWith(prefix) && name !== marker) pairs.push(`${name.slice(prefix.length)}=${valueHash(headers.values[i]!)}`);
   }
   // Always overwrite: a marker arriving from outside is not ours and must not suppress anything.
   if (pairs.length > 0) mutation.set.push({ key: marker, value: pairs.join(',') });

@@ -51,25 +51,34 @@ export class Gauge implements Metric {
   }
 }
 
-/** Fixed-bucket histogram (seconds). */
+interface Series {
+  readonly labels: LabelValues;
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Fixed-bucket histogram (seconds), one series per label values. */
 export class Histogram implements Metric {
-  private readonly counts: number[];
-  private sum = 0;
-  private count = 0;
-  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {
-    this.counts = new Array(buckets.length).fill(0);
-  }
+  private readonly series = new Map<string, Series>();
+  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[], readonly labelNames: readonly string[] = []) {}
 
+  /** Values observed, over every series. */
   get observations(): number {
-    return this.count;
+    let n = 0;
+    for (const series of this.series.values()) n += series.count;
+    return n;
   }
 
-  observe(value: number): void {
-    this.sum += value;
-    this.count++;
+  observe(value: number, labels: LabelValues = []): void {
+    const key = labels.join('\u0000');
+    let series = this.series.get(key);
+    if (!series) this.series.set(key, (series = { labels: [...labels], counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    series.sum += value;
+    series.count++;
     for (let i = 0; i < this.buckets.length; i++) {
       if (value <= this.buckets[i]!) {
-        this.counts[i]!++;
+        series.counts[i]!++;
         return;
       }
     }
@@ -77,12 +86,17 @@ export class Histogram implements Metric {
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    let cumulative = 0;
-    for (let i = 0; i < this.buckets.length; i++) {
-      cumulative += this.counts[i]!;
-      out += `${this.name}_bucket{le="${this.buckets[i]}"} ${cumulative}\n`;
+    // An unlabelled histogram shows its zero series before the first observation.
+    const all = this.series.size === 0 && this.labelNames.length === 0 ? [{ labels: [], counts: this.buckets.map(() => 0), sum: 0, count: 0 }] : this.series.values();
+    for (const { labels, counts, sum, count } of all) {
+      let cumulative = 0;
+      for (let i = 0; i < this.buckets.length; i++) {
+        cumulative += counts[i]!;
+        out += `${this.name}_bucket${labelText(this.labelNames, labels, `le="${this.buckets[i]}"`)} ${cumulative}\n`;
+      }
+      const plain = labelText(this.labelNames, labels);
+      out += `${this.name}_bucket${labelText(this.labelNames, labels, 'le="+Inf"')} ${count}\n${this.name}_sum${plain} ${sum}\n${this.name}_count${plain} ${count}\n`;
     }
-    out += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.count}\n`;
     return out;
   }
 }
@@ -98,8 +112,8 @@ export class MetricsRegistry {
     return this.add(new Gauge(name, help, labelNames));
   }
 
-  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
-    return this.add(new Histogram(name, help, buckets));
+  histogram(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []): Histogram {
+    return this.add(new Histogram(name, help, buckets, labelNames));
   }
 
   render(): string {

@@ -12,7 +12,7 @@ import {
   buildListener,
   buildRouteConfiguration,
 } from './resources';
-import { subsetPolicy } from './selectors';
+import { mergePolicies, subsetPolicy, type SelectorBasis } from './selectors';
 import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
 
 /** What the resources of one service were last built from, to rebuild only what changed. */
@@ -23,6 +23,7 @@ interface Built {
   readonly viewVersion: number;
   readonly rules: RuleSnapshot;
   readonly routerKeys: string;
+  readonly held: readonly SelectorBasis[];
   /** Selector keys the CLA was built with (endpoints lacking one carry it as ""). */
   readonly selectorKeys: string;
 }
@@ -40,17 +41,21 @@ export class ResourceBuilder {
     private readonly log: (msg: string) => void,
   ) {}
 
-  /** Rebuilds the given services (`'all'` after a rules change); returns what changed. */
-  build(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all'): Changes {
+  /**
+   * Rebuilds the given services (`'all'` after a rules change); returns what changed. `held`:
+   * rule sets and router keys whose selectors are served beside the current ones while a
+   * change rolls out (make-before-break, see app/rollout.ts).
+   */
+  build(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Changes {
     const changes = new Map<ResourceType, Set<string>>();
     const keys = changed === 'all'
       ? new Set([...this.built.keys(), ...registry.services.keys(), ...rules.inbound.keys(), ...rules.metadataRoutes.keys()])
       : changed;
-    for (const key of keys) this.sync(key, registry, rules, routerKeys, changes);
+    for (const key of keys) this.sync(key, registry, rules, routerKeys, held, changes);
     return changes;
   }
 
-  private sync(key: string, registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changes: Map<ResourceType, Set<string>>): void {
+  private sync(key: string, registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], held: readonly SelectorBasis[], changes: Map<ResourceType, Set<string>>): void {
     const view = registry.services.get(key);
     const previous = this.built.get(key);
     const identity = view ?? ruleIdentity(rules, key);
@@ -64,8 +69,8 @@ export class ResourceBuilder {
     const routerKeysId = routerKeys.join('\u0000');
     let selectorKeys = previous?.selectorKeys ?? '';
     let keyList = selectorKeys ? selectorKeys.split('\u0000') : [];
-    if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId) {
-      const policy = subsetPolicy(rules, key, routerKeys);
+    if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId || previous.held !== held) {
+      const policy = mergePolicies([subsetPolicy(rules, key, routerKeys), ...held.map((h) => subsetPolicy(h.rules, key, h.routerKeys))]);
       keyList = [...policy.keys];
       selectorKeys = keyList.join('\u0000');
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
@@ -83,7 +88,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, selectorKeys });
+    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, held, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {
@@ -94,6 +99,8 @@ export class ResourceBuilder {
     if (this.cache.remove(type, name)) note(changes, type, name);
   }
 }
+
+const NONE_HELD: readonly SelectorBasis[] = [];
 
 function ruleIdentity(rules: RuleSnapshot, key: string): { namespace: string; name: string } | undefined {
   const rule = rules.inbound.get(key)?.[0];

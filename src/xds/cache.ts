@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { encodeDeltaResource, encodeSotwResources } from './codec';
 import type { ResourceType } from './types';
 
@@ -12,6 +13,8 @@ export class CachedResource {
     readonly name: string,
     /** The resource as a `google.protobuf.Any`, or how to build it when a stream first needs it. */
     source: Uint8Array | (() => Uint8Array),
+    /** When this version was made (performance.now()), for convergence times; a lazy one counts from its change. */
+    readonly createdAt: number = performance.now(),
   ) {
     if (typeof source === 'function') this.build = source;
     else this.bytes = source;

@@ -1,5 +1,5 @@
 import { decodeDeltaRequest, encodeDeltaResponse } from './codec';
-import { XdsStream, type SentRecord, type TypeState } from './stream';
+import { oldestChange, XdsStream, type SentRecord, type TypeState } from './stream';
 
 /** Responses a client may still ACK or NACK; older ones are forgotten (a client that never ACKs). */
 const MAX_IN_FLIGHT = 32;
@@ -47,7 +47,7 @@ export class DeltaStream extends XdsStream {
       const sent = this.inFlight.get(nonce);
       this.inFlight.delete(nonce);
       if (request.error_detail) this.recordNack(state, sent, nonce, request.error_detail);
-      else if (sent) this.recordAck(state, sent.version, nonce);
+      else if (sent) this.recordAck(state, sent.version, sent, false);
     }
     this.flush();
   }
@@ -57,7 +57,7 @@ export class DeltaStream extends XdsStream {
     if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    const record: SentRecord = { nonce, version, resources: upserts, removed };
+    const record: SentRecord = { nonce, version, resources: upserts, removed, changedSince: oldestChange(upserts) };
     this.inFlight.set(nonce, record);
     if (this.inFlight.size > MAX_IN_FLIGHT) this.inFlight.delete(this.inFlight.keys().next().value!);
     const bytes = encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed);

@@ -11,6 +11,24 @@ export interface SubsetPolicy {
   readonly endpointMode: boolean;
 }
 
+/** Rules and router label keys: what a service's selectors are derived from. */
+export interface SelectorBasis {
+  readonly rules: RuleSnapshot;
+  readonly routerKeys: readonly string[];
+}
+
+/**
+ * Every selector of any of the policies (the first one decides endpoint mode): during a
+ * rollout Envoy must be able to act on the decisions of the rules before and after it.
+ */
+export function mergePolicies(policies: readonly SubsetPolicy[]): SubsetPolicy {
+  const [first] = policies;
+  if (policies.length === 1 || first!.endpointMode) return first!;
+  const selectors = new Map<string, readonly string[]>();
+  for (const policy of policies) for (const keys of policy.selectors) addKeys(selectors, keys);
+  return subsetMode(selectors);
+}
+
 /**
  * Derives the subset selectors of the service `key` (`namespace/service`) from every rule
  * that can write labels into `envoy.lb` for calls to it: its inbound rules, outbound rules of
@@ -52,9 +70,13 @@ export function subsetPolicy(rules: RuleSnapshot, key: string, routerKeys: reado
   }
 
   combineWithRouterKeys(selectors, routerKeys);
+  return subsetMode(selectors);
+}
+
+/** Selectors in a stable order (stable bytes, stable versions), and every key they use. */
+function subsetMode(selectors: ReadonlyMap<string, readonly string[]>): SubsetPolicy {
   const sorted = [...selectors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, keys]) => keys);
-  const keys = [...new Set(sorted.flat())].sort();
-  return { selectors: sorted, keys, endpointMode: false };
+  return { selectors: sorted, keys: [...new Set(sorted.flat())].sort(), endpointMode: false };
 }
 
 /**

@@ -8,9 +8,10 @@ import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './co
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
+import type { SelectorBasis } from './selectors';
 import { SotwStream } from './sotw';
 import type { StreamContext, XdsCall, XdsStream } from './stream';
-import { CDS, EDS, PUSH_ORDER, type ResourceType } from './types';
+import { CDS, EDS, PUSH_ORDER, type Changes, type ResourceType } from './types';
 
 export interface XdsSources {
   /** From `Registry.snapshot()`. */
@@ -18,6 +19,8 @@ export interface XdsSources {
   rules(): RuleSnapshot;
   /** Keys the router chain may add to any decision (Router.labelKeys); none when absent. */
   routerKeys?(): readonly string[];
+  /** Selectors served beside the current ones while a change rolls out (make-before-break). */
+  heldSelectors?(): readonly SelectorBasis[];
   /** The listener gets changed serviceKeys, or 'all' after a rules or router-config change; returns an unsubscribe. */
   subscribe(listener: (changed: ChangedServices) => void): () => void;
 }
@@ -32,6 +35,8 @@ export interface XdsOptions {
 }
 
 
+const NO_CHANGES: Changes = new Map();
+
 /**
  * The xDS control plane: ADS (SotW and Delta) plus the standalone CDS and EDS services, all
  * served from one versioned cache that a debounced rebuild updates from the registry and rules.
@@ -43,6 +48,8 @@ export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private readonly ctx: StreamContext;
   private readonly streamGauge: Gauge;
+  /** Checks of rollouts waiting for streams to converge, run after every ACK, NACK and close. */
+  private readonly waiters = new Set<() => void>();
   private readonly unsubscribe: () => void;
   private nextStreamId = 0;
   private closed = false;
@@ -56,7 +63,14 @@ export class XdsServer {
       cache: this.cache,
       pushes: metrics.counter('metaroute_xds_pushes_total', 'xDS responses sent, by resource type', ['type']),
       nacks: metrics.counter('metaroute_xds_nacks_total', 'xDS responses rejected by a client, by resource type', ['type']),
+      convergence: metrics.histogram(
+        'metaroute_xds_convergence_seconds',
+        'From the creation of a resource version to the ACK of the response that delivered it, by resource type',
+        [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        ['type'],
+      ),
       log,
+      onAnswer: () => this.checkWaiters(),
     };
     this.streamGauge = metrics.gauge('metaroute_xds_streams', 'Open xDS streams');
     this.streamGauge.set(0);
@@ -100,6 +114,36 @@ export class XdsServer {
     return { types, streams: [...this.streams].map((s) => s.dump()) };
   }
 
+  /** Rebuilds at once, without the debounce (a rollout's step); returns the names that changed per type. */
+  rebuildNow(): Changes {
+    return this.rebuild('all');
+  }
+
+  /**
+   * Resolves once every stream that subscribes to any of `clusters` has ACKed their current
+   * Cluster and, after it, their ClusterLoadAssignment (Envoy warms a changed cluster until
+   * its CLA arrives); or after `timeoutMs`, with the node ids of the streams that have not.
+   */
+  awaitClusters(clusters: readonly string[], timeoutMs: number): Promise<string[]> {
+    const laggards = (): string[] =>
+      [...this.streams]
+        .filter((s) => [CDS, EDS].some((type) => s.typeState(type)?.holds(clusters, this.cache) === false))
+        .map((s) => s.node?.id || `stream ${s.id}`);
+    return new Promise((resolve) => {
+      const finish = (result: string[]): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(result);
+      };
+      const check = (): void => {
+        if (laggards().length === 0) finish([]);
+      };
+      const timer = setTimeout(() => finish(laggards()), timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -118,6 +162,7 @@ export class XdsServer {
     const onClose = (stream: XdsStream): void => {
       this.streams.delete(stream);
       this.streamGauge.set(this.streams.size);
+      this.checkWaiters();
     };
     const id = ++this.nextStreamId;
     const stream = protocol === 'sotw'
@@ -127,17 +172,23 @@ export class XdsServer {
     this.streamGauge.set(this.streams.size);
   }
 
-  private rebuild(changed: ChangedServices): void {
-    if (this.closed) return;
+  private rebuild(changed: ChangedServices): Changes {
+    if (this.closed) return NO_CHANGES;
     let changes;
     try {
-      changes = this.builder.build(this.sources.registry(), this.sources.rules(), this.sources.routerKeys?.() ?? [], changed);
+      const sources = this.sources;
+      changes = this.builder.build(sources.registry(), sources.rules(), sources.routerKeys?.() ?? [], changed, sources.heldSelectors?.());
     } catch (err) {
       this.ctx.log(`xds: rebuilding resources failed, keeping the previous ones: ${(err as Error).stack ?? String(err)}`);
-      return;
+      return NO_CHANGES;
     }
-    if (changes.size === 0) return;
+    if (changes.size === 0) return changes;
     for (const stream of this.streams) stream.push(changes);
+    return changes;
+  }
+
+  private checkWaiters(): void {
+    for (const check of [...this.waiters]) check();
   }
 
   /** Unary Fetch*: the requested resources (all clusters for an empty CDS request) at the current version. */

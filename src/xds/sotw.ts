@@ -1,6 +1,6 @@
 import type { CachedResource } from './cache';
 import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
-import { XdsStream, type TypeState } from './stream';
+import { oldestChange, XdsStream, type TypeState } from './stream';
 
 /**
  * State-of-the-world xDS (StreamAggregatedResources, StreamClusters, StreamEndpoints).
@@ -38,7 +38,7 @@ export class SotwStream extends XdsStream {
     if (nonce !== '' && state.lastNonce !== '' && nonce !== state.lastNonce) return; // stale
     if (nonce !== '' && nonce === state.lastNonce) {
       if (request.error_detail) this.recordNack(state, state.lastSent, nonce, request.error_detail);
-      else this.recordAck(state, request.version_info, nonce);
+      else if (state.lastSent) this.recordAck(state, request.version_info, state.lastSent, true);
     }
     this.flush();
   }
@@ -49,7 +49,7 @@ export class SotwStream extends XdsStream {
     const { resources, body } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    this.commit(state, { nonce, version, resources, removed }, encodeSotwResponse(version, state.type.url, nonce, body));
+    this.commit(state, { nonce, version, resources, removed, changedSince: oldestChange(upserts) }, encodeSotwResponse(version, state.type.url, nonce, body));
   }
 
   /** CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. */

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Counter } from '../metrics/metrics';
+import { performance } from 'node:perf_hooks';
+import type { Counter, Histogram } from '../metrics/metrics';
 import type { CachedResource, ResourceCache } from './cache';
 import type { ErrorDetail, NodeInfo } from './codec';
 import { CDS, EDS, PUSH_ORDER, typeByUrl, type Changes, type ResourceType } from './types';
@@ -8,7 +9,11 @@ export interface StreamContext {
   readonly cache: ResourceCache;
   readonly pushes: Counter;
   readonly nacks: Counter;
+  /** Seconds from a resource version's creation to the ACK of the response carrying it, by type. */
+  readonly convergence: Histogram;
   readonly log: (msg: string) => void;
+  /** Told after every ACK and NACK (rollouts wait for convergence). */
+  readonly onAnswer: () => void;
 }
 
 export type XdsCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -19,15 +24,19 @@ export interface SentRecord {
   readonly version: string;
   readonly resources: readonly CachedResource[];
   readonly removed: readonly string[];
+  /** Creation time of the oldest change this response delivers (performance.now()). */
+  readonly changedSince: number;
 }
 
 interface AckRecord {
   readonly version: string;
   readonly nonce: string;
   readonly at: string;
+  /** From the creation of the oldest change it delivered to this ACK. */
+  readonly convergedMs: number;
 }
 
-interface NackRecord extends AckRecord {
+interface NackRecord extends Omit<AckRecord, 'convergedMs'> {
   readonly error: ErrorDetail;
   /** Resource versions of the rejected response: held, never resent; the client keeps its last good ones. */
   readonly resources: Readonly<Record<string, string>>;
@@ -52,6 +61,8 @@ export class TypeState {
   /** Nonce of the newest response of this type: a request echoing another one is stale (SotW). */
   lastNonce = '';
   lastSent: SentRecord | undefined;
+  /** Nonces of responses of this type neither ACKed nor NACKed yet. */
+  readonly awaiting = new Set<string>();
   lastAck: AckRecord | undefined;
   nack: NackRecord | undefined;
 
@@ -63,6 +74,18 @@ export class TypeState {
 
   servesAll(): boolean {
     return this.wildcard && this.type.wildcardServesAll;
+  }
+
+  /**
+   * True when the client holds (has ACKed) the cache's current version of every one of
+   * `names` it subscribes to: nothing is in flight or rejected, and what it was sent is current.
+   */
+  holds(names: Iterable<string>, cache: ResourceCache): boolean {
+    if (this.awaiting.size > 0 || this.nack || this.dirty || this.pending.size > 0) return false;
+    for (const name of names) {
+      if (this.interested(name) && this.sent.get(name) !== cache.get(this.type, name)?.version) return false;
+    }
+    return true;
   }
 }
 
@@ -241,6 +264,7 @@ export abstract class XdsStream {
     state.responded = true;
     state.lastNonce = record.nonce;
     state.lastSent = record;
+    state.awaiting.add(record.nonce);
     this.ctx.pushes.inc([state.type.short]);
     this.unflushed++;
     if (this.unflushed >= MAX_UNFLUSHED) this.blocked = true;
@@ -259,13 +283,20 @@ export abstract class XdsStream {
     return (++this.responses).toString(36);
   }
 
-  protected recordAck(state: TypeState, version: string, nonce: string): void {
-    state.lastAck = { version, nonce, at: new Date().toISOString() };
+  /** `record` is the response the ACK names; SotW ACKs the newest only, so older ones are settled with it. */
+  protected recordAck(state: TypeState, version: string, record: SentRecord, settlesOlder: boolean): void {
+    const seconds = (performance.now() - record.changedSince) / 1000;
+    state.lastAck = { version, nonce: record.nonce, at: new Date().toISOString(), convergedMs: Math.round(seconds * 1000) };
+    if (settlesOlder) state.awaiting.clear();
+    else state.awaiting.delete(record.nonce);
     // A newer response was accepted: the rejected version is no longer what the client holds back.
-    if (state.nack && state.nack.nonce !== nonce) state.nack = undefined;
+    if (state.nack && state.nack.nonce !== record.nonce) state.nack = undefined;
+    if (record.resources.length > 0 || record.removed.length > 0) this.ctx.convergence.observe(seconds, [state.type.short]);
+    this.ctx.onAnswer();
   }
 
   protected recordNack(state: TypeState, sent: SentRecord | undefined, nonce: string, error: ErrorDetail): void {
+    state.awaiting.delete(nonce);
     if (state.nack?.nonce === nonce) return; // the same NACK repeated with a subscription change
     const resources: Record<string, string> = {};
     for (const r of sent?.resources ?? []) resources[r.name] = r.version;
@@ -282,6 +313,12 @@ export abstract class XdsStream {
       `xds: ${this.nodeId()} (stream ${this.id}) NACKed ${state.type.short} version ${state.nack.version} ` +
         `[${Object.keys(resources).slice(0, 5).join(', ')}]: ${error.message}; holding it until the resources change`,
     );
+    this.ctx.onAnswer();
+  }
+
+  /** The client's state of `type`, if it asked for that type. */
+  typeState(type: ResourceType): TypeState | undefined {
+    return this.states.get(type);
   }
 
   protected nodeId(): string {
@@ -329,4 +366,11 @@ export abstract class XdsStream {
     this.closed = true;
     this.onClose(this);
   }
+}
+
+/** Creation time of the oldest resource version in a response (now, for one that only removes). */
+export function oldestChange(resources: readonly CachedResource[]): number {
+  let oldest = performance.now();
+  for (const r of resources) if (r.createdAt < oldest) oldest = r.createdAt;
+  return oldest;
 }

@@ -77,7 +77,7 @@ test('transit reaches the next hop only, persist reaches the end, even when ever
   // B's app copies every header it received into its call to C.
   headers = apply(headers, await side('b', 'outbound').request(headers));
   expect(headers['rpc-transit-k']).toBeUndefined();
-  expect(headers['x-metaroute-upstream-transit']).toBeUndefined();
+  expect(headers['rpc-persist-metaroute-transit-seen']).toBeUndefined();
   headers = apply(headers, await side('c', 'inbound').request(headers));
   expect(headers['rpc-persist-p']).toBe('x');
   // C's app copies again, and D still has the persistent value.
@@ -105,7 +105,7 @@ test('backward metadata travels one hop back', async () => {
   // C's app copies it into its own answer to B; C's inbound listener drops the copy.
   response = apply(response, await answer(side('c', 'inbound'), response), 'response_headers');
   expect(response['rpc-backward-b']).toBeUndefined();
-  expect(response['x-metaroute-downstream-backward']).toBeUndefined();
+  expect(response['rpc-backward-metaroute-backward-seen']).toBeUndefined();
 });
 
 test('metadata over the size limit is refused with a 400', async () => {

@@ -148,9 +148,9 @@ describe.each(files)('envoy/%s', (file) => {
       expect(md.get('x-metaroute-caller-service')).toMatch(/^[a-z0-9-]+$/);
       expect(md.get('x-metaroute-caller-namespace')).toMatch(/^[a-z0-9-]+$/);
       expect(md.get('x-metaroute-caller-labels')).toMatch(/^[^=,]+=[^=,]*(,[^=,]+=[^=,]*)*$/);
+      // The edge needs only request headers; sidecars read answers for backward metadata.
+      expect(get(ep, 'processing_mode.response_header_mode')).toBe(side === undefined ? 'SKIP' : 'SEND');
       if (side !== 'inbound') {
-        // Routing needs only request headers; the response phase would double the messages.
-        expect(get(ep, 'processing_mode.response_header_mode')).toBe('SKIP');
         // Routing headers come from metaroute only: stripped before ext_proc, and the table
         // starts with the cluster-switch route.
         const strip = filters.slice(0, extProcAt).find((f) => typedConfig(f)['@type'] === HEADER_MUTATION);

@@ -45,10 +45,17 @@ export class Gateway {
   private readonly servers: http.Server[] = [];
   private constructor(
     readonly metaroute: MetarouteProcess,
-    readonly envoy: EnvoyProcess,
+    public envoy: EnvoyProcess,
+    private readonly bootstrap: Record<string, unknown>,
     readonly url: string,
     private readonly key: Parameters<jose.SignJWT['sign']>[0],
   ) {}
+
+  /** Stops Envoy and starts a new one on the same bootstrap (same listener port). */
+  async restartEnvoy(): Promise<void> {
+    await this.envoy.stop();
+    this.envoy = await EnvoyProcess.start(this.bootstrap);
+  }
 
   get admin(): string {
     return this.metaroute.admin;
@@ -68,7 +75,7 @@ export class Gateway {
     if (setJwks(bootstrap, JSON.stringify({ keys: [jwk] })) !== 1) throw new Error('gateway.yaml should have one local_jwks');
     adjust?.(bootstrap);
     const envoy = await EnvoyProcess.start(bootstrap);
-    return new Gateway(metaroute, envoy, `http://127.0.0.1:${listener}`, privateKey);
+    return new Gateway(metaroute, envoy, bootstrap, `http://127.0.0.1:${listener}`, privateKey);
   }
 
   /** Starts an HTTP backend answering with its id, and registers it (persistent) through the admin API. */
@@ -86,6 +93,12 @@ export class Gateway {
     });
     if (res.status >= 300) throw new Error(`registering ${id}: ${res.status} ${res.text}`);
     this.backends.set(String(port), backend);
+    return backend;
+  }
+
+  backendById(id: string): Backend {
+    const backend = [...this.backends.values()].find((b) => b.id === id);
+    if (!backend) throw new Error(`no backend ${id}`);
     return backend;
   }
 
@@ -176,6 +189,30 @@ export class Gateway {
     }).catch((err: Error) => {
       throw new Error(`${err.message}\n${this.envoy.tail()}`);
     });
+  }
+
+  /**
+   * Sends `request` from `workers` loops (a few ms apart) until `stop()`, which resolves with
+   * every answer in order: when it was sent, the status, and the backend that answered.
+   */
+  traffic(request: GatewayRequest, workers = 4): { stop: () => Promise<Array<{ at: number; status: number; id: string | undefined }>> } {
+    let running = true;
+    const answers: Array<{ at: number; status: number; id: string | undefined }> = [];
+    const loops = Array.from({ length: workers }, async () => {
+      while (running) {
+        const at = Date.now();
+        const { status, backend } = await this.send(request);
+        answers.push({ at, status, id: backend?.id });
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    });
+    return {
+      stop: async () => {
+        running = false;
+        await Promise.all(loops);
+        return answers;
+      },
+    };
   }
 
   /** Parsed JSON access-log lines Envoy printed so far. */

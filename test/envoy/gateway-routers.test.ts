@@ -49,7 +49,7 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
     await gw.backend('gold', 'shop', { tier: 'gold' }, { healthy: false });
     await gw.rules(RULES);
     await gw.until(aigc('/aigc/chat', {}, { sub: 'A' }), ['user-A']);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await gw?.stop();

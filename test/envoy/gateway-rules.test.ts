@@ -79,7 +79,7 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     await gw.rules(RULES);
     await gw.until(shop('/', { 'x-user-role': 'staff' }), ['gray']);
     await gw.until({ path: '/legacy', cluster: 'shop.default' }, ['legacy-v1']);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await gw?.stop();
@@ -122,7 +122,7 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
       const explained = await gw.explain(shop('/', { 'x-split': '1' }));
       expect({ rule: explained.rule, decision: explained.decision }).toEqual({ rule: 'split', decision: { kind: 'subset', labels: { color: explained.decision.labels.color === 'blue' ? 'blue' : 'green' } } });
     }
-  }, 120_000);
+  }, 300_000);
 
   test('the same user sticks to one group when hashing is on, and explain names that group', async () => {
     const seen = new Set<string>();

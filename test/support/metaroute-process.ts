@@ -47,7 +47,7 @@ export class MetarouteProcess {
     await waitFor('metaroute admin API', async () => {
       if (child.exitCode !== null) throw new Error(`metaroute exited with ${child.exitCode}: ${this.logs.join('')}`);
       return (await fetch(`${this.admin}/healthz`)).ok ? true : undefined;
-    }, 30_000);
+    }, 90_000); // transpiling the CLI on a loaded 2-core machine can take tens of seconds
   }
 
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT ...) without waiting. */

@@ -1,0 +1,50 @@
+import type { Counter } from '../metrics/metrics';
+import type { SelectorBasis } from '../xds/selectors';
+import type { XdsServer } from '../xds/server';
+import { CDS } from '../xds/types';
+
+/**
+ * Make-before-break for changes that need other subset selectors in Envoy (rules, router
+ * configs). Without it ext_proc writes a new rule's labels into `envoy.lb` before Envoy has
+ * the selector for them, and Envoy's fallback sends the request anywhere. So: Envoy first
+ * gets the selectors of both the old and the new state; ext_proc switches once every Envoy
+ * that subscribes to the changed clusters has ACKed them (or after `maxWaitMs`, counted and
+ * logged with the proxies that did not); then the old selectors are dropped, which ext_proc
+ * no longer uses. Changes roll out one at a time, in order.
+ */
+export class SelectorRollout {
+  private held: readonly SelectorBasis[] = [];
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly xds: XdsServer,
+    private readonly maxWaitMs: number,
+    private readonly timeouts: Counter,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** Selectors xDS serves beside the current ones while a change rolls out. */
+  heldSelectors(): readonly SelectorBasis[] {
+    return this.held;
+  }
+
+  /** Runs `switchOver` (ext_proc starts using the new state) once Envoy holds the selectors of both. */
+  apply(what: string, before: SelectorBasis, after: SelectorBasis, switchOver: () => void): Promise<void> {
+    const step = this.queue.then(async () => {
+      this.held = [before, after];
+      const changed = this.xds.rebuildNow().get(CDS);
+      if (changed && changed.size > 0) {
+        const laggards = await this.xds.awaitClusters([...changed], this.maxWaitMs);
+        if (laggards.length > 0) {
+          this.timeouts.inc();
+          this.log(`rollout of ${what}: ${laggards.join(', ')} did not ACK the new subset selectors within ${this.maxWaitMs} ms; switching anyway`);
+        }
+      }
+      switchOver();
+      this.held = [];
+      this.xds.rebuildNow();
+    });
+    this.queue = step.catch((error: unknown) => this.log(`rollout of ${what} failed: ${(error as Error).message}`));
+    return this.queue;
+  }
+}
