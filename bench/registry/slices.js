@@ -22,7 +22,7 @@ const instance = (i, version) => ({ service: 'big', id: `i${i}`, host: `10.${(i 
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-slices-'));
-  const store = EmbeddedStore.open(dir);
+  const store = await EmbeddedStore.open(dir, { log: () => undefined });
   const registry = new Registry();
   const sync = new RegistryStoreSync(store, registry, console.error, 15);
   await sync.start();

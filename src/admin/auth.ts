@@ -103,10 +103,11 @@ export function adminAuthProblem(host: string, auth: AuthConfig): string | undef
 
 /** The config dump shows token scopes, never the secrets. */
 export function redactSecrets(dump: Record<string, unknown>): Record<string, unknown> {
-  const config = dump.config as { auth?: AuthConfig } | undefined;
+  const config = dump.config as { auth?: AuthConfig; store?: { auth?: object } } | undefined;
   if (!config?.auth) return dump;
   const auth = { ...config.auth, tokens: config.auth.tokens.map((t) => ({ ...t, token: '<redacted>' })) };
-  return { ...dump, config: { ...config, auth } };
+  const store = config.store?.auth ? { ...config.store, auth: { ...config.store.auth, password: '<redacted>' } } : config.store;
+  return { ...dump, config: { ...config, auth, store } };
 }
 
 /** What a registration-API call touches: the instance, or only its service when it is not registered. */

@@ -5,8 +5,9 @@ import type { RuleSnapshot } from '../model/rule';
 import { MAX_BATCH_ENTRIES, parseBatch, parseRef } from '../registry/batch-input';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
-import type { RegistryStoreSync } from '../registry/store-sync';
+import type { InstanceRef, RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
+import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth } from './auth';
 import { explain, type ExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
@@ -60,9 +61,9 @@ export class AdminServer {
     this.route('POST', '/v1/instances/batch', (req, res) => this.registerBatch(req, res), 'registration');
     this.route('POST', '/v1/heartbeats', (req, res) => this.heartbeats(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
-    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', (req, res, [ns, svc, id]) => {
+    this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', async (req, res, [ns, svc, id]) => {
       this.authorizeExisting(req, res, 'heartbeat', ns!, svc!, id!);
-      if (!deps.registry.heartbeat(ns!, svc!, id!)) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
+      if (!(await deps.sync.heartbeat(ns!, svc!, id!))) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
       send(res, 200, serialize.status({ status: 'ok' }));
     }, 'registration');
     this.route('DELETE', '/v1/instances/([^/]+)/([^/]+)/([^/]+)', async (req, res, [ns, svc, id]) => {
@@ -86,6 +87,7 @@ export class AdminServer {
       try {
         await deps.pushRouterConfig(name!, config);
       } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
         throw new HttpError(400, `router ${name} refused the config; its previous config stays`, [(error as Error).message]);
       }
       send(res, 200, serialize.status({ status: 'configured' }));
@@ -130,7 +132,9 @@ export class AdminServer {
       }
       throw pathMatched ? new HttpError(405, `${req.method} not allowed on ${url.pathname}`) : new HttpError(404, `no such endpoint: ${url.pathname}`);
     } catch (error) {
-      const e = error instanceof HttpError ? error : new HttpError(500, (error as Error).message);
+      const e = error instanceof HttpError ? error
+        : error instanceof StoreUnavailableError ? new HttpError(503, (error as Error).message)
+        : new HttpError(500, (error as Error).message);
       if (!res.headersSent) send(res, e.status, serialize.error({ error: e.message, details: [...e.details] }));
       else res.destroy();
     }
@@ -186,7 +190,8 @@ export class AdminServer {
     const refs = list.map((entry, i) => parseRef(entry, `instances[${i}]`, errors));
     if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
     if (grant) refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
-    const unknown = refs.filter((ref) => !this.deps.registry.heartbeat(ref!.namespace, ref!.service, ref!.id));
+    const alive = await this.deps.sync.heartbeats(refs as InstanceRef[]);
+    const unknown = refs.filter((_, i) => !alive[i]);
     send(res, 200, serialize.heartbeats({ alive: refs.length - unknown.length, unknown }));
   }
 

@@ -19,14 +19,14 @@ import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
-import { XDS_SERVICE_NAMES, XdsServer } from '../xds';
+import { EtcdStore } from '../store/etcd';
+import type { Store } from '../store/store';
+import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { RouterConfigs } from './router-configs';
-import { SelectorRollout } from './rollout';
-import type { SelectorBasis } from '../xds/selectors';
+import { SelectorRollout, type RolloutPlan } from './rollout';
 import { ExtProcWorkers } from './workers';
-import type { Store } from '../store/store';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
 const GRPC_OPTIONS: grpc.ServerOptions = {
@@ -80,13 +80,18 @@ export class App {
 
   private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
     const metrics = new MetricsRegistry();
-    const store = EmbeddedStore.open(config.dataDir);
+    const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
-    // Changes that need other subset selectors reach ext_proc only after Envoy has them (bound once xDS exists).
+    // Changes that need other subset selectors reach ext_proc only after Envoy has them
+    // (before xDS exists, no Envoy can be connected: such a change applies at once).
     let rollout: SelectorRollout | undefined;
     const { registry, sync, rules, routerConfigs, routerKeys, servedRules, engine } = await routingSide(config, store, log, releases, {
       rulesFile: config.rulesFile,
-      rollout: (what, before, after, switchOver) => rollout!.apply(what, before, after, switchOver),
+      rollout: (what, plan) => {
+        if (rollout) return rollout.apply(what, plan);
+        plan().switchOver();
+        return Promise.resolve();
+      },
     });
 
     const readiness = new Readiness();
@@ -101,7 +106,7 @@ export class App {
         registry: () => registry.snapshot(),
         rules: servedRules,
         routerKeys,
-        heldSelectors: () => rollout?.heldSelectors() ?? [],
+        heldSelectors: () => rollout?.heldSelectors() ?? NONE_HELD,
         subscribe: (listener) => {
           const offs = [registry.onChange((changed) => listener(changed)), rules.onChange(() => listener('all')), routerConfigs.onChange(() => listener('all'))];
           return () => offs.forEach((off) => off());
@@ -178,7 +183,7 @@ export class App {
 }
 
 /** How a change that needs other subset selectors reaches ext_proc (SelectorRollout.apply's shape). */
-export type Rollout = (what: string, before: SelectorBasis, after: SelectorBasis, switchOver: () => void) => Promise<void>;
+export type Rollout = (what: string, plan: () => RolloutPlan) => Promise<void>;
 
 /**
  * The routing side, fed from `store`: registry (plus the config file's static instances),
@@ -212,16 +217,16 @@ export async function routingSide(
   }
   const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
   const routerKeys = (): string[] => routers.flatMap((r) => r.labelKeys?.() ?? []);
-  const rollout: Rollout = options.rollout ?? (async (_what, _before, _after, switchOver) => switchOver());
-  const routerConfigs = new RouterConfigs(store, routers, log, (what, keysAfter, switchOver) =>
-    rollout(what, { rules: servedRules, routerKeys: routerKeys() }, { rules: servedRules, routerKeys: keysAfter }, switchOver),
+  const rollout: Rollout = options.rollout ?? (async (_what, plan) => plan().switchOver());
+  // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
+  let servedRules = rules.snapshot;
+  const routerConfigs = new RouterConfigs(store, routers, (what, keysAfter, switchOver) =>
+    rollout(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
   );
   await routerConfigs.start(fileConfigs);
   releases.push(() => routerConfigs.stop());
   engine.setRouters(routers);
 
-  // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
-  let servedRules = rules.snapshot;
   // The registry changes in place; the engine re-reads it once per turn after changes.
   let swapPending = false;
   const swap = () => {
@@ -235,10 +240,16 @@ export async function routingSide(
     }
   });
   rules.onChange(() => {
-    const next = rules.snapshot;
-    void rollout(`rules v${next.version}`, { rules: servedRules, routerKeys: routerKeys() }, { rules: next, routerKeys: routerKeys() }, () => {
-      servedRules = next;
-      swap();
+    void rollout(`rules v${rules.snapshot.version}`, () => {
+      const next = rules.snapshot; // the newest by the time this change's turn comes
+      return {
+        before: { rules: servedRules, routerKeys: routerKeys() },
+        after: { rules: next, routerKeys: routerKeys() },
+        switchOver: () => {
+          servedRules = next;
+          swap();
+        },
+      };
     });
   });
   return { registry, sync, rules, routerConfigs, routers, routerKeys, servedRules: () => servedRules, engine };

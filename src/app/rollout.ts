@@ -1,5 +1,5 @@
 import type { Counter } from '../metrics/metrics';
-import type { SelectorBasis } from '../xds/selectors';
+import { NONE_HELD, type SelectorBasis } from '../xds/selectors';
 import type { XdsServer } from '../xds/server';
 import { CDS } from '../xds/types';
 
@@ -12,8 +12,16 @@ import { CDS } from '../xds/types';
  * logged with the proxies that did not); then the old selectors are dropped, which ext_proc
  * no longer uses. Changes roll out one at a time, in order.
  */
+/** One change, planned when its turn comes (so it starts from what ext_proc serves by then). */
+export interface RolloutPlan {
+  readonly before: SelectorBasis;
+  readonly after: SelectorBasis;
+  /** Makes ext_proc use the new state. */
+  switchOver(): void;
+}
+
 export class SelectorRollout {
-  private held: readonly SelectorBasis[] = [];
+  private held = NONE_HELD;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -28,21 +36,25 @@ export class SelectorRollout {
     return this.held;
   }
 
-  /** Runs `switchOver` (ext_proc starts using the new state) once Envoy holds the selectors of both. */
-  apply(what: string, before: SelectorBasis, after: SelectorBasis, switchOver: () => void): Promise<void> {
+  /** Queues a change; its plan is made when the changes before it are done. */
+  apply(what: string, plan: () => RolloutPlan): Promise<void> {
     const step = this.queue.then(async () => {
+      const { before, after, switchOver } = plan();
       this.held = [before, after];
-      const changed = this.xds.rebuildNow().get(CDS);
-      if (changed && changed.size > 0) {
-        const laggards = await this.xds.awaitClusters([...changed], this.maxWaitMs);
-        if (laggards.length > 0) {
-          this.timeouts.inc();
-          this.log(`rollout of ${what}: ${laggards.join(', ')} did not ACK the new subset selectors within ${this.maxWaitMs} ms; switching anyway`);
+      try {
+        const changed = this.xds.rebuildNow().get(CDS);
+        if (changed && changed.size > 0) {
+          const laggards = await this.xds.awaitClusters([...changed], this.maxWaitMs);
+          if (laggards.length > 0) {
+            this.timeouts.inc();
+            this.log(`rollout of ${what}: ${laggards.join(', ')} did not ACK the new subset selectors within ${this.maxWaitMs} ms; switching anyway`);
+          }
         }
+        switchOver();
+      } finally {
+        this.held = NONE_HELD;
+        this.xds.rebuildNow();
       }
-      switchOver();
-      this.held = [];
-      this.xds.rebuildNow();
     });
     this.queue = step.catch((error: unknown) => this.log(`rollout of ${what} failed: ${(error as Error).message}`));
     return this.queue;

@@ -5,9 +5,10 @@ const PREFIX = 'routers/';
 
 /**
  * Rolls a router's new label keys out to Envoy before `switchOver` makes the router use its
- * new config (make-before-break, see rollout.ts).
+ * new config (make-before-break, see rollout.ts). `labelKeysAfter` is asked when the change's
+ * turn comes, and throws if the router refuses the config by then.
  */
-export type RouterRollout = (what: string, labelKeysAfter: readonly string[], switchOver: () => void) => Promise<void>;
+export type RouterRollout = (what: string, labelKeysAfter: () => readonly string[], switchOver: () => void) => Promise<void>;
 
 /**
  * Router configuration pushed at run time. A push is first tried on the local router
@@ -24,7 +25,6 @@ export class RouterConfigs {
   constructor(
     private readonly store: Store,
     private readonly routers: readonly Router[],
-    private readonly log: (msg: string) => void,
     private readonly rollout: RouterRollout,
   ) {
     this.byName = new Map(routers.map((r) => [r.name, r]));
@@ -73,15 +73,9 @@ export class RouterConfigs {
     const router = this.byName.get(name);
     if (!router || event.type !== 'put') return;
     const config = JSON.parse(event.value!) as unknown;
-    let keysAfter: readonly string[];
-    try {
-      keysAfter = this.probe(router, config);
-    } catch (error) {
-      this.log(`router ${name} refused stored config v${event.revision}: ${(error as Error).message}`);
-      return;
-    }
-    const others = this.routers.filter((r) => r !== router).flatMap((r) => r.labelKeys?.() ?? []);
-    void this.rollout(`router ${name} config v${event.revision}`, [...others, ...keysAfter], () => {
+    const what = `router ${name} config v${event.revision}`;
+    const keysAfter = (): readonly string[] => this.routers.flatMap((r) => (r === router ? this.probe(r, config) : r.labelKeys?.() ?? []));
+    void this.rollout(what, keysAfter, () => {
       router.configure(config);
       this.current.set(name, config);
       for (const listener of this.listeners) listener();

@@ -2,6 +2,7 @@
 import { runAgent } from './agent';
 import { runExplain } from './explain';
 import { runServe } from './serve';
+import { runStore } from './store';
 import { runValidate } from './validate';
 
 const USAGE = `usage: metaroute <command>
@@ -14,6 +15,7 @@ const USAGE = `usage: metaroute <command>
       --header k=v            a request header (repeatable)
       --caller NAME           caller service; --caller-namespace NS; --caller-label k=v (repeatable)
       --token TOKEN           admin token (or METAROUTE_TOKEN) when the admin API requires one
+  store repair --data-dir DIR cut a damaged embedded store log at its first bad record (stop the server first)
   agent --service NAME --host IP --port N [options]
                               register this instance and keep it alive until SIGTERM (options: docs/AGENT.md)
   agent --file FILE [--admin URL] [--ttl S]
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       return runExplain(rest);
     case 'agent':
       return runAgent(rest);
+    case 'store':
+      return runStore(rest);
     case undefined:
     case '-h':
     case '--help':

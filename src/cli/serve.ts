@@ -25,7 +25,7 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   const app = await App.start(config, log);
-  log(`metaroute serving: ext_proc ${config.host}:${app.ports.extProc}, xDS ${config.host}:${app.ports.xds}, admin http://${config.host}:${app.ports.admin} (data in ${config.dataDir})`);
+  log(`metaroute serving: ext_proc ${config.host}:${app.ports.extProc}, xDS ${config.host}:${app.ports.xds}, admin http://${config.host}:${app.ports.admin} (${config.store.kind === 'etcd' ? `store: etcd ${config.store.endpoints.join(', ')}` : `data in ${config.dataDir}`})`);
   // First signal: drain, then close. Second: end the drain. Third: a shutdown that hangs is cut off.
   let signals = 0;
   const stop = (signal: string) => {

@@ -6,6 +6,7 @@ import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/aut
 import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
+import { DEFAULT_STORE, parseStoreConfig, type StoreConfig } from './store-config';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
 
 /** Either a built-in router's config (`name`) or a custom router to load (`module`). */
@@ -22,6 +23,8 @@ export interface ServerConfig {
   readonly ports: { readonly extProc: number; readonly xds: number; readonly admin: number };
   /** Where the embedded store keeps its log. */
   readonly dataDir: string;
+  /** The embedded log (one process) or etcd (replicas). */
+  readonly store: StoreConfig;
   /** A rules file watched for changes; without one, rules come from the store / admin API. */
   readonly rulesFile: string | undefined;
   readonly registry: { readonly ttlSeconds: number; readonly instances: readonly Instance[] };
@@ -57,6 +60,7 @@ export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1',
   ports: { extProc: 18080, xds: 18000, admin: 18090 },
   dataDir: '.metaroute-data',
+  store: DEFAULT_STORE,
   rulesFile: undefined,
   registry: { ttlSeconds: 15, instances: [] },
   extProc: {
@@ -170,7 +174,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'workers']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'workers']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -222,6 +226,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     host: str(top.host, 'host', DEFAULTS.host),
     ports: { extProc: port('extProc'), xds: port('xds'), admin: port('admin') },
     dataDir: path.resolve(baseDir, str(top.dataDir, 'dataDir', DEFAULTS.dataDir)),
+    store: parseStoreConfig(top.store, baseDir, env, problems),
     rulesFile: rulesFile ? path.resolve(baseDir, rulesFile) : undefined,
     registry: { ttlSeconds, instances },
     extProc: {

@@ -1,6 +1,6 @@
 import type { HeaderToSet } from '../model/decision';
 import { headerValue, type HeaderList } from '../model/headers';
-import { fnv1a } from '../routing/weighted';
+import { fnv1a } from '../model/hash';
 
 /** CloudWeGo metainfo header prefixes. */
 export const PERSIST_PREFIX = 'rpc-persist-';

@@ -18,7 +18,7 @@ export interface ExtProcRequest {
   readonly phase: Phase;
   readonly headers: HeaderList | undefined;
   readonly observabilityMode: boolean;
-  /** Where metadata_context and attributes sit in the frame, decoded only if a rule asks. */
+  /** Where metadata_context and attributes sit in the frame, decoded only when asked for. */
   readonly frame: Buffer;
   readonly metadataContext: [number, number] | undefined;
   readonly attributes: ReadonlyArray<[number, number]>;
@@ -183,8 +183,10 @@ function filterMetadataEntries(frame: Buffer, range: [number, number]): Array<[n
 }
 
 /**
- * The parts of a ProcessingRequest decoded only when a rule asks for them (claims in
- * metadata_context, the caller's address in attributes): one object per request, no closures.
+ * The parts of a ProcessingRequest decoded only when asked for: claims in metadata_context
+ * when a rule or route reads them; attributes when the request has them (a gateway sends the
+ * routed cluster, which names the callee) or a rule reads the caller's address. One object
+ * per request, no closures.
  */
 export class FrameParts {
   constructor(private readonly request: ExtProcRequest) {}

@@ -13,8 +13,6 @@ import { encodeContinue } from './encode';
 import { encodeDecision, encodeResponseHeaders } from './responses';
 import { WireError } from './wire';
 
-export type ExtProcOptions = DecideOptions;
-
 export const EXT_PROC_SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
 const EXT_PROC_PATH = `/${EXT_PROC_SERVICE_NAME}/Process`;
 
@@ -36,7 +34,7 @@ export class ExtProcService {
   private readonly streamErrors;
   private readonly rejected;
 
-  constructor(private readonly engine: RoutingEngine, metrics: MetricsRegistry, private readonly options: ExtProcOptions) {
+  constructor(private readonly engine: RoutingEngine, metrics: MetricsRegistry, private readonly options: DecideOptions) {
     this.decisions = metrics.counter('metaroute_decisions_total', 'Routing decisions by callee cluster, rule and outcome', ['service', 'rule', 'outcome']);
     this.latency = metrics.histogram('metaroute_decision_seconds', 'Time to decide one request (decode to encoded answer)', [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]);
     this.unknownService = metrics.counter('metaroute_unknown_service_total', 'Requests for a service metaroute does not know (passed through unchanged)');

@@ -29,8 +29,10 @@ export interface InstanceRef {
  * to the store and reach the registry through the watch, the same path another
  * replica's writes take. Watch events are queued and applied in time slices (a batch of
  * thousands never blocks the event loop for long); a write resolves once its event is
- * applied, so a caller reads its own write. Heartbeats stay in memory: they would flood a
- * durable log.
+ * applied, so a caller reads its own write. On the embedded store heartbeats stay in memory
+ * (they would flood a durable log) and this replica expires instances; on a store with
+ * leases (etcd) an ephemeral instance is bound to a lease that heartbeats renew, and the store
+ * expires it for every replica at once.
  */
 export class RegistryStoreSync {
   private unwatch: (() => void) | undefined;
@@ -69,6 +71,20 @@ export class RegistryStoreSync {
     await this.applied();
   }
 
+  /** Resolves false for an unknown instance (the client must register again). */
+  async heartbeat(namespace: string, service: string, id: string): Promise<boolean> {
+    if (!this.registry.heartbeat(namespace, service, id)) return false;
+    return this.store.leases ? this.store.leases.refresh(keyOf(namespace, service, id)) : true;
+  }
+
+  /** Heartbeats of many instances: per instance, false when it is unknown. */
+  async heartbeats(refs: readonly InstanceRef[]): Promise<boolean[]> {
+    const alive = refs.map((r) => this.registry.heartbeat(r.namespace, r.service, r.id));
+    const leases = this.store.leases;
+    if (!leases) return alive;
+    return Promise.all(refs.map((r, i) => (alive[i] ? leases.refresh(keyOf(r.namespace, r.service, r.id)) : false)));
+  }
+
   async deregister(namespace: string, service: string, id: string): Promise<boolean> {
     const existed = await this.store.delete(keyOf(namespace, service, id));
     await this.applied();
@@ -96,7 +112,7 @@ export class RegistryStoreSync {
     const key = keyOf(instance.namespace, instance.service, instance.id);
     const value = storedRecord(instance);
     this.written.set(key, { value, instance });
-    return this.store.put(key, value).catch((error: unknown) => {
+    return this.store.put(key, value, instance.ephemeral ? { ttlSeconds: instance.ttlSeconds } : {}).catch((error: unknown) => {
       if (this.written.get(key)?.value === value) this.written.delete(key);
       throw error;
     });
@@ -104,6 +120,7 @@ export class RegistryStoreSync {
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
+    if (this.store.leases) return []; // the store expires them
     const expired = this.registry.expired(EXPIRE_PER_PASS);
     await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
     return expired;

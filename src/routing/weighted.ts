@@ -1,15 +1,6 @@
 import type { RequestContext } from '../context/request-context';
+import { fnv1a } from '../model/hash';
 import type { Destination, LabelSource } from '../model/rule';
-
-/** FNV-1a, 32 bit: stable across processes, so a sticky user lands on the same group on every replica. */
-export function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
 
 /** murmur3's finaliser: FNV-1a alone spreads near-identical keys (user-1, user-2) poorly. */
 function mix32(hash: number): number {

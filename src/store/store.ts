@@ -1,4 +1,4 @@
-/** One change as a watcher sees it. Revisions increase by one per acknowledged write. */
+/** One change as a watcher sees it. Revisions rise with every acknowledged write (by one in the embedded store; etcd counts writes under other prefixes too). */
 export interface StoreEvent {
   readonly type: 'put' | 'delete';
   readonly key: string;
@@ -14,6 +14,20 @@ export interface StoreEntry {
 
 export type StoreListener = (event: StoreEvent) => void;
 
+export interface PutOptions {
+  /** Binds the key to a lease of this many seconds: the store deletes it unless `leases.refresh` renews it in time. */
+  readonly ttlSeconds?: number;
+}
+
+/** Keys that expire in the store itself (etcd leases), so every replica sees one expiry at one revision. */
+export interface StoreLeases {
+  /** Renews the lease of a key put with a TTL; false when the key no longer exists. */
+  refresh(key: string): Promise<boolean>;
+}
+
+/** The backend cannot take writes now (etcd unreachable); reads still serve the last snapshot. Answered with 503. */
+export class StoreUnavailableError extends Error {}
+
 /**
  * The persistence and fan-out seam. Registry and rules write through it and learn of
  * every change (their own included) from `watch`, so a replica behind a shared backend
@@ -23,10 +37,13 @@ export type StoreListener = (event: StoreEvent) => void;
 export interface Store {
   /** Entries under a prefix plus the revision they reflect, so a watch can follow on without gaps. */
   list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }>;
-  put(key: string, value: string): Promise<number>;
+  /** Without `leases`, a TTL is ignored and the registry expires the key's instance itself. */
+  put(key: string, value: string, options?: PutOptions): Promise<number>;
   /** Resolves false when the key did not exist. */
   delete(key: string): Promise<boolean>;
   /** Changes under `prefix` after `afterRevision`; returns the unsubscribe function. */
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void;
   close(): Promise<void>;
+  /** Present when the store expires TTL keys itself; absent for the embedded store. */
+  readonly leases?: StoreLeases;
 }

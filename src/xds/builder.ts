@@ -12,7 +12,7 @@ import {
   buildListener,
   buildRouteConfiguration,
 } from './resources';
-import { mergePolicies, subsetPolicy, type SelectorBasis } from './selectors';
+import { mergePolicies, NONE_HELD, subsetPolicy, type SelectorBasis } from './selectors';
 import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
 
 /** What the resources of one service were last built from, to rebuild only what changed. */
@@ -99,8 +99,6 @@ export class ResourceBuilder {
     if (this.cache.remove(type, name)) note(changes, type, name);
   }
 }
-
-const NONE_HELD: readonly SelectorBasis[] = [];
 
 function ruleIdentity(rules: RuleSnapshot, key: string): { namespace: string; name: string } | undefined {
   const rule = rules.inbound.get(key)?.[0];

@@ -1,5 +1,5 @@
 import { decodeDeltaRequest, encodeDeltaResponse } from './codec';
-import { oldestChange, XdsStream, type SentRecord, type TypeState } from './stream';
+import { changedSince, XdsStream, type SentRecord, type TypeState } from './stream';
 
 /** Responses a client may still ACK or NACK; older ones are forgotten (a client that never ACKs). */
 const MAX_IN_FLIGHT = 32;
@@ -34,12 +34,12 @@ export class DeltaStream extends XdsStream {
         state.names.add(name);
         if (!first) state.resend.add(name);
       }
-      state.dirty = true;
+      state.want();
     }
     for (const name of request.resource_names_unsubscribe) {
       if (name === '*' && type.fullState) state.wildcard = false;
       else state.names.delete(name);
-      state.dirty = true;
+      state.want();
     }
 
     const nonce = request.response_nonce;
@@ -57,10 +57,16 @@ export class DeltaStream extends XdsStream {
     if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    const record: SentRecord = { nonce, version, resources: upserts, removed, changedSince: oldestChange(upserts) };
+    const record: SentRecord = { nonce, version, resources: upserts, removed, changedSince: changedSince(state, upserts) };
     this.inFlight.set(nonce, record);
-    if (this.inFlight.size > MAX_IN_FLIGHT) this.inFlight.delete(this.inFlight.keys().next().value!);
+    if (this.inFlight.size > MAX_IN_FLIGHT) this.forget(this.inFlight.keys().next().value!);
     const bytes = encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed);
     this.commit(state, record, bytes);
+  }
+
+  /** A response too old to wait for: its ACK can no longer be matched, so no rollout waits on it either. */
+  private forget(nonce: string): void {
+    this.inFlight.delete(nonce);
+    for (const state of this.states.values()) state.awaiting.delete(nonce);
   }
 }

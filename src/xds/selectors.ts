@@ -17,6 +17,9 @@ export interface SelectorBasis {
   readonly routerKeys: readonly string[];
 }
 
+/** No change rolling out (one shared object, so the builder sees nothing changed). */
+export const NONE_HELD: readonly SelectorBasis[] = [];
+
 /**
  * Every selector of any of the policies (the first one decides endpoint mode): during a
  * rollout Envoy must be able to act on the decisions of the rules before and after it.

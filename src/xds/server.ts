@@ -48,8 +48,8 @@ export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private readonly ctx: StreamContext;
   private readonly streamGauge: Gauge;
-  /** Checks of rollouts waiting for streams to converge, run after every ACK, NACK and close. */
-  private readonly waiters = new Set<() => void>();
+  /** Rollouts waiting for streams to converge: each re-checks the stream that answered or closed. */
+  private readonly waiters = new Set<(stream: XdsStream) => void>();
   private readonly unsubscribe: () => void;
   private nextStreamId = 0;
   private closed = false;
@@ -70,7 +70,7 @@ export class XdsServer {
         ['type'],
       ),
       log,
-      onAnswer: () => this.checkWaiters(),
+      onAnswer: (stream) => this.checkWaiters(stream),
     };
     this.streamGauge = metrics.gauge('metaroute_xds_streams', 'Open xDS streams');
     this.streamGauge.set(0);
@@ -125,22 +125,22 @@ export class XdsServer {
    * its CLA arrives); or after `timeoutMs`, with the node ids of the streams that have not.
    */
   awaitClusters(clusters: readonly string[], timeoutMs: number): Promise<string[]> {
-    const laggards = (): string[] =>
-      [...this.streams]
-        .filter((s) => [CDS, EDS].some((type) => s.typeState(type)?.holds(clusters, this.cache) === false))
-        .map((s) => s.node?.id || `stream ${s.id}`);
+    const holdsAll = (s: XdsStream): boolean => !this.streams.has(s) || [CDS, EDS].every((type) => s.typeState(type)?.holds(clusters, this.cache) ?? true);
+    // Streams opened meanwhile get both old and new selectors in their first response anyway.
+    const pending = new Set([...this.streams].filter((s) => !holdsAll(s)));
+    if (pending.size === 0) return Promise.resolve([]);
     return new Promise((resolve) => {
-      const finish = (result: string[]): void => {
+      const finish = (): void => {
         clearTimeout(timer);
         this.waiters.delete(check);
-        resolve(result);
+        resolve([...pending].map((s) => s.node?.id || `stream ${s.id}`));
       };
-      const check = (): void => {
-        if (laggards().length === 0) finish([]);
+      const check = (stream: XdsStream): void => {
+        if (pending.has(stream) && holdsAll(stream)) pending.delete(stream);
+        if (pending.size === 0) finish();
       };
-      const timer = setTimeout(() => finish(laggards()), timeoutMs);
+      const timer = setTimeout(finish, timeoutMs);
       this.waiters.add(check);
-      check();
     });
   }
 
@@ -162,7 +162,7 @@ export class XdsServer {
     const onClose = (stream: XdsStream): void => {
       this.streams.delete(stream);
       this.streamGauge.set(this.streams.size);
-      this.checkWaiters();
+      this.checkWaiters(stream);
     };
     const id = ++this.nextStreamId;
     const stream = protocol === 'sotw'
@@ -187,8 +187,8 @@ export class XdsServer {
     return changes;
   }
 
-  private checkWaiters(): void {
-    for (const check of [...this.waiters]) check();
+  private checkWaiters(stream: XdsStream): void {
+    for (const check of [...this.waiters]) check(stream);
   }
 
   /** Unary Fetch*: the requested resources (all clusters for an empty CDS request) at the current version. */

@@ -1,6 +1,6 @@
 import type { CachedResource } from './cache';
 import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
-import { oldestChange, XdsStream, type TypeState } from './stream';
+import { changedSince, XdsStream, type TypeState } from './stream';
 
 /**
  * State-of-the-world xDS (StreamAggregatedResources, StreamClusters, StreamEndpoints).
@@ -31,7 +31,7 @@ export class SotwStream extends XdsStream {
       state.wildcard = wildcard;
       state.names.clear();
       for (const name of names) state.names.add(name);
-      state.dirty = true;
+      state.want();
     }
 
     const nonce = request.response_nonce;
@@ -49,7 +49,7 @@ export class SotwStream extends XdsStream {
     const { resources, body } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    this.commit(state, { nonce, version, resources, removed, changedSince: oldestChange(upserts) }, encodeSotwResponse(version, state.type.url, nonce, body));
+    this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, encodeSotwResponse(version, state.type.url, nonce, body));
   }
 
   /** CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. */

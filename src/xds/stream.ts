@@ -13,7 +13,7 @@ export interface StreamContext {
   readonly convergence: Histogram;
   readonly log: (msg: string) => void;
   /** Told after every ACK and NACK (rollouts wait for convergence). */
-  readonly onAnswer: () => void;
+  readonly onAnswer: (stream: XdsStream) => void;
 }
 
 export type XdsCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -63,6 +63,12 @@ export class TypeState {
   lastSent: SentRecord | undefined;
   /** Nonces of responses of this type neither ACKed nor NACKed yet. */
   readonly awaiting = new Set<string>();
+  /**
+   * When the client started to want what the next response carries (a subscription, a CLA
+   * resent after its cluster changed): convergence is timed from then, or from the version's
+   * creation if that is later, never from a version's age alone.
+   */
+  wantedSince = performance.now();
   lastAck: AckRecord | undefined;
   nack: NackRecord | undefined;
 
@@ -70,6 +76,12 @@ export class TypeState {
 
   interested(name: string): boolean {
     return this.names.has(name) || this.servesAll();
+  }
+
+  /** The subscription changed: re-check every candidate, and time convergence from now. */
+  want(): void {
+    this.dirty = true;
+    this.wantedSince ||= performance.now();
   }
 
   servesAll(): boolean {
@@ -80,10 +92,14 @@ export class TypeState {
    * True when the client holds (has ACKed) the cache's current version of every one of
    * `names` it subscribes to: nothing is in flight or rejected, and what it was sent is current.
    */
-  holds(names: Iterable<string>, cache: ResourceCache): boolean {
-    if (this.awaiting.size > 0 || this.nack || this.dirty || this.pending.size > 0) return false;
-    for (const name of names) {
-      if (this.interested(name) && this.sent.get(name) !== cache.get(this.type, name)?.version) return false;
+  holds(names: readonly string[], cache: ResourceCache): boolean {
+    const wanted = names.filter((name) => this.interested(name) || this.sent.has(name));
+    if (wanted.length === 0) return true;
+    // A response of this type in flight may carry one of them; SotW's ACK of the newest settles all.
+    if (this.awaiting.size > 0 || this.dirty || this.pending.size > 0) return false;
+    for (const name of wanted) {
+      if (this.sent.get(name) !== cache.get(this.type, name)?.version) return false;
+      if (this.nack && name in this.nack.resources) return false;
     }
     return true;
   }
@@ -292,7 +308,7 @@ export abstract class XdsStream {
     // A newer response was accepted: the rejected version is no longer what the client holds back.
     if (state.nack && state.nack.nonce !== record.nonce) state.nack = undefined;
     if (record.resources.length > 0 || record.removed.length > 0) this.ctx.convergence.observe(seconds, [state.type.short]);
-    this.ctx.onAnswer();
+    this.ctx.onAnswer(this);
   }
 
   protected recordNack(state: TypeState, sent: SentRecord | undefined, nonce: string, error: ErrorDetail): void {
@@ -313,7 +329,7 @@ export abstract class XdsStream {
       `xds: ${this.nodeId()} (stream ${this.id}) NACKed ${state.type.short} version ${state.nack.version} ` +
         `[${Object.keys(resources).slice(0, 5).join(', ')}]: ${error.message}; holding it until the resources change`,
     );
-    this.ctx.onAnswer();
+    this.ctx.onAnswer(this);
   }
 
   /** The client's state of `type`, if it asked for that type. */
@@ -332,6 +348,7 @@ export abstract class XdsStream {
   private resendAssignments(clusters: readonly string[]): void {
     const eds = this.states.get(EDS);
     if (!eds) return;
+    eds.wantedSince ||= performance.now();
     for (const name of clusters) {
       if (!eds.interested(name)) continue;
       eds.resend.add(name);
@@ -368,9 +385,15 @@ export abstract class XdsStream {
   }
 }
 
-/** Creation time of the oldest resource version in a response (now, for one that only removes). */
-export function oldestChange(resources: readonly CachedResource[]): number {
+/**
+ * Where a response's convergence time starts: the creation of the oldest version it carries,
+ * or when the client came to want it if that is later (a new subscription, a resend); now, for
+ * a response that only removes. Resets the state's `wantedSince`.
+ */
+export function changedSince(state: TypeState, resources: readonly CachedResource[]): number {
   let oldest = performance.now();
   for (const r of resources) if (r.createdAt < oldest) oldest = r.createdAt;
-  return oldest;
+  const since = Math.max(oldest, state.wantedSince);
+  state.wantedSince = 0;
+  return since;
 }

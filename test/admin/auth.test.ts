@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AdminAuth, isLoopback, type AuthConfig } from '../../src/admin/auth';
+import { AdminAuth, isLoopback, redactSecrets, type AuthConfig } from '../../src/admin/auth';
 import { Agent } from '../../src/agent/agent';
 import type { App } from '../../src/app/app';
 import { ConfigError, loadConfig } from '../../src/config/config';
@@ -264,4 +264,10 @@ describe('AdminAuth pieces', () => {
     expect(() => auth.authorize(grant(['team1/*']), 'register', { namespace: 'team2', service: 'any' })).toThrow('token may not register service team2/any');
     expect(() => auth.authorize(grant(['*']), 'register', { namespace: 'x', service: 'y' })).not.toThrow();
   });
+});
+
+test('the config dump redacts the etcd password', () => {
+  const dump = redactSecrets({ config: { auth: { tokens: [], requireAdminAuth: 'auto' }, store: { kind: 'etcd', auth: { username: 'metaroute', password: 's3cret' } } } });
+  expect(dump.config).toMatchObject({ store: { kind: 'etcd', auth: { username: 'metaroute', password: '<redacted>' } } });
+  expect(JSON.stringify(dump)).not.toContain('s3cret');
 });

@@ -106,7 +106,8 @@ export class EnvoyProcess {
     const validation = validateWithEnvoy(envoy.configPath);
     if (!validation.ok) throw new Error(`envoy --mode validate refused the generated bootstrap ${envoy.configPath}:\n${validation.output}`);
     envoy.spawn(extraArgs);
-    await waitFor('Envoy admin', async () => ((await envoy.admin('/ready')).status > 0 ? true : undefined), 30_000).catch((err: Error) => {
+    await waitFor('Envoy admin', async () => ((await envoy.admin('/ready')).status > 0 ? true : undefined), 30_000).catch(async (err: Error) => {
+      await envoy.stop();
       throw new Error(`${err.message}\n${envoy.tail()}`);
     });
     return envoy;
@@ -117,10 +118,7 @@ export class EnvoyProcess {
     // Access-log lines are read by the tests: flush them every 50 ms, not every 10 s.
     const args = ['-c', this.configPath, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', '--file-flush-interval-msec', '50', ...extraArgs];
     const child = spawn(ENVOY.path!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk: Buffer): void => {
-      this.logs.push(chunk.toString());
-      if (this.logs.length > 2000) this.logs.splice(0, 1000);
-    };
+    const keep = (chunk: Buffer): void => void this.logs.push(chunk.toString());
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     this.child = child;

@@ -47,7 +47,10 @@ export class MetarouteProcess {
     await waitFor('metaroute admin API', async () => {
       if (child.exitCode !== null) throw new Error(`metaroute exited with ${child.exitCode}: ${this.logs.join('')}`);
       return (await fetch(`${this.admin}/healthz`)).ok ? true : undefined;
-    }, 90_000); // transpiling the CLI on a loaded 2-core machine can take tens of seconds
+    }, 90_000).catch(async (err: Error) => { // transpiling the CLI on a loaded 2-core machine can take tens of seconds
+      await this.stop();
+      throw err;
+    });
   }
 
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT ...) without waiting. */

@@ -1,0 +1,323 @@
+import * as fs from 'node:fs';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { LeaseKeepAlives } from './etcd-keepalive';
+import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener } from './store';
+
+export interface EtcdStoreConfig {
+  readonly kind: 'etcd';
+  /** `http://host:port` or `https://host:port`, one per member. */
+  readonly endpoints: readonly string[];
+  /** Every key metaroute writes lives under it, so several meshes can share one etcd. */
+  readonly prefix: string;
+  /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key for mutual TLS. */
+  readonly tls: { readonly ca: string; readonly cert: string | undefined; readonly key: string | undefined } | undefined;
+  readonly auth: { readonly username: string; readonly password: string } | undefined;
+}
+
+/** A unary etcd call that takes longer fails: a registration answers 503 instead of hanging. */
+const CALL_TIMEOUT_MS = 2000;
+/** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
+const CATCH_UP_TIMEOUT_MS = 3000;
+const RELIST_PAGE = 1000;
+
+interface MirrorEntry {
+  readonly value: string;
+  readonly modRevision: number;
+  /** etcd lease id, '0' for none. */
+  readonly lease: string;
+}
+
+/**
+ * The distributed store: keys in etcd under a prefix, mirrored in memory by one watch.
+ * Reads (list) answer from the mirror, so a replica keeps serving its last complete
+ * snapshot while etcd is unreachable; writes then fail with StoreUnavailableError (503).
+ * The watch resumes from the last revision it applied; when etcd has compacted that
+ * revision away, the store lists the prefix again and hands watchers only the
+ * difference to what they saw (nothing lost, nothing applied twice). A key put with a
+ * TTL is bound to its own etcd lease, renewed by `leases.refresh`, and etcd deletes it
+ * when the lease runs out: every replica sees the same expiry at the same revision.
+ */
+export class EtcdStore implements Store {
+  readonly leases: StoreLeases = { refresh: (key) => this.refresh(key) };
+  private readonly mirror = new Map<string, MirrorEntry>();
+  private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
+  private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
+  /** The etcd revision the mirror reflects. */
+  private revision = 0;
+  private watcher: Watcher | undefined;
+  private reachable = true;
+  private refusedWrites = 0;
+  private closed = false;
+  private readonly keepAlives: LeaseKeepAlives;
+
+  private constructor(
+    private readonly client: Etcd3,
+    private readonly config: EtcdStoreConfig,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
+  }
+
+  static async open(config: EtcdStoreConfig, log: (msg: string) => void): Promise<EtcdStore> {
+    const client = new Etcd3({
+      hosts: [...config.endpoints],
+      credentials: config.tls && {
+        rootCertificate: fs.readFileSync(config.tls.ca),
+        privateKey: config.tls.key ? fs.readFileSync(config.tls.key) : undefined,
+        certChain: config.tls.cert ? fs.readFileSync(config.tls.cert) : undefined,
+      },
+      auth: config.auth && { username: config.auth.username, password: config.auth.password },
+      dialTimeout: CALL_TIMEOUT_MS,
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
+      faultHandling: {
+        // Another member is tried soon (a leader election takes about a second); a member that failed is retried after a second, not the default five.
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        // etcd3 calls .next() on it (a backoff factory) although its type names a backoff.
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+      },
+    });
+    const store = new EtcdStore(client, config, log);
+    try {
+      await store.relist();
+    } catch (error) {
+      client.close();
+      throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${config.prefix} (unreachable, or refused TLS or credentials): ${(error as Error).message}`);
+    }
+    store.startWatch();
+    log(`store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${config.prefix} at revision ${store.revision}`);
+    return store;
+  }
+
+  async list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }> {
+    const entries: StoreEntry[] = [];
+    for (const [key, { value }] of this.mirror) if (key.startsWith(prefix)) entries.push({ key, value });
+    entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { entries, revision: this.revision };
+  }
+
+  async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
+    const revision = await this.guard(key, async () => {
+      const lease = options.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: options.ttlSeconds, ID: 0 })).ID : undefined;
+      const answer = await this.client.kv.put({ key: this.etcdKey(key), value: Buffer.from(value), lease });
+      return Number(answer.header.revision);
+    });
+    await this.caughtUp(revision);
+    return revision;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const answer = await this.guard(key, () => this.client.kv.deleteRange({ key: this.etcdKey(key) }));
+    const deleted = Number(answer.deleted) > 0;
+    // A delete of nothing makes no revision this watch would see: nothing to wait for.
+    if (deleted) await this.caughtUp(Number(answer.header.revision));
+    return deleted;
+  }
+
+  watch(prefix: string, afterRevision: number, listener: StoreListener): () => void {
+    if (afterRevision < this.revision) throw new Error(`etcd store watchers follow on from list(): revision ${afterRevision} is behind ${this.revision}`);
+    const watcher = { prefix, listener };
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // A cancel waits for etcd's answer, which an unreachable etcd never gives.
+    await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 'watch cancel').catch(() => undefined);
+    for (const waiter of this.waiters) waiter.resolve();
+    this.keepAlives.close();
+    this.client.close();
+  }
+
+  private async refresh(key: string): Promise<boolean> {
+    const entry = this.mirror.get(key);
+    if (!entry) return false;
+    if (entry.lease === '0') return true;
+    const ttl = await this.guard(key, () => this.keepAlives.renew(entry.lease));
+    return ttl > 0;
+  }
+
+  private etcdKey(key: string): Buffer {
+    return Buffer.from(this.config.prefix + key);
+  }
+
+  /** Runs one etcd write; a failure becomes StoreUnavailableError (503), logged once per outage. */
+  private async guard<T>(key: string, call: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('store is closed');
+    let result: T;
+    try {
+      result = await call();
+    } catch (error) {
+      if (this.refusedWrites++ === 0) this.log(`store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, nothing was stored; try again: ${(error as Error).message}`);
+    }
+    if (this.refusedWrites > 0) {
+      this.log(`store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
+      this.refusedWrites = 0;
+    }
+    return result;
+  }
+
+  /**
+   * Resolves once this replica's watch has applied `revision`, so a caller reads its own
+   * write here as every other replica soon will (or after a timeout: the write is durable).
+   */
+  private caughtUp(revision: number): Promise<void> {
+    if (revision <= this.revision || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.log(`store: the watch has not applied revision ${revision} after ${CATCH_UP_TIMEOUT_MS} ms (at ${this.revision}); the write is stored, answering without it`);
+        waiter.resolve();
+      }, CATCH_UP_TIMEOUT_MS);
+      this.waiters.add(waiter);
+    });
+  }
+
+  private startWatch(): void {
+    const watcher = this.client.watch().prefix(this.config.prefix).startRevision(String(this.revision + 1)).watcher();
+    this.watcher = watcher;
+    watcher.on('data', (response: IWatchResponse) => this.onWatch(response));
+    watcher.on('disconnected', (error: Error) => {
+      if (!this.reachable || this.closed) return;
+      this.reachable = false;
+      this.log(`store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
+    });
+    watcher.on('connected', () => {
+      // etcd3 moves the resume point to the creation header's revision, ahead of events not yet sent: keep ours.
+      watcher.request.start_revision = String(this.revision + 1);
+      if (this.reachable) return;
+      this.reachable = true;
+      this.log(`store: etcd is back; the watch resumes after revision ${this.revision}`);
+    });
+    // etcd cancels a watch whose revision it has compacted away (or for any other reason): list again.
+    watcher.on('error', (error: Error) => {
+      if (this.closed) return;
+      this.log(`store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.config.prefix} again`);
+      void this.resync();
+    });
+  }
+
+  private async resync(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        const changed = await this.relist();
+        this.log(`store: resynchronised at revision ${this.revision} (${changed} keys changed)`);
+        this.startWatch();
+        return;
+      } catch (error) {
+        if (attempt === 0) this.log(`store: listing etcd failed (${(error as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private onWatch(response: IWatchResponse): void {
+    const events = response.events;
+    for (const event of events) {
+      const key = event.kv.key.toString().slice(this.config.prefix.length);
+      const revision = Number(event.kv.mod_revision);
+      if (event.type === 'Put') this.applyPut(key, event.kv, revision);
+      else this.applyDelete(key, revision);
+    }
+    // Resume after the last event applied; etcd's header may be ahead of events it has not sent yet.
+    const resumeAfter = events.length ? Number(events[events.length - 1]!.kv.mod_revision) : Number(response.header.revision);
+    if (resumeAfter > this.revision) this.revision = resumeAfter;
+    this.watcher!.request.start_revision = String(this.revision + 1); // etcd3 set it from the header
+    for (const waiter of this.waiters) if (waiter.revision <= this.revision) waiter.resolve();
+  }
+
+  private applyPut(key: string, kv: IKeyValue, revision: number): void {
+    const known = this.mirror.get(key);
+    if (known && known.modRevision >= revision) return; // already applied (by a relist)
+    const value = kv.value.toString();
+    this.mirror.set(key, { value, modRevision: revision, lease: String(kv.lease ?? '0') });
+    this.notify({ type: 'put', key, value, revision });
+  }
+
+  private applyDelete(key: string, revision: number): void {
+    const known = this.mirror.get(key);
+    if (!known || known.modRevision >= revision) return;
+    this.mirror.delete(key);
+    this.notify({ type: 'delete', key, revision });
+  }
+
+  /**
+   * Lists the prefix at one revision, page by page, and applies the difference to the
+   * mirror as events. Returns how many keys changed.
+   */
+  private async relist(): Promise<number> {
+    const prefix = Buffer.from(this.config.prefix);
+    const rangeEnd = prefixEnd(prefix);
+    const seen = new Set<string>();
+    let at: number | undefined;
+    let from = prefix;
+    let changed = 0;
+    const found: Array<[string, IKeyValue]> = [];
+    for (;;) {
+      const page = await this.client.kv.range({ key: from, range_end: rangeEnd, limit: RELIST_PAGE, revision: at });
+      at ??= Number(page.header.revision);
+      for (const kv of page.kvs) found.push([kv.key.toString().slice(this.config.prefix.length), kv]);
+      if (!page.more || page.kvs.length === 0) break;
+      from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    for (const [key, kv] of found) {
+      seen.add(key);
+      const known = this.mirror.get(key);
+      if (known?.modRevision === Number(kv.mod_revision)) continue;
+      changed++;
+      this.applyPut(key, kv, Number(kv.mod_revision));
+    }
+    for (const key of [...this.mirror.keys()]) {
+      if (seen.has(key)) continue;
+      changed++;
+      this.applyDelete(key, at);
+    }
+    this.revision = Math.max(this.revision, at);
+    return changed;
+  }
+
+  /** A watcher that throws is logged and skipped: it must not stall the others. */
+  private notify(event: StoreEvent): void {
+    for (const w of this.watchers) {
+      if (!event.key.startsWith(w.prefix)) continue;
+      try {
+        w.listener(event);
+      } catch (error) {
+        this.log(`store watcher for ${w.prefix} failed on ${event.key}: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+/** The smallest key after every key starting with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${CALL_TIMEOUT_MS} ms`)), CALL_TIMEOUT_MS);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error: Error) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}

@@ -1,0 +1,30 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { LOG_FILE } from './embedded';
+import { scanLog } from './log-format';
+import { lockDataDir } from './lock';
+
+/**
+ * `metaroute store repair`: cuts the embedded log at its first damaged record, keeping
+ * every record before it. What is cut is saved beside the log, never just deleted. Refused
+ * while a server holds the data directory.
+ */
+export async function repairStore(dir: string): Promise<string> {
+  const unlock = await lockDataDir(dir);
+  try {
+    const logPath = path.join(path.resolve(dir), LOG_FILE);
+    const bytes = await fs.readFile(logPath);
+    const scan = scanLog(bytes);
+    const kept = `${scan.records.length} records (up to revision ${scan.records.at(-1)?.r ?? 0})`;
+    if (!scan.corrupt && !scan.torn) return `${logPath} is intact: ${kept}; nothing to repair`;
+    const savedPath = `${logPath}.dropped-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await fs.writeFile(savedPath, bytes.subarray(scan.validBytes));
+    await fs.truncate(logPath, scan.validBytes);
+    const dropped = scan.corrupt
+      ? `line ${scan.corrupt.line}${scan.corrupt.key === undefined ? '' : ` (key ${JSON.stringify(scan.corrupt.key)})`}: ${scan.corrupt.reason}, and the ${scan.linesAfterCorrupt} line(s) after it`
+      : `the incomplete last line ${scan.torn!.line}`;
+    return `repaired ${logPath}: kept ${kept}; dropped ${dropped}; the dropped bytes are saved in ${savedPath}`;
+  } finally {
+    await unlock();
+  }
+}

@@ -1,0 +1,172 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Etcd3, Range } from 'etcd3';
+import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
+import { StoreUnavailableError, type StoreEvent } from '../../src/store/store';
+import { until } from '../support/app';
+import { CuttableProxy, EtcdCluster, OPENSSL, describeWithEtcd, makeCertificates } from '../support/etcd';
+import { describeWith } from '../support/requires';
+
+describeWithEtcd('etcd store against a real etcd', () => {
+  let etcd: EtcdCluster;
+  const open: EtcdStore[] = [];
+  let prefixCount = 0;
+  let prefix: string;
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(1);
+  });
+  afterAll(() => etcd.close());
+  beforeEach(() => {
+    prefix = `/test-${++prefixCount}/`;
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  async function store(endpoint = etcd.endpoint(0), logs: string[] = []): Promise<EtcdStore> {
+    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined };
+    const s = await EtcdStore.open(config, (m) => logs.push(m));
+    open.push(s);
+    return s;
+  }
+
+  function record(s: EtcdStore, watchPrefix = ''): StoreEvent[] {
+    const events: StoreEvent[] = [];
+    void s.list(watchPrefix).then(({ revision }) => s.watch(watchPrefix, revision, (e) => events.push(e)));
+    return events;
+  }
+
+  test('two stores on one etcd: a write on one is listed and watched on both; the writer reads its own write at once', async () => {
+    const a = await store();
+    const b = await store();
+    const seenByB = record(b, 'a/');
+    const revision = await a.put('a/1', 'one');
+    expect((await a.list('a/')).entries).toEqual([{ key: 'a/1', value: 'one' }]); // no wait: put resolves after A's watch applied it
+    await a.put('b/1', 'other prefix');
+    expect(await a.delete('a/1')).toBe(true);
+    expect(await a.delete('a/1')).toBe(false);
+    await until(() => seenByB.length === 2, 'B to see both changes');
+    expect(seenByB.map((e) => [e.type, e.key, e.value])).toEqual([['put', 'a/1', 'one'], ['delete', 'a/1', undefined]]);
+    expect(seenByB[0]!.revision).toBe(revision);
+    const reopened = await store();
+    expect((await reopened.list('')).entries).toEqual([{ key: 'b/1', value: 'other prefix' }]);
+  });
+
+  test('a key put with a TTL lives while refreshed (from either store) and is deleted by etcd for both when not', async () => {
+    const a = await store();
+    const b = await store();
+    const seenByB = record(b);
+    await a.put('lease/kept', 'k', { ttlSeconds: 2 });
+    await a.put('lease/dropped', 'd', { ttlSeconds: 2 });
+    await until(() => seenByB.length === 2, 'B to see the puts');
+    const started = Date.now();
+    while (Date.now() - started < 3500) {
+      expect(await b.leases.refresh('lease/kept')).toBe(true); // B renews a lease A granted
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await until(() => seenByB.some((e) => e.type === 'delete'), 'etcd to expire the unrefreshed key', 5000);
+    expect(seenByB.filter((e) => e.type === 'delete').map((e) => e.key)).toEqual(['lease/dropped']);
+    expect((await a.list('lease/')).entries.map((e) => e.key)).toEqual(['lease/kept']);
+    expect(await a.leases.refresh('lease/dropped')).toBe(false);
+  });
+
+  test('cut off from etcd: keeps listing its last snapshot, writes fail with StoreUnavailableError, then its watch resumes where it stopped', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const logs: string[] = [];
+    const cut = await store(proxy.endpoint, logs);
+    const events = record(cut);
+    const writer = await store();
+    await writer.put('k/1', 'before');
+    await until(async () => (await cut.list('k/')).entries.length === 1, 'the cut store to see k/1');
+    proxy.cut();
+    const refusedAt = Date.now();
+    await expect(cut.put('k/2', 'refused')).rejects.toThrow(StoreUnavailableError);
+    expect(Date.now() - refusedAt).toBeLessThan(10_000);
+    expect((await cut.list('k/')).entries).toEqual([{ key: 'k/1', value: 'before' }]);
+    await writer.put('k/3', 'while cut');
+    expect(logs.some((m) => m.includes('writes answer 503'))).toBe(true);
+    proxy.restore();
+    await until(async () => (await cut.list('k/')).entries.length === 2, 'the cut store to catch up', 10_000);
+    expect(await cut.put('k/4', 'after')).toBeGreaterThan(0);
+    // The watch resumed after the last revision it had applied: every change once, none again.
+    expect(events.map((e) => e.key)).toEqual(['k/1', 'k/3', 'k/4']);
+    expect(logs.some((m) => m.includes('resynchronised'))).toBe(false); // resumed, not relisted
+    await proxy.close();
+  });
+
+  test('a watch whose revision etcd compacted away lists again: nothing lost, nothing applied twice', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const logs: string[] = [];
+    const behind = await store(proxy.endpoint, logs);
+    const writer = await store();
+    const events = record(behind);
+    await writer.put('k/stays', 'v1');
+    await writer.put('k/changes', 'v1');
+    await writer.put('k/goes', 'v1');
+    await until(() => events.length === 3, 'the watch to see three puts');
+    proxy.cut();
+    await writer.put('k/changes', 'v2');
+    await writer.delete('k/goes');
+    await writer.put('k/new', 'v1');
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    const { header } = await client.kv.range({ key: Buffer.from(prefix) });
+    await client.kv.compact({ revision: header.revision, physical: true });
+    client.close();
+    proxy.restore();
+    await until(() => logs.some((m) => m.includes('resynchronised')), 'a relist after the compaction', 10_000);
+    expect((await behind.list('k/')).entries).toEqual([
+      { key: 'k/changes', value: 'v2' },
+      { key: 'k/new', value: 'v1' },
+      { key: 'k/stays', value: 'v1' },
+    ]);
+    // The three changes it missed, each once; k/stays not again.
+    expect(events.slice(3).map((e) => `${e.type} ${e.key} ${e.value ?? ''}`).sort()).toEqual(['delete k/goes ', 'put k/changes v2', 'put k/new v1']);
+    await writer.put('k/later', 'v1'); // and the new watch follows on
+    await until(() => events.length === 7, 'the new watch to deliver');
+    await proxy.close();
+  });
+
+  test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
+    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined };
+    await expect(EtcdStore.open(config, () => undefined)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
+  });
+});
+
+describeWithEtcd('etcd store over mutual TLS with a password', () => {
+  describeWith(OPENSSL, 'certificates made with openssl', () => {
+    test('connects with the CA, its client certificate and a role limited to its prefix; a wrong password, no client certificate or another prefix is refused at start', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-etcd-tls-'));
+      const certs = makeCertificates(dir);
+      const etcd = await EtcdCluster.start(1, { ca: certs.ca, ...certs.server });
+      try {
+        const credentials = { rootCertificate: fs.readFileSync(certs.ca), certChain: fs.readFileSync(certs.client.cert), privateKey: fs.readFileSync(certs.client.key) };
+        const admin = new Etcd3({ hosts: etcd.endpoints, credentials });
+        await admin.user('root').create('root-password');
+        await admin.role('root').create();
+        await admin.user('root').addRole('root');
+        await admin.role('metaroute').create();
+        await admin.role('metaroute').grant({ permission: 'Readwrite', range: Range.prefix('/tls/') });
+        await admin.user('metaroute').create('s3cret');
+        await admin.user('metaroute').addRole('metaroute');
+        await admin.auth.authEnable();
+        admin.close();
+
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/tls/', tls: { ca: certs.ca, ...certs.client }, auth: { username: 'metaroute', password: 's3cret' } };
+        const store = await EtcdStore.open(config, () => undefined);
+        await store.put('k', 'v', { ttlSeconds: 5 });
+        expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v' }]);
+        expect(await store.leases.refresh('k')).toBe(true);
+        await store.close();
+
+        await expect(EtcdStore.open({ ...config, auth: { username: 'metaroute', password: 'wrong' } }, () => undefined)).rejects.toThrow(/did not answer the first list of \/tls\/ .*authentication failed/i);
+        await expect(EtcdStore.open({ ...config, tls: { ca: certs.ca, cert: undefined, key: undefined } }, () => undefined)).rejects.toThrow('did not answer the first list');
+        await expect(EtcdStore.open({ ...config, prefix: '/other/' }, () => undefined)).rejects.toThrow(/permission denied/i);
+      } finally {
+        await etcd.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  });
+});

@@ -1,0 +1,89 @@
+import { api, until } from '../support/app';
+import { CuttableProxy, EtcdCluster, describeWithEtcd } from '../support/etcd';
+import { ExtProcClient } from '../support/extproc-client';
+import { EdsRecorder, routedLabels, startReplica } from '../support/replicas';
+
+const ALL_GRAY = 'rules:\n  - name: all-gray\n    service: shop\n    destinations: [{ name: gray, labels: { version: gray } }]\n    failover: none\n';
+
+describeWithEtcd('replicas on one etcd', () => {
+  let etcd: EtcdCluster;
+  let prefixCount = 0;
+  const cleanups: Array<() => unknown> = [];
+
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(1);
+  });
+  afterAll(() => etcd.close());
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function replicas(endpointsOfA = etcd.endpoints) {
+    const prefix = `/replicas-${++prefixCount}/`;
+    const a = await startReplica(endpointsOfA, prefix);
+    cleanups.push(() => a.app.stop());
+    const b = await startReplica(etcd.endpoints, prefix);
+    cleanups.push(() => b.app.stop());
+    const clientA = new ExtProcClient(a.extProc);
+    const clientB = new ExtProcClient(b.extProc);
+    cleanups.push(() => (clientA.close(), clientB.close()));
+    return { a, b, clientA, clientB };
+  }
+
+  test('a registration, a rule and a router config written on one replica reach the other one\'s ext_proc, xDS and APIs', async () => {
+    const { a, b, clientA, clientB } = await replicas();
+    expect((await api(b.admin, 'PUT', '/v1/rules', ALL_GRAY)).status).toBe(200);
+    expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { version: 'blue' }, ephemeral: false })).status).toBe(200);
+    await until(() => b.app.registry.snapshot().services.has('default/shop'), 'B to learn of shop'); // before, its CLA is rightly empty
+    const eds = new EdsRecorder(() => b.app.ports.xds, 'shop.default');
+    cleanups.push(() => eds.close());
+    await until(() => eds.last?.endpoints.length === 1, 'B to push the blue endpoint');
+
+    expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.2', port: 2, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
+    expect(await routedLabels(clientA, 'shop')).toEqual({ version: 'gray' }); // the writer answers with its write at once
+    await until(async () => (await routedLabels(clientB, 'shop'))?.version === 'gray', 'B to route to gray');
+    await until(() => eds.last?.endpoints.join() === '10.0.0.1:1,10.0.0.2:2', 'B to push both endpoints');
+    expect((await api(a.admin, 'GET', '/v1/rules')).json.text).toBe(ALL_GRAY);
+
+    expect((await api(b.admin, 'PUT', '/v1/routers/nearby/config', { enabled: true })).status).toBe(200);
+    await until(async () => (await api(a.admin, 'GET', '/config_dump')).json.routers.nearby?.enabled === true, 'A to apply B\'s router config');
+
+    expect((await api(b.admin, 'DELETE', '/v1/instances/default/shop/10.0.0.2:2')).status).toBe(200);
+    // failover: none, so without a gray instance A answers 503 itself.
+    await until(async () => (await clientA.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' })).immediate_response !== undefined, 'A to lose gray');
+    expect(eds.pushes.every((p) => p.endpoints.length > 0)).toBe(true);
+  });
+
+  test('an ephemeral instance lives on an etcd lease: heartbeats on the other replica keep it, and etcd expires it for both', async () => {
+    const { a, b } = await replicas();
+    for (const port of [1, 2]) expect((await api(a.admin, 'POST', '/v1/instances', { service: 'tmp', host: '10.0.0.1', port, ttlSeconds: 2 })).status).toBe(200);
+    await until(() => b.app.registry.snapshot().services.get('default/tmp')?.instances.length === 2, 'B to see both');
+    const started = Date.now();
+    while (Date.now() - started < 4000) {
+      expect((await api(b.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:2/heartbeat')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const ports = (env: typeof a) => env.app.registry.snapshot().services.get('default/tmp')?.instances.map((i) => i.port);
+    await until(() => ports(a)?.join() === '2' && ports(b)?.join() === '2', 'etcd to expire port 1 on both', 5000);
+    expect((await api(a.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status).toBe(404);
+  });
+
+  test('a replica cut off from etcd keeps routing on its last snapshot, answers registrations 503 with the reason, then catches up', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    cleanups.push(() => proxy.close());
+    const { a, b, clientA } = await replicas([proxy.endpoint]);
+    expect((await api(a.admin, 'PUT', '/v1/rules', ALL_GRAY)).status).toBe(200);
+    expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.2', port: 2, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
+    proxy.cut();
+    const refused = await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.3', port: 3, metadata: { version: 'gray' }, ephemeral: false });
+    expect(refused.status).toBe(503);
+    expect(refused.json.error).toContain('etcd');
+    expect(refused.json.error).toContain('nothing was stored');
+    expect(a.logs.some((m) => m.includes('writes answer 503'))).toBe(true);
+    expect(await routedLabels(clientA, 'shop')).toEqual({ version: 'gray' });
+    expect((await api(b.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.4', port: 4, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
+    proxy.restore();
+    await until(() => a.app.registry.snapshot().services.get('default/shop')?.instances.length === 2, 'A to catch up with B\'s write', 10_000);
+    expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.3', port: 3, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
+  });
+});
