@@ -76,9 +76,10 @@ export class ResourceBuilder {
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
     }
     if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.selectorKeys !== selectorKeys) {
-      // Built when a stream first reads it: no subscriber, no work; the live view gives the newest instances then.
+      // Built when a stream first reads it: no subscriber, no work. The registry is live, so the
+      // view is looked up then: a service that gained its first instance since is served with it.
       this.cache.putLazy(EDS, name, () => {
-        const { any, skipped } = encodeAssignment(name, view?.instances ?? [], keyList);
+        const { any, skipped } = encodeAssignment(name, registry.services.get(key)?.instances ?? [], keyList);
         if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
         return any;
       });
