@@ -21,6 +21,7 @@ const dist = path.join(__dirname, '..', '..', 'dist');
 const { XdsServer } = require(path.join(dist, 'xds'));
 const { Registry } = require(path.join(dist, 'registry', 'registry'));
 const { MetricsRegistry } = require(path.join(dist, 'metrics', 'metrics'));
+const { createLogger } = require(path.join(dist, 'log', 'logger'));
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
@@ -110,7 +111,7 @@ async function scenario(endpoints) {
         return () => { listeners.delete(listener); off(); };
       },
     },
-    { debounceMs: DEBOUNCE, maxDebounceMs: 1000, metrics: new MetricsRegistry(), log: (m) => console.error(m) },
+    { debounceMs: DEBOUNCE, maxDebounceMs: 1000, metrics: new MetricsRegistry(), log: createLogger('warn') },
   );
   const buildMs = now() - t0;
   const server = new grpc.Server({ 'grpc.max_concurrent_streams': 10000 });

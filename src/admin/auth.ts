@@ -1,16 +1,15 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
-import type { Labels } from '../model/instance';
+import { BlockList, isIP } from 'node:net';
+import { bearerToken, TokenDigests } from '../model/bearer';
+import type { Instance } from '../model/instance';
 import { HttpError } from './http';
+import { addressList, CIDR, countInScope, outOfScope, type RegistrationTarget, type TokenScope } from './token-scope';
+
+export type { RegistrationTarget } from './token-scope';
 
 /** One bearer token and what it may do. */
-export interface AuthToken {
+export interface AuthToken extends TokenScope {
   readonly token: string;
-  /** Services it may register, heartbeat and deregister: `*`, `ns/*`, `ns/svc`, or `svc` (that name in any namespace). */
-  readonly services: readonly string[];
-  /** Per label key, the values its instances may carry; a listed key is mandatory. */
-  readonly labels: Readonly<Record<string, readonly string[]>>;
   /** May use the admin API (rules, routers, instance listing, explain, config dump). */
   readonly admin: boolean;
 }
@@ -54,7 +53,7 @@ export function parseAuthConfig(value: unknown, env: NodeJS.ProcessEnv, problems
   const seen = new Set<string>();
   (Array.isArray(top.tokens) ? top.tokens : []).forEach((entry, i) => {
     const at = `auth.tokens[${i}]`;
-    const t = mapping(entry, at, ['token', 'tokenEnv', 'services', 'labels', 'admin']);
+    const t = mapping(entry, at, ['token', 'tokenEnv', 'services', 'labels', 'optionalLabels', 'addresses', 'maxInstances', 'admin']);
     let token = '';
     if ((t.token === undefined) === (t.tokenEnv === undefined)) problems.push(`${at}: set exactly one of token, tokenEnv`);
     else if (t.tokenEnv !== undefined) {
@@ -70,17 +69,34 @@ export function parseAuthConfig(value: unknown, env: NodeJS.ProcessEnv, problems
 
     const services = t.services === undefined ? [] : strings(t.services, `${at}.services`);
     for (const s of services) if (!SERVICE_PATTERN.test(s)) problems.push(`${at}.services: ${JSON.stringify(s)} is not *, ns/*, ns/svc or svc`);
-    const labels: Record<string, string[]> = {};
-    for (const [key, values] of Object.entries(mapping(t.labels, `${at}.labels`))) {
-      labels[key] = strings(values, `${at}.labels.${key}`);
-      if (Array.isArray(values) && values.length === 0) problems.push(`${at}.labels.${key}: list at least one allowed value`);
-    }
+    const labelMap = (field: 'labels' | 'optionalLabels'): Record<string, string[]> => {
+      const out: Record<string, string[]> = {};
+      for (const [key, values] of Object.entries(mapping(t[field], `${at}.${field}`))) {
+        if (key === '*' && field === 'labels') problems.push(`${at}.labels.*: a required label needs a name; use optionalLabels for "any other key"`);
+        out[key] = strings(values, `${at}.${field}.${key}`);
+        if (Array.isArray(values) && values.length === 0) problems.push(`${at}.${field}.${key}: list at least one allowed value (or "*")`);
+      }
+      return out;
+    };
+    const labels = labelMap('labels');
+    const optionalLabels = labelMap('optionalLabels');
+    for (const key of Object.keys(optionalLabels)) if (Object.hasOwn(labels, key)) problems.push(`${at}.optionalLabels.${key}: already required under labels`);
+    const addresses = t.addresses === undefined ? [] : strings(t.addresses, `${at}.addresses`);
+    for (const cidr of addresses) if (!validCidr(cidr)) problems.push(`${at}.addresses: ${JSON.stringify(cidr)} is not a CIDR (10.1.0.0/16, fd00::/8)`);
+    const maxInstances = t.maxInstances;
+    if (maxInstances !== undefined && (typeof maxInstances !== 'number' || !Number.isInteger(maxInstances) || maxInstances < 1)) problems.push(`${at}.maxInstances: must be an integer >= 1`);
     const admin = t.admin ?? false;
     if (typeof admin !== 'boolean') problems.push(`${at}.admin: must be true or false`);
     if (services.length === 0 && admin !== true) problems.push(`${at}: grants nothing; list services it may register or set admin: true`);
-    tokens.push({ token, services, labels, admin: admin === true });
+    tokens.push({ token, services, labels, optionalLabels, addresses, maxInstances: typeof maxInstances === 'number' ? maxInstances : undefined, admin: admin === true });
   });
   return { tokens, requireAdminAuth: typeof requireAdminAuth === 'boolean' ? requireAdminAuth : 'auto' };
+}
+
+function validCidr(cidr: string): boolean {
+  const m = CIDR.exec(cidr);
+  const family = m ? isIP(m[1]!) : 0;
+  return family !== 0 && Number(m![2]) <= (family === 4 ? 32 : 128);
 }
 
 export function isLoopback(host: string): boolean {
@@ -110,65 +126,56 @@ export function redactSecrets(dump: Record<string, unknown>): Record<string, unk
   return { ...dump, config: { ...config, auth, store } };
 }
 
-/** What a registration-API call touches: the instance, or only its service when it is not registered. */
-export interface RegistrationTarget {
-  readonly namespace: string;
-  readonly service: string;
-  readonly metadata?: Labels;
-}
-
-const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
-
 /**
  * Decides who may call what on the admin HTTP API. Registration calls need a token once
- * any token is configured; admin calls need an admin token when `adminAuthRequired`.
+ * any token is configured; admin reads need an admin token when `adminAuthRequired`, and
+ * admin writes also once any token is configured (unless `requireAdminAuth: false`).
  */
 export class AdminAuth {
-  /** Tokens are compared as SHA-256 digests: equal length, so timingSafeEqual applies and the length leaks nothing. */
-  private readonly grants: ReadonlyArray<{ readonly digest: Buffer; readonly grant: AuthToken }>;
+  private readonly grants: TokenDigests<AuthToken>;
   private readonly adminRequired: boolean;
+  private readonly writeRequired: boolean;
+  private readonly addresses = new Map<AuthToken, BlockList>();
 
   constructor(config: AuthConfig, host: string) {
     // loadConfig refuses this config already; App.start callers that build a config by hand are stopped here.
     const problem = adminAuthProblem(host, config);
     if (problem) throw new Error(problem);
-    this.grants = config.tokens.map((grant) => ({ digest: digest(grant.token), grant }));
+    this.grants = new TokenDigests(config.tokens, (t) => t.token);
     this.adminRequired = adminAuthRequired(host, config);
+    this.writeRequired = this.adminRequired || (config.tokens.length > 0 && config.requireAdminAuth !== false);
+    for (const t of config.tokens) if (t.addresses.length) this.addresses.set(t, addressList(t.addresses));
   }
 
-  /** Throws 401/403 unless the request may use an admin route. */
-  requireAdmin(req: IncomingMessage, res: ServerResponse): void {
-    if (!this.adminRequired) return;
+  /** Throws 401/403 unless the request may use an admin route; `write`: it changes rules or router configs. */
+  requireAdmin(req: IncomingMessage, res: ServerResponse, write: boolean): void {
+    if (!(write ? this.writeRequired : this.adminRequired)) return;
     if (!this.identify(req, res).admin) throw new HttpError(403, 'token may not use the admin API (it needs admin: true)');
   }
 
   /** The token of a registration-API call (401 without a known one); undefined while no token is configured. */
   registrant(req: IncomingMessage, res: ServerResponse): AuthToken | undefined {
-    return this.grants.length === 0 ? undefined : this.identify(req, res);
+    return this.grants.size === 0 ? undefined : this.identify(req, res);
   }
 
   /** Throws 403 naming the reason when `grant` does not cover `target`; `verb` is what the caller tried. */
   authorize(grant: AuthToken | undefined, verb: string, target: RegistrationTarget): void {
     if (!grant) return;
-    if (!grant.services.some((s) => serviceMatches(s, target.namespace, target.service))) {
-      throw new HttpError(403, `token may not ${verb} service ${target.namespace}/${target.service}`);
-    }
-    if (!target.metadata) return;
-    for (const [key, allowed] of Object.entries(grant.labels)) {
-      const value = target.metadata[key];
-      if (value === undefined) throw new HttpError(403, `token may not ${verb} an instance without label ${key}`);
-      if (!allowed.includes(value)) throw new HttpError(403, `token may not ${verb} ${key}=${value}`);
-    }
+    const reason = outOfScope(grant, this.addresses.get(grant), target);
+    if (reason) throw new HttpError(403, `token may not ${verb} ${reason}`);
+  }
+
+  /** Throws 403 when registering one more instance would exceed the token's `maxInstances`. */
+  checkQuota(grant: AuthToken | undefined, instances: Iterable<Instance>, pending: number): void {
+    if (grant?.maxInstances === undefined) return;
+    const registered = countInScope(grant, this.addresses.get(grant), instances) + pending;
+    if (registered >= grant.maxInstances) throw new HttpError(403, `token may register at most ${grant.maxInstances} instances, and ${registered} are registered within its scope`);
   }
 
   private identify(req: IncomingMessage, res: ServerResponse): AuthToken {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw this.unauthorized(res, 'missing Authorization: Bearer <token>');
-    const presented = digest(match[1]!);
-    let found: AuthToken | undefined;
-    // No early exit: the time taken does not tell which entry matched.
-    for (const g of this.grants) if (timingSafeEqual(g.digest, presented)) found = g.grant;
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw this.unauthorized(res, 'missing Authorization: Bearer <token>');
+    const found = this.grants.find(token);
     if (!found) throw this.unauthorized(res, 'unknown token');
     return found;
   }
@@ -177,13 +184,4 @@ export class AdminAuth {
     res.setHeader('www-authenticate', 'Bearer realm="metaroute"');
     return new HttpError(401, message);
   }
-}
-
-function serviceMatches(pattern: string, namespace: string, service: string): boolean {
-  if (pattern === '*') return true;
-  const slash = pattern.indexOf('/');
-  if (slash < 0) return pattern === service;
-  const ns = pattern.slice(0, slash);
-  const svc = pattern.slice(slash + 1);
-  return ns === namespace && (svc === '*' || svc === service);
 }

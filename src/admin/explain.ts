@@ -5,6 +5,8 @@ import type { Decision } from '../model/decision';
 import type { HeaderList } from '../model/headers';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
 import type { RoutingEngine, TraceStep } from '../routing/engine';
+import { SERVICE_HEADER } from '../routing/target';
+import { HttpError } from './http';
 
 /**
  * A request to explain, as JSON: the inputs Envoy's ext_proc filter sends, spelled out.
@@ -39,7 +41,51 @@ export interface Explanation {
   steps: TraceStep[];
 }
 
-/** Dry run over the live snapshot, with each router's input and output. */
+const SIDES: readonly Side[] = ['edge', 'outbound', 'inbound'];
+
+const FIELDS: Readonly<Record<keyof ExplainRequest, readonly string[] | 'strings' | 'object' | 'string'>> = {
+  cluster: 'string',
+  service: 'string',
+  authority: 'string',
+  path: 'string',
+  method: 'string',
+  headers: 'strings',
+  caller: ['service', 'namespace', 'labels'],
+  side: 'string',
+  claims: 'object',
+  sourceAddress: 'string',
+};
+
+/** Checks an explain body: a 400 names each unknown or mistyped field. */
+export function parseExplainRequest(body: unknown): ExplainRequest {
+  const problems: string[] = [];
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const strings = (v: unknown, at: string) => {
+    if (!isObject(v)) problems.push(`${at}: must be an object`);
+    else for (const [k, s] of Object.entries(v)) if (typeof s !== 'string') problems.push(`${at}.${k}: must be a string`);
+  };
+  if (!isObject(body)) throw new HttpError(400, 'body must be a JSON object');
+  for (const [key, value] of Object.entries(body)) {
+    const kind = FIELDS[key as keyof ExplainRequest];
+    if (kind === undefined) problems.push(`${key}: unknown field (expected one of ${Object.keys(FIELDS).join(', ')})`);
+    else if (kind === 'string' && typeof value !== 'string') problems.push(`${key}: must be a string`);
+    else if (kind === 'strings') strings(value, key);
+    else if (kind === 'object' && !isObject(value)) problems.push(`${key}: must be an object`);
+    else if (Array.isArray(kind)) {
+      if (!isObject(value)) problems.push(`${key}: must be an object`);
+      else for (const [k, v] of Object.entries(value)) {
+        if (!kind.includes(k)) problems.push(`${key}.${k}: unknown field (expected one of ${kind.join(', ')})`);
+        else if (k === 'labels') strings(v, `${key}.${k}`);
+        else if (typeof v !== 'string') problems.push(`${key}.${k}: must be a string`);
+      }
+    }
+  }
+  if (body.side !== undefined && !SIDES.includes(body.side as Side)) problems.push(`side: must be one of ${SIDES.join(', ')}`);
+  if (problems.length) throw new HttpError(400, 'invalid explain request', problems);
+  return body as ExplainRequest;
+}
+
+/** Dry run over the live snapshot, with each router's input and output; 404 when no registered service is the callee. */
 export async function explain(engine: RoutingEngine, request: ExplainRequest, options: DecideOptions): Promise<Explanation> {
   const headers: HeaderList = { names: [], values: [], bytes: 0, oversized: false };
   const add = (name: string, value: string): void => {
@@ -82,6 +128,10 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
     case 'inbound':
       return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: '', steps };
     case 'routed':
+      if (!verdict.service) {
+        const asked = cluster ?? request.headers?.[SERVICE_HEADER] ?? request.authority;
+        throw new HttpError(404, asked ? `no registered service matches ${JSON.stringify(asked)}` : `no callee named: give cluster (or service), an ${SERVICE_HEADER} header or an authority`);
+      }
       return { service: verdict.service?.key ?? '', cluster: verdict.service?.cluster ?? '', rule: verdict.outcome.rule, decision: verdict.outcome.decision, refused: '', steps };
   }
 }

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
+import { formatPath } from '../rules/errors';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly details: readonly string[] = []) {
@@ -20,13 +22,18 @@ export async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field. */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const text = await readBody(req);
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
   }
+  const bad = loneSurrogatePath(value);
+  if (bad) throw new HttpError(400, `${formatPath(bad) || 'body'}: ${LONE_SURROGATE_MESSAGE}`);
+  return value;
 }
 
 export function send(res: ServerResponse, status: number, body: string, contentType = 'application/json'): void {

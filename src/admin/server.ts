@@ -1,6 +1,10 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DecideOptions } from '../extproc/decide';
+import type { Instance } from '../model/instance';
+import type { LifecyclePhase } from '../extproc/health';
+import type { Logger } from '../log/logger';
+import { VERSION } from '../model/build-info';
 import type { RuleSnapshot } from '../model/rule';
 import { MAX_BATCH_ENTRIES, parseBatch, parseRef } from '../registry/batch-input';
 import { parseInstance } from '../registry/instance-input';
@@ -8,16 +12,21 @@ import type { Registry } from '../registry/registry';
 import type { InstanceRef, RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
 import { StoreUnavailableError } from '../store/store';
-import { redactSecrets, type AdminAuth } from './auth';
-import { explain, type ExplainRequest } from './explain';
+import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
+import { explain, parseExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
 import type { MetricsRegistry } from '../metrics/metrics';
+import { runtimeMetrics } from '../metrics/runtime';
+import { XDS_SECTIONS } from '../xds';
+import { openApiDocument } from './openapi';
 import { serialize } from './schemas';
 
 /** What the rules API needs of the live rules (implemented by app/rules-source.ts). */
 export interface RulesPort {
   readonly snapshot: RuleSnapshot;
   readonly document: { readonly text: string; readonly origin: string };
+  /** Set while rules come from a watched file: the API may then not change them. */
+  readonly file: string | undefined;
   /** Validates and stores a new rule document; an invalid one changes nothing. */
   update(text: string, origin: string): Promise<{ ok: true; version: number } | { ok: false; message: string }>;
 }
@@ -32,15 +41,18 @@ export interface AdminDeps {
   /** What ext_proc decides with, so explain decides the same way. */
   readonly decideOptions: DecideOptions;
   readonly auth: AdminAuth;
-  ready(): boolean;
+  readonly log: Logger;
+  phase(): LifecyclePhase;
+  /** One served xDS resource in Envoy's JSON mapping (`resource`: clusters, endpoints, listeners, routes). */
+  xdsResource(resource: string, name: string): { type_url: string; version: string; resource: Record<string, unknown> } | undefined;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
   configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
-/** `registration` routes check their token against the instance themselves; unlisted routes are `admin`. */
-type Access = 'open' | 'registration' | 'admin';
+/** `registration` routes check their token against the instance themselves; unlisted routes are `admin` (reads), `admin-write` changes rules or routers. */
+type Access = 'open' | 'registration' | 'admin' | 'admin-write';
 
 /**
  * The admin HTTP API: health, metrics, registration, rules, router config, explain and
@@ -49,14 +61,18 @@ type Access = 'open' | 'registration' | 'admin';
 export class AdminServer {
   private readonly server: http.Server;
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler; access: Access }> = [];
+  /** Per token, registrations written to the store but not yet in the registry. */
+  private readonly pending = new Map<AuthToken, Set<string>>();
+  private readonly openApi = JSON.stringify(openApiDocument(VERSION));
 
   constructor(private readonly deps: AdminDeps) {
     this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })), 'open');
     this.route('GET', '/readyz', (_q, res) => {
-      const ready = deps.ready();
-      send(res, ready ? 200 : 503, serialize.status({ status: ready ? 'ready' : 'starting' }));
+      const phase = deps.phase();
+      send(res, phase === 'serving' ? 200 : 503, serialize.status({ status: phase === 'serving' ? 'ready' : phase }));
     }, 'open');
-    this.route('GET', '/metrics', (_q, res) => send(res, 200, deps.metrics.render(), 'text/plain; version=0.0.4'), 'open');
+    this.route('GET', '/metrics', async (_q, res) => send(res, 200, deps.metrics.render() + (await runtimeMetrics()), 'text/plain; version=0.0.4'), 'open');
+    this.route('GET', '/openapi.json', (_q, res) => send(res, 200, this.openApi), 'open');
     this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
     this.route('POST', '/v1/instances/batch', (req, res) => this.registerBatch(req, res), 'registration');
     this.route('POST', '/v1/heartbeats', (req, res) => this.heartbeats(req, res), 'registration');
@@ -76,11 +92,12 @@ export class AdminServer {
       send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, text: doc.text }));
     });
     this.route('PUT', '/v1/rules', async (req, res) => {
+      if (deps.rules.file) throw new HttpError(409, `rules come from the rules file ${deps.rules.file} (rulesFile in the server config): edit that file, or remove rulesFile to manage rules through this API`);
       const text = await readBody(req);
       const result = await deps.rules.update(text, 'api');
       if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
       send(res, 200, serialize.ruleUpdate({ version: result.version }));
-    });
+    }, 'admin-write');
     this.route('GET', '/v1/routers', (_q, res) => send(res, 200, serialize.routers({ routers: [...deps.engine.routerNames] })));
     this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
       const config = await readJson(req);
@@ -91,13 +108,11 @@ export class AdminServer {
         throw new HttpError(400, `router ${name} refused the config; its previous config stays`, [(error as Error).message]);
       }
       send(res, 200, serialize.status({ status: 'configured' }));
-    });
+    }, 'admin-write');
     this.route('POST', '/explain', async (req, res) => {
-      const body = await readJson(req);
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
-      send(res, 200, serialize.explain(await explain(deps.engine, body as ExplainRequest, deps.decideOptions)));
+      send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));
     });
-    this.route('GET', '/config_dump', async (_q, res) => send(res, 200, serialize.dump(redactSecrets(await deps.configDump()))));
+    this.route('GET', '/config_dump', (_q, res, _p, url) => this.configDump(res, url));
     this.server = http.createServer((req, res) => void this.dispatch(req, res));
   }
 
@@ -119,22 +134,28 @@ export class AdminServer {
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
+    // HEAD is GET without the body (node:http leaves the body out of a HEAD answer).
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
     try {
-      let pathMatched = false;
+      const allowed = new Set<string>();
       for (const r of this.routes) {
         const m = r.pattern.exec(url.pathname);
         if (!m) continue;
-        pathMatched = true;
-        if (r.method !== req.method) continue;
-        if (r.access === 'admin') this.deps.auth.requireAdmin(req, res);
+        allowed.add(r.method);
+        if (r.method === 'GET') allowed.add('HEAD');
+        if (r.method !== method) continue;
+        if (r.access === 'admin' || r.access === 'admin-write') this.deps.auth.requireAdmin(req, res, r.access === 'admin-write');
         await r.handler(req, res, m.slice(1).map(decodePathPart), url);
         return;
       }
-      throw pathMatched ? new HttpError(405, `${req.method} not allowed on ${url.pathname}`) : new HttpError(404, `no such endpoint: ${url.pathname}`);
+      if (allowed.size === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
+      res.setHeader('allow', [...allowed].join(', '));
+      throw new HttpError(405, `${req.method} not allowed on ${url.pathname} (allowed: ${[...allowed].join(', ')})`);
     } catch (error) {
       const e = error instanceof HttpError ? error
         : error instanceof StoreUnavailableError ? new HttpError(503, (error as Error).message)
         : new HttpError(500, (error as Error).message);
+      if (e.status >= 500) this.deps.log.error({ event: 'admin.failed', method: req.method, path: url.pathname, err: error }, 'admin request failed');
       if (!res.headersSent) send(res, e.status, serialize.error({ error: e.message, details: [...e.details] }));
       else res.destroy();
     }
@@ -149,7 +170,12 @@ export class AdminServer {
     // Re-registering an id overwrites it: the token must also cover the instance it replaces.
     const existing = this.deps.registry.get(namespace, service, id);
     if (existing) this.deps.auth.authorize(grant, 'replace', existing);
-    await this.deps.sync.register(parsed.instance);
+    const release = existing ? undefined : this.reserveQuota(grant, `${namespace}/${service}/${id}`);
+    try {
+      await this.deps.sync.register(parsed.instance);
+    } finally {
+      release?.();
+    }
     send(res, 200, serialize.instance(parsed.instance));
   }
 
@@ -171,7 +197,29 @@ export class AdminServer {
     if (grant) deregister.forEach((ref, i) => {
       this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
     });
-    const existed = await this.deps.sync.batch(register, deregister);
+    // New instances count against the token's quota like single registrations (reserved until written).
+    const releases: Array<() => void> = [];
+    try {
+      register.forEach((instance, i) => {
+        if (this.deps.registry.get(instance.namespace, instance.service, instance.id)) return;
+        try {
+          const release = this.reserveQuota(grant, `${instance.namespace}/${instance.service}/${instance.id}`);
+          if (release) releases.push(release);
+        } catch (error) {
+          if (error instanceof HttpError) throw new HttpError(error.status, `register[${i}]: ${error.message}; nothing was changed`);
+          throw error;
+        }
+      });
+    } catch (error) {
+      for (const release of releases) release();
+      throw error;
+    }
+    let existed: boolean[];
+    try {
+      existed = await this.deps.sync.batch(register, deregister);
+    } finally {
+      for (const release of releases) release();
+    }
     const missing = deregister.filter((_, i) => !existed[i]);
     send(res, 200, serialize.batch({ registered: register.length, deregistered: deregister.length - missing.length, missing }));
   }
@@ -204,10 +252,40 @@ export class AdminServer {
     }
   }
 
+  /**
+   * Checks a new instance against the token's `maxInstances`; registrations still on their
+   * way to the registry count too, so concurrent ones cannot overshoot. Returns the release.
+   */
+  private reserveQuota(grant: AuthToken | undefined, key: string): (() => void) | undefined {
+    if (grant?.maxInstances === undefined) return undefined;
+    const pending = this.pending.get(grant) ?? new Set<string>();
+    this.pending.set(grant, pending);
+    if (pending.has(key)) return undefined;
+    this.deps.auth.checkQuota(grant, registeredInstances(this.deps.registry), pending.size);
+    pending.add(key);
+    return () => pending.delete(key);
+  }
+
   /** Heartbeat and deregister: the token must cover the service, and the instance's labels when it exists. */
   private authorizeExisting(req: http.IncomingMessage, res: http.ServerResponse, verb: string, namespace: string, service: string, id: string): void {
     const grant = this.deps.auth.registrant(req, res);
     this.deps.auth.authorize(grant, verb, this.deps.registry.get(namespace, service, id) ?? { namespace, service });
+  }
+
+  private async configDump(res: http.ServerResponse, url: URL): Promise<void> {
+    const unknown = [...url.searchParams.keys()].filter((k) => k !== 'resource' && k !== 'name');
+    if (unknown.length) throw new HttpError(400, `unknown query parameter(s): ${unknown.join(', ')} (expected resource, name)`);
+    const resource = url.searchParams.get('resource');
+    if (resource === null) {
+      send(res, 200, serialize.dump(redactSecrets(await this.deps.configDump())));
+      return;
+    }
+    const name = url.searchParams.get('name');
+    if (!name) throw new HttpError(400, 'name is required with resource');
+    if (!Object.hasOwn(XDS_SECTIONS, resource)) throw new HttpError(400, `resource must be one of ${Object.keys(XDS_SECTIONS).join(', ')}, got ${JSON.stringify(resource)}`);
+    const found = this.deps.xdsResource(resource, name);
+    if (!found) throw new HttpError(404, `no ${resource} resource named ${JSON.stringify(name)} is served`);
+    send(res, 200, serialize.resource({ ...found, name }));
   }
 
   private listInstances(res: http.ServerResponse, url: URL): void {
@@ -221,6 +299,10 @@ export class AdminServer {
     }
     send(res, 200, serialize.instances({ instances }));
   }
+}
+
+function* registeredInstances(registry: Registry): Iterable<Instance> {
+  for (const view of registry.snapshot().services.values()) yield* view.instances;
 }
 
 function decodePathPart(part: string): string {

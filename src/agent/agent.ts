@@ -87,7 +87,7 @@ export class Agent {
       if (answer.status === 200 || answer.status === 404) this.options.log(`deregistered ${what.slice('/v1/instances/'.length)}`);
       else this.options.log(`deregistration refused (${answer.status}): ${answer.error}`);
     } catch (error) {
-      this.options.log(`deregistration failed (${describe(error)}); the server drops the instance after its ttl`);
+      this.options.log(`deregistration at ${this.options.admin} failed (${describe(error)}); the server drops the instance after its ttl`);
     }
   }
 
@@ -102,7 +102,7 @@ export class Agent {
       } catch (error) {
         if (!retryable(error) || attempt >= attempts) throw error;
         const delay = this.backoff(attempt);
-        this.options.log(`registration failed (${describe(error)}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
+        this.options.log(`registration at ${this.options.admin} failed (${describe(error)}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
         await this.sleep(delay);
         if (this.stopped) throw new Error('stopped before the instance was registered');
       }
@@ -130,7 +130,7 @@ export class Agent {
       } catch (error) {
         failures++;
         delay = this.backoff(failures);
-        this.options.log(`heartbeat failed (${describe(error)}); retrying in ${delay} ms`);
+        this.options.log(`heartbeat to ${this.options.admin} failed (${describe(error)}); retrying in ${delay} ms`);
       }
     }
   }

@@ -4,8 +4,11 @@ import { LABEL_KEY } from '../model/instance';
 
 /** `METAROUTE_METADATA_CONTENT_<KEY>=value` becomes metadata `<key>` (lower-cased, `_` kept). */
 export const ENV_PREFIX = 'METAROUTE_METADATA_CONTENT_';
+/** Spring Cloud Tencent's spelling of the same, read too; METAROUTE_ wins when both set a key. */
+export const SCT_ENV_PREFIX = 'SCT_METADATA_CONTENT_';
 /** Comma list of metadata keys that are transitive; not itself a metadata key. */
 export const ENV_TRANSITIVE = `${ENV_PREFIX}TRANSITIVE`;
+export const SCT_ENV_TRANSITIVE = `${SCT_ENV_PREFIX}TRANSITIVE`;
 /** The instance metadata key that publishes the transitive key list. */
 export const TRANSITIVE_KEY = 'metaroute.transitive';
 export const LOADED_PREFIX = 'Loaded static metadata info: ';
@@ -75,12 +78,16 @@ export function loadedLine(metadata: Metadata): string {
 
 export function metadataFromEnv(env: NodeJS.ProcessEnv): { metadata: Metadata; transitive: string[] } {
   const metadata: Metadata = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || name === ENV_TRANSITIVE || value === undefined) continue;
-    metadata[checkKey(name.slice(ENV_PREFIX.length).toLowerCase(), `environment variable ${name}`)] = value;
+  // SCT's spelling first, so METAROUTE_'s overwrites a key both set.
+  for (const [prefix, transitiveName] of [[SCT_ENV_PREFIX, SCT_ENV_TRANSITIVE], [ENV_PREFIX, ENV_TRANSITIVE]] as const) {
+    for (const [name, value] of Object.entries(env)) {
+      if (!name.startsWith(prefix) || name === transitiveName || value === undefined) continue;
+      metadata[checkKey(name.slice(prefix.length).toLowerCase(), `environment variable ${name}`)] = value;
+    }
   }
   // Lower-cased like the environment keys they usually name.
-  return { metadata, transitive: keyList(env[ENV_TRANSITIVE] ?? '').map((k) => k.toLowerCase()) };
+  const transitive = [...keyList(env[SCT_ENV_TRANSITIVE] ?? ''), ...keyList(env[ENV_TRANSITIVE] ?? '')].map((k) => k.toLowerCase());
+  return { metadata, transitive: [...new Set(transitive)] };
 }
 
 /** `a, b,c` into keys. */

@@ -1,9 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import { AdminAuth } from '../admin/auth';
+import { AdminAuth, isLoopback } from '../admin/auth';
+import { xdsClientsProblem } from '../config/grpc-security';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
+import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
@@ -17,6 +19,8 @@ import { RecoverRouter } from '../routing/recover-router';
 import { loadRouterModule } from '../routing/plugins';
 import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
+import { registerAppMetrics } from './app-metrics';
+import { RulesChecker } from './rules-checker';
 import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { EtcdStore } from '../store/etcd';
@@ -24,6 +28,7 @@ import type { Store } from '../store/store';
 import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { serverCredentials, xdsClientCheck } from './grpc-security';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
 import { ExtProcWorkers } from './workers';
@@ -58,7 +63,7 @@ export class App {
     private readonly drain: DrainWindow,
   ) {}
 
-  static async start(config: ServerConfig, log: (msg: string) => void): Promise<App> {
+  static async start(config: ServerConfig, log: Logger): Promise<App> {
     const releases: Array<() => unknown> = [];
     try {
       return await App.assemble(config, log, releases);
@@ -78,7 +83,10 @@ export class App {
     return this.stopping;
   }
 
-  private static async assemble(config: ServerConfig, log: (msg: string) => void, releases: Array<() => unknown>): Promise<App> {
+  private static async assemble(config: ServerConfig, log: Logger, releases: Array<() => unknown>): Promise<App> {
+    // loadConfig refuses this already; a config built by hand is stopped here, before anything opens.
+    const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+    if (xdsProblem) throw new Error(xdsProblem);
     const metrics = new MetricsRegistry();
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
@@ -93,6 +101,7 @@ export class App {
         return Promise.resolve();
       },
     });
+    registerAppMetrics(metrics, registry, rules);
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
@@ -120,7 +129,8 @@ export class App {
       metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
       log,
     );
-    const xdsServer = new grpc.Server(GRPC_OPTIONS);
+    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls);
+    const xdsServer = new grpc.Server({ ...GRPC_OPTIONS, interceptors: clientCheck ? [clientCheck] : [] });
     xds.register(xdsServer);
     registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);
 
@@ -133,7 +143,9 @@ export class App {
       engine,
       decideOptions,
       auth: new AdminAuth(config.auth, config.host),
-      ready: () => readiness.phase === 'serving',
+      log,
+      phase: () => readiness.phase,
+      xdsResource: (section, name) => xds.resource(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: async () => ({
         config,
@@ -151,8 +163,8 @@ export class App {
       return Promise.all([admin.close(), extProcServer && shutdownGrpc(extProcServer), workers?.stop(), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc) : await workers!.start(),
-      xds: await bindGrpc(xdsServer, config.host, config.ports.xds),
+      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)) : await workers!.start(),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
     if (workers) readiness.onChange((phase) => workers.setPhase(phase));
@@ -164,7 +176,7 @@ export class App {
       try {
         while ((await sync.expire()).length > 0 && registry.hasExpired());
       } catch (error) {
-        log(`expiry failed: ${(error as Error).message}`);
+        log.error({ event: 'store.failed', err: error }, 'expiry failed');
       } finally {
         expiring = false;
       }
@@ -194,7 +206,7 @@ export type Rollout = (what: string, plan: () => RolloutPlan) => Promise<void>;
 export async function routingSide(
   config: ServerConfig,
   store: Store,
-  log: (msg: string) => void,
+  log: Logger,
   releases: Array<() => unknown>,
   options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout },
 ) {
@@ -203,7 +215,9 @@ export async function routingSide(
   const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
   await sync.start();
   releases.push(() => sync.stop());
-  const rules = new RulesSource(store, log);
+  const checker = new RulesChecker();
+  releases.push(() => checker.close());
+  const rules = new RulesSource(store, checker, log);
   releases.push(() => rules.stop());
   await rules.start(options.rulesFile);
 
@@ -220,8 +234,11 @@ export async function routingSide(
   const rollout: Rollout = options.rollout ?? (async (_what, plan) => plan().switchOver());
   // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
   let servedRules = rules.snapshot;
-  const routerConfigs = new RouterConfigs(store, routers, (what, keysAfter, switchOver) =>
-    rollout(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+  const routerConfigs = new RouterConfigs(
+    store,
+    routers,
+    (what, keysAfter, switchOver) => rollout(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+    log,
   );
   await routerConfigs.start(fileConfigs);
   releases.push(() => routerConfigs.stop());

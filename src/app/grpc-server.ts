@@ -1,10 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 
 /** Binds a grpc-js server; resolves with the bound port (useful when asking for port 0). */
-export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+export function bindGrpc(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(address, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
 }
 

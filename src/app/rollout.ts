@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import type { Counter } from '../metrics/metrics';
 import { NONE_HELD, type SelectorBasis } from '../xds/selectors';
 import type { XdsServer } from '../xds/server';
@@ -28,7 +29,7 @@ export class SelectorRollout {
     private readonly xds: XdsServer,
     private readonly maxWaitMs: number,
     private readonly timeouts: Counter,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /** Selectors xDS serves beside the current ones while a change rolls out. */
@@ -47,7 +48,7 @@ export class SelectorRollout {
           const laggards = await this.xds.awaitClusters([...changed], this.maxWaitMs);
           if (laggards.length > 0) {
             this.timeouts.inc();
-            this.log(`rollout of ${what}: ${laggards.join(', ')} did not ACK the new subset selectors within ${this.maxWaitMs} ms; switching anyway`);
+            this.log.warn({ event: 'rollout.timeout', what, laggards, waitedMs: this.maxWaitMs }, 'rollout: proxies did not ACK the new subset selectors in time; switching anyway');
           }
         }
         switchOver();
@@ -56,7 +57,7 @@ export class SelectorRollout {
         this.xds.rebuildNow();
       }
     });
-    this.queue = step.catch((error: unknown) => this.log(`rollout of ${what} failed: ${(error as Error).message}`));
+    this.queue = step.catch((error: unknown) => this.log.error({ event: 'rollout.failed', what, err: error }, 'rollout failed'));
     return this.queue;
   }
 }

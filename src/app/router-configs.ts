@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import type { Router } from '../routing/router';
 import type { Store, StoreEvent } from '../store/store';
 
@@ -26,6 +27,7 @@ export class RouterConfigs {
     private readonly store: Store,
     private readonly routers: readonly Router[],
     private readonly rollout: RouterRollout,
+    private readonly log: Logger,
   ) {
     this.byName = new Map(routers.map((r) => [r.name, r]));
     if (this.byName.size !== routers.length) throw new Error(`two routers share a name: ${routers.map((r) => r.name).join(', ')}`);
@@ -60,8 +62,18 @@ export class RouterConfigs {
   async push(name: string, config: unknown): Promise<void> {
     const router = this.byName.get(name);
     if (!router) throw new Error(`no router named ${name}`);
-    this.probe(router, config);
-    await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
+    try {
+      this.probe(router, config);
+    } catch (error) {
+      this.log.warn({ event: 'router.config.refused', router: name, err: error }, 'router config refused; the previous config stays');
+      throw error;
+    }
+    try {
+      await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
+    } catch (error) {
+      this.log.error({ event: 'store.failed', router: name, err: error }, 'storing a router config failed; the previous config stays');
+      throw error;
+    }
   }
 
   dump(): Record<string, unknown> {
@@ -78,6 +90,7 @@ export class RouterConfigs {
     void this.rollout(what, keysAfter, () => {
       router.configure(config);
       this.current.set(name, config);
+      this.log.info({ event: 'router.config.applied', router: name, revision: event.revision }, 'router config applied');
       for (const listener of this.listeners) listener();
     });
   }

@@ -1,13 +1,17 @@
 import * as fs from 'node:fs';
 import type { RuleSnapshot } from '../model/rule';
+import type { Logger } from '../log/logger';
 import type { Store, StoreEvent } from '../store/store';
-import { EMPTY_RULES, formatRuleErrors, loadRules, type RuleError } from '../rules';
+import { compileRules, EMPTY_RULES, formatRuleErrors, ruleCounts, type RuleDocument, type RuleError } from '../rules';
+import type { RulesChecker } from './rules-checker';
 
 const RULES_KEY = 'rules';
 
 interface StoredRules {
   readonly text: string;
   readonly origin: string;
+  /** Counts rule documents (1 for the first), not store writes. Records written before it existed read as 1. */
+  readonly version?: number;
 }
 
 export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: RuleError[]; message: string };
@@ -15,8 +19,10 @@ export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: Ru
 /**
  * Where the live rule snapshot comes from. Every update (rules file edit, admin API PUT)
  * is validated first and only a valid document is written to the store; the store's
- * watch then compiles and swaps it in, on this replica and every other. The store
- * revision is the rule version. An invalid update changes nothing and says why.
+ * watch then compiles and swaps it in, on this replica and every other. Each stored
+ * document is the next rule version. An invalid update changes nothing and says why.
+ * Parsing and validating happen in the rules worker (RulesChecker); stored documents are
+ * applied one at a time, in store order, and only compiling runs on this thread.
  */
 export class RulesSource {
   private snapshotValue: RuleSnapshot = EMPTY_RULES;
@@ -24,11 +30,27 @@ export class RulesSource {
   private readonly listeners = new Set<(snapshot: RuleSnapshot) => void>();
   private unwatch: (() => void) | undefined;
   private watchedFile: string | undefined;
+  private storedVersion = 0;
+  private lastReloadValue: { ok: boolean; at: number } | undefined;
+  /** The stored documents being applied, in order. */
+  private applying: Promise<void> = Promise.resolve();
+  /** The document this replica validated last, so applying it does not check it twice. */
+  private validated: { readonly text: string; readonly document: RuleDocument } | undefined;
 
-  constructor(private readonly store: Store, private readonly log: (msg: string) => void) {}
+  constructor(private readonly store: Store, private readonly checker: RulesChecker, private readonly log: Logger) {}
 
   get snapshot(): RuleSnapshot {
     return this.snapshotValue;
+  }
+
+  /** Whether the latest rules update (file, API or store) was applied, and when (ms since the epoch). */
+  get lastReload(): { ok: boolean; at: number } | undefined {
+    return this.lastReloadValue;
+  }
+
+  /** The configured rules file; while there is one, it is the only source of rules. */
+  get file(): string | undefined {
+    return this.watchedFile;
   }
 
   /** The text the current rules were compiled from, and where it came from. */
@@ -47,6 +69,7 @@ export class RulesSource {
     const current = entries.find((e) => e.key === RULES_KEY);
     if (current) this.apply({ type: 'put', key: RULES_KEY, value: current.value, revision });
     this.unwatch = this.store.watch(RULES_KEY, revision, (event) => this.apply(event));
+    await this.applying;
     if (rulesFile) {
       const result = await this.update(fs.readFileSync(rulesFile, 'utf8'), rulesFile);
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
@@ -62,12 +85,24 @@ export class RulesSource {
     if (this.watchedFile) fs.unwatchFile(this.watchedFile);
   }
 
-  /** Validates and, if valid, stores a new rule document. Resolves once it is durable and live. */
+  /** Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled. */
   async update(text: string, origin: string): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
-    const checked = loadRules(text, origin, 0);
-    if (!checked.ok) return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
-    const version = await this.store.put(RULES_KEY, JSON.stringify({ text, origin } satisfies StoredRules));
+    const checked = await this.checker.check(text, origin);
+    if (!checked.ok) {
+      this.lastReloadValue = { ok: false, at: Date.now() };
+      this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, 'rules refused; the previous rules keep serving');
+      return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
+    }
+    this.validated = { text, document: checked.document };
+    const version = this.storedVersion + 1;
+    try {
+      await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
+    } catch (error) {
+      this.log.error({ event: 'store.failed', source: origin, err: error }, 'storing the rules failed; the previous rules keep serving');
+      throw error;
+    }
+    await this.applying;
     return { ok: true, version };
   }
 
@@ -76,25 +111,36 @@ export class RulesSource {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      this.log(`rules file ${file} unreadable, keeping rules v${this.snapshotValue.version}: ${(error as Error).message}`);
+      this.lastReloadValue = { ok: false, at: Date.now() };
+      this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
       return;
     }
-    const result = await this.update(text, file);
-    if (result.ok) this.log(`rules file ${file} loaded as v${result.version}`);
-    else this.log(`rules file ${file} rejected, keeping rules v${this.snapshotValue.version}:\n${result.message}`);
+    await this.update(text, file).catch(() => undefined); // update() logs refusals and store failures
   }
 
   private apply(event: StoreEvent): void {
     if (event.key !== RULES_KEY) return;
-    const stored: StoredRules = event.type === 'put' ? (JSON.parse(event.value!) as StoredRules) : { text: '', origin: 'none' };
-    const result = loadRules(stored.text, stored.origin, event.revision);
-    if (!result.ok) {
+    this.applying = this.applying
+      .then(() => this.applyStored(event))
+      .catch((error: Error) => this.log.error({ event: 'rules.refused', revision: event.revision, err: error }, 'stored rules not applied'));
+  }
+
+  private async applyStored(event: StoreEvent): Promise<void> {
+    const stored: StoredRules = event.type === 'put' ? (JSON.parse(event.value!) as StoredRules) : { text: '', origin: 'none', version: this.storedVersion + 1 };
+    const version = stored.version ?? 1;
+    this.storedVersion = version;
+    const known = this.validated?.text === stored.text ? this.validated.document : undefined;
+    const checked = known ? { ok: true as const, document: known } : await this.checker.check(stored.text, stored.origin);
+    if (!checked.ok) {
       // Only validated documents are stored; this means a different metaroute version wrote it.
-      this.log(`stored rules v${event.revision} rejected, keeping v${this.snapshotValue.version}:\n${formatRuleErrors(result.errors, stored.origin)}`);
+      this.lastReloadValue = { ok: false, at: Date.now() };
+      this.log.error({ event: 'rules.refused', source: stored.origin, version, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, stored.origin) }, 'stored rules refused');
       return;
     }
     this.stored = stored;
-    this.snapshotValue = result.snapshot;
-    for (const listener of this.listeners) listener(result.snapshot);
+    this.snapshotValue = compileRules(checked.document, version);
+    this.lastReloadValue = { ok: true, at: Date.now() };
+    this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(this.snapshotValue) }, 'rules loaded');
+    for (const listener of this.listeners) listener(this.snapshotValue);
   }
 }

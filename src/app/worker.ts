@@ -1,5 +1,6 @@
 import { MetricsRegistry } from '../metrics/metrics';
 import type { ServerConfig } from '../config/config';
+import type { Logger } from '../log/logger';
 import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { createExtProcServer, decideOptionsOf, routingSide } from './app';
@@ -11,17 +12,17 @@ import type { FromWorker, ToWorker } from './workers';
  * routing side as the primary over a MirrorStore the primary keeps current, and serves
  * ext_proc on the shared port. Exits when the primary says stop or goes away.
  */
-export async function runExtProcWorker(config: ServerConfig, log: (msg: string) => void): Promise<void> {
+export async function runExtProcWorker(config: ServerConfig, log: Logger): Promise<void> {
   try {
     await serveWorker(config, log);
   } catch (error) {
     // The IPC channel would keep a failed worker alive; the primary sees the exit and fails its start.
-    log(`ext_proc worker failed to start: ${(error as Error).stack ?? String(error)}`);
+    log.fatal({ event: 'worker.failed', err: error }, 'ext_proc worker failed to start');
     process.exit(1);
   }
 }
 
-async function serveWorker(config: ServerConfig, log: (msg: string) => void): Promise<void> {
+async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   const send = (message: FromWorker) => process.send!(message);
   const store = new MirrorStore();
   const readiness = new Readiness();

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { LifecyclePhase } from '../extproc/health';
+import type { Logger } from '../log/logger';
 import type { Store, StoreEvent } from '../store/store';
 
 /** Messages between the primary and its ext_proc workers (over the cluster IPC channel). */
@@ -42,7 +43,7 @@ export class ExtProcWorkers {
   constructor(
     private readonly store: Store,
     private readonly count: number,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /** Forks the workers; resolves with the ext_proc port once every one of them serves. */
@@ -104,8 +105,8 @@ export class ExtProcWorkers {
         // One that never served fails the start (or its own replacement): no restart loop over a bad config.
         if (!served) return reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));
         if (this.stopping) return;
-        this.log(`ext_proc worker ${worker.id} exited (${signal ?? code}); starting another`);
-        this.fork().catch((error: Error) => this.log(error.message));
+        this.log.warn({ event: 'worker.exited', worker: worker.id, code, signal }, 'ext_proc worker exited; starting another');
+        this.fork().catch((error: Error) => this.log.error({ event: 'worker.failed', err: error }, 'ext_proc worker failed to start'));
       });
     });
     worker.once('online', () => void this.sendSnapshot(worker));

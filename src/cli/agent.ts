@@ -2,9 +2,11 @@ import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
 import { BatchAgent } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
+import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
-import { defaultAdminUrl, keyValues, parseArgs } from './args';
+import { ADMIN_HELP, defaultAdminUrl } from './admin-client';
+import { CommandError, keyValues, runCommand, STDIO, text, texts, UsageError, type Command, type CommandIo, type OptionValues } from './command';
 
 /** The process around the agent, replaceable so tests drive the real CLI in process. */
 export interface AgentCliDeps {
@@ -14,66 +16,103 @@ export interface AgentCliDeps {
   exit(code: number): void;
 }
 
-const processDeps: AgentCliDeps = {
-  env: process.env,
-  log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
-  onSignal: (signal, handler) => process.once(signal, handler),
-  exit: (code) => process.exit(code),
+/** The real process: JSON log lines on stderr at METAROUTE_LOG_LEVEL (info when unset or not a level). */
+const processDeps = (): AgentCliDeps => {
+  const level = LOG_LEVELS.find((l) => l === process.env.METAROUTE_LOG_LEVEL) ?? 'info';
+  const logger = createLogger(level).child({ component: 'agent' });
+  return {
+    env: process.env,
+    log: (line) => logger.info(line),
+    onSignal: (signal, handler) => process.once(signal, handler),
+    exit: (code) => process.exit(code),
+  };
 };
 
-const FLAGS = ['file', 'admin', 'service', 'namespace', 'host', 'port', 'id', 'weight', 'ttl', 'label', 'metadata-file', 'provider', 'transitive', 'token', 'token-file'];
+const OPTIONS = {
+  file: { type: 'string', value: 'FILE', help: 'keep every instance of a JSON list registered, by batch, with batched heartbeats (with --admin, --ttl, --token)' },
+  admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
+  service: { type: 'string', value: 'NAME', help: 'service to register (required)' },
+  namespace: { type: 'string', value: 'NS', help: `namespace (default ${DEFAULT_NAMESPACE})` },
+  host: { type: 'string', value: 'IP', help: "this instance's IP address (required)" },
+  port: { type: 'string', value: 'N', help: "this instance's port (required)" },
+  id: { type: 'string', value: 'ID', help: 'instance id (default host:port)' },
+  weight: { type: 'string', value: 'N', help: 'load-balancing weight' },
+  ttl: { type: 'string', value: 'SECONDS', help: 'dropped this long after the last heartbeat (default 15)' },
+  label: { type: 'string', multiple: true, value: 'K=V', help: 'a metadata label' },
+  'metadata-file': { type: 'string', value: 'FILE', help: 'labels from a file (k=v lines, or JSON)' },
+  provider: { type: 'string', value: 'NAME', help: 'labels from a provider (docs/AGENT.md)' },
+  transitive: { type: 'string', multiple: true, value: 'K,K', help: 'environment variables whose values become labels' },
+  token: { type: 'string', value: 'TOKEN', help: 'registration token (shows in ps; prefer --token-file or METAROUTE_TOKEN)' },
+  'token-file': { type: 'string', value: 'FILE', help: 'registration token from a file (a mounted secret)' },
+} as const;
 
 /**
  * `metaroute agent`: registers the instance it runs beside, keeps it alive, and
  * deregisters it on SIGTERM/SIGINT (then exits 0). Resolves once registered; the
  * heartbeat timer keeps the process running.
  */
-export async function runAgent(argv: string[], deps: AgentCliDeps = processDeps): Promise<number> {
-  const args = parseArgs(argv, FLAGS);
-  const last = (name: string) => args.flags.get(name)?.at(-1);
+export function agentCommand(deps?: AgentCliDeps): Command {
+  return {
+    name: 'agent',
+    summary: 'Register the instance this runs beside, heartbeat every ttl/3, and deregister it on SIGTERM/SIGINT.',
+    options: OPTIONS,
+    notes: 'Options and metadata sources: docs/AGENT.md.',
+    run: (values) => runAgent(values, deps ?? processDeps()),
+  };
+}
+
+/** Runs `metaroute agent ARGS` in process (tests). */
+export function runAgentArgs(argv: string[], deps: AgentCliDeps, io: CommandIo = STDIO): Promise<number> {
+  return runCommand(agentCommand(deps), argv, io);
+}
+
+async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<number> {
+  const file = text(values, 'file');
+  if (file !== undefined) {
+    const ttl = Number(text(values, 'ttl') ?? 15);
+    if (!Number.isFinite(ttl)) throw new UsageError(`--ttl must be a number, got ${text(values, 'ttl')}`);
+    return runBatchAgent(file, text(values, 'admin') ?? defaultAdminUrl(deps.env), ttl, token(values, deps.env), deps);
+  }
   const required = (name: string) => {
-    const value = last(name);
-    if (value === undefined || value === '') throw new Error(`--${name} is required`);
+    const value = text(values, name);
+    if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
     return value;
   };
   const number = (name: string, fallback?: number) => {
-    const text = last(name);
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (text.trim() === '' || !Number.isFinite(value)) throw new Error(`--${name} must be a number, got ${text}`);
+    const given = text(values, name);
+    if (given === undefined) return fallback;
+    const value = Number(given);
+    if (given.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got ${given}`);
     return value;
   };
-
-  const file = last('file');
-  if (file !== undefined) return runBatchAgent(file, last('admin'), number('ttl', 15)!, token(last, deps.env), deps);
 
   const service = required('service');
   const host = required('host');
   const port = number('port');
-  if (port === undefined) throw new Error('--port is required');
+  if (port === undefined) throw new UsageError('--port is required');
   const ttlSeconds = number('ttl', 15)!;
   const metadata = await loadStaticMetadata({
-    config: keyValues(args.flags.get('label'), '--label'),
-    transitive: (args.flags.get('transitive') ?? []).flatMap(keyList),
-    file: last('metadata-file'),
-    provider: last('provider'),
+    config: keyValues(texts(values, 'label'), '--label'),
+    transitive: texts(values, 'transitive').flatMap(keyList),
+    file: text(values, 'metadata-file'),
+    provider: text(values, 'provider'),
     env: deps.env,
   });
   const registration = {
     service,
-    namespace: last('namespace') ?? DEFAULT_NAMESPACE,
+    namespace: text(values, 'namespace') ?? DEFAULT_NAMESPACE,
     host,
     port,
-    id: last('id'),
+    id: text(values, 'id'),
     weight: number('weight'),
     metadata: metadata.metadata,
   };
   // Checked here with the server's own rules, so a bad flag fails before any network call.
   const parsed = parseInstance({ ...registration, ephemeral: true, ttlSeconds }, { ttlSeconds });
-  if (!parsed.ok) throw new Error(`invalid registration: ${parsed.errors.join('; ')}`);
+  if (!parsed.ok) throw new UsageError(`invalid registration: ${parsed.errors.join('; ')}`);
   deps.log(loadedLine(metadata.metadata));
 
-  const agent = new Agent({ admin: last('admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(last, deps.env), log: deps.log });
+  const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -97,16 +136,16 @@ export async function runAgent(argv: string[], deps: AgentCliDeps = processDeps)
  * `metaroute agent --file instances.json`: keeps every instance of the file (a JSON list of
  * registrations, as POST /v1/instances takes them) registered, with batched heartbeats.
  */
-async function runBatchAgent(file: string, admin: string | undefined, ttlSeconds: number, tokenValue: string | undefined, deps: AgentCliDeps): Promise<number> {
+async function runBatchAgent(file: string, admin: string, ttlSeconds: number, tokenValue: string | undefined, deps: AgentCliDeps): Promise<number> {
   const list = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-  if (!Array.isArray(list)) throw new Error(`${file}: must be a JSON list of instances`);
+  if (!Array.isArray(list)) throw new CommandError(`${file}: must be a JSON list of instances`);
   const instances = list.map((entry, i) => {
     // Checked here with the server's own rules, so a bad entry fails before any network call.
     const parsed = parseInstance({ ...(entry as object), ephemeral: true, ttlSeconds }, { ttlSeconds }, `${file}[${i}]`);
-    if (!parsed.ok) throw new Error(`invalid registration: ${parsed.errors.join('; ')}`);
+    if (!parsed.ok) throw new CommandError(`invalid registration: ${parsed.errors.join('; ')}`);
     return parsed.instance;
   });
-  const agent = new BatchAgent({ admin: admin ?? 'http://127.0.0.1:18090', instances, ttlSeconds, token: tokenValue, log: deps.log });
+  const agent = new BatchAgent({ admin, instances, ttlSeconds, token: tokenValue, log: deps.log });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -127,10 +166,16 @@ async function runBatchAgent(file: string, admin: string | undefined, ttlSeconds
 }
 
 /** `--token`, else `--token-file` (a mounted secret), else METAROUTE_TOKEN; a flag's value shows in `ps`, the others do not. */
-function token(last: (name: string) => string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const flag = last('token');
-  const file = last('token-file');
-  if (flag !== undefined && file !== undefined) throw new Error('give --token or --token-file, not both');
-  if (file !== undefined) return fs.readFileSync(file, 'utf8').trim();
+function token(values: OptionValues, env: NodeJS.ProcessEnv): string | undefined {
+  const flag = text(values, 'token');
+  const file = text(values, 'token-file');
+  if (flag !== undefined && file !== undefined) throw new UsageError('give --token or --token-file, not both');
+  if (file !== undefined) {
+    try {
+      return fs.readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new CommandError(`cannot read --token-file: ${(error as Error).message}`);
+    }
+  }
   return flag ?? (env.METAROUTE_TOKEN || undefined);
 }

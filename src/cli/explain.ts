@@ -1,37 +1,50 @@
-import { defaultAdminUrl, keyValues, parseArgs } from './args';
+import type { ExplainRequest } from '../admin/explain';
+import { ADMIN_HELP, callAdmin, defaultAdminUrl } from './admin-client';
+import { CommandError, keyValue, text, texts, type Command, type OptionSpec } from './command';
 
-/** Flags that map one-to-one onto fields of `POST /explain`. */
-const FIELDS: Readonly<Record<string, string>> = {
-  service: 'service',
-  cluster: 'cluster',
-  authority: 'authority',
-  path: 'path',
-  method: 'method',
-  side: 'side',
-  'source-address': 'sourceAddress',
+type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string> }; claims: Record<string, unknown> };
+
+/** An explain option and what its value adds to the request: a new flag is one entry here. */
+interface RequestOption extends OptionSpec {
+  into(request: Request, value: string): void;
+}
+
+const REQUEST_OPTIONS: Record<string, RequestOption> = {
+  cluster: { type: 'string', value: 'NAME', help: "the cluster Envoy's route chose (shop.default, or shop in the default namespace)", into: (r, v) => void (r.cluster = v) },
+  service: { type: 'string', value: 'NAME', help: 'shorthand for --cluster', into: (r, v) => void (r.service = v) },
+  authority: { type: 'string', value: 'HOST', help: 'the :authority header', into: (r, v) => void (r.authority = v) },
+  path: { type: 'string', value: 'PATH', help: 'the :path header (default /)', into: (r, v) => void (r.path = v) },
+  method: { type: 'string', value: 'METHOD', help: 'the :method header (default GET)', into: (r, v) => void (r.method = v) },
+  header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header', into: (r, v) => void Object.assign(r.headers, Object.fromEntries([keyValue(v, '--header')])) },
+  side: { type: 'string', value: 'SIDE', help: 'which ext_proc call: edge (a gateway, the default), outbound or inbound', into: (r, v) => void (r.side = v as Request['side']) },
+  'source-address': { type: 'string', value: 'IP', help: 'the client address Envoy reports (caller_ip sources)', into: (r, v) => void (r.sourceAddress = v) },
+  caller: { type: 'string', value: 'NAME', help: "the caller's service (a sidecar's outbound request)", into: (r, v) => void (r.caller.service = v) },
+  'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
+  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance", into: (r, v) => void Object.assign(r.caller.labels, Object.fromEntries([keyValue(v, '--caller-label')])) },
+  claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => void Object.assign(r.claims, Object.fromEntries([keyValue(v, '--claim')])) },
 };
 
-export async function runExplain(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['admin', ...Object.keys(FIELDS), 'header', 'claim', 'caller', 'caller-namespace', 'caller-label', 'token']);
-  const token = args.flags.get('token')?.[0] ?? process.env.METAROUTE_TOKEN;
-  const admin = args.flags.get('admin')?.[0] ?? defaultAdminUrl();
-  const caller = args.flags.get('caller')?.[0];
-  const body: Record<string, unknown> = {
-    headers: keyValues(args.flags.get('header'), '--header'),
-    claims: args.flags.has('claim') ? keyValues(args.flags.get('claim'), '--claim') : undefined,
-    caller: caller ? { service: caller, namespace: args.flags.get('caller-namespace')?.[0], labels: keyValues(args.flags.get('caller-label'), '--caller-label') } : undefined,
-  };
-  for (const [flag, field] of Object.entries(FIELDS)) body[field] = args.flags.get(flag)?.[0];
-  const response = await fetch(`${admin}/explain`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) {
-    process.stderr.write(`explain failed (${response.status}): ${text}\n`);
-    return 1;
-  }
-  process.stdout.write(`${JSON.stringify(JSON.parse(text), null, 2)}\n`);
-  return 0;
-}
+export const explainCommand: Command = {
+  name: 'explain',
+  summary: 'Ask a running server why a request goes where it goes: each router with its input and output, the rule that applied, the decision.',
+  options: {
+    admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
+    token: { type: 'string', value: 'TOKEN', help: 'admin token (else METAROUTE_TOKEN) when the admin API requires one' },
+    ...REQUEST_OPTIONS,
+  },
+  notes: 'exit status: 0 explained, 1 unknown service or server unreachable, 2 bad usage',
+  async run(values) {
+    const request: Request = { headers: {}, caller: { labels: {} }, claims: {} };
+    for (const [name, option] of Object.entries(REQUEST_OPTIONS)) for (const value of texts(values, name)) option.into(request, value);
+    const body: ExplainRequest = {
+      ...request,
+      caller: request.caller.service === undefined && request.caller.namespace === undefined && Object.keys(request.caller.labels).length === 0 ? undefined : request.caller,
+      claims: Object.keys(request.claims).length ? request.claims : undefined,
+    };
+    const admin = text(values, 'admin') ?? defaultAdminUrl();
+    const answer = await callAdmin(admin, 'POST', '/explain', { body, token: text(values, 'token') ?? process.env.METAROUTE_TOKEN });
+    if (answer.status !== 200) throw new CommandError(`${answer.error} (${answer.status} from ${admin})`);
+    process.stdout.write(`${JSON.stringify(answer.json, null, 2)}\n`);
+    return 0;
+  },
+};

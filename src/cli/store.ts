@@ -1,25 +1,26 @@
 import { DataDirInUseError } from '../store/lock';
 import { repairStore } from '../store/repair';
-import { parseArgs } from './args';
-
-const USAGE = 'usage: metaroute store repair --data-dir DIR\n';
+import { CommandError, text, UsageError, type Command } from './command';
 
 /** `metaroute store repair`: the command a corrupt-log error names. */
-export async function runStore(argv: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(argv, ['data-dir']);
-  const dir = flags.get('data-dir')?.[0];
-  if (positional[0] !== 'repair' || positional.length > 1 || !dir) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  try {
-    process.stdout.write(`${await repairStore(dir)}\n`);
-    return 0;
-  } catch (error) {
-    if (error instanceof DataDirInUseError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
-      process.stderr.write(`metaroute store repair: ${(error as Error).message}\n`);
-      return 1;
+export const storeCommand: Command = {
+  name: 'store',
+  summary: 'Maintain the embedded store: `store repair --data-dir DIR` cuts a damaged log at its first bad record (stop the server first).',
+  positionals: { synopsis: 'repair', min: 1, max: 1 },
+  options: {
+    'data-dir': { type: 'string', value: 'DIR', help: "the server's dataDir (required)" },
+  },
+  notes: 'exit status: 0 repaired (or nothing to repair), 1 the directory is in use or missing, 2 bad usage',
+  async run(values, [action]) {
+    if (action !== 'repair') throw new UsageError(`unknown action ${JSON.stringify(action)} (expected repair)`);
+    const dir = text(values, 'data-dir');
+    if (!dir) throw new UsageError('--data-dir is required');
+    try {
+      process.stdout.write(`${await repairStore(dir)}\n`);
+      return 0;
+    } catch (error) {
+      if (error instanceof DataDirInUseError || (error as NodeJS.ErrnoException).code === 'ENOENT') throw new CommandError((error as Error).message);
+      throw error;
     }
-    throw error;
-  }
-}
+  },
+};

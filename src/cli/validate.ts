@@ -1,21 +1,27 @@
 import * as fs from 'node:fs';
-import { formatRuleErrors, loadRules } from '../rules';
-import { parseArgs } from './args';
+import { formatRuleErrors, loadRules, ruleCounts } from '../rules';
+import { CommandError, type Command } from './command';
 
-export function runValidate(argv: string[]): number {
-  const { positional } = parseArgs(argv, []);
-  const file = positional[0];
-  if (!file || positional.length > 1) {
-    process.stderr.write('usage: metaroute validate FILE\n');
-    return 2;
-  }
-  const result = loadRules(fs.readFileSync(file, 'utf8'), file, 1);
-  if (!result.ok) {
-    process.stderr.write(`${formatRuleErrors(result.errors, file)}\n`);
-    return 1;
-  }
-  const { inbound, outbound, metadataRoutes } = result.snapshot;
-  const count = (m: ReadonlyMap<string, readonly unknown[]>) => [...m.values()].reduce((n, rules) => n + rules.length, 0);
-  process.stdout.write(`${file}: ok (${count(inbound) + count(outbound)} rules, ${metadataRoutes.size} metadata routes)\n`);
-  return 0;
-}
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'Check a rules file (YAML or JSON) without a server; every error is printed with its path and line.',
+  positionals: { synopsis: 'FILE', min: 1, max: 1 },
+  options: {},
+  notes: 'exit status: 0 valid, 1 invalid or unreadable, 2 bad usage',
+  run(_values, [file]) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file!, 'utf8');
+    } catch (error) {
+      throw new CommandError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+    const result = loadRules(text, file!, 1);
+    if (!result.ok) {
+      process.stderr.write(`${formatRuleErrors(result.errors, file!)}\n`);
+      return 1;
+    }
+    const { rules, metadataRoutes } = ruleCounts(result.snapshot);
+    process.stdout.write(`${file}: ok (${rules} rules, ${metadataRoutes} metadata routes)\n`);
+    return 0;
+  },
+};

@@ -2,12 +2,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { adminAuthProblem, parseAuthConfig, type AuthConfig } from '../admin/auth';
+import { adminAuthProblem, isLoopback, parseAuthConfig, type AuthConfig } from '../admin/auth';
 import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
+import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
+import { formatPath } from '../rules/errors';
 import { parseInstance } from '../registry/instance-input';
+import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { DEFAULT_STORE, parseStoreConfig, type StoreConfig } from './store-config';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
+import { parseTls, parseXdsClients, xdsClientsProblem, type TlsConfig, type XdsClientsConfig } from './grpc-security';
+
+export type { TlsConfig, XdsClientsConfig } from './grpc-security';
 
 /** Either a built-in router's config (`name`) or a custom router to load (`module`). */
 export interface RouterConfig {
@@ -40,12 +46,18 @@ export interface ServerConfig {
     };
     /** Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). */
     readonly edge: EdgeGuardConfig;
+    /** TLS (mutual with a client CA) on the ext_proc listener; plaintext when absent. */
+    readonly tls: TlsConfig | undefined;
   };
   readonly xds: {
     readonly debounceMs: number;
     readonly maxDebounceMs: number;
     /** Longest a change needing new subset selectors waits for every Envoy's ACK before ext_proc uses it. */
     readonly rolloutWaitMs: number;
+    /** TLS (mutual with a client CA) on the xDS listener; plaintext when absent. */
+    readonly tls: TlsConfig | undefined;
+    /** Who may open xDS streams. */
+    readonly clients: XdsClientsConfig;
   };
   readonly routers: readonly RouterConfig[];
   /** Bearer tokens for the registration and admin APIs; none configured = open (loopback only). */
@@ -54,6 +66,8 @@ export interface ServerConfig {
   readonly drainSeconds: number;
   /** ext_proc server processes on the one ext_proc port (`auto` in the file: one per core); 1 = this process serves it. */
   readonly workers: number;
+  /** Lowest level logged (JSON lines on stderr). */
+  readonly logLevel: LogLevel;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -67,13 +81,15 @@ export const DEFAULTS: ServerConfig = {
     maxHeaderBytes: 65536,
     maxMetadataBytes: 8192,
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
-    edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
+    edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
+    tls: undefined,
   },
-  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, rolloutWaitMs: 5000 },
+  xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, rolloutWaitMs: 5000, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
   workers: 1,
+  logLevel: 'info',
 };
 
 /** Environment variables that override the file, and the field each sets. */
@@ -86,6 +102,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   METAROUTE_RULES_FILE: 'rulesFile',
   METAROUTE_DRAIN_SECONDS: 'drainSeconds',
   METAROUTE_WORKERS: 'workers',
+  METAROUTE_LOG_LEVEL: 'logLevel',
 };
 
 /** Overridden fields whose environment text is read as a number (and so validated as one). */
@@ -107,6 +124,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     // Text that is no plain decimal number stays text, so the error quotes what was set.
     setPath(raw, field, NUMERIC_FIELDS.has(field) && DECIMAL.test(value) ? Number(value) : value);
   }
+  const bad = loneSurrogatePath(raw);
+  if (bad) throw new ConfigError([`${formatPath(bad)}: ${LONE_SURROGATE_MESSAGE}`]);
   const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
   return config;
 }
@@ -174,7 +193,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'workers']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'logLevel', 'workers']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -190,13 +209,13 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     if (parsed.ok) instances.push(parsed.instance);
     else problems.push(...parsed.errors);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'tls']);
   const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey', 'jwt']);
   const jwt = identity.jwt === undefined ? undefined : obj(identity.jwt, 'extProc.identity.jwt', ['header', 'issuer', 'audience', 'jwks', 'secretEnv']);
   if (jwt && (jwt.jwks === undefined) === (jwt.secretEnv === undefined)) problems.push('extProc.identity.jwt: set exactly one of jwks and secretEnv');
   if (jwt?.jwks !== undefined && !Array.isArray((jwt.jwks as { keys?: unknown } | null)?.keys)) problems.push('extProc.identity.jwt.jwks: must be a JWKS object with a keys list');
   const optionalStr = (value: unknown, at: string) => (value === undefined ? undefined : str(value, at, ''));
-  const edge = obj(extProc.edge, 'extProc.edge', ['protectedHeaders', 'protectedPrefixes', 'onSpoofed']);
+  const edge = obj(extProc.edge, 'extProc.edge', ['protectedHeaders', 'protectedPrefixes', 'clientHeaders', 'onSpoofed']);
   const lowerList = (value: unknown, at: string, fallback: readonly string[]): string[] => {
     if (value === undefined) return [...fallback];
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v !== '')) {
@@ -207,7 +226,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   };
   const onSpoofed = edge.onSpoofed ?? DEFAULTS.extProc.edge.onSpoofed;
   if (onSpoofed !== 'reject' && onSpoofed !== 'strip') problems.push(`extProc.edge.onSpoofed: must be reject or strip, got ${JSON.stringify(onSpoofed)}`);
-  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'rolloutWaitMs']);
+  const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'rolloutWaitMs', 'tls', 'clients']);
   const routers: RouterConfig[] = [];
   if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
   (Array.isArray(top.routers) ? top.routers : []).forEach((entry, i) => {
@@ -220,6 +239,8 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     const module = r.module === undefined ? undefined : path.resolve(baseDir, str(r.module, `routers[${i}].module`, ''));
     routers.push({ name, module, config: r.config ?? {} });
   });
+  const logLevel = top.logLevel ?? DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const rulesFile = top.rulesFile === undefined ? undefined : str(top.rulesFile, 'rulesFile', '');
 
   const config: ServerConfig = {
@@ -246,22 +267,29 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
       edge: {
         protectedHeaders: lowerList(edge.protectedHeaders, 'extProc.edge.protectedHeaders', DEFAULTS.extProc.edge.protectedHeaders),
         protectedPrefixes: lowerList(edge.protectedPrefixes, 'extProc.edge.protectedPrefixes', DEFAULTS.extProc.edge.protectedPrefixes),
+        clientHeaders: lowerList(edge.clientHeaders, 'extProc.edge.clientHeaders', DEFAULTS.extProc.edge.clientHeaders),
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
+      tls: parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems),
     },
     xds: {
       debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),
       maxDebounceMs: int(xds.maxDebounceMs, 'xds.maxDebounceMs', DEFAULTS.xds.maxDebounceMs, 0, 600000),
       rolloutWaitMs: int(xds.rolloutWaitMs, 'xds.rolloutWaitMs', DEFAULTS.xds.rolloutWaitMs, 0, 600000),
+      tls: parseTls(xds.tls, 'xds.tls', baseDir, obj, problems),
+      clients: parseXdsClients(xds.clients, env, obj, problems),
     },
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
     drainSeconds: int(top.drainSeconds, 'drainSeconds', DEFAULTS.drainSeconds, 0, 3600),
     workers: top.workers === 'auto' ? os.availableParallelism() : int(top.workers, 'workers (or auto)', DEFAULTS.workers, 1, 256),
+    logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : DEFAULTS.logLevel,
   };
   // Refused here, before anything binds, so `metaroute serve` exits with the reason.
   const authProblem = adminAuthProblem(config.host, config.auth);
   if (authProblem) problems.push(authProblem);
+  const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+  if (xdsProblem) problems.push(xdsProblem);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

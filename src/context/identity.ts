@@ -5,6 +5,8 @@ import { headerValue, type HeaderList } from '../model/headers';
 export interface EdgeGuardConfig {
   readonly protectedHeaders: readonly string[];
   readonly protectedPrefixes: readonly string[];
+  /** Headers a client may send although a protected prefix covers them (a canary header clients may set). */
+  readonly clientHeaders: readonly string[];
   /** reject: 403 the request; strip: remove the headers and route as if they were absent. */
   readonly onSpoofed: 'reject' | 'strip';
 }
@@ -12,6 +14,7 @@ export interface EdgeGuardConfig {
 export function spoofedHeaders(headers: HeaderList, guard: EdgeGuardConfig): string[] {
   const found: string[] = [];
   for (const name of headers.names) {
+    if (guard.clientHeaders.includes(name)) continue;
     if (guard.protectedHeaders.includes(name) || guard.protectedPrefixes.some((p) => name.startsWith(p))) found.push(name);
   }
   return found;

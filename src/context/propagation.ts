@@ -1,5 +1,7 @@
 import type { HeaderToSet } from '../model/decision';
 import { headerValue, type HeaderList } from '../model/headers';
+import type { Labels } from '../model/instance';
+import type { Caller } from './request-context';
 import { fnv1a } from '../model/hash';
 
 /** CloudWeGo metainfo header prefixes. */
@@ -18,6 +20,14 @@ export const BACKWARD_PREFIX = 'rpc-backward-';
 export const UPSTREAM_TRANSIT_MARKER = 'rpc-persist-metaroute-transit-seen';
 export const DOWNSTREAM_BACKWARD_MARKER = 'rpc-backward-metaroute-backward-seen';
 
+/**
+ * Spring Cloud Tencent's spellings of transitive (whole-chain) metadata, read beside
+ * metainfo's `rpc-persist-<k>`: `X-SCT-Metadata-Transitive-<k>: v` and
+ * `SCT-CUSTOM-METADATA: <URL-encoded JSON {"k": "v"}>`.
+ */
+export const SCT_TRANSITIVE_PREFIX = 'x-sct-metadata-transitive-';
+export const SCT_CUSTOM_METADATA = 'sct-custom-metadata';
+
 /** Which ext_proc call this is, as the sidecar's bootstrap declares it (`x-metaroute-side`). */
 export type Side = 'edge' | 'inbound' | 'outbound';
 
@@ -33,6 +43,68 @@ export interface Mutation {
  */
 export function metadataHeader(prefix: string, key: string): string {
   return prefix + key.toLowerCase().replace(/_/g, '-');
+}
+
+/** The whole-chain value of metadata key `key` in `headers`, in any of the spellings metainfo and SCT use. */
+export function persistentValue(headers: HeaderList, key: string): string | undefined {
+  return headerValue(headers, metadataHeader(PERSIST_PREFIX, key))
+    ?? headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase())
+    ?? sctCustomMetadata(headers)[key];
+}
+
+/** SCT-CUSTOM-METADATA as a map; a malformed value counts as none. */
+function sctCustomMetadata(headers: HeaderList): Record<string, string> {
+  const text = headerValue(headers, SCT_CUSTOM_METADATA);
+  if (text === undefined) return {};
+  try {
+    const value = JSON.parse(decodeURIComponent(text)) as unknown;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The caller's sidecar, on its outbound call: whole-chain metadata in one spelling is
+ * written in the other too (`rpc-persist-<k>` ⇄ `X-SCT-Metadata-Transitive-<k>`, and
+ * SCT-CUSTOM-METADATA entries as both), so metainfo and SCT applications downstream see
+ * one lane; and the calling instance's transitive keys (`caller.transitive`) become
+ * persistent metadata when the request does not carry them yet, so a lane set only as an
+ * instance label survives hops through baseline services.
+ */
+export function persistentMetadata(headers: HeaderList, transitive: readonly string[], labels: Labels, mutation: Mutation): void {
+  if (transitive.length === 0 && !headers.names.some(isPersistentName)) return; // the common case allocates nothing
+  const values = new Map<string, string>(); // wire key (lower case, '-') -> value
+  const present = new Set<string>();
+  for (const [k, v] of Object.entries(sctCustomMetadata(headers))) values.set(wireKey(k), v);
+  for (let i = 0; i < headers.names.length; i++) {
+    const name = headers.names[i]!;
+    const prefix = name.startsWith(PERSIST_PREFIX) ? PERSIST_PREFIX : name.startsWith(SCT_TRANSITIVE_PREFIX) ? SCT_TRANSITIVE_PREFIX : undefined;
+    if (!prefix || name === UPSTREAM_TRANSIT_MARKER) continue; // the marker is ours, and this call removes it
+    present.add(name);
+    const key = wireKey(name.slice(prefix.length));
+    if (prefix === PERSIST_PREFIX || !values.has(key)) values.set(key, headers.values[i]!);
+  }
+  for (const key of transitive) {
+    const value = labels[key];
+    if (value !== undefined && !values.has(wireKey(key))) values.set(wireKey(key), value);
+  }
+  for (const [key, value] of values) {
+    for (const prefix of [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX]) {
+      if (!present.has(prefix + key)) mutation.set.push({ key: prefix + key, value });
+    }
+  }
+}
+
+function isPersistentName(name: string): boolean {
+  return name.startsWith(PERSIST_PREFIX) || name.startsWith(SCT_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA;
+}
+
+function wireKey(key: string): string {
+  return key.toLowerCase().replace(/_/g, '-');
 }
 
 /** Bytes of metadata headers (names + values) of one kind of prefix set. */
@@ -88,12 +160,16 @@ export function dropCopied(headers: HeaderList, prefix: string, marker: string, 
 
 /**
  * Request headers: the callee's inbound call marks received transient values; the
- * caller's outbound call drops copied ones. Persistent values need nothing: the
- * application copies them and they travel to the end of the chain.
+ * caller's outbound call drops copied ones, and writes persistent values in both
+ * spellings (and the caller's transitive labels); the application copies persistent
+ * values and they travel to the end of the chain.
  */
-export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation): void {
+export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation, caller?: Caller): void {
   if (side === 'inbound') markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
-  else if (side === 'outbound') dropCopied(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+  else if (side === 'outbound') {
+    dropCopied(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+    persistentMetadata(headers, caller?.transitive ?? [], caller?.labels ?? {}, mutation);
+  }
 }
 
 /**

@@ -7,6 +7,8 @@ export interface Caller {
   readonly service: string;
   readonly namespace: string;
   readonly labels: Labels;
+  /** Label keys of the calling instance that travel the whole call chain (its outbound calls carry them as persistent metadata). */
+  readonly transitive?: readonly string[];
 }
 
 export const NO_CALLER: Caller = { service: '', namespace: '', labels: {} };

@@ -11,6 +11,8 @@ import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
 export const CALLER_SERVICE = 'x-metaroute-caller-service';
 export const CALLER_NAMESPACE = 'x-metaroute-caller-namespace';
 export const CALLER_LABELS = 'x-metaroute-caller-labels';
+/** Comma list of the caller's label keys that are transitive (the agent's `metaroute.transitive`). */
+export const CALLER_TRANSITIVE = 'x-metaroute-caller-transitive';
 /** `inbound` / `outbound` in a sidecar; absent means an edge gateway, where client headers are not trusted. */
 export const SIDE = 'x-metaroute-side';
 
@@ -28,10 +30,12 @@ export function callerFromMetadata(metadata: Metadata): Caller {
   if (!service) return NO_CALLER;
   const namespace = first(metadata, CALLER_NAMESPACE) || DEFAULT_NAMESPACE;
   const labels = first(metadata, CALLER_LABELS);
-  const cacheKey = `${service}\u0000${namespace}\u0000${labels}`;
+  const transitive = first(metadata, CALLER_TRANSITIVE);
+  const cacheKey = `${service}\u0000${namespace}\u0000${labels}\u0000${transitive}`;
   let caller = callers.get(cacheKey);
   if (!caller) {
-    caller = { service, namespace, labels: parseLabelList(labels) };
+    const keys = transitive.split(',').map((k) => k.trim()).filter((k) => k !== '');
+    caller = { service, namespace, labels: parseLabelList(labels), ...(keys.length > 0 && { transitive: keys }) };
     if (callers.size >= MAX_CACHED) callers.clear();
     callers.set(cacheKey, caller);
   }

@@ -59,7 +59,7 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
   if (metadataBytes(headers) > options.maxMetadataBytes) {
     return refuse('oversized_metadata', 400, `rpc-* metadata headers exceed ${options.maxMetadataBytes} bytes`);
   }
-  requestPropagation(input.side, headers, mutation);
+  requestPropagation(input.side, headers, mutation, input.caller);
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
   const verifying = options.jwt?.verify(headers);
   if (!verifying) return route(engine, ctx, mutation, trace);

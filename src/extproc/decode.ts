@@ -105,8 +105,19 @@ function readHeaderValue(r: Reader, list: HeaderList, maxHeaderBytes: number): v
   list.values.push(raw ? decodeUtf8(r.buf, raw[0], raw[1]) : value ?? '');
 }
 
+/**
+ * How deep Structs and ListValues may nest in metadata_context and attributes (a JWT payload
+ * needs a few levels): deeper is refused with INVALID_ARGUMENT before it costs time or stack.
+ */
+export const MAX_STRUCT_DEPTH = 32;
+
+function nested(depth: number): number {
+  if (depth >= MAX_STRUCT_DEPTH) throw new WireError(`Struct nested deeper than ${MAX_STRUCT_DEPTH} levels`);
+  return depth + 1;
+}
+
 /** google.protobuf.Struct as plain JSON. Used lazily, for claims and attributes. */
-function decodeStruct(r: Reader): Record<string, unknown> {
+function decodeStruct(r: Reader, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   while (!r.done) {
     const [field, wire] = r.tag();
@@ -114,7 +125,7 @@ function decodeStruct(r: Reader): Record<string, unknown> {
       r.skip(wire);
       continue;
     }
-    const [key, value] = readMapEntry(r.sub(r.bytesRange()), decodeValue, null);
+    const [key, value] = readMapEntry(r.sub(r.bytesRange()), (v) => decodeValue(v, depth), null);
     out[key] = value;
   }
   return out;
@@ -133,25 +144,25 @@ function readMapEntry<V>(entry: Reader, readValue: (r: Reader) => V, empty: V): 
   return [key, value];
 }
 
-function decodeValue(r: Reader): unknown {
+function decodeValue(r: Reader, depth: number): unknown {
   let value: unknown = null;
   while (!r.done) {
     const [field, wire] = r.tag();
     if (field === 2 && wire === 1) value = r.double();
     else if (field === 3 && wire === WIRE_LEN) value = r.string();
     else if (field === 4 && wire === WIRE_VARINT) value = r.varint() !== 0;
-    else if (field === 5 && wire === WIRE_LEN) value = decodeStruct(r.sub(r.bytesRange()));
-    else if (field === 6 && wire === WIRE_LEN) value = decodeList(r.sub(r.bytesRange()));
+    else if (field === 5 && wire === WIRE_LEN) value = decodeStruct(r.sub(r.bytesRange()), nested(depth));
+    else if (field === 6 && wire === WIRE_LEN) value = decodeList(r.sub(r.bytesRange()), nested(depth));
     else r.skip(wire); // null_value (1) and unknown fields
   }
   return value;
 }
 
-function decodeList(r: Reader): unknown[] {
+function decodeList(r: Reader, depth: number): unknown[] {
   const out: unknown[] = [];
   while (!r.done) {
     const [field, wire] = r.tag();
-    if (field === 1 && wire === WIRE_LEN) out.push(decodeValue(r.sub(r.bytesRange())));
+    if (field === 1 && wire === WIRE_LEN) out.push(decodeValue(r.sub(r.bytesRange()), depth));
     else r.skip(wire);
   }
   return out;
@@ -164,7 +175,7 @@ function decodeList(r: Reader): unknown[] {
 function decodeStructMap(frame: Buffer, ranges: ReadonlyArray<[number, number]>): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const range of ranges) {
-    const [key, value] = readMapEntry(new Reader(frame, range[0], range[1]), decodeStruct, {});
+    const [key, value] = readMapEntry(new Reader(frame, range[0], range[1]), (r) => decodeStruct(r, 1), {});
     out[key] = value;
   }
   return out;

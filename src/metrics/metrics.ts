@@ -44,6 +44,11 @@ export class Gauge implements Metric {
     this.values.set(labels.join('\u0000'), { labels: [...labels], value });
   }
 
+  /** Drops every label set (a gauge refilled at each scrape, whose series may disappear). */
+  reset(): void {
+    this.values.clear();
+  }
+
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
     for (const { labels, value } of this.values.values()) out += `${this.name}${labelText(this.labelNames, labels)} ${value}\n`;
@@ -103,6 +108,12 @@ export class Histogram implements Metric {
 
 export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
+  private readonly collectors: Array<() => void> = [];
+
+  /** `collect` runs before each render, to set gauges read from live state (instance counts). */
+  onCollect(collect: () => void): void {
+    this.collectors.push(collect);
+  }
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     return this.add(new Counter(name, help, labelNames));
@@ -117,6 +128,7 @@ export class MetricsRegistry {
   }
 
   render(): string {
+    for (const collect of this.collectors) collect();
     return this.metrics.map((m) => m.render()).join('');
   }
 

@@ -4,8 +4,9 @@ import * as protobuf from 'protobufjs';
 
 /**
  * Envoy's, xDS's, googleapis' and protoc-gen-validate's protos ship inside
- * `@grpc/grpc-js-xds` (`deps/`); they are read from there, never copied into the repo.
- * Our own API protos live in `protos/` at the package root.
+ * `@grpc/grpc-js-xds` (`deps/`, a runtime dependency for this reason); they are read from
+ * there, never copied into the repo. Envoy protos it lacks live in `protos/` at the package
+ * root (shipped beside `dist/`).
  */
 const XDS_DEPS = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 const INCLUDE_DIRS = [

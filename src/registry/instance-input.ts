@@ -1,4 +1,5 @@
 import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
+import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
@@ -42,7 +43,7 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   };
   const service = name('service');
   const namespace = name('namespace', DEFAULT_NAMESPACE);
-  const host = typeof o.host === 'string' && o.host.length > 0 && o.host.length <= 253 && !/[\s,/]/.test(o.host) ? o.host : '';
+  const host = typeof o.host === 'string' && o.host.length > 0 && o.host.length <= 253 && !/[\s,/]/.test(o.host) && !hasLoneSurrogate(o.host) ? o.host : '';
   if (!host) errors.push(`${field('host')}: required, an IP address or host name`);
   const port = o.port;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) errors.push(`${field('port')}: required, an integer 1-65535`);
@@ -90,8 +91,9 @@ function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: strin
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (!keyPattern.test(k)) errors.push(`${at}.${k}: invalid key`);
+    if (!keyPattern.test(k) || hasLoneSurrogate(k)) errors.push(`${at}.${k}: invalid key`);
     else if (typeof v !== 'string' || v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters`);
+    else if (hasLoneSurrogate(v)) errors.push(`${at}.${k}: ${LONE_SURROGATE_MESSAGE}`);
     else out[k] = v;
   }
   return out;

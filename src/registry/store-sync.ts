@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log/logger';
 import type { Instance } from '../model/instance';
 import type { Store, StoreEvent } from '../store/store';
 import { parseInstance } from './instance-input';
@@ -49,7 +50,7 @@ export class RegistryStoreSync {
   constructor(
     private readonly store: Store,
     private readonly registry: Registry,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
     /** The TTL of a stored record that names none. */
     private readonly ttlSeconds: number,
   ) {}
@@ -69,6 +70,7 @@ export class RegistryStoreSync {
   async register(instance: Instance): Promise<void> {
     await this.put(instance);
     await this.applied();
+    this.log.info({ event: 'instance.registered', namespace: instance.namespace, service: instance.service, id: instance.id, address: `${instance.host}:${instance.port}`, ephemeral: instance.ephemeral }, 'instance registered');
   }
 
   /** Resolves false for an unknown instance (the client must register again). */
@@ -88,6 +90,7 @@ export class RegistryStoreSync {
   async deregister(namespace: string, service: string, id: string): Promise<boolean> {
     const existed = await this.store.delete(keyOf(namespace, service, id));
     await this.applied();
+    if (existed) this.log.info({ event: 'instance.deregistered', namespace, service, id }, 'instance deregistered');
     return existed;
   }
 
@@ -122,7 +125,7 @@ export class RegistryStoreSync {
   async expire(): Promise<Instance[]> {
     if (this.store.leases) return []; // the store expires them
     const expired = this.registry.expired(EXPIRE_PER_PASS);
-    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id))));
+    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id)).then(() => this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }
 
@@ -184,7 +187,7 @@ export class RegistryStoreSync {
     // The key names the instance; records written before that was so carry the names too.
     const parsed = parseInstance({ ...(JSON.parse(event.value!) as object), namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) this.registry.upsert(parsed.instance);
-    else this.log(`ignoring invalid stored instance ${event.key}: ${parsed.errors.join('; ')}`);
+    else this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
   }
 }
 

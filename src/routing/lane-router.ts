@@ -1,4 +1,4 @@
-import { PERSIST_PREFIX, metadataHeader } from '../context/propagation';
+import { persistentValue } from '../context/propagation';
 import type { RequestContext } from '../context/request-context';
 import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
 import type { RouteInput, RouteResult, Router } from './router';
@@ -8,7 +8,6 @@ interface LaneConfig {
   readonly enabled: boolean;
   readonly labels: LabelCache;
   /** `rpc-persist-<key>` in metainfo wire form (lower case, `-`). */
-  readonly header: string;
   /** serviceKeys (`namespace/name`) the router applies to; undefined = every service. */
   readonly services: ReadonlySet<string> | undefined;
   readonly strict: boolean;
@@ -25,7 +24,8 @@ const REJECT_NO_BASELINE: RouteResult = {
 /**
  * Feature environments (Spring Cloud Tencent lanes): instances labelled `<key>=<lane>`
  * serve that lane's traffic; instances without the key are the baseline. A request's lane
- * is the transitive header `rpc-persist-<key>`, else the caller's own `<key>` label. Lane
+ * is the transitive header `rpc-persist-<key>` (or SCT's `X-SCT-Metadata-Transitive-<key>` /
+ * `SCT-CUSTOM-METADATA`), else the caller's own `<key>` label. Lane
  * traffic goes to the callee's lane when it has a healthy instance there, else to the
  * baseline; traffic without a lane only ever reaches the baseline. A service with no lane
  * instance at all gets no opinion: all of it is baseline, and its decision stays as plain
@@ -48,7 +48,8 @@ export class LaneRouter implements Router {
     const c = this.config;
     if (!c.enabled) return undefined;
     if (c.services && !c.services.has(input.service.key)) return undefined;
-    const result = routeTagged(input, c.labels, ctx.header(c.header) || ctx.caller.labels[c.labels.keys[0]!], NOTES);
+    const key = c.labels.keys[0]!;
+    const result = routeTagged(input, c.labels, persistentValue(ctx.headers, key) || ctx.caller.labels[key], NOTES);
     if (result !== ALL_TAGGED) return result;
     return c.strict ? REJECT_NO_BASELINE : undefined;
   }
@@ -61,7 +62,6 @@ function parse(config: unknown): LaneConfig {
   return {
     enabled: r.boolean('enabled', false),
     labels: new LabelCache([key]),
-    header: metadataHeader(PERSIST_PREFIX, key),
     // A bare name means the default namespace, like a bare :authority.
     services: services && new Set(services.map((s) => (s.includes('/') ? s : serviceKey(DEFAULT_NAMESPACE, s)))),
     strict: r.boolean('strict', false),

@@ -37,6 +37,14 @@ export class ConfigReader {
     return v;
   }
 
+  /** An HTTP header name, lower-cased as Envoy sends it. */
+  headerName(field: string, fallback: string): string {
+    const v = this.o[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v)) throw this.error(field, 'must be an HTTP header name', v);
+    return v.toLowerCase();
+  }
+
   oneOf<T extends string>(field: string, allowed: readonly T[], fallback: T): T {
     const v = this.o[field];
     if (v === undefined) return fallback;

@@ -8,8 +8,9 @@ import { pickDestination } from './weighted';
 const NO_RULES: readonly CompiledRule[] = [];
 
 /**
- * PolarisMesh rule routing: the callee's inbound rules, then the caller's outbound
- * rules; the first rule with a matching source decides. Its highest-priority group
+ * PolarisMesh rule routing: the caller's outbound rules, then the callee's inbound
+ * rules (the caller's outbound rule wins a conflict, as in Polaris' routing guide); the
+ * first rule with a matching source decides. Its highest-priority group
  * with a healthy destination wins, split by weight; if none can serve, the rule's
  * failover applies. A request no rule matches passes on untouched.
  */
@@ -23,11 +24,9 @@ export class RuleRouter implements Router {
 
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const { service } = input;
-    const inbound = input.rules.inbound.get(service.key) ?? NO_RULES;
-    const rule = firstMatch(inbound, ctx, ctx.caller.service, ctx.caller.namespace)
-      ?? (ctx.caller.service
-        ? firstMatch(input.rules.outbound.get(serviceKey(ctx.caller.namespace, ctx.caller.service)) ?? NO_RULES, ctx, service.name, service.namespace)
-        : undefined);
+    const outbound = ctx.caller.service ? input.rules.outbound.get(serviceKey(ctx.caller.namespace, ctx.caller.service)) : undefined;
+    const rule = (outbound && firstMatch(outbound, ctx, service.name, service.namespace))
+      ?? firstMatch(input.rules.inbound.get(service.key) ?? NO_RULES, ctx, ctx.caller.service, ctx.caller.namespace);
     return rule ? applyRule(rule, ctx, input) : undefined;
   }
 }

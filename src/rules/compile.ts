@@ -1,6 +1,6 @@
 import { serviceKey } from '../model/instance';
 import type { CompiledRule, CompiledSource, Destination, Failover, LabelSource, MetadataRoute, RuleSnapshot } from '../model/rule';
-import { testOf } from './matchers';
+import { compiledTestOf } from './matchers';
 import type { LabelSourceSpec, RuleDocument, RuleSpec } from './schema';
 
 /** Compiles a validated document into an immutable snapshot. Never throws for a validated document. */
@@ -24,7 +24,7 @@ function compileRule(spec: RuleSpec): CompiledRule {
   const sources: CompiledSource[] = spec.sources.map((s) => ({
     service: s.service,
     namespace: s.namespace,
-    arguments: s.arguments.map((a) => ({ source: labelSource(a), test: testOf(a.match) })),
+    arguments: s.arguments.map((a) => ({ source: labelSource(a), test: compiledTestOf(a.match) })),
   }));
   return {
     name: spec.name,

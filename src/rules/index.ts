@@ -1,13 +1,20 @@
 import type { RuleSnapshot } from '../model/rule';
+import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { compileRules } from './compile';
-import type { RuleError } from './errors';
+import { formatPath, type RuleError } from './errors';
 import { parseRuleText } from './parse';
 import type { RuleDocument } from './schema';
 import { validateRules } from './validate';
 
 export { formatRuleErrors, type RuleError } from './errors';
+export { compileRules } from './compile';
+export { RULE_LIMITS } from './limits';
 export type { ArgumentSpec, LabelSourceSpec, MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 export { compileMatch } from './matchers';
+
+export type CheckRulesResult =
+  | { readonly ok: true; readonly document: RuleDocument }
+  | { readonly ok: false; readonly errors: RuleError[] };
 
 export type LoadRulesResult =
   | { readonly ok: true; readonly snapshot: RuleSnapshot }
@@ -24,19 +31,38 @@ export const EMPTY_RULES: RuleSnapshot = compileRules(EMPTY_DOCUMENT, 0);
  * text order. `origin` is the file name or 'api'; a `.json` name selects strict JSON.
  */
 export function loadRules(text: string, origin: string, version: number): LoadRulesResult {
+  const checked = checkRules(text, origin);
+  return checked.ok ? { ok: true, snapshot: compileRules(checked.document, version) } : checked;
+}
+
+/**
+ * Parses and validates without compiling: the validated document is plain data, so the
+ * rules worker (app/rules-checker) returns it to the routing thread, which only compiles.
+ */
+export function checkRules(text: string, origin: string): CheckRulesResult {
   const parsed = parseRuleText(text, origin);
   if (!parsed.ok) return parsed;
+  const bad = loneSurrogatePath(parsed.parsed.value);
+  if (bad) return { ok: false, errors: [{ path: formatPath(bad), ...parsed.parsed.locate(bad), message: LONE_SURROGATE_MESSAGE }] };
   const result = validateRules(parsed.parsed.value, parsed.parsed.locate);
-  if (!result.ok) return { ok: false, errors: [...result.errors].sort(byPosition) };
-  return { ok: true, snapshot: compileRules(result.document, version) };
+  return result.ok ? result : { ok: false, errors: [...result.errors].sort(byPosition) };
 }
 
 /** The same for an already parsed value (an API body, a stored document); errors carry paths only. */
 export function loadRulesValue(value: unknown, version: number): LoadRulesResult {
+  const bad = loneSurrogatePath(value);
+  if (bad) return { ok: false, errors: [{ path: formatPath(bad), message: LONE_SURROGATE_MESSAGE }] };
   const result = validateRules(value);
   return result.ok ? { ok: true, snapshot: compileRules(result.document, version) } : result;
 }
 
 function byPosition(a: RuleError, b: RuleError): number {
   return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
+}
+
+/** How many rules a snapshot holds, for logs and the validate command. */
+export function ruleCounts(snapshot: RuleSnapshot): { rules: number; metadataRoutes: number } {
+  let rules = 0;
+  for (const list of [...snapshot.inbound.values(), ...snapshot.outbound.values()]) rules += list.length;
+  return { rules, metadataRoutes: snapshot.metadataRoutes.size };
 }

@@ -8,6 +8,8 @@ import { RE2JS, RE2JSSyntaxException } from 're2js';
  * says what is wrong (and names the PCRE-only feature when that is the cause).
  */
 export function compileRegex(pattern: string): (input: string) => boolean {
+  const tooCostly = compileCost(pattern);
+  if (tooCostly) throw new Error(`invalid RE2 regex: ${tooCostly}`);
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
@@ -15,6 +17,17 @@ export function compileRegex(pattern: string): (input: string) => boolean {
     throw new Error(describe(err));
   }
   return (input) => re.test(input);
+}
+
+/** Patterns whose compile alone would take many milliseconds (`a{1000}` a hundred times: 0.4 s) are refused. */
+export const MAX_REGEX_LENGTH = 1024;
+export const MAX_REGEX_REPEATS = 1000;
+
+function compileCost(pattern: string): string | undefined {
+  if (pattern.length > MAX_REGEX_LENGTH) return `longer than ${MAX_REGEX_LENGTH} characters`;
+  let repeats = 0;
+  for (const m of pattern.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) repeats += Number(m[2] || m[1]);
+  return repeats > MAX_REGEX_REPEATS ? `its {n,m} repeat counts add up to more than ${MAX_REGEX_REPEATS}` : undefined;
 }
 
 function describe(err: unknown): string {

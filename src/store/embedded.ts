@@ -1,3 +1,4 @@
+import { silentLogger, type Logger } from '../log/logger';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { encodeRecord, scanLog, type LogRecord } from './log-format';
@@ -11,7 +12,7 @@ interface Pending {
 }
 
 export interface EmbeddedStoreOptions {
-  readonly log?: (msg: string) => void;
+  readonly log?: Logger;
   /** The log is compacted (at open and while running) once it holds this many records and 4x more than live keys. */
   readonly compactAfterRecords?: number;
 }
@@ -45,7 +46,7 @@ export function repairCommand(dir: string): string {
 export class EmbeddedStore implements Store {
   private readonly data = new Map<string, string>();
   private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
   private readonly compactAfterRecords: number;
   private queue: Pending[] = [];
   private flushScheduled = false;
@@ -68,7 +69,7 @@ export class EmbeddedStore implements Store {
     private readonly unlock: () => Promise<void>,
     options: EmbeddedStoreOptions,
   ) {
-    this.log = options.log ?? (() => undefined);
+    this.log = options.log ?? silentLogger;
     this.compactAfterRecords = options.compactAfterRecords ?? 64;
   }
 
@@ -99,9 +100,9 @@ export class EmbeddedStore implements Store {
           `To keep them and drop this record and the ${scan.linesAfterCorrupt} after it, stop metaroute and run: ${repairCommand(dir)}`,
       );
     }
-    const log = options.log ?? (() => undefined);
+    const log = options.log ?? silentLogger;
     if (scan.torn) {
-      log(`store: dropped an incomplete last record at ${logPath}:${scan.torn.line} (${scan.torn.bytes} bytes without a newline: a write cut short by a crash, never acknowledged)`);
+      log.warn({ event: 'store.failed' }, `store: dropped an incomplete last record at ${logPath}:${scan.torn.line} (${scan.torn.bytes} bytes without a newline: a write cut short by a crash, never acknowledged)`);
       await fs.truncate(logPath, scan.validBytes);
     }
     const file = await fs.open(logPath, 'a');
@@ -110,9 +111,9 @@ export class EmbeddedStore implements Store {
     for (const record of scan.records) store.apply(record);
     store.records = scan.records.length;
     store.revision = scan.records.at(-1)?.r ?? 0;
-    log(`store: loaded ${scan.records.length} records (${store.data.size} keys, revision ${store.revision}) from ${logPath}`);
+    log.info({ event: 'store' }, `store: loaded ${scan.records.length} records (${store.data.size} keys, revision ${store.revision}) from ${logPath}`);
     if (scan.legacy > 0) {
-      log(`store: ${scan.legacy} records have no checksum (written by an older metaroute); rewriting the log with checksums`);
+      log.info({ event: 'store' }, `store: ${scan.legacy} records have no checksum (written by an older metaroute); rewriting the log with checksums`);
       await store.compact();
     } else if (store.wantsCompaction()) {
       await store.compact();
@@ -225,14 +226,14 @@ export class EmbeddedStore implements Store {
     }
     if (!this.compacting && this.wantsCompaction()) {
       this.compacting = this.compact()
-        .catch((error: Error) => this.log(`store: compaction failed, the log stays as it was: ${error.message}`))
+        .catch((error: Error) => this.log.warn({ event: 'store.failed' }, `store: compaction failed, the log stays as it was: ${error.message}`))
         .finally(() => (this.compacting = undefined));
     }
   }
 
   private async closeAfterFailure(reason: string): Promise<void> {
     this.closed = true;
-    this.log(`store: closed: ${reason}`);
+    this.log.warn({ event: 'store.failed' }, `store: closed: ${reason}`);
     await this.file.close().catch(() => undefined);
   }
 
@@ -279,7 +280,7 @@ export class EmbeddedStore implements Store {
    * group commits.
    */
   private async compact(): Promise<void> {
-    this.log(`store: compacting ${this.records} records (${this.data.size} keys)`);
+    this.log.info({ event: 'store' }, `store: compacting ${this.records} records (${this.data.size} keys)`);
     const tail: LogRecord[] = [];
     this.compactionTail = tail;
     const tmpPath = path.join(this.dir, COMPACT_FILE);
@@ -310,7 +311,7 @@ export class EmbeddedStore implements Store {
         const before = this.records;
         this.records = written + tail.length;
         this.size = (await this.file.stat()).size;
-        this.log(`store: compacted ${before} records to ${this.records} (${this.data.size} keys)`);
+        this.log.info({ event: 'store' }, `store: compacted ${before} records to ${this.records} (${this.data.size} keys)`);
       });
     } finally {
       this.compactionTail = undefined;

@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
@@ -54,12 +55,12 @@ export class EtcdStore implements Store {
   private constructor(
     private readonly client: Etcd3,
     private readonly config: EtcdStoreConfig,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {
     this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
   }
 
-  static async open(config: EtcdStoreConfig, log: (msg: string) => void): Promise<EtcdStore> {
+  static async open(config: EtcdStoreConfig, log: Logger): Promise<EtcdStore> {
     const client = new Etcd3({
       hosts: [...config.endpoints],
       credentials: config.tls && {
@@ -86,7 +87,7 @@ export class EtcdStore implements Store {
       throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${config.prefix} (unreachable, or refused TLS or credentials): ${(error as Error).message}`);
     }
     store.startWatch();
-    log(`store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${config.prefix} at revision ${store.revision}`);
+    log.info({ event: 'store' }, `store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${config.prefix} at revision ${store.revision}`);
     return store;
   }
 
@@ -151,11 +152,11 @@ export class EtcdStore implements Store {
     try {
       result = await call();
     } catch (error) {
-      if (this.refusedWrites++ === 0) this.log(`store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+      if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
       throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, nothing was stored; try again: ${(error as Error).message}`);
     }
     if (this.refusedWrites > 0) {
-      this.log(`store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
+      this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
       this.refusedWrites = 0;
     }
     return result;
@@ -177,7 +178,7 @@ export class EtcdStore implements Store {
         },
       };
       const timer = setTimeout(() => {
-        this.log(`store: the watch has not applied revision ${revision} after ${CATCH_UP_TIMEOUT_MS} ms (at ${this.revision}); the write is stored, answering without it`);
+        this.log.warn({ event: 'store.failed' }, `store: the watch has not applied revision ${revision} after ${CATCH_UP_TIMEOUT_MS} ms (at ${this.revision}); the write is stored, answering without it`);
         waiter.resolve();
       }, CATCH_UP_TIMEOUT_MS);
       this.waiters.add(waiter);
@@ -191,19 +192,19 @@ export class EtcdStore implements Store {
     watcher.on('disconnected', (error: Error) => {
       if (!this.reachable || this.closed) return;
       this.reachable = false;
-      this.log(`store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
+      this.log.warn({ event: 'store.failed' }, `store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
     });
     watcher.on('connected', () => {
       // etcd3 moves the resume point to the creation header's revision, ahead of events not yet sent: keep ours.
       watcher.request.start_revision = String(this.revision + 1);
       if (this.reachable) return;
       this.reachable = true;
-      this.log(`store: etcd is back; the watch resumes after revision ${this.revision}`);
+      this.log.info({ event: 'store' }, `store: etcd is back; the watch resumes after revision ${this.revision}`);
     });
     // etcd cancels a watch whose revision it has compacted away (or for any other reason): list again.
     watcher.on('error', (error: Error) => {
       if (this.closed) return;
-      this.log(`store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.config.prefix} again`);
+      this.log.warn({ event: 'store.failed' }, `store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.config.prefix} again`);
       void this.resync();
     });
   }
@@ -212,11 +213,11 @@ export class EtcdStore implements Store {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         const changed = await this.relist();
-        this.log(`store: resynchronised at revision ${this.revision} (${changed} keys changed)`);
+        this.log.info({ event: 'store' }, `store: resynchronised at revision ${this.revision} (${changed} keys changed)`);
         this.startWatch();
         return;
       } catch (error) {
-        if (attempt === 0) this.log(`store: listing etcd failed (${(error as Error).message}); retrying`);
+        if (attempt === 0) this.log.warn({ event: 'store.failed' }, `store: listing etcd failed (${(error as Error).message}); retrying`);
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
       }
     }
@@ -294,7 +295,7 @@ export class EtcdStore implements Store {
       try {
         w.listener(event);
       } catch (error) {
-        this.log(`store watcher for ${w.prefix} failed on ${event.key}: ${(error as Error).message}`);
+        this.log.warn({ event: 'store.failed' }, `store watcher for ${w.prefix} failed on ${event.key}: ${(error as Error).message}`);
       }
     }
   }

@@ -1,3 +1,4 @@
+import type { Logger } from '../log/logger';
 import { clusterName } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
@@ -38,7 +39,7 @@ export class ResourceBuilder {
 
   constructor(
     private readonly cache: ResourceCache,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /**
@@ -80,7 +81,7 @@ export class ResourceBuilder {
       // view is looked up then: a service that gained its first instance since is served with it.
       this.cache.putLazy(EDS, name, () => {
         const { any, skipped } = encodeAssignment(name, registry.services.get(key)?.instances ?? [], keyList);
-        if (skipped.length > 0) this.log(`xds: ${name}: left out ${skipped.length} endpoint(s): ${skipped.slice(0, 5).join(', ')}`);
+        if (skipped.length > 0) this.log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
         return any;
       });
       note(changes, EDS, name);

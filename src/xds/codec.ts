@@ -1,4 +1,5 @@
 import * as protobuf from 'protobufjs';
+import { toProtoJson } from '../protos/json';
 import { envoyRoot } from '../protos/root';
 
 /** The parts of a decoded `google.rpc.Status` a NACK carries. */
@@ -53,6 +54,12 @@ function get(): Codec {
     };
   }
   return codec;
+}
+
+/** A cached `google.protobuf.Any` in Envoy's JSON mapping (`{"@type": ..., ...}`), for the config dump. */
+export function anyToJson(any: Uint8Array): Record<string, unknown> {
+  const { root, any: anyType } = get();
+  return toProtoJson(anyType, anyType.decode(any), root);
 }
 
 export function messageType(name: string): protobuf.Type {

@@ -16,7 +16,8 @@ export class Debouncer {
   constructor(
     private readonly waitMs: number,
     private readonly maxWaitMs: number,
-    private readonly flush: (changed: ChangedServices) => void,
+    /** Gets the changes and when the first of them arrived (ms since the epoch). */
+    private readonly flush: (changed: ChangedServices, since: number) => void,
   ) {}
 
   add(changed: ChangedServices): void {
@@ -44,6 +45,6 @@ export class Debouncer {
     const pending = this.pending;
     this.timer = undefined;
     this.pending = undefined;
-    if (pending !== undefined) this.flush(pending);
+    if (pending !== undefined) this.flush(pending, this.firstAt);
   }
 }

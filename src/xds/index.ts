@@ -2,3 +2,4 @@
 export { XdsServer, type XdsSources } from './server';
 export { XDS_SERVICE_NAMES } from './services';
 export { NONE_HELD } from './selectors';
+export { SECTIONS as XDS_SECTIONS } from './types';

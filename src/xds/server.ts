@@ -1,17 +1,18 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Gauge, MetricsRegistry } from '../metrics/metrics';
+import type { Logger } from '../log/logger';
+import type { Gauge, Histogram, MetricsRegistry } from '../metrics/metrics';
 import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import { ResourceCache } from './cache';
-import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
+import { anyToJson, decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
 import type { SelectorBasis } from './selectors';
 import { SotwStream } from './sotw';
 import type { StreamContext, XdsCall, XdsStream } from './stream';
-import { CDS, EDS, PUSH_ORDER, type Changes, type ResourceType } from './types';
+import { CDS, EDS, PUSH_ORDER, SECTIONS, type Changes, type ResourceType } from './types';
 
 export interface XdsSources {
   /** From `Registry.snapshot()`. */
@@ -31,7 +32,7 @@ export interface XdsOptions {
   /** Longest a change waits while changes keep coming (default 1000 ms). */
   readonly maxDebounceMs?: number;
   readonly metrics: MetricsRegistry;
-  readonly log: (msg: string) => void;
+  readonly log: Logger;
 }
 
 
@@ -48,6 +49,7 @@ export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private readonly ctx: StreamContext;
   private readonly streamGauge: Gauge;
+  private readonly pushLatency: Histogram;
   /** Rollouts waiting for streams to converge: each re-checks the stream that answered or closed. */
   private readonly waiters = new Set<(stream: XdsStream) => void>();
   private readonly unsubscribe: () => void;
@@ -73,12 +75,13 @@ export class XdsServer {
       onAnswer: (stream) => this.checkWaiters(stream),
     };
     this.streamGauge = metrics.gauge('metaroute_xds_streams', 'Open xDS streams');
+    this.pushLatency = metrics.histogram('metaroute_xds_push_latency_seconds', 'Time from the first registry, rules or router-config change to its push being written to every xDS stream (debounce included)', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
     this.streamGauge.set(0);
     this.builder = new ResourceBuilder(this.cache, log);
     this.debouncer = new Debouncer(
       options.debounceMs ?? DEFAULT_DEBOUNCE_MS,
       options.maxDebounceMs ?? DEFAULT_MAX_DEBOUNCE_MS,
-      (changed) => this.rebuild(changed),
+      (changed, since) => this.rebuild(changed, since),
     );
     this.rebuild('all');
     this.unsubscribe = sources.subscribe((changed) => this.debouncer.add(changed));
@@ -144,6 +147,13 @@ export class XdsServer {
     });
   }
 
+  /** One served resource (`section`: clusters, endpoints, listeners, routes) in Envoy's JSON mapping, or undefined when none has that name. */
+  resource(section: string, name: string): { type_url: string; version: string; resource: Record<string, unknown> } | undefined {
+    const type = SECTIONS[section];
+    const cached = type && this.cache.get(type, name);
+    return cached && { type_url: type.url, version: cached.version, resource: anyToJson(cached.any) };
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -170,20 +180,22 @@ export class XdsServer {
       : new DeltaStream(id, call, this.ctx, only, onClose);
     this.streams.add(stream);
     this.streamGauge.set(this.streams.size);
+    this.ctx.log.info({ event: 'xds.connected', stream: id, protocol, only: only?.short, peer: call.getPeer() }, 'xds stream opened');
   }
 
-  private rebuild(changed: ChangedServices): Changes {
+  private rebuild(changed: ChangedServices, since = Date.now()): Changes {
     if (this.closed) return NO_CHANGES;
     let changes;
     try {
       const sources = this.sources;
       changes = this.builder.build(sources.registry(), sources.rules(), sources.routerKeys?.() ?? [], changed, sources.heldSelectors?.());
     } catch (err) {
-      this.ctx.log(`xds: rebuilding resources failed, keeping the previous ones: ${(err as Error).stack ?? String(err)}`);
+      this.ctx.log.error({ event: 'xds.rebuild.failed', err }, 'xds: rebuilding resources failed, keeping the previous ones');
       return NO_CHANGES;
     }
     if (changes.size === 0) return changes;
     for (const stream of this.streams) stream.push(changes);
+    this.pushLatency.observe((Date.now() - since) / 1000);
     return changes;
   }
 

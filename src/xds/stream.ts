@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log/logger';
 import type { Counter, Histogram } from '../metrics/metrics';
 import type { CachedResource, ResourceCache } from './cache';
 import type { ErrorDetail, NodeInfo } from './codec';
@@ -11,7 +12,7 @@ export interface StreamContext {
   readonly nacks: Counter;
   /** Seconds from a resource version's creation to the ACK of the response carrying it, by type. */
   readonly convergence: Histogram;
-  readonly log: (msg: string) => void;
+  readonly log: Logger;
   /** Told after every ACK and NACK (rollouts wait for convergence). */
   readonly onAnswer: (stream: XdsStream) => void;
 }
@@ -219,7 +220,7 @@ export abstract class XdsStream {
     const type = this.only ? undefined : typeByUrl(typeUrl);
     if (!type && !this.unknownTypes.has(typeUrl) && this.unknownTypes.size < MAX_UNKNOWN_TYPES) {
       this.unknownTypes.add(typeUrl);
-      this.ctx.log(`xds: stream ${this.id} (${this.nodeId()}) asked for unserved type ${JSON.stringify(typeUrl)}; ignored`);
+      this.ctx.log.warn({ event: 'xds.type.unserved', stream: this.id, node: this.nodeId(), typeUrl }, 'xds: a stream asked for a type metaroute does not serve; ignored');
     }
     return type;
   }
@@ -325,10 +326,7 @@ export abstract class XdsStream {
       removed: sent?.removed ?? [],
     };
     this.ctx.nacks.inc([state.type.short]);
-    this.ctx.log(
-      `xds: ${this.nodeId()} (stream ${this.id}) NACKed ${state.type.short} version ${state.nack.version} ` +
-        `[${Object.keys(resources).slice(0, 5).join(', ')}]: ${error.message}; holding it until the resources change`,
-    );
+    this.ctx.log.warn({ event: 'xds.nack', stream: this.id, node: this.nodeId(), type: state.type.short, version: state.nack.version, resources: Object.keys(resources).slice(0, 5), error: error.message }, 'xds: NACK; holding the rejected version until the resources change');
     this.ctx.onAnswer(this);
   }
 
@@ -362,7 +360,7 @@ export abstract class XdsStream {
       this.handle(bytes);
     } catch (err) {
       // A malformed request ends this stream only.
-      this.ctx.log(`xds: stream ${this.id} (${this.nodeId()}) sent a bad request: ${(err as Error).message}`);
+      this.ctx.log.warn({ event: 'xds.request.bad', stream: this.id, node: this.nodeId(), error: (err as Error).message }, 'xds: bad request; ending the stream');
       this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${(err as Error).message}` });
       this.cleanup();
     }
@@ -381,6 +379,7 @@ export abstract class XdsStream {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.ctx.log.info({ event: 'xds.disconnected', stream: this.id, protocol: this.protocol, node: this.nodeId() }, 'xds stream closed');
     this.onClose(this);
   }
 }

@@ -33,5 +33,8 @@ export function typeByUrl(url: string): ResourceType | undefined {
   return BY_URL.get(url);
 }
 
+/** Resource types by the section names of Envoy's config dump (`/config_dump?resource=clusters`). */
+export const SECTIONS: Readonly<Record<string, ResourceType>> = { clusters: CDS, endpoints: EDS, listeners: LDS, routes: RDS };
+
 /** Changed resource names per type, the unit a push hands to every stream. */
 export type Changes = ReadonlyMap<ResourceType, ReadonlySet<string>>;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { AdminAuth, isLoopback, redactSecrets, type AuthConfig } from '../../src/admin/auth';
 import { Agent } from '../../src/agent/agent';
 import type { App } from '../../src/app/app';
-import { ConfigError, loadConfig } from '../../src/config/config';
+import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/config';
 import { startApp } from '../support/app';
 
 const TOKEN_A = 'user-a-0123456789abcdef';
@@ -12,13 +12,19 @@ const TOKEN_B = 'user-b-0123456789abcdef';
 const TOKEN_SHOP = 'shop-0123456789abcdef';
 const TOKEN_ADMIN = 'admin-0123456789abcdef';
 
+const TOKEN_NET = 'net-0123456789abcdef';
+const TOKEN_QUOTA = 'quota-0123456789abcdef';
+
+const scope = { labels: {}, optionalLabels: {}, addresses: [], maxInstances: undefined, admin: false };
 const AUTH: AuthConfig = {
   requireAdminAuth: 'auto',
   tokens: [
-    { token: TOKEN_A, services: ['aigc'], labels: { user: ['A'] }, admin: false },
-    { token: TOKEN_B, services: ['aigc'], labels: { user: ['B'] }, admin: false },
-    { token: TOKEN_SHOP, services: ['default/shop'], labels: {}, admin: false },
-    { token: TOKEN_ADMIN, services: [], labels: {}, admin: true },
+    { ...scope, token: TOKEN_A, services: ['aigc'], labels: { user: ['A'] }, optionalLabels: { 'metaroute.io/zone': ['*'] } },
+    { ...scope, token: TOKEN_B, services: ['aigc'], labels: { user: ['B'] } },
+    { ...scope, token: TOKEN_SHOP, services: ['default/shop'], optionalLabels: { version: ['stable'] } },
+    { ...scope, token: TOKEN_NET, services: ['net'], optionalLabels: { '*': ['*'] }, addresses: ['10.1.0.0/16', 'fd00::/8'] },
+    { ...scope, token: TOKEN_QUOTA, services: ['quota'], maxInstances: 2 },
+    { ...scope, token: TOKEN_ADMIN, services: [], admin: true },
   ],
 };
 
@@ -111,9 +117,57 @@ describe('registration tokens (loopback server with tokens)', () => {
     expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { nonsense: true })).status).toBe(400);
   });
 
-  it('leaves the admin API open on loopback (requireAdminAuth auto)', async () => {
+  it('on loopback (requireAdminAuth auto) leaves admin reads open, but every write needs an admin token once tokens exist', async () => {
     expect((await call(env.admin, 'GET', '/v1/instances')).status).toBe(200);
-    expect((await call(env.admin, 'PUT', '/v1/rules', undefined, 'rules: []\n')).status).toBe(200);
+    // Explain is a read: open (an unknown callee is a 404, not a 401).
+    expect((await call(env.admin, 'POST', '/explain', undefined, { service: 'aigc' })).status).toBe(404);
+    expect((await call(env.admin, 'PUT', '/v1/rules', undefined, 'rules: []\n')).status).toBe(401);
+    expect((await call(env.admin, 'PUT', '/v1/routers/metadata/config', undefined, {})).status).toBe(401);
+    expect((await call(env.admin, 'POST', '/v1/instances', undefined, instance('A'))).status).toBe(401);
+    const user = await call(env.admin, 'PUT', '/v1/rules', TOKEN_A, 'rules: []\n');
+    expect(user.status).toBe(403);
+    expect(user.json.error).toBe('token may not use the admin API (it needs admin: true)');
+    expect((await call(env.admin, 'PUT', '/v1/rules', TOKEN_ADMIN, 'rules: []\n')).status).toBe(200);
+    expect((await call(env.admin, 'PUT', '/v1/routers/metadata/config', TOKEN_ADMIN, {})).status).toBe(200);
+  });
+
+  it('refuses every label a token does not name: a user token cannot attract version=gray traffic', async () => {
+    const gray = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), metadata: { user: 'A', version: 'gray' }, weight: 10000 });
+    expect(gray.status).toBe(403);
+    expect(gray.json.error).toBe('token may not register label version');
+    const zone = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), locality: { zone: 'z1' } });
+    expect(zone.status).toBe(200);
+    const region = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), locality: { region: 'r1' } });
+    expect(region.json.error).toBe('token may not register label metaroute.io/region');
+    const shopGray = await call(env.admin, 'POST', '/v1/instances', TOKEN_SHOP, { service: 'shop', host: '10.0.0.2', port: 1, metadata: { version: 'gray' } });
+    expect(shopGray.json.error).toBe('token may not register version=gray');
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_SHOP, { service: 'shop', host: '10.0.0.2', port: 1, metadata: { version: 'stable' } })).status).toBe(200);
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_NET, { service: 'net', host: '10.1.2.3', port: 1, metadata: { any: 'thing' } })).status).toBe(200);
+  });
+
+  it('refuses hosts outside the token\'s CIDRs, host names when CIDRs are set, and link-local / unspecified addresses always', async () => {
+    const net = (host: string) => call(env.admin, 'POST', '/v1/instances', TOKEN_NET, { service: 'net', host, port: 1 });
+    expect((await net('10.1.200.1')).status).toBe(200);
+    expect((await net('fd00::5')).status).toBe(200);
+    const outside = await net('10.2.0.1');
+    expect(outside.status).toBe(403);
+    expect(outside.json.error).toBe('token may not register host 10.2.0.1 (allowed: 10.1.0.0/16, fd00::/8)');
+    expect((await net('db.internal')).json.error).toBe('token may not register host db.internal (allowed: 10.1.0.0/16, fd00::/8)');
+    for (const host of ['169.254.169.254', '0.0.0.0', 'fe80::1', '::ffff:169.254.169.254']) {
+      const metadataService = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), host });
+      expect([host, metadataService.status, metadataService.json.error]).toEqual([host, 403, `token may not register host ${host}`]);
+    }
+  });
+
+  it('caps the instances within a token\'s scope at maxInstances, concurrent registrations included', async () => {
+    const reg = (port: number) => call(env.admin, 'POST', '/v1/instances', TOKEN_QUOTA, { service: 'quota', host: '10.0.0.9', port });
+    const answers = await Promise.all([1, 2, 3, 4].map(reg));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 403, 403]);
+    expect(answers.find((a) => a.status === 403)!.json.error).toMatch(/^token may register at most 2 instances, and 2 are registered within its scope$/);
+    const kept = answers.flatMap((a, i) => (a.status === 200 ? [i + 1] : []));
+    expect((await reg(kept[0]!)).status).toBe(200); // re-registering one of its own is no new instance
+    expect((await call(env.admin, 'DELETE', `/v1/instances/default/quota/10.0.0.9:${kept[0]}`, TOKEN_QUOTA)).status).toBe(200);
+    expect((await reg(9)).status).toBe(200);
   });
 
   it('the agent registers with its token and is refused, without retrying, outside its scope', async () => {
@@ -132,7 +186,7 @@ describe('admin API bound beyond loopback', () => {
   let env: { app: App; admin: string };
   beforeAll(async () => {
     // Bound to every interface, called through 127.0.0.1: the bind address decides, not the caller's.
-    env = await startApp({ host: '0.0.0.0', auth: AUTH });
+    env = await startApp({ host: '0.0.0.0', auth: AUTH, xds: { ...DEFAULTS.xds, clients: { tokens: ['xds-0123456789abcdef'], certificateNames: [], required: 'auto' } } });
   });
   afterAll(() => env.app.stop());
 
@@ -169,7 +223,7 @@ describe('admin API bound beyond loopback', () => {
     const dump = await call(env.admin, 'GET', '/config_dump', TOKEN_ADMIN);
     expect(dump.status).toBe(200);
     for (const t of [TOKEN_A, TOKEN_B, TOKEN_SHOP, TOKEN_ADMIN]) expect(dump.text).not.toContain(t);
-    expect(dump.json.config.auth.tokens[0]).toEqual({ token: '<redacted>', services: ['aigc'], labels: { user: ['A'] }, admin: false });
+    expect(dump.json.config.auth.tokens[0]).toEqual({ token: '<redacted>', services: ['aigc'], labels: { user: ['A'] }, optionalLabels: { 'metaroute.io/zone': ['*'] }, addresses: [], admin: false });
   });
 });
 
@@ -191,9 +245,9 @@ describe('startup refusal and defaults', () => {
   };
 
   it('loadConfig refuses a non-loopback host without an admin token, naming auth.tokens', () => {
-    const file = configFile('open.yaml', `host: 0.0.0.0\nauth:\n  tokens:\n    - { token: ${TOKEN_A}, services: [aigc] }\n`);
+    const file = configFile('open.yaml', `host: 0.0.0.0\nauth:\n  tokens:\n    - { token: ${TOKEN_A}, services: [aigc] }\nxds: { clients: { required: false } }\n`);
     expect(problems(file)).toEqual([expect.stringMatching(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback, so the admin API needs a token with admin: true/)]);
-    expect(problems(configFile('none.yaml', 'host: 0.0.0.0\n'))).toHaveLength(1);
+    expect(problems(configFile('none.yaml', 'host: 0.0.0.0\n'))).toEqual([expect.stringMatching(/^auth\.tokens: /), expect.stringMatching(/^xds\.clients: the server binds 0\.0\.0\.0/)]);
     expect(problems(configFile('empty.yaml', ''))).toEqual([]);
   });
 
@@ -202,12 +256,12 @@ describe('startup refusal and defaults', () => {
   });
 
   it('App.start refuses too, before binding anything', async () => {
-    await expect(startApp({ host: '0.0.0.0' })).rejects.toThrow(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback/);
+    await expect(startApp({ host: '0.0.0.0', xds: { ...DEFAULTS.xds, clients: { tokens: [], certificateNames: [], required: false } } })).rejects.toThrow(/^auth\.tokens: the server binds 0\.0\.0\.0, beyond loopback/);
   });
 
   it('reads tokenEnv, and reports every malformed token entry with its path', () => {
-    const good = configFile('tokenenv.yaml', 'host: 0.0.0.0\nauth:\n  tokens:\n    - { tokenEnv: ADMIN_TOKEN, admin: true }\n');
-    expect(loadConfig(good, { ADMIN_TOKEN: TOKEN_ADMIN }).auth.tokens[0]).toEqual({ token: TOKEN_ADMIN, services: [], labels: {}, admin: true });
+    const good = configFile('tokenenv.yaml', 'host: 0.0.0.0\nauth:\n  tokens:\n    - { tokenEnv: ADMIN_TOKEN, admin: true }\nxds: { clients: { required: false } }\n');
+    expect(loadConfig(good, { ADMIN_TOKEN: TOKEN_ADMIN }).auth.tokens[0]).toEqual({ token: TOKEN_ADMIN, services: [], labels: {}, optionalLabels: {}, addresses: [], maxInstances: undefined, admin: true });
     expect(problems(good)).toEqual(['auth.tokens[0].tokenEnv: environment variable ADMIN_TOKEN is not set']);
 
     const bad = configFile(
@@ -221,6 +275,7 @@ describe('startup refusal and defaults', () => {
         `    - { token: ${TOKEN_B}, tokenEnv: X, services: [aigc] }`,
         `    - { token: ${TOKEN_SHOP}, services: ["a/b/c"], labels: { user: [] }, admn: true }`,
         '    - { token: "has a space 0123456789", services: [aigc] }',
+        `    - { token: ${TOKEN_NET}, services: [net], labels: { "*": [a] }, optionalLabels: { zone: [] }, addresses: [10.0.0.0/33, "x/8", 10.0.0.0], maxInstances: 0 }`,
         '',
       ].join('\n'),
     );
@@ -229,10 +284,16 @@ describe('startup refusal and defaults', () => {
       'auth.tokens[0]: the token must be at least 16 characters',
       'auth.tokens[1]: grants nothing; list services it may register or set admin: true',
       'auth.tokens[2]: set exactly one of token, tokenEnv',
-      'auth.tokens[3].admn: unknown field (expected one of token, tokenEnv, services, labels, admin)',
+      'auth.tokens[3].admn: unknown field (expected one of token, tokenEnv, services, labels, optionalLabels, addresses, maxInstances, admin)',
       'auth.tokens[3].services: "a/b/c" is not *, ns/*, ns/svc or svc',
-      'auth.tokens[3].labels.user: list at least one allowed value',
+      'auth.tokens[3].labels.user: list at least one allowed value (or "*")',
       'auth.tokens[4]: the token must not contain whitespace (it travels as "Bearer <token>")',
+      'auth.tokens[5].labels.*: a required label needs a name; use optionalLabels for "any other key"',
+      'auth.tokens[5].optionalLabels.zone: list at least one allowed value (or "*")',
+      'auth.tokens[5].addresses: "10.0.0.0/33" is not a CIDR (10.1.0.0/16, fd00::/8)',
+      'auth.tokens[5].addresses: "x/8" is not a CIDR (10.1.0.0/16, fd00::/8)',
+      'auth.tokens[5].addresses: "10.0.0.0" is not a CIDR (10.1.0.0/16, fd00::/8)',
+      'auth.tokens[5].maxInstances: must be an integer >= 1',
     ]);
   });
 
@@ -259,7 +320,7 @@ describe('AdminAuth pieces', () => {
 
   it('"ns/*" and "*" scopes', () => {
     const auth = new AdminAuth({ requireAdminAuth: 'auto', tokens: [] }, '127.0.0.1');
-    const grant = (services: string[]) => ({ token: 'x'.repeat(16), services, labels: {}, admin: false });
+    const grant = (services: string[]) => ({ ...scope, token: 'x'.repeat(16), services });
     expect(() => auth.authorize(grant(['team1/*']), 'register', { namespace: 'team1', service: 'any' })).not.toThrow();
     expect(() => auth.authorize(grant(['team1/*']), 'register', { namespace: 'team2', service: 'any' })).toThrow('token may not register service team2/any');
     expect(() => auth.authorize(grant(['*']), 'register', { namespace: 'x', service: 'y' })).not.toThrow();

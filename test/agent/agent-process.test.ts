@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { api, startApp, until } from '../support/app';
-import { transpileCli } from '../support/cli-build';
+import { transpileCli } from '../support/transpile';
 
 describe('metaroute agent as a real process', () => {
   it('registers with merged metadata, logs it once, and on SIGTERM deregisters and exits 0', async () => {
@@ -24,8 +27,11 @@ describe('metaroute agent as a real process', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(await listed()).toEqual([]);
-      expect(stderr.match(/Loaded static metadata info: .*/g)).toEqual(['Loaded static metadata info: {"user":"A","zone":"z1"}']);
-      expect(stderr).toContain('SIGTERM: deregistering');
+      // JSON log lines (pino): one per event, with level and time.
+      const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; time: string; msg: string });
+      expect(lines.every((l) => l.level === 'info' && !Number.isNaN(Date.parse(l.time)))).toBe(true);
+      expect(lines.filter((l) => l.msg.startsWith('Loaded static metadata info: ')).map((l) => l.msg)).toEqual(['Loaded static metadata info: {"user":"A","zone":"z1"}']);
+      expect(lines.map((l) => l.msg)).toContain('SIGTERM: deregistering');
     } finally {
       child.kill('SIGKILL');
       await env.app.stop();

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Agent, type AgentOptions } from '../../src/agent/agent';
 import type { App } from '../../src/app/app';
-import { runAgent, type AgentCliDeps } from '../../src/cli/agent';
+import { runAgentArgs, type AgentCliDeps } from '../../src/cli/agent';
 import { api, startApp, until } from '../support/app';
 
 interface Env {
@@ -84,7 +84,7 @@ describe('Agent retries', () => {
     const port = await freePort();
     const { agent, logs } = agentFor(`http://127.0.0.1:${port}`, { ttlSeconds: 3 });
     const started = agent.start();
-    await until(() => logs.filter((l) => l.startsWith('registration failed (ECONNREFUSED)')).length >= 2, 'two failed attempts', 5000);
+    await until(() => logs.filter((l) => l.startsWith(`registration at http://127.0.0.1:${port} failed (ECONNREFUSED)`)).length >= 2, 'two failed attempts', 5000);
     const env = await startApp({ ports: { extProc: 0, xds: 0, admin: port } });
     try {
       await started;
@@ -99,7 +99,7 @@ describe('Agent retries', () => {
     const port = await freePort();
     const { agent, logs } = agentFor(`http://127.0.0.1:${port}`, { registerAttempts: 3 });
     await expect(agent.start()).rejects.toThrow('fetch failed');
-    expect(logs.filter((l) => l.startsWith('registration failed'))).toHaveLength(2);
+    expect(logs.filter((l) => l.startsWith(`registration at http://127.0.0.1:${port} failed (ECONNREFUSED)`))).toHaveLength(2);
   });
 
   it('survives an admin outage: heartbeats fail, then it registers again on the restarted server', async () => {
@@ -110,7 +110,7 @@ describe('Agent retries', () => {
       await agent.start();
       // A fresh data directory: the restarted server has forgotten the instance.
       await env.app.stop();
-      await until(() => logs.some((l) => l.startsWith('heartbeat failed')), 'a failed heartbeat', 3000);
+      await until(() => logs.some((l) => /^heartbeat to http:\/\/127\.0\.0\.1:\d+ failed/.test(l)), 'a failed heartbeat', 3000);
       env = await startApp({ ports: { extProc: 0, xds: 0, admin: port } });
       await until(async () => (await instances(env.admin)).length === 1, 'the instance back on the restarted server', 5000);
       expect(logs.some((l) => l.startsWith('heartbeat ok after'))).toBe(true);
@@ -139,7 +139,7 @@ describe('metaroute agent CLI (in process)', () => {
         exit: resolve,
       };
       const argv = ['--admin', env.admin, '--service', 'aigc', '--host', '10.1.0.5', '--port', '7000', '--ttl', '2', '--label', 'user=A', '--label', 'zone=config', '--metadata-file', file, '--provider', provider];
-      void runAgent(argv, deps).then((code) => expect(code).toBe(0));
+      void runAgentArgs(argv, deps).then((code) => expect(code).toBe(0));
     });
     try {
       await until(async () => (await instances(env.admin, 'aigc')).length === 1, 'the CLI agent to register');
@@ -155,11 +155,26 @@ describe('metaroute agent CLI (in process)', () => {
     }
   });
 
-  it('rejects bad flags before any network call', async () => {
+  it('rejects bad flags with usage and exit status 2 before any network call', async () => {
     const deps: AgentCliDeps = { env: {}, log: () => undefined, onSignal: () => undefined, exit: () => undefined };
-    await expect(runAgent(['--host', '1.2.3.4', '--port', '80'], deps)).rejects.toThrow('--service is required');
-    await expect(runAgent(['--service', 's', '--host', '1.2.3.4', '--port', 'eighty'], deps)).rejects.toThrow('--port must be a number, got eighty');
-    await expect(runAgent(['--service', 's', '--host', '1.2.3.4', '--port', '80', '--ttl', '0'], deps)).rejects.toThrow(/invalid registration: ttlSeconds/);
-    await expect(runAgent(['--service', 's', '--host', '1.2.3.4', '--port', '80', '--token', 'a', '--token-file', 'b'], deps)).rejects.toThrow('not both');
+    const run = async (argv: string[]) => {
+      let err = '';
+      const code = await runAgentArgs(argv, deps, { out: () => undefined, err: (t) => void (err += t) });
+      return { code, err };
+    };
+    const cases: Array<[string[], string | RegExp]> = [
+      [['--host', '1.2.3.4', '--port', '80'], '--service is required'],
+      [['--service', 's', '--host', '1.2.3.4', '--port', 'eighty'], '--port must be a number, got eighty'],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--ttl', '0'], /invalid registration: ttlSeconds/],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--token', 'a', '--token-file', 'b'], 'not both'],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--colour', 'red'], "Unknown option '--colour'"],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', 'stray'], 'Unexpected argument'],
+    ];
+    for (const [argv, message] of cases) {
+      const { code, err } = await run(argv);
+      expect(code).toBe(2);
+      expect(err).toMatch(message);
+      expect(err).toContain('usage: metaroute agent');
+    }
   });
 });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runAgent, type AgentCliDeps } from '../../src/cli/agent';
+import { runAgentArgs, type AgentCliDeps } from '../../src/cli/agent';
 import { api, startApp, until } from '../support/app';
 
 const listed = async (admin: string) => ((await api(admin, 'GET', '/v1/instances?service=pods')).json.instances as { id: string }[]).map((i) => i.id).sort();
@@ -19,7 +19,7 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const exited = new Promise<number>((resolve) => (exit = resolve));
     const deps: AgentCliDeps = { env: {}, log: (line) => logs.push(line), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
     try {
-      expect(await runAgent(['--file', file, '--admin', env.admin, '--ttl', '1'], deps)).toBe(0);
+      expect(await runAgentArgs(['--file', file, '--admin', env.admin, '--ttl', '1'], deps)).toBe(0);
       expect((await listed(env.admin)).length).toBe(count);
       // Deleted behind the agent's back: the next heartbeat round reports it unknown and the agent registers it again.
       expect((await api(env.admin, 'DELETE', '/v1/instances/default/pods/10.3.0.1:1000')).status).toBe(200);
@@ -43,7 +43,9 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const file = path.join(dir, 'instances.json');
     fs.writeFileSync(file, JSON.stringify([{ service: 'pods', host: '10.3.0.1', port: 1 }, { service: 'pods', host: '10.3.0.1', port: 0 }]));
     const deps: AgentCliDeps = { env: {}, log: () => undefined, onSignal: () => undefined, exit: () => undefined };
-    await expect(runAgent(['--file', file, '--admin', 'http://127.0.0.1:1'], deps)).rejects.toThrow(`invalid registration: ${file}[1].port: required, an integer 1-65535`);
+    const errors: string[] = [];
+    expect(await runAgentArgs(['--file', file, '--admin', 'http://127.0.0.1:1'], deps, { out: () => undefined, err: (text) => errors.push(text) })).toBe(1);
+    expect(errors.join('')).toContain(`invalid registration: ${file}[1].port: required, an integer 1-65535`);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

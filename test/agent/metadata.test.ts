@@ -107,3 +107,11 @@ describe('loadStaticMetadata: all four sources', () => {
     expect(loadedLine(merged.metadata)).toMatch(/^Loaded static metadata info: \{/);
   });
 });
+
+describe("Spring Cloud Tencent's environment spelling", () => {
+  test('SCT_METADATA_CONTENT_* and SCT_METADATA_CONTENT_TRANSITIVE are read beside METAROUTE_*, which wins a shared key', () => {
+    expect(metadataFromEnv({ SCT_METADATA_CONTENT_ENV: 'dev1', SCT_METADATA_CONTENT_TRANSITIVE: 'ENV' })).toEqual({ metadata: { env: 'dev1' }, transitive: ['env'] });
+    expect(metadataFromEnv({ SCT_METADATA_CONTENT_ENV: 'dev1', METAROUTE_METADATA_CONTENT_ENV: 'dev2', SCT_METADATA_CONTENT_TRANSITIVE: 'ENV', METAROUTE_METADATA_CONTENT_TRANSITIVE: 'env,zone', METAROUTE_METADATA_CONTENT_ZONE: 'z1' }))
+      .toEqual({ metadata: { env: 'dev2', zone: 'z1' }, transitive: ['env', 'zone'] });
+  });
+});

@@ -45,7 +45,7 @@ beforeAll(async () => {
       ...DEFAULTS.extProc,
       maxMetadataBytes: 512,
       identity: { ...DEFAULTS.extProc.identity, jwt: { header: 'authorization', issuer: 'test-issuer', audience: undefined, jwks: undefined, secretEnv: 'METAROUTE_TEST_JWT_SECRET' } },
-      edge: { protectedHeaders: ['x-user-id'], protectedPrefixes: ['x-metaroute-'], onSpoofed: 'reject' },
+      edge: { protectedHeaders: ['x-user-id'], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
     },
   });
   for (const [port, tier] of [[1, 'vip'], [2, 'std']] as const) {
@@ -130,7 +130,7 @@ test('at the edge a forged identity header is refused with 403, while a verified
 });
 
 test('strip mode removes spoofed headers and routes as if they were absent', async () => {
-  const stripEnv = await startApp({ extProc: { ...DEFAULTS.extProc, edge: { protectedHeaders: ['x-user-tier'], protectedPrefixes: [], onSpoofed: 'strip' } } });
+  const stripEnv = await startApp({ extProc: { ...DEFAULTS.extProc, edge: { protectedHeaders: ['x-user-tier'], protectedPrefixes: [], clientHeaders: [], onSpoofed: 'strip' } } });
   await api(stripEnv.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { pool: 'vip' } });
   await api(stripEnv.admin, 'PUT', '/v1/rules', `rules:
   - name: tier-header

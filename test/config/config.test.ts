@@ -84,3 +84,49 @@ test('store: embedded by default; etcd from the file or METAROUTE_ETCD_ENDPOINTS
   expect(() => loadConfig(write('store: { kind: consul }\n'), {})).toThrow('store.kind: must be embedded or etcd, got "consul"');
   expect(() => loadConfig(write('store: { endpoints: [http://a:1] }\n'), {})).toThrow('store.endpoints: only for kind: etcd');
 });
+
+test('a lone surrogate in the configuration is refused with its field', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-surrogate-'));
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, '{"registry": {"instances": [{"service": "shop", "host": "10.0.0.1", "port": 1, "metadata": {"v": "\\ud800"}}]}}');
+  expect(() => loadConfig(file, {})).toThrow('registry.instances[0].metadata.v: contains a lone UTF-16 surrogate');
+  fs.writeFileSync(file, '{"extProc": {"identity": {"payloadKey": "\\udfff"}}}');
+  expect(() => loadConfig(file, {})).toThrow('extProc.identity.payloadKey: contains a lone UTF-16 surrogate');
+});
+
+test('TLS and xDS client settings: files resolve against the config file and must be readable; every bad field is named', () => {
+  const file = write(
+    [
+      'extProc: { tls: { certFile: missing.crt } }',
+      'xds:',
+      '  tls: { certFile: a.crt, keyFile: a.key, clientCA: x }',
+      '  clients: { tokens: [{ token: short }, { tokenEnv: NOPE }], certificateNames: [envoy], required: maybe }',
+      '',
+    ].join('\n'),
+  );
+  const dir = path.dirname(file);
+  let problems: readonly string[] = [];
+  try {
+    loadConfig(file, {});
+  } catch (error) {
+    problems = (error as ConfigError).problems;
+  }
+  expect(problems).toEqual([
+    `extProc.tls.certFile: cannot read ${path.join(dir, 'missing.crt')}: ENOENT`,
+    'extProc.tls.keyFile: required (a PEM file)',
+    'xds.tls.clientCA: unknown field (expected one of certFile, keyFile, clientCaFile)',
+    `xds.tls.certFile: cannot read ${path.join(dir, 'a.crt')}: ENOENT`,
+    `xds.tls.keyFile: cannot read ${path.join(dir, 'a.key')}: ENOENT`,
+    'xds.clients.tokens[0]: the token must be a string of at least 16 characters without whitespace',
+    'xds.clients.tokens[1].tokenEnv: names no set environment variable',
+    'xds.clients.required: must be auto, true or false, got "maybe"',
+    'xds.clients.certificateNames: needs mutual TLS (xds.tls.clientCaFile)',
+  ]);
+  fs.writeFileSync(path.join(dir, 'a.crt'), 'pem');
+  fs.writeFileSync(path.join(dir, 'a.key'), 'pem');
+  fs.writeFileSync(file, 'xds: { tls: { certFile: a.crt, keyFile: a.key, clientCaFile: a.crt }, clients: { tokens: [{ tokenEnv: XDS_TOKEN }] } }\n');
+  const config = loadConfig(file, { XDS_TOKEN: 'xds-0123456789abcdef' });
+  expect(config.xds.tls).toEqual({ certFile: path.join(dir, 'a.crt'), keyFile: path.join(dir, 'a.key'), clientCaFile: path.join(dir, 'a.crt') });
+  expect(config.xds.clients).toEqual({ tokens: ['xds-0123456789abcdef'], certificateNames: [], required: 'auto' });
+  expect(loadConfig(undefined, {}).extProc.tls).toBeUndefined();
+});

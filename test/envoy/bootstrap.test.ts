@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { ENVOY, validateWithEnvoy } from '../support/envoy';
 import { describeWith } from '../support/requires';
 
@@ -96,7 +96,9 @@ function bootstrapFiles(dir: string): string[] {
     .filter((f) => /\.ya?ml$/.test(f))
     .map((f) => path.join(dir, f))
     .filter((f) => {
-      const value: unknown = parse(fs.readFileSync(f, 'utf8'));
+      // Kubernetes manifests hold several documents; a bootstrap is one.
+      const documents = parseAllDocuments(fs.readFileSync(f, 'utf8'));
+      const value: unknown = documents.length === 1 ? documents[0]!.toJS() : undefined;
       return typeof value === 'object' && value !== null && ('static_resources' in value || 'dynamic_resources' in value);
     })
     .sort();

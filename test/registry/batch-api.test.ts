@@ -83,7 +83,7 @@ describe('batch calls with registration tokens', () => {
   const TOKEN_A = 'user-a-0123456789abcdef';
   let env: { app: App; admin: string };
   beforeEach(async () => {
-    env = await startApp({ auth: { requireAdminAuth: 'auto', tokens: [{ token: TOKEN_A, services: ['aigc'], labels: { user: ['A'] }, admin: false }] } });
+    env = await startApp({ auth: { requireAdminAuth: 'auto', tokens: [{ token: TOKEN_A, services: ['aigc'], labels: { user: ['A'] }, optionalLabels: {}, addresses: [], maxInstances: undefined, admin: false }] } });
   });
   afterEach(() => env.app.stop());
 

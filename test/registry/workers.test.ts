@@ -1,10 +1,11 @@
+import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { api, until } from '../support/app';
-import { transpileCli } from '../support/cli-build';
+import { transpileCli } from '../support/transpile';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 
 const freePort = () => new Promise<number>((resolve) => {
@@ -37,7 +38,7 @@ describe('workers: 2', () => {
       expect((await api(base, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { version: 'gray' } })).status).toBe(200);
 
       // One connection per client; the primary hands connections to workers in turn, so four reach both.
-      for (let i = 0; i < 4; i++) clients.push(new ExtProcClient(`127.0.0.1:${extProc}`, {}, { ownConnection: true }));
+      for (let i = 0; i < 4; i++) clients.push(new ExtProcClient(`127.0.0.1:${extProc}`, {}, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
       const ask = () => Promise.all(clients.map((c) => c.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' })));
       // The admin call answered once the primary applied the change; workers get it one IPC hop later.
       await until(async () => (await ask()).every((a) => lbLabels(a)?.version === 'gray'), 'every worker to route to gray');

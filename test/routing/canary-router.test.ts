@@ -67,6 +67,6 @@ test('`key` names the label and the persist header', () => {
 test('a refused config names the field and keeps the previous config', () => {
   const { canary, engine } = setup();
   expect(() => canary.configure({ key: '' })).toThrow(/^canary\.key: must be a label key/);
-  expect(() => canary.configure({ header: 'x' })).toThrow(/^canary\.header: unknown field \(expected enabled, key\)/);
+  expect(() => canary.configure({ headr: 'x' })).toThrow(/^canary\.headr: unknown field \(expected enabled, key, header\)/);
   expect(decide(engine, 'shop', request({ 'x-metaroute-canary': 'v2' }))).toEqual({ kind: 'subset', labels: { canary: 'v2' } });
 });

@@ -329,3 +329,20 @@ metadataRoutes: {}
     expect(summary(errorsOf(bomb))).toEqual(['1:1 : Excessive alias count indicates a resource exhaustion attack']);
   });
 });
+
+describe('strings Envoy can parse', () => {
+  test('a lone surrogate (YAML or JSON escape) anywhere is refused with its path and position', () => {
+    expect(summary(errorsOf('rules:\n  - name: r\n    service: shop\n    destinations: [{ name: d, labels: { version: "gr\\ud800ay" } }]\n'))).toEqual([
+      '4:50 rules[0].destinations[0].labels.version: contains a lone UTF-16 surrogate (no valid UTF-8 form; Envoy could not parse it)',
+    ]);
+    expect(summary(errorsOf('{"metadataRoutes": [{"service": "aigc", "keys": ["\\udc00"]}]}', 'rules.json'))).toEqual([
+      '1:50 metadataRoutes[0].keys[0]: contains a lone UTF-16 surrogate (no valid UTF-8 form; Envoy could not parse it)',
+    ]);
+    const value = loadRulesValue({ rules: [{ name: 'r', service: 'shop', destinations: [{ name: 'd', labels: { ['k\ud800']: 'v' } }] }] }, 1);
+    expect(value.ok ? [] : value.errors.map((e) => e.path)).toEqual(['rules[0].destinations[0].labels["k\\ud800"]']);
+  });
+
+  test('a surrogate pair (an emoji) is fine', () => {
+    expect(loadRules('rules:\n  - { name: r, service: shop, destinations: [{ name: d, labels: { mood: "\\ud83d\\ude00" } }] }\n', 'rules.yaml', 1).ok).toBe(true);
+  });
+});

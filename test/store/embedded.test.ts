@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import { EmbeddedStore, StoreCorruptError } from '../../src/store/embedded';
 import { DataDirInUseError } from '../../src/store/lock';
 import { repairStore } from '../../src/store/repair';
-import { runStore } from '../../src/cli/store';
+import { runCommand } from '../../src/cli/command';
+import { storeCommand } from '../../src/cli/store';
+import { captureLogs } from '../support/logs';
 import type { StoreEvent } from '../../src/store/store';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-store-'));
@@ -132,8 +134,8 @@ test('compaction keeps the revision even when no key is left', async () => {
 
 test('compacts while running: churn on a few keys keeps the log small, with writes landing during the compaction', async () => {
   const dir = tmp();
-  const logs: string[] = [];
-  const store = await EmbeddedStore.open(dir, { compactAfterRecords: 100, log: (m) => logs.push(m) });
+  const { logger, lines: logs } = captureLogs();
+  const store = await EmbeddedStore.open(dir, { compactAfterRecords: 100, log: logger });
   const events: StoreEvent[] = [];
   store.watch('', 0, (e) => events.push(e));
   for (let round = 0; round < 100; round++) {
@@ -198,9 +200,9 @@ test('an unreadable value and a missing line are refused with their line', async
 test('says at start how many records it loaded, and logs a dropped torn record', async () => {
   const { dir, file } = await logWith(3);
   fs.appendFileSync(file, '1234abcd {"r":4,"k":"to');
-  const logs: string[] = [];
-  const store = await EmbeddedStore.open(dir, { log: (m) => logs.push(m) });
-  expect(logs).toEqual([
+  const { logger, records } = captureLogs();
+  const store = await EmbeddedStore.open(dir, { log: logger });
+  expect(records().map((r) => r.msg)).toEqual([
     `store: dropped an incomplete last record at ${file}:4 (23 bytes without a newline: a write cut short by a crash, never acknowledged)`,
     `store: loaded 3 records (3 keys, revision 3) from ${file}`,
   ]);
@@ -245,7 +247,7 @@ test('`metaroute store repair --data-dir DIR` is the command line the error name
     const capture = (chunk: string | Uint8Array) => ((out += chunk.toString()), true);
     const spies = [jest.spyOn(process.stdout, 'write').mockImplementation(capture), jest.spyOn(process.stderr, 'write').mockImplementation(capture)];
     try {
-      return { code: await runStore(args), out };
+      return { code: await runCommand(storeCommand, args), out };
     } finally {
       spies.forEach((s) => s.mockRestore());
     }

@@ -2,9 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3, Range } from 'etcd3';
+import { silentLogger } from '../../src/log/logger';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
 import { StoreUnavailableError, type StoreEvent } from '../../src/store/store';
 import { until } from '../support/app';
+import { captureLogs } from '../support/logs';
 import { CuttableProxy, EtcdCluster, OPENSSL, describeWithEtcd, makeCertificates } from '../support/etcd';
 import { describeWith } from '../support/requires';
 
@@ -27,7 +29,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
 
   async function store(endpoint = etcd.endpoint(0), logs: string[] = []): Promise<EtcdStore> {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined };
-    const s = await EtcdStore.open(config, (m) => logs.push(m));
+    const s = await EtcdStore.open(config, captureLogs(logs).logger);
     open.push(s);
     return s;
   }
@@ -130,7 +132,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
 
   test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined };
-    await expect(EtcdStore.open(config, () => undefined)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
+    await expect(EtcdStore.open(config, silentLogger)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
   });
 });
 
@@ -154,15 +156,15 @@ describeWithEtcd('etcd store over mutual TLS with a password', () => {
         admin.close();
 
         const config: EtcdStoreConfig = { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/tls/', tls: { ca: certs.ca, ...certs.client }, auth: { username: 'metaroute', password: 's3cret' } };
-        const store = await EtcdStore.open(config, () => undefined);
+        const store = await EtcdStore.open(config, silentLogger);
         await store.put('k', 'v', { ttlSeconds: 5 });
         expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v' }]);
         expect(await store.leases.refresh('k')).toBe(true);
         await store.close();
 
-        await expect(EtcdStore.open({ ...config, auth: { username: 'metaroute', password: 'wrong' } }, () => undefined)).rejects.toThrow(/did not answer the first list of \/tls\/ .*authentication failed/i);
-        await expect(EtcdStore.open({ ...config, tls: { ca: certs.ca, cert: undefined, key: undefined } }, () => undefined)).rejects.toThrow('did not answer the first list');
-        await expect(EtcdStore.open({ ...config, prefix: '/other/' }, () => undefined)).rejects.toThrow(/permission denied/i);
+        await expect(EtcdStore.open({ ...config, auth: { username: 'metaroute', password: 'wrong' } }, silentLogger)).rejects.toThrow(/did not answer the first list of \/tls\/ .*authentication failed/i);
+        await expect(EtcdStore.open({ ...config, tls: { ca: certs.ca, cert: undefined, key: undefined } }, silentLogger)).rejects.toThrow('did not answer the first list');
+        await expect(EtcdStore.open({ ...config, prefix: '/other/' }, silentLogger)).rejects.toThrow(/permission denied/i);
       } finally {
         await etcd.close();
         fs.rmSync(dir, { recursive: true, force: true });

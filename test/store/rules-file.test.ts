@@ -23,10 +23,10 @@ test('editing the rules file takes effect without a restart; an invalid edit cha
     await until(async () => (await decide())?.version === 'stable', 'the edited file to apply');
 
     fs.writeFileSync(file, `${rules('gray')}    failover: nowhere\n`);
-    await until(() => env.logs.some((l) => l.includes('rejected')), 'the invalid edit to be reported');
-    const report = env.logs.find((l) => l.includes('rejected'))!;
-    expect(report).toContain(`${file}:5:15: rules[0].failover:`);
-    expect(report).toMatch(/keeping rules v\d+/);
+    await until(() => env.logs.some((l) => l.includes('rules.refused')), 'the invalid edit to be reported');
+    const report = JSON.parse(env.logs.find((l) => l.includes('rules.refused'))!);
+    expect(report).toMatchObject({ level: 'warn', source: file, errors: 1, keeping: 2 });
+    expect(report.detail).toContain(`${file}:5:15: rules[0].failover:`);
     expect(await decide()).toEqual({ version: 'stable' });
   } finally {
     client.close();

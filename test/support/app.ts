@@ -3,15 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from '../../src/app/app';
 import { DEFAULTS, type ServerConfig } from '../../src/config/config';
+import { captureLogs } from './logs';
 
 /** A real metaroute on loopback with ephemeral ports and a fresh data directory. */
 export async function startApp(overrides: Partial<ServerConfig> = {}): Promise<{ app: App; admin: string; extProc: string; dataDir: string; logs: string[] }> {
   const dataDir = overrides.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-test-'));
-  const logs: string[] = [];
-  const app = await App.start(
-    { ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, ...overrides, dataDir },
-    (msg) => logs.push(msg),
-  );
+  const { logger, lines: logs } = captureLogs();
+  const app = await App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, ...overrides, dataDir }, logger);
   return { app, admin: `http://127.0.0.1:${app.ports.admin}`, extProc: `127.0.0.1:${app.ports.extProc}`, dataDir, logs };
 }
 

@@ -47,9 +47,8 @@ export function decodeAnswer(frame: Buffer): Answer {
 export class ExtProcClient {
   private readonly client: grpc.Client;
 
-  /** `options.ownConnection`: a connection of its own (grpc-js otherwise shares one per target). */
-  constructor(address: string, private readonly caller: Record<string, string> = {}, options: { ownConnection?: boolean } = {}) {
-    this.client = new Client(address, grpc.credentials.createInsecure(), options.ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {});
+  constructor(address: string, private readonly caller: Record<string, string> = {}, credentials = grpc.credentials.createInsecure(), options: grpc.ClientOptions = {}) {
+    this.client = new Client(address, credentials, options);
   }
 
   /** One HTTP request = one stream: request headers out, one answer back, stream closed. */

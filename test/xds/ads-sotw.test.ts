@@ -125,7 +125,7 @@ describe('SotW ADS', () => {
     await c.none(300);
 
     expect(h.metrics.render()).toMatch(/metaroute_xds_nacks_total\{type="eds"\} 1/);
-    expect(h.logs.some((l) => l.includes('picky') && l.includes('NACKed eds') && l.includes('endpoint rejected'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('picky') && l.includes('"event":"xds.nack"') && l.includes('"type":"eds"') && l.includes('endpoint rejected'))).toBe(true);
     const eds = streamDump().types.eds;
     expect(eds.nack).toMatchObject({ version: bad.version_info, nonce: bad.nonce, error: { code: 3, message: 'endpoint rejected' } });
     expect(Object.keys(eds.nack.resources)).toEqual(['shop.default']);

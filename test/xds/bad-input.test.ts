@@ -78,7 +78,7 @@ describe('bad input', () => {
     c.sendRaw(Buffer.from([0x07, 0x01])); // wire type 7 does not exist
     await eventually(() => c.status !== undefined, 2000, 'bad stream ended');
     expect(c.status!.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(h.logs.some((l) => l.includes('bad request'))).toBe(true);
+    expect(h.logs.some((l) => l.includes('xds.request.bad'))).toBe(true);
     await eventually(() => (h.xds.configDump() as Dump).streams.length === 1, 2000, 'stream dropped');
     await stillServed(ok, 9002);
   });

@@ -2,6 +2,7 @@ import { ResourceBuilder } from '../../src/xds/builder';
 import { ResourceCache } from '../../src/xds/cache';
 import { CDS, EDS, LDS, RDS } from '../../src/xds/types';
 import { Registry } from '../../src/registry/registry';
+import { captureLogs } from '../support/logs';
 import { destination, instance, metadataRoute, rule, ruleSnapshot } from './helpers';
 
 function setup() {
@@ -9,8 +10,8 @@ function setup() {
   registry.upsert(instance('shop', 1));
   registry.upsert(instance('cart', 2));
   const cache = new ResourceCache();
-  const logs: string[] = [];
-  const builder = new ResourceBuilder(cache, (m) => logs.push(m));
+  const logs = captureLogs();
+  const builder = new ResourceBuilder(cache, logs.logger);
   return { registry, cache, builder, logs };
 }
 
@@ -70,9 +71,9 @@ describe('ResourceBuilder', () => {
     const { registry, builder, logs, cache } = setup();
     registry.upsert(instance('shop', 4, { host: 'shop-4.internal' }));
     builder.build(registry.snapshot(), ruleSnapshot(), [], 'all');
-    expect(logs).toEqual([]); // nothing built before a stream reads it
+    expect(logs.records()).toEqual([]); // nothing built before a stream reads it
     void cache.get(EDS, 'shop.default')!.any;
-    expect(logs).toEqual(['xds: shop.default: left out 1 endpoint(s): shop-4.internal:4 (not an IP address)']);
+    expect(logs.records()).toMatchObject([{ level: 'warn', event: 'xds.endpoints.skipped', cluster: 'shop.default', count: 1, examples: ['shop-4.internal:4 (not an IP address)'] }]);
   });
 
   it('encodes a ClusterLoadAssignment only when it is read, and then once per change', () => {

@@ -12,6 +12,7 @@ import type * as protobuf from 'protobufjs';
 import { envoyRoot } from '../../src/protos/root';
 import { Registry } from '../../src/registry/registry';
 import { ResourceBuilder } from '../../src/xds/builder';
+import { silentLogger } from '../../src/log/logger';
 import { ResourceCache } from '../../src/xds/cache';
 import { CDS, EDS, LDS, RDS } from '../../src/xds/types';
 import { ENVOY, validateWithEnvoy } from '../support/envoy';
@@ -67,7 +68,7 @@ describeWith(ENVOY, 'served resources', () => {
       [metadataRoute('user', ['user'], { mode: 'endpoint' })],
     );
     const cache = new ResourceCache();
-    new ResourceBuilder(cache, () => undefined).build(registry.snapshot(), rules, [], 'all');
+    new ResourceBuilder(cache, silentLogger).build(registry.snapshot(), rules, [], 'all');
     const body = (resource: { any: Uint8Array }): Record<string, unknown> => {
       const { '@type': _type, ...json } = anyJson(AnyType.decode(resource.any) as unknown as { type_url: string; value: Uint8Array });
       return json;

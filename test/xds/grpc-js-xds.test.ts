@@ -104,6 +104,6 @@ describe('@grpc/grpc-js-xds against metaroute', () => {
     h.registry.upsert(instance('echo', c.port, { id: c.name, metadata: { backend: c.name } }));
     const counts = await settlesOn(['a', 'c'], 40);
     expect(counts.get('c')).toBeGreaterThanOrEqual(10);
-    expect(h.logs.filter((l) => l.includes('NACK'))).toEqual([]);
+    expect(h.logs.filter((l) => l.includes('xds.nack'))).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import type { CompiledRule, CompiledSource, Destination, Failover, MetadataRoute
 import { envoyRoot } from '../../src/protos/root';
 import { Registry } from '../../src/registry/registry';
 import { XdsServer, type XdsSources } from '../../src/xds';
+import { captureLogs } from '../support/logs';
 
 export const TYPE = {
   CDS: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
@@ -114,8 +115,8 @@ export async function startXds(opts: { rules?: RuleSnapshot; debounceMs?: number
     },
   };
   const metrics = new MetricsRegistry();
-  const logs: string[] = [];
-  const xds = new XdsServer(sources, { debounceMs: opts.debounceMs ?? 5, maxDebounceMs: 200, metrics, log: (m) => logs.push(m) });
+  const { logger, lines: logs } = captureLogs();
+  const xds = new XdsServer(sources, { debounceMs: opts.debounceMs ?? 5, maxDebounceMs: 200, metrics, log: logger });
   const server = new grpc.Server();
   xds.register(server);
   const port = await new Promise<number>((resolve, reject) =>
@@ -191,9 +192,14 @@ export class XdsTestClient {
   status: grpc.StatusObject | undefined;
   error: Error | undefined;
 
-  constructor(port: number, readonly protocol: 'sotw' | 'delta' = 'sotw', path: Path = 'ads') {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    this.call = this.client.makeBidiStreamRequest(PATHS[path][protocol], (b: Buffer) => b, (b: Buffer) => b);
+  constructor(
+    port: number,
+    readonly protocol: 'sotw' | 'delta' = 'sotw',
+    path: Path = 'ads',
+    connection: { credentials?: grpc.ChannelCredentials; metadata?: grpc.Metadata } = {},
+  ) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, connection.credentials ?? grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    this.call = this.client.makeBidiStreamRequest(PATHS[path][protocol], (b: Buffer) => b, (b: Buffer) => b, connection.metadata ?? new grpc.Metadata());
     this.call.on('data', (bytes: Buffer) => {
       this.queue.push(this.decode(bytes));
       this.waiter?.();

@@ -3,15 +3,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+export const ROOT = path.resolve(__dirname, '..', '..');
+const LINKED = ['node_modules', 'protos'];
 
 /**
- * Transpiles src/ (per file, no type check) into a temporary dist/ laid out like the real
- * build, so the test runs the actual `metaroute` entry point without depending on `npm run
- * build` or on the state of dist/.
+ * Transpiles src/ (per file, no type check) into `out`/dist, laid out like the real build,
+ * so tests run the actual `metaroute` entry point without depending on `npm run build` or on
+ * the state of dist/.
  */
-export function transpileCli(): { main: string; cleanup(): void } {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-cli-bin-'));
+export function transpileTo(out: string): string {
   const walk = (dir: string): string[] =>
     fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
   for (const file of walk(path.join(ROOT, 'src'))) {
@@ -23,16 +23,21 @@ export function transpileCli(): { main: string; cleanup(): void } {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(target, js);
   }
-  // Module resolution and the proto loader look beside dist/, as in the repository.
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
-  fs.symlinkSync(path.join(ROOT, 'protos'), path.join(out, 'protos'));
+  return path.join(out, 'dist', 'cli', 'main.js');
+}
+
+/** The CLI transpiled into a temporary folder beside the repository's node_modules and protos/ (symlinked) and package.json. */
+export function transpileCli(): { main: string; cleanup(): void } {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bin-'));
+  const main = transpileTo(out);
+  for (const link of LINKED) fs.symlinkSync(path.join(ROOT, link), path.join(out, link));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(out, 'package.json'));
   return {
-    main: path.join(out, 'dist', 'cli', 'main.js'),
+    main,
     cleanup: () => {
       // Unlink the symlinks first so removing the tree can never reach the repository.
-      for (const link of ['node_modules', 'protos']) fs.unlinkSync(path.join(out, link));
+      for (const link of LINKED) fs.unlinkSync(path.join(out, link));
       fs.rmSync(out, { recursive: true, force: true });
     },
   };
 }
-

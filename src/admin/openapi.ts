@@ -1,0 +1,115 @@
+import { SCHEMAS } from './schemas';
+
+const json = (schema: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } });
+const answer = (description: string, schema: string) => ({ description, content: json(schema) });
+const error = (description: string) => answer(description, 'Error');
+const text = (description: string, contentType: string) => ({ description, content: { [contentType]: { schema: { type: 'string' } } } });
+/** Every admin route may answer 401/403 (auth) and 500 (store failure). */
+const common = {
+  '401': error('a token is required and none (or an unknown one) was given'),
+  '403': error('the token may not do this'),
+  '500': error('internal error, such as a failed store write'),
+};
+const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const queryParam = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string' } });
+const instancePath = [pathParam('namespace'), pathParam('service'), pathParam('id')];
+
+/** GET operations; each is also served for HEAD (same headers, no body). */
+const GETS: Record<string, object> = {
+  '/healthz': { summary: 'liveness', responses: { '200': answer('the process is up', 'Status') } },
+  '/readyz': {
+    summary: 'readiness: 200 "ready" only while serving; 503 with "starting", "draining" or "stopping"',
+    responses: { '200': answer('serving', 'Status'), '503': answer('not serving', 'Status') },
+  },
+  '/metrics': { summary: 'Prometheus text exposition', responses: { '200': text('metrics', 'text/plain') } },
+  '/openapi.json': { summary: 'this document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } },
+  '/v1/instances': {
+    summary: 'registered instances',
+    parameters: [queryParam('service', 'only this service'), queryParam('namespace', 'only this namespace')],
+    responses: { '200': answer('instances', 'Instances'), ...common },
+  },
+  '/v1/rules': { summary: 'the live rule document', responses: { '200': answer('rules', 'Rules'), ...common } },
+  '/v1/routers': { summary: 'the router chain, in order', responses: { '200': answer('router names', 'Routers'), ...common } },
+  '/config_dump': {
+    summary: 'configuration, rules, routers, registry and xDS state; with resource and name, one served xDS resource in Envoy\'s JSON mapping',
+    parameters: [queryParam('resource', 'clusters, endpoints, listeners or routes'), queryParam('name', 'the resource name (required with resource)')],
+    responses: { '200': { description: 'the dump, or one resource', content: { 'application/json': { schema: { anyOf: [{ $ref: '#/components/schemas/XdsResource' }, { $ref: '#/components/schemas/ConfigDump' }] } } } }, '400': error('bad resource or missing name'), '404': error('no such resource'), ...common },
+  },
+};
+
+const head = (get: object) => ({ ...get, responses: Object.fromEntries(Object.entries((get as { responses: Record<string, { description: string }> }).responses).map(([code, r]) => [code, { description: r.description }])) });
+
+const paths: Record<string, Record<string, object>> = Object.fromEntries(Object.entries(GETS).map(([p, get]) => [p, { get, head: head(get) }]));
+paths['/v1/instances']!.post = {
+  summary: 'register (or replace) an instance',
+  requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'an Instance; only service, host and port are required; unknown fields are refused' } } } },
+  responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...common },
+};
+paths['/v1/instances/{namespace}/{service}/{id}/heartbeat'] = {
+  put: { summary: 'heartbeat an ephemeral instance', parameters: instancePath, responses: { '200': answer('ok', 'Status'), '404': error('not registered (expired or deleted): register again'), ...common } },
+};
+paths['/v1/instances/{namespace}/{service}/{id}'] = {
+  delete: { summary: 'deregister', parameters: instancePath, responses: { '200': answer('deregistered', 'Status'), '404': error('not registered'), ...common } },
+};
+paths['/v1/rules']!.put = {
+  summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file',
+  requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
+  responses: {
+    '200': answer('stored and live', 'RuleUpdate'),
+    '400': error('invalid rules, each error with path and line; the previous rules keep serving'),
+    '409': error('rules come from the configured rulesFile'),
+    '413': error('body over 1 MiB'),
+    ...common,
+  },
+};
+paths['/v1/routers/{name}/config'] = {
+  put: {
+    summary: "push a router's configuration",
+    parameters: [pathParam('name')],
+    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: "the router's configuration (docs/ROUTERS.md); unknown fields are refused" } } } },
+    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), ...common },
+  },
+};
+paths['/explain'] = {
+  post: {
+    summary: 'dry-run the router chain for a request',
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            properties: {
+              cluster: { type: 'string', description: "the cluster Envoy's route chose: shop.default, or shop in the default namespace" },
+              service: { type: 'string', description: 'shorthand for cluster' },
+              authority: { type: 'string' },
+              path: { type: 'string' },
+              method: { type: 'string' },
+              headers: { $ref: '#/components/schemas/Labels' },
+              caller: { type: 'object', properties: { service: { type: 'string' }, namespace: { type: 'string' }, labels: { $ref: '#/components/schemas/Labels' } }, additionalProperties: false },
+              side: { type: 'string', enum: ['edge', 'outbound', 'inbound'] },
+              claims: { type: 'object' },
+              sourceAddress: { type: 'string' },
+            },
+            additionalProperties: false,
+          },
+        },
+      },
+    },
+    responses: { '200': answer('the explanation', 'Explanation'), '400': error('invalid request, each field at fault named'), '404': error('no registered service is the callee'), ...common },
+  },
+};
+
+/** The admin API's OpenAPI document, served at /openapi.json. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details}. Unknown JSON fields are refused with 400. A path served with another method answers 405 with Allow.' },
+    components: {
+      schemas: SCHEMAS,
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    },
+    security: [{}, { bearer: [] }],
+    paths,
+  };
+}

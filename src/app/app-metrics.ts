@@ -1,0 +1,27 @@
+import type { MetricsRegistry } from '../metrics/metrics';
+import { VERSION } from '../model/build-info';
+import type { Registry } from '../registry/registry';
+import type { RulesSource } from './rules-source';
+
+/** Gauges read from live state at each scrape: build, instances per service and health, rules. */
+export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry, rules: RulesSource): void {
+  metrics.gauge('metaroute_build_info', 'metaroute build: always 1, with the version and Node.js version as labels', ['version', 'node_version']).set(1, [VERSION, process.version]);
+  const instances = metrics.gauge('metaroute_instances', 'Registered instances by service and health', ['namespace', 'service', 'health']);
+  const rulesVersion = metrics.gauge('metaroute_rules_version', 'Version of the live rule document (counts rule documents; 0 before any)');
+  const reloadOk = metrics.gauge('metaroute_rules_last_reload_success', 'Whether the latest rules update (file, API or store) was applied (1) or refused (0)');
+  const reloadAt = metrics.gauge('metaroute_rules_last_reload_timestamp_seconds', 'When the latest rules update was applied or refused');
+  metrics.onCollect(() => {
+    instances.reset();
+    for (const view of registry.snapshot().services.values()) {
+      const healthy = view.instances.filter((i) => i.healthy).length;
+      instances.set(healthy, [view.namespace, view.name, 'healthy']);
+      instances.set(view.instances.length - healthy, [view.namespace, view.name, 'unhealthy']);
+    }
+    rulesVersion.set(rules.snapshot.version);
+    const last = rules.lastReload;
+    if (last) {
+      reloadOk.set(last.ok ? 1 : 0);
+      reloadAt.set(last.at / 1000);
+    }
+  });
+}

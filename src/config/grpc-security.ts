@@ -1,0 +1,87 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MIN_TOKEN_LENGTH } from '../admin/auth';
+
+/** TLS for a gRPC listener: PEM files. With `clientCaFile`, mutual TLS: clients must present a certificate it signed. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile: string | undefined;
+}
+
+/** Who may open xDS streams (any other method of the xDS port but gRPC health). */
+export interface XdsClientsConfig {
+  /** Bearer tokens a client may present in gRPC metadata (`authorization: Bearer <token>`). */
+  readonly tokens: readonly string[];
+  /** With mutual TLS: the client certificate's CN or a DNS / URI SAN must be one of these; empty: any certificate the CA signed. */
+  readonly certificateNames: readonly string[];
+  /** `auto`: an identity (a token or mutual TLS) is required when the server binds beyond loopback. */
+  readonly required: 'auto' | boolean;
+}
+
+type Mapping = (value: unknown, at: string, allowed: readonly string[]) => Record<string, unknown>;
+
+/** `extProc.tls` / `xds.tls`; files resolve against the config file's directory and must be readable. */
+export function parseTls(value: unknown, at: string, baseDir: string, obj: Mapping, problems: string[]): TlsConfig | undefined {
+  if (value === undefined) return undefined;
+  const t = obj(value, at, ['certFile', 'keyFile', 'clientCaFile']);
+  const file = (field: string, required: boolean): string | undefined => {
+    const v = t[field];
+    if (v === undefined) {
+      if (required) problems.push(`${at}.${field}: required (a PEM file)`);
+      return undefined;
+    }
+    if (typeof v !== 'string' || v === '') {
+      problems.push(`${at}.${field}: must be a file path`);
+      return undefined;
+    }
+    const resolved = path.resolve(baseDir, v);
+    try {
+      fs.accessSync(resolved, fs.constants.R_OK);
+    } catch (error) {
+      problems.push(`${at}.${field}: cannot read ${resolved}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    return resolved;
+  };
+  const certFile = file('certFile', true);
+  const keyFile = file('keyFile', true);
+  const clientCaFile = file('clientCaFile', false);
+  return certFile && keyFile ? { certFile, keyFile, clientCaFile } : undefined;
+}
+
+export function parseXdsClients(value: unknown, env: NodeJS.ProcessEnv, obj: Mapping, problems: string[]): XdsClientsConfig {
+  const c = obj(value, 'xds.clients', ['tokens', 'certificateNames', 'required']);
+  const tokens: string[] = [];
+  if (c.tokens !== undefined && !Array.isArray(c.tokens)) problems.push('xds.clients.tokens: must be a list');
+  (Array.isArray(c.tokens) ? c.tokens : []).forEach((entry, i) => {
+    const at = `xds.clients.tokens[${i}]`;
+    const t = obj(entry, at, ['token', 'tokenEnv']);
+    if ((t.token === undefined) === (t.tokenEnv === undefined)) problems.push(`${at}: set exactly one of token, tokenEnv`);
+    else if (t.tokenEnv !== undefined && (typeof t.tokenEnv !== 'string' || !env[t.tokenEnv])) problems.push(`${at}.tokenEnv: names no set environment variable`);
+    else {
+      const token = t.tokenEnv !== undefined ? env[t.tokenEnv as string] : t.token;
+      if (typeof token === 'string' && token.length >= MIN_TOKEN_LENGTH && !/\s/.test(token)) tokens.push(token);
+      else problems.push(`${at}: the token must be a string of at least ${MIN_TOKEN_LENGTH} characters without whitespace`);
+    }
+  });
+  const certificateNames = c.certificateNames ?? [];
+  if (!Array.isArray(certificateNames) || !certificateNames.every((n) => typeof n === 'string' && n !== '')) {
+    problems.push('xds.clients.certificateNames: must be a list of names');
+  }
+  const required = c.required ?? 'auto';
+  if (required !== 'auto' && typeof required !== 'boolean') problems.push(`xds.clients.required: must be auto, true or false, got ${JSON.stringify(required)}`);
+  return {
+    tokens,
+    certificateNames: Array.isArray(certificateNames) ? certificateNames.filter((n): n is string => typeof n === 'string') : [],
+    required: typeof required === 'boolean' ? required : 'auto',
+  };
+}
+
+/** Why xDS would serve strangers under this configuration, or undefined. */
+export function xdsClientsProblem(host: string, loopback: boolean, tls: TlsConfig | undefined, clients: XdsClientsConfig): string | undefined {
+  const required = clients.required === 'auto' ? !loopback : clients.required;
+  if (clients.certificateNames.length > 0 && !tls?.clientCaFile) return 'xds.clients.certificateNames: needs mutual TLS (xds.tls.clientCaFile)';
+  if (!required || clients.tokens.length > 0 || tls?.clientCaFile) return undefined;
+  const why = clients.required === true ? 'xds.clients.required is true' : `the server binds ${host}, beyond loopback`;
+  return `xds.clients: ${why}, so xDS clients need an identity: list xds.clients.tokens, or set xds.tls.clientCaFile (mutual TLS), or set xds.clients.required: false`;
+}

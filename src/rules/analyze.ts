@@ -1,0 +1,138 @@
+import { clusterName, DEFAULT_NAMESPACE, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
+import { formatPath, type Path } from './errors';
+import { parseRuleText, type Position } from './parse';
+import type { ArgumentSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
+import { validateRules } from './validate';
+
+export interface Finding {
+  readonly severity: 'error' | 'warning';
+  /** Stable name of the check, for scripts. */
+  readonly code: 'no-instances' | 'unknown-labels' | 'unknown-cluster' | 'never-matches' | 'shadowed';
+  readonly path: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly message: string;
+}
+
+export type AnalyzeResult = { readonly ok: true; readonly findings: Finding[] } | { readonly ok: false; readonly errors: Array<{ path: string; line?: number; column?: number; message: string }> };
+
+/**
+ * Checks a rule document against registered instances (in the spirit of `istioctl analyze`):
+ * rules for services without instances, destination labels no instance carries, sources that
+ * can never match, and rules an earlier rule always wins over. An invalid document gives its
+ * validation errors instead.
+ */
+export function analyzeRules(text: string, origin: string, instances: readonly Instance[]): AnalyzeResult {
+  const parsed = parseRuleText(text, origin);
+  if (!parsed.ok) return parsed;
+  const validated = validateRules(parsed.parsed.value, parsed.parsed.locate);
+  if (!validated.ok) return { ok: false, errors: validated.errors };
+  const findings: Finding[] = [];
+  const at = (path: Path): Position | Record<string, never> => parsed.parsed.locate(path) ?? {};
+  const add = (severity: Finding['severity'], code: Finding['code'], path: Path, message: string) =>
+    findings.push({ severity, code, path: formatPath(path), ...at(path), message });
+  new Analysis(validated.document, instances, add).run();
+  return { ok: true, findings: findings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)) };
+}
+
+type Report = (severity: Finding['severity'], code: Finding['code'], path: Path, message: string) => void;
+
+class Analysis {
+  private readonly byService = new Map<string, Instance[]>();
+  private readonly byCluster = new Map<string, Instance[]>();
+
+  constructor(private readonly doc: RuleDocument, private readonly instances: readonly Instance[], private readonly report: Report) {
+    for (const i of instances) {
+      const key = serviceKey(i.namespace, i.service);
+      const list = this.byService.get(key) ?? [];
+      list.push(i);
+      this.byService.set(key, list);
+      this.byCluster.set(clusterName(i.namespace, i.service), list);
+    }
+  }
+
+  run(): void {
+    this.doc.rules.forEach((rule, i) => this.rule(rule, ['rules', i]));
+    this.shadowed();
+    this.doc.metadataRoutes.forEach((route, i) => {
+      const key = serviceKey(route.namespace, route.service);
+      if (!this.byService.has(key)) this.report('error', 'no-instances', ['metadataRoutes', i, 'service'], `service ${key} has no registered instances`);
+    });
+  }
+
+  private rule(rule: RuleSpec, path: Path): void {
+    const key = serviceKey(rule.namespace, rule.service);
+    const own = this.byService.get(key);
+    if (!own) {
+      const what = rule.direction === 'inbound' ? 'callee' : 'caller';
+      this.report('error', 'no-instances', [...path, 'service'], `${what} service ${key} has no registered instances, so rule ${rule.name} never applies`);
+    }
+    rule.sources.forEach((source, s) => this.source(rule, source, [...path, 'sources', s]));
+    rule.destinations.forEach((destination, d) => {
+      const dpath = [...path, 'destinations', d];
+      let candidates: readonly Instance[] | undefined;
+      if (destination.cluster !== undefined) {
+        candidates = this.byCluster.get(destination.cluster);
+        if (!candidates) {
+          this.report('error', 'unknown-cluster', [...dpath, 'cluster'], `cluster ${destination.cluster} has no registered instances`);
+          return;
+        }
+      } else if (rule.direction === 'inbound') candidates = own;
+      else candidates = this.instances; // an outbound rule's callee is any service the caller calls
+      if (!candidates || Object.keys(destination.labels).length === 0) return;
+      if (!candidates.some((i) => carries(i, destination.labels))) {
+        const labels = Object.entries(destination.labels).map(([k, v]) => `${k}=${v}`).join(',');
+        this.report('error', 'unknown-labels', [...dpath, 'labels'], `no instance carries ${labels}, so destination ${destination.name} never receives traffic`);
+      }
+    });
+  }
+
+  private source(rule: RuleSpec, source: SourceSpec, path: Path): void {
+    if (source.service !== '*') {
+      const namespace = source.namespace === '*' ? DEFAULT_NAMESPACE : source.namespace;
+      const known = source.namespace === '*' ? [...this.byService.values()].some((list) => list[0]!.service === source.service) : this.byService.has(serviceKey(namespace, source.service));
+      if (!known) this.report('warning', 'never-matches', [...path, 'service'], `caller service ${source.service} has no registered instances, so this source of rule ${rule.name} matches nothing yet`);
+    }
+    const exact = new Map<string, { value: string; index: number }>();
+    source.arguments.forEach((argument, a) => {
+      if (argument.match.type !== 'EXACT' || argument.match.value === undefined) return;
+      const id = argumentId(argument);
+      const earlier = exact.get(id);
+      if (earlier && earlier.value !== argument.match.value) {
+        this.report('error', 'never-matches', [...path, 'arguments', a], `${id} must equal both ${JSON.stringify(earlier.value)} (arguments[${earlier.index}]) and ${JSON.stringify(argument.match.value)}: this source never matches`);
+      }
+      exact.set(id, { value: argument.match.value, index: a });
+    });
+  }
+
+  /** A later rule for the same service and direction whose every source an earlier rule also has (or an earlier rule that matches every request) never applies. */
+  private shadowed(): void {
+    const rules = this.doc.rules;
+    rules.forEach((later, j) => {
+      for (let i = 0; i < j; i++) {
+        const earlier = rules[i]!;
+        if (earlier.service !== later.service || earlier.namespace !== later.namespace || earlier.direction !== later.direction) continue;
+        const catchAll = earlier.sources.length === 0 || earlier.sources.some((s) => s.service === '*' && s.arguments.length === 0);
+        const covered = later.sources.length > 0 && later.sources.every((s) => earlier.sources.some((e) => sameSource(e, s)));
+        if (catchAll || covered) {
+          this.report('warning', 'shadowed', ['rules', j], `rule ${later.name} never applies: rule ${earlier.name} (rules[${i}]) comes first and matches every request it would`);
+          return;
+        }
+      }
+    });
+  }
+}
+
+function carries(instance: Instance, labels: Labels): boolean {
+  for (const [k, v] of Object.entries(labels)) if (instanceLabel(instance, k) !== v) return false;
+  return true;
+}
+
+function argumentId(a: ArgumentSpec): string {
+  return a.key === undefined ? a.type : `${a.type} ${a.key}`;
+}
+
+function sameSource(a: SourceSpec, b: SourceSpec): boolean {
+  const canonical = (s: SourceSpec) => JSON.stringify([s.service, s.namespace, s.arguments.map((x) => [x.type, x.key, x.match.type, x.match.value]).sort()]);
+  return canonical(a) === canonical(b);
+}

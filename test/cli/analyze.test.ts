@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { Instance } from '../../src/model/instance';
+import { analyzeRules } from '../../src/rules/analyze';
+import { api, startApp } from '../support/app';
+import { transpileCli } from '../support/transpile';
+
+const run = promisify(execFile);
+
+const instance = (service: string, port: number, metadata: Record<string, string>, locality = {}): Instance => ({
+  id: `10.0.0.1:${port}`, service, namespace: 'default', host: '10.0.0.1', port, weight: 100, metadata, locality, healthy: true, ephemeral: false, ttlSeconds: 15,
+});
+const REGISTRY = [instance('shop', 1, { version: 'gray' }, { zone: 'z1' }), instance('shop', 2, { version: 'stable' }), instance('cart', 3, {})];
+
+// Line numbers matter: the findings point at them.
+const RULES = `rules:
+  - name: to-ghost
+    service: ghost
+    destinations:
+      - { name: any, labels: { version: gray } }
+  - name: catch-all
+    service: shop
+    destinations:
+      - { name: blue, labels: { version: blue } }
+      - { name: zoned, labels: { version: gray, metaroute.io/zone: z1 } }
+  - name: staff
+    service: shop
+    sources:
+      - service: nobody
+        arguments:
+          - { type: header, key: x-role, match: { type: EXACT, value: staff } }
+          - { type: header, key: x-role, match: { type: EXACT, value: admin } }
+    destinations:
+      - { name: elsewhere, labels: { version: gray }, cluster: nowhere.default }
+metadataRoutes:
+  - { service: aigc, keys: [user] }
+`;
+
+describe('metaroute analyze', () => {
+  it('finds rules for services without instances, labels no instance carries, sources that never match and shadowed rules, each at its line', () => {
+    const result = analyzeRules(RULES, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.findings.map((f) => `${f.line}: ${f.severity} ${f.code} ${f.path}`)).toEqual([
+      '3: error no-instances rules[0].service',
+      '9: error unknown-labels rules[1].destinations[0].labels',
+      '11: warning shadowed rules[2]',
+      '14: warning never-matches rules[2].sources[0].service',
+      '17: error never-matches rules[2].sources[0].arguments[1]',
+      '19: error unknown-cluster rules[2].destinations[0].cluster',
+      '21: error no-instances metadataRoutes[0].service',
+    ]);
+    // The reserved locality label is matched against the instance's locality: zoned is satisfiable.
+    expect(result.findings.some((f) => f.path.startsWith('rules[1].destinations[1]'))).toBe(false);
+  });
+
+  it('finds nothing in rules that fit the registry, and returns validation errors for an invalid document', () => {
+    const clean = 'rules:\n  - name: staff\n    service: shop\n    sources: [{ arguments: [{ type: header, key: x-role, match: { type: EXACT, value: staff } }] }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n';
+    expect(analyzeRules(clean, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
+    const invalid = analyzeRules('rules:\n  - name: x\n', 'rules.yaml', REGISTRY);
+    expect(invalid.ok).toBe(false);
+  });
+
+  describe('as a command against a live server', () => {
+    let bin: ReturnType<typeof transpileCli>;
+    let env: Awaited<ReturnType<typeof startApp>>;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-analyze-'));
+    const cli = (...args: string[]) => run(process.execPath, [bin.main, 'analyze', '--admin', env.admin, ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }).then(
+      ({ stdout }) => ({ code: 0, stdout }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout + e.stderr }),
+    );
+
+    beforeAll(async () => {
+      bin = transpileCli();
+      env = await startApp();
+      for (const i of REGISTRY) await api(env.admin, 'POST', '/v1/instances', { service: i.service, host: i.host, port: i.port, metadata: i.metadata, locality: i.locality, ephemeral: false });
+    });
+    afterAll(async () => {
+      await env.app.stop();
+      bin.cleanup();
+    });
+
+    it('prints file:line findings and exits 1 on errors', async () => {
+      const file = path.join(dir, 'rules.yaml');
+      fs.writeFileSync(file, RULES);
+      const { code, stdout } = await cli(file);
+      expect(code).toBe(1);
+      expect(stdout).toContain(`${file}:3:14: error: rules[0].service: callee service default/ghost has no registered instances, so rule to-ghost never applies (no-instances)\n`);
+      expect(stdout).toContain(`${file}:11:5: warning: rules[2]: rule staff never applies: rule catch-all (rules[1]) comes first and matches every request it would (shadowed)\n`);
+      expect(stdout).toMatch(new RegExp(`${file}: 5 error\\(s\\), 2 warning\\(s\\) against 3 instance\\(s\\)\\n$`));
+    });
+
+    it("checks the server's live rules without FILE, exiting 0 when only warnings remain", async () => {
+      await api(env.admin, 'PUT', '/v1/rules', 'rules:\n  - name: a\n    service: shop\n    destinations: [{ name: g, labels: { version: gray } }]\n  - name: b\n    service: shop\n    destinations: [{ name: s, labels: { version: stable } }]\n');
+      const { code, stdout } = await cli();
+      expect(code).toBe(0);
+      expect(stdout).toContain('api:5:5: warning: rules[1]: rule b never applies');
+      expect(stdout).toContain('api: 0 error(s), 1 warning(s) against 3 instance(s)');
+    });
+
+    it('exits 1 for an invalid file, with its validation errors', async () => {
+      const file = path.join(dir, 'invalid.yaml');
+      fs.writeFileSync(file, 'rules:\n  - name: x\n');
+      const { code, stdout } = await cli(file);
+      expect(code).toBe(1);
+      expect(stdout).toMatch(new RegExp(`^${file}:2:\\d+: error: rules\\[0\\]`));
+    });
+  });
+});

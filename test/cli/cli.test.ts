@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { api, startApp } from '../support/app';
+import { ROOT, transpileCli } from '../support/transpile';
+
+const run = promisify(execFile);
+let bin: ReturnType<typeof transpileCli>;
+beforeAll(() => (bin = transpileCli()));
+afterAll(() => bin.cleanup());
+
+/** Runs the real entry point as a process. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(process.execPath, [bin.main, ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+const COMMANDS = ['serve', 'validate', 'explain', 'analyze', 'agent'];
+
+describe('metaroute CLI', () => {
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    expect(await cli('--version')).toEqual({ code: 0, stdout: `metaroute ${version}\n`, stderr: '' });
+  });
+
+  it('--help lists every command; no command or an unknown one is usage with exit 2', async () => {
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    for (const name of COMMANDS) expect(help.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    expect(await cli()).toMatchObject({ code: 2, stderr: help.stdout });
+    const unknown = await cli('serv');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "serv"');
+  });
+
+  it.each(COMMANDS)('%s --help and -h print its usage and exit 0, starting nothing', async (name) => {
+    for (const flag of ['--help', '-h']) {
+      const { code, stdout } = await cli(name, flag);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(new RegExp(`^usage: metaroute ${name}`));
+      expect(stdout).toContain('-h, --help');
+    }
+  });
+
+  it.each([
+    [['serve', 'mr.yaml'], 'serve', 'Unexpected argument'],
+    [['serve', '--bogus'], 'serve', "Unknown option '--bogus'"],
+    [['serve', '--config'], 'serve', "Option '-c, --config <value>' argument missing"],
+    [['validate'], 'validate', 'missing FILE'],
+    [['validate', 'a.yaml', 'b.yaml'], 'validate', 'unexpected argument "b.yaml"'],
+    [['explain', 'shop'], 'explain', 'Unexpected argument'],
+    [['explain', '--header', 'novalue'], 'explain', '--header must be key=value, got "novalue"'],
+    [['analyze', 'a.yaml', 'b.yaml'], 'analyze', 'unexpected argument "b.yaml"'],
+  ])('%j is a usage error: exit 2 with the message and usage', async (args, name, message) => {
+    const { code, stderr } = await cli(...args);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+    expect(stderr).toContain(`usage: metaroute ${name}`);
+  });
+
+  it('explain names the service it looked up, exits 1 for an unknown one, and names the URL when the server is down', async () => {
+    const env = await startApp();
+    try {
+      await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 80, ephemeral: false });
+      const ok = await cli('explain', '--admin', env.admin, '--authority', 'shop.default', '--header', 'x-user=a');
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ service: 'default/shop', cluster: 'shop.default' });
+
+      const unknown = await cli('explain', '--admin', env.admin, '--service', 'nosuch');
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('no registered service matches "nosuch"');
+      const fromHeader = await cli('explain', '--admin', env.admin, '--authority', 'other.example');
+      expect(fromHeader.code).toBe(1);
+      expect(fromHeader.stderr).toContain('"other.example"');
+    } finally {
+      await env.app.stop();
+    }
+    const down = await cli('explain', '--admin', env.admin, '--service', 'shop');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`cannot reach ${env.admin}/explain: ECONNREFUSED`);
+  });
+
+  it('validate exits 1 with path:line errors and 1 for an unreadable file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-cli-'));
+    const file = path.join(dir, 'rules.yaml');
+    fs.writeFileSync(file, 'rules:\n  - name: r\n    service: shop\n    destinations: []\n');
+    const bad = await cli('validate', file);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`^${file}:4:\\d+: rules\\[0\\]\\.destinations`));
+    const missing = await cli('validate', path.join(dir, 'none.yaml'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('cannot read');
+  });
+});

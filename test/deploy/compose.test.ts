@@ -1,0 +1,43 @@
+import Ajv from 'ajv';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { ROOT } from '../support/transpile';
+
+/** deploy/compose.yaml against the Compose specification's JSON schema (as shipped in the dclint package). */
+describe('deploy/compose.yaml', () => {
+  const file = path.join(ROOT, 'deploy', 'compose.yaml');
+  const compose = parse(fs.readFileSync(file, 'utf8'));
+  // The schema names draft-07 by an https URL ajv does not know as its meta-schema; the keywords are draft-07's.
+  // (dclint's package exports do not list the file, so it is read by path.)
+  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'dclint', 'schemas', 'compose.schema.json'), 'utf8'));
+  delete schema.$schema;
+  const validate = new Ajv({ strict: false, allErrors: true, logger: false }).compile(schema);
+
+  it('is valid Compose', () => {
+    if (!validate(compose)) throw new Error(JSON.stringify(validate.errors, null, 2));
+    // The schema is not vacuous: a misspelt service key fails it.
+    expect(validate({ services: { x: { imag: 'a' } } })).toBe(false);
+  });
+
+  it('runs metaroute, the gateway and two backends with their agents, as in the README walkthrough', () => {
+    const services = compose.services as Record<string, any>;
+    expect(Object.keys(services).sort()).toEqual(['agent-gray', 'agent-stable', 'gateway', 'metaroute', 'shop-gray', 'shop-stable']);
+    expect(services.metaroute.build).toEqual({ context: '..', dockerfile: 'deploy/Dockerfile' });
+    expect(services.gateway.depends_on.metaroute.condition).toBe('service_healthy');
+    for (const version of ['gray', 'stable']) {
+      const address = services[`shop-${version}`].networks.mesh.ipv4_address;
+      const agent = services[`agent-${version}`].command as string[];
+      expect(agent.slice(0, 1)).toEqual(['agent']);
+      expect(agent[agent.indexOf('--host') + 1]).toBe(address);
+      expect(agent[agent.indexOf('--label') + 1]).toBe(`version=${version}`);
+    }
+    for (const service of Object.values(services)) {
+      if (service.image) expect({ image: service.image, pinned: /:v?\d+\.\d+\.\d+/.test(service.image) || service.image.startsWith('metaroute:') }).toEqual({ image: service.image, pinned: true });
+      for (const volume of service.volumes ?? []) {
+        const source = String(volume).split(':')[0]!;
+        if (source.startsWith('./')) expect({ source, exists: fs.existsSync(path.join(ROOT, 'deploy', source)) }).toEqual({ source, exists: true });
+      }
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { api, startApp } from '../support/app';
+import { PROMTOOL, promtool } from '../support/promtool';
+import { describeWith } from '../support/requires';
+import { ROOT } from '../support/transpile';
+
+const MONITORING = path.join(ROOT, 'deploy', 'monitoring');
+const alerts = parse(fs.readFileSync(path.join(MONITORING, 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, 'dashboard.json'), 'utf8')) as { panels: Array<{ id: number; type: string; targets?: Array<{ expr: string }> }>; templating: { list: Array<{ name: string; query: string }> } };
+const dashboardExprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+
+/** The metric names an expression reads: metaroute's, the runtime's (nodejs_, process_) and Prometheus' `up`. */
+function metricNames(expr: string): string[] {
+  return [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(metaroute_\w+|nodejs_\w+|process_\w+|up)\b/g)].map((m) => m[1]!);
+}
+
+function checkRules(file: string): void {
+  expect(promtool(['check', 'rules', file])).toMatchObject({ status: 0 });
+}
+
+describe('deploy/monitoring', () => {
+  let exposed: Set<string>;
+
+  beforeAll(async () => {
+    const env = await startApp();
+    try {
+      await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 80, ephemeral: false });
+      const text = (await api(env.admin, 'GET', '/metrics')).text;
+      exposed = new Set(['up']); // Prometheus' own, per scrape target
+      for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+        exposed.add(name!);
+        if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exposed.add(`${name}${suffix}`);
+      }
+    } finally {
+      await env.app.stop();
+    }
+  });
+
+  describeWith(PROMTOOL, 'promtool check rules', () => {
+    it('passes on the alert rules', () => checkRules(path.join(MONITORING, 'alerts.yaml')));
+
+    it("parses the dashboard's PromQL (as recording rules, Grafana's variables given values)", () => {
+      const rules = { groups: [{ name: 'dashboard', rules: dashboardExprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr: expr.replace(/\$__rate_interval/g, '5m').replace(/\$instance/g, '.*') })) }] };
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dash-')), 'dashboard-rules.yaml');
+      fs.writeFileSync(file, stringify(rules));
+      checkRules(file);
+    });
+  });
+
+  it('alerts and the dashboard name only metrics a running metaroute exposes', () => {
+    const used = [...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboardExprs, ...dashboard.templating.list.map((v) => v.query)].flatMap(metricNames);
+    expect(used.length).toBeGreaterThan(20);
+    expect([...new Set(used)].filter((n) => !exposed.has(n))).toEqual([]);
+  });
+
+  it('the dashboard has unique panel ids and a query in every panel, and alerts are there', () => {
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(dashboard.panels.filter((p) => p.type !== 'row').every((p) => (p.targets ?? []).length > 0)).toBe(true);
+    expect(alerts.groups.flatMap((g) => g.rules).length).toBeGreaterThan(5);
+  });
+});

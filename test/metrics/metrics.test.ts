@@ -1,0 +1,75 @@
+import { MetricsRegistry } from '../../src/metrics/metrics';
+import { VERSION } from '../../src/model/build-info';
+import { api, startApp, until } from '../support/app';
+import { PROMTOOL, promtool } from '../support/promtool';
+import { describeWith } from '../support/requires';
+import { TYPE, XdsTestClient } from '../xds/helpers';
+
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** A scrape of a server that has instances, rules (one refused), an xDS stream with a NACK and a push. */
+async function scrape(): Promise<string> {
+  const env = await startApp();
+  const xds = new XdsTestClient(env.app.ports.xds);
+  try {
+    for (const port of [1, 2]) await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port, ephemeral: false });
+    await api(env.admin, 'PUT', '/v1/rules', 'rules: []\n');
+    await api(env.admin, 'PUT', '/v1/rules', 'rules: [{ name: broken }]\n');
+    xds.send({ node: { id: 'n1' }, type_url: TYPE.CDS });
+    const first = await xds.next();
+    xds.send({ type_url: TYPE.CDS, response_nonce: first.nonce, version_info: '', error_detail: { code: 3, message: 'no' } });
+    await api(env.admin, 'POST', '/v1/instances', { service: 'cart', host: '10.0.0.2', port: 1, ephemeral: false });
+    const scrape = async () => (await api(env.admin, 'GET', '/metrics')).text;
+    await until(async () => {
+    const text = await scrape();
+    return (sample(text, 'metaroute_xds_push_latency_seconds_count') ?? 0) >= 1 && sample(text, 'metaroute_xds_nacks_total{type="cds"}') === 1;
+  }, 'an xDS push to be timed and the NACK counted');
+    return await scrape();
+  } finally {
+    xds.client.close();
+    await env.app.stop();
+  }
+}
+
+describe('/metrics', () => {
+  let text: string;
+  beforeAll(async () => {
+    text = await scrape();
+  });
+
+  it('exposes runtime, build, instance, rules and xDS metrics', () => {
+    expect(sample(text, `metaroute_build_info{version="${VERSION}",node_version="${process.version}"}`)).toBe(1);
+    expect(sample(text, 'metaroute_instances{namespace="default",service="shop",health="healthy"}')).toBe(2);
+    expect(sample(text, 'metaroute_instances{namespace="default",service="shop",health="unhealthy"}')).toBe(0);
+    expect(sample(text, 'metaroute_rules_version')).toBe(1);
+    expect(sample(text, 'metaroute_rules_last_reload_success')).toBe(0);
+    expect(sample(text, 'metaroute_rules_last_reload_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(sample(text, 'metaroute_xds_nacks_total{type="cds"}')).toBe(1);
+    for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'process_cpu_seconds_total', 'process_resident_memory_bytes']) {
+      expect({ name, present: sample(text, name) !== undefined }).toEqual({ name, present: true });
+    }
+    expect(text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
+  });
+
+  describeWith(PROMTOOL, 'promtool', () => {
+    it('check metrics passes on the scrape', () => {
+      expect(promtool(['check', 'metrics'], text)).toEqual({ status: 0, output: '' });
+    });
+  });
+
+  it('drops instance series of a service that is gone', async () => {
+    const metrics = new MetricsRegistry();
+    const gauge = metrics.gauge('g', 'help', ['s']);
+    let live = ['a', 'b'];
+    metrics.onCollect(() => {
+      gauge.reset();
+      for (const s of live) gauge.set(1, [s]);
+    });
+    expect(metrics.render()).toContain('g{s="b"} 1');
+    live = ['a'];
+    expect(metrics.render()).not.toContain('g{s="b"}');
+  });
+});

@@ -1,0 +1,40 @@
+import { Registry } from '../../src/registry/registry';
+import { RoutingEngine } from '../../src/routing/engine';
+import { RuleRouter } from '../../src/routing/rule-router';
+import { formatRuleErrors, loadRules } from '../../src/rules';
+import { decide, instance, request } from './helpers';
+
+/** gRPC-Java-Polaris: "when rules conflict, the caller's Outbound rule has priority over the callee's Inbound rule". */
+const RULES = `
+rules:
+  - name: dock-inbound
+    service: dock
+    destinations: [{ name: east, labels: { crane: east } }]
+  - name: harbor-outbound
+    service: harbor
+    direction: outbound
+    sources: [{ service: dock }]
+    destinations: [{ name: west, labels: { crane: west } }]
+`;
+
+function engine(): RoutingEngine {
+  const loaded = loadRules(RULES, 'rules.yaml', 1);
+  if (!loaded.ok) throw new Error(formatRuleErrors(loaded.errors, 'rules.yaml'));
+  const registry = new Registry();
+  registry.batch(() => {
+    registry.upsert(instance({ service: 'dock', port: 1, metadata: { crane: 'east' } }));
+    registry.upsert(instance({ service: 'dock', port: 2, metadata: { crane: 'west' } }));
+  });
+  const e = new RoutingEngine({ registry: registry.snapshot(), rules: loaded.snapshot });
+  e.setRouters([new RuleRouter()]);
+  return e;
+}
+
+test("the caller's outbound rule beats the callee's inbound rule", () => {
+  expect(decide(engine(), 'dock', request({}, { service: 'harbor' }))).toMatchObject({ kind: 'subset', labels: { crane: 'west' } });
+});
+
+test("the callee's inbound rule applies when no outbound rule of the caller matches", () => {
+  expect(decide(engine(), 'dock', request({}, { service: 'ferry' }))).toMatchObject({ kind: 'subset', labels: { crane: 'east' } });
+  expect(decide(engine(), 'dock', request({}, { service: '' }))).toMatchObject({ kind: 'subset', labels: { crane: 'east' } });
+});

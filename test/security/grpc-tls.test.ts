@@ -1,0 +1,138 @@
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { DEFAULTS, type ServerConfig } from '../../src/config/config';
+import { ExtProcClient, lbLabels } from '../support/extproc-client';
+import { api, startApp, until } from '../support/app';
+import { makeTestPki, opensslAvailable, type TestPki } from '../support/certificates';
+import { TYPE, XdsTestClient, names } from '../xds/helpers';
+
+/**
+ * TLS and mutual TLS on the ext_proc and xDS listeners, and the xDS client identity check,
+ * with real grpc-js clients over loopback and certificates made by openssl at test time.
+ */
+const HAVE_OPENSSL = opensslAvailable();
+if (!HAVE_OPENSSL) {
+  test('grpc tls: openssl missing', () => {
+    if (process.env.CI === 'true') throw new Error('openssl is required under CI (apt-get install openssl)');
+    console.log('skipped: no openssl on PATH (apt-get install openssl)');
+  });
+}
+const maybe = HAVE_OPENSSL ? describe : describe.skip;
+
+const XDS_TOKEN = 'xds-0123456789abcdef-secret';
+const staff = { ':method': 'GET', ':path': '/', ':authority': 'shop' };
+const read = (file: string) => fs.readFileSync(file);
+
+let pki: TestPki;
+beforeAll(() => {
+  if (HAVE_OPENSSL) pki = makeTestPki();
+});
+
+async function start(over: (pki: TestPki) => Partial<ServerConfig>) {
+  const env = await startApp(over(pki));
+  await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { version: 'gray' } });
+  await api(env.admin, 'PUT', '/v1/rules', 'rules:\n  - { name: gray, service: shop, destinations: [{ name: g, labels: { version: gray } }] }\n');
+  await until(() => env.app.engine.current.rules.inbound.size === 1 && env.app.engine.current.registry.services.size === 1, 'setup');
+  return env;
+}
+
+/** The error of a call that must fail, or undefined when it answered. */
+const failure = (client: ExtProcClient) => client.request(staff).then(() => undefined, (e: grpc.ServiceError) => e);
+
+maybe('ext_proc over TLS', () => {
+  test('TLS: a client trusting the CA routes; a plaintext client cannot talk to it', async () => {
+    const env = await start((p) => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: undefined } } }));
+    const clients: ExtProcClient[] = [];
+    try {
+      const tls = new ExtProcClient(env.extProc, {}, grpc.credentials.createSsl(read(pki.ca)));
+      const plain = new ExtProcClient(env.extProc);
+      clients.push(tls, plain);
+      expect(lbLabels(await tls.request(staff))).toEqual({ version: 'gray' });
+      expect((await failure(plain))?.code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      clients.forEach((c) => c.close());
+      await env.app.stop();
+    }
+  });
+
+  test('mutual TLS: only a client certificate the client CA signed gets an answer', async () => {
+    const env = await start((p) => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca } } }));
+    const clients: ExtProcClient[] = [];
+    const client = (cert?: { cert: string; key: string }) => {
+      const c = new ExtProcClient(env.extProc, {}, grpc.credentials.createSsl(read(pki.ca), cert ? read(cert.key) : null, cert ? read(cert.cert) : null));
+      clients.push(c);
+      return c;
+    };
+    try {
+      expect(lbLabels(await client(pki.client('envoy-sidecar')).request(staff))).toEqual({ version: 'gray' });
+      expect((await failure(client()))?.code).toBe(grpc.status.UNAVAILABLE);
+      expect((await failure(client(pki.stranger)))?.code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      clients.forEach((c) => c.close());
+      await env.app.stop();
+    }
+  });
+});
+
+maybe('xDS client identity', () => {
+  const subscribe = async (port: number, connection: ConstructorParameters<typeof XdsTestClient>[3]) => {
+    const c = new XdsTestClient(port, 'sotw', 'ads', connection);
+    try {
+      c.send({ node: { id: 'envoy-1' }, type_url: TYPE.CDS });
+      return { clusters: names(await c.next()), status: undefined };
+    } catch {
+      return { clusters: undefined, status: c.status ?? c.error };
+    } finally {
+      c.close();
+    }
+  };
+  const bearer = (token: string) => {
+    const m = new grpc.Metadata();
+    m.set('authorization', `Bearer ${token}`);
+    return m;
+  };
+
+  test('tokens in gRPC metadata: none or a wrong one is UNAUTHENTICATED with no resource sent; the listed one subscribes; health stays open', async () => {
+    const env = await start(() => ({ xds: { ...DEFAULTS.xds, clients: { tokens: [XDS_TOKEN], certificateNames: [], required: 'auto' } } }));
+    try {
+      const port = env.app.ports.xds;
+      const anonymous = await subscribe(port, {});
+      expect(anonymous.clusters).toBeUndefined();
+      expect(anonymous.status).toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: 'xDS needs a client identity: a client certificate or authorization: Bearer <token> metadata' });
+      expect((await subscribe(port, { metadata: bearer('xds-0123456789abcdef-wrong!') })).status).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      expect((await subscribe(port, { metadata: bearer(XDS_TOKEN) })).clusters).toEqual(['shop.default']);
+
+      const health = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+      const served = await new Promise<Buffer>((resolve, reject) =>
+        health.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (e, r) => (e ? reject(e) : resolve(r!))),
+      );
+      health.close();
+      expect(served).toEqual(Buffer.from([0x08, 0x01])); // status: SERVING
+    } finally {
+      await env.app.stop();
+    }
+  });
+
+  test('mutual TLS with certificateNames: a listed name subscribes without a token; another name from the same CA needs the token; another CA never connects', async () => {
+    const env = await start((p) => ({
+      xds: { ...DEFAULTS.xds, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca }, clients: { tokens: [XDS_TOKEN], certificateNames: ['envoy-sidecar'], required: true } },
+    }));
+    const tls = (cert: { cert: string; key: string }) => grpc.credentials.createSsl(read(pki.ca), read(cert.key), read(cert.cert));
+    try {
+      const port = env.app.ports.xds;
+      expect((await subscribe(port, { credentials: tls(pki.client('envoy-sidecar')) })).clusters).toEqual(['shop.default']);
+      const intruder = pki.client('intruder');
+      expect((await subscribe(port, { credentials: tls(intruder) })).status).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      expect((await subscribe(port, { credentials: tls(intruder), metadata: bearer(XDS_TOKEN) })).clusters).toEqual(['shop.default']);
+      expect((await subscribe(port, { credentials: tls(pki.stranger) })).status).toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      await env.app.stop();
+    }
+  });
+
+  test('binding beyond loopback without any xDS client identity is refused at start', async () => {
+    await expect(startApp({ host: '0.0.0.0', auth: { requireAdminAuth: false, tokens: [] } })).rejects.toThrow(
+      /^xds\.clients: the server binds 0\.0\.0\.0, beyond loopback, so xDS clients need an identity/,
+    );
+  });
+});

@@ -1,0 +1,56 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** PEM files made at test time with the openssl command line (Debian's `openssl` package); node:crypto cannot sign X.509. */
+export interface TestPki {
+  readonly dir: string;
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  /** name -> { cert, key }, signed by `ca` unless made with `foreignCa`. */
+  client(name: string): { cert: string; key: string };
+  /** A client certificate from another CA, named like a trusted one. */
+  readonly stranger: { cert: string; key: string };
+}
+
+/** Undefined when openssl is missing (the caller skips, or fails under CI). */
+export function opensslAvailable(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function makeTestPki(): TestPki {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-pki-'));
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const key = (name: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file(name));
+  const ca = (name: string) => {
+    key(`${name}.key`);
+    openssl('req', '-x509', '-new', '-key', file(`${name}.key`), '-subj', `/CN=${name}`, '-days', '2', '-out', file(`${name}.crt`));
+  };
+  const leaf = (name: string, caName: string, san: string) => {
+    const base = `${caName}-${name}`;
+    key(`${base}.key`);
+    openssl('req', '-new', '-key', file(`${base}.key`), '-subj', `/CN=${name}`, '-out', file(`${base}.csr`));
+    fs.writeFileSync(file(`${base}.ext`), `subjectAltName=${san}\n`);
+    openssl('x509', '-req', '-in', file(`${base}.csr`), '-CA', file(`${caName}.crt`), '-CAkey', file(`${caName}.key`), '-CAcreateserial', '-days', '2', '-extfile', file(`${base}.ext`), '-out', file(`${base}.crt`));
+    return { cert: file(`${base}.crt`), key: file(`${base}.key`) };
+  };
+  ca('test-ca');
+  ca('other-ca');
+  const server = leaf('metaroute', 'test-ca', 'DNS:localhost,IP:127.0.0.1');
+  return {
+    dir,
+    ca: file('test-ca.crt'),
+    serverCert: server.cert,
+    serverKey: server.key,
+    client: (name) => leaf(name, 'test-ca', `DNS:${name}`),
+    stranger: leaf('envoy-sidecar', 'other-ca', 'DNS:envoy-sidecar'),
+  };
+}
