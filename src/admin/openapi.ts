@@ -45,6 +45,25 @@ paths['/v1/instances']!.post = {
   requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'an Instance; only service, host and port are required; unknown fields are refused' } } } },
   responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...common },
 };
+paths['/v1/instances/batch'] = {
+  post: {
+    summary: 'register, replace and deregister many instances at once: {register: [Instance...], deregister: [{namespace, service, id}...]}, at most 10,000 entries',
+    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'register and/or deregister lists; unknown fields are refused' } } } },
+    responses: {
+      '200': answer('every write durable and applied', 'BatchResult'),
+      '400': error('invalid batch, each entry at fault named by index and field; nothing was changed'),
+      '413': error('body over 1 MiB'),
+      ...common,
+    },
+  },
+};
+paths['/v1/heartbeats'] = {
+  post: {
+    summary: 'heartbeat many instances at once: {instances: [{namespace, service, id}...]}, at most 10,000',
+    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'the instances list' } } } },
+    responses: { '200': answer('which are alive, which unknown (register those again)', 'HeartbeatsResult'), '400': error('invalid entry, named by index; none was applied'), ...common },
+  },
+};
 paths['/v1/instances/{namespace}/{service}/{id}/heartbeat'] = {
   put: { summary: 'heartbeat an ephemeral instance', parameters: instancePath, responses: { '200': answer('ok', 'Status'), '404': error('not registered (expired or deleted): register again'), ...common } },
 };

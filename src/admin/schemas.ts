@@ -82,6 +82,24 @@ export const SCHEMAS = {
     required: ['service', 'cluster', 'rule', 'decision', 'refused', 'steps'],
     additionalProperties: false,
   },
+  InstanceRef: {
+    type: 'object',
+    properties: { namespace: { type: 'string' }, service: { type: 'string' }, id: { type: 'string' } },
+    required: ['namespace', 'service', 'id'],
+    additionalProperties: false,
+  },
+  BatchResult: {
+    type: 'object',
+    properties: { registered: { type: 'integer' }, deregistered: { type: 'integer' }, missing: { type: 'array', items: { $ref: '#/components/schemas/InstanceRef' } } },
+    required: ['registered', 'deregistered', 'missing'],
+    additionalProperties: false,
+  },
+  HeartbeatsResult: {
+    type: 'object',
+    properties: { alive: { type: 'integer' }, unknown: { type: 'array', items: { $ref: '#/components/schemas/InstanceRef' } } },
+    required: ['alive', 'unknown'],
+    additionalProperties: false,
+  },
   /** The config dump is free-form by nature (config, rules source, xDS state). */
   ConfigDump: { type: 'object', additionalProperties: true },
   XdsResource: {
@@ -107,6 +125,8 @@ export const serialize = {
   error: compile(SCHEMAS.Error),
   instance: compile(SCHEMAS.Instance),
   instances: compile(SCHEMAS.Instances),
+  batch: compile(SCHEMAS.BatchResult),
+  heartbeats: compile(SCHEMAS.HeartbeatsResult),
   rules: compile(SCHEMAS.Rules),
   ruleUpdate: compile(SCHEMAS.RuleUpdate),
   routers: compile(SCHEMAS.Routers),

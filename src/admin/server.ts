@@ -6,9 +6,10 @@ import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import { VERSION } from '../model/build-info';
 import type { RuleSnapshot } from '../model/rule';
+import { MAX_BATCH_ENTRIES, parseBatch, parseRef } from '../registry/batch-input';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
-import type { RegistryStoreSync } from '../registry/store-sync';
+import type { InstanceRef, RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
 import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
@@ -46,7 +47,7 @@ export interface AdminDeps {
   xdsResource(resource: string, name: string): { type_url: string; version: string; resource: Record<string, unknown> } | undefined;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
-  configDump(): Record<string, unknown>;
+  configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
@@ -73,6 +74,8 @@ export class AdminServer {
     this.route('GET', '/metrics', async (_q, res) => send(res, 200, deps.metrics.render() + (await runtimeMetrics()), 'text/plain; version=0.0.4'), 'open');
     this.route('GET', '/openapi.json', (_q, res) => send(res, 200, this.openApi), 'open');
     this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
+    this.route('POST', '/v1/instances/batch', (req, res) => this.registerBatch(req, res), 'registration');
+    this.route('POST', '/v1/heartbeats', (req, res) => this.heartbeats(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
     this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', async (req, res, [ns, svc, id]) => {
       this.authorizeExisting(req, res, 'heartbeat', ns!, svc!, id!);
@@ -177,6 +180,79 @@ export class AdminServer {
   }
 
   /**
+   * Registers, replaces and removes many instances in one call, validated and authorized as
+   * a whole (one bad entry refuses the batch, naming its index and field); answered once
+   * every write is durable and applied.
+   */
+  private async registerBatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const grant = this.deps.auth.registrant(req, res);
+    const parsed = await parseBatch(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
+    if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
+    const { register, deregister } = parsed.batch;
+    if (grant) register.forEach((instance, i) => {
+      this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
+      const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
+      if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
+    });
+    if (grant) deregister.forEach((ref, i) => {
+      this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
+    });
+    // New instances count against the token's quota like single registrations (reserved until written).
+    const releases: Array<() => void> = [];
+    try {
+      register.forEach((instance, i) => {
+        if (this.deps.registry.get(instance.namespace, instance.service, instance.id)) return;
+        try {
+          const release = this.reserveQuota(grant, `${instance.namespace}/${instance.service}/${instance.id}`);
+          if (release) releases.push(release);
+        } catch (error) {
+          if (error instanceof HttpError) throw new HttpError(error.status, `register[${i}]: ${error.message}; nothing was changed`);
+          throw error;
+        }
+      });
+    } catch (error) {
+      for (const release of releases) release();
+      throw error;
+    }
+    let existed: boolean[];
+    try {
+      existed = await this.deps.sync.batch(register, deregister);
+    } finally {
+      for (const release of releases) release();
+    }
+    const missing = deregister.filter((_, i) => !existed[i]);
+    send(res, 200, serialize.batch({ registered: register.length, deregistered: deregister.length - missing.length, missing }));
+  }
+
+  /**
+   * Heartbeats of many instances in one call (`{instances: [{namespace, service, id}...]}`):
+   * the agent's batched liveness. Answers which of them are unknown (to register again).
+   */
+  private async heartbeats(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const grant = this.deps.auth.registrant(req, res);
+    const body = await readJson(req);
+    const list = (body as { instances?: unknown } | null)?.instances;
+    if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', ['instances: must be a list']);
+    if (list.length > MAX_BATCH_ENTRIES) throw new HttpError(400, `at most ${MAX_BATCH_ENTRIES} heartbeats per call`, [`instances: ${list.length} entries`]);
+    const errors: string[] = [];
+    const refs = list.map((entry, i) => parseRef(entry, `instances[${i}]`, errors));
+    if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
+    if (grant) refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
+    const alive = await this.deps.sync.heartbeats(refs as InstanceRef[]);
+    const unknown = refs.filter((_, i) => !alive[i]);
+    send(res, 200, serialize.heartbeats({ alive: refs.length - unknown.length, unknown }));
+  }
+
+  private authorizeEntry(grant: ReturnType<AdminAuth['registrant']>, verb: string, target: Parameters<AdminAuth['authorize']>[2], at: string): void {
+    try {
+      this.deps.auth.authorize(grant, verb, target);
+    } catch (error) {
+      if (error instanceof HttpError) throw new HttpError(error.status, `${at}: ${error.message}; nothing was changed`);
+      throw error;
+    }
+  }
+
+  /**
    * Checks a new instance against the token's `maxInstances`; registrations still on their
    * way to the registry count too, so concurrent ones cannot overshoot. Returns the release.
    */
@@ -196,12 +272,12 @@ export class AdminServer {
     this.deps.auth.authorize(grant, verb, this.deps.registry.get(namespace, service, id) ?? { namespace, service });
   }
 
-  private configDump(res: http.ServerResponse, url: URL): void {
+  private async configDump(res: http.ServerResponse, url: URL): Promise<void> {
     const unknown = [...url.searchParams.keys()].filter((k) => k !== 'resource' && k !== 'name');
     if (unknown.length) throw new HttpError(400, `unknown query parameter(s): ${unknown.join(', ')} (expected resource, name)`);
     const resource = url.searchParams.get('resource');
     if (resource === null) {
-      send(res, 200, serialize.dump(redactSecrets(this.deps.configDump())));
+      send(res, 200, serialize.dump(redactSecrets(await this.deps.configDump())));
       return;
     }
     const name = url.searchParams.get('name');

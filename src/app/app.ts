@@ -31,6 +31,7 @@ import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials, xdsClientCheck } from './grpc-security';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
+import { ExtProcWorkers } from './workers';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
 const GRPC_OPTIONS: grpc.ServerOptions = {
@@ -89,88 +90,30 @@ export class App {
     const metrics = new MetricsRegistry();
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
-    const registry = new Registry();
-    registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
-    const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
-    await sync.start();
-    releases.push(() => sync.stop());
-    const checker = new RulesChecker();
-    checker.warm();
-    releases.push(() => checker.close());
-    const rules = new RulesSource(store, checker, log);
-    releases.push(() => rules.stop());
-    await rules.start(config.rulesFile);
-
-    registerAppMetrics(metrics, registry, rules);
-
-    const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
-    const fileConfigs = new Map<string, unknown>();
-    const custom: Router[] = [];
-    for (const entry of config.routers) {
-      const router = entry.module ? loadRouterModule(entry.module) : undefined;
-      if (router) custom.push(router);
-      fileConfigs.set(router?.name ?? entry.name!, entry.config);
-    }
-    const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
-    const routerKeys = (): string[] => routers.flatMap((r) => r.labelKeys?.() ?? []);
-    // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
-    let servedRules = rules.snapshot;
     // Changes that need other subset selectors reach ext_proc only after Envoy has them
     // (before xDS exists, no Envoy can be connected: such a change applies at once).
     let rollout: SelectorRollout | undefined;
-    const rollOut = (what: string, plan: () => RolloutPlan): Promise<void> => {
-      if (rollout) return rollout.apply(what, plan);
-      plan().switchOver();
-      return Promise.resolve();
-    };
-    const routerConfigs = new RouterConfigs(
-      store,
-      routers,
-      (what, keysAfter, switchOver) => rollOut(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
-      log,
-    );
-    await routerConfigs.start(fileConfigs);
-    releases.push(() => routerConfigs.stop());
-    engine.setRouters(routers);
-
-    // Registry changes arrive one registration at a time; swap once per event-loop turn.
-    let swapPending = false;
-    const swap = () => {
-      swapPending = false;
-      engine.swap({ registry: registry.snapshot(), rules: servedRules });
-    };
-    registry.onChange(() => {
-      if (!swapPending) {
-        swapPending = true;
-        setImmediate(swap);
-      }
+    const { registry, sync, rules, routerConfigs, routerKeys, servedRules, engine } = await routingSide(config, store, log, releases, {
+      rulesFile: config.rulesFile,
+      rollout: (what, plan) => {
+        if (rollout) return rollout.apply(what, plan);
+        plan().switchOver();
+        return Promise.resolve();
+      },
     });
-    rules.onChange(() => {
-      void rollOut(`rules v${rules.snapshot.version}`, () => {
-        const next = rules.snapshot; // the newest by the time this change's turn comes
-        return {
-          before: { rules: servedRules, routerKeys: routerKeys() },
-          after: { rules: next, routerKeys: routerKeys() },
-          switchOver: () => {
-            servedRules = next;
-            swap();
-          },
-        };
-      });
-    });
+    registerAppMetrics(metrics, registry, rules);
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
-    const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
-    const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-    const decideOptions = { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge };
-    const extProcServer = new ExtProcService(engine, metrics, decideOptions).createServer(GRPC_OPTIONS);
-    registerHealth(extProcServer, readiness, [EXT_PROC_SERVICE_NAME]);
+    const decideOptions = decideOptionsOf(config);
+    // One process serves ext_proc itself; with workers, they do (same port) and this one keeps the store, xDS and admin.
+    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness);
+    const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;
 
     const xds = new XdsServer(
       {
         registry: () => registry.snapshot(),
-        rules: () => servedRules,
+        rules: servedRules,
         routerKeys,
         heldSelectors: () => rollout?.heldSelectors() ?? NONE_HELD,
         subscribe: (listener) => {
@@ -204,28 +147,41 @@ export class App {
       phase: () => readiness.phase,
       xdsResource: (section, name) => xds.resource(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
-      configDump: () => ({
+      configDump: async () => ({
         config,
         rules: { version: rules.snapshot.version, origin: rules.document.origin, document: rules.snapshot.source },
         routers: routerConfigs.dump(),
         registry: { version: registry.snapshot().version, services: [...registry.snapshot().services.values()].map((v) => ({ service: v.key, cluster: v.cluster, version: v.version, instances: v.instances.length, healthy: v.healthy })) },
         xds: xds.configDump(),
+        ...(workers && { workers: await workers.stats() }),
       }),
     });
 
     releases.push(() => {
       readiness.set('stopping'); // health watchers' streams end
       xds.close();
-      return Promise.all([admin.close(), shutdownGrpc(extProcServer), shutdownGrpc(xdsServer)]);
+      return Promise.all([admin.close(), extProcServer && shutdownGrpc(extProcServer), workers?.stop(), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)),
+      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)) : await workers!.start(),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
-    const expiryTimer = setInterval(() => {
-      sync.expire().catch((error: Error) => log.error({ event: 'store.failed', err: error }, 'expiry failed'));
-    }, 1000);
+    if (workers) readiness.onChange((phase) => workers.setPhase(phase));
+    // Each pass deletes a bounded number; a pass that found more runs again at once.
+    let expiring = false;
+    const expire = async (): Promise<void> => {
+      if (expiring) return;
+      expiring = true;
+      try {
+        while ((await sync.expire()).length > 0 && registry.hasExpired());
+      } catch (error) {
+        log.error({ event: 'store.failed', err: error }, 'expiry failed');
+      } finally {
+        expiring = false;
+      }
+    };
+    const expiryTimer = setInterval(() => void expire(), 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));
     // Released first: everything still runs while the drain window lasts. A failed start never gets here, so never drains.
@@ -236,6 +192,98 @@ export class App {
     readiness.set('serving');
     return new App(ports, registry, engine, releases, drain);
   }
+}
+
+/** How a change that needs other subset selectors reaches ext_proc (SelectorRollout.apply's shape). */
+export type Rollout = (what: string, plan: () => RolloutPlan) => Promise<void>;
+
+/**
+ * The routing side, fed from `store`: registry (plus the config file's static instances),
+ * rules, router configs and the engine, which swaps in registry changes once per turn. The
+ * primary passes the rules file and stages rule and router-config changes through `rollout`
+ * (make-before-break through xDS); an ext_proc worker switches when the change arrives.
+ */
+export async function routingSide(
+  config: ServerConfig,
+  store: Store,
+  log: Logger,
+  releases: Array<() => unknown>,
+  options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout },
+) {
+  const registry = new Registry();
+  registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
+  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
+  await sync.start();
+  releases.push(() => sync.stop());
+  const checker = new RulesChecker();
+  checker.warm();
+  releases.push(() => checker.close());
+  const rules = new RulesSource(store, checker, log);
+  releases.push(() => rules.stop());
+  await rules.start(options.rulesFile);
+
+  const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
+  const fileConfigs = new Map<string, unknown>();
+  const custom: Router[] = [];
+  for (const entry of config.routers) {
+    const router = entry.module ? loadRouterModule(entry.module) : undefined;
+    if (router) custom.push(router);
+    fileConfigs.set(router?.name ?? entry.name!, entry.config);
+  }
+  const routers: Router[] = [new LaneRouter(), new RuleRouter(), new MetadataRouter(), new NearbyRouter(), new CanaryRouter(), new RecoverRouter(), ...custom];
+  const routerKeys = (): string[] => routers.flatMap((r) => r.labelKeys?.() ?? []);
+  const rollout: Rollout = options.rollout ?? (async (_what, plan) => plan().switchOver());
+  // The rules ext_proc decides with: a new rule set becomes these once its rollout is done.
+  let servedRules = rules.snapshot;
+  const routerConfigs = new RouterConfigs(
+    store,
+    routers,
+    (what, keysAfter, switchOver) => rollout(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
+    log,
+  );
+  await routerConfigs.start(fileConfigs);
+  releases.push(() => routerConfigs.stop());
+  engine.setRouters(routers);
+
+  // The registry changes in place; the engine re-reads it once per turn after changes.
+  let swapPending = false;
+  const swap = () => {
+    swapPending = false;
+    engine.swap({ registry: registry.snapshot(), rules: servedRules });
+  };
+  registry.onChange(() => {
+    if (!swapPending) {
+      swapPending = true;
+      setImmediate(swap);
+    }
+  });
+  rules.onChange(() => {
+    void rollout(`rules v${rules.snapshot.version}`, () => {
+      const next = rules.snapshot; // the newest by the time this change's turn comes
+      return {
+        before: { rules: servedRules, routerKeys: routerKeys() },
+        after: { rules: next, routerKeys: routerKeys() },
+        switchOver: () => {
+          servedRules = next;
+          swap();
+        },
+      };
+    });
+  });
+  return { registry, sync, rules, routerConfigs, routers, routerKeys, servedRules: () => servedRules, engine };
+}
+
+export function decideOptionsOf(config: ServerConfig) {
+  const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
+  const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
+  return { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge };
+}
+
+/** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
+export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness): grpc.Server {
+  const server = new ExtProcService(engine, metrics, decideOptions).createServer(GRPC_OPTIONS);
+  registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
+  return server;
 }
 
 /** Releases newest first; each only once, even if stop() is called again. */

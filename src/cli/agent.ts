@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
+import { BatchAgent } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
@@ -28,6 +29,7 @@ const processDeps = (): AgentCliDeps => {
 };
 
 const OPTIONS = {
+  file: { type: 'string', value: 'FILE', help: 'keep every instance of a JSON list registered, by batch, with batched heartbeats (with --admin, --ttl, --token)' },
   admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
   service: { type: 'string', value: 'NAME', help: 'service to register (required)' },
   namespace: { type: 'string', value: 'NS', help: `namespace (default ${DEFAULT_NAMESPACE})` },
@@ -65,6 +67,12 @@ export function runAgentArgs(argv: string[], deps: AgentCliDeps, io: CommandIo =
 }
 
 async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<number> {
+  const file = text(values, 'file');
+  if (file !== undefined) {
+    const ttl = Number(text(values, 'ttl') ?? 15);
+    if (!Number.isFinite(ttl)) throw new UsageError(`--ttl must be a number, got ${text(values, 'ttl')}`);
+    return runBatchAgent(file, text(values, 'admin') ?? defaultAdminUrl(deps.env), ttl, token(values, deps.env), deps);
+  }
   const required = (name: string) => {
     const value = text(values, name);
     if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
@@ -105,6 +113,39 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   deps.log(loadedLine(metadata.metadata));
 
   const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    deps.log(`${signal}: deregistering`);
+    void agent.stop().then(() => deps.exit(0));
+  };
+  deps.onSignal('SIGTERM', () => shutdown('SIGTERM'));
+  deps.onSignal('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await agent.start();
+  } catch (error) {
+    if (stopping) return 0;
+    deps.log(`giving up: ${(error as Error).message}`);
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * `metaroute agent --file instances.json`: keeps every instance of the file (a JSON list of
+ * registrations, as POST /v1/instances takes them) registered, with batched heartbeats.
+ */
+async function runBatchAgent(file: string, admin: string, ttlSeconds: number, tokenValue: string | undefined, deps: AgentCliDeps): Promise<number> {
+  const list = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  if (!Array.isArray(list)) throw new CommandError(`${file}: must be a JSON list of instances`);
+  const instances = list.map((entry, i) => {
+    // Checked here with the server's own rules, so a bad entry fails before any network call.
+    const parsed = parseInstance({ ...(entry as object), ephemeral: true, ttlSeconds }, { ttlSeconds }, `${file}[${i}]`);
+    if (!parsed.ok) throw new CommandError(`invalid registration: ${parsed.errors.join('; ')}`);
+    return parsed.instance;
+  });
+  const agent = new BatchAgent({ admin, instances, ttlSeconds, token: tokenValue, log: deps.log });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

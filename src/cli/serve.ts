@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { App } from '../app/app';
+import { runExtProcWorker } from '../app/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { createLogger } from '../log/logger';
 import { CommandError, text, type Command } from './command';
@@ -19,6 +21,10 @@ export const serveCommand: Command = {
       throw error;
     }
     const log = createLogger(config.logLevel);
+    if (cluster.isWorker) {
+      await runExtProcWorker(config, log);
+      return 0;
+    }
     let app: App;
     try {
       app = await App.start(config, log);

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { adminAuthProblem, isLoopback, parseAuthConfig, type AuthConfig } from '../admin/auth';
@@ -63,6 +64,8 @@ export interface ServerConfig {
   readonly auth: AuthConfig;
   /** On stop: seconds of NOT_SERVING, still answering, before the listeners close. */
   readonly drainSeconds: number;
+  /** ext_proc server processes on the one ext_proc port (`auto` in the file: one per core); 1 = this process serves it. */
+  readonly workers: number;
   /** Lowest level logged (JSON lines on stderr). */
   readonly logLevel: LogLevel;
 }
@@ -85,6 +88,7 @@ export const DEFAULTS: ServerConfig = {
   routers: [],
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
+  workers: 1,
   logLevel: 'info',
 };
 
@@ -97,11 +101,12 @@ export const ENV_OVERRIDES: Readonly<Record<string, string>> = {
   METAROUTE_DATA_DIR: 'dataDir',
   METAROUTE_RULES_FILE: 'rulesFile',
   METAROUTE_DRAIN_SECONDS: 'drainSeconds',
+  METAROUTE_WORKERS: 'workers',
   METAROUTE_LOG_LEVEL: 'logLevel',
 };
 
 /** Overridden fields whose environment text is read as a number (and so validated as one). */
-const NUMERIC_FIELDS = new Set(['ports.extProc', 'ports.xds', 'ports.admin', 'drainSeconds']);
+const NUMERIC_FIELDS = new Set(['ports.extProc', 'ports.xds', 'ports.admin', 'drainSeconds', 'workers']);
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 
 export class ConfigError extends Error {
@@ -188,7 +193,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'logLevel']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'logLevel', 'workers']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -277,6 +282,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
     drainSeconds: int(top.drainSeconds, 'drainSeconds', DEFAULTS.drainSeconds, 0, 3600),
+    workers: top.workers === 'auto' ? os.availableParallelism() : int(top.workers, 'workers (or auto)', DEFAULTS.workers, 1, 256),
     logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : DEFAULTS.logLevel,
   };
   // Refused here, before anything binds, so `metaroute serve` exits with the reason.

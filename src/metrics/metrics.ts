@@ -68,6 +68,13 @@ export class Histogram implements Metric {
   private readonly series = new Map<string, Series>();
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[], readonly labelNames: readonly string[] = []) {}
 
+  /** Values observed, over every series. */
+  get observations(): number {
+    let n = 0;
+    for (const series of this.series.values()) n += series.count;
+    return n;
+  }
+
   observe(value: number, labels: LabelValues = []): void {
     const key = labels.join('\u0000');
     let series = this.series.get(key);
@@ -123,6 +130,12 @@ export class MetricsRegistry {
   render(): string {
     for (const collect of this.collectors) collect();
     return this.metrics.map((m) => m.render()).join('');
+  }
+
+  /** How many values the histogram `name` has observed (0 when there is none). */
+  observations(name: string): number {
+    const metric = this.metrics.find((m) => m instanceof Histogram && m.name === name);
+    return metric instanceof Histogram ? metric.observations : 0;
   }
 
   private add<M extends Metric>(metric: M): M {

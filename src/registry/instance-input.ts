@@ -9,6 +9,20 @@ const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 
 const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
+/** One shared object for every instance without metadata or locality. */
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+/** Service and namespace names repeat across instances: one string each, not one per instance. */
+const names = new Map<string, string>();
+const MAX_INTERNED = 100_000;
+
+function intern(name: string): string {
+  const known = names.get(name);
+  if (known !== undefined) return known;
+  if (names.size >= MAX_INTERNED) names.clear();
+  names.set(name, name);
+  return name;
+}
+
 export type InstanceParse = { ok: true; instance: Instance } | { ok: false; errors: string[] };
 
 /**
@@ -55,13 +69,13 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
     ok: true,
     instance: {
       id: id as string,
-      service,
-      namespace,
+      service: intern(service),
+      namespace: intern(namespace),
       host,
       port: port as number,
       weight: weight as number,
-      metadata,
-      locality,
+      metadata: Object.keys(metadata).length > 0 ? metadata : EMPTY,
+      locality: Object.keys(locality).length > 0 ? locality : EMPTY,
       healthy: o.healthy !== false,
       ephemeral: o.ephemeral !== false,
       ttlSeconds: ttlSeconds as number,

@@ -1,72 +1,106 @@
 import type { Instance } from '../model/instance';
-import { serviceKey } from '../model/instance';
+import { clusterName, serviceKey } from '../model/instance';
+import { DeadlineHeap } from './deadlines';
 import { ServiceView, type RegistrySnapshot } from './service-view';
 
 export type RegistryListener = (changedServices: ReadonlySet<string>) => void;
 
-interface ServiceState {
-  readonly namespace: string;
-  readonly name: string;
-  readonly instances: Map<string, Instance>;
-  version: number;
-}
+/** An expired instance the store has not yet deleted is reported again after this long. */
+const EXPIRY_RETRY_MS = 1000;
+/**
+ * Deadlines are kept in this unit since the registry started: small integers (V8 stores them
+ * unboxed in Map values and arrays) for 3 years, where epoch milliseconds would each be a heap number.
+ */
+const TICK_MS = 100;
 
 /**
- * The live registry: instances by service, heartbeats, expiry. Readers never see it
- * directly; they take `snapshot()`, which rebuilds only the services that changed.
+ * The live registry: one ServiceView per service, changed in place (each change costs what
+ * it touches, not the size of its service), heartbeats as lease deadlines, and expiry from
+ * a deadline heap (costs what expires). `snapshot()` is the same live object every time.
  */
 export class Registry {
-  private readonly services = new Map<string, ServiceState>();
-  private readonly lastSeen = new Map<string, number>();
+  private readonly services = new Map<string, ServiceView>();
+  private readonly clusters = new Map<string, ServiceView>();
+  /** Per service, each ephemeral instance's deadline (in ticks): a heartbeat only writes here. */
+  private readonly leases = new Map<ServiceView, Map<string, number>>();
+  /** (deadline, service, id), one per lease: a popped entry whose lease moved on is queued again. */
+  private readonly deadlines = new DeadlineHeap<ServiceView, string>();
+  private readonly epoch: number;
   private readonly listeners = new Set<RegistryListener>();
   private dirty = new Set<string>();
   private batchDepth = 0;
-  private current: RegistrySnapshot = { version: 0, services: new Map(), clusters: new Map() };
-  private snapshotDirty = false;
   private version = 0;
+  private readonly live: RegistrySnapshot;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    this.epoch = now();
+    const self = this;
+    this.live = {
+      get version() {
+        return self.version;
+      },
+      services: this.services,
+      clusters: this.clusters,
+    };
+  }
 
   upsert(instance: Instance): void {
-    const state = this.stateFor(instance.namespace, instance.service);
-    state.instances.set(instance.id, instance);
-    this.lastSeen.set(instanceKey(instance.namespace, instance.service, instance.id), this.now());
-    this.touch(state);
+    const view = this.viewFor(instance.namespace, instance.service);
+    view.upsert(instance);
+    this.lease(view, instance);
+    this.touch(view);
   }
 
   /** Returns false when the instance was not registered. */
   remove(namespace: string, service: string, id: string): boolean {
-    const state = this.services.get(serviceKey(namespace, service));
-    if (!state || !state.instances.delete(id)) return false;
-    this.lastSeen.delete(instanceKey(namespace, service, id));
-    this.touch(state);
+    const view = this.services.get(serviceKey(namespace, service));
+    if (!view || !view.remove(id)) return false;
+    this.endLease(view, id);
+    this.touch(view);
     return true;
   }
 
-  /** Returns false for an unknown instance (the client must register again). */
+  /** Returns false for an unknown instance (the client must register again). O(1), no allocation. */
   heartbeat(namespace: string, service: string, id: string): boolean {
-    const key = instanceKey(namespace, service, id);
-    if (!this.services.get(serviceKey(namespace, service))?.instances.has(id)) return false;
-    this.lastSeen.set(key, this.now());
+    const view = this.services.get(serviceKey(namespace, service));
+    const instance = view?.get(id);
+    if (!instance) return false;
+    if (instance.ephemeral) this.leases.get(view!)!.set(id, this.tick() + ttlTicks(instance));
     return true;
   }
 
   get(namespace: string, service: string, id: string): Instance | undefined {
-    return this.services.get(serviceKey(namespace, service))?.instances.get(id);
+    return this.services.get(serviceKey(namespace, service))?.get(id);
   }
 
-  /** Ephemeral instances whose TTL passed without a heartbeat. Removing them is the caller's (through the store). */
-  expired(): Instance[] {
-    const now = this.now();
+  /**
+   * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest first.
+   * Removing them is the caller's (through the store); one not removed is reported again
+   * after a second. Costs the leases whose queued deadline passed, not every instance.
+   */
+  expired(limit = Infinity): Instance[] {
+    const now = this.tick();
     const expired: Instance[] = [];
-    for (const state of this.services.values()) {
-      for (const instance of state.instances.values()) {
-        if (!instance.ephemeral) continue;
-        const seen = this.lastSeen.get(instanceKey(instance.namespace, instance.service, instance.id)) ?? 0;
-        if (now - seen > instance.ttlSeconds * 1000) expired.push(instance);
+    while (expired.length < limit && this.deadlines.peek() <= now) {
+      const [view, id] = this.deadlines.pop()!;
+      const deadline = this.leases.get(view)?.get(id);
+      if (deadline === undefined) continue; // removed, or no longer ephemeral
+      if (deadline > now) {
+        this.deadlines.push(deadline, view, id); // a heartbeat moved it on
+        continue;
       }
+      const instance = view.get(id);
+      if (!instance) continue;
+      expired.push(instance);
+      this.leases.get(view)!.set(id, now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS));
+      this.deadlines.push(now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS), view, id);
     }
     return expired;
+  }
+
+  /** Whether a queued deadline has passed (expired() may find something). */
+  hasExpired(): boolean {
+    return this.deadlines.peek() <= this.tick();
   }
 
   /** Applies many changes and notifies listeners once. */
@@ -85,38 +119,51 @@ export class Registry {
     return () => this.listeners.delete(listener);
   }
 
+  /** The live registry (the same object every call): read it synchronously, within one turn. */
   snapshot(): RegistrySnapshot {
-    if (!this.snapshotDirty) return this.current;
-    const services = new Map(this.current.services);
-    const clusters = new Map(this.current.clusters);
-    for (const [key, state] of this.services) {
-      const previous = services.get(key);
-      if (previous && previous.version === state.version) continue;
-      if (state.instances.size === 0 && !previous) continue;
-      const view = new ServiceView(state.namespace, state.name, state.version, [...state.instances.values()]);
-      services.set(key, view);
-      clusters.set(view.cluster, view);
-    }
-    this.current = { version: this.version, services, clusters };
-    this.snapshotDirty = false;
-    return this.current;
+    return this.live;
   }
 
-  private stateFor(namespace: string, name: string): ServiceState {
+  private viewFor(namespace: string, name: string): ServiceView {
     const key = serviceKey(namespace, name);
-    let state = this.services.get(key);
-    if (!state) {
-      state = { namespace, name, instances: new Map(), version: 0 };
-      this.services.set(key, state);
+    let view = this.services.get(key);
+    if (!view) {
+      view = new ServiceView(namespace, name);
+      this.services.set(key, view);
+      this.clusters.set(clusterName(namespace, name), view);
     }
-    return state;
+    return view;
   }
 
-  private touch(state: ServiceState): void {
-    state.version++;
+  private tick(): number {
+    return Math.floor((this.now() - this.epoch) / TICK_MS);
+  }
+
+  /**
+   * Starts or renews the lease of an ephemeral instance. A renewal only moves the deadline (the
+   * queued entry finds it when due), except when it comes earlier (a shorter TTL): then it is
+   * queued again too, and the older entry is dropped when due because the deadline moved past it.
+   */
+  private lease(view: ServiceView, instance: Instance): void {
+    let leases = this.leases.get(view);
+    if (!instance.ephemeral) {
+      leases?.delete(instance.id);
+      return;
+    }
+    if (!leases) this.leases.set(view, (leases = new Map()));
+    const previous = leases.get(instance.id);
+    const deadline = this.tick() + ttlTicks(instance);
+    leases.set(instance.id, deadline);
+    if (previous === undefined || deadline < previous) this.deadlines.push(deadline, view, instance.id);
+  }
+
+  private endLease(view: ServiceView, id: string): void {
+    this.leases.get(view)?.delete(id);
+  }
+
+  private touch(view: ServiceView): void {
     this.version++;
-    this.snapshotDirty = true;
-    this.dirty.add(serviceKey(state.namespace, state.name));
+    this.dirty.add(view.key);
     if (this.batchDepth === 0) this.publish();
   }
 
@@ -128,6 +175,6 @@ export class Registry {
   }
 }
 
-function instanceKey(namespace: string, service: string, id: string): string {
-  return `${namespace}/${service}/${id}`;
+function ttlTicks(instance: Instance): number {
+  return Math.ceil((instance.ttlSeconds * 1000) / TICK_MS);
 }

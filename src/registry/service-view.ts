@@ -1,13 +1,9 @@
 import type { Instance, Labels } from '../model/instance';
 import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serviceKey } from '../model/instance';
+import { MemberSet, type Subset } from './member-set';
 
-/** The instances of a subset and how many of them are healthy. */
-export interface Subset {
-  readonly instances: readonly Instance[];
-  readonly healthy: number;
-}
+export { countHealthy, fixedSubset, type Subset } from './member-set';
 
-const EMPTY_SUBSET: Subset = { instances: [], healthy: 0 };
 /** Request-supplied values (user ids, lanes) make the memo grow; past this size it starts over. */
 const MAX_MEMOISED_SUBSETS = 10000;
 
@@ -21,69 +17,116 @@ export function labelSetKey(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
-const healthyLists = new WeakMap<Subset, readonly string[]>();
-const allLists = new WeakMap<Subset, readonly string[]>();
+/** The posting keys of an instance: its metadata and its locality as reserved labels. */
+function postingKeys(instance: Instance): string[] {
+  const keys: string[] = [];
+  for (const k in instance.metadata) keys.push(postingKey(k, instance.metadata[k]!));
+  for (const field in LOCALITY_LABELS) {
+    const value = instance.locality[field as keyof typeof LOCALITY_LABELS];
+    if (value) keys.push(postingKey(LOCALITY_LABELS[field as keyof typeof LOCALITY_LABELS], value));
+  }
+  return keys;
+}
 
-/** Healthy `ip:port`s of a subset, computed once per (immutable) subset. */
+const healthyLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
+const allLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
+
+/** Healthy `ip:port`s of a subset, computed once per subset version. */
 export function healthyEndpoints(subset: Subset): readonly string[] {
   return endpointList(healthyLists, subset, (i) => i.healthy);
 }
 
-/** Every `ip:port` of a subset, unhealthy ones included; once per subset. */
+/** Every `ip:port` of a subset, unhealthy ones included; once per subset version. */
 export function allEndpoints(subset: Subset): readonly string[] {
   return endpointList(allLists, subset, () => true);
 }
 
-function endpointList(cache: WeakMap<Subset, readonly string[]>, subset: Subset, keep: (i: Instance) => boolean): readonly string[] {
-  let list = cache.get(subset);
-  if (!list) {
-    list = subset.instances.filter(keep).map(endpointAddress);
-    cache.set(subset, list);
+function endpointList(cache: WeakMap<Subset, { version: number; list: readonly string[] }>, subset: Subset, keep: (i: Instance) => boolean): readonly string[] {
+  let cached = cache.get(subset);
+  if (cached?.version !== subset.version) {
+    cached = { version: subset.version, list: subset.instances.filter(keep).map(endpointAddress) };
+    cache.set(subset, cached);
   }
-  return list;
+  return cached.list;
 }
 
-export function countHealthy(instances: readonly Instance[]): number {
-  let n = 0;
-  for (const i of instances) if (i.healthy) n++;
-  return n;
+/** A memoised subset and the label set it answers. */
+interface Memo {
+  readonly labels: Labels;
+  readonly members: MemberSet;
 }
 
 /**
- * One service's instances at one version, with a label index. `subset()` answers
- * "which instances carry these labels, and how many are healthy" by intersecting the
- * shortest posting list, and memoises the answer: the view is immutable, so a decision
- * repeated by many requests costs one map lookup.
+ * One service's instances with a label index, kept up to date in place: a registration,
+ * re-registration or removal touches the instance's own posting lists and the memoised
+ * subsets it belongs to (found through their anchor label, never by a scan), so its cost
+ * does not grow with the service. `subset(labels)` answers "which instances carry these
+ * labels, and how many are healthy": the first time by intersecting the shortest posting
+ * list, then from the memo, which stays live. Reading is synchronous: one request's
+ * routing sees one state, because changes are applied between event-loop turns.
  */
 export class ServiceView {
   readonly key: string;
   readonly cluster: string;
-  readonly healthy: number;
   /** The whole service as a Subset; one object, so identity comparisons hold. */
-  readonly all: Subset;
-  private readonly postings = new Map<string, Instance[]>();
-  private readonly subsets = new Map<string, Subset>();
+  readonly all = new MemberSet();
+  /** Bumped on every change of this service only (per-resource xDS versions). */
+  version = 0;
+  private readonly byId = new Map<string, Instance>();
+  /** label → instances carrying it; a label only one instance has (a user id) holds it directly, not a Map. */
+  private readonly postings = new Map<string, Instance | Map<string, Instance>>();
+  private memos = new Map<string, Memo>();
+  /** Memos by the posting key of one of their labels: only an instance with that label can change them. */
+  private anchored = new Map<string, Memo[]>();
+  /** Memos whose labels are all "lacks this key" (`''`): any instance may change them. */
+  private unanchored: Memo[] = [];
   /** Rule destinations keep one Labels object per snapshot: look those up by identity, no key building. */
-  private readonly subsetsByObject = new WeakMap<Labels, Subset>();
+  private byObject = new WeakMap<Labels, MemberSet>();
 
   constructor(
     readonly namespace: string,
     readonly name: string,
-    /** Bumped on every change of this service only (per-resource xDS versions). */
-    readonly version: number,
-    readonly instances: readonly Instance[],
   ) {
     this.key = serviceKey(namespace, name);
     this.cluster = clusterName(namespace, name);
-    this.healthy = countHealthy(instances);
-    this.all = { instances, healthy: this.healthy };
-    for (const instance of instances) {
-      for (const [k, v] of Object.entries(instance.metadata)) push(this.postings, postingKey(k, v), instance);
-      for (const [field, key] of Object.entries(LOCALITY_LABELS)) {
-        const value = instance.locality[field as keyof typeof LOCALITY_LABELS];
-        if (value) push(this.postings, postingKey(key, value), instance);
-      }
+  }
+
+  get instances(): readonly Instance[] {
+    return this.all.instances;
+  }
+
+  get healthy(): number {
+    return this.all.healthy;
+  }
+
+  get(id: string): Instance | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Adds or replaces an instance (by id). */
+  upsert(instance: Instance): void {
+    const previous = this.byId.get(instance.id);
+    if (previous) this.unindex(previous);
+    this.byId.set(instance.id, instance);
+    this.all.add(instance);
+    for (const key of postingKeys(instance)) {
+      const list = this.postings.get(key);
+      if (!list) this.postings.set(key, instance);
+      else if (list instanceof Map) list.set(instance.id, instance);
+      else this.postings.set(key, new Map([[list.id, list], [instance.id, instance]]));
     }
+    this.forMemos(instance, (memo) => memo.members.add(instance));
+    this.version++;
+  }
+
+  /** Returns false when the instance was not there. */
+  remove(id: string): boolean {
+    const previous = this.byId.get(id);
+    if (!previous) return false;
+    this.unindex(previous);
+    this.byId.delete(id);
+    this.version++;
+    return true;
   }
 
   /**
@@ -92,42 +135,91 @@ export class ServiceView {
    * empty value into `envoy.lb` for selector keys an endpoint lacks, so Envoy agrees.
    */
   subset(labels: Labels): Subset {
-    const byObject = this.subsetsByObject.get(labels);
+    if (!hasKeys(labels)) return this.all;
+    const byObject = this.byObject.get(labels);
     if (byObject) return byObject;
     const cacheKey = labelSetKey(labels);
-    let result = this.subsets.get(cacheKey);
-    if (!result) {
-      result = this.computeSubset(labels);
-      if (this.subsets.size >= MAX_MEMOISED_SUBSETS) this.subsets.clear();
-      this.subsets.set(cacheKey, result);
+    let memo = this.memos.get(cacheKey);
+    if (!memo) {
+      if (this.memos.size >= MAX_MEMOISED_SUBSETS) this.forgetMemos();
+      memo = this.memoise(labels);
+      this.memos.set(cacheKey, memo);
     }
-    this.subsetsByObject.set(labels, result);
-    return result;
+    this.byObject.set(labels, memo.members);
+    return memo.members;
   }
 
-  private computeSubset(labels: Labels): Subset {
-    const entries = Object.entries(labels);
-    if (entries.length === 0) return this.all;
-    let from: readonly Instance[] = this.instances;
-    for (const [k, v] of entries) {
+  private unindex(instance: Instance): void {
+    this.all.remove(instance.id);
+    for (const key of postingKeys(instance)) {
+      const list = this.postings.get(key);
+      if (!(list instanceof Map)) {
+        if (list?.id === instance.id) this.postings.delete(key);
+        continue;
+      }
+      list.delete(instance.id);
+      if (list.size === 1) this.postings.set(key, list.values().next().value!);
+    }
+    this.forMemos(instance, (memo) => memo.members.remove(instance.id));
+  }
+
+  /** Calls `fn` for every memo whose labels `instance` carries. */
+  private forMemos(instance: Instance, fn: (memo: Memo) => void): void {
+    for (const memo of this.unanchored) if (hasLabels(instance, memo.labels)) fn(memo);
+    if (this.anchored.size === 0) return;
+    for (const key of postingKeys(instance)) {
+      const memos = this.anchored.get(key);
+      if (memos) for (const memo of memos) if (hasLabels(instance, memo.labels)) fn(memo);
+    }
+  }
+
+  /** Computes a subset by scanning its shortest posting list and files it under that list's key. */
+  private memoise(labels: Labels): Memo {
+    const members = new MemberSet();
+    const memo: Memo = { labels, members };
+    let anchor: string | undefined;
+    let from: Iterable<Instance> = this.byId.values();
+    let shortest = Infinity;
+    let empty = false;
+    for (const k in labels) {
+      const v = labels[k]!;
       if (v === '') continue;
-      const list = this.postings.get(postingKey(k, v));
-      if (!list) return EMPTY_SUBSET;
-      if (from === this.instances || list.length < from.length) from = list;
+      const key = postingKey(k, v);
+      const list = this.postings.get(key);
+      const size = list === undefined ? 0 : list instanceof Map ? list.size : 1;
+      if (size < shortest) {
+        shortest = size;
+        anchor = key;
+        from = list === undefined ? [] : list instanceof Map ? list.values() : [list];
+        empty = size === 0;
+      }
     }
-    const instances = from.filter((i) => hasLabels(i, labels));
-    return instances.length === 0 ? EMPTY_SUBSET : { instances, healthy: countHealthy(instances) };
+    if (!empty) for (const instance of from) if (hasLabels(instance, labels)) members.add(instance);
+    if (anchor === undefined) this.unanchored.push(memo);
+    else {
+      const memos = this.anchored.get(anchor);
+      if (memos) memos.push(memo);
+      else this.anchored.set(anchor, [memo]);
+    }
+    return memo;
+  }
+
+  private forgetMemos(): void {
+    this.memos = new Map();
+    this.anchored = new Map();
+    this.unanchored = [];
+    this.byObject = new WeakMap();
   }
 }
 
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
+function hasKeys(labels: Labels): boolean {
+  for (const _ in labels) return true;
+  return false;
 }
 
-/** The whole registry at one version: immutable, swapped atomically. */
+/** The whole registry: live views, changed in place between event-loop turns. */
 export interface RegistrySnapshot {
+  /** Bumped on every change. */
   readonly version: number;
   /** By serviceKey. */
   readonly services: ReadonlyMap<string, ServiceView>;

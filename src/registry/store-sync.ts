@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import type { Instance } from '../model/instance';
 import type { Store, StoreEvent } from '../store/store';
@@ -5,21 +6,46 @@ import { parseInstance } from './instance-input';
 import type { Registry } from './registry';
 
 const PREFIX = 'instances/';
+/** Store events applied per event-loop turn are cut off after this long, so a burst never blocks ext_proc answers. */
+const SLICE_MS = 4;
+/** Expired instances deleted per expiry pass: 10,000 expiring at once are spread over passes. */
+const EXPIRE_PER_PASS = 500;
+/** A batch's writes are handed to the store this many per event-loop turn (each group commit then stays short). */
+const WRITES_PER_TURN = 500;
+
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function keyOf(namespace: string, service: string, id: string): string {
   return `${PREFIX}${namespace}/${service}/${id}`;
 }
 
+export interface InstanceRef {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
 /**
  * Keeps the registry equal to the store's `instances/` keys. Registrations are written
  * to the store and reach the registry through the watch, the same path another
- * replica's writes take. On the embedded store heartbeats stay in memory (they would
- * flood a durable log) and this replica expires instances; on a store with leases (etcd)
- * an ephemeral instance is bound to a lease that heartbeats renew, and the store expires it
- * for every replica at once.
+ * replica's writes take. Watch events are queued and applied in time slices (a batch of
+ * thousands never blocks the event loop for long); a write resolves once its event is
+ * applied, so a caller reads its own write. On the embedded store heartbeats stay in memory
+ * (they would flood a durable log) and this replica expires instances; on a store with
+ * leases (etcd) an ephemeral instance is bound to a lease that heartbeats renew, and the store
+ * expires it for every replica at once.
  */
 export class RegistryStoreSync {
   private unwatch: (() => void) | undefined;
+  private readonly pending: StoreEvent[] = [];
+  private next = 0;
+  /** Events applied so far; a waiter wants `count` of them. */
+  private appliedCount = 0;
+  private queuedCount = 0;
+  private waiters: Array<{ count: number; resolve: () => void }> = [];
+  private scheduled = false;
+  /** Our own writes in flight, already validated: their watch event need not be parsed again. */
+  private readonly written = new Map<string, { value: string; instance: Instance }>();
 
   constructor(
     private readonly store: Store,
@@ -34,7 +60,7 @@ export class RegistryStoreSync {
     this.registry.batch(() => {
       for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision });
     });
-    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
+    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.enqueue(event));
   }
 
   stop(): void {
@@ -42,8 +68,8 @@ export class RegistryStoreSync {
   }
 
   async register(instance: Instance): Promise<void> {
-    const ttl = instance.ephemeral ? { ttlSeconds: instance.ttlSeconds } : {};
-    await this.store.put(keyOf(instance.namespace, instance.service, instance.id), JSON.stringify(instance), ttl);
+    await this.put(instance);
+    await this.applied();
     this.log.info({ event: 'instance.registered', namespace: instance.namespace, service: instance.service, id: instance.id, address: `${instance.host}:${instance.port}`, ephemeral: instance.ephemeral }, 'instance registered');
   }
 
@@ -53,18 +79,96 @@ export class RegistryStoreSync {
     return this.store.leases ? this.store.leases.refresh(keyOf(namespace, service, id)) : true;
   }
 
+  /** Heartbeats of many instances: per instance, false when it is unknown. */
+  async heartbeats(refs: readonly InstanceRef[]): Promise<boolean[]> {
+    const alive = refs.map((r) => this.registry.heartbeat(r.namespace, r.service, r.id));
+    const leases = this.store.leases;
+    if (!leases) return alive;
+    return Promise.all(refs.map((r, i) => (alive[i] ? leases.refresh(keyOf(r.namespace, r.service, r.id)) : false)));
+  }
+
   async deregister(namespace: string, service: string, id: string): Promise<boolean> {
     const existed = await this.store.delete(keyOf(namespace, service, id));
+    await this.applied();
     if (existed) this.log.info({ event: 'instance.deregistered', namespace, service, id }, 'instance deregistered');
     return existed;
+  }
+
+  /**
+   * Registers and removes many instances; resolves once every write is durable and applied.
+   * The writes share the store's group commit. Returns, per removal, whether it existed.
+   */
+  async batch(register: readonly Instance[], remove: readonly InstanceRef[]): Promise<boolean[]> {
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < register.length; i++) {
+      if (i > 0 && i % WRITES_PER_TURN === 0) await yieldTurn();
+      writes.push(this.put(register[i]!));
+    }
+    const removals = remove.map((r) => this.store.delete(keyOf(r.namespace, r.service, r.id)));
+    await Promise.all(writes);
+    const existed = await Promise.all(removals);
+    await this.applied();
+    return existed;
+  }
+
+  private put(instance: Instance): Promise<number> {
+    const key = keyOf(instance.namespace, instance.service, instance.id);
+    const value = storedRecord(instance);
+    this.written.set(key, { value, instance });
+    return this.store.put(key, value, instance.ephemeral ? { ttlSeconds: instance.ttlSeconds } : {}).catch((error: unknown) => {
+      if (this.written.get(key)?.value === value) this.written.delete(key);
+      throw error;
+    });
   }
 
   /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
   async expire(): Promise<Instance[]> {
     if (this.store.leases) return []; // the store expires them
-    const expired = this.registry.expired();
+    const expired = this.registry.expired(EXPIRE_PER_PASS);
     await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id)).then(() => this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
+  }
+
+  /** Resolves when every event queued so far is applied. */
+  private applied(): Promise<void> {
+    if (this.appliedCount >= this.queuedCount) return Promise.resolve();
+    const count = this.queuedCount;
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
+
+  private enqueue(event: StoreEvent): void {
+    this.pending.push(event);
+    this.queuedCount++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const until = performance.now() + SLICE_MS;
+    this.registry.batch(() => {
+      while (this.next < this.pending.length) {
+        this.apply(this.pending[this.next++]!);
+        this.appliedCount++;
+        if ((this.next & 63) === 0 && performance.now() > until) break;
+      }
+    });
+    if (this.next === this.pending.length) {
+      this.pending.length = 0;
+      this.next = 0;
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+    if (this.waiters.length > 0) {
+      const due = this.waiters.filter((w) => w.count <= this.appliedCount);
+      if (due.length > 0) {
+        this.waiters = this.waiters.filter((w) => w.count > this.appliedCount);
+        for (const w of due) w.resolve();
+      }
+    }
   }
 
   private apply(event: StoreEvent): void {
@@ -74,8 +178,30 @@ export class RegistryStoreSync {
       this.registry.remove(namespace, service, id);
       return;
     }
-    const parsed = parseInstance(JSON.parse(event.value!), { ttlSeconds: this.ttlSeconds }, event.key);
+    const own = this.written.get(event.key);
+    if (own) this.written.delete(event.key);
+    if (own && own.value === event.value) {
+      this.registry.upsert(own.instance);
+      return;
+    }
+    // The key names the instance; records written before that was so carry the names too.
+    const parsed = parseInstance({ ...(JSON.parse(event.value!) as object), namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) this.registry.upsert(parsed.instance);
     else this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
   }
+}
+
+/**
+ * An instance as stored: without what its key says (namespace, service, id) and without
+ * fields at their defaults, so a million records stay small in the store and its log.
+ */
+export function storedRecord(instance: Instance): string {
+  const record: Record<string, unknown> = { host: instance.host, port: instance.port };
+  if (instance.weight !== 100) record.weight = instance.weight;
+  if (Object.keys(instance.metadata).length > 0) record.metadata = instance.metadata;
+  if (Object.keys(instance.locality).length > 0) record.locality = instance.locality;
+  if (!instance.healthy) record.healthy = false;
+  if (!instance.ephemeral) record.ephemeral = false;
+  record.ttlSeconds = instance.ttlSeconds;
+  return JSON.stringify(record);
 }

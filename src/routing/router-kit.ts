@@ -1,5 +1,5 @@
 import { hasLabels, LABEL_KEY, type Instance, type Labels } from '../model/instance';
-import { countHealthy, type Subset } from '../registry/service-view';
+import { fixedSubset, type Subset } from '../registry/service-view';
 import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult } from './router';
 
@@ -102,31 +102,31 @@ export class LabelCache {
   }
 }
 
-const filtered = new WeakMap<Subset, WeakMap<Labels, Subset>>();
+const filtered = new WeakMap<Subset, WeakMap<Labels, { version: number; result: Subset }>>();
 
 /**
  * The candidates that also carry `added` (whose merge with the input labels is `merged`).
  * When the candidates are exactly what the input labels describe, that is the memoised
  * `service.subset(merged)`; when an earlier router left an explicit list (nearby), the list
- * itself is filtered, once per (list, `added` object), so no earlier narrowing is lost.
+ * itself is filtered, once per (list version, `added` object), so no earlier narrowing is lost.
  */
 export function restrict(input: RouteInput, merged: Labels, added: Labels): Subset {
   const { service, candidates } = input;
   if (candidates === service.subset(input.labels)) return service.subset(merged);
   let byLabels = filtered.get(candidates);
   if (!byLabels) filtered.set(candidates, (byLabels = new WeakMap()));
-  let result = byLabels.get(added);
-  if (!result) {
-    result = subsetOf(candidates, (i) => hasLabels(i, added));
-    byLabels.set(added, result);
+  let cached = byLabels.get(added);
+  if (cached?.version !== candidates.version) {
+    cached = { version: candidates.version, result: subsetOf(candidates, (i) => hasLabels(i, added)) };
+    byLabels.set(added, cached);
   }
-  return result;
+  return cached.result;
 }
 
 /** The instances of `from` that pass `keep`; `from` itself when all do (identity keeps label descriptions valid). */
 export function subsetOf(from: Subset, keep: (instance: Instance) => boolean): Subset {
   const instances = from.instances.filter(keep);
-  return instances.length === from.instances.length ? from : { instances, healthy: countHealthy(instances) };
+  return instances.length === from.instances.length ? from : fixedSubset(instances);
 }
 
 /** routeTagged's answer when every candidate left carries the key. */

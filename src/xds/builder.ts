@@ -5,11 +5,10 @@ import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 import type { ResourceCache } from './cache';
 import { encodeAny } from './codec';
 import {
-  CLA_TYPE,
   CLUSTER_TYPE,
   LISTENER_TYPE,
   ROUTE_TYPE,
-  buildAssignment,
+  encodeAssignment,
   buildCluster,
   buildListener,
   buildRouteConfiguration,
@@ -21,6 +20,8 @@ import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
 interface Built {
   readonly name: string;
   readonly view: ServiceView | undefined;
+  /** The view changes in place: its version tells whether the endpoints changed. */
+  readonly viewVersion: number;
   readonly rules: RuleSnapshot;
   readonly routerKeys: string;
   readonly held: readonly SelectorBasis[];
@@ -75,16 +76,21 @@ export class ResourceBuilder {
       selectorKeys = keyList.join('\u0000');
       this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
     }
-    if (!previous || previous.view !== view || previous.selectorKeys !== selectorKeys) {
-      const { message, skipped } = buildAssignment(name, view?.instances ?? [], keyList);
-      if (skipped.length > 0) this.log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
-      this.put(EDS, name, CLA_TYPE, message, changes);
+    if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.selectorKeys !== selectorKeys) {
+      // Built when a stream first reads it: no subscriber, no work. The registry is live, so the
+      // view is looked up then: a service that gained its first instance since is served with it.
+      this.cache.putLazy(EDS, name, () => {
+        const { any, skipped } = encodeAssignment(name, registry.services.get(key)?.instances ?? [], keyList);
+        if (skipped.length > 0) this.log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
+        return any;
+      });
+      note(changes, EDS, name);
     }
     if (!previous) {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, rules, routerKeys: routerKeysId, held, selectorKeys });
+    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, held, selectorKeys });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {

@@ -6,16 +6,41 @@ import type { ResourceType } from './types';
 /** One resource at one version, encoded once and shared by every stream that receives it. */
 export class CachedResource {
   private delta: Uint8Array | undefined;
+  private bytes: Uint8Array | undefined;
+  private hash: string | undefined;
 
   constructor(
     readonly name: string,
-    /** Content hash: equal bytes give an equal version, across restarts and replicas. */
-    readonly version: string,
-    /** The resource as a `google.protobuf.Any`, as SotW responses carry it. */
-    readonly any: Uint8Array,
-    /** When this version was built (performance.now()), for convergence times. */
+    /** The resource as a `google.protobuf.Any`, or how to build it when a stream first needs it. */
+    source: Uint8Array | (() => Uint8Array),
+    /** When this version was made (performance.now()), for convergence times; a lazy one counts from its change. */
     readonly createdAt: number = performance.now(),
-  ) {}
+  ) {
+    if (typeof source === 'function') this.build = source;
+    else this.bytes = source;
+  }
+
+  private build: (() => Uint8Array) | undefined;
+
+  /** False until a stream (or the config dump) asked for it: resources nobody subscribes to are never encoded. */
+  get built(): boolean {
+    return this.bytes !== undefined;
+  }
+
+  /** The resource as a `google.protobuf.Any`, as SotW responses carry it. */
+  get any(): Uint8Array {
+    if (this.bytes === undefined) {
+      this.bytes = this.build!();
+      this.build = undefined;
+    }
+    return this.bytes;
+  }
+
+  /** Content hash: equal bytes give an equal version, across restarts and replicas. */
+  get version(): string {
+    this.hash ??= createHash('sha256').update(this.any).digest('base64url').slice(0, 16);
+    return this.hash;
+  }
 
   /** The Delta `Resource` wrapper, encoded on first use (SotW-only deployments never pay it). */
   get deltaBytes(): Uint8Array {
@@ -39,11 +64,21 @@ export class ResourceCache {
   /** Returns true when the resource is new or its bytes changed. */
   put(type: ResourceType, name: string, any: Uint8Array): boolean {
     const table = this.table(type);
-    const version = createHash('sha256').update(any).digest('base64url').slice(0, 16);
-    if (table.entries.get(name)?.version === version) return false;
-    table.entries.set(name, new CachedResource(name, version, any));
+    const resource = new CachedResource(name, any);
+    if (table.entries.get(name)?.version === resource.version) return false;
+    table.entries.set(name, resource);
     table.version++;
     return true;
+  }
+
+  /**
+   * Replaces a resource with one built when first read (by a stream that subscribes to it).
+   * Always counts as a change; a stream that holds equal bytes sees the same version and gets nothing.
+   */
+  putLazy(type: ResourceType, name: string, build: () => Uint8Array): void {
+    const table = this.table(type);
+    table.entries.set(name, new CachedResource(name, build));
+    table.version++;
   }
 
   /** Returns true when the resource existed. */

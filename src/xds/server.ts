@@ -105,12 +105,12 @@ export class XdsServer {
     });
   }
 
-  /** Plain JSON: per type its version and resources; per stream its node, subscriptions, ACK and held NACK. */
+  /** Plain JSON: per type its version and resources (version null: not built, no stream asked for it yet); per stream its node, subscriptions, ACK and held NACK. */
   configDump(): unknown {
     const types: Record<string, unknown> = {};
     for (const type of PUSH_ORDER) {
       const resources = [...this.cache.entries(type)]
-        .map((r) => ({ name: r.name, version: r.version }))
+        .map((r) => ({ name: r.name, version: r.built ? r.version : null }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       types[type.short] = { type_url: type.url, version: this.cache.version(type), resources };
     }

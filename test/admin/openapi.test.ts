@@ -79,6 +79,11 @@ describe('admin API against its OpenAPI document', () => {
     const hb = '/v1/instances/{namespace}/{service}/{id}/heartbeat';
     expect((await call('PUT', hb, '/v1/instances/default/shop/10.0.0.1:8080/heartbeat')).status).toBe(200);
     expect((await call('PUT', hb, '/v1/instances/default/shop/nope/heartbeat')).status).toBe(404);
+    const batch = await call('POST', '/v1/instances/batch', '/v1/instances/batch', JSON.stringify({ register: [{ service: 'batch', host: '10.0.0.9', port: 1 }] }));
+    expect(batch.json).toEqual({ registered: 1, deregistered: 0, missing: [] });
+    expect((await call('POST', '/v1/instances/batch', '/v1/instances/batch', JSON.stringify({ register: [{ service: 'batch' }] }))).status).toBe(400);
+    expect((await call('POST', '/v1/heartbeats', '/v1/heartbeats', JSON.stringify({ instances: [{ service: 'batch', id: '10.0.0.9:1' }] }))).json).toEqual({ alive: 1, unknown: [] });
+    expect((await call('POST', '/v1/instances/batch', '/v1/instances/batch', JSON.stringify({ deregister: [{ service: 'batch', id: '10.0.0.9:1' }] }))).json.deregistered).toBe(1);
 
     expect((await call('GET', '/v1/rules', '/v1/rules')).json).toEqual({ version: 0, origin: 'none', text: '' });
     expect((await call('HEAD', '/v1/rules', '/v1/rules')).status).toBe(200);

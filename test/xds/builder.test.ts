@@ -38,9 +38,11 @@ describe('ResourceBuilder', () => {
     expect(cache.get(EDS, 'cart.default')!.version).toBe(cartVersion);
     expect(Number(cache.version(EDS))).toBeGreaterThan(Number(edsVersion));
 
-    // Same instances again (a re-registration): no new version, nothing to push.
+    // Same instances again (a re-registration): a change to re-check, but the same version, so streams send nothing.
+    const shopVersion = cache.get(EDS, 'shop.default')!.version;
     registry.upsert(instance('shop', 3));
-    expect(builder.build(registry.snapshot(), rules, [], new Set(['default/shop'])).size).toBe(0);
+    expect(changed(builder.build(registry.snapshot(), rules, [], new Set(['default/shop'])), EDS)).toEqual(['shop.default']);
+    expect(cache.get(EDS, 'shop.default')!.version).toBe(shopVersion);
 
     // A rules change rebuilds every cluster but only the affected one gets a new version; its
     // CLA too, because its endpoints now carry the new selector key (as "", they lack it).
@@ -66,9 +68,26 @@ describe('ResourceBuilder', () => {
   });
 
   it('logs endpoints it has to leave out', () => {
-    const { registry, builder, logs } = setup();
+    const { registry, builder, logs, cache } = setup();
     registry.upsert(instance('shop', 4, { host: 'shop-4.internal' }));
     builder.build(registry.snapshot(), ruleSnapshot(), [], 'all');
+    expect(logs.records()).toEqual([]); // nothing built before a stream reads it
+    void cache.get(EDS, 'shop.default')!.any;
     expect(logs.records()).toMatchObject([{ level: 'warn', event: 'xds.endpoints.skipped', cluster: 'shop.default', count: 1, examples: ['shop-4.internal:4 (not an IP address)'] }]);
+  });
+
+  it('encodes a ClusterLoadAssignment only when it is read, and then once per change', () => {
+    const { registry, builder, cache } = setup();
+    builder.build(registry.snapshot(), ruleSnapshot(), [], 'all');
+    const shop = cache.get(EDS, 'shop.default')!;
+    expect(shop.built).toBe(false);
+    for (let port = 10; port < 20; port++) {
+      registry.upsert(instance('shop', port));
+      builder.build(registry.snapshot(), ruleSnapshot(), [], new Set(['default/shop']));
+    }
+    expect(cache.get(EDS, 'shop.default')!.built).toBe(false);
+    expect(cache.get(EDS, 'cart.default')!.built).toBe(false);
+    expect(cache.get(EDS, 'shop.default')!.any.length).toBeGreaterThan(0);
+    expect(cache.get(EDS, 'shop.default')!.built).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { encodeAny } from '../../src/xds/codec';
 import { encodeDecision } from '../../src/extproc/responses';
 import {
   CLA_TYPE, CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE,
-  buildAssignment, buildCluster, buildListener, buildRouteConfiguration,
+  buildAssignment, buildCluster, encodeAssignment, buildListener, buildRouteConfiguration,
 } from '../../src/xds/resources';
 import { decodeAny, instance } from './helpers';
 import { decodeAnswer, lbLabels } from '../support/extproc-client';
@@ -134,4 +134,24 @@ test('locality selector keys (nearby routing) are written from the instance loca
   const fields = (message as any).endpoints[0].lb_endpoints[0].metadata.filter_metadata['envoy.lb'].fields;
   expect(fields['metaroute.io/zone'].stringValue).toBe('z1');
   expect(fields['metaroute.io/campus'].stringValue).toBe('');
+});
+
+describe('encodeAssignment', () => {
+  it('gives the exact bytes of buildAssignment encoded by protobufjs: localities, sorting, selector keys, health, weights, skips', () => {
+    const list = [
+      instance('shop', 9002, { metadata: { version: 'v2', env: 'a' }, locality: { region: 'r1', zone: 'z2' } }),
+      instance('shop', 9001, { metadata: { version: 'v1' }, locality: { region: 'r1', zone: 'z1', campus: 'c1' }, healthy: false }),
+      instance('shop', 9003, { weight: 0 }),
+      instance('shop', 9004, { weight: 50000, locality: { region: 'r1', zone: 'z2' } }),
+      instance('shop', 9005, { host: 'not-an-ip' }),
+      instance('shop', 9001, { id: 'dup' }),
+    ];
+    for (const keys of [[], ['version'], ['env', 'metaroute.io/zone', 'version']]) {
+      const built = buildAssignment('shop.default', list, keys);
+      const encoded = encodeAssignment('shop.default', list, keys);
+      expect(Buffer.from(encoded.any)).toEqual(Buffer.from(encodeAny(CLA_TYPE, built.message)));
+      expect(encoded.skipped).toEqual(built.skipped);
+    }
+    expect(Buffer.from(encodeAssignment('empty.default', []).any)).toEqual(Buffer.from(encodeAny(CLA_TYPE, buildAssignment('empty.default', []).message)));
+  });
 });

@@ -1,0 +1,94 @@
+// bench/registry/heartbeats.js: server CPU per heartbeat, one HTTP call per heartbeat
+// (PUT /v1/instances/{ns}/{svc}/{id}/heartbeat, 16 in flight, keep-alive) vs batched
+// (POST /v1/heartbeats, 2,000 per call), over INSTANCES registered instances; interleaved
+// rounds (single, batched, single, ...). Server CPU is user + system from /proc/<pid>/stat.
+'use strict';
+const { execFileSync, fork } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { triple, pairedRatios } = require('./stats');
+
+const INSTANCES = Number(process.env.INSTANCES ?? 20000);
+const SINGLE = Number(process.env.SINGLE ?? 5000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const PER_CALL = 2000;
+const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-heartbeats-'));
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+const cpuSeconds = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+};
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+function call(port, method, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${urlPath}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function main() {
+  const ports = { admin: await freePort(), ext: await freePort(), xds: await freePort() };
+  const child = fork(path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js'), ['serve'], {
+    env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data') },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  await new Promise((resolve) => {
+    let log = '';
+    child.stderr.on('data', (d) => { log += d; if (log.includes('metaroute serving')) resolve(); });
+  });
+  for (let from = 0; from < INSTANCES; from += PER_CALL) {
+    const register = [];
+    for (let i = from; i < Math.min(INSTANCES, from + PER_CALL); i++) register.push({ service: 'pods', id: `p${i}`, host: '10.9.0.1', port: 1 + i, ttlSeconds: 3600 });
+    await call(ports.admin, 'POST', '/v1/instances/batch', { register });
+  }
+  const micros = { single: [], batched: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    let cpu = cpuSeconds(child.pid);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < SINGLE) {
+        const i = next++;
+        await call(ports.admin, 'PUT', `/v1/instances/default/pods/p${i % INSTANCES}/heartbeat`);
+      }
+    }));
+    micros.single.push(((cpuSeconds(child.pid) - cpu) / SINGLE) * 1e6);
+    cpu = cpuSeconds(child.pid);
+    for (let from = 0; from < INSTANCES; from += PER_CALL) {
+      const instances = [];
+      for (let i = from; i < Math.min(INSTANCES, from + PER_CALL); i++) instances.push({ service: 'pods', id: `p${i}` });
+      await call(ports.admin, 'POST', '/v1/heartbeats', { instances });
+    }
+    micros.batched.push(((cpuSeconds(child.pid) - cpu) / INSTANCES) * 1e6);
+  }
+  console.log(`\nbench/registry/heartbeats: server CPU µs per heartbeat, ${INSTANCES} instances, ${ROUNDS} interleaved rounds; min / median / max\n`);
+  console.log(`| form | µs per heartbeat |\n|---|---:|`);
+  console.log(`| PUT …/heartbeat, one per call (${SINGLE} per round) | ${triple(micros.single)} |`);
+  console.log(`| POST /v1/heartbeats, ${PER_CALL} per call | ${triple(micros.batched)} |`);
+  console.log(`\nbatched / single, paired: ${triple(pairedRatios(micros.single, micros.batched), 3)}`);
+  const perCore = 1e6 / [...micros.batched].sort((a, b) => a - b)[1];
+  console.log(`so one core absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)`);
+  child.kill('SIGTERM');
+  agent.destroy();
+  await new Promise((r) => child.once('exit', r));
+  fs.rmSync(OUT, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,210 @@
+// bench/registry: metaroute under registry churn, measured the way the issue asks.
+//  1. Registers INSTANCES (default 100,000) into one service by batch (POST /v1/instances/batch,
+//     2,000 per call: a body JSON.parse stays near 4 ms) and reports the time.
+//  2. Drives ext_proc at a fixed moderate rate (RATE req/s, one stream per request as Envoy
+//     does) through alternating phases, ROUNDS times: idle, churn (1,000 registrations/s as
+//     replacements in the big service + 20,000 heartbeats/s in batches), expiry (10,000
+//     ephemeral instances registered without heartbeats expire at once inside the phase).
+//  Per phase: client-side ext_proc p50 / p99 / max, and from the server (bench/registry/probe.js,
+//  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
+//  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
+// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CPU_PROF_DIR.
+'use strict';
+const { fork } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const grpc = require('@grpc/grpc-js');
+const { triple, pairedRatios, percentile, fmt } = require('./stats');
+
+const ROOT = path.join(__dirname, '..', '..');
+const DIST = path.resolve(process.env.DIST ?? path.join(ROOT, 'dist'));
+const { envoyRoot } = require(path.join(DIST, 'protos/root'));
+const INSTANCES = Number(process.env.INSTANCES ?? 100000);
+const RATE = Number(process.env.RATE ?? 400);
+const PHASE_SECONDS = Number(process.env.PHASE_SECONDS ?? 5);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const BATCH = Number(process.env.BATCH ?? 2000);
+const EXPIRING = 10000;
+const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-registry-'));
+
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+
+const instance = (i, version = i % 2 ? 'gray' : 'stable') => ({
+  service: 'big', id: `i${i}`, host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, metadata: { version, user: `u${i}` }, ttlSeconds: 3600,
+});
+
+async function post(admin, urlPath, body) {
+  const res = await fetch(`${admin}${urlPath}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${urlPath}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+async function startServer() {
+  const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
+  const rules = path.join(OUT, 'rules.yaml');
+  fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
+  const child = fork(path.join(DIST, 'cli/main.js'), ['serve'], {
+    execArgv: ['-r', path.join(__dirname, 'probe.js'), ...(process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] : [])],
+    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
+  if (process.env.SERVER_NICE) os.setPriority(child.pid, Number(process.env.SERVER_NICE));
+  await new Promise((resolve, reject) => {
+    let log = '';
+    child.stderr.on('data', (d) => {
+      log += d;
+      if (log.includes('metaroute serving')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
+  });
+  const stats = () => new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send('stats');
+  });
+  return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, stats };
+}
+
+function requestMessage() {
+  const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
+  const headers = { ':method': 'GET', ':path': '/api/items', ':authority': 'big.default', ':scheme': 'http', 'x-request-id': 'r' };
+  return Buffer.from(T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish());
+}
+
+/** Sends RATE requests/s (one stream each) for `seconds`; resolves with latencies in ms. */
+function drive(client, message, seconds) {
+  return new Promise((resolve) => {
+    const latencies = [];
+    let errors = 0;
+    let sent = 0;
+    let outstanding = 0;
+    const total = Math.round(RATE * seconds);
+    const start = performance.now();
+    let done = false;
+    const finish = () => {
+      if (!done && sent === total && outstanding === 0) {
+        done = true;
+        resolve({ latencies, errors });
+      }
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * RATE));
+      while (sent < due) {
+        sent++;
+        outstanding++;
+        const t0 = performance.now();
+        const call = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', (b) => b, (b) => b);
+        call.on('data', () => latencies.push(performance.now() - t0));
+        call.on('error', () => { errors++; outstanding--; finish(); });
+        call.on('end', () => { outstanding--; finish(); });
+        call.write(message);
+        call.end();
+      }
+      if (sent < total) setTimeout(tick, 2);
+      else finish();
+    };
+    tick();
+  });
+}
+
+/** Runs `work` every `everyMs` until stopped; errors are counted, not thrown. */
+function every(everyMs, work) {
+  let stopped = false;
+  let failures = 0;
+  let inFlight = Promise.resolve();
+  const timer = setInterval(() => {
+    inFlight = work().catch((e) => { failures++; if (failures === 1) console.error(e.message); });
+  }, everyMs);
+  return async () => {
+    if (stopped) return failures;
+    stopped = true;
+    clearInterval(timer);
+    await inFlight;
+    return failures;
+  };
+}
+
+async function phase(server, client, message, name, round) {
+  let stop = async () => 0;
+  if (name === 'churn') {
+    let next = 0;
+    let beat = 0;
+    const regs = every(50, () => {
+      const register = [];
+      for (let k = 0; k < 50; k++, next++) register.push(instance(next % INSTANCES, (next + round) % 3 ? 'gray' : 'stable'));
+      return post(server.admin, '/v1/instances/batch', { register });
+    });
+    const beats = every(100, () => {
+      const instances = [];
+      for (let k = 0; k < 2000; k++, beat++) instances.push({ service: 'big', id: `i${beat % INSTANCES}` });
+      return post(server.admin, '/v1/heartbeats', { instances });
+    });
+    stop = async () => (await regs()) + (await beats());
+  } else if (name === 'expiry') {
+    // Registered just before the phase with a 2 s TTL and never heartbeaten: all expire at about the same moment.
+    for (let from = 0; from < EXPIRING; from += BATCH) {
+      const register = [];
+      for (let i = from; i < from + BATCH; i++) register.push({ service: 'short', id: `r${round}-${i}`, host: '10.200.0.1', port: 1 + i, ttlSeconds: 2 });
+      await post(server.admin, '/v1/instances/batch', { register });
+    }
+  }
+  await server.stats(); // reset the server's counters: the phase starts now
+  const { latencies, errors } = await drive(client, message, PHASE_SECONDS);
+  const failures = await stop();
+  const s = await server.stats();
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, ...s };
+}
+
+async function main() {
+  const server = await startServer();
+  const client = new grpc.Client(server.ext, grpc.credentials.createInsecure());
+  const message = requestMessage();
+  try {
+    await server.stats();
+    const t0 = performance.now();
+    for (let from = 0; from < INSTANCES; from += BATCH) {
+      const register = [];
+      for (let i = from; i < Math.min(INSTANCES, from + BATCH); i++) register.push(instance(i));
+      await post(server.admin, '/v1/instances/batch', { register });
+    }
+    const loadSeconds = (performance.now() - t0) / 1000;
+    const load = await server.stats();
+    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms, max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
+
+    await drive(client, message, 1); // warm-up
+    const phases = ['idle', 'churn', 'expiry'];
+    const results = Object.fromEntries(phases.map((p) => [p, []]));
+    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, client, message, p, round));
+
+    console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores\n`);
+    console.log('| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | max GC pause ms | RSS MiB | errors |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const p of phases) {
+      const r = results[p];
+      const col = (k) => triple(r.map((x) => x[k]));
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('gcMaxMs')} | ${col('rssMiB')} | ${r.reduce((a, x) => a + x.errors, 0)} |`);
+    }
+    const idleP99 = results.idle.map((x) => x.p99);
+    for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
+  } finally {
+    client.close();
+    server.child.kill('SIGTERM');
+    await new Promise((r) => server.child.once('exit', r));
+    fs.rmSync(OUT, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

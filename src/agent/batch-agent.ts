@@ -1,0 +1,132 @@
+import type { Instance } from '../model/instance';
+
+export interface BatchAgentOptions {
+  /** Admin base URL, e.g. http://metaroute:18090. */
+  readonly admin: string;
+  /** Validated registrations (ephemeral, with the agent's TTL). */
+  readonly instances: readonly Instance[];
+  /** Heartbeats go every ttl/3, all instances in one call (or a few, 10,000 per call). */
+  readonly ttlSeconds: number;
+  readonly token?: string;
+  readonly log: (line: string) => void;
+  /** Tries of the first registration before start() gives up (default 8). */
+  readonly registerAttempts?: number;
+}
+
+/** Per call, below the server's 10,000-entry and 1 MiB limits. */
+const REGISTER_PER_CALL = 2000;
+const HEARTBEATS_PER_CALL = 10_000;
+const RETRY_MS = 1000;
+
+interface Ref {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
+const refOf = (i: Instance): Ref => ({ namespace: i.namespace, service: i.service, id: i.id });
+const keyOf = (r: Ref): string => `${r.namespace}/${r.service}/${r.id}`;
+
+/**
+ * Keeps many instances registered from one process (a node agent for many per-user
+ * containers): registers them by batch, sends their heartbeats together (one HTTP call per
+ * 10,000 instances every ttl/3, instead of one call per instance), registers again those the
+ * server reports unknown (expired), and deregisters them all by batch on stop().
+ */
+export class BatchAgent {
+  private readonly intervalMs: number;
+  private readonly byKey: Map<string, Instance>;
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: BatchAgentOptions) {
+    this.intervalMs = Math.round((options.ttlSeconds * 1000) / 3);
+    this.byKey = new Map(options.instances.map((i) => [keyOf(i), i]));
+  }
+
+  async start(): Promise<void> {
+    const attempts = this.options.registerAttempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.register(this.options.instances);
+        break;
+      } catch (error) {
+        if (attempt >= attempts || this.stopped) throw error;
+        this.options.log(`batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying`);
+        await new Promise((r) => setTimeout(r, RETRY_MS * attempt));
+      }
+    }
+    this.options.log(`registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.beating;
+    const refs = [...this.byKey.values()].map(refOf);
+    try {
+      for (let from = 0; from < refs.length; from += REGISTER_PER_CALL) {
+        await this.call('/v1/instances/batch', { deregister: refs.slice(from, from + REGISTER_PER_CALL) });
+      }
+      this.options.log(`deregistered ${refs.length} instance(s)`);
+    } catch (error) {
+      this.options.log(`deregistration failed (${(error as Error).message}); the server drops the instances after their ttl`);
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.beating = this.beat().finally(() => this.schedule());
+    }, this.intervalMs);
+  }
+
+  /** One round of heartbeats; instances the server no longer knows are registered again. */
+  private async beat(): Promise<void> {
+    const refs = [...this.byKey.values()].map(refOf);
+    try {
+      const unknown: Instance[] = [];
+      for (let from = 0; from < refs.length; from += HEARTBEATS_PER_CALL) {
+        const answer = (await this.call('/v1/heartbeats', { instances: refs.slice(from, from + HEARTBEATS_PER_CALL) })) as { unknown: Ref[] };
+        for (const ref of answer.unknown) unknown.push(this.byKey.get(keyOf(ref))!);
+      }
+      if (unknown.length > 0) {
+        this.options.log(`the server no longer knows ${unknown.length} instance(s) (expired or deleted); registering them again`);
+        await this.register(unknown);
+      }
+    } catch (error) {
+      this.options.log(`heartbeats failed (${(error as Error).message}); retrying next round`);
+    }
+  }
+
+  private async register(instances: readonly Instance[]): Promise<void> {
+    for (let from = 0; from < instances.length; from += REGISTER_PER_CALL) {
+      await this.call('/v1/instances/batch', { register: instances.slice(from, from + REGISTER_PER_CALL) });
+    }
+  }
+
+  private async call(urlPath: string, body: unknown): Promise<unknown> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const response = await fetch(`${this.options.admin.replace(/\/+$/, '')}${urlPath}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(Math.max(5000, this.intervalMs)),
+    });
+    const text = await response.text();
+    if (response.status !== 200) {
+      let detail = text.slice(0, 500);
+      try {
+        const e = JSON.parse(text) as { error: string; details?: string[] };
+        detail = [e.error, ...(e.details ?? []).slice(0, 5)].join('; ');
+      } catch {
+        // not JSON: the raw text says it
+      }
+      throw new Error(`${urlPath} answered ${response.status}: ${detail}`);
+    }
+    return JSON.parse(text) as unknown;
+  }
+}

@@ -1,0 +1,50 @@
+import type { Store, StoreEntry, StoreEvent, StoreListener } from '../store/store';
+
+/**
+ * An ext_proc worker's read-only copy of the primary's store: filled from the primary's
+ * snapshot (`load`) and kept current by the primary's forwarded watch events (`apply`), so
+ * the worker's registry, rules and router configs follow the same store path as the primary's.
+ * Writes are refused: only the primary (admin API, rules file) writes.
+ */
+export class MirrorStore implements Store {
+  private readonly data = new Map<string, string>();
+  private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
+  private revision = 0;
+
+  load(entries: readonly StoreEntry[], revision: number): void {
+    for (const { key, value } of entries) this.data.set(key, value);
+    this.revision = revision;
+  }
+
+  apply(event: StoreEvent): void {
+    if (event.revision <= this.revision) return; // already in the snapshot this worker started from
+    this.revision = event.revision;
+    if (event.type === 'delete') this.data.delete(event.key);
+    else this.data.set(event.key, event.value!);
+    for (const w of this.watchers) if (event.key.startsWith(w.prefix)) w.listener(event);
+  }
+
+  async list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }> {
+    const entries: StoreEntry[] = [];
+    for (const [key, value] of this.data) if (key.startsWith(prefix)) entries.push({ key, value });
+    return { entries, revision: this.revision };
+  }
+
+  put(): Promise<number> {
+    return Promise.reject(new Error('an ext_proc worker does not write; the primary process does'));
+  }
+
+  delete(): Promise<boolean> {
+    return Promise.reject(new Error('an ext_proc worker does not write; the primary process does'));
+  }
+
+  watch(prefix: string, _afterRevision: number, listener: StoreListener): () => void {
+    const watcher = { prefix, listener };
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
+
+  async close(): Promise<void> {
+    this.watchers.clear();
+  }
+}

@@ -1,0 +1,72 @@
+import { MetricsRegistry } from '../metrics/metrics';
+import type { ServerConfig } from '../config/config';
+import type { Logger } from '../log/logger';
+import { Readiness } from '../extproc/health';
+import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { createExtProcServer, decideOptionsOf, routingSide } from './app';
+import { MirrorStore } from './mirror-store';
+import type { FromWorker, ToWorker } from './workers';
+
+/**
+ * An ext_proc worker (`workers: N`): waits for the primary's store snapshot, builds the same
+ * routing side as the primary over a MirrorStore the primary keeps current, and serves
+ * ext_proc on the shared port. Exits when the primary says stop or goes away.
+ */
+export async function runExtProcWorker(config: ServerConfig, log: Logger): Promise<void> {
+  try {
+    await serveWorker(config, log);
+  } catch (error) {
+    // The IPC channel would keep a failed worker alive; the primary sees the exit and fails its start.
+    log.fatal({ event: 'worker.failed', err: error }, 'ext_proc worker failed to start');
+    process.exit(1);
+  }
+}
+
+async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
+  const send = (message: FromWorker) => process.send!(message);
+  const store = new MirrorStore();
+  const readiness = new Readiness();
+  const releases: Array<() => unknown> = [];
+  let decisions = () => 0;
+  let stop = (): void => process.exit(0);
+  const loaded = new Promise<void>((resolve) => {
+    process.on('message', (message: ToWorker) => {
+      switch (message.t) {
+        case 'init':
+          store.load(message.entries, message.revision);
+          if (message.last) resolve();
+          break;
+        case 'events':
+          for (const event of message.events) store.apply(event);
+          break;
+        case 'phase':
+          readiness.set(message.phase);
+          break;
+        case 'stats':
+          send({ t: 'stats', decisions: decisions() });
+          break;
+        case 'stop':
+          stop();
+          break;
+      }
+    });
+  });
+  process.on('disconnect', () => stop()); // the primary is gone
+  // A terminal's Ctrl-C reaches the whole process group: the primary decides when workers stop (after its drain).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
+  await loaded;
+  const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined });
+  const metrics = new MetricsRegistry();
+  const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness);
+  decisions = () => metrics.observations('metaroute_decision_seconds');
+  stop = () => {
+    readiness.set('stopping');
+    void shutdownGrpc(server).then(async () => {
+      for (const release of releases.reverse()) await release();
+      process.exit(0);
+    });
+  };
+  const port = await bindGrpc(server, config.host, config.ports.extProc);
+  readiness.set('serving');
+  send({ t: 'ready', port });
+}

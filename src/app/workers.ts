@@ -1,0 +1,139 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { LifecyclePhase } from '../extproc/health';
+import type { Logger } from '../log/logger';
+import type { Store, StoreEvent } from '../store/store';
+
+/** Messages between the primary and its ext_proc workers (over the cluster IPC channel). */
+export type ToWorker =
+  | { readonly t: 'init'; readonly entries: { key: string; value: string }[]; readonly revision: number; readonly last: boolean }
+  | { readonly t: 'events'; readonly events: StoreEvent[] }
+  | { readonly t: 'phase'; readonly phase: LifecyclePhase }
+  | { readonly t: 'stats' }
+  | { readonly t: 'stop' };
+export type FromWorker = { readonly t: 'ready'; readonly port: number } | { readonly t: 'stats'; readonly decisions: number };
+
+/** The store snapshot goes to a new worker in pieces this big: no single huge IPC message. */
+const INIT_CHUNK = 20_000;
+const STOP_GRACE_MS = 5000;
+const STATS_TIMEOUT_MS = 1000;
+
+export interface WorkerStats {
+  readonly id: number;
+  readonly pid: number | undefined;
+  /** ext_proc requests this worker decided (null: it did not answer). */
+  readonly decisions: number | null;
+}
+
+/**
+ * `workers: N` on the primary: N ext_proc servers (node:cluster workers sharing the ext_proc
+ * port; the primary hands out connections). Each worker routes from its own copy of the
+ * store's state: the primary sends a snapshot when the worker starts, then forwards every
+ * store change once per event-loop turn, so registrations, rules and router configs reach
+ * every worker through the same store path as on the primary. The store, xDS and the admin
+ * API stay in the primary. A worker that dies after serving is replaced; one that dies before
+ * serving fails the start.
+ */
+export class ExtProcWorkers {
+  private readonly workers = new Set<Worker>();
+  private pending: StoreEvent[] = [];
+  private unwatch: (() => void) | undefined;
+  private stopping = false;
+  private port = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly count: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Forks the workers; resolves with the ext_proc port once every one of them serves. */
+  async start(): Promise<number> {
+    const { revision } = await this.store.list('\u0000'); // only the revision: the watch starts there
+    this.unwatch = this.store.watch('', revision, (event) => this.forward(event));
+    const ports = await Promise.all(Array.from({ length: this.count }, () => this.fork()));
+    this.port = ports[0]!;
+    return this.port;
+  }
+
+  setPhase(phase: LifecyclePhase): void {
+    this.broadcast({ t: 'phase', phase });
+  }
+
+  /** Each connected worker's stats; one that does not answer within a second shows decisions null. */
+  async stats(): Promise<WorkerStats[]> {
+    const live = [...this.workers].filter((worker) => worker.isConnected());
+    return Promise.all(live.map((worker) => new Promise<WorkerStats>((resolve) => {
+      const done = (decisions: number | null) => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        resolve({ id: worker.id, pid: worker.process.pid, decisions });
+      };
+      const onMessage = (message: FromWorker) => {
+        if (message.t === 'stats') done(message.decisions);
+      };
+      const timer = setTimeout(() => done(null), STATS_TIMEOUT_MS);
+      worker.on('message', onMessage);
+      worker.send({ t: 'stats' } satisfies ToWorker, (error) => error && done(null));
+    })));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.unwatch?.();
+    await Promise.all([...this.workers].map((worker) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => worker.kill('SIGKILL'), STOP_GRACE_MS);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      worker.send({ t: 'stop' } satisfies ToWorker);
+    })));
+  }
+
+  private fork(): Promise<number> {
+    const worker = cluster.fork();
+    this.workers.add(worker);
+    let served = false;
+    const ready = new Promise<number>((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        if (message.t !== 'ready') return;
+        served = true;
+        resolve(message.port);
+      });
+      worker.once('exit', (code, signal) => {
+        this.workers.delete(worker);
+        // One that never served fails the start (or its own replacement): no restart loop over a bad config.
+        if (!served) return reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));
+        if (this.stopping) return;
+        this.log.warn({ event: 'worker.exited', worker: worker.id, code, signal }, 'ext_proc worker exited; starting another');
+        this.fork().catch((error: Error) => this.log.error({ event: 'worker.failed', err: error }, 'ext_proc worker failed to start'));
+      });
+    });
+    worker.once('online', () => void this.sendSnapshot(worker));
+    return ready;
+  }
+
+  /** The whole store, in chunks; events after its revision follow through `forward`. */
+  private async sendSnapshot(worker: Worker): Promise<void> {
+    const { entries, revision } = await this.store.list('');
+    for (let from = 0; from === 0 || from < entries.length; from += INIT_CHUNK) {
+      const last = from + INIT_CHUNK >= entries.length;
+      worker.send({ t: 'init', entries: entries.slice(from, from + INIT_CHUNK), revision, last } satisfies ToWorker);
+    }
+  }
+
+  private forward(event: StoreEvent): void {
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(event);
+  }
+
+  private flush(): void {
+    const events = this.pending;
+    this.pending = [];
+    this.broadcast({ t: 'events', events });
+  }
+
+  private broadcast(message: ToWorker): void {
+    for (const worker of this.workers) if (worker.isConnected()) worker.send(message);
+  }
+}

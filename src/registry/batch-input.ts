@@ -1,0 +1,81 @@
+import { DEFAULT_NAMESPACE, type Instance } from '../model/instance';
+import { parseInstance, type InstanceDefaults } from './instance-input';
+import type { InstanceRef } from './store-sync';
+
+/** Entries of one batch call: beyond it, split the batch (the agent and CLI do). */
+export const MAX_BATCH_ENTRIES = 10_000;
+/** Entries validated per event-loop turn, so a large batch never stalls ext_proc answers. */
+const VALIDATE_PER_TURN = 500;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$/;
+
+export interface Batch {
+  readonly register: Instance[];
+  readonly deregister: InstanceRef[];
+}
+
+export type BatchParse = { ok: true; batch: Batch } | { ok: false; errors: string[] };
+
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Validates a batch `{register: [instance...], deregister: [{namespace?, service, id}...]}`
+ * as a whole: any bad entry refuses all of it, each error naming its index and field
+ * (`register[3].port`). An instance may appear only once in a batch.
+ */
+export async function parseBatch(input: unknown, defaults: InstanceDefaults): Promise<BatchParse> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { ok: false, errors: ['body: must be an object with register and/or deregister lists'] };
+  const o = input as Record<string, unknown>;
+  const errors: string[] = [];
+  for (const key of Object.keys(o)) if (key !== 'register' && key !== 'deregister') errors.push(`${key}: unknown field (register, deregister)`);
+  const lists = { register: o.register ?? [], deregister: o.deregister ?? [] };
+  for (const [name, list] of Object.entries(lists)) if (!Array.isArray(list)) errors.push(`${name}: must be a list`);
+  if (errors.length) return { ok: false, errors };
+  const register = lists.register as unknown[];
+  const deregister = lists.deregister as unknown[];
+  if (register.length + deregister.length > MAX_BATCH_ENTRIES) {
+    return { ok: false, errors: [`body: ${register.length + deregister.length} entries, at most ${MAX_BATCH_ENTRIES} per batch`] };
+  }
+  const batch: Batch = { register: [], deregister: [] };
+  const seen = new Map<string, string>();
+  const once = (ref: InstanceRef, at: string) => {
+    const key = `${ref.namespace}/${ref.service}/${ref.id}`;
+    const first = seen.get(key);
+    if (first) errors.push(`${at}: the same instance as ${first}`);
+    else seen.set(key, at);
+  };
+  for (let i = 0; i < register.length; i++) {
+    if (i > 0 && i % VALIDATE_PER_TURN === 0) await yieldTurn();
+    const at = `register[${i}]`;
+    const parsed = parseInstance(register[i], defaults, at);
+    if (!parsed.ok) errors.push(...parsed.errors);
+    else {
+      once(parsed.instance, at);
+      batch.register.push(parsed.instance);
+    }
+  }
+  for (let i = 0; i < deregister.length; i++) {
+    const at = `deregister[${i}]`;
+    const ref = parseRef(deregister[i], at, errors);
+    if (ref) {
+      once(ref, at);
+      batch.deregister.push(ref);
+    }
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, batch };
+}
+
+/** `{namespace?, service, id}` naming a registered instance. */
+export function parseRef(input: unknown, at: string, errors: string[]): InstanceRef | undefined {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    errors.push(`${at}: must be an object {namespace, service, id}`);
+    return undefined;
+  }
+  const o = input as Record<string, unknown>;
+  const before = errors.length;
+  for (const key of Object.keys(o)) if (key !== 'namespace' && key !== 'service' && key !== 'id') errors.push(`${at}.${key}: unknown field (namespace, service, id)`);
+  const namespace = o.namespace ?? DEFAULT_NAMESPACE;
+  for (const [field, value] of [['namespace', namespace], ['service', o.service], ['id', o.id]] as const) {
+    if (typeof value !== 'string' || !NAME.test(value)) errors.push(`${at}.${field}: required, letters, digits, '_', '.', '-', ':'`);
+  }
+  return errors.length > before ? undefined : { namespace: namespace as string, service: o.service as string, id: o.id as string };
+}

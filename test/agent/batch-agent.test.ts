@@ -1,0 +1,51 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runAgentArgs, type AgentCliDeps } from '../../src/cli/agent';
+import { api, startApp, until } from '../support/app';
+
+const listed = async (admin: string) => ((await api(admin, 'GET', '/v1/instances?service=pods')).json.instances as { id: string }[]).map((i) => i.id).sort();
+
+describe('metaroute agent --file (batch form, in process, real server)', () => {
+  it('registers every instance of the file by batch, keeps them alive with batched heartbeats past their TTL, re-registers one deleted behind its back, and deregisters all on SIGTERM', async () => {
+    const env = await startApp();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
+    const file = path.join(dir, 'instances.json');
+    const count = 2500; // more than one registration call (2,000 per call)
+    fs.writeFileSync(file, JSON.stringify(Array.from({ length: count }, (_, i) => ({ service: 'pods', host: '10.3.0.1', port: 1000 + i, metadata: { user: `u${i}` } }))));
+    const logs: string[] = [];
+    const handlers = new Map<string, () => void>();
+    let exit: (code: number) => void = () => undefined;
+    const exited = new Promise<number>((resolve) => (exit = resolve));
+    const deps: AgentCliDeps = { env: {}, log: (line) => logs.push(line), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
+    try {
+      expect(await runAgentArgs(['--file', file, '--admin', env.admin, '--ttl', '1'], deps)).toBe(0);
+      expect((await listed(env.admin)).length).toBe(count);
+      // Deleted behind the agent's back: the next heartbeat round reports it unknown and the agent registers it again.
+      expect((await api(env.admin, 'DELETE', '/v1/instances/default/pods/10.3.0.1:1000')).status).toBe(200);
+      await until(async () => (await listed(env.admin)).includes('10.3.0.1:1000'), 'the agent to register the deleted instance again');
+      // Three TTLs later every instance is still there: one heartbeat call per round kept them all.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await listed(env.admin)).length).toBe(count);
+      expect(logs.some((l) => l.includes('no longer knows 1 instance(s)'))).toBe(true);
+
+      handlers.get('SIGTERM')!();
+      expect(await exited).toBe(0);
+      expect(await listed(env.admin)).toEqual([]);
+    } finally {
+      await env.app.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30000);
+
+  it('refuses a file with a bad entry before any network call, naming the entry and field', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
+    const file = path.join(dir, 'instances.json');
+    fs.writeFileSync(file, JSON.stringify([{ service: 'pods', host: '10.3.0.1', port: 1 }, { service: 'pods', host: '10.3.0.1', port: 0 }]));
+    const deps: AgentCliDeps = { env: {}, log: () => undefined, onSignal: () => undefined, exit: () => undefined };
+    const errors: string[] = [];
+    expect(await runAgentArgs(['--file', file, '--admin', 'http://127.0.0.1:1'], deps, { out: () => undefined, err: (text) => errors.push(text) })).toBe(1);
+    expect(errors.join('')).toContain(`invalid registration: ${file}[1].port: required, an integer 1-65535`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,96 @@
+import type { Instance, Labels } from '../../src/model/instance';
+import { hasLabels } from '../../src/model/instance';
+import { Registry } from '../../src/registry/registry';
+
+function inst(id: number, metadata: Record<string, string>, healthy = true, zone?: string): Instance {
+  return {
+    id: `i${id}`, service: 'shop', namespace: 'default', host: '10.0.0.1', port: 1000 + id, weight: 100,
+    metadata, locality: zone ? { zone } : {}, healthy, ephemeral: true, ttlSeconds: 10,
+  };
+}
+
+function brute(instances: readonly Instance[], labels: Labels): { ids: string[]; healthy: number } {
+  const hit = instances.filter((i) => hasLabels(i, labels));
+  return { ids: hit.map((i) => i.id).sort(), healthy: hit.filter((i) => i.healthy).length };
+}
+
+describe('live ServiceView', () => {
+  it('keeps memoised subsets equal to a full scan through random registrations, re-registrations and removals', () => {
+    const registry = new Registry();
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const asked: Labels[] = [
+      { env: 'a' }, { env: 'b', user: 'u1' }, { env: '' }, { user: 'u2' }, { env: 'a', 'metaroute.io/zone': 'z1' }, { user: '', env: '' }, { env: 'c' },
+    ];
+    const live = new Map<string, Instance>();
+    registry.upsert(inst(0, {}));
+    live.set('i0', inst(0, {}));
+    for (let step = 0; step < 3000; step++) {
+      const id = rand(200);
+      if (rand(5) === 0) {
+        registry.remove('default', 'shop', `i${id}`);
+        live.delete(`i${id}`);
+      } else {
+        const md: Record<string, string> = {};
+        if (rand(3) > 0) md['env'] = ['a', 'b', 'c'][rand(3)]!;
+        if (rand(2) > 0) md['user'] = `u${rand(3)}`;
+        const i = inst(id, md, rand(4) > 0, rand(2) ? 'z1' : undefined);
+        registry.upsert(i);
+        live.set(i.id, i);
+      }
+      const view = registry.snapshot().services.get('default/shop')!;
+      // Ask some label sets now (memoising them) so later steps update memos in place.
+      const labels = asked[rand(asked.length)]!;
+      const subset = view.subset(labels);
+      const expected = brute([...live.values()], labels);
+      expect(subset.instances.map((i) => i.id).sort()).toEqual(expected.ids);
+      expect(subset.healthy).toBe(expected.healthy);
+      expect(view.all.instances.length).toBe(live.size);
+    }
+  });
+
+  it('returns the same live subset object for the same labels, and bumps its version on change', () => {
+    const registry = new Registry();
+    registry.upsert(inst(1, { env: 'a' }));
+    const view = registry.snapshot().services.get('default/shop')!;
+    const a = view.subset({ env: 'a' });
+    const v = a.version;
+    expect(view.subset({ env: 'a' })).toBe(a);
+    registry.upsert(inst(2, { env: 'a' }));
+    expect(a.instances.length).toBe(2);
+    expect(a.version).toBeGreaterThan(v);
+    registry.upsert(inst(3, { env: 'b' }));
+    expect(a.instances.length).toBe(2);
+  });
+});
+
+describe('expiry by deadline', () => {
+  it('reports only leases whose deadline passed; a heartbeat moves the deadline; removal ends the lease', () => {
+    let now = 0;
+    const registry = new Registry(() => now);
+    for (let i = 0; i < 5; i++) registry.upsert(inst(i, {}));
+    registry.upsert({ ...inst(9, {}), ephemeral: false });
+    now = 9000;
+    registry.heartbeat('default', 'shop', 'i0');
+    expect(registry.expired()).toEqual([]);
+    now = 10001;
+    expect(registry.expired().map((i) => i.id).sort()).toEqual(['i1', 'i2', 'i3', 'i4']);
+    // Not removed through the store yet: reported again after the retry delay, not before.
+    expect(registry.expired()).toEqual([]);
+    registry.remove('default', 'shop', 'i1');
+    now = 11002;
+    expect(registry.expired().map((i) => i.id).sort()).toEqual(['i2', 'i3', 'i4']);
+    now = 19001;
+    expect(registry.expired(2).length).toBe(2);
+    expect(registry.expired().map((i) => i.id)).toContain('i0');
+  });
+
+  it('a re-registration with a shorter TTL expires on the shorter deadline', () => {
+    let now = 0;
+    const registry = new Registry(() => now);
+    registry.upsert({ ...inst(1, {}), ttlSeconds: 60 });
+    registry.upsert({ ...inst(1, {}), ttlSeconds: 2 });
+    now = 2001;
+    expect(registry.expired().map((i) => i.id)).toEqual(['i1']);
+  });
+});
