@@ -113,23 +113,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   deps.log(loadedLine(metadata.metadata));
 
   const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    deps.log(`${signal}: deregistering`);
-    void agent.stop().then(() => deps.exit(0));
-  };
-  deps.onSignal('SIGTERM', () => shutdown('SIGTERM'));
-  deps.onSignal('SIGINT', () => shutdown('SIGINT'));
-  try {
-    await agent.start();
-  } catch (error) {
-    if (stopping) return 0;
-    deps.log(`giving up: ${(error as Error).message}`);
-    return 1;
-  }
-  return 0;
+  return runUntilSignal(agent, deps);
 }
 
 /**
@@ -146,6 +130,11 @@ async function runBatchAgent(file: string, admin: string, ttlSeconds: number, to
     return parsed.instance;
   });
   const agent = new BatchAgent({ admin, instances, ttlSeconds, token: tokenValue, log: deps.log });
+  return runUntilSignal(agent, deps);
+}
+
+/** Runs an agent until SIGTERM or SIGINT, which deregister before the process exits. */
+async function runUntilSignal(agent: { start(): Promise<void>; stop(): Promise<void> }, deps: AgentCliDeps): Promise<number> {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
