@@ -46,6 +46,8 @@ export class RegistryStoreSync {
   private scheduled = false;
   /** Our own writes in flight, already validated: their watch event need not be parsed again. */
   private readonly written = new Map<string, { value: string; instance: Instance }>();
+  /** Keys this replica is deleting (deregistrations), to tell them from expiries on a leased store. */
+  private readonly deregistering = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -88,7 +90,7 @@ export class RegistryStoreSync {
   }
 
   async deregister(namespace: string, service: string, id: string): Promise<boolean> {
-    const existed = await this.store.delete(keyOf(namespace, service, id));
+    const existed = await this.removeKey(keyOf(namespace, service, id));
     await this.applied();
     if (existed) this.log.info({ event: 'instance.deregistered', namespace, service, id }, 'instance deregistered');
     return existed;
@@ -104,11 +106,24 @@ export class RegistryStoreSync {
       if (i > 0 && i % WRITES_PER_TURN === 0) await yieldTurn();
       writes.push(this.put(register[i]!));
     }
-    const removals = remove.map((r) => this.store.delete(keyOf(r.namespace, r.service, r.id)));
+    const removals = remove.map((r) => this.removeKey(keyOf(r.namespace, r.service, r.id)));
     await Promise.all(writes);
     const existed = await Promise.all(removals);
     await this.applied();
     return existed;
+  }
+
+  /** A deregistration: remembered until its delete comes back on the watch, so it is not logged as an expiry. */
+  private async removeKey(key: string): Promise<boolean> {
+    this.deregistering.add(key);
+    try {
+      const existed = await this.store.delete(key);
+      if (!existed) this.deregistering.delete(key);
+      return existed;
+    } catch (error) {
+      this.deregistering.delete(key);
+      throw error;
+    }
   }
 
   private put(instance: Instance): Promise<number> {
@@ -175,6 +190,12 @@ export class RegistryStoreSync {
     const [namespace, service, id] = event.key.slice(PREFIX.length).split('/');
     if (!namespace || !service || !id) return;
     if (event.type === 'delete') {
+      const instance = this.registry.get(namespace, service, id);
+      // On a store with leases expiry is the store's: this delete is the only trace of it here.
+      if (this.store.leases && instance?.ephemeral && !this.deregistering.has(event.key)) {
+        this.log.info({ event: 'instance.expired', namespace, service, id, ttlSeconds: instance.ttlSeconds }, 'instance gone from the store: its lease expired (or another replica deregistered it)');
+      }
+      this.deregistering.delete(event.key);
       this.registry.remove(namespace, service, id);
       return;
     }

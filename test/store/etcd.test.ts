@@ -5,6 +5,9 @@ import { Etcd3, Range } from 'etcd3';
 import { silentLogger } from '../../src/log/logger';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
 import { StoreUnavailableError, type StoreEvent } from '../../src/store/store';
+import { Registry } from '../../src/registry/registry';
+import { RegistryStoreSync } from '../../src/registry/store-sync';
+import { instance } from '../xds/helpers';
 import { until } from '../support/app';
 import { captureLogs } from '../support/logs';
 import { CuttableProxy, EtcdCluster, OPENSSL, describeWithEtcd, makeCertificates } from '../support/etcd';
@@ -54,6 +57,20 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(seenByB[0]!.revision).toBe(revision);
     const reopened = await store();
     expect((await reopened.list('')).entries).toEqual([{ key: 'b/1', value: 'other prefix' }]);
+  });
+
+  test('an instance whose lease etcd expires is logged as expired; a deregistration is not', async () => {
+    const { logger, records } = captureLogs();
+    const registry = new Registry();
+    const sync = new RegistryStoreSync(await store(), registry, logger, 2);
+    await sync.start();
+    await sync.register(instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }));
+    await sync.register(instance('shop', 2, { ephemeral: true, ttlSeconds: 2 }));
+    expect(await sync.deregister('default', 'shop', 'shop-2')).toBe(true);
+    await until(() => registry.snapshot().services.get('default/shop')?.instances.length === 0, 'etcd to expire the lease', 8000);
+    const events = records().filter((r) => r.event === 'instance.expired' || r.event === 'instance.deregistered').map((r) => [r.event, r.id]);
+    expect(events).toEqual([['instance.deregistered', 'shop-2'], ['instance.expired', 'shop-1']]);
+    sync.stop();
   });
 
   test('a key put with a TTL lives while refreshed (from either store) and is deleted by etcd for both when not', async () => {
