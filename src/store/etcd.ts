@@ -72,8 +72,10 @@ export class EtcdStore implements Store {
       dialTimeout: CALL_TIMEOUT_MS,
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
       faultHandling: {
-        // Another member is tried soon (a leader election takes about a second); a member that failed is retried after a second, not the default five.
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
+        // Another member is tried soon; a member that failed is retried after a second, not the default five. A
+        // leader election takes one to two seconds (2.2 s was seen in CI), so a write retries for about three
+        // (100 + 200 + 400 + 800 + 800 ms of backoff) before it is a 503. Puts and deletes are idempotent.
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
         // etcd3 calls .next() on it (a backoff factory) although its type names a backoff.
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
