@@ -39,6 +39,8 @@ describeWithEtcd('replicas on one etcd', () => {
     cleanups.push(() => eds.close());
     await until(() => eds.last?.endpoints.length === 1, 'B to push the blue endpoint');
 
+    // B's rules reach A's ext_proc through etcd and A's rollout; the registration below is what must be at once.
+    await until(() => a.app.engine.current.rules.inbound.size > 0, 'A to route with the rules written on B');
     expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.2', port: 2, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
     expect(await routedLabels(clientA, 'shop')).toEqual({ version: 'gray' }); // the writer answers with its write at once
     await until(async () => (await routedLabels(clientB, 'shop'))?.version === 'gray', 'B to route to gray');
