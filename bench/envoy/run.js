@@ -10,6 +10,7 @@
 // (Debian package nghttp2-client). Not a test: numbers go to docs/PERFORMANCE.md.
 'use strict';
 const { execFileSync, fork, spawn } = require('node:child_process');
+const { untilServing } = require('../serving');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -71,14 +72,7 @@ async function startMetaroute() {
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', fs.openSync(path.join(OUT, 'metaroute.log'), 'w'), 'pipe'],
   });
   children.push(child);
-  await new Promise((resolve, reject) => {
-    let log = '';
-    child.stderr.on('data', (d) => {
-      log += d;
-      if (log.includes('metaroute serving')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
-  });
+  await untilServing(child);
   return { port, fixture, pid: child.pid };
 }
 

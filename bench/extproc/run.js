@@ -8,6 +8,7 @@
 // and h2load (Debian package nghttp2-client).
 'use strict';
 const { execFileSync, fork, spawn } = require('node:child_process');
+const { untilServing } = require('../serving');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -105,14 +106,7 @@ async function startMetaroute(fixture) {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'],
   });
-  await new Promise((resolve, reject) => {
-    let log = '';
-    child.stderr.on('data', (d) => {
-      log += d;
-      if (log.includes('metaroute serving')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
-  });
+  await untilServing(child);
   return { child, port };
 }
 

@@ -11,6 +11,7 @@
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CPU_PROF_DIR.
 'use strict';
 const { fork } = require('node:child_process');
+const { untilServing } = require('../serving');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -59,14 +60,7 @@ async function startServer() {
   });
   // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
   if (process.env.SERVER_NICE) os.setPriority(child.pid, Number(process.env.SERVER_NICE));
-  await new Promise((resolve, reject) => {
-    let log = '';
-    child.stderr.on('data', (d) => {
-      log += d;
-      if (log.includes('metaroute serving')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
-  });
+  await untilServing(child);
   const stats = () => new Promise((resolve) => {
     child.once('message', resolve);
     child.send('stats');

@@ -4,6 +4,7 @@
 // Prints req/s min / median / max per variant and the paired ratio. Needs `npm run build` and h2load.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
+const { untilServing } = require('../serving');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -51,14 +52,7 @@ async function serve(fixture, workers) {
     env: { ...process.env, METAROUTE_WORKERS: String(workers), METAROUTE_EXTPROC_PORT: String(port), METAROUTE_DATA_DIR: path.join(OUT, `data-${workers}-${Date.now()}`) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  await new Promise((resolve, reject) => {
-    let log = '';
-    child.stderr.on('data', (d) => {
-      log += d;
-      if (log.includes('metaroute serving')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
-  });
+  await untilServing(child);
   return { child, port };
 }
 
