@@ -1,4 +1,27 @@
 'use strict';
+// Shared by the benches and loadtest/stack.js: the servers they start, and waiting for them.
+const net = require('node:net');
+
+/** A port the OS picks on loopback. */
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Retries `attempt` every 100 ms until it returns something truthy (bounded). */
+async function waitFor(what, attempt, ms = 60000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await attempt().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 /** Resolves once a spawned `metaroute serve` has logged that it serves (its stderr piped); rejects if it exits first. */
 function untilServing(child) {
   return new Promise((resolve, reject) => {
@@ -11,4 +34,4 @@ function untilServing(child) {
   });
 }
 
-module.exports = { untilServing };
+module.exports = { freePort, untilServing, waitFor };

@@ -12,11 +12,11 @@
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const jose = require('jose');
 const { parse, stringify } = require('yaml');
+const { freePort, waitFor } = require('../bench/serving');
 const { findEnvoy } = require('../scripts/envoy-bin');
 
 const ROOT = path.join(__dirname, '..');
@@ -32,23 +32,6 @@ const SHOP = [
   ['shop-green-2', { color: 'green' }],
 ];
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what, attempt, ms = 60000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await attempt().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Maps every port_value of the shipped bootstrap (each must be mapped) and binds to loopback. */
 function substitute(node, ports, jwks) {

@@ -10,9 +10,8 @@
 // (Debian package nghttp2-client). Not a test: numbers go to docs/PERFORMANCE.md.
 'use strict';
 const { execFileSync, fork, spawn } = require('node:child_process');
-const { untilServing } = require('../serving');
+const { freePort, untilServing, waitFor } = require('../serving');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { stringify } = require('yaml');
@@ -35,23 +34,6 @@ const CLUSTER = `svc-${SERVICES - 1}.default`;
 const REQUEST = { path: '/api/items?uid=12345&page=2', headers: { 'x-user-role': 'staff' } };
 const children = [];
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what, attempt, ms = 60000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await attempt().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function startEnvoy(name, bootstrap) {
   const config = path.join(OUT, `${name}.yaml`);

@@ -1,3 +1,4 @@
+import { adminAnswer, type AdminAnswer } from './admin-answer';
 /** What the agent registers: an ephemeral instance of the admin API's POST /v1/instances. */
 export interface Registration {
   readonly service: string;
@@ -143,7 +144,7 @@ export class Agent {
     this.id = (answer.json as { id: string }).id;
   }
 
-  private async call(method: string, urlPath: string, body?: unknown): Promise<{ status: number; json: unknown; error: string }> {
+  private async call(method: string, urlPath: string, body?: unknown): Promise<AdminAnswer> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
@@ -154,15 +155,7 @@ export class Agent {
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const e = json as { error?: string; details?: string[] } | undefined;
-    const error = e?.error ? [e.error, ...(e.details ?? [])].join('; ') : text.slice(0, 200);
-    return { status: response.status, json, error };
+    return adminAnswer(response.status, text);
   }
 
   private instancePath(): string {

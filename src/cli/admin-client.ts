@@ -1,3 +1,4 @@
+import { adminAnswer, type AdminAnswer } from '../agent/admin-answer';
 import { CommandError } from './command';
 
 /** The admin API of a server on this machine: the same METAROUTE_HOST / METAROUTE_ADMIN_PORT `serve` reads. */
@@ -7,13 +8,6 @@ export function defaultAdminUrl(env: NodeJS.ProcessEnv = process.env): string {
 
 /** `--admin` as every command that calls the admin API describes it. */
 export const ADMIN_HELP = `admin API address (default ${defaultAdminUrl({})}, or METAROUTE_HOST / METAROUTE_ADMIN_PORT)`;
-
-export interface AdminAnswer {
-  readonly status: number;
-  readonly json: unknown;
-  /** The server's `{error, details}` joined, or the start of the body. */
-  readonly error: string;
-}
 
 /** One admin API call from the command line; an unreachable server is a CommandError naming the URL. */
 export async function callAdmin(admin: string, method: string, urlPath: string, options: { body?: unknown; token?: string } = {}): Promise<AdminAnswer> {
@@ -30,13 +24,5 @@ export async function callAdmin(admin: string, method: string, urlPath: string, 
     const e = error as Error & { cause?: { code?: string; message?: string } };
     throw new CommandError(`cannot reach ${url}: ${e.cause?.code ?? e.cause?.message ?? e.message}`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const e = json as { error?: string; details?: string[] } | undefined;
-  const error = e?.error ? [e.error, ...(e.details ?? [])].join('; ') : text.slice(0, 200);
-  return { status: response.status, json, error };
+  return adminAnswer(response.status, text);
 }
