@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminAuth, isLoopback } from '../admin/auth';
 import { xdsClientsProblem } from '../config/grpc-security';
+import { DecisionSplit } from '../metrics/decision-split';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
@@ -25,7 +26,7 @@ import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { EtcdStore } from '../store/etcd';
 import type { Store } from '../store/store';
-import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
+import { NONE_HELD, subsetPolicy, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials, xdsClientCheck } from './grpc-security';
@@ -107,7 +108,9 @@ export class App {
     const drain = new DrainWindow(config.drainSeconds * 1000);
     const decideOptions = decideOptionsOf(config);
     // One process serves ext_proc itself; with workers, they do (same port) and this one keeps the store, xDS and admin.
-    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness);
+    const split = new DecisionSplit();
+    releases.push(() => split.close());
+    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness, split);
     const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;
 
     const xds = new XdsServer(
@@ -155,6 +158,11 @@ export class App {
         xds: xds.configDump(),
         ...(workers && { workers: await workers.stats() }),
       }),
+      split,
+      selectors: (key) => subsetPolicy(servedRules(), key, routerKeys()).selectors,
+      proxies: () => xds.streamsDump(),
+      routerConfigs: () => routerConfigs.dump(),
+      store: config.store.kind === 'etcd' ? { kind: 'etcd', where: config.store.endpoints.join(',') } : { kind: 'embedded', where: config.dataDir },
     });
 
     releases.push(() => {
@@ -280,8 +288,8 @@ export function decideOptionsOf(config: ServerConfig) {
 }
 
 /** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
-export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness): grpc.Server {
-  const server = new ExtProcService(engine, metrics, decideOptions).createServer(GRPC_OPTIONS);
+export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness, split?: DecisionSplit): grpc.Server {
+  const server = new ExtProcService(engine, metrics, decideOptions, split).createServer(GRPC_OPTIONS);
   registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
   return server;
 }

@@ -69,6 +69,12 @@ export class Registry {
     return true;
   }
 
+  /** When an ephemeral instance last registered or heartbeated (ms since the epoch, to 100 ms); undefined for a persistent one. */
+  lastHeartbeat(view: ServiceView, instance: Instance): number | undefined {
+    const deadline = instance.ephemeral ? this.leases.get(view)?.get(instance.id) : undefined;
+    return deadline === undefined ? undefined : this.epoch + (deadline - ttlTicks(instance)) * TICK_MS;
+  }
+
   get(namespace: string, service: string, id: string): Instance | undefined {
     return this.services.get(serviceKey(namespace, service))?.get(id);
   }
