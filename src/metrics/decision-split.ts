@@ -83,8 +83,11 @@ export class DecisionSplit {
     clearInterval(this.timer);
   }
 
-  /** Moves the head to the current second, clearing the seconds it passes (a late timer skips none). */
-  private advance(): void {
+  /**
+   * Moves the head to the current second, clearing the seconds it passes (a late timer skips
+   * none). The timer calls it every second and `read` before reading; `record` never does.
+   */
+  advance(): void {
     const second = Math.floor(this.now() / 1000) * 1000;
     const steps = Math.min((second - this.headStarted) / 1000, SPLIT_SECONDS);
     for (let i = 0; i < steps; i++) {

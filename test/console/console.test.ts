@@ -347,6 +347,7 @@ describeWith(CHROMIUM, 'web console with admin auth (Chromium)', () => {
     expect(problems).toEqual([]);
     env = await startApp({ auth });
     browser = await chromium.launch({ executablePath: CHROMIUM.path!, args: ['--no-sandbox'] });
+    // This page keeps the server's Content-Security-Policy (no axe here): the console runs under it.
   }, 60_000);
 
   afterAll(async () => {
