@@ -30,6 +30,15 @@ const GETS: Record<string, object> = {
   },
   '/v1/rules': { summary: 'the live rule document', responses: { '200': answer('rules', 'Rules'), ...common } },
   '/v1/routers': { summary: 'the router chain, in order, with each router\'s configuration', responses: { '200': answer('router names and the chain', 'Routers'), ...common } },
+  '/ui/': {
+    summary: 'the web console (open: it holds no data; its API calls carry the token)',
+    responses: { '200': text('the console page', 'text/html'), '404': error('the console is not built: run npm run build') },
+  },
+  '/ui/assets/{file}': {
+    summary: "the web console's scripts and styles (content-hashed names, cached as immutable)",
+    parameters: [pathParam('file')],
+    responses: { '200': { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } }, '404': error('no such file, or the console is not built') },
+  },
   '/v1/rules/history': { summary: 'rule documents applied on this replica since it started, newest first (at most 20)', responses: { '200': answer('versions', 'RulesHistory'), ...common } },
   '/v1/overview': {
     summary: 'services with instance counts, rules version and count, connected proxies, store and phase (the console\'s overview; computed at most once per second)',

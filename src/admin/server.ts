@@ -145,11 +145,7 @@ export class AdminServer {
       const key = this.service(ns!, svc!).key;
       send(res, 200, this.perSecond.get(`split ${key}`, () => serialize.split(deps.split.read(key))));
     });
-    this.route('GET', '/ui', (_q, res) => {
-      res.writeHead(308, { location: '/ui/', 'content-length': 0 });
-      res.end();
-    }, 'open');
-    this.route('GET', '/ui/(.*)', async (_q, res, _p, url) => {
+    this.route('GET', '/ui/(|assets/[^/]+)', async (_q, res, _p, url) => {
       const asset = await this.console.get(url.pathname);
       res.writeHead(200, {
         'content-type': asset.type,

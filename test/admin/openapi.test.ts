@@ -95,6 +95,13 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('PUT', '/v1/rules', '/v1/rules', 'rules: [{ name: r }]', 'application/yaml')).status).toBe(400);
     expect((await call('GET', '/v1/rules', '/v1/rules')).json.version).toBe(2);
 
+    // 200 once `npm run build` built the console, else a documented 404 naming the command.
+    const consolePage = await call('GET', '/ui/', '/ui/');
+    if (consolePage.status === 200) expect(consolePage.text).toContain('<div id="app">');
+    else expect(consolePage.json.error).toContain('run npm run build');
+    expect((await call('HEAD', '/ui/', '/ui/')).status).toBe(consolePage.status);
+    expect((await call('GET', '/ui/assets/{file}', '/ui/assets/nosuch.js')).status).toBe(404);
+    expect((await call('HEAD', '/ui/assets/{file}', '/ui/assets/nosuch.js')).status).toBe(404);
     expect((await call('GET', '/v1/routers', '/v1/routers')).json.routers).toContain('lane');
     expect((await call('GET', '/v1/routers', '/v1/routers')).json.chain[0]).toEqual({ name: 'lane', order: 100, config: {} });
     expect((await call('GET', '/v1/rules/history', '/v1/rules/history')).json.versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
