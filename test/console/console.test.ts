@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -7,6 +6,7 @@ import { api, startApp, until } from '../support/app';
 import { ExtProcClient, explainedRule, lbLabels } from '../support/extproc-client';
 import { CHROMIUM, describeWith } from '../support/requires';
 import { TYPE, XdsTestClient } from '../xds/helpers';
+import { buildConsole, GRAY, PLAIN, RULES, seed } from './fixture';
 
 /**
  * The console in a real browser (Debian's Chromium driven by playwright-core) against a real
@@ -14,29 +14,8 @@ import { TYPE, XdsTestClient } from '../xds/helpers';
  * real ext_proc requests over gRPC, a real xDS stream. Each page must show that real data.
  * With CONSOLE_SCREENSHOTS=<dir> (npm run screenshots:console) each page is saved there.
  */
-const ROOT = path.resolve(__dirname, '../..');
 const SCREENSHOTS = process.env['CONSOLE_SCREENSHOTS'];
 const AXE = require.resolve('axe-core/axe.min.js');
-
-const RULES = `rules:
-  - name: canary-header
-    service: shop
-    sources:
-      - arguments:
-          - type: header
-            key: x-canary
-            match: { type: EXACT, value: gray }
-    destinations:
-      - name: canary
-        labels: { version: v2 }
-  - name: everyone
-    service: shop
-    destinations:
-      - name: stable
-        labels: { version: v1 }
-`;
-const GRAY = { ':method': 'GET', ':path': '/cart', ':authority': 'shop.default', 'x-canary': 'gray' };
-const PLAIN = { ':method': 'GET', ':path': '/cart', ':authority': 'shop.default' };
 
 /** Fails on serious and critical violations (axe-core, injected into the page). */
 async function expectAccessible(page: Page, what: string): Promise<void> {
@@ -67,20 +46,11 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
   let ui: string;
 
   beforeAll(async () => {
-    // The tests check the console built from the sources in this checkout.
-    execFileSync('npm', ['run', '--silent', 'build:console'], { cwd: ROOT, stdio: 'pipe' });
+    buildConsole();
     if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
     env = await startApp({ registry: { ttlSeconds: 30, instances: [] } });
     ui = `${env.admin}/ui/`;
-    const shop = [
-      { id: 'shop-v1-a', host: '10.0.1.1', port: 8080, metadata: { version: 'v1' }, locality: { region: 'eu', zone: 'eu-a' }, ephemeral: true },
-      { id: 'shop-v1-b', host: '10.0.1.2', port: 8080, metadata: { version: 'v1' }, locality: { region: 'eu', zone: 'eu-b' }, weight: 50, ephemeral: false },
-      { id: 'shop-v2-a', host: '10.0.2.1', port: 8080, metadata: { version: 'v2' }, locality: { region: 'eu', zone: 'eu-a' }, ephemeral: true },
-      { id: 'shop-v2-b', host: '10.0.2.2', port: 8080, metadata: { version: 'v2' }, locality: { region: 'eu', zone: 'eu-b' }, healthy: false, ephemeral: false },
-    ].map((i) => ({ service: 'shop', ...i }));
-    const catalog = Array.from({ length: 120 }, (_, i) => ({ service: 'catalog', host: `10.1.${i >> 8}.${i & 255}`, port: 9000, metadata: { shard: String(i % 4) } }));
-    expect((await api(env.admin, 'POST', '/v1/instances/batch', { register: [...shop, ...catalog] })).status).toBe(200);
-    expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
+    await seed(env);
     extProc = new ExtProcClient(env.extProc);
     await until(async () => lbLabels(await extProc.request(GRAY))?.['version'] === 'v2', 'the rules to reach ext_proc');
 

@@ -39,3 +39,10 @@ export const CHROMIUM: Requirement = {
   path: [process.env['CHROMIUM_BIN'], '/usr/bin/chromium'].find((p): p is string => !!p && existsSync(p)),
   install: 'apt-get install -y chromium (or set CHROMIUM_BIN)',
 };
+
+/** Debian's Firefox ESR, driven by puppeteer-core over WebDriver BiDi (the console's Firefox check). */
+export const FIREFOX: Requirement = {
+  what: 'Firefox',
+  path: [process.env['FIREFOX_BIN'], '/usr/bin/firefox-esr'].find((p): p is string => !!p && existsSync(p)),
+  install: 'apt-get install -y firefox-esr (or set FIREFOX_BIN)',
+};
