@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DecideOptions } from '../extproc/decide';
-import type { Instance } from '../model/instance';
+import { serviceKey, type Instance } from '../model/instance';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import { VERSION } from '../model/build-info';
@@ -25,7 +25,7 @@ import { ConsoleAssets } from './console-assets';
 import { IntervalCache } from './interval-cache';
 import { openApiDocument } from './openapi';
 import { serialize } from './schemas';
-import { instancePage, serviceSummaries, subsetSizes } from './services';
+import { instancePage, serviceSummaries, subsetSizes, type SubsetSize } from './services';
 
 /** What the rules API needs of the live rules (implemented by app/rules-source.ts). */
 export interface RulesPort {
@@ -87,6 +87,7 @@ export class AdminServer {
   private readonly console = new ConsoleAssets();
   /** What consoles poll is computed once per second, however many are open. */
   private readonly perSecond = new IntervalCache<string>(1000);
+  private readonly subsetsPerSecond = new IntervalCache<SubsetSize[]>(1000);
 
   constructor(private readonly deps: AdminDeps) {
     this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })), 'open');
@@ -137,9 +138,9 @@ export class AdminServer {
     this.route('GET', '/v1/proxies', (_q, res) => send(res, 200, this.perSecond.get('proxies', () => serialize.proxies({ proxies: deps.proxies() }))));
     this.route('GET', '/v1/services/([^/]+)/([^/]+)', (_q, res, [ns, svc], url) => {
       const view = this.service(ns!, svc!);
-      const subsets = this.perSecond.get(`subsets ${view.key}`, () => JSON.stringify(subsetSizes(view, deps.selectors(view.key))));
+      const subsets = this.subsetsPerSecond.get(view.key, () => subsetSizes(view, deps.selectors(view.key)));
       const summary = { namespace: view.namespace, service: view.name, cluster: view.cluster, instances: view.instances.length, healthy: view.healthy };
-      send(res, 200, serialize.service({ summary, subsets: JSON.parse(subsets) as unknown[], page: instancePage(deps.registry, view, url.searchParams) }));
+      send(res, 200, serialize.service({ summary, subsets, page: instancePage(deps.registry, view, url.searchParams) }));
     });
     this.route('GET', '/v1/services/([^/]+)/([^/]+)/split', (_q, res, [ns, svc]) => {
       const key = this.service(ns!, svc!).key;
@@ -347,7 +348,7 @@ export class AdminServer {
   }
 
   private service(namespace: string, name: string) {
-    const view = this.deps.registry.snapshot().services.get(`${namespace}/${name}`);
+    const view = this.deps.registry.snapshot().services.get(serviceKey(namespace, name));
     if (!view) throw new HttpError(404, `no registered service ${namespace}/${name}`);
     return view;
   }
