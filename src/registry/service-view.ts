@@ -26,8 +26,15 @@ function forLabels(instance: Instance, fn: (key: string, value: string) => void)
   }
 }
 
-/** label value → instances carrying it; a value only one instance has (a user id) holds it directly, not a Map. */
-type Postings = Map<string, Instance | Map<string, Instance>>;
+/** label value → instances carrying it; a value only one instance has (a user id) holds it directly, not a set. */
+type Postings = Map<string, Instance | MemberSet>;
+
+function pair(a: Instance, b: Instance): MemberSet {
+  const set = new MemberSet();
+  set.add(a);
+  set.add(b);
+  return set;
+}
 
 const healthyLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
 const allLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
@@ -83,6 +90,8 @@ export class ServiceView {
   private anchored = new Map<string, Memo[]>();
   /** Memos whose labels are all "lacks this key" (`''`): any instance may change them. */
   private unanchored: Memo[] = [];
+  /** Posting sets that are also memoised subsets: they stay sets while a memo may read them. */
+  private readonly shared = new WeakSet<MemberSet>();
   /** Rule destinations keep one Labels object per snapshot: look those up by identity, no key building. */
   private byObject = new WeakMap<Labels, MemberSet>();
 
@@ -120,8 +129,8 @@ export class ServiceView {
       if (!values) this.postings.set(key, (values = new Map()));
       const list = values.get(value);
       if (!list) values.set(value, instance);
-      else if (list instanceof Map) list.set(instance.id, instance);
-      else values.set(value, new Map([[list.id, list], [instance.id, instance]]));
+      else if (list instanceof MemberSet) list.add(instance);
+      else values.set(value, pair(list, instance));
     });
     this.forMemos(instance, (memo) => memo.members.add(instance));
     this.version++;
@@ -171,9 +180,10 @@ export class ServiceView {
     forLabels(instance, (key, value) => {
       const values = this.postings.get(key);
       const list = values?.get(value);
-      if (list instanceof Map) {
-        list.delete(instance.id);
-        if (list.size === 1) values!.set(value, list.values().next().value!);
+      if (list instanceof MemberSet) {
+        list.remove(instance.id);
+        // A posting that is a memo's subset stays a set (the memo reads it), even when empty.
+        if (list.instances.length === 1 && !this.shared.has(list)) values!.set(value, list.instances[0]!);
       } else if (list?.id === instance.id) {
         values!.delete(value);
         if (values!.size === 0) this.postings.delete(key);
@@ -192,8 +202,18 @@ export class ServiceView {
     });
   }
 
-  /** Computes a subset by scanning its shortest posting list and files it under that list's key. */
+  /**
+   * Computes a subset by scanning its shortest posting list and files it under that list's key.
+   * A single label's subset is its posting list itself when that is a set: kept up to date
+   * with the postings, no second copy (the bench's `version` split halves a million instances).
+   */
   private memoise(labels: Labels): Memo {
+    const only = singleLabel(labels);
+    const posting = only && this.postings.get(only[0])?.get(only[1]);
+    if (posting instanceof MemberSet) {
+      this.shared.add(posting);
+      return { labels, members: posting };
+    }
     const members = new MemberSet();
     const memo: Memo = { labels, members };
     let anchor: string | undefined;
@@ -205,11 +225,11 @@ export class ServiceView {
       if (v === '') continue;
       const key = postingKey(k, v);
       const list = this.postings.get(k)?.get(v);
-      const size = list === undefined ? 0 : list instanceof Map ? list.size : 1;
+      const size = list === undefined ? 0 : list instanceof MemberSet ? list.instances.length : 1;
       if (size < shortest) {
         shortest = size;
         anchor = key;
-        from = list === undefined ? [] : list instanceof Map ? list.values() : [list];
+        from = list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
         empty = size === 0;
       }
     }
@@ -229,6 +249,16 @@ export class ServiceView {
     this.unanchored = [];
     this.byObject = new WeakMap();
   }
+}
+
+/** The one label of `labels` when it has exactly one, with a value (not "lacks this key"). */
+function singleLabel(labels: Labels): [string, string] | undefined {
+  let only: [string, string] | undefined;
+  for (const k in labels) {
+    if (only || labels[k] === '') return undefined;
+    only = [k, labels[k]!];
+  }
+  return only;
 }
 
 function hasKeys(labels: Labels): boolean {
