@@ -8,16 +8,18 @@
 // gap's share of running: the stall this process itself causes.
 'use strict';
 const fs = require('node:fs');
-const { monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
+const { constants, monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
 
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 let gcMax = 0;
 let gcTotal = 0;
 let gcCount = 0;
+let scavengeMax = 0; // young generation (minor GC)
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gcMax = Math.max(gcMax, entry.duration);
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavengeMax = Math.max(scavengeMax, entry.duration);
     gcTotal += entry.duration;
     gcCount++;
   }
@@ -63,11 +65,12 @@ process.on('message', (message) => {
     ownMaxMs: ownMax,
     waitInGapsMs: waitInGaps,
     gcMaxMs: gcMax,
+    scavengeMaxMs: scavengeMax,
     gcTotalMs: gcTotal,
     gcCount,
     rssMiB: process.memoryUsage().rss / 1048576,
   });
   loop.reset();
-  gcMax = gcTotal = gcCount = 0;
+  gcMax = gcTotal = gcCount = scavengeMax = 0;
   ownMax = gapMax = waitInGaps = 0;
 });
