@@ -68,7 +68,7 @@ export class Registry {
 
   /** When an ephemeral instance last registered or heartbeated (ms since the epoch, to 100 ms); undefined for a persistent one. */
   lastHeartbeat(view: ServiceView, instance: Instance): number | undefined {
-    const deadline = instance.ephemeral ? this.leases.get(view)?.get(instance.id) : undefined;
+    const deadline = instance.ephemeral ? view.deadline(instance.id) : undefined;
     return deadline === undefined ? undefined : this.epoch + (deadline - ttlTicks(instance)) * TICK_MS;
   }
 

@@ -225,7 +225,7 @@ export class Gateway {
 
   /** Parsed JSON access-log lines Envoy printed so far (complete lines only: the last may still be half-written). */
   accessLog(): Array<Record<string, unknown>> {
-    return this.envoy.logs.join('').split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.envoy.stdout.join('').split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   async stop(): Promise<void> {

@@ -85,6 +85,8 @@ export function substitutePorts(bootstrap: unknown, ports: ReadonlyMap<number, n
 /** One Envoy process on a generated bootstrap, with its admin API on an OS-picked port. */
 export class EnvoyProcess {
   readonly logs: string[] = [];
+  /** Standard output alone: where the test bootstraps write access logs, never split by Envoy's own log lines. */
+  readonly stdout: string[] = [];
   private child: ChildProcess | undefined;
   readonly configPath: string;
 
@@ -119,7 +121,10 @@ export class EnvoyProcess {
     const args = ['-c', this.configPath, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', '--file-flush-interval-msec', '50', ...extraArgs];
     const child = spawn(ENVOY.path!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => void this.logs.push(chunk.toString());
-    child.stdout!.on('data', keep);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      this.stdout.push(chunk.toString());
+    });
     child.stderr!.on('data', keep);
     this.child = child;
   }
