@@ -64,12 +64,14 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       backends = [];
     });
 
-    /** The shipped gateway with its /etc/envoy/tls files taken from `files` (name -> path), `adjust`ed. */
-    async function startEnvoy(files: { cert?: string; key?: string; ca: string }, adjust?: (bootstrap: Json) => void): Promise<{ envoy: EnvoyProcess; url: string }> {
-      const bootstrap = parse(fs.readFileSync(path.join(DEPLOY, 'envoy', 'gateway.yaml'), 'utf8')) as Json;
+    /** A shipped deploy/envoy file (the gateway unless said) with its /etc/envoy/tls files taken from `files`, `adjust`ed. */
+    async function startEnvoy(files: { cert?: string; key?: string; ca: string }, adjust?: (bootstrap: Json) => void, file = 'gateway.yaml'): Promise<{ envoy: EnvoyProcess; url: string; outbound: number }> {
+      const bootstrap = parse(fs.readFileSync(path.join(DEPLOY, 'envoy', file), 'utf8')) as Json;
       const listener = await freePort();
-      substitutePorts(bootstrap, new Map([[10000, listener], [9901, 0], [18080, metaroute.ports.extProc], [18000, metaroute.ports.xds]]));
-      for (const cluster of bootstrap.static_resources.clusters as Json[]) {
+      // The gateway's listener; the sidecar's outbound, inbound and app ports.
+      const own = new Map([[10000, listener], [15001, await freePort()], [15006, await freePort()], [8080, await freePort()]]);
+      substitutePorts(bootstrap, new Map([...own, [9901, 0], [18080, metaroute.ports.extProc], [18000, metaroute.ports.xds]]));
+      for (const cluster of (bootstrap.static_resources.clusters as Json[]).filter((c) => c.name.startsWith('metaroute_'))) {
         for (const e of cluster.load_assignment.endpoints[0].lb_endpoints) {
           expect(e.endpoint.address.socket_address.address).toBe('metaroute'); // the name its certificate must carry
           e.endpoint.address.socket_address.address = '127.0.0.1';
@@ -85,7 +87,7 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       adjust?.(bootstrap);
       const envoy = await EnvoyProcess.start(bootstrap);
       envoys.push(envoy);
-      return { envoy, url: `http://127.0.0.1:${listener}` };
+      return { envoy, url: `http://127.0.0.1:${listener}`, outbound: own.get(15001)! };
     }
     const identity = (dir: string, name: string) => ({ cert: path.join(dir, name, 'tls.crt'), key: path.join(dir, name, 'tls.key'), ca: path.join(certs, 'envoy', 'ca.crt') });
 
@@ -116,11 +118,11 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       await waitFor('shop.default from ADS', async () => ((await dynamicClusters(envoy)).includes('shop.default') ? true : undefined));
       expect(await envoy.stat('control_plane.connected_state')).toBe(1);
       await waitFor('two shop endpoints over EDS', async () => ((await envoy.stat('cluster.shop.default.membership_healthy')) === 2 ? true : undefined));
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 8; i++) { // staff to gray by chance: 1 in 256
         const res = await fetch(`${url}/`, { headers: { 'x-user-role': 'staff' } });
         expect({ status: res.status, version: await res.text() }).toEqual({ status: 200, version: 'gray' });
       }
-      expect(await envoy.stat('http.gateway.ext_proc.metaroute.streams_started')).toBeGreaterThanOrEqual(6);
+      expect(await envoy.stat('http.gateway.ext_proc.metaroute.streams_started')).toBeGreaterThanOrEqual(8);
       for (const cluster of ['metaroute_xds', 'metaroute_ext_proc']) {
         const handshakes = await envoy.stat(`cluster.${cluster}.ssl.handshake`);
         expect({ cluster, handshakes: handshakes > 0, tls13: await envoy.stat(`cluster.${cluster}.ssl.versions.TLSv1.3`) }).toEqual({ cluster, handshakes: true, tls13: handshakes });
@@ -160,6 +162,20 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
         bootstrap.dynamic_resources.ads_config.grpc_services[0].initial_metadata = [{ key: 'authorization', value: `Bearer ${XDS_TOKEN}` }];
       });
       await waitFor('shop.default from ADS', async () => ((await dynamicClusters(envoy)).includes('shop.default') ? true : undefined));
+    }, 90_000);
+
+    test('deploy/envoy/sidecar.yaml with the envoy certificate: shop.default over ADS, and its outbound call routed by ext_proc', async () => {
+      const { envoy, outbound } = await startEnvoy(identity(certs, 'envoy'), undefined, 'sidecar.yaml');
+      await waitFor('two shop endpoints over EDS', async () => ((await envoy.stat('cluster.shop.default.membership_healthy')) === 2 ? true : undefined));
+      // The app calls shop.default through its sidecar's outbound listener (the authority names the cluster).
+      const call = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: outbound, path: '/', headers: { host: 'shop.default', 'x-user-role': 'staff' } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString())).on('end', () => resolve({ status: res.statusCode!, body }));
+        }).on('error', reject);
+      });
+      for (let i = 0; i < 8; i++) expect(await call()).toEqual({ status: 200, body: 'gray' }); // by chance: 1 in 256
+      for (const cluster of ['metaroute_xds', 'metaroute_ext_proc']) expect(await envoy.stat(`cluster.${cluster}.ssl.versions.TLSv1.3`)).toBeGreaterThan(0);
     }, 90_000);
 
     test('a gRPC client without credentials is refused on both ports', async () => {
