@@ -33,6 +33,7 @@ interface Enums {
   readonly unhealthy: number;
   readonly draining: number;
   readonly anyEndpoint: number;
+  readonly subsetPolicyAnyEndpoint: number;
 }
 
 let enums: Enums | undefined;
@@ -45,6 +46,7 @@ function e(): Enums {
     unhealthy: enumValue('envoy.config.core.v3.HealthStatus', 'UNHEALTHY'),
     draining: enumValue('envoy.config.core.v3.HealthStatus', 'DRAINING'),
     anyEndpoint: enumValue('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetFallbackPolicy', 'ANY_ENDPOINT'),
+    subsetPolicyAnyEndpoint: enumValue('envoy.extensions.load_balancing_policies.subset.v3.Subset.LbSubsetFallbackPolicy', 'ANY_ENDPOINT'),
   };
   return enums;
 }
@@ -68,7 +70,7 @@ export function buildCluster(name: string, policy: SubsetPolicy): object {
   if (policy.endpointMode) {
     cluster['load_balancing_policy'] = lbPolicy('envoy.load_balancing_policies.override_host', OVERRIDE_HOST_TYPE, {
       override_host_sources: [{ metadata: { key: LB_NAMESPACE, path: [{ key: ENDPOINT_LIST_KEY }] } }],
-      fallback_policy: NO_HOST,
+      fallback_policy: policy.selectors.length > 0 ? switchingFallback(policy.selectors) : NO_HOST,
     });
     return cluster;
   }
@@ -96,6 +98,21 @@ function lbPolicy(name: string, typeName: string, config: object): object {
 const NO_HOST = lbPolicy('envoy.load_balancing_policies.subset', SUBSET_TYPE, {
   subset_lb_policy: lbPolicy('envoy.load_balancing_policies.round_robin', ROUND_ROBIN_TYPE, {}),
 });
+
+/**
+ * While a service switches between subset and endpoint mode (app/rollout.ts), requests
+ * decided by the subset side carry labels and no endpoint list: they fall back to the subset
+ * selectors, as a subset-mode cluster would serve them. Only for the rollout's few
+ * milliseconds to seconds: then an endpoint-mode request whose listed host is gone reaches
+ * any endpoint instead of 503 (see docs/ENVOY.md).
+ */
+function switchingFallback(selectors: readonly (readonly string[])[]): object {
+  return lbPolicy('envoy.load_balancing_policies.subset', SUBSET_TYPE, {
+    fallback_policy: e().subsetPolicyAnyEndpoint,
+    subset_selectors: selectors.map((keys) => ({ keys })),
+    subset_lb_policy: lbPolicy('envoy.load_balancing_policies.round_robin', ROUND_ROBIN_TYPE, {}),
+  });
+}
 
 export interface BuiltAssignment {
   readonly message: object;

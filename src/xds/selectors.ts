@@ -7,7 +7,10 @@ export interface SubsetPolicy {
   readonly selectors: readonly (readonly string[])[];
   /** Every key of every selector: endpoints lacking one carry it with value "" (see buildAssignment). */
   readonly keys: readonly string[];
-  /** A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster uses override_host. */
+  /**
+   * A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster uses
+   * override_host. With selectors too, the service is switching mode (see mergePolicies).
+   */
   readonly endpointMode: boolean;
 }
 
@@ -21,15 +24,17 @@ export interface SelectorBasis {
 export const NONE_HELD: readonly SelectorBasis[] = [];
 
 /**
- * Every selector of any of the policies (the first one decides endpoint mode): during a
- * rollout Envoy must be able to act on the decisions of the rules before and after it.
+ * Every selector of any of the policies: during a rollout Envoy must be able to act on the
+ * decisions of the rules before and after it. A service switching between subset and
+ * endpoint mode gets both: override_host for the endpoint lists of one side, falling back
+ * to the subset selectors for the labels of the other.
  */
 export function mergePolicies(policies: readonly SubsetPolicy[]): SubsetPolicy {
-  const [first] = policies;
-  if (policies.length === 1 || first!.endpointMode) return first!;
+  if (policies.length === 1) return policies[0]!;
   const selectors = new Map<string, readonly string[]>();
   for (const policy of policies) for (const keys of policy.selectors) addKeys(selectors, keys);
-  return subsetMode(selectors);
+  const merged = subsetMode(selectors);
+  return policies.some((p) => p.endpointMode) ? { ...merged, endpointMode: true } : merged;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { api } from '../support/app';
+import { ENDPOINT_LIST_KEY } from '../../src/model/envoy-contract';
 import { ENVOY } from '../support/envoy';
 import { describeWith } from '../support/requires';
 import { Gateway, type GatewayRequest } from './gateway-harness';
@@ -96,6 +97,47 @@ describeWith(ENVOY, 'rule changes roll out make-before-break through real Envoy'
       const laneDecisions = gw.accessLog().filter((l) => (l['envoy_lb'] as { env?: string } | null)?.env === 'dev1');
       expect(laneDecisions.length).toBeGreaterThan(20);
       expect(laneDecisions.filter((l) => l['upstream'] !== `127.0.0.1:${lane.port}`)).toEqual([]);
+    } finally {
+      await gw.stop();
+    }
+  }, 120_000);
+
+  test('switching a service between subset and endpoint mode (per-user containers) rolls out the same way', async () => {
+    const gw = await Gateway.start();
+    const routes = (mode: string): string => `
+metadataRoutes:
+  - service: aigc
+    keys: [user]
+    mode: ${mode}
+    from: claim
+    claims: { user: sub }
+    failover: none
+`;
+    try {
+      const a = await gw.backend('user-A', 'aigc', { user: 'A' });
+      await gw.backend('user-B', 'aigc', { user: 'B' });
+      const userA: GatewayRequest = { path: '/aigc/chat', cluster: 'aigc.default', headers: {}, claims: { sub: 'A' } };
+      await gw.rules(routes('subset'));
+      await gw.until(userA, ['user-A']);
+      const endpointDecisions = (): number => gw.accessLog().filter((l) => ENDPOINT_LIST_KEY in ((l['envoy_lb'] as object | null) ?? {})).length;
+      const labelDecisions = (): number => gw.accessLog().filter((l) => (l['envoy_lb'] as { user?: string } | null)?.user === 'A').length;
+      /** Puts `mode` and waits (bounded) until 30 more requests were decided in it. */
+      const switchTo = async (mode: string, decided: () => number): Promise<void> => {
+        const before = decided();
+        expect((await api(gw.admin, 'PUT', '/v1/rules', routes(mode))).status).toBe(200);
+        for (let i = 0; i < 100 && decided() < before + 30; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(decided()).toBeGreaterThanOrEqual(before + 30);
+      };
+      const traffic = gw.traffic(userA);
+      await new Promise((r) => setTimeout(r, 300));
+      await switchTo('endpoint', endpointDecisions);
+      await switchTo('subset', labelDecisions);
+      await new Promise((r) => setTimeout(r, 300));
+      const answers = await traffic.stop();
+      expect(answers.length).toBeGreaterThan(150);
+      // Every request of user A, in either mode and in between, reached A's container and none failed.
+      expect(answers.filter((x) => x.status !== 200 || x.id !== 'user-A')).toEqual([]);
+      expect(gw.accessLog().filter((l) => l['status'] === 200 && l['upstream'] !== `127.0.0.1:${a.port}` && (l['envoy_lb'] as object | null))).toEqual([]);
     } finally {
       await gw.stop();
     }

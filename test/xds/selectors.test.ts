@@ -1,4 +1,4 @@
-import { subsetPolicy } from '../../src/xds/selectors';
+import { mergePolicies, subsetPolicy } from '../../src/xds/selectors';
 import { destination, metadataRoute, rule, ruleSnapshot, source } from './helpers';
 
 const KEY = 'default/shop';
@@ -55,5 +55,22 @@ describe('cluster-switch destinations', () => {
     const rules = ruleSnapshot([rule('inbound', 'web', [destination({ color: 'blue' }), destination({ version: 'v2' }, { name: 'to-shop', cluster: 'shop.default' })])]);
     expect(subsetPolicy(rules, 'default/web').selectors).toEqual([['color']]);
     expect(subsetPolicy(rules, KEY).selectors).toEqual([['version']]);
+  });
+});
+
+describe('mergePolicies (a change rolling out)', () => {
+  const subset = subsetPolicy(ruleSnapshot([], [metadataRoute('shop', ['user'])]), KEY);
+  const endpoint = subsetPolicy(ruleSnapshot([], [metadataRoute('shop', ['user'], { mode: 'endpoint' })]), KEY);
+
+  it('serves the selectors of both rule sets', () => {
+    const other = subsetPolicy(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'a' })])]), KEY);
+    expect(mergePolicies([subset, other])).toEqual({ selectors: [['env'], ['user']], keys: ['env', 'user'], endpointMode: false });
+  });
+
+  it('keeps both forms while a service switches between subset and endpoint mode, either way round', () => {
+    const both = { selectors: [['user']], keys: ['user'], endpointMode: true };
+    expect(mergePolicies([subset, endpoint])).toEqual(both);
+    expect(mergePolicies([endpoint, subset])).toEqual(both);
+    expect(mergePolicies([endpoint, endpoint])).toEqual(endpoint);
   });
 });
