@@ -27,7 +27,7 @@ const DEPLOY = path.join(REPO, 'deploy');
 const XDS_TOKEN = 'xds-token-0123456789abcdef';
 
 describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
-  describeWith(OPENSSL, 'deploy/envoy/gateway.yaml against deploy/config/metaroute.yaml', () => {
+  describeWith(OPENSSL, 'deploy/envoy/*.yaml against deploy/config/metaroute.yaml', () => {
     let certs: string; // our CA: metaroute/, envoy/, intruder/ (a name xds.clients does not list)
     let foreign: string; // another CA's envoy/: the right name, the wrong issuer
     let metaroute: MetarouteProcess;
@@ -89,6 +89,7 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       envoys.push(envoy);
       return { envoy, url: `http://127.0.0.1:${listener}`, outbound: own.get(15001)! };
     }
+    // Envoy always trusts our CA (metaroute's certificate is fine); only what it presents varies.
     const identity = (dir: string, name: string) => ({ cert: path.join(dir, name, 'tls.crt'), key: path.join(dir, name, 'tls.key'), ca: path.join(certs, 'envoy', 'ca.crt') });
 
     const dynamicClusters = async (envoy: EnvoyProcess): Promise<string[]> => {
