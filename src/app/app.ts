@@ -90,15 +90,27 @@ export class App {
     const metrics = new MetricsRegistry();
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
+    // With workers, they serve ext_proc (same port) and this process keeps the store, xDS and admin.
+    const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;
     // Changes that need other subset selectors reach ext_proc only after Envoy has them
-    // (before xDS exists, no Envoy can be connected: such a change applies at once).
+    // (before xDS exists, no Envoy can be connected: such a change applies at once). Workers
+    // switch when this process does.
     let rollout: SelectorRollout | undefined;
     const { registry, sync, rules, routerConfigs, routerKeys, servedRules, engine } = await routingSide(config, store, log, releases, {
       rulesFile: config.rulesFile,
       rollout: (what, plan) => {
-        if (rollout) return rollout.apply(what, plan);
-        plan().switchOver();
-        return Promise.resolve();
+        const planAndTell = (): RolloutPlan => {
+          const planned = plan();
+          return {
+            ...planned,
+            switchOver: async () => {
+              planned.switchOver();
+              await workers?.switched(what);
+            },
+          };
+        };
+        if (rollout) return rollout.apply(what, planAndTell);
+        return Promise.resolve(planAndTell().switchOver());
       },
     });
     registerAppMetrics(metrics, registry, rules);
@@ -106,9 +118,7 @@ export class App {
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
     const decideOptions = decideOptionsOf(config);
-    // One process serves ext_proc itself; with workers, they do (same port) and this one keeps the store, xDS and admin.
-    const extProcServer = config.workers > 1 ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness);
-    const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;
+    const extProcServer = workers ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness);
 
     const xds = new XdsServer(
       {
@@ -206,7 +216,7 @@ export type Rollout = (what: string, plan: () => RolloutPlan) => Promise<void>;
  * The routing side, fed from `store`: registry (plus the config file's static instances),
  * rules, router configs and the engine, which swaps in registry changes once per turn. The
  * primary passes the rules file and stages rule and router-config changes through `rollout`
- * (make-before-break through xDS); an ext_proc worker switches when the change arrives.
+ * (make-before-break through xDS); an ext_proc worker's `rollout` waits for the primary's.
  */
 export async function routingSide(
   config: ServerConfig,
@@ -263,17 +273,17 @@ export async function routingSide(
     }
   });
   rules.onChange(() => {
-    void rollout(`rules v${rules.snapshot.version}`, () => {
-      const next = rules.snapshot; // the newest by the time this change's turn comes
-      return {
-        before: { rules: servedRules, routerKeys: routerKeys() },
-        after: { rules: next, routerKeys: routerKeys() },
-        switchOver: () => {
-          servedRules = next;
-          swap();
-        },
-      };
-    });
+    // Each version rolls out as itself, in order: "rules v5" means the same rules in the
+    // primary and in every worker, which switch when the primary's rollout of it does.
+    const next = rules.snapshot;
+    void rollout(`rules v${next.version}`, () => ({
+      before: { rules: servedRules, routerKeys: routerKeys() },
+      after: { rules: next, routerKeys: routerKeys() },
+      switchOver: () => {
+        servedRules = next;
+        swap();
+      },
+    }));
   });
   return { registry, sync, rules, routerConfigs, routers, routerKeys, servedRules: () => servedRules, engine };
 }

@@ -17,8 +17,8 @@ import { CDS } from '../xds/types';
 export interface RolloutPlan {
   readonly before: SelectorBasis;
   readonly after: SelectorBasis;
-  /** Makes ext_proc use the new state. */
-  switchOver(): void;
+  /** Makes ext_proc use the new state; resolves once every ext_proc server (workers too) does. */
+  switchOver(): void | Promise<void>;
 }
 
 export class SelectorRollout {
@@ -51,7 +51,7 @@ export class SelectorRollout {
             this.log.warn({ event: 'rollout.timeout', what, laggards, waitedMs: this.maxWaitMs }, 'rollout: proxies did not ACK the new subset selectors in time; switching anyway');
           }
         }
-        switchOver();
+        await switchOver();
       } finally {
         this.held = NONE_HELD;
         this.xds.rebuildNow();

@@ -5,13 +5,15 @@ import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials } from './grpc-security';
 import { createExtProcServer, decideOptionsOf, routingSide } from './app';
+import { FollowPrimaryRollout } from './follow-rollout';
 import { MirrorStore } from './mirror-store';
 import type { FromWorker, ToWorker } from './workers';
 
 /**
  * An ext_proc worker (`workers: N`): waits for the primary's store snapshot, builds the same
- * routing side as the primary over a MirrorStore the primary keeps current, and serves
- * ext_proc on the shared port. Exits when the primary says stop or goes away.
+ * routing side as the primary over a MirrorStore the primary keeps current (rule and router
+ * changes used when the primary's rollout switches them over), and serves ext_proc on the
+ * shared port. Exits when the primary says stop or goes away.
  */
 export async function runExtProcWorker(config: ServerConfig, log: Logger): Promise<void> {
   try {
@@ -26,6 +28,8 @@ export async function runExtProcWorker(config: ServerConfig, log: Logger): Promi
 async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   const send = (message: FromWorker) => process.send!(message);
   const store = new MirrorStore();
+  // The primary's rollout waits at most rolloutWaitMs for Envoy; a second more covers the IPC.
+  const follow = new FollowPrimaryRollout(config.xds.rolloutWaitMs + 1000, (what) => send({ t: 'switched', what }), log);
   const readiness = new Readiness();
   const releases: Array<() => unknown> = [];
   let decisions = () => 0;
@@ -43,6 +47,9 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
         case 'phase':
           readiness.set(message.phase);
           break;
+        case 'switched':
+          follow.switched(message.what);
+          break;
         case 'stats':
           send({ t: 'stats', decisions: decisions() });
           break;
@@ -56,7 +63,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   // A terminal's Ctrl-C reaches the whole process group: the primary decides when workers stop (after its drain).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
   await loaded;
-  const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined });
+  const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout });
   const metrics = new MetricsRegistry();
   const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness);
   decisions = () => metrics.observations('metaroute_decision_seconds');

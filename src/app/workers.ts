@@ -8,14 +8,22 @@ export type ToWorker =
   | { readonly t: 'init'; readonly entries: { key: string; value: string }[]; readonly revision: number; readonly last: boolean }
   | { readonly t: 'events'; readonly events: StoreEvent[] }
   | { readonly t: 'phase'; readonly phase: LifecyclePhase }
+  /** The primary's rollout of this change (same `what` in the worker) has switched over. */
+  | { readonly t: 'switched'; readonly what: string }
   | { readonly t: 'stats' }
   | { readonly t: 'stop' };
-export type FromWorker = { readonly t: 'ready'; readonly port: number } | { readonly t: 'stats'; readonly decisions: number };
+export type FromWorker =
+  | { readonly t: 'ready'; readonly port: number }
+  | { readonly t: 'stats'; readonly decisions: number }
+  /** This worker uses the change now. */
+  | { readonly t: 'switched'; readonly what: string };
 
 /** The store snapshot goes to a new worker in pieces this big: no single huge IPC message. */
 const INIT_CHUNK = 20_000;
 const STOP_GRACE_MS = 5000;
 const STATS_TIMEOUT_MS = 1000;
+/** A worker that has not confirmed a switch by then is logged and no longer waited for. */
+const SWITCH_TIMEOUT_MS = 2000;
 
 export interface WorkerStats {
   readonly id: number;
@@ -29,7 +37,8 @@ export interface WorkerStats {
  * port; the primary hands out connections). Each worker routes from its own copy of the
  * store's state: the primary sends a snapshot when the worker starts, then forwards every
  * store change once per event-loop turn, so registrations, rules and router configs reach
- * every worker through the same store path as on the primary. The store, xDS and the admin
+ * every worker through the same store path as on the primary; a rule or router-config change
+ * is used by a worker when the primary's rollout of it switches over. The store, xDS and the admin
  * API stay in the primary. A worker that dies after serving is replaced; one that dies before
  * serving fails the start.
  */
@@ -62,19 +71,39 @@ export class ExtProcWorkers {
   /** Each connected worker's stats; one that does not answer within a second shows decisions null. */
   async stats(): Promise<WorkerStats[]> {
     const live = [...this.workers].filter((worker) => worker.isConnected());
-    return Promise.all(live.map((worker) => new Promise<WorkerStats>((resolve) => {
-      const done = (decisions: number | null) => {
+    return Promise.all(live.map(async (worker) => {
+      const answer = await this.ask(worker, { t: 'stats' }, (m) => m.t === 'stats', STATS_TIMEOUT_MS);
+      return { id: worker.id, pid: worker.process.pid, decisions: answer?.t === 'stats' ? answer.decisions : null };
+    }));
+  }
+
+  /**
+   * Lets every worker use a change that needed other subset selectors (Envoy has them now);
+   * resolves when each has confirmed, so that the old selectors are dropped only after no
+   * worker writes them any more.
+   */
+  async switched(what: string): Promise<void> {
+    const live = [...this.workers].filter((worker) => worker.isConnected());
+    const answers = await Promise.all(live.map((worker) => this.ask(worker, { t: 'switched', what }, (m) => m.t === 'switched' && m.what === what, SWITCH_TIMEOUT_MS)));
+    const late = live.filter((_, i) => !answers[i]).map((worker) => worker.id);
+    if (late.length > 0) this.log.warn({ event: 'worker.switch.late', what, workers: late }, 'ext_proc workers did not confirm a switch in time');
+  }
+
+  /** Sends `message` and resolves with the worker's matching answer, or undefined after `timeoutMs`. */
+  private ask(worker: Worker, message: ToWorker, matches: (answer: FromWorker) => boolean, timeoutMs: number): Promise<FromWorker | undefined> {
+    return new Promise((resolve) => {
+      const done = (answer: FromWorker | undefined) => {
         clearTimeout(timer);
         worker.off('message', onMessage);
-        resolve({ id: worker.id, pid: worker.process.pid, decisions });
+        resolve(answer);
       };
-      const onMessage = (message: FromWorker) => {
-        if (message.t === 'stats') done(message.decisions);
+      const onMessage = (answer: FromWorker) => {
+        if (matches(answer)) done(answer);
       };
-      const timer = setTimeout(() => done(null), STATS_TIMEOUT_MS);
+      const timer = setTimeout(() => done(undefined), timeoutMs);
       worker.on('message', onMessage);
-      worker.send({ t: 'stats' } satisfies ToWorker, (error) => error && done(null));
-    })));
+      worker.send(message, (error) => error && done(undefined));
+    });
   }
 
   async stop(): Promise<void> {
