@@ -143,7 +143,12 @@ export class App {
       metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
       log,
     );
-    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls);
+    const xdsRefused = metrics.counter('metaroute_xds_refused_total', 'xDS calls refused by the client identity check (no or an unlisted client certificate or token)');
+    xdsRefused.inc([], 0); // a series from the start, so the first refusal is an increase
+    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls, (refusal) => {
+      xdsRefused.inc();
+      log.warn({ event: 'xds.refused', ...refusal }, 'xds: a client without an accepted identity was refused (UNAUTHENTICATED)');
+    });
     const xdsServer = new grpc.Server({ ...GRPC_OPTIONS, interceptors: clientCheck ? [clientCheck] : [] });
     xds.register(xdsServer);
     registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);

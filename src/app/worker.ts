@@ -3,6 +3,7 @@ import type { ServerConfig } from '../config/config';
 import type { Logger } from '../log/logger';
 import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { serverCredentials } from './grpc-security';
 import { createExtProcServer, decideOptionsOf, routingSide } from './app';
 import { FollowPrimaryRollout } from './follow-rollout';
 import { MirrorStore } from './mirror-store';
@@ -73,7 +74,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
       process.exit(0);
     });
   };
-  const port = await bindGrpc(server, config.host, config.ports.extProc);
+  const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls));
   readiness.set('serving');
   send({ t: 'ready', port });
 }
