@@ -15,7 +15,7 @@ import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
-import type { DecisionSplit } from '../metrics/decision-split';
+import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
 import type { RuleError } from '../rules/errors';
 import { ruleCounts } from '../rules';
@@ -59,8 +59,8 @@ export interface AdminDeps {
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
   configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
-  /** Decisions per service and second, fed by ext_proc (the console's live split). */
-  readonly split: DecisionSplit;
+  /** A service's decisions per second, fed by ext_proc (the console's live split; with workers, summed over them). */
+  split(serviceKey: string): ServiceSplit | Promise<ServiceSplit>;
   /** The subset selectors (label-key sets) xDS serves for a service (`namespace/service`). */
   selectors(serviceKey: string): readonly (readonly string[])[];
   /** The xDS streams as the config dump lists them. */
@@ -88,6 +88,7 @@ export class AdminServer {
   /** What consoles poll is computed once per second, however many are open. */
   private readonly perSecond = new IntervalCache<string>(1000);
   private readonly subsetsPerSecond = new IntervalCache<SubsetSize[]>(1000);
+  private readonly splitPerSecond = new IntervalCache<Promise<string>>(1000);
 
   constructor(private readonly deps: AdminDeps) {
     this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })), 'open');
@@ -142,9 +143,9 @@ export class AdminServer {
       const summary = { namespace: view.namespace, service: view.name, cluster: view.cluster, instances: view.instances.length, healthy: view.healthy };
       send(res, 200, serialize.service({ summary, subsets, page: instancePage(deps.registry, view, url.searchParams) }));
     });
-    this.route('GET', '/v1/services/([^/]+)/([^/]+)/split', (_q, res, [ns, svc]) => {
+    this.route('GET', '/v1/services/([^/]+)/([^/]+)/split', async (_q, res, [ns, svc]) => {
       const key = this.service(ns!, svc!).key;
-      send(res, 200, this.perSecond.get(`split ${key}`, () => serialize.split(deps.split.read(key))));
+      send(res, 200, await this.splitPerSecond.get(key, async () => serialize.split(await deps.split(key))));
     });
     this.route('GET', '/ui/(|assets/[^/]+)', async (_q, res, _p, url) => {
       const asset = await this.console.get(url.pathname);

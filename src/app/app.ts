@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminAuth, isLoopback } from '../admin/auth';
 import { xdsClientsProblem } from '../config/grpc-security';
-import { DecisionSplit } from '../metrics/decision-split';
+import { DecisionSplit, sumSplits } from '../metrics/decision-split';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
@@ -120,8 +120,9 @@ export class App {
     const drain = new DrainWindow(config.drainSeconds * 1000);
     const decideOptions = decideOptionsOf(config);
     // Counted where ext_proc decides: in this process (with workers, the workers decide and it stays empty).
-    const split = new DecisionSplit();
-    releases.push(() => split.close());
+    // With workers, they decide and count; the primary sums their splits when asked.
+    const split = workers ? undefined : new DecisionSplit();
+    if (split) releases.push(() => split.close());
     const extProcServer = workers ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness, split);
 
     const xds = new XdsServer(
@@ -174,7 +175,7 @@ export class App {
         xds: xds.configDump(),
         ...(workers && { workers: await workers.stats() }),
       }),
-      split,
+      split: (key) => (workers ? workers.splits(key).then(sumSplits) : split!.read(key)),
       selectors: (key) => subsetPolicy(servedRules(), key, routerKeys()).selectors,
       proxies: () => xds.streamsDump(),
       routerConfigs: () => routerConfigs.dump(),

@@ -98,6 +98,31 @@ export class DecisionSplit {
   }
 }
 
+/**
+ * One split from several (each ext_proc worker keeps its own): series with the same outcome
+ * and destination are summed, second by second, aligned on the newest `until`.
+ */
+export function sumSplits(splits: readonly ServiceSplit[]): ServiceSplit {
+  const until = Math.max(...splits.map((s) => s.until));
+  const seconds = Math.max(...splits.map((s) => s.seconds));
+  const byName = new Map<string, SplitSeries>();
+  for (const split of splits) {
+    // A worker whose second has not advanced yet is behind by `lag` seconds.
+    const lag = Math.round((until - split.until) / 1000);
+    for (const { outcome, destination, counts } of split.series) {
+      const name = `${outcome}\u0000${destination}`;
+      let sum = byName.get(name);
+      if (!sum) byName.set(name, (sum = { destination, outcome, counts: new Array<number>(seconds).fill(0) }));
+      counts.forEach((count, i) => {
+        const at = seconds - split.seconds + i - lag;
+        if (at >= 0) sum!.counts[at]! += count;
+      });
+    }
+  }
+  const series = [...byName.values()].sort((a, b) => (a.outcome + a.destination < b.outcome + b.destination ? -1 : 1));
+  return { until, seconds, series };
+}
+
 /** A key that is the same for the same destination without building a string on the hot path. */
 function identity(decision: Decision): unknown {
   switch (decision.kind) {

@@ -1,4 +1,4 @@
-import { DecisionSplit, SPLIT_SECONDS } from '../../src/metrics/decision-split';
+import { DecisionSplit, SPLIT_SECONDS, sumSplits } from '../../src/metrics/decision-split';
 import type { Decision } from '../../src/model/decision';
 
 describe('DecisionSplit (the console\'s live split)', () => {
@@ -52,5 +52,28 @@ describe('DecisionSplit (the console\'s live split)', () => {
     const series = split.read('default/shop', 1).series;
     expect(series).toHaveLength(65);
     expect(series.find((s) => s.destination === 'other destinations')!.counts).toEqual([36]);
+  });
+});
+
+describe('sumSplits (ext_proc workers each keep a split)', () => {
+  it('sums series by outcome and destination, second by second, aligning a worker one second behind', () => {
+    const t = 1_000_000_000_000;
+    const a = { until: t, seconds: 3, series: [{ outcome: 'subset' as const, destination: 'version=v1', counts: [1, 2, 3] }] };
+    const b = {
+      until: t - 1000, // its timer has not moved to the current second yet
+      seconds: 3,
+      series: [
+        { outcome: 'subset' as const, destination: 'version=v1', counts: [10, 20, 30] },
+        { outcome: 'reject' as const, destination: 'reject 503', counts: [0, 0, 5] },
+      ],
+    };
+    expect(sumSplits([a, b])).toEqual({
+      until: t,
+      seconds: 3,
+      series: [
+        { outcome: 'reject', destination: 'reject 503', counts: [0, 5, 0] },
+        { outcome: 'subset', destination: 'version=v1', counts: [21, 32, 3] },
+      ],
+    });
   });
 });
