@@ -151,6 +151,11 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     await page.getByRole('heading', { name: 'Live split of decisions' }).waitFor();
     const series = (name: string) => page.locator(`li[data-series="${name}"]`);
     const total = async (name: string): Promise<number> => ((await series(name).count()) ? Number(await series(name).getAttribute('data-total')) : 0);
+    // Start from a settled chart: earlier tests' decisions may still be on their way into it.
+    const served = async (destination: string): Promise<number> =>
+      ((await api(env.admin, 'GET', '/v1/services/default/shop/split')).json.series as { destination: string; counts: number[] }[])
+        .filter((x) => x.destination === destination).flatMap((x) => x.counts).reduce((a, b) => a + b, 0);
+    await until(async () => (await total('subset version=v2')) === (await served('version=v2')) && (await total('subset version=v1')) === (await served('version=v1')), 'the chart to settle', 10_000);
     const before = { v2: await total('subset version=v2'), v1: await total('subset version=v1') };
 
     for (let i = 0; i < 30; i++) await extProc.request(GRAY);
