@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger';
 import * as fs from 'node:fs';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { LeaseKeepAlives } from './etcd-keepalive';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener } from './store';
@@ -73,9 +73,11 @@ export class EtcdStore implements Store {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
       faultHandling: {
         // Another member is tried soon; a member that failed is retried after a second, not the default five. A
-        // leader election takes one to two seconds (2.2 s was seen in CI), so a write retries for about three
-        // (100 + 200 + 400 + 800 + 800 ms of backoff) before it is a 503. Puts and deletes are idempotent.
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
+        // leader election takes one to two seconds (2.2 s was seen in CI), so a write retries for about four
+        // (100 + 200 + 400 + 4 × 800 ms of backoff) before it is a 503. Puts and deletes are idempotent. A call
+        // refused by an open breaker (every member failed three times running, as in an election) is retried too:
+        // etcd3 does not count that as recoverable, and such writes answered 503 after 0.7 s.
+        global: retry(handleWhen((error) => isRecoverableError(error) || isBrokenCircuitError(error)), { maxAttempts: 8, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
         // etcd3 calls .next() on it (a backoff factory) although its type names a backoff.
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as unknown as IBackoff<unknown>,

@@ -115,6 +115,21 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await proxy.close();
   });
 
+  test('an outage shorter than the retry window: a write issued during it is acknowledged when etcd is back, not refused', async () => {
+    // Every attempt fails at once while cut, so the host's circuit breaker opens after three
+    // (0.7 s in); the write must keep retrying through the open breaker, as through a leader
+    // election, instead of answering 503 then (it did, at 0.7 s).
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const cut = await store(proxy.endpoint);
+    proxy.cut();
+    const write = cut.put('k/during', 'v').then((revision) => ({ revision }), (error: Error) => ({ error: error.message }));
+    await new Promise((r) => setTimeout(r, 1500));
+    proxy.restore();
+    expect(await write).toEqual({ revision: expect.any(Number) });
+    expect((await cut.list('k/')).entries).toEqual([{ key: 'k/during', value: 'v' }]);
+    await proxy.close();
+  }, 15_000);
+
   test('a watch whose revision etcd compacted away lists again: nothing lost, nothing applied twice', async () => {
     const proxy = await CuttableProxy.start(etcd.endpoint(0));
     const logs: string[] = [];
