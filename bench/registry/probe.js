@@ -1,32 +1,76 @@
 // Preloaded into the server under test (`node -r probe.js`): answers the bench's IPC message
 // 'stats' with the event-loop delay (perf_hooks.monitorEventLoopDelay), GC pauses
 // (PerformanceObserver 'gc') and RSS since the previous 'stats', then starts over.
+// It also tells a busy loop from a starved one: a 1 ms timer reads the main thread's
+// /proc schedstat (nanoseconds on a CPU, and waiting for one) at every tick, so each gap
+// between ticks splits into time the thread ran (its own work: JS, GC, I/O callbacks) and
+// time it waited for a core (other processes on a shared machine). `ownMaxMs` is the longest
+// gap's share of running: the stall this process itself causes.
 'use strict';
-const { monitorEventLoopDelay, PerformanceObserver } = require('node:perf_hooks');
+const fs = require('node:fs');
+const { constants, monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
 
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 let gcMax = 0;
 let gcTotal = 0;
 let gcCount = 0;
+let scavengeMax = 0; // young generation (minor GC)
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gcMax = Math.max(gcMax, entry.duration);
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavengeMax = Math.max(scavengeMax, entry.duration);
     gcTotal += entry.duration;
     gcCount++;
   }
 }).observe({ entryTypes: ['gc'] });
+
+let schedFd;
+try {
+  schedFd = fs.openSync(`/proc/self/task/${process.pid}/schedstat`, 'r');
+} catch {
+  schedFd = undefined; // not Linux: only the figures above
+}
+const buf = Buffer.alloc(128);
+function sched() {
+  const n = fs.readSync(schedFd, buf, 0, buf.length, 0);
+  const [run, wait] = buf.toString('latin1', 0, n).split(' ');
+  return { run: Number(run) / 1e6, wait: Number(wait) / 1e6 };
+}
+let ownMax = 0; // ms the thread ran during the longest-running gap between ticks
+let gapMax = 0;
+let waitInGaps = 0; // ms waited for a core during gaps over 10 ms
+if (schedFd !== undefined) {
+  let last = sched();
+  let lastAt = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    const s = sched();
+    const gap = now - lastAt;
+    if (gap > 10) {
+      ownMax = Math.max(ownMax, s.run - last.run);
+      waitInGaps += s.wait - last.wait;
+    }
+    gapMax = Math.max(gapMax, gap);
+    last = s;
+    lastAt = now;
+  }, 1).unref();
+}
 
 process.on('message', (message) => {
   if (message !== 'stats') return;
   process.send({
     loopMaxMs: loop.max / 1e6,
     loopP99Ms: loop.percentile(99) / 1e6,
+    ownMaxMs: ownMax,
+    waitInGapsMs: waitInGaps,
     gcMaxMs: gcMax,
+    scavengeMaxMs: scavengeMax,
     gcTotalMs: gcTotal,
     gcCount,
     rssMiB: process.memoryUsage().rss / 1048576,
   });
   loop.reset();
-  gcMax = gcTotal = gcCount = 0;
+  gcMax = gcTotal = gcCount = scavengeMax = 0;
+  ownMax = gapMax = waitInGaps = 0;
 });

@@ -8,7 +8,8 @@
 //  Per phase: client-side ext_proc p50 / p99 / max, and from the server (bench/registry/probe.js,
 //  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
-// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CPU_PROF_DIR.
+// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CPU_PROF_DIR,
+// SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build).
 'use strict';
 const { fork } = require('node:child_process');
 const { untilServing } = require('../serving');
@@ -54,9 +55,9 @@ async function startServer() {
   const rules = path.join(OUT, 'rules.yaml');
   fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
   const child = fork(path.join(DIST, 'cli/main.js'), ['serve'], {
-    execArgv: ['-r', path.join(__dirname, 'probe.js'), ...(process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] : [])],
+    execArgv: ['-r', path.join(__dirname, 'probe.js'), ...(process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] : []), ...(process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: ['ignore', process.env.SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'pipe', 'ipc'],
   });
   // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
   if (process.env.SERVER_NICE) os.setPriority(child.pid, Number(process.env.SERVER_NICE));
@@ -173,7 +174,7 @@ async function main() {
     }
     const loadSeconds = (performance.now() - t0) / 1000;
     const load = await server.stats();
-    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms, max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
+    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stretch running: ${fmt(load.ownMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
 
     await drive(client, message, 1); // warm-up
     const phases = ['idle', 'churn', 'expiry'];
@@ -181,12 +182,12 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, client, message, p, round));
 
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores\n`);
-    console.log('| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | max GC pause ms | RSS MiB | errors |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | max GC pause ms | max scavenge ms | RSS MiB | errors |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('gcMaxMs')} | ${col('rssMiB')} | ${r.reduce((a, x) => a + x.errors, 0)} |`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('rssMiB')} | ${r.reduce((a, x) => a + x.errors, 0)} |`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);

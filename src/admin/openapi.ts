@@ -29,7 +29,41 @@ const GETS: Record<string, object> = {
     responses: { '200': answer('instances', 'Instances'), ...common },
   },
   '/v1/rules': { summary: 'the live rule document', responses: { '200': answer('rules', 'Rules'), ...common } },
-  '/v1/routers': { summary: 'the router chain, in order', responses: { '200': answer('router names', 'Routers'), ...common } },
+  '/v1/routers': { summary: 'the router chain, in order, with each router\'s configuration', responses: { '200': answer('router names and the chain', 'Routers'), ...common } },
+  '/ui/': {
+    summary: 'the web console (open: it holds no data; its API calls carry the token)',
+    responses: { '200': text('the console page', 'text/html'), '404': error('the console is not built: run npm run build') },
+  },
+  '/ui/assets/{file}': {
+    summary: "the web console's scripts and styles (content-hashed names, cached as immutable)",
+    parameters: [pathParam('file')],
+    responses: { '200': { description: 'the file', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } }, '404': error('no such file, or the console is not built') },
+  },
+  '/v1/rules/history': { summary: 'rule documents applied on this replica since it started, newest first (at most 20)', responses: { '200': answer('versions', 'RulesHistory'), ...common } },
+  '/v1/overview': {
+    summary: 'services with instance counts, rules version and count, connected proxies, store and phase (the console\'s overview; computed at most once per second)',
+    responses: { '200': answer('overview', 'Overview'), ...common },
+  },
+  '/v1/proxies': {
+    summary: 'connected xDS clients (Envoys and proxyless gRPC), their subscriptions, ACKed and NACKed versions per type and convergence times (computed at most once per second)',
+    responses: { '200': answer('proxies', 'Proxies'), ...common },
+  },
+  '/v1/services/{namespace}/{service}': {
+    summary: "one service: its instance counts, the subsets its selectors cut it into (at most once per second), and one page of its instances, filtered",
+    parameters: [
+      pathParam('namespace'),
+      pathParam('service'),
+      queryParam('offset', 'instances to skip (default 0)'),
+      queryParam('limit', 'page size, 1 to 500 (default 50)'),
+      queryParam('filter', 'space-separated terms, all must match: k=v (a label or locality field), healthy, unhealthy, or a substring of the id or host:port'),
+    ],
+    responses: { '200': answer('the service', 'ServiceDetail'), '400': error('bad offset or limit'), '404': error('no such service'), ...common },
+  },
+  '/v1/services/{namespace}/{service}/split': {
+    summary: "the service's routing decisions per second over the last 300 s, by destination and outcome (ext_proc decisions of this process; computed at most once per second)",
+    parameters: [pathParam('namespace'), pathParam('service')],
+    responses: { '200': answer('the split', 'Split'), '404': error('no such service'), ...common },
+  },
   '/config_dump': {
     summary: 'configuration, rules, routers, registry and xDS state; with resource and name, one served xDS resource in Envoy\'s JSON mapping',
     parameters: [queryParam('resource', 'clusters, endpoints, listeners or routes'), queryParam('name', 'the resource name (required with resource)')],
@@ -79,6 +113,13 @@ paths['/v1/rules']!.put = {
     '409': error('rules come from the configured rulesFile'),
     '413': error('body over 1 MiB'),
     ...common,
+  },
+};
+paths['/v1/rules/check'] = {
+  post: {
+    summary: 'validate a rule document (YAML or JSON text) without storing it',
+    requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
+    responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), '413': error('body over 1 MiB'), ...common },
   },
 };
 paths['/v1/routers/{name}/config'] = {

@@ -6,6 +6,21 @@ import fastJson from 'fast-json-stringify';
  */
 const labels = { type: 'object', additionalProperties: { type: 'string' } } as const;
 
+const instanceProperties = {
+  id: { type: 'string' },
+  service: { type: 'string' },
+  namespace: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'integer', minimum: 1, maximum: 65535 },
+  weight: { type: 'integer' },
+  metadata: labels,
+  locality: { type: 'object', properties: { region: { type: 'string' }, zone: { type: 'string' }, campus: { type: 'string' } }, additionalProperties: false },
+  healthy: { type: 'boolean' },
+  ephemeral: { type: 'boolean' },
+  ttlSeconds: { type: 'number' },
+} as const;
+const instanceRequired = ['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds'] as const;
+
 export const SCHEMAS = {
   Status: { type: 'object', properties: { status: { type: 'string' } }, required: ['status'], additionalProperties: false },
   Error: {
@@ -15,24 +30,7 @@ export const SCHEMAS = {
     additionalProperties: false,
   },
   Labels: labels,
-  Instance: {
-    type: 'object',
-    properties: {
-      id: { type: 'string' },
-      service: { type: 'string' },
-      namespace: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'integer', minimum: 1, maximum: 65535 },
-      weight: { type: 'integer' },
-      metadata: labels,
-      locality: { type: 'object', properties: { region: { type: 'string' }, zone: { type: 'string' }, campus: { type: 'string' } }, additionalProperties: false },
-      healthy: { type: 'boolean' },
-      ephemeral: { type: 'boolean' },
-      ttlSeconds: { type: 'number' },
-    },
-    required: ['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds'],
-    additionalProperties: false,
-  },
+  Instance: { type: 'object', properties: instanceProperties, required: instanceRequired, additionalProperties: false },
   Instances: {
     type: 'object',
     properties: { instances: { type: 'array', items: { $ref: '#/components/schemas/Instance' } } },
@@ -46,7 +44,157 @@ export const SCHEMAS = {
     additionalProperties: false,
   },
   RuleUpdate: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, required: ['version'], additionalProperties: false },
-  Routers: { type: 'object', properties: { routers: { type: 'array', items: { type: 'string' } } }, required: ['routers'], additionalProperties: false },
+  Routers: {
+    type: 'object',
+    properties: {
+      routers: { type: 'array', items: { type: 'string' } },
+      chain: {
+        type: 'array',
+        description: 'the routers in the order they run, each with its configuration (null: never configured)',
+        items: { type: 'object', properties: { name: { type: 'string' }, order: { type: 'number' }, config: { type: ['object', 'null'], additionalProperties: true } }, required: ['name', 'order', 'config'], additionalProperties: false },
+      },
+    },
+    required: ['routers', 'chain'],
+    additionalProperties: false,
+  },
+  RulesHistory: {
+    type: 'object',
+    properties: {
+      versions: {
+        type: 'array',
+        description: 'rule documents applied on this replica since it started, newest first (at most 20)',
+        items: {
+          type: 'object',
+          properties: { version: { type: 'integer' }, origin: { type: 'string' }, at: { type: 'string', format: 'date-time' }, text: { type: 'string' } },
+          required: ['version', 'origin', 'at', 'text'],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['versions'],
+    additionalProperties: false,
+  },
+  RulesCheck: {
+    type: 'object',
+    properties: {
+      ok: { type: 'boolean' },
+      errors: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { path: { type: 'string' }, line: { type: 'integer' }, column: { type: 'integer' }, message: { type: 'string' } },
+          required: ['path', 'message'],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['ok', 'errors'],
+    additionalProperties: false,
+  },
+  ServiceSummary: {
+    type: 'object',
+    properties: { namespace: { type: 'string' }, service: { type: 'string' }, cluster: { type: 'string' }, instances: { type: 'integer' }, healthy: { type: 'integer' } },
+    required: ['namespace', 'service', 'cluster', 'instances', 'healthy'],
+    additionalProperties: false,
+  },
+  Overview: {
+    type: 'object',
+    properties: {
+      version: { type: 'string', description: 'metaroute build' },
+      phase: { type: 'string', enum: ['starting', 'serving', 'draining', 'stopping'] },
+      store: { type: 'object', properties: { kind: { type: 'string', enum: ['embedded', 'etcd'] }, where: { type: 'string' } }, required: ['kind', 'where'], additionalProperties: false },
+      rules: {
+        type: 'object',
+        properties: {
+          version: { type: 'integer' },
+          origin: { type: 'string' },
+          rules: { type: 'integer' },
+          metadataRoutes: { type: 'integer' },
+          lastReload: { type: 'object', properties: { ok: { type: 'boolean' }, at: { type: 'string', format: 'date-time' } }, required: ['ok', 'at'], additionalProperties: false },
+        },
+        required: ['version', 'origin', 'rules', 'metadataRoutes'],
+        additionalProperties: false,
+      },
+      proxies: { type: 'integer', description: 'connected xDS streams (Envoys and proxyless gRPC clients)' },
+      services: { type: 'array', items: { $ref: '#/components/schemas/ServiceSummary' } },
+    },
+    required: ['version', 'phase', 'store', 'rules', 'proxies', 'services'],
+    additionalProperties: false,
+  },
+  ServiceDetail: {
+    type: 'object',
+    properties: {
+      summary: { $ref: '#/components/schemas/ServiceSummary' },
+      subsets: {
+        type: 'array',
+        description: "the subsets the service's selectors (from rules and routers' label keys) cut it into; '' is \"lacks the key\"",
+        items: {
+          type: 'object',
+          properties: { keys: { type: 'array', items: { type: 'string' } }, labels, instances: { type: 'integer' }, healthy: { type: 'integer' } },
+          required: ['keys', 'labels', 'instances', 'healthy'],
+          additionalProperties: false,
+        },
+      },
+      page: {
+        type: 'object',
+        properties: {
+          offset: { type: 'integer' },
+          limit: { type: 'integer' },
+          matching: { type: 'integer', description: 'instances matching the filter' },
+          instances: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                ...instanceProperties,
+                lastHeartbeat: { type: ['string', 'null'], description: 'last registration or heartbeat of an ephemeral instance (to 100 ms); null for a persistent one' },
+              },
+              required: [...instanceRequired, 'lastHeartbeat'],
+              additionalProperties: false,
+            },
+          },
+        },
+        required: ['offset', 'limit', 'matching', 'instances'],
+        additionalProperties: false,
+      },
+    },
+    required: ['summary', 'subsets', 'page'],
+    additionalProperties: false,
+  },
+  Split: {
+    type: 'object',
+    properties: {
+      until: { type: 'integer', description: 'epoch ms of the last (still counting) second' },
+      seconds: { type: 'integer' },
+      series: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            destination: { type: 'string' },
+            outcome: { type: 'string', enum: ['pass', 'subset', 'endpoints', 'cluster', 'reject'] },
+            counts: { type: 'array', items: { type: 'integer' }, description: 'decisions per second, oldest first' },
+          },
+          required: ['destination', 'outcome', 'counts'],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['until', 'seconds', 'series'],
+    additionalProperties: false,
+  },
+  Proxies: {
+    type: 'object',
+    properties: {
+      proxies: {
+        type: 'array',
+        description: "each xDS stream as the config dump's xds.streams lists it: node, subscriptions, per type the last ACK (with convergedMs) and a held NACK",
+        items: { type: 'object', additionalProperties: true },
+      },
+    },
+    required: ['proxies'],
+    additionalProperties: false,
+  },
   Decision: {
     type: 'object',
     properties: {
@@ -130,6 +278,12 @@ export const serialize = {
   rules: compile(SCHEMAS.Rules),
   ruleUpdate: compile(SCHEMAS.RuleUpdate),
   routers: compile(SCHEMAS.Routers),
+  rulesHistory: compile(SCHEMAS.RulesHistory),
+  rulesCheck: compile(SCHEMAS.RulesCheck),
+  overview: compile(SCHEMAS.Overview),
+  service: compile(SCHEMAS.ServiceDetail),
+  split: compile(SCHEMAS.Split),
+  proxies: compile(SCHEMAS.Proxies),
   explain: compile(SCHEMAS.Explanation),
   dump: compile(SCHEMAS.ConfigDump),
   resource: compile(SCHEMAS.XdsResource),

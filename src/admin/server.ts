@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DecideOptions } from '../extproc/decide';
-import type { Instance } from '../model/instance';
+import { serviceKey, type Instance } from '../model/instance';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import { VERSION } from '../model/build-info';
@@ -15,11 +15,17 @@ import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { HttpError, readBody, readJson, send } from './http';
+import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
+import type { RuleError } from '../rules/errors';
+import { ruleCounts } from '../rules';
 import { runtimeMetrics } from '../metrics/runtime';
 import { XDS_SECTIONS } from '../xds';
+import { ConsoleAssets } from './console-assets';
+import { IntervalCache } from './interval-cache';
 import { openApiDocument } from './openapi';
 import { serialize } from './schemas';
+import { instancePage, serviceSummaries, subsetSizes, type SubsetSize } from './services';
 
 /** What the rules API needs of the live rules (implemented by app/rules-source.ts). */
 export interface RulesPort {
@@ -29,6 +35,11 @@ export interface RulesPort {
   readonly file: string | undefined;
   /** Validates and stores a new rule document; an invalid one changes nothing. */
   update(text: string, origin: string): Promise<{ ok: true; version: number } | { ok: false; message: string }>;
+  /** Validates a document without storing it. */
+  check(text: string): Promise<readonly RuleError[]>;
+  /** Documents applied on this replica, newest first. */
+  readonly history: readonly { readonly version: number; readonly origin: string; readonly at: number; readonly text: string }[];
+  readonly lastReload: { readonly ok: boolean; readonly at: number } | undefined;
 }
 
 export interface AdminDeps {
@@ -48,6 +59,15 @@ export interface AdminDeps {
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
   configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** A service's decisions per second, fed by ext_proc (the console's live split; with workers, summed over them). */
+  split(serviceKey: string): ServiceSplit | Promise<ServiceSplit>;
+  /** The subset selectors (label-key sets) xDS serves for a service (`namespace/service`). */
+  selectors(serviceKey: string): readonly (readonly string[])[];
+  /** The xDS streams as the config dump lists them. */
+  proxies(): readonly unknown[];
+  /** Each router's current configuration, by name (absent: never configured). */
+  routerConfigs(): Record<string, unknown>;
+  readonly store: { readonly kind: 'embedded' | 'etcd'; readonly where: string };
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
@@ -64,6 +84,11 @@ export class AdminServer {
   /** Per token, registrations written to the store but not yet in the registry. */
   private readonly pending = new Map<AuthToken, Set<string>>();
   private readonly openApi = JSON.stringify(openApiDocument(VERSION));
+  private readonly console = new ConsoleAssets();
+  /** What consoles poll is computed once per second, however many are open. */
+  private readonly perSecond = new IntervalCache<string>(1000);
+  private readonly subsetsPerSecond = new IntervalCache<SubsetSize[]>(1000);
+  private readonly splitPerSecond = new IntervalCache<Promise<string>>(1000);
 
   constructor(private readonly deps: AdminDeps) {
     this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })), 'open');
@@ -98,7 +123,42 @@ export class AdminServer {
       if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
       send(res, 200, serialize.ruleUpdate({ version: result.version }));
     }, 'admin-write');
-    this.route('GET', '/v1/routers', (_q, res) => send(res, 200, serialize.routers({ routers: [...deps.engine.routerNames] })));
+    this.route('GET', '/v1/routers', (_q, res) => {
+      const configs = deps.routerConfigs();
+      const chain = deps.engine.routerChain.map(({ name, order }) => ({ name, order, config: configs[name] ?? null }));
+      send(res, 200, serialize.routers({ routers: chain.map((r) => r.name), chain }));
+    });
+    this.route('GET', '/v1/rules/history', (_q, res) => {
+      send(res, 200, serialize.rulesHistory({ versions: deps.rules.history.map((h) => ({ ...h, at: new Date(h.at).toISOString() })) }));
+    });
+    this.route('POST', '/v1/rules/check', async (req, res) => {
+      const errors = await deps.rules.check(await readBody(req));
+      send(res, 200, serialize.rulesCheck({ ok: errors.length === 0, errors }));
+    });
+    this.route('GET', '/v1/overview', (_q, res) => send(res, 200, this.perSecond.get('overview', () => this.overview())));
+    this.route('GET', '/v1/proxies', (_q, res) => send(res, 200, this.perSecond.get('proxies', () => serialize.proxies({ proxies: deps.proxies() }))));
+    this.route('GET', '/v1/services/([^/]+)/([^/]+)', (_q, res, [ns, svc], url) => {
+      const view = this.service(ns!, svc!);
+      const subsets = this.subsetsPerSecond.get(view.key, () => subsetSizes(view, deps.selectors(view.key)));
+      const summary = { namespace: view.namespace, service: view.name, cluster: view.cluster, instances: view.instances.length, healthy: view.healthy };
+      send(res, 200, serialize.service({ summary, subsets, page: instancePage(deps.registry, view, url.searchParams) }));
+    });
+    this.route('GET', '/v1/services/([^/]+)/([^/]+)/split', async (_q, res, [ns, svc]) => {
+      const key = this.service(ns!, svc!).key;
+      send(res, 200, await this.splitPerSecond.get(key, async () => serialize.split(await deps.split(key))));
+    });
+    this.route('GET', '/ui/(|assets/[^/]+)', async (_q, res, _p, url) => {
+      const asset = await this.console.get(url.pathname);
+      res.writeHead(200, {
+        'content-type': asset.type,
+        'content-length': asset.body.length,
+        'cache-control': asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+        // The console loads only its own files and talks only to this server.
+        'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+        'x-content-type-options': 'nosniff',
+      });
+      res.end(asset.body);
+    }, 'open');
     this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
       const config = await readJson(req);
       try {
@@ -286,6 +346,30 @@ export class AdminServer {
     const found = this.deps.xdsResource(resource, name);
     if (!found) throw new HttpError(404, `no ${resource} resource named ${JSON.stringify(name)} is served`);
     send(res, 200, serialize.resource({ ...found, name }));
+  }
+
+  private service(namespace: string, name: string) {
+    const view = this.deps.registry.snapshot().services.get(serviceKey(namespace, name));
+    if (!view) throw new HttpError(404, `no registered service ${namespace}/${name}`);
+    return view;
+  }
+
+  private overview(): string {
+    const { deps } = this;
+    const last = deps.rules.lastReload;
+    return serialize.overview({
+      version: VERSION,
+      phase: deps.phase(),
+      store: deps.store,
+      rules: {
+        version: deps.rules.snapshot.version,
+        origin: deps.rules.document.origin,
+        ...ruleCounts(deps.rules.snapshot),
+        ...(last && { lastReload: { ok: last.ok, at: new Date(last.at).toISOString() } }),
+      },
+      proxies: deps.proxies().length,
+      services: serviceSummaries(deps.registry),
+    });
   }
 
   private listInstances(res: http.ServerResponse, url: URL): void {

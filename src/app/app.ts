@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminAuth, isLoopback } from '../admin/auth';
 import { xdsClientsProblem } from '../config/grpc-security';
+import { DecisionSplit, sumSplits } from '../metrics/decision-split';
 import { MetricsRegistry } from '../metrics/metrics';
 import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
@@ -25,7 +26,7 @@ import { RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { EtcdStore } from '../store/etcd';
 import type { Store } from '../store/store';
-import { NONE_HELD, XDS_SERVICE_NAMES, XdsServer } from '../xds';
+import { NONE_HELD, subsetPolicy, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials, xdsClientCheck } from './grpc-security';
@@ -118,7 +119,11 @@ export class App {
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
     const decideOptions = decideOptionsOf(config);
-    const extProcServer = workers ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness);
+    // Counted where ext_proc decides: in this process (with workers, the workers decide and it stays empty).
+    // With workers, they decide and count; the primary sums their splits when asked.
+    const split = workers ? undefined : new DecisionSplit();
+    if (split) releases.push(() => split.close());
+    const extProcServer = workers ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness, split);
 
     const xds = new XdsServer(
       {
@@ -139,7 +144,12 @@ export class App {
       metrics.counter('metaroute_rollout_timeouts_total', 'Rollouts that switched ext_proc before every Envoy ACKed the new subset selectors'),
       log,
     );
-    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls);
+    const xdsRefused = metrics.counter('metaroute_xds_refused_total', 'xDS calls refused by the client identity check (no or an unlisted client certificate or token)');
+    xdsRefused.inc([], 0); // a series from the start, so the first refusal is an increase
+    const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls, (refusal) => {
+      xdsRefused.inc();
+      log.warn({ event: 'xds.refused', ...refusal }, 'xds: a client without an accepted identity was refused (UNAUTHENTICATED)');
+    });
     const xdsServer = new grpc.Server({ ...GRPC_OPTIONS, interceptors: clientCheck ? [clientCheck] : [] });
     xds.register(xdsServer);
     registerHealth(xdsServer, readiness, XDS_SERVICE_NAMES);
@@ -165,6 +175,11 @@ export class App {
         xds: xds.configDump(),
         ...(workers && { workers: await workers.stats() }),
       }),
+      split: (key) => (workers ? workers.splits(key).then(sumSplits) : split!.read(key)),
+      selectors: (key) => subsetPolicy(servedRules(), key, routerKeys()).selectors,
+      proxies: () => xds.streamsDump(),
+      routerConfigs: () => routerConfigs.dump(),
+      store: config.store.kind === 'etcd' ? { kind: 'etcd', where: config.store.endpoints.join(',') } : { kind: 'embedded', where: config.dataDir },
     });
 
     releases.push(() => {
@@ -290,8 +305,8 @@ export function decideOptionsOf(config: ServerConfig) {
 }
 
 /** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
-export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness): grpc.Server {
-  const server = new ExtProcService(engine, metrics, decideOptions).createServer(GRPC_OPTIONS);
+export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness, split?: DecisionSplit): grpc.Server {
+  const server = new ExtProcService(engine, metrics, decideOptions, split).createServer(GRPC_OPTIONS);
   registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
   return server;
 }

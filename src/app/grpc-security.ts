@@ -11,6 +11,14 @@ export function serverCredentials(tls: TlsConfig | undefined): grpc.ServerCreden
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], ca !== null);
 }
 
+/** A call the xDS client check turned away: who asked, with which certificate names, and whether it sent a token. */
+export interface XdsRefusal {
+  readonly method: string;
+  readonly peer: string;
+  readonly certificate: string[] | undefined;
+  readonly token: boolean;
+}
+
 const HEALTH_PREFIX = '/grpc.health.v1.Health/';
 
 /**
@@ -18,9 +26,10 @@ const HEALTH_PREFIX = '/grpc.health.v1.Health/';
  * admitted with a verified client certificate (mutual TLS; when `certificateNames` is set,
  * its CN or a DNS/URI SAN must be listed) or a listed bearer token in its `authorization`
  * metadata (Envoy: `grpc_service.initial_metadata`). Anything else ends with UNAUTHENTICATED
- * before the handler runs, so a stranger never sees a resource. Undefined: xDS is open.
+ * before the handler runs, so a stranger never sees a resource; `refused` hears of each such
+ * call. Undefined: xDS is open.
  */
-export function xdsClientCheck(clients: XdsClientsConfig, tls: TlsConfig | undefined): grpc.ServerInterceptor | undefined {
+export function xdsClientCheck(clients: XdsClientsConfig, tls: TlsConfig | undefined, refused: (refusal: XdsRefusal) => void): grpc.ServerInterceptor | undefined {
   const mutual = tls?.clientCaFile !== undefined;
   if (clients.tokens.length === 0 && !mutual) return undefined;
   const tokens = new TokenDigests(clients.tokens, (t) => t);
@@ -35,8 +44,10 @@ export function xdsClientCheck(clients: XdsClientsConfig, tls: TlsConfig | undef
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            if (method.path.startsWith(HEALTH_PREFIX) || admitted(metadata, call.getAuthContext().sslPeerCertificate)) pass(metadata);
-            else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'xDS needs a client identity: a client certificate or authorization: Bearer <token> metadata' });
+            const certificate = call.getAuthContext().sslPeerCertificate;
+            if (method.path.startsWith(HEALTH_PREFIX) || admitted(metadata, certificate)) return pass(metadata);
+            refused({ method: method.path, peer: call.getPeer(), certificate: certificate?.subject ? certificateNames(certificate) : undefined, token: metadata.get('authorization').length > 0 });
+            call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'xDS needs a client identity: a client certificate or authorization: Bearer <token> metadata' });
           },
         }),
     });
@@ -49,5 +60,5 @@ function certificateNames(certificate: PeerCertificate): string[] {
     const m = /^(DNS|URI):(.+)$/.exec(san);
     if (m) out.push(m[2]!);
   }
-  return out;
+  return [...new Set(out)];
 }

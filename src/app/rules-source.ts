@@ -16,6 +16,18 @@ interface StoredRules {
 
 export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: RuleError[]; message: string };
 
+/** A rule document this replica applied. */
+export interface AppliedRules {
+  readonly version: number;
+  readonly origin: string;
+  /** When it was applied here (ms since the epoch). */
+  readonly at: number;
+  readonly text: string;
+}
+
+/** Applied documents kept for the console's history (this replica's, since it started). */
+export const RULES_HISTORY = 20;
+
 /**
  * Where the live rule snapshot comes from. Every update (rules file edit, admin API PUT)
  * is validated first and only a valid document is written to the store; the store's
@@ -36,6 +48,7 @@ export class RulesSource {
   private applying: Promise<void> = Promise.resolve();
   /** The document this replica validated last, so applying it does not check it twice. */
   private validated: { readonly text: string; readonly document: RuleDocument } | undefined;
+  private readonly applied: AppliedRules[] = [];
 
   constructor(private readonly store: Store, private readonly checker: RulesChecker, private readonly log: Logger) {}
 
@@ -56,6 +69,17 @@ export class RulesSource {
   /** The text the current rules were compiled from, and where it came from. */
   get document(): StoredRules {
     return this.stored;
+  }
+
+  /** The documents applied on this replica since it started, newest first (at most RULES_HISTORY). */
+  get history(): readonly AppliedRules[] {
+    return this.applied;
+  }
+
+  /** Validates a document without storing it (the console's editor): its errors, each with line and path. */
+  async check(text: string): Promise<readonly RuleError[]> {
+    const checked = await this.checker.check(text, 'editor');
+    return checked.ok ? [] : checked.errors;
   }
 
   onChange(listener: (snapshot: RuleSnapshot) => void): () => void {
@@ -140,6 +164,8 @@ export class RulesSource {
     this.stored = stored;
     this.snapshotValue = compileRules(checked.document, version);
     this.lastReloadValue = { ok: true, at: Date.now() };
+    this.applied.unshift({ version, origin: stored.origin, at: this.lastReloadValue.at, text: stored.text });
+    if (this.applied.length > RULES_HISTORY) this.applied.pop();
     this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(this.snapshotValue) }, 'rules loaded');
     for (const listener of this.listeners) listener(this.snapshotValue);
   }

@@ -1,8 +1,10 @@
+import { DecisionSplit } from '../metrics/decision-split';
 import { MetricsRegistry } from '../metrics/metrics';
 import type { ServerConfig } from '../config/config';
 import type { Logger } from '../log/logger';
 import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
+import { serverCredentials } from './grpc-security';
 import { createExtProcServer, decideOptionsOf, routingSide } from './app';
 import { FollowPrimaryRollout } from './follow-rollout';
 import { MirrorStore } from './mirror-store';
@@ -31,6 +33,9 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   const follow = new FollowPrimaryRollout(config.xds.rolloutWaitMs + 1000, (what) => send({ t: 'switched', what }), log);
   const readiness = new Readiness();
   const releases: Array<() => unknown> = [];
+  // This worker's decisions for the console's live split; the primary sums the workers'.
+  const split = new DecisionSplit();
+  releases.push(() => split.close());
   let decisions = () => 0;
   let stop = (): void => process.exit(0);
   const loaded = new Promise<void>((resolve) => {
@@ -52,6 +57,9 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
         case 'stats':
           send({ t: 'stats', decisions: decisions() });
           break;
+        case 'split':
+          send({ t: 'split', key: message.key, split: split.read(message.key) });
+          break;
         case 'stop':
           stop();
           break;
@@ -64,7 +72,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   await loaded;
   const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout });
   const metrics = new MetricsRegistry();
-  const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness);
+  const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness, split);
   decisions = () => metrics.observations('metaroute_decision_seconds');
   stop = () => {
     readiness.set('stopping');
@@ -73,7 +81,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
       process.exit(0);
     });
   };
-  const port = await bindGrpc(server, config.host, config.ports.extProc);
+  const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls));
   readiness.set('serving');
   send({ t: 'ready', port });
 }

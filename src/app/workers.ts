@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
+import type { ServiceSplit } from '../metrics/decision-split';
 import type { Store, StoreEvent } from '../store/store';
 
 /** Messages between the primary and its ext_proc workers (over the cluster IPC channel). */
@@ -11,10 +12,12 @@ export type ToWorker =
   /** The primary's rollout of this change (same `what` in the worker) has switched over. */
   | { readonly t: 'switched'; readonly what: string }
   | { readonly t: 'stats' }
+  | { readonly t: 'split'; readonly key: string }
   | { readonly t: 'stop' };
 export type FromWorker =
   | { readonly t: 'ready'; readonly port: number }
   | { readonly t: 'stats'; readonly decisions: number }
+  | { readonly t: 'split'; readonly key: string; readonly split: ServiceSplit }
   /** This worker uses the change now. */
   | { readonly t: 'switched'; readonly what: string };
 
@@ -75,6 +78,13 @@ export class ExtProcWorkers {
       const answer = await this.ask(worker, { t: 'stats' }, (m) => m.t === 'stats', STATS_TIMEOUT_MS);
       return { id: worker.id, pid: worker.process.pid, decisions: answer?.t === 'stats' ? answer.decisions : null };
     }));
+  }
+
+  /** Each connected worker's decision split of a service (a worker that does not answer within a second is left out). */
+  async splits(key: string): Promise<ServiceSplit[]> {
+    const live = [...this.workers].filter((worker) => worker.isConnected());
+    const answers = await Promise.all(live.map((worker) => this.ask(worker, { t: 'split', key }, (m) => m.t === 'split' && m.key === key, STATS_TIMEOUT_MS)));
+    return answers.flatMap((answer) => (answer?.t === 'split' ? [answer.split] : []));
   }
 
   /**

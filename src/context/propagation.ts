@@ -47,56 +47,98 @@ export function metadataHeader(prefix: string, key: string): string {
 
 /** The whole-chain value of metadata key `key` in `headers`, in any of the spellings metainfo and SCT use. */
 export function persistentValue(headers: HeaderList, key: string): string | undefined {
-  return headerValue(headers, metadataHeader(PERSIST_PREFIX, key))
-    ?? headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase())
-    ?? sctCustomMetadata(headers)[key];
+  const value = headerValue(headers, metadataHeader(PERSIST_PREFIX, key)) ?? headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase());
+  if (value !== undefined) return value;
+  const custom = sctCustomMetadata(headers);
+  if (custom === undefined) return undefined;
+  const wanted = wireKey(key);
+  for (const [k, v] of Object.entries(custom)) if (typeof v === 'string' && wireKey(k) === wanted) return v;
+  return undefined;
 }
 
-/** SCT-CUSTOM-METADATA as a map; a malformed value counts as none. */
-function sctCustomMetadata(headers: HeaderList): Record<string, string> {
+/**
+ * SCT-CUSTOM-METADATA as the JSON object it carries, every entry kept (SCT writes
+ * `URLEncoder.encode(json)`, so `+` is a space); undefined when absent or malformed.
+ */
+function sctCustomMetadata(headers: HeaderList): Record<string, unknown> | undefined {
   const text = headerValue(headers, SCT_CUSTOM_METADATA);
-  if (text === undefined) return {};
+  if (text === undefined) return undefined;
   try {
-    const value = JSON.parse(decodeURIComponent(text)) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
-    return out;
+    const value = JSON.parse(decodeURIComponent(text.replace(/\+/g, ' '))) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
-    return {};
+    return undefined;
   }
+}
+
+/** A persistent value and the key spelling it is written under in SCT-CUSTOM-METADATA. */
+interface Persistent {
+  readonly name: string;
+  readonly value: string;
 }
 
 /**
  * The caller's sidecar, on its outbound call: whole-chain metadata in one spelling is
- * written in the other too (`rpc-persist-<k>` ⇄ `X-SCT-Metadata-Transitive-<k>`, and
- * SCT-CUSTOM-METADATA entries as both), so metainfo and SCT applications downstream see
- * one lane; and the calling instance's transitive keys (`caller.transitive`) become
- * persistent metadata when the request does not carry them yet, so a lane set only as an
- * instance label survives hops through baseline services.
+ * written in the others too (`rpc-persist-<k>`, `X-SCT-Metadata-Transitive-<k>`, and an
+ * entry of SCT-CUSTOM-METADATA), so metainfo and SCT applications downstream see one lane;
+ * and the calling instance's transitive keys (`caller.transitive`) become persistent
+ * metadata when the request does not carry them yet, so a lane set only as an instance
+ * label survives hops through baseline services. A key carried in several spellings takes
+ * the value `persistentValue()` routes by: `rpc-persist-<k>`, then SCT's header, then
+ * SCT-CUSTOM-METADATA, then the caller's label.
  */
 export function persistentMetadata(headers: HeaderList, transitive: readonly string[], labels: Labels, mutation: Mutation): void {
   if (transitive.length === 0 && !headers.names.some(isPersistentName)) return; // the common case allocates nothing
-  const values = new Map<string, string>(); // wire key (lower case, '-') -> value
+  const values = new Map<string, Persistent>(); // wire key (lower case, '-') -> value
   const present = new Set<string>();
-  for (const [k, v] of Object.entries(sctCustomMetadata(headers))) values.set(wireKey(k), v);
-  for (let i = 0; i < headers.names.length; i++) {
-    const name = headers.names[i]!;
-    const prefix = name.startsWith(PERSIST_PREFIX) ? PERSIST_PREFIX : name.startsWith(SCT_TRANSITIVE_PREFIX) ? SCT_TRANSITIVE_PREFIX : undefined;
-    if (!prefix || name === UPSTREAM_TRANSIT_MARKER) continue; // the marker is ours, and this call removes it
-    present.add(name);
-    const key = wireKey(name.slice(prefix.length));
-    if (prefix === PERSIST_PREFIX || !values.has(key)) values.set(key, headers.values[i]!);
+  for (const prefix of [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX]) {
+    for (let i = 0; i < headers.names.length; i++) {
+      const name = headers.names[i]!;
+      if (!name.startsWith(prefix) || name === UPSTREAM_TRANSIT_MARKER) continue; // the marker is ours, and this call removes it
+      present.add(name);
+      const key = wireKey(name.slice(prefix.length));
+      if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
+    }
   }
-  for (const key of transitive) {
-    const value = labels[key];
-    if (value !== undefined && !values.has(wireKey(key))) values.set(wireKey(key), value);
+  const custom = sctCustomMetadata(headers);
+  for (const [name, value] of Object.entries(custom ?? {})) {
+    if (typeof value === 'string' && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
   }
-  for (const [key, value] of values) {
+  for (const name of transitive) {
+    const value = labels[name];
+    if (value !== undefined && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
+  }
+  if (values.size === 0) return;
+  for (const [key, { value }] of values) {
     for (const prefix of [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX]) {
       if (!present.has(prefix + key)) mutation.set.push({ key: prefix + key, value });
     }
   }
+  const merged = mergeSctCustomMetadata(headers, custom, values);
+  if (merged !== undefined) mutation.set.push({ key: SCT_CUSTOM_METADATA, value: merged });
+}
+
+/**
+ * SCT-CUSTOM-METADATA with every persistent value in it: the entries already there are kept
+ * (their spelling, and values this sidecar does not route by), an entry for a key is set to
+ * the value routed by, missing keys are added. Undefined when nothing changes, or when the
+ * header is there but unreadable (left as it is: not ours to destroy; SCT's
+ * `X-SCT-Metadata-Transitive-<k>` headers still carry the lane).
+ */
+function mergeSctCustomMetadata(headers: HeaderList, custom: Record<string, unknown> | undefined, values: ReadonlyMap<string, Persistent>): string | undefined {
+  if (custom === undefined && headerValue(headers, SCT_CUSTOM_METADATA) !== undefined) return undefined;
+  const merged: Record<string, unknown> = { ...custom };
+  const spelled = new Map<string, string>(); // wire key -> the spelling already in the map
+  for (const name of Object.keys(merged)) if (!spelled.has(wireKey(name))) spelled.set(wireKey(name), name);
+  let changed = false;
+  for (const [key, { name, value }] of values) {
+    const at = spelled.get(key) ?? name;
+    if (merged[at] !== value) {
+      merged[at] = value;
+      changed = true;
+    }
+  }
+  return changed ? encodeURIComponent(JSON.stringify(merged)) : undefined;
 }
 
 function isPersistentName(name: string): boolean {

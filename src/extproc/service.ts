@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import type { DecisionSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
 import { responsePropagation, type Mutation, type Side } from '../context/propagation';
 import type { Caller } from '../context/request-context';
@@ -34,7 +35,8 @@ export class ExtProcService {
   private readonly streamErrors;
   private readonly rejected;
 
-  constructor(private readonly engine: RoutingEngine, metrics: MetricsRegistry, private readonly options: DecideOptions) {
+  /** `split`, when given, counts each routed decision per service and second (the console's live split). */
+  constructor(private readonly engine: RoutingEngine, metrics: MetricsRegistry, private readonly options: DecideOptions, private readonly split?: DecisionSplit) {
     this.decisions = metrics.counter('metaroute_decisions_total', 'Routing decisions by callee cluster, rule and outcome', ['service', 'rule', 'outcome']);
     this.latency = metrics.histogram('metaroute_decision_seconds', 'Time to decide one request (decode to encoded answer)', [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]);
     this.unknownService = metrics.counter('metaroute_unknown_service_total', 'Requests for a service metaroute does not know (passed through unchanged)');
@@ -96,6 +98,7 @@ export class ExtProcService {
     const { service, outcome, mutation } = verdict;
     const answer = encodeDecision(outcome.decision, mutation, outcome.rule);
     if (!service) this.unknownService.inc();
+    else this.split?.record(service.key, outcome.decision);
     this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);
     this.latency.observe((performance.now() - started) / 1000);
     return answer;

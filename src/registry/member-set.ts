@@ -30,7 +30,12 @@ export class MemberSet implements Subset {
   readonly instances: Instance[] = [];
   healthy = 0;
   version = 0;
-  private readonly positions = new Map<string, number>();
+  protected readonly positions = new Map<string, number>();
+
+  get(id: string): Instance | undefined {
+    const at = this.positions.get(id);
+    return at === undefined ? undefined : this.instances[at];
+  }
 
   add(instance: Instance): void {
     this.positions.set(instance.id, this.instances.length);
@@ -51,5 +56,52 @@ export class MemberSet implements Subset {
     this.positions.delete(id);
     if (gone.healthy) this.healthy--;
     this.version++;
+  }
+}
+
+/** `Roster.deadline` of a member without a lease (a persistent instance). */
+const NO_LEASE = -1;
+
+/**
+ * A whole service: its members by id, and each one's lease deadline in an array beside the
+ * members (the registry's tick units), so a million instances need no Map beyond the
+ * positions. A replaced member keeps its place and its deadline.
+ */
+export class Roster extends MemberSet {
+  private readonly deadlines: number[] = [];
+
+  override add(instance: Instance): void {
+    super.add(instance);
+    this.deadlines.push(NO_LEASE);
+  }
+
+  override remove(id: string): void {
+    const at = this.positions.get(id);
+    if (at === undefined) return;
+    super.remove(id);
+    const last = this.deadlines.pop()!;
+    if (at < this.deadlines.length) this.deadlines[at] = last;
+  }
+
+  /** Puts `instance` in the place of the member with its id (which must be there). */
+  replace(instance: Instance): void {
+    const at = this.positions.get(instance.id)!;
+    if (this.instances[at]!.healthy) this.healthy--;
+    if (instance.healthy) this.healthy++;
+    this.instances[at] = instance;
+    this.version++;
+  }
+
+  /** The lease deadline of a member, or undefined (not a member, or no lease). */
+  deadline(id: string): number | undefined {
+    const at = this.positions.get(id);
+    const deadline = at === undefined ? NO_LEASE : this.deadlines[at]!;
+    return deadline === NO_LEASE ? undefined : deadline;
+  }
+
+  /** Sets (or with undefined, ends) a member's lease. */
+  setDeadline(id: string, deadline: number | undefined): void {
+    const at = this.positions.get(id);
+    if (at !== undefined) this.deadlines[at] = deadline ?? NO_LEASE;
   }
 }

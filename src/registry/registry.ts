@@ -21,8 +21,6 @@ const TICK_MS = 100;
 export class Registry {
   private readonly services = new Map<string, ServiceView>();
   private readonly clusters = new Map<string, ServiceView>();
-  /** Per service, each ephemeral instance's deadline (in ticks): a heartbeat only writes here. */
-  private readonly leases = new Map<ServiceView, Map<string, number>>();
   /** (deadline, service, id), one per lease: a popped entry whose lease moved on is queued again. */
   private readonly deadlines = new DeadlineHeap<ServiceView, string>();
   private readonly epoch: number;
@@ -55,7 +53,6 @@ export class Registry {
   remove(namespace: string, service: string, id: string): boolean {
     const view = this.services.get(serviceKey(namespace, service));
     if (!view || !view.remove(id)) return false;
-    this.endLease(view, id);
     this.touch(view);
     return true;
   }
@@ -65,8 +62,14 @@ export class Registry {
     const view = this.services.get(serviceKey(namespace, service));
     const instance = view?.get(id);
     if (!instance) return false;
-    if (instance.ephemeral) this.leases.get(view!)!.set(id, this.tick() + ttlTicks(instance));
+    if (instance.ephemeral) view!.setDeadline(id, this.tick() + ttlTicks(instance));
     return true;
+  }
+
+  /** When an ephemeral instance last registered or heartbeated (ms since the epoch, to 100 ms); undefined for a persistent one. */
+  lastHeartbeat(view: ServiceView, instance: Instance): number | undefined {
+    const deadline = instance.ephemeral ? view.deadline(instance.id) : undefined;
+    return deadline === undefined ? undefined : this.epoch + (deadline - ttlTicks(instance)) * TICK_MS;
   }
 
   get(namespace: string, service: string, id: string): Instance | undefined {
@@ -83,16 +86,15 @@ export class Registry {
     const expired: Instance[] = [];
     while (expired.length < limit && this.deadlines.peek() <= now) {
       const [view, id] = this.deadlines.pop()!;
-      const deadline = this.leases.get(view)?.get(id);
+      const deadline = view.deadline(id);
       if (deadline === undefined) continue; // removed, or no longer ephemeral
       if (deadline > now) {
         this.deadlines.push(deadline, view, id); // a heartbeat moved it on
         continue;
       }
-      const instance = view.get(id);
-      if (!instance) continue;
+      const instance = view.get(id)!;
       expired.push(instance);
-      this.leases.get(view)!.set(id, now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS));
+      view.setDeadline(id, now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS));
       this.deadlines.push(now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS), view, id);
     }
     return expired;
@@ -145,20 +147,14 @@ export class Registry {
    * queued again too, and the older entry is dropped when due because the deadline moved past it.
    */
   private lease(view: ServiceView, instance: Instance): void {
-    let leases = this.leases.get(view);
     if (!instance.ephemeral) {
-      leases?.delete(instance.id);
+      view.setDeadline(instance.id, undefined);
       return;
     }
-    if (!leases) this.leases.set(view, (leases = new Map()));
-    const previous = leases.get(instance.id);
+    const previous = view.deadline(instance.id);
     const deadline = this.tick() + ttlTicks(instance);
-    leases.set(instance.id, deadline);
+    view.setDeadline(instance.id, deadline);
     if (previous === undefined || deadline < previous) this.deadlines.push(deadline, view, instance.id);
-  }
-
-  private endLease(view: ServiceView, id: string): void {
-    this.leases.get(view)?.delete(id);
   }
 
   private touch(view: ServiceView): void {

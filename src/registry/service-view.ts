@@ -1,6 +1,6 @@
 import type { Instance, Labels } from '../model/instance';
 import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serviceKey } from '../model/instance';
-import { MemberSet, type Subset } from './member-set';
+import { MemberSet, Roster, type Subset } from './member-set';
 
 export { countHealthy, fixedSubset, type Subset } from './member-set';
 
@@ -17,15 +17,23 @@ export function labelSetKey(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
-/** The posting keys of an instance: its metadata and its locality as reserved labels. */
-function postingKeys(instance: Instance): string[] {
-  const keys: string[] = [];
-  for (const k in instance.metadata) keys.push(postingKey(k, instance.metadata[k]!));
+/** Calls `fn` with each label of an instance: its metadata, and its locality as reserved labels. */
+function forLabels(instance: Instance, fn: (key: string, value: string) => void): void {
+  for (const k in instance.metadata) fn(k, instance.metadata[k]!);
   for (const field in LOCALITY_LABELS) {
     const value = instance.locality[field as keyof typeof LOCALITY_LABELS];
-    if (value) keys.push(postingKey(LOCALITY_LABELS[field as keyof typeof LOCALITY_LABELS], value));
+    if (value) fn(LOCALITY_LABELS[field as keyof typeof LOCALITY_LABELS], value);
   }
-  return keys;
+}
+
+/** label value → instances carrying it; a value only one instance has (a user id) holds it directly, not a set. */
+type Postings = Map<string, Instance | MemberSet>;
+
+function pair(a: Instance, b: Instance): MemberSet {
+  const set = new MemberSet();
+  set.add(a);
+  set.add(b);
+  return set;
 }
 
 const healthyLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
@@ -68,18 +76,22 @@ interface Memo {
 export class ServiceView {
   readonly key: string;
   readonly cluster: string;
-  /** The whole service as a Subset; one object, so identity comparisons hold. */
-  readonly all = new MemberSet();
+  /** The whole service as a Subset (one object, so identity comparisons hold), by id, with lease deadlines. */
+  readonly all = new Roster();
   /** Bumped on every change of this service only (per-resource xDS versions). */
   version = 0;
-  private readonly byId = new Map<string, Instance>();
-  /** label → instances carrying it; a label only one instance has (a user id) holds it directly, not a Map. */
-  private readonly postings = new Map<string, Instance | Map<string, Instance>>();
+  /**
+   * label key → value → instances: two levels, so a posting costs a Map entry keyed by the
+   * instance's own value string (a `key=value` string per label and instance cost 32+ bytes more).
+   */
+  private readonly postings = new Map<string, Postings>();
   private memos = new Map<string, Memo>();
   /** Memos by the posting key of one of their labels: only an instance with that label can change them. */
   private anchored = new Map<string, Memo[]>();
   /** Memos whose labels are all "lacks this key" (`''`): any instance may change them. */
   private unanchored: Memo[] = [];
+  /** Posting sets that are also memoised subsets: they stay sets while a memo may read them. */
+  private readonly shared = new WeakSet<MemberSet>();
   /** Rule destinations keep one Labels object per snapshot: look those up by identity, no key building. */
   private byObject = new WeakMap<Labels, MemberSet>();
 
@@ -100,33 +112,47 @@ export class ServiceView {
   }
 
   get(id: string): Instance | undefined {
-    return this.byId.get(id);
+    return this.all.get(id);
   }
 
-  /** Adds or replaces an instance (by id). */
+  /** Adds or replaces an instance (by id); a replaced one keeps its lease deadline. */
   upsert(instance: Instance): void {
-    const previous = this.byId.get(instance.id);
-    if (previous) this.unindex(previous);
-    this.byId.set(instance.id, instance);
-    this.all.add(instance);
-    for (const key of postingKeys(instance)) {
-      const list = this.postings.get(key);
-      if (!list) this.postings.set(key, instance);
-      else if (list instanceof Map) list.set(instance.id, instance);
-      else this.postings.set(key, new Map([[list.id, list], [instance.id, instance]]));
+    const previous = this.all.get(instance.id);
+    if (previous) {
+      this.unindex(previous);
+      this.all.replace(instance);
+    } else {
+      this.all.add(instance);
     }
+    forLabels(instance, (key, value) => {
+      let values = this.postings.get(key);
+      if (!values) this.postings.set(key, (values = new Map()));
+      const list = values.get(value);
+      if (!list) values.set(value, instance);
+      else if (list instanceof MemberSet) list.add(instance);
+      else values.set(value, pair(list, instance));
+    });
     this.forMemos(instance, (memo) => memo.members.add(instance));
     this.version++;
   }
 
   /** Returns false when the instance was not there. */
   remove(id: string): boolean {
-    const previous = this.byId.get(id);
+    const previous = this.all.get(id);
     if (!previous) return false;
     this.unindex(previous);
-    this.byId.delete(id);
+    this.all.remove(id);
     this.version++;
     return true;
+  }
+
+  /** An instance's lease deadline (the registry's units), undefined without one. */
+  deadline(id: string): number | undefined {
+    return this.all.deadline(id);
+  }
+
+  setDeadline(id: string, deadline: number | undefined): void {
+    this.all.setDeadline(id, deadline);
   }
 
   /**
@@ -149,17 +175,20 @@ export class ServiceView {
     return memo.members;
   }
 
+  /** Takes an instance out of its postings and memos (not out of `all`). */
   private unindex(instance: Instance): void {
-    this.all.remove(instance.id);
-    for (const key of postingKeys(instance)) {
-      const list = this.postings.get(key);
-      if (!(list instanceof Map)) {
-        if (list?.id === instance.id) this.postings.delete(key);
-        continue;
+    forLabels(instance, (key, value) => {
+      const values = this.postings.get(key);
+      const list = values?.get(value);
+      if (list instanceof MemberSet) {
+        list.remove(instance.id);
+        // A posting that is a memo's subset stays a set (the memo reads it), even when empty.
+        if (list.instances.length === 1 && !this.shared.has(list)) values!.set(value, list.instances[0]!);
+      } else if (list?.id === instance.id) {
+        values!.delete(value);
+        if (values!.size === 0) this.postings.delete(key);
       }
-      list.delete(instance.id);
-      if (list.size === 1) this.postings.set(key, list.values().next().value!);
-    }
+    });
     this.forMemos(instance, (memo) => memo.members.remove(instance.id));
   }
 
@@ -167,30 +196,40 @@ export class ServiceView {
   private forMemos(instance: Instance, fn: (memo: Memo) => void): void {
     for (const memo of this.unanchored) if (hasLabels(instance, memo.labels)) fn(memo);
     if (this.anchored.size === 0) return;
-    for (const key of postingKeys(instance)) {
-      const memos = this.anchored.get(key);
+    forLabels(instance, (key, value) => {
+      const memos = this.anchored.get(postingKey(key, value));
       if (memos) for (const memo of memos) if (hasLabels(instance, memo.labels)) fn(memo);
-    }
+    });
   }
 
-  /** Computes a subset by scanning its shortest posting list and files it under that list's key. */
+  /**
+   * Computes a subset by scanning its shortest posting list and files it under that list's key.
+   * A single label's subset is its posting list itself when that is a set: kept up to date
+   * with the postings, no second copy (the bench's `version` split halves a million instances).
+   */
   private memoise(labels: Labels): Memo {
+    const only = singleLabel(labels);
+    const posting = only && this.postings.get(only[0])?.get(only[1]);
+    if (posting instanceof MemberSet) {
+      this.shared.add(posting);
+      return { labels, members: posting };
+    }
     const members = new MemberSet();
     const memo: Memo = { labels, members };
     let anchor: string | undefined;
-    let from: Iterable<Instance> = this.byId.values();
+    let from: Iterable<Instance> = this.all.instances;
     let shortest = Infinity;
     let empty = false;
     for (const k in labels) {
       const v = labels[k]!;
       if (v === '') continue;
       const key = postingKey(k, v);
-      const list = this.postings.get(key);
-      const size = list === undefined ? 0 : list instanceof Map ? list.size : 1;
+      const list = this.postings.get(k)?.get(v);
+      const size = list === undefined ? 0 : list instanceof MemberSet ? list.instances.length : 1;
       if (size < shortest) {
         shortest = size;
         anchor = key;
-        from = list === undefined ? [] : list instanceof Map ? list.values() : [list];
+        from = list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
         empty = size === 0;
       }
     }
@@ -210,6 +249,16 @@ export class ServiceView {
     this.unanchored = [];
     this.byObject = new WeakMap();
   }
+}
+
+/** The one label of `labels` when it has exactly one, with a value (not "lacks this key"). */
+function singleLabel(labels: Labels): [string, string] | undefined {
+  let only: [string, string] | undefined;
+  for (const k in labels) {
+    if (only || labels[k] === '') return undefined;
+    only = [k, labels[k]!];
+  }
+  return only;
 }
 
 function hasKeys(labels: Labels): boolean {

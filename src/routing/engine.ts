@@ -53,6 +53,11 @@ export class RoutingEngine {
     return this.routers.map((r) => r.name);
   }
 
+  /** The chain in the order it runs. */
+  get routerChain(): readonly { readonly name: string; readonly order: number }[] {
+    return this.routers.map(({ name, order }) => ({ name, order }));
+  }
+
   target(ctx: RequestContext): ServiceView | undefined {
     return resolveTarget(ctx, this.snapshot.registry);
   }

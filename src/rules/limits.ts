@@ -14,6 +14,9 @@ export const RULE_LIMITS = {
   maxNodes: 100_000,
 } as const;
 
+/** The rules worker thread's nice value on Linux (check-worker.ts says why 10). */
+export const WORKER_NICE = 10;
+
 /**
  * The first limit `text` breaks, as an error at the line where it broke, or undefined. The
  * scan knows enough YAML to skip quoted strings and comments; block scalars (`|`, `>`) may

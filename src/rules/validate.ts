@@ -3,6 +3,7 @@ import type { Destination, MatchType, MetadataFailover, MetadataRoute } from '..
 import { LABEL_SOURCE_TYPES, MATCH_TYPES, sourceNeedsKey } from '../model/rule';
 import { formatPath, type Path, type RuleError } from './errors';
 import { testOf } from './matchers';
+import { MAX_DOCUMENT_REGEX_WEIGHT, regexWeight } from './regex';
 import type { ArgumentSpec, LabelSourceSpec, MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 
 /** Where a path's node sits in the source text; `key` asks for the map key naming it. */
@@ -78,6 +79,8 @@ export function validateRules(value: unknown, locate?: Locate): ValidationResult
  */
 class Checker {
   readonly errors: RuleError[] = [];
+  /** Of the REGEX values so far (regexWeight); past the budget the rest are not compiled. */
+  private regexWeight = 0;
 
   constructor(private readonly locate?: Locate) {}
 
@@ -142,6 +145,15 @@ class Checker {
     else value = this.string(path, o, 'value', { allowEmpty: true });
     if (this.errors.length > before) return undefined;
     const spec: MatchSpec = value === undefined ? { type } : { type, value };
+    if (type === 'REGEX' && value !== undefined) {
+      const over = this.regexWeight > MAX_DOCUMENT_REGEX_WEIGHT;
+      this.regexWeight += regexWeight(value);
+      if (this.regexWeight > MAX_DOCUMENT_REGEX_WEIGHT) {
+        // Reported once, where the budget ran out.
+        if (!over) this.report([...path, 'value'], `the document's regexes weigh more than ${MAX_DOCUMENT_REGEX_WEIGHT} (characters plus {n,m} repeat counts); compiling them would hold the check too long`);
+        return undefined;
+      }
+    }
     try {
       testOf(spec);
     } catch (err) {

@@ -27,6 +27,8 @@ interface Built {
   readonly held: readonly SelectorBasis[];
   /** Selector keys the CLA was built with (endpoints lacking one carry it as ""). */
   readonly selectorKeys: string;
+  /** The subset policy the Cluster was built from: an equal one needs no new Cluster. */
+  readonly policyId: string;
 }
 
 /**
@@ -70,11 +72,15 @@ export class ResourceBuilder {
     const routerKeysId = routerKeys.join('\u0000');
     let selectorKeys = previous?.selectorKeys ?? '';
     let keyList = selectorKeys ? selectorKeys.split('\u0000') : [];
+    let policyId = previous?.policyId ?? '';
     if (!previous || previous.rules !== rules || previous.routerKeys !== routerKeysId || previous.held !== held) {
       const policy = mergePolicies([subsetPolicy(rules, key, routerKeys), ...held.map((h) => subsetPolicy(h.rules, key, h.routerKeys))]);
       keyList = [...policy.keys];
       selectorKeys = keyList.join('\u0000');
-      this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
+      // Most clusters keep their selectors across a rule change: building and encoding their Cluster again would only find the same bytes.
+      const id = `${policy.endpointMode}\u0001${policy.selectors.map((k) => k.join('\u0000')).join('\u0001')}`;
+      if (!previous || id !== policyId || previous.name !== name) this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
+      policyId = id;
     }
     if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.selectorKeys !== selectorKeys) {
       // Built when a stream first reads it: no subscriber, no work. The registry is live, so the
@@ -90,7 +96,7 @@ export class ResourceBuilder {
       this.put(LDS, name, LISTENER_TYPE, buildListener(name), changes);
       this.put(RDS, name, ROUTE_TYPE, buildRouteConfiguration(name), changes);
     }
-    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, held, selectorKeys });
+    this.built.set(key, { name, view, viewVersion: view?.version ?? -1, rules, routerKeys: routerKeysId, held, selectorKeys, policyId });
   }
 
   private put(type: ResourceType, name: string, typeName: string, message: object, changes: Map<ResourceType, Set<string>>): void {

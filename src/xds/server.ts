@@ -114,7 +114,12 @@ export class XdsServer {
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       types[type.short] = { type_url: type.url, version: this.cache.version(type), resources };
     }
-    return { types, streams: [...this.streams].map((s) => s.dump()) };
+    return { types, streams: this.streamsDump() };
+  }
+
+  /** Each open stream: node, subscriptions, per type the last ACK and a held NACK. */
+  streamsDump(): unknown[] {
+    return [...this.streams].map((s) => s.dump());
   }
 
   /** Rebuilds at once, without the debounce (a rollout's step); returns the names that changed per type. */

@@ -199,6 +199,13 @@ describe('admin API bound beyond loopback', () => {
     ['POST', '/explain', { service: 'shop' }],
     ['GET', '/config_dump', undefined],
     ['GET', '/v1/instances', undefined],
+    // The console's endpoints.
+    ['GET', '/v1/overview', undefined],
+    ['GET', '/v1/proxies', undefined],
+    ['GET', '/v1/services/default/shop', undefined],
+    ['GET', '/v1/services/default/shop/split', undefined],
+    ['GET', '/v1/rules/history', undefined],
+    ['POST', '/v1/rules/check', 'rules: []\n'],
   ];
 
   it.each(adminRoutes)('%s %s needs an admin token (401 without, 403 with a registration token)', async (method, route, body) => {
@@ -213,6 +220,11 @@ describe('admin API bound beyond loopback', () => {
 
   it('keeps /healthz, /readyz and /metrics open', async () => {
     for (const route of ['/healthz', '/readyz', '/metrics']) expect((await call(env.admin, 'GET', route)).status).toBe(200);
+  });
+
+  it('serves the console\'s files without a token (they hold no data; its API calls need one)', async () => {
+    // 200 once `npm run build` has built the console (404 naming the command before): never 401.
+    for (const route of ['/ui/', '/ui/nosuch.js']) expect([401, 403]).not.toContain((await call(env.admin, 'GET', route)).status);
   });
 
   it('still takes registrations with a registration token', async () => {

@@ -95,7 +95,35 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('PUT', '/v1/rules', '/v1/rules', 'rules: [{ name: r }]', 'application/yaml')).status).toBe(400);
     expect((await call('GET', '/v1/rules', '/v1/rules')).json.version).toBe(2);
 
+    // 200 once `npm run build` built the console, else a documented 404 naming the command.
+    const consolePage = await call('GET', '/ui/', '/ui/');
+    if (consolePage.status === 200) expect(consolePage.text).toContain('<div id="app">');
+    else expect(consolePage.json.error).toContain('run npm run build');
+    expect((await call('HEAD', '/ui/', '/ui/')).status).toBe(consolePage.status);
+    expect((await call('GET', '/ui/assets/{file}', '/ui/assets/nosuch.js')).status).toBe(404);
+    expect((await call('HEAD', '/ui/assets/{file}', '/ui/assets/nosuch.js')).status).toBe(404);
     expect((await call('GET', '/v1/routers', '/v1/routers')).json.routers).toContain('lane');
+    expect((await call('GET', '/v1/routers', '/v1/routers')).json.chain[0]).toEqual({ name: 'lane', order: 100, config: {} });
+    expect((await call('GET', '/v1/rules/history', '/v1/rules/history')).json.versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    expect((await call('HEAD', '/v1/rules/history', '/v1/rules/history')).status).toBe(200);
+    const checked = await call('POST', '/v1/rules/check', '/v1/rules/check', 'rules:\n  - name: r\n    service: shop\n    destinations:\n      - { name: d, labels: { version: v1 }, weight: -1 }\n', 'application/yaml');
+    expect(checked.json).toMatchObject({ ok: false, errors: [{ line: 5, path: 'rules[0].destinations[0].weight' }] });
+    expect((await call('POST', '/v1/rules/check', '/v1/rules/check', 'rules: []\n', 'application/yaml')).json).toEqual({ ok: true, errors: [] });
+    const overview = await call('GET', '/v1/overview', '/v1/overview');
+    expect(overview.json).toMatchObject({ phase: 'serving', store: { kind: 'embedded' }, rules: { version: 2, rules: 1 }, proxies: 0, services: [{ service: 'batch', instances: 0 }, { service: 'shop', instances: 1, healthy: 1 }] });
+    expect((await call('HEAD', '/v1/overview', '/v1/overview')).status).toBe(200);
+    expect((await call('GET', '/v1/proxies', '/v1/proxies')).json).toEqual({ proxies: [] });
+    expect((await call('HEAD', '/v1/proxies', '/v1/proxies')).status).toBe(200);
+    const svc = '/v1/services/{namespace}/{service}';
+    const detail = await call('GET', svc, '/v1/services/default/shop?filter=version=gray&limit=10');
+    expect(detail.json.page).toMatchObject({ offset: 0, limit: 10, matching: 1, instances: [{ id: '10.0.0.1:8080', lastHeartbeat: expect.any(String) }] });
+    expect((await call('GET', svc, '/v1/services/default/shop?limit=0')).status).toBe(400);
+    expect((await call('GET', svc, '/v1/services/default/nosuch')).status).toBe(404);
+    expect((await call('HEAD', svc, '/v1/services/default/shop')).status).toBe(200);
+    const split = await call('GET', `${svc}/split`, '/v1/services/default/shop/split');
+    expect(split.json).toMatchObject({ seconds: 300, series: [] });
+    expect((await call('GET', `${svc}/split`, '/v1/services/default/nosuch/split')).status).toBe(404);
+    expect((await call('HEAD', `${svc}/split`, '/v1/services/default/shop/split')).status).toBe(200);
     expect((await call('HEAD', '/v1/routers', '/v1/routers')).status).toBe(200);
     expect((await call('PUT', '/v1/routers/{name}/config', '/v1/routers/lane/config', '{}')).status).toBe(200);
     const refused = await call('PUT', '/v1/routers/{name}/config', '/v1/routers/lane/config', '{"colour":"red"}');

@@ -1,7 +1,12 @@
 import Ajv from 'ajv';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/config';
+import { devCertificates, OPENSSL } from '../support/certificates';
+import { dataSourceFiles } from '../support/envoy';
+import { describeWith } from '../support/requires';
 import { ROOT } from '../support/transpile';
 
 /** deploy/compose.yaml against the Compose specification's JSON schema (as shipped in the dclint package). */
@@ -36,8 +41,37 @@ describe('deploy/compose.yaml', () => {
       if (service.image) expect({ image: service.image, pinned: /:v?\d+\.\d+\.\d+/.test(service.image) || service.image.startsWith('metaroute:') }).toEqual({ image: service.image, pinned: true });
       for (const volume of service.volumes ?? []) {
         const source = String(volume).split(':')[0]!;
-        if (source.startsWith('./')) expect({ source, exists: fs.existsSync(path.join(ROOT, 'deploy', source)) }).toEqual({ source, exists: true });
+        // ./tls/ is made by scripts/dev-certs.sh (not committed): checked below.
+        if (source.startsWith('./') && !source.startsWith('./tls/')) expect({ source, exists: fs.existsSync(path.join(ROOT, 'deploy', source)) }).toEqual({ source, exists: true });
       }
     }
+  });
+
+  describeWith(OPENSSL, 'mutual TLS between the gateway and metaroute', () => {
+    const mounts = (service: string) =>
+      new Map(((compose.services[service].volumes ?? []) as string[]).map((v) => v.split(':')).map(([source, target]) => [target!, source!]));
+
+    it('mounts the folders scripts/dev-certs.sh deploy/tls makes where the configs read them', () => {
+      const made = devCertificates();
+      // metaroute: its config's relative tls/ paths, next to the mounted config file.
+      const metaroute = mounts('metaroute');
+      const configAt = [...metaroute.keys()].find((t) => t.endsWith('/metaroute.yaml'))!;
+      const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-compose-'));
+      fs.copyFileSync(path.join(ROOT, 'deploy', metaroute.get(configAt)!), path.join(copy, 'metaroute.yaml'));
+      const tlsSource = metaroute.get(path.posix.join(path.posix.dirname(configAt), 'tls'))!;
+      expect(tlsSource).toMatch(/^\.\/tls\//);
+      fs.cpSync(path.join(made, tlsSource.slice('./tls/'.length)), path.join(copy, 'tls'), { recursive: true });
+      const env = { METAROUTE_ADMIN_TOKEN: 'admin-stand-in-token', METAROUTE_REGISTRATION_TOKEN: 'registration-stand-in-token' };
+      const config = loadConfig(path.join(copy, 'metaroute.yaml'), env);
+      expect([config.extProc.tls?.clientCaFile, config.xds.tls?.clientCaFile]).toEqual([path.join(copy, 'tls', 'ca.crt'), path.join(copy, 'tls', 'ca.crt')]);
+      // The gateway: every file its Envoy config names under a mounted folder is in that folder.
+      const gateway = mounts('gateway');
+      const files = dataSourceFiles(parse(fs.readFileSync(path.join(ROOT, 'deploy', gateway.get('/etc/envoy/gateway.yaml')!), 'utf8')));
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) {
+        const source = gateway.get(path.posix.dirname(file));
+        expect({ file, source: source && fs.existsSync(path.join(made, source.slice('./tls/'.length), path.posix.basename(file))) }).toEqual({ file, source: true });
+      }
+    });
   });
 });

@@ -47,8 +47,9 @@ describe('deploy/Dockerfile', () => {
     const installs = keyword(runtime, 'RUN').map((r) => r.getArgumentsContent() ?? '').filter((r) => r.includes('npm ci'));
     expect(installs).toHaveLength(1);
     expect(installs[0]).toContain('--omit=dev');
-    // The TypeScript sources reach the build stage only.
+    // The TypeScript and console sources reach the build stage only (the console is built into dist/console).
     expect(keyword(stages[0]!, 'COPY').some((c) => c.getArguments()[0]!.getValue() === 'src')).toBe(true);
+    expect(keyword(stages[0]!, 'COPY').some((c) => c.getArguments()[0]!.getValue() === 'web')).toBe(true);
   });
 
   it('exposes the default ports and starts `metaroute serve`', () => {
@@ -60,6 +61,6 @@ describe('deploy/Dockerfile', () => {
 
   it('keeps the build context to what the build copies', () => {
     const ignore = fs.readFileSync(path.join(ROOT, 'deploy', 'Dockerfile.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-    expect(ignore).toEqual(['*', '!package.json', '!package-lock.json', '!tsconfig.json', '!src/', '!protos/']);
+    expect(ignore).toEqual(['*', '!package.json', '!package-lock.json', '!tsconfig.json', '!src/', '!web/', '!protos/']);
   });
 });

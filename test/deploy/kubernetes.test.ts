@@ -1,8 +1,12 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULTS, loadConfig } from '../../src/config/config';
 import { loadRules } from '../../src/rules';
+import { devCertificates, OPENSSL } from '../support/certificates';
+import { dataSourceFiles } from '../support/envoy';
+import { describeWith } from '../support/requires';
 import { ROOT } from '../support/transpile';
 
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -56,6 +60,34 @@ function validate(manifest: Manifest): void {
   new Model(manifest).validate();
 }
 
+/** The container's environment; Secret-backed variables get distinct stand-in tokens. */
+function podEnv(container: any): Record<string, string> {
+  return Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? `${e.name}-stand-in-token`]));
+}
+
+/** The name of the Secret a container mounts at `dir`, or undefined. */
+function secretMountedAt(pod: any, container: any, dir: string): string | undefined {
+  const mount = (container.volumeMounts ?? []).find((m: { mountPath: string }) => m.mountPath === dir);
+  return pod.volumes.find((v: { name: string }) => v.name === mount?.name)?.secret?.secretName;
+}
+
+/**
+ * Loads `file` as the pod would: from a copy whose `tls/` folder is the pod's Secret `secret`
+ * (which must be mounted at <config dir>/tls, where the config's relative paths point), filled
+ * with what scripts/dev-certs.sh made for metaroute.
+ */
+function loadPodConfig(pod: any, container: any, file: string, secret: string, made: string) {
+  const configPath = (container.args as string[])[(container.args as string[]).indexOf('--config') + 1]!;
+  expect(secretMountedAt(pod, container, path.posix.join(path.posix.dirname(configPath), 'tls'))).toBe(secret);
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-pod-'));
+  fs.copyFileSync(file, path.join(copy, 'metaroute.yaml'));
+  fs.cpSync(path.join(made, 'metaroute'), path.join(copy, 'tls'), { recursive: true });
+  const config = loadConfig(path.join(copy, 'metaroute.yaml'), podEnv(container));
+  const tls = { certFile: path.join(copy, 'tls', 'tls.crt'), keyFile: path.join(copy, 'tls', 'tls.key'), clientCaFile: path.join(copy, 'tls', 'ca.crt') };
+  expect({ extProc: config.extProc.tls, xds: config.xds.tls }).toEqual({ extProc: tls, xds: tls });
+  return config;
+}
+
 describe('deploy/ Kubernetes manifests', () => {
   const all = manifests();
   const find = (kind: string, name: string) => all.find((m) => m.kind === kind && m.metadata.name === name)!;
@@ -93,17 +125,47 @@ describe('deploy/ Kubernetes manifests', () => {
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(find('PodDisruptionBudget', 'metaroute').spec.selector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
 
-    // The config the pod runs, with the env the pod sets, loads; the rules file it watches is mounted and valid.
-    // Secret-backed variables get distinct stand-in tokens.
-    const env = Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? `${e.name}-stand-in-token`]));
-    const config = loadConfig(path.join(DEPLOY, 'config', 'metaroute.yaml'), env);
-    expect(config.host).toBe('0.0.0.0');
+    // The rules file the pod watches is mounted and valid.
+    const env = podEnv(container);
     const rulesFile = env.METAROUTE_RULES_FILE as string;
     const mount = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === path.dirname(rulesFile));
     const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
     const rules = find('ConfigMap', volume.configMap.name).data![path.basename(rulesFile)]!;
     expect(loadRules(rules, rulesFile, 1).ok).toBe(true);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drainSeconds + 5);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(DEFAULTS.drainSeconds + 5);
+  });
+
+  describeWith(OPENSSL, 'mutual TLS between the Envoys and metaroute', () => {
+    let made: string;
+    beforeAll(() => {
+      made = devCertificates();
+    });
+
+    it('the config the pod runs loads with the env it sets and the Secret metaroute-tls mounted beside it (as scripts/dev-certs.sh makes it)', () => {
+      const pod = find('Deployment', 'metaroute').spec.template.spec;
+      const container = pod.containers[0];
+      const config = loadPodConfig(pod, container, path.join(DEPLOY, 'config', 'metaroute.yaml'), 'metaroute-tls', made);
+      expect(config.host).toBe('0.0.0.0');
+      expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drainSeconds + 5);
+    });
+
+    it('every Envoy reads its client certificate and the CA from the Secret metaroute-envoy-tls', () => {
+      const envoys = deployments.flatMap((d) => d.spec.template.spec.containers.filter((c: { image: string }) => c.image.startsWith('envoyproxy/')).map((c: any) => [d, c] as const));
+      expect(envoys.length).toBe(3);
+      for (const [deployment, container] of envoys) {
+        const pod = deployment.spec.template.spec;
+        const args: string[] = container.args;
+        const bootstrap = parse(fs.readFileSync(path.join(DEPLOY, 'envoy', path.basename(args[args.indexOf('-c') + 1]!)), 'utf8'));
+        const files = dataSourceFiles(bootstrap);
+        expect(files.length).toBeGreaterThan(0);
+        for (const file of files) {
+          const secret = secretMountedAt(pod, container, path.posix.dirname(file));
+          expect({ deployment: deployment.metadata.name, file, secret, exists: fs.existsSync(path.join(made, 'envoy', path.posix.basename(file))) }).toEqual({
+            deployment: deployment.metadata.name, file, secret: 'metaroute-envoy-tls', exists: true,
+          });
+        }
+      }
+    });
   });
 
   it('every ConfigMap a pod mounts is generated, and every Envoy -c file is in its mounted ConfigMap', () => {
@@ -151,14 +213,14 @@ describe('deploy/etcd: several replicas on a shared etcd', () => {
     expect(find('StatefulSet', 'etcd').spec.replicas).toBe(3);
   });
 
-  it("the replicas' configuration selects etcd, naming each member by its stable DNS name", () => {
-    const env = { METAROUTE_ADMIN_TOKEN: 'admin-stand-in-token', METAROUTE_REGISTRATION_TOKEN: 'registration-stand-in-token' };
+  describeWith(OPENSSL, 'with the Secret metaroute-tls', () => it("the replicas' configuration selects etcd, naming each member by its stable DNS name", () => {
     const file = path.join(DEPLOY, 'etcd', 'metaroute.yaml');
     expect(find('ConfigMap', 'metaroute-config').data!['metaroute.yaml']).toBe(fs.readFileSync(file, 'utf8'));
-    const config = loadConfig(file, env);
+    const pod = find('Deployment', 'metaroute').spec.template.spec;
+    const config = loadPodConfig(pod, pod.containers[0], file, 'metaroute-tls', devCertificates());
     const statefulSet = find('StatefulSet', 'etcd');
     const members = Array.from({ length: statefulSet.spec.replicas }, (_, i) => `http://${statefulSet.metadata.name}-${i}.${statefulSet.spec.serviceName}:2379`);
     expect(config.store).toMatchObject({ kind: 'etcd', endpoints: members });
     expect(find('Service', statefulSet.spec.serviceName).spec.clusterIP).toBe('None');
-  });
+  }));
 });

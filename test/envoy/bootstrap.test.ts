@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parse, parseAllDocuments } from 'yaml';
-import { ENVOY, validateWithEnvoy } from '../support/envoy';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { devCertificates, OPENSSL } from '../support/certificates';
+import { dataSourceFiles, ENVOY, substituteFiles, validateWithEnvoy } from '../support/envoy';
 import { describeWith } from '../support/requires';
 
 /**
@@ -106,12 +107,60 @@ function bootstrapFiles(dir: string): string[] {
 
 const shipped = [...bootstrapFiles(ENVOY_DIR), ...bootstrapFiles(path.join(REPO, 'deploy'))].map((f) => path.relative(REPO, f));
 
+/** Envoy reads certificate files while validating: these name some (under /etc/envoy/tls, a mounted Secret). */
+const readsFiles = (file: string) => dataSourceFiles(parse(fs.readFileSync(path.join(REPO, file), 'utf8'))).length > 0;
+const expectValid = (configPath: string) => {
+  const result = validateWithEnvoy(configPath);
+  expect({ ok: result.ok, output: result.ok ? '' : result.output }).toEqual({ ok: true, output: '' });
+  expect(result.output).not.toMatch(/deprecated/i);
+};
+
 describeWith(ENVOY, 'envoy --mode validate', () => {
-  test.each(shipped)('%s is accepted by Envoy, without deprecated fields', (file) => {
-    const result = validateWithEnvoy(path.join(REPO, file));
-    expect({ ok: result.ok, output: result.ok ? '' : result.output }).toEqual({ ok: true, output: '' });
-    expect(result.output).not.toMatch(/deprecated/i);
+  test.each(shipped.filter((f) => !readsFiles(f)))('%s is accepted by Envoy, without deprecated fields', (file) => {
+    expectValid(path.join(REPO, file));
   });
+
+  describeWith(OPENSSL, 'with the certificates scripts/dev-certs.sh makes', () => {
+    test.each(shipped.filter(readsFiles))('%s is accepted by Envoy, without deprecated fields, with /etc/envoy/tls holding the envoy certificates', (file) => {
+      const bootstrap = parse(fs.readFileSync(path.join(REPO, file), 'utf8')) as Json;
+      expect(new Set(dataSourceFiles(bootstrap).map((f) => path.posix.dirname(f)))).toEqual(new Set(['/etc/envoy/tls']));
+      const made = devCertificates();
+      substituteFiles(bootstrap, '/etc/envoy/tls', path.join(made, 'envoy'));
+      const copy = path.join(made, 'bootstrap.yaml');
+      fs.writeFileSync(copy, stringify(bootstrap));
+      expectValid(copy);
+    });
+  });
+});
+
+/** The cluster's UpstreamTlsContext, or undefined for plaintext. */
+const upstreamTls = (cluster: Json): Json | undefined => get(cluster, 'transport_socket.typed_config') as Json | undefined;
+
+describe.each(['gateway.yaml', 'sidecar.yaml'])('deploy/envoy/%s: mutual TLS to metaroute', (file) => {
+  const bootstrap = obj(parse(fs.readFileSync(path.join(REPO, 'deploy', 'envoy', file), 'utf8')), file);
+
+  test.each(['metaroute_ext_proc', 'metaroute_xds'])('%s checks the CA and the name metaroute, and presents a client certificate, over TLS 1.3', (name) => {
+    expect(upstreamTls(staticCluster(bootstrap, name))).toEqual({
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      sni: 'metaroute',
+      common_tls_context: {
+        tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3' },
+        tls_certificates: [{ certificate_chain: { filename: '/etc/envoy/tls/tls.crt' }, private_key: { filename: '/etc/envoy/tls/tls.key' } }],
+        validation_context: { trusted_ca: { filename: '/etc/envoy/tls/ca.crt' }, match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'metaroute' } }] },
+      },
+    });
+    // The name it checks is the one it dials.
+    expect(clusterAddress(staticCluster(bootstrap, name))).toMatch(/^metaroute:/);
+  });
+});
+
+test('envoy/ (metaroute on the same host) is plaintext to metaroute on loopback only', () => {
+  for (const [file, bootstrap] of loaded) {
+    for (const name of ['metaroute_ext_proc', 'metaroute_xds']) {
+      const cluster = staticCluster(bootstrap, name);
+      expect({ file, name, tls: upstreamTls(cluster), address: clusterAddress(cluster) }).toEqual({ file, name, tls: undefined, address: expect.stringMatching(/^127\.0\.0\.1:/) });
+    }
+  }
 });
 
 const files = fs.readdirSync(ENVOY_DIR).filter((f) => /\.ya?ml$/.test(f)).sort();

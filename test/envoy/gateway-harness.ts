@@ -107,9 +107,16 @@ export class Gateway {
     if (res.status >= 300) throw new Error(`rules refused: ${res.status} ${res.text}`);
   }
 
+  /** Pushes a router config and waits (bounded) until ext_proc uses it, i.e. its rollout is done. */
   async routerConfig(name: string, config: object): Promise<void> {
     const res = await api(this.admin, 'PUT', `/v1/routers/${name}/config`, config);
     if (res.status >= 300) throw new Error(`router config refused: ${res.status} ${res.text}`);
+    const live = async (): Promise<boolean> => {
+      const chain = (await api(this.admin, 'GET', '/v1/routers')).json.chain as Array<{ name: string; config: unknown }>;
+      return JSON.stringify(chain.find((r) => r.name === name)?.config) === JSON.stringify(config);
+    };
+    for (let i = 0; i < 200 && !(await live()); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!(await live())) throw new Error(`router ${name}'s config did not go live within 10 s`);
   }
 
   async token(claims: Record<string, unknown>): Promise<string> {
@@ -223,9 +230,9 @@ export class Gateway {
     };
   }
 
-  /** Parsed JSON access-log lines Envoy printed so far. */
+  /** Parsed JSON access-log lines Envoy printed so far (complete lines only: the last may still be half-written). */
   accessLog(): Array<Record<string, unknown>> {
-    return this.envoy.logs.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.envoy.stdout.join('').split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   async stop(): Promise<void> {

@@ -1,9 +1,10 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { api } from '../support/app';
-import { EnvoyProcess, ENVOY, freePort, shippedBootstrap, substitutePorts, waitFor } from '../support/envoy';
+import { EnvoyProcess, ENVOY, freePort, waitFor } from '../support/envoy';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
+import { sidecarBootstrap } from '../support/sidecar';
 
 /**
  * The call chain client → a → b → c through real sidecar Envoys built from envoy/sidecar.yaml
@@ -12,8 +13,6 @@ import { describeWith } from '../support/requires';
  * received onto that call, and every `rpc-backward-*` header of the answer onto its own, as a
  * CloudWeGo metainfo application does.
  */
-
-type Bootstrap = Record<string, any>;
 
 interface Hop {
   readonly instance: string;
@@ -66,22 +65,6 @@ function startApp(id: string, service: string, outbound: () => number): Promise<
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
 }
 
-/** envoy/sidecar.yaml for one instance: its ports, its identity (PER DEPLOYMENT values). */
-function sidecarBootstrap(metaroute: MetarouteProcess, id: string, service: string, labels: string, ports: { outbound: number; inbound: number; app: number }): Bootstrap {
-  const bootstrap = shippedBootstrap('sidecar.yaml') as Bootstrap;
-  substitutePorts(bootstrap, new Map([[15001, ports.outbound], [15006, ports.inbound], [8080, ports.app], [9901, 0], [18080, metaroute.ports.extProc], [18000, metaroute.ports.xds]]));
-  bootstrap['node'] = { id: `${id}.default`, cluster: `${service}.default` };
-  for (const listener of bootstrap['static_resources'].listeners) {
-    const hcm = listener.filter_chains[0].filters[0].typed_config;
-    const extProc = hcm.http_filters.find((f: Bootstrap) => f['name'] === 'envoy.filters.http.ext_proc').typed_config;
-    for (const entry of extProc.grpc_service.initial_metadata) {
-      if (entry.key === 'x-metaroute-caller-service') entry.value = service;
-      if (entry.key === 'x-metaroute-caller-labels') entry.value = labels;
-    }
-  }
-  return bootstrap;
-}
-
 describeWith(ENVOY, 'the sidecar call chain through real Envoys', () => {
   let metaroute: MetarouteProcess;
   const instances: Instance[] = [];
@@ -92,7 +75,7 @@ describeWith(ENVOY, 'the sidecar call chain through real Envoys', () => {
     const app = await startApp(id, service, () => outbound);
     servers.push(app.server);
     const labels = lane ? `env=${lane}` : 'role=app';
-    const envoy = await EnvoyProcess.start(sidecarBootstrap(metaroute, id, service, labels, { outbound, inbound, app: app.port }));
+    const envoy = await EnvoyProcess.start(sidecarBootstrap(metaroute, id, { service, labels }, { outbound, inbound, app: app.port }));
     const registered = await api(metaroute.admin, 'POST', '/v1/instances', { service, host: '127.0.0.1', port: inbound, metadata: lane ? { env: lane } : {}, ephemeral: false });
     expect(registered.status).toBeLessThan(300);
     const created = { id, service, lane, outbound, inbound, envoy };

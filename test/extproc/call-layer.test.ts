@@ -20,7 +20,7 @@ beforeAll(async () => {
   }));
   server = new grpc.Server({ interceptors: [interceptor] });
   server.addService(ECHO, {});
-  client = new Client(`127.0.0.1:${await bindGrpc(server, '127.0.0.1', 0)}`, grpc.credentials.createInsecure());
+  client = new Client(`127.0.0.1:${await bindGrpc(server, '127.0.0.1', 0, grpc.ServerCredentials.createInsecure())}`, grpc.credentials.createInsecure());
 });
 
 afterAll(async () => {

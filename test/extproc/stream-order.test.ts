@@ -20,7 +20,7 @@ let client: ExtProcClient;
 beforeAll(async () => {
   const service = new ExtProcService(engineWith([], []), new MetricsRegistry(), { ...DEFAULTS.extProc, jwt: slowVerifier });
   server = service.createServer({});
-  const port = await bindGrpc(server, '127.0.0.1', 0);
+  const port = await bindGrpc(server, '127.0.0.1', 0, grpc.ServerCredentials.createInsecure());
   client = new ExtProcClient(`127.0.0.1:${port}`);
 });
 

@@ -62,6 +62,33 @@ describe('live ServiceView', () => {
     registry.upsert(inst(3, { env: 'b' }));
     expect(a.instances.length).toBe(2);
   });
+
+  it('a one-label subset (served from its posting list) stays live as the label empties, changes hands and comes back', () => {
+    const registry = new Registry();
+    for (const id of [1, 2, 3]) registry.upsert(inst(id, { env: 'a' }, id !== 3, 'z1'));
+    const view = registry.snapshot().services.get('default/shop')!;
+    const a = view.subset({ env: 'a' });
+    const zone = view.subset({ 'metaroute.io/zone': 'z1' });
+    const ids = (s: { instances: readonly Instance[] }) => s.instances.map((i) => i.id).sort();
+    expect(ids(a)).toEqual(['i1', 'i2', 'i3']);
+    expect(a.healthy).toBe(2);
+    expect(ids(zone)).toEqual(['i1', 'i2', 'i3']);
+    registry.upsert(inst(1, { env: 'b' }, true, 'z1')); // re-registered with another value
+    registry.remove('default', 'shop', 'i2');
+    expect(ids(a)).toEqual(['i3']);
+    expect(a.healthy).toBe(0);
+    registry.remove('default', 'shop', 'i3');
+    expect(a.instances).toEqual([]);
+    expect(ids(zone)).toEqual(['i1']);
+    registry.upsert(inst(4, { env: 'a' }));
+    registry.upsert(inst(5, { env: 'a' }));
+    expect(view.subset({ env: 'a' })).toBe(a);
+    expect(ids(a)).toEqual(['i4', 'i5']);
+    expect(a.healthy).toBe(2);
+    expect(ids(view.subset({ env: 'b' }))).toEqual(['i1']); // one instance: a memo of its own
+    registry.upsert(inst(6, { env: 'b' }));
+    expect(ids(view.subset({ env: 'b' }))).toEqual(['i1', 'i6']);
+  });
 });
 
 describe('expiry by deadline', () => {

@@ -47,6 +47,9 @@ describe('workers: 2', () => {
       expect(answers.map((a) => lbLabels(a))).toEqual(Array(4).fill({ version: 'gray' }));
       const after = await decisions();
       expect(after.every((n, i) => n > before[i]!)).toBe(true); // both workers answered this round
+      // The console's live split sums both workers' decisions.
+      const splitTotal = async () => ((await api(base, 'GET', '/v1/services/default/shop/split')).json.series as { counts: number[] }[]).flatMap((s) => s.counts).reduce((x, y) => x + y, 0);
+      await until(async () => (await splitTotal()) === after.reduce((x, y) => x + y, 0), 'the split to count every decision of both workers');
 
       // A change after the workers started reaches both: the instance goes, the rule has nowhere to send.
       expect((await api(base, 'DELETE', '/v1/instances/default/shop/10.0.0.1:1')).status).toBe(200);

@@ -9,6 +9,12 @@ import { ExtProcClient, lbLabels, setHeaders } from '../support/extproc-client';
  * Each hop: the caller's outbound ext_proc call; its header mutations are applied as Envoy
  * would, and the next app copies the persistent headers it received (metainfo and SCT do).
  */
+const SCT = 'sct-custom-metadata';
+/** SCT-CUSTOM-METADATA as SCT writes it: URLEncoder.encode of the JSON map. */
+const sct = (map: Record<string, unknown>): string => encodeURIComponent(JSON.stringify(map));
+/** SCT-CUSTOM-METADATA as SCT reads it: URLDecoder.decode, then the JSON map. */
+const sctMap = (value: string | undefined): unknown => (value === undefined ? undefined : JSON.parse(decodeURIComponent(value.replace(/\+/g, ' '))));
+
 let env: Awaited<ReturnType<typeof startApp>>;
 const clients: ExtProcClient[] = [];
 
@@ -37,14 +43,14 @@ async function hop(service: string, labels: string, transitive: string, callee: 
   const answer = await client.request({ ':method': 'GET', ':path': '/', ':authority': callee, ...headers });
   const forwarded = { ...headers, ...setHeaders(answer) };
   // What the callee's application copies into its own calls: the whole-chain metadata.
-  const copied = Object.fromEntries(Object.entries(forwarded).filter(([k]) => k.startsWith('rpc-persist-') || k.startsWith('x-sct-metadata-transitive-')));
+  const copied = Object.fromEntries(Object.entries(forwarded).filter(([k]) => k.startsWith('rpc-persist-') || k.startsWith('x-sct-metadata-transitive-') || k === SCT));
   return { lb: lbLabels(answer), copied };
 }
 
-test('a lane set only as the caller instance\'s transitive label reaches D through baseline B and C, in both spellings', async () => {
+test('a lane set only as the caller instance\'s transitive label reaches D through baseline B and C, in every spelling', async () => {
   const ab = await hop('a', 'env=dev1', 'env', 'b', {});
   expect(ab.lb).toBeUndefined(); // B has no lane: the whole of B
-  expect(ab.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1' });
+  expect(ab.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ env: 'dev1' }) });
   const bc = await hop('b', '', '', 'c', ab.copied);
   expect(bc.lb).toEqual({ env: '' }); // C's baseline, never its dev2 lane
   const cd = await hop('c', '', '', 'd', bc.copied);
@@ -53,20 +59,39 @@ test('a lane set only as the caller instance\'s transitive label reaches D throu
 
 test('the one-hop marker (rpc-persist-metaroute-transit-seen) is not mirrored as SCT metadata', async () => {
   const copied = (await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', 'rpc-transit-x': '1', 'rpc-persist-metaroute-transit-seen': 'x=abc' })).copied;
-  expect(copied).toEqual({ 'rpc-persist-env': 'dev1', 'rpc-persist-metaroute-transit-seen': 'x=abc', 'x-sct-metadata-transitive-env': 'dev1' });
+  expect(copied).toEqual({ 'rpc-persist-env': 'dev1', 'rpc-persist-metaroute-transit-seen': 'x=abc', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ env: 'dev1' }) });
 });
 
 test('a value already on the request wins over the caller\'s label, and a non-transitive label is not turned into metadata', async () => {
-  expect((await hop('a', 'env=dev1', 'env', 'b', { 'rpc-persist-env': 'dev9' })).copied).toEqual({ 'rpc-persist-env': 'dev9', 'x-sct-metadata-transitive-env': 'dev9' });
+  expect((await hop('a', 'env=dev1', 'env', 'b', { 'rpc-persist-env': 'dev9' })).copied).toEqual({ 'rpc-persist-env': 'dev9', 'x-sct-metadata-transitive-env': 'dev9', [SCT]: sct({ env: 'dev9' }) });
   expect((await hop('a', 'env=dev1', '', 'b', {})).copied).toEqual({});
 });
 
-test('SCT applications\' spellings are read and mirrored: X-SCT-Metadata-Transitive-<k> and SCT-CUSTOM-METADATA', async () => {
-  const sct = await hop('b', '', '', 'd', { 'x-sct-metadata-transitive-env': 'dev1' });
-  expect(sct.lb).toEqual({ env: 'dev1' });
-  expect(sct.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1' });
-  const custom = await hop('b', '', '', 'd', { 'sct-custom-metadata': encodeURIComponent(JSON.stringify({ env: 'dev1' })) });
+test('SCT applications\' spellings are read and written: X-SCT-Metadata-Transitive-<k> and SCT-CUSTOM-METADATA', async () => {
+  const header = await hop('b', '', '', 'd', { 'x-sct-metadata-transitive-env': 'dev1' });
+  expect(header.lb).toEqual({ env: 'dev1' });
+  expect(header.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ env: 'dev1' }) });
+  // An SCT application keeps its keys as written (SCT_METADATA_CONTENT_ENV is "ENV"); they name the same lane.
+  const custom = await hop('b', '', '', 'd', { [SCT]: sct({ ENV: 'dev1' }) });
   expect(custom.lb).toEqual({ env: 'dev1' });
-  expect(custom.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1' });
-  expect((await hop('b', '', '', 'd', { 'sct-custom-metadata': '%7Bbroken' })).lb).toEqual({ env: '' });
+  expect(custom.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ ENV: 'dev1' }) });
+  expect((await hop('b', '', '', 'd', { [SCT]: '%7Bbroken' })).lb).toEqual({ env: '' });
+});
+
+test('SCT-CUSTOM-METADATA is merged, never clobbered: other entries, their spelling and non-string values stay', async () => {
+  const existing = { biz: 'x y', n: 3, nested: { a: 1 } };
+  // Java's URLEncoder writes a space as '+'.
+  const merged = await hop('a', 'env=dev1', 'env', 'b', { [SCT]: sct(existing).replace(/%20/g, '+') });
+  expect(sctMap(merged.copied[SCT])).toEqual({ ...existing, env: 'dev1' });
+  // metainfo's spelling reaches an SCT application downstream in SCT's.
+  const fromMetainfo = await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', 'rpc-persist-user-id': 'u7', [SCT]: sct({ biz: 'x' }) });
+  expect(sctMap(fromMetainfo.copied[SCT])).toEqual({ biz: 'x', env: 'dev1', 'user-id': 'u7' });
+  // The value routed by wins in every spelling: rpc-persist-env over an SCT entry for the same key.
+  const conflict = await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', [SCT]: sct({ ENV: 'dev2', biz: 'x' }) });
+  expect(conflict.lb).toEqual({ env: 'dev1' });
+  expect(sctMap(conflict.copied[SCT])).toEqual({ ENV: 'dev1', biz: 'x' });
+  // Already complete: not rewritten; unreadable: left as it is.
+  const complete = sct({ env: 'dev1' });
+  expect((await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', [SCT]: complete })).copied[SCT]).toBe(complete);
+  expect((await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', [SCT]: '%7Bbroken' })).copied[SCT]).toBe('%7Bbroken');
 });

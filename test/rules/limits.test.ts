@@ -1,5 +1,6 @@
 import { loadRules, RULE_LIMITS } from '../../src/rules';
 import { checkRuleLimits } from '../../src/rules/limits';
+import { MAX_DOCUMENT_REGEX_WEIGHT } from '../../src/rules/regex';
 
 /** Documents that used to hold the event loop for seconds are refused by a linear scan before the YAML parser runs. */
 const refusal = (text: string) => {
@@ -9,8 +10,10 @@ const refusal = (text: string) => {
 
 test('a 60,000-key mapping (the quadratic duplicate-key check took 23 s) is parsed with a linear one, its duplicate found; more keys than the limit are refused unparsed', () => {
   const mapping = (n: number, extra = '') => `rules: []\nx:\n${Array.from({ length: n }, (_, k) => `  k${k}: 1`).join('\n')}\n${extra}`;
-  expect(refusal(mapping(60_000, '  k7: 2\n'))).toBe('60003:3 Map keys must be unique');
-  expect(refusal(mapping(60_000))).toBe('2:1 unknown field (expected one of: rules, metadataRoutes)');
+  // Over LOCATE_MAX_BYTES: js-yaml's wording and position (a small document gets the yaml library's "Map keys must be unique").
+  expect(refusal(mapping(60_000, '  k7: 2\n'))).toBe('60003:3 duplicated mapping key');
+  // Over LOCATE_MAX_BYTES a validation error names its path only (placing it would cost the slow parse).
+  expect(loadRules(mapping(60_000), 'rules.yaml', 1)).toEqual({ ok: false, errors: [{ path: 'x', message: 'unknown field (expected one of: rules, metadataRoutes)' }] });
   expect(refusal(`rules: [${'1,'.repeat(RULE_LIMITS.maxNodes)}1]`)).toMatch(/^1:\d+ more than 100000 keys and list items$/);
 });
 
@@ -47,4 +50,14 @@ test('the benchmark world (1,000 rules, about 58,000 nodes) stays within the lim
     stickyBy: { type: 'query', key: 'uid' },
   }));
   expect(checkRuleLimits(JSON.stringify({ rules }))).toBeUndefined();
+});
+
+test('a document\'s regexes together have a compile budget: 500 patterns at the per-pattern limits (1.7 s of compiles) are refused once, where it ran out', () => {
+  const pattern = '[a-z]{1,30}'.repeat(33);
+  const doc = (n: number) => `rules:\n${Array.from({ length: n }, (_, r) => `  - { name: r${r}, service: s, sources: [{ arguments: [{ type: header, key: x, match: { type: REGEX, value: '${pattern}${r}' } }] }], destinations: [{ name: d, labels: { v: a } }] }`).join('\n')}\n`;
+  const result = loadRules(doc(500), 'rules.yaml', 1);
+  expect(result.ok ? [] : result.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
+    `rules[73].sources[0].arguments[0].match.value: the document's regexes weigh more than ${MAX_DOCUMENT_REGEX_WEIGHT} (characters plus {n,m} repeat counts); compiling them would hold the check too long`,
+  ]);
+  expect(loadRules(doc(70), 'rules.yaml', 1).ok).toBe(true);
 });

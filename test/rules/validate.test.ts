@@ -1,4 +1,5 @@
-import { EMPTY_RULES, formatRuleErrors, loadRules, loadRulesValue, type RuleError } from '../../src/rules';
+import { EMPTY_RULES, formatRuleErrors, loadRules, loadRulesValue, RULE_LIMITS, type RuleError } from '../../src/rules';
+import { LOCATE_MAX_BYTES } from '../../src/rules/parse';
 import { validateRules } from '../../src/rules/validate';
 
 function errorsOf(text: string, origin = 'rules.yaml'): RuleError[] {
@@ -324,9 +325,14 @@ metadataRoutes: {}
     expect(summary(errorsOf('{\n  rules: []\n}', 'rules.json'))).toEqual(['2:3 : Unresolved plain scalar "rules"']);
   });
 
-  test('alias expansion bombs are refused', () => {
-    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: [*c,*c,*c,*c,*c,*c,*c,*c,*c]'].join('\n');
-    expect(summary(errorsOf(bomb))).toEqual(['1:1 : Excessive alias count indicates a resource exhaustion attack']);
+  test('alias expansion bombs are refused: aliases may not expand a document past the node limit', () => {
+    const levels = 'abcdefghi'.split('');
+    const bomb = ['a: &a [x,x,x,x,x,x,x,x,x]', ...levels.slice(1).map((l, i) => `${l}: &${l} [${Array(9).fill(`*${levels[i]}`).join(',')}]`)].join('\n'); // 9^9 nodes
+    expect(summary(errorsOf(bomb))).toEqual(['1:1 : Excessive alias count indicates a resource exhaustion attack']); // the yaml library's wording, small documents
+    expect(summary(errorsOf(`${bomb}\n#${'x'.repeat(LOCATE_MAX_BYTES)}`))).toEqual([`1:1 : aliases expand the document past ${RULE_LIMITS.maxNodes} keys and list items`]);
+    // Within the limit, an aliased document is read (and here refused for what it says, with positions).
+    const fine = ['a: &a [x,x,x]', 'b: [*a,*a]'].join('\n');
+    expect(summary(errorsOf(fine))).toEqual(['1:1 a: unknown field (expected one of: rules, metadataRoutes)', '2:1 b: unknown field (expected one of: rules, metadataRoutes)']);
   });
 });
 

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DEFAULTS, type ServerConfig } from '../../src/config/config';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
+import { MetarouteProcess } from '../support/metaroute-process';
 import { makeTestPki, opensslAvailable, type TestPki } from '../support/certificates';
 import { TYPE, XdsTestClient, names } from '../xds/helpers';
 
@@ -72,6 +73,22 @@ maybe('ext_proc over TLS', () => {
       await env.app.stop();
     }
   });
+
+  test('workers: 2 serve ext_proc with the same TLS: a TLS client is answered, a plaintext one is not', async () => {
+    const server = await MetarouteProcess.start({ workers: 2, extProc: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey } } });
+    const clients: ExtProcClient[] = [];
+    try {
+      const tls = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, grpc.credentials.createSsl(read(pki.ca)));
+      const plain = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`);
+      clients.push(tls, plain);
+      // The primary reports serving once its workers are; a worker bound in plaintext would answer `plain`.
+      await until(async () => (await failure(tls)) === undefined, 'a worker to answer over TLS', 60_000);
+      expect((await failure(plain))?.code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      clients.forEach((c) => c.close());
+      await server.stop();
+    }
+  }, 120_000);
 });
 
 maybe('xDS client identity', () => {
@@ -101,6 +118,14 @@ maybe('xDS client identity', () => {
       expect(anonymous.status).toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: 'xDS needs a client identity: a client certificate or authorization: Bearer <token> metadata' });
       expect((await subscribe(port, { metadata: bearer('xds-0123456789abcdef-wrong!') })).status).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
       expect((await subscribe(port, { metadata: bearer(XDS_TOKEN) })).clusters).toEqual(['shop.default']);
+      // Each refusal is counted and logged, naming what the caller presented (never the token).
+      expect((await api(env.admin, 'GET', '/metrics')).text).toMatch(/^metaroute_xds_refused_total 2$/m);
+      const refusals = env.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'xds.refused');
+      expect(refusals.map((r) => [r.method, r.token, r.certificate])).toEqual([
+        ['/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', false, undefined],
+        ['/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', true, undefined],
+      ]);
+      expect(env.logs.join('\n')).not.toContain('xds-0123456789abcdef-wrong!');
 
       const health = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
       const served = await new Promise<Buffer>((resolve, reject) =>
@@ -123,6 +148,7 @@ maybe('xDS client identity', () => {
       expect((await subscribe(port, { credentials: tls(pki.client('envoy-sidecar')) })).clusters).toEqual(['shop.default']);
       const intruder = pki.client('intruder');
       expect((await subscribe(port, { credentials: tls(intruder) })).status).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      expect(env.logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'xds.refused').map((r) => r.certificate)).toEqual([['intruder']]);
       expect((await subscribe(port, { credentials: tls(intruder), metadata: bearer(XDS_TOKEN) })).clusters).toEqual(['shop.default']);
       expect((await subscribe(port, { credentials: tls(pki.stranger) })).status).toMatchObject({ code: grpc.status.UNAVAILABLE });
     } finally {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Requirement } from './requires';
 
 /** PEM files made at test time with the openssl command line (Debian's `openssl` package); node:crypto cannot sign X.509. */
 export interface TestPki {
@@ -15,7 +16,7 @@ export interface TestPki {
   readonly stranger: { cert: string; key: string };
 }
 
-/** Undefined when openssl is missing (the caller skips, or fails under CI). */
+/** False when openssl is missing (the caller skips, or fails under CI). */
 export function opensslAvailable(): boolean {
   try {
     execFileSync('openssl', ['version'], { stdio: 'ignore' });
@@ -23,6 +24,17 @@ export function opensslAvailable(): boolean {
   } catch {
     return false;
   }
+}
+
+export const OPENSSL: Requirement = { what: 'openssl', path: opensslAvailable() ? 'openssl' : undefined, install: 'apt-get install openssl' };
+
+/**
+ * What scripts/dev-certs.sh makes in a fresh directory (the deploy forms' Secrets and mounts):
+ * `<dir>/metaroute/` and `<dir>/<client>/` each holding ca.crt, tls.crt and tls.key.
+ */
+export function devCertificates(clients: readonly string[] = ['envoy'], dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dev-certs-'))): string {
+  execFileSync('bash', [path.join(__dirname, '..', '..', 'scripts', 'dev-certs.sh'), dir, ...clients], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return dir;
 }
 
 export function makeTestPki(): TestPki {

@@ -82,9 +82,35 @@ export function substitutePorts(bootstrap: unknown, ports: ReadonlyMap<number, n
   walk(bootstrap);
 }
 
+/** Every file an Envoy config reads (DataSource `filename`: certificates, keys, CAs), in document order. */
+export function dataSourceFiles(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) node.forEach((v) => dataSourceFiles(v, out));
+  else if (typeof node === 'object' && node !== null) {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'filename' && typeof v === 'string') out.push(v);
+      else dataSourceFiles(v, out);
+    }
+  }
+  return out;
+}
+
+/** Points every DataSource `filename` under `from` (a folder) into `to` instead. */
+export function substituteFiles(node: unknown, from: string, to: string): void {
+  if (Array.isArray(node)) node.forEach((v) => substituteFiles(v, from, to));
+  else if (typeof node === 'object' && node !== null) {
+    const o = node as Record<string, unknown>;
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'filename' && typeof v === 'string' && v.startsWith(`${from}/`)) o[k] = path.join(to, v.slice(from.length + 1));
+      else substituteFiles(v, from, to);
+    }
+  }
+}
+
 /** One Envoy process on a generated bootstrap, with its admin API on an OS-picked port. */
 export class EnvoyProcess {
   readonly logs: string[] = [];
+  /** Standard output alone: where the test bootstraps write access logs, never split by Envoy's own log lines. */
+  readonly stdout: string[] = [];
   private child: ChildProcess | undefined;
   readonly configPath: string;
 
@@ -119,7 +145,10 @@ export class EnvoyProcess {
     const args = ['-c', this.configPath, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', '--file-flush-interval-msec', '50', ...extraArgs];
     const child = spawn(ENVOY.path!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => void this.logs.push(chunk.toString());
-    child.stdout!.on('data', keep);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      this.stdout.push(chunk.toString());
+    });
     child.stderr!.on('data', keep);
     this.child = child;
   }

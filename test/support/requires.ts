@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+
 /**
  * Suites that need a program npm cannot install (Envoy, etcd, Chromium). Outside CI a missing
  * program skips the suite with one line saying why and how to install it; under CI=true it is
@@ -30,3 +32,17 @@ export function describeWith(requirement: Requirement, name: string, body: () =>
   process.stderr.write(`skipped "${name}": ${reason}\n`);
   describe.skip(name, body);
 }
+
+/** Debian's Chromium, driven by playwright-core through executablePath (the console's browser tests). */
+export const CHROMIUM: Requirement = {
+  what: 'Chromium',
+  path: [process.env['CHROMIUM_BIN'], '/usr/bin/chromium'].find((p): p is string => !!p && existsSync(p)),
+  install: 'apt-get install -y chromium (or set CHROMIUM_BIN)',
+};
+
+/** Debian's Firefox ESR, driven by puppeteer-core over WebDriver BiDi (the console's Firefox check). */
+export const FIREFOX: Requirement = {
+  what: 'Firefox',
+  path: [process.env['FIREFOX_BIN'], '/usr/bin/firefox-esr'].find((p): p is string => !!p && existsSync(p)),
+  install: 'apt-get install -y firefox-esr (or set FIREFOX_BIN)',
+};

@@ -113,6 +113,8 @@ describe('SotW ADS', () => {
     c.send({ node: { id: 'picky' }, type_url: TYPE.EDS, resource_names: ['shop.default'] });
     const good = await c.next();
     c.ack(good, ['shop.default']);
+    // The change must follow the ACK: pushed first, it would make the ACK's nonce stale.
+    await eventually(() => streamDump()?.types.eds?.last_ack?.nonce === good.nonce, 3000, 'the ACK to be recorded');
     h.registry.upsert(instance('shop', 9003));
     const bad = await c.next();
     c.send({

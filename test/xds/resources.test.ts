@@ -154,4 +154,26 @@ describe('encodeAssignment', () => {
     }
     expect(Buffer.from(encodeAssignment('empty.default', []).any)).toEqual(Buffer.from(encodeAny(CLA_TYPE, buildAssignment('empty.default', []).message)));
   });
+
+  it('gives the same bytes for a large mixed cluster: IPv4 sorted by number, IPv6 after, multi-byte lengths, non-ASCII names', () => {
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const list = Array.from({ length: 3000 }, (_, i) => instance('shop', 1 + rand(65535), {
+      id: `i${i}`,
+      host: rand(10) === 0 ? `fd00::${rand(300).toString(16)}` : `10.${rand(3)}.${rand(256)}.${rand(256)}`,
+      metadata: rand(2) ? { version: ['v1', 'v2'][rand(2)]!, user: `u${i}`.repeat(1 + rand(60)) } : {},
+      locality: rand(3) ? { region: 'r1', zone: ['z1', 'z2', 'zoné'][rand(3)]! } : {},
+      weight: rand(5) === 0 ? 0 : 1 + rand(20000),
+      healthy: rand(7) > 0,
+    }));
+    const built = buildAssignment('shöp.default', list, ['version', 'metaroute.io/zone']);
+    const encoded = encodeAssignment('shöp.default', list, ['version', 'metaroute.io/zone']);
+    expect(Buffer.from(encoded.any)).toEqual(Buffer.from(encodeAny(CLA_TYPE, built.message)));
+    expect(encoded.skipped).toEqual(built.skipped);
+    expect(encoded.skipped.length).toBeGreaterThan(0); // duplicates drawn on purpose
+    const hosts = roundTrip(CLA_TYPE, built.message).endpoints[0].lb_endpoints.map((e: { endpoint: { address: { socket_address: { address: string } } } }) => e.endpoint.address.socket_address.address);
+    const firstV6 = hosts.findIndex((h: string) => h.includes(':'));
+    expect(firstV6).toBeGreaterThan(0);
+    expect(hosts.slice(firstV6).every((h: string) => h.includes(':'))).toBe(true);
+  });
 });

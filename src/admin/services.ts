@@ -1,0 +1,106 @@
+import { instanceLabel, type Instance, type Labels } from '../model/instance';
+import type { Registry } from '../registry/registry';
+import type { ServiceView } from '../registry/service-view';
+import { HttpError } from './http';
+
+/** At most this many instances per page (a service may have 100,000). */
+export const MAX_PAGE = 500;
+
+export interface ServiceSummary {
+  readonly namespace: string;
+  readonly service: string;
+  readonly cluster: string;
+  readonly instances: number;
+  readonly healthy: number;
+}
+
+export function serviceSummaries(registry: Registry): ServiceSummary[] {
+  return [...registry.snapshot().services.values()]
+    .map((v) => ({ namespace: v.namespace, service: v.name, cluster: v.cluster, instances: v.instances.length, healthy: v.healthy }))
+    .sort((a, b) => (a.namespace + '/' + a.service < b.namespace + '/' + b.service ? -1 : 1));
+}
+
+export interface InstancePage {
+  readonly offset: number;
+  readonly limit: number;
+  /** Instances matching the filter. */
+  readonly matching: number;
+  readonly instances: Array<Instance & { readonly lastHeartbeat: string | null }>;
+}
+
+/**
+ * One page of a service's instances, filtered: every space-separated term must match; `k=v`
+ * is a label (metadata or locality field), `healthy` / `unhealthy` the health, anything else
+ * a substring of the id or `host:port`. One pass over the service, no copy of it.
+ */
+export function instancePage(registry: Registry, view: ServiceView, query: URLSearchParams): InstancePage {
+  const offset = integer(query.get('offset'), 'offset', 0, Number.MAX_SAFE_INTEGER, 0);
+  const limit = integer(query.get('limit'), 'limit', 1, MAX_PAGE, 50);
+  const matches = instanceFilter(query.get('filter') ?? '');
+  const page: InstancePage['instances'] = [];
+  let matching = 0;
+  for (const instance of view.instances) {
+    if (!matches(instance)) continue;
+    if (matching >= offset && page.length < limit) {
+      const at = registry.lastHeartbeat(view, instance);
+      page.push({ ...instance, lastHeartbeat: at === undefined ? null : new Date(at).toISOString() });
+    }
+    matching++;
+  }
+  return { offset, limit, matching, instances: page };
+}
+
+const LOCALITY = { region: true, zone: true, campus: true };
+
+function instanceFilter(filter: string): (instance: Instance) => boolean {
+  const tests = filter.split(/\s+/).filter((t) => t !== '').map((term): ((i: Instance) => boolean) => {
+    if (term === 'healthy') return (i) => i.healthy;
+    if (term === 'unhealthy') return (i) => !i.healthy;
+    const eq = term.indexOf('=');
+    if (eq > 0) {
+      const key = term.slice(0, eq);
+      const value = term.slice(eq + 1);
+      const field = key as keyof Instance['locality'];
+      return (i) => instanceLabel(i, key) === value || (field in LOCALITY && i.locality[field] === value);
+    }
+    return (i) => i.id.includes(term) || `${i.host}:${i.port}`.includes(term);
+  });
+  return (instance) => tests.every((test) => test(instance));
+}
+
+export interface SubsetSize {
+  /** The selector's keys: one `lb_subset_config` selector the rules and routers make Envoy keep. */
+  readonly keys: readonly string[];
+  readonly labels: Labels;
+  readonly instances: number;
+  readonly healthy: number;
+}
+
+/**
+ * The subsets a service's selectors (from its rules and the routers' label keys) cut it
+ * into, with their sizes: one pass per selector over the service. `''` is "lacks the key",
+ * as Envoy's subset LB sees it (xDS writes it for missing selector keys).
+ */
+export function subsetSizes(view: ServiceView, selectors: readonly (readonly string[])[]): SubsetSize[] {
+  const out: SubsetSize[] = [];
+  for (const keys of selectors) {
+    const groups = new Map<string, { labels: Record<string, string>; instances: number; healthy: number }>();
+    for (const instance of view.instances) {
+      const values = keys.map((k) => instanceLabel(instance, k) ?? '');
+      const id = values.join('\u0000');
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = { labels: Object.fromEntries(keys.map((k, i) => [k, values[i]!])), instances: 0, healthy: 0 }));
+      group.instances++;
+      if (instance.healthy) group.healthy++;
+    }
+    for (const group of groups.values()) out.push({ keys, ...group });
+  }
+  return out;
+}
+
+function integer(text: string | null, name: string, min: number, max: number, fallback: number): number {
+  if (text === null || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) throw new HttpError(400, `${name}: must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
+}

@@ -1,0 +1,347 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { parseAuthConfig } from '../../src/admin/auth';
+import { api, startApp, until } from '../support/app';
+import { ExtProcClient, explainedRule, lbLabels } from '../support/extproc-client';
+import { CHROMIUM, describeWith } from '../support/requires';
+import { TYPE, XdsTestClient } from '../xds/helpers';
+import { buildConsole, GRAY, PLAIN, RULES, seed } from './fixture';
+
+/**
+ * The console in a real browser (Debian's Chromium driven by playwright-core) against a real
+ * metaroute: instances registered and rules stored through the admin API, decisions made by
+ * real ext_proc requests over gRPC, a real xDS stream. Each page must show that real data.
+ * With CONSOLE_SCREENSHOTS=<dir> (npm run screenshots:console) each page is saved there.
+ */
+const SCREENSHOTS = process.env['CONSOLE_SCREENSHOTS'];
+const AXE = require.resolve('axe-core/axe.min.js');
+
+/** Fails on serious and critical violations (axe-core, injected into the page). */
+async function expectAccessible(page: Page, what: string): Promise<void> {
+  await page.addScriptTag({ path: AXE });
+  // Evaluated in the page (this file is compiled without the DOM's types).
+  const violations = await page.evaluate<string[]>(`axe.run().then((result) => result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`);
+  expect({ page: what, violations }).toEqual({ page: what, violations: [] });
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** No horizontal scrolling of the page itself (wide tables scroll inside their own box). */
+async function fitsWidth(page: Page): Promise<boolean> {
+  return page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth + 1');
+}
+
+describeWith(CHROMIUM, 'web console (Chromium)', () => {
+  let env: Awaited<ReturnType<typeof startApp>>;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let extProc: ExtProcClient;
+  let envoy: XdsTestClient;
+  let ui: string;
+
+  beforeAll(async () => {
+    buildConsole();
+    if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    env = await startApp({ registry: { ttlSeconds: 30, instances: [] } });
+    ui = `${env.admin}/ui/`;
+    await seed(env);
+    extProc = new ExtProcClient(env.extProc);
+    await until(async () => lbLabels(await extProc.request(GRAY))?.['version'] === 'v2', 'the rules to reach ext_proc');
+
+    // An Envoy-shaped xDS client: ACKs the clusters, NACKs shop's endpoints.
+    envoy = new XdsTestClient(env.app.ports.xds);
+    envoy.send({ node: { id: 'gateway-1', cluster: 'edge', user_agent_name: 'envoy' }, type_url: TYPE.CDS, resource_names: [] });
+    const clusters = await envoy.next();
+    envoy.ack(clusters, []);
+    envoy.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const endpoints = await envoy.next();
+    envoy.send({ type_url: TYPE.EDS, version_info: '', response_nonce: endpoints.nonce, resource_names: ['shop.default'], error_detail: { code: 3, message: 'console test: endpoints refused' } });
+
+    browser = await chromium.launch({ executablePath: CHROMIUM.path!, args: ['--no-sandbox'] });
+    // The console's CSP allows only its own scripts; axe-core is injected by the test, so CSP is bypassed here.
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true });
+    page = await context.newPage();
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    envoy?.close();
+    extProc?.close();
+    await env?.app.stop();
+  });
+
+  it('overview: services with healthy / total, rules version and count, connected proxies, store', async () => {
+    await page.goto(ui);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    const shopRow = page.getByRole('row', { name: /default\/shop/ });
+    await shopRow.waitFor();
+    expect(await shopRow.textContent()).toContain('3 / 4');
+    expect(await page.getByRole('row', { name: /default\/catalog/ }).textContent()).toContain('120 / 120');
+    expect(await page.getByTestId('rules-version').textContent()).toBe('version 1');
+    expect(await page.locator('.cards').textContent()).toContain('2 rules');
+    await until(async () => (await page.getByTestId('proxies').textContent()) === '1', 'the overview to show the connected proxy', 8000);
+    expect(await page.getByTestId('store').textContent()).toBe('embedded');
+    expect(await page.getByTestId('phase').textContent()).toBe('serving');
+    await expectAccessible(page, 'overview');
+    await screenshot(page, 'overview');
+  });
+
+  it('is usable from the keyboard: skip link, then the page links in order, Enter opens a page', async () => {
+    await page.goto(ui);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate<string | undefined>('document.activeElement?.textContent')).toBe('Skip to content');
+    const focused: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press('Tab');
+      focused.push((await page.evaluate<string | undefined>('document.activeElement?.textContent')) ?? '');
+    }
+    expect(focused).toEqual(['Overview', 'Rules', 'Explain', 'Proxies', 'Routers']);
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab'); // back on "Rules"
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Rules', level: 1 }).waitFor();
+    expect(new URL(page.url()).hash).toBe('#/rules');
+    // Focus moved to the new page's content, as a page load would.
+    expect(await page.evaluate<string | undefined>('document.activeElement?.id')).toBe('main');
+  });
+
+  it('service: instances with labels, weight, health, locality and heartbeat; filtered and paged; subsets with sizes', async () => {
+    await page.goto(`${ui}#/service/default/shop`);
+    await page.getByTestId('instances').waitFor();
+    const row = (id: string) => page.getByRole('row', { name: new RegExp(`^${id}`) });
+    await row('shop-v2-b').waitFor();
+    const v2b = (await row('shop-v2-b').locator('td').allTextContents());
+    expect(v2b).toEqual(['10.0.2.2:8080', 'version=v2', '100', 'unhealthy', 'eu / eu-b', 'persistent']);
+    const v1b = await row('shop-v1-b').locator('td').allTextContents();
+    expect(v1b.slice(0, 4)).toEqual(['10.0.1.2:8080', 'version=v1', '50', 'healthy']);
+    // An ephemeral instance shows when it last registered or heartbeated.
+    expect(await row('shop-v1-a').locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(await page.getByTestId('service-counts').textContent()).toContain('3 healthy of 4 instances');
+    // The rules select version=v1 and version=v2: two subsets, with their sizes.
+    const subsets = page.getByTestId('subsets');
+    expect(await subsets.getByRole('row', { name: /version=v1/ }).locator('td').last().textContent()).toBe('2 / 2');
+    expect(await subsets.getByRole('row', { name: /version=v2/ }).locator('td').last().textContent()).toBe('1 / 2');
+
+    await page.getByLabel('Filter').fill('version=v2 zone=eu-a');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 1–1 of 1 matching', 'the filter to apply');
+    expect(await page.getByTestId('instances').locator('tbody th').allTextContents()).toEqual(['shop-v2-a']);
+    await expectAccessible(page, 'service');
+
+    await page.goto(`${ui}#/service/default/catalog`);
+    await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 1–50 of 120', 'the first page');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 51–100 of 120', 'the second page');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 101–120 of 120', 'the last page');
+    expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+    expect(await page.getByTestId('instances').locator('tbody tr').count()).toBe(20);
+  });
+
+  it('service: the split chart moves while ext_proc requests flow, without reloading', async () => {
+    await page.goto(`${ui}#/service/default/shop`);
+    await page.getByRole('heading', { name: 'Live split of decisions' }).waitFor();
+    const series = (name: string) => page.locator(`li[data-series="${name}"]`);
+    const total = async (name: string): Promise<number> => ((await series(name).count()) ? Number(await series(name).getAttribute('data-total')) : 0);
+    // Start from a settled chart: earlier tests' decisions may still be on their way into it.
+    const served = async (destination: string): Promise<number> =>
+      ((await api(env.admin, 'GET', '/v1/services/default/shop/split')).json.series as { destination: string; counts: number[] }[])
+        .filter((x) => x.destination === destination).flatMap((x) => x.counts).reduce((a, b) => a + b, 0);
+    await until(async () => (await total('subset version=v2')) === (await served('version=v2')) && (await total('subset version=v1')) === (await served('version=v1')), 'the chart to settle', 10_000);
+    const before = { v2: await total('subset version=v2'), v1: await total('subset version=v1') };
+
+    for (let i = 0; i < 30; i++) await extProc.request(GRAY);
+    for (let i = 0; i < 10; i++) await extProc.request(PLAIN);
+    await until(async () => (await total('subset version=v2')) === before.v2 + 30 && (await total('subset version=v1')) === before.v1 + 10, 'the chart to count the decisions', 10_000);
+    const bars = await page.locator('.chart svg rect').count();
+    expect(bars).toBeGreaterThan(1);
+
+    for (let i = 0; i < 20; i++) await extProc.request(GRAY);
+    await until(async () => (await total('subset version=v2')) === before.v2 + 50, 'the chart to move again', 10_000);
+    expect(await series('subset version=v2').textContent()).toMatch(/^subset version=v2: \d+ \(\d+ in the last 10 s, \d+%\)$/);
+    await expectAccessible(page, 'service with split');
+    await screenshot(page, 'service');
+  });
+
+  it('rules: an invalid edit shows the error at its line and changes nothing; a valid one is applied and changes what ext_proc answers', async () => {
+    await page.goto(`${ui}#/rules`);
+    const editor = page.getByLabel('Rule document (YAML)');
+    await until(async () => (await editor.inputValue()) === RULES, 'the live document in the editor');
+    await until(async () => (await page.getByTestId('rules-check').textContent()) === 'Valid.', 'the live document to check valid');
+    expect(await page.getByTestId('live-version').textContent()).toContain('version 1');
+    expect(await page.getByTestId('history').textContent()).toContain('Version 1 from api');
+
+    // Typing a bad match type: the error names line 8, the gutter marks it, Apply is off.
+    const badLine = RULES.split('\n').findIndex((l) => l.includes('EXACT')) + 1;
+    const invalid = RULES.replace('type: EXACT', 'type: EXACTLY');
+    await editor.fill(invalid);
+    await until(async () => (await page.locator('.errors li').count()) > 0, 'the error to show', 5000);
+    const error = page.locator('.errors li').first();
+    expect(await error.getAttribute('data-line')).toBe(String(badLine));
+    expect(await error.textContent()).toContain(`Line ${badLine}`);
+    expect(await error.textContent()).toContain('rules[0].sources[0].arguments[0].match.type');
+    expect(await page.locator(`.gutter li[data-line="${badLine}"]`).getAttribute('class')).toBe('bad');
+    expect(await page.getByRole('button', { name: 'Apply' }).isDisabled()).toBe(true);
+    expect(await page.getByTestId('diff').textContent()).toContain('+             match: { type: EXACTLY, value: gray }');
+    await expectAccessible(page, 'rules with an error');
+    await screenshot(page, 'rules-error');
+    // The error's line button puts the caret on that line.
+    await error.getByRole('button').click();
+    const selected = await editor.evaluate((el: { value: string; selectionStart: number; selectionEnd: number }) => el.value.slice(el.selectionStart, el.selectionEnd));
+    expect(selected).toBe(invalid.split('\n')[badLine - 1]);
+    expect((await api(env.admin, 'GET', '/v1/rules')).json.version).toBe(1);
+    expect(lbLabels(await extProc.request(GRAY))).toEqual({ version: 'v2' });
+
+    // A valid edit: gray goes to the stable version now, blue to the canary.
+    await editor.fill(RULES.replace('value: gray', 'value: blue'));
+    await until(async () => (await page.getByTestId('rules-check').textContent()) === 'Valid.', 'the edit to check valid');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await until(async () => (await page.getByTestId('apply-status').textContent()) === 'Applied: version 2 is live.', 'the apply to answer');
+    await until(async () => lbLabels(await extProc.request(GRAY))?.['version'] === 'v1', 'ext_proc to route gray to v1');
+    expect(lbLabels(await extProc.request({ ...GRAY, 'x-canary': 'blue' }))).toEqual({ version: 'v2' });
+    await until(async () => (await page.getByTestId('live-version').textContent())!.startsWith('Live: version 2'), 'the page to show version 2');
+    expect(await page.getByTestId('history').locator('li').count()).toBe(2);
+    await screenshot(page, 'rules');
+  });
+
+  it('explain: the form answers with each router and the decision ext_proc makes for the same request', async () => {
+    await page.goto(`${ui}#/explain`);
+    await page.getByLabel('Service (cluster)').fill('shop.default');
+    await page.getByLabel('Path').fill('/cart');
+    await page.getByLabel('Headers (name: value, one per line)').fill('x-canary: blue');
+    await page.getByLabel('Query parameters (name=value, one per line)').fill('page=2');
+    await page.getByLabel('Cookies (name=value, one per line)').fill('session=abc');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await page.getByTestId('decision').waitFor();
+    const live = await extProc.request({ ...GRAY, ':path': '/cart?page=2', cookie: 'session=abc', 'x-canary': 'blue' });
+    expect(lbLabels(live)).toEqual({ version: 'v2' });
+    expect(await page.getByTestId('decision').textContent()).toBe(`subset version=${lbLabels(live)!['version']} for default/shop by rule ${explainedRule(live)}`);
+    // One row per router that ran, in chain order (a final decision ends the chain).
+    const routers = await page.getByTestId('steps').locator('tbody th').allTextContents();
+    expect(routers).toContain('rule');
+    expect(routers).toEqual((await api(env.admin, 'GET', '/v1/routers')).json.routers.slice(0, routers.length));
+    expect(await page.getByTestId('steps').getByRole('row', { name: /^rule/ }).textContent()).toContain('version=v2');
+    await expectAccessible(page, 'explain');
+    await screenshot(page, 'explain');
+
+    // A request no rule sends to the canary, with the caller filled in.
+    await page.getByLabel('Headers (name: value, one per line)').fill('');
+    await page.getByLabel('Caller service', { exact: true }).fill('web');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await until(async () => (await page.getByTestId('decision').textContent()) === 'subset version=v1 for default/shop by rule everyone', 'the second explanation');
+  });
+
+  it('proxies: the connected xDS client with its subscriptions, ACKed and NACKed versions and convergence; updates without reloading', async () => {
+    await page.goto(`${ui}#/proxies`);
+    const gateway = page.locator('article[data-node="gateway-1"]');
+    await gateway.waitFor();
+    const cds = gateway.getByRole('row', { name: /^cds/ });
+    expect(await cds.locator('td').nth(0).textContent()).toBe('all (wildcard)');
+    expect(await cds.locator('td').nth(1).textContent()).not.toBe('none yet');
+    expect(await cds.locator('td').nth(2).textContent()).toMatch(/^\d+ ms$/);
+    const eds = gateway.getByRole('row', { name: /^eds/ });
+    expect(await eds.locator('td').nth(0).textContent()).toBe('shop.default');
+    expect(await eds.locator('td').nth(3).textContent()).toContain('console test: endpoints refused');
+    expect(await page.getByTestId('proxy-count').textContent()).toBe('1 connected');
+
+    const second = new XdsTestClient(env.app.ports.xds);
+    try {
+      second.send({ node: { id: 'grpc-client-7', user_agent_name: 'grpc-node-js' }, type_url: TYPE.CDS, resource_names: ['shop.default'] });
+      second.ack(await second.next(), ['shop.default']);
+      await page.locator('article[data-node="grpc-client-7"]').waitFor({ timeout: 8000 });
+      expect(await page.getByTestId('proxy-count').textContent()).toBe('2 connected');
+      await expectAccessible(page, 'proxies');
+      await screenshot(page, 'proxies');
+    } finally {
+      second.close();
+    }
+    await until(async () => (await page.getByTestId('proxy-count').textContent()) === '1 connected', 'the closed stream to leave the list', 8000);
+  });
+
+  it('routers: the chain in order with each configuration; a push is validated and a refused one changes nothing', async () => {
+    await page.goto(`${ui}#/routers`);
+    const chain = page.getByTestId('chain');
+    await chain.locator('li').first().waitFor();
+    expect(await chain.locator('li h2').allTextContents()).toEqual(['100 · lane', '200 · rule', '300 · metadata', '400 · nearby', '500 · canary', '900 · recover']);
+    const canary = chain.locator('li[data-router="canary"]');
+    const config = canary.getByLabel('Configuration of canary (JSON)');
+    await config.fill('{"colour": "red"}');
+    await canary.getByRole('button', { name: 'Push canary configuration' }).click();
+    await canary.getByRole('alert').waitFor();
+    expect(await canary.getByRole('alert').textContent()).toContain('colour');
+    expect((await api(env.admin, 'GET', '/v1/routers')).json.chain.find((r: { name: string }) => r.name === 'canary').config).toEqual({});
+    await config.fill('{not json');
+    await canary.getByRole('button', { name: 'Push canary configuration' }).click();
+    await until(async () => ((await canary.getByRole('alert').textContent()) ?? '').startsWith('Not JSON'), 'the JSON error');
+
+    const lane = chain.locator('li[data-router="lane"]');
+    await lane.getByLabel('Configuration of lane (JSON)').fill('{"key": "env"}');
+    await lane.getByRole('button', { name: 'Push lane configuration' }).click();
+    await until(async () => (await lane.getByRole('status').count()) > 0, 'the push to answer');
+    expect(await lane.getByRole('status').textContent()).toBe('Configured.');
+    await until(async () => JSON.stringify((await api(env.admin, 'GET', '/v1/routers')).json.chain[0].config) === '{"key":"env"}', 'the lane config to be live');
+    await expectAccessible(page, 'routers');
+    await screenshot(page, 'routers');
+  });
+
+  it('is readable on a narrow window: no page-wide horizontal scrolling on any page', async () => {
+    const narrow = await context.newPage();
+    try {
+      await narrow.setViewportSize({ width: 390, height: 800 });
+      for (const hash of ['#/', '#/service/default/shop', '#/rules', '#/explain', '#/proxies', '#/routers']) {
+        await narrow.goto(`${ui}${hash}`);
+        await narrow.locator('h1').waitFor();
+        await narrow.waitForLoadState('networkidle').catch(() => undefined);
+        expect({ hash, fits: await fitsWidth(narrow) }).toEqual({ hash, fits: true });
+      }
+      await narrow.goto(`${ui}#/service/default/shop`);
+      await narrow.getByTestId('instances').waitFor();
+      await screenshot(narrow, 'service-narrow');
+    } finally {
+      await narrow.close();
+    }
+  });
+});
+
+describeWith(CHROMIUM, 'web console with admin auth (Chromium)', () => {
+  const TOKEN = 'console-admin-token-0123456789abcdef';
+  let env: Awaited<ReturnType<typeof startApp>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const problems: string[] = [];
+    const auth = parseAuthConfig({ requireAdminAuth: true, tokens: [{ token: TOKEN, admin: true }] }, {}, problems);
+    expect(problems).toEqual([]);
+    env = await startApp({ auth });
+    browser = await chromium.launch({ executablePath: CHROMIUM.path!, args: ['--no-sandbox'] });
+    // This page keeps the server's Content-Security-Policy (no axe here): the console runs under it.
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await env?.app.stop();
+  });
+
+  it('asks for the token, then shows the data; a wrong token is asked for again', async () => {
+    expect((await api(env.admin, 'GET', '/v1/overview')).status).toBe(401);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${env.admin}/ui/`);
+    await page.getByRole('heading', { name: 'The admin API needs a token' }).waitFor();
+    await page.getByLabel('Admin token').fill('not-the-token-but-long-enough');
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.getByRole('heading', { name: 'The admin API needs a token' }).waitFor();
+    await page.getByLabel('Admin token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await until(async () => (await page.getByTestId('phase').count()) > 0 && (await page.getByTestId('phase').textContent()) === 'serving', 'the overview with the token');
+    await page.getByRole('button', { name: 'Forget token' }).waitFor();
+  });
+});

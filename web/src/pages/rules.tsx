@@ -1,0 +1,151 @@
+import { diffLines } from 'diff';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, type RuleError } from '../api';
+import { describe, useLoad } from '../hooks';
+
+interface LiveRules { version: number; origin: string; text: string }
+interface History { versions: Array<{ version: number; origin: string; at: string; text: string }> }
+
+/** Validation runs this long after the last keystroke (the server checks one document at a time). */
+const CHECK_DELAY_MS = 300;
+
+export function RulesPage() {
+  const live = useLoad(() => api<LiveRules>('GET', '/v1/rules'), []);
+  const history = useLoad(() => api<History>('GET', '/v1/rules/history'), []);
+  const [draft, setDraft] = useState<string | undefined>(undefined);
+  const [errors, setErrors] = useState<RuleError[] | undefined>(undefined);
+  const [checking, setChecking] = useState(false);
+  const [status, setStatus] = useState<{ ok: boolean; text: string } | undefined>(undefined);
+  const editor = useRef<HTMLTextAreaElement>(null);
+  const gutter = useRef<HTMLOListElement>(null);
+
+  useEffect(() => {
+    if (live.data && draft === undefined) setDraft(live.data.text);
+  }, [live.data]);
+
+  useEffect(() => {
+    if (draft === undefined) return;
+    let current = true;
+    setChecking(true);
+    const timer = setTimeout(() => {
+      api<{ ok: boolean; errors: RuleError[] }>('POST', '/v1/rules/check', draft, 'application/yaml').then(
+        (r) => current && (setErrors(r.errors), setChecking(false)),
+        (e: Error) => current && (setErrors([{ path: '', message: describe(e) }]), setChecking(false)),
+      );
+    }, CHECK_DELAY_MS);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [draft]);
+
+  const text = draft ?? '';
+  const lines = text.split('\n');
+  const errorLines = new Set((errors ?? []).map((e) => e.line).filter((l): l is number => l !== undefined));
+  const changed = live.data !== undefined && text !== live.data.text;
+
+  const goToLine = (line: number): void => {
+    const area = editor.current;
+    if (!area) return;
+    const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+    area.focus();
+    area.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
+  };
+
+  const apply = async (): Promise<void> => {
+    setStatus(undefined);
+    try {
+      const result = await api<{ version: number }>('PUT', '/v1/rules', text, 'application/yaml');
+      setStatus({ ok: true, text: `Applied: version ${result.version} is live.` });
+      live.reload();
+      history.reload();
+    } catch (e) {
+      const details = e instanceof ApiError ? e.details.join('\n') : '';
+      setStatus({ ok: false, text: `${(e as Error).message}${details ? `\n${details}` : ''}` });
+    }
+  };
+
+  return (
+    <section aria-labelledby="page-title">
+      <h1 id="page-title">Rules</h1>
+      {live.error && <p role="alert" class="error">{live.error}</p>}
+      {live.data && (
+        <p data-testid="live-version">
+          Live: version {live.data.version}, from {live.data.origin}.{changed ? ' The editor differs from it.' : ''}
+        </p>
+      )}
+      <div class="editor">
+        <ol ref={gutter} class="gutter" aria-hidden="true">
+          {lines.map((_, i) => (
+            <li key={i} class={errorLines.has(i + 1) ? 'bad' : ''} data-line={i + 1}>{i + 1}</li>
+          ))}
+        </ol>
+        <label for="rules-editor" class="sr-only">Rule document (YAML)</label>
+        <textarea
+          id="rules-editor"
+          ref={editor}
+          spellcheck={false}
+          wrap="off"
+          value={text}
+          aria-invalid={errors !== undefined && errors.length > 0}
+          aria-describedby="rules-check"
+          onInput={(e) => setDraft(e.currentTarget.value)}
+          onScroll={(e) => gutter.current && (gutter.current.scrollTop = e.currentTarget.scrollTop)}
+        />
+      </div>
+      <div id="rules-check" aria-live="polite" data-testid="rules-check">
+        {checking ? <p class="muted">Checking…</p> : errors === undefined ? null : errors.length === 0 ? (
+          <p class="ok">Valid.</p>
+        ) : (
+          <ul class="errors">
+            {errors.map((e, i) => (
+              <li key={i} data-line={e.line}>
+                {e.line !== undefined ? <button type="button" class="link" onClick={() => goToLine(e.line!)}>Line {e.line}{e.column !== undefined ? `:${e.column}` : ''}</button> : 'Document'}
+                {': '}{e.path && <code>{e.path}</code>}{e.path && ': '}{e.message}
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+      <div class="row">
+        <button type="button" disabled={!changed || checking || (errors?.length ?? 0) > 0} onClick={() => void apply()}>Apply</button>
+        <button type="button" disabled={!changed} onClick={() => setDraft(live.data?.text ?? '')}>Revert to live</button>
+      </div>
+      {status && <p role={status.ok ? 'status' : 'alert'} class={status.ok ? 'ok pre' : 'error pre'} data-testid="apply-status">{status.text}</p>}
+
+      <h2>Changes against the live version</h2>
+      {live.data && <Diff before={live.data.text} after={text} />}
+
+      <h2>Previous versions</h2>
+      {history.error && <p role="alert" class="error">{history.error}</p>}
+      {history.data && (
+        <ul class="history" data-testid="history">
+          {history.data.versions.map((v) => (
+            <li key={v.version}>
+              Version {v.version} from {v.origin}, applied <time dateTime={v.at}>{new Date(v.at).toLocaleString()}</time>{' '}
+              <button type="button" onClick={() => (setDraft(v.text), editor.current?.focus())}>Load version {v.version} into the editor</button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <p class="muted">Versions applied by this server since it started; every document that is stored has been validated.</p>
+    </section>
+  );
+}
+
+function Diff({ before, after }: { before: string; after: string }) {
+  if (before === after) return <p>No changes.</p>;
+  const parts = diffLines(before, after);
+  return (
+    <pre class="diff" data-testid="diff" tabIndex={0} aria-label="Diff against the live rules">
+      {parts.map((p, i) => {
+        const body = p.value.replace(/\n$/, '').split('\n');
+        if (!p.added && !p.removed) {
+          const shown = body.length > 6 ? [...body.slice(0, 2), '…', ...body.slice(-2)] : body;
+          return <span key={i}>{shown.map((l) => `  ${l}\n`).join('')}</span>;
+        }
+        return <span key={i} class={p.added ? 'add' : 'del'}>{body.map((l) => `${p.added ? '+' : '-'} ${l}\n`).join('')}</span>;
+      })}
+    </pre>
+  );
+}
