@@ -241,8 +241,8 @@ export async function routingSide(
   await sync.start();
   releases.push(() => sync.stop());
   const checker = new RulesChecker();
-  checker.warm();
   releases.push(() => checker.close());
+  await checker.warm();
   const rules = new RulesSource(store, checker, log);
   releases.push(() => rules.stop());
   await rules.start(options.rulesFile);

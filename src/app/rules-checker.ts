@@ -41,9 +41,27 @@ export class RulesChecker {
 
   constructor(private readonly timeoutMs = CHECK_TIMEOUT_MS) {}
 
-  /** Starts the worker now, so the first document (another replica's, say) does not wait for it to load. */
-  warm(): void {
-    if (!this.closed) this.ensureWorker();
+  /**
+   * Starts the worker now and resolves once it has loaded its modules (or failed: check()
+   * reports that), so the first document does not wait for the load and the load does not
+   * compete with the first ext_proc traffic for the CPU.
+   */
+  warm(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const worker = this.ensureWorker();
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        worker.off('message', onMessage);
+        worker.off('exit', done);
+        resolve();
+      };
+      const onMessage = (message: unknown): void => {
+        if (message === 'ready') done();
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', done);
+    });
   }
 
   check(text: string, origin: string): Promise<CheckRulesResult> {

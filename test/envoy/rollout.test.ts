@@ -37,8 +37,9 @@ function decidedBy(gw: Gateway, rule: string): Array<{ upstream: unknown; status
     .map((l) => ({ upstream: l['upstream'], status: l['status'] }));
 }
 
-/** Puts ISOLATE, then POOLS, while requests flow; returns what the traffic saw. */
-async function changeUnderLoad(gw: Gateway): Promise<{ statuses: Map<number, number>; isolate: Array<{ upstream: unknown }>; pools: Array<{ upstream: unknown }> }> {
+/** Puts ISOLATE, then POOLS, while requests flow (at least `minMs`); returns what the traffic saw. */
+async function changeUnderLoad(gw: Gateway, minMs = 0): Promise<{ statuses: Map<number, number>; isolate: Array<{ upstream: unknown }>; pools: Array<{ upstream: unknown }> }> {
+  const started = Date.now();
   const traffic = gw.traffic(request);
   await new Promise((r) => setTimeout(r, 300));
   expect((await api(gw.admin, 'PUT', '/v1/rules', ISOLATE)).status).toBe(200);
@@ -46,7 +47,7 @@ async function changeUnderLoad(gw: Gateway): Promise<{ statuses: Map<number, num
   await new Promise((r) => setTimeout(r, 300));
   expect((await api(gw.admin, 'PUT', '/v1/rules', POOLS)).status).toBe(200);
   await gw.until(request, ['pool-b']);
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, Math.max(300, minMs - (Date.now() - started))));
   const statuses = new Map<number, number>();
   for (const { status } of await traffic.stop()) statuses.set(status, (statuses.get(status) ?? 0) + 1);
   const isolate = decidedBy(gw, 'isolate');
@@ -75,6 +76,27 @@ describeWith(ENVOY, 'rule changes roll out make-before-break through real Envoy'
       const stream = dump.xds.streams.find((s: any) => s.node?.id === 'gateway-0');
       expect(stream.types.cds.last_ack).toMatchObject({ convergedMs: expect.any(Number) });
       expect(stream.types.cds.nack).toBeNull();
+    } finally {
+      await gw.stop();
+    }
+  }, 120_000);
+
+  test('with workers: 2, every ext_proc worker switches when the primary does', async () => {
+    const gw = await Gateway.start({ workers: 2 });
+    try {
+      const a = await gw.backend('team-a', 'shop', { team: 'a' });
+      const b = await gw.backend('pool-b', 'shop', { pool: 'b' });
+      await gw.backend('other', 'shop', { version: 'v1' });
+      await gw.until({ path: '/', cluster: 'shop.default' }, ['team-a', 'pool-b', 'other']);
+      // Over 900 requests: Envoy opens its next ext_proc connection (max_requests_per_connection), which goes to the other worker.
+      const { statuses, isolate, pools } = await changeUnderLoad(gw, 5000);
+      expect(Object.fromEntries(statuses)).toEqual({ 200: expect.any(Number) });
+      expect(isolate.length).toBeGreaterThan(20);
+      expect(pools.length).toBeGreaterThan(20);
+      expect(isolate.filter((l) => l.upstream !== `127.0.0.1:${a.port}`)).toEqual([]);
+      expect(pools.filter((l) => l.upstream !== `127.0.0.1:${b.port}`)).toEqual([]);
+      const workers = (await api(gw.admin, 'GET', '/config_dump')).json.workers as Array<{ decisions: number }>;
+      expect(workers.map((w) => w.decisions > 0)).toEqual([true, true]);
     } finally {
       await gw.stop();
     }
