@@ -19,11 +19,11 @@ const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const grpc = require('@grpc/grpc-js');
+const { requestMessage } = require('./request');
 const { triple, pairedRatios, percentile, fmt } = require('./stats');
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIST = path.resolve(process.env.DIST ?? path.join(ROOT, 'dist'));
-const { envoyRoot } = require(path.join(DIST, 'protos/root'));
 const INSTANCES = Number(process.env.INSTANCES ?? 100000);
 const RATE = Number(process.env.RATE ?? 400);
 const PHASE_SECONDS = Number(process.env.PHASE_SECONDS ?? 5);
@@ -67,12 +67,6 @@ async function startServer() {
     child.send('stats');
   });
   return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, stats };
-}
-
-function requestMessage() {
-  const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
-  const headers = { ':method': 'GET', ':path': '/api/items', ':authority': 'big.default', ':scheme': 'http', 'x-request-id': 'r' };
-  return Buffer.from(T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish());
 }
 
 /** Sends RATE requests/s (one stream each) for `seconds`; resolves with latencies in ms. */

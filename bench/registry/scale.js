@@ -14,11 +14,11 @@ const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const grpc = require('@grpc/grpc-js');
 const { freePort, untilServing } = require('../serving');
+const { requestMessage } = require('./request');
 const { triple, pairedRatios } = require('./stats');
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
-const { envoyRoot } = require(path.join(DIST, 'protos/root'));
 const LARGE = Number(process.env.LARGE ?? 1000000);
 const SMALL = Number(process.env.SMALL ?? 100);
 const SECONDS = Number(process.env.SECONDS ?? 3);
@@ -63,12 +63,6 @@ async function startServer(name, instances) {
     return Number(fields[11]) + Number(fields[12]); // utime, stime
   };
   return { name, child, client: new grpc.Client(`127.0.0.1:${ports.ext}`, grpc.credentials.createInsecure()), stats, cpuTicks };
-}
-
-function requestMessage() {
-  const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
-  const headers = { ':method': 'GET', ':path': '/api/items', ':authority': 'big.default', ':scheme': 'http', 'x-request-id': 'r' };
-  return Buffer.from(T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish());
 }
 
 /** A closed loop of CONCURRENCY streams for `seconds`; resolves with answered requests and errors. */
