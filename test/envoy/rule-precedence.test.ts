@@ -4,25 +4,8 @@ import { api } from '../support/app';
 import { EnvoyProcess, ENVOY, freePort, waitFor } from '../support/envoy';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
+import { PRECEDENCE_RULES } from '../support/precedence-rules';
 import { sidecarBootstrap } from '../support/sidecar';
-
-/**
- * gRPC-Java-Polaris's routing guide: "when rules conflict, the caller's Outbound rule has
- * priority over the callee's Inbound rule". Through real sidecar Envoys from the shipped
- * envoy/sidecar.yaml: harbor's outbound rule sends its calls to dock's west crane, while dock's
- * inbound rule sends everyone else's to the east crane.
- */
-const RULES = `
-rules:
-  - name: dock-inbound
-    service: dock
-    destinations: [{ name: east, labels: { crane: east } }]
-  - name: harbor-outbound
-    service: harbor
-    direction: outbound
-    sources: [{ service: dock }]
-    destinations: [{ name: west, labels: { crane: west } }]
-`;
 
 /** A dock instance: answers with its name. */
 function crane(name: string): Promise<{ server: http.Server; port: number }> {
@@ -33,6 +16,7 @@ function crane(name: string): Promise<{ server: http.Server; port: number }> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
 }
 
+// PRECEDENCE_RULES through real sidecar Envoys from the shipped envoy/sidecar.yaml.
 describeWith(ENVOY, "rule precedence through real sidecar Envoys: the caller's outbound rule beats the callee's inbound rule", () => {
   let metaroute: MetarouteProcess;
   const servers: http.Server[] = [];
@@ -66,7 +50,7 @@ describeWith(ENVOY, "rule precedence through real sidecar Envoys: the caller's o
       servers.push(server);
       expect((await api(metaroute.admin, 'POST', '/v1/instances', { service: 'dock', id: name, host: '127.0.0.1', port, metadata: { crane: name }, ephemeral: false })).status).toBe(200);
     }
-    expect((await api(metaroute.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
+    expect((await api(metaroute.admin, 'PUT', '/v1/rules', PRECEDENCE_RULES)).status).toBe(200);
     await caller('harbor');
     await caller('ferry');
     // Both sidecars have dock's endpoints and the rules are live: each caller reaches its crane.

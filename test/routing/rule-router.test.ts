@@ -2,20 +2,8 @@ import { Registry } from '../../src/registry/registry';
 import { RoutingEngine } from '../../src/routing/engine';
 import { RuleRouter } from '../../src/routing/rule-router';
 import { formatRuleErrors, loadRules } from '../../src/rules';
+import { PRECEDENCE_RULES as RULES } from '../support/precedence-rules';
 import { decide, instance, request } from './helpers';
-
-/** gRPC-Java-Polaris: "when rules conflict, the caller's Outbound rule has priority over the callee's Inbound rule". */
-const RULES = `
-rules:
-  - name: dock-inbound
-    service: dock
-    destinations: [{ name: east, labels: { crane: east } }]
-  - name: harbor-outbound
-    service: harbor
-    direction: outbound
-    sources: [{ service: dock }]
-    destinations: [{ name: west, labels: { crane: west } }]
-`;
 
 function engine(): RoutingEngine {
   const loaded = loadRules(RULES, 'rules.yaml', 1);
