@@ -7,13 +7,7 @@ import * as path from 'node:path';
 import { api, until } from '../support/app';
 import { transpileCli } from '../support/transpile';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
-
-const freePort = () => new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as net.AddressInfo;
-    s.close(() => resolve(port));
-  });
-});
+import { freePort } from '../support/envoy';
 
 /** `metaroute serve` with `workers: 2` as a real process tree (primary + two ext_proc workers on one port). */
 describe('workers: 2', () => {

@@ -29,18 +29,36 @@ export function validateWithEnvoy(configPath: string): { ok: boolean; output: st
   return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
 }
 
+/** Ports handed out by this process, so two calls never return the same one before it is bound. */
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback port below Linux's ephemeral range (32768-60999). A port from that range can be
+ * taken as the source port of an outgoing connection (Envoy reconnecting, a backend call) while a
+ * test has the process that owns it stopped, and the restarted process then fails with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port) || !(await canBind(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free loopback port in 20000-31999 after 200 tries');
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
-/** Retries `attempt` every 100 ms until it returns a value (bounded). */
+/** Thrown by a `waitFor` attempt when waiting longer cannot help (the awaited process exited). */
+export class StopWaiting extends Error {}
+
+/** Retries `attempt` every 100 ms until it returns a value (bounded), or it throws `StopWaiting`. */
 export async function waitFor<T>(what: string, attempt: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
@@ -49,6 +67,7 @@ export async function waitFor<T>(what: string, attempt: () => Promise<T | undefi
       const value = await attempt();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, REPO, waitFor } from './envoy';
+import { freePort, REPO, StopWaiting, waitFor } from './envoy';
 
 export interface MetaroutePorts {
   readonly extProc: number;
@@ -45,7 +45,7 @@ export class MetarouteProcess {
     child.stderr!.on('data', keep);
     this.child = child;
     await waitFor('metaroute admin API', async () => {
-      if (child.exitCode !== null) throw new Error(`metaroute exited with ${child.exitCode}: ${this.logs.join('')}`);
+      if (child.exitCode !== null) throw new StopWaiting(`metaroute exited with ${child.exitCode}: ${this.logs.join('')}`);
       return (await fetch(`${this.admin}/healthz`)).ok ? true : undefined;
     }, 90_000).catch(async (err: Error) => { // transpiling the CLI on a loaded 2-core machine can take tens of seconds
       await this.stop();
