@@ -48,7 +48,10 @@ function keyIn(text: string): string | undefined {
 }
 
 export interface ScanResult {
-  readonly records: LogRecord[];
+  /** How many intact records there are before the first damaged line. */
+  readonly records: number;
+  /** The last intact record's revision (0 for an empty log). */
+  readonly revision: number;
   /** Bytes of the leading lines that are intact. */
   readonly validBytes: number;
   readonly legacy: number;
@@ -60,13 +63,16 @@ export interface ScanResult {
   readonly linesAfterCorrupt: number;
 }
 
+/** Called for each intact record in log order with its line's byte offset and length (newline included). */
+export type RecordVisitor = (record: LogRecord, offset: number, length: number) => void;
+
 /**
  * Reads a log up to its first damaged line. Revisions must not go backwards and rise by at
  * most one per record (a compaction writes its keys at one revision), so a lost line in the
  * middle is caught as well as a changed one.
  */
-export function scanLog(buffer: Buffer): ScanResult {
-  const records: LogRecord[] = [];
+export function scanLog(buffer: Buffer, visit: RecordVisitor = () => undefined): ScanResult {
+  let records = 0;
   let offset = 0;
   let line = 0;
   let legacy = 0;
@@ -75,7 +81,7 @@ export function scanLog(buffer: Buffer): ScanResult {
     line++;
     const end = buffer.indexOf(0x0a, offset);
     if (end < 0) {
-      return { records, validBytes: offset, legacy, corrupt: undefined, torn: { line, bytes: buffer.length - offset }, linesAfterCorrupt: 0 };
+      return { records, revision: previous ?? 0, validBytes: offset, legacy, corrupt: undefined, torn: { line, bytes: buffer.length - offset }, linesAfterCorrupt: 0 };
     }
     const text = buffer.toString('utf8', offset, end);
     if (text !== '') {
@@ -84,17 +90,18 @@ export function scanLog(buffer: Buffer): ScanResult {
       if (problem) {
         let after = 0;
         for (let i = end + 1; i < buffer.length; i++) if (buffer[i] === 0x0a) after++;
-        return { records, validBytes: offset, legacy, corrupt: { line, offset, reason: problem.reason, key: problem.key }, torn: undefined, linesAfterCorrupt: after };
+        return { records, revision: previous ?? 0, validBytes: offset, legacy, corrupt: { line, offset, reason: problem.reason, key: problem.key }, torn: undefined, linesAfterCorrupt: after };
       }
       if (decoded.ok) {
         if (decoded.legacy) legacy++;
         previous = decoded.record.r;
-        records.push(decoded.record);
+        records++;
+        visit(decoded.record, offset, end + 1 - offset);
       }
     }
     offset = end + 1;
   }
-  return { records, validBytes: offset, legacy, corrupt: undefined, torn: undefined, linesAfterCorrupt: 0 };
+  return { records, revision: previous ?? 0, validBytes: offset, legacy, corrupt: undefined, torn: undefined, linesAfterCorrupt: 0 };
 }
 
 function revisionProblem(record: LogRecord, previous: number | undefined): { reason: string; key: string | undefined } | undefined {

@@ -15,7 +15,7 @@ export async function repairStore(dir: string): Promise<string> {
     const logPath = path.join(path.resolve(dir), LOG_FILE);
     const bytes = await fs.readFile(logPath);
     const scan = scanLog(bytes);
-    const kept = `${scan.records.length} records (up to revision ${scan.records.at(-1)?.r ?? 0})`;
+    const kept = `${scan.records} records (up to revision ${scan.revision})`;
     if (!scan.corrupt && !scan.torn) return `${logPath} is intact: ${kept}; nothing to repair`;
     const savedPath = `${logPath}.dropped-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await fs.writeFile(savedPath, bytes.subarray(scan.validBytes));
