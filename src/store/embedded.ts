@@ -2,7 +2,9 @@ import { silentLogger, type Logger } from '../log/logger';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { encodeRecord, scanLog, type LogRecord } from './log-format';
+import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
+import { RecordIndex } from './record-index';
 import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
 
 interface Pending {
@@ -19,8 +21,11 @@ export interface EmbeddedStoreOptions {
 
 export const LOG_FILE = 'store.log';
 const COMPACT_FILE = 'store.compact';
-/** A compaction writes its keys in slices of about this many bytes, yielding between them. */
+/** A compaction writes the records committed while it copied in slices of about this many bytes, yielding between them. */
 const COMPACT_SLICE_BYTES = 256 * 1024;
+/** list() and a compaction read live records about this many bytes at a time, and look at most this many keys between two yields. */
+const READ_CHUNK_BYTES = 256 * 1024;
+const SCAN_KEYS = 16384;
 /** Besides the record count, a log this large and 4x its live bytes is compacted (large rule documents). */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
@@ -39,12 +44,14 @@ export function repairCommand(dir: string): string {
  * data directory another process holds; a torn last line (a write a crash cut short, never
  * acknowledged) is dropped with a log line. A failed write is cut back off the log and fails
  * its callers; a failed fsync closes the store (after one, the kernel may have dropped data
- * a later fsync would not report). The log is compacted while running: live keys are
- * written aside in slices, writes landing meanwhile are appended after them, and the new
- * file is renamed over the old between two group commits.
+ * a later fsync would not report). Values are not kept in memory (the registry holds them
+ * parsed): the store knows where each live key's record is in the log (`RecordIndex`), and
+ * list() reads the records back in chunks, verifying each as the open-time scan does. The log
+ * is compacted while running: live records are copied aside in slices, writes landing
+ * meanwhile are appended after them, and the new file is renamed over the old between two
+ * group commits.
  */
 export class EmbeddedStore implements Store {
-  private readonly data = new Map<string, string>();
   private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
   private readonly log: Logger;
   private readonly compactAfterRecords: number;
@@ -54,17 +61,20 @@ export class EmbeddedStore implements Store {
   private lane: Promise<void> = Promise.resolve();
   private revision = 0;
   private records = 0;
-  private liveBytes = 0;
   private closed = false;
   /** The last queued or in-flight (not yet applied) record per key, so a delete knows whether its key will exist. */
   private readonly pending = new Map<string, LogRecord>();
   /** While a compaction runs: the records committed since it took its revision. */
   private compactionTail: LogRecord[] | undefined;
   private compacting: Promise<void> | undefined;
+  /** The list() calls under way, each collecting the records committed under its prefix while it reads. */
+  private readonly listings = new Set<{ readonly prefix: string; readonly changed: Map<string, LogRecord> }>();
 
   private constructor(
     private readonly dir: string,
+    /** Opened for appending and reading (`a+`): writes append, reads name their position. */
     private file: fs.FileHandle,
+    private readonly index: RecordIndex,
     private size: number,
     private readonly unlock: () => Promise<void>,
     options: EmbeddedStoreOptions,
@@ -91,7 +101,12 @@ export class EmbeddedStore implements Store {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
-    const scan = scanLog(existing ?? Buffer.alloc(0));
+    const index = new RecordIndex();
+    const scan = scanLog(existing ?? Buffer.alloc(0), (record, offset, length) => {
+      if (record.k === undefined) return;
+      if (record.v === undefined) index.delete(record.k);
+      else index.set(record.k, offset, length);
+    });
     if (scan.corrupt) {
       const { line, key, reason } = scan.corrupt;
       throw new StoreCorruptError(
@@ -105,13 +120,12 @@ export class EmbeddedStore implements Store {
       log.warn({ event: 'store.failed' }, `store: dropped an incomplete last record at ${logPath}:${scan.torn.line} (${scan.torn.bytes} bytes without a newline: a write cut short by a crash, never acknowledged)`);
       await fs.truncate(logPath, scan.validBytes);
     }
-    const file = await fs.open(logPath, 'a');
+    const file = await fs.open(logPath, 'a+');
     if (!existing) await syncDirectory(dir);
-    const store = new EmbeddedStore(dir, file, scan.validBytes, unlock, options);
-    for (const record of scan.records) store.apply(record);
-    store.records = scan.records.length;
-    store.revision = scan.records.at(-1)?.r ?? 0;
-    log.info({ event: 'store' }, `store: loaded ${scan.records.length} records (${store.data.size} keys, revision ${store.revision}) from ${logPath}`);
+    const store = new EmbeddedStore(dir, file, index, scan.validBytes, unlock, options);
+    store.records = scan.records;
+    store.revision = scan.revision;
+    log.info({ event: 'store' }, `store: loaded ${scan.records} records (${index.size} keys, revision ${store.revision}) from ${logPath}`);
     if (scan.legacy > 0) {
       log.info({ event: 'store' }, `store: ${scan.legacy} records have no checksum (written by an older metaroute); rewriting the log with checksums`);
       await store.compact();
@@ -125,11 +139,74 @@ export class EmbeddedStore implements Store {
     return path.join(this.dir, LOG_FILE);
   }
 
+  /**
+   * Reads the live records under the prefix back from the log, in chunks of about
+   * READ_CHUNK_BYTES in log order, yielding between them. Writes committed meanwhile are
+   * collected and replace what was read of their keys, so the entries are the store at the
+   * revision returned.
+   */
   async list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }> {
-    const entries: StoreEntry[] = [];
-    for (const [key, value] of this.data) if (key.startsWith(prefix)) entries.push({ key, value });
-    entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return { entries, revision: this.revision };
+    const listing = { prefix, changed: new Map<string, LogRecord>() };
+    const { changed } = listing;
+    this.listings.add(listing);
+    try {
+      const read: StoreEntry[] = [];
+      const keys = this.index.entries();
+      for (let done = false; !done; ) {
+        const chunk = this.nextChunk(keys, (key) => key.startsWith(prefix) && !changed.has(key));
+        done = chunk.done;
+        if (chunk.refs.length > 0) {
+          const records = await this.read(chunk.refs);
+          chunk.refs.forEach((ref, i) => read.push({ key: ref.key, value: records[i]!.v! }));
+        } else if (!done) {
+          await new Promise(setImmediate);
+        }
+      }
+      const entries = changed.size === 0 ? read : read.filter((e) => !changed.has(e.key));
+      for (const record of changed.values()) if (record.v !== undefined) entries.push({ key: record.k!, value: record.v });
+      entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      return { entries, revision: this.revision };
+    } finally {
+      this.listings.delete(listing);
+    }
+  }
+
+  /** The next live records `keys` yields that `wanted` takes: about READ_CHUNK_BYTES of them, or SCAN_KEYS keys looked at. */
+  private nextChunk(keys: Iterator<[string, number]>, wanted: (key: string, offset: number) => boolean): { refs: RecordRef[]; done: boolean } {
+    const refs: RecordRef[] = [];
+    let bytes = 0;
+    for (let scanned = 0; scanned < SCAN_KEYS && bytes < READ_CHUNK_BYTES; scanned++) {
+      const next = keys.next();
+      if (next.done) return { refs, done: true };
+      const [key, slot] = next.value;
+      const offset = this.index.offset(slot);
+      if (!wanted(key, offset)) continue;
+      const length = this.index.length(slot);
+      refs.push({ key, slot, offset, length });
+      bytes += length;
+    }
+    return { refs, done: false };
+  }
+
+  /**
+   * Reads records from the log the index points into now. Called in the same turn as the refs
+   * were taken: a compaction swaps file and positions together, and closes the old file only
+   * after reads issued on it have finished.
+   */
+  private async read(refs: RecordRef[]): Promise<LogRecord[]> {
+    if (this.closed) throw new Error('store is closed');
+    try {
+      return await readRecords(this.file, refs);
+    } catch (error) {
+      if (error instanceof RecordReadError) {
+        throw new StoreCorruptError(
+          `${this.logPath}: corrupt record at byte ${error.ref.offset} for key ${JSON.stringify(error.ref.key)} (${error.reason}): ` +
+            `the log was altered on disk after it was written. Refusing to serve altered data. Stop metaroute and run: ${repairCommand(this.dir)}`,
+        );
+      }
+      if (this.closed) throw new Error('store is closed');
+      throw error;
+    }
   }
 
   /** TTLs are not the embedded store's: the registry expires ephemeral instances itself. */
@@ -139,7 +216,7 @@ export class EmbeddedStore implements Store {
 
   async delete(key: string): Promise<boolean> {
     const last = this.pending.get(key);
-    if (!(last ? last.v !== undefined : this.data.has(key))) return false;
+    if (!(last ? last.v !== undefined : this.index.has(key))) return false;
     await this.append({ r: 0, k: key });
     return true;
   }
@@ -198,7 +275,8 @@ export class EmbeddedStore implements Store {
     if (this.closed) return fail(new Error('store is closed'));
     let revision = this.revision;
     for (const p of batch) p.record.r = ++revision;
-    const bytes = Buffer.from(batch.map((p) => encodeRecord(p.record)).join(''));
+    const lines = batch.map((p) => encodeRecord(p.record));
+    const bytes = Buffer.from(lines.join(''));
     try {
       await writeAll(this.file, bytes);
     } catch (error) {
@@ -213,13 +291,17 @@ export class EmbeddedStore implements Store {
       await this.closeAfterFailure(`fsync failed: ${(error as Error).message}`);
       return fail(new Error(`store closed: fsync failed: ${(error as Error).message}`));
     }
+    let offset = this.size;
     this.size += bytes.length;
     this.records += batch.length;
     this.revision = revision;
-    for (const p of batch) {
+    batch.forEach((p, i) => {
+      const length = Buffer.byteLength(lines[i]!);
       this.compactionTail?.push(p.record);
-      this.apply(p.record);
-    }
+      this.apply(p.record, offset, length);
+      offset += length;
+      for (const listing of this.listings) if (p.record.k!.startsWith(listing.prefix)) listing.changed.set(p.record.k!, p.record);
+    });
     for (const p of batch) {
       this.notify(p.record);
       p.done();
@@ -237,18 +319,12 @@ export class EmbeddedStore implements Store {
     await this.file.close().catch(() => undefined);
   }
 
-  private apply(record: LogRecord): void {
-    const key = record.k;
-    if (key === undefined) return;
+  /** A committed record, `length` bytes at `offset` of the log. */
+  private apply(record: LogRecord, offset: number, length: number): void {
+    const key = record.k!;
     if (this.pending.get(key) === record) this.pending.delete(key);
-    const old = this.data.get(key);
-    if (old !== undefined) this.liveBytes -= key.length + old.length;
-    if (record.v === undefined) {
-      this.data.delete(key);
-    } else {
-      this.data.set(key, record.v);
-      this.liveBytes += key.length + record.v.length;
-    }
+    if (record.v === undefined) this.index.delete(key);
+    else this.index.set(key, offset, length);
   }
 
   /** A watcher that throws is logged to stderr and skipped: it must not stall the store. */
@@ -269,72 +345,107 @@ export class EmbeddedStore implements Store {
 
   private wantsCompaction(): boolean {
     if (this.closed || this.records < this.compactAfterRecords) return false;
-    return this.records > 4 * (this.data.size + 1) || (this.size > COMPACT_AFTER_BYTES && this.size > 4 * this.liveBytes);
+    return this.records > 4 * (this.index.size + 1) || (this.size > COMPACT_AFTER_BYTES && this.size > 4 * this.index.liveBytes);
   }
 
   /**
    * Rewrites the log as one record per live key plus a revision record, without holding the
-   * event loop: keys are written aside in slices; records committed meanwhile are collected
-   * and appended after them (replaying them again is harmless: each sets its key to what it
-   * was at that revision), then the file is synced and renamed over the log between two
-   * group commits.
+   * event loop: the live records are read from the log and written aside in slices; records
+   * committed meanwhile are collected and appended after them, then the file is synced and
+   * renamed over the log between two group commits, and the index's positions switch to it.
+   *
+   * The copied records are re-encoded at the compaction's revision rather than copied
+   * verbatim: the scan at open requires revisions to rise by at most one per line (so a lost
+   * line is caught), and the live records alone have gaps where overwritten and deleted ones
+   * were. The tail follows at base + 1, base + 2 ... Re-encoding also gives a legacy log its
+   * checksums.
    */
   private async compact(): Promise<void> {
-    this.log.info({ event: 'store' }, `store: compacting ${this.records} records (${this.data.size} keys)`);
+    this.log.info({ event: 'store' }, `store: compacting ${this.records} records (${this.index.size} keys)`);
     const tail: LogRecord[] = [];
     this.compactionTail = tail;
+    const base = this.revision;
+    const copyEnd = this.size; // records from here on are committed during the compaction: the tail has them
+    this.index.beginRelocation();
     const tmpPath = path.join(this.dir, COMPACT_FILE);
-    const out = await fs.open(tmpPath, 'w');
     let renamed = false;
     try {
-      const base = this.revision;
-      const live = (function* (data: Map<string, string>): Iterable<LogRecord> {
-        for (const [k, v] of data) yield { r: base, k, v };
-        yield { r: base }; // keeps the revision even when no key is left
-      })(this.data);
-      const written = await writeInSlices(out, live);
-      await this.enqueue(async () => {
-        if (this.closed) return;
-        this.compactionTail = undefined;
-        await writeInSlices(out, tail);
-        await out.datasync();
-        await fs.rename(tmpPath, this.logPath);
-        renamed = true;
-        try {
-          await syncDirectory(this.dir);
-          await this.file.close();
-          this.file = await fs.open(this.logPath, 'a');
-        } catch (error) {
-          await this.closeAfterFailure(`reopening the compacted log failed: ${(error as Error).message}`);
-          return;
+      const out = await fs.open(tmpPath, 'w');
+      try {
+        let position = 0;
+        let copied = 0;
+        const keys = this.index.entries();
+        for (let done = false; !done; ) {
+          const chunk = this.nextChunk(keys, (_, offset) => offset < copyEnd);
+          done = chunk.done;
+          if (chunk.refs.length === 0) {
+            if (!done) await new Promise(setImmediate);
+            continue;
+          }
+          const records = await this.read(chunk.refs);
+          let lines = '';
+          chunk.refs.forEach((ref, i) => {
+            // A key written while its record was read: its newer record is in the tail.
+            if (this.index.slotOf(ref.key) !== ref.slot || this.index.offset(ref.slot) !== ref.offset) return;
+            const line = encodeRecord({ r: base, k: ref.key, v: records[i]!.v });
+            const length = Buffer.byteLength(line);
+            this.index.relocate(ref.slot, position, length);
+            position += length;
+            copied++;
+            lines += line;
+          });
+          await writeAll(out, Buffer.from(lines));
         }
-        const before = this.records;
-        this.records = written + tail.length;
-        this.size = (await this.file.stat()).size;
-        this.log.info({ event: 'store' }, `store: compacted ${before} records to ${this.records} (${this.data.size} keys)`);
-      });
+        const revisionLine = Buffer.from(encodeRecord({ r: base })); // keeps the revision even when no key is left
+        await writeAll(out, revisionLine);
+        position += revisionLine.length;
+        await this.enqueue(async () => {
+          if (this.closed) return;
+          this.compactionTail = undefined;
+          let slice = '';
+          for (const record of tail) {
+            const line = encodeRecord(record);
+            const length = Buffer.byteLength(line);
+            const slot = record.v === undefined ? undefined : this.index.slotOf(record.k!);
+            if (slot !== undefined) this.index.relocate(slot, position, length); // the key's last put in the tail wins
+            position += length;
+            slice += line;
+            if (slice.length >= COMPACT_SLICE_BYTES) {
+              await writeAll(out, Buffer.from(slice));
+              slice = '';
+            }
+          }
+          if (slice) await writeAll(out, Buffer.from(slice));
+          await out.datasync();
+          await fs.rename(tmpPath, this.logPath);
+          renamed = true;
+          let file: fs.FileHandle;
+          try {
+            await syncDirectory(this.dir);
+            file = await fs.open(this.logPath, 'a+');
+          } catch (error) {
+            await this.closeAfterFailure(`reopening the compacted log failed: ${(error as Error).message}`);
+            return;
+          }
+          // File, positions and size switch in one turn: a list() reading meanwhile reads one log or the other.
+          const old = this.file;
+          this.file = file;
+          this.index.finishRelocation();
+          this.size = position;
+          const before = this.records;
+          this.records = copied + 1 + tail.length;
+          await old.close().catch(() => undefined);
+          this.log.info({ event: 'store' }, `store: compacted ${before} records to ${this.records} (${this.index.size} keys)`);
+        });
+      } finally {
+        await out.close().catch(() => undefined);
+      }
     } finally {
       this.compactionTail = undefined;
-      await out.close().catch(() => undefined);
+      this.index.abandonRelocation();
       if (!renamed) await fs.rm(tmpPath, { force: true });
     }
   }
-}
-
-/** Encodes and writes records in slices of about COMPACT_SLICE_BYTES, yielding to the event loop between them; returns how many. */
-async function writeInSlices(file: fs.FileHandle, records: Iterable<LogRecord>): Promise<number> {
-  let slice = '';
-  let count = 0;
-  for (const record of records) {
-    slice += encodeRecord(record);
-    count++;
-    if (slice.length >= COMPACT_SLICE_BYTES) {
-      await writeAll(file, Buffer.from(slice));
-      slice = '';
-    }
-  }
-  if (slice) await writeAll(file, Buffer.from(slice));
-  return count;
 }
 
 async function writeAll(file: fs.FileHandle, bytes: Buffer): Promise<void> {
