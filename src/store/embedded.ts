@@ -5,6 +5,7 @@ import { encodeRecord, scanLog, type LogRecord } from './log-format';
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
 import { RecordIndex } from './record-index';
+import { byKey, mergeByKey, sortByKey } from './sliced-sort';
 import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
 
 interface Pending {
@@ -162,10 +163,9 @@ export class EmbeddedStore implements Store {
           await new Promise(setImmediate);
         }
       }
-      const entries = changed.size === 0 ? read : read.filter((e) => !changed.has(e.key));
-      for (const record of changed.values()) if (record.v !== undefined) entries.push({ key: record.k!, value: record.v });
-      entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      return { entries, revision: this.revision };
+      const sorted = await sortByKey(read); // yields: writes landing meanwhile are still collected
+      // From here on one turn, so a watch from `revision` follows on without a gap.
+      return { entries: changed.size === 0 ? sorted : withChanges(sorted, changed), revision: this.revision };
     } finally {
       this.listings.delete(listing);
     }
@@ -446,6 +446,13 @@ export class EmbeddedStore implements Store {
       if (!renamed) await fs.rm(tmpPath, { force: true });
     }
   }
+}
+
+/** Entries sorted by key, with the keys written since they were read as they are now. */
+function withChanges(sorted: StoreEntry[], changed: Map<string, LogRecord>): StoreEntry[] {
+  const puts: StoreEntry[] = [];
+  for (const record of changed.values()) if (record.v !== undefined) puts.push({ key: record.k!, value: record.v });
+  return mergeByKey(sorted.filter((e) => !changed.has(e.key)), puts.sort(byKey));
 }
 
 async function writeAll(file: fs.FileHandle, bytes: Buffer): Promise<void> {
