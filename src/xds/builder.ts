@@ -8,7 +8,7 @@ import {
   CLUSTER_TYPE,
   LISTENER_TYPE,
   ROUTE_TYPE,
-  encodeAssignment,
+  assignmentSteps,
   buildCluster,
   buildListener,
   buildRouteConfiguration,
@@ -85,9 +85,10 @@ export class ResourceBuilder {
     if (!previous || previous.view !== view || previous.viewVersion !== view?.version || previous.selectorKeys !== selectorKeys) {
       // Built when a stream first reads it: no subscriber, no work. The registry is live, so the
       // view is looked up then: a service that gained its first instance since is served with it.
-      this.cache.putLazy(EDS, name, () => {
-        const { any, skipped } = encodeAssignment(name, registry.services.get(key)?.instances ?? [], keyList);
-        if (skipped.length > 0) this.log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
+      const log = this.log;
+      this.cache.putLazy(EDS, name, function* () {
+        const { any, skipped } = yield* assignmentSteps(name, registry.services.get(key)?.instances ?? [], keyList);
+        if (skipped.length > 0) log.warn({ event: 'xds.endpoints.skipped', cluster: name, count: skipped.length, examples: skipped.slice(0, 5) }, 'xds: endpoints left out');
         return any;
       });
       note(changes, EDS, name);

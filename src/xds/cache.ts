@@ -1,45 +1,57 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { encodeDeltaResource, encodeSotwResources } from './codec';
+import { runInSlices, runToEnd, type Steps } from './slices';
 import type { ResourceType } from './types';
+
+/** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
+const HASH_STEP_BYTES = 512 * 1024;
 
 /** One resource at one version, encoded once and shared by every stream that receives it. */
 export class CachedResource {
   private delta: Uint8Array | undefined;
   private bytes: Uint8Array | undefined;
   private hash: string | undefined;
+  /** Until ready: what builds (if lazy) and hashes it, in steps; shared by `prepare` and the synchronous getters. */
+  private steps: Steps<void> | undefined;
+  private preparing: Promise<void> | undefined;
 
   constructor(
     readonly name: string,
-    /** The resource as a `google.protobuf.Any`, or how to build it when a stream first needs it. */
-    source: Uint8Array | (() => Uint8Array),
+    /** The resource as a `google.protobuf.Any`, or how to build it (in steps) when a stream first needs it. */
+    source: Uint8Array | (() => Steps<Uint8Array>),
     /** When this version was made (performance.now()), for convergence times; a lazy one counts from its change. */
     readonly createdAt: number = performance.now(),
+    /** Told once bytes and version are known. */
+    private readonly onReady?: (resource: CachedResource) => void,
   ) {
-    if (typeof source === 'function') this.build = source;
+    if (typeof source === 'function') this.steps = this.work(source);
     else this.bytes = source;
   }
-
-  private build: (() => Uint8Array) | undefined;
 
   /** False until a stream (or the config dump) asked for it: resources nobody subscribes to are never encoded. */
   get built(): boolean {
     return this.bytes !== undefined;
   }
 
-  /** The resource as a `google.protobuf.Any`, as SotW responses carry it. */
+  /** Bytes and version known: reading them costs nothing. */
+  get ready(): boolean {
+    return this.hash !== undefined;
+  }
+
+  /** The resource as a `google.protobuf.Any`, as SotW responses carry it (built now if need be). */
   get any(): Uint8Array {
-    if (this.bytes === undefined) {
-      this.bytes = this.build!();
-      this.build = undefined;
-    }
-    return this.bytes;
+    if (this.bytes === undefined) this.finish();
+    return this.bytes!;
   }
 
   /** Content hash: equal bytes give an equal version, across restarts and replicas. */
   get version(): string {
-    this.hash ??= createHash('sha256').update(this.any).digest('base64url').slice(0, 16);
-    return this.hash;
+    if (this.hash === undefined) {
+      if (this.steps) this.finish();
+      else this.setHash(createHash('sha256').update(this.bytes!)); // small, eager resources
+    }
+    return this.hash!;
   }
 
   /** The Delta `Resource` wrapper, encoded on first use (SotW-only deployments never pay it). */
@@ -47,10 +59,41 @@ export class CachedResource {
     this.delta ??= encodeDeltaResource(this.name, this.version, this.any);
     return this.delta;
   }
+
+  /** Builds and hashes a lazy resource in slices between event-loop turns; resolves when ready. */
+  prepare(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    if (!this.steps) return Promise.resolve(void this.version);
+    return (this.preparing ??= runInSlices(this.steps));
+  }
+
+  private *work(build: () => Steps<Uint8Array>): Steps<void> {
+    const bytes = yield* build();
+    this.bytes = bytes;
+    const hash = createHash('sha256');
+    for (let at = 0; at < bytes.length; at += HASH_STEP_BYTES) {
+      hash.update(bytes.subarray(at, at + HASH_STEP_BYTES));
+      if (at + HASH_STEP_BYTES < bytes.length) yield;
+    }
+    this.setHash(hash);
+  }
+
+  private finish(): void {
+    runToEnd(this.steps!);
+  }
+
+  private setHash(hash: Hash): void {
+    this.hash = hash.digest('base64url').slice(0, 16);
+    this.steps = undefined;
+    this.onReady?.(this);
+  }
 }
 
 interface TypeTable {
+  /** The current version of each resource, ready or not. */
   readonly entries: Map<string, CachedResource>;
+  /** The newest ready version of each resource: what a stream may send while the current one builds. */
+  readonly ready: Map<string, CachedResource>;
   /** SotW `version_info`: bumped whenever any resource of the type changes. */
   version: number;
   /** Every resource as one SotW `resources` field, for wildcard streams; built on first use per version. */
@@ -67,6 +110,7 @@ export class ResourceCache {
     const resource = new CachedResource(name, any);
     if (table.entries.get(name)?.version === resource.version) return false;
     table.entries.set(name, resource);
+    table.ready.set(name, resource);
     table.version++;
     return true;
   }
@@ -75,15 +119,33 @@ export class ResourceCache {
    * Replaces a resource with one built when first read (by a stream that subscribes to it).
    * Always counts as a change; a stream that holds equal bytes sees the same version and gets nothing.
    */
-  putLazy(type: ResourceType, name: string, build: () => Uint8Array): void {
+  putLazy(type: ResourceType, name: string, build: () => Steps<Uint8Array>): void {
     const table = this.table(type);
-    table.entries.set(name, new CachedResource(name, build));
+    const resource = new CachedResource(name, build, performance.now(), () => {
+      // Versions may finish out of order: only a newer one replaces what streams may send.
+      const newest = table.ready.get(name);
+      if (table.entries.get(name) === resource || (table.entries.has(name) && (!newest || newest.createdAt <= resource.createdAt))) table.ready.set(name, resource);
+    });
+    table.entries.set(name, resource);
     table.version++;
+  }
+
+  /**
+   * What a stream may send of `name` now: the current version once ready, else the newest
+   * ready one (undefined if none yet). Under steady change a large resource could be replaced
+   * before each build ends; sending the last finished one keeps every client moving forward.
+   */
+  servable(type: ResourceType, name: string): CachedResource | undefined {
+    const table = this.tables.get(type);
+    const current = table?.entries.get(name);
+    if (!current || current.ready) return current;
+    return table!.ready.get(name);
   }
 
   /** Returns true when the resource existed. */
   remove(type: ResourceType, name: string): boolean {
     const table = this.table(type);
+    table.ready.delete(name);
     if (!table.entries.delete(name)) return false;
     table.version++;
     return true;
@@ -117,7 +179,7 @@ export class ResourceCache {
   private table(type: ResourceType): TypeTable {
     let table = this.tables.get(type);
     if (!table) {
-      table = { entries: new Map(), version: 0 };
+      table = { entries: new Map(), ready: new Map(), version: 0 };
       this.tables.set(type, table);
     }
     return table;

@@ -4,6 +4,7 @@ import { ENDPOINT_LIST_KEY, LB_NAMESPACE } from '../model/envoy-contract';
 import { endpointAddress, instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue } from './codec';
 import type { SubsetPolicy } from './selectors';
+import { ITEMS_PER_STEP, runToEnd, sortInSteps, type Steps } from './slices';
 
 /**
  * Builders of the xDS resources of one service, as plain objects in protobufjs keepCase shape
@@ -236,11 +237,22 @@ function writeLbEndpoint(instance: Instance, weight: number, selectorKeys: reado
  * comparison sort and a second copy for the Any took 1.0-1.6 s at 100,000 endpoints).
  */
 export function encodeAssignment(name: string, instances: readonly Instance[], selectorKeys: readonly string[] = []): { any: Uint8Array; skipped: string[] } {
+  return runToEnd(assignmentSteps(name, instances, selectorKeys));
+}
+
+/**
+ * `encodeAssignment` in steps of about a millisecond (see slices.ts): the instances are
+ * copied first, so the registry may change them between steps.
+ */
+export function* assignmentSteps(name: string, live: readonly Instance[], selectorKeys: readonly string[] = []): Steps<{ any: Uint8Array; skipped: string[] }> {
+  const instances = live.slice();
   const keysId = selectorKeys.join('\u0000');
   const skipped: string[] = [];
   const seen = new Set<string>();
   const byLocality = new Map<string, Group>();
-  for (const instance of instances) {
+  for (let i = 0; i < instances.length; i++) {
+    if ((i & (ITEMS_PER_STEP - 1)) === ITEMS_PER_STEP - 1) yield;
+    const instance = instances[i]!;
     const encoded = encodedEndpoint(instance, selectorKeys, keysId);
     if (encoded.skip) {
       skipped.push(encoded.skip);
@@ -252,11 +264,13 @@ export function encodeAssignment(name: string, instances: readonly Instance[], s
     }
     seen.add(encoded.address);
     let group = byLocality.get(encoded.locality);
-    if (!group) byLocality.set(encoded.locality, (group = { weight: 0, v4: [], others: [], instance }));
+    if (!group) byLocality.set(encoded.locality, (group = { weight: 0, endpointBytes: 0, v4: [], others: [], instance }));
     group.weight += encoded.weight;
+    group.endpointBytes += fieldSize(encoded.bytes.length);
     (typeof encoded.order === 'number' ? group.v4 : group.others).push(encoded);
   }
-  const groups = [...byLocality.entries()].sort(([a], [b]) => compare(a, b)).map(([, group]) => {
+  const groups = [];
+  for (const [, group] of [...byLocality.entries()].sort(([a], [b]) => compare(a, b))) {
     const { region, zone, campus } = group.instance.locality;
     // Always set: gRPC rejects a LocalityLbEndpoints without `locality`.
     const w = protobuf.Writer.create();
@@ -265,11 +279,12 @@ export function encodeAssignment(name: string, instances: readonly Instance[], s
     if (campus) w.uint32(LEN(3)).string(campus);
     const locality = w.finish();
     const weight = Math.min(group.weight, MAX_LOCALITY_WEIGHT);
-    const endpoints = sortEndpoints(group);
-    let size = fieldSize(locality.length) + fieldSize(1 + varintSize(weight));
-    for (const endpoint of endpoints) size += fieldSize(endpoint.bytes.length);
-    return { locality, weight, endpoints, size };
-  });
+    // IPv4 endpoints first, then any others (orders are unique: duplicates were skipped).
+    const v4 = yield* sortInSteps(group.v4, (a, b) => (a.order as number) < (b.order as number));
+    const others = yield* sortInSteps(group.others, (a, b) => (a.order as string) < (b.order as string));
+    const size = fieldSize(locality.length) + fieldSize(1 + varintSize(weight)) + group.endpointBytes;
+    groups.push({ locality, weight, endpoints: [v4, others], size });
+  }
   const typeUrl = `type.googleapis.com/${CLA_TYPE}`;
   const nameBytes = Buffer.byteLength(name);
   let claSize = fieldSize(nameBytes);
@@ -280,15 +295,19 @@ export function encodeAssignment(name: string, instances: readonly Instance[], s
   at = putTag(out, at, LEN(2), claSize);
   at = putTag(out, at, LEN(1), nameBytes);
   at += out.write(name, at, 'utf8');
+  let written = 0;
   for (const group of groups) {
     at = putTag(out, at, LEN(2), group.size);
     at = putTag(out, at, LEN(1), group.locality.length);
     out.set(group.locality, at);
     at += group.locality.length;
-    for (const endpoint of group.endpoints) {
-      at = putTag(out, at, LEN(2), endpoint.bytes.length);
-      out.set(endpoint.bytes, at);
-      at += endpoint.bytes.length;
+    for (const endpoints of group.endpoints) {
+      for (const endpoint of endpoints) {
+        at = putTag(out, at, LEN(2), endpoint.bytes.length);
+        out.set(endpoint.bytes, at);
+        at += endpoint.bytes.length;
+        if ((++written & (ITEMS_PER_STEP - 1)) === 0) yield;
+      }
     }
     at = putTag(out, at, LEN(3), 1 + varintSize(group.weight));
     out[at++] = VARINT(1);
@@ -301,20 +320,12 @@ export function encodeAssignment(name: string, instances: readonly Instance[], s
 /** One locality's endpoints: IPv4 ones (their order a number) apart from others (IPv6, their order text). */
 interface Group {
   weight: number;
+  /** The encoded size of its endpoints, each as a field of LocalityLbEndpoints. */
+  endpointBytes: number;
   readonly v4: EncodedEndpoint[];
   readonly others: EncodedEndpoint[];
   /** The first instance seen in this locality: its region, zone and campus. */
   readonly instance: Instance;
-}
-
-/**
- * IPv4 endpoints first, then any others. Numbers compared with `<` (a subtraction of two
- * 48-bit numbers allocates a heap number per comparison); orders are unique here (duplicates skipped).
- */
-function sortEndpoints(group: Group): EncodedEndpoint[] {
-  group.v4.sort((a, b) => ((a.order as number) < (b.order as number) ? -1 : 1));
-  if (group.others.length === 0) return group.v4;
-  return [...group.v4, ...group.others.sort((a, b) => compare(a.order as string, b.order as string))];
 }
 
 function varintSize(n: number): number {

@@ -110,7 +110,7 @@ export class XdsServer {
     const types: Record<string, unknown> = {};
     for (const type of PUSH_ORDER) {
       const resources = [...this.cache.entries(type)]
-        .map((r) => ({ name: r.name, version: r.built ? r.version : null }))
+        .map((r) => ({ name: r.name, version: r.ready ? r.version : null }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       types[type.short] = { type_url: type.url, version: this.cache.version(type), resources };
     }

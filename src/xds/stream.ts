@@ -13,7 +13,7 @@ export interface StreamContext {
   /** Seconds from a resource version's creation to the ACK of the response carrying it, by type. */
   readonly convergence: Histogram;
   readonly log: Logger;
-  /** Told after every ACK and NACK (rollouts wait for convergence). */
+  /** Told after every ACK and NACK, and when a resource it waited on is built (rollouts wait for convergence). */
   readonly onAnswer: (stream: XdsStream) => void;
 }
 
@@ -99,7 +99,10 @@ export class TypeState {
     // A response of this type in flight may carry one of them; SotW's ACK of the newest settles all.
     if (this.awaiting.size > 0 || this.dirty || this.pending.size > 0) return false;
     for (const name of wanted) {
-      if (this.sent.get(name) !== cache.get(this.type, name)?.version) return false;
+      const current = cache.get(this.type, name);
+      // A version still building is held by nobody (asking its version would build it now, on the loop).
+      if (current && !current.ready) return false;
+      if (this.sent.get(name) !== current?.version) return false;
       if (this.nack && name in this.nack.resources) return false;
     }
     return true;
@@ -137,6 +140,8 @@ export abstract class XdsStream {
   /** Responses sent: also the nonce counter. */
   private responses = 0;
   private closed = false;
+  /** Resources this stream waits on while they build in slices. */
+  private readonly preparing = new Set<CachedResource>();
 
   constructor(
     readonly id: number,
@@ -244,6 +249,7 @@ export abstract class XdsStream {
     const cache = this.ctx.cache;
     const upserts: CachedResource[] = [];
     const removed: string[] = [];
+    const deferredResends: string[] = [];
     let candidates: Iterable<string> = state.pending;
     if (state.dirty) {
       const all = new Set([...state.sent.keys(), ...state.names]);
@@ -256,17 +262,46 @@ export abstract class XdsStream {
         state.sent.delete(name);
         continue;
       }
-      const entry = cache.get(state.type, name);
-      if (!entry) {
+      const current = cache.get(state.type, name);
+      if (!current) {
         if (state.sent.has(name)) removed.push(name);
-      } else if (state.sent.get(name) !== entry.version || state.resend.has(name)) {
+        continue;
+      }
+      if (!current.ready) this.prepare(state, current);
+      const entry = current.ready ? current : cache.servable(state.type, name);
+      if (entry && (state.sent.get(name) !== entry.version || state.resend.has(name))) {
         upserts.push(entry);
+      } else if (!entry && state.resend.has(name)) {
+        deferredResends.push(name); // nothing ready to resend yet: once the current one is
       }
     }
     state.dirty = false;
     state.pending.clear();
     state.resend.clear();
+    for (const name of deferredResends) state.resend.add(name);
     return { upserts, removed };
+  }
+
+  /**
+   * Builds a large resource in slices (see slices.ts) while the stream goes on; once it is
+   * ready, re-checks it, and tells rollouts waiting on this stream (it may hold it already).
+   */
+  private prepare(state: TypeState, resource: CachedResource): void {
+    if (this.preparing.has(resource)) return;
+    this.preparing.add(resource);
+    resource.prepare().then(
+      () => {
+        this.preparing.delete(resource);
+        if (this.closed) return;
+        state.pending.add(resource.name);
+        this.flush();
+        this.ctx.onAnswer(this);
+      },
+      (error: Error) => {
+        this.preparing.delete(resource);
+        this.ctx.log.error({ event: 'xds.build.failed', type: state.type.short, resource: resource.name, err: error }, 'xds: building a resource failed; streams keep its last good version');
+      },
+    );
   }
 
   /** Records what a response carries as sent, and sends it. */

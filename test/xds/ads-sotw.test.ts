@@ -247,7 +247,7 @@ describe('SotW ADS', () => {
     const [ra, rb] = [await a.next(), await b.next()];
     a.ack(ra, ['shop.default']);
     b.ack(rb, ['shop.default']);
-    const encode = jest.spyOn(resources, 'encodeAssignment');
+    const encode = jest.spyOn(resources, 'assignmentSteps');
     for (let port = 9010; port < 9030; port++) h.registry.upsert(instance('shop', port)); // 20 notifications
     const [ua, ub] = [await a.next(), await b.next()];
     expect(ua.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(22);

@@ -1,0 +1,128 @@
+import { ResourceCache } from '../../src/xds/cache';
+import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
+import { runInSlices, runToEnd, sortInSteps, type Steps } from '../../src/xds/slices';
+import { EDS } from '../../src/xds/types';
+import { TYPE, XdsTestClient, instance, startXds, type Harness } from './helpers';
+
+/** Instances on distinct IPv4 addresses, in an order that is not the sorted one. */
+function manyInstances(service: string, count: number, version = 'v1'): ReturnType<typeof instance>[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = (i * 7919) % count; // a permutation of 0..count-1 (7919 is prime, count is not a multiple)
+    return instance(service, 8000 + (n % 1000), { id: `${service}-${n}`, host: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, metadata: { version } });
+  });
+}
+
+/** Counts the event-loop turns that other work got while `work` ran. */
+async function turnsDuring(work: Promise<unknown>): Promise<number> {
+  let turns = 0;
+  let running = true;
+  const tick = (): void => {
+    turns++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await work;
+  running = false;
+  return turns;
+}
+
+describe('building large resources in slices', () => {
+  it('sortInSteps sorts like Array.prototype.sort, stable, and yields on large inputs', () => {
+    const items = Array.from({ length: 5000 }, (_, i) => ({ key: (i * 7919) % 97, i }));
+    let yields = 0;
+    const steps = sortInSteps(items, (a, b) => a.key < b.key);
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) yields++;
+    expect(next.value).toEqual([...items].sort((a, b) => a.key - b.key || a.i - b.i));
+    expect(yields).toBeGreaterThan(4);
+    expect(runToEnd(sortInSteps([], (a: number, b: number) => a < b))).toEqual([]);
+  });
+
+  it('a ClusterLoadAssignment built in slices is the same bytes as one built at once, and other work runs between the slices', async () => {
+    const instances = manyInstances('big', 30_000);
+    const atOnce = encodeAssignment('big.default', instances, ['version']).any;
+    let sliced: Uint8Array | undefined;
+    const build = (function* (): Steps<void> {
+      sliced = (yield* assignmentSteps('big.default', instances, ['version'])).any;
+    })();
+    const turns = await turnsDuring(runInSlices(build));
+    expect(Buffer.compare(Buffer.from(sliced!), Buffer.from(atOnce))).toBe(0);
+    expect(turns).toBeGreaterThan(1);
+  });
+
+  it('the registry may change the instances between slices: the build uses them as they were when it started', () => {
+    const instances = manyInstances('big', 5000);
+    const expected = encodeAssignment('big.default', instances).any;
+    const steps = assignmentSteps('big.default', instances);
+    steps.next();
+    instances.splice(0, 2500);
+    expect(Buffer.compare(Buffer.from(runToEnd(steps).any), Buffer.from(expected))).toBe(0);
+  });
+
+  it('while the current version builds, streams may send the newest ready one; a version finishing late never replaces a newer one', async () => {
+    const cache = new ResourceCache();
+    const lazy = (count: number, version: string) => function* (): Steps<Uint8Array> {
+      return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
+    };
+    cache.putLazy(EDS, 'big.default', lazy(10, 'v1'));
+    await cache.get(EDS, 'big.default')!.prepare();
+    const v1 = cache.servable(EDS, 'big.default')!;
+    expect(v1.ready).toBe(true);
+
+    cache.putLazy(EDS, 'big.default', lazy(20_000, 'v2'));
+    const v2 = cache.get(EDS, 'big.default')!;
+    expect(v2.ready).toBe(false);
+    expect(cache.servable(EDS, 'big.default')).toBe(v1);
+
+    cache.putLazy(EDS, 'big.default', lazy(10, 'v3'));
+    const v3 = cache.get(EDS, 'big.default')!;
+    const v2Ready = v2.prepare();
+    await v3.prepare(); // small: done first
+    expect(cache.servable(EDS, 'big.default')).toBe(v3);
+    await v2Ready;
+    expect(cache.servable(EDS, 'big.default')).toBe(v3);
+
+    cache.remove(EDS, 'big.default');
+    expect(cache.servable(EDS, 'big.default')).toBeUndefined();
+  });
+});
+
+describe('a large cluster over ADS', () => {
+  let h: Harness;
+  let client: XdsTestClient | undefined;
+  afterEach(async () => {
+    client?.close();
+    await h.close();
+  });
+
+  it('under changes more frequent than a build takes, a subscribed stream still gets newer assignments while they go on', async () => {
+    h = await startXds();
+    for (const i of manyInstances('big', 50_000)) h.registry.upsert(i);
+    client = new XdsTestClient(h.port, 'sotw', 'ads');
+    client.send({ type_url: TYPE.EDS, resource_names: ['big.default'] });
+    const first = await client.next(30_000);
+    client.ack(first, ['big.default']);
+
+    // One change every 25 ms for 2 s: each rebuild is superseded before a 50,000-endpoint build ends.
+    const received: string[] = [];
+    let changing = true;
+    const changes = (async () => {
+      for (let n = 0; n < 80; n++) {
+        h.registry.upsert(instance('big', 9000, { id: 'big-moving', host: '10.200.0.1', weight: 1 + n }));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      changing = false;
+    })();
+    let last = first;
+    while (changing) {
+      const update = await client.next(10_000).catch(() => undefined);
+      if (!update) break;
+      if (changing) received.push(update.version_info);
+      client.ack(update, ['big.default']);
+      last = update;
+    }
+    await changes;
+    expect(received.length).toBeGreaterThanOrEqual(2);
+    expect(last.nonce).not.toBe(first.nonce);
+  }, 120_000);
+});
