@@ -9,7 +9,9 @@
 //  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CPU_PROF_DIR,
-// SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build).
+// SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build),
+// ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
+// (as an Envoy routing to it would), so churn costs the server a rebuild per push.
 'use strict';
 const { fork } = require('node:child_process');
 const { untilServing } = require('../serving');
@@ -19,6 +21,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const grpc = require('@grpc/grpc-js');
+const protobuf = require('protobufjs');
 const { requestMessage } = require('./request');
 const { triple, pairedRatios, percentile, fmt } = require('./stats');
 
@@ -66,7 +69,7 @@ async function startServer() {
     child.once('message', resolve);
     child.send('stats');
   });
-  return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, stats };
+  return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, xds: `127.0.0.1:${ports.xds}`, stats };
 }
 
 /** Sends RATE requests/s (one stream each) for `seconds`; resolves with latencies in ms. */
@@ -105,6 +108,28 @@ function drive(client, message, seconds) {
   });
 }
 
+// DiscoveryRequest / DiscoveryResponse, only the fields an ACK needs (the 8 MiB of resources are skipped, not decoded).
+const Request = new protobuf.Type('Request').add(new protobuf.Field('version_info', 1, 'string')).add(new protobuf.Field('resource_names', 3, 'string', 'repeated'))
+  .add(new protobuf.Field('type_url', 4, 'string')).add(new protobuf.Field('response_nonce', 5, 'string'));
+const Response = new protobuf.Type('Response').add(new protobuf.Field('version_info', 1, 'string')).add(new protobuf.Field('type_url', 4, 'string')).add(new protobuf.Field('nonce', 5, 'string'));
+const CLA = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+
+/** An ADS stream subscribed to big.default's endpoints, ACKing every push; counts them. */
+function subscribe(xds) {
+  const client = new grpc.Client(xds, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }); // a 100,000-endpoint CLA is 8 MiB
+  const call = client.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', (b) => b, (b) => b);
+  const names = ['big.default'];
+  const stats = { pushes: 0 };
+  call.on('data', (bytes) => {
+    const r = Response.decode(bytes);
+    stats.pushes++;
+    call.write(Buffer.from(Request.encode({ version_info: r.version_info, resource_names: names, type_url: r.type_url, response_nonce: r.nonce }).finish()));
+  });
+  call.on('error', (e) => { if (e.code !== grpc.status.CANCELLED) console.error('ADS stream failed:', e.message); });
+  call.write(Buffer.from(Request.encode({ type_url: CLA, resource_names: names }).finish()));
+  return { stats, close: () => { call.cancel(); client.close(); } };
+}
+
 /** Runs `work` every `everyMs` until stopped; errors are counted, not thrown. */
 function every(everyMs, work) {
   let stopped = false;
@@ -122,7 +147,7 @@ function every(everyMs, work) {
   };
 }
 
-async function phase(server, client, message, name, round) {
+async function phase(server, client, message, name, round, ads) {
   let stop = async () => 0;
   if (name === 'churn') {
     let next = 0;
@@ -147,11 +172,13 @@ async function phase(server, client, message, name, round) {
     }
   }
   await server.stats(); // reset the server's counters: the phase starts now
+  const pushesBefore = ads?.stats.pushes ?? 0;
   const { latencies, errors } = await drive(client, message, PHASE_SECONDS);
+  const pushes = (ads?.stats.pushes ?? 0) - pushesBefore;
   const failures = await stop();
   const s = await server.stats();
   latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, ...s };
+  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, ...s };
 }
 
 async function main() {
@@ -170,21 +197,23 @@ async function main() {
     const load = await server.stats();
     console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stretch running: ${fmt(load.ownMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
 
+    const ads = process.env.ADS ? subscribe(server.xds) : undefined;
     await drive(client, message, 1); // warm-up
     const phases = ['idle', 'churn', 'expiry'];
     const results = Object.fromEntries(phases.map((p) => [p, []]));
-    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, client, message, p, round));
+    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, client, message, p, round, ads));
 
-    console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores\n`);
-    console.log('| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | max GC pause ms | max scavenge ms | RSS MiB | errors |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | max GC pause ms | max scavenge ms | RSS MiB | errors |${ads ? ' EDS pushes |' : ''}`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|${ads ? '---:|' : ''}`);
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('rssMiB')} | ${r.reduce((a, x) => a + x.errors, 0)} |`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('rssMiB')} | ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
+    ads?.close();
   } finally {
     client.close();
     server.child.kill('SIGTERM');

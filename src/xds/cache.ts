@@ -4,6 +4,9 @@ import { encodeDeltaResource, encodeSotwResources } from './codec';
 import { runInSlices, runToEnd, type Steps } from './slices';
 import type { ResourceType } from './types';
 
+/** A build that kept the thread busy this long spaces out the next build of the same resource. */
+const LONG_BUILD_MS = 10;
+
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
 
@@ -14,7 +17,7 @@ export class CachedResource {
   private hash: string | undefined;
   /** Until ready: what builds (if lazy) and hashes it, in steps; shared by `prepare` and the synchronous getters. */
   private steps: Steps<void> | undefined;
-  private preparing: Promise<void> | undefined;
+  private preparing: Promise<number> | undefined;
 
   constructor(
     readonly name: string,
@@ -60,10 +63,13 @@ export class CachedResource {
     return this.delta;
   }
 
-  /** Builds and hashes a lazy resource in slices between event-loop turns; resolves when ready. */
-  prepare(): Promise<void> {
-    if (this.ready) return Promise.resolve();
-    if (!this.steps) return Promise.resolve(void this.version);
+  /**
+   * Builds and hashes a lazy resource in slices between event-loop turns; resolves when ready,
+   * with the milliseconds the build kept the thread busy.
+   */
+  prepare(): Promise<number> {
+    if (this.ready) return Promise.resolve(0);
+    if (!this.steps) return Promise.resolve(void this.version).then(() => 0);
     return (this.preparing ??= runInSlices(this.steps));
   }
 
@@ -94,6 +100,10 @@ interface TypeTable {
   readonly entries: Map<string, CachedResource>;
   /** The newest ready version of each resource: what a stream may send while the current one builds. */
   readonly ready: Map<string, CachedResource>;
+  /** The build under way per resource: one at a time. */
+  readonly building: Map<string, Promise<void>>;
+  /** When each resource's last build ended and how long it kept the thread busy. */
+  readonly lastBuild: Map<string, { readonly endedAt: number; readonly busyMs: number }>;
   /** SotW `version_info`: bumped whenever any resource of the type changes. */
   version: number;
   /** Every resource as one SotW `resources` field, for wildcard streams; built on first use per version. */
@@ -146,9 +156,40 @@ export class ResourceCache {
   remove(type: ResourceType, name: string): boolean {
     const table = this.table(type);
     table.ready.delete(name);
+    table.lastBuild.delete(name);
     if (!table.entries.delete(name)) return false;
     table.version++;
     return true;
+  }
+
+  /**
+   * Builds the current version of `name` in slices, unless a build of it is under way: then
+   * resolves when that one ends (the caller checks again). One build at a time per resource:
+   * under churn faster than a build, builds started per push would pile up and none would end.
+   * And a build starts no sooner after the last one ended than that one kept the thread busy,
+   * so rebuilding one large resource under steady churn takes at most half the thread
+   * (changes meanwhile are coalesced: the build takes the version current when it starts).
+   */
+  prepare(type: ResourceType, name: string): Promise<void> {
+    const table = this.table(type);
+    const underWay = table.building.get(name);
+    if (underWay) return underWay;
+    const current = table.entries.get(name);
+    if (!current || current.ready) return Promise.resolve();
+    const last = table.lastBuild.get(name);
+    const wait = last ? last.endedAt + last.busyMs - performance.now() : 0;
+    // Without a wait the first slice runs now: a small resource is ready before this returns.
+    const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => table.entries.get(name)?.prepare() ?? 0) : current.prepare();
+    const build = started
+      .then((busyMs) => {
+        if (busyMs >= LONG_BUILD_MS) table.lastBuild.set(name, { endedAt: performance.now(), busyMs });
+        else table.lastBuild.delete(name);
+      })
+      .finally(() => {
+        if (table.building.get(name) === build) table.building.delete(name);
+      });
+    if (!current.ready) table.building.set(name, build);
+    return build;
   }
 
   get(type: ResourceType, name: string): CachedResource | undefined {
@@ -179,7 +220,7 @@ export class ResourceCache {
   private table(type: ResourceType): TypeTable {
     let table = this.tables.get(type);
     if (!table) {
-      table = { entries: new Map(), ready: new Map(), version: 0 };
+      table = { entries: new Map(), ready: new Map(), building: new Map(), lastBuild: new Map(), version: 0 };
       this.tables.set(type, table);
     }
     return table;

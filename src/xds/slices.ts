@@ -17,15 +17,22 @@ export function runToEnd<T>(steps: Steps<T>): T {
 }
 
 /**
- * Runs `steps` for up to `SLICE_MS` per event-loop turn. Resolves when they are done, including
- * when another caller ran them to the end meanwhile (then the caller holds the result).
+ * Runs `steps` for up to `SLICE_MS` per event-loop turn. Resolves, with the milliseconds the
+ * steps kept the thread busy, when they are done, including when another caller ran them to
+ * the end meanwhile (then the caller holds the result).
  */
-export async function runInSlices(steps: Steps<unknown>): Promise<void> {
+export async function runInSlices(steps: Steps<unknown>): Promise<number> {
+  let busy = 0;
   for (;;) {
-    const sliceEnd = performance.now() + SLICE_MS;
+    const sliceStart = performance.now();
+    let now = sliceStart;
+    let done = false;
     do {
-      if (steps.next().done) return;
-    } while (performance.now() < sliceEnd);
+      done = steps.next().done === true;
+      now = performance.now();
+    } while (!done && now < sliceStart + SLICE_MS);
+    busy += now - sliceStart;
+    if (done) return busy;
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
@@ -35,31 +42,33 @@ export const ITEMS_PER_STEP = 1024;
 
 /**
  * A stable sort that yields between steps: runs of `ITEMS_PER_STEP` sorted at a time, then
- * merged pairwise, each merge yielding every `ITEMS_PER_STEP` items. Sorting 100,000 endpoints
- * at once held the loop for 60-90 ms.
+ * merged pairwise between two buffers, each merge yielding every `ITEMS_PER_STEP` items.
+ * Sorting 100,000 endpoints at once held the loop for 60-90 ms.
  */
 export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boolean): Steps<T[]> {
-  let runs: T[][] = [];
+  let from = new Array<T>(items.length);
   for (let at = 0; at < items.length; at += ITEMS_PER_STEP) {
-    runs.push(items.slice(at, at + ITEMS_PER_STEP).sort((a, b) => (before(b, a) ? 1 : before(a, b) ? -1 : 0)));
+    const run = items.slice(at, at + ITEMS_PER_STEP).sort((a, b) => (before(b, a) ? 1 : before(a, b) ? -1 : 0));
+    for (let i = 0; i < run.length; i++) from[at + i] = run[i]!;
     yield;
   }
-  while (runs.length > 1) {
-    const merged: T[][] = [];
-    for (let i = 0; i < runs.length; i += 2) merged.push(i + 1 < runs.length ? yield* mergeInSteps(runs[i]!, runs[i + 1]!, before) : runs[i]!);
-    runs = merged;
+  let to = new Array<T>(items.length);
+  for (let width = ITEMS_PER_STEP; width < items.length; width *= 2) {
+    for (let start = 0; start < items.length; start += 2 * width) {
+      yield* mergeInSteps(from, to, start, Math.min(start + width, items.length), Math.min(start + 2 * width, items.length), before);
+    }
+    [from, to] = [to, from];
   }
-  return runs[0] ?? [];
+  return from;
 }
 
-function* mergeInSteps<T>(a: readonly T[], b: readonly T[], before: (a: T, b: T) => boolean): Steps<T[]> {
-  const out = new Array<T>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  for (let k = 0; k < out.length; k++) {
-    // Ties take from `a`, the earlier run: the sort stays stable.
-    out[k] = j >= b.length || (i < a.length && !before(b[j]!, a[i]!)) ? a[i++]! : b[j++]!;
+/** Merges the sorted runs from[start, middle) and from[middle, end) into to[start, end). */
+function* mergeInSteps<T>(from: readonly T[], to: T[], start: number, middle: number, end: number, before: (a: T, b: T) => boolean): Steps<void> {
+  let i = start;
+  let j = middle;
+  for (let k = start; k < end; k++) {
+    // Ties take from the left run, the earlier one: the sort stays stable.
+    to[k] = j >= end || (i < middle && !before(from[j]!, from[i]!)) ? from[i++]! : from[j++]!;
     if ((k & (ITEMS_PER_STEP - 1)) === ITEMS_PER_STEP - 1) yield;
   }
-  return out;
 }

@@ -140,8 +140,8 @@ export abstract class XdsStream {
   /** Responses sent: also the nonce counter. */
   private responses = 0;
   private closed = false;
-  /** Resources this stream waits on while they build in slices. */
-  private readonly preparing = new Set<CachedResource>();
+  /** Resources (type and name) this stream waits on while they build in slices. */
+  private readonly preparing = new Set<string>();
 
   constructor(
     readonly id: number,
@@ -267,7 +267,7 @@ export abstract class XdsStream {
         if (state.sent.has(name)) removed.push(name);
         continue;
       }
-      if (!current.ready) this.prepare(state, current);
+      if (!current.ready) this.prepare(state, name);
       const entry = current.ready ? current : cache.servable(state.type, name);
       if (entry && (state.sent.get(name) !== entry.version || state.resend.has(name))) {
         upserts.push(entry);
@@ -283,23 +283,25 @@ export abstract class XdsStream {
   }
 
   /**
-   * Builds a large resource in slices (see slices.ts) while the stream goes on; once it is
-   * ready, re-checks it, and tells rollouts waiting on this stream (it may hold it already).
+   * Has the cache build a large resource in slices (see slices.ts) while the stream goes on;
+   * once a build ends, re-checks the name (a newer version may need building in turn), and
+   * tells rollouts waiting on this stream (it may hold the version already).
    */
-  private prepare(state: TypeState, resource: CachedResource): void {
-    if (this.preparing.has(resource)) return;
-    this.preparing.add(resource);
-    resource.prepare().then(
+  private prepare(state: TypeState, name: string): void {
+    const key = `${state.type.short}\u0000${name}`;
+    if (this.preparing.has(key)) return;
+    this.preparing.add(key);
+    this.ctx.cache.prepare(state.type, name).then(
       () => {
-        this.preparing.delete(resource);
+        this.preparing.delete(key);
         if (this.closed) return;
-        state.pending.add(resource.name);
+        state.pending.add(name);
         this.flush();
         this.ctx.onAnswer(this);
       },
       (error: Error) => {
-        this.preparing.delete(resource);
-        this.ctx.log.error({ event: 'xds.build.failed', type: state.type.short, resource: resource.name, err: error }, 'xds: building a resource failed; streams keep its last good version');
+        this.preparing.delete(key);
+        this.ctx.log.error({ event: 'xds.build.failed', type: state.type.short, resource: name, err: error }, 'xds: building a resource failed; streams keep its last good version');
       },
     );
   }

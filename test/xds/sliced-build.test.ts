@@ -85,6 +85,42 @@ describe('building large resources in slices', () => {
     cache.remove(EDS, 'big.default');
     expect(cache.servable(EDS, 'big.default')).toBeUndefined();
   });
+
+  it('builds one version of a resource at a time: a version put while one builds waits for the next prepare', async () => {
+    const cache = new ResourceCache();
+    const lazy = (version: string) => function* (): Steps<Uint8Array> {
+      return (yield* assignmentSteps('big.default', manyInstances('big', 20_000, version))).any;
+    };
+    cache.putLazy(EDS, 'big.default', lazy('v1'));
+    const v1 = cache.get(EDS, 'big.default')!;
+    const first = cache.prepare(EDS, 'big.default');
+    cache.putLazy(EDS, 'big.default', lazy('v2'));
+    const v2 = cache.get(EDS, 'big.default')!;
+    expect(cache.prepare(EDS, 'big.default')).toBe(first);
+    await first;
+    expect([v1.ready, v2.ready]).toEqual([true, false]);
+    expect(cache.servable(EDS, 'big.default')).toBe(v1);
+    await cache.prepare(EDS, 'big.default');
+    expect(cache.servable(EDS, 'big.default')).toBe(v2);
+  });
+
+  it('after a long build, the next build of the same resource waits (a small one is otherwise ready at once)', async () => {
+    const cache = new ResourceCache();
+    const lazy = (count: number) => function* (): Steps<Uint8Array> {
+      return (yield* assignmentSteps('big.default', manyInstances('big', count))).any;
+    };
+    cache.putLazy(EDS, 'small.default', lazy(10));
+    void cache.prepare(EDS, 'small.default');
+    expect(cache.get(EDS, 'small.default')!.ready).toBe(true);
+
+    cache.putLazy(EDS, 'big.default', lazy(50_000)); // far more than 10 ms of work
+    await cache.prepare(EDS, 'big.default');
+    cache.putLazy(EDS, 'big.default', lazy(10));
+    const next = cache.prepare(EDS, 'big.default');
+    expect(cache.get(EDS, 'big.default')!.ready).toBe(false);
+    await next;
+    expect(cache.get(EDS, 'big.default')!.ready).toBe(true);
+  });
 });
 
 describe('a large cluster over ADS', () => {
