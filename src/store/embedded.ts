@@ -142,9 +142,9 @@ export class EmbeddedStore implements Store {
 
   /**
    * Reads the live records under the prefix back from the log, in chunks of about
-   * READ_CHUNK_BYTES in log order, yielding between them. Writes committed meanwhile are
-   * collected and replace what was read of their keys, so the entries are the store at the
-   * revision returned.
+   * READ_CHUNK_BYTES in log order, and sorts them by key in slices, yielding between them.
+   * Writes committed meanwhile are collected and replace what was read of their keys in the
+   * last turn, so the entries are the store at the revision returned.
    */
   async list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }> {
     const listing = { prefix, changed: new Map<string, LogRecord>() };
