@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { encodeRecord, scanLog, type LogRecord } from './log-format';
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
+import { mergeSorted, sortInSlices } from '../model/slices';
 import { RecordIndex } from './record-index';
-import { byKey, mergeByKey, sortByKey } from './sliced-sort';
 import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
 
 interface Pending {
@@ -163,7 +163,7 @@ export class EmbeddedStore implements Store {
           await new Promise(setImmediate);
         }
       }
-      const sorted = await sortByKey(read); // yields: writes landing meanwhile are still collected
+      const sorted = await sortInSlices(read, keyBefore); // yields: writes landing meanwhile are still collected
       // From here on one turn, so a watch from `revision` follows on without a gap.
       return { entries: changed.size === 0 ? sorted : withChanges(sorted, changed), revision: this.revision };
     } finally {
@@ -452,7 +452,7 @@ export class EmbeddedStore implements Store {
 function withChanges(sorted: StoreEntry[], changed: Map<string, LogRecord>): StoreEntry[] {
   const puts: StoreEntry[] = [];
   for (const record of changed.values()) if (record.v !== undefined) puts.push({ key: record.k!, value: record.v });
-  return mergeByKey(sorted.filter((e) => !changed.has(e.key)), puts.sort(byKey));
+  return mergeSorted(sorted.filter((e) => !changed.has(e.key)), puts.sort((a, b) => (keyBefore(a, b) ? -1 : keyBefore(b, a) ? 1 : 0)), keyBefore);
 }
 
 async function writeAll(file: fs.FileHandle, bytes: Buffer): Promise<void> {
@@ -467,4 +467,8 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+function keyBefore(a: StoreEntry, b: StoreEntry): boolean {
+  return a.key < b.key;
 }

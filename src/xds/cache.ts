@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { encodeDeltaResource, encodeSotwResources } from './codec';
-import { runInSlices, runToEnd, type Steps } from './slices';
+import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { ResourceType } from './types';
 
 /** A build that kept the thread busy this long spaces out the next build of the same resource. */

@@ -4,7 +4,7 @@ import { ENDPOINT_LIST_KEY, LB_NAMESPACE } from '../model/envoy-contract';
 import { endpointAddress, instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue } from './codec';
 import type { SubsetPolicy } from './selectors';
-import { ITEMS_PER_STEP, runToEnd, sortInSteps, type Steps } from './slices';
+import { ITEMS_PER_STEP, runToEnd, sortInSteps, type Steps } from '../model/slices';
 
 /**
  * Builders of the xDS resources of one service, as plain objects in protobufjs keepCase shape
@@ -241,7 +241,7 @@ export function encodeAssignment(name: string, instances: readonly Instance[], s
 }
 
 /**
- * `encodeAssignment` in steps of about a millisecond (see slices.ts): the instances are
+ * `encodeAssignment` in steps of about a millisecond (see model/slices.ts): the instances are
  * copied first, so the registry may change them between steps.
  */
 export function* assignmentSteps(name: string, live: readonly Instance[], selectorKeys: readonly string[] = []): Steps<{ any: Uint8Array; skipped: string[] }> {

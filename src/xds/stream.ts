@@ -283,7 +283,7 @@ export abstract class XdsStream {
   }
 
   /**
-   * Has the cache build a large resource in slices (see slices.ts) while the stream goes on;
+   * Has the cache build a large resource in slices (see model/slices.ts) while the stream goes on;
    * once a build ends, re-checks the name (a newer version may need building in turn), and
    * tells rollouts waiting on this stream (it may hold the version already).
    */

@@ -1,6 +1,6 @@
 import { ResourceCache } from '../../src/xds/cache';
 import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
-import { runInSlices, runToEnd, sortInSteps, type Steps } from '../../src/xds/slices';
+import { runInSlices, runToEnd, type Steps } from '../../src/model/slices';
 import { EDS } from '../../src/xds/types';
 import { TYPE, XdsTestClient, instance, startXds, type Harness } from './helpers';
 
@@ -27,17 +27,6 @@ async function turnsDuring(work: Promise<unknown>): Promise<number> {
 }
 
 describe('building large resources in slices', () => {
-  it('sortInSteps sorts like Array.prototype.sort, stable, and yields on large inputs', () => {
-    const items = Array.from({ length: 5000 }, (_, i) => ({ key: (i * 7919) % 97, i }));
-    let yields = 0;
-    const steps = sortInSteps(items, (a, b) => a.key < b.key);
-    let next = steps.next();
-    for (; !next.done; next = steps.next()) yields++;
-    expect(next.value).toEqual([...items].sort((a, b) => a.key - b.key || a.i - b.i));
-    expect(yields).toBeGreaterThan(4);
-    expect(runToEnd(sortInSteps([], (a: number, b: number) => a < b))).toEqual([]);
-  });
-
   it('a ClusterLoadAssignment built in slices is the same bytes as one built at once, and other work runs between the slices', async () => {
     const instances = manyInstances('big', 30_000);
     const atOnce = encodeAssignment('big.default', instances, ['version']).any;

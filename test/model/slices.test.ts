@@ -1,0 +1,32 @@
+import { mergeSorted, runToEnd, sortInSlices, sortInSteps } from '../../src/model/slices';
+
+const byKey = (a: { key: string }, b: { key: string }): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const keyBefore = (a: { key: string }, b: { key: string }): boolean => a.key < b.key;
+
+test('sortInSteps sorts like Array.prototype.sort, stable, and yields on large inputs', () => {
+  const items = Array.from({ length: 5000 }, (_, i) => ({ key: (i * 7919) % 97, i }));
+  let yields = 0;
+  const steps = sortInSteps(items, (a, b) => a.key < b.key);
+  let next = steps.next();
+  for (; !next.done; next = steps.next()) yields++;
+  expect(next.value).toEqual([...items].sort((a, b) => a.key - b.key || a.i - b.i));
+  expect(yields).toBeGreaterThan(4);
+  expect(runToEnd(sortInSteps([], (a: number, b: number) => a < b))).toEqual([]);
+});
+
+test('sortInSlices sorts by key across many runs and merges, leaving its input as it was', async () => {
+  const items = Array.from({ length: 100_003 }, (_, i) => ({ key: `k/${(i * 7919) % 100_003}`, value: i }));
+  const sorted = await sortInSlices(items, keyBefore);
+  expect(sorted).toEqual([...items].sort(byKey));
+  expect(items[0]!.key).toBe('k/0');
+  expect(items[1]!.key).toBe('k/7919');
+  expect(await sortInSlices([], keyBefore)).toEqual([]);
+  expect(await sortInSlices([{ key: 'b' }, { key: 'a' }], keyBefore)).toEqual([{ key: 'a' }, { key: 'b' }]);
+});
+
+test('mergeSorted merges two sorted arrays, ties from the first', () => {
+  expect(mergeSorted([{ key: 'a' }, { key: 'c' }, { key: 'd' }], [{ key: 'b' }, { key: 'e' }], keyBefore).map((e) => e.key)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  expect(mergeSorted([], [{ key: 'b' }], keyBefore)).toEqual([{ key: 'b' }]);
+  const tie = mergeSorted([{ key: 'a', from: 'left' }], [{ key: 'a', from: 'right' }], keyBefore);
+  expect(tie.map((e) => e.from)).toEqual(['left', 'right']);
+});
