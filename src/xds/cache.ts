@@ -69,7 +69,7 @@ export class CachedResource {
    */
   prepare(): Promise<number> {
     if (this.ready) return Promise.resolve(0);
-    if (!this.steps) return Promise.resolve(void this.version).then(() => 0);
+    if (!this.steps) return Promise.resolve(this.version).then(() => 0); // eager: only its hash was left
     return (this.preparing ??= runInSlices(this.steps));
   }
 
@@ -86,6 +86,8 @@ export class CachedResource {
 
   private finish(): void {
     runToEnd(this.steps!);
+    // A build that threw has ended without a result: every later read fails too, never returns nothing.
+    if (this.hash === undefined) throw new Error(`${this.name}: building the resource failed`);
   }
 
   private setHash(hash: Hash): void {
