@@ -27,6 +27,9 @@ const COMPACT_SLICE_BYTES = 256 * 1024;
 /** list() and a compaction read live records about this many bytes at a time, and look at most this many keys between two yields. */
 const READ_CHUNK_BYTES = 256 * 1024;
 const SCAN_KEYS = 16384;
+/** After a failed compaction the next waits this long, doubling per failure in a row up to the maximum. */
+const COMPACT_RETRY_MS = 30_000;
+const COMPACT_RETRY_MAX_MS = 600_000;
 /** Besides the record count, a log this large and 4x its live bytes is compacted (large rule documents). */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
@@ -68,6 +71,9 @@ export class EmbeddedStore implements Store {
   /** While a compaction runs: the records committed since it took its revision. */
   private compactionTail: LogRecord[] | undefined;
   private compacting: Promise<void> | undefined;
+  /** Failed compactions in a row, and when the next may start. */
+  private compactFailures = 0;
+  private compactRetryAt = 0;
   /** The list() calls under way, each collecting the records committed under its prefix while it reads. */
   private readonly listings = new Set<{ readonly prefix: string; readonly changed: Map<string, LogRecord> }>();
 
@@ -308,7 +314,15 @@ export class EmbeddedStore implements Store {
     }
     if (!this.compacting && this.wantsCompaction()) {
       this.compacting = this.compact()
-        .catch((error: Error) => this.log.warn({ event: 'store.failed' }, `store: compaction failed, the log stays as it was: ${error.message}`))
+        .then(() => {
+          this.compactFailures = 0;
+        })
+        .catch((error: Error) => {
+          // Each attempt reads the whole log: a damaged record must not make every group commit reread it.
+          const retryMs = Math.min(COMPACT_RETRY_MS * 2 ** this.compactFailures++, COMPACT_RETRY_MAX_MS);
+          this.compactRetryAt = Date.now() + retryMs;
+          this.log.warn({ event: 'store.failed' }, `store: compaction failed, the log stays as it was; next attempt in ${retryMs / 1000} s: ${error.message}`);
+        })
         .finally(() => (this.compacting = undefined));
     }
   }
@@ -344,7 +358,7 @@ export class EmbeddedStore implements Store {
   }
 
   private wantsCompaction(): boolean {
-    if (this.closed || this.records < this.compactAfterRecords) return false;
+    if (this.closed || this.records < this.compactAfterRecords || Date.now() < this.compactRetryAt) return false;
     return this.records > 4 * (this.index.size + 1) || (this.size > COMPACT_AFTER_BYTES && this.size > 4 * this.index.liveBytes);
   }
 

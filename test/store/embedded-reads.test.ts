@@ -192,6 +192,11 @@ test('a record altered on disk fails a running compaction, which leaves the log 
   for (let i = 0; i < 100 && !lines.some((l) => l.includes('compaction failed')); i++) await new Promise((r) => setTimeout(r, 10));
   expect(lines.find((l) => l.includes('compaction failed'))).toContain('corrupt record at byte');
   expect(fs.readFileSync(file, 'utf8').startsWith(altered)).toBe(true);
+  // Each attempt rereads the whole log: the next one waits (30 s at first), not the next group commit.
+  for (let i = 30; i < 90; i++) await store.put('k/0', `v${i}`);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(lines.filter((l) => l.includes('compaction failed'))).toHaveLength(1);
+  expect(lines.find((l) => l.includes('compaction failed'))).toContain('next attempt in 30 s');
   await store.close();
   expect(fs.existsSync(path.join(dir, 'store.compact'))).toBe(false);
 });
