@@ -133,11 +133,16 @@ export class EmbeddedStore implements Store {
     store.records = scan.records;
     store.revision = scan.revision;
     log.info({ event: 'store' }, `store: loaded ${scan.records} records (${index.size} keys, revision ${store.revision}) from ${logPath}`);
-    if (scan.legacy > 0) {
-      log.info({ event: 'store' }, `store: ${scan.legacy} records have no checksum (written by an older metaroute); rewriting the log with checksums`);
-      await store.compact();
-    } else if (store.wantsCompaction()) {
-      await store.compact();
+    try {
+      if (scan.legacy > 0) {
+        log.info({ event: 'store' }, `store: ${scan.legacy} records have no checksum (written by an older metaroute); rewriting the log with checksums`);
+        await store.compact();
+      } else if (store.wantsCompaction()) {
+        await store.compact();
+      }
+    } catch (error) {
+      await store.file.close().catch(() => undefined); // the caller releases the lock
+      throw error;
     }
     return store;
   }
