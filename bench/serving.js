@@ -22,13 +22,23 @@ async function waitFor(what, attempt, ms = 60000) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Resolves once a spawned `metaroute serve` has logged that it serves (its stderr piped); rejects if it exits first. */
+/**
+ * Resolves once a spawned `metaroute serve` has logged that it serves (its stderr piped); rejects
+ * if it exits first. Its stderr is read to the end, keeping only the start-up log: metaroute logs
+ * synchronously, so a pipe left full (or read slowly, by rescanning a growing log) would stall
+ * the server's event loop and show up in the bench as the server's own delay.
+ */
 function untilServing(child) {
   return new Promise((resolve, reject) => {
     let log = '';
+    let serving = false;
     child.stderr.on('data', (d) => {
+      if (serving) return;
       log += d;
-      if (log.includes('metaroute serving')) resolve();
+      if (log.includes('metaroute serving')) {
+        serving = true;
+        resolve();
+      }
     });
     child.on('exit', (code) => reject(new Error(`metaroute exited ${code}:\n${log}`)));
   });
