@@ -1,5 +1,6 @@
 'use strict';
 // Shared by the benches and loadtest/stack.js: the servers they start, and waiting for them.
+const fs = require('node:fs');
 const net = require('node:net');
 
 /** A port the OS picks on loopback. */
@@ -44,4 +45,25 @@ function untilServing(child) {
   });
 }
 
-module.exports = { freePort, untilServing, waitFor };
+/**
+ * For benches that measure the server's event loop: its stderr goes to `logPath` (a file the
+ * kernel takes at once), not to a pipe the busy bench process reads late (metaroute logs
+ * synchronously: 10,000 expiry lines through a full pipe stall it). Resolves once the file
+ * says it serves; rejects if it exits first.
+ */
+function untilServingLogged(child, logPath) {
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (fs.readFileSync(logPath, 'utf8').includes('metaroute serving')) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 100);
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      reject(new Error(`metaroute exited ${code}:\n${fs.readFileSync(logPath, 'utf8').slice(-4000)}`));
+    });
+  });
+}
+
+module.exports = { freePort, untilServing, untilServingLogged, waitFor };

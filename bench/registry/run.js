@@ -14,7 +14,7 @@
 // (as an Envoy routing to it would), so churn costs the server a rebuild per push.
 'use strict';
 const { fork } = require('node:child_process');
-const { untilServing } = require('../serving');
+const { untilServingLogged } = require('../serving');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -56,15 +56,16 @@ async function post(admin, urlPath, body) {
 async function startServer() {
   const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
   const rules = path.join(OUT, 'rules.yaml');
+  const logPath = path.join(OUT, 'metaroute.log');
   fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
   const child = fork(path.join(DIST, 'cli/main.js'), ['serve'], {
     execArgv: ['-r', path.join(__dirname, 'probe.js'), ...(process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] : []), ...(process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
-    stdio: ['ignore', process.env.SERVER_NODE_ARGS ? 'inherit' : 'ignore', 'pipe', 'ipc'],
+    stdio: ['ignore', process.env.SERVER_NODE_ARGS ? 'inherit' : 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
   });
   // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
   if (process.env.SERVER_NICE) os.setPriority(child.pid, Number(process.env.SERVER_NICE));
-  await untilServing(child);
+  await untilServingLogged(child, logPath);
   const stats = () => new Promise((resolve) => {
     child.once('message', resolve);
     child.send('stats');
