@@ -6,7 +6,7 @@ import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import { VERSION } from '../model/build-info';
 import type { RuleSnapshot } from '../model/rule';
-import { MAX_BATCH_ENTRIES, parseBatch, parseRef } from '../registry/batch-input';
+import { MAX_BATCH_ENTRIES, parseBatch, parseRefs } from '../registry/batch-input';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
 import type { InstanceRef, RegistryStoreSync } from '../registry/store-sync';
@@ -295,7 +295,7 @@ export class AdminServer {
     if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', ['instances: must be a list']);
     if (list.length > MAX_BATCH_ENTRIES) throw new HttpError(400, `at most ${MAX_BATCH_ENTRIES} heartbeats per call`, [`instances: ${list.length} entries`]);
     const errors: string[] = [];
-    const refs = list.map((entry, i) => parseRef(entry, `instances[${i}]`, errors));
+    const refs = await parseRefs(list, 'instances', errors);
     if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
     if (grant) refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
     const alive = await this.deps.sync.heartbeats(refs as InstanceRef[]);

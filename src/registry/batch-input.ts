@@ -53,15 +53,24 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
       batch.register.push(parsed.instance);
     }
   }
-  for (let i = 0; i < deregister.length; i++) {
-    const at = `deregister[${i}]`;
-    const ref = parseRef(deregister[i], at, errors);
+  const refs = await parseRefs(deregister, 'deregister', errors);
+  refs.forEach((ref, i) => {
     if (ref) {
-      once(ref, at);
+      once(ref, `deregister[${i}]`);
       batch.deregister.push(ref);
     }
-  }
+  });
   return errors.length ? { ok: false, errors } : { ok: true, batch };
+}
+
+/** `parseRef` of every entry of the list named `field`, VALIDATE_PER_TURN per event-loop turn. */
+export async function parseRefs(list: readonly unknown[], field: string, errors: string[]): Promise<(InstanceRef | undefined)[]> {
+  const refs: (InstanceRef | undefined)[] = [];
+  for (let i = 0; i < list.length; i++) {
+    if (i > 0 && i % VALIDATE_PER_TURN === 0) await yieldTurn();
+    refs.push(parseRef(list[i], `${field}[${i}]`, errors));
+  }
+  return refs;
 }
 
 /** `{namespace?, service, id}` naming a registered instance. */

@@ -87,7 +87,11 @@ export class RegistryStoreSync {
 
   /** Heartbeats of many instances: per instance, false when it is unknown. */
   async heartbeats(refs: readonly InstanceRef[]): Promise<boolean[]> {
-    const alive = refs.map((r) => this.registry.heartbeat(r.namespace, r.service, r.id));
+    const alive: boolean[] = [];
+    for (let i = 0; i < refs.length; i++) {
+      if (i > 0 && i % WRITES_PER_TURN === 0) await yieldTurn();
+      alive.push(this.registry.heartbeat(refs[i]!.namespace, refs[i]!.service, refs[i]!.id));
+    }
     const leases = this.store.leases;
     if (!leases) return alive;
     return Promise.all(refs.map((r, i) => (alive[i] ? leases.refresh(keyOf(r.namespace, r.service, r.id)) : false)));
