@@ -2,6 +2,7 @@ import { ResourceCache } from '../../src/xds/cache';
 import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
 import { runInSlices, runToEnd, type Steps } from '../../src/model/slices';
 import { EDS } from '../../src/xds/types';
+import { turnsDuring } from '../support/turns';
 import { TYPE, XdsTestClient, instance, startXds, type Harness } from './helpers';
 
 /** Instances on distinct IPv4 addresses, in an order that is not the sorted one. */
@@ -10,20 +11,6 @@ function manyInstances(service: string, count: number, version = 'v1'): ReturnTy
     const n = (i * 7919) % count; // a permutation of 0..count-1 (7919 is prime, count is not a multiple)
     return instance(service, 8000 + (n % 1000), { id: `${service}-${n}`, host: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, metadata: { version } });
   });
-}
-
-/** Counts the event-loop turns that other work got while `work` ran. */
-async function turnsDuring(work: Promise<unknown>): Promise<number> {
-  let turns = 0;
-  let running = true;
-  const tick = (): void => {
-    turns++;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
-  await work;
-  running = false;
-  return turns;
 }
 
 describe('building large resources in slices', () => {
