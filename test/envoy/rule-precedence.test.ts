@@ -1,11 +1,10 @@
 import * as http from 'node:http';
-import type * as net from 'node:net';
 import { api } from '../support/app';
 import { EnvoyProcess, ENVOY, freePort, waitFor } from '../support/envoy';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
 import { PRECEDENCE_RULES } from '../support/precedence-rules';
-import { sidecarBootstrap } from '../support/sidecar';
+import { listenOnLoopback, sidecarBootstrap } from '../support/sidecar';
 
 /** A dock instance: answers with its name. */
 function crane(name: string): Promise<{ server: http.Server; port: number }> {
@@ -13,7 +12,7 @@ function crane(name: string): Promise<{ server: http.Server; port: number }> {
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain' }).end(name);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
+  return listenOnLoopback(server);
 }
 
 // PRECEDENCE_RULES through real sidecar Envoys from the shipped envoy/sidecar.yaml.

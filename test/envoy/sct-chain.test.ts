@@ -1,11 +1,10 @@
 import * as http from 'node:http';
-import type * as net from 'node:net';
 import { runAgentArgs } from '../../src/cli/agent';
 import { api } from '../support/app';
 import { EnvoyProcess, ENVOY, freePort, waitFor } from '../support/envoy';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
-import { sidecarBootstrap } from '../support/sidecar';
+import { callNext, listenOnLoopback, sidecarBootstrap } from '../support/sidecar';
 
 /**
  * Spring Cloud Tencent's feature environment through real sidecar Envoys (envoy/sidecar.yaml,
@@ -61,19 +60,11 @@ function startApp(id: string, service: string, style: 'sct' | 'metainfo', outbou
     }
     // The code of A may set a transitive value of its own (`?biz=x`), as an SCT application can.
     const biz = new URL(req.url ?? '/', 'http://a').searchParams.get('biz');
-    const headers = { ...propagate(style, req, biz ? { biz } : {}), host: `${next}.default` };
-    const call = http.request({ host: '127.0.0.1', port: outbound(), path: '/', headers }, (answer) => {
-      let body = '';
-      answer.on('data', (c: Buffer) => (body += c.toString()));
-      answer.on('end', () => {
-        const status = answer.statusCode ?? 502;
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ...seen, next: status === 200 ? JSON.parse(body) : undefined }));
-      });
+    callNext(res, outbound(), next, propagate(style, req, biz ? { biz } : {}), (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ...seen, next: status === 200 ? JSON.parse(body) : undefined }));
     });
-    call.on('error', () => res.writeHead(502).end());
-    call.end();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
+  return listenOnLoopback(server);
 }
 
 describeWith(ENVOY, 'Spring Cloud Tencent transitive metadata through real sidecar Envoys', () => {

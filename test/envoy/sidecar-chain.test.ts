@@ -1,10 +1,9 @@
 import * as http from 'node:http';
-import type * as net from 'node:net';
 import { api } from '../support/app';
 import { EnvoyProcess, ENVOY, freePort, waitFor } from '../support/envoy';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
-import { sidecarBootstrap } from '../support/sidecar';
+import { callNext, listenOnLoopback, sidecarBootstrap } from '../support/sidecar';
 
 /**
  * The call chain client → a → b → c through real sidecar Envoys built from envoy/sidecar.yaml
@@ -48,21 +47,14 @@ function startApp(id: string, service: string, outbound: () => number): Promise<
       res.writeHead(200, { 'content-type': 'application/json', ...own }).end(JSON.stringify({ ...seen, backwardFromNext: undefined }));
       return;
     }
-    const call = http.request({ host: '127.0.0.1', port: outbound(), path: '/', headers: { ...copied, host: `${next}.default` } }, (answer) => {
-      let body = '';
-      answer.on('data', (c: Buffer) => (body += c.toString()));
-      answer.on('end', () => {
-        const backward: Record<string, string> = {};
-        for (const [name, value] of Object.entries(answer.headers)) if (name.startsWith('rpc-backward-') && typeof value === 'string') backward[name] = value;
-        const status = answer.statusCode ?? 502;
-        const nextHop = status === 200 ? (JSON.parse(body) as Hop) : undefined;
-        res.writeHead(status, { 'content-type': 'application/json', ...backward }).end(JSON.stringify({ ...seen, backwardFromNext: answer.headers['rpc-backward-k'], next: nextHop, status }));
-      });
+    callNext(res, outbound(), next, copied, (status, body, answer) => {
+      const backward: Record<string, string> = {};
+      for (const [name, value] of Object.entries(answer.headers)) if (name.startsWith('rpc-backward-') && typeof value === 'string') backward[name] = value;
+      const nextHop = status === 200 ? (JSON.parse(body) as Hop) : undefined;
+      res.writeHead(status, { 'content-type': 'application/json', ...backward }).end(JSON.stringify({ ...seen, backwardFromNext: answer.headers['rpc-backward-k'], next: nextHop, status }));
     });
-    call.on('error', () => res.writeHead(502).end());
-    call.end();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
+  return listenOnLoopback(server);
 }
 
 describeWith(ENVOY, 'the sidecar call chain through real Envoys', () => {

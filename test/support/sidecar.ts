@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import type * as net from 'node:net';
 import { shippedBootstrap, substitutePorts } from './envoy';
 import type { MetarouteProcess } from './metaroute-process';
 
@@ -40,4 +42,23 @@ export function sidecarBootstrap(metaroute: MetarouteProcess, id: string, identi
   const missing = Object.keys(values).filter((k) => values[k] !== undefined && !filled.has(k));
   if (missing.length > 0) throw new Error(`envoy/sidecar.yaml has no initial_metadata entry ${missing.join(', ')} to fill in`);
   return bootstrap;
+}
+
+/** An app server behind a sidecar, listening on a loopback port the OS picks. */
+export function listenOnLoopback(server: http.Server): Promise<{ server: http.Server; port: number }> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port })));
+}
+
+/**
+ * An app's call to service `next` through its sidecar's outbound listener; `answered` gets the
+ * status, body and headers of the answer, and a call that fails answers `res` 502 itself.
+ */
+export function callNext(res: http.ServerResponse, outbound: number, next: string, headers: Record<string, string>, answered: (status: number, body: string, answer: http.IncomingMessage) => void): void {
+  const call = http.request({ host: '127.0.0.1', port: outbound, path: '/', headers: { ...headers, host: `${next}.default` } }, (answer) => {
+    let body = '';
+    answer.on('data', (c: Buffer) => (body += c.toString()));
+    answer.on('end', () => answered(answer.statusCode ?? 502, body, answer));
+  });
+  call.on('error', () => res.writeHead(502).end());
+  call.end();
 }
