@@ -6,10 +6,10 @@
 const { execFileSync, fork } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
+const { freePort } = require('../serving');
 const os = require('node:os');
 const path = require('node:path');
-const { triple, pairedRatios } = require('./stats');
+const { summary, triple, pairedRatios } = require('./stats');
 
 const INSTANCES = Number(process.env.INSTANCES ?? 20000);
 const SINGLE = Number(process.env.SINGLE ?? 5000);
@@ -21,12 +21,6 @@ const cpuSeconds = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 };
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 function call(port, method, urlPath, body) {
   return new Promise((resolve, reject) => {
@@ -80,7 +74,7 @@ async function main() {
   console.log(`| PUT …/heartbeat, one per call (${SINGLE} per round) | ${triple(micros.single)} |`);
   console.log(`| POST /v1/heartbeats, ${PER_CALL} per call | ${triple(micros.batched)} |`);
   console.log(`\nbatched / single, paired: ${triple(pairedRatios(micros.single, micros.batched), 3)}`);
-  const perCore = 1e6 / [...micros.batched].sort((a, b) => a - b)[1];
+  const perCore = 1e6 / summary(micros.batched).median;
   console.log(`so one core absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)`);
   child.kill('SIGTERM');
   agent.destroy();

@@ -14,9 +14,8 @@
 // (as an Envoy routing to it would), so churn costs the server a rebuild per push.
 'use strict';
 const { fork } = require('node:child_process');
-const { untilServingLogged } = require('../serving');
+const { freePort, untilServingLogged } = require('../serving');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
@@ -34,13 +33,6 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCH = Number(process.env.BATCH ?? 2000);
 const EXPIRING = 10000;
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-registry-'));
-
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
 
 const instance = (i, version = i % 2 ? 'gray' : 'stable') => ({
   service: 'big', id: `i${i}`, host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, metadata: { version, user: `u${i}` }, ttlSeconds: 3600,

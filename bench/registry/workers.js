@@ -4,9 +4,8 @@
 // Prints req/s min / median / max per variant and the paired ratio. Needs `npm run build` and h2load.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
-const { untilServing } = require('../serving');
+const { freePort, untilServing } = require('../serving');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { writeFixture, SERVICES } = require('../extproc/fixture');
@@ -18,13 +17,6 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60000);
 const INSTANCES = Number(process.env.INSTANCES ?? 100);
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-workers-'));
 const MAIN = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
-
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
 
 function payload() {
   const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
