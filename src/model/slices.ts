@@ -43,20 +43,21 @@ export const ITEMS_PER_STEP = 1024;
 /**
  * A stable sort that yields between steps: runs of `ITEMS_PER_STEP` sorted at a time, then
  * merged pairwise between two buffers, each merge yielding every `ITEMS_PER_STEP` items.
- * Sorting 100,000 endpoints at once held the loop for 60-90 ms.
+ * Sorting 100,000 endpoints at once held the loop for 60-90 ms. Sorts `items[0, length)`;
+ * returns whichever of `buffers` holds the result in its first `length` entries (a caller that
+ * sorts often passes buffers it reuses; either may be `items` itself).
  */
-export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boolean): Steps<T[]> {
-  let from = new Array<T>(items.length);
-  for (let at = 0; at < items.length; at += ITEMS_PER_STEP) {
-    const run = items.slice(at, at + ITEMS_PER_STEP).sort((a, b) => (before(b, a) ? 1 : before(a, b) ? -1 : 0));
+export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boolean, length = items.length, buffers: [T[], T[]] = [new Array<T>(length), new Array<T>(length)]): Steps<T[]> {
+  let [from, to] = buffers;
+  for (let at = 0; at < length; at += ITEMS_PER_STEP) {
+    const run = items.slice(at, Math.min(at + ITEMS_PER_STEP, length)).sort((a, b) => (before(b, a) ? 1 : before(a, b) ? -1 : 0));
     for (let i = 0; i < run.length; i++) from[at + i] = run[i]!;
     yield;
   }
-  let to = new Array<T>(items.length);
-  for (let width = ITEMS_PER_STEP; width < items.length; width *= 2) {
-    for (let start = 0; start < items.length; start += 2 * width) {
-      const middle = Math.min(start + width, items.length);
-      yield* mergeInSteps({ items: from, start, end: middle }, { items: from, start: middle, end: Math.min(start + 2 * width, items.length) }, to, start, before);
+  for (let width = ITEMS_PER_STEP; width < length; width *= 2) {
+    for (let start = 0; start < length; start += 2 * width) {
+      const middle = Math.min(start + width, length);
+      yield* mergeInSteps({ items: from, start, end: middle }, { items: from, start: middle, end: Math.min(start + 2 * width, length) }, to, start, before);
     }
     [from, to] = [to, from];
   }

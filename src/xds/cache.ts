@@ -4,8 +4,10 @@ import { encodeDeltaResource, encodeSotwResources } from './codec';
 import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { ResourceType } from './types';
 
-/** A build that kept the thread busy this long spaces out the next build of the same resource. */
+/** A build that kept the thread busy this long spaces out the next build of the same resource, */
 const LONG_BUILD_MS = 10;
+/** by this many times as long: one large resource under steady churn takes at most a quarter of the thread. */
+const REST_PER_BUSY = 3;
 
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
@@ -168,9 +170,10 @@ export class ResourceCache {
    * Builds the current version of `name` in slices, unless a build of it is under way: then
    * resolves when that one ends (the caller checks again). One build at a time per resource:
    * under churn faster than a build, builds started per push would pile up and none would end.
-   * And a build starts no sooner after the last one ended than that one kept the thread busy,
-   * so rebuilding one large resource under steady churn takes at most half the thread
-   * (changes meanwhile are coalesced: the build takes the version current when it starts).
+   * And after a long build the next waits `REST_PER_BUSY` times as long as that one kept the
+   * thread busy (changes meanwhile are coalesced: the build takes the version current when it
+   * starts): each push of a large assignment also costs every subscribed Envoy a rebuild of its
+   * subsets, and each build leaves megabytes for the GC.
    */
   prepare(type: ResourceType, name: string): Promise<void> {
     const table = this.table(type);
@@ -179,7 +182,7 @@ export class ResourceCache {
     const current = table.entries.get(name);
     if (!current || current.ready) return Promise.resolve();
     const last = table.lastBuild.get(name);
-    const wait = last ? last.endedAt + last.busyMs - performance.now() : 0;
+    const wait = last ? last.endedAt + REST_PER_BUSY * last.busyMs - performance.now() : 0;
     // Without a wait the first slice runs now: a small resource is ready before this returns.
     const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => table.entries.get(name)?.prepare() ?? 0) : current.prepare();
     const build = started

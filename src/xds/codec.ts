@@ -114,14 +114,64 @@ export function encodeSotwResources(anys: readonly Uint8Array[]): Buffer {
 }
 
 /**
- * A `DiscoveryResponse` around its `resources` field as encodeSotwResources gives it. Fields
- * may come in any order on the wire, so a body shared by many streams is spliced in whole
- * between the per-stream version and nonce.
+ * A `DiscoveryResponse` in one buffer: the per-stream version and nonce around its `resources`,
+ * given either as a body encodeSotwResources made (shared by many streams: fields may come in
+ * any order on the wire, so it is spliced in whole) or as the Anys themselves, each copied
+ * once (a 100,000-endpoint assignment is about 8 MB).
  */
-export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resources: Uint8Array): Buffer {
+export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resources: Uint8Array | readonly Uint8Array[]): Buffer {
   const head = protobuf.Writer.create().uint32(tag(1)).string(version).finish();
   const tail = protobuf.Writer.create().uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce).finish();
-  return Buffer.concat([head, resources, tail]);
+  const anys = resources instanceof Uint8Array ? undefined : resources;
+  let size = head.length + tail.length;
+  if (anys) for (const any of anys) size += fieldSize(any.length);
+  else size += (resources as Uint8Array).length;
+  const out = Buffer.allocUnsafe(size);
+  out.set(head, 0);
+  let at = head.length;
+  if (anys) {
+    for (const any of anys) {
+      at = putTag(out, at, tag(2), any.length);
+      out.set(any, at);
+      at += any.length;
+    }
+  } else {
+    out.set(resources as Uint8Array, at);
+    at += (resources as Uint8Array).length;
+  }
+  out.set(tail, at);
+  return out;
+}
+
+/** Bytes of a varint. */
+export function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Bytes of a length-delimited field (one-byte tag) holding `length` bytes. */
+export function fieldSize(length: number): number {
+  return 1 + varintSize(length) + length;
+}
+
+/** Writes a varint at `at`; returns where it ends. */
+export function putVarint(out: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
+}
+
+/** Writes a one-byte tag and a length at `at`; returns where the field's bytes start. */
+export function putTag(out: Buffer, at: number, tag: number, length: number): number {
+  out[at++] = tag;
+  return putVarint(out, at, length);
 }
 
 /** One `Resource` of a Delta response (name, version, Any), encoded once per resource version. */

@@ -5,7 +5,7 @@ import type { RuleSnapshot } from '../model/rule';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import { ResourceCache } from './cache';
-import { anyToJson, decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
+import { anyToJson, decodeSotwRequest, encodeSotwResponse } from './codec';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
@@ -214,7 +214,7 @@ export class XdsServer {
       const request = decodeSotwRequest(call.request);
       const names = request.resource_names;
       const wildcard = type.wildcardServesAll && (names.length === 0 || names.includes('*'));
-      const body = wildcard ? this.cache.everything(type).body : encodeSotwResources(names.flatMap((n) => this.cache.get(type, n)?.any ?? []));
+      const body = wildcard ? this.cache.everything(type).body : names.flatMap((n) => this.cache.get(type, n)?.any ?? []);
       done(null, encodeSotwResponse(this.cache.version(type), type.url, '', body));
     } catch (err) {
       done({ code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${(err as Error).message}` });

@@ -1,5 +1,5 @@
 import type { CachedResource } from './cache';
-import { decodeSotwRequest, encodeSotwResources, encodeSotwResponse } from './codec';
+import { decodeSotwRequest, encodeSotwResponse } from './codec';
 import { changedSince, XdsStream, type TypeState } from './stream';
 
 /**
@@ -53,7 +53,7 @@ export class SotwStream extends XdsStream {
   }
 
   /** CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. */
-  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Uint8Array } {
+  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Uint8Array | readonly Uint8Array[] } {
     const cache = this.ctx.cache;
     if (state.type.fullState && state.servesAll()) return cache.everything(state.type);
     let resources = upserts;
@@ -64,7 +64,7 @@ export class SotwStream extends XdsStream {
         if (entry) resources.push(entry);
       }
     }
-    return { resources, body: encodeSotwResources(resources.map((r) => r.any)) };
+    return { resources, body: resources.map((r) => r.any) };
   }
 }
 
