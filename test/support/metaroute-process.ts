@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { stringify } from 'yaml';
 import { freePort, REPO, StopWaiting, waitFor } from './envoy';
 
@@ -18,6 +19,7 @@ export interface MetaroutePorts {
 export class MetarouteProcess {
   readonly logs: string[] = [];
   private child: ChildProcess | undefined;
+  private stderr: Readable | undefined;
 
   private constructor(readonly ports: MetaroutePorts, readonly dir: string, private readonly configPath: string, private readonly env: NodeJS.ProcessEnv) {}
 
@@ -44,6 +46,7 @@ export class MetarouteProcess {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     this.child = child;
+    this.stderr = child.stderr!;
     await waitFor('metaroute admin API', async () => {
       if (child.exitCode !== null) throw new StopWaiting(`metaroute exited with ${child.exitCode}: ${this.logs.join('')}`);
       return (await fetch(`${this.admin}/healthz`)).ok ? true : undefined;
@@ -51,6 +54,15 @@ export class MetarouteProcess {
       await this.stop();
       throw err;
     });
+  }
+
+  /** Stops reading the process's stderr, as a log collector that fell behind would: the pipe fills. */
+  pauseLogs(): void {
+    this.stderr?.pause();
+  }
+
+  resumeLogs(): void {
+    this.stderr?.resume();
   }
 
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT ...) without waiting. */
