@@ -286,5 +286,4 @@ export const serialize = {
   proxies: compile(SCHEMAS.Proxies),
   explain: compile(SCHEMAS.Explanation),
   dump: compile(SCHEMAS.ConfigDump),
-  resource: compile(SCHEMAS.XdsResource),
 };

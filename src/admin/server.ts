@@ -1,5 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { DecideOptions } from '../extproc/decide';
 import { serviceKey, type Instance } from '../model/instance';
 import type { LifecyclePhase } from '../extproc/health';
@@ -55,7 +57,8 @@ export interface AdminDeps {
   readonly log: Logger;
   phase(): LifecyclePhase;
   /** One served xDS resource in Envoy's JSON mapping (`resource`: clusters, endpoints, listeners, routes). */
-  xdsResource(resource: string, name: string): { type_url: string; version: string; resource: Record<string, unknown> } | undefined;
+  /** A served xDS resource with its JSON text in chunks (converted in slices: it may be megabytes). */
+  xdsResource(resource: string, name: string): Promise<{ type_url: string; version: string; resourceJson: string[] } | undefined>;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
   configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -343,9 +346,12 @@ export class AdminServer {
     const name = url.searchParams.get('name');
     if (!name) throw new HttpError(400, 'name is required with resource');
     if (!Object.hasOwn(XDS_SECTIONS, resource)) throw new HttpError(400, `resource must be one of ${Object.keys(XDS_SECTIONS).join(', ')}, got ${JSON.stringify(resource)}`);
-    const found = this.deps.xdsResource(resource, name);
+    const found = await this.deps.xdsResource(resource, name);
     if (!found) throw new HttpError(404, `no ${resource} resource named ${JSON.stringify(name)} is served`);
-    send(res, 200, serialize.resource({ ...found, name }));
+    // The shape of SCHEMAS.XdsResource around the resource's text, written chunk by chunk as the client reads.
+    const head = `{"type_url":${JSON.stringify(found.type_url)},"name":${JSON.stringify(name)},"version":${JSON.stringify(found.version)},"resource":`;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    await pipeline(Readable.from([head, ...found.resourceJson, '}']), res);
   }
 
   private service(namespace: string, name: string) {

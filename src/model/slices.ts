@@ -64,13 +64,18 @@ export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boo
   return from;
 }
 
-/** `sortInSteps` run in slices between event-loop turns. */
-export async function sortInSlices<T>(items: readonly T[], before: (a: T, b: T) => boolean): Promise<T[]> {
-  let sorted: T[] = [];
+/** `steps` run in slices between event-loop turns; resolves with their result. */
+export async function resultInSlices<T>(steps: Steps<T>): Promise<T> {
+  let result: T | undefined;
   await runInSlices((function* () {
-    sorted = yield* sortInSteps(items, before);
+    result = yield* steps;
   })());
-  return sorted;
+  return result as T;
+}
+
+/** `sortInSteps` run in slices between event-loop turns. */
+export function sortInSlices<T>(items: readonly T[], before: (a: T, b: T) => boolean): Promise<T[]> {
+  return resultInSlices(sortInSteps(items, before));
 }
 
 /** Two sorted arrays merged in one go (stable: ties take from `a`). */

@@ -1,5 +1,6 @@
 import * as protobuf from 'protobufjs';
-import { toProtoJson } from '../protos/json';
+import { protoJsonChunkSteps, toProtoJson } from '../protos/json';
+import type { Steps } from '../model/slices';
 import { envoyRoot } from '../protos/root';
 
 /** The parts of a decoded `google.rpc.Status` a NACK carries. */
@@ -60,6 +61,15 @@ function get(): Codec {
 export function anyToJson(any: Uint8Array): Record<string, unknown> {
   const { root, any: anyType } = get();
   return toProtoJson(anyType, anyType.decode(any), root);
+}
+
+/** `anyToJson` as chunks of JSON text, converted in steps (see protoJsonChunkSteps): for the config dump of a large resource. */
+export function* anyJsonChunkSteps(any: Uint8Array): Steps<string[]> {
+  const { root, any: anyType } = get();
+  const { type_url: typeUrl, value } = anyType.decode(any) as unknown as { type_url: string; value: Uint8Array };
+  const inner = root.lookupType(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
+  if (inner.fullName.startsWith('.google.protobuf.')) return [JSON.stringify(anyToJson(any))]; // small, and JSON-mapped as a whole
+  return yield* protoJsonChunkSteps(inner, value, root, `"@type":${JSON.stringify(typeUrl)}`);
 }
 
 export function messageType(name: string): protobuf.Type {

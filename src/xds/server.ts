@@ -2,10 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
 import type { Gauge, Histogram, MetricsRegistry } from '../metrics/metrics';
 import type { RuleSnapshot } from '../model/rule';
+import { resultInSlices } from '../model/slices';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import { ResourceCache } from './cache';
-import { anyToJson, decodeSotwRequest, encodeSotwResponse } from './codec';
+import { anyJsonChunkSteps, decodeSotwRequest, encodeSotwResponse } from './codec';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
@@ -152,11 +153,19 @@ export class XdsServer {
     });
   }
 
-  /** One served resource (`section`: clusters, endpoints, listeners, routes) in Envoy's JSON mapping, or undefined when none has that name. */
-  resource(section: string, name: string): { type_url: string; version: string; resource: Record<string, unknown> } | undefined {
+  /**
+   * One served resource (`section`: clusters, endpoints, listeners, routes) as chunks of JSON
+   * text in Envoy's JSON mapping, or undefined when none has that name. Built (if no stream has asked
+   * for it yet) and converted in slices: a large ClusterLoadAssignment would hold the loop for seconds.
+   */
+  async resource(section: string, name: string): Promise<{ type_url: string; version: string; resourceJson: string[] } | undefined> {
     const type = SECTIONS[section];
-    const cached = type && this.cache.get(type, name);
-    return cached && { type_url: type.url, version: cached.version, resource: anyToJson(cached.any) };
+    if (!type || !this.cache.get(type, name)) return undefined;
+    await this.cache.prepare(type, name);
+    // The newest finished version: under churn a newer one may have started building meanwhile.
+    const cached = this.cache.servable(type, name);
+    if (!cached) return undefined;
+    return { type_url: type.url, version: cached.version, resourceJson: await resultInSlices(anyJsonChunkSteps(cached.any)) };
   }
 
   close(): void {
