@@ -1,7 +1,7 @@
 import { silentLogger, type Logger } from '../log/logger';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { encodeRecord, scanLog, type LogRecord } from './log-format';
+import { encodeRecord, scanLog, scanLogFile, type LogRecord, type RecordVisitor } from './log-format';
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
 import { mergeSorted, sortInSlices } from '../model/slices';
@@ -104,16 +104,17 @@ export class EmbeddedStore implements Store {
   private static async load(dir: string, unlock: () => Promise<void>, options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
     const logPath = path.join(dir, LOG_FILE);
     await fs.rm(path.join(dir, COMPACT_FILE), { force: true }); // a compaction a crash interrupted
-    const existing = await fs.readFile(logPath).catch((error: NodeJS.ErrnoException) => {
+    const existing = await fs.open(logPath, 'r').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined;
       throw error;
     });
     const index = new RecordIndex();
-    const scan = scanLog(existing ?? Buffer.alloc(0), (record, offset, length) => {
+    const visit: RecordVisitor = (record, offset, length) => {
       if (record.k === undefined) return;
       if (record.v === undefined) index.delete(record.k);
       else index.set(record.k, offset, length);
-    });
+    };
+    const scan = existing ? await scanLogFile(existing, visit).finally(() => existing.close()) : scanLog(Buffer.alloc(0));
     if (scan.corrupt) {
       const { line, key, reason } = scan.corrupt;
       throw new StoreCorruptError(

@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 /** One line of the embedded store's log. */
@@ -72,36 +73,84 @@ export type RecordVisitor = (record: LogRecord, offset: number, length: number) 
  * middle is caught as well as a changed one.
  */
 export function scanLog(buffer: Buffer, visit: RecordVisitor = () => undefined): ScanResult {
-  let records = 0;
-  let offset = 0;
-  let line = 0;
-  let legacy = 0;
-  let previous: number | undefined;
-  while (offset < buffer.length) {
-    line++;
-    const end = buffer.indexOf(0x0a, offset);
-    if (end < 0) {
-      return { records, revision: previous ?? 0, validBytes: offset, legacy, corrupt: undefined, torn: { line, bytes: buffer.length - offset }, linesAfterCorrupt: 0 };
-    }
-    const text = buffer.toString('utf8', offset, end);
-    if (text !== '') {
-      const decoded = decodeRecord(text);
-      const problem = decoded.ok ? revisionProblem(decoded.record, previous) : decoded;
-      if (problem) {
-        let after = 0;
-        for (let i = end + 1; i < buffer.length; i++) if (buffer[i] === 0x0a) after++;
-        return { records, revision: previous ?? 0, validBytes: offset, legacy, corrupt: { line, offset, reason: problem.reason, key: problem.key }, torn: undefined, linesAfterCorrupt: after };
-      }
-      if (decoded.ok) {
-        if (decoded.legacy) legacy++;
-        previous = decoded.record.r;
-        records++;
-        visit(decoded.record, offset, end + 1 - offset);
-      }
-    }
-    offset = end + 1;
+  const scanner = new LogScanner(visit);
+  scanner.push(buffer);
+  return scanner.end();
+}
+
+/**
+ * `scanLog` over a file read in chunks, so opening a large log never holds all of it in
+ * memory (a million instances' log is hundreds of megabytes).
+ */
+export async function scanLogFile(handle: FileHandle, visit: RecordVisitor, chunkBytes = SCAN_CHUNK_BYTES): Promise<ScanResult> {
+  const scanner = new LogScanner(visit);
+  const chunk = Buffer.allocUnsafe(chunkBytes);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await handle.read(chunk, 0, chunkBytes, position);
+    if (bytesRead === 0) return scanner.end();
+    scanner.push(chunk.subarray(0, bytesRead));
+    position += bytesRead;
   }
-  return { records, revision: previous ?? 0, validBytes: offset, legacy, corrupt: undefined, torn: undefined, linesAfterCorrupt: 0 };
+}
+
+const SCAN_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** The scan's state between chunks: a line split across two chunks is carried over whole. */
+class LogScanner {
+  private records = 0;
+  private line = 0;
+  private legacy = 0;
+  private previous: number | undefined;
+  /** File offset of the first byte not yet scanned. */
+  private offset = 0;
+  /** The start of a line whose newline has not come yet. */
+  private carry: Buffer = Buffer.alloc(0);
+  private corrupt: ScanResult['corrupt'];
+  private linesAfterCorrupt = 0;
+
+  constructor(private readonly visit: RecordVisitor) {}
+
+  push(chunk: Buffer): void {
+    if (this.corrupt) {
+      for (let i = 0; i < chunk.length; i++) if (chunk[i] === 0x0a) this.linesAfterCorrupt++;
+      return;
+    }
+    const buffer = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+    let at = 0;
+    while (at < buffer.length) {
+      const end = buffer.indexOf(0x0a, at);
+      if (end < 0) break;
+      this.line++;
+      const text = buffer.toString('utf8', at, end);
+      if (text !== '') {
+        const decoded = decodeRecord(text);
+        const problem = decoded.ok ? revisionProblem(decoded.record, this.previous) : decoded;
+        if (problem) {
+          this.corrupt = { line: this.line, offset: this.offset, reason: problem.reason, key: problem.key };
+          this.carry = Buffer.alloc(0);
+          this.push(buffer.subarray(end + 1));
+          return;
+        }
+        if (decoded.ok) {
+          if (decoded.legacy) this.legacy++;
+          this.previous = decoded.record.r;
+          this.records++;
+          this.visit(decoded.record, this.offset, end + 1 - at);
+        }
+      }
+      this.offset += end + 1 - at;
+      at = end + 1;
+    }
+    // Copied: the caller may reuse the chunk's memory for the next read.
+    this.carry = Buffer.from(buffer.subarray(at));
+  }
+
+  end(): ScanResult {
+    const { records, legacy, corrupt, linesAfterCorrupt } = this;
+    const revision = this.previous ?? 0;
+    const torn = !corrupt && this.carry.length > 0 ? { line: this.line + 1, bytes: this.carry.length } : undefined;
+    return { records, revision, validBytes: corrupt ? corrupt.offset : this.offset, legacy, corrupt, torn, linesAfterCorrupt };
+  }
 }
 
 function revisionProblem(record: LogRecord, previous: number | undefined): { reason: string; key: string | undefined } | undefined {

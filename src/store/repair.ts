@@ -1,7 +1,9 @@
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
 import { LOG_FILE } from './embedded';
-import { scanLog } from './log-format';
+import { scanLogFile } from './log-format';
 import { lockDataDir } from './lock';
 
 /**
@@ -13,12 +15,12 @@ export async function repairStore(dir: string): Promise<string> {
   const unlock = await lockDataDir(dir);
   try {
     const logPath = path.join(path.resolve(dir), LOG_FILE);
-    const bytes = await fs.readFile(logPath);
-    const scan = scanLog(bytes);
+    const handle = await fs.open(logPath, 'r');
+    const scan = await scanLogFile(handle, () => undefined).finally(() => handle.close());
     const kept = `${scan.records} records (up to revision ${scan.revision})`;
     if (!scan.corrupt && !scan.torn) return `${logPath} is intact: ${kept}; nothing to repair`;
     const savedPath = `${logPath}.dropped-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await fs.writeFile(savedPath, bytes.subarray(scan.validBytes));
+    await pipeline(createReadStream(logPath, { start: scan.validBytes }), createWriteStream(savedPath, { flags: 'wx' }));
     await fs.truncate(logPath, scan.validBytes);
     const dropped = scan.corrupt
       ? `line ${scan.corrupt.line}${scan.corrupt.key === undefined ? '' : ` (key ${JSON.stringify(scan.corrupt.key)})`}: ${scan.corrupt.reason}, and the ${scan.linesAfterCorrupt} line(s) after it`

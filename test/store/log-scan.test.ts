@@ -1,0 +1,44 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeRecord, scanLog, scanLogFile, type LogRecord } from '../../src/store/log-format';
+
+/** Each record's key, offset and length as a scan reports them. */
+function scanned(run: (visit: (record: LogRecord, offset: number, length: number) => void) => unknown): { result: unknown; visits: string[] } {
+  const visits: string[] = [];
+  const result = run((record, offset, length) => visits.push(`${record.k}@${offset}+${length}`));
+  return { result, visits };
+}
+
+const record = (r: number, k: string, v?: string): string => encodeRecord({ r, k, ...(v === undefined ? {} : { v }) });
+const intact = [record(1, 'a', 'x'.repeat(300)), '\n', record(2, 'b', 'é'), record(2, 'c', 'z'), record(3, 'a')].join('');
+
+const logs: Record<string, string> = {
+  empty: '',
+  intact,
+  'torn last line': `${intact}${record(4, 'd', 'w').slice(0, 20)}`,
+  'a damaged line, then more': `${intact}${record(4, 'd', 'w').replace('"w"', '"W"')}${record(5, 'e', 'v')}${record(6, 'f', 'v')}`,
+  'a missing revision': `${intact}${record(9, 'd', 'w')}\n\n`,
+};
+
+describe('scanLogFile: the open-time scan, read in chunks', () => {
+  for (const [name, text] of Object.entries(logs)) {
+    it(`finds what scanLog finds over the whole buffer, at any chunk size: ${name}`, async () => {
+      const whole = scanned((visit) => scanLog(Buffer.from(text), visit));
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-scan-')), 'store.log');
+      fs.writeFileSync(file, text);
+      for (const chunkBytes of [1, 7, 64, 1 << 20]) {
+        const handle = await fs.promises.open(file, 'r');
+        const visits: string[] = [];
+        const result = await scanLogFile(handle, (record, offset, length) => visits.push(`${record.k}@${offset}+${length}`), chunkBytes).finally(() => handle.close());
+        expect({ result, visits }).toEqual(whole);
+      }
+    });
+  }
+
+  it('reports each case as the store expects', () => {
+    expect(scanLog(Buffer.from(logs['torn last line']!)).torn).toEqual({ line: 6, bytes: 20 });
+    expect(scanLog(Buffer.from(logs['a damaged line, then more']!))).toMatchObject({ records: 4, corrupt: { line: 6, key: 'd' }, linesAfterCorrupt: 2 });
+    expect(scanLog(Buffer.from(logs['a missing revision']!))).toMatchObject({ records: 4, corrupt: { line: 6 }, linesAfterCorrupt: 2 });
+  });
+});
