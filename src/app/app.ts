@@ -188,8 +188,8 @@ export class App {
       return Promise.all([admin.close(), extProcServer && shutdownGrpc(extProcServer), workers?.stop(), shutdownGrpc(xdsServer)]);
     });
     const ports: BoundPorts = {
-      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls)) : await workers!.start(),
-      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls)),
+      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log)) : await workers!.start(),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls, 'xds', log)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
     if (workers) readiness.onChange((phase) => workers.setPhase(phase));

@@ -1,14 +1,19 @@
-import * as fs from 'node:fs';
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsConfig, XdsClientsConfig } from '../config/config';
+import type { Logger } from '../log/logger';
+import { CertificateFiles } from './certificate-files';
 import { bearerToken, TokenDigests } from '../model/bearer';
 
-/** Plaintext, TLS, or mutual TLS (a client certificate signed by `clientCaFile` is required at the handshake). */
-export function serverCredentials(tls: TlsConfig | undefined): grpc.ServerCredentials {
+/**
+ * Plaintext, TLS, or mutual TLS (a client certificate signed by `clientCaFile` is required at
+ * the handshake), from files read again every `reloadSeconds` (`CertificateFiles`).
+ */
+export function serverCredentials(tls: TlsConfig | undefined, listener: string, log: Logger): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  const ca = tls.clientCaFile ? fs.readFileSync(tls.clientCaFile) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: fs.readFileSync(tls.certFile), private_key: fs.readFileSync(tls.keyFile) }], ca !== null);
+  const files = new CertificateFiles(tls, listener, log);
+  // grpc-js 1.14 gives its first argument the identity role and its second the CA's, whatever its typings name them.
+  return grpc.experimental.createCertificateProviderServerCredentials(files, tls.clientCaFile ? files : null, tls.clientCaFile !== undefined);
 }
 
 /** A call the xDS client check turned away: who asked, with which certificate names, and whether it sent a token. */

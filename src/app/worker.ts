@@ -81,7 +81,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
       process.exit(0);
     });
   };
-  const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls));
+  const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log));
   readiness.set('serving');
   send({ t: 'ready', port });
 }

@@ -7,7 +7,11 @@ export interface TlsConfig {
   readonly certFile: string;
   readonly keyFile: string;
   readonly clientCaFile: string | undefined;
+  /** How often the files are read again (a renewed certificate is then served without a restart). */
+  readonly reloadSeconds: number;
 }
+
+export const DEFAULT_TLS_RELOAD_SECONDS = 60;
 
 /** Who may open xDS streams (any other method of the xDS port but gRPC health). */
 export interface XdsClientsConfig {
@@ -24,7 +28,7 @@ type Mapping = (value: unknown, at: string, allowed: readonly string[]) => Recor
 /** `extProc.tls` / `xds.tls`; files resolve against the config file's directory and must be readable. */
 export function parseTls(value: unknown, at: string, baseDir: string, obj: Mapping, problems: string[]): TlsConfig | undefined {
   if (value === undefined) return undefined;
-  const t = obj(value, at, ['certFile', 'keyFile', 'clientCaFile']);
+  const t = obj(value, at, ['certFile', 'keyFile', 'clientCaFile', 'reloadSeconds']);
   const file = (field: string, required: boolean): string | undefined => {
     const v = t[field];
     if (v === undefined) {
@@ -46,7 +50,9 @@ export function parseTls(value: unknown, at: string, baseDir: string, obj: Mappi
   const certFile = file('certFile', true);
   const keyFile = file('keyFile', true);
   const clientCaFile = file('clientCaFile', false);
-  return certFile && keyFile ? { certFile, keyFile, clientCaFile } : undefined;
+  const reloadSeconds = t.reloadSeconds ?? DEFAULT_TLS_RELOAD_SECONDS;
+  if (typeof reloadSeconds !== 'number' || !Number.isInteger(reloadSeconds) || reloadSeconds < 1 || reloadSeconds > 86400) problems.push(`${at}.reloadSeconds: whole seconds, 1 to 86400`);
+  return certFile && keyFile ? { certFile, keyFile, clientCaFile, reloadSeconds: reloadSeconds as number } : undefined;
 }
 
 export function parseXdsClients(value: unknown, env: NodeJS.ProcessEnv, obj: Mapping, problems: string[]): XdsClientsConfig {

@@ -99,7 +99,7 @@ test('TLS and xDS client settings: files resolve against the config file and mus
     [
       'extProc: { tls: { certFile: missing.crt } }',
       'xds:',
-      '  tls: { certFile: a.crt, keyFile: a.key, clientCA: x }',
+      '  tls: { certFile: a.crt, keyFile: a.key, clientCA: x, reloadSeconds: 0 }',
       '  clients: { tokens: [{ token: short }, { tokenEnv: NOPE }], certificateNames: [envoy], required: maybe }',
       '',
     ].join('\n'),
@@ -114,9 +114,10 @@ test('TLS and xDS client settings: files resolve against the config file and mus
   expect(problems).toEqual([
     `extProc.tls.certFile: cannot read ${path.join(dir, 'missing.crt')}: ENOENT`,
     'extProc.tls.keyFile: required (a PEM file)',
-    'xds.tls.clientCA: unknown field (expected one of certFile, keyFile, clientCaFile)',
+    'xds.tls.clientCA: unknown field (expected one of certFile, keyFile, clientCaFile, reloadSeconds)',
     `xds.tls.certFile: cannot read ${path.join(dir, 'a.crt')}: ENOENT`,
     `xds.tls.keyFile: cannot read ${path.join(dir, 'a.key')}: ENOENT`,
+    'xds.tls.reloadSeconds: whole seconds, 1 to 86400',
     'xds.clients.tokens[0]: the token must be a string of at least 16 characters without whitespace',
     'xds.clients.tokens[1].tokenEnv: names no set environment variable',
     'xds.clients.required: must be auto, true or false, got "maybe"',
@@ -126,7 +127,7 @@ test('TLS and xDS client settings: files resolve against the config file and mus
   fs.writeFileSync(path.join(dir, 'a.key'), 'pem');
   fs.writeFileSync(file, 'xds: { tls: { certFile: a.crt, keyFile: a.key, clientCaFile: a.crt }, clients: { tokens: [{ tokenEnv: XDS_TOKEN }] } }\n');
   const config = loadConfig(file, { XDS_TOKEN: 'xds-0123456789abcdef' });
-  expect(config.xds.tls).toEqual({ certFile: path.join(dir, 'a.crt'), keyFile: path.join(dir, 'a.key'), clientCaFile: path.join(dir, 'a.crt') });
+  expect(config.xds.tls).toEqual({ certFile: path.join(dir, 'a.crt'), keyFile: path.join(dir, 'a.key'), clientCaFile: path.join(dir, 'a.crt'), reloadSeconds: 60 });
   expect(config.xds.clients).toEqual({ tokens: ['xds-0123456789abcdef'], certificateNames: [], required: 'auto' });
   expect(loadConfig(undefined, {}).extProc.tls).toBeUndefined();
 });

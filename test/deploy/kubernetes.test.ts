@@ -83,7 +83,7 @@ function loadPodConfig(pod: any, container: any, file: string, secret: string, m
   fs.copyFileSync(file, path.join(copy, 'metaroute.yaml'));
   fs.cpSync(path.join(made, 'metaroute'), path.join(copy, 'tls'), { recursive: true });
   const config = loadConfig(path.join(copy, 'metaroute.yaml'), podEnv(container));
-  const tls = { certFile: path.join(copy, 'tls', 'tls.crt'), keyFile: path.join(copy, 'tls', 'tls.key'), clientCaFile: path.join(copy, 'tls', 'ca.crt') };
+  const tls = { certFile: path.join(copy, 'tls', 'tls.crt'), keyFile: path.join(copy, 'tls', 'tls.key'), clientCaFile: path.join(copy, 'tls', 'ca.crt'), reloadSeconds: 60 };
   expect({ extProc: config.extProc.tls, xds: config.xds.tls }).toEqual({ extProc: tls, xds: tls });
   return config;
 }

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULTS, type ServerConfig } from '../../src/config/config';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
@@ -42,7 +44,7 @@ const failure = (client: ExtProcClient) => client.request(staff).then(() => unde
 
 maybe('ext_proc over TLS', () => {
   test('TLS: a client trusting the CA routes; a plaintext client cannot talk to it', async () => {
-    const env = await start((p) => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: undefined } } }));
+    const env = await start((p) => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: undefined, reloadSeconds: 60 } } }));
     const clients: ExtProcClient[] = [];
     try {
       const tls = new ExtProcClient(env.extProc, {}, grpc.credentials.createSsl(read(pki.ca)));
@@ -57,7 +59,7 @@ maybe('ext_proc over TLS', () => {
   });
 
   test('mutual TLS: only a client certificate the client CA signed gets an answer', async () => {
-    const env = await start((p) => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca } } }));
+    const env = await start((p) => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca, reloadSeconds: 60 } } }));
     const clients: ExtProcClient[] = [];
     const client = (cert?: { cert: string; key: string }) => {
       const c = new ExtProcClient(env.extProc, {}, grpc.credentials.createSsl(read(pki.ca), cert ? read(cert.key) : null, cert ? read(cert.cert) : null));
@@ -89,6 +91,43 @@ maybe('ext_proc over TLS', () => {
       await server.stop();
     }
   }, 120_000);
+
+  test('renewed certificate files are served to new connections without a restart; a key that does not match is refused and the old pair kept', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-rotate-'));
+    const certFile = path.join(dir, 'tls.crt');
+    const keyFile = path.join(dir, 'tls.key');
+    // As a Secret update does it: each file replaced whole.
+    const install = (cert: string, key: string) => {
+      fs.copyFileSync(key, `${keyFile}.new`);
+      fs.copyFileSync(cert, `${certFile}.new`);
+      fs.renameSync(`${keyFile}.new`, keyFile);
+      fs.renameSync(`${certFile}.new`, certFile);
+    };
+    install(pki.serverCert, pki.serverKey);
+    const env = await start(() => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile, keyFile, clientCaFile: undefined, reloadSeconds: 1 } } }));
+    const clients: ExtProcClient[] = [];
+    // Each its own connection (no subchannel shared with an earlier client), so each meets the certificate served now.
+    const trusting = (ca: string) => {
+      const c = new ExtProcClient(env.extProc, {}, grpc.credentials.createSsl(read(ca)), { 'grpc.use_local_subchannel_pool': 1 });
+      clients.push(c);
+      return c;
+    };
+    const events = (name: string) => env.logs.map((l) => JSON.parse(l) as { event?: string }).filter((r) => r.event === name);
+    try {
+      expect(lbLabels(await trusting(pki.ca).request(staff))).toEqual({ version: 'gray' });
+      // Half a rotation: the new certificate beside the old key. Refused; the old pair keeps serving.
+      install(pki.otherServer.cert, pki.serverKey);
+      await until(() => events('tls.reload.failed').length > 0, 'the mismatched pair to be refused', 10_000);
+      expect(lbLabels(await trusting(pki.ca).request(staff))).toEqual({ version: 'gray' });
+      install(pki.otherServer.cert, pki.otherServer.key);
+      await until(() => events('tls.reloaded').length > 0, 'the new pair to be taken', 10_000);
+      expect(lbLabels(await trusting(pki.otherCa).request(staff))).toEqual({ version: 'gray' });
+      expect((await failure(trusting(pki.ca)))?.code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      clients.forEach((c) => c.close());
+      await env.app.stop();
+    }
+  });
 });
 
 maybe('xDS client identity', () => {
@@ -140,7 +179,7 @@ maybe('xDS client identity', () => {
 
   test('mutual TLS with certificateNames: a listed name subscribes without a token; another name from the same CA needs the token; another CA never connects', async () => {
     const env = await start((p) => ({
-      xds: { ...DEFAULTS.xds, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca }, clients: { tokens: [XDS_TOKEN], certificateNames: ['envoy-sidecar'], required: true } },
+      xds: { ...DEFAULTS.xds, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca, reloadSeconds: 60 }, clients: { tokens: [XDS_TOKEN], certificateNames: ['envoy-sidecar'], required: true } },
     }));
     const tls = (cert: { cert: string; key: string }) => grpc.credentials.createSsl(read(pki.ca), read(cert.key), read(cert.cert));
     try {

@@ -14,6 +14,9 @@ export interface TestPki {
   client(name: string): { cert: string; key: string };
   /** A client certificate from another CA, named like a trusted one. */
   readonly stranger: { cert: string; key: string };
+  /** The other CA, and a server certificate (localhost, 127.0.0.1) it signed: what a rotation moves to. */
+  readonly otherCa: string;
+  readonly otherServer: { cert: string; key: string };
 }
 
 /** False when openssl is missing (the caller skips, or fails under CI). */
@@ -64,5 +67,7 @@ export function makeTestPki(): TestPki {
     serverKey: server.key,
     client: (name) => leaf(name, 'test-ca', `DNS:${name}`),
     stranger: leaf('envoy-sidecar', 'other-ca', 'DNS:envoy-sidecar'),
+    otherCa: file('other-ca.crt'),
+    otherServer: leaf('metaroute', 'other-ca', 'DNS:localhost,IP:127.0.0.1'),
   };
 }

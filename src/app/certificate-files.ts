@@ -1,0 +1,124 @@
+import * as fs from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { experimental } from '@grpc/grpc-js';
+import type { TlsConfig } from '../config/config';
+import type { Logger } from '../log/logger';
+
+type IdentityListener = experimental.IdentityCertificateUpdateListener;
+type CaListener = experimental.CaCertificateUpdateListener;
+
+interface Pem {
+  readonly certificate: Buffer;
+  readonly privateKey: Buffer;
+  readonly ca: Buffer | undefined;
+}
+
+/**
+ * A TLS listener's PEM files (certificate chain, key, client CA), read at start and read again
+ * every `reloadSeconds`, so a renewed certificate (cert-manager, a rotated Secret) is served
+ * to new connections without a restart. A new set is taken only when the key matches the
+ * certificate and every file parses; otherwise the one in use stays, and the refusal is
+ * logged once per set of contents. Polling, not inotify: a Kubernetes Secret volume swaps a
+ * symlinked directory, which a watch on the files does not see.
+ */
+export class CertificateFiles implements experimental.CertificateProvider {
+  private current: Pem;
+  private readonly identityListeners = new Set<IdentityListener>();
+  private readonly caListeners = new Set<CaListener>();
+  private timer: NodeJS.Timeout | undefined;
+  private refused: string | undefined;
+
+  /** Throws, naming the files, when they cannot be read or do not form a usable certificate. */
+  constructor(
+    private readonly tls: TlsConfig,
+    /** The listener, for the log: `extProc` or `xds`. */
+    private readonly listener: string,
+    private readonly log: Logger,
+  ) {
+    const pem = { certificate: fs.readFileSync(tls.certFile), privateKey: fs.readFileSync(tls.keyFile), ca: tls.clientCaFile ? fs.readFileSync(tls.clientCaFile) : undefined };
+    const problem = unusable(pem);
+    if (problem) throw new Error(`${listener}.tls: ${tls.certFile}, ${tls.keyFile}${tls.clientCaFile ? `, ${tls.clientCaFile}` : ''}: ${problem}`);
+    this.current = pem;
+  }
+
+  // Listeners hear the current files on the next tick: grpc-js adds its own watcher of the
+  // credentials only after adding these listeners, and would miss a synchronous answer.
+  addIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.add(listener);
+    const { certificate, privateKey } = this.current;
+    process.nextTick(listener, { certificate, privateKey });
+    this.watch();
+  }
+
+  removeIdentityCertificateListener(listener: IdentityListener): void {
+    this.identityListeners.delete(listener);
+    this.unwatch();
+  }
+
+  addCaCertificateListener(listener: CaListener): void {
+    this.caListeners.add(listener);
+    process.nextTick(listener, this.current.ca ? { caCertificate: this.current.ca } : null);
+    this.watch();
+  }
+
+  removeCaCertificateListener(listener: CaListener): void {
+    this.caListeners.delete(listener);
+    this.unwatch();
+  }
+
+  private watch(): void {
+    this.timer ??= setInterval(() => void this.reload(), this.tls.reloadSeconds * 1000).unref();
+  }
+
+  private unwatch(): void {
+    if (this.identityListeners.size > 0 || this.caListeners.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async reload(): Promise<void> {
+    const { certFile, keyFile, clientCaFile } = this.tls;
+    let pem: Pem;
+    try {
+      const [certificate, privateKey, ca] = await Promise.all([fs.promises.readFile(certFile), fs.promises.readFile(keyFile), clientCaFile ? fs.promises.readFile(clientCaFile) : undefined]);
+      pem = { certificate, privateKey, ca };
+    } catch (error) {
+      this.refuse(`cannot read them: ${(error as Error).message}`, (error as Error).message);
+      return;
+    }
+    if (same(pem, this.current)) return;
+    const problem = unusable(pem);
+    if (problem) {
+      this.refuse(problem, `${pem.certificate.toString('base64')}${pem.privateKey.toString('base64')}${pem.ca?.toString('base64') ?? ''}`);
+      return;
+    }
+    this.current = pem;
+    this.refused = undefined;
+    for (const listener of this.identityListeners) listener({ certificate: pem.certificate, privateKey: pem.privateKey });
+    for (const listener of this.caListeners) listener(pem.ca ? { caCertificate: pem.ca } : null);
+    this.log.info({ event: 'tls.reloaded', listener: this.listener, certFile, validTo: new X509Certificate(pem.certificate).validTo }, `${this.listener}: new TLS certificate files taken for new connections`);
+  }
+
+  /** Logs once per distinct failure, not every interval. */
+  private refuse(problem: string, contents: string): void {
+    if (this.refused === contents) return;
+    this.refused = contents;
+    this.log.warn({ event: 'tls.reload.failed', listener: this.listener, certFile: this.tls.certFile }, `${this.listener}: changed TLS files not taken, still serving the previous certificate: ${problem}`);
+  }
+}
+
+function same(a: Pem, b: Pem): boolean {
+  return a.certificate.equals(b.certificate) && a.privateKey.equals(b.privateKey) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
+}
+
+/** Why Node's TLS would refuse these files (a key that does not match, a file that is not PEM), or undefined. */
+function unusable(pem: Pem): string | undefined {
+  try {
+    createSecureContext({ cert: pem.certificate, key: pem.privateKey, ...(pem.ca && { ca: pem.ca }) });
+    new X509Certificate(pem.certificate);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
