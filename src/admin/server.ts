@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -6,6 +7,7 @@ import type { DecideOptions } from '../extproc/decide';
 import { serviceKey, type Instance } from '../model/instance';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
+import type { CertificateFiles } from '../tls/certificate-files';
 import { VERSION } from '../model/build-info';
 import type { RuleSnapshot } from '../model/rule';
 import { MAX_BATCH_ENTRIES, parseBatch, parseRefs } from '../registry/batch-input';
@@ -55,6 +57,8 @@ export interface AdminDeps {
   readonly decideOptions: DecideOptions;
   readonly auth: AdminAuth;
   readonly log: Logger;
+  /** The admin listener's TLS files; plain HTTP without. */
+  readonly tls?: CertificateFiles;
   phase(): LifecyclePhase;
   /** One served xDS resource in Envoy's JSON mapping (`resource`: clusters, endpoints, listeners, routes). */
   /** A served xDS resource with its JSON text in chunks (converted in slices: it may be megabytes). */
@@ -176,7 +180,14 @@ export class AdminServer {
       send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));
     });
     this.route('GET', '/config_dump', (_q, res, _p, url) => this.configDump(res, url));
-    this.server = http.createServer((req, res) => void this.dispatch(req, res));
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.dispatch(req, res);
+    if (deps.tls) {
+      const server = https.createServer({ requestCert: deps.tls.mutual, rejectUnauthorized: deps.tls.mutual }, handle);
+      deps.tls.serve(server);
+      this.server = server;
+    } else {
+      this.server = http.createServer(handle);
+    }
   }
 
   listen(port: number, host: string): Promise<number> {

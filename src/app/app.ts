@@ -30,6 +30,7 @@ import { NONE_HELD, subsetPolicy, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials, xdsClientCheck } from './grpc-security';
+import { CertificateFiles } from '../tls/certificate-files';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
 import { ExtProcWorkers } from './workers';
@@ -164,6 +165,7 @@ export class App {
       decideOptions,
       auth: new AdminAuth(config.auth, config.host),
       log,
+      tls: config.admin.tls && new CertificateFiles(config.admin.tls, 'admin', log),
       phase: () => readiness.phase,
       xdsResource: (section, name) => xds.resource(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),

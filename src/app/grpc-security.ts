@@ -2,7 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsConfig, XdsClientsConfig } from '../config/config';
 import type { Logger } from '../log/logger';
-import { CertificateFiles } from './certificate-files';
+import { CertificateFiles } from '../tls/certificate-files';
 import { bearerToken, TokenDigests } from '../model/bearer';
 
 /**

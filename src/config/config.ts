@@ -60,6 +60,10 @@ export interface ServerConfig {
     readonly clients: XdsClientsConfig;
   };
   readonly routers: readonly RouterConfig[];
+  readonly admin: {
+    /** TLS (mutual with a client CA) on the admin listener (API, metrics, console); plain HTTP when absent. */
+    readonly tls: TlsConfig | undefined;
+  };
   /** Bearer tokens for the registration and admin APIs; none configured = open (loopback only). */
   readonly auth: AuthConfig;
   /** On stop: seconds of NOT_SERVING, still answering, before the listeners close. */
@@ -86,6 +90,7 @@ export const DEFAULTS: ServerConfig = {
   },
   xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, rolloutWaitMs: 5000, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
   routers: [],
+  admin: { tls: undefined },
   auth: { tokens: [], requireAdminAuth: 'auto' },
   drainSeconds: 0,
   workers: 1,
@@ -193,7 +198,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     return value;
   };
 
-  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'routers', 'auth', 'drainSeconds', 'logLevel', 'workers']);
+  const top = obj(raw, '', ['host', 'ports', 'dataDir', 'store', 'rulesFile', 'registry', 'extProc', 'xds', 'admin', 'routers', 'auth', 'drainSeconds', 'logLevel', 'workers']);
   const ports = obj(top.ports, 'ports', ['extProc', 'xds', 'admin']);
   const port = (name: 'extProc' | 'xds' | 'admin') => {
     const value = int(ports[name], `ports.${name}`, DEFAULTS.ports[name], 0, 65535);
@@ -227,6 +232,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   const onSpoofed = edge.onSpoofed ?? DEFAULTS.extProc.edge.onSpoofed;
   if (onSpoofed !== 'reject' && onSpoofed !== 'strip') problems.push(`extProc.edge.onSpoofed: must be reject or strip, got ${JSON.stringify(onSpoofed)}`);
   const xds = obj(top.xds, 'xds', ['debounceMs', 'maxDebounceMs', 'rolloutWaitMs', 'tls', 'clients']);
+  const admin = obj(top.admin, 'admin', ['tls']);
   const routers: RouterConfig[] = [];
   if (top.routers !== undefined && !Array.isArray(top.routers)) problems.push('routers: must be a list');
   (Array.isArray(top.routers) ? top.routers : []).forEach((entry, i) => {
@@ -279,6 +285,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
       tls: parseTls(xds.tls, 'xds.tls', baseDir, obj, problems),
       clients: parseXdsClients(xds.clients, env, obj, problems),
     },
+    admin: { tls: parseTls(admin.tls, 'admin.tls', baseDir, obj, problems) },
     routers,
     auth: parseAuthConfig(top.auth, env, problems),
     drainSeconds: int(top.drainSeconds, 'drainSeconds', DEFAULTS.drainSeconds, 0, 3600),

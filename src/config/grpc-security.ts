@@ -1,17 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MIN_TOKEN_LENGTH } from '../admin/auth';
+import type { TlsConfig } from '../tls/certificate-files';
 
-/** TLS for a gRPC listener: PEM files. With `clientCaFile`, mutual TLS: clients must present a certificate it signed. */
-export interface TlsConfig {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly clientCaFile: string | undefined;
-  /** How often the files are read again (a renewed certificate is then served without a restart). */
-  readonly reloadSeconds: number;
-}
+/** TLS for a listener: PEM files. With `clientCaFile`, mutual TLS: clients must present a certificate it signed. */
+export type { TlsConfig };
 
-export const DEFAULT_TLS_RELOAD_SECONDS = 60;
+const DEFAULT_TLS_RELOAD_SECONDS = 60;
 
 /** Who may open xDS streams (any other method of the xDS port but gRPC health). */
 export interface XdsClientsConfig {

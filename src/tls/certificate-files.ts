@@ -1,9 +1,17 @@
 import * as fs from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { experimental } from '@grpc/grpc-js';
-import type { TlsConfig } from '../config/config';
 import type { Logger } from '../log/logger';
+
+/** A TLS listener's files (paths resolved), as the configuration gives them. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile: string | undefined;
+  /** How often the files are read again (a renewed certificate is then served without a restart). */
+  readonly reloadSeconds: number;
+}
 
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
 type CaListener = experimental.CaCertificateUpdateListener;
@@ -26,13 +34,15 @@ export class CertificateFiles implements experimental.CertificateProvider {
   private current: Pem;
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly caListeners = new Set<CaListener>();
+  /** node:https servers kept to the files: each re-applies the current set. */
+  private readonly servers = new Set<() => void>();
   private timer: NodeJS.Timeout | undefined;
   private refused: string | undefined;
 
   /** Throws, naming the files, when they cannot be read or do not form a usable certificate. */
   constructor(
     private readonly tls: TlsConfig,
-    /** The listener, for the log: `extProc` or `xds`. */
+    /** The listener, for the log: `extProc`, `xds` or `admin`. */
     private readonly listener: string,
     private readonly log: Logger,
   ) {
@@ -67,12 +77,37 @@ export class CertificateFiles implements experimental.CertificateProvider {
     this.unwatch();
   }
 
+  /**
+   * Keeps a node:https (or node:tls) server's secure context to the files, from the next tick
+   * on. Created with `requestCert` and `rejectUnauthorized` set as `mutual` says.
+   */
+  serve(server: TlsServer): void {
+    const apply = (): void => server.setSecureContext(this.contextOptions());
+    this.servers.add(apply);
+    process.nextTick(apply);
+    this.watch();
+    server.once('close', () => {
+      this.servers.delete(apply);
+      this.unwatch();
+    });
+  }
+
+  /** A client certificate signed by `clientCaFile` is required at the handshake. */
+  get mutual(): boolean {
+    return this.tls.clientCaFile !== undefined;
+  }
+
+  private contextOptions(): SecureContextOptions {
+    const { certificate, privateKey, ca } = this.current;
+    return { cert: certificate, key: privateKey, ...(ca && { ca }) };
+  }
+
   private watch(): void {
     this.timer ??= setInterval(() => void this.reload(), this.tls.reloadSeconds * 1000).unref();
   }
 
   private unwatch(): void {
-    if (this.identityListeners.size > 0 || this.caListeners.size > 0 || !this.timer) return;
+    if (this.identityListeners.size > 0 || this.caListeners.size > 0 || this.servers.size > 0 || !this.timer) return;
     clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -97,6 +132,7 @@ export class CertificateFiles implements experimental.CertificateProvider {
     this.refused = undefined;
     for (const listener of this.identityListeners) listener({ certificate: pem.certificate, privateKey: pem.privateKey });
     for (const listener of this.caListeners) listener(pem.ca ? { caCertificate: pem.ca } : null);
+    for (const apply of this.servers) apply();
     this.log.info({ event: 'tls.reloaded', listener: this.listener, certFile, validTo: new X509Certificate(pem.certificate).validTo }, `${this.listener}: new TLS certificate files taken for new connections`);
   }
 

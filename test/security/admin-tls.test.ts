@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { DEFAULTS } from '../../src/config/config';
+import { startApp, until } from '../support/app';
+import { makeTestPki, OPENSSL, type TestPki } from '../support/certificates';
+import { describeWith } from '../support/requires';
+import { transpileCli } from '../support/transpile';
+
+/**
+ * TLS on the admin listener (API, /metrics, console) with certificates made by openssl at test
+ * time: real HTTPS clients over loopback, and the CLI trusting a private CA through
+ * NODE_EXTRA_CA_CERTS, as the README says.
+ */
+
+/** GET over HTTPS on a fresh connection; resolves with the status, or rejects with the TLS error. */
+function get(url: string, options: { ca?: string; cert?: string; key?: string } = {}): Promise<number> {
+  const read = (file: string | undefined) => (file ? fs.readFileSync(file) : undefined);
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca: read(options.ca), cert: read(options.cert), key: read(options.key), agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+describeWith(OPENSSL, 'admin API over TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => (pki = makeTestPki()));
+
+  test('answers HTTPS clients trusting its CA; refuses plain HTTP and clients that do not trust it; the CLI reaches it with NODE_EXTRA_CA_CERTS', async () => {
+    const env = await startApp({ admin: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: undefined, reloadSeconds: 60 } } });
+    const base = `https://127.0.0.1:${env.app.ports.admin}`;
+    const bin = transpileCli();
+    try {
+      expect(await get(`${base}/healthz`, { ca: pki.ca })).toBe(200);
+      expect(await get(`${base}/v1/instances`, { ca: pki.ca })).toBe(200);
+      await expect(get(`${base}/healthz`)).rejects.toThrow(/self-signed|unable to (get|verify)/); // the system's CAs do not know it
+      await expect(fetch(`http://127.0.0.1:${env.app.ports.admin}/healthz`)).rejects.toThrow();
+
+      const explain = await promisify(execFile)(process.execPath, [bin.main, 'explain', '--admin', base, '--authority', 'shop.default'], {
+        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: pki.ca },
+        timeout: 20_000,
+      }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+      // An unknown service is exit 1 with the server's answer: the call went through TLS.
+      expect(explain).toMatchObject({ code: 1, stderr: expect.stringContaining('no registered service matches "shop.default"') });
+      expect(explain.stderr).not.toMatch(/certificate|ECONNREFUSED|fetch failed/i);
+    } finally {
+      bin.cleanup();
+      await env.app.stop();
+    }
+  });
+
+  test('mutual TLS: a client certificate the client CA signed is required; renewed files are served without a restart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-admin-tls-'));
+    const certFile = path.join(dir, 'tls.crt');
+    const keyFile = path.join(dir, 'tls.key');
+    const install = (cert: string, key: string) => {
+      fs.copyFileSync(key, `${keyFile}.new`);
+      fs.copyFileSync(cert, `${certFile}.new`);
+      fs.renameSync(`${keyFile}.new`, keyFile);
+      fs.renameSync(`${certFile}.new`, certFile);
+    };
+    install(pki.serverCert, pki.serverKey);
+    const env = await startApp({ admin: { tls: { certFile, keyFile, clientCaFile: pki.ca, reloadSeconds: 1 } } });
+    const base = `https://127.0.0.1:${env.app.ports.admin}`;
+    const client = pki.client('operator');
+    try {
+      expect(await get(`${base}/healthz`, { ca: pki.ca, ...client })).toBe(200);
+      await expect(get(`${base}/healthz`, { ca: pki.ca })).rejects.toThrow(); // no client certificate
+      await expect(get(`${base}/healthz`, { ca: pki.ca, ...pki.stranger })).rejects.toThrow(); // another CA's
+
+      install(pki.otherServer.cert, pki.otherServer.key);
+      const reloaded = () => env.logs.some((l) => (JSON.parse(l) as { event?: string; listener?: string }).event === 'tls.reloaded');
+      await until(reloaded, 'the admin listener to take the new files', 10_000);
+      expect(await get(`${base}/healthz`, { ca: pki.otherCa, ...client })).toBe(200);
+      await expect(get(`${base}/healthz`, { ca: pki.ca, ...client })).rejects.toThrow();
+    } finally {
+      await env.app.stop();
+    }
+  });
+});
