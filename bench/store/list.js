@@ -12,13 +12,12 @@ const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { triple } = require('../registry/stats');
+const { fill } = require('./records');
 
 const dist = path.resolve(process.argv[2] ?? path.join(__dirname, '..', '..', 'dist'));
 const { EmbeddedStore } = require(path.join(dist, 'store', 'embedded.js'));
 const N = Number(process.env.N ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const BATCH = 2000;
-const value = (i) => JSON.stringify({ host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, metadata: { version: i % 2 ? 'gray' : 'stable', user: `u${i}` }, ttlSeconds: 3600, ephemeral: true });
 
 /** Runs fn; returns its result, how long it took, and the longest gap a 1 ms timer saw (its last stretch included). */
 async function timed(fn) {
@@ -39,11 +38,7 @@ async function timed(fn) {
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-list-'));
   let store = await EmbeddedStore.open(dir);
-  for (let from = 0; from < N; from += BATCH) {
-    const puts = [];
-    for (let i = from; i < Math.min(N, from + BATCH); i++) puts.push(store.put(`instances/default/big/i${i}`, value(i)));
-    await Promise.all(puts);
-  }
+  await fill(store, N);
   await store.close();
   const sizeMiB = fs.statSync(path.join(dir, 'store.log')).size / 1048576;
   const open = [];

@@ -13,11 +13,10 @@ const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { pairedRatios, triple } = require('../registry/stats');
+const { fill } = require('./records');
 
 const N = Number(process.env.N ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const BATCH = 2000;
-const value = (i) => JSON.stringify({ host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, metadata: { version: i % 2 ? 'gray' : 'stable', user: `u${i}` }, ttlSeconds: 3600, ephemeral: true });
 
 async function child(dist, dir) {
   const { EmbeddedStore } = require(path.join(dist, 'store', 'embedded.js'));
@@ -35,11 +34,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-open-'));
   const { EmbeddedStore } = require(path.join(variants[variants.length - 1].dist, 'store', 'embedded.js'));
   const store = await EmbeddedStore.open(dir);
-  for (let from = 0; from < N; from += BATCH) {
-    const puts = [];
-    for (let i = from; i < Math.min(N, from + BATCH); i++) puts.push(store.put(`instances/default/big/i${i}`, value(i)));
-    await Promise.all(puts);
-  }
+  await fill(store, N);
   await store.close();
   const sizeMiB = fs.statSync(path.join(dir, 'store.log')).size / 1048576;
   for (let round = 0; round < ROUNDS; round++) {

@@ -1,12 +1,10 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULTS } from '../../src/config/config';
 import { startApp, until } from '../support/app';
-import { makeTestPki, OPENSSL, type TestPki } from '../support/certificates';
+import { makeTestPki, OPENSSL, rotatingFiles, type TestPki } from '../support/certificates';
 import { describeWith } from '../support/requires';
 import { transpileCli } from '../support/transpile';
 
@@ -57,15 +55,7 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
   });
 
   test('mutual TLS: a client certificate the client CA signed is required; renewed files are served without a restart', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-admin-tls-'));
-    const certFile = path.join(dir, 'tls.crt');
-    const keyFile = path.join(dir, 'tls.key');
-    const install = (cert: string, key: string) => {
-      fs.copyFileSync(key, `${keyFile}.new`);
-      fs.copyFileSync(cert, `${certFile}.new`);
-      fs.renameSync(`${keyFile}.new`, keyFile);
-      fs.renameSync(`${certFile}.new`, certFile);
-    };
+    const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
     const env = await startApp({ admin: { tls: { certFile, keyFile, clientCaFile: pki.ca, reloadSeconds: 1 } } });
     const base = `https://127.0.0.1:${env.app.ports.admin}`;

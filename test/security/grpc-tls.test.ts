@@ -1,12 +1,10 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULTS, type ServerConfig } from '../../src/config/config';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
 import { MetarouteProcess } from '../support/metaroute-process';
-import { makeTestPki, opensslAvailable, type TestPki } from '../support/certificates';
+import { makeTestPki, opensslAvailable, rotatingFiles, type TestPki } from '../support/certificates';
 import { TYPE, XdsTestClient, names } from '../xds/helpers';
 
 /**
@@ -93,16 +91,7 @@ maybe('ext_proc over TLS', () => {
   }, 120_000);
 
   test('renewed certificate files are served to new connections without a restart; a key that does not match is refused and the old pair kept', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-rotate-'));
-    const certFile = path.join(dir, 'tls.crt');
-    const keyFile = path.join(dir, 'tls.key');
-    // As a Secret update does it: each file replaced whole.
-    const install = (cert: string, key: string) => {
-      fs.copyFileSync(key, `${keyFile}.new`);
-      fs.copyFileSync(cert, `${certFile}.new`);
-      fs.renameSync(`${keyFile}.new`, keyFile);
-      fs.renameSync(`${certFile}.new`, certFile);
-    };
+    const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
     const env = await start(() => ({ extProc: { ...DEFAULTS.extProc, tls: { certFile, keyFile, clientCaFile: undefined, reloadSeconds: 1 } } }));
     const clients: ExtProcClient[] = [];

@@ -71,3 +71,23 @@ export function makeTestPki(): TestPki {
     otherServer: leaf('metaroute', 'other-ca', 'DNS:localhost,IP:127.0.0.1'),
   };
 }
+
+/**
+ * A certificate and key pair at fixed paths in a fresh directory, replaced the way a Secret
+ * update replaces them (each file whole, by rename), for the reload tests.
+ */
+export function rotatingFiles(): { certFile: string; keyFile: string; install(cert: string, key: string): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-rotate-'));
+  const certFile = path.join(dir, 'tls.crt');
+  const keyFile = path.join(dir, 'tls.key');
+  return {
+    certFile,
+    keyFile,
+    install(cert, key) {
+      fs.copyFileSync(key, `${keyFile}.new`);
+      fs.copyFileSync(cert, `${certFile}.new`);
+      fs.renameSync(`${keyFile}.new`, keyFile);
+      fs.renameSync(`${certFile}.new`, certFile);
+    },
+  };
+}
