@@ -60,7 +60,6 @@ export interface AdminDeps {
   /** The admin listener's TLS files; plain HTTP without. */
   readonly tls?: CertificateFiles;
   phase(): LifecyclePhase;
-  /** One served xDS resource in Envoy's JSON mapping (`resource`: clusters, endpoints, listeners, routes). */
   /** A served xDS resource with its JSON text in chunks (converted in slices: it may be megabytes). */
   xdsResource(resource: string, name: string): Promise<{ type_url: string; version: string; resourceJson: string[] } | undefined>;
   /** Validates (by calling the router's configure) and stores a router's new config. */
