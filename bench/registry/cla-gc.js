@@ -1,11 +1,12 @@
 // bench/registry/cla-gc.js: the garbage collection that ClusterLoadAssignment rebuilds of a
 // large cluster cause (what an Envoy subscribed to it under churn costs the server's heap).
 // Each variant runs in its own process (GC is per process), alternated over ROUNDS: a cluster
-// of N endpoints, then BUILDS times: CHANGED instances replaced, a new lazy CLA put in the
+// of N endpoints and one of SMALL, then BUILDS times: CHANGED instances replaced, the small
+// cluster's CLA rebuilt (other services churn too), then a new lazy CLA of the large one put in the
 // xDS cache and built in slices as a stream would have it built, and its SotW response encoded.
 // Measured per process (PerformanceObserver 'gc'): full (mark-compact) GCs, their longest
 // pause, the longest scavenge, the total paused, and the heap after.
-// Usage: node bench/registry/cla-gc.js [BEFORE_DIST]   # N=100000 BUILDS=40 CHANGED=50 ROUNDS=3
+// Usage: node bench/registry/cla-gc.js [BEFORE_DIST]   # N=100000 SMALL=100 BUILDS=40 CHANGED=50 ROUNDS=3
 'use strict';
 const { execFileSync } = require('node:child_process');
 const os = require('node:os');
@@ -15,6 +16,7 @@ const { triple, pairedRatios } = require('./stats');
 const N = Number(process.env.N ?? 100000);
 const BUILDS = Number(process.env.BUILDS ?? 40);
 const CHANGED = Number(process.env.CHANGED ?? 50);
+const SMALL = Number(process.env.SMALL ?? 100);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
 async function child(dist, oneCopy) {
@@ -29,7 +31,10 @@ async function child(dist, oneCopy) {
     metadata: { version, user: `u${i}` }, locality: {}, healthy: true, ephemeral: true, ttlSeconds: 30,
   });
   const instances = Array.from({ length: N }, (_, i) => instance(i, i % 2 ? 'gray' : 'stable'));
+  const small = Array.from({ length: SMALL }, (_, i) => ({ ...instance(i, 'stable'), service: 'small' }));
   const build = async (round) => {
+    cache.putLazy(EDS, 'small.default', function* () { return (yield* resources.assignmentSteps('small.default', small, ['version'])).any; });
+    await cache.prepare(EDS, 'small.default');
     cache.putLazy(EDS, 'big.default', function* () { return (yield* resources.assignmentSteps('big.default', instances, ['version'])).any; });
     await cache.prepare(EDS, 'big.default');
     const any = cache.get(EDS, 'big.default').any;
@@ -62,7 +67,7 @@ function main() {
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) v.runs.push(JSON.parse(execFileSync(process.execPath, [__filename, '--child', v.dist, v.name], { env: process.env, encoding: 'utf8' })));
   }
-  console.log(`cla-gc: ${N} endpoints, ${BUILDS} rebuilds of ${CHANGED} changed instances each, ${ROUNDS} alternated rounds (a process per run); min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`cla-gc: ${N} endpoints (and a ${SMALL}-endpoint cluster rebuilt before each), ${BUILDS} rebuilds of ${CHANGED} changed instances each, ${ROUNDS} alternated rounds (a process per run); min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   console.log(`| variant | full GCs | longest full GC pause ms | longest scavenge ms | total paused ms | heap after MiB |\n|---|---:|---:|---:|---:|---:|`);
   for (const v of variants) {
     const col = (k) => triple(v.runs.map((r) => r[k]));

@@ -361,7 +361,9 @@ export class AdminServer {
     // The shape of SCHEMAS.XdsResource around the resource's text, written chunk by chunk as the client reads.
     const head = `{"type_url":${JSON.stringify(found.type_url)},"name":${JSON.stringify(name)},"version":${JSON.stringify(found.version)},"resource":`;
     res.writeHead(200, { 'content-type': 'application/json' });
-    await pipeline(Readable.from([head, ...found.resourceJson, '}']), res);
+    await pipeline(Readable.from([head, ...found.resourceJson, '}']), res).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error; // the client went away: nothing failed here
+    });
   }
 
   private service(namespace: string, name: string) {

@@ -12,7 +12,8 @@ import { bearerToken, TokenDigests } from '../model/bearer';
 export function serverCredentials(tls: TlsConfig | undefined, listener: string, log: Logger): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
   const files = new CertificateFiles(tls, listener, log);
-  // grpc-js 1.14 gives its first argument the identity role and its second the CA's, whatever its typings name them.
+  // grpc-js 1.14 gives its first argument the identity role and its second the CA's, whatever its
+  // typings name them (package.json holds it to 1.14.x; the TLS tests fail if that changes).
   return grpc.experimental.createCertificateProviderServerCredentials(files, tls.clientCaFile ? files : null, tls.clientCaFile !== undefined);
 }
 

@@ -11,6 +11,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * counted (a `log.dropped` line says how many once the reader catches up).
  */
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+const PIPE_BUF = 4096;
 
 /** Where the server's lines go when no stream is given: a file descriptor, buffered up to `bufferBytes`. */
 export interface BufferedFd {
@@ -25,7 +26,9 @@ export interface BufferedFd {
  * Levels are names (`"level":"info"`), times ISO 8601, as log collectors expect.
  */
 export function createLogger(level: LogLevel = 'info', destination: pino.DestinationStream | BufferedFd = { fd: 2, bufferBytes: LOG_BUFFER_BYTES }): Logger {
-  const buffered = 'bufferBytes' in destination ? pino.destination({ dest: destination.fd, sync: false, maxLength: destination.bufferBytes }) : undefined;
+  // Writes of at most PIPE_BUF (4 KiB) hold whole lines and are atomic on a pipe: the lines of
+  // `workers` processes sharing one stderr never interleave mid-line.
+  const buffered = 'bufferBytes' in destination ? pino.destination({ dest: destination.fd, sync: false, maxLength: destination.bufferBytes, maxWrite: PIPE_BUF }) : undefined;
   const logger = pino(
     {
       level,

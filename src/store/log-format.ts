@@ -103,8 +103,10 @@ class LogScanner {
   private previous: number | undefined;
   /** File offset of the first byte not yet scanned. */
   private offset = 0;
-  /** The start of a line whose newline has not come yet. */
-  private carry: Buffer = Buffer.alloc(0);
+  /** The start of a line whose newline has not come yet, in pieces (copies: the caller reuses its chunk), */
+  private carry: Buffer[] = [];
+  /** and its length; past MAX_LINE_BYTES only counted (no record is that long: the line is damaged). */
+  private carryBytes = 0;
   private corrupt: ScanResult['corrupt'];
   private linesAfterCorrupt = 0;
 
@@ -112,46 +114,78 @@ class LogScanner {
 
   push(chunk: Buffer): void {
     if (this.corrupt) {
-      for (let i = 0; i < chunk.length; i++) if (chunk[i] === 0x0a) this.linesAfterCorrupt++;
+      this.countLines(chunk);
       return;
     }
-    const buffer = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     let at = 0;
-    while (at < buffer.length) {
-      const end = buffer.indexOf(0x0a, at);
-      if (end < 0) break;
-      this.line++;
-      const text = buffer.toString('utf8', at, end);
-      if (text !== '') {
-        const decoded = decodeRecord(text);
-        const problem = decoded.ok ? revisionProblem(decoded.record, this.previous) : decoded;
-        if (problem) {
-          this.corrupt = { line: this.line, offset: this.offset, reason: problem.reason, key: problem.key };
-          this.carry = Buffer.alloc(0);
-          this.push(buffer.subarray(end + 1));
-          return;
-        }
-        if (decoded.ok) {
-          if (decoded.legacy) this.legacy++;
-          this.previous = decoded.record.r;
-          this.records++;
-          this.visit(decoded.record, this.offset, end + 1 - at);
-        }
+    if (this.carryBytes > 0) {
+      const end = chunk.indexOf(0x0a);
+      if (end < 0) {
+        this.keep(chunk);
+        return;
       }
-      this.offset += end + 1 - at;
+      const length = this.carryBytes + end + 1;
+      const line = this.carryBytes > MAX_LINE_BYTES ? undefined : Buffer.concat([...this.carry, chunk.subarray(0, end)]);
+      this.carry = [];
+      this.carryBytes = 0;
       at = end + 1;
+      if (!this.scan(line, length)) {
+        this.countLines(chunk.subarray(at));
+        return;
+      }
     }
-    // Copied: the caller may reuse the chunk's memory for the next read.
-    this.carry = Buffer.from(buffer.subarray(at));
+    for (let end = chunk.indexOf(0x0a, at); end >= 0; end = chunk.indexOf(0x0a, at)) {
+      const ok = this.scan(chunk.subarray(at, end), end + 1 - at);
+      at = end + 1;
+      if (!ok) {
+        this.countLines(chunk.subarray(at));
+        return;
+      }
+    }
+    if (at < chunk.length) this.keep(chunk.subarray(at));
   }
 
   end(): ScanResult {
     const { records, legacy, corrupt, linesAfterCorrupt } = this;
     const revision = this.previous ?? 0;
-    const torn = !corrupt && this.carry.length > 0 ? { line: this.line + 1, bytes: this.carry.length } : undefined;
+    const torn = !corrupt && this.carryBytes > 0 ? { line: this.line + 1, bytes: this.carryBytes } : undefined;
     return { records, revision, validBytes: corrupt ? corrupt.offset : this.offset, legacy, corrupt, torn, linesAfterCorrupt };
   }
+
+  /** One complete line (`length` bytes with its newline; `text` undefined when too long to keep); false when it is damaged. */
+  private scan(text: Buffer | undefined, length: number): boolean {
+    this.line++;
+    if (text === undefined || text.length > 0) {
+      const decoded: ScannedLine = text ? decodeRecord(text.toString('utf8')) : { ok: false, reason: `a line of ${length} bytes, longer than any record`, key: undefined };
+      const problem = decoded.ok ? revisionProblem(decoded.record, this.previous) : decoded;
+      if (problem) {
+        this.corrupt = { line: this.line, offset: this.offset, reason: problem.reason, key: problem.key };
+        return false;
+      }
+      if (decoded.ok) {
+        if (decoded.legacy) this.legacy++;
+        this.previous = decoded.record.r;
+        this.records++;
+        this.visit(decoded.record, this.offset, length);
+      }
+    }
+    this.offset += length;
+    return true;
+  }
+
+  private keep(bytes: Buffer): void {
+    if (this.carryBytes + bytes.length <= MAX_LINE_BYTES) this.carry.push(Buffer.from(bytes));
+    else this.carry = [];
+    this.carryBytes += bytes.length;
+  }
+
+  private countLines(bytes: Buffer): void {
+    for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) this.linesAfterCorrupt++;
+  }
 }
+
+/** Longer than any record the store writes (a body is at most 1 MiB): a longer line is damage, counted but not held. */
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 function revisionProblem(record: LogRecord, previous: number | undefined): { reason: string; key: string | undefined } | undefined {
   if (previous === undefined || record.r === previous || record.r === previous + 1) return undefined;

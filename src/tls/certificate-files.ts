@@ -148,13 +148,34 @@ function same(a: Pem, b: Pem): boolean {
   return a.certificate.equals(b.certificate) && a.privateKey.equals(b.privateKey) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
 }
 
-/** Why Node's TLS would refuse these files (a key that does not match, a file that is not PEM), or undefined. */
+/**
+ * Why these files cannot serve (a key that does not match, a file that is not PEM, a client CA
+ * cut short), or undefined. Node's TLS takes an empty or truncated CA without complaint and
+ * would then refuse every client, so each of its certificates is parsed here.
+ */
 function unusable(pem: Pem): string | undefined {
   try {
     createSecureContext({ cert: pem.certificate, key: pem.privateKey, ...(pem.ca && { ca: pem.ca }) });
     new X509Certificate(pem.certificate);
-    return undefined;
   } catch (error) {
     return (error as Error).message;
   }
+  return pem.ca && caProblem(pem.ca.toString('latin1'));
+}
+
+const PEM_BEGIN = /-----BEGIN CERTIFICATE-----/g;
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+function caProblem(text: string): string | undefined {
+  const blocks = text.match(PEM_BLOCK) ?? [];
+  if (blocks.length === 0) return 'the client CA file holds no certificate';
+  if (blocks.length !== (text.match(PEM_BEGIN) ?? []).length) return 'the client CA file ends inside a certificate';
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      return `certificate ${i + 1} of the client CA file: ${(error as Error).message}`;
+    }
+  }
+  return undefined;
 }

@@ -145,13 +145,13 @@ export function buildAssignment(name: string, instances: readonly Instance[], se
     const region = instance.locality.region ?? '';
     const zone = instance.locality.zone ?? '';
     const subZone = instance.locality.campus ?? '';
-    const localityKey = `${region}\u0000${zone}\u0000${subZone}`;
-    let group = byLocality.get(localityKey);
+    const key = localityKey(instance.locality);
+    let group = byLocality.get(key);
     if (!group) {
       // Always set: gRPC rejects a LocalityLbEndpoints without `locality`.
       const locality = { ...(region && { region }), ...(zone && { zone }), ...(subZone && { sub_zone: subZone }) };
       group = { locality, weight: 0, endpoints: [] };
-      byLocality.set(localityKey, group);
+      byLocality.set(key, group);
     }
     const weight = endpointWeight(instance.weight);
     group.weight += weight;
@@ -173,7 +173,9 @@ interface EncodedEndpoint {
   readonly keys: string;
   readonly skip: string | undefined;
   readonly address: string;
+  /** The group key of its locality (`localityKey`), and the locality itself. */
   readonly locality: string;
+  readonly localityFields: Instance['locality'];
   readonly order: number | string;
   readonly weight: number;
   readonly bytes: Uint8Array;
@@ -187,12 +189,12 @@ function encodedEndpoint(instance: Instance, selectorKeys: readonly string[], ke
   const address = endpointAddress(instance);
   const weight = endpointWeight(instance.weight);
   const skip = isIP(instance.host) === 0 ? `${address} (not an IP address)` : undefined;
-  const { region = '', zone = '', campus = '' } = instance.locality;
   const encoded: EncodedEndpoint = {
     keys: keysId,
     skip,
     address,
-    locality: `${region}\u0000${zone}\u0000${campus}`,
+    locality: localityKey(instance.locality),
+    localityFields: instance.locality,
     order: endpointOrder(instance),
     weight,
     bytes: skip ? new Uint8Array(0) : writeLbEndpoint(instance, weight, selectorKeys),
@@ -272,7 +274,7 @@ export function* assignmentSteps(name: string, live: readonly Instance[], select
     }
     sorted[kept++] = encoded;
     let group = byLocality.get(encoded.locality);
-    if (!group) byLocality.set(encoded.locality, (group = { key: encoded.locality, weight: 0, endpointBytes: 0, count: 0, next: 0 }));
+    if (!group) byLocality.set(encoded.locality, (group = { key: encoded.locality, locality: encoded.localityFields, weight: 0, endpointBytes: 0, count: 0, next: 0 }));
     group.weight += encoded.weight;
     group.endpointBytes += fieldSize(encoded.bytes.length);
     group.count++;
@@ -291,7 +293,7 @@ export function* assignmentSteps(name: string, live: readonly Instance[], select
   }
   const typeUrl = `type.googleapis.com/${CLA_TYPE}`;
   const nameBytes = Buffer.byteLength(name);
-  const localities = groups.map((group) => localityBytes(group.key));
+  const localities = groups.map((group) => localityBytes(group.locality));
   let claSize = fieldSize(nameBytes);
   const sizes = groups.map((group, g) => fieldSize(localities[g]!.length) + fieldSize(1 + varintSize(localityWeight(group))) + group.endpointBytes);
   for (const size of sizes) claSize += fieldSize(size);
@@ -336,8 +338,8 @@ function addressBefore(x: EncodedEndpoint, y: EncodedEndpoint): boolean {
 
 /** One locality's endpoints: counted, then `grouped[next - count, next)` once placed. */
 interface Group {
-  /** region, zone and sub-zone (campus), joined by NUL. */
   readonly key: string;
+  readonly locality: Instance['locality'];
   weight: number;
   /** The encoded size of its endpoints, each as a field of LocalityLbEndpoints. */
   endpointBytes: number;
@@ -350,13 +352,17 @@ function localityWeight(group: Group): number {
 }
 
 /** Always written, even empty: gRPC rejects a LocalityLbEndpoints without `locality`. */
-function localityBytes(key: string): Uint8Array {
-  const [region, zone, subZone] = key.split('\u0000');
+function localityBytes({ region, zone, campus }: Instance['locality']): Uint8Array {
   const w = protobuf.Writer.create();
   if (region) w.uint32(LEN(1)).string(region);
   if (zone) w.uint32(LEN(2)).string(zone);
-  if (subZone) w.uint32(LEN(3)).string(subZone);
+  if (campus) w.uint32(LEN(3)).string(campus);
   return w.finish();
+}
+
+/** Groups endpoints by locality and orders the groups: any value may hold any character, so JSON, not a separator. */
+function localityKey({ region = '', zone = '', campus = '' }: Instance['locality']): string {
+  return JSON.stringify([region, zone, campus]);
 }
 
 /**
@@ -373,14 +379,17 @@ interface BuildArrays {
 }
 
 const spareArrays: BuildArrays[] = [];
-/** Builds of different resources may interleave; more spares than this are left to the GC. */
+/** Builds of different resources may interleave; more spares than this are left to the GC, the smallest first. */
 const MAX_SPARE_ARRAYS = 4;
 
+/** The largest spare not far larger than needed (a small build leaves a large cluster's arrays for it). */
 function takeBuildArrays(count: number): BuildArrays {
-  const spare = spareArrays.pop();
-  // Arrays far larger than needed (a big cluster that shrank or went) are let go.
-  if (spare && spare.instances.length <= 4 * count + ITEMS_PER_STEP) return spare;
-  return { instances: [], a: [], b: [] };
+  let best = -1;
+  for (let i = 0; i < spareArrays.length; i++) {
+    const size = spareArrays[i]!.instances.length;
+    if (size <= 4 * count + ITEMS_PER_STEP && (best < 0 || size > spareArrays[best]!.instances.length)) best = i;
+  }
+  return best < 0 ? { instances: [], a: [], b: [] } : spareArrays.splice(best, 1)[0]!;
 }
 
 function* releaseBuildArrays(arrays: BuildArrays, count: number): Steps<void> {
@@ -392,6 +401,11 @@ function* releaseBuildArrays(arrays: BuildArrays, count: number): Steps<void> {
     yield;
   }
   if (spareArrays.length < MAX_SPARE_ARRAYS) spareArrays.push(arrays);
+  else {
+    // Full: these replace the smallest spare if larger (a large cluster's arrays are the ones worth keeping).
+    const smallest = spareArrays.reduce((min, spare, i) => (spare.instances.length < spareArrays[min]!.instances.length ? i : min), 0);
+    if (spareArrays[smallest]!.instances.length < arrays.instances.length) spareArrays[smallest] = arrays;
+  }
 }
 
 /**

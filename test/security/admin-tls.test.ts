@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULTS } from '../../src/config/config';
 import { startApp, until } from '../support/app';
@@ -54,20 +55,29 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
     }
   });
 
-  test('mutual TLS: a client certificate the client CA signed is required; renewed files are served without a restart', async () => {
+  test('mutual TLS: a client certificate the client CA signed is required; renewed files are served without a restart; a CA file cut short is not taken', async () => {
     const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
-    const env = await startApp({ admin: { tls: { certFile, keyFile, clientCaFile: pki.ca, reloadSeconds: 1 } } });
+    const caFile = path.join(path.dirname(certFile), 'ca.crt');
+    fs.copyFileSync(pki.ca, caFile);
+    const env = await startApp({ admin: { tls: { certFile, keyFile, clientCaFile: caFile, reloadSeconds: 1 } } });
     const base = `https://127.0.0.1:${env.app.ports.admin}`;
     const client = pki.client('operator');
+    const events = (name: string) => env.logs.map((l) => JSON.parse(l) as { event?: string; msg: string }).filter((r) => r.event === name);
     try {
       expect(await get(`${base}/healthz`, { ca: pki.ca, ...client })).toBe(200);
       await expect(get(`${base}/healthz`, { ca: pki.ca })).rejects.toThrow(); // no client certificate
       await expect(get(`${base}/healthz`, { ca: pki.ca, ...pki.stranger })).rejects.toThrow(); // another CA's
 
+      // A client CA copied half way (Node's TLS would take it and then refuse every client).
+      const ca = fs.readFileSync(pki.ca, 'utf8');
+      fs.writeFileSync(caFile, ca.slice(0, ca.length >> 1));
+      await until(() => events('tls.reload.failed').some((r) => r.msg.includes('client CA')), 'the cut CA file to be refused', 10_000);
+      expect(await get(`${base}/healthz`, { ca: pki.ca, ...client })).toBe(200);
+      fs.copyFileSync(pki.ca, caFile);
+
       install(pki.otherServer.cert, pki.otherServer.key);
-      const reloaded = () => env.logs.some((l) => (JSON.parse(l) as { event?: string; listener?: string }).event === 'tls.reloaded');
-      await until(reloaded, 'the admin listener to take the new files', 10_000);
+      await until(() => events('tls.reloaded').length > 0, 'the admin listener to take the new files', 10_000);
       expect(await get(`${base}/healthz`, { ca: pki.otherCa, ...client })).toBe(200);
       await expect(get(`${base}/healthz`, { ca: pki.ca, ...client })).rejects.toThrow();
     } finally {

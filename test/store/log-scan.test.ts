@@ -11,7 +11,10 @@ function scanned(run: (visit: (record: LogRecord, offset: number, length: number
 }
 
 const record = (r: number, k: string, v?: string): string => encodeRecord({ r, k, ...(v === undefined ? {} : { v }) });
-const intact = [record(1, 'a', 'x'.repeat(300)), '\n', record(2, 'b', 'é'), record(2, 'c', 'z'), record(3, 'a')].join('');
+const intactLines = [record(1, 'a', 'x'.repeat(300)), '\n', record(2, 'b', 'é'), record(2, 'c', 'z'), record(3, 'a')];
+const intact = intactLines.join('');
+/** Where line `i` of `intact` starts, in bytes. */
+const startOf = (i: number): number => intactLines.slice(0, i).reduce((sum, line) => sum + Buffer.byteLength(line), 0);
 
 const logs: Record<string, string> = {
   empty: '',
@@ -35,6 +38,26 @@ describe('scanLogFile: the open-time scan, read in chunks', () => {
       }
     });
   }
+
+  it('reports byte offsets and lengths (multi-byte UTF-8 included), and where the intact part ends', () => {
+    const size = (i: number): number => Buffer.byteLength(intactLines[i]!);
+    const { result, visits } = scanned((visit) => scanLog(Buffer.from(intact), visit));
+    expect(visits).toEqual([`a@0+${size(0)}`, `b@${startOf(2)}+${size(2)}`, `c@${startOf(3)}+${size(3)}`, `a@${startOf(4)}+${size(4)}`]);
+    expect(result).toMatchObject({ records: 4, revision: 3, validBytes: startOf(5) });
+    for (const name of ['torn last line', 'a damaged line, then more', 'a missing revision']) expect(scanLog(Buffer.from(logs[name]!)).validBytes).toBe(startOf(5));
+  });
+
+  it('a line longer than any record is damage (only counted, not held), and a tail that long is torn', async () => {
+    const long = 'x'.repeat(17 * 1024 * 1024);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-scan-')), 'store.log');
+    const scanFile = async (text: string) => {
+      fs.writeFileSync(file, text);
+      const handle = await fs.promises.open(file, 'r');
+      return scanLogFile(handle, () => undefined, 1 << 20).finally(() => handle.close());
+    };
+    expect(await scanFile(`${intact}${long}\n${record(4, 'd', 'w')}`)).toMatchObject({ records: 4, corrupt: { line: 6, offset: startOf(5), reason: expect.stringContaining('longer than any record') }, linesAfterCorrupt: 1 });
+    expect(await scanFile(`${intact}${long}`)).toMatchObject({ records: 4, validBytes: startOf(5), torn: { line: 6, bytes: long.length } });
+  });
 
   it('reports each case as the store expects', () => {
     expect(scanLog(Buffer.from(logs['torn last line']!)).torn).toEqual({ line: 6, bytes: 20 });

@@ -145,6 +145,9 @@ describe('encodeAssignment', () => {
       instance('shop', 9004, { weight: 50000, locality: { region: 'r1', zone: 'z2' } }),
       instance('shop', 9005, { host: 'not-an-ip' }),
       instance('shop', 9001, { id: 'dup' }),
+      // Locality values may hold any character: these two are different localities.
+      instance('shop', 9006, { locality: { region: 'a\u0000b', zone: 'c' } }),
+      instance('shop', 9007, { locality: { region: 'a', zone: 'b\u0000c' } }),
     ];
     for (const keys of [[], ['version'], ['env', 'metaroute.io/zone', 'version']]) {
       const built = buildAssignment('shop.default', list, keys);
@@ -152,6 +155,7 @@ describe('encodeAssignment', () => {
       expect(Buffer.from(encoded.any)).toEqual(Buffer.from(encodeAny(CLA_TYPE, built.message)));
       expect([...encoded.skipped].sort()).toEqual([...built.skipped].sort()); // the encoder lists duplicates in address order
     }
+    expect((buildAssignment('shop.default', list.slice(-2)).message as { endpoints: unknown[] }).endpoints).toHaveLength(2);
     expect(Buffer.from(encodeAssignment('empty.default', []).any)).toEqual(Buffer.from(encodeAny(CLA_TYPE, buildAssignment('empty.default', []).message)));
   });
 
@@ -180,8 +184,10 @@ describe('encodeAssignment', () => {
   it('gives the right bytes when builds reuse their arrays: a small one after a large one, and two interleaved', () => {
     const large = Array.from({ length: 5000 }, (_, i) => instance('shop', 1000 + i, { id: `i${i}`, host: `10.0.${i % 7}.${i % 251}`, locality: { zone: `z${i % 3}` } }));
     const small = [instance('shop', 9001, { locality: { zone: 'z9' } }), instance('shop', 9000, { id: 'b' })];
+    const smaller = large.slice(1500, 3500); // within four times its size: the large build's arrays are reused
     const expected = (list: typeof large): Buffer => Buffer.from(encodeAny(CLA_TYPE, buildAssignment('shop.default', list).message));
     expect(Buffer.from(encodeAssignment('shop.default', large).any)).toEqual(expected(large));
+    expect(Buffer.from(encodeAssignment('shop.default', smaller).any)).toEqual(expected(smaller));
     expect(Buffer.from(encodeAssignment('shop.default', small).any)).toEqual(expected(small));
     const first = assignmentSteps('shop.default', large);
     const second = assignmentSteps('shop.default', large.slice(0, 2500).reverse());
