@@ -115,11 +115,13 @@ describe('a large cluster over ADS', () => {
     const first = await client.next(30_000);
     client.ack(first, ['big.default']);
 
-    // One change every 25 ms for 2 s: each rebuild is superseded before a 50,000-endpoint build ends.
+    // A change every 25 ms for 6 s: each rebuild is superseded before a 50,000-endpoint build
+    // ends, and after each build the next waits three times as long as it kept the thread busy.
+    // (Decoding each 4 MB push holds this process's loop too, so the changes come less often.)
     const received: string[] = [];
     let changing = true;
     const changes = (async () => {
-      for (let n = 0; n < 80; n++) {
+      for (let n = 0, end = Date.now() + 6000; Date.now() < end; n++) {
         h.registry.upsert(instance('big', 9000, { id: 'big-moving', host: '10.200.0.1', weight: 1 + n }));
         await new Promise((r) => setTimeout(r, 25));
       }
