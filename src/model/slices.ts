@@ -50,7 +50,7 @@ export const ITEMS_PER_STEP = 1024;
 export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boolean, length = items.length, buffers: [T[], T[]] = [new Array<T>(length), new Array<T>(length)]): Steps<T[]> {
   let [from, to] = buffers;
   for (let at = 0; at < length; at += ITEMS_PER_STEP) {
-    const run = items.slice(at, Math.min(at + ITEMS_PER_STEP, length)).sort((a, b) => (before(b, a) ? 1 : before(a, b) ? -1 : 0));
+    const run = items.slice(at, Math.min(at + ITEMS_PER_STEP, length)).sort(comparator(before));
     for (let i = 0; i < run.length; i++) from[at + i] = run[i]!;
     yield;
   }
@@ -62,6 +62,11 @@ export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boo
     [from, to] = [to, from];
   }
   return from;
+}
+
+/** `Array.prototype.sort`'s comparator for a `before` predicate. */
+export function comparator<T>(before: (a: T, b: T) => boolean): (a: T, b: T) => number {
+  return (a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
 }
 
 /** `steps` run in slices between event-loop turns; resolves with their result. */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { encodeRecord, scanLog, scanLogFile, type LogRecord, type RecordVisitor } from './log-format';
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
-import { mergeSorted, sortInSlices } from '../model/slices';
+import { comparator, mergeSorted, sortInSlices } from '../model/slices';
 import { RecordIndex } from './record-index';
 import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
 
@@ -472,7 +472,7 @@ export class EmbeddedStore implements Store {
 function withChanges(sorted: StoreEntry[], changed: Map<string, LogRecord>): StoreEntry[] {
   const puts: StoreEntry[] = [];
   for (const record of changed.values()) if (record.v !== undefined) puts.push({ key: record.k!, value: record.v });
-  return mergeSorted(sorted.filter((e) => !changed.has(e.key)), puts.sort((a, b) => (keyBefore(a, b) ? -1 : keyBefore(b, a) ? 1 : 0)), keyBefore);
+  return mergeSorted(sorted.filter((e) => !changed.has(e.key)), puts.sort(comparator(keyBefore)), keyBefore);
 }
 
 async function writeAll(file: fs.FileHandle, bytes: Buffer): Promise<void> {

@@ -4,9 +4,12 @@ import { encodeDeltaResource, encodeSotwResources } from './codec';
 import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { ResourceType } from './types';
 
-/** A build that kept the thread busy this long spaces out the next build of the same resource, */
+/**
+ * A build that kept the thread busy at least LONG_BUILD_MS delays the next build of the same
+ * resource by REST_PER_BUSY times as long: one large resource under steady churn then takes at
+ * most a quarter of the thread.
+ */
 const LONG_BUILD_MS = 10;
-/** by this many times as long: one large resource under steady churn takes at most a quarter of the thread. */
 const REST_PER_BUSY = 3;
 
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */

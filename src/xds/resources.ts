@@ -173,9 +173,9 @@ interface EncodedEndpoint {
   readonly keys: string;
   readonly skip: string | undefined;
   readonly address: string;
-  /** The group key of its locality (`localityKey`), and the locality itself. */
-  readonly locality: string;
-  readonly localityFields: Instance['locality'];
+  readonly locality: Instance['locality'];
+  /** `localityKey(locality)`, computed once. */
+  readonly localityKey: string;
   readonly order: number | string;
   readonly weight: number;
   readonly bytes: Uint8Array;
@@ -193,8 +193,8 @@ function encodedEndpoint(instance: Instance, selectorKeys: readonly string[], ke
     keys: keysId,
     skip,
     address,
-    locality: localityKey(instance.locality),
-    localityFields: instance.locality,
+    locality: instance.locality,
+    localityKey: localityKey(instance.locality),
     order: endpointOrder(instance),
     weight,
     bytes: skip ? new Uint8Array(0) : writeLbEndpoint(instance, weight, selectorKeys),
@@ -273,8 +273,8 @@ export function* assignmentSteps(name: string, live: readonly Instance[], select
       continue;
     }
     sorted[kept++] = encoded;
-    let group = byLocality.get(encoded.locality);
-    if (!group) byLocality.set(encoded.locality, (group = { key: encoded.locality, locality: encoded.localityFields, weight: 0, endpointBytes: 0, count: 0, next: 0 }));
+    let group = byLocality.get(encoded.localityKey);
+    if (!group) byLocality.set(encoded.localityKey, (group = { key: encoded.localityKey, locality: encoded.locality, weight: 0, endpointBytes: 0, count: 0, next: 0 }));
     group.weight += encoded.weight;
     group.endpointBytes += fieldSize(encoded.bytes.length);
     group.count++;
@@ -289,7 +289,7 @@ export function* assignmentSteps(name: string, live: readonly Instance[], select
   const grouped = sorted === a ? b : a;
   for (let i = 0; i < kept; i++) {
     if ((i & (ITEMS_PER_STEP - 1)) === ITEMS_PER_STEP - 1) yield;
-    grouped[byLocality.get(sorted[i]!.locality)!.next++] = sorted[i]!;
+    grouped[byLocality.get(sorted[i]!.localityKey)!.next++] = sorted[i]!;
   }
   const typeUrl = `type.googleapis.com/${CLA_TYPE}`;
   const nameBytes = Buffer.byteLength(name);
