@@ -2,13 +2,14 @@
 //  1. Registers INSTANCES (default 100,000) into one service by batch (POST /v1/instances/batch,
 //     2,000 per call: a body JSON.parse stays near 4 ms) and reports the time.
 //  2. Drives ext_proc at a fixed moderate rate (RATE req/s, one stream per request as Envoy
-//     does) through alternating phases, ROUNDS times: idle, churn (1,000 registrations/s as
-//     replacements in the big service + 20,000 heartbeats/s in batches), expiry (10,000
-//     ephemeral instances registered without heartbeats expire at once inside the phase).
+//     does, from a process of its own: driver.js) through alternating phases, ROUNDS times:
+//     idle, churn (1,000 registrations/s as replacements in the big service + 20,000
+//     heartbeats/s in batches, from another process: churn.js), expiry (10,000 ephemeral
+//     instances registered without heartbeats expire at once inside the phase).
 //  Per phase: client-side ext_proc p50 / p99 / max, and from the server (bench/registry/probe.js,
 //  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
-// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CPU_PROF_DIR,
+// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CLIENT_NICE (the ext_proc client's, e.g. -5), CPU_PROF_DIR,
 // SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build),
 // ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
 // (as an Envoy routing to it would), so churn costs the server a rebuild per push.
@@ -21,8 +22,8 @@ const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const grpc = require('@grpc/grpc-js');
 const protobuf = require('protobufjs');
-const { requestMessage } = require('./request');
 const { triple, pairedRatios, percentile, fmt } = require('./stats');
+const { instance, post } = require('./admin');
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIST = path.resolve(process.env.DIST ?? path.join(ROOT, 'dist'));
@@ -34,17 +35,6 @@ const BATCH = Number(process.env.BATCH ?? 2000);
 const EXPIRING = 10000;
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-registry-'));
 
-const instance = (i, version = i % 2 ? 'gray' : 'stable') => ({
-  service: 'big', id: `i${i}`, host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, metadata: { version, user: `u${i}` }, ttlSeconds: 3600,
-});
-
-async function post(admin, urlPath, body) {
-  const res = await fetch(`${admin}${urlPath}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${urlPath}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
-
 async function startServer() {
   const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
   const rules = path.join(OUT, 'rules.yaml');
@@ -55,9 +45,9 @@ async function startServer() {
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
     stdio: ['ignore', process.env.SERVER_NODE_ARGS ? 'inherit' : 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
   });
+  await untilServingLogged(child, logPath);
   // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
   if (process.env.SERVER_NICE) os.setPriority(child.pid, Number(process.env.SERVER_NICE));
-  await untilServingLogged(child, logPath);
   const stats = () => new Promise((resolve) => {
     child.once('message', resolve);
     child.send('stats');
@@ -65,40 +55,15 @@ async function startServer() {
   return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, xds: `127.0.0.1:${ports.xds}`, stats };
 }
 
-/** Sends RATE requests/s (one stream each) for `seconds`; resolves with latencies in ms. */
-function drive(client, message, seconds) {
-  return new Promise((resolve) => {
-    const latencies = [];
-    let errors = 0;
-    let sent = 0;
-    let outstanding = 0;
-    const total = Math.round(RATE * seconds);
-    const start = performance.now();
-    let done = false;
-    const finish = () => {
-      if (!done && sent === total && outstanding === 0) {
-        done = true;
-        resolve({ latencies, errors });
-      }
-    };
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * RATE));
-      while (sent < due) {
-        sent++;
-        outstanding++;
-        const t0 = performance.now();
-        const call = client.makeBidiStreamRequest('/envoy.service.ext_proc.v3.ExternalProcessor/Process', (b) => b, (b) => b);
-        call.on('data', () => latencies.push(performance.now() - t0));
-        call.on('error', () => { errors++; outstanding--; finish(); });
-        call.on('end', () => { outstanding--; finish(); });
-        call.write(message);
-        call.end();
-      }
-      if (sent < total) setTimeout(tick, 2);
-      else finish();
-    };
-    tick();
+/** The ext_proc client (driver.js) in its own process; `drive(seconds)` resolves with its measurements. */
+async function startDriver(ext) {
+  const driver = fork(path.join(__dirname, 'driver.js'), [ext]);
+  if (process.env.CLIENT_NICE) os.setPriority(driver.pid, Number(process.env.CLIENT_NICE));
+  const drive = (seconds) => new Promise((resolve) => {
+    driver.once('message', resolve);
+    driver.send({ rate: RATE, seconds });
   });
+  return { drive, close: () => driver.disconnect() };
 }
 
 // DiscoveryRequest / DiscoveryResponse, only the fields an ACK needs (the 8 MiB of resources are skipped, not decoded).
@@ -123,39 +88,16 @@ function subscribe(xds) {
   return { stats, close: () => { call.cancel(); client.close(); } };
 }
 
-/** Runs `work` every `everyMs` until stopped; errors are counted, not thrown. */
-function every(everyMs, work) {
-  let stopped = false;
-  let failures = 0;
-  let inFlight = Promise.resolve();
-  const timer = setInterval(() => {
-    inFlight = work().catch((e) => { failures++; if (failures === 1) console.error(e.message); });
-  }, everyMs);
-  return async () => {
-    if (stopped) return failures;
-    stopped = true;
-    clearInterval(timer);
-    await inFlight;
-    return failures;
-  };
-}
-
-async function phase(server, client, message, name, round, ads) {
+async function phase(server, driver, name, round, ads) {
   let stop = async () => 0;
   if (name === 'churn') {
-    let next = 0;
-    let beat = 0;
-    const regs = every(50, () => {
-      const register = [];
-      for (let k = 0; k < 50; k++, next++) register.push(instance(next % INSTANCES, (next + round) % 3 ? 'gray' : 'stable'));
-      return post(server.admin, '/v1/instances/batch', { register });
-    });
-    const beats = every(100, () => {
-      const instances = [];
-      for (let k = 0; k < 2000; k++, beat++) instances.push({ service: 'big', id: `i${beat % INSTANCES}` });
-      return post(server.admin, '/v1/heartbeats', { instances });
-    });
-    stop = async () => (await regs()) + (await beats());
+    const churn = fork(path.join(__dirname, 'churn.js'), [server.admin, String(INSTANCES), String(round)]);
+    await new Promise((resolve) => churn.once('message', resolve));
+    stop = async () => {
+      const done = new Promise((resolve) => churn.once('message', (m) => resolve(m.failures)));
+      churn.send('stop');
+      return done;
+    };
   } else if (name === 'expiry') {
     // Registered just before the phase with a 2 s TTL and never heartbeaten: all expire at about the same moment.
     for (let from = 0; from < EXPIRING; from += BATCH) {
@@ -166,18 +108,16 @@ async function phase(server, client, message, name, round, ads) {
   }
   await server.stats(); // reset the server's counters: the phase starts now
   const pushesBefore = ads?.stats.pushes ?? 0;
-  const { latencies, errors } = await drive(client, message, PHASE_SECONDS);
+  const { latencies, errors, loopMaxMs: clientLoopMaxMs } = await driver.drive(PHASE_SECONDS);
   const pushes = (ads?.stats.pushes ?? 0) - pushesBefore;
   const failures = await stop();
   const s = await server.stats();
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, ...s };
+  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, clientLoopMaxMs, ...s };
 }
 
 async function main() {
   const server = await startServer();
-  const client = new grpc.Client(server.ext, grpc.credentials.createInsecure());
-  const message = requestMessage();
+  const driver = await startDriver(server.ext);
   try {
     await server.stats();
     const t0 = performance.now();
@@ -191,24 +131,24 @@ async function main() {
     console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stretch running: ${fmt(load.ownMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
 
     const ads = process.env.ADS ? subscribe(server.xds) : undefined;
-    await drive(client, message, 1); // warm-up
+    await driver.drive(1); // warm-up
     const phases = ['idle', 'churn', 'expiry'];
     const results = Object.fromEntries(phases.map((p) => [p, []]));
-    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, client, message, p, round, ads));
+    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, driver, p, round, ads));
 
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
-    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | RSS MiB | errors |${ads ? ' EDS pushes |' : ''}`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${ads ? '---:|' : ''}`);
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | RSS MiB | client's max event-loop delay ms | errors |${ads ? ' EDS pushes |' : ''}`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${ads ? '---:|' : ''}`);
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('rssMiB')} | ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('rssMiB')} | ${col('clientLoopMaxMs')} | ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
     ads?.close();
   } finally {
-    client.close();
+    driver.close();
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
     fs.rmSync(OUT, { recursive: true, force: true });
