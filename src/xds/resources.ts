@@ -181,10 +181,17 @@ interface EncodedEndpoint {
   readonly bytes: Uint8Array;
 }
 
-const encodedEndpoints = new WeakMap<Instance, EncodedEndpoint>();
+/**
+ * Each instance's encoding is kept on the instance object, under a symbol only this module
+ * knows, and dies with it. A WeakMap did the same, but its 100,000 entries are ephemerons that
+ * every full GC re-marks and clears in its pause: with an Envoy subscribed under churn, pauses
+ * of up to 56-66 ms, against 21-35 ms this way (bench/registry/run.js ADS=1).
+ */
+const ENCODED = Symbol('encodedEndpoint');
+type EncodableInstance = Instance & { [ENCODED]?: EncodedEndpoint };
 
-function encodedEndpoint(instance: Instance, selectorKeys: readonly string[], keysId: string): EncodedEndpoint {
-  const cached = encodedEndpoints.get(instance);
+function encodedEndpoint(instance: EncodableInstance, selectorKeys: readonly string[], keysId: string): EncodedEndpoint {
+  const cached = instance[ENCODED];
   if (cached?.keys === keysId) return cached;
   const address = endpointAddress(instance);
   const weight = endpointWeight(instance.weight);
@@ -199,7 +206,9 @@ function encodedEndpoint(instance: Instance, selectorKeys: readonly string[], ke
     weight,
     bytes: skip ? new Uint8Array(0) : writeLbEndpoint(instance, weight, selectorKeys),
   };
-  encodedEndpoints.set(instance, encoded);
+  // Not enumerable: a copy made by spreading an instance (and then changed) must not take it along.
+  if (ENCODED in instance) instance[ENCODED] = encoded;
+  else Object.defineProperty(instance, ENCODED, { value: encoded, writable: true });
   return encoded;
 }
 

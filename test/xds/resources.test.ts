@@ -199,4 +199,14 @@ describe('encodeAssignment', () => {
     expect(Buffer.from(one.value.any)).toEqual(expected(large));
     expect(Buffer.from(two.value.any)).toEqual(expected(large.slice(0, 2500).reverse()));
   });
+
+  it('encodes an instance again when it changes: a copy spread from an encoded one (then changed) does not reuse its bytes, nor do new selector keys', () => {
+    const original = instance('shop', 9000, { metadata: { version: 'v1' } });
+    const expected = (list: (typeof original)[], keys: string[] = []): Buffer => Buffer.from(encodeAny(CLA_TYPE, buildAssignment('shop.default', list, keys).message));
+    expect(Buffer.from(encodeAssignment('shop.default', [original]).any)).toEqual(expected([original]));
+    const drained = { ...original, healthy: false, weight: 0 };
+    expect(Buffer.from(encodeAssignment('shop.default', [drained]).any)).toEqual(expected([drained]));
+    expect(Buffer.from(encodeAssignment('shop.default', [original], ['zone']).any)).toEqual(expected([original], ['zone']));
+    expect(Buffer.from(encodeAssignment('shop.default', [original]).any)).toEqual(expected([original]));
+  });
 });
