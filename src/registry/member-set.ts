@@ -1,3 +1,4 @@
+import { ShardedMap } from '../model/sharded-map';
 import type { Instance } from '../model/instance';
 
 /** The instances of a subset and how many of them are healthy. */
@@ -30,7 +31,7 @@ export class MemberSet implements Subset {
   readonly instances: Instance[] = [];
   healthy = 0;
   version = 0;
-  protected readonly positions = new Map<string, number>();
+  protected readonly positions = new ShardedMap<number>();
 
   get(id: string): Instance | undefined {
     const at = this.positions.get(id);
