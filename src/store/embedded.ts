@@ -5,7 +5,7 @@ import { encodeRecord, scanLog, scanLogFile, type LogRecord, type RecordVisitor 
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
 import { comparator, mergeSorted, resultInSlices, sortInSlices } from '../model/slices';
-import { RecordIndex } from './record-index';
+import { type LogOrder, RecordIndex } from './record-index';
 import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
 
 interface Pending {
@@ -164,7 +164,7 @@ export class EmbeddedStore implements Store {
     this.listings.add(listing);
     try {
       const read: StoreEntry[] = [];
-      const cursor = { slots: await resultInSlices(this.index.slotsInLogOrder()), at: 0 };
+      const cursor = { ...(await resultInSlices(this.index.inLogOrder())), at: 0 };
       for (let done = false; !done; ) {
         const chunk = this.nextChunk(cursor, (key) => key.startsWith(prefix) && !changed.has(key));
         done = chunk.done;
@@ -184,14 +184,14 @@ export class EmbeddedStore implements Store {
   }
 
   /** The next live records of the cursor's slots that `wanted` takes: about READ_CHUNK_BYTES of them, or SCAN_KEYS slots looked at. */
-  private nextChunk(cursor: { readonly slots: readonly number[]; at: number }, wanted: (key: string, offset: number) => boolean): { refs: RecordRef[]; done: boolean } {
+  private nextChunk(cursor: LogOrder & { at: number }, wanted: (key: string, offset: number) => boolean): { refs: RecordRef[]; done: boolean } {
     const refs: RecordRef[] = [];
     let bytes = 0;
     for (let scanned = 0; scanned < SCAN_KEYS && bytes < READ_CHUNK_BYTES; scanned++) {
       if (cursor.at === cursor.slots.length) return { refs, done: true };
       const slot = cursor.slots[cursor.at++]!;
-      const key = this.index.keyOf(slot);
-      if (key === undefined) continue; // deleted since the slots were ordered
+      const key = cursor.keys[slot]!;
+      if (this.index.slotOf(key) !== slot) continue; // deleted (its slot maybe reused) since the slots were ordered
       const offset = this.index.offset(slot);
       if (!wanted(key, offset)) continue;
       const length = this.index.length(slot);
@@ -395,7 +395,7 @@ export class EmbeddedStore implements Store {
       try {
         let position = 0;
         let copied = 0;
-        const cursor = { slots: await resultInSlices(this.index.slotsInLogOrder()), at: 0 };
+        const cursor = { ...(await resultInSlices(this.index.inLogOrder())), at: 0 };
         for (let done = false; !done; ) {
           const chunk = this.nextChunk(cursor, (_, offset) => offset < copyEnd);
           done = chunk.done;

@@ -12,14 +12,18 @@ const INITIAL_SLOTS = 1024;
  * A key written again keeps its slot. The map is sharded (model/sharded-map.ts): one V8 Map
  * moved a rewritten key to its end (a deletion and an insertion) to keep the log's order, and
  * every so many rewrites copied all of its entries in one step, 25 ms at 100,000 keys and about
- * 100 ms at 1,000,000. Readers that want the log's order (a listing, a compaction) sort the
- * live slots by offset, in steps. A compaction relocates every live record into the next
+ * 100 ms at 1,000,000. Readers that want the log's order (a listing, a compaction) have the
+ * live slots sorted by offset, in steps. A compaction relocates every live record into the next
  * file's arrays, swapped in at once when that file replaces the log.
  */
+/** Live slots in the log's order, and the key each held when they were ordered. */
+export interface LogOrder {
+  readonly slots: readonly number[];
+  readonly keys: readonly (string | undefined)[];
+}
+
 export class RecordIndex {
   private readonly slots = new ShardedMap<number>();
-  /** The key each slot holds; undefined while the slot is free. */
-  private readonly keys: (string | undefined)[] = [];
   private offsets: Float64Array = new Float64Array(INITIAL_SLOTS);
   private lengths: Uint32Array = new Uint32Array(INITIAL_SLOTS);
   private readonly free: number[] = [];
@@ -53,24 +57,24 @@ export class RecordIndex {
     return this.lengths[slot]!;
   }
 
-  /** The key whose record the slot holds, or undefined when the slot is free. */
-  keyOf(slot: number): string | undefined {
-    return this.keys[slot];
-  }
-
   /**
-   * The live slots ordered by their records' offsets (the log's order), in steps of about a
-   * millisecond: at 1,000,000 keys about 20 million comparisons. The offsets are read once at
-   * the start; a key written meanwhile is found again by its slot.
+   * The live keys in the log's order, in steps of about a millisecond (at 1,000,000 keys about
+   * 20 million comparisons): their slots sorted by the offsets read at the start, and each
+   * slot's key (kept only while a listing or compaction walks them, not per key for good). A
+   * key written or deleted meanwhile may have moved or gone: a reader checks the slot again.
    */
-  *slotsInLogOrder(): Steps<number[]> {
+  *inLogOrder(): Steps<LogOrder> {
     const offsets = this.offsets.slice(0, this.used);
+    const keys = new Array<string | undefined>(this.used);
     const live: number[] = [];
-    for (let slot = 0; slot < this.used; slot++) {
-      if (this.keys[slot] !== undefined) live.push(slot);
-      if ((slot & (ITEMS_PER_STEP - 1)) === ITEMS_PER_STEP - 1) yield;
+    for (const [key, slot] of this.slots.entries()) {
+      if (slot < offsets.length) {
+        keys[slot] = key;
+        live.push(slot);
+      } // else taken since the start: the reader's own bookkeeping has that write
+      if ((live.length & (ITEMS_PER_STEP - 1)) === 0) yield;
     }
-    return yield* sortInSteps(live, (a, b) => offsets[a]! < offsets[b]!);
+    return { slots: yield* sortInSteps(live, (a, b) => offsets[a]! < offsets[b]!), keys };
   }
 
   /** The key's record is now the line at `offset`, `length` bytes long. */
@@ -79,7 +83,6 @@ export class RecordIndex {
     if (slot === undefined) {
       slot = this.allocate();
       this.slots.set(key, slot);
-      this.keys[slot] = key;
     } else {
       this.live -= this.lengths[slot]!;
     }
@@ -92,7 +95,6 @@ export class RecordIndex {
     const slot = this.slots.get(key);
     if (slot === undefined) return false;
     this.slots.delete(key);
-    this.keys[slot] = undefined;
     this.live -= this.lengths[slot]!;
     this.lengths[slot] = 0;
     if (this.next) this.next.lengths[slot] = 0; // a free slot counts no bytes in the next file either

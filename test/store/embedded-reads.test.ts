@@ -200,3 +200,35 @@ test('a record altered on disk fails a running compaction, which leaves the log 
   await store.close();
   expect(fs.existsSync(path.join(dir, 'store.compact'))).toBe(false);
 });
+
+test('a compaction reading many chunks keeps what is deleted, rewritten and re-added while it reads, and fails on nothing', async () => {
+  const dir = tmp();
+  let acked = 0;
+  const { logger, compactions } = compactionWatch(() => acked);
+  const store = await EmbeddedStore.open(dir, { log: logger });
+  const model = new Map<string, string>();
+  const put = (key: string, value: string) => {
+    model.set(key, value);
+    return store.put(key, value).then(() => acked++);
+  };
+  const value = (i: number, tag: string) => JSON.stringify({ host: `10.0.${i >> 8}.${i & 255}`, tag, pad: 'p'.repeat(1000) });
+  await Promise.all(Array.from({ length: 4000 }, (_, i) => put(`k/${i}`, value(i, 'first')))); // about 4 MB live: many chunks
+  // Past four records per live key a compaction starts; then keys change in waves while it reads.
+  for (let pass = 0; pass < 3; pass++) await Promise.all(Array.from({ length: 4000 }, (_, i) => put(`k/${i}`, value(i, `pass-${pass}`))));
+  await put('k/0', value(0, 'last'));
+  for (let wave = 0; compactions.length === 0 || compactions.at(-1)!.finished === undefined; wave++) {
+    if (wave > 2000) throw new Error('the compaction did not finish');
+    const at = (wave * 797) % 4000;
+    model.delete(`k/${at}`);
+    // New keys in every fourth wave only: some freed slots stay free, others are taken again.
+    await Promise.all([store.delete(`k/${at}`), put(`k/${(at + 2003) % 4000}`, `rewritten-${wave}`), wave % 4 === 0 ? put(`k/new/${wave}`, `new-${wave}`) : undefined]);
+    acked += 1;
+  }
+  const compaction = compactions.at(-1)!;
+  expect(compaction.finished! - compaction.started).toBeGreaterThan(0); // writes landed while it ran
+  expect((await store.list('')).entries).toEqual(sorted(model));
+  await store.close();
+  const reopened = await EmbeddedStore.open(dir);
+  expect((await reopened.list('')).entries).toEqual(sorted(model));
+  await reopened.close();
+});
