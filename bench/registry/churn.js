@@ -43,4 +43,5 @@ process.on('message', async (message) => {
   const failures = (await registrations()) + (await heartbeats());
   process.send({ failures }, () => process.exit(0));
 });
+process.on('disconnect', () => process.exit(0)); // run.js is gone: no load without it
 process.send('started');

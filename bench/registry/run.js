@@ -55,15 +55,30 @@ async function startServer() {
   return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, xds: `127.0.0.1:${ports.xds}`, stats };
 }
 
+/** Resolves with the child's next message after `ask()`; rejects if the child exits first. */
+function untilAnswer(child, name, ask) {
+  return new Promise((resolve, reject) => {
+    const exited = (code) => reject(new Error(`${name} exited with ${code} before answering`));
+    child.once('exit', exited);
+    child.once('message', (message) => {
+      child.off('exit', exited);
+      resolve(message);
+    });
+    ask();
+  });
+}
+
 /** The ext_proc client (driver.js) in its own process; `drive(seconds)` resolves with its measurements. */
 async function startDriver(ext) {
   const driver = fork(path.join(__dirname, 'driver.js'), [ext]);
-  if (process.env.CLIENT_NICE) os.setPriority(driver.pid, Number(process.env.CLIENT_NICE));
-  const drive = (seconds) => new Promise((resolve) => {
-    driver.once('message', resolve);
-    driver.send({ rate: RATE, seconds });
-  });
-  return { drive, close: () => driver.disconnect() };
+  try {
+    if (process.env.CLIENT_NICE) os.setPriority(driver.pid, Number(process.env.CLIENT_NICE));
+  } catch (error) {
+    driver.kill();
+    throw error;
+  }
+  const drive = (seconds) => untilAnswer(driver, 'driver.js', () => driver.send({ rate: RATE, seconds }));
+  return { drive, close: () => driver.connected && driver.disconnect() };
 }
 
 // DiscoveryRequest / DiscoveryResponse, only the fields an ACK needs (the 8 MiB of resources are skipped, not decoded).
@@ -92,12 +107,8 @@ async function phase(server, driver, name, round, ads) {
   let stop = async () => 0;
   if (name === 'churn') {
     const churn = fork(path.join(__dirname, 'churn.js'), [server.admin, String(INSTANCES), String(round)]);
-    await new Promise((resolve) => churn.once('message', resolve));
-    stop = async () => {
-      const done = new Promise((resolve) => churn.once('message', (m) => resolve(m.failures)));
-      churn.send('stop');
-      return done;
-    };
+    await untilAnswer(churn, 'churn.js', () => undefined); // 'started'
+    stop = async () => (await untilAnswer(churn, 'churn.js', () => churn.send('stop'))).failures;
   } else if (name === 'expiry') {
     // Registered just before the phase with a 2 s TTL and never heartbeaten: all expire at about the same moment.
     for (let from = 0; from < EXPIRING; from += BATCH) {
@@ -117,8 +128,9 @@ async function phase(server, driver, name, round, ads) {
 
 async function main() {
   const server = await startServer();
-  const driver = await startDriver(server.ext);
+  let driver;
   try {
+    driver = await startDriver(server.ext);
     await server.stats();
     const t0 = performance.now();
     for (let from = 0; from < INSTANCES; from += BATCH) {
@@ -148,7 +160,7 @@ async function main() {
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
     ads?.close();
   } finally {
-    driver.close();
+    driver?.close();
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
     fs.rmSync(OUT, { recursive: true, force: true });

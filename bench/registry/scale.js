@@ -5,7 +5,8 @@
 // per request, as Envoy opens them) for SECONDS. Prints req/s, server CPU µs per request
 // (/proc/<pid>/stat, user + system) and RSS, min / median / max, and the paired ratios
 // large/small. CPU per request is the figure a loaded machine disturbs least.
-// Needs `npm run build`. Env: LARGE, SMALL, SECONDS, ROUNDS, CONCURRENCY, BATCH, SERVER_NODE_ARGS (flags for both servers).
+// Needs `npm run build`. Env: LARGE, SMALL, SECONDS, ROUNDS, CONCURRENCY, BATCH, SERVER_NODE_ARGS (flags for both servers),
+// DIST (another build, e.g. to compare memory before and after a change).
 'use strict';
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
@@ -18,7 +19,7 @@ const { requestMessage } = require('./request');
 const { triple, pairedRatios } = require('./stats');
 
 const ROOT = path.join(__dirname, '..', '..');
-const DIST = path.join(ROOT, 'dist');
+const DIST = path.resolve(process.env.DIST ?? path.join(ROOT, 'dist'));
 const LARGE = Number(process.env.LARGE ?? 1000000);
 const SMALL = Number(process.env.SMALL ?? 100);
 const SECONDS = Number(process.env.SECONDS ?? 3);

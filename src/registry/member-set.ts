@@ -1,4 +1,3 @@
-import { ShardedMap } from '../model/sharded-map';
 import type { Instance } from '../model/instance';
 
 /** The instances of a subset and how many of them are healthy. */
@@ -31,7 +30,7 @@ export class MemberSet implements Subset {
   readonly instances: Instance[] = [];
   healthy = 0;
   version = 0;
-  protected readonly positions = new ShardedMap<number>();
+  protected readonly positions = new Map<string, number>();
 
   get(id: string): Instance | undefined {
     const at = this.positions.get(id);

@@ -1,6 +1,5 @@
 import type { Instance, Labels } from '../model/instance';
 import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serviceKey } from '../model/instance';
-import { ShardedMap } from '../model/sharded-map';
 import { MemberSet, Roster, type Subset } from './member-set';
 
 export { countHealthy, fixedSubset, type Subset } from './member-set';
@@ -28,7 +27,7 @@ function forLabels(instance: Instance, fn: (key: string, value: string) => void)
 }
 
 /** label value → instances carrying it; a value only one instance has (a user id) holds it directly, not a set. */
-type Postings = ShardedMap<Instance | MemberSet>;
+type Postings = Map<string, Instance | MemberSet>;
 
 function pair(a: Instance, b: Instance): MemberSet {
   const set = new MemberSet();
@@ -127,7 +126,7 @@ export class ServiceView {
     }
     forLabels(instance, (key, value) => {
       let values = this.postings.get(key);
-      if (!values) this.postings.set(key, (values = new ShardedMap()));
+      if (!values) this.postings.set(key, (values = new Map()));
       const list = values.get(value);
       if (!list) values.set(value, instance);
       else if (list instanceof MemberSet) list.add(instance);

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { encodeRecord, scanLog, scanLogFile, type LogRecord, type RecordVisitor } from './log-format';
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
-import { comparator, mergeSorted, resultInSlices, sortInSlices } from '../model/slices';
-import { type LogOrder, RecordIndex } from './record-index';
+import { comparator, mergeSorted, sortInSlices } from '../model/slices';
+import { RecordIndex } from './record-index';
 import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
 
 interface Pending {
@@ -164,9 +164,9 @@ export class EmbeddedStore implements Store {
     this.listings.add(listing);
     try {
       const read: StoreEntry[] = [];
-      const cursor = { ...(await resultInSlices(this.index.inLogOrder())), at: 0 };
+      const keys = this.index.entries();
       for (let done = false; !done; ) {
-        const chunk = this.nextChunk(cursor, (key) => key.startsWith(prefix) && !changed.has(key));
+        const chunk = this.nextChunk(keys, (key) => key.startsWith(prefix) && !changed.has(key));
         done = chunk.done;
         if (chunk.refs.length > 0) {
           const records = await this.read(chunk.refs);
@@ -183,15 +183,14 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  /** The next live records of the cursor's slots that `wanted` takes: about READ_CHUNK_BYTES of them, or SCAN_KEYS slots looked at. */
-  private nextChunk(cursor: LogOrder & { at: number }, wanted: (key: string, offset: number) => boolean): { refs: RecordRef[]; done: boolean } {
+  /** The next live records `keys` yields that `wanted` takes: about READ_CHUNK_BYTES of them, or SCAN_KEYS keys looked at. */
+  private nextChunk(keys: Iterator<[string, number]>, wanted: (key: string, offset: number) => boolean): { refs: RecordRef[]; done: boolean } {
     const refs: RecordRef[] = [];
     let bytes = 0;
     for (let scanned = 0; scanned < SCAN_KEYS && bytes < READ_CHUNK_BYTES; scanned++) {
-      if (cursor.at === cursor.slots.length) return { refs, done: true };
-      const slot = cursor.slots[cursor.at++]!;
-      const key = cursor.keys[slot]!;
-      if (this.index.slotOf(key) !== slot) continue; // deleted (its slot maybe reused) since the slots were ordered
+      const next = keys.next();
+      if (next.done) return { refs, done: true };
+      const [key, slot] = next.value;
       const offset = this.index.offset(slot);
       if (!wanted(key, offset)) continue;
       const length = this.index.length(slot);
@@ -395,9 +394,9 @@ export class EmbeddedStore implements Store {
       try {
         let position = 0;
         let copied = 0;
-        const cursor = { ...(await resultInSlices(this.index.inLogOrder())), at: 0 };
+        const keys = this.index.entries();
         for (let done = false; !done; ) {
-          const chunk = this.nextChunk(cursor, (_, offset) => offset < copyEnd);
+          const chunk = this.nextChunk(keys, (_, offset) => offset < copyEnd);
           done = chunk.done;
           if (chunk.refs.length === 0) {
             if (!done) await new Promise(setImmediate);

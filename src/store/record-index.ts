@@ -1,29 +1,17 @@
-import { ShardedMap } from '../model/sharded-map';
-import { ITEMS_PER_STEP, sortInSteps, type Steps } from '../model/slices';
-
 const INITIAL_SLOTS = 1024;
 
 /**
- * Where each live key's record is in the embedded store's log, without its value: a map from
+ * Where each live key's record is in the embedded store's log, without its value: a Map from
  * key to a slot number, and each slot's byte offset and line length in typed arrays, so a key
  * costs no object of its own (at 1,000,000 keys about 32 bytes each beside the key string,
  * against about 48 for a Map of offset and length packed into one number, which V8 boxes).
  *
- * A key written again keeps its slot. The map is sharded (model/sharded-map.ts): one V8 Map
- * moved a rewritten key to its end (a deletion and an insertion) to keep the log's order, and
- * every so many rewrites copied all of its entries in one step, 25 ms at 100,000 keys and about
- * 100 ms at 1,000,000. Readers that want the log's order (a listing, a compaction) have the
- * live slots sorted by offset, in steps. A compaction relocates every live record into the next
- * file's arrays, swapped in at once when that file replaces the log.
+ * The Map's order is the log's order: a key written again moves to the end, so reading records
+ * in Map order reads the file front to back. A compaction relocates every live record into the
+ * next file's arrays, swapped in at once when that file replaces the log.
  */
-/** Live slots in the log's order, and the key each held when they were ordered. */
-export interface LogOrder {
-  readonly slots: readonly number[];
-  readonly keys: readonly (string | undefined)[];
-}
-
 export class RecordIndex {
-  private readonly slots = new ShardedMap<number>();
+  private readonly slots = new Map<string, number>();
   private offsets: Float64Array = new Float64Array(INITIAL_SLOTS);
   private lengths: Uint32Array = new Uint32Array(INITIAL_SLOTS);
   private readonly free: number[] = [];
@@ -57,24 +45,9 @@ export class RecordIndex {
     return this.lengths[slot]!;
   }
 
-  /**
-   * The live keys in the log's order, in steps of about a millisecond (at 1,000,000 keys about
-   * 20 million comparisons): their slots sorted by the offsets read at the start, and each
-   * slot's key (kept only while a listing or compaction walks them, not per key for good). A
-   * key written or deleted meanwhile may have moved or gone: a reader checks the slot again.
-   */
-  *inLogOrder(): Steps<LogOrder> {
-    const offsets = this.offsets.slice(0, this.used);
-    const keys = new Array<string | undefined>(this.used);
-    const live: number[] = [];
-    for (const [key, slot] of this.slots.entries()) {
-      if (slot < offsets.length) {
-        keys[slot] = key;
-        live.push(slot);
-      } // else taken since the start: the reader's own bookkeeping has that write
-      if ((live.length & (ITEMS_PER_STEP - 1)) === 0) yield;
-    }
-    return { slots: yield* sortInSteps(live, (a, b) => offsets[a]! < offsets[b]!), keys };
+  /** Key and slot of every live key, in log order; iterating it while keys change is safe (a Map iterator). */
+  entries(): IterableIterator<[string, number]> {
+    return this.slots.entries();
   }
 
   /** The key's record is now the line at `offset`, `length` bytes long. */
@@ -82,10 +55,11 @@ export class RecordIndex {
     let slot = this.slots.get(key);
     if (slot === undefined) {
       slot = this.allocate();
-      this.slots.set(key, slot);
     } else {
+      this.slots.delete(key); // re-inserted below: the Map's order stays the log's order
       this.live -= this.lengths[slot]!;
     }
+    this.slots.set(key, slot);
     this.offsets[slot] = offset;
     this.lengths[slot] = length;
     this.live += length;

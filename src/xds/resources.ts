@@ -184,8 +184,8 @@ interface EncodedEndpoint {
 /**
  * Each instance's encoding is kept on the instance object, under a symbol only this module
  * knows, and dies with it. A WeakMap did the same, but its 100,000 entries are ephemerons that
- * every full GC re-marks and clears in its pause: with an Envoy subscribed under churn, pauses
- * of up to 56-66 ms, against 21-35 ms this way (bench/registry/run.js ADS=1).
+ * every full GC re-marks and clears in its pause: with an Envoy subscribed under churn, the
+ * longest pause per run was 36-65 ms in the median, against 22-34 ms this way (bench/registry/run.js ADS=1).
  */
 const ENCODED = Symbol('encodedEndpoint');
 type EncodableInstance = Instance & { [ENCODED]?: EncodedEndpoint };
