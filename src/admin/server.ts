@@ -62,6 +62,8 @@ export interface AdminDeps {
   phase(): LifecyclePhase;
   /** A served xDS resource with its JSON text in chunks (converted in slices: it may be megabytes). */
   xdsResource(resource: string, name: string): Promise<{ type_url: string; version: string; resourceJson: string[] } | undefined>;
+  /** Whether that xDS resource is served, without building or converting it (a HEAD request). */
+  xdsServes(resource: string, name: string): boolean;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
   configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -178,7 +180,7 @@ export class AdminServer {
     this.route('POST', '/explain', async (req, res) => {
       send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));
     });
-    this.route('GET', '/config_dump', (_q, res, _p, url) => this.configDump(res, url));
+    this.route('GET', '/config_dump', (req, res, _p, url) => this.configDump(req, res, url));
     const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.dispatch(req, res);
     if (deps.tls) {
       const server = https.createServer({ requestCert: deps.tls.mutual, rejectUnauthorized: deps.tls.mutual }, handle);
@@ -345,7 +347,7 @@ export class AdminServer {
     this.deps.auth.authorize(grant, verb, this.deps.registry.get(namespace, service, id) ?? { namespace, service });
   }
 
-  private async configDump(res: http.ServerResponse, url: URL): Promise<void> {
+  private async configDump(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const unknown = [...url.searchParams.keys()].filter((k) => k !== 'resource' && k !== 'name');
     if (unknown.length) throw new HttpError(400, `unknown query parameter(s): ${unknown.join(', ')} (expected resource, name)`);
     const resource = url.searchParams.get('resource');
@@ -356,8 +358,14 @@ export class AdminServer {
     const name = url.searchParams.get('name');
     if (!name) throw new HttpError(400, 'name is required with resource');
     if (!Object.hasOwn(XDS_SECTIONS, resource)) throw new HttpError(400, `resource must be one of ${Object.keys(XDS_SECTIONS).join(', ')}, got ${JSON.stringify(resource)}`);
+    if (req.method === 'HEAD') {
+      // What a GET would answer, without building and converting what may be megabytes of JSON.
+      if (!this.deps.xdsServes(resource, name)) throw notServed(resource, name);
+      res.writeHead(200, { 'content-type': 'application/json' }).end();
+      return;
+    }
     const found = await this.deps.xdsResource(resource, name);
-    if (!found) throw new HttpError(404, `no ${resource} resource named ${JSON.stringify(name)} is served`);
+    if (!found) throw notServed(resource, name);
     // The shape of SCHEMAS.XdsResource around the resource's text, written chunk by chunk as the client reads.
     const head = `{"type_url":${JSON.stringify(found.type_url)},"name":${JSON.stringify(name)},"version":${JSON.stringify(found.version)},"resource":`;
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -413,4 +421,8 @@ function decodePathPart(part: string): string {
   } catch {
     throw new HttpError(400, `malformed percent-encoding in the path: ${part}`);
   }
+}
+
+function notServed(resource: string, name: string): HttpError {
+  return new HttpError(404, `no ${resource} resource named ${JSON.stringify(name)} is served`);
 }

@@ -168,6 +168,7 @@ export class App {
       tls: config.admin.tls && new CertificateFiles(config.admin.tls, 'admin', log),
       phase: () => readiness.phase,
       xdsResource: (section, name) => xds.resource(section, name),
+      xdsServes: (section, name) => xds.serves(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
       configDump: async () => ({
         config,

@@ -153,6 +153,12 @@ export class XdsServer {
     });
   }
 
+  /** Whether a resource of that name is served (`section` as for `resource`), without building or converting it. */
+  serves(section: string, name: string): boolean {
+    const type = SECTIONS[section];
+    return type !== undefined && this.cache.get(type, name) !== undefined;
+  }
+
   /**
    * One served resource (`section`: clusters, endpoints, listeners, routes) as chunks of JSON
    * text in Envoy's JSON mapping, or undefined when none has that name. Built (if no stream has asked
@@ -160,7 +166,7 @@ export class XdsServer {
    */
   async resource(section: string, name: string): Promise<{ type_url: string; version: string; resourceJson: string[] } | undefined> {
     const type = SECTIONS[section];
-    if (!type || !this.cache.get(type, name)) return undefined;
+    if (!type || !this.serves(section, name)) return undefined;
     await this.cache.prepare(type, name);
     // The newest finished version: under churn a newer one may have started building meanwhile.
     const cached = this.cache.servable(type, name);

@@ -156,6 +156,10 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('GET', '/config_dump', '/config_dump?resource=secrets&name=x')).status).toBe(400);
     expect((await call('GET', '/config_dump', '/config_dump?resource=clusters')).status).toBe(400);
     expect((await call('GET', '/config_dump', '/config_dump?resource=clusters&name=nope.default')).status).toBe(404);
+    // HEAD answers as GET would, without the body (nor building and converting the resource).
+    const headOfDump = await call('HEAD', '/config_dump', '/config_dump?resource=endpoints&name=shop.default');
+    expect([headOfDump.status, headOfDump.headers.get('content-type')]).toEqual([200, 'application/json']);
+    expect((await call('HEAD', '/config_dump', '/config_dump?resource=endpoints&name=nope.default')).status).toBe(404);
 
     const del = '/v1/instances/{namespace}/{service}/{id}';
     expect((await call('DELETE', del, '/v1/instances/default/shop/10.0.0.1:8080')).json).toEqual({ status: 'deregistered' });
