@@ -109,7 +109,8 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Rules', level: 1 }).waitFor();
     expect(new URL(page.url()).hash).toBe('#/rules');
-    // Focus moved to the new page's content, as a page load would.
+    // Focus moved to the new page's content, as a page load would (in an effect after the page renders: wait for it).
+    await page.waitForFunction("document.activeElement?.id === 'main'", undefined, { timeout: 5000 }).catch(() => undefined);
     expect(await page.evaluate<string | undefined>('document.activeElement?.id')).toBe('main');
   });
 
