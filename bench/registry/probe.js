@@ -1,6 +1,7 @@
 // Preloaded into the server under test (`node -r probe.js`): answers the bench's IPC message
-// 'stats' with the event-loop delay (perf_hooks.monitorEventLoopDelay), GC pauses
-// (PerformanceObserver 'gc') and RSS since the previous 'stats', then starts over.
+// 'stats' with the event-loop delay (perf_hooks.monitorEventLoopDelay) and GC pauses
+// (PerformanceObserver 'gc') since the previous 'stats', then starts over; and with RSS, the
+// heap's used and reserved sizes and the memory outside the heap, at that moment.
 // It also tells a busy loop from a starved one: a 1 ms timer reads the main thread's
 // /proc schedstat (nanoseconds on a CPU, and waiting for one) at every tick, so each gap
 // between ticks splits into time the thread ran (its own work: JS, GC, I/O callbacks) and
@@ -57,6 +58,12 @@ if (schedFd !== undefined) {
   }, 1).unref();
 }
 
+/** RSS and where it is: the JS heap (used, and reserved), and memory outside it (typed arrays, buffers). */
+function memoryMiB() {
+  const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+  return { rssMiB: rss / 1048576, heapUsedMiB: heapUsed / 1048576, heapTotalMiB: heapTotal / 1048576, externalMiB: external / 1048576 };
+}
+
 process.on('message', (message) => {
   if (message !== 'stats') return;
   process.send({
@@ -68,7 +75,7 @@ process.on('message', (message) => {
     scavengeMaxMs: scavengeMax,
     gcTotalMs: gcTotal,
     gcCount,
-    rssMiB: process.memoryUsage().rss / 1048576,
+    ...memoryMiB(),
   });
   loop.reset();
   gcMax = gcTotal = gcCount = scavengeMax = 0;

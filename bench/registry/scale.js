@@ -3,7 +3,7 @@
 // (probe.js preloaded) with the same rule, one holding each registry; then ROUNDS times, each
 // driven in turn (small, large, small, large ...) by a closed loop of CONCURRENCY streams (one
 // per request, as Envoy opens them) for SECONDS. Prints req/s, server CPU µs per request
-// (/proc/<pid>/stat, user + system) and RSS, min / median / max, and the paired ratios
+// (/proc/<pid>/stat, user + system), RSS and the heap's share of it, min / median / max, and the paired ratios
 // large/small. CPU per request is the figure a loaded machine disturbs least.
 // Needs `npm run build`. Env: LARGE, SMALL, SECONDS, ROUNDS, CONCURRENCY, BATCH, SERVER_NODE_ARGS (flags for both servers),
 // DIST (another build, e.g. to compare memory before and after a change).
@@ -111,7 +111,7 @@ async function main() {
         const seconds = (performance.now() - t0) / 1000;
         const cpuUs = (s.cpuTicks() - ticks) * TICK_US;
         const st = await s.stats();
-        results[s.name].push({ rps: answered / seconds, cpuPerReq: cpuUs / Math.max(1, answered), rss: st.rssMiB, gc: st.gcMaxMs, own: st.ownMaxMs, errors, load: os.loadavg()[0] });
+        results[s.name].push({ rps: answered / seconds, cpuPerReq: cpuUs / Math.max(1, answered), rss: st.rssMiB, heapUsed: st.heapUsedMiB, heapTotal: st.heapTotalMiB, external: st.externalMiB, gc: st.gcMaxMs, own: st.ownMaxMs, errors, load: os.loadavg()[0] });
       }
     }
   } finally {
@@ -124,12 +124,12 @@ async function main() {
   }
   const loads = [...results.small, ...results.large].map((r) => r.load);
   console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s, ${CONCURRENCY} streams in flight; min / median / max; load average (1 min) ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}\n`);
-  console.log('| instances | req/s | server CPU µs/req | RSS MiB | max GC pause ms | longest stretch running ms | errors |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| instances | req/s | server CPU µs/req | RSS MiB | heap used MiB | heap reserved MiB | outside the heap MiB | max GC pause ms | longest stretch running ms | errors |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const [name, n] of [['small', SMALL], ['large', LARGE]]) {
     const r = results[name];
     const col = (k) => triple(r.map((x) => x[k]));
-    console.log(`| ${n} | ${col('rps')} | ${col('cpuPerReq')} | ${col('rss')} | ${col('gc')} | ${col('own')} | ${r.reduce((a, x) => a + x.errors, 0)} |`);
+    console.log(`| ${n} | ${col('rps')} | ${col('cpuPerReq')} | ${col('rss')} | ${col('heapUsed')} | ${col('heapTotal')} | ${col('external')} | ${col('gc')} | ${col('own')} | ${r.reduce((a, x) => a + x.errors, 0)} |`);
   }
   const ratio = (k) => triple(pairedRatios(results.small.map((x) => x[k]), results.large.map((x) => x[k])), 3);
   console.log(`\npaired large/small: req/s ${ratio('rps')} (goal: at least 0.9); CPU per request ${ratio('cpuPerReq')}`);

@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance, type Labels, type Locality } from '../model/instance';
 import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
 export interface InstanceDefaults {
@@ -74,8 +74,11 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
       host,
       port: port as number,
       weight: weight as number,
-      metadata: Object.keys(metadata).length > 0 ? metadata : EMPTY,
-      locality: Object.keys(locality).length > 0 ? locality : EMPTY,
+      // Copies of the validated input maps (no errors: their entries are what was checked): a
+      // spread of a JSON-parsed object is sized to its entries (40 bytes for two labels), where
+      // the object stringMap builds key by key keeps room for four (56).
+      metadata: Object.keys(metadata).length > 0 ? { ...(o.metadata as Labels) } : EMPTY,
+      locality: Object.keys(locality).length > 0 ? { ...(o.locality as Locality) } : EMPTY,
       healthy: o.healthy !== false,
       ephemeral: o.ephemeral !== false,
       ttlSeconds: ttlSeconds as number,
