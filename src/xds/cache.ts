@@ -5,12 +5,17 @@ import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { ResourceType } from './types';
 
 /**
- * A build that kept the thread busy at least LONG_BUILD_MS delays the next build of the same
- * resource by REST_PER_BUSY times as long: one large resource under steady churn then takes at
- * most a quarter of the thread.
+ * After a build, the next build of the same resource waits REST_PER_BUSY times as long as it
+ * kept the thread busy, and at least its size over BYTES_PER_REST_MS: one large resource under
+ * steady churn then takes at most a quarter of the thread, and a 100,000-endpoint assignment
+ * (8 MB) is rebuilt and pushed about once a second. Each version costs every stream three
+ * buffers of its size (the build, the response, grpc-js's framed copy), which only a full GC
+ * frees once they outlive a scavenge, and every subscribed Envoy a rebuild of its subsets.
+ * A rest under MIN_REST_MS is none: small resources go out as soon as they change.
  */
-const LONG_BUILD_MS = 10;
 const REST_PER_BUSY = 3;
+const BYTES_PER_REST_MS = 8 * 1024;
+const MIN_REST_MS = 10;
 
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
@@ -40,6 +45,11 @@ export class CachedResource {
   /** False until a stream (or the config dump) asked for it: resources nobody subscribes to are never encoded. */
   get built(): boolean {
     return this.bytes !== undefined;
+  }
+
+  /** Bytes of the encoded resource; 0 until built. */
+  get size(): number {
+    return this.bytes?.length ?? 0;
   }
 
   /** Bytes and version known: reading them costs nothing. */
@@ -109,8 +119,8 @@ interface TypeTable {
   readonly ready: Map<string, CachedResource>;
   /** The build under way per resource: one at a time. */
   readonly building: Map<string, Promise<void>>;
-  /** When each resource's last build ended and how long it kept the thread busy. */
-  readonly lastBuild: Map<string, { readonly endedAt: number; readonly busyMs: number }>;
+  /** When the next build of a resource may start, after one that earned a rest (see REST_PER_BUSY). */
+  readonly restUntil: Map<string, number>;
   /** SotW `version_info`: bumped whenever any resource of the type changes. */
   version: number;
   /** Every resource as one SotW `resources` field, for wildcard streams; built on first use per version. */
@@ -163,7 +173,7 @@ export class ResourceCache {
   remove(type: ResourceType, name: string): boolean {
     const table = this.table(type);
     table.ready.delete(name);
-    table.lastBuild.delete(name);
+    table.restUntil.delete(name);
     if (!table.entries.delete(name)) return false;
     table.version++;
     return true;
@@ -173,10 +183,8 @@ export class ResourceCache {
    * Builds the current version of `name` in slices, unless a build of it is under way: then
    * resolves when that one ends (the caller checks again). One build at a time per resource:
    * under churn faster than a build, builds started per push would pile up and none would end.
-   * And after a long build the next waits `REST_PER_BUSY` times as long as that one kept the
-   * thread busy (changes meanwhile are coalesced: the build takes the version current when it
-   * starts): each push of a large assignment also costs every subscribed Envoy a rebuild of its
-   * subsets, and each build leaves megabytes for the GC.
+   * And after a long or large build the next rests (see REST_PER_BUSY; changes meanwhile are
+   * coalesced: the build takes the version current when it starts).
    */
   prepare(type: ResourceType, name: string): Promise<void> {
     const table = this.table(type);
@@ -184,14 +192,14 @@ export class ResourceCache {
     if (underWay) return underWay;
     const current = table.entries.get(name);
     if (!current || current.ready) return Promise.resolve();
-    const last = table.lastBuild.get(name);
-    const wait = last ? last.endedAt + REST_PER_BUSY * last.busyMs - performance.now() : 0;
+    const wait = (table.restUntil.get(name) ?? 0) - performance.now();
     // Without a wait the first slice runs now: a small resource is ready before this returns.
     const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => table.entries.get(name)?.prepare() ?? 0) : current.prepare();
     const build = started
       .then((busyMs) => {
-        if (busyMs >= LONG_BUILD_MS) table.lastBuild.set(name, { endedAt: performance.now(), busyMs });
-        else table.lastBuild.delete(name);
+        const rest = Math.max(REST_PER_BUSY * busyMs, (table.ready.get(name)?.size ?? 0) / BYTES_PER_REST_MS);
+        if (rest >= MIN_REST_MS) table.restUntil.set(name, performance.now() + rest);
+        else table.restUntil.delete(name);
       })
       .finally(() => {
         if (table.building.get(name) === build) table.building.delete(name);
@@ -228,7 +236,7 @@ export class ResourceCache {
   private table(type: ResourceType): TypeTable {
     let table = this.tables.get(type);
     if (!table) {
-      table = { entries: new Map(), ready: new Map(), building: new Map(), lastBuild: new Map(), version: 0 };
+      table = { entries: new Map(), ready: new Map(), building: new Map(), restUntil: new Map(), version: 0 };
       this.tables.set(type, table);
     }
     return table;
