@@ -1,5 +1,5 @@
 import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance, type Labels, type Locality } from '../model/instance';
-import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
+import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE, ownString } from '../model/text';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
@@ -65,25 +65,32 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
   if (typeof id !== 'string' || !NAME.test(id.replace(/:/g, '_'))) errors.push(`${field('id')}: letters, digits, '_', '.', '-', ':'`);
   if (errors.length) return { ok: false, errors };
+  // What the instance keeps is its own strings (see ownString) and, of the validated input maps
+  // (no errors: their entries are what was checked), spread copies: a spread of a JSON-parsed
+  // object is sized to its entries (40 bytes for two labels), where the object stringMap builds
+  // key by key keeps room for four (56).
   return {
     ok: true,
     instance: {
-      id: id as string,
+      id: ownString(id as string),
       service: intern(service),
       namespace: intern(namespace),
-      host,
+      host: ownString(host),
       port: port as number,
       weight: weight as number,
-      // Copies of the validated input maps (no errors: their entries are what was checked): a
-      // spread of a JSON-parsed object is sized to its entries (40 bytes for two labels), where
-      // the object stringMap builds key by key keeps room for four (56).
-      metadata: Object.keys(metadata).length > 0 ? { ...(o.metadata as Labels) } : EMPTY,
-      locality: Object.keys(locality).length > 0 ? { ...(o.locality as Locality) } : EMPTY,
+      metadata: Object.keys(metadata).length > 0 ? ownValues({ ...(o.metadata as Labels) }) : EMPTY,
+      locality: Object.keys(locality).length > 0 ? ownValues({ ...(o.locality as Locality) }) : EMPTY,
       healthy: o.healthy !== false,
       ephemeral: o.ephemeral !== false,
       ttlSeconds: ttlSeconds as number,
     },
   };
+}
+
+/** `map` with each value replaced by its own string, in place (the object keeps its shape). */
+function ownValues<T extends Record<string, string | undefined>>(map: T): T {
+  for (const key in map) (map as Record<string, string>)[key] = ownString(map[key]!);
+  return map;
 }
 
 function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: string[]): Record<string, string> {
