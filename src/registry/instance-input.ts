@@ -1,5 +1,6 @@
-import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance, type Labels, type Locality } from '../model/instance';
-import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE, ownString } from '../model/text';
+import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
+import { ownString } from '../model/own-string';
+import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
@@ -65,32 +66,22 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
   if (typeof id !== 'string' || !NAME.test(id.replace(/:/g, '_'))) errors.push(`${field('id')}: letters, digits, '_', '.', '-', ':'`);
   if (errors.length) return { ok: false, errors };
-  // What the instance keeps is its own strings (see ownString) and, of the validated input maps
-  // (no errors: their entries are what was checked), spread copies: a spread of a JSON-parsed
-  // object is sized to its entries (40 bytes for two labels), where the object stringMap builds
-  // key by key keeps room for four (56).
   return {
     ok: true,
     instance: {
-      id: ownString(id as string),
+      id: ownString(id as string), // strings of its own: see ownString
       service: intern(service),
       namespace: intern(namespace),
       host: ownString(host),
       port: port as number,
       weight: weight as number,
-      metadata: Object.keys(metadata).length > 0 ? ownValues({ ...(o.metadata as Labels) }) : EMPTY,
-      locality: Object.keys(locality).length > 0 ? ownValues({ ...(o.locality as Locality) }) : EMPTY,
+      metadata: Object.keys(metadata).length > 0 ? metadata : EMPTY,
+      locality: Object.keys(locality).length > 0 ? locality : EMPTY,
       healthy: o.healthy !== false,
       ephemeral: o.ephemeral !== false,
       ttlSeconds: ttlSeconds as number,
     },
   };
-}
-
-/** `map` with each value replaced by its own string, in place (the object keeps its shape). */
-function ownValues<T extends Record<string, string | undefined>>(map: T): T {
-  for (const key in map) (map as Record<string, string>)[key] = ownString(map[key]!);
-  return map;
 }
 
 function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: string[]): Record<string, string> {
@@ -99,12 +90,16 @@ function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: strin
     errors.push(`${at}: must be a map of string to string`);
     return {};
   }
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+  // One copy, checked and kept (no second object to disagree with it, e.g. over `__proto__`): a
+  // spread of a JSON-parsed object is sized to its entries (40 bytes for two labels, where an
+  // object filled key by key keeps room for four), and its values become strings of its own.
+  const copy: Record<string, unknown> = { ...value };
+  for (const [k, v] of Object.entries(copy)) {
     if (!keyPattern.test(k) || hasLoneSurrogate(k)) errors.push(`${at}.${k}: invalid key`);
     else if (typeof v !== 'string' || v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters`);
     else if (hasLoneSurrogate(v)) errors.push(`${at}.${k}: ${LONE_SURROGATE_MESSAGE}`);
-    else out[k] = v;
+    else copy[k] = ownString(v);
   }
-  return out;
+  if (Object.getOwnPropertySymbols(copy).length > 0) errors.push(`${at}: keys must be strings`);
+  return copy as Record<string, string>;
 }

@@ -5,17 +5,20 @@ import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { ResourceType } from './types';
 
 /**
- * After a build, the next build of the same resource waits REST_PER_BUSY times as long as it
- * kept the thread busy, and at least its size over BYTES_PER_REST_MS: one large resource under
- * steady churn then takes at most a quarter of the thread, and a 100,000-endpoint assignment
- * (8 MB) is rebuilt and pushed about once a second. Each version costs every stream three
- * buffers of its size (the build, the response, grpc-js's framed copy), which only a full GC
- * frees once they outlive a scavenge, and every subscribed Envoy a rebuild of its subsets.
- * A rest under MIN_REST_MS is none: small resources go out as soon as they change.
+ * After a build, the next build of the same resource rests: REST_PER_BUSY times as long as a
+ * long build (LONG_BUILD_MS or more) kept the thread busy, so one large resource under steady
+ * churn takes at most a quarter of the thread; and 1 ms per BYTES_PER_REST_MS it built, up to
+ * MAX_SIZE_REST_MS, so a 100,000-endpoint assignment (8 MB) goes out about once a second:
+ * every version costs a buffer of its size, and each stream two more (the response and
+ * grpc-js's framed copy) which only a full GC frees once they outlive a scavenge, and every
+ * subscribed Envoy a rebuild of its subsets. The cap keeps the size's share of a rest well
+ * inside `xds.rolloutWaitMs` (a rollout's make step waits for the new version's ACK). A rest
+ * under LONG_BUILD_MS is none: small resources go out as soon as they change.
  */
+const LONG_BUILD_MS = 10;
 const REST_PER_BUSY = 3;
 const BYTES_PER_REST_MS = 8 * 1024;
-const MIN_REST_MS = 10;
+const MAX_SIZE_REST_MS = 1000;
 
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
@@ -193,13 +196,18 @@ export class ResourceCache {
     const current = table.entries.get(name);
     if (!current || current.ready) return Promise.resolve();
     const wait = (table.restUntil.get(name) ?? 0) - performance.now();
+    const run = (resource: CachedResource) => resource.prepare().then((busyMs) => ({ resource, busyMs }));
     // Without a wait the first slice runs now: a small resource is ready before this returns.
-    const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => table.entries.get(name)?.prepare() ?? 0) : current.prepare();
+    const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => {
+      const latest = table.entries.get(name);
+      return latest && run(latest);
+    }) : run(current);
     const build = started
-      .then((busyMs) => {
-        const rest = Math.max(REST_PER_BUSY * busyMs, (table.ready.get(name)?.size ?? 0) / BYTES_PER_REST_MS);
-        if (rest >= MIN_REST_MS) table.restUntil.set(name, performance.now() + rest);
-        else table.restUntil.delete(name);
+      .then((built) => {
+        table.restUntil.delete(name);
+        if (!built || !table.entries.has(name)) return; // removed meanwhile: nothing to pace
+        const rest = Math.max(built.busyMs >= LONG_BUILD_MS ? REST_PER_BUSY * built.busyMs : 0, Math.min(built.resource.size / BYTES_PER_REST_MS, MAX_SIZE_REST_MS));
+        if (rest >= LONG_BUILD_MS) table.restUntil.set(name, performance.now() + rest);
       })
       .finally(() => {
         if (table.building.get(name) === build) table.building.delete(name);

@@ -2,9 +2,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseInstance } from '../../src/registry/instance-input';
 
-// V8's own check, through its natives syntax (enabled before the function is compiled).
+// V8's own check, through its natives syntax; off again after these tests (the flag is the
+// whole process's, and later test files share this worker; V8 compiles the function at its first call).
 setFlagsFromString('--allow-natives-syntax');
 const isInternalized = runInNewContext('(s) => %IsInternalizedString(s)') as (s: string) => boolean;
+afterAll(() => setFlagsFromString('--no-allow-natives-syntax'));
 
 describe('strings an instance keeps', () => {
   it('are not the internalized strings JSON.parse makes of short values (a full GC walks every one)', () => {
@@ -16,5 +18,15 @@ describe('strings an instance keeps', () => {
     const { id, host, metadata, locality } = parsed.instance;
     expect({ id, host, metadata, locality }).toEqual({ id: 'i12345', host: '10.1.2.3', metadata: { user: 'u12345', version: 'gray' }, locality: { zone: 'z1' } });
     expect([id, host, metadata.user!, metadata.version!, locality.zone!].map(isInternalized)).toEqual([false, false, false, false, false]);
+  });
+});
+
+describe('the metadata and locality an instance keeps', () => {
+  it('are the copies that were checked: a `__proto__` key (an own property in JSON) is refused, not kept unchecked', () => {
+    const parse = (json: string) => parseInstance(JSON.parse(json), { ttlSeconds: 30 });
+    expect(parse('{"service":"shop","host":"10.0.0.1","port":80,"locality":{"zone":"z","__proto__":"x"}}')).toEqual({ ok: false, errors: ['locality.__proto__: unknown field (region, zone, campus)'] });
+    expect(parse('{"service":"shop","host":"10.0.0.1","port":80,"metadata":{"__proto__":"x"}}')).toEqual({ ok: false, errors: ['metadata.__proto__: invalid key'] });
+    const kept = parse('{"service":"shop","host":"10.0.0.1","port":80,"metadata":{"lane":"blue"},"locality":{"zone":"z"}}');
+    expect(kept.ok && [kept.instance.metadata, kept.instance.locality]).toEqual([{ lane: 'blue' }, { zone: 'z' }]);
   });
 });

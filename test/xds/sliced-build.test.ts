@@ -130,7 +130,8 @@ describe('a large cluster over ADS', () => {
     client.ack(first, ['big.default']);
 
     // A change every 25 ms for 6 s: each rebuild is superseded before a 50,000-endpoint build
-    // ends, and after each build the next waits three times as long as it kept the thread busy.
+    // ends, and after each build the next rests (three times as long as it kept the thread busy,
+    // at least 1 ms per 8 KiB built).
     // (Decoding each 4 MB push holds this process's loop too, so the changes come less often.)
     const received: string[] = [];
     let changing = true;
