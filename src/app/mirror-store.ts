@@ -1,5 +1,7 @@
 import type { Store, StoreEntry, StoreEvent, StoreListener } from '../store/store';
 
+const refuseWrite = (): Promise<never> => Promise.reject(new Error('an ext_proc worker does not write; the primary process does'));
+
 /**
  * An ext_proc worker's read-only copy of the primary's store: filled from the primary's
  * snapshot (`load`) and kept current by the primary's forwarded watch events (`apply`), so
@@ -31,11 +33,15 @@ export class MirrorStore implements Store {
   }
 
   put(): Promise<number> {
-    return Promise.reject(new Error('an ext_proc worker does not write; the primary process does'));
+    return refuseWrite();
+  }
+
+  putAll(): Promise<void> {
+    return refuseWrite();
   }
 
   delete(): Promise<boolean> {
-    return Promise.reject(new Error('an ext_proc worker does not write; the primary process does'));
+    return refuseWrite();
   }
 
   watch(prefix: string, _afterRevision: number, listener: StoreListener): () => void {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import type { Instance } from '../model/instance';
-import type { Store, StoreEvent } from '../store/store';
+import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance } from './instance-input';
 import type { Registry } from './registry';
 
@@ -21,6 +21,11 @@ const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(res
 
 function keyOf(namespace: string, service: string, id: string): string {
   return `${PREFIX}${namespace}/${service}/${id}`;
+}
+
+/** A registration this replica wrote, already validated: its watch event need not be parsed again. */
+interface OwnWrite extends StorePut {
+  readonly instance: Instance;
 }
 
 export interface InstanceRef {
@@ -49,7 +54,7 @@ export class RegistryStoreSync {
   private waiters: Array<{ count: number; resolve: () => void }> = [];
   private scheduled = false;
   /** Our own writes in flight, already validated: their watch event need not be parsed again. */
-  private readonly written = new Map<string, { value: string; instance: Instance }>();
+  private readonly written = new Map<string, OwnWrite>();
   /** Keys this replica is deleting (deregistrations), to tell them from expiries on a leased store. */
   private readonly deregistering = new Set<string>();
 
@@ -74,7 +79,7 @@ export class RegistryStoreSync {
   }
 
   async register(instance: Instance): Promise<void> {
-    await this.put(instance);
+    await this.write([instance]);
     await this.applied();
     this.log.info({ event: 'instance.registered', namespace: instance.namespace, service: instance.service, id: instance.id, address: `${instance.host}:${instance.port}`, ephemeral: instance.ephemeral }, 'instance registered');
   }
@@ -109,10 +114,10 @@ export class RegistryStoreSync {
    * The writes share the store's group commit. Returns, per removal, whether it existed.
    */
   async batch(register: readonly Instance[], remove: readonly InstanceRef[]): Promise<boolean[]> {
-    const writes: Promise<unknown>[] = [];
-    for (let i = 0; i < register.length; i++) {
-      if (i > 0 && i % WRITES_PER_TURN === 0) await yieldTurn();
-      writes.push(this.put(register[i]!));
+    const writes: Promise<void>[] = [];
+    for (let from = 0; from < register.length; from += WRITES_PER_TURN) {
+      if (from > 0) await yieldTurn();
+      writes.push(this.write(register.slice(from, from + WRITES_PER_TURN)));
     }
     const removals = remove.map((r) => this.removeKey(keyOf(r.namespace, r.service, r.id)));
     await Promise.all(writes);
@@ -134,12 +139,16 @@ export class RegistryStoreSync {
     }
   }
 
-  private put(instance: Instance): Promise<number> {
-    const key = keyOf(instance.namespace, instance.service, instance.id);
-    const value = storedRecord(instance);
-    this.written.set(key, { value, instance });
-    return this.store.put(key, value, instance.ephemeral ? { ttlSeconds: instance.ttlSeconds } : {}).catch((error: unknown) => {
-      if (this.written.get(key)?.value === value) this.written.delete(key);
+  /** One store call for many instances: a promise per instance would outlive young collections and die old. */
+  private write(instances: readonly Instance[]): Promise<void> {
+    const writes = instances.map((instance): OwnWrite => {
+      const key = keyOf(instance.namespace, instance.service, instance.id);
+      const write = { key, value: storedRecord(instance), ttlSeconds: instance.ephemeral ? instance.ttlSeconds : undefined, instance };
+      this.written.set(key, write);
+      return write;
+    });
+    return this.store.putAll(writes).catch((error: unknown) => {
+      for (const write of writes) if (this.written.get(write.key) === write) this.written.delete(write.key);
       throw error;
     });
   }

@@ -1,17 +1,19 @@
 import { silentLogger, type Logger } from '../log/logger';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { encodeRecord, scanLog, scanLogFile, type LogRecord, type RecordVisitor } from './log-format';
+import { encodeRecord, encodeRecords, scanLog, scanLogFile, type LogRecord, type RecordVisitor } from './log-format';
 import { readRecords, RecordReadError, type RecordRef } from './log-reader';
 import { lockDataDir } from './lock';
 import { comparator, mergeSorted, sortInSlices } from '../model/slices';
 import { RecordIndex } from './record-index';
-import type { Store, StoreEntry, StoreEvent, StoreListener } from './store';
+import type { Store, StoreEntry, StoreEvent, StoreListener, StorePut } from './store';
 
-interface Pending {
-  readonly record: LogRecord;
-  readonly done: () => void;
-  readonly fail: (error: Error) => void;
+/** The records one group commit writes, and the one promise everyone waiting on them shares. */
+interface GroupCommit {
+  readonly records: LogRecord[];
+  readonly committed: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
 }
 
 export interface EmbeddedStoreOptions {
@@ -59,8 +61,8 @@ export class EmbeddedStore implements Store {
   private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
   private readonly log: Logger;
   private readonly compactAfterRecords: number;
-  private queue: Pending[] = [];
-  private flushScheduled = false;
+  /** The group commit that writes queued now join; its flush is scheduled when it opens. */
+  private nextCommit: GroupCommit | undefined;
   /** Group commits and the compaction's switch-over run one at a time, in order. */
   private lane: Promise<void> = Promise.resolve();
   private revision = 0;
@@ -223,7 +225,16 @@ export class EmbeddedStore implements Store {
 
   /** TTLs are not the embedded store's: the registry expires ephemeral instances itself. */
   put(key: string, value: string): Promise<number> {
-    return this.append({ r: 0, k: key, v: value });
+    const record: LogRecord = { r: 0, k: key, v: value };
+    return this.append(record).then(() => record.r);
+  }
+
+  /** All in one group commit: durable together or failed together. */
+  putAll(puts: readonly StorePut[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    let committed: Promise<void> = Promise.resolve();
+    for (const put of puts) committed = this.append({ r: 0, k: put.key, v: put.value });
+    return committed;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -254,17 +265,25 @@ export class EmbeddedStore implements Store {
     await this.unlock();
   }
 
-  private append(record: LogRecord): Promise<number> {
+  /** Resolves when the group commit the record joins is durable and applied. */
+  private append(record: LogRecord): Promise<void> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     this.pending.set(record.k!, record);
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ record, done: () => resolve(record.r), fail: reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate: every write of this event-loop turn joins the batch.
-        void this.enqueue(() => new Promise<void>((r) => setImmediate(r)).then(() => this.flush()));
-      }
+    const commit = (this.nextCommit ??= this.openCommit());
+    commit.records.push(record);
+    return commit.committed;
+  }
+
+  private openCommit(): GroupCommit {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const committed = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    // setImmediate: every write of this event-loop turn joins the commit.
+    void this.enqueue(() => new Promise<void>((r) => setImmediate(r)).then(() => this.flush()));
+    return { records: [], committed, resolve, reject };
   }
 
   private enqueue(step: () => Promise<void>): Promise<void> {
@@ -274,21 +293,18 @@ export class EmbeddedStore implements Store {
 
   /** Writes and syncs every queued record, then applies them all, then notifies watchers. Never rejects. */
   private async flush(): Promise<void> {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
+    const commit = this.nextCommit;
+    this.nextCommit = undefined;
+    if (!commit) return;
+    const batch = commit.records;
     const fail = (error: Error) => {
-      for (const p of batch) {
-        if (this.pending.get(p.record.k!) === p.record) this.pending.delete(p.record.k!);
-        p.fail(error);
-      }
+      for (const record of batch) if (this.pending.get(record.k!) === record) this.pending.delete(record.k!);
+      commit.reject(error);
     };
     if (this.closed) return fail(new Error('store is closed'));
     let revision = this.revision;
-    for (const p of batch) p.record.r = ++revision;
-    const lines = batch.map((p) => encodeRecord(p.record));
-    const bytes = Buffer.from(lines.join(''));
+    for (const record of batch) record.r = ++revision;
+    const { bytes, lengths } = encodeRecords(batch);
     try {
       await writeAll(this.file, bytes);
     } catch (error) {
@@ -307,17 +323,14 @@ export class EmbeddedStore implements Store {
     this.size += bytes.length;
     this.records += batch.length;
     this.revision = revision;
-    batch.forEach((p, i) => {
-      const length = Buffer.byteLength(lines[i]!);
-      this.compactionTail?.push(p.record);
-      this.apply(p.record, offset, length);
-      offset += length;
-      for (const listing of this.listings) if (p.record.k!.startsWith(listing.prefix)) listing.changed.set(p.record.k!, p.record);
+    batch.forEach((record, i) => {
+      this.compactionTail?.push(record);
+      this.apply(record, offset, lengths[i]!);
+      offset += lengths[i]!;
+      for (const listing of this.listings) if (record.k!.startsWith(listing.prefix)) listing.changed.set(record.k!, record);
     });
-    for (const p of batch) {
-      this.notify(p.record);
-      p.done();
-    }
+    for (const record of batch) this.notify(record);
+    commit.resolve();
     if (!this.compacting && this.wantsCompaction()) {
       this.compacting = this.compact()
         .then(() => {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { LeaseKeepAlives } from './etcd-keepalive';
-import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener } from './store';
+import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
 export interface EtcdStoreConfig {
   readonly kind: 'etcd';
@@ -110,6 +110,10 @@ export class EtcdStore implements Store {
     });
     await this.caughtUp(revision);
     return revision;
+  }
+
+  async putAll(puts: readonly StorePut[]): Promise<void> {
+    await Promise.all(puts.map((put) => this.put(put.key, put.value, { ttlSeconds: put.ttlSeconds })));
   }
 
   async delete(key: string): Promise<boolean> {

@@ -15,6 +15,15 @@ export function encodeRecord(record: LogRecord): string {
   return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
 }
 
+/**
+ * A group commit's lines as one buffer, with each line's length in bytes. The line strings die
+ * here, young: kept across the write and fsync they would outlive a scavenge or two and die old.
+ */
+export function encodeRecords(records: readonly LogRecord[]): { bytes: Buffer; lengths: number[] } {
+  const lines = records.map(encodeRecord);
+  return { bytes: Buffer.from(lines.join('')), lengths: lines.map((line) => Buffer.byteLength(line)) };
+}
+
 export type ScannedLine =
   | { readonly ok: true; readonly record: LogRecord; readonly legacy: boolean }
   | { readonly ok: false; readonly reason: string; readonly key: string | undefined };

@@ -19,6 +19,14 @@ export interface PutOptions {
   readonly ttlSeconds?: number;
 }
 
+/** One write of `putAll`. */
+export interface StorePut {
+  readonly key: string;
+  readonly value: string;
+  /** As `PutOptions.ttlSeconds`. */
+  readonly ttlSeconds?: number;
+}
+
 /** Keys that expire in the store itself (etcd leases), so every replica sees one expiry at one revision. */
 export interface StoreLeases {
   /** Renews the lease of a key put with a TTL; false when the key no longer exists. */
@@ -39,6 +47,12 @@ export interface Store {
   list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }>;
   /** Without `leases`, a TTL is ignored and the registry expires the key's instance itself. */
   put(key: string, value: string, options?: PutOptions): Promise<number>;
+  /**
+   * Many puts with one promise (a registration batch: one per write would outlive young
+   * collections and die old). Resolves when all are durable; on failure some may have been
+   * written (the embedded store writes them in one group commit, all or none).
+   */
+  putAll(puts: readonly StorePut[]): Promise<void>;
   /** Resolves false when the key did not exist. */
   delete(key: string): Promise<boolean>;
   /** Changes under `prefix` after `afterRevision`; returns the unsubscribe function. */

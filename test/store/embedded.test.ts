@@ -29,6 +29,22 @@ test('put, list, delete and watch; data survives close and reopen', async () => 
   await reopened.close();
 });
 
+test('putAll: one promise for many keys, written and watched together and in order; a closed store refuses it', async () => {
+  const dir = tmp();
+  const store = await EmbeddedStore.open(dir);
+  const events: StoreEvent[] = [];
+  store.watch('k/', (await store.list('k/')).revision, (e) => events.push(e));
+  const puts = Array.from({ length: 1000 }, (_, i) => ({ key: `k/${i}`, value: `v${i}` }));
+  await store.putAll(puts);
+  expect(events.map((e) => [e.key, e.value])).toEqual(puts.map((p) => [p.key, p.value]));
+  expect(events.map((e) => e.revision - events[0]!.revision)).toEqual(puts.map((_, i) => i));
+  await store.close();
+  await expect(store.putAll(puts)).rejects.toThrow('store is closed');
+  const reopened = await EmbeddedStore.open(dir);
+  expect((await reopened.list('k/')).entries).toHaveLength(1000);
+  await reopened.close();
+});
+
 test('a torn last record (a crash mid-write, never acknowledged) is dropped on open', async () => {
   const dir = tmp();
   const store = await EmbeddedStore.open(dir);

@@ -73,6 +73,18 @@ describeWithEtcd('etcd store against a real etcd', () => {
     sync.stop();
   });
 
+  test('a batch writes each instance: an ephemeral one is bound to a lease etcd expires, a persistent one is not', async () => {
+    const registry = new Registry();
+    const sync = new RegistryStoreSync(await store(), registry, silentLogger, 2);
+    await sync.start();
+    const ids = () => registry.snapshot().services.get('default/shop')?.instances.map((i) => i.id).sort();
+    await sync.batch([instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }), instance('shop', 2)], []);
+    expect(ids()).toEqual(['shop-1', 'shop-2']); // applied when the batch resolves
+    await until(() => ids()?.length === 1, 'etcd to expire the lease', 8000);
+    expect(ids()).toEqual(['shop-2']);
+    sync.stop();
+  });
+
   test('a key put with a TTL lives while refreshed (from either store) and is deleted by etcd for both when not', async () => {
     const a = await store();
     const b = await store();
