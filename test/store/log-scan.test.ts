@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeRecord, scanLog, scanLogFile, type LogRecord } from '../../src/store/log-format';
+import { encodeRecord, encodeRecords, scanLog, scanLogFile, type LogRecord } from '../../src/store/log-format';
 
 /** Each record's key, offset and length as a scan reports them. */
 function scanned(run: (visit: (record: LogRecord, offset: number, length: number) => void) => unknown): { result: unknown; visits: string[] } {
@@ -64,4 +64,15 @@ describe('scanLogFile: the open-time scan, read in chunks', () => {
     expect(scanLog(Buffer.from(logs['a damaged line, then more']!))).toMatchObject({ records: 4, corrupt: { line: 6, key: 'd' }, linesAfterCorrupt: 2 });
     expect(scanLog(Buffer.from(logs['a missing revision']!))).toMatchObject({ records: 4, corrupt: { line: 6 }, linesAfterCorrupt: 2 });
   });
+});
+
+test("encodeRecords writes a group commit's lines as encodeRecord does, one buffer, each line's byte length", () => {
+  const records: LogRecord[] = [{ r: 1, k: 'a', v: 'x'.repeat(300) }, { r: 2, k: 'é/ключ', v: '{"say":"日本語 \\"quoted\\" 😀"}' }, { r: 3, k: 'a' }, { r: 4 }];
+  const { bytes, lengths } = encodeRecords(records);
+  const lines = records.map(encodeRecord);
+  expect(bytes.toString()).toBe(lines.join(''));
+  expect(lengths).toEqual(lines.map((line) => Buffer.byteLength(line)));
+  const visits: string[] = [];
+  expect(scanLog(bytes, (record, offset, length) => visits.push(`${record.r}@${offset}+${length}`)).corrupt).toBeUndefined();
+  expect(visits).toHaveLength(4);
 });
