@@ -1,7 +1,8 @@
 // Preloaded into the server under test (`node -r probe.js`): answers the bench's IPC message
 // 'stats' with the event-loop delay (perf_hooks.monitorEventLoopDelay) and GC pauses
-// (PerformanceObserver 'gc') since the previous 'stats', then starts over; and with RSS, the
-// heap's used and reserved sizes and the memory outside the heap, at that moment.
+// (PerformanceObserver 'gc': the longest, their total and count, and scavenges apart) since the
+// previous 'stats', then starts over; and with RSS, the heap's used and reserved sizes and the
+// memory outside the heap at that moment, and the peak RSS since the process started.
 // It also tells a busy loop from a starved one: a 1 ms timer reads the main thread's
 // /proc schedstat (nanoseconds on a CPU, and waiting for one) at every tick, so each gap
 // between ticks splits into time the thread ran (its own work: JS, GC, I/O callbacks) and
@@ -17,10 +18,14 @@ let gcMax = 0;
 let gcTotal = 0;
 let gcCount = 0;
 let scavengeMax = 0; // young generation (minor GC)
+let scavengeCount = 0;
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gcMax = Math.max(gcMax, entry.duration);
-    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavengeMax = Math.max(scavengeMax, entry.duration);
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      scavengeMax = Math.max(scavengeMax, entry.duration);
+      scavengeCount++;
+    }
     gcTotal += entry.duration;
     gcCount++;
   }
@@ -58,10 +63,11 @@ if (schedFd !== undefined) {
   }, 1).unref();
 }
 
-/** RSS and where it is: the JS heap (used, and reserved), and memory outside it (typed arrays, buffers). */
+/** RSS (now, and the peak since start) and where it is: the JS heap (used, and reserved), and memory outside it (typed arrays, buffers). */
 function memoryMiB() {
   const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
-  return { rssMiB: rss / 1048576, heapUsedMiB: heapUsed / 1048576, heapTotalMiB: heapTotal / 1048576, externalMiB: external / 1048576 };
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024; // kilobytes
+  return { rssMiB: rss / 1048576, peakRssMiB, heapUsedMiB: heapUsed / 1048576, heapTotalMiB: heapTotal / 1048576, externalMiB: external / 1048576 };
 }
 
 process.on('message', (message) => {
@@ -75,9 +81,10 @@ process.on('message', (message) => {
     scavengeMaxMs: scavengeMax,
     gcTotalMs: gcTotal,
     gcCount,
+    scavengeCount,
     ...memoryMiB(),
   });
   loop.reset();
-  gcMax = gcTotal = gcCount = scavengeMax = 0;
+  gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = 0;
   ownMax = gapMax = waitInGaps = 0;
 });

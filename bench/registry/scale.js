@@ -4,7 +4,8 @@
 // driven in turn (small, large, small, large ...) by a closed loop of CONCURRENCY streams (one
 // per request, as Envoy opens them) for SECONDS. Prints req/s, server CPU µs per request
 // (/proc/<pid>/stat, user + system), RSS and the heap's share of it, min / median / max, and the paired ratios
-// large/small. CPU per request is the figure a loaded machine disturbs least.
+// large/small. CPU per request is the figure a loaded machine disturbs least. Before that, per server,
+// what its load cost: time, young and full GCs, RSS right after it and at its peak.
 // Needs `npm run build`. Env: LARGE, SMALL, SECONDS, ROUNDS, CONCURRENCY, BATCH, SERVER_NODE_ARGS (flags for both servers),
 // DIST (another build, e.g. to compare memory before and after a change).
 'use strict';
@@ -48,6 +49,7 @@ async function startServer(name, instances) {
   });
   await untilServing(child);
   const admin = `http://127.0.0.1:${ports.admin}`;
+  const loadStarted = performance.now();
   for (let from = 0; from < instances; from += BATCH) {
     const register = [];
     for (let i = from; i < Math.min(instances, from + BATCH); i++) {
@@ -55,10 +57,13 @@ async function startServer(name, instances) {
     }
     await post(admin, '/v1/instances/batch', { register });
   }
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
   const stats = () => new Promise((resolve) => {
     child.once('message', resolve);
     child.send('stats');
   });
+  const st = await stats(); // since start: the load
+  console.log(`${instances} instances loaded in ${loadSeconds.toFixed(1)} s: ${st.scavengeCount} scavenges, ${st.gcCount - st.scavengeCount} other GC pauses (mark-compact and its incremental steps; all pauses together ${st.gcTotalMs.toFixed(0)} ms, longest ${st.gcMaxMs.toFixed(1)}); RSS ${st.rssMiB.toFixed(0)} MiB right after (heap used ${st.heapUsedMiB.toFixed(0)}), peak ${st.peakRssMiB.toFixed(0)}`);
   const cpuTicks = () => {
     const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return Number(fields[11]) + Number(fields[12]); // utime, stime
