@@ -34,7 +34,6 @@ import { CertificateFiles } from '../tls/certificate-files';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
 import { ExtProcWorkers } from './workers';
-import { boundLargeHeapGrowth } from './heap-growth';
 
 /** gRPC limits: ext_proc frames carry headers only, so 4 MiB is generous; Envoy's own header cap is 60 KiB by default. */
 const GRPC_OPTIONS: grpc.ServerOptions = {
@@ -91,7 +90,6 @@ export class App {
     const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
     if (xdsProblem) throw new Error(xdsProblem);
     const metrics = new MetricsRegistry();
-    releases.push(boundLargeHeapGrowth(log));
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
     // With workers, they serve ext_proc (same port) and this process keeps the store, xDS and admin.

@@ -9,7 +9,6 @@ import { createExtProcServer, decideOptionsOf, routingSide } from './app';
 import { FollowPrimaryRollout } from './follow-rollout';
 import { MirrorStore } from './mirror-store';
 import type { FromWorker, ToWorker } from './workers';
-import { boundLargeHeapGrowth } from './heap-growth';
 
 /**
  * An ext_proc worker (`workers: N`): waits for the primary's store snapshot, builds the same
@@ -33,7 +32,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   // The primary's rollout waits at most rolloutWaitMs for Envoy; a second more covers the IPC.
   const follow = new FollowPrimaryRollout(config.xds.rolloutWaitMs + 1000, (what) => send({ t: 'switched', what }), log);
   const readiness = new Readiness();
-  const releases: Array<() => unknown> = [boundLargeHeapGrowth(log)];
+  const releases: Array<() => unknown> = [];
   // This worker's decisions for the console's live split; the primary sums the workers'.
   const split = new DecisionSplit();
   releases.push(() => split.close());

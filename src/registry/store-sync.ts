@@ -114,16 +114,24 @@ export class RegistryStoreSync {
    * The writes share the store's group commit. Returns, per removal, whether it existed.
    */
   async batch(register: readonly Instance[], remove: readonly InstanceRef[]): Promise<boolean[]> {
-    const writes: Promise<void>[] = [];
-    for (let from = 0; from < register.length; from += WRITES_PER_TURN) {
+    // Each promise is handled as it is made: one left unhandled across a turn ends the process.
+    let failure: { error: unknown } | undefined;
+    const settle = <T>(promise: Promise<T>): Promise<T | undefined> =>
+      promise.catch((error: unknown) => {
+        failure ??= { error };
+        return undefined;
+      });
+    const writes: Promise<unknown>[] = [];
+    for (let from = 0; from < register.length && !failure; from += WRITES_PER_TURN) {
       if (from > 0) await yieldTurn();
-      writes.push(this.write(register.slice(from, from + WRITES_PER_TURN)));
+      writes.push(settle(this.write(register.slice(from, from + WRITES_PER_TURN))));
     }
-    const removals = remove.map((r) => this.removeKey(keyOf(r.namespace, r.service, r.id)));
+    const removals = failure ? [] : remove.map((r) => settle(this.removeKey(keyOf(r.namespace, r.service, r.id))));
     await Promise.all(writes);
     const existed = await Promise.all(removals);
+    if (failure) throw failure.error; // the first; no chunk went to the store once it was known
     await this.applied();
-    return existed;
+    return existed as boolean[];
   }
 
   /** A deregistration: remembered until its delete comes back on the watch, so it is not logged as an expiry. */
@@ -139,7 +147,7 @@ export class RegistryStoreSync {
     }
   }
 
-  /** One store call for many instances: a promise per instance would outlive young collections and die old. */
+  /** One store call for many instances (see `Store.putAll`). */
   private write(instances: readonly Instance[]): Promise<void> {
     const writes = instances.map((instance): OwnWrite => {
       const key = keyOf(instance.namespace, instance.service, instance.id);

@@ -68,6 +68,7 @@ export class EmbeddedStore implements Store {
   private revision = 0;
   private records = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** The last queued or in-flight (not yet applied) record per key, so a delete knows whether its key will exist. */
   private readonly pending = new Map<string, LogRecord>();
   /** While a compaction runs: the records committed since it took its revision. */
@@ -231,6 +232,7 @@ export class EmbeddedStore implements Store {
 
   /** All in one group commit: durable together or failed together. */
   putAll(puts: readonly StorePut[]): Promise<void> {
+    // Checked once here: append would return a rejected promise per put, all but the last unhandled.
     if (this.closed) return Promise.reject(new Error('store is closed'));
     let committed: Promise<void> = Promise.resolve();
     for (const put of puts) committed = this.append({ r: 0, k: put.key, v: put.value });
@@ -254,8 +256,13 @@ export class EmbeddedStore implements Store {
     return () => this.watchers.delete(watcher);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Also after a failure closed it: the data directory's lock is released either way. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     await this.compacting;
     await this.enqueue(() => this.flush());
     if (!this.closed) {
@@ -286,9 +293,11 @@ export class EmbeddedStore implements Store {
     return { records: [], committed, resolve, reject };
   }
 
+  /** The step's own promise rejects if it fails; the lane goes on to the next step regardless. */
   private enqueue(step: () => Promise<void>): Promise<void> {
-    this.lane = this.lane.then(step);
-    return this.lane;
+    const done = this.lane.then(step);
+    this.lane = done.catch(() => undefined);
+    return done;
   }
 
   /** Writes and syncs every queued record, then applies them all, then notifies watchers. Never rejects. */

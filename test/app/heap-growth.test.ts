@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { boundLargeHeapGrowth } from '../../src/app/heap-growth';
 import { captureLogs } from '../support/logs';
 import { until } from '../support/app';
 
-// The effect on V8's heap is measured in bench/registry/scale.js; here, when the bound is set and given back.
+const REPO = path.join(__dirname, '..', '..');
+
 test('bounds growth once the heap in use passes the bound, once, and gives V8 its factor back under the release size', async () => {
   const stays = captureLogs();
   const stopStaying = boundLargeHeapGrowth(stays.logger, { boundAboveBytes: 1, releaseBelowBytes: 0, checkMs: 5 });
@@ -17,4 +20,39 @@ test('bounds growth once the heap in use passes the bound, once, and gives V8 it
     stopStaying();
     stopFlipping();
   }
+});
+
+/** The factor V8 sized the old generation's limit with at each full GC, between the script's markers (`--trace-gc-verbose`). */
+function factorsBetweenMarkers(script: string, nodeArgs: string[] = []): string[][] {
+  const run = spawnSync(process.execPath, [...nodeArgs, '--expose-gc', '--trace-gc-verbose', '-r', path.join(REPO, 'test', 'support', 'register-ts.js'), '-e', script], { cwd: REPO, encoding: 'utf8', timeout: 20000 });
+  expect(run.status).toBe(0);
+  const phases: string[][] = [[]];
+  for (const line of run.stdout.split('\n')) {
+    if (line === 'MARK') phases.push([]);
+    const factor = /\[HeapController\] Limit: .*\(([\d.]+)\)$/.exec(line)?.[1];
+    if (factor) phases[phases.length - 1]!.push(factor);
+  }
+  return phases;
+}
+
+const BOUND_THEN_RELEASED = `
+  const { boundLargeHeapGrowth } = require('./src/app/heap-growth.ts');
+  const stop = boundLargeHeapGrowth({ info() {} }, { boundAboveBytes: 1, releaseBelowBytes: 0, checkMs: 1 });
+  setTimeout(() => {
+    console.log('MARK'); gc(); console.log('MARK');
+    stop();
+    gc(); console.log('MARK');
+  }, 50);
+`;
+
+test("V8 sizes the heap by the bound at the next full GC, and by its own factor once it is given back", () => {
+  const [, bounded, released] = factorsBetweenMarkers(BOUND_THEN_RELEASED);
+  expect(bounded).toEqual(['1.4']);
+  expect(released).toHaveLength(1);
+  expect(released![0]).not.toBe('1.4');
+});
+
+test('a process started with --heap-growing-percent keeps its own', () => {
+  const [, bounded] = factorsBetweenMarkers(BOUND_THEN_RELEASED, ['--heap-growing-percent=90']);
+  expect(bounded).toEqual(['1.9']);
 });
