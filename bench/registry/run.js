@@ -10,11 +10,12 @@
 //  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CLIENT_NICE (the ext_proc client's, e.g. -5), CPU_PROF_DIR,
+// SERVER_CPUS / CLIENT_CPUS (taskset CPU lists, e.g. 1 and 0: the server on a core the load generators do not use),
 // SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build),
 // ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
 // (as an Envoy routing to it would), so churn costs the server a rebuild per push.
 'use strict';
-const { fork } = require('node:child_process');
+const { execFileSync, fork } = require('node:child_process');
 const { freePort, untilServingLogged } = require('../serving');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -35,6 +36,11 @@ const BATCH = Number(process.env.BATCH ?? 2000);
 const EXPIRING = 10000;
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-registry-'));
 
+/** Pins every thread of process `pid` to the CPUs of `list` (taskset's syntax), if one is given. */
+function pin(pid, list) {
+  if (list) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', list, String(pid)], { stdio: 'ignore' });
+}
+
 async function startServer() {
   const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
   const rules = path.join(OUT, 'rules.yaml');
@@ -48,6 +54,7 @@ async function startServer() {
   await untilServingLogged(child, logPath);
   // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
   if (process.env.SERVER_NICE) os.setPriority(child.pid, Number(process.env.SERVER_NICE));
+  pin(child.pid, process.env.SERVER_CPUS);
   const stats = () => new Promise((resolve) => {
     child.once('message', resolve);
     child.send('stats');
@@ -127,6 +134,7 @@ async function phase(server, driver, name, round, ads) {
 }
 
 async function main() {
+  pin(process.pid, process.env.CLIENT_CPUS); // the driver and churn.js, forked from here, inherit it
   const server = await startServer();
   let driver;
   try {

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Chunks } from './chunks';
 import { encodeDeltaResource, encodeSotwResources } from './codec';
 import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { ResourceType } from './types';
@@ -25,7 +26,7 @@ const HASH_STEP_BYTES = 512 * 1024;
 
 /** One resource at one version, encoded once and shared by every stream that receives it. */
 export class CachedResource {
-  private delta: Uint8Array | undefined;
+  private delta: Chunks | undefined;
   private bytes: Uint8Array | undefined;
   private hash: string | undefined;
   /** Until ready: what builds (if lazy) and hashes it, in steps; shared by `prepare` and the synchronous getters. */
@@ -76,7 +77,7 @@ export class CachedResource {
   }
 
   /** The Delta `Resource` wrapper, encoded on first use (SotW-only deployments never pay it). */
-  get deltaBytes(): Uint8Array {
+  get deltaBytes(): Chunks {
     this.delta ??= encodeDeltaResource(this.name, this.version, this.any);
     return this.delta;
   }

@@ -2,6 +2,7 @@ import * as protobuf from 'protobufjs';
 import { protoJsonChunkSteps, toProtoJson } from '../protos/json';
 import type { Steps } from '../model/slices';
 import { envoyRoot } from '../protos/root';
+import type { Chunks } from './chunks';
 
 /** The parts of a decoded `google.rpc.Status` a NACK carries. */
 export interface ErrorDetail {
@@ -124,33 +125,26 @@ export function encodeSotwResources(anys: readonly Uint8Array[]): Buffer {
 }
 
 /**
- * A `DiscoveryResponse` in one buffer: the per-stream version and nonce around its `resources`,
- * given either as a body encodeSotwResources made (shared by many streams: fields may come in
- * any order on the wire, so it is spliced in whole) or as the Anys themselves, each copied
- * once (a 100,000-endpoint assignment is about 8 MB).
+ * A `DiscoveryResponse`: the per-stream version and nonce around its `resources`, given either
+ * as a body encodeSotwResources made (shared by many streams: fields may come in any order on
+ * the wire, so it goes in whole) or as the Anys themselves. Nothing is copied until grpc-js
+ * serializes the chunks (see chunks.ts; a 100,000-endpoint assignment is about 8 MB).
  */
-export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resources: Uint8Array | readonly Uint8Array[]): Buffer {
+export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resources: Uint8Array | readonly Uint8Array[]): Chunks {
   const head = protobuf.Writer.create().uint32(tag(1)).string(version).finish();
   const tail = protobuf.Writer.create().uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce).finish();
-  const anys = resources instanceof Uint8Array ? undefined : resources;
-  let size = head.length + tail.length;
-  if (anys) for (const any of anys) size += fieldSize(any.length);
-  else size += (resources as Uint8Array).length;
-  const out = Buffer.allocUnsafe(size);
-  out.set(head, 0);
-  let at = head.length;
-  if (anys) {
-    for (const any of anys) {
-      at = putTag(out, at, tag(2), any.length);
-      out.set(any, at);
-      at += any.length;
-    }
-  } else {
-    out.set(resources as Uint8Array, at);
-    at += (resources as Uint8Array).length;
-  }
-  out.set(tail, at);
-  return out;
+  if (resources instanceof Uint8Array) return [head, resources, tail];
+  const chunks: Uint8Array[] = [head];
+  for (const any of resources) chunks.push(fieldHead(tag(2), any.length), any);
+  chunks.push(tail);
+  return chunks;
+}
+
+/** The tag and length that start a length-delimited field of `length` bytes. */
+function fieldHead(fieldTag: number, length: number): Buffer {
+  const head = Buffer.allocUnsafe(1 + varintSize(length));
+  putTag(head, 0, fieldTag, length);
+  return head;
 }
 
 /** Bytes of a varint. */
@@ -184,29 +178,31 @@ export function putTag(out: Buffer, at: number, tag: number, length: number): nu
   return putVarint(out, at, length);
 }
 
-/** One `Resource` of a Delta response (name, version, Any), encoded once per resource version. */
-export function encodeDeltaResource(name: string, version: string, any: Uint8Array): Uint8Array {
-  const w = protobuf.Writer.create();
-  w.uint32(tag(1)).string(version);
-  w.uint32(tag(2)).bytes(any);
-  w.uint32(tag(3)).string(name);
-  return w.finish();
+/** One `Resource` of a Delta response (version, Any, name), made once per resource version; the Any is not copied. */
+export function encodeDeltaResource(name: string, version: string, any: Uint8Array): Chunks {
+  const head = protobuf.Writer.create().uint32(tag(1)).string(version).finish();
+  const tail = protobuf.Writer.create().uint32(tag(3)).string(name).finish();
+  return [head, fieldHead(tag(2), any.length), any, tail];
 }
 
+/** A `DeltaDiscoveryResponse` around resources made by encodeDeltaResource (see encodeSotwResponse). */
 export function encodeDeltaResponse(
   systemVersion: string,
   typeUrl: string,
   nonce: string,
-  resources: readonly Uint8Array[],
+  resources: readonly Chunks[],
   removed: readonly string[],
-): Buffer {
-  const w = protobuf.Writer.create();
-  w.uint32(tag(1)).string(systemVersion);
-  for (const r of resources) w.uint32(tag(2)).bytes(r);
-  w.uint32(tag(4)).string(typeUrl);
-  w.uint32(tag(5)).string(nonce);
-  for (const name of removed) w.uint32(tag(6)).string(name);
-  return toBuffer(w.finish());
+): Chunks {
+  const chunks: Uint8Array[] = [protobuf.Writer.create().uint32(tag(1)).string(systemVersion).finish()];
+  for (const resource of resources) {
+    let length = 0;
+    for (const chunk of resource) length += chunk.length;
+    chunks.push(fieldHead(tag(2), length), ...resource);
+  }
+  const tail = protobuf.Writer.create().uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce);
+  for (const name of removed) tail.uint32(tag(6)).string(name);
+  chunks.push(tail.finish());
+  return chunks;
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

@@ -60,8 +60,7 @@ export class DeltaStream extends XdsStream {
     const record: SentRecord = { nonce, version, resources: upserts, removed, changedSince: changedSince(state, upserts) };
     this.inFlight.set(nonce, record);
     if (this.inFlight.size > MAX_IN_FLIGHT) this.forget(this.inFlight.keys().next().value!);
-    const bytes = encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed);
-    this.commit(state, record, bytes);
+    this.commit(state, record, encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed));
   }
 
   /** A response too old to wait for: its ACK can no longer be matched, so no rollout waits on it either. */

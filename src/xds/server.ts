@@ -5,6 +5,7 @@ import type { RuleSnapshot } from '../model/rule';
 import { resultInSlices } from '../model/slices';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
+import type { Chunks } from './chunks';
 import { ResourceCache } from './cache';
 import { anyJsonChunkSteps, decodeSotwRequest, encodeSotwResponse } from './codec';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
@@ -97,12 +98,12 @@ export class XdsServer {
     server.addService(serviceDefinition(CDS_SERVICE), {
       StreamClusters: (call: XdsCall) => this.open(call, 'sotw', CDS),
       DeltaClusters: (call: XdsCall) => this.open(call, 'delta', CDS),
-      FetchClusters: (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => this.fetch(CDS, call, done),
+      FetchClusters: (call: grpc.ServerUnaryCall<Buffer, Chunks>, done: grpc.sendUnaryData<Chunks>) => this.fetch(CDS, call, done),
     });
     server.addService(serviceDefinition(EDS_SERVICE), {
       StreamEndpoints: (call: XdsCall) => this.open(call, 'sotw', EDS),
       DeltaEndpoints: (call: XdsCall) => this.open(call, 'delta', EDS),
-      FetchEndpoints: (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => this.fetch(EDS, call, done),
+      FetchEndpoints: (call: grpc.ServerUnaryCall<Buffer, Chunks>, done: grpc.sendUnaryData<Chunks>) => this.fetch(EDS, call, done),
     });
   }
 
@@ -224,7 +225,7 @@ export class XdsServer {
   }
 
   /** Unary Fetch*: the requested resources (all clusters for an empty CDS request) at the current version. */
-  private fetch(type: ResourceType, call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>): void {
+  private fetch(type: ResourceType, call: grpc.ServerUnaryCall<Buffer, Chunks>, done: grpc.sendUnaryData<Chunks>): void {
     try {
       const request = decodeSotwRequest(call.request);
       const names = request.resource_names;

@@ -1,5 +1,6 @@
 import { rawMethod } from '../protos/raw-method';
 import type * as grpc from '@grpc/grpc-js';
+import { joinChunks, type Chunks } from './chunks';
 import { serviceMethods } from './codec';
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -9,14 +10,15 @@ export const EDS_SERVICE = 'envoy.service.endpoint.v3.EndpointDiscoveryService';
 export const XDS_SERVICE_NAMES = [ADS_SERVICE, CDS_SERVICE, EDS_SERVICE];
 
 /**
- * A gRPC service definition, method paths taken from the Envoy protos, with pass-through
- * (de)serializers: requests are decoded inside the stream (so a malformed one ends that stream
- * with a clear status) and responses are bytes assembled from cached, pre-encoded resources.
+ * A gRPC service definition, method paths taken from the Envoy protos: requests pass through
+ * as bytes and are decoded inside the stream (so a malformed one ends that stream with a clear
+ * status); responses are chunks of cached, pre-encoded resources, joined as grpc-js sends them.
  */
 export function serviceDefinition(serviceName: string): grpc.ServiceDefinition {
-  const methods: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  const methods: Record<string, grpc.MethodDefinition<Buffer, Chunks>> = {};
   for (const method of serviceMethods(serviceName)) {
-    methods[method.name] = rawMethod(`/${serviceName}/${method.name}`, method.requestStream, method.responseStream);
+    const raw = rawMethod(`/${serviceName}/${method.name}`, method.requestStream, method.responseStream);
+    methods[method.name] = { ...raw, responseSerialize: joinChunks, responseDeserialize: (bytes) => [bytes] };
   }
   return methods;
 }

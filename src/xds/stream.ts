@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import type { Counter, Histogram } from '../metrics/metrics';
 import type { CachedResource, ResourceCache } from './cache';
+import type { Chunks } from './chunks';
 import type { ErrorDetail, NodeInfo } from './codec';
 import { CDS, EDS, PUSH_ORDER, typeByUrl, type Changes, type ResourceType } from './types';
 
@@ -17,7 +18,7 @@ export interface StreamContext {
   readonly onAnswer: (stream: XdsStream) => void;
 }
 
-export type XdsCall = grpc.ServerDuplexStream<Buffer, Buffer>;
+export type XdsCall = grpc.ServerDuplexStream<Buffer, Chunks>;
 
 /** What one response of a type carried, kept to describe a NACK of it. */
 export interface SentRecord {
@@ -307,7 +308,7 @@ export abstract class XdsStream {
   }
 
   /** Records what a response carries as sent, and sends it. */
-  protected commit(state: TypeState, record: SentRecord, bytes: Buffer): void {
+  protected commit(state: TypeState, record: SentRecord, response: Chunks): void {
     const changedClusters: string[] = [];
     for (const name of record.removed) state.sent.delete(name);
     for (const resource of record.resources) {
@@ -322,7 +323,7 @@ export abstract class XdsStream {
     this.ctx.pushes.inc([state.type.short]);
     this.unflushed++;
     if (this.unflushed >= MAX_UNFLUSHED) this.blocked = true;
-    this.call.write(bytes, () => {
+    this.call.write(response, () => {
       // Called once HTTP/2 flow control let the message out: room for the next ones.
       this.unflushed--;
       if (this.blocked && this.unflushed < MAX_UNFLUSHED) {
