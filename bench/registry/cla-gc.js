@@ -40,7 +40,8 @@ async function child(dist, oneCopy) {
     const any = cache.get(EDS, 'big.default').any;
     // The response a SotW stream sends: the Anys copied once into it, or (before) a resources field first.
     const resourcesField = oneCopy ? [any] : codec.encodeSotwResources([any]);
-    return codec.encodeSotwResponse(String(round), EDS.url, String(round), resourcesField).length;
+    const response = codec.encodeSotwResponse(String(round), EDS.url, String(round), resourcesField);
+    return (Array.isArray(response) ? require(path.join(dist, 'xds/chunks.js')).joinChunks(response) : response).length; // chunks: joined as grpc-js serializes them
   };
   await build(0); // every endpoint encoded once, as before any churn
   global.gc?.();
