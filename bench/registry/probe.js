@@ -7,7 +7,11 @@
 // /proc schedstat (nanoseconds on a CPU, and waiting for one) at every tick, so each gap
 // between ticks splits into time the thread ran (its own work: JS, GC, I/O callbacks) and
 // time it waited for a core (other processes on a shared machine). `ownMaxMs` is the longest
-// gap's share of running: the stall this process itself causes.
+// gap's share of running: the stall this process itself causes. `jsMaxMs` is the most any gap
+// ran outside garbage collection (its running time less the GC pauses inside it): the stall
+// the code itself (routing, registry, store, xDS, gRPC) causes. The kernel adds a running
+// thread's time to schedstat at its scheduler ticks (4 ms here), so running times are good to
+// about a tick.
 'use strict';
 const fs = require('node:fs');
 const { constants, monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
@@ -19,8 +23,10 @@ let gcTotal = 0;
 let gcCount = 0;
 let scavengeMax = 0; // young generation (minor GC)
 let scavengeCount = 0;
+const pauses = []; // [start, end] of this phase's GC pauses, to find those inside a stall
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
+    pauses.push([entry.startTime, entry.startTime + entry.duration]);
     gcMax = Math.max(gcMax, entry.duration);
     if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
       scavengeMax = Math.max(scavengeMax, entry.duration);
@@ -46,6 +52,7 @@ function sched() {
 let ownMax = 0; // ms the thread ran during the longest-running gap between ticks
 let gapMax = 0;
 let waitInGaps = 0; // ms waited for a core during gaps over 10 ms
+const stalls = []; // {from, to, ran} of this phase's gaps over 10 ms
 if (schedFd !== undefined) {
   let last = sched();
   let lastAt = performance.now();
@@ -56,6 +63,7 @@ if (schedFd !== undefined) {
     if (gap > 10) {
       ownMax = Math.max(ownMax, s.run - last.run);
       waitInGaps += s.wait - last.wait;
+      if (stalls.length < 10000) stalls.push({ from: lastAt, to: now, ran: s.run - last.run });
     }
     gapMax = Math.max(gapMax, gap);
     last = s;
@@ -70,12 +78,24 @@ function memoryMiB() {
   return { rssMiB: rss / 1048576, peakRssMiB, heapUsedMiB: heapUsed / 1048576, heapTotalMiB: heapTotal / 1048576, externalMiB: external / 1048576 };
 }
 
+/** The most any stall ran outside GC pauses (GC entries arrive after the stall, so this is worked out when asked). */
+function jsMax() {
+  let max = 0;
+  for (const { from, to, ran } of stalls) {
+    let gc = 0;
+    for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
+    max = Math.max(max, ran - gc);
+  }
+  return max;
+}
+
 process.on('message', (message) => {
   if (message !== 'stats') return;
   process.send({
     loopMaxMs: loop.max / 1e6,
     loopP99Ms: loop.percentile(99) / 1e6,
     ownMaxMs: ownMax,
+    jsMaxMs: jsMax(),
     waitInGapsMs: waitInGaps,
     gcMaxMs: gcMax,
     scavengeMaxMs: scavengeMax,
@@ -87,4 +107,5 @@ process.on('message', (message) => {
   loop.reset();
   gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = 0;
   ownMax = gapMax = waitInGaps = 0;
+  stalls.length = pauses.length = 0;
 });

@@ -9,6 +9,11 @@ export type Steps<T> = Generator<void, T, void>;
 /** Slices stay well below the 10 ms the event loop may be held; one step is about a millisecond. */
 const SLICE_MS = 4;
 
+/** Resolves after the event loop's other ready work has had its turn (the await between two slices). */
+export function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export function runToEnd<T>(steps: Steps<T>): T {
   for (;;) {
     const next = steps.next();
@@ -33,7 +38,7 @@ export async function runInSlices(steps: Steps<unknown>): Promise<number> {
     } while (!done && now < sliceStart + SLICE_MS);
     busy += now - sliceStart;
     if (done) return busy;
-    await new Promise((resolve) => setImmediate(resolve));
+    await yieldTurn();
   }
 }
 

@@ -1,4 +1,5 @@
 import { DEFAULT_NAMESPACE, type Instance } from '../model/instance';
+import { yieldTurn } from '../model/slices';
 import { parseInstance, type InstanceDefaults } from './instance-input';
 import type { InstanceRef } from './store-sync';
 
@@ -14,8 +15,6 @@ export interface Batch {
 }
 
 export type BatchParse = { ok: true; batch: Batch } | { ok: false; errors: string[] };
-
-const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Validates a batch `{register: [instance...], deregister: [{namespace?, service, id}...]}`

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import type { Instance } from '../model/instance';
+import { yieldTurn } from '../model/slices';
 import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance } from './instance-input';
 import type { Registry } from './registry';
@@ -16,8 +17,6 @@ const SLICE_MS = 4;
 const EXPIRE_PER_PASS = 100;
 /** A batch's writes are handed to the store this many per event-loop turn (each group commit then stays short). */
 const WRITES_PER_TURN = 500;
-
-const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function keyOf(namespace: string, service: string, id: string): string {
   return `${PREFIX}${namespace}/${service}/${id}`;
