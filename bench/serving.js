@@ -1,6 +1,8 @@
 'use strict';
 // Shared by the benches and loadtest/stack.js: the servers they start, and waiting for them.
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const path = require('node:path');
 const net = require('node:net');
 
 /** A port the OS picks on loopback. */
@@ -66,4 +68,21 @@ function untilServingLogged(child, logPath) {
   });
 }
 
-module.exports = { freePort, untilServing, untilServingLogged, waitFor };
+/** The etcd binary: ETCD_BIN, else `etcd` on PATH; undefined when there is none. */
+const ETCD_BIN = process.env.ETCD_BIN || spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).stdout?.trim() || undefined;
+
+/** A one-member etcd on loopback ports the OS picks, its data under `dir`; resolves once healthy with its endpoint and process. */
+async function startEtcd(dir) {
+  const [client, peer] = [await freePort(), await freePort()];
+  const proc = spawn(ETCD_BIN, ['--data-dir', path.join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`,
+    '--logger', 'zap', '--log-level', 'error'], { stdio: 'ignore' });
+  const endpoint = `http://127.0.0.1:${client}`;
+  await waitFor('etcd', async () => (await (await fetch(`${endpoint}/health`)).json()).health === 'true', 15000).catch((error) => {
+    proc.kill('SIGKILL');
+    throw error;
+  });
+  return { endpoint, process: proc };
+}
+
+module.exports = { ETCD_BIN, freePort, startEtcd, untilServing, untilServingLogged, waitFor };

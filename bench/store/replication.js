@@ -10,13 +10,13 @@
  *
  *   node bench/store/replication.js [rounds=200]
  */
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const grpc = require('@grpc/grpc-js');
+const { ETCD_BIN, startEtcd: startEtcdMember } = require('../serving');
 
 const DIST = path.join(__dirname, '..', '..', 'dist');
 const { envoyRoot } = require(path.join(DIST, 'protos', 'root'));
@@ -32,32 +32,11 @@ const DiscoveryResponse = root.lookupType('envoy.service.discovery.v3.DiscoveryR
 const ClusterLoadAssignment = root.lookupType('envoy.config.endpoint.v3.ClusterLoadAssignment');
 const now = () => performance.now();
 
-const ETCD_BIN = process.env.ETCD_BIN || spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).stdout?.trim();
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const children = [];
 async function startEtcd(dir) {
-  const [client, peer] = [await freePort(), await freePort()];
-  const proc = spawn(ETCD_BIN, ['--data-dir', path.join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`,
-    '--logger', 'zap', '--log-level', 'error'], { stdio: 'ignore' });
-  children.push(proc);
-  const endpoint = `http://127.0.0.1:${client}`;
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await (await fetch(`${endpoint}/health`)).json()).health === 'true') return endpoint;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('etcd did not start');
+  const etcd = await startEtcdMember(dir);
+  children.push(etcd.process);
+  return etcd.endpoint;
 }
 
 function startReplica(dir, name, endpoint) {
@@ -70,8 +49,10 @@ function startReplica(dir, name, endpoint) {
   return new Promise((resolve, reject) => {
     proc.stderr.on('data', (c) => {
       log += c;
-      const m = /ext_proc 127\.0\.0\.1:(\d+), xDS 127\.0\.0\.1:(\d+), admin (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (m) resolve({ extProc: Number(m[1]), xds: Number(m[2]), admin: m[3] });
+      const line = log.split('\n').find((l) => l.includes('"event":"serving"'));
+      if (!line) return;
+      const { ports } = JSON.parse(line);
+      resolve({ extProc: ports.extProc, xds: ports.xds, admin: `http://127.0.0.1:${ports.admin}` });
     });
     proc.on('exit', (code) => reject(new Error(`replica ${name} exited ${code}: ${log}`)));
   });
