@@ -21,6 +21,8 @@ const CALL_TIMEOUT_MS = 2000;
 /** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
+/** The most operations etcd takes in one transaction by default (its `--max-txn-ops`). */
+const MAX_TXN_OPS = 128;
 
 interface MirrorEntry {
   readonly value: string;
@@ -113,7 +115,23 @@ export class EtcdStore implements Store {
   }
 
   async putAll(puts: readonly StorePut[]): Promise<void> {
-    await Promise.all(puts.map((put) => this.put(put.key, put.value, { ttlSeconds: put.ttlSeconds })));
+    // A transaction may name a key once: of puts to one key, the last is the one that stays.
+    const byKey = new Map<string, StorePut>();
+    for (const put of puts) byKey.set(put.key, put);
+    const unique = [...byKey.values()];
+    const transactions: Promise<number>[] = [];
+    for (let from = 0; from < unique.length; from += MAX_TXN_OPS) transactions.push(this.putInOneTransaction(unique.slice(from, from + MAX_TXN_OPS)));
+    const revisions = await Promise.all(transactions);
+    await this.caughtUp(Math.max(0, ...revisions));
+  }
+
+  /** Puts of distinct keys in one etcd transaction (one revision, one round trip after their leases); resolves with its revision. */
+  private putInOneTransaction(puts: readonly StorePut[]): Promise<number> {
+    return this.guard(puts[0]!.key, async () => {
+      const leases = await Promise.all(puts.map(async (put) => (put.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: put.ttlSeconds, ID: 0 })).ID : undefined)));
+      const answer = await this.client.kv.txn({ success: puts.map((put, i) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: leases[i] } })) });
+      return Number(answer.header.revision);
+    });
   }
 
   async delete(key: string): Promise<boolean> {

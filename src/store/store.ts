@@ -48,10 +48,11 @@ export interface Store {
   /** Without `leases`, a TTL is ignored and the registry expires the key's instance itself. */
   put(key: string, value: string, options?: PutOptions): Promise<number>;
   /**
-   * Many puts with one promise, for a registration batch. The embedded store writes them in one
-   * group commit, all or none, with no promise per put (thousands of those outlived young
-   * collections and died old); etcd puts each and may have written some when it fails.
-   * Resolves when all are durable.
+   * Many puts with one promise, for a registration batch; of puts to one key the last stays. The
+   * embedded store writes them in one group commit, all or none, with no promise per put
+   * (thousands of those outlived young collections and died old); etcd writes them in
+   * transactions of up to 128 and may have written some when it fails. Resolves when all are
+   * durable.
    */
   putAll(puts: readonly StorePut[]): Promise<void>;
   /** Resolves false when the key did not exist. */

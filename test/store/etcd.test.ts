@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Etcd3, Range } from 'etcd3';
 import { silentLogger } from '../../src/log/logger';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
-import { StoreUnavailableError, type StoreEvent } from '../../src/store/store';
+import { StoreUnavailableError, type StoreEvent, type StorePut } from '../../src/store/store';
 import { Registry } from '../../src/registry/registry';
 import { RegistryStoreSync } from '../../src/registry/store-sync';
 import { instance } from '../xds/helpers';
@@ -83,6 +83,24 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await until(() => ids()?.length === 1, 'etcd to expire the lease', 8000);
     expect(ids()).toEqual(['shop-2']);
     sync.stop();
+  });
+
+  test('putAll: more puts than one transaction takes, the last put of a key stays, and each TTL is a lease of its own', async () => {
+    const a = await store();
+    const puts: StorePut[] = Array.from({ length: 300 }, (_, i) => ({ key: `many/${String(i).padStart(3, '0')}`, value: `v${i}`, ttlSeconds: i === 1 || i === 2 ? 2 : undefined }));
+    puts.push({ key: 'many/000', value: 'last' });
+    await a.putAll(puts);
+    const { entries } = await a.list('many/'); // at once: putAll resolves after the watch applied every transaction
+    expect(entries).toHaveLength(300);
+    expect(entries[0]).toEqual({ key: 'many/000', value: 'last' });
+    expect(entries[299]).toEqual({ key: 'many/299', value: 'v299' });
+    const started = Date.now();
+    while (Date.now() - started < 3500) {
+      expect(await a.leases.refresh('many/001')).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await until(async () => !(await a.list('many/')).entries.some((e) => e.key === 'many/002'), 'etcd to expire the lease nobody refreshed', 5000);
+    expect((await a.list('many/')).entries.map((e) => e.key)).toContain('many/001');
   });
 
   test('a key put with a TTL lives while refreshed (from either store) and is deleted by etcd for both when not', async () => {
