@@ -13,6 +13,8 @@
 // thread's time to schedstat at its scheduler ticks (4 ms here), so running times are good to
 // about a tick.
 'use strict';
+// Worker threads inherit `-r probe.js`: one there would wake 1,000 times a second beside the server.
+if (!require('node:worker_threads').isMainThread) return;
 const fs = require('node:fs');
 const { constants, monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
 
@@ -89,13 +91,21 @@ function jsMax() {
   return max;
 }
 
+let cpuFrom = process.cpuUsage();
+let mainFrom = schedFd === undefined ? 0 : sched().run;
+
 process.on('message', (message) => {
   if (message !== 'stats') return;
+  const cpu = process.cpuUsage(cpuFrom);
+  cpuFrom = process.cpuUsage();
+  const mainRun = schedFd === undefined ? 0 : sched().run;
   process.send({
     loopMaxMs: loop.max / 1e6,
     loopP99Ms: loop.percentile(99) / 1e6,
     ownMaxMs: ownMax,
     jsMaxMs: jsMax(),
+    cpuMs: (cpu.user + cpu.system) / 1000, // every thread: main, GC helpers, libuv's pool
+    mainCpuMs: mainRun - mainFrom,
     waitInGapsMs: waitInGaps,
     gcMaxMs: gcMax,
     scavengeMaxMs: scavengeMax,
@@ -108,4 +118,5 @@ process.on('message', (message) => {
   gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = 0;
   ownMax = gapMax = waitInGaps = 0;
   stalls.length = pauses.length = 0;
+  mainFrom = mainRun;
 });

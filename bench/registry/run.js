@@ -130,7 +130,7 @@ async function phase(server, driver, name, round, ads) {
   const pushes = (ads?.stats.pushes ?? 0) - pushesBefore;
   const failures = await stop();
   const s = await server.stats();
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, clientLoopMaxMs, ...s };
+  return { cpuPercent: (100 * s.cpuMs) / (1000 * PHASE_SECONDS), mainCpuPercent: (100 * s.mainCpuMs) / (1000 * PHASE_SECONDS), p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, clientLoopMaxMs, ...s };
 }
 
 async function main() {
@@ -157,12 +157,12 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, driver, p, round, ads));
 
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
-    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | RSS MiB | client's max event-loop delay ms | errors |${ads ? ' EDS pushes |' : ''}`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${ads ? '---:|' : ''}`);
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB | client's max event-loop delay ms | errors |${ads ? ' EDS pushes |' : ''}`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${ads ? '---:|' : ''}`);
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('rssMiB')} | ${col('clientLoopMaxMs')} | ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} | ${col('clientLoopMaxMs')} | ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
