@@ -78,7 +78,9 @@ async function startEtcd(dir) {
     '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `default=http://127.0.0.1:${peer}`,
     '--logger', 'zap', '--log-level', 'error'], { stdio: 'ignore' });
   const endpoint = `http://127.0.0.1:${client}`;
-  await waitFor('etcd', async () => (await (await fetch(`${endpoint}/health`)).json()).health === 'true', 15000).catch((error) => {
+  const failed = new Promise((_, reject) => proc.once('error', (error) => reject(new Error(`etcd (${ETCD_BIN}) did not start: ${error.message}`))));
+  const healthy = waitFor('etcd', async () => (await (await fetch(`${endpoint}/health`)).json()).health === 'true', 15000);
+  await Promise.race([healthy, failed]).catch((error) => {
     proc.kill('SIGKILL');
     throw error;
   });

@@ -134,8 +134,8 @@ async function phase(server, driver, name, round, ads) {
 }
 
 async function main() {
-  pin(process.pid, process.env.CLIENT_CPUS); // the driver and churn.js, forked from here, inherit it
   const server = await startServer();
+  pin(process.pid, process.env.CLIENT_CPUS); // the driver and churn.js, forked from here from now on, inherit it
   let driver;
   try {
     driver = await startDriver(server.ext);

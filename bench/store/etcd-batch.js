@@ -1,7 +1,8 @@
 'use strict';
 /**
  * A registration batch on the etcd store, before vs after: `EtcdStore.putAll` of RECORDS
- * instance records (every other one with a TTL, as ephemeral instances have: a lease each),
+ * instance records (every other one with a TTL, as ephemeral instances have: a lease each; an
+ * hour long, so that no lease runs out, deleting keys, during later rounds),
  * handed over in calls of 500 as the registry does, against one etcd on loopback. The
  * variants alternate over ROUNDS, each round on a store (and key prefix) of its own; printed:
  * ms until every put is durable and back through the store's watch, min / median / max, and
@@ -33,7 +34,7 @@ async function round(dist, endpoint, prefix) {
       const puts = [];
       for (let i = from; i < Math.min(RECORDS, from + PER_CALL); i++) {
         const value = JSON.stringify({ host: `10.0.${(i >> 8) & 255}.${i & 255}`, port: 8080, weight: 100, metadata: { version: i % 2 ? 'gray' : 'stable' } });
-        puts.push({ key: `instances/default/big/i${i}`, value, ttlSeconds: i % 2 ? 30 : undefined });
+        puts.push({ key: `instances/default/big/i${i}`, value, ttlSeconds: i % 2 ? 3600 : undefined }); // no lease runs out during the run
       }
       calls.push(store.putAll(puts));
       await new Promise((resolve) => setImmediate(resolve));

@@ -46,11 +46,15 @@ function startReplica(dir, name, endpoint) {
   });
   children.push(proc);
   let log = '';
+  let serving = false;
   return new Promise((resolve, reject) => {
     proc.stderr.on('data', (c) => {
+      if (serving) return;
       log += c;
-      const line = log.split('\n').find((l) => l.includes('"event":"serving"'));
+      const line = log.split('\n').slice(0, -1).find((l) => l.includes('"event":"serving"')); // whole lines only
       if (!line) return;
+      serving = true;
+      log = '';
       const { ports } = JSON.parse(line);
       resolve({ extProc: ports.extProc, xds: ports.xds, admin: `http://127.0.0.1:${ports.admin}` });
     });

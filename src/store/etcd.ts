@@ -21,8 +21,9 @@ const CALL_TIMEOUT_MS = 2000;
 /** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
-/** The most operations etcd takes in one transaction by default (its `--max-txn-ops`). */
+/** The most operations etcd takes in one transaction by default (its `--max-txn-ops`); a store learns a lower limit when etcd refuses it. */
 const MAX_TXN_OPS = 128;
+const TOO_MANY_OPS = /too many operations in txn request/;
 
 interface MirrorEntry {
   readonly value: string;
@@ -53,6 +54,7 @@ export class EtcdStore implements Store {
   private refusedWrites = 0;
   private closed = false;
   private readonly keepAlives: LeaseKeepAlives;
+  private txnOps = MAX_TXN_OPS;
 
   private constructor(
     private readonly client: Etcd3,
@@ -120,18 +122,43 @@ export class EtcdStore implements Store {
     for (const put of puts) byKey.set(put.key, put);
     const unique = [...byKey.values()];
     const transactions: Promise<number>[] = [];
-    for (let from = 0; from < unique.length; from += MAX_TXN_OPS) transactions.push(this.putInOneTransaction(unique.slice(from, from + MAX_TXN_OPS)));
+    for (let from = 0; from < unique.length; from += this.txnOps) transactions.push(this.putLeased(unique.slice(from, from + this.txnOps)));
     const revisions = await Promise.all(transactions);
     await this.caughtUp(Math.max(0, ...revisions));
   }
 
-  /** Puts of distinct keys in one etcd transaction (one revision, one round trip after their leases); resolves with its revision. */
-  private putInOneTransaction(puts: readonly StorePut[]): Promise<number> {
+  /**
+   * Puts of distinct keys, each with a TTL on a lease of its own, in one transaction (one
+   * revision, one round trip after the leases); resolves with its revision. When the write
+   * fails, the leases granted for it are revoked rather than left to run out.
+   */
+  private putLeased(puts: readonly StorePut[]): Promise<number> {
     return this.guard(puts[0]!.key, async () => {
-      const leases = await Promise.all(puts.map(async (put) => (put.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: put.ttlSeconds, ID: 0 })).ID : undefined)));
+      const grants = await Promise.allSettled(puts.map(async (put) => (put.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: put.ttlSeconds, ID: 0 })).ID : undefined)));
+      const leases = grants.map((grant) => (grant.status === 'fulfilled' ? grant.value : undefined));
+      try {
+        const refused = grants.find((grant) => grant.status === 'rejected');
+        if (refused) throw refused.reason;
+        return await this.transact(puts, leases);
+      } catch (error) {
+        for (const lease of leases) if (lease !== undefined) this.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  /** One transaction; where etcd takes fewer operations in one (its `--max-txn-ops`), halves until it takes them. */
+  private async transact(puts: readonly StorePut[], leases: readonly (string | undefined)[]): Promise<number> {
+    try {
       const answer = await this.client.kv.txn({ success: puts.map((put, i) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: leases[i] } })) });
       return Number(answer.header.revision);
-    });
+    } catch (error) {
+      if (puts.length === 1 || !TOO_MANY_OPS.test((error as Error).message)) throw error;
+      const half = Math.ceil(puts.length / 2);
+      this.txnOps = Math.min(this.txnOps, half);
+      const revisions = await Promise.all([this.transact(puts.slice(0, half), leases.slice(0, half)), this.transact(puts.slice(half), leases.slice(half))]);
+      return Math.max(...revisions);
+    }
   }
 
   async delete(key: string): Promise<boolean> {

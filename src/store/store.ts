@@ -51,7 +51,8 @@ export interface Store {
    * Many puts with one promise, for a registration batch; of puts to one key the last stays. The
    * embedded store writes them in one group commit, all or none, with no promise per put
    * (thousands of those outlived young collections and died old); etcd writes them in
-   * transactions of up to 128 and may have written some when it fails. Resolves when all are
+   * transactions (up to 128 puts, fewer if etcd allows fewer) and may have written some when
+   * it fails. Resolves when all are
    * durable.
    */
   putAll(puts: readonly StorePut[]): Promise<void>;

@@ -103,6 +103,36 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect((await a.list('many/')).entries.map((e) => e.key)).toContain('many/001');
   });
 
+  test('putAll that etcd refuses stores nothing and revokes the leases it was granted for it', async () => {
+    const s = await store();
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    try {
+      const leaseCount = async () => (await client.leaseClient.leaseLeases()).leases.length;
+      const before = await leaseCount();
+      const tooLarge = 'x'.repeat(2 * 1024 * 1024); // past etcd's --max-request-bytes: refused, not retried
+      await expect(s.putAll([{ key: 'refused/a', value: 'a', ttlSeconds: 30 }, { key: 'refused/b', value: tooLarge, ttlSeconds: 30 }])).rejects.toThrow(StoreUnavailableError);
+      expect((await s.list('refused/')).entries).toEqual([]);
+      await until(async () => (await leaseCount()) === before, 'the granted leases to be revoked');
+    } finally {
+      client.close();
+    }
+  });
+
+  test('putAll on an etcd that takes fewer operations per transaction than 128 writes every put in smaller ones', async () => {
+    const small = await EtcdCluster.start(1, undefined, ['--max-txn-ops', '50']);
+    const s = await store(small.endpoint(0));
+    try {
+      const puts = Array.from({ length: 300 }, (_, i) => ({ key: `few/${String(i).padStart(3, '0')}`, value: `v${i}`, ttlSeconds: i % 2 ? 30 : undefined }));
+      await s.putAll(puts);
+      expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => p.value));
+      await s.putAll(puts.map((p) => ({ ...p, value: `${p.value}!` }))); // now at the size it learned
+      expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => `${p.value}!`));
+    } finally {
+      await s.close(); // before its etcd goes
+      await small.close();
+    }
+  });
+
   test('a key put with a TTL lives while refreshed (from either store) and is deleted by etcd for both when not', async () => {
     const a = await store();
     const b = await store();

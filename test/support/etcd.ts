@@ -42,15 +42,16 @@ export interface EtcdTls {
 }
 
 export class EtcdCluster {
-  private constructor(private readonly members: Member[], private readonly root: string, private readonly tls: EtcdTls | undefined) {}
+  private constructor(private readonly members: Member[], private readonly root: string, private readonly tls: EtcdTls | undefined, private readonly flags: readonly string[]) {}
 
-  static async start(size = 1, tls?: EtcdTls): Promise<EtcdCluster> {
+  /** `flags`: more of etcd's own, e.g. `--max-txn-ops`. */
+  static async start(size = 1, tls?: EtcdTls, flags: readonly string[] = []): Promise<EtcdCluster> {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-etcd-'));
     const members: Member[] = [];
     for (let i = 0; i < size; i++) {
       members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(root, `m${i}`), process: undefined });
     }
-    const cluster = new EtcdCluster(members, root, tls);
+    const cluster = new EtcdCluster(members, root, tls, flags);
     await Promise.all(members.map((_, i) => cluster.restart(i)));
     return cluster;
   }
@@ -82,6 +83,7 @@ export class EtcdCluster {
       '--election-timeout', '500',
       '--logger', 'zap',
       '--log-level', 'error',
+      ...this.flags,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     m.process.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { joinChunks, type Chunks } from '../../src/xds/chunks';
 
-const SIZE = 3 << 20; // far past HTTP/2's 64 KiB initial window: the messages queue while the first is sent
+const SIZE = 3 << 20; // far past HTTP/2's 64 KiB initial window: messages queue while others are sent
 const pass = (bytes: Buffer): Buffer => bytes;
 
 describe('joinChunks, the xDS response serializer', () => {
@@ -12,33 +12,38 @@ describe('joinChunks, the xDS response serializer', () => {
   });
 
   // joinChunks hands grpc-js one buffer that every response reuses: right only while grpc-js
-  // copies a serialized message before it serializes the next. Were it to keep a view instead,
-  // every queued message here would read as the last one written.
-  it('delivers each of several large messages written at once intact', async () => {
+  // copies a serialized message before it serializes another. One stream would not show it (its
+  // next message is serialized only once the last one is out); two streams at once do: were
+  // grpc-js to keep a view, one stream's queued message would read as the other's.
+  it('delivers large messages written at once on two streams intact', async () => {
     const server = new grpc.Server();
     const method: grpc.MethodDefinition<Buffer, Chunks> = {
       path: '/test.Chunks/Send', requestStream: false, responseStream: true,
       requestSerialize: pass, requestDeserialize: pass, responseSerialize: joinChunks, responseDeserialize: (bytes) => [bytes],
     };
-    const fills = [0x61, 0x62, 0x63, 0x64];
+    const fills = (stream: number): number[] => [0, 1, 2].map((i) => 0x61 + 4 * stream + i);
     server.addService({ Send: method }, {
       Send: (call: grpc.ServerWritableStream<Buffer, Chunks>) => {
-        fills.forEach((fill, i) => call.write([Buffer.alloc(SIZE >> i, fill), Buffer.alloc(1, fill)]));
+        const stream = call.request[0]!;
+        fills(stream).forEach((fill, i) => call.write([Buffer.alloc(SIZE >> i, fill), Buffer.alloc(1, fill)]));
         call.end();
       },
     });
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
     const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+    const receive = (stream: number): Promise<Buffer[]> => new Promise((resolve, reject) => {
+      const messages: Buffer[] = [];
+      const call = client.makeServerStreamRequest('/test.Chunks/Send', pass, pass, Buffer.from([stream]));
+      call.on('data', (bytes: Buffer) => messages.push(bytes));
+      call.on('error', reject);
+      call.on('end', () => resolve(messages));
+    });
     try {
-      const received = await new Promise<Buffer[]>((resolve, reject) => {
-        const messages: Buffer[] = [];
-        const call = client.makeServerStreamRequest('/test.Chunks/Send', pass, pass, Buffer.alloc(0));
-        call.on('data', (bytes: Buffer) => messages.push(bytes));
-        call.on('error', reject);
-        call.on('end', () => resolve(messages));
+      const received = await Promise.all([receive(0), receive(1)]);
+      received.forEach((messages, stream) => {
+        expect(messages.map((m) => m.length)).toEqual(fills(stream).map((_, i) => (SIZE >> i) + 1));
+        messages.forEach((message, i) => expect(message.every((byte) => byte === fills(stream)[i])).toBe(true));
       });
-      expect(received.map((m) => m.length)).toEqual(fills.map((_, i) => (SIZE >> i) + 1));
-      received.forEach((message, i) => expect(message.every((byte) => byte === fills[i])).toBe(true));
     } finally {
       client.close();
       server.forceShutdown();
