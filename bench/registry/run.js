@@ -42,11 +42,12 @@ function pin(pid, list) {
 }
 
 /**
- * Sets the nice value of every thread of process `pid`: its GC helper threads too, which the main
- * thread waits for in a parallel scavenge (setPriority(pid) alone reaches the main thread only).
+ * Moves the nice value of every thread of process `pid` by `by`: its GC helper threads too, which
+ * the main thread waits for in a parallel scavenge (setPriority(pid) alone reaches the main thread
+ * only); a thread the server runs below the others (its rules worker) stays below them.
  */
-function renice(pid, nice) {
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) os.setPriority(Number(tid), nice);
+function renice(pid, by) {
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`).map(Number)) os.setPriority(tid, Math.max(-20, Math.min(19, os.getPriority(tid) + by)));
 }
 
 async function startServer() {

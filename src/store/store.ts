@@ -52,8 +52,7 @@ export interface Store {
    * embedded store writes them in one group commit, all or none, with no promise per put
    * (thousands of those outlived young collections and died old); etcd writes them in
    * transactions (up to 128 puts, fewer if etcd allows fewer) and may have written some when
-   * it fails. Resolves when all are
-   * durable.
+   * it fails. Resolves when all are durable.
    */
   putAll(puts: readonly StorePut[]): Promise<void>;
   /** Resolves false when the key did not exist. */
