@@ -11,6 +11,20 @@ describe('joinChunks, the xDS response serializer', () => {
     expect(joinChunks([Buffer.from('x')]).toString()).toBe('x');
   });
 
+  it('keeps its buffer for the next large response, and gives it back once none has needed a quarter of it for 30 s', () => {
+    const large = [Buffer.alloc(1 << 20, 1)];
+    const small = [Buffer.alloc(10_000, 2)];
+    const backing = (view: Buffer): number => view.buffer.byteLength;
+    const t0 = 1e9; // later than any use by the other tests
+    expect(backing(joinChunks(large, t0))).toBeGreaterThanOrEqual(1 << 20);
+    expect(backing(joinChunks(small, t0 + 29_000))).toBeGreaterThanOrEqual(1 << 20); // kept: the large one may come again
+    expect(backing(joinChunks(large, t0 + 50_000))).toBeGreaterThanOrEqual(1 << 20); // needed again: the clock starts over
+    expect(backing(joinChunks(small, t0 + 70_000))).toBeGreaterThanOrEqual(1 << 20);
+    const released = joinChunks(small, t0 + 81_000);
+    expect(backing(released)).toBeLessThan(1 << 20);
+    expect(released.equals(Buffer.alloc(10_000, 2))).toBe(true);
+  });
+
   // joinChunks hands grpc-js one buffer that every response reuses: right only while grpc-js
   // copies a serialized message before it serializes another. One stream would not show it (its
   // next message is serialized only once the last one is out); two streams at once do: were
