@@ -9,7 +9,8 @@
 //  Per phase: client-side ext_proc p50 / p99 / max, and from the server (bench/registry/probe.js,
 //  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
-// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE, CLIENT_NICE (the ext_proc client's, e.g. -5), CPU_PROF_DIR,
+// Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE (moves every server thread's nice value by
+// this much, e.g. -10), CLIENT_NICE (the ext_proc client's main thread, e.g. -5), CPU_PROF_DIR,
 // SERVER_CPUS / CLIENT_CPUS (taskset CPU lists, e.g. 1 and 0: the server on a core the load generators do not use),
 // SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build),
 // ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
@@ -47,7 +48,13 @@ function pin(pid, list) {
  * only); a thread the server runs below the others (its rules worker) stays below them.
  */
 function renice(pid, by) {
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`).map(Number)) os.setPriority(tid, Math.max(-20, Math.min(19, os.getPriority(tid) + by)));
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`).map(Number)) {
+    try {
+      os.setPriority(tid, Math.max(-20, Math.min(19, os.getPriority(tid) + by)));
+    } catch (error) {
+      if (error.code !== 'ESRCH') throw error; // a thread that ended meanwhile
+    }
+  }
 }
 
 async function startServer() {

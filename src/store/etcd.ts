@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger';
 import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type IBackoff } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import { LeaseKeepAlives } from './etcd-keepalive';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
@@ -122,29 +122,30 @@ export class EtcdStore implements Store {
     for (const put of puts) byKey.set(put.key, put);
     const unique = [...byKey.values()];
     const transactions: Promise<number>[] = [];
-    for (let from = 0; from < unique.length; from += this.txnOps) transactions.push(this.putLeased(unique.slice(from, from + this.txnOps)));
+    const outcome = unique.length > this.txnOps ? 'part of the batch may be stored' : 'nothing was stored';
+    for (let from = 0; from < unique.length; from += this.txnOps) transactions.push(this.putLeased(unique.slice(from, from + this.txnOps), outcome));
     const revisions = await Promise.all(transactions);
     await this.caughtUp(Math.max(0, ...revisions));
   }
 
   /**
    * Puts of distinct keys, each with a TTL on a lease of its own, in one transaction (one
-   * revision, one round trip after the leases); resolves with its revision. When the write
-   * fails, the leases granted for it are revoked rather than left to run out.
+   * revision, one round trip after the leases); resolves with its revision. Leases granted for
+   * puts that were never sent, or that etcd refused outright, are revoked rather than left to
+   * run out; after a failure that may hide a commit (a timeout) they are left, since revoking
+   * them would delete what was written.
    */
-  private putLeased(puts: readonly StorePut[]): Promise<number> {
+  private putLeased(puts: readonly StorePut[], outcome: string): Promise<number> {
     return this.guard(puts[0]!.key, async () => {
       const grants = await Promise.allSettled(puts.map(async (put) => (put.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: put.ttlSeconds, ID: 0 })).ID : undefined)));
       const leases = grants.map((grant) => (grant.status === 'fulfilled' ? grant.value : undefined));
-      try {
-        const refused = grants.find((grant) => grant.status === 'rejected');
-        if (refused) throw refused.reason;
-        return await this.transact(puts, leases);
-      } catch (error) {
-        for (const lease of leases) if (lease !== undefined) this.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => undefined);
-        throw error;
+      const failed = grants.find((grant) => grant.status === 'rejected');
+      if (failed) {
+        this.revoke(leases);
+        throw failed.reason;
       }
-    });
+      return this.transact(puts, leases);
+    }, outcome);
   }
 
   /** One transaction; where etcd takes fewer operations in one (its `--max-txn-ops`), halves until it takes them. */
@@ -153,12 +154,20 @@ export class EtcdStore implements Store {
       const answer = await this.client.kv.txn({ success: puts.map((put, i) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: leases[i] } })) });
       return Number(answer.header.revision);
     } catch (error) {
-      if (puts.length === 1 || !TOO_MANY_OPS.test((error as Error).message)) throw error;
-      const half = Math.ceil(puts.length / 2);
-      this.txnOps = Math.min(this.txnOps, half);
-      const revisions = await Promise.all([this.transact(puts.slice(0, half), leases.slice(0, half)), this.transact(puts.slice(half), leases.slice(half))]);
-      return Math.max(...revisions);
+      if (puts.length > 1 && TOO_MANY_OPS.test((error as Error).message)) {
+        const half = Math.ceil(puts.length / 2);
+        this.txnOps = Math.min(this.txnOps, half);
+        const revisions = await Promise.all([this.transact(puts.slice(0, half), leases.slice(0, half)), this.transact(puts.slice(half), leases.slice(half))]);
+        return Math.max(...revisions);
+      }
+      // Refused as a whole before anything was applied (too large, too many operations, no space left).
+      if (error instanceof GRPCInvalidArgumentError || error instanceof GRPCResourceExhastedError) this.revoke(leases);
+      throw error;
     }
+  }
+
+  private revoke(leases: readonly (string | undefined)[]): void {
+    for (const lease of leases) if (lease !== undefined) this.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => undefined);
   }
 
   async delete(key: string): Promise<boolean> {
@@ -198,15 +207,15 @@ export class EtcdStore implements Store {
     return Buffer.from(this.config.prefix + key);
   }
 
-  /** Runs one etcd write; a failure becomes StoreUnavailableError (503), logged once per outage. */
-  private async guard<T>(key: string, call: () => Promise<T>): Promise<T> {
+  /** Runs one etcd write; a failure becomes StoreUnavailableError (503, saying `outcome`), logged once per outage. */
+  private async guard<T>(key: string, call: () => Promise<T>, outcome = 'nothing was stored'): Promise<T> {
     if (this.closed) throw new Error('store is closed');
     let result: T;
     try {
       result = await call();
     } catch (error) {
       if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
-      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, nothing was stored; try again: ${(error as Error).message}`);
+      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }
     if (this.refusedWrites > 0) {
       this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
