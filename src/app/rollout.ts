@@ -22,6 +22,7 @@ import { CDS } from '../xds/types';
  * `message_timeout` (200 ms by default) bounds how late an answer may arrive and still count.
  */
 const DRAIN_MS = 500;
+
 /** One change, planned when its turn comes (so it starts from what ext_proc serves by then). */
 export interface RolloutPlan {
   readonly before: SelectorBasis;

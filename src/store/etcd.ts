@@ -107,11 +107,7 @@ export class EtcdStore implements Store {
   }
 
   async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
-    const revision = await this.guard(key, async () => {
-      const lease = options.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: options.ttlSeconds, ID: 0 })).ID : undefined;
-      const answer = await this.client.kv.put({ key: this.etcdKey(key), value: Buffer.from(value), lease });
-      return Number(answer.header.revision);
-    });
+    const revision = await this.putLeased([{ key, value, ttlSeconds: options.ttlSeconds }], 'nothing was stored');
     await this.caughtUp(revision);
     return revision;
   }
