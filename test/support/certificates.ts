@@ -10,8 +10,8 @@ export interface TestPki {
   readonly ca: string;
   readonly serverCert: string;
   readonly serverKey: string;
-  /** name -> { cert, key }, signed by `ca` unless made with `foreignCa`. */
-  client(name: string): { cert: string; key: string };
+  /** A client certificate `ca` signed: CN `name`, and the SAN `san` (default `DNS:<name>`). */
+  client(name: string, san?: string): { cert: string; key: string };
   /** A client certificate from another CA, named like a trusted one. */
   readonly stranger: { cert: string; key: string };
   /** The other CA, and a server certificate (localhost, 127.0.0.1) it signed: what a rotation moves to. */
@@ -65,7 +65,7 @@ export function makeTestPki(): TestPki {
     ca: file('test-ca.crt'),
     serverCert: server.cert,
     serverKey: server.key,
-    client: (name) => leaf(name, 'test-ca', `DNS:${name}`),
+    client: (name, san = `DNS:${name}`) => leaf(name, 'test-ca', san),
     stranger: leaf('envoy-sidecar', 'other-ca', 'DNS:envoy-sidecar'),
     otherCa: file('other-ca.crt'),
     otherServer: leaf('metaroute', 'other-ca', 'DNS:localhost,IP:127.0.0.1'),
