@@ -14,12 +14,13 @@ import { TYPE, XdsTestClient } from '../xds/helpers';
 
 /**
  * The control plane authenticates, through real Envoy 1.40: metaroute runs the TLS settings of
- * deploy/config/metaroute.yaml (mutual TLS on ext_proc and xDS, xDS admitting the certificate
+ * deploy/config/metaroute.yaml (mutual TLS on ext_proc and xDS, both admitting the certificate
  * name `envoy`), Envoy runs the shipped deploy/envoy/gateway.yaml (only the DNS name
  * `metaroute`, ports and the mounted certificate folder substituted), and the certificates are
  * what scripts/dev-certs.sh makes. An Envoy with the right certificate gets its clusters and
  * routes by ext_proc's decision; one with another CA's certificate, none, or an unlisted name
- * gets no cluster at all.
+ * gets no cluster at all, and an unlisted name given clusters by an xDS token has every
+ * request failed by ext_proc.
  */
 
 type Json = Record<string, any>;
@@ -97,7 +98,9 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       return (dump.configs ?? []).map((c) => c.cluster.name).sort();
     };
     const refusals = async (): Promise<number> => Number(/^metaroute_xds_refused_total (\d+)$/m.exec((await api(metaroute.admin, 'GET', '/metrics')).text)?.[1] ?? 0);
-    const refusalLogs = () => metaroute.logs.join('').split('\n').filter((l) => l.includes('"event":"xds.refused"')).map((l) => JSON.parse(l) as Json);
+    const eventLogs = (event: string) => metaroute.logs.join('').split('\n').filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Json);
+    const refusalLogs = () => eventLogs('xds.refused');
+    const extProcRefusalLogs = () => eventLogs('extproc.refused');
 
     /** Envoy tried the xDS connection `times` times and never got a cluster from it. */
     async function expectNoClusters(envoy: EnvoyProcess, failures: () => Promise<number>, times = 2): Promise<void> {
@@ -158,11 +161,21 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       expect(refusalLogs().at(-1)).toMatchObject({ method: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', certificate: ['intruder'], token: false });
     }, 90_000);
 
-    test("an unlisted name with a listed token in the ADS grpc_service's initial_metadata gets the clusters", async () => {
-      const { envoy } = await startEnvoy(identity(certs, 'intruder'), (bootstrap) => {
+    test("an unlisted name with a listed token in the ADS grpc_service's initial_metadata gets the clusters; ext_proc refuses its certificate, so its requests fail (500) and metaroute logs the connection once", async () => {
+      const logged = extProcRefusalLogs().length;
+      const { envoy, url } = await startEnvoy(identity(certs, 'intruder'), (bootstrap) => {
         bootstrap.dynamic_resources.ads_config.grpc_services[0].initial_metadata = [{ key: 'authorization', value: `Bearer ${XDS_TOKEN}` }];
       });
-      await waitFor('shop.default from ADS', async () => ((await dynamicClusters(envoy)).includes('shop.default') ? true : undefined));
+      await waitFor('two shop endpoints over EDS', async () => ((await envoy.stat('cluster.shop.default.membership_healthy')) === 2 ? true : undefined));
+      // The gateway's ext_proc has failure_mode_allow: false, so a failed stream fails the request.
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${url}/`, { headers: { 'x-user-role': 'staff' } });
+        expect({ status: res.status, body: await res.text() }).toEqual({ status: 500, body: '' });
+      }
+      expect(await envoy.stat('http.gateway.ext_proc.metaroute.streams_failed')).toBe(5);
+      expect(await envoy.stat('cluster.shop.default.upstream_rq_total')).toBe(0); // nothing reached a backend
+      // One connection from this Envoy's ext_proc client: one log line, with the names it presented.
+      expect(extProcRefusalLogs().slice(logged).map((r) => r.certificate)).toEqual([['intruder']]);
     }, 90_000);
 
     test('deploy/envoy/sidecar.yaml with the envoy certificate: shop.default over ADS, and its outbound call routed by ext_proc', async () => {
