@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { parse } from 'yaml';
 import { api } from '../support/app';
 import { devCertificates, OPENSSL } from '../support/certificates';
-import { ENVOY, EnvoyProcess, freePort, REPO, substituteFiles, substitutePorts, waitFor } from '../support/envoy';
+import { ENVOY, EnvoyProcess, freePort, localSds, REPO, substitutePorts, waitFor } from '../support/envoy';
 import { ExtProcClient } from '../support/extproc-client';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
@@ -65,8 +66,24 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       backends = [];
     });
 
-    /** A shipped deploy/envoy file (the gateway unless said) with its /etc/envoy/tls files taken from `files`, `adjust`ed. */
-    async function startEnvoy(files: { cert?: string; key?: string; ca: string }, adjust?: (bootstrap: Json) => void, file = 'gateway.yaml'): Promise<{ envoy: EnvoyProcess; url: string; outbound: number }> {
+    /** A folder holding what the Secret metaroute-envoy-tls would: `files` as tls.crt, tls.key and ca.crt. */
+    const secretFolder = (files: { cert?: string; key?: string; ca: string }): string => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-tls-'));
+      fs.copyFileSync(files.ca, path.join(dir, 'ca.crt'));
+      if (files.cert && files.key) {
+        fs.copyFileSync(files.cert, path.join(dir, 'tls.crt'));
+        fs.copyFileSync(files.key, path.join(dir, 'tls.key'));
+      }
+      return dir;
+    };
+
+    /**
+     * A shipped deploy/envoy file (the gateway unless said) with its SDS files pointed at `files`
+     * (as the mounted Secret; without a certificate, the cluster presents none), `adjust`ed.
+     */
+    async function startEnvoy(files: { cert?: string; key?: string; ca: string } | string, adjust?: (bootstrap: Json) => void, file = 'gateway.yaml'): Promise<{ envoy: EnvoyProcess; url: string; outbound: number }> {
+      const tlsDir = typeof files === 'string' ? files : secretFolder(files);
+      const presents = fs.existsSync(path.join(tlsDir, 'tls.crt'));
       const bootstrap = parse(fs.readFileSync(path.join(DEPLOY, 'envoy', file), 'utf8')) as Json;
       const listener = await freePort();
       // The gateway's listener; the sidecar's outbound, inbound and app ports.
@@ -79,12 +96,9 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
         }
         // One copy per cluster (the shipped file shares one through a YAML alias).
         cluster.transport_socket = structuredClone(cluster.transport_socket);
-        const context = cluster.transport_socket.typed_config.common_tls_context;
-        substituteFiles(context, '/etc/envoy/tls', '/nonexistent'); // every file is set below, or the Envoy fails to start
-        context.validation_context.trusted_ca.filename = files.ca;
-        if (files.cert && files.key) context.tls_certificates = [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }];
-        else delete context.tls_certificates;
+        if (!presents) delete cluster.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
       }
+      localSds(bootstrap, tlsDir, fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-sds-')));
       adjust?.(bootstrap);
       const envoy = await EnvoyProcess.start(bootstrap);
       envoys.push(envoy);

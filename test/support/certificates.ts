@@ -91,3 +91,28 @@ export function rotatingFiles(): { certFile: string; keyFile: string; install(ce
     },
   };
 }
+
+/**
+ * A directory laid out the way the kubelet mounts a Secret: each file is a symlink through
+ * `..data` to a timestamped directory. `project` writes a new timestamped directory, points a
+ * `..data_tmp` symlink at it and renames that over `..data` (the one atomic step), then removes
+ * the old directory, as the kubelet does on a Secret update.
+ */
+export function secretVolume(): { dir: string; project(files: Record<string, string>): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-secret-'));
+  let current: string | undefined;
+  let version = 0;
+  return {
+    dir,
+    project(files) {
+      const next = `..${new Date().toISOString().replace(/[-:.]/g, '_')}.${++version}`;
+      fs.mkdirSync(path.join(dir, next));
+      for (const [name, source] of Object.entries(files)) fs.copyFileSync(source, path.join(dir, next, name));
+      fs.symlinkSync(next, path.join(dir, '..data_tmp'));
+      fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      for (const name of Object.keys(files)) if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join('..data', name), path.join(dir, name));
+      if (current) fs.rmSync(path.join(dir, current), { recursive: true });
+      current = next;
+    },
+  };
+}
