@@ -102,7 +102,7 @@ export function substitutePorts(bootstrap: unknown, ports: ReadonlyMap<number, n
 }
 
 /** Every file an Envoy config reads (DataSource `filename`: certificates, keys, CAs), in document order. */
-export function dataSourceFiles(node: unknown, out: string[] = []): string[] {
+function dataSourceFiles(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) node.forEach((v) => dataSourceFiles(v, out));
   else if (typeof node === 'object' && node !== null) {
     for (const [k, v] of Object.entries(node)) {
@@ -165,18 +165,6 @@ function mapStrings(node: unknown, f: (s: string) => string): unknown {
   if (Array.isArray(node)) return node.map((v) => mapStrings(v, f));
   if (typeof node === 'object' && node !== null) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, mapStrings(v, f)]));
   return node;
-}
-
-/** Points every DataSource `filename` under `from` (a folder) into `to` instead. */
-export function substituteFiles(node: unknown, from: string, to: string): void {
-  if (Array.isArray(node)) node.forEach((v) => substituteFiles(v, from, to));
-  else if (typeof node === 'object' && node !== null) {
-    const o = node as Record<string, unknown>;
-    for (const [k, v] of Object.entries(o)) {
-      if (k === 'filename' && typeof v === 'string' && v.startsWith(`${from}/`)) o[k] = path.join(to, v.slice(from.length + 1));
-      else substituteFiles(v, from, to);
-    }
-  }
 }
 
 /** One Envoy process on a generated bootstrap, with its admin API on an OS-picked port. */
