@@ -118,15 +118,18 @@ maybe('ext_proc over TLS', () => {
     }
   });
 
-  test('workers: 2 serve ext_proc with the same TLS: a TLS client is answered, a plaintext one is not', async () => {
-    const server = await MetarouteProcess.start({ workers: 2, extProc: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey } } });
+  test('workers: 2 serve ext_proc with the same mutual TLS and certificate names: a listed client is answered, an unlisted or plaintext one is not', async () => {
+    const server = await MetarouteProcess.start({ workers: 2, extProc: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca }, clients: { certificateNames: ['envoy-sidecar'] } } });
     const clients: ExtProcClient[] = [];
+    const mutual = (cert: { cert: string; key: string }) => grpc.credentials.createSsl(read(pki.ca), read(cert.key), read(cert.cert));
     try {
-      const tls = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, grpc.credentials.createSsl(read(pki.ca)));
+      const tls = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, mutual(pki.client('envoy-sidecar')));
+      const unlisted = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, mutual(pki.client('intruder')));
       const plain = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`);
-      clients.push(tls, plain);
+      clients.push(tls, unlisted, plain);
       // The primary reports serving once its workers are; a worker bound in plaintext would answer `plain`.
       await until(async () => (await failure(tls)) === undefined, 'a worker to answer over TLS', 60_000);
+      expect((await failure(unlisted))?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect((await failure(plain))?.code).toBe(grpc.status.UNAVAILABLE);
     } finally {
       clients.forEach((c) => c.close());
