@@ -19,6 +19,8 @@ export const BACKWARD_PREFIX = 'rpc-backward-';
  */
 export const UPSTREAM_TRANSIT_MARKER = 'rpc-persist-metaroute-transit-seen';
 export const DOWNSTREAM_BACKWARD_MARKER = 'rpc-backward-metaroute-backward-seen';
+/** The same for SCT-CUSTOM-DISPOSABLE-METADATA, a one-hop header carried whole: the hash of its value. */
+export const UPSTREAM_DISPOSABLE_MARKER = 'rpc-persist-metaroute-disposable-seen';
 
 /**
  * Spring Cloud Tencent's and Polaris's spellings of transitive (whole-chain) metadata, read
@@ -29,6 +31,14 @@ export const DOWNSTREAM_BACKWARD_MARKER = 'rpc-backward-metaroute-backward-seen'
 export const SCT_TRANSITIVE_PREFIX = 'x-sct-metadata-transitive-';
 export const POLARIS_TRANSITIVE_PREFIX = 'x-polaris-metadata-transitive-';
 export const SCT_CUSTOM_METADATA = 'sct-custom-metadata';
+
+/**
+ * SCT's one-hop ("disposable") metadata, encoded as SCT-CUSTOM-METADATA is: the values the
+ * caller sets for its direct callee only. SCT's callee keeps what it received as "upstream"
+ * and never sends it on (its own calls carry its own disposable values), so this header
+ * arriving unchanged on the next call is a copy.
+ */
+export const SCT_CUSTOM_DISPOSABLE_METADATA = 'sct-custom-disposable-metadata';
 
 /** The per-key spellings of a persistent value, in the order a value is taken from. */
 const PERSISTENT_PREFIXES = [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX, POLARIS_TRANSITIVE_PREFIX];
@@ -57,19 +67,34 @@ export function persistentValue(headers: HeaderList, key: string): string | unde
     headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ??
     headerValue(headers, POLARIS_TRANSITIVE_PREFIX + key.toLowerCase());
   if (value !== undefined) return value;
-  const custom = sctCustomMetadata(headers);
-  if (custom === undefined) return undefined;
+  return sctMapValue(headers, SCT_CUSTOM_METADATA, key);
+}
+
+/**
+ * The value of metadata key `key` for this hop only: SCT-CUSTOM-DISPOSABLE-METADATA's
+ * entry. Read after the whole-chain spellings; a copy the outbound call drops is not seen
+ * here (decideRequestHeaders routes without the headers propagation removes).
+ */
+export function oneHopValue(headers: HeaderList, key: string): string | undefined {
+  return sctMapValue(headers, SCT_CUSTOM_DISPOSABLE_METADATA, key);
+}
+
+/** The string entry for `key` in SCT's JSON map header `name`, its key matched in any case and with `_` or `-`. */
+function sctMapValue(headers: HeaderList, name: string, key: string): string | undefined {
+  const map = sctMetadataMap(headers, name);
+  if (map === undefined) return undefined;
   const wanted = wireKey(key);
-  for (const [k, v] of Object.entries(custom)) if (typeof v === 'string' && wireKey(k) === wanted) return v;
+  for (const [k, v] of Object.entries(map)) if (typeof v === 'string' && wireKey(k) === wanted) return v;
   return undefined;
 }
 
 /**
- * SCT-CUSTOM-METADATA as the JSON object it carries, every entry kept (SCT writes
- * `URLEncoder.encode(json)`, so `+` is a space); undefined when absent or malformed.
+ * SCT's JSON map header `name` (SCT-CUSTOM-METADATA, SCT-CUSTOM-DISPOSABLE-METADATA) as the
+ * object it carries, every entry kept (SCT writes `URLEncoder.encode(json)`, so `+` is a
+ * space); undefined when absent or malformed. Its size is bounded by `extProc.maxHeaderBytes`.
  */
-function sctCustomMetadata(headers: HeaderList): Record<string, unknown> | undefined {
-  const text = headerValue(headers, SCT_CUSTOM_METADATA);
+function sctMetadataMap(headers: HeaderList, name: string): Record<string, unknown> | undefined {
+  const text = headerValue(headers, name);
   if (text === undefined) return undefined;
   try {
     const value = JSON.parse(decodeURIComponent(text.replace(/\+/g, ' '))) as unknown;
@@ -103,13 +128,13 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
   for (const prefix of PERSISTENT_PREFIXES) {
     for (let i = 0; i < headers.names.length; i++) {
       const name = headers.names[i]!;
-      if (!name.startsWith(prefix) || name === UPSTREAM_TRANSIT_MARKER) continue; // the marker is ours, and this call removes it
+      if (!name.startsWith(prefix) || isMarker(name)) continue; // the markers are ours, and this call removes them
       present.add(name);
       const key = wireKey(name.slice(prefix.length));
       if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
     }
   }
-  const custom = sctCustomMetadata(headers);
+  const custom = sctMetadataMap(headers, SCT_CUSTOM_METADATA);
   for (const [name, value] of Object.entries(custom ?? {})) {
     if (typeof value === 'string' && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
   }
@@ -153,6 +178,10 @@ function mergeSctCustomMetadata(headers: HeaderList, custom: Record<string, unkn
 function isPersistentName(name: string): boolean {
   // Every header of every outbound call passes here: plain comparisons, no closure.
   return name.startsWith(PERSIST_PREFIX) || name.startsWith(SCT_TRANSITIVE_PREFIX) || name.startsWith(POLARIS_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA;
+}
+
+function isMarker(name: string): boolean {
+  return name === UPSTREAM_TRANSIT_MARKER || name === UPSTREAM_DISPOSABLE_MARKER;
 }
 
 function wireKey(key: string): string {
@@ -210,16 +239,35 @@ export function dropCopied(headers: HeaderList, prefix: string, marker: string, 
   }
 }
 
+/** markReceived() for a one-hop header carried whole: the marker holds the hash of its value. */
+export function markReceivedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
+  const value = headerValue(headers, name);
+  if (value !== undefined) mutation.set.push({ key: marker, value: valueHash(value) });
+  else if (headerValue(headers, marker) !== undefined) mutation.remove.push(marker);
+}
+
+/** dropCopied() for a one-hop header carried whole: dropped when its value is the one received. */
+export function dropCopiedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
+  const markerValue = headerValue(headers, marker);
+  if (markerValue === undefined) return;
+  mutation.remove.push(marker);
+  const value = headerValue(headers, name);
+  if (value !== undefined && valueHash(value) === markerValue) mutation.remove.push(name);
+}
+
 /**
- * Request headers: the callee's inbound call marks received transient values; the
- * caller's outbound call drops copied ones, and writes persistent values in both
- * spellings (and the caller's transitive labels); the application copies persistent
- * values and they travel to the end of the chain.
+ * Request headers: the callee's inbound call marks received one-hop values (`rpc-transit-*`,
+ * SCT-CUSTOM-DISPOSABLE-METADATA); the caller's outbound call drops copied ones, and writes
+ * persistent values in every spelling (and the caller's transitive labels); the
+ * application copies persistent values and they travel to the end of the chain.
  */
 export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation, caller?: Caller): void {
-  if (side === 'inbound') markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
-  else if (side === 'outbound') {
+  if (side === 'inbound') {
+    markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+    markReceivedHeader(headers, SCT_CUSTOM_DISPOSABLE_METADATA, UPSTREAM_DISPOSABLE_MARKER, mutation);
+  } else if (side === 'outbound') {
     dropCopied(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+    dropCopiedHeader(headers, SCT_CUSTOM_DISPOSABLE_METADATA, UPSTREAM_DISPOSABLE_MARKER, mutation);
     persistentMetadata(headers, caller?.transitive ?? [], caller?.labels ?? {}, mutation);
   }
 }
