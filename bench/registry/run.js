@@ -2,7 +2,8 @@
 //  1. Registers INSTANCES (default 100,000) into one service by batch (POST /v1/instances/batch,
 //     2,000 per call: a body JSON.parse stays near 4 ms) and reports the time.
 //  2. Drives ext_proc at a fixed moderate rate (RATE req/s, one stream per request as Envoy
-//     does, from a process of its own: driver.js) through alternating phases, ROUNDS times:
+//     does, from a process of its own: h2load, or with DRIVER=node driver.js) through
+//     alternating phases, ROUNDS times:
 //     idle, churn (1,000 registrations/s as replacements in the big service + 20,000
 //     heartbeats/s in batches, from another process: churn.js), expiry (10,000 ephemeral
 //     instances registered without heartbeats expire at once inside the phase).
@@ -12,7 +13,8 @@
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE (moves every server thread's nice value by
 // this much, e.g. -10), CLIENT_NICE (the ext_proc client's main thread, e.g. -5), CPU_PROF_DIR,
 // SERVER_CPUS / CLIENT_CPUS (taskset CPU lists, e.g. 1 and 0: the server on a core the load generators do not use),
-// SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), DIST (another build),
+// SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), SERVER_ENV (NAME=value
+// pairs, space-separated, for the server only), DIST (another build), DRIVER (h2load, the default, or node),
 // ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
 // (as an Envoy routing to it would), so churn costs the server a rebuild per push.
 'use strict';
@@ -26,6 +28,7 @@ const grpc = require('@grpc/grpc-js');
 const protobuf = require('protobufjs');
 const { triple, pairedRatios, percentile, fmt } = require('./stats');
 const { instance, post } = require('./admin');
+const { h2loadDriver } = require('./h2load-driver');
 
 const ROOT = path.join(__dirname, '..', '..');
 const DIST = path.resolve(process.env.DIST ?? path.join(ROOT, 'dist'));
@@ -35,6 +38,7 @@ const PHASE_SECONDS = Number(process.env.PHASE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCH = Number(process.env.BATCH ?? 2000);
 const EXPIRING = 10000;
+const DRIVER = process.env.DRIVER ?? 'h2load';
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-registry-'));
 
 /** Pins every thread of process `pid` to the CPUs of `list` (taskset's syntax), if one is given. */
@@ -57,6 +61,15 @@ function renice(pid, by) {
   }
 }
 
+/** SERVER_ENV='K=V K2=V2': variables for the server only (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
+function serverEnv() {
+  return Object.fromEntries((process.env.SERVER_ENV ?? '').split(' ').filter(Boolean).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`SERVER_ENV: ${pair} is not NAME=value`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }));
+}
+
 async function startServer() {
   const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
   const rules = path.join(OUT, 'rules.yaml');
@@ -64,7 +77,7 @@ async function startServer() {
   fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
   const child = fork(path.join(DIST, 'cli/main.js'), ['serve'], {
     execArgv: ['-r', path.join(__dirname, 'probe.js'), ...(process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] : []), ...(process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
-    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
+    env: { ...process.env, ...serverEnv(), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
     stdio: ['ignore', process.env.SERVER_NODE_ARGS ? 'inherit' : 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
   });
   await untilServingLogged(child, logPath);
@@ -91,8 +104,13 @@ function untilAnswer(child, name, ask) {
   });
 }
 
-/** The ext_proc client (driver.js) in its own process; `drive(seconds)` resolves with its measurements. */
+/** The ext_proc client in its own process(es); `drive(seconds)` resolves with its measurements. */
 async function startDriver(ext) {
+  if (DRIVER === 'h2load') {
+    const h2load = h2loadDriver(ext, OUT, process.env.CLIENT_NICE ? Number(process.env.CLIENT_NICE) : undefined);
+    return { drive: (seconds) => h2load.drive(RATE, seconds), close: h2load.close };
+  }
+  if (DRIVER !== 'node') throw new Error(`DRIVER=${DRIVER}: h2load or node`);
   const driver = fork(path.join(__dirname, 'driver.js'), [ext]);
   try {
     if (process.env.CLIENT_NICE) os.setPriority(driver.pid, Number(process.env.CLIENT_NICE));
@@ -173,12 +191,12 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, driver, p, round, ads));
 
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
-    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB | client's max event-loop delay ms | errors |${ads ? ' EDS pushes |' : ''}`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${ads ? '---:|' : ''}`);
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${DRIVER === 'node' ? '---:|' : ''}${ads ? '---:|' : ''}`);
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} | ${col('clientLoopMaxMs')} | ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} |${DRIVER === 'node' ? ` ${col('clientLoopMaxMs')} |` : ''} ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
