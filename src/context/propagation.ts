@@ -241,14 +241,14 @@ export function dropCopied(headers: HeaderList, prefix: string, marker: string, 
 }
 
 /** markReceived() for a one-hop header carried whole: the marker holds the hash of its value. */
-export function markReceivedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
+function markReceivedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
   const value = headerValue(headers, name);
   if (value !== undefined) mutation.set.push({ key: marker, value: valueHash(value) });
   else if (headerValue(headers, marker) !== undefined) mutation.remove.push(marker);
 }
 
 /** dropCopied() for a one-hop header carried whole: dropped when its value is the one received. */
-export function dropCopiedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
+function dropCopiedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
   const markerValue = headerValue(headers, marker);
   if (markerValue === undefined) return;
   mutation.remove.push(marker);
