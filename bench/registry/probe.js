@@ -4,14 +4,14 @@
 // previous 'stats', then starts over; and with RSS, the heap's used and reserved sizes and the
 // memory outside the heap at that moment, and the peak RSS since the process started.
 // It also tells a busy loop from a starved one: a 1 ms timer reads the main thread's
-// /proc schedstat (nanoseconds on a CPU, and waiting for one) at every tick, so each gap
-// between ticks splits into time the thread ran (its own work: JS, GC, I/O callbacks) and
-// time it waited for a core (other processes on a shared machine). `ownMaxMs` is the longest
-// gap's share of running: the stall this process itself causes. `jsMaxMs` is the most any gap
-// ran outside garbage collection (its running time less the GC pauses inside it): the stall
-// the code itself (routing, registry, store, xDS, gRPC) causes. The kernel adds a running
-// thread's time to schedstat at its scheduler ticks (4 ms here), so running times are good to
-// about a tick.
+// /proc schedstat (time waiting for a CPU) at every tick, so each gap between ticks splits into
+// time it waited for a core (other processes on a shared machine) and the rest, its own
+// (running JS, GC and I/O callbacks, or blocked in a system call). `ownMaxMs` is the longest
+// gap's own share: the stall this process itself causes. `jsMaxMs` is the most any gap had of
+// its own outside garbage collection (less the GC pauses inside it): the stall the code itself
+// (routing, registry, store, xDS, gRPC) causes. The wait is exact: the kernel adds it when the
+// thread gets a core back (the time it ran is added only at scheduler ticks, 4 ms here, so the
+// own share is the gap less the wait, not the running time schedstat shows).
 'use strict';
 // Worker threads inherit `-r probe.js`: one there would wake 1,000 times a second beside the server.
 if (!require('node:worker_threads').isMainThread) return;
@@ -51,7 +51,7 @@ function sched() {
   const [run, wait] = buf.toString('latin1', 0, n).split(' ');
   return { run: Number(run) / 1e6, wait: Number(wait) / 1e6 };
 }
-let ownMax = 0; // ms the thread ran during the longest-running gap between ticks
+let ownMax = 0; // ms of its own (not waiting for a core) in the gap between ticks with the most
 let gapMax = 0;
 let waitInGaps = 0; // ms waited for a core during gaps over 10 ms
 const stalls = []; // {from, to, ran} of this phase's gaps over 10 ms
@@ -64,9 +64,10 @@ if (schedFd !== undefined) {
     const s = sched();
     const gap = now - lastAt;
     if (gap > 10) {
-      ownMax = Math.max(ownMax, s.run - last.run);
+      const own = Math.max(0, gap - (s.wait - last.wait));
+      ownMax = Math.max(ownMax, own);
       waitInGaps += s.wait - last.wait;
-      if (stalls.length < 10000) stalls.push({ from: lastAt, to: now, ran: s.run - last.run });
+      if (stalls.length < 10000) stalls.push({ from: lastAt, to: now, own });
     }
     gapMax = Math.max(gapMax, gap);
     last = s;
@@ -81,13 +82,13 @@ function memoryMiB() {
   return { rssMiB: rss / 1048576, peakRssMiB, heapUsedMiB: heapUsed / 1048576, heapTotalMiB: heapTotal / 1048576, externalMiB: external / 1048576 };
 }
 
-/** The most any stall ran outside GC pauses (GC entries arrive after the stall, so this is worked out when asked). */
+/** The most any stall had of its own outside GC pauses (GC entries arrive after the stall, so this is worked out when asked). */
 function jsMax() {
   let max = 0;
-  for (const { from, to, ran } of stalls) {
+  for (const { from, to, own } of stalls) {
     let gc = 0;
     for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
-    max = Math.max(max, ran - gc);
+    max = Math.max(max, own - gc);
   }
   return max;
 }

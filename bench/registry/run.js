@@ -182,7 +182,7 @@ async function main() {
     }
     const loadSeconds = (performance.now() - t0) / 1000;
     const load = await server.stats();
-    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stretch running: ${fmt(load.ownMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
+    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stall of its own: ${fmt(load.ownMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
 
     const ads = process.env.ADS ? subscribe(server.xds) : undefined;
     await driver.drive(1); // warm-up
@@ -191,7 +191,7 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, driver, p, round, ads));
 
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
-    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stretch running ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}`);
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stall of its own ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}`);
     console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${DRIVER === 'node' ? '---:|' : ''}${ads ? '---:|' : ''}`);
     for (const p of phases) {
       const r = results[p];

@@ -129,7 +129,7 @@ async function main() {
   }
   const loads = [...results.small, ...results.large].map((r) => r.load);
   console.log(`${ROUNDS} interleaved rounds of ${SECONDS} s, ${CONCURRENCY} streams in flight; min / median / max; load average (1 min) ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}\n`);
-  console.log('| instances | req/s | server CPU µs/req | RSS MiB | heap used MiB | heap reserved MiB | outside the heap MiB | max GC pause ms | longest stretch running ms | errors |');
+  console.log('| instances | req/s | server CPU µs/req | RSS MiB | heap used MiB | heap reserved MiB | outside the heap MiB | max GC pause ms | longest stall of its own ms | errors |');
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const [name, n] of [['small', SMALL], ['large', LARGE]]) {
     const r = results[name];

@@ -8,6 +8,8 @@
 // the response to `call.write` returning, per push; printed min / median / max over every push
 // of every round, and the paired ratio of the round medians.
 // Usage: node bench/xds/push.js [BEFORE_DIST]   # N=100000 PUSHES=10 ROUNDS=4 (`npm run build` first)
+// AFTER_ENV='NAME=value ...' gives the "after" server those variables; without BEFORE_DIST,
+// "before" is then the same build without them (e.g. glibc's MALLOC_MMAP_THRESHOLD_).
 'use strict';
 const { fork } = require('node:child_process');
 const os = require('node:os');
@@ -50,8 +52,8 @@ function serve(dist) {
 }
 
 /** One round of one variant: its server in a child process, PUSHES pushes taken; resolves with the server's turn times. */
-async function round(dist) {
-  const child = fork(__filename, ['serve', dist]);
+async function round({ dist, env }) {
+  const child = fork(__filename, ['serve', dist], { env: { ...process.env, ...env } });
   const next = () => new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
@@ -79,11 +81,14 @@ async function round(dist) {
 }
 
 async function main() {
+  const dist = path.join(__dirname, '..', '..', 'dist');
+  const afterEnv = Object.fromEntries((process.env.AFTER_ENV ?? '').split(' ').filter(Boolean).map((pair) => pair.split(/=(.*)/s).slice(0, 2)));
   const variants = [];
-  if (process.argv[2]) variants.push({ name: 'before', dist: path.resolve(process.argv[2]) });
-  variants.push({ name: 'after', dist: path.join(__dirname, '..', '..', 'dist') });
+  if (process.argv[2]) variants.push({ name: 'before', dist: path.resolve(process.argv[2]), env: {} });
+  else if (process.env.AFTER_ENV) variants.push({ name: 'before', dist, env: {} });
+  variants.push({ name: 'after', dist, env: afterEnv });
   for (const v of variants) v.turns = [];
-  for (let r = 0; r < ROUNDS; r++) for (const v of variants) v.turns.push(await round(v.dist));
+  for (let r = 0; r < ROUNDS; r++) for (const v of variants) v.turns.push(await round(v));
   console.log(`\nbench/xds/push: a SotW push of a ${N}-endpoint ClusterLoadAssignment, ${PUSHES} per round, ${ROUNDS} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   console.log(`| ms in the turn that sends a push | ${variants.map((v) => v.name).join(' | ')} |`);
   console.log(`|---|${variants.map(() => '---:|').join('')}`);

@@ -1,4 +1,4 @@
-import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import { DockerfileParser, Env, type Instruction } from 'dockerfile-ast';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULTS } from '../../src/config/config';
@@ -50,6 +50,13 @@ describe('deploy/Dockerfile', () => {
     // The TypeScript and console sources reach the build stage only (the console is built into dist/console).
     expect(keyword(stages[0]!, 'COPY').some((c) => c.getArguments()[0]!.getValue() === 'src')).toBe(true);
     expect(keyword(stages[0]!, 'COPY').some((c) => c.getArguments()[0]!.getValue() === 'web')).toBe(true);
+  });
+
+  it("keeps glibc's malloc from mapping fresh memory for every large xDS push", () => {
+    const env = new Map(runtime.filter((i): i is Env => i instanceof Env).flatMap((e) => e.getProperties().map((p) => [p.getName(), Number(p.getValue())] as const)));
+    // A 100,000-endpoint push (8 MB) must fit under the threshold, and freed blocks that size must stay.
+    expect(env.get('MALLOC_MMAP_THRESHOLD_')).toBeGreaterThanOrEqual(16 * 2 ** 20);
+    expect(env.get('MALLOC_TRIM_THRESHOLD_')).toBeGreaterThanOrEqual(2 * env.get('MALLOC_MMAP_THRESHOLD_')!);
   });
 
   it('exposes the default ports and starts `metaroute serve`', () => {
