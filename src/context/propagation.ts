@@ -71,13 +71,12 @@ export function persistentValue(headers: HeaderList, key: string): string | unde
 }
 
 /**
- * The value of metadata key `key` for this hop only: metainfo's `rpc-transit-<k>`, then
- * SCT-CUSTOM-DISPOSABLE-METADATA's entry. Read after the whole-chain spellings; a copy the
- * outbound call drops is not seen here (decideRequestHeaders routes without the headers
- * propagation removes).
+ * The value of metadata key `key` for this hop only: SCT-CUSTOM-DISPOSABLE-METADATA's
+ * entry. Read after the whole-chain spellings; a copy the outbound call drops is not seen
+ * here (decideRequestHeaders routes without the headers propagation removes).
  */
 export function oneHopValue(headers: HeaderList, key: string): string | undefined {
-  return headerValue(headers, metadataHeader(TRANSIT_PREFIX, key)) ?? sctMapValue(headers, SCT_CUSTOM_DISPOSABLE_METADATA, key);
+  return sctMapValue(headers, SCT_CUSTOM_DISPOSABLE_METADATA, key);
 }
 
 /** The string entry for `key` in SCT's JSON map header `name`, its key matched in any case and with `_` or `-`. */

@@ -26,7 +26,7 @@ const REJECT_NO_BASELINE: RouteResult = {
  * serve that lane's traffic; instances without the key are the baseline. A request's lane
  * is the transitive header `rpc-persist-<key>` (or SCT's and Polaris's `X-SCT-Metadata-Transitive-<key>` /
  * `X-Polaris-Metadata-Transitive-<key>` / `SCT-CUSTOM-METADATA`), else the value for this hop only
- * (`rpc-transit-<key>`, SCT-CUSTOM-DISPOSABLE-METADATA), else the caller's own `<key>` label. Lane
+ * (SCT-CUSTOM-DISPOSABLE-METADATA), else the caller's own `<key>` label. Lane
  * traffic goes to the callee's lane when it has a healthy instance there, else to the
  * baseline; traffic without a lane only ever reaches the baseline. A service with no lane
  * instance at all gets no opinion: all of it is baseline, and its decision stays as plain

@@ -3,11 +3,10 @@ import { api, startApp, until } from '../support/app';
 import { ExtProcClient, lbLabels, type Answer } from '../support/extproc-client';
 
 /**
- * One-hop metadata: Spring Cloud Tencent's ("disposable"), SCT-CUSTOM-DISPOSABLE-METADATA:
- * URL-encoded JSON like SCT-CUSTOM-METADATA, set by the caller for its direct callee only;
- * and metainfo's rpc-transit-<k>.
+ * Spring Cloud Tencent's one-hop ("disposable") metadata, SCT-CUSTOM-DISPOSABLE-METADATA:
+ * URL-encoded JSON like SCT-CUSTOM-METADATA, set by the caller for its direct callee only.
  * Through the real ext_proc server, each call as a sidecar makes it (the caller's outbound
- * listener, the callee's inbound one); `forwarded` applies each answer's header mutation as Envoy would.
+ * listener, the callee's inbound one); Envoy applying a header mutation is `apply`.
  * Service d has a dev1 lane and a baseline.
  */
 const DISPOSABLE = 'sct-custom-disposable-metadata';
@@ -112,13 +111,4 @@ test('bad input is ignored like a bad SCT-CUSTOM-METADATA: no value, the request
     const big = await call('b', 'outbound', { [name]: sct({ env: 'dev1', pad: 'x'.repeat(5000) }) });
     expect(big.answer.immediate_response.status.code).toBe(431);
   }
-});
-
-test('metainfo\'s one-hop rpc-transit-<key> routes the hop it is set for, like the disposable entry, and a copy does not', async () => {
-  expect(lbLabels((await call('b', 'outbound', { 'rpc-transit-env': 'dev1' })).answer)).toEqual({ env: 'dev1' });
-  expect(lbLabels((await call('b', 'outbound', { 'rpc-persist-env': 'dev2', 'rpc-transit-env': 'dev1' })).answer)).toEqual({ env: '' });
-  const atB = (await call('b', 'inbound', { 'rpc-transit-env': 'dev1' })).forwarded;
-  const copy = await call('b', 'outbound', atB);
-  expect(copy.forwarded['rpc-transit-env']).toBeUndefined();
-  expect(lbLabels(copy.answer)).toEqual({ env: '' });
 });
