@@ -67,34 +67,19 @@ export function persistentValue(headers: HeaderList, key: string): string | unde
     headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ??
     headerValue(headers, POLARIS_TRANSITIVE_PREFIX + key.toLowerCase());
   if (value !== undefined) return value;
-  return sctMapValue(headers, SCT_CUSTOM_METADATA, key);
-}
-
-/**
- * The value of metadata key `key` for this hop only: SCT-CUSTOM-DISPOSABLE-METADATA's
- * entry. Read after the whole-chain spellings; a copy the outbound call drops is not seen
- * here (decideRequestHeaders routes without the headers propagation removes).
- */
-export function oneHopValue(headers: HeaderList, key: string): string | undefined {
-  return sctMapValue(headers, SCT_CUSTOM_DISPOSABLE_METADATA, key);
-}
-
-/** The string entry for `key` in SCT's JSON map header `name`, its key matched in any case and with `_` or `-`. */
-function sctMapValue(headers: HeaderList, name: string, key: string): string | undefined {
-  const map = sctMetadataMap(headers, name);
-  if (map === undefined) return undefined;
+  const custom = sctCustomMetadata(headers);
+  if (custom === undefined) return undefined;
   const wanted = wireKey(key);
-  for (const [k, v] of Object.entries(map)) if (typeof v === 'string' && wireKey(k) === wanted) return v;
+  for (const [k, v] of Object.entries(custom)) if (typeof v === 'string' && wireKey(k) === wanted) return v;
   return undefined;
 }
 
 /**
- * SCT's JSON map header `name` (SCT-CUSTOM-METADATA, SCT-CUSTOM-DISPOSABLE-METADATA) as the
- * object it carries, every entry kept (SCT writes `URLEncoder.encode(json)`, so `+` is a
- * space); undefined when absent or malformed. Its size is bounded by `extProc.maxHeaderBytes`.
+ * SCT-CUSTOM-METADATA as the JSON object it carries, every entry kept (SCT writes
+ * `URLEncoder.encode(json)`, so `+` is a space); undefined when absent or malformed.
  */
-function sctMetadataMap(headers: HeaderList, name: string): Record<string, unknown> | undefined {
-  const text = headerValue(headers, name);
+function sctCustomMetadata(headers: HeaderList): Record<string, unknown> | undefined {
+  const text = headerValue(headers, SCT_CUSTOM_METADATA);
   if (text === undefined) return undefined;
   try {
     const value = JSON.parse(decodeURIComponent(text.replace(/\+/g, ' '))) as unknown;
@@ -134,7 +119,7 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
       if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
     }
   }
-  const custom = sctMetadataMap(headers, SCT_CUSTOM_METADATA);
+  const custom = sctCustomMetadata(headers);
   for (const [name, value] of Object.entries(custom ?? {})) {
     if (typeof value === 'string' && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
   }

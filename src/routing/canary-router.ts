@@ -1,5 +1,5 @@
 import type { RequestContext } from '../context/request-context';
-import { oneHopValue, persistentValue } from '../context/propagation';
+import { persistentValue } from '../context/propagation';
 import type { RouteInput, RouteResult, Router } from './router';
 import { ALL_TAGGED, ConfigReader, LabelCache, routeTagged } from './router-kit';
 
@@ -19,7 +19,7 @@ const NOTES = { tagged: 'canary', untagged: 'stable' };
 /**
  * Canary releases: instances labelled `<key>=<value>` serve only requests that ask for
  * that canary (`x-metaroute-canary: <value>` or the configured `header`, or the transitive
- * `rpc-persist-<key>` in any of its spellings, or `<key>` in SCT-CUSTOM-DISPOSABLE-METADATA for one hop).
+ * `rpc-persist-<key>` in any of its spellings).
  * Such a request goes to those instances while one is healthy, else to the instances
  * without the key; every other request goes only to instances without the key. A service
  * with no canary instance gets no opinion, so its decisions stay as they were.
@@ -40,7 +40,7 @@ export class CanaryRouter implements Router {
   route(ctx: RequestContext, input: RouteInput): RouteResult {
     const c = this.config;
     if (!c.enabled) return undefined;
-    const result = routeTagged(input, c.labels, ctx.header(c.header) || persistentValue(ctx.headers, c.labels.keys[0]!) || oneHopValue(ctx.headers, c.labels.keys[0]!), NOTES);
+    const result = routeTagged(input, c.labels, ctx.header(c.header) || persistentValue(ctx.headers, c.labels.keys[0]!), NOTES);
     // Everything still in play is a canary: the earlier choice stands rather than nothing.
     return result === ALL_TAGGED ? undefined : result;
   }

@@ -1,4 +1,4 @@
-import { oneHopValue, persistentValue } from '../context/propagation';
+import { persistentValue } from '../context/propagation';
 import type { RequestContext } from '../context/request-context';
 import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
 import type { RouteInput, RouteResult, Router } from './router';
@@ -25,8 +25,9 @@ const REJECT_NO_BASELINE: RouteResult = {
  * Feature environments (Spring Cloud Tencent lanes): instances labelled `<key>=<lane>`
  * serve that lane's traffic; instances without the key are the baseline. A request's lane
  * is the transitive header `rpc-persist-<key>` (or SCT's and Polaris's `X-SCT-Metadata-Transitive-<key>` /
- * `X-Polaris-Metadata-Transitive-<key>` / `SCT-CUSTOM-METADATA`), else the value for this hop only
- * (SCT-CUSTOM-DISPOSABLE-METADATA), else the caller's own `<key>` label. Lane
+ * `X-Polaris-Metadata-Transitive-<key>` / `SCT-CUSTOM-METADATA`), else the caller's own `<key>`
+ * label; never a one-hop value (`rpc-transit-*`, SCT-CUSTOM-DISPOSABLE-METADATA: SCT's routers
+ * too take labels from whole-chain metadata only). Lane
  * traffic goes to the callee's lane when it has a healthy instance there, else to the
  * baseline; traffic without a lane only ever reaches the baseline. A service with no lane
  * instance at all gets no opinion: all of it is baseline, and its decision stays as plain
@@ -50,7 +51,7 @@ export class LaneRouter implements Router {
     if (!c.enabled) return undefined;
     if (c.services && !c.services.has(input.service.key)) return undefined;
     const key = c.labels.keys[0]!;
-    const result = routeTagged(input, c.labels, persistentValue(ctx.headers, key) || oneHopValue(ctx.headers, key) || ctx.caller.labels[key], NOTES);
+    const result = routeTagged(input, c.labels, persistentValue(ctx.headers, key) || ctx.caller.labels[key], NOTES);
     if (result !== ALL_TAGGED) return result;
     return c.strict ? REJECT_NO_BASELINE : undefined;
   }

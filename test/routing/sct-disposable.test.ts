@@ -50,17 +50,16 @@ async function call(service: string, side: 'inbound' | 'outbound', headers: Head
 
 const metadataHeaders = (headers: Headers): string[] => Object.keys(headers).filter((k) => !k.startsWith(':')).sort();
 
-test('a disposable value routes this hop, after every whole-chain spelling, and is never written as persistent metadata', async () => {
-  // SCT keeps its keys as written (ENV); they name the same lane key.
-  const alone = await call('b', 'outbound', { [DISPOSABLE]: sct({ ENV: 'dev1' }) });
-  expect(lbLabels(alone.answer)).toEqual({ env: 'dev1' });
+test('a disposable value goes to the callee as it came, is never written as persistent metadata, and picks no lane or canary', async () => {
+  // SCT's routers take labels from whole-chain metadata only: so do the lane and canary routers.
+  const alone = await call('b', 'outbound', { [DISPOSABLE]: sct({ env: 'dev1' }) });
+  expect(lbLabels(alone.answer)).toEqual({ env: '' });
   expect(metadataHeaders(alone.forwarded)).toEqual([DISPOSABLE]); // passed to the callee as it came, and nothing added
-  // The chain's lane wins: dev2 has no instance in d, so the baseline, not the disposable dev1.
-  expect(lbLabels((await call('b', 'outbound', { 'rpc-persist-env': 'dev2', [DISPOSABLE]: sct({ env: 'dev1' }) })).answer)).toEqual({ env: '' });
-  expect(lbLabels((await call('b', 'outbound', { 'x-polaris-metadata-transitive-env': 'dev2', [DISPOSABLE]: sct({ env: 'dev1' }) })).answer)).toEqual({ env: '' });
-  // The canary router reads it too (service e: a v2 canary and a stable instance).
-  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e', [DISPOSABLE]: sct({ canary: 'v2' }) })).answer)).toEqual({ canary: 'v2' });
-  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e' })).answer)).toEqual({ canary: '' });
+  // The same value as whole-chain metadata does pick the lane (the routers are on).
+  expect(lbLabels((await call('b', 'outbound', { 'rpc-persist-env': 'dev1' })).answer)).toEqual({ env: 'dev1' });
+  // Service e: a v2 canary and a stable instance.
+  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e', [DISPOSABLE]: sct({ canary: 'v2' }) })).answer)).toEqual({ canary: '' });
+  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e', 'rpc-persist-canary': 'v2' })).answer)).toEqual({ canary: 'v2' });
 });
 
 test('a callee that forwards the header unchanged is copying: its next call neither carries nor routes by it', async () => {
@@ -74,16 +73,14 @@ test('a callee that forwards the header unchanged is copying: its next call neit
   expect(bd.answer.request_headers.response.header_mutation.remove_headers).toEqual(expect.arrayContaining([DISPOSABLE, MARKER]));
   expect(bd.forwarded[DISPOSABLE]).toBeUndefined();
   expect(bd.forwarded[MARKER]).toBeUndefined();
-  expect(lbLabels(bd.answer)).toEqual({ env: '' }); // the copy was for B: D's baseline
 });
 
-test('a callee that sets its own disposable value (as SCT does for each call) forwards it, and routes by it', async () => {
+test('a callee that sets its own disposable value (as SCT does for each call) forwards it', async () => {
   const atB = (await call('b', 'inbound', { [DISPOSABLE]: sct({ env: 'dev2' }) })).forwarded;
   // B's code replaced the value; a metainfo-style copy of rpc-* still brought the marker along.
   const own = await call('b', 'outbound', { ...atB, [DISPOSABLE]: sct({ env: 'dev1' }) });
   expect(own.forwarded[DISPOSABLE]).toBe(sct({ env: 'dev1' }));
   expect(own.forwarded[MARKER]).toBeUndefined();
-  expect(lbLabels(own.answer)).toEqual({ env: 'dev1' });
   // An SCT application copies no rpc-* header: without a marker the header is the caller's own.
   const sctApp = await call('b', 'outbound', { [DISPOSABLE]: sct({ env: 'dev1' }) });
   expect(sctApp.forwarded[DISPOSABLE]).toBe(sct({ env: 'dev1' }));
@@ -94,10 +91,9 @@ test('a marker arriving without the header it marks is removed on the inbound ca
   expect(inbound.forwarded[MARKER]).toBeUndefined();
   const outbound = await call('b', 'outbound', { [MARKER]: 'forged', [DISPOSABLE]: sct({ env: 'dev1' }) });
   expect(outbound.forwarded[DISPOSABLE]).toBe(sct({ env: 'dev1' }));
-  expect(lbLabels(outbound.answer)).toEqual({ env: 'dev1' });
 });
 
-test('bad input is ignored like a bad SCT-CUSTOM-METADATA: no value, the request still routes; over the header limit 431 for both', async () => {
+test('any value, readable or not, passes untouched and is still recognised as a copy; over the header limit 431 as for SCT-CUSTOM-METADATA', async () => {
   const bad = ['%E0%A4%A', '%7Bbroken', sct([1, 2]), 'null', sct('dev1'), sct({ env: 5 }), sct({ env: { nested: 'dev1' } }), ''];
   for (const value of bad) {
     const outbound = await call('b', 'outbound', { [DISPOSABLE]: value });
