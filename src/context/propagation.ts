@@ -19,14 +19,29 @@ export const BACKWARD_PREFIX = 'rpc-backward-';
  */
 export const UPSTREAM_TRANSIT_MARKER = 'rpc-persist-metaroute-transit-seen';
 export const DOWNSTREAM_BACKWARD_MARKER = 'rpc-backward-metaroute-backward-seen';
+/** The same for SCT-CUSTOM-DISPOSABLE-METADATA, a one-hop header carried whole: the hash of its value. */
+export const UPSTREAM_DISPOSABLE_MARKER = 'rpc-persist-metaroute-disposable-seen';
 
 /**
- * Spring Cloud Tencent's spellings of transitive (whole-chain) metadata, read beside
- * metainfo's `rpc-persist-<k>`: `X-SCT-Metadata-Transitive-<k>: v` and
- * `SCT-CUSTOM-METADATA: <URL-encoded JSON {"k": "v"}>`.
+ * Spring Cloud Tencent's and Polaris's spellings of transitive (whole-chain) metadata, read
+ * beside metainfo's `rpc-persist-<k>`: `X-SCT-Metadata-Transitive-<k>: v`,
+ * `X-Polaris-Metadata-Transitive-<k>: v` (SCT reads both alike; polaris-java writes its
+ * whole-chain values so) and `SCT-CUSTOM-METADATA: <URL-encoded JSON {"k": "v"}>`.
  */
 export const SCT_TRANSITIVE_PREFIX = 'x-sct-metadata-transitive-';
+export const POLARIS_TRANSITIVE_PREFIX = 'x-polaris-metadata-transitive-';
 export const SCT_CUSTOM_METADATA = 'sct-custom-metadata';
+
+/**
+ * SCT's one-hop ("disposable") metadata, encoded as SCT-CUSTOM-METADATA is: the values the
+ * caller sets for its direct callee only. SCT's callee keeps what it received as "upstream"
+ * and never sends it on (its own calls carry its own disposable values), so this header
+ * arriving unchanged on the next call is a copy.
+ */
+export const SCT_CUSTOM_DISPOSABLE_METADATA = 'sct-custom-disposable-metadata';
+
+/** The per-key spellings of a persistent value, in the order a value is taken from. */
+const PERSISTENT_PREFIXES = [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX, POLARIS_TRANSITIVE_PREFIX];
 
 /** Which ext_proc call this is, as the sidecar's bootstrap declares it (`x-metaroute-side`). */
 export type Side = 'edge' | 'inbound' | 'outbound';
@@ -45,9 +60,12 @@ export function metadataHeader(prefix: string, key: string): string {
   return prefix + key.toLowerCase().replace(/_/g, '-');
 }
 
-/** The whole-chain value of metadata key `key` in `headers`, in any of the spellings metainfo and SCT use. */
+/** The whole-chain value of metadata key `key` in `headers`, in any of the spellings metainfo, SCT and Polaris use. */
 export function persistentValue(headers: HeaderList, key: string): string | undefined {
-  const value = headerValue(headers, metadataHeader(PERSIST_PREFIX, key)) ?? headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase());
+  const value =
+    headerValue(headers, metadataHeader(PERSIST_PREFIX, key)) ??
+    headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ??
+    headerValue(headers, POLARIS_TRANSITIVE_PREFIX + key.toLowerCase());
   if (value !== undefined) return value;
   const custom = sctCustomMetadata(headers);
   if (custom === undefined) return undefined;
@@ -79,22 +97,23 @@ interface Persistent {
 
 /**
  * The caller's sidecar, on its outbound call: whole-chain metadata in one spelling is
- * written in the others too (`rpc-persist-<k>`, `X-SCT-Metadata-Transitive-<k>`, and an
- * entry of SCT-CUSTOM-METADATA), so metainfo and SCT applications downstream see one lane;
+ * written in the others too (`rpc-persist-<k>`, `X-SCT-Metadata-Transitive-<k>`,
+ * `X-Polaris-Metadata-Transitive-<k>`, and an entry of SCT-CUSTOM-METADATA), so metainfo,
+ * SCT and polaris-java applications downstream see one lane;
  * and the calling instance's transitive keys (`caller.transitive`) become persistent
  * metadata when the request does not carry them yet, so a lane set only as an instance
  * label survives hops through baseline services. A key carried in several spellings takes
  * the value `persistentValue()` routes by: `rpc-persist-<k>`, then SCT's header, then
- * SCT-CUSTOM-METADATA, then the caller's label.
+ * Polaris's, then SCT-CUSTOM-METADATA, then the caller's label.
  */
 export function persistentMetadata(headers: HeaderList, transitive: readonly string[], labels: Labels, mutation: Mutation): void {
   if (transitive.length === 0 && !headers.names.some(isPersistentName)) return; // the common case allocates nothing
   const values = new Map<string, Persistent>(); // wire key (lower case, '-') -> value
   const present = new Set<string>();
-  for (const prefix of [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX]) {
+  for (const prefix of PERSISTENT_PREFIXES) {
     for (let i = 0; i < headers.names.length; i++) {
       const name = headers.names[i]!;
-      if (!name.startsWith(prefix) || name === UPSTREAM_TRANSIT_MARKER) continue; // the marker is ours, and this call removes it
+      if (!name.startsWith(prefix) || isMarker(name)) continue; // the markers are ours, and this call removes them
       present.add(name);
       const key = wireKey(name.slice(prefix.length));
       if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
@@ -110,7 +129,7 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
   }
   if (values.size === 0) return;
   for (const [key, { value }] of values) {
-    for (const prefix of [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX]) {
+    for (const prefix of PERSISTENT_PREFIXES) {
       if (!present.has(prefix + key)) mutation.set.push({ key: prefix + key, value });
     }
   }
@@ -122,8 +141,8 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
  * SCT-CUSTOM-METADATA with every persistent value in it: the entries already there are kept
  * (their spelling, and values this sidecar does not route by), an entry for a key is set to
  * the value routed by, missing keys are added. Undefined when nothing changes, or when the
- * header is there but unreadable (left as it is: not ours to destroy; SCT's
- * `X-SCT-Metadata-Transitive-<k>` headers still carry the lane).
+ * header is there but unreadable (left as it is: not ours to destroy; the per-key
+ * `X-SCT-Metadata-Transitive-<k>` and `X-Polaris-Metadata-Transitive-<k>` headers still carry the lane).
  */
 function mergeSctCustomMetadata(headers: HeaderList, custom: Record<string, unknown> | undefined, values: ReadonlyMap<string, Persistent>): string | undefined {
   if (custom === undefined && headerValue(headers, SCT_CUSTOM_METADATA) !== undefined) return undefined;
@@ -142,7 +161,12 @@ function mergeSctCustomMetadata(headers: HeaderList, custom: Record<string, unkn
 }
 
 function isPersistentName(name: string): boolean {
-  return name.startsWith(PERSIST_PREFIX) || name.startsWith(SCT_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA;
+  // Every header of every outbound call passes here: plain comparisons, no closure.
+  return name.startsWith(PERSIST_PREFIX) || name.startsWith(SCT_TRANSITIVE_PREFIX) || name.startsWith(POLARIS_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA;
+}
+
+function isMarker(name: string): boolean {
+  return name === UPSTREAM_TRANSIT_MARKER || name === UPSTREAM_DISPOSABLE_MARKER;
 }
 
 function wireKey(key: string): string {
@@ -200,16 +224,35 @@ export function dropCopied(headers: HeaderList, prefix: string, marker: string, 
   }
 }
 
+/** markReceived() for a one-hop header carried whole: the marker holds the hash of its value. */
+function markReceivedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
+  const value = headerValue(headers, name);
+  if (value !== undefined) mutation.set.push({ key: marker, value: valueHash(value) });
+  else if (headerValue(headers, marker) !== undefined) mutation.remove.push(marker);
+}
+
+/** dropCopied() for a one-hop header carried whole: dropped when its value is the one received. */
+function dropCopiedHeader(headers: HeaderList, name: string, marker: string, mutation: Mutation): void {
+  const markerValue = headerValue(headers, marker);
+  if (markerValue === undefined) return;
+  mutation.remove.push(marker);
+  const value = headerValue(headers, name);
+  if (value !== undefined && valueHash(value) === markerValue) mutation.remove.push(name);
+}
+
 /**
- * Request headers: the callee's inbound call marks received transient values; the
- * caller's outbound call drops copied ones, and writes persistent values in both
- * spellings (and the caller's transitive labels); the application copies persistent
- * values and they travel to the end of the chain.
+ * Request headers: the callee's inbound call marks received one-hop values (`rpc-transit-*`,
+ * SCT-CUSTOM-DISPOSABLE-METADATA); the caller's outbound call drops copied ones, and writes
+ * persistent values in every spelling (and the caller's transitive labels); the
+ * application copies persistent values and they travel to the end of the chain.
  */
 export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation, caller?: Caller): void {
-  if (side === 'inbound') markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
-  else if (side === 'outbound') {
+  if (side === 'inbound') {
+    markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+    markReceivedHeader(headers, SCT_CUSTOM_DISPOSABLE_METADATA, UPSTREAM_DISPOSABLE_MARKER, mutation);
+  } else if (side === 'outbound') {
     dropCopied(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
+    dropCopiedHeader(headers, SCT_CUSTOM_DISPOSABLE_METADATA, UPSTREAM_DISPOSABLE_MARKER, mutation);
     persistentMetadata(headers, caller?.transitive ?? [], caller?.labels ?? {}, mutation);
   }
 }

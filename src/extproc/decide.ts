@@ -60,6 +60,8 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
     return refuse('oversized_metadata', 400, `rpc-* metadata headers exceed ${options.maxMetadataBytes} bytes`);
   }
   requestPropagation(input.side, headers, mutation, input.caller);
+  // Routing sees the request as it is forwarded: a one-hop value dropped as a copy was for the previous hop.
+  if (mutation.remove.length > 0) headers = withoutHeaders(headers, mutation.remove);
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
   const verifying = options.jwt?.verify(headers);
   if (!verifying) return route(engine, ctx, mutation, trace);

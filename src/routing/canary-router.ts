@@ -19,7 +19,7 @@ const NOTES = { tagged: 'canary', untagged: 'stable' };
 /**
  * Canary releases: instances labelled `<key>=<value>` serve only requests that ask for
  * that canary (`x-metaroute-canary: <value>` or the configured `header`, or the transitive
- * `rpc-persist-<key>`).
+ * `rpc-persist-<key>` in any of its spellings).
  * Such a request goes to those instances while one is healthy, else to the instances
  * without the key; every other request goes only to instances without the key. A service
  * with no canary instance gets no opinion, so its decisions stay as they were.

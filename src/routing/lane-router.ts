@@ -24,8 +24,10 @@ const REJECT_NO_BASELINE: RouteResult = {
 /**
  * Feature environments (Spring Cloud Tencent lanes): instances labelled `<key>=<lane>`
  * serve that lane's traffic; instances without the key are the baseline. A request's lane
- * is the transitive header `rpc-persist-<key>` (or SCT's `X-SCT-Metadata-Transitive-<key>` /
- * `SCT-CUSTOM-METADATA`), else the caller's own `<key>` label. Lane
+ * is the transitive header `rpc-persist-<key>` (or SCT's and Polaris's `X-SCT-Metadata-Transitive-<key>` /
+ * `X-Polaris-Metadata-Transitive-<key>` / `SCT-CUSTOM-METADATA`), else the caller's own `<key>`
+ * label; never a one-hop value (`rpc-transit-*`, SCT-CUSTOM-DISPOSABLE-METADATA: SCT's routers
+ * too take labels from whole-chain metadata only). Lane
  * traffic goes to the callee's lane when it has a healthy instance there, else to the
  * baseline; traffic without a lane only ever reaches the baseline. A service with no lane
  * instance at all gets no opinion: all of it is baseline, and its decision stays as plain

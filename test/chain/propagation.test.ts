@@ -56,8 +56,12 @@ beforeAll(async () => {
     service: shop
     sources: [{ arguments: [{ type: claim, key: tier, match: { type: EXACT, value: vip } }] }]
     destinations: [{ name: vip, labels: { pool: vip } }]
+  - name: std-for-one-hop
+    service: shop
+    sources: [{ arguments: [{ type: header, key: rpc-transit-tier, match: { type: EXACT, value: std } }] }]
+    destinations: [{ name: std, labels: { pool: std } }]
 `);
-  await until(() => env.app.engine.current.rules.inbound.size === 1 && env.app.engine.current.registry.services.size === 1, 'setup');
+  await until(() => env.app.engine.current.rules.inbound.get('default/shop')?.length === 2 && env.app.engine.current.registry.services.size === 1, 'setup');
 });
 
 afterAll(async () => {
@@ -92,6 +96,16 @@ test('a transient value the app changes (rather than copies) is forwarded', asyn
   headers = apply(headers, await side('b', 'inbound').request(headers));
   headers = apply({ ...headers, 'rpc-transit-k': 'v2' }, await side('b', 'outbound').request({ ...headers, 'rpc-transit-k': 'v2' }));
   expect(headers['rpc-transit-k']).toBe('v2');
+});
+
+test('a rule on an rpc-transit-* header matches the hop the value is set for, not a copy on the next one', async () => {
+  let headers = request({ ':authority': 'shop', 'rpc-transit-tier': 'std' });
+  expect(lbLabels(await side('a', 'outbound').request(headers))).toEqual({ pool: 'std' });
+  headers = apply(headers, await side('b', 'inbound').request(headers));
+  // B's app copies every header into its own call to shop: the copy is dropped, and routes nothing.
+  const copy = await side('b', 'outbound').request(headers);
+  expect(copy.request_headers.response.header_mutation.remove_headers).toContain('rpc-transit-tier');
+  expect(lbLabels(copy)).toBeUndefined();
 });
 
 test('backward metadata travels one hop back', async () => {

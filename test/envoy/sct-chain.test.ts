@@ -13,20 +13,24 @@ import { callNext, listenOnLoopback, sidecarBootstrap } from '../support/sidecar
  * and SvcC exist only in the baseline. A starts the chain A → B → C → D on its own, with no
  * header from anyone: the lane is only A's instance label, and A's sidecar must carry it.
  *
- * A mixed mesh: A, B and D propagate as SCT applications do (SCT's metadata-transfer reads
+ * A mixed mesh: A and D propagate as SCT applications do (SCT's metadata-transfer reads
  * SCT-CUSTOM-METADATA and X-SCT-Metadata-Transitive-*, and writes SCT-CUSTOM-METADATA on the
- * calls it makes); C is a CloudWeGo metainfo application (it copies the `rpc-*` headers it
- * received). One lane must survive both.
+ * calls it makes); B as a polaris-java application does (whole-chain values travel as
+ * X-Polaris-Metadata-Transitive-<k>, one header a key, and only so); C is a CloudWeGo
+ * metainfo application (it copies the `rpc-*` headers it received). One lane must survive all three.
  */
 
 const SCT = 'sct-custom-metadata';
 const SCT_PREFIX = 'x-sct-metadata-transitive-';
+const POLARIS_PREFIX = 'x-polaris-metadata-transitive-';
 const NEXT: Record<string, string | undefined> = { a: 'b', b: 'c', c: 'd', d: undefined };
 
 interface Hop {
   readonly instance: string;
   /** SCT-CUSTOM-METADATA as this app read it (decoded), if it came. */
   readonly sct: Record<string, unknown> | undefined;
+  /** X-Polaris-Metadata-Transitive-env as this app read it, if it came. */
+  readonly polarisEnv: string | undefined;
   readonly next: Hop | undefined;
 }
 
@@ -35,12 +39,22 @@ function sctMap(value: string | undefined): Record<string, unknown> | undefined 
   return value === undefined ? undefined : (JSON.parse(decodeURIComponent(value.replace(/\+/g, ' '))) as Record<string, unknown>);
 }
 
+type Style = 'sct' | 'polaris' | 'metainfo';
+
+function copied(req: http.IncomingMessage, prefix: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (name.startsWith(prefix) && typeof value === 'string') headers[name] = value;
+  return headers;
+}
+
 /** The headers this app puts on its call to the next service. */
-function propagate(style: 'sct' | 'metainfo', req: http.IncomingMessage, own: Record<string, string>): Record<string, string> {
-  if (style === 'metainfo') {
-    const copied: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('rpc-') && typeof value === 'string') copied[name] = value;
-    return copied;
+function propagate(style: Style, req: http.IncomingMessage, own: Record<string, string>): Record<string, string> {
+  if (style === 'metainfo') return copied(req, 'rpc-');
+  if (style === 'polaris') {
+    // polaris-java: its whole-chain values, each under X-Polaris-Metadata-Transitive-<k>.
+    const context = copied(req, POLARIS_PREFIX);
+    for (const [key, value] of Object.entries(own)) context[POLARIS_PREFIX + key] = value;
+    return context;
   }
   // SCT: the transitive context is SCT-CUSTOM-METADATA, then X-SCT-Metadata-Transitive-<k> over it, then what the code set.
   const context: Record<string, unknown> = { ...sctMap(req.headers[SCT] as string | undefined) };
@@ -49,10 +63,10 @@ function propagate(style: 'sct' | 'metainfo', req: http.IncomingMessage, own: Re
   return Object.keys(context).length > 0 ? { [SCT]: encodeURIComponent(JSON.stringify(context)) } : {};
 }
 
-function startApp(id: string, service: string, style: 'sct' | 'metainfo', outbound: () => number): Promise<{ server: http.Server; port: number }> {
+function startApp(id: string, service: string, style: Style, outbound: () => number): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer((req, res) => {
     req.resume();
-    const seen = { instance: id, sct: sctMap(req.headers[SCT] as string | undefined) };
+    const seen = { instance: id, sct: sctMap(req.headers[SCT] as string | undefined), polarisEnv: req.headers[`${POLARIS_PREFIX}env`] as string | undefined };
     const next = NEXT[service];
     if (!next) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
@@ -75,7 +89,7 @@ describeWith(ENVOY, 'Spring Cloud Tencent transitive metadata through real sidec
   const inbound = new Map<string, number>();
 
   /** One instance: its app, the real agent registering it from the environment, and its sidecar templated from what the agent registered. */
-  async function instance(id: string, service: string, style: 'sct' | 'metainfo', env: NodeJS.ProcessEnv): Promise<void> {
+  async function instance(id: string, service: string, style: Style, env: NodeJS.ProcessEnv): Promise<void> {
     const ports = { outbound: await freePort(), inbound: await freePort() };
     const app = await startApp(id, service, style, () => ports.outbound);
     servers.push(app.server);
@@ -117,7 +131,7 @@ describeWith(ENVOY, 'Spring Cloud Tencent transitive metadata through real sidec
     const dev1 = { SCT_METADATA_CONTENT_ENV: 'dev1', SCT_METADATA_CONTENT_TRANSITIVE: 'ENV' };
     await instance('a-dev1', 'a', 'sct', dev1);
     await instance('a-base', 'a', 'sct', {});
-    await instance('b-base', 'b', 'sct', {});
+    await instance('b-base', 'b', 'polaris', {});
     await instance('c-base', 'c', 'metainfo', {});
     await instance('d-dev1', 'd', 'sct', dev1);
     await instance('d-base', 'd', 'sct', {});
@@ -149,10 +163,13 @@ describeWith(ENVOY, 'Spring Cloud Tencent transitive metadata through real sidec
   test('SCT applications read the lane in SCT-CUSTOM-METADATA, merged with what the application set, also after a metainfo hop', async () => {
     const [a, b, c, d] = hops((await start('a-dev1', '?biz=x')).hop);
     expect(a?.sct).toBeUndefined(); // nothing came from outside
-    // A's sidecar added its transitive label to the metadata A's code set, without replacing it.
+    // A's sidecar added its transitive label to the metadata A's code set, without replacing it,
+    // and wrote it in Polaris's spelling too: the only one B (polaris-java) carries on.
     expect(b?.sct).toEqual({ biz: 'x', env: 'dev1' });
-    // C (metainfo) copied only rpc-persist-*; C's sidecar wrote them in SCT's spelling for D.
+    expect(b?.polarisEnv).toBe('dev1');
+    // B's sidecar read Polaris's spelling and wrote metainfo's: C (metainfo) copied only rpc-persist-*,
+    // and C's sidecar wrote them in SCT's spelling for D.
     expect(c?.instance).toBe('c-base');
-    expect(d).toEqual({ instance: 'd-dev1', sct: { biz: 'x', env: 'dev1' } });
+    expect(d).toEqual({ instance: 'd-dev1', sct: { biz: 'x', env: 'dev1' }, polarisEnv: 'dev1' });
   });
 });

@@ -10,6 +10,7 @@ import { ExtProcClient, lbLabels, setHeaders } from '../support/extproc-client';
  * would, and the next app copies the persistent headers it received (metainfo and SCT do).
  */
 const SCT = 'sct-custom-metadata';
+const POLARIS = 'x-polaris-metadata-transitive-';
 /** SCT-CUSTOM-METADATA as SCT writes it: URLEncoder.encode of the JSON map. */
 const sct = (map: Record<string, unknown>): string => encodeURIComponent(JSON.stringify(map));
 /** SCT-CUSTOM-METADATA as SCT reads it: URLDecoder.decode, then the JSON map. */
@@ -43,14 +44,14 @@ async function hop(service: string, labels: string, transitive: string, callee: 
   const answer = await client.request({ ':method': 'GET', ':path': '/', ':authority': callee, ...headers });
   const forwarded = { ...headers, ...setHeaders(answer) };
   // What the callee's application copies into its own calls: the whole-chain metadata.
-  const copied = Object.fromEntries(Object.entries(forwarded).filter(([k]) => k.startsWith('rpc-persist-') || k.startsWith('x-sct-metadata-transitive-') || k === SCT));
+  const copied = Object.fromEntries(Object.entries(forwarded).filter(([k]) => k.startsWith('rpc-persist-') || k.startsWith('x-sct-metadata-transitive-') || k.startsWith(POLARIS) || k === SCT));
   return { lb: lbLabels(answer), copied };
 }
 
 test('a lane set only as the caller instance\'s transitive label reaches D through baseline B and C, in every spelling', async () => {
   const ab = await hop('a', 'env=dev1', 'env', 'b', {});
   expect(ab.lb).toBeUndefined(); // B has no lane: the whole of B
-  expect(ab.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ env: 'dev1' }) });
+  expect(ab.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev1', [SCT]: sct({ env: 'dev1' }) });
   const bc = await hop('b', '', '', 'c', ab.copied);
   expect(bc.lb).toEqual({ env: '' }); // C's baseline, never its dev2 lane
   const cd = await hop('c', '', '', 'd', bc.copied);
@@ -59,23 +60,35 @@ test('a lane set only as the caller instance\'s transitive label reaches D throu
 
 test('the one-hop marker (rpc-persist-metaroute-transit-seen) is not mirrored as SCT metadata', async () => {
   const copied = (await hop('b', '', '', 'd', { 'rpc-persist-env': 'dev1', 'rpc-transit-x': '1', 'rpc-persist-metaroute-transit-seen': 'x=abc' })).copied;
-  expect(copied).toEqual({ 'rpc-persist-env': 'dev1', 'rpc-persist-metaroute-transit-seen': 'x=abc', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ env: 'dev1' }) });
+  expect(copied).toEqual({ 'rpc-persist-env': 'dev1', 'rpc-persist-metaroute-transit-seen': 'x=abc', 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev1', [SCT]: sct({ env: 'dev1' }) });
 });
 
 test('a value already on the request wins over the caller\'s label, and a non-transitive label is not turned into metadata', async () => {
-  expect((await hop('a', 'env=dev1', 'env', 'b', { 'rpc-persist-env': 'dev9' })).copied).toEqual({ 'rpc-persist-env': 'dev9', 'x-sct-metadata-transitive-env': 'dev9', [SCT]: sct({ env: 'dev9' }) });
+  expect((await hop('a', 'env=dev1', 'env', 'b', { 'rpc-persist-env': 'dev9' })).copied).toEqual({ 'rpc-persist-env': 'dev9', 'x-sct-metadata-transitive-env': 'dev9', [`${POLARIS}env`]: 'dev9', [SCT]: sct({ env: 'dev9' }) });
   expect((await hop('a', 'env=dev1', '', 'b', {})).copied).toEqual({});
 });
 
 test('SCT applications\' spellings are read and written: X-SCT-Metadata-Transitive-<k> and SCT-CUSTOM-METADATA', async () => {
   const header = await hop('b', '', '', 'd', { 'x-sct-metadata-transitive-env': 'dev1' });
   expect(header.lb).toEqual({ env: 'dev1' });
-  expect(header.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ env: 'dev1' }) });
+  expect(header.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev1', [SCT]: sct({ env: 'dev1' }) });
   // An SCT application keeps its keys as written (SCT_METADATA_CONTENT_ENV is "ENV"); they name the same lane.
   const custom = await hop('b', '', '', 'd', { [SCT]: sct({ ENV: 'dev1' }) });
   expect(custom.lb).toEqual({ env: 'dev1' });
-  expect(custom.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [SCT]: sct({ ENV: 'dev1' }) });
+  expect(custom.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev1', [SCT]: sct({ ENV: 'dev1' }) });
   expect((await hop('b', '', '', 'd', { [SCT]: '%7Bbroken' })).lb).toEqual({ env: '' });
+});
+
+test('Polaris\'s spelling X-Polaris-Metadata-Transitive-<k> is read like SCT\'s, and written for polaris-java applications downstream', async () => {
+  const polaris = await hop('b', '', '', 'd', { [`${POLARIS}env`]: 'dev1' });
+  expect(polaris.lb).toEqual({ env: 'dev1' });
+  expect(polaris.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev1', [SCT]: sct({ env: 'dev1' }) });
+  // Both per-key headers win over the map, as in SCT's metadata-transfer; metainfo's and SCT's over Polaris's.
+  expect((await hop('b', '', '', 'd', { [`${POLARIS}env`]: 'dev1', [SCT]: sct({ env: 'dev2' }) })).lb).toEqual({ env: 'dev1' });
+  const conflict = await hop('b', '', '', 'd', { 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev2' });
+  expect(conflict.lb).toEqual({ env: 'dev1' });
+  // A spelling already on the request is never rewritten.
+  expect(conflict.copied).toEqual({ 'rpc-persist-env': 'dev1', 'x-sct-metadata-transitive-env': 'dev1', [`${POLARIS}env`]: 'dev2', [SCT]: sct({ env: 'dev1' }) });
 });
 
 test('SCT-CUSTOM-METADATA is merged, never clobbered: other entries, their spelling and non-string values stay', async () => {
