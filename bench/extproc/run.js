@@ -14,7 +14,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
-const { writeFixture, SERVICES } = require('./fixture');
+const { writeFixture, requestFrame } = require('./fixture');
 const { envoyRoot } = require('../../dist/protos/root');
 const { encodeDecision } = require('../../dist/extproc/responses');
 const { triple, pairedRatios } = require('../registry/stats');
@@ -34,21 +34,6 @@ function freePort() {
       s.close(() => resolve(port));
     });
   });
-}
-
-/** One ProcessingRequest as Envoy sends it, framed for gRPC (5-byte prefix). */
-function requestFrame() {
-  const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
-  const headers = {
-    ':method': 'GET', ':path': '/api/items?uid=12345&page=2', ':authority': `svc-${SERVICES - 1}.default`, ':scheme': 'http',
-    'user-agent': 'bench/1.0', accept: 'application/json', 'x-request-id': '5f0c6a3e-1d2b-4c8a-9e7f-0a1b2c3d4e5f',
-    'x-forwarded-proto': 'http', cookie: 'session=abc123; theme=dark', 'x-user-role': 'staff',
-  };
-  const msg = T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish();
-  const frame = Buffer.alloc(5 + msg.length);
-  frame.writeUInt32BE(msg.length, 1);
-  Buffer.from(msg).copy(frame, 5);
-  return frame;
 }
 
 function h2load(port, requests, payload, logFile) {

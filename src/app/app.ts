@@ -29,7 +29,7 @@ import type { Store } from '../store/store';
 import { NONE_HELD, subsetPolicy, XDS_SERVICE_NAMES, XdsServer } from '../xds';
 import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
-import { serverCredentials, xdsClientCheck } from './grpc-security';
+import { extProcClientCheck, serverCredentials, xdsClientCheck } from './grpc-security';
 import { CertificateFiles } from '../tls/certificate-files';
 import { RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
@@ -124,7 +124,7 @@ export class App {
     // With workers, they decide and count; the primary sums their splits when asked.
     const split = workers ? undefined : new DecisionSplit();
     if (split) releases.push(() => split.close());
-    const extProcServer = workers ? undefined : createExtProcServer(decideOptions, engine, metrics, readiness, split);
+    const extProcServer = workers ? undefined : createExtProcServer(config, engine, metrics, readiness, log, split);
 
     const xds = new XdsServer(
       {
@@ -308,8 +308,11 @@ export function decideOptionsOf(config: ServerConfig) {
 }
 
 /** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */
-export function createExtProcServer(decideOptions: ReturnType<typeof decideOptionsOf>, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness, split?: DecisionSplit): grpc.Server {
-  const server = new ExtProcService(engine, metrics, decideOptions, split).createServer(GRPC_OPTIONS);
+export function createExtProcServer(config: ServerConfig, engine: RoutingEngine, metrics: MetricsRegistry, readiness: Readiness, log: Logger, split?: DecisionSplit): grpc.Server {
+  const admit = extProcClientCheck(config.extProc.clients, config.extProc.tls, (refusal) =>
+    log.warn({ event: 'extproc.refused', ...refusal }, 'ext_proc: a client certificate without a listed name was refused; every stream on its connection ends PERMISSION_DENIED'),
+  );
+  const server = new ExtProcService(engine, metrics, decideOptionsOf(config), split).createServer(GRPC_OPTIONS, admit);
   registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
   return server;
 }

@@ -1,9 +1,11 @@
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import type { TlsConfig, XdsClientsConfig } from '../config/config';
+import type { ExtProcClientsConfig, TlsConfig, XdsClientsConfig } from '../config/config';
+import type { ConnectionAdmission } from '../extproc/call-layer';
 import type { Logger } from '../log/logger';
 import { CertificateFiles } from '../tls/certificate-files';
 import { bearerToken, TokenDigests } from '../model/bearer';
+import { CertificateNameList, certificateNames } from '../tls/client-names';
 
 /**
  * Plaintext, TLS, or mutual TLS (a client certificate signed by `clientCaFile` is required at
@@ -39,9 +41,9 @@ export function xdsClientCheck(clients: XdsClientsConfig, tls: TlsConfig | undef
   const mutual = tls?.clientCaFile !== undefined;
   if (clients.tokens.length === 0 && !mutual) return undefined;
   const tokens = new TokenDigests(clients.tokens, (t) => t);
-  const names = new Set(clients.certificateNames);
+  const names = new CertificateNameList(clients.certificateNames);
   const admitted = (metadata: grpc.Metadata, certificate: PeerCertificate | undefined): boolean => {
-    if (mutual && certificate?.subject && (names.size === 0 || certificateNames(certificate).some((n) => names.has(n)))) return true;
+    if (mutual && certificate?.subject && names.admits(certificate)) return true;
     const token = bearerToken(String(metadata.get('authorization')[0] ?? ''));
     return token !== undefined && tokens.find(token) !== undefined;
   };
@@ -59,12 +61,27 @@ export function xdsClientCheck(clients: XdsClientsConfig, tls: TlsConfig | undef
     });
 }
 
-/** A certificate's CN and its DNS and URI subject alternative names (a SPIFFE id is a URI SAN). */
-function certificateNames(certificate: PeerCertificate): string[] {
-  const out = certificate.subject?.CN ? [String(certificate.subject.CN)] : [];
-  for (const san of (certificate.subjectaltname ?? '').split(', ')) {
-    const m = /^(DNS|URI):(.+)$/.exec(san);
-    if (m) out.push(m[2]!);
-  }
-  return [...new Set(out)];
+/** A connection the ext_proc client check turned away: who, with which certificate names. */
+export interface ExtProcRefusal {
+  readonly peer: string;
+  readonly certificate: string[] | undefined;
+}
+
+/**
+ * The ext_proc client check, with mutual TLS and `extProc.clients.certificateNames`: a
+ * connection whose certificate has a listed CN or DNS / URI SAN is served; every stream of any
+ * other ends with PERMISSION_DENIED before it is read. Asked once per connection (call-layer.ts
+ * keeps the answer), so `refused` hears of each refused connection once, not of each stream.
+ * Undefined without names: the handshake already required a certificate the CA signed.
+ */
+export function extProcClientCheck(clients: ExtProcClientsConfig, tls: TlsConfig | undefined, refused: (refusal: ExtProcRefusal) => void): ConnectionAdmission['check'] | undefined {
+  const names = new CertificateNameList(clients.certificateNames);
+  if (!tls?.clientCaFile || names.any) return undefined;
+  return (call) => {
+    const certificate = call.getAuthContext().sslPeerCertificate;
+    if (certificate?.subject && names.admits(certificate)) return undefined;
+    const presented = certificate?.subject ? certificateNames(certificate) : undefined;
+    refused({ peer: call.getPeer(), certificate: presented });
+    return { code: grpc.status.PERMISSION_DENIED, details: `ext_proc: the client certificate (${presented?.join(', ') ?? 'none'}) has none of the names in extProc.clients.certificateNames` };
+  };
 }

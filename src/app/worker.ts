@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger';
 import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials } from './grpc-security';
-import { createExtProcServer, decideOptionsOf, routingSide } from './app';
+import { createExtProcServer, routingSide } from './app';
 import { FollowPrimaryRollout } from './follow-rollout';
 import { MirrorStore } from './mirror-store';
 import type { FromWorker, ToWorker } from './workers';
@@ -72,7 +72,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   await loaded;
   const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout });
   const metrics = new MetricsRegistry();
-  const server = createExtProcServer(decideOptionsOf(config), engine, metrics, readiness, split);
+  const server = createExtProcServer(config, engine, metrics, readiness, log, split);
   decisions = () => metrics.observations('metaroute_decision_seconds');
   stop = () => {
     readiness.set('stopping');

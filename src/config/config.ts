@@ -11,9 +11,9 @@ import { parseInstance } from '../registry/instance-input';
 import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { DEFAULT_STORE, parseStoreConfig, type StoreConfig } from './store-config';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
-import { parseTls, parseXdsClients, xdsClientsProblem, type TlsConfig, type XdsClientsConfig } from './grpc-security';
+import { parseExtProcClients, parseTls, parseXdsClients, xdsClientsProblem, type ExtProcClientsConfig, type TlsConfig, type XdsClientsConfig } from './grpc-security';
 
-export type { TlsConfig, XdsClientsConfig } from './grpc-security';
+export type { ExtProcClientsConfig, TlsConfig, XdsClientsConfig } from './grpc-security';
 
 /** Either a built-in router's config (`name`) or a custom router to load (`module`). */
 export interface RouterConfig {
@@ -48,6 +48,8 @@ export interface ServerConfig {
     readonly edge: EdgeGuardConfig;
     /** TLS (mutual with a client CA) on the ext_proc listener; plaintext when absent. */
     readonly tls: TlsConfig | undefined;
+    /** Which mutual-TLS clients are served. */
+    readonly clients: ExtProcClientsConfig;
   };
   readonly xds: {
     readonly debounceMs: number;
@@ -87,6 +89,7 @@ export const DEFAULTS: ServerConfig = {
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
     tls: undefined,
+    clients: { certificateNames: [] },
   },
   xds: { debounceMs: DEFAULT_DEBOUNCE_MS, maxDebounceMs: DEFAULT_MAX_DEBOUNCE_MS, rolloutWaitMs: 5000, tls: undefined, clients: { tokens: [], certificateNames: [], required: 'auto' } },
   routers: [],
@@ -214,7 +217,8 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     if (parsed.ok) instances.push(parsed.instance);
     else problems.push(...parsed.errors);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'tls']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'tls', 'clients']);
+  const extProcTls = parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems);
   const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey', 'jwt']);
   const jwt = identity.jwt === undefined ? undefined : obj(identity.jwt, 'extProc.identity.jwt', ['header', 'issuer', 'audience', 'jwks', 'secretEnv']);
   if (jwt && (jwt.jwks === undefined) === (jwt.secretEnv === undefined)) problems.push('extProc.identity.jwt: set exactly one of jwks and secretEnv');
@@ -276,7 +280,8 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
         clientHeaders: lowerList(edge.clientHeaders, 'extProc.edge.clientHeaders', DEFAULTS.extProc.edge.clientHeaders),
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
-      tls: parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems),
+      tls: extProcTls,
+      clients: parseExtProcClients(extProc.clients, extProcTls, obj, problems),
     },
     xds: {
       debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),

@@ -18,6 +18,12 @@ export interface XdsClientsConfig {
   readonly required: 'auto' | boolean;
 }
 
+/** Which ext_proc clients are served (with mutual TLS). */
+export interface ExtProcClientsConfig {
+  /** With mutual TLS: the client certificate's CN or a DNS / URI SAN must be one of these; empty: any certificate the CA signed. */
+  readonly certificateNames: readonly string[];
+}
+
 type Mapping = (value: unknown, at: string, allowed: readonly string[]) => Record<string, unknown>;
 
 /** `extProc.tls` / `xds.tls`; files resolve against the config file's directory and must be readable. */
@@ -65,17 +71,33 @@ export function parseXdsClients(value: unknown, env: NodeJS.ProcessEnv, obj: Map
       else problems.push(`${at}: the token must be a string of at least ${MIN_TOKEN_LENGTH} characters without whitespace`);
     }
   });
-  const certificateNames = c.certificateNames ?? [];
-  if (!Array.isArray(certificateNames) || !certificateNames.every((n) => typeof n === 'string' && n !== '')) {
-    problems.push('xds.clients.certificateNames: must be a list of names');
-  }
   const required = c.required ?? 'auto';
   if (required !== 'auto' && typeof required !== 'boolean') problems.push(`xds.clients.required: must be auto, true or false, got ${JSON.stringify(required)}`);
   return {
     tokens,
-    certificateNames: Array.isArray(certificateNames) ? certificateNames.filter((n): n is string => typeof n === 'string') : [],
+    certificateNames: parseCertificateNames(c.certificateNames, 'xds.clients.certificateNames', problems),
     required: typeof required === 'boolean' ? required : 'auto',
   };
+}
+
+export function parseExtProcClients(value: unknown, tls: TlsConfig | undefined, obj: Mapping, problems: string[]): ExtProcClientsConfig {
+  const c = obj(value, 'extProc.clients', ['certificateNames']);
+  const certificateNames = parseCertificateNames(c.certificateNames, 'extProc.clients.certificateNames', problems);
+  if (certificateNames.length > 0 && !tls?.clientCaFile) problems.push('extProc.clients.certificateNames: needs mutual TLS (extProc.tls.clientCaFile)');
+  return { certificateNames };
+}
+
+/** A `clients.certificateNames` list: non-empty strings, each a CN, DNS name or URI (a SPIFFE id) as the certificate carries it. */
+function parseCertificateNames(value: unknown, at: string, problems: string[]): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    problems.push(`${at}: must be a list of names, got ${JSON.stringify(value)}`);
+    return [];
+  }
+  value.forEach((n, i) => {
+    if (typeof n !== 'string' || n.trim() === '' || n !== n.trim()) problems.push(`${at}[${i}]: must be a name (a CN, DNS name or URI without surrounding spaces), got ${JSON.stringify(n)}`);
+  });
+  return value.filter((n): n is string => typeof n === 'string');
 }
 
 /** Why xDS would serve strangers under this configuration, or undefined. */

@@ -20,19 +20,64 @@ export interface RawCallHandler {
 
 type CallListener = Parameters<grpc.ServerInterceptingCallInterface['start']>[0];
 
+/** The status a refused call ends with. */
+export interface Refusal {
+  readonly code: grpc.status;
+  readonly details: string;
+}
+
+/** Who is served: asked at a connection's first call; its answer holds for every call on that connection. */
+export interface ConnectionAdmission {
+  check(call: grpc.ServerInterceptingCallInterface): Refusal | undefined;
+  /** Each call ended with its connection's refusal (before the handler opens). */
+  refused(refusal: Refusal): void;
+}
+
 /**
  * Serves one method at grpc-js's call layer: a server interceptor that answers the call
  * itself, so grpc-js never builds its Node Duplex stream for it. On ext_proc, where every
  * stream carries one or two messages, that wrapper is the largest part of grpc-js's
  * per-stream cost. grpc-js still owns HTTP/2, framing, message limits, deadlines and
  * status. The method must also be registered on the server (with any implementation:
- * grpc-js routes by path before it runs interceptors).
+ * grpc-js routes by path before it runs interceptors). With an `admission`, a call its
+ * connection is refused from ends with the refusal's status before the handler opens.
  */
-export function callLayerInterceptor(path: string, open: (call: RawCall) => RawCallHandler): grpc.ServerInterceptor {
+export function callLayerInterceptor(path: string, open: (call: RawCall) => RawCallHandler, admission?: ConnectionAdmission): grpc.ServerInterceptor {
+  const admit = admission && perConnection(admission);
   return (method, call) =>
     new grpc.ServerInterceptingCall(call, {
-      start: (forward) => (method.path === path ? call.start(new CallLayerStream(call, open)) : forward()),
+      start: (forward) => (method.path === path ? call.start(new CallLayerStream(call, open, admit)) : forward()),
     });
+}
+
+/**
+ * The admission's answer kept per HTTP/2 connection, so a stream costs one WeakMap lookup:
+ * reading the peer certificate (`getAuthContext()`) takes 20-40 µs, and checking each stream
+ * that way cost 1.6x the server CPU per stream (bench/extproc/client-names.js). A call whose
+ * connection cannot be found is checked on its own.
+ */
+function perConnection(admission: ConnectionAdmission): (call: grpc.ServerInterceptingCallInterface) => Refusal | undefined {
+  const verdicts = new WeakMap<object, Refusal | null>();
+  return (call) => {
+    const connection = connectionOf(call);
+    let verdict = connection && verdicts.get(connection);
+    if (verdict === undefined) {
+      verdict = admission.check(call) ?? null;
+      if (connection) verdicts.set(connection, verdict);
+    }
+    if (verdict) admission.refused(verdict);
+    return verdict ?? undefined;
+  };
+}
+
+/**
+ * The HTTP/2 session a call arrived on. grpc-js has no public handle on it: its base call
+ * (what the first interceptor, this one, is given) keeps the stream in a private field
+ * (grpc-js 1.14, which package.json pins; test/security/grpc-tls.test.ts fails if this
+ * stops finding it, as every stream would then be checked on its own).
+ */
+function connectionOf(call: grpc.ServerInterceptingCallInterface): object | undefined {
+  return (call as unknown as { stream?: { session?: object } }).stream?.session;
 }
 
 /**
@@ -48,11 +93,14 @@ class CallLayerStream implements RawCall, CallListener {
   constructor(
     private readonly call: grpc.ServerInterceptingCallInterface,
     private readonly open: (call: RawCall) => RawCallHandler,
+    private readonly admit: ((call: grpc.ServerInterceptingCallInterface) => Refusal | undefined) | undefined,
   ) {}
 
   onReceiveMetadata(metadata: grpc.Metadata): void {
     this.metadata = metadata;
     try {
+      const refusal = this.admit?.(this.call);
+      if (refusal) return this.end(refusal.code, refusal.details);
       this.handler = this.open(this);
     } catch (error) {
       this.fail(error);

@@ -6,7 +6,7 @@ import { responsePropagation, type Mutation, type Side } from '../context/propag
 import type { Caller } from '../context/request-context';
 import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
-import { callLayerInterceptor, type RawCall, type RawCallHandler } from './call-layer';
+import { callLayerInterceptor, type ConnectionAdmission, type RawCall, type RawCallHandler } from './call-layer';
 import { callerFromMetadata, sideFromMetadata } from './caller';
 import { decideRequestHeaders, type DecideOptions, type Verdict } from './decide';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
@@ -44,9 +44,14 @@ export class ExtProcService {
     this.rejected = metrics.counter('metaroute_rejected_requests_total', 'Requests refused before routing', ['reason']);
   }
 
-  /** A gRPC server serving ext_proc at grpc-js's call layer (see call-layer.ts). */
-  createServer(options: grpc.ServerOptions): grpc.Server {
-    const server = new grpc.Server({ ...options, interceptors: [callLayerInterceptor(EXT_PROC_PATH, (call) => new ProcessStream(this, call))] });
+  /**
+   * A gRPC server serving ext_proc at grpc-js's call layer (see call-layer.ts). `admit`, when
+   * given, is asked once per connection whether its streams are served (the client certificate
+   * check); each stream it refuses is counted as a stream error `refused_client`.
+   */
+  createServer(options: grpc.ServerOptions, admit?: ConnectionAdmission['check']): grpc.Server {
+    const admission = admit && { check: admit, refused: () => this.streamErrors.inc(['refused_client']) };
+    const server = new grpc.Server({ ...options, interceptors: [callLayerInterceptor(EXT_PROC_PATH, (call) => new ProcessStream(this, call), admission)] });
     // Registered for grpc-js's routing only; the interceptor answers every call.
     server.addService(EXT_PROC_SERVICE, {});
     return server;

@@ -131,3 +131,29 @@ test('TLS and xDS client settings: files resolve against the config file and mus
   expect(config.xds.clients).toEqual({ tokens: ['xds-0123456789abcdef'], certificateNames: [], required: 'auto' });
   expect(loadConfig(undefined, {}).extProc.tls).toBeUndefined();
 });
+
+test('extProc.clients.certificateNames: a list of names, only with mutual TLS on ext_proc; xds.clients checks its list the same way', () => {
+  const file = write('extProc: { clients: { certificateNames: [envoy, "", 3, " gateway"], names: [x] } }\nxds: { clients: { certificateNames: envoy } }\n');
+  const dir = path.dirname(file);
+  let problems: readonly string[] = [];
+  try {
+    loadConfig(file, {});
+  } catch (error) {
+    problems = (error as ConfigError).problems;
+  }
+  expect(problems).toEqual([
+    'extProc.clients.names: unknown field (expected one of certificateNames)',
+    'extProc.clients.certificateNames[1]: must be a name (a CN, DNS name or URI without surrounding spaces), got ""',
+    'extProc.clients.certificateNames[2]: must be a name (a CN, DNS name or URI without surrounding spaces), got 3',
+    'extProc.clients.certificateNames[3]: must be a name (a CN, DNS name or URI without surrounding spaces), got " gateway"',
+    'extProc.clients.certificateNames: needs mutual TLS (extProc.tls.clientCaFile)',
+    'xds.clients.certificateNames: must be a list of names, got "envoy"',
+  ]);
+  fs.writeFileSync(path.join(dir, 'a.crt'), 'pem');
+  fs.writeFileSync(path.join(dir, 'a.key'), 'pem');
+  fs.writeFileSync(file, 'extProc:\n  tls: { certFile: a.crt, keyFile: a.key }\n  clients: { certificateNames: [envoy] }\n');
+  expect(() => loadConfig(file, {})).toThrow('extProc.clients.certificateNames: needs mutual TLS (extProc.tls.clientCaFile)');
+  fs.writeFileSync(file, 'extProc:\n  tls: { certFile: a.crt, keyFile: a.key, clientCaFile: a.crt }\n  clients: { certificateNames: [envoy, "spiffe://mesh/ns/edge/sa/gateway"] }\n');
+  expect(loadConfig(file, {}).extProc.clients).toEqual({ certificateNames: ['envoy', 'spiffe://mesh/ns/edge/sa/gateway'] });
+  expect(loadConfig(undefined, {}).extProc.clients).toEqual({ certificateNames: [] });
+});

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/config';
 import { devCertificates, OPENSSL } from '../support/certificates';
-import { dataSourceFiles } from '../support/envoy';
+import { filesEnvoyReads } from '../support/envoy';
 import { describeWith } from '../support/requires';
 import { ROOT } from '../support/transpile';
 
@@ -64,13 +64,15 @@ describe('deploy/compose.yaml', () => {
       const env = { METAROUTE_ADMIN_TOKEN: 'admin-stand-in-token', METAROUTE_REGISTRATION_TOKEN: 'registration-stand-in-token' };
       const config = loadConfig(path.join(copy, 'metaroute.yaml'), env);
       expect([config.extProc.tls?.clientCaFile, config.xds.tls?.clientCaFile]).toEqual([path.join(copy, 'tls', 'ca.crt'), path.join(copy, 'tls', 'ca.crt')]);
-      // The gateway: every file its Envoy config names under a mounted folder is in that folder.
+      // The gateway: every file its Envoy reads (its SDS files, the certificates they name) is mounted: itself, or in a mounted folder.
       const gateway = mounts('gateway');
-      const files = dataSourceFiles(parse(fs.readFileSync(path.join(ROOT, 'deploy', gateway.get('/etc/envoy/gateway.yaml')!), 'utf8')));
+      const files = filesEnvoyReads(parse(fs.readFileSync(path.join(ROOT, 'deploy', gateway.get('/etc/envoy/gateway.yaml')!), 'utf8')));
       expect(files.length).toBeGreaterThan(0);
       for (const file of files) {
-        const source = gateway.get(path.posix.dirname(file));
-        expect({ file, source: source && fs.existsSync(path.join(made, source.slice('./tls/'.length), path.posix.basename(file))) }).toEqual({ file, source: true });
+        const own = gateway.get(file);
+        const folder = gateway.get(path.posix.dirname(file));
+        const exists = own ? fs.existsSync(path.join(ROOT, 'deploy', own)) : folder !== undefined && fs.existsSync(path.join(made, folder.slice('./tls/'.length), path.posix.basename(file)));
+        expect({ file, exists }).toEqual({ file, exists: true });
       }
     });
   });

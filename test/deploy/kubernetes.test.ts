@@ -5,7 +5,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULTS, loadConfig } from '../../src/config/config';
 import { loadRules } from '../../src/rules';
 import { devCertificates, OPENSSL } from '../support/certificates';
-import { dataSourceFiles } from '../support/envoy';
+import { filesEnvoyReads } from '../support/envoy';
 import { describeWith } from '../support/requires';
 import { ROOT } from '../support/transpile';
 
@@ -67,8 +67,16 @@ function podEnv(container: any): Record<string, string> {
 
 /** The name of the Secret a container mounts at `dir`, or undefined. */
 function secretMountedAt(pod: any, container: any, dir: string): string | undefined {
+  return volumeMountedAt(pod, container, dir)?.secret?.secretName;
+}
+
+function configMapMountedAt(pod: any, container: any, dir: string): string | undefined {
+  return volumeMountedAt(pod, container, dir)?.configMap?.name;
+}
+
+function volumeMountedAt(pod: any, container: any, dir: string): any {
   const mount = (container.volumeMounts ?? []).find((m: { mountPath: string }) => m.mountPath === dir);
-  return pod.volumes.find((v: { name: string }) => v.name === mount?.name)?.secret?.secretName;
+  return pod.volumes.find((v: { name: string }) => v.name === mount?.name);
 }
 
 /**
@@ -149,16 +157,21 @@ describe('deploy/ Kubernetes manifests', () => {
       expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drainSeconds + 5);
     });
 
-    it('every Envoy reads its client certificate and the CA from the Secret metaroute-envoy-tls', () => {
+    it('every Envoy reads its SDS files from its ConfigMap, and its client certificate and the CA from the Secret metaroute-envoy-tls', () => {
       const envoys = deployments.flatMap((d) => d.spec.template.spec.containers.filter((c: { image: string }) => c.image.startsWith('envoyproxy/')).map((c: any) => [d, c] as const));
       expect(envoys.length).toBe(3);
       for (const [deployment, container] of envoys) {
         const pod = deployment.spec.template.spec;
         const args: string[] = container.args;
         const bootstrap = parse(fs.readFileSync(path.join(DEPLOY, 'envoy', path.basename(args[args.indexOf('-c') + 1]!)), 'utf8'));
-        const files = dataSourceFiles(bootstrap);
-        expect(files.length).toBeGreaterThan(0);
-        for (const file of files) {
+        const files = filesEnvoyReads(bootstrap);
+        const sds = files.filter((f) => f.endsWith('.yaml'));
+        expect(sds.length).toBeGreaterThan(0);
+        for (const file of sds) {
+          const configMap = configMapMountedAt(pod, container, path.posix.dirname(file));
+          expect({ deployment: deployment.metadata.name, file, inConfigMap: configMap !== undefined && path.posix.basename(file) in find('ConfigMap', configMap).data! }).toEqual({ deployment: deployment.metadata.name, file, inConfigMap: true });
+        }
+        for (const file of files.filter((f) => !sds.includes(f))) {
           const secret = secretMountedAt(pod, container, path.posix.dirname(file));
           expect({ deployment: deployment.metadata.name, file, secret, exists: fs.existsSync(path.join(made, 'envoy', path.posix.basename(file))) }).toEqual({
             deployment: deployment.metadata.name, file, secret: 'metaroute-envoy-tls', exists: true,

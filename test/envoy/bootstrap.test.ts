@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { devCertificates, OPENSSL } from '../support/certificates';
-import { dataSourceFiles, ENVOY, substituteFiles, validateWithEnvoy } from '../support/envoy';
+import { ENVOY, filesEnvoyReads, localSds, shippedSdsFile, validateWithEnvoy } from '../support/envoy';
 import { describeWith } from '../support/requires';
 
 /**
@@ -107,8 +107,8 @@ function bootstrapFiles(dir: string): string[] {
 
 const shipped = [...bootstrapFiles(ENVOY_DIR), ...bootstrapFiles(path.join(REPO, 'deploy'))].map((f) => path.relative(REPO, f));
 
-/** Envoy reads certificate files while validating: these name some (under /etc/envoy/tls, a mounted Secret). */
-const readsFiles = (file: string) => dataSourceFiles(parse(fs.readFileSync(path.join(REPO, file), 'utf8'))).length > 0;
+/** Envoy reads SDS and certificate files while validating: these name some (under /etc/envoy, mounted). */
+const readsFiles = (file: string) => filesEnvoyReads(parse(fs.readFileSync(path.join(REPO, file), 'utf8'))).length > 0;
 const expectValid = (configPath: string) => {
   const result = validateWithEnvoy(configPath);
   expect({ ok: result.ok, output: result.ok ? '' : result.output }).toEqual({ ok: true, output: '' });
@@ -121,11 +121,11 @@ describeWith(ENVOY, 'envoy --mode validate', () => {
   });
 
   describeWith(OPENSSL, 'with the certificates scripts/dev-certs.sh makes', () => {
-    test.each(shipped.filter(readsFiles))('%s is accepted by Envoy, without deprecated fields, with /etc/envoy/tls holding the envoy certificates', (file) => {
+    test.each(shipped.filter(readsFiles))('%s is accepted by Envoy, without deprecated fields, with its SDS files beside it and /etc/envoy/tls holding the envoy certificates', (file) => {
       const bootstrap = parse(fs.readFileSync(path.join(REPO, file), 'utf8')) as Json;
-      expect(new Set(dataSourceFiles(bootstrap).map((f) => path.posix.dirname(f)))).toEqual(new Set(['/etc/envoy/tls']));
+      expect(filesEnvoyReads(bootstrap).sort()).toEqual(['/etc/envoy/sds-metaroute-ca.yaml', '/etc/envoy/sds-metaroute-client.yaml', '/etc/envoy/tls/ca.crt', '/etc/envoy/tls/tls.crt', '/etc/envoy/tls/tls.key']);
       const made = devCertificates();
-      substituteFiles(bootstrap, '/etc/envoy/tls', path.join(made, 'envoy'));
+      localSds(bootstrap, path.join(made, 'envoy'), made);
       const copy = path.join(made, 'bootstrap.yaml');
       fs.writeFileSync(copy, stringify(bootstrap));
       expectValid(copy);
@@ -139,16 +139,31 @@ const upstreamTls = (cluster: Json): Json | undefined => get(cluster, 'transport
 describe.each(['gateway.yaml', 'sidecar.yaml'])('deploy/envoy/%s: mutual TLS to metaroute', (file) => {
   const bootstrap = obj(parse(fs.readFileSync(path.join(REPO, 'deploy', 'envoy', file), 'utf8')), file);
 
-  test.each(['metaroute_ext_proc', 'metaroute_xds'])('%s checks the CA and the name metaroute, and presents a client certificate, over TLS 1.3', (name) => {
+  test.each(['metaroute_ext_proc', 'metaroute_xds'])('%s checks the CA and the name metaroute, and presents a client certificate, over TLS 1.3, both from watched files (SDS)', (name) => {
+    const watched = (file: string) => ({ path_config_source: { path: file, watched_directory: { path: '/etc/envoy/tls' } } });
     expect(upstreamTls(staticCluster(bootstrap, name))).toEqual({
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
       sni: 'metaroute',
       common_tls_context: {
         tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3' },
-        tls_certificates: [{ certificate_chain: { filename: '/etc/envoy/tls/tls.crt' }, private_key: { filename: '/etc/envoy/tls/tls.key' } }],
-        validation_context: { trusted_ca: { filename: '/etc/envoy/tls/ca.crt' }, match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'metaroute' } }] },
+        tls_certificate_sds_secret_configs: [{ name: 'metaroute_client_certificate', sds_config: watched('/etc/envoy/sds-metaroute-client.yaml') }],
+        combined_validation_context: {
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'metaroute' } }] },
+          validation_context_sds_secret_config: { name: 'metaroute_ca', sds_config: watched('/etc/envoy/sds-metaroute-ca.yaml') },
+        },
       },
     });
+    const secret = (file: string) => (parse(fs.readFileSync(shippedSdsFile(file), 'utf8')) as { resources: Json[] }).resources;
+    expect(secret('/etc/envoy/sds-metaroute-client.yaml')).toEqual([{
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+      name: 'metaroute_client_certificate',
+      tls_certificate: { certificate_chain: { filename: '/etc/envoy/tls/tls.crt' }, private_key: { filename: '/etc/envoy/tls/tls.key' }, watched_directory: { path: '/etc/envoy/tls' } },
+    }]);
+    expect(secret('/etc/envoy/sds-metaroute-ca.yaml')).toEqual([{
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+      name: 'metaroute_ca',
+      validation_context: { trusted_ca: { filename: '/etc/envoy/tls/ca.crt' }, watched_directory: { path: '/etc/envoy/tls' } },
+    }]);
     // The name it checks is the one it dials.
     expect(clusterAddress(staticCluster(bootstrap, name))).toMatch(/^metaroute:/);
   });

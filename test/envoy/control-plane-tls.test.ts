@@ -1,12 +1,16 @@
 import * as fs from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { parse } from 'yaml';
 import { api } from '../support/app';
-import { devCertificates, OPENSSL } from '../support/certificates';
-import { ENVOY, EnvoyProcess, freePort, REPO, substituteFiles, substitutePorts, waitFor } from '../support/envoy';
+import { devCertificates, OPENSSL, secretVolume } from '../support/certificates';
+import { ENVOY, EnvoyProcess, freePort, localSds, REPO, substitutePorts, waitFor } from '../support/envoy';
 import { ExtProcClient } from '../support/extproc-client';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { describeWith } from '../support/requires';
@@ -14,12 +18,13 @@ import { TYPE, XdsTestClient } from '../xds/helpers';
 
 /**
  * The control plane authenticates, through real Envoy 1.40: metaroute runs the TLS settings of
- * deploy/config/metaroute.yaml (mutual TLS on ext_proc and xDS, xDS admitting the certificate
+ * deploy/config/metaroute.yaml (mutual TLS on ext_proc and xDS, both admitting the certificate
  * name `envoy`), Envoy runs the shipped deploy/envoy/gateway.yaml (only the DNS name
  * `metaroute`, ports and the mounted certificate folder substituted), and the certificates are
  * what scripts/dev-certs.sh makes. An Envoy with the right certificate gets its clusters and
  * routes by ext_proc's decision; one with another CA's certificate, none, or an unlisted name
- * gets no cluster at all.
+ * gets no cluster at all, and an unlisted name given clusters by an xDS token has every
+ * request failed by ext_proc.
  */
 
 type Json = Record<string, any>;
@@ -64,8 +69,24 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       backends = [];
     });
 
-    /** A shipped deploy/envoy file (the gateway unless said) with its /etc/envoy/tls files taken from `files`, `adjust`ed. */
-    async function startEnvoy(files: { cert?: string; key?: string; ca: string }, adjust?: (bootstrap: Json) => void, file = 'gateway.yaml'): Promise<{ envoy: EnvoyProcess; url: string; outbound: number }> {
+    /** A folder holding what the Secret metaroute-envoy-tls would: `files` as tls.crt, tls.key and ca.crt. */
+    const secretFolder = (files: { cert?: string; key?: string; ca: string }): string => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-tls-'));
+      fs.copyFileSync(files.ca, path.join(dir, 'ca.crt'));
+      if (files.cert && files.key) {
+        fs.copyFileSync(files.cert, path.join(dir, 'tls.crt'));
+        fs.copyFileSync(files.key, path.join(dir, 'tls.key'));
+      }
+      return dir;
+    };
+
+    /**
+     * A shipped deploy/envoy file (the gateway unless said) with its SDS files pointed at `files`
+     * (as the mounted Secret; without a certificate, the cluster presents none), `adjust`ed.
+     */
+    async function startEnvoy(files: { cert?: string; key?: string; ca: string } | string, adjust?: (bootstrap: Json) => void, file = 'gateway.yaml'): Promise<{ envoy: EnvoyProcess; url: string; outbound: number }> {
+      const tlsDir = typeof files === 'string' ? files : secretFolder(files);
+      const presents = fs.existsSync(path.join(tlsDir, 'tls.crt'));
       const bootstrap = parse(fs.readFileSync(path.join(DEPLOY, 'envoy', file), 'utf8')) as Json;
       const listener = await freePort();
       // The gateway's listener; the sidecar's outbound, inbound and app ports.
@@ -78,12 +99,9 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
         }
         // One copy per cluster (the shipped file shares one through a YAML alias).
         cluster.transport_socket = structuredClone(cluster.transport_socket);
-        const context = cluster.transport_socket.typed_config.common_tls_context;
-        substituteFiles(context, '/etc/envoy/tls', '/nonexistent'); // every file is set below, or the Envoy fails to start
-        context.validation_context.trusted_ca.filename = files.ca;
-        if (files.cert && files.key) context.tls_certificates = [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }];
-        else delete context.tls_certificates;
+        if (!presents) delete cluster.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
       }
+      localSds(bootstrap, tlsDir, fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-sds-')));
       adjust?.(bootstrap);
       const envoy = await EnvoyProcess.start(bootstrap);
       envoys.push(envoy);
@@ -97,7 +115,9 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       return (dump.configs ?? []).map((c) => c.cluster.name).sort();
     };
     const refusals = async (): Promise<number> => Number(/^metaroute_xds_refused_total (\d+)$/m.exec((await api(metaroute.admin, 'GET', '/metrics')).text)?.[1] ?? 0);
-    const refusalLogs = () => metaroute.logs.join('').split('\n').filter((l) => l.includes('"event":"xds.refused"')).map((l) => JSON.parse(l) as Json);
+    const eventLogs = (event: string) => metaroute.logs.join('').split('\n').filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Json);
+    const refusalLogs = () => eventLogs('xds.refused');
+    const extProcRefusalLogs = () => eventLogs('extproc.refused');
 
     /** Envoy tried the xDS connection `times` times and never got a cluster from it. */
     async function expectNoClusters(envoy: EnvoyProcess, failures: () => Promise<number>, times = 2): Promise<void> {
@@ -158,11 +178,21 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       expect(refusalLogs().at(-1)).toMatchObject({ method: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', certificate: ['intruder'], token: false });
     }, 90_000);
 
-    test("an unlisted name with a listed token in the ADS grpc_service's initial_metadata gets the clusters", async () => {
-      const { envoy } = await startEnvoy(identity(certs, 'intruder'), (bootstrap) => {
+    test("an unlisted name with a listed token in the ADS grpc_service's initial_metadata gets the clusters; ext_proc refuses its certificate, so its requests fail (500) and metaroute logs the connection once", async () => {
+      const logged = extProcRefusalLogs().length;
+      const { envoy, url } = await startEnvoy(identity(certs, 'intruder'), (bootstrap) => {
         bootstrap.dynamic_resources.ads_config.grpc_services[0].initial_metadata = [{ key: 'authorization', value: `Bearer ${XDS_TOKEN}` }];
       });
-      await waitFor('shop.default from ADS', async () => ((await dynamicClusters(envoy)).includes('shop.default') ? true : undefined));
+      await waitFor('two shop endpoints over EDS', async () => ((await envoy.stat('cluster.shop.default.membership_healthy')) === 2 ? true : undefined));
+      // The gateway's ext_proc has failure_mode_allow: false, so a failed stream fails the request.
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${url}/`, { headers: { 'x-user-role': 'staff' } });
+        expect({ status: res.status, body: await res.text() }).toEqual({ status: 500, body: '' });
+      }
+      expect(await envoy.stat('http.gateway.ext_proc.metaroute.streams_failed')).toBe(5);
+      expect(await envoy.stat('cluster.shop.default.upstream_rq_total')).toBe(0); // nothing reached a backend
+      // One connection from this Envoy's ext_proc client: one log line, with the names it presented.
+      expect(extProcRefusalLogs().slice(logged).map((r) => r.certificate)).toEqual([['intruder']]);
     }, 90_000);
 
     test('deploy/envoy/sidecar.yaml with the envoy certificate: shop.default over ADS, and its outbound call routed by ext_proc', async () => {
@@ -177,6 +207,70 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       });
       for (let i = 0; i < 8; i++) expect(await call()).toEqual({ status: 200, body: 'gray' }); // by chance: 1 in 256
       for (const cluster of ['metaroute_xds', 'metaroute_ext_proc']) expect(await envoy.stat(`cluster.${cluster}.ssl.versions.TLSv1.3`)).toBeGreaterThan(0);
+    }, 90_000);
+
+    test("a rotated Secret (the kubelet's ..data swap) reaches new connections within seconds, without a restart", async () => {
+      // The next certificate: the same name and CA, another serial (scripts/dev-certs.sh beside a copy of the CA).
+      const next = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dev-certs-next-'));
+      for (const f of ['ca.crt', 'ca.key']) fs.copyFileSync(path.join(certs, f), path.join(next, f));
+      devCertificates(['envoy'], next);
+      const serial = (dir: string) => new X509Certificate(fs.readFileSync(path.join(dir, 'envoy', 'tls.crt'))).serialNumber;
+      const [first, second] = [serial(certs), serial(next)];
+      expect(first).not.toBe(second);
+      const secret = secretVolume();
+      const project = (dir: string) => secret.project({ 'tls.crt': path.join(dir, 'envoy', 'tls.crt'), 'tls.key': path.join(dir, 'envoy', 'tls.key'), 'ca.crt': path.join(dir, 'envoy', 'ca.crt') });
+      project(certs);
+
+      // An HTTPS server standing in for metaroute (its certificate) records the serial each new connection
+      // presents; a cluster with metaroute_ext_proc's transport socket health-checks it over a new connection every 200 ms.
+      const seen: string[] = [];
+      const read = (f: string) => fs.readFileSync(path.join(certs, f));
+      const probe = https.createServer({ cert: read('metaroute/tls.crt'), key: read('metaroute/tls.key'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+        req.resume();
+        res.end();
+      });
+      probe.on('secureConnection', (socket: tls.TLSSocket) => seen.push(socket.getPeerCertificate().serialNumber));
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      try {
+        const { envoy, url } = await startEnvoy(secret.dir, (bootstrap) => {
+          const extProc = (bootstrap.static_resources.clusters as Json[]).find((c) => c.name === 'metaroute_ext_proc')!;
+          bootstrap.static_resources.clusters.push({
+            name: 'rotation_probe',
+            type: 'STATIC',
+            connect_timeout: '1s',
+            transport_socket: structuredClone(extProc.transport_socket),
+            health_checks: [{ timeout: '1s', interval: '0.2s', no_traffic_interval: '0.2s', unhealthy_threshold: 1, healthy_threshold: 1, reuse_connection: false, http_health_check: { path: '/' } }],
+            load_assignment: { cluster_name: 'rotation_probe', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: (probe.address() as net.AddressInfo).port } } } }] }] },
+          });
+        });
+        await waitFor('two shop endpoints over EDS', async () => ((await envoy.stat('cluster.shop.default.membership_healthy')) === 2 ? true : undefined));
+        const routed = async () => {
+          const res = await fetch(`${url}/`, { headers: { 'x-user-role': 'staff' } });
+          return { status: res.status, version: await res.text() };
+        };
+        expect(await routed()).toEqual({ status: 200, version: 'gray' });
+        await waitFor('the probe to see the first certificate', async () => (seen.includes(first) ? true : undefined), 10_000);
+
+        const sdsUpdates = () => Promise.all(['metaroute_ext_proc', 'metaroute_xds'].map((c) => envoy.stat(`cluster.${c}.client_ssl_socket_factory.ssl_context_update_by_sds`)));
+        const [extProcBefore, xdsBefore] = await sdsUpdates();
+        const swapped = Date.now();
+        project(next);
+        await waitFor('a new connection presenting the rotated certificate', async () => (seen.includes(second) ? true : undefined), 10_000);
+        const took = Date.now() - swapped;
+        console.log(`rotated certificate on a new connection ${took} ms after the ..data swap`);
+        // Connections opened after it present the new one only; the same Envoy updated its TLS contexts to metaroute too.
+        const after = seen.length;
+        await waitFor('two more probe connections', async () => (seen.length >= after + 2 ? true : undefined), 10_000);
+        expect(new Set(seen.slice(after))).toEqual(new Set([second]));
+        const [extProcAfter, xdsAfter] = await sdsUpdates();
+        expect({ extProc: extProcAfter > extProcBefore, xds: xdsAfter > xdsBefore }).toEqual({ extProc: true, xds: true });
+        const certsDump = JSON.parse((await envoy.admin('/certs')).text) as { certificates: Array<{ cert_chain?: Array<{ serial_number: string }> }> };
+        const loaded = new Set(certsDump.certificates.flatMap((c) => (c.cert_chain ?? []).map((x) => x.serial_number.toUpperCase())));
+        expect(loaded).toEqual(new Set([second]));
+        expect(await routed()).toEqual({ status: 200, version: 'gray' });
+      } finally {
+        await new Promise((resolve) => probe.close(resolve));
+      }
     }, 90_000);
 
     test('a gRPC client without credentials is refused on both ports', async () => {

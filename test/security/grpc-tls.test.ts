@@ -74,15 +74,62 @@ maybe('ext_proc over TLS', () => {
     }
   });
 
-  test('workers: 2 serve ext_proc with the same TLS: a TLS client is answered, a plaintext one is not', async () => {
-    const server = await MetarouteProcess.start({ workers: 2, extProc: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey } } });
+  test('mutual TLS with extProc.clients.certificateNames: a listed CN, DNS or URI SAN routes; another name from the same CA ends PERMISSION_DENIED, logged once per connection', async () => {
+    const spiffe = 'spiffe://mesh.local/ns/edge/sa/gateway';
+    const env = await start((p) => ({
+      extProc: { ...DEFAULTS.extProc, tls: { certFile: p.serverCert, keyFile: p.serverKey, clientCaFile: p.ca, reloadSeconds: 60 }, clients: { certificateNames: ['envoy-sidecar', spiffe] } },
+    }));
     const clients: ExtProcClient[] = [];
+    // Each client its own connection (no subchannel shared with another client).
+    const client = (cert: { cert: string; key: string }) => {
+      const c = new ExtProcClient(env.extProc, {}, grpc.credentials.createSsl(read(pki.ca), read(cert.key), read(cert.cert)), { 'grpc.use_local_subchannel_pool': 1 });
+      clients.push(c);
+      return c;
+    };
+    const refusals = () => env.logs.map((l) => JSON.parse(l) as { event?: string; certificate?: string[]; peer?: string }).filter((l) => l.event === 'extproc.refused');
+    const refusedStreams = async () => Number(/^metaroute_extproc_stream_errors_total\{reason="refused_client"\} (\d+)$/m.exec((await api(env.admin, 'GET', '/metrics')).text)?.[1] ?? 0);
     try {
-      const tls = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, grpc.credentials.createSsl(read(pki.ca)));
+      expect(lbLabels(await client(pki.client('envoy-sidecar')).request(staff))).toEqual({ version: 'gray' });
+      expect(lbLabels(await client(pki.client('gateway-7', `URI:${spiffe}`)).request(staff))).toEqual({ version: 'gray' });
+      expect(refusals()).toEqual([]);
+
+      const intruder = client(pki.client('intruder'));
+      for (let i = 0; i < 3; i++) {
+        expect(await failure(intruder)).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: 'ext_proc: the client certificate (intruder) has none of the names in extProc.clients.certificateNames' });
+      }
+      // Three refused streams on one connection: one log line naming what it presented, three counted.
+      expect(refusals().map((r) => r.certificate)).toEqual([['intruder']]);
+      expect(refusals()[0]!.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(await refusedStreams()).toBe(3);
+      // A new connection with that certificate is checked (and logged) on its own.
+      expect(await failure(client(pki.client('intruder')))).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      expect(refusals()).toHaveLength(2);
+      // The allowed connection is unaffected; gRPC health stays open to any certificate (as on xDS).
+      expect(lbLabels(await clients[0]!.request(staff))).toEqual({ version: 'gray' });
+      const cert = pki.client('intruder');
+      const health = new grpc.Client(env.extProc, grpc.credentials.createSsl(read(pki.ca), read(cert.key), read(cert.cert)));
+      const served = await new Promise<Buffer>((resolve, reject) =>
+        health.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (e, r) => (e ? reject(e) : resolve(r!))),
+      ).finally(() => health.close());
+      expect(served).toEqual(Buffer.from([0x08, 0x01])); // status: SERVING
+    } finally {
+      clients.forEach((c) => c.close());
+      await env.app.stop();
+    }
+  });
+
+  test('workers: 2 serve ext_proc with the same mutual TLS and certificate names: a listed client is answered, an unlisted or plaintext one is not', async () => {
+    const server = await MetarouteProcess.start({ workers: 2, extProc: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca }, clients: { certificateNames: ['envoy-sidecar'] } } });
+    const clients: ExtProcClient[] = [];
+    const mutual = (cert: { cert: string; key: string }) => grpc.credentials.createSsl(read(pki.ca), read(cert.key), read(cert.cert));
+    try {
+      const tls = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, mutual(pki.client('envoy-sidecar')));
+      const unlisted = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, mutual(pki.client('intruder')));
       const plain = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`);
-      clients.push(tls, plain);
+      clients.push(tls, unlisted, plain);
       // The primary reports serving once its workers are; a worker bound in plaintext would answer `plain`.
       await until(async () => (await failure(tls)) === undefined, 'a worker to answer over TLS', 60_000);
+      expect((await failure(unlisted))?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect((await failure(plain))?.code).toBe(grpc.status.UNAVAILABLE);
     } finally {
       clients.forEach((c) => c.close());

@@ -10,8 +10,8 @@ export interface TestPki {
   readonly ca: string;
   readonly serverCert: string;
   readonly serverKey: string;
-  /** name -> { cert, key }, signed by `ca` unless made with `foreignCa`. */
-  client(name: string): { cert: string; key: string };
+  /** A client certificate `ca` signed: CN `name`, and the SAN `san` (default `DNS:<name>`). */
+  client(name: string, san?: string): { cert: string; key: string };
   /** A client certificate from another CA, named like a trusted one. */
   readonly stranger: { cert: string; key: string };
   /** The other CA, and a server certificate (localhost, 127.0.0.1) it signed: what a rotation moves to. */
@@ -65,7 +65,7 @@ export function makeTestPki(): TestPki {
     ca: file('test-ca.crt'),
     serverCert: server.cert,
     serverKey: server.key,
-    client: (name) => leaf(name, 'test-ca', `DNS:${name}`),
+    client: (name, san = `DNS:${name}`) => leaf(name, 'test-ca', san),
     stranger: leaf('envoy-sidecar', 'other-ca', 'DNS:envoy-sidecar'),
     otherCa: file('other-ca.crt'),
     otherServer: leaf('metaroute', 'other-ca', 'DNS:localhost,IP:127.0.0.1'),
@@ -88,6 +88,31 @@ export function rotatingFiles(): { certFile: string; keyFile: string; install(ce
       fs.copyFileSync(cert, `${certFile}.new`);
       fs.renameSync(`${keyFile}.new`, keyFile);
       fs.renameSync(`${certFile}.new`, certFile);
+    },
+  };
+}
+
+/**
+ * A directory laid out the way the kubelet mounts a Secret: each file is a symlink through
+ * `..data` to a timestamped directory. `project` writes a new timestamped directory, points a
+ * `..data_tmp` symlink at it and renames that over `..data` (the one atomic step), then removes
+ * the old directory, as the kubelet does on a Secret update.
+ */
+export function secretVolume(): { dir: string; project(files: Record<string, string>): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-secret-'));
+  let current: string | undefined;
+  let version = 0;
+  return {
+    dir,
+    project(files) {
+      const next = `..${new Date().toISOString().replace(/[-:.]/g, '_')}.${++version}`;
+      fs.mkdirSync(path.join(dir, next));
+      for (const [name, source] of Object.entries(files)) fs.copyFileSync(source, path.join(dir, next, name));
+      fs.symlinkSync(next, path.join(dir, '..data_tmp'));
+      fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      for (const name of Object.keys(files)) if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join('..data', name), path.join(dir, name));
+      if (current) fs.rmSync(path.join(dir, current), { recursive: true });
+      current = next;
     },
   };
 }

@@ -102,7 +102,7 @@ export function substitutePorts(bootstrap: unknown, ports: ReadonlyMap<number, n
 }
 
 /** Every file an Envoy config reads (DataSource `filename`: certificates, keys, CAs), in document order. */
-export function dataSourceFiles(node: unknown, out: string[] = []): string[] {
+function dataSourceFiles(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) node.forEach((v) => dataSourceFiles(v, out));
   else if (typeof node === 'object' && node !== null) {
     for (const [k, v] of Object.entries(node)) {
@@ -113,16 +113,58 @@ export function dataSourceFiles(node: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** Points every DataSource `filename` under `from` (a folder) into `to` instead. */
-export function substituteFiles(node: unknown, from: string, to: string): void {
-  if (Array.isArray(node)) node.forEach((v) => substituteFiles(v, from, to));
+/** A file-based SDS source in an Envoy config (`sds_config.path_config_source`). */
+interface PathConfigSource {
+  path: string;
+  watched_directory?: { path: string };
+}
+
+/** Every file-based SDS source in an Envoy config, in document order (each object itself, to change in place). */
+export function sdsSources(node: unknown, out: PathConfigSource[] = []): PathConfigSource[] {
+  if (Array.isArray(node)) node.forEach((v) => sdsSources(v, out));
   else if (typeof node === 'object' && node !== null) {
-    const o = node as Record<string, unknown>;
-    for (const [k, v] of Object.entries(o)) {
-      if (k === 'filename' && typeof v === 'string' && v.startsWith(`${from}/`)) o[k] = path.join(to, v.slice(from.length + 1));
-      else substituteFiles(v, from, to);
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'path_config_source') out.push(v as PathConfigSource);
+      else sdsSources(v, out);
     }
   }
+  return out;
+}
+
+/** Where a deploy/envoy bootstrap's SDS file (`/etc/envoy/<name>` in the container) is in this repository. */
+export const shippedSdsFile = (containerPath: string): string => path.join(REPO, 'deploy', 'envoy', path.posix.basename(containerPath));
+
+/**
+ * Every file a deploy/envoy bootstrap makes Envoy read: its SDS files, the certificate files
+ * they name (read from their copies in deploy/envoy), and any DataSource `filename` of its own.
+ */
+export function filesEnvoyReads(bootstrap: unknown): string[] {
+  const sds = sdsSources(bootstrap).map((s) => s.path);
+  return [...new Set([...sds, ...sds.flatMap((f) => dataSourceFiles(parse(fs.readFileSync(shippedSdsFile(f), 'utf8')))), ...dataSourceFiles(bootstrap)])];
+}
+
+/**
+ * Points a deploy/envoy bootstrap's file-based SDS at `tlsDir` instead of the mounted Secret
+ * (/etc/envoy/tls): each SDS file is copied from deploy/envoy into `outDir` with its
+ * /etc/envoy/tls paths (files and watched directory) replaced, and the bootstrap names the
+ * copy and watches `tlsDir`.
+ */
+export function localSds(bootstrap: unknown, tlsDir: string, outDir: string): void {
+  const replace = (value: string) => (value === SECRET_DIR || value.startsWith(`${SECRET_DIR}/`) ? path.join(tlsDir, value.slice(SECRET_DIR.length)) : value);
+  for (const source of sdsSources(bootstrap)) {
+    const copy = path.join(outDir, path.posix.basename(source.path));
+    fs.writeFileSync(copy, JSON.stringify(mapStrings(parse(fs.readFileSync(shippedSdsFile(source.path), 'utf8')), replace)));
+    source.path = copy;
+    if (source.watched_directory) source.watched_directory.path = replace(source.watched_directory.path);
+  }
+}
+const SECRET_DIR = '/etc/envoy/tls';
+
+function mapStrings(node: unknown, f: (s: string) => string): unknown {
+  if (typeof node === 'string') return f(node);
+  if (Array.isArray(node)) return node.map((v) => mapStrings(v, f));
+  if (typeof node === 'object' && node !== null) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, mapStrings(v, f)]));
+  return node;
 }
 
 /** One Envoy process on a generated bootstrap, with its admin API on an OS-picked port. */
