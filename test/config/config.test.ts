@@ -9,6 +9,17 @@ const write = (text: string, name = 'metaroute.yaml') => {
   return file;
 };
 
+/** The problems a refused configuration file is refused with (none if it loads). */
+function problemsOf(file: string, env: NodeJS.ProcessEnv = {}): readonly string[] {
+  try {
+    loadConfig(file, env);
+    return [];
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+}
+
 test('no file gives the documented defaults', () => {
   const config = loadConfig(undefined, {});
   expect(config.ports).toEqual({ extProc: 18080, xds: 18000, admin: 18090 });
@@ -31,13 +42,7 @@ test('environment variables override the file; paths resolve against the file', 
 
 test('every bad field is named, at once', () => {
   const file = write('ports: { admin: 9901, xds: -1 }\nextProc: { maxHeaderBytes: "big", edge: { onSpoofed: maybe } }\nregistery: {}\nregistry:\n  instances:\n    - { service: shop, host: 10.0.0.1, port: 99999 }\n');
-  let problems: readonly string[] = [];
-  try {
-    loadConfig(file, {});
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    problems = (error as ConfigError).problems;
-  }
+  const problems = problemsOf(file);
   expect(problems).toEqual(expect.arrayContaining([
     expect.stringMatching(/^ports\.admin: 9901 is Envoy's admin port/),
     expect.stringMatching(/^ports\.xds: must be an integer/),
@@ -67,12 +72,7 @@ test('store: embedded by default; etcd from the file or METAROUTE_ETCD_ENDPOINTS
     kind: 'etcd', endpoints: ['http://127.0.0.1:2379', 'http://127.0.0.1:22379'], prefix: '/metaroute/', tls: undefined, auth: undefined,
   });
   const bad = write('store:\n  kind: etcd\n  endpoints: [10.0.0.1:2379]\n  tls: { cert: c.pem }\n  auth: { username: "" }\n  extra: 1\n');
-  let problems: readonly string[] = [];
-  try {
-    loadConfig(bad, {});
-  } catch (error) {
-    problems = (error as ConfigError).problems;
-  }
+  const problems = problemsOf(bad);
   expect(problems).toEqual([
     'store.extra: unknown field (expected one of kind, endpoints, prefix, tls, auth)',
     'store.endpoints: must be a non-empty list of http://host:port or https://host:port, got ["10.0.0.1:2379"]',
@@ -105,12 +105,7 @@ test('TLS and xDS client settings: files resolve against the config file and mus
     ].join('\n'),
   );
   const dir = path.dirname(file);
-  let problems: readonly string[] = [];
-  try {
-    loadConfig(file, {});
-  } catch (error) {
-    problems = (error as ConfigError).problems;
-  }
+  const problems = problemsOf(file);
   expect(problems).toEqual([
     `extProc.tls.certFile: cannot read ${path.join(dir, 'missing.crt')}: ENOENT`,
     'extProc.tls.keyFile: required (a PEM file)',
@@ -135,12 +130,7 @@ test('TLS and xDS client settings: files resolve against the config file and mus
 test('extProc.clients.certificateNames: a list of names, only with mutual TLS on ext_proc; xds.clients checks its list the same way', () => {
   const file = write('extProc: { clients: { certificateNames: [envoy, "", 3, " gateway"], names: [x] } }\nxds: { clients: { certificateNames: envoy } }\n');
   const dir = path.dirname(file);
-  let problems: readonly string[] = [];
-  try {
-    loadConfig(file, {});
-  } catch (error) {
-    problems = (error as ConfigError).problems;
-  }
+  const problems = problemsOf(file);
   expect(problems).toEqual([
     'extProc.clients.names: unknown field (expected one of certificateNames)',
     'extProc.clients.certificateNames[1]: must be a name (a CN, DNS name or URI without surrounding spaces), got ""',
