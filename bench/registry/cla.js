@@ -7,7 +7,9 @@
 // version where it is not). Measured: wall time until ready, the main thread's CPU (user), and
 // the longest the event loop was held (the longest gap between two turns of a setImmediate
 // chain running beside the build).
-// Usage: node bench/registry/cla.js [BEFORE_DIST]   # N=100000 ROUNDS=5
+// With NEW_KEYS=1 every rebuild has other selector keys (as after a rule change), so every
+// endpoint is encoded again: the first build's cost, each round.
+// Usage: node bench/registry/cla.js [BEFORE_DIST]   # N=100000 ROUNDS=5 NEW_KEYS=
 'use strict';
 const os = require('node:os');
 const path = require('node:path');
@@ -25,8 +27,8 @@ for (const v of variants) {
   v.cache = new ResourceCache();
   // The lazy build as each version's ResourceBuilder hands it to the cache.
   v.lazy = resources.assignmentSteps
-    ? (instances) => function* () { return (yield* resources.assignmentSteps('big.default', instances, ['version'])).any; }
-    : (instances) => () => resources.encodeAssignment('big.default', instances, ['version']).any;
+    ? (instances, keys) => function* () { return (yield* resources.assignmentSteps('big.default', instances, keys)).any; }
+    : (instances, keys) => () => resources.encodeAssignment('big.default', instances, keys).any;
 }
 
 const instance = (i, version = i % 2 ? 'gray' : 'stable') => ({
@@ -44,14 +46,14 @@ const results = new Map();
 const put = (key, value) => (results.get(key) ?? results.set(key, []).get(key)).push(value);
 (async () => {
   for (const v of variants) { // first build: every endpoint encoded
-    v.cache.putLazy(EDS, 'big.default', v.lazy(instances));
+    v.cache.putLazy(EDS, 'big.default', v.lazy(instances, ['version']));
     void v.cache.get(EDS, 'big.default').version;
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) {
       const at = Math.floor(Math.random() * N);
       instances[at] = instance(Number(instances[at].id.slice(1)), round % 2 ? 'gray' : 'stable');
-      v.cache.putLazy(EDS, 'big.default', v.lazy(instances));
+      v.cache.putLazy(EDS, 'big.default', v.lazy(instances, process.env.NEW_KEYS ? ['version', `k${round}`] : ['version']));
       const resource = v.cache.get(EDS, 'big.default');
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -77,7 +79,7 @@ const put = (key, value) => (results.get(key) ?? results.set(key, []).get(key)).
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  console.log(`\nbench/registry/cla: ${N} endpoints, one changed per rebuild, ${ROUNDS} interleaved rounds; min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`\nbench/registry/cla: ${N} endpoints, one changed per rebuild${process.env.NEW_KEYS ? ', other selector keys each time (every endpoint encoded)' : ''}, ${ROUNDS} interleaved rounds; min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   console.log(`| ms | ${variants.map((v) => v.name).join(' | ')} |${variants.length > 1 ? ' after/before, paired median |' : ''}`);
   console.log(`|---|${variants.map(() => '---:|').join('')}${variants.length > 1 ? '---:|' : ''}`);
   for (const [metric, label] of [['ready', 'rebuild + version (wall)'], ['cpu', 'rebuild + version (CPU, user)'], ['hold', 'longest event-loop hold'], ['mib', 'size MiB']]) {

@@ -12,6 +12,10 @@
 // (routing, registry, store, xDS, gRPC) causes. The wait is exact: the kernel adds it when the
 // thread gets a core back (the time it ran is added only at scheduler ticks, 4 ms here, so the
 // own share is the gap less the wait, not the running time schedstat shows).
+// With PROBE_STALLS_OUT set, each 'stats' also appends that phase's stalls over 10 ms to that
+// file, one JSON line per phase ({stalls: [{fromUs, toUs, ownMs, gcMs}]}), on the clock of
+// `--cpu-prof`'s timestamps (CLOCK_MONOTONIC, µs): bench/registry/stall-profile.js shows what
+// ran in them.
 'use strict';
 // Worker threads inherit `-r probe.js`: one there would wake 1,000 times a second beside the server.
 if (!require('node:worker_threads').isMainThread) return;
@@ -93,6 +97,21 @@ function jsMax() {
   return max;
 }
 
+/** performance.now() ms as CLOCK_MONOTONIC µs (the clock of a CPU profile's timestamps). */
+const monotonicOffsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+const monotonicUs = (ms) => Math.round(ms * 1000 + monotonicOffsetUs);
+
+/** This phase's stalls with their GC share, for PROBE_STALLS_OUT. */
+function stallLine() {
+  return JSON.stringify({
+    stalls: stalls.map(({ from, to, own }) => {
+      let gc = 0;
+      for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
+      return { fromUs: monotonicUs(from), toUs: monotonicUs(to), ownMs: +own.toFixed(2), gcMs: +gc.toFixed(2) };
+    }),
+  });
+}
+
 let cpuFrom = process.cpuUsage();
 let mainFrom = schedFd === undefined ? 0 : sched().run;
 
@@ -116,6 +135,7 @@ process.on('message', (message) => {
     scavengeCount,
     ...memoryMiB(),
   });
+  if (process.env.PROBE_STALLS_OUT) fs.appendFileSync(process.env.PROBE_STALLS_OUT, stallLine() + '\n');
   loop.reset();
   gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = 0;
   ownMax = gapMax = waitInGaps = 0;
