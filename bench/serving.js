@@ -87,4 +87,21 @@ async function startEtcd(dir) {
   return { endpoint, process: proc };
 }
 
-module.exports = { ETCD_BIN, freePort, startEtcd, untilServing, untilServingLogged, waitFor };
+/** A gRPC message as its frame on the wire (uncompressed, 4-byte length): an h2load request body. */
+function grpcFrame(message) {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  Buffer.from(message).copy(frame, 5);
+  return frame;
+}
+
+/** `NAME=value NAME2=value2` (an env variable of the benches) as an object; `what` names it in errors. */
+function envPairs(text, what) {
+  return Object.fromEntries((text ?? '').split(' ').filter(Boolean).map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`${what}: ${pair} is not NAME=value`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }));
+}
+
+module.exports = { ETCD_BIN, envPairs, freePort, grpcFrame, startEtcd, untilServing, untilServingLogged, waitFor };

@@ -122,17 +122,22 @@ async function main() {
   const fixture = writeFixture(path.join(OUT, 'world'), 100);
   const frame = requestFrame();
   const variants = [];
-  for (const [name, clients] of [['mutual TLS, any certificate', { certificateNames: [] }], ['mutual TLS, certificateNames: [envoy]', { certificateNames: ['envoy'] }]]) {
-    const dir = path.join(OUT, `server-${variants.length}`);
-    fs.mkdirSync(dir);
-    variants.push({ name, ...(await startMetaroute(dir, fixture, clients)), runs: [] });
-  }
   try {
+    for (const [name, clients] of [['mutual TLS, any certificate', { certificateNames: [] }], ['mutual TLS, certificateNames: [envoy]', { certificateNames: ['envoy'] }]]) {
+      const dir = path.join(OUT, `server-${variants.length}`);
+      fs.mkdirSync(dir);
+      variants.push({ name, ...(await startMetaroute(dir, fixture, clients)), runs: [] });
+    }
     for (let round = 0; round < ROUNDS; round++) {
       for (const v of variants) v.runs.push(await measure(v, frame));
     }
   } finally {
-    for (const v of variants) v.child.kill('SIGTERM');
+    // A server already started when another failed is stopped too, before OUT goes.
+    await Promise.all(variants.map((v) => new Promise((resolve) => {
+      if (v.child.exitCode !== null || v.child.signalCode !== null) return resolve();
+      v.child.once('exit', resolve);
+      v.child.kill('SIGTERM');
+    })));
   }
   const col = (v, key) => triple(v.runs.map((r) => r[key]));
   console.log(`\nbench/extproc/client-names: ${REQUESTS} requests per run, ${STREAMS} concurrent streams on one mutual-TLS connection (node:http2 client), ${ROUNDS} interleaved rounds, ${os.cpus().length} cores; min / median / max\n`);
@@ -144,7 +149,9 @@ async function main() {
   console.log(`getPeerCertificate() once, µs (5 rounds of 2,000): ${triple(await peerCertificateMicros())}`);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+main()
+  .catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(() => fs.rmSync(OUT, { recursive: true, force: true }));

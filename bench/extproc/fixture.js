@@ -4,6 +4,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { envoyRoot } = require('../../dist/protos/root');
+const { grpcFrame } = require('../serving');
 
 const SERVICES = 100;
 const RULES_PER_SERVICE = 10;
@@ -62,11 +63,7 @@ function requestFrame() {
     'user-agent': 'bench/1.0', accept: 'application/json', 'x-request-id': '5f0c6a3e-1d2b-4c8a-9e7f-0a1b2c3d4e5f',
     'x-forwarded-proto': 'http', cookie: 'session=abc123; theme=dark', 'x-user-role': 'staff',
   };
-  const msg = T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish();
-  const frame = Buffer.alloc(5 + msg.length);
-  frame.writeUInt32BE(msg.length, 1);
-  Buffer.from(msg).copy(frame, 5);
-  return frame;
+  return grpcFrame(T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish());
 }
 
 module.exports = { writeFixture, requestFrame, SERVICES };

@@ -53,7 +53,7 @@ const put = (key, value) => (results.get(key) ?? results.set(key, []).get(key)).
     for (const v of variants) {
       const at = Math.floor(Math.random() * N);
       instances[at] = instance(Number(instances[at].id.slice(1)), round % 2 ? 'gray' : 'stable');
-      v.cache.putLazy(EDS, 'big.default', v.lazy(instances, process.env.NEW_KEYS ? ['version', `k${round}`] : ['version']));
+      v.cache.putLazy(EDS, 'big.default', v.lazy(instances, process.env.NEW_KEYS === '1' ? ['version', `k${round}`] : ['version']));
       const resource = v.cache.get(EDS, 'big.default');
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -79,7 +79,7 @@ const put = (key, value) => (results.get(key) ?? results.set(key, []).get(key)).
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  console.log(`\nbench/registry/cla: ${N} endpoints, one changed per rebuild${process.env.NEW_KEYS ? ', other selector keys each time (every endpoint encoded)' : ''}, ${ROUNDS} interleaved rounds; min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`\nbench/registry/cla: ${N} endpoints, one changed per rebuild${process.env.NEW_KEYS === '1' ? ', other selector keys each time (every endpoint encoded)' : ''}, ${ROUNDS} interleaved rounds; min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   console.log(`| ms | ${variants.map((v) => v.name).join(' | ')} |${variants.length > 1 ? ' after/before, paired median |' : ''}`);
   console.log(`|---|${variants.map(() => '---:|').join('')}${variants.length > 1 ? '---:|' : ''}`);
   for (const [metric, label] of [['ready', 'rebuild + version (wall)'], ['cpu', 'rebuild + version (CPU, user)'], ['hold', 'longest event-loop hold'], ['mib', 'size MiB']]) {

@@ -3,23 +3,16 @@
 // its end of stream. Written in C with no GC, it stays on time where the Node driver (driver.js)
 // fell behind under churn: its own event loop was late by 33-101 ms, and a late client counts
 // its own lateness in every latency it times. Its latency runs to the stream's end (the gRPC
-// trailers), past the answer driver.js times (idle p50 about 0.4 ms longer). The gRPC status is not checked (h2load
-// sees HTTP 200); a stream reset, timed out or answered with another HTTP status is an error.
+// trailers), past the answer driver.js times (idle p50 about 0.4 ms longer). h2load sees HTTP 200
+// whatever the gRPC status: a stream reset, timed out or answered with another HTTP status is an
+// error here, and run.js adds the streams the server counted as failed or refused (its /metrics).
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { grpcFrame } = require('../serving');
 const { requestMessage } = require('./request');
-
-/** The request as a gRPC frame (no compression, 4-byte length) for h2load's `-d`. */
-function writeFrame(file) {
-  const message = requestMessage();
-  const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  message.copy(frame, 5);
-  fs.writeFileSync(file, frame);
-}
 
 /**
  * `drive(rate, seconds)` resolves like driver.js's answer: sorted latencies (ms) and errors.
@@ -27,7 +20,7 @@ function writeFrame(file) {
  */
 function h2loadDriver(address, dir, nice) {
   const frame = path.join(dir, 'request.bin');
-  writeFrame(frame);
+  fs.writeFileSync(frame, grpcFrame(requestMessage()));
   let runs = 0;
   const drive = (rate, seconds) => new Promise((resolve, reject) => {
     const log = path.join(dir, `h2load-${runs++}.log`);
@@ -37,8 +30,8 @@ function h2loadDriver(address, dir, nice) {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    child.once('error', reject);
-    if (nice !== undefined) os.setPriority(child.pid, nice);
+    child.once('error', (error) => reject(error.code === 'ENOENT' ? new Error('h2load not found: apt-get install -y nghttp2-client (or DRIVER=node)') : error));
+    if (nice !== undefined && child.pid !== undefined) os.setPriority(child.pid, nice);
     child.once('exit', (code) => {
       const counts = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out);
       if (code !== 0 || !counts) return reject(new Error(`h2load exited with ${code}\n${out}`));

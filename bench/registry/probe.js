@@ -12,8 +12,9 @@
 // (routing, registry, store, xDS, gRPC) causes. The wait is exact: the kernel adds it when the
 // thread gets a core back (the time it ran is added only at scheduler ticks, 4 ms here, so the
 // own share is the gap less the wait, not the running time schedstat shows).
-// With PROBE_STALLS_OUT set, each 'stats' also appends that phase's stalls over 10 ms to that
-// file, one JSON line per phase ({stalls: [{fromUs, toUs, ownMs, gcMs}]}), on the clock of
+// With PROBE_STALLS_OUT set, each 'stats' also appends the stalls over 10 ms since the one before
+// to that file, one JSON line each ({stalls: [{fromUs, toUs, ownMs, gcMs}]}; run.js asks at the
+// start and end of every phase, so lines alternate between its phases and what ran between them), on the clock of
 // `--cpu-prof`'s timestamps (CLOCK_MONOTONIC, µs): bench/registry/stall-profile.js shows what
 // ran in them.
 'use strict';
@@ -58,7 +59,7 @@ function sched() {
 let ownMax = 0; // ms of its own (not waiting for a core) in the gap between ticks with the most
 let gapMax = 0;
 let waitInGaps = 0; // ms waited for a core during gaps over 10 ms
-const stalls = []; // {from, to, ran} of this phase's gaps over 10 ms
+const stalls = []; // {from, to, own} of this phase's gaps over 10 ms
 let last;
 let lastAt = performance.now();
 if (schedFd !== undefined) {

@@ -13,13 +13,14 @@
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE (moves every server thread's nice value by
 // this much, e.g. -10), CLIENT_NICE (the ext_proc client's main thread, e.g. -5), CPU_PROF_DIR,
 // SERVER_CPUS / CLIENT_CPUS (taskset CPU lists, e.g. 1 and 0: the server on a core the load generators do not use),
+// PROBE_STALLS_OUT (a file: the probe appends each phase's stalls for bench/registry/stall-profile.js),
 // SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), SERVER_ENV (NAME=value
 // pairs, space-separated, for the server only), DIST (another build), DRIVER (h2load, the default, or node),
 // ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
 // (as an Envoy routing to it would), so churn costs the server a rebuild per push.
 'use strict';
 const { execFileSync, fork } = require('node:child_process');
-const { freePort, untilServingLogged } = require('../serving');
+const { envPairs, freePort, untilServingLogged } = require('../serving');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -61,15 +62,6 @@ function renice(pid, by) {
   }
 }
 
-/** SERVER_ENV='K=V K2=V2': variables for the server only (e.g. glibc's MALLOC_MMAP_THRESHOLD_). */
-function serverEnv() {
-  return Object.fromEntries((process.env.SERVER_ENV ?? '').split(' ').filter(Boolean).map((pair) => {
-    const at = pair.indexOf('=');
-    if (at < 1) throw new Error(`SERVER_ENV: ${pair} is not NAME=value`);
-    return [pair.slice(0, at), pair.slice(at + 1)];
-  }));
-}
-
 async function startServer() {
   const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
   const rules = path.join(OUT, 'rules.yaml');
@@ -77,7 +69,7 @@ async function startServer() {
   fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
   const child = fork(path.join(DIST, 'cli/main.js'), ['serve'], {
     execArgv: ['-r', path.join(__dirname, 'probe.js'), ...(process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF_DIR] : []), ...(process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
-    env: { ...process.env, ...serverEnv(), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
+    env: { ...process.env, ...envPairs(process.env.SERVER_ENV, 'SERVER_ENV'), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), METAROUTE_RULES_FILE: rules },
     stdio: ['ignore', process.env.SERVER_NODE_ARGS ? 'inherit' : 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
   });
   await untilServingLogged(child, logPath);
@@ -144,6 +136,19 @@ function subscribe(xds) {
   return { stats, close: () => { call.cancel(); client.close(); } };
 }
 
+/**
+ * ext_proc streams the server failed or refused so far (its /metrics): h2load sees HTTP 200 for
+ * a gRPC error too, so a phase's errors include what these counters gained in it.
+ */
+async function serverErrors(admin) {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('metaroute_extproc_stream_errors_total') || line.startsWith('metaroute_rejected_requests_total')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 async function phase(server, driver, name, round, ads) {
   let stop = async () => 0;
   if (name === 'churn') {
@@ -160,7 +165,9 @@ async function phase(server, driver, name, round, ads) {
   }
   await server.stats(); // reset the server's counters: the phase starts now
   const pushesBefore = ads?.stats.pushes ?? 0;
-  const { latencies, errors, loopMaxMs: clientLoopMaxMs } = await driver.drive(PHASE_SECONDS);
+  const serverErrorsBefore = await serverErrors(server.admin);
+  const { latencies, errors: clientErrors, loopMaxMs: clientLoopMaxMs } = await driver.drive(PHASE_SECONDS);
+  const errors = clientErrors + (await serverErrors(server.admin)) - serverErrorsBefore;
   const pushes = (ads?.stats.pushes ?? 0) - pushesBefore;
   const failures = await stop();
   const s = await server.stats();

@@ -4,7 +4,7 @@
 // Prints req/s min / median / max per variant and the paired ratio. Needs `npm run build` and h2load.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
-const { freePort, untilServing } = require('../serving');
+const { freePort, grpcFrame, untilServing } = require('../serving');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -22,11 +22,8 @@ function payload() {
   const T = envoyRoot().lookupType('envoy.service.ext_proc.v3.ProcessingRequest');
   const headers = { ':method': 'GET', ':path': '/api/items?uid=12345', ':authority': `svc-${SERVICES - 1}.default`, ':scheme': 'http', 'x-user-role': 'staff' };
   const msg = T.encode(T.fromObject({ request_headers: { headers: { headers: Object.entries(headers).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: true } })).finish();
-  const frame = Buffer.alloc(5 + msg.length);
-  frame.writeUInt32BE(msg.length, 1);
-  Buffer.from(msg).copy(frame, 5);
   const file = path.join(OUT, 'request.bin');
-  fs.writeFileSync(file, frame);
+  fs.writeFileSync(file, grpcFrame(msg));
   return file;
 }
 

@@ -15,6 +15,7 @@ const { fork } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
+const { envPairs } = require('../serving');
 const { triple, pairedRatios, summary } = require('../registry/stats');
 
 const N = Number(process.env.N ?? 100000);
@@ -51,9 +52,16 @@ function serve(dist) {
   process.on('message', () => process.send({ turns }, () => process.exit(0)));
 }
 
+/** This process's environment with `changes` (a name set to undefined is left out). */
+function withEnv(changes) {
+  const env = { ...process.env, ...changes };
+  for (const [name, value] of Object.entries(changes)) if (value === undefined) delete env[name];
+  return env;
+}
+
 /** One round of one variant: its server in a child process, PUSHES pushes taken; resolves with the server's turn times. */
 async function round({ dist, env }) {
-  const child = fork(__filename, ['serve', dist], { env: { ...process.env, ...env } });
+  const child = fork(__filename, ['serve', dist], { env: withEnv(env) });
   const next = () => new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
@@ -82,10 +90,12 @@ async function round({ dist, env }) {
 
 async function main() {
   const dist = path.join(__dirname, '..', '..', 'dist');
-  const afterEnv = Object.fromEntries((process.env.AFTER_ENV ?? '').split(' ').filter(Boolean).map((pair) => pair.split(/=(.*)/s).slice(0, 2)));
+  const afterEnv = envPairs(process.env.AFTER_ENV, 'AFTER_ENV');
+  // "before" runs without those variables even if this shell has them.
+  const beforeEnv = Object.fromEntries(Object.keys(afterEnv).map((name) => [name, undefined]));
   const variants = [];
-  if (process.argv[2]) variants.push({ name: 'before', dist: path.resolve(process.argv[2]), env: {} });
-  else if (process.env.AFTER_ENV) variants.push({ name: 'before', dist, env: {} });
+  if (process.argv[2]) variants.push({ name: 'before', dist: path.resolve(process.argv[2]), env: beforeEnv });
+  else if (process.env.AFTER_ENV) variants.push({ name: 'before', dist, env: beforeEnv });
   variants.push({ name: 'after', dist, env: afterEnv });
   for (const v of variants) v.turns = [];
   for (let r = 0; r < ROUNDS; r++) for (const v of variants) v.turns.push(await round(v));

@@ -281,7 +281,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
       tls: extProcTls,
-      clients: parseExtProcClients(extProc.clients, extProcTls, obj, problems),
+      clients: parseExtProcClients(extProc.clients, (extProc.tls as { clientCaFile?: unknown } | undefined)?.clientCaFile !== undefined, obj, problems),
     },
     xds: {
       debounceMs: int(xds.debounceMs, 'xds.debounceMs', DEFAULTS.xds.debounceMs, 0, 60000),

@@ -80,10 +80,11 @@ export function parseXdsClients(value: unknown, env: NodeJS.ProcessEnv, obj: Map
   };
 }
 
-export function parseExtProcClients(value: unknown, tls: TlsConfig | undefined, obj: Mapping, problems: string[]): ExtProcClientsConfig {
+/** `mutual`: `extProc.tls.clientCaFile` is set (valid or not: a bad one is reported where it is). */
+export function parseExtProcClients(value: unknown, mutual: boolean, obj: Mapping, problems: string[]): ExtProcClientsConfig {
   const c = obj(value, 'extProc.clients', ['certificateNames']);
   const certificateNames = parseCertificateNames(c.certificateNames, 'extProc.clients.certificateNames', problems);
-  if (certificateNames.length > 0 && !tls?.clientCaFile) problems.push('extProc.clients.certificateNames: needs mutual TLS (extProc.tls.clientCaFile)');
+  if (certificateNames.length > 0 && !mutual) problems.push('extProc.clients.certificateNames: needs mutual TLS (extProc.tls.clientCaFile)');
   return { certificateNames };
 }
 

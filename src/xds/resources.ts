@@ -213,10 +213,10 @@ function encodedEndpoint(instance: EncodableInstance, selectorKeys: readonly str
 }
 
 /**
- * An endpoint encoded now costs this many endpoints taken from their instances (about 10 µs
- * against 0.5): a build's step holds about a millisecond either way. Counting endpoints alone,
- * a step of a first build of 100,000 (after a start, or a change of selector keys) held the
- * event loop 18-63 ms.
+ * An endpoint encoded now costs this many endpoints taken from their instances (10-13 µs
+ * against about 0.5): a build's step holds about a millisecond either way. Counting endpoints
+ * alone, a step of a first build of 100,000 (after a start, or a change of selector keys) held
+ * the event loop 10-20 ms, and up to 63 with a GC pause inside.
  */
 const ENCODE_WEIGHT = 16;
 

@@ -143,6 +143,9 @@ test('extProc.clients.certificateNames: a list of names, only with mutual TLS on
   fs.writeFileSync(path.join(dir, 'a.key'), 'pem');
   fs.writeFileSync(file, 'extProc:\n  tls: { certFile: a.crt, keyFile: a.key }\n  clients: { certificateNames: [envoy] }\n');
   expect(() => loadConfig(file, {})).toThrow('extProc.clients.certificateNames: needs mutual TLS (extProc.tls.clientCaFile)');
+  // A client CA with another TLS problem: that problem alone, not a second one about mutual TLS.
+  fs.writeFileSync(file, 'extProc:\n  tls: { certFile: a.crt, clientCaFile: a.crt }\n  clients: { certificateNames: [envoy] }\n');
+  expect(problemsOf(file)).toEqual(['extProc.tls.keyFile: required (a PEM file)']);
   fs.writeFileSync(file, 'extProc:\n  tls: { certFile: a.crt, keyFile: a.key, clientCaFile: a.crt }\n  clients: { certificateNames: [envoy, "spiffe://mesh/ns/edge/sa/gateway"] }\n');
   expect(loadConfig(file, {}).extProc.clients).toEqual({ certificateNames: ['envoy', 'spiffe://mesh/ns/edge/sa/gateway'] });
   expect(loadConfig(undefined, {}).extProc.clients).toEqual({ certificateNames: [] });

@@ -63,15 +63,24 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
       await Promise.all(envoys.splice(0).map((e) => e.stop()));
     });
 
+    /** Directories these tests make, removed at the end. */
+    const scratch: string[] = [];
+    const scratchDir = (prefix: string): string => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+      scratch.push(dir);
+      return dir;
+    };
+
     afterAll(async () => {
       await metaroute?.stop();
       await Promise.all(backends.map((s) => new Promise((r) => s.close(r))));
       backends = [];
+      for (const dir of scratch.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
     });
 
     /** A folder holding what the Secret metaroute-envoy-tls would: `files` as tls.crt, tls.key and ca.crt. */
     const secretFolder = (files: { cert?: string; key?: string; ca: string }): string => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-tls-'));
+      const dir = scratchDir('metaroute-envoy-tls-');
       fs.copyFileSync(files.ca, path.join(dir, 'ca.crt'));
       if (files.cert && files.key) {
         fs.copyFileSync(files.cert, path.join(dir, 'tls.crt'));
@@ -101,7 +110,7 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
         cluster.transport_socket = structuredClone(cluster.transport_socket);
         if (!presents) delete cluster.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
       }
-      localSds(bootstrap, tlsDir, fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-envoy-sds-')));
+      localSds(bootstrap, tlsDir, scratchDir('metaroute-envoy-sds-'));
       adjust?.(bootstrap);
       const envoy = await EnvoyProcess.start(bootstrap);
       envoys.push(envoy);
@@ -211,13 +220,14 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
 
     test("a rotated Secret (the kubelet's ..data swap) reaches new connections within seconds, without a restart", async () => {
       // The next certificate: the same name and CA, another serial (scripts/dev-certs.sh beside a copy of the CA).
-      const next = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dev-certs-next-'));
+      const next = scratchDir('metaroute-dev-certs-next-');
       for (const f of ['ca.crt', 'ca.key']) fs.copyFileSync(path.join(certs, f), path.join(next, f));
       devCertificates(['envoy'], next);
       const serial = (dir: string) => new X509Certificate(fs.readFileSync(path.join(dir, 'envoy', 'tls.crt'))).serialNumber;
       const [first, second] = [serial(certs), serial(next)];
       expect(first).not.toBe(second);
       const secret = secretVolume();
+      scratch.push(secret.dir);
       const project = (dir: string) => secret.project({ 'tls.crt': path.join(dir, 'envoy', 'tls.crt'), 'tls.key': path.join(dir, 'envoy', 'tls.key'), 'ca.crt': path.join(dir, 'envoy', 'ca.crt') });
       project(certs);
 

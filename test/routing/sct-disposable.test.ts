@@ -62,7 +62,7 @@ test('a disposable value goes to the callee as it came, is never written as pers
   expect(lbLabels((await call('b', 'outbound', { ':authority': 'e', 'rpc-persist-canary': 'v2' })).answer)).toEqual({ canary: 'v2' });
 });
 
-test('a callee that forwards the header unchanged is copying: its next call neither carries nor routes by it', async () => {
+test('a callee that forwards the header unchanged is copying: its next call does not carry it', async () => {
   // A → B: A's SCT code set a disposable value for B.
   const ab = await call('a', 'outbound', { [DISPOSABLE]: sct({ env: 'dev1', biz: 'x' }) });
   const atB = (await call('b', 'inbound', ab.forwarded)).forwarded;
