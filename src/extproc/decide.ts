@@ -59,9 +59,10 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
   if (metadataBytes(headers) > options.maxMetadataBytes) {
     return refuse('oversized_metadata', 400, `rpc-* metadata headers exceed ${options.maxMetadataBytes} bytes`);
   }
+  const strippedAtEdge = mutation.remove.length; // already gone from `headers`
   requestPropagation(input.side, headers, mutation, input.caller);
   // Routing sees the request as it is forwarded: a one-hop value dropped as a copy was for the previous hop.
-  if (mutation.remove.length > 0) headers = withoutHeaders(headers, mutation.remove);
+  if (mutation.remove.length > strippedAtEdge) headers = withoutHeaders(headers, mutation.remove.slice(strippedAtEdge));
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
   const verifying = options.jwt?.verify(headers);
   if (!verifying) return route(engine, ctx, mutation, trace);
