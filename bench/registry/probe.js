@@ -20,6 +20,7 @@
 'use strict';
 // Worker threads inherit `-r probe.js`: one there would wake 1,000 times a second beside the server.
 if (!require('node:worker_threads').isMainThread) return;
+const cluster = require('node:cluster');
 const fs = require('node:fs');
 const { constants, monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
 
@@ -116,12 +117,12 @@ function stallLine() {
 let cpuFrom = process.cpuUsage();
 let mainFrom = schedFd === undefined ? 0 : sched().run;
 
-process.on('message', (message) => {
-  if (message !== 'stats') return;
+/** This process's figures since the last call, and starts over. */
+function collect() {
   const cpu = process.cpuUsage(cpuFrom);
   cpuFrom = process.cpuUsage();
   const mainRun = schedFd === undefined ? 0 : sched().run;
-  process.send({
+  const figures = {
     loopMaxMs: loop.max / 1e6,
     loopP99Ms: loop.percentile(99) / 1e6,
     ownMaxMs: ownMax,
@@ -135,8 +136,8 @@ process.on('message', (message) => {
     gcCount,
     scavengeCount,
     ...memoryMiB(),
-  });
-  if (process.env.PROBE_STALLS_OUT) fs.appendFileSync(process.env.PROBE_STALLS_OUT, stallLine() + '\n');
+  };
+  if (process.env.PROBE_STALLS_OUT && !cluster.isWorker) fs.appendFileSync(process.env.PROBE_STALLS_OUT, stallLine() + '\n');
   loop.reset();
   gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = 0;
   ownMax = gapMax = waitInGaps = 0;
@@ -145,4 +146,35 @@ process.on('message', (message) => {
   // Answering took a while (jsMax): that gap is the probe's, not the next phase's.
   if (schedFd !== undefined) last = sched();
   lastAt = performance.now();
-});
+  return figures;
+}
+
+// With `workers: N` the server's ext_proc workers (node:cluster, forked with this preload) are
+// asked through the primary: its answer carries theirs as `workers` (the threads serving ext_proc).
+const WORKER_TIMEOUT_MS = 2000;
+if (cluster.isWorker) {
+  process.on('message', (message) => {
+    if (message?.probe === 'stats') process.send({ probe: 'stats', figures: collect() });
+  });
+} else {
+  process.on('message', async (message) => {
+    if (message !== 'stats') return;
+    const figures = collect();
+    const workers = await Promise.all(Object.values(cluster.workers ?? {}).filter((w) => w.isConnected()).map(askWorker));
+    process.send(workers.length > 0 ? { ...figures, workers: workers.filter(Boolean) } : figures);
+  });
+}
+
+function askWorker(worker) {
+  return new Promise((resolve) => {
+    const done = (figures) => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      resolve(figures);
+    };
+    const onMessage = (message) => message?.probe === 'stats' && done(message.figures);
+    const timer = setTimeout(() => done(undefined), WORKER_TIMEOUT_MS);
+    worker.on('message', onMessage);
+    worker.send({ probe: 'stats' });
+  });
+}

@@ -60,6 +60,17 @@ function renice(pid, by) {
       if (error.code !== 'ESRCH') throw error; // a thread that ended meanwhile
     }
   }
+  for (const child of childrenOf(pid)) renice(child, by); // ext_proc workers (`workers: N`)
+}
+
+function childrenOf(pid) {
+  return fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    } catch {
+      return []; // a thread that ended meanwhile
+    }
+  });
 }
 
 async function startServer() {
@@ -75,12 +86,25 @@ async function startServer() {
   await untilServingLogged(child, logPath);
   // SERVER_NICE (e.g. -10, needs root): other tenants of a shared machine then do not show up as the server's event-loop delay.
   if (process.env.SERVER_NICE) renice(child.pid, Number(process.env.SERVER_NICE));
-  pin(child.pid, process.env.SERVER_CPUS);
-  const stats = () => new Promise((resolve) => {
+  for (const pid of [child.pid, ...childrenOf(child.pid)]) pin(pid, process.env.SERVER_CPUS);
+  return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, xds: `127.0.0.1:${ports.xds}`, stats: () => probeStats(child) };
+}
+
+/** The probe's figures from `child` since the last call. */
+function probeStats(child) {
+  return new Promise((resolve) => {
     child.once('message', resolve);
     child.send('stats');
   });
-  return { child, admin: `http://127.0.0.1:${ports.admin}`, ext: `127.0.0.1:${ports.ext}`, xds: `127.0.0.1:${ports.xds}`, stats };
+}
+
+/** A process with nothing to do, probed like the server and run like it: how long this machine stalls an idle event loop. */
+async function startControl() {
+  const child = fork(path.join(__dirname, 'idle-process.js'), [], { execArgv: ['-r', path.join(__dirname, 'probe.js')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+  if (process.env.SERVER_NICE) renice(child.pid, Number(process.env.SERVER_NICE));
+  pin(child.pid, process.env.SERVER_CPUS);
+  return { stats: () => probeStats(child), close: () => child.connected && child.disconnect() };
 }
 
 /** Resolves with the child's next message after `ask()`; rejects if the child exits first. */
@@ -149,7 +173,7 @@ async function serverErrors(admin) {
   return sum;
 }
 
-async function phase(server, driver, name, round, ads) {
+async function phase(server, control, driver, name, round, ads) {
   let stop = async () => 0;
   if (name === 'churn') {
     const churn = fork(path.join(__dirname, 'churn.js'), [server.admin, String(INSTANCES), String(round)]);
@@ -163,21 +187,29 @@ async function phase(server, driver, name, round, ads) {
       await post(server.admin, '/v1/instances/batch', { register });
     }
   }
-  await server.stats(); // reset the server's counters: the phase starts now
+  await Promise.all([server.stats(), control.stats()]); // reset the counters: the phase starts now
   const pushesBefore = ads?.stats.pushes ?? 0;
   const serverErrorsBefore = await serverErrors(server.admin);
   const { latencies, errors: clientErrors, loopMaxMs: clientLoopMaxMs } = await driver.drive(PHASE_SECONDS);
   const errors = clientErrors + (await serverErrors(server.admin)) - serverErrorsBefore;
   const pushes = (ads?.stats.pushes ?? 0) - pushesBefore;
   const failures = await stop();
-  const s = await server.stats();
-  return { cpuPercent: (100 * s.cpuMs) / (1000 * PHASE_SECONDS), mainCpuPercent: (100 * s.mainCpuMs) / (1000 * PHASE_SECONDS), p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, clientLoopMaxMs, ...s };
+  const [s, c] = await Promise.all([server.stats(), control.stats()]);
+  return { cpuPercent: (100 * s.cpuMs) / (1000 * PHASE_SECONDS), mainCpuPercent: (100 * s.mainCpuMs) / (1000 * PHASE_SECONDS), p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1], errors: errors + failures, pushes, clientLoopMaxMs, ...s, ...workersWorst(s.workers), controlLoopMaxMs: c.loopMaxMs, controlOwnMaxMs: c.ownMaxMs };
+}
+
+/** With `workers: N` (SERVER_ENV=METAROUTE_WORKERS=N): the worst of the ext_proc workers' figures, the threads that serve ext_proc then. */
+function workersWorst(workers) {
+  if (!workers) return {};
+  const worst = (k) => Math.max(...workers.map((w) => w[k]));
+  return { workerLoopMaxMs: worst('loopMaxMs'), workerJsMaxMs: worst('jsMaxMs'), workerWaitMs: worst('waitInGapsMs'), workerGcMaxMs: worst('gcMaxMs'), workerRssMiB: workers.reduce((sum, w) => sum + w.rssMiB, 0) };
 }
 
 async function main() {
   const server = await startServer();
   pin(process.pid, process.env.CLIENT_CPUS); // the driver and churn.js, forked from here from now on, inherit it
   let driver;
+  const control = await startControl();
   try {
     driver = await startDriver(server.ext);
     await server.stats();
@@ -195,21 +227,24 @@ async function main() {
     await driver.drive(1); // warm-up
     const phases = ['idle', 'churn', 'expiry'];
     const results = Object.fromEntries(phases.map((p) => [p, []]));
-    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, driver, p, round, ads));
+    for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, control, driver, p, round, ads));
 
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
-    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stall of its own ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${DRIVER === 'node' ? '---:|' : ''}${ads ? '---:|' : ''}`);
+    const workers = results.idle[0].workerLoopMaxMs !== undefined;
+    if (workers) console.log('The primary (store, admin, xDS) first; then the ext_proc workers, the worst of them per round.\n');
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stall of its own ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}${workers ? ' workers: max event-loop delay ms | of its own outside GC ms | waited for a core ms | max GC pause ms | RSS MiB, all |' : ''} idle process: max event-loop delay ms | its longest stall ms |`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${DRIVER === 'node' ? '---:|' : ''}${ads ? '---:|' : ''}${workers ? '---:|---:|---:|---:|---:|' : ''}---:|---:|`);
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} |${DRIVER === 'node' ? ` ${col('clientLoopMaxMs')} |` : ''} ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} |${DRIVER === 'node' ? ` ${col('clientLoopMaxMs')} |` : ''} ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}${workers ? ` ${col('workerLoopMaxMs')} | ${col('workerJsMaxMs')} | ${col('workerWaitMs')} | ${col('workerGcMaxMs')} | ${col('workerRssMiB')} |` : ''} ${col('controlLoopMaxMs')} | ${col('controlOwnMaxMs')} |`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
     ads?.close();
   } finally {
     driver?.close();
+    control.close();
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
     fs.rmSync(OUT, { recursive: true, force: true });

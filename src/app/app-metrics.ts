@@ -13,9 +13,9 @@ export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry,
   metrics.onCollect(() => {
     instances.reset();
     for (const view of registry.snapshot().services.values()) {
-      const healthy = view.instances.filter((i) => i.healthy).length;
-      instances.set(healthy, [view.namespace, view.name, 'healthy']);
-      instances.set(view.instances.length - healthy, [view.namespace, view.name, 'unhealthy']);
+      // Counted by the view as instances change: a scrape walks services, not instances (100,000 of them held the loop ~5 ms).
+      instances.set(view.healthy, [view.namespace, view.name, 'healthy']);
+      instances.set(view.instances.length - view.healthy, [view.namespace, view.name, 'unhealthy']);
     }
     rulesVersion.set(rules.snapshot.version);
     const last = rules.lastReload;

@@ -22,6 +22,7 @@ async function scrape(): Promise<string> {
     const first = await xds.next();
     xds.send({ type_url: TYPE.CDS, response_nonce: first.nonce, version_info: '', error_detail: { code: 3, message: 'no' } });
     await api(env.admin, 'POST', '/v1/instances', { service: 'cart', host: '10.0.0.2', port: 1, ephemeral: false });
+    await api(env.admin, 'POST', '/v1/instances', { service: 'cart', host: '10.0.0.3', port: 1, ephemeral: false, healthy: false });
     const scrape = async () => (await api(env.admin, 'GET', '/metrics')).text;
     await until(async () => {
     const text = await scrape();
@@ -44,6 +45,8 @@ describe('/metrics', () => {
     expect(sample(text, `metaroute_build_info{version="${VERSION}",node_version="${process.version}"}`)).toBe(1);
     expect(sample(text, 'metaroute_instances{namespace="default",service="shop",health="healthy"}')).toBe(2);
     expect(sample(text, 'metaroute_instances{namespace="default",service="shop",health="unhealthy"}')).toBe(0);
+    expect(sample(text, 'metaroute_instances{namespace="default",service="cart",health="healthy"}')).toBe(1);
+    expect(sample(text, 'metaroute_instances{namespace="default",service="cart",health="unhealthy"}')).toBe(1);
     expect(sample(text, 'metaroute_rules_version')).toBe(1);
     expect(sample(text, 'metaroute_rules_last_reload_success')).toBe(0);
     expect(sample(text, 'metaroute_rules_last_reload_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
