@@ -6,14 +6,17 @@
 // It also tells a busy loop from a starved one: a 1 ms timer reads the main thread's
 // /proc schedstat (time waiting for a CPU) at every tick, so each gap between ticks splits into
 // time it waited for a core (other processes on a shared machine) and the rest, its own
-// (running JS, GC and I/O callbacks, or blocked in a system call). `ownMaxMs` is the longest
-// gap's own share: the stall this process itself causes. `jsMaxMs` is the most any gap had of
-// its own outside garbage collection (less the GC pauses inside it): the stall the code itself
-// (routing, registry, store, xDS, gRPC) causes. The wait is exact: the kernel adds it when the
-// thread gets a core back (the time it ran is added only at scheduler ticks, 4 ms here, so the
-// own share is the gap less the wait, not the running time schedstat shows).
+// (running JS, GC and I/O callbacks, blocked in a system call, or its virtual CPU taken by the
+// hypervisor: steal shows in no thread's schedstat). `ownMaxMs` is the longest gap's own share.
+// `jsMaxMs` is the most any gap had of its own outside garbage collection (less the GC pauses
+// inside it); `cpuMaxMs` the most CPU time the process used in a gap, outside GC pauses
+// (getrusage at every tick: exact, every thread counted, so an upper bound on what the code ran).
+// A stall with much more own time than CPU is one the thread spent neither running nor queued.
+// The wait is exact: the kernel adds it when the thread gets a core back (the time it ran is
+// added only at scheduler ticks, 4 ms here, so the own share is the gap less the wait, not the
+// running time schedstat shows).
 // With PROBE_STALLS_OUT set, each 'stats' also appends the stalls over 10 ms since the one before
-// to that file, one JSON line each ({stalls: [{fromUs, toUs, ownMs, gcMs}]}; run.js asks at the
+// to that file, one JSON line each ({stalls: [{fromUs, toUs, ownMs, cpuMs, gcMs}]}; run.js asks at the
 // start and end of every phase, so lines alternate between its phases and what ran between them), on the clock of
 // `--cpu-prof`'s timestamps (CLOCK_MONOTONIC, µs): bench/registry/stall-profile.js shows what
 // ran in them.
@@ -63,21 +66,30 @@ let waitInGaps = 0; // ms waited for a core during gaps over 10 ms
 const stalls = []; // {from, to, own} of this phase's gaps over 10 ms
 let last;
 let lastAt = performance.now();
+let lastCpuUs = 0;
+/** CPU µs of every thread of the process (getrusage: exact, the running thread's slice included). */
+const processCpuUs = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 if (schedFd !== undefined) {
   last = sched();
+  lastCpuUs = processCpuUs();
   setInterval(() => {
     const now = performance.now();
     const s = sched();
+    const cpuUs = processCpuUs();
     const gap = now - lastAt;
     if (gap > 10) {
       const own = Math.max(0, gap - (s.wait - last.wait));
       ownMax = Math.max(ownMax, own);
       waitInGaps += s.wait - last.wait;
-      if (stalls.length < 10000) stalls.push({ from: lastAt, to: now, own });
+      if (stalls.length < 10000) stalls.push({ from: lastAt, to: now, own, cpu: (cpuUs - lastCpuUs) / 1000 });
     }
     gapMax = Math.max(gapMax, gap);
     last = s;
     lastAt = now;
+    lastCpuUs = cpuUs;
   }, 1).unref();
 }
 
@@ -88,15 +100,23 @@ function memoryMiB() {
   return { rssMiB: rss / 1048576, peakRssMiB, heapUsedMiB: heapUsed / 1048576, heapTotalMiB: heapTotal / 1048576, externalMiB: external / 1048576 };
 }
 
-/** The most any stall had of its own outside GC pauses (GC entries arrive after the stall, so this is worked out when asked). */
-function jsMax() {
-  let max = 0;
-  for (const { from, to, own } of stalls) {
+/**
+ * Per stall, its own share and the CPU the process used in it, each less the GC pauses inside it
+ * (GC entries arrive after the stall, so this is worked out when asked); the most of each. The
+ * own share counts any time the thread neither ran nor waited in the run queue: blocked, or its
+ * virtual CPU taken by the hypervisor (steal, which no thread's schedstat shows). The CPU
+ * counts every thread (GC helpers, libuv's pool), so it bounds what the code ran from above.
+ */
+function outsideGcMax() {
+  let own = 0;
+  let cpu = 0;
+  for (const stall of stalls) {
     let gc = 0;
-    for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
-    max = Math.max(max, own - gc);
+    for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, stall.to) - Math.max(start, stall.from));
+    own = Math.max(own, stall.own - gc);
+    cpu = Math.max(cpu, Math.min(stall.own, stall.cpu) - gc);
   }
-  return max;
+  return { jsMaxMs: own, cpuMaxMs: cpu };
 }
 
 /** performance.now() ms as CLOCK_MONOTONIC µs (the clock of a CPU profile's timestamps). */
@@ -106,10 +126,10 @@ const monotonicUs = (ms) => Math.round(ms * 1000 + monotonicOffsetUs);
 /** This phase's stalls with their GC share, for PROBE_STALLS_OUT. */
 function stallLine() {
   return JSON.stringify({
-    stalls: stalls.map(({ from, to, own }) => {
+    stalls: stalls.map(({ from, to, own, cpu }) => {
       let gc = 0;
       for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
-      return { fromUs: monotonicUs(from), toUs: monotonicUs(to), ownMs: +own.toFixed(2), gcMs: +gc.toFixed(2) };
+      return { fromUs: monotonicUs(from), toUs: monotonicUs(to), ownMs: +own.toFixed(2), cpuMs: +cpu.toFixed(2), gcMs: +gc.toFixed(2) };
     }),
   });
 }
@@ -126,7 +146,7 @@ function collect() {
     loopMaxMs: loop.max / 1e6,
     loopP99Ms: loop.percentile(99) / 1e6,
     ownMaxMs: ownMax,
-    jsMaxMs: jsMax(),
+    ...outsideGcMax(),
     cpuMs: (cpu.user + cpu.system) / 1000, // every thread: main, GC helpers, libuv's pool
     mainCpuMs: mainRun - mainFrom,
     waitInGapsMs: waitInGaps,
@@ -143,8 +163,11 @@ function collect() {
   ownMax = gapMax = waitInGaps = 0;
   stalls.length = pauses.length = 0;
   mainFrom = mainRun;
-  // Answering took a while (jsMax): that gap is the probe's, not the next phase's.
-  if (schedFd !== undefined) last = sched();
+  // Answering took a while (outsideGcMax): that gap is the probe's, not the next phase's.
+  if (schedFd !== undefined) {
+    last = sched();
+    lastCpuUs = processCpuUs();
+  }
   lastAt = performance.now();
   return figures;
 }

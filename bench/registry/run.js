@@ -100,7 +100,11 @@ function probeStats(child) {
 
 /** A process with nothing to do, probed like the server and run like it: how long this machine stalls an idle event loop. */
 async function startControl() {
-  const child = fork(path.join(__dirname, 'idle-process.js'), [], { execArgv: ['-r', path.join(__dirname, 'probe.js')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(path.join(__dirname, 'idle-process.js'), [], {
+    execArgv: ['-r', path.join(__dirname, 'probe.js')],
+    env: { ...process.env, PROBE_STALLS_OUT: '' }, // that file is the server's
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
   if (process.env.SERVER_NICE) renice(child.pid, Number(process.env.SERVER_NICE));
   pin(child.pid, process.env.SERVER_CPUS);
@@ -202,7 +206,7 @@ async function phase(server, control, driver, name, round, ads) {
 function workersWorst(workers) {
   if (!workers) return {};
   const worst = (k) => Math.max(...workers.map((w) => w[k]));
-  return { workerLoopMaxMs: worst('loopMaxMs'), workerJsMaxMs: worst('jsMaxMs'), workerWaitMs: worst('waitInGapsMs'), workerGcMaxMs: worst('gcMaxMs'), workerRssMiB: workers.reduce((sum, w) => sum + w.rssMiB, 0) };
+  return { workerLoopMaxMs: worst('loopMaxMs'), workerJsMaxMs: worst('jsMaxMs'), workerCpuMaxMs: worst('cpuMaxMs'), workerWaitMs: worst('waitInGapsMs'), workerGcMaxMs: worst('gcMaxMs'), workerRssMiB: workers.reduce((sum, w) => sum + w.rssMiB, 0) };
 }
 
 async function main() {
@@ -232,12 +236,12 @@ async function main() {
     console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
     const workers = results.idle[0].workerLoopMaxMs !== undefined;
     if (workers) console.log('The primary (store, admin, xDS) first; then the ext_proc workers, the worst of them per round.\n');
-    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stall of its own ms | of it outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}${workers ? ' workers: max event-loop delay ms | of its own outside GC ms | waited for a core ms | max GC pause ms | RSS MiB, all |' : ''} idle process: max event-loop delay ms | its longest stall ms |`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${DRIVER === 'node' ? '---:|' : ''}${ads ? '---:|' : ''}${workers ? '---:|---:|---:|---:|---:|' : ''}---:|---:|`);
+    console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stall of its own ms | of it outside GC, most ms | CPU in a stall outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}${workers ? ' workers: max event-loop delay ms | of its own outside GC ms | CPU outside GC ms | waited for a core ms | max GC pause ms | RSS MiB, all |' : ''} idle process: max event-loop delay ms | its longest stall ms |`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${DRIVER === 'node' ? '---:|' : ''}${ads ? '---:|' : ''}${workers ? '---:|---:|---:|---:|---:|---:|' : ''}---:|---:|`);
     for (const p of phases) {
       const r = results[p];
       const col = (k) => triple(r.map((x) => x[k]));
-      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} |${DRIVER === 'node' ? ` ${col('clientLoopMaxMs')} |` : ''} ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}${workers ? ` ${col('workerLoopMaxMs')} | ${col('workerJsMaxMs')} | ${col('workerWaitMs')} | ${col('workerGcMaxMs')} | ${col('workerRssMiB')} |` : ''} ${col('controlLoopMaxMs')} | ${col('controlOwnMaxMs')} |`);
+      console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('cpuMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} |${DRIVER === 'node' ? ` ${col('clientLoopMaxMs')} |` : ''} ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}${workers ? ` ${col('workerLoopMaxMs')} | ${col('workerJsMaxMs')} | ${col('workerCpuMaxMs')} | ${col('workerWaitMs')} | ${col('workerGcMaxMs')} | ${col('workerRssMiB')} |` : ''} ${col('controlLoopMaxMs')} | ${col('controlOwnMaxMs')} |`);
     }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);

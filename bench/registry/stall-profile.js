@@ -44,6 +44,6 @@ for (const stall of longest) {
     places.set(place, (places.get(place) ?? 0) + 1);
   }
   const at = ((stall.fromUs - profile.startTime) / 1e6).toFixed(2);
-  console.log(`\n${at} s into the profile: ${((stall.toUs - stall.fromUs) / 1000).toFixed(1)} ms, ${stall.ownMs} ms its own, ${stall.gcMs} ms GC; ${samples} samples (~${((samples * intervalUs) / 1000).toFixed(1)} ms)`);
+  console.log(`\n${at} s into the profile: ${((stall.toUs - stall.fromUs) / 1000).toFixed(1)} ms, ${stall.ownMs} ms its own, ${stall.cpuMs ?? '?'} ms CPU (all threads), ${stall.gcMs} ms GC; ${samples} samples (~${((samples * intervalUs) / 1000).toFixed(1)} ms)`);
   for (const [place, n] of [...places].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${((n * intervalUs) / 1000).toFixed(1).padStart(6)} ms  ${place}`);
 }
