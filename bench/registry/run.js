@@ -8,7 +8,9 @@
 //     heartbeats/s in batches, from another process: churn.js), expiry (10,000 ephemeral
 //     instances registered without heartbeats expire at once inside the phase).
 //  Per phase: client-side ext_proc p50 / p99 / max, and from the server (bench/registry/probe.js,
-//  preloaded): max event-loop delay (monitorEventLoopDelay), max GC pause, RSS.
+//  preloaded): max event-loop delay (monitorEventLoopDelay), its longest stalls' own share and
+//  CPU, max GC pause, RSS; with `workers: N` the ext_proc workers' too; and the same probe's
+//  figures from an idle process run beside the server (idle-process.js): the machine's own stalls.
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE (moves every server thread's nice value by
 // this much, e.g. -10), CLIENT_NICE (the ext_proc client's main thread, e.g. -5), CPU_PROF_DIR,
