@@ -1,4 +1,4 @@
-import { parseRefs } from '../../src/registry/batch-input';
+import { parseRef, parseRefs } from '../../src/registry/batch-input';
 import { turnsDuring } from '../support/turns';
 
 test('parseRefs validates a long list a few hundred entries per event-loop turn, naming a bad entry by index', async () => {
@@ -11,4 +11,20 @@ test('parseRefs validates a long list a few hundred entries per event-loop turn,
   expect(errors).toEqual(["instances[1500].id: required, letters, digits, '_', '.', '-', ':'"]);
   expect(refs[0]).toEqual({ namespace: 'default', service: 'shop', id: 'i0' });
   expect(refs[1500]).toBeUndefined();
+});
+
+test('parseRef names every unknown or bad field of an entry, a JSON `__proto__` key included, and defaults the namespace', () => {
+  const errors: string[] = [];
+  expect(parseRef(JSON.parse('{"service":"shop","id":"i1"}'), 'instances[0]', errors)).toEqual({ namespace: 'default', service: 'shop', id: 'i1' });
+  expect(errors).toEqual([]);
+  expect(parseRef(JSON.parse('{"namespace":"a b","id":7,"zone":"z","__proto__":{}}'), 'instances[3]', errors)).toBeUndefined();
+  expect(errors).toEqual([
+    'instances[3].zone: unknown field (namespace, service, id)',
+    'instances[3].__proto__: unknown field (namespace, service, id)',
+    "instances[3].namespace: required, letters, digits, '_', '.', '-', ':'",
+    "instances[3].service: required, letters, digits, '_', '.', '-', ':'",
+    "instances[3].id: required, letters, digits, '_', '.', '-', ':'",
+  ]);
+  expect(parseRef([], 'instances[4]', errors)).toBeUndefined();
+  expect(errors.at(-1)).toBe('instances[4]: must be an object {namespace, service, id}');
 });
