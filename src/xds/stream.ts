@@ -65,6 +65,10 @@ export class TypeState {
   lastSent: SentRecord | undefined;
   /** Nonces of responses of this type neither ACKed nor NACKed yet. */
   readonly awaiting = new Set<string>();
+  /** When the newest response was written (performance.now()). */
+  sentAt = 0;
+  /** No response of this type before then: the client's answer time, left to it again (see `flush`). */
+  restUntil = 0;
   /**
    * When the client started to want what the next response carries (a subscription, a CLA
    * resent after its cluster changed): convergence is timed from then, or from the version's
@@ -115,34 +119,28 @@ export interface Diff {
   readonly removed: string[];
 }
 
-/**
- * Responses a stream may have waiting for HTTP/2 flow control: one per type, so a push never
- * waits on a healthy client, while a client that stops reading holds at most this many.
- */
-const MAX_UNFLUSHED = 4;
-
 /** The maximum number of distinct unknown type URLs remembered per stream (for logging once each). */
 const MAX_UNKNOWN_TYPES = 16;
 
 /**
  * One xDS stream (ADS or a single-type service), SotW or Delta. Responses are computed from
- * what the client was sent and the cache at the moment of sending, so a push that finds the
- * stream blocked by flow control is only remembered (dirty / pending) and recomputed when
- * the client reads again: a client that stops reading holds a few responses, never a queue.
+ * what the client was sent and the cache at the moment of sending, one per type in flight: a
+ * push that finds the last response of its type not yet ACKed is only remembered (dirty /
+ * pending) and recomputed when the ACK comes, so a client that stops reading holds at most one
+ * response per type, never a queue.
  */
 export abstract class XdsStream {
   readonly openedAt = new Date().toISOString();
   node: NodeInfo | undefined;
   protected readonly states = new Map<ResourceType, TypeState>();
   private readonly unknownTypes = new Set<string>();
-  /** Responses written but not yet accepted by HTTP/2 flow control. */
-  private unflushed = 0;
-  private blocked = false;
   /** Responses sent: also the nonce counter. */
   private responses = 0;
   private closed = false;
   /** Resources (type and name) this stream waits on while they build in slices. */
   private readonly preparing = new Set<string>();
+  /** Set while a type rests after an answer with changes waiting (see `flush`). */
+  private restTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: number,
@@ -194,6 +192,8 @@ export abstract class XdsStream {
         // A wildcard stream holds (nearly) every resource of the type: list them only by count.
         ...(state.servesAll() ? { sent_count: state.sent.size } : { sent: Object.fromEntries(state.sent) }),
         last_nonce: state.lastNonce,
+        // The response the client has not answered yet: changes of this type wait for its ACK or NACK.
+        awaiting_ack: state.awaiting.values().next().value ?? null,
         last_ack: state.lastAck ?? null,
         nack: state.nack ?? null,
       };
@@ -205,18 +205,35 @@ export abstract class XdsStream {
       peer: this.call.getPeer(),
       node: this.node ?? null,
       opened_at: this.openedAt,
-      blocked: this.blocked,
       responses_sent: this.responses,
       unknown_type_urls: [...this.unknownTypes],
       types,
     };
   }
 
+  /**
+   * Sends what each type lacks, one response per type in flight: the next waits for the
+   * client's ACK or NACK of the last, and then for as long again as the client took to answer
+   * (at most MAX_REST_MS), and carries the newest versions. A client slower than the changes
+   * (Envoy 1.40 here spends 1.3-1.7 s of CPU on each 100,000-endpoint assignment) gets fewer,
+   * newer responses instead of a queue of stale ones, and its main thread is left half its
+   * time for everything else; a client that answers in milliseconds waits milliseconds.
+   */
   protected flush(): void {
+    const now = performance.now();
+    let wakeAt = Infinity;
     for (const type of PUSH_ORDER) {
-      if (this.blocked || this.closed) return;
+      if (this.closed) return;
       const state = this.states.get(type);
-      if (state && (state.dirty || state.pending.size > 0)) this.respond(state);
+      if (!state || state.awaiting.size > 0 || !(state.dirty || state.pending.size > 0)) continue;
+      if (state.restUntil > now) wakeAt = Math.min(wakeAt, state.restUntil);
+      else this.respond(state);
+    }
+    if (wakeAt < Infinity && !this.restTimer) {
+      this.restTimer = setTimeout(() => {
+        this.restTimer = undefined;
+        this.flush();
+      }, wakeAt - now);
     }
   }
 
@@ -320,17 +337,9 @@ export abstract class XdsStream {
     state.lastNonce = record.nonce;
     state.lastSent = record;
     state.awaiting.add(record.nonce);
+    state.sentAt = performance.now();
     this.ctx.pushes.inc([state.type.short]);
-    this.unflushed++;
-    if (this.unflushed >= MAX_UNFLUSHED) this.blocked = true;
-    this.call.write(response, () => {
-      // Called once HTTP/2 flow control let the message out: room for the next ones.
-      this.unflushed--;
-      if (this.blocked && this.unflushed < MAX_UNFLUSHED) {
-        this.blocked = false;
-        this.flush();
-      }
-    });
+    this.call.write(response);
     if (changedClusters.length > 0) this.resendAssignments(changedClusters);
   }
 
@@ -344,6 +353,7 @@ export abstract class XdsStream {
     state.lastAck = { version, nonce: record.nonce, at: new Date().toISOString(), convergedMs: Math.round(seconds * 1000) };
     if (settlesOlder) state.awaiting.clear();
     else state.awaiting.delete(record.nonce);
+    restAfterAnswer(state);
     // A newer response was accepted: the rejected version is no longer what the client holds back.
     if (state.nack && state.nack.nonce !== record.nonce) state.nack = undefined;
     if (record.resources.length > 0 || record.removed.length > 0) this.ctx.convergence.observe(seconds, [state.type.short]);
@@ -352,6 +362,7 @@ export abstract class XdsStream {
 
   protected recordNack(state: TypeState, sent: SentRecord | undefined, nonce: string, error: ErrorDetail): void {
     state.awaiting.delete(nonce);
+    restAfterAnswer(state);
     if (state.nack?.nonce === nonce) return; // the same NACK repeated with a subscription change
     const resources: Record<string, string> = {};
     for (const r of sent?.resources ?? []) resources[r.name] = r.version;
@@ -417,9 +428,19 @@ export abstract class XdsStream {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.restTimer);
     this.ctx.log.info({ event: 'xds.disconnected', stream: this.id, protocol: this.protocol, node: this.nodeId() }, 'xds stream closed');
     this.onClose(this);
   }
+}
+
+/** The longest a type rests after the client answered (a client that took a minute gets new changes after 5 s). */
+const MAX_REST_MS = 5000;
+
+/** The client answered the newest response: the next waits as long as that answer took. */
+function restAfterAnswer(state: TypeState): void {
+  const now = performance.now();
+  state.restUntil = now + Math.min(now - state.sentAt, MAX_REST_MS);
 }
 
 /**

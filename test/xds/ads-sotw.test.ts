@@ -159,10 +159,12 @@ describe('SotW ADS', () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
     const r1 = await c.next();
-    h.registry.upsert(instance('shop', 9003)); // r2 goes out before the client ACKs r1
+    c.ack(r1, ['shop.default']);
+    h.registry.upsert(instance('shop', 9003));
     const r2 = await c.next();
     expect(r2.nonce).not.toBe(r1.nonce);
 
+    // Sent as if before r2 arrived: it names r1, no longer the newest response.
     c.send({ type_url: TYPE.EDS, version_info: r1.version_info, response_nonce: r1.nonce, resource_names: ['shop.default', 'cart.default'] });
     await c.none(200);
     expect(streamDump().types.eds.subscriptions).toEqual(['cart.default', 'shop.default']);
@@ -170,6 +172,35 @@ describe('SotW ADS', () => {
     c.ack(r2, ['shop.default', 'cart.default']);
     const r3 = await c.next();
     expect(names(r3)).toEqual(['cart.default']);
+  });
+
+  it('sends one response per type at a time: changes meanwhile go out together, at their newest, once the last is ACKed', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default', 'cart.default'] });
+    const r1 = await c.next();
+    h.registry.upsert(instance('shop', 9003));
+    h.registry.upsert(instance('shop', 9004));
+    h.registry.upsert(instance('cart', 9103));
+    await c.none(200); // r1 not yet ACKed
+    c.ack(r1, ['shop.default', 'cart.default']);
+    const r2 = await c.next();
+    expect(names(r2).sort()).toEqual(['cart.default', 'shop.default']);
+    const shop = r2.resources.find((r) => r.message.cluster_name === 'shop.default')!;
+    expect(shop.message.endpoints[0].lb_endpoints).toHaveLength(4);
+    c.ack(r2, ['shop.default', 'cart.default']);
+    await c.none();
+  });
+
+  it('after a slow answer, waits as long again before the next response of that type', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const r1 = await c.next();
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the client takes 400 ms to answer
+    c.ack(r1, ['shop.default']);
+    h.registry.upsert(instance('shop', 9003));
+    await c.none(200); // still resting
+    const r2 = await c.next(2000);
+    expect(r2.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
   });
 
   it('handles subscription changes: adds only what is new, drops what is gone, resends what returns', async () => {
