@@ -349,6 +349,8 @@ export abstract class XdsStream {
 
   /** `record` is the response the ACK names; SotW ACKs the newest only, so older ones are settled with it. */
   protected recordAck(state: TypeState, version: string, record: SentRecord, settlesOlder: boolean): void {
+    // Answered before: a SotW request repeats the last nonce with each subscription change.
+    if (!state.awaiting.has(record.nonce)) return;
     const seconds = (performance.now() - record.changedSince) / 1000;
     state.lastAck = { version, nonce: record.nonce, at: new Date().toISOString(), convergedMs: Math.round(seconds * 1000) };
     if (settlesOlder) state.awaiting.clear();
@@ -361,9 +363,8 @@ export abstract class XdsStream {
   }
 
   protected recordNack(state: TypeState, sent: SentRecord | undefined, nonce: string, error: ErrorDetail): void {
-    state.awaiting.delete(nonce);
+    if (!state.awaiting.delete(nonce)) return; // answered before: the same NACK repeated with a subscription change
     restAfterAnswer(state);
-    if (state.nack?.nonce === nonce) return; // the same NACK repeated with a subscription change
     const resources: Record<string, string> = {};
     for (const r of sent?.resources ?? []) resources[r.name] = r.version;
     state.nack = {

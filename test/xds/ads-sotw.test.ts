@@ -203,6 +203,18 @@ describe('SotW ADS', () => {
     expect(r2.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
   });
 
+  it('counts only the first answer to a response: a later request repeating its nonce (a subscription change) does not rest', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    const r1 = await c.next();
+    c.ack(r1, ['shop.default']);
+    await c.none(600); // r1 answered long ago when the subscription changes
+    const ackedAt = streamDump().types.eds.last_ack.at;
+    c.ack(r1, ['shop.default', 'cart.default']);
+    expect(names(await c.next(300))).toEqual(['cart.default']);
+    expect(streamDump().types.eds.last_ack.at).toBe(ackedAt); // the repeat is not a new ACK
+  });
+
   it('handles subscription changes: adds only what is new, drops what is gone, resends what returns', async () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
