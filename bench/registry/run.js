@@ -215,8 +215,9 @@ async function main() {
   const server = await startServer();
   pin(process.pid, process.env.CLIENT_CPUS); // the driver and churn.js, forked from here from now on, inherit it
   let driver;
-  const control = await startControl();
+  let control;
   try {
+    control = await startControl();
     driver = await startDriver(server.ext);
     await server.stats();
     const t0 = performance.now();
@@ -250,7 +251,7 @@ async function main() {
     ads?.close();
   } finally {
     driver?.close();
-    control.close();
+    control?.close();
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
     fs.rmSync(OUT, { recursive: true, force: true });
