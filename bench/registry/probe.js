@@ -198,6 +198,6 @@ function askWorker(worker) {
     const onMessage = (message) => message?.probe === 'stats' && done(message.figures);
     const timer = setTimeout(() => done(undefined), WORKER_TIMEOUT_MS);
     worker.on('message', onMessage);
-    worker.send({ probe: 'stats' });
+    worker.send({ probe: 'stats' }, (error) => error && done(undefined)); // gone meanwhile: no figures
   });
 }

@@ -206,7 +206,7 @@ async function phase(server, control, driver, name, round, ads) {
 
 /** With `workers: N` (SERVER_ENV=METAROUTE_WORKERS=N): the worst of the ext_proc workers' figures, the threads that serve ext_proc then. */
 function workersWorst(workers) {
-  if (!workers) return {};
+  if (!workers?.length) return {}; // no workers, or none answered
   const worst = (k) => Math.max(...workers.map((w) => w[k]));
   return { workerLoopMaxMs: worst('loopMaxMs'), workerJsMaxMs: worst('jsMaxMs'), workerCpuMaxMs: worst('cpuMaxMs'), workerWaitMs: worst('waitInGapsMs'), workerGcMaxMs: worst('gcMaxMs'), workerRssMiB: workers.reduce((sum, w) => sum + w.rssMiB, 0) };
 }

@@ -1,9 +1,6 @@
 import { decodeDeltaRequest, encodeDeltaResponse } from './codec';
 import { changedSince, XdsStream, type SentRecord, type TypeState } from './stream';
 
-/** Responses a client may still ACK or NACK; older ones are forgotten (a client that never ACKs). */
-const MAX_IN_FLIGHT = 32;
-
 /**
  * Incremental (Delta) xDS (DeltaAggregatedResources, DeltaClusters, DeltaEndpoints).
  * Subscription changes apply whatever the nonce; a response carries only resources whose
@@ -58,14 +55,7 @@ export class DeltaStream extends XdsStream {
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
     const record: SentRecord = { nonce, version, resources: upserts, removed, changedSince: changedSince(state, upserts) };
-    this.inFlight.set(nonce, record);
-    if (this.inFlight.size > MAX_IN_FLIGHT) this.forget(this.inFlight.keys().next().value!);
+    this.inFlight.set(nonce, record); // one per type: the next waits for its answer (XdsStream.flush)
     this.commit(state, record, encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed));
-  }
-
-  /** A response too old to wait for: its ACK can no longer be matched, so no rollout waits on it either. */
-  private forget(nonce: string): void {
-    this.inFlight.delete(nonce);
-    for (const state of this.states.values()) state.awaiting.delete(nonce);
   }
 }

@@ -77,7 +77,7 @@ export class XdsServer {
       onAnswer: (stream) => this.checkWaiters(stream),
     };
     this.streamGauge = metrics.gauge('metaroute_xds_streams', 'Open xDS streams');
-    this.pushLatency = metrics.histogram('metaroute_xds_push_latency_seconds', 'Time from the first registry, rules or router-config change to its push being written to every xDS stream (debounce included)', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+    this.pushLatency = metrics.histogram('metaroute_xds_push_latency_seconds', 'Time from the first registry, rules or router-config change to the rebuild handing its push to every xDS stream (debounce included; a stream whose client has not answered its last response sends it later)', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
     this.streamGauge.set(0);
     this.builder = new ResourceBuilder(this.cache, log);
     this.debouncer = new Debouncer(

@@ -11,7 +11,7 @@ import { changedSince, XdsStream, type TypeState } from './stream';
  * - ACK / NACK is read from `error_detail`, and only for the newest nonce. A NACKed version is
  *   not resent (its versions stay recorded as sent); the next change of those resources is.
  * - CDS / LDS responses carry every subscribed resource that exists (a missing one is deleted);
- *   EDS / RDS responses carry only what the client lacks.
+ *   EDS / RDS responses carry only what the client lacks, and none is sent for removals alone.
  */
 export class SotwStream extends XdsStream {
   readonly protocol = 'sotw';
@@ -45,7 +45,13 @@ export class SotwStream extends XdsStream {
 
   protected respond(state: TypeState): void {
     const { upserts, removed } = this.diff(state);
-    if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
+    if (!state.type.fullState && upserts.length === 0) {
+      // An EDS / RDS response without resources tells a SotW client nothing (a client without
+      // watches of the type would not even answer it): the removed names are only forgotten.
+      for (const name of removed) state.sent.delete(name);
+      return;
+    }
+    if (upserts.length === 0 && removed.length === 0 && state.responded) return;
     const { resources, body } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);

@@ -14,7 +14,7 @@ export interface StreamContext {
   /** Seconds from a resource version's creation to the ACK of the response carrying it, by type. */
   readonly convergence: Histogram;
   readonly log: Logger;
-  /** Told after every ACK and NACK, and when a resource it waited on is built (rollouts wait for convergence). */
+  /** Told after every flush (an ACK, NACK, push or finished build may have changed what the client holds): rollouts wait for convergence. */
   readonly onAnswer: (stream: XdsStream) => void;
 }
 
@@ -65,9 +65,10 @@ export class TypeState {
   lastSent: SentRecord | undefined;
   /** Nonces of responses of this type neither ACKed nor NACKed yet. */
   readonly awaiting = new Set<string>();
-  /** When the newest response was written (performance.now()). */
+  /** When the newest response was written (performance.now()), and the bytes of the resources it carried. */
   sentAt = 0;
-  /** No response of this type before then: the client's answer time, left to it again (see `flush`). */
+  sentBytes = 0;
+  /** No response of this type before then, but for new subscriptions and resends (see `flush`). */
   restUntil = 0;
   /**
    * When the client started to want what the next response carries (a subscription, a CLA
@@ -139,8 +140,9 @@ export abstract class XdsStream {
   private closed = false;
   /** Resources (type and name) this stream waits on while they build in slices. */
   private readonly preparing = new Set<string>();
-  /** Set while a type rests after an answer with changes waiting (see `flush`). */
+  /** Set while a type rests after an answer with changes waiting (see `flush`), to fire at `restTimerAt`. */
   private restTimer: NodeJS.Timeout | undefined;
+  private restTimerAt = Infinity;
 
   constructor(
     readonly id: number,
@@ -213,28 +215,39 @@ export abstract class XdsStream {
 
   /**
    * Sends what each type lacks, one response per type in flight: the next waits for the
-   * client's ACK or NACK of the last, and then for as long again as the client took to answer
-   * (at most MAX_REST_MS), and carries the newest versions. A client slower than the changes
-   * (Envoy 1.40 here spends 1.3-1.7 s of CPU on each 100,000-endpoint assignment) gets fewer,
-   * newer responses instead of a queue of stale ones, and its main thread is left half its
-   * time for everything else; a client that answers in milliseconds waits milliseconds.
+   * client's ACK or NACK of the last and carries the newest versions then. After a large
+   * response (REST_FROM_BYTES) it also waits as long again as the client took to answer (at most
+   * MAX_REST_MS), unless it brings new subscriptions or resends. A client slower than the
+   * changes (Envoy 1.40 here spends 1.3–2.0 s of CPU on each 100,000-endpoint assignment) gets
+   * fewer, newer responses instead of a queue of stale ones, and keeps about half its main
+   * thread for everything else. Types go out in PUSH_ORDER: while one has changes waiting for
+   * its in-flight response's answer, the types after it wait too (a CLA never overtakes its
+   * Cluster's change). A resting type holds only updates of what the client has: later types go on.
    */
   protected flush(): void {
     const now = performance.now();
-    let wakeAt = Infinity;
     for (const type of PUSH_ORDER) {
       if (this.closed) return;
       const state = this.states.get(type);
-      if (!state || state.awaiting.size > 0 || !(state.dirty || state.pending.size > 0)) continue;
-      if (state.restUntil > now) wakeAt = Math.min(wakeAt, state.restUntil);
+      if (!state || !(state.dirty || state.pending.size > 0)) continue;
+      if (state.awaiting.size > 0) break;
+      if (state.restUntil > now && !state.dirty && state.resend.size === 0) this.wakeAt(state.restUntil, now);
       else this.respond(state);
     }
-    if (wakeAt < Infinity && !this.restTimer) {
-      this.restTimer = setTimeout(() => {
-        this.restTimer = undefined;
-        this.flush();
-      }, wakeAt - now);
-    }
+    // After the flush, not at the answer: changes held until then may turn out current and send nothing.
+    this.ctx.onAnswer(this);
+  }
+
+  /** Flushes again at `at` (the earliest of the rests asked for). */
+  private wakeAt(at: number, now: number): void {
+    if (at >= this.restTimerAt) return;
+    clearTimeout(this.restTimer);
+    this.restTimerAt = at;
+    this.restTimer = setTimeout(() => {
+      this.restTimer = undefined;
+      this.restTimerAt = Infinity;
+      this.flush();
+    }, at - now);
   }
 
   /** The resource type a request names, or undefined (logged once) for one this stream does not serve. */
@@ -315,7 +328,6 @@ export abstract class XdsStream {
         if (this.closed) return;
         state.pending.add(name);
         this.flush();
-        this.ctx.onAnswer(this);
       },
       (error: Error) => {
         this.preparing.delete(key);
@@ -338,6 +350,8 @@ export abstract class XdsStream {
     state.lastSent = record;
     state.awaiting.add(record.nonce);
     state.sentAt = performance.now();
+    state.sentBytes = 0;
+    for (const resource of record.resources) state.sentBytes += resource.size;
     this.ctx.pushes.inc([state.type.short]);
     this.call.write(response);
     if (changedClusters.length > 0) this.resendAssignments(changedClusters);
@@ -359,7 +373,6 @@ export abstract class XdsStream {
     // A newer response was accepted: the rejected version is no longer what the client holds back.
     if (state.nack && state.nack.nonce !== record.nonce) state.nack = undefined;
     if (record.resources.length > 0 || record.removed.length > 0) this.ctx.convergence.observe(seconds, [state.type.short]);
-    this.ctx.onAnswer(this);
   }
 
   protected recordNack(state: TypeState, sent: SentRecord | undefined, nonce: string, error: ErrorDetail): void {
@@ -377,7 +390,6 @@ export abstract class XdsStream {
     };
     this.ctx.nacks.inc([state.type.short]);
     this.ctx.log.warn({ event: 'xds.nack', stream: this.id, node: this.nodeId(), type: state.type.short, version: state.nack.version, resources: Object.keys(resources).slice(0, 5), error: error.message }, 'xds: NACK; holding the rejected version until the resources change');
-    this.ctx.onAnswer(this);
   }
 
   /** The client's state of `type`, if it asked for that type. */
@@ -435,13 +447,15 @@ export abstract class XdsStream {
   }
 }
 
+/** Responses carrying this many bytes of resources or more earn a rest after their answer (1,000 endpoints take about 80 KB). */
+const REST_FROM_BYTES = 1024 * 1024;
 /** The longest a type rests after the client answered (a client that took a minute gets new changes after 5 s). */
 const MAX_REST_MS = 5000;
 
-/** The client answered the newest response: the next waits as long as that answer took. */
+/** The client answered the newest response: after a large one, the next waits as long as that answer took. */
 function restAfterAnswer(state: TypeState): void {
   const now = performance.now();
-  state.restUntil = now + Math.min(now - state.sentAt, MAX_REST_MS);
+  state.restUntil = state.sentBytes >= REST_FROM_BYTES ? now + Math.min(now - state.sentAt, MAX_REST_MS) : 0;
 }
 
 /**

@@ -191,16 +191,50 @@ describe('SotW ADS', () => {
     await c.none();
   });
 
-  it('after a slow answer, waits as long again before the next response of that type', async () => {
+  it('after a slow answer to a large response, waits as long again, but not for a new subscription', async () => {
+    // A CLA of about 1.3 MB: large enough to earn a rest after its answer.
+    h.registry.batch(() => {
+      for (let i = 0; i < 13_000; i++) h.registry.upsert(instance('bulk', 10_000 + i, { host: `10.0.${i >> 8}.${i & 255}`, metadata: { env: `e${i % 7}`, version: `v${i % 3}`, zone: `zone-${i % 5}` } }));
+    });
     const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['bulk.default'] });
+    const r1 = await c.next(5000);
+    await new Promise((resolve) => setTimeout(resolve, 600)); // the client takes 600 ms to answer
+    c.ack(r1, ['bulk.default']);
+    h.registry.upsert(instance('bulk', 10_000, { host: '10.0.0.0', weight: 7 }));
+    await c.none(300); // resting
+    const r2 = await c.next(3000);
+    expect(names(r2)).toEqual(['bulk.default']);
+
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    c.ack(r2, ['bulk.default']);
+    h.registry.upsert(instance('bulk', 10_000, { host: '10.0.0.0', weight: 8 }));
+    await c.none(100); // resting again
+    c.ack(r2, ['bulk.default', 'shop.default']); // a new subscription goes out at once
+    const r3 = await c.next(300);
+    expect(names(r3)).toContain('shop.default');
+    if (!names(r3).includes('bulk.default')) {
+      c.ack(r3, ['bulk.default', 'shop.default']);
+      expect(names(await c.next(3000))).toEqual(['bulk.default']); // what rested follows
+    }
+  });
+
+  it('keeps ADS order: an endpoint change waits while its cluster change waits for the answer to the last CDS response', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: [] });
+    const cds = await c.next();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
-    const r1 = await c.next();
-    await new Promise((resolve) => setTimeout(resolve, 400)); // the client takes 400 ms to answer
-    c.ack(r1, ['shop.default']);
+    const eds = await c.next();
+    c.ack(eds, ['shop.default']);
+    // cds is not answered yet: a cluster change and an endpoint change in one push.
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' }), destination({ version: 'v1' }, { name: 'v1' })])]));
     h.registry.upsert(instance('shop', 9003));
-    await c.none(200); // still resting
-    const r2 = await c.next(2000);
-    expect(r2.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
+    await c.none(200);
+    c.ack(cds, []);
+    const a = await c.next();
+    const b = await c.next();
+    expect([a.type_url, b.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
+    expect(b.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
   });
 
   it('counts only the first answer to a response: a later request repeating its nonce (a subscription change) does not rest', async () => {
