@@ -53,6 +53,18 @@ describe('Delta ADS', () => {
     expect((h.xds.configDump() as Dump).streams[0].types.eds.last_ack.nonce).toBe(update.nonce);
   });
 
+  it('holds a subscription made while a response is in flight until that response is answered, a NACK as well as an ACK', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['shop.default'] });
+    const first = await c.next();
+    c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['cart.default'] }); // no nonce: only a subscription
+    await c.none(200);
+    c.send({ type_url: TYPE.EDS, response_nonce: first.nonce, error_detail: { code: 3, message: 'rejected' } });
+    const second = await c.next();
+    expect(names(second)).toEqual(['cart.default']);
+    expect((h.xds.configDump() as Dump).streams[0].types.eds.nack.nonce).toBe(first.nonce);
+  });
+
   it('adds and drops subscriptions, and resends a resource subscribed again', async () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['shop.default'] });
