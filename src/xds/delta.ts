@@ -11,7 +11,8 @@ import { changedSince, XdsStream, type SentRecord, type TypeState } from './stre
  */
 export class DeltaStream extends XdsStream {
   readonly protocol = 'delta';
-  private readonly inFlight = new Map<string, SentRecord>();
+  /** Responses not answered yet, by nonce, with the state of their type. */
+  private readonly inFlight = new Map<string, { readonly record: SentRecord; readonly state: TypeState }>();
 
   protected handle(bytes: Buffer): void {
     const request = decodeDeltaRequest(bytes);
@@ -41,10 +42,12 @@ export class DeltaStream extends XdsStream {
 
     const nonce = request.response_nonce;
     if (nonce !== '') {
+      // The nonce names its response, and so its type: a request naming another type's nonce still settles that one.
       const sent = this.inFlight.get(nonce);
       this.inFlight.delete(nonce);
-      if (request.error_detail) this.recordNack(state, sent, nonce, request.error_detail);
-      else if (sent) this.recordAck(state, sent.version, sent, false);
+      const answered = sent?.state ?? state;
+      if (request.error_detail) this.recordNack(answered, sent?.record, nonce, request.error_detail);
+      else if (sent) this.recordAck(answered, sent.record.version, sent.record, false);
     }
     this.flush();
   }
@@ -55,7 +58,7 @@ export class DeltaStream extends XdsStream {
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
     const record: SentRecord = { nonce, version, resources: upserts, removed, changedSince: changedSince(state, upserts) };
-    this.inFlight.set(nonce, record); // one per type: the next waits for its answer (XdsStream.flush)
+    this.inFlight.set(nonce, { record, state }); // one per type: the next waits for its answer (XdsStream.flush)
     this.commit(state, record, encodeDeltaResponse(version, state.type.url, nonce, upserts.map((r) => r.deltaBytes), removed));
   }
 }

@@ -65,6 +65,18 @@ describe('Delta ADS', () => {
     expect((h.xds.configDump() as Dump).streams[0].types.eds.nack.nonce).toBe(first.nonce);
   });
 
+  it('settles the response a nonce names even when the request carrying it is of another type', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS });
+    const cds = await c.next();
+    c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['shop.default'], response_nonce: cds.nonce }); // a client mixing up its types
+    expect(names(await c.next())).toEqual(['shop.default']);
+    const types = (h.xds.configDump() as Dump).streams[0].types;
+    expect(types.cds).toMatchObject({ awaiting_ack: null, last_ack: { nonce: cds.nonce } });
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' })])])); // a cluster change still goes out
+    expect((await c.next()).type_url).toBe(TYPE.CDS);
+  });
+
   it('adds and drops subscriptions, and resends a resource subscribed again', async () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['shop.default'] });
