@@ -63,7 +63,7 @@ function sched() {
 let ownMax = 0; // ms of its own (not waiting for a core) in the gap between ticks with the most
 let gapMax = 0;
 let waitInGaps = 0; // ms waited for a core during gaps over 10 ms
-const stalls = []; // {from, to, own} of this phase's gaps over 10 ms
+const stalls = []; // {from, to, own, cpu} of this phase's gaps over 10 ms
 let last;
 let lastAt = performance.now();
 let lastCpuUs = 0;
@@ -111,12 +111,18 @@ function outsideGcMax() {
   let own = 0;
   let cpu = 0;
   for (const stall of stalls) {
-    let gc = 0;
-    for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, stall.to) - Math.max(start, stall.from));
+    const gc = gcWithin(stall);
     own = Math.max(own, stall.own - gc);
     cpu = Math.max(cpu, Math.min(stall.own, stall.cpu) - gc);
   }
   return { jsMaxMs: own, cpuMaxMs: cpu };
+}
+
+/** ms of this phase's GC pauses inside a stall. */
+function gcWithin({ from, to }) {
+  let gc = 0;
+  for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
+  return gc;
 }
 
 /** performance.now() ms as CLOCK_MONOTONIC µs (the clock of a CPU profile's timestamps). */
@@ -126,11 +132,13 @@ const monotonicUs = (ms) => Math.round(ms * 1000 + monotonicOffsetUs);
 /** This phase's stalls with their GC share, for PROBE_STALLS_OUT. */
 function stallLine() {
   return JSON.stringify({
-    stalls: stalls.map(({ from, to, own, cpu }) => {
-      let gc = 0;
-      for (const [start, end] of pauses) gc += Math.max(0, Math.min(end, to) - Math.max(start, from));
-      return { fromUs: monotonicUs(from), toUs: monotonicUs(to), ownMs: +own.toFixed(2), cpuMs: +cpu.toFixed(2), gcMs: +gc.toFixed(2) };
-    }),
+    stalls: stalls.map((stall) => ({
+      fromUs: monotonicUs(stall.from),
+      toUs: monotonicUs(stall.to),
+      ownMs: +stall.own.toFixed(2),
+      cpuMs: +stall.cpu.toFixed(2),
+      gcMs: +gcWithin(stall).toFixed(2),
+    })),
   });
 }
 
