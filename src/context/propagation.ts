@@ -173,14 +173,21 @@ function wireKey(key: string): string {
   return key.toLowerCase().replace(/_/g, '-');
 }
 
-/** Bytes of metadata headers (names + values) of one kind of prefix set. */
+/**
+ * Bytes (names + values) of the metadata headers metaroute reads and carries along a chain:
+ * metainfo's `rpc-*` and SCT's and Polaris's spellings, so no spelling escapes the limit.
+ */
 export function metadataBytes(headers: HeaderList): number {
   let bytes = 0;
   for (let i = 0; i < headers.names.length; i++) {
     const name = headers.names[i]!;
-    if (name.startsWith('rpc-')) bytes += name.length + headers.values[i]!.length;
+    if (isMetadataName(name)) bytes += name.length + headers.values[i]!.length;
   }
   return bytes;
+}
+
+function isMetadataName(name: string): boolean {
+  return name.startsWith('rpc-') || name.startsWith(SCT_TRANSITIVE_PREFIX) || name.startsWith(POLARIS_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA || name === SCT_CUSTOM_DISPOSABLE_METADATA;
 }
 
 function valueHash(value: string): string {

@@ -57,7 +57,7 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
     }
   }
   if (metadataBytes(headers) > options.maxMetadataBytes) {
-    return refuse('oversized_metadata', 400, `rpc-* metadata headers exceed ${options.maxMetadataBytes} bytes`);
+    return refuse('oversized_metadata', 400, `metadata headers (rpc-*, X-SCT-/X-Polaris-Metadata-Transitive-*, SCT-CUSTOM-*) exceed ${options.maxMetadataBytes} bytes`);
   }
   const strippedAtEdge = mutation.remove.length; // already gone from `headers`
   requestPropagation(input.side, headers, mutation, input.caller);

@@ -128,6 +128,21 @@ test('metadata over the size limit is refused with a 400', async () => {
   expect(answer.immediate_response.body.toString()).toMatch(/exceed 512 bytes/);
 });
 
+const plain = (size: number): string => 'x'.repeat(size);
+const sctJson = (size: number): string => encodeURIComponent(JSON.stringify({ big: 'x'.repeat(size) }));
+test.each([
+  ['x-sct-metadata-transitive-big', plain],
+  ['x-polaris-metadata-transitive-big', plain],
+  ['sct-custom-metadata', sctJson],
+  ['sct-custom-disposable-metadata', sctJson],
+])('metadata spelt %s counts toward the size limit too', async (name, value) => {
+  const answer = await side('a', 'outbound').request(request({ [name]: value(600) }));
+  expect(answer.immediate_response?.status.code).toBe(400);
+  // Under the limit the same spelling is carried, not refused.
+  const small = await side('a', 'outbound').request(request({ [name]: value(20) }));
+  expect(small.request_headers).toBeTruthy();
+});
+
 test('at the edge a forged identity header is refused with 403, while a verified JWT routes by its claims', async () => {
   const forged = await edge().request(request({ ':authority': 'shop', 'x-user-id': 'alice' }));
   expect(forged.immediate_response.status.code).toBe(403);
