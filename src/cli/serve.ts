@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { App } from '../app/app';
-import { boundLargeHeapGrowth } from '../app/heap-growth';
+import { setHeapGrowth } from '../app/heap-growth';
 import { runExtProcWorker } from '../app/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { createLogger } from '../log/logger';
@@ -22,7 +22,7 @@ export const serveCommand: Command = {
       throw error;
     }
     const log = createLogger(config.logLevel);
-    boundLargeHeapGrowth(log); // this process's, primary or ext_proc worker, for its lifetime
+    setHeapGrowth(); // this process's, primary or ext_proc worker
     if (cluster.isWorker) {
       await runExtProcWorker(config, log);
       return 0;
