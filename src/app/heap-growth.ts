@@ -6,8 +6,9 @@ import * as v8 from 'node:v8';
  * - at 1,000,000 instances up to 4x left 300-350 MB of garbage beside 480 MB live (RSS 1 GiB
  *   right after a load); 40% keeps RSS near 700 MiB;
  * - at 100,000 under churn with an Envoy subscribed it went down to 1.1-1.2x, and a full GC
- *   came every second (pauses 5-32 ms); with 40% they came 5-15 s apart, none over 20 ms in 15
- *   phases where V8's own factor had 6 of 21 (docs/PERFORMANCE.md, "Heap growth under churn").
+ *   came about every second (pauses 4-32 ms); with 40% about half as many came, and churn
+ *   rounds with a pause over 20 ms went from 8 of 30 to 1 of 24 (docs/PERFORMANCE.md, "Heap
+ *   growth under churn"; without an Envoy subscribed 40% showed no gain there).
  */
 const HEAP_GROWTH_PERCENT = 40;
 

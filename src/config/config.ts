@@ -36,7 +36,7 @@ export interface ServerConfig {
   readonly registry: { readonly ttlSeconds: number; readonly instances: readonly Instance[] };
   readonly extProc: {
     readonly maxHeaderBytes: number;
-    /** Total bytes of `rpc-*` metadata headers a request may carry (400 beyond). */
+    /** Bytes of metadata a request may carry (400 beyond): `rpc-*` headers, and each whole-chain key once in whichever spelling (context/propagation.ts `metadataBytes`). */
     readonly maxMetadataBytes: number;
     readonly identity: {
       readonly metadataNamespace: string;

@@ -80,7 +80,10 @@ export function persistentValue(headers: HeaderList, key: string): string | unde
  */
 function sctCustomMetadata(headers: HeaderList): Record<string, unknown> | undefined {
   const text = headerValue(headers, SCT_CUSTOM_METADATA);
-  if (text === undefined) return undefined;
+  return text === undefined ? undefined : parseSctCustomMetadata(text);
+}
+
+function parseSctCustomMetadata(text: string): Record<string, unknown> | undefined {
   try {
     const value = JSON.parse(decodeURIComponent(text.replace(/\+/g, ' '))) as unknown;
     return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
@@ -174,20 +177,45 @@ function wireKey(key: string): string {
 }
 
 /**
- * Bytes (names + values) of the metadata headers metaroute reads and carries along a chain:
- * metainfo's `rpc-*` and SCT's and Polaris's spellings, so no spelling escapes the limit.
+ * Bytes of the metadata a request carries, as `extProc.maxMetadataBytes` bounds it: every
+ * `rpc-*` header and SCT-CUSTOM-DISPOSABLE-METADATA (name and value), and each whole-chain key
+ * once, as its `rpc-persist-<k>` header with the longest of its values: an outbound call
+ * writes every whole-chain value in the other spellings too (`persistentMetadata`), and
+ * those copies must not count again at the next hop.
  */
 export function metadataBytes(headers: HeaderList): number {
   let bytes = 0;
+  let chain: Map<string, number> | undefined; // wire key -> its longest value
   for (let i = 0; i < headers.names.length; i++) {
     const name = headers.names[i]!;
-    if (isMetadataName(name)) bytes += name.length + headers.values[i]!.length;
+    const value = headers.values[i]!;
+    const prefix = persistentPrefix(name);
+    if (prefix !== undefined && !isMarker(name)) {
+      const key = wireKey(name.slice(prefix.length));
+      chain ??= new Map();
+      chain.set(key, Math.max(chain.get(key) ?? 0, value.length));
+    } else if (name.startsWith('rpc-') || name === SCT_CUSTOM_DISPOSABLE_METADATA) {
+      bytes += name.length + value.length;
+    } else if (name === SCT_CUSTOM_METADATA) {
+      const custom = parseSctCustomMetadata(value);
+      if (custom === undefined) bytes += name.length + value.length; // unreadable: forwarded as it is
+      for (const [key, entry] of Object.entries(custom ?? {})) {
+        chain ??= new Map();
+        const length = typeof entry === 'string' ? entry.length : JSON.stringify(entry).length;
+        chain.set(wireKey(key), Math.max(chain.get(wireKey(key)) ?? 0, length));
+      }
+    }
   }
+  if (chain) for (const [key, length] of chain) bytes += PERSIST_PREFIX.length + key.length + length;
   return bytes;
 }
 
-function isMetadataName(name: string): boolean {
-  return name.startsWith('rpc-') || name.startsWith(SCT_TRANSITIVE_PREFIX) || name.startsWith(POLARIS_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA || name === SCT_CUSTOM_DISPOSABLE_METADATA;
+/** The per-key whole-chain prefix `name` starts with, if any. */
+function persistentPrefix(name: string): string | undefined {
+  if (name.startsWith(PERSIST_PREFIX)) return PERSIST_PREFIX;
+  if (name.startsWith(SCT_TRANSITIVE_PREFIX)) return SCT_TRANSITIVE_PREFIX;
+  if (name.startsWith(POLARIS_TRANSITIVE_PREFIX)) return POLARIS_TRANSITIVE_PREFIX;
+  return undefined;
 }
 
 function valueHash(value: string): string {

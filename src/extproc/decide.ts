@@ -9,7 +9,7 @@ import type { Outcome, RoutingEngine, TraceStep } from '../routing/engine';
 export interface DecideOptions {
   /** Request headers beyond this many bytes (names + values) are answered with 431. */
   readonly maxHeaderBytes: number;
-  /** `rpc-*` metadata headers beyond this many bytes are answered with 400. */
+  /** Metadata beyond this many bytes (as `metadataBytes` counts it) is answered with 400. */
   readonly maxMetadataBytes: number;
   readonly identity: IdentityOptions;
   /** metaroute's own JWT check; undefined when Envoy's jwt_authn does it (or nobody). */
@@ -57,7 +57,7 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
     }
   }
   if (metadataBytes(headers) > options.maxMetadataBytes) {
-    return refuse('oversized_metadata', 400, `metadata headers (rpc-*, X-SCT-/X-Polaris-Metadata-Transitive-*, SCT-CUSTOM-*) exceed ${options.maxMetadataBytes} bytes`);
+    return refuse('oversized_metadata', 400, `metadata (rpc-*, X-SCT-/X-Polaris-Metadata-Transitive-*, SCT-CUSTOM-* headers) exceeds ${options.maxMetadataBytes} bytes`);
   }
   const strippedAtEdge = mutation.remove.length; // already gone from `headers`
   requestPropagation(input.side, headers, mutation, input.caller);

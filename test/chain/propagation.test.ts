@@ -125,7 +125,18 @@ test('backward metadata travels one hop back', async () => {
 test('metadata over the size limit is refused with a 400', async () => {
   const answer = await side('a', 'outbound').request(request({ 'rpc-persist-big': 'x'.repeat(600) }));
   expect(answer.immediate_response.status.code).toBe(400);
-  expect(answer.immediate_response.body.toString()).toMatch(/exceed 512 bytes/);
+  expect(answer.immediate_response.body.toString()).toMatch(/exceeds 512 bytes/);
+});
+
+test('a whole-chain value metaroute writes in every spelling counts once at the next hop', async () => {
+  // A third of the 512-byte limit: its four spellings on the next hop would be over it.
+  let headers = request({ 'rpc-persist-lane': 'x'.repeat(170) });
+  headers = apply(headers, await side('a', 'outbound').request(headers));
+  expect(headers['x-sct-metadata-transitive-lane']).toBe('x'.repeat(170));
+  headers = apply(headers, await side('b', 'inbound').request(headers));
+  const next = await side('b', 'outbound').request(headers); // B's app copied every header
+  expect(next.immediate_response).toBeFalsy();
+  expect(next.request_headers).toBeTruthy();
 });
 
 const plain = (size: number): string => 'x'.repeat(size);
