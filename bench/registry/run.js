@@ -19,7 +19,9 @@
 // SERVER_NODE_ARGS (e.g. --trace-gc; the server's stdout is then shown), SERVER_ENV (NAME=value
 // pairs, space-separated, for the server only), DIST (another build), DRIVER (h2load, the default, or node),
 // ADS=1: an ADS stream subscribes to the big service's ClusterLoadAssignment and ACKs every push
-// (as an Envoy routing to it would), so churn costs the server a rebuild per push.
+// (as an Envoy routing to it would), so churn costs the server a rebuild per push. At once by
+// default (a fast client); ADS_ACK_MS=1500 ACKs that much later, as an Envoy 1.40 applying a
+// 100,000-endpoint assignment does (1.3-2.0 s of its CPU, bench/envoy/large-eds.js).
 'use strict';
 const { execFileSync, fork } = require('node:child_process');
 const { envPairs, freePort, untilServingLogged } = require('../serving');
@@ -42,6 +44,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCH = Number(process.env.BATCH ?? 2000);
 const EXPIRING = 10000;
 const DRIVER = process.env.DRIVER ?? 'h2load';
+const ACK_MS = Number(process.env.ADS_ACK_MS ?? 0);
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-registry-'));
 
 /** Pins every thread of process `pid` to the CPUs of `list` (taskset's syntax), if one is given. */
@@ -156,14 +159,17 @@ function subscribe(xds) {
   const call = client.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', (b) => b, (b) => b);
   const names = ['big.default'];
   const stats = { pushes: 0 };
+  let closed = false;
   call.on('data', (bytes) => {
     const r = Response.decode(bytes);
     stats.pushes++;
-    call.write(Buffer.from(Request.encode({ version_info: r.version_info, resource_names: names, type_url: r.type_url, response_nonce: r.nonce }).finish()));
+    const ack = () => closed || call.write(Buffer.from(Request.encode({ version_info: r.version_info, resource_names: names, type_url: r.type_url, response_nonce: r.nonce }).finish()));
+    if (ACK_MS > 0) setTimeout(ack, ACK_MS);
+    else ack();
   });
   call.on('error', (e) => { if (e.code !== grpc.status.CANCELLED) console.error('ADS stream failed:', e.message); });
   call.write(Buffer.from(Request.encode({ type_url: CLA, resource_names: names }).finish()));
-  return { stats, close: () => { call.cancel(); client.close(); } };
+  return { stats, close: () => { closed = true; call.cancel(); client.close(); } };
 }
 
 /**
@@ -236,7 +242,7 @@ async function main() {
     const results = Object.fromEntries(phases.map((p) => [p, []]));
     for (let round = 0; round < ROUNDS; round++) for (const p of phases) results[p].push(await phase(server, control, driver, p, round, ads));
 
-    console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? '; an ADS stream subscribed to the big service' : ''}\n`);
+    console.log(`\next_proc at ${RATE} req/s, ${PHASE_SECONDS} s phases, ${ROUNDS} interleaved rounds (idle, churn, expiry, ...); min / median / max over rounds; ${os.cpus().length} cores; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${ads ? `; an ADS stream subscribed to the big service, ACKing ${ACK_MS > 0 ? `${ACK_MS} ms after each push` : 'at once'}` : ''}\n`);
     const workers = results.idle[0].workerLoopMaxMs !== undefined;
     if (workers) console.log('The primary (store, admin, xDS) first; then the ext_proc workers, the worst of them per round.\n');
     console.log(`| phase | p50 ms | p99 ms | max ms | max event-loop delay ms | longest stall of its own ms | of it outside GC, most ms | CPU in a stall outside GC, most ms | waited for a core in stalls, ms | max GC pause ms | max scavenge ms | server CPU %, main thread | all threads | RSS MiB |${DRIVER === 'node' ? " client's max event-loop delay ms |" : ''} errors |${ads ? ' EDS pushes |' : ''}${workers ? ' workers: max event-loop delay ms | of its own outside GC ms | CPU outside GC ms | waited for a core ms | max GC pause ms | RSS MiB, all |' : ''} idle process: max event-loop delay ms | its longest stall ms |`);
