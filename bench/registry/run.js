@@ -164,7 +164,7 @@ function subscribe(xds) {
     const r = Response.decode(bytes);
     stats.pushes++;
     const ack = () => closed || call.write(Buffer.from(Request.encode({ version_info: r.version_info, resource_names: names, type_url: r.type_url, response_nonce: r.nonce }).finish()));
-    if (ACK_MS > 0) setTimeout(ack, ACK_MS);
+    if (ACK_MS > 0) setTimeout(ack, ACK_MS).unref();
     else ack();
   });
   call.on('error', (e) => { if (e.code !== grpc.status.CANCELLED) console.error('ADS stream failed:', e.message); });

@@ -36,7 +36,7 @@ export interface ServerConfig {
   readonly registry: { readonly ttlSeconds: number; readonly instances: readonly Instance[] };
   readonly extProc: {
     readonly maxHeaderBytes: number;
-    /** Bytes of metadata a request may carry (400 beyond): `rpc-*` headers, and each whole-chain key once in whichever spelling (context/propagation.ts `metadataBytes`). */
+    /** Bytes of metadata a request may carry (400 beyond), as context/propagation.ts `metadataBytes` counts them: each whole-chain key once, whichever spellings carry it. */
     readonly maxMetadataBytes: number;
     readonly identity: {
       readonly metadataNamespace: string;

@@ -116,15 +116,16 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
   for (const prefix of PERSISTENT_PREFIXES) {
     for (let i = 0; i < headers.names.length; i++) {
       const name = headers.names[i]!;
-      if (!name.startsWith(prefix) || isMarker(name)) continue; // the markers are ours, and this call removes them
-      present.add(name);
+      if (!name.startsWith(prefix)) continue;
       const key = wireKey(name.slice(prefix.length));
+      if (MARKER_KEYS.has(key)) continue; // the markers are ours (this call removes them); in another spelling, forged
+      present.add(name);
       if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
     }
   }
   const custom = sctCustomMetadata(headers);
   for (const [name, value] of Object.entries(custom ?? {})) {
-    if (typeof value === 'string' && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
+    if (typeof value === 'string' && !values.has(wireKey(name)) && !MARKER_KEYS.has(wireKey(name))) values.set(wireKey(name), { name, value });
   }
   for (const name of transitive) {
     const value = labels[name];
@@ -168,54 +169,65 @@ function isPersistentName(name: string): boolean {
   return name.startsWith(PERSIST_PREFIX) || name.startsWith(SCT_TRANSITIVE_PREFIX) || name.startsWith(POLARIS_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA;
 }
 
-function isMarker(name: string): boolean {
-  return name === UPSTREAM_TRANSIT_MARKER || name === UPSTREAM_DISPOSABLE_MARKER;
-}
+/** The keys of metaroute's own `rpc-persist-*` markers: never whole-chain metadata, in whichever spelling they come. */
+const MARKER_KEYS: ReadonlySet<string> = new Set([UPSTREAM_TRANSIT_MARKER, UPSTREAM_DISPOSABLE_MARKER].map((marker) => marker.slice(PERSIST_PREFIX.length)));
 
 function wireKey(key: string): string {
   return key.toLowerCase().replace(/_/g, '-');
 }
 
 /**
- * Bytes of the metadata a request carries, as `extProc.maxMetadataBytes` bounds it: every
- * `rpc-*` header and SCT-CUSTOM-DISPOSABLE-METADATA (name and value), and each whole-chain key
- * once, as its `rpc-persist-<k>` header with the longest of its values: an outbound call
- * writes every whole-chain value in the other spellings too (`persistentMetadata`), and
- * those copies must not count again at the next hop.
+ * Bytes of the metadata a request carries, as `extProc.maxMetadataBytes` bounds it:
+ * `rpc-transit-*`, `rpc-backward-*`, metaroute's markers and SCT-CUSTOM-DISPOSABLE-METADATA
+ * whole (name and value), and each whole-chain key as its `rpc-persist-<k>` header, with the
+ * most its spellings carry in any one of them (lines for the same key within one spelling add
+ * up). An outbound call writes every whole-chain value in each spelling (`persistentMetadata`):
+ * those copies must not count again at the next hop, a client's own extra lines must.
  */
 export function metadataBytes(headers: HeaderList): number {
   let bytes = 0;
-  let chain: Map<string, number> | undefined; // wire key -> its longest value
+  let chain: Map<string, number[]> | undefined; // wire key -> bytes in each spelling
   for (let i = 0; i < headers.names.length; i++) {
     const name = headers.names[i]!;
     const value = headers.values[i]!;
-    const prefix = persistentPrefix(name);
-    if (prefix !== undefined && !isMarker(name)) {
-      const key = wireKey(name.slice(prefix.length));
-      chain ??= new Map();
-      chain.set(key, Math.max(chain.get(key) ?? 0, value.length));
-    } else if (name.startsWith('rpc-') || name === SCT_CUSTOM_DISPOSABLE_METADATA) {
+    const spelling = persistentSpelling(name);
+    const key = spelling < 0 ? '' : wireKey(name.slice(PERSISTENT_PREFIXES[spelling]!.length));
+    if (spelling >= 0 && !MARKER_KEYS.has(key)) {
+      chain = addChainBytes(chain, key, spelling, value.length);
+    } else if (name.startsWith('rpc-') || name === SCT_CUSTOM_DISPOSABLE_METADATA || spelling >= 0) {
       bytes += name.length + value.length;
     } else if (name === SCT_CUSTOM_METADATA) {
       const custom = parseSctCustomMetadata(value);
-      if (custom === undefined) bytes += name.length + value.length; // unreadable: forwarded as it is
-      for (const [key, entry] of Object.entries(custom ?? {})) {
-        chain ??= new Map();
-        const length = typeof entry === 'string' ? entry.length : JSON.stringify(entry).length;
-        chain.set(wireKey(key), Math.max(chain.get(wireKey(key)) ?? 0, length));
+      if (custom === undefined) {
+        bytes += name.length + value.length; // unreadable: forwarded as it is
+        continue;
       }
+      for (const [entryKey, entry] of Object.entries(custom)) {
+        chain = addChainBytes(chain, wireKey(entryKey), PERSISTENT_PREFIXES.length, typeof entry === 'string' ? entry.length : JSON.stringify(entry).length);
+      }
+      // Forwarded as sent when nothing changes it: whitespace, repeated keys or longer escapes beyond the form metaroute writes count too.
+      bytes += Math.max(0, value.length - encodeURIComponent(JSON.stringify(custom)).length);
     }
   }
-  if (chain) for (const [key, length] of chain) bytes += PERSIST_PREFIX.length + key.length + length;
+  if (chain) for (const spellings of chain.values()) bytes += Math.max(...spellings);
   return bytes;
 }
 
-/** The per-key whole-chain prefix `name` starts with, if any. */
-function persistentPrefix(name: string): string | undefined {
-  if (name.startsWith(PERSIST_PREFIX)) return PERSIST_PREFIX;
-  if (name.startsWith(SCT_TRANSITIVE_PREFIX)) return SCT_TRANSITIVE_PREFIX;
-  if (name.startsWith(POLARIS_TRANSITIVE_PREFIX)) return POLARIS_TRANSITIVE_PREFIX;
-  return undefined;
+/** Index in PERSISTENT_PREFIXES of the per-key whole-chain spelling `name` is in, or -1. */
+function persistentSpelling(name: string): number {
+  if (name.startsWith(PERSIST_PREFIX)) return 0;
+  if (name.startsWith(SCT_TRANSITIVE_PREFIX)) return 1;
+  if (name.startsWith(POLARIS_TRANSITIVE_PREFIX)) return 2;
+  return -1;
+}
+
+/** Adds one line of whole-chain key `key` in spelling `spelling` (the last one: SCT-CUSTOM-METADATA's entries), counted as `rpc-persist-<key>`. */
+function addChainBytes(chain: Map<string, number[]> | undefined, key: string, spelling: number, valueLength: number): Map<string, number[]> {
+  chain ??= new Map();
+  let spellings = chain.get(key);
+  if (!spellings) chain.set(key, (spellings = new Array<number>(PERSISTENT_PREFIXES.length + 1).fill(0)));
+  spellings[spelling]! += PERSIST_PREFIX.length + key.length + valueLength;
+  return chain;
 }
 
 function valueHash(value: string): string {

@@ -198,7 +198,7 @@ export class ResourceCache {
     if (!current || current.ready) return Promise.resolve();
     const wait = (table.restUntil.get(name) ?? 0) - performance.now();
     const run = (resource: CachedResource) => resource.prepare().then((busyMs) => ({ resource, busyMs }));
-    // Without a wait the first slice runs now: a small resource is ready before this returns.
+    // Without a wait the first slice runs now: a resource built within one (about a millisecond) is ready before this returns.
     const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => {
       const latest = table.entries.get(name);
       return latest && run(latest);

@@ -1,4 +1,4 @@
-import { metadataBytes } from '../../src/context/propagation';
+import { metadataBytes, persistentMetadata, type Mutation } from '../../src/context/propagation';
 import type { HeaderList } from '../../src/model/headers';
 
 const list = (pairs: Record<string, string>): HeaderList => ({ names: Object.keys(pairs), values: Object.values(pairs), bytes: 0, oversized: false });
@@ -26,6 +26,31 @@ test('SCT-CUSTOM-METADATA counts by its entries; unreadable, it counts whole', (
   expect(metadataBytes(list({ 'sct-custom-metadata': '%7Bbroken' }))).toBe('sct-custom-metadata'.length + '%7Bbroken'.length);
 });
 
-test("metaroute's own markers count whole, never as a whole-chain key", () => {
+test('lines of one key within one spelling add up: repeated lines, `_` for `-`, keys differing in case', () => {
+  const line = 'rpc-persist-a-b'.length + 4;
+  expect(metadataBytes({ names: ['rpc-persist-a-b', 'rpc-persist-a-b'], values: ['xxxx', 'xxxx'], bytes: 0, oversized: false })).toBe(2 * line);
+  expect(metadataBytes(list({ 'rpc-persist-a_b': 'xxxx', 'rpc-persist-a-b': 'xxxx', 'x-sct-metadata-transitive-a-b': 'xxxx' }))).toBe(2 * line);
+  expect(metadataBytes(list({ 'sct-custom-metadata': sct({ ab: 'xy', AB: 'xy', aB: 'xy' }) }))).toBe(3 * ('rpc-persist-ab'.length + 2));
+});
+
+test('SCT-CUSTOM-METADATA longer than the form metaroute writes counts what it adds', () => {
+  const canonical = sct({ a: 'xy' });
+  const padded = encodeURIComponent(`{"a":     "xy"}`);
+  expect(metadataBytes(list({ 'sct-custom-metadata': padded }))).toBe('rpc-persist-a'.length + 2 + padded.length - canonical.length);
+  const repeated = encodeURIComponent(`{"a":"${'z'.repeat(100)}","a":"xy"}`); // the parser keeps the last
+  expect(metadataBytes(list({ 'sct-custom-metadata': repeated }))).toBeGreaterThan(100);
+});
+
+test("metaroute's own markers count whole, never as a whole-chain key, in any spelling", () => {
   expect(metadataBytes(list({ 'rpc-persist-metaroute-transit-seen': 'k=1' }))).toBe('rpc-persist-metaroute-transit-seen'.length + 3);
+  const forged = 'x-sct-metadata-transitive-metaroute-transit-seen';
+  expect(metadataBytes(list({ [forged]: 'k=1' }))).toBe(forged.length + 3);
+});
+
+test('a marker forged in another spelling is not written out as a marker', () => {
+  const mutation: Mutation = { set: [], remove: [] };
+  persistentMetadata(list({ 'x-sct-metadata-transitive-metaroute-transit-seen': 'k=1', 'x-sct-metadata-transitive-lane': 'blue' }), [], {}, mutation);
+  const written = mutation.set.map((h) => h.key);
+  expect(written).toContain('rpc-persist-lane');
+  expect(written).not.toContain('rpc-persist-metaroute-transit-seen');
 });
