@@ -8,7 +8,7 @@ import * as v8 from 'node:v8';
  * - at 100,000 under churn with an Envoy subscribed it went down to 1.1-1.2x, and a full GC
  *   came about every second (pauses 4-32 ms); with 40% about half as many came, and churn
  *   rounds with a pause over 20 ms went from 8 of 30 to 1 of 24 (docs/PERFORMANCE.md, "Heap
- *   growth under churn"; without an Envoy subscribed 40% showed no gain there).
+ *   growth under churn"; without an Envoy subscribed 40% did no better, in short runs worse).
  */
 const HEAP_GROWTH_PERCENT = 40;
 

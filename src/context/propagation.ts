@@ -165,8 +165,7 @@ function mergeSctCustomMetadata(headers: HeaderList, custom: Record<string, unkn
 }
 
 function isPersistentName(name: string): boolean {
-  // Every header of every outbound call passes here: plain comparisons, no closure.
-  return name.startsWith(PERSIST_PREFIX) || name.startsWith(SCT_TRANSITIVE_PREFIX) || name.startsWith(POLARIS_TRANSITIVE_PREFIX) || name === SCT_CUSTOM_METADATA;
+  return persistentSpelling(name) >= 0 || name === SCT_CUSTOM_METADATA;
 }
 
 /** The keys of metaroute's own `rpc-persist-*` markers: never whole-chain metadata, in whichever spelling they come. */
@@ -215,9 +214,8 @@ export function metadataBytes(headers: HeaderList): number {
 
 /** Index in PERSISTENT_PREFIXES of the per-key whole-chain spelling `name` is in, or -1. */
 function persistentSpelling(name: string): number {
-  if (name.startsWith(PERSIST_PREFIX)) return 0;
-  if (name.startsWith(SCT_TRANSITIVE_PREFIX)) return 1;
-  if (name.startsWith(POLARIS_TRANSITIVE_PREFIX)) return 2;
+  // Every header of every edge and outbound call passes here: plain comparisons, no closure.
+  for (let i = 0; i < PERSISTENT_PREFIXES.length; i++) if (name.startsWith(PERSISTENT_PREFIXES[i]!)) return i;
   return -1;
 }
 
