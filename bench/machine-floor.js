@@ -17,6 +17,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const { percentile, fmt, triple } = require('./registry/stats');
+const { timed } = require('./loop-gap');
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -82,20 +83,9 @@ function work(iterations) {
   return { times: times.sort((a, b) => a - b), slowWaits };
 }
 
-function sleep() {
-  return new Promise((resolve) => {
-    let last = performance.now();
-    let longest = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }, 1);
-    setTimeout(() => {
-      clearInterval(timer);
-      resolve(longest);
-    }, SECONDS * 1000);
-  });
+/** The longest gap a 1 ms timer sees over SECONDS of doing nothing. */
+async function sleep() {
+  return (await timed(() => new Promise((resolve) => setTimeout(resolve, SECONDS * 1000)))).maxDelayMs;
 }
 
 async function main() {

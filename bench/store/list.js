@@ -10,30 +10,14 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { performance } = require('node:perf_hooks');
 const { triple } = require('../registry/stats');
+const { timed } = require('../loop-gap');
 const { fill } = require('./records');
 
 const dist = path.resolve(process.argv[2] ?? path.join(__dirname, '..', '..', 'dist'));
 const { EmbeddedStore } = require(path.join(dist, 'store', 'embedded.js'));
 const N = Number(process.env.N ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-
-/** Runs fn; returns its result, how long it took, and the longest gap a 1 ms timer saw (its last stretch included). */
-async function timed(fn) {
-  let last = performance.now();
-  let maxGap = 0;
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    maxGap = Math.max(maxGap, now - last);
-    last = now;
-  }, 1);
-  const started = last;
-  const result = await fn();
-  const ended = performance.now();
-  clearInterval(ticker);
-  return { result, ms: ended - started, maxDelayMs: Math.max(maxGap, ended - last) };
-}
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-list-'));
