@@ -182,6 +182,7 @@ function wireKey(key: string): string {
  * most its spellings carry in any one of them (lines for the same key within one spelling add
  * up). An outbound call writes every whole-chain value in each spelling (`persistentMetadata`):
  * those copies must not count again at the next hop, a client's own extra lines must.
+ * Bytes are UTF-8 bytes, as on the wire (header values arrive decoded from UTF-8).
  */
 export function metadataBytes(headers: HeaderList): number {
   let bytes = 0;
@@ -192,20 +193,20 @@ export function metadataBytes(headers: HeaderList): number {
     const spelling = persistentSpelling(name);
     const key = spelling < 0 ? '' : wireKey(name.slice(PERSISTENT_PREFIXES[spelling]!.length));
     if (spelling >= 0 && !MARKER_KEYS.has(key)) {
-      chain = addChainBytes(chain, key, spelling, value.length);
+      chain = addChainBytes(chain, key, spelling, utf8Bytes(value));
     } else if (name.startsWith('rpc-') || name === SCT_CUSTOM_DISPOSABLE_METADATA || spelling >= 0) {
-      bytes += name.length + value.length;
+      bytes += name.length + utf8Bytes(value);
     } else if (name === SCT_CUSTOM_METADATA) {
       const custom = parseSctCustomMetadata(value);
       if (custom === undefined) {
-        bytes += name.length + value.length; // unreadable: forwarded as it is
+        bytes += name.length + utf8Bytes(value); // unreadable: forwarded as it is
         continue;
       }
       for (const [entryKey, entry] of Object.entries(custom)) {
-        chain = addChainBytes(chain, wireKey(entryKey), PERSISTENT_PREFIXES.length, typeof entry === 'string' ? entry.length : JSON.stringify(entry).length);
+        chain = addChainBytes(chain, wireKey(entryKey), PERSISTENT_PREFIXES.length, utf8Bytes(typeof entry === 'string' ? entry : JSON.stringify(entry)));
       }
       // Forwarded as sent when nothing changes it: whitespace, repeated keys or longer escapes beyond the form metaroute writes count too.
-      bytes += Math.max(0, value.length - encodeURIComponent(JSON.stringify(custom)).length);
+      bytes += Math.max(0, utf8Bytes(value) - encodeURIComponent(JSON.stringify(custom)).length);
     }
   }
   if (chain) for (const spellings of chain.values()) bytes += Math.max(...spellings);
@@ -220,12 +221,17 @@ function persistentSpelling(name: string): number {
 }
 
 /** Adds one line of whole-chain key `key` in spelling `spelling` (the last one: SCT-CUSTOM-METADATA's entries), counted as `rpc-persist-<key>`. */
-function addChainBytes(chain: Map<string, number[]> | undefined, key: string, spelling: number, valueLength: number): Map<string, number[]> {
+function addChainBytes(chain: Map<string, number[]> | undefined, key: string, spelling: number, valueBytes: number): Map<string, number[]> {
   chain ??= new Map();
   let spellings = chain.get(key);
   if (!spellings) chain.set(key, (spellings = new Array<number>(PERSISTENT_PREFIXES.length + 1).fill(0)));
-  spellings[spelling]! += PERSIST_PREFIX.length + key.length + valueLength;
+  spellings[spelling]! += PERSIST_PREFIX.length + utf8Bytes(key) + valueBytes;
   return chain;
+}
+
+/** Header names are ASCII (HTTP/2 refuses others), so `name.length` counts them; values and SCT entry keys need this. */
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
 }
 
 function valueHash(value: string): string {

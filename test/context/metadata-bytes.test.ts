@@ -54,3 +54,13 @@ test('a marker forged in another spelling is not written out as a marker', () =>
   expect(written).toContain('rpc-persist-lane');
   expect(written).not.toContain('rpc-persist-metaroute-transit-seen');
 });
+
+test('non-ASCII values count in UTF-8 bytes, as they travel', () => {
+  const value = '灰度-用户'; // 5 characters, 13 bytes
+  expect(metadataBytes(list({ 'rpc-transit-lane': value }))).toBe('rpc-transit-lane'.length + 13);
+  expect(metadataBytes(list({ 'rpc-persist-lane': value }))).toBe('rpc-persist-lane'.length + 13);
+  expect(metadataBytes(list({ 'sct-custom-metadata': sct({ 泳道: value }) }))).toBe('rpc-persist-'.length + 6 + 13);
+  // Unescaped, with padding: counted in bytes beyond the escaped form metaroute writes (59 characters).
+  const padded = `{"a":"${value}"}${' '.repeat(60)}`;
+  expect(metadataBytes(list({ 'sct-custom-metadata': padded }))).toBe('rpc-persist-a'.length + 13 + (8 + 13 + 60 - sct({ a: value }).length));
+});
