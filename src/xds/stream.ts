@@ -68,7 +68,7 @@ export class TypeState {
   /** When the newest response was written (performance.now()), and the bytes of the resources it carried. */
   sentAt = 0;
   sentBytes = 0;
-  /** No response of this type before then, but for new subscriptions and resends (see `flush`). */
+  /** No response of this type before then, but for new subscriptions and resends (see `rests`). */
   restUntil = 0;
   /**
    * When the client started to want what the next response carries (a subscription, a CLA
@@ -93,6 +93,17 @@ export class TypeState {
 
   servesAll(): boolean {
     return this.wildcard && this.type.wildcardServesAll;
+  }
+
+  /**
+   * True while the next response is to wait out `restUntil`: only updates of what the client
+   * holds rest. A new subscription or a resend goes out at once, also when its first version
+   * was still building at the request and comes back as pending once built.
+   */
+  rests(now: number): boolean {
+    if (this.restUntil <= now || this.dirty || this.resend.size > 0) return false;
+    for (const name of this.pending) if (this.interested(name) && !this.sent.has(name)) return false;
+    return true;
   }
 
   /**
@@ -231,7 +242,7 @@ export abstract class XdsStream {
       const state = this.states.get(type);
       if (!state || !(state.dirty || state.pending.size > 0)) continue;
       if (state.awaiting.size > 0) break;
-      if (state.restUntil > now && !state.dirty && state.resend.size === 0) this.wakeAt(state.restUntil, now);
+      if (state.rests(now)) this.wakeAt(state.restUntil, now);
       else this.respond(state);
     }
     // After the flush, not at the answer: changes held until then may turn out current and send nothing.

@@ -192,9 +192,11 @@ describe('SotW ADS', () => {
   });
 
   it('after a slow answer to a large response, waits as long again, but not for a new subscription', async () => {
-    // A CLA of about 1.3 MB: large enough to earn a rest after its answer.
+    // A CLA of about 1.3 MB: large enough to earn a rest after its answer. And one whose first
+    // build takes more than one slice, to subscribe to later.
     h.registry.batch(() => {
       for (let i = 0; i < 13_000; i++) h.registry.upsert(instance('bulk', 10_000 + i, { host: `10.0.${i >> 8}.${i & 255}`, metadata: { env: `e${i % 7}`, version: `v${i % 3}`, zone: `zone-${i % 5}` } }));
+      for (let i = 0; i < 5_000; i++) h.registry.upsert(instance('wide', 10_000 + i, { host: `10.1.${i >> 8}.${i & 255}`, metadata: { env: `e${i % 7}` } }));
     });
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names: ['bulk.default'] });
@@ -211,11 +213,11 @@ describe('SotW ADS', () => {
     c.ack(r2, ['bulk.default']);
     h.registry.upsert(instance('bulk', 10_000, { host: '10.0.0.0', weight: 8 }));
     await c.none(100); // resting again, for about 1400 ms more
-    c.ack(r2, ['bulk.default', 'shop.default']); // a new subscription goes out at once
+    c.ack(r2, ['bulk.default', 'wide.default']); // a new subscription goes out at once, once built
     const r3 = await c.next(1000);
-    expect(names(r3)).toContain('shop.default');
+    expect(names(r3)).toContain('wide.default');
     if (!names(r3).includes('bulk.default')) {
-      c.ack(r3, ['bulk.default', 'shop.default']);
+      c.ack(r3, ['bulk.default', 'wide.default']);
       expect(names(await c.next(3000))).toEqual(['bulk.default']); // what rested follows
     }
   });
