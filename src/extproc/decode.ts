@@ -95,7 +95,7 @@ function readHeaderValue(r: Reader, list: HeaderList, maxHeaderBytes: number): v
     else if (field === 3 && wire === WIRE_LEN) raw = r.bytesRange();
     else r.skip(wire);
   }
-  const valueBytes = raw ? raw[1] - raw[0] : value?.length ?? 0;
+  const valueBytes = raw ? raw[1] - raw[0] : value === undefined ? 0 : Buffer.byteLength(value, 'utf8');
   list.bytes += name.length + valueBytes;
   if (list.bytes > maxHeaderBytes) {
     list.oversized = true;

@@ -97,12 +97,16 @@ export class TypeState {
 
   /**
    * True while the next response is to wait out `restUntil`: only updates of what the client
-   * holds rest. A new subscription or a resend goes out at once, also when its first version
-   * was still building at the request and comes back as pending once built.
+   * holds rest. A new subscription by name or a resend goes out at once, also when its first
+   * version was still building at the request and comes back as pending once built (but not
+   * while nothing of it is ready: it would let the rest's held updates out). New resources
+   * under a wildcard rest like updates.
    */
-  rests(now: number): boolean {
+  rests(now: number, cache: ResourceCache): boolean {
     if (this.restUntil <= now || this.dirty || this.resend.size > 0) return false;
-    for (const name of this.pending) if (this.interested(name) && !this.sent.has(name)) return false;
+    for (const name of this.pending) {
+      if (this.names.has(name) && !this.sent.has(name) && cache.servable(this.type, name)) return false;
+    }
     return true;
   }
 
@@ -242,7 +246,7 @@ export abstract class XdsStream {
       const state = this.states.get(type);
       if (!state || !(state.dirty || state.pending.size > 0)) continue;
       if (state.awaiting.size > 0) break;
-      if (state.rests(now)) this.wakeAt(state.restUntil, now);
+      if (state.rests(now, this.ctx.cache)) this.wakeAt(state.restUntil, now);
       else this.respond(state);
     }
     // After the flush, not at the answer: changes held until then may turn out current and send nothing.
