@@ -18,7 +18,7 @@ const EXT_PROC = 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const JWT = 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
-const HEADER_MUTATION = 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation';
+const EARLY_HEADER_MUTATION = 'type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation';
 const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 type Json = Record<string, unknown>;
@@ -193,8 +193,7 @@ describe.each(files)('envoy/%s', (file) => {
   test('ext_proc filters follow the metaroute contract', () => {
     const all = hcms(bootstrap);
     expect(all.length).toBeGreaterThan(0);
-    for (const { listener, filters } of all) {
-      const names = filters.map((f) => String(f['name']));
+    for (const { listener, config, filters } of all) {
       const extProcAt = filters.findIndex((f) => typedConfig(f)['@type'] === EXT_PROC);
       expect({ listener, hasExtProc: extProcAt >= 0 }).toEqual({ listener, hasExtProc: true });
       expect(typedConfig(filters[filters.length - 1]!)['@type']).toBe(ROUTER); // router last
@@ -217,12 +216,12 @@ describe.each(files)('envoy/%s', (file) => {
       // The edge needs only request headers; sidecars read answers for backward metadata.
       expect(get(ep, 'processing_mode.response_header_mode')).toBe(side === undefined ? 'SKIP' : 'SEND');
       if (side !== 'inbound') {
-        // Routing headers come from metaroute only: stripped before ext_proc, and the table
-        // starts with the cluster-switch route.
-        const strip = filters.slice(0, extProcAt).find((f) => typedConfig(f)['@type'] === HEADER_MUTATION);
-        const removed = list(get(strip && typedConfig(strip), 'mutations.request_mutations')).map((m) => m['remove']);
+        // Routing headers come from metaroute only: stripped before the route is chosen (an
+        // early header mutation: a header_mutation filter may run after the route was chosen
+        // with the client's header), and the table starts with the cluster-switch route.
+        const strip = list(config['early_header_mutation_extensions']).find((e) => typedConfig(e)['@type'] === EARLY_HEADER_MUTATION);
+        const removed = list(get(strip && typedConfig(strip), 'mutations')).map((m) => m['remove']);
         expect(removed).toEqual(expect.arrayContaining(['x-metaroute-cluster', 'x-gateway-destination-endpoint']));
-        expect(names.indexOf('envoy.filters.http.header_mutation')).toBeLessThan(extProcAt);
         // At the edge metaroute decides for the cluster the route chose, whatever the Host says;
         // a sidecar's outbound route is the authority itself.
         if (side === undefined) expect(ep['request_attributes']).toContain('xds.cluster_name');

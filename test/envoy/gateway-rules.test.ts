@@ -1,6 +1,6 @@
 import { ENVOY } from '../support/envoy';
 import { describeWith } from '../support/requires';
-import { Gateway, type GatewayRequest } from './gateway-harness';
+import { Gateway, type Backend, type GatewayRequest } from './gateway-harness';
 
 /**
  * Rule routing through a real Envoy running the shipped envoy/gateway.yaml: every request goes
@@ -58,6 +58,7 @@ const SECRET_ENV = 'METAROUTE_E2E_SESSION_SECRET';
 
 describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
   let gw: Gateway;
+  let legacyV2: Backend;
   const shop = (path: string, headers: Record<string, string> = {}, claims?: Record<string, unknown>): GatewayRequest => ({ path, cluster: 'shop.default', headers, claims });
 
   beforeAll(async () => {
@@ -75,7 +76,7 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     await gw.backend('gold', 'shop', { tier: 'gold' }, { healthy: false });
     await gw.backend('silver', 'shop', { tier: 'silver' });
     await gw.backend('legacy-v1', 'legacy', { version: 'v1' });
-    await gw.backend('legacy-v2', 'legacy', { version: 'v2' });
+    legacyV2 = await gw.backend('legacy-v2', 'legacy', { version: 'v2' });
     await gw.rules(RULES);
     await gw.until(shop('/', { 'x-user-role': 'staff' }), ['gray']);
     await gw.until({ path: '/legacy', cluster: 'shop.default' }, ['legacy-v1']);
@@ -154,6 +155,20 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     // A bad bearer token never reaches metaroute: Envoy's jwt_authn answers 401 itself.
     const res = await fetch(`${gw.url}/`, { headers: { authorization: 'Bearer not-a-token' } });
     expect(res.status).toBe(401);
+  });
+
+  test("a client's own routing headers steer nothing: x-metaroute-cluster and x-gateway-destination-endpoint are gone before the route is chosen", async () => {
+    // Not expectRoute: explain is told the headers as the client sent them, and metaroute refuses
+    // a client's x-metaroute-* header at the edge; through Envoy it never sees them.
+    const answeredBy = async (headers: Record<string, string>): Promise<unknown> => {
+      const answer = await gw.send(shop('/', headers));
+      return answer.backend?.service ?? answer.status;
+    };
+    for (const cluster of ['legacy.default', 'metaroute_ext_proc']) {
+      for (let i = 0; i < 5; i++) expect(await answeredBy({ 'x-metaroute-cluster': cluster })).toBe('shop'); // no rule applies: a pass
+      expect((await gw.send(shop('/', { 'x-metaroute-cluster': cluster, 'x-user-role': 'staff' }))).backend?.id).toBe('gray');
+    }
+    for (let i = 0; i < 5; i++) expect(await answeredBy({ 'x-gateway-destination-endpoint': `127.0.0.1:${legacyV2.port}` })).toBe('shop');
   });
 
   test('the Host header does not matter: metaroute decides for the cluster the route chose', async () => {
