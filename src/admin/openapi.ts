@@ -81,7 +81,7 @@ paths['/v1/instances']!.post = {
 };
 paths['/v1/instances/batch'] = {
   post: {
-    summary: 'register, replace and deregister many instances at once: {register: [Instance...], deregister: [{namespace, service, id}...]}, at most 10,000 entries',
+    summary: 'register, replace and deregister many instances at once: {register: [Instance...], deregister: [{namespace, service, id}...]}, at most 10,000 entries in at most 1 MiB',
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'register and/or deregister lists; unknown fields are refused' } } } },
     responses: {
       '200': answer('every write durable and applied', 'BatchResult'),

@@ -35,6 +35,12 @@ export const LOCALITY_LABELS = {
 } as const;
 export const RESERVED_LABEL_PREFIX = 'metaroute.io/';
 
+/**
+ * An instance id (registration, batch deregistration): a leading ':' too, so an IPv6 host's
+ * default id (`::1:8080`) is one.
+ */
+export const INSTANCE_ID = /^[A-Za-z0-9:][A-Za-z0-9_.:-]{0,252}$/;
+
 /** What a metadata label key may look like (registration, agent, router configs). */
 export const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
 

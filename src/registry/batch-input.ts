@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, INSTANCE_ID, type Instance } from '../model/instance';
 import { yieldTurn } from '../model/slices';
 import { parseInstance, type InstanceDefaults } from './instance-input';
 import type { InstanceRef } from './store-sync';
@@ -87,10 +87,10 @@ export function parseRef(input: unknown, at: string, errors: string[]): Instance
   const namespace = o.namespace ?? DEFAULT_NAMESPACE;
   checkName(namespace, at, 'namespace', errors);
   checkName(o.service, at, 'service', errors);
-  checkName(o.id, at, 'id', errors);
+  checkName(o.id, at, 'id', errors, INSTANCE_ID);
   return errors.length > before ? undefined : { namespace: namespace as string, service: o.service as string, id: o.id as string };
 }
 
-function checkName(value: unknown, at: string, field: string, errors: string[]): void {
-  if (typeof value !== 'string' || !NAME.test(value)) errors.push(`${at}.${field}: required, letters, digits, '_', '.', '-', ':'`);
+function checkName(value: unknown, at: string, field: string, errors: string[], pattern = NAME): void {
+  if (typeof value !== 'string' || !pattern.test(value)) errors.push(`${at}.${field}: required, letters, digits, '_', '.', '-', ':'`);
 }

@@ -1,4 +1,5 @@
-import { DEFAULT_NAMESPACE, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
+import { isIP } from 'node:net';
+import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
 import { ownString } from '../model/own-string';
 import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
@@ -8,7 +9,9 @@ export interface InstanceDefaults {
 
 const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
 const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+const SERVICE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+/** No '.': the cluster name `<service>.<namespace>` must name one service (`a.b` + `c` against `a` + `b.c`). */
+const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,252}$/;
 
 /** One shared object for every instance without metadata or locality. */
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
@@ -37,17 +40,19 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const o = input as Record<string, unknown>;
   for (const key of Object.keys(o)) if (!FIELDS.has(key)) errors.push(`${field(key)}: unknown field`);
 
-  const name = (key: string, fallback?: string): string => {
+  const name = (key: string, pattern: RegExp, allowed: string, fallback?: string): string => {
     const v = o[key] ?? fallback;
-    if (typeof v !== 'string' || !NAME.test(v)) errors.push(`${field(key)}: required, letters, digits, '_', '.', '-'`);
+    if (typeof v !== 'string' || !pattern.test(v)) errors.push(`${field(key)}: required, ${allowed}`);
     return typeof v === 'string' ? v : '';
   };
-  const service = name('service');
-  const namespace = name('namespace', DEFAULT_NAMESPACE);
-  const host = typeof o.host === 'string' && o.host.length > 0 && o.host.length <= 253 && !/[\s,/]/.test(o.host) && !hasLoneSurrogate(o.host) ? o.host : '';
-  if (!host) errors.push(`${field('host')}: required, an IP address or host name`);
+  const service = name('service', SERVICE, "letters, digits, '_', '.', '-'");
+  const namespace = name('namespace', NAMESPACE, "letters, digits, '_', '-' (no '.': <service>.<namespace> names the cluster)", DEFAULT_NAMESPACE);
+  // Envoy takes endpoints by address: a host name would be left out of xDS while routing still counted it.
+  const host = typeof o.host === 'string' && isIP(o.host) !== 0 ? o.host : '';
+  if (!host) errors.push(`${field('host')}: required, an IP address (resolve a host name before registering)`);
   const port = o.port;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) errors.push(`${field('port')}: required, an integer 1-65535`);
+  const portOk = typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535;
+  if (!portOk) errors.push(`${field('port')}: required, an integer 1-65535`);
   const weight = o.weight ?? 100;
   if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 10000) errors.push(`${field('weight')}: an integer 0-10000`);
   const ttlSeconds = o.ttlSeconds ?? defaults.ttlSeconds;
@@ -64,7 +69,11 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const locality = stringMap(o.locality, field('locality'), /^/, errors);
   for (const key of Object.keys(locality)) if (!LOCALITY_FIELDS.has(key)) errors.push(`${field('locality')}.${key}: unknown field (region, zone, campus)`);
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
-  if (typeof id !== 'string' || !NAME.test(id.replace(/:/g, '_'))) errors.push(`${field('id')}: letters, digits, '_', '.', '-', ':'`);
+  if (typeof id !== 'string' || !INSTANCE_ID.test(id)) {
+    if (o.id !== undefined) errors.push(`${field('id')}: letters, digits, '_', '.', '-', ':'`);
+    // A bad host or port has its own error; a good one can still make a bad default (an IPv6 zone's '%').
+    else if (host && portOk) errors.push(`${field('id')}: required here: the default ${id} is no id (letters, digits, '_', '.', '-', ':')`);
+  }
   if (errors.length) return { ok: false, errors };
   return {
     ok: true,
