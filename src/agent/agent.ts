@@ -1,4 +1,5 @@
 import { adminAnswer, type AdminAnswer } from './admin-answer';
+import type { AgentLog } from './agent-log';
 /** What the agent registers: an ephemeral instance of the admin API's POST /v1/instances. */
 export interface Registration {
   readonly service: string;
@@ -18,7 +19,7 @@ export interface AgentOptions {
   /** The server drops the instance this long after the last heartbeat; heartbeats go every ttl/3. */
   readonly ttlSeconds: number;
   readonly token?: string;
-  readonly log: (line: string) => void;
+  readonly log: AgentLog;
   /** Tries of the first registration before start() gives up (default 8, about 20 s with backoff). */
   readonly registerAttempts?: number;
 }
@@ -85,10 +86,11 @@ export class Agent {
     const what = this.instancePath();
     try {
       const answer = await this.call('DELETE', what);
-      if (answer.status === 200 || answer.status === 404) this.options.log(`deregistered ${what.slice('/v1/instances/'.length)}`);
-      else this.options.log(`deregistration refused (${answer.status}): ${answer.error}`);
+      const r = this.options.registration;
+      if (answer.status === 200 || answer.status === 404) this.options.log('agent.deregistered', `deregistered ${r.namespace}/${r.service}/${this.id}`);
+      else this.options.log('agent.deregistration.failed', `deregistration refused (${answer.status}): ${answer.error}`);
     } catch (error) {
-      this.options.log(`deregistration at ${this.options.admin} failed (${describe(error)}); the server drops the instance after its ttl`);
+      this.options.log('agent.deregistration.failed', `deregistration at ${this.options.admin} failed (${describe(error)}); the server drops the instance after its ttl`);
     }
   }
 
@@ -98,12 +100,12 @@ export class Agent {
       try {
         await this.register();
         const r = this.options.registration;
-        this.options.log(`registered ${r.namespace}/${r.service}/${this.id} at ${r.host}:${r.port} (ttl ${this.options.ttlSeconds}s, heartbeat every ${this.intervalMs} ms)`);
+        this.options.log('agent.registered', `registered ${r.namespace}/${r.service}/${this.id} at ${r.host}:${r.port} (ttl ${this.options.ttlSeconds}s, heartbeat every ${this.intervalMs} ms)`);
         return;
       } catch (error) {
         if (!retryable(error) || attempt >= attempts) throw error;
         const delay = this.backoff(attempt);
-        this.options.log(`registration at ${this.options.admin} failed (${describe(error)}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
+        this.options.log('agent.registration.retry', `registration at ${this.options.admin} failed (${describe(error)}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
         await this.sleep(delay);
         if (this.stopped) throw new Error('stopped before the instance was registered');
       }
@@ -119,19 +121,19 @@ export class Agent {
       try {
         const answer = await this.call('PUT', `${this.instancePath()}/heartbeat`);
         if (answer.status === 404) {
-          this.options.log('the server no longer knows this instance (expired or deleted); registering again');
+          this.options.log('agent.instance.unknown', 'the server no longer knows this instance (expired or deleted); registering again');
           await this.register();
-          this.options.log(`registered again as ${this.id}`);
+          this.options.log('agent.registered', `registered again as ${this.id}`);
         } else if (answer.status !== 200) {
           throw new AgentHttpError(answer.status, `heartbeat refused (${answer.status}): ${answer.error}`);
         }
-        if (failures) this.options.log(`heartbeat ok after ${failures} failure(s)`);
+        if (failures) this.options.log('agent.heartbeat.recovered', `heartbeat ok after ${failures} failure(s)`);
         failures = 0;
         delay = this.intervalMs;
       } catch (error) {
         failures++;
         delay = this.backoff(failures);
-        this.options.log(`heartbeat to ${this.options.admin} failed (${describe(error)}); retrying in ${delay} ms`);
+        this.options.log('agent.heartbeat.failed', `heartbeat to ${this.options.admin} failed (${describe(error)}); retrying in ${delay} ms`);
       }
     }
   }

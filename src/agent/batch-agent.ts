@@ -1,4 +1,5 @@
 import type { Instance } from '../model/instance';
+import type { AgentLog } from './agent-log';
 
 export interface BatchAgentOptions {
   /** Admin base URL, e.g. http://metaroute:18090. */
@@ -8,7 +9,7 @@ export interface BatchAgentOptions {
   /** Heartbeats go every ttl/3, all instances in one call (or a few, 10,000 per call). */
   readonly ttlSeconds: number;
   readonly token?: string;
-  readonly log: (line: string) => void;
+  readonly log: AgentLog;
   /** Tries of the first registration before start() gives up (default 8). */
   readonly registerAttempts?: number;
 }
@@ -53,11 +54,11 @@ export class BatchAgent {
         break;
       } catch (error) {
         if (attempt >= attempts || this.stopped) throw error;
-        this.options.log(`batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying`);
+        this.options.log('agent.registration.retry', `batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying`);
         await new Promise((r) => setTimeout(r, RETRY_MS * attempt));
       }
     }
-    this.options.log(`registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);
+    this.options.log('agent.registered', `registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);
     this.schedule();
   }
 
@@ -70,9 +71,9 @@ export class BatchAgent {
       for (let from = 0; from < refs.length; from += REGISTER_PER_CALL) {
         await this.call('/v1/instances/batch', { deregister: refs.slice(from, from + REGISTER_PER_CALL) });
       }
-      this.options.log(`deregistered ${refs.length} instance(s)`);
+      this.options.log('agent.deregistered', `deregistered ${refs.length} instance(s)`);
     } catch (error) {
-      this.options.log(`deregistration failed (${(error as Error).message}); the server drops the instances after their ttl`);
+      this.options.log('agent.deregistration.failed', `deregistration failed (${(error as Error).message}); the server drops the instances after their ttl`);
     }
   }
 
@@ -93,11 +94,11 @@ export class BatchAgent {
         for (const ref of answer.unknown) unknown.push(this.byKey.get(keyOf(ref))!);
       }
       if (unknown.length > 0) {
-        this.options.log(`the server no longer knows ${unknown.length} instance(s) (expired or deleted); registering them again`);
+        this.options.log('agent.instance.unknown', `the server no longer knows ${unknown.length} instance(s) (expired or deleted); registering them again`);
         await this.register(unknown);
       }
     } catch (error) {
-      this.options.log(`heartbeats failed (${(error as Error).message}); retrying next round`);
+      this.options.log('agent.heartbeat.failed', `heartbeats failed (${(error as Error).message}); retrying next round`);
     }
   }
 

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
+import type { AgentLog } from '../agent/agent-log';
 import { BatchAgent } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
@@ -11,7 +12,7 @@ import { CommandError, keyValues, runCommand, STDIO, text, texts, UsageError, ty
 /** The process around the agent, replaceable so tests drive the real CLI in process. */
 export interface AgentCliDeps {
   readonly env: NodeJS.ProcessEnv;
-  log(line: string): void;
+  log: AgentLog;
   onSignal(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void;
   exit(code: number): void;
 }
@@ -22,7 +23,7 @@ const processDeps = (): AgentCliDeps => {
   const logger = createLogger(level).child({ component: 'agent' });
   return {
     env: process.env,
-    log: (line) => logger.info(line),
+    log: (event, message) => logger.info({ event }, message),
     onSignal: (signal, handler) => process.once(signal, handler),
     exit: (code) => process.exit(code),
   };
@@ -41,7 +42,7 @@ const OPTIONS = {
   label: { type: 'string', multiple: true, value: 'K=V', help: 'a metadata label' },
   'metadata-file': { type: 'string', value: 'FILE', help: 'labels from a file (k=v lines, or JSON)' },
   provider: { type: 'string', value: 'NAME', help: 'labels from a provider (docs/AGENT.md)' },
-  transitive: { type: 'string', multiple: true, value: 'K,K', help: 'environment variables whose values become labels' },
+  transitive: { type: 'string', multiple: true, value: 'K,K', help: "metadata keys to mark transitive (whole call chain), added to the environment's list" },
   token: { type: 'string', value: 'TOKEN', help: 'registration token (shows in ps; prefer --token-file or METAROUTE_TOKEN)' },
   'token-file': { type: 'string', value: 'FILE', help: 'registration token from a file (a mounted secret)' },
 } as const;
@@ -110,7 +111,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   // Checked here with the server's own rules, so a bad flag fails before any network call.
   const parsed = parseInstance({ ...registration, ephemeral: true, ttlSeconds }, { ttlSeconds });
   if (!parsed.ok) throw new UsageError(`invalid registration: ${parsed.errors.join('; ')}`);
-  deps.log(loadedLine(metadata.metadata));
+  deps.log('agent.metadata', loadedLine(metadata.metadata));
 
   const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
   return runUntilSignal(agent, deps);
@@ -139,7 +140,7 @@ async function runUntilSignal(agent: { start(): Promise<void>; stop(): Promise<v
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    deps.log(`${signal}: deregistering`);
+    deps.log('agent.stopping', `${signal}: deregistering`);
     void agent.stop().then(() => deps.exit(0));
   };
   deps.onSignal('SIGTERM', () => shutdown('SIGTERM'));
@@ -148,7 +149,7 @@ async function runUntilSignal(agent: { start(): Promise<void>; stop(): Promise<v
     await agent.start();
   } catch (error) {
     if (stopping) return 0;
-    deps.log(`giving up: ${(error as Error).message}`);
+    deps.log('agent.failed', `giving up: ${(error as Error).message}`);
     return 1;
   }
   return 0;

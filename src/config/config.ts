@@ -139,7 +139,12 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
 }
 
 function readYamlObject(file: string): Record<string, unknown> {
-  const text = fs.readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`cannot read ${file}: ${(error as Error).message}`]);
+  }
   // A large generated config (many static instances) is far cheaper through JSON.parse than a YAML AST.
   if (file.endsWith('.json')) {
     try {

@@ -28,8 +28,10 @@ describe('metaroute agent as a real process', () => {
       expect(await exited).toBe(0);
       expect(await listed()).toEqual([]);
       // JSON log lines (pino): one per event, with level and time.
-      const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; time: string; msg: string });
+      const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; time: string; event: string; msg: string });
       expect(lines.every((l) => l.level === 'info' && !Number.isNaN(Date.parse(l.time)))).toBe(true);
+      expect(lines.map((l) => l.event)).toEqual(['agent.metadata', 'agent.registered', 'agent.stopping', 'agent.deregistered']);
+      expect(lines.find((l) => l.event === 'agent.deregistered')!.msg).toBe('deregistered default/aigc/10.2.0.9:7001'); // the id as registered, not URL-encoded
       expect(lines.filter((l) => l.msg.startsWith('Loaded static metadata info: ')).map((l) => l.msg)).toEqual(['Loaded static metadata info: {"user":"A","zone":"z1"}']);
       expect(lines.map((l) => l.msg)).toContain('SIGTERM: deregistering');
     } finally {

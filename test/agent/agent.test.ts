@@ -20,7 +20,7 @@ async function instances(admin: string, service = 'shop'): Promise<Array<{ id: s
 
 function agentFor(admin: string, overrides: Partial<AgentOptions> = {}): { agent: Agent; logs: string[] } {
   const logs: string[] = [];
-  const agent = new Agent({ admin, registration, ttlSeconds: 1, log: (line) => logs.push(line), ...overrides });
+  const agent = new Agent({ admin, registration, ttlSeconds: 1, log: (_event, message) => logs.push(message), ...overrides });
   return { agent, logs };
 }
 
@@ -61,7 +61,7 @@ describe('Agent against the real admin API', () => {
 
     await agent.stop();
     expect(await instances(env.admin)).toEqual([]);
-    expect(logs).toContain('deregistered default/shop/10.0.0.7%3A8080');
+    expect(logs).toContain('deregistered default/shop/10.0.0.7:8080');
   });
 
   it('registers again when a heartbeat answers 404', async () => {
@@ -134,7 +134,7 @@ describe('metaroute agent CLI (in process)', () => {
     const exited = new Promise<number>((resolve) => {
       const deps: AgentCliDeps = {
         env: { METAROUTE_METADATA_CONTENT_ZONE: 'env', METAROUTE_METADATA_CONTENT_TRANSITIVE: 'user' },
-        log: (line) => logs.push(line),
+        log: (_event, message) => logs.push(message),
         onSignal: (signal, handler) => handlers.set(signal, handler),
         exit: resolve,
       };

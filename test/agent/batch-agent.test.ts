@@ -17,7 +17,7 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const handlers = new Map<string, () => void>();
     let exit: (code: number) => void = () => undefined;
     const exited = new Promise<number>((resolve) => (exit = resolve));
-    const deps: AgentCliDeps = { env: {}, log: (line) => logs.push(line), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
+    const deps: AgentCliDeps = { env: {}, log: (_event, message) => logs.push(message), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
     try {
       expect(await runAgentArgs(['--file', file, '--admin', env.admin, '--ttl', '1'], deps)).toBe(0);
       expect((await listed(env.admin)).length).toBe(count);

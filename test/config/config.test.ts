@@ -53,6 +53,13 @@ test('every bad field is named, at once', () => {
   ]));
 });
 
+test('a file that cannot be read is a configuration error naming it, not a crash', () => {
+  const missing = path.join(os.tmpdir(), `metaroute-no-such-config-${process.pid}.yaml`);
+  expect(() => loadConfig(missing, {})).toThrow(ConfigError);
+  expect(() => loadConfig(missing, {})).toThrow(`cannot read ${missing}: ENOENT`);
+  expect(() => loadConfig(os.tmpdir(), {})).toThrow(`cannot read ${os.tmpdir()}: EISDIR`);
+});
+
 test('a YAML syntax error names the file and line', () => {
   const file = write('ports:\n  admin: [1\n');
   expect(() => loadConfig(file, {})).toThrow(new RegExp(`${file}:\\d+:`));
