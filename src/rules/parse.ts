@@ -123,7 +123,8 @@ function preciseParse(text: string, json: boolean): Precise {
   };
   const problems = [...doc.errors, ...doc.warnings].map((p) => ({ offset: p.pos[0], message: p.message }));
   if (problems.length === 0) problems.push(...duplicateKeys(doc));
-  const errors: RuleError[] = problems.map((p) => ({ path: '', ...position(p.offset), message: p.message }));
+  // A .json file is parsed as JSON: say so, or a YAML document under that name reads as a riddle ("Unresolved plain scalar").
+  const errors: RuleError[] = problems.map((p) => ({ path: '', ...position(p.offset), message: json ? `not strict JSON: ${p.message}` : p.message }));
   if (errors.length === 0) {
     try {
       doc.toJS(); // throws on aliases to anchors defined later, and on heavy alias use

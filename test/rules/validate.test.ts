@@ -322,7 +322,7 @@ metadataRoutes: {}
     expect(summary(errorsOf('rules: []\nrules: []\n'))).toEqual(['2:1 : Map keys must be unique']);
     expect(summary(errorsOf('rules: []\n---\nrules: []\n'))[0]).toMatch(/^2:1 : Source contains multiple documents/);
     // A .json origin is strict JSON: an unquoted key is an error, not a string.
-    expect(summary(errorsOf('{\n  rules: []\n}', 'rules.json'))).toEqual(['2:3 : Unresolved plain scalar "rules"']);
+    expect(summary(errorsOf('{\n  rules: []\n}', 'rules.json'))).toEqual(['2:3 : not strict JSON: Unresolved plain scalar "rules"']);
   });
 
   test('alias expansion bombs are refused: aliases may not expand a document past the node limit', () => {
