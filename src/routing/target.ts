@@ -17,11 +17,14 @@ export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): 
 
 export function lookupHost(host: string, registry: RegistrySnapshot): ServiceView | undefined {
   if (!host) return undefined;
+  // Namespaces have no '.', so a cluster name names one service.
   const asCluster = registry.clusters.get(host);
   if (asCluster) return asCluster;
+  // A service in the default namespace by its bare name: `shop`, or a dotted `com.example.shop`.
+  const bare = registry.services.get(serviceKey(DEFAULT_NAMESPACE, host));
+  if (bare) return bare;
   const dot = host.indexOf('.');
-  if (dot < 0) return registry.services.get(serviceKey(DEFAULT_NAMESPACE, host));
-  const second = host.indexOf('.', dot + 1);
+  const second = dot < 0 ? -1 : host.indexOf('.', dot + 1);
   return second < 0 ? undefined : registry.clusters.get(host.slice(0, second));
 }
 
