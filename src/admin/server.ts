@@ -60,6 +60,8 @@ export interface AdminDeps {
   /** The admin listener's TLS files; plain HTTP without. */
   readonly tls?: CertificateFiles;
   phase(): LifecyclePhase;
+  /** ext_proc servers answering: the in-process one, or the workers that serve (0: ext_proc is down, not ready). */
+  extProcServers(): number;
   /** A served xDS resource with its JSON text in chunks (converted in slices: it may be megabytes). */
   xdsResource(resource: string, name: string): Promise<{ type_url: string; version: string; resourceJson: string[] } | undefined>;
   /** Whether that xDS resource is served, without building or converting it (a HEAD request). */
@@ -102,7 +104,8 @@ export class AdminServer {
     this.route('GET', '/healthz', (_q, res) => send(res, 200, serialize.status({ status: 'ok' })), 'open');
     this.route('GET', '/readyz', (_q, res) => {
       const phase = deps.phase();
-      send(res, phase === 'serving' ? 200 : 503, serialize.status({ status: phase === 'serving' ? 'ready' : phase }));
+      const status = phase !== 'serving' ? phase : deps.extProcServers() === 0 ? 'no ext_proc worker' : 'ready';
+      send(res, status === 'ready' ? 200 : 503, serialize.status({ status }));
     }, 'open');
     this.route('GET', '/metrics', async (_q, res) => send(res, 200, deps.metrics.render() + (await runtimeMetrics()), 'text/plain; version=0.0.4'), 'open');
     this.route('GET', '/openapi.json', (_q, res) => send(res, 200, this.openApi), 'open');

@@ -3,13 +3,21 @@ import { VERSION } from '../model/build-info';
 import type { Registry } from '../registry/registry';
 import type { RulesSource } from './rules-source';
 
-/** Gauges read from live state at each scrape: build, instances per service and health, rules. */
-export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry, rules: RulesSource): void {
+/** ext_proc servers: `workers` of them configured (1: in process), and how many answer now. */
+export interface ExtProcServers {
+  readonly configured: number;
+  serving(): number;
+}
+
+/** Gauges read from live state at each scrape: build, instances per service and health, rules, ext_proc servers. */
+export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry, rules: RulesSource, extProc: ExtProcServers): void {
   metrics.gauge('metaroute_build_info', 'metaroute build: always 1, with the version and Node.js version as labels', ['version', 'node_version']).set(1, [VERSION, process.version]);
   const instances = metrics.gauge('metaroute_instances', 'Registered instances by service and health', ['namespace', 'service', 'health']);
   const rulesVersion = metrics.gauge('metaroute_rules_version', 'Version of the live rule document (counts rule documents; 0 before any)');
   const reloadOk = metrics.gauge('metaroute_rules_last_reload_success', 'Whether the latest rules update (file, API or store) was applied (1) or refused (0)');
   const reloadAt = metrics.gauge('metaroute_rules_last_reload_timestamp_seconds', 'When the latest rules update was applied or refused');
+  const servers = metrics.gauge('metaroute_extproc_servers', 'ext_proc servers: configured (workers, 1 in process) and serving now', ['state']);
+  servers.set(extProc.configured, ['configured']);
   metrics.onCollect(() => {
     instances.reset();
     for (const view of registry.snapshot().services.values()) {
@@ -17,6 +25,7 @@ export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry,
       instances.set(view.healthy, [view.namespace, view.name, 'healthy']);
       instances.set(view.instances.length - view.healthy, [view.namespace, view.name, 'unhealthy']);
     }
+    servers.set(extProc.serving(), ['serving']);
     rulesVersion.set(rules.snapshot.version);
     const last = rules.lastReload;
     if (last) {

@@ -115,7 +115,8 @@ export class App {
         return Promise.resolve(planAndTell().switchOver());
       },
     });
-    registerAppMetrics(metrics, registry, rules);
+    const extProcServers = (): number => (workers ? workers.serving : 1);
+    registerAppMetrics(metrics, registry, rules, { configured: config.workers, serving: extProcServers });
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
@@ -167,6 +168,7 @@ export class App {
       log,
       tls: config.admin.tls && new CertificateFiles(config.admin.tls, 'admin', log),
       phase: () => readiness.phase,
+      extProcServers,
       xdsResource: (section, name) => xds.resource(section, name),
       xdsServes: (section, name) => xds.serves(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),

@@ -27,6 +27,8 @@ const STOP_GRACE_MS = 5000;
 const STATS_TIMEOUT_MS = 1000;
 /** A worker that has not confirmed a switch by then is logged and no longer waited for. */
 const SWITCH_TIMEOUT_MS = 2000;
+/** A replacement that fails to start is tried again after 1 s, 2 s, 4 s … up to this. */
+const MAX_RETRY_MS = 30_000;
 
 export interface WorkerStats {
   readonly id: number;
@@ -43,7 +45,8 @@ export interface WorkerStats {
  * every worker through the same store path as on the primary; a rule or router-config change
  * is used by a worker when the primary's rollout of it switches over. The store, xDS and the admin
  * API stay in the primary. A worker that dies after serving is replaced; one that dies before
- * serving fails the start.
+ * serving fails the start, and a replacement that does (a certificate file half rotated) is
+ * tried again until one serves.
  */
 export class ExtProcWorkers {
   private readonly workers = new Set<Worker>();
@@ -51,6 +54,8 @@ export class ExtProcWorkers {
   private unwatch: (() => void) | undefined;
   private stopping = false;
   private port = 0;
+  private answering = 0;
+  private readonly retries = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly store: Store,
@@ -65,6 +70,11 @@ export class ExtProcWorkers {
     const ports = await Promise.all(Array.from({ length: this.count }, () => this.fork()));
     this.port = ports[0]!;
     return this.port;
+  }
+
+  /** Workers answering ext_proc now (the /readyz check and the metaroute_extproc_servers gauge). */
+  get serving(): number {
+    return this.answering;
   }
 
   setPhase(phase: LifecyclePhase): void {
@@ -118,6 +128,7 @@ export class ExtProcWorkers {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const retry of this.retries) clearTimeout(retry);
     this.unwatch?.();
     await Promise.all([...this.workers].map((worker) => new Promise<void>((resolve) => {
       const timer = setTimeout(() => worker.kill('SIGKILL'), STOP_GRACE_MS);
@@ -137,19 +148,36 @@ export class ExtProcWorkers {
       worker.on('message', (message: FromWorker) => {
         if (message.t !== 'ready') return;
         served = true;
+        this.answering++;
         resolve(message.port);
       });
       worker.once('exit', (code, signal) => {
         this.workers.delete(worker);
-        // One that never served fails the start (or its own replacement): no restart loop over a bad config.
+        // One that never served fails the start, or its replacement's try: no restart loop over a bad config at start.
         if (!served) return reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));
+        this.answering--;
         if (this.stopping) return;
         this.log.warn({ event: 'worker.exited', worker: worker.id, code, signal }, 'ext_proc worker exited; starting another');
-        this.fork().catch((error: Error) => this.log.error({ event: 'worker.failed', err: error }, 'ext_proc worker failed to start'));
+        this.replace(1);
       });
     });
     worker.once('online', () => void this.sendSnapshot(worker));
     return ready;
+  }
+
+  /** Starts a worker in place of one that died, trying again with a growing delay until one serves. */
+  private replace(attempt: number): void {
+    if (this.stopping) return;
+    this.fork().catch((error: Error) => {
+      if (this.stopping) return;
+      const retryInMs = Math.min(1000 * 2 ** (attempt - 1), MAX_RETRY_MS);
+      this.log.error({ event: 'worker.failed', err: error, attempt, retryInMs }, 'ext_proc worker failed to start; trying again');
+      const retry = setTimeout(() => {
+        this.retries.delete(retry);
+        this.replace(attempt + 1);
+      }, retryInMs);
+      this.retries.add(retry);
+    });
   }
 
   /** The whole store, in chunks; events after its revision follow through `forward`. */

@@ -137,6 +137,38 @@ maybe('ext_proc over TLS', () => {
     }
   }, 120_000);
 
+  test('workers: 2, a worker dies while the key file is bad: its replacement is tried again until the files load, and /readyz says no worker serves meanwhile', async () => {
+    const { certFile, keyFile, install } = rotatingFiles();
+    install(pki.serverCert, pki.serverKey);
+    const server = await MetarouteProcess.start({ workers: 2, extProc: { tls: { certFile, keyFile } } });
+    const clients: ExtProcClient[] = [];
+    // Each its own connection, so each is handed to a worker serving now.
+    const answered = async () => {
+      const client = new ExtProcClient(`127.0.0.1:${server.ports.extProc}`, {}, grpc.credentials.createSsl(read(pki.ca)), { 'grpc.use_local_subchannel_pool': 1 });
+      clients.push(client);
+      return (await failure(client)) === undefined;
+    };
+    const ready = async () => (await api(server.admin, 'GET', '/readyz')).json.status as string;
+    const servers = async () => (await api(server.admin, 'GET', '/metrics')).text.match(/^metaroute_extproc_servers\{state="serving"\} (\d+)$/m)?.[1];
+    // The primary's lines (the failing worker logs worker.failed too, without an attempt).
+    const failed = () => server.logs.join('').split('\n').filter((l) => l.includes('"event":"worker.failed"') && l.includes('"attempt"'));
+    try {
+      await until(answered, 'a worker to answer over TLS', 60_000);
+      expect([await ready(), await servers()]).toEqual(['ready', '2']);
+      fs.writeFileSync(keyFile, 'not a key'); // half a rotation
+      for (const worker of (await api(server.admin, 'GET', '/config_dump')).json.workers as { pid: number }[]) process.kill(worker.pid, 'SIGKILL');
+      await until(async () => failed().length >= 3 && (await ready()) === 'no ext_proc worker', 'replacements to fail and be tried again', 30_000);
+      expect(await servers()).toBe('0');
+      expect(JSON.parse(failed()[0]!)).toMatchObject({ attempt: 1, retryInMs: 1000 });
+      install(pki.serverCert, pki.serverKey); // the rotation completes: the next tries serve
+      await until(async () => (await ready()) === 'ready' && (await servers()) === '2', 'both workers back', 60_000);
+      expect(await answered()).toBe(true);
+    } finally {
+      clients.forEach((c) => c.close());
+      await server.stop();
+    }
+  }, 150_000);
+
   test('renewed certificate files are served to new connections without a restart; a key that does not match is refused and the old pair kept', async () => {
     const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
