@@ -95,7 +95,7 @@ export class RulesSource {
     this.unwatch = this.store.watch(RULES_KEY, revision, (event) => this.apply(event));
     await this.applying;
     if (rulesFile) {
-      const result = await this.update(fs.readFileSync(rulesFile, 'utf8'), rulesFile);
+      const result = await this.update(fs.readFileSync(rulesFile, 'utf8'), rulesFile, 'metaroute does not start on an invalid rules file');
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
       this.watchedFile = rulesFile;
       fs.watchFile(rulesFile, { interval: 250 }, (now, before) => {
@@ -109,13 +109,13 @@ export class RulesSource {
     if (this.watchedFile) fs.unwatchFile(this.watchedFile);
   }
 
-  /** Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled. */
-  async update(text: string, origin: string): Promise<RuleUpdate> {
+  /** Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled. `refused` ends the refusal's log line. */
+  async update(text: string, origin: string, refused = 'the previous rules keep serving'): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
     const checked = await this.checker.check(text, origin);
     if (!checked.ok) {
       this.lastReloadValue = { ok: false, at: Date.now() };
-      this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, 'rules refused; the previous rules keep serving');
+      this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, `rules refused; ${refused}`);
       return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
     }
     this.validated = { text, document: checked.document };

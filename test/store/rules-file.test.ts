@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { App } from '../../src/app/app';
+import { DEFAULTS } from '../../src/config/config';
 import { startApp, until } from '../support/app';
+import { captureLogs } from '../support/logs';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 
 const rules = (version: string) => `rules:\n  - name: all\n    service: shop\n    destinations: [{ name: d, labels: { version: ${version} } }]\n`;
@@ -32,4 +35,14 @@ test('editing the rules file takes effect without a restart; an invalid edit cha
     client.close();
     await env.app.stop();
   }
+});
+
+test('an invalid rules file at start stops the start, and its log line says so rather than promise the previous rules', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rules-file-'));
+  const file = path.join(dir, 'rules.yaml');
+  fs.writeFileSync(file, `${rules('gray')}    failover: nowhere\n`);
+  const { logger, lines: logs } = captureLogs();
+  await expect(App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, dataDir: path.join(dir, 'data'), rulesFile: file }, logger)).rejects.toThrow('rules file rejected');
+  const report = JSON.parse(logs.find((l) => l.includes('rules.refused'))!);
+  expect(report.msg).toBe('rules refused; metaroute does not start on an invalid rules file');
 });
