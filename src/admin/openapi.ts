@@ -18,7 +18,7 @@ const instancePath = [pathParam('namespace'), pathParam('service'), pathParam('i
 const GETS: Record<string, object> = {
   '/healthz': { summary: 'liveness', responses: { '200': answer('the process is up', 'Status') } },
   '/readyz': {
-    summary: 'readiness: 200 "ready" only while serving; 503 with "starting", "draining" or "stopping"',
+    summary: 'readiness: 200 "ready" only while serving; 503 with "starting", "draining", "stopping" or "no ext_proc worker" (workers: N and none serves)',
     responses: { '200': answer('serving', 'Status'), '503': answer('not serving', 'Status') },
   },
   '/metrics': { summary: 'Prometheus text exposition', responses: { '200': text('metrics', 'text/plain') } },
