@@ -55,6 +55,8 @@ export class ExtProcWorkers {
   private stopping = false;
   private port = 0;
   private answering = 0;
+  /** The phase last sent to the workers, for a replacement started later (it would report serving while the rest drain). */
+  private phase: LifecyclePhase | undefined;
   private readonly retries = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -78,6 +80,7 @@ export class ExtProcWorkers {
   }
 
   setPhase(phase: LifecyclePhase): void {
+    this.phase = phase;
     this.broadcast({ t: 'phase', phase });
   }
 
@@ -144,14 +147,18 @@ export class ExtProcWorkers {
     const worker = cluster.fork();
     this.workers.add(worker);
     let served = false;
+    let exited = false;
     const ready = new Promise<number>((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
-        if (message.t !== 'ready') return;
+        // A 'ready' read after the exit (IPC still held it) is from a worker that serves no more.
+        if (message.t !== 'ready' || served || exited) return;
         served = true;
         this.answering++;
+        if (this.phase) worker.send({ t: 'phase', phase: this.phase } satisfies ToWorker);
         resolve(message.port);
       });
       worker.once('exit', (code, signal) => {
+        exited = true;
         this.workers.delete(worker);
         // One that never served fails the start, or its replacement's try: no restart loop over a bad config at start.
         if (!served) return reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));

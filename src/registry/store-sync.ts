@@ -56,6 +56,8 @@ export class RegistryStoreSync {
   private readonly written = new Map<string, OwnWrite>();
   /** Keys this replica is deleting (deregistrations), to tell them from expiries on a leased store. */
   private readonly deregistering = new Set<string>();
+  /** Ephemeral records the first load refused, on a store without leases: see `dropRefused`. */
+  private refusedAtLoad: string[] = [];
 
   constructor(
     private readonly store: Store,
@@ -68,7 +70,7 @@ export class RegistryStoreSync {
   async start(): Promise<void> {
     const { entries, revision } = await this.store.list(PREFIX);
     this.registry.batch(() => {
-      for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision });
+      for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision }, true);
     });
     this.unwatch = this.store.watch(PREFIX, revision, (event) => this.enqueue(event));
   }
@@ -168,6 +170,19 @@ export class RegistryStoreSync {
     return expired;
   }
 
+  /**
+   * Deletes the ephemeral records the first load refused (written before a rule they break, such
+   * as a host name): out of the registry, nothing would expire them on a store without leases,
+   * and an agent heartbeating one would meet 404 and a refused registration forever. Persistent
+   * ones stay (logged at each start) for their owner to fix. Only the replica that expires
+   * instances calls this.
+   */
+  async dropRefused(): Promise<void> {
+    const keys = this.refusedAtLoad;
+    this.refusedAtLoad = [];
+    await Promise.all(keys.map((key) => this.store.delete(key).then(() => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'))));
+  }
+
   /** Resolves when every event queued so far is applied. */
   private applied(): Promise<void> {
     if (this.appliedCount >= this.queuedCount) return Promise.resolve();
@@ -210,7 +225,7 @@ export class RegistryStoreSync {
     }
   }
 
-  private apply(event: StoreEvent): void {
+  private apply(event: StoreEvent, atLoad = false): void {
     const [namespace, service, id] = event.key.slice(PREFIX.length).split('/');
     if (!namespace || !service || !id) return;
     if (event.type === 'delete') {
@@ -230,9 +245,11 @@ export class RegistryStoreSync {
       return;
     }
     // The key names the instance; records written before that was so carry the names too.
-    const parsed = parseInstance({ ...(JSON.parse(event.value!) as object), namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
-    if (parsed.ok) this.registry.upsert(parsed.instance);
-    else this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
+    const record = JSON.parse(event.value!) as Record<string, unknown>;
+    const parsed = parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
+    if (parsed.ok) return this.registry.upsert(parsed.instance);
+    this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
+    if (atLoad && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
   }
 }
 

@@ -467,10 +467,13 @@ const REST_FROM_BYTES = 1024 * 1024;
 /** The longest a type rests after the client answered (a client that took a minute gets new changes after 5 s). */
 const MAX_REST_MS = 5000;
 
-/** The client answered the newest response: after a large one, the next waits as long as that answer took. */
+/**
+ * The client answered the newest response: after a large one, the next waits as long as that
+ * answer took. A small one (a new subscription sent during a rest) leaves the rest earned before.
+ */
 function restAfterAnswer(state: TypeState): void {
   const now = performance.now();
-  state.restUntil = state.sentBytes >= REST_FROM_BYTES ? now + Math.min(now - state.sentAt, MAX_REST_MS) : 0;
+  if (state.sentBytes >= REST_FROM_BYTES) state.restUntil = now + Math.min(now - state.sentAt, MAX_REST_MS);
 }
 
 /**

@@ -177,7 +177,7 @@ describe('registration tokens (loopback server with tokens)', () => {
     await ok.start();
     await ok.stop();
     const logs: string[] = [];
-    const refused = new Agent({ admin: env.admin, registration: { ...registration, metadata: { user: 'B' } }, ttlSeconds: 5, token: TOKEN_A, log: (l) => logs.push(l) });
+    const refused = new Agent({ admin: env.admin, registration: { ...registration, metadata: { user: 'B' } }, ttlSeconds: 5, token: TOKEN_A, log: (_event, message) => logs.push(message) });
     await expect(refused.start()).rejects.toThrow('registration refused (403): token may not register user=B');
     expect(logs).toEqual([]);
   });

@@ -9,6 +9,9 @@ import { MetarouteProcess } from '../support/metaroute-process';
 export const ISSUER = 'https://idp.example.invalid';
 export const AUDIENCE = 'metaroute-gateway';
 
+/** Headers that steer Envoy's routing: only metaroute sets them, and no backend receives them. */
+const ROUTING_HEADERS = ['x-metaroute-cluster', 'x-gateway-destination-endpoint'];
+
 export interface Backend {
   readonly id: string;
   readonly service: string;
@@ -82,7 +85,9 @@ export class Gateway {
   async backend(id: string, service: string, metadata: Record<string, string> = {}, options: { locality?: Record<string, string>; healthy?: boolean } = {}): Promise<Backend> {
     const server = http.createServer((req, res) => {
       req.resume();
-      res.writeHead(200, { 'x-instance': id, 'content-type': 'text/plain' }).end(id);
+      // Routing headers are for Envoy alone: one that reached a backend is named in the body.
+      const leaked = ROUTING_HEADERS.filter((name) => req.headers[name] !== undefined);
+      res.writeHead(200, { 'x-instance': id, 'content-type': 'text/plain' }).end(leaked.length > 0 ? `${id}, received ${leaked.join(', ')}` : id);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     this.servers.push(server);

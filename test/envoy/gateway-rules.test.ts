@@ -162,6 +162,7 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     // a client's x-metaroute-* header at the edge; through Envoy it never sees them.
     const answeredBy = async (headers: Record<string, string>): Promise<unknown> => {
       const answer = await gw.send(shop('/', headers));
+      expect(answer.body).toBe(answer.backend?.id); // the backend received neither header
       return answer.backend?.service ?? answer.status;
     };
     for (const cluster of ['legacy.default', 'metaroute_ext_proc']) {
