@@ -194,6 +194,13 @@ export class Gateway {
   }
 
   /** Waits until Envoy routes `request` to one of `ids` (xDS reached Envoy). */
+  /** Waits until `request` is answered with `status` (a local reply: Envoy's or metaroute's). */
+  async untilStatus(request: GatewayRequest, status: number): Promise<void> {
+    await waitFor(`Envoy to answer ${request.path} with ${status}`, async () => ((await this.send(request)).status === status ? true : undefined)).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.envoy.tail()}`);
+    });
+  }
+
   async until(request: GatewayRequest, ids: readonly string[]): Promise<void> {
     await waitFor(`Envoy to route ${request.path} to ${ids.join('/')}`, async () => {
       const answer = await this.send(request);
