@@ -180,7 +180,10 @@ export class RegistryStoreSync {
   async dropRefused(): Promise<void> {
     const keys = this.refusedAtLoad;
     this.refusedAtLoad = [];
-    await Promise.all(keys.map((key) => this.store.delete(key).then(() => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'))));
+    await Promise.all(keys.map((key) => this.store.delete(key).then(
+      () => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'),
+      (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting an invalid stored instance failed; it is tried again at the next start'),
+    )));
   }
 
   /** Resolves when every event queued so far is applied. */
