@@ -62,15 +62,16 @@ export function metadataHeader(prefix: string, key: string): string {
 
 /** The whole-chain value of metadata key `key` in `headers`, in any of the spellings metainfo, SCT and Polaris use. */
 export function persistentValue(headers: HeaderList, key: string): string | undefined {
+  // An empty value is none (an app copying headers blindly sends them): the next spelling, or the caller's label, decides.
   const value =
-    headerValue(headers, metadataHeader(PERSIST_PREFIX, key)) ??
-    headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ??
+    headerValue(headers, metadataHeader(PERSIST_PREFIX, key)) ||
+    headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ||
     headerValue(headers, POLARIS_TRANSITIVE_PREFIX + key.toLowerCase());
-  if (value !== undefined) return value;
+  if (value) return value;
   const custom = sctCustomMetadata(headers);
   if (custom === undefined) return undefined;
   const wanted = wireKey(key);
-  for (const [k, v] of Object.entries(custom)) if (typeof v === 'string' && wireKey(k) === wanted) return v;
+  for (const [k, v] of Object.entries(custom)) if (typeof v === 'string' && v !== '' && wireKey(k) === wanted) return v;
   return undefined;
 }
 
@@ -119,13 +120,14 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
       if (!name.startsWith(prefix)) continue;
       const key = wireKey(name.slice(prefix.length));
       if (MARKER_KEYS.has(key)) continue; // the markers are ours (this call removes them); in another spelling, forged
+      if (headers.values[i] === '') continue; // none: another spelling or the caller's transitive label fills it (overwriting)
       present.add(name);
       if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
     }
   }
   const custom = sctCustomMetadata(headers);
   for (const [name, value] of Object.entries(custom ?? {})) {
-    if (typeof value === 'string' && !values.has(wireKey(name)) && !MARKER_KEYS.has(wireKey(name))) values.set(wireKey(name), { name, value });
+    if (typeof value === 'string' && value !== '' && !values.has(wireKey(name)) && !MARKER_KEYS.has(wireKey(name))) values.set(wireKey(name), { name, value });
   }
   for (const name of transitive) {
     const value = labels[name];

@@ -90,3 +90,16 @@ test('when D-dev1 turns unhealthy, dev1 traffic falls back to the baseline D; wh
   await until(() => env.app.engine.current.registry.services.get('default/d')!.instances.length === 1, 'D-dev1 to be gone');
   expect(isPass(await hop('c', '', 'd', true))).toBe(true);
 });
+
+test("an empty lane header is no lane: a lane instance's transitive label fills it for the next hops", async () => {
+  // An app that copies headers blindly can send `rpc-persist-env;` (empty).
+  const outbound = new ExtProcClient(env.extProc, {
+    'x-metaroute-caller-service': 'a', 'x-metaroute-caller-namespace': 'default', 'x-metaroute-side': 'outbound',
+    'x-metaroute-caller-labels': 'env=dev1', 'x-metaroute-caller-transitive': 'env',
+  });
+  clients.push(outbound);
+  const answer = await outbound.request({ ':method': 'GET', ':path': '/', ':authority': 'b', ':scheme': 'http', 'rpc-persist-env': '' });
+  const written = new Map((answer.request_headers?.response?.header_mutation?.set_headers ?? []).map((o) => [o.header.key, Buffer.from(o.header.raw_value).toString()]));
+  expect(written.get('rpc-persist-env')).toBe('dev1');
+  expect(written.get('x-sct-metadata-transitive-env')).toBe('dev1');
+});
