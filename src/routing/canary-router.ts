@@ -48,6 +48,6 @@ export class CanaryRouter implements Router {
 
 function parse(config: unknown): CanaryConfig {
   const r = new ConfigReader('canary', config, FIELDS);
-  const key = r.headerLabelKey('key', 'canary');
+  const key = r.labelKey('key', 'canary');
   return { enabled: r.boolean('enabled', false), labels: new LabelCache([key]), header: r.headerName('header', CANARY_HEADER) };
 }

@@ -59,8 +59,8 @@ export class LaneRouter implements Router {
 
 function parse(config: unknown): LaneConfig {
   const r = new ConfigReader('lane', config, FIELDS);
-  const key = r.headerLabelKey('key', 'env');
-  const services = r.serviceList('services');
+  const key = r.labelKey('key', 'env');
+  const services = r.stringList('services');
   return {
     enabled: r.boolean('enabled', false),
     labels: new LabelCache([key]),

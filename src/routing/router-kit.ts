@@ -37,21 +37,6 @@ export class ConfigReader {
     return v;
   }
 
-  /** A label key that also travels as a header (`rpc-persist-<key>`): no '/', so no locality key either. */
-  headerLabelKey(field: string, fallback: string): string {
-    const v = this.labelKey(field, fallback);
-    if (v.includes('/')) throw this.error(field, "must be a label key without '/' (it travels as the header rpc-persist-<key>)", v);
-    return v;
-  }
-
-  /** Services as `name` (the default namespace) or `namespace/name`. */
-  serviceList(field: string): readonly string[] | undefined {
-    const v = this.stringList(field);
-    const bad = v?.find((s) => !/^(?:[A-Za-z0-9][A-Za-z0-9_-]*\/)?[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(s));
-    if (bad !== undefined) throw this.error(field, "must list services as name or namespace/name", bad);
-    return v;
-  }
-
   /** An HTTP header name, lower-cased as Envoy sends it. */
   headerName(field: string, fallback: string): string {
     const v = this.o[field];

@@ -103,18 +103,11 @@ test('after an explicit list (a custom router), the lane filters that list inste
   expect(sortedEndpoints(decide(engine, 'api', request({ 'rpc-persist-env': 'dev1' }, { labels: { zone: 'z1' } })))).toEqual(endpoints(9002));
 });
 
-test('services are named as name or namespace/name', () => {
-  const { lane } = setup();
-  expect(() => lane.configure({ enabled: true, services: ['shop', 'prod/com.example.cart'] })).not.toThrow();
-});
-
 test('a refused config names the field and keeps the previous config', () => {
   const { lane, engine } = setup();
   expect(() => lane.configure({ key: 'bad key' })).toThrow(/^lane\.key: must be a label key/);
   expect(() => lane.configure({ key: 'constructor' })).toThrow(/^lane\.key: must not be a name of Object\.prototype/);
   expect(() => lane.configure({ services: 'shop' })).toThrow(/^lane\.services: must be a list/);
-  expect(() => lane.configure({ services: ['a/b/c'] })).toThrow(/^lane\.services: must list services as name or namespace\/name, got "a\/b\/c"/);
-  expect(() => lane.configure({ key: 'metaroute.io/zone' })).toThrow(/^lane\.key: must be a label key without '\/'/);
   expect(() => lane.configure({ enabled: 'yes' })).toThrow(/^lane\.enabled: must be true or false/);
   expect(() => lane.configure({ keys: 'env' })).toThrow(/^lane\.keys: unknown field/);
   expect(() => lane.configure(null)).toThrow(/^lane: config must be an object/);
