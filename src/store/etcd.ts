@@ -18,12 +18,6 @@ export interface EtcdStoreConfig {
 
 /** A unary etcd call that takes longer fails: a registration answers 503 instead of hanging. */
 const CALL_TIMEOUT_MS = 2000;
-/**
- * The longest a write waits for etcd, retries included, before it answers 503. A leader election
- * fits (its retries take about four seconds, see `faultHandling`); an etcd that stops answering
- * (packets dropped) would otherwise hold a write for eight 2 s deadlines (13-14 s).
- */
-const WRITE_BUDGET_MS = 6000;
 /** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
@@ -213,20 +207,11 @@ export class EtcdStore implements Store {
   private async guard<T>(key: string, call: () => Promise<T>, outcome = 'nothing was stored'): Promise<T> {
     if (this.closed) throw new Error('store is closed');
     let result: T;
-    const calling = call();
-    let budget: NodeJS.Timeout | undefined;
-    const overBudget = new Promise<never>((_, reject) => {
-      budget = setTimeout(() => reject(new WriteBudgetSpent()), WRITE_BUDGET_MS);
-    });
     try {
-      result = await Promise.race([calling, overBudget]);
+      result = await call();
     } catch (error) {
-      calling.catch(() => undefined); // still retrying past the budget: its end is no one's concern
       if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
-      const what = error instanceof WriteBudgetSpent ? 'did not answer the write in time; it may still be stored' : `did not take the write, ${outcome}`;
-      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) ${what}; try again: ${(error as Error).message}`);
-    } finally {
-      clearTimeout(budget);
+      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }
     if (this.refusedWrites > 0) {
       this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
@@ -394,11 +379,4 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
       (error: Error) => (clearTimeout(timer), reject(error)),
     );
   });
-}
-
-/** A write's retries outlasted WRITE_BUDGET_MS. */
-class WriteBudgetSpent extends Error {
-  constructor() {
-    super(`no answer within ${WRITE_BUDGET_MS} ms`);
-  }
 }

@@ -176,20 +176,6 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await proxy.close();
   });
 
-  test('an etcd that stops answering (packets dropped, nothing refused): a write is refused within the write budget, not after every retry has waited its deadline', async () => {
-    const proxy = await CuttableProxy.start(etcd.endpoint(0));
-    const hung = await store(proxy.endpoint);
-    proxy.hang();
-    const startedAt = Date.now();
-    const result = await hung.put('k/hung', 'v').then(() => 'stored', (error: Error) => error);
-    const tookMs = Date.now() - startedAt;
-    expect(result).toBeInstanceOf(StoreUnavailableError);
-    expect((result as Error).message).toContain('may still be stored');
-    expect(tookMs).toBeLessThan(9000); // eight attempts of 2 s each took 13-14 s
-    proxy.restore();
-    await proxy.close();
-  }, 30_000);
-
   test('an outage shorter than the retry window: a write issued during it is acknowledged when etcd is back, not refused', async () => {
     // Every attempt fails at once while cut, so the host's circuit breaker opens after three
     // (0.7 s in); the write must keep retrying through the open breaker, as through a leader

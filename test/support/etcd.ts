@@ -148,14 +148,10 @@ export function makeCertificates(dir: string): { ca: string; server: { cert: str
   return { ca: file('ca.pem'), server: { cert: file('server.pem'), key: file('server-key.pem') }, client: { cert: file('client.pem'), key: file('client-key.pem') } };
 }
 
-/**
- * A loopback TCP proxy a test can cut (all connections dropped, new ones refused), hang (bytes
- * held, nothing answered: a network that drops packets) and restore.
- */
+/** A loopback TCP proxy a test can cut (all connections dropped, new ones refused) and restore. */
 export class CuttableProxy {
   private readonly sockets = new Set<net.Socket>();
   private cutOff = false;
-  private hung = false;
 
   private constructor(private readonly server: net.Server, readonly port: number) {}
 
@@ -164,13 +160,6 @@ export class CuttableProxy {
     let proxy: CuttableProxy | undefined;
     const server = net.createServer((client) => {
       if (proxy!.cutOff) return void client.destroy();
-      if (proxy!.hung) {
-        // Held, never connected: cut() and close() end it.
-        proxy!.sockets.add(client);
-        client.on('close', () => proxy!.sockets.delete(client));
-        client.on('error', () => client.destroy());
-        return void client.pause();
-      }
       const upstream = net.connect(Number(port), hostname);
       for (const s of [client, upstream]) {
         proxy!.sockets.add(s);
@@ -193,15 +182,8 @@ export class CuttableProxy {
     for (const s of this.sockets) s.destroy();
   }
 
-  hang(): void {
-    this.hung = true;
-    for (const s of this.sockets) s.pause();
-  }
-
   restore(): void {
     this.cutOff = false;
-    this.hung = false;
-    for (const s of this.sockets) s.resume();
   }
 
   async close(): Promise<void> {
