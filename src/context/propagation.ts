@@ -62,16 +62,22 @@ export function metadataHeader(prefix: string, key: string): string {
 
 /** The whole-chain value of metadata key `key` in `headers`, in any of the spellings metainfo, SCT and Polaris use. */
 export function persistentValue(headers: HeaderList, key: string): string | undefined {
-  // An empty value is none (an app copying headers blindly sends them): the next spelling, or the caller's label, decides.
+  // An empty value is none (an app copying headers blindly sends them): the next line or spelling, or the caller's label, decides.
   const value =
-    headerValue(headers, metadataHeader(PERSIST_PREFIX, key)) ||
-    headerValue(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ||
-    headerValue(headers, POLARIS_TRANSITIVE_PREFIX + key.toLowerCase());
+    firstNonEmpty(headers, metadataHeader(PERSIST_PREFIX, key)) ??
+    firstNonEmpty(headers, SCT_TRANSITIVE_PREFIX + key.toLowerCase()) ??
+    firstNonEmpty(headers, POLARIS_TRANSITIVE_PREFIX + key.toLowerCase());
   if (value) return value;
   const custom = sctCustomMetadata(headers);
   if (custom === undefined) return undefined;
   const wanted = wireKey(key);
   for (const [k, v] of Object.entries(custom)) if (typeof v === 'string' && v !== '' && wireKey(k) === wanted) return v;
+  return undefined;
+}
+
+/** The first line of header `name` with a value, as `persistentMetadata` reads them. */
+function firstNonEmpty(headers: HeaderList, name: string): string | undefined {
+  for (let i = 0; i < headers.names.length; i++) if (headers.names[i] === name && headers.values[i] !== '') return headers.values[i];
   return undefined;
 }
 
