@@ -99,7 +99,7 @@ test("an empty lane header is no lane: a lane instance's transitive label fills 
   });
   clients.push(outbound);
   const answer = await outbound.request({ ':method': 'GET', ':path': '/', ':authority': 'b', ':scheme': 'http', 'rpc-persist-env': '' });
-  const written = new Map((answer.request_headers?.response?.header_mutation?.set_headers ?? []).map((o) => [o.header.key, Buffer.from(o.header.raw_value).toString()]));
+  const written = new Map((answer.request_headers?.response?.header_mutation?.set_headers ?? []).map((o: { header: { key: string; raw_value: Uint8Array } }) => [o.header.key, Buffer.from(o.header.raw_value).toString()]));
   expect(written.get('rpc-persist-env')).toBe('dev1');
   expect(written.get('x-sct-metadata-transitive-env')).toBe('dev1');
 });
