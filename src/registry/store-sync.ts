@@ -250,7 +250,10 @@ export class RegistryStoreSync {
     // The key names the instance; records written before that was so carry the names too.
     const record = JSON.parse(event.value!) as Record<string, unknown>;
     const parsed = parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
-    if (parsed.ok) return this.registry.upsert(parsed.instance);
+    if (parsed.ok) {
+      this.registry.upsert(parsed.instance);
+      return;
+    }
     this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
     if (atLoad && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
   }

@@ -93,7 +93,7 @@ class Checker {
     if (!o) return undefined;
     const name = this.name(path, o, 'name');
     const service = this.serviceName(path, o);
-    const namespace = this.targetNamespace(path, o);
+    const namespace = this.string(path, o, 'namespace', { ident: true }) ?? DEFAULT_NAMESPACE;
     const direction = this.oneOf(path, o, 'direction', DIRECTIONS) ?? 'inbound';
     const sources = this.list(path, o, 'sources', false).map((s, i) => this.source([...path, 'sources', i], s));
     const destinations = this.destinations(path, o);
@@ -269,7 +269,7 @@ class Checker {
     const from = this.oneOf(path, o, 'from', KEY_ORIGINS) ?? 'request';
     const route = {
       service: this.serviceName(path, o),
-      namespace: this.targetNamespace(path, o),
+      namespace: this.string(path, o, 'namespace', { ident: true }) ?? DEFAULT_NAMESPACE,
       keys: [...seen],
       failover: this.oneOf(path, o, 'failover', METADATA_FAILOVERS) ?? 'none',
       mode: this.oneOf(path, o, 'mode', MODES) ?? 'subset',
@@ -356,13 +356,6 @@ class Checker {
   }
 
   /** The service a rule or route is attached to: one service, not a wildcard. */
-  /** The namespace a rule routes in: no '.', as at registration, since `<service>.<namespace>` names one cluster. */
-  targetNamespace(path: Path, o: Obj): string {
-    const namespace = this.string(path, o, 'namespace', { ident: true }) ?? DEFAULT_NAMESPACE;
-    if (namespace.includes('.')) this.report([...path, 'namespace'], "no '.': <service>.<namespace> names the cluster");
-    return namespace;
-  }
-
   serviceName(path: Path, o: Obj): string {
     const service = this.name(path, o, 'service');
     if (service !== '*') return service;

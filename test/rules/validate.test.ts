@@ -317,21 +317,6 @@ metadataRoutes: {}
     ]);
   });
 
-  test("a namespace a rule or metadata route routes in has no '.' (<service>.<namespace> names one cluster); a source's may", () => {
-    const text = [
-      'rules:',
-      '  - { name: a, service: shop, namespace: b.c, destinations: [{ name: d, labels: { v: x } }] }',
-      '  - { name: b, service: shop, sources: [{ namespace: x.y }], destinations: [{ name: d, labels: { v: x } }] }',
-      'metadataRoutes:',
-      '  - { service: aigc, namespace: b.c, keys: [user] }',
-      '',
-    ].join('\n');
-    expect(summary(errorsOf(text))).toEqual([
-      "2:42 rules[0].namespace: no '.': <service>.<namespace> names the cluster",
-      "5:33 metadataRoutes[0].namespace: no '.': <service>.<namespace> names the cluster",
-    ]);
-  });
-
   test('YAML and JSON syntax errors carry line:column', () => {
     expect(summary(errorsOf('rules:\n  - name: a\n    service: [s\n  - name: b\n'))[0]).toMatch(/^4:\d+ : /);
     expect(summary(errorsOf('rules: []\nrules: []\n'))).toEqual(['2:1 : Map keys must be unique']);
