@@ -131,11 +131,16 @@ async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [p
     fs.writeFileSync(tokensFile, JSON.stringify(tokens));
 
     const url = `http://127.0.0.1:${gatewayPort}`;
-    // Envoy has the clusters (CDS/EDS from metaroute) once the last user's container answers.
+    // Envoy routes per user once a user without a container gets 503 (before that, round robin
+    // reaches the right container by chance) and the last user's container answers.
     const last = `u${users - 1}`;
+    const nobody = await new jose.SignJWT({ sub: 'nobody' }).setProtectedHeader({ alg: 'RS256', kid: 'loadtest' })
+      .setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('1h').sign(privateKey);
+    const generate = (token) => fetch(`${url}/aigc/generate`, { headers: { authorization: `Bearer ${token}` } });
     await waitFor('Envoy to route through metaroute', async () => {
-      const res = await fetch(`${url}/aigc/generate`, { headers: { authorization: `Bearer ${tokens[last]}` } });
-      return res.headers.get('x-instance') === `aigc-${last}`;
+      const [absent, present] = await Promise.all([generate(nobody), generate(tokens[last])]);
+      await Promise.all([absent.text(), present.text()]);
+      return absent.status === 503 && present.headers.get('x-instance') === `aigc-${last}`;
     });
     return { url, adminUrl, envoyAdmin: `http://127.0.0.1:${envoyAdmin}`, tokens, tokensFile, backends, dir, stop };
   } catch (err) {

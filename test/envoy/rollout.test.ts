@@ -140,6 +140,8 @@ metadataRoutes:
       await gw.backend('user-B', 'aigc', { user: 'B' });
       const userA: GatewayRequest = { path: '/aigc/chat', cluster: 'aigc.default', headers: {}, claims: { sub: 'A' } };
       await gw.rules(routes('subset'));
+      // Round robin reaches A's container by chance before the route is live; an unknown user's 503 says it is.
+      await gw.untilStatus({ ...userA, claims: { sub: 'C' } }, 503);
       await gw.until(userA, ['user-A']);
       const endpointDecisions = (): number => gw.accessLog().filter((l) => ENDPOINT_LIST_KEY in ((l['envoy_lb'] as object | null) ?? {})).length;
       const labelDecisions = (): number => gw.accessLog().filter((l) => (l['envoy_lb'] as { user?: string } | null)?.user === 'A').length;
