@@ -71,6 +71,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
   await loaded;
   const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout });
+  store.endListing();
   const metrics = new MetricsRegistry();
   const server = createExtProcServer(config, engine, metrics, readiness, log, split);
   decisions = () => metrics.observations('metaroute_decision_seconds');
