@@ -211,7 +211,7 @@ export class App {
         expiring = false;
       }
     };
-    await sync.dropRefused();
+    await sync.dropAtLoad();
     const expiryTimer = setInterval(() => void expire(), 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));

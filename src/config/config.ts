@@ -7,7 +7,7 @@ import type { EdgeGuardConfig, JwtConfig } from '../context/identity';
 import type { Instance } from '../model/instance';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { formatPath } from '../rules/errors';
-import { parseInstance } from '../registry/instance-input';
+import { parseInstance, sameAddressCheck } from '../registry/instance-input';
 import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { DEFAULT_STORE, parseStoreConfig, type StoreConfig } from './store-config';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
@@ -217,10 +217,13 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   const ttlSeconds = int(registry.ttlSeconds, 'registry.ttlSeconds', DEFAULTS.registry.ttlSeconds, 1, 86400);
   const instances: Instance[] = [];
   if (registry.instances !== undefined && !Array.isArray(registry.instances)) problems.push('registry.instances: must be a list');
+  const sameAddress = sameAddressCheck();
   (Array.isArray(registry.instances) ? registry.instances : []).forEach((entry, i) => {
     const parsed = parseInstance({ ephemeral: false, ...(entry as object) }, { ttlSeconds }, `registry.instances[${i}]`);
-    if (parsed.ok) instances.push(parsed.instance);
-    else problems.push(...parsed.errors);
+    if (!parsed.ok) return void problems.push(...parsed.errors);
+    const taken = sameAddress(parsed.instance, `registry.instances[${i}]`);
+    if (taken) problems.push(taken);
+    instances.push(parsed.instance);
   });
   const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'tls', 'clients']);
   const extProcTls = parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems);

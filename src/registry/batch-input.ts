@@ -1,6 +1,6 @@
 import { DEFAULT_NAMESPACE, INSTANCE_ID, type Instance } from '../model/instance';
 import { yieldTurn } from '../model/slices';
-import { parseInstance, type InstanceDefaults } from './instance-input';
+import { parseInstance, sameAddressCheck, type InstanceDefaults } from './instance-input';
 import type { InstanceRef } from './store-sync';
 
 /** Entries of one batch call: beyond it, split the batch (the agent and CLI do). */
@@ -19,7 +19,7 @@ export type BatchParse = { ok: true; batch: Batch } | { ok: false; errors: strin
 /**
  * Validates a batch `{register: [instance...], deregister: [{namespace?, service, id}...]}`
  * as a whole: any bad entry refuses all of it, each error naming its index and field
- * (`register[3].port`). An instance may appear only once in a batch.
+ * (`register[3].port`). An instance may appear only once in a batch, and an address once per service.
  */
 export async function parseBatch(input: unknown, defaults: InstanceDefaults): Promise<BatchParse> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return { ok: false, errors: ['body: must be an object with register and/or deregister lists'] };
@@ -42,6 +42,7 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
     if (first) errors.push(`${at}: the same instance as ${first}`);
     else seen.set(key, at);
   };
+  const sameAddress = sameAddressCheck();
   for (let i = 0; i < register.length; i++) {
     if (i > 0 && i % VALIDATE_PER_TURN === 0) await yieldTurn();
     const at = `register[${i}]`;
@@ -49,6 +50,8 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
     if (!parsed.ok) errors.push(...parsed.errors);
     else {
       once(parsed.instance, at);
+      const taken = sameAddress(parsed.instance, at);
+      if (taken) errors.push(taken);
       batch.register.push(parsed.instance);
     }
   }

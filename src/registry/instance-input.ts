@@ -112,3 +112,19 @@ function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: strin
   if (Object.getOwnPropertySymbols(copy).length > 0) errors.push(`${at}: keys must be strings`);
   return copy as Record<string, string>;
 }
+
+/**
+ * For a list registered together (a batch, the configuration's instances): the error for an
+ * instance at the address of an earlier one of its service with another id, else undefined.
+ * One process listens at an address, and the registry keeps one instance per address.
+ */
+export function sameAddressCheck(): (instance: Instance, at: string) => string | undefined {
+  const seen = new Map<string, { id: string; at: string }>();
+  return (instance, at) => {
+    const address = `${instance.namespace}/${instance.service}/${instance.host}:${instance.port}`;
+    const first = seen.get(address);
+    if (!first) seen.set(address, { id: instance.id, at });
+    else if (first.id !== instance.id) return `${at}.port: ${instance.host}:${instance.port} is the address of ${first.at} (id ${first.id}) in the same service; an address holds one instance`;
+    return undefined;
+  };
+}

@@ -42,11 +42,18 @@ export class Registry {
     };
   }
 
-  upsert(instance: Instance): void {
+  /** Adds or replaces an instance; returns the other instance of its service it displaced from its address, if any (`ServiceView.upsert`). */
+  upsert(instance: Instance): Instance | undefined {
     const view = this.viewFor(instance.namespace, instance.service);
-    view.upsert(instance);
+    const displaced = view.upsert(instance);
     this.lease(view, instance);
     this.touch(view);
+    return displaced;
+  }
+
+  /** The instance of a service registered at `host:port`, if any. */
+  at(namespace: string, service: string, host: string, port: number): Instance | undefined {
+    return this.services.get(serviceKey(namespace, service))?.at(host, port);
   }
 
   /** Returns false when the instance was not registered. */

@@ -94,6 +94,11 @@ export class ServiceView {
   private readonly shared = new WeakSet<MemberSet>();
   /** Rule destinations keep one Labels object per snapshot: look those up by identity, no key building. */
   private byObject = new WeakMap<Labels, MemberSet>();
+  /**
+   * host → the instance at each of its ports (one port: the instance itself, no inner Map), so
+   * that an address holds one instance: keyed by the instance's own host string, no new string.
+   */
+  private readonly byAddress = new Map<string, Instance | Map<number, Instance>>();
 
   constructor(
     readonly namespace: string,
@@ -115,15 +120,30 @@ export class ServiceView {
     return this.all.get(id);
   }
 
-  /** Adds or replaces an instance (by id); a replaced one keeps its lease deadline. */
-  upsert(instance: Instance): void {
+  /** The instance registered at `host:port`, if any. */
+  at(host: string, port: number): Instance | undefined {
+    const held = this.byAddress.get(host);
+    return held instanceof Map ? held.get(port) : held?.port === port ? held : undefined;
+  }
+
+  /**
+   * Adds or replaces an instance (by id); a replaced one keeps its lease deadline. Another
+   * instance at the same address is removed and returned: one process listens at an address,
+   * and Envoy takes one endpoint per address, so the latest registration there is the one kept.
+   */
+  upsert(instance: Instance): Instance | undefined {
     const previous = this.all.get(instance.id);
+    const holder = this.at(instance.host, instance.port);
+    const displaced = holder && holder.id !== instance.id ? holder : undefined;
+    if (displaced) this.remove(displaced.id);
     if (previous) {
       this.unindex(previous);
+      this.forgetAddress(previous);
       this.all.replace(instance);
     } else {
       this.all.add(instance);
     }
+    this.holdAddress(instance);
     forLabels(instance, (key, value) => {
       let values = this.postings.get(key);
       if (!values) this.postings.set(key, (values = new Map()));
@@ -134,6 +154,7 @@ export class ServiceView {
     });
     this.forMemos(instance, (memo) => memo.members.add(instance));
     this.version++;
+    return displaced;
   }
 
   /** Returns false when the instance was not there. */
@@ -141,9 +162,27 @@ export class ServiceView {
     const previous = this.all.get(id);
     if (!previous) return false;
     this.unindex(previous);
+    this.forgetAddress(previous);
     this.all.remove(id);
     this.version++;
     return true;
+  }
+
+  private holdAddress(instance: Instance): void {
+    const held = this.byAddress.get(instance.host);
+    if (held === undefined || (!(held instanceof Map) && held.port === instance.port)) this.byAddress.set(instance.host, instance);
+    else if (held instanceof Map) held.set(instance.port, instance);
+    else this.byAddress.set(instance.host, new Map([[held.port, held], [instance.port, instance]]));
+  }
+
+  /** Drops an instance's address entry, if the address is still its own. */
+  private forgetAddress(instance: Instance): void {
+    const held = this.byAddress.get(instance.host);
+    if (held === instance) this.byAddress.delete(instance.host);
+    else if (held instanceof Map && held.get(instance.port) === instance) {
+      held.delete(instance.port);
+      if (held.size === 1) this.byAddress.set(instance.host, held.values().next().value!);
+    }
   }
 
   /** An instance's lease deadline (the registry's units), undefined without one. */

@@ -56,8 +56,10 @@ export class RegistryStoreSync {
   private readonly written = new Map<string, OwnWrite>();
   /** Keys this replica is deleting (deregistrations), to tell them from expiries on a leased store. */
   private readonly deregistering = new Set<string>();
-  /** Ephemeral records the first load refused, on a store without leases: see `dropRefused`. */
+  /** Ephemeral records the first load refused, on a store without leases: see `dropAtLoad`. */
   private refusedAtLoad: string[] = [];
+  /** Records the first load found displaced at their address: see `dropAtLoad`. */
+  private displacedAtLoad: Array<{ key: string; displaced: Instance; by: Instance }> = [];
 
   constructor(
     private readonly store: Store,
@@ -171,19 +173,27 @@ export class RegistryStoreSync {
   }
 
   /**
-   * Deletes the ephemeral records the first load refused (written before a rule they break, such
-   * as a host name): out of the registry, nothing would expire them on a store without leases,
-   * and an agent heartbeating one would meet 404 and a refused registration forever. Persistent
-   * ones stay (logged at each start) for their owner to fix. Only the replica that expires
-   * instances calls this.
+   * Deletes what the first load left out of the registry:
+   * - the ephemeral records it refused (written before a rule they break, such as a host name):
+   *   nothing would expire them on a store without leases, and an agent heartbeating one would
+   *   meet 404 and a refused registration forever. Persistent ones stay (logged at each start)
+   *   for their owner to fix;
+   * - records displaced at their address by one later in key order (stored before addresses were
+   *   kept unique, or left by a replica that stopped between writing an instance and deleting the
+   *   one it displaced): the store keeps no write order across restarts. An ephemeral one
+   *   still alive meets 404 at its next heartbeat and registers again, displacing the other.
+   * The process that owns the store calls this (not an ext_proc worker).
    */
-  async dropRefused(): Promise<void> {
-    const keys = this.refusedAtLoad;
+  async dropAtLoad(): Promise<void> {
+    const refused = this.refusedAtLoad;
+    const displaced = this.displacedAtLoad;
     this.refusedAtLoad = [];
-    await Promise.all(keys.map((key) => this.store.delete(key).then(
-      () => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'),
-      (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting an invalid stored instance failed; it is tried again at the next start'),
-    )));
+    this.displacedAtLoad = [];
+    const failed = (key: string) => (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting a stored instance left out of the registry failed; it is tried again at the next start');
+    await Promise.all([
+      ...refused.map((key) => this.store.delete(key).then(() => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'), failed(key))),
+      ...displaced.map((d) => this.removeKey(d.key).then(() => this.logDisplaced(d.displaced, d.by), failed(d.key))),
+    ]);
   }
 
   /** Resolves when every event queued so far is applied. */
@@ -244,18 +254,43 @@ export class RegistryStoreSync {
     const own = this.written.get(event.key);
     if (own) this.written.delete(event.key);
     if (own && own.value === event.value) {
-      this.registry.upsert(own.instance);
+      this.upsert(own.instance, atLoad, true);
       return;
     }
     // The key names the instance; records written before that was so carry the names too.
     const record = JSON.parse(event.value!) as Record<string, unknown>;
     const parsed = parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) {
-      this.registry.upsert(parsed.instance);
+      this.upsert(parsed.instance, atLoad, false);
       return;
     }
     this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
     if (atLoad && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
+  }
+
+  /**
+   * Registers `instance`; another instance of its service at its address leaves the registry
+   * (`ServiceView.upsert`) on every replica and worker alike, and the store: deleted by the
+   * replica that wrote `instance`, or after the first load by the process that owns the store.
+   */
+  private upsert(instance: Instance, atLoad: boolean, ownWrite: boolean): void {
+    const displaced = this.registry.upsert(instance);
+    if (!displaced) return;
+    const key = keyOf(displaced.namespace, displaced.service, displaced.id);
+    if (atLoad) this.displacedAtLoad.push({ key, displaced, by: instance });
+    else if (ownWrite) {
+      this.removeKey(key).then(
+        () => this.logDisplaced(displaced, instance),
+        (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting a displaced instance failed; the next start deletes it'),
+      );
+    }
+  }
+
+  private logDisplaced(displaced: Instance, by: Instance): void {
+    this.log.warn(
+      { event: 'instance.displaced', namespace: displaced.namespace, service: displaced.service, id: displaced.id, by: by.id, address: `${by.host}:${by.port}` },
+      'instance removed: another instance of its service registered later at its address',
+    );
   }
 }
 

@@ -157,3 +157,13 @@ test('extProc.clients.certificateNames: a list of names, only with mutual TLS on
   expect(loadConfig(file, {}).extProc.clients).toEqual({ certificateNames: ['envoy', 'spiffe://mesh/ns/edge/sa/gateway'] });
   expect(loadConfig(undefined, {}).extProc.clients).toEqual({ certificateNames: [] });
 });
+
+test('two configured instances of one service at one address are refused; another service may share it', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-address-'));
+  const file = path.join(dir, 'config.json');
+  const at = (service: string, id: string) => ({ service, id, host: '10.0.0.1', port: 80 });
+  fs.writeFileSync(file, JSON.stringify({ registry: { instances: [at('shop', 'a'), at('cart', 'c'), at('shop', 'b')] } }));
+  expect(() => loadConfig(file, {})).toThrow('registry.instances[2].port: 10.0.0.1:80 is the address of registry.instances[0] (id a) in the same service; an address holds one instance');
+  fs.writeFileSync(file, JSON.stringify({ registry: { instances: [at('shop', 'a'), at('cart', 'c')] } }));
+  expect(loadConfig(file, {}).registry.instances.map((i) => i.id)).toEqual(['a', 'c']);
+});

@@ -85,6 +85,17 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
       await gw.until(aigc('/aigc/chat', {}, { sub: 'A' }), ['user-A']);
       for (let i = 0; i < 5; i++) await gw.expectRoute(aigc('/aigc/chat', {}, { sub: 'B' }), { status: 503 });
     });
+
+    test("a container registered again for another user (its address, a new id) no longer answers the first user", async () => {
+      const { port } = gw.backendById('user-A');
+      const res = await api(gw.admin, 'POST', '/v1/instances', { service: 'aigc', id: 'reused-for-D', host: '127.0.0.1', port, metadata: { user: 'D' }, ephemeral: false });
+      expect(res.status).toBeLessThan(300);
+      await gw.untilStatus(aigc('/aigc/chat', {}, { sub: 'A' }), 503);
+      for (let i = 0; i < 5; i++) {
+        await gw.expectRoute(aigc('/aigc/chat', {}, { sub: 'D' }), { ids: ['user-A'] }); // the same server, now D's
+        await gw.expectRoute(aigc('/aigc/chat', {}, { sub: 'A' }), { status: 503 });
+      }
+    });
   });
 
   describe('nearby, with degrade', () => {

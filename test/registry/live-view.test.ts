@@ -89,6 +89,36 @@ describe('live ServiceView', () => {
     registry.upsert(inst(6, { env: 'b' }));
     expect(ids(view.subset({ env: 'b' }))).toEqual(['i1', 'i6']);
   });
+
+  it('keeps one instance per address, the latest registered there, through random moves and removals', () => {
+    const registry = new Registry();
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const live = new Map<string, Instance>(); // the model: by id, the latest at an address evicting others
+    const address = (i: Instance) => `${i.host}:${i.port}`;
+    for (let step = 0; step < 3000; step++) {
+      const id = `i${rand(60)}`;
+      if (rand(6) === 0) {
+        expect(registry.remove('default', 'shop', id)).toBe(live.delete(id));
+        continue;
+      }
+      const i: Instance = { ...inst(0, { user: `u${rand(4)}` }), id, host: `10.0.0.${rand(2)}`, port: rand(20) };
+      const holder = [...live.values()].find((other) => other.id !== id && address(other) === address(i));
+      if (holder) live.delete(holder.id);
+      live.set(id, i);
+      expect(registry.upsert(i)?.id).toBe(holder?.id);
+      const view = registry.snapshot().services.get('default/shop')!;
+      expect(view.all.instances.map((x) => x.id).sort()).toEqual([...live.keys()].sort());
+      for (const x of live.values()) expect(registry.at('default', 'shop', x.host, x.port)).toBe(x);
+      const user = `u${rand(4)}`;
+      expect(view.subset({ user }).instances.map((x) => x.id).sort()).toEqual(brute([...live.values()], { user }).ids);
+    }
+    for (const host of ['10.0.0.0', '10.0.0.1']) {
+      for (let port = 0; port < 20; port++) {
+        expect(registry.at('default', 'shop', host, port)).toBe([...live.values()].find((x) => x.host === host && x.port === port));
+      }
+    }
+  });
 });
 
 describe('expiry by deadline', () => {

@@ -1,0 +1,75 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EmbeddedStore } from '../../src/store/embedded';
+import { api, startApp } from '../support/app';
+import { waitFor } from '../support/envoy';
+
+/** An address holds one instance of a service: the latest registration there (a container reused for another user). */
+
+const ids = async (admin: string) => ((await api(admin, 'GET', '/v1/instances?service=aigc')).json.instances as { id: string }[]).map((i) => i.id).sort();
+const events = (logs: readonly string[], name: string) => logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === name);
+
+test('a registration at the address of another instance of its service removes that one, from the registry and the store', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-address-'));
+  const env = await startApp({ dataDir });
+  try {
+    const container = { service: 'aigc', host: '10.1.0.7', port: 8080 };
+    expect((await api(env.admin, 'POST', '/v1/instances', { ...container, id: 'for-alice', metadata: { user: 'alice' } })).status).toBe(200);
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.0.7', port: 8081, id: 'next-door' })).status).toBe(200);
+    expect((await api(env.admin, 'POST', '/v1/instances', { ...container, id: 'for-bob', metadata: { user: 'bob' } })).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['for-bob', 'next-door']); // at once: the caller reads its own write
+    // alice's agent heartbeating the old record is told to register again.
+    expect((await api(env.admin, 'PUT', '/v1/instances/default/aigc/for-alice/heartbeat')).status).toBe(404);
+    await waitFor('the displaced record deleted', () => (events(env.logs, 'instance.displaced').length === 1 ? true : undefined));
+    expect(events(env.logs, 'instance.displaced')).toEqual([expect.objectContaining({ namespace: 'default', service: 'aigc', id: 'for-alice', by: 'for-bob', address: '10.1.0.7:8080' })]);
+    // Another service may use the address.
+    expect((await api(env.admin, 'POST', '/v1/instances', { ...container, service: 'other', id: 'x' })).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['for-bob', 'next-door']);
+  } finally {
+    await env.app.stop();
+  }
+  const store = await EmbeddedStore.open(dataDir);
+  try {
+    expect((await store.list('instances/default/aigc/')).entries.map((e) => e.key).sort()).toEqual(['instances/default/aigc/for-bob', 'instances/default/aigc/next-door']);
+  } finally {
+    await store.close();
+  }
+});
+
+test('a batch with two instances at one address is refused whole, naming both; replacing one in a batch works', async () => {
+  const env = await startApp();
+  try {
+    const refused = await api(env.admin, 'POST', '/v1/instances/batch', { register: [{ service: 'aigc', host: '10.1.0.8', port: 80, id: 'a' }, { service: 'aigc', host: '10.1.0.8', port: 80, id: 'b' }] });
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('register[1].port: 10.1.0.8:80 is the address of register[0] (id a) in the same service');
+    expect(await ids(env.admin)).toEqual([]);
+    expect((await api(env.admin, 'POST', '/v1/instances/batch', { register: [{ service: 'aigc', host: '10.1.0.8', port: 80, id: 'a' }] })).status).toBe(200);
+    const replaced = await api(env.admin, 'POST', '/v1/instances/batch', { register: [{ service: 'aigc', host: '10.1.0.8', port: 80, id: 'b' }], deregister: [{ service: 'aigc', id: 'a' }] });
+    expect(replaced.status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['b']);
+  } finally {
+    await env.app.stop();
+  }
+});
+
+test('two instances stored at one address (by an older metaroute): the start keeps the one later in key order and deletes the other', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-address-'));
+  const store = await EmbeddedStore.open(dataDir);
+  await store.put('instances/default/aigc/a', JSON.stringify({ host: '10.1.0.9', port: 80, metadata: { user: 'alice' }, ttlSeconds: 30 }));
+  await store.put('instances/default/aigc/b', JSON.stringify({ host: '10.1.0.9', port: 80, metadata: { user: 'bob' }, ttlSeconds: 30 }));
+  await store.close();
+  const env = await startApp({ dataDir });
+  try {
+    expect(await ids(env.admin)).toEqual(['b']);
+    expect(events(env.logs, 'instance.displaced')).toEqual([expect.objectContaining({ id: 'a', by: 'b', address: '10.1.0.9:80' })]);
+  } finally {
+    await env.app.stop();
+  }
+  const reopened = await EmbeddedStore.open(dataDir);
+  try {
+    expect((await reopened.list('instances/')).entries.map((e) => e.key)).toEqual(['instances/default/aigc/b']);
+  } finally {
+    await reopened.close();
+  }
+});
