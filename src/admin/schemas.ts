@@ -202,6 +202,8 @@ export const SCHEMAS = {
       reason: { type: 'string' },
       labels,
       endpoints: { type: 'array', items: { type: 'string' } },
+      /** The index in `endpoints` of the one this dry run picked (each request picks by weight). */
+      first: { type: 'integer' },
       cluster: { type: 'string' },
       status: { type: 'integer' },
       body: { type: 'string' },

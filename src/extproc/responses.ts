@@ -13,7 +13,16 @@ const NONE: readonly never[] = [];
 const NO_MUTATION: Mutation = { set: [], remove: [] };
 /** Encoded answers per decision object, then per rule name. */
 const subsetAnswers = new WeakMap<Labels, Map<string, Buffer>>();
-const endpointAnswers = new WeakMap<readonly string[], Map<string, Buffer>>();
+/** Encoded endpoint-mode answers per endpoint list, then per first endpoint, then per rule name. */
+const endpointAnswers = new WeakMap<readonly string[], Map<number, Map<string, Buffer>>>();
+/**
+ * An endpoint-mode answer names the picked endpoint and at most this many in all: the ones after
+ * it serve Envoy's retries (the shipped configs retry once), and a failover to a large service
+ * would otherwise send every address of it with each request.
+ */
+const MAX_ENDPOINTS_SENT = 8;
+/** Answers of longer lists are encoded per request: caching one per first endpoint would keep one per instance. */
+const MAX_CACHED_LIST = 64;
 
 /**
  * The ProcessingResponse for a request_headers message. Decisions repeat far more often
@@ -27,9 +36,7 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
     case 'subset':
       return cached(subsetAnswers, decision.labels, rule, mutation, () => withExplain(decision.labels, rule));
     case 'endpoints':
-      return cached(endpointAnswers, decision.endpoints, rule, mutation, () =>
-        withExplain({ [ENDPOINT_LIST_KEY]: decision.endpoints.join(',') }, rule),
-      );
+      return endpointAnswer(decision.endpoints, decision.first, rule, mutation);
     case 'cluster': {
       const metadata = Object.keys(decision.labels).length > 0 || rule ? withExplain(decision.labels, rule) : undefined;
       return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
@@ -53,7 +60,7 @@ function withExplain(lb: Labels, rule: string): Uint8Array {
   return encodeNamespaces(rule ? { [LB_NAMESPACE]: lb, [EXPLAIN_NAMESPACE]: { rule } } : { [LB_NAMESPACE]: lb });
 }
 
-function cached<K extends object>(cache: WeakMap<K, Map<string, Buffer>>, key: K, rule: string, mutation: Mutation, metadata: () => Uint8Array): Buffer {
+function cached<K>(cache: { get(key: K): Map<string, Buffer> | undefined; set(key: K, byRule: Map<string, Buffer>): unknown }, key: K, rule: string, mutation: Mutation, metadata: () => Uint8Array): Buffer {
   if (!isEmpty(mutation)) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
   let byRule = cache.get(key);
   if (!byRule) cache.set(key, (byRule = new Map()));
@@ -63,6 +70,22 @@ function cached<K extends object>(cache: WeakMap<K, Map<string, Buffer>>, key: K
     byRule.set(rule, answer);
   }
   return answer;
+}
+
+function endpointAnswer(endpoints: readonly string[], first: number, rule: string, mutation: Mutation): Buffer {
+  const metadata = () => withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, rule);
+  if (endpoints.length > MAX_CACHED_LIST) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
+  let byFirst = endpointAnswers.get(endpoints);
+  if (!byFirst) endpointAnswers.set(endpoints, (byFirst = new Map()));
+  return cached(byFirst, first, rule, mutation, metadata);
+}
+
+/** `ip:port,ip:port…`: `endpoints[first]`, then the ones after it (wrapping round), MAX_ENDPOINTS_SENT at most. */
+function endpointsFrom(endpoints: readonly string[], first: number): string {
+  let value = endpoints[first]!;
+  const count = Math.min(endpoints.length, MAX_ENDPOINTS_SENT);
+  for (let i = 1; i < count; i++) value += `,${endpoints[(first + i) % endpoints.length]}`;
+  return value;
 }
 
 function headersAnswer(set: readonly HeaderToSet[], remove: readonly string[], dynamicMetadata: Uint8Array | undefined, clearRouteCache: boolean): Buffer {

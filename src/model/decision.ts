@@ -12,8 +12,11 @@ export type Decision =
   | { readonly kind: 'pass'; readonly reason: string }
   /** Subset mode: these labels go to `envoy.lb` and must be exactly one selector's keys. */
   | { readonly kind: 'subset'; readonly labels: Labels }
-  /** Endpoint mode: `ip:port` list for the override_host policy. */
-  | { readonly kind: 'endpoints'; readonly endpoints: readonly string[] }
+  /**
+   * Endpoint mode: the `ip:port`s that may serve, for the override_host policy, which takes them
+   * in order: the request goes to `endpoints[first]` (picked by weight), its retries to the next.
+   */
+  | { readonly kind: 'endpoints'; readonly endpoints: readonly string[]; readonly first: number }
   /** Another cluster: a header the route table matches, plus clearing the route cache; labels pick its subset. */
   | { readonly kind: 'cluster'; readonly cluster: string; readonly labels: Labels }
   /** A local reply; Envoy does not forward the request. */

@@ -38,6 +38,8 @@ function pair(a: Instance, b: Instance): MemberSet {
 
 const healthyLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
 const allLists = new WeakMap<Subset, { version: number; list: readonly string[] }>();
+/** Each endpoint list's running sum of its instances' weights, for `pickEndpoint`. */
+const listWeights = new WeakMap<readonly string[], Float64Array>();
 
 /** Healthy `ip:port`s of a subset, computed once per subset version. */
 export function healthyEndpoints(subset: Subset): readonly string[] {
@@ -49,10 +51,37 @@ export function allEndpoints(subset: Subset): readonly string[] {
   return endpointList(allLists, subset, () => true);
 }
 
+/**
+ * Which of a `healthyEndpoints` / `allEndpoints` list serves one request: at random, in
+ * proportion to the instances' weights (all alike when every weight is 0), as Envoy's own
+ * balancers would. Envoy's override_host takes the list in order, so without a pick the first
+ * instance would take every request.
+ */
+export function pickEndpoint(list: readonly string[]): number {
+  const sums = listWeights.get(list);
+  if (!sums || list.length < 2) return 0;
+  const total = sums[sums.length - 1]!;
+  if (total === 0) return Math.floor(Math.random() * list.length);
+  const target = Math.random() * total;
+  let low = 0;
+  let high = sums.length - 1;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sums[mid]! > target) high = mid;
+    else low = mid + 1;
+  }
+  return low;
+}
+
 function endpointList(cache: WeakMap<Subset, { version: number; list: readonly string[] }>, subset: Subset, keep: (i: Instance) => boolean): readonly string[] {
   let cached = cache.get(subset);
   if (cached?.version !== subset.version) {
-    cached = { version: subset.version, list: subset.instances.filter(keep).map(endpointAddress) };
+    const kept = subset.instances.filter(keep);
+    const sums = new Float64Array(kept.length);
+    let sum = 0;
+    kept.forEach((instance, i) => (sums[i] = sum += instance.weight));
+    cached = { version: subset.version, list: kept.map(endpointAddress) };
+    listWeights.set(cached.list, sums);
     cache.set(subset, cached);
   }
   return cached.list;

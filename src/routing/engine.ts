@@ -3,6 +3,7 @@ import type { Decision } from '../model/decision';
 import type { Labels } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
 import { healthyEndpoints, type RegistrySnapshot, type ServiceView, type Subset } from '../registry/service-view';
+import { endpointDecision } from './endpoints';
 import type { Router } from './router';
 import { resolveTarget } from './target';
 
@@ -100,5 +101,5 @@ function finish(service: ServiceView, candidates: Subset, labels: Labels, endpoi
   if (!endpointMode && candidates === service.subset(labels)) return hasKeys(labels) ? { kind: 'subset', labels } : PASS_NO_ROUTE;
   const endpoints = healthyEndpoints(candidates);
   if (endpoints.length === 0) return { kind: 'reject', status: 503, body: 'no healthy instance' };
-  return { kind: 'endpoints', endpoints };
+  return endpointDecision(endpoints);
 }

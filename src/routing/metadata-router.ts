@@ -2,6 +2,7 @@ import type { RequestContext } from '../context/request-context';
 import type { Labels } from '../model/instance';
 import type { MetadataRoute } from '../model/rule';
 import { healthyEndpoints, type Subset } from '../registry/service-view';
+import { endpointDecision } from './endpoints';
 import { mergeLabels } from './labels';
 import { LabelCache } from './router-kit';
 import type { RouteInput, RouteResult, Router } from './router';
@@ -52,7 +53,7 @@ export class MetadataRouter implements Router {
 
 function choose(route: MetadataRoute, subset: Subset, labels: Labels, note: string): RouteResult {
   if (route.mode === 'endpoint') {
-    return { kind: 'final', decision: { kind: 'endpoints', endpoints: healthyEndpoints(subset) }, note };
+    return { kind: 'final', decision: endpointDecision(healthyEndpoints(subset)), note };
   }
   return { kind: 'narrow', candidates: subset, labels, note };
 }

@@ -1,6 +1,7 @@
 import type { RequestContext } from '../context/request-context';
 import type { Labels } from '../model/instance';
 import { allEndpoints } from '../registry/service-view';
+import { endpointDecision } from './endpoints';
 import type { RouteInput, RouteResult, Router } from './router';
 import { ConfigReader } from './router-kit';
 
@@ -42,7 +43,7 @@ export class RecoverRouter implements Router {
       return { kind: 'narrow', candidates: service.all, labels: WHOLE_SERVICE, note: 'recover-all: no healthy instance chosen, widened to the service' };
     }
     if (candidates.instances.length === 0 || candidates === service.subset(input.labels)) return undefined;
-    return { kind: 'final', decision: { kind: 'endpoints', endpoints: allEndpoints(candidates) }, note: 'zero-protect: no healthy instance, all chosen ones treated as healthy' };
+    return { kind: 'final', decision: endpointDecision(allEndpoints(candidates)), note: 'zero-protect: no healthy instance, all chosen ones treated as healthy' };
   }
 }
 

@@ -79,6 +79,14 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
       expect(forged.status).toBe(401);
     });
 
+    test("a user's requests are spread over the user's containers (Envoy's override_host takes the first listed)", async () => {
+      const second = await gw.backend('user-B2', 'aigc', { user: 'B' });
+      await gw.until(aigc('/aigc/chat', {}, { sub: 'B' }), ['user-B2']);
+      expect(await answered(aigc('/aigc/chat', {}, { sub: 'B' }), 40)).toEqual(['user-B', 'user-B2']);
+      expect((await api(gw.admin, 'DELETE', `/v1/instances/default/aigc/${encodeURIComponent(`127.0.0.1:${second.port}`)}`)).status).toBeLessThan(300);
+      expect(await answered(aigc('/aigc/chat', {}, { sub: 'B' }), 10)).toEqual(['user-B']);
+    });
+
     test('a container that goes away is never replaced by another user\'s', async () => {
       const res = await api(gw.admin, 'DELETE', '/v1/instances/default/aigc/' + encodeURIComponent(`127.0.0.1:${(await gw.send(aigc('/aigc/x', {}, { sub: 'B' }))).backend!.port}`));
       expect(res.status).toBeLessThan(300);

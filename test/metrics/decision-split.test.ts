@@ -48,7 +48,7 @@ describe('DecisionSplit (the console\'s live split)', () => {
   });
 
   it('lumps destinations past 64 per second into "other destinations", so fresh endpoint lists cannot grow it without bound', () => {
-    for (let i = 0; i < 100; i++) split.record('default/shop', { kind: 'endpoints', endpoints: [`10.0.0.${i}:80`] });
+    for (let i = 0; i < 100; i++) split.record('default/shop', { kind: 'endpoints', endpoints: [`10.0.0.${i}:80`], first: 0 });
     const series = split.read('default/shop', 1).series;
     expect(series).toHaveLength(65);
     expect(series.find((s) => s.destination === 'other destinations')!.counts).toEqual([36]);

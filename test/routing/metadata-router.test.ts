@@ -36,7 +36,7 @@ describe('metadata routing failover others: instances lacking the key', () => {
   });
 
   it('in endpoint mode the fallback is the address of those instances', () => {
-    expect(decide(engine('others', 'endpoint'), 'aigc', asUser('carol'))).toEqual({ kind: 'endpoints', endpoints: ['10.0.0.1:9003'] });
+    expect(decide(engine('others', 'endpoint'), 'aigc', asUser('carol'))).toEqual({ kind: 'endpoints', endpoints: ['10.0.0.1:9003'], first: 0 });
   });
 
   it('with no instance lacking the key it rejects with 503 and says why', () => {

@@ -89,9 +89,13 @@ describe('Cluster', () => {
     const overrideHost = decodeAny(policy.typed_config).message as any;
     const { key, path } = overrideHost.override_host_sources[0].metadata;
     // ext_proc's endpoint answer writes exactly the namespace and key this cluster reads, and nothing else.
-    const answer = decodeAnswer(encodeDecision({ kind: 'endpoints', endpoints: ['10.0.0.1:80', '10.0.0.2:80'] }));
+    const answer = decodeAnswer(encodeDecision({ kind: 'endpoints', endpoints: ['10.0.0.1:80', '10.0.0.2:80'], first: 1 }));
     expect(key).toBe('envoy.lb');
-    expect(lbLabels(answer)).toEqual({ [path[0].key]: '10.0.0.1:80,10.0.0.2:80' });
+    // override_host takes them in order: the picked one first, then the others for retries.
+    expect(lbLabels(answer)).toEqual({ [path[0].key]: '10.0.0.2:80,10.0.0.1:80' });
+    // A long list (a failover to a large service): the picked one and the next seven.
+    const many = Array.from({ length: 100 }, (_, i) => `10.0.1.${i}:80`);
+    expect(lbLabels(decodeAnswer(encodeDecision({ kind: 'endpoints', endpoints: many, first: 97 })))).toEqual({ [path[0].key]: [97, 98, 99, 0, 1, 2, 3, 4].map((i) => many[i]).join(',') });
     // The fallback selects no host: a subset balancer without selectors and NO_FALLBACK.
     const fallback = overrideHost.fallback_policy.policies[0].typed_extension_config;
     expect(fallback.name).toBe('envoy.load_balancing_policies.subset');

@@ -85,7 +85,7 @@ export interface Split {
 
 export interface RuleError { path: string; line?: number; column?: number; message: string }
 
-export interface Decision { kind: string; reason?: string; labels?: Labels; endpoints?: string[]; cluster?: string; status?: number; body?: string }
+export interface Decision { kind: string; reason?: string; labels?: Labels; endpoints?: string[]; first?: number; cluster?: string; status?: number; body?: string }
 
 export interface Explanation {
   service: string;
