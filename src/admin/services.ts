@@ -1,4 +1,4 @@
-import { instanceLabel, type Instance, type Labels } from '../model/instance';
+import { instanceLabel, serves, type Instance, type Labels } from '../model/instance';
 import type { Registry } from '../registry/registry';
 import type { ServiceView } from '../registry/service-view';
 import { HttpError } from './http';
@@ -91,7 +91,7 @@ export function subsetSizes(view: ServiceView, selectors: readonly (readonly str
       let group = groups.get(id);
       if (!group) groups.set(id, (group = { labels: Object.fromEntries(keys.map((k, i) => [k, values[i]!])), instances: 0, healthy: 0 }));
       group.instances++;
-      if (instance.healthy) group.healthy++;
+      if (serves(instance)) group.healthy++;
     }
     for (const group of groups.values()) out.push({ keys, ...group });
   }

@@ -68,6 +68,15 @@ export function clusterName(namespace: string, service: string): string {
   return `${service}.${namespace}`;
 }
 
+/**
+ * Whether an instance takes traffic: registered healthy, with a weight above 0. xDS hands a
+ * weight-0 instance to Envoy as DRAINING, which Envoy sends nothing while another host can take
+ * it: routing counts it out too, so a rule's priority group of draining instances fails over.
+ */
+export function serves(instance: Instance): boolean {
+  return instance.healthy && instance.weight > 0;
+}
+
 export function endpointAddress(instance: Instance): string {
   return `${instance.host}:${instance.port}`;
 }

@@ -1,6 +1,6 @@
-import type { Instance } from '../model/instance';
+import { serves, type Instance } from '../model/instance';
 
-/** The instances of a subset and how many of them are healthy. */
+/** The instances of a subset and how many of them take traffic (`serves`: healthy, weight above 0). */
 export interface Subset {
   readonly instances: readonly Instance[];
   readonly healthy: number;
@@ -13,7 +13,7 @@ export interface Subset {
 
 export function countHealthy(instances: readonly Instance[]): number {
   let n = 0;
-  for (const i of instances) if (i.healthy) n++;
+  for (const i of instances) if (serves(i)) n++;
   return n;
 }
 
@@ -40,7 +40,7 @@ export class MemberSet implements Subset {
   add(instance: Instance): void {
     this.positions.set(instance.id, this.instances.length);
     this.instances.push(instance);
-    if (instance.healthy) this.healthy++;
+    if (serves(instance)) this.healthy++;
     this.version++;
   }
 
@@ -54,7 +54,7 @@ export class MemberSet implements Subset {
       this.positions.set(last.id, at);
     }
     this.positions.delete(id);
-    if (gone.healthy) this.healthy--;
+    if (serves(gone)) this.healthy--;
     this.version++;
   }
 }
@@ -86,8 +86,8 @@ export class Roster extends MemberSet {
   /** Puts `instance` in the place of the member with its id (which must be there). */
   replace(instance: Instance): void {
     const at = this.positions.get(instance.id)!;
-    if (this.instances[at]!.healthy) this.healthy--;
-    if (instance.healthy) this.healthy++;
+    if (serves(this.instances[at]!)) this.healthy--;
+    if (serves(instance)) this.healthy++;
     this.instances[at] = instance;
     this.version++;
   }

@@ -1,5 +1,5 @@
 import type { Instance, Labels } from '../model/instance';
-import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serviceKey } from '../model/instance';
+import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serves, serviceKey } from '../model/instance';
 import { MemberSet, Roster, type Subset } from './member-set';
 
 export { countHealthy, fixedSubset, type Subset } from './member-set';
@@ -41,9 +41,9 @@ const allLists = new WeakMap<Subset, { version: number; list: readonly string[] 
 /** Each endpoint list's running sum of its instances' weights, for `pickEndpoint`. */
 const listWeights = new WeakMap<readonly string[], Float64Array>();
 
-/** Healthy `ip:port`s of a subset, computed once per subset version. */
+/** `ip:port`s of a subset's instances that take traffic (`serves`), computed once per subset version. */
 export function healthyEndpoints(subset: Subset): readonly string[] {
-  return endpointList(healthyLists, subset, (i) => i.healthy);
+  return endpointList(healthyLists, subset, serves);
 }
 
 /** Every `ip:port` of a subset, unhealthy ones included; once per subset version. */

@@ -26,3 +26,23 @@ test("the callee's inbound rule applies when no outbound rule of the caller matc
   expect(decide(engine(), 'dock', request({}, { service: 'ferry' }))).toMatchObject({ kind: 'subset', labels: { crane: 'east' } });
   expect(decide(engine(), 'dock', request({}, { service: '' }))).toMatchObject({ kind: 'subset', labels: { crane: 'east' } });
 });
+
+test('a priority group whose instances all have weight 0 (DRAINING in xDS) fails over to the next group', () => {
+  const loaded = loadRules(`
+rules:
+  - name: new-first
+    service: shop
+    destinations:
+      - { name: new, labels: { track: new } }
+      - { name: old, labels: { track: old }, priority: 1 }
+`, 'rules.yaml', 1);
+  if (!loaded.ok) throw new Error(formatRuleErrors(loaded.errors, 'rules.yaml'));
+  const registry = new Registry();
+  registry.upsert({ ...instance({ service: 'shop', port: 1, metadata: { track: 'new' } }), weight: 0 });
+  registry.upsert(instance({ service: 'shop', port: 2, metadata: { track: 'old' } }));
+  const e = new RoutingEngine({ registry: registry.snapshot(), rules: loaded.snapshot });
+  e.setRouters([new RuleRouter()]);
+  expect(decide(e, 'shop')).toMatchObject({ kind: 'subset', labels: { track: 'old' } });
+  registry.upsert(instance({ service: 'shop', port: 1, metadata: { track: 'new' } })); // weighted again
+  expect(decide(e, 'shop')).toMatchObject({ kind: 'subset', labels: { track: 'new' } });
+});
