@@ -150,16 +150,21 @@ function same(a: Pem, b: Pem): boolean {
 
 /**
  * Why these files cannot serve (a key that does not match, a file that is not PEM, a client CA
- * cut short), or undefined. Node's TLS takes an empty or truncated CA without complaint and
- * would then refuse every client, so each of its certificates is parsed here.
+ * cut short, a certificate outside its validity period), or undefined. Node's TLS takes an
+ * empty or truncated CA without complaint and would then refuse every client, and serves an
+ * expired certificate that every client then refuses, so both are checked here.
  */
 function unusable(pem: Pem): string | undefined {
+  let certificate: X509Certificate;
   try {
     createSecureContext({ cert: pem.certificate, key: pem.privateKey, ...(pem.ca && { ca: pem.ca }) });
-    new X509Certificate(pem.certificate);
+    certificate = new X509Certificate(pem.certificate);
   } catch (error) {
     return (error as Error).message;
   }
+  const now = Date.now();
+  if (now > Date.parse(certificate.validTo)) return `the certificate expired (not after ${certificate.validTo})`;
+  if (now < Date.parse(certificate.validFrom)) return `the certificate is not valid yet (not before ${certificate.validFrom})`;
   return pem.ca && caProblem(pem.ca.toString('latin1'));
 }
 

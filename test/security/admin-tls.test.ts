@@ -55,6 +55,12 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
     }
   });
 
+  test('an expired certificate stops the start, naming the files and the date', async () => {
+    await expect(startApp({ admin: { tls: { certFile: pki.expired.cert, keyFile: pki.expired.key, clientCaFile: undefined, reloadSeconds: 1 } } })).rejects.toThrow(
+      `admin.tls: ${pki.expired.cert}, ${pki.expired.key}: the certificate expired (not after Jan  2 00:00:00 2020 GMT)`,
+    );
+  });
+
   test('mutual TLS: a client certificate the client CA signed is required; renewed files are served without a restart; a CA file cut short is not taken', async () => {
     const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
@@ -75,6 +81,11 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
       await until(() => events('tls.reload.failed').some((r) => r.msg.includes('client CA')), 'the cut CA file to be refused', 10_000);
       expect(await get(`${base}/healthz`, { ca: pki.ca, ...client })).toBe(200);
       fs.copyFileSync(pki.ca, caFile);
+
+      // An expired certificate (a renewal that went wrong) is not taken: every client would refuse it.
+      install(pki.expired.cert, pki.expired.key);
+      await until(() => events('tls.reload.failed').some((r) => r.msg.includes('the certificate expired (not after Jan  2 00:00:00 2020 GMT)')), 'the expired certificate to be refused', 10_000);
+      expect(await get(`${base}/healthz`, { ca: pki.ca, ...client })).toBe(200);
 
       install(pki.otherServer.cert, pki.otherServer.key);
       await until(() => events('tls.reloaded').length > 0, 'the admin listener to take the new files', 10_000);

@@ -17,6 +17,8 @@ export interface TestPki {
   /** The other CA, and a server certificate (localhost, 127.0.0.1) it signed: what a rotation moves to. */
   readonly otherCa: string;
   readonly otherServer: { cert: string; key: string };
+  /** A server certificate (localhost) whose validity ended in 2020, self-signed. */
+  readonly expired: { cert: string; key: string };
 }
 
 /** False when openssl is missing (the caller skips, or fails under CI). */
@@ -57,6 +59,16 @@ export function makeTestPki(): TestPki {
     openssl('x509', '-req', '-in', file(`${base}.csr`), '-CA', file(`${caName}.crt`), '-CAkey', file(`${caName}.key`), '-CAcreateserial', '-days', '2', '-extfile', file(`${base}.ext`), '-out', file(`${base}.crt`));
     return { cert: file(`${base}.crt`), key: file(`${base}.key`) };
   };
+  /** `openssl ca` is the command line that sets a past validity period (OpenSSL 3.0's `x509 -days` counts from now). */
+  const expired = () => {
+    fs.writeFileSync(file('expired.cnf'), '[ca]\ndefault_ca=d\n[d]\ndatabase=expired.index\nnew_certs_dir=.\nserial=expired.serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n');
+    fs.writeFileSync(file('expired.index'), '');
+    fs.writeFileSync(file('expired.serial'), '01\n');
+    key('expired.key');
+    openssl('req', '-new', '-key', file('expired.key'), '-subj', '/CN=localhost', '-out', file('expired.csr'));
+    openssl('ca', '-batch', '-config', file('expired.cnf'), '-selfsign', '-keyfile', file('expired.key'), '-in', file('expired.csr'), '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-out', file('expired.crt'));
+    return { cert: file('expired.crt'), key: file('expired.key') };
+  };
   ca('test-ca');
   ca('other-ca');
   const server = leaf('metaroute', 'test-ca', 'DNS:localhost,IP:127.0.0.1');
@@ -69,6 +81,7 @@ export function makeTestPki(): TestPki {
     stranger: leaf('envoy-sidecar', 'other-ca', 'DNS:envoy-sidecar'),
     otherCa: file('other-ca.crt'),
     otherServer: leaf('metaroute', 'other-ca', 'DNS:localhost,IP:127.0.0.1'),
+    expired: expired(),
   };
 }
 
