@@ -261,9 +261,16 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const rulesFile = top.rulesFile === undefined ? undefined : str(top.rulesFile, 'rulesFile', '');
 
+  const chosenPorts = { extProc: port('extProc'), xds: port('xds'), admin: port('admin') };
+  const portNames = Object.keys(chosenPorts) as Array<keyof typeof chosenPorts>;
+  portNames.forEach((name, i) => {
+    const earlier = portNames.slice(0, i).find((other) => chosenPorts[other] === chosenPorts[name]);
+    // 0 lets the OS pick a free port for each.
+    if (earlier && chosenPorts[name] !== 0) problems.push(`ports.${name}: ${chosenPorts[name]} is also ports.${earlier}; each listener needs its own port`);
+  });
   const config: ServerConfig = {
     host: str(top.host, 'host', DEFAULTS.host),
-    ports: { extProc: port('extProc'), xds: port('xds'), admin: port('admin') },
+    ports: chosenPorts,
     dataDir: path.resolve(baseDir, str(top.dataDir, 'dataDir', DEFAULTS.dataDir)),
     store: parseStoreConfig(top.store, baseDir, env, problems),
     rulesFile: rulesFile ? path.resolve(baseDir, rulesFile) : undefined,

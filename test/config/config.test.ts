@@ -167,3 +167,13 @@ test('two configured instances of one service at one address are refused; anothe
   fs.writeFileSync(file, JSON.stringify({ registry: { instances: [at('shop', 'a'), at('cart', 'c')] } }));
   expect(loadConfig(file, {}).registry.instances.map((i) => i.id)).toEqual(['a', 'c']);
 });
+
+test('two listeners on one port are refused before anything binds; port 0 (the OS picks) may repeat', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-ports-'));
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ ports: { extProc: 18080, xds: 18091, admin: 18091 } }));
+  expect(() => loadConfig(file, {})).toThrow('ports.admin: 18091 is also ports.xds; each listener needs its own port');
+  expect(() => loadConfig(file, { METAROUTE_ADMIN_PORT: '18092' })).not.toThrow();
+  fs.writeFileSync(file, JSON.stringify({ ports: { extProc: 0, xds: 0, admin: 0 } }));
+  expect(loadConfig(file, {}).ports).toEqual({ extProc: 0, xds: 0, admin: 0 });
+});
