@@ -73,7 +73,7 @@ export class RoutingEngine {
     for (const router of this.routers) {
       const result = router.route(ctx, { service, candidates, labels, rules, registry });
       if (trace) {
-        const after = result?.kind === 'narrow' ? result.candidates.instances.length : candidates.instances.length;
+        const after = !result ? candidates.instances.length : result.kind === 'narrow' ? result.candidates.instances.length : instancesLeft(result.decision, candidates);
         trace.push({ router: router.name, before: candidates.instances.length, after, labels: result?.kind === 'narrow' ? result.labels : labels, note: result?.note ?? 'no opinion' });
       }
       if (!result) continue;
@@ -85,6 +85,12 @@ export class RoutingEngine {
     const endpointMode = rules.metadataRoutes.get(service.key)?.mode === 'endpoint';
     return { decision: finish(service, candidates, labels, endpointMode), rule };
   }
+}
+
+/** For explain: how many instances a router's final decision leaves (another cluster's are not counted here). */
+function instancesLeft(decision: Decision, candidates: Subset): number {
+  if (decision.kind === 'endpoints') return decision.endpoints.length;
+  return decision.kind === 'reject' ? 0 : candidates.instances.length;
 }
 
 function hasKeys(labels: Labels): boolean {

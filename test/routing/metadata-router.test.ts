@@ -1,5 +1,5 @@
 import { Registry } from '../../src/registry/registry';
-import { RoutingEngine } from '../../src/routing/engine';
+import { RoutingEngine, type TraceStep } from '../../src/routing/engine';
 import { MetadataRouter } from '../../src/routing/metadata-router';
 import { loadRulesValue } from '../../src/rules';
 import { decide, instance, request, type InstanceSpec } from './helpers';
@@ -37,6 +37,12 @@ describe('metadata routing failover others: instances lacking the key', () => {
 
   it('in endpoint mode the fallback is the address of those instances', () => {
     expect(decide(engine('others', 'endpoint'), 'aigc', asUser('carol'))).toEqual({ kind: 'endpoints', endpoints: ['10.0.0.1:9003'], first: 0 });
+  });
+
+  it("explain counts what an endpoint-mode decision leaves (not the router's input)", () => {
+    const trace: TraceStep[] = [];
+    decide(engine('others', 'endpoint'), 'aigc', asUser('bob'), trace);
+    expect(trace.find((step) => step.router === 'metadata')).toMatchObject({ before: 3, after: 1 });
   });
 
   it('with no instance lacking the key it rejects with 503 and says why', () => {
