@@ -38,7 +38,8 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
     case 'endpoints':
       return endpointAnswer(decision.endpoints, decision.first, rule, mutation);
     case 'cluster': {
-      const metadata = Object.keys(decision.labels).length > 0 || rule ? withExplain(decision.labels, rule) : undefined;
+      const lb = decision.endpoints ? { [ENDPOINT_LIST_KEY]: endpointsFrom(decision.endpoints, decision.first!) } : decision.labels;
+      const metadata = Object.keys(lb).length > 0 || rule ? withExplain(lb, rule) : undefined;
       return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
     }
     case 'reject':

@@ -17,7 +17,11 @@ export type Decision =
    * in order: the request goes to `endpoints[first]` (picked by weight), its retries to the next.
    */
   | { readonly kind: 'endpoints'; readonly endpoints: readonly string[]; readonly first: number }
-  /** Another cluster: a header the route table matches, plus clearing the route cache; labels pick its subset. */
-  | { readonly kind: 'cluster'; readonly cluster: string; readonly labels: Labels }
+  /**
+   * Another cluster: a header the route table matches, plus clearing the route cache; labels
+   * pick its subset. An endpoint-mode cluster (override_host) takes addresses instead: then
+   * `endpoints` and `first` are the labels' instances there, as in an `endpoints` decision.
+   */
+  | { readonly kind: 'cluster'; readonly cluster: string; readonly labels: Labels; readonly endpoints?: readonly string[]; readonly first?: number }
   /** A local reply; Envoy does not forward the request. */
   | { readonly kind: 'reject'; readonly status: number; readonly body: string };

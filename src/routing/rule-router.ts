@@ -1,11 +1,23 @@
 import type { RequestContext } from '../context/request-context';
 import type { CompiledRule, CompiledSource, Destination } from '../model/rule';
 import { serviceKey } from '../model/instance';
+import type { Decision } from '../model/decision';
+import type { Labels } from '../model/instance';
+import { healthyEndpoints, pickEndpoint } from '../registry/service-view';
 import type { RouteInput, RouteResult, Router } from './router';
 import { mergeLabels } from './labels';
 import { pickDestination } from './weighted';
 
 const NO_RULES: readonly CompiledRule[] = [];
+
+/** A switch to another cluster; an endpoint-mode one (override_host) is handed the addresses of the labels' instances. */
+function switchTo(cluster: string, labels: Labels, input: RouteInput): Decision {
+  const target = input.registry.clusters.get(cluster);
+  if (!target || input.rules.metadataRoutes.get(target.key)?.mode !== 'endpoint') return { kind: 'cluster', cluster, labels };
+  const endpoints = healthyEndpoints(target.subset(labels));
+  if (endpoints.length === 0) return { kind: 'reject', status: 503, body: `no healthy instance in ${cluster}` };
+  return { kind: 'cluster', cluster, labels, endpoints, first: pickEndpoint(endpoints) };
+}
 
 /**
  * PolarisMesh rule routing: the caller's outbound rules, then the callee's inbound
@@ -74,7 +86,7 @@ function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): 
 }
 
 function toDestination(rule: CompiledRule, d: Destination, input: RouteInput, note: string): RouteResult {
-  if (d.cluster) return { kind: 'final', decision: { kind: 'cluster', cluster: d.cluster, labels: d.labels }, note, rule: rule.name };
+  if (d.cluster) return { kind: 'final', decision: switchTo(d.cluster, d.labels, input), note, rule: rule.name };
   const labels = mergeLabels(input.labels, d.labels);
   return { kind: 'narrow', candidates: input.service.subset(labels), labels, note, rule: rule.name };
 }

@@ -52,6 +52,15 @@ rules:
     service: shop
     sources: [{ arguments: [{ type: path, match: { type: PREFIX, value: /legacy } }] }]
     destinations: [{ name: legacy, cluster: legacy.default, labels: { version: v1 } }]
+  - name: vault-switch
+    service: shop
+    sources: [{ arguments: [{ type: path, match: { type: PREFIX, value: /vault } }] }]
+    destinations: [{ name: u9, cluster: vault.default, labels: { user: u9 } }]
+metadataRoutes:
+  - service: vault
+    keys: [user]
+    mode: endpoint
+    failover: none
 `;
 
 const SECRET_ENV = 'METAROUTE_E2E_SESSION_SECRET';
@@ -77,15 +86,22 @@ describeWith(ENVOY, 'gateway through real Envoy: rules', () => {
     await gw.backend('silver', 'shop', { tier: 'silver' });
     await gw.backend('legacy-v1', 'legacy', { version: 'v1' });
     legacyV2 = await gw.backend('legacy-v2', 'legacy', { version: 'v2' });
+    await gw.backend('vault-u9', 'vault', { user: 'u9' });
+    await gw.backend('vault-u8', 'vault', { user: 'u8' });
     await gw.rules(RULES);
     // Round robin reaches gray by chance before the rules are live; a 503 only they give says they are.
     await gw.untilStatus(shop('/', { 'x-isolate': '1' }), 503);
     await gw.until(shop('/', { 'x-user-role': 'staff' }), ['gray']);
     await gw.until({ path: '/legacy', cluster: 'shop.default' }, ['legacy-v1']);
+    await gw.until({ path: '/vault', cluster: 'shop.default' }, ['vault-u9']);
   }, 120_000);
 
   afterAll(async () => {
     await gw?.stop();
+  });
+
+  test('a switch to an endpoint-mode cluster (override_host) reaches the instance its labels pick', async () => {
+    for (let i = 0; i < 10; i++) await gw.expectRoute({ path: '/vault/doc', cluster: 'shop.default' }, { ids: ['vault-u9'] });
   });
 
   test('staff to gray', async () => {
