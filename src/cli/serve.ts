@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { App } from '../app/app';
 import { setHeapGrowth } from '../app/heap-growth';
+import { logGrpcThrough } from '../app/grpc-server';
 import { runExtProcWorker } from '../app/worker';
 import { ConfigError, loadConfig } from '../config/config';
 import { createLogger } from '../log/logger';
@@ -22,6 +23,7 @@ export const serveCommand: Command = {
       throw error;
     }
     const log = createLogger(config.logLevel);
+    logGrpcThrough(log);
     setHeapGrowth(); // this process's, primary or ext_proc worker
     if (cluster.isWorker) {
       await runExtProcWorker(config, log);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -94,5 +95,29 @@ describe('metaroute CLI', () => {
     const missing = await cli('validate', path.join(dir, 'none.yaml'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('cannot read');
+  });
+
+  it('serve on a port already taken exits 1, its stderr all JSON lines (grpc-js lines included)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-cli-'));
+    try {
+      const config = path.join(dir, 'config.json');
+      fs.writeFileSync(config, JSON.stringify({ host: '127.0.0.1', dataDir: path.join(dir, 'data'), ports: { extProc: (taken.address() as net.AddressInfo).port, xds: 0, admin: 0 } }));
+      const served = await cli('serve', '--config', config);
+      expect(served.code).toBe(1);
+      const lines = served.stderr.trim().split('\n');
+      const json = (line: string): { event?: string } | undefined => {
+        try {
+          return JSON.parse(line) as { event?: string };
+        } catch {
+          return undefined;
+        }
+      };
+      expect(lines.filter((line) => json(line) === undefined)).toEqual([]);
+      expect(lines.map((line) => json(line)?.event)).toEqual(expect.arrayContaining(['grpc', 'start.failed']));
+    } finally {
+      taken.close();
+    }
   });
 });
