@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
-import type { AgentLog } from '../agent/agent-log';
+import { agentLogLevel, type AgentLog } from '../agent/agent-log';
 import { BatchAgent } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
@@ -23,7 +23,7 @@ const processDeps = (): AgentCliDeps => {
   const logger = createLogger(level).child({ component: 'agent' });
   return {
     env: process.env,
-    log: (event, message) => logger.info({ event }, message),
+    log: (event, message) => logger[agentLogLevel(event)]({ event }, message),
     onSignal: (signal, handler) => process.once(signal, handler),
     exit: (code) => process.exit(code),
   };

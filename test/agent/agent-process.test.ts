@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { api, startApp, until } from '../support/app';
@@ -37,6 +39,29 @@ describe('metaroute agent as a real process', () => {
     } finally {
       child.kill('SIGKILL');
       await env.app.stop();
+      cleanup();
+    }
+  });
+
+  it('logs trouble it rides out as warn and giving up as error, and exits 1', async () => {
+    const { main, cleanup } = transpileCli();
+    // A server that refuses the registration once it is reachable: one 503 (retried), then 400 (not).
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(calls++ === 0 ? 503 : 400, { 'content-type': 'application/json' }).end('{"error":"no"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const admin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const child = spawn(process.execPath, [main, 'agent', '--admin', admin, '--service', 'aigc', '--host', '10.2.0.9', '--port', '7001'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      expect(await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))).toBe(1);
+      const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; event: string });
+      expect(lines.map((l) => [l.event, l.level])).toEqual([['agent.metadata', 'info'], ['agent.registration.retry', 'warn'], ['agent.failed', 'error']]);
+    } finally {
+      server.close();
       cleanup();
     }
   });
