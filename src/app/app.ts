@@ -147,7 +147,6 @@ export class App {
       log,
     );
     const xdsRefused = metrics.counter('metaroute_xds_refused_total', 'xDS calls refused by the client identity check (no or an unlisted client certificate or token)');
-    xdsRefused.inc([], 0); // a series from the start, so the first refusal is an increase
     const clientCheck = xdsClientCheck(config.xds.clients, config.xds.tls, (refusal) => {
       xdsRefused.inc();
       log.warn({ event: 'xds.refused', ...refusal }, 'xds: a client without an accepted identity was refused (UNAUTHENTICATED)');

@@ -25,9 +25,13 @@ export interface RequestInput {
   readonly parts: LazyRequestParts;
 }
 
+/** Why a request is refused before routing: the `reason` label of metaroute_rejected_requests_total. */
+export const REFUSAL_REASONS = ['oversized_headers', 'spoofed_header', 'oversized_metadata', 'invalid_jwt'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
 export type Verdict =
-  /** Refused before routing (oversized, spoofed, bad token): `reason` names the metric label. */
-  | { readonly kind: 'refused'; readonly reason: string; readonly decision: Decision }
+  /** Refused before routing (oversized, spoofed, bad token). */
+  | { readonly kind: 'refused'; readonly reason: RefusalReason; readonly decision: Decision }
   /** A sidecar's inbound call: metadata propagation only, its destination is this instance. */
   | { readonly kind: 'inbound'; readonly decision: Decision; readonly mutation: Mutation }
   | { readonly kind: 'routed'; readonly service: ServiceView | undefined; readonly outcome: Outcome; readonly mutation: Mutation };
@@ -78,6 +82,6 @@ function route(engine: RoutingEngine, ctx: RequestContext, mutation: Mutation, t
   return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
 }
 
-function refuse(reason: string, status: number, body: string): Verdict {
+function refuse(reason: RefusalReason, status: number, body: string): Verdict {
   return { kind: 'refused', reason, decision: { kind: 'reject', status, body } };
 }

@@ -8,7 +8,7 @@ import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callLayerInterceptor, type ConnectionAdmission, type RawCall, type RawCallHandler } from './call-layer';
 import { callerFromMetadata, sideFromMetadata } from './caller';
-import { decideRequestHeaders, type DecideOptions, type Verdict } from './decide';
+import { decideRequestHeaders, REFUSAL_REASONS, type DecideOptions, type Verdict } from './decide';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
 import { encodeContinue } from './encode';
 import { encodeDecision, encodeResponseHeaders } from './responses';
@@ -21,6 +21,9 @@ const EXT_PROC_PATH = `/${EXT_PROC_SERVICE_NAME}/Process`;
 export const EXT_PROC_SERVICE: grpc.ServiceDefinition = {
   Process: rawMethod(EXT_PROC_PATH, true, true),
 };
+
+/** Why metaroute fails a stream (see failStream and createServer): the `reason` label of metaroute_extproc_stream_errors_total. */
+const STREAM_ERRORS = ['malformed', 'internal', 'refused_client'];
 
 /**
  * envoy.service.ext_proc.v3.ExternalProcessor: one stream per HTTP request. Request
@@ -40,8 +43,8 @@ export class ExtProcService {
     this.decisions = metrics.counter('metaroute_decisions_total', 'Routing decisions by callee cluster, rule and outcome', ['service', 'rule', 'outcome']);
     this.latency = metrics.histogram('metaroute_decision_seconds', 'Time to decide one request (decode to encoded answer)', [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]);
     this.unknownService = metrics.counter('metaroute_unknown_service_total', 'Requests for a service metaroute does not know (passed through unchanged)');
-    this.streamErrors = metrics.counter('metaroute_extproc_stream_errors_total', 'ext_proc streams failed by metaroute', ['reason']);
-    this.rejected = metrics.counter('metaroute_rejected_requests_total', 'Requests refused before routing', ['reason']);
+    this.streamErrors = metrics.counter('metaroute_extproc_stream_errors_total', 'ext_proc streams failed by metaroute', ['reason'], STREAM_ERRORS.map((r) => [r]));
+    this.rejected = metrics.counter('metaroute_rejected_requests_total', 'Requests refused before routing', ['reason'], REFUSAL_REASONS.map((r) => [r]));
   }
 
   /**

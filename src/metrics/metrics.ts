@@ -20,7 +20,15 @@ function labelText(names: readonly string[], values: LabelValues, extra = ''): s
 
 export class Counter implements Metric {
   private readonly values = new Map<string, { labels: LabelValues; value: number }>();
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {}
+
+  /**
+   * The `known` label values (an unlabelled counter: its one series) start at 0: a series that
+   * appears at 1 shows no rise to Prometheus' increase() and rate(), so an alert on the first
+   * event would miss it.
+   */
+  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = [], known: readonly LabelValues[] = []) {
+    for (const labels of labelNames.length === 0 ? [[]] : known) this.inc(labels, 0);
+  }
 
   inc(labels: LabelValues = [], by = 1): void {
     const key = labels.join('\u0000');
@@ -115,8 +123,9 @@ export class MetricsRegistry {
     this.collectors.push(collect);
   }
 
-  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    return this.add(new Counter(name, help, labelNames));
+  /** `known`: label values exported at 0 from the start (see Counter). */
+  counter(name: string, help: string, labelNames: readonly string[] = [], known: readonly LabelValues[] = []): Counter {
+    return this.add(new Counter(name, help, labelNames, known));
   }
 
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {

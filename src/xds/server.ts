@@ -63,10 +63,11 @@ export class XdsServer {
     options: XdsOptions,
   ) {
     const { metrics, log } = options;
+    const types = PUSH_ORDER.map((type) => [type.short]);
     this.ctx = {
       cache: this.cache,
-      pushes: metrics.counter('metaroute_xds_pushes_total', 'xDS responses sent, by resource type', ['type']),
-      nacks: metrics.counter('metaroute_xds_nacks_total', 'xDS responses rejected by a client, by resource type', ['type']),
+      pushes: metrics.counter('metaroute_xds_pushes_total', 'xDS responses sent, by resource type', ['type'], types),
+      nacks: metrics.counter('metaroute_xds_nacks_total', 'xDS responses rejected by a client, by resource type', ['type'], types),
       convergence: metrics.histogram(
         'metaroute_xds_convergence_seconds',
         'From the creation of a resource version to the ACK of the response that delivered it, by resource type',
