@@ -5,8 +5,22 @@
 type LabelValues = readonly string[];
 
 interface Metric {
+  readonly name: string;
   render(): string;
 }
+
+/** One histogram series: observations per bucket (not cumulative), their sum and count. */
+export interface HistogramSeries {
+  readonly labels: LabelValues;
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** A counter's or histogram's series as plain data: what an ext_proc worker sends the primary to sum. */
+export type MetricSnapshot =
+  | { readonly type: 'counter'; readonly name: string; readonly help: string; readonly labelNames: readonly string[]; readonly series: readonly { readonly labels: LabelValues; readonly value: number }[] }
+  | { readonly type: 'histogram'; readonly name: string; readonly help: string; readonly labelNames: readonly string[]; readonly buckets: readonly number[]; readonly series: readonly HistogramSeries[] };
 
 function escape(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -37,6 +51,10 @@ export class Counter implements Metric {
     else this.values.set(key, { labels: [...labels], value: by });
   }
 
+  snapshot(): MetricSnapshot {
+    return { type: 'counter', name: this.name, help: this.help, labelNames: this.labelNames, series: [...this.values.values()].map(({ labels, value }) => ({ labels, value })) };
+  }
+
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     for (const { labels, value } of this.values.values()) out += `${this.name}${labelText(this.labelNames, labels)} ${value}\n`;
@@ -64,8 +82,7 @@ export class Gauge implements Metric {
   }
 }
 
-interface Series {
-  readonly labels: LabelValues;
+interface Series extends HistogramSeries {
   readonly counts: number[];
   sum: number;
   count: number;
@@ -84,9 +101,7 @@ export class Histogram implements Metric {
   }
 
   observe(value: number, labels: LabelValues = []): void {
-    const key = labels.join('\u0000');
-    let series = this.series.get(key);
-    if (!series) this.series.set(key, (series = { labels: [...labels], counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    const series = this.seriesOf(labels);
     series.sum += value;
     series.count++;
     for (let i = 0; i < this.buckets.length; i++) {
@@ -95,6 +110,26 @@ export class Histogram implements Metric {
         return;
       }
     }
+  }
+
+  /** Adds another histogram's series (same buckets) to this one's. */
+  add({ labels, counts, sum, count }: HistogramSeries): void {
+    const series = this.seriesOf(labels);
+    counts.forEach((n, i) => (series.counts[i]! += n));
+    series.sum += sum;
+    series.count += count;
+  }
+
+  snapshot(): MetricSnapshot {
+    const series = [...this.series.values()].map(({ labels, counts, sum, count }) => ({ labels, counts: [...counts], sum, count }));
+    return { type: 'histogram', name: this.name, help: this.help, labelNames: this.labelNames, buckets: this.buckets, series };
+  }
+
+  private seriesOf(labels: LabelValues): Series {
+    const key = labels.join('\u0000');
+    let series = this.series.get(key);
+    if (!series) this.series.set(key, (series = { labels: [...labels], counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    return series;
   }
 
   render(): string {
@@ -143,8 +178,29 @@ export class MetricsRegistry {
 
   /** How many values the histogram `name` has observed (0 when there is none). */
   observations(name: string): number {
-    const metric = this.metrics.find((m) => m instanceof Histogram && m.name === name);
-    return metric instanceof Histogram ? metric.observations : 0;
+    return this.find(Histogram, name)?.observations ?? 0;
+  }
+
+  /** Counters and histograms as plain data, for another process to sum (gauges are this process's own state). */
+  snapshot(): MetricSnapshot[] {
+    return this.metrics.flatMap((m) => (m instanceof Counter || m instanceof Histogram ? [m.snapshot()] : []));
+  }
+
+  /** Adds a snapshot's series to this registry's metrics of the same names, registered at their first sight. */
+  absorb(snapshot: readonly MetricSnapshot[]): void {
+    for (const s of snapshot) {
+      if (s.type === 'counter') {
+        const counter = this.find(Counter, s.name) ?? this.counter(s.name, s.help, s.labelNames);
+        for (const { labels, value } of s.series) counter.inc(labels, value);
+      } else {
+        const histogram = this.find(Histogram, s.name) ?? this.histogram(s.name, s.help, s.buckets, s.labelNames);
+        for (const series of s.series) histogram.add(series);
+      }
+    }
+  }
+
+  private find<M extends Metric>(kind: abstract new (...args: never[]) => M, name: string): M | undefined {
+    return this.metrics.find((m): m is M => m instanceof kind && m.name === name);
   }
 
   private add<M extends Metric>(metric: M): M {

@@ -1,4 +1,5 @@
 import { MetricsRegistry } from '../../src/metrics/metrics';
+import { SummedMetrics } from '../../src/metrics/summed';
 import { VERSION } from '../../src/model/build-info';
 import { api, startApp, until } from '../support/app';
 import { PROMTOOL, promtool } from '../support/promtool';
@@ -74,5 +75,25 @@ describe('/metrics', () => {
     expect(metrics.render()).toContain('g{s="b"} 1');
     live = ['a'];
     expect(metrics.render()).not.toContain('g{s="b"}');
+  });
+
+  it("sums other processes' counters and histograms, keeping each one's last snapshot (a sum never falls)", () => {
+    const worker = (decisions: number, seconds: number[]) => {
+      const metrics = new MetricsRegistry();
+      metrics.counter('d_total', 'decisions', ['outcome']).inc(['pass'], decisions);
+      const histogram = metrics.histogram('s', 'seconds', [0.1, 1]);
+      for (const v of seconds) histogram.observe(v);
+      return metrics.snapshot();
+    };
+    const sum = new SummedMetrics();
+    sum.update(1, worker(2, [0.05, 0.5]));
+    sum.update(2, worker(3, [5]));
+    const both = ['d_total{outcome="pass"} 5', 's_bucket{le="0.1"} 1', 's_bucket{le="1"} 2', 's_bucket{le="+Inf"} 3', 's_sum 5.55', 's_count 3'];
+    for (const line of both) expect(sum.render()).toContain(`\n${line}\n`);
+    sum.retire(2); // exited: its last counts stay
+    sum.update(3, worker(1, [])); // its replacement
+    expect(sum.render()).toContain('\nd_total{outcome="pass"} 6\n');
+    expect(sum.render()).toContain('\ns_count 3\n');
+    expect(sum.render().match(/^# TYPE d_total counter$/gm)).toHaveLength(1);
   });
 });
