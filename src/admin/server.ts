@@ -48,6 +48,8 @@ export interface RulesPort {
 
 export interface AdminDeps {
   readonly metrics: MetricsRegistry;
+  /** With workers: their ext_proc metrics, summed, as exposition text appended to this process's. */
+  extProcMetrics?(): Promise<string>;
   readonly registry: Registry;
   readonly sync: RegistryStoreSync;
   readonly ttlSeconds: number;
@@ -107,7 +109,10 @@ export class AdminServer {
       const status = phase !== 'serving' ? phase : deps.extProcServers() === 0 ? 'no ext_proc worker' : 'ready';
       send(res, status === 'ready' ? 200 : 503, serialize.status({ status }));
     }, 'open');
-    this.route('GET', '/metrics', async (_q, res) => send(res, 200, deps.metrics.render() + (await runtimeMetrics()), 'text/plain; version=0.0.4'), 'open');
+    this.route('GET', '/metrics', async (_q, res) => {
+      const text = deps.metrics.render() + ((await deps.extProcMetrics?.()) ?? '') + (await runtimeMetrics());
+      send(res, 200, text, 'text/plain; version=0.0.4');
+    }, 'open');
     this.route('GET', '/openapi.json', (_q, res) => send(res, 200, this.openApi), 'open');
     this.route('POST', '/v1/instances', (req, res) => this.register(req, res), 'registration');
     this.route('POST', '/v1/instances/batch', (req, res) => this.registerBatch(req, res), 'registration');

@@ -121,8 +121,7 @@ export class App {
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);
     const decideOptions = decideOptionsOf(config);
-    // Counted where ext_proc decides: in this process (with workers, the workers decide and it stays empty).
-    // With workers, they decide and count; the primary sums their splits when asked.
+    // Counted where ext_proc decides: in this process, or in the workers, whose splits and metrics it sums when asked.
     const split = workers ? undefined : new DecisionSplit();
     if (split) releases.push(() => split.close());
     const extProcServer = workers ? undefined : createExtProcServer(config, engine, metrics, readiness, log, split);
@@ -157,6 +156,7 @@ export class App {
 
     const admin = new AdminServer({
       metrics,
+      ...(workers && { extProcMetrics: () => workers.metrics() }),
       registry,
       sync,
       ttlSeconds: config.registry.ttlSeconds,

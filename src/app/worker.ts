@@ -36,7 +36,8 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   // This worker's decisions for the console's live split; the primary sums the workers'.
   const split = new DecisionSplit();
   releases.push(() => split.close());
-  let decisions = () => 0;
+  // Created now, so that the primary's questions are answered (with zeros) before ext_proc serves.
+  const metrics = new MetricsRegistry();
   let stop = (): void => process.exit(0);
   const loaded = new Promise<void>((resolve) => {
     process.on('message', (message: ToWorker) => {
@@ -55,10 +56,13 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
           follow.switched(message.what);
           break;
         case 'stats':
-          send({ t: 'stats', decisions: decisions() });
+          send({ t: 'stats', decisions: metrics.observations('metaroute_decision_seconds') });
           break;
         case 'split':
           send({ t: 'split', key: message.key, split: split.read(message.key) });
+          break;
+        case 'metrics':
+          send({ t: 'metrics', metrics: metrics.snapshot() });
           break;
         case 'stop':
           stop();
@@ -72,9 +76,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   await loaded;
   const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout });
   store.endListing();
-  const metrics = new MetricsRegistry();
   const server = createExtProcServer(config, engine, metrics, readiness, log, split);
-  decisions = () => metrics.observations('metaroute_decision_seconds');
   stop = () => {
     readiness.set('stopping');
     void shutdownGrpc(server).then(async () => {

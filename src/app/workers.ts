@@ -2,6 +2,8 @@ import cluster, { type Worker } from 'node:cluster';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import type { ServiceSplit } from '../metrics/decision-split';
+import { Gauge, type MetricSnapshot } from '../metrics/metrics';
+import { SummedMetrics } from '../metrics/summed';
 import type { Store, StoreEvent } from '../store/store';
 
 /** Messages between the primary and its ext_proc workers (over the cluster IPC channel). */
@@ -13,11 +15,14 @@ export type ToWorker =
   | { readonly t: 'switched'; readonly what: string }
   | { readonly t: 'stats' }
   | { readonly t: 'split'; readonly key: string }
+  | { readonly t: 'metrics' }
   | { readonly t: 'stop' };
 export type FromWorker =
   | { readonly t: 'ready'; readonly port: number }
   | { readonly t: 'stats'; readonly decisions: number }
   | { readonly t: 'split'; readonly key: string; readonly split: ServiceSplit }
+  /** The worker's ext_proc counters and histograms. */
+  | { readonly t: 'metrics'; readonly metrics: MetricSnapshot[] }
   /** This worker uses the change now. */
   | { readonly t: 'switched'; readonly what: string };
 
@@ -58,6 +63,7 @@ export class ExtProcWorkers {
   /** The phase last sent to the workers, for a replacement started later (it would report serving while the rest drain). */
   private phase: LifecyclePhase | undefined;
   private readonly retries = new Set<NodeJS.Timeout>();
+  private readonly metricsSum = new SummedMetrics();
 
   constructor(
     private readonly store: Store,
@@ -98,6 +104,27 @@ export class ExtProcWorkers {
     const live = [...this.workers].filter((worker) => worker.isConnected());
     const answers = await Promise.all(live.map((worker) => this.ask(worker, { t: 'split', key }, (m) => m.t === 'split' && m.key === key, STATS_TIMEOUT_MS)));
     return answers.flatMap((answer) => (answer?.t === 'split' ? [answer.split] : []));
+  }
+
+  /**
+   * The workers' ext_proc metrics summed, as exposition text, with a gauge of the workers that
+   * answered within a second: one that did not counts with its last answer, and so does one
+   * that exited.
+   */
+  async metrics(): Promise<string> {
+    const live = [...this.workers].filter((worker) => worker.isConnected());
+    const answers = await Promise.all(live.map((worker) => this.ask(worker, { t: 'metrics' }, (m) => m.t === 'metrics', STATS_TIMEOUT_MS)));
+    let answered = 0;
+    live.forEach((worker, i) => {
+      const answer = answers[i];
+      // One that exited meanwhile is retired already: its answer would count twice.
+      if (answer?.t !== 'metrics' || !this.workers.has(worker)) return;
+      this.metricsSum.update(worker.id, answer.metrics);
+      answered++;
+    });
+    const gauge = new Gauge('metaroute_extproc_workers_answered', 'ext_proc workers whose metrics this scrape got in time (the others count with their last answer)');
+    gauge.set(answered);
+    return this.metricsSum.render() + gauge.render();
   }
 
   /**
@@ -160,6 +187,7 @@ export class ExtProcWorkers {
       worker.once('exit', (code, signal) => {
         exited = true;
         this.workers.delete(worker);
+        this.metricsSum.retire(worker.id);
         // One that never served fails the start, or its replacement's try: no restart loop over a bad config at start.
         if (!served) return reject(new Error(`ext_proc worker ${worker.id} exited (${signal ?? code}) before serving`));
         this.answering--;
