@@ -21,6 +21,7 @@ interface Job {
   readonly id: number;
   readonly text: string;
   readonly origin: string;
+  readonly strict: boolean;
   readonly resolve: (result: CheckRulesResult) => void;
 }
 
@@ -64,10 +65,11 @@ export class RulesChecker {
     });
   }
 
-  check(text: string, origin: string): Promise<CheckRulesResult> {
+  /** `strict` for a new document (validateRules); a stored one is checked without it. */
+  check(text: string, origin: string, strict = false): Promise<CheckRulesResult> {
     if (this.closed) return Promise.resolve(refused('the rules checker is stopped'));
     return new Promise((resolve) => {
-      this.queue.push({ id: ++this.nextId, text, origin, resolve });
+      this.queue.push({ id: ++this.nextId, text, origin, strict, resolve });
       this.runNext();
     });
   }
@@ -89,7 +91,7 @@ export class RulesChecker {
       this.finish(refused(`took over ${this.timeoutMs} ms to parse and validate; simplify the document (fewer or simpler regexes, fewer rules)`));
     }, this.timeoutMs);
     this.running = { job, timer };
-    worker.postMessage({ id: job.id, text: job.text, origin: job.origin });
+    worker.postMessage({ id: job.id, text: job.text, origin: job.origin, strict: job.strict });
   }
 
   private finish(result: CheckRulesResult): void {

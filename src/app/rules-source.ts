@@ -78,7 +78,7 @@ export class RulesSource {
 
   /** Validates a document without storing it (the console's editor): its errors, each with line and path. */
   async check(text: string): Promise<readonly RuleError[]> {
-    const checked = await this.checker.check(text, 'editor');
+    const checked = await this.checker.check(text, 'editor', true);
     return checked.ok ? [] : checked.errors;
   }
 
@@ -112,7 +112,7 @@ export class RulesSource {
   /** Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled. `refused` ends the refusal's log line. */
   async update(text: string, origin: string, refused = 'the previous rules keep serving'): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
-    const checked = await this.checker.check(text, origin);
+    const checked = await this.checker.check(text, origin, true);
     if (!checked.ok) {
       this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, `rules refused; ${refused}`);

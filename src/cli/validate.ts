@@ -15,7 +15,7 @@ export const validateCommand: Command = {
     } catch (error) {
       throw new CommandError(`cannot read ${file}: ${(error as Error).message}`);
     }
-    const result = loadRules(text, file!, 1);
+    const result = loadRules(text, file!, 1, true);
     if (!result.ok) {
       process.stderr.write(`${formatRuleErrors(result.errors, file!)}\n`);
       return 1;

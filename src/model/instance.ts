@@ -23,6 +23,10 @@ export interface Instance {
 }
 
 export const DEFAULT_NAMESPACE = 'default';
+/** A service name registration takes. */
+export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+/** A namespace registration takes: no '.', since the cluster `<service>.<namespace>` must name one service (`a.b` + `c` against `a` + `b.c`). */
+export const NAMESPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,252}$/;
 
 /**
  * An instance's locality as reserved labels, so locality-aware routers narrow with labels

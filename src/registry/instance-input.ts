@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, NAMESPACE_NAME, RESERVED_LABEL_PREFIX, SERVICE_NAME, type Instance } from '../model/instance';
 import { ownString } from '../model/own-string';
 import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
@@ -9,9 +9,6 @@ export interface InstanceDefaults {
 
 const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
 const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
-const SERVICE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
-/** No '.': the cluster name `<service>.<namespace>` must name one service (`a.b` + `c` against `a` + `b.c`). */
-const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,252}$/;
 
 /** One shared object for every instance without metadata or locality. */
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
@@ -45,8 +42,8 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
     if (typeof v !== 'string' || !pattern.test(v)) errors.push(`${field(key)}: required, ${allowed}`);
     return typeof v === 'string' ? v : '';
   };
-  const service = name('service', SERVICE, "letters, digits, '_', '.', '-'");
-  const namespace = name('namespace', NAMESPACE, "letters, digits, '_', '-' (no '.': <service>.<namespace> names the cluster)", DEFAULT_NAMESPACE);
+  const service = name('service', SERVICE_NAME, "letters, digits, '_', '.', '-'");
+  const namespace = name('namespace', NAMESPACE_NAME, "letters, digits, '_', '-' (no '.': <service>.<namespace> names the cluster)", DEFAULT_NAMESPACE);
   // Envoy takes endpoints by address: a host name would be left out of xDS while routing still counted it.
   const host = typeof o.host === 'string' && isIP(o.host) !== 0 ? o.host : '';
   if (!host) errors.push(`${field('host')}: required, an IP address (resolve a host name before registering)`);

@@ -18,6 +18,6 @@ if (process.platform === 'linux') {
   }
 }
 parentPort!.postMessage('ready');
-parentPort!.on('message', (job: { id: number; text: string; origin: string }) => {
-  parentPort!.postMessage({ id: job.id, result: checkRules(job.text, job.origin) });
+parentPort!.on('message', (job: { id: number; text: string; origin: string; strict: boolean }) => {
+  parentPort!.postMessage({ id: job.id, result: checkRules(job.text, job.origin, job.strict) });
 });

@@ -30,21 +30,22 @@ export const EMPTY_RULES: RuleSnapshot = compileRules(EMPTY_DOCUMENT, 0);
  * compiled and every error is returned, with its path and line:column in `text`, in
  * text order. `origin` is the file name or 'api'; a `.json` name selects strict JSON.
  */
-export function loadRules(text: string, origin: string, version: number): LoadRulesResult {
-  const checked = checkRules(text, origin);
+export function loadRules(text: string, origin: string, version: number, strict = false): LoadRulesResult {
+  const checked = checkRules(text, origin, strict);
   return checked.ok ? { ok: true, snapshot: compileRules(checked.document, version) } : checked;
 }
 
 /**
  * Parses and validates without compiling: the validated document is plain data, so the
  * rules worker (app/rules-checker) returns it to the routing thread, which only compiles.
+ * `strict` for a new document (see validateRules); a stored one is loaded without it.
  */
-export function checkRules(text: string, origin: string): CheckRulesResult {
+export function checkRules(text: string, origin: string, strict = false): CheckRulesResult {
   const parsed = parseRuleText(text, origin);
   if (!parsed.ok) return parsed;
   const bad = loneSurrogatePath(parsed.parsed.value);
   if (bad) return { ok: false, errors: [{ path: formatPath(bad), ...parsed.parsed.locate(bad), message: LONE_SURROGATE_MESSAGE }] };
-  const result = validateRules(parsed.parsed.value, parsed.parsed.locate);
+  const result = validateRules(parsed.parsed.value, parsed.parsed.locate, strict);
   return result.ok ? result : { ok: false, errors: [...result.errors].sort(byPosition) };
 }
 

@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
+import { DEFAULT_NAMESPACE, NAMESPACE_NAME, SERVICE_NAME, serviceKey } from '../model/instance';
 import type { Destination, MatchType, MetadataFailover, MetadataRoute } from '../model/rule';
 import { LABEL_SOURCE_TYPES, MATCH_TYPES, sourceNeedsKey } from '../model/rule';
 import { formatPath, type Path, type RuleError } from './errors';
@@ -30,13 +30,17 @@ const FAILOVER_KEYWORDS = ['all', 'none'];
 
 type Obj = Readonly<Record<string, unknown>>;
 
+const SERVICE_CHARS = "letters, digits, '_', '.', '-' in a service name";
+const NAMESPACE_CHARS = "letters, digits, '_', '-' in a namespace (no '.': <service>.<namespace> names the cluster)";
+
 /**
  * Checks a plain value (parsed YAML/JSON or an API body) against the rule document schema
  * and returns it with defaults filled in, or every error found. `null` counts as absent
- * (YAML `key:` with nothing after it), so an empty document is an empty rule set.
+ * (YAML `key:` with nothing after it), so an empty document is an empty rule set. `strict`
+ * for a new document: service, namespace and cluster names registration refuses are errors.
  */
-export function validateRules(value: unknown, locate?: Locate): ValidationResult {
-  const c = new Checker(locate);
+export function validateRules(value: unknown, locate?: Locate, strict = false): ValidationResult {
+  const c = new Checker(locate, strict);
   if (value === null || value === undefined) return { ok: true, document: { rules: [], metadataRoutes: [] } };
   if (!isObject(value)) {
     c.report([], `must be a mapping with "rules" and/or "metadataRoutes", got ${kind(value)}`);
@@ -82,7 +86,11 @@ class Checker {
   /** Of the REGEX values so far (regexWeight); past the budget the rest are not compiled. */
   private regexWeight = 0;
 
-  constructor(private readonly locate?: Locate) {}
+  constructor(
+    private readonly locate?: Locate,
+    /** A new document (API, file, editor, `metaroute validate`): names registration refuses are errors too. */
+    private readonly strict = false,
+  ) {}
 
   report(path: Path, message: string, atKey = false): void {
     this.errors.push({ path: formatPath(path), ...this.locate?.(path, atKey), message });
@@ -93,7 +101,7 @@ class Checker {
     if (!o) return undefined;
     const name = this.name(path, o, 'name');
     const service = this.serviceName(path, o);
-    const namespace = this.string(path, o, 'namespace', { ident: true }) ?? DEFAULT_NAMESPACE;
+    const namespace = this.namespaceName(path, o, DEFAULT_NAMESPACE);
     const direction = this.oneOf(path, o, 'direction', DIRECTIONS) ?? 'inbound';
     const sources = this.list(path, o, 'sources', false).map((s, i) => this.source([...path, 'sources', i], s));
     const destinations = this.destinations(path, o);
@@ -114,8 +122,8 @@ class Checker {
     if (!o) return undefined;
     const args = this.list(path, o, 'arguments', false).map((a, i) => this.argument([...path, 'arguments', i], a));
     return {
-      service: this.string(path, o, 'service', { ident: true }) ?? '*',
-      namespace: this.string(path, o, 'namespace', { ident: true }) ?? '*',
+      service: this.registrable([...path, 'service'], this.string(path, o, 'service', { ident: true }) ?? '*', SERVICE_NAME, SERVICE_CHARS),
+      namespace: this.namespaceName(path, o, '*'),
       arguments: args.filter((a): a is ArgumentSpec => a !== undefined),
     };
   }
@@ -219,7 +227,7 @@ class Checker {
       priority: this.count(path, o, 'priority') ?? 0,
       weight: this.count(path, o, 'weight') ?? 100,
       isolate: this.boolean(path, o, 'isolate') ?? false,
-      ...(field(o, 'cluster') === undefined ? {} : { cluster: this.name(path, o, 'cluster') }),
+      ...(field(o, 'cluster') === undefined ? {} : { cluster: this.clusterName(path, o) }),
     };
   }
 
@@ -269,7 +277,7 @@ class Checker {
     const from = this.oneOf(path, o, 'from', KEY_ORIGINS) ?? 'request';
     const route = {
       service: this.serviceName(path, o),
-      namespace: this.string(path, o, 'namespace', { ident: true }) ?? DEFAULT_NAMESPACE,
+      namespace: this.namespaceName(path, o, DEFAULT_NAMESPACE),
       keys: [...seen],
       failover: this.oneOf(path, o, 'failover', METADATA_FAILOVERS) ?? 'none',
       mode: this.oneOf(path, o, 'mode', MODES) ?? 'subset',
@@ -358,9 +366,33 @@ class Checker {
   /** The service a rule or route is attached to: one service, not a wildcard. */
   serviceName(path: Path, o: Obj): string {
     const service = this.name(path, o, 'service');
-    if (service !== '*') return service;
+    if (service !== '*') return this.registrable([...path, 'service'], service, SERVICE_NAME, SERVICE_CHARS);
     this.report([...path, 'service'], 'must name one service ("*" is only allowed in sources)');
     return '';
+  }
+
+  private namespaceName(path: Path, o: Obj, fallback: string): string {
+    return this.registrable([...path, 'namespace'], this.string(path, o, 'namespace', { ident: true }) ?? fallback, NAMESPACE_NAME, NAMESPACE_CHARS);
+  }
+
+  /** A destination's other cluster: `<service>.<namespace>`, the namespace after the last '.'. */
+  private clusterName(path: Path, o: Obj): string {
+    const cluster = this.name(path, o, 'cluster');
+    const dot = cluster.lastIndexOf('.');
+    if (this.strict && cluster !== '' && (dot < 0 || !SERVICE_NAME.test(cluster.slice(0, dot)) || !NAMESPACE_NAME.test(cluster.slice(dot + 1)))) {
+      this.report([...path, 'cluster'], `${JSON.stringify(cluster)} can never match: a cluster is <service>.<namespace> as registration takes them`);
+    }
+    return cluster;
+  }
+
+  /**
+   * In a new document, a name registration refuses can never match, so it is an error. A stored
+   * document is checked without this (it was valid when it was written, and refusing it at start
+   * would leave the replica with no rules at all).
+   */
+  private registrable(path: Path, name: string, pattern: RegExp, chars: string): string {
+    if (this.strict && name !== '*' && name !== '' && !pattern.test(name)) this.report(path, `${JSON.stringify(name)} can never match: registration takes ${chars}`);
+    return name;
   }
 
   oneOf<T extends string>(path: Path, o: Obj, name: string, allowed: readonly T[]): T | undefined {
