@@ -1,7 +1,9 @@
 import type { Logger } from '../log/logger';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type IBackoff } from 'cockatiel';
-import { Etcd3, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
+import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { LeaseKeepAlives } from './etcd-keepalive';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
@@ -24,6 +26,26 @@ const RELIST_PAGE = 1000;
 /** The most operations etcd takes in one transaction by default (its `--max-txn-ops`); a store learns a lower limit when etcd refuses it. */
 const MAX_TXN_OPS = 128;
 const TOO_MANY_OPS = /too many operations in txn request/;
+/**
+ * A key of the store's own under the prefix, never listed nor watched: a random id written once
+ * per etcd history. An etcd started again on an empty data directory with the same flags has the
+ * same cluster id, and writes soon number its revisions past the mirror's: only this id tells
+ * that its history is not the one the mirror followed.
+ */
+const HISTORY_KEY = '.history';
+
+/** Which etcd data the mirror reflects. */
+interface History {
+  readonly cluster: string;
+  /** The value of HISTORY_KEY. */
+  readonly id: string;
+}
+
+/** Where the mirror stood when a write was sent: etcd answers it with a later revision of the same history. */
+interface Sent {
+  readonly revision: number;
+  readonly relists: number;
+}
 
 interface MirrorEntry {
   readonly value: string;
@@ -38,7 +60,11 @@ interface MirrorEntry {
  * snapshot while etcd is unreachable; writes then fail with StoreUnavailableError (503).
  * The watch resumes from the last revision it applied; when etcd has compacted that
  * revision away, the store lists the prefix again and hands watchers only the
- * difference to what they saw (nothing lost, nothing applied twice). A key put with a
+ * difference to what they saw (nothing lost, nothing applied twice). It does the same,
+ * renumbering its revision, when etcd no longer holds the history the mirror followed
+ * (replaced by an empty etcd, or restored from an older snapshot): noticed when the watch
+ * connects (another cluster id or history id, or a revision behind the mirror's) or when a
+ * write is answered with a revision the mirror had already passed. A key put with a
  * TTL is bound to its own etcd lease, renewed by `leases.refresh`, and etcd deletes it
  * when the lease runs out: every replica sees the same expiry at the same revision.
  */
@@ -49,6 +75,11 @@ export class EtcdStore implements Store {
   private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
   /** The etcd revision the mirror reflects. */
   private revision = 0;
+  private history: History = { cluster: '', id: '' };
+  /** Relists so far: a write sent before one is not compared with the revisions after it. */
+  private relists = 0;
+  /** A relist under way; writes resolve after it, as it may renumber the revision. */
+  private resyncing: Promise<void> | undefined;
   private watcher: Watcher | undefined;
   private reachable = true;
   private refusedWrites = 0;
@@ -147,7 +178,9 @@ export class EtcdStore implements Store {
   /** One transaction; where etcd takes fewer operations in one (its `--max-txn-ops`), halves until it takes them. */
   private async transact(puts: readonly StorePut[], leases: readonly (string | undefined)[]): Promise<number> {
     try {
+      const sent = this.sent();
       const answer = await this.client.kv.txn({ success: puts.map((put, i) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: leases[i] } })) });
+      this.checkWrite(sent, answer.header);
       return Number(answer.header.revision);
     } catch (error) {
       if (puts.length > 1 && TOO_MANY_OPS.test((error as Error).message)) {
@@ -167,11 +200,14 @@ export class EtcdStore implements Store {
   }
 
   async delete(key: string): Promise<boolean> {
+    const sent = this.sent();
     const answer = await this.guard(key, () => this.client.kv.deleteRange({ key: this.etcdKey(key) }));
     const deleted = Number(answer.deleted) > 0;
     // A delete of nothing makes no revision this watch would see: nothing to wait for.
-    if (deleted) await this.caughtUp(Number(answer.header.revision));
-    return deleted;
+    if (!deleted) return false;
+    this.checkWrite(sent, answer.header);
+    await this.caughtUp(Number(answer.header.revision));
+    return true;
   }
 
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void {
@@ -225,7 +261,7 @@ export class EtcdStore implements Store {
    * write here as every other replica soon will (or after a timeout: the write is durable).
    */
   private caughtUp(revision: number): Promise<void> {
-    if (revision <= this.revision || this.closed) return Promise.resolve();
+    if (this.applied(revision) || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const waiter = {
         revision,
@@ -243,35 +279,110 @@ export class EtcdStore implements Store {
     });
   }
 
+  /** Whether the mirror holds `revision`; not while a relist may renumber it. */
+  private applied(revision: number): boolean {
+    return this.resyncing === undefined && revision <= this.revision;
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters) if (this.applied(waiter.revision)) waiter.resolve();
+  }
+
+  private sent(): Sent {
+    return { revision: this.revision, relists: this.relists };
+  }
+
+  /**
+   * In one history a write commits after everything the mirror had applied when it was sent,
+   * so an answer at or below that revision, or from another cluster, comes from other data.
+   */
+  private checkWrite(sent: Sent, header: IResponseHeader): void {
+    if (sent.relists !== this.relists) return;
+    const revision = Number(header.revision);
+    if (header.cluster_id !== this.history.cluster) void this.resync(`a write was answered by etcd cluster ${header.cluster_id}, not ${this.history.cluster}`, true);
+    else if (revision <= sent.revision) void this.resync(`a write was answered at revision ${revision}, which the mirror had passed (${sent.revision})`, true);
+  }
+
   private startWatch(): void {
     const watcher = this.client.watch().prefix(this.config.prefix).startRevision(String(this.revision + 1)).watcher();
     this.watcher = watcher;
-    watcher.on('data', (response: IWatchResponse) => this.onWatch(response));
+    watcher.on('data', (response: IWatchResponse) => {
+      if (watcher === this.watcher) this.onWatch(watcher, response);
+    });
     watcher.on('disconnected', (error: Error) => {
-      if (!this.reachable || this.closed) return;
+      if (!this.reachable || this.closed || watcher !== this.watcher) return;
       this.reachable = false;
       this.log.warn({ event: 'store.failed' }, `store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
     });
     watcher.on('connected', () => {
+      if (watcher !== this.watcher) return;
       // etcd3 moves the resume point to the creation header's revision, ahead of events not yet sent: keep ours.
       watcher.request.start_revision = String(this.revision + 1);
+      void this.checkHistory();
       if (this.reachable) return;
       this.reachable = true;
       this.log.info({ event: 'store' }, `store: etcd is back; the watch resumes after revision ${this.revision}`);
     });
     // etcd cancels a watch whose revision it has compacted away (or for any other reason): list again.
     watcher.on('error', (error: Error) => {
-      if (this.closed) return;
+      if (this.closed || watcher !== this.watcher) return;
+      this.watcher = undefined; // etcd has ended it: nothing to cancel
       this.log.warn({ event: 'store.failed' }, `store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.config.prefix} again`);
-      void this.resync();
+      void this.resync(`etcd ended the watch: ${error.message}`, false);
     });
   }
 
-  private async resync(): Promise<void> {
+  /** Stops following the watch: its events are ignored from now on, and it is cancelled in the background. */
+  private stopWatch(): void {
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    if (watcher) void withTimeout(watcher.cancel(), 'watch cancel').catch(() => undefined);
+  }
+
+  /** On each watch connection: is the etcd it reached still holding the history the mirror followed? */
+  private async checkHistory(): Promise<void> {
+    const relists = this.relists;
+    let why: string | undefined;
+    try {
+      const answer = await this.client.kv.range({ key: this.etcdKey(HISTORY_KEY) });
+      why = this.historyChange(answer.header, answer.kvs[0]?.value.toString() ?? '');
+    } catch (error) {
+      why = `its history could not be checked (${(error as Error).message})`; // a relist is right in any case
+    }
+    if (why && relists === this.relists && !this.closed) void this.resync(why, false);
+  }
+
+  private historyChange(header: IResponseHeader, id: string): string | undefined {
+    if (header.cluster_id !== this.history.cluster) return `etcd cluster ${header.cluster_id}, not ${this.history.cluster}`;
+    if (Number(header.revision) < this.revision) return `etcd at revision ${header.revision}, behind the mirror's ${this.revision}`;
+    if (id !== this.history.id) return id ? `etcd history ${id}, not ${this.history.id}` : 'etcd holds no history id (emptied or replaced)';
+    return undefined;
+  }
+
+  /** One relist at a time; writes wait for it (`applied`). `reset`: the history is known to have changed. */
+  private resync(why: string, reset: boolean): Promise<void> {
+    this.resyncing ??= this.relistAndWatch(why, reset).finally(() => {
+      this.resyncing = undefined;
+      this.wake();
+    });
+    return this.resyncing;
+  }
+
+  private async relistAndWatch(why: string, reset: boolean): Promise<void> {
+    this.stopWatch();
+    const before = { revision: this.revision, ...this.history };
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        const changed = await this.relist();
-        this.log.info({ event: 'store' }, `store: resynchronised at revision ${this.revision} (${changed} keys changed)`);
+        const diff = await this.relist();
+        const renumbered = reset || this.history.cluster !== before.cluster || this.history.id !== before.id || this.revision < before.revision;
+        if (renumbered) {
+          this.log.warn(
+            { event: 'store.reset', fromRevision: before.revision, toRevision: this.revision, fromCluster: before.cluster, toCluster: this.history.cluster, fromHistory: before.id, toHistory: this.history.id, ...diff },
+            `store: etcd no longer holds the data this replica followed (${why}); relisted ${this.config.prefix}: ${diff.added} keys added, ${diff.changed} changed, ${diff.removed} removed, revision ${before.revision} -> ${this.revision}`,
+          );
+        } else {
+          this.log.info({ event: 'store' }, `store: resynchronised at revision ${this.revision} (${diff.added + diff.changed + diff.removed} keys changed)`);
+        }
         this.startWatch();
         return;
       } catch (error) {
@@ -281,69 +392,100 @@ export class EtcdStore implements Store {
     }
   }
 
-  private onWatch(response: IWatchResponse): void {
+  private onWatch(watcher: Watcher, response: IWatchResponse): void {
     const events = response.events;
     for (const event of events) {
       const key = event.kv.key.toString().slice(this.config.prefix.length);
       const revision = Number(event.kv.mod_revision);
+      if (key === HISTORY_KEY) {
+        this.history = { ...this.history, id: event.type === 'Put' ? event.kv.value.toString() : '' };
+        continue;
+      }
+      const known = this.mirror.get(key);
+      if (known && known.modRevision >= revision) continue; // already applied (by a relist)
       if (event.type === 'Put') this.applyPut(key, event.kv, revision);
-      else this.applyDelete(key, revision);
+      else if (known) this.applyDelete(key, revision);
     }
     // Resume after the last event applied; etcd's header may be ahead of events it has not sent yet.
     const resumeAfter = events.length ? Number(events[events.length - 1]!.kv.mod_revision) : Number(response.header.revision);
     if (resumeAfter > this.revision) this.revision = resumeAfter;
-    this.watcher!.request.start_revision = String(this.revision + 1); // etcd3 set it from the header
-    for (const waiter of this.waiters) if (waiter.revision <= this.revision) waiter.resolve();
+    watcher.request.start_revision = String(this.revision + 1); // etcd3 set it from the header
+    this.wake();
   }
 
   private applyPut(key: string, kv: IKeyValue, revision: number): void {
-    const known = this.mirror.get(key);
-    if (known && known.modRevision >= revision) return; // already applied (by a relist)
     const value = kv.value.toString();
     this.mirror.set(key, { value, modRevision: revision, lease: String(kv.lease ?? '0') });
     this.notify({ type: 'put', key, value, revision });
   }
 
   private applyDelete(key: string, revision: number): void {
-    const known = this.mirror.get(key);
-    if (!known || known.modRevision >= revision) return;
     this.mirror.delete(key);
     this.notify({ type: 'delete', key, revision });
   }
 
   /**
-   * Lists the prefix at one revision, page by page, and applies the difference to the
-   * mirror as events. Returns how many keys changed.
+   * Lists the prefix at one revision, page by page, and makes the mirror equal to it, handing
+   * watchers each difference as an event; the mirror's revision becomes the list's, lower too
+   * when etcd's history changed. Claims a history id for etcd data that has none.
    */
-  private async relist(): Promise<number> {
+  private async relist(): Promise<{ added: number; changed: number; removed: number }> {
     const prefix = Buffer.from(this.config.prefix);
     const rangeEnd = prefixEnd(prefix);
     const seen = new Set<string>();
-    let at: number | undefined;
+    let header: IResponseHeader | undefined;
+    let id = '';
     let from = prefix;
-    let changed = 0;
-    const found: Array<[string, IKeyValue]> = [];
+    const diff = { added: 0, changed: 0, removed: 0 };
     for (;;) {
-      const page = await this.client.kv.range({ key: from, range_end: rangeEnd, limit: RELIST_PAGE, revision: at });
-      at ??= Number(page.header.revision);
-      for (const kv of page.kvs) found.push([kv.key.toString().slice(this.config.prefix.length), kv]);
+      const page = await this.client.kv.range({ key: from, range_end: rangeEnd, limit: RELIST_PAGE, revision: header?.revision });
+      header ??= page.header;
+      for (const kv of page.kvs) {
+        const key = kv.key.toString().slice(this.config.prefix.length);
+        if (key === HISTORY_KEY) id = kv.value.toString();
+        else {
+          seen.add(key);
+          this.relisted(key, kv, diff);
+        }
+      }
       if (!page.more || page.kvs.length === 0) break;
       from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.from([0])]);
     }
-    for (const [key, kv] of found) {
-      seen.add(key);
-      const known = this.mirror.get(key);
-      if (known?.modRevision === Number(kv.mod_revision)) continue;
-      changed++;
-      this.applyPut(key, kv, Number(kv.mod_revision));
-    }
-    for (const key of [...this.mirror.keys()]) {
+    const at = Number(header.revision);
+    let step = 0;
+    for (const key of this.mirror.keys()) {
+      if (++step % ITEMS_PER_STEP === 0) await yieldTurn(); // a million keys must not hold the event loop
       if (seen.has(key)) continue;
-      changed++;
+      diff.removed++;
       this.applyDelete(key, at);
     }
-    this.revision = Math.max(this.revision, at);
-    return changed;
+    this.revision = at;
+    this.relists++;
+    this.history = { cluster: header.cluster_id, id: id || (await this.claimHistory()) };
+    return diff;
+  }
+
+  /** Applies one listed key where the mirror differs. */
+  private relisted(key: string, kv: IKeyValue, diff: { added: number; changed: number }): void {
+    const known = this.mirror.get(key);
+    const revision = Number(kv.mod_revision);
+    // Another history may hold another value at the same revision.
+    if (known?.modRevision === revision && known.value === kv.value.toString()) return;
+    if (known) diff.changed++;
+    else diff.added++;
+    this.applyPut(key, kv, revision);
+  }
+
+  /** Writes a new history id unless etcd holds one already (another replica's); returns the one etcd holds. */
+  private async claimHistory(): Promise<string> {
+    const key = this.etcdKey(HISTORY_KEY);
+    const id = randomUUID();
+    const answer = await this.client.kv.txn({
+      compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key, value: Buffer.from(id) } }],
+      failure: [{ request_range: { key } }],
+    });
+    return answer.succeeded ? id : answer.responses[0]!.response_range.kvs[0]!.value.toString();
   }
 
   /** A watcher that throws is logged and skipped: it must not stall the others. */

@@ -103,6 +103,21 @@ export class EtcdCluster {
     await exited;
   }
 
+  /** Copies member i's data directory (stop it first) aside: a snapshot `restoreData` puts back. */
+  saveData(i: number): string {
+    const m = this.members[i]!;
+    const copy = `${m.dataDir}.saved-${Date.now()}`;
+    fs.cpSync(m.dataDir, copy, { recursive: true });
+    return copy;
+  }
+
+  /** Replaces member i's data directory (stop it first) with `saved`, or with nothing: `restart` then brings up an empty etcd. */
+  replaceData(i: number, saved?: string): void {
+    const m = this.members[i]!;
+    fs.rmSync(m.dataDir, { recursive: true, force: true });
+    if (saved) fs.cpSync(saved, m.dataDir, { recursive: true });
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.members.map((_, i) => this.kill(i)));
     fs.rmSync(this.root, { recursive: true, force: true });
