@@ -22,8 +22,8 @@ export class MirrorStore implements Store {
     this.revision = revision;
   }
 
+  /** Events come after the snapshot (`ExtProcWorkers.sendSnapshot`), their revision lower too after an etcd reset. */
   apply(event: StoreEvent): void {
-    if (event.revision <= this.revision) return; // already in the snapshot this worker started from
     this.revision = event.revision;
     if (event.type === 'delete') this.data?.delete(event.key);
     else this.data?.set(event.key, event.value!);

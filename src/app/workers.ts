@@ -215,9 +215,14 @@ export class ExtProcWorkers {
     });
   }
 
-  /** The whole store, in chunks; events after its revision follow through `forward`. */
+  /**
+   * The whole store, in chunks; events after it follow through `forward`. Events forwarded before
+   * the list resolved are sent ahead of it (the snapshot holds them), so every event after it is
+   * newer: the worker needs no revision to tell, which a store whose etcd was replaced renumbers.
+   */
   private async sendSnapshot(worker: Worker): Promise<void> {
     const { entries, revision } = await this.store.list('');
+    this.flush();
     for (let from = 0; from === 0 || from < entries.length; from += INIT_CHUNK) {
       const last = from + INIT_CHUNK >= entries.length;
       worker.send({ t: 'init', entries: entries.slice(from, from + INIT_CHUNK), revision, last } satisfies ToWorker);
@@ -231,6 +236,7 @@ export class ExtProcWorkers {
 
   private flush(): void {
     const events = this.pending;
+    if (events.length === 0) return;
     this.pending = [];
     this.broadcast({ t: 'events', events });
   }
