@@ -28,6 +28,17 @@ export interface AppliedRules {
 /** Applied documents kept for the console's history (this replica's, since it started). */
 export const RULES_HISTORY = 20;
 
+/** A valid rules-file text the store did not take: retried after 1 s, doubling up to 30 s. */
+const FILE_RETRY_FIRST_MS = 1000;
+const FILE_RETRY_MAX_MS = 30_000;
+
+/** A valid rules-file text not yet stored (etcd down): its next attempt. */
+interface PendingFile {
+  /** When its last attempt failed (ms since the epoch). */
+  readonly failedAt: number;
+  readonly timer: NodeJS.Timeout;
+}
+
 /**
  * Where the live rule snapshot comes from. Every update (rules file edit, admin API PUT)
  * is validated first and only a valid document is written to the store; the store's
@@ -49,6 +60,12 @@ export class RulesSource {
   /** The document this replica validated last, so applying it does not check it twice. */
   private validated: { readonly text: string; readonly document: RuleDocument } | undefined;
   private readonly applied: AppliedRules[] = [];
+  /** File reloads and their retries run one at a time, so an older text never lands after a newer one. */
+  private fileWork: Promise<void> = Promise.resolve();
+  /** Counts file changes: an attempt for an older text gives way to the newest. */
+  private fileEdits = 0;
+  private pendingFile: PendingFile | undefined;
+  private stopped = false;
 
   constructor(private readonly store: Store, private readonly checker: RulesChecker, private readonly log: Logger) {}
 
@@ -56,9 +73,9 @@ export class RulesSource {
     return this.snapshotValue;
   }
 
-  /** Whether the latest rules update (file, API or store) was applied, and when (ms since the epoch). */
+  /** Whether the latest rules update (file, API or store) was applied, and when (ms since the epoch); not while a file's valid text waits for the store. */
   get lastReload(): { ok: boolean; at: number } | undefined {
-    return this.lastReloadValue;
+    return this.pendingFile ? { ok: false, at: this.pendingFile.failedAt } : this.lastReloadValue;
   }
 
   /** The configured rules file; while there is one, it is the only source of rules. */
@@ -99,18 +116,30 @@ export class RulesSource {
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
       this.watchedFile = rulesFile;
       fs.watchFile(rulesFile, { interval: 250 }, (now, before) => {
-        if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) void this.reloadFile(rulesFile);
+        if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) this.queueFile(this.reloadFile.bind(this, rulesFile, ++this.fileEdits));
       });
     }
   }
 
   stop(): void {
+    this.stopped = true;
     this.unwatch?.();
     if (this.watchedFile) fs.unwatchFile(this.watchedFile);
+    this.dropPendingFile();
   }
 
   /** Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled. `refused` ends the refusal's log line. */
   async update(text: string, origin: string, refused = 'the previous rules keep serving'): Promise<RuleUpdate> {
+    try {
+      return await this.validateAndStore(text, origin, refused);
+    } catch (error) {
+      this.log.error({ event: 'store.failed', source: origin, err: error }, 'storing the rules failed; the previous rules keep serving');
+      throw error;
+    }
+  }
+
+  /** `update` without logging a store failure: the caller does (a rules file's retries say which attempt failed). */
+  private async validateAndStore(text: string, origin: string, refused: string): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
     const checked = await this.checker.check(text, origin, true);
     if (!checked.ok) {
@@ -120,26 +149,52 @@ export class RulesSource {
     }
     this.validated = { text, document: checked.document };
     const version = this.storedVersion + 1;
-    try {
-      await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
-    } catch (error) {
-      this.log.error({ event: 'store.failed', source: origin, err: error }, 'storing the rules failed; the previous rules keep serving');
-      throw error;
-    }
+    await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
     await this.applying;
     return { ok: true, version };
   }
 
-  private async reloadFile(file: string): Promise<void> {
+  private queueFile(job: () => Promise<void>): void {
+    this.fileWork = this.fileWork.then(job);
+  }
+
+  private async reloadFile(file: string, edit: number): Promise<void> {
+    if (edit !== this.fileEdits) return; // a newer change is queued and reads the file itself
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
+      this.dropPendingFile();
       this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
       return;
     }
-    await this.update(text, file).catch(() => undefined); // update() logs refusals and store failures
+    await this.storeFile(file, text, edit, 1);
+  }
+
+  /**
+   * Validates and stores the file's text. When the store does not take it (etcd down), the
+   * text stays pending and is tried again with backoff until stored, the file changes again
+   * (the newest text wins) or this stops; `rules.loaded` reports the success.
+   */
+  private async storeFile(file: string, text: string, edit: number, attempt: number): Promise<void> {
+    if (edit !== this.fileEdits || this.stopped) return;
+    try {
+      await this.validateAndStore(text, file, 'the previous rules keep serving'); // logs a refusal itself
+      this.dropPendingFile();
+    } catch (error) {
+      if (edit !== this.fileEdits || this.stopped) return;
+      const retryInMs = Math.min(FILE_RETRY_FIRST_MS * 2 ** (attempt - 1), FILE_RETRY_MAX_MS);
+      this.log.error({ event: 'store.failed', source: file, attempt, retryInMs, err: error }, 'storing the rules file failed; the previous rules keep serving and the file is tried again');
+      this.dropPendingFile();
+      const timer = setTimeout(() => this.queueFile(() => this.storeFile(file, text, edit, attempt + 1)), retryInMs);
+      this.pendingFile = { failedAt: Date.now(), timer };
+    }
+  }
+
+  private dropPendingFile(): void {
+    if (this.pendingFile) clearTimeout(this.pendingFile.timer);
+    this.pendingFile = undefined;
   }
 
   private apply(event: StoreEvent): void {
