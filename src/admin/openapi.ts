@@ -105,11 +105,11 @@ paths['/v1/instances/{namespace}/{service}/{id}'] = {
   delete: { summary: 'deregister', parameters: instancePath, responses: { '200': answer('deregistered', 'Status'), '404': error('not registered'), ...common } },
 };
 paths['/v1/rules']!.put = {
-  summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file',
+  summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file. An empty or whitespace-only body is refused (it would delete every rule; send `rules: []` to clear them)',
   requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
   responses: {
     '200': answer('stored and live', 'RuleUpdate'),
-    '400': error('invalid rules, each error with path and line; the previous rules keep serving'),
+    '400': error('invalid rules, each error with path and line, or an empty body; the previous rules keep serving'),
     '409': error('rules come from the configured rulesFile'),
     '413': error('body over 1 MiB'),
     ...common,
@@ -117,7 +117,7 @@ paths['/v1/rules']!.put = {
 };
 paths['/v1/rules/check'] = {
   post: {
-    summary: 'validate a rule document (YAML or JSON text) without storing it',
+    summary: 'validate a rule document (YAML or JSON text) without storing it; an empty or whitespace-only body is an error, as PUT /v1/rules refuses it',
     requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
     responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), '413': error('body over 1 MiB'), ...common },
   },

@@ -135,6 +135,7 @@ export class AdminServer {
     this.route('PUT', '/v1/rules', async (req, res) => {
       if (deps.rules.file) throw new HttpError(409, `rules come from the rules file ${deps.rules.file} (rulesFile in the server config): edit that file, or remove rulesFile to manage rules through this API`);
       const text = await readBody(req);
+      if (isBlank(text)) throw new HttpError(400, BLANK_RULES);
       const result = await deps.rules.update(text, 'api');
       if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
       send(res, 200, serialize.ruleUpdate({ version: result.version }));
@@ -148,7 +149,8 @@ export class AdminServer {
       send(res, 200, serialize.rulesHistory({ versions: deps.rules.history.map((h) => ({ ...h, at: new Date(h.at).toISOString() })) }));
     });
     this.route('POST', '/v1/rules/check', async (req, res) => {
-      const errors = await deps.rules.check(await readBody(req));
+      const text = await readBody(req);
+      const errors = isBlank(text) ? [{ path: '', message: BLANK_RULES }] : await deps.rules.check(text);
       send(res, 200, serialize.rulesCheck({ ok: errors.length === 0, errors }));
     });
     this.route('GET', '/v1/overview', (_q, res) => send(res, 200, this.perSecond.get('overview', () => this.overview())));
@@ -421,6 +423,16 @@ export class AdminServer {
 
 function* registeredInstances(registry: Registry): Iterable<Instance> {
   for (const view of registry.snapshot().services.values()) yield* view.instances;
+}
+
+/**
+ * An empty document is a valid empty rule set, but an empty body is nearly always a mistake
+ * (curl sends one when its `@file` is missing) that would delete every rule on every replica.
+ */
+const BLANK_RULES = 'the rule document is empty (no body, or only whitespace): refused, since it would delete every rule; to clear the rules on purpose, send `rules: []`';
+
+function isBlank(text: string): boolean {
+  return text.trim() === '';
 }
 
 function decodePathPart(part: string): string {

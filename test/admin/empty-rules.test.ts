@@ -1,0 +1,32 @@
+import { api, startApp } from '../support/app';
+
+const RULES = 'rules:\n  - name: all\n    service: shop\n    destinations: [{ name: d, labels: { version: gray } }]\n';
+
+let env: Awaited<ReturnType<typeof startApp>>;
+beforeAll(async () => {
+  env = await startApp();
+});
+afterAll(() => env.app.stop());
+
+test('an empty or blank PUT /v1/rules body is refused with 400 and deletes nothing; `rules: []` clears on purpose', async () => {
+  expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).json).toEqual({ version: 1 });
+  // What `curl -X PUT --data-binary @missing.yaml` sends: no body at all.
+  const missing = await fetch(`${env.admin}/v1/rules`, { method: 'PUT' });
+  expect(missing.status).toBe(400);
+  const refusal = (await missing.json()) as { error: string };
+  expect(refusal.error).toContain('the rule document is empty');
+  expect(refusal.error).toContain('send `rules: []`');
+  for (const blank of ['', ' \n\t\n']) {
+    const answer = await api(env.admin, 'PUT', '/v1/rules', blank);
+    expect([answer.status, answer.json.error]).toEqual([400, refusal.error]);
+  }
+  expect((await api(env.admin, 'GET', '/v1/rules')).json).toMatchObject({ version: 1, text: RULES });
+
+  expect((await api(env.admin, 'PUT', '/v1/rules', 'rules: []\n')).json).toEqual({ version: 2 });
+  expect((await api(env.admin, 'GET', '/v1/rules')).json).toMatchObject({ version: 2, text: 'rules: []\n' });
+});
+
+test('POST /v1/rules/check says the same of a blank body, and a comment-only document stays a valid empty rule set', async () => {
+  expect((await api(env.admin, 'POST', '/v1/rules/check', ' \n')).json).toEqual({ ok: false, errors: [{ path: '', message: expect.stringContaining('send `rules: []`') }] });
+  expect((await api(env.admin, 'POST', '/v1/rules/check', '# no rules yet\n')).json).toEqual({ ok: true, errors: [] });
+});
