@@ -110,7 +110,7 @@ paths['/v1/rules']!.put = {
   responses: {
     '200': answer('stored and live', 'RuleUpdate'),
     '400': error('invalid rules, each error with path and line, or an empty body; the previous rules keep serving'),
-    '409': error('rules come from the configured rulesFile'),
+    '409': error('rules come from the configured rulesFile; or another update was stored since this replica applied the last one (nothing was stored: read the rules and try again)'),
     '413': error('body over 1 MiB'),
     ...common,
   },

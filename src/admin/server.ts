@@ -38,7 +38,7 @@ export interface RulesPort {
   /** Set while rules come from a watched file: the API may then not change them. */
   readonly file: string | undefined;
   /** Validates and stores a new rule document; an invalid one changes nothing. */
-  update(text: string, origin: string): Promise<{ ok: true; version: number } | { ok: false; message: string }>;
+  update(text: string, origin: string): Promise<{ ok: true; version: number } | { ok: false; message: string; conflict?: true }>;
   /** Validates a document without storing it. */
   check(text: string): Promise<readonly RuleError[]>;
   /** Documents applied on this replica, newest first. */
@@ -137,6 +137,7 @@ export class AdminServer {
       const text = await readBody(req);
       if (isBlank(text)) throw new HttpError(400, BLANK_RULES);
       const result = await deps.rules.update(text, 'api');
+      if (!result.ok && result.conflict) throw new HttpError(409, result.message);
       if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
       send(res, 200, serialize.ruleUpdate({ version: result.version }));
     }, 'admin-write');

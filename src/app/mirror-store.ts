@@ -49,6 +49,10 @@ export class MirrorStore implements Store {
     return refuseWrite();
   }
 
+  putIf(): Promise<number | undefined> {
+    return refuseWrite();
+  }
+
   delete(): Promise<boolean> {
     return refuseWrite();
   }

@@ -14,7 +14,15 @@ interface StoredRules {
   readonly version?: number;
 }
 
-export type RuleUpdate = { ok: true; version: number } | { ok: false; errors: RuleError[]; message: string };
+export type RuleUpdate =
+  | { ok: true; version: number }
+  | { ok: false; errors: RuleError[]; message: string }
+  /** Another update was stored since this replica last applied one (its version is `version`): nothing was stored. */
+  | { ok: false; conflict: true; version: number; message: string };
+
+const KEEPING = 'the previous rules keep serving';
+/** A rules file's text replaces what another writer stored meanwhile: tries after a conflict before it counts as a failure. */
+const FILE_CONFLICT_TRIES = 3;
 
 /** A rule document this replica applied. */
 export interface AppliedRules {
@@ -54,6 +62,8 @@ export class RulesSource {
   private unwatch: (() => void) | undefined;
   private watchedFile: string | undefined;
   private storedVersion = 0;
+  /** The store's value of the rules key as delivered (ahead of `storedVersion` while applying): what a conditional put expects. */
+  private storedValue: string | undefined;
   private lastReloadValue: { ok: boolean; at: number } | undefined;
   /** The stored documents being applied, in order. */
   private applying: Promise<void> = Promise.resolve();
@@ -112,7 +122,8 @@ export class RulesSource {
     this.unwatch = this.store.watch(RULES_KEY, revision, (event) => this.apply(event));
     await this.applying;
     if (rulesFile) {
-      const result = await this.update(fs.readFileSync(rulesFile, 'utf8'), rulesFile, 'metaroute does not start on an invalid rules file');
+      const text = fs.readFileSync(rulesFile, 'utf8');
+      const result = await this.loggingStoreFailure(rulesFile, () => this.storeFileText(text, rulesFile, 'metaroute does not start on an invalid rules file'));
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
       this.watchedFile = rulesFile;
       fs.watchFile(rulesFile, { interval: 250 }, (now, before) => {
@@ -128,17 +139,33 @@ export class RulesSource {
     this.dropPendingFile();
   }
 
-  /** Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled. `refused` ends the refusal's log line. */
-  async update(text: string, origin: string, refused = 'the previous rules keep serving'): Promise<RuleUpdate> {
+  /**
+   * Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled;
+   * with a conflict when another update was stored since this replica applied the last one.
+   */
+  update(text: string, origin: string): Promise<RuleUpdate> {
+    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, KEEPING));
+  }
+
+  private async loggingStoreFailure(origin: string, store: () => Promise<RuleUpdate>): Promise<RuleUpdate> {
     try {
-      return await this.validateAndStore(text, origin, refused);
+      return await store();
     } catch (error) {
       this.log.error({ event: 'store.failed', source: origin, err: error }, 'storing the rules failed; the previous rules keep serving');
       throw error;
     }
   }
 
-  /** `update` without logging a store failure: the caller does (a rules file's retries say which attempt failed). */
+  /** A rules file is the one source of rules: after a conflict (this replica has now seen that write) it tries again; a lasting one throws. */
+  private async storeFileText(text: string, file: string, refused: string): Promise<RuleUpdate> {
+    for (let tries = 1; ; tries++) {
+      const result = await this.validateAndStore(text, file, refused);
+      if (!('conflict' in result)) return result;
+      if (tries === FILE_CONFLICT_TRIES) throw new Error(result.message);
+    }
+  }
+
+  /** `refused` ends a refusal's log line; a store failure is thrown for the caller to log (a rules file's retries say which attempt failed). */
   private async validateAndStore(text: string, origin: string, refused: string): Promise<RuleUpdate> {
     if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
     const checked = await this.checker.check(text, origin, true);
@@ -148,10 +175,23 @@ export class RulesSource {
       return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
     }
     this.validated = { text, document: checked.document };
+    await this.settled();
     const version = this.storedVersion + 1;
-    await this.store.put(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules));
+    // Only if no other update was stored meanwhile: two would both be `version` and one lost.
+    if ((await this.store.putIf(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules), this.storedValue)) === undefined) {
+      await this.settled();
+      if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // the other writer stored this very text
+      return { ok: false, conflict: true, version: this.storedVersion, message: `the rules changed meanwhile (version ${this.storedVersion}); read them and try again` };
+    }
     await this.applying;
     return { ok: true, version };
+  }
+
+  /** Waits until every store event delivered so far is applied, so `storedValue` and `storedVersion` agree. */
+  private async settled(): Promise<void> {
+    let applying: Promise<void>;
+    do await (applying = this.applying);
+    while (applying !== this.applying);
   }
 
   private queueFile(job: () => Promise<void>): void {
@@ -180,7 +220,7 @@ export class RulesSource {
   private async storeFile(file: string, text: string, edit: number, attempt: number): Promise<void> {
     if (edit !== this.fileEdits || this.stopped) return;
     try {
-      await this.validateAndStore(text, file, 'the previous rules keep serving'); // logs a refusal itself
+      await this.storeFileText(text, file, KEEPING); // logs a refusal itself
       this.dropPendingFile();
     } catch (error) {
       if (edit !== this.fileEdits || this.stopped) return;
@@ -199,6 +239,7 @@ export class RulesSource {
 
   private apply(event: StoreEvent): void {
     if (event.key !== RULES_KEY) return;
+    this.storedValue = event.value;
     this.applying = this.applying
       .then(() => this.applyStored(event))
       .catch((error: Error) => this.log.error({ event: 'rules.refused', revision: event.revision, err: error }, 'stored rules not applied'));

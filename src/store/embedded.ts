@@ -230,6 +230,22 @@ export class EmbeddedStore implements Store {
     return this.append(record).then(() => record.r);
   }
 
+  async putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined> {
+    for (;;) {
+      const held = this.pending.get(key);
+      const slot = held ? undefined : this.index.slotOf(key);
+      const ref = slot === undefined ? undefined : { key, slot, offset: this.index.offset(slot), length: this.index.length(slot) };
+      const current = held ? held.v : ref && (await this.read([ref]))[0]!.v;
+      // Compared and appended in one turn, unless a write (or a compaction's move) came while it was read.
+      if (ref && (this.pending.has(key) || this.index.slotOf(key) !== ref.slot || this.index.offset(ref.slot) !== ref.offset)) continue;
+      if (current !== expected) {
+        await this.enqueue(async () => undefined); // its watchers see what the key holds: the commits queued before have applied
+        return undefined;
+      }
+      return this.put(key, value);
+    }
+  }
+
   /** All in one group commit: durable together or failed together. */
   putAll(puts: readonly StorePut[]): Promise<void> {
     // Checked once here: append would return a rejected promise per put, all but the last unhandled.

@@ -143,6 +143,18 @@ export class EtcdStore implements Store {
     return revision;
   }
 
+  /** One transaction: put if the value is `expected` (or the key is absent), else read what it holds. */
+  async putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined> {
+    const etcdKey = this.etcdKey(key);
+    const compare = expected === undefined ? { key: etcdKey, target: 'Version' as const, result: 'Equal' as const, version: 0 } : { key: etcdKey, target: 'Value' as const, result: 'Equal' as const, value: Buffer.from(expected) };
+    const answer = await this.guard(key, () => this.client.kv.txn({ compare: [compare], success: [{ request_put: { key: etcdKey, value: Buffer.from(value) } }], failure: [{ request_range: { key: etcdKey } }] }));
+    const held = answer.succeeded ? undefined : answer.responses[0]?.response_range.kvs[0];
+    // A retried call whose first try committed finds its own value: that is success.
+    const stored = answer.succeeded || held?.value.toString() === value;
+    await this.caughtUp(answer.succeeded ? Number(answer.header.revision) : Number(held?.mod_revision ?? 0));
+    return stored ? Number(held?.mod_revision ?? answer.header.revision) : undefined;
+  }
+
   async putAll(puts: readonly StorePut[]): Promise<void> {
     // A transaction may name a key once: of puts to one key, the last is the one that stays.
     const byKey = new Map<string, StorePut>();

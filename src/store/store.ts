@@ -55,6 +55,12 @@ export interface Store {
    * it fails. Resolves when all are durable.
    */
   putAll(puts: readonly StorePut[]): Promise<void>;
+  /**
+   * Puts only if the key still holds `expected` (undefined: the key does not exist), with no
+   * write in between: resolves with the revision, or undefined when it held something else (its
+   * watchers have then seen what it holds). For a value several replicas replace (the rules).
+   */
+  putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined>;
   /** Resolves false when the key did not exist. */
   delete(key: string): Promise<boolean>;
   /** Changes under `prefix` after `afterRevision`; returns the unsubscribe function. */

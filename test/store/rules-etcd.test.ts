@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { api, until } from '../support/app';
 import { EtcdCluster, describeWithEtcd } from '../support/etcd';
 import { startReplica } from '../support/replicas';
+import { expectNoLostUpdate, racingPuts } from '../support/rule-race';
 
 const rules = (version: string) => `rules:\n  - name: all\n    service: shop\n    destinations: [{ name: d, labels: { version: ${version} } }]\n`;
 
@@ -12,7 +13,7 @@ async function reloadSuccess(admin: string): Promise<number> {
   return Number(/^metaroute_rules_last_reload_success (\d)$/m.exec(text)![1]);
 }
 
-describeWithEtcd('a rules file on etcd', () => {
+describeWithEtcd('rules on etcd', () => {
   const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -43,4 +44,17 @@ describeWithEtcd('a rules file on etcd', () => {
     expect(records().find((r) => r['event'] === 'rules.loaded' && r['version'] === 2)).toMatchObject({ level: 'info', source: file });
     expect(await reloadSuccess(replica.admin)).toBe(1);
   }, 90_000);
+
+  test('concurrent PUTs through two replicas: each stored document gets its own version, the others answer 409', async () => {
+    const etcd = await EtcdCluster.start(1);
+    cleanups.push(() => etcd.close());
+    const a = await startReplica(etcd.endpoints, '/rules-race/');
+    cleanups.push(() => a.app.stop());
+    const b = await startReplica(etcd.endpoints, '/rules-race/');
+    cleanups.push(() => b.app.stop());
+    for (let round = 0; round < 3; round++) {
+      const answers = await racingPuts([a.admin, b.admin], 8, `round${round}`);
+      await expectNoLostUpdate([a.admin, b.admin], answers);
+    }
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import { api, startApp } from '../support/app';
+import { expectNoLostUpdate, racingPuts } from '../support/rule-race';
 
 const RULES = 'rules:\n  - name: all\n    service: shop\n    destinations: [{ name: d, labels: { version: gray } }]\n';
 
@@ -29,4 +30,8 @@ test('an empty or blank PUT /v1/rules body is refused with 400 and deletes nothi
 test('POST /v1/rules/check says the same of a blank body, and a comment-only document stays a valid empty rule set', async () => {
   expect((await api(env.admin, 'POST', '/v1/rules/check', ' \n')).json).toEqual({ ok: false, errors: [{ path: '', message: expect.stringContaining('send `rules: []`') }] });
   expect((await api(env.admin, 'POST', '/v1/rules/check', '# no rules yet\n')).json).toEqual({ ok: true, errors: [] });
+});
+
+test('concurrent PUTs on the embedded store: each stored document gets its own version, the others answer 409', async () => {
+  for (let round = 0; round < 3; round++) await expectNoLostUpdate([env.admin], await racingPuts([env.admin], 8, `round${round}`));
 });
