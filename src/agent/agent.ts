@@ -1,4 +1,5 @@
 import { adminAnswer, type AdminAnswer } from './admin-answer';
+import { AdminCallError, adminRequest, type AdminTls } from './admin-request';
 import type { AgentLog } from './agent-log';
 /** What the agent registers: an ephemeral instance of the admin API's POST /v1/instances. */
 export interface Registration {
@@ -19,6 +20,8 @@ export interface AgentOptions {
   /** The server drops the instance this long after the last heartbeat; heartbeats go every ttl/3. */
   readonly ttlSeconds: number;
   readonly token?: string;
+  /** For an https:// admin URL: the client certificate and CA (admin.tls). */
+  readonly tls?: AdminTls;
   readonly log: AgentLog;
   /** Tries of the first registration before start() gives up (default 8, about 20 s with backoff). */
   readonly registerAttempts?: number;
@@ -147,17 +150,8 @@ export class Agent {
   }
 
   private async call(method: string, urlPath: string, body?: unknown): Promise<AdminAnswer> {
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    const response = await fetch(`${this.options.admin.replace(/\/+$/, '')}${urlPath}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    const text = await response.text();
-    return adminAnswer(response.status, text);
+    const reply = await adminRequest(this.options.admin, method, urlPath, { body, token: this.options.token, tls: this.options.tls, timeoutMs: this.timeoutMs });
+    return adminAnswer(reply.status, reply.text);
   }
 
   private instancePath(): string {
@@ -179,15 +173,12 @@ export class Agent {
   }
 }
 
-/** Connection errors, timeouts, 429 and 5xx may pass; any other answer (or a bug) will not change on retry. */
+/** Connection errors, timeouts, 429 and 5xx may pass; a refused TLS handshake, any other answer (or a bug) will not change on retry. */
 function retryable(error: unknown): boolean {
   if (error instanceof AgentHttpError) return error.status === 429 || error.status >= 500;
-  const e = error as Error;
-  // By name: fetch's errors come from Node's own realm, where instanceof may not hold (jest, vm).
-  return e.name === 'TimeoutError' || (e.name === 'TypeError' && e.message === 'fetch failed');
+  return error instanceof AdminCallError && error.retryable;
 }
 
 function describe(error: unknown): string {
-  const e = error as Error & { cause?: { code?: string; message?: string } };
-  return e.cause?.code ?? e.cause?.message ?? e.message;
+  return error instanceof AdminCallError ? error.reason : (error as Error).message;
 }

@@ -1,4 +1,5 @@
 import type { Instance } from '../model/instance';
+import { AdminCallError, adminRequest, type AdminTls } from './admin-request';
 import type { AgentLog } from './agent-log';
 
 export interface BatchAgentOptions {
@@ -9,6 +10,8 @@ export interface BatchAgentOptions {
   /** Heartbeats go every ttl/3, all instances in one call (or a few, 10,000 per call). */
   readonly ttlSeconds: number;
   readonly token?: string;
+  /** For an https:// admin URL: the client certificate and CA (admin.tls). */
+  readonly tls?: AdminTls;
   readonly log: AgentLog;
   /** Tries of the first registration before start() gives up (default 8). */
   readonly registerAttempts?: number;
@@ -53,7 +56,8 @@ export class BatchAgent {
         await this.register(this.options.instances);
         break;
       } catch (error) {
-        if (attempt >= attempts || this.stopped) throw error;
+        // A refused TLS handshake will not change on retry.
+        if (attempt >= attempts || this.stopped || (error instanceof AdminCallError && !error.retryable)) throw error;
         this.options.log('agent.registration.retry', `batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying`);
         await new Promise((r) => setTimeout(r, RETRY_MS * attempt));
       }
@@ -109,16 +113,8 @@ export class BatchAgent {
   }
 
   private async call(urlPath: string, body: unknown): Promise<unknown> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    const response = await fetch(`${this.options.admin.replace(/\/+$/, '')}${urlPath}`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(Math.max(5000, this.intervalMs)),
-    });
-    const text = await response.text();
-    if (response.status !== 200) {
+    const { status, text } = await adminRequest(this.options.admin, 'POST', urlPath, { body, token: this.options.token, tls: this.options.tls, timeoutMs: Math.max(5000, this.intervalMs) });
+    if (status !== 200) {
       let detail = text.slice(0, 500);
       try {
         const e = JSON.parse(text) as { error: string; details?: string[] };
@@ -126,7 +122,7 @@ export class BatchAgent {
       } catch {
         // not JSON: the raw text says it
       }
-      throw new Error(`${urlPath} answered ${response.status}: ${detail}`);
+      throw new Error(`${urlPath} answered ${status}: ${detail}`);
     }
     return JSON.parse(text) as unknown;
   }

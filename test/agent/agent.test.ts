@@ -98,7 +98,7 @@ describe('Agent retries', () => {
   it('gives up after the bounded number of attempts', async () => {
     const port = await freePort();
     const { agent, logs } = agentFor(`http://127.0.0.1:${port}`, { registerAttempts: 3 });
-    await expect(agent.start()).rejects.toThrow('fetch failed');
+    await expect(agent.start()).rejects.toThrow(`cannot reach http://127.0.0.1:${port}/v1/instances: ECONNREFUSED`);
     expect(logs.filter((l) => l.startsWith(`registration at http://127.0.0.1:${port} failed (ECONNREFUSED)`))).toHaveLength(2);
   });
 
