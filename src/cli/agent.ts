@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
 import { agentLogLevel, type AgentLog } from '../agent/agent-log';
-import { BatchAgent } from '../agent/batch-agent';
+import { BatchAgent, type BatchAgentOptions } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
-import { ADMIN_HELP, defaultAdminUrl } from './admin-client';
+import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValues, runCommand, STDIO, text, texts, UsageError, type Command, type CommandIo, type OptionValues } from './command';
 
 /** The process around the agent, replaceable so tests drive the real CLI in process. */
@@ -30,7 +30,7 @@ const processDeps = (): AgentCliDeps => {
 };
 
 const OPTIONS = {
-  file: { type: 'string', value: 'FILE', help: 'keep every instance of a JSON list registered, by batch, with batched heartbeats (with --admin, --ttl, --token)' },
+  file: { type: 'string', value: 'FILE', help: 'keep every instance of a JSON list registered, by batch, with batched heartbeats (with --admin, --ttl, --token, --client-cert)' },
   admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
   service: { type: 'string', value: 'NAME', help: 'service to register (required)' },
   namespace: { type: 'string', value: 'NS', help: `namespace (default ${DEFAULT_NAMESPACE})` },
@@ -45,6 +45,7 @@ const OPTIONS = {
   transitive: { type: 'string', multiple: true, value: 'K,K', help: "metadata keys to mark transitive (whole call chain), added to the environment's list" },
   token: { type: 'string', value: 'TOKEN', help: 'registration token (shows in ps; prefer --token-file or METAROUTE_TOKEN)' },
   'token-file': { type: 'string', value: 'FILE', help: 'registration token from a file (a mounted secret)' },
+  ...ADMIN_TLS_OPTIONS,
 } as const;
 
 /**
@@ -72,7 +73,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   if (file !== undefined) {
     const ttl = Number(text(values, 'ttl') ?? 15);
     if (!Number.isFinite(ttl)) throw new UsageError(`--ttl must be a number, got ${text(values, 'ttl')}`);
-    return runBatchAgent(file, text(values, 'admin') ?? defaultAdminUrl(deps.env), ttl, token(values, deps.env), deps);
+    return runBatchAgent(file, { admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), ttlSeconds: ttl, token: token(values, deps.env), tls: adminTls(values, deps.env) }, deps);
   }
   const required = (name: string) => {
     const value = text(values, name);
@@ -113,7 +114,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   if (!parsed.ok) throw new UsageError(`invalid registration: ${parsed.errors.join('; ')}`);
   deps.log('agent.metadata', loadedLine(metadata.metadata));
 
-  const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), log: deps.log });
+  const agent = new Agent({ admin: text(values, 'admin') ?? defaultAdminUrl(deps.env), registration, ttlSeconds, token: token(values, deps.env), tls: adminTls(values, deps.env), log: deps.log });
   return runUntilSignal(agent, deps);
 }
 
@@ -121,7 +122,8 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
  * `metaroute agent --file instances.json`: keeps every instance of the file (a JSON list of
  * registrations, as POST /v1/instances takes them) registered, with batched heartbeats.
  */
-async function runBatchAgent(file: string, admin: string, ttlSeconds: number, tokenValue: string | undefined, deps: AgentCliDeps): Promise<number> {
+async function runBatchAgent(file: string, options: Omit<BatchAgentOptions, 'instances' | 'log'>, deps: AgentCliDeps): Promise<number> {
+  const { ttlSeconds } = options;
   const list = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
   if (!Array.isArray(list)) throw new CommandError(`${file}: must be a JSON list of instances`);
   const instances = list.map((entry, i) => {
@@ -130,7 +132,7 @@ async function runBatchAgent(file: string, admin: string, ttlSeconds: number, to
     if (!parsed.ok) throw new CommandError(`invalid registration: ${parsed.errors.join('; ')}`);
     return parsed.instance;
   });
-  const agent = new BatchAgent({ admin, instances, ttlSeconds, token: tokenValue, log: deps.log });
+  const agent = new BatchAgent({ ...options, instances, log: deps.log });
   return runUntilSignal(agent, deps);
 }
 

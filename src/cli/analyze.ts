@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Instance } from '../model/instance';
 import { analyzeRules } from '../rules/analyze';
-import { ADMIN_HELP, callAdmin, defaultAdminUrl } from './admin-client';
+import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, text, type Command } from './command';
 
 export const analyzeCommand: Command = {
@@ -11,13 +11,15 @@ export const analyzeCommand: Command = {
   options: {
     admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
     token: { type: 'string', value: 'TOKEN', help: 'admin token (else METAROUTE_TOKEN) when the admin API requires one' },
+    ...ADMIN_TLS_OPTIONS,
   },
   notes: 'exit status: 0 no errors (warnings may be printed), 1 errors found or server unreachable, 2 bad usage',
   async run(values, [file]) {
     const admin = text(values, 'admin') ?? defaultAdminUrl();
     const token = text(values, 'token') ?? process.env.METAROUTE_TOKEN;
+    const tls = adminTls(values);
     const get = async (urlPath: string) => {
-      const answer = await callAdmin(admin, 'GET', urlPath, { token });
+      const answer = await callAdmin(admin, 'GET', urlPath, { token, tls });
       if (answer.status !== 200) throw new CommandError(`${answer.error} (${answer.status} from ${admin}${urlPath})`);
       return answer.json;
     };

@@ -1,5 +1,5 @@
 import type { ExplainRequest } from '../admin/explain';
-import { ADMIN_HELP, callAdmin, defaultAdminUrl } from './admin-client';
+import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValue, text, texts, type Command, type OptionSpec } from './command';
 
 type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string> }; claims: Record<string, unknown> };
@@ -30,10 +30,12 @@ export const explainCommand: Command = {
   options: {
     admin: { type: 'string', value: 'URL', help: ADMIN_HELP },
     token: { type: 'string', value: 'TOKEN', help: 'admin token (else METAROUTE_TOKEN) when the admin API requires one' },
+    ...ADMIN_TLS_OPTIONS,
     ...REQUEST_OPTIONS,
   },
   notes: 'exit status: 0 explained, 1 unknown service or server unreachable, 2 bad usage',
   async run(values) {
+    const tls = adminTls(values);
     const request: Request = { headers: {}, caller: { labels: {} }, claims: {} };
     for (const [name, option] of Object.entries(REQUEST_OPTIONS)) for (const value of texts(values, name)) option.into(request, value);
     const body: ExplainRequest = {
@@ -42,7 +44,7 @@ export const explainCommand: Command = {
       claims: Object.keys(request.claims).length ? request.claims : undefined,
     };
     const admin = text(values, 'admin') ?? defaultAdminUrl();
-    const answer = await callAdmin(admin, 'POST', '/explain', { body, token: text(values, 'token') ?? process.env.METAROUTE_TOKEN });
+    const answer = await callAdmin(admin, 'POST', '/explain', { body, token: text(values, 'token') ?? process.env.METAROUTE_TOKEN, tls });
     if (answer.status !== 200) throw new CommandError(`${answer.error} (${answer.status} from ${admin})`);
     process.stdout.write(`${JSON.stringify(answer.json, null, 2)}\n`);
     return 0;
