@@ -54,8 +54,9 @@ const LOCALITY = { region: true, zone: true, campus: true };
 
 function instanceFilter(filter: string): (instance: Instance) => boolean {
   const tests = filter.split(/\s+/).filter((t) => t !== '').map((term): ((i: Instance) => boolean) => {
-    if (term === 'healthy') return (i) => i.healthy;
-    if (term === 'unhealthy') return (i) => !i.healthy;
+    // As the counts: healthy takes traffic (`serves`), so a weight-0 instance is unhealthy here.
+    if (term === 'healthy') return serves;
+    if (term === 'unhealthy') return (i) => !serves(i);
     const eq = term.indexOf('=');
     if (eq > 0) {
       const key = term.slice(0, eq);

@@ -12,7 +12,7 @@ export interface ExtProcServers {
 /** Gauges read from live state at each scrape: build, instances per service and health, rules, ext_proc servers. */
 export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry, rules: RulesSource, extProc: ExtProcServers): void {
   metrics.gauge('metaroute_build_info', 'metaroute build: always 1, with the version and Node.js version as labels', ['version', 'node_version']).set(1, [VERSION, process.version]);
-  const instances = metrics.gauge('metaroute_instances', 'Registered instances by service and health', ['namespace', 'service', 'health']);
+  const instances = metrics.gauge('metaroute_instances', 'Registered instances by service and health (healthy: taking traffic; unhealthy: registered unhealthy, or drained to weight 0)', ['namespace', 'service', 'health']);
   const rulesVersion = metrics.gauge('metaroute_rules_version', 'Version of the live rule document (counts rule documents; 0 before any)');
   const reloadOk = metrics.gauge('metaroute_rules_last_reload_success', 'Whether the latest rules update (file, API or store) was applied (1), or was refused or is a rules-file edit the store has not taken yet (0)');
   const reloadAt = metrics.gauge('metaroute_rules_last_reload_timestamp_seconds', 'When the latest rules update was applied or refused');

@@ -238,11 +238,12 @@ export async function routingSide(
   store: Store,
   log: Logger,
   releases: Array<() => unknown>,
-  options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout },
+  /** `worker`: an ext_proc worker's routing side, over the primary's store mirror (it writes nothing). */
+  options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout; readonly worker?: boolean },
 ) {
   const registry = new Registry();
   registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
-  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds);
+  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds, !options.worker);
   await sync.start();
   releases.push(() => sync.stop());
   const checker = new RulesChecker();

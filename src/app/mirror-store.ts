@@ -57,6 +57,10 @@ export class MirrorStore implements Store {
     return refuseWrite();
   }
 
+  deleteIf(): Promise<boolean> {
+    return refuseWrite();
+  }
+
   watch(prefix: string, _afterRevision: number, listener: StoreListener): () => void {
     const watcher = { prefix, listener };
     this.watchers.add(watcher);

@@ -74,7 +74,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
   // A terminal's Ctrl-C reaches the whole process group: the primary decides when workers stop (after its drain).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
   await loaded;
-  const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout });
+  const { engine } = await routingSide(config, store, log, releases, { rulesFile: undefined, rollout: follow.rollout, worker: true });
   store.endListing();
   const server = createExtProcServer(config, engine, metrics, readiness, log, split);
   stop = () => {

@@ -58,8 +58,8 @@ export class RegistryStoreSync {
   private readonly deregistering = new Set<string>();
   /** Ephemeral records the first load refused, on a store without leases: see `dropAtLoad`. */
   private refusedAtLoad: string[] = [];
-  /** Records the first load found displaced at their address: see `dropAtLoad`. */
-  private displacedAtLoad: Array<{ key: string; displaced: Instance; by: Instance }> = [];
+  /** Records the first load found displaced at their address, with the value stored: see `dropAtLoad`. */
+  private displacedAtLoad: Array<{ key: string; value: string; displaced: Instance; by: Instance }> = [];
 
   constructor(
     private readonly store: Store,
@@ -67,6 +67,11 @@ export class RegistryStoreSync {
     private readonly log: Logger,
     /** The TTL of a stored record that names none. */
     private readonly ttlSeconds: number,
+    /**
+     * This process owns the store (not an ext_proc worker, whose store is a read-only mirror):
+     * it keeps what the first load left out for `dropAtLoad`.
+     */
+    private readonly ownsStore = true,
   ) {}
 
   async start(): Promise<void> {
@@ -74,6 +79,10 @@ export class RegistryStoreSync {
     this.registry.batch(() => {
       for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision }, true);
     });
+    if (this.displacedAtLoad.length > 0) {
+      const displaced = new Map(this.displacedAtLoad.map((d) => [d.key, d]));
+      for (const entry of entries) if (displaced.has(entry.key)) displaced.get(entry.key)!.value = entry.value;
+    }
     this.unwatch = this.store.watch(PREFIX, revision, (event) => this.enqueue(event));
   }
 
@@ -137,11 +146,14 @@ export class RegistryStoreSync {
     return existed as boolean[];
   }
 
-  /** A deregistration: remembered until its delete comes back on the watch, so it is not logged as an expiry. */
-  private async removeKey(key: string): Promise<boolean> {
+  /**
+   * A deregistration: remembered until its delete comes back on the watch, so it is not logged as
+   * an expiry. With `expected`, only while the record holds it (another write may have replaced it).
+   */
+  private async removeKey(key: string, expected?: string): Promise<boolean> {
     this.deregistering.add(key);
     try {
-      const existed = await this.store.delete(key);
+      const existed = await (expected === undefined ? this.store.delete(key) : this.store.deleteIf(key, expected));
       if (!existed) this.deregistering.delete(key);
       return existed;
     } catch (error) {
@@ -192,7 +204,7 @@ export class RegistryStoreSync {
     const failed = (key: string) => (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting a stored instance left out of the registry failed; it is tried again at the next start');
     await Promise.all([
       ...refused.map((key) => this.store.delete(key).then(() => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'), failed(key))),
-      ...displaced.map((d) => this.removeKey(d.key).then(() => this.logDisplaced(d.displaced, d.by), failed(d.key))),
+      ...displaced.map((d) => this.removeKey(d.key, d.value).then((deleted) => deleted && this.logDisplaced(d.displaced, d.by), failed(d.key))),
     ]);
   }
 
@@ -254,36 +266,53 @@ export class RegistryStoreSync {
     const own = this.written.get(event.key);
     if (own) this.written.delete(event.key);
     if (own && own.value === event.value) {
-      this.upsert(own.instance, atLoad, true);
+      this.upsert(own.instance, event, atLoad, true);
       return;
     }
     // The key names the instance; records written before that was so carry the names too.
     const record = JSON.parse(event.value!) as Record<string, unknown>;
     const parsed = parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) {
-      this.upsert(parsed.instance, atLoad, false);
+      this.upsert(parsed.instance, event, atLoad, false);
       return;
     }
     this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
-    if (atLoad && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
+    if (atLoad && this.ownsStore && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
   }
 
   /**
    * Registers `instance`; another instance of its service at its address leaves the registry
    * (`ServiceView.upsert`) on every replica and worker alike, and the store: deleted by the
-   * replica that wrote `instance`, or after the first load by the process that owns the store.
+   * replica that wrote `instance` (only while its record is unchanged: it may have registered
+   * again elsewhere meanwhile), or after the first load by the process that owns the store.
    */
-  private upsert(instance: Instance, atLoad: boolean, ownWrite: boolean): void {
+  private upsert(instance: Instance, event: StoreEvent, atLoad: boolean, ownWrite: boolean): void {
+    if (atLoad && this.loses(instance, event.key)) return;
     const displaced = this.registry.upsert(instance);
     if (!displaced) return;
     const key = keyOf(displaced.namespace, displaced.service, displaced.id);
-    if (atLoad) this.displacedAtLoad.push({ key, displaced, by: instance });
-    else if (ownWrite) {
-      this.removeKey(key).then(
-        () => this.logDisplaced(displaced, instance),
+    if (atLoad) {
+      if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced, by: instance }); // its value is filled in by start()
+    } else if (ownWrite) {
+      this.removeKey(key, storedRecord(displaced)).then(
+        (deleted) => deleted && this.logDisplaced(displaced, instance),
         (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting a displaced instance failed; the next start deletes it'),
       );
     }
+  }
+
+  /**
+   * At load, of two instances stored at one address the later write stays, as while running,
+   * where the store knows the order (etcd); elsewhere the one later in key order. True when
+   * `instance` (stored at `key`) is the earlier one: it is left out, and deleted by `dropAtLoad`.
+   */
+  private loses(instance: Instance, key: string): boolean {
+    const holder = this.registry.at(instance.namespace, instance.service, instance.host, instance.port);
+    if (!holder || holder.id === instance.id) return false;
+    const holderKey = keyOf(holder.namespace, holder.service, holder.id);
+    if ((this.store.revisionOf?.(holderKey) ?? 0) <= (this.store.revisionOf?.(key) ?? 0)) return false;
+    if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced: instance, by: holder });
+    return true;
   }
 
   private logDisplaced(displaced: Instance, by: Instance): void {

@@ -230,7 +230,16 @@ export class EmbeddedStore implements Store {
     return this.append(record).then(() => record.r);
   }
 
-  async putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined> {
+  putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined> {
+    return this.whileHolding(key, expected, () => this.put(key, value));
+  }
+
+  async deleteIf(key: string, expected: string): Promise<boolean> {
+    return (await this.whileHolding(key, expected, () => this.delete(key))) ?? false;
+  }
+
+  /** Runs `write` in the turn that found `key` holding `expected` (undefined: absent); undefined when it held something else. */
+  private async whileHolding<T>(key: string, expected: string | undefined, write: () => Promise<T>): Promise<T | undefined> {
     for (;;) {
       const held = this.pending.get(key);
       const slot = held ? undefined : this.index.slotOf(key);
@@ -242,7 +251,7 @@ export class EmbeddedStore implements Store {
         await this.enqueue(async () => undefined); // its watchers see what the key holds: the commits queued before have applied
         return undefined;
       }
-      return this.put(key, value);
+      return write();
     }
   }
 

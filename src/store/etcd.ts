@@ -147,7 +147,9 @@ export class EtcdStore implements Store {
   async putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined> {
     const etcdKey = this.etcdKey(key);
     const compare = expected === undefined ? { key: etcdKey, target: 'Version' as const, result: 'Equal' as const, version: 0 } : { key: etcdKey, target: 'Value' as const, result: 'Equal' as const, value: Buffer.from(expected) };
+    const sent = this.sent();
     const answer = await this.guard(key, () => this.client.kv.txn({ compare: [compare], success: [{ request_put: { key: etcdKey, value: Buffer.from(value) } }], failure: [{ request_range: { key: etcdKey } }] }));
+    if (answer.succeeded) this.checkWrite(sent, answer.header);
     const held = answer.succeeded ? undefined : answer.responses[0]?.response_range.kvs[0];
     // A retried call whose first try committed finds its own value: that is success.
     const stored = answer.succeeded || held?.value.toString() === value;
@@ -220,6 +222,21 @@ export class EtcdStore implements Store {
     this.checkWrite(sent, answer.header);
     await this.caughtUp(Number(answer.header.revision));
     return true;
+  }
+
+  async deleteIf(key: string, expected: string): Promise<boolean> {
+    const etcdKey = this.etcdKey(key);
+    const sent = this.sent();
+    const compare = { key: etcdKey, target: 'Value' as const, result: 'Equal' as const, value: Buffer.from(expected) };
+    const answer = await this.guard(key, () => this.client.kv.txn({ compare: [compare], success: [{ request_delete_range: { key: etcdKey } }], failure: [] }));
+    if (!answer.succeeded) return false;
+    this.checkWrite(sent, answer.header);
+    await this.caughtUp(Number(answer.header.revision));
+    return true;
+  }
+
+  revisionOf(key: string): number | undefined {
+    return this.mirror.get(key)?.modRevision;
   }
 
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void {

@@ -63,6 +63,10 @@ export interface Store {
   putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined>;
   /** Resolves false when the key did not exist. */
   delete(key: string): Promise<boolean>;
+  /** Deletes the key only while it holds `expected` (a record another write may have replaced meanwhile); false when it did not. */
+  deleteIf(key: string, expected: string): Promise<boolean>;
+  /** The revision of the key's last write, where the store keeps it (etcd); undefined otherwise. */
+  revisionOf?(key: string): number | undefined;
   /** Changes under `prefix` after `afterRevision`; returns the unsubscribe function. */
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void;
   close(): Promise<void>;

@@ -283,3 +283,17 @@ test('a lock whose pid now belongs to another process (a reused pid) is taken ov
   expect(fs.readFileSync(path.join(dir, 'store.lock'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\n$`));
   await store.close();
 });
+
+test('deleteIf deletes a key only while it holds the expected value', async () => {
+  const store = await EmbeddedStore.open(tmp());
+  try {
+    await store.put('k', 'v1');
+    expect(await store.deleteIf('k', 'v0')).toBe(false); // replaced meanwhile: kept
+    expect((await store.list('k')).entries).toEqual([{ key: 'k', value: 'v1' }]);
+    expect(await store.deleteIf('k', 'v1')).toBe(true);
+    expect((await store.list('k')).entries).toEqual([]);
+    expect(await store.deleteIf('k', 'v1')).toBe(false); // gone
+  } finally {
+    await store.close();
+  }
+});

@@ -103,6 +103,19 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect((await a.list('many/')).entries.map((e) => e.key)).toContain('many/001');
   });
 
+  test('deleteIf deletes a key only while it holds the expected value; revisionOf is its last write', async () => {
+    const s = await store();
+    await s.put('cond/k', 'v1');
+    const first = s.revisionOf('cond/k')!;
+    await s.put('cond/k', 'v2');
+    expect(s.revisionOf('cond/k')).toBeGreaterThan(first);
+    expect(await s.deleteIf('cond/k', 'v1')).toBe(false); // replaced meanwhile: kept
+    expect((await s.list('cond/')).entries).toEqual([{ key: 'cond/k', value: 'v2' }]);
+    expect(await s.deleteIf('cond/k', 'v2')).toBe(true);
+    expect((await s.list('cond/')).entries).toEqual([]); // the mirror applied it before deleteIf resolved
+    expect(s.revisionOf('cond/k')).toBeUndefined();
+  });
+
   test('putAll that etcd refuses stores nothing and revokes the leases it was granted for it', async () => {
     const s = await store();
     const client = new Etcd3({ hosts: etcd.endpoint(0) });

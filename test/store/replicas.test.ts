@@ -1,3 +1,4 @@
+import { Etcd3 } from 'etcd3';
 import { api, until } from '../support/app';
 import { CuttableProxy, EtcdCluster, describeWithEtcd } from '../support/etcd';
 import { ExtProcClient } from '../support/extproc-client';
@@ -54,6 +55,24 @@ describeWithEtcd('replicas on one etcd', () => {
     // failover: none, so without a gray instance A answers 503 itself.
     await until(async () => (await clientA.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' })).immediate_response !== undefined, 'A to lose gray');
     expect(eds.pushes.every((p) => p.endpoints.length > 0)).toBe(true);
+  });
+
+  test('two instances stored at one address: a starting replica keeps the later write (not the later key) and deletes the other', async () => {
+    const prefix = `/replicas-${++prefixCount}/`;
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      // zz registered first, aa later at its address, and the delete of zz never happened (its writer stopped).
+      await client.put(`${prefix}instances/default/shop/zz`).value(JSON.stringify({ host: '10.0.0.9', port: 80, metadata: { user: 'old' }, ephemeral: false, ttlSeconds: 30 }));
+      await client.put(`${prefix}instances/default/shop/aa`).value(JSON.stringify({ host: '10.0.0.9', port: 80, metadata: { user: 'new' }, ephemeral: false, ttlSeconds: 30 }));
+      const a = await startReplica(etcd.endpoints, prefix);
+      cleanups.push(() => a.app.stop());
+      const ids = async () => ((await api(a.admin, 'GET', '/v1/instances?service=shop')).json.instances as { id: string }[]).map((i) => i.id);
+      expect(await ids()).toEqual(['aa']);
+      await until(async () => (await client.getAll().prefix(`${prefix}instances/`).keys()).length === 1, 'zz deleted from etcd');
+      expect(await client.getAll().prefix(`${prefix}instances/`).keys()).toEqual([`${prefix}instances/default/shop/aa`]);
+    } finally {
+      client.close();
+    }
   });
 
   test('an ephemeral instance lives on an etcd lease: heartbeats on the other replica keep it, and etcd expires it for both', async () => {

@@ -21,7 +21,6 @@ export function racingPuts(admins: readonly string[], count: number, tag: string
  */
 export async function expectNoLostUpdate(admins: readonly string[], answers: readonly RaceAnswer[]): Promise<void> {
   const stored = answers.filter((a) => a.status === 200);
-  console.log(answers.map((a) => `${a.status}:${a.json.version ?? a.json.error}`).join(" "));
   const refused = answers.filter((a) => a.status !== 200);
   expect(stored.length).toBeGreaterThan(0);
   expect(new Set(stored.map((a) => a.json.version)).size).toBe(stored.length);
