@@ -498,8 +498,13 @@ export class EtcdStore implements Store {
   private relisted(key: string, kv: IKeyValue, diff: { added: number; changed: number }): void {
     const known = this.mirror.get(key);
     const revision = Number(kv.mod_revision);
-    // Another history may hold another value at the same revision.
-    if (known?.modRevision === revision && known.value === kv.value.toString()) return;
+    const value = kv.value.toString();
+    if (known?.value === value) {
+      // Only renumbered (or the same write): watchers hold this value already, and a rule document
+      // applied again would show twice in the rules history.
+      this.mirror.set(key, { value, modRevision: revision, lease: String(kv.lease ?? '0') });
+      return;
+    }
     if (known) diff.changed++;
     else diff.added++;
     this.applyPut(key, kv, revision);
