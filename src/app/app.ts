@@ -116,7 +116,7 @@ export class App {
       },
     });
     const extProcServers = (): number => (workers ? workers.serving : 1);
-    registerAppMetrics(metrics, registry, rules, { configured: config.workers, serving: extProcServers });
+    registerAppMetrics(metrics, registry, rules, { configured: config.workers, serving: extProcServers }, store);
 
     const readiness = new Readiness();
     const drain = new DrainWindow(config.drainSeconds * 1000);

@@ -61,6 +61,11 @@ export class MirrorStore implements Store {
     return refuseWrite();
   }
 
+  /** Never written to: only the primary's store matters (its /metrics). */
+  available(): boolean {
+    return true;
+  }
+
   watch(prefix: string, _afterRevision: number, listener: StoreListener): () => void {
     const watcher = { prefix, listener };
     this.watchers.add(watcher);

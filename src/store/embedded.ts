@@ -234,6 +234,10 @@ export class EmbeddedStore implements Store {
     return this.whileHolding(key, expected, () => this.put(key, value));
   }
 
+  available(): boolean {
+    return !this.closed;
+  }
+
   async deleteIf(key: string, expected: string): Promise<boolean> {
     return (await this.whileHolding(key, expected, () => this.delete(key))) ?? false;
   }

@@ -235,6 +235,10 @@ export class EtcdStore implements Store {
     return true;
   }
 
+  available(): boolean {
+    return this.reachable && this.refusedWrites === 0 && !this.closed;
+  }
+
   revisionOf(key: string): number | undefined {
     return this.mirror.get(key)?.modRevision;
   }

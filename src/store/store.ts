@@ -67,6 +67,8 @@ export interface Store {
   deleteIf(key: string, expected: string): Promise<boolean>;
   /** The revision of the key's last write, where the store keeps it (etcd); undefined otherwise. */
   revisionOf?(key: string): number | undefined;
+  /** Whether writes can succeed now: false while etcd is unreachable or refuses writes, or after the embedded store closed on a failure. */
+  available(): boolean;
   /** Changes under `prefix` after `afterRevision`; returns the unsubscribe function. */
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void;
   close(): Promise<void>;

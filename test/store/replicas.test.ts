@@ -101,10 +101,14 @@ describeWithEtcd('replicas on one etcd', () => {
     expect(refused.json.error).toContain('etcd');
     expect(refused.json.error).toContain('nothing was stored');
     expect(a.logs.some((m) => m.includes('writes answer 503'))).toBe(true);
+    const storeAvailable = async (admin: string) => /^metaroute_store_available (\d)$/m.exec((await api(admin, 'GET', '/metrics')).text)?.[1];
+    expect(await storeAvailable(a.admin)).toBe('0');
+    expect(await storeAvailable(b.admin)).toBe('1');
     expect(await routedLabels(clientA, 'shop')).toEqual({ version: 'gray' });
     expect((await api(b.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.4', port: 4, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
     proxy.restore();
     await until(() => a.app.registry.snapshot().services.get('default/shop')?.instances.length === 2, 'A to catch up with B\'s write', 10_000);
     expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.3', port: 3, metadata: { version: 'gray' }, ephemeral: false })).status).toBe(200);
+    expect(await storeAvailable(a.admin)).toBe('1');
   });
 });
