@@ -272,8 +272,13 @@ export async function routingSide(
     (what, keysAfter, switchOver) => rollout(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
     log,
   );
-  await routerConfigs.start(fileConfigs);
+  const overridden = await routerConfigs.start(fileConfigs);
   releases.push(() => routerConfigs.stop());
+  if (!options.worker) {
+    for (const router of overridden) {
+      log.warn({ event: 'router.config.overridden', router }, `router ${router}: the config pushed through the API (stored) is used, not the configuration file's`);
+    }
+  }
   engine.setRouters(routers);
 
   // The registry changes in place; the engine re-reads it once per turn after changes.

@@ -33,8 +33,11 @@ export class RouterConfigs {
     if (this.byName.size !== routers.length) throw new Error(`two routers share a name: ${routers.map((r) => r.name).join(', ')}`);
   }
 
-  /** Applies each router's stored config, else the one from the config file, else `{}`. */
-  async start(fromConfigFile: ReadonlyMap<string, unknown>): Promise<void> {
+  /**
+   * Applies each router's stored config, else the one from the config file, else `{}`. Resolves
+   * with the routers whose stored config (pushed through the API) differs from the file's, which it overrides.
+   */
+  async start(fromConfigFile: ReadonlyMap<string, unknown>): Promise<string[]> {
     for (const name of fromConfigFile.keys()) {
       if (!this.byName.has(name)) throw new Error(`routers: no router named ${name} (known: ${[...this.byName.keys()].join(', ')})`);
     }
@@ -46,6 +49,7 @@ export class RouterConfigs {
       this.current.set(name, config);
     }
     this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
+    return [...fromConfigFile.keys()].filter((name) => stored.has(name) && JSON.stringify(stored.get(name)) !== JSON.stringify(fromConfigFile.get(name)));
   }
 
   stop(): void {

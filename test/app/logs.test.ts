@@ -68,6 +68,23 @@ describe('server logs', () => {
   });
 });
 
+describe('router configs at start', () => {
+  it('a stored (pushed) config that differs from the configuration file is used, and the start says so', async () => {
+    const file = { routers: [{ name: 'nearby', module: undefined, config: { enabled: false } }] };
+    const first = await startApp(file);
+    expect((await api(first.admin, 'PUT', '/v1/routers/nearby/config', { enabled: true })).status).toBe(200);
+    await first.app.stop();
+    const again = await startApp({ ...file, dataDir: first.dataDir });
+    try {
+      const records = again.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(records.filter((r) => r.event === 'router.config.overridden')).toMatchObject([{ level: 'warn', router: 'nearby' }]);
+      expect((await api(again.admin, 'GET', '/config_dump')).json.routers.nearby.enabled).toBe(true);
+    } finally {
+      await again.app.stop();
+    }
+  });
+});
+
 describe('store failures', () => {
   it('a rules update or router config the store cannot write is logged as store.failed, and refused', async () => {
     const { logger, records } = captureLogs();
