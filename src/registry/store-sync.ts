@@ -190,10 +190,10 @@ export class RegistryStoreSync {
    *   nothing would expire them on a store without leases, and an agent heartbeating one would
    *   meet 404 and a refused registration forever. Persistent ones stay (logged at each start)
    *   for their owner to fix;
-   * - records displaced at their address by one later in key order (stored before addresses were
+   * - records displaced at their address by a later write (`loses`: stored before addresses were
    *   kept unique, or left by a replica that stopped between writing an instance and deleting the
-   *   one it displaced): the store keeps no write order across restarts. An ephemeral one
-   *   still alive meets 404 at its next heartbeat and registers again, displacing the other.
+   *   one it displaced), each only while it holds what was loaded. An ephemeral one still alive
+   *   meets 404 at its next heartbeat and registers again, displacing the other.
    * The process that owns the store calls this (not an ext_proc worker).
    */
   async dropAtLoad(): Promise<void> {
