@@ -167,7 +167,11 @@ export class RulesSource {
 
   /** `refused` ends a refusal's log line; a store failure is thrown for the caller to log (a rules file's retries say which attempt failed). */
   private async validateAndStore(text: string, origin: string, refused: string): Promise<RuleUpdate> {
-    if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // already valid and live
+    if (text === this.stored.text) {
+      // Already valid and live: a bad edit reverted to it is an update that is in force again.
+      this.lastReloadValue = { ok: true, at: Date.now() };
+      return { ok: true, version: this.snapshotValue.version };
+    }
     const checked = await this.checker.check(text, origin, true);
     if (!checked.ok) {
       this.lastReloadValue = { ok: false, at: Date.now() };

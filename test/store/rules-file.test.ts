@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from '../../src/app/app';
 import { DEFAULTS } from '../../src/config/config';
-import { startApp, until } from '../support/app';
+import { api, startApp, until } from '../support/app';
 import { captureLogs } from '../support/logs';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 
@@ -31,6 +31,12 @@ test('editing the rules file takes effect without a restart; an invalid edit cha
     expect(report).toMatchObject({ level: 'warn', source: file, errors: 1, keeping: 2 });
     expect(report.detail).toContain(`${file}:5:15: rules[0].failover:`);
     expect(await decide()).toEqual({ version: 'stable' });
+    const reloadOk = async () => /^metaroute_rules_last_reload_success (\d)$/m.exec((await api(env.admin, 'GET', '/metrics')).text)?.[1];
+    expect(await reloadOk()).toBe('0');
+
+    // The bad edit reverted: the live rules are the file's again, and the gauge says so.
+    fs.writeFileSync(file, rules('stable'));
+    await until(async () => (await reloadOk()) === '1', 'the reverted file to count as applied');
   } finally {
     client.close();
     await env.app.stop();
