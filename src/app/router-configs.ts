@@ -68,6 +68,7 @@ export class RouterConfigs {
     if (!router) throw new Error(`no router named ${name}`);
     try {
       this.probe(router, config);
+      router.checkNew?.(config);
     } catch (error) {
       this.log.warn({ event: 'router.config.refused', router: name, err: error }, 'router config refused; the previous config stays');
       throw error;

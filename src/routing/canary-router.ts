@@ -1,7 +1,7 @@
 import type { RequestContext } from '../context/request-context';
 import { persistentValue } from '../context/propagation';
 import type { RouteInput, RouteResult, Router } from './router';
-import { ALL_TAGGED, ConfigReader, LabelCache, routeTagged } from './router-kit';
+import { ALL_TAGGED, checkOwnLabelKey, ConfigReader, LabelCache, routeTagged } from './router-kit';
 
 /** The request header that asks for a canary by default; `rpc-persist-<key>` asks for the whole chain. */
 export const CANARY_HEADER = 'x-metaroute-canary';
@@ -31,6 +31,10 @@ export class CanaryRouter implements Router {
 
   configure(config: unknown): void {
     this.config = parse(config);
+  }
+
+  checkNew(config: unknown): void {
+    checkOwnLabelKey('canary', config, 'canary');
   }
 
   labelKeys(): readonly string[] {

@@ -1,8 +1,8 @@
 import { persistentValue } from '../context/propagation';
 import type { RequestContext } from '../context/request-context';
-import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
+import { DEFAULT_NAMESPACE, NAMESPACE_NAME, SERVICE_NAME, serviceKey } from '../model/instance';
 import type { RouteInput, RouteResult, Router } from './router';
-import { ALL_TAGGED, ConfigReader, LabelCache, routeTagged } from './router-kit';
+import { ALL_TAGGED, checkOwnLabelKey, ConfigReader, LabelCache, routeTagged } from './router-kit';
 
 interface LaneConfig {
   readonly enabled: boolean;
@@ -40,6 +40,19 @@ export class LaneRouter implements Router {
 
   configure(config: unknown): void {
     this.config = parse(config);
+  }
+
+  /** A pushed config's service names must be ones registration takes: `name` or `namespace/name`. */
+  checkNew(config: unknown): void {
+    checkOwnLabelKey('lane', config, 'env');
+    const services = (config as Record<string, unknown>).services;
+    if (!Array.isArray(services)) return;
+    services.forEach((s: unknown, i) => {
+      const [namespace, name, more] = typeof s === 'string' ? (s.includes('/') ? s.split('/') : [DEFAULT_NAMESPACE, s]) : [];
+      if (more !== undefined || !NAMESPACE_NAME.test(namespace ?? '') || !SERVICE_NAME.test(name ?? '')) {
+        throw new Error(`lane.services[${i}]: ${JSON.stringify(s)} can never match: a service is name or namespace/name as registration takes them (no '.' in a namespace)`);
+      }
+    });
   }
 
   labelKeys(): readonly string[] {

@@ -1,9 +1,17 @@
-import { hasLabels, LABEL_KEY, type Instance, type Labels } from '../model/instance';
+import { hasLabels, LABEL_KEY, RESERVED_LABEL_PREFIX, type Instance, type Labels } from '../model/instance';
 import { fixedSubset, type Subset } from '../registry/service-view';
 import { mergeLabels } from './labels';
 import type { RouteInput, RouteResult } from './router';
 
 /** Shared pieces of the built-in lane, nearby, canary and recover routers. */
+
+/** A pushed lane or canary key: the reserved locality labels are the nearby router's, no instance registers them as metadata. */
+export function checkOwnLabelKey(router: string, config: unknown, fallback: string): void {
+  const key = (config as Record<string, unknown> | null)?.key ?? fallback;
+  if (typeof key === 'string' && key.startsWith(RESERVED_LABEL_PREFIX)) {
+    throw new Error(`${router}.key: ${JSON.stringify(key)} is reserved for locality labels (${RESERVED_LABEL_PREFIX}region, zone, campus); choose a metadata key`);
+  }
+}
 
 
 /**

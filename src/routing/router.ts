@@ -44,6 +44,12 @@ export interface Router {
   readonly name: string;
   readonly order: number;
   configure(config: unknown): void;
+  /**
+   * Optional checks of a config pushed now, beyond `configure`'s (names that could never match):
+   * throw an Error naming the field to refuse it. Not run on a stored config at start, which was
+   * valid when it was pushed (refusing it then would stop the start).
+   */
+  checkNew?(config: unknown): void;
   route(ctx: RequestContext, input: RouteInput): RouteResult;
   /**
    * Label keys this router may add to any decision under its current config (a lane's
