@@ -6,6 +6,8 @@ import { compileRules, EMPTY_RULES, formatRuleErrors, ruleCounts, type RuleDocum
 import type { RulesChecker } from './rules-checker';
 
 const RULES_KEY = 'rules';
+/** An editor that truncates before it writes leaves the file empty for a moment: that must not delete every rule. */
+const EMPTY_FILE = 'the rules file is empty (a save in progress?): refused, since it would delete every rule; to have no rules, write `rules: []`';
 
 interface StoredRules {
   readonly text: string;
@@ -123,6 +125,7 @@ export class RulesSource {
     await this.applying;
     if (rulesFile) {
       const text = fs.readFileSync(rulesFile, 'utf8');
+      if (text.trim() === '') throw new Error(`rules file rejected: ${rulesFile}: ${EMPTY_FILE}`);
       const result = await this.loggingStoreFailure(rulesFile, () => this.storeFileText(text, rulesFile, 'metaroute does not start on an invalid rules file'));
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
       this.watchedFile = rulesFile;
@@ -211,6 +214,12 @@ export class RulesSource {
       this.dropPendingFile();
       this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
+      return;
+    }
+    if (text.trim() === '') {
+      this.dropPendingFile();
+      this.lastReloadValue = { ok: false, at: Date.now() };
+      this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version }, `${EMPTY_FILE}; the previous rules keep serving`);
       return;
     }
     await this.storeFile(file, text, edit, 1);

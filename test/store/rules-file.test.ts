@@ -52,3 +52,22 @@ test('an invalid rules file at start stops the start, and its log line says so r
   const report = JSON.parse(logs.find((l) => l.includes('rules.refused'))!);
   expect(report.msg).toBe('rules refused; metaroute does not start on an invalid rules file');
 });
+
+test('an empty rules file (an editor mid-save) deletes no rule: refused while running, and at start', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rules-file-'));
+  const file = path.join(dir, 'rules.yaml');
+  fs.writeFileSync(file, rules('gray'));
+  const env = await startApp({ rulesFile: file });
+  try {
+    fs.writeFileSync(file, '  \n');
+    await until(() => env.logs.some((l) => l.includes('the rules file is empty')), 'the empty file to be refused');
+    expect(JSON.parse(env.logs.find((l) => l.includes('the rules file is empty'))!)).toMatchObject({ level: 'warn', event: 'rules.refused', source: file, keeping: 1 });
+    expect((await api(env.admin, 'GET', '/v1/rules')).json.text).toBe(rules('gray'));
+    fs.writeFileSync(file, 'rules: []\n'); // on purpose: no rules
+    await until(async () => (await api(env.admin, 'GET', '/v1/rules')).json.version === 2, 'an explicit empty rule set to apply');
+  } finally {
+    await env.app.stop();
+  }
+  fs.writeFileSync(file, '');
+  await expect(startApp({ rulesFile: file })).rejects.toThrow(`rules file rejected: ${file}: the rules file is empty (a save in progress?)`);
+});
