@@ -431,7 +431,10 @@ export class EtcdStore implements Store {
       const key = event.kv.key.toString().slice(this.config.prefix.length);
       const revision = Number(event.kv.mod_revision);
       if (key === HISTORY_KEY) {
-        this.history = { ...this.history, id: event.type === 'Put' ? event.kv.value.toString() : '' };
+        const id = event.type === 'Put' ? event.kv.value.toString() : '';
+        // A replica claims a new history only for an etcd that no longer holds the one this mirror followed.
+        if (this.history.id && id !== this.history.id) void this.resync(id ? `etcd history ${id}, not ${this.history.id}` : 'etcd history id deleted', true);
+        else this.history = { ...this.history, id };
         continue;
       }
       const known = this.mirror.get(key);

@@ -1,3 +1,4 @@
+import { Etcd3 } from 'etcd3';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
 import type { StoreEvent } from '../../src/store/store';
 import { api, until } from '../support/app';
@@ -43,6 +44,19 @@ describeWithEtcd('etcd replaced or restored under running replicas', () => {
   /** Whether a store lists exactly `expected`. */
   const holds = async (s: EtcdStore, expected: ReadonlyMap<string, string>): Promise<boolean> => JSON.stringify([...(await contents(s))]) === JSON.stringify([...expected].sort(([x], [y]) => (x < y ? -1 : 1)));
   const contents = async (s: EtcdStore): Promise<Map<string, string>> => new Map((await s.list('')).entries.map((e) => [e.key, e.value] as const));
+
+  test('another history id written under the prefix (a replica that found etcd replaced claimed it) makes a running store relist, not adopt it', async () => {
+    const a = await store();
+    await a.s.put('instances/x', 'x1');
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      await client.put(`${PREFIX}.history`).value('claimed-by-another-replica');
+      await until(() => a.logs.some((l) => l.includes('store.reset')), 'a relist after a history id it did not follow');
+      expect((await contents(a.s)).get('instances/x')).toBe('x1'); // the same data: nothing lost by the relist
+    } finally {
+      client.close();
+    }
+  });
 
   test('an etcd started again on an empty data dir: writes through a replica resolve and are listed and watched on both, keys only the old etcd had are deleted', async () => {
     const a = await store();
