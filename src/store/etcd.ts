@@ -80,6 +80,8 @@ export class EtcdStore implements Store {
   private relists = 0;
   /** A relist under way; writes resolve after it, as it may renumber the revision. */
   private resyncing: Promise<void> | undefined;
+  /** A relist has applied some of etcd's keys but not all: the mirror is neither the old data nor the new. */
+  private partlyRelisted = false;
   private watcher: Watcher | undefined;
   private reachable = true;
   private refusedWrites = 0;
@@ -131,6 +133,9 @@ export class EtcdStore implements Store {
   }
 
   async list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }> {
+    // A relist half applied holds part old, part new keys (a worker's snapshot taken then would too);
+    // before it applies anything (etcd still unreachable), the last complete snapshot is served.
+    while (this.partlyRelisted && this.resyncing) await this.resyncing;
     const entries: StoreEntry[] = [];
     for (const [key, { value }] of this.mirror) if (key.startsWith(prefix)) entries.push({ key, value });
     entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -476,6 +481,7 @@ export class EtcdStore implements Store {
     for (;;) {
       const page = await this.client.kv.range({ key: from, range_end: rangeEnd, limit: RELIST_PAGE, revision: header?.revision });
       header ??= page.header;
+      if (page.kvs.length > 0) this.partlyRelisted = true;
       for (const kv of page.kvs) {
         const key = kv.key.toString().slice(this.config.prefix.length);
         if (key === HISTORY_KEY) id = kv.value.toString();
@@ -496,6 +502,7 @@ export class EtcdStore implements Store {
       this.applyDelete(key, at);
     }
     this.revision = at;
+    this.partlyRelisted = false;
     this.relists++;
     this.history = { cluster: header.cluster_id, id: id || (await this.claimHistory()) };
     return diff;
