@@ -6,6 +6,8 @@ import { compileRules, EMPTY_RULES, formatRuleErrors, ruleCounts, type RuleDocum
 import type { RulesChecker } from './rules-checker';
 
 const RULES_KEY = 'rules';
+/** How often a rules file is looked at (polling: a Kubernetes ConfigMap volume swaps a symlinked directory). */
+const FILE_POLL_MS = 250;
 /** An editor that truncates before it writes leaves the file empty for a moment: that must not delete every rule. */
 const EMPTY_FILE = 'the rules file is empty (a save in progress?): refused, since it would delete every rule; to have no rules, write `rules: []`';
 
@@ -63,6 +65,7 @@ export class RulesSource {
   private readonly listeners = new Set<(snapshot: RuleSnapshot) => void>();
   private unwatch: (() => void) | undefined;
   private watchedFile: string | undefined;
+  private firstLook: NodeJS.Timeout | undefined;
   private storedVersion = 0;
   /** The store's value of the rules key as delivered (ahead of `storedVersion` while applying): what a conditional put expects. */
   private storedValue: string | undefined;
@@ -129,15 +132,20 @@ export class RulesSource {
       const result = await this.loggingStoreFailure(rulesFile, () => this.storeFileText(text, rulesFile, 'metaroute does not start on an invalid rules file'));
       if (!result.ok) throw new Error(`rules file rejected:\n${result.message}`);
       this.watchedFile = rulesFile;
-      fs.watchFile(rulesFile, { interval: 250 }, (now, before) => {
-        if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) this.queueFile(this.reloadFile.bind(this, rulesFile, ++this.fileEdits));
+      const reload = () => this.queueFile(this.reloadFile.bind(this, rulesFile, ++this.fileEdits));
+      fs.watchFile(rulesFile, { interval: FILE_POLL_MS }, (now, before) => {
+        if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) reload();
       });
+      // The watch compares with its own first look at the file, taken a moment later: an edit
+      // between the read above and that look is no change to it. One more read catches it.
+      this.firstLook = setTimeout(reload, 2 * FILE_POLL_MS).unref();
     }
   }
 
   stop(): void {
     this.stopped = true;
     this.unwatch?.();
+    clearTimeout(this.firstLook);
     if (this.watchedFile) fs.unwatchFile(this.watchedFile);
     this.dropPendingFile();
   }
