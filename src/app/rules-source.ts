@@ -219,18 +219,17 @@ export class RulesSource {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      this.dropPendingFile();
-      this.lastReloadValue = { ok: false, at: Date.now() };
-      this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, err: error }, 'rules file unreadable; the previous rules keep serving');
-      return;
+      return this.refuseFile(file, 'rules file unreadable', error);
     }
-    if (text.trim() === '') {
-      this.dropPendingFile();
-      this.lastReloadValue = { ok: false, at: Date.now() };
-      this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version }, `${EMPTY_FILE}; the previous rules keep serving`);
-      return;
-    }
+    if (text.trim() === '') return this.refuseFile(file, EMPTY_FILE);
     await this.storeFile(file, text, edit, 1);
+  }
+
+  /** A file change not taken: logged, and an older text no longer waits for the store. */
+  private refuseFile(file: string, why: string, err?: unknown): void {
+    this.dropPendingFile();
+    this.lastReloadValue = { ok: false, at: Date.now() };
+    this.log.warn({ event: 'rules.refused', source: file, keeping: this.snapshotValue.version, ...(err !== undefined && { err }) }, `${why}; ${KEEPING}`);
   }
 
   /**
