@@ -255,6 +255,23 @@ export class XdsTestClient {
     this.send({ type_url: response.type_url, version_info: response.version_info, response_nonce: response.nonce, resource_names: names });
   }
 
+  /**
+   * Reads and ACKs SotW responses until they have carried every name in `want`; returns them.
+   * A resource the server builds in slices may come a response later than the rest (a busy
+   * machine can stretch even a small build past one slice).
+   */
+  async ackUntil(want: string[], subscription: string[]): Promise<Response[]> {
+    const seen = new Set<string>();
+    const responses: Response[] = [];
+    while (!want.every((n) => seen.has(n))) {
+      const response = await this.next();
+      responses.push(response);
+      for (const n of names(response)) seen.add(n);
+      this.ack(response, subscription);
+    }
+    return responses;
+  }
+
   close(): void {
     this.call.cancel();
     this.client.close();
