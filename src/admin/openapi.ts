@@ -129,6 +129,11 @@ paths['/v1/routers/{name}/config'] = {
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: "the router's configuration (docs/ROUTERS.md); unknown fields are refused" } } } },
     responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), ...common },
   },
+  delete: {
+    summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults)",
+    parameters: [pathParam('name')],
+    responses: { '200': answer('withdrawn', 'Status'), '404': error('no such router, or no pushed config to withdraw'), ...common },
+  },
 };
 paths['/explain'] = {
   post: {

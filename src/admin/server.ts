@@ -70,6 +70,10 @@ export interface AdminDeps {
   xdsServes(resource: string, name: string): boolean;
   /** Validates (by calling the router's configure) and stores a router's new config. */
   pushRouterConfig(name: string, config: unknown): Promise<void>;
+  /** Deletes a router's pushed config (back to the configuration file's); false when none was pushed. */
+  withdrawRouterConfig(name: string): Promise<boolean>;
+  /** Whether a router of that name is in the chain. */
+  hasRouter(name: string): boolean;
   configDump(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** A service's decisions per second, fed by ext_proc (the console's live split; with workers, summed over them). */
   split(serviceKey: string): ServiceSplit | Promise<ServiceSplit>;
@@ -187,6 +191,11 @@ export class AdminServer {
         throw new HttpError(400, `router ${name} refused the config; its previous config stays`, [(error as Error).message]);
       }
       send(res, 200, serialize.status({ status: 'configured' }));
+    }, 'admin-write');
+    this.route('DELETE', '/v1/routers/([^/]+)/config', async (_q, res, [name]) => {
+      if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
+      if (!(await deps.withdrawRouterConfig(name!))) throw new HttpError(404, `router ${name} has no pushed config; it runs the configuration file's`);
+      send(res, 200, serialize.status({ status: 'withdrawn' }));
     }, 'admin-write');
     this.route('POST', '/explain', async (req, res) => {
       send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));

@@ -171,6 +171,8 @@ export class App {
       xdsResource: (section, name) => xds.resource(section, name),
       xdsServes: (section, name) => xds.serves(section, name),
       pushRouterConfig: (name, routerConfig) => routerConfigs.push(name, routerConfig),
+      withdrawRouterConfig: (name) => routerConfigs.withdraw(name),
+      hasRouter: (name) => routerConfigs.has(name),
       configDump: async () => ({
         config,
         rules: { version: rules.snapshot.version, origin: rules.document.origin, document: rules.snapshot.source },

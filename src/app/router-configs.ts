@@ -20,6 +20,8 @@ export type RouterRollout = (what: string, labelKeysAfter: () => readonly string
 export class RouterConfigs {
   private readonly byName: Map<string, Router>;
   private readonly current = new Map<string, unknown>();
+  /** The configuration file's config per router: what a withdrawn push goes back to. */
+  private fromConfigFile: ReadonlyMap<string, unknown> = new Map();
   private readonly listeners = new Set<() => void>();
   private unwatch: (() => void) | undefined;
 
@@ -41,10 +43,11 @@ export class RouterConfigs {
     for (const name of fromConfigFile.keys()) {
       if (!this.byName.has(name)) throw new Error(`routers: no router named ${name} (known: ${[...this.byName.keys()].join(', ')})`);
     }
+    this.fromConfigFile = fromConfigFile;
     const { entries, revision } = await this.store.list(PREFIX);
     const stored = new Map(entries.map((e) => [e.key.slice(PREFIX.length), JSON.parse(e.value) as unknown]));
     for (const [name, router] of this.byName) {
-      const config = stored.get(name) ?? fromConfigFile.get(name) ?? {};
+      const config = stored.get(name) ?? this.fileConfig(name);
       router.configure(config);
       this.current.set(name, config);
     }
@@ -81,6 +84,24 @@ export class RouterConfigs {
     }
   }
 
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /**
+   * Deletes the router's pushed config: every replica goes back to its configuration file's
+   * (or `{}`), rolled out as a push is. False when none was pushed.
+   */
+  async withdraw(name: string): Promise<boolean> {
+    if (!this.byName.has(name)) throw new Error(`no router named ${name}`);
+    try {
+      return await this.store.delete(`${PREFIX}${name}`);
+    } catch (error) {
+      this.log.error({ event: 'store.failed', router: name, err: error }, 'withdrawing a router config failed; the pushed config stays');
+      throw error;
+    }
+  }
+
   dump(): Record<string, unknown> {
     return Object.fromEntries(this.current);
   }
@@ -88,16 +109,20 @@ export class RouterConfigs {
   private apply(event: StoreEvent): void {
     const name = event.key.slice(PREFIX.length);
     const router = this.byName.get(name);
-    if (!router || event.type !== 'put') return;
-    const config = JSON.parse(event.value!) as unknown;
-    const what = `router ${name} config v${event.revision}`;
+    if (!router) return;
+    const config = event.type === 'put' ? (JSON.parse(event.value!) as unknown) : this.fileConfig(name);
+    const what = `router ${name} config v${event.revision}${event.type === 'put' ? '' : ' (push withdrawn)'}`;
     const keysAfter = (): readonly string[] => this.routers.flatMap((r) => (r === router ? this.probe(r, config) : r.labelKeys?.() ?? []));
     void this.rollout(what, keysAfter, () => {
       router.configure(config);
       this.current.set(name, config);
-      this.log.info({ event: 'router.config.applied', router: name, revision: event.revision }, 'router config applied');
+      this.log.info({ event: 'router.config.applied', router: name, revision: event.revision, withdrawn: event.type === 'delete' }, 'router config applied');
       for (const listener of this.listeners) listener();
     });
+  }
+
+  private fileConfig(name: string): unknown {
+    return this.fromConfigFile.get(name) ?? {};
   }
 
   /**

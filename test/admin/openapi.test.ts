@@ -130,6 +130,8 @@ describe('admin API against its OpenAPI document', () => {
     const refused = await call('PUT', '/v1/routers/{name}/config', '/v1/routers/lane/config', '{"colour":"red"}');
     expect(refused.status).toBe(400);
     expect(refused.json.details.join()).toContain('colour: unknown field');
+    expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).json).toEqual({ status: 'withdrawn' });
+    expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).status).toBe(404);
 
     await until(async () => (await fetch(`${env.admin}/explain`, { method: 'POST', body: '{"service":"shop"}' })).status === 200, 'shop to be routable');
     const explained = await call('POST', '/explain', '/explain', JSON.stringify({ service: 'shop', headers: { 'x-a': 'b' }, caller: { service: 'web', labels: { a: 'b' } } }));

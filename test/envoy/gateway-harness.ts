@@ -194,7 +194,6 @@ export class Gateway {
     }
   }
 
-  /** Waits until Envoy routes `request` to one of `ids` (xDS reached Envoy). */
   /** Waits until `request` is answered with `status` (a local reply: Envoy's or metaroute's). */
   async untilStatus(request: GatewayRequest, status: number): Promise<void> {
     await waitFor(`Envoy to answer ${request.path} with ${status}`, async () => ((await this.send(request)).status === status ? true : undefined)).catch((err: Error) => {
@@ -202,6 +201,22 @@ export class Gateway {
     });
   }
 
+  /**
+   * Waits until Envoy's active `cluster` has `healthy` endpoints and its config names `policy`
+   * (as `override_host`): what Envoy applied, whatever ext_proc already answers.
+   */
+  async untilEnvoyCluster(cluster: string, healthy: number, policy: string): Promise<void> {
+    await waitFor(`Envoy's ${cluster} to have ${healthy} healthy endpoints and ${policy}`, async () => {
+      if ((await this.envoy.stat(`cluster.${cluster}.membership_healthy`)) !== healthy) return undefined;
+      const { text } = await this.envoy.admin('/config_dump?resource=dynamic_active_clusters');
+      const active = (JSON.parse(text) as { configs: Array<{ cluster: { name: string } }> }).configs.find((c) => c.cluster.name === cluster);
+      return active && JSON.stringify(active.cluster).includes(policy) ? true : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.envoy.tail()}`);
+    });
+  }
+
+  /** Waits until Envoy routes `request` to one of `ids` (xDS reached Envoy). */
   async until(request: GatewayRequest, ids: readonly string[]): Promise<void> {
     await waitFor(`Envoy to route ${request.path} to ${ids.join('/')}`, async () => {
       const answer = await this.send(request);

@@ -48,9 +48,10 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
     await gw.backend('canary-v2', 'shop', { canary: 'v2' });
     await gw.backend('gold', 'shop', { tier: 'gold' }, { healthy: false });
     await gw.rules(RULES);
-    // Until Envoy has aigc.default with override_host, its round robin reaches A's container half
-    // the time: only an unknown user's 503 shows the per-user routing is live in Envoy.
+    // An unknown user's 503 shows ext_proc has the rules; Envoy may still lack aigc.default's
+    // override_host cluster or its endpoints (a loaded CI machine answered user A with 503 then).
     await gw.untilStatus(aigc('/aigc/chat', {}, { sub: 'C' }), 503);
+    await gw.untilEnvoyCluster('aigc.default', 2, 'override_host');
   }, 120_000);
 
   afterAll(async () => {

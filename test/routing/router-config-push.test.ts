@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedStore } from '../../src/store/embedded';
-import { api, startApp } from '../support/app';
+import { api, startApp, until } from '../support/app';
 
 /** A pushed lane or canary config naming what can never match is refused; one stored before loads as it is. */
 
@@ -37,5 +37,31 @@ test('a lane config stored by an older metaroute with such names still loads at 
     expect((await api(env.admin, 'GET', '/config_dump')).json.routers.lane).toEqual({ enabled: true, services: ['a.b/x'] });
   } finally {
     await env.app.stop();
+  }
+});
+
+test('a withdrawn push gives the router back the configuration file\'s config, on this replica and after a restart', async () => {
+  const file = { routers: [{ name: 'nearby', module: undefined, config: { enabled: true, matchLevel: 'region' } }] };
+  const env = await startApp(file);
+  const nearby = async (admin: string) => (await api(admin, 'GET', '/config_dump')).json.routers.nearby;
+  let again: Awaited<ReturnType<typeof startApp>> | undefined;
+  try {
+    expect((await api(env.admin, 'PUT', '/v1/routers/nearby/config', { enabled: false })).status).toBe(200);
+    await until(async () => (await nearby(env.admin)).enabled === false, 'the push to apply');
+
+    expect(await api(env.admin, 'DELETE', '/v1/routers/nearby/config')).toMatchObject({ status: 200, json: { status: 'withdrawn' } });
+    await until(async () => (await nearby(env.admin)).enabled === true, 'the file\'s config to apply');
+    expect(await nearby(env.admin)).toEqual({ enabled: true, matchLevel: 'region' });
+    expect(env.logs.some((l) => l.includes('"event":"router.config.applied"') && l.includes('"withdrawn":true'))).toBe(true);
+
+    expect(await api(env.admin, 'DELETE', '/v1/routers/nearby/config')).toMatchObject({ status: 404, json: { error: expect.stringContaining('has no pushed config') } });
+    expect(await api(env.admin, 'DELETE', '/v1/routers/nowhere/config')).toMatchObject({ status: 404, json: { error: 'no router named nowhere' } });
+
+    await env.app.stop();
+    again = await startApp({ ...file, dataDir: env.dataDir });
+    expect(await nearby(again.admin)).toEqual({ enabled: true, matchLevel: 'region' });
+    expect(again.logs.some((l) => l.includes('router.config.overridden'))).toBe(false);
+  } finally {
+    await (again ?? env).app.stop();
   }
 });

@@ -189,6 +189,17 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await proxy.close();
   });
 
+  test('a hung etcd (connections open, nothing answered): a write answers StoreUnavailableError once its budget is spent, not after every retry', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const hung = await store(proxy.endpoint);
+    await hung.put('k/1', 'before');
+    proxy.hang();
+    // Each attempt would wait out its 2 s deadline; all eight took 13–14 s before the budget.
+    await expect(hung.put('k/2', 'lost')).rejects.toThrow(/did not take the write, nothing was stored; try again: no answer within 4000 ms/);
+    expect((await hung.list('k/')).entries).toEqual([{ key: 'k/1', value: 'before' }]);
+    await proxy.close();
+  }, 15_000);
+
   test('an outage shorter than the retry window: a write issued during it is acknowledged when etcd is back, not refused', async () => {
     // Every attempt fails at once while cut, so the host's circuit breaker opens after three
     // (0.7 s in); the write must keep retrying through the open breaker, as through a leader

@@ -167,6 +167,7 @@ export function makeCertificates(dir: string): { ca: string; server: { cert: str
 export class CuttableProxy {
   private readonly sockets = new Set<net.Socket>();
   private cutOff = false;
+  private hung = false;
 
   private constructor(private readonly server: net.Server, readonly port: number) {}
 
@@ -175,6 +176,7 @@ export class CuttableProxy {
     let proxy: CuttableProxy | undefined;
     const server = net.createServer((client) => {
       if (proxy!.cutOff) return void client.destroy();
+      if (proxy!.hung) return void proxy!.hold(client);
       const upstream = net.connect(Number(port), hostname);
       for (const s of [client, upstream]) {
         proxy!.sockets.add(s);
@@ -197,8 +199,24 @@ export class CuttableProxy {
     for (const s of this.sockets) s.destroy();
   }
 
+  /** Like a stopped etcd: connections stay open, nothing is answered (until `close`). */
+  hang(): void {
+    this.hung = true;
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
   restore(): void {
     this.cutOff = false;
+  }
+
+  private hold(client: net.Socket): void {
+    this.sockets.add(client);
+    client.on('close', () => this.sockets.delete(client));
+    client.on('error', () => client.destroy());
+    client.pause();
   }
 
   async close(): Promise<void> {
