@@ -161,8 +161,13 @@ export class AdminAuth {
   /** Throws 403 naming the reason when `grant` does not cover `target`; `verb` is what the caller tried. */
   authorize(grant: AuthToken | undefined, verb: string, target: RegistrationTarget): void {
     if (!grant) return;
-    const reason = outOfScope(grant, this.addresses.get(grant), target);
+    const reason = this.refusal(grant, target);
     if (reason) throw new HttpError(403, `token may not ${verb} ${reason}`);
+  }
+
+  /** Why `grant` does not cover `target` (e.g. `user=B`), or undefined. */
+  refusal(grant: AuthToken, target: RegistrationTarget): string | undefined {
+    return outOfScope(grant, this.addresses.get(grant), target);
   }
 
   /** Throws 403 when registering one more instance would exceed the token's `maxInstances`. */

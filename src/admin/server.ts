@@ -265,6 +265,7 @@ export class AdminServer {
     // Re-registering an id overwrites it: the token must also cover the instance it replaces.
     const existing = this.deps.registry.get(namespace, service, id);
     if (existing) this.deps.auth.authorize(grant, 'replace', existing);
+    this.authorizeDisplacing(grant, parsed.instance, '');
     const release = existing ? undefined : this.reserveQuota(grant, `${namespace}/${service}/${id}`);
     try {
       await this.deps.sync.register(parsed.instance);
@@ -288,6 +289,7 @@ export class AdminServer {
       this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
       const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
       if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
+      this.authorizeDisplacing(grant, instance, `register[${i}]: `);
     });
     if (grant) deregister.forEach((ref, i) => {
       this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
@@ -345,6 +347,18 @@ export class AdminServer {
       if (error instanceof HttpError) throw new HttpError(error.status, `${at}: ${error.message}; nothing was changed`);
       throw error;
     }
+  }
+
+  /**
+   * A registration at another instance's address removes that one (one process per address),
+   * so the token must cover it as if it deregistered it: otherwise a token scoped to user A
+   * could remove user B's container by registering at its address, and get B's container.
+   */
+  private authorizeDisplacing(grant: AuthToken | undefined, instance: Instance, at: string): void {
+    const holder = this.deps.registry.at(instance.namespace, instance.service, instance.host, instance.port);
+    if (!grant || !holder || holder.id === instance.id) return;
+    const reason = this.deps.auth.refusal(grant, holder);
+    if (reason) throw new HttpError(403, `${at}token may not displace instance ${holder.id} at ${instance.host}:${instance.port} (${reason})${at && '; nothing was changed'}`);
   }
 
   /**
