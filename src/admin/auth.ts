@@ -170,11 +170,17 @@ export class AdminAuth {
     return outOfScope(grant, this.addresses.get(grant), target);
   }
 
-  /** Throws 403 when registering one more instance would exceed the token's `maxInstances`. */
-  checkQuota(grant: AuthToken | undefined, instances: Iterable<Instance>, pending: number): void {
-    if (grant?.maxInstances === undefined) return;
+  /**
+   * Whether `adding` new instances exceed the token's `maxInstances`, counting `instances`
+   * within its scope once, plus `pending` ones: the first new one that does not fit (its
+   * position among them) and why, or undefined when all fit.
+   */
+  quotaOverflow(grant: AuthToken, instances: Iterable<Instance>, pending: number, adding: number): { first: number; message: string } | undefined {
+    if (grant.maxInstances === undefined || adding === 0) return undefined;
     const registered = countInScope(grant, this.addresses.get(grant), instances) + pending;
-    if (registered >= grant.maxInstances) throw new HttpError(403, `token may register at most ${grant.maxInstances} instances, and ${registered} are registered within its scope`);
+    if (registered + adding <= grant.maxInstances) return undefined;
+    const first = Math.max(grant.maxInstances - registered, 0);
+    return { first, message: `token may register at most ${grant.maxInstances} instances, and ${registered + first} are registered within its scope` };
   }
 
   private identify(req: IncomingMessage, res: ServerResponse): AuthToken {

@@ -45,7 +45,7 @@ export function addressList(cidrs: readonly string[]): BlockList {
 
 /** Why `scope` does not cover `target` (e.g. `service default/shop`, `version=gray`), or undefined. */
 export function outOfScope(scope: TokenScope, allowed: BlockList | undefined, target: RegistrationTarget): string | undefined {
-  if (!scope.services.some((s) => serviceMatches(s, target.namespace, target.service))) return `service ${target.namespace}/${target.service}`;
+  if (!coversService(scope, target.namespace, target.service)) return `service ${target.namespace}/${target.service}`;
   if (target.metadata) {
     const labels = { ...target.metadata, ...localityLabels(target.locality ?? {}) };
     for (const key of Object.keys(scope.labels)) if (labels[key] === undefined) return `an instance without label ${key}`;
@@ -71,6 +71,11 @@ function localityLabels(locality: Locality): Record<string, string> {
     if (value !== undefined) out[key] = value;
   }
   return out;
+}
+
+/** Whether `scope` may register instances of this service at all. */
+export function coversService(scope: TokenScope, namespace: string, service: string): boolean {
+  return scope.services.some((s) => serviceMatches(s, namespace, service));
 }
 
 function serviceMatches(pattern: string, namespace: string, service: string): boolean {
