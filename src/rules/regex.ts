@@ -16,8 +16,16 @@ export function compileRegex(pattern: string): (input: string) => boolean {
   } catch (err) {
     throw new Error(describe(err));
   }
-  return (input) => re.test(input);
+  return (input) => input.length <= MAX_REGEX_INPUT && re.test(input);
 }
+
+/**
+ * The longest value a REGEX tests; a longer one fails it, as an absent label does. RE2 is
+ * linear in the input, but re2js builds DFA states as it goes, and an input that keeps
+ * reaching new ones costs microseconds per character: `a[ab]{900}[0-9]` against a 60 KB
+ * header held the event loop 0.6-0.8 s per request. Values routed on are short.
+ */
+export const MAX_REGEX_INPUT = 1024;
 
 /** Patterns whose compile alone would take many milliseconds (`a{1000}` a hundred times: 0.4 s) are refused. */
 export const MAX_REGEX_LENGTH = 1024;

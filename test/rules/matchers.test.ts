@@ -133,10 +133,11 @@ describe('compileMatch', () => {
 
 describe('compileRegex', () => {
   test('a catastrophic-backtracking pattern runs in linear time and answers correctly', () => {
-    const input = 'a'.repeat(50_000) + 'b';
+    // 1,000 characters (within MAX_REGEX_INPUT): a backtracking engine would take 2^1000 steps.
+    const input = 'a'.repeat(1_000) + 'b';
     expect(compileRegex('(a+)+$')(input)).toBe(false);
     expect(compileRegex('(a+)+b$')(input)).toBe(true);
-    expect(compileRegex('^(a|aa)+$')('a'.repeat(50_000))).toBe(true);
+    expect(compileRegex('^(a|aa)+$')('a'.repeat(1_000))).toBe(true);
     expect(compileRegex('^(a|aa)+$')(input)).toBe(false);
   });
 
