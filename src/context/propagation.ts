@@ -267,20 +267,37 @@ export function markReceived(headers: HeaderList, prefix: string, marker: string
  * it received (they were for one hop), keeps values it set or changed, drops the marker.
  */
 export function dropCopied(headers: HeaderList, prefix: string, marker: string, mutation: Mutation): void {
-  const markerValue = headerValue(headers, marker);
-  if (markerValue === undefined) return;
+  const received = receivedHashes(headers, marker);
+  if (received === undefined) return;
   mutation.remove.push(marker);
-  const received = new Map<string, string>();
-  for (const pair of markerValue.split(',')) {
-    const eq = pair.indexOf('=');
-    if (eq > 0) received.set(pair.slice(0, eq), pair.slice(eq + 1));
-  }
   for (let i = 0; i < headers.names.length; i++) {
     const name = headers.names[i]!;
-    if (!name.startsWith(prefix)) continue;
-    const hash = received.get(name.slice(prefix.length));
-    if (hash !== undefined && hash === valueHash(headers.values[i]!)) mutation.remove.push(name);
+    if (!name.startsWith(prefix) || mutation.remove.includes(name)) continue;
+    if (received.get(name.slice(prefix.length))?.has(valueHash(headers.values[i]!))) mutation.remove.push(name);
   }
+}
+
+/**
+ * key → hashes of the values received under it, from every line of the marker: an app that
+ * called several services copies one marker line per answer (Go's `Header().Add`), or joins
+ * them with ", ". Undefined without a marker.
+ */
+function receivedHashes(headers: HeaderList, marker: string): Map<string, Set<string>> | undefined {
+  let received: Map<string, Set<string>> | undefined;
+  for (let i = 0; i < headers.names.length; i++) {
+    if (headers.names[i] !== marker) continue;
+    received ??= new Map();
+    for (const pair of headers.values[i]!.split(',')) {
+      const eq = pair.indexOf('=');
+      if (eq < 0) continue;
+      const key = pair.slice(0, eq).trim();
+      if (key === '') continue;
+      let hashes = received.get(key);
+      if (!hashes) received.set(key, (hashes = new Set()));
+      hashes.add(pair.slice(eq + 1).trim());
+    }
+  }
+  return received;
 }
 
 /** markReceived() for a one-hop header carried whole: the marker holds the hash of its value. */

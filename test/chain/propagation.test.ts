@@ -122,6 +122,18 @@ test('backward metadata travels one hop back', async () => {
   expect(response['rpc-backward-metaroute-backward-seen']).toBeUndefined();
 });
 
+test('backward values from several calls, their markers joined into one line, still travel one hop back', async () => {
+  const answer = async (c: ExtProcClient, h: Headers) => (await c.exchange([responseFrame(h)]))[0]!;
+  // C calls D and then E; C's outbound listener marks each answer's backward value.
+  const fromD = apply({ ':status': '200', 'rpc-backward-d': '1' }, await answer(side('c', 'outbound'), { ':status': '200', 'rpc-backward-d': '1' }), 'response_headers');
+  const fromE = apply({ ':status': '200', 'rpc-backward-e': '2' }, await answer(side('c', 'outbound'), { ':status': '200', 'rpc-backward-e': '2' }), 'response_headers');
+  // C's app copies both answers' rpc-backward-* headers into its own, joining the two markers with ", ".
+  const marker = 'rpc-backward-metaroute-backward-seen';
+  let response: Headers = { ':status': '200', 'rpc-backward-d': '1', 'rpc-backward-e': '2', 'rpc-backward-own': '3', [marker]: `${fromD[marker]}, ${fromE[marker]}` };
+  response = apply(response, await answer(side('c', 'inbound'), response), 'response_headers');
+  expect(response).toEqual({ ':status': '200', 'rpc-backward-own': '3' });
+});
+
 test('metadata over the size limit is refused with a 400', async () => {
   const answer = await side('a', 'outbound').request(request({ 'rpc-persist-big': 'x'.repeat(600) }));
   expect(answer.immediate_response.status.code).toBe(400);
