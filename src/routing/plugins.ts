@@ -1,3 +1,4 @@
+import { checkedRouter } from './checked-router';
 import type { Router } from './router';
 
 /**
@@ -16,7 +17,7 @@ export function loadRouterModule(modulePath: string): Router {
   const router = (factory as () => unknown)();
   const problems = routerShapeProblems(router);
   if (problems.length) throw new Error(`router module ${modulePath}: ${problems.join('; ')}`);
-  return router as Router;
+  return checkedRouter(router as Router);
 }
 
 function routerShapeProblems(value: unknown): string[] {
