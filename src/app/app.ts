@@ -274,11 +274,14 @@ export async function routingSide(
     (what, keysAfter, switchOver) => rollout(what, () => ({ before: { rules: servedRules, routerKeys: routerKeys() }, after: { rules: servedRules, routerKeys: keysAfter() }, switchOver })),
     log,
   );
-  const overridden = await routerConfigs.start(fileConfigs);
+  const { overridden, refusedStored } = await routerConfigs.start(fileConfigs);
   releases.push(() => routerConfigs.stop());
   if (!options.worker) {
     for (const router of overridden) {
       log.warn({ event: 'router.config.overridden', router }, `router ${router}: the config pushed through the API (stored) is used, not the configuration file's`);
+    }
+    for (const { router, error } of refusedStored) {
+      log.error({ event: 'router.config.refused', router, source: 'store', err: error }, `router ${router} refuses its stored config (pushed through the API): the configuration file's is used until a new push`);
     }
   }
   engine.setRouters(routers);

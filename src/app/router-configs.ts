@@ -37,22 +37,40 @@ export class RouterConfigs {
 
   /**
    * Applies each router's stored config, else the one from the config file, else `{}`. Resolves
-   * with the routers whose stored config (pushed through the API) differs from the file's, which it overrides.
+   * with the routers whose stored config (pushed through the API) differs from the file's, which
+   * it overrides, and those whose stored config the router refuses now (its module changed since
+   * the push): that one is skipped for the file's, since no push can replace it while the start fails.
    */
-  async start(fromConfigFile: ReadonlyMap<string, unknown>): Promise<string[]> {
+  async start(fromConfigFile: ReadonlyMap<string, unknown>): Promise<{ overridden: string[]; refusedStored: { router: string; error: Error }[] }> {
     for (const name of fromConfigFile.keys()) {
       if (!this.byName.has(name)) throw new Error(`routers: no router named ${name} (known: ${[...this.byName.keys()].join(', ')})`);
     }
     this.fromConfigFile = fromConfigFile;
     const { entries, revision } = await this.store.list(PREFIX);
     const stored = new Map(entries.map((e) => [e.key.slice(PREFIX.length), JSON.parse(e.value) as unknown]));
+    const refusedStored: { router: string; error: Error }[] = [];
     for (const [name, router] of this.byName) {
-      const config = stored.get(name) ?? this.fileConfig(name);
-      router.configure(config);
+      if (stored.has(name)) {
+        try {
+          router.configure(stored.get(name));
+          this.current.set(name, stored.get(name));
+          continue;
+        } catch (error) {
+          refusedStored.push({ router: name, error: error as Error });
+          stored.delete(name);
+        }
+      }
+      const config = this.fileConfig(name);
+      try {
+        router.configure(config);
+      } catch (error) {
+        throw new Error(`routers: router ${name} refused its config from the configuration file: ${(error as Error).message}`);
+      }
       this.current.set(name, config);
     }
     this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
-    return [...fromConfigFile.keys()].filter((name) => stored.has(name) && JSON.stringify(stored.get(name)) !== JSON.stringify(fromConfigFile.get(name)));
+    const overridden = [...fromConfigFile.keys()].filter((name) => stored.has(name) && JSON.stringify(stored.get(name)) !== JSON.stringify(fromConfigFile.get(name)));
+    return { overridden, refusedStored };
   }
 
   stop(): void {
