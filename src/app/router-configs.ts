@@ -32,7 +32,8 @@ export class RouterConfigs {
     private readonly log: Logger,
   ) {
     this.byName = new Map(routers.map((r) => [r.name, r]));
-    if (this.byName.size !== routers.length) throw new Error(`two routers share a name: ${routers.map((r) => r.name).join(', ')}`);
+    const shared = routers.filter((r, i) => routers.findIndex((o) => o.name === r.name) !== i).map((r) => r.name);
+    if (shared.length > 0) throw new Error(`routers: two routers are named ${shared.join(', ')}; each router needs a name of its own (a custom router's may not be a built-in's)`);
   }
 
   /**

@@ -58,3 +58,12 @@ test("a custom router's config in the configuration file that it refuses stops t
     'routers: router version-pin refused its config from the configuration file: version-pin.header: must be a lower-case header name',
   );
 });
+
+test("a custom router that takes a built-in router's name stops the start, naming it", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-named-'));
+  const module = path.join(dir, 'named-rule.js');
+  fs.writeFileSync(module, "exports.createRouter = () => ({ name: 'rule', order: 250, configure() {}, route() { return undefined; } });\n");
+  await expect(startApp({ routers: [{ name: undefined, module, config: {} }] })).rejects.toThrow(
+    "routers: two routers are named rule; each router needs a name of its own (a custom router's may not be a built-in's)",
+  );
+});
