@@ -14,11 +14,13 @@ function readmeRouterModule(): string {
   return file;
 }
 
-test("README's example router pins by header, and refuses a header name ctx.header() could never match", () => {
+test("README's example router pins by header, keeps the earlier choice for a version not there, and refuses a header name ctx.header() could never match", () => {
   const router = loadRouterModule(readmeRouterModule());
   router.configure({ header: 'x-pin' });
   const engine = engineWith([{ service: 'shop', port: 1, metadata: { version: 'v1' } }, { service: 'shop', port: 2, metadata: { version: 'v2' } }], [router]);
   expect(decide(engine, 'shop', request({ 'x-pin': 'v2' }))).toEqual({ kind: 'subset', labels: { version: 'v2' } });
+  // A version no instance has leaves the earlier choice (here: none) instead of an empty one that recover widens.
+  expect(decide(engine, 'shop', request({ 'x-pin': 'v9' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
   expect(() => router.configure({ header: 'X-Pin' })).toThrow('version-pin.header: must be a lower-case header name');
   expect(decide(engine, 'shop', request({ 'x-pin': 'v1' }))).toEqual({ kind: 'subset', labels: { version: 'v1' } });
 });
