@@ -31,10 +31,7 @@ describeWith(ENVOY, 'a custom router through real Envoy', () => {
     for (const id of ['s0', 's1', 's2']) await gw.backend(id, 'shop');
     await gw.rules(RULES);
     // Until Envoy has shop.default as an override_host cluster, a pick is not honoured.
-    await waitFor('Envoy to have shop.default as an override_host cluster', async () => {
-      const dump = JSON.parse((await gw.envoy.admin('/config_dump?resource=dynamic_active_clusters')).text) as { configs?: { cluster?: { name?: string } }[] };
-      return dump.configs?.some((c) => c.cluster?.name === 'shop.default' && JSON.stringify(c.cluster).includes('override_host')) ? true : undefined;
-    });
+    await gw.untilEnvoyCluster('shop.default', 3, 'override_host');
     for (const slot of ['0', '1', '2']) await gw.until(shop({ 'x-act': 'pick', 'x-slot': slot }), ['s0', 's1', 's2']);
   }, 120_000);
 
