@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { ConsecutiveBreaker, ExponentialBackoff, TaskCancelledError, TimeoutStrategy, circuitBreaker, handleWhen, isBrokenCircuitError, retry, timeout, wrap, type IBackoff } from 'cockatiel';
+import { ConsecutiveBreaker, ExponentialBackoff, TimeoutStrategy, circuitBreaker, handleWhen, isBrokenCircuitError, retry, timeout, wrap, type IBackoff } from 'cockatiel';
 import { Etcd3, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
 import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { LeaseKeepAlives } from './etcd-keepalive';
@@ -21,12 +21,13 @@ export interface EtcdStoreConfig {
 /** A unary etcd call that takes longer fails: a registration answers 503 instead of hanging. */
 const CALL_TIMEOUT_MS = 2000;
 /**
- * A call with all its retries: past it a write answers 503. Long enough for a leader election
- * (2.2 s was seen in CI) and a member that hangs (its call times out, the next goes to another);
- * short enough that an agent (which gives up after 5 s) hears the 503 rather than its own
- * timeout. Without it a write to a hung etcd retried for 13–14 s.
+ * How long a call keeps starting retries: long enough for a leader election (2.2 s was seen in
+ * CI). The attempt under way when it ends runs on to its own deadline and decides the answer,
+ * so a write reported failed has no attempt left that could still land (cutting it short
+ * did: a rules edit answered 503 was stored a moment later). A hung etcd thus answers 503
+ * after about 4 s, before an agent (which gives up after 5 s) times out; it took 13–14 s.
  */
-const CALL_BUDGET_MS = 4000;
+const CALL_BUDGET_MS = 2500;
 /** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
@@ -117,12 +118,12 @@ export class EtcdStore implements Store {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
       faultHandling: {
         // Another member is tried soon; a member that failed is retried after a second, not the default five. A
-        // leader election takes one to two seconds (2.2 s was seen in CI), so a write retries for about four
-        // (100 + 200 + 400 + 4 × 800 ms of backoff) before it is a 503. Puts and deletes are idempotent. A call
+        // leader election takes one to two seconds (2.2 s was seen in CI): failing fast, a write's attempts start at
+        // 0, 0.1, 0.3, 0.7, 1.5, 2.3 and 3.1 s (CALL_BUDGET_MS) before it is a 503. Puts and deletes are idempotent. A call
         // refused by an open breaker (every member failed three times running, as in an election) is retried too:
         // etcd3 does not count that as recoverable, and such writes answered 503 after 0.7 s.
         global: wrap(
-          timeout(CALL_BUDGET_MS, TimeoutStrategy.Aggressive),
+          timeout(CALL_BUDGET_MS, TimeoutStrategy.Cooperative),
           retry(handleWhen((error) => isRecoverableError(error) || isBrokenCircuitError(error)), { maxAttempts: 8, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
         ),
         host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
@@ -294,9 +295,8 @@ export class EtcdStore implements Store {
     try {
       result = await call();
     } catch (error) {
-      const why = error instanceof TaskCancelledError ? `no answer within ${CALL_BUDGET_MS} ms` : (error as Error).message;
-      if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${why}); writes answer 503 until it is back`);
-      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${why}`);
+      if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }
     if (this.refusedWrites > 0) {
       this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);

@@ -48,7 +48,8 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
   beforeAll(async () => {
     buildConsole();
     if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    env = await startApp({ registry: { ttlSeconds: 30, instances: [] } });
+    // Ephemeral instances must outlive the suite: a browser slow to start under CI load let 30 s ones expire before the first page.
+    env = await startApp({ registry: { ttlSeconds: 3600, instances: [] } });
     ui = `${env.admin}/ui/`;
     await seed(env);
     extProc = new ExtProcClient(env.extProc);

@@ -21,7 +21,8 @@ describeWith(FIREFOX, 'web console (Firefox)', () => {
 
   beforeAll(async () => {
     buildConsole();
-    env = await startApp({ registry: { ttlSeconds: 30, instances: [] } });
+    // Ephemeral instances must outlive the suite: a browser slow to start under CI load let 30 s ones expire before the first page.
+    env = await startApp({ registry: { ttlSeconds: 3600, instances: [] } });
     await seed(env);
     extProc = new ExtProcClient(env.extProc);
     await until(async () => lbLabels(await extProc.request(GRAY))?.['version'] === 'v2', 'the rules to reach ext_proc');
