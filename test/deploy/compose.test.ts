@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/config';
+import { agentRegistrationRefusal } from '../support/agent-registration';
 import { devCertificates, OPENSSL } from '../support/certificates';
 import { filesEnvoyReads } from '../support/envoy';
 import { describeWith } from '../support/requires';
@@ -64,6 +65,11 @@ describe('deploy/compose.yaml', () => {
       const env = { METAROUTE_ADMIN_TOKEN: 'admin-stand-in-token', METAROUTE_REGISTRATION_TOKEN: 'registration-stand-in-token' };
       const config = loadConfig(path.join(copy, 'metaroute.yaml'), env);
       expect([config.extProc.tls?.clientCaFile, config.xds.tls?.clientCaFile]).toEqual([path.join(copy, 'tls', 'ca.crt'), path.join(copy, 'tls', 'ca.crt')]);
+      // Each agent's registration (its labels, with the token its METAROUTE_TOKEN names) is one this configuration accepts.
+      for (const name of ['agent-gray', 'agent-stable']) {
+        const variable = /^\$\{(\w+)\}$/.exec(compose.services[name].environment.METAROUTE_TOKEN)![1]! as keyof typeof env;
+        expect({ name, refusal: agentRegistrationRefusal(config, env[variable], compose.services[name].command) }).toEqual({ name, refusal: undefined });
+      }
       // The gateway: every file its Envoy reads (its SDS files, the certificates they name) is mounted: itself, or in a mounted folder.
       const gateway = mounts('gateway');
       const files = filesEnvoyReads(parse(fs.readFileSync(path.join(ROOT, 'deploy', gateway.get('/etc/envoy/gateway.yaml')!), 'utf8')));

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULTS, loadConfig } from '../../src/config/config';
 import { loadRules } from '../../src/rules';
+import { agentRegistrationRefusal } from '../support/agent-registration';
 import { devCertificates, OPENSSL } from '../support/certificates';
 import { filesEnvoyReads } from '../support/envoy';
 import { describeWith } from '../support/requires';
@@ -96,6 +97,27 @@ function loadPodConfig(pod: any, container: any, file: string, secret: string, m
   return config;
 }
 
+/**
+ * Each agent container's registration as the metaroute pod's configuration `file` answers it:
+ * the agent's `--token-file` is a Secret key, which the metaroute container reads into an
+ * environment variable its `tokenEnv` names. Undefined refusal: registered.
+ */
+function agentRegistrations(all: Manifest[], file: string, made: string): Array<{ agent: string; refusal: string | undefined }> {
+  const pod = all.find((m) => m.kind === 'Deployment' && m.metadata.name === 'metaroute')!.spec.template.spec;
+  const metaroute = pod.containers[0];
+  const config = loadPodConfig(pod, metaroute, file, 'metaroute-tls', made);
+  const agents = all.filter((m) => m.kind === 'Deployment').flatMap((d) => d.spec.template.spec.containers.filter((c: { args?: string[] }) => c.args?.[0] === 'agent').map((c: any) => [d, c] as const));
+  expect(agents.length).toBeGreaterThan(0);
+  return agents.map(([deployment, agent]) => {
+    const args: string[] = agent.args;
+    const tokenFile = args[args.indexOf('--token-file') + 1]!;
+    const secret = volumeMountedAt(deployment.spec.template.spec, agent, path.posix.dirname(tokenFile)).secret;
+    const key = secret.items.find((i: { path: string }) => i.path === path.posix.basename(tokenFile)).key;
+    const variable = metaroute.env.find((e: any) => e.valueFrom?.secretKeyRef?.name === secret.secretName && e.valueFrom.secretKeyRef.key === key)?.name;
+    return { agent: deployment.metadata.name, refusal: agentRegistrationRefusal(config, podEnv(metaroute)[variable] ?? '', args, '10.244.0.7') };
+  });
+}
+
 describe('deploy/ Kubernetes manifests', () => {
   const all = manifests();
   const find = (kind: string, name: string) => all.find((m) => m.kind === kind && m.metadata.name === name)!;
@@ -155,6 +177,13 @@ describe('deploy/ Kubernetes manifests', () => {
       const config = loadPodConfig(pod, container, path.join(DEPLOY, 'config', 'metaroute.yaml'), 'metaroute-tls', made);
       expect(config.host).toBe('0.0.0.0');
       expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(config.drainSeconds + 5);
+    });
+
+    it("each agent's registration (its labels, with the token it mounts) is one the configuration accepts", () => {
+      expect(agentRegistrations(all, path.join(DEPLOY, 'config', 'metaroute.yaml'), made)).toEqual([
+        { agent: 'shop-gray', refusal: undefined },
+        { agent: 'shop-stable', refusal: undefined },
+      ]);
     });
 
     it('every Envoy reads its SDS files from its ConfigMap, and its client certificate and the CA from the Secret metaroute-envoy-tls', () => {
@@ -235,5 +264,6 @@ describe('deploy/etcd: several replicas on a shared etcd', () => {
     const members = Array.from({ length: statefulSet.spec.replicas }, (_, i) => `http://${statefulSet.metadata.name}-${i}.${statefulSet.spec.serviceName}:2379`);
     expect(config.store).toMatchObject({ kind: 'etcd', endpoints: members });
     expect(find('Service', statefulSet.spec.serviceName).spec.clusterIP).toBe('None');
+    expect(agentRegistrations(all, file, devCertificates()).map((r) => r.refusal)).toEqual([undefined, undefined]);
   }));
 });
