@@ -23,6 +23,13 @@ function annotations(alert: string, labels: Record<string, string>): Record<stri
   return Object.fromEntries(Object.entries(rule.annotations).map(([k, v]) => [k, v.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_m: string, name: string) => labels[name] ?? '')]));
 }
 
+/** Runs `promtool test rules` on one test of the alert rules; resolves to its status and output. */
+function testRules(test: Record<string, unknown>): { status: number | null; output: string } {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-alert-')), 'test.yaml');
+  fs.writeFileSync(file, stringify({ rule_files: [ALERTS], evaluation_interval: '1m', tests: [test] }));
+  return promtool(['test', 'rules', file]);
+}
+
 describe('alerts on what /metrics exports', () => {
   let before: string;
   let after: string;
@@ -65,22 +72,30 @@ describe('alerts on what /metrics exports', () => {
       };
       const labels = { instance: INSTANCE, type: 'cds' };
       const test = {
-        rule_files: [ALERTS],
-        evaluation_interval: '1m',
-        tests: [{
-          interval: '1m',
-          input_series: ['cds', 'eds'].map((type) => ({ series: `metaroute_xds_nacks_total{job="metaroute",instance="${INSTANCE}",type="${type}"}`, values: values(type) })),
-          alert_rule_test: [{
-            eval_time: '5m',
-            alertname: 'MetarouteXdsNacks',
-            exp_alerts: [{ exp_labels: { severity: 'warning', ...labels }, exp_annotations: annotations('MetarouteXdsNacks', labels) }],
-          }],
+        interval: '1m',
+        input_series: ['cds', 'eds'].map((type) => ({ series: `metaroute_xds_nacks_total{job="metaroute",instance="${INSTANCE}",type="${type}"}`, values: values(type) })),
+        alert_rule_test: [{
+          eval_time: '5m',
+          alertname: 'MetarouteXdsNacks',
+          exp_alerts: [{ exp_labels: { severity: 'warning', ...labels }, exp_annotations: annotations('MetarouteXdsNacks', labels) }],
         }],
       };
-      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-alert-')), 'test.yaml');
-      fs.writeFileSync(file, stringify(test));
-      const result = promtool(['test', 'rules', file]);
-      expect({ ...result, input: test.tests[0]!.input_series }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS'), input: expect.anything() });
+      expect({ ...testRules(test), input: test.input_series }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS'), input: expect.anything() });
+    });
+
+    it('MetarouteNoXdsClients stays quiet while one replica of several has no stream, and fires when none has one', () => {
+      // Three replicas (deploy/etcd/): for 10 minutes the Envoys' ADS streams sit on two of them; then on none.
+      const streams = { 'metaroute-0:18090': '2x9 0x10', 'metaroute-1:18090': '2x9 0x10', 'metaroute-2:18090': '0x19' };
+      const labels = { job: 'metaroute' };
+      const test = {
+        interval: '1m',
+        input_series: Object.entries(streams).map(([instance, values]) => ({ series: `metaroute_xds_streams{job="metaroute",instance="${instance}"}`, values })),
+        alert_rule_test: [
+          { eval_time: '9m', alertname: 'MetarouteNoXdsClients', exp_alerts: [] },
+          { eval_time: '16m', alertname: 'MetarouteNoXdsClients', exp_alerts: [{ exp_labels: { severity: 'warning', ...labels }, exp_annotations: annotations('MetarouteNoXdsClients', labels) }] },
+        ],
+      };
+      expect(testRules(test)).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
     });
   });
 });
