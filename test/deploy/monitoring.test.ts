@@ -12,6 +12,9 @@ const alerts = parse(fs.readFileSync(path.join(MONITORING, 'alerts.yaml'), 'utf8
 const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, 'dashboard.json'), 'utf8')) as { panels: Array<{ id: number; type: string; targets?: Array<{ expr: string }> }>; templating: { list: Array<{ name: string; query: string }> } };
 const dashboardExprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 
+/** A dashboard expression as Prometheus runs it once Grafana has given its variables values (every instance). */
+const withVariables = (expr: string): string => expr.replace(/\$__rate_interval/g, '5m').replace(/\$instance/g, '.*');
+
 /** The metric names an expression reads: metaroute's, the runtime's (nodejs_, process_) and Prometheus' `up`. */
 function metricNames(expr: string): string[] {
   return [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(metaroute_\w+|nodejs_\w+|process_\w+|up)\b/g)].map((m) => m[1]!);
@@ -43,10 +46,24 @@ describe('deploy/monitoring', () => {
     it('passes on the alert rules', () => checkRules(path.join(MONITORING, 'alerts.yaml')));
 
     it("parses the dashboard's PromQL (as recording rules, Grafana's variables given values)", () => {
-      const rules = { groups: [{ name: 'dashboard', rules: dashboardExprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr: expr.replace(/\$__rate_interval/g, '5m').replace(/\$instance/g, '.*') })) }] };
+      const rules = { groups: [{ name: 'dashboard', rules: dashboardExprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr: withVariables(expr) })) }] };
       const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dash-')), 'dashboard-rules.yaml');
       fs.writeFileSync(file, stringify(rules));
       checkRules(file);
+    });
+
+    it('the dashboard counts an instance once, however many replicas report it (each holds the whole registry)', () => {
+      const exprs = dashboardExprs.filter((expr) => expr.includes('metaroute_instances'));
+      expect(exprs.length).toBe(1);
+      const replicas = ['metaroute-0:18090', 'metaroute-1:18090', 'metaroute-2:18090'];
+      const test = {
+        interval: '1m',
+        input_series: replicas.map((instance) => ({ series: `metaroute_instances{job="metaroute",instance="${instance}",namespace="default",service="shop",health="healthy"}`, values: '2x5' })),
+        promql_expr_test: [{ expr: withVariables(exprs[0]!), eval_time: '5m', exp_samples: [{ labels: '{namespace="default",service="shop",health="healthy"}', value: 2 }] }],
+      };
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-dash-')), 'test.yaml');
+      fs.writeFileSync(file, stringify({ tests: [test] }));
+      expect(promtool(['test', 'rules', file])).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
     });
   });
 
