@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { api, startApp } from '../support/app';
+import { api, startApp, until } from '../support/app';
+import { MetarouteProcess } from '../support/metaroute-process';
 import { PROMTOOL, promtool } from '../support/promtool';
 import { describeWith } from '../support/requires';
 import { ROOT } from '../support/transpile';
@@ -24,23 +25,37 @@ function checkRules(file: string): void {
   expect(promtool(['check', 'rules', file])).toMatchObject({ status: 0 });
 }
 
+/** The metric names a scrape exposes (a histogram's series too), with Prometheus' own `up`. */
+function exposedNames(text: string): Set<string> {
+  const names = new Set(['up']);
+  for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    names.add(name!);
+    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${name}${suffix}`);
+  }
+  return names;
+}
+
 describe('deploy/monitoring', () => {
-  let exposed: Set<string>;
+  /** Per server form: in process, and `workers: 2` (the primary sums the workers' ext_proc metrics). */
+  const exposed: Record<string, Set<string>> = {};
 
   beforeAll(async () => {
     const env = await startApp();
     try {
       await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 80, ephemeral: false });
-      const text = (await api(env.admin, 'GET', '/metrics')).text;
-      exposed = new Set(['up']); // Prometheus' own, per scrape target
-      for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
-        exposed.add(name!);
-        if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exposed.add(`${name}${suffix}`);
-      }
+      exposed['workers: 1'] = exposedNames((await api(env.admin, 'GET', '/metrics')).text);
     } finally {
       await env.app.stop();
     }
-  });
+    const server = await MetarouteProcess.start({ workers: 2 });
+    try {
+      await until(async () => (await api(server.admin, 'GET', '/readyz')).status === 200, 'both workers to serve', 60_000);
+      await api(server.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 80, ephemeral: false });
+      exposed['workers: 2'] = exposedNames((await api(server.admin, 'GET', '/metrics')).text);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 
   describeWith(PROMTOOL, 'promtool check rules', () => {
     it('passes on the alert rules', () => checkRules(path.join(MONITORING, 'alerts.yaml')));
@@ -67,10 +82,11 @@ describe('deploy/monitoring', () => {
     });
   });
 
-  it('alerts and the dashboard name only metrics a running metaroute exposes', () => {
-    const used = [...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboardExprs, ...dashboard.templating.list.map((v) => v.query)].flatMap(metricNames);
+  it('alerts and the dashboard name only metrics a running metaroute exposes, with workers: 1 and 2', () => {
+    const used = [...new Set([...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboardExprs, ...dashboard.templating.list.map((v) => v.query)].flatMap(metricNames))];
     expect(used.length).toBeGreaterThan(20);
-    expect([...new Set(used)].filter((n) => !exposed.has(n))).toEqual([]);
+    const missing = Object.fromEntries(Object.entries(exposed).map(([form, names]) => [form, used.filter((n) => !names.has(n))]));
+    expect(missing).toEqual({ 'workers: 1': [], 'workers: 2': [] });
   });
 
   it('the dashboard has unique panel ids and a query in every panel, and alerts are there', () => {
