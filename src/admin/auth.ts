@@ -180,7 +180,7 @@ export class AdminAuth {
     const registered = countInScope(grant, this.addresses.get(grant), instances) + pending;
     if (registered + adding <= grant.maxInstances) return undefined;
     const first = Math.max(grant.maxInstances - registered, 0);
-    return { first, message: `token may register at most ${grant.maxInstances} instances, and ${registered + first} are registered within its scope` };
+    return { first, message: `token may register at most ${grant.maxInstances} instances; ${registered} are registered within its scope, and this would add ${adding}` };
   }
 
   private identify(req: IncomingMessage, res: ServerResponse): AuthToken {

@@ -4,12 +4,18 @@ const json = (schema: string) => ({ 'application/json': { schema: { $ref: `#/com
 const answer = (description: string, schema: string) => ({ description, content: json(schema) });
 const error = (description: string) => answer(description, 'Error');
 const text = (description: string, contentType: string) => ({ description, content: { [contentType]: { schema: { type: 'string' } } } });
-/** Every admin route may answer 401/403 (auth) and 500 (store failure). */
+/** Every admin route may answer 401/403 (auth) and 500 (a defect). */
 const common = {
   '401': error('a token is required and none (or an unknown one) was given'),
   '403': error('the token may not do this'),
-  '500': error('internal error, such as a failed store write'),
+  '500': error('internal error'),
 };
+/** A route that writes to the store may also answer 503. */
+const writes = {
+  ...common,
+  '503': error('the store did not take the write (etcd unreachable or too slow); the message says whether it may have been stored all the same. Try again: writes are idempotent'),
+};
+const displaced = { '409': error('the address is held by another instance of the service that the token may not displace; it frees when that one deregisters or expires') };
 const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const queryParam = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string' } });
 const instancePath = [pathParam('namespace'), pathParam('service'), pathParam('id')];
@@ -77,7 +83,7 @@ const paths: Record<string, Record<string, object>> = Object.fromEntries(Object.
 paths['/v1/instances']!.post = {
   summary: 'register (or replace) an instance',
   requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'an Instance; only service, host and port are required; unknown fields are refused' } } } },
-  responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...common },
+  responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...displaced, ...writes },
 };
 paths['/v1/instances/batch'] = {
   post: {
@@ -87,7 +93,8 @@ paths['/v1/instances/batch'] = {
       '200': answer('every write durable and applied', 'BatchResult'),
       '400': error('invalid batch, each entry at fault named by index and field; nothing was changed'),
       '413': error('body over 1 MiB'),
-      ...common,
+      ...displaced,
+      ...writes,
     },
   },
 };
@@ -95,14 +102,14 @@ paths['/v1/heartbeats'] = {
   post: {
     summary: 'heartbeat many instances at once: {instances: [{namespace, service, id}...]}, at most 10,000',
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'the instances list' } } } },
-    responses: { '200': answer('which are alive, which unknown (register those again)', 'HeartbeatsResult'), '400': error('invalid entry, named by index; none was applied'), ...common },
+    responses: { '200': answer('which are alive, which unknown (register those again)', 'HeartbeatsResult'), '400': error('invalid entry, named by index; none was applied'), ...writes },
   },
 };
 paths['/v1/instances/{namespace}/{service}/{id}/heartbeat'] = {
-  put: { summary: 'heartbeat an ephemeral instance', parameters: instancePath, responses: { '200': answer('ok', 'Status'), '404': error('not registered (expired or deleted): register again'), ...common } },
+  put: { summary: 'heartbeat an ephemeral instance', parameters: instancePath, responses: { '200': answer('ok', 'Status'), '404': error('not registered (expired or deleted): register again'), ...writes } },
 };
 paths['/v1/instances/{namespace}/{service}/{id}'] = {
-  delete: { summary: 'deregister', parameters: instancePath, responses: { '200': answer('deregistered', 'Status'), '404': error('not registered'), ...common } },
+  delete: { summary: 'deregister', parameters: instancePath, responses: { '200': answer('deregistered', 'Status'), '404': error('not registered'), ...writes } },
 };
 paths['/v1/rules']!.put = {
   summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file. An empty or whitespace-only body is refused (it would delete every rule; send `rules: []` to clear them)',
@@ -112,7 +119,7 @@ paths['/v1/rules']!.put = {
     '400': error('invalid rules, each error with path and line, or an empty body; the previous rules keep serving'),
     '409': error('rules come from the configured rulesFile; or another update was stored since this replica applied the last one (nothing was stored: read the rules and try again)'),
     '413': error('body over 1 MiB'),
-    ...common,
+    ...writes,
   },
 };
 paths['/v1/rules/check'] = {
@@ -127,12 +134,12 @@ paths['/v1/routers/{name}/config'] = {
     summary: "push a router's configuration",
     parameters: [pathParam('name')],
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: "the router's configuration (docs/ROUTERS.md); unknown fields are refused" } } } },
-    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), ...common },
+    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), '404': error('no such router'), ...writes },
   },
   delete: {
     summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults)",
     parameters: [pathParam('name')],
-    responses: { '200': answer('withdrawn', 'Status'), '404': error('no such router, or no pushed config to withdraw'), ...common },
+    responses: { '200': answer('withdrawn', 'Status'), '404': error('no such router, or no pushed config to withdraw'), ...writes },
   },
 };
 paths['/explain'] = {

@@ -184,6 +184,7 @@ export class AdminServer {
       res.end(asset.body);
     }, 'open');
     this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
+      if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
       const config = await readJson(req);
       try {
         await deps.pushRouterConfig(name!, config);
@@ -340,12 +341,15 @@ export class AdminServer {
    * A registration at another instance's address removes that one (one process per address),
    * so the token must cover it as if it deregistered it: otherwise a token scoped to user A
    * could remove user B's container by registering at its address, and get B's container.
+   * 409, not 403: the address frees when that instance deregisters or expires (an agent retries).
    */
   private authorizeDisplacing(grant: AuthToken | undefined, instance: Instance, at: string): void {
     const holder = this.deps.registry.at(instance.namespace, instance.service, instance.host, instance.port);
     if (!grant || !holder || holder.id === instance.id) return;
     const reason = this.deps.auth.refusal(grant, holder);
-    if (reason) throw new HttpError(403, `${at}token may not displace instance ${holder.id} at ${instance.host}:${instance.port} (${reason})${at && '; nothing was changed'}`);
+    if (reason) {
+      throw new HttpError(409, `${at}address ${instance.host}:${instance.port} is held by instance ${holder.id} (${reason}), which this token may not displace; it frees when that instance deregisters or expires${at && '; nothing was changed'}`);
+    }
   }
 
   /**

@@ -173,9 +173,13 @@ export class Agent {
   }
 }
 
-/** Connection errors, timeouts, 429 and 5xx may pass; a refused TLS handshake, any other answer (or a bug) will not change on retry. */
+/**
+ * Connection errors, timeouts, 429, 5xx and 409 (the address is held by an instance the token may
+ * not displace, until it expires: a container reused before its last user's record ran out) may
+ * pass; a refused TLS handshake, any other answer (or a bug) will not change on retry.
+ */
 function retryable(error: unknown): boolean {
-  if (error instanceof AgentHttpError) return error.status === 429 || error.status >= 500;
+  if (error instanceof AgentHttpError) return error.status === 409 || error.status === 429 || error.status >= 500;
   return error instanceof AdminCallError && error.retryable;
 }
 

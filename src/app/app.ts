@@ -281,7 +281,7 @@ export async function routingSide(
       log.warn({ event: 'router.config.overridden', router }, `router ${router}: the config pushed through the API (stored) is used, not the configuration file's`);
     }
     for (const { router, error } of refusedStored) {
-      log.error({ event: 'router.config.refused', router, source: 'store', err: error }, `router ${router} refuses its stored config (pushed through the API): the configuration file's is used until a new push`);
+      log.error({ event: 'router.config.refused', router, source: 'store', err: error }, `router ${router} refuses its stored config (pushed through the API): the configuration file's is used until a new push or its withdrawal`);
     }
   }
   engine.setRouters(routers);

@@ -65,7 +65,8 @@ export class RouterConfigs {
       try {
         router.configure(config);
       } catch (error) {
-        throw new Error(`routers: router ${name} refused its config from the configuration file: ${(error as Error).message}`);
+        const from = this.fromConfigFile.has(name) ? 'from the configuration file' : '(none in the configuration file: {})';
+        throw new Error(`routers: router ${name} refused its config ${from}: ${(error as Error).message}`);
       }
       this.current.set(name, config);
     }

@@ -27,6 +27,9 @@ export function checkedRouter(router: Router): Router {
       }
       if (result === undefined) return result;
       if (result === null || typeof result !== 'object') throw fail(`returned ${String(result)}: return undefined, a narrow or a final result`);
+      // rule labels metaroute_decisions_total and goes into Envoy's metadata; note into explain.
+      if (result.rule !== undefined && typeof result.rule !== 'string') throw fail('returned a rule that is not a string');
+      if (result.note !== undefined && typeof result.note !== 'string') throw fail('returned a note that is not a string');
       if (result.kind === 'narrow') return checkedNarrow(result, fail);
       if (result.kind === 'final') {
         const problem = decisionProblem(result.decision);

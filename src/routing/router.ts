@@ -47,7 +47,7 @@ export interface Router {
   /**
    * Optional checks of a config pushed now, beyond `configure`'s (names that could never match):
    * throw an Error naming the field to refuse it. Not run on a stored config at start, which was
-   * valid when it was pushed (refusing it then would stop the start).
+   * valid when it was pushed (a config `configure` itself refuses then is skipped for the file's).
    */
   checkNew?(config: unknown): void;
   route(ctx: RequestContext, input: RouteInput): RouteResult;

@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, TimeoutStrategy, circuitBreaker, handleWhen, isBrokenCircuitError, retry, timeout, wrap, type IBackoff } from 'cockatiel';
-import { Etcd3, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
 import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { LeaseKeepAlives } from './etcd-keepalive';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
@@ -21,16 +21,17 @@ export interface EtcdStoreConfig {
 /** A unary etcd call that takes longer fails: a registration answers 503 instead of hanging. */
 const CALL_TIMEOUT_MS = 2000;
 /**
- * How long a call keeps starting retries: long enough for a leader election (2.2 s was seen in
- * CI). The attempt under way when it ends runs on to its own deadline and decides the answer,
- * so a write reported failed has no attempt left that could still land (cutting it short
- * did: a rules edit answered 503 was stored a moment later). A hung etcd thus answers 503
- * after about 4 s, before an agent (which gives up after 5 s) times out; it took 13–14 s.
+ * A call stops retrying once this has passed and an attempt fails (an attempt whose backoff
+ * straddles it still starts): long enough for a leader election (2.2 s was seen in CI). The
+ * attempt under way decides the answer, so none is left running after a 503. A hung etcd thus
+ * answers 503 after 2–4 s, at most this + the longest backoff (0.8 s) + one call's deadline
+ * (2 s): 4.8 s, before an agent (which gives up after 5 s) times out; it took 13–14 s.
  */
-const CALL_BUDGET_MS = 2500;
+const CALL_BUDGET_MS = 2000;
 /** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
+const NOTHING_STORED = 'nothing was stored';
 /** The most operations etcd takes in one transaction by default (its `--max-txn-ops`); a store learns a lower limit when etcd refuses it. */
 const MAX_TXN_OPS = 128;
 const TOO_MANY_OPS = /too many operations in txn request/;
@@ -119,7 +120,7 @@ export class EtcdStore implements Store {
       faultHandling: {
         // Another member is tried soon; a member that failed is retried after a second, not the default five. A
         // leader election takes one to two seconds (2.2 s was seen in CI): failing fast, a write's attempts start at
-        // 0, 0.1, 0.3, 0.7, 1.5, 2.3 and 3.1 s (CALL_BUDGET_MS) before it is a 503. Puts and deletes are idempotent. A call
+        // about 0, 0.1, 0.3, 0.7, 1.5 and 2.3 s (backoff with jitter; CALL_BUDGET_MS) before it is a 503. Puts and deletes are idempotent. A call
         // refused by an open breaker (every member failed three times running, as in an election) is retried too:
         // etcd3 does not count that as recoverable, and such writes answered 503 after 0.7 s.
         global: wrap(
@@ -179,7 +180,7 @@ export class EtcdStore implements Store {
     for (const put of puts) byKey.set(put.key, put);
     const unique = [...byKey.values()];
     const transactions: Promise<number>[] = [];
-    const outcome = unique.length > this.txnOps ? 'part of the batch may be stored' : 'nothing was stored';
+    const outcome = unique.length > this.txnOps ? 'part of the batch may be stored' : NOTHING_STORED;
     for (let from = 0; from < unique.length; from += this.txnOps) transactions.push(this.putLeased(unique.slice(from, from + this.txnOps), outcome));
     const revisions = await Promise.all(transactions);
     await this.caughtUp(Math.max(0, ...revisions));
@@ -288,13 +289,17 @@ export class EtcdStore implements Store {
     return Buffer.from(this.config.prefix + key);
   }
 
-  /** Runs one etcd write; a failure becomes StoreUnavailableError (503, saying `outcome`), logged once per outage. */
-  private async guard<T>(key: string, call: () => Promise<T>, outcome = 'nothing was stored'): Promise<T> {
+  /**
+   * Runs one etcd write; a failure becomes StoreUnavailableError (503, saying `outcome`), logged
+   * once per outage. A last attempt that timed out may have been committed all the same.
+   */
+  private async guard<T>(key: string, call: () => Promise<T>, outcome = NOTHING_STORED): Promise<T> {
     if (this.closed) throw new Error('store is closed');
     let result: T;
     try {
       result = await call();
     } catch (error) {
+      if (error instanceof GRPCDeadlineExceededError && outcome === NOTHING_STORED) outcome = 'it may or may not be stored (etcd did not answer in time; read it back)';
       if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
       throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }

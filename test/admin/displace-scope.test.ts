@@ -31,14 +31,14 @@ const registered = () => env.app.registry.snapshot().services.get('default/aigc'
 
 test("a token may not displace an instance outside its scope by registering at its address", async () => {
   const answer = await post('/v1/instances', ALICE, container('alice', 'A'));
-  expect(answer).toEqual({ status: 403, json: { error: 'token may not displace instance bob at 10.0.0.5:8080 (user=B)', details: [] } });
+  expect(answer).toEqual({ status: 409, json: { error: 'address 10.0.0.5:8080 is held by instance bob (user=B), which this token may not displace; it frees when that instance deregisters or expires', details: [] } });
   expect(registered()).toEqual(['bob']);
 });
 
 test('nor in a batch', async () => {
   const answer = await post('/v1/instances/batch', ALICE, { register: [container('alice', 'A')] });
-  expect(answer.status).toBe(403);
-  expect(answer.json.error).toBe('register[0]: token may not displace instance bob at 10.0.0.5:8080 (user=B); nothing was changed');
+  expect(answer.status).toBe(409);
+  expect(answer.json.error).toBe('register[0]: address 10.0.0.5:8080 is held by instance bob (user=B), which this token may not displace; it frees when that instance deregisters or expires; nothing was changed');
   expect(registered()).toEqual(['bob']);
 });
 

@@ -132,6 +132,7 @@ describe('admin API against its OpenAPI document', () => {
     expect(refused.json.details.join()).toContain('colour: unknown field');
     expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).json).toEqual({ status: 'withdrawn' });
     expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).status).toBe(404);
+    expect(await call('PUT', '/v1/routers/{name}/config', '/v1/routers/nosuch/config', '{}')).toMatchObject({ status: 404, json: { error: 'no router named nosuch' } });
 
     await until(async () => (await fetch(`${env.admin}/explain`, { method: 'POST', body: '{"service":"shop"}' })).status === 200, 'shop to be routable');
     const explained = await call('POST', '/explain', '/explain', JSON.stringify({ service: 'shop', headers: { 'x-a': 'b' }, caller: { service: 'web', labels: { a: 'b' } } }));

@@ -35,7 +35,7 @@ test('counts the instances in scope once per batch, and refuses the entry past t
 
   // 500 fit (and 10 already registered are no new instance); entry 510 is the 2,501st.
   const over = await batch([...entries(1990, 10), ...entries(2000, 501)]);
-  expect(over).toEqual({ status: 403, json: { error: 'register[510]: token may register at most 2500 instances, and 2500 are registered within its scope; nothing was changed', details: [] } });
+  expect(over).toEqual({ status: 403, json: { error: 'register[510]: token may register at most 2500 instances; 2000 are registered within its scope, and this would add 501; nothing was changed', details: [] } });
   expect(registered()).toBe(2000);
   expect(counts).toHaveBeenCalledTimes(3);
   counts.mockRestore();

@@ -79,6 +79,25 @@ describe('Agent against the real admin API', () => {
   });
 });
 
+describe('Agent on a container reused for another user', () => {
+  it("retries a 409 (the address still held by the last user's instance, which its token may not displace) until that one expires", async () => {
+    const scope = { services: ['shop'], optionalLabels: {}, addresses: [], maxInstances: undefined, admin: false };
+    const env = await startApp({ auth: { requireAdminAuth: 'auto', tokens: [{ ...scope, token: 'user-a-0123456789abcdef', labels: { user: ['A'] } }, { ...scope, token: 'user-b-0123456789abcdef', labels: { user: ['B'] } }] } });
+    const { agent, logs } = agentFor(env.admin, { token: 'user-b-0123456789abcdef', registration: { ...registration, id: 'pod-b', metadata: { user: 'B' } }, ttlSeconds: 3 });
+    try {
+      // User A's container at this address died without deregistering: its record lives out its 2 s TTL.
+      const previous = await fetch(`${env.admin}/v1/instances`, { method: 'POST', headers: { authorization: 'Bearer user-a-0123456789abcdef' }, body: JSON.stringify({ ...registration, id: 'pod-a', ttlSeconds: 2 }) });
+      expect(previous.status).toBe(200);
+      await agent.start();
+      expect(logs.some((l) => l.includes('(409): address 10.0.0.7:8080 is held by instance pod-a (user=A)'))).toBe(true);
+      expect(env.app.registry.snapshot().services.get('default/shop')!.instances.map((i) => i.id)).toEqual(['pod-b']);
+    } finally {
+      await agent.stop();
+      await env.app.stop();
+    }
+  }, 20_000);
+});
+
 describe('Agent retries', () => {
   it('keeps trying with backoff until the admin API comes up', async () => {
     const port = await freePort();
