@@ -78,7 +78,7 @@ export class ResourceBuilder {
       keyList = [...policy.keys];
       selectorKeys = keyList.join('\u0000');
       // Most clusters keep their selectors across a rule change: building and encoding their Cluster again would only find the same bytes.
-      const id = `${policy.endpointMode}\u0001${policy.selectors.map((k) => k.join('\u0000')).join('\u0001')}`;
+      const id = `${policy.endpointMode}${policy.switching ? '+switching' : ''}\u0001${policy.selectors.map((k) => k.join('\u0000')).join('\u0001')}`;
       if (!previous || id !== policyId || previous.name !== name) this.put(CDS, name, CLUSTER_TYPE, buildCluster(name, policy), changes);
       policyId = id;
     }

@@ -71,7 +71,7 @@ export function buildCluster(name: string, policy: SubsetPolicy): object {
   if (policy.endpointMode) {
     cluster['load_balancing_policy'] = lbPolicy('envoy.load_balancing_policies.override_host', OVERRIDE_HOST_TYPE, {
       override_host_sources: [{ metadata: { key: LB_NAMESPACE, path: [{ key: ENDPOINT_LIST_KEY }] } }],
-      fallback_policy: policy.selectors.length > 0 ? switchingFallback(policy.selectors) : NO_HOST,
+      fallback_policy: policy.switching ? switchingFallback(policy.selectors) : NO_HOST,
     });
     return cluster;
   }
@@ -102,8 +102,9 @@ const NO_HOST = lbPolicy('envoy.load_balancing_policies.subset', SUBSET_TYPE, {
 
 /**
  * While a service switches between subset and endpoint mode (app/rollout.ts), requests
- * decided by the subset side carry labels and no endpoint list: they fall back to the subset
- * selectors, as a subset-mode cluster would serve them. Only for the rollout's few
+ * decided by the subset side carry labels or no `envoy.lb` at all (a pass, also the only kind
+ * when that side has no selectors) and no endpoint list: they fall back to the subset
+ * selectors or any endpoint, as a subset-mode cluster would serve them. Only for the rollout's few
  * milliseconds to seconds: then an endpoint-mode request whose listed host is gone reaches
  * any endpoint instead of 503 (see docs/ENVOY.md).
  */

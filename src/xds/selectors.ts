@@ -12,6 +12,12 @@ export interface SubsetPolicy {
    * override_host. With selectors too, the service is switching mode (see mergePolicies).
    */
   readonly endpointMode: boolean;
+  /**
+   * Endpoint mode while the service switches from or to subset mode: the subset side's requests
+   * carry labels or no `envoy.lb` at all, and must fall back to the selectors or any endpoint,
+   * not to endpoint mode's no-host fallback (see mergePolicies).
+   */
+  readonly switching?: true;
 }
 
 /** Rules and router label keys: what a service's selectors are derived from. */
@@ -34,7 +40,8 @@ export function mergePolicies(policies: readonly SubsetPolicy[]): SubsetPolicy {
   const selectors = new Map<string, readonly string[]>();
   for (const policy of policies) for (const keys of policy.selectors) addKeys(selectors, keys);
   const merged = subsetMode(selectors);
-  return policies.some((p) => p.endpointMode) ? { ...merged, endpointMode: true } : merged;
+  if (!policies.some((p) => p.endpointMode)) return merged;
+  return policies.some((p) => !p.endpointMode) ? { ...merged, endpointMode: true, switching: true } : { ...merged, endpointMode: true };
 }
 
 /**

@@ -166,4 +166,33 @@ metadataRoutes:
       await gw.stop();
     }
   }, 120_000);
+
+  test('adding and removing an endpoint-mode route (no subset selectors on the other side) fails no request', async () => {
+    const gw = await Gateway.start();
+    const endpointMode = 'metadataRoutes: [{ service: aigc, keys: [user], mode: endpoint, from: claim, claims: { user: sub } }]\n';
+    try {
+      await gw.backend('user-A', 'aigc', { user: 'A' });
+      const userA: GatewayRequest = { path: '/aigc/chat', cluster: 'aigc.default', headers: {}, claims: { sub: 'A' } };
+      await gw.until(userA, ['user-A']);
+      const endpointDecisions = (): number => gw.accessLog().filter((l) => ENDPOINT_LIST_KEY in ((l['envoy_lb'] as object | null) ?? {})).length;
+      const passDecisions = (): number => gw.accessLog().filter((l) => l['envoy_lb'] === null && l['status'] !== 503).length;
+      const switchTo = async (rules: string, decided: () => number): Promise<void> => {
+        const before = decided();
+        expect((await api(gw.admin, 'PUT', '/v1/rules', rules)).status).toBe(200);
+        for (let i = 0; i < 100 && decided() < before + 30; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(decided()).toBeGreaterThanOrEqual(before + 30);
+      };
+      const traffic = gw.traffic(userA);
+      await new Promise((r) => setTimeout(r, 300));
+      await switchTo(endpointMode, endpointDecisions);
+      await switchTo('rules: []\n', passDecisions);
+      await new Promise((r) => setTimeout(r, 800)); // past the rollout's drain of the endpoint-mode side
+      const answers = await traffic.stop();
+      expect(answers.length).toBeGreaterThan(150);
+      // The only instance serves both sides: a subset-side request (no envoy.lb) must not meet override_host's no-host fallback.
+      expect(answers.filter((x) => x.status !== 200 || x.id !== 'user-A')).toEqual([]);
+    } finally {
+      await gw.stop();
+    }
+  }, 120_000);
 });

@@ -47,7 +47,7 @@ describe('anyJsonChunkSteps (the config dump of one resource)', () => {
     const resources = [
       encodeAssignment('shop.default', instances, ['version']).any,
       any(CLUSTER_TYPE, buildCluster('shop.default', { selectors: [['version']], keys: ['version'], endpointMode: false })),
-      any(CLUSTER_TYPE, buildCluster('shop.default', { selectors: [['version']], keys: ['version'], endpointMode: true })),
+      any(CLUSTER_TYPE, buildCluster('shop.default', { selectors: [['version']], keys: ['version'], endpointMode: true, switching: true })),
       any(LISTENER_TYPE, buildListener('shop.default')),
       any(ROUTE_TYPE, buildRouteConfiguration('shop.default')),
       any(CLA_TYPE, { cluster_name: 'empty.default' }),

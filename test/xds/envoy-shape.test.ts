@@ -64,11 +64,13 @@ describeWith(ENVOY, 'served resources', () => {
     registry.upsert(instance('shop', 2, { healthy: false }));
     registry.upsert(instance('user', 3));
     registry.upsert(instance('switching', 4, { metadata: { user: 'A' } }));
+    registry.upsert(instance('routeless', 5, { metadata: { user: 'A' } }));
     const rules = ruleSnapshot(
       [rule('inbound', 'shop', [destination({ env: 'gray' }), destination({ env: 'gray', version: 'v2' })], { failover: { kind: 'none' } })],
-      [metadataRoute('user', ['user'], { mode: 'endpoint' }), metadataRoute('switching', ['user'], { mode: 'endpoint' })],
+      [metadataRoute('user', ['user'], { mode: 'endpoint' }), metadataRoute('switching', ['user'], { mode: 'endpoint' }), metadataRoute('routeless', ['user'], { mode: 'endpoint' })],
     );
-    // `switching` is rolling out from subset to endpoint mode: override_host falling back to its subset selectors.
+    // `switching` is rolling out from subset to endpoint mode: override_host falling back to its subset selectors;
+    // `routeless` from no route at all (no selectors): falling back to any endpoint.
     const held = [{ rules: ruleSnapshot([], [metadataRoute('switching', ['user'])]), routerKeys: [] }];
     const cache = new ResourceCache();
     new ResourceBuilder(cache, silentLogger).build(registry.snapshot(), rules, [], 'all', held);
@@ -79,10 +81,12 @@ describeWith(ENVOY, 'served resources', () => {
     const clusters = [...cache.entries(CDS)].map(body);
     const assignments = [...cache.entries(EDS)].map((r) => ({ name: `${r.name}-static`, type: 'STATIC', load_assignment: body(r) }));
     const routes = [...cache.entries(RDS)].map(body);
-    expect([clusters.length, assignments.length, routes.length, [...cache.entries(LDS)].length]).toEqual([3, 3, 3, 3]);
+    expect([clusters.length, assignments.length, routes.length, [...cache.entries(LDS)].length]).toEqual([4, 4, 4, 4]);
     const switching = clusters.find((c) => c['name'] === 'switching.default') as any;
     const fallback = switching.load_balancing_policy.policies[0].typed_extension_config.typed_config.fallback_policy.policies[0].typed_extension_config.typed_config;
     expect(fallback).toMatchObject({ fallback_policy: 'ANY_ENDPOINT', subset_selectors: [{ keys: ['user'] }] });
+    const routeless = clusters.find((c) => c['name'] === 'routeless.default') as any;
+    expect(routeless.load_balancing_policy.policies[0].typed_extension_config.typed_config.fallback_policy.policies[0].typed_extension_config.typed_config).toMatchObject({ fallback_policy: 'ANY_ENDPOINT' });
     const http2 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } };
     const bootstrap = {
       node: { id: 'shape-test', cluster: 'shape-test' },

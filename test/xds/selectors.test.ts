@@ -68,9 +68,15 @@ describe('mergePolicies (a change rolling out)', () => {
   });
 
   it('keeps both forms while a service switches between subset and endpoint mode, either way round', () => {
-    const both = { selectors: [['user']], keys: ['user'], endpointMode: true };
+    const both = { selectors: [['user']], keys: ['user'], endpointMode: true, switching: true };
     expect(mergePolicies([subset, endpoint])).toEqual(both);
     expect(mergePolicies([endpoint, subset])).toEqual(both);
     expect(mergePolicies([endpoint, endpoint])).toEqual(endpoint);
+  });
+
+  it('marks a switch from or to a service without selectors as switching too (its requests carry no envoy.lb)', () => {
+    const none = subsetPolicy(ruleSnapshot(), KEY);
+    expect(mergePolicies([none, endpoint])).toEqual({ selectors: [], keys: [], endpointMode: true, switching: true });
+    expect(mergePolicies([endpoint, none])).toEqual({ selectors: [], keys: [], endpointMode: true, switching: true });
   });
 });
