@@ -52,6 +52,16 @@ function e(): Enums {
   return enums;
 }
 
+/**
+ * Envoy's healthy panic threshold, in percent: below it Envoy spreads a cluster's (or subset's)
+ * requests over all its hosts, unhealthy ones included. Routing counts an unhealthy or weight-0
+ * instance out while any other serves (explain says so), and Envoy's default of 50 sent most
+ * requests to them once fewer than half served. Envoy rounds the value to a whole percent and
+ * 0 turns panic off, which zero-protect and recover-all need when nothing serves: 1 is the
+ * least that panics then (and, in a subset of over 100 hosts, also below 1% healthy).
+ */
+const PANIC_BELOW_PERCENT = 1;
+
 function adsSource(): object {
   return { ads: {}, resource_api_version: e().v3 };
 }
@@ -67,6 +77,7 @@ export function buildCluster(name: string, policy: SubsetPolicy): object {
     name,
     type: e().eds,
     eds_cluster_config: { eds_config: adsSource(), service_name: name },
+    common_lb_config: { healthy_panic_threshold: { value: PANIC_BELOW_PERCENT } },
   };
   if (policy.endpointMode) {
     cluster['load_balancing_policy'] = lbPolicy('envoy.load_balancing_policies.override_host', OVERRIDE_HOST_TYPE, {

@@ -72,6 +72,7 @@ describe('Cluster', () => {
       type: 'EDS',
       cluster_discovery_type: 'type',
       eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3', config_source_specifier: 'ads' }, service_name: 'shop.default' },
+      common_lb_config: { healthy_panic_threshold: { value: 1 } },
       // ANY_ENDPOINT always: a request ext_proc passes (no envoy.lb) takes the fallback and must find a host.
       lb_subset_config: { fallback_policy: 'ANY_ENDPOINT', subset_selectors: [{ keys: ['env'] }, { keys: ['env', 'version'] }] },
     });
