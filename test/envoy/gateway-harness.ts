@@ -216,6 +216,13 @@ export class Gateway {
     });
   }
 
+  /** The backends (ids, sorted; 'none' for no backend) that answered `n` sends of `request`, each checked against explain. */
+  async answered(request: GatewayRequest, n: number): Promise<string[]> {
+    const ids = new Set<string>();
+    for (let i = 0; i < n; i++) ids.add((await this.expectRoute(request, {})).backend?.id ?? 'none');
+    return [...ids].sort();
+  }
+
   /** Waits until Envoy routes `request` to one of `ids` (xDS reached Envoy). */
   async until(request: GatewayRequest, ids: readonly string[]): Promise<void> {
     await waitFor(`Envoy to route ${request.path} to ${ids.join('/')}`, async () => {

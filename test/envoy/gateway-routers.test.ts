@@ -31,12 +31,6 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
   const aigc = (path: string, headers: Record<string, string> = {}, claims?: Record<string, unknown>): GatewayRequest => ({ path, cluster: 'aigc.default', headers, claims });
   const shop = (headers: Record<string, string> = {}): GatewayRequest => ({ path: '/', cluster: 'shop.default', headers });
 
-  /** Every backend that answered `request` over `n` sends (each also checked against explain). */
-  async function answered(request: GatewayRequest, n: number): Promise<string[]> {
-    const ids = new Set<string>();
-    for (let i = 0; i < n; i++) ids.add((await gw.expectRoute(request, {})).backend?.id ?? 'none');
-    return [...ids].sort();
-  }
 
   beforeAll(async () => {
     gw = await Gateway.start();
@@ -83,9 +77,9 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
     test("a user's requests are spread over the user's containers (Envoy's override_host takes the first listed)", async () => {
       const second = await gw.backend('user-B2', 'aigc', { user: 'B' });
       await gw.until(aigc('/aigc/chat', {}, { sub: 'B' }), ['user-B2']);
-      expect(await answered(aigc('/aigc/chat', {}, { sub: 'B' }), 40)).toEqual(['user-B', 'user-B2']);
+      expect(await gw.answered(aigc('/aigc/chat', {}, { sub: 'B' }), 40)).toEqual(['user-B', 'user-B2']);
       expect((await api(gw.admin, 'DELETE', `/v1/instances/default/aigc/${encodeURIComponent(`127.0.0.1:${second.port}`)}`)).status).toBeLessThan(300);
-      expect(await answered(aigc('/aigc/chat', {}, { sub: 'B' }), 10)).toEqual(['user-B']);
+      expect(await gw.answered(aigc('/aigc/chat', {}, { sub: 'B' }), 10)).toEqual(['user-B']);
     });
 
     test('a container that goes away is never replaced by another user\'s', async () => {
@@ -111,12 +105,12 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
     test('the caller zone (z1, from the gateway bootstrap) is preferred while it is healthy enough', async () => {
       await gw.routerConfig('nearby', { enabled: true, matchLevel: 'zone', maxMatchLevel: 'all', healthyRatioThreshold: 0.4 });
       await gw.until(shop(), ['near']);
-      expect(await answered(shop(), 20)).toEqual(['near']);
+      expect(await gw.answered(shop(), 20)).toEqual(['near']);
     });
 
     test('below the healthy ratio the zone is left for any locality (never the unhealthy instance)', async () => {
       await gw.routerConfig('nearby', { enabled: true, matchLevel: 'zone', maxMatchLevel: 'all', healthyRatioThreshold: 0.6 });
-      const ids = await answered(shop(), 60);
+      const ids = await gw.answered(shop(), 60);
       expect(ids).toContain('far');
       expect(ids).not.toContain('near-down');
       await gw.routerConfig('nearby', { enabled: false });
@@ -127,15 +121,15 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
     test('only requests that ask for the canary (rpc-persist-canary, the header a client may send) reach it', async () => {
       await gw.routerConfig('canary', { enabled: true, key: 'canary' });
       await gw.until(shop({ 'rpc-persist-canary': 'v2' }), ['canary-v2']);
-      expect(await answered(shop({ 'rpc-persist-canary': 'v2' }), 10)).toEqual(['canary-v2']);
-      expect(await answered(shop(), 30)).not.toContain('canary-v2');
+      expect(await gw.answered(shop({ 'rpc-persist-canary': 'v2' }), 10)).toEqual(['canary-v2']);
+      expect(await gw.answered(shop(), 30)).not.toContain('canary-v2');
       await gw.routerConfig('canary', { enabled: false });
     });
   });
 
   describe('recover', () => {
     test('recover-all: a choice with no healthy instance widens to the whole service', async () => {
-      const ids = await answered(shop({ 'x-gold': '1' }), 20);
+      const ids = await gw.answered(shop({ 'x-gold': '1' }), 20);
       expect(ids).not.toContain('gold');
       expect(ids).not.toContain('none');
       const explained = await gw.explain(shop({ 'x-gold': '1' }));
