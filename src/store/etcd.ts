@@ -22,12 +22,14 @@ export interface EtcdStoreConfig {
 const CALL_TIMEOUT_MS = 2000;
 /**
  * A call stops retrying once this has passed and an attempt fails (an attempt whose backoff
- * straddles it still starts): long enough for a leader election (2.2 s was seen in CI). The
- * attempt under way decides the answer, so none is left running after a 503. A hung etcd thus
- * answers 503 after 2–4 s, at most this + the longest backoff (0.8 s) + one call's deadline
- * (2 s): 4.8 s, before an agent (which gives up after 5 s) times out; it took 13–14 s.
+ * straddles it still starts). During a leader election the other members hold a write until
+ * a leader is elected (2.2 s was seen in CI), so an attempt that waited out its 2 s deadline
+ * must still be followed by one more (2 s: writes were refused while the leader was killed).
+ * The attempt under way decides the answer, so none is left running after a 503. A hung etcd
+ * answers 503 after about 4 s, at most this + the longest backoff (0.8 s) + one call's
+ * deadline (2 s), 5.3 s; without the budget, 13–14 s.
  */
-const CALL_BUDGET_MS = 2000;
+const CALL_BUDGET_MS = 2500;
 /** A write resolves once this replica's own watch has applied it, or after this long (it is durable either way). */
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
@@ -120,7 +122,7 @@ export class EtcdStore implements Store {
       faultHandling: {
         // Another member is tried soon; a member that failed is retried after a second, not the default five. A
         // leader election takes one to two seconds (2.2 s was seen in CI): failing fast, a write's attempts start at
-        // about 0, 0.1, 0.3, 0.7, 1.5 and 2.3 s (backoff with jitter; CALL_BUDGET_MS) before it is a 503. Puts and deletes are idempotent. A call
+        // about 0, 0.1, 0.3, 0.7, 1.5, 2.3 and 3.1 s (backoff with jitter; CALL_BUDGET_MS) before it is a 503. Puts and deletes are idempotent. A call
         // refused by an open breaker (every member failed three times running, as in an election) is retried too:
         // etcd3 does not count that as recoverable, and such writes answered 503 after 0.7 s.
         global: wrap(
