@@ -9,7 +9,7 @@ export interface SubsetPolicy {
   readonly keys: readonly string[];
   /**
    * A metadata route in endpoint mode: ext_proc picks `ip:port`, so the cluster uses
-   * override_host. With selectors too, the service is switching mode (see mergePolicies).
+   * override_host; selectors beside it serve a switch between modes (`switching`, mergePolicies).
    */
   readonly endpointMode: boolean;
   /**
