@@ -57,6 +57,18 @@ export class MemberSet implements Subset {
     if (serves(gone)) this.healthy--;
     this.version++;
   }
+
+  /**
+   * Puts `instance` in the place of the member with its id (which must be there): no Map
+   * write, so a re-registration leaves no deleted entry behind for V8 to copy the whole Map over.
+   */
+  replace(instance: Instance): void {
+    const at = this.positions.get(instance.id)!;
+    if (serves(this.instances[at]!)) this.healthy--;
+    if (serves(instance)) this.healthy++;
+    this.instances[at] = instance;
+    this.version++;
+  }
 }
 
 /** `Roster.deadline` of a member without a lease (a persistent instance). */
@@ -81,15 +93,6 @@ export class Roster extends MemberSet {
     super.remove(id);
     const last = this.deadlines.pop()!;
     if (at < this.deadlines.length) this.deadlines[at] = last;
-  }
-
-  /** Puts `instance` in the place of the member with its id (which must be there). */
-  replace(instance: Instance): void {
-    const at = this.positions.get(instance.id)!;
-    if (serves(this.instances[at]!)) this.healthy--;
-    if (serves(instance)) this.healthy++;
-    this.instances[at] = instance;
-    this.version++;
   }
 
   /** The lease deadline of a member, or undefined (not a member, or no lease). */

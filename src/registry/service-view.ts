@@ -26,6 +26,28 @@ function forLabels(instance: Instance, fn: (key: string, value: string) => void)
   }
 }
 
+/** Whether two instances carry the same labels (as `forLabels` calls them). */
+function sameLabels(a: Instance, b: Instance): boolean {
+  if (a.metadata !== b.metadata) {
+    let keys = 0;
+    for (const k in a.metadata) {
+      if (b.metadata[k] !== a.metadata[k]) return false;
+      keys++;
+    }
+    for (const _ in b.metadata) keys--;
+    if (keys !== 0) return false;
+  }
+  for (const field in LOCALITY_LABELS) {
+    const f = field as keyof typeof LOCALITY_LABELS;
+    if ((a.locality[f] || '') !== (b.locality[f] || '')) return false;
+  }
+  return true;
+}
+
+function sameAddress(a: Instance, b: Instance): boolean {
+  return a.host === b.host && a.port === b.port;
+}
+
 /** label value → instances carrying it; a value only one instance has (a user id) holds it directly, not a set. */
 type Postings = Map<string, Instance | MemberSet>;
 
@@ -162,6 +184,10 @@ export class ServiceView {
    */
   upsert(instance: Instance): Instance | undefined {
     const previous = this.all.get(instance.id);
+    if (previous && this.at(previous.host, previous.port) === previous && sameAddress(previous, instance) && sameLabels(previous, instance)) {
+      this.replaceInPlace(instance);
+      return undefined;
+    }
     const holder = this.at(instance.host, instance.port);
     const displaced = holder && holder.id !== instance.id ? holder : undefined;
     if (displaced) this.remove(displaced.id);
@@ -184,6 +210,25 @@ export class ServiceView {
     this.forMemos(instance, (memo) => memo.members.add(instance));
     this.version++;
     return displaced;
+  }
+
+  /**
+   * A re-registration with the same labels and address (a restart, a health or weight change):
+   * every set keeps its entry and takes the new object, so no Map of the service gets a
+   * deleted entry (V8 copies a whole Map in one step once they fill its spare room).
+   */
+  private replaceInPlace(instance: Instance): void {
+    this.all.replace(instance);
+    forLabels(instance, (key, value) => {
+      const values = this.postings.get(key)!;
+      const list = values.get(value)!;
+      if (list instanceof MemberSet) list.replace(instance);
+      else values.set(value, instance);
+    });
+    // A memo that is a posting set takes it twice: replace is idempotent.
+    this.forMemos(instance, (memo) => memo.members.replace(instance));
+    this.holdAddress(instance);
+    this.version++;
   }
 
   /** Returns false when the instance was not there. */

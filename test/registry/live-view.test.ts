@@ -23,8 +23,9 @@ describe('live ServiceView', () => {
       { env: 'a' }, { env: 'b', user: 'u1' }, { env: '' }, { user: 'u2' }, { env: 'a', 'metaroute.io/zone': 'z1' }, { user: '', env: '' }, { env: 'c' },
     ];
     const live = new Map<string, Instance>();
-    registry.upsert(inst(0, {}));
-    live.set('i0', inst(0, {}));
+    const first = inst(0, {});
+    registry.upsert(first);
+    live.set('i0', first);
     for (let step = 0; step < 3000; step++) {
       const id = rand(200);
       if (rand(5) === 0) {
@@ -44,6 +45,7 @@ describe('live ServiceView', () => {
       const subset = view.subset(labels);
       const expected = brute([...live.values()], labels);
       expect(subset.instances.map((i) => i.id).sort()).toEqual(expected.ids);
+      for (const i of subset.instances) expect(i).toBe(live.get(i.id)); // the latest registration's object, not a stale one
       expect(subset.healthy).toBe(expected.healthy);
       expect(view.all.instances.length).toBe(live.size);
     }
@@ -88,6 +90,31 @@ describe('live ServiceView', () => {
     expect(ids(view.subset({ env: 'b' }))).toEqual(['i1']); // one instance: a memo of its own
     registry.upsert(inst(6, { env: 'b' }));
     expect(ids(view.subset({ env: 'b' }))).toEqual(['i1', 'i6']);
+  });
+
+  it('a re-registration with the same labels and address puts the new object in every subset, posting and address', () => {
+    const registry = new Registry();
+    registry.upsert(inst(1, { env: 'a', user: 'u1' }, true, 'z1'));
+    registry.upsert(inst(2, { env: 'a', user: 'u2' }, true, 'z1'));
+    const view = registry.snapshot().services.get('default/shop')!;
+    const env = view.subset({ env: 'a' }); // a posting set
+    const user = view.subset({ user: 'u1' }); // one instance: a memo of its own
+    const both = view.subset({ env: 'a', 'metaroute.io/zone': 'z1' }); // a memo over two labels
+    const versions = [env.version, user.version, both.version, view.all.version];
+    const down = { ...inst(1, { env: 'a', user: 'u1' }, false, 'z1'), weight: 7 };
+    expect(registry.upsert(down)).toBeUndefined();
+    for (const subset of [env, user, both, view.all]) {
+      expect(subset.instances.find((i) => i.id === 'i1')).toBe(down);
+      expect(subset.instances).toHaveLength(subset === user ? 1 : 2);
+    }
+    expect([env.healthy, user.healthy, both.healthy, view.all.healthy]).toEqual([1, 0, 1, 1]);
+    expect([env.version, user.version, both.version, view.all.version].every((v, k) => v > versions[k]!)).toBe(true);
+    expect(registry.at('default', 'shop', down.host, down.port)).toBe(down);
+    expect(view.subset({ user: 'u1' })).toBe(user);
+    // A later change of labels still moves it out of what it left.
+    registry.upsert(inst(1, { env: 'b', user: 'u1' }, true, 'z1'));
+    expect(env.instances.map((i) => i.id)).toEqual(['i2']);
+    expect(both.instances.map((i) => i.id)).toEqual(['i2']);
   });
 
   it('keeps one instance per address, the latest registered there, through random moves and removals', () => {
