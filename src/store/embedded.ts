@@ -168,15 +168,19 @@ export class EmbeddedStore implements Store {
     try {
       const read: StoreEntry[] = [];
       const keys = this.index.entries();
-      for (let done = false; !done; ) {
-        const chunk = this.nextChunk(keys, (key) => key.startsWith(prefix) && !changed.has(key));
-        done = chunk.done;
-        if (chunk.refs.length > 0) {
-          const records = await this.read(chunk.refs);
-          chunk.refs.forEach((ref, i) => read.push({ key: ref.key, value: records[i]!.v! }));
-        } else if (!done) {
-          await new Promise(setImmediate);
+      try {
+        for (let done = false; !done; ) {
+          const chunk = this.nextChunk(keys, (key) => key.startsWith(prefix) && !changed.has(key));
+          done = chunk.done;
+          if (chunk.refs.length > 0) {
+            const records = await this.read(chunk.refs);
+            chunk.refs.forEach((ref, i) => read.push({ key: ref.key, value: records[i]!.v! }));
+          } else if (!done) {
+            await new Promise(setImmediate);
+          }
         }
+      } finally {
+        keys.return();
       }
       const sorted = await sortInSlices(read, keyBefore); // yields: writes landing meanwhile are still collected
       // From here on one turn, so a watch from `revision` follows on without a gap.
@@ -446,26 +450,30 @@ export class EmbeddedStore implements Store {
         let position = 0;
         let copied = 0;
         const keys = this.index.entries();
-        for (let done = false; !done; ) {
-          const chunk = this.nextChunk(keys, (_, offset) => offset < copyEnd);
-          done = chunk.done;
-          if (chunk.refs.length === 0) {
-            if (!done) await new Promise(setImmediate);
-            continue;
+        try {
+          for (let done = false; !done; ) {
+            const chunk = this.nextChunk(keys, (_, offset) => offset < copyEnd);
+            done = chunk.done;
+            if (chunk.refs.length === 0) {
+              if (!done) await new Promise(setImmediate);
+              continue;
+            }
+            const records = await this.read(chunk.refs);
+            let lines = '';
+            chunk.refs.forEach((ref, i) => {
+              // A key written while its record was read: its newer record is in the tail.
+              if (this.index.slotOf(ref.key) !== ref.slot || this.index.offset(ref.slot) !== ref.offset) return;
+              const line = encodeRecord({ r: base, k: ref.key, v: records[i]!.v });
+              const length = Buffer.byteLength(line);
+              this.index.relocate(ref.slot, position, length);
+              position += length;
+              copied++;
+              lines += line;
+            });
+            await writeAll(out, Buffer.from(lines));
           }
-          const records = await this.read(chunk.refs);
-          let lines = '';
-          chunk.refs.forEach((ref, i) => {
-            // A key written while its record was read: its newer record is in the tail.
-            if (this.index.slotOf(ref.key) !== ref.slot || this.index.offset(ref.slot) !== ref.offset) return;
-            const line = encodeRecord({ r: base, k: ref.key, v: records[i]!.v });
-            const length = Buffer.byteLength(line);
-            this.index.relocate(ref.slot, position, length);
-            position += length;
-            copied++;
-            lines += line;
-          });
-          await writeAll(out, Buffer.from(lines));
+        } finally {
+          keys.return();
         }
         const revisionLine = Buffer.from(encodeRecord({ r: base })); // keeps the revision even when no key is left
         await writeAll(out, revisionLine);

@@ -16,6 +16,31 @@ test('keeps one position per key in log order; a key written again moves to the 
   expect(index.liveBytes).toBe(5005);
 });
 
+test('a key written again keeps its slot; a walk sees every key that stays in place once, in log order, through moves, deletions and reuse', () => {
+  const index = new RecordIndex();
+  const keys = 'abcdefghij'.split('');
+  keys.forEach((key, i) => index.set(key, i * 10, 10));
+  const slotOfC = index.slotOf('c');
+  const walk = index.entries();
+  const seen = [walk.next().value![0], walk.next().value![0], walk.next().value![0]]; // a, b, c
+  index.set('d', 100, 10); // the walk's next key moves to the end
+  index.delete('e'); // and the one after it goes
+  index.set('k', 110, 10); // takes e's slot, at the end
+  index.set('c', 120, 10); // one already seen moves too
+  expect(index.slotOf('c')).toBe(slotOfC);
+  for (let step = walk.next(); !step.done; step = walk.next()) seen.push(step.value[0]);
+  expect(seen.slice(0, 8)).toEqual(['a', 'b', 'c', 'f', 'g', 'h', 'i', 'j']);
+  expect(seen.filter((key) => key === 'e')).toEqual([]);
+  expect([...index.entries()].map(([key, slot]) => [key, index.offset(slot)])).toEqual([
+    ['a', 0], ['b', 10], ['f', 50], ['g', 60], ['h', 70], ['i', 80], ['j', 90], ['d', 100], ['k', 110], ['c', 120],
+  ]);
+  const ended = index.entries();
+  ended.next();
+  ended.return(); // an unfinished walk, ended: later writes do not look for it
+  index.delete('a');
+  expect([...index.entries()][0]![0]).toBe('b');
+});
+
 test('a relocation swaps in every position at once; slots freed and reused during it count right', () => {
   const index = new RecordIndex();
   index.set('a', 0, 10);
