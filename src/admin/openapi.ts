@@ -139,7 +139,11 @@ paths['/v1/routers/{name}/config'] = {
   delete: {
     summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults)",
     parameters: [pathParam('name')],
-    responses: { '200': answer('withdrawn', 'Status'), '404': error('no such router, or no pushed config to withdraw'), ...writes },
+    responses: {
+      '200': answer('{"status":"withdrawn"}, or {"status":"not-stored"} when no pushed config was stored (a retried DELETE): either way the router runs its configuration file\'s', 'Status'),
+      '404': error('no such router'),
+      ...writes,
+    },
   },
 };
 paths['/explain'] = {

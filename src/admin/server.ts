@@ -196,8 +196,9 @@ export class AdminServer {
     }, 'admin-write');
     this.route('DELETE', '/v1/routers/([^/]+)/config', async (_q, res, [name]) => {
       if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
-      if (!(await deps.withdrawRouterConfig(name!))) throw new HttpError(404, `router ${name} has no pushed config; it runs the configuration file's`);
-      send(res, 200, serialize.status({ status: 'withdrawn' }));
+      // Nothing stored is what a DELETE asks for: a retry whose first answer was lost must not read as a failure.
+      const withdrawn = await deps.withdrawRouterConfig(name!);
+      send(res, 200, serialize.status({ status: withdrawn ? 'withdrawn' : 'not-stored' }));
     }, 'admin-write');
     this.route('POST', '/explain', async (req, res) => {
       send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));

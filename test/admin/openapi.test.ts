@@ -131,7 +131,8 @@ describe('admin API against its OpenAPI document', () => {
     expect(refused.status).toBe(400);
     expect(refused.json.details.join()).toContain('colour: unknown field');
     expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).json).toEqual({ status: 'withdrawn' });
-    expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).status).toBe(404);
+    expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).json).toEqual({ status: 'not-stored' });
+    expect(await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/nosuch/config')).toMatchObject({ status: 404, json: { error: 'no router named nosuch' } });
     expect(await call('PUT', '/v1/routers/{name}/config', '/v1/routers/nosuch/config', '{}')).toMatchObject({ status: 404, json: { error: 'no router named nosuch' } });
 
     await until(async () => (await fetch(`${env.admin}/explain`, { method: 'POST', body: '{"service":"shop"}' })).status === 200, 'shop to be routable');
