@@ -34,7 +34,14 @@ export type Verdict =
   | { readonly kind: 'refused'; readonly reason: RefusalReason; readonly decision: Decision }
   /** A sidecar's inbound call: metadata propagation only, its destination is this instance. */
   | { readonly kind: 'inbound'; readonly decision: Decision; readonly mutation: Mutation }
-  | { readonly kind: 'routed'; readonly service: ServiceView | undefined; readonly outcome: Outcome; readonly mutation: Mutation };
+  | {
+      readonly kind: 'routed';
+      readonly service: ServiceView | undefined;
+      readonly outcome: Outcome;
+      readonly mutation: Mutation;
+      /** A sidecar's outbound call whose router chain failed: the error; the outcome is a pass. */
+      readonly routerError?: string;
+    };
 
 const INBOUND_PASS: Decision = { kind: 'pass', reason: 'inbound call: the destination is this instance' };
 
@@ -69,17 +76,32 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
   if (mutation.remove.length > strippedAtEdge) headers = withoutHeaders(headers, mutation.remove.slice(strippedAtEdge));
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
   const verifying = options.jwt?.verify(headers);
-  if (!verifying) return route(engine, ctx, mutation, trace);
+  if (!verifying) return route(engine, ctx, input.side, mutation, trace);
   return verifying.then((result) => {
     if (!result.ok) return refuse('invalid_jwt', 401, `invalid token: ${result.reason}`);
     ctx.verifiedClaims = result.claims;
-    return route(engine, ctx, mutation, trace);
+    return route(engine, ctx, input.side, mutation, trace);
   });
 }
 
-function route(engine: RoutingEngine, ctx: RequestContext, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
+/**
+ * Runs the router chain. A router failing (a custom router throwing or answering something
+ * invalid) on a sidecar's outbound call is answered with the propagation and no routing: what
+ * the sidecar's failure_mode_allow would do to a failed stream, except that the next hop still
+ * gets the caller's metadata. At the edge it still fails the stream, so that the gateway's
+ * failure_mode_allow decides (the shipped one fails closed: per-user routing must not fall back
+ * to any container).
+ */
+function route(engine: RoutingEngine, ctx: RequestContext, side: Side, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
   const service = engine.target(ctx);
-  return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
+  try {
+    return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
+  } catch (error) {
+    if (side !== 'outbound') throw error;
+    const routerError = (error as Error)?.message ?? String(error);
+    const decision: Decision = { kind: 'pass', reason: `${routerError}; answered without routing (a sidecar fails open)` };
+    return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };
+  }
 }
 
 function refuse(reason: RefusalReason, status: number, body: string): Verdict {

@@ -47,6 +47,17 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
   }
 }
 
+/** Longest router error put into an answer's metadata: a module's message has no bound of its own. */
+const MAX_ERROR_CHARS = 256;
+
+/**
+ * A request whose router chain failed on a sidecar's outbound call: its header changes (metadata
+ * propagation) and no routing; the error in the `metaroute` namespace, for the access log.
+ */
+export function encodeUnrouted(mutation: Mutation, error: string): Buffer {
+  return headersAnswer(mutation.set, mutation.remove, encodeNamespaces({ [EXPLAIN_NAMESPACE]: { error: error.slice(0, MAX_ERROR_CHARS) } }), false);
+}
+
 /** A response_headers answer: CONTINUE, with the header changes if there are any. */
 export function encodeResponseHeaders(mutation: Mutation): Buffer {
   if (isEmpty(mutation)) return encodeContinue('response_headers');

@@ -11,7 +11,7 @@ import { callerFromMetadata, sideFromMetadata } from './caller';
 import { decideRequestHeaders, REFUSAL_REASONS, type DecideOptions, type Verdict } from './decide';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
 import { encodeContinue } from './encode';
-import { encodeDecision, encodeResponseHeaders } from './responses';
+import { encodeDecision, encodeResponseHeaders, encodeUnrouted } from './responses';
 import { WireError } from './wire';
 
 export const EXT_PROC_SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
@@ -43,7 +43,7 @@ export class ExtProcService {
     this.decisions = metrics.counter('metaroute_decisions_total', 'Routing decisions by callee cluster, rule and outcome', ['service', 'rule', 'outcome']);
     this.latency = metrics.histogram('metaroute_decision_seconds', 'Time to decide one request (decode to encoded answer)', [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]);
     this.unknownService = metrics.counter('metaroute_unknown_service_total', 'Requests for a service metaroute does not know (passed through unchanged)');
-    this.streamErrors = metrics.counter('metaroute_extproc_stream_errors_total', 'ext_proc streams failed by metaroute', ['reason'], STREAM_ERRORS.map((r) => [r]));
+    this.streamErrors = metrics.counter('metaroute_extproc_stream_errors_total', 'ext_proc streams failed by metaroute (internal also counts a sidecar outbound request answered unrouted because a router failed)', ['reason'], STREAM_ERRORS.map((r) => [r]));
     this.rejected = metrics.counter('metaroute_rejected_requests_total', 'Requests refused before routing', ['reason'], REFUSAL_REASONS.map((r) => [r]));
   }
 
@@ -62,8 +62,9 @@ export class ExtProcService {
 
   /**
    * Fails this stream only: a malformed frame (including parts decoded lazily, such as
-   * metadata_context) is INVALID_ARGUMENT; anything else (a custom router throwing) is
-   * INTERNAL. Envoy then applies its failure_mode_allow to this one request.
+   * metadata_context) is INVALID_ARGUMENT; anything else (a custom router throwing at the edge;
+   * on a sidecar's outbound call decide answers instead) is INTERNAL. Envoy then applies its
+   * failure_mode_allow to this one request.
    */
   failStream(call: RawCall, error: unknown): void {
     const malformed = error instanceof WireError;
@@ -103,8 +104,10 @@ export class ExtProcService {
       return encodeDecision(verdict.decision);
     }
     if (verdict.kind === 'inbound') return encodeDecision(verdict.decision, verdict.mutation);
-    const { service, outcome, mutation } = verdict;
-    const answer = encodeDecision(outcome.decision, mutation, outcome.rule);
+    const { service, outcome, mutation, routerError } = verdict;
+    // A router failing on a sidecar's outbound call is counted as when it failed the stream (as it still does at the edge).
+    if (routerError !== undefined) this.streamErrors.inc(['internal']);
+    const answer = routerError === undefined ? encodeDecision(outcome.decision, mutation, outcome.rule) : encodeUnrouted(mutation, routerError);
     if (!service) this.unknownService.inc();
     else this.split?.record(service.key, outcome.decision);
     this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);
