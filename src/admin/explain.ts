@@ -1,9 +1,10 @@
-import type { Side } from '../context/propagation';
+import type { Mutation, Side } from '../context/propagation';
 import { EXT_PROC_ATTRIBUTES, NO_CALLER } from '../context/request-context';
 import { decideRequestHeaders, type DecideOptions, type Verdict } from '../extproc/decide';
 import type { Decision } from '../model/decision';
 import type { HeaderList } from '../model/headers';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
+import { ignoredEndpointList } from '../routing/endpoints';
 import type { RoutingEngine, TraceStep } from '../routing/engine';
 import { SERVICE_HEADER } from '../routing/target';
 import { HttpError } from './http';
@@ -22,7 +23,8 @@ export interface ExplainRequest {
   path?: string;
   method?: string;
   headers?: Record<string, string>;
-  caller?: { service?: string; namespace?: string; labels?: Labels };
+  /** A sidecar's identity (`x-metaroute-caller-*`); `transitive`: its label keys that travel the chain (outbound calls carry them as persistent metadata). */
+  caller?: { service?: string; namespace?: string; labels?: Labels; transitive?: string[] };
   /** Which ext_proc call: `edge` (a gateway, the default: client headers untrusted), `outbound`, `inbound`. */
   side?: Side;
   /** Verified identity claims, as jwt_authn would forward them. */
@@ -39,7 +41,17 @@ export interface Explanation {
   /** Why the request was refused before routing (`spoofed_header`, ...), or ''. */
   refused: string;
   steps: TraceStep[];
+  /**
+   * The request header changes besides the decision's own (the cluster switch header): call-chain
+   * metadata propagation, and at an edge the protected headers stripped (`onSpoofed: strip`).
+   */
+  headerMutation: Mutation;
+  /** Why Envoy will not honour the decision's endpoint list (a subset-mode cluster), or ''. */
+  endpointsIgnored: string;
 }
+
+/** A refused request is not forwarded: no header changes. */
+const NO_MUTATION: Mutation = { set: [], remove: [] };
 
 const SIDES: readonly Side[] = ['edge', 'outbound', 'inbound'];
 
@@ -50,7 +62,7 @@ const FIELDS: Readonly<Record<keyof ExplainRequest, readonly string[] | 'strings
   path: 'string',
   method: 'string',
   headers: 'strings',
-  caller: ['service', 'namespace', 'labels'],
+  caller: ['service', 'namespace', 'labels', 'transitive'],
   side: 'string',
   claims: 'object',
   sourceAddress: 'string',
@@ -76,6 +88,9 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
       else for (const [k, v] of Object.entries(value)) {
         if (!kind.includes(k)) problems.push(`${key}.${k}: unknown field (expected one of ${kind.join(', ')})`);
         else if (k === 'labels') strings(v, `${key}.${k}`);
+        else if (k === 'transitive') {
+          if (!Array.isArray(v) || v.some((t) => typeof t !== 'string')) problems.push(`${key}.${k}: must be a list of strings`);
+        }
         else if (typeof v !== 'string') problems.push(`${key}.${k}: must be a string`);
       }
     }
@@ -105,7 +120,7 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
   if (request.sourceAddress) attributes['source.address'] = request.sourceAddress;
   const claims = request.claims;
   const caller = request.caller?.service
-    ? { service: request.caller.service, namespace: request.caller.namespace ?? DEFAULT_NAMESPACE, labels: request.caller.labels ?? {} }
+    ? { service: request.caller.service, namespace: request.caller.namespace ?? DEFAULT_NAMESPACE, labels: request.caller.labels ?? {}, transitive: request.caller.transitive }
     : NO_CALLER;
   const steps: TraceStep[] = [];
   const verdict: Verdict = await decideRequestHeaders(
@@ -124,14 +139,18 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
   );
   switch (verdict.kind) {
     case 'refused':
-      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: verdict.reason, steps };
+      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: verdict.reason, steps, headerMutation: NO_MUTATION, endpointsIgnored: '' };
     case 'inbound':
-      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: '', steps };
-    case 'routed':
-      if (!verdict.service) {
+      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: '', steps, headerMutation: verdict.mutation, endpointsIgnored: '' };
+    case 'routed': {
+      const { service, outcome } = verdict;
+      if (!service) {
         const asked = cluster ?? request.headers?.[SERVICE_HEADER] ?? request.authority;
         throw new HttpError(404, asked ? `no registered service matches ${JSON.stringify(asked)}` : `no callee named: give cluster (or service), an ${SERVICE_HEADER} header or an authority`);
       }
-      return { service: verdict.service?.key ?? '', cluster: verdict.service?.cluster ?? '', rule: verdict.outcome.rule, decision: verdict.outcome.decision, refused: '', steps };
+      const { registry, rules } = engine.current;
+      const endpointsIgnored = ignoredEndpointList(outcome.decision, service, registry, rules) ?? '';
+      return { service: service.key, cluster: service.cluster, rule: outcome.rule, decision: outcome.decision, refused: '', steps, headerMutation: verdict.mutation, endpointsIgnored };
+    }
   }
 }

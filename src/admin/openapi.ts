@@ -162,7 +162,16 @@ paths['/explain'] = {
               path: { type: 'string' },
               method: { type: 'string' },
               headers: { $ref: '#/components/schemas/Labels' },
-              caller: { type: 'object', properties: { service: { type: 'string' }, namespace: { type: 'string' }, labels: { $ref: '#/components/schemas/Labels' } }, additionalProperties: false },
+              caller: {
+                type: 'object',
+                properties: {
+                  service: { type: 'string' },
+                  namespace: { type: 'string' },
+                  labels: { $ref: '#/components/schemas/Labels' },
+                  transitive: { type: 'array', items: { type: 'string' }, description: "the caller's label keys that travel the chain (x-metaroute-caller-transitive): an outbound call carries them as persistent metadata" },
+                },
+                additionalProperties: false,
+              },
               side: { type: 'string', enum: ['edge', 'outbound', 'inbound'] },
               claims: { type: 'object' },
               sourceAddress: { type: 'string' },

@@ -228,8 +228,19 @@ export const SCHEMAS = {
           additionalProperties: false,
         },
       },
+      headerMutation: {
+        type: 'object',
+        description: "the request header changes besides the decision's own (its cluster switch header): call-chain metadata propagation, and at an edge the protected headers stripped (onSpoofed: strip)",
+        properties: {
+          set: { type: 'array', items: { type: 'object', properties: { key: { type: 'string' }, value: { type: 'string' } }, required: ['key', 'value'], additionalProperties: false } },
+          remove: { type: 'array', items: { type: 'string' } },
+        },
+        required: ['set', 'remove'],
+        additionalProperties: false,
+      },
+      endpointsIgnored: { type: 'string', description: "why Envoy will not honour the decision's endpoint list (the cluster is in subset mode: its load balancer picks any endpoint), or ''" },
     },
-    required: ['service', 'cluster', 'rule', 'decision', 'refused', 'steps'],
+    required: ['service', 'cluster', 'rule', 'decision', 'refused', 'steps', 'headerMutation', 'endpointsIgnored'],
     additionalProperties: false,
   },
   InstanceRef: {

@@ -2,7 +2,7 @@ import type { ExplainRequest } from '../admin/explain';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValue, text, texts, type Command, type OptionSpec } from './command';
 
-type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string> }; claims: Record<string, unknown> };
+type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string>; transitive: string[] }; claims: Record<string, unknown> };
 
 /** An explain option and what its value adds to the request: a new flag is one entry here. */
 interface RequestOption extends OptionSpec {
@@ -21,6 +21,7 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
   caller: { type: 'string', value: 'NAME', help: "the caller's service (a sidecar's outbound request)", into: (r, v) => void (r.caller.service = v) },
   'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
   'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance", into: (r, v) => void Object.assign(r.caller.labels, Object.fromEntries([keyValue(v, '--caller-label')])) },
+  'caller-transitive': { type: 'string', multiple: true, value: 'KEY', help: "a label key of the caller's that travels the chain (its outbound calls carry it as persistent metadata)", into: (r, v) => void r.caller.transitive.push(v) },
   claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => void Object.assign(r.claims, Object.fromEntries([keyValue(v, '--claim')])) },
 };
 
@@ -36,11 +37,12 @@ export const explainCommand: Command = {
   notes: 'exit status: 0 explained, 1 unknown service or server unreachable, 2 bad usage',
   async run(values) {
     const tls = adminTls(values);
-    const request: Request = { headers: {}, caller: { labels: {} }, claims: {} };
+    const request: Request = { headers: {}, caller: { labels: {}, transitive: [] }, claims: {} };
     for (const [name, option] of Object.entries(REQUEST_OPTIONS)) for (const value of texts(values, name)) option.into(request, value);
+    const { transitive, ...caller } = request.caller;
     const body: ExplainRequest = {
       ...request,
-      caller: request.caller.service === undefined && request.caller.namespace === undefined && Object.keys(request.caller.labels).length === 0 ? undefined : request.caller,
+      caller: caller.service === undefined && caller.namespace === undefined && Object.keys(caller.labels).length === 0 && transitive.length === 0 ? undefined : { ...caller, ...(transitive.length > 0 && { transitive }) },
       claims: Object.keys(request.claims).length ? request.claims : undefined,
     };
     const admin = text(values, 'admin') ?? defaultAdminUrl();

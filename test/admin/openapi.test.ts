@@ -140,7 +140,7 @@ describe('admin API against its OpenAPI document', () => {
     expect(explained.json).toMatchObject({ service: 'default/shop', rule: 'r', decision: { kind: 'subset', labels: { version: 'gray' } } });
     const badExplain = await call('POST', '/explain', '/explain', JSON.stringify({ service: 'shop', header: {}, caller: { name: 'x' } }));
     expect(badExplain.status).toBe(400);
-    expect(badExplain.json.details).toEqual(['header: unknown field (expected one of cluster, service, authority, path, method, headers, caller, side, claims, sourceAddress)', 'caller.name: unknown field (expected one of service, namespace, labels)']);
+    expect(badExplain.json.details).toEqual(['header: unknown field (expected one of cluster, service, authority, path, method, headers, caller, side, claims, sourceAddress)', 'caller.name: unknown field (expected one of service, namespace, labels, transitive)']);
     expect((await call('POST', '/explain', '/explain', JSON.stringify({ service: 'nosuch' }))).status).toBe(404);
 
     const dump = await call('GET', '/config_dump', '/config_dump');

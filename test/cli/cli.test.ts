@@ -69,7 +69,9 @@ describe('metaroute CLI', () => {
       await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 80, ephemeral: false });
       const ok = await cli('explain', '--admin', env.admin, '--authority', 'shop.default', '--header', 'x-user=a');
       expect(ok.code).toBe(0);
-      expect(JSON.parse(ok.stdout)).toMatchObject({ service: 'default/shop', cluster: 'shop.default' });
+      expect(JSON.parse(ok.stdout)).toMatchObject({ service: 'default/shop', cluster: 'shop.default', headerMutation: { set: [], remove: [] }, endpointsIgnored: '' });
+      const outbound = await cli('explain', '--admin', env.admin, '--service', 'shop', '--side', 'outbound', '--caller', 'web', '--caller-label', 'env=dev1', '--caller-transitive', 'env');
+      expect(JSON.parse(outbound.stdout).headerMutation.set).toContainEqual({ key: 'rpc-persist-env', value: 'dev1' });
 
       const unknown = await cli('explain', '--admin', env.admin, '--service', 'nosuch');
       expect(unknown.code).toBe(1);

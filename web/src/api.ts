@@ -94,6 +94,8 @@ export interface Explanation {
   decision: Decision;
   refused: string;
   steps: Array<{ router: string; before: number; after: number; labels: Labels; note: string }>;
+  headerMutation: { set: Array<{ key: string; value: string }>; remove: string[] };
+  endpointsIgnored: string;
 }
 
 export interface TypeState {
