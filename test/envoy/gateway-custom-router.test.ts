@@ -7,8 +7,9 @@ import { Gateway, type GatewayRequest } from './gateway-harness';
 /**
  * A custom router module (docs/ROUTERS.md, "Custom routers") loaded from the server config,
  * through a real Envoy running the shipped envoy/gateway.yaml: its own pick of one instance
- * reaches exactly that instance on an endpoint-mode service, and its mistakes fail the
- * request with an error naming the router, in Envoy's log and in explain.
+ * reaches exactly that instance on an endpoint-mode service (on a subset-mode one Envoy ignores
+ * it, as explain says), and its mistakes fail the request with an error naming the router, in
+ * Envoy's log and in explain.
  */
 
 const MODULE = path.join(__dirname, '..', 'routing', 'fixtures', 'slot-pick-router.js');
@@ -61,5 +62,14 @@ describeWith(ENVOY, 'a custom router through real Envoy', () => {
     expect((await gw.send(shop({ 'x-act': 'reject-without-status' }))).status).toBe(500);
     const explained = await api(gw.admin, 'POST', '/explain', { cluster: 'shop.default', headers: { 'x-act': 'reject-without-status' } });
     expect(explained.json?.error).toBe('router slot-pick: route() returned a final result whose decision.status is not an HTTP status (200-599)');
+  });
+
+  // Last: it takes shop out of endpoint mode.
+  test('on a subset-mode cluster Envoy ignores the pick, as explain says (endpointsIgnored)', async () => {
+    const pick = shop({ 'x-act': 'pick', 'x-slot': '0' });
+    await gw.rules('rules: []\n');
+    await waitFor('Envoy to spread the picks of one slot (no override_host)', async () => ((await gw.answered(pick, 9)).length > 1 ? true : undefined), 30_000);
+    const explained = await gw.explain(pick);
+    expect({ decision: explained.decision.kind, endpointsIgnored: explained.endpointsIgnored }).toEqual({ decision: 'endpoints', endpointsIgnored: expect.stringContaining('shop.default is in subset mode') });
   });
 });

@@ -49,10 +49,11 @@ test.each(MISTAKES)("a sidecar's outbound call whose router fails (%s) keeps its
   }
 });
 
-test('explain answers the same for a sidecar: a pass whose reason names the failure', async () => {
-  const explained = await api(env.admin, 'POST', '/explain', { service: 'shop', side: 'outbound', caller: { service: 'web', labels: { env: 'dev1' } }, headers: { 'x-act': 'throw' } });
+test('explain answers the same for a sidecar: the propagation, and a pass whose reason names the failure', async () => {
+  const explained = await api(env.admin, 'POST', '/explain', { service: 'shop', side: 'outbound', caller: { service: 'web', labels: { env: 'dev1' }, transitive: ['env'] }, headers: { 'x-act': 'throw' } });
   expect(explained.status).toBe(200);
   expect(explained.json.decision).toEqual({ kind: 'pass', reason: 'router slot-pick: route() threw: no slot table; answered without routing (a sidecar fails open)' });
+  expect(explained.json.headerMutation.set).toContainEqual({ key: 'rpc-persist-env', value: 'dev1' });
 });
 
 test('at the edge a failing router still fails the stream (INTERNAL): the gateway fails closed', async () => {
