@@ -5,6 +5,7 @@ import type { Decision } from '../model/decision';
 import type { HeaderList } from '../model/headers';
 import type { ServiceView } from '../registry/service-view';
 import type { Outcome, RoutingEngine, TraceStep } from '../routing/engine';
+import { WireError } from './wire';
 
 export interface DecideOptions {
   /** Request headers beyond this many bytes (names + values) are answered with 431. */
@@ -97,7 +98,8 @@ function route(engine: RoutingEngine, ctx: RequestContext, side: Side, mutation:
   try {
     return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
   } catch (error) {
-    if (side !== 'outbound') throw error;
+    // A malformed part of the frame decoded on demand (a claim rule reading metadata_context) is Envoy's error, not a router's.
+    if (side !== 'outbound' || error instanceof WireError) throw error;
     const routerError = (error as Error)?.message ?? String(error);
     const decision: Decision = { kind: 'pass', reason: `${routerError}; answered without routing (a sidecar fails open)` };
     return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };

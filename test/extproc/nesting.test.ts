@@ -84,3 +84,13 @@ test(`${MAX_STRUCT_DEPTH} levels are decoded and routed`, async () => {
   const answers = await client.exchange([withStructEntry(encodeHeadersRequest(request, { metadataContext: { 'envoy.filters.http.jwt_authn': { jwt_payload: { tier: 'vip' } } } }), 9, 'deep', nestedStruct(MAX_STRUCT_DEPTH))]);
   expect(lbLabels(answers[0]!)).toEqual({ tier: 'vip' });
 });
+
+test("on a sidecar's outbound call too, a malformed lazily decoded part fails the stream (it is not a router failure answered unrouted)", async () => {
+  const sidecar = new ExtProcClient(env.extProc, { 'x-metaroute-side': 'outbound', 'x-metaroute-caller-service': 'web' });
+  try {
+    const error = await sidecar.exchange([withStructEntry(encodeHeadersRequest(request), 8, 'envoy.filters.http.jwt_authn', nestedStruct(10_000))]).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(error).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: `malformed ProcessingRequest: Struct nested deeper than ${MAX_STRUCT_DEPTH} levels` });
+  } finally {
+    sidecar.close();
+  }
+});
