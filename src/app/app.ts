@@ -244,8 +244,7 @@ export async function routingSide(
   options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout; readonly worker?: boolean },
 ) {
   const registry = new Registry();
-  registry.batch(() => config.registry.instances.forEach((i) => registry.upsert(i)));
-  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds, !options.worker);
+  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds, !options.worker, config.registry.instances);
   await sync.start();
   releases.push(() => sync.stop());
   const checker = new RulesChecker();

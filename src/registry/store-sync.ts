@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
-import type { Instance } from '../model/instance';
+import { serviceKey, type Instance } from '../model/instance';
 import { yieldTurn } from '../model/slices';
 import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance } from './instance-input';
@@ -60,6 +60,8 @@ export class RegistryStoreSync {
   private refusedAtLoad: string[] = [];
   /** Records the first load found displaced at their address, with the value stored: see `dropAtLoad`. */
   private displacedAtLoad: Array<{ key: string; value: string; displaced: Instance; by: Instance }> = [];
+  /** The configuration file's static instances by service key: never stored, so one a registration displaced is put back here. */
+  private readonly configured = new Map<string, Instance[]>();
 
   constructor(
     private readonly store: Store,
@@ -72,11 +74,19 @@ export class RegistryStoreSync {
      * it keeps what the first load left out for `dropAtLoad`.
      */
     private readonly ownsStore = true,
-  ) {}
+    /** `registry.instances` of the configuration file: loaded first, and back whenever their address (and id) is free again. */
+    configured: readonly Instance[] = [],
+  ) {
+    for (const instance of configured) {
+      const key = serviceKey(instance.namespace, instance.service);
+      this.configured.set(key, [...(this.configured.get(key) ?? []), instance]);
+    }
+  }
 
   async start(): Promise<void> {
     const { entries, revision } = await this.store.list(PREFIX);
     this.registry.batch(() => {
+      for (const instances of this.configured.values()) for (const instance of instances) this.registry.upsert(instance);
       for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision }, true);
     });
     if (this.displacedAtLoad.length > 0) {
@@ -260,7 +270,7 @@ export class RegistryStoreSync {
         this.log.info({ event: 'instance.expired', namespace, service, id, ttlSeconds: instance.ttlSeconds }, 'instance gone from the store: its lease expired (or another replica deregistered it)');
       }
       this.deregistering.delete(event.key);
-      this.registry.remove(namespace, service, id);
+      if (instance && this.registry.remove(namespace, service, id)) this.restoreConfigured(instance);
       return;
     }
     const own = this.written.get(event.key);
@@ -288,7 +298,9 @@ export class RegistryStoreSync {
    */
   private upsert(instance: Instance, event: StoreEvent, atLoad: boolean, ownWrite: boolean): void {
     if (atLoad && this.loses(instance, event.key)) return;
+    const previous = this.registry.get(instance.namespace, instance.service, instance.id);
     const displaced = this.registry.upsert(instance);
+    if (previous && (previous.host !== instance.host || previous.port !== instance.port)) this.restoreConfigured(previous);
     if (!displaced) return;
     const key = keyOf(displaced.namespace, displaced.service, displaced.id);
     if (atLoad) {
@@ -313,6 +325,20 @@ export class RegistryStoreSync {
     if ((this.store.revisionOf?.(holderKey) ?? 0) <= (this.store.revisionOf?.(key) ?? 0)) return false;
     if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced: instance, by: holder });
     return true;
+  }
+
+  /**
+   * `gone` left the registry (deregistered, expired, or moved to another address): a configured
+   * instance it had displaced (at its address) or replaced (under its id) is still in the
+   * configuration file, so it comes back, but only while its id and address are free: it never
+   * displaces a registration.
+   */
+  private restoreConfigured(gone: Instance): void {
+    for (const instance of this.configured.get(serviceKey(gone.namespace, gone.service)) ?? []) {
+      const freed = instance.id === gone.id || (instance.host === gone.host && instance.port === gone.port);
+      if (!freed || this.registry.get(instance.namespace, instance.service, instance.id)) continue;
+      if (!this.registry.at(instance.namespace, instance.service, instance.host, instance.port)) this.registry.upsert(instance);
+    }
   }
 
   private logDisplaced(displaced: Instance, by: Instance): void {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Instance } from '../../src/model/instance';
+import { parseInstance } from '../../src/registry/instance-input';
 import { EmbeddedStore } from '../../src/store/embedded';
 import { api, startApp } from '../support/app';
 import { waitFor } from '../support/envoy';
@@ -72,4 +74,51 @@ test('two instances stored at one address (by an older metaroute): the start kee
   } finally {
     await reopened.close();
   }
+});
+
+describe('an instance from the configuration file (registry.instances) displaced by a registration', () => {
+  const configured = (id: string, host: string): Instance => {
+    const parsed = parseInstance({ service: 'aigc', host, port: 80, id, ephemeral: false }, { ttlSeconds: 15 }, 'registry.instances[0]');
+    if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+    return parsed.instance;
+  };
+  let env: Awaited<ReturnType<typeof startApp>>;
+  beforeEach(async () => {
+    env = await startApp({ registry: { ttlSeconds: 15, instances: [configured('static-a', '10.1.1.1'), configured('static-b', '10.1.1.2')] } });
+  });
+  afterEach(() => env.app.stop());
+
+  test('comes back when the registration deregisters', async () => {
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'registered', ephemeral: false })).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['registered', 'static-b']);
+    expect((await api(env.admin, 'DELETE', '/v1/instances/default/aigc/registered')).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['static-a', 'static-b']);
+  });
+
+  test('comes back when the registration expires', async () => {
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'registered', ttlSeconds: 1 })).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['registered', 'static-b']);
+    await waitFor('the registration to expire', () => (events(env.logs, 'instance.expired').length === 1 ? true : undefined));
+    await waitFor('the configured instance back', async () => ((await ids(env.admin)).join() === 'static-a,static-b' ? true : undefined));
+  });
+
+  test('comes back when a registration under its id moves to another address, or deregisters', async () => {
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'static-a', ephemeral: false, metadata: { user: 'x' } })).status).toBe(200);
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.2', port: 80, id: 'moving', ephemeral: false })).status).toBe(200);
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.3', port: 80, id: 'moving', ephemeral: false })).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['moving', 'static-a', 'static-b']);
+    expect((await api(env.admin, 'DELETE', '/v1/instances/default/aigc/static-a')).status).toBe(200);
+    const listed = (await api(env.admin, 'GET', '/v1/instances?service=aigc')).json.instances as Array<{ id: string; metadata: Record<string, string> }>;
+    expect(listed.find((i) => i.id === 'static-a')?.metadata).toEqual({});
+  });
+
+  test('does not displace a live registration: it waits until the address is free', async () => {
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'first', ephemeral: false })).status).toBe(200);
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'second', ephemeral: false })).status).toBe(200);
+    // The first's record is deleted from the store after the second took the address: that delete frees nothing.
+    await waitFor('the first displaced', () => (events(env.logs, 'instance.displaced').some((e) => e.id === 'first') ? true : undefined));
+    expect(await ids(env.admin)).toEqual(['second', 'static-b']);
+    expect((await api(env.admin, 'DELETE', '/v1/instances/default/aigc/second')).status).toBe(200);
+    expect(await ids(env.admin)).toEqual(['static-a', 'static-b']);
+  });
 });
