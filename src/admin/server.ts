@@ -137,13 +137,21 @@ export class AdminServer {
       const doc = deps.rules.document;
       send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, text: doc.text }));
     });
+    // A refused write changed nothing and its caller has the errors: counted, not an alert (rules_last_reload_success).
+    const rulesRefused = deps.metrics.counter('metaroute_rules_api_refused_total', 'PUT /v1/rules refused with 400 (an invalid or empty document): nothing changed, the previous rules keep serving');
     this.route('PUT', '/v1/rules', async (req, res) => {
       if (deps.rules.file) throw new HttpError(409, `rules come from the rules file ${deps.rules.file} (rulesFile in the server config): edit that file, or remove rulesFile to manage rules through this API`);
       const text = await readBody(req);
-      if (isBlank(text)) throw new HttpError(400, BLANK_RULES);
+      if (isBlank(text)) {
+        rulesRefused.inc();
+        throw new HttpError(400, BLANK_RULES);
+      }
       const result = await deps.rules.update(text, 'api');
       if (!result.ok && result.conflict) throw new HttpError(409, result.message);
-      if (!result.ok) throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
+      if (!result.ok) {
+        rulesRefused.inc();
+        throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));
+      }
       send(res, 200, serialize.ruleUpdate({ version: result.version }));
     }, 'admin-write');
     this.route('GET', '/v1/routers', (_q, res) => {

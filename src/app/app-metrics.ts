@@ -15,8 +15,11 @@ export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry,
   metrics.gauge('metaroute_build_info', 'metaroute build: always 1, with the version and Node.js version as labels', ['version', 'node_version']).set(1, [VERSION, process.version]);
   const instances = metrics.gauge('metaroute_instances', 'Registered instances by service and health (healthy: taking traffic; unhealthy: registered unhealthy, or drained to weight 0)', ['namespace', 'service', 'health']);
   const rulesVersion = metrics.gauge('metaroute_rules_version', 'Version of the live rule document (counts rule documents; 0 before any)');
-  const reloadOk = metrics.gauge('metaroute_rules_last_reload_success', 'Whether the latest rules update (file, API or store) was applied (1), or was refused or is a rules-file edit the store has not taken yet (0)');
-  const reloadAt = metrics.gauge('metaroute_rules_last_reload_timestamp_seconds', 'When the latest rules update was applied or refused');
+  const reloadOk = metrics.gauge(
+    'metaroute_rules_last_reload_success',
+    'Whether the rules from the rules file and the store are in force (1), or older ones serve (0): a rules-file edit refused or not stored yet, or a stored document refused. A refused PUT /v1/rules changes nothing and is not counted here (metaroute_rules_api_refused_total)',
+  );
+  const reloadAt = metrics.gauge('metaroute_rules_last_reload_timestamp_seconds', 'When the rules from the rules file or the store were last applied or failed to be');
   const servers = metrics.gauge('metaroute_extproc_servers', 'ext_proc servers: configured (workers, 1 in process) and serving now', ['state']);
   servers.set(extProc.configured, ['configured']);
   const storeAvailable = metrics.gauge('metaroute_store_available', 'Whether the store takes writes now (0 while etcd is unreachable or refuses writes: registrations and rule updates answer 503)');

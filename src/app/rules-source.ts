@@ -88,7 +88,12 @@ export class RulesSource {
     return this.snapshotValue;
   }
 
-  /** Whether the latest rules update (file, API or store) was applied, and when (ms since the epoch); not while a file's valid text waits for the store. */
+  /**
+   * Whether the rules from the rules file and the store are in force, and since when (ms since the
+   * epoch): not after a refused file edit, while a file's valid text waits for the store, or after a
+   * stored document this version refuses; older rules serve then. A refused API update changes
+   * nothing and is the caller's to see: it does not count here.
+   */
   get lastReload(): { ok: boolean; at: number } | undefined {
     return this.pendingFile ? { ok: false, at: this.pendingFile.failedAt } : this.lastReloadValue;
   }
@@ -155,7 +160,7 @@ export class RulesSource {
    * with a conflict when another update was stored since this replica applied the last one.
    */
   update(text: string, origin: string): Promise<RuleUpdate> {
-    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, KEEPING));
+    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, KEEPING, false));
   }
 
   private async loggingStoreFailure(origin: string, store: () => Promise<RuleUpdate>): Promise<RuleUpdate> {
@@ -170,22 +175,26 @@ export class RulesSource {
   /** A rules file is the one source of rules: after a conflict (this replica has now seen that write) it tries again; a lasting one throws. */
   private async storeFileText(text: string, file: string, refused: string): Promise<RuleUpdate> {
     for (let tries = 1; ; tries++) {
-      const result = await this.validateAndStore(text, file, refused);
+      const result = await this.validateAndStore(text, file, refused, true);
       if (!('conflict' in result)) return result;
       if (tries === FILE_CONFLICT_TRIES) throw new Error(result.message);
     }
   }
 
-  /** `refused` ends a refusal's log line; a store failure is thrown for the caller to log (a rules file's retries say which attempt failed). */
-  private async validateAndStore(text: string, origin: string, refused: string): Promise<RuleUpdate> {
+  /**
+   * `refused` ends a refusal's log line; a store failure is thrown for the caller to log (a rules
+   * file's retries say which attempt failed). `fromFile`: the outcome is the rules file's, so
+   * `lastReload` tells it.
+   */
+  private async validateAndStore(text: string, origin: string, refused: string, fromFile: boolean): Promise<RuleUpdate> {
     if (text === this.stored.text) {
       // Already valid and live: a bad edit reverted to it is an update that is in force again.
-      this.lastReloadValue = { ok: true, at: Date.now() };
+      if (fromFile) this.lastReloadValue = { ok: true, at: Date.now() };
       return { ok: true, version: this.snapshotValue.version };
     }
     const checked = await this.checker.check(text, origin, true);
     if (!checked.ok) {
-      this.lastReloadValue = { ok: false, at: Date.now() };
+      if (fromFile) this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, `rules refused; ${refused}`);
       return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
     }

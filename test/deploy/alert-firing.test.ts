@@ -83,6 +83,49 @@ describe('alerts on what /metrics exports', () => {
       expect({ ...testRules(test), input: test.input_series }).toEqual({ status: 0, output: expect.stringContaining('SUCCESS'), input: expect.anything() });
     });
 
+    describe('MetarouteRulesReloadFailed', () => {
+      /** Six scrapes a minute apart, each a sample of `text` (a series absent from it is `_`). */
+      const reloadTest = (text: string, firing: boolean) => {
+        const value = sample(text, 'metaroute_rules_last_reload_success') ?? '_';
+        const labels = { instance: INSTANCE, job: 'metaroute' };
+        return {
+          interval: '1m',
+          input_series: [{ series: `metaroute_rules_last_reload_success{job="metaroute",instance="${INSTANCE}"}`, values: Array(6).fill(value).join(' ') }],
+          alert_rule_test: [{ eval_time: '5m', alertname: 'MetarouteRulesReloadFailed', exp_alerts: firing ? [{ exp_labels: { severity: 'warning', ...labels }, exp_annotations: annotations('MetarouteRulesReloadFailed', labels) }] : [] }],
+        };
+      };
+
+      it('stays quiet after a PUT /v1/rules refused with 400 (nothing changed; the caller has its errors), which has its own counter', async () => {
+        const env = await startApp();
+        let text: string;
+        try {
+          expect((await api(env.admin, 'PUT', '/v1/rules', 'rules: []\n')).status).toBe(200);
+          expect((await api(env.admin, 'PUT', '/v1/rules', 'rules: [{ name: broken }]\n')).status).toBe(400);
+          expect((await api(env.admin, 'PUT', '/v1/rules', ' \n')).status).toBe(400);
+          text = (await api(env.admin, 'GET', '/metrics')).text;
+        } finally {
+          await env.app.stop();
+        }
+        expect(testRules(reloadTest(text, false))).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
+        expect(sample(text, 'metaroute_rules_api_refused_total')).toBe(2);
+      });
+
+      it('fires while an edit of the rules file is refused and older rules serve', async () => {
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-alert-')), 'rules.yaml');
+        fs.writeFileSync(file, 'rules: []\n');
+        const env = await startApp({ rulesFile: file });
+        let text = '';
+        try {
+          fs.writeFileSync(file, 'rules: [{ name: broken }]\n');
+          await until(async () => sample((text = (await api(env.admin, 'GET', '/metrics')).text), 'metaroute_rules_last_reload_success') === 0, 'the refused edit to show', 10_000);
+        } finally {
+          await env.app.stop();
+        }
+        expect(testRules(reloadTest(text, true))).toEqual({ status: 0, output: expect.stringContaining('SUCCESS') });
+        expect(sample(text, 'metaroute_rules_api_refused_total')).toBe(0);
+      });
+    });
+
     it('MetarouteNoXdsClients stays quiet while one replica of several has no stream, and fires when none has one', () => {
       // Three replicas (deploy/etcd/): for 10 minutes the Envoys' ADS streams sit on two of them; then on none.
       const streams = { 'metaroute-0:18090': '2x9 0x10', 'metaroute-1:18090': '2x9 0x10', 'metaroute-2:18090': '0x19' };

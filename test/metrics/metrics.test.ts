@@ -49,7 +49,8 @@ describe('/metrics', () => {
     expect(sample(text, 'metaroute_instances{namespace="default",service="cart",health="healthy"}')).toBe(1);
     expect(sample(text, 'metaroute_instances{namespace="default",service="cart",health="unhealthy"}')).toBe(1);
     expect(sample(text, 'metaroute_rules_version')).toBe(1);
-    expect(sample(text, 'metaroute_rules_last_reload_success')).toBe(0);
+    expect(sample(text, 'metaroute_rules_last_reload_success')).toBe(1); // the refused PUT changed nothing
+    expect(sample(text, 'metaroute_rules_api_refused_total')).toBe(1);
     expect(sample(text, 'metaroute_rules_last_reload_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(sample(text, 'metaroute_xds_nacks_total{type="cds"}')).toBe(1);
     for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'process_cpu_seconds_total', 'process_resident_memory_bytes']) {

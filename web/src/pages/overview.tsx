@@ -16,7 +16,7 @@ export function OverviewPage() {
               <dt>Rules</dt>
               <dd data-testid="rules-version">version {data.rules.version}</dd>
               <dd class="muted">{data.rules.rules} rules, {data.rules.metadataRoutes} metadata routes, from {data.rules.origin}</dd>
-              {data.rules.lastReload && !data.rules.lastReload.ok && <dd class="error">the last update was refused</dd>}
+              {data.rules.lastReload && !data.rules.lastReload.ok && <dd class="error">older rules serve than the rules file or store holds (the log says why: rules.refused, store.failed)</dd>}
             </div>
             <div><dt>Connected proxies</dt><dd data-testid="proxies">{data.proxies}</dd><dd class="muted"><a href="#/proxies">xDS streams</a></dd></div>
           </dl>
