@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { Registry } from '../registry/registry';
-import { RegistryStoreSync } from '../registry/store-sync';
+import { INSTANCES_PREFIX, RegistryStoreSync } from '../registry/store-sync';
 import { RoutingEngine } from '../routing/engine';
 import { CanaryRouter } from '../routing/canary-router';
 import { LaneRouter } from '../routing/lane-router';
@@ -22,7 +22,7 @@ import type { Router } from '../routing/router';
 import { RuleRouter } from '../routing/rule-router';
 import { registerAppMetrics } from './app-metrics';
 import { RulesChecker } from './rules-checker';
-import { RulesSource } from './rules-source';
+import { RULES_KEY, RulesSource } from './rules-source';
 import { EmbeddedStore } from '../store/embedded';
 import { EtcdStore } from '../store/etcd';
 import type { Store } from '../store/store';
@@ -31,7 +31,7 @@ import { DrainWindow } from './drain';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { extProcClientCheck, serverCredentials, xdsClientCheck } from './grpc-security';
 import { CertificateFiles } from '../tls/certificate-files';
-import { RouterConfigs } from './router-configs';
+import { ROUTERS_PREFIX, RouterConfigs } from './router-configs';
 import { SelectorRollout, type RolloutPlan } from './rollout';
 import { ExtProcWorkers } from './workers';
 
@@ -90,7 +90,7 @@ export class App {
     const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
     if (xdsProblem) throw new Error(xdsProblem);
     const metrics = new MetricsRegistry();
-    const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log) : await EmbeddedStore.open(config.dataDir, { log });
+    const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log, [INSTANCES_PREFIX, RULES_KEY, ROUTERS_PREFIX]) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
     // With workers, they serve ext_proc (same port) and this process keeps the store, xDS and admin.
     const workers = config.workers > 1 ? new ExtProcWorkers(store, config.workers, log) : undefined;

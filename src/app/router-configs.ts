@@ -2,7 +2,8 @@ import type { Logger } from '../log/logger';
 import type { Router } from '../routing/router';
 import type { Store, StoreEvent } from '../store/store';
 
-const PREFIX = 'routers/';
+/** Where pushed router configs are stored: `routers/<name>`. */
+export const ROUTERS_PREFIX = 'routers/';
 
 /**
  * Rolls a router's new label keys out to Envoy before `switchOver` makes the router use its
@@ -47,8 +48,8 @@ export class RouterConfigs {
       if (!this.byName.has(name)) throw new Error(`routers: no router named ${name} (known: ${[...this.byName.keys()].join(', ')})`);
     }
     this.fromConfigFile = fromConfigFile;
-    const { entries, revision } = await this.store.list(PREFIX);
-    const stored = new Map(entries.map((e) => [e.key.slice(PREFIX.length), JSON.parse(e.value) as unknown]));
+    const { entries, revision } = await this.store.list(ROUTERS_PREFIX);
+    const stored = new Map(entries.map((e) => [e.key.slice(ROUTERS_PREFIX.length), JSON.parse(e.value) as unknown]));
     const refusedStored: { router: string; error: Error }[] = [];
     for (const [name, router] of this.byName) {
       if (stored.has(name)) {
@@ -70,7 +71,7 @@ export class RouterConfigs {
       }
       this.current.set(name, config);
     }
-    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.apply(event));
+    this.unwatch = this.store.watch(ROUTERS_PREFIX, revision, (event) => this.apply(event));
     const overridden = [...fromConfigFile.keys()].filter((name) => stored.has(name) && JSON.stringify(stored.get(name)) !== JSON.stringify(fromConfigFile.get(name)));
     return { overridden, refusedStored };
   }
@@ -97,7 +98,7 @@ export class RouterConfigs {
       throw error;
     }
     try {
-      await this.store.put(`${PREFIX}${name}`, JSON.stringify(config));
+      await this.store.put(`${ROUTERS_PREFIX}${name}`, JSON.stringify(config));
     } catch (error) {
       this.log.error({ event: 'store.failed', router: name, err: error }, 'storing a router config failed; the previous config stays');
       throw error;
@@ -115,7 +116,7 @@ export class RouterConfigs {
   async withdraw(name: string): Promise<boolean> {
     if (!this.byName.has(name)) throw new Error(`no router named ${name}`);
     try {
-      return await this.store.delete(`${PREFIX}${name}`);
+      return await this.store.delete(`${ROUTERS_PREFIX}${name}`);
     } catch (error) {
       this.log.error({ event: 'store.failed', router: name, err: error }, 'withdrawing a router config failed; the pushed config stays');
       throw error;
@@ -127,7 +128,7 @@ export class RouterConfigs {
   }
 
   private apply(event: StoreEvent): void {
-    const name = event.key.slice(PREFIX.length);
+    const name = event.key.slice(ROUTERS_PREFIX.length);
     const router = this.byName.get(name);
     if (!router) return;
     const config = event.type === 'put' ? (JSON.parse(event.value!) as unknown) : this.fileConfig(name);

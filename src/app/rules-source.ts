@@ -5,7 +5,8 @@ import type { Store, StoreEvent } from '../store/store';
 import { compileRules, EMPTY_RULES, formatRuleErrors, ruleCounts, type RuleDocument, type RuleError } from '../rules';
 import type { RulesChecker } from './rules-checker';
 
-const RULES_KEY = 'rules';
+/** Where the rule document is stored. */
+export const RULES_KEY = 'rules';
 /** How often a rules file is looked at (polling: a Kubernetes ConfigMap volume swaps a symlinked directory). */
 const FILE_POLL_MS = 250;
 /** An editor that truncates before it writes leaves the file empty for a moment: that must not delete every rule. */

@@ -6,7 +6,8 @@ import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance } from './instance-input';
 import type { Registry } from './registry';
 
-const PREFIX = 'instances/';
+/** Where instances are stored: `instances/<namespace>/<service>/<id>`. */
+export const INSTANCES_PREFIX = 'instances/';
 /** Store events applied per event-loop turn are cut off after this long, so a burst never blocks ext_proc answers. */
 const SLICE_MS = 4;
 /**
@@ -19,7 +20,7 @@ const EXPIRE_PER_PASS = 100;
 const WRITES_PER_TURN = 500;
 
 function keyOf(namespace: string, service: string, id: string): string {
-  return `${PREFIX}${namespace}/${service}/${id}`;
+  return `${INSTANCES_PREFIX}${namespace}/${service}/${id}`;
 }
 
 /** A registration this replica wrote, already validated: its watch event need not be parsed again. */
@@ -84,7 +85,7 @@ export class RegistryStoreSync {
   }
 
   async start(): Promise<void> {
-    const { entries, revision } = await this.store.list(PREFIX);
+    const { entries, revision } = await this.store.list(INSTANCES_PREFIX);
     this.registry.batch(() => {
       for (const instances of this.configured.values()) for (const instance of instances) this.registry.upsert(instance);
       for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision }, true);
@@ -93,7 +94,7 @@ export class RegistryStoreSync {
       const displaced = new Map(this.displacedAtLoad.map((d) => [d.key, d]));
       for (const entry of entries) if (displaced.has(entry.key)) displaced.get(entry.key)!.value = entry.value;
     }
-    this.unwatch = this.store.watch(PREFIX, revision, (event) => this.enqueue(event));
+    this.unwatch = this.store.watch(INSTANCES_PREFIX, revision, (event) => this.enqueue(event));
   }
 
   stop(): void {
@@ -261,7 +262,7 @@ export class RegistryStoreSync {
   }
 
   private apply(event: StoreEvent, atLoad = false): void {
-    const [namespace, service, id] = event.key.slice(PREFIX.length).split('/');
+    const [namespace, service, id] = event.key.slice(INSTANCES_PREFIX.length).split('/');
     if (!namespace || !service || !id) return;
     if (event.type === 'delete') {
       const instance = this.registry.get(namespace, service, id);

@@ -5,13 +5,17 @@ import { ConsecutiveBreaker, ExponentialBackoff, TimeoutStrategy, circuitBreaker
 import { Etcd3, GRPCDeadlineExceededError, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
 import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { LeaseKeepAlives } from './etcd-keepalive';
+import { copyUnslashedKeys, prefixEnd, prefixSegment } from './etcd-unslashed';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
 export interface EtcdStoreConfig {
   readonly kind: 'etcd';
   /** `http://host:port` or `https://host:port`, one per member. */
   readonly endpoints: readonly string[];
-  /** Every key metaroute writes lives under it, so several meshes can share one etcd. */
+  /**
+   * Every key metaroute writes lives under it, so several meshes can share one etcd. A path
+   * segment: `/mr` and `/mr/` are one (`prefixSegment`), and never hold `/mr-staging/`'s keys.
+   */
   readonly prefix: string;
   /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key for mutual TLS. */
   readonly tls: { readonly ca: string; readonly cert: string | undefined; readonly key: string | undefined } | undefined;
@@ -99,6 +103,8 @@ export class EtcdStore implements Store {
   private closed = false;
   private readonly keepAlives: LeaseKeepAlives;
   private txnOps = MAX_TXN_OPS;
+  /** `config.prefix` as a path segment: every etcd key is this + a store key. */
+  private readonly prefix: string;
 
   private constructor(
     private readonly client: Etcd3,
@@ -106,9 +112,15 @@ export class EtcdStore implements Store {
     private readonly log: Logger,
   ) {
     this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
+    this.prefix = prefixSegment(config.prefix);
   }
 
-  static async open(config: EtcdStoreConfig, log: Logger): Promise<EtcdStore> {
+  /**
+   * `ownKeys`: the store keys the caller writes (a name ending in `/` stands for every key under
+   * it), copied from where an older version stored them under a prefix configured without its
+   * trailing `/` (`copyUnslashedKeys`).
+   */
+  static async open(config: EtcdStoreConfig, log: Logger, ownKeys: readonly string[] = []): Promise<EtcdStore> {
     const client = new Etcd3({
       hosts: [...config.endpoints],
       credentials: config.tls && {
@@ -136,13 +148,14 @@ export class EtcdStore implements Store {
     });
     const store = new EtcdStore(client, config, log);
     try {
+      await copyUnslashedKeys(client, config.prefix, ownKeys, HISTORY_KEY, log);
       await store.relist();
     } catch (error) {
       client.close();
-      throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${config.prefix} (unreachable, or refused TLS or credentials): ${(error as Error).message}`);
+      throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${store.prefix} (unreachable, or refused TLS or credentials): ${(error as Error).message}`);
     }
     store.startWatch();
-    log.info({ event: 'store' }, `store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${config.prefix} at revision ${store.revision}`);
+    log.info({ event: 'store' }, `store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${store.prefix} at revision ${store.revision}`);
     return store;
   }
 
@@ -288,7 +301,7 @@ export class EtcdStore implements Store {
   }
 
   private etcdKey(key: string): Buffer {
-    return Buffer.from(this.config.prefix + key);
+    return Buffer.from(this.prefix + key);
   }
 
   /**
@@ -360,7 +373,7 @@ export class EtcdStore implements Store {
   }
 
   private startWatch(): void {
-    const watcher = this.client.watch().prefix(this.config.prefix).startRevision(String(this.revision + 1)).watcher();
+    const watcher = this.client.watch().prefix(this.prefix).startRevision(String(this.revision + 1)).watcher();
     this.watcher = watcher;
     watcher.on('data', (response: IWatchResponse) => {
       if (watcher === this.watcher) this.onWatch(watcher, response);
@@ -383,7 +396,7 @@ export class EtcdStore implements Store {
     watcher.on('error', (error: Error) => {
       if (this.closed || watcher !== this.watcher) return;
       this.watcher = undefined; // etcd has ended it: nothing to cancel
-      this.log.warn({ event: 'store.failed' }, `store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.config.prefix} again`);
+      this.log.warn({ event: 'store.failed' }, `store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.prefix} again`);
       void this.resync(`etcd ended the watch: ${error.message}`, false);
     });
   }
@@ -434,7 +447,7 @@ export class EtcdStore implements Store {
         if (renumbered) {
           this.log.warn(
             { event: 'store.reset', fromRevision: before.revision, toRevision: this.revision, fromCluster: before.cluster, toCluster: this.history.cluster, fromHistory: before.id, toHistory: this.history.id, ...diff },
-            `store: etcd no longer holds the data this replica followed (${why}); relisted ${this.config.prefix}: ${diff.added} keys added, ${diff.changed} changed, ${diff.removed} removed, revision ${before.revision} -> ${this.revision}`,
+            `store: etcd no longer holds the data this replica followed (${why}); relisted ${this.prefix}: ${diff.added} keys added, ${diff.changed} changed, ${diff.removed} removed, revision ${before.revision} -> ${this.revision}`,
           );
         } else {
           this.log.info({ event: 'store' }, `store: resynchronised at revision ${this.revision} (${diff.added + diff.changed + diff.removed} keys changed)`);
@@ -451,7 +464,7 @@ export class EtcdStore implements Store {
   private onWatch(watcher: Watcher, response: IWatchResponse): void {
     const events = response.events;
     for (const event of events) {
-      const key = event.kv.key.toString().slice(this.config.prefix.length);
+      const key = event.kv.key.toString().slice(this.prefix.length);
       const revision = Number(event.kv.mod_revision);
       if (key === HISTORY_KEY) {
         const id = event.type === 'Put' ? event.kv.value.toString() : '';
@@ -489,7 +502,7 @@ export class EtcdStore implements Store {
    * when etcd's history changed. Claims a history id for etcd data that has none.
    */
   private async relist(): Promise<{ added: number; changed: number; removed: number }> {
-    const prefix = Buffer.from(this.config.prefix);
+    const prefix = Buffer.from(this.prefix);
     const rangeEnd = prefixEnd(prefix);
     const seen = new Set<string>();
     let header: IResponseHeader | undefined;
@@ -501,7 +514,7 @@ export class EtcdStore implements Store {
       header ??= page.header;
       if (page.kvs.length > 0) this.partlyRelisted = true;
       for (const kv of page.kvs) {
-        const key = kv.key.toString().slice(this.config.prefix.length);
+        const key = kv.key.toString().slice(this.prefix.length);
         if (key === HISTORY_KEY) id = kv.value.toString();
         else {
           seen.add(key);
@@ -565,18 +578,6 @@ export class EtcdStore implements Store {
       }
     }
   }
-}
-
-/** The smallest key after every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {

@@ -250,6 +250,79 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await proxy.close();
   });
 
+  describe('a prefix is a path segment', () => {
+    /** Another deployment on the same etcd whose prefix starts with this one's characters: `/test-1-staging/`. */
+    async function neighbour(client: Etcd3, ours: string): Promise<string> {
+      const theirs = `${ours.replace(/\/$/, '')}-staging/`;
+      await client.put(`${theirs}instances/default/shop/x`).value(JSON.stringify({ host: '10.9.9.9', port: 80, ttlSeconds: 30 }));
+      await client.put(`${theirs}rules`).value('{"text":"rules: []","origin":"api","version":1}');
+      return theirs;
+    }
+
+    test('with or without its trailing /, the same keys; another deployment under /<prefix>-staging/ is neither listed nor watched', async () => {
+      const client = new Etcd3({ hosts: etcd.endpoint(0) });
+      try {
+        const theirs = await neighbour(client, prefix);
+        const unslashed = await EtcdStore.open({ kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: prefix.replace(/\/$/, ''), tls: undefined, auth: undefined }, silentLogger);
+        open.push(unslashed);
+        const slashed = await store();
+        const events = record(unslashed);
+        await unslashed.put('instances/default/shop/a', 'one');
+        await until(async () => (await slashed.list('')).entries.length === 1, 'the other spelling to see the write');
+        expect((await slashed.list('')).entries).toEqual([{ key: 'instances/default/shop/a', value: 'one' }]);
+        expect(await client.get(`${prefix}instances/default/shop/a`).string()).toBe('one');
+        await client.put(`${theirs}instances/default/shop/y`).value('theirs');
+        await slashed.put('instances/default/shop/b', 'two'); // written after theirs: seen once the watch got this far
+        await until(() => events.length === 2, 'the watch to deliver our two writes');
+        expect(events.map((e) => e.key)).toEqual(['instances/default/shop/a', 'instances/default/shop/b']);
+        expect((await unslashed.list('')).entries.map((e) => e.key)).toEqual(['instances/default/shop/a', 'instances/default/shop/b']);
+      } finally {
+        client.close();
+      }
+    });
+
+    test('keys an older metaroute wrote under a prefix without its / (`/p` + `instances/...`) are copied under `/p/` at the first start, with their leases, once', async () => {
+      const unslashed = prefix.replace(/\/$/, '');
+      const client = new Etcd3({ hosts: etcd.endpoint(0) });
+      try {
+        await neighbour(client, prefix);
+        const lease = client.lease(30, { autoKeepAlive: false });
+        await lease.put(`${unslashed}instances/default/shop/eph`).value('ephemeral');
+        await client.put(`${unslashed}instances/default/shop/per`).value('persistent');
+        await client.put(`${unslashed}rules`).value('the rules');
+        await client.put(`${unslashed}routers/nearby`).value('{}');
+        await client.put(`${unslashed}.history`).value('old-history');
+        const logs: string[] = [];
+        const own = ['instances/', 'rules', 'routers/'];
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined };
+        const first = await EtcdStore.open(config, captureLogs(logs).logger, own);
+        open.push(first);
+        const expected = [
+          { key: 'instances/default/shop/eph', value: 'ephemeral' },
+          { key: 'instances/default/shop/per', value: 'persistent' },
+          { key: 'routers/nearby', value: '{}' },
+          { key: 'rules', value: 'the rules' },
+        ];
+        expect((await first.list('')).entries).toEqual(expected);
+        const copied = await client.getAll().prefix(`${prefix}instances/`).exec();
+        expect(copied.kvs.find((kv) => kv.key.toString().endsWith('/eph'))!.lease).toBe(String(await lease.grant()));
+        expect(logs.find((l) => l.includes('copied 4 keys'))).toContain(`etcdctl del --prefix '${unslashed}instances/'`);
+        // Left for replicas of the older version while they run.
+        expect(await client.get(`${unslashed}rules`).string()).toBe('the rules');
+        // Copied once: a later start (another replica) takes the new keys as they are.
+        await first.put('rules', 'newer rules');
+        await client.put(`${unslashed}instances/default/shop/late`).value('written by an older replica');
+        const second = await EtcdStore.open(config, silentLogger, own);
+        open.push(second);
+        expect((await second.list('rules')).entries).toEqual([{ key: 'rules', value: 'newer rules' }]);
+        expect((await second.list('instances/')).entries.map((e) => e.key)).toEqual(['instances/default/shop/eph', 'instances/default/shop/per']);
+        lease.release();
+      } finally {
+        client.close();
+      }
+    });
+  });
+
   test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined };
     await expect(EtcdStore.open(config, silentLogger)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');

@@ -57,6 +57,30 @@ describeWithEtcd('replicas on one etcd', () => {
     expect(eds.pushes.every((p) => p.endpoints.length > 0)).toBe(true);
   });
 
+  test("a prefix without its trailing /: an older version's keys still load, the spelling with / is the same deployment, and /<prefix>-staging/ stays out", async () => {
+    const unslashed = `/unslashed-${++prefixCount}`;
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      // As an older metaroute under `prefix: ${unslashed}` stored them, beside a deployment under `${unslashed}-staging/`.
+      await client.put(`${unslashed}instances/default/shop/old`).value(JSON.stringify({ host: '10.0.0.1', port: 1, metadata: { version: 'gray' }, ephemeral: false, ttlSeconds: 30 }));
+      await client.put(`${unslashed}rules`).value(JSON.stringify({ text: ALL_GRAY, origin: 'api', version: 3 }));
+      await client.put(`${unslashed}-staging/instances/default/shop/theirs`).value(JSON.stringify({ host: '10.0.0.9', port: 9, ephemeral: false, ttlSeconds: 30 }));
+      const a = await startReplica(etcd.endpoints, unslashed);
+      cleanups.push(() => a.app.stop());
+      const b = await startReplica(etcd.endpoints, `${unslashed}/`);
+      cleanups.push(() => b.app.stop());
+      for (const replica of [a, b]) {
+        expect((await api(replica.admin, 'GET', '/v1/rules')).json).toMatchObject({ version: 3, text: ALL_GRAY });
+        expect((await api(replica.admin, 'GET', '/v1/instances')).json.instances.map((i: { id: string }) => i.id)).toEqual(['old']);
+      }
+      expect((await api(b.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.2', port: 2, id: 'new', ephemeral: false })).status).toBe(200);
+      await until(async () => (await api(a.admin, 'GET', '/v1/instances')).json.instances.length === 2, 'A to see the registration made on B');
+      expect(await client.get(`${unslashed}/instances/default/shop/new`).string()).not.toBeNull();
+    } finally {
+      client.close();
+    }
+  });
+
   test('two instances stored at one address: a starting replica keeps the later write (not the later key) and deletes the other', async () => {
     const prefix = `/replicas-${++prefixCount}/`;
     const client = new Etcd3({ hosts: etcd.endpoints });
