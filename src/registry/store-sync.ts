@@ -61,8 +61,10 @@ export class RegistryStoreSync {
   private refusedAtLoad: string[] = [];
   /** Records the first load found displaced at their address, with the value stored: see `dropAtLoad`. */
   private displacedAtLoad: Array<{ key: string; value: string; displaced: Instance; by: Instance }> = [];
-  /** The configuration file's static instances by service key: never stored, so one a registration displaced is put back here. */
-  private readonly configured = new Map<string, Instance[]>();
+  /** The configuration file's static instances by service and id: never stored, so one a registration displaced is put back. */
+  private readonly configuredById = new Map<string, Instance>();
+  /** The same by service and `host:port`. */
+  private readonly configuredAt = new Map<string, Instance>();
 
   constructor(
     private readonly store: Store,
@@ -76,18 +78,18 @@ export class RegistryStoreSync {
      */
     private readonly ownsStore = true,
     /** `registry.instances` of the configuration file: loaded first, and back whenever their address (and id) is free again. */
-    configured: readonly Instance[] = [],
+    private readonly configuredInstances: readonly Instance[] = [],
   ) {
-    for (const instance of configured) {
-      const key = serviceKey(instance.namespace, instance.service);
-      this.configured.set(key, [...(this.configured.get(key) ?? []), instance]);
+    for (const instance of configuredInstances) {
+      this.configuredById.set(configuredKey(instance, instance.id), instance);
+      this.configuredAt.set(configuredKey(instance, `${instance.host}:${instance.port}`), instance);
     }
   }
 
   async start(): Promise<void> {
     const { entries, revision } = await this.store.list(INSTANCES_PREFIX);
     this.registry.batch(() => {
-      for (const instances of this.configured.values()) for (const instance of instances) this.registry.upsert(instance);
+      for (const instance of this.configuredInstances) this.registry.upsert(instance);
       for (const entry of entries) this.apply({ type: 'put', key: entry.key, value: entry.value, revision }, true);
     });
     if (this.displacedAtLoad.length > 0) {
@@ -335,12 +337,13 @@ export class RegistryStoreSync {
    * displaces a registration.
    */
   private restoreConfigured(gone: Instance): void {
-    for (const instance of this.configured.get(serviceKey(gone.namespace, gone.service)) ?? []) {
-      const freed = instance.id === gone.id || (instance.host === gone.host && instance.port === gone.port);
-      if (!freed || this.registry.get(instance.namespace, instance.service, instance.id)) continue;
+    if (this.configuredById.size === 0) return;
+    for (const instance of [this.configuredById.get(configuredKey(gone, gone.id)), this.configuredAt.get(configuredKey(gone, `${gone.host}:${gone.port}`))]) {
+      if (!instance || this.registry.get(instance.namespace, instance.service, instance.id)) continue;
       if (!this.registry.at(instance.namespace, instance.service, instance.host, instance.port)) this.registry.upsert(instance);
     }
   }
+
 
   private logDisplaced(displaced: Instance, by: Instance): void {
     this.log.warn(
@@ -363,4 +366,9 @@ export function storedRecord(instance: Instance): string {
   if (!instance.ephemeral) record.ephemeral = false;
   record.ttlSeconds = instance.ttlSeconds;
   return JSON.stringify(record);
+}
+
+/** A configured instance's key by its service and its id or its `host:port` (neither holds a NUL). */
+function configuredKey(instance: Instance, idOrAddress: string): string {
+  return `${serviceKey(instance.namespace, instance.service)}\u0000${idOrAddress}`;
 }
