@@ -308,6 +308,8 @@ export class RegistryStoreSync {
     const key = keyOf(displaced.namespace, displaced.service, displaced.id);
     if (atLoad) {
       if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced, by: instance }); // its value is filled in by start()
+    } else if (ownWrite && this.configuredById.get(configuredKey(displaced, displaced.id)) === displaced) {
+      this.logDisplaced(displaced, instance); // from the configuration file: nothing stored to delete
     } else if (ownWrite) {
       this.removeKey(key, storedRecord(displaced)).then(
         (deleted) => deleted && this.logDisplaced(displaced, instance),

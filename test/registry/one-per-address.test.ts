@@ -91,6 +91,8 @@ describe('an instance from the configuration file (registry.instances) displaced
   test('comes back when the registration deregisters', async () => {
     expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'registered', ephemeral: false })).status).toBe(200);
     expect(await ids(env.admin)).toEqual(['registered', 'static-b']);
+    await waitFor('the displacement logged', () => (events(env.logs, 'instance.displaced').length === 1 ? true : undefined));
+    expect(events(env.logs, 'instance.displaced')).toEqual([expect.objectContaining({ id: 'static-a', by: 'registered', address: '10.1.1.1:80' })]);
     expect((await api(env.admin, 'DELETE', '/v1/instances/default/aigc/registered')).status).toBe(200);
     expect(await ids(env.admin)).toEqual(['static-a', 'static-b']);
   });
