@@ -305,11 +305,15 @@ export class RegistryStoreSync {
     const displaced = this.registry.upsert(instance);
     if (previous && (previous.host !== instance.host || previous.port !== instance.port)) this.restoreConfigured(previous);
     if (!displaced) return;
+    if (this.configuredById.get(configuredKey(displaced, displaced.id)) === displaced) {
+      // From the configuration file: nothing stored to delete (a record under its id is another instance's).
+      if (!atLoad && ownWrite) this.logDisplaced(displaced, instance);
+      return;
+    }
+    this.restoreConfigured(displaced);
     const key = keyOf(displaced.namespace, displaced.service, displaced.id);
     if (atLoad) {
       if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced, by: instance }); // its value is filled in by start()
-    } else if (ownWrite && this.configuredById.get(configuredKey(displaced, displaced.id)) === displaced) {
-      this.logDisplaced(displaced, instance); // from the configuration file: nothing stored to delete
     } else if (ownWrite) {
       this.removeKey(key, storedRecord(displaced)).then(
         (deleted) => deleted && this.logDisplaced(displaced, instance),

@@ -114,6 +114,13 @@ describe('an instance from the configuration file (registry.instances) displaced
     expect(listed.find((i) => i.id === 'static-a')?.metadata).toEqual({});
   });
 
+  test('comes back when the registration that took its id is displaced at its own address', async () => {
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.5', port: 80, id: 'static-a', ephemeral: false })).status).toBe(200);
+    expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.5', port: 80, id: 'other', ephemeral: false })).status).toBe(200);
+    const listed = (await api(env.admin, 'GET', '/v1/instances?service=aigc')).json.instances as Array<{ id: string; host: string }>;
+    expect(listed.map((i) => `${i.id}@${i.host}`).sort()).toEqual(['other@10.1.1.5', 'static-a@10.1.1.1', 'static-b@10.1.1.2']);
+  });
+
   test('does not displace a live registration: it waits until the address is free', async () => {
     expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'first', ephemeral: false })).status).toBe(200);
     expect((await api(env.admin, 'POST', '/v1/instances', { service: 'aigc', host: '10.1.1.1', port: 80, id: 'second', ephemeral: false })).status).toBe(200);
@@ -123,4 +130,28 @@ describe('an instance from the configuration file (registry.instances) displaced
     expect((await api(env.admin, 'DELETE', '/v1/instances/default/aigc/second')).status).toBe(200);
     expect(await ids(env.admin)).toEqual(['static-a', 'static-b']);
   });
+});
+
+test('at start, a stored registration displacing a configured instance does not get the record stored under the configured id deleted', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-address-'));
+  const store = await EmbeddedStore.open(dataDir);
+  // 'a' took the configured instance's address; 'static-c' is a registration under the configured id, elsewhere.
+  await store.put('instances/default/aigc/a', JSON.stringify({ host: '10.1.1.1', port: 80, ephemeral: false, ttlSeconds: 15 }));
+  await store.put('instances/default/aigc/static-c', JSON.stringify({ host: '10.1.1.9', port: 80, ephemeral: false, ttlSeconds: 15 }));
+  await store.close();
+  const parsed = parseInstance({ service: 'aigc', host: '10.1.1.1', port: 80, id: 'static-c', ephemeral: false }, { ttlSeconds: 15 }, 'registry.instances[0]');
+  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+  const env = await startApp({ dataDir, registry: { ttlSeconds: 15, instances: [parsed.instance] } });
+  try {
+    const listed = (await api(env.admin, 'GET', '/v1/instances?service=aigc')).json.instances as Array<{ id: string; host: string }>;
+    expect(listed.map((i) => `${i.id}@${i.host}`).sort()).toEqual(['a@10.1.1.1', 'static-c@10.1.1.9']);
+  } finally {
+    await env.app.stop();
+  }
+  const reopened = await EmbeddedStore.open(dataDir);
+  try {
+    expect((await reopened.list('instances/')).entries.map((e) => e.key)).toEqual(['instances/default/aigc/a', 'instances/default/aigc/static-c']);
+  } finally {
+    await reopened.close();
+  }
 });
