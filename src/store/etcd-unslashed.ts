@@ -1,4 +1,4 @@
-import { EtcdLeaseInvalidError, EtcdPermissionDeniedError, type Etcd3, type IKeyValue } from 'etcd3';
+import { EtcdLeaseInvalidError, EtcdPermissionDeniedError, type Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
 import type { Logger } from '../log/logger';
 
 /** Keys read per range call (a million instances must not be one answer). */
@@ -37,18 +37,20 @@ export function prefixEnd(prefix: Buffer): Buffer {
 export async function copyUnslashedKeys(client: Etcd3, unslashed: string, ownKeys: readonly string[], historyKey: string, log: Logger): Promise<void> {
   const segment = prefixSegment(unslashed);
   if (unslashed === segment || ownKeys.length === 0) return;
-  if ((await client.kv.range({ key: Buffer.from(segment + historyKey), count_only: true })).count !== '0') return;
-  let copied = 0;
+  const history = Buffer.from(segment + historyKey);
+  if (await exists(client, history)) return;
+  const copier = new Copier(client, Buffer.byteLength(unslashed), segment, history);
   try {
-    for (const name of ownKeys) {
+    copying: for (const name of ownKeys) {
       for await (const page of pages(client, Buffer.from(unslashed + name), name.endsWith('/'))) {
-        for (let from = 0; from < page.length; from += PER_TXN) copied += await copy(client, page.slice(from, from + PER_TXN), unslashed.length, segment);
+        for (let from = 0; from < page.length; from += PER_TXN) if (!(await copier.copy(page.slice(from, from + PER_TXN)))) break copying;
       }
     }
   } catch (error) {
     // A role granted the segment only (`/mr/`) was never written the old way.
-    if (!(error instanceof EtcdPermissionDeniedError) || copied > 0) throw error;
+    if (!(error instanceof EtcdPermissionDeniedError) || copier.copied > 0) throw error;
   }
+  const copied = copier.copied;
   if (copied === 0) return;
   const deletes = ownKeys.map((name) => (name.endsWith('/') ? `etcdctl del --prefix '${unslashed}${name}'` : `etcdctl del '${unslashed}${name}'`));
   log.warn(
@@ -74,31 +76,54 @@ async function* pages(client: Etcd3, key: Buffer, under: boolean): AsyncGenerato
   }
 }
 
+async function exists(client: Etcd3, key: Buffer): Promise<boolean> {
+  return (await client.kv.range({ key, count_only: true })).count !== '0';
+}
+
 /**
- * Puts each old key's value and lease under the segment, where nothing is stored there yet (a
- * replica starting beside this one may be copying too). One transaction; when it does not
- * apply whole, key by key, leaving out a key whose lease ran out meanwhile (etcd deletes the old
- * key with it). Returns how many were copied.
+ * Puts old keys' values and leases under the segment, where nothing is stored there yet (a
+ * replica starting beside this one may be copying too), and only while no replica has written
+ * under the segment (its history key absent): a replica already serving may have deleted a key
+ * since, which a late copy would bring back.
  */
-async function copy(client: Etcd3, kvs: readonly IKeyValue[], oldPrefixLength: number, segment: string): Promise<number> {
-  const one = (kv: IKeyValue) => {
-    const key = Buffer.from(segment + kv.key.subarray(oldPrefixLength).toString());
-    return { compare: { key, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }, put: { request_put: { key, value: kv.value, lease: kv.lease === '0' ? undefined : kv.lease } } };
-  };
-  const all = kvs.map(one);
-  try {
-    const answer = await client.kv.txn({ compare: all.map((c) => c.compare), success: all.map((c) => c.put) });
-    if (answer.succeeded) return kvs.length;
-  } catch (error) {
-    if (!(error instanceof EtcdLeaseInvalidError)) throw error;
+class Copier {
+  copied = 0;
+
+  constructor(
+    private readonly client: Etcd3,
+    /** In bytes: a key is bytes, the prefix may not be ASCII. */
+    private readonly oldPrefixBytes: number,
+    private readonly segment: string,
+    private readonly history: Buffer,
+  ) {}
+
+  /**
+   * One transaction; when it does not apply whole, key by key, leaving out a key whose lease ran
+   * out meanwhile (etcd deletes the old key with it). False once the segment has a history: stop.
+   */
+  async copy(kvs: readonly IKeyValue[]): Promise<boolean> {
+    const unwritten = { key: this.history, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 };
+    const all = kvs.map((kv) => {
+      const key = Buffer.concat([Buffer.from(this.segment), kv.key.subarray(this.oldPrefixBytes)]);
+      return { compare: { key, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }, put: { request_put: { key, value: kv.value, lease: kv.lease === '0' ? undefined : kv.lease } } };
+    });
+    if (await this.apply([unwritten, ...all.map((c) => c.compare)], all.map((c) => c.put))) {
+      this.copied += kvs.length;
+      return true;
+    }
+    for (const { compare, put } of all) {
+      if (await this.apply([unwritten, compare], [put])) this.copied++;
+      else if (await exists(this.client, this.history)) return false;
+    }
+    return !(await exists(this.client, this.history));
   }
-  let copied = 0;
-  for (const { compare, put } of all) {
+
+  private async apply(compare: ICompare[], success: IRequestOp[]): Promise<boolean> {
     try {
-      if ((await client.kv.txn({ compare: [compare], success: [put] })).succeeded) copied++;
+      return (await this.client.kv.txn({ compare, success })).succeeded;
     } catch (error) {
-      if (!(error instanceof EtcdLeaseInvalidError)) throw error;
+      if (error instanceof EtcdLeaseInvalidError) return false;
+      throw error;
     }
   }
-  return copied;
 }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Etcd3, Range } from 'etcd3';
 import { silentLogger } from '../../src/log/logger';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
+import { copyUnslashedKeys } from '../../src/store/etcd-unslashed';
 import { StoreUnavailableError, type StoreEvent, type StorePut } from '../../src/store/store';
 import { Registry } from '../../src/registry/registry';
 import { RegistryStoreSync } from '../../src/registry/store-sync';
@@ -319,6 +320,59 @@ describeWithEtcd('etcd store against a real etcd', () => {
         lease.release();
       } finally {
         client.close();
+      }
+    });
+
+    test('a prefix that is not ASCII is copied by its bytes', async () => {
+      const unslashed = `${prefix.replace(/\/$/, '')}-métaroute`;
+      const client = new Etcd3({ hosts: etcd.endpoint(0) });
+      try {
+        await client.put(`${unslashed}rules`).value('the rules');
+        await client.put(`${unslashed}instances/default/shop/per`).value('persistent');
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined };
+        const copied = await EtcdStore.open(config, silentLogger, ['instances/', 'rules', 'routers/']);
+        open.push(copied);
+        expect((await copied.list('')).entries).toEqual([{ key: 'instances/default/shop/per', value: 'persistent' }, { key: 'rules', value: 'the rules' }]);
+      } finally {
+        client.close();
+      }
+    });
+
+    test('a replica late to copy does not bring back a key a replica already serving deleted', async () => {
+      const unslashed = prefix.replace(/\/$/, '');
+      const client = new Etcd3({ hosts: etcd.endpoint(0) });
+      const slow = new Etcd3({ hosts: etcd.endpoint(0) });
+      try {
+        await client.put(`${unslashed}instances/default/shop/gone`).value('persistent');
+        // Replica B found no history under the segment, then is slow to send its copy.
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        const txn = slow.kv.txn.bind(slow.kv);
+        (slow.kv as unknown as { txn: typeof txn }).txn = async (...args: Parameters<typeof txn>) => {
+          await gate;
+          return txn(...args);
+        };
+        let looked!: () => void;
+        const lookedForHistory = new Promise<void>((resolve) => (looked = resolve));
+        const range = slow.kv.range.bind(slow.kv);
+        (slow.kv as unknown as { range: typeof range }).range = async (...args: Parameters<typeof range>) => {
+          const answer = await range(...args);
+          looked();
+          return answer;
+        };
+        const copyingB = copyUnslashedKeys(slow, unslashed, ['instances/', 'rules', 'routers/'], '.history', silentLogger);
+        await lookedForHistory;
+        // Replica A copies, serves, and the instance is deregistered.
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined };
+        const a = await EtcdStore.open(config, silentLogger, ['instances/', 'rules', 'routers/']);
+        open.push(a);
+        expect(await a.delete('instances/default/shop/gone')).toBe(true);
+        release();
+        await copyingB;
+        expect(await client.get(`${prefix}instances/default/shop/gone`).string()).toBeNull();
+      } finally {
+        client.close();
+        slow.close();
       }
     });
   });
