@@ -1,54 +1,15 @@
-import type { Mutation, Side } from '../context/propagation';
 import { EXT_PROC_ATTRIBUTES, NO_CALLER } from '../context/request-context';
 import { decideRequestHeaders, type DecideOptions, type Verdict } from '../extproc/decide';
-import type { Decision } from '../model/decision';
+import type { Mutation } from '../model/decision';
 import type { HeaderList } from '../model/headers';
-import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
+import { DEFAULT_NAMESPACE } from '../model/instance';
+import type { Side } from '../model/side';
+import type { TraceStep } from '../model/trace';
 import { ignoredEndpointList } from '../routing/endpoints';
-import type { RoutingEngine, TraceStep } from '../routing/engine';
+import type { RoutingEngine } from '../routing/engine';
 import { SERVICE_HEADER } from '../routing/target';
+import type { ExplainRequest, Explanation } from './explain-types';
 import { HttpError } from './http';
-
-/**
- * A request to explain, as JSON: the inputs Envoy's ext_proc filter sends, spelled out.
- * It goes through the same pipeline as a live request (size limits, edge guard, JWT check,
- * callee identification, router chain), so explain and Envoy cannot disagree.
- */
-export interface ExplainRequest {
-  /** The cluster Envoy's route chose (`xds.cluster_name`): `shop.default`, or `shop` in the default namespace. */
-  cluster?: string;
-  /** Shorthand for `cluster`. */
-  service?: string;
-  authority?: string;
-  path?: string;
-  method?: string;
-  headers?: Record<string, string>;
-  /** A sidecar's identity (`x-metaroute-caller-*`); `transitive`: its label keys that travel the chain (outbound calls carry them as persistent metadata). */
-  caller?: { service?: string; namespace?: string; labels?: Labels; transitive?: string[] };
-  /** Which ext_proc call: `edge` (a gateway, the default: client headers untrusted), `outbound`, `inbound`. */
-  side?: Side;
-  /** Verified identity claims, as jwt_authn would forward them. */
-  claims?: Record<string, unknown>;
-  /** The client address Envoy reports (`source.address`), for caller_ip sources. */
-  sourceAddress?: string;
-}
-
-export interface Explanation {
-  service: string;
-  cluster: string;
-  rule: string;
-  decision: Decision;
-  /** Why the request was refused before routing (`spoofed_header`, ...), or ''. */
-  refused: string;
-  steps: TraceStep[];
-  /**
-   * The request header changes besides the decision's own (the cluster switch header): call-chain
-   * metadata propagation, and at an edge the protected headers stripped (`onSpoofed: strip`).
-   */
-  headerMutation: Mutation;
-  /** Why Envoy will not honour the decision's endpoint list (a subset-mode cluster), or ''. */
-  endpointsIgnored: string;
-}
 
 /** A refused request is not forwarded: no header changes. */
 const NO_MUTATION: Mutation = { set: [], remove: [] };

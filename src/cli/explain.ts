@@ -1,4 +1,4 @@
-import type { ExplainRequest } from '../admin/explain';
+import type { ExplainRequest } from '../admin/explain-types';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValue, text, texts, type Command, type OptionSpec } from './command';
 

@@ -1,6 +1,7 @@
-import type { HeaderToSet } from '../model/decision';
+import type { Mutation } from '../model/decision';
 import { headerValue, type HeaderList } from '../model/headers';
 import type { Labels } from '../model/instance';
+import type { Side } from '../model/side';
 import type { Caller } from './request-context';
 import { fnv1a } from '../model/hash';
 
@@ -42,14 +43,6 @@ export const SCT_CUSTOM_DISPOSABLE_METADATA = 'sct-custom-disposable-metadata';
 
 /** The per-key spellings of a persistent value, in the order a value is taken from. */
 const PERSISTENT_PREFIXES = [PERSIST_PREFIX, SCT_TRANSITIVE_PREFIX, POLARIS_TRANSITIVE_PREFIX];
-
-/** Which ext_proc call this is, as the sidecar's bootstrap declares it (`x-metaroute-side`). */
-export type Side = 'edge' | 'inbound' | 'outbound';
-
-export interface Mutation {
-  readonly set: HeaderToSet[];
-  readonly remove: string[];
-}
 
 /**
  * The header carrying metadata key `key`: metainfo keys are upper case with `_`

@@ -1,5 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import type { Side } from '../context/propagation';
+import type { Side } from '../model/side';
 import type { Caller } from '../context/request-context';
 import { NO_CALLER } from '../context/request-context';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';

@@ -1,10 +1,12 @@
 import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier } from '../context/identity';
-import { metadataBytes, requestPropagation, type Mutation, type Side } from '../context/propagation';
+import { metadataBytes, requestPropagation } from '../context/propagation';
 import { RequestContext, type Caller, type IdentityOptions, type LazyRequestParts } from '../context/request-context';
-import type { Decision } from '../model/decision';
+import type { Decision, Mutation } from '../model/decision';
+import type { Side } from '../model/side';
+import type { TraceStep } from '../model/trace';
 import type { HeaderList } from '../model/headers';
 import type { ServiceView } from '../registry/service-view';
-import type { Outcome, RoutingEngine, TraceStep } from '../routing/engine';
+import type { Outcome, RoutingEngine } from '../routing/engine';
 import { WireError } from './wire';
 
 export interface DecideOptions {

@@ -1,4 +1,4 @@
-import type { Mutation } from '../context/propagation';
+import type { Mutation } from '../model/decision';
 import type { Decision, HeaderToSet } from '../model/decision';
 import { ENDPOINT_LIST_KEY, LB_NAMESPACE } from '../model/envoy-contract';
 import type { Labels } from '../model/instance';

@@ -6,6 +6,12 @@ export interface HeaderToSet {
   readonly value: string;
 }
 
+/** The request (or response) header changes ext_proc answers with besides a decision's own. */
+export interface Mutation {
+  readonly set: HeaderToSet[];
+  readonly remove: string[];
+}
+
 /** What metaroute tells Envoy to do with one request. */
 export type Decision =
   /** No routing opinion: Envoy continues with the route's own choice. */

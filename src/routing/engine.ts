@@ -2,19 +2,11 @@ import type { RequestContext } from '../context/request-context';
 import type { Decision } from '../model/decision';
 import type { Labels } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
+import type { TraceStep } from '../model/trace';
 import { healthyEndpoints, type RegistrySnapshot, type ServiceView, type Subset } from '../registry/service-view';
 import { endpointDecision } from './endpoints';
 import type { Router } from './router';
 import { resolveTarget } from './target';
-
-/** One router's step, for explain: how many instances went in and came out, and why. */
-export interface TraceStep {
-  readonly router: string;
-  readonly before: number;
-  readonly after: number;
-  readonly labels: Labels;
-  readonly note: string;
-}
 
 /** Registry and rules as one request sees them: swapped whole, never half-updated. */
 export interface RoutingSnapshot {

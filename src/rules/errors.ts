@@ -2,6 +2,7 @@
 export type PathSegment = string | number;
 export type Path = readonly PathSegment[];
 
+// The console imports this type (web/src/api.ts); its type-check has no Node.js types, so this file uses none.
 /** A problem with a rule document: where (path, and line:column for text input) and what. */
 export interface RuleError {
   /** e.g. `rules[2].sources[0].arguments[1].match.value`; '' is the document itself. */

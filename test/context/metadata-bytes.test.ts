@@ -1,4 +1,5 @@
-import { metadataBytes, persistentMetadata, type Mutation } from '../../src/context/propagation';
+import { metadataBytes, persistentMetadata } from '../../src/context/propagation';
+import type { Mutation } from '../../src/model/decision';
 import type { HeaderList } from '../../src/model/headers';
 
 const list = (pairs: Record<string, string>): HeaderList => ({ names: Object.keys(pairs), values: Object.values(pairs), bytes: 0, oversized: false });

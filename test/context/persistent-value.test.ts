@@ -1,4 +1,5 @@
-import { persistentMetadata, persistentValue, type Mutation } from '../../src/context/propagation';
+import { persistentMetadata, persistentValue } from '../../src/context/propagation';
+import type { Mutation } from '../../src/model/decision';
 import type { HeaderList } from '../../src/model/headers';
 
 const lines = (...pairs: Array<[string, string]>): HeaderList => ({ names: pairs.map((p) => p[0]), values: pairs.map((p) => p[1]), bytes: 0, oversized: false });

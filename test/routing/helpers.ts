@@ -4,7 +4,8 @@ import type { Decision } from '../../src/model/decision';
 import type { Instance, Labels, Locality } from '../../src/model/instance';
 import type { ServiceView } from '../../src/registry/service-view';
 import { Registry } from '../../src/registry/registry';
-import { RoutingEngine, type TraceStep } from '../../src/routing/engine';
+import type { TraceStep } from '../../src/model/trace';
+import { RoutingEngine } from '../../src/routing/engine';
 import type { Router } from '../../src/routing/router';
 import { EMPTY_RULES } from '../../src/rules';
 

@@ -1,5 +1,6 @@
 import { Registry } from '../../src/registry/registry';
-import { RoutingEngine, type TraceStep } from '../../src/routing/engine';
+import type { TraceStep } from '../../src/model/trace';
+import { RoutingEngine } from '../../src/routing/engine';
 import { MetadataRouter } from '../../src/routing/metadata-router';
 import { loadRulesValue } from '../../src/rules';
 import { decide, instance, request, type InstanceSpec } from './helpers';

@@ -1,5 +1,5 @@
 import { RecoverRouter } from '../../src/routing/recover-router';
-import type { TraceStep } from '../../src/routing/engine';
+import type { TraceStep } from '../../src/model/trace';
 import { decide, endpoints, engineWith, pickZone, pickLabels, request, sortedEndpoints, type InstanceSpec } from './helpers';
 
 const INSTANCES: InstanceSpec[] = [

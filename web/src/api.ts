@@ -1,5 +1,7 @@
 /** The admin API, from the page the admin server served (same origin), with the bearer token when one was given. */
 
+import type { Labels } from '../../src/model/instance';
+
 const TOKEN_KEY = 'metaroute.token';
 
 export function token(): string | null {
@@ -45,8 +47,15 @@ export async function api<T>(method: string, path: string, body?: string, conten
   return json as T;
 }
 
-export type Labels = Record<string, string>;
+// The server's own types, imported type-only (nothing of src/ reaches the bundle); each comes
+// from a file that needs no Node.js, which this type-check (no Node.js types) holds them to.
+export type { Labels } from '../../src/model/instance';
+export type { Decision } from '../../src/model/decision';
+export type { ExplainRequest, Explanation } from '../../src/admin/explain-types';
+export type { RuleError } from '../../src/rules/errors';
 
+// Restated by hand: on the server these are built in modules that use Node.js (registry, timers,
+// xDS streams) or only described by the serializer schemas (src/admin/schemas.ts).
 export interface ServiceSummary { namespace: string; service: string; cluster: string; instances: number; healthy: number }
 
 export interface Overview {
@@ -77,27 +86,6 @@ export interface ServiceDetail {
   page: { offset: number; limit: number; matching: number; instances: Instance[] };
 }
 
-export interface Split {
-  until: number;
-  seconds: number;
-  series: Array<{ destination: string; outcome: string; counts: number[] }>;
-}
-
-export interface RuleError { path: string; line?: number; column?: number; message: string }
-
-export interface Decision { kind: string; reason?: string; labels?: Labels; endpoints?: string[]; first?: number; cluster?: string; status?: number; body?: string }
-
-export interface Explanation {
-  service: string;
-  cluster: string;
-  rule: string;
-  decision: Decision;
-  refused: string;
-  steps: Array<{ router: string; before: number; after: number; labels: Labels; note: string }>;
-  headerMutation: { set: Array<{ key: string; value: string }>; remove: string[] };
-  endpointsIgnored: string;
-}
-
 export interface TypeState {
   type_url: string;
   wildcard: boolean;
@@ -118,11 +106,17 @@ export interface Proxy {
   types: Record<string, TypeState>;
 }
 
+export interface Split {
+  until: number;
+  seconds: number;
+  series: Array<{ destination: string; outcome: string; counts: number[] }>;
+}
+
 export interface RouterEntry { name: string; order: number; config: unknown }
 
 /** `k=v` pairs, one per line (or comma-separated), into an object; blank lines are skipped. */
-export function parsePairs(text: string, separator: '=' | ':'): Labels {
-  const out: Labels = {};
+export function parsePairs(text: string, separator: '=' | ':'): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const part of text.split(/[\n,]/)) {
     const at = part.indexOf(separator);
     if (part.trim() === '') continue;
