@@ -16,6 +16,8 @@ import { buildConsole, GRAY, PLAIN, RULES, seed } from './fixture';
  */
 const SCREENSHOTS = process.env['CONSOLE_SCREENSHOTS'];
 const AXE = require.resolve('axe-core/axe.min.js');
+/** A custom router that, asked with `x-act: pick`, picks one instance itself: an endpoint list. */
+const SLOT_PICK = path.join(__dirname, '..', 'routing', 'fixtures', 'slot-pick-router.js');
 
 /** Fails on serious and critical violations (axe-core, injected into the page). */
 async function expectAccessible(page: Page, what: string): Promise<void> {
@@ -49,7 +51,7 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     buildConsole();
     if (SCREENSHOTS) fs.mkdirSync(SCREENSHOTS, { recursive: true });
     // Ephemeral instances must outlive the suite: a browser slow to start under CI load let 30 s ones expire before the first page.
-    env = await startApp({ registry: { ttlSeconds: 3600, instances: [] } });
+    env = await startApp({ registry: { ttlSeconds: 3600, instances: [] }, routers: [{ name: undefined, module: SLOT_PICK, config: {} }] });
     ui = `${env.admin}/ui/`;
     await seed(env);
     extProc = new ExtProcClient(env.extProc);
@@ -232,13 +234,40 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     expect(routers).toEqual((await api(env.admin, 'GET', '/v1/routers')).json.routers.slice(0, routers.length));
     expect(await page.getByTestId('steps').getByRole('row', { name: /^rule/ }).textContent()).toContain('version=v2');
     await expectAccessible(page, 'explain');
-    await screenshot(page, 'explain');
 
     // A request no rule sends to the canary, with the caller filled in.
     await page.getByLabel('Headers (name: value, one per line)').fill('');
     await page.getByLabel('Caller service', { exact: true }).fill('web');
     await page.getByRole('button', { name: 'Explain' }).click();
     await until(async () => (await page.getByTestId('decision').textContent()) === 'subset version=v1 for default/shop by rule everyone', 'the second explanation');
+    expect(await page.getByTestId('header-changes').textContent({ timeout: 5000 })).toBe("None besides the decision's own.");
+
+    // An outbound call whose caller's env label travels the chain: the propagation headers, as the API answers them.
+    await page.getByLabel('Which call').selectOption('outbound');
+    await page.getByLabel('Caller labels (name=value, one per line)').fill('env=dev1');
+    await page.getByLabel('Caller labels that travel the call chain (names, comma-separated)').fill('env');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    const changes = page.getByTestId('header-changes').locator('li');
+    await until(async () => (await changes.count()) > 0, 'the header changes');
+    const { headerMutation } = (await api(env.admin, 'POST', '/explain', {
+      service: 'shop.default', method: 'GET', path: '/cart?page=2', headers: { cookie: 'session=abc' }, side: 'outbound',
+      caller: { service: 'web', labels: { env: 'dev1' }, transitive: ['env'] },
+    })).json as { headerMutation: { set: Array<{ key: string; value: string }>; remove: string[] } };
+    expect(headerMutation.set).toContainEqual({ key: 'rpc-persist-env', value: 'dev1' });
+    expect(await changes.allTextContents()).toEqual([...headerMutation.set.map((h) => `set ${h.key}=${h.value}`), ...headerMutation.remove.map((name) => `remove ${name}`)]);
+    expect(await page.getByTestId('endpoints-ignored').count()).toBe(0);
+    await screenshot(page, 'explain');
+
+    // A custom router's own endpoint pick on catalog, a subset-mode cluster: Envoy ignores the list, and the page warns.
+    await page.getByLabel('Service (cluster)').fill('catalog.default');
+    await page.getByLabel('Headers (name: value, one per line)').fill('x-act: pick\nx-slot: 1');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await page.getByTestId('endpoints-ignored').waitFor();
+    expect(await page.getByTestId('decision').textContent()).toMatch(/^endpoints 10\.1\.0\.\d+:9000 for default\/catalog$/);
+    expect(await page.getByTestId('endpoints-ignored').textContent()).toBe(
+      'Envoy ignores this endpoint list: catalog.default is in subset mode (no metadata route with mode: endpoint): Envoy reads an endpoint list only on an endpoint-mode (override_host) cluster, so its load balancer picks any endpoint of the cluster',
+    );
+    await expectAccessible(page, 'explain with an ignored endpoint list');
   });
 
   it('proxies: the connected xDS client with its subscriptions, ACKed and NACKed versions and convergence; updates without reloading', async () => {
@@ -272,7 +301,7 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     await page.goto(`${ui}#/routers`);
     const chain = page.getByTestId('chain');
     await chain.locator('li').first().waitFor();
-    expect(await chain.locator('li h2').allTextContents()).toEqual(['100 · lane', '200 · rule', '300 · metadata', '400 · nearby', '500 · canary', '900 · recover']);
+    expect(await chain.locator('li h2').allTextContents()).toEqual(['100 · lane', '200 · rule', '300 · metadata', '350 · slot-pick', '400 · nearby', '500 · canary', '900 · recover']);
     const canary = chain.locator('li[data-router="canary"]');
     const config = canary.getByLabel('Configuration of canary (JSON)');
     await config.fill('{"colour": "red"}');

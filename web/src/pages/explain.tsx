@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, labelText, parsePairs, type Decision, type Explanation, type Overview } from '../api';
+import { api, labelText, parsePairs, type Decision, type ExplainRequest, type Explanation, type Overview } from '../api';
 import { describe, useLoad } from '../hooks';
 
 function initialService(): string {
@@ -17,9 +17,20 @@ export function decisionText(d: Decision): string {
   }
 }
 
+/** The header changes besides the decision's own: `set name=value` lines, then `remove name`. */
+function HeaderChanges({ mutation }: { mutation: Explanation['headerMutation'] }) {
+  if (mutation.set.length === 0 && mutation.remove.length === 0) return <p data-testid="header-changes">None besides the decision's own.</p>;
+  return (
+    <ul data-testid="header-changes" class="changes wrap">
+      {mutation.set.map((h, i) => <li key={`set ${i}`}>set <code>{h.key}={h.value}</code></li>)}
+      {mutation.remove.map((name, i) => <li key={`remove ${i}`}>remove <code>{name}</code></li>)}
+    </ul>
+  );
+}
+
 export function ExplainPage() {
   const services = useLoad(() => api<Overview>('GET', '/v1/overview'), []);
-  const [form, setForm] = useState({ service: initialService(), method: 'GET', path: '/', query: '', headers: '', cookies: '', side: 'edge', callerService: '', callerNamespace: '', callerLabels: '', claims: '' });
+  const [form, setForm] = useState({ service: initialService(), method: 'GET', path: '/', query: '', headers: '', cookies: '', side: 'edge', callerService: '', callerNamespace: '', callerLabels: '', callerTransitive: '', claims: '' });
   const [answer, setAnswer] = useState<Explanation | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const field = (name: keyof typeof form) => ({
@@ -37,11 +48,12 @@ export function ExplainPage() {
       const cookies = parsePairs(form.cookies, '=');
       if (Object.keys(cookies).length) headers['cookie'] = Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; ');
       const query = new URLSearchParams(parsePairs(form.query, '=')).toString();
-      const body: Record<string, unknown> = { service: form.service, method: form.method, path: form.path + (query ? `?${query}` : ''), headers, side: form.side };
-      if (form.callerService) body['caller'] = { service: form.callerService, ...(form.callerNamespace && { namespace: form.callerNamespace }), labels: parsePairs(form.callerLabels, '=') };
+      const body: ExplainRequest = { service: form.service, method: form.method, path: form.path + (query ? `?${query}` : ''), headers, side: form.side as ExplainRequest['side'] };
+      const transitive = form.callerTransitive.split(/[\s,]+/).filter((name) => name !== '');
+      if (form.callerService) body.caller = { service: form.callerService, ...(form.callerNamespace && { namespace: form.callerNamespace }), labels: parsePairs(form.callerLabels, '='), ...(transitive.length > 0 && { transitive }) };
       if (form.claims.trim()) {
         try {
-          body['claims'] = JSON.parse(form.claims);
+          body.claims = JSON.parse(form.claims);
         } catch (e) {
           throw new Error(`claims: not JSON (${(e as Error).message})`);
         }
@@ -82,6 +94,8 @@ export function ExplainPage() {
         <input {...field('callerNamespace')} placeholder="default" />
         <label for="explain-callerLabels">Caller labels (name=value, one per line)</label>
         <textarea {...field('callerLabels')} rows={2} />
+        <label for="explain-callerTransitive">Caller labels that travel the call chain (names, comma-separated)</label>
+        <input {...field('callerTransitive')} placeholder="env" />
         <label for="explain-claims">Verified claims (JSON)</label>
         <textarea {...field('claims')} rows={2} placeholder='{"sub": "alice"}' />
         <span />
@@ -97,6 +111,11 @@ export function ExplainPage() {
             {answer.rule && <> by rule <code>{answer.rule}</code></>}
             {answer.refused && <> (refused: {answer.refused})</>}
           </p>
+          {answer.endpointsIgnored && (
+            <p data-testid="endpoints-ignored" class="warning"><strong>Envoy ignores this endpoint list:</strong> {answer.endpointsIgnored}</p>
+          )}
+          <h2>Request header changes</h2>
+          <HeaderChanges mutation={answer.headerMutation} />
           <div class="scroll">
             <table data-testid="steps">
               <caption>Each router's input and output</caption>
