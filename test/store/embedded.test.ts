@@ -45,6 +45,28 @@ test('putAll: one promise for many keys, written and watched together and in ord
   await reopened.close();
 });
 
+test('a group commit takes at most 500 records (each is one synchronous step on the event loop); a putAll stays whole in one', async () => {
+  const dir = tmp();
+  const store = await EmbeddedStore.open(dir);
+  const events: StoreEvent[] = [];
+  store.watch('k/', (await store.list('k/')).revision, (e) => events.push(e));
+  // One turn: 300 puts, a putAll of 400 (does not fit beside them: the next commit), 900 more puts.
+  const first = Array.from({ length: 300 }, (_, i) => store.put(`k/a${i}`, 'v'));
+  const all = store.putAll(Array.from({ length: 400 }, (_, i) => ({ key: `k/b${i}`, value: 'v' })));
+  const rest = Array.from({ length: 900 }, (_, i) => store.put(`k/c${i}`, 'v'));
+  await first[0];
+  expect(events).toHaveLength(300);
+  await all;
+  expect(events.map((e) => e.key.slice(0, 3))).toEqual([...Array(300).fill('k/a'), ...Array(400).fill('k/b'), ...Array(100).fill('k/c')]);
+  await Promise.all([...first, ...rest]);
+  expect(events).toHaveLength(1600);
+  expect(events.map((e) => e.revision - events[0]!.revision)).toEqual(events.map((_, i) => i));
+  await store.close();
+  const reopened = await EmbeddedStore.open(dir);
+  expect((await reopened.list('k/')).entries).toHaveLength(1600);
+  await reopened.close();
+});
+
 test('a torn last record (a crash mid-write, never acknowledged) is dropped on open', async () => {
   const dir = tmp();
   const store = await EmbeddedStore.open(dir);
