@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DecideOptions } from '../extproc/decide';
 import { serviceKey, type Instance } from '../model/instance';
+import { resultInSlices, runInSlices, type Steps } from '../model/slices';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import type { CertificateFiles } from '../tls/certificate-files';
@@ -296,17 +297,7 @@ export class AdminServer {
     const parsed = await parseBatch(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
     if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
     const { register, deregister } = parsed.batch;
-    if (grant) register.forEach((instance, i) => {
-      this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
-      const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
-      if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
-      this.authorizeDisplacing(grant, instance, `register[${i}]: `);
-    });
-    if (grant) deregister.forEach((ref, i) => {
-      this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
-    });
-    // New instances count against the token's quota like single registrations (reserved until written).
-    const fresh = register.flatMap((instance, i) => (this.deps.registry.get(instance.namespace, instance.service, instance.id) ? [] : [{ instance, i }]));
+    const fresh = await resultInSlices(this.authorizeBatch(grant, register, deregister));
     const release = this.reserveQuota(grant, fresh.map(({ instance }) => `${instance.namespace}/${instance.service}/${instance.id}`), (k) => `register[${fresh[k]!.i}]: `);
     let existed: boolean[];
     try {
@@ -331,10 +322,46 @@ export class AdminServer {
     const errors: string[] = [];
     const refs = await parseRefs(list, 'instances', errors);
     if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
-    if (grant) refs.forEach((ref, i) => this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref!.namespace, ref!.service, ref!.id) ?? ref!, `instances[${i}]`));
+    if (grant) await runInSlices(this.authorizeHeartbeats(grant, refs as InstanceRef[]));
     const alive = await this.deps.sync.heartbeats(refs as InstanceRef[]);
     const unknown = refs.filter((_, i) => !alive[i]);
     send(res, 200, serialize.heartbeats({ alive: refs.length - unknown.length, unknown }));
+  }
+
+  /** Authorizes every heartbeat of a call before any is applied, a step per entry run in slices (see authorizeBatch). */
+  private *authorizeHeartbeats(grant: AuthToken, refs: readonly InstanceRef[]): Steps<void> {
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!;
+      this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `instances[${i}]`);
+      yield;
+    }
+  }
+
+  /**
+   * Authorizes every entry of a batch (as a whole: before anything is written), a step per
+   * entry run in slices: a token's scope check costs a few µs (its address lists), and 4,000
+   * entries checked in one go held the event loop 40-100 ms. Returns the instances not
+   * registered yet, with their index: they count against the token's quota.
+   */
+  private *authorizeBatch(grant: AuthToken | undefined, register: readonly Instance[], deregister: readonly InstanceRef[]): Steps<Array<{ instance: Instance; i: number }>> {
+    const fresh: Array<{ instance: Instance; i: number }> = [];
+    for (let i = 0; i < register.length; i++) {
+      const instance = register[i]!;
+      const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
+      if (!existing) fresh.push({ instance, i });
+      if (grant) {
+        this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
+        if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
+        this.authorizeDisplacing(grant, instance, `register[${i}]: `);
+      }
+      yield;
+    }
+    for (let i = 0; grant && i < deregister.length; i++) {
+      const ref = deregister[i]!;
+      this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
+      yield;
+    }
+    return fresh;
   }
 
   private authorizeEntry(grant: ReturnType<AdminAuth['registrant']>, verb: string, target: Parameters<AdminAuth['authorize']>[2], at: string): void {
