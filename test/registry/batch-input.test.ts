@@ -1,4 +1,4 @@
-import { parseRef, parseRefs } from '../../src/registry/batch-input';
+import { parseBatch, parseRef, parseRefs } from '../../src/registry/batch-input';
 import { turnsDuring } from '../support/turns';
 
 test('parseRefs validates a long list a few hundred entries per event-loop turn, naming a bad entry by index', async () => {
@@ -11,6 +11,17 @@ test('parseRefs validates a long list a few hundred entries per event-loop turn,
   expect(errors).toEqual(["instances[1500].id: required, letters, digits, '_', '.', '-', ':'"]);
   expect(refs[0]).toEqual({ namespace: 'default', service: 'shop', id: 'i0' });
   expect(refs[1500]).toBeUndefined();
+});
+
+test('parseBatch and parseRefs look at no entry in the turn they are called in (the body was parsed in it)', async () => {
+  const looked: string[] = [];
+  const watched = (name: string, value: Record<string, unknown>) => new Proxy(value, { ownKeys: (target) => (looked.push(name), Reflect.ownKeys(target)) });
+  const batch = parseBatch({ register: [watched('register[0]', { service: 'shop', host: '10.0.0.1', port: 80 })] }, { ttlSeconds: 15 });
+  const refs = parseRefs([watched('instances[0]', { service: 'shop', id: 'i0' })], 'instances', []);
+  expect(looked).toEqual([]);
+  expect((await batch).ok).toBe(true);
+  expect(await refs).toEqual([{ namespace: 'default', service: 'shop', id: 'i0' }]);
+  expect(looked.sort()).toEqual(['instances[0]', 'register[0]']);
 });
 
 test('parseRef names every unknown or bad field of an entry, a JSON `__proto__` key included, and defaults the namespace', () => {
