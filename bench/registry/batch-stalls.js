@@ -1,0 +1,137 @@
+// bench/registry/batch-stalls.js: how long one admin batch call holds the server's event loop.
+// Starts `metaroute serve` (bench/registry/probe.js preloaded, the embedded store in a temp data
+// directory), loads INSTANCES into one service by batch (2,000 per call), then sends, one at a
+// time with the server otherwise idle, each kind of call:
+//   replace-N   POST /v1/instances/batch, N existing instances with changed labels
+//   new-N       POST /v1/instances/batch, N instances not registered before
+//   heartbeat-N POST /v1/heartbeats, N registered instances (at most 10,000 per call)
+// and asks the probe, around each call (and 300 ms after its answer, for work it set off), for
+// the longest event-loop delay (monitorEventLoopDelay, 1 ms resolution) and the longest stall's
+// own share (not waiting for a core). With several builds (DISTS=/old/dist,/new/dist) it starts
+// one server per build per round, alternating (A, B, A, B ...), and prints min / median / max of
+// the longest stall per call kind and build.
+// Usage: npm run build; node bench/registry/batch-stalls.js
+// Env: INSTANCES (100000), ROUNDS (3), CALLS (per kind per round, 3), DISTS (comma-separated
+// builds, default ./dist), KINDS (e.g. replace-2000,heartbeat-10000), CPU_PROF_DIR (the servers
+// write --cpu-prof there, at --cpu-prof-interval 100) with PROBE_STALLS_OUT (the probe's stalls,
+// for bench/registry/stall-profile.js), TOKEN=1 (calls carry a registration token whose scope
+// is checked per entry: the big service, any label value, hosts in 10.0.0.0/8; no maxInstances,
+// whose count is another matter, see docs/PERFORMANCE.md). No xDS client subscribes (run.js ADS=1 has one).
+'use strict';
+const { fork } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { freePort, untilServingLogged } = require('../serving');
+const { instance } = require('./admin');
+const { triple } = require('./stats');
+
+const ROOT = path.join(__dirname, '..', '..');
+const DISTS = (process.env.DISTS ?? path.join(ROOT, 'dist')).split(',').map((d) => path.resolve(d));
+const INSTANCES = Number(process.env.INSTANCES ?? 100000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const CALLS = Number(process.env.CALLS ?? 3);
+const LOAD_BATCH = 2000;
+const KINDS = (process.env.KINDS ?? 'replace-2000,replace-4000,new-2000,new-4000,heartbeat-2000,heartbeat-5000,heartbeat-10000').split(',');
+const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-stalls-'));
+const TOKEN = process.env.TOKEN === '1' ? 'batch-stalls-0123456789abcdef' : undefined;
+
+async function startServer(dist, name) {
+  const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
+  const rules = path.join(OUT, 'rules.yaml');
+  const logPath = path.join(OUT, `${name}.log`);
+  fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
+  const prof = process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.CPU_PROF_DIR, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const config = path.join(OUT, 'config.json');
+  fs.writeFileSync(config, JSON.stringify(TOKEN ? { auth: { tokens: [{ token: TOKEN, services: ['big'], optionalLabels: { '*': ['*'] }, addresses: ['10.0.0.0/8'] }] } } : {}));
+  const child = fork(path.join(dist, 'cli/main.js'), ['serve', '--config', config], {
+    execArgv: ['-r', path.join(__dirname, 'probe.js'), ...prof],
+    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, `${name}-data`), METAROUTE_RULES_FILE: rules },
+    stdio: ['ignore', 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
+  });
+  await untilServingLogged(child, logPath);
+  const stats = () => new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send('stats');
+  });
+  const stop = () => new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+  return { admin: `http://127.0.0.1:${ports.admin}`, stats, stop };
+}
+
+/** POST as the bench's token, if any. */
+async function call(admin, urlPath, body) {
+  const res = await fetch(`${admin}${urlPath}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(TOKEN && { authorization: `Bearer ${TOKEN}` }) }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${urlPath}: ${res.status} ${text.slice(0, 300)}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ref = (i) => ({ service: 'big', id: `i${i}` });
+
+/** The body of one call of `kind`; `call` numbers the calls of a server so each differs from the last. */
+function callOf(kind, call, state) {
+  const [what, n] = [kind.slice(0, kind.lastIndexOf('-')), Number(kind.slice(kind.lastIndexOf('-') + 1))];
+  const from = (call * n) % (INSTANCES - n);
+  if (what === 'replace') return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => ({ ...instance(from + k, call % 2 ? 'stable' : 'gray'), metadata: { version: call % 2 ? 'stable' : 'gray', user: `u${from + k}-${call}` } })) } };
+  if (what === 'new') {
+    const start = state.next;
+    state.next += n;
+    return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => instance(start + k)) } };
+  }
+  if (what === 'heartbeat') return { path: '/v1/heartbeats', body: { instances: Array.from({ length: n }, (_, k) => ref(from + k)) } };
+  throw new Error(`unknown kind ${kind}`);
+}
+
+async function measureBuild(dist, name, results) {
+  const server = await startServer(dist, name);
+  try {
+    const t0 = performance.now();
+    for (let from = 0; from < INSTANCES; from += LOAD_BATCH) {
+      await call(server.admin, '/v1/instances/batch', { register: Array.from({ length: Math.min(LOAD_BATCH, INSTANCES - from) }, (_, k) => instance(from + k)) });
+    }
+    console.error(`${name}: ${INSTANCES} loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    await sleep(2000);
+    const state = { next: INSTANCES + 1_000_000 };
+    let sent = 0;
+    for (const kind of KINDS) {
+      for (let c = 0; c < CALLS; c++) {
+        const { path: urlPath, body } = callOf(kind, sent++, state);
+        await sleep(300); // the body is built in this process; the server is idle
+        await server.stats(); // starts the probe's figures over
+        const t = performance.now();
+        await call(server.admin, urlPath, body);
+        const ms = performance.now() - t;
+        await sleep(300);
+        const s = await server.stats();
+        (results[kind] ??= []).push({ loopMaxMs: s.loopMaxMs, ownMaxMs: s.ownMaxMs, callMs: ms });
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+async function main() {
+  const results = DISTS.map(() => ({}));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let b = 0; b < DISTS.length; b++) await measureBuild(DISTS[b], `r${round}-b${b}`, results[b]);
+  }
+  console.log(`\nbench/registry/batch-stalls: one call at a time into a ${INSTANCES}-instance service${TOKEN ? ', with a registration token' : ''}; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  DISTS.forEach((d, b) => console.log(`build ${String.fromCharCode(65 + b)}: ${d}`));
+  console.log(`\n| call | ${DISTS.map((_, b) => `${String.fromCharCode(65 + b)} max loop delay | ${String.fromCharCode(65 + b)} own share | ${String.fromCharCode(65 + b)} call`).join(' | ')} |`);
+  console.log(`|---|${DISTS.map(() => '---:|---:|---:').join('|')}|`);
+  for (const kind of KINDS) {
+    const cells = results.map((r) => [triple(r[kind].map((x) => x.loopMaxMs), 1), triple(r[kind].map((x) => x.ownMaxMs), 1), triple(r[kind].map((x) => x.callMs), 0)].join(' | '));
+    console.log(`| ${kind} | ${cells.join(' | ')} |`);
+  }
+  fs.rmSync(OUT, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
