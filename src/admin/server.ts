@@ -480,9 +480,19 @@ export class AdminServer {
   }
 }
 
-/** The registered instances of the services `scope` covers (its quota counts no others). */
+/**
+ * The registered instances of the services `scope` covers (its quota counts no others). When it
+ * requires a label with listed values, only those carrying one of them (from the label's
+ * postings): a per-user token over a shared service otherwise had every instance of the service
+ * checked, synchronously, per registration (375-870 ms at 100,000 instances).
+ */
 function* registeredInstances(registry: Registry, scope: TokenScope): Iterable<Instance> {
-  for (const view of registry.snapshot().services.values()) if (coversService(scope, view.namespace, view.name)) yield* view.instances;
+  const required = Object.entries(scope.labels).find(([, values]) => !values.includes('*'));
+  for (const view of registry.snapshot().services.values()) {
+    if (!coversService(scope, view.namespace, view.name)) continue;
+    if (!required) yield* view.instances;
+    else for (const value of new Set(required[1])) yield* view.withLabel(required[0], value);
+  }
 }
 
 /**

@@ -288,6 +288,12 @@ export class ServiceView {
     return memo.members;
   }
 
+  /** The instances carrying the label `key` = `value` (a locality label too), from its posting: no subset is memoised. */
+  withLabel(key: string, value: string): readonly Instance[] {
+    const list = this.postings.get(key)?.get(value);
+    return list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
+  }
+
   /** Takes an instance out of its postings and memos (not out of `all`). */
   private unindex(instance: Instance): void {
     forLabels(instance, (key, value) => {

@@ -40,3 +40,44 @@ test('counts the instances in scope once per batch, and refuses the entry past t
   expect(counts).toHaveBeenCalledTimes(3);
   counts.mockRestore();
 });
+
+describe('a token that requires a label value', () => {
+  const USER_A = 'user-a-0123456789abcdef';
+  const OTHERS = 'others-0123456789abcdef';
+  let shared: Awaited<ReturnType<typeof startApp>>;
+  beforeAll(async () => {
+    shared = await startApp({
+      auth: {
+        requireAdminAuth: 'auto',
+        tokens: [
+          { token: USER_A, services: ['shared'], labels: { user: ['A'] }, optionalLabels: {}, addresses: [], maxInstances: 3, admin: false },
+          { token: OTHERS, services: ['shared'], labels: {}, optionalLabels: { '*': ['*'] }, addresses: [], maxInstances: undefined, admin: false },
+        ],
+      },
+    });
+  });
+  afterAll(() => shared.app.stop());
+
+  const register = async (token: string, register: unknown[]) => {
+    const response = await fetch(`${shared.admin}/v1/instances/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ register }) });
+    return { status: response.status, json: (await response.json()) as { error?: string } };
+  };
+  const of = (user: string, from: number, n: number) => Array.from({ length: n }, (_, i) => ({ service: 'shared', host: `10.1.${(from + i) >> 8}.${(from + i) & 255}`, port: 80, metadata: { user } }));
+
+  test('its quota counts only the instances carrying that value, not every instance of the service', async () => {
+    expect((await register(OTHERS, [...of('B', 0, 500), ...of('C', 500, 500)])).status).toBe(200);
+    let looked = 0;
+    const count = tokenScope.countInScope;
+    const counts = jest.spyOn(tokenScope, 'countInScope').mockImplementation((scope, allowed, instances) => {
+      const list = [...instances];
+      looked += list.length;
+      return count(scope, allowed, list);
+    });
+    expect((await register(USER_A, of('A', 2000, 1))).status).toBe(200);
+    expect((await register(USER_A, of('A', 2001, 2))).status).toBe(200);
+    expect(await register(USER_A, of('A', 2003, 1))).toEqual({ status: 403, json: expect.objectContaining({ error: 'register[0]: token may register at most 3 instances; 3 are registered within its scope, and this would add 1; nothing was changed' }) });
+    expect(counts).toHaveBeenCalledTimes(3);
+    expect(looked).toBe(0 + 1 + 3); // A's instances only, as they were at each call (one alone, then a set of them)
+    counts.mockRestore();
+  });
+});
