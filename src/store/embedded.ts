@@ -14,7 +14,7 @@ interface GroupCommit {
   readonly committed: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
-  /** Its flush has begun (or it failed first): later flushes of it do nothing. */
+  /** Its flush has begun: a later one (its own turn on the lane, after close() flushed it) does nothing. */
   taken: boolean;
 }
 
@@ -70,8 +70,11 @@ export class EmbeddedStore implements Store {
   private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
   private readonly log: Logger;
   private readonly compactAfterRecords: number;
-  /** The group commit that writes queued now join (until it holds MAX_COMMIT_RECORDS); its flush is scheduled when it opens. */
-  private nextCommit: GroupCommit | undefined;
+  /**
+   * Group commits opened and not yet flushing, oldest first; writes queued now join the last
+   * (until it holds MAX_COMMIT_RECORDS). Each one's flush is scheduled on the lane when it opens.
+   */
+  private readonly waiting: GroupCommit[] = [];
   /** Group commits and the compaction's switch-over run one at a time, in order. */
   private lane: Promise<void> = Promise.resolve();
   private revision = 0;
@@ -307,7 +310,10 @@ export class EmbeddedStore implements Store {
 
   private async shutDown(): Promise<void> {
     await this.compacting;
-    await this.enqueue(() => this.flush(this.nextCommit)); // the open one (a full one has its own flush on the lane)
+    // Commits opened after this step was queued flush here, in order (their own turns come after it).
+    await this.enqueue(async () => {
+      for (const commit of [...this.waiting]) await this.flush(commit);
+    });
     if (!this.closed) {
       this.closed = true;
       await this.file.close();
@@ -326,9 +332,11 @@ export class EmbeddedStore implements Store {
 
   /** The open group commit if `count` more records fit in it, else a new one (which writes then join). */
   private commitFor(count: number): GroupCommit {
-    const open = this.nextCommit;
+    const open = this.waiting.at(-1);
     if (open && open.records.length + count <= MAX_COMMIT_RECORDS) return open;
-    return (this.nextCommit = this.openCommit());
+    const commit = this.openCommit();
+    this.waiting.push(commit);
+    return commit;
   }
 
   private openCommit(): GroupCommit {
@@ -353,10 +361,10 @@ export class EmbeddedStore implements Store {
   }
 
   /** Writes and syncs a group commit's records, then applies them all, then notifies watchers. Never rejects. */
-  private async flush(commit: GroupCommit | undefined): Promise<void> {
-    if (!commit || commit.taken) return;
+  private async flush(commit: GroupCommit): Promise<void> {
+    if (commit.taken) return;
     commit.taken = true;
-    if (this.nextCommit === commit) this.nextCommit = undefined;
+    this.waiting.splice(this.waiting.indexOf(commit), 1); // the first, as the lane flushes them in order
     const batch = commit.records;
     const fail = (error: Error) => {
       for (const record of batch) if (this.pending.get(record.k!) === record) this.pending.delete(record.k!);

@@ -67,6 +67,21 @@ test('a group commit takes at most 500 records (each is one synchronous step on 
   await reopened.close();
 });
 
+test('close() writes the puts queued while it waits its turn, over several group commits, in order', async () => {
+  const dir = tmp();
+  const store = await EmbeddedStore.open(dir);
+  const closing = store.close();
+  await Promise.resolve(); // close() has queued its turn; the puts below open commits behind it
+  const writes = Array.from({ length: 1200 }, (_, i) => store.put(`k/${i % 600}`, `v${i}`));
+  expect((await Promise.allSettled(writes)).filter((w) => w.status === 'rejected')).toEqual([]);
+  await closing;
+  const reopened = await EmbeddedStore.open(dir);
+  const { entries } = await reopened.list('k/');
+  expect(entries).toHaveLength(600);
+  expect(entries.every((e) => Number(e.value.slice(1)) >= 600)).toBe(true); // each key's later put
+  await reopened.close();
+});
+
 test('a torn last record (a crash mid-write, never acknowledged) is dropped on open', async () => {
   const dir = tmp();
   const store = await EmbeddedStore.open(dir);
