@@ -314,9 +314,9 @@ export async function routingSide(
 }
 
 export function decideOptionsOf(config: ServerConfig) {
-  const { maxHeaderBytes, maxMetadataBytes, identity, edge } = config.extProc;
+  const { maxHeaderBytes, maxMetadataBytes, identity, edge, outboundRouterFailure } = config.extProc;
   const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-  return { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge };
+  return { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge, outboundRouterFailure };
 }
 
 /** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */

@@ -46,6 +46,12 @@ export interface ServerConfig {
     };
     /** Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). */
     readonly edge: EdgeGuardConfig;
+    /**
+     * A router failing on a sidecar's outbound call: `pass` answers it unrouted with its metadata
+     * propagation (what a fail-open sidecar does, keeping the metadata); `fail` fails the stream,
+     * so that the sidecar's own `failure_mode_allow` decides (a fail-closed sidecar needs it).
+     */
+    readonly outboundRouterFailure: 'pass' | 'fail';
     /** TLS (mutual with a client CA) on the ext_proc listener; plaintext when absent. */
     readonly tls: TlsConfig | undefined;
     /** Which mutual-TLS clients are served. */
@@ -88,6 +94,7 @@ export const DEFAULTS: ServerConfig = {
     maxMetadataBytes: 8192,
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
+    outboundRouterFailure: 'pass',
     tls: undefined,
     clients: { certificateNames: [] },
   },
@@ -225,7 +232,9 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     if (taken) problems.push(taken);
     instances.push(parsed.instance);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'tls', 'clients']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'outboundRouterFailure', 'tls', 'clients']);
+  const outboundRouterFailure = extProc.outboundRouterFailure ?? DEFAULTS.extProc.outboundRouterFailure;
+  if (outboundRouterFailure !== 'pass' && outboundRouterFailure !== 'fail') problems.push(`extProc.outboundRouterFailure: must be pass or fail, got ${JSON.stringify(outboundRouterFailure)}`);
   const extProcTls = parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems);
   const identity = obj(extProc.identity, 'extProc.identity', ['metadataNamespace', 'payloadKey', 'jwt']);
   const jwt = identity.jwt === undefined ? undefined : obj(identity.jwt, 'extProc.identity.jwt', ['header', 'issuer', 'audience', 'jwks', 'secretEnv']);
@@ -295,6 +304,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
         clientHeaders: lowerList(edge.clientHeaders, 'extProc.edge.clientHeaders', DEFAULTS.extProc.edge.clientHeaders),
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
+      outboundRouterFailure: outboundRouterFailure === 'fail' ? 'fail' : 'pass',
       tls: extProcTls,
       clients: parseExtProcClients(extProc.clients, (extProc.tls as { clientCaFile?: unknown } | undefined)?.clientCaFile !== undefined, obj, problems),
     },

@@ -18,6 +18,8 @@ export interface DecideOptions {
   /** metaroute's own JWT check; undefined when Envoy's jwt_authn does it (or nobody). */
   readonly jwt: JwtVerifier | undefined;
   readonly edge: EdgeGuardConfig;
+  /** A router failing on a sidecar's outbound call: answered unrouted with its propagation, or the stream failed (`ExtProc config`). */
+  readonly outboundRouterFailure: 'pass' | 'fail';
 }
 
 /** One request as Envoy presents it: headers, who is calling, which side, and the lazily decoded rest. */
@@ -79,29 +81,30 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
   if (mutation.remove.length > strippedAtEdge) headers = withoutHeaders(headers, mutation.remove.slice(strippedAtEdge));
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
   const verifying = options.jwt?.verify(headers);
-  if (!verifying) return route(engine, ctx, input.side, mutation, trace);
+  const answersFailure = input.side === 'outbound' && options.outboundRouterFailure === 'pass';
+  if (!verifying) return route(engine, ctx, answersFailure, mutation, trace);
   return verifying.then((result) => {
     if (!result.ok) return refuse('invalid_jwt', 401, `invalid token: ${result.reason}`);
     ctx.verifiedClaims = result.claims;
-    return route(engine, ctx, input.side, mutation, trace);
+    return route(engine, ctx, answersFailure, mutation, trace);
   });
 }
 
 /**
  * Runs the router chain. A router failing (a custom router throwing or answering something
- * invalid) on a sidecar's outbound call is answered with the propagation and no routing: what
- * the sidecar's failure_mode_allow would do to a failed stream, except that the next hop still
- * gets the caller's metadata. At the edge it still fails the stream, so that the gateway's
- * failure_mode_allow decides (the shipped one fails closed: per-user routing must not fall back
- * to any container).
+ * invalid) on a sidecar's outbound call is, with `outboundRouterFailure: pass`, answered with the
+ * propagation and no routing: what a fail-open sidecar's failure_mode_allow would do to a failed
+ * stream, except that the next hop still gets the caller's metadata. Otherwise (and always at
+ * the edge) it fails the stream, so that Envoy's failure_mode_allow decides (the shipped gateway
+ * fails closed: per-user routing must not fall back to any container).
  */
-function route(engine: RoutingEngine, ctx: RequestContext, side: Side, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
+function route(engine: RoutingEngine, ctx: RequestContext, answersFailure: boolean, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
   const service = engine.target(ctx);
   try {
     return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
   } catch (error) {
     // A malformed part of the frame decoded on demand (a claim rule reading metadata_context) is Envoy's error, not a router's.
-    if (side !== 'outbound' || error instanceof WireError) throw error;
+    if (!answersFailure || error instanceof WireError) throw error;
     const routerError = (error as Error)?.message ?? String(error);
     const decision: Decision = { kind: 'pass', reason: `${routerError}; answered without routing (a sidecar fails open)` };
     return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };

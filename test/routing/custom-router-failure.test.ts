@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as path from 'node:path';
+import { DEFAULTS } from '../../src/config/config';
 import { api, startApp, until } from '../support/app';
 import { ExtProcClient, lbLabels, setHeaders, type Answer } from '../support/extproc-client';
 
@@ -64,5 +65,20 @@ test('at the edge a failing router still fails the stream (INTERNAL): the gatewa
     expect(await internalStreamErrors()).toBe(before + 1);
   } finally {
     client.close();
+  }
+});
+
+test("with extProc.outboundRouterFailure: fail, a sidecar's outbound call whose router fails fails its stream, for a fail-closed sidecar to decide", async () => {
+  const failing = await startApp({ routers: [{ name: undefined, module: MODULE, config: {} }], extProc: { ...DEFAULTS.extProc, outboundRouterFailure: 'fail' } });
+  const client = new ExtProcClient(failing.extProc, SIDECAR);
+  try {
+    await api(failing.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: {} });
+    await until(() => failing.app.engine.current.registry.services.size === 1, 'shop registered');
+    await expect(request(client, 'throw')).rejects.toMatchObject({ code: grpc.status.INTERNAL, details: 'metaroute failed this request: router slot-pick: route() threw: no slot table' });
+    const explained = await api(failing.admin, 'POST', '/explain', { service: 'shop', side: 'outbound', caller: { service: 'web' }, headers: { 'x-act': 'throw' } });
+    expect(explained.status).toBe(500);
+  } finally {
+    client.close();
+    await failing.app.stop();
   }
 });
