@@ -80,8 +80,10 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
   if (cluster) attributes['xds.cluster_name'] = cluster;
   if (request.sourceAddress) attributes['source.address'] = request.sourceAddress;
   const claims = request.claims;
+  // Transitive keys as the live path reads them from x-metaroute-caller-transitive: trimmed, empty ones dropped.
+  const transitive = (request.caller?.transitive ?? []).map((k) => k.trim()).filter((k) => k !== '');
   const caller = request.caller?.service
-    ? { service: request.caller.service, namespace: request.caller.namespace ?? DEFAULT_NAMESPACE, labels: request.caller.labels ?? {}, transitive: request.caller.transitive }
+    ? { service: request.caller.service, namespace: request.caller.namespace ?? DEFAULT_NAMESPACE, labels: request.caller.labels ?? {}, ...(transitive.length > 0 && { transitive }) }
     : NO_CALLER;
   const steps: TraceStep[] = [];
   const verdict: Verdict = await decideRequestHeaders(

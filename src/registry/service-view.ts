@@ -225,7 +225,6 @@ export class ServiceView {
       if (list instanceof MemberSet) list.replace(instance);
       else values.set(value, instance);
     });
-    // A memo that is a posting set takes it twice: replace is idempotent.
     this.forMemos(instance, (memo) => memo.members.replace(instance));
     this.holdAddress(instance);
     this.version++;

@@ -20,6 +20,7 @@ export function ignoredEndpointList(decision: Decision, callee: ServiceView, reg
   else if (decision.kind === 'cluster' && decision.endpoints) cluster = decision.cluster;
   else return undefined;
   const target = registry.clusters.get(cluster);
-  if (target && rules.metadataRoutes.get(target.key)?.mode === 'endpoint') return undefined;
+  if (!target) return `${cluster} is not a cluster metaroute serves: Envoy reads the endpoint list only if that cluster's own load-balancing policy is override_host`;
+  if (rules.metadataRoutes.get(target.key)?.mode === 'endpoint') return undefined;
   return `${cluster} is in subset mode (no metadata route with mode: endpoint): Envoy reads an endpoint list only on an endpoint-mode (override_host) cluster, so its load balancer picks any endpoint of the cluster`;
 }

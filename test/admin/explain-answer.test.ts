@@ -31,7 +31,7 @@ test("an outbound call's propagation: persistent metadata in every spelling, the
   const explained = await explain({
     service: 'shop',
     side: 'outbound',
-    caller: { service: 'web', labels: { env: 'dev1' }, transitive: ['env'] },
+    caller: { service: 'web', labels: { env: 'dev1' }, transitive: [' env', ''] }, // as the live path reads its header: trimmed, empty dropped
     // t1 is what this instance received (its inbound call marked it): a copy, for one hop only.
     headers: { 'rpc-persist-x': 'p1', 'rpc-transit-t': 't1', 'rpc-persist-metaroute-transit-seen': `t=${fnv1a('t1').toString(36)}` },
   });
@@ -67,6 +67,9 @@ test("a router's endpoint list on a subset-mode cluster is flagged as ignored by
     'shop.default is in subset mode (no metadata route with mode: endpoint): Envoy reads an endpoint list only on an endpoint-mode (override_host) cluster, so its load balancer picks any endpoint of the cluster',
   );
   expect((await explain({ service: 'shop' })).endpointsIgnored).toBe('');
+  const elsewhere = await explain({ service: 'shop', headers: { 'x-act': 'elsewhere' } });
+  expect(elsewhere.decision).toMatchObject({ kind: 'cluster', cluster: 'external-api' });
+  expect(elsewhere.endpointsIgnored).toBe("external-api is not a cluster metaroute serves: Envoy reads the endpoint list only if that cluster's own load-balancing policy is override_host");
 
   expect((await api(env.admin, 'PUT', '/v1/rules', 'metadataRoutes:\n  - { service: shop, keys: [user], mode: endpoint, failover: all }\n')).status).toBe(200);
   await until(async () => (await explain({ service: 'shop' })).decision.kind === 'endpoints', 'endpoint mode to apply');
