@@ -14,19 +14,10 @@ const { DEFAULTS } = require('../../dist/config/config');
 const { RulesChecker } = require('../../dist/app/rules-checker');
 const { envoyRoot } = require('../../dist/protos/root');
 const { createLogger } = require('../../dist/log/logger');
+const { heavyRules } = require('./documents');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 4000);
-
-function heavyRules(n) {
-  const rules = Array.from({ length: n }, (_, r) => ({
-    name: `r${r}`, service: `s${r % 100}`,
-    sources: [{ arguments: [{ type: 'header', key: 'x-user-role', match: { type: 'EXACT', value: `role-${r}` } }, { type: 'query', key: 'uid', match: { type: 'REGEX', value: `^${r}[0-9]+$` } }] }],
-    destinations: [{ name: 'gray', labels: { version: 'gray' }, weight: 50 }, { name: 'stable', labels: { version: 'stable' }, weight: 50 }],
-    stickyBy: { type: 'query', key: 'uid' },
-  }));
-  return JSON.stringify({ rules: [{ name: 'staff', service: 'shop', destinations: [{ name: 'gray', labels: { version: 'gray' } }] }, ...rules] });
-}
 
 const DOCUMENTS = {
   'valid, 1,500 rules (580 KB)': heavyRules(1500),
