@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { CheckRulesResult } from '../rules';
+import type { CheckedRules } from '../rules';
 
 /**
  * How long (wall time, from when the worker has it) one document may take to parse and
@@ -22,14 +22,14 @@ interface Job {
   readonly text: string;
   readonly origin: string;
   readonly strict: boolean;
-  readonly resolve: (result: CheckRulesResult) => void;
+  readonly resolve: (result: CheckedRules) => void;
 }
 
 /**
  * Parses and validates rule documents in a worker thread, one at a time, so a large or
  * hostile document never holds the event loop that answers ext_proc and xDS. A document
  * that takes over CHECK_TIMEOUT_MS is refused and its worker stopped (the next one starts
- * afresh). The routing thread only compiles the validated result.
+ * afresh). The routing thread only unpacks and compiles the validated result, in slices.
  */
 export class RulesChecker {
   private worker: Worker | undefined;
@@ -66,7 +66,7 @@ export class RulesChecker {
   }
 
   /** `strict` for a new document (validateRules); a stored one is checked without it. */
-  check(text: string, origin: string, strict = false): Promise<CheckRulesResult> {
+  check(text: string, origin: string, strict = false): Promise<CheckedRules> {
     if (this.closed) return Promise.resolve(refused('the rules checker is stopped'));
     return new Promise((resolve) => {
       this.queue.push({ id: ++this.nextId, text, origin, strict, resolve });
@@ -94,7 +94,7 @@ export class RulesChecker {
     worker.postMessage({ id: job.id, text: job.text, origin: job.origin, strict: job.strict });
   }
 
-  private finish(result: CheckRulesResult): void {
+  private finish(result: CheckedRules): void {
     const running = this.running;
     if (!running) return;
     clearTimeout(running.timer);
@@ -110,7 +110,7 @@ export class RulesChecker {
       ? new Worker(FROM_SOURCES, { eval: true, workerData: { entry, typescript: require.resolve('typescript') } })
       : new Worker(entry);
     worker.unref(); // an idle checker never keeps the process alive
-    worker.on('message', (message: 'ready' | { id: number; result: CheckRulesResult }) => {
+    worker.on('message', (message: 'ready' | { id: number; result: CheckedRules }) => {
       if (message === 'ready') {
         this.ready = true;
         this.runNext();
@@ -141,6 +141,6 @@ export class RulesChecker {
   }
 }
 
-function refused(message: string): CheckRulesResult {
+function refused(message: string): CheckedRules {
   return { ok: false, errors: [{ path: '', message }] };
 }

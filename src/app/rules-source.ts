@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import type { RuleSnapshot } from '../model/rule';
 import type { Logger } from '../log/logger';
 import type { Store, StoreEvent } from '../store/store';
-import { compileRules, EMPTY_RULES, formatRuleErrors, ruleCounts, type RuleDocument, type RuleError } from '../rules';
+import { resultInSlices } from '../model/slices';
+import { compileSteps, EMPTY_RULES, formatRuleErrors, ruleCounts, unpackSteps, type PackedDocument, type RuleError } from '../rules';
 import type { RulesChecker } from './rules-checker';
 
 /** Where the rule document is stored. */
@@ -58,7 +59,9 @@ interface PendingFile {
  * watch then compiles and swaps it in, on this replica and every other. Each stored
  * document is the next rule version. An invalid update changes nothing and says why.
  * Parsing and validating happen in the rules worker (RulesChecker); stored documents are
- * applied one at a time, in store order, and only compiling runs on this thread.
+ * applied one at a time, in store order, and only unpacking and compiling run on this thread,
+ * in slices between event-loop turns. The new snapshot replaces the old in one assignment
+ * after the last slice: a request sees the old rules or the new ones, never a mix.
  */
 export class RulesSource {
   private snapshotValue: RuleSnapshot = EMPTY_RULES;
@@ -74,7 +77,7 @@ export class RulesSource {
   /** The stored documents being applied, in order. */
   private applying: Promise<void> = Promise.resolve();
   /** The document this replica validated last, so applying it does not check it twice. */
-  private validated: { readonly text: string; readonly document: RuleDocument } | undefined;
+  private validated: { readonly text: string; readonly document: PackedDocument } | undefined;
   private readonly applied: AppliedRules[] = [];
   /** File reloads and their retries run one at a time, so an older text never lands after a newer one. */
   private fileWork: Promise<void> = Promise.resolve();
@@ -287,8 +290,13 @@ export class RulesSource {
       this.log.error({ event: 'rules.refused', source: stored.origin, version, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, stored.origin) }, 'stored rules refused');
       return;
     }
+    const document = checked.document;
+    const snapshot = await resultInSlices((function* () {
+      return yield* compileSteps(yield* unpackSteps(document), version);
+    })());
+    if (this.stopped) return;
     this.stored = stored;
-    this.snapshotValue = compileRules(checked.document, version);
+    this.snapshotValue = snapshot;
     this.lastReloadValue = { ok: true, at: Date.now() };
     this.applied.unshift({ version, origin: stored.origin, at: this.lastReloadValue.at, text: stored.text });
     if (this.applied.length > RULES_HISTORY) this.applied.pop();

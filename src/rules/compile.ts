@@ -1,10 +1,19 @@
 import { serviceKey } from '../model/instance';
 import type { CompiledRule, CompiledSource, Destination, Failover, LabelSource, MetadataRoute, RuleSnapshot } from '../model/rule';
+import { runToEnd, type Steps } from '../model/slices';
 import { compiledTestOf } from './matchers';
 import type { LabelSourceSpec, RuleDocument, RuleSpec } from './schema';
 
 /** Compiles a validated document into an immutable snapshot. Never throws for a validated document. */
 export function compileRules(doc: RuleDocument, version: number): RuleSnapshot {
+  return runToEnd(compileSteps(doc, version));
+}
+
+/**
+ * The same, one rule per step: 1,000 rules in one go held the routing thread 5-15 ms. The
+ * snapshot exists only once the last step is done, so whoever swaps it in swaps the whole.
+ */
+export function* compileSteps(doc: RuleDocument, version: number): Steps<RuleSnapshot> {
   const inbound = new Map<string, CompiledRule[]>();
   const outbound = new Map<string, CompiledRule[]>();
   for (const spec of doc.rules) {
@@ -14,6 +23,7 @@ export function compileRules(doc: RuleDocument, version: number): RuleSnapshot {
     const list = byService.get(key);
     if (list) list.push(rule);
     else byService.set(key, [rule]);
+    yield;
   }
   const metadataRoutes = new Map<string, MetadataRoute>();
   for (const route of doc.metadataRoutes) metadataRoutes.set(serviceKey(route.namespace, route.service), route);

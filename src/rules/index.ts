@@ -2,18 +2,25 @@ import type { RuleSnapshot } from '../model/rule';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { compileRules } from './compile';
 import { formatPath, type RuleError } from './errors';
+import type { PackedDocument } from './packed';
 import { parseRuleText } from './parse';
 import type { RuleDocument } from './schema';
 import { validateRules } from './validate';
 
 export { formatRuleErrors, type RuleError } from './errors';
-export { compileRules } from './compile';
+export { compileRules, compileSteps } from './compile';
+export { packDocument, unpackSteps, type PackedDocument } from './packed';
 export { RULE_LIMITS } from './limits';
 export type { ArgumentSpec, LabelSourceSpec, MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 export { compileMatch } from './matchers';
 
 export type CheckRulesResult =
   | { readonly ok: true; readonly document: RuleDocument }
+  | { readonly ok: false; readonly errors: RuleError[] };
+
+/** `CheckRulesResult` as the rules worker sends it (see PackedDocument). */
+export type CheckedRules =
+  | { readonly ok: true; readonly document: PackedDocument }
   | { readonly ok: false; readonly errors: RuleError[] };
 
 export type LoadRulesResult =
@@ -37,7 +44,7 @@ export function loadRules(text: string, origin: string, version: number, strict 
 
 /**
  * Parses and validates without compiling: the validated document is plain data, so the
- * rules worker (app/rules-checker) returns it to the routing thread, which only compiles.
+ * rules worker (app/rules-checker) returns it (packed) to the routing thread, which only compiles.
  * `strict` for a new document (see validateRules); a stored one is loaded without it.
  */
 export function checkRules(text: string, origin: string, strict = false): CheckRulesResult {
