@@ -1,18 +1,19 @@
-// bench/rules/profile-blocks.js: what the main thread ran in each stretch it was busy for over
-// 3 ms, from a CPU profile of bench/rules/event-loop.js (see its header; sample every 100 µs).
-// Usage: node bench/rules/profile-blocks.js <main thread .cpuprofile> [min ms, default 3]
-// A stretch is a run of samples that are not (idle); per stretch: when (ms into the profile),
-// how long, and its samples by place: the sampled function, under the deepest frame of
-// metaroute's own code (dist/) when there is one.
+// bench/rules/profile-blocks.js: what the main thread ran in the gaps bench/rules/event-loop.js
+// saw, from its CPU profile (see event-loop.js's header: sample every 100 µs, BENCH_GAPS_OUT).
+// Usage: node bench/rules/profile-blocks.js <main thread .cpuprofile> <gaps file> [min own ms, default 3]
+// Per gap whose own share (less waits for a core) is at least min: when, the gap, its own and
+// code (own less GC) shares, and its CPU samples by place: the sampled function, under the
+// deepest frame of metaroute's own code (dist/) when there is one; (idle) is time not running.
 'use strict';
 const fs = require('node:fs');
 
-const [file, minMs = '3'] = process.argv.slice(2);
-if (!file) {
-  console.error('usage: node bench/rules/profile-blocks.js <main thread .cpuprofile> [min ms]');
+const [profileFile, gapsFile, minMs = '3'] = process.argv.slice(2);
+if (!profileFile || !gapsFile) {
+  console.error('usage: node bench/rules/profile-blocks.js <main thread .cpuprofile> <gaps file> [min own ms]');
   process.exit(2);
 }
-const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
+const profile = JSON.parse(fs.readFileSync(profileFile, 'utf8'));
+const gaps = JSON.parse(fs.readFileSync(gapsFile, 'utf8'));
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 const parents = new Map();
 for (const n of profile.nodes) for (const child of n.children ?? []) parents.set(child, n.id);
@@ -30,25 +31,16 @@ function placeOf(id) {
 
 let t = profile.startTime;
 const times = profile.timeDeltas.map((delta) => (t += delta));
-const idle = (i) => nodes.get(profile.samples[i]).callFrame.functionName === '(idle)';
-let blocks = 0;
-for (let i = 0; i < times.length; ) {
-  if (idle(i)) {
-    i++;
-    continue;
-  }
-  const first = i;
-  while (i < times.length && !idle(i)) i++;
-  const ms = ((times[i] ?? times[i - 1]) - times[first]) / 1000;
-  if (ms < Number(minMs)) continue;
-  blocks++;
+const shown = gaps.filter((g) => g.ownMs >= Number(minMs));
+for (const gap of shown) {
   const places = new Map();
-  for (let k = first; k < i; k++) {
-    const place = placeOf(profile.samples[k]);
-    places.set(place, (places.get(place) ?? 0) + ((times[k + 1] ?? times[k]) - times[k]) / 1000);
+  for (let i = 0; i < times.length; i++) {
+    if (times[i] < gap.fromUs || times[i] > gap.toUs) continue;
+    const place = placeOf(profile.samples[i]);
+    places.set(place, (places.get(place) ?? 0) + ((times[i + 1] ?? times[i]) - times[i]) / 1000);
   }
   const top = [...places].sort((a, b) => b[1] - a[1]).slice(0, 8);
-  console.log(`${((times[first] - profile.startTime) / 1000).toFixed(0)} ms: busy ${ms.toFixed(1)} ms`);
+  console.log(`${((gap.fromUs - profile.startTime) / 1000).toFixed(0)} ms: gap ${gap.ms.toFixed(1)} ms, own ${gap.ownMs.toFixed(1)}, code ${gap.codeMs.toFixed(1)}`);
   for (const [place, placeMs] of top) console.log(`    ${placeMs.toFixed(1).padStart(6)} ms  ${place}`);
 }
-console.log(`${blocks} stretches over ${minMs} ms`);
+console.log(`${shown.length} of ${gaps.length} gaps with at least ${minMs} ms of their own`);
