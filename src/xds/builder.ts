@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger';
 import { clusterName } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
+import type { Steps } from '../model/slices';
 import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 import type { ResourceCache } from './cache';
 import { encodeAny } from './codec';
@@ -13,7 +14,7 @@ import {
   buildListener,
   buildRouteConfiguration,
 } from './resources';
-import { mergePolicies, NONE_HELD, subsetPolicy, type SelectorBasis } from './selectors';
+import { mergePolicies, NONE_HELD, policySteps, subsetPolicy, type SelectorBasis } from './selectors';
 import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
 
 /** What the resources of one service were last built from, to rebuild only what changed. */
@@ -51,11 +52,22 @@ export class ResourceBuilder {
    */
   build(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Changes {
     const changes = new Map<ResourceType, Set<string>>();
-    const keys = changed === 'all'
-      ? new Set([...this.built.keys(), ...registry.services.keys(), ...rules.inbound.keys(), ...rules.metadataRoutes.keys()])
-      : changed;
+    const keys = changed === 'all' ? this.allKeys(registry, rules) : changed;
     for (const key of keys) this.sync(key, registry, rules, routerKeys, held, changes);
     return changes;
+  }
+
+  /**
+   * Computes, a service per step, the subset policies a build of every service with `bases`
+   * (the rules in force and held ones) will ask for, so that build finds them ready.
+   */
+  *policySteps(registry: RegistrySnapshot, bases: readonly SelectorBasis[]): Steps<void> {
+    for (const basis of bases) yield* policySteps(basis, this.allKeys(registry, basis.rules));
+  }
+
+  /** The services a build of `'all'` visits: those built before, registered ones, and those the rules name as callee. */
+  private allKeys(registry: RegistrySnapshot, rules: RuleSnapshot): Set<string> {
+    return new Set([...this.built.keys(), ...registry.services.keys(), ...rules.inbound.keys(), ...rules.metadataRoutes.keys()]);
   }
 
   private sync(key: string, registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], held: readonly SelectorBasis[], changes: Map<ResourceType, Set<string>>): void {

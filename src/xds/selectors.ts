@@ -1,5 +1,6 @@
 import { clusterName } from '../model/instance';
 import type { CompiledRule, CompiledSource, Destination, RuleSnapshot } from '../model/rule';
+import { runToEnd, type Steps } from '../model/slices';
 
 /** How a service's Cluster lets Envoy pick the subset (or endpoint) ext_proc chose. */
 export interface SubsetPolicy {
@@ -62,6 +63,19 @@ export function subsetPolicy(rules: RuleSnapshot, key: string, routerKeys: reado
 }
 
 const policies = new WeakMap<RuleSnapshot, Map<string, SubsetPolicy>>();
+
+/**
+ * Computes (and keeps) the policies of `keys` under `basis` one service per step, its
+ * selector index a rule per step before them: for a new rule set, before a rollout's rebuild
+ * asks for them all at once (1,000 rules over 100 services: 4-6 ms in one go).
+ */
+export function* policySteps(basis: SelectorBasis, keys: Iterable<string>): Steps<void> {
+  if (!indexes.has(basis.rules)) indexes.set(basis.rules, yield* indexSteps(basis.rules));
+  for (const key of keys) {
+    subsetPolicy(basis.rules, key, basis.routerKeys);
+    yield;
+  }
+}
 
 function computePolicy(rules: RuleSnapshot, key: string, routerKeys: readonly string[]): SubsetPolicy {
   const slash = key.indexOf('/');
@@ -132,7 +146,11 @@ const indexes = new WeakMap<RuleSnapshot, SelectorIndex>();
 
 function indexOf(rules: RuleSnapshot): SelectorIndex {
   let index = indexes.get(rules);
-  if (index) return index;
+  if (!index) indexes.set(rules, (index = runToEnd(indexSteps(rules))));
+  return index;
+}
+
+function* indexSteps(rules: RuleSnapshot): Steps<SelectorIndex> {
   const anyCallee: CompiledRule[] = [];
   const byCallee = new Map<string, CompiledRule[]>();
   const switchesTo = new Map<string, Destination[]>();
@@ -140,14 +158,16 @@ function indexOf(rules: RuleSnapshot): SelectorIndex {
     for (const rule of callerRules) {
       if (rule.sources.length === 0 || rule.sources.some((s) => s.service === '*')) anyCallee.push(rule);
       for (const service of new Set(rule.sources.map((s) => s.service))) if (service !== '*') push(byCallee, service, rule);
+      yield;
     }
   }
   for (const ruleList of [...rules.inbound.values(), ...rules.outbound.values()]) {
-    for (const rule of ruleList) for (const destination of rule.destinations) if (destination.cluster) push(switchesTo, destination.cluster, destination);
+    for (const rule of ruleList) {
+      for (const destination of rule.destinations) if (destination.cluster) push(switchesTo, destination.cluster, destination);
+      yield;
+    }
   }
-  index = { anyCallee, byCallee, switchesTo };
-  indexes.set(rules, index);
-  return index;
+  return { anyCallee, byCallee, switchesTo };
 }
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
 import type { Gauge, Histogram, MetricsRegistry } from '../metrics/metrics';
 import type { RuleSnapshot } from '../model/rule';
-import { resultInSlices } from '../model/slices';
+import { resultInSlices, runInSlices } from '../model/slices';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import type { Chunks } from './chunks';
@@ -128,6 +128,14 @@ export class XdsServer {
   /** Rebuilds at once, without the debounce (a rollout's step); returns the names that changed per type. */
   rebuildNow(): Changes {
     return this.rebuild('all');
+  }
+
+  /**
+   * Computes the subset policies of every service under `bases` in slices between event-loop
+   * turns, so a `rebuildNow` with them held right after only merges and compares them.
+   */
+  async preparePolicies(bases: readonly SelectorBasis[]): Promise<void> {
+    await runInSlices(this.builder.policySteps(this.sources.registry(), bases));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { mergePolicies, subsetPolicy } from '../../src/xds/selectors';
+import { mergePolicies, policySteps, subsetPolicy } from '../../src/xds/selectors';
 import { destination, metadataRoute, rule, ruleSnapshot, source } from './helpers';
 
 const KEY = 'default/shop';
@@ -78,5 +78,25 @@ describe('mergePolicies (a change rolling out)', () => {
     const none = subsetPolicy(ruleSnapshot(), KEY);
     expect(mergePolicies([none, endpoint])).toEqual({ selectors: [], keys: [], endpointMode: true, switching: true });
     expect(mergePolicies([endpoint, none])).toEqual({ selectors: [], keys: [], endpointMode: true, switching: true });
+  });
+});
+
+describe('policySteps', () => {
+  it('computes, a step at a time, the very policies subsetPolicy then answers with, equal to those computed at once', () => {
+    const rules = () => ruleSnapshot([
+      rule('inbound', 'shop', [destination({ version: 'v2' })]),
+      rule('outbound', 'web', [destination({ lane: 'blue' })], { sources: [source('shop')] }),
+      rule('outbound', 'cron', [destination({ tier: 'gold' }, { cluster: 'pay.default' })]),
+    ], [metadataRoute('pay', ['user'])]);
+    const keys = [KEY, 'default/pay', 'default/web'];
+    const stepped = rules();
+    const steps = policySteps({ rules: stepped, routerKeys: ['env'] }, keys);
+    let yields = 0;
+    while (!steps.next().done) yields++;
+    expect(yields).toBe(3 + 3 + 2); // the index: outbound rules, then every rule; then a service per step
+    // Emptied after the steps: what subsetPolicy answers now is what the steps computed and kept.
+    for (const map of [stepped.inbound, stepped.outbound, stepped.metadataRoutes]) (map as Map<string, unknown>).clear();
+    const atOnce = rules();
+    for (const key of keys) expect(subsetPolicy(stepped, key, ['env'])).toEqual(subsetPolicy(atOnce, key, ['env']));
   });
 });
