@@ -60,7 +60,7 @@ export function repairCommand(dir: string): string {
  * acknowledged) is dropped with a log line. A failed write is cut back off the log and fails
  * its callers; a failed fsync closes the store (after one, the kernel may have dropped data
  * a later fsync would not report). Values are not kept in memory (the registry holds them
- * parsed): the store knows where each live key's record is in the log (`RecordIndex`), and
+ * parsed; only putIf's keys keep their current value, to compare with): the store knows where each live key's record is in the log (`RecordIndex`), and
  * list() reads the records back in chunks, verifying each as the open-time scan does. The log
  * is compacted while running: live records are copied aside in slices, writes landing
  * meanwhile are appended after them, and the new file is renamed over the old between two
@@ -83,6 +83,13 @@ export class EmbeddedStore implements Store {
   private closing: Promise<void> | undefined;
   /** The last queued or in-flight (not yet applied) record per key, so a delete knows whether its key will exist. */
   private readonly pending = new Map<string, LogRecord>();
+  /**
+   * The committed value of each key written with putIf (the rule document; undefined: absent),
+   * which putIf compares with rather than reading its record back: reading and decoding a
+   * 640 KB rule document held the event loop 3-5 ms. The string is the one watchers were
+   * handed, which the writer keeps anyway.
+   */
+  private readonly conditional = new Map<string, string | undefined>();
   /** While a compaction runs: the records committed since it took its revision. */
   private compactionTail: LogRecord[] | undefined;
   private compacting: Promise<void> | undefined;
@@ -247,7 +254,7 @@ export class EmbeddedStore implements Store {
   }
 
   putIf(key: string, value: string, expected: string | undefined): Promise<number | undefined> {
-    return this.whileHolding(key, expected, () => this.put(key, value));
+    return this.whileHolding(key, expected, () => this.put(key, value), true);
   }
 
   available(): boolean {
@@ -258,15 +265,20 @@ export class EmbeddedStore implements Store {
     return (await this.whileHolding(key, expected, () => this.delete(key))) ?? false;
   }
 
-  /** Runs `write` in the turn that found `key` holding `expected` (undefined: absent); undefined when it held something else. */
-  private async whileHolding<T>(key: string, expected: string | undefined, write: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * Runs `write` in the turn that found `key` holding `expected` (undefined: absent); undefined
+   * when it held something else. `keep`: the committed value is kept for the next such call.
+   */
+  private async whileHolding<T>(key: string, expected: string | undefined, write: () => Promise<T>, keep = false): Promise<T | undefined> {
     for (;;) {
       const held = this.pending.get(key);
-      const slot = held ? undefined : this.index.slotOf(key);
+      const kept = !held && this.conditional.has(key);
+      const slot = held || kept ? undefined : this.index.slotOf(key);
       const ref = slot === undefined ? undefined : { key, slot, offset: this.index.offset(slot), length: this.index.length(slot) };
-      const current = held ? held.v : ref && (await this.read([ref]))[0]!.v;
+      const current = held ? held.v : kept ? this.conditional.get(key) : ref && (await this.read([ref]))[0]!.v;
       // Compared and appended in one turn, unless a write (or a compaction's move) came while it was read.
       if (ref && (this.pending.has(key) || this.index.slotOf(key) !== ref.slot || this.index.offset(ref.slot) !== ref.offset)) continue;
+      if (keep && !held) this.conditional.set(key, current);
       if (current !== expected) {
         await this.enqueue(async () => undefined); // its watchers see what the key holds: the commits queued before have applied
         return undefined;
@@ -425,6 +437,7 @@ export class EmbeddedStore implements Store {
   private apply(record: LogRecord, offset: number, length: number): void {
     const key = record.k!;
     if (this.pending.get(key) === record) this.pending.delete(key);
+    if (this.conditional.has(key)) this.conditional.set(key, record.v);
     if (record.v === undefined) this.index.delete(key);
     else this.index.set(key, offset, length);
   }
