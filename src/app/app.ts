@@ -139,6 +139,7 @@ export class App {
       },
       { debounceMs: config.xds.debounceMs, maxDebounceMs: config.xds.maxDebounceMs, metrics, log },
     );
+    rules.prepareWith((next) => xds.preparePolicies([{ rules: next, routerKeys: routerKeys() }]));
     rollout = new SelectorRollout(
       xds,
       config.xds.rolloutWaitMs,

@@ -71,8 +71,6 @@ export class SelectorRollout {
   apply(what: string, plan: () => RolloutPlan): Promise<void> {
     const step = this.queue.then(async () => {
       const { before, after, switchOver } = plan();
-      // The new rules' policies for every service, in slices: the rebuild below would compute them in one go.
-      await this.xds.preparePolicies([before, after]);
       this.hold([before, after]);
       try {
         const changed = this.xds.rebuildNow().get(CDS);

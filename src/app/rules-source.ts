@@ -85,6 +85,7 @@ export class RulesSource {
   private fileEdits = 0;
   private pendingFile: PendingFile | undefined;
   private stopped = false;
+  private prepare: ((snapshot: RuleSnapshot) => Promise<void>) | undefined;
 
   constructor(private readonly store: Store, private readonly checker: RulesChecker, private readonly log: Logger) {}
 
@@ -121,6 +122,14 @@ export class RulesSource {
   async check(text: string): Promise<readonly RuleError[]> {
     const checked = await this.checker.check(text, 'editor', true);
     return checked.ok ? [] : checked.errors;
+  }
+
+  /**
+   * Runs `prepare` on each new snapshot before it is swapped in: xDS computes the policies the
+   * rollout's rebuild asks for in slices (that rebuild runs in one go, before the PUT answers).
+   */
+  prepareWith(prepare: (snapshot: RuleSnapshot) => Promise<void>): void {
+    this.prepare = prepare;
   }
 
   onChange(listener: (snapshot: RuleSnapshot) => void): () => void {
@@ -294,6 +303,8 @@ export class RulesSource {
     const snapshot = await resultInSlices((function* () {
       return yield* compileSteps(yield* unpackSteps(document), version);
     })());
+    // A failure here must not keep the rules out: the rollout's rebuild computes what is missing (and logs its own failure).
+    await this.prepare?.(snapshot).catch((error: Error) => this.log.error({ event: 'xds.rebuild.failed', err: error }, 'xds: preparing the policies of the new rules failed'));
     if (this.stopped) return;
     this.stored = stored;
     this.snapshotValue = snapshot;

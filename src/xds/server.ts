@@ -132,7 +132,7 @@ export class XdsServer {
 
   /**
    * Computes the subset policies of every service under `bases` in slices between event-loop
-   * turns, so a `rebuildNow` with them held right after only merges and compares them.
+   * turns, so a rollout's `rebuildNow` with them held only merges and compares them.
    */
   async preparePolicies(bases: readonly SelectorBasis[]): Promise<void> {
     await runInSlices(this.builder.policySteps(this.sources.registry(), bases));

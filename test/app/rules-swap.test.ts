@@ -110,3 +110,14 @@ test('a source stopped while it compiles swaps nothing in and tells no listener'
   expect(source.snapshot).toBe(old);
   expect(seen).toEqual([]);
 });
+
+test('what prepareWith registers (xDS policies, in slices) runs on the new snapshot before it is swapped in', async () => {
+  const old = source.snapshot;
+  const prepared: Array<{ next: RuleSnapshot; current: RuleSnapshot }> = [];
+  source.prepareWith(async (next) => {
+    prepared.push({ next, current: source.snapshot });
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+  expect(await source.update(manyRules(10), 'api')).toEqual({ ok: true, version: 2 });
+  expect(prepared).toEqual([{ next: source.snapshot, current: old }]);
+});
