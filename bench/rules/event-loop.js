@@ -6,7 +6,8 @@
 // longest gap (how long the loop was held at once) and every gap over 3 ms. On Linux each gap
 // also splits into the time the thread waited for a core (/proc schedstat: other work on a
 // shared machine), garbage-collection pauses (perf_hooks 'gc' entries) and the rest, the code's
-// own: `own` is the gap less the wait, `code` the own share less GC.
+// own: `own` is the gap less the wait, `code` the own share less GC. And per PUT the longest GC
+// pause and their sum (wall time: a pause can wait for a core too).
 // Usage: npx tsc -p tsconfig.json && node bench/rules/event-loop.js [ROOT]
 //   ROOT: a checkout whose dist/ to run (default this one), to compare two builds, run in turn.
 //   BENCH_PUTS (default 8). What ran in each gap: add
@@ -91,7 +92,8 @@ const stats = (values) => {
   }
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
-  const longest = { gap: [], own: [], code: [] };
+  const longest = { gap: [], own: [], code: [], gc: [] };
+  const gcTotal = [];
   const putMs = [];
   const gapsOut = [];
   for (const text of documents.slice(2)) {
@@ -107,17 +109,22 @@ const stats = (values) => {
       return { ...g, own, code: Math.max(0, own - gcWithin(g.end - g.ms, g.end)) };
     });
     for (const key of ['gap', 'own', 'code']) longest[key].push(Math.max(...gaps.map((g) => (key === 'gap' ? g.ms : g[key]))));
+    const pauses = gcPauses.filter(([from]) => from >= start).map(([from, to]) => to - from);
+    longest.gc.push(Math.max(0, ...pauses));
+    gcTotal.push(pauses.reduce((sum, ms) => sum + ms, 0));
     putMs.push(answered - start);
     const blocks = gaps.filter((g) => g.ms > BLOCK_MS);
     gapsOut.push(...blocks.map((g) => ({ fromUs: g.endUs - g.ms * 1000, toUs: g.endUs, ms: g.ms, ownMs: g.own, codeMs: g.code })));
     const shown = blocks.map((g) => `${g.ms.toFixed(1)}${g.code < g.ms - 0.5 ? ` (own ${g.own.toFixed(1)}, code ${g.code.toFixed(1)})` : ''} at ${(g.end - g.ms - start).toFixed(0)}`);
-    console.log(`PUT ${(answered - start).toFixed(0).padStart(5)} ms | longest gap ${longest.gap.at(-1).toFixed(1).padStart(5)}, own ${longest.own.at(-1).toFixed(1).padStart(5)}, code ${longest.code.at(-1).toFixed(1).padStart(5)} ms | gaps over ${BLOCK_MS} ms (at ms from the PUT's start): ${shown.join(', ') || 'none'}`);
+    console.log(`PUT ${(answered - start).toFixed(0).padStart(5)} ms | longest gap ${longest.gap.at(-1).toFixed(1).padStart(5)}, own ${longest.own.at(-1).toFixed(1).padStart(5)}, code ${longest.code.at(-1).toFixed(1).padStart(5)}, GC pause ${longest.gc.at(-1).toFixed(1).padStart(5)} ms | gaps over ${BLOCK_MS} ms (at ms from the PUT's start): ${shown.join(', ') || 'none'}`);
   }
   if (process.env.BENCH_GAPS_OUT) fs.writeFileSync(process.env.BENCH_GAPS_OUT, JSON.stringify(gapsOut));
   delay.disable();
   console.log(`longest gap per PUT (ms):              ${stats(longest.gap)}`);
   console.log(`its own share, less waits for a core:   ${stats(longest.own)}`);
   console.log(`the code's, less GC pauses too:         ${stats(longest.code)}`);
+  console.log(`longest GC pause per PUT (ms):         ${stats(longest.gc)}`);
+  console.log(`GC pauses per PUT, in all (ms):         ${stats(gcTotal)}`);
   console.log(`PUT time (ms):                          ${stats(putMs)}`);
   console.log(`event-loop delay over the PUTs: p99 ${(delay.percentile(99) / 1e6).toFixed(1)} max ${(delay.max / 1e6).toFixed(1)} ms; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   await app.stop();
