@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DecideOptions } from '../extproc/decide';
 import { serviceKey, type Instance } from '../model/instance';
-import { resultInSlices, runInSlices, type Steps } from '../model/slices';
+import { resultInSlices, type Steps } from '../model/slices';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
 import type { CertificateFiles } from '../tls/certificate-files';
@@ -91,6 +91,18 @@ export interface AdminDeps {
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<void> | void;
 /** `registration` routes check their token against the instance themselves; unlisted routes are `admin` (reads), `admin-write` changes rules or routers. */
 type Access = 'open' | 'registration' | 'admin' | 'admin-write';
+
+/** What a registration's checks read from the registry (`AdminServer.registeringState`). */
+interface RegisteringState {
+  readonly existing: Instance | undefined;
+  readonly holder: Instance | undefined;
+}
+
+/** What a batch's sliced checks read from the registry, entry by entry. */
+interface BatchSeen {
+  readonly register: RegisteringState[];
+  readonly deregister: Array<Instance | undefined>;
+}
 
 /**
  * The admin HTTP API: health, metrics, registration, rules, router config, explain and
@@ -277,7 +289,7 @@ export class AdminServer {
     // Re-registering an id overwrites it: the token must also cover the instance it replaces.
     const existing = this.deps.registry.get(namespace, service, id);
     if (existing) this.deps.auth.authorize(grant, 'replace', existing);
-    this.authorizeDisplacing(grant, parsed.instance, '');
+    this.authorizeDisplacing(grant, parsed.instance, this.deps.registry.at(namespace, service, parsed.instance.host, parsed.instance.port), '');
     const release = this.reserveQuota(grant, existing ? [] : [`${namespace}/${service}/${id}`], () => '');
     try {
       await this.deps.sync.register(parsed.instance);
@@ -297,7 +309,9 @@ export class AdminServer {
     const parsed = await parseBatch(await readJson(req), { ttlSeconds: this.deps.ttlSeconds });
     if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
     const { register, deregister } = parsed.batch;
-    const fresh = await resultInSlices(this.authorizeBatch(grant, register, deregister));
+    const seen = await resultInSlices(this.authorizeBatch(grant, register, deregister));
+    // From here to the writes one turn: the registry cannot change under the checks again.
+    const fresh = this.recheckBatch(grant, register, deregister, seen);
     const release = this.reserveQuota(grant, fresh.map(({ instance }) => `${instance.namespace}/${instance.service}/${instance.id}`), (k) => `register[${fresh[k]!.i}]: `);
     let existed: boolean[];
     try {
@@ -322,46 +336,100 @@ export class AdminServer {
     const errors: string[] = [];
     const refs = await parseRefs(list, 'instances', errors);
     if (errors.length) throw new HttpError(400, 'invalid heartbeats; none was applied', errors);
-    if (grant) await runInSlices(this.authorizeHeartbeats(grant, refs as InstanceRef[]));
+    if (grant) {
+      const seen = await resultInSlices(this.authorizeHeartbeats(grant, refs as InstanceRef[]));
+      this.recheckHeartbeats(grant, refs as InstanceRef[], seen); // in the turn they are applied
+    }
     const alive = await this.deps.sync.heartbeats(refs as InstanceRef[]);
     const unknown = refs.filter((_, i) => !alive[i]);
     send(res, 200, serialize.heartbeats({ alive: refs.length - unknown.length, unknown }));
   }
 
-  /** Authorizes every heartbeat of a call before any is applied, a step per entry run in slices (see authorizeBatch). */
-  private *authorizeHeartbeats(grant: AuthToken, refs: readonly InstanceRef[]): Steps<void> {
+  /**
+   * Authorizes every heartbeat of a call before any is applied, a step per entry run in slices
+   * (see authorizeBatch). Returns the instance each check saw (`recheckHeartbeats`).
+   */
+  private *authorizeHeartbeats(grant: AuthToken, refs: readonly InstanceRef[]): Steps<Array<Instance | undefined>> {
+    const seen: Array<Instance | undefined> = [];
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i]!;
-      this.authorizeEntry(grant, 'heartbeat', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `instances[${i}]`);
+      const target = this.deps.registry.get(ref.namespace, ref.service, ref.id);
+      this.authorizeEntry(grant, 'heartbeat', target ?? ref, `instances[${i}]`);
+      seen.push(target);
       yield;
+    }
+    return seen;
+  }
+
+  /** Checks again, synchronously, each heartbeat whose instance changed while the checks ran in slices. */
+  private recheckHeartbeats(grant: AuthToken, refs: readonly InstanceRef[], seen: ReadonlyArray<Instance | undefined>): void {
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!;
+      const target = this.deps.registry.get(ref.namespace, ref.service, ref.id);
+      if (target !== seen[i]) this.authorizeEntry(grant, 'heartbeat', target ?? ref, `instances[${i}]`);
     }
   }
 
   /**
    * Authorizes every entry of a batch (as a whole: before anything is written), a step per
    * entry run in slices: a token's scope check costs a few µs (its address lists), and 4,000
-   * entries checked in one go held the event loop 40-100 ms. Returns the instances not
-   * registered yet, with their index: they count against the token's quota.
+   * entries checked in one go held the event loop 40-100 ms. Returns what each check read from
+   * the registry, for `recheckBatch`.
    */
-  private *authorizeBatch(grant: AuthToken | undefined, register: readonly Instance[], deregister: readonly InstanceRef[]): Steps<Array<{ instance: Instance; i: number }>> {
-    const fresh: Array<{ instance: Instance; i: number }> = [];
+  private *authorizeBatch(grant: AuthToken | undefined, register: readonly Instance[], deregister: readonly InstanceRef[]): Steps<BatchSeen> {
+    const seen: BatchSeen = { register: [], deregister: [] };
     for (let i = 0; i < register.length; i++) {
       const instance = register[i]!;
-      const existing = this.deps.registry.get(instance.namespace, instance.service, instance.id);
-      if (!existing) fresh.push({ instance, i });
-      if (grant) {
-        this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
-        if (existing) this.authorizeEntry(grant, 'replace', existing, `register[${i}]`);
-        this.authorizeDisplacing(grant, instance, `register[${i}]: `);
-      }
+      const state = this.registeringState(instance);
+      if (grant) this.authorizeRegistering(grant, instance, state, i);
+      seen.register.push(state);
       yield;
     }
     for (let i = 0; grant && i < deregister.length; i++) {
       const ref = deregister[i]!;
-      this.authorizeEntry(grant, 'deregister', this.deps.registry.get(ref.namespace, ref.service, ref.id) ?? ref, `deregister[${i}]`);
+      const target = this.deps.registry.get(ref.namespace, ref.service, ref.id);
+      this.authorizeEntry(grant, 'deregister', target ?? ref, `deregister[${i}]`);
+      seen.deregister.push(target);
       yield;
     }
+    return seen;
+  }
+
+  /**
+   * In the turn a batch is written: checks again each entry whose instance or address holder
+   * changed while the checks ran in slices (another call registered or removed it meanwhile),
+   * so none is written on a check of a registry that is gone. Returns the entries not
+   * registered yet, with their index: they count against the token's quota.
+   */
+  private recheckBatch(grant: AuthToken | undefined, register: readonly Instance[], deregister: readonly InstanceRef[], seen: BatchSeen): Array<{ instance: Instance; i: number }> {
+    const fresh: Array<{ instance: Instance; i: number }> = [];
+    for (let i = 0; i < register.length; i++) {
+      const instance = register[i]!;
+      const state = this.registeringState(instance);
+      const before = seen.register[i]!;
+      if (grant && (state.existing !== before.existing || state.holder !== before.holder)) this.authorizeRegistering(grant, instance, state, i);
+      if (!state.existing) fresh.push({ instance, i });
+    }
+    for (let i = 0; grant && i < deregister.length; i++) {
+      const ref = deregister[i]!;
+      const target = this.deps.registry.get(ref.namespace, ref.service, ref.id);
+      if (target !== seen.deregister[i]) this.authorizeEntry(grant, 'deregister', target ?? ref, `deregister[${i}]`);
+    }
     return fresh;
+  }
+
+  /** What a registration's checks depend on in the registry: the instance it replaces, and the one holding its address. */
+  private registeringState(instance: Instance): RegisteringState {
+    return {
+      existing: this.deps.registry.get(instance.namespace, instance.service, instance.id),
+      holder: this.deps.registry.at(instance.namespace, instance.service, instance.host, instance.port),
+    };
+  }
+
+  private authorizeRegistering(grant: AuthToken, instance: Instance, state: RegisteringState, i: number): void {
+    this.authorizeEntry(grant, 'register', instance, `register[${i}]`);
+    if (state.existing) this.authorizeEntry(grant, 'replace', state.existing, `register[${i}]`);
+    this.authorizeDisplacing(grant, instance, state.holder, `register[${i}]: `);
   }
 
   private authorizeEntry(grant: ReturnType<AdminAuth['registrant']>, verb: string, target: Parameters<AdminAuth['authorize']>[2], at: string): void {
@@ -379,8 +447,7 @@ export class AdminServer {
    * could remove user B's container by registering at its address, and get B's container.
    * 409, not 403: the address frees when that instance deregisters or expires (an agent retries).
    */
-  private authorizeDisplacing(grant: AuthToken | undefined, instance: Instance, at: string): void {
-    const holder = this.deps.registry.at(instance.namespace, instance.service, instance.host, instance.port);
+  private authorizeDisplacing(grant: AuthToken | undefined, instance: Instance, holder: Instance | undefined, at: string): void {
     if (!grant || !holder || holder.id === instance.id) return;
     const reason = this.deps.auth.refusal(grant, holder);
     if (reason) {
