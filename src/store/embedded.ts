@@ -53,7 +53,8 @@ export function repairCommand(dir: string): string {
 /**
  * The embedded default store: an append-only log in a data directory, one checksummed
  * JSON record per line. Writes queued while the previous batch is on its way to disk share
- * one write + fdatasync (group commit), done asynchronously, and resolve only after it, so a
+ * one write + fdatasync (group commit, up to MAX_COMMIT_RECORDS; beyond, the next one), done
+ * asynchronously, and resolve only after it, so a
  * kill -9 never loses an acknowledged write and the event loop never waits for the disk.
  * Opening refuses a damaged record (naming file, line, key and the repair command) and a
  * data directory another process holds; a torn last line (a write a crash cut short, never
