@@ -67,7 +67,9 @@ describeWith(ENVOY, 'unhealthy and weight-0 instances through real Envoy', () =>
     await untilEnvoyLabels(gw.backendById('ok').port, { version: 'v2' });
     const ids = new Set<string>();
     for (let i = 0; i < 60; i++) ids.add((await gw.expectRoute(shop({ 'x-v1': '1' }), {})).backend?.id ?? 'none');
-    // Envoy leaves a DRAINING host (weight 0) out even in panic.
-    expect([...ids].sort()).toEqual(['down-1', 'down-2']);
+    // Spread over the v1 subset, its two unhealthy instances each taking requests. Envoy leaves
+    // the DRAINING host (weight 0) out of panic, but not always: it sent it 1 request of the 60
+    // in 3 of 6 runs (at any point of the 60, Envoy 1.40), so it may appear and is not pinned.
+    expect([...ids].filter((id) => id !== 'drained').sort()).toEqual(['down-1', 'down-2']);
   });
 });
