@@ -310,7 +310,8 @@ export class AdminServer {
     if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
     const { register, deregister } = parsed.batch;
     const seen = await resultInSlices(this.authorizeBatch(grant, register, deregister));
-    // From here to the writes one turn: the registry cannot change under the checks again.
+    // Checked again in the turn the writes start: what the registry does after that is the
+    // window any registration has between its check and its write applying.
     const fresh = this.recheckBatch(grant, register, deregister, seen);
     const release = this.reserveQuota(grant, fresh.map(({ instance }) => `${instance.namespace}/${instance.service}/${instance.id}`), (k) => `register[${fresh[k]!.i}]: `);
     let existed: boolean[];
