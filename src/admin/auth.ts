@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { bearerToken, TokenDigests } from '../model/bearer';
-import type { Instance } from '../model/instance';
 import { HttpError } from './http';
-import { addressList, CIDR, countInScope, outOfScope, type RegistrationTarget, type TokenScope } from './token-scope';
+import { addressList, CIDR, outOfScope, type RegistrationTarget, type TokenScope } from './token-scope';
 
 export type { RegistrationTarget } from './token-scope';
 
@@ -136,11 +135,13 @@ export class AdminAuth {
   private readonly adminRequired: boolean;
   private readonly writeRequired: boolean;
   private readonly addresses = new Map<AuthToken, BlockList>();
+  readonly tokens: readonly AuthToken[];
 
   constructor(config: AuthConfig, host: string) {
     // loadConfig refuses this config already; App.start callers that build a config by hand are stopped here.
     const problem = adminAuthProblem(host, config);
     if (problem) throw new Error(problem);
+    this.tokens = config.tokens;
     this.grants = new TokenDigests(config.tokens, (t) => t.token);
     this.adminRequired = adminAuthRequired(host, config);
     this.writeRequired = this.adminRequired || (config.tokens.length > 0 && config.requireAdminAuth !== false);
@@ -167,17 +168,22 @@ export class AdminAuth {
 
   /** Why `grant` does not cover `target` (e.g. `user=B`), or undefined. */
   refusal(grant: AuthToken, target: RegistrationTarget): string | undefined {
-    return outOfScope(grant, this.addresses.get(grant), target);
+    return outOfScope(grant, this.allowedAddresses(grant), target);
+  }
+
+  /** The hosts `grant`'s instances may have, from its `addresses`; undefined: no CIDR listed. */
+  allowedAddresses(grant: AuthToken): BlockList | undefined {
+    return this.addresses.get(grant);
   }
 
   /**
-   * Whether `adding` new instances exceed the token's `maxInstances`, counting `instances`
-   * within its scope once, plus `pending` ones: the first new one that does not fit (its
-   * position among them) and why, or undefined when all fit.
+   * Whether `adding` new instances exceed the token's `maxInstances`, given how many are
+   * `registered` within its scope and `pending` (on their way to the registry): the first new
+   * one that does not fit (its position among them) and why, or undefined when all fit.
    */
-  quotaOverflow(grant: AuthToken, instances: Iterable<Instance>, pending: number, adding: number): { first: number; message: string } | undefined {
+  quotaOverflow(grant: AuthToken, inRegistry: number, pending: number, adding: number): { first: number; message: string } | undefined {
     if (grant.maxInstances === undefined || adding === 0) return undefined;
-    const registered = countInScope(grant, this.addresses.get(grant), instances) + pending;
+    const registered = inRegistry + pending;
     if (registered + adding <= grant.maxInstances) return undefined;
     const first = Math.max(grant.maxInstances - registered, 0);
     return { first, message: `token may register at most ${grant.maxInstances} instances; ${registered} are registered within its scope, and this would add ${adding}` };

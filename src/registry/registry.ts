@@ -4,6 +4,8 @@ import { DeadlineHeap } from './deadlines';
 import { ServiceView, type RegistrySnapshot } from './service-view';
 
 export type RegistryListener = (changedServices: ReadonlySet<string>) => void;
+/** One instance change, as it happens: `removed` and `added` are both set when an instance is replaced. */
+export type InstanceListener = (view: ServiceView, removed: Instance | undefined, added: Instance | undefined) => void;
 
 /** An expired instance the store has not yet deleted is reported again after this long. */
 const EXPIRY_RETRY_MS = 1000;
@@ -25,6 +27,7 @@ export class Registry {
   private readonly deadlines = new DeadlineHeap<ServiceView, string>();
   private readonly epoch: number;
   private readonly listeners = new Set<RegistryListener>();
+  private readonly instanceListeners = new Set<InstanceListener>();
   private dirty = new Set<string>();
   private batchDepth = 0;
   private version = 0;
@@ -45,8 +48,13 @@ export class Registry {
   /** Adds or replaces an instance; returns the other instance of its service it displaced from its address, if any (`ServiceView.upsert`). */
   upsert(instance: Instance): Instance | undefined {
     const view = this.viewFor(instance.namespace, instance.service);
+    const previous = this.instanceListeners.size === 0 ? undefined : view.get(instance.id);
     const displaced = view.upsert(instance);
     this.lease(view, instance);
+    if (this.instanceListeners.size > 0) {
+      if (displaced) this.tellInstance(view, displaced, undefined);
+      this.tellInstance(view, previous, instance);
+    }
     this.touch(view);
     return displaced;
   }
@@ -59,7 +67,10 @@ export class Registry {
   /** Returns false when the instance was not registered. */
   remove(namespace: string, service: string, id: string): boolean {
     const view = this.services.get(serviceKey(namespace, service));
-    if (!view || !view.remove(id)) return false;
+    const previous = view?.get(id);
+    if (!view || !previous) return false;
+    view.remove(id);
+    if (this.instanceListeners.size > 0) this.tellInstance(view, previous, undefined);
     this.touch(view);
     return true;
   }
@@ -128,6 +139,15 @@ export class Registry {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Called synchronously for every instance added, replaced, displaced or removed, before the
+   * change's `onChange`: for counts kept as the registry changes. Costs nothing while unused.
+   */
+  onInstanceChange(listener: InstanceListener): () => void {
+    this.instanceListeners.add(listener);
+    return () => this.instanceListeners.delete(listener);
+  }
+
   /** The live registry (the same object every call): read it synchronously, within one turn. */
   snapshot(): RegistrySnapshot {
     return this.live;
@@ -162,6 +182,10 @@ export class Registry {
     const deadline = this.tick() + ttlTicks(instance);
     view.setDeadline(instance.id, deadline);
     if (previous === undefined || deadline < previous) this.deadlines.push(deadline, view, instance.id);
+  }
+
+  private tellInstance(view: ServiceView, removed: Instance | undefined, added: Instance | undefined): void {
+    for (const listener of this.instanceListeners) listener(view, removed, added);
   }
 
   private touch(view: ServiceView): void {

@@ -3,8 +3,9 @@ import * as tokenScope from '../../src/admin/token-scope';
 import { startApp } from '../support/app';
 
 /**
- * A batch from a token with maxInstances counts the token's instances once, not once per
- * entry: per entry, a 2,000-entry batch at 8,000 instances held the event loop for 45 s.
+ * A registration call from a token with maxInstances must not scan the token's instances: per
+ * entry, a 2,000-entry batch at 8,000 instances held the event loop for 45 s; per call, one
+ * registration at 100,000 instances 0.3-0.9 s. The count is kept as the registry changes.
  */
 const QUOTA = 'quota-0123456789abcdef';
 const AUTH: AuthConfig = {
@@ -27,17 +28,16 @@ async function batch(register: unknown[]) {
 
 const registered = () => env.app.registry.snapshot().services.get('default/quota')?.instances.length ?? 0;
 
-test('counts the instances in scope once per batch, and refuses the entry past the quota', async () => {
+test('never scans the instances in scope to count them, and refuses the entry past the quota', async () => {
   const counts = jest.spyOn(tokenScope, 'countInScope');
   expect(await batch(entries(0, 1000))).toEqual({ status: 200, json: { registered: 1000, deregistered: 0, missing: [] } });
   expect(await batch(entries(1000, 1000))).toEqual({ status: 200, json: { registered: 1000, deregistered: 0, missing: [] } });
-  expect(counts).toHaveBeenCalledTimes(2);
 
   // 500 fit (and 10 already registered are no new instance); entry 510 is the 2,501st.
   const over = await batch([...entries(1990, 10), ...entries(2000, 501)]);
   expect(over).toEqual({ status: 403, json: { error: 'register[510]: token may register at most 2500 instances; 2000 are registered within its scope, and this would add 501; nothing was changed', details: [] } });
   expect(registered()).toBe(2000);
-  expect(counts).toHaveBeenCalledTimes(3);
+  expect(counts).not.toHaveBeenCalled();
   counts.mockRestore();
 });
 
