@@ -18,6 +18,7 @@ beforeAll(async () => {
   env = await startApp({ auth: AUTH });
 });
 afterAll(() => env.app.stop());
+afterEach(() => jest.restoreAllMocks()); // a failed test's spy would otherwise wrap the next one's
 
 const entries = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ service: 'quota', host: `10.0.${(from + i) >> 8}.${(from + i) & 255}`, port: 80, ephemeral: false }));
 
@@ -38,7 +39,6 @@ test('never scans the instances in scope to count them, and refuses the entry pa
   expect(over).toEqual({ status: 403, json: { error: 'register[510]: token may register at most 2500 instances; 2000 are registered within its scope, and this would add 501; nothing was changed', details: [] } });
   expect(registered()).toBe(2000);
   expect(counts).not.toHaveBeenCalled();
-  counts.mockRestore();
 });
 
 describe('a token that requires a label value', () => {
@@ -78,6 +78,5 @@ describe('a token that requires a label value', () => {
     expect(await register(USER_A, of('A', 2003, 1))).toEqual({ status: 403, json: expect.objectContaining({ error: 'register[0]: token may register at most 3 instances; 3 are registered within its scope, and this would add 1; nothing was changed' }) });
     expect(counts).toHaveBeenCalledTimes(3);
     expect(looked).toBe(0 + 1 + 3); // A's instances only, as they were at each call (one alone, then a set of them)
-    counts.mockRestore();
   });
 });
