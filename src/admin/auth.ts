@@ -135,6 +135,7 @@ export class AdminAuth {
   private readonly adminRequired: boolean;
   private readonly writeRequired: boolean;
   private readonly addresses = new Map<AuthToken, BlockList>();
+  /** Every configured token, secrets included (for in-process use; never serialize it). */
   readonly tokens: readonly AuthToken[];
 
   constructor(config: AuthConfig, host: string) {
@@ -177,8 +178,8 @@ export class AdminAuth {
   }
 
   /**
-   * Whether `adding` new instances exceed the token's `maxInstances`, given how many are
-   * `registered` within its scope and `pending` (on their way to the registry): the first new
+   * Whether `adding` new instances exceed the token's `maxInstances`, given how many within its
+   * scope are `inRegistry` and `pending` (on their way to the registry): the first new
    * one that does not fit (its position among them) and why, or undefined when all fit.
    */
   quotaOverflow(grant: AuthToken, inRegistry: number, pending: number, adding: number): { first: number; message: string } | undefined {
