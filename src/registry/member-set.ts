@@ -1,4 +1,5 @@
 import { serves, type Instance } from '../model/instance';
+import { ShardedMap } from '../model/sharded-map';
 
 /** The instances of a subset and how many of them take traffic (`serves`: healthy, weight above 0). */
 export interface Subset {
@@ -30,7 +31,7 @@ export class MemberSet implements Subset {
   readonly instances: Instance[] = [];
   healthy = 0;
   version = 0;
-  protected readonly positions = new Map<string, number>();
+  protected readonly positions = new ShardedMap<number>();
 
   get(id: string): Instance | undefined {
     const at = this.positions.get(id);

@@ -1,5 +1,6 @@
 import type { Instance, Labels } from '../model/instance';
 import { clusterName, endpointAddress, hasLabels, LOCALITY_LABELS, serves, serviceKey } from '../model/instance';
+import { ShardedMap } from '../model/sharded-map';
 import { MemberSet, Roster, type Subset } from './member-set';
 
 export { countHealthy, fixedSubset, type Subset } from './member-set';
@@ -49,7 +50,7 @@ function sameAddress(a: Instance, b: Instance): boolean {
 }
 
 /** label value → instances carrying it; a value only one instance has (a user id) holds it directly, not a set. */
-type Postings = Map<string, Instance | MemberSet>;
+type Postings = ShardedMap<Instance | MemberSet>;
 
 function pair(a: Instance, b: Instance): MemberSet {
   const set = new MemberSet();
@@ -149,7 +150,7 @@ export class ServiceView {
    * host → the instance at each of its ports (one port: the instance itself, no inner Map), so
    * that an address holds one instance: keyed by the instance's own host string, no new string.
    */
-  private readonly byAddress = new Map<string, Instance | Map<number, Instance>>();
+  private readonly byAddress = new ShardedMap<Instance | Map<number, Instance>>();
 
   constructor(
     readonly namespace: string,
@@ -201,7 +202,7 @@ export class ServiceView {
     this.holdAddress(instance);
     forLabels(instance, (key, value) => {
       let values = this.postings.get(key);
-      if (!values) this.postings.set(key, (values = new Map()));
+      if (!values) this.postings.set(key, (values = new ShardedMap()));
       const list = values.get(value);
       if (!list) values.set(value, instance);
       else if (list instanceof MemberSet) list.add(instance);

@@ -1,3 +1,5 @@
+import { ShardedMap } from '../model/sharded-map';
+
 const INITIAL_SLOTS = 1024;
 const NONE = -1;
 
@@ -7,19 +9,19 @@ interface Cursor {
 }
 
 /**
- * Where each live key's record is in the embedded store's log, without its value: a Map from
- * key to a slot number, and each slot's byte offset and line length in typed arrays, so a key
- * costs no object of its own.
+ * Where each live key's record is in the embedded store's log, without its value: a map from
+ * key to a slot number (sharded, so V8 never copies a million entries in one step), and each
+ * slot's byte offset and line length in typed arrays, so a key costs no object of its own.
  *
  * The slots are also linked in the log's order (`before`/`after`), so reading records in that
- * order reads the file front to back. A key written again keeps its slot and its Map entry and
- * moves to the end of the links: under churn the Map gets no deleted entries, which V8 would
- * clear by copying the whole Map in one step (35-80 ms at 1,000,000 keys). A compaction
+ * order reads the file front to back. A key written again keeps its slot and its map entry and
+ * moves to the end of the links: a rewrite, the most common write under churn, leaves no
+ * deleted entry for V8 to clear by copying a Map. A compaction
  * relocates every live record into the next file's arrays, swapped in at once when that file
  * replaces the log.
  */
 export class RecordIndex {
-  private readonly slots = new Map<string, number>();
+  private readonly slots = new ShardedMap<number>();
   private readonly keys: (string | undefined)[] = [];
   private offsets: Float64Array = new Float64Array(INITIAL_SLOTS);
   private lengths: Uint32Array = new Uint32Array(INITIAL_SLOTS);
