@@ -1,13 +1,18 @@
-// bench/registry/map-steps.js: the longest single step of a re-registration at scale, before vs
-// after, interleaved. A V8 Map that gets deleted entries copies itself whole, in one step, once
-// they fill its spare room; these cases write the same keys again and again, as re-registrations do:
+// bench/registry/map-steps.js: the longest single step of registry and store writes at scale,
+// before vs after, interleaved. A V8 Map copies itself whole, in one step, when it grows and
+// once deleted entries fill its spare room. The cases:
 //  - index: the embedded store's RecordIndex with N keys, each write a key written again;
+//  - index-churn: each write deletes the oldest key and adds a new one (deregistrations and
+//    expiries while new instances register);
 //  - registry: one service of N instances, each write a re-registration with the same labels
-//    and address (a new object, health flipping), as an agent's restart or a health change is.
+//    and address (a new object, health flipping), as an agent's restart or a health change is;
+//  - registry-churn: each write removes the oldest instance and registers a new one;
+//  - registry-relabel: each write re-registers an instance with its `version` label flipped,
+//    moving it between two postings of N/2 instances each.
 // Each (variant, case, round) runs in a child process of its own. Per run: the longest write and
 // how many took over 1 and over 10 ms, leaving out writes a GC pause overlapped (their time is
 // the collector's, reported apart), and the writes' total time.
-// Usage: npm run build && node bench/registry/map-steps.js <BEFORE_DIST>   # N=1000000 WRITES=2000000 ROUNDS=3
+// Usage: npm run build && node bench/registry/map-steps.js <BEFORE_DIST>   # N=1000000 WRITES=2000000 ROUNDS=3 CASES=index,registry
 'use strict';
 const { fork } = require('node:child_process');
 const path = require('node:path');
@@ -17,12 +22,12 @@ const { triple, pairedRatios } = require('./stats');
 const N = Number(process.env.N ?? 1000000);
 const WRITES = Number(process.env.WRITES ?? 2 * N);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const CASES = ['index', 'registry'];
+const CASES = (process.env.CASES ?? 'index,index-churn,registry,registry-churn,registry-relabel').split(',');
 
-function instance(i, healthy) {
+function instance(i, healthy, flipped = false) {
   return {
     id: `i${i}`, service: 'big', namespace: 'default', host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080, weight: 100,
-    metadata: { version: i % 2 ? 'gray' : 'stable', user: `u${i}` }, locality: {}, healthy, ephemeral: true, ttlSeconds: 30,
+    metadata: { version: (i % 2 ? 1 : 0) ^ (flipped ? 1 : 0) ? 'gray' : 'stable', user: `u${i}` }, locality: {}, healthy, ephemeral: true, ttlSeconds: 30,
   };
 }
 
@@ -31,17 +36,33 @@ async function measure(dist, which) {
   const gcs = [];
   const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => [e.startTime, e.startTime + e.duration])));
   let write;
-  if (which === 'index') {
+  // Churn cases take out the oldest and add the next: ids `oldest` .. `oldest + N - 1` are live.
+  let oldest = 0;
+  if (which.startsWith('index')) {
     const { RecordIndex } = require(path.join(dist, 'store/record-index.js'));
     const index = new RecordIndex();
-    for (let i = 0; i < N; i++) index.set(`/mr/instances/default/big/i${i}`, i * 200, 200);
+    const key = (i) => `/mr/instances/default/big/i${i}`;
+    for (let i = 0; i < N; i++) index.set(key(i), i * 200, 200);
     let offset = N * 200;
-    write = (k) => index.set(`/mr/instances/default/big/i${k % N}`, (offset += 200), 200);
+    write = which === 'index'
+      ? (k) => index.set(key(k % N), (offset += 200), 200)
+      : () => {
+        index.delete(key(oldest));
+        index.set(key(N + oldest++), (offset += 200), 200);
+      };
   } else {
     const { Registry } = require(path.join(dist, 'registry/registry.js'));
     const registry = new Registry();
     registry.batch(() => { for (let i = 0; i < N; i++) registry.upsert(instance(i, true)); });
-    write = (k) => registry.upsert(instance(k % N, (k / N) % 2 < 1));
+    const flipped = new Uint8Array(N);
+    write = which === 'registry'
+      ? (k) => registry.upsert(instance(k % N, (k / N) % 2 < 1))
+      : which === 'registry-churn'
+        ? () => {
+          registry.remove('default', 'big', `i${oldest}`);
+          registry.upsert(instance(N + oldest++, true));
+        }
+        : (k) => registry.upsert(instance(k % N, true, (flipped[k % N] ^= 1) === 1));
   }
   observer.observe({ entryTypes: ['gc'] });
   const slow = [];
@@ -84,7 +105,7 @@ async function main() {
       }
     }
   }
-  console.log(`\nbench/registry/map-steps: ${N} keys, ${WRITES} writes of existing keys, ${ROUNDS} rounds (min / median / max); writes a GC pause overlapped left out\n`);
+  console.log(`\nbench/registry/map-steps: ${N} keys, ${WRITES} writes, ${ROUNDS} rounds (min / median / max); writes a GC pause overlapped left out\n`);
   console.log('| case | variant | longest write ms | writes over 10 ms | writes over 1 ms | all writes ms | longest GC pause ms |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const which of CASES) {

@@ -1,67 +1,52 @@
+/** The entries due at one tick, in two parallel arrays (no object per entry). */
+interface Bucket<A, B> {
+  readonly as: A[];
+  readonly bs: B[];
+}
+
 /**
- * A binary min-heap of (deadline, a, b), in three parallel arrays (no object per entry): `due(now)` pops what is due, so checking costs
- * what expires, not what exists. Entries are never updated in place: the owner keeps each
- * item's current deadline, and an item popped early (its deadline moved on) is pushed again.
+ * (deadline, a, b) entries by deadline, a bucket per tick (a timer wheel without a rim): `pop(now)`
+ * takes what is due, so checking costs what expires, not what exists, and no array ever holds
+ * every lease (a million-entry heap's arrays were copied whole, in one step, as they grew).
+ * Entries are never updated in place: the owner keeps each item's current deadline, and an item
+ * popped early (its deadline moved on) is pushed again. Within a tick, entries come in no order.
  */
-export class DeadlineHeap<A, B> {
-  private readonly at: number[] = [];
-  private readonly as: A[] = [];
-  private readonly bs: B[] = [];
+export class DeadlineWheel<A, B> {
+  private readonly buckets = new Map<number, Bucket<A, B>>();
+  /** No bucket before this tick holds entries. */
+  private cursor = 0;
 
-  get size(): number {
-    return this.at.length;
-  }
-
+  /** `deadline` in ticks (integers); one already past is due at the next `pop`. */
   push(deadline: number, a: A, b: B): void {
-    let i = this.at.length;
-    this.at.push(deadline);
-    this.as.push(a);
-    this.bs.push(b);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.at[parent]! <= deadline) break;
-      this.move(parent, i);
-      i = parent;
+    const tick = Math.max(deadline, this.cursor);
+    let bucket = this.buckets.get(tick);
+    if (!bucket) this.buckets.set(tick, (bucket = { as: [], bs: [] }));
+    bucket.as.push(a);
+    bucket.bs.push(b);
+  }
+
+  /** Whether an entry with a deadline at or before `now` is waiting. */
+  hasDue(now: number): boolean {
+    return this.dueBucket(now) !== undefined;
+  }
+
+  /** Removes and returns an entry with a deadline at or before `now`, or undefined. */
+  pop(now: number): [A, B] | undefined {
+    const bucket = this.dueBucket(now);
+    return bucket && [bucket.as.pop()!, bucket.bs.pop()!];
+  }
+
+  /** The earliest non-empty bucket at or before `now`; moves the cursor past empty ones (a few per 100 ms tick). */
+  private dueBucket(now: number): Bucket<A, B> | undefined {
+    if (this.buckets.size === 0) {
+      this.cursor = Math.max(this.cursor, now); // so that a walk never covers a long idle time
+      return undefined;
     }
-    this.at[i] = deadline;
-    this.as[i] = a;
-    this.bs[i] = b;
-  }
-
-  /** The earliest deadline, or Infinity when empty. */
-  peek(): number {
-    return this.at.length > 0 ? this.at[0]! : Infinity;
-  }
-
-  /** Removes and returns the entry with the earliest deadline. */
-  pop(): [A, B] | undefined {
-    if (this.at.length === 0) return undefined;
-    const top: [A, B] = [this.as[0]!, this.bs[0]!];
-    const lastAt = this.at.pop()!;
-    const lastA = this.as.pop()!;
-    const lastB = this.bs.pop()!;
-    const n = this.at.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= n) break;
-        const right = left + 1;
-        const child = right < n && this.at[right]! < this.at[left]! ? right : left;
-        if (this.at[child]! >= lastAt) break;
-        this.move(child, i);
-        i = child;
-      }
-      this.at[i] = lastAt;
-      this.as[i] = lastA;
-      this.bs[i] = lastB;
+    for (; this.cursor <= now && this.buckets.size > 0; this.cursor++) {
+      const bucket = this.buckets.get(this.cursor);
+      if (bucket && bucket.as.length > 0) return bucket;
+      if (bucket) this.buckets.delete(this.cursor);
     }
-    return top;
-  }
-
-  private move(from: number, to: number): void {
-    this.at[to] = this.at[from]!;
-    this.as[to] = this.as[from]!;
-    this.bs[to] = this.bs[from]!;
+    return undefined;
   }
 }

@@ -1,6 +1,6 @@
 import type { Instance } from '../model/instance';
 import { clusterName, serviceKey } from '../model/instance';
-import { DeadlineHeap } from './deadlines';
+import { DeadlineWheel } from './deadlines';
 import { ServiceView, type RegistrySnapshot } from './service-view';
 
 export type RegistryListener = (changedServices: ReadonlySet<string>) => void;
@@ -18,13 +18,13 @@ const TICK_MS = 100;
 /**
  * The live registry: one ServiceView per service, changed in place (each change costs what
  * it touches, not the size of its service), heartbeats as lease deadlines, and expiry from
- * a deadline heap (costs what expires). `snapshot()` is the same live object every time.
+ * a bucket of deadlines per tick (costs what expires). `snapshot()` is the same live object every time.
  */
 export class Registry {
   private readonly services = new Map<string, ServiceView>();
   private readonly clusters = new Map<string, ServiceView>();
   /** (deadline, service, id), one per lease: a popped entry whose lease moved on is queued again. */
-  private readonly deadlines = new DeadlineHeap<ServiceView, string>();
+  private readonly deadlines = new DeadlineWheel<ServiceView, string>();
   private readonly epoch: number;
   private readonly listeners = new Set<RegistryListener>();
   private readonly instanceListeners = new Set<InstanceListener>();
@@ -95,15 +95,15 @@ export class Registry {
   }
 
   /**
-   * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest first.
+   * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest tick first.
    * Removing them is the caller's (through the store); one not removed is reported again
    * after a second. Costs the leases whose queued deadline passed, not every instance.
    */
   expired(limit = Infinity): Instance[] {
     const now = this.tick();
     const expired: Instance[] = [];
-    while (expired.length < limit && this.deadlines.peek() <= now) {
-      const [view, id] = this.deadlines.pop()!;
+    for (let due; expired.length < limit && (due = this.deadlines.pop(now)); ) {
+      const [view, id] = due;
       const deadline = view.deadline(id);
       if (deadline === undefined) continue; // removed, or no longer ephemeral
       if (deadline > now) {
@@ -120,7 +120,7 @@ export class Registry {
 
   /** Whether a queued deadline has passed (expired() may find something). */
   hasExpired(): boolean {
-    return this.deadlines.peek() <= this.tick();
+    return this.deadlines.hasDue(this.tick());
   }
 
   /** Applies many changes and notifies listeners once. */
