@@ -379,10 +379,7 @@ export class EmbeddedStore implements Store {
     commit.taken = true;
     this.waiting.splice(this.waiting.indexOf(commit), 1); // the first, as the lane flushes them in order
     const batch = commit.records;
-    const fail = (error: Error) => {
-      for (const record of batch) if (this.pending.get(record.k!) === record) this.pending.delete(record.k!);
-      commit.reject(error);
-    };
+    const fail = (error: Error) => this.abandon(commit, error);
     if (this.closed) return fail(new Error('store is closed'));
     let revision = this.revision;
     for (const record of batch) record.r = ++revision;
@@ -393,6 +390,12 @@ export class EmbeddedStore implements Store {
       // Nothing of this batch was acknowledged: cut it off so the log stays whole.
       const cut = await this.file.truncate(this.size).then(() => true, () => false);
       if (!cut) await this.closeAfterFailure(`a failed write could not be cut off the log: ${(error as Error).message}`);
+      // The commits queued behind it may have been decided on its records (a putIf or deleteIf
+      // compared with a value still pending, a delete of a key only it wrote): they fail with it.
+      for (const later of this.waiting.splice(0)) {
+        later.taken = true;
+        this.abandon(later, error as Error);
+      }
       return fail(error as Error);
     }
     try {
@@ -426,6 +429,12 @@ export class EmbeddedStore implements Store {
         })
         .finally(() => (this.compacting = undefined));
     }
+  }
+
+  /** A commit that will not be written: its records are no longer pending and its callers get `error`. */
+  private abandon(commit: GroupCommit, error: Error): void {
+    for (const record of commit.records) if (this.pending.get(record.k!) === record) this.pending.delete(record.k!);
+    commit.reject(error);
   }
 
   private async closeAfterFailure(reason: string): Promise<void> {

@@ -76,3 +76,44 @@ test('a batch whose writes fail rejects once, with no promise left unhandled', a
     sync.stop();
   }
 });
+
+// A write that fails while the log can still be cut back leaves the store open: what was queued
+// behind it may have been decided on its records, so it must not commit on its own.
+test('a write that fails fails the conditional writes queued behind it that compared with its records', async () => {
+  const dir = tmp();
+  const store = await EmbeddedStore.open(dir);
+  await store.put('k', 'v0');
+  const internals = store as unknown as { file: fsPromises.FileHandle };
+  const real = internals.file;
+  let failWrite: (error: Error) => void = () => undefined;
+  let writing!: () => void;
+  const writeCalled = new Promise<void>((resolve) => (writing = resolve));
+  let failNext = true;
+  internals.file = new Proxy(real, {
+    get(target, property) {
+      if (property === 'write' && failNext) {
+        failNext = false;
+        return () => {
+          writing();
+          return new Promise((_, reject) => (failWrite = reject));
+        };
+      }
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  try {
+    const first = store.put('k', 'v1');
+    await writeCalled; // its group commit is being written
+    const conditional = store.putIf('k', 'v2', 'v1'); // compares with v1, still pending
+    const afterIt = store.delete('k');
+    failWrite(new Error('disk full'));
+    const outcomes = await Promise.allSettled([first, conditional, afterIt]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(await store.put('later', 'x')).toEqual(expect.any(Number)); // still open: the log was cut back
+    expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v0' }, { key: 'later', value: 'x' }]);
+  } finally {
+    internals.file = real;
+    await store.close();
+  }
+});
