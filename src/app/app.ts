@@ -244,7 +244,7 @@ export async function routingSide(
   /** `worker`: an ext_proc worker's routing side, over the primary's store mirror (it writes nothing). */
   options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout; readonly worker?: boolean },
 ) {
-  const registry = new Registry();
+  const registry = new Registry(undefined, { expires: !options.worker });
   const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds, !options.worker, config.registry.instances);
   await sync.start();
   releases.push(() => sync.stop());

@@ -1,5 +1,5 @@
 /** Past this many keys a ShardedMap spreads them over SHARDS Maps; below, one Map costs less. */
-export const SPLIT_AT = 8192;
+export const SPLIT_AT = 4096;
 const SHARD_BITS = 4;
 const SHARDS = 1 << SHARD_BITS;
 

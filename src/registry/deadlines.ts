@@ -36,17 +36,33 @@ export class DeadlineWheel<A, B> {
     return bucket && [bucket.as.pop()!, bucket.bs.pop()!];
   }
 
-  /** The earliest non-empty bucket at or before `now`; moves the cursor past empty ones (a few per 100 ms tick). */
+  /**
+   * The earliest non-empty bucket at or before `now`. The cursor steps over empty ticks (a few per
+   * 100 ms tick) or, past a gap longer than the buckets are many, jumps to the earliest bucket;
+   * it never passes `now`, so a deadline of `now` pushed next is due at `now`. Only the bucket at
+   * the cursor can be empty (`pop` takes from it), so a call scans the buckets at most twice.
+   */
   private dueBucket(now: number): Bucket<A, B> | undefined {
-    if (this.buckets.size === 0) {
-      this.cursor = Math.max(this.cursor, now); // so that a walk never covers a long idle time
-      return undefined;
-    }
-    for (; this.cursor <= now && this.buckets.size > 0; this.cursor++) {
+    for (;;) {
+      if (this.buckets.size === 0) {
+        this.cursor = Math.max(this.cursor, now); // so that a walk never covers a long idle time
+        return undefined;
+      }
+      if (now - this.cursor > this.buckets.size) this.cursor = this.earliest();
+      if (this.cursor >= now && !this.buckets.get(now)?.as.length) {
+        this.cursor = now;
+        return undefined;
+      }
       const bucket = this.buckets.get(this.cursor);
       if (bucket && bucket.as.length > 0) return bucket;
       if (bucket) this.buckets.delete(this.cursor);
+      this.cursor++;
     }
-    return undefined;
+  }
+
+  private earliest(): number {
+    let earliest = Infinity;
+    for (const tick of this.buckets.keys()) if (tick < earliest) earliest = tick;
+    return earliest;
   }
 }

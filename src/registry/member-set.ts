@@ -77,18 +77,18 @@ const NO_LEASE = -1;
 
 /**
  * A whole service: its members by id, and each one's lease deadline in a typed array beside the
- * members (the registry's tick units), so a million instances need no Map beyond the positions,
- * and growing copies the deadlines as bytes (a million-entry JS array took 5-10 ms to grow). A
- * replaced member keeps its place and its deadline.
+ * members (the registry's tick units; a Float64Array, so no uptime overflows it), so a million
+ * instances need no Map beyond the positions, and growing copies the deadlines as bytes (a
+ * million-entry JS array took 5-10 ms to grow). A replaced member keeps its place and its deadline.
  */
 export class Roster extends MemberSet {
-  private deadlines = new Int32Array(16);
+  private deadlines = new Float64Array(16);
 
   override add(instance: Instance): void {
     const at = this.instances.length;
     super.add(instance);
     if (at === this.deadlines.length) {
-      const grown = new Int32Array(at * 2);
+      const grown = new Float64Array(at * 2);
       grown.set(this.deadlines);
       this.deadlines = grown;
     }

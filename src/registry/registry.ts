@@ -33,7 +33,15 @@ export class Registry {
   private version = 0;
   private readonly live: RegistrySnapshot;
 
-  constructor(private readonly now: () => number = Date.now) {
+  /**
+   * `now`: milliseconds since the epoch; by default from the monotonic clock (anchored at the
+   * process start), so a wall-clock step cannot expire every lease at once. `expires: false` (an
+   * ext_proc worker, whose primary expires instances through the store) queues no deadlines.
+   */
+  constructor(
+    private readonly now: () => number = () => performance.timeOrigin + performance.now(),
+    private readonly options: { readonly expires?: boolean } = {},
+  ) {
     this.epoch = now();
     const self = this;
     this.live = {
@@ -171,13 +179,15 @@ export class Registry {
   /**
    * Starts or renews the lease of an ephemeral instance. A renewal only moves the deadline (the
    * queued entry finds it when due), except when it comes earlier (a shorter TTL): then it is
-   * queued again too, and the older entry is dropped when due because the deadline moved past it.
+   * queued again too, and the older entry, when due, finds the current deadline and is queued
+   * again (a lease shortened once keeps two entries).
    */
   private lease(view: ServiceView, instance: Instance): void {
     if (!instance.ephemeral) {
       view.setDeadline(instance.id, undefined);
       return;
     }
+    if (this.options.expires === false) return;
     const previous = view.deadline(instance.id);
     const deadline = this.tick() + ttlTicks(instance);
     view.setDeadline(instance.id, deadline);

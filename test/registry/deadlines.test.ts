@@ -36,6 +36,17 @@ describe('DeadlineWheel', () => {
     expect(id).toBeGreaterThan(5000); // the test made entries
   });
 
+  it('finds entries after a jump of a billion ticks without walking them, and keeps a past deadline pushed after a fruitless check due at once', () => {
+    const wheel = new DeadlineWheel<string, string>();
+    wheel.push(10, 'a', 'b');
+    wheel.push(2_000_000_000, 'late', 'x');
+    expect(wheel.pop(1_000_000_000)).toEqual(['a', 'b']); // a step per tick would take minutes
+    expect(wheel.pop(1_000_000_000)).toBeUndefined();
+    wheel.push(1_000_000_000, 'c', 'd');
+    expect(wheel.hasDue(1_000_000_000)).toBe(true);
+    expect(wheel.pop(1_000_000_000)).toEqual(['c', 'd']);
+  });
+
   it('says an entry is due once its tick comes, not before', () => {
     const wheel = new DeadlineWheel<string, string>();
     wheel.push(10, 'a', 'b');

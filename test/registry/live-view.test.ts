@@ -1,5 +1,6 @@
 import type { Instance, Labels } from '../../src/model/instance';
 import { hasLabels } from '../../src/model/instance';
+import { SPLIT_AT } from '../../src/model/sharded-map';
 import { Registry } from '../../src/registry/registry';
 
 function inst(id: number, metadata: Record<string, string>, healthy = true, zone?: string): Instance {
@@ -148,6 +149,55 @@ describe('live ServiceView', () => {
   });
 });
 
+describe('a service past the size where its maps are sharded', () => {
+  it('answers by id, address, label and lease like a model through random removals, relabels, re-registrations and new ids', () => {
+    let now = 1_000_000;
+    const registry = new Registry(() => now);
+    let seed = 5;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const ids = Math.floor(2.5 * SPLIT_AT);
+    const live = new Map<string, { instance: Instance; at: number }>();
+    const make = (n: number, version: string): Instance => ({
+      ...inst(n, { version, user: `u${n}` }), host: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, port: 8080,
+    });
+    const register = (i: Instance) => {
+      registry.upsert(i);
+      live.set(i.id, { instance: i, at: now });
+    };
+    for (let n = 0; n < ids; n++) register(make(n, n % 2 ? 'a' : 'b'));
+    for (let step = 0; step < 4 * SPLIT_AT; step++) {
+      now += 100 * rand(3);
+      const n = rand(2 * ids); // half of these ids are new
+      const held = live.get(`i${n}`);
+      const op = rand(4);
+      if (op === 0) {
+        registry.remove('default', 'shop', `i${n}`);
+        live.delete(`i${n}`);
+      } else if (op === 1 || !held) {
+        register(make(n, rand(2) ? 'a' : 'b')); // a new id, or a relabel
+      } else {
+        register({ ...held.instance, healthy: rand(2) === 0 }); // a re-registration in place
+      }
+    }
+    const view = registry.snapshot().services.get('default/shop')!;
+    const mismatches: string[] = [];
+    for (let n = 0; n < 2 * ids; n++) {
+      const id = `i${n}`;
+      const model = live.get(id);
+      const host = make(n, 'a').host;
+      if (view.get(id) !== model?.instance) mismatches.push(`get ${id}`);
+      if (registry.at('default', 'shop', host, 8080) !== model?.instance) mismatches.push(`at ${host}`);
+      if (view.withLabel('user', `u${n}`)[0] !== model?.instance) mismatches.push(`user u${n}`);
+      if (model && registry.lastHeartbeat(view, model.instance) !== model.at) mismatches.push(`lease of ${id}: ${registry.lastHeartbeat(view, model.instance)}, not ${model.at}`);
+    }
+    const versionA = [...live.values()].filter((e) => e.instance.metadata['version'] === 'a').map((e) => e.instance.id).sort();
+    if (view.subset({ version: 'a' }).instances.map((i) => i.id).sort().join() !== versionA.join()) mismatches.push('subset version=a');
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(view.instances.length).toBe(live.size);
+    expect(live.size).toBeGreaterThan(SPLIT_AT);
+  });
+});
+
 describe('expiry by deadline', () => {
   it('reports only leases whose deadline passed; a heartbeat moves the deadline; removal ends the lease', () => {
     let now = 0;
@@ -176,5 +226,17 @@ describe('expiry by deadline', () => {
     registry.upsert({ ...inst(1, {}), ttlSeconds: 2 });
     now = 2001;
     expect(registry.expired().map((i) => i.id)).toEqual(['i1']);
+  });
+
+  it('a registry that does not expire (an ext_proc worker) queues no deadlines', () => {
+    let now = 0;
+    const registry = new Registry(() => now, { expires: false });
+    const queued = (registry as unknown as { deadlines: { buckets: Map<number, unknown> } }).deadlines.buckets;
+    for (let i = 0; i < 50; i++) registry.upsert(inst(i, {}));
+    now = 60_000;
+    expect(registry.hasExpired()).toBe(false);
+    expect(registry.expired()).toEqual([]);
+    expect(queued.size).toBe(0);
+    expect(registry.snapshot().services.get('default/shop')!.instances).toHaveLength(50);
   });
 });
