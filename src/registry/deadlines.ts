@@ -6,8 +6,8 @@ interface Bucket<A, B> {
 
 /**
  * (deadline, a, b) entries by deadline, a bucket per tick (a timer wheel without a rim): `pop(now)`
- * takes what is due, so checking costs what expires, not what exists, and no array ever holds
- * every lease (a million-entry heap's arrays were copied whole, in one step, as they grew).
+ * takes what is due, so checking costs what expires, not what exists, and an array holds only
+ * the leases queued in one tick (a million-entry heap's arrays were copied whole as they grew).
  * Entries are never updated in place: the owner keeps each item's current deadline, and an item
  * popped early (its deadline moved on) is pushed again. Within a tick, entries come in no order.
  */
