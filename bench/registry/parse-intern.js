@@ -2,26 +2,30 @@
 // JSON.parse puts string values of up to 10 characters in the string table, which copies itself
 // whole as it grows; a registry keeps strings of its own, so the table's copies pile up until a
 // full GC. Variants, each (variant, round) in a process of its own, alternated:
-//  - short: ids `i123456` (7 characters), cycling over IDS;
-//  - long: the same ids padded to 15 characters (never put in the table).
+//  - short: ids `i123456` (7 characters), cycling over IDS, read by JSON.parse;
+//  - long: the same ids padded to 15 characters (never put in the table), by JSON.parse;
+//  - reader: the short ids read by the server's heartbeat body reader (admin/heartbeats-body.ts,
+//    from ./dist: `npm run build` first), which makes strings of its own.
 // Per run: JSON.parse time of each of BODIES bodies of 2,000 `{service, id}` entries (min /
 // median / p99 / max), and how many took over 10 ms with no GC pause overlapping them.
 // Usage: node bench/registry/parse-intern.js   # IDS=1000000 BODIES=2000 ROUNDS=3
 'use strict';
 const { fork } = require('node:child_process');
+const path = require('node:path');
 const { performance, PerformanceObserver } = require('node:perf_hooks');
 const { triple, pairedRatios, percentile } = require('./stats');
 
 const IDS = Number(process.env.IDS ?? 1000000);
 const BODIES = Number(process.env.BODIES ?? 2000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const VARIANTS = ['short', 'long'];
+const VARIANTS = ['short', 'long', 'reader'];
 
 async function measure(variant) {
   const gcs = [];
   const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => [e.startTime, e.startTime + e.duration])));
   observer.observe({ entryTypes: ['gc'] });
-  const id = variant === 'short' ? (n) => `i${n}` : (n) => `instance-${String(n).padStart(6, '0')}`;
+  const id = variant === 'long' ? (n) => `instance-${String(n).padStart(6, '0')}` : (n) => `i${n}`;
+  const parse = variant === 'reader' ? require(path.join(__dirname, '..', '..', 'dist', 'admin', 'heartbeats-body.js')).parseHeartbeatsBody : JSON.parse;
   const times = [];
   const slow = [];
   let beat = 0;
@@ -30,7 +34,7 @@ async function measure(variant) {
     for (let k = 0; k < 2000; k++, beat++) instances.push({ service: 'big', id: id(beat % IDS) });
     const text = JSON.stringify({ instances });
     const start = performance.now();
-    JSON.parse(text);
+    parse(text);
     const took = performance.now() - start;
     times.push(took);
     if (took > 10) slow.push([start, start + took]);
@@ -51,7 +55,7 @@ function run(variant) {
 }
 
 async function main() {
-  const results = { short: [], long: [] };
+  const results = Object.fromEntries(VARIANTS.map((v) => [v, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const variant of round % 2 ? [...VARIANTS].reverse() : VARIANTS) {
       const r = await run(variant);
@@ -66,7 +70,9 @@ async function main() {
     const rs = results[v];
     console.log(`| ${v} | ${triple(rs.map((r) => r.median))} | ${triple(rs.map((r) => r.p99))} | ${triple(rs.map((r) => r.max))} | ${triple(rs.map((r) => r.over10), 0)} |`);
   }
-  console.log(`| short / long, median parse, paired | ${triple(pairedRatios(results.long.map((r) => r.median), results.short.map((r) => r.median)))} | | | |`);
+  const medians = (v) => results[v].map((r) => r.median);
+  console.log(`| short / long, median parse, paired | ${triple(pairedRatios(medians('long'), medians('short')))} | | | |`);
+  console.log(`| reader / short, median parse, paired | ${triple(pairedRatios(medians('short'), medians('reader')))} | | | |`);
 }
 
 if (process.argv[2] === 'child') {

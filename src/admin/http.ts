@@ -23,12 +23,15 @@ export async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field. */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+/**
+ * Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field.
+ * `parse` must give what `JSON.parse` gives (a faster reader for one endpoint's bodies).
+ */
+export async function readJson(req: IncomingMessage, parse: (text: string) => unknown = JSON.parse): Promise<unknown> {
   const text = await readBody(req);
   let value: unknown;
   try {
-    value = JSON.parse(text) as unknown;
+    value = parse(text);
   } catch (error) {
     throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
   }
