@@ -1,3 +1,5 @@
+import { fnv1a } from './hash';
+
 /** Past this many keys a ShardedMap spreads them over SHARDS Maps; below, one Map costs less. */
 export const SPLIT_AT = 4096;
 const SHARD_BITS = 4;
@@ -5,9 +7,7 @@ const SHARDS = 1 << SHARD_BITS;
 
 /** FNV-1a of the whole key (a part of it would put every `pod-N.svc.cluster.local` id in one shard); top bits pick the shard. */
 function shardOf(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
-  return hash >>> (32 - SHARD_BITS);
+  return fnv1a(key) >>> (32 - SHARD_BITS);
 }
 
 /**
