@@ -10,8 +10,8 @@ export type InstanceListener = (view: ServiceView, removed: Instance | undefined
 /** An expired instance the store has not yet deleted is reported again after this long. */
 const EXPIRY_RETRY_MS = 1000;
 /**
- * Deadlines are kept in this unit since the registry started: small integers (V8 stores them
- * unboxed in Map values and arrays) for 3 years, where epoch milliseconds would each be a heap number.
+ * Deadlines are kept in this unit since the registry started: the deadline wheel keeps a bucket
+ * per tick, keyed by small integers, and expiry needs no finer time.
  */
 const TICK_MS = 100;
 
