@@ -1,4 +1,5 @@
 import { serves, type Instance } from '../model/instance';
+import { PagedArray } from '../model/paged-array';
 import { ShardedMap } from '../model/sharded-map';
 
 /** The instances of a subset and how many of them take traffic (`serves`: healthy, weight above 0). */
@@ -76,42 +77,38 @@ export class MemberSet implements Subset {
 const NO_LEASE = -1;
 
 /**
- * A whole service: its members by id, and each one's lease deadline in a typed array beside the
- * members (the registry's tick units; a Float64Array, so no uptime overflows it), so a million
- * instances need no Map beyond the positions, and growing copies the deadlines as bytes (a
- * million-entry JS array took 5-10 ms to grow). A replaced member keeps its place and its deadline.
+ * A whole service: its members by id, and each one's lease deadline in typed arrays beside the
+ * members (the registry's tick units; Float64, so no uptime overflows it), so a million
+ * instances need no Map beyond the positions, and the deadlines grow by pages, not by copying.
+ * A replaced member keeps its place and its deadline.
  */
 export class Roster extends MemberSet {
-  private deadlines = new Float64Array(16);
+  private readonly deadlines = new PagedArray<number>((n) => new Float64Array(n), 16);
 
   override add(instance: Instance): void {
     const at = this.instances.length;
     super.add(instance);
-    if (at === this.deadlines.length) {
-      const grown = new Float64Array(at * 2);
-      grown.set(this.deadlines);
-      this.deadlines = grown;
-    }
-    this.deadlines[at] = NO_LEASE;
+    this.deadlines.growTo(at + 1);
+    this.deadlines.set(at, NO_LEASE);
   }
 
   override remove(id: string): void {
     const at = this.positions.get(id);
     if (at === undefined) return;
     super.remove(id);
-    this.deadlines[at] = this.deadlines[this.instances.length]!; // the last member moved into its place
+    this.deadlines.set(at, this.deadlines.get(this.instances.length)); // the last member moved into its place
   }
 
   /** The lease deadline of a member, or undefined (not a member, or no lease). */
   deadline(id: string): number | undefined {
     const at = this.positions.get(id);
-    const deadline = at === undefined ? NO_LEASE : this.deadlines[at]!;
+    const deadline = at === undefined ? NO_LEASE : this.deadlines.get(at);
     return deadline === NO_LEASE ? undefined : deadline;
   }
 
   /** Sets (or with undefined, ends) a member's lease. */
   setDeadline(id: string, deadline: number | undefined): void {
     const at = this.positions.get(id);
-    if (at !== undefined) this.deadlines[at] = deadline ?? NO_LEASE;
+    if (at !== undefined) this.deadlines.set(at, deadline ?? NO_LEASE);
   }
 }

@@ -1,7 +1,21 @@
+import { PagedArray } from '../model/paged-array';
 import { ShardedMap } from '../model/sharded-map';
 
-const INITIAL_SLOTS = 1024;
 const NONE = -1;
+
+/** Where records are in one log file, by slot. */
+interface Positions {
+  readonly offsets: PagedArray<number>;
+  readonly lengths: PagedArray<number>;
+}
+
+function positions(capacity: number): Positions {
+  const offsets = new PagedArray<number>((n) => new Float64Array(n));
+  const lengths = new PagedArray<number>((n) => new Uint32Array(n));
+  offsets.growTo(capacity);
+  lengths.growTo(capacity);
+  return { offsets, lengths };
+}
 
 /** Where an `entries()` walk goes next; moved on when that slot leaves its place. */
 interface Cursor {
@@ -11,7 +25,8 @@ interface Cursor {
 /**
  * Where each live key's record is in the embedded store's log, without its value: a map from
  * key to a slot number (sharded, so V8 never copies a million entries in one step), and each
- * slot's byte offset and line length in typed arrays, so a key costs no object of its own.
+ * slot's byte offset and line length in typed arrays, so a key costs no object of its own. The
+ * arrays grow by pages (`PagedArray`), never by copying a million entries in one step.
  *
  * The slots are also linked in the log's order (`before`/`after`), so reading records in that
  * order reads the file front to back. A key written again keeps its slot and its map entry and
@@ -22,18 +37,17 @@ interface Cursor {
  */
 export class RecordIndex {
   private readonly slots = new ShardedMap<number>();
-  private readonly keys: (string | undefined)[] = [];
-  private offsets: Float64Array = new Float64Array(INITIAL_SLOTS);
-  private lengths: Uint32Array = new Uint32Array(INITIAL_SLOTS);
-  private before: Int32Array = new Int32Array(INITIAL_SLOTS);
-  private after: Int32Array = new Int32Array(INITIAL_SLOTS);
+  private readonly keys = new PagedArray<string | undefined>((n) => new Array<string | undefined>(n));
+  private current = positions(0);
+  private readonly before = new PagedArray<number>((n) => new Int32Array(n));
+  private readonly after = new PagedArray<number>((n) => new Int32Array(n));
   private first = NONE;
   private last = NONE;
   private readonly cursors = new Set<Cursor>();
   private readonly free: number[] = [];
   private used = 0;
   /** While a compaction runs: where the live records are in the file it writes. */
-  private next: { offsets: Float64Array; lengths: Uint32Array } | undefined;
+  private next: Positions | undefined;
   private live = 0;
 
   get size(): number {
@@ -54,11 +68,11 @@ export class RecordIndex {
   }
 
   offset(slot: number): number {
-    return this.offsets[slot]!;
+    return this.current.offsets.get(slot);
   }
 
   length(slot: number): number {
-    return this.lengths[slot]!;
+    return this.current.lengths.get(slot);
   }
 
   /**
@@ -72,8 +86,8 @@ export class RecordIndex {
     try {
       while (cursor.next !== NONE) {
         const slot = cursor.next;
-        cursor.next = this.after[slot]!;
-        yield [this.keys[slot]!, slot];
+        cursor.next = this.after.get(slot);
+        yield [this.keys.get(slot)!, slot];
       }
     } finally {
       this.cursors.delete(cursor);
@@ -86,14 +100,14 @@ export class RecordIndex {
     if (slot === undefined) {
       slot = this.allocate();
       this.slots.set(key, slot);
-      this.keys[slot] = key;
+      this.keys.set(slot, key);
     } else {
       this.unlink(slot);
-      this.live -= this.lengths[slot]!;
+      this.live -= this.current.lengths.get(slot);
     }
     this.append(slot);
-    this.offsets[slot] = offset;
-    this.lengths[slot] = length;
+    this.current.offsets.set(slot, offset);
+    this.current.lengths.set(slot, length);
     this.live += length;
   }
 
@@ -102,51 +116,50 @@ export class RecordIndex {
     if (slot === undefined) return false;
     this.slots.delete(key);
     this.unlink(slot);
-    this.keys[slot] = undefined;
-    this.live -= this.lengths[slot]!;
-    this.lengths[slot] = 0;
-    if (this.next) this.next.lengths[slot] = 0; // a free slot counts no bytes in the next file either
+    this.keys.set(slot, undefined);
+    this.live -= this.current.lengths.get(slot);
+    this.current.lengths.set(slot, 0);
+    this.next?.lengths.set(slot, 0); // a free slot counts no bytes in the next file either
     this.free.push(slot);
     return true;
   }
 
   private append(slot: number): void {
-    this.before[slot] = this.last;
-    this.after[slot] = NONE;
+    this.before.set(slot, this.last);
+    this.after.set(slot, NONE);
     if (this.last === NONE) this.first = slot;
-    else this.after[this.last] = slot;
+    else this.after.set(this.last, slot);
     this.last = slot;
   }
 
   private unlink(slot: number): void {
-    const before = this.before[slot]!;
-    const after = this.after[slot]!;
+    const before = this.before.get(slot);
+    const after = this.after.get(slot);
     if (this.cursors.size > 0) for (const cursor of this.cursors) if (cursor.next === slot) cursor.next = after;
     if (before === NONE) this.first = after;
-    else this.after[before] = after;
+    else this.after.set(before, after);
     if (after === NONE) this.last = before;
-    else this.before[after] = before;
+    else this.before.set(after, before);
   }
 
   /** Starts collecting the live records' positions in a compacted file. */
   beginRelocation(): void {
-    this.next = { offsets: new Float64Array(this.offsets.length), lengths: new Uint32Array(this.lengths.length) };
+    this.next = positions(this.current.offsets.capacity);
   }
 
   /** Where the slot's record is in the compacted file; a later call for the same slot wins. */
   relocate(slot: number, offset: number, length: number): void {
-    this.next!.offsets[slot] = offset;
-    this.next!.lengths[slot] = length;
+    this.next!.offsets.set(slot, offset);
+    this.next!.lengths.set(slot, length);
   }
 
   /** The compacted file is the log now: every live slot must have been relocated. */
   finishRelocation(): void {
     const next = this.next!;
     this.next = undefined;
-    this.offsets = next.offsets;
-    this.lengths = next.lengths;
+    this.current = next;
     let live = 0;
-    for (let slot = 0; slot < this.used; slot++) live += next.lengths[slot]!; // free slots hold 0
+    for (let slot = 0; slot < this.used; slot++) live += next.lengths.get(slot); // free slots hold 0
     this.live = live;
   }
 
@@ -157,20 +170,10 @@ export class RecordIndex {
   private allocate(): number {
     const reused = this.free.pop();
     if (reused !== undefined) return reused;
-    if (this.used === this.offsets.length) {
-      this.offsets = grown(this.offsets, new Float64Array(this.offsets.length * 2));
-      this.lengths = grown(this.lengths, new Uint32Array(this.lengths.length * 2));
-      this.before = grown(this.before, new Int32Array(this.before.length * 2));
-      this.after = grown(this.after, new Int32Array(this.after.length * 2));
-      if (this.next) {
-        this.next = { offsets: grown(this.next.offsets, new Float64Array(this.offsets.length)), lengths: grown(this.next.lengths, new Uint32Array(this.lengths.length)) };
-      }
+    const slot = this.used++;
+    if (this.used > this.before.capacity) {
+      for (const column of [this.keys, this.current.offsets, this.current.lengths, this.before, this.after, this.next?.offsets, this.next?.lengths]) column?.growTo(this.used);
     }
-    return this.used++;
+    return slot;
   }
-}
-
-function grown<T extends Float64Array | Uint32Array | Int32Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
 }

@@ -70,3 +70,27 @@ test('an abandoned relocation leaves the positions as they were', () => {
   index.abandonRelocation();
   expect([index.offset(index.slotOf('a')!), index.length(index.slotOf('a')!), index.liveBytes]).toEqual([5, 10, 10]);
 });
+
+test('past several pages of slots, with a relocation running while the pages are added', () => {
+  const index = new RecordIndex();
+  const count = 150_000; // more than two pages of 65,536 slots
+  for (let i = 0; i < count / 2; i++) index.set(`k/${i}`, i * 10, 10);
+  index.beginRelocation();
+  for (const [key, slot] of index.entries()) index.relocate(slot, Number(key.slice(2)) * 3, 3);
+  for (let i = count / 2; i < count; i++) {
+    index.set(`k/${i}`, i * 10, 10);
+    index.relocate(index.slotOf(`k/${i}`)!, i * 3, 3);
+  }
+  for (let i = 0; i < count; i += 1000) index.delete(`k/${i}`);
+  index.finishRelocation();
+  expect(index.size).toBe(count - count / 1000);
+  expect(index.liveBytes).toBe(3 * (count - count / 1000));
+  const wrong: string[] = [];
+  let expected = 1;
+  for (const [key, slot] of index.entries()) {
+    if (key !== `k/${expected}` || index.offset(slot) !== expected * 3 || index.length(slot) !== 3) wrong.push(key);
+    expected += expected % 1000 === 999 ? 2 : 1;
+  }
+  expect(wrong).toEqual([]);
+  expect(expected).toBe(count + 1);
+});
