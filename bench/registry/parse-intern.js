@@ -7,7 +7,7 @@
 //  - short: ids `i123456`, hosts `10.1.2.3`, users `u123456` (up to 10 characters), cycling
 //    over IDS, read by JSON.parse;
 //  - long: the same padded to 15 characters (never put in the table), by JSON.parse;
-//  - reader: the short ones read by the server's body reader (admin/json-body.ts, from ./dist:
+//  - reader: the short ones read by the server's body reader (model/own-json.ts, from ./dist:
 //    `npm run build` first), which makes strings of its own.
 // Per run: the parse time of each of BODIES bodies (min / median / p99 / max), and how many
 // took over 10 ms with no GC pause overlapping them.
@@ -38,7 +38,7 @@ async function measure(variant) {
   const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => [e.startTime, e.startTime + e.duration])));
   observer.observe({ entryTypes: ['gc'] });
   const entry = entryMaker(variant === 'long');
-  const parse = variant === 'reader' ? require(path.join(__dirname, '..', '..', 'dist', 'admin', 'json-body.js')).parseJsonBody : JSON.parse;
+  const parse = variant === 'reader' ? require(path.join(__dirname, '..', '..', 'dist', 'model', 'own-json.js')).parseOwnJson : JSON.parse;
   const times = [];
   const slow = [];
   let beat = 0;

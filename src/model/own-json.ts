@@ -1,15 +1,15 @@
 /**
- * Admin API bodies read without `JSON.parse` where that is safe. V8's `JSON.parse` puts every
- * string value of up to 10 characters (ids like `i123456`, IPv4 hosts, user ids) in its string
- * table, and that table copies itself whole as it grows: with a million instances registering
- * and heartbeating, a parse of 12-31 ms every few hundred bodies (bench/registry/parse-intern.js).
- * The strings this makes are its own, copied from the body.
+ * `JSON.parse`'s value, with strings of its own. V8's `JSON.parse` puts every string value of
+ * up to 10 characters (ids like `i123456`, IPv4 hosts, user ids) in its string table, and that
+ * table copies itself whole as it grows: with a million instances registering and heartbeating,
+ * a parse of 12-44 ms every few hundred bodies (bench/registry/parse-intern.js). Used for admin
+ * API bodies and the instance records a replica or worker reads from the store.
  *
- * Bodies without a backslash, nested at most MAX_DEPTH deep and without a `__proto__` key, are
+ * Texts without a backslash, nested at most MAX_DEPTH deep and without a `__proto__` key, are
  * read here; anything else, and any syntax error, goes to `JSON.parse`, so the result, or the
  * error, is always the one `JSON.parse` gives.
  */
-export function parseJsonBody(text: string): unknown {
+export function parseOwnJson(text: string): unknown {
   if (text.includes('\\')) return JSON.parse(text);
   const reader = new PlainReader(text);
   const value = reader.value(0);

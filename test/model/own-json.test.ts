@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { parseJsonBody } from '../../src/admin/json-body';
+import { parseOwnJson } from '../../src/model/own-json';
 
 // V8's own checks, through its natives syntax and gc(); off again after these tests (as instance-strings.test.ts).
 setFlagsFromString('--allow-natives-syntax');
@@ -59,7 +59,7 @@ describe('admin API bodies', () => {
       if (r < 0.05) text = text.slice(0, Math.floor(next() * text.length));
       else if (r < 0.1) text = text.replace(pick([',', ':', '[', '{', '"', ']', '}']), pick(['', ';', ',,', '}', ']']));
       else if (r < 0.13) text += pick(['x', '}', ']', ',{}', '"a"', '1']);
-      const mine = outcome(parseJsonBody, text);
+      const mine = outcome(parseOwnJson, text);
       const theirs = outcome(JSON.parse, text);
       if (mine.threw !== theirs.threw) mismatches.push(`${JSON.stringify(text)}: ${JSON.stringify(mine)} against ${JSON.stringify(theirs)}`);
       else if (!mine.threw && !same(mine.value, theirs.value)) mismatches.push(`${JSON.stringify(text)}: ${JSON.stringify(mine.value)} against ${JSON.stringify(theirs.value)}`);
@@ -69,17 +69,17 @@ describe('admin API bodies', () => {
 
   it('gives JSON.parse\'s value and error past its depth bound and for a __proto__ key', () => {
     const deep = '['.repeat(100) + '1' + ']'.repeat(100);
-    expect(parseJsonBody(deep)).toStrictEqual(JSON.parse(deep));
+    expect(parseOwnJson(deep)).toStrictEqual(JSON.parse(deep));
     const proto = '{"__proto__": {"polluted": true}, "id": "i1"}';
-    const value = parseJsonBody(proto) as Record<string, unknown>;
+    const value = parseOwnJson(proto) as Record<string, unknown>;
     expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
     expect(Object.keys(value)).toEqual(['__proto__', 'id']);
-    expect(() => parseJsonBody('[' + '['.repeat(99) + ']'.repeat(99))).toThrow(SyntaxError);
+    expect(() => parseOwnJson('[' + '['.repeat(99) + ']'.repeat(99))).toThrow(SyntaxError);
   });
 
   it('keeps short strings out of V8\'s string table, where JSON.parse puts them', () => {
     const text = '{"instances":[{"service":"big","id":"i4242424","host":"10.0.0.7","metadata":{"user":"u4242"}}]}';
-    const mine = parseJsonBody(text) as { instances: { id: string; host: string; metadata: { user: string } }[] };
+    const mine = parseOwnJson(text) as { instances: { id: string; host: string; metadata: { user: string } }[] };
     const theirs = JSON.parse(text) as typeof mine;
     expect(mine).toStrictEqual(theirs);
     const [own, shared] = [mine.instances[0]!, theirs.instances[0]!];
@@ -94,7 +94,7 @@ describe('admin API bodies', () => {
     gc();
     const before = process.memoryUsage().heapUsed;
     const kept: string[] = [];
-    for (let n = 0; n < bodies; n++) kept.push((parseJsonBody(body(n)) as { instances: { id: string }[] }).instances[0]!.id);
+    for (let n = 0; n < bodies; n++) kept.push((parseOwnJson(body(n)) as { instances: { id: string }[] }).instances[0]!.id);
     gc();
     const grown = process.memoryUsage().heapUsed - before;
     expect(kept[bodies - 1]).toBe(`pod-${bodies - 1}-0.shop.default.svc:8080`);
