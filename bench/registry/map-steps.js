@@ -8,11 +8,17 @@
 //    and address (a new object, health flipping), as an agent's restart or a health change is;
 //  - registry-churn: each write removes the oldest instance and registers a new one;
 //  - registry-relabel: each write re-registers an instance with its `version` label flipped,
-//    moving it between two postings of N/2 instances each.
+//    moving it between two postings of N/2 instances each;
+//  - load: from empty, each write a batch of 250 new instances into a registry and their keys
+//    into a store index, a turn of a load by batch (N / 250 writes: WRITES does not apply). Its
+//    longest write is the longest batch turn: several maps' shards growing in the same one;
+//  - index-load: the same, the store index alone (its arrays growing).
 // Each (variant, case, round) runs in a child process of its own. Per run: the longest write and
 // how many took over 1 and over 10 ms, leaving out writes a GC pause overlapped (their time is
 // the collector's, reported apart), and the writes' total time.
 // Usage: npm run build && node bench/registry/map-steps.js <BEFORE_DIST>   # N=1000000 WRITES=2000000 ROUNDS=3 CASES=index,registry
+// CHILD_NODE_ARGS: V8 flags for the measuring processes (--no-incremental-marking: every mark-compact
+// then a pause the GC observer reports, so marking steps cannot pass for a slow write).
 'use strict';
 const { fork } = require('node:child_process');
 const path = require('node:path');
@@ -22,7 +28,8 @@ const { triple, pairedRatios } = require('./stats');
 const N = Number(process.env.N ?? 1000000);
 const WRITES = Number(process.env.WRITES ?? 2 * N);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const CASES = (process.env.CASES ?? 'index,index-churn,registry,registry-churn,registry-relabel').split(',');
+const CASES = (process.env.CASES ?? 'index,index-churn,registry,registry-churn,registry-relabel,load').split(',');
+const LOAD_BATCH = 250; // about what the server applies in one of its 4 ms slices
 
 function instance(i, healthy, flipped = false) {
   return {
@@ -38,7 +45,19 @@ async function measure(dist, which) {
   let write;
   // Churn cases take out the oldest and add the next: ids `oldest` .. `oldest + N - 1` are live.
   let oldest = 0;
-  if (which.startsWith('index')) {
+  if (which.endsWith('load')) {
+    const { Registry } = require(path.join(dist, 'registry/registry.js'));
+    const { RecordIndex } = require(path.join(dist, 'store/record-index.js'));
+    const registry = which === 'load' ? new Registry() : undefined;
+    const index = new RecordIndex();
+    const turn = (k) => {
+      for (let i = k * LOAD_BATCH; i < (k + 1) * LOAD_BATCH; i++) {
+        registry?.upsert(instance(i, true));
+        index.set(`/mr/instances/default/big/i${i}`, i * 200, 200);
+      }
+    };
+    write = registry ? (k) => registry.batch(() => turn(k)) : turn;
+  } else if (which.startsWith('index')) {
     const { RecordIndex } = require(path.join(dist, 'store/record-index.js'));
     const index = new RecordIndex();
     const key = (i) => `/mr/instances/default/big/i${i}`;
@@ -68,10 +87,11 @@ async function measure(dist, which) {
   const slow = [];
   let total = 0;
   let seed = 12345;
-  for (let k = 0; k < WRITES; k++) {
+  const writes = which.endsWith('load') ? N / LOAD_BATCH : WRITES;
+  for (let k = 0; k < writes; k++) {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     const start = performance.now();
-    write(k % 2 ? seed : k);
+    write(k % 2 && !which.endsWith('load') ? seed : k);
     const took = performance.now() - start;
     total += took;
     if (took > 1) slow.push([start, start + took]);
@@ -85,7 +105,7 @@ async function measure(dist, which) {
 
 function run(dist, which) {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['child', dist, which], { execArgv: ['--max-old-space-size=4096'] });
+    const child = fork(__filename, ['child', dist, which], { execArgv: ['--max-old-space-size=4096', ...(process.env.CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean)] });
     child.once('message', resolve);
     child.once('exit', (code) => code && reject(new Error(`${which} in ${dist}: exit ${code}`)));
   });

@@ -234,7 +234,7 @@ async function main() {
     }
     const loadSeconds = (performance.now() - t0) / 1000;
     const load = await server.stats();
-    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stall of its own: ${fmt(load.ownMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
+    console.log(`\nbench/registry: ${INSTANCES} instances registered by batch (${BATCH} per call) in ${loadSeconds.toFixed(2)} s (${fmt(INSTANCES / loadSeconds, 0)}/s); during the load: max event-loop delay ${fmt(load.loopMaxMs)} ms (longest stall of its own: ${fmt(load.ownMaxMs)} ms, outside GC pauses: ${fmt(load.jsMaxMs)} ms), max GC pause ${fmt(load.gcMaxMs)} ms, RSS ${fmt(load.rssMiB, 0)} MiB`);
 
     const ads = process.env.ADS ? subscribe(server.xds) : undefined;
     await driver.drive(1); // warm-up
