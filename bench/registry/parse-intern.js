@@ -1,17 +1,14 @@
-// bench/registry/parse-intern.js: what V8's string table costs JSON.parse of admin API bodies.
+// bench/registry/parse-intern.js: what V8's string table costs JSON.parse of heartbeat bodies.
 // JSON.parse puts string values of up to 10 characters in the string table, which copies itself
 // whole as it grows; a registry keeps strings of its own, so the table's copies pile up until a
-// full GC. BODY=heartbeats: 2,000 `{service, id}` entries a body; BODY=registrations: a batch of
-// 2,000 `{service, id, host, port, metadata: {user, version}}`. Variants, each (variant, round)
-// in a process of its own, alternated:
-//  - short: ids `i123456`, hosts `10.1.2.3`, users `u123456` (up to 10 characters), cycling
-//    over IDS, read by JSON.parse;
-//  - long: the same padded to 15 characters (never put in the table), by JSON.parse;
-//  - reader: the short ones read by the server's body reader (model/own-json.ts, from ./dist:
-//    `npm run build` first), which makes strings of its own.
-// Per run: the parse time of each of BODIES bodies (min / median / p99 / max), and how many
-// took over 10 ms with no GC pause overlapping them.
-// Usage: node bench/registry/parse-intern.js   # BODY=heartbeats IDS=1000000 BODIES=2000 ROUNDS=3
+// full GC. Variants, each (variant, round) in a process of its own, alternated:
+//  - short: ids `i123456` (7 characters), cycling over IDS, read by JSON.parse;
+//  - long: the same ids padded to 15 characters (never put in the table), by JSON.parse;
+//  - reader: the short ids read by the server's heartbeat body reader (admin/heartbeats-body.ts,
+//    from ./dist: `npm run build` first), which makes strings of its own.
+// Per run: JSON.parse time of each of BODIES bodies of 2,000 `{service, id}` entries (min /
+// median / p99 / max), and how many took over 10 ms with no GC pause overlapping them.
+// Usage: node bench/registry/parse-intern.js   # IDS=1000000 BODIES=2000 ROUNDS=3
 'use strict';
 const { fork } = require('node:child_process');
 const path = require('node:path');
@@ -21,30 +18,20 @@ const { triple, pairedRatios, percentile } = require('./stats');
 const IDS = Number(process.env.IDS ?? 1000000);
 const BODIES = Number(process.env.BODIES ?? 2000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const BODY = process.env.BODY ?? 'heartbeats';
 const VARIANTS = ['short', 'long', 'reader'];
-
-/** Body entry `n` (a number cycling over IDS), its strings padded past 10 characters when `long`. */
-function entryMaker(long) {
-  const pad = (prefix, n) => (long ? `${prefix}-${String(n).padStart(15 - prefix.length - 1, '0')}` : `${prefix}${n}`);
-  if (BODY === 'heartbeats') return (n) => ({ service: 'big', id: pad('i', n) });
-  if (BODY !== 'registrations') throw new Error(`BODY=${BODY}: heartbeats or registrations`);
-  const host = (n) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-  return (n) => ({ service: 'big', id: pad('i', n), host: long ? host(n).padStart(15, '0') : host(n), port: 8080, metadata: { user: pad('u', n), version: n % 2 ? 'gray' : 'stable' } });
-}
 
 async function measure(variant) {
   const gcs = [];
   const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => [e.startTime, e.startTime + e.duration])));
   observer.observe({ entryTypes: ['gc'] });
-  const entry = entryMaker(variant === 'long');
-  const parse = variant === 'reader' ? require(path.join(__dirname, '..', '..', 'dist', 'model', 'own-json.js')).parseOwnJson : JSON.parse;
+  const id = variant === 'long' ? (n) => `instance-${String(n).padStart(6, '0')}` : (n) => `i${n}`;
+  const parse = variant === 'reader' ? require(path.join(__dirname, '..', '..', 'dist', 'admin', 'heartbeats-body.js')).parseHeartbeatsBody : JSON.parse;
   const times = [];
   const slow = [];
   let beat = 0;
   for (let body = 0; body < BODIES; body++) {
     const instances = [];
-    for (let k = 0; k < 2000; k++, beat++) instances.push(entry(beat % IDS));
+    for (let k = 0; k < 2000; k++, beat++) instances.push({ service: 'big', id: id(beat % IDS) });
     const text = JSON.stringify({ instances });
     const start = performance.now();
     parse(text);
@@ -76,8 +63,8 @@ async function main() {
       console.error(`round ${round + 1} ${variant}: median ${r.median.toFixed(2)} ms, p99 ${r.p99.toFixed(2)}, max ${r.max.toFixed(2)}, over 10 ms outside GC ${r.over10}`);
     }
   }
-  console.log(`\nbench/registry/parse-intern: ${BODIES} bodies of 2,000 ${BODY} entries, ids cycling over ${IDS}, ${ROUNDS} rounds (min / median / max over runs)\n`);
-  console.log('| strings | median ms | p99 ms | max ms | parses over 10 ms outside GC |');
+  console.log(`\nbench/registry/parse-intern: ${BODIES} bodies of 2,000 heartbeat entries, ids cycling over ${IDS}, ${ROUNDS} rounds (min / median / max over runs)\n`);
+  console.log('| ids | median ms | p99 ms | max ms | parses over 10 ms outside GC |');
   console.log('|---|---:|---:|---:|---:|');
   for (const v of VARIANTS) {
     const rs = results[v];

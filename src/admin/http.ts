@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { formatPath } from '../rules/errors';
-import { parseOwnJson } from '../model/own-json';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly details: readonly string[] = []) {
@@ -25,14 +24,14 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /**
- * Reads a JSON body (as `JSON.parse` would, without filling V8's string table: `model/own-json.ts`);
- * a string Envoy could not parse (a lone surrogate) is a 400 naming its field.
+ * Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field.
+ * `parse` must give what `JSON.parse` gives (a faster reader for one endpoint's bodies).
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage, parse: (text: string) => unknown = JSON.parse): Promise<unknown> {
   const text = await readBody(req);
   let value: unknown;
   try {
-    value = parseOwnJson(text);
+    value = parse(text);
   } catch (error) {
     throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
   }

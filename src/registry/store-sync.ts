@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import { serviceKey, type Instance } from '../model/instance';
-import { parseOwnJson } from '../model/own-json';
 import { yieldTurn } from '../model/slices';
 import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance } from './instance-input';
@@ -284,7 +283,7 @@ export class RegistryStoreSync {
       return;
     }
     // The key names the instance; records written before that was so carry the names too.
-    const record = parseOwnJson(event.value!) as Record<string, unknown>;
+    const record = JSON.parse(event.value!) as Record<string, unknown>;
     const parsed = parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
     if (parsed.ok) {
       this.upsert(parsed.instance, event, atLoad, false);
