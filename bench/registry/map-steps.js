@@ -10,7 +10,7 @@
 //  - registry-relabel: each write re-registers an instance with its `version` label flipped,
 //    moving it between two postings of N/2 instances each;
 //  - load: from empty, each write a batch of 250 new instances into a registry and their keys
-//    into a store index, a turn of a load by batch (N / 250 writes: WRITES does not apply). Its
+//    into a store index, a turn of a load by batch (N / 250 writes, rounded up: WRITES does not apply). Its
 //    longest write is the longest batch turn: several maps' shards growing in the same one;
 //  - index-load: the same, the store index alone (its arrays growing).
 // Each (variant, case, round) runs in a child process of its own. Per run: the longest write and
@@ -38,7 +38,7 @@ function instance(i, healthy, flipped = false) {
   };
 }
 
-/** In the child: builds the case's structure at N, then times each of WRITES writes. */
+/** In the child: builds the case's structure at N (the load cases: from empty), then times each of its writes. */
 async function measure(dist, which) {
   const gcs = [];
   const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => [e.startTime, e.startTime + e.duration])));
@@ -51,7 +51,7 @@ async function measure(dist, which) {
     const registry = which === 'load' ? new Registry() : undefined;
     const index = new RecordIndex();
     const turn = (k) => {
-      for (let i = k * LOAD_BATCH; i < (k + 1) * LOAD_BATCH; i++) {
+      for (let i = k * LOAD_BATCH; i < Math.min(N, (k + 1) * LOAD_BATCH); i++) {
         registry?.upsert(instance(i, true));
         index.set(`/mr/instances/default/big/i${i}`, i * 200, 200);
       }
@@ -87,7 +87,7 @@ async function measure(dist, which) {
   const slow = [];
   let total = 0;
   let seed = 12345;
-  const writes = which.endsWith('load') ? N / LOAD_BATCH : WRITES;
+  const writes = which.endsWith('load') ? Math.ceil(N / LOAD_BATCH) : WRITES;
   for (let k = 0; k < writes; k++) {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     const start = performance.now();
@@ -125,7 +125,7 @@ async function main() {
       }
     }
   }
-  console.log(`\nbench/registry/map-steps: ${N} keys, ${WRITES} writes, ${ROUNDS} rounds (min / median / max); writes a GC pause overlapped left out\n`);
+  console.log(`\nbench/registry/map-steps: ${N} keys, ${WRITES} writes (the load cases: ${Math.ceil(N / LOAD_BATCH)} of ${LOAD_BATCH} keys), ${ROUNDS} rounds (min / median / max); writes a GC pause overlapped left out\n`);
   console.log('| case | variant | longest write ms | writes over 10 ms | writes over 1 ms | all writes ms | longest GC pause ms |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const which of CASES) {
