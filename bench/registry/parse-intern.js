@@ -20,12 +20,20 @@ const BODIES = Number(process.env.BODIES ?? 2000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const VARIANTS = ['short', 'long', 'reader'];
 
+/** The server's reader, run to the end (admin/heartbeats-body.ts; the server runs it in slices). */
+function heartbeatsReader() {
+  const dist = path.join(__dirname, '..', '..', 'dist');
+  const { runToEnd } = require(path.join(dist, 'model', 'slices.js'));
+  const { heartbeatsBodySteps } = require(path.join(dist, 'admin', 'heartbeats-body.js'));
+  return (text) => runToEnd(heartbeatsBodySteps(text));
+}
+
 async function measure(variant) {
   const gcs = [];
   const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => [e.startTime, e.startTime + e.duration])));
   observer.observe({ entryTypes: ['gc'] });
   const id = variant === 'long' ? (n) => `instance-${String(n).padStart(6, '0')}` : (n) => `i${n}`;
-  const parse = variant === 'reader' ? require(path.join(__dirname, '..', '..', 'dist', 'admin', 'heartbeats-body.js')).parseHeartbeatsBody : JSON.parse;
+  const parse = variant === 'reader' ? heartbeatsReader() : JSON.parse;
   const times = [];
   const slow = [];
   let beat = 0;

@@ -20,7 +20,7 @@ import type { RoutingEngine } from '../routing/engine';
 import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
-import { parseHeartbeatsBody } from './heartbeats-body';
+import { heartbeatsBodySteps } from './heartbeats-body';
 import { HttpError, readBody, readJson, send } from './http';
 import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
@@ -344,7 +344,7 @@ export class AdminServer {
    */
   private async heartbeats(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const grant = this.deps.auth.registrant(req, res);
-    const body = await readJson(req, parseHeartbeatsBody);
+    const body = await readJson(req, (text) => resultInSlices(heartbeatsBodySteps(text)));
     const list = (body as { instances?: unknown } | null)?.instances;
     if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', ['instances: must be a list']);
     if (list.length > MAX_BATCH_ENTRIES) throw new HttpError(400, `at most ${MAX_BATCH_ENTRIES} heartbeats per call`, [`instances: ${list.length} entries`]);

@@ -1,6 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { parseHeartbeatsBody } from '../../src/admin/heartbeats-body';
+import { heartbeatsBodySteps } from '../../src/admin/heartbeats-body';
+import { runToEnd } from '../../src/model/slices';
+
+const parseHeartbeatsBody = (text: string): unknown => runToEnd(heartbeatsBodySteps(text));
 
 // V8's own check, through its natives syntax; off again after these tests (as instance-strings.test.ts).
 setFlagsFromString('--allow-natives-syntax');
@@ -55,6 +58,16 @@ describe('POST /v1/heartbeats bodies', () => {
       }
     }
     expect(mismatches.slice(0, 5)).toEqual([]);
+  });
+
+  it('reads a large body in steps (the server runs them in slices between event-loop turns)', () => {
+    const text = JSON.stringify({ instances: Array.from({ length: 10000 }, (_, i) => ({ service: 'big', id: `i${i}` })) });
+    const steps = heartbeatsBodySteps(text);
+    let yields = 0;
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) yields++;
+    expect(yields).toBe(50);
+    expect(next.value).toStrictEqual(JSON.parse(text));
   });
 
   it('keeps short ids out of V8\'s string table, where JSON.parse puts them', () => {
