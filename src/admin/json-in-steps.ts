@@ -2,8 +2,10 @@ import type { Steps } from '../model/slices';
 
 /** Below this a body is one `JSON.parse` (well under a millisecond). */
 const SPLIT_FROM_CHARS = 64 * 1024;
-/** Elements per `JSON.parse` of a large array: about 0.3 ms for registrations. */
+/** Elements per `JSON.parse` of a large array (about 0.3 ms for registrations)... */
 const ELEMENTS_PER_PARSE = 256;
+/** ...or fewer, when they take more text than this (large elements). */
+const CHARS_PER_PARSE = 32 * 1024;
 /** Characters scanned per step: about 0.1 ms. */
 const CHARS_PER_STEP = 64 * 1024;
 
@@ -23,7 +25,7 @@ interface ArrayMember {
   /** Where the array's `[` is and where its `]` is. */
   readonly open: number;
   close: number;
-  /** Positions of the commas that end a run of ELEMENTS_PER_PARSE elements. */
+  /** Positions of the commas that end a run (ELEMENTS_PER_PARSE elements, or CHARS_PER_PARSE of text). */
   readonly cuts: number[];
 }
 
@@ -31,8 +33,9 @@ interface ArrayMember {
  * `JSON.parse(text)` in steps, for bodies that are one object whose large members are arrays (a
  * registration batch of 4,000 entries: one `JSON.parse` held the event loop 5-10 ms). The arrays'
  * elements are parsed a run at a time, the rest of the object once with those arrays left empty,
- * all by `JSON.parse` itself. Anything else, and any text it cannot read this way, is parsed whole
- * by `JSON.parse`, so the value or the error is always `JSON.parse`'s.
+ * all by `JSON.parse` itself. Anything else, and any text it cannot read this way (a repeated
+ * key, a syntax error), is parsed whole by `JSON.parse` in one turn, so the value or the error
+ * is always `JSON.parse`'s.
  */
 export function* jsonInSteps(text: string): Steps<unknown> {
   if (text.length < SPLIT_FROM_CHARS) return JSON.parse(text);
@@ -104,7 +107,9 @@ class MemberScanner {
   private expectingKey = false;
   private afterColon = false;
   private array: ArrayMember | undefined;
+  /** Elements and where the run being scanned began. */
   private elements = 0;
+  private runFrom = 0;
 
   constructor(private readonly text: string) {}
 
@@ -139,6 +144,7 @@ class MemberScanner {
         else if (this.depth === 2 && c === OPEN_ARRAY && this.afterColon) {
           this.array = { keyFrom: this.keyFrom, keyTo: this.keyTo, open: i, close: -1, cuts: [] };
           this.elements = 0;
+          this.runFrom = i;
         }
       } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
         this.depth--;
@@ -150,7 +156,11 @@ class MemberScanner {
         if (this.depth < 0) return false; // result() finds the depth wrong
       } else if (c === COMMA) {
         if (this.depth === 1) this.expectingKey = true;
-        else if (this.depth === 2 && this.array && ++this.elements % ELEMENTS_PER_PARSE === 0) this.array.cuts.push(i);
+        else if (this.depth === 2 && this.array && (++this.elements === ELEMENTS_PER_PARSE || i - this.runFrom >= CHARS_PER_PARSE)) {
+          this.array.cuts.push(i);
+          this.elements = 0;
+          this.runFrom = i;
+        }
       }
       this.afterColon = c === COLON && this.depth === 1;
     }

@@ -60,14 +60,24 @@ describe('POST /v1/heartbeats bodies', () => {
     expect(mismatches.slice(0, 5)).toEqual([]);
   });
 
-  it('reads a large body in steps (the server runs them in slices between event-loop turns)', () => {
-    const text = JSON.stringify({ instances: Array.from({ length: 10000 }, (_, i) => ({ service: 'big', id: `i${i}` })) });
-    const steps = heartbeatsBodySteps(text);
-    let yields = 0;
-    let next = steps.next();
-    for (; !next.done; next = steps.next()) yields++;
-    expect(yields).toBe(50);
-    expect(next.value).toStrictEqual(JSON.parse(text));
+  it.each([
+    ['plain', '', 50],
+    ['with an escape (read by JSON.parse a run at a time)', '\\/', 40],
+  ])('reads a large body %s in steps (the server runs them in slices between event-loop turns)', (_kind, suffix, atLeast) => {
+    const text = JSON.stringify({ instances: Array.from({ length: 10000 }, (_, i) => ({ service: 'big', id: `i${i}` })) }).replace('"i9999"', `"i9999${suffix}"`);
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      const steps = heartbeatsBodySteps(text);
+      let yields = 0;
+      let next = steps.next();
+      for (; !next.done; next = steps.next()) yields++;
+      expect(parse.mock.calls.some(([parsed]) => parsed === text)).toBe(false);
+      expect(yields).toBeGreaterThanOrEqual(atLeast);
+      parse.mockRestore();
+      expect(next.value).toStrictEqual(JSON.parse(text));
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('keeps short ids out of V8\'s string table, where JSON.parse puts them', () => {

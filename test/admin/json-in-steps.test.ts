@@ -16,6 +16,20 @@ function outcome(parse: (text: string) => unknown, text: string): { value?: unkn
 
 const inSteps = (text: string): unknown => runToEnd(jsonInSteps(text));
 
+/** Runs `text` through jsonInSteps step by step: its value, how many times it yielded, and whether JSON.parse ever read the whole text. */
+function stepThrough(text: string): { value: unknown; yields: number; parsedWhole: boolean } {
+  const parse = jest.spyOn(JSON, 'parse');
+  try {
+    const steps = jsonInSteps(text);
+    let yields = 0;
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) yields++;
+    return { value: next.value, yields, parsedWhole: parse.mock.calls.some(([parsed]) => parsed === text) };
+  } finally {
+    parse.mockRestore();
+  }
+}
+
 describe('JSON bodies read in steps', () => {
   it('read as JSON.parse reads them, value or error, through random large, odd and broken bodies', () => {
     const next = random(7);
@@ -61,12 +75,20 @@ describe('JSON bodies read in steps', () => {
   it('parses a 4,000-registration batch in steps, its arrays a run at a time', () => {
     const register = Array.from({ length: 4000 }, (_, i) => ({ service: 'big', id: `i${i}`, host: `10.0.${i >> 8 & 255}.${i & 255}`, port: 8080, metadata: { user: `u${i}` } }));
     const text = JSON.stringify({ register, deregister: [{ service: 'big', id: 'gone' }] });
-    const steps = jsonInSteps(text);
-    let yields = 0;
-    let next = steps.next();
-    for (; !next.done; next = steps.next()) yields++;
-    expect(next.value).toStrictEqual(JSON.parse(text));
-    expect(yields).toBeGreaterThanOrEqual(4000 / 256);
+    const read = stepThrough(text);
+    expect(read.value).toStrictEqual(JSON.parse(text));
+    expect(read.parsedWhole).toBe(false);
+    expect(read.yields).toBeGreaterThanOrEqual(4000 / 256);
+  });
+
+  it('cuts runs of large elements by their size', () => {
+    const register = Array.from({ length: 250 }, (_, i) => ({ id: `i${i}`, metadata: Object.fromEntries(Array.from({ length: 200 }, (_, k) => [`key${k}`, `value${k}`])) }));
+    const text = JSON.stringify({ register });
+    expect(text.length).toBeGreaterThan(800 * 1024);
+    const read = stepThrough(text);
+    expect(read.value).toStrictEqual(JSON.parse(text));
+    expect(read.parsedWhole).toBe(false);
+    expect(read.yields).toBeGreaterThanOrEqual(text.length / (32 * 1024) - 1);
   });
 
   it('refuses, as JSON.parse does, an empty element where a run of elements ends', () => {
@@ -80,12 +102,10 @@ describe('JSON bodies read in steps', () => {
   it('steps through strings holding quotes, brackets and commas', () => {
     const register = Array.from({ length: 2000 }, (_, i) => ({ id: `i${i}", ]}[{`, metadata: { note: `a\\"b,[${i}]` } }));
     const text = JSON.stringify({ register });
-    const steps = jsonInSteps(text);
-    let yields = 0;
-    let next = steps.next();
-    for (; !next.done; next = steps.next()) yields++;
-    expect(next.value).toStrictEqual(JSON.parse(text));
-    expect(yields).toBeGreaterThanOrEqual(2000 / 256);
+    const read = stepThrough(text);
+    expect(read.value).toStrictEqual(JSON.parse(text));
+    expect(read.parsedWhole).toBe(false);
+    expect(read.yields).toBeGreaterThanOrEqual(2000 / 256);
   });
 
   it('keeps a small body to one JSON.parse', () => {
