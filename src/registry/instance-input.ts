@@ -24,6 +24,23 @@ function intern(name: string): string {
   return name;
 }
 
+/**
+ * Label values repeat across instances (a version, a lane, a zone): one string each, rather than
+ * one per instance, for the heap to hold and every full GC to mark. The table forgets everything
+ * once it holds LABEL_VALUES_KEPT, so values of their own (a user id) cost a lookup, not memory.
+ */
+const labelValues = new Map<string, string>();
+const LABEL_VALUES_KEPT = 16_384;
+
+function sharedValue(value: string): string {
+  const known = labelValues.get(value);
+  if (known !== undefined) return known;
+  if (labelValues.size >= LABEL_VALUES_KEPT) labelValues.clear();
+  const own = ownString(value);
+  labelValues.set(own, own);
+  return own;
+}
+
 export type InstanceParse = { ok: true; instance: Instance } | { ok: false; errors: string[] };
 
 /**
@@ -98,13 +115,13 @@ function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: strin
   }
   // One copy, checked and kept (no second object to disagree with it, e.g. over `__proto__`): a
   // spread of a JSON-parsed object is sized to its entries (40 bytes for two labels, where an
-  // object filled key by key keeps room for four), and its values become strings of its own.
+  // object filled key by key keeps room for four), and its values become shared strings of its own.
   const copy: Record<string, unknown> = { ...value };
   for (const [k, v] of Object.entries(copy)) {
     if (!keyPattern.test(k) || hasLoneSurrogate(k)) errors.push(`${at}.${k}: invalid key`);
     else if (typeof v !== 'string' || v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters`);
     else if (hasLoneSurrogate(v)) errors.push(`${at}.${k}: ${LONE_SURROGATE_MESSAGE}`);
-    else copy[k] = ownString(v);
+    else copy[k] = sharedValue(v);
   }
   if (Object.getOwnPropertySymbols(copy).length > 0) errors.push(`${at}: keys must be strings`);
   return copy as Record<string, string>;

@@ -21,6 +21,27 @@ describe('strings an instance keeps', () => {
   });
 });
 
+describe('label values', () => {
+  it('are one string per value across instances, however many instances were parsed from their own texts', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const value = 'v'.repeat(1000); // 1 KB each if every instance kept its own
+    const text = (i: number) => `{"service":"shop","id":"i${i}","host":"10.0.${i >> 8 & 255}.${i & 255}","port":80,"metadata":{"build":"${value}"}}`;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const kept = Array.from({ length: 20000 }, (_, i) => parseInstance(JSON.parse(text(i)), { ttlSeconds: 30 }));
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(kept.every((p) => p.ok && p.instance.metadata.build === value)).toBe(true);
+    expect(grown).toBeLessThan(20000 * 1000 / 2);
+  });
+
+  it("keep their values past the table's bound (values of their own, one per instance)", () => {
+    const parsed = Array.from({ length: 40000 }, (_, i) => parseInstance({ service: 'shop', host: '10.0.0.1', port: 80, id: `i${i}`, metadata: { user: `u${i}`, lane: i % 2 ? 'blue' : 'green' } }, { ttlSeconds: 30 }));
+    expect(parsed.filter((p, i) => !p.ok || p.instance.metadata.user !== `u${i}` || p.instance.metadata.lane !== (i % 2 ? 'blue' : 'green'))).toEqual([]);
+  });
+});
+
 describe('the metadata and locality an instance keeps', () => {
   it('are the copies that were checked: a `__proto__` key (an own property in JSON) is refused, not kept unchecked', () => {
     const parse = (json: string) => parseInstance(JSON.parse(json), { ttlSeconds: 30 });
