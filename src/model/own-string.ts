@@ -11,3 +11,24 @@ const INTERNALIZED_BY_JSON_PARSE = 10;
 export function ownString(text: string): string {
   return text.length <= INTERNALIZED_BY_JSON_PARSE ? (' ' + text).slice(1) : text;
 }
+
+/**
+ * One string of its own per distinct text, for texts many instances repeat (service names, label
+ * values such as a version or a zone): the heap holds, and every full GC marks, one rather than one
+ * per instance. The table forgets everything once it holds `limit`, so texts of their own (a user
+ * id) cost a lookup, not memory.
+ */
+export class SharedStrings {
+  private readonly known = new Map<string, string>();
+
+  constructor(private readonly limit: number) {}
+
+  get(text: string): string {
+    const known = this.known.get(text);
+    if (known !== undefined) return known;
+    if (this.known.size >= this.limit) this.known.clear();
+    const own = ownString(text);
+    this.known.set(own, own);
+    return own;
+  }
+}

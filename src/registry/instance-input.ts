@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, NAMESPACE_NAME, RESERVED_LABEL_PREFIX, SERVICE_NAME, type Instance } from '../model/instance';
-import { ownString } from '../model/own-string';
+import { ownString, SharedStrings } from '../model/own-string';
 import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
 export interface InstanceDefaults {
@@ -12,34 +12,9 @@ const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
 
 /** One shared object for every instance without metadata or locality. */
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
-/** Service and namespace names repeat across instances: one string each, not one per instance. */
-const names = new Map<string, string>();
-const MAX_INTERNED = 100_000;
-
-function intern(name: string): string {
-  const known = names.get(name);
-  if (known !== undefined) return known;
-  if (names.size >= MAX_INTERNED) names.clear();
-  names.set(name, name);
-  return name;
-}
-
-/**
- * Label values repeat across instances (a version, a lane, a zone): one string each, rather than
- * one per instance, for the heap to hold and every full GC to mark. The table forgets everything
- * once it holds LABEL_VALUES_KEPT, so values of their own (a user id) cost a lookup, not memory.
- */
-const labelValues = new Map<string, string>();
-const LABEL_VALUES_KEPT = 16_384;
-
-function sharedValue(value: string): string {
-  const known = labelValues.get(value);
-  if (known !== undefined) return known;
-  if (labelValues.size >= LABEL_VALUES_KEPT) labelValues.clear();
-  const own = ownString(value);
-  labelValues.set(own, own);
-  return own;
-}
+/** Service and namespace names, and label values, repeat across instances (see SharedStrings). */
+const names = new SharedStrings(100_000);
+const labelValues = new SharedStrings(16_384);
 
 export type InstanceParse = { ok: true; instance: Instance } | { ok: false; errors: string[] };
 
@@ -93,8 +68,8 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
     ok: true,
     instance: {
       id: ownString(id as string), // strings of its own: see ownString
-      service: intern(service),
-      namespace: intern(namespace),
+      service: names.get(service),
+      namespace: names.get(namespace),
       host: ownString(host),
       port: port as number,
       weight: weight as number,
@@ -121,7 +96,7 @@ function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: strin
     if (!keyPattern.test(k) || hasLoneSurrogate(k)) errors.push(`${at}.${k}: invalid key`);
     else if (typeof v !== 'string' || v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters`);
     else if (hasLoneSurrogate(v)) errors.push(`${at}.${k}: ${LONE_SURROGATE_MESSAGE}`);
-    else copy[k] = sharedValue(v);
+    else copy[k] = labelValues.get(v);
   }
   if (Object.getOwnPropertySymbols(copy).length > 0) errors.push(`${at}: keys must be strings`);
   return copy as Record<string, string>;

@@ -1,38 +1,12 @@
 import { jsonInSteps } from '../../src/admin/json-in-steps';
 import { runToEnd } from '../../src/model/slices';
-
-function random(seed: number): () => number {
-  return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-}
-
-/** A value or an error's message. */
-function outcome(parse: (text: string) => unknown, text: string): { value?: unknown; error?: string } {
-  try {
-    return { value: parse(text) };
-  } catch (error) {
-    return { error: (error as Error).message };
-  }
-}
+import { outcome, seeded, stepThrough } from '../support/json-steps';
 
 const inSteps = (text: string): unknown => runToEnd(jsonInSteps(text));
 
-/** Runs `text` through jsonInSteps step by step: its value, how many times it yielded, and whether JSON.parse ever read the whole text. */
-function stepThrough(text: string): { value: unknown; yields: number; parsedWhole: boolean } {
-  const parse = jest.spyOn(JSON, 'parse');
-  try {
-    const steps = jsonInSteps(text);
-    let yields = 0;
-    let next = steps.next();
-    for (; !next.done; next = steps.next()) yields++;
-    return { value: next.value, yields, parsedWhole: parse.mock.calls.some(([parsed]) => parsed === text) };
-  } finally {
-    parse.mockRestore();
-  }
-}
-
 describe('JSON bodies read in steps', () => {
   it('read as JSON.parse reads them, value or error, through random large, odd and broken bodies', () => {
-    const next = random(7);
+    const next = seeded(7);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
     const space = () => pick(['', '', '', ' ', '\n  ', '\t']);
     const odd = ['"a,b]"', '"[{"', '"q\\"]"', '"\\\\"', '"\\u005d"', '[1,[2,[3]]]', '{"x":[",", "]"]}', '[]', '{}', 'null', '-0', '1e400', '"é✓😀"', 'true'];
@@ -75,7 +49,7 @@ describe('JSON bodies read in steps', () => {
   it('parses a 4,000-registration batch in steps, its arrays a run at a time', () => {
     const register = Array.from({ length: 4000 }, (_, i) => ({ service: 'big', id: `i${i}`, host: `10.0.${i >> 8 & 255}.${i & 255}`, port: 8080, metadata: { user: `u${i}` } }));
     const text = JSON.stringify({ register, deregister: [{ service: 'big', id: 'gone' }] });
-    const read = stepThrough(text);
+    const read = stepThrough(jsonInSteps, text);
     expect(read.value).toStrictEqual(JSON.parse(text));
     expect(read.parsedWhole).toBe(false);
     expect(read.yields).toBeGreaterThanOrEqual(4000 / 256);
@@ -85,7 +59,7 @@ describe('JSON bodies read in steps', () => {
     const register = Array.from({ length: 250 }, (_, i) => ({ id: `i${i}`, metadata: Object.fromEntries(Array.from({ length: 200 }, (_, k) => [`key${k}`, `value${k}`])) }));
     const text = JSON.stringify({ register });
     expect(text.length).toBeGreaterThan(800 * 1024);
-    const read = stepThrough(text);
+    const read = stepThrough(jsonInSteps, text);
     expect(read.value).toStrictEqual(JSON.parse(text));
     expect(read.parsedWhole).toBe(false);
     expect(read.yields).toBeGreaterThanOrEqual(text.length / (32 * 1024) - 1);
@@ -102,7 +76,7 @@ describe('JSON bodies read in steps', () => {
   it('steps through strings holding quotes, brackets and commas', () => {
     const register = Array.from({ length: 2000 }, (_, i) => ({ id: `i${i}", ]}[{`, metadata: { note: `a\\"b,[${i}]` } }));
     const text = JSON.stringify({ register });
-    const read = stepThrough(text);
+    const read = stepThrough(jsonInSteps, text);
     expect(read.value).toStrictEqual(JSON.parse(text));
     expect(read.parsedWhole).toBe(false);
     expect(read.yields).toBeGreaterThanOrEqual(2000 / 256);
