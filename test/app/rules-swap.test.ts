@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log/logger';
 import type { RuleSnapshot } from '../../src/model/rule';
 import { ruleCounts } from '../../src/rules';
 import { EmbeddedStore } from '../../src/store/embedded';
+import { captureLogs } from '../support/logs';
 
 /**
  * A stored rule document is unpacked and compiled in slices between event-loop turns (1,000
@@ -99,6 +100,31 @@ test('a refused document changes nothing, also while a valid one is being compil
   expect(await valid).toEqual({ ok: true, version: 2 });
   expect(seen).toEqual([source.snapshot]);
   expect(source.document).toMatchObject({ text: manyRules(1000), version: 2 });
+});
+
+test('a stored document this version refuses (another version wrote it) changes nothing, is logged, and the next valid one applies', async () => {
+  const logs = captureLogs();
+  const replica = new RulesSource(store, checker, logs.logger);
+  await replica.start(undefined);
+  const old = replica.snapshot;
+  const seen: RuleSnapshot[] = [];
+  replica.onChange((snapshot) => seen.push(snapshot));
+  await store.put(RULES_KEY, JSON.stringify({ text: 'rules:\n  - name: r\n    service: shop\n', origin: 'api', version: 2 }));
+  for (let waited = 0; replica.lastReload?.ok !== false && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  try {
+    expect(replica.lastReload?.ok).toBe(false);
+    expect(replica.snapshot).toBe(old);
+    expect(replica.document).toMatchObject({ text: ONE_RULE, version: 1 });
+    expect(seen).toEqual([]);
+    expect(logs.records()).toContainEqual(expect.objectContaining({ event: 'rules.refused', msg: 'stored rules refused', version: 2, keeping: 1 }));
+
+    expect(await source.update(ONE_RULE.replace('gray', 'blue'), 'api')).toEqual({ ok: true, version: 3 });
+    for (let waited = 0; replica.lastReload?.ok !== true && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(replica.document).toMatchObject({ version: 3 });
+    expect(seen).toEqual([replica.snapshot]);
+  } finally {
+    replica.stop();
+  }
 });
 
 test('a source stopped while it compiles swaps nothing in and tells no listener', async () => {
