@@ -6,7 +6,7 @@ import { startApp } from '../support/app';
  * registry meanwhile. Each entry whose instance or address holder changed is checked again in
  * the turn the batch is written, so no token writes on a check of a registry that is gone.
  * Each test makes the other call land after the batch's first check (a spy on the real
- * `authorize`, slowed by 50 µs per check so the batch stays in its slices), and asserts the
+ * `authorize`, each later check slowed by 0.25 ms until that call is answered, so the batch stays in its slices), and asserts the
  * batch's answer, which shows the race was run (without it the batch would be answered 200).
  */
 const ALICE = 'user-a-0123456789abcdef';
@@ -36,15 +36,20 @@ async function call(method: string, path: string, token: string, body?: unknown)
   return { status: response.status, error: ((await response.json().catch(() => ({}))) as { error?: string }).error };
 }
 
-/** Runs `meanwhile` right after the `nth` check of `authorize`, and slows every later check. */
+/**
+ * Runs `meanwhile` right after the `nth` check of `authorize`, and slows every later check until
+ * it has finished (0.25 ms each: a window of about a second over 4,000 entries, for a registration
+ * whose fsync is slow on a busy machine; 0.05 ms, 200 ms, was too short once in CI).
+ */
 function afterCheck<T>(nth: number, meanwhile: () => Promise<T>): { done: () => Promise<T> } {
   const original = AdminAuth.prototype.authorize;
   let calls = 0;
   let started: Promise<T> | undefined;
+  let finished = false;
   jest.spyOn(AdminAuth.prototype, 'authorize').mockImplementation(function (this: AdminAuth, ...args) {
     original.apply(this, args);
-    if (++calls === nth) started = meanwhile();
-    else if (calls > nth) for (const until = performance.now() + 0.05; performance.now() < until; );
+    if (++calls === nth) started = meanwhile().finally(() => (finished = true));
+    else if (calls > nth && !finished) for (const until = performance.now() + 0.25; performance.now() < until; );
   });
   return { done: () => started! };
 }
