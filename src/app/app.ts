@@ -315,9 +315,9 @@ export async function routingSide(
 }
 
 export function decideOptionsOf(config: ServerConfig) {
-  const { maxHeaderBytes, maxMetadataBytes, identity, edge, outboundRouterFailure } = config.extProc;
+  const { maxHeaderBytes, maxHeadersCount, maxMetadataBytes, identity, edge, outboundRouterFailure } = config.extProc;
   const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
-  return { maxHeaderBytes, maxMetadataBytes, identity, jwt, edge, outboundRouterFailure };
+  return { maxHeaderBytes, maxHeadersCount, maxMetadataBytes, identity, jwt, edge, outboundRouterFailure };
 }
 
 /** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */

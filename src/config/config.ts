@@ -35,7 +35,10 @@ export interface ServerConfig {
   readonly rulesFile: string | undefined;
   readonly registry: { readonly ttlSeconds: number; readonly instances: readonly Instance[] };
   readonly extProc: {
+    /** Envoy's `max_request_headers_kb` in bytes: 431 beyond; propagation's copies stay within it. */
     readonly maxHeaderBytes: number;
+    /** Envoy's `max_headers_count`: propagation's copies stay within it. */
+    readonly maxHeadersCount: number;
     /** Bytes of metadata a request may carry (400 beyond), as context/propagation.ts `metadataBytes` counts them: each whole-chain key once, whichever spellings carry it. */
     readonly maxMetadataBytes: number;
     readonly identity: {
@@ -90,7 +93,8 @@ export const DEFAULTS: ServerConfig = {
   rulesFile: undefined,
   registry: { ttlSeconds: 15, instances: [] },
   extProc: {
-    maxHeaderBytes: 65536,
+    maxHeaderBytes: 61440,
+    maxHeadersCount: 100,
     maxMetadataBytes: 8192,
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
@@ -232,7 +236,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     if (taken) problems.push(taken);
     instances.push(parsed.instance);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxMetadataBytes', 'identity', 'edge', 'outboundRouterFailure', 'tls', 'clients']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxHeadersCount', 'maxMetadataBytes', 'identity', 'edge', 'outboundRouterFailure', 'tls', 'clients']);
   const outboundRouterFailure = extProc.outboundRouterFailure ?? DEFAULTS.extProc.outboundRouterFailure;
   if (outboundRouterFailure !== 'pass' && outboundRouterFailure !== 'fail') problems.push(`extProc.outboundRouterFailure: must be pass or fail, got ${JSON.stringify(outboundRouterFailure)}`);
   const extProcTls = parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems);
@@ -286,6 +290,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     registry: { ttlSeconds, instances },
     extProc: {
       maxHeaderBytes: int(extProc.maxHeaderBytes, 'extProc.maxHeaderBytes', DEFAULTS.extProc.maxHeaderBytes, 1024, 8 * 1024 * 1024),
+      maxHeadersCount: int(extProc.maxHeadersCount, 'extProc.maxHeadersCount', DEFAULTS.extProc.maxHeadersCount, 1, 10_000),
       maxMetadataBytes: int(extProc.maxMetadataBytes, 'extProc.maxMetadataBytes', DEFAULTS.extProc.maxMetadataBytes, 256, 1024 * 1024),
       identity: {
         metadataNamespace: str(identity.metadataNamespace, 'extProc.identity.metadataNamespace', DEFAULTS.extProc.identity.metadataNamespace),

@@ -1,5 +1,5 @@
-import type { Mutation } from '../model/decision';
-import { headerValue, type HeaderList } from '../model/headers';
+import type { HeaderToSet, Mutation } from '../model/decision';
+import { headerValue, isHeaderName, isHeaderValue, type HeaderList } from '../model/headers';
 import type { Labels } from '../model/instance';
 import type { Side } from '../model/side';
 import type { Caller } from './request-context';
@@ -83,10 +83,16 @@ function sctCustomMetadata(headers: HeaderList): Record<string, unknown> | undef
   return text === undefined ? undefined : parseSctCustomMetadata(text);
 }
 
+/**
+ * Readable means a JSON object that also serializes back: `JSON.parse` takes nesting thousands
+ * deep (a 10 KB header) that `JSON.stringify`, which counting and merging use, overflows the stack on.
+ */
 function parseSctCustomMetadata(text: string): Record<string, unknown> | undefined {
   try {
     const value = JSON.parse(decodeURIComponent(text.replace(/\+/g, ' '))) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    JSON.stringify(value);
+    return value as Record<string, unknown>;
   } catch {
     return undefined;
   }
@@ -99,6 +105,20 @@ interface Persistent {
 }
 
 /**
+ * The header limits of the Envoy asking (its HTTP connection manager's `max_headers_count` and
+ * `max_request_headers_kb`): Envoy fails a request (500, whatever `failure_mode_allow` says)
+ * whose header mutation would take it past them.
+ */
+export interface HeaderLimits {
+  readonly maxHeadersCount: number;
+  readonly maxHeaderBytes: number;
+}
+
+/** Kept free for what routing adds after propagation: `x-metaroute-cluster` and a cluster name. */
+const ROUTING_HEADERS = 1;
+const ROUTING_BYTES = 256;
+
+/**
  * The caller's sidecar, on its outbound call: whole-chain metadata in one spelling is
  * written in the others too (`rpc-persist-<k>`, `X-SCT-Metadata-Transitive-<k>`,
  * `X-Polaris-Metadata-Transitive-<k>`, and an entry of SCT-CUSTOM-METADATA), so metainfo,
@@ -107,9 +127,11 @@ interface Persistent {
  * metadata when the request does not carry them yet, so a lane set only as an instance
  * label survives hops through baseline services. A key carried in several spellings takes
  * the value `persistentValue()` routes by: `rpc-persist-<k>`, then SCT's header, then
- * Polaris's, then SCT-CUSTOM-METADATA, then the caller's label.
+ * Polaris's, then SCT-CUSTOM-METADATA, then the caller's label. A key that is no header name,
+ * or a value with a control character, is written into SCT-CUSTOM-METADATA only; when the
+ * copies would take the request past Envoy's header limits, none is written.
  */
-export function persistentMetadata(headers: HeaderList, transitive: readonly string[], labels: Labels, mutation: Mutation): void {
+export function persistentMetadata(headers: HeaderList, transitive: readonly string[], labels: Labels, mutation: Mutation, limits: HeaderLimits): void {
   if (transitive.length === 0 && !headers.names.some(isPersistentName)) return; // the common case allocates nothing
   const values = new Map<string, Persistent>(); // wire key (lower case, '-') -> value
   const present = new Set<string>();
@@ -133,13 +155,32 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
     if (value !== undefined && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
   }
   if (values.size === 0) return;
+  const writes: HeaderToSet[] = [];
   for (const [key, { value }] of values) {
+    // Envoy fails a request whose mutation holds a name or value no header may have: such an
+    // entry travels inside SCT-CUSTOM-METADATA only.
+    if (!isHeaderName(PERSIST_PREFIX + key) || !isHeaderValue(value)) continue;
     for (const prefix of PERSISTENT_PREFIXES) {
-      if (!present.has(prefix + key)) mutation.set.push({ key: prefix + key, value });
+      if (!present.has(prefix + key)) writes.push({ key: prefix + key, value });
     }
   }
   const merged = mergeSctCustomMetadata(headers, custom, values);
-  if (merged !== undefined) mutation.set.push({ key: SCT_CUSTOM_METADATA, value: merged });
+  if (merged !== undefined) writes.push({ key: SCT_CUSTOM_METADATA, value: merged });
+  // All or none, so that every spelling downstream reads the same lane: with none the request
+  // goes on as it came (which Envoy took), rather than failing on the copies.
+  if (withinLimits(headers, writes, limits)) mutation.set.push(...writes);
+}
+
+/** Whether `headers` with `writes` set (and what routing adds) stay within Envoy's limits. */
+function withinLimits(headers: HeaderList, writes: readonly HeaderToSet[], limits: HeaderLimits): boolean {
+  let count = headers.names.length + ROUTING_HEADERS;
+  let bytes = headers.bytes + ROUTING_BYTES;
+  for (const { key, value } of writes) {
+    const before = headerValue(headers, key);
+    if (before === undefined) count++;
+    bytes += key.length + utf8Bytes(value) - (before === undefined ? 0 : key.length + utf8Bytes(before));
+  }
+  return count <= limits.maxHeadersCount && bytes <= limits.maxHeaderBytes;
 }
 
 /**
@@ -315,14 +356,14 @@ function dropCopiedHeader(headers: HeaderList, name: string, marker: string, mut
  * persistent values in every spelling (and the caller's transitive labels); the
  * application copies persistent values and they travel to the end of the chain.
  */
-export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation, caller?: Caller): void {
+export function requestPropagation(side: Side, headers: HeaderList, mutation: Mutation, limits: HeaderLimits, caller?: Caller): void {
   if (side === 'inbound') {
     markReceived(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
     markReceivedHeader(headers, SCT_CUSTOM_DISPOSABLE_METADATA, UPSTREAM_DISPOSABLE_MARKER, mutation);
   } else if (side === 'outbound') {
     dropCopied(headers, TRANSIT_PREFIX, UPSTREAM_TRANSIT_MARKER, mutation);
     dropCopiedHeader(headers, SCT_CUSTOM_DISPOSABLE_METADATA, UPSTREAM_DISPOSABLE_MARKER, mutation);
-    persistentMetadata(headers, caller?.transitive ?? [], caller?.labels ?? {}, mutation);
+    persistentMetadata(headers, caller?.transitive ?? [], caller?.labels ?? {}, mutation, limits);
   }
 }
 

@@ -10,8 +10,10 @@ import type { Outcome, RoutingEngine } from '../routing/engine';
 import { WireError } from './wire';
 
 export interface DecideOptions {
-  /** Request headers beyond this many bytes (names + values) are answered with 431. */
+  /** Request headers beyond this many bytes (names + values) are answered with 431; nor does propagation take a request past it. */
   readonly maxHeaderBytes: number;
+  /** Envoy's `max_headers_count`: propagation does not take a request past it. */
+  readonly maxHeadersCount: number;
   /** Metadata beyond this many bytes (as `metadataBytes` counts it) is answered with 400. */
   readonly maxMetadataBytes: number;
   readonly identity: IdentityOptions;
@@ -60,7 +62,7 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
   let headers = input.headers;
   const mutation: Mutation = { set: [], remove: [] };
   if (input.side === 'inbound') {
-    requestPropagation('inbound', headers, mutation);
+    requestPropagation('inbound', headers, mutation, options);
     return { kind: 'inbound', decision: INBOUND_PASS, mutation };
   }
   if (headers.oversized) return refuse('oversized_headers', 431, `request headers exceed ${options.maxHeaderBytes} bytes`);
@@ -76,7 +78,7 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
     return refuse('oversized_metadata', 400, `metadata (rpc-*, X-SCT-/X-Polaris-Metadata-Transitive-*, SCT-CUSTOM-* headers) exceeds ${options.maxMetadataBytes} bytes`);
   }
   const strippedAtEdge = mutation.remove.length; // already gone from `headers`
-  requestPropagation(input.side, headers, mutation, input.caller);
+  requestPropagation(input.side, headers, mutation, options, input.caller);
   // Routing sees the request as it is forwarded: a one-hop value dropped as a copy was for the previous hop.
   if (mutation.remove.length > strippedAtEdge) headers = withoutHeaders(headers, mutation.remove.slice(strippedAtEdge));
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);

@@ -1,4 +1,5 @@
 import { metadataBytes, persistentMetadata } from '../../src/context/propagation';
+import { DEFAULTS } from '../../src/config/config';
 import type { Mutation } from '../../src/model/decision';
 import type { HeaderList } from '../../src/model/headers';
 
@@ -50,7 +51,7 @@ test("metaroute's own markers count whole, never as a whole-chain key, in any sp
 
 test('a marker forged in another spelling is not written out as a marker', () => {
   const mutation: Mutation = { set: [], remove: [] };
-  persistentMetadata(list({ 'x-sct-metadata-transitive-metaroute-transit-seen': 'k=1', 'x-sct-metadata-transitive-lane': 'blue' }), [], {}, mutation);
+  persistentMetadata(list({ 'x-sct-metadata-transitive-metaroute-transit-seen': 'k=1', 'x-sct-metadata-transitive-lane': 'blue' }), [], {}, mutation, DEFAULTS.extProc);
   const written = mutation.set.map((h) => h.key);
   expect(written).toContain('rpc-persist-lane');
   expect(written).not.toContain('rpc-persist-metaroute-transit-seen');
