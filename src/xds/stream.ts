@@ -235,17 +235,19 @@ export abstract class XdsStream {
    * MAX_REST_MS), unless it brings new subscriptions or resends. A client slower than the
    * changes (Envoy 1.40 here spends 1.3–2.0 s of CPU on each 100,000-endpoint assignment) gets
    * fewer, newer responses instead of a queue of stale ones, and keeps about half its main
-   * thread for everything else. Types go out in PUSH_ORDER: while one has changes waiting for
-   * its in-flight response's answer, the types after it wait too (a CLA never overtakes its
-   * Cluster's change). A resting type holds only updates of what the client has: later types go on.
+   * thread for everything else. Types go out in PUSH_ORDER within one flush, but one waiting for
+   * an answer holds back no other: Envoy answers a CDS response that adds or changes a cluster
+   * only once it has that cluster's CLA (it pauses CDS while the cluster warms), so EDS waiting
+   * behind a second CDS change stalled it until its 15 s initial fetch timeout. A CLA may thus
+   * reach Envoy before a Cluster change still waiting; it is sent again after that Cluster
+   * (`resendAssignments`). A resting type holds only updates of what the client has.
    */
   protected flush(): void {
     const now = performance.now();
     for (const type of PUSH_ORDER) {
       if (this.closed) return;
       const state = this.states.get(type);
-      if (!state || !(state.dirty || state.pending.size > 0)) continue;
-      if (state.awaiting.size > 0) break;
+      if (!state || !(state.dirty || state.pending.size > 0) || state.awaiting.size > 0) continue;
       if (state.rests(now, this.ctx.cache)) this.wakeAt(state.restUntil, now);
       else this.respond(state);
     }

@@ -65,6 +65,23 @@ describe('Delta ADS', () => {
     expect((h.xds.configDump() as Dump).streams[0].types.eds.nack.nonce).toBe(first.nonce);
   });
 
+  it('answers EDS while a CDS response waits for its answer: Envoy warming a new cluster answers CDS only once it has the CLA', async () => {
+    const c = client();
+    c.send({ node: { id: 'd1' }, type_url: TYPE.CDS });
+    ack(c, await c.next());
+    h.registry.upsert(instance('new', 9201));
+    const added = await c.next(); // Envoy warms new.default and pauses CDS: no ACK until its CLA came
+    expect(names(added)).toEqual(['new.default']);
+    h.registry.upsert(instance('more', 9301)); // a second cluster change, held until that ACK
+    await c.none(100);
+    c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['new.default'] });
+    const eds = await c.next(1000);
+    expect([eds.type_url, names(eds)]).toEqual([TYPE.EDS, ['new.default']]);
+    ack(c, eds);
+    ack(c, added);
+    expect(names(await c.next())).toEqual(['more.default']);
+  });
+
   it('settles the response a nonce names even when the request carrying it is of another type', async () => {
     const c = client();
     c.send({ type_url: TYPE.CDS });

@@ -221,22 +221,43 @@ describe('SotW ADS', () => {
     }
   });
 
-  it('keeps ADS order: an endpoint change waits while its cluster change waits for the answer to the last CDS response', async () => {
+  it('answers EDS while a CDS response waits for its answer: Envoy warming a new cluster answers CDS only once it has the CLA', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: [] });
+    c.ack(await c.next(), []);
+    h.registry.upsert(instance('new', 9201));
+    const added = await c.next(); // Envoy warms new.default and pauses CDS: no ACK until its CLA came
+    expect(names(added)).toContain('new.default');
+    h.registry.upsert(instance('more', 9301)); // a second cluster change, held until that ACK
+    await c.none(100); // pushed (and held) before Envoy asks for the CLA
+    c.send({ type_url: TYPE.EDS, resource_names: ['new.default'] });
+    const eds = await c.next(1000);
+    expect([eds.type_url, names(eds)]).toEqual([TYPE.EDS, ['new.default']]);
+    c.ack(eds, ['new.default']);
+    c.ack(added, []);
+    expect(names(await c.next())).toContain('more.default');
+  });
+
+  it('sends a CLA again after its cluster change that waited for the last CDS answer', async () => {
     const c = client();
     c.send({ type_url: TYPE.CDS, resource_names: [] });
     const cds = await c.next();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
     const eds = await c.next();
     c.ack(eds, ['shop.default']);
-    // cds is not answered yet: a cluster change and an endpoint change in one push.
+    // cds is not answered yet: a cluster change and an endpoint change in one push; the endpoints go out at once.
     h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' }), destination({ version: 'v1' }, { name: 'v1' })])]));
     h.registry.upsert(instance('shop', 9003));
-    await c.none(200);
+    const endpoints = await c.next();
+    expect(endpoints.type_url).toBe(TYPE.EDS);
+    expect(endpoints.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
+    c.ack(endpoints, ['shop.default']);
     c.ack(cds, []);
-    const a = await c.next();
-    const b = await c.next();
-    expect([a.type_url, b.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
-    expect(b.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
+    const cluster = await c.next();
+    expect(cluster.type_url).toBe(TYPE.CDS);
+    c.ack(cluster, []);
+    const again = await c.next(); // the changed cluster re-warms in Envoy and needs its CLA
+    expect([again.type_url, names(again)]).toEqual([TYPE.EDS, ['shop.default']]);
   });
 
   it('counts only the first answer to a response: a later request repeating its nonce (a subscription change) does not rest', async () => {
