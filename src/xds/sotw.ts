@@ -25,6 +25,7 @@ export class SotwStream extends XdsStream {
 
     const requested = request.resource_names;
     if (first) state.legacyWildcard = type.fullState && requested.length === 0;
+    else if (requested.length > 0) state.legacyWildcard = false; // names without `*` end it (xDS protocol: a later empty list is then nothing)
     const wildcard = state.legacyWildcard || (type.fullState && requested.includes('*'));
     const names = type.fullState ? requested.filter((n) => n !== '*') : requested;
     if (wildcard !== state.wildcard || !sameNames(state.names, names)) {

@@ -48,7 +48,7 @@ interface NackRecord extends Omit<AckRecord, 'convergedMs'> {
 /** The subscription and delivery state of one resource type on one stream. */
 export class TypeState {
   wildcard = false;
-  /** SotW only: an initial request without names makes LDS/CDS wildcard for the stream's life. */
+  /** SotW only: an initial request without names makes LDS/CDS wildcard, until a request names resources without `*`. */
   legacyWildcard = false;
   readonly names = new Set<string>();
   /** Resource versions the client was sent (ACKed or not), by name. */

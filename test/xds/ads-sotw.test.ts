@@ -260,6 +260,20 @@ describe('SotW ADS', () => {
     expect([again.type_url, names(again)]).toEqual([TYPE.EDS, ['shop.default']]);
   });
 
+  it('ends a legacy wildcard (a first CDS request without names) once a request names resources without "*"', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: [] });
+    const all = await c.next();
+    expect(names(all)).toEqual(['cart.default', 'shop.default']);
+    c.ack(all, ['shop.default']); // narrowing needs no answer: the client drops cart itself
+    await c.none(200);
+    h.registry.upsert(instance('later', 9401));
+    await c.none(200); // not subscribed: no wildcard any more
+    c.ack(all, []); // an empty list now is nothing, not everything
+    await c.none(200);
+    expect(streamDump().types.cds).toMatchObject({ wildcard: false, subscriptions: [] });
+  });
+
   it('counts only the first answer to a response: a later request repeating its nonce (a subscription change) does not rest', async () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
