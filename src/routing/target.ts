@@ -2,17 +2,18 @@ import type { RequestContext } from '../context/request-context';
 import { DEFAULT_NAMESPACE, serviceKey } from '../model/instance';
 import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 
-/** A header naming the callee explicitly (`shop` or `shop.default`); wins over :authority. */
+/** A header naming the callee (`shop` or `shop.default`) where Envoy did not say which cluster its route chose; wins over :authority. */
 export const SERVICE_HEADER = 'x-metaroute-service';
 
 /**
- * The callee of a request: the explicit header, else the cluster Envoy's route table chose
- * (the decision's `envoy.lb` labels act on that cluster, whatever the Host said), else the
- * :authority host read as a cluster name (`shop.default`), a bare service in the default
- * namespace (`shop`), or a Kubernetes host (`shop.default.svc.cluster.local`).
+ * The callee of a request: the cluster Envoy's route table chose (the decision's `envoy.lb`
+ * labels act on that cluster, whatever a header or the Host said: an app copying the headers it
+ * received must not make metaroute decide for the previous hop's callee); without one, the
+ * explicit header, else the :authority host read as a cluster name (`shop.default`), a bare
+ * service in the default namespace (`shop`), or a Kubernetes host (`shop.default.svc.cluster.local`).
  */
 export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): ServiceView | undefined {
-  return lookupHost(ctx.header(SERVICE_HEADER) ?? ctx.routedCluster() ?? hostOf(ctx.authority), registry);
+  return lookupHost(ctx.routedCluster() ?? (ctx.header(SERVICE_HEADER) || hostOf(ctx.authority)), registry);
 }
 
 export function lookupHost(host: string, registry: RegistrySnapshot): ServiceView | undefined {

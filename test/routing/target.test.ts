@@ -1,4 +1,6 @@
-import { lookupHost } from '../../src/routing/target';
+import { EXT_PROC_ATTRIBUTES, NO_CALLER, RequestContext } from '../../src/context/request-context';
+import { DEFAULTS } from '../../src/config/config';
+import { lookupHost, resolveTarget } from '../../src/routing/target';
 import { Registry } from '../../src/registry/registry';
 import { parseInstance } from '../../src/registry/instance-input';
 
@@ -27,5 +29,25 @@ describe('the service a host names', () => {
 
   it('is none for a host that names nothing registered', () => {
     for (const host of ['', 'pay', 'cart', 'example.cart', 'nowhere.default']) expect({ host, service: serviceOf(host) }).toEqual({ host, service: undefined });
+  });
+});
+
+describe('the callee of a request', () => {
+  const registry = registryWith({ service: 'shop' }, { service: 'cart' }).snapshot();
+  const callee = (headers: Record<string, string>, routedCluster?: string) => {
+    const list = { names: Object.keys(headers), values: Object.values(headers), bytes: 0, oversized: false };
+    const attributes: Record<string, Record<string, unknown>> = routedCluster === undefined ? {} : { [EXT_PROC_ATTRIBUTES]: { 'xds.cluster_name': routedCluster } };
+    const ctx = new RequestContext(list, NO_CALLER, DEFAULTS.extProc.identity, { filterMetadata: () => ({}), attributes: () => attributes });
+    return resolveTarget(ctx, registry)?.key;
+  };
+
+  it('is the cluster Envoy routed to, whatever a copied x-metaroute-service or the Host say', () => {
+    expect(callee({ ':authority': 'cart.default', 'x-metaroute-service': 'cart' }, 'shop.default')).toBe('default/shop');
+  });
+
+  it('without a routed cluster, is x-metaroute-service (an empty one is none), else the Host', () => {
+    expect(callee({ ':authority': 'cart.default', 'x-metaroute-service': 'shop' })).toBe('default/shop');
+    expect(callee({ ':authority': 'cart.default', 'x-metaroute-service': '' })).toBe('default/cart');
+    expect(callee({ ':authority': 'cart.default' })).toBe('default/cart');
   });
 });
