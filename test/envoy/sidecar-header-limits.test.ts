@@ -1,9 +1,7 @@
-import * as http from 'node:http';
 import { api } from '../support/app';
-import { EnvoyProcess, ENVOY, freePort, waitFor } from '../support/envoy';
-import { MetarouteProcess } from '../support/metaroute-process';
+import { ENVOY } from '../support/envoy';
 import { describeWith } from '../support/requires';
-import { listenOnLoopback, sidecarBootstrap } from '../support/sidecar';
+import { CallerSidecar } from '../support/sidecar';
 
 /**
  * Whole-chain metadata a client sends, through a real sidecar Envoy built from
@@ -17,42 +15,16 @@ const SCT = 'sct-custom-metadata';
 const sct = (entries: Record<string, unknown>): string => encodeURIComponent(JSON.stringify(entries));
 
 describeWith(ENVOY, 'whole-chain metadata within what Envoy takes, through a real sidecar', () => {
-  let metaroute: MetarouteProcess;
-  let envoy: EnvoyProcess;
-  let app: http.Server;
-  let outbound: number;
-
-  /** The callee app answers with the headers it received. */
-  const call = (headers: Record<string, string>): Promise<{ status: number; received: Record<string, string> }> =>
-    new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: outbound, path: '/', headers: { ...headers, host: 'shop.default' } }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, received: res.statusCode === 200 ? (JSON.parse(body) as Record<string, string>) : {} }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  let sidecar: CallerSidecar;
+  const call = (headers: Record<string, string>) => sidecar.call(headers);
 
   beforeAll(async () => {
     // Room for a 20 KB SCT-CUSTOM-METADATA (8 KiB by default), still under Envoy's 60 KiB.
-    metaroute = await MetarouteProcess.start({ extProc: { maxMetadataBytes: 32768 } });
-    const callee = await listenOnLoopback(http.createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(req.headers));
-    }));
-    app = callee.server;
-    expect((await api(metaroute.admin, 'POST', '/v1/instances', { service: 'shop', host: '127.0.0.1', port: callee.port, ephemeral: false })).status).toBeLessThan(300);
-    outbound = await freePort();
-    // The caller: an instance of web in lane dev1, its env label transitive.
-    envoy = await EnvoyProcess.start(sidecarBootstrap(metaroute, 'web-0', { service: 'web', labels: 'env=dev1', transitive: 'env' }, { outbound, inbound: await freePort(), app: await freePort() }));
-    await waitFor('shop to answer through the sidecar', async () => ((await call({})).status === 200 ? true : undefined), 60_000);
+    sidecar = await CallerSidecar.start({ extProc: { maxMetadataBytes: 32768 } }, { maxHeaderSize: 64 * 1024 });
   }, 180_000);
 
   afterAll(async () => {
-    await envoy?.stop();
-    await metaroute?.stop();
-    await new Promise((r) => app?.close(r));
+    await sidecar?.stop();
   });
 
   test('SCT-CUSTOM-METADATA entries no header can carry reach the callee inside it; the valid ones in every spelling', async () => {
@@ -82,7 +54,7 @@ describeWith(ENVOY, 'whole-chain metadata within what Envoy takes, through a rea
     const { status, received } = await call({ [SCT]: deep });
     expect(status).toBe(200);
     expect(received).toMatchObject({ 'rpc-persist-env': 'dev1', [SCT]: deep });
-    const metrics = (await api(metaroute.admin, 'GET', '/metrics')).text;
+    const metrics = (await api(sidecar.metaroute.admin, 'GET', '/metrics')).text;
     expect(metrics).not.toMatch(/^metaroute_extproc_stream_errors_total\{reason="internal"\} [1-9]/m);
   });
 });

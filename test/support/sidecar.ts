@@ -1,7 +1,8 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
-import { shippedBootstrap, substitutePorts } from './envoy';
-import type { MetarouteProcess } from './metaroute-process';
+import { api } from './app';
+import { EnvoyProcess, freePort, shippedBootstrap, substitutePorts, waitFor } from './envoy';
+import { MetarouteProcess } from './metaroute-process';
 
 type Bootstrap = Record<string, any>;
 
@@ -61,4 +62,47 @@ export function callNext(res: http.ServerResponse, outbound: number, next: strin
   });
   call.on('error', () => res.writeHead(502).end());
   call.end();
+}
+
+/**
+ * What a caller's outbound call goes through: metaroute (started with `config`), a `shop` app
+ * registered with it that answers with the headers it received (JSON), and the sidecar of
+ * web-0, an instance in lane dev1 whose `env` label is transitive (the agent's metaroute.transitive).
+ */
+export class CallerSidecar {
+  private constructor(readonly metaroute: MetarouteProcess, private readonly envoy: EnvoyProcess, private readonly app: http.Server, private readonly outbound: number) {}
+
+  static async start(config: Record<string, unknown> = {}, appOptions: http.ServerOptions = {}): Promise<CallerSidecar> {
+    const metaroute = await MetarouteProcess.start(config);
+    const app = await listenOnLoopback(http.createServer(appOptions, (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(req.headers));
+    }));
+    const registered = await api(metaroute.admin, 'POST', '/v1/instances', { service: 'shop', host: '127.0.0.1', port: app.port, ephemeral: false });
+    if (registered.status >= 300) throw new Error(`registering shop: ${registered.status}`);
+    const outbound = await freePort();
+    const envoy = await EnvoyProcess.start(sidecarBootstrap(metaroute, 'web-0', { service: 'web', labels: 'env=dev1', transitive: 'env' }, { outbound, inbound: await freePort(), app: await freePort() }));
+    const sidecar = new CallerSidecar(metaroute, envoy, app.server, outbound);
+    await waitFor('shop to answer through the sidecar', async () => ((await sidecar.call({})).status === 200 ? true : undefined), 60_000);
+    return sidecar;
+  }
+
+  /** A call to shop; `received` is what shop got (empty unless 200). */
+  call(headers: Record<string, string>): Promise<{ status: number; received: Record<string, string> }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: this.outbound, path: '/', headers: { ...headers, host: 'shop.default' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, received: res.statusCode === 200 ? (JSON.parse(body) as Record<string, string>) : {} }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.envoy.stop();
+    await this.metaroute.stop();
+    await new Promise((r) => this.app.close(r));
+  }
 }
