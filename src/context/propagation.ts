@@ -102,6 +102,8 @@ function parseSctCustomMetadata(text: string): Record<string, unknown> | undefin
 interface Persistent {
   readonly name: string;
   readonly value: string;
+  /** False for a value whose bytes were not UTF-8 (decoded to U+FFFD): a copy would not be the bytes sent, so only the line as sent travels. */
+  readonly copied: boolean;
 }
 
 /**
@@ -113,6 +115,8 @@ export interface HeaderLimits {
   readonly maxHeadersCount: number;
   readonly maxHeaderBytes: number;
 }
+
+const REPLACEMENT_CHARACTER = '\ufffd';
 
 /** Kept free for what routing adds after propagation: `x-metaroute-cluster` and a cluster name. */
 const ROUTING_HEADERS = 1;
@@ -143,23 +147,23 @@ export function persistentMetadata(headers: HeaderList, transitive: readonly str
       if (MARKER_KEYS.has(key)) continue; // the markers are ours (this call removes them); in another spelling, forged
       if (headers.values[i] === '') continue; // none: another spelling or the caller's transitive label fills it (overwriting)
       present.add(name);
-      if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]! });
+      if (!values.has(key)) values.set(key, { name: key, value: headers.values[i]!, copied: !headers.values[i]!.includes(REPLACEMENT_CHARACTER) });
     }
   }
   const custom = sctCustomMetadata(headers);
   for (const [name, value] of Object.entries(custom ?? {})) {
-    if (typeof value === 'string' && value !== '' && !values.has(wireKey(name)) && !MARKER_KEYS.has(wireKey(name))) values.set(wireKey(name), { name, value });
+    if (typeof value === 'string' && value !== '' && !values.has(wireKey(name)) && !MARKER_KEYS.has(wireKey(name))) values.set(wireKey(name), { name, value, copied: true });
   }
   for (const name of transitive) {
     const value = labels[name];
-    if (value !== undefined && !values.has(wireKey(name))) values.set(wireKey(name), { name, value });
+    if (value !== undefined && !values.has(wireKey(name))) values.set(wireKey(name), { name, value, copied: true });
   }
   if (values.size === 0) return;
   const writes: HeaderToSet[] = [];
-  for (const [key, { value }] of values) {
+  for (const [key, { value, copied }] of values) {
     // Envoy fails a request whose mutation holds a name or value no header may have: such an
     // entry travels inside SCT-CUSTOM-METADATA only.
-    if (!isHeaderName(PERSIST_PREFIX + key) || !isHeaderValue(value)) continue;
+    if (!copied || !isHeaderName(PERSIST_PREFIX + key) || !isHeaderValue(value)) continue;
     for (const prefix of PERSISTENT_PREFIXES) {
       if (!present.has(prefix + key)) writes.push({ key: prefix + key, value });
     }
@@ -196,7 +200,8 @@ function mergeSctCustomMetadata(headers: HeaderList, custom: Record<string, unkn
   const spelled = new Map<string, string>(); // wire key -> the spelling already in the map
   for (const name of Object.keys(merged)) if (!spelled.has(wireKey(name))) spelled.set(wireKey(name), name);
   let changed = false;
-  for (const [key, { name, value }] of values) {
+  for (const [key, { name, value, copied }] of values) {
+    if (!copied) continue;
     const at = spelled.get(key) ?? name;
     if (merged[at] !== value) {
       merged[at] = value;

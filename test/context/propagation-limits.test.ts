@@ -78,3 +78,10 @@ test('SCT-CUSTOM-METADATA nested deeper than JSON.stringify can go is unreadable
   expect(set.get('rpc-persist-env')).toBe('dev1');
   expect(set.has('sct-custom-metadata')).toBe(false);
 });
+
+test('a whole-chain value whose bytes were not UTF-8 (decoded to U+FFFD) is copied nowhere: only the line as sent travels', () => {
+  const set = written(headers({ 'rpc-persist-env': 'caf\ufffd', 'rpc-persist-lane': 'blue' }), DEFAULTS.extProc, ['env'], { env: 'dev1' });
+  expect([...set.keys()].filter((k) => k.endsWith('-env'))).toEqual([]); // nor the caller's label: the request carries env
+  expect(set.get('x-sct-metadata-transitive-lane')).toBe('blue');
+  expect(JSON.parse(decodeURIComponent(set.get('sct-custom-metadata')!))).toEqual({ lane: 'blue' });
+});
