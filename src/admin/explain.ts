@@ -39,7 +39,7 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
   };
   if (!isObject(body)) throw new HttpError(400, 'body must be a JSON object');
   for (const [key, value] of Object.entries(body)) {
-    const kind = FIELDS[key as keyof ExplainRequest];
+    const kind = Object.hasOwn(FIELDS, key) ? FIELDS[key as keyof ExplainRequest] : undefined; // not Object.prototype's `constructor`
     if (kind === undefined) problems.push(`${key}: unknown field (expected one of ${Object.keys(FIELDS).join(', ')})`);
     else if (kind === 'string' && typeof value !== 'string') problems.push(`${key}: must be a string`);
     else if (kind === 'strings') strings(value, key);

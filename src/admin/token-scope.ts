@@ -48,9 +48,10 @@ export function outOfScope(scope: TokenScope, allowed: BlockList | undefined, ta
   if (!coversService(scope, target.namespace, target.service)) return `service ${target.namespace}/${target.service}`;
   if (target.metadata) {
     const labels = { ...target.metadata, ...localityLabels(target.locality ?? {}) };
-    for (const key of Object.keys(scope.labels)) if (labels[key] === undefined) return `an instance without label ${key}`;
+    // Own keys only: a label named `constructor` must not find Object.prototype's.
+    for (const key of Object.keys(scope.labels)) if (!Object.hasOwn(labels, key)) return `an instance without label ${key}`;
     for (const [key, value] of Object.entries(labels)) {
-      const values = scope.labels[key] ?? scope.optionalLabels[key] ?? scope.optionalLabels['*'];
+      const values = ownValue(scope.labels, key) ?? ownValue(scope.optionalLabels, key) ?? ownValue(scope.optionalLabels, '*');
       if (!values) return `label ${key}`;
       if (!values.includes('*') && !values.includes(value)) return `${key}=${value}`;
     }
@@ -62,6 +63,10 @@ export function outOfScope(scope: TokenScope, allowed: BlockList | undefined, ta
     if (family !== 0 && NEVER.check(target.host, type)) return `host ${target.host}`;
   }
   return undefined;
+}
+
+function ownValue<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 function localityLabels(locality: Locality): Record<string, string> {

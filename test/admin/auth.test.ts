@@ -160,6 +160,15 @@ describe('registration tokens (loopback server with tokens)', () => {
     }
   });
 
+  it('reads label names that are Object.prototype members (constructor, toString) as labels: allowed or refused, never a 500', async () => {
+    const net = await call(env.admin, 'POST', '/v1/instances', TOKEN_NET, { service: 'net', host: '10.1.0.7', port: 9000, metadata: { constructor: 'x', toString: 'y' } });
+    expect(net.status).toBeLessThan(300);
+    const shop = await call(env.admin, 'POST', '/v1/instances', TOKEN_SHOP, { service: 'shop', host: '10.0.0.8', port: 9000, metadata: { constructor: 'x' } });
+    expect({ status: shop.status, error: shop.json.error }).toEqual({ status: 403, error: expect.stringContaining('label constructor') });
+    const explain = await call(env.admin, 'POST', '/explain', TOKEN_ADMIN, { constructor: 5 });
+    expect({ status: explain.status, details: explain.json.details }).toEqual({ status: 400, details: [expect.stringContaining('constructor: unknown field')] });
+  });
+
   it('caps the instances within a token\'s scope at maxInstances, concurrent registrations included', async () => {
     const reg = (port: number) => call(env.admin, 'POST', '/v1/instances', TOKEN_QUOTA, { service: 'quota', host: '10.0.0.9', port });
     const answers = await Promise.all([1, 2, 3, 4].map(reg));
