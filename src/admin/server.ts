@@ -212,6 +212,7 @@ export class AdminServer {
     this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
       if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
       const config = await readJson(req);
+      if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new HttpError(400, `a router config is a JSON object, got ${Array.isArray(config) ? 'an array' : JSON.stringify(config)}`);
       try {
         await deps.pushRouterConfig(name!, config);
       } catch (error) {

@@ -4,7 +4,7 @@ import type { MetadataRoute } from '../model/rule';
 import { healthyEndpoints, type Subset } from '../registry/service-view';
 import { endpointDecision } from './endpoints';
 import { mergeLabels } from './labels';
-import { LabelCache } from './router-kit';
+import { LabelCache, refuseConfig } from './router-kit';
 import type { RouteInput, RouteResult, Router } from './router';
 
 const labelsByRoute = new WeakMap<MetadataRoute, LabelCache>();
@@ -30,8 +30,8 @@ export class MetadataRouter implements Router {
   readonly name = 'metadata';
   readonly order = 300;
 
-  configure(): void {
-    /* metadata routes come from the rule snapshot */
+  configure(config: unknown): void {
+    refuseConfig(this.name, config);
   }
 
   route(ctx: RequestContext, input: RouteInput): RouteResult {

@@ -167,3 +167,9 @@ export function routeTagged(
   const note = wanted ? `${names.tagged} has no healthy instance: ${names.untagged}` : names.untagged;
   return { kind: 'narrow', candidates, labels, note };
 }
+
+/** `configure` of a router whose input is the rule document: it takes no configuration (`{}`). */
+export function refuseConfig(router: string, config: unknown): void {
+  const empty = config === undefined || config === null || (typeof config === 'object' && !Array.isArray(config) && Object.keys(config).length === 0);
+  if (!empty) throw new Error(`router ${router} takes no configuration (its input is the rule document): send {}`);
+}

@@ -6,6 +6,7 @@ import type { Labels } from '../model/instance';
 import { healthyEndpoints, pickEndpoint } from '../registry/service-view';
 import type { RouteInput, RouteResult, Router } from './router';
 import { mergeLabels } from './labels';
+import { refuseConfig } from './router-kit';
 import { pickDestination } from './weighted';
 
 const NO_RULES: readonly CompiledRule[] = [];
@@ -30,8 +31,8 @@ export class RuleRouter implements Router {
   readonly name = 'rule';
   readonly order = 200;
 
-  configure(): void {
-    /* rules come from the rule snapshot, not from router config */
+  configure(config: unknown): void {
+    refuseConfig(this.name, config);
   }
 
   route(ctx: RequestContext, input: RouteInput): RouteResult {

@@ -35,6 +35,20 @@ describe('POST /explain with wrong types', () => {
   });
 });
 
+describe('a router config that is no object, or one a router without configuration would ignore', () => {
+  test.each([
+    ['/v1/routers/lane/config', '[1,2]', 'a router config is a JSON object, got an array'],
+    ['/v1/routers/lane/config', 'true', 'a router config is a JSON object, got true'],
+    ['/v1/routers/rule/config', '{"bogus": 1}', 'router rule takes no configuration (its input is the rule document): send {}'],
+    ['/v1/routers/metadata/config', '{"bogus": 1}', 'router metadata takes no configuration (its input is the rule document): send {}'],
+  ])('%s %s -> 400, and GET /v1/routers still answers', async (route, body, error) => {
+    const answer = await raw('PUT', route, body);
+    expect(answer.status).toBe(400);
+    expect([answer.json.error, ...answer.json.details]).toContain(error);
+    expect((await api(env.admin, 'GET', '/v1/routers')).status).toBe(200);
+  });
+});
+
 describe('lone surrogates are refused at the admin API with the field named', () => {
   test('a registration, a router config and an explain request', async () => {
     const registration = await raw('POST', '/v1/instances', '{"service": "shop", "host": "10.0.0.1", "port": 1, "metadata": {"user": "A\\ud800"}}');
