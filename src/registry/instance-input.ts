@@ -37,7 +37,7 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const service = name('service', SERVICE_NAME, "letters, digits, '_', '.', '-'");
   const namespace = name('namespace', NAMESPACE_NAME, "letters, digits, '_', '-' (no '.': <service>.<namespace> names the cluster)", DEFAULT_NAMESPACE);
   // Envoy takes endpoints by address: a host name would be left out of xDS while routing still counted it.
-  const host = typeof o.host === 'string' && isIP(o.host) !== 0 ? o.host : '';
+  const host = typeof o.host === 'string' && isIP(o.host) !== 0 ? canonicalAddress(o.host) : '';
   if (!host) errors.push(`${field('host')}: required, an IP address (resolve a host name before registering)`);
   const port = o.port;
   const portOk = typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535;
@@ -116,4 +116,21 @@ export function sameAddressCheck(): (instance: Instance, at: string) => string |
     else if (first.id !== instance.id) return `${at}.port: ${instance.host}:${instance.port} is the address of ${first.at} (id ${first.id}) in the same service; an address holds one instance`;
     return undefined;
   };
+}
+
+/**
+ * One spelling per address, so that an address is one key wherever instances are told apart by
+ * it (one instance per address, a token's displacement check): IPv6 compressed and in lower case
+ * (RFC 5952, as URLs write it), an IPv4-mapped IPv6 address as the IPv4 address. `::ffff:10.0.0.5`
+ * and `FD00::0005` could otherwise register beside `10.0.0.5` and `fd00::5`. A zone (`%eth0`) is
+ * kept as sent.
+ */
+function canonicalAddress(host: string): string {
+  if (isIP(host) !== 6 || host.includes('%')) return host;
+  const compressed = new URL(`http://[${host}]`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(compressed);
+  if (!mapped) return compressed;
+  const high = parseInt(mapped[1]!, 16);
+  const low = parseInt(mapped[2]!, 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }

@@ -154,10 +154,21 @@ describe('registration tokens (loopback server with tokens)', () => {
     expect(outside.json.error).toBe('token may not register host 10.2.0.1 (allowed: 10.1.0.0/16, fd00::/8)');
     const named = await net('db.internal'); // refused for every registration, before any token check
     expect([named.status, named.json.details]).toEqual([400, ['host: required, an IP address (resolve a host name before registering)']]);
-    for (const host of ['169.254.169.254', '0.0.0.0', 'fe80::1', '::ffff:169.254.169.254']) {
+    for (const [host, named] of [['169.254.169.254'], ['0.0.0.0'], ['fe80::1'], ['::ffff:169.254.169.254', '169.254.169.254']]) {
       const metadataService = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), host });
-      expect([host, metadataService.status, metadataService.json.error]).toEqual([host, 403, `token may not register host ${host}`]);
+      expect([host, metadataService.status, metadataService.json.error]).toEqual([host, 403, `token may not register host ${named ?? host}`]);
     }
+  });
+
+  it('tells addresses apart by value, not spelling: another user\'s token cannot register beside A\'s container', async () => {
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A', { host: '10.0.0.1' }))).status).toBe(200);
+    expect((await call(env.admin, 'POST', '/v1/instances', TOKEN_A, instance('A', { id: 'pod-6', host: 'fd00::5' }))).status).toBe(200);
+    for (const host of ['::ffff:10.0.0.1', '0:0:0:0:0:ffff:a00:1', 'FD00:0:0::0005']) {
+      const b = await call(env.admin, 'POST', '/v1/instances', TOKEN_B, instance('B', { id: 'pod-b', host }));
+      expect([host, b.status]).toEqual([host, 409]);
+    }
+    const hosts = [...env.app.registry.snapshot().services.get('default/aigc')!.instances].map((i) => `${i.metadata.user}@${i.host}`).sort();
+    expect(hosts).toEqual(['A@10.0.0.1', 'A@fd00::5']);
   });
 
   it('reads label names that are Object.prototype members (constructor, toString) as labels: allowed or refused, never a 500', async () => {
