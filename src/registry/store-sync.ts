@@ -57,8 +57,12 @@ export class RegistryStoreSync {
   private queuedCount = 0;
   private waiters: Array<{ count: number; resolve: () => void }> = [];
   private scheduled = false;
-  /** Our own writes in flight, already validated: their watch event need not be parsed again. */
-  private readonly written = new Map<string, OwnWrite>();
+  /**
+   * Our own writes in flight by key, oldest first, already validated: their watch event need not
+   * be parsed again, and it displaces as ours (the displaced record is deleted). Two writes of one
+   * key in flight at once both stay, so the first event is not taken for another writer's.
+   */
+  private readonly written = new Map<string, OwnWrite[]>();
   /** Keys this replica is deleting (deregistrations), to tell them from expiries on a leased store. */
   private readonly deregistering = new Set<string>();
   /** Ephemeral records the first load refused, on a store without leases: see `dropAtLoad`. */
@@ -184,11 +188,13 @@ export class RegistryStoreSync {
     const writes = instances.map((instance): OwnWrite => {
       const key = keyOf(instance.namespace, instance.service, instance.id);
       const write = { key, value: storedRecord(instance), ttlSeconds: instance.ephemeral ? instance.ttlSeconds : undefined, instance };
-      this.written.set(key, write);
+      const queue = this.written.get(key);
+      if (queue) queue.push(write);
+      else this.written.set(key, [write]);
       return write;
     });
     return this.store.putAll(writes).catch((error: unknown) => {
-      for (const write of writes) if (this.written.get(write.key) === write) this.written.delete(write.key);
+      for (const write of writes) this.forgetWrite(write);
       throw error;
     });
   }
@@ -280,9 +286,8 @@ export class RegistryStoreSync {
       if (instance && this.registry.remove(namespace, service, id)) this.restoreConfigured(instance);
       return;
     }
-    const own = this.written.get(event.key);
-    if (own) this.written.delete(event.key);
-    if (own && own.value === event.value) {
+    const own = this.takeOwnWrite(event.key, event.value!);
+    if (own) {
       this.upsert(own.instance, event, atLoad, true);
       return;
     }
@@ -295,6 +300,25 @@ export class RegistryStoreSync {
     }
     this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
     if (atLoad && this.ownsStore && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
+  }
+
+  /** The own write `value` of `key` is, if one is in flight; it and the writes of the key queued before it (a store may keep only the last of several) are done. */
+  private takeOwnWrite(key: string, value: string): OwnWrite | undefined {
+    const queue = this.written.get(key);
+    const at = queue ? queue.findIndex((write) => write.value === value) : -1;
+    if (at < 0) return undefined;
+    const own = queue![at]!;
+    if (at === queue!.length - 1) this.written.delete(key);
+    else queue!.splice(0, at + 1);
+    return own;
+  }
+
+  private forgetWrite(write: OwnWrite): void {
+    const queue = this.written.get(write.key);
+    const at = queue ? queue.indexOf(write) : -1;
+    if (at < 0) return;
+    if (queue!.length === 1) this.written.delete(write.key);
+    else queue!.splice(at, 1);
   }
 
   /**
@@ -327,13 +351,15 @@ export class RegistryStoreSync {
   }
 
   /**
-   * At load, of two instances stored at one address the later write stays, as while running,
-   * where the store knows the order (etcd); elsewhere the one later in key order. True when
+   * At load, of two instances stored at one address the later write stays, as while running
+   * (a displaced record a crash or a lost race left behind must not come back). True when
    * `instance` (stored at `key`) is the earlier one: it is left out, and deleted by `dropAtLoad`.
    */
   private loses(instance: Instance, key: string): boolean {
     const holder = this.registry.at(instance.namespace, instance.service, instance.host, instance.port);
     if (!holder || holder.id === instance.id) return false;
+    // A configured instance has no record (one stored under its id is another instance's): a registration displaces it.
+    if (this.configuredById.get(configuredKey(holder, holder.id)) === holder) return false;
     const holderKey = keyOf(holder.namespace, holder.service, holder.id);
     if ((this.store.revisionOf?.(holderKey) ?? 0) <= (this.store.revisionOf?.(key) ?? 0)) return false;
     if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced: instance, by: holder });

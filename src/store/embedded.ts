@@ -258,6 +258,15 @@ export class EmbeddedStore implements Store {
     return this.whileHolding(key, expected, () => this.put(key, value), true);
   }
 
+  /**
+   * Where the key's durable record is in the log: later writes lie further on, and a compaction
+   * keeps the records' order, so this orders the keys' last writes (what `revisionOf` is asked for).
+   */
+  revisionOf(key: string): number | undefined {
+    const slot = this.index.slotOf(key);
+    return slot === undefined ? undefined : this.index.offset(slot);
+  }
+
   available(): boolean {
     return !this.closed;
   }

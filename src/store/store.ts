@@ -65,7 +65,7 @@ export interface Store {
   delete(key: string): Promise<boolean>;
   /** Deletes the key only while it holds `expected` (a record another write may have replaced meanwhile); false when it did not. */
   deleteIf(key: string, expected: string): Promise<boolean>;
-  /** The revision of the key's last write, where the store keeps it (etcd); undefined otherwise. */
+  /** A number that orders the keys' last writes (etcd: the revision; embedded: the record's place in the log); undefined for an absent key. */
   revisionOf?(key: string): number | undefined;
   /** Whether writes can succeed now: false while etcd is unreachable or refuses writes, or after the embedded store closed on a failure. */
   available(): boolean;

@@ -39,6 +39,26 @@ test('a registration at the address of another instance of its service removes t
   }
 });
 
+test('two registrations of one id in flight at once, at the address of another instance: that one leaves the store too', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-address-'));
+  const env = await startApp({ dataDir });
+  try {
+    const container = { service: 'aigc', host: '10.1.0.7', port: 8080 };
+    expect((await api(env.admin, 'POST', '/v1/instances', { ...container, id: 'zz-old' })).status).toBe(200);
+    const both = await Promise.all(['1', '2'].map((v) => api(env.admin, 'POST', '/v1/instances', { ...container, id: 'aa-new', metadata: { v } })));
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    await waitFor('the displaced record deleted', () => (events(env.logs, 'instance.displaced').length === 1 ? true : undefined));
+  } finally {
+    await env.app.stop();
+  }
+  const store = await EmbeddedStore.open(dataDir);
+  try {
+    expect((await store.list('instances/')).entries.map((e) => e.key)).toEqual(['instances/default/aigc/aa-new']);
+  } finally {
+    await store.close();
+  }
+});
+
 test('a batch with two instances at one address is refused whole, naming both; replacing one in a batch works', async () => {
   const env = await startApp();
   try {
@@ -55,22 +75,27 @@ test('a batch with two instances at one address is refused whole, naming both; r
   }
 });
 
-test('two instances stored at one address (by an older metaroute): the start keeps the one later in key order and deletes the other', async () => {
+test.each([
+  ['a', 'b'],
+  ['b', 'a'], // the later write is earlier in key order: a displaced record left behind must not come back
+])('two instances stored at one address (%s, then %s): the start keeps the later write and deletes the other', async (first, later) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-address-'));
   const store = await EmbeddedStore.open(dataDir);
-  await store.put('instances/default/aigc/a', JSON.stringify({ host: '10.1.0.9', port: 80, metadata: { user: 'alice' }, ttlSeconds: 30 }));
-  await store.put('instances/default/aigc/b', JSON.stringify({ host: '10.1.0.9', port: 80, metadata: { user: 'bob' }, ttlSeconds: 30 }));
+  await store.put(`instances/default/aigc/${first}`, JSON.stringify({ host: '10.1.0.9', port: 80, metadata: { user: 'alice' }, ttlSeconds: 30 }));
+  await store.put(`instances/default/aigc/${later}`, JSON.stringify({ host: '10.1.0.9', port: 80, metadata: { user: 'bob' }, ttlSeconds: 30 }));
+  for (let i = 0; i < 20; i++) await store.put('instances/default/aigc/other', JSON.stringify({ host: '10.1.0.10', port: 80, ttlSeconds: 30 + i }));
   await store.close();
+  await (await EmbeddedStore.open(dataDir, { compactAfterRecords: 8 })).close(); // compacted at open: the records keep their order
   const env = await startApp({ dataDir });
   try {
-    expect(await ids(env.admin)).toEqual(['b']);
-    expect(events(env.logs, 'instance.displaced')).toEqual([expect.objectContaining({ id: 'a', by: 'b', address: '10.1.0.9:80' })]);
+    expect(await ids(env.admin)).toEqual([later, 'other'].sort());
+    expect(events(env.logs, 'instance.displaced')).toEqual([expect.objectContaining({ id: first, by: later, address: '10.1.0.9:80' })]);
   } finally {
     await env.app.stop();
   }
   const reopened = await EmbeddedStore.open(dataDir);
   try {
-    expect((await reopened.list('instances/')).entries.map((e) => e.key)).toEqual(['instances/default/aigc/b']);
+    expect((await reopened.list('instances/')).entries.map((e) => e.key).sort()).toEqual([`instances/default/aigc/${later}`, 'instances/default/aigc/other'].sort());
   } finally {
     await reopened.close();
   }
