@@ -1,12 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { formatPath } from '../rules/errors';
 import { resultInSlices } from '../model/slices';
-import { jsonInSteps } from './json-in-steps';
+import { JsonShapeError, jsonInSteps } from './json-in-steps';
+
+/** Details an error answer lists (more than a batch's validation gathers before it stops): tens of thousands took 20-50 ms to serialize. */
+const MAX_DETAILS = 200;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly details: readonly string[] = []) {
+  readonly details: readonly string[];
+
+  constructor(readonly status: number, message: string, details: readonly string[] = []) {
     super(message);
+    this.details = details.length <= MAX_DETAILS ? details : [...details.slice(0, MAX_DETAILS), `... and ${details.length - MAX_DETAILS} more`];
   }
 }
 
@@ -26,7 +34,8 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /**
- * Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field.
+ * Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field,
+ * and so is a body nested or wide past `jsonInSteps`' limits, refused before it is parsed.
  * `parse` must give what `JSON.parse` gives (a reader of one endpoint's bodies, maybe in slices).
  */
 export async function readJson(req: IncomingMessage, parse: (text: string) => unknown = parseInSlices): Promise<unknown> {
@@ -35,6 +44,7 @@ export async function readJson(req: IncomingMessage, parse: (text: string) => un
   try {
     value = await parse(text);
   } catch (error) {
+    if (error instanceof JsonShapeError) throw new HttpError(400, error.message);
     throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
   }
   // UTF-8 decoding never yields a lone surrogate (it gives U+FFFD): only a `\uD800`-`\uDFFF`
@@ -52,4 +62,12 @@ function parseInSlices(text: string): Promise<unknown> {
 export function send(res: ServerResponse, status: number, body: string, contentType = 'application/json'): void {
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** A 200 answer written chunk by chunk as the client reads it. */
+export async function sendChunks(res: ServerResponse, chunks: Iterable<string> | AsyncIterable<string>, contentType = 'application/json'): Promise<void> {
+  res.writeHead(200, { 'content-type': contentType });
+  await pipeline(Readable.from(chunks), res).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error; // the client went away: nothing failed here
+  });
 }

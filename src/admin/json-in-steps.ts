@@ -30,17 +30,32 @@ interface ArrayMember {
 }
 
 /**
+ * Most levels a body may nest. `JSON.parse` of a 1 MB body of nested arrays held the event loop
+ * about 100 ms (bench/admin/hostile-bodies.js), and no admin body needs more than a few levels.
+ */
+export const MAX_DEPTH = 64;
+/**
+ * Most members of one object or array, but for the top-level object's arrays (a batch's entries,
+ * parsed a run at a time). A 1 MB object of 70,000 keys took `JSON.parse` 27-55 ms; 10,000
+ * take a few milliseconds, past anything an admin body holds in one object.
+ */
+export const MAX_MEMBERS = 10_000;
+
+/** A body JSON may allow but the admin API refuses before parsing it: see MAX_DEPTH, MAX_MEMBERS. */
+export class JsonShapeError extends Error {}
+
+/**
  * `JSON.parse(text)` in steps, for bodies that are one object whose large members are arrays (a
- * registration batch of 4,000 entries: one `JSON.parse` held the event loop 5-10 ms). The arrays'
- * elements are parsed a run at a time, the rest of the object once with those arrays left empty,
- * all by `JSON.parse` itself. Anything else, and any text it cannot read this way (a repeated
- * key, a syntax error), is parsed whole by `JSON.parse` in one turn, so the value or the error
- * is always `JSON.parse`'s.
+ * registration batch of 4,000 entries: one `JSON.parse` held the event loop 5-10 ms). The text
+ * is first scanned in steps, which refuses a body nested or wide past MAX_DEPTH or MAX_MEMBERS
+ * (JsonShapeError). The arrays' elements are parsed a run at a time, the rest of the object once
+ * with those arrays left empty, all by `JSON.parse` itself. Anything else, and any text it cannot
+ * read this way (a repeated key, a syntax error), is parsed whole by `JSON.parse` in one turn,
+ * so the value or the error is always `JSON.parse`'s.
  */
 export function* jsonInSteps(text: string): Steps<unknown> {
-  if (text.length < SPLIT_FROM_CHARS) return JSON.parse(text);
   const scan = yield* scanMembers(text);
-  if (!scan) return JSON.parse(text);
+  if (!scan || text.length < SPLIT_FROM_CHARS) return JSON.parse(text);
   try {
     return yield* assemble(text, scan);
   } catch {
@@ -83,14 +98,14 @@ interface Scan {
 }
 
 /**
- * Scans `text` for a top-level object's members whose values are arrays. Undefined when the
- * text is not an object, or the scan finds what JSON would not (then JSON.parse says what).
+ * Scans `text` for a top-level object's members whose values are arrays, and throws
+ * JsonShapeError where it nests or widens past the limits. Undefined when the text is not an
+ * object, or the scan finds what JSON would not (then JSON.parse says what).
  */
 function* scanMembers(text: string): Steps<Scan | undefined> {
   const scanner = new MemberScanner(text);
-  if (!scanner.startsObject()) return undefined;
   while (scanner.scan(CHARS_PER_STEP)) yield;
-  return scanner.result();
+  return scanner.startsObject() ? scanner.result() : undefined;
 }
 
 /**
@@ -107,6 +122,8 @@ class MemberScanner {
   private expectingKey = false;
   private afterColon = false;
   private array: ArrayMember | undefined;
+  /** Commas seen in each open object or array, by depth. */
+  private readonly commas: number[] = [];
   /** Elements and where the run being scanned began. */
   private elements = 0;
   private runFrom = 0;
@@ -114,8 +131,9 @@ class MemberScanner {
   constructor(private readonly text: string) {}
 
   startsObject(): boolean {
-    while (this.at < this.text.length && this.text.charCodeAt(this.at) <= 0x20) this.at++;
-    return this.text.charCodeAt(this.at) === OPEN_OBJECT;
+    let at = 0;
+    while (at < this.text.length && this.text.charCodeAt(at) <= 0x20) at++;
+    return this.text.charCodeAt(at) === OPEN_OBJECT;
   }
 
   /** Scans up to `chars` more characters; false when the text is done (or cannot be read this way). */
@@ -139,7 +157,8 @@ class MemberScanner {
       }
       if (c <= 0x20) continue;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-        this.depth++;
+        if (++this.depth > MAX_DEPTH) throw new JsonShapeError(`body: nested deeper than ${MAX_DEPTH} levels (at character ${i})`);
+        this.commas[this.depth] = 0;
         if (this.depth === 1) this.expectingKey = true;
         else if (this.depth === 2 && c === OPEN_ARRAY && this.afterColon) {
           this.array = { keyFrom: this.keyFrom, keyTo: this.keyTo, open: i, close: -1, cuts: [] };
@@ -155,6 +174,9 @@ class MemberScanner {
         }
         if (this.depth < 0) return false; // result() finds the depth wrong
       } else if (c === COMMA) {
+        if (++this.commas[this.depth]! >= MAX_MEMBERS && !(this.depth === 2 && this.array)) {
+          throw new JsonShapeError(`body: an object or list of more than ${MAX_MEMBERS} members (at character ${i})`);
+        }
         if (this.depth === 1) this.expectingKey = true;
         else if (this.depth === 2 && this.array && (++this.elements === ELEMENTS_PER_PARSE || i - this.runFrom >= CHARS_PER_PARSE)) {
           this.array.cuts.push(i);

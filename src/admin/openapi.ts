@@ -15,6 +15,8 @@ const writes = {
   ...common,
   '503': error('the store did not take the write (etcd unreachable or too slow); the message says whether it may have been stored all the same. Try again: writes are idempotent'),
 };
+/** Every route that reads a body. */
+const body = { '413': error('body over 1 MiB') };
 const displaced = { '409': error('the address is held by another instance of the service that the token may not displace; it frees when that one deregisters or expires') };
 const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const queryParam = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string' } });
@@ -83,7 +85,7 @@ const paths: Record<string, Record<string, object>> = Object.fromEntries(Object.
 paths['/v1/instances']!.post = {
   summary: 'register (or replace) an instance',
   requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'an Instance; only service, host and port are required; unknown fields are refused' } } } },
-  responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...displaced, ...writes },
+  responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...body, ...displaced, ...writes },
 };
 paths['/v1/instances/batch'] = {
   post: {
@@ -92,7 +94,7 @@ paths['/v1/instances/batch'] = {
     responses: {
       '200': answer('every write durable and applied', 'BatchResult'),
       '400': error('invalid batch, each entry at fault named by index and field; nothing was changed'),
-      '413': error('body over 1 MiB'),
+      ...body,
       ...displaced,
       ...writes,
     },
@@ -102,7 +104,7 @@ paths['/v1/heartbeats'] = {
   post: {
     summary: 'heartbeat many instances at once: {instances: [{namespace, service, id}...]}, at most 10,000',
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'the instances list' } } } },
-    responses: { '200': answer('which are alive, which unknown (register those again)', 'HeartbeatsResult'), '400': error('invalid entry, named by index; none was applied'), ...writes },
+    responses: { '200': answer('which are alive, which unknown (register those again)', 'HeartbeatsResult'), '400': error('invalid entry, named by index; none was applied'), ...body, ...writes },
   },
 };
 paths['/v1/instances/{namespace}/{service}/{id}/heartbeat'] = {
@@ -118,7 +120,7 @@ paths['/v1/rules']!.put = {
     '200': answer('stored and live', 'RuleUpdate'),
     '400': error('invalid rules, each error with path and line, or an empty body; the previous rules keep serving'),
     '409': error('rules come from the configured rulesFile; or another update was stored since this replica applied the last one (nothing was stored: read the rules and try again)'),
-    '413': error('body over 1 MiB'),
+    ...body,
     ...writes,
   },
 };
@@ -126,7 +128,7 @@ paths['/v1/rules/check'] = {
   post: {
     summary: 'validate a rule document (YAML or JSON text) without storing it; an empty or whitespace-only body is an error, as PUT /v1/rules refuses it',
     requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
-    responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), '413': error('body over 1 MiB'), ...common },
+    responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), ...body, ...common },
   },
 };
 paths['/v1/routers/{name}/config'] = {
@@ -134,7 +136,7 @@ paths['/v1/routers/{name}/config'] = {
     summary: "push a router's configuration",
     parameters: [pathParam('name')],
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: "the router's configuration (docs/ROUTERS.md); unknown fields are refused" } } } },
-    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), '404': error('no such router'), ...writes },
+    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), '404': error('no such router'), ...body, ...writes },
   },
   delete: {
     summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults)",
@@ -181,7 +183,7 @@ paths['/explain'] = {
         },
       },
     },
-    responses: { '200': answer('the explanation', 'Explanation'), '400': error('invalid request, each field at fault named'), '404': error('no registered service is the callee'), ...common },
+    responses: { '200': answer('the explanation', 'Explanation'), '400': error('invalid request, each field at fault named'), '404': error('no registered service is the callee'), ...body, ...common },
   },
 };
 
@@ -189,7 +191,7 @@ paths['/explain'] = {
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
     openapi: '3.1.0',
-    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details}. Unknown JSON fields are refused with 400. A path served with another method answers 405 with Allow.' },
+    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details} (at most 200 details). Unknown JSON fields are refused with 400, and so is a JSON body nested deeper than 64 levels or with an object or list of more than 10,000 members (but a batch\'s and a heartbeat call\'s own lists); bodies are at most 1 MiB (413). A path served with another method answers 405 with Allow.' },
     components: {
       schemas: SCHEMAS,
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },

@@ -1,4 +1,5 @@
 import fastJson from 'fast-json-stringify';
+import { MAX_LABELS } from '../model/instance';
 
 /**
  * JSON schemas of the admin API's bodies: compiled into serializers here, and published as
@@ -13,7 +14,7 @@ const instanceProperties = {
   host: { type: 'string' },
   port: { type: 'integer', minimum: 1, maximum: 65535 },
   weight: { type: 'integer' },
-  metadata: labels,
+  metadata: { ...labels, maxProperties: MAX_LABELS },
   locality: { type: 'object', properties: { region: { type: 'string' }, zone: { type: 'string' }, campus: { type: 'string' } }, additionalProperties: false },
   healthy: { type: 'boolean' },
   ephemeral: { type: 'boolean' },
@@ -285,7 +286,8 @@ export const serialize = {
   status: compile(SCHEMAS.Status),
   error: compile(SCHEMAS.Error),
   instance: compile(SCHEMAS.Instance),
-  instances: compile(SCHEMAS.Instances),
+  /** SCHEMAS.Instances' list alone, for an answer written a part at a time (instance-list.ts). */
+  instanceList: compile({ type: 'array', items: { $ref: '#/components/schemas/Instance' } }),
   batch: compile(SCHEMAS.BatchResult),
   heartbeats: compile(SCHEMAS.HeartbeatsResult),
   rules: compile(SCHEMAS.Rules),

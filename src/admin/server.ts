@@ -1,8 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { DecideOptions } from '../extproc/decide';
 import { serviceKey, type Instance } from '../model/instance';
 import { resultInSlices, type Steps } from '../model/slices';
@@ -21,7 +19,8 @@ import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { heartbeatsBodySteps } from './heartbeats-body';
-import { HttpError, readBody, readJson, send } from './http';
+import { HttpError, readBody, readJson, send, sendChunks } from './http';
+import { instanceListChunks } from './instance-list';
 import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
 import type { RuleError } from '../rules/errors';
@@ -533,10 +532,7 @@ export class AdminServer {
     if (!found) throw notServed(resource, name);
     // The shape of SCHEMAS.XdsResource around the resource's text, written chunk by chunk as the client reads.
     const head = `{"type_url":${JSON.stringify(found.type_url)},"name":${JSON.stringify(name)},"version":${JSON.stringify(found.version)},"resource":`;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    await pipeline(Readable.from([head, ...found.resourceJson, '}']), res).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error; // the client went away: nothing failed here
-    });
+    await sendChunks(res, [head, ...found.resourceJson, '}']);
   }
 
   private service(namespace: string, name: string) {
@@ -563,16 +559,8 @@ export class AdminServer {
     });
   }
 
-  private listInstances(res: http.ServerResponse, url: URL): void {
-    const service = url.searchParams.get('service');
-    const namespace = url.searchParams.get('namespace');
-    const instances = [];
-    for (const view of this.deps.registry.snapshot().services.values()) {
-      if (service && view.name !== service) continue;
-      if (namespace && view.namespace !== namespace) continue;
-      instances.push(...view.instances);
-    }
-    send(res, 200, serialize.instances({ instances }));
+  private listInstances(res: http.ServerResponse, url: URL): Promise<void> {
+    return sendChunks(res, instanceListChunks(this.deps.registry, url.searchParams.get('service'), url.searchParams.get('namespace')));
   }
 }
 

@@ -52,8 +52,13 @@ export function instancePage(registry: Registry, view: ServiceView, query: URLSe
 
 const LOCALITY = { region: true, zone: true, campus: true };
 
+/** Terms a filter may hold: each is tested on every instance of the service (1,500 over 100,000 instances took a second). */
+const MAX_FILTER_TERMS = 16;
+
 function instanceFilter(filter: string): (instance: Instance) => boolean {
-  const tests = filter.split(/\s+/).filter((t) => t !== '').map((term): ((i: Instance) => boolean) => {
+  const terms = filter.split(/\s+/).filter((t) => t !== '');
+  if (terms.length > MAX_FILTER_TERMS) throw new HttpError(400, `filter: ${terms.length} terms, at most ${MAX_FILTER_TERMS}`);
+  const tests = terms.map((term): ((i: Instance) => boolean) => {
     // As the counts: healthy takes traffic (`serves`), so a weight-0 instance is unhealthy here.
     if (term === 'healthy') return serves;
     if (term === 'unhealthy') return (i) => !serves(i);

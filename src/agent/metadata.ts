@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LABEL_KEY } from '../model/instance';
+import { LABEL_KEY, MAX_LABELS } from '../model/instance';
 
 /** `METAROUTE_METADATA_CONTENT_<KEY>=value` becomes metadata `<key>` (lower-cased, `_` kept). */
 export const ENV_PREFIX = 'METAROUTE_METADATA_CONTENT_';
@@ -43,6 +43,8 @@ export function mergeMetadata(layers: MetadataLayers, transitive: readonly strin
   const missing = keys.filter((k) => merged[k] === undefined);
   if (missing.length) throw new MetadataError(`transitive keys without a value: ${missing.join(', ')}`);
   if (keys.length) merged[TRANSITIVE_KEY] = keys.join(',');
+  const count = Object.keys(merged).length;
+  if (count > MAX_LABELS) throw new MetadataError(`${count} metadata keys${keys.length ? ` (${TRANSITIVE_KEY} included)` : ''}, at most ${MAX_LABELS}: the server refuses more`);
   const sorted: Metadata = {};
   for (const key of Object.keys(merged).sort()) sorted[key] = merged[key]!;
   return { metadata: sorted, transitive: keys };

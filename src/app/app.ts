@@ -194,6 +194,9 @@ export class App {
       xds.close();
       return Promise.all([admin.close(), extProcServer && shutdownGrpc(extProcServer), workers?.stop(), shutdownGrpc(xdsServer)]);
     });
+    // Before the workers list their snapshot: of two records at one address a worker cannot tell
+    // which was written last (its mirror has no write order), so it must not see the one that lost.
+    await sync.dropAtLoad();
     const ports: BoundPorts = {
       extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log)) : await workers!.start(),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls, 'xds', log)),
@@ -213,7 +216,6 @@ export class App {
         expiring = false;
       }
     };
-    await sync.dropAtLoad();
     const expiryTimer = setInterval(() => void expire(), 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));

@@ -232,6 +232,8 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   (Array.isArray(registry.instances) ? registry.instances : []).forEach((entry, i) => {
     const parsed = parseInstance({ ephemeral: false, ...(entry as object) }, { ttlSeconds }, `registry.instances[${i}]`);
     if (!parsed.ok) return void problems.push(...parsed.errors);
+    // It has no store record to expire: it stayed for good, and was "expired" every second.
+    if (parsed.instance.ephemeral) return void problems.push(`registry.instances[${i}].ephemeral: a configured instance is persistent (it is in the file, not the store); register ephemeral instances through the admin API or the agent`);
     const taken = sameAddress(parsed.instance, `registry.instances[${i}]`);
     if (taken) problems.push(taken);
     instances.push(parsed.instance);

@@ -47,6 +47,8 @@ export const INSTANCE_ID = /^[A-Za-z0-9:][A-Za-z0-9_.:-]{0,252}$/;
 
 /** What a metadata label key may look like (registration, agent, router configs). */
 export const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
+/** Labels per instance, as PolarisMesh allows (metadata entries): each is indexed, and sent to Envoy with every endpoint. */
+export const MAX_LABELS = 64;
 
 /** The value of label `key` of an instance: its metadata, or its locality for the reserved keys. */
 export function instanceLabel(instance: Instance, key: string): string | undefined {

@@ -11,6 +11,8 @@ export const MAX_BATCH_ENTRIES = 10_000;
  * registrations), so validation starts in the next one.
  */
 const VALIDATE_PER_TURN = 500;
+/** Errors after which validation stops: a batch of thousands of bad entries made tens of thousands (20-40 ms a turn). */
+const MAX_ERRORS = 100;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$/;
 
 export interface Batch {
@@ -50,6 +52,7 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
   for (let i = 0; i < register.length; i++) {
     if (i % VALIDATE_PER_TURN === 0) await yieldTurn();
     const at = `register[${i}]`;
+    if (tooMany(errors, at)) return { ok: false, errors };
     const parsed = parseInstance(register[i], defaults, at);
     if (!parsed.ok) errors.push(...parsed.errors);
     else {
@@ -69,14 +72,22 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
   return errors.length ? { ok: false, errors } : { ok: true, batch };
 }
 
-/** `parseRef` of every entry of the list named `field`, VALIDATE_PER_TURN per event-loop turn (from the next one). */
+/** `parseRef` of every entry of the list named `field`, VALIDATE_PER_TURN per event-loop turn (from the next one), until MAX_ERRORS. */
 export async function parseRefs(list: readonly unknown[], field: string, errors: string[]): Promise<(InstanceRef | undefined)[]> {
   const refs: (InstanceRef | undefined)[] = [];
   for (let i = 0; i < list.length; i++) {
     if (i % VALIDATE_PER_TURN === 0) await yieldTurn();
+    if (tooMany(errors, `${field}[${i}]`)) break;
     refs.push(parseRef(list[i], `${field}[${i}]`, errors));
   }
   return refs;
+}
+
+/** Whether validation stops before the entry `at`: MAX_ERRORS were found (then the last error says so). */
+function tooMany(errors: string[], at: string): boolean {
+  if (errors.length < MAX_ERRORS) return false;
+  errors.push(`validation stopped at ${at}, after ${errors.length} errors`);
+  return true;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, NAMESPACE_NAME, RESERVED_LABEL_PREFIX, SERVICE_NAME, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, MAX_LABELS, NAMESPACE_NAME, RESERVED_LABEL_PREFIX, SERVICE_NAME, type Instance } from '../model/instance';
 import { ownString, SharedStrings } from '../model/own-string';
 import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
@@ -49,13 +49,13 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   for (const flag of ['healthy', 'ephemeral'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${field(flag)}: must be true or false`);
   }
-  const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors);
+  const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors, MAX_LABELS);
   for (const [k, v] of Object.entries(metadata)) {
     // "" means "lacks this label" in routing decisions and in envoy.lb; the prefix is metaroute's own.
     if (v === '') errors.push(`${field('metadata')}.${k}: must not be empty (omit the label instead)`);
     if (k.startsWith(RESERVED_LABEL_PREFIX)) errors.push(`${field('metadata')}.${k}: the ${RESERVED_LABEL_PREFIX} prefix is reserved (locality labels come from locality)`);
   }
-  const locality = stringMap(o.locality, field('locality'), /^/, errors);
+  const locality = stringMap(o.locality, field('locality'), /^/, errors, MAX_LABELS);
   for (const key of Object.keys(locality)) if (!LOCALITY_FIELDS.has(key)) errors.push(`${field('locality')}.${key}: unknown field (region, zone, campus)`);
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
   if (typeof id !== 'string' || !INSTANCE_ID.test(id)) {
@@ -82,10 +82,15 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   };
 }
 
-function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: string[]): Record<string, string> {
+function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: string[], maxEntries: number): Record<string, string> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     errors.push(`${at}: must be a map of string to string`);
+    return {};
+  }
+  const entries = Object.keys(value).length;
+  if (entries > maxEntries) {
+    errors.push(`${at}: ${entries} entries, at most ${maxEntries}`);
     return {};
   }
   // One copy, checked and kept (no second object to disagree with it, e.g. over `__proto__`): a

@@ -28,6 +28,12 @@ export class Registry {
   private readonly epoch: number;
   private readonly listeners = new Set<RegistryListener>();
   private readonly instanceListeners = new Set<InstanceListener>();
+  /**
+   * Instances `expired()` gave out, until the store's delete removes them: their lease is over, so
+   * a heartbeat answers false (register again) instead of alive just before the delete lands. A
+   * registration makes a new Instance, which is not in here.
+   */
+  private readonly expiring = new WeakSet<Instance>();
   private dirty = new Set<string>();
   private batchDepth = 0;
   private version = 0;
@@ -83,11 +89,11 @@ export class Registry {
     return true;
   }
 
-  /** Returns false for an unknown instance (the client must register again). O(1), no allocation. */
+  /** Returns false for an unknown or expired instance (the client must register again). O(1), no allocation. */
   heartbeat(namespace: string, service: string, id: string): boolean {
     const view = this.services.get(serviceKey(namespace, service));
     const instance = view?.get(id);
-    if (!instance) return false;
+    if (!instance || this.expiring.has(instance)) return false;
     if (instance.ephemeral) view!.setDeadline(id, this.tick() + ttlTicks(instance));
     return true;
   }
@@ -103,9 +109,9 @@ export class Registry {
   }
 
   /**
-   * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest tick first.
-   * Removing them is the caller's (through the store); one not removed is reported again
-   * after a second. Costs the leases whose queued deadline passed, not every instance.
+   * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest tick first;
+   * heartbeats no longer keep them. Removing them is the caller's (through the store); one not
+   * removed is reported again after a second. Costs the leases whose queued deadline passed, not every instance.
    */
   expired(limit = Infinity): Instance[] {
     const now = this.tick();
@@ -119,6 +125,7 @@ export class Registry {
         continue;
       }
       const instance = view.get(id)!;
+      this.expiring.add(instance);
       expired.push(instance);
       view.setDeadline(id, now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS));
       this.deadlines.push(now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS), view, id);

@@ -199,10 +199,14 @@ export class RegistryStoreSync {
     });
   }
 
-  /** Deletes expired ephemeral instances from the store; the watch then drops them from the registry, as for a deregistration. */
+  /**
+   * Deletes expired ephemeral instances from the store; the watch then drops them from the
+   * registry, as for a deregistration. One with a registration of its own in flight is left to
+   * it: that write renews the lease, and a delete queued behind it would undo what it answered.
+   */
   async expire(): Promise<Instance[]> {
     if (this.store.leases) return []; // the store expires them
-    const expired = this.registry.expired(EXPIRE_PER_PASS);
+    const expired = this.registry.expired(EXPIRE_PER_PASS).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
     await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id)).then(() => this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }

@@ -41,6 +41,12 @@ describe('mergeMetadata precedence: provider > env > file > config', () => {
     expect(() => mergeMetadata(layers, ['a', 'nope'])).toThrow('transitive keys without a value: nope');
   });
 
+  it('refuses more labels than the server takes, counting metaroute.transitive', () => {
+    const many = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v']));
+    expect(Object.keys(mergeMetadata({ config: many, file: {}, env: {}, provider: {} }, []).metadata)).toHaveLength(64);
+    expect(() => mergeMetadata({ config: many, file: {}, env: {}, provider: {} }, ['k1'])).toThrow('65 metadata keys (metaroute.transitive included), at most 64: the server refuses more');
+  });
+
   it('sorts keys so the log line is stable', () => {
     expect(Object.keys(mergeMetadata({ config: { z: '1', a: '2' }, file: {}, env: {}, provider: {} }, []).metadata)).toEqual(['a', 'z']);
   });

@@ -178,3 +178,13 @@ test('two listeners on one port are refused before anything binds; port 0 (the O
   fs.writeFileSync(file, JSON.stringify({ ports: { extProc: 0, xds: 0, admin: 0 } }));
   expect(loadConfig(file, {}).ports).toEqual({ extProc: 0, xds: 0, admin: 0 });
 });
+
+test('a configured instance is persistent: ephemeral: true is refused (nothing would expire it)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-ephemeral-'));
+  const file = path.join(dir, 'config.json');
+  const shop = { service: 'shop', host: '10.0.0.1', port: 80 };
+  fs.writeFileSync(file, JSON.stringify({ registry: { instances: [shop, { ...shop, port: 81, ephemeral: true }] } }));
+  expect(() => loadConfig(file, {})).toThrow('registry.instances[1].ephemeral: a configured instance is persistent (it is in the file, not the store); register ephemeral instances through the admin API or the agent');
+  fs.writeFileSync(file, JSON.stringify({ registry: { instances: [shop, { ...shop, port: 81, ephemeral: false }] } }));
+  expect(loadConfig(file, {}).registry.instances.map((i) => i.ephemeral)).toEqual([false, false]);
+});

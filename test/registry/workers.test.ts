@@ -8,6 +8,9 @@ import { api, until } from '../support/app';
 import { transpileCli } from '../support/transpile';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 import { freePort } from '../support/envoy';
+import { parseInstance } from '../../src/registry/instance-input';
+import { INSTANCES_PREFIX, storedRecord } from '../../src/registry/store-sync';
+import { EmbeddedStore } from '../../src/store/embedded';
 
 /** `metaroute serve` with `workers: 2` as a real process tree (primary + two ext_proc workers on one port). */
 describe('workers: 2', () => {
@@ -69,4 +72,39 @@ describe('workers: 2', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 120000);
+
+  it('two records a crash left at one address: every worker keeps the one written last, as the primary does', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-workers-load-'));
+    // The later write's key sorts first: a worker going by key order would keep the other.
+    const store = await EmbeddedStore.open(dir);
+    for (const [id, version] of [['z-old', 'old'], ['a-new', 'new']] as const) {
+      const parsed = parseInstance({ service: 'shop', id, host: '10.0.0.1', port: 1, metadata: { version }, ephemeral: false }, { ttlSeconds: 15 });
+      if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+      await store.put(`${INSTANCES_PREFIX}default/shop/${id}`, storedRecord(parsed.instance));
+    }
+    await store.close();
+    const { main, cleanup } = transpileCli();
+    const [extProc, admin, xds] = [await freePort(), await freePort(), await freePort()];
+    const rules = path.join(dir, 'rules.yaml');
+    fs.writeFileSync(rules, 'rules:\n  - name: by-version\n    service: shop\n    destinations: [{ name: new, labels: { version: new } }]\n');
+    const child = spawn(process.execPath, [main, 'serve'], {
+      env: { PATH: process.env.PATH, METAROUTE_WORKERS: '2', METAROUTE_EXTPROC_PORT: String(extProc), METAROUTE_ADMIN_PORT: String(admin), METAROUTE_XDS_PORT: String(xds), METAROUTE_DATA_DIR: dir, METAROUTE_RULES_FILE: rules },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const clients = Array.from({ length: 4 }, () => new ExtProcClient(`127.0.0.1:${extProc}`, {}, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+    try {
+      await until(() => stderr.includes('metaroute serving'), `the server to start; stderr:\n${stderr}`, 20000);
+      expect((await api(`http://127.0.0.1:${admin}`, 'GET', '/v1/instances')).json.instances.map((i: { id: string }) => i.id)).toEqual(['a-new']);
+      // Four connections reach both workers (handed out in turn); each routes to the instance kept.
+      const answers = await Promise.all(clients.map((c) => c.request({ ':method': 'GET', ':path': '/', ':authority': 'shop' })));
+      expect(answers.map((a) => lbLabels(a))).toEqual(Array(4).fill({ version: 'new' }));
+    } finally {
+      for (const c of clients) c.close();
+      child.kill('SIGKILL');
+      cleanup();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
 });
