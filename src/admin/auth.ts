@@ -179,15 +179,15 @@ export class AdminAuth {
 
   /**
    * Whether `adding` new instances exceed the token's `maxInstances`, given how many within its
-   * scope are `inRegistry` and `pending` (on their way to the registry): the first new
-   * one that does not fit (its position among them) and why, or undefined when all fit.
+   * scope are `registered` (those on their way to the registry included) and how many within it
+   * the same call removes: the first new one that does not fit (its position among them) and
+   * why, or undefined when all fit.
    */
-  quotaOverflow(grant: AuthToken, inRegistry: number, pending: number, adding: number): { first: number; message: string } | undefined {
+  quotaOverflow(grant: AuthToken, registered: number, adding: number, removing: number): { first: number; message: string } | undefined {
     if (grant.maxInstances === undefined || adding === 0) return undefined;
-    const registered = inRegistry + pending;
-    if (registered + adding <= grant.maxInstances) return undefined;
-    const first = Math.max(grant.maxInstances - registered, 0);
-    return { first, message: `token may register at most ${grant.maxInstances} instances; ${registered} are registered within its scope, and this would add ${adding}` };
+    if (registered + adding - removing <= grant.maxInstances) return undefined;
+    const first = Math.max(grant.maxInstances - registered + removing, 0);
+    return { first, message: `token may register at most ${grant.maxInstances} instances; ${registered} are registered within its scope, and this would add ${adding}${removing ? ` and remove ${removing}` : ''}` };
   }
 
   private identify(req: IncomingMessage, res: ServerResponse): AuthToken {

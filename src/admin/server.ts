@@ -112,8 +112,8 @@ interface BatchSeen {
 export class AdminServer {
   private readonly server: http.Server;
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler; access: Access }> = [];
-  /** Per token, registrations written to the store but not yet in the registry. */
-  private readonly pending = new Map<AuthToken, Set<string>>();
+  /** Per token, registrations written to the store but not yet in the registry, and the instances they remove. */
+  private readonly pending = new Map<AuthToken, { adding: Set<string>; removing: Map<string, Instance> }>();
   /** Per token with maxInstances, its instances in the registry. */
   private readonly quotaCounts: ScopeCounts<AuthToken>;
   private readonly openApi = JSON.stringify(openApiDocument(VERSION));
@@ -295,8 +295,10 @@ export class AdminServer {
     // Re-registering an id overwrites it: the token must also cover the instance it replaces.
     const existing = this.deps.registry.get(namespace, service, id);
     if (existing) this.deps.auth.authorize(grant, 'replace', existing);
-    this.authorizeDisplacing(grant, parsed.instance, this.deps.registry.at(namespace, service, parsed.instance.host, parsed.instance.port), '');
-    const release = this.reserveQuota(grant, existing ? [] : [`${namespace}/${service}/${id}`], () => '');
+    const holder = this.deps.registry.at(namespace, service, parsed.instance.host, parsed.instance.port);
+    this.authorizeDisplacing(grant, parsed.instance, holder, '');
+    const displaced = holder && holder.id !== id ? [holder] : [];
+    const release = this.reserveQuota(grant, existing ? [] : [instanceKey(parsed.instance)], displaced, () => '');
     try {
       await this.deps.sync.register(parsed.instance);
     } finally {
@@ -316,18 +318,19 @@ export class AdminServer {
     if (!parsed.ok) throw new HttpError(400, 'invalid batch; nothing was changed', parsed.errors);
     const { register, deregister } = parsed.batch;
     let fresh: Array<{ instance: Instance; i: number }> = [];
+    let removing: Instance[] = [];
     if (grant) {
       const changes = new ChangedInstances(this.deps.registry);
       try {
         const seen = await resultInSlices(this.authorizeBatch(grant, register, deregister));
         // Checked again in the turn the writes start: what the registry does after that is the
         // window any registration has between its check and its write applying.
-        fresh = this.recheckBatch(grant, register, deregister, seen, changes);
+        ({ fresh, removing } = this.recheckBatch(grant, register, deregister, seen, changes));
       } finally {
         changes.close();
       }
     }
-    const release = this.reserveQuota(grant, fresh.map(({ instance }) => `${instance.namespace}/${instance.service}/${instance.id}`), (k) => `register[${fresh[k]!.i}]: `);
+    const release = this.reserveQuota(grant, fresh.map(({ instance }) => instanceKey(instance)), removing, (k) => `register[${fresh[k]!.i}]: `);
     let existed: boolean[];
     try {
       existed = await this.deps.sync.batch(register, deregister);
@@ -422,10 +425,12 @@ export class AdminServer {
    * changed while the checks ran in slices (another call registered or removed it meanwhile),
    * so none is written on a check of a registry that is gone; only those are looked up again
    * (4,000 lookups in one turn held the loop several ms). Returns the entries not registered
-   * yet, with their index: they count against the token's quota.
+   * yet, with their index, and the instances the batch removes (displaced or deregistered, and
+   * not registered by it): the token's quota counts the first against it, the others for it.
    */
-  private recheckBatch(grant: AuthToken, register: readonly Instance[], deregister: readonly InstanceRef[], seen: BatchSeen, changes: ChangedInstances): Array<{ instance: Instance; i: number }> {
+  private recheckBatch(grant: AuthToken, register: readonly Instance[], deregister: readonly InstanceRef[], seen: BatchSeen, changes: ChangedInstances): { fresh: Array<{ instance: Instance; i: number }>; removing: Instance[] } {
     const fresh: Array<{ instance: Instance; i: number }> = [];
+    const removed = new Map<string, Instance>();
     for (let i = 0; i < register.length; i++) {
       const instance = register[i]!;
       let state = seen.register[i]!;
@@ -436,14 +441,20 @@ export class AdminServer {
         state = now;
       }
       if (!state.existing) fresh.push({ instance, i });
+      if (state.holder && state.holder.id !== instance.id) removed.set(instanceKey(state.holder), state.holder);
     }
-    for (let i = 0; !changes.none && i < deregister.length; i++) {
+    for (let i = 0; i < deregister.length; i++) {
       const ref = deregister[i]!;
-      if (!changes.hasId(ref.namespace, ref.service, ref.id)) continue;
-      const target = this.deps.registry.get(ref.namespace, ref.service, ref.id);
-      if (target !== seen.deregister[i]) this.authorizeEntry(grant, 'deregister', target ?? ref, `deregister[${i}]`);
+      let target = seen.deregister[i];
+      if (!changes.none && changes.hasId(ref.namespace, ref.service, ref.id)) {
+        const now = this.deps.registry.get(ref.namespace, ref.service, ref.id);
+        if (now !== target) this.authorizeEntry(grant, 'deregister', now ?? ref, `deregister[${i}]`);
+        target = now;
+      }
+      if (target) removed.set(instanceKey(target), target);
     }
-    return fresh;
+    for (const instance of register) removed.delete(instanceKey(instance)); // moved, not removed
+    return { fresh, removing: [...removed.values()] };
   }
 
   /** What a registration's checks depend on in the registry: the instance it replaces, and the one holding its address. */
@@ -484,24 +495,33 @@ export class AdminServer {
   }
 
   /**
-   * Checks new instances (`keys`) against the token's `maxInstances` and reserves them;
-   * registrations still on their way to the registry count too, so concurrent ones cannot
-   * overshoot. `where(k)` names the k-th key in a refusal. Returns the release.
+   * Checks new instances (`keys`) against the token's `maxInstances`, net of the instances the
+   * call removes (`removes`: displaced at an address or deregistered, all within the token's
+   * scope, as their checks required), and reserves both; calls still on their way to the
+   * registry count too, so concurrent ones cannot overshoot, nor count one removal twice.
+   * `where(k)` names the k-th key in a refusal. Returns the release.
    */
-  private reserveQuota(grant: AuthToken | undefined, keys: readonly string[], where: (k: number) => string): () => void {
+  private reserveQuota(grant: AuthToken | undefined, keys: readonly string[], removes: readonly Instance[], where: (k: number) => string): () => void {
     if (grant?.maxInstances === undefined) return () => {};
-    const pending = this.pending.get(grant) ?? new Set<string>();
+    const pending = this.pending.get(grant) ?? { adding: new Set<string>(), removing: new Map<string, Instance>() };
     this.pending.set(grant, pending);
-    const adding = [...new Set(keys)].filter((key) => !pending.has(key));
+    const adding = [...new Set(keys)].filter((key) => !pending.adding.has(key));
+    const removing = removes.filter((instance) => !pending.removing.has(instanceKey(instance)));
+    // Removals on their way count only while their instance is still in the registry (it leaves before the call's release).
+    let stillRemoving = 0;
+    for (const i of pending.removing.values()) if (this.deps.registry.get(i.namespace, i.service, i.id)) stillRemoving++;
     // One count for the whole call: counting per entry scanned the registry once per batch entry (45 s for 2,000).
-    const over = this.deps.auth.quotaOverflow(grant, this.quotaCounts.registered(grant), pending.size, adding.length);
+    const registered = this.quotaCounts.registered(grant) + pending.adding.size - stillRemoving;
+    const over = this.deps.auth.quotaOverflow(grant, registered, adding.length, removing.length);
     if (over) {
       const at = where(keys.indexOf(adding[over.first]!));
       throw new HttpError(403, at ? `${at}${over.message}; nothing was changed` : over.message);
     }
-    for (const key of adding) pending.add(key);
+    for (const key of adding) pending.adding.add(key);
+    for (const instance of removing) pending.removing.set(instanceKey(instance), instance);
     return () => {
-      for (const key of adding) pending.delete(key);
+      for (const key of adding) pending.adding.delete(key);
+      for (const instance of removing) pending.removing.delete(instanceKey(instance));
     };
   }
 
@@ -584,4 +604,8 @@ function decodePathPart(part: string): string {
 
 function notServed(resource: string, name: string): HttpError {
   return new HttpError(404, `no ${resource} resource named ${JSON.stringify(name)} is served`);
+}
+
+function instanceKey(instance: { namespace: string; service: string; id: string }): string {
+  return `${instance.namespace}/${instance.service}/${instance.id}`;
 }
