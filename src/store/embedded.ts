@@ -307,11 +307,21 @@ export class EmbeddedStore implements Store {
     return commit.committed;
   }
 
+  /**
+   * False when the key is absent. Behind another delete of it not yet durable, it answers once
+   * that one is (false), or failed (then it deletes): "absent" is never said of a key that stays.
+   */
   async delete(key: string): Promise<boolean> {
-    const last = this.pending.get(key);
-    if (!(last ? last.v !== undefined : this.index.has(key))) return false;
-    await this.append({ r: 0, k: key });
-    return true;
+    for (;;) {
+      const last = this.pending.get(key);
+      if (last && last.v === undefined) {
+        await this.enqueue(async () => undefined); // the commits queued before have applied
+        continue;
+      }
+      if (!last && !this.index.has(key)) return false;
+      await this.append({ r: 0, k: key });
+      return true;
+    }
   }
 
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void {

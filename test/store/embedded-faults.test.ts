@@ -117,3 +117,55 @@ test('a write that fails fails the conditional writes queued behind it that comp
     await store.close();
   }
 });
+
+// A delete behind another of the same key must not answer "absent" before that one is durable:
+// if it fails, the key stays, and the second delete is the one that removes it.
+test('a delete behind a pending delete of the key that fails deletes it itself', async () => {
+  const store = await EmbeddedStore.open(tmp());
+  await store.put('k', 'v0');
+  const internals = store as unknown as { file: fsPromises.FileHandle };
+  const real = internals.file;
+  let failWrite: (error: Error) => void = () => undefined;
+  let writing!: () => void;
+  const writeCalled = new Promise<void>((resolve) => (writing = resolve));
+  let failNext = true;
+  internals.file = new Proxy(real, {
+    get(target, property) {
+      if (property === 'write' && failNext) {
+        failNext = false;
+        return () => {
+          writing();
+          return new Promise((_, reject) => (failWrite = reject));
+        };
+      }
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  try {
+    const first = store.delete('k');
+    await writeCalled; // its group commit is being written
+    const second = store.delete('k');
+    failWrite(new Error('disk full'));
+    const outcomes = await Promise.allSettled([first, second]);
+    expect(outcomes).toEqual([{ status: 'rejected', reason: new Error('disk full') }, { status: 'fulfilled', value: true }]);
+    expect((await store.list('')).entries).toEqual([]);
+  } finally {
+    internals.file = real;
+    await store.close();
+  }
+});
+
+test('a delete behind a pending delete of the key answers false once that one is durable', async () => {
+  const store = await EmbeddedStore.open(tmp());
+  await store.put('k', 'v0');
+  try {
+    const answered: string[] = [];
+    const first = store.delete('k').then((deleted) => answered.push(`first ${deleted}`));
+    const second = store.delete('k').then((deleted) => answered.push(`second ${deleted}`));
+    await Promise.all([first, second]);
+    expect(answered).toEqual(['first true', 'second false']);
+  } finally {
+    await store.close();
+  }
+});
