@@ -41,6 +41,11 @@ export class MirrorStore implements Store {
     for (const [key, value] of this.data) if (key.startsWith(prefix)) entries.push({ key, value });
     return { entries, revision: this.revision };
   }
+  /** Never asked: only the process that owns the store deletes what a registration displaced. */
+  get(): Promise<string | undefined> {
+    return Promise.reject(new Error('an ext_proc worker reads its store only by list, while it starts'));
+  }
+
   put(): Promise<number> {
     return refuseWrite();
   }

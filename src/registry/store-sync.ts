@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger';
 import { serviceKey, type Instance } from '../model/instance';
 import { yieldTurn } from '../model/slices';
 import type { Store, StoreEvent, StorePut } from '../store/store';
-import { parseInstance } from './instance-input';
+import { parseInstance, type InstanceParse } from './instance-input';
 import type { Registry } from './registry';
 
 /** Where instances are stored: `instances/<namespace>/<service>/<id>`. */
@@ -295,15 +295,19 @@ export class RegistryStoreSync {
       this.upsert(own.instance, event, atLoad, true);
       return;
     }
-    // The key names the instance; records written before that was so carry the names too.
-    const record = JSON.parse(event.value!) as Record<string, unknown>;
-    const parsed = parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, event.key);
+    const { record, parsed } = this.parseRecord(event.key, event.value!, namespace, service, id);
     if (parsed.ok) {
       this.upsert(parsed.instance, event, atLoad, false);
       return;
     }
     this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
     if (atLoad && this.ownsStore && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
+  }
+
+  /** The key names the instance; records written before that was so carry the names too. */
+  private parseRecord(key: string, value: string, namespace: string, service: string, id: string): { record: Record<string, unknown>; parsed: InstanceParse } {
+    const record = JSON.parse(value) as Record<string, unknown>;
+    return { record, parsed: parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, key) };
   }
 
   /** The own write `value` of `key` is, if one is in flight; it and the writes of the key queued before it (a store may keep only the last of several) are done. */
@@ -347,11 +351,26 @@ export class RegistryStoreSync {
     if (atLoad) {
       if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced, by: instance }); // its value is filled in by start()
     } else if (ownWrite) {
-      this.removeKey(key, storedRecord(displaced)).then(
+      this.removeDisplaced(key, displaced).then(
         (deleted) => deleted && this.logDisplaced(displaced, instance),
         (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting a displaced instance failed; the next start deletes it'),
       );
     }
+  }
+
+  /**
+   * Deletes the record of `displaced` while it still holds that instance (it may have registered
+   * again elsewhere meanwhile). A record another version wrote spells it otherwise (fields at their
+   * defaults, an address not in today's form): compared as an instance, it is deleted too, or it
+   * would come back at a start after the instance that displaced it left.
+   */
+  private async removeDisplaced(key: string, displaced: Instance): Promise<boolean> {
+    const expected = storedRecord(displaced);
+    if (await this.removeKey(key, expected)) return true;
+    const value = await this.store.get(key);
+    if (value === undefined) return false;
+    const { parsed } = this.parseRecord(key, value, displaced.namespace, displaced.service, displaced.id);
+    return parsed.ok && storedRecord(parsed.instance) === expected ? this.removeKey(key, value) : false;
   }
 
   /**

@@ -248,6 +248,19 @@ export class EmbeddedStore implements Store {
     }
   }
 
+  async get(key: string): Promise<string | undefined> {
+    for (;;) {
+      const held = this.pending.get(key);
+      if (held) return held.v;
+      const slot = this.index.slotOf(key);
+      if (slot === undefined) return undefined;
+      const ref = { key, slot, offset: this.index.offset(slot), length: this.index.length(slot) };
+      const [record] = await this.read([ref]);
+      // A compaction that moved the record while it was read leaves the position stale: read again.
+      if (this.index.slotOf(key) === slot && this.index.offset(slot) === ref.offset) return record!.v;
+    }
+  }
+
   /** TTLs are not the embedded store's: the registry expires ephemeral instances itself. */
   put(key: string, value: string): Promise<number> {
     const record: LogRecord = { r: 0, k: key, v: value };

@@ -169,6 +169,11 @@ export class EtcdStore implements Store {
     return { entries, revision: this.revision };
   }
 
+  /** From the watched copy: it holds every write this replica made (each waits for it) and what the watch brought since. */
+  async get(key: string): Promise<string | undefined> {
+    return this.mirror.get(key)?.value;
+  }
+
   async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
     const revision = await this.putLeased([{ key, value, ttlSeconds: options.ttlSeconds }], 'nothing was stored');
     await this.caughtUp(revision);

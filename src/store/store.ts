@@ -45,6 +45,8 @@ export class StoreUnavailableError extends Error {}
 export interface Store {
   /** Entries under a prefix plus the revision they reflect, so a watch can follow on without gaps. */
   list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }>;
+  /** What `key` holds now (writes still on their way included), undefined when absent. */
+  get(key: string): Promise<string | undefined>;
   /** Without `leases`, a TTL is ignored and the registry expires the key's instance itself. */
   put(key: string, value: string, options?: PutOptions): Promise<number>;
   /**

@@ -22,10 +22,13 @@ test('put, list, delete and watch; data survives close and reopen', async () => 
   await store.put('a/2', 'two');
   expect(await store.delete('a/1')).toBe(true);
   expect(await store.delete('a/404')).toBe(false);
+  const pendingPut = store.put('b/2', 'on its way');
+  expect([await store.get('a/2'), await store.get('a/1'), await store.get('b/2')]).toEqual(['two', undefined, 'on its way']);
+  await pendingPut;
   expect(events.map((e) => [e.type, e.key, e.value])).toEqual([['put', 'a/1', 'one'], ['put', 'a/2', 'two'], ['delete', 'a/1', undefined]]);
   await store.close();
   const reopened = await EmbeddedStore.open(dir);
-  expect((await reopened.list('')).entries).toEqual([{ key: 'a/2', value: 'two' }, { key: 'b/1', value: 'other prefix' }]);
+  expect((await reopened.list('')).entries).toEqual([{ key: 'a/2', value: 'two' }, { key: 'b/1', value: 'other prefix' }, { key: 'b/2', value: 'on its way' }]);
   await reopened.close();
 });
 

@@ -112,6 +112,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(s.revisionOf('cond/k')).toBeGreaterThan(first);
     expect(await s.deleteIf('cond/k', 'v1')).toBe(false); // replaced meanwhile: kept
     expect((await s.list('cond/')).entries).toEqual([{ key: 'cond/k', value: 'v2' }]);
+    expect([await s.get('cond/k'), await s.get('cond/none')]).toEqual(['v2', undefined]);
     expect(await s.deleteIf('cond/k', 'v2')).toBe(true);
     expect((await s.list('cond/')).entries).toEqual([]); // the mirror applied it before deleteIf resolved
     expect(s.revisionOf('cond/k')).toBeUndefined();
