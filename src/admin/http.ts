@@ -14,7 +14,7 @@ export class HttpError extends Error {
 
   constructor(readonly status: number, message: string, details: readonly string[] = []) {
     super(message);
-    this.details = details.length <= MAX_DETAILS ? details : [...details.slice(0, MAX_DETAILS), `... and ${details.length - MAX_DETAILS} more`];
+    this.details = details.length <= MAX_DETAILS ? details : [...details.slice(0, MAX_DETAILS - 1), `... and ${details.length - MAX_DETAILS + 1} more`];
   }
 }
 

@@ -63,9 +63,9 @@ const GETS: Record<string, object> = {
       pathParam('service'),
       queryParam('offset', 'instances to skip (default 0)'),
       queryParam('limit', 'page size, 1 to 500 (default 50)'),
-      queryParam('filter', 'space-separated terms, all must match: k=v (a label or locality field), healthy, unhealthy, or a substring of the id or host:port'),
+      queryParam('filter', 'up to 16 space-separated terms, all must match: k=v (a label or locality field), healthy, unhealthy, or a substring of the id or host:port'),
     ],
-    responses: { '200': answer('the service', 'ServiceDetail'), '400': error('bad offset or limit'), '404': error('no such service'), ...common },
+    responses: { '200': answer('the service', 'ServiceDetail'), '400': error('bad offset or limit, or a filter of more than 16 terms'), '404': error('no such service'), ...common },
   },
   '/v1/services/{namespace}/{service}/split': {
     summary: "the service's routing decisions per second over the last 300 s, by destination and outcome (ext_proc decisions of this process; computed at most once per second)",

@@ -5,6 +5,11 @@ import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
+  /**
+   * Labels it may carry: MAX_LABELS (the default) for a registration; stored records and the
+   * configuration file's instances are read without a limit, so none written before it is lost.
+   */
+  readonly maxLabels?: number;
 }
 
 const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
@@ -49,13 +54,13 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   for (const flag of ['healthy', 'ephemeral'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${field(flag)}: must be true or false`);
   }
-  const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors, MAX_LABELS);
+  const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors, defaults.maxLabels ?? MAX_LABELS);
   for (const [k, v] of Object.entries(metadata)) {
     // "" means "lacks this label" in routing decisions and in envoy.lb; the prefix is metaroute's own.
     if (v === '') errors.push(`${field('metadata')}.${k}: must not be empty (omit the label instead)`);
     if (k.startsWith(RESERVED_LABEL_PREFIX)) errors.push(`${field('metadata')}.${k}: the ${RESERVED_LABEL_PREFIX} prefix is reserved (locality labels come from locality)`);
   }
-  const locality = stringMap(o.locality, field('locality'), /^/, errors, MAX_LABELS);
+  const locality = stringMap(o.locality, field('locality'), /^/, errors, defaults.maxLabels ?? MAX_LABELS);
   for (const key of Object.keys(locality)) if (!LOCALITY_FIELDS.has(key)) errors.push(`${field('locality')}.${key}: unknown field (region, zone, campus)`);
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
   if (typeof id !== 'string' || !INSTANCE_ID.test(id)) {

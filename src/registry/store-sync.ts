@@ -307,7 +307,7 @@ export class RegistryStoreSync {
   /** The key names the instance; records written before that was so carry the names too. */
   private parseRecord(key: string, value: string, namespace: string, service: string, id: string): { record: Record<string, unknown>; parsed: InstanceParse } {
     const record = JSON.parse(value) as Record<string, unknown>;
-    return { record, parsed: parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds }, key) };
+    return { record, parsed: parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds, maxLabels: Infinity }, key) };
   }
 
   /** The own write `value` of `key` is, if one is in flight; it and the writes of the key queued before it (a store may keep only the last of several) are done. */

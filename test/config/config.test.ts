@@ -188,3 +188,11 @@ test('a configured instance is persistent: ephemeral: true is refused (nothing w
   fs.writeFileSync(file, JSON.stringify({ registry: { instances: [shop, { ...shop, port: 81, ephemeral: false }] } }));
   expect(loadConfig(file, {}).registry.instances.map((i) => i.ephemeral)).toEqual([false, false]);
 });
+
+test('a configured instance may carry more labels than a registration (64): the file was valid before that limit', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-labels-'));
+  const file = path.join(dir, 'config.json');
+  const metadata = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`k${i}`, 'v']));
+  fs.writeFileSync(file, JSON.stringify({ registry: { instances: [{ service: 'shop', host: '10.0.0.1', port: 80, metadata }] } }));
+  expect(Object.keys(loadConfig(file, {}).registry.instances[0]!.metadata)).toHaveLength(80);
+});

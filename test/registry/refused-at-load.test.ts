@@ -29,3 +29,23 @@ test('stored instances that registration refuses now: ephemeral ones are deleted
     await reopened.close();
   }
 });
+
+test('stored instances with more labels than a registration may carry are kept (stored before the limit)', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-many-labels-'));
+  const metadata = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`k${i}`, 'v']));
+  const store = await EmbeddedStore.open(dataDir);
+  await store.put('instances/default/shop/stored-ephemeral', JSON.stringify({ host: '10.0.0.1', port: 80, metadata, ttlSeconds: 30 }));
+  await store.put('instances/default/shop/stored-persistent', JSON.stringify({ host: '10.0.0.2', port: 80, metadata, ephemeral: false, ttlSeconds: 30 }));
+  await store.close();
+  const env = await startApp({ dataDir });
+  try {
+    const ids = ((await api(env.admin, 'GET', '/v1/instances?service=shop')).json.instances as { id: string }[]).map((i) => i.id).sort();
+    expect(ids).toEqual(['stored-ephemeral', 'stored-persistent']);
+    // Its agent's heartbeats keep the ephemeral one; a registration of it again must fit the limit.
+    expect((await api(env.admin, 'PUT', '/v1/instances/default/shop/stored-ephemeral/heartbeat')).status).toBe(200);
+    const again = await api(env.admin, 'POST', '/v1/instances', { service: 'shop', id: 'stored-ephemeral', host: '10.0.0.1', port: 80, metadata });
+    expect([again.status, again.json.details]).toEqual([400, ['metadata: 80 entries, at most 64']]);
+  } finally {
+    await env.app.stop();
+  }
+});
