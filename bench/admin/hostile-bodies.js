@@ -53,6 +53,10 @@ const KINDS = {
     const depth = (BODY_CHARS - 200) >> 1;
     return ['POST', '/v1/instances', `{"service":"big","host":"10.200.0.1","port":1,"x":"\\ud800","metadata":${'['.repeat(depth)}${']'.repeat(depth)}}`];
   },
+  'lists-many': () => ['POST', '/v1/instances', JSON.stringify({ ...small(1), id: 'wide', host: '10.200.0.1', x: Object.fromEntries(Array.from({ length: 33 }, (_, b) => [`b${b}`, Array.from({ length: 9999 }, () => ({}))])) })],
+  'batch-entry-lists-many': () => ['POST', '/v1/instances/batch', JSON.stringify({ register: [{ ...small(1), x: Array.from({ length: 33 }, () => Array.from({ length: 9999 }, () => ({}))) }] })],
+  'batch-repeated-key': () => ['POST', '/v1/instances/batch', `{"register":[${Array.from({ length: 320_000 }, () => '{}').join(',')}],"register":[]}`],
+  'batch-late-syntax-error': () => ['POST', '/v1/instances/batch', `{"register":[${Array.from({ length: 320_000 }, () => '{}').join(',')}],"x":}`],
   'heartbeats-wide': () => ['POST', '/v1/heartbeats', JSON.stringify({ instances: [{ service: 'big', id: 'i1', ...wideObject(BODY_CHARS - 200) }] })],
   'router-config-wide': () => ['PUT', '/v1/routers/rule/config', JSON.stringify(wideObject(BODY_CHARS))],
   'explain-wide': () => ['POST', '/explain', JSON.stringify({ service: 'big', headers: wideObject(BODY_CHARS - 200) })],

@@ -9,6 +9,22 @@ const CHARS_PER_PARSE = 32 * 1024;
 /** Characters scanned per step: about 0.1 ms. */
 const CHARS_PER_STEP = 64 * 1024;
 
+/**
+ * Most levels a body may nest. `JSON.parse` of a 1 MB body of nested arrays held the event loop
+ * about 100 ms (bench/admin/hostile-bodies.js), and no admin body needs more than a few levels.
+ */
+export const MAX_DEPTH = 64;
+/**
+ * Most values (objects, lists and their members) one `JSON.parse` call may build: the body
+ * outside its top-level object's lists, and each entry of those lists (read a run at a time).
+ * A 1 MB object of 70,000 keys took `JSON.parse` 27-55 ms; 20,000 take a few milliseconds,
+ * past anything an admin body holds outside a batch's entries.
+ */
+export const MAX_VALUES = 20_000;
+
+/** A body JSON may allow but the admin API refuses before parsing it: see MAX_DEPTH, MAX_VALUES. */
+export class JsonShapeError extends Error {}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
@@ -18,11 +34,15 @@ const CLOSE_ARRAY = 0x5d;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 
-/** A top-level member whose value is an array: its key's text, and the array's elements cut into runs. */
-interface ArrayMember {
+/** A top-level member: its key's text, and where its value is a list, the list's elements cut into runs. */
+interface Member {
   readonly keyFrom: number;
   readonly keyTo: number;
-  /** Where the array's `[` is and where its `]` is. */
+  list?: ListValue;
+}
+
+interface ListValue {
+  /** Where the list's `[` is and where its `]` is. */
   readonly open: number;
   close: number;
   /** Positions of the commas that end a run (ELEMENTS_PER_PARSE elements, or CHARS_PER_PARSE of text). */
@@ -30,103 +50,97 @@ interface ArrayMember {
 }
 
 /**
- * Most levels a body may nest. `JSON.parse` of a 1 MB body of nested arrays held the event loop
- * about 100 ms (bench/admin/hostile-bodies.js), and no admin body needs more than a few levels.
- */
-export const MAX_DEPTH = 64;
-/**
- * Most members of one object or array, but for the top-level object's arrays (a batch's entries,
- * parsed a run at a time). A 1 MB object of 70,000 keys took `JSON.parse` 27-55 ms; 10,000
- * take a few milliseconds, past anything an admin body holds in one object.
- */
-export const MAX_MEMBERS = 10_000;
-
-/** A body JSON may allow but the admin API refuses before parsing it: see MAX_DEPTH, MAX_MEMBERS. */
-export class JsonShapeError extends Error {}
-
-/**
- * `JSON.parse(text)` in steps, for bodies that are one object whose large members are arrays (a
+ * `JSON.parse(text)` in steps, for bodies that are one object whose large members are lists (a
  * registration batch of 4,000 entries: one `JSON.parse` held the event loop 5-10 ms). The text
- * is first scanned in steps, which refuses a body nested or wide past MAX_DEPTH or MAX_MEMBERS
- * (JsonShapeError). The arrays' elements are parsed a run at a time, the rest of the object once
- * with those arrays left empty, all by `JSON.parse` itself. Anything else, and any text it cannot
- * read this way (a repeated key, a syntax error), is parsed whole by `JSON.parse` in one turn,
- * so the value or the error is always `JSON.parse`'s.
+ * is first scanned in steps, which refuses a body past MAX_DEPTH or MAX_VALUES (JsonShapeError).
+ * Then, from SPLIT_FROM_CHARS, the lists' elements are parsed a run at a time and the rest of
+ * the object once with those lists left empty, all by `JSON.parse` itself, so the value is
+ * `JSON.parse`'s (of a repeated key, the last). A body that is not JSON throws `JSON.parse`'s
+ * error for the part that is wrong, its position in the body: never a parse of the whole body,
+ * which an invalid 1 MB one made as long as the limits exist to prevent.
  */
 export function* jsonInSteps(text: string): Steps<unknown> {
-  const scan = yield* scanMembers(text);
-  if (!scan || text.length < SPLIT_FROM_CHARS) return JSON.parse(text);
-  try {
-    return yield* assemble(text, scan);
-  } catch {
-    return JSON.parse(text); // throws its own error (a body the cuts made look valid would parse here)
-  }
+  const scanner = new MemberScanner(text);
+  while (scanner.scan(CHARS_PER_STEP)) yield;
+  if (text.length < SPLIT_FROM_CHARS || !scanner.startsObject()) return JSON.parse(text); // within MAX_VALUES: no lists set apart
+  return yield* assemble(text, scanner.members());
 }
 
-/** The value with its array members parsed a run at a time; throws where a run or the rest is not JSON. */
-function* assemble(text: string, { members, keys: keyCount }: Scan): Steps<unknown> {
-  let rest = '';
+/** The value with its list members parsed a run at a time; throws where a run or the rest is not JSON. */
+function* assemble(text: string, members: readonly Member[]): Steps<unknown> {
+  // The rest: the body's text with each list's elements left out, `pieces` its ranges of the body.
+  const pieces: Array<[from: number, to: number]> = [];
   let at = 0;
-  for (const member of members) {
-    rest += text.slice(at, member.open + 1);
-    at = member.close;
+  for (const { list } of members) {
+    if (!list) continue;
+    pieces.push([at, list.open + 1]);
+    at = list.close;
   }
-  const value = JSON.parse(rest + text.slice(at)) as Record<string, unknown>;
-  // A repeated key is left to JSON.parse (which keeps the last). A `__proto__` key is an own
-  // property of JSON.parse's value, so setting it below sets that property, not the prototype.
-  if (Object.keys(value).length !== keyCount) throw new Error('a repeated key');
+  pieces.push([at, text.length]);
+  const value = parsePart(pieces.map(([from, to]) => text.slice(from, to)).join(''), (n) => bodyPosition(pieces, n)) as Record<string, unknown>;
+  // Of a repeated key JSON.parse keeps the last: a list is set only where its member is that one.
+  const last = new Map<string, Member>();
+  for (const member of members) last.set(JSON.parse(text.slice(member.keyFrom, member.keyTo)) as string, member);
   for (const member of members) {
-    const key = JSON.parse(text.slice(member.keyFrom, member.keyTo)) as string;
+    const { list } = member;
+    if (!list) continue;
     const elements: unknown[] = [];
-    let from = member.open + 1;
-    for (const to of [...member.cuts, member.close]) {
+    let from = list.open + 1;
+    for (const to of [...list.cuts, list.close]) {
       const run = text.slice(from, to);
-      if (!/\S/.test(run) && !(to === member.close && from === member.open + 1)) throw new Error('an empty element');
-      for (const element of JSON.parse(`[${run}]`) as unknown[]) elements.push(element);
+      // `[]` parses; an empty run between commas (or before the `]`, after one) is no element.
+      if (!/\S/.test(run) && !(to === list.close && from === list.open + 1)) throw new SyntaxError(`Unexpected token '${text[to]}' in JSON at position ${to}`);
+      const start = from;
+      for (const element of parsePart(`[${run}]`, (n) => start + n - 1) as unknown[]) elements.push(element);
       from = to + 1;
       yield;
     }
-    value[key] = elements;
+    const key = JSON.parse(text.slice(member.keyFrom, member.keyTo)) as string;
+    // A `__proto__` key is an own property of JSON.parse's value, so this sets that property, not the prototype.
+    if (last.get(key) === member) value[key] = elements;
   }
   return value;
 }
 
-/** A top-level object's members whose values are arrays, and how many keys it has. */
-interface Scan {
-  readonly members: ArrayMember[];
-  readonly keys: number;
+/** `JSON.parse(part)`, its error's position (where it names one) as `toBody` maps it. */
+function parsePart(part: string, toBody: (n: number) => number): unknown {
+  try {
+    return JSON.parse(part);
+  } catch (error) {
+    throw new SyntaxError((error as Error).message.replace(/(at position )(\d+)/, (_, words: string, n: string) => `${words}${toBody(Number(n))}`));
+  }
 }
 
-/**
- * Scans `text` for a top-level object's members whose values are arrays, and throws
- * JsonShapeError where it nests or widens past the limits. Undefined when the text is not an
- * object, or the scan finds what JSON would not (then JSON.parse says what).
- */
-function* scanMembers(text: string): Steps<Scan | undefined> {
-  const scanner = new MemberScanner(text);
-  while (scanner.scan(CHARS_PER_STEP)) yield;
-  return scanner.startsObject() ? scanner.result() : undefined;
+/** The body position of position `n` of the rest, made of the body's `pieces`. */
+function bodyPosition(pieces: ReadonlyArray<[number, number]>, n: number): number {
+  let left = n;
+  for (const [from, to] of pieces) {
+    if (left < to - from) return from + left;
+    left -= to - from;
+  }
+  return pieces.at(-1)![1] + left;
 }
 
 /**
  * The scan's state between steps. Its loop is a plain method, not the generator's: V8 runs a
  * generator's loop unoptimized for its first calls (a 250 KB body's first 64 KB took 13 ms).
+ * Values are counted as the containers and commas that make them (a scalar is a comma's).
  */
 class MemberScanner {
-  private readonly members: ArrayMember[] = [];
-  private keys = 0;
+  private readonly found: Member[] = [];
   private at = 0;
   private depth = 0;
-  private keyFrom = -1;
-  private keyTo = -1;
   private expectingKey = false;
   private afterColon = false;
-  private array: ArrayMember | undefined;
-  /** Commas seen in each open object or array, by depth. */
-  private readonly commas: number[] = [];
+  private list: ListValue | undefined;
   /** Elements and where the run being scanned began. */
   private elements = 0;
   private runFrom = 0;
+  /** Values counted outside the top-level lists, and in the list element being scanned. */
+  private restValues = 0;
+  private elementValues = 0;
+  /** Where a bracket closed with none open, if one did. */
+  private closedBelowTop: number | undefined;
 
   constructor(private readonly text: string) {}
 
@@ -136,7 +150,15 @@ class MemberScanner {
     return this.text.charCodeAt(at) === OPEN_OBJECT;
   }
 
-  /** Scans up to `chars` more characters; false when the text is done (or cannot be read this way). */
+  /** The top-level members; throws where the brackets do not match, as `JSON.parse` would. */
+  members(): Member[] {
+    const at = this.closedBelowTop;
+    if (at !== undefined) throw new SyntaxError(`Unexpected token '${this.text[at]}' in JSON at position ${at}`);
+    if (this.depth !== 0) throw new SyntaxError('Unexpected end of JSON input');
+    return this.found;
+  }
+
+  /** Scans up to `chars` more characters; false when the text is done (or its brackets close below the top). */
   scan(chars: number): boolean {
     const text = this.text;
     const end = Math.min(text.length, this.at + chars);
@@ -147,10 +169,8 @@ class MemberScanner {
         const from = i;
         for (i++; i < text.length && text.charCodeAt(i) !== QUOTE; i++) if (text.charCodeAt(i) === BACKSLASH) i++;
         if (this.depth === 1 && this.expectingKey) {
-          this.keyFrom = from;
-          this.keyTo = i + 1;
+          this.found.push({ keyFrom: from, keyTo: i + 1 });
           this.expectingKey = false;
-          this.keys++;
         }
         this.afterColon = false;
         continue;
@@ -158,31 +178,33 @@ class MemberScanner {
       if (c <= 0x20) continue;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (++this.depth > MAX_DEPTH) throw new JsonShapeError(`body: nested deeper than ${MAX_DEPTH} levels (at character ${i})`);
-        this.commas[this.depth] = 0;
         if (this.depth === 1) this.expectingKey = true;
-        else if (this.depth === 2 && c === OPEN_ARRAY && this.afterColon) {
-          this.array = { keyFrom: this.keyFrom, keyTo: this.keyTo, open: i, close: -1, cuts: [] };
+        if (this.depth === 2 && c === OPEN_ARRAY && this.afterColon && this.found.length > 0) {
+          this.list = this.found.at(-1)!.list = { open: i, close: -1, cuts: [] };
           this.elements = 0;
           this.runFrom = i;
-        }
+          this.elementValues = 0;
+        } else this.count(i);
       } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
         this.depth--;
-        if (this.depth === 1 && this.array) {
-          this.array.close = i;
-          this.members.push(this.array);
-          this.array = undefined;
+        if (this.depth === 1 && this.list) {
+          this.list.close = i;
+          this.list = undefined;
         }
-        if (this.depth < 0) return false; // result() finds the depth wrong
+        if (this.depth < 0) {
+          this.closedBelowTop = i; // JSON.parse fails here (or before): nothing after it is parsed
+          return false;
+        }
       } else if (c === COMMA) {
-        if (++this.commas[this.depth]! >= MAX_MEMBERS && !(this.depth === 2 && this.array)) {
-          throw new JsonShapeError(`body: an object or list of more than ${MAX_MEMBERS} members (at character ${i})`);
-        }
         if (this.depth === 1) this.expectingKey = true;
-        else if (this.depth === 2 && this.array && (++this.elements === ELEMENTS_PER_PARSE || i - this.runFrom >= CHARS_PER_PARSE)) {
-          this.array.cuts.push(i);
-          this.elements = 0;
-          this.runFrom = i;
-        }
+        if (this.depth === 2 && this.list) {
+          this.elementValues = 0;
+          if (++this.elements === ELEMENTS_PER_PARSE || i - this.runFrom >= CHARS_PER_PARSE) {
+            this.list.cuts.push(i);
+            this.elements = 0;
+            this.runFrom = i;
+          }
+        } else this.count(i);
       }
       this.afterColon = c === COLON && this.depth === 1;
     }
@@ -190,7 +212,11 @@ class MemberScanner {
     return i < text.length;
   }
 
-  result(): Scan | undefined {
-    return this.depth === 0 && !this.array ? { members: this.members, keys: this.keys } : undefined;
+  /** One more value where the scan is: in a top-level list's element, or in the rest. */
+  private count(at: number): void {
+    const inElement = this.list !== undefined;
+    if ((inElement ? ++this.elementValues : ++this.restValues) > MAX_VALUES) {
+      throw new JsonShapeError(`body: more than ${MAX_VALUES} values ${inElement ? 'in one entry of a list' : 'outside its top-level lists'} (at character ${at})`);
+    }
   }
 }

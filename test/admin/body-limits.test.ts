@@ -1,5 +1,5 @@
 import { instanceListChunks } from '../../src/admin/instance-list';
-import { MAX_DEPTH, MAX_MEMBERS } from '../../src/admin/json-in-steps';
+import { MAX_DEPTH, MAX_VALUES } from '../../src/admin/json-in-steps';
 import { MAX_LABELS } from '../../src/model/instance';
 import { api, startApp } from '../support/app';
 
@@ -38,29 +38,45 @@ describe('bodies nested or wide past the limits are refused before they are pars
   test.each([
     ['nested one level too deep', '/v1/instances', 'POST', deep(MAX_DEPTH + 1), `body: nested deeper than ${MAX_DEPTH} levels`],
     ['nested 500,000 levels', '/v1/instances', 'POST', deep(500_000), `body: nested deeper than ${MAX_DEPTH} levels`],
-    ['an object of MAX_MEMBERS + 1 keys', '/explain', 'POST', JSON.stringify({ service: 'limits', headers: labels(MAX_MEMBERS + 1) }), `body: an object or list of more than ${MAX_MEMBERS} members`],
-    ['a router config of 70,000 keys', '/v1/routers/lane/config', 'PUT', JSON.stringify(labels(70_000)), `body: an object or list of more than ${MAX_MEMBERS} members`],
-    ['a heartbeat entry of 70,000 keys', '/v1/heartbeats', 'POST', JSON.stringify({ instances: [{ service: 'limits', id: 'i4', ...labels(70_000) }] }), `body: an object or list of more than ${MAX_MEMBERS} members`],
+    ['an object of MAX_VALUES + 1 keys', '/explain', 'POST', JSON.stringify({ service: 'limits', headers: labels(MAX_VALUES + 1) }), `body: more than ${MAX_VALUES} values outside its top-level lists`],
+    ['a router config of 70,000 keys', '/v1/routers/lane/config', 'PUT', JSON.stringify(labels(70_000)), `body: more than ${MAX_VALUES} values outside its top-level lists`],
+    ['a heartbeat entry of 70,000 keys', '/v1/heartbeats', 'POST', JSON.stringify({ instances: [{ service: 'limits', id: 'i4', ...labels(70_000) }] }), `body: more than ${MAX_VALUES} values in one entry of a list`],
+    ['33 lists of 9,999 entries, none a top-level one', '/v1/instances', 'POST', JSON.stringify({ service: 'limits', x: Object.fromEntries(Array.from({ length: 33 }, (_, b) => [`b${b}`, Array.from({ length: 9999 }, () => ({}))])) }), `body: more than ${MAX_VALUES} values outside its top-level lists`],
+    ['a batch entry holding 33 lists of 9,999', '/v1/instances/batch', 'POST', JSON.stringify({ register: [{ service: 'limits', x: Array.from({ length: 33 }, () => Array.from({ length: 9999 }, () => ({}))) }] }), `body: more than ${MAX_VALUES} values in one entry of a list`],
   ])('%s', async (_name, path, method, text, error) => {
     const answer = await raw(method, path, text);
     expect(answer.status).toBe(400);
     expect(answer.json.error).toMatch(new RegExp(`^${error.replace(/[()[\]]/g, '\\$&')} \\(at character \\d+\\)$`));
   });
 
-  test('the limit itself is read: MAX_DEPTH levels, MAX_MEMBERS members', async () => {
+  test('within the limits a body is read: MAX_DEPTH levels; an object of 10,000 keys', async () => {
     const deepest = await raw('POST', '/v1/instances', deep(MAX_DEPTH));
     expect([deepest.status, deepest.json.details]).toEqual([400, ['metadata: must be a map of string to string']]);
     expect((await api(env.admin, 'POST', '/v1/instances', instance(5))).status).toBe(200);
-    const widest = await raw('POST', '/explain', JSON.stringify({ service: 'limits', headers: labels(MAX_MEMBERS) }));
+    const widest = await raw('POST', '/explain', JSON.stringify({ service: 'limits', headers: labels(10_000) }));
     expect(widest.status).toBe(200);
   });
 
-  test("a batch's own lists are not held to MAX_MEMBERS: 10,000 entries register", async () => {
+  test("a batch's own lists are read a run at a time, each entry counted alone: 10,000 entries register", async () => {
     const register = Array.from({ length: 10_000 }, (_, i) => instance(1000 + i));
     const answer = await api(env.admin, 'POST', '/v1/instances/batch', { register });
     expect(answer.status).toBe(200);
     const deregistered = await api(env.admin, 'POST', '/v1/instances/batch', { deregister: register.map(({ service, id }) => ({ service, id })) });
     expect(deregistered.status).toBe(200);
+  });
+});
+
+describe('a large body that JSON.parse of the whole would take long over', () => {
+  const empties = Array.from({ length: 60_000 }, () => '{}').join(',');
+  test('a repeated key keeps the last, as JSON.parse does', async () => {
+    const answer = await raw('POST', '/v1/instances/batch', `{"register":[${empties}],"register":[]}`);
+    expect([answer.status, answer.json]).toEqual([200, { registered: 0, deregistered: 0, missing: [] }]);
+  });
+
+  test('a syntax error at its end is a 400 naming where, in the body', async () => {
+    const text = `{"register":[${empties}],"x":}`;
+    const answer = await raw('POST', '/v1/instances/batch', text);
+    expect([answer.status, answer.json.error]).toEqual([400, expect.stringMatching(/^body is not valid JSON: Unexpected token '}'/)]);
   });
 });
 

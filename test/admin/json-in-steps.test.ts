@@ -1,11 +1,13 @@
-import { jsonInSteps } from '../../src/admin/json-in-steps';
+import { jsonInSteps, MAX_DEPTH, MAX_VALUES } from '../../src/admin/json-in-steps';
 import { runToEnd } from '../../src/model/slices';
 import { outcome, seeded, stepThrough } from '../support/json-steps';
 
 const inSteps = (text: string): unknown => runToEnd(jsonInSteps(text));
 
 describe('JSON bodies read in steps', () => {
-  it('read as JSON.parse reads them, value or error, through random large, odd and broken bodies', () => {
+  // Large bodies are never parsed whole, so a broken one gets the error of the part that is wrong
+  // (its position in the body), which may differ from the one JSON.parse of the whole would give.
+  it('read as JSON.parse reads them, refused where it refuses them, through random large, odd and broken bodies', () => {
     const next = seeded(7);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
     const space = () => pick(['', '', '', ' ', '\n  ', '\t']);
@@ -34,7 +36,8 @@ describe('JSON bodies read in steps', () => {
       else if (r < 0.4) text = text.replace(/\}(\s*)\]/, '},$1]');
       const mine = outcome(inSteps, text);
       const theirs = outcome(JSON.parse, text);
-      if (mine.error !== theirs.error) mismatches.push(`${text.slice(0, 80)}…: ${mine.error} against ${theirs.error}`);
+      const position = Number(/at position (\d+)/.exec(mine.error ?? '')?.[1] ?? 0);
+      if ((mine.error === undefined) !== (theirs.error === undefined) || position > text.length) mismatches.push(`${text.slice(0, 80)}…: ${mine.error} against ${theirs.error}`);
       else if (mine.error === undefined) {
         try {
           expect(mine.value).toStrictEqual(theirs.value);
@@ -65,12 +68,56 @@ describe('JSON bodies read in steps', () => {
     expect(read.yields).toBeGreaterThanOrEqual(text.length / (32 * 1024) - 1);
   });
 
-  it('refuses, as JSON.parse does, an empty element where a run of elements ends', () => {
+  it('refuses, as JSON.parse does, an empty element where a run of elements ends, naming where it is', () => {
     const entries = Array.from({ length: 1024 }, (_, i) => `{"id":"i${i}","pad":"${'x'.repeat(60)}"}`);
-    for (const text of [`{"register":[${entries.join(',')},]}`, `{"register":[,${entries.join(',')}]}`, `{"register":[${entries.slice(0, 256).join(',')},,${entries.slice(256).join(',')}]}`]) {
-      expect(outcome(inSteps, text)).toEqual(outcome(JSON.parse, text));
-      expect(outcome(JSON.parse, text).error).toBeDefined();
+    const trailing = `{"register":[${entries.join(',')},]}`;
+    const leading = `{"register":[,${entries.join(',')}]}`;
+    const doubled = `{"register":[${entries.slice(0, 256).join(',')},,${entries.slice(256).join(',')}]}`;
+    expect(outcome(inSteps, trailing).error).toBe(`Unexpected token ']' in JSON at position ${trailing.length - 2}`);
+    expect(outcome(inSteps, leading).error).toMatch(/^Unexpected token ','/);
+    expect(outcome(inSteps, doubled).error).toMatch(/^Unexpected token ','/);
+    for (const text of [trailing, leading, doubled]) expect(outcome(JSON.parse, text).error).toBeDefined();
+  });
+
+  it('maps a position in the rest of the body to the body, past the lists left out', () => {
+    const register = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ id: `i${i}` })));
+    const text = `{"register":${register},"after":}`;
+    expect(outcome(inSteps, text).error).toMatch(/^Unexpected token '}'/);
+    const missingColon = `{"register":${register},"after" 1}`;
+    expect(outcome(inSteps, missingColon).error).toMatch(new RegExp(` at position ${missingColon.indexOf(' 1}') + 1}$`));
+  });
+
+  it('of a repeated key keeps the last, as JSON.parse does, without parsing the body whole', () => {
+    const register = Array.from({ length: 6000 }, (_, i) => ({ id: `i${i}` })); // over 64 KiB
+    for (const text of [
+      `{"register":${JSON.stringify(register)},"register":[]}`,
+      `{"register":[],"register":${JSON.stringify(register)}}`,
+      `{"register":${JSON.stringify(register)},"register":5}`,
+      `{"register":5,"register":${JSON.stringify(register)},"x":${JSON.stringify(register)}}`,
+    ]) {
+      const read = stepThrough(jsonInSteps, text);
+      expect(read.value).toStrictEqual(JSON.parse(text));
+      expect(read.parsedWhole).toBe(false);
     }
+  });
+
+  it('refuses, before any JSON.parse, more than MAX_VALUES in the rest or in one entry of a list, and nesting past MAX_DEPTH', () => {
+    const wide = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1])));
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      // Many objects each under any per-object limit: what counts is what one parse builds.
+      const many = `{"service":"s","x":[${Array.from({ length: 30 }, () => wide(1000)).join(',')}]}`.replace('"x":[', '"x":{"a":[').replace(/]}$/, ']}}');
+      expect(outcome(inSteps, many).error).toMatch(new RegExp(`^body: more than ${MAX_VALUES} values outside its top-level lists \\(at character \\d+\\)$`));
+      const entry = `{"register":[{"id":"a"},{"metadata":${wide(MAX_VALUES + 10)}}]}`;
+      expect(outcome(inSteps, entry).error).toMatch(/^body: more than 20000 values in one entry of a list/);
+      expect(outcome(inSteps, `{"a":${'['.repeat(MAX_DEPTH)}${']'.repeat(MAX_DEPTH)}}`).error).toMatch(/^body: nested deeper than 64 levels/);
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+    // A list of many small entries is read a run at a time, its entries each counted alone.
+    const batch = `{"register":${JSON.stringify(Array.from({ length: 10_000 }, (_, i) => ({ id: `i${i}`, metadata: { a: '1', b: '2' } })))}}`;
+    expect(stepThrough(jsonInSteps, batch).value).toStrictEqual(JSON.parse(batch));
   });
 
   it('steps through strings holding quotes, brackets and commas', () => {
