@@ -7,7 +7,8 @@
 // (DISTS=/old/dist,/new/dist) it alternates them per round (A, B, A, B ...) and prints
 // min / median / max per kind and build, with the status each call got.
 // Usage: npm run build; node bench/admin/hostile-bodies.js
-// Env: INSTANCES (20000), ROUNDS (3), CALLS (per kind per round, 2), DISTS, KINDS (comma-separated).
+// Env: INSTANCES (20000), ROUNDS (3), CALLS (per kind per round, 2), DISTS, KINDS (comma-separated),
+// RULES (rules of the big service, each selecting a label key of its own: its selectors; default 0).
 'use strict';
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
@@ -22,6 +23,7 @@ const INSTANCES = Number(process.env.INSTANCES ?? 20000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const CALLS = Number(process.env.CALLS ?? 2);
 const BODY_CHARS = 1000 * 1000; // under the 1 MiB limit
+const RULES = Number(process.env.RULES ?? 0);
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-hostile-'));
 
 /** `{ k0: 'v', k1: 'v', ... }` of about `chars` characters of JSON. */
@@ -62,6 +64,7 @@ const KINDS = {
   'explain-wide': () => ['POST', '/explain', JSON.stringify({ service: 'big', headers: wideObject(BODY_CHARS - 200) })],
   'rules-check-wide': () => ['POST', '/v1/rules/check', JSON.stringify({ rules: [{ name: 'r', service: 'big', match: wideObject(BODY_CHARS - 200) }] })],
   'list-all': () => ['GET', '/v1/instances', undefined],
+  'service-page': () => ['GET', '/v1/services/default/big', undefined],
   'service-filter-long': () => ['GET', `/v1/services/default/big?filter=${encodeURIComponent(Array.from({ length: 3000 }, (_, i) => `k${i}=v${i}`).join(' '))}`, undefined],
 };
 const KIND_NAMES = (process.env.KINDS ?? Object.keys(KINDS).join(',')).split(',');
@@ -101,10 +104,15 @@ async function measureBuild(dist, name, bodies, results) {
       const { status } = await send(server.admin, 'POST', '/v1/instances/batch', JSON.stringify({ register: Array.from({ length: Math.min(2000, INSTANCES - from) }, (_, k) => small(from + k)) }));
       if (status !== 200) throw new Error(`load: ${status}`);
     }
+    if (RULES > 0) {
+      const rules = Array.from({ length: RULES }, (_, r) => `  - { name: r${r}, service: big, sources: [{ arguments: [{ type: header, key: x-r, match: { type: EXACT, value: "${r}" } }] }], destinations: [{ name: d, labels: { k${r}: v } }] }`).join('\n');
+      const { status } = await send(server.admin, 'PUT', '/v1/rules', `rules:\n${rules}\n`);
+      if (status !== 200) throw new Error(`rules: ${status}`);
+    }
     await sleep(1000);
     for (const kind of KIND_NAMES) {
       for (let c = 0; c < CALLS; c++) {
-        await sleep(300);
+        await sleep(kind === 'service-page' ? 1100 : 300); // past the page's once-a-second cache
         await server.stats(); // starts the probe's figures over
         const t = performance.now();
         const { status, bytes } = await send(server.admin, ...bodies[kind]);
@@ -125,7 +133,7 @@ async function main() {
   for (let round = 0; round < ROUNDS; round++) {
     for (let b = 0; b < DISTS.length; b++) await measureBuild(DISTS[b], `r${round}-b${b}`, bodies, results[b]);
   }
-  console.log(`\nbench/admin/hostile-bodies: one call at a time, ${INSTANCES} instances registered; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`\nbench/admin/hostile-bodies: one call at a time, ${INSTANCES} instances registered${RULES ? `, ${RULES} rules each selecting a key of its own` : ''}; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   DISTS.forEach((d, b) => console.log(`build ${String.fromCharCode(65 + b)}: ${d}`));
   console.log(`\n| call | body KiB | ${DISTS.map((_, b) => `${String.fromCharCode(65 + b)} max loop delay | ${String.fromCharCode(65 + b)} call | ${String.fromCharCode(65 + b)} status`).join(' | ')} |`);
   console.log(`|---|---:|${DISTS.map(() => '---:|---:|---').join('|')}|`);

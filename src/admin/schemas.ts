@@ -128,7 +128,7 @@ export const SCHEMAS = {
       summary: { $ref: '#/components/schemas/ServiceSummary' },
       subsets: {
         type: 'array',
-        description: "the subsets the service's selectors (from rules and routers' label keys) cut it into; '' is \"lacks the key\"",
+        description: "the subsets the service's selectors (from rules and routers' label keys) cut it into, the 1,000 largest; '' is \"lacks the key\"",
         items: {
           type: 'object',
           properties: { keys: { type: 'array', items: { type: 'string' } }, labels, instances: { type: 'integer' }, healthy: { type: 'integer' } },
@@ -136,6 +136,7 @@ export const SCHEMAS = {
           additionalProperties: false,
         },
       },
+      subsetsOmitted: { type: 'integer', description: 'subsets beyond the 1,000 largest, not listed' },
       page: {
         type: 'object',
         properties: {
@@ -159,7 +160,7 @@ export const SCHEMAS = {
         additionalProperties: false,
       },
     },
-    required: ['summary', 'subsets', 'page'],
+    required: ['summary', 'subsets', 'subsetsOmitted', 'page'],
     additionalProperties: false,
   },
   Split: {

@@ -120,7 +120,7 @@ export class AdminServer {
   private readonly console = new ConsoleAssets();
   /** What consoles poll is computed once per second, however many are open. */
   private readonly perSecond = new IntervalCache<string>(1000);
-  private readonly subsetsPerSecond = new IntervalCache<SubsetSize[]>(1000);
+  private readonly subsetsPerSecond = new IntervalCache<Promise<{ subsets: SubsetSize[]; omitted: number }>>(1000);
   private readonly splitPerSecond = new IntervalCache<Promise<string>>(1000);
 
   constructor(private readonly deps: AdminDeps) {
@@ -186,11 +186,11 @@ export class AdminServer {
     });
     this.route('GET', '/v1/overview', (_q, res) => send(res, 200, this.perSecond.get('overview', () => this.overview())));
     this.route('GET', '/v1/proxies', (_q, res) => send(res, 200, this.perSecond.get('proxies', () => serialize.proxies({ proxies: deps.proxies() }))));
-    this.route('GET', '/v1/services/([^/]+)/([^/]+)', (_q, res, [ns, svc], url) => {
+    this.route('GET', '/v1/services/([^/]+)/([^/]+)', async (_q, res, [ns, svc], url) => {
       const view = this.service(ns!, svc!);
-      const subsets = this.subsetsPerSecond.get(view.key, () => subsetSizes(view, deps.selectors(view.key)));
+      const { subsets, omitted } = await this.subsetsPerSecond.get(view.key, () => resultInSlices(subsetSizes(view, deps.selectors(view.key))));
       const summary = { namespace: view.namespace, service: view.name, cluster: view.cluster, instances: view.instances.length, healthy: view.healthy };
-      send(res, 200, serialize.service({ summary, subsets, page: instancePage(deps.registry, view, url.searchParams) }));
+      send(res, 200, serialize.service({ summary, subsets, subsetsOmitted: omitted, page: instancePage(deps.registry, view, url.searchParams) }));
     });
     this.route('GET', '/v1/services/([^/]+)/([^/]+)/split', async (_q, res, [ns, svc]) => {
       const key = this.service(ns!, svc!).key;

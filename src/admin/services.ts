@@ -1,6 +1,7 @@
 import { instanceLabel, serves, type Instance, type Labels } from '../model/instance';
 import type { Registry } from '../registry/registry';
 import type { ServiceView } from '../registry/service-view';
+import { sortInSteps, type Steps } from '../model/slices';
 import { HttpError } from './http';
 
 /** At most this many instances per page (a service may have 100,000). */
@@ -82,26 +83,53 @@ export interface SubsetSize {
   readonly healthy: number;
 }
 
+/** Subsets a service page lists, the largest: a selector on a per-user label cuts 100,000 instances into as many. */
+export const MAX_SUBSETS = 1000;
+/** Instances grouped between two yields: about a millisecond. */
+const GROUPED_PER_STEP = 2048;
+
 /**
- * The subsets a service's selectors (from its rules and the routers' label keys) cut it
- * into, with their sizes: one pass per selector over the service. `''` is "lacks the key",
- * as Envoy's subset LB sees it (xDS writes it for missing selector keys).
+ * The subsets a service's selectors (from its rules and the routers' label keys) cut it into,
+ * with their sizes, the MAX_SUBSETS largest, and how many more there are. Each selector reads
+ * the instances that carry one of its keys (their postings), not the whole service: 1,000
+ * selectors over 100,000 instances read every instance 1,000 times, in one turn. `''` is
+ * "lacks the key", as Envoy's subset LB sees it (xDS writes it for missing selector keys).
  */
-export function subsetSizes(view: ServiceView, selectors: readonly (readonly string[])[]): SubsetSize[] {
+export function* subsetSizes(view: ServiceView, selectors: readonly (readonly string[])[]): Steps<{ subsets: SubsetSize[]; omitted: number }> {
   const out: SubsetSize[] = [];
+  let grouped = 0;
   for (const keys of selectors) {
     const groups = new Map<string, { labels: Record<string, string>; instances: number; healthy: number }>();
-    for (const instance of view.instances) {
-      const values = keys.map((k) => instanceLabel(instance, k) ?? '');
-      const id = values.join('\u0000');
-      let group = groups.get(id);
-      if (!group) groups.set(id, (group = { labels: Object.fromEntries(keys.map((k, i) => [k, values[i]!])), instances: 0, healthy: 0 }));
-      group.instances++;
-      if (serves(instance)) group.healthy++;
+    const seen = new Set<Instance>(); // an instance carrying two of the keys is in two postings
+    let carrying = 0;
+    let carryingHealthy = 0;
+    for (const key of keys) {
+      for (const [, instances] of view.labelValues(key)) {
+        for (const instance of instances) {
+          if (keys.length > 1 && seen.has(instance)) continue;
+          if (keys.length > 1) seen.add(instance);
+          const values = keys.map((k) => instanceLabel(instance, k) ?? '');
+          const id = values.join('\u0000');
+          let group = groups.get(id);
+          if (!group) groups.set(id, (group = { labels: Object.fromEntries(keys.map((k, i) => [k, values[i]!])), instances: 0, healthy: 0 }));
+          group.instances++;
+          carrying++;
+          if (serves(instance)) {
+            group.healthy++;
+            carryingHealthy++;
+          }
+          if (++grouped % GROUPED_PER_STEP === 0) yield;
+        }
+      }
     }
     for (const group of groups.values()) out.push({ keys, ...group });
+    const lacking = view.instances.length - carrying;
+    if (lacking > 0) out.push({ keys, labels: Object.fromEntries(keys.map((k) => [k, ''])), instances: lacking, healthy: view.healthy - carryingHealthy });
+    yield;
   }
-  return out;
+  if (out.length <= MAX_SUBSETS) return { subsets: out, omitted: 0 };
+  const largest = yield* sortInSteps(out, (a, b) => a.instances > b.instances);
+  return { subsets: largest.slice(0, MAX_SUBSETS), omitted: out.length - MAX_SUBSETS };
 }
 
 function integer(text: string | null, name: string, min: number, max: number, fallback: number): number {

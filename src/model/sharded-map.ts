@@ -48,6 +48,11 @@ export class ShardedMap<V> {
     return this;
   }
 
+  *entries(): IterableIterator<[string, V]> {
+    if (this.one) yield* this.one;
+    else for (const shard of this.shards!) yield* shard;
+  }
+
   delete(key: string): boolean {
     if (this.one) return this.one.delete(key);
     const deleted = this.shards![shardOf(key)]!.delete(key);

@@ -294,6 +294,12 @@ export class ServiceView {
     return list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
   }
 
+  /** Each value of the label `key` the service's instances carry, with those instances (its posting). */
+  *labelValues(key: string): IterableIterator<[string, readonly Instance[]]> {
+    const values = this.postings.get(key);
+    if (values) for (const [value, list] of values.entries()) yield [value, list instanceof MemberSet ? list.instances : [list]];
+  }
+
   /** Takes an instance out of its postings and memos (not out of `all`). */
   private unindex(instance: Instance): void {
     forLabels(instance, (key, value) => {

@@ -83,6 +83,8 @@ export interface Instance {
 export interface ServiceDetail {
   summary: ServiceSummary;
   subsets: Array<{ keys: string[]; labels: Labels; instances: number; healthy: number }>;
+  /** Subsets beyond the 1,000 largest, not listed. */
+  subsetsOmitted: number;
   page: { offset: number; limit: number; matching: number; instances: Instance[] };
 }
 

@@ -44,6 +44,7 @@ export function ServicePage({ namespace, service }: { namespace: string; service
               ))}
             </tbody>
           </table>
+          {d.subsetsOmitted > 0 && <p data-testid="subsets-omitted">The {d.subsets.length} largest subsets are shown; {d.subsetsOmitted} smaller ones are not.</p>}
         </div>
       ))}
 
