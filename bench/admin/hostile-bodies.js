@@ -65,6 +65,7 @@ const KINDS = {
   'rules-check-wide': () => ['POST', '/v1/rules/check', JSON.stringify({ rules: [{ name: 'r', service: 'big', match: wideObject(BODY_CHARS - 200) }] })],
   'list-all': () => ['GET', '/v1/instances', undefined],
   'service-page': () => ['GET', '/v1/services/default/big', undefined],
+  'config-dump-endpoints': () => ['GET', '/config_dump?resource=endpoints&name=big.default', undefined],
   'service-filter-long': () => ['GET', `/v1/services/default/big?filter=${encodeURIComponent(Array.from({ length: 3000 }, (_, i) => `k${i}=v${i}`).join(' '))}`, undefined],
 };
 const KIND_NAMES = (process.env.KINDS ?? Object.keys(KINDS).join(',')).split(',');

@@ -231,6 +231,12 @@ function encodedEndpoint(instance: EncodableInstance, selectorKeys: readonly str
  * the event loop 10-20 ms, and up to 63 with a GC pause inside.
  */
 const ENCODE_WEIGHT = 16;
+/**
+ * Selector keys that double an endpoint's encoding (each is written into its `envoy.lb`
+ * metadata, with "" where it lacks the key): with 200 keys a step of 64 encodes held the loop
+ * 5-15 ms (bench/admin/hostile-bodies.js RULES=200).
+ */
+const KEYS_PER_ENCODE_WEIGHT = 16;
 
 /** Field tags: length-delimited (wire type 2) and varint (0). */
 const LEN = (field: number): number => (field << 3) | 2;
@@ -283,12 +289,13 @@ export function* assignmentSteps(name: string, live: readonly Instance[], select
   const count = live.length;
   for (let i = 0; i < count; i++) instances[i] = live[i]!;
   const keysId = selectorKeys.join('\u0000');
+  const encodeWeight = ENCODE_WEIGHT * (1 + selectorKeys.length / KEYS_PER_ENCODE_WEIGHT);
   const skipped: string[] = [];
   let listed = 0;
   let stepLeft = ITEMS_PER_STEP;
   for (let i = 0; i < count; i++) {
     const instance: EncodableInstance = instances[i]!;
-    stepLeft -= instance[ENCODED]?.keys === keysId ? 1 : ENCODE_WEIGHT;
+    stepLeft -= instance[ENCODED]?.keys === keysId ? 1 : encodeWeight;
     if (stepLeft <= 0) {
       stepLeft = ITEMS_PER_STEP;
       yield;

@@ -1,0 +1,65 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sendChunks } from '../../src/admin/http';
+
+/** A server answering with `sendChunks` over `chunks`, on a port the OS picks. */
+async function serve(chunks: () => Iterable<string>): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((_req, res) => void sendChunks(res, chunks()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test('each chunk is taken in a turn of its own, however fast the client reads (a pipeline wrote them all in one)', async () => {
+  let turn = 0;
+  let ticking = true;
+  const tick = () => {
+    turn++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const takenIn: number[] = [];
+  const chunk = 'x'.repeat(64 * 1024);
+  const server = await serve(function* () {
+    for (let i = 0; i < 40; i++) {
+      takenIn.push(turn);
+      yield chunk;
+    }
+  });
+  try {
+    const text = await (await fetch(server.url)).text();
+    expect(text.length).toBe(40 * chunk.length);
+    expect(new Set(takenIn).size).toBe(40);
+  } finally {
+    ticking = false;
+    await server.close();
+  }
+});
+
+test('a client that goes away ends the answer: no chunk is taken after it', async () => {
+  let taken = 0;
+  let gone!: () => void;
+  const clientGone = new Promise<void>((resolve) => (gone = resolve));
+  const server = await serve(function* () {
+    for (let i = 0; i < 100_000; i++) {
+      taken++;
+      yield 'y'.repeat(64 * 1024);
+    }
+  });
+  try {
+    const request = http.get(server.url, (res) => {
+      res.once('data', () => {
+        request.destroy();
+        gone();
+      });
+    });
+    request.on('error', () => undefined);
+    await clientGone;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after = taken;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(taken).toBe(after);
+    expect(taken).toBeLessThan(100_000);
+  } finally {
+    await server.close();
+  }
+});
