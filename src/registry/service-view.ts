@@ -138,6 +138,8 @@ export class ServiceView {
    */
   private readonly postings = new Map<string, Postings>();
   private memos = new Map<string, Memo>();
+  /** A forgetting of every memo is queued (see `subset`). */
+  private forgetting = false;
   /** Memos by the posting key of one of their labels: only an instance with that label can change them. */
   private anchored = new Map<string, Memo[]>();
   /** Memos whose labels are all "lacks this key" (`''`): any instance may change them. */
@@ -280,7 +282,12 @@ export class ServiceView {
     const cacheKey = labelSetKey(labels);
     let memo = this.memos.get(cacheKey);
     if (!memo) {
-      if (this.memos.size >= MAX_MEMOISED_SUBSETS) this.forgetMemos();
+      if (this.memos.size >= MAX_MEMOISED_SUBSETS && !this.forgetting) {
+        // Once the decision asking is done: it compares subsets by identity (`candidates ===
+        // service.subset(labels)`), and a memo forgotten in between would answer another object.
+        this.forgetting = true;
+        queueMicrotask(() => this.forgetMemos());
+      }
       memo = this.memoise(labels);
       this.memos.set(cacheKey, memo);
     }
@@ -369,6 +376,7 @@ export class ServiceView {
   }
 
   private forgetMemos(): void {
+    this.forgetting = false;
     this.memos = new Map();
     this.anchored = new Map();
     this.unanchored = [];
