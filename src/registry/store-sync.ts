@@ -67,6 +67,13 @@ export class RegistryStoreSync {
   private readonly deregistering = new Set<string>();
   /** Ephemeral records the first load refused, on a store without leases: see `dropAtLoad`. */
   private refusedAtLoad: string[] = [];
+  /**
+   * On an ext_proc worker: per instance its first load kept at an address another record also
+   * held (by key), the one it left out. Its mirror has no write order, so it may keep the record
+   * the primary is deleting (a snapshot taken while a displacement's delete was on its way): when
+   * that delete comes, the other comes back. An event of the left-out one's own key settles it.
+   */
+  private readonly leftOutAtLoad = new Map<string, { key: string; instance: Instance }>();
   /** Records the first load found displaced at their address, with the value stored: see `dropAtLoad`. */
   private displacedAtLoad: Array<{ key: string; value: string; displaced: Instance; by: Instance }> = [];
   /** The configuration file's static instances by service and id: never stored, so one a registration displaced is put back. */
@@ -280,6 +287,7 @@ export class RegistryStoreSync {
   private apply(event: StoreEvent, atLoad = false): void {
     const [namespace, service, id] = event.key.slice(INSTANCES_PREFIX.length).split('/');
     if (!namespace || !service || !id) return;
+    if (!atLoad && this.leftOutAtLoad.size > 0) this.settleLeftOut(event.key);
     if (event.type === 'delete') {
       const instance = this.registry.get(namespace, service, id);
       // On a store with leases expiry is the store's: this delete is the only trace of it here.
@@ -288,6 +296,7 @@ export class RegistryStoreSync {
       }
       this.deregistering.delete(event.key);
       if (instance && this.registry.remove(namespace, service, id)) this.restoreConfigured(instance);
+      this.restoreLeftOut(event.key);
       return;
     }
     const own = this.takeOwnWrite(event.key, event.value!);
@@ -308,6 +317,21 @@ export class RegistryStoreSync {
   private parseRecord(key: string, value: string, namespace: string, service: string, id: string): { record: Record<string, unknown>; parsed: InstanceParse } {
     const record = JSON.parse(value) as Record<string, unknown>;
     return { record, parsed: parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds, maxLabels: Infinity }, key) };
+  }
+
+  /** After the record at `key` was deleted: what an ext_proc worker's first load left out for it comes back, if nothing of its own came since. */
+  private restoreLeftOut(key: string): void {
+    const leftOut = this.leftOutAtLoad.get(key);
+    if (!leftOut) return;
+    this.leftOutAtLoad.delete(key);
+    const { namespace, service, id, host, port } = leftOut.instance;
+    if (this.registry.get(namespace, service, id) || this.registry.at(namespace, service, host, port)) return; // another came since
+    this.registry.upsert(leftOut.instance);
+  }
+
+  /** An event of a left-out instance's own key: what the store holds for it is that event's, not the snapshot's. */
+  private settleLeftOut(key: string): void {
+    for (const [kept, leftOut] of this.leftOutAtLoad) if (leftOut.key === key) this.leftOutAtLoad.delete(kept);
   }
 
   /** The own write `value` of `key` is, if one is in flight; it and the writes of the key queued before it (a store may keep only the last of several) are done. */
@@ -350,6 +374,7 @@ export class RegistryStoreSync {
     const key = keyOf(displaced.namespace, displaced.service, displaced.id);
     if (atLoad) {
       if (this.ownsStore) this.displacedAtLoad.push({ key, value: '', displaced, by: instance }); // its value is filled in by start()
+      else this.leftOutAtLoad.set(event.key, { key, instance: displaced });
     } else if (ownWrite) {
       this.removeDisplaced(key, displaced).then(
         (deleted) => deleted && this.logDisplaced(displaced, instance),
