@@ -10,11 +10,10 @@
 // Env: INSTANCES (20000), ROUNDS (3), CALLS (per kind per round, 2), DISTS, KINDS (comma-separated),
 // RULES (rules of the big service, each selecting a label key of its own: its selectors; default 0).
 'use strict';
-const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { freePort, untilServingLogged } = require('../serving');
+const { startProbedServer } = require('../probed-server');
 const { triple } = require('../registry/stats');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -70,24 +69,8 @@ const KINDS = {
 };
 const KIND_NAMES = (process.env.KINDS ?? Object.keys(KINDS).join(',')).split(',');
 
-async function startServer(dist, name) {
-  const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
-  const logPath = path.join(OUT, `${name}.log`);
-  const child = fork(path.join(dist, 'cli/main.js'), ['serve'], {
-    execArgv: ['-r', path.join(ROOT, 'bench/registry/probe.js')],
-    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, `${name}-data`) },
-    stdio: ['ignore', 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
-  });
-  await untilServingLogged(child, logPath);
-  const stats = () => new Promise((resolve) => {
-    child.once('message', resolve);
-    child.send('stats');
-  });
-  const stop = () => new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
-  return { admin: `http://127.0.0.1:${ports.admin}`, stats, stop };
+function startServer(dist, name) {
+  return startProbedServer({ dist, dataDir: path.join(OUT, `${name}-data`), logPath: path.join(OUT, `${name}.log`) });
 }
 
 async function send(admin, method, urlPath, body) {

@@ -18,12 +18,11 @@
 // is checked per entry: the big service, any label value, hosts in 10.0.0.0/8; no maxInstances,
 // whose count is another matter, see docs/PERFORMANCE.md). No xDS client subscribes (run.js ADS=1 has one).
 'use strict';
-const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { freePort, untilServingLogged } = require('../serving');
+const { startProbedServer } = require('../probed-server');
 const { instance } = require('./admin');
 const { triple } = require('./stats');
 
@@ -38,28 +37,12 @@ const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-stalls-'));
 const TOKEN = process.env.TOKEN === '1' ? 'batch-stalls-0123456789abcdef' : undefined;
 
 async function startServer(dist, name) {
-  const ports = { ext: await freePort(), admin: await freePort(), xds: await freePort() };
   const rules = path.join(OUT, 'rules.yaml');
-  const logPath = path.join(OUT, `${name}.log`);
   fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
   const prof = process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.CPU_PROF_DIR, '--cpu-prof-name', `${name}.cpuprofile`] : [];
   const config = path.join(OUT, 'config.json');
   fs.writeFileSync(config, JSON.stringify(TOKEN ? { auth: { tokens: [{ token: TOKEN, services: ['big'], optionalLabels: { '*': ['*'] }, addresses: ['10.0.0.0/8'] }] } } : {}));
-  const child = fork(path.join(dist, 'cli/main.js'), ['serve', '--config', config], {
-    execArgv: ['-r', path.join(__dirname, 'probe.js'), ...prof],
-    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, `${name}-data`), METAROUTE_RULES_FILE: rules },
-    stdio: ['ignore', 'ignore', fs.openSync(logPath, 'w'), 'ipc'],
-  });
-  await untilServingLogged(child, logPath);
-  const stats = () => new Promise((resolve) => {
-    child.once('message', resolve);
-    child.send('stats');
-  });
-  const stop = () => new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
-  return { admin: `http://127.0.0.1:${ports.admin}`, stats, stop };
+  return startProbedServer({ dist, args: ['--config', config], execArgv: prof, env: { METAROUTE_RULES_FILE: rules }, dataDir: path.join(OUT, `${name}-data`), logPath: path.join(OUT, `${name}.log`) });
 }
 
 /** POST as the bench's token, if any. */

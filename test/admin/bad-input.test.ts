@@ -1,4 +1,4 @@
-import { api, startApp } from '../support/app';
+import { api, rawJson, startApp } from '../support/app';
 
 /** Hostile and malformed JSON on the admin API: always a 4xx naming the field, never a 500, never a change. */
 let env: Awaited<ReturnType<typeof startApp>>;
@@ -7,12 +7,7 @@ beforeAll(async () => {
 });
 afterAll(() => env.app.stop());
 
-/** Sends `raw` JSON text as is, so escapes like \ud800 reach the server's parser. */
-async function raw(method: string, path: string, text: string) {
-  const response = await fetch(`${env.admin}${path}`, { method, headers: { 'content-type': 'application/json' }, body: text });
-  const body = await response.text();
-  return { status: response.status, json: JSON.parse(body) as { error: string; details: string[] } };
-}
+const raw = (method: string, path: string, text: string) => rawJson(env.admin, method, path, text);
 
 describe('POST /explain with wrong types', () => {
   test.each([

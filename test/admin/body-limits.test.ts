@@ -1,7 +1,7 @@
 import { instanceListChunks } from '../../src/admin/instance-list';
 import { MAX_DEPTH, MAX_VALUES } from '../../src/admin/json-in-steps';
 import { MAX_LABELS } from '../../src/model/instance';
-import { api, startApp } from '../support/app';
+import { api, rawJson, startApp } from '../support/app';
 
 /**
  * Bodies within the 1 MiB limit that held the event loop serving ext_proc for 60-380 ms
@@ -14,10 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => env.app.stop());
 
-async function raw(method: string, path: string, text: string) {
-  const response = await fetch(`${env.admin}${path}`, { method, headers: { 'content-type': 'application/json' }, body: text });
-  return { status: response.status, json: JSON.parse(await response.text()) as { error: string; details: string[] } };
-}
+const raw = (method: string, path: string, text: string) => rawJson(env.admin, method, path, text);
 
 const labels = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
 const instance = (i: number, extra: object = {}) => ({ service: 'limits', id: `i${i}`, host: `10.9.${i >> 8}.${i & 255}`, port: 80, ephemeral: false, ...extra });

@@ -83,25 +83,7 @@ test('a write that fails fails the conditional writes queued behind it that comp
   const dir = tmp();
   const store = await EmbeddedStore.open(dir);
   await store.put('k', 'v0');
-  const internals = store as unknown as { file: fsPromises.FileHandle };
-  const real = internals.file;
-  let failWrite: (error: Error) => void = () => undefined;
-  let writing!: () => void;
-  const writeCalled = new Promise<void>((resolve) => (writing = resolve));
-  let failNext = true;
-  internals.file = new Proxy(real, {
-    get(target, property) {
-      if (property === 'write' && failNext) {
-        failNext = false;
-        return () => {
-          writing();
-          return new Promise((_, reject) => (failWrite = reject));
-        };
-      }
-      const value = Reflect.get(target, property) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  const { writeCalled, failWrite, restore } = holdNextWrite(store);
   try {
     const first = store.put('k', 'v1');
     await writeCalled; // its group commit is being written
@@ -113,7 +95,7 @@ test('a write that fails fails the conditional writes queued behind it that comp
     expect(await store.put('later', 'x')).toEqual(expect.any(Number)); // still open: the log was cut back
     expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v0' }, { key: 'later', value: 'x' }]);
   } finally {
-    internals.file = real;
+    restore();
     await store.close();
   }
 });
@@ -123,25 +105,7 @@ test('a write that fails fails the conditional writes queued behind it that comp
 test('a delete behind a pending delete of the key that fails deletes it itself', async () => {
   const store = await EmbeddedStore.open(tmp());
   await store.put('k', 'v0');
-  const internals = store as unknown as { file: fsPromises.FileHandle };
-  const real = internals.file;
-  let failWrite: (error: Error) => void = () => undefined;
-  let writing!: () => void;
-  const writeCalled = new Promise<void>((resolve) => (writing = resolve));
-  let failNext = true;
-  internals.file = new Proxy(real, {
-    get(target, property) {
-      if (property === 'write' && failNext) {
-        failNext = false;
-        return () => {
-          writing();
-          return new Promise((_, reject) => (failWrite = reject));
-        };
-      }
-      const value = Reflect.get(target, property) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  const { writeCalled, failWrite, restore } = holdNextWrite(store);
   try {
     const first = store.delete('k');
     await writeCalled; // its group commit is being written
@@ -151,7 +115,7 @@ test('a delete behind a pending delete of the key that fails deletes it itself',
     expect(outcomes).toEqual([{ status: 'rejected', reason: new Error('disk full') }, { status: 'fulfilled', value: true }]);
     expect((await store.list('')).entries).toEqual([]);
   } finally {
-    internals.file = real;
+    restore();
     await store.close();
   }
 });
@@ -169,3 +133,30 @@ test('a delete behind a pending delete of the key answers false once that one is
     await store.close();
   }
 });
+
+/**
+ * The store's next log write hangs until `failWrite` rejects it: `writeCalled` resolves once
+ * its group commit is being written. `restore` puts the real file back.
+ */
+function holdNextWrite(store: EmbeddedStore): { writeCalled: Promise<void>; failWrite: (error: Error) => void; restore: () => void } {
+  const internals = store as unknown as { file: fsPromises.FileHandle };
+  const real = internals.file;
+  let reject: (error: Error) => void = () => undefined;
+  let writing!: () => void;
+  const writeCalled = new Promise<void>((resolve) => (writing = resolve));
+  let held = false;
+  internals.file = new Proxy(real, {
+    get(target, property) {
+      if (property === 'write' && !held) {
+        held = true;
+        return () => {
+          writing();
+          return new Promise((_, fail) => (reject = fail));
+        };
+      }
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { writeCalled, failWrite: (error) => reject(error), restore: () => (internals.file = real) };
+}

@@ -13,6 +13,12 @@ export async function startApp(overrides: Partial<ServerConfig> = {}): Promise<{
   return { app, admin: `http://127.0.0.1:${app.ports.admin}`, extProc: `127.0.0.1:${app.ports.extProc}`, dataDir, logs };
 }
 
+/** Sends `text` as a JSON body as it is (escapes like \ud800 reach the server's parser), and reads the JSON answer. */
+export async function rawJson(base: string, method: string, urlPath: string, text: string): Promise<{ status: number; json: { error: string; details: string[] } }> {
+  const response = await fetch(`${base}${urlPath}`, { method, headers: { 'content-type': 'application/json' }, body: text });
+  return { status: response.status, json: JSON.parse(await response.text()) as { error: string; details: string[] } };
+}
+
 export async function api(base: string, method: string, urlPath: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
   const response = await fetch(`${base}${urlPath}`, {
     method,
