@@ -112,8 +112,11 @@ interface BatchSeen {
 export class AdminServer {
   private readonly server: http.Server;
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler; access: Access }> = [];
-  /** Per token, registrations written to the store but not yet in the registry, and the instances they remove. */
-  private readonly pending = new Map<AuthToken, { adding: Set<string>; removing: Map<string, Instance> }>();
+  /**
+   * Per token with maxInstances, what its calls on their way to the registry do: the instances
+   * they add, those they register at all (new or not), and those they count on removing.
+   */
+  private readonly pending = new Map<AuthToken, { adding: Set<string>; registering: Map<string, number>; removing: Set<string> }>();
   /** Per token with maxInstances, its instances in the registry. */
   private readonly quotaCounts: ScopeCounts<AuthToken>;
   private readonly openApi = JSON.stringify(openApiDocument(VERSION));
@@ -298,7 +301,7 @@ export class AdminServer {
     const holder = this.deps.registry.at(namespace, service, parsed.instance.host, parsed.instance.port);
     this.authorizeDisplacing(grant, parsed.instance, holder, '');
     const displaced = holder && holder.id !== id ? [holder] : [];
-    const release = this.reserveQuota(grant, existing ? [] : [instanceKey(parsed.instance)], displaced, () => '');
+    const release = this.reserveQuota(grant, { adding: existing ? [] : [instanceKey(parsed.instance)], registering: [instanceKey(parsed.instance)], removing: displaced }, () => '');
     try {
       await this.deps.sync.register(parsed.instance);
     } finally {
@@ -330,10 +333,11 @@ export class AdminServer {
         changes.close();
       }
     }
-    const release = this.reserveQuota(grant, fresh.map(({ instance }) => instanceKey(instance)), removing, (k) => `register[${fresh[k]!.i}]: `);
+    const release = this.reserveQuota(grant, { adding: fresh.map(({ instance }) => instanceKey(instance)), registering: register.map(instanceKey), removing }, (k) => `register[${fresh[k]!.i}]: `);
     let existed: boolean[];
     try {
-      existed = await this.deps.sync.batch(register, deregister);
+      // A quota counted on the deregistrations: they are durable before any registration is written.
+      existed = await this.deps.sync.batch(register, deregister, { removeFirst: grant?.maxInstances !== undefined && deregister.length > 0 });
     } finally {
       release();
     }
@@ -495,33 +499,39 @@ export class AdminServer {
   }
 
   /**
-   * Checks new instances (`keys`) against the token's `maxInstances`, net of the instances the
-   * call removes (`removes`: displaced at an address or deregistered, all within the token's
-   * scope, as their checks required), and reserves both; calls still on their way to the
-   * registry count too, so concurrent ones cannot overshoot, nor count one removal twice.
-   * `where(k)` names the k-th key in a refusal. Returns the release.
+   * Checks a call's new instances against the token's `maxInstances`, net of the instances it
+   * removes (displaced at an address or deregistered, all within the token's scope, as their
+   * checks required), and reserves them. A removal counts only while no other call of the token
+   * on its way registers that instance (it may move away first, and then nothing is removed),
+   * and for one call only; an instance another call counts on removing counts as added when
+   * this one registers it. Calls on their way add to the count, never take from it, so
+   * concurrent ones cannot overshoot. `where(k)` names the k-th new instance in a refusal.
    */
-  private reserveQuota(grant: AuthToken | undefined, keys: readonly string[], removes: readonly Instance[], where: (k: number) => string): () => void {
+  private reserveQuota(grant: AuthToken | undefined, call: { adding: readonly string[]; registering: readonly string[]; removing: readonly Instance[] }, where: (k: number) => string): () => void {
     if (grant?.maxInstances === undefined) return () => {};
-    const pending = this.pending.get(grant) ?? { adding: new Set<string>(), removing: new Map<string, Instance>() };
+    const pending = this.pending.get(grant) ?? { adding: new Set<string>(), registering: new Map<string, number>(), removing: new Set<string>() };
     this.pending.set(grant, pending);
-    const adding = [...new Set(keys)].filter((key) => !pending.adding.has(key));
-    const removing = removes.filter((instance) => !pending.removing.has(instanceKey(instance)));
-    // Removals on their way count only while their instance is still in the registry (it leaves before the call's release).
-    let stillRemoving = 0;
-    for (const i of pending.removing.values()) if (this.deps.registry.get(i.namespace, i.service, i.id)) stillRemoving++;
+    const adding = [...new Set(call.adding)].filter((key) => !pending.adding.has(key));
+    const kept = call.registering.filter((key) => pending.removing.has(key)).length;
+    const removing = [...new Set(call.removing.map(instanceKey))].filter((key) => !pending.removing.has(key) && !pending.registering.has(key));
     // One count for the whole call: counting per entry scanned the registry once per batch entry (45 s for 2,000).
-    const registered = this.quotaCounts.registered(grant) + pending.adding.size - stillRemoving;
-    const over = this.deps.auth.quotaOverflow(grant, registered, adding.length, removing.length);
+    const registered = this.quotaCounts.registered(grant) + pending.adding.size;
+    const over = this.deps.auth.quotaOverflow(grant, registered, adding.length + kept, removing.length);
     if (over) {
-      const at = where(keys.indexOf(adding[over.first]!));
+      const at = over.first < adding.length ? where(call.adding.indexOf(adding[over.first]!)) : '';
       throw new HttpError(403, at ? `${at}${over.message}; nothing was changed` : over.message);
     }
     for (const key of adding) pending.adding.add(key);
-    for (const instance of removing) pending.removing.set(instanceKey(instance), instance);
+    for (const key of call.registering) pending.registering.set(key, (pending.registering.get(key) ?? 0) + 1);
+    for (const key of removing) pending.removing.add(key);
     return () => {
       for (const key of adding) pending.adding.delete(key);
-      for (const instance of removing) pending.removing.delete(instanceKey(instance));
+      for (const key of call.registering) {
+        const calls = pending.registering.get(key)! - 1;
+        if (calls === 0) pending.registering.delete(key);
+        else pending.registering.set(key, calls);
+      }
+      for (const key of removing) pending.removing.delete(key);
     };
   }
 

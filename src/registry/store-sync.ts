@@ -152,8 +152,10 @@ export class RegistryStoreSync {
   /**
    * Registers and removes many instances; resolves once every write is durable and applied.
    * The writes share the store's group commit. Returns, per removal, whether it existed.
+   * `removeFirst`: no registration is written before every removal is durable (a token's quota
+   * counted on them; a failed one fails the call with nothing registered).
    */
-  async batch(register: readonly Instance[], remove: readonly InstanceRef[]): Promise<boolean[]> {
+  async batch(register: readonly Instance[], remove: readonly InstanceRef[], { removeFirst = false } = {}): Promise<boolean[]> {
     // Each promise is handled as it is made: one left unhandled across a turn ends the process.
     let failure: { error: unknown } | undefined;
     const settle = <T>(promise: Promise<T>): Promise<T | undefined> =>
@@ -161,12 +163,14 @@ export class RegistryStoreSync {
         failure ??= { error };
         return undefined;
       });
+    const removeAll = () => remove.map((r) => settle(this.removeKey(keyOf(r.namespace, r.service, r.id))));
+    const removedFirst = removeFirst ? await Promise.all(removeAll()) : undefined;
     const writes: Promise<unknown>[] = [];
     for (let from = 0; from < register.length && !failure; from += WRITES_PER_TURN) {
       if (from > 0) await yieldTurn();
       writes.push(settle(this.write(register.slice(from, from + WRITES_PER_TURN))));
     }
-    const removals = failure ? [] : remove.map((r) => settle(this.removeKey(keyOf(r.namespace, r.service, r.id))));
+    const removals = removedFirst ?? (failure ? [] : removeAll());
     await Promise.all(writes);
     const existed = await Promise.all(removals);
     if (failure) throw failure.error; // the first; no chunk went to the store once it was known
