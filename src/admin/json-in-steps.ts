@@ -79,8 +79,12 @@ function* assemble(text: string, members: readonly Member[]): Steps<unknown> {
   pieces.push([at, text.length]);
   const value = parsePart(pieces.map(([from, to]) => text.slice(from, to)).join(''), (n) => bodyPosition(pieces, n)) as Record<string, unknown>;
   // Of a repeated key JSON.parse keeps the last: a list is set only where its member is that one.
+  const listKeys = new Set(members.filter((member) => member.list).map((member) => keyOf(text, member)));
   const last = new Map<string, Member>();
-  for (const member of members) last.set(JSON.parse(text.slice(member.keyFrom, member.keyTo)) as string, member);
+  for (const member of members) {
+    const key = keyOf(text, member);
+    if (listKeys.has(key)) last.set(key, member);
+  }
   for (const member of members) {
     const { list } = member;
     if (!list) continue;
@@ -88,18 +92,26 @@ function* assemble(text: string, members: readonly Member[]): Steps<unknown> {
     let from = list.open + 1;
     for (const to of [...list.cuts, list.close]) {
       const run = text.slice(from, to);
-      // `[]` parses; an empty run between commas (or before the `]`, after one) is no element.
-      if (!/\S/.test(run) && !(to === list.close && from === list.open + 1)) throw new SyntaxError(`Unexpected token '${text[to]}' in JSON at position ${to}`);
-      const start = from;
-      for (const element of parsePart(`[${run}]`, (n) => start + n - 1) as unknown[]) elements.push(element);
+      if (/\S/.test(run)) {
+        const start = from;
+        for (const element of parsePart(`[${run}]`, (n) => start + n - 1) as unknown[]) elements.push(element);
+      } else if (!(to === list.close && from === list.open + 1)) {
+        throw new SyntaxError(`Unexpected token '${text[to]}' in JSON at position ${to}`); // an empty run between commas, or after the last
+      }
       from = to + 1;
       yield;
     }
-    const key = JSON.parse(text.slice(member.keyFrom, member.keyTo)) as string;
+    const key = keyOf(text, member);
     // A `__proto__` key is an own property of JSON.parse's value, so this sets that property, not the prototype.
     if (last.get(key) === member) value[key] = elements;
   }
   return value;
+}
+
+/** A member's key: as written, unless it has an escape to decode (the rest parsed, so it is valid JSON). */
+function keyOf(text: string, member: Member): string {
+  const written = text.slice(member.keyFrom + 1, member.keyTo - 1);
+  return written.includes('\\') ? (JSON.parse(text.slice(member.keyFrom, member.keyTo)) as string) : written;
 }
 
 /** `JSON.parse(part)`, its error's position (where it names one) as `toBody` maps it. */
@@ -124,7 +136,7 @@ function bodyPosition(pieces: ReadonlyArray<[number, number]>, n: number): numbe
 /**
  * The scan's state between steps. Its loop is a plain method, not the generator's: V8 runs a
  * generator's loop unoptimized for its first calls (a 250 KB body's first 64 KB took 13 ms).
- * Values are counted as the containers and commas that make them (a scalar is a comma's).
+ * Values are counted where each starts: an object or list, a string that is no key, a number, true, false, null.
  */
 class MemberScanner {
   private readonly found: Member[] = [];
@@ -139,6 +151,9 @@ class MemberScanner {
   /** Values counted outside the top-level lists, and in the list element being scanned. */
   private restValues = 0;
   private elementValues = 0;
+  /** Whether a value may start here (not a key), and per depth whether its container is an object. */
+  private expectingValue = true;
+  private readonly objects: boolean[] = [];
   /** Where a bracket closed with none open, if one did. */
   private closedBelowTop: number | undefined;
 
@@ -172,20 +187,25 @@ class MemberScanner {
           this.found.push({ keyFrom: from, keyTo: i + 1 });
           this.expectingKey = false;
         }
+        if (this.expectingValue) this.count(from); // a string value (a key is not one)
+        this.expectingValue = false;
         this.afterColon = false;
         continue;
       }
       if (c <= 0x20) continue;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (++this.depth > MAX_DEPTH) throw new JsonShapeError(`body: nested deeper than ${MAX_DEPTH} levels (at character ${i})`);
+        this.objects[this.depth] = c === OPEN_OBJECT;
         if (this.depth === 1) this.expectingKey = true;
         if (this.depth === 2 && c === OPEN_ARRAY && this.afterColon && this.found.length > 0) {
           this.list = this.found.at(-1)!.list = { open: i, close: -1, cuts: [] };
           this.elements = 0;
           this.runFrom = i;
           this.elementValues = 0;
-        } else this.count(i);
+        } else if (this.expectingValue) this.count(i);
+        this.expectingValue = c === OPEN_ARRAY;
       } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+        this.expectingValue = false;
         this.depth--;
         if (this.depth === 1 && this.list) {
           this.list.close = i;
@@ -197,6 +217,7 @@ class MemberScanner {
         }
       } else if (c === COMMA) {
         if (this.depth === 1) this.expectingKey = true;
+        this.expectingValue = this.objects[this.depth] === false; // in an object a key comes next
         if (this.depth === 2 && this.list) {
           this.elementValues = 0;
           if (++this.elements === ELEMENTS_PER_PARSE || i - this.runFrom >= CHARS_PER_PARSE) {
@@ -204,7 +225,12 @@ class MemberScanner {
             this.elements = 0;
             this.runFrom = i;
           }
-        } else this.count(i);
+        }
+      } else if (c === COLON) {
+        this.expectingValue = true;
+      } else {
+        if (this.expectingValue) this.count(i); // a number, true, false or null
+        this.expectingValue = false;
       }
       this.afterColon = c === COLON && this.depth === 1;
     }

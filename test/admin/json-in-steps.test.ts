@@ -115,6 +115,15 @@ describe('JSON bodies read in steps', () => {
     } finally {
       parse.mockRestore();
     }
+    // Each value counts once (a container after a comma or a colon was counted twice): 10,000
+    // containers or scalars are read, in the rest or in one entry; keys count for nothing.
+    for (const text of [
+      `{"x":1,"a":{"k":[${Array.from({ length: 9_999 }, () => '[]').join(',')}]}}`,
+      `{"register":[{"m":[${Array.from({ length: 10_000 }, () => '{}').join(',')}]}]}`,
+      JSON.stringify({ m: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, {}])) }),
+      JSON.stringify({ m: Object.fromEntries(Array.from({ length: MAX_VALUES - 3 }, (_, i) => [`k${i}`, i])) }),
+    ]) expect(outcome(inSteps, text)).toEqual(outcome(JSON.parse, text));
+    expect(outcome(inSteps, JSON.stringify({ m: Object.fromEntries(Array.from({ length: MAX_VALUES }, (_, i) => [`k${i}`, i])) })).error).toMatch(/^body: more than 20000 values outside/);
     // A list of many small entries is read a run at a time, its entries each counted alone.
     const batch = `{"register":${JSON.stringify(Array.from({ length: 10_000 }, (_, i) => ({ id: `i${i}`, metadata: { a: '1', b: '2' } })))}}`;
     expect(stepThrough(jsonInSteps, batch).value).toStrictEqual(JSON.parse(batch));
