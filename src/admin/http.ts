@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { formatPath } from '../rules/errors';
 import { resultInSlices, yieldTurn } from '../model/slices';
@@ -68,23 +69,27 @@ export function send(res: ServerResponse, status: number, body: string, contentT
  * mostly measuring and copying the strings). A client that goes away ends it; nothing failed.
  */
 export async function sendChunks(res: ServerResponse, chunks: Iterable<string> | AsyncIterable<string>, contentType = 'application/json'): Promise<void> {
+  // A pipelined request's answer waits for the one before it: its connection may close first, and then the answer hears nothing.
+  const connection = res.req.socket;
   res.writeHead(200, { 'content-type': contentType });
   for await (const chunk of chunks) {
-    if (res.destroyed) return;
-    if (!res.write(chunk)) await drainedOrClosed(res); // 'drain' may come on a nextTick: no turn for others
+    if (res.destroyed || connection.destroyed) return;
+    if (!res.write(chunk)) await drainedOrClosed(res, connection); // 'drain' may come on a nextTick: no turn for others
     await yieldTurn();
   }
   res.end();
 }
 
-function drainedOrClosed(res: ServerResponse): Promise<void> {
+function drainedOrClosed(res: ServerResponse, connection: Socket): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
+      connection.off('close', done);
       resolve();
     };
     res.on('drain', done);
     res.on('close', done);
+    connection.on('close', done);
   });
 }

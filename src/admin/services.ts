@@ -99,32 +99,35 @@ export function* subsetSizes(view: ServiceView, selectors: readonly (readonly st
   const out: SubsetSize[] = [];
   let grouped = 0;
   for (const keys of selectors) {
+    // The service as it is now, copied in this step: it changes in place between steps, and an
+    // instance whose label changed would be counted twice, or as lacking the key.
+    const postings = keys.flatMap((key) => [...view.labelValues(key)].map(([, instances]) => instances.slice()));
+    const total = view.instances.length;
+    const totalHealthy = view.healthy;
     const groups = new Map<string, { labels: Record<string, string>; instances: number; healthy: number }>();
     const seen = new Set<Instance>(); // an instance carrying two of the keys is in two postings
     let carrying = 0;
     let carryingHealthy = 0;
-    for (const key of keys) {
-      for (const [, instances] of view.labelValues(key)) {
-        for (const instance of instances) {
-          if (keys.length > 1 && seen.has(instance)) continue;
-          if (keys.length > 1) seen.add(instance);
-          const values = keys.map((k) => instanceLabel(instance, k) ?? '');
-          const id = values.join('\u0000');
-          let group = groups.get(id);
-          if (!group) groups.set(id, (group = { labels: Object.fromEntries(keys.map((k, i) => [k, values[i]!])), instances: 0, healthy: 0 }));
-          group.instances++;
-          carrying++;
-          if (serves(instance)) {
-            group.healthy++;
-            carryingHealthy++;
-          }
-          if (++grouped % GROUPED_PER_STEP === 0) yield;
+    for (const instances of postings) {
+      for (const instance of instances) {
+        if (keys.length > 1 && seen.has(instance)) continue;
+        if (keys.length > 1) seen.add(instance);
+        const values = keys.map((k) => instanceLabel(instance, k) ?? '');
+        const id = values.join('\u0000');
+        let group = groups.get(id);
+        if (!group) groups.set(id, (group = { labels: Object.fromEntries(keys.map((k, i) => [k, values[i]!])), instances: 0, healthy: 0 }));
+        group.instances++;
+        carrying++;
+        if (serves(instance)) {
+          group.healthy++;
+          carryingHealthy++;
         }
+        if (++grouped % GROUPED_PER_STEP === 0) yield;
       }
     }
     for (const group of groups.values()) out.push({ keys, ...group });
-    const lacking = view.instances.length - carrying;
-    if (lacking > 0) out.push({ keys, labels: Object.fromEntries(keys.map((k) => [k, ''])), instances: lacking, healthy: view.healthy - carryingHealthy });
+    const lacking = total - carrying;
+    if (lacking > 0) out.push({ keys, labels: Object.fromEntries(keys.map((k) => [k, ''])), instances: lacking, healthy: totalHealthy - carryingHealthy });
     yield;
   }
   if (out.length <= MAX_SUBSETS) return { subsets: out, omitted: 0 };

@@ -1,6 +1,8 @@
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { sendChunks } from '../../src/admin/http';
+import { until } from '../support/app';
 
 /** A server answering with `sendChunks` over `chunks`, on a port the OS picks. */
 async function serve(chunks: () => Iterable<string>): Promise<{ url: string; close: () => Promise<void> }> {
@@ -59,6 +61,29 @@ test('a client that goes away ends the answer: no chunk is taken after it', asyn
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(taken).toBe(after);
     expect(taken).toBeLessThan(100_000);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a pipelined request whose connection closes before its turn: its answer ends too', async () => {
+  const finished: boolean[] = [];
+  const server = await serve(function* () {
+    const at = finished.push(false) - 1;
+    try {
+      for (let i = 0; i < 2000; i++) yield 'p'.repeat(64 * 1024);
+    } finally {
+      finished[at] = true;
+    }
+  });
+  try {
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.destroy();
+    await until(() => finished.length === 2 && finished.every(Boolean), 'both answers to end', 3000);
   } finally {
     await server.close();
   }

@@ -64,3 +64,14 @@ test('a per-user selector over 3,000 instances lists the 1,000 largest subsets, 
   expect(subsets.slice(0, 3).map((s) => [s.labels, s.instances])).toEqual([[{ version: 'v2' }, 1500], [{ version: 'v1' }, 1500], [{ user: 'shared' }, 10]]);
   expect(yields).toBeGreaterThanOrEqual(2);
 });
+
+test('the service changing between steps: each selector counts the service as it was when it began', () => {
+  const view = new ServiceView('default', 'shop');
+  for (let i = 0; i < 6000; i++) view.upsert(inst(i, { user: i < 3000 ? 'u1' : 'u2' }, true));
+  const steps = subsetSizes(view, [['user']]);
+  steps.next();
+  steps.next();
+  view.upsert(inst(5999, { user: 'u1' }, true)); // moves from u2 to u1 mid-count
+  const { subsets } = runToEnd(steps);
+  expect(sorted(subsets)).toEqual(sorted([{ keys: ['user'], labels: { user: 'u1' }, instances: 3000, healthy: 3000 }, { keys: ['user'], labels: { user: 'u2' }, instances: 3000, healthy: 3000 }]));
+});
