@@ -56,8 +56,9 @@ interface ListValue {
  * Then, from SPLIT_FROM_CHARS, the lists' elements are parsed a run at a time and the rest of
  * the object once with those lists left empty, all by `JSON.parse` itself, so the value is
  * `JSON.parse`'s (of a repeated key, the last). A body that is not JSON throws `JSON.parse`'s
- * error for the part that is wrong, its position in the body: never a parse of the whole body,
- * which an invalid 1 MB one made as long as the limits exist to prevent.
+ * error for a part that is wrong (not always the body's first fault), its position in the body:
+ * never a parse of the whole body, which an invalid 1 MB one made as long as the limits exist to
+ * prevent.
  */
 export function* jsonInSteps(text: string): Steps<unknown> {
   const scanner = new MemberScanner(text);
