@@ -72,6 +72,10 @@ export async function sendChunks(res: ServerResponse, chunks: Iterable<string> |
   // A pipelined request's answer waits for the one before it: its connection may close first, and then the answer hears nothing.
   const connection = res.req.socket;
   res.writeHead(200, { 'content-type': contentType });
+  if (res.req.method === 'HEAD') {
+    res.end(); // the headers alone: a lazy `chunks` builds nothing
+    return;
+  }
   for await (const chunk of chunks) {
     if (res.destroyed || connection.destroyed) return;
     if (!res.write(chunk)) await drainedOrClosed(res, connection); // 'drain' may come on a nextTick: no turn for others

@@ -194,11 +194,12 @@ export class App {
       xds.close();
       return Promise.all([admin.close(), extProcServer && shutdownGrpc(extProcServer), workers?.stop(), shutdownGrpc(xdsServer)]);
     });
-    // Before the workers list their snapshot: of two records at one address a worker cannot tell
-    // which was written last (its mirror has no write order), so it must not see the one that lost.
-    await sync.dropAtLoad();
+    // Done before the workers list their snapshot: of two records at one address a worker cannot
+    // tell which was written last (its mirror has no write order), so it must not see the one that
+    // lost. Nothing else waits for it (with etcd slow, binding the ports would).
+    const dropped = sync.dropAtLoad();
     const ports: BoundPorts = {
-      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log)) : await workers!.start(),
+      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log)) : await dropped.then(() => workers!.start()),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls, 'xds', log)),
       admin: await admin.listen(config.ports.admin, config.host),
     };
@@ -216,6 +217,7 @@ export class App {
         expiring = false;
       }
     };
+    await dropped;
     const expiryTimer = setInterval(() => void expire(), 1000);
     expiryTimer.unref();
     releases.push(() => clearInterval(expiryTimer));

@@ -15,6 +15,24 @@ describe('IntervalCache (what consoles poll, computed once per interval)', () =>
     expect(computed).toBe(2);
   });
 
+  it('shares a computation still running past its interval, and keeps its answer for the interval it finished in', async () => {
+    let now = 10_000;
+    const cache = new IntervalCache<Promise<number>>(1000, 10, () => now);
+    let started = 0;
+    let finish!: (n: number) => void;
+    const read = () => cache.get('subsets default/shop', () => new Promise<number>((resolve) => ((finish = resolve), started++)));
+    const first = read();
+    now += 3500; // the computation takes three intervals and more
+    expect(read()).toBe(first);
+    expect(started).toBe(1);
+    finish(7);
+    expect(await first).toBe(7);
+    expect(read()).toBe(first); // ready in this interval
+    now += 1000;
+    void read();
+    expect(started).toBe(2);
+  });
+
   it('starts over when it holds maxKeys keys', () => {
     const cache = new IntervalCache<string>(1000, 2, () => 0);
     cache.get('a', () => 'a1');

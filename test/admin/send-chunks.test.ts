@@ -88,3 +88,20 @@ test('a pipelined request whose connection closes before its turn: its answer en
     await server.close();
   }
 });
+
+test('a HEAD request gets the headers alone: no chunk is taken', async () => {
+  let taken = 0;
+  const server = await serve(function* () {
+    for (let i = 0; i < 10; i++) {
+      taken++;
+      yield 'h'.repeat(1024);
+    }
+  });
+  try {
+    const response = await fetch(server.url, { method: 'HEAD' });
+    expect([response.status, response.headers.get('content-type'), await response.text()]).toEqual([200, 'application/json', '']);
+    expect(taken).toBe(0);
+  } finally {
+    await server.close();
+  }
+});
