@@ -298,13 +298,13 @@ export class ServiceView {
   /** The instances carrying the label `key` = `value` (a locality label too), from its posting: no subset is memoised. */
   withLabel(key: string, value: string): readonly Instance[] {
     const list = this.postings.get(key)?.get(value);
-    return list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
+    return postingList(list);
   }
 
   /** Each value of the label `key` the service's instances carry, with those instances (its posting). */
   *labelValues(key: string): IterableIterator<[string, readonly Instance[]]> {
     const values = this.postings.get(key);
-    if (values) for (const [value, list] of values.entries()) yield [value, list instanceof MemberSet ? list.instances : [list]];
+    if (values) for (const [value, list] of values.entries()) yield [value, postingList(list)];
   }
 
   /** Takes an instance out of its postings and memos (not out of `all`). */
@@ -361,7 +361,7 @@ export class ServiceView {
       if (size < shortest) {
         shortest = size;
         anchor = key;
-        from = list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
+        from = postingList(list);
         empty = size === 0;
       }
     }
@@ -382,6 +382,11 @@ export class ServiceView {
     this.unanchored = [];
     this.byObject = new WeakMap();
   }
+}
+
+/** A posting's instances: one instance is held alone, more in a MemberSet. */
+function postingList(list: Instance | MemberSet | undefined): readonly Instance[] {
+  return list === undefined ? [] : list instanceof MemberSet ? list.instances : [list];
 }
 
 /** The one label of `labels` when it has exactly one, with a value (not "lacks this key"). */
