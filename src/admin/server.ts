@@ -116,7 +116,7 @@ export class AdminServer {
    * Per token with maxInstances, what its calls on their way to the registry do: the instances
    * they add, those they register at all (new or not), and those they count on removing.
    */
-  private readonly pending = new Map<AuthToken, { adding: Set<string>; registering: Map<string, number>; removing: Set<string> }>();
+  private readonly pending = new Map<AuthToken, { adding: Map<string, number>; registering: Map<string, number>; removing: Set<string> }>();
   /** Per token with maxInstances, its instances in the registry. */
   private readonly quotaCounts: ScopeCounts<AuthToken>;
   private readonly openApi = JSON.stringify(openApiDocument(VERSION));
@@ -509,9 +509,10 @@ export class AdminServer {
    */
   private reserveQuota(grant: AuthToken | undefined, call: { adding: readonly string[]; registering: readonly string[]; removing: readonly Instance[] }, where: (k: number) => string): () => void {
     if (grant?.maxInstances === undefined) return () => {};
-    const pending = this.pending.get(grant) ?? { adding: new Set<string>(), registering: new Map<string, number>(), removing: new Set<string>() };
+    const pending = this.pending.get(grant) ?? { adding: new Map<string, number>(), registering: new Map<string, number>(), removing: new Set<string>() };
     this.pending.set(grant, pending);
-    const adding = [...new Set(call.adding)].filter((key) => !pending.adding.has(key));
+    const newKeys = [...new Set(call.adding)];
+    const adding = newKeys.filter((key) => !pending.adding.has(key));
     const kept = call.registering.filter((key) => pending.removing.has(key)).length;
     const removing = [...new Set(call.removing.map(instanceKey))].filter((key) => !pending.removing.has(key) && !pending.registering.has(key));
     // One count for the whole call: counting per entry scanned the registry once per batch entry (45 s for 2,000).
@@ -521,16 +522,13 @@ export class AdminServer {
       const at = over.first < adding.length ? where(call.adding.indexOf(adding[over.first]!)) : '';
       throw new HttpError(403, at ? `${at}${over.message}; nothing was changed` : over.message);
     }
-    for (const key of adding) pending.adding.add(key);
-    for (const key of call.registering) pending.registering.set(key, (pending.registering.get(key) ?? 0) + 1);
+    // Every call adding a key holds it: it stays counted while any of them is on its way, whichever fails.
+    countCalls(pending.adding, newKeys, 1);
+    countCalls(pending.registering, call.registering, 1);
     for (const key of removing) pending.removing.add(key);
     return () => {
-      for (const key of adding) pending.adding.delete(key);
-      for (const key of call.registering) {
-        const calls = pending.registering.get(key)! - 1;
-        if (calls === 0) pending.registering.delete(key);
-        else pending.registering.set(key, calls);
-      }
+      countCalls(pending.adding, newKeys, -1);
+      countCalls(pending.registering, call.registering, -1);
       for (const key of removing) pending.removing.delete(key);
     };
   }
@@ -618,4 +616,13 @@ function notServed(resource: string, name: string): HttpError {
 
 function instanceKey(instance: { namespace: string; service: string; id: string }): string {
   return `${instance.namespace}/${instance.service}/${instance.id}`;
+}
+
+/** Adds (or takes) one call to (from) each key's count of calls on their way; a key without calls leaves the map. */
+function countCalls(calls: Map<string, number>, keys: readonly string[], by: 1 | -1): void {
+  for (const key of keys) {
+    const count = (calls.get(key) ?? 0) + by;
+    if (count === 0) calls.delete(key);
+    else calls.set(key, count);
+  }
 }

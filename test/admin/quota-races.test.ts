@@ -59,3 +59,27 @@ test('a batch counting on a deregistration that fails registers nothing', async 
   expect((await call('/v1/instances/batch', { register: [pod('c', 3)], deregister: [{ service: 'pods', id: 'a' }] })).status).toBe(200);
   expect(await placed()).toEqual(['b@10.1.0.2', 'c@10.1.0.3']);
 });
+
+test('a new instance two calls register at once stays counted while the second is on its way after the first failed', async () => {
+  expect((await fetch(`${env.admin}/v1/instances/default/pods/b`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  let failFirst!: () => void;
+  let releaseSecond!: () => void;
+  const firstFails = new Promise<void>((resolve) => (failFirst = resolve));
+  const secondHeld = new Promise<void>((resolve) => (releaseSecond = resolve));
+  const putAll = EmbeddedStore.prototype.putAll;
+  let writesOfC = 0;
+  jest.spyOn(EmbeddedStore.prototype, 'putAll').mockImplementation(function (this: EmbeddedStore, puts) {
+    if (!puts.some((p) => p.key.endsWith('/c'))) return putAll.call(this, puts);
+    return ++writesOfC === 1 ? firstFails.then(() => Promise.reject(new Error('disk full'))) : secondHeld.then(() => putAll.call(this, puts));
+  });
+  const first = call('/v1/instances', pod('c', 3));
+  const second = call('/v1/instances', pod('c', 3));
+  await until(() => writesOfC === 2, 'both writes of c');
+  failFirst();
+  expect((await first).status).toBe(500);
+  const d = await call('/v1/instances', pod('d', 4)); // c is still on its way: 1 + 1 of 2
+  releaseSecond();
+  expect((await second).status).toBe(200);
+  expect(d.status).toBe(403);
+  expect(await placed()).toEqual(['a@10.1.0.1', 'c@10.1.0.3']);
+});
