@@ -376,3 +376,35 @@ describeWith(CHROMIUM, 'web console with admin auth (Chromium)', () => {
     await page.getByRole('button', { name: 'Forget token' }).waitFor();
   });
 });
+
+describeWith(CHROMIUM, 'web console: a service cut into more subsets than its page lists (Chromium)', () => {
+  let env: Awaited<ReturnType<typeof startApp>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    buildConsole();
+    env = await startApp();
+    // A per-user selector over 1,004 users: 6 instances share one user, the rest have one each.
+    const users = Array.from({ length: 1009 }, (_, i) => ({ service: 'users', host: `10.2.${i >> 8}.${i & 255}`, port: 80, metadata: { user: i < 6 ? 'shared' : `u${i}` } }));
+    expect((await api(env.admin, 'POST', '/v1/instances/batch', { register: users })).status).toBe(200);
+    const rules = 'rules:\n  - name: per-user\n    service: users\n    destinations:\n      - name: own\n        labels: { user: shared }\n';
+    expect((await api(env.admin, 'PUT', '/v1/rules', rules)).status).toBe(200);
+    browser = await chromium.launch({ executablePath: CHROMIUM.path!, args: ['--no-sandbox'] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await env?.app.stop();
+  });
+
+  it('lists the 1,000 largest subsets and says how many smaller ones it leaves out', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${env.admin}/ui/#/service/default/users`);
+    const omitted = page.getByTestId('subsets-omitted');
+    await omitted.waitFor();
+    expect(await omitted.textContent()).toBe('The 1000 largest subsets are shown; 4 smaller ones are not.');
+    const rows = page.getByTestId('subsets').locator('tbody tr');
+    expect(await rows.count()).toBe(1000);
+    expect(await rows.first().locator('td').last().textContent()).toBe('6 / 6');
+  });
+});
