@@ -25,6 +25,7 @@
 if (!require('node:worker_threads').isMainThread) return;
 const cluster = require('node:cluster');
 const fs = require('node:fs');
+const v8 = require('node:v8');
 const { constants, monitorEventLoopDelay, PerformanceObserver, performance } = require('node:perf_hooks');
 
 const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -34,13 +35,32 @@ let gcTotal = 0;
 let gcCount = 0;
 let scavengeMax = 0; // young generation (minor GC)
 let scavengeCount = 0;
+let scavengeTotal = 0;
+let majorCount = 0;
+/**
+ * How much the old generation grew from one GC to the next, summed (mark-compacts, which shrink
+ * it, left out): what scavenges promoted and what went there directly (large objects). It is what
+ * brings the next mark-compact, and it depends on the server's work, not on this machine's speed.
+ */
+let oldGrowth = 0;
+let oldUsed = oldGenerationUsed();
+function oldGenerationUsed() {
+  let used = 0;
+  for (const space of v8.getHeapSpaceStatistics()) if (space.space_name === 'old_space' || space.space_name === 'large_object_space') used += space.space_used_size;
+  return used;
+}
 const pauses = []; // [start, end] of this phase's GC pauses, to find those inside a stall
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     pauses.push([entry.startTime, entry.startTime + entry.duration]);
     gcMax = Math.max(gcMax, entry.duration);
+    const used = oldGenerationUsed();
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorCount++;
+    else oldGrowth += Math.max(0, used - oldUsed);
+    oldUsed = used;
     if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
       scavengeMax = Math.max(scavengeMax, entry.duration);
+      scavengeTotal += entry.duration;
       scavengeCount++;
     }
     gcTotal += entry.duration;
@@ -163,11 +183,14 @@ function collect() {
     gcTotalMs: gcTotal,
     gcCount,
     scavengeCount,
+    scavengeTotalMs: scavengeTotal,
+    majorCount,
+    oldGrowthMiB: oldGrowth / 1048576,
     ...memoryMiB(),
   };
   if (process.env.PROBE_STALLS_OUT && !cluster.isWorker) fs.appendFileSync(process.env.PROBE_STALLS_OUT, stallLine() + '\n');
   loop.reset();
-  gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = 0;
+  gcMax = gcTotal = gcCount = scavengeMax = scavengeCount = scavengeTotal = majorCount = oldGrowth = 0;
   ownMax = gapMax = waitInGaps = 0;
   stalls.length = pauses.length = 0;
   mainFrom = mainRun;

@@ -252,6 +252,13 @@ async function main() {
       const col = (k) => triple(r.map((x) => x[k]));
       console.log(`| ${p} | ${col('p50')} | ${col('p99')} | ${col('max')} | ${col('loopMaxMs')} | ${col('ownMaxMs')} | ${col('jsMaxMs')} | ${col('cpuMaxMs')} | ${col('waitInGapsMs')} | ${col('gcMaxMs')} | ${col('scavengeMaxMs')} | ${col('mainCpuPercent')} | ${col('cpuPercent')} | ${col('rssMiB')} |${DRIVER === 'node' ? ` ${col('clientLoopMaxMs')} |` : ''} ${r.reduce((a, x) => a + x.errors, 0)} |${ads ? ` ${col('pushes')} |` : ''}${workers ? ` ${col('workerLoopMaxMs')} | ${col('workerJsMaxMs')} | ${col('workerCpuMaxMs')} | ${col('workerWaitMs')} | ${col('workerGcMaxMs')} | ${col('workerRssMiB')} |` : ''} ${col('controlLoopMaxMs')} | ${col('controlOwnMaxMs')} |`);
     }
+    console.log('\nGC per phase (the server\'s main thread): scavenges, their pauses in all, mark-compacts, and how much the old generation grew between GCs (promotions and large objects: what brings the next mark-compact)\n');
+    console.log('| phase | scavenges | scavenge pauses ms, all | mark-compacts | old generation growth MiB |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const p of phases) {
+      const col = (k) => triple(results[p].map((x) => x[k]));
+      console.log(`| ${p} | ${col('scavengeCount')} | ${col('scavengeTotalMs')} | ${col('majorCount')} | ${col('oldGrowthMiB')} |`);
+    }
     const idleP99 = results.idle.map((x) => x.p99);
     for (const p of ['churn', 'expiry']) console.log(`\n${p} p99 / idle p99 (paired by round): ${triple(pairedRatios(idleP99, results[p].map((x) => x.p99)))} (goal: at most 2)`);
     ads?.close();

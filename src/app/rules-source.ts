@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import type { RuleSnapshot } from '../model/rule';
 import type { Logger } from '../log/logger';
 import type { Store, StoreEvent } from '../store/store';
-import { resultInSlices } from '../model/slices';
+import { resultInSlices, type Steps } from '../model/slices';
 import { compileSteps, EMPTY_RULES, formatRuleErrors, ruleCounts, unpackSteps, type PackedDocument, type RuleError } from '../rules';
 import type { RulesChecker } from './rules-checker';
 
@@ -300,9 +300,7 @@ export class RulesSource {
       return;
     }
     const document = checked.document;
-    const snapshot = await resultInSlices((function* () {
-      return yield* compileSteps(yield* unpackSteps(document), version);
-    })());
+    const snapshot = await resultInSlices(unpackAndCompile(document, version));
     // A failure here must not keep the rules out: the rollout's rebuild computes what is missing (and logs its own failure).
     await this.prepare?.(snapshot).catch((error: Error) => this.log.error({ event: 'xds.rebuild.failed', err: error }, 'xds: preparing the policies of the new rules failed'));
     if (this.stopped) return;
@@ -314,4 +312,9 @@ export class RulesSource {
     this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(this.snapshotValue) }, 'rules loaded');
     for (const listener of this.listeners) listener(this.snapshotValue);
   }
+}
+
+/** A checked document to its snapshot (a generator of its own, not a closure made per call: see `resultInSlices`). */
+function* unpackAndCompile(document: PackedDocument, version: number): Steps<RuleSnapshot> {
+  return yield* compileSteps(yield* unpackSteps(document), version);
 }

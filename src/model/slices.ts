@@ -31,17 +31,32 @@ export function runToEnd<T>(steps: Steps<T>): T {
  * the end meanwhile (then the caller holds the result).
  */
 export async function runInSlices(steps: Steps<unknown>): Promise<number> {
+  return (await sliced(steps)).busy;
+}
+
+/** `steps` run in slices between event-loop turns; resolves with their result. */
+export async function resultInSlices<T>(steps: Steps<T>): Promise<T> {
+  return (await sliced(steps)).result;
+}
+
+/**
+ * The driver of both, taking the result from the last `next()`. Not a generator made per call
+ * around `steps` to catch their result: V8 kept what such a closure caught alive after it
+ * returned, often through two scavenges, so every heartbeat body of 2,000 entries read through
+ * it went to the old generation (docs/PERFORMANCE.md, "Promoted by a generator closure").
+ */
+async function sliced<T>(steps: Steps<T>): Promise<{ result: T; busy: number }> {
   let busy = 0;
   for (;;) {
     const sliceStart = performance.now();
     let now = sliceStart;
-    let done = false;
+    let next: IteratorResult<void, T>;
     do {
-      done = steps.next().done === true;
+      next = steps.next();
       now = performance.now();
-    } while (!done && now < sliceStart + SLICE_MS);
+    } while (!next.done && now < sliceStart + SLICE_MS);
     busy += now - sliceStart;
-    if (done) return busy;
+    if (next.done) return { result: next.value, busy };
     await yieldTurn();
   }
 }
@@ -76,15 +91,6 @@ export function* sortInSteps<T>(items: readonly T[], before: (a: T, b: T) => boo
 /** `Array.prototype.sort`'s comparator for a `before` predicate. */
 export function comparator<T>(before: (a: T, b: T) => boolean): (a: T, b: T) => number {
   return (a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
-}
-
-/** `steps` run in slices between event-loop turns; resolves with their result. */
-export async function resultInSlices<T>(steps: Steps<T>): Promise<T> {
-  let result: T | undefined;
-  await runInSlices((function* () {
-    result = yield* steps;
-  })());
-  return result as T;
 }
 
 /** `sortInSteps` run in slices between event-loop turns. */
