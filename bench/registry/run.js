@@ -11,6 +11,8 @@
 //  preloaded): max event-loop delay (monitorEventLoopDelay), its longest stalls' own share and
 //  CPU, max GC pause, RSS; with `workers: N` the ext_proc workers' too; and the same probe's
 //  figures from an idle process run beside the server (idle-process.js): the machine's own stalls.
+//  Then per phase the server's scavenges, their pauses in all, its mark-compacts and how much its
+//  old generation grew between GCs (what brings the next mark-compact; machine noise hardly moves it).
 //  Prints min / median / max over rounds and paired ratios (churn p99 / idle p99 of the same round).
 // Needs `npm run build`. Env: INSTANCES, RATE, PHASE_SECONDS, ROUNDS, SERVER_NICE (moves every server thread's nice value by
 // this much, e.g. -10), CLIENT_NICE (the ext_proc client's main thread, e.g. -5), CPU_PROF_DIR,

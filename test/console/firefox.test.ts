@@ -70,13 +70,22 @@ describeWith(FIREFOX, 'web console (Firefox)', () => {
     expect(await page.$eval('.errors li', (el) => el.textContent)).toMatch(/^Line \d+:\d+: rules\[2\]/);
   });
 
-  it('explain answers the form with the decision', async () => {
+  it('explain answers the form with the decision, and an outbound call with its propagation headers', async () => {
     await page.goto(`${env.admin}/ui/#/explain`);
     await page.waitForSelector('#explain-service');
     await page.type('#explain-service', 'shop.default');
     await page.type('#explain-headers', 'x-canary: gray');
     await page.click('button[type="submit"]');
     await until(async () => (await text('[data-testid="decision"]')) === 'subset version=v2 for default/shop by rule canary-header', 'the explanation', 10_000);
+
+    // The same request as web's outbound call, its env label travelling the chain: the propagation header it carries.
+    await page.select('#explain-side', 'outbound');
+    await page.type('#explain-callerService', 'web');
+    await page.type('#explain-callerLabels', 'env=dev1');
+    await page.type('#explain-callerTransitive', 'env');
+    await page.click('button[type="submit"]');
+    const changes = () => page.$$eval('[data-testid="header-changes"] li', (items) => items.map((item) => item.textContent ?? ''));
+    await until(async () => (await changes()).includes('set rpc-persist-env=dev1'), 'the header changes', 10_000);
   });
 
   it('proxies and routers pages render', async () => {
