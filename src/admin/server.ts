@@ -114,9 +114,10 @@ export class AdminServer {
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler; access: Access }> = [];
   /**
    * Per token with maxInstances, what its calls on their way to the registry do: the instances
-   * they add, those they register at all (new or not), and those they count on removing.
+   * they register (new or not; per key, the instance and how many calls), and those they count
+   * on removing.
    */
-  private readonly pending = new Map<AuthToken, { adding: Map<string, number>; registering: Map<string, number>; removing: Set<string> }>();
+  private readonly pending = new Map<AuthToken, { registering: Map<string, { instance: Instance; calls: number }>; removing: Set<string> }>();
   /** Per token with maxInstances, its instances in the registry. */
   private readonly quotaCounts: ScopeCounts<AuthToken>;
   private readonly openApi = JSON.stringify(openApiDocument(VERSION));
@@ -301,7 +302,7 @@ export class AdminServer {
     const holder = this.deps.registry.at(namespace, service, parsed.instance.host, parsed.instance.port);
     this.authorizeDisplacing(grant, parsed.instance, holder, '');
     const displaced = holder && holder.id !== id ? [holder] : [];
-    const release = this.reserveQuota(grant, { adding: existing ? [] : [instanceKey(parsed.instance)], registering: [instanceKey(parsed.instance)], removing: displaced }, () => '');
+    const release = this.reserveQuota(grant, { adding: existing ? [] : [instanceKey(parsed.instance)], registering: [parsed.instance], removing: displaced }, () => '');
     try {
       await this.deps.sync.register(parsed.instance);
     } finally {
@@ -333,7 +334,7 @@ export class AdminServer {
         changes.close();
       }
     }
-    const release = this.reserveQuota(grant, { adding: fresh.map(({ instance }) => instanceKey(instance)), registering: register.map(instanceKey), removing }, (k) => `register[${fresh[k]!.i}]: `);
+    const release = this.reserveQuota(grant, { adding: fresh.map(({ instance }) => instanceKey(instance)), registering: register, removing }, (k) => `register[${fresh[k]!.i}]: `);
     let existed: boolean[];
     try {
       // A quota counted on the deregistrations: they are durable before any registration is written.
@@ -501,36 +502,50 @@ export class AdminServer {
   /**
    * Checks a call's new instances against the token's `maxInstances`, net of the instances it
    * removes (displaced at an address or deregistered, all within the token's scope, as their
-   * checks required), and reserves them. A removal counts only while no other call of the token
-   * on its way registers that instance (it may move away first, and then nothing is removed),
-   * and for one call only; an instance another call counts on removing counts as added when
-   * this one registers it. Calls on their way add to the count, never take from it, so
-   * concurrent ones cannot overshoot. `where(k)` names the k-th new instance in a refusal.
+   * checks required), and reserves them. An instance a call on its way registers counts while
+   * the registry does not hold it, whichever of several such calls fails or lands first, and
+   * whatever removed it meanwhile (a DELETE: the write brings it back). A removal counts only
+   * while no other call of the token on its way registers that instance (it may move away first,
+   * and then nothing is removed), and for one call only; an instance another call counts on
+   * removing counts as added when this one registers it. Calls on their way add to the count,
+   * never take from it, so concurrent ones cannot overshoot. `where(k)` names the k-th new
+   * instance in a refusal.
    */
-  private reserveQuota(grant: AuthToken | undefined, call: { adding: readonly string[]; registering: readonly string[]; removing: readonly Instance[] }, where: (k: number) => string): () => void {
+  private reserveQuota(grant: AuthToken | undefined, call: { adding: readonly string[]; registering: readonly Instance[]; removing: readonly Instance[] }, where: (k: number) => string): () => void {
     if (grant?.maxInstances === undefined) return () => {};
-    const pending = this.pending.get(grant) ?? { adding: new Map<string, number>(), registering: new Map<string, number>(), removing: new Set<string>() };
+    const pending = this.pending.get(grant) ?? { registering: new Map<string, { instance: Instance; calls: number }>(), removing: new Set<string>() };
     this.pending.set(grant, pending);
-    const newKeys = [...new Set(call.adding)];
-    const adding = newKeys.filter((key) => !pending.adding.has(key));
-    const kept = call.registering.filter((key) => pending.removing.has(key)).length;
+    const adding = [...new Set(call.adding)].filter((key) => !pending.registering.has(key));
+    const registering = call.registering.map(instanceKey);
+    const kept = registering.filter((key) => pending.removing.has(key)).length;
     const removing = [...new Set(call.removing.map(instanceKey))].filter((key) => !pending.removing.has(key) && !pending.registering.has(key));
     // One count for the whole call: counting per entry scanned the registry once per batch entry (45 s for 2,000).
-    const registered = this.quotaCounts.registered(grant) + pending.adding.size;
+    const registered = this.quotaCounts.registered(grant) + this.landingAnew(pending.registering);
     const over = this.deps.auth.quotaOverflow(grant, registered, adding.length + kept, removing.length);
     if (over) {
       const at = over.first < adding.length ? where(call.adding.indexOf(adding[over.first]!)) : '';
       throw new HttpError(403, at ? `${at}${over.message}; nothing was changed` : over.message);
     }
-    // Every call adding a key holds it: it stays counted while any of them is on its way, whichever fails.
-    countCalls(pending.adding, newKeys, 1);
-    countCalls(pending.registering, call.registering, 1);
+    call.registering.forEach((instance, i) => {
+      const entry = pending.registering.get(registering[i]!);
+      if (entry) entry.calls++;
+      else pending.registering.set(registering[i]!, { instance, calls: 1 });
+    });
     for (const key of removing) pending.removing.add(key);
     return () => {
-      countCalls(pending.adding, newKeys, -1);
-      countCalls(pending.registering, call.registering, -1);
+      for (const key of registering) {
+        const entry = pending.registering.get(key)!;
+        if (--entry.calls === 0) pending.registering.delete(key);
+      }
       for (const key of removing) pending.removing.delete(key);
     };
+  }
+
+  /** Of the instances calls on their way register, those the registry does not hold: each adds one when its write lands. */
+  private landingAnew(registering: ReadonlyMap<string, { instance: Instance }>): number {
+    let count = 0;
+    for (const { instance } of registering.values()) if (!this.deps.registry.get(instance.namespace, instance.service, instance.id)) count++;
+    return count;
   }
 
   /** Heartbeat and deregister: the token must cover the service, and the instance's labels when it exists. */
@@ -618,11 +633,3 @@ function instanceKey(instance: { namespace: string; service: string; id: string 
   return `${instance.namespace}/${instance.service}/${instance.id}`;
 }
 
-/** Adds (or takes) one call to (from) each key's count of calls on their way; a key without calls leaves the map. */
-function countCalls(calls: Map<string, number>, keys: readonly string[], by: 1 | -1): void {
-  for (const key of keys) {
-    const count = (calls.get(key) ?? 0) + by;
-    if (count === 0) calls.delete(key);
-    else calls.set(key, count);
-  }
-}

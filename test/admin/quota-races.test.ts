@@ -29,6 +29,7 @@ async function call(path: string, body: unknown) {
   return { status: response.status, json: (await response.json()) as { error?: string } };
 }
 const pod = (id: string, n: number) => ({ service: 'pods', id, host: `10.1.0.${n}`, port: 80, metadata: { user: id }, ephemeral: false });
+const remove = (id: string) => fetch(`${env.admin}/v1/instances/default/pods/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
 const placed = async () => ((await api(env.admin, 'GET', '/v1/instances?service=pods')).json.instances as { id: string; host: string }[]).map((i) => `${i.id}@${i.host}`).sort();
 
 test('a displacement on its way is no credit to other calls, nor to one that moves the displaced instance away', async () => {
@@ -61,7 +62,7 @@ test('a batch counting on a deregistration that fails registers nothing', async 
 });
 
 test('a new instance two calls register at once stays counted while the second is on its way after the first failed', async () => {
-  expect((await fetch(`${env.admin}/v1/instances/default/pods/b`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+  expect((await remove('b')).status).toBe(200);
   let failFirst!: () => void;
   let releaseSecond!: () => void;
   const firstFails = new Promise<void>((resolve) => (failFirst = resolve));
@@ -82,4 +83,42 @@ test('a new instance two calls register at once stays counted while the second i
   expect((await second).status).toBe(200);
   expect(d.status).toBe(403);
   expect(await placed()).toEqual(['a@10.1.0.1', 'c@10.1.0.3']);
+});
+
+test('an instance one call registered and another call on its way re-registers counts once', async () => {
+  expect((await remove('b')).status).toBe(200);
+  let releaseSecond!: () => void;
+  const secondHeld = new Promise<void>((resolve) => (releaseSecond = resolve));
+  const putAll = EmbeddedStore.prototype.putAll;
+  let writesOfC = 0;
+  jest.spyOn(EmbeddedStore.prototype, 'putAll').mockImplementation(function (this: EmbeddedStore, puts) {
+    if (!puts.some((p) => p.key.endsWith('/c'))) return putAll.call(this, puts);
+    return ++writesOfC === 1 ? putAll.call(this, puts) : secondHeld.then(() => putAll.call(this, puts));
+  });
+  const first = call('/v1/instances', pod('c', 3));
+  const second = call('/v1/instances', pod('c', 3));
+  expect((await first).status).toBe(200);
+  expect((await remove('a')).status).toBe(200);
+  const d = await call('/v1/instances', pod('d', 4)); // c and d: 2 of 2
+  releaseSecond();
+  expect((await second).status).toBe(200);
+  expect(d.status).toBe(200);
+  expect(await placed()).toEqual(['c@10.1.0.3', 'd@10.1.0.4']);
+});
+
+test('a re-registration on its way of an instance a DELETE removes still counts: its write brings it back', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const putAll = EmbeddedStore.prototype.putAll;
+  jest.spyOn(EmbeddedStore.prototype, 'putAll').mockImplementation(function (this: EmbeddedStore, puts) {
+    return puts.some((p) => p.key.endsWith('/a')) ? held.then(() => putAll.call(this, puts)) : putAll.call(this, puts);
+  });
+  const again = call('/v1/instances', pod('a', 1)); // an agent registering a again
+  await until(() => jest.mocked(EmbeddedStore.prototype.putAll).mock.calls.length > 0, 'the held write');
+  expect((await remove('a')).status).toBe(200);
+  const c = await call('/v1/instances', pod('c', 3)); // a is on its way back: 2 of 2
+  release();
+  expect((await again).status).toBe(200);
+  expect(c.status).toBe(403);
+  expect(await placed()).toEqual(['a@10.1.0.1', 'b@10.1.0.2']);
 });

@@ -384,8 +384,8 @@ describeWith(CHROMIUM, 'web console: a service cut into more subsets than its pa
   beforeAll(async () => {
     buildConsole();
     env = await startApp();
-    // A per-user selector over 1,004 users: 6 instances share one user, the rest have one each.
-    const users = Array.from({ length: 1009 }, (_, i) => ({ service: 'users', host: `10.2.${i >> 8}.${i & 255}`, port: 80, metadata: { user: i < 6 ? 'shared' : `u${i}` } }));
+    // A per-user selector over 1,004 users: 6 instances share one user, registered last (so only the page's sort puts it first), the rest have one each.
+    const users = Array.from({ length: 1009 }, (_, i) => ({ service: 'users', host: `10.2.${i >> 8}.${i & 255}`, port: 80, metadata: { user: i >= 1003 ? 'shared' : `u${i}` } }));
     expect((await api(env.admin, 'POST', '/v1/instances/batch', { register: users })).status).toBe(200);
     const rules = 'rules:\n  - name: per-user\n    service: users\n    destinations:\n      - name: own\n        labels: { user: shared }\n';
     expect((await api(env.admin, 'PUT', '/v1/rules', rules)).status).toBe(200);
