@@ -16,7 +16,8 @@ function shardOf(key: string): number {
  * when it grows, and again once deleted entries fill its spare room: 35-80 ms at 1,000,000 keys,
  * with ext_proc's event loop waiting. Past SPLIT_AT keys the entries are spread over 16 Maps by
  * a hash of the key, so each copy is a sixteenth of that. It does not merge back when it
- * shrinks. Keys are not kept in insertion order across shards: no caller iterates it.
+ * shrinks. `entries()` is not in insertion order across shards (its callers group or sort what
+ * they read), and a walk begun before the split goes on reading the Map the keys left.
  */
 export class ShardedMap<V> {
   private one: Map<string, V> | undefined = new Map();

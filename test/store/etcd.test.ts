@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Etcd3, Range } from 'etcd3';
 import { silentLogger } from '../../src/log/logger';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
+import { SPLIT_AT } from '../../src/model/sharded-map';
 import { copyUnslashedKeys } from '../../src/store/etcd-unslashed';
 import { StoreUnavailableError, type StoreEvent, type StorePut } from '../../src/store/store';
 import { Registry } from '../../src/registry/registry';
@@ -251,6 +252,31 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await until(() => events.length === 7, 'the new watch to deliver');
     await proxy.close();
   });
+
+  test('past the split of the mirror into shards, a relist after a compaction keeps, changes, adds and deletes the right keys, each once', async () => {
+    const many = SPLIT_AT + 904; // 5,000: the mirror is sharded
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const logs: string[] = [];
+    const behind = await store(proxy.endpoint, logs);
+    const writer = await store();
+    const events = record(behind);
+    await writer.putAll(Array.from({ length: many }, (_, i) => ({ key: `k/${i}`, value: 'v1' })));
+    await until(() => events.length === many, 'the watch to see every put', 20_000);
+    proxy.cut();
+    await writer.putAll([{ key: 'k/7', value: 'v2' }, { key: 'k/new', value: 'v1' }]);
+    for (const i of [0, 1234, 4999]) await writer.delete(`k/${i}`);
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    const { header } = await client.kv.range({ key: Buffer.from(prefix) });
+    await client.kv.compact({ revision: header.revision, physical: true });
+    client.close();
+    proxy.restore();
+    await until(() => logs.some((m) => m.includes('resynchronised')), 'a relist after the compaction', 10_000);
+    const listed = new Map((await behind.list('k/')).entries.map((e) => [e.key, e.value] as const));
+    expect(listed.size).toBe(many - 3 + 1);
+    expect([listed.get('k/7'), listed.get('k/new'), listed.get('k/0'), listed.get('k/1234'), listed.get('k/4999'), listed.get('k/4998')]).toEqual(['v2', 'v1', undefined, undefined, undefined, 'v1']);
+    expect(events.slice(many).map((e) => `${e.type} ${e.key} ${e.value ?? ''}`).sort()).toEqual(['delete k/0 ', 'delete k/1234 ', 'delete k/4999 ', 'put k/7 v2', 'put k/new v1']);
+    await proxy.close();
+  }, 60_000);
 
   describe('a prefix is a path segment', () => {
     /** Another deployment on the same etcd whose prefix starts with this one's characters: `/test-1-staging/`. */
