@@ -221,26 +221,37 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await proxy.close();
   }, 15_000);
 
-  test('a watch whose revision etcd compacted away lists again: nothing lost, nothing applied twice', async () => {
+  /** A store reaching etcd through a proxy that can cut it off, one writing directly, and the events the first is handed. */
+  async function storeBehindProxy() {
     const proxy = await CuttableProxy.start(etcd.endpoint(0));
     const logs: string[] = [];
     const behind = await store(proxy.endpoint, logs);
-    const writer = await store();
-    const events = record(behind);
-    await writer.put('k/stays', 'v1');
-    await writer.put('k/changes', 'v1');
-    await writer.put('k/goes', 'v1');
-    await until(() => events.length === 3, 'the watch to see three puts');
+    return { proxy, logs, behind, writer: await store(), events: record(behind) };
+  }
+
+  /** `changes` written while the proxy is cut, then compacted away in etcd: the store behind the proxy must relist. */
+  async function missedAndCompacted(proxy: CuttableProxy, logs: string[], changes: () => Promise<void>): Promise<void> {
     proxy.cut();
-    await writer.put('k/changes', 'v2');
-    await writer.delete('k/goes');
-    await writer.put('k/new', 'v1');
+    await changes();
     const client = new Etcd3({ hosts: etcd.endpoint(0) });
     const { header } = await client.kv.range({ key: Buffer.from(prefix) });
     await client.kv.compact({ revision: header.revision, physical: true });
     client.close();
     proxy.restore();
     await until(() => logs.some((m) => m.includes('resynchronised')), 'a relist after the compaction', 10_000);
+  }
+
+  test('a watch whose revision etcd compacted away lists again: nothing lost, nothing applied twice', async () => {
+    const { proxy, logs, behind, writer, events } = await storeBehindProxy();
+    await writer.put('k/stays', 'v1');
+    await writer.put('k/changes', 'v1');
+    await writer.put('k/goes', 'v1');
+    await until(() => events.length === 3, 'the watch to see three puts');
+    await missedAndCompacted(proxy, logs, async () => {
+      await writer.put('k/changes', 'v2');
+      await writer.delete('k/goes');
+      await writer.put('k/new', 'v1');
+    });
     expect((await behind.list('k/')).entries).toEqual([
       { key: 'k/changes', value: 'v2' },
       { key: 'k/new', value: 'v1' },
@@ -255,22 +266,13 @@ describeWithEtcd('etcd store against a real etcd', () => {
 
   test('past the split of the mirror into shards, a relist after a compaction keeps, changes, adds and deletes the right keys, each once', async () => {
     const many = SPLIT_AT + 904; // 5,000: the mirror is sharded
-    const proxy = await CuttableProxy.start(etcd.endpoint(0));
-    const logs: string[] = [];
-    const behind = await store(proxy.endpoint, logs);
-    const writer = await store();
-    const events = record(behind);
+    const { proxy, logs, behind, writer, events } = await storeBehindProxy();
     await writer.putAll(Array.from({ length: many }, (_, i) => ({ key: `k/${i}`, value: 'v1' })));
     await until(() => events.length === many, 'the watch to see every put', 20_000);
-    proxy.cut();
-    await writer.putAll([{ key: 'k/7', value: 'v2' }, { key: 'k/new', value: 'v1' }]);
-    for (const i of [0, 1234, 4999]) await writer.delete(`k/${i}`);
-    const client = new Etcd3({ hosts: etcd.endpoint(0) });
-    const { header } = await client.kv.range({ key: Buffer.from(prefix) });
-    await client.kv.compact({ revision: header.revision, physical: true });
-    client.close();
-    proxy.restore();
-    await until(() => logs.some((m) => m.includes('resynchronised')), 'a relist after the compaction', 10_000);
+    await missedAndCompacted(proxy, logs, async () => {
+      await writer.putAll([{ key: 'k/7', value: 'v2' }, { key: 'k/new', value: 'v1' }]);
+      for (const i of [0, 1234, 4999]) await writer.delete(`k/${i}`);
+    });
     const listed = new Map((await behind.list('k/')).entries.map((e) => [e.key, e.value] as const));
     expect(listed.size).toBe(many - 3 + 1);
     expect([listed.get('k/7'), listed.get('k/new'), listed.get('k/0'), listed.get('k/1234'), listed.get('k/4999'), listed.get('k/4998')]).toEqual(['v2', 'v1', undefined, undefined, undefined, 'v1']);
