@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Chunks } from './chunks';
 import { encodeDeltaResource, encodeSotwResources } from './codec';
 import { runInSlices, runToEnd, type Steps } from '../model/slices';
+import { giveBack } from './spare-buffers';
 import type { ResourceType } from './types';
 
 /**
@@ -10,9 +11,8 @@ import type { ResourceType } from './types';
  * long build (LONG_BUILD_MS or more) kept the thread busy, so one large resource under steady
  * churn takes at most a quarter of the thread; and 1 ms per BYTES_PER_REST_MS it built, up to
  * MAX_SIZE_REST_MS, so a 100,000-endpoint assignment (8 MB) goes out about once a second:
- * every version costs a buffer of its size, and each stream two more (the response and
- * grpc-js's framed copy) which only a full GC frees once they outlive a scavenge, and every
- * subscribed Envoy a rebuild of its subsets. The cap keeps the size's share of a rest well
+ * every version costs a build, each stream grpc-js's framed copy of it (which only a full GC
+ * frees once it outlives a scavenge), and every subscribed Envoy a rebuild of its subsets. The cap keeps the size's share of a rest well
  * inside `xds.rolloutWaitMs` (a rollout's make step waits for the new version's ACK). A rest
  * under LONG_BUILD_MS is none: small resources go out as soon as they change.
  */
@@ -24,11 +24,19 @@ const MAX_SIZE_REST_MS = 1000;
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
 
-/** One resource at one version, encoded once and shared by every stream that receives it. */
+/**
+ * One resource at one version, encoded once and shared by every stream that receives it. Once
+ * the cache retires it (a newer version is served, or the resource went) and nothing holds it,
+ * its bytes are given back for a later build to reuse, and reading them throws.
+ */
 export class CachedResource {
   private delta: Chunks | undefined;
   private bytes: Uint8Array | undefined;
+  private length = 0;
   private hash: string | undefined;
+  /** Writes in flight and config dumps converting it: its bytes are given back only once none is left. */
+  private holds = 0;
+  private retired = false;
   /** Until ready: what builds (if lazy) and hashes it, in steps; shared by `prepare` and the synchronous getters. */
   private steps: Steps<void> | undefined;
   private preparing: Promise<number> | undefined;
@@ -43,7 +51,25 @@ export class CachedResource {
     private readonly onReady?: (resource: CachedResource) => void,
   ) {
     if (typeof source === 'function') this.steps = this.work(source);
-    else this.bytes = source;
+    else this.setBytes(source);
+  }
+
+  /**
+   * Keeps the bytes from reuse until `release`: a stream's write between being queued and
+   * grpc-js serializing it, or a config dump converting them across turns.
+   */
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (--this.holds === 0 && this.retired) this.recycle();
+  }
+
+  /** No stream may be sent this version any more: its bytes go back once nothing holds them. */
+  retire(): void {
+    this.retired = true;
+    if (this.holds === 0) this.recycle();
   }
 
   /** False until a stream (or the config dump) asked for it: resources nobody subscribes to are never encoded. */
@@ -53,7 +79,7 @@ export class CachedResource {
 
   /** Bytes of the encoded resource; 0 until built. */
   get size(): number {
-    return this.bytes?.length ?? 0;
+    return this.length;
   }
 
   /** Bytes and version known: reading them costs nothing. */
@@ -63,7 +89,10 @@ export class CachedResource {
 
   /** The resource as a `google.protobuf.Any`, as SotW responses carry it (built now if need be). */
   get any(): Uint8Array {
-    if (this.bytes === undefined) this.finish();
+    if (this.bytes === undefined) {
+      if (this.retired) throw new Error(`${this.name}: version ${this.hash ?? '(unbuilt)'} was read after the cache retired it`);
+      this.finish();
+    }
     return this.bytes!;
   }
 
@@ -94,13 +123,25 @@ export class CachedResource {
 
   private *work(build: () => Steps<Uint8Array>): Steps<void> {
     const bytes = yield* build();
-    this.bytes = bytes;
+    this.setBytes(bytes);
     const hash = createHash('sha256');
     for (let at = 0; at < bytes.length; at += HASH_STEP_BYTES) {
       hash.update(bytes.subarray(at, at + HASH_STEP_BYTES));
       if (at + HASH_STEP_BYTES < bytes.length) yield;
     }
     this.setHash(hash);
+  }
+
+  private setBytes(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.length = bytes.length;
+  }
+
+  private recycle(): void {
+    if (this.bytes === undefined) return;
+    giveBack(this.bytes);
+    this.bytes = undefined;
+    this.delta = undefined;
   }
 
   private finish(): void {
@@ -114,6 +155,13 @@ export class CachedResource {
     this.steps = undefined;
     this.onReady?.(this);
   }
+}
+
+/** `resource` is what streams may send of `name` now; the version it replaces is retired. */
+function setReady(table: TypeTable, name: string, resource: CachedResource): void {
+  const replaced = table.ready.get(name);
+  table.ready.set(name, resource);
+  if (replaced && replaced !== resource && replaced !== table.entries.get(name)) replaced.retire();
 }
 
 interface TypeTable {
@@ -131,7 +179,10 @@ interface TypeTable {
   everything?: { readonly version: number; readonly resources: readonly CachedResource[]; readonly body: Buffer };
 }
 
-/** Versioned resources per type. A `put` with unchanged bytes changes nothing. */
+/**
+ * Versioned resources per type. A `put` with unchanged bytes changes nothing. A version leaves
+ * `ready` (replaced by a newer one, or removed) retired: streams only send what is ready.
+ */
 export class ResourceCache {
   private readonly tables = new Map<ResourceType, TypeTable>();
 
@@ -141,7 +192,7 @@ export class ResourceCache {
     const resource = new CachedResource(name, any);
     if (table.entries.get(name)?.version === resource.version) return false;
     table.entries.set(name, resource);
-    table.ready.set(name, resource);
+    setReady(table, name, resource);
     table.version++;
     return true;
   }
@@ -155,7 +206,8 @@ export class ResourceCache {
     const resource = new CachedResource(name, build, performance.now(), () => {
       // Versions may finish out of order: only a newer one replaces what streams may send.
       const newest = table.ready.get(name);
-      if (table.entries.get(name) === resource || (table.entries.has(name) && (!newest || newest.createdAt <= resource.createdAt))) table.ready.set(name, resource);
+      if (table.entries.get(name) === resource || (table.entries.has(name) && (!newest || newest.createdAt <= resource.createdAt))) setReady(table, name, resource);
+      else resource.retire(); // overtaken while it built: never sent
     });
     table.entries.set(name, resource);
     table.version++;
@@ -176,6 +228,7 @@ export class ResourceCache {
   /** Returns true when the resource existed. */
   remove(type: ResourceType, name: string): boolean {
     const table = this.table(type);
+    table.ready.get(name)?.retire();
     table.ready.delete(name);
     table.restUntil.delete(name);
     if (!table.entries.delete(name)) return false;

@@ -4,6 +4,7 @@ import { ENDPOINT_LIST_KEY, LB_NAMESPACE } from '../model/envoy-contract';
 import { endpointAddress, instanceLabel, type Instance } from '../model/instance';
 import { anyOf, enumValue, fieldSize, putTag, putVarint, varintSize } from './codec';
 import type { SubsetPolicy } from './selectors';
+import { takeBuffer } from './spare-buffers';
 import { ITEMS_PER_STEP, runToEnd, sortInSteps, type Steps } from '../model/slices';
 
 /**
@@ -282,6 +283,7 @@ export function encodeAssignment(name: string, instances: readonly Instance[], s
  * copied first, so the registry may change them between steps. Endpoints are sorted by address
  * (IPv4 as numbers, then others as text), duplicates dropped (the sort is stable: the first
  * listed stays), then grouped by locality keeping that order, in arrays reused between builds.
+ * A large assignment is written into a buffer a retired version gave back (see spare-buffers.ts).
  */
 export function* assignmentSteps(name: string, live: readonly Instance[], selectorKeys: readonly string[] = []): Steps<{ any: Uint8Array; skipped: string[] }> {
   const arrays = takeBuildArrays(live.length);
@@ -339,7 +341,7 @@ export function* assignmentSteps(name: string, live: readonly Instance[], select
   let claSize = fieldSize(nameBytes);
   const sizes = groups.map((group, g) => fieldSize(localities[g]!.length) + fieldSize(1 + varintSize(localityWeight(group))) + group.endpointBytes);
   for (const size of sizes) claSize += fieldSize(size);
-  const out = Buffer.allocUnsafe(fieldSize(typeUrl.length) + fieldSize(claSize));
+  const out = takeBuffer(fieldSize(typeUrl.length) + fieldSize(claSize));
   let at = putTag(out, 0, LEN(1), typeUrl.length);
   at += out.write(typeUrl, at, 'latin1');
   at = putTag(out, at, LEN(2), claSize);

@@ -181,7 +181,12 @@ export class XdsServer {
     // The newest finished version: under churn a newer one may have started building meanwhile.
     const cached = this.cache.servable(type, name);
     if (!cached) return undefined;
-    return { type_url: type.url, version: cached.version, resourceJson: await resultInSlices(anyJsonChunkSteps(cached.any)) };
+    cached.hold();
+    try {
+      return { type_url: type.url, version: cached.version, resourceJson: await resultInSlices(anyJsonChunkSteps(cached.any)) };
+    } finally {
+      cached.release();
+    }
   }
 
   close(): void {

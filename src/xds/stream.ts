@@ -370,7 +370,11 @@ export abstract class XdsStream {
     state.sentBytes = 0;
     for (const resource of record.resources) state.sentBytes += resource.size;
     this.ctx.pushes.inc([state.type.short]);
-    this.call.write(response);
+    // Queued behind a write still going out, the response references the cached bytes until grpc-js serializes it.
+    for (const resource of record.resources) resource.hold();
+    this.call.write(response, () => {
+      for (const resource of record.resources) resource.release();
+    });
     if (changedClusters.length > 0) this.resendAssignments(changedClusters);
   }
 

@@ -1,9 +1,11 @@
-import { ResourceCache } from '../../src/xds/cache';
+import * as http2 from 'node:http2';
+import { CachedResource, ResourceCache } from '../../src/xds/cache';
 import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
 import { runInSlices, runToEnd, type Steps } from '../../src/model/slices';
+import { envoyRoot } from '../../src/protos/root';
 import { EDS } from '../../src/xds/types';
 import { turnsDuring } from '../support/turns';
-import { TYPE, XdsTestClient, instance, startXds, type Harness } from './helpers';
+import { TYPE, XdsTestClient, decodeAny, eventually, instance, startXds, type Dump, type Harness } from './helpers';
 
 /** Instances on distinct IPv4 addresses, in an order that is not the sorted one. */
 function manyInstances(service: string, count: number, version = 'v1'): ReturnType<typeof instance>[] {
@@ -173,4 +175,121 @@ describe('a large cluster over ADS', () => {
     expect(received.length).toBeGreaterThanOrEqual(2);
     expect(last.nonce).not.toBe(first.nonce);
   }, 120_000);
+});
+
+const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const DiscoveryRequest = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+const DiscoveryResponse = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+
+/** A SotW request as a gRPC message: uncompressed flag, length, bytes. */
+function grpcFrame(request: object): Buffer {
+  const bytes = DiscoveryRequest.encode(DiscoveryRequest.fromObject(request)).finish();
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(bytes.length, 1);
+  return Buffer.concat([head, bytes]);
+}
+
+/** Reads the stream (resuming it) until `count` whole responses came. */
+async function readResponses(stream: http2.ClientHttp2Stream, count: number): Promise<{ type_url: string; resources: { type_url: string; value: Uint8Array }[] }[]> {
+  let data = Buffer.alloc(0);
+  const responses: { type_url: string; resources: { type_url: string; value: Uint8Array }[] }[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${responses.length} of ${count} responses came`)), 10_000);
+    stream.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      while (data.length >= 5 && data.length >= 5 + data.readUInt32BE(1)) {
+        const length = data.readUInt32BE(1);
+        responses.push(DiscoveryResponse.decode(data.subarray(5, 5 + length)) as unknown as (typeof responses)[number]);
+        data = data.subarray(5 + length);
+      }
+      if (responses.length >= count) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return responses;
+}
+
+describe("a retired version's buffer", () => {
+  const lazy = (count: number, version: string) => function* (): Steps<Uint8Array> {
+    return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
+  };
+  /** Puts and builds a version of 5,000 endpoints (400 KB: large enough to take a spare buffer); returns it, ready. */
+  async function build(cache: ResourceCache, version: string): Promise<CachedResource> {
+    cache.putLazy(EDS, 'big.default', lazy(5000, version));
+    await cache.prepare(EDS, 'big.default');
+    return cache.servable(EDS, 'big.default')!;
+  }
+
+  it('is reused by a later build once a newer version is ready, and the retired version can no longer be read', async () => {
+    const cache = new ResourceCache();
+    const v1 = await build(cache, 'v1');
+    const buffer1 = v1.any.buffer;
+    const v2 = await build(cache, 'v2');
+    expect(v2.any.buffer).not.toBe(buffer1); // v1 was still served while v2 built
+    expect(() => v1.any).toThrow(/retired/);
+    expect(v1.version).toMatch(/^[\w-]{16}$/); // what was sent of it stays known
+
+    const v3 = await build(cache, 'v3');
+    expect(v3.any.buffer).toBe(buffer1);
+    const expected = Buffer.from(encodeAssignment('big.default', manyInstances('big', 5000, 'v3')).any);
+    expect(Buffer.compare(Buffer.from(v3.any), expected)).toBe(0);
+  });
+
+  it('is kept while something holds the version (a write not yet serialized, a config dump), and given back at the release', async () => {
+    const cache = new ResourceCache();
+    const v1 = await build(cache, 'v1');
+    const buffer1 = v1.any.buffer;
+    const bytes1 = Buffer.from(v1.any);
+    v1.hold();
+    const v2 = await build(cache, 'v2'); // retires v1, held
+    const buffer2 = v2.any.buffer;
+    const v3 = await build(cache, 'v3'); // retires v2: its buffer is free, v1's is not
+    expect(v3.any.buffer).not.toBe(buffer1);
+    expect(Buffer.compare(Buffer.from(v1.any), bytes1)).toBe(0);
+    v1.release();
+    expect(() => v1.any).toThrow(/retired/);
+    const buffer4 = (await build(cache, 'v4')).any.buffer;
+    const buffer5 = (await build(cache, 'v5')).any.buffer; // v4 is still served while v5 builds: each took one of the two spares
+    expect(new Set([buffer4, buffer5])).toEqual(new Set([buffer1, buffer2]));
+  });
+
+  it('a response queued behind a write the client has not read is sent with the bytes of its own version', async () => {
+    const h = await startXds();
+    const session = http2.connect(`http://127.0.0.1:${h.port}`);
+    try {
+      for (let s = 0; s < 3000; s++) h.registry.upsert(instance(`svc${s}`, 9000));
+      const register = (version: string): void => {
+        for (const i of manyInstances('big', 5000, version)) h.registry.upsert(i);
+      };
+      register('v1');
+      // A client that does not read: the CDS response (3,001 clusters, about 500 KB) fills the
+      // flow-control window, and the EDS response written after it waits in the stream unserialized.
+      const stream = session.request({ ':method': 'POST', ':path': ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+      stream.write(grpcFrame({ node: { id: 'slow' }, type_url: TYPE.CDS }));
+      stream.write(grpcFrame({ type_url: TYPE.EDS, resource_names: ['big.default'] }));
+      await eventually(() => (h.xds.configDump() as Dump).streams[0]?.types.eds?.awaiting_ack != null, 10_000, 'the EDS response');
+
+      // Two newer versions built meanwhile (by config dumps): v1 is retired, its buffer must not be the one v3 is written into.
+      for (const version of ['v2', 'v3']) {
+        const before = (await h.xds.resource('endpoints', 'big.default'))!.version;
+        register(version);
+        for (let tries = 0; (await h.xds.resource('endpoints', 'big.default'))!.version === before; tries++) {
+          if (tries === 100) throw new Error(`${version} was never built`);
+          await new Promise((r) => setTimeout(r, 20)); // the debounced rebuild has not put it yet
+        }
+      }
+
+      const responses = await readResponses(stream, 2);
+      const eds = responses.find((r) => r.type_url === TYPE.EDS)!;
+      const assignment = decodeAny(eds.resources[0]!).message as { endpoints: { lb_endpoints: { metadata: { filter_metadata: Record<string, { fields: Record<string, { stringValue: string }> }> } }[] }[] };
+      const versions = assignment.endpoints.flatMap((locality) => locality.lb_endpoints.map((e) => e.metadata.filter_metadata['envoy.lb']!.fields['version']!.stringValue));
+      expect(versions).toHaveLength(5000);
+      expect(new Set(versions)).toEqual(new Set(['v1']));
+    } finally {
+      session.destroy();
+      await h.close();
+    }
+  }, 60_000);
 });
