@@ -12,9 +12,10 @@ import type { ResourceType } from './types';
  * churn takes at most a quarter of the thread; and 1 ms per BYTES_PER_REST_MS it built, up to
  * MAX_SIZE_REST_MS, so a 100,000-endpoint assignment (8 MB) goes out about once a second:
  * every version costs a build, each stream grpc-js's framed copy of it (which only a full GC
- * frees once it outlives a scavenge), and every subscribed Envoy a rebuild of its subsets. The cap keeps the size's share of a rest well
- * inside `xds.rolloutWaitMs` (a rollout's make step waits for the new version's ACK). A rest
- * under LONG_BUILD_MS is none: small resources go out as soon as they change.
+ * frees once it outlives a scavenge), and every subscribed Envoy a rebuild of its subsets. The
+ * cap keeps the size's share of a rest well inside `xds.rolloutWaitMs` (a rollout's make step
+ * waits for the new version's ACK). A rest under LONG_BUILD_MS is none: small resources go out
+ * as soon as they change.
  */
 const LONG_BUILD_MS = 10;
 const REST_PER_BUSY = 3;
@@ -74,7 +75,7 @@ export class CachedResource {
 
   /** False until a stream (or the config dump) asked for it: resources nobody subscribes to are never encoded. */
   get built(): boolean {
-    return this.bytes !== undefined;
+    return this.bytes !== undefined || this.hash !== undefined;
   }
 
   /** Bytes of the encoded resource; 0 until built. */

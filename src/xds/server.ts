@@ -245,6 +245,7 @@ export class XdsServer {
       const names = request.resource_names;
       const wildcard = type.wildcardServesAll && (names.length === 0 || names.includes('*'));
       const body = wildcard ? this.cache.everything(type).body : names.flatMap((n) => this.cache.get(type, n)?.any ?? []);
+      // No hold on the resources: grpc-js serializes a unary answer within `done`, before another build can reuse their bytes.
       done(null, encodeSotwResponse(this.cache.version(type), type.url, '', body));
     } catch (err) {
       done({ code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${(err as Error).message}` });

@@ -1,11 +1,12 @@
 import { performance } from 'node:perf_hooks';
 
 /**
- * Buffers of large built resources, reused from one version to the next. V8 counts every new
- * buffer as external memory and starts a full GC once about 64 MB of it came since the last:
- * with an Envoy subscribed to a 100,000-endpoint cluster under churn, each push's new 8 MB
- * assignment (beside grpc-js's framed copy of it) brought one or two full GCs of 12–20 ms into
- * every 5 s churn phase (docs/PERFORMANCE.md, "A retired assignment's buffer is reused").
+ * Buffers of large built resources, reused from one version to the next. V8 counts a new
+ * buffer's bytes as external memory towards the limit that starts a full GC: with an Envoy
+ * subscribed to a 100,000-endpoint cluster under churn, each version's new 8 MB assignment,
+ * alive until the next (past two scavenges, so only a full GC freed it), brought one or two
+ * full GCs of 5–20 ms into every 5 s churn phase (docs/PERFORMANCE.md, "A retired
+ * assignment's buffer is reused").
  * A buffer comes back only when the cache retires the version it holds and no stream or config
  * dump still reads it (`CachedResource.retire`).
  */
