@@ -154,7 +154,8 @@ export class CachedResource {
   private setHash(hash: Hash): void {
     this.hash = hash.digest('base64url').slice(0, 16);
     this.steps = undefined;
-    this.onReady?.(this);
+    if (this.retired) this.recycle(); // its resource went while it built: never served
+    else this.onReady?.(this);
   }
 }
 
@@ -229,6 +230,8 @@ export class ResourceCache {
   /** Returns true when the resource existed. */
   remove(type: ResourceType, name: string): boolean {
     const table = this.table(type);
+    // A build under way is retired too: a resource added again under the name never serves it.
+    table.entries.get(name)?.retire();
     table.ready.get(name)?.retire();
     table.ready.delete(name);
     table.restUntil.delete(name);

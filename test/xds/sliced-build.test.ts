@@ -101,6 +101,25 @@ describe('building large resources in slices', () => {
     expect(cache.servable(EDS, 'big.default')).toBe(v2);
   });
 
+  it('a version still building when its resource is removed is never served, also once the name is added again', async () => {
+    const cache = new ResourceCache();
+    const lazy = (count: number, version: string) => function* (): Steps<Uint8Array> {
+      return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
+    };
+    cache.putLazy(EDS, 'big.default', lazy(20_000, 'removed'));
+    const removed = cache.get(EDS, 'big.default')!;
+    const building = cache.prepare(EDS, 'big.default');
+    expect(removed.ready).toBe(false); // under way, in slices
+    cache.remove(EDS, 'big.default');
+    cache.putLazy(EDS, 'big.default', lazy(10, 'added'));
+    const added = cache.get(EDS, 'big.default')!;
+    await building;
+    expect(cache.servable(EDS, 'big.default')).toBeUndefined();
+    expect(() => removed.any).toThrow(/retired/);
+    await cache.prepare(EDS, 'big.default');
+    expect(cache.servable(EDS, 'big.default')).toBe(added);
+  });
+
   it('after a long build, the next build of the same resource waits (a small one is otherwise ready at once)', async () => {
     const cache = new ResourceCache();
     const lazy = (count: number) => function* (): Steps<Uint8Array> {
