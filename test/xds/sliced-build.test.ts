@@ -15,6 +15,13 @@ function manyInstances(service: string, count: number, version = 'v1'): ReturnTy
   });
 }
 
+/** A version of big.default built when first read: `count` instances labelled `version`. */
+function lazy(count: number, version: string): () => Steps<Uint8Array> {
+  return function* () {
+    return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
+  };
+}
+
 describe('building large resources in slices', () => {
   it('a ClusterLoadAssignment built in slices is the same bytes as one built at once, and other work runs between the slices', async () => {
     const instances = manyInstances('big', 30_000);
@@ -58,9 +65,6 @@ describe('building large resources in slices', () => {
 
   it('while the current version builds, streams may send the newest ready one; a version finishing late never replaces a newer one', async () => {
     const cache = new ResourceCache();
-    const lazy = (count: number, version: string) => function* (): Steps<Uint8Array> {
-      return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
-    };
     cache.putLazy(EDS, 'big.default', lazy(10, 'v1'));
     await cache.get(EDS, 'big.default')!.prepare();
     const v1 = cache.servable(EDS, 'big.default')!;
@@ -85,13 +89,10 @@ describe('building large resources in slices', () => {
 
   it('builds one version of a resource at a time: a version put while one builds waits for the next prepare', async () => {
     const cache = new ResourceCache();
-    const lazy = (version: string) => function* (): Steps<Uint8Array> {
-      return (yield* assignmentSteps('big.default', manyInstances('big', 20_000, version))).any;
-    };
-    cache.putLazy(EDS, 'big.default', lazy('v1'));
+    cache.putLazy(EDS, 'big.default', lazy(20_000, 'v1'));
     const v1 = cache.get(EDS, 'big.default')!;
     const first = cache.prepare(EDS, 'big.default');
-    cache.putLazy(EDS, 'big.default', lazy('v2'));
+    cache.putLazy(EDS, 'big.default', lazy(20_000, 'v2'));
     const v2 = cache.get(EDS, 'big.default')!;
     expect(cache.prepare(EDS, 'big.default')).toBe(first);
     await first;
@@ -103,9 +104,6 @@ describe('building large resources in slices', () => {
 
   it('a version still building when its resource is removed is never served, also once the name is added again', async () => {
     const cache = new ResourceCache();
-    const lazy = (count: number, version: string) => function* (): Steps<Uint8Array> {
-      return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
-    };
     cache.putLazy(EDS, 'big.default', lazy(20_000, 'removed'));
     const removed = cache.get(EDS, 'big.default')!;
     const building = cache.prepare(EDS, 'big.default');
@@ -122,16 +120,13 @@ describe('building large resources in slices', () => {
 
   it('after a long build, the next build of the same resource waits (a small one is otherwise ready at once)', async () => {
     const cache = new ResourceCache();
-    const lazy = (count: number) => function* (): Steps<Uint8Array> {
-      return (yield* assignmentSteps('big.default', manyInstances('big', count))).any;
-    };
-    cache.putLazy(EDS, 'small.default', lazy(10));
+    cache.putLazy(EDS, 'small.default', lazy(10, 'v1'));
     void cache.prepare(EDS, 'small.default');
     expect(cache.get(EDS, 'small.default')!.ready).toBe(true);
 
-    cache.putLazy(EDS, 'big.default', lazy(50_000)); // far more than 10 ms of work
+    cache.putLazy(EDS, 'big.default', lazy(50_000, 'v1')); // far more than 10 ms of work
     await cache.prepare(EDS, 'big.default');
-    cache.putLazy(EDS, 'big.default', lazy(10));
+    cache.putLazy(EDS, 'big.default', lazy(10, 'v2'));
     const next = cache.prepare(EDS, 'big.default');
     expect(cache.get(EDS, 'big.default')!.ready).toBe(false);
     await next;
@@ -231,9 +226,6 @@ async function readResponses(stream: http2.ClientHttp2Stream, count: number): Pr
 }
 
 describe("a retired version's buffer", () => {
-  const lazy = (count: number, version: string) => function* (): Steps<Uint8Array> {
-    return (yield* assignmentSteps('big.default', manyInstances('big', count, version))).any;
-  };
   /** Puts and builds a version of 5,000 endpoints (400 KB: large enough to take a spare buffer); returns it, ready. */
   async function build(cache: ResourceCache, version: string): Promise<CachedResource> {
     cache.putLazy(EDS, 'big.default', lazy(5000, version));
