@@ -11,8 +11,8 @@ import type { ResourceType } from './types';
  * long build (LONG_BUILD_MS or more) kept the thread busy, so one large resource under steady
  * churn takes at most a quarter of the thread; and 1 ms per BYTES_PER_REST_MS it built, up to
  * MAX_SIZE_REST_MS, so a 100,000-endpoint assignment (8 MB) goes out about once a second:
- * every version costs a build, each stream grpc-js's framed copy of it (which only a full GC
- * frees once it outlives a scavenge), and every subscribed Envoy a rebuild of its subsets. The
+ * every version costs a build, each stream grpc-js's framed copy of it (freed by the next
+ * scavenge once written), and every subscribed Envoy a rebuild of its subsets. The
  * cap keeps the size's share of a rest well inside `xds.rolloutWaitMs` (a rollout's make step
  * waits for the new version's ACK). A rest under LONG_BUILD_MS is none: small resources go out
  * as soon as they change.
