@@ -18,3 +18,5 @@ server.on('stream', (stream) => {
   });
 });
 server.listen(Number(process.argv[2]), '127.0.0.1', () => process.send?.('ready'));
+// A clean exit on SIGTERM flushes what V8 printed (--trace-gc-nvp for bench/extproc/gc.js).
+process.on('SIGTERM', () => process.exit(0));

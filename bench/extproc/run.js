@@ -7,16 +7,14 @@
 // ratios per round. Env: BENCH_REQUESTS, ROUNDS, SCALES (instances, e.g. 100,100000). Needs `npm run build`
 // and h2load (Debian package nghttp2-client).
 'use strict';
-const { execFileSync, fork, spawn } = require('node:child_process');
-const { untilServing } = require('../serving');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { writeFixture, requestFrame } = require('./fixture');
+const { startFloors, startMetaroute } = require('./servers');
 const { envoyRoot } = require('../../dist/protos/root');
-const { encodeDecision } = require('../../dist/extproc/responses');
 const { triple, pairedRatios } = require('../registry/stats');
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 100000);
@@ -24,17 +22,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);
 const WARMUP = Math.max(10000, REQUESTS / 10);
 const STREAMS = 64;
-const ROOT = path.join(__dirname, '..', '..');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-'));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function h2load(port, requests, payload, logFile) {
   const args = ['-n', String(requests), '-c', '1', '-m', String(STREAMS), '-d', payload,
@@ -86,15 +74,6 @@ function checkAnswer(port, frame) {
   });
 }
 
-async function startMetaroute(fixture) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
-    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  await untilServing(child);
-  return { child, port };
-}
-
 async function main() {
   const frame = requestFrame();
   const payload = path.join(OUT, 'request.bin');
@@ -103,31 +82,22 @@ async function main() {
 
   // Every server runs for the whole bench; the rounds measure them in turn (A, B, C, D, A, B ...),
   // so a slow minute of the shared machine hits every variant, not one.
-  const answer = encodeDecision({ kind: 'subset', labels: { version: 'gray' } });
-  for (const [name, script] of [['baseline node:http2', 'baseline-server.js'], ['grpc-js call layer, no logic', 'grpc-bare-server.js']]) {
-    const port = await freePort();
-    const server = fork(path.join(__dirname, script), [String(port), answer.toString('base64')]);
-    await new Promise((r) => server.once('message', r));
-    variants.push({ name, port, pid: server.pid, stop: () => server.kill() });
-  }
+  variants.push(...(await startFloors()));
   for (const instances of SCALES) {
     const fixture = writeFixture(path.join(OUT, `world-${instances}`), instances);
-    const started = Date.now();
-    const { child, port } = await startMetaroute(fixture);
-    const loadSeconds = (Date.now() - started) / 1000;
-    await checkAnswer(port, frame);
-    const rss = () => Number(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024;
-    variants.push({ name: `metaroute ${fixture.rules} rules, ${instances} instances`, port, pid: child.pid, rss, loadSeconds, stop: () => child.kill('SIGTERM') });
+    const server = await startMetaroute(fixture);
+    const loadSeconds = (Date.now() - server.startedAt) / 1000;
+    await checkAnswer(server.port, frame);
+    const rss = () => Number(fs.readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024;
+    variants.push({ ...server, rss, loadSeconds });
   }
   for (const v of variants) h2load(v.port, WARMUP, payload);
   for (const v of variants) v.runs = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) v.runs.push(measure(v.name, v.port, payload, v.pid));
   }
-  for (const v of variants) {
-    v.rssMiB = v.rss?.();
-    v.stop();
-  }
+  for (const v of variants) v.rssMiB = v.rss?.();
+  await Promise.all(variants.map((v) => v.stop()));
 
   const col = (v, key) => triple(v.runs.map((r) => r[key]));
   console.log(`\nbench/extproc: ${REQUESTS} requests per run, ${STREAMS} concurrent streams on one connection (h2load), ${ROUNDS} interleaved rounds, ${os.cpus().length} cores; min / median / max\n`);

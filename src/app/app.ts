@@ -9,6 +9,7 @@ import { JwtVerifier } from '../context/identity';
 import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
+import { warmUpExtProc } from '../extproc/warm-up';
 import { Registry } from '../registry/registry';
 import { INSTANCES_PREFIX, RegistryStoreSync } from '../registry/store-sync';
 import { RoutingEngine } from '../routing/engine';
@@ -198,6 +199,7 @@ export class App {
     // tell which was written last (its mirror has no write order), so it must not see the one that
     // lost. Nothing else waits for it (with etcd slow, binding the ports would).
     const dropped = sync.dropAtLoad();
+    if (extProcServer) await warmUp(config, engine, log);
     const ports: BoundPorts = {
       extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log)) : await dropped.then(() => workers!.start()),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls, 'xds', log)),
@@ -322,6 +324,17 @@ export function decideOptionsOf(config: ServerConfig) {
   const { maxHeaderBytes, maxHeadersCount, maxMetadataBytes, identity, edge, outboundRouterFailure } = config.extProc;
   const jwt = identity.jwt ? new JwtVerifier(identity.jwt) : undefined;
   return { maxHeaderBytes, maxHeadersCount, maxMetadataBytes, identity, jwt, edge, outboundRouterFailure };
+}
+
+/** Warms the ext_proc path before its listener binds (`extproc/warm-up.ts`); a failure is logged, never fatal. */
+export async function warmUp(config: ServerConfig, engine: RoutingEngine, log: Logger): Promise<void> {
+  if (config.extProc.warmUpStreams === 0) return;
+  try {
+    const { streams, ms } = await warmUpExtProc(engine, decideOptionsOf(config), GRPC_OPTIONS, config.extProc.warmUpStreams);
+    log.info({ event: 'extproc.warm-up', streams, ms: Math.round(ms) }, `ext_proc: warmed up with ${streams} streams in ${Math.round(ms)} ms`);
+  } catch (error) {
+    log.warn({ event: 'extproc.warm-up', error: (error as Error).message }, `ext_proc: warm-up failed (${(error as Error).message}); serving without it`);
+  }
 }
 
 /** The ext_proc gRPC server (with its health service) over `engine`; not yet bound. */

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger';
 import { Readiness } from '../extproc/health';
 import { bindGrpc, shutdownGrpc } from './grpc-server';
 import { serverCredentials } from './grpc-security';
-import { createExtProcServer, routingSide } from './app';
+import { createExtProcServer, routingSide, warmUp } from './app';
 import { FollowPrimaryRollout } from './follow-rollout';
 import { MirrorStore } from './mirror-store';
 import type { FromWorker, ToWorker } from './workers';
@@ -84,6 +84,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
       process.exit(0);
     });
   };
+  await warmUp(config, engine, log);
   const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log));
   readiness.set('serving');
   send({ t: 'ready', port });

@@ -55,6 +55,8 @@ export interface ServerConfig {
      * so that the sidecar's own `failure_mode_allow` decides (a fail-closed sidecar needs it).
      */
     readonly outboundRouterFailure: 'pass' | 'fail';
+    /** ext_proc streams run through a throwaway server before the listener binds, so Envoy's first requests meet optimized code (0: none). */
+    readonly warmUpStreams: number;
     /** TLS (mutual with a client CA) on the ext_proc listener; plaintext when absent. */
     readonly tls: TlsConfig | undefined;
     /** Which mutual-TLS clients are served. */
@@ -99,6 +101,7 @@ export const DEFAULTS: ServerConfig = {
     identity: { metadataNamespace: 'envoy.filters.http.jwt_authn', payloadKey: 'jwt_payload', jwt: undefined },
     edge: { protectedHeaders: [], protectedPrefixes: ['x-metaroute-'], clientHeaders: [], onSpoofed: 'reject' },
     outboundRouterFailure: 'pass',
+    warmUpStreams: 3000,
     tls: undefined,
     clients: { certificateNames: [] },
   },
@@ -238,7 +241,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     if (taken) problems.push(taken);
     instances.push(parsed.instance);
   });
-  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxHeadersCount', 'maxMetadataBytes', 'identity', 'edge', 'outboundRouterFailure', 'tls', 'clients']);
+  const extProc = obj(top.extProc, 'extProc', ['maxHeaderBytes', 'maxHeadersCount', 'maxMetadataBytes', 'identity', 'edge', 'outboundRouterFailure', 'warmUpStreams', 'tls', 'clients']);
   const outboundRouterFailure = extProc.outboundRouterFailure ?? DEFAULTS.extProc.outboundRouterFailure;
   if (outboundRouterFailure !== 'pass' && outboundRouterFailure !== 'fail') problems.push(`extProc.outboundRouterFailure: must be pass or fail, got ${JSON.stringify(outboundRouterFailure)}`);
   const extProcTls = parseTls(extProc.tls, 'extProc.tls', baseDir, obj, problems);
@@ -312,6 +315,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
         onSpoofed: onSpoofed === 'strip' ? 'strip' : 'reject',
       },
       outboundRouterFailure: outboundRouterFailure === 'fail' ? 'fail' : 'pass',
+      warmUpStreams: int(extProc.warmUpStreams, 'extProc.warmUpStreams', DEFAULTS.extProc.warmUpStreams, 0, 100_000),
       tls: extProcTls,
       clients: parseExtProcClients(extProc.clients, (extProc.tls as { clientCaFile?: unknown } | undefined)?.clientCaFile !== undefined, obj, problems),
     },

@@ -41,7 +41,7 @@ test('environment variables override the file; paths resolve against the file', 
 });
 
 test('every bad field is named, at once', () => {
-  const file = write('ports: { admin: 9901, xds: -1 }\nextProc: { maxHeaderBytes: "big", edge: { onSpoofed: maybe }, outboundRouterFailure: open }\nregistery: {}\nregistry:\n  instances:\n    - { service: shop, host: 10.0.0.1, port: 99999 }\n');
+  const file = write('ports: { admin: 9901, xds: -1 }\nextProc: { maxHeaderBytes: "big", edge: { onSpoofed: maybe }, outboundRouterFailure: open, warmUpStreams: -1 }\nregistery: {}\nregistry:\n  instances:\n    - { service: shop, host: 10.0.0.1, port: 99999 }\n');
   const problems = problemsOf(file);
   expect(problems).toEqual(expect.arrayContaining([
     expect.stringMatching(/^ports\.admin: 9901 is Envoy's admin port/),
@@ -49,6 +49,7 @@ test('every bad field is named, at once', () => {
     expect.stringMatching(/^extProc\.maxHeaderBytes: must be an integer/),
     expect.stringMatching(/^extProc\.edge\.onSpoofed: must be reject or strip/),
     expect.stringMatching(/^extProc\.outboundRouterFailure: must be pass or fail, got "open"/),
+    expect.stringMatching(/^extProc\.warmUpStreams: must be an integer/),
     expect.stringMatching(/^registery: unknown field/),
     expect.stringMatching(/^registry\.instances\[0\]\.port: /),
   ]));

@@ -5,11 +5,15 @@ import { App } from '../../src/app/app';
 import { DEFAULTS, type ServerConfig } from '../../src/config/config';
 import { captureLogs } from './logs';
 
-/** A real metaroute on loopback with ephemeral ports and a fresh data directory. */
+/**
+ * A real metaroute on loopback with ephemeral ports and a fresh data directory. Without an
+ * `extProc` override it skips the ext_proc warm-up (up to a second of each start;
+ * test/extproc/warm-up.test.ts covers it, and tests giving `extProc` get the default).
+ */
 export async function startApp(overrides: Partial<ServerConfig> = {}): Promise<{ app: App; admin: string; extProc: string; dataDir: string; logs: string[] }> {
   const dataDir = overrides.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-test-'));
   const { logger, lines: logs } = captureLogs();
-  const app = await App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, ...overrides, dataDir }, logger);
+  const app = await App.start({ ...DEFAULTS, extProc: { ...DEFAULTS.extProc, warmUpStreams: 0 }, ports: { extProc: 0, xds: 0, admin: 0 }, ...overrides, dataDir }, logger);
   return { app, admin: `http://127.0.0.1:${app.ports.admin}`, extProc: `127.0.0.1:${app.ports.extProc}`, dataDir, logs };
 }
 

@@ -1,0 +1,157 @@
+// bench/extproc/gc.js: what V8's garbage collector does while ext_proc streams arrive at a fixed
+// rate (one stream per request, as Envoy opens them), in metaroute and in the two floors
+// (bench/extproc/servers.js: a bare node:http2 handler, grpc-js with no logic), so what is
+// Node's and grpc-js's shows apart from what is metaroute's. Every server runs for the whole
+// bench with --trace-gc-nvp; each is driven in turn (A, B, C, D, A, B ...) at RATE requests/s for
+// SECONDS, ROUNDS times, after one WARMUP_SECONDS drive each: the first load after start, shown
+// on its own, because V8's first mark-compact under load holds everything since the start. Each
+// window follows SETTLE_SECONDS of the same load, unmeasured: a server idle while the others ran
+// had its heap shrunk by V8 meanwhile, and took seconds to settle again.
+// h2load's --rps starts streams in bursts (about 40 every 10 ms at 4,000/s), so its latencies
+// run longer than Envoy's evenly arriving requests would meet.
+// Per server and window, from the GC lines of its main isolate inside the window: scavenges and
+// their pauses; bytes allocated and promoted per request; mark-compacts, their pauses, and the
+// part of them spent finalizing external strings (Node makes every HTTP/2 header value one) and
+// evacuating. Prints min / median / max over rounds and paired ratios against grpc-js with no
+// logic. Env: RATE (4000), SECONDS (15), ROUNDS (3), WARMUP_SECONDS (10), SETTLE_SECONDS (5),
+// SCALES (instances, 100,100000). Needs `npm run build` and h2load (Debian package nghttp2-client).
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { writeFixture, requestFrame } = require('./fixture');
+const { startFloors, startMetaroute } = require('./servers');
+const { triple, pairedRatios, percentile } = require('../registry/stats');
+
+const RATE = Number(process.env.RATE ?? 4000);
+const SECONDS = Number(process.env.SECONDS ?? 15);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 10);
+const SETTLE_SECONDS = Number(process.env.SETTLE_SECONDS ?? 5);
+const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);
+const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-gc-bench-'));
+const SERVER_OPTIONS = { nodeArgs: ['--trace-gc-nvp'], keepStdout: true };
+
+/** h2load at RATE streams/s on one connection for `seconds`; asynchronous, so the bench keeps reading the servers' stdout (a full pipe would stall a server's GC trace, and the server). */
+function drive(port, payload, seconds) {
+  const log = path.join(OUT, `h2load-${port}.log`);
+  const args = ['-c', '1', '-m', '256', '--rps', String(RATE), '-D', String(seconds), '--log-file', log, '-d', payload,
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.ext_proc.v3.ExternalProcessor/Process`];
+  return new Promise((resolve, reject) => {
+    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.once('error', (error) => reject(error.code === 'ENOENT' ? new Error('h2load not found: apt-get install -y nghttp2-client') : error));
+    child.once('exit', (code) => {
+      const counts = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out);
+      if (code !== 0 || !counts) return reject(new Error(`h2load exited with ${code}\n${out}`));
+      const micros = fs.readFileSync(log, 'utf8').trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000).sort((a, b) => a - b);
+      fs.rmSync(log);
+      resolve({ requests: Number(counts[2]), failed: Number(counts[1]) - Number(counts[2]), p99: percentile(micros, 0.99), max: micros[micros.length - 1] });
+    });
+  });
+}
+
+/** The `--trace-gc-nvp` lines of a server's main isolate (the first to print): time since its start (ms) and fields. */
+function gcEvents(stdout) {
+  const events = [];
+  let main;
+  for (const line of stdout.split('\n')) {
+    const m = /^\[\d+:(0x[0-9a-f]+)\]\s+([\d.]+) ms: (.*)$/.exec(line);
+    if (!m) continue;
+    main ??= m[1];
+    if (m[1] !== main) continue; // a worker thread's isolate
+    const fields = {};
+    for (const pair of m[3].split(' ')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) fields[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    events.push({ atMs: Number(m[2]), kind: fields.gc, f: (name) => Number.parseFloat(fields[name] ?? '0') });
+  }
+  return events;
+}
+
+/** GC figures of one window: its requests' share of what was allocated and promoted, and the pauses. */
+function windowFigures(events, window) {
+  const inside = events.filter((e) => e.atMs >= window.fromMs && e.atMs <= window.toMs);
+  const scavenges = inside.filter((e) => e.kind === 's');
+  const compactions = inside.filter((e) => e.kind === 'mc');
+  const sum = (list, name) => list.reduce((total, e) => total + e.f(name), 0);
+  const pauses = compactions.map((e) => e.f('pause')).sort((a, b) => a - b);
+  const longest = compactions.reduce((worst, e) => (worst && worst.f('pause') >= e.f('pause') ? worst : e), undefined);
+  const seconds = (window.toMs - window.fromMs) / 1000;
+  return {
+    p99: window.p99, max: window.max,
+    scavengesPerSecond: scavenges.length / seconds,
+    scavengeMsPerSecond: sum(scavenges, 'pause') / seconds,
+    allocatedKiB: sum(scavenges, 'allocated') / window.requests / 1024,
+    promotedKiB: sum(scavenges, 'promoted') / window.requests / 1024,
+    compactionsPerSecond: compactions.length / seconds,
+    compactionMsPerSecond: sum(compactions, 'pause') / seconds,
+    compactionMedianMs: pauses.length ? percentile(pauses, 0.5) : 0,
+    compactionMaxMs: pauses.length ? pauses[pauses.length - 1] : 0,
+    externalStringsShare: pauses.length ? sum(compactions, 'clear.external_string_table') / sum(compactions, 'pause') : 0,
+    longest: longest && { pause: longest.f('pause'), externalStrings: longest.f('clear.external_string_table'), evacuate: longest.f('evacuate'), mark: longest.f('mark') },
+  };
+}
+
+async function measure(server, payload, seconds) {
+  const fromMs = Date.now() - server.startedAt;
+  const result = await drive(server.port, payload, seconds);
+  if (result.failed > 0) throw new Error(`${server.name}: ${result.failed} streams failed`);
+  return { ...result, fromMs, toMs: Date.now() - server.startedAt };
+}
+
+async function main() {
+  const payload = path.join(OUT, 'request.bin');
+  fs.writeFileSync(payload, requestFrame());
+  const servers = await startFloors(SERVER_OPTIONS);
+  for (const instances of SCALES) servers.push(await startMetaroute(writeFixture(path.join(OUT, `world-${instances}`), instances), SERVER_OPTIONS));
+
+  for (const s of servers) s.warmup = await measure(s, payload, WARMUP_SECONDS);
+  for (const s of servers) s.windows = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of servers) {
+      if (SETTLE_SECONDS > 0) await measure(s, payload, SETTLE_SECONDS);
+      s.windows.push(await measure(s, payload, SECONDS));
+    }
+  }
+  for (const s of servers) {
+    const events = gcEvents(await s.stop());
+    if (events.length === 0) throw new Error(`${s.name}: no --trace-gc-nvp lines read`);
+    s.first = windowFigures(events, s.warmup);
+    s.rounds = s.windows.map((w) => windowFigures(events, w));
+  }
+
+  const fmt = (x) => x.toFixed(1);
+  console.log(`\nbench/extproc/gc: ext_proc at ${RATE} streams/s on one connection (h2load), ${SECONDS} s windows after ${SETTLE_SECONDS} s of the same load, ${ROUNDS} interleaved rounds after a ${WARMUP_SECONDS} s first load each; ${os.cpus().length} cores; load average ${os.loadavg().map(fmt).join(' ')}\n`);
+  console.log('The first load after start: its longest mark-compact pause (ms), and of it finalizing external strings, evacuating, marking\n');
+  console.log('| server | mark-compacts | longest pause | external strings | evacuation | marking | client max ms |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const s of servers) {
+    const l = s.first.longest;
+    console.log(`| ${s.name} | ${fmt(s.first.compactionsPerSecond * WARMUP_SECONDS)} | ${l ? `${fmt(l.pause)} | ${fmt(l.externalStrings)} | ${fmt(l.evacuate)} | ${fmt(l.mark)}` : '- | - | - | -'} | ${fmt(s.first.max)} |`);
+  }
+  const columns = [
+    ['client p99 ms', 'p99'], ['client max ms', 'max'], ['scavenges/s', 'scavengesPerSecond'], ['scavenge pauses ms/s', 'scavengeMsPerSecond'],
+    ['allocated KiB/stream', 'allocatedKiB'], ['promoted KiB/stream', 'promotedKiB'], ['mark-compacts/s', 'compactionsPerSecond'],
+    ['mark-compact pause median ms', 'compactionMedianMs'], ['mark-compact pause max ms', 'compactionMaxMs'], ['external strings, share of mark-compact pauses', 'externalStringsShare'],
+  ];
+  console.log('\nThen, min / median / max over rounds\n');
+  console.log(`| server | ${columns.map(([title]) => title).join(' | ')} |`);
+  console.log(`|---|${columns.map(() => '---:').join('|')}|`);
+  for (const s of servers) console.log(`| ${s.name} | ${columns.map(([, key]) => triple(s.rounds.map((r) => r[key]))).join(' | ')} |`);
+  const bare = servers[1];
+  const pauseMsPerSecond = (s) => s.rounds.map((r) => r.scavengeMsPerSecond + r.compactionMsPerSecond);
+  console.log('\npaired by round against grpc-js with no logic, min / median / max:');
+  for (const s of servers.slice(2)) {
+    console.log(`  ${s.name}: promoted per stream ${triple(pairedRatios(bare.rounds.map((r) => r.promotedKiB), s.rounds.map((r) => r.promotedKiB)))}, GC pause time per second ${triple(pairedRatios(pauseMsPerSecond(bare), pauseMsPerSecond(s)))}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
