@@ -10,15 +10,14 @@
 // (Debian package nghttp2-client). Not a test: numbers go to docs/PERFORMANCE.md.
 'use strict';
 const { execFileSync, fork, spawn } = require('node:child_process');
-const { freePort, untilServing, waitFor } = require('../serving');
+const { freePort, untilServing } = require('../serving');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { stringify } = require('yaml');
 const { writeFixture, SERVICES } = require('../extproc/fixture');
 const { encodeDecision } = require('../../dist/extproc/responses');
-const { findEnvoy } = require('../../scripts/envoy-bin');
 const { upstreamBootstrap, gatewayBootstrap } = require('./bootstrap');
+const { ENVOY, startEnvoy: startEnvoyIn } = require('./envoy-process');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -28,7 +27,6 @@ const STREAMS = Number(process.env.BENCH_STREAMS ?? 8);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 100000);
 const ROOT = path.join(__dirname, '..', '..');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-envoy-'));
-const ENVOY = findEnvoy();
 /** The fixture's last service; its matching rule is the last of ten (bench/extproc/fixture.js). */
 const CLUSTER = `svc-${SERVICES - 1}.default`;
 const REQUEST = { path: '/api/items?uid=12345&page=2', headers: { 'x-user-role': 'staff' } };
@@ -36,15 +34,9 @@ const children = [];
 
 
 async function startEnvoy(name, bootstrap) {
-  const config = path.join(OUT, `${name}.yaml`);
-  fs.writeFileSync(config, stringify(bootstrap));
-  execFileSync(ENVOY, ['--mode', 'validate', '-c', config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const log = fs.openSync(path.join(OUT, `${name}.log`), 'w');
-  const child = spawn(ENVOY, ['-c', config, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], { stdio: ['ignore', log, log] });
-  children.push(child);
-  const admin = bootstrap.admin.address.socket_address.port_value;
-  await waitFor(`Envoy ${name}`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
-  return { admin, pid: child.pid };
+  const envoy = await startEnvoyIn(OUT, name, bootstrap);
+  children.push(envoy.child);
+  return envoy;
 }
 
 async function startMetaroute() {

@@ -16,13 +16,13 @@
 // logic. Env: RATE (4000), SECONDS (15), ROUNDS (3), WARMUP_SECONDS (10), SETTLE_SECONDS (5),
 // SCALES (instances, 100,100000). Needs `npm run build` and h2load (Debian package nghttp2-client).
 'use strict';
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { writeFixture, requestFrame } = require('./fixture');
 const { startFloors, startMetaroute } = require('./servers');
 const { triple, pairedRatios, percentile } = require('../registry/stats');
+const { runH2load, startedWithin } = require('../h2load');
 
 const RATE = Number(process.env.RATE ?? 4000);
 const SECONDS = Number(process.env.SECONDS ?? 15);
@@ -34,24 +34,14 @@ const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-gc-bench-'));
 const SERVER_OPTIONS = { nodeArgs: ['--trace-gc-nvp'], keepStdout: true };
 
 /** h2load at RATE streams/s on one connection for `seconds`; asynchronous, so the bench keeps reading the servers' stdout (a full pipe would stall a server's GC trace, and the server). */
-function drive(port, payload, seconds) {
+async function drive(port, payload, seconds) {
   const log = path.join(OUT, `h2load-${port}.log`);
-  const args = ['-c', '1', '-m', '256', '--rps', String(RATE), '-D', String(seconds), '--log-file', log, '-d', payload,
-    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.ext_proc.v3.ExternalProcessor/Process`];
-  return new Promise((resolve, reject) => {
-    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.once('error', (error) => reject(error.code === 'ENOENT' ? new Error('h2load not found: apt-get install -y nghttp2-client') : error));
-    child.once('exit', (code) => {
-      const counts = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out);
-      if (code !== 0 || !counts) return reject(new Error(`h2load exited with ${code}\n${out}`));
-      const micros = fs.readFileSync(log, 'utf8').trim().split('\n').map((line) => Number(line.split('\t')[2]) / 1000).sort((a, b) => a - b);
-      fs.rmSync(log);
-      resolve({ requests: Number(counts[2]), failed: Number(counts[1]) - Number(counts[2]), p99: percentile(micros, 0.99), max: micros[micros.length - 1] });
-    });
-  });
+  const out = await runH2load(['-c', '1', '-m', '256', '--rps', String(RATE), '-D', String(seconds), '--log-file', log, '-d', payload,
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.ext_proc.v3.ExternalProcessor/Process`]);
+  const counts = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out);
+  const ms = startedWithin(log, Infinity).map((r) => r.ms).sort((a, b) => a - b);
+  fs.rmSync(log);
+  return { requests: Number(counts[2]), failed: Number(counts[1]) - Number(counts[2]), p99: percentile(ms, 0.99), max: ms[ms.length - 1] };
 }
 
 /** The `--trace-gc-nvp` lines of a server's main isolate (the first to print): time since its start (ms) and fields. */
@@ -86,8 +76,9 @@ function windowFigures(events, window) {
     p99: window.p99, max: window.max,
     scavengesPerSecond: scavenges.length / seconds,
     scavengeMsPerSecond: sum(scavenges, 'pause') / seconds,
-    allocatedKiB: sum(scavenges, 'allocated') / window.requests / 1024,
-    promotedKiB: sum(scavenges, 'promoted') / window.requests / 1024,
+    // Since the GC before it, so every kind counts (a mark-compact evacuates the young generation too).
+    allocatedKiB: sum(inside, 'allocated') / window.requests / 1024,
+    promotedKiB: sum(inside, 'promoted') / window.requests / 1024,
     compactionsPerSecond: compactions.length / seconds,
     compactionMsPerSecond: sum(compactions, 'pause') / seconds,
     compactionMedianMs: pauses.length ? percentile(pauses, 0.5) : 0,

@@ -9,7 +9,7 @@ import { JwtVerifier } from '../context/identity';
 import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
-import { warmUpExtProc } from '../extproc/warm-up';
+import { WARM_UP_LIMIT_MS, warmUpExtProc } from '../extproc/warm-up';
 import { Registry } from '../registry/registry';
 import { INSTANCES_PREFIX, RegistryStoreSync } from '../registry/store-sync';
 import { RoutingEngine } from '../routing/engine';
@@ -331,7 +331,8 @@ export async function warmUp(config: ServerConfig, engine: RoutingEngine, log: L
   if (config.extProc.warmUpStreams === 0) return;
   try {
     const { streams, ms } = await warmUpExtProc(engine, decideOptionsOf(config), GRPC_OPTIONS, config.extProc.warmUpStreams);
-    log.info({ event: 'extproc.warm-up', streams, ms: Math.round(ms) }, `ext_proc: warmed up with ${streams} streams in ${Math.round(ms)} ms`);
+    const cut = streams < config.extProc.warmUpStreams ? ` of ${config.extProc.warmUpStreams} (stopped at its ${WARM_UP_LIMIT_MS / 1000} s limit)` : '';
+    log.info({ event: 'extproc.warm-up', streams, ms: Math.round(ms) }, `ext_proc: warmed up with ${streams} streams${cut} in ${Math.round(ms)} ms`);
   } catch (error) {
     log.warn({ event: 'extproc.warm-up', error: (error as Error).message }, `ext_proc: warm-up failed (${(error as Error).message}); serving without it`);
   }

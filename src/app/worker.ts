@@ -85,6 +85,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
     });
   };
   await warmUp(config, engine, log);
+  if (readiness.phase === 'stopping') return; // stopped while warming up: the server is shut already
   const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log));
   readiness.set('serving');
   send({ t: 'ready', port });

@@ -1,9 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MetricsRegistry } from '../metrics/metrics';
 import type { RoutingEngine } from '../routing/engine';
@@ -14,13 +11,13 @@ import { Writer } from './wire';
 /** Streams in flight at once, as on one of Envoy's connections under load. */
 const CONCURRENCY = 64;
 /** A warm-up still running after this long stops: a starved machine must not hold the start. */
-const LIMIT_MS = 10_000;
-/** A name no service can have (`.invalid` is reserved, RFC 2606), so no router runs. */
-const AUTHORITY = 'metaroute-warm-up.invalid';
+export const WARM_UP_LIMIT_MS = 10_000;
+/** A host no service or cluster can have (a service name starts with a letter or digit; a cluster name has a dot), so no router runs. */
+const AUTHORITY = '-metaroute-warm-up';
 
 /**
- * Runs `streams` ext_proc streams over a local socket through a throwaway server built like the
- * real one, before the real listener binds. Until V8 has optimized grpc-js's and Node's HTTP/2
+ * Runs `streams` ext_proc streams over loopback through a throwaway server built like the real
+ * one, before the real listener binds. Until V8 has optimized grpc-js's and Node's HTTP/2
  * code (most of a stream's cost) and the decoding, a freshly started process driven at 4,000
  * streams/s answered its first second's streams with a p99 of 69–158 ms and a max up to 443 ms,
  * past Envoy's default 200 ms `message_timeout`; warmed, 16–48 ms (docs/PERFORMANCE.md, "The
@@ -30,29 +27,38 @@ const AUTHORITY = 'metaroute-warm-up.invalid';
 export async function warmUpExtProc(engine: RoutingEngine, options: DecideOptions, grpcOptions: grpc.ServerOptions, streams: number): Promise<{ streams: number; ms: number }> {
   const started = performance.now();
   const server = new ExtProcService(engine, new MetricsRegistry(), { ...options, jwt: undefined }).createServer(grpcOptions);
-  // A socket file of this process's own: node:cluster shares a port-0 TCP listener among the
-  // ext_proc workers, which would hand one worker's warm-up connection to another's server.
-  const socket = path.join(os.tmpdir(), `metaroute-warm-up-${process.pid}.sock`);
-  fs.rmSync(socket, { force: true });
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // A listener of this process's own (`exclusive`): node:cluster would share a port-0 listener
+  // among the ext_proc workers and hand one worker's warm-up connection to another's server.
+  const listener = net.createServer((socket) => injector.injectConnection(socket));
   try {
-    await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-    );
-    const session = http2.connect('http://localhost', { createConnection: () => net.connect(socket) });
+    await new Promise<void>((resolve, reject) => listener.once('error', reject).listen({ host: '127.0.0.1', port: 0, exclusive: true }, resolve));
+    listener.on('error', () => undefined); // a later failure fails the streams, and the warm-up with them
+    const session = http2.connect(`http://127.0.0.1:${(listener.address() as net.AddressInfo).port}`);
+    session.on('error', () => undefined); // its streams fail with it, and reject
+    // The bound holds for a stream that never ends too: closing the session fails what is open.
+    const deadline = setTimeout(() => session.destroy(), WARM_UP_LIMIT_MS);
     try {
       let done = 0;
-      while (done < streams && performance.now() - started < LIMIT_MS) {
+      while (done < streams && performance.now() - started < WARM_UP_LIMIT_MS) {
         const batch = Math.min(CONCURRENCY, streams - done);
-        await Promise.all(Array.from({ length: batch }, () => oneStream(session)));
+        try {
+          await Promise.all(Array.from({ length: batch }, () => oneStream(session)));
+        } catch (error) {
+          if (performance.now() - started >= WARM_UP_LIMIT_MS) break; // the deadline closed the session mid-batch
+          throw error;
+        }
         done += batch;
       }
       return { streams: done, ms: performance.now() - started };
     } finally {
+      clearTimeout(deadline);
       session.destroy();
     }
   } finally {
+    listener.close();
+    injector.destroy();
     server.forceShutdown();
-    fs.rmSync(socket, { force: true });
   }
 }
 
@@ -63,7 +69,9 @@ function oneStream(session: http2.ClientHttp2Session): Promise<void> {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ':method': 'POST', ':path': '/envoy.service.ext_proc.v3.ExternalProcessor/Process', 'content-type': 'application/grpc', te: 'trailers' });
     let status: string | undefined;
-    stream.on('trailers', (trailers) => (status = String(trailers['grpc-status'])));
+    const readStatus = (headers: http2.IncomingHttpHeaders) => (status = headers['grpc-status'] === undefined ? status : String(headers['grpc-status']));
+    stream.on('response', readStatus); // a trailers-only answer (an error) carries it here
+    stream.on('trailers', readStatus);
     stream.on('data', () => undefined);
     stream.on('error', reject);
     stream.on('close', () => (status === '0' ? resolve() : reject(new Error(`ext_proc warm-up stream ended with grpc-status ${status ?? 'none'}`))));

@@ -29,6 +29,9 @@ describe('workers: 2', () => {
     const clients: ExtProcClient[] = [];
     try {
       await until(() => stderr.includes('metaroute serving'), `the server to start; stderr:\n${stderr}`, 20000);
+      // Each worker warmed its ext_proc path before it bound (so before the primary said serving), and counted none of it.
+      const beforeServing = stderr.slice(0, stderr.indexOf('metaroute serving'));
+      expect(beforeServing.match(/"event":"extproc.warm-up","streams":3000,/g)).toHaveLength(2);
       const decisions = async () => ((await api(base, 'GET', '/config_dump')).json.workers as { decisions: number }[]).map((w) => w.decisions);
       expect(await decisions()).toEqual([0, 0]);
       expect((await api(base, 'PUT', '/v1/rules', 'rules:\n  - name: to-gray\n    service: shop\n    destinations: [{ name: gray, labels: { version: gray } }]\n')).status).toBe(200);
