@@ -85,7 +85,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
     });
   };
   await warmUp(config, engine, log);
-  if (readiness.phase === 'stopping') return; // stopped while warming up: the server is shut already
+  if (readiness.phase === 'stopping') return; // stopped while warming up (the primary's stop or its stopping phase): not to be bound
   const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log));
   readiness.set('serving');
   send({ t: 'ready', port });

@@ -33,19 +33,23 @@ export async function warmUpExtProc(engine: RoutingEngine, options: DecideOption
   const listener = net.createServer((socket) => injector.injectConnection(socket));
   try {
     await new Promise<void>((resolve, reject) => listener.once('error', reject).listen({ host: '127.0.0.1', port: 0, exclusive: true }, resolve));
-    listener.on('error', () => undefined); // a later failure fails the streams, and the warm-up with them
+    listener.on('error', () => undefined); // a failed accept leaves its streams to the deadline below
     const session = http2.connect(`http://127.0.0.1:${(listener.address() as net.AddressInfo).port}`);
     session.on('error', () => undefined); // its streams fail with it, and reject
     // The bound holds for a stream that never ends too: closing the session fails what is open.
-    const deadline = setTimeout(() => session.destroy(), WARM_UP_LIMIT_MS);
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      session.destroy();
+    }, WARM_UP_LIMIT_MS - (performance.now() - started));
     try {
       let done = 0;
-      while (done < streams && performance.now() - started < WARM_UP_LIMIT_MS) {
+      while (done < streams && !timedOut) {
         const batch = Math.min(CONCURRENCY, streams - done);
         try {
           await Promise.all(Array.from({ length: batch }, () => oneStream(session)));
         } catch (error) {
-          if (performance.now() - started >= WARM_UP_LIMIT_MS) break; // the deadline closed the session mid-batch
+          if (timedOut) break; // the deadline closed the session mid-batch
           throw error;
         }
         done += batch;
