@@ -10,12 +10,12 @@
 // Env: RATE (3000: this 2-core machine's Envoy tops out near 5,000 with ext_proc), ROUNDS (5),
 // INSTANCES (100). Needs `npm run build`, `npm run envoy:install` and h2load.
 'use strict';
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { writeFixture, SERVICES } = require('../extproc/fixture');
-const { freePort, untilServing } = require('../serving');
+const { freePort } = require('../serving');
+const { startMetaroute } = require('../extproc/servers');
 const { triple, pairedRatios, percentile } = require('../registry/stats');
 const { runH2load, startedWithin } = require('../h2load');
 const { upstreamBootstrap, gatewayBootstrap } = require('./bootstrap');
@@ -26,21 +26,10 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const INSTANCES = Number(process.env.INSTANCES ?? 100);
 const CONNECTIONS = 4;
 const DRIVE_SECONDS = 3;
-const ROOT = path.join(__dirname, '..', '..');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-envoy-first-load-'));
 /** The fixture's last service; its matching rule is the last of ten (bench/extproc/fixture.js). */
 const CLUSTER = `svc-${SERVICES - 1}.default`;
 const REQUEST = { path: '/api/items?uid=12345&page=2', headers: { 'x-user-role': 'staff' } };
-
-async function startMetaroute(config, extProcPort) {
-  fs.rmSync(path.join(OUT, 'world', 'data'), { recursive: true, force: true }); // every run starts on an empty store
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', config], {
-    env: { ...process.env, METAROUTE_EXTPROC_PORT: String(extProcPort) }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  await untilServing(child);
-  return { stop: () => (child.kill('SIGTERM'), exited) };
-}
 
 function drive(port, log) {
   return runH2load(['-c', String(CONNECTIONS), '-m', '256', '--rps', String(RATE / CONNECTIONS), '-D', String(DRIVE_SECONDS), '--log-file', log,
@@ -51,7 +40,9 @@ function drive(port, log) {
 function firstSecond(log) {
   const first = startedWithin(log, 1);
   const ms = first.map((r) => r.ms).sort((a, b) => a - b);
-  return { requests: first.length, failed: first.filter((r) => r.status !== 200).length, p99: percentile(ms, 0.99), max: ms[ms.length - 1] };
+  const statuses = {};
+  for (const { status } of first) if (status !== 200) statuses[status] = (statuses[status] ?? 0) + 1;
+  return { requests: first.length, failed: first.filter((r) => r.status !== 200).length, statuses, p99: percentile(ms, 0.99), max: ms[ms.length - 1] };
 }
 
 async function main() {
@@ -69,7 +60,8 @@ async function main() {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const v of variants) {
-        const metaroute = await startMetaroute(v.config, extProcPort);
+        fs.rmSync(path.join(OUT, 'world', 'data'), { recursive: true, force: true }); // every run starts on an empty store
+        const metaroute = await startMetaroute({ ...warm, config: v.config }, { port: extProcPort });
         const log = path.join(OUT, `${v.runs.length}-${v.config === cold ? 'cold' : 'warm'}.log`);
         try {
           await drive(listenerPort, log);
@@ -86,7 +78,11 @@ async function main() {
   console.log('| variant | requests | not 200 | p99 ms | max ms |');
   console.log('|---|---:|---:|---:|---:|');
   for (const v of variants) console.log(`| ${v.name} | ${['requests', 'failed', 'p99', 'max'].map((key) => triple(v.runs.map((r) => r[key]))).join(' | ')} |`);
-  for (const v of variants) console.log(`${v.name}: not 200 in all rounds ${v.runs.reduce((sum, r) => sum + r.failed, 0)} of ${v.runs.reduce((sum, r) => sum + r.requests, 0)}`);
+  for (const v of variants) {
+    const statuses = {};
+    for (const r of v.runs) for (const [status, n] of Object.entries(r.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
+    console.log(`${v.name}: not 200 in all rounds ${v.runs.reduce((sum, r) => sum + r.failed, 0)} of ${v.runs.reduce((sum, r) => sum + r.requests, 0)} ${JSON.stringify(statuses)}`);
+  }
   const [on, off] = variants;
   console.log('\npaired by round, warm-up / none, min / median / max:');
   for (const key of ['p99', 'max']) console.log(`  first second ${key}: ${triple(pairedRatios(off.runs.map((r) => r[key]), on.runs.map((r) => r[key])))}`);

@@ -40,8 +40,9 @@ async function startFloors({ nodeArgs = [], keepStdout = false } = {}) {
   return floors;
 }
 
-async function startMetaroute(fixture, { nodeArgs = [], keepStdout = false } = {}) {
-  const port = await freePort();
+/** `port`: the ext_proc port (one the OS picks when not given). */
+async function startMetaroute(fixture, { nodeArgs = [], keepStdout = false, port: wanted } = {}) {
+  const port = wanted ?? (await freePort());
   const startedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'],
