@@ -14,7 +14,12 @@
 // part of them spent finalizing external strings (Node makes every HTTP/2 header value one) and
 // evacuating. Prints min / median / max over rounds and paired ratios against grpc-js with no
 // logic. Env: RATE (4000), SECONDS (15), ROUNDS (3), WARMUP_SECONDS (10), SETTLE_SECONDS (5),
-// SCALES (instances, 100,100000). Needs `npm run build` and h2load (Debian package nghttp2-client).
+// SCALES (instances, 100,100000), COMPARE_ARGS (node flags) or COMPARE_ROOT (another checkout,
+// built): at each scale a second metaroute runs with those flags or that build, driven in the
+// same rounds, e.g. COMPARE_ARGS="--no-allocation-site-pretenuring" or COMPARE_ROOT=../base;
+// PHASES=1 prints the median of each --trace-gc-nvp phase of the windows' mark-compacts, the
+// largest first, to see which grows with the instances or the build. Needs `npm run build` and
+// h2load (Debian package nghttp2-client).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -30,6 +35,9 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 10);
 const SETTLE_SECONDS = Number(process.env.SETTLE_SECONDS ?? 5);
 const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);
+const PHASES = process.env.PHASES === '1';
+const COMPARE_ARGS = process.env.COMPARE_ARGS ? process.env.COMPARE_ARGS.split(' ') : undefined;
+const COMPARE_ROOT = process.env.COMPARE_ROOT;
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-gc-bench-'));
 const SERVER_OPTIONS = { nodeArgs: ['--trace-gc-nvp'], keepStdout: true };
 
@@ -58,7 +66,7 @@ function gcEvents(stdout) {
       const eq = pair.indexOf('=');
       if (eq > 0) fields[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
-    events.push({ atMs: Number(m[2]), kind: fields.gc, f: (name) => Number.parseFloat(fields[name] ?? '0') });
+    events.push({ atMs: Number(m[2]), kind: fields.gc, fields, f: (name) => Number.parseFloat(fields[name] ?? '0') });
   }
   return events;
 }
@@ -99,7 +107,14 @@ async function main() {
   const payload = path.join(OUT, 'request.bin');
   fs.writeFileSync(payload, requestFrame());
   const servers = await startFloors(SERVER_OPTIONS);
-  for (const instances of SCALES) servers.push(await startMetaroute(writeFixture(path.join(OUT, `world-${instances}`), instances), SERVER_OPTIONS));
+  for (const instances of SCALES) {
+    servers.push(await startMetaroute(writeFixture(path.join(OUT, `world-${instances}`), instances), SERVER_OPTIONS));
+    if (COMPARE_ARGS || COMPARE_ROOT) {
+      const fixture = writeFixture(path.join(OUT, `world-${instances}-compared`), instances); // a data directory of its own
+      const compared = await startMetaroute(fixture, { ...SERVER_OPTIONS, nodeArgs: [...SERVER_OPTIONS.nodeArgs, ...(COMPARE_ARGS ?? [])], root: COMPARE_ROOT && path.resolve(COMPARE_ROOT) });
+      servers.push({ ...compared, name: `${compared.name}, ${COMPARE_ROOT ? path.basename(path.resolve(COMPARE_ROOT)) : COMPARE_ARGS.join(' ')}` });
+    }
+  }
 
   for (const s of servers) s.warmup = await measure(s, payload, WARMUP_SECONDS);
   for (const s of servers) s.windows = [];
@@ -114,6 +129,7 @@ async function main() {
     if (events.length === 0) throw new Error(`${s.name}: no --trace-gc-nvp lines read`);
     s.first = windowFigures(events, s.warmup);
     s.rounds = s.windows.map((w) => windowFigures(events, w));
+    s.compactions = events.filter((e) => e.kind === 'mc' && s.windows.some((w) => e.atMs >= w.fromMs && e.atMs <= w.toMs));
   }
 
   const fmt = (x) => x.toFixed(1);
@@ -140,6 +156,29 @@ async function main() {
   for (const s of servers.slice(2)) {
     console.log(`  ${s.name}: promoted per stream ${triple(pairedRatios(bare.rounds.map((r) => r.promotedKiB), s.rounds.map((r) => r.promotedKiB)))}, GC pause time per second ${triple(pairedRatios(pauseMsPerSecond(bare), pauseMsPerSecond(s)))}`);
   }
+  if (PHASES) printPhases(servers);
+}
+
+/** The median of each phase over the servers' windowed mark-compacts, as a table of the phases largest in any server. */
+function printPhases(servers) {
+  const medians = servers.map((s) => {
+    const byPhase = new Map();
+    for (const e of s.compactions) {
+      for (const [name, value] of Object.entries(e.fields)) {
+        const ms = Number.parseFloat(value);
+        if (name === 'gc' || Number.isNaN(ms)) continue;
+        if (!byPhase.has(name)) byPhase.set(name, []);
+        byPhase.get(name).push(ms);
+      }
+    }
+    return new Map([...byPhase].map(([name, list]) => [name, percentile(list.sort((a, b) => a - b), 0.5)]));
+  });
+  const timed = [...new Set(medians.flatMap((m) => [...m.keys()]))].filter((name) => !/size|allocated|promoted|rate|throughput|survived|semi_space|compaction_speed|nodes|holes|total_size/.test(name));
+  const largest = timed.sort((a, b) => Math.max(...medians.map((m) => m.get(b) ?? 0)) - Math.max(...medians.map((m) => m.get(a) ?? 0))).slice(0, 30);
+  console.log(`\nmark-compact phases, median ms over the windows' mark-compacts (${servers.map((s) => s.compactions.length).join(' / ')} of them)\n`);
+  console.log(`| phase | ${servers.map((s) => s.name).join(' | ')} |`);
+  console.log(`|---|${servers.map(() => '---:').join('|')}|`);
+  for (const name of largest) console.log(`| ${name} | ${medians.map((m) => (m.has(name) ? m.get(name).toFixed(2) : '-')).join(' | ')} |`);
 }
 
 main().catch((e) => {

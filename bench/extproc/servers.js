@@ -40,11 +40,11 @@ async function startFloors({ nodeArgs = [], keepStdout = false } = {}) {
   return floors;
 }
 
-/** `port`: the ext_proc port (one the OS picks when not given). */
-async function startMetaroute(fixture, { nodeArgs = [], keepStdout = false, port: wanted } = {}) {
+/** `port`: the ext_proc port (one the OS picks when not given); `root`: the checkout whose build runs (this one when not given). */
+async function startMetaroute(fixture, { nodeArgs = [], keepStdout = false, port: wanted, root = ROOT } = {}) {
   const port = wanted ?? (await freePort());
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'dist/cli/main.js'), 'serve', '--config', fixture.config], {
     env: { ...process.env, METAROUTE_EXTPROC_PORT: String(port) }, stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'pipe'],
   });
   await untilServing(child);
