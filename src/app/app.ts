@@ -199,10 +199,13 @@ export class App {
     // tell which was written last (its mirror has no write order), so it must not see the one that
     // lost. Nothing else waits for it (with etcd slow, binding the ports would).
     const dropped = sync.dropAtLoad();
-    if (extProcServer) await warmUp(config, engine, log);
+    // TLS files are read before the warm-up, so unusable ones stop the start at once.
+    const extProc = extProcServer && { server: extProcServer, credentials: serverCredentials(config.extProc.tls, 'extProc', log) };
+    const xdsCredentials = serverCredentials(config.xds.tls, 'xds', log);
+    if (extProc) await warmUp(config, engine, log);
     const ports: BoundPorts = {
-      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log)) : await dropped.then(() => workers!.start()),
-      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, serverCredentials(config.xds.tls, 'xds', log)),
+      extProc: extProc ? await bindGrpc(extProc.server, config.host, config.ports.extProc, extProc.credentials) : await dropped.then(() => workers!.start()),
+      xds: await bindGrpc(xdsServer, config.host, config.ports.xds, xdsCredentials),
       admin: await admin.listen(config.ports.admin, config.host),
     };
     if (workers) readiness.onChange((phase) => workers.setPhase(phase));

@@ -84,9 +84,12 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
       process.exit(0);
     });
   };
+  // Read before the warm-up: a worker whose TLS files are unusable fails at once, and one the
+  // primary keeps replacing while they stay so does not spend a warm-up on each try.
+  const credentials = serverCredentials(config.extProc.tls, 'extProc', log);
   await warmUp(config, engine, log);
   if (readiness.phase === 'stopping') return; // stopped while warming up (the primary's stop or its stopping phase): not to be bound
-  const port = await bindGrpc(server, config.host, config.ports.extProc, serverCredentials(config.extProc.tls, 'extProc', log));
+  const port = await bindGrpc(server, config.host, config.ports.extProc, credentials);
   readiness.set('serving');
   send({ t: 'ready', port });
 }

@@ -1,10 +1,14 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { App } from '../../src/app/app';
 import { DEFAULTS, type ServerConfig } from '../../src/config/config';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
 import { MetarouteProcess } from '../support/metaroute-process';
 import { makeTestPki, opensslAvailable, rotatingFiles, type TestPki } from '../support/certificates';
+import { captureLogs } from '../support/logs';
 import { TYPE, XdsTestClient, names } from '../xds/helpers';
 
 /**
@@ -54,6 +58,17 @@ maybe('ext_proc over TLS', () => {
       clients.forEach((c) => c.close());
       await env.app.stop();
     }
+  });
+
+  test('an unusable key file stops the start at once, naming it, before the ext_proc warm-up', async () => {
+    const { certFile, keyFile, install } = rotatingFiles();
+    install(pki.serverCert, pki.serverKey);
+    fs.writeFileSync(keyFile, 'not a key');
+    const { logger, lines } = captureLogs();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-test-'));
+    const tls = { certFile, keyFile, clientCaFile: undefined, reloadSeconds: 60 };
+    await expect(App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, dataDir, extProc: { ...DEFAULTS.extProc, warmUpStreams: 300, tls } }, logger)).rejects.toThrow(`extProc.tls: ${certFile}, ${keyFile}`);
+    expect(lines.some((line) => line.includes('"extproc.warm-up"'))).toBe(false);
   });
 
   test('mutual TLS: only a client certificate the client CA signed gets an answer', async () => {
