@@ -36,8 +36,9 @@ const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 10);
 const SETTLE_SECONDS = Number(process.env.SETTLE_SECONDS ?? 5);
 const SCALES = (process.env.SCALES ?? '100,100000').split(',').map(Number);
 const PHASES = process.env.PHASES === '1';
-const COMPARE_ARGS = process.env.COMPARE_ARGS ? process.env.COMPARE_ARGS.split(' ') : undefined;
-const COMPARE_ROOT = process.env.COMPARE_ROOT;
+const COMPARE_ARGS = process.env.COMPARE_ARGS ? process.env.COMPARE_ARGS.split(/\s+/).filter(Boolean) : undefined;
+const COMPARE_ROOT = process.env.COMPARE_ROOT || undefined;
+if (COMPARE_ARGS && COMPARE_ROOT) throw new Error('COMPARE_ARGS or COMPARE_ROOT, not both');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-gc-bench-'));
 const SERVER_OPTIONS = { nodeArgs: ['--trace-gc-nvp'], keepStdout: true };
 
@@ -106,7 +107,18 @@ async function measure(server, payload, seconds) {
 async function main() {
   const payload = path.join(OUT, 'request.bin');
   fs.writeFileSync(payload, requestFrame());
-  const servers = await startFloors(SERVER_OPTIONS);
+  const servers = [];
+  try {
+    await runBench(servers, payload);
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.stop())); // none left running
+    throw error;
+  }
+}
+
+/** Starts the servers into `servers` (so main can stop them on a failure), drives them and prints the figures. */
+async function runBench(servers, payload) {
+  servers.push(...(await startFloors(SERVER_OPTIONS)));
   for (const instances of SCALES) {
     servers.push(await startMetaroute(writeFixture(path.join(OUT, `world-${instances}`), instances), SERVER_OPTIONS));
     if (COMPARE_ARGS || COMPARE_ROOT) {
@@ -173,7 +185,8 @@ function printPhases(servers) {
     }
     return new Map([...byPhase].map(([name, list]) => [name, percentile(list.sort((a, b) => a - b), 0.5)]));
   });
-  const timed = [...new Set(medians.flatMap((m) => [...m.keys()]))].filter((name) => !/size|allocated|promoted|rate|throughput|survived|semi_space|compaction_speed|nodes|holes|total_size/.test(name));
+  // The scopes of the pause itself (not the concurrent work, counts, ratios or time between GCs).
+  const timed = [...new Set(medians.flatMap((m) => [...m.keys()]))].filter((name) => /^(pause|time_to_safepoint|heap\.|clear|complete|evacuate|finish|mark|sweep|incremental(\.|_longest_step))/.test(name));
   const largest = timed.sort((a, b) => Math.max(...medians.map((m) => m.get(b) ?? 0)) - Math.max(...medians.map((m) => m.get(a) ?? 0))).slice(0, 30);
   console.log(`\nmark-compact phases, median ms over the windows' mark-compacts (${servers.map((s) => s.compactions.length).join(' / ')} of them)\n`);
   console.log(`| phase | ${servers.map((s) => s.name).join(' | ')} |`);

@@ -1,14 +1,14 @@
 // bench/extproc/stream-table-chain.js: why an HTTP/2 server under steady load promotes a tenth
 // of its streams into V8's old generation once a mark-compact has happened under load, and
 // hardly any before (docs/PERFORMANCE.md, "A stream table chained through the old generation").
-// No metaroute code runs: a bare node:http2 server answers every stream at once, with 150 MB of
-// long-lived objects beside it so V8 starts no mark-compact on its own; h2load drives it at RATE
+// No metaroute code runs: a bare node:http2 server answers every stream at once, with about 190 MB
+// of long-lived objects beside it so V8 starts no mark-compact on its own; h2load drives it at RATE
 // streams/s for SECONDS, and at half time the server runs one full GC (V8's gc()). Two variants,
 // alternated over ROUNDS:
 //   as Node keeps it: the session's stream Map is left alone;
 //   renewed:          right after the GC the session gets a fresh copy of that Map (Node's private
-//                     `session[kState].streams`), so the table the GC moved to the old generation
-//                     links to nothing newer.
+//                     `session[kState].streams`): a young table again, where the GC had moved the
+//                     one in use to the old generation.
 // Prints, per variant, the old generation's growth per scavenge (V8's `promoted`, KB) before and
 // after the forced GC, min / median / max over rounds. Env: RATE (4000), SECONDS (16), ROUNDS (3).
 // Needs h2load (Debian package nghttp2-client).
@@ -24,11 +24,11 @@ const { triple, percentile } = require('../registry/stats');
 const RATE = Number(process.env.RATE ?? 4000);
 const SECONDS = Number(process.env.SECONDS ?? 16);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const BALLAST_MB = 150;
+const BALLAST_OBJECTS = 2_500_000; // about 190 MB of heap
 
 function serve() {
   const http2 = require('node:http2');
-  const ballast = Array.from({ length: (BALLAST_MB * 1024 * 1024) / 64 }, (_, i) => ({ i, s: `s${i}`, next: null }));
+  const ballast = Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ i, s: `s${i}`, next: null }));
   const server = http2.createServer({ settings: { maxConcurrentStreams: 4096 } });
   server.on('stream', (stream) => {
     stream.respond({ ':status': 200 }, { endStream: true });
@@ -48,9 +48,13 @@ function serve() {
   globalThis.ballast = ballast;
   server.listen(Number(process.argv[3]), '127.0.0.1', () => process.send({ readyAtMs: performance.now() }));
   process.on('SIGTERM', () => process.exit(0)); // flushes V8's GC lines
+  process.on('disconnect', () => process.exit(0)); // the bench went away
 }
 
-/** V8's `promoted` of each scavenge of the main isolate, with its time since the process started (ms, as performance.now() in it). */
+/**
+ * V8's `promoted` of each scavenge of the main isolate, with its time since the isolate started
+ * (ms; performance.now() in the server counts from the process start, some tens of ms earlier).
+ */
 function scavenges(stdout) {
   const found = [];
   let main;
@@ -70,18 +74,27 @@ async function run(renew, payload) {
   });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
-  const { readyAtMs } = await new Promise((resolve) => child.once('message', resolve));
-  const forced = new Promise((resolve) => child.once('message', (m) => resolve(m.gcAtMs)));
-  const gcTimer = setTimeout(() => child.send('gc'), (SECONDS / 2) * 1000);
-  await runH2load(['-c', '1', '-m', '256', '--rps', String(RATE), '-D', String(SECONDS), '-d', payload, `http://127.0.0.1:${port}/`]);
-  clearTimeout(gcTimer);
-  const gcAtMs = await forced;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
+  const died = exited.then((code) => Promise.reject(new Error(`the server exited (${code})`)));
+  died.catch(() => undefined);
+  const message = () => Promise.race([new Promise((resolve) => child.once('message', resolve)), died]);
+  let readyAtMs;
+  let gcAtMs;
+  try {
+    ({ readyAtMs } = await message());
+    const forced = message();
+    const gcTimer = setTimeout(() => child.send('gc'), (SECONDS / 2) * 1000);
+    await runH2load(['-c', '1', '-m', '256', '--rps', String(RATE), '-D', String(SECONDS), '-d', payload, `http://127.0.0.1:${port}/`]);
+    clearTimeout(gcTimer);
+    ({ gcAtMs } = await forced);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
   const all = scavenges(stdout).filter((s) => s.atMs > readyAtMs + 2000); // past the load's first seconds
   const median = (list) => (list.length ? percentile(list.map((s) => s.promotedKB).sort((a, b) => a - b), 0.5) : NaN);
-  return { before: median(all.filter((s) => s.atMs < gcAtMs)), after: median(all.filter((s) => s.atMs > gcAtMs + 1000)) };
+  // Half a second either side of the GC: the two clocks differ by tens of milliseconds.
+  return { before: median(all.filter((s) => s.atMs < gcAtMs - 500)), after: median(all.filter((s) => s.atMs > gcAtMs + 1000)) };
 }
 
 async function main() {
@@ -92,7 +105,7 @@ async function main() {
     results.kept.push(await run(false, payload));
     results.renewed.push(await run(true, payload));
   }
-  console.log(`\nbench/extproc/stream-table-chain: a bare node:http2 server (${process.version}) at ${RATE} streams/s from h2load, ${BALLAST_MB} MB of long-lived objects, one full GC at ${SECONDS / 2} s; ${ROUNDS} alternated rounds; ${os.cpus().length} cores\n`);
+  console.log(`\nbench/extproc/stream-table-chain: a bare node:http2 server (${process.version}) at ${RATE} streams/s from h2load, ${BALLAST_OBJECTS.toLocaleString('en')} long-lived objects, one full GC at ${SECONDS / 2} s; ${ROUNDS} alternated rounds; ${os.cpus().length} cores\n`);
   console.log('| stream Map after the GC | promoted per scavenge before it, KB | after it, KB |');
   console.log('|---|---:|---:|');
   for (const [name, list] of [['as Node keeps it', results.kept], ['renewed', results.renewed]]) {

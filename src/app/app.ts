@@ -199,7 +199,7 @@ export class App {
     // tell which was written last (its mirror has no write order), so it must not see the one that
     // lost. Nothing else waits for it (with etcd slow, binding the ports would).
     const dropped = sync.dropAtLoad();
-    // TLS files are read before the warm-up, so unusable ones stop the start at once.
+    // TLS files are read before the warm-up, so unusable ones stop the start without spending one.
     const extProc = extProcServer && { server: extProcServer, credentials: serverCredentials(config.extProc.tls, 'extProc', log) };
     const xdsCredentials = serverCredentials(config.xds.tls, 'xds', log);
     if (extProc) await warmUp(config, engine, log);

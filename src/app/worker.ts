@@ -84,7 +84,7 @@ async function serveWorker(config: ServerConfig, log: Logger): Promise<void> {
       process.exit(0);
     });
   };
-  // Read before the warm-up: a worker whose TLS files are unusable fails at once, and one the
+  // Read before the warm-up: a worker whose TLS files are unusable fails without one, and one the
   // primary keeps replacing while they stay so does not spend a warm-up on each try.
   const credentials = serverCredentials(config.extProc.tls, 'extProc', log);
   await warmUp(config, engine, log);

@@ -60,15 +60,22 @@ maybe('ext_proc over TLS', () => {
     }
   });
 
-  test('an unusable key file stops the start at once, naming it, before the ext_proc warm-up', async () => {
+  test('an unusable key file stops the start, naming it, before the ext_proc warm-up', async () => {
     const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
     fs.writeFileSync(keyFile, 'not a key');
     const { logger, lines } = captureLogs();
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-test-'));
     const tls = { certFile, keyFile, clientCaFile: undefined, reloadSeconds: 60 };
-    await expect(App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, dataDir, extProc: { ...DEFAULTS.extProc, warmUpStreams: 300, tls } }, logger)).rejects.toThrow(`extProc.tls: ${certFile}, ${keyFile}`);
-    expect(lines.some((line) => line.includes('"extproc.warm-up"'))).toBe(false);
+    let started: App | undefined; // only if the start wrongly succeeds
+    try {
+      const start = App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, dataDir, extProc: { ...DEFAULTS.extProc, warmUpStreams: 300, tls } }, logger);
+      await expect(start.then((app) => (started = app))).rejects.toThrow(`extProc.tls: ${certFile}, ${keyFile}`);
+      expect(lines.some((line) => line.includes('"extproc.warm-up"'))).toBe(false);
+    } finally {
+      await started?.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   test('mutual TLS: only a client certificate the client CA signed gets an answer', async () => {
