@@ -90,6 +90,11 @@ export class App {
     // loadConfig refuses this already; a config built by hand is stopped here, before anything opens.
     const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
     if (xdsProblem) throw new Error(xdsProblem);
+    // TLS files are read before anything opens too: unusable ones stop the start with nothing
+    // written to the store and no warm-up spent. With workers this checks the ext_proc files,
+    // which each worker reads again.
+    const extProcCredentials = serverCredentials(config.extProc.tls, 'extProc', log);
+    const xdsCredentials = serverCredentials(config.xds.tls, 'xds', log);
     const metrics = new MetricsRegistry();
     const store: Store = config.store.kind === 'etcd' ? await EtcdStore.open(config.store, log, [INSTANCES_PREFIX, RULES_KEY, ROUTERS_PREFIX]) : await EmbeddedStore.open(config.dataDir, { log });
     releases.push(() => store.close());
@@ -199,12 +204,9 @@ export class App {
     // tell which was written last (its mirror has no write order), so it must not see the one that
     // lost. Nothing else waits for it (with etcd slow, binding the ports would).
     const dropped = sync.dropAtLoad();
-    // TLS files are read before the warm-up, so unusable ones stop the start without spending one.
-    const extProc = extProcServer && { server: extProcServer, credentials: serverCredentials(config.extProc.tls, 'extProc', log) };
-    const xdsCredentials = serverCredentials(config.xds.tls, 'xds', log);
-    if (extProc) await warmUp(config, engine, log);
+    if (extProcServer) await warmUp(config, engine, log);
     const ports: BoundPorts = {
-      extProc: extProc ? await bindGrpc(extProc.server, config.host, config.ports.extProc, extProc.credentials) : await dropped.then(() => workers!.start()),
+      extProc: extProcServer ? await bindGrpc(extProcServer, config.host, config.ports.extProc, extProcCredentials) : await dropped.then(() => workers!.start()),
       xds: await bindGrpc(xdsServer, config.host, config.ports.xds, xdsCredentials),
       admin: await admin.listen(config.ports.admin, config.host),
     };

@@ -60,7 +60,7 @@ maybe('ext_proc over TLS', () => {
     }
   });
 
-  test('an unusable key file stops the start, naming it, before the ext_proc warm-up', async () => {
+  test('an unusable key file stops the start, naming it, before the store opens and before the ext_proc warm-up', async () => {
     const { certFile, keyFile, install } = rotatingFiles();
     install(pki.serverCert, pki.serverKey);
     fs.writeFileSync(keyFile, 'not a key');
@@ -72,6 +72,7 @@ maybe('ext_proc over TLS', () => {
       const start = App.start({ ...DEFAULTS, ports: { extProc: 0, xds: 0, admin: 0 }, dataDir, extProc: { ...DEFAULTS.extProc, warmUpStreams: 300, tls } }, logger);
       await expect(start.then((app) => (started = app))).rejects.toThrow(`extProc.tls: ${certFile}, ${keyFile}`);
       expect(lines.some((line) => line.includes('"extproc.warm-up"'))).toBe(false);
+      expect(fs.readdirSync(dataDir)).toEqual([]); // the embedded store was never opened
     } finally {
       await started?.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
