@@ -10,4 +10,7 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   testTimeout: 30000,
+  // The CLI transpiled once for the suites that start it as a process (test/support/transpile.ts, sharedCli).
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
 };

@@ -74,7 +74,7 @@ async function admin(base, method, route, body) {
 
 /**
  * `metaroute` is how to run `metaroute serve` (node arguments before `serve`): the built CLI by
- * default; the test suite runs the TypeScript CLI instead, having no build.
+ * default; the test suite runs the CLI it transpiled for the run instead, having no build.
  */
 async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [path.join(ROOT, 'dist/cli/main.js')] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-loadtest-'));

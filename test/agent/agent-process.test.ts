@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { api, startApp, until } from '../support/app';
-import { transpileCli } from '../support/transpile';
+import { sharedCli } from '../support/transpile';
 
 describe('metaroute agent as a real process', () => {
   it('registers with merged metadata, logs it once, and on SIGTERM deregisters and exits 0', async () => {
-    const { main, cleanup } = transpileCli();
+    const main = sharedCli();
     const env = await startApp();
     const child = spawn(process.execPath, [main, 'agent', '--admin', env.admin, '--service', 'aigc', '--host', '10.2.0.9', '--port', '7001', '--ttl', '1', '--label', 'user=config'], {
       env: { PATH: process.env.PATH, METAROUTE_METADATA_CONTENT_USER: 'A', METAROUTE_METADATA_CONTENT_ZONE: 'z1' },
@@ -39,12 +39,11 @@ describe('metaroute agent as a real process', () => {
     } finally {
       child.kill('SIGKILL');
       await env.app.stop();
-      cleanup();
     }
   });
 
   it('logs trouble it rides out as warn and giving up as error, and exits 1', async () => {
-    const { main, cleanup } = transpileCli();
+    const main = sharedCli();
     // A server that refuses the registration once it is reachable: one 503 (retried), then 400 (not).
     let calls = 0;
     const server = http.createServer((req, res) => {
@@ -62,7 +61,6 @@ describe('metaroute agent as a real process', () => {
       expect(lines.map((l) => [l.event, l.level])).toEqual([['agent.metadata', 'info'], ['agent.registration.retry', 'warn'], ['agent.failed', 'error']]);
     } finally {
       server.close();
-      cleanup();
     }
   });
 });

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { Instance } from '../../src/model/instance';
 import { analyzeRules } from '../../src/rules/analyze';
 import { api, startApp } from '../support/app';
-import { transpileCli } from '../support/transpile';
+import { sharedCli } from '../support/transpile';
 
 const run = promisify(execFile);
 
@@ -64,22 +64,19 @@ describe('metaroute analyze', () => {
   });
 
   describe('as a command against a live server', () => {
-    let bin: ReturnType<typeof transpileCli>;
     let env: Awaited<ReturnType<typeof startApp>>;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-analyze-'));
-    const cli = (...args: string[]) => run(process.execPath, [bin.main, 'analyze', '--admin', env.admin, ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }).then(
+    const cli = (...args: string[]) => run(process.execPath, [sharedCli(), 'analyze', '--admin', env.admin, ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }).then(
       ({ stdout }) => ({ code: 0, stdout }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout + e.stderr }),
     );
 
     beforeAll(async () => {
-      bin = transpileCli();
       env = await startApp();
       for (const i of REGISTRY) await api(env.admin, 'POST', '/v1/instances', { service: i.service, host: i.host, port: i.port, metadata: i.metadata, locality: i.locality, ephemeral: false });
     });
     afterAll(async () => {
       await env.app.stop();
-      bin.cleanup();
     });
 
     it('prints file:line findings and exits 1 on errors', async () => {

@@ -5,16 +5,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { api, startApp } from '../support/app';
-import { ROOT, transpileCli } from '../support/transpile';
+import { ROOT, sharedCli } from '../support/transpile';
 
 const run = promisify(execFile);
-let bin: ReturnType<typeof transpileCli>;
-beforeAll(() => (bin = transpileCli()));
-afterAll(() => bin.cleanup());
 
 /** Runs the real entry point as a process. */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run(process.execPath, [bin.main, ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }).then(
+  return run(process.execPath, [sharedCli(), ...args], { env: { PATH: process.env.PATH }, timeout: 20_000 }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );

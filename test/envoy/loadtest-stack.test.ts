@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { ENVOY, freePort, REPO } from '../support/envoy';
+import { ENVOY, freePort } from '../support/envoy';
 import { describeWith } from '../support/requires';
+import { sharedCli } from '../support/transpile';
 
 // loadtest/stack.js is plain JS for k6 users and run-h2load.js; it has no type declarations.
 const { startStack } = require('../../loadtest/stack') as { startStack: (options: object) => Promise<any> };
@@ -15,8 +15,7 @@ describeWith(ENVOY, 'loadtest stack through real Envoy', () => {
   let stack: any;
 
   beforeAll(async () => {
-    const metaroute = ['-r', path.join(REPO, 'test', 'support', 'register-ts.js'), path.join(REPO, 'src', 'cli', 'main.ts')];
-    stack = await startStack({ gatewayPort: await freePort(), users: 3, metaroute });
+    stack = await startStack({ gatewayPort: await freePort(), users: 3, metaroute: [sharedCli()] });
   }, 180_000);
 
   afterAll(async () => {

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ExtProcClient, encodeHeadersRequest, lbLabels } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
 import { DEFAULTS } from '../../src/config/config';
+import { sharedCli } from '../support/transpile';
 
 let env: Awaited<ReturnType<typeof startApp>>;
 let client: ExtProcClient;
@@ -72,7 +73,7 @@ test('`metaroute validate` exits 1 with file:line errors for an invalid rules fi
   let status = 0;
   let stderr = '';
   try {
-    execFileSync(process.execPath, ['-r', require.resolve('../support/register-ts'), path.join(__dirname, '../../src/cli/main.ts'), 'validate', file], { stdio: 'pipe' });
+    execFileSync(process.execPath, [sharedCli(), 'validate', file], { stdio: 'pipe' });
   } catch (error) {
     status = (error as { status: number }).status;
     stderr = String((error as { stderr: Buffer }).stderr);

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { api, until } from '../support/app';
-import { transpileCli } from '../support/transpile';
+import { sharedCli } from '../support/transpile';
 import { ExtProcClient, lbLabels } from '../support/extproc-client';
 import { freePort } from '../support/envoy';
 import { parseInstance } from '../../src/registry/instance-input';
@@ -15,7 +15,7 @@ import { EmbeddedStore } from '../../src/store/embedded';
 /** `metaroute serve` with `workers: 2` as a real process tree (primary + two ext_proc workers on one port). */
 describe('workers: 2', () => {
   it('a registration or rule change through the admin API changes the answer of every worker', async () => {
-    const { main, cleanup } = transpileCli();
+    const main = sharedCli();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-workers-'));
     const [extProc, admin, xds] = [await freePort(), await freePort(), await freePort()];
     const child = spawn(process.execPath, [main, 'serve'], {
@@ -71,7 +71,6 @@ describe('workers: 2', () => {
     } finally {
       for (const c of clients) c.close();
       child.kill('SIGKILL');
-      cleanup();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 120000);
@@ -86,7 +85,7 @@ describe('workers: 2', () => {
       await store.put(`${INSTANCES_PREFIX}default/shop/${id}`, storedRecord(parsed.instance));
     }
     await store.close();
-    const { main, cleanup } = transpileCli();
+    const main = sharedCli();
     const [extProc, admin, xds] = [await freePort(), await freePort(), await freePort()];
     const rules = path.join(dir, 'rules.yaml');
     fs.writeFileSync(rules, 'rules:\n  - name: by-version\n    service: shop\n    destinations: [{ name: new, labels: { version: new } }]\n');
@@ -106,7 +105,6 @@ describe('workers: 2', () => {
     } finally {
       for (const c of clients) c.close();
       child.kill('SIGKILL');
-      cleanup();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60000);

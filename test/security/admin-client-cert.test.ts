@@ -8,7 +8,7 @@ import { runAgentArgs, type AgentCliDeps } from '../../src/cli/agent';
 import { startApp } from '../support/app';
 import { makeTestPki, OPENSSL, type TestPki } from '../support/certificates';
 import { describeWith } from '../support/requires';
-import { transpileCli } from '../support/transpile';
+import { sharedCli } from '../support/transpile';
 
 /**
  * The CLI and the agents against an admin API with mutual TLS (admin.tls.clientCaFile), with
@@ -47,21 +47,18 @@ describeWith(OPENSSL, 'admin API callers with a client certificate (admin.tls.cl
   let operator: { cert: string; key: string };
   let app: App;
   let base: string;
-  let bin: ReturnType<typeof transpileCli>;
   beforeAll(async () => {
     pki = makeTestPki();
     operator = pki.client('operator');
     app = (await startApp({ admin: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca, reloadSeconds: 60 } } })).app;
     base = `https://127.0.0.1:${app.ports.admin}`;
-    bin = transpileCli();
   });
   afterAll(async () => {
-    bin?.cleanup();
     await app?.stop();
   });
 
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> =>
-    promisify(execFile)(process.execPath, [bin.main, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }).then(
+    promisify(execFile)(process.execPath, [sharedCli(), ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (e: Result) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );

@@ -7,7 +7,7 @@ import { DEFAULTS } from '../../src/config/config';
 import { startApp, until } from '../support/app';
 import { makeTestPki, OPENSSL, rotatingFiles, type TestPki } from '../support/certificates';
 import { describeWith } from '../support/requires';
-import { transpileCli } from '../support/transpile';
+import { sharedCli } from '../support/transpile';
 
 /**
  * TLS on the admin listener (API, /metrics, console) with certificates made by openssl at test
@@ -35,14 +35,13 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
   test('answers HTTPS clients trusting its CA; refuses plain HTTP and clients that do not trust it; the CLI reaches it with NODE_EXTRA_CA_CERTS', async () => {
     const env = await startApp({ admin: { tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: undefined, reloadSeconds: 60 } } });
     const base = `https://127.0.0.1:${env.app.ports.admin}`;
-    const bin = transpileCli();
     try {
       expect(await get(`${base}/healthz`, { ca: pki.ca })).toBe(200);
       expect(await get(`${base}/v1/instances`, { ca: pki.ca })).toBe(200);
       await expect(get(`${base}/healthz`)).rejects.toThrow(/self-signed|unable to (get|verify)/); // the system's CAs do not know it
       await expect(fetch(`http://127.0.0.1:${env.app.ports.admin}/healthz`)).rejects.toThrow();
 
-      const explain = await promisify(execFile)(process.execPath, [bin.main, 'explain', '--admin', base, '--authority', 'shop.default'], {
+      const explain = await promisify(execFile)(process.execPath, [sharedCli(), 'explain', '--admin', base, '--authority', 'shop.default'], {
         env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: pki.ca },
         timeout: 20_000,
       }).catch((e: { code: number; stdout: string; stderr: string }) => e);
@@ -50,7 +49,6 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
       expect(explain).toMatchObject({ code: 1, stderr: expect.stringContaining('no registered service matches "shop.default"') });
       expect(explain.stderr).not.toMatch(/certificate|ECONNREFUSED|fetch failed/i);
     } finally {
-      bin.cleanup();
       await env.app.stop();
     }
   });

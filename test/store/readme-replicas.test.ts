@@ -4,10 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EtcdCluster, describeWithEtcd } from '../support/etcd';
 import { REPO, freePort, waitFor } from '../support/envoy';
+import { sharedCli } from '../support/transpile';
 
 /**
  * README's "Several replicas on etcd", run as written with three substitutions: etcd is the
- * suite's (its port for 2379), free ports for the replicas' ports, and the TypeScript CLI for
+ * suite's (its port for 2379), free ports for the replicas' ports, and the run's transpiled CLI for
  * `node dist/cli/main.js` (no build inside the test suite).
  */
 const README = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
@@ -40,7 +41,7 @@ describeWithEtcd('README: two replicas on a local etcd', () => {
     const ports = new Map<string, string>([['2379', new URL(etcd.endpoint(0)).port]]);
     for (const p of ['18080', '18000', '18090', '28080', '28000', '28090']) ports.set(p, String(await freePort()));
     const substitute = (text: string) => text.replace(/\b(2379|18080|18000|18090|28080|28000|28090)\b/g, (p) => ports.get(p)!)
-      .replaceAll('node dist/cli/main.js', `node -r ${path.join(REPO, 'test/support/register-ts.js')} ${path.join(REPO, 'src/cli/main.ts')}`);
+      .replaceAll('node dist/cli/main.js', `node ${sharedCli()}`);
 
     const [start, use] = sectionBlocks() as [string, string];
     const [etcdLine, ...servers] = start.trim().split('\n');

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { stringify } from 'yaml';
 import { freePort, REPO, StopWaiting, waitFor } from './envoy';
+import { sharedCli } from './transpile';
 
 export interface MetaroutePorts {
   readonly extProc: number;
@@ -13,8 +14,8 @@ export interface MetaroutePorts {
 }
 
 /**
- * `metaroute serve` as its own process (the TypeScript CLI run directly), as Envoy meets it in
- * production: its event loop serves only ext_proc, xDS and admin, not the test's load.
+ * `metaroute serve` as its own process (the run's transpiled CLI, `sharedCli()`), as Envoy meets
+ * it in production: its event loop serves only ext_proc, xDS and admin, not the test's load.
  */
 export class MetarouteProcess {
   readonly logs: string[] = [];
@@ -40,7 +41,7 @@ export class MetarouteProcess {
 
   /** (Re)starts the process on the same config, ports and data directory; resolves when admin answers. */
   async spawn(): Promise<void> {
-    const args = ['-r', path.join(REPO, 'test', 'support', 'register-ts.js'), path.join(REPO, 'src', 'cli', 'main.ts'), 'serve', '--config', this.configPath];
+    const args = [sharedCli(), 'serve', '--config', this.configPath];
     const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => void this.logs.push(chunk.toString());
     child.stdout!.on('data', keep);
@@ -50,7 +51,7 @@ export class MetarouteProcess {
     await waitFor('metaroute admin API', async () => {
       if (child.exitCode !== null) throw new StopWaiting(`metaroute exited with ${child.exitCode}: ${this.logs.join('')}`);
       return (await fetch(`${this.admin}/healthz`)).ok ? true : undefined;
-    }, 90_000).catch(async (err: Error) => { // transpiling the CLI on a loaded 2-core machine can take tens of seconds
+    }, 90_000).catch(async (err: Error) => { // generous: a start (store, warm-up) on a loaded 2-core machine can take seconds
       await this.stop();
       throw err;
     });
