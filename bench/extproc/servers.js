@@ -34,7 +34,14 @@ async function startFloors({ nodeArgs = [], keepStdout = false } = {}) {
     const port = await freePort();
     const startedAt = Date.now();
     const child = fork(path.join(__dirname, script), [String(port), ANSWER.toString('base64')], { execArgv: nodeArgs, stdio: ['ignore', keepStdout ? 'pipe' : 'inherit', 'inherit', 'ipc'] });
-    await new Promise((resolve) => child.once('message', resolve));
+    const serving = await new Promise((resolve) => {
+      child.once('message', () => resolve(true));
+      child.once('exit', () => resolve(false));
+    });
+    if (!serving) {
+      await Promise.all(floors.map((floor) => floor.stop())); // the caller never saw these
+      throw new Error(`${name} exited before serving`);
+    }
     floors.push(started(name, port, child, startedAt, keepStdout));
   }
   return floors;

@@ -175,6 +175,7 @@ maybe('ext_proc over TLS', () => {
     const servers = async () => (await api(server.admin, 'GET', '/metrics')).text.match(/^metaroute_extproc_servers\{state="serving"\} (\d+)$/m)?.[1];
     // The primary's lines (the failing worker logs worker.failed too, without an attempt).
     const failed = () => server.logs.join('').split('\n').filter((l) => l.includes('"event":"worker.failed"') && l.includes('"attempt"'));
+    const warmUps = () => server.logs.join('').split('\n').filter((l) => l.includes('"event":"extproc.warm-up"')).length;
     try {
       await until(answered, 'a worker to answer over TLS', 60_000);
       expect([await ready(), await servers()]).toEqual(['ready', '2']);
@@ -186,6 +187,9 @@ maybe('ext_proc over TLS', () => {
       install(pki.serverCert, pki.serverKey); // the rotation completes: the next tries serve
       await until(async () => (await ready()) === 'ready' && (await servers()) === '2', 'both workers back', 60_000);
       expect(await answered()).toBe(true);
+      // One warm-up per worker that served (two at the start, two after the rotation): the
+      // replacements that met the bad key stopped before theirs.
+      expect(warmUps()).toBe(4);
     } finally {
       clients.forEach((c) => c.close());
       await server.stop();
