@@ -37,6 +37,7 @@ async function startFloors({ nodeArgs = [], keepStdout = false } = {}) {
     const serving = await new Promise((resolve) => {
       child.once('message', () => resolve(true));
       child.once('exit', () => resolve(false));
+      child.once('error', () => resolve(false)); // could not be started at all
     });
     if (!serving) {
       await Promise.all(floors.map((floor) => floor.stop())); // the caller never saw these

@@ -41,7 +41,7 @@ async function child(dist, oneCopy) {
     // The response a SotW stream sends: the Anys copied once into it, or (before) a resources field first.
     const resourcesField = oneCopy ? [any] : codec.encodeSotwResources([any]);
     const response = codec.encodeSotwResponse(String(round), EDS.url, String(round), resourcesField);
-    return (Array.isArray(response) ? require(path.join(dist, 'xds/chunks.js')).joinChunks(response) : response).length; // chunks: joined as grpc-js serializes them
+    return (Array.isArray(response) ? require(path.join(dist, 'xds/chunks.js')).serializeChunks(response).byteLength : response.length); // chunks: copied only as grpc-js frames them
   };
   await build(0); // every endpoint encoded once, as before any churn
   global.gc?.();

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import * as ts from 'typescript';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-const LINKED = ['node_modules', 'protos'];
+// dist/console: the console as `npm run build` makes it, served by a spawned server as by one run from src/ (a dangling link where not built).
+const LINKED = ['node_modules', 'protos', 'dist/console'];
 /** Set by test/support/global-setup.ts to the CLI it transpiled for the whole run. */
 export const SHARED_CLI_ENV = 'METAROUTE_TEST_CLI';
 
@@ -28,7 +29,7 @@ export function transpileTo(out: string): string {
   return path.join(out, 'dist', 'cli', 'main.js');
 }
 
-/** The CLI transpiled into a temporary folder beside the repository's node_modules and protos/ (symlinked) and package.json. */
+/** The CLI transpiled into a temporary folder beside the repository's node_modules, protos/ and dist/console (symlinked) and package.json. */
 export function transpileCli(): { main: string; cleanup(): void } {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bin-'));
   const main = transpileTo(out);

@@ -15,8 +15,8 @@ describe('serializeChunks, the xDS response serializer', () => {
   });
 
   // serializeChunks gives grpc-js an object that is not a Buffer: right only while grpc-js reads
-  // a serialized message by its byteLength and copy() alone. Large messages written at once on two
-  // streams queue behind HTTP/2's window, so each is serialized while another stream's are pending.
+  // a serialized message by its byteLength and copy() alone. Every byte that arrives is checked,
+  // for messages past HTTP/2's window, queued and serialized while others are still going out.
   it('delivers large messages written at once on two streams intact', async () => {
     const server = new grpc.Server();
     const method: grpc.MethodDefinition<Buffer, Chunks> = {
