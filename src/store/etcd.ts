@@ -380,6 +380,10 @@ export class EtcdStore implements Store {
   }
 
   private startWatch(): void {
+    // A relist in flight when the store closed may still answer (closing the client lets calls
+    // under way finish): a watch started then would retry on the closed client for good, and
+    // its timers would keep the process alive.
+    if (this.closed) return;
     const watcher = this.client.watch().prefix(this.prefix).startRevision(String(this.revision + 1)).watcher();
     this.watcher = watcher;
     watcher.on('data', (response: IWatchResponse) => {

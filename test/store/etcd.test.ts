@@ -406,6 +406,40 @@ describeWithEtcd('etcd store against a real etcd', () => {
     });
   });
 
+  test('closed while a relist is under way: no watch is started afterwards (it would retry on the closed client for good)', async () => {
+    const s = await store();
+    const watches = jest.spyOn(Etcd3.prototype, 'watch');
+    // Holds the relist's answer (its etcd call already made) until the store has closed. Spying
+    // on the private method is the only way to place the close inside that window every time.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let relisting!: () => void;
+    const relistStarted = new Promise<void>((r) => (relisting = r));
+    const proto = EtcdStore.prototype as unknown as { relist(): Promise<unknown> };
+    const relist = proto.relist;
+    const held = jest.spyOn(proto, 'relist').mockImplementation(async function (this: EtcdStore) {
+      const answer = await relist.call(this);
+      relisting();
+      await released;
+      return answer;
+    });
+    try {
+      const raw = new Etcd3({ hosts: etcd.endpoint(0) });
+      await raw.put(`${prefix}.history`).value('another-history'); // the store must relist
+      raw.close();
+      await relistStarted;
+      const before = watches.mock.calls.length;
+      await s.close();
+      release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(watches.mock.calls.length).toBe(before);
+    } finally {
+      release();
+      held.mockRestore();
+      watches.mockRestore();
+    }
+  });
+
   test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined };
     await expect(EtcdStore.open(config, silentLogger)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
