@@ -50,6 +50,18 @@ function substitute(node, ports, jwks) {
  * One HTTP backend per instance. Each counts the requests it got per `x-loadtest-flow` and
  * `x-loadtest-user` (run-h2load.js checks routing from these counts; k6 reads the labels).
  */
+/** A child whose stdout and stderr go to files in `dir`; the child holds the files, this process closes its own copies. */
+function spawnLogged(command, args, dir, stdoutFile, stderrFile) {
+  const out = fs.openSync(path.join(dir, stdoutFile), 'w');
+  const err = fs.openSync(path.join(dir, stderrFile), 'w');
+  try {
+    return spawn(command, args, { stdio: ['ignore', out, err] });
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+  }
+}
+
 async function startBackend(id, labels) {
   const hits = new Map();
   const echo = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
@@ -91,9 +103,7 @@ async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [p
     const ports = { extProc: await freePort(), xds: await freePort(), admin: await freePort() };
     const config = path.join(dir, 'metaroute.yaml');
     fs.writeFileSync(config, stringify({ host: '127.0.0.1', ports, dataDir: path.join(dir, 'data') }));
-    const metaroute = spawn(process.execPath, [...cli, 'serve', '--config', config], {
-      stdio: ['ignore', fs.openSync(path.join(dir, 'metaroute.log'), 'w'), fs.openSync(path.join(dir, 'metaroute.err'), 'w')],
-    });
+    const metaroute = spawnLogged(process.execPath, [...cli, 'serve', '--config', config], dir, 'metaroute.log', 'metaroute.err');
     children.push(metaroute);
     const adminUrl = `http://127.0.0.1:${ports.admin}`;
     // Up to 90 s: the test suite runs the TypeScript CLI, transpiled at start on a loaded machine.
@@ -109,9 +119,7 @@ async function startStack({ gatewayPort = 10000, users = 50, metaroute: cli = [p
     const envoy = findEnvoy();
     execFileSync(envoy, ['--mode', 'validate', '-c', envoyConfig, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     // The access log (one JSON line per request) goes to a file; one worker thread, as in bench/envoy.
-    children.push(spawn(envoy, ['-c', envoyConfig, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], {
-      stdio: ['ignore', fs.openSync(path.join(dir, 'envoy-access.log'), 'w'), fs.openSync(path.join(dir, 'envoy.log'), 'w')],
-    }));
+    children.push(spawnLogged(envoy, ['-c', envoyConfig, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], dir, 'envoy-access.log', 'envoy.log'));
     await waitFor('Envoy', async () => (await fetch(`http://127.0.0.1:${envoyAdmin}/ready`)).ok);
 
     for (const [id, labels] of SHOP) backends.push(await startBackend(id, labels));
