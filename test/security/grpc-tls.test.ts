@@ -174,8 +174,9 @@ maybe('ext_proc over TLS', () => {
     const ready = async () => (await api(server.admin, 'GET', '/readyz')).json.status as string;
     const servers = async () => (await api(server.admin, 'GET', '/metrics')).text.match(/^metaroute_extproc_servers\{state="serving"\} (\d+)$/m)?.[1];
     // The primary's lines (the failing worker logs worker.failed too, without an attempt).
-    const failed = () => server.logs.join('').split('\n').filter((l) => l.includes('"event":"worker.failed"') && l.includes('"attempt"'));
-    const warmUps = () => server.logs.join('').split('\n').filter((l) => l.includes('"event":"extproc.warm-up"')).length;
+    const lines = () => server.logs.join('').split('\n');
+    const failed = () => lines().filter((l) => l.includes('"event":"worker.failed"') && l.includes('"attempt"'));
+    const warmUps = () => lines().filter((l) => l.includes('"event":"extproc.warm-up"')).length;
     try {
       await until(answered, 'a worker to answer over TLS', 60_000);
       expect([await ready(), await servers()]).toEqual(['ready', '2']);
