@@ -32,8 +32,9 @@ describeWith(ENVOY, 'README walkthrough', () => {
   const portEnv = (): NodeJS.ProcessEnv => ({
     METAROUTE_ADMIN_PORT: String(ports.get(18090)), METAROUTE_EXTPROC_PORT: String(ports.get(18080)), METAROUTE_XDS_PORT: String(ports.get(18000)),
   });
+  // stdin not a socket (Node's default pipes are): bash started at a low SHLVL takes a socket for sshd's and reads the system bashrc, which `-u` breaks.
   const bash = (script: string): { status: number | null; stdout: string; stderr: string } =>
-    spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: REPO, env: { ...process.env, ...portEnv() }, encoding: 'utf8', timeout: 120_000 });
+    spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: REPO, env: { ...process.env, ...portEnv() }, encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
   /** A command that keeps running (servers started with &): its own process group, killed at the end. */
   const background = (script: string, env: NodeJS.ProcessEnv = {}): ChildProcess => {
     const child = spawn('bash', ['-c', script], { cwd: REPO, env: { ...process.env, ...env }, detached: true, stdio: 'ignore' });

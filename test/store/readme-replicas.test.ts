@@ -59,9 +59,11 @@ describeWithEtcd('README: two replicas on a local etcd', () => {
       await waitFor(`the replica on ${admin}`, async () => ((await fetch(`http://127.0.0.1:${ports.get(admin)}/healthz`)).ok ? true : undefined), 60_000);
     }
     const [register, list] = use.trim().split('\n') as [string, string];
-    const registered = spawnSync('bash', ['-euo', 'pipefail', '-c', substitute(register)], { encoding: 'utf8' });
+    // stdin not a socket (Node's default pipes are): bash started at a low SHLVL takes a socket for sshd's and reads the system bashrc, which `-u` breaks.
+    const bash = (script: string) => spawnSync('bash', ['-euo', 'pipefail', '-c', substitute(script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const registered = bash(register);
     expect(registered.stdout).toContain('"port":8081');
-    const listed = spawnSync('bash', ['-euo', 'pipefail', '-c', substitute(list)], { encoding: 'utf8' });
+    const listed = bash(list);
     expect(JSON.parse(listed.stdout).instances.map((i: { port: number }) => i.port)).toEqual([8081]);
   }, 120_000);
 });
