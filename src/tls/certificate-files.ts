@@ -155,6 +155,8 @@ function same(a: Pem, b: Pem): boolean {
  * expired certificate that every client then refuses, so both are checked here.
  */
 function unusable(pem: Pem): string | undefined {
+  // OpenSSL's own words for it are "bad decrypt".
+  if (ENCRYPTED_KEY.test(pem.privateKey.toString('latin1'))) return 'the private key is encrypted; metaroute reads an unencrypted key (decrypt it: openssl pkey -in <key> -out <new key>, readable by metaroute\'s user only)';
   let certificate: X509Certificate;
   try {
     createSecureContext({ cert: pem.certificate, key: pem.privateKey, ...(pem.ca && { ca: pem.ca }) });
@@ -168,6 +170,8 @@ function unusable(pem: Pem): string | undefined {
   return pem.ca && caProblem(pem.ca.toString('latin1'));
 }
 
+/** PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`) and the traditional form's header (`Proc-Type: 4,ENCRYPTED`). */
+const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: 4,ENCRYPTED/m;
 const PEM_BEGIN = /-----BEGIN CERTIFICATE-----/g;
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
@@ -57,6 +57,16 @@ describeWith(OPENSSL, 'admin API over TLS', () => {
     await expect(startApp({ admin: { tls: { certFile: pki.expired.cert, keyFile: pki.expired.key, clientCaFile: undefined, reloadSeconds: 1 } } })).rejects.toThrow(
       `admin.tls: ${pki.expired.cert}, ${pki.expired.key}: the certificate expired (not after Jan  2 00:00:00 2020 GMT)`,
     );
+  });
+
+  test('an encrypted private key stops the start with what to do, in either PEM form', async () => {
+    for (const form of [[], ['-traditional']]) {
+      const keyFile = path.join(pki.dir, `encrypted${form.join('')}.key`);
+      execFileSync('openssl', ['pkey', '-in', pki.serverKey, '-aes256', '-passout', 'pass:secret', ...form, '-out', keyFile], { stdio: 'ignore' });
+      await expect(startApp({ admin: { tls: { certFile: pki.serverCert, keyFile, clientCaFile: undefined, reloadSeconds: 1 } } })).rejects.toThrow(
+        `admin.tls: ${pki.serverCert}, ${keyFile}: the private key is encrypted; metaroute reads an unencrypted key (decrypt it: openssl pkey -in <key> -out <new key>`,
+      );
+    }
   });
 
   test('mutual TLS: a client certificate the client CA signed is required; renewed files are served without a restart; a CA file cut short is not taken', async () => {
