@@ -2,19 +2,25 @@
 // (PUT /v1/instances/{ns}/{svc}/{id}/heartbeat, 16 in flight, keep-alive) vs batched
 // (POST /v1/heartbeats, 2,000 per call), over INSTANCES registered instances; interleaved
 // rounds (single, batched, single, ...). Server CPU is user + system from /proc/<pid>/stat.
+// STORE=etcd: the server on a one-member etcd on loopback (ETCD_BIN or PATH), where each
+// ephemeral instance holds a lease that its heartbeats renew; etcd's CPU per heartbeat and the
+// batched heartbeats' rate (one caller, calls in turn) are printed too. SERVER_NODE_ARGS: flags
+// for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR).
 'use strict';
 const { execFileSync, fork } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const { freePort } = require('../serving');
+const { ETCD_BIN, freePort, startEtcd } = require('../serving');
 const os = require('node:os');
 const path = require('node:path');
+const { performance } = require('node:perf_hooks');
 const { summary, triple, pairedRatios } = require('./stats');
 
 const INSTANCES = Number(process.env.INSTANCES ?? 20000);
 const SINGLE = Number(process.env.SINGLE ?? 5000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const PER_CALL = 2000;
+const STORE = process.env.STORE ?? 'embedded';
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-heartbeats-'));
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 const cpuSeconds = (pid) => {
@@ -36,9 +42,13 @@ function call(port, method, urlPath, body) {
 }
 
 async function main() {
+  if (STORE !== 'embedded' && STORE !== 'etcd') throw new Error(`STORE=${STORE}: embedded or etcd`);
+  if (STORE === 'etcd' && !ETCD_BIN) throw new Error('STORE=etcd needs etcd (ETCD_BIN or PATH; apt-get install etcd-server)');
+  const etcd = STORE === 'etcd' ? await startEtcd(OUT) : undefined;
   const ports = { admin: await freePort(), ext: await freePort(), xds: await freePort() };
   const child = fork(path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js'), ['serve'], {
-    env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data') },
+    execArgv: (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), // e.g. --cpu-prof --cpu-prof-dir=DIR
+    env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), ...(etcd && { METAROUTE_ETCD_ENDPOINTS: etcd.endpoint }) },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   await new Promise((resolve) => {
@@ -51,8 +61,12 @@ async function main() {
     await call(ports.admin, 'POST', '/v1/instances/batch', { register });
   }
   const micros = { single: [], batched: [] };
+  const etcdMicros = { single: [], batched: [] };
+  const batchedPerSecond = [];
+  const etcdCpu = () => (etcd ? cpuSeconds(etcd.process.pid) : 0);
   for (let round = 0; round < ROUNDS; round++) {
     let cpu = cpuSeconds(child.pid);
+    let cpuEtcd = etcdCpu();
     let next = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next < SINGLE) {
@@ -61,24 +75,32 @@ async function main() {
       }
     }));
     micros.single.push(((cpuSeconds(child.pid) - cpu) / SINGLE) * 1e6);
+    etcdMicros.single.push(((etcdCpu() - cpuEtcd) / SINGLE) * 1e6);
     cpu = cpuSeconds(child.pid);
+    cpuEtcd = etcdCpu();
+    const t0 = performance.now();
     for (let from = 0; from < INSTANCES; from += PER_CALL) {
       const instances = [];
       for (let i = from; i < Math.min(INSTANCES, from + PER_CALL); i++) instances.push({ service: 'pods', id: `p${i}` });
-      await call(ports.admin, 'POST', '/v1/heartbeats', { instances });
+      const answer = JSON.parse(await call(ports.admin, 'POST', '/v1/heartbeats', { instances }));
+      if (answer.unknown?.length) throw new Error(`${answer.unknown.length} heartbeats of known instances answered unknown`);
     }
+    batchedPerSecond.push(INSTANCES / ((performance.now() - t0) / 1000));
     micros.batched.push(((cpuSeconds(child.pid) - cpu) / INSTANCES) * 1e6);
+    etcdMicros.batched.push(((etcdCpu() - cpuEtcd) / INSTANCES) * 1e6);
   }
-  console.log(`\nbench/registry/heartbeats: server CPU µs per heartbeat, ${INSTANCES} instances, ${ROUNDS} interleaved rounds; min / median / max\n`);
-  console.log(`| form | µs per heartbeat |\n|---|---:|`);
-  console.log(`| PUT …/heartbeat, one per call (${SINGLE} per round) | ${triple(micros.single)} |`);
-  console.log(`| POST /v1/heartbeats, ${PER_CALL} per call | ${triple(micros.batched)} |`);
+  console.log(`\nbench/registry/heartbeats: server CPU µs per heartbeat, ${INSTANCES} instances, the ${STORE} store, ${ROUNDS} interleaved rounds; min / median / max\n`);
+  console.log(`| form | µs per heartbeat |${etcd ? " etcd's CPU µs per heartbeat |" : ''}\n|---|---:|${etcd ? '---:|' : ''}`);
+  console.log(`| PUT …/heartbeat, one per call (${SINGLE} per round) | ${triple(micros.single)} |${etcd ? ` ${triple(etcdMicros.single)} |` : ''}`);
+  console.log(`| POST /v1/heartbeats, ${PER_CALL} per call | ${triple(micros.batched)} |${etcd ? ` ${triple(etcdMicros.batched)} |` : ''}`);
+  console.log(`\nbatched heartbeats/s, one caller, calls in turn: ${triple(batchedPerSecond, 0)}`);
   console.log(`\nbatched / single, paired: ${triple(pairedRatios(micros.single, micros.batched), 3)}`);
   const perCore = 1e6 / summary(micros.batched).median;
   console.log(`so one core absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)`);
   child.kill('SIGTERM');
   agent.destroy();
   await new Promise((r) => child.once('exit', r));
+  etcd?.process.kill('SIGTERM');
   fs.rmSync(OUT, { recursive: true, force: true });
 }
 
