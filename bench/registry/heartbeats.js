@@ -96,7 +96,7 @@ async function main() {
   console.log(`\nbatched heartbeats/s, one caller, calls in turn: ${triple(batchedPerSecond, 0)}`);
   console.log(`\nbatched / single, paired: ${triple(pairedRatios(micros.single, micros.batched), 3)}`);
   const perCore = 1e6 / summary(micros.batched).median;
-  console.log(`so one core absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)`);
+  console.log(`so one core of the server's absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)${etcd ? ", with etcd's CPU on top" : ''}`);
   child.kill('SIGTERM');
   agent.destroy();
   await new Promise((r) => child.once('exit', r));
