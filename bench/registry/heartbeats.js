@@ -44,17 +44,46 @@ function call(port, method, urlPath, body) {
 async function main() {
   if (STORE !== 'embedded' && STORE !== 'etcd') throw new Error(`STORE=${STORE}: embedded or etcd`);
   if (STORE === 'etcd' && !ETCD_BIN) throw new Error('STORE=etcd needs etcd (ETCD_BIN or PATH; apt-get install etcd-server)');
-  const etcd = STORE === 'etcd' ? await startEtcd(OUT) : undefined;
+  let etcd;
+  let server;
+  try {
+    etcd = STORE === 'etcd' ? await startEtcd(OUT) : undefined;
+    server = await startServer(etcd);
+    await measure(server.child, server.ports, etcd);
+  } finally {
+    agent.destroy();
+    await stop(server?.child);
+    await stop(etcd?.process);
+    fs.rmSync(OUT, { recursive: true, force: true });
+  }
+}
+
+/** SIGTERM, then resolves once it has exited (at once if it already has, or never started). */
+function stop(proc) {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once('exit', resolve);
+    proc.kill('SIGTERM');
+  });
+}
+
+/** metaroute on the embedded store, or on `etcd`; resolves once it serves, rejects if it exits first. */
+async function startServer(etcd) {
   const ports = { admin: await freePort(), ext: await freePort(), xds: await freePort() };
   const child = fork(path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js'), ['serve'], {
     execArgv: (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), // e.g. --cpu-prof --cpu-prof-dir=DIR
     env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), ...(etcd && { METAROUTE_ETCD_ENDPOINTS: etcd.endpoint }) },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
-  await new Promise((resolve) => {
+  await new Promise((resolve, reject) => {
     let log = '';
     child.stderr.on('data', (d) => { log += d; if (log.includes('metaroute serving')) resolve(); });
+    child.once('exit', (code) => reject(new Error(`metaroute exited with ${code} before serving:\n${log}`)));
   });
+  return { child, ports };
+}
+
+async function measure(child, ports, etcd) {
   for (let from = 0; from < INSTANCES; from += PER_CALL) {
     const register = [];
     for (let i = from; i < Math.min(INSTANCES, from + PER_CALL); i++) register.push({ service: 'pods', id: `p${i}`, host: '10.9.0.1', port: 1 + i, ttlSeconds: 3600 });
@@ -97,11 +126,6 @@ async function main() {
   console.log(`\nbatched / single, paired: ${triple(pairedRatios(micros.single, micros.batched), 3)}`);
   const perCore = 1e6 / summary(micros.batched).median;
   console.log(`so one core of the server's absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)${etcd ? ", with etcd's CPU on top" : ''}`);
-  child.kill('SIGTERM');
-  agent.destroy();
-  await new Promise((r) => child.once('exit', r));
-  etcd?.process.kill('SIGTERM');
-  fs.rmSync(OUT, { recursive: true, force: true });
 }
 
 main().catch((e) => {

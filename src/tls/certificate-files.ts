@@ -171,7 +171,7 @@ function unusable(pem: Pem): string | undefined {
 }
 
 /** PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`) and the traditional form's header (`Proc-Type: 4,ENCRYPTED`). */
-const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: 4,ENCRYPTED/m;
+const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type:[ \t]*4,[ \t]*ENCRYPTED/m;
 const PEM_BEGIN = /-----BEGIN CERTIFICATE-----/g;
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
