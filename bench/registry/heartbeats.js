@@ -21,6 +21,8 @@ const SINGLE = Number(process.env.SINGLE ?? 5000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const PER_CALL = 2000;
 const STORE = process.env.STORE ?? 'embedded';
+if (STORE !== 'embedded' && STORE !== 'etcd') throw new Error(`STORE=${STORE}: embedded or etcd`);
+if (STORE === 'etcd' && !ETCD_BIN) throw new Error('STORE=etcd needs etcd (ETCD_BIN or PATH; apt-get install etcd-server)');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-heartbeats-'));
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 const cpuSeconds = (pid) => {
@@ -42,8 +44,6 @@ function call(port, method, urlPath, body) {
 }
 
 async function main() {
-  if (STORE !== 'embedded' && STORE !== 'etcd') throw new Error(`STORE=${STORE}: embedded or etcd`);
-  if (STORE === 'etcd' && !ETCD_BIN) throw new Error('STORE=etcd needs etcd (ETCD_BIN or PATH; apt-get install etcd-server)');
   let etcd;
   let server;
   try {
