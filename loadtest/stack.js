@@ -46,10 +46,6 @@ function substitute(node, ports, jwks) {
   Object.values(node).forEach((n) => substitute(n, ports, jwks));
 }
 
-/**
- * One HTTP backend per instance. Each counts the requests it got per `x-loadtest-flow` and
- * `x-loadtest-user` (run-h2load.js checks routing from these counts; k6 reads the labels).
- */
 /** A child whose stdout and stderr go to files in `dir`; the child holds the files, this process closes its own copies. */
 function spawnLogged(command, args, dir, stdoutFile, stderrFile) {
   const out = fs.openSync(path.join(dir, stdoutFile), 'w');
@@ -62,6 +58,10 @@ function spawnLogged(command, args, dir, stdoutFile, stderrFile) {
   }
 }
 
+/**
+ * One HTTP backend per instance. Each counts the requests it got per `x-loadtest-flow` and
+ * `x-loadtest-user` (run-h2load.js checks routing from these counts; k6 reads the labels).
+ */
 async function startBackend(id, labels) {
   const hits = new Map();
   const echo = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
