@@ -26,7 +26,7 @@ const PER_CALL = 500;
 async function round(dist, endpoint, prefix) {
   const { EtcdStore } = require(path.join(dist, 'store', 'etcd.js'));
   const { silentLogger } = require(path.join(dist, 'log', 'logger.js'));
-  const store = await EtcdStore.open({ kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined }, silentLogger);
+  const store = await EtcdStore.open({ kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds: 10 }, silentLogger);
   try {
     const t0 = performance.now();
     const calls = [];

@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { DecideOptions } from '../extproc/decide';
-import { serviceKey, type Instance } from '../model/instance';
+import { serviceKey, type Instance, type InstanceRef } from '../model/instance';
 import { resultInSlices, type Steps } from '../model/slices';
 import type { LifecyclePhase } from '../extproc/health';
 import type { Logger } from '../log/logger';
@@ -13,7 +13,7 @@ import { MAX_BATCH_ENTRIES, parseBatch, parseRefs } from '../registry/batch-inpu
 import { ChangedInstances } from '../registry/changed-instances';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
-import type { InstanceRef, RegistryStoreSync } from '../registry/store-sync';
+import type { RegistryStoreSync } from '../registry/store-sync';
 import type { RoutingEngine } from '../routing/engine';
 import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';

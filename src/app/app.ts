@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
 import { WARM_UP_LIMIT_MS, warmUpExtProc } from '../extproc/warm-up';
+import { yieldTurn } from '../model/slices';
 import { Registry } from '../registry/registry';
 import { INSTANCES_PREFIX, RegistryStoreSync } from '../registry/store-sync';
 import { RoutingEngine } from '../routing/engine';
@@ -211,13 +212,16 @@ export class App {
       admin: await admin.listen(config.ports.admin, config.host),
     };
     if (workers) readiness.onChange((phase) => workers.setPhase(phase));
-    // Each pass deletes a bounded number; a pass that found more runs again at once.
+    // Each pass handles a bounded number; while deadlines have passed, another runs a turn later.
     let expiring = false;
     const expire = async (): Promise<void> => {
       if (expiring) return;
       expiring = true;
       try {
-        while ((await sync.expire()).length > 0 && registry.hasExpired());
+        do {
+          await sync.expire();
+          await yieldTurn();
+        } while (registry.hasExpired());
       } catch (error) {
         log.error({ event: 'store.failed', err: error }, 'expiry failed');
       } finally {

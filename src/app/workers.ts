@@ -5,6 +5,7 @@ import type { ServiceSplit } from '../metrics/decision-split';
 import { Gauge, type MetricSnapshot } from '../metrics/metrics';
 import { SummedMetrics } from '../metrics/summed';
 import type { Store, StoreEvent } from '../store/store';
+import { LIVENESS_PREFIX } from '../registry/liveness';
 
 /** Messages between the primary and its ext_proc workers (over the cluster IPC channel). */
 export type ToWorker =
@@ -74,7 +75,9 @@ export class ExtProcWorkers {
   /** Forks the workers; resolves with the ext_proc port once every one of them serves. */
   async start(): Promise<number> {
     const { revision } = await this.store.list('\u0000'); // only the revision: the watch starts there
-    this.unwatch = this.store.watch('', revision, (event) => this.forward(event));
+    this.unwatch = this.store.watch('', revision, (event) => {
+      if (!event.key.startsWith(LIVENESS_PREFIX)) this.forward(event);
+    });
     const ports = await Promise.all(Array.from({ length: this.count }, () => this.fork()));
     this.port = ports[0]!;
     return this.port;
@@ -221,7 +224,8 @@ export class ExtProcWorkers {
    * newer: the worker needs no revision to tell, which a store whose etcd was replaced renumbers.
    */
   private async sendSnapshot(worker: Worker): Promise<void> {
-    const { entries, revision } = await this.store.list('');
+    const { entries: all, revision } = await this.store.list('');
+    const entries = all.filter((entry) => !entry.key.startsWith(LIVENESS_PREFIX)); // the primary's business: it hears heartbeats
     this.flush();
     for (let from = 0; from === 0 || from < entries.length; from += INIT_CHUNK) {
       const last = from + INIT_CHUNK >= entries.length;

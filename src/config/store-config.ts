@@ -6,16 +6,18 @@ export type StoreConfig = { readonly kind: 'embedded' } | EtcdStoreConfig;
 
 export const DEFAULT_STORE: StoreConfig = { kind: 'embedded' };
 const DEFAULT_PREFIX = '/metaroute/';
+/** A stopped replica's instances are taken over this long after it stopped renewing: a few heartbeats' worth. */
+const DEFAULT_LEASE_SECONDS = 10;
 /** Comma-separated etcd endpoints; setting it selects the etcd store. */
 export const ETCD_ENDPOINTS_ENV = 'METAROUTE_ETCD_ENDPOINTS';
 
 /** Validates the `store` section; each problem names its field. */
 export function parseStoreConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv, problems: string[]): StoreConfig {
-  const section = mapping(raw, 'store', ['kind', 'endpoints', 'prefix', 'tls', 'auth'], problems);
+  const section = mapping(raw, 'store', ['kind', 'endpoints', 'prefix', 'tls', 'auth', 'leaseSeconds'], problems);
   const fromEnv = env[ETCD_ENDPOINTS_ENV];
   const kind = fromEnv ? 'etcd' : section.kind ?? 'embedded';
   if (kind === 'embedded') {
-    for (const field of ['endpoints', 'prefix', 'tls', 'auth']) if (section[field] !== undefined) problems.push(`store.${field}: only for kind: etcd`);
+    for (const field of ['endpoints', 'prefix', 'tls', 'auth', 'leaseSeconds']) if (section[field] !== undefined) problems.push(`store.${field}: only for kind: etcd`);
     return DEFAULT_STORE;
   }
   if (kind !== 'etcd') {
@@ -41,6 +43,8 @@ export function parseStoreConfig(raw: unknown, baseDir: string, env: NodeJS.Proc
   const auth = section.auth === undefined ? undefined : mapping(section.auth, 'store.auth', ['username', 'password'], problems);
   if (auth && (typeof auth.username !== 'string' || auth.username === '')) problems.push('store.auth.username: must be a non-empty string');
   if (auth && typeof auth.password !== 'string') problems.push('store.auth.password: must be a string');
+  const leaseSeconds = section.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  if (!Number.isInteger(leaseSeconds) || (leaseSeconds as number) < 2 || (leaseSeconds as number) > 300) problems.push(`store.leaseSeconds: a whole number of seconds from 2 to 300, got ${JSON.stringify(leaseSeconds)}`);
   const list = Array.isArray(endpoints) ? (endpoints as string[]) : [];
   if (tls && list.some((e) => e.startsWith('http://'))) problems.push(`${at}: use https:// endpoints with tls`);
   return {
@@ -49,6 +53,7 @@ export function parseStoreConfig(raw: unknown, baseDir: string, env: NodeJS.Proc
     prefix: String(prefix),
     tls: tls && { ca: file(tls.ca, 'ca') ?? '', cert: file(tls.cert, 'cert'), key: file(tls.key, 'key') },
     auth: auth && { username: String(auth.username), password: String(auth.password) },
+    leaseSeconds: Number(leaseSeconds),
   };
 }
 

@@ -22,6 +22,13 @@ export interface Instance {
   readonly ttlSeconds: number;
 }
 
+/** Names one instance (a heartbeat's, a removal's). */
+export interface InstanceRef {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
 export const DEFAULT_NAMESPACE = 'default';
 /** A service name registration takes. */
 export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;

@@ -1,7 +1,6 @@
-import { DEFAULT_NAMESPACE, INSTANCE_ID, type Instance } from '../model/instance';
+import { DEFAULT_NAMESPACE, INSTANCE_ID, type Instance, type InstanceRef } from '../model/instance';
 import { yieldTurn } from '../model/slices';
 import { parseInstance, sameAddressCheck, type InstanceDefaults } from './instance-input';
-import type { InstanceRef } from './store-sync';
 
 /** Entries of one batch call: beyond it, split the batch (the agent and CLI do). */
 export const MAX_BATCH_ENTRIES = 10_000;

@@ -112,11 +112,14 @@ export class Registry {
    * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest tick first;
    * heartbeats no longer keep them. Removing them is the caller's (through the store); one not
    * removed is reported again after a second. Costs the leases whose queued deadline passed, not every instance.
+   * One `heardElsewhere` (another replica hears its heartbeats and expires it) is looked at again
+   * a TTL later instead, and counts towards `limit`.
    */
-  expired(limit = Infinity): Instance[] {
+  expired(limit = Infinity, heardElsewhere?: (instance: Instance) => boolean): Instance[] {
     const now = this.tick();
     const expired: Instance[] = [];
-    for (let due; expired.length < limit && (due = this.deadlines.pop(now)); ) {
+    let deferred = 0;
+    for (let due; expired.length + deferred < limit && (due = this.deadlines.pop(now)); ) {
       const [view, id] = due;
       const deadline = view.deadline(id);
       if (deadline === undefined) continue; // removed, or no longer ephemeral
@@ -125,6 +128,12 @@ export class Registry {
         continue;
       }
       const instance = view.get(id)!;
+      if (heardElsewhere?.(instance)) {
+        deferred++;
+        view.setDeadline(id, now + ttlTicks(instance));
+        this.deadlines.push(now + ttlTicks(instance), view, id);
+        continue;
+      }
       this.expiring.add(instance);
       expired.push(instance);
       view.setDeadline(id, now + Math.ceil(EXPIRY_RETRY_MS / TICK_MS));

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
-import { serviceKey, type Instance } from '../model/instance';
+import { serviceKey, type Instance, type InstanceRef } from '../model/instance';
 import { yieldTurn } from '../model/slices';
 import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance, type InstanceParse } from './instance-input';
+import { HeardLiveness } from './liveness';
 import type { Registry } from './registry';
 
 /** Where instances are stored: `instances/<namespace>/<service>/<id>`. */
@@ -32,21 +33,14 @@ interface OwnWrite extends StorePut {
   readonly instance: Instance;
 }
 
-export interface InstanceRef {
-  readonly namespace: string;
-  readonly service: string;
-  readonly id: string;
-}
-
 /**
  * Keeps the registry equal to the store's `instances/` keys. Registrations are written
  * to the store and reach the registry through the watch, the same path another
  * replica's writes take. Watch events are queued and applied in time slices (a batch of
  * thousands never blocks the event loop for long); a write resolves once its event is
- * applied, so a caller reads its own write. On the embedded store heartbeats stay in memory
- * (they would flood a durable log) and this replica expires instances; on a store with
- * leases (etcd) an ephemeral instance is bound to a lease that heartbeats renew, and the store
- * expires it for every replica at once.
+ * applied, so a caller reads its own write. Heartbeats stay in memory (they would flood a
+ * durable log) and this replica expires instances by deleting their records; on a store several
+ * replicas share (etcd), the replica that hears an instance's heartbeats does (`HeardLiveness`).
  */
 export class RegistryStoreSync {
   private unwatch: (() => void) | undefined;
@@ -63,9 +57,9 @@ export class RegistryStoreSync {
    * key in flight at once both stay, so the first event is not taken for another writer's.
    */
   private readonly written = new Map<string, OwnWrite[]>();
-  /** Keys this replica is deleting (deregistrations), to tell them from expiries on a leased store. */
+  /** Keys this replica is deleting (deregistrations, expiries), to tell them from another replica's deletes. */
   private readonly deregistering = new Set<string>();
-  /** Ephemeral records the first load refused, on a store without leases: see `dropAtLoad`. */
+  /** Ephemeral records the first load refused: see `dropAtLoad`. */
   private refusedAtLoad: string[] = [];
   /**
    * On an ext_proc worker: per instance its first load kept at an address another record also
@@ -76,6 +70,8 @@ export class RegistryStoreSync {
   private readonly leftOutAtLoad = new Map<string, { key: string; instance: Instance }>();
   /** Records the first load found displaced at their address, with the value stored: see `dropAtLoad`. */
   private displacedAtLoad: Array<{ key: string; value: string; displaced: Instance; by: Instance }> = [];
+  /** On a store with leases, in the process that owns it. */
+  private readonly liveness: HeardLiveness | undefined;
   /** The configuration file's static instances by service and id: never stored, so one a registration displaced is put back. */
   private readonly configuredById = new Map<string, Instance>();
   /** The same by service and `host:port`. */
@@ -95,6 +91,7 @@ export class RegistryStoreSync {
     /** `registry.instances` of the configuration file: loaded first, and back whenever their address (and id) is free again. */
     private readonly configuredInstances: readonly Instance[] = [],
   ) {
+    this.liveness = store.leases && ownsStore ? new HeardLiveness(store, store.leases, registry, log) : undefined;
     for (const instance of configuredInstances) {
       this.configuredById.set(configuredKey(instance, instance.id), instance);
       this.configuredAt.set(configuredKey(instance, `${instance.host}:${instance.port}`), instance);
@@ -112,10 +109,12 @@ export class RegistryStoreSync {
       for (const entry of entries) if (displaced.has(entry.key)) displaced.get(entry.key)!.value = entry.value;
     }
     this.unwatch = this.store.watch(INSTANCES_PREFIX, revision, (event) => this.enqueue(event));
+    await this.liveness?.start();
   }
 
   stop(): void {
     this.unwatch?.();
+    this.liveness?.stop();
   }
 
   async register(instance: Instance): Promise<void> {
@@ -126,8 +125,7 @@ export class RegistryStoreSync {
 
   /** Resolves false for an unknown instance (the client must register again). */
   async heartbeat(namespace: string, service: string, id: string): Promise<boolean> {
-    if (!this.registry.heartbeat(namespace, service, id)) return false;
-    return this.store.leases ? this.store.leases.refresh(keyOf(namespace, service, id)) : true;
+    return (await this.heartbeats([{ namespace, service, id }]))[0]!;
   }
 
   /** Heartbeats of many instances: per instance, false when it is unknown. */
@@ -138,7 +136,9 @@ export class RegistryStoreSync {
       alive.push(this.registry.heartbeat(refs[i]!.namespace, refs[i]!.service, refs[i]!.id));
     }
     const leases = this.store.leases;
-    if (!leases) return alive;
+    if (!leases || !this.liveness) return alive;
+    await this.liveness.heard(refs.filter((_, i) => alive[i]));
+    // A record an older metaroute bound to a lease of its own lives only while that is renewed.
     return Promise.all(refs.map((r, i) => (alive[i] ? leases.refresh(keyOf(r.namespace, r.service, r.id)) : false)));
   }
 
@@ -194,17 +194,24 @@ export class RegistryStoreSync {
     }
   }
 
-  /** One store call for many instances (see `Store.putAll`). */
+  /**
+   * One store call for many instances (see `Store.putAll`). An ephemeral one's liveness key
+   * follows its record, so both share a transaction (the store's are of an even size).
+   */
   private write(instances: readonly Instance[]): Promise<void> {
-    const writes = instances.map((instance): OwnWrite => {
+    const writes: OwnWrite[] = [];
+    const puts: StorePut[] = [];
+    for (const instance of instances) {
       const key = keyOf(instance.namespace, instance.service, instance.id);
-      const write = { key, value: storedRecord(instance), ttlSeconds: instance.ephemeral ? instance.ttlSeconds : undefined, instance };
+      const write = { key, value: storedRecord(instance), instance };
       const queue = this.written.get(key);
       if (queue) queue.push(write);
       else this.written.set(key, [write]);
-      return write;
-    });
-    return this.store.putAll(writes).catch((error: unknown) => {
+      writes.push(write);
+      puts.push(write);
+      if (instance.ephemeral && this.liveness) puts.push(this.liveness.heardHere(instance));
+    }
+    return this.store.putAll(puts).catch((error: unknown) => {
       for (const write of writes) this.forgetWrite(write);
       throw error;
     });
@@ -214,18 +221,19 @@ export class RegistryStoreSync {
    * Deletes expired ephemeral instances from the store; the watch then drops them from the
    * registry, as for a deregistration. One with a registration of its own in flight is left to
    * it: that write renews the lease, and a delete queued behind it would undo what it answered.
+   * One whose heartbeats another replica hears is that replica's to expire.
    */
   async expire(): Promise<Instance[]> {
-    if (this.store.leases) return []; // the store expires them
-    const expired = this.registry.expired(EXPIRE_PER_PASS).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
-    await Promise.all(expired.map((i) => this.store.delete(keyOf(i.namespace, i.service, i.id)).then(() => this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
+    const liveness = this.liveness;
+    const expired = this.registry.expired(EXPIRE_PER_PASS, liveness && ((i) => liveness.heardElsewhere(i))).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
+    await Promise.all(expired.map((i) => this.removeKey(keyOf(i.namespace, i.service, i.id)).then((existed) => existed && this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }
 
   /**
    * Deletes what the first load left out of the registry:
    * - the ephemeral records it refused (written before a rule they break, such as a host name):
-   *   nothing would expire them on a store without leases, and an agent heartbeating one would
+   *   nothing would expire them (the registry knows no deadline for them), and an agent heartbeating one would
    *   meet 404 and a refused registration forever. Persistent ones stay (logged at each start)
    *   for their owner to fix;
    * - records displaced at their address by a later write (`loses`: stored before addresses were
@@ -294,11 +302,12 @@ export class RegistryStoreSync {
     if (!atLoad && this.leftOutAtLoad.size > 0) this.settleLeftOut(event.key);
     if (event.type === 'delete') {
       const instance = this.registry.get(namespace, service, id);
-      // On a store with leases expiry is the store's: this delete is the only trace of it here.
+      // Another replica expired or deregistered it (or etcd expired a lease an older metaroute bound it to).
       if (this.store.leases && instance?.ephemeral && !this.deregistering.has(event.key)) {
-        this.log.info({ event: 'instance.expired', namespace, service, id, ttlSeconds: instance.ttlSeconds }, 'instance gone from the store: its lease expired (or another replica deregistered it)');
+        this.log.info({ event: 'instance.expired', namespace, service, id, ttlSeconds: instance.ttlSeconds }, 'instance gone from the store: expired by the replica that heard its heartbeats, or deregistered through another one');
       }
       this.deregistering.delete(event.key);
+      this.liveness?.release({ namespace, service, id });
       if (instance && this.registry.remove(namespace, service, id)) this.restoreConfigured(instance);
       this.restoreLeftOut(event.key);
       return;
@@ -314,7 +323,7 @@ export class RegistryStoreSync {
       return;
     }
     this.log.error({ event: 'instance.refused', key: event.key, errors: parsed.errors }, 'ignoring an invalid stored instance');
-    if (atLoad && this.ownsStore && !this.store.leases && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
+    if (atLoad && this.ownsStore && record.ephemeral !== false) this.refusedAtLoad.push(event.key);
   }
 
   /** The key names the instance; records written before that was so carry the names too. */
@@ -365,6 +374,7 @@ export class RegistryStoreSync {
    */
   private upsert(instance: Instance, event: StoreEvent, atLoad: boolean, ownWrite: boolean): void {
     if (atLoad && this.loses(instance, event.key)) return;
+    if (!instance.ephemeral) this.liveness?.release(instance); // registered again as persistent
     const previous = this.registry.get(instance.namespace, instance.service, instance.id);
     const displaced = this.registry.upsert(instance);
     if (previous && (previous.host !== instance.host || previous.port !== instance.port)) this.restoreConfigured(previous);

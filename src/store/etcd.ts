@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, TimeoutStrategy, circuitBreaker, handleWhen, isBrokenCircuitError, retry, timeout, wrap, type IBackoff } from 'cockatiel';
-import { Etcd3, GRPCDeadlineExceededError, GRPCInvalidArgumentError, GRPCResourceExhastedError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
 import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { ShardedMap } from '../model/sharded-map';
 import { LeaseKeepAlives } from './etcd-keepalive';
@@ -21,6 +21,8 @@ export interface EtcdStoreConfig {
   /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key for mutual TLS. */
   readonly tls: { readonly ca: string; readonly cert: string | undefined; readonly key: string | undefined } | undefined;
   readonly auth: { readonly username: string; readonly password: string } | undefined;
+  /** The TTL of this replica's lease: how long after it stops (or loses etcd) the keys it held are deleted. */
+  readonly leaseSeconds: number;
 }
 
 /** A unary etcd call that takes longer fails: a registration answers 503 instead of hanging. */
@@ -80,12 +82,12 @@ interface MirrorEntry {
  * renumbering its revision, when etcd no longer holds the history the mirror followed
  * (replaced by an empty etcd, or restored from an older snapshot): noticed when the watch
  * connects (another cluster id or history id, or a revision behind the mirror's) or when a
- * write is answered with a revision the mirror had already passed. A key put with a
- * TTL is bound to its own etcd lease, renewed by `leases.refresh`, and etcd deletes it
- * when the lease runs out: every replica sees the same expiry at the same revision.
+ * write is answered with a revision the mirror had already passed. A key put with `held`
+ * is bound to this replica's lease (`StoreLeases`), granted at the first such put and renewed
+ * every third of its TTL; closing the store revokes it.
  */
 export class EtcdStore implements Store {
-  readonly leases: StoreLeases = { refresh: (key) => this.refresh(key) };
+  readonly leases: StoreLeases = { holder: (key) => this.holder(key), refresh: (key) => this.refresh(key) };
   /** Sharded: at a million keys a Map copies its whole table in one step as it grows (35-80 ms). */
   private readonly mirror = new ShardedMap<MirrorEntry>();
   private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
@@ -104,6 +106,8 @@ export class EtcdStore implements Store {
   private refusedWrites = 0;
   private closed = false;
   private readonly keepAlives: LeaseKeepAlives;
+  /** This replica's lease: its id once granted, and the timer renewing it. */
+  private lease: { readonly id: Promise<string>; granted?: string; renewal?: NodeJS.Timeout } | undefined;
   private txnOps = MAX_TXN_OPS;
   /** `config.prefix` as a path segment: every etcd key is this + a store key. */
   private readonly prefix: string;
@@ -177,7 +181,7 @@ export class EtcdStore implements Store {
   }
 
   async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
-    const revision = await this.putLeased([{ key, value, ttlSeconds: options.ttlSeconds }], 'nothing was stored');
+    const revision = await this.putHeld([{ key, value, held: options.held }], NOTHING_STORED);
     await this.caughtUp(revision);
     return revision;
   }
@@ -203,53 +207,77 @@ export class EtcdStore implements Store {
     const unique = [...byKey.values()];
     const transactions: Promise<number>[] = [];
     const outcome = unique.length > this.txnOps ? 'part of the batch may be stored' : NOTHING_STORED;
-    for (let from = 0; from < unique.length; from += this.txnOps) transactions.push(this.putLeased(unique.slice(from, from + this.txnOps), outcome));
+    for (let from = 0; from < unique.length; from += this.txnOps) transactions.push(this.putHeld(unique.slice(from, from + this.txnOps), outcome));
     const revisions = await Promise.all(transactions);
     await this.caughtUp(Math.max(0, ...revisions));
   }
 
-  /**
-   * Puts of distinct keys, each with a TTL on a lease of its own, in one transaction (one
-   * revision, one round trip after the leases); resolves with its revision. Leases granted for
-   * puts that were never sent, or that etcd refused outright, are revoked rather than left to
-   * run out; after a failure that may hide a commit (a timeout) they are left, since revoking
-   * them would delete what was written.
-   */
-  private putLeased(puts: readonly StorePut[], outcome: string): Promise<number> {
-    return this.guard(puts[0]!.key, async () => {
-      const grants = await Promise.allSettled(puts.map(async (put) => (put.ttlSeconds ? (await this.client.leaseClient.leaseGrant({ TTL: put.ttlSeconds, ID: 0 })).ID : undefined)));
-      const leases = grants.map((grant) => (grant.status === 'fulfilled' ? grant.value : undefined));
-      const failed = grants.find((grant) => grant.status === 'rejected');
-      if (failed) {
-        this.revoke(leases);
-        throw failed.reason;
-      }
-      return this.transact(puts, leases);
-    }, outcome);
+  /** Puts of distinct keys in one transaction (one revision); those `held` on this replica's lease. Resolves with its revision. */
+  private putHeld(puts: readonly StorePut[], outcome: string): Promise<number> {
+    return this.guard(puts[0]!.key, async () => this.transact(puts, puts.some((put) => put.held) ? await this.replicaLease() : undefined), outcome);
   }
 
   /** One transaction; where etcd takes fewer operations in one (its `--max-txn-ops`), halves until it takes them. */
-  private async transact(puts: readonly StorePut[], leases: readonly (string | undefined)[]): Promise<number> {
+  private async transact(puts: readonly StorePut[], lease: string | undefined): Promise<number> {
     try {
       const sent = this.sent();
-      const answer = await this.client.kv.txn({ success: puts.map((put, i) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: leases[i] } })) });
+      const answer = await this.client.kv.txn({ success: puts.map((put) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: put.held ? lease : undefined } })) });
       this.checkWrite(sent, answer.header);
       return Number(answer.header.revision);
     } catch (error) {
       if (puts.length > 1 && TOO_MANY_OPS.test((error as Error).message)) {
         const half = Math.ceil(puts.length / 2);
         this.txnOps = Math.min(this.txnOps, half);
-        const revisions = await Promise.all([this.transact(puts.slice(0, half), leases.slice(0, half)), this.transact(puts.slice(half), leases.slice(half))]);
+        const revisions = await Promise.all([this.transact(puts.slice(0, half), lease), this.transact(puts.slice(half), lease)]);
         return Math.max(...revisions);
       }
-      // Refused as a whole before anything was applied (too large, too many operations, no space left).
-      if (error instanceof GRPCInvalidArgumentError || error instanceof GRPCResourceExhastedError) this.revoke(leases);
       throw error;
     }
   }
 
-  private revoke(leases: readonly (string | undefined)[]): void {
-    for (const lease of leases) if (lease !== undefined) this.client.leaseClient.leaseRevoke({ ID: lease }).catch(() => undefined);
+  /**
+   * This replica's lease, granted once and renewed every third of its TTL over the keepalive
+   * stream. One etcd lost (cut off past the TTL) is dropped: etcd deleted the keys it held, and
+   * the next held put grants a new one.
+   */
+  private replicaLease(): Promise<string> {
+    if (this.lease) return this.lease.id;
+    const id = this.client.leaseClient.leaseGrant({ TTL: this.config.leaseSeconds, ID: 0 }).then(({ ID }) => ID);
+    const lease: NonNullable<EtcdStore['lease']> = { id };
+    this.lease = lease;
+    id.then(
+      (granted) => {
+        lease.granted = granted;
+        lease.renewal = setInterval(() => void this.renewLease(lease, granted), (this.config.leaseSeconds * 1000) / 3);
+        lease.renewal.unref();
+      },
+      () => this.dropLease(lease),
+    );
+    return id;
+  }
+
+  private async renewLease(lease: NonNullable<EtcdStore['lease']>, id: string): Promise<void> {
+    let ttl: number;
+    try {
+      ttl = await this.keepAlives.renew(id);
+    } catch (error) {
+      this.log.warn({ event: 'store.failed' }, `store: renewing this replica's etcd lease failed (${(error as Error).message}); etcd deletes the keys it holds if that lasts ${this.config.leaseSeconds} s`);
+      return;
+    }
+    if (ttl > 0 || this.lease !== lease) return;
+    this.log.warn({ event: 'store.failed' }, `store: etcd let this replica's lease run out; the keys it held are deleted, and other replicas take over what they stood for`);
+    this.dropLease(lease);
+  }
+
+  private dropLease(lease: NonNullable<EtcdStore['lease']>): void {
+    clearInterval(lease.renewal);
+    if (this.lease === lease) this.lease = undefined;
+  }
+
+  private holder(key: string): 'this replica' | 'another replica' | undefined {
+    const lease = this.mirror.get(key)?.lease;
+    if (lease === undefined || lease === '0') return undefined;
+    return lease === this.lease?.granted ? 'this replica' : 'another replica';
   }
 
   async delete(key: string): Promise<boolean> {
@@ -296,13 +324,19 @@ export class EtcdStore implements Store {
     await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 'watch cancel').catch(() => undefined);
     for (const waiter of this.waiters) waiter.resolve();
     this.keepAlives.close();
+    // Revoked, the keys it held go at once: other replicas take over without waiting out the TTL.
+    const lease = this.lease;
+    if (lease) {
+      this.dropLease(lease);
+      await withTimeout(lease.id.then((ID) => this.client.leaseClient.leaseRevoke({ ID })), 'lease revoke').catch(() => undefined);
+    }
     this.client.close();
   }
 
   private async refresh(key: string): Promise<boolean> {
     const entry = this.mirror.get(key);
     if (!entry) return false;
-    if (entry.lease === '0') return true;
+    if (entry.lease === '0' || entry.lease === this.lease?.granted) return true;
     const ttl = await this.guard(key, () => this.keepAlives.renew(entry.lease));
     return ttl > 0;
   }

@@ -15,21 +15,30 @@ export interface StoreEntry {
 export type StoreListener = (event: StoreEvent) => void;
 
 export interface PutOptions {
-  /** Binds the key to a lease of this many seconds: the store deletes it unless `leases.refresh` renews it in time. */
-  readonly ttlSeconds?: number;
+  /** Binds the key to this replica's lease (see `StoreLeases`); a store without leases ignores it. */
+  readonly held?: boolean;
 }
 
 /** One write of `putAll`. */
 export interface StorePut {
   readonly key: string;
   readonly value: string;
-  /** As `PutOptions.ttlSeconds`. */
-  readonly ttlSeconds?: number;
+  /** As `PutOptions.held`. */
+  readonly held?: boolean;
 }
 
-/** Keys that expire in the store itself (etcd leases), so every replica sees one expiry at one revision. */
+/**
+ * A lease per replica (etcd): a key put with `held` lives while the replica that put it renews
+ * its lease, and every replica sees which one holds it. When a replica stops (or is cut off from
+ * etcd for the lease's TTL), etcd deletes the keys it held, and the others see those deletes.
+ */
 export interface StoreLeases {
-  /** Renews the lease of a key put with a TTL; false when the key no longer exists. */
+  /** Who holds `key`: this replica, another one, or none (absent, or put without `held`). */
+  holder(key: string): 'this replica' | 'another replica' | undefined;
+  /**
+   * Renews the lease of its own that an older metaroute bound the key to (it bound each ephemeral
+   * instance to one); true for a key with none, false when the key no longer exists.
+   */
   refresh(key: string): Promise<boolean>;
 }
 
@@ -47,7 +56,6 @@ export interface Store {
   list(prefix: string): Promise<{ entries: StoreEntry[]; revision: number }>;
   /** What `key` holds now (writes still on their way included), undefined when absent. */
   get(key: string): Promise<string | undefined>;
-  /** Without `leases`, a TTL is ignored and the registry expires the key's instance itself. */
   put(key: string, value: string, options?: PutOptions): Promise<number>;
   /**
    * Many puts with one promise, for a registration batch; of puts to one key the last stays. The
@@ -74,6 +82,6 @@ export interface Store {
   /** Changes under `prefix` after `afterRevision`; returns the unsubscribe function. */
   watch(prefix: string, afterRevision: number, listener: StoreListener): () => void;
   close(): Promise<void>;
-  /** Present when the store expires TTL keys itself; absent for the embedded store. */
+  /** Present on a store several replicas share (etcd); absent for the embedded store. */
   readonly leases?: StoreLeases;
 }

@@ -69,26 +69,28 @@ test('a YAML syntax error names the file and line', () => {
 
 test('store: embedded by default; etcd from the file or METAROUTE_ETCD_ENDPOINTS; bad fields named', () => {
   expect(loadConfig(undefined, {}).store).toEqual({ kind: 'embedded' });
-  const file = write('store:\n  kind: etcd\n  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]\n  prefix: /mesh-a/\n  tls: { ca: ca.pem, cert: client.pem, key: client-key.pem }\n  auth: { username: metaroute, password: s3cret }\n');
+  const file = write('store:\n  kind: etcd\n  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]\n  prefix: /mesh-a/\n  tls: { ca: ca.pem, cert: client.pem, key: client-key.pem }\n  auth: { username: metaroute, password: s3cret }\n  leaseSeconds: 5\n');
   expect(loadConfig(file, {}).store).toEqual({
     kind: 'etcd',
     endpoints: ['https://10.0.0.1:2379', 'https://10.0.0.2:2379'],
     prefix: '/mesh-a/',
     tls: { ca: path.join(path.dirname(file), 'ca.pem'), cert: path.join(path.dirname(file), 'client.pem'), key: path.join(path.dirname(file), 'client-key.pem') },
     auth: { username: 'metaroute', password: 's3cret' },
+    leaseSeconds: 5,
   });
   expect(loadConfig(undefined, { METAROUTE_ETCD_ENDPOINTS: 'http://127.0.0.1:2379,http://127.0.0.1:22379' }).store).toEqual({
-    kind: 'etcd', endpoints: ['http://127.0.0.1:2379', 'http://127.0.0.1:22379'], prefix: '/metaroute/', tls: undefined, auth: undefined,
+    kind: 'etcd', endpoints: ['http://127.0.0.1:2379', 'http://127.0.0.1:22379'], prefix: '/metaroute/', tls: undefined, auth: undefined, leaseSeconds: 10,
   });
-  const bad = write('store:\n  kind: etcd\n  endpoints: [10.0.0.1:2379]\n  tls: { cert: c.pem }\n  auth: { username: "" }\n  extra: 1\n');
+  const bad = write('store:\n  kind: etcd\n  endpoints: [10.0.0.1:2379]\n  tls: { cert: c.pem }\n  auth: { username: "" }\n  leaseSeconds: 1\n  extra: 1\n');
   const problems = problemsOf(bad);
   expect(problems).toEqual([
-    'store.extra: unknown field (expected one of kind, endpoints, prefix, tls, auth)',
+    'store.extra: unknown field (expected one of kind, endpoints, prefix, tls, auth, leaseSeconds)',
     'store.endpoints: must be a non-empty list of http://host:port or https://host:port, got ["10.0.0.1:2379"]',
     "store.tls.ca: required with tls (the CA that signed etcd's certificate)",
     'store.tls: set both cert and key (mutual TLS) or neither',
     'store.auth.username: must be a non-empty string',
     'store.auth.password: must be a string',
+    'store.leaseSeconds: a whole number of seconds from 2 to 300, got 1',
   ]);
   expect(() => loadConfig(write('store: { kind: consul }\n'), {})).toThrow('store.kind: must be embedded or etcd, got "consul"');
   expect(() => loadConfig(write('store: { endpoints: [http://a:1] }\n'), {})).toThrow('store.endpoints: only for kind: etcd');

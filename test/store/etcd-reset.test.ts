@@ -30,7 +30,7 @@ describeWithEtcd('etcd replaced or restored under running replicas', () => {
   });
 
   async function store(endpoints = etcd.endpoints): Promise<{ s: EtcdStore; logs: string[]; watched(): Promise<Map<string, string>> }> {
-    const config: EtcdStoreConfig = { kind: 'etcd', endpoints, prefix: PREFIX, tls: undefined, auth: undefined };
+    const config: EtcdStoreConfig = { kind: 'etcd', endpoints, prefix: PREFIX, tls: undefined, auth: undefined, leaseSeconds: 10 };
     const logs: string[] = [];
     const s = await EtcdStore.open(config, captureLogs(logs).logger);
     cleanups.push(() => s.close());

@@ -33,7 +33,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
   });
 
   async function store(endpoint = etcd.endpoint(0), logs: string[] = []): Promise<EtcdStore> {
-    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined };
+    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds: 2 };
     const s = await EtcdStore.open(config, captureLogs(logs).logger);
     open.push(s);
     return s;
@@ -61,48 +61,79 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect((await reopened.list('')).entries).toEqual([{ key: 'b/1', value: 'other prefix' }]);
   });
 
-  test('an instance whose lease etcd expires is logged as expired; a deregistration is not', async () => {
+  /** What etcd holds under the test's prefix (the store's history key aside): key -> lease id ('0' for none). */
+  async function leasesInEtcd(under: string): Promise<Record<string, string>> {
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    try {
+      const { kvs } = await client.getAll().prefix(prefix + under).exec();
+      return Object.fromEntries(kvs.map((kv) => [kv.key.toString().slice(prefix.length), String(kv.lease)]).filter(([key]) => key !== '.history'));
+    } finally {
+      client.close();
+    }
+  }
+
+  test('an ephemeral instance is stored with no lease, its liveness key on the replica\'s; the replica expires it (logged as expired, a deregistration is not), and the key goes too', async () => {
     const { logger, records } = captureLogs();
     const registry = new Registry();
     const sync = new RegistryStoreSync(await store(), registry, logger, 2);
     await sync.start();
-    await sync.register(instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }));
-    await sync.register(instance('shop', 2, { ephemeral: true, ttlSeconds: 2 }));
+    await sync.batch([instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }), instance('shop', 2, { ephemeral: true, ttlSeconds: 2 }), instance('shop', 3)], []);
+    const stored = await leasesInEtcd('');
+    expect(Object.keys(stored).sort()).toEqual(['instances/default/shop/shop-1', 'instances/default/shop/shop-2', 'instances/default/shop/shop-3', 'liveness/default/shop/shop-1', 'liveness/default/shop/shop-2']);
+    expect(stored['instances/default/shop/shop-1']).toBe('0');
+    expect(stored['liveness/default/shop/shop-1']).not.toBe('0');
+    expect(stored['liveness/default/shop/shop-2']).toBe(stored['liveness/default/shop/shop-1']); // one lease per replica
     expect(await sync.deregister('default', 'shop', 'shop-2')).toBe(true);
-    await until(() => registry.snapshot().services.get('default/shop')?.instances.length === 0, 'etcd to expire the lease', 8000);
+    const ids = () => registry.snapshot().services.get('default/shop')?.instances.map((i) => i.id).sort();
+    await until(async () => (await sync.expire(), ids()?.join() === 'shop-3'), 'the replica to expire shop-1', 8000);
+    await until(async () => Object.keys(await leasesInEtcd('')).join() === 'instances/default/shop/shop-3', 'both liveness keys to go');
     const events = records().filter((r) => r.event === 'instance.expired' || r.event === 'instance.deregistered').map((r) => [r.event, r.id]);
     expect(events).toEqual([['instance.deregistered', 'shop-2'], ['instance.expired', 'shop-1']]);
     sync.stop();
   });
 
-  test('a batch writes each instance: an ephemeral one is bound to a lease etcd expires, a persistent one is not', async () => {
-    const registry = new Registry();
-    const sync = new RegistryStoreSync(await store(), registry, silentLogger, 2);
-    await sync.start();
-    const ids = () => registry.snapshot().services.get('default/shop')?.instances.map((i) => i.id).sort();
-    await sync.batch([instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }), instance('shop', 2)], []);
-    expect(ids()).toEqual(['shop-1', 'shop-2']); // applied when the batch resolves
-    await until(() => ids()?.length === 1, 'etcd to expire the lease', 8000);
-    expect(ids()).toEqual(['shop-2']);
-    sync.stop();
+  test('heartbeats reaching another replica take the instance over with one write, then cost etcd nothing; the replica that no longer hears it leaves it alone', async () => {
+    const [registryA, registryB] = [new Registry(), new Registry()];
+    const [storeA, storeB] = [await store(), await store()];
+    const [a, b] = [new RegistryStoreSync(storeA, registryA, silentLogger, 2), new RegistryStoreSync(storeB, registryB, silentLogger, 2)];
+    await a.start();
+    await b.start();
+    await a.register(instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }));
+    await until(() => registryB.get('default', 'shop', 'shop-1') !== undefined, 'B to see it');
+    expect(storeB.leases.holder('liveness/default/shop/shop-1')).toBe('another replica');
+    expect(await b.heartbeat('default', 'shop', 'shop-1')).toBe(true);
+    expect(storeB.leases.holder('liveness/default/shop/shop-1')).toBe('this replica'); // durable when the heartbeat answered
+    const taken = storeB.revisionOf('liveness/default/shop/shop-1');
+    const started = Date.now();
+    while (Date.now() - started < 4000) {
+      expect(await b.heartbeat('default', 'shop', 'shop-1')).toBe(true);
+      expect(await a.expire()).toEqual([]); // past A's deadline, but B hears it
+      expect(await b.expire()).toEqual([]);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect(storeB.revisionOf('liveness/default/shop/shop-1')).toBe(taken); // no write since the takeover
+    expect(storeA.revisionOf('instances/default/shop/shop-1')).toBeLessThan(taken!);
+    await until(async () => (await a.expire(), await b.expire(), registryA.get('default', 'shop', 'shop-1') === undefined), 'B to expire it once heartbeats stop', 6000);
+    await until(async () => Object.keys(await leasesInEtcd('')).length === 0, 'its liveness key to go');
+    a.stop();
+    b.stop();
   });
 
-  test('putAll: more puts than one transaction takes, the last put of a key stays, and each TTL is a lease of its own', async () => {
+  test('putAll: more puts than one transaction takes, the last put of a key stays, and held puts share the replica\'s lease', async () => {
     const a = await store();
-    const puts: StorePut[] = Array.from({ length: 300 }, (_, i) => ({ key: `many/${String(i).padStart(3, '0')}`, value: `v${i}`, ttlSeconds: i === 1 || i === 2 ? 2 : undefined }));
+    const b = await store();
+    const puts: StorePut[] = Array.from({ length: 300 }, (_, i) => ({ key: `many/${String(i).padStart(3, '0')}`, value: `v${i}`, held: i === 1 || i === 200 }));
     puts.push({ key: 'many/000', value: 'last' });
     await a.putAll(puts);
     const { entries } = await a.list('many/'); // at once: putAll resolves after the watch applied every transaction
     expect(entries).toHaveLength(300);
     expect(entries[0]).toEqual({ key: 'many/000', value: 'last' });
     expect(entries[299]).toEqual({ key: 'many/299', value: 'v299' });
-    const started = Date.now();
-    while (Date.now() - started < 3500) {
-      expect(await a.leases.refresh('many/001')).toBe(true);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    await until(async () => !(await a.list('many/')).entries.some((e) => e.key === 'many/002'), 'etcd to expire the lease nobody refreshed', 5000);
-    expect((await a.list('many/')).entries.map((e) => e.key)).toContain('many/001');
+    expect([a.leases.holder('many/001'), a.leases.holder('many/200'), a.leases.holder('many/002')]).toEqual(['this replica', 'this replica', undefined]);
+    await until(() => b.leases.holder('many/200') === 'another replica', 'B to see A hold it');
+    const stored = await leasesInEtcd('many/');
+    expect(stored['many/001']).toBe(stored['many/200']);
+    expect(Object.values(stored).filter((lease) => lease !== '0')).toHaveLength(2);
   });
 
   test('deleteIf deletes a key only while it holds the expected value; revisionOf is its last write', async () => {
@@ -119,27 +150,20 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(s.revisionOf('cond/k')).toBeUndefined();
   });
 
-  test('putAll that etcd refuses stores nothing and revokes the leases it was granted for it', async () => {
+  test('putAll that etcd refuses stores nothing', async () => {
     const s = await store();
-    const client = new Etcd3({ hosts: etcd.endpoint(0) });
-    try {
-      const leaseIds = async () => new Set((await client.leaseClient.leaseLeases()).leases.map((l) => l.ID));
-      const before = await leaseIds();
-      // Past etcd's --max-request-bytes (1.5 MiB) but within its gRPC limit: InvalidArgument "request is too large", not retried.
-      const tooLarge = 'x'.repeat(1.7 * 1024 * 1024);
-      await expect(s.putAll([{ key: 'refused/a', value: 'a', ttlSeconds: 30 }, { key: 'refused/b', value: tooLarge, ttlSeconds: 30 }])).rejects.toThrow(StoreUnavailableError);
-      expect((await s.list('refused/')).entries).toEqual([]);
-      await until(async () => [...(await leaseIds())].every((id) => before.has(id)), 'every lease granted for the refused write to be revoked');
-    } finally {
-      client.close();
-    }
+    // Past etcd's --max-request-bytes (1.5 MiB) but within its gRPC limit: InvalidArgument "request is too large", not retried.
+    const tooLarge = 'x'.repeat(1.7 * 1024 * 1024);
+    await expect(s.putAll([{ key: 'refused/a', value: 'a', held: true }, { key: 'refused/b', value: tooLarge, held: true }])).rejects.toThrow(StoreUnavailableError);
+    expect((await s.list('refused/')).entries).toEqual([]);
+    expect(await leasesInEtcd('refused/')).toEqual({});
   });
 
   test('putAll on an etcd that takes fewer operations per transaction than 128 writes every put in smaller ones', async () => {
     const small = await EtcdCluster.start(1, undefined, ['--max-txn-ops', '50']);
     const s = await store(small.endpoint(0));
     try {
-      const puts = Array.from({ length: 300 }, (_, i) => ({ key: `few/${String(i).padStart(3, '0')}`, value: `v${i}`, ttlSeconds: i % 2 ? 30 : undefined }));
+      const puts = Array.from({ length: 300 }, (_, i) => ({ key: `few/${String(i).padStart(3, '0')}`, value: `v${i}`, held: i % 2 === 1 }));
       await s.putAll(puts);
       expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => p.value));
       await s.putAll(puts.map((p) => ({ ...p, value: `${p.value}!` }))); // now at the size it learned
@@ -150,22 +174,57 @@ describeWithEtcd('etcd store against a real etcd', () => {
     }
   });
 
-  test('a key put with a TTL lives while refreshed (from either store) and is deleted by etcd for both when not', async () => {
-    const a = await store();
-    const b = await store();
-    const seenByB = record(b);
-    await a.put('lease/kept', 'k', { ttlSeconds: 2 });
-    await a.put('lease/dropped', 'd', { ttlSeconds: 2 });
-    await until(() => seenByB.length === 2, 'B to see the puts');
-    const started = Date.now();
-    while (Date.now() - started < 3500) {
-      expect(await b.leases.refresh('lease/kept')).toBe(true); // B renews a lease A granted
-      await new Promise((r) => setTimeout(r, 500));
+  test('held keys: another replica\'s put takes one over; closing a store deletes what it held at once, and one cut off past its lease\'s TTL loses it', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    try {
+      const logs: string[] = [];
+      const a = await store();
+      const b = await store();
+      const cut = await store(proxy.endpoint, logs);
+      const seenByB = record(b);
+      await a.put('held/a', 'a', { held: true });
+      await a.put('held/taken', 'a', { held: true });
+      await cut.put('held/cut', 'c', { held: true });
+      await b.put('held/taken', 'b', { held: true });
+      await until(() => a.leases.holder('held/taken') === 'another replica', 'A to see B take it over');
+      expect(b.leases.holder('held/taken')).toBe('this replica');
+      await new Promise((r) => setTimeout(r, 3000)); // past the 2 s TTL: the leases are renewed
+      expect(Object.keys(await leasesInEtcd('held/')).sort()).toEqual(['held/a', 'held/cut', 'held/taken']);
+      const closedAt = Date.now();
+      await a.close();
+      await until(() => seenByB.some((e) => e.type === 'delete' && e.key === 'held/a'), 'held/a to go with A\'s revoked lease');
+      expect(Date.now() - closedAt).toBeLessThan(1500);
+      proxy.cut();
+      await until(() => seenByB.some((e) => e.type === 'delete' && e.key === 'held/cut'), 'held/cut to go with the lease its store could not renew', 6000);
+      proxy.restore();
+      await until(() => logs.some((m) => m.includes('let this replica\'s lease run out')), 'the cut store to learn its lease is gone', 6000);
+      await cut.put('held/cut', 'again', { held: true }); // on a new lease
+      expect(cut.leases.holder('held/cut')).toBe('this replica');
+      expect(Object.keys(await leasesInEtcd('held/')).sort()).toEqual(['held/cut', 'held/taken']);
+    } finally {
+      proxy.close();
     }
-    await until(() => seenByB.some((e) => e.type === 'delete'), 'etcd to expire the unrefreshed key', 5000);
-    expect(seenByB.filter((e) => e.type === 'delete').map((e) => e.key)).toEqual(['lease/dropped']);
-    expect((await a.list('lease/')).entries.map((e) => e.key)).toEqual(['lease/kept']);
-    expect(await a.leases.refresh('lease/dropped')).toBe(false);
+  });
+
+  test('a record an older metaroute bound to a lease of its own: refresh renews that lease, from any replica', async () => {
+    const a = await store();
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    try {
+      const lease = client.lease(2, { autoKeepAlive: false });
+      await lease.put(`${prefix}legacy/kept`).value('k');
+      await lease.grant();
+      await until(async () => (await a.list('legacy/')).entries.length === 1, 'A to see it');
+      const started = Date.now();
+      while (Date.now() - started < 3500) {
+        expect(await a.leases.refresh('legacy/kept')).toBe(true);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect((await a.list('legacy/')).entries.map((e) => e.key)).toEqual(['legacy/kept']);
+      expect(await a.leases.refresh('legacy/none')).toBe(false);
+      lease.release();
+    } finally {
+      client.close();
+    }
   });
 
   test('cut off from etcd: keeps listing its last snapshot, writes fail with StoreUnavailableError, then its watch resumes where it stopped', async () => {
@@ -293,7 +352,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
       const client = new Etcd3({ hosts: etcd.endpoint(0) });
       try {
         const theirs = await neighbour(client, prefix);
-        const unslashed = await EtcdStore.open({ kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: prefix.replace(/\/$/, ''), tls: undefined, auth: undefined }, silentLogger);
+        const unslashed = await EtcdStore.open({ kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: prefix.replace(/\/$/, ''), tls: undefined, auth: undefined, leaseSeconds: 2 }, silentLogger);
         open.push(unslashed);
         const slashed = await store();
         const events = record(unslashed);
@@ -324,7 +383,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
         await client.put(`${unslashed}.history`).value('old-history');
         const logs: string[] = [];
         const own = ['instances/', 'rules', 'routers/'];
-        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined };
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined, leaseSeconds: 2 };
         const first = await EtcdStore.open(config, captureLogs(logs).logger, own);
         open.push(first);
         const expected = [
@@ -358,7 +417,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
       try {
         await client.put(`${unslashed}rules`).value('the rules');
         await client.put(`${unslashed}instances/default/shop/per`).value('persistent');
-        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined };
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined, leaseSeconds: 2 };
         const copied = await EtcdStore.open(config, silentLogger, ['instances/', 'rules', 'routers/']);
         open.push(copied);
         expect((await copied.list('')).entries).toEqual([{ key: 'instances/default/shop/per', value: 'persistent' }, { key: 'rules', value: 'the rules' }]);
@@ -392,7 +451,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
         const copyingB = copyUnslashedKeys(slow, unslashed, ['instances/', 'rules', 'routers/'], '.history', silentLogger);
         await lookedForHistory;
         // Replica A copies, serves, and the instance is deregistered.
-        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined };
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [etcd.endpoint(0)], prefix: unslashed, tls: undefined, auth: undefined, leaseSeconds: 2 };
         const a = await EtcdStore.open(config, silentLogger, ['instances/', 'rules', 'routers/']);
         open.push(a);
         expect(await a.delete('instances/default/shop/gone')).toBe(true);
@@ -441,7 +500,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
   });
 
   test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
-    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined };
+    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined, leaseSeconds: 2 };
     await expect(EtcdStore.open(config, silentLogger)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
   });
 });
@@ -465,11 +524,11 @@ describeWithEtcd('etcd store over mutual TLS with a password', () => {
         await admin.auth.authEnable();
         admin.close();
 
-        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/tls/', tls: { ca: certs.ca, ...certs.client }, auth: { username: 'metaroute', password: 's3cret' } };
+        const config: EtcdStoreConfig = { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/tls/', tls: { ca: certs.ca, ...certs.client }, auth: { username: 'metaroute', password: 's3cret' }, leaseSeconds: 5 };
         const store = await EtcdStore.open(config, silentLogger);
-        await store.put('k', 'v', { ttlSeconds: 5 });
+        await store.put('k', 'v', { held: true });
         expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v' }]);
-        expect(await store.leases.refresh('k')).toBe(true);
+        expect(store.leases.holder('k')).toBe('this replica');
         await store.close();
 
         await expect(EtcdStore.open({ ...config, auth: { username: 'metaroute', password: 'wrong' } }, silentLogger)).rejects.toThrow(/did not answer the first list of \/tls\/ .*authentication failed/i);

@@ -99,7 +99,7 @@ describeWithEtcd('replicas on one etcd', () => {
     }
   });
 
-  test('an ephemeral instance lives on an etcd lease: heartbeats on the other replica keep it, and etcd expires it for both', async () => {
+  test('an ephemeral instance is kept by the replica that hears its heartbeats: the other replica takes it over, and expires it for both', async () => {
     const { a, b } = await replicas();
     for (const port of [1, 2]) expect((await api(a.admin, 'POST', '/v1/instances', { service: 'tmp', host: '10.0.0.1', port, ttlSeconds: 2 })).status).toBe(200);
     await until(() => b.app.registry.snapshot().services.get('default/tmp')?.instances.length === 2, 'B to see both');
@@ -109,8 +109,39 @@ describeWithEtcd('replicas on one etcd', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     const ports = (env: typeof a) => env.app.registry.snapshot().services.get('default/tmp')?.instances.map((i) => i.port);
-    await until(() => ports(a)?.join() === '2' && ports(b)?.join() === '2', 'etcd to expire port 1 on both', 5000);
+    await until(() => ports(a)?.join() === '2' && ports(b)?.join() === '2', 'A to expire port 1 for both', 5000);
     expect((await api(a.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status).toBe(404);
+    await until(() => ports(a)?.length === 0 && ports(b)?.length === 0, 'B to expire port 2 once its heartbeats stop', 5000);
+  });
+
+  test('when the replica that heard an instance is cut off past its lease, the other one gives the instance a fresh TTL and keeps it on heartbeats', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    cleanups.push(() => proxy.close());
+    const { a, b } = await replicas([proxy.endpoint]);
+    expect((await api(a.admin, 'POST', '/v1/instances', { service: 'tmp', host: '10.0.0.1', port: 1, ttlSeconds: 6 })).status).toBe(200);
+    await until(() => b.app.registry.snapshot().services.get('default/tmp')?.instances.length === 1, 'B to see it');
+    const client = new Etcd3({ hosts: etcd.endpoints });
+    cleanups.push(() => client.close());
+    const livenessKeys = () => client.getAll().prefix(`/replicas-${prefixCount}/liveness/`).keys();
+    expect(await livenessKeys()).toHaveLength(1);
+    for (let i = 0; i < 3; i++) {
+      expect((await api(a.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    proxy.cut(); // A can renew nothing: etcd deletes its liveness key after A's 2 s lease
+    const cutAt = Date.now();
+    await until(async () => (await livenessKeys()).length === 0, "A's liveness key to go with its lease", 6000);
+    // B gave it a fresh 6 s TTL when the key went (about 2 s after the cut). Without that it would
+    // be gone 6 s after A's last heartbeat (3 s after the cut) plus one pass of expiry.
+    await until(() => Date.now() - cutAt > 5000, 'a moment');
+    expect(b.app.registry.get('default', 'tmp', '10.0.0.1:1')).toBeDefined();
+    for (let i = 0; i < 3; i++) {
+      expect((await api(b.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(b.app.registry.get('default', 'tmp', '10.0.0.1:1')).toBeDefined();
+    expect(await livenessKeys()).toHaveLength(1); // B's now
+    await until(() => b.app.registry.get('default', 'tmp', '10.0.0.1:1') === undefined, 'B to expire it once heartbeats stop', 9000);
   });
 
   test('a replica cut off from etcd keeps routing on its last snapshot, answers registrations 503 with the reason, then catches up', async () => {

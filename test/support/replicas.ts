@@ -5,7 +5,7 @@ import { ExtProcClient, lbLabels } from './extproc-client';
 
 /** A metaroute replica (in this process) on etcd, under a prefix the test chooses. */
 export function startReplica(endpoints: readonly string[], prefix: string, overrides: Partial<ServerConfig> = {}): ReturnType<typeof startApp> {
-  return startApp({ store: { kind: 'etcd', endpoints, prefix, tls: undefined, auth: undefined }, ...overrides });
+  return startApp({ store: { kind: 'etcd', endpoints, prefix, tls: undefined, auth: undefined, leaseSeconds: 2 }, ...overrides });
 }
 
 /** The labels a replica's ext_proc chooses for a request to `service` (undefined: no subset). */

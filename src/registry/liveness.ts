@@ -1,0 +1,90 @@
+import { hostname } from 'node:os';
+import type { Logger } from '../log/logger';
+import type { Instance, InstanceRef } from '../model/instance';
+import type { Store, StoreEvent, StoreLeases, StorePut } from '../store/store';
+import type { Registry } from './registry';
+
+/** `liveness/<namespace>/<service>/<id>`: the replica that hears the instance's heartbeats, on that replica's lease. */
+export const LIVENESS_PREFIX = 'liveness/';
+
+export function livenessKey(ref: InstanceRef): string {
+  return `${LIVENESS_PREFIX}${ref.namespace}/${ref.service}/${ref.id}`;
+}
+
+/**
+ * Heartbeats on a store several replicas share (etcd), kept where they arrive. The replica an
+ * ephemeral instance's heartbeats reach holds its liveness key on its own lease: it keeps the
+ * deadline in memory, as on the embedded store, and expires the instance by deleting its record.
+ * A heartbeat costs etcd nothing while it reaches the replica that holds the key; one reaching
+ * another replica takes the key over (one write). The other replicas leave the instance to the
+ * holder. When the holder stops, etcd deletes its keys with its lease, and every replica gives
+ * the instances those keys stood for a fresh TTL: the first to hear one of them takes it over.
+ */
+export class HeardLiveness {
+  /** Takeovers in flight, so a burst of heartbeats for one instance writes once. */
+  private readonly taking = new Map<string, Promise<void>>();
+  private unwatch: (() => void) | undefined;
+  /** Written into each key for whoever reads etcd: which process hears the instance. */
+  private readonly replica = `${hostname()} pid ${process.pid}`;
+
+  constructor(
+    private readonly store: Store,
+    private readonly leases: StoreLeases,
+    private readonly registry: Registry,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const { revision } = await this.store.list('\u0000'); // only the revision: nothing here needs the keys listed
+    this.unwatch = this.store.watch(LIVENESS_PREFIX, revision, (event) => this.onEvent(event));
+  }
+
+  stop(): void {
+    this.unwatch?.();
+  }
+
+  /** The put that makes this replica the one that hears an instance it registers. */
+  heardHere(ref: InstanceRef): StorePut {
+    return { key: livenessKey(ref), value: this.replica, held: true };
+  }
+
+  /** After heartbeats the registry accepted: takes over those another replica (or none) holds; resolves once that is durable. */
+  async heard(refs: readonly InstanceRef[]): Promise<void> {
+    const puts: StorePut[] = [];
+    const waits: Promise<void>[] = [];
+    for (const ref of refs) {
+      const key = livenessKey(ref);
+      const inFlight = this.taking.get(key);
+      if (inFlight) waits.push(inFlight);
+      else if (this.leases.holder(key) !== 'this replica') puts.push(this.heardHere(ref));
+    }
+    if (puts.length > 0) {
+      const taken = refs.filter((ref) => !this.taking.has(livenessKey(ref)) && this.leases.holder(livenessKey(ref)) !== 'this replica');
+      const written = this.store.putAll(puts).finally(() => {
+        for (const put of puts) if (this.taking.get(put.key) === written) this.taking.delete(put.key);
+      });
+      for (const put of puts) this.taking.set(put.key, written);
+      // An instance removed while its key was written would leave the key behind.
+      waits.push(written.then(() => taken.forEach((ref) => this.registry.get(ref.namespace, ref.service, ref.id) || this.release(ref))));
+    }
+    await Promise.all(waits);
+  }
+
+  heardElsewhere(instance: Instance): boolean {
+    return this.leases.holder(livenessKey(instance)) === 'another replica';
+  }
+
+  /** The instance was removed or is persistent now: the key this replica holds for it goes. */
+  release(ref: InstanceRef): void {
+    const key = livenessKey(ref);
+    if (this.leases.holder(key) !== 'this replica') return;
+    this.store.delete(key).catch((error: unknown) => this.log.warn({ event: 'store.failed', key, err: error }, 'deleting the liveness key of a removed instance failed; it goes with this replica\'s lease'));
+  }
+
+  /** A key deleted with its holder's lease (or released): the instance, if still registered, gets a fresh TTL here. */
+  private onEvent(event: StoreEvent): void {
+    if (event.type !== 'delete') return;
+    const [namespace, service, id] = event.key.slice(LIVENESS_PREFIX.length).split('/');
+    if (namespace && service && id) this.registry.heartbeat(namespace, service, id);
+  }
+}
