@@ -2,10 +2,12 @@
 // (PUT /v1/instances/{ns}/{svc}/{id}/heartbeat, 16 in flight, keep-alive) vs batched
 // (POST /v1/heartbeats, 2,000 per call), over INSTANCES registered instances; interleaved
 // rounds (single, batched, single, ...). Server CPU is user + system from /proc/<pid>/stat.
-// STORE=etcd: the server on a one-member etcd on loopback (ETCD_BIN or PATH), where each
-// ephemeral instance holds a lease that its heartbeats renew; etcd's CPU per heartbeat and the
-// batched heartbeats' rate (one caller, calls in turn) are printed too. SERVER_NODE_ARGS: flags
-// for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR).
+// STORE=etcd: the server on a one-member etcd on loopback (ETCD_BIN or PATH); the heartbeats
+// reach the replica that registered the instances, which holds their liveness keys (it writes
+// nothing for them). etcd's CPU per heartbeat and the batched heartbeats' rate (one caller,
+// calls in turn) are printed too. SERVER_NODE_ARGS: flags
+// for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR). DIST: the build to serve (default
+// this checkout's dist/), to set another version's beside this one's.
 'use strict';
 const { execFileSync, fork } = require('node:child_process');
 const fs = require('node:fs');
@@ -21,6 +23,7 @@ const SINGLE = Number(process.env.SINGLE ?? 5000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const PER_CALL = 2000;
 const STORE = process.env.STORE ?? 'embedded';
+const DIST = path.resolve(process.env.DIST ?? path.join(__dirname, '..', '..', 'dist'));
 if (STORE !== 'embedded' && STORE !== 'etcd') throw new Error(`STORE=${STORE}: embedded or etcd`);
 if (STORE === 'etcd' && !ETCD_BIN) throw new Error('STORE=etcd needs etcd (ETCD_BIN or PATH; apt-get install etcd-server)');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-bench-heartbeats-'));
@@ -70,7 +73,7 @@ function stop(proc) {
 /** metaroute on the embedded store, or on `etcd`; resolves once it serves, rejects if it exits first. */
 async function startServer(etcd) {
   const ports = { admin: await freePort(), ext: await freePort(), xds: await freePort() };
-  const child = fork(path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js'), ['serve'], {
+  const child = fork(path.join(DIST, 'cli', 'main.js'), ['serve'], {
     execArgv: (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), // e.g. --cpu-prof --cpu-prof-dir=DIR
     env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), ...(etcd && { METAROUTE_ETCD_ENDPOINTS: etcd.endpoint }) },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

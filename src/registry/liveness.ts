@@ -19,11 +19,16 @@ export function livenessKey(ref: InstanceRef): string {
  * another replica takes the key over (one write). The other replicas leave the instance to the
  * holder. When the holder stops, etcd deletes its keys with its lease, and every replica gives
  * the instances those keys stood for a fresh TTL: the first to hear one of them takes it over.
+ * While etcd is out, a heartbeat reaching another replica cannot take the key over, so the
+ * holder expires none whose TTL overlapped the outage (as etcd extends its leases when a new
+ * leader takes over).
  */
 export class HeardLiveness {
   /** Takeovers in flight, so a burst of heartbeats for one instance writes once. */
   private readonly taking = new Map<string, Promise<void>>();
   private unwatch: (() => void) | undefined;
+  /** When an expiry pass last found the store unable to take writes (ms since the epoch). */
+  private outageSeenAt = -Infinity;
   /** Written into each key for whoever reads etcd: which process hears the instance. */
   private readonly replica = `${hostname()} pid ${process.pid}`;
 
@@ -70,8 +75,14 @@ export class HeardLiveness {
     await Promise.all(waits);
   }
 
-  heardElsewhere(instance: Instance): boolean {
-    return this.leases.holder(livenessKey(instance)) === 'another replica';
+  /**
+   * For an expiry pass: whether an instance whose TTL passed here may have been heard elsewhere,
+   * and is to be looked at again a TTL later instead of expired.
+   */
+  mayBeHeardElsewhere(): (instance: Instance) => boolean {
+    const now = Date.now();
+    if (!this.store.available()) this.outageSeenAt = now;
+    return (instance) => now - this.outageSeenAt < instance.ttlSeconds * 1000 || this.leases.holder(livenessKey(instance)) === 'another replica';
   }
 
   /** The instance was removed or is persistent now: the key this replica holds for it goes. */

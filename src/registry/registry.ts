@@ -112,8 +112,8 @@ export class Registry {
    * Up to `limit` ephemeral instances whose TTL passed without a heartbeat, earliest tick first;
    * heartbeats no longer keep them. Removing them is the caller's (through the store); one not
    * removed is reported again after a second. Costs the leases whose queued deadline passed, not every instance.
-   * One `heardElsewhere` (another replica hears its heartbeats and expires it) is looked at again
-   * a TTL later instead, and counts towards `limit`.
+   * One `heardElsewhere` (another replica may hear its heartbeats, and expires it) is looked at
+   * again a TTL later instead, and counts towards `limit`.
    */
   expired(limit = Infinity, heardElsewhere?: (instance: Instance) => boolean): Instance[] {
     const now = this.tick();

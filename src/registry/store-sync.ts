@@ -221,11 +221,10 @@ export class RegistryStoreSync {
    * Deletes expired ephemeral instances from the store; the watch then drops them from the
    * registry, as for a deregistration. One with a registration of its own in flight is left to
    * it: that write renews the lease, and a delete queued behind it would undo what it answered.
-   * One whose heartbeats another replica hears is that replica's to expire.
+   * One whose heartbeats another replica may hear is looked at again a TTL later (`HeardLiveness`).
    */
   async expire(): Promise<Instance[]> {
-    const liveness = this.liveness;
-    const expired = this.registry.expired(EXPIRE_PER_PASS, liveness && ((i) => liveness.heardElsewhere(i))).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
+    const expired = this.registry.expired(EXPIRE_PER_PASS, this.liveness?.mayBeHeardElsewhere()).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
     await Promise.all(expired.map((i) => this.removeKey(keyOf(i.namespace, i.service, i.id)).then((existed) => existed && this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }

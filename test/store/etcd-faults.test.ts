@@ -93,7 +93,9 @@ describeWithEtcd('faults against real etcd', () => {
       const eds = new EdsRecorder(() => b.app.ports.xds, 'shop.default');
       cleanups.push(() => eds.close());
       await until(() => eds.last?.endpoints.length === 20, 'B to push all 20 endpoints');
-      // Ephemeral instances (5 s leases) kept alive through both replicas, as agents would.
+      // Ephemeral instances (5 s TTL) kept alive through both replicas, as agents would. B takes
+      // over those it hears from A, which registered them; a takeover fails while etcd is down,
+      // and A must not expire them for that (HeardLiveness.mayBeHeardElsewhere).
       let beating = true;
       const heartbeats = (async () => {
         while (beating) {
