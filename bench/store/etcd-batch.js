@@ -1,9 +1,10 @@
 'use strict';
 /**
  * A registration batch on the etcd store, before vs after: `EtcdStore.putAll` of RECORDS
- * instance records (every other one with a TTL, as ephemeral instances have: a lease each; an
- * hour long, so that no lease runs out, deleting keys, during later rounds),
- * handed over in calls of 500 as the registry does, against one etcd on loopback. The
+ * instance records, every other one ephemeral, written as each build's registry writes it:
+ * beside its record a liveness key on the replica's lease (`held`), or, for a build from before
+ * liveness keys, a TTL on a lease of the record's own (an hour long, so that no lease runs out,
+ * deleting keys, during later rounds); handed over in calls of 500 as the registry does, against one etcd on loopback. The
  * variants alternate over ROUNDS, each round on a store (and key prefix) of its own; printed:
  * ms until every put is durable and back through the store's watch, min / median / max, and
  * the paired ratio after / before.
@@ -26,6 +27,7 @@ const PER_CALL = 500;
 async function round(dist, endpoint, prefix) {
   const { EtcdStore } = require(path.join(dist, 'store', 'etcd.js'));
   const { silentLogger } = require(path.join(dist, 'log', 'logger.js'));
+  const held = EtcdStore.prototype.hasOwnProperty('holder'); // a build with liveness keys
   const store = await EtcdStore.open({ kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds: 10 }, silentLogger);
   try {
     const t0 = performance.now();
@@ -34,7 +36,10 @@ async function round(dist, endpoint, prefix) {
       const puts = [];
       for (let i = from; i < Math.min(RECORDS, from + PER_CALL); i++) {
         const value = JSON.stringify({ host: `10.0.${(i >> 8) & 255}.${i & 255}`, port: 8080, weight: 100, metadata: { version: i % 2 ? 'gray' : 'stable' } });
-        puts.push({ key: `instances/default/big/i${i}`, value, ttlSeconds: i % 2 ? 3600 : undefined }); // no lease runs out during the run
+        const ephemeral = i % 2 === 1;
+        if (held || !ephemeral) puts.push({ key: `instances/default/big/i${i}`, value });
+        else puts.push({ key: `instances/default/big/i${i}`, value, ttlSeconds: 3600 }); // no lease runs out during the run
+        if (held && ephemeral) puts.push({ key: `liveness/default/big/i${i}`, value: 'bench', held: true });
       }
       calls.push(store.putAll(puts));
       await new Promise((resolve) => setImmediate(resolve));
@@ -61,7 +66,7 @@ async function main() {
     etcd.process.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`\nbench/store/etcd-batch: ${RECORDS} records (half with a TTL) by putAll in calls of ${PER_CALL}, one etcd on loopback, ${ROUNDS} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`\nbench/store/etcd-batch: ${RECORDS} records (half ephemeral) by putAll in calls of ${PER_CALL}, one etcd on loopback, ${ROUNDS} interleaved rounds; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   for (const v of variants) console.log(`  ${v.name.padEnd(6)} ms: ${triple(v.ms)}  (${(RECORDS / (summary(v.ms).median / 1000)).toFixed(0)} records/s at the median)`);
   if (variants.length > 1) console.log(`\n  after / before, paired: ${triple(pairedRatios(variants[0].ms, variants[1].ms))}`);
 }

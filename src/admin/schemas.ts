@@ -149,7 +149,7 @@ export const SCHEMAS = {
               type: 'object',
               properties: {
                 ...instanceProperties,
-                lastHeartbeat: { type: ['string', 'null'], description: 'last registration or heartbeat of an ephemeral instance (to 100 ms); null for a persistent one' },
+                lastHeartbeat: { type: ['string', 'null'], description: 'last registration or heartbeat of an ephemeral instance as this replica knows it, to 100 ms (on etcd, a replica that does not hear its heartbeats gives when it last found another one did); null for a persistent one' },
               },
               required: [...instanceRequired, 'lastHeartbeat'],
               additionalProperties: false,

@@ -39,8 +39,8 @@ export class HeardLiveness {
     private readonly log: Logger,
   ) {}
 
-  async start(): Promise<void> {
-    const { revision } = await this.store.list('\u0000'); // only the revision: nothing here needs the keys listed
+  /** Follows the liveness keys' deletes after `revision` (the registry's load). */
+  start(revision: number): void {
     this.unwatch = this.store.watch(LIVENESS_PREFIX, revision, (event) => this.onEvent(event));
   }
 

@@ -109,7 +109,7 @@ export class RegistryStoreSync {
       for (const entry of entries) if (displaced.has(entry.key)) displaced.get(entry.key)!.value = entry.value;
     }
     this.unwatch = this.store.watch(INSTANCES_PREFIX, revision, (event) => this.enqueue(event));
-    await this.liveness?.start();
+    this.liveness?.start(revision);
   }
 
   stop(): void {
@@ -137,9 +137,12 @@ export class RegistryStoreSync {
     }
     const leases = this.store.leases;
     if (!leases || !this.liveness) return alive;
-    await this.liveness.heard(refs.filter((_, i) => alive[i]));
+    const known = refs.filter((_, i) => alive[i]);
+    await this.liveness.heard(known);
     // A record an older metaroute bound to a lease of its own lives only while that is renewed.
-    return Promise.all(refs.map((r, i) => (alive[i] ? leases.refresh(keyOf(r.namespace, r.service, r.id)) : false)));
+    const renewed = await leases.refresh(known.map((r) => keyOf(r.namespace, r.service, r.id)));
+    let next = 0;
+    return alive.map((found) => found && renewed[next++]!);
   }
 
   async deregister(namespace: string, service: string, id: string): Promise<boolean> {
@@ -196,7 +199,8 @@ export class RegistryStoreSync {
 
   /**
    * One store call for many instances (see `Store.putAll`). An ephemeral one's liveness key
-   * follows its record, so both share a transaction (the store's are of an even size).
+   * follows its record, mostly in its transaction; a record stored without it (the other
+   * transaction failed) is every replica's to expire until a heartbeat takes it over.
    */
   private write(instances: readonly Instance[]): Promise<void> {
     const writes: OwnWrite[] = [];

@@ -36,10 +36,10 @@ export interface StoreLeases {
   /** Who holds `key`: this replica, another one, or none (absent, or put without `held`). */
   holder(key: string): 'this replica' | 'another replica' | undefined;
   /**
-   * Renews the lease of its own that an older metaroute bound the key to (it bound each ephemeral
-   * instance to one); true for a key with none, false when the key no longer exists.
+   * Per key: renews the lease of its own that an older metaroute bound it to (it bound each
+   * ephemeral instance to one); true for a key with none, false for one that no longer exists.
    */
-  refresh(key: string): Promise<boolean>;
+  refresh(keys: readonly string[]): Promise<boolean[]>;
 }
 
 /** The backend cannot take writes now (etcd unreachable); reads still serve the last snapshot. Answered with 503. */

@@ -216,11 +216,11 @@ describeWithEtcd('etcd store against a real etcd', () => {
       await until(async () => (await a.list('legacy/')).entries.length === 1, 'A to see it');
       const started = Date.now();
       while (Date.now() - started < 3500) {
-        expect(await a.leases.refresh('legacy/kept')).toBe(true);
+        expect(await a.leases.refresh(['legacy/kept'])).toEqual([true]);
         await new Promise((r) => setTimeout(r, 500));
       }
       expect((await a.list('legacy/')).entries.map((e) => e.key)).toEqual(['legacy/kept']);
-      expect(await a.leases.refresh('legacy/none')).toBe(false);
+      expect(await a.leases.refresh(['legacy/none', 'legacy/kept'])).toEqual([false, true]);
       lease.release();
     } finally {
       client.close();
