@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import type { Instance, InstanceRef } from '../model/instance';
 import type { Store, StoreEvent, StoreLeases, StorePut } from '../store/store';
@@ -17,18 +18,18 @@ export function livenessKey(ref: InstanceRef): string {
  * deadline in memory, as on the embedded store, and expires the instance by deleting its record.
  * A heartbeat costs etcd nothing while it reaches the replica that holds the key; one reaching
  * another replica takes the key over (one write). The other replicas leave the instance to the
- * holder. When the holder stops, etcd deletes its keys with its lease, and every replica gives
- * the instances those keys stood for a fresh TTL: the first to hear one of them takes it over.
- * While etcd is out, a heartbeat reaching another replica cannot take the key over, so the
- * holder expires none whose TTL overlapped the outage (as etcd extends its leases when a new
- * leader takes over).
+ * holder; one nobody holds (its holder stopped, or its key was never written) is expired by any
+ * replica whose deadline for it passes. When the holder stops, etcd deletes its keys with its
+ * lease, and every replica gives the instances those keys stood for a fresh TTL: the first to
+ * hear one of them takes it over. While etcd is out, a heartbeat reaching another replica cannot
+ * take the key over, so no replica expires an instance whose TTL overlapped the outage (as etcd
+ * extends its leases when a new leader takes over). A record an older version bound to a lease
+ * of its own is left to etcd to expire.
  */
 export class HeardLiveness {
   /** Takeovers in flight, so a burst of heartbeats for one instance writes once. */
   private readonly taking = new Map<string, Promise<void>>();
   private unwatch: (() => void) | undefined;
-  /** When an expiry pass last found the store unable to take writes (ms since the epoch). */
-  private outageSeenAt = -Infinity;
   /** Written into each key for whoever reads etcd: which process hears the instance. */
   private readonly replica = `${hostname()} pid ${process.pid}`;
 
@@ -37,6 +38,8 @@ export class HeardLiveness {
     private readonly leases: StoreLeases,
     private readonly registry: Registry,
     private readonly log: Logger,
+    /** The instance's record's key. */
+    private readonly recordKey: (ref: InstanceRef) => string,
   ) {}
 
   /** Follows the liveness keys' deletes after `revision` (the registry's load). */
@@ -56,15 +59,18 @@ export class HeardLiveness {
   /** After heartbeats the registry accepted: takes over those another replica (or none) holds; resolves once that is durable. */
   async heard(refs: readonly InstanceRef[]): Promise<void> {
     const puts: StorePut[] = [];
+    const taken: InstanceRef[] = [];
     const waits: Promise<void>[] = [];
     for (const ref of refs) {
       const key = livenessKey(ref);
       const inFlight = this.taking.get(key);
       if (inFlight) waits.push(inFlight);
-      else if (this.leases.holder(key) !== 'this replica') puts.push(this.heardHere(ref));
+      else if (this.leases.holder(key) !== 'this replica') {
+        puts.push(this.heardHere(ref));
+        taken.push(ref);
+      }
     }
     if (puts.length > 0) {
-      const taken = refs.filter((ref) => !this.taking.has(livenessKey(ref)) && this.leases.holder(livenessKey(ref)) !== 'this replica');
       const written = this.store.putAll(puts).finally(() => {
         for (const put of puts) if (this.taking.get(put.key) === written) this.taking.delete(put.key);
       });
@@ -80,16 +86,23 @@ export class HeardLiveness {
    * and is to be looked at again a TTL later instead of expired.
    */
   mayBeHeardElsewhere(): (instance: Instance) => boolean {
-    const now = Date.now();
-    if (!this.store.available()) this.outageSeenAt = now;
-    return (instance) => now - this.outageSeenAt < instance.ttlSeconds * 1000 || this.leases.holder(livenessKey(instance)) === 'another replica';
+    const sinceOutage = performance.now() - this.leases.lastOutage();
+    return (instance) =>
+      sinceOutage < instance.ttlSeconds * 1000 ||
+      this.leases.holder(livenessKey(instance)) === 'another replica' ||
+      this.leases.holder(this.recordKey(instance)) === 'another replica'; // an older version's lease of its own
+  }
+
+  /** Deletes an expired instance's record (and its liveness key) unless another replica has taken it over; false if not deleted. */
+  deleteRecord(instance: Instance): Promise<boolean> {
+    return this.leases.deleteUnlessHeldElsewhere(this.recordKey(instance), livenessKey(instance));
   }
 
   /** The instance was removed or is persistent now: the key this replica holds for it goes. */
   release(ref: InstanceRef): void {
     const key = livenessKey(ref);
     if (this.leases.holder(key) !== 'this replica') return;
-    this.store.delete(key).catch((error: unknown) => this.log.warn({ event: 'store.failed', key, err: error }, 'deleting the liveness key of a removed instance failed; it goes with this replica\'s lease'));
+    this.leases.deleteUnlessHeldElsewhere(key, key).catch((error: unknown) => this.log.warn({ event: 'store.failed', key, err: error }, 'deleting the liveness key of a removed instance failed; it goes with this replica\'s lease'));
   }
 
   /** A key deleted with its holder's lease (or released): the instance, if still registered, gets a fresh TTL here. */

@@ -130,6 +130,7 @@ export class Registry {
       const instance = view.get(id)!;
       if (heardElsewhere?.(instance)) {
         deferred++;
+        this.expiring.delete(instance); // a pass before may have found it expired
         view.setDeadline(id, now + ttlTicks(instance));
         this.deadlines.push(now + ttlTicks(instance), view, id);
         continue;

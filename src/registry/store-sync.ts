@@ -91,7 +91,7 @@ export class RegistryStoreSync {
     /** `registry.instances` of the configuration file: loaded first, and back whenever their address (and id) is free again. */
     private readonly configuredInstances: readonly Instance[] = [],
   ) {
-    this.liveness = store.leases && ownsStore ? new HeardLiveness(store, store.leases, registry, log) : undefined;
+    this.liveness = store.leases && ownsStore ? new HeardLiveness(store, store.leases, registry, log, (ref) => keyOf(ref.namespace, ref.service, ref.id)) : undefined;
     for (const instance of configuredInstances) {
       this.configuredById.set(configuredKey(instance, instance.id), instance);
       this.configuredAt.set(configuredKey(instance, `${instance.host}:${instance.port}`), instance);
@@ -182,13 +182,13 @@ export class RegistryStoreSync {
   }
 
   /**
-   * A deregistration: remembered until its delete comes back on the watch, so it is not logged as
-   * an expiry. With `expected`, only while the record holds it (another write may have replaced it).
+   * A deregistration or expiry: remembered until its delete comes back on the watch, so it is not
+   * logged as another replica's. `remove` deletes the record (by default whatever it holds).
    */
-  private async removeKey(key: string, expected?: string): Promise<boolean> {
+  private async removeKey(key: string, remove = () => this.store.delete(key)): Promise<boolean> {
     this.deregistering.add(key);
     try {
-      const existed = await (expected === undefined ? this.store.delete(key) : this.store.deleteIf(key, expected));
+      const existed = await remove();
       if (!existed) this.deregistering.delete(key);
       return existed;
     } catch (error) {
@@ -228,8 +228,10 @@ export class RegistryStoreSync {
    * One whose heartbeats another replica may hear is looked at again a TTL later (`HeardLiveness`).
    */
   async expire(): Promise<Instance[]> {
-    const expired = this.registry.expired(EXPIRE_PER_PASS, this.liveness?.mayBeHeardElsewhere()).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
-    await Promise.all(expired.map((i) => this.removeKey(keyOf(i.namespace, i.service, i.id)).then((existed) => existed && this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
+    const liveness = this.liveness;
+    const expired = this.registry.expired(EXPIRE_PER_PASS, liveness?.mayBeHeardElsewhere()).filter((i) => !this.written.has(keyOf(i.namespace, i.service, i.id)));
+    const remove = (i: Instance) => (liveness ? () => liveness.deleteRecord(i) : undefined); // unless taken over meanwhile
+    await Promise.all(expired.map((i) => this.removeKey(keyOf(i.namespace, i.service, i.id), remove(i)).then((existed) => existed && this.log.info({ event: 'instance.expired', namespace: i.namespace, service: i.service, id: i.id, ttlSeconds: i.ttlSeconds }, 'instance expired: no heartbeat within its ttl'))));
     return expired;
   }
 
@@ -253,7 +255,7 @@ export class RegistryStoreSync {
     const failed = (key: string) => (error: unknown) => this.log.error({ event: 'store.failed', key, err: error }, 'deleting a stored instance left out of the registry failed; it is tried again at the next start');
     await Promise.all([
       ...refused.map((key) => this.store.delete(key).then(() => this.log.warn({ event: 'instance.dropped', key }, 'an ephemeral instance stored before it became invalid was deleted'), failed(key))),
-      ...displaced.map((d) => this.removeKey(d.key, d.value).then((deleted) => deleted && this.logDisplaced(d.displaced, d.by), failed(d.key))),
+      ...displaced.map((d) => this.removeKey(d.key, () => this.store.deleteIf(d.key, d.value)).then((deleted) => deleted && this.logDisplaced(d.displaced, d.by), failed(d.key))),
     ]);
   }
 
@@ -408,11 +410,11 @@ export class RegistryStoreSync {
    */
   private async removeDisplaced(key: string, displaced: Instance): Promise<boolean> {
     const expected = storedRecord(displaced);
-    if (await this.removeKey(key, expected)) return true;
+    if (await this.removeKey(key, () => this.store.deleteIf(key, expected))) return true;
     const value = await this.store.get(key);
     if (value === undefined) return false;
     const { parsed } = this.parseRecord(key, value, displaced.namespace, displaced.service, displaced.id);
-    return parsed.ok && storedRecord(parsed.instance) === expected ? this.removeKey(key, value) : false;
+    return parsed.ok && storedRecord(parsed.instance) === expected ? this.removeKey(key, () => this.store.deleteIf(key, value)) : false;
   }
 
   /**

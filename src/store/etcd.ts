@@ -1,11 +1,13 @@
 import type { Logger } from '../log/logger';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { ConsecutiveBreaker, ExponentialBackoff, TimeoutStrategy, circuitBreaker, handleWhen, isBrokenCircuitError, retry, timeout, wrap, type IBackoff } from 'cockatiel';
-import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
 import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { ShardedMap } from '../model/sharded-map';
 import { LeaseKeepAlives } from './etcd-keepalive';
+import { ReplicaLease } from './etcd-replica-lease';
 import { copyUnslashedKeys, prefixEnd, prefixSegment } from './etcd-unslashed';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
@@ -83,11 +85,15 @@ interface MirrorEntry {
  * (replaced by an empty etcd, or restored from an older snapshot): noticed when the watch
  * connects (another cluster id or history id, or a revision behind the mirror's) or when a
  * write is answered with a revision the mirror had already passed. A key put with `held`
- * is bound to this replica's lease (`StoreLeases`), granted at the first such put and renewed
- * every third of its TTL; closing the store revokes it.
+ * is bound to this replica's lease (`StoreLeases`, `ReplicaLease`).
  */
 export class EtcdStore implements Store {
-  readonly leases: StoreLeases = { holder: (key) => this.holder(key), refresh: (keys) => this.refresh(keys) };
+  readonly leases: StoreLeases = {
+    holder: (key) => this.holder(key),
+    refresh: (keys) => this.refresh(keys),
+    deleteUnlessHeldElsewhere: (key, holderKey) => this.deleteUnlessHeldElsewhere(key, holderKey),
+    lastOutage: () => (this.reachable ? this.outageAt : performance.now()),
+  };
   /** Sharded: at a million keys a Map copies its whole table in one step as it grows (35-80 ms). */
   private readonly mirror = new ShardedMap<MirrorEntry>();
   private readonly watchers = new Set<{ prefix: string; listener: StoreListener }>();
@@ -106,8 +112,9 @@ export class EtcdStore implements Store {
   private refusedWrites = 0;
   private closed = false;
   private readonly keepAlives: LeaseKeepAlives;
-  /** This replica's lease: its id once granted, and the timer renewing it. */
-  private lease: { readonly id: Promise<string>; granted?: string; renewal?: NodeJS.Timeout } | undefined;
+  private readonly replicaLease: ReplicaLease;
+  /** When a write or a lease renewal last failed, or the watch lost etcd (performance.now()). */
+  private outageAt = -Infinity;
   private txnOps = MAX_TXN_OPS;
   /** `config.prefix` as a path segment: every etcd key is this + a store key. */
   private readonly prefix: string;
@@ -118,6 +125,10 @@ export class EtcdStore implements Store {
     private readonly log: Logger,
   ) {
     this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
+    this.replicaLease = new ReplicaLease(client.leaseClient, this.keepAlives, config.leaseSeconds, log, (renewed) => {
+      if (renewed) this.writesTaken();
+      else this.outageAt = performance.now();
+    });
     this.prefix = prefixSegment(config.prefix);
   }
 
@@ -212,9 +223,22 @@ export class EtcdStore implements Store {
     await this.caughtUp(Math.max(0, ...revisions));
   }
 
-  /** Puts of distinct keys in one transaction (one revision); those `held` on this replica's lease. Resolves with its revision. */
+  /**
+   * Puts of distinct keys in one transaction (one revision); those `held` on this replica's lease,
+   * granted again if etcd no longer knows it. Resolves with its revision.
+   */
   private putHeld(puts: readonly StorePut[], outcome: string): Promise<number> {
-    return this.guard(puts[0]!.key, async () => this.transact(puts, puts.some((put) => put.held) ? await this.replicaLease() : undefined), outcome);
+    return this.guard(puts[0]!.key, async () => {
+      if (!puts.some((put) => put.held)) return this.transact(puts, undefined);
+      const lease = await this.replicaLease.id();
+      try {
+        return await this.transact(puts, lease);
+      } catch (error) {
+        if (!(error instanceof EtcdLeaseInvalidError)) throw error;
+        this.replicaLease.lost(lease);
+        return this.transact(puts, await this.replicaLease.id());
+      }
+    }, outcome);
   }
 
   /** One transaction; where etcd takes fewer operations in one (its `--max-txn-ops`), halves until it takes them. */
@@ -235,49 +259,27 @@ export class EtcdStore implements Store {
     }
   }
 
-  /**
-   * This replica's lease, granted once and renewed every third of its TTL over the keepalive
-   * stream. One etcd lost (cut off past the TTL) is dropped: etcd deleted the keys it held, and
-   * the next held put grants a new one.
-   */
-  private replicaLease(): Promise<string> {
-    if (this.lease) return this.lease.id;
-    const id = this.client.leaseClient.leaseGrant({ TTL: this.config.leaseSeconds, ID: 0 }).then(({ ID }) => ID);
-    const lease: NonNullable<EtcdStore['lease']> = { id };
-    this.lease = lease;
-    id.then(
-      (granted) => {
-        lease.granted = granted;
-        lease.renewal = setInterval(() => void this.renewLease(lease, granted), (this.config.leaseSeconds * 1000) / 3);
-        lease.renewal.unref();
-      },
-      () => this.dropLease(lease),
-    );
-    return id;
-  }
-
-  private async renewLease(lease: NonNullable<EtcdStore['lease']>, id: string): Promise<void> {
-    let ttl: number;
-    try {
-      ttl = await this.keepAlives.renew(id);
-    } catch (error) {
-      this.log.warn({ event: 'store.failed' }, `store: renewing this replica's etcd lease failed (${(error as Error).message}); etcd deletes the keys it holds if that lasts ${this.config.leaseSeconds} s`);
-      return;
-    }
-    if (ttl > 0 || this.lease !== lease) return;
-    this.log.warn({ event: 'store.failed' }, `store: etcd let this replica's lease run out; the keys it held are deleted, and other replicas take over what they stood for`);
-    this.dropLease(lease);
-  }
-
-  private dropLease(lease: NonNullable<EtcdStore['lease']>): void {
-    clearInterval(lease.renewal);
-    if (this.lease === lease) this.lease = undefined;
-  }
-
+  /** A key on this replica's lease reads as another's once that lease went a TTL unrenewed. */
   private holder(key: string): 'this replica' | 'another replica' | undefined {
     const lease = this.mirror.get(key)?.lease;
     if (lease === undefined || lease === '0') return undefined;
-    return lease === this.lease?.granted ? 'this replica' : 'another replica';
+    return lease === this.replicaLease.held() ? 'this replica' : 'another replica';
+  }
+
+  /** One transaction comparing the holder key's lease with what the mirror says it is. */
+  private async deleteUnlessHeldElsewhere(key: string, holderKey: string): Promise<boolean> {
+    const holder = this.holder(holderKey);
+    if (holder === 'another replica') return false;
+    const lease = holder === 'this replica' ? this.mirror.get(holderKey)!.lease : '0'; // an absent key compares as lease 0
+    const deletes = [{ request_delete_range: { key: this.etcdKey(key) } }];
+    if (holder === 'this replica' && holderKey !== key) deletes.push({ request_delete_range: { key: this.etcdKey(holderKey) } });
+    const sent = this.sent();
+    const answer = await this.guard(key, () => this.client.kv.txn({ compare: [{ key: this.etcdKey(holderKey), target: 'Lease', result: 'Equal', lease }], success: deletes, failure: [] }));
+    // Refused (taken over meanwhile), or a delete of nothing: no revision this watch would see.
+    if (!answer.succeeded || !answer.responses.some((r) => Number(r.response_delete_range.deleted) > 0)) return false;
+    this.checkWrite(sent, answer.header);
+    await this.caughtUp(Number(answer.header.revision));
+    return Number(answer.responses[0]!.response_delete_range.deleted) > 0;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -325,11 +327,7 @@ export class EtcdStore implements Store {
     for (const waiter of this.waiters) waiter.resolve();
     this.keepAlives.close();
     // Revoked, the keys it held go at once: other replicas take over without waiting out the TTL.
-    const lease = this.lease;
-    if (lease) {
-      this.dropLease(lease);
-      await withTimeout(lease.id.then((ID) => this.client.leaseClient.leaseRevoke({ ID })), 'lease revoke').catch(() => undefined);
-    }
+    await withTimeout(this.replicaLease.close(), 'lease revoke').catch(() => undefined);
     this.client.close();
   }
 
@@ -339,7 +337,7 @@ export class EtcdStore implements Store {
     const alive = keys.map((key, i) => {
       const entry = this.mirror.get(key);
       if (!entry) return false;
-      if (entry.lease !== '0' && entry.lease !== this.lease?.granted) {
+      if (entry.lease !== '0' && entry.lease !== this.replicaLease.held()) {
         renewals.push(this.guard(key, () => this.keepAlives.renew(entry.lease)).then((ttl) => void (alive[i] = ttl > 0)));
       }
       return true;
@@ -362,15 +360,20 @@ export class EtcdStore implements Store {
     try {
       result = await call();
     } catch (error) {
+      this.outageAt = performance.now();
       if (error instanceof GRPCDeadlineExceededError && outcome === NOTHING_STORED) outcome = 'it may or may not be stored (etcd did not answer in time; read it back)';
       if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
       throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }
-    if (this.refusedWrites > 0) {
-      this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
-      this.refusedWrites = 0;
-    }
+    this.writesTaken();
     return result;
+  }
+
+  /** etcd took a write (or renewed the lease, which its leader does): writes are no longer refused. */
+  private writesTaken(): void {
+    if (this.refusedWrites === 0) return;
+    this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
+    this.refusedWrites = 0;
   }
 
   /**
@@ -432,6 +435,7 @@ export class EtcdStore implements Store {
     });
     watcher.on('disconnected', (error: Error) => {
       if (!this.reachable || this.closed || watcher !== this.watcher) return;
+      this.outageAt = performance.now();
       this.reachable = false;
       this.log.warn({ event: 'store.failed' }, `store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
     });

@@ -40,6 +40,17 @@ export interface StoreLeases {
    * ephemeral instance to one); true for a key with none, false for one that no longer exists.
    */
   refresh(keys: readonly string[]): Promise<boolean[]>;
+  /**
+   * Deletes `key`, and `holderKey` when this replica holds it, only while no other replica holds
+   * `holderKey` (checked by the store itself, so a takeover an instant ago wins); false when it
+   * deleted nothing. `holderKey` may be `key`: a key deleted only while held here or by none.
+   */
+  deleteUnlessHeldElsewhere(key: string, holderKey: string): Promise<boolean>;
+  /**
+   * When the store last found its backend out (the watch lost etcd, or a write or lease renewal
+   * failed), on `performance.now()`'s clock; now while it is out; -Infinity if never.
+   */
+  lastOutage(): number;
 }
 
 /** The backend cannot take writes now (etcd unreachable); reads still serve the last snapshot. Answered with 503. */

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Etcd3, Range } from 'etcd3';
 import { silentLogger } from '../../src/log/logger';
 import { EtcdStore, type EtcdStoreConfig } from '../../src/store/etcd';
@@ -32,8 +33,8 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await Promise.all(open.splice(0).map((s) => s.close()));
   });
 
-  async function store(endpoint = etcd.endpoint(0), logs: string[] = []): Promise<EtcdStore> {
-    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds: 2 };
+  async function store(endpoint = etcd.endpoint(0), logs: string[] = [], leaseSeconds = 2): Promise<EtcdStore> {
+    const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds };
     const s = await EtcdStore.open(config, captureLogs(logs).logger);
     open.push(s);
     return s;
@@ -119,6 +120,62 @@ describeWithEtcd('etcd store against a real etcd', () => {
     b.stop();
   });
 
+  test('while etcd is out a heartbeat reaching another replica cannot take the instance over: no replica expires it for the outage, and the next heartbeat takes it over', async () => {
+    const proxies = [await CuttableProxy.start(etcd.endpoint(0)), await CuttableProxy.start(etcd.endpoint(0))];
+    try {
+      const [registryA, registryB] = [new Registry(), new Registry()];
+      // Leases that outlive the outage: only the outage itself must keep A from expiring it.
+      const [a, b] = [new RegistryStoreSync(await store(proxies[0]!.endpoint, [], 10), registryA, silentLogger, 2), new RegistryStoreSync(await store(proxies[1]!.endpoint, [], 10), registryB, silentLogger, 2)];
+      await a.start();
+      await b.start();
+      await a.register(instance('shop', 1, { ephemeral: true, ttlSeconds: 2 }));
+      await until(() => registryB.get('default', 'shop', 'shop-1') !== undefined, 'B to see it');
+      for (const proxy of proxies) proxy.cut();
+      const cutAt = performance.now();
+      while (performance.now() - cutAt < 4000) {
+        await expect(b.heartbeat('default', 'shop', 'shop-1')).rejects.toThrow(StoreUnavailableError);
+        await Promise.all([a.expire().catch(() => []), b.expire().catch(() => [])]);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      for (const proxy of proxies) proxy.restore();
+      const restoredAt = performance.now();
+      while (performance.now() - restoredAt < 3000) {
+        expect(await b.heartbeat('default', 'shop', 'shop-1')).toBe(true);
+        expect(await a.expire()).toEqual([]); // A still holds its key as far as its mirror knows, and its TTL overlapped the outage
+        expect(await b.expire()).toEqual([]);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      expect([registryA.get('default', 'shop', 'shop-1')?.id, registryB.get('default', 'shop', 'shop-1')?.id]).toEqual(['shop-1', 'shop-1']);
+      a.stop();
+      b.stop();
+    } finally {
+      for (const proxy of proxies) proxy.close();
+    }
+  });
+
+  test('a record an older version bound to a lease of its own is left to etcd: not expired while its lease lives, gone when etcd ends it', async () => {
+    const registry = new Registry();
+    const sync = new RegistryStoreSync(await store(), registry, silentLogger, 1);
+    await sync.start();
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    try {
+      const lease = client.lease(2); // kept alive by the client, as an older replica's heartbeats would
+      await lease.put(`${prefix}instances/default/shop/legacy`).value(JSON.stringify({ host: '10.0.0.9', port: 80, ttlSeconds: 1 }));
+      await until(() => registry.get('default', 'shop', 'legacy') !== undefined, 'the registry to load it');
+      const started = performance.now();
+      while (performance.now() - started < 3000) {
+        expect(await sync.expire()).toEqual([]); // its 1 s TTL passed here, but etcd keeps it
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      expect(registry.get('default', 'shop', 'legacy')).toBeDefined();
+      await lease.revoke();
+      await until(() => registry.get('default', 'shop', 'legacy') === undefined, 'etcd to delete it with its lease');
+    } finally {
+      client.close();
+      sync.stop();
+    }
+  });
+
   test('putAll: more puts than one transaction takes, the last put of a key stays, and held puts share the replica\'s lease', async () => {
     const a = await store();
     const b = await store();
@@ -174,7 +231,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
     }
   });
 
-  test('held keys: another replica\'s put takes one over; closing a store deletes what it held at once, and one cut off past its lease\'s TTL loses it', async () => {
+  test('held keys: another replica\'s put takes one over; closing a store deletes what it held at once; one cut off past its lease\'s TTL loses it, and a put on a lease etcd forgot gets a new one', async () => {
     const proxy = await CuttableProxy.start(etcd.endpoint(0));
     try {
       const logs: string[] = [];
@@ -196,11 +253,23 @@ describeWithEtcd('etcd store against a real etcd', () => {
       expect(Date.now() - closedAt).toBeLessThan(1500);
       proxy.cut();
       await until(() => seenByB.some((e) => e.type === 'delete' && e.key === 'held/cut'), 'held/cut to go with the lease its store could not renew', 6000);
+      // Its mirror still has the key, but not on a lease it can count on: a heartbeat there would take it over (and fail while cut off).
+      await until(() => cut.leases.holder('held/cut') === 'another replica', 'the cut store to give up its lease', 4000);
+      expect(logs.some((m) => m.includes('without a renewal'))).toBe(true);
+      expect(cut.leases.lastOutage()).toBeGreaterThan(performance.now() - 4000);
       proxy.restore();
-      await until(() => logs.some((m) => m.includes('let this replica\'s lease run out')), 'the cut store to learn its lease is gone', 6000);
       await cut.put('held/cut', 'again', { held: true }); // on a new lease
       expect(cut.leases.holder('held/cut')).toBe('this replica');
       expect(Object.keys(await leasesInEtcd('held/')).sort()).toEqual(['held/cut', 'held/taken']);
+      // etcd forgets B's lease (revoked behind its back): B's next held put is refused, and retried on a new one.
+      const client = new Etcd3({ hosts: etcd.endpoint(0) });
+      try {
+        await client.leaseClient.leaseRevoke({ ID: (await leasesInEtcd('held/'))['held/taken']! });
+      } finally {
+        client.close();
+      }
+      await b.put('held/again', 'b', { held: true });
+      expect(b.leases.holder('held/again')).toBe('this replica');
     } finally {
       proxy.close();
     }

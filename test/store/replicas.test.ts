@@ -131,6 +131,8 @@ describeWithEtcd('replicas on one etcd', () => {
     proxy.cut(); // A can renew nothing: etcd deletes its liveness key after A's 2 s lease
     const cutAt = Date.now();
     await until(async () => (await livenessKeys()).length === 0, "A's liveness key to go with its lease", 6000);
+    // A cannot reach etcd to take it over again: its heartbeats fail, so an agent tries another replica.
+    await until(async () => (await api(a.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status === 503, 'A to stop answering as the holder');
     // B gave it a fresh 6 s TTL when the key went (about 2 s after the cut). Without that it would
     // be gone 6 s after A's last heartbeat (3 s after the cut) plus one pass of expiry.
     await until(() => Date.now() - cutAt > 5000, 'a moment');
