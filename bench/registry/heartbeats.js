@@ -5,7 +5,8 @@
 // STORE=etcd: the server on a one-member etcd on loopback (ETCD_BIN or PATH); the heartbeats
 // reach the replica that registered the instances, which holds their liveness keys (it writes
 // nothing for them). etcd's CPU per heartbeat and the batched heartbeats' rate (one caller,
-// calls in turn) are printed too. SERVER_NODE_ARGS: flags
+// calls in turn) are printed too, and then what heartbeats cost when they reach a second
+// replica: its first pass takes every instance over (a put each), the next finds them held. SERVER_NODE_ARGS: flags
 // for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR). DIST: the build to serve (default
 // this checkout's dist/), to set another version's beside this one's.
 'use strict';
@@ -32,6 +33,7 @@ const cpuSeconds = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
 };
+const etcdCpu = (etcd) => (etcd ? cpuSeconds(etcd.process.pid) : 0);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 function call(port, method, urlPath, body) {
   return new Promise((resolve, reject) => {
@@ -51,8 +53,9 @@ async function main() {
   let server;
   try {
     etcd = STORE === 'etcd' ? await startEtcd(OUT) : undefined;
-    server = await startServer(etcd);
+    server = await startServer(etcd, 'a');
     await measure(server.child, server.ports, etcd);
+    if (etcd) await measureTakeover(etcd);
   } finally {
     agent.destroy();
     await stop(server?.child);
@@ -71,11 +74,11 @@ function stop(proc) {
 }
 
 /** metaroute on the embedded store, or on `etcd`; resolves once it serves, rejects if it exits first. */
-async function startServer(etcd) {
+async function startServer(etcd, name) {
   const ports = { admin: await freePort(), ext: await freePort(), xds: await freePort() };
   const child = fork(path.join(DIST, 'cli', 'main.js'), ['serve'], {
     execArgv: (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), // e.g. --cpu-prof --cpu-prof-dir=DIR
-    env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, 'data'), ...(etcd && { METAROUTE_ETCD_ENDPOINTS: etcd.endpoint }) },
+    env: { ...process.env, METAROUTE_ADMIN_PORT: String(ports.admin), METAROUTE_EXTPROC_PORT: String(ports.ext), METAROUTE_XDS_PORT: String(ports.xds), METAROUTE_DATA_DIR: path.join(OUT, `data-${name}`), ...(etcd && { METAROUTE_ETCD_ENDPOINTS: etcd.endpoint }) },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   await new Promise((resolve, reject) => {
@@ -95,10 +98,9 @@ async function measure(child, ports, etcd) {
   const micros = { single: [], batched: [] };
   const etcdMicros = { single: [], batched: [] };
   const batchedPerSecond = [];
-  const etcdCpu = () => (etcd ? cpuSeconds(etcd.process.pid) : 0);
   for (let round = 0; round < ROUNDS; round++) {
-    let cpu = cpuSeconds(child.pid);
-    let cpuEtcd = etcdCpu();
+    const cpu = cpuSeconds(child.pid);
+    const cpuEtcd = etcdCpu(etcd);
     let next = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next < SINGLE) {
@@ -107,19 +109,11 @@ async function measure(child, ports, etcd) {
       }
     }));
     micros.single.push(((cpuSeconds(child.pid) - cpu) / SINGLE) * 1e6);
-    etcdMicros.single.push(((etcdCpu() - cpuEtcd) / SINGLE) * 1e6);
-    cpu = cpuSeconds(child.pid);
-    cpuEtcd = etcdCpu();
-    const t0 = performance.now();
-    for (let from = 0; from < INSTANCES; from += PER_CALL) {
-      const instances = [];
-      for (let i = from; i < Math.min(INSTANCES, from + PER_CALL); i++) instances.push({ service: 'pods', id: `p${i}` });
-      const answer = JSON.parse(await call(ports.admin, 'POST', '/v1/heartbeats', { instances }));
-      if (answer.unknown?.length) throw new Error(`${answer.unknown.length} heartbeats of known instances answered unknown`);
-    }
-    batchedPerSecond.push(INSTANCES / ((performance.now() - t0) / 1000));
-    micros.batched.push(((cpuSeconds(child.pid) - cpu) / INSTANCES) * 1e6);
-    etcdMicros.batched.push(((etcdCpu() - cpuEtcd) / INSTANCES) * 1e6);
+    etcdMicros.single.push(((etcdCpu(etcd) - cpuEtcd) / SINGLE) * 1e6);
+    const batched = await batchedPass(child, ports, etcd);
+    batchedPerSecond.push(batched.perSecond);
+    micros.batched.push(batched.micros);
+    etcdMicros.batched.push(batched.etcdMicros);
   }
   console.log(`\nbench/registry/heartbeats: server CPU µs per heartbeat, ${INSTANCES} instances, the ${STORE} store, ${ROUNDS} interleaved rounds; min / median / max\n`);
   console.log(`| form | µs per heartbeat |${etcd ? " etcd's CPU µs per heartbeat |" : ''}\n|---|---:|${etcd ? '---:|' : ''}`);
@@ -129,6 +123,38 @@ async function measure(child, ports, etcd) {
   console.log(`\nbatched / single, paired: ${triple(pairedRatios(micros.single, micros.batched), 3)}`);
   const perCore = 1e6 / summary(micros.batched).median;
   console.log(`so one core of the server's absorbs about ${Math.round(perCore).toLocaleString('en')} batched heartbeats/s (median)${etcd ? ", with etcd's CPU on top" : ''}`);
+}
+
+/** Every instance's heartbeat, PER_CALL per call, one call at a time: CPU µs per heartbeat of the server and etcd, and the rate. */
+async function batchedPass(child, ports, etcd) {
+  const cpu = cpuSeconds(child.pid);
+  const cpuEtcd = etcdCpu(etcd);
+  const t0 = performance.now();
+  for (let from = 0; from < INSTANCES; from += PER_CALL) {
+    const instances = [];
+    for (let i = from; i < Math.min(INSTANCES, from + PER_CALL); i++) instances.push({ service: 'pods', id: `p${i}` });
+    const answer = JSON.parse(await call(ports.admin, 'POST', '/v1/heartbeats', { instances }));
+    if (answer.unknown?.length) throw new Error(`${answer.unknown.length} heartbeats of known instances answered unknown`);
+  }
+  return { perSecond: INSTANCES / ((performance.now() - t0) / 1000), micros: ((cpuSeconds(child.pid) - cpu) / INSTANCES) * 1e6, etcdMicros: ((etcdCpu(etcd) - cpuEtcd) / INSTANCES) * 1e6 };
+}
+
+/** A second replica on the same etcd: its first batched pass takes every instance over, its second finds them held. */
+async function measureTakeover(etcd) {
+  const other = await startServer(etcd, 'b');
+  try {
+    const first = await batchedPass(other.child, other.ports, etcd);
+    const second = await batchedPass(other.child, other.ports, etcd);
+    console.log(`
+the same heartbeats reaching a second replica (one pass each, ${PER_CALL} per call):
+`);
+    console.log("| pass | µs per heartbeat | etcd's CPU µs per heartbeat | heartbeats/s |\n|---|---:|---:|---:|");
+    for (const [name, pass] of [['first: takes each instance over', first], ['second: held there', second]]) {
+      console.log(`| ${name} | ${pass.micros.toFixed(1)} | ${pass.etcdMicros.toFixed(1)} | ${Math.round(pass.perSecond)} |`);
+    }
+  } finally {
+    await stop(other.child);
+  }
 }
 
 main().catch((e) => {

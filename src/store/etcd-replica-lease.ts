@@ -9,6 +9,8 @@ interface Grant {
   /** When etcd last confirmed it (performance.now()). */
   renewedAt: number;
   renewal?: NodeJS.Timeout;
+  /** A failed renewal was logged; the next success clears it (one warning per outage). */
+  failing?: boolean;
 }
 
 /**
@@ -79,7 +81,8 @@ export class ReplicaLease {
       this.onRenewal(false);
       if (this.grant !== grant) return;
       if (performance.now() - grant.renewedAt < this.ttlSeconds * 1000) {
-        this.log.warn({ event: 'store.failed' }, `store: renewing this replica's etcd lease failed (${(error as Error).message}); etcd deletes the keys it holds if that lasts ${this.ttlSeconds} s`);
+        if (!grant.failing) this.log.warn({ event: 'store.failed' }, `store: renewing this replica's etcd lease failed (${(error as Error).message}); etcd deletes the keys it holds if that lasts ${this.ttlSeconds} s`);
+        grant.failing = true;
         return;
       }
       this.log.warn({ event: 'store.failed' }, `store: this replica's etcd lease went ${this.ttlSeconds} s without a renewal (${(error as Error).message}); the keys it held count as gone, and a heartbeat here takes its instance over again once etcd answers`);
@@ -90,6 +93,7 @@ export class ReplicaLease {
     if (this.grant !== grant) return;
     if (ttl > 0) {
       grant.renewedAt = performance.now();
+      grant.failing = false;
       return;
     }
     this.log.warn({ event: 'store.failed' }, "store: etcd let this replica's lease run out; the keys it held are deleted, and other replicas take over what they stood for");
