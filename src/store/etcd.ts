@@ -7,7 +7,7 @@ import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, isRecoverableE
 import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { ShardedMap } from '../model/sharded-map';
 import { LeaseKeepAlives } from './etcd-keepalive';
-import { ReplicaLease } from './etcd-replica-lease';
+import { ReplicaLeases } from './etcd-replica-leases';
 import { copyUnslashedKeys, prefixEnd, prefixSegment } from './etcd-unslashed';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
@@ -85,7 +85,7 @@ interface MirrorEntry {
  * (replaced by an empty etcd, or restored from an older snapshot): noticed when the watch
  * connects (another cluster id or history id, or a revision behind the mirror's) or when a
  * write is answered with a revision the mirror had already passed. A key put with `held`
- * is bound to this replica's lease (`StoreLeases`, `ReplicaLease`).
+ * is bound to one of this replica's leases (`StoreLeases`, `ReplicaLeases`).
  */
 export class EtcdStore implements Store {
   readonly leases: StoreLeases = {
@@ -112,7 +112,7 @@ export class EtcdStore implements Store {
   private refusedWrites = 0;
   private closed = false;
   private readonly keepAlives: LeaseKeepAlives;
-  private readonly replicaLease: ReplicaLease;
+  private readonly replicaLeases: ReplicaLeases;
   /** When a write or a lease renewal last failed, or the watch lost etcd (performance.now()). */
   private outageAt = -Infinity;
   private txnOps = MAX_TXN_OPS;
@@ -125,7 +125,7 @@ export class EtcdStore implements Store {
     private readonly log: Logger,
   ) {
     this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
-    this.replicaLease = new ReplicaLease(client.leaseClient, this.keepAlives, config.leaseSeconds, log, (renewed) => {
+    this.replicaLeases = new ReplicaLeases(client.leaseClient, this.keepAlives, config.leaseSeconds, log, (renewed) => {
       if (renewed) this.writesTaken();
       else this.outageAt = performance.now();
     });
@@ -147,6 +147,9 @@ export class EtcdStore implements Store {
       },
       auth: config.auth && { username: config.auth.username, password: config.auth.password },
       dialTimeout: CALL_TIMEOUT_MS,
+      // A watch response holds a whole revision: a prefix deleted at once, or a lease revoked with
+      // many keys, is past grpc-js's default 4 MiB, and the watch would reconnect at that revision for good.
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
       faultHandling: {
         // Another member is tried soon; a member that failed is retried after a second, not the default five. A
@@ -224,46 +227,46 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Puts of distinct keys in one transaction (one revision); those `held` on this replica's lease,
-   * granted again if etcd no longer knows it. Resolves with its revision.
+   * Puts of distinct keys in one transaction (one revision); those `held` on this replica's
+   * leases, granted again if etcd no longer knows one. Resolves with its revision.
    */
   private putHeld(puts: readonly StorePut[], outcome: string): Promise<number> {
     return this.guard(puts[0]!.key, async () => {
-      if (!puts.some((put) => put.held)) return this.transact(puts, undefined);
-      const lease = await this.replicaLease.id();
+      const leasesOf = () => Promise.all(puts.map((put) => (put.held ? this.replicaLeases.idFor(put.key) : undefined)));
+      const leases = await leasesOf();
       try {
-        return await this.transact(puts, lease);
+        return await this.transact(puts, leases);
       } catch (error) {
         if (!(error instanceof EtcdLeaseInvalidError)) throw error;
-        this.replicaLease.lost(lease);
-        return this.transact(puts, await this.replicaLease.id());
+        for (const lease of leases) if (lease !== undefined) this.replicaLeases.lost(lease);
+        return this.transact(puts, await leasesOf());
       }
     }, outcome);
   }
 
   /** One transaction; where etcd takes fewer operations in one (its `--max-txn-ops`), halves until it takes them. */
-  private async transact(puts: readonly StorePut[], lease: string | undefined): Promise<number> {
+  private async transact(puts: readonly StorePut[], leases: readonly (string | undefined)[]): Promise<number> {
     try {
       const sent = this.sent();
-      const answer = await this.client.kv.txn({ success: puts.map((put) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: put.held ? lease : undefined } })) });
+      const answer = await this.client.kv.txn({ success: puts.map((put, i) => ({ request_put: { key: this.etcdKey(put.key), value: Buffer.from(put.value), lease: leases[i] } })) });
       this.checkWrite(sent, answer.header);
       return Number(answer.header.revision);
     } catch (error) {
       if (puts.length > 1 && TOO_MANY_OPS.test((error as Error).message)) {
         const half = Math.ceil(puts.length / 2);
         this.txnOps = Math.min(this.txnOps, half);
-        const revisions = await Promise.all([this.transact(puts.slice(0, half), lease), this.transact(puts.slice(half), lease)]);
+        const revisions = await Promise.all([this.transact(puts.slice(0, half), leases.slice(0, half)), this.transact(puts.slice(half), leases.slice(half))]);
         return Math.max(...revisions);
       }
       throw error;
     }
   }
 
-  /** A key on this replica's lease reads as another's once that lease went a TTL unrenewed. */
+  /** A key on one of this replica's leases reads as another's once that lease went a TTL unrenewed. */
   private holder(key: string): 'this replica' | 'another replica' | undefined {
     const lease = this.mirror.get(key)?.lease;
     if (lease === undefined || lease === '0') return undefined;
-    return lease === this.replicaLease.held() ? 'this replica' : 'another replica';
+    return lease === this.replicaLeases.heldFor(key) ? 'this replica' : 'another replica';
   }
 
   /** One transaction comparing the holder key's lease with what the mirror says it is. */
@@ -326,8 +329,8 @@ export class EtcdStore implements Store {
     await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 'watch cancel').catch(() => undefined);
     for (const waiter of this.waiters) waiter.resolve();
     this.keepAlives.close();
-    // Revoked, the keys it held go at once: other replicas take over without waiting out the TTL.
-    await withTimeout(this.replicaLease.close(), 'lease revoke').catch(() => undefined);
+    // Revoked, the keys they held go now: other replicas take over without waiting out the TTL.
+    await withTimeout(this.replicaLeases.close(), 'lease revoke').catch(() => undefined);
     this.client.close();
   }
 
@@ -337,7 +340,7 @@ export class EtcdStore implements Store {
     const alive = keys.map((key, i) => {
       const entry = this.mirror.get(key);
       if (!entry) return false;
-      if (entry.lease !== '0' && entry.lease !== this.replicaLease.held()) {
+      if (entry.lease !== '0' && !this.replicaLeases.owns(entry.lease)) {
         renewals.push(this.guard(key, () => this.keepAlives.renew(entry.lease)).then((ttl) => void (alive[i] = ttl > 0)));
       }
       return true;
