@@ -5,7 +5,7 @@ import type { Instance, InstanceRef } from '../model/instance';
 import type { Store, StoreEvent, StoreLeases, StorePut } from '../store/store';
 import type { Registry } from './registry';
 
-/** `liveness/<namespace>/<service>/<id>`: the replica that hears the instance's heartbeats, on that replica's lease. */
+/** `liveness/<namespace>/<service>/<id>`: the replica that hears the instance's heartbeats, on that replica's leases. */
 export const LIVENESS_PREFIX = 'liveness/';
 
 export function livenessKey(ref: InstanceRef): string {
@@ -14,7 +14,7 @@ export function livenessKey(ref: InstanceRef): string {
 
 /**
  * Heartbeats on a store several replicas share (etcd), kept where they arrive. The replica an
- * ephemeral instance's heartbeats reach holds its liveness key on its own lease: it keeps the
+ * ephemeral instance's heartbeats reach holds its liveness key on its own leases: it keeps the
  * deadline in memory, as on the embedded store, and expires the instance by deleting its record.
  * A heartbeat costs etcd nothing while it reaches the replica that holds the key; one reaching
  * another replica takes the key over (one write). The other replicas leave the instance to the

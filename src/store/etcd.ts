@@ -23,7 +23,7 @@ export interface EtcdStoreConfig {
   /** PEM files: the CA that signed etcd's certificate, and this client's certificate and key for mutual TLS. */
   readonly tls: { readonly ca: string; readonly cert: string | undefined; readonly key: string | undefined } | undefined;
   readonly auth: { readonly username: string; readonly password: string } | undefined;
-  /** The TTL of this replica's lease: how long after it stops (or loses etcd) the keys it held are deleted. */
+  /** The TTL of this replica's leases: how long after it stops (or loses etcd) the keys it held are deleted. */
   readonly leaseSeconds: number;
 }
 

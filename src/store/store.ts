@@ -15,7 +15,7 @@ export interface StoreEntry {
 export type StoreListener = (event: StoreEvent) => void;
 
 export interface PutOptions {
-  /** Binds the key to this replica's lease (see `StoreLeases`); a store without leases ignores it. */
+  /** Binds the key to this replica's leases (see `StoreLeases`); a store without leases ignores it. */
   readonly held?: boolean;
 }
 
@@ -28,8 +28,8 @@ export interface StorePut {
 }
 
 /**
- * A lease per replica (etcd): a key put with `held` lives while the replica that put it renews
- * its lease, and every replica sees which one holds it. When a replica stops (or is cut off from
+ * Leases of each replica's own (etcd): a key put with `held` lives while the replica that put it
+ * renews its leases, and every replica sees which one holds it. When a replica stops (or is cut off from
  * etcd for the lease's TTL), etcd deletes the keys it held, and the others see those deletes.
  */
 export interface StoreLeases {
