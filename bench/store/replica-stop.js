@@ -5,8 +5,11 @@
  * leases revoked) or is killed with SIGKILL (its leases run out). etcd deletes what each lease
  * held at one revision, and another store on the same etcd applies those deletes: printed, its
  * longest event-loop delay (monitorEventLoopDelay, 1 ms resolution) from the stop until the last
- * delete arrived, and the time from the first delete to the last. The variants (this build, and with BEFORE_DIST another
- * build's dist/) alternate over ROUNDS, each round on a key prefix of its own.
+ * delete arrived, and the time from the first delete to the last. The variants (this build, and
+ * with BEFORE_DIST another build's dist/) alternate over ROUNDS, each round on a key prefix of its
+ * own. docs/PERFORMANCE.md's "before" is commit 245a559 (one lease per replica) built with the
+ * etcd client's 'grpc.max_receive_message_length' raised as this build's is: without that, its
+ * watch never receives the revision of 100,000 deletes.
  * Needs etcd (ETCD_BIN or PATH) and a build (`npm run build`).
  *
  *   node bench/store/replica-stop.js [BEFORE_DIST]    # KEYS=100000 ROUNDS=3 LEASE_SECONDS=10

@@ -148,8 +148,9 @@ export class EtcdStore implements Store {
       auth: config.auth && { username: config.auth.username, password: config.auth.password },
       dialTimeout: CALL_TIMEOUT_MS,
       // A watch response holds a whole revision: a prefix deleted at once, or a lease revoked with
-      // many keys, is past grpc-js's default 4 MiB, and the watch would reconnect at that revision for good.
-      grpcOptions: { 'grpc.max_receive_message_length': -1 },
+      // many keys, is past grpc-js's default 4 MiB, and the watch would reconnect at that revision
+      // for good. Still bounded, so a runaway fails loudly rather than taking all memory.
+      grpcOptions: { 'grpc.max_receive_message_length': 256 * 1024 * 1024 },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
       faultHandling: {
         // Another member is tried soon; a member that failed is retried after a second, not the default five. A
@@ -238,7 +239,7 @@ export class EtcdStore implements Store {
         return await this.transact(puts, leases);
       } catch (error) {
         if (!(error instanceof EtcdLeaseInvalidError)) throw error;
-        for (const lease of leases) if (lease !== undefined) this.replicaLeases.lost(lease);
+        await this.replicaLeases.lostAmong(leases.filter((lease) => lease !== undefined));
         return this.transact(puts, await leasesOf());
       }
     }, outcome);

@@ -210,6 +210,30 @@ describeWithEtcd('etcd store against a real etcd', () => {
     }
   });
 
+  test('held keys on many leases: every lease is renewed past its TTL; a put naming a lease etcd forgot grants only that one again', async () => {
+    const s = await store(); // leases of 2 s
+    const puts = Array.from({ length: 1000 }, (_, i) => ({ key: `spread/${i}`, value: 'v', held: true }));
+    await s.putAll(puts);
+    const before = await leasesInEtcd('spread/');
+    expect(new Set(Object.values(before)).size).toBeGreaterThan(200); // spread over the replica's leases
+    await new Promise((r) => setTimeout(r, 5000)); // two and a half TTLs
+    expect(Object.keys(await leasesInEtcd('spread/'))).toHaveLength(1000);
+    const forgotten = before['spread/0']!;
+    const client = new Etcd3({ hosts: etcd.endpoint(0) });
+    try {
+      await client.leaseClient.leaseRevoke({ ID: forgotten });
+    } finally {
+      client.close();
+    }
+    await s.putAll(puts);
+    const after = await leasesInEtcd('spread/');
+    for (const [key, lease] of Object.entries(before)) {
+      if (lease === forgotten) expect(after[key]).not.toBe(forgotten);
+      else expect(after[key]).toBe(lease);
+    }
+    expect(puts.every((put) => s.leases.holder(put.key) === 'this replica')).toBe(true);
+  });
+
   test('deleteIf deletes a key only while it holds the expected value; revisionOf is its last write', async () => {
     const s = await store();
     await s.put('cond/k', 'v1');
