@@ -373,7 +373,7 @@ export class EtcdStore implements Store {
     return result;
   }
 
-  /** etcd took a write (or renewed the lease, which its leader does): writes are no longer refused. */
+  /** etcd took a write (or renewed a lease, which its leader does): writes are no longer refused. */
   private writesTaken(): void {
     if (this.refusedWrites === 0) return;
     this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
