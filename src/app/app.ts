@@ -107,6 +107,7 @@ export class App {
     let rollout: SelectorRollout | undefined;
     const { registry, sync, rules, routerConfigs, routerKeys, servedRules, engine } = await routingSide(config, store, log, releases, {
       rulesFile: config.rulesFile,
+      metrics,
       rollout: (what, plan) => {
         const planAndTell = (): RolloutPlan => {
           const planned = plan();
@@ -257,10 +258,11 @@ export async function routingSide(
   log: Logger,
   releases: Array<() => unknown>,
   /** `worker`: an ext_proc worker's routing side, over the primary's store mirror (it writes nothing). */
-  options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout; readonly worker?: boolean },
+  options: { readonly rulesFile: string | undefined; readonly rollout?: Rollout; readonly worker?: boolean; readonly metrics?: MetricsRegistry },
 ) {
   const registry = new Registry(undefined, { expires: !options.worker });
-  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds, !options.worker, config.registry.instances);
+  const takeovers = store.leases && options.metrics?.counter('metaroute_liveness_takeovers_total', "Ephemeral instances whose heartbeats reached this replica while another one (or none) held them: each a write to etcd. Rising steadily, agents' heartbeats are spread over replicas call by call");
+  const sync = new RegistryStoreSync(store, registry, log, config.registry.ttlSeconds, !options.worker, config.registry.instances, takeovers && ((count) => takeovers.inc([], count)));
   await sync.start();
   releases.push(() => sync.stop());
   const checker = new RulesChecker();

@@ -40,6 +40,8 @@ export class HeardLiveness {
     private readonly log: Logger,
     /** The instance's record's key. */
     private readonly recordKey: (ref: InstanceRef) => string,
+    /** After each takeover write: how many instances it took over. */
+    private readonly onTakeovers: (count: number) => void = () => undefined,
   ) {}
 
   /** Follows the liveness keys' deletes after `revision` (the registry's load). */
@@ -75,8 +77,11 @@ export class HeardLiveness {
         for (const put of puts) if (this.taking.get(put.key) === written) this.taking.delete(put.key);
       });
       for (const put of puts) this.taking.set(put.key, written);
-      // An instance removed while its key was written would leave the key behind.
-      waits.push(written.then(() => taken.forEach((ref) => this.registry.get(ref.namespace, ref.service, ref.id) || this.release(ref))));
+      waits.push(written.then(() => {
+        this.onTakeovers(taken.length);
+        // An instance removed while its key was written would leave the key behind.
+        for (const ref of taken) if (!this.registry.get(ref.namespace, ref.service, ref.id)) this.release(ref);
+      }));
     }
     await Promise.all(waits);
   }

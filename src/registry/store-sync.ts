@@ -90,8 +90,10 @@ export class RegistryStoreSync {
     private readonly ownsStore = true,
     /** `registry.instances` of the configuration file: loaded first, and back whenever their address (and id) is free again. */
     private readonly configuredInstances: readonly Instance[] = [],
+    /** On a store with leases: after heartbeats here took instances over from another replica (or none). */
+    onTakeovers?: (count: number) => void,
   ) {
-    this.liveness = store.leases && ownsStore ? new HeardLiveness(store, store.leases, registry, log, (ref) => keyOf(ref.namespace, ref.service, ref.id)) : undefined;
+    this.liveness = store.leases && ownsStore ? new HeardLiveness(store, store.leases, registry, log, (ref) => keyOf(ref.namespace, ref.service, ref.id), onTakeovers) : undefined;
     for (const instance of configuredInstances) {
       this.configuredById.set(configuredKey(instance, instance.id), instance);
       this.configuredAt.set(configuredKey(instance, `${instance.host}:${instance.port}`), instance);

@@ -108,6 +108,9 @@ describeWithEtcd('replicas on one etcd', () => {
       expect((await api(b.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:2/heartbeat')).status).toBe(200);
       await new Promise((r) => setTimeout(r, 500));
     }
+    // Eight heartbeats on B, one takeover: the rest found the instance held there.
+    const takeovers = async (admin: string) => /^metaroute_liveness_takeovers_total (\d+)$/m.exec((await api(admin, 'GET', '/metrics')).text)?.[1];
+    expect([await takeovers(a.admin), await takeovers(b.admin)]).toEqual(['0', '1']);
     const ports = (env: typeof a) => env.app.registry.snapshot().services.get('default/tmp')?.instances.map((i) => i.port);
     await until(() => ports(a)?.join() === '2' && ports(b)?.join() === '2', 'A to expire port 1 for both', 5000);
     expect((await api(a.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status).toBe(404);
