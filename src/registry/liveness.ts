@@ -107,7 +107,7 @@ export class HeardLiveness {
   release(ref: InstanceRef): void {
     const key = livenessKey(ref);
     if (this.leases.holder(key) !== 'this replica') return;
-    this.leases.deleteUnlessHeldElsewhere(key, key).catch((error: unknown) => this.log.warn({ event: 'store.failed', key, err: error }, 'deleting the liveness key of a removed instance failed; it goes with this replica\'s lease'));
+    this.leases.deleteUnlessHeldElsewhere(key, key).catch((error: unknown) => this.log.warn({ event: 'store.failed', key, err: error }, 'deleting the liveness key of a removed instance failed; it goes with this replica\'s leases'));
   }
 
   /** A key deleted with its holder's lease (or released): the instance, if still registered, gets a fresh TTL here. */
