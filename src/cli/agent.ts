@@ -25,7 +25,8 @@ const processDeps = (): AgentCliDeps => {
     env: process.env,
     log: (event, message) => logger[agentLogLevel(event)]({ event }, message),
     onSignal: (signal, handler) => process.once(signal, handler),
-    exit: (code) => process.exit(code),
+    // Lines still being written when the process exits could land after the ones pino's exit hook writes at once.
+    exit: (code) => logger.flush(() => process.exit(code)),
   };
 };
 
