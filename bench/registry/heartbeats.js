@@ -6,9 +6,9 @@
 // reach the replica that registered the instances, which holds their liveness keys (it writes
 // nothing for them). etcd's CPU per heartbeat and the batched heartbeats' rate (one caller,
 // calls in turn) are printed too, and then what heartbeats cost when they reach a second
-// replica: its first pass takes every instance over (a put each), the next finds them held. SERVER_NODE_ARGS: flags
-// for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR). DIST: the build to serve (default
-// this checkout's dist/), to set another version's beside this one's.
+// replica: its first pass takes every instance over (a put each), the next finds them held.
+// SERVER_NODE_ARGS: flags for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR). DIST: the
+// build to serve (default this checkout's dist/), to set another version's beside this one's.
 'use strict';
 const { execFileSync, fork } = require('node:child_process');
 const fs = require('node:fs');
