@@ -5,6 +5,10 @@
 //   replace-N   POST /v1/instances/batch, N existing instances with changed labels
 //   new-N       POST /v1/instances/batch, N instances not registered before
 //   heartbeat-N POST /v1/heartbeats, N registered instances (at most 10,000 per call)
+//   takeover-N  (STORE=etcd) POST /v1/heartbeats to a second replica on the same etcd, for N
+//               instances no call has sent it before (from the top of the range): each takes the
+//               N liveness keys over from the replica that registered them; the second replica's
+//               event loop is the one measured
 // and asks the probe, around each call (and 300 ms after its answer, for work it set off), for
 // the longest event-loop delay (monitorEventLoopDelay, 1 ms resolution) and the longest stall's
 // own share (not waiting for a core). With several builds (DISTS=/old/dist,/new/dist) it starts
@@ -13,16 +17,20 @@
 // Usage: npm run build; node bench/registry/batch-stalls.js
 // Env: INSTANCES (100000), ROUNDS (3), CALLS (per kind per round, 3), DISTS (comma-separated
 // builds, default ./dist), KINDS (e.g. replace-2000,heartbeat-10000), CPU_PROF_DIR (the servers
-// write --cpu-prof there, at --cpu-prof-interval 100) with PROBE_STALLS_OUT (the probe's stalls,
+// write --cpu-prof there, every PROF_INTERVAL µs, default 100: finer samples slow the server more)
+// with PROBE_STALLS_OUT (the probe's stalls,
 // for bench/registry/stall-profile.js), TOKEN=1 (calls carry a registration token whose scope
 // is checked per entry: the big service, any label value, hosts in 10.0.0.0/8; no maxInstances,
-// whose count is another matter, see docs/PERFORMANCE.md). No xDS client subscribes (run.js ADS=1 has one).
+// whose count is another matter, see docs/PERFORMANCE.md), STORE=etcd (the servers on a one-member
+// etcd on loopback, ETCD_BIN or PATH; each build's pair of replicas under a prefix of its own; default
+// embedded). No xDS client subscribes (run.js ADS=1 has one).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { startProbedServer } = require('../probed-server');
+const { ETCD_BIN, startEtcd } = require('../serving');
 const { instance } = require('./admin');
 const { triple } = require('./stats');
 
@@ -35,13 +43,18 @@ const LOAD_BATCH = 2000;
 const KINDS = (process.env.KINDS ?? 'replace-2000,replace-4000,new-2000,new-4000,heartbeat-2000,heartbeat-5000,heartbeat-10000').split(',');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-stalls-'));
 const TOKEN = process.env.TOKEN === '1' ? 'batch-stalls-0123456789abcdef' : undefined;
+const STORE = process.env.STORE ?? 'embedded';
+if (STORE !== 'embedded' && STORE !== 'etcd') throw new Error(`STORE=${STORE}: embedded or etcd`);
+if (STORE === 'etcd' && !ETCD_BIN) throw new Error('STORE=etcd needs etcd (ETCD_BIN or PATH; apt-get install etcd-server)');
+if (STORE !== 'etcd' && KINDS.some((k) => k.startsWith('takeover-'))) throw new Error('takeover-N calls need STORE=etcd');
 
-async function startServer(dist, name) {
+/** `store` is the config file's store section (etcd), or undefined (embedded). */
+async function startServer(dist, name, store) {
   const rules = path.join(OUT, 'rules.yaml');
   fs.writeFileSync(rules, 'rules:\n  - name: split\n    service: big\n    destinations: [{ name: gray, labels: { version: gray }, weight: 50 }, { name: stable, labels: { version: stable }, weight: 50 }]\n');
-  const prof = process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.CPU_PROF_DIR, '--cpu-prof-name', `${name}.cpuprofile`] : [];
-  const config = path.join(OUT, 'config.json');
-  fs.writeFileSync(config, JSON.stringify(TOKEN ? { auth: { tokens: [{ token: TOKEN, services: ['big'], optionalLabels: { '*': ['*'] }, addresses: ['10.0.0.0/8'] }] } } : {}));
+  const prof = process.env.CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-interval', process.env.PROF_INTERVAL ?? '100', '--cpu-prof-dir', process.env.CPU_PROF_DIR, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const config = path.join(OUT, `${name}-config.json`);
+  fs.writeFileSync(config, JSON.stringify({ ...(TOKEN && { auth: { tokens: [{ token: TOKEN, services: ['big'], optionalLabels: { '*': ['*'] }, addresses: ['10.0.0.0/8'] }] } }), ...(store && { store }) }));
   return startProbedServer({ dist, args: ['--config', config], execArgv: prof, env: { METAROUTE_RULES_FILE: rules }, dataDir: path.join(OUT, `${name}-data`), logPath: path.join(OUT, `${name}.log`) });
 }
 
@@ -66,11 +79,17 @@ function callOf(kind, call, state) {
     return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => instance(start + k)) } };
   }
   if (what === 'heartbeat') return { path: '/v1/heartbeats', body: { instances: Array.from({ length: n }, (_, k) => ref(from + k)) } };
+  if (what === 'takeover') {
+    state.takenOver += n;
+    return { path: '/v1/heartbeats', body: { instances: Array.from({ length: n }, (_, k) => ref(INSTANCES - state.takenOver + k)) }, other: true };
+  }
   throw new Error(`unknown kind ${kind}`);
 }
 
-async function measureBuild(dist, name, results) {
-  const server = await startServer(dist, name);
+async function measureBuild(dist, name, results, etcd) {
+  const store = etcd && { kind: 'etcd', endpoints: [etcd.endpoint], prefix: `/bench/${name}/` };
+  const server = await startServer(dist, name, store);
+  let other;
   try {
     const t0 = performance.now();
     for (let from = 0; from < INSTANCES; from += LOAD_BATCH) {
@@ -78,32 +97,39 @@ async function measureBuild(dist, name, results) {
     }
     console.error(`${name}: ${INSTANCES} loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await sleep(2000);
-    const state = { next: INSTANCES + 1_000_000 };
+    if (KINDS.some((k) => k.startsWith('takeover-'))) other = await startServer(dist, `${name}-other`, store);
+    const state = { next: INSTANCES + 1_000_000, takenOver: 0 };
     let sent = 0;
     for (const kind of KINDS) {
       for (let c = 0; c < CALLS; c++) {
-        const { path: urlPath, body } = callOf(kind, sent++, state);
+        const { path: urlPath, body, other: toOther } = callOf(kind, sent++, state);
+        const target = toOther ? other : server;
         await sleep(300); // the body is built in this process; the server is idle
-        await server.stats(); // starts the probe's figures over
+        await target.stats(); // starts the probe's figures over
         const t = performance.now();
-        await call(server.admin, urlPath, body);
+        await call(target.admin, urlPath, body);
         const ms = performance.now() - t;
         await sleep(300);
-        const s = await server.stats();
+        const s = await target.stats();
         (results[kind] ??= []).push({ loopMaxMs: s.loopMaxMs, ownMaxMs: s.ownMaxMs, callMs: ms });
       }
     }
   } finally {
-    await server.stop();
+    await Promise.all([server.stop(), other?.stop()]);
   }
 }
 
 async function main() {
   const results = DISTS.map(() => ({}));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let b = 0; b < DISTS.length; b++) await measureBuild(DISTS[b], `r${round}-b${b}`, results[b]);
+  const etcd = STORE === 'etcd' ? await startEtcd(OUT) : undefined;
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let b = 0; b < DISTS.length; b++) await measureBuild(DISTS[b], `r${round}-b${b}`, results[b], etcd);
+    }
+  } finally {
+    etcd?.process.kill('SIGKILL');
   }
-  console.log(`\nbench/registry/batch-stalls: one call at a time into a ${INSTANCES}-instance service${TOKEN ? ', with a registration token' : ''}; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`\nbench/registry/batch-stalls: one call at a time into a ${INSTANCES}-instance service${TOKEN ? ', with a registration token' : ''}${etcd ? ', on etcd' : ''}; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   DISTS.forEach((d, b) => console.log(`build ${String.fromCharCode(65 + b)}: ${d}`));
   console.log(`\n| call | ${DISTS.map((_, b) => `${String.fromCharCode(65 + b)} max loop delay | ${String.fromCharCode(65 + b)} own share | ${String.fromCharCode(65 + b)} call`).join(' | ')} |`);
   console.log(`|---|${DISTS.map(() => '---:|---:|---:').join('|')}|`);

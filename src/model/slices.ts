@@ -18,6 +18,15 @@ export function yieldTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * `promise`, already marked handled: a caller that yields a turn before awaiting it would
+ * otherwise have a rejection meanwhile count as unhandled, which ends the process.
+ */
+export function awaitedLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 export function runToEnd<T>(steps: Steps<T>): T {
   for (;;) {
     const next = steps.next();

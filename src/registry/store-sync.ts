@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import { serviceKey, type Instance, type InstanceRef } from '../model/instance';
-import { yieldTurn } from '../model/slices';
+import { awaitedLater, yieldTurn } from '../model/slices';
 import type { Store, StoreEvent, StorePut } from '../store/store';
 import { parseInstance, type InstanceParse } from './instance-input';
 import { HeardLiveness } from './liveness';
@@ -132,11 +132,20 @@ export class RegistryStoreSync {
 
   /** Heartbeats of many instances: per instance, false when it is unknown. */
   async heartbeats(refs: readonly InstanceRef[]): Promise<boolean[]> {
-    const alive: boolean[] = [];
-    for (let i = 0; i < refs.length; i++) {
-      if (i > 0 && i % WRITES_PER_TURN === 0) await yieldTurn();
-      alive.push(this.registry.heartbeat(refs[i]!.namespace, refs[i]!.service, refs[i]!.id));
+    const slices: Promise<boolean[]>[] = [];
+    for (let from = 0; from < refs.length; from += WRITES_PER_TURN) {
+      if (from > 0) await yieldTurn();
+      const slice = refs.slice(from, from + WRITES_PER_TURN);
+      slices.push(awaitedLater(this.heardHere(slice, slice.map((r) => this.registry.heartbeat(r.namespace, r.service, r.id)))));
     }
+    return (await Promise.all(slices)).flat();
+  }
+
+  /**
+   * On a store with leases, of heartbeats the registry took (`alive`): those another replica held
+   * are taken over, and the leases older versions bound records to are renewed.
+   */
+  private async heardHere(refs: readonly InstanceRef[], alive: boolean[]): Promise<boolean[]> {
     const leases = this.store.leases;
     if (!leases || !this.liveness) return alive;
     const known = refs.filter((_, i) => alive[i]);

@@ -257,6 +257,16 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(await leasesInEtcd('refused/')).toEqual({});
   });
 
+  test('putAll: a transaction refused while later ones are still being sent (one per turn) rejects the call, not the process; the others are stored', async () => {
+    const s = await store();
+    const tooLarge = 'x'.repeat(1.7 * 1024 * 1024);
+    const puts = Array.from({ length: 128 * 30 }, (_, i) => ({ key: `turns/${String(i).padStart(4, '0')}`, value: i === 0 ? tooLarge : 'v', held: true }));
+    await expect(s.putAll(puts)).rejects.toThrow('part of the batch may be stored');
+    // The call answered once the refusal came, maybe before the last transactions were applied.
+    await until(async () => (await s.list('turns/')).entries.length === puts.length - 128, 'the other transactions to be applied');
+    expect((await s.list('turns/')).entries[0]!.key).toBe('turns/0128');
+  });
+
   test('putAll on an etcd that takes fewer operations per transaction than 128 writes every put in smaller ones', async () => {
     const small = await EtcdCluster.start(1, undefined, ['--max-txn-ops', '50']);
     const s = await store(small.endpoint(0));

@@ -19,6 +19,9 @@ describeWithEtcd('replicas on one etcd', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  /** What `metaroute_liveness_takeovers_total` says on a replica. */
+  const takeovers = async (admin: string) => /^metaroute_liveness_takeovers_total (\d+)$/m.exec((await api(admin, 'GET', '/metrics')).text)?.[1];
+
   async function replicas(endpointsOfA = etcd.endpoints) {
     const prefix = `/replicas-${++prefixCount}/`;
     const a = await startReplica(endpointsOfA, prefix);
@@ -109,12 +112,26 @@ describeWithEtcd('replicas on one etcd', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     // Eight heartbeats on B, one takeover: the rest found the instance held there.
-    const takeovers = async (admin: string) => /^metaroute_liveness_takeovers_total (\d+)$/m.exec((await api(admin, 'GET', '/metrics')).text)?.[1];
     expect([await takeovers(a.admin), await takeovers(b.admin)]).toEqual(['0', '1']);
     const ports = (env: typeof a) => env.app.registry.snapshot().services.get('default/tmp')?.instances.map((i) => i.port);
     await until(() => ports(a)?.join() === '2' && ports(b)?.join() === '2', 'A to expire port 1 for both', 5000);
     expect((await api(a.admin, 'PUT', '/v1/instances/default/tmp/10.0.0.1:1/heartbeat')).status).toBe(404);
     await until(() => ports(a)?.length === 0 && ports(b)?.length === 0, 'B to expire port 2 once its heartbeats stop', 5000);
+  });
+
+  test('a batch of heartbeats longer than one turn\'s slice: each answered in its place, each instance taken over once', async () => {
+    const { a, b } = await replicas();
+    const register = Array.from({ length: 1200 }, (_, i) => ({ service: 'many', host: '10.0.0.2', port: i + 1, ttlSeconds: 30 }));
+    expect((await api(a.admin, 'POST', '/v1/instances/batch', { register })).status).toBe(200);
+    await until(() => b.app.registry.snapshot().services.get('default/many')?.instances.length === 1200, 'B to see them all');
+    const refs = register.map((r) => ({ service: 'many', id: `10.0.0.2:${r.port}` }));
+    const ghosts = [{ service: 'many', id: 'ghost-1' }, { service: 'many', id: 'ghost-2' }];
+    // Unknown ones in the first and the last slice (500 a turn).
+    const beat = await api(b.admin, 'POST', '/v1/heartbeats', { instances: [ghosts[0], ...refs, ghosts[1]] });
+    expect(beat.json).toEqual({ alive: 1200, unknown: ghosts.map((g) => ({ namespace: 'default', ...g })) });
+    expect([await takeovers(a.admin), await takeovers(b.admin)]).toEqual(['0', '1200']);
+    expect((await api(b.admin, 'POST', '/v1/heartbeats', { instances: refs })).json).toEqual({ alive: 1200, unknown: [] });
+    expect(await takeovers(b.admin)).toBe('1200'); // held there now
   });
 
   test('when the replica that heard an instance is cut off past its lease, the other one gives the instance a fresh TTL and keeps it on heartbeats', async () => {
