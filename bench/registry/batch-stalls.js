@@ -18,8 +18,7 @@
 // Env: INSTANCES (100000), ROUNDS (3), CALLS (per kind per round, 3), DISTS (comma-separated
 // builds, default ./dist), KINDS (e.g. replace-2000,heartbeat-10000), CPU_PROF_DIR (the servers
 // write --cpu-prof there, every PROF_INTERVAL µs, default 100: finer samples slow the server more)
-// with PROBE_STALLS_OUT (the probe's stalls,
-// for bench/registry/stall-profile.js), TOKEN=1 (calls carry a registration token whose scope
+// with PROBE_STALLS_OUT (the probe's stalls, for bench/registry/stall-profile.js), TOKEN=1 (calls carry a registration token whose scope
 // is checked per entry: the big service, any label value, hosts in 10.0.0.0/8; no maxInstances,
 // whose count is another matter, see docs/PERFORMANCE.md), STORE=etcd (the servers on a one-member
 // etcd on loopback, ETCD_BIN or PATH; each build's pair of replicas under a prefix of its own; default
