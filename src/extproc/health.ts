@@ -57,8 +57,8 @@ const MALFORMED = { code: grpc.status.INVALID_ARGUMENT, details: 'malformed Heal
 
 /**
  * grpc.health.v1.Health for Envoy's, Kubernetes' and gRPC clients' health checks. '' and
- * the gRPC services of this server report metaroute's readiness; any other name is
- * SERVICE_UNKNOWN. Watch sends the status at once and again on every change: NOT_SERVING
+ * the gRPC services of this server report metaroute's readiness. Any other name fails Check
+ * with NOT_FOUND and is SERVICE_UNKNOWN to Watch, as the protocol asks. Watch sends the status at once and again on every change: NOT_SERVING
  * when the drain window opens, and the stream ends when the listeners close, so a graceful
  * shutdown does not wait on watchers.
  */
@@ -74,7 +74,8 @@ export function registerHealth(server: grpc.Server, readiness: Readiness, servic
         callback(MALFORMED);
         return;
       }
-      callback(null, statusResponse(status(service)));
+      if (!known.has(service)) callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(service)}` });
+      else callback(null, statusResponse(status(service)));
     },
     Watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
       let service: string;

@@ -68,13 +68,13 @@ describe('grpc.health.v1.Health on the ext_proc and xDS ports', () => {
     xds.close();
   });
 
-  it('Check reports the server and the services each port serves', async () => {
+  it('Check reports the server and the services each port serves; another service fails with NOT_FOUND', async () => {
     expect(await check(extProc, encode(''))).toBe('SERVING');
     expect(await check(extProc, encode('envoy.service.ext_proc.v3.ExternalProcessor'))).toBe('SERVING');
-    expect(await check(extProc, encode('envoy.service.discovery.v3.AggregatedDiscoveryService'))).toBe('SERVICE_UNKNOWN');
+    await expect(check(extProc, encode('envoy.service.discovery.v3.AggregatedDiscoveryService'))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     expect(await check(xds, encode('envoy.service.discovery.v3.AggregatedDiscoveryService'))).toBe('SERVING');
     expect(await check(xds, encode('envoy.service.endpoint.v3.EndpointDiscoveryService'))).toBe('SERVING');
-    expect(await check(xds, encode('envoy.service.ext_proc.v3.ExternalProcessor'))).toBe('SERVICE_UNKNOWN');
+    await expect(check(xds, encode('envoy.service.ext_proc.v3.ExternalProcessor'))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'unknown service "envoy.service.ext_proc.v3.ExternalProcessor"' });
   });
 
   it('a malformed request is INVALID_ARGUMENT for Check and Watch, and the server keeps serving', async () => {
