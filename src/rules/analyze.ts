@@ -1,4 +1,4 @@
-import { clusterName, DEFAULT_NAMESPACE, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
+import { clusterName, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
 import { formatPath, type Path } from './errors';
 import { parseRuleText, type Position } from './parse';
 import type { ArgumentSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
@@ -18,8 +18,8 @@ export type AnalyzeResult = { readonly ok: true; readonly findings: Finding[] } 
 
 /**
  * Checks a rule document against registered instances (in the spirit of `istioctl analyze`):
- * rules for services without instances, destination labels no instance carries, sources that
- * can never match, and rules an earlier rule always wins over. An invalid document gives its
+ * inbound rules for services without instances, destination labels no instance carries, sources
+ * that can never match, and rules an earlier rule always wins over. An invalid document gives its
  * validation errors instead.
  */
 export function analyzeRules(text: string, origin: string, instances: readonly Instance[]): AnalyzeResult {
@@ -63,9 +63,9 @@ class Analysis {
   private rule(rule: RuleSpec, path: Path): void {
     const key = serviceKey(rule.namespace, rule.service);
     const own = this.byService.get(key);
-    if (!own) {
-      const what = rule.direction === 'inbound' ? 'callee' : 'caller';
-      this.report('error', 'no-instances', [...path, 'service'], `${what} service ${key} has no registered instances, so rule ${rule.name} never applies`);
+    // Routing looks the callee up in the registry, but takes the caller (an outbound rule's service) from the request.
+    if (!own && rule.direction === 'inbound') {
+      this.report('error', 'no-instances', [...path, 'service'], `callee service ${key} has no registered instances, so rule ${rule.name} never applies`);
     }
     rule.sources.forEach((source, s) => this.source(rule, source, [...path, 'sources', s]));
     rule.destinations.forEach((destination, d) => {
@@ -88,10 +88,10 @@ class Analysis {
   }
 
   private source(rule: RuleSpec, source: SourceSpec, path: Path): void {
-    if (source.service !== '*') {
-      const namespace = source.namespace === '*' ? DEFAULT_NAMESPACE : source.namespace;
-      const known = source.namespace === '*' ? [...this.byService.values()].some((list) => list[0]!.service === source.service) : this.byService.has(serviceKey(namespace, source.service));
-      if (!known) this.report('warning', 'never-matches', [...path, 'service'], `caller service ${source.service} has no registered instances, so this source of rule ${rule.name} matches nothing yet`);
+    // An inbound rule's source names the caller, taken from the request; an outbound rule's the callee, which routing looks up in the registry.
+    if (rule.direction === 'outbound' && source.service !== '*' && !this.registered(source)) {
+      const callee = source.namespace === '*' ? source.service : serviceKey(source.namespace, source.service);
+      this.report('warning', 'never-matches', [...path, 'service'], `callee service ${callee} has no registered instances, so this source of rule ${rule.name} matches nothing yet`);
     }
     const exact = new Map<string, { value: string; index: number }>();
     source.arguments.forEach((argument, a) => {
@@ -103,6 +103,11 @@ class Analysis {
       }
       exact.set(id, { value: argument.match.value, index: a });
     });
+  }
+
+  private registered(source: SourceSpec): boolean {
+    if (source.namespace !== '*') return this.byService.has(serviceKey(source.namespace, source.service));
+    return [...this.byService.values()].some((list) => list[0]!.service === source.service);
   }
 
   /** A later rule for the same service and direction whose every source an earlier rule also has (or an earlier rule that matches every request) never applies. */

@@ -1,4 +1,5 @@
 import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { Path, RuleError } from './errors';
 import { checkRuleLimits, RULE_LIMITS } from './limits';
@@ -62,7 +63,7 @@ function fastParse(text: string, json: boolean): FastResult {
     try {
       JSON.parse(text); // strictness only: js-yaml below also refuses duplicate keys
     } catch (err) {
-      return { ok: false, error: { path: '', line: 1, column: 1, message: `not strict JSON: ${(err as Error).message.slice(0, 200)}` } };
+      return { ok: false, error: strictJsonError(text, err as Error) };
     }
   }
   let value: unknown;
@@ -77,6 +78,20 @@ function fastParse(text: string, json: boolean): FastResult {
     return { ok: false, error: { path: '', line: 1, column: 1, message: `aliases expand the document past ${RULE_LIMITS.maxNodes} keys and list items` } };
   }
   return { ok: true, value };
+}
+
+/** JSON.parse's refusal placed at its line:column (its own message gives an offset at most): jsonc-parser's first error, strict. */
+function strictJsonError(text: string, err: Error): RuleError {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (!first) return { path: '', line: 1, column: 1, message: `not strict JSON: ${err.message.slice(0, 200)}` };
+  const before = text.slice(0, first.offset);
+  const closing = text[first.offset];
+  const what = before.trimEnd().endsWith(',') && (closing === '}' || closing === ']')
+    ? `trailing comma before '${closing}'`
+    : printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase(); // PropertyNameExpected: property name expected
+  return { path: '', line: before.split('\n').length, column: first.offset - before.lastIndexOf('\n'), message: `not strict JSON: ${what}` };
 }
 
 /**

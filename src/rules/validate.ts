@@ -256,7 +256,9 @@ class Checker {
     const target = destinations.find((d) => d.name === failover);
     const names = [...new Set(destinations.map((d) => d.name))].filter((n) => n !== '');
     if (!target) {
-      this.report([...path, 'failover'], `names no destination of this rule; expected all, none or one of: ${names.join(', ')}`);
+      // Destinations missing, misspelt or unnamed are reported on their own; an empty "one of:" would read as cut off.
+      const choices = names.length === 0 ? 'all or none (the rule has no named destination)' : `all, none or one of: ${names.join(', ')}`;
+      this.report([...path, 'failover'], `names no destination of this rule; expected ${choices}`);
     } else if (target.isolate) {
       this.report([...path, 'failover'], `names isolated destination ${JSON.stringify(failover)}, which receives no traffic`);
     }

@@ -47,13 +47,32 @@ describe('metaroute analyze', () => {
       '3: error no-instances rules[0].service',
       '9: error unknown-labels rules[1].destinations[0].labels',
       '11: warning shadowed rules[2]',
-      '14: warning never-matches rules[2].sources[0].service',
       '17: error never-matches rules[2].sources[0].arguments[1]',
       '19: error unknown-cluster rules[2].destinations[0].cluster',
       '21: error no-instances metadataRoutes[0].service',
     ]);
     // The reserved locality label is matched against the instance's locality: zoned is satisfiable.
     expect(result.findings.some((f) => f.path.startsWith('rules[1].destinations[1]'))).toBe(false);
+  });
+
+  it('takes callers from the request: an unregistered caller is no finding, an unregistered callee of an outbound source a warning', () => {
+    const rules = `rules:
+  - name: gateway-gray
+    service: gateway
+    direction: outbound
+    sources: [{ service: shop }, { service: ghost }, { service: cart, namespace: prod }]
+    destinations: [{ name: gray, labels: { version: gray } }]
+  - name: from-gateway
+    service: shop
+    sources: [{ service: gateway }]
+    destinations: [{ name: gray, labels: { version: gray } }]
+`;
+    const result = analyzeRules(rules, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.findings.map((f) => `${f.line}: ${f.severity} ${f.path}: ${f.message}`)).toEqual([
+      '5: warning rules[0].sources[1].service: callee service ghost has no registered instances, so this source of rule gateway-gray matches nothing yet',
+      '5: warning rules[0].sources[2].service: callee service prod/cart has no registered instances, so this source of rule gateway-gray matches nothing yet',
+    ]);
   });
 
   it('finds nothing in rules that fit the registry, and returns validation errors for an invalid document', () => {
@@ -86,7 +105,13 @@ describe('metaroute analyze', () => {
       expect(code).toBe(1);
       expect(stdout).toContain(`${file}:3:14: error: rules[0].service: callee service default/ghost has no registered instances, so rule to-ghost never applies (no-instances)\n`);
       expect(stdout).toContain(`${file}:11:5: warning: rules[2]: rule staff never applies: rule catch-all (rules[1]) comes first and matches every request it would (shadowed)\n`);
-      expect(stdout).toMatch(new RegExp(`${file}: 5 error\\(s\\), 2 warning\\(s\\) against 3 instance\\(s\\)\\n$`));
+      expect(stdout).toMatch(new RegExp(`${file}: 5 error\\(s\\), 1 warning\\(s\\) against 3 instance\\(s\\)\\n$`));
+    });
+
+    it('exits 0 for an outbound rule of a caller with no registered instances', async () => {
+      const file = path.join(dir, 'outbound.yaml');
+      fs.writeFileSync(file, 'rules:\n  - name: gateway-gray\n    service: gateway\n    direction: outbound\n    sources: [{ service: shop }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n');
+      expect(await cli(file)).toEqual({ code: 0, stdout: `${file}: 0 error(s), 0 warning(s) against 3 instance(s)\n` });
     });
 
     it("checks the server's live rules without FILE, exiting 0 when only warnings remain", async () => {

@@ -224,6 +224,20 @@ extra: 1
     ]);
   });
 
+  test('a failover naming a destination of a rule without named destinations says there are none to name', () => {
+    const text = `rules:
+  - name: misspelt
+    service: s
+    destnations: [{ name: gray, labels: { v: "1" } }]
+    failover: gray
+`;
+    expect(summary(errorsOf(text))).toEqual([
+      '2:5 rules[0].destinations: is required',
+      '4:5 rules[0].destnations: unknown field (did you mean "destinations"?)',
+      '5:15 rules[0].failover: names no destination of this rule; expected all or none (the rule has no named destination)',
+    ]);
+  });
+
   test('isolation and weights', () => {
     const text = `rules:
   - name: isolated
@@ -323,6 +337,15 @@ metadataRoutes: {}
     expect(summary(errorsOf('rules: []\n---\nrules: []\n'))[0]).toMatch(/^2:1 : Source contains multiple documents/);
     // A .json origin is strict JSON: an unquoted key is an error, not a string.
     expect(summary(errorsOf('{\n  rules: []\n}', 'rules.json'))).toEqual(['2:3 : not strict JSON: Unresolved plain scalar "rules"']);
+  });
+
+  test('a .json file is placed where it stops being strict JSON, even where YAML would read on', () => {
+    const trailing = '{\n  "rules": [\n    {\n      "name": "a", "service": "shop",\n      "destinations": [{ "name": "g", "labels": { "version": "gray" } }],\n    }\n  ]\n}\n';
+    expect(summary(errorsOf(trailing, 'rules.json'))).toEqual(["6:5 : not strict JSON: trailing comma before '}'"]);
+    expect(summary(errorsOf('{"rules": [\n  1,\n  2,\n]}', 'rules.json'))).toEqual(["4:1 : not strict JSON: trailing comma before ']'"]);
+    expect(summary(errorsOf('{"rules": [] # none yet\n}', 'rules.json'))).toEqual(["1:14 : not strict JSON: invalid symbol"]);
+    // Over LOCATE_MAX_BYTES the `yaml` library's positions are skipped; this one still is.
+    expect(summary(errorsOf(`{"rules": [],\n "x": "${'y'.repeat(LOCATE_MAX_BYTES)}", }`, 'rules.json'))).toEqual([`2:${LOCATE_MAX_BYTES + 11} : not strict JSON: trailing comma before '}'`]);
   });
 
   test('alias expansion bombs are refused: aliases may not expand a document past the node limit', () => {
