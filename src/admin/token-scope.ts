@@ -24,12 +24,13 @@ export interface RegistrationTarget {
   readonly host?: string;
 }
 
-/** Never a service's address: cloud metadata endpoints (169.254.169.254) and "any address". */
+/**
+ * Link-local addresses, cloud metadata endpoints (169.254.169.254) among them, which no token may
+ * register even where its networks include them (the unspecified address no registration may).
+ */
 const NEVER = new BlockList();
 NEVER.addSubnet('169.254.0.0', 16, 'ipv4');
 NEVER.addSubnet('fe80::', 10, 'ipv6');
-NEVER.addAddress('0.0.0.0', 'ipv4');
-NEVER.addAddress('::', 'ipv6');
 
 export const CIDR = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/;
 

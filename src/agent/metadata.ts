@@ -41,7 +41,7 @@ export function mergeMetadata(layers: MetadataLayers, transitive: readonly strin
   const merged: Metadata = { ...layers.config, ...layers.file, ...layers.env, ...layers.provider };
   const keys = [...new Set(transitive)];
   const missing = keys.filter((k) => merged[k] === undefined);
-  if (missing.length) throw new MetadataError(`transitive keys without a value: ${missing.join(', ')}`);
+  if (missing.length) throw new MetadataError(`transitive keys without a value: ${missing.join(', ')} (no --label, --metadata-file, ${ENV_PREFIX}<KEY> variable or --provider sets them)`);
   if (keys.length) merged[TRANSITIVE_KEY] = keys.join(',');
   const count = Object.keys(merged).length;
   if (count > MAX_LABELS) throw new MetadataError(`${count} metadata keys${keys.length ? ` (${TRANSITIVE_KEY} included)` : ''}, at most ${MAX_LABELS}: the server refuses more`);
@@ -62,11 +62,11 @@ export interface MetadataSources {
 
 /** Reads every configured source and merges them. */
 export async function loadStaticMetadata(sources: MetadataSources): Promise<StaticMetadata> {
-  for (const key of Object.keys(sources.config)) checkKey(key, 'label');
+  for (const key of Object.keys(sources.config)) checkKey(key, '--label');
   const env = metadataFromEnv(sources.env);
   const layers: MetadataLayers = {
     config: sources.config,
-    file: sources.file ? parseMetadataFile(fs.readFileSync(sources.file, 'utf8'), sources.file) : {},
+    file: sources.file ? readMetadataFile(sources.file) : {},
     env: env.metadata,
     provider: sources.provider ? await metadataFromProvider(sources.provider) : {},
   };
@@ -100,6 +100,16 @@ export function keyList(text: string): string[] {
     .filter((k) => k !== '');
 }
 
+function readMetadataFile(file: string): Metadata {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new MetadataError(`cannot read --metadata-file ${file}: ${(error as Error).message}`);
+  }
+  return parseMetadataFile(text, file);
+}
+
 /** `key=value` lines; `#` starts a comment line; blank lines are skipped. Errors name file:line. */
 export function parseMetadataFile(text: string, file: string): Metadata {
   const metadata: Metadata = {};
@@ -122,10 +132,10 @@ export function parseMetadataFile(text: string, file: string): Metadata {
 export async function metadataFromProvider(modulePath: string): Promise<Metadata> {
   const resolved = path.resolve(modulePath);
   const at = `provider ${modulePath}`;
-  const mod = require(resolved) as { getMetadata?: unknown; default?: { getMetadata?: unknown } };
+  const mod = await providerCall(at, 'cannot load it', () => require(resolved) as { getMetadata?: unknown; default?: { getMetadata?: unknown } });
   const getMetadata = mod.getMetadata ?? mod.default?.getMetadata;
   if (typeof getMetadata !== 'function') throw new MetadataError(`${at}: must export a getMetadata() function`);
-  const value = (await (getMetadata as () => unknown)()) as unknown;
+  const value = await providerCall(at, 'getMetadata() failed', () => (getMetadata as () => unknown)());
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new MetadataError(`${at}: getMetadata() must return an object of strings`);
   const metadata: Metadata = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
@@ -133,6 +143,15 @@ export async function metadataFromProvider(modulePath: string): Promise<Metadata
     metadata[checkKey(key, at)] = v;
   }
   return metadata;
+}
+
+/** The provider's own failure as a MetadataError: its first line (require appends its stack), no trace. */
+async function providerCall<T>(at: string, what: string, call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new MetadataError(`${at}: ${what}: ${String((error as Error | null)?.message ?? error).split('\n', 1)[0]}`);
+  }
 }
 
 function checkKey(key: string, at: string): string {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
 import { agentLogLevel, type AgentLog } from '../agent/agent-log';
 import { BatchAgent, type BatchAgentOptions } from '../agent/batch-agent';
-import { keyList, loadedLine, loadStaticMetadata } from '../agent/metadata';
+import { keyList, loadedLine, loadStaticMetadata, MetadataError, type StaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
@@ -94,13 +94,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   const port = number('port');
   if (port === undefined) throw new UsageError('--port is required');
   const ttlSeconds = number('ttl', 15)!;
-  const metadata = await loadStaticMetadata({
-    config: keyValues(texts(values, 'label'), '--label'),
-    transitive: texts(values, 'transitive').flatMap(keyList),
-    file: text(values, 'metadata-file'),
-    provider: text(values, 'provider'),
-    env: deps.env,
-  });
+  const metadata = await staticMetadata(values, deps.env);
   const registration = {
     service,
     namespace: text(values, 'namespace') ?? DEFAULT_NAMESPACE,
@@ -119,15 +113,28 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   return runUntilSignal(agent, deps);
 }
 
+/** The metadata the flags and the environment give; a bad source is a usage error naming it, as a bad flag is. */
+async function staticMetadata(values: OptionValues, env: NodeJS.ProcessEnv): Promise<StaticMetadata> {
+  try {
+    return await loadStaticMetadata({
+      config: keyValues(texts(values, 'label'), '--label'),
+      transitive: texts(values, 'transitive').flatMap(keyList),
+      file: text(values, 'metadata-file'),
+      provider: text(values, 'provider'),
+      env,
+    });
+  } catch (error) {
+    throw error instanceof MetadataError ? new UsageError(error.message) : error;
+  }
+}
+
 /**
  * `metaroute agent --file instances.json`: keeps every instance of the file (a JSON list of
  * registrations, as POST /v1/instances takes them) registered, with batched heartbeats.
  */
 async function runBatchAgent(file: string, options: Omit<BatchAgentOptions, 'instances' | 'log'>, deps: AgentCliDeps): Promise<number> {
   const { ttlSeconds } = options;
-  const list = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-  if (!Array.isArray(list)) throw new CommandError(`${file}: must be a JSON list of instances`);
-  const instances = list.map((entry, i) => {
+  const instances = readInstanceList(file).map((entry, i) => {
     // Checked here with the server's own rules, so a bad entry fails before any network call.
     const parsed = parseInstance({ ...(entry as object), ephemeral: true, ttlSeconds }, { ttlSeconds }, `${file}[${i}]`);
     if (!parsed.ok) throw new CommandError(`invalid registration: ${parsed.errors.join('; ')}`);
@@ -135,6 +142,21 @@ async function runBatchAgent(file: string, options: Omit<BatchAgentOptions, 'ins
   });
   const agent = new BatchAgent({ ...options, instances, log: deps.log });
   return runUntilSignal(agent, deps);
+}
+
+/** The JSON list `--file` names; one that cannot be read or parsed fails as a bad entry does, naming the file. */
+function readInstanceList(file: string): unknown[] {
+  const attempt = <T>(what: string, step: () => T): T => {
+    try {
+      return step();
+    } catch (error) {
+      throw new CommandError(`${what}: ${(error as Error).message}`);
+    }
+  };
+  const json = attempt(`cannot read --file ${file}`, () => fs.readFileSync(file, 'utf8'));
+  const list = attempt(`${file}: not JSON`, () => JSON.parse(json) as unknown);
+  if (!Array.isArray(list)) throw new CommandError(`${file}: must be a JSON list of instances`);
+  return list;
 }
 
 /** Runs an agent until SIGTERM or SIGINT, which deregister before the process exits. */

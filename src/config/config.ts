@@ -41,13 +41,18 @@ export interface ServerConfig {
     readonly maxHeadersCount: number;
     /** Bytes of metadata a request may carry (400 beyond), as context/propagation.ts `metadataBytes` counts them: each whole-chain key once, whichever spellings carry it. */
     readonly maxMetadataBytes: number;
+    /** Where verified claims come from; README.md, "Client headers at the edge, and identity". */
     readonly identity: {
+      /** The `metadata_context` namespace and key jwt_authn's payload arrives under (its `payload_in_metadata`). */
       readonly metadataNamespace: string;
       readonly payloadKey: string;
-      /** metaroute's own JWT check, for gateways without jwt_authn. */
+      /** metaroute's own JWT check, for gateways without jwt_authn; its claims replace jwt_authn's. */
       readonly jwt: JwtConfig | undefined;
     };
-    /** Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). */
+    /**
+     * Applied to ext_proc streams whose side is `edge` (no `x-metaroute-side`: a gateway). A list
+     * given replaces the default, so `protectedPrefixes` without `x-metaroute-` no longer guards it.
+     */
     readonly edge: EdgeGuardConfig;
     /**
      * A router failing on a sidecar's outbound call: `pass` answers it unrouted with its metadata

@@ -1,6 +1,6 @@
 import { DEFAULT_NAMESPACE, INSTANCE_ID, type Instance, type InstanceRef } from '../model/instance';
 import { yieldTurn } from '../model/slices';
-import { parseInstance, sameAddressCheck, type InstanceDefaults } from './instance-input';
+import { invalidField, parseInstance, sameAddressCheck, type InstanceDefaults } from './instance-input';
 
 /** Entries of one batch call: beyond it, split the batch (the agent and CLI do). */
 export const MAX_BATCH_ENTRIES = 10_000;
@@ -109,5 +109,5 @@ export function parseRef(input: unknown, at: string, errors: string[]): Instance
 }
 
 function checkName(value: unknown, at: string, field: string, errors: string[], pattern = NAME): void {
-  if (typeof value !== 'string' || !pattern.test(value)) errors.push(`${at}.${field}: required, letters, digits, '_', '.', '-', ':'`);
+  if (typeof value !== 'string' || !pattern.test(value)) errors.push(invalidField(`${at}.${field}`, value, "a name of letters, digits, '_', '.', '-', ':'"));
 }

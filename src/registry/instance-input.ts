@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { DEFAULT_NAMESPACE, INSTANCE_ID, LABEL_KEY, MAX_LABELS, NAMESPACE_NAME, RESERVED_LABEL_PREFIX, SERVICE_NAME, type Instance } from '../model/instance';
 import { ownString, SharedStrings } from '../model/own-string';
 import { hasLoneSurrogate, LONE_SURROGATE_MESSAGE } from '../model/text';
+import { unreachableKind } from './unreachable-host';
 
 export interface InstanceDefaults {
   readonly ttlSeconds: number;
@@ -14,6 +15,8 @@ export interface InstanceDefaults {
 
 const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
 const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
+/** How service and namespace names start, and their length (SERVICE_NAME, NAMESPACE_NAME). */
+const NAME_FORM = '(starting with a letter or digit, at most 253)';
 
 /** One shared object for every instance without metadata or locality. */
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
@@ -34,25 +37,28 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const o = input as Record<string, unknown>;
   for (const key of Object.keys(o)) if (!FIELDS.has(key)) errors.push(`${field(key)}: unknown field`);
 
-  const name = (key: string, pattern: RegExp, allowed: string, fallback?: string): string => {
+  const invalid = (key: string, expected: string) => errors.push(invalidField(field(key), o[key], expected));
+  const name = (key: string, pattern: RegExp, expected: string, fallback?: string): string => {
     const v = o[key] ?? fallback;
-    if (typeof v !== 'string' || !pattern.test(v)) errors.push(`${field(key)}: required, ${allowed}`);
+    if (typeof v !== 'string' || !pattern.test(v)) invalid(key, expected);
     return typeof v === 'string' ? v : '';
   };
-  const service = name('service', SERVICE_NAME, "letters, digits, '_', '.', '-'");
-  const namespace = name('namespace', NAMESPACE_NAME, "letters, digits, '_', '-' (no '.': <service>.<namespace> names the cluster)", DEFAULT_NAMESPACE);
+  const service = name('service', SERVICE_NAME, `a name of letters, digits, '_', '.', '-' ${NAME_FORM}`);
+  const namespace = name('namespace', NAMESPACE_NAME, `a name of letters, digits, '_', '-' ${NAME_FORM}, no '.' (<service>.<namespace> names the cluster)`, DEFAULT_NAMESPACE);
   // Envoy takes endpoints by address: a host name would be left out of xDS while routing still counted it.
   const host = typeof o.host === 'string' && isIP(o.host) !== 0 ? canonicalAddress(o.host) : '';
-  if (!host) errors.push(`${field('host')}: required, an IP address (resolve a host name before registering)`);
+  if (!host) invalid('host', 'an IP address (resolve a host name before registering)');
+  const unreachable = host ? unreachableKind(host) : undefined;
+  if (unreachable) errors.push(`${field('host')}: ${String(o.host)} is ${unreachable}, not one a proxy can connect to; give the instance's reachable address`);
   const port = o.port;
   const portOk = typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535;
-  if (!portOk) errors.push(`${field('port')}: required, an integer 1-65535`);
+  if (!portOk) invalid('port', 'an integer 1-65535');
   const weight = o.weight ?? 100;
-  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 10000) errors.push(`${field('weight')}: an integer 0-10000`);
+  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 10000) invalid('weight', 'an integer 0-10000');
   const ttlSeconds = o.ttlSeconds ?? defaults.ttlSeconds;
-  if (typeof ttlSeconds !== 'number' || !(ttlSeconds > 0) || ttlSeconds > 86400) errors.push(`${field('ttlSeconds')}: a number of seconds, 0 < ttl <= 86400`);
+  if (typeof ttlSeconds !== 'number' || !(ttlSeconds > 0) || ttlSeconds > 86400) invalid('ttlSeconds', 'a number of seconds above 0, at most 86400');
   for (const flag of ['healthy', 'ephemeral'] as const) {
-    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${field(flag)}: must be true or false`);
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') invalid(flag, 'true or false');
   }
   const metadata = stringMap(o.metadata, field('metadata'), LABEL_KEY, errors, defaults.maxLabels ?? MAX_LABELS);
   for (const [k, v] of Object.entries(metadata)) {
@@ -64,7 +70,7 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   for (const key of Object.keys(locality)) if (!LOCALITY_FIELDS.has(key)) errors.push(`${field('locality')}.${key}: unknown field (region, zone, campus)`);
   const id = o.id === undefined ? `${host}:${String(port)}` : o.id;
   if (typeof id !== 'string' || !INSTANCE_ID.test(id)) {
-    if (o.id !== undefined) errors.push(`${field('id')}: letters, digits, '_', '.', '-', ':'`);
+    if (o.id !== undefined) invalid('id', `an id of letters, digits, '_', '.', '-', ':' (starting with a letter, digit or ':', at most 253)`);
     // A bad host or port has its own error; a good one can still make a bad default (an IPv6 zone's '%').
     else if (host && portOk) errors.push(`${field('id')}: required here: the default ${id} is no id (letters, digits, '_', '.', '-', ':')`);
   }
@@ -85,6 +91,20 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
       ttlSeconds: ttlSeconds as number,
     },
   };
+}
+
+/** `required` only for a field not sent; a value sent is named, so a bad one is not taken for a missing one. */
+export function invalidField(at: string, value: unknown, expected: string): string {
+  return value === undefined ? `${at}: required, ${expected}` : `${at}: must be ${expected}, got ${shown(value)}`;
+}
+
+/** A sent value as an error names it: JSON, cut short (a body may send a megabyte where a name belongs). */
+function shown(value: unknown): string {
+  if (value !== null && typeof value === 'object') return Array.isArray(value) ? 'a list' : 'an object';
+  const json = typeof value === 'number' ? String(value) : JSON.stringify(value); // NaN and Infinity too (YAML has them)
+  if (json.length <= 80) return json;
+  const cut = /[\ud800-\udbff]$/.test(json.slice(0, 77)) ? 76 : 77; // never half a surrogate pair
+  return `${json.slice(0, cut)}...`;
 }
 
 function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: string[], maxEntries: number): Record<string, string> {

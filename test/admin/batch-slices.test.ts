@@ -64,7 +64,7 @@ test('a 4,000-entry batch is authorized across event-loop turns; one entry out o
 
   // Validation is sliced too, and a bad entry past the first slice still names its index and field.
   const invalid = await post('/v1/instances/batch', { register: [...register.slice(0, 3999), { ...entry(5000), port: 0 }] });
-  expect(invalid).toEqual({ status: 400, json: { error: 'invalid batch; nothing was changed', details: ['register[3999].port: required, an integer 1-65535'] } });
+  expect(invalid).toEqual({ status: 400, json: { error: 'invalid batch; nothing was changed', details: ['register[3999].port: must be an integer 1-65535, got 0'] } });
   expect(registered()).toBe(4000);
 });
 

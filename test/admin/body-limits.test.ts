@@ -84,7 +84,7 @@ describe('a batch of many bad entries', () => {
     expect(answer.status).toBe(400);
     const details = answer.json.details as string[];
     expect(details.length).toBeLessThanOrEqual(105);
-    expect(details[0]).toBe('register[0].service: required, letters, digits, \'_\', \'.\', \'-\'');
+    expect(details[0]).toBe('register[0].service: must be a name of letters, digits, \'_\', \'.\', \'-\' (starting with a letter or digit, at most 253), got ""');
     expect(details.at(-1)).toMatch(/^validation stopped at register\[\d+\], after 10\d errors$/);
     expect((await api(env.admin, 'GET', '/v1/instances?service=limits')).json.instances.map((i: { id: string }) => i.id).sort()).toEqual(['i4', 'i5']);
   });

@@ -42,6 +42,15 @@ describe('metaroute agent as a real process', () => {
     }
   });
 
+  it('refuses a bad metadata source as a bad flag: one line and the usage, exit 2, no stack trace', async () => {
+    const child = spawn(process.execPath, [sharedCli(), 'agent', '--service', 'aigc', '--host', '10.2.0.9', '--port', '7001', '--transitive', 'env'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))).toBe(2);
+    expect(stderr).toMatch(/^metaroute agent: transitive keys without a value: env \(.*\)\n\nusage: metaroute agent /);
+    expect(stderr).not.toMatch(/^\s+at /m);
+  });
+
   it('logs trouble it rides out as warn and giving up as error, and exits 1', async () => {
     const main = sharedCli();
     // A server that refuses the registration once it is reachable: one 503 (retried), then 400 (not).

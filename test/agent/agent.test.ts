@@ -75,7 +75,7 @@ describe('Agent against the real admin API', () => {
 
   it('fails start() at once when the server refuses the registration', async () => {
     const { agent } = agentFor(env.admin, { registration: { ...registration, port: 0 } });
-    await expect(agent.start()).rejects.toThrow(/registration refused \(400\): invalid instance; port: required/);
+    await expect(agent.start()).rejects.toThrow(/registration refused \(400\): invalid instance; port: must be an integer 1-65535, got 0/);
   });
 });
 
@@ -176,6 +176,10 @@ describe('metaroute agent CLI (in process)', () => {
 
   it('rejects bad flags with usage and exit status 2 before any network call', async () => {
     const deps: AgentCliDeps = { env: {}, log: () => undefined, onSignal: () => undefined, exit: () => undefined };
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-agent-flags-'));
+    const noEquals = path.join(tmp, 'metadata.env');
+    fs.writeFileSync(noEquals, 'env=dev1\nbogus\n');
+    const missing = path.join(tmp, 'none');
     const run = async (argv: string[]) => {
       let err = '';
       const code = await runAgentArgs(argv, deps, { out: () => undefined, err: (t) => void (err += t) });
@@ -188,11 +192,22 @@ describe('metaroute agent CLI (in process)', () => {
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--token', 'a', '--token-file', 'b'], 'not both'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--colour', 'red'], "Unknown option '--colour'"],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', 'stray'], 'Unexpected argument'],
+      [['--service', 's', '--host', '0.0.0.0', '--port', '80'], "invalid registration: host: 0.0.0.0 is an unspecified address, not one a proxy can connect to; give the instance's reachable address"],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '70000'], 'invalid registration: port: must be an integer 1-65535, got 70000'],
+      // The metadata sources' errors, each named as a bad flag is.
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--transitive', 'env'], 'transitive keys without a value: env (no --label, --metadata-file'],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--metadata-file', noEquals], `${noEquals}:2: expected key=value, got "bogus"`],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--metadata-file', missing], `cannot read --metadata-file ${missing}: ENOENT`],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--provider', missing], `provider ${missing}: cannot load it: Cannot find module`],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--label', '_x=1'], '--label: invalid metadata key "_x"'],
     ];
     for (const [argv, message] of cases) {
       const { code, err } = await run(argv);
-      expect(code).toBe(2);
-      expect(err).toMatch(message);
+      expect({ argv, code }).toEqual({ argv, code: 2 });
+      // One line naming what is wrong (no stack trace), then the usage.
+      const [first, blank] = err.split('\n');
+      expect([first, blank]).toEqual([expect.stringMatching(/^metaroute agent: /), '']);
+      expect(first).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
       expect(err).toContain('usage: metaroute agent');
     }
   });

@@ -45,7 +45,16 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const deps: AgentCliDeps = { env: {}, log: () => undefined, onSignal: () => undefined, exit: () => undefined };
     const errors: string[] = [];
     expect(await runAgentArgs(['--file', file, '--admin', 'http://127.0.0.1:1'], deps, { out: () => undefined, err: (text) => errors.push(text) })).toBe(1);
-    expect(errors.join('')).toContain(`invalid registration: ${file}[1].port: required, an integer 1-65535`);
+    expect(errors.join('')).toContain(`invalid registration: ${file}[1].port: must be an integer 1-65535, got 0`);
+    // A file that cannot be read, or is no JSON, is named in one line, without a stack trace.
+    for (const [argv, message] of [
+      [['--file', path.join(dir, 'none.json')], `metaroute agent: cannot read --file ${path.join(dir, 'none.json')}: ENOENT`],
+      [['--file', (fs.writeFileSync(file, '[{'), file)], `metaroute agent: ${file}: not JSON: `],
+    ] as const) {
+      errors.length = 0;
+      expect(await runAgentArgs([...argv], deps, { out: () => undefined, err: (text) => errors.push(text) })).toBe(1);
+      expect(errors.join('').split('\n')).toEqual([expect.stringContaining(message), '']);
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -94,9 +94,22 @@ describe('provider source', () => {
     await expect(metadataFromProvider(none)).rejects.toThrow(MetadataError);
     await expect(metadataFromProvider(bad)).rejects.toThrow('value of n must be a string, got number');
   });
+
+  it("reports a provider that cannot be loaded or whose getMetadata() fails as a MetadataError, in one line", async () => {
+    const missing = path.join(tmp, 'no-such-provider.js');
+    const throwing = write('throwing.js', 'module.exports = { getMetadata: async () => { throw new Error("vault sealed"); } };');
+    await expect(metadataFromProvider(missing)).rejects.toThrow(MetadataError);
+    await expect(metadataFromProvider(missing)).rejects.toThrow(`provider ${missing}: cannot load it: Cannot find module '${missing}'`);
+    await expect(metadataFromProvider(throwing)).rejects.toThrow(new MetadataError(`provider ${throwing}: getMetadata() failed: vault sealed`));
+  });
 });
 
 describe('loadStaticMetadata: all four sources', () => {
+  it('names a metadata file it cannot read', async () => {
+    const missing = path.join(tmp, 'none.env');
+    await expect(loadStaticMetadata({ config: {}, transitive: [], file: missing, env: {} })).rejects.toThrow(new MetadataError(`cannot read --metadata-file ${missing}: ENOENT: no such file or directory, open '${missing}'`));
+  });
+
   it('merges config < file < env < provider and renders the log line', async () => {
     const file = write('all.env', 'user=file\nzone=file\nenv=file\n');
     const provider = write('all-provider.js', 'module.exports = { getMetadata: () => ({ user: "provider" }) };');

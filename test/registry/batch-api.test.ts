@@ -41,10 +41,10 @@ describe('batch registration and batched heartbeats (real HTTP, real ext_proc)',
     });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toBe('invalid batch; nothing was changed');
-    expect(bad.json.details).toEqual(['register[1].port: required, an integer 1-65535', 'register[2]: the same instance as register[0]']);
+    expect(bad.json.details).toEqual(['register[1].port: must be an integer 1-65535, got 70000', 'register[2]: the same instance as register[0]']);
     expect(await listed()).toEqual([1]);
     expect((await api(env.admin, 'POST', '/v1/instances/batch', { register: [], deregister: [{ service: 'shop' }] })).json.details).toEqual([
-      "deregister[0].id: required, letters, digits, '_', '.', '-', ':'",
+      "deregister[0].id: required, a name of letters, digits, '_', '.', '-', ':'",
     ]);
     expect((await api(env.admin, 'POST', '/v1/instances/batch', [entry(1, 'x')])).status).toBe(400);
   });
@@ -75,7 +75,7 @@ describe('batch registration and batched heartbeats (real HTTP, real ext_proc)',
     expect(await listed()).toEqual([2]);
     const bad = await api(env.admin, 'POST', '/v1/heartbeats', { instances: [{ service: 'shop', id: '10.0.0.1:2' }, { service: 'shop', id: 'a b' }] });
     expect(bad.status).toBe(400);
-    expect(bad.json.details).toEqual(["instances[1].id: required, letters, digits, '_', '.', '-', ':'"]);
+    expect(bad.json.details).toEqual(["instances[1].id: must be a name of letters, digits, '_', '.', '-', ':', got \"a b\""]);
   });
 });
 

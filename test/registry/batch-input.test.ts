@@ -8,7 +8,7 @@ test('parseRefs validates a long list a few hundred entries per event-loop turn,
   const parsing = parseRefs(list, 'instances', errors);
   expect(await turnsDuring(parsing)).toBeGreaterThanOrEqual(2); // 2,000 entries, 500 per turn: other work ran between the chunks (none if it ran at once)
   const refs = await parsing;
-  expect(errors).toEqual(["instances[1500].id: required, letters, digits, '_', '.', '-', ':'"]);
+  expect(errors).toEqual(["instances[1500].id: must be a name of letters, digits, '_', '.', '-', ':', got \"a b\""]);
   expect(refs[0]).toEqual({ namespace: 'default', service: 'shop', id: 'i0' });
   expect(refs[1500]).toBeUndefined();
 });
@@ -32,9 +32,9 @@ test('parseRef names every unknown or bad field of an entry, a JSON `__proto__` 
   expect(errors).toEqual([
     'instances[3].zone: unknown field (namespace, service, id)',
     'instances[3].__proto__: unknown field (namespace, service, id)',
-    "instances[3].namespace: required, letters, digits, '_', '.', '-', ':'",
-    "instances[3].service: required, letters, digits, '_', '.', '-', ':'",
-    "instances[3].id: required, letters, digits, '_', '.', '-', ':'",
+    "instances[3].namespace: must be a name of letters, digits, '_', '.', '-', ':', got \"a b\"",
+    "instances[3].service: required, a name of letters, digits, '_', '.', '-', ':'",
+    "instances[3].id: must be a name of letters, digits, '_', '.', '-', ':', got 7",
   ]);
   expect(parseRef([], 'instances[4]', errors)).toBeUndefined();
   expect(errors.at(-1)).toBe('instances[4]: must be an object {namespace, service, id}');

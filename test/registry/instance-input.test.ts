@@ -8,7 +8,7 @@ const errors = (input: Record<string, unknown>): string[] => {
 describe('a registration', () => {
   it('needs an IP address for its host: Envoy takes endpoints by address', () => {
     for (const host of ['localhost', 'shop.internal', '127.0.0.1:99', '999.1.1.1', 'a;b$c', '']) {
-      expect({ host, errors: errors({ service: 'shop', host, port: 80 }) }).toEqual({ host, errors: ['host: required, an IP address (resolve a host name before registering)'] });
+      expect({ host, errors: errors({ service: 'shop', host, port: 80 }) }).toEqual({ host, errors: [`host: must be an IP address (resolve a host name before registering), got ${JSON.stringify(host)}`] });
     }
     for (const host of ['10.0.0.1', '::1', '::ffff:127.0.0.1', 'fe80::1', 'fd00::5']) expect({ host, errors: errors({ service: 'shop', host, port: 80 }) }).toEqual({ host, errors: [] });
   });
@@ -23,6 +23,31 @@ describe('a registration', () => {
 
   it('has no namespace with a dot: <service>.<namespace> names one cluster', () => {
     expect(errors({ service: 'coll.b', host: '10.0.0.1', port: 80 })).toEqual([]);
-    expect(errors({ service: 'coll', namespace: 'b.default', host: '10.0.0.1', port: 80 })).toEqual(["namespace: required, letters, digits, '_', '-' (no '.': <service>.<namespace> names the cluster)"]);
+    expect(errors({ service: 'coll', namespace: 'b.default', host: '10.0.0.1', port: 80 })).toEqual([
+      "namespace: must be a name of letters, digits, '_', '-' (starting with a letter or digit, at most 253), no '.' (<service>.<namespace> names the cluster), got \"b.default\"",
+    ]);
+  });
+
+  it('calls a field required only when it is missing; a bad value sent is named', () => {
+    expect(errors({})).toEqual([
+      "service: required, a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253)",
+      'host: required, an IP address (resolve a host name before registering)',
+      'port: required, an integer 1-65535',
+    ]);
+    expect(errors({ service: 'sh op', host: '10.0.0.1', port: 70000, weight: -1, ttlSeconds: 0, healthy: 'yes', id: 'a b' })).toEqual([
+      "service: must be a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253), got \"sh op\"",
+      'port: must be an integer 1-65535, got 70000',
+      'weight: must be an integer 0-10000, got -1',
+      'ttlSeconds: must be a number of seconds above 0, at most 86400, got 0',
+      'healthy: must be true or false, got "yes"',
+      "id: must be an id of letters, digits, '_', '.', '-', ':' (starting with a letter, digit or ':', at most 253), got \"a b\"",
+    ]);
+    expect(errors({ service: null, host: ['10.0.0.1'], port: '80' })).toEqual([
+      "service: must be a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253), got null",
+      'host: must be an IP address (resolve a host name before registering), got a list',
+      'port: must be an integer 1-65535, got "80"',
+    ]);
+    // A megabyte where a name belongs is named by its start, not echoed.
+    expect(errors({ service: 'x'.repeat(1 << 20), host: '10.0.0.1', port: 80 })).toEqual([`service: must be a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253), got "${'x'.repeat(76)}...`]);
   });
 });
