@@ -15,6 +15,8 @@ export const LOADED_PREFIX = 'Loaded static metadata info: ';
 
 
 export class MetadataError extends Error {}
+/** A source that could not be read or run (a file, a provider): not a bad flag, the agent's own failure. */
+export class MetadataSourceError extends MetadataError {}
 
 export type Metadata = Record<string, string>;
 
@@ -41,7 +43,7 @@ export function mergeMetadata(layers: MetadataLayers, transitive: readonly strin
   const merged: Metadata = { ...layers.config, ...layers.file, ...layers.env, ...layers.provider };
   const keys = [...new Set(transitive)];
   const missing = keys.filter((k) => merged[k] === undefined);
-  if (missing.length) throw new MetadataError(`transitive keys without a value: ${missing.join(', ')} (no --label, --metadata-file, ${ENV_PREFIX}<KEY> variable or --provider sets them)`);
+  if (missing.length) throw new MetadataError(`transitive keys without a value: ${missing.join(', ')} (no --label, --metadata-file, ${ENV_PREFIX}<KEY> or ${SCT_ENV_PREFIX}<KEY> variable, or --provider sets them)`);
   if (keys.length) merged[TRANSITIVE_KEY] = keys.join(',');
   const count = Object.keys(merged).length;
   if (count > MAX_LABELS) throw new MetadataError(`${count} metadata keys${keys.length ? ` (${TRANSITIVE_KEY} included)` : ''}, at most ${MAX_LABELS}: the server refuses more`);
@@ -105,7 +107,7 @@ function readMetadataFile(file: string): Metadata {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new MetadataError(`cannot read --metadata-file ${file}: ${(error as Error).message}`);
+    throw new MetadataSourceError(`cannot read --metadata-file ${file}: ${(error as Error).message}`);
   }
   return parseMetadataFile(text, file);
 }
@@ -150,7 +152,7 @@ async function providerCall<T>(at: string, what: string, call: () => T | Promise
   try {
     return await call();
   } catch (error) {
-    throw new MetadataError(`${at}: ${what}: ${String((error as Error | null)?.message ?? error).split('\n', 1)[0]}`);
+    throw new MetadataSourceError(`${at}: ${what}: ${String((error as Error | null)?.message ?? error).split('\n', 1)[0]}`);
   }
 }
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { Agent } from '../agent/agent';
 import { agentLogLevel, type AgentLog } from '../agent/agent-log';
 import { BatchAgent, type BatchAgentOptions } from '../agent/batch-agent';
-import { keyList, loadedLine, loadStaticMetadata, MetadataError, type StaticMetadata } from '../agent/metadata';
+import { keyList, loadedLine, loadStaticMetadata, MetadataError, MetadataSourceError, type StaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import { parseInstance } from '../registry/instance-input';
@@ -113,7 +113,7 @@ async function runAgent(values: OptionValues, deps: AgentCliDeps): Promise<numbe
   return runUntilSignal(agent, deps);
 }
 
-/** The metadata the flags and the environment give; a bad source is a usage error naming it, as a bad flag is. */
+/** The metadata the flags and the environment give: bad metadata is a usage error naming it, as a bad flag is; a source that fails to read or run exits 1. */
 async function staticMetadata(values: OptionValues, env: NodeJS.ProcessEnv): Promise<StaticMetadata> {
   try {
     return await loadStaticMetadata({
@@ -124,6 +124,7 @@ async function staticMetadata(values: OptionValues, env: NodeJS.ProcessEnv): Pro
       env,
     });
   } catch (error) {
+    if (error instanceof MetadataSourceError) throw new CommandError(error.message);
     throw error instanceof MetadataError ? new UsageError(error.message) : error;
   }
 }

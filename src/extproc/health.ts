@@ -74,7 +74,7 @@ export function registerHealth(server: grpc.Server, readiness: Readiness, servic
         callback(MALFORMED);
         return;
       }
-      if (!known.has(service)) callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(service)}` });
+      if (!known.has(service)) callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(service.slice(0, 100))}` });
       else callback(null, statusResponse(status(service)));
     },
     Watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {

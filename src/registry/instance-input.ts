@@ -48,8 +48,9 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   // Envoy takes endpoints by address: a host name would be left out of xDS while routing still counted it.
   const host = typeof o.host === 'string' && isIP(o.host) !== 0 ? canonicalAddress(o.host) : '';
   if (!host) invalid('host', 'an IP address (resolve a host name before registering)');
-  const unreachable = host ? unreachableKind(host) : undefined;
-  if (unreachable) errors.push(`${field('host')}: ${String(o.host)} is ${unreachable}, not one a proxy can connect to; give the instance's reachable address`);
+  // A zone names an interface, not the address: `::ffff:0.0.0.0%eth0` is checked as 0.0.0.0.
+  const unreachable = host ? unreachableKind(canonicalAddress(host.split('%', 1)[0]!)) : undefined;
+  if (unreachable) errors.push(`${field('host')}: ${shown(o.host)} is ${unreachable}; give the instance's reachable address (127.0.0.1 for one on the proxy's host)`);
   const port = o.port;
   const portOk = typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535;
   if (!portOk) invalid('port', 'an integer 1-65535');

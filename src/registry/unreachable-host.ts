@@ -1,20 +1,20 @@
 /**
- * IP addresses that name no one host a proxy could connect to. `0.0.0.0` is what a process
- * binds, not where it is reached: as an Envoy endpoint it would take traffic that then fails.
+ * IP addresses that are no instance's address. `0.0.0.0` is what a process binds, not where it
+ * is reached: a proxy connecting to it reaches its own host (Linux), and an Envoy endpoint there
+ * would send every user's traffic to whatever listens beside the proxy.
  * Checked on the address's text, not with node:net's BlockList, which costs about 8 µs an
  * address: 0.8 s of a 100,000-instance load.
  */
-const UNSPECIFIED = 'an unspecified address';
-const MULTICAST = 'a multicast address';
-const BROADCAST = 'the broadcast address';
+const UNSPECIFIED = 'an unspecified address (a proxy connecting to it reaches only its own host)';
+const MULTICAST = 'a multicast address (no TCP connection reaches it)';
+const BROADCAST = 'the broadcast address (no TCP connection reaches it)';
 
 /**
- * Why `host` is no instance's address (`an unspecified address`), else undefined. `host` is an
- * IP address as parseInstance keeps it: IPv4 dotted, IPv4-mapped IPv6 as IPv4, IPv6 with any
- * zone kept as sent.
+ * Why `address` is no instance's address (`an unspecified address (...)`), else undefined.
+ * `address` is an IP address without a zone, in parseInstance's canonical form: IPv4 dotted,
+ * IPv4-mapped IPv6 as IPv4, IPv6 compressed in lower case.
  */
-export function unreachableKind(host: string): string | undefined {
-  const address = host.split('%', 1)[0]!.toLowerCase(); // a zone names an interface, not the address
+export function unreachableKind(address: string): string | undefined {
   if (!address.includes(':')) return ipv4Kind(address);
   if (/^[0:]+$/.test(address)) return UNSPECIFIED; // `::`, however spelled
   return /^ff[0-9a-f]{2}:/.test(address) ? MULTICAST : undefined; // ff00::/8

@@ -44,7 +44,7 @@ export function parseRuleText(text: string, origin: string): ParseResult {
   const fast = fastParse(text, json);
   const small = Buffer.byteLength(text, 'utf8') <= LOCATE_MAX_BYTES;
   if (!fast.ok) {
-    const precise = small ? preciseParse(text, json) : undefined;
+    const precise = small && !fast.placed ? preciseParse(text, json) : undefined;
     return { ok: false, errors: precise && precise.errors.length > 0 ? precise.errors : [fast.error] };
   }
   let precise: Precise | undefined;
@@ -56,14 +56,16 @@ export function parseRuleText(text: string, origin: string): ParseResult {
   return { ok: true, parsed: { value: fast.value, locate } };
 }
 
-type FastResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: RuleError };
+/** `placed`: the error's position is exact already (a `.json` file's first departure from strict JSON). */
+type FastResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: RuleError; readonly placed?: boolean };
 
 function fastParse(text: string, json: boolean): FastResult {
   if (json) {
+    const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // a byte-order mark, which RFC 8259 lets a reader ignore
     try {
-      JSON.parse(text); // strictness only: js-yaml below also refuses duplicate keys
+      JSON.parse(body); // strictness only: js-yaml below also refuses duplicate keys
     } catch (err) {
-      return { ok: false, error: strictJsonError(text, err as Error) };
+      return { ok: false, error: strictJsonError(body, err as Error), placed: true };
     }
   }
   let value: unknown;
@@ -87,11 +89,15 @@ function strictJsonError(text: string, err: Error): RuleError {
   const first = errors[0];
   if (!first) return { path: '', line: 1, column: 1, message: `not strict JSON: ${err.message.slice(0, 200)}` };
   const before = text.slice(0, first.offset);
-  const closing = text[first.offset];
-  const what = before.trimEnd().endsWith(',') && (closing === '}' || closing === ']')
-    ? `trailing comma before '${closing}'`
-    : printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase(); // PropertyNameExpected: property name expected
-  return { path: '', line: before.split('\n').length, column: first.offset - before.lastIndexOf('\n'), message: `not strict JSON: ${what}` };
+  return { path: '', line: before.split('\n').length, column: first.offset - before.lastIndexOf('\n'), message: `not strict JSON: ${jsonErrorText(text, before, first)}` };
+}
+
+/** `trailing comma before '}'`, else jsonc-parser's code in words and the text at fault: `invalid symbol at "rules"`. */
+function jsonErrorText(text: string, before: string, error: ParseError): string {
+  const next = text[error.offset];
+  if ((next === '}' || next === ']') && before.trimEnd().endsWith(',')) return `trailing comma before '${next}'`;
+  const words = printParseErrorCode(error.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase(); // PropertyNameExpected
+  return error.length > 0 ? `${words} at ${JSON.stringify(text.slice(error.offset, error.offset + Math.min(error.length, 40)))}` : words;
 }
 
 /**

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ConsecutiveBreaker, ExponentialBackoff, TimeoutStrategy, circuitBreaker, handleWhen, isBrokenCircuitError, retry, timeout, wrap, type IBackoff } from 'cockatiel';
 import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type IResponseHeader, type IWatchResponse, type Watcher } from 'etcd3';
-import { ITEMS_PER_STEP, awaitedLater, yieldTurn } from '../model/slices';
+import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { ShardedMap } from '../model/sharded-map';
 import { LeaseKeepAlives } from './etcd-keepalive';
 import { ReplicaLeases } from './etcd-replica-leases';
@@ -222,10 +222,14 @@ export class EtcdStore implements Store {
     const unique = [...byKey.values()];
     const transactions: Promise<number>[] = [];
     const outcome = unique.length > this.txnOps ? 'part of the batch may be stored' : NOTHING_STORED;
-    for (let from = 0; from < unique.length; from += this.txnOps) {
+    let refused = false;
+    for (let from = 0; from < unique.length && !refused; from += this.txnOps) {
       // One transaction made and sent per turn: the 16 of 2,000 puts held the loop 30-100 ms at once.
       if (from > 0) await yieldTurn();
-      transactions.push(awaitedLater(this.putHeld(unique.slice(from, from + this.txnOps), outcome)));
+      if (this.closed) throw new StoreUnavailableError(`the store closed while a batch was being written, ${outcome}; try again`);
+      const transaction = this.putHeld(unique.slice(from, from + this.txnOps), outcome);
+      transaction.catch(() => (refused = true)); // the rest stay unsent; Promise.all below reports the refusal
+      transactions.push(transaction);
     }
     const revisions = await Promise.all(transactions);
     await this.caughtUp(Math.max(0, ...revisions));

@@ -155,7 +155,7 @@ describe('registration tokens (loopback server with tokens)', () => {
     const named = await net('db.internal'); // refused for every registration, before any token check
     expect([named.status, named.json.details]).toEqual([400, ['host: must be an IP address (resolve a host name before registering), got "db.internal"']]);
     const unspecified = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), host: '0.0.0.0' }); // no instance's address, for any token
-    expect([unspecified.status, unspecified.json.details]).toEqual([400, ["host: 0.0.0.0 is an unspecified address, not one a proxy can connect to; give the instance's reachable address"]]);
+    expect([unspecified.status, unspecified.json.details]).toEqual([400, ["host: \"0.0.0.0\" is an unspecified address (a proxy connecting to it reaches only its own host); give the instance's reachable address (127.0.0.1 for one on the proxy's host)"]]);
     for (const [host, named] of [['169.254.169.254'], ['fe80::1'], ['::ffff:169.254.169.254', '169.254.169.254']]) {
       const metadataService = await call(env.admin, 'POST', '/v1/instances', TOKEN_A, { ...instance('A'), host });
       expect([host, metadataService.status, metadataService.json.error]).toEqual([host, 403, `token may not register host ${named ?? host}`]);

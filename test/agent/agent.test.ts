@@ -192,13 +192,11 @@ describe('metaroute agent CLI (in process)', () => {
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--token', 'a', '--token-file', 'b'], 'not both'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--colour', 'red'], "Unknown option '--colour'"],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', 'stray'], 'Unexpected argument'],
-      [['--service', 's', '--host', '0.0.0.0', '--port', '80'], "invalid registration: host: 0.0.0.0 is an unspecified address, not one a proxy can connect to; give the instance's reachable address"],
+      [['--service', 's', '--host', '0.0.0.0', '--port', '80'], "invalid registration: host: \"0.0.0.0\" is an unspecified address (a proxy connecting to it reaches only its own host); give the instance's reachable address (127.0.0.1 for one on the proxy's host)"],
       [['--service', 's', '--host', '1.2.3.4', '--port', '70000'], 'invalid registration: port: must be an integer 1-65535, got 70000'],
       // The metadata sources' errors, each named as a bad flag is.
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--transitive', 'env'], 'transitive keys without a value: env (no --label, --metadata-file'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--metadata-file', noEquals], `${noEquals}:2: expected key=value, got "bogus"`],
-      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--metadata-file', missing], `cannot read --metadata-file ${missing}: ENOENT`],
-      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--provider', missing], `provider ${missing}: cannot load it: Cannot find module`],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--label', '_x=1'], '--label: invalid metadata key "_x"'],
     ];
     for (const [argv, message] of cases) {
@@ -209,6 +207,15 @@ describe('metaroute agent CLI (in process)', () => {
       expect([first, blank]).toEqual([expect.stringMatching(/^metaroute agent: /), '']);
       expect(first).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
       expect(err).toContain('usage: metaroute agent');
+    }
+    // A source that cannot be read or run is the agent's failure, not a bad flag: exit 1, one line, no usage.
+    for (const [argv, message] of [
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--metadata-file', missing], `cannot read --metadata-file ${missing}: ENOENT`],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--provider', missing], `provider ${missing}: cannot load it: Cannot find module`],
+    ] as Array<[string[], string]>) {
+      const { code, err } = await run(argv);
+      expect({ argv, code }).toEqual({ argv, code: 1 });
+      expect(err.trim().split('\n')).toEqual([expect.stringContaining(message)]);
     }
   });
 });

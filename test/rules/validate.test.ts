@@ -336,16 +336,19 @@ metadataRoutes: {}
     expect(summary(errorsOf('rules: []\nrules: []\n'))).toEqual(['2:1 : Map keys must be unique']);
     expect(summary(errorsOf('rules: []\n---\nrules: []\n'))[0]).toMatch(/^2:1 : Source contains multiple documents/);
     // A .json origin is strict JSON: an unquoted key is an error, not a string.
-    expect(summary(errorsOf('{\n  rules: []\n}', 'rules.json'))).toEqual(['2:3 : not strict JSON: Unresolved plain scalar "rules"']);
+    expect(summary(errorsOf('{\n  rules: []\n}', 'rules.json'))).toEqual(['2:3 : not strict JSON: invalid symbol at "rules"']);
   });
 
   test('a .json file is placed where it stops being strict JSON, even where YAML would read on', () => {
     const trailing = '{\n  "rules": [\n    {\n      "name": "a", "service": "shop",\n      "destinations": [{ "name": "g", "labels": { "version": "gray" } }],\n    }\n  ]\n}\n';
     expect(summary(errorsOf(trailing, 'rules.json'))).toEqual(["6:5 : not strict JSON: trailing comma before '}'"]);
     expect(summary(errorsOf('{"rules": [\n  1,\n  2,\n]}', 'rules.json'))).toEqual(["4:1 : not strict JSON: trailing comma before ']'"]);
-    expect(summary(errorsOf('{"rules": [] # none yet\n}', 'rules.json'))).toEqual(["1:14 : not strict JSON: invalid symbol"]);
+    expect(summary(errorsOf('{"rules": [] # none yet\n}', 'rules.json'))).toEqual(['1:14 : not strict JSON: invalid symbol at "#"']);
     // Over LOCATE_MAX_BYTES the `yaml` library's positions are skipped; this one still is.
     expect(summary(errorsOf(`{"rules": [],\n "x": "${'y'.repeat(LOCATE_MAX_BYTES)}", }`, 'rules.json'))).toEqual([`2:${LOCATE_MAX_BYTES + 11} : not strict JSON: trailing comma before '}'`]);
+    // The first departure, though YAML would stop at a later one; a byte-order mark is no departure.
+    expect(summary(errorsOf('{"rules": [1,],\n "x": foo}', 'rules.json'))).toEqual(["1:14 : not strict JSON: trailing comma before ']'"]);
+    expect(summary(errorsOf('\ufeff{"rules": [], "x": 1,}', 'rules.json'))).toEqual(["1:22 : not strict JSON: trailing comma before '}'"]);
   });
 
   test('alias expansion bombs are refused: aliases may not expand a document past the node limit', () => {

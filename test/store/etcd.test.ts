@@ -257,14 +257,32 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(await leasesInEtcd('refused/')).toEqual({});
   });
 
-  test('putAll: a transaction refused while later ones are still being sent (one per turn) rejects the call, not the process; the others are stored', async () => {
+  test('putAll: a transaction refused while later ones are still being sent (one per turn) rejects the call, not the process, and the rest stay unsent', async () => {
     const s = await store();
     const tooLarge = 'x'.repeat(1.7 * 1024 * 1024);
-    const puts = Array.from({ length: 128 * 30 }, (_, i) => ({ key: `turns/${String(i).padStart(4, '0')}`, value: i === 0 ? tooLarge : 'v', held: true }));
+    const puts = Array.from({ length: 128 * 100 }, (_, i) => ({ key: `turns/${String(i).padStart(5, '0')}`, value: i === 0 ? tooLarge : 'v', held: true }));
     await expect(s.putAll(puts)).rejects.toThrow('part of the batch may be stored');
-    // The call answered once the refusal came, maybe before the last transactions were applied.
-    await until(async () => (await s.list('turns/')).entries.length === puts.length - 128, 'the other transactions to be applied');
-    expect((await s.list('turns/')).entries[0]!.key).toBe('turns/0128');
+    // Those sent before the refusal came back land; wait until nothing more does.
+    let count = -1;
+    await until(async () => {
+      const now = (await s.list('turns/')).entries.length;
+      const settled = now === count;
+      count = now;
+      await new Promise((r) => setTimeout(r, 200));
+      return settled;
+    }, 'the transactions sent to be applied');
+    expect(count % 128).toBe(0); // whole transactions
+    expect(count).toBeLessThan(puts.length - 128); // not every transaction after the refused one was sent
+    if (count > 0) expect((await s.list('turns/')).entries[0]!.key).toBe('turns/00128');
+  });
+
+  test('putAll: a store closed between its transactions answers 503, sending no more', async () => {
+    const s = await store();
+    const puts = Array.from({ length: 128 * 100 }, (_, i) => ({ key: `closing/${String(i).padStart(5, '0')}`, value: 'v', held: true }));
+    const outcome = s.putAll(puts).then(() => 'stored', (error: unknown) => error);
+    await new Promise((r) => setImmediate(r));
+    await s.close();
+    expect(await outcome).toEqual(new StoreUnavailableError('the store closed while a batch was being written, part of the batch may be stored; try again'));
   });
 
   test('putAll on an etcd that takes fewer operations per transaction than 128 writes every put in smaller ones', async () => {
