@@ -58,9 +58,9 @@ const MALFORMED = { code: grpc.status.INVALID_ARGUMENT, details: 'malformed Heal
 /**
  * grpc.health.v1.Health for Envoy's, Kubernetes' and gRPC clients' health checks. '' and
  * the gRPC services of this server report metaroute's readiness. Any other name fails Check
- * with NOT_FOUND and is SERVICE_UNKNOWN to Watch, as the protocol asks. Watch sends the status at once and again on every change: NOT_SERVING
- * when the drain window opens, and the stream ends when the listeners close, so a graceful
- * shutdown does not wait on watchers.
+ * with NOT_FOUND and is SERVICE_UNKNOWN to Watch, as the protocol asks. Watch sends the
+ * status at once and again on every change: NOT_SERVING when the drain window opens, and the
+ * stream ends when the listeners close, so a graceful shutdown does not wait on watchers.
  */
 export function registerHealth(server: grpc.Server, readiness: Readiness, services: readonly string[]): void {
   const known = new Set(['', ...services]);
