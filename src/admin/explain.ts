@@ -7,7 +7,7 @@ import type { Side } from '../model/side';
 import type { TraceStep } from '../model/trace';
 import { ignoredEndpointList } from '../routing/endpoints';
 import type { RoutingEngine } from '../routing/engine';
-import { SERVICE_HEADER } from '../routing/target';
+import { lookupHost, SERVICE_HEADER } from '../routing/target';
 import type { ExplainRequest, Explanation } from './explain-types';
 import { HttpError } from './http';
 
@@ -76,7 +76,8 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
   headers.oversized = headers.bytes > options.maxHeaderBytes;
 
   const attributes: Record<string, unknown> = {};
-  const cluster = request.cluster ?? request.service;
+  // `service` (`shop`) stands for the cluster a route would have chosen for it (`shop.default`).
+  const cluster = request.cluster ?? (request.service && (lookupHost(request.service, engine.current.registry)?.cluster ?? request.service));
   if (cluster) attributes['xds.cluster_name'] = cluster;
   if (request.sourceAddress) attributes['source.address'] = request.sourceAddress;
   const claims = request.claims;

@@ -2,11 +2,13 @@ import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier 
 import { metadataBytes, requestPropagation } from '../context/propagation';
 import { RequestContext, type Caller, type IdentityOptions, type LazyRequestParts } from '../context/request-context';
 import type { Decision, Mutation } from '../model/decision';
+import type { Labels } from '../model/instance';
 import type { Side } from '../model/side';
 import type { TraceStep } from '../model/trace';
 import type { HeaderList } from '../model/headers';
 import type { ServiceView } from '../registry/service-view';
 import type { Outcome, RoutingEngine } from '../routing/engine';
+import { reachedByRoute } from '../routing/target';
 import { WireError } from './wire';
 
 export interface DecideOptions {
@@ -84,32 +86,57 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
   const ctx = new RequestContext(headers, input.caller, options.identity, input.parts);
   const verifying = options.jwt?.verify(headers);
   const answersFailure = input.side === 'outbound' && options.outboundRouterFailure === 'pass';
-  if (!verifying) return route(engine, ctx, answersFailure, mutation, trace);
+  const outbound = input.side === 'outbound';
+  if (!verifying) return route(engine, ctx, outbound, answersFailure, mutation, trace);
   return verifying.then((result) => {
     if (!result.ok) return refuse('invalid_jwt', 401, `invalid token: ${result.reason}`);
     ctx.verifiedClaims = result.claims;
-    return route(engine, ctx, answersFailure, mutation, trace);
+    return route(engine, ctx, outbound, answersFailure, mutation, trace);
   });
 }
 
 /**
- * Runs the router chain. A router failing (a custom router throwing or answering something
+ * Runs the router chain; on a sidecar's outbound call to a callee its route would not reach by
+ * name, the decision switches to the callee's cluster. A router failing (a custom router throwing or answering something
  * invalid) on a sidecar's outbound call is, with `outboundRouterFailure: pass`, answered with the
  * propagation and no routing: what a fail-open sidecar's failure_mode_allow would do to a failed
  * stream, except that the next hop still gets the caller's metadata. Otherwise (and always at
  * the edge) it fails the stream, so that Envoy's failure_mode_allow decides (the shipped gateway
  * fails closed: per-user routing must not fall back to any container).
  */
-function route(engine: RoutingEngine, ctx: RequestContext, answersFailure: boolean, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
+function route(engine: RoutingEngine, ctx: RequestContext, outbound: boolean, answersFailure: boolean, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
   const service = engine.target(ctx);
+  // A sidecar's outbound route takes the cluster from :authority; a gateway's route table chooses its own.
+  const toCluster = (outcome: Outcome): Outcome => (outbound && service && !reachedByRoute(ctx, service) ? switchedTo(service.cluster, outcome) : outcome);
   try {
-    return { kind: 'routed', service, outcome: engine.decide(ctx, service, trace), mutation };
+    return { kind: 'routed', service, outcome: toCluster(engine.decide(ctx, service, trace)), mutation };
   } catch (error) {
     // A malformed part of the frame decoded on demand (a claim rule reading metadata_context) is Envoy's error, not a router's.
     if (!answersFailure || error instanceof WireError) throw error;
     const routerError = (error as Error)?.message ?? String(error);
     const decision: Decision = { kind: 'pass', reason: `${routerError}; answered without routing (a sidecar fails open)` };
-    return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };
+    return { kind: 'routed', service, outcome: toCluster({ decision, rule: '' }), mutation, routerError };
+  }
+}
+
+const NO_LABELS: Labels = Object.freeze({});
+
+/**
+ * The outcome for a callee Envoy's route would not reach (an `:authority` of `b` finds no
+ * cluster `b`): the same choice, as a switch to the callee's cluster (the route table's
+ * `x-metaroute-cluster` route). A rule's own cluster and a rejection stay as they are.
+ */
+function switchedTo(cluster: string, outcome: Outcome): Outcome {
+  const decision = outcome.decision;
+  switch (decision.kind) {
+    case 'pass':
+      return { ...outcome, decision: { kind: 'cluster', cluster, labels: NO_LABELS } };
+    case 'subset':
+      return { ...outcome, decision: { kind: 'cluster', cluster, labels: decision.labels } };
+    case 'endpoints':
+      return { ...outcome, decision: { kind: 'cluster', cluster, labels: NO_LABELS, endpoints: decision.endpoints, first: decision.first } };
+    default:
+      return outcome;
   }
 }
 

@@ -16,6 +16,17 @@ export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): 
   return lookupHost(ctx.routedCluster() ?? (ctx.header(SERVICE_HEADER) || hostOf(ctx.authority)), registry);
 }
 
+/**
+ * Whether a sidecar's outbound route reaches `service`'s cluster without metaroute naming it:
+ * the route chose it (`xds.cluster_name`), or it routes by `:authority` (the shipped sidecar)
+ * and that is the cluster's name. `b`, `b.default.svc.cluster.local`, `b.default:8080` or an
+ * `x-metaroute-service` header name the service for metaroute but no cluster for Envoy.
+ */
+export function reachedByRoute(ctx: RequestContext, service: ServiceView): boolean {
+  const routed = ctx.routedCluster();
+  return routed === undefined ? ctx.authority === service.cluster : routed === service.cluster;
+}
+
 export function lookupHost(host: string, registry: RegistrySnapshot): ServiceView | undefined {
   if (!host) return undefined;
   // Namespaces have no '.', so a cluster name names one service.

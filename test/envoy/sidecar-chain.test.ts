@@ -76,9 +76,9 @@ describeWith(ENVOY, 'the sidecar call chain through real Envoys', () => {
   }
 
   /** The client's call into the chain, through the client's own sidecar. */
-  async function call(client: Instance, headers: Record<string, string>, service = 'a'): Promise<{ status: number; hop: Hop | undefined; headers: http.IncomingHttpHeaders }> {
+  async function call(client: Instance, headers: Record<string, string>, host = 'a.default'): Promise<{ status: number; hop: Hop | undefined; headers: http.IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: client.outbound, path: '/', headers: { ...headers, host: `${service}.default` } }, (res) => {
+      const req = http.request({ host: '127.0.0.1', port: client.outbound, path: '/', headers: { ...headers, host } }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, hop: res.statusCode === 200 ? (JSON.parse(body) as Hop) : undefined, headers: res.headers }));
@@ -123,6 +123,13 @@ describeWith(ENVOY, 'the sidecar call chain through real Envoys', () => {
     expect([a.transit, b.transit, c.transit]).toEqual(['t1', undefined, undefined]);
     // c sets rpc-backward-k for its caller: b sees it, a (and the client) do not, though every app copies it back.
     expect([b.backwardFromNext, a.backwardFromNext, headers['rpc-backward-k']]).toEqual(['from-c', undefined, undefined]);
+  });
+
+  test('a callee called by its service name, Kubernetes name or with a port reaches its cluster, lane kept (metaroute switches the cluster)', async () => {
+    for (const host of ['a', 'a.default.svc.cluster.local', 'a.default:80']) {
+      expect({ host, path: path((await call(client, { 'rpc-persist-env': 'dev1' }, host)).hop) }).toEqual({ host, path: ['a-dev1', 'b-base', 'c-dev1'] });
+      expect({ host, path: path((await call(client, {}, host)).hop) }).toEqual({ host, path: ['a-base', 'b-base', 'c-base'] });
+    }
   });
 
   test('the metadata size limit answers 400', async () => {

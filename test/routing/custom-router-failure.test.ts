@@ -32,7 +32,7 @@ afterAll(async () => {
 
 const internalStreamErrors = async (): Promise<number> => Number(/^metaroute_extproc_stream_errors_total\{reason="internal"\} (\d+)$/m.exec((await api(env.admin, 'GET', '/metrics')).text)?.[1]);
 const request = (client: ExtProcClient, act: string): Promise<Answer> =>
-  client.request({ ':method': 'GET', ':path': '/', ':authority': 'shop', 'x-act': act, 'rpc-persist-x': 'p1' });
+  client.request({ ':method': 'GET', ':path': '/', ':authority': 'shop.default', 'x-act': act, 'rpc-persist-x': 'p1' });
 
 test.each(MISTAKES)("a sidecar's outbound call whose router fails (%s) keeps its metadata propagation, without routing, counted", async (act, error) => {
   const client = new ExtProcClient(env.extProc, SIDECAR);

@@ -46,7 +46,8 @@ async function hop(service: string, labels: string, callee: string, dev1: boolea
   const outbound = new ExtProcClient(env.extProc, caller);
   const inbound = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': service, 'x-metaroute-side': 'inbound' });
   clients.push(outbound, inbound);
-  const headers: Record<string, string> = { ':method': 'GET', ':path': '/', ':authority': callee, ':scheme': 'http' };
+  // A sidecar's outbound route takes the cluster by name (`b.default`); a bare `b` would be a cluster switch.
+  const headers: Record<string, string> = { ':method': 'GET', ':path': '/', ':authority': `${callee}.default`, ':scheme': 'http' };
   if (dev1) headers['rpc-persist-env'] = 'dev1';
   const decision = await outbound.request(headers);
   const arriving = await inbound.request(headers);
@@ -98,7 +99,7 @@ test("an empty lane header is no lane: a lane instance's transitive label fills 
     'x-metaroute-caller-labels': 'env=dev1', 'x-metaroute-caller-transitive': 'env',
   });
   clients.push(outbound);
-  const answer = await outbound.request({ ':method': 'GET', ':path': '/', ':authority': 'b', ':scheme': 'http', 'rpc-persist-env': '' });
+  const answer = await outbound.request({ ':method': 'GET', ':path': '/', ':authority': 'b.default', ':scheme': 'http', 'rpc-persist-env': '' });
   const written = new Map((answer.request_headers?.response?.header_mutation?.set_headers ?? []).map((o: { header: { key: string; raw_value: Uint8Array } }) => [o.header.key, Buffer.from(o.header.raw_value).toString()]));
   expect(written.get('rpc-persist-env')).toBe('dev1');
   expect(written.get('x-sct-metadata-transitive-env')).toBe('dev1');

@@ -39,7 +39,7 @@ afterAll(async () => {
 async function call(service: string, side: 'inbound' | 'outbound', headers: Headers): Promise<{ answer: Answer; forwarded: Headers }> {
   const client = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': service, 'x-metaroute-side': side });
   clients.push(client);
-  const request = { ':method': 'GET', ':path': '/', ':authority': 'd', ...headers };
+  const request = { ':method': 'GET', ':path': '/', ':authority': 'd.default', ...headers };
   const answer = await client.request(request);
   const mutation = answer.request_headers?.response?.header_mutation ?? {};
   const forwarded: Headers = { ...request };
@@ -58,8 +58,8 @@ test('a disposable value goes to the callee as it came, is never written as pers
   // The same value as whole-chain metadata does pick the lane (the routers are on).
   expect(lbLabels((await call('b', 'outbound', { 'rpc-persist-env': 'dev1' })).answer)).toEqual({ env: 'dev1' });
   // Service e: a v2 canary and a stable instance.
-  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e', [DISPOSABLE]: sct({ canary: 'v2' }) })).answer)).toEqual({ canary: '' });
-  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e', 'rpc-persist-canary': 'v2' })).answer)).toEqual({ canary: 'v2' });
+  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e.default', [DISPOSABLE]: sct({ canary: 'v2' }) })).answer)).toEqual({ canary: '' });
+  expect(lbLabels((await call('b', 'outbound', { ':authority': 'e.default', 'rpc-persist-canary': 'v2' })).answer)).toEqual({ canary: 'v2' });
 });
 
 test('a callee that forwards the header unchanged is copying: its next call does not carry it', async () => {
