@@ -43,6 +43,8 @@ const CALL_BUDGET_MS = 2500;
 const CATCH_UP_TIMEOUT_MS = 3000;
 const RELIST_PAGE = 1000;
 const NOTHING_STORED = 'nothing was stored';
+/** While writes are refused, how often a probe asks etcd whether it takes them again (`metaroute_store_available`). */
+const WRITE_PROBE_MS = 2000;
 /** The most operations etcd takes in one transaction by default (its `--max-txn-ops`); a store learns a lower limit when etcd refuses it. */
 const MAX_TXN_OPS = 128;
 const TOO_MANY_OPS = /too many operations in txn request/;
@@ -115,6 +117,8 @@ export class EtcdStore implements Store {
   private readonly replicaLeases: ReplicaLeases;
   /** When a write or a lease renewal last failed, or the watch lost etcd (performance.now()). */
   private outageAt = -Infinity;
+  /** The next write probe while writes are refused (`probeWrites`). */
+  private probeTimer: NodeJS.Timeout | undefined;
   private txnOps = MAX_TXN_OPS;
   /** `config.prefix` as a path segment: every etcd key is this + a store key. */
   private readonly prefix: string;
@@ -127,7 +131,7 @@ export class EtcdStore implements Store {
     this.keepAlives = new LeaseKeepAlives(client.leaseClient, CALL_TIMEOUT_MS);
     this.replicaLeases = new ReplicaLeases(client.leaseClient, this.keepAlives, config.leaseSeconds, log, (renewed) => {
       if (renewed) this.writesTaken();
-      else this.outageAt = performance.now();
+      else this.writeRefused(); // the leases' own warning says so
     });
     this.prefix = prefixSegment(config.prefix);
   }
@@ -334,6 +338,7 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.probeTimer);
     // A cancel waits for etcd's answer, which an unreachable etcd never gives.
     await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 'watch cancel').catch(() => undefined);
     for (const waiter of this.waiters) waiter.resolve();
@@ -372,9 +377,8 @@ export class EtcdStore implements Store {
     try {
       result = await call();
     } catch (error) {
-      this.outageAt = performance.now();
       if (error instanceof GRPCDeadlineExceededError && outcome === NOTHING_STORED) outcome = 'it may or may not be stored (etcd did not answer in time; read it back)';
-      if (this.refusedWrites++ === 0) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+      if (this.writeRefused() === 1) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
       throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }
     this.writesTaken();
@@ -386,6 +390,38 @@ export class EtcdStore implements Store {
     if (this.refusedWrites === 0) return;
     this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
     this.refusedWrites = 0;
+  }
+
+  /** A write or a lease renewal failed; returns how many since etcd last took one. Probing starts, so a replica that writes nothing still learns when etcd is back. */
+  private writeRefused(): number {
+    this.outageAt = performance.now();
+    this.scheduleWriteProbe();
+    return ++this.refusedWrites;
+  }
+
+  private scheduleWriteProbe(): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      void this.probeWrites();
+    }, WRITE_PROBE_MS);
+    this.probeTimer.unref();
+  }
+
+  /**
+   * While writes are refused: a transaction with a put whose comparison never holds goes through
+   * etcd's leader and its space check as a write does, and writes nothing.
+   */
+  private async probeWrites(): Promise<void> {
+    if (this.refusedWrites === 0 || this.closed) return;
+    const key = this.etcdKey(HISTORY_KEY);
+    try {
+      await this.client.kv.txn({ compare: [{ key, target: 'Version', result: 'Less', version: 0 }], success: [{ request_put: { key, value: Buffer.alloc(0) } }], failure: [] });
+      this.writesTaken();
+    } catch {
+      this.outageAt = performance.now();
+      this.scheduleWriteProbe();
+    }
   }
 
   /**

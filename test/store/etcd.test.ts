@@ -377,11 +377,15 @@ describeWithEtcd('etcd store against a real etcd', () => {
     const refusedAt = Date.now();
     await expect(cut.put('k/2', 'refused')).rejects.toThrow(StoreUnavailableError);
     expect(Date.now() - refusedAt).toBeLessThan(10_000);
+    expect(cut.available()).toBe(false);
     expect((await cut.list('k/')).entries).toEqual([{ key: 'k/1', value: 'before' }]);
     await writer.put('k/3', 'while cut');
     expect(logs.some((m) => m.includes('writes answer 503'))).toBe(true);
     proxy.restore();
     await until(async () => (await cut.list('k/')).entries.length === 2, 'the cut store to catch up', 10_000);
+    // Available again without a write of its own: its probe found etcd taking writes (metaroute_store_available).
+    await until(() => cut.available(), 'the cut store to find etcd taking writes again', 10_000);
+    expect(logs.some((m) => m.includes('etcd takes writes again'))).toBe(true);
     expect(await cut.put('k/4', 'after')).toBeGreaterThan(0);
     // The watch resumed after the last revision it had applied: every change once, none again.
     expect(events.map((e) => e.key)).toEqual(['k/1', 'k/3', 'k/4']);
