@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DataDirInUseError } from '../store/lock';
 import { repairStore } from '../store/repair';
 import { CommandError, text, UsageError, type Command } from './command';
@@ -15,6 +17,7 @@ export const storeCommand: Command = {
     if (action !== 'repair') throw new UsageError(`unknown action ${JSON.stringify(action)} (expected repair)`);
     const dir = text(values, 'data-dir');
     if (!dir) throw new UsageError('--data-dir is required');
+    if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new CommandError(`no data directory at ${path.resolve(dir)}`);
     try {
       process.stdout.write(`${await repairStore(dir)}\n`);
       return 0;

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -145,16 +146,36 @@ export class ConfigError extends Error {
 /** Reads, merges (defaults < file < environment) and validates the server configuration. */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const raw: Record<string, unknown> = file ? readYamlObject(file) : {};
+  const setBy = new Map<string, string>();
   for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
     // Text that is no plain decimal number stays text, so the error quotes what was set.
     setPath(raw, field, NUMERIC_FIELDS.has(field) && DECIMAL.test(value) ? Number(value) : value);
+    setBy.set(field, variable);
   }
   const bad = loneSurrogatePath(raw);
   if (bad) throw new ConfigError([`${formatPath(bad)}: ${LONE_SURROGATE_MESSAGE}`]);
-  const config = validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
-  return config;
+  try {
+    return validate(raw, file ? path.dirname(path.resolve(file)) : process.cwd(), env);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || setBy.size === 0) throw error;
+    // A value from the environment is fixed there, not in the file: say which variable set it.
+    throw new ConfigError(error.problems.map((problem) => {
+      const field = problem.slice(0, problem.indexOf(':'));
+      const variable = setBy.get(field);
+      return variable ? `${field} (set by ${variable})${problem.slice(field.length)}` : problem;
+    }));
+  }
+}
+
+/** A file the server reads at start: one it cannot read is a configuration problem, named by its field. */
+function readableFile(file: string, field: string, problems: string[]): void {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch (error) {
+    problems.push(`${field}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }
 
 function readYamlObject(file: string): Record<string, unknown> {
@@ -283,6 +304,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   const logLevel = top.logLevel ?? DEFAULTS.logLevel;
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const rulesFile = top.rulesFile === undefined ? undefined : str(top.rulesFile, 'rulesFile', '');
+  if (rulesFile) readableFile(path.resolve(baseDir, rulesFile), 'rulesFile', problems);
 
   const chosenPorts = { extProc: port('extProc'), xds: port('xds'), admin: port('admin') };
   const portNames = Object.keys(chosenPorts) as Array<keyof typeof chosenPorts>;
@@ -338,11 +360,15 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
     workers: top.workers === 'auto' ? os.availableParallelism() : int(top.workers, 'workers (or auto)', DEFAULTS.workers, 1, 256),
     logLevel: LOG_LEVELS.includes(logLevel as LogLevel) ? (logLevel as LogLevel) : DEFAULTS.logLevel,
   };
-  // Refused here, before anything binds, so `metaroute serve` exits with the reason.
-  const authProblem = adminAuthProblem(config.host, config.auth);
-  if (authProblem) problems.push(authProblem);
-  const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
-  if (xdsProblem) problems.push(xdsProblem);
+  if (isIP(config.host) === 0 && config.host !== 'localhost') {
+    problems.push(`host: must be an IP address to bind (or localhost), got ${JSON.stringify(config.host)}`);
+  } else {
+    // Refused here, before anything binds, so `metaroute serve` exits with the reason.
+    const authProblem = adminAuthProblem(config.host, config.auth);
+    if (authProblem) problems.push(authProblem);
+    const xdsProblem = xdsClientsProblem(config.host, isLoopback(config.host), config.xds.tls, config.xds.clients);
+    if (xdsProblem) problems.push(xdsProblem);
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

@@ -15,7 +15,11 @@ export async function repairStore(dir: string): Promise<string> {
   const unlock = await lockDataDir(dir);
   try {
     const logPath = path.join(path.resolve(dir), LOG_FILE);
-    const handle = await fs.open(logPath, 'r');
+    const handle = await fs.open(logPath, 'r').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined; // a server never wrote here
+      throw error;
+    });
+    if (!handle) return `${path.resolve(dir)} holds no store log (${LOG_FILE}): nothing to repair`;
     const scan = await scanLogFile(handle, () => undefined).finally(() => handle.close());
     const kept = `${scan.records} records (up to revision ${scan.revision})`;
     if (!scan.corrupt && !scan.torn) return `${logPath} is intact: ${kept}; nothing to repair`;

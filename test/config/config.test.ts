@@ -31,13 +31,24 @@ test('no file gives the documented defaults', () => {
 
 test('environment variables override the file; paths resolve against the file', () => {
   const file = write('ports: { extProc: 1000, admin: 1001 }\nrulesFile: rules.yaml\n');
+  fs.writeFileSync(path.join(path.dirname(file), 'rules.yaml'), 'rules: []\n');
   const config = loadConfig(file, { METAROUTE_EXTPROC_PORT: '2000', METAROUTE_DATA_DIR: '/tmp/x', METAROUTE_DRAIN_SECONDS: '5' });
   expect(config.ports).toEqual({ extProc: 2000, xds: 18000, admin: 1001 });
   expect(config.drainSeconds).toBe(5);
-  expect(() => loadConfig(file, { METAROUTE_DRAIN_SECONDS: 'soon' })).toThrow(/drainSeconds: must be an integer from 0 to 3600, got "soon"/);
-  expect(() => loadConfig(file, { METAROUTE_EXTPROC_PORT: ' ' })).toThrow(/ports\.extProc: must be an integer from 0 to 65535, got " "/);
+  // A bad value from the environment names the variable that set it.
+  expect(problemsOf(file, { METAROUTE_DRAIN_SECONDS: 'soon' })).toEqual(['drainSeconds (set by METAROUTE_DRAIN_SECONDS): must be an integer from 0 to 3600, got "soon"']);
+  expect(problemsOf(file, { METAROUTE_EXTPROC_PORT: ' ' })).toEqual(['ports.extProc (set by METAROUTE_EXTPROC_PORT): must be an integer from 0 to 65535, got " "']);
   expect(config.rulesFile).toBe(path.join(path.dirname(file), 'rules.yaml'));
   expect(config.dataDir).toBe('/tmp/x');
+});
+
+test('the host to bind is an IP address (or localhost), and a rules file that cannot be read is a configuration problem', () => {
+  const file = write('host: metaroute.internal\nrulesFile: missing.yaml\n');
+  expect(problemsOf(file)).toEqual([
+    `rulesFile: cannot read ${path.join(path.dirname(file), 'missing.yaml')}: ENOENT`,
+    'host: must be an IP address to bind (or localhost), got "metaroute.internal"', // and no "beyond loopback" advice for it
+  ]);
+  expect(problemsOf(write('host: localhost\n'))).toEqual([]);
 });
 
 test('every bad field is named, at once', () => {

@@ -243,6 +243,20 @@ test('a flipped digit inside a record refuses the start, naming file, line, key 
   expect(await repairStore(dir)).toContain('is intact: 3 records');
 });
 
+test('store repair: an empty data directory has nothing to repair (exit 0); a missing one is named (exit 1)', async () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-repair-'));
+  const run = async (dir: string) => {
+    let out = '';
+    let err = '';
+    const code = await runCommand(storeCommand, ['repair', '--data-dir', dir], { out: (t) => void (out += t), err: (t) => void (err += t) });
+    return { code, out, err };
+  };
+  expect(await repairStore(empty)).toBe(`${empty} holds no store log (store.log): nothing to repair`);
+  const missing = path.join(empty, 'nope');
+  const refused = await run(missing);
+  expect([refused.code, refused.err.trim()]).toEqual([1, `metaroute store: no data directory at ${missing}`]);
+});
+
 test('an unreadable value and a missing line are refused with their line', async () => {
   const bad = await logWith(3);
   editLine(bad.file, 2, () => 'o');
