@@ -3,6 +3,7 @@ import type { Side } from '../model/side';
 import type { Caller } from '../context/request-context';
 import { NO_CALLER } from '../context/request-context';
 import { DEFAULT_NAMESPACE, type Labels } from '../model/instance';
+import { WireError } from './wire';
 
 /**
  * gRPC initial metadata the caller's Envoy attaches to every ext_proc stream
@@ -16,9 +17,15 @@ export const CALLER_TRANSITIVE = 'x-metaroute-caller-transitive';
 /** `inbound` / `outbound` in a sidecar; absent means an edge gateway, where client headers are not trusted. */
 export const SIDE = 'x-metaroute-side';
 
+/** The ext_proc stream's gRPC metadata (the caller's Envoy bootstrap) is malformed: its streams fail as a malformed frame does. */
+export class StreamMetadataError extends WireError {}
+
+/** The stream's side; a value other than the two (a typo in a sidecar's bootstrap) is refused rather than taken for an edge. */
 export function sideFromMetadata(metadata: Metadata): Side {
   const side = first(metadata, SIDE);
-  return side === 'inbound' || side === 'outbound' ? side : 'edge';
+  if (side === 'inbound' || side === 'outbound') return side;
+  if (metadata.get(SIDE).length === 0) return 'edge';
+  throw new StreamMetadataError(`${SIDE} must be inbound or outbound (absent at a gateway), got ${JSON.stringify(String(metadata.get(SIDE)[0]).slice(0, 64))}`);
 }
 
 const MAX_CACHED = 1024;

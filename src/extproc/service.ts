@@ -9,7 +9,7 @@ import type { Side } from '../model/side';
 import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callLayerInterceptor, type ConnectionAdmission, type RawCall, type RawCallHandler } from './call-layer';
-import { callerFromMetadata, sideFromMetadata } from './caller';
+import { callerFromMetadata, sideFromMetadata, StreamMetadataError } from './caller';
 import { decideRequestHeaders, REFUSAL_REASONS, type DecideOptions, type Verdict } from './decide';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
 import { encodeContinue } from './encode';
@@ -71,7 +71,8 @@ export class ExtProcService {
   failStream(call: RawCall, error: unknown): void {
     const malformed = error instanceof WireError;
     this.streamErrors.inc([malformed ? 'malformed' : 'internal']);
-    const details = malformed ? `malformed ProcessingRequest: ${error.message}` : `metaroute failed this request: ${(error as Error)?.message ?? String(error)}`;
+    const what = error instanceof StreamMetadataError ? 'stream metadata' : 'ProcessingRequest';
+    const details = malformed ? `malformed ${what}: ${error.message}` : `metaroute failed this request: ${(error as Error)?.message ?? String(error)}`;
     call.end(malformed ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details);
   }
 
@@ -127,12 +128,18 @@ type AnswerOrSilence = Buffer | undefined;
  */
 class ProcessStream implements RawCallHandler {
   private readonly caller: Caller;
-  private readonly side: Side;
+  /** Undefined when the stream's metadata named no side metaroute knows: its first message fails it. */
+  private readonly side: Side | undefined;
+  private readonly refusal: unknown;
   private pending: Promise<void> | undefined;
 
   constructor(private readonly service: ExtProcService, private readonly call: RawCall) {
     this.caller = callerFromMetadata(call.metadata);
-    this.side = sideFromMetadata(call.metadata);
+    try {
+      this.side = sideFromMetadata(call.metadata);
+    } catch (error) {
+      this.refusal = error;
+    }
   }
 
   message(frame: Buffer): void {
@@ -153,6 +160,7 @@ class ProcessStream implements RawCallHandler {
   private answer(frame: Buffer): Promise<void> | undefined {
     if (this.call.ended) return undefined; // queued behind an answer that failed the stream
     try {
+      if (this.side === undefined) throw this.refusal;
       const answer = this.service.answer(frame, this.caller, this.side);
       if (answer instanceof Promise) return answer.then((a) => this.send(a)).catch((error) => this.service.failStream(this.call, error));
       this.send(answer);

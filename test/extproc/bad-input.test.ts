@@ -37,6 +37,19 @@ test.each([
   expect(lbLabels(await client.request(staff))).toEqual({ version: 'gray' });
 });
 
+test('a stream whose x-metaroute-side is neither inbound nor outbound (a typo in a sidecar bootstrap) fails with INVALID_ARGUMENT, not taken for an edge', async () => {
+  const typo = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': 'web', 'x-metaroute-side': 'Outbound' });
+  try {
+    const before = Number(/metaroute_extproc_stream_errors_total\{reason="malformed"\} (\d+)/.exec((await api(env.admin, 'GET', '/metrics')).text)?.[1]);
+    const error = await typo.request(staff).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect([error?.code, error?.details]).toEqual([grpc.status.INVALID_ARGUMENT, 'malformed stream metadata: x-metaroute-side must be inbound or outbound (absent at a gateway), got "Outbound"']);
+    expect((await api(env.admin, 'GET', '/metrics')).text).toContain(`metaroute_extproc_stream_errors_total{reason="malformed"} ${before + 1}`);
+  } finally {
+    typo.close();
+  }
+  expect(lbLabels(await client.request(staff))).toEqual({ version: 'gray' }); // a stream without the header is an edge's
+});
+
 test('headers over the limit are answered 431, not routed, and counted', async () => {
   const answer = await client.request({ ...staff, 'x-big': 'x'.repeat(5000) });
   expect(answer.immediate_response.status.code).toBe(431);
