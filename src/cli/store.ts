@@ -17,7 +17,7 @@ export const storeCommand: Command = {
     if (action !== 'repair') throw new UsageError(`unknown action ${JSON.stringify(action)} (expected repair)`);
     const dir = text(values, 'data-dir');
     if (!dir) throw new UsageError('--data-dir is required');
-    if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new CommandError(`no data directory at ${path.resolve(dir)}`);
+    if (!isDirectory(dir)) throw new CommandError(`no data directory at ${path.resolve(dir)}`);
     try {
       process.stdout.write(`${await repairStore(dir)}\n`);
       return 0;
@@ -27,3 +27,12 @@ export const storeCommand: Command = {
     }
   },
 };
+
+/** Whether `dir` is a directory here (not a missing path, a file, or one this user may not look into). */
+function isDirectory(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}

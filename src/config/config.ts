@@ -162,9 +162,9 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     if (!(error instanceof ConfigError) || setBy.size === 0) throw error;
     // A value from the environment is fixed there, not in the file: say which variable set it.
     throw new ConfigError(error.problems.map((problem) => {
-      const field = problem.slice(0, problem.indexOf(':'));
-      const variable = setBy.get(field);
-      return variable ? `${field} (set by ${variable})${problem.slice(field.length)}` : problem;
+      const variable = setBy.get(/^[\w.]+/.exec(problem)?.[0] ?? ''); // `workers (or auto): ...` names workers
+      const colon = problem.indexOf(':');
+      return variable && colon > 0 ? `${problem.slice(0, colon)} (set by ${variable})${problem.slice(colon)}` : problem;
     }));
   }
 }
@@ -173,6 +173,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
 function readableFile(file: string, field: string, problems: string[]): void {
   try {
     fs.accessSync(file, fs.constants.R_OK);
+    if (!fs.statSync(file).isFile()) problems.push(`${field}: ${file} is not a file`);
   } catch (error) {
     problems.push(`${field}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }

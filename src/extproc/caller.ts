@@ -24,7 +24,7 @@ export class StreamMetadataError extends WireError {}
 export function sideFromMetadata(metadata: Metadata): Side {
   const side = first(metadata, SIDE);
   if (side === 'inbound' || side === 'outbound') return side;
-  if (metadata.get(SIDE).length === 0) return 'edge';
+  if (metadata.get(SIDE).length === 0 || side === '') return 'edge'; // empty, as other x-metaroute-* values, is none
   throw new StreamMetadataError(`${SIDE} must be inbound or outbound (absent at a gateway), got ${JSON.stringify(String(metadata.get(SIDE)[0]).slice(0, 64))}`);
 }
 

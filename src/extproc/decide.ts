@@ -8,7 +8,7 @@ import type { TraceStep } from '../model/trace';
 import type { HeaderList } from '../model/headers';
 import type { ServiceView } from '../registry/service-view';
 import type { Outcome, RoutingEngine } from '../routing/engine';
-import { reachedByRoute } from '../routing/target';
+import { needsSwitch } from '../routing/target';
 import { WireError } from './wire';
 
 export interface DecideOptions {
@@ -106,16 +106,17 @@ export function decideRequestHeaders(engine: RoutingEngine, options: DecideOptio
  */
 function route(engine: RoutingEngine, ctx: RequestContext, outbound: boolean, answersFailure: boolean, mutation: Mutation, trace: TraceStep[] | undefined): Verdict {
   const service = engine.target(ctx);
-  // A sidecar's outbound route takes the cluster from :authority; a gateway's route table chooses its own.
-  const toCluster = (outcome: Outcome): Outcome => (outbound && service && !reachedByRoute(ctx, service) ? switchedTo(service.cluster, outcome) : outcome);
   try {
-    return { kind: 'routed', service, outcome: toCluster(engine.decide(ctx, service, trace)), mutation };
+    const outcome = engine.decide(ctx, service, trace);
+    // A sidecar's outbound route takes the cluster from :authority; a gateway's route table chooses its own.
+    return { kind: 'routed', service, outcome: outbound && service && needsSwitch(ctx, service) ? switchedTo(service.cluster, outcome) : outcome, mutation };
   } catch (error) {
     // A malformed part of the frame decoded on demand (a claim rule reading metadata_context) is Envoy's error, not a router's.
     if (!answersFailure || error instanceof WireError) throw error;
     const routerError = (error as Error)?.message ?? String(error);
+    // Unrouted, as without metaroute: a callee called by its service name alone then finds no cluster.
     const decision: Decision = { kind: 'pass', reason: `${routerError}; answered without routing (a sidecar fails open)` };
-    return { kind: 'routed', service, outcome: toCluster({ decision, rule: '' }), mutation, routerError };
+    return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };
   }
 }
 

@@ -17,14 +17,18 @@ export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): 
 }
 
 /**
- * Whether a sidecar's outbound route reaches `service`'s cluster without metaroute naming it:
- * the route chose it (`xds.cluster_name`), or it routes by `:authority` (the shipped sidecar)
- * and that is the cluster's name. `b`, `b.default.svc.cluster.local`, `b.default:8080` or an
- * `x-metaroute-service` header name the service for metaroute but no cluster for Envoy.
+ * Whether a sidecar's outbound call for `service` needs a cluster switch to reach it: Envoy routes
+ * it by `:authority` as a cluster name, and the app called the service by another name metaroute
+ * reads as it: its bare name (`b`, in the default namespace) or its Kubernetes name
+ * (`b.default.svc`, `b.default.svc.cluster.local`). Not when Envoy's route chose the cluster,
+ * nor for an `x-metaroute-service` header (an app may copy it from the call it received), nor
+ * for another dotted host (`api.example.com` may be a cluster of its own).
  */
-export function reachedByRoute(ctx: RequestContext, service: ServiceView): boolean {
-  const routed = ctx.routedCluster();
-  return routed === undefined ? ctx.authority === service.cluster : routed === service.cluster;
+export function needsSwitch(ctx: RequestContext, service: ServiceView): boolean {
+  if (ctx.routedCluster() !== undefined || ctx.header(SERVICE_HEADER)) return false;
+  const host = hostOf(ctx.authority);
+  if (host === service.cluster) return false;
+  return host === service.name ? service.namespace === DEFAULT_NAMESPACE : host === `${service.cluster}.svc` || host === `${service.cluster}.svc.cluster.local`;
 }
 
 export function lookupHost(host: string, registry: RegistrySnapshot): ServiceView | undefined {

@@ -119,6 +119,8 @@ export class EtcdStore implements Store {
   private outageAt = -Infinity;
   /** The next write probe while writes are refused (`probeWrites`). */
   private probeTimer: NodeJS.Timeout | undefined;
+  /** A refused write was logged in this outage (a failed lease renewal logs its own warning). */
+  private refusalLogged = false;
   private txnOps = MAX_TXN_OPS;
   /** `config.prefix` as a path segment: every etcd key is this + a store key. */
   private readonly prefix: string;
@@ -378,7 +380,11 @@ export class EtcdStore implements Store {
       result = await call();
     } catch (error) {
       if (error instanceof GRPCDeadlineExceededError && outcome === NOTHING_STORED) outcome = 'it may or may not be stored (etcd did not answer in time; read it back)';
-      if (this.writeRefused() === 1) this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+      this.writeRefused();
+      if (!this.refusalLogged) {
+        this.refusalLogged = true;
+        this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+      }
       throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
     }
     this.writesTaken();
@@ -388,15 +394,16 @@ export class EtcdStore implements Store {
   /** etcd took a write (or renewed a lease, which its leader does): writes are no longer refused. */
   private writesTaken(): void {
     if (this.refusedWrites === 0) return;
-    this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} refused meanwhile)`);
+    this.log.info({ event: 'store' }, `store: etcd takes writes again (${this.refusedWrites} writes or lease renewals refused meanwhile)`);
     this.refusedWrites = 0;
+    this.refusalLogged = false;
   }
 
-  /** A write or a lease renewal failed; returns how many since etcd last took one. Probing starts, so a replica that writes nothing still learns when etcd is back. */
-  private writeRefused(): number {
+  /** A write or a lease renewal failed. Probing starts, so a replica that writes nothing still learns when etcd is back. */
+  private writeRefused(): void {
     this.outageAt = performance.now();
+    this.refusedWrites++;
     this.scheduleWriteProbe();
-    return ++this.refusedWrites;
   }
 
   private scheduleWriteProbe(): void {
@@ -414,11 +421,15 @@ export class EtcdStore implements Store {
    */
   private async probeWrites(): Promise<void> {
     if (this.refusedWrites === 0 || this.closed) return;
+    const refused = this.refusedWrites;
     const key = this.etcdKey(HISTORY_KEY);
     try {
       await this.client.kv.txn({ compare: [{ key, target: 'Version', result: 'Less', version: 0 }], success: [{ request_put: { key, value: Buffer.alloc(0) } }], failure: [] });
-      this.writesTaken();
+      // A write refused while the probe was on its way is newer news than the probe's.
+      if (this.refusedWrites === refused) this.writesTaken();
+      else this.scheduleWriteProbe();
     } catch {
+      if (this.refusedWrites === 0) return; // a write got through meanwhile
       this.outageAt = performance.now();
       this.scheduleWriteProbe();
     }

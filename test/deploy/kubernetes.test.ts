@@ -91,7 +91,11 @@ function loadPodConfig(pod: any, container: any, file: string, secret: string, m
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-pod-'));
   fs.copyFileSync(file, path.join(copy, 'metaroute.yaml'));
   fs.cpSync(path.join(made, 'metaroute'), path.join(copy, 'tls'), { recursive: true });
-  const config = loadConfig(path.join(copy, 'metaroute.yaml'), podEnv(container));
+  // The rules file the pod reads comes from the ConfigMap metaroute-rules (deploy/config/rules.yaml), mounted at its folder.
+  const env = podEnv(container);
+  expect(configMapMountedAt(pod, container, path.posix.dirname(env.METAROUTE_RULES_FILE!))).toBe('metaroute-rules');
+  fs.copyFileSync(path.join(__dirname, '..', '..', 'deploy', 'config', 'rules.yaml'), path.join(copy, 'rules.yaml'));
+  const config = loadConfig(path.join(copy, 'metaroute.yaml'), { ...env, METAROUTE_RULES_FILE: path.join(copy, 'rules.yaml') });
   const tls = { certFile: path.join(copy, 'tls', 'tls.crt'), keyFile: path.join(copy, 'tls', 'tls.key'), clientCaFile: path.join(copy, 'tls', 'ca.crt'), reloadSeconds: 60 };
   expect({ extProc: config.extProc.tls, xds: config.xds.tls }).toEqual({ extProc: tls, xds: tls });
   return config;

@@ -48,6 +48,12 @@ test('a stream whose x-metaroute-side is neither inbound nor outbound (a typo in
     typo.close();
   }
   expect(lbLabels(await client.request(staff))).toEqual({ version: 'gray' }); // a stream without the header is an edge's
+  const empty = new ExtProcClient(env.extProc, { 'x-metaroute-side': '' }); // empty, as other x-metaroute-* values, is none
+  try {
+    expect(lbLabels(await empty.request(staff))).toEqual({ version: 'gray' });
+  } finally {
+    empty.close();
+  }
 });
 
 test('headers over the limit are answered 431, not routed, and counted', async () => {
