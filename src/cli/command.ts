@@ -100,7 +100,13 @@ export function keyValue(pair: string, what: string): [string, string] {
   return [pair.slice(0, eq), pair.slice(eq + 1)];
 }
 
-/** `k=v` pairs into an object. */
+/** `k=v` pairs into an object; a key given twice is refused (which one was meant?). */
 export function keyValues(pairs: readonly string[], what: string): Record<string, string> {
-  return Object.fromEntries(pairs.map((pair) => keyValue(pair, what)));
+  const result: Record<string, string> = {};
+  for (const pair of pairs) {
+    const [key, value] = keyValue(pair, what);
+    if (Object.hasOwn(result, key)) throw new UsageError(`${what} ${key} given twice`);
+    result[key] = value;
+  }
+  return result;
 }

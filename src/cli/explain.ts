@@ -1,6 +1,6 @@
 import type { ExplainRequest } from '../admin/explain-types';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
-import { CommandError, keyValue, text, texts, type Command, type OptionSpec } from './command';
+import { CommandError, keyValue, text, texts, UsageError, type Command, type OptionSpec } from './command';
 
 type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string>; transitive: string[] }; claims: Record<string, unknown> };
 
@@ -16,7 +16,7 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
   path: { type: 'string', value: 'PATH', help: 'the :path header (default /)', into: (r, v) => void (r.path = v) },
   method: { type: 'string', value: 'METHOD', help: 'the :method header (default GET)', into: (r, v) => void (r.method = v) },
   header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header', into: (r, v) => void Object.assign(r.headers, Object.fromEntries([keyValue(v, '--header')])) },
-  side: { type: 'string', value: 'SIDE', help: 'which ext_proc call: edge (a gateway, the default), outbound or inbound', into: (r, v) => void (r.side = v as Request['side']) },
+  side: { type: 'string', value: 'SIDE', help: 'which ext_proc call: edge (a gateway, the default), outbound or inbound', into: (r, v) => void (r.side = side(v)) },
   'source-address': { type: 'string', value: 'IP', help: 'the client address Envoy reports (caller_ip sources)', into: (r, v) => void (r.sourceAddress = v) },
   caller: { type: 'string', value: 'NAME', help: "the caller's service (a sidecar's outbound request)", into: (r, v) => void (r.caller.service = v) },
   'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
@@ -24,6 +24,13 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
   'caller-transitive': { type: 'string', multiple: true, value: 'KEY', help: "a label key of the caller's that travels the chain (its outbound calls carry it as persistent metadata)", into: (r, v) => void r.caller.transitive.push(v) },
   claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => void Object.assign(r.claims, Object.fromEntries([keyValue(v, '--claim')])) },
 };
+
+const SIDES = ['edge', 'outbound', 'inbound'] as const;
+
+function side(value: string): Request['side'] {
+  if (!(SIDES as readonly string[]).includes(value)) throw new UsageError(`--side must be ${SIDES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as Request['side'];
+}
 
 export const explainCommand: Command = {
   name: 'explain',
@@ -38,6 +45,7 @@ export const explainCommand: Command = {
   async run(values) {
     const tls = adminTls(values);
     const request: Request = { headers: {}, caller: { labels: {}, transitive: [] }, claims: {} };
+    if (text(values, 'cluster') !== undefined && text(values, 'service') !== undefined) throw new UsageError('--cluster and --service name the same thing: give one');
     for (const [name, option] of Object.entries(REQUEST_OPTIONS)) for (const value of texts(values, name)) option.into(request, value);
     const { transitive, ...caller } = request.caller;
     const body: ExplainRequest = {

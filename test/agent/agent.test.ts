@@ -198,6 +198,7 @@ describe('metaroute agent CLI (in process)', () => {
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--transitive', 'env'], 'transitive keys without a value: env (no --label, --metadata-file'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--metadata-file', noEquals], `${noEquals}:2: expected key=value, got "bogus"`],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--label', '_x=1'], '--label: invalid metadata key "_x"'],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--label', 'env=a', '--label', 'env=b'], '--label env given twice'],
     ];
     for (const [argv, message] of cases) {
       const { code, err } = await run(argv);

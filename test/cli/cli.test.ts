@@ -52,6 +52,8 @@ describe('metaroute CLI', () => {
     [['validate', 'a.yaml', 'b.yaml'], 'validate', 'unexpected argument "b.yaml"'],
     [['explain', 'shop'], 'explain', 'Unexpected argument'],
     [['explain', '--header', 'novalue'], 'explain', '--header must be key=value, got "novalue"'],
+    [['explain', '--service', 'shop', '--side', 'sideways'], 'explain', '--side must be edge, outbound, inbound, got "sideways"'],
+    [['explain', '--service', 'shop', '--cluster', 'cart.default'], 'explain', '--cluster and --service name the same thing: give one'],
     [['analyze', 'a.yaml', 'b.yaml'], 'analyze', 'unexpected argument "b.yaml"'],
   ])('%j is a usage error: exit 2 with the message and usage', async (args, name, message) => {
     const { code, stderr } = await cli(...args);
