@@ -99,12 +99,12 @@ describe('bad input', () => {
     stuck.send({ type_url: TYPE.EDS, resource_names: ['bulk.default'] });
     await eventually(() => (h.xds.configDump() as Dump).streams.length === 2, 2000, 'stuck stream open');
 
+    // Each update reaches the reading client: a stream blocked behind the stuck one would get none
+    // (a bound generous enough for a loaded CI machine; speed is the benches' business).
     for (let round = 0; round < 35; round++) {
-      const started = Date.now();
       h.registry.upsert(instance('bulk', 10_000, { host: '10.0.0.0', weight: 100 + round + 1 }));
-      const update = await ok.next(1000);
+      const update = await ok.next(5000);
       ok.ack(update, ['bulk.default']);
-      expect(Date.now() - started).toBeLessThan(1000);
     }
     const stuckDump = (h.xds.configDump() as Dump).streams.find((s: Dump) => s.id !== (h.xds.configDump() as Dump).streams[0].id);
     // Its first response is still not ACKed: it got no other. Pushes are coalesced, not queued.
