@@ -25,9 +25,8 @@ export function resolveTarget(ctx: RequestContext, registry: RegistrySnapshot): 
  * for another dotted host (`api.example.com` may be a cluster of its own).
  */
 export function needsSwitch(ctx: RequestContext, service: ServiceView): boolean {
-  if (ctx.routedCluster() !== undefined || ctx.header(SERVICE_HEADER)) return false;
   const host = hostOf(ctx.authority);
-  if (host === service.cluster) return false;
+  if (host === service.cluster || ctx.routedCluster() !== undefined || ctx.header(SERVICE_HEADER)) return false; // the common case first
   return host === service.name ? service.namespace === DEFAULT_NAMESPACE : host === `${service.cluster}.svc` || host === `${service.cluster}.svc.cluster.local`;
 }
 
