@@ -13,6 +13,7 @@ import { LOG_LEVELS, type LogLevel } from '../log/logger';
 import { DEFAULT_STORE, parseStoreConfig, type StoreConfig } from './store-config';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS } from '../xds/debounce';
 import { parseExtProcClients, parseTls, parseXdsClients, xdsClientsProblem, type ExtProcClientsConfig, type TlsConfig, type XdsClientsConfig } from './grpc-security';
+import { checkReadableFile } from './readable-file';
 
 export type { ExtProcClientsConfig, TlsConfig, XdsClientsConfig } from './grpc-security';
 
@@ -169,16 +170,6 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   }
 }
 
-/** A file the server reads at start: one it cannot read is a configuration problem, named by its field. */
-function readableFile(file: string, field: string, problems: string[]): void {
-  try {
-    fs.accessSync(file, fs.constants.R_OK);
-    if (!fs.statSync(file).isFile()) problems.push(`${field}: ${file} is not a file`);
-  } catch (error) {
-    problems.push(`${field}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
 function readYamlObject(file: string): Record<string, unknown> {
   let text: string;
   try {
@@ -305,7 +296,7 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   const logLevel = top.logLevel ?? DEFAULTS.logLevel;
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const rulesFile = top.rulesFile === undefined ? undefined : str(top.rulesFile, 'rulesFile', '');
-  if (rulesFile) readableFile(path.resolve(baseDir, rulesFile), 'rulesFile', problems);
+  if (rulesFile) checkReadableFile(path.resolve(baseDir, rulesFile), 'rulesFile', problems);
 
   const chosenPorts = { extProc: port('extProc'), xds: port('xds'), admin: port('admin') };
   const portNames = Object.keys(chosenPorts) as Array<keyof typeof chosenPorts>;

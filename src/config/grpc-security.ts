@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MIN_TOKEN_LENGTH } from '../admin/auth';
 import type { TlsConfig } from '../tls/certificate-files';
+import { checkReadableFile } from './readable-file';
 
 /** TLS for a listener: PEM files. With `clientCaFile`, mutual TLS: clients must present a certificate it signed. */
 export type { TlsConfig };
@@ -41,11 +41,7 @@ export function parseTls(value: unknown, at: string, baseDir: string, obj: Mappi
       return undefined;
     }
     const resolved = path.resolve(baseDir, v);
-    try {
-      fs.accessSync(resolved, fs.constants.R_OK);
-    } catch (error) {
-      problems.push(`${at}.${field}: cannot read ${resolved}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
+    checkReadableFile(resolved, `${at}.${field}`, problems);
     return resolved;
   };
   const certFile = file('certFile', true);

@@ -2,7 +2,7 @@ import { spoofedHeaders, withoutHeaders, type EdgeGuardConfig, type JwtVerifier 
 import { metadataBytes, requestPropagation } from '../context/propagation';
 import { RequestContext, type Caller, type IdentityOptions, type LazyRequestParts } from '../context/request-context';
 import type { Decision, Mutation } from '../model/decision';
-import type { Labels } from '../model/instance';
+import { NO_LABELS } from '../model/instance';
 import type { Side } from '../model/side';
 import type { TraceStep } from '../model/trace';
 import type { HeaderList } from '../model/headers';
@@ -119,8 +119,6 @@ function route(engine: RoutingEngine, ctx: RequestContext, outbound: boolean, an
     return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };
   }
 }
-
-const NO_LABELS: Labels = Object.freeze({});
 
 /**
  * The outcome for a callee Envoy's route would not reach (an `:authority` of `b` finds no

@@ -29,6 +29,9 @@ export interface InstanceRef {
   readonly id: string;
 }
 
+/** Labels that select nothing narrower than the whole service: one shared object. */
+export const NO_LABELS: Labels = Object.freeze({});
+
 export const DEFAULT_NAMESPACE = 'default';
 /** A service name registration takes. */
 export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;

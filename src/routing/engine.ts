@@ -1,6 +1,6 @@
 import type { RequestContext } from '../context/request-context';
 import type { Decision } from '../model/decision';
-import type { Labels } from '../model/instance';
+import { NO_LABELS, type Labels } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
 import type { TraceStep } from '../model/trace';
 import { healthyEndpoints, type RegistrySnapshot, type ServiceView, type Subset } from '../registry/service-view';
@@ -20,7 +20,6 @@ export interface Outcome {
   readonly rule: string;
 }
 
-const NO_LABELS: Labels = Object.freeze({});
 const UNKNOWN_SERVICE: Outcome = { decision: { kind: 'pass', reason: 'unknown service' }, rule: '' };
 const PASS_NO_ROUTE: Decision = { kind: 'pass', reason: 'no labels chosen: the whole cluster serves' };
 

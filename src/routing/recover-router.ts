@@ -1,5 +1,5 @@
 import type { RequestContext } from '../context/request-context';
-import type { Labels } from '../model/instance';
+import { NO_LABELS } from '../model/instance';
 import { allEndpoints } from '../registry/service-view';
 import { endpointDecision } from './endpoints';
 import type { RouteInput, RouteResult, Router } from './router';
@@ -12,7 +12,6 @@ type Mode = (typeof MODES)[number];
  * No labels: the whole service. A constant object, not a fresh `{}`, so the engine's
  * `service.subset(labels)` check and the encoded-answer cache both hit by identity.
  */
-const WHOLE_SERVICE: Labels = Object.freeze({});
 
 /**
  * The last resort when the chain's choice has no healthy instance.
@@ -40,7 +39,7 @@ export class RecoverRouter implements Router {
     if (candidates.healthy > 0) return undefined;
     if (this.mode === 'recover-all') {
       if (candidates === service.all) return undefined;
-      return { kind: 'narrow', candidates: service.all, labels: WHOLE_SERVICE, note: 'recover-all: no healthy instance chosen, widened to the service' };
+      return { kind: 'narrow', candidates: service.all, labels: NO_LABELS, note: 'recover-all: no healthy instance chosen, widened to the service' };
     }
     if (candidates.instances.length === 0 || candidates === service.subset(input.labels)) return undefined;
     return { kind: 'final', decision: endpointDecision(allEndpoints(candidates)), note: 'zero-protect: no healthy instance, all chosen ones treated as healthy' };
