@@ -1,5 +1,9 @@
+import { removeRunTemp } from './run-temp';
 import type { transpileCli } from './transpile';
 
 export default function globalTeardown(): void {
-  (globalThis as { metarouteSharedCli?: ReturnType<typeof transpileCli> }).metarouteSharedCli?.cleanup();
+  const run = (globalThis as { metarouteTestRun?: { bin: ReturnType<typeof transpileCli>; tempRoot: string } }).metarouteTestRun;
+  if (!run) return;
+  run.bin.cleanup();
+  removeRunTemp(run.tempRoot);
 }
