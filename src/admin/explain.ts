@@ -57,6 +57,9 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
     }
   }
   if (body.side !== undefined && !SIDES.includes(body.side as Side)) problems.push(`side: must be one of ${SIDES.join(', ')}`);
+  const caller = problems.length === 0 ? (body as ExplainRequest).caller : undefined;
+  const unlabelled = (caller?.transitive ?? []).map((k) => k.trim()).filter((k) => k !== '' && !Object.hasOwn(caller?.labels ?? {}, k));
+  if (unlabelled.length) problems.push(`caller.transitive: ${unlabelled.map((k) => JSON.stringify(k)).join(', ')} not among caller.labels (ext_proc refuses a sidecar's streams whose metadata says so)`);
   if (problems.length) throw new HttpError(400, 'invalid explain request', problems);
   return body as ExplainRequest;
 }

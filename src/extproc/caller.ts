@@ -25,13 +25,13 @@ export function sideFromMetadata(metadata: Metadata): Side {
   const side = first(metadata, SIDE);
   if (side === 'inbound' || side === 'outbound') return side;
   if (metadata.get(SIDE).length === 0 || side === '') return 'edge'; // empty, as other x-metaroute-* values, is none
-  throw new StreamMetadataError(`${SIDE} must be inbound or outbound (absent at a gateway), got ${JSON.stringify(String(metadata.get(SIDE)[0]).slice(0, 64))}`);
+  throw new StreamMetadataError(`${SIDE} must be inbound or outbound (absent at a gateway), got ${quoted(String(metadata.get(SIDE)[0]))}`);
 }
 
 const MAX_CACHED = 1024;
 const callers = new Map<string, Caller>();
 
-/** Parsed once per distinct caller: a sidecar sends the same values on every stream. */
+/** Parsed once per distinct caller: a sidecar sends the same values on every stream. Malformed values are refused (StreamMetadataError), never cached. */
 export function callerFromMetadata(metadata: Metadata): Caller {
   const service = first(metadata, CALLER_SERVICE);
   if (!service) return NO_CALLER;
@@ -41,8 +41,8 @@ export function callerFromMetadata(metadata: Metadata): Caller {
   const cacheKey = `${service}\u0000${namespace}\u0000${labels}\u0000${transitive}`;
   let caller = callers.get(cacheKey);
   if (!caller) {
-    const keys = transitive.split(',').map((k) => k.trim()).filter((k) => k !== '');
-    caller = { service, namespace, labels: parseLabelList(labels), ...(keys.length > 0 && { transitive: keys }) };
+    const parsed = parseLabelList(labels);
+    caller = { service, namespace, labels: parsed, ...transitiveKeys(transitive, parsed) };
     if (callers.size >= MAX_CACHED) callers.clear();
     callers.set(cacheKey, caller);
   }
@@ -54,12 +54,25 @@ function first(metadata: Metadata, key: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** `k=v,k=v`; entries without `=` are ignored. */
+/** `k=v,k=v`, empty entries skipped. An entry without a key and `=` (`env:dev1`, a typo in a bootstrap) is refused: dropped, it would silently lose a lane. */
 export function parseLabelList(text: string): Labels {
   const labels: Record<string, string> = {};
   for (const pair of text.split(',')) {
+    if (pair.trim() === '') continue;
     const eq = pair.indexOf('=');
-    if (eq > 0) labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+    const key = eq > 0 ? pair.slice(0, eq).trim() : '';
+    if (key === '') throw new StreamMetadataError(`${CALLER_LABELS} must be key=value pairs separated by commas, got ${quoted(pair)}`);
+    labels[key] = pair.slice(eq + 1).trim();
   }
   return labels;
 }
+
+/** The keys outbound calls carry on; each must be one of the caller's labels, as the agent requires of `metaroute.transitive`. */
+function transitiveKeys(transitive: string, labels: Labels): { transitive?: string[] } {
+  const keys = transitive.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const missing = keys.filter((k) => !Object.hasOwn(labels, k));
+  if (missing.length > 0) throw new StreamMetadataError(`${CALLER_TRANSITIVE} names ${missing.map(quoted).join(', ')}, not among ${CALLER_LABELS}: nothing to carry on`);
+  return keys.length > 0 ? { transitive: keys } : {};
+}
+
+const quoted = (text: string): string => JSON.stringify(text.slice(0, 64));

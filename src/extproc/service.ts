@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { DecisionSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
 import { responsePropagation } from '../context/propagation';
-import type { Caller } from '../context/request-context';
+import { NO_CALLER, type Caller } from '../context/request-context';
 import type { Mutation } from '../model/decision';
 import type { Side } from '../model/side';
 import { rawMethod } from '../protos/raw-method';
@@ -128,16 +128,17 @@ type AnswerOrSilence = Buffer | undefined;
  */
 class ProcessStream implements RawCallHandler {
   private readonly caller: Caller;
-  /** Undefined when the stream's metadata named no side metaroute knows: its first message fails it. */
+  /** Undefined when the stream's metadata is malformed (a typo in the sidecar's bootstrap): its first message fails it. */
   private readonly side: Side | undefined;
   private readonly refusal: unknown;
   private pending: Promise<void> | undefined;
 
   constructor(private readonly service: ExtProcService, private readonly call: RawCall) {
-    this.caller = callerFromMetadata(call.metadata);
     try {
+      this.caller = callerFromMetadata(call.metadata);
       this.side = sideFromMetadata(call.metadata);
     } catch (error) {
+      this.caller = NO_CALLER;
       this.refusal = error;
     }
   }

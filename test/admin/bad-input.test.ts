@@ -144,6 +144,7 @@ test('POST /explain: Envoy-input fields are type-checked too', async () => {
     ['{"method": true}', 'method: must be a string'],
     ['{"sourceAddress": 10}', 'sourceAddress: must be a string'],
     ['{"side": "sideways"}', 'side: must be one of edge, outbound, inbound'],
+    ['{"caller": {"service": "web", "labels": {"env": "dev1"}, "transitive": ["env", "user"]}}', `caller.transitive: "user" not among caller.labels (ext_proc refuses a sidecar's streams whose metadata says so)`],
   ]) {
     const answer = await raw('POST', '/explain', body!);
     expect([body, answer.status]).toEqual([body, 400]);

@@ -56,6 +56,26 @@ test('a stream whose x-metaroute-side is neither inbound nor outbound (a typo in
   }
 });
 
+test.each([
+  ['a labels entry without =', { 'x-metaroute-caller-labels': 'env:dev1' }, 'x-metaroute-caller-labels must be key=value pairs separated by commas, got "env:dev1"'],
+  ['a labels entry without a key', { 'x-metaroute-caller-labels': 'zone=z1,=dev1' }, 'x-metaroute-caller-labels must be key=value pairs separated by commas, got "=dev1"'],
+  ['a transitive key not among the labels', { 'x-metaroute-caller-labels': 'env=dev1', 'x-metaroute-caller-transitive': 'env,user' }, 'x-metaroute-caller-transitive names "user", not among x-metaroute-caller-labels: nothing to carry on'],
+])("a sidecar's stream with %s fails with INVALID_ARGUMENT, not routed without its lane", async (_what, identity, details) => {
+  const sidecar = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': 'web', 'x-metaroute-side': 'outbound', ...identity });
+  try {
+    const error = await sidecar.request(staff).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect([error?.code, error?.details]).toEqual([grpc.status.INVALID_ARGUMENT, `malformed stream metadata: ${details}`]);
+  } finally {
+    sidecar.close();
+  }
+  const fine = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': 'web', 'x-metaroute-side': 'outbound', 'x-metaroute-caller-labels': 'env=dev1,', 'x-metaroute-caller-transitive': 'env' });
+  try {
+    expect(lbLabels(await fine.request(staff))).toEqual({ version: 'gray' }); // a trailing comma is no entry
+  } finally {
+    fine.close();
+  }
+});
+
 test('headers over the limit are answered 431, not routed, and counted', async () => {
   const answer = await client.request({ ...staff, 'x-big': 'x'.repeat(5000) });
   expect(answer.immediate_response.status.code).toBe(431);
