@@ -103,10 +103,12 @@ export function keyValue(pair: string, what: string): [string, string] {
 /** `k=v` pairs into an object; a key given twice is refused (which one was meant?). */
 export function keyValues(pairs: readonly string[], what: string): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const pair of pairs) {
-    const [key, value] = keyValue(pair, what);
-    if (Object.hasOwn(result, key)) throw new UsageError(`${what} ${key} given twice`);
-    result[key] = value;
-  }
+  for (const pair of pairs) addKeyValue(result, keyValue(pair, what), what);
   return result;
+}
+
+/** Adds one `k=v` pair to `into`, refusing a key it already has. */
+export function addKeyValue(into: Record<string, string>, [key, value]: [string, string], what: string): void {
+  if (Object.hasOwn(into, key)) throw new UsageError(`${what} ${key} given twice`);
+  into[key] = value;
 }

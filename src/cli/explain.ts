@@ -1,8 +1,8 @@
 import type { ExplainRequest } from '../admin/explain-types';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
-import { CommandError, keyValue, text, texts, UsageError, type Command, type OptionSpec } from './command';
+import { addKeyValue, CommandError, keyValue, text, texts, UsageError, type Command, type OptionSpec } from './command';
 
-type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string>; transitive: string[] }; claims: Record<string, unknown> };
+type Request = ExplainRequest & { headers: Record<string, string>; caller: NonNullable<ExplainRequest['caller']> & { labels: Record<string, string>; transitive: string[] }; claims: Record<string, string> };
 
 /** An explain option and what its value adds to the request: a new flag is one entry here. */
 interface RequestOption extends OptionSpec {
@@ -15,15 +15,18 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
   authority: { type: 'string', value: 'HOST', help: 'the :authority header', into: (r, v) => void (r.authority = v) },
   path: { type: 'string', value: 'PATH', help: 'the :path header (default /)', into: (r, v) => void (r.path = v) },
   method: { type: 'string', value: 'METHOD', help: 'the :method header (default GET)', into: (r, v) => void (r.method = v) },
-  header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header', into: (r, v) => void Object.assign(r.headers, Object.fromEntries([keyValue(v, '--header')])) },
+  header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header (once per name)', into: (r, v) => addKeyValue(r.headers, lowerCaseName(keyValue(v, '--header')), '--header') },
   side: { type: 'string', value: 'SIDE', help: 'which ext_proc call: edge (a gateway, the default), outbound or inbound', into: (r, v) => void (r.side = side(v)) },
   'source-address': { type: 'string', value: 'IP', help: 'the client address Envoy reports (caller_ip sources)', into: (r, v) => void (r.sourceAddress = v) },
   caller: { type: 'string', value: 'NAME', help: "the caller's service (a sidecar's outbound request)", into: (r, v) => void (r.caller.service = v) },
   'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
-  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance", into: (r, v) => void Object.assign(r.caller.labels, Object.fromEntries([keyValue(v, '--caller-label')])) },
+  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance", into: (r, v) => addKeyValue(r.caller.labels, keyValue(v, '--caller-label'), '--caller-label') },
   'caller-transitive': { type: 'string', multiple: true, value: 'KEY', help: "a label key of the caller's that travels the chain (its outbound calls carry it as persistent metadata)", into: (r, v) => void r.caller.transitive.push(v) },
-  claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => void Object.assign(r.claims, Object.fromEntries([keyValue(v, '--claim')])) },
+  claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => addKeyValue(r.claims, keyValue(v, '--claim'), '--claim') },
 };
+
+/** Header names are case-insensitive (the server lower-cases them): `X-User` and `x-user` are one header given twice. */
+const lowerCaseName = ([name, value]: [string, string]): [string, string] => [name.toLowerCase(), value];
 
 const SIDES = ['edge', 'outbound', 'inbound'] as const;
 

@@ -54,6 +54,9 @@ describe('metaroute CLI', () => {
     [['explain', '--header', 'novalue'], 'explain', '--header must be key=value, got "novalue"'],
     [['explain', '--service', 'shop', '--side', 'sideways'], 'explain', '--side must be edge, outbound, inbound, got "sideways"'],
     [['explain', '--service', 'shop', '--cluster', 'cart.default'], 'explain', '--cluster and --service name the same thing: give one'],
+    [['explain', '--header', 'X-User=a', '--header', 'x-user=b'], 'explain', '--header x-user given twice'],
+    [['explain', '--caller-label', 'env=a', '--caller-label', 'env=b'], 'explain', '--caller-label env given twice'],
+    [['explain', '--claim', 'sub=a', '--claim', 'sub=b'], 'explain', '--claim sub given twice'],
     [['analyze', 'a.yaml', 'b.yaml'], 'analyze', 'unexpected argument "b.yaml"'],
   ])('%j is a usage error: exit 2 with the message and usage', async (args, name, message) => {
     const { code, stderr } = await cli(...args);
