@@ -162,11 +162,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   } catch (error) {
     if (!(error instanceof ConfigError) || setBy.size === 0) throw error;
     // A value from the environment is fixed there, not in the file: say which variable set it.
-    throw new ConfigError(error.problems.map((problem) => {
-      const variable = setBy.get(/^[\w.]+/.exec(problem)?.[0] ?? ''); // `workers (or auto): ...` names workers
-      const colon = problem.indexOf(':');
-      return variable && colon > 0 ? `${problem.slice(0, colon)} (set by ${variable})${problem.slice(colon)}` : problem;
-    }));
+    // The field a problem starts with, and a dotted field it names later (`ports.xds: 1 is also ports.extProc`), not inside a quoted value.
+    throw new ConfigError(error.problems.map((problem) => problem.replace(/"(?:[^"\\]|\\.)*"|\w+\.\w+|^\w+/g, (word) => (setBy.has(word) ? `${word} (set by ${setBy.get(word)})` : word))));
   }
 }
 

@@ -38,6 +38,9 @@ test('environment variables override the file; paths resolve against the file', 
   // A bad value from the environment names the variable that set it.
   expect(problemsOf(file, { METAROUTE_DRAIN_SECONDS: 'soon' })).toEqual(['drainSeconds (set by METAROUTE_DRAIN_SECONDS): must be an integer from 0 to 3600, got "soon"']);
   expect(problemsOf(file, { METAROUTE_EXTPROC_PORT: ' ' })).toEqual(['ports.extProc (set by METAROUTE_EXTPROC_PORT): must be an integer from 0 to 65535, got " "']);
+  // Both ports of a collision, and never a field's name quoted in a value.
+  expect(problemsOf(file, { METAROUTE_EXTPROC_PORT: '1001' })).toEqual(['ports.admin: 1001 is also ports.extProc (set by METAROUTE_EXTPROC_PORT); each listener needs its own port']);
+  expect(problemsOf(file, { METAROUTE_LOG_LEVEL: 'logLevel' })).toEqual(['logLevel (set by METAROUTE_LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent, got "logLevel"']);
   expect(config.rulesFile).toBe(path.join(path.dirname(file), 'rules.yaml'));
   expect(config.dataDir).toBe('/tmp/x');
 });
