@@ -132,6 +132,16 @@ describeWith(ENVOY, 'the sidecar call chain through real Envoys', () => {
     }
   });
 
+  test("each sidecar logs a line per request: the outbound one with metaroute's decision, the inbound one with the local app", async () => {
+    const log = (i: Instance): Array<Record<string, unknown>> =>
+      i.envoy.stdout.join('').split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const id = `logged-${Date.now()}`; // the apps copy rpc-* headers only: the id stays on the first hop
+    expect((await call(client, { 'rpc-persist-env': 'dev1', 'x-request-id': id })).status).toBe(200);
+    const line = (i: Instance, side: string) => waitFor(`${i.id}'s ${side} line`, () => log(i).find((l) => l['request_id'] === id && l['side'] === side));
+    expect(await line(client, 'outbound')).toMatchObject({ authority: 'a.default', status: 200, cluster: 'a.default', envoy_lb: { env: 'dev1' } });
+    expect(await line(instances.find((i) => i.id === 'a-dev1')!, 'inbound')).toMatchObject({ authority: 'a.default', status: 200, route: 'local-app', envoy_lb: null });
+  });
+
   test('the metadata size limit answers 400', async () => {
     expect((await call(client, { 'rpc-persist-big': 'x'.repeat(9000) })).status).toBe(400);
   });
