@@ -26,6 +26,21 @@ afterEach(async () => {
   await h.close();
 });
 
+type Answer = Awaited<ReturnType<XdsTestClient['next']>>;
+
+/**
+ * The next EDS response, past one that resent a CLA the client holds: a CLA whose build
+ * outlasts its first 1 ms slice (a busy machine) goes out at its newest finished version, the
+ * new one once that response is ACKed (docs/XDS.md). `held`: the bytes the client holds.
+ */
+async function pastResend(c: XdsTestClient, response: Answer, held: Buffer, subscribed: string[]): Promise<Answer> {
+  if (!response.resources[0]!.bytes.equals(held)) return response;
+  c.ack(response, subscribed);
+  const next = await c.next();
+  expect(next.type_url).toBe(TYPE.EDS);
+  return next;
+}
+
 function streamDump(): Dump {
   return (h.xds.configDump() as Dump).streams[0];
 }
@@ -183,10 +198,17 @@ describe('SotW ADS', () => {
     await c.none(200); // r1 not yet ACKed
     c.ack(r1, ['shop.default', 'cart.default']);
     const r2 = await c.next();
-    expect(names(r2).sort()).toEqual(['cart.default', 'shop.default']);
-    const shop = r2.resources.find((r) => r.message.cluster_name === 'shop.default')!;
-    expect(shop.message.endpoints[0].lb_endpoints).toHaveLength(4);
+    const newest = new Map(r2.resources.map((r) => [r.name, r]));
     c.ack(r2, ['shop.default', 'cart.default']);
+    if (newest.size === 1) {
+      // A build outlasted its first 1 ms slice (a busy machine): what was built went out, the rest follows the ACK.
+      const r3 = await c.next();
+      for (const r of r3.resources) newest.set(r.name, r);
+      c.ack(r3, ['shop.default', 'cart.default']);
+    }
+    expect([...newest.keys()].sort()).toEqual(['cart.default', 'shop.default']);
+    expect(newest.get('shop.default')!.message.endpoints[0].lb_endpoints).toHaveLength(4);
+    expect(newest.get('cart.default')!.message.endpoints[0].lb_endpoints).toHaveLength(2);
     await c.none();
   });
 
@@ -298,7 +320,7 @@ describe('SotW ADS', () => {
     h.registry.upsert(instance('shop', 9003));
     await c.none(150); // shop is no longer subscribed
     c.ack(r2, ['cart.default', 'shop.default']);
-    const r3 = await c.next();
+    const r3 = await pastResend(c, await c.next(), r1.resources[0]!.bytes, ['cart.default', 'shop.default']);
     expect(names(r3)).toEqual(['shop.default']);
     expect(r3.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
   });
@@ -334,13 +356,15 @@ describe('SotW ADS', () => {
     h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' }), destination({ version: 'v1' }, { name: 'v1' })])]));
     h.registry.upsert(instance('shop', 9003));
     const a = await c.next();
-    const b = await c.next();
-    expect([a.type_url, b.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
+    const resent = await c.next();
+    expect([a.type_url, resent.type_url]).toEqual([TYPE.CDS, TYPE.EDS]);
     expect(a.resources.find((r) => r.name === 'shop.default')!.message.lb_subset_config).toEqual({
       fallback_policy: 'ANY_ENDPOINT',
       subset_selectors: [{ keys: ['env'] }, { keys: ['version'] }],
     });
     c.ack(a, []);
+    const b = await pastResend(c, resent, eds.resources[0]!.bytes, ['shop.default']);
+    expect(b.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(3);
     c.ack(b, ['shop.default']);
     await c.none();
 
