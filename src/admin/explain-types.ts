@@ -13,7 +13,11 @@ import type { TraceStep } from '../model/trace';
  * callee identification, router chain), so explain and Envoy cannot disagree.
  */
 export interface ExplainRequest {
-  /** The cluster Envoy's route chose (`xds.cluster_name`): `shop.default`, or `shop` in the default namespace. */
+  /**
+   * The cluster Envoy's route chose (`xds.cluster_name`): `shop.default`, or `shop` in the default
+   * namespace. On a sidecar's side (`outbound`, `inbound`), whose route takes `:authority` and
+   * sends no cluster, the name the app called: the `:authority` when none is given.
+   */
   cluster?: string;
   /** Shorthand for `cluster`. */
   service?: string;

@@ -57,6 +57,8 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
     }
   }
   if (body.side !== undefined && !SIDES.includes(body.side as Side)) problems.push(`side: must be one of ${SIDES.join(', ')}`);
+  const sidecar = body.side === 'outbound' || body.side === 'inbound';
+  if (sidecar && body.authority !== undefined && (body.cluster ?? body.service) !== undefined) problems.push(`${body.cluster === undefined ? 'service' : 'cluster'}: a sidecar's route takes its cluster from authority (side ${body.side}): give one of them`);
   const caller = problems.length === 0 ? (body as ExplainRequest).caller : undefined;
   const unlabelled = (caller?.transitive ?? []).map((k) => k.trim()).filter((k) => k !== '' && !Object.hasOwn(caller?.labels ?? {}, k));
   if (unlabelled.length) problems.push(`caller.transitive: ${unlabelled.map((k) => JSON.stringify(k)).join(', ')} not among caller.labels (ext_proc refuses a sidecar's streams whose metadata says so)`);
@@ -72,15 +74,19 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
     headers.values.push(value);
     headers.bytes += name.length + value.length;
   };
-  add(':authority', request.authority ?? '');
+  // A sidecar's streams carry no route cluster: its outbound route takes :authority, the name the
+  // app called, so there `cluster` or `service` stands for that name (a bare one is switched, as live).
+  const sidecar = request.side === 'outbound' || request.side === 'inbound';
+  const named = request.cluster ?? request.service;
+  add(':authority', request.authority ?? (sidecar ? named : undefined) ?? '');
   add(':path', request.path ?? '/');
   add(':method', request.method ?? 'GET');
   for (const [name, value] of Object.entries(request.headers ?? {})) add(name, String(value));
   headers.oversized = headers.bytes > options.maxHeaderBytes;
 
   const attributes: Record<string, unknown> = {};
-  // `service` (`shop`) stands for the cluster a route would have chosen for it (`shop.default`).
-  const cluster = request.cluster ?? (request.service && (lookupHost(request.service, engine.current.registry)?.cluster ?? request.service));
+  // At a gateway `service` (`shop`) stands for the cluster its route would have chosen (`shop.default`).
+  const cluster = sidecar ? undefined : request.cluster ?? (request.service && (lookupHost(request.service, engine.current.registry)?.cluster ?? request.service));
   if (cluster) attributes['xds.cluster_name'] = cluster;
   if (request.sourceAddress) attributes['source.address'] = request.sourceAddress;
   const claims = request.claims;
@@ -112,7 +118,7 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
     case 'routed': {
       const { service, outcome } = verdict;
       if (!service) {
-        const asked = cluster ?? request.headers?.[SERVICE_HEADER] ?? request.authority;
+        const asked = cluster ?? request.headers?.[SERVICE_HEADER] ?? request.authority ?? named;
         throw new HttpError(404, asked ? `no registered service matches ${JSON.stringify(asked)}` : `no callee named: give cluster (or service), an ${SERVICE_HEADER} header or an authority`);
       }
       const { registry, rules } = engine.current;

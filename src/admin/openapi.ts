@@ -158,7 +158,7 @@ paths['/explain'] = {
           schema: {
             type: 'object',
             properties: {
-              cluster: { type: 'string', description: "the cluster Envoy's route chose: shop.default, or shop in the default namespace" },
+              cluster: { type: 'string', description: "the cluster Envoy's route chose: shop.default, or shop in the default namespace; on a sidecar's side (outbound, inbound) the name the app called, as :authority when none is given" },
               service: { type: 'string', description: 'shorthand for cluster' },
               authority: { type: 'string' },
               path: { type: 'string' },

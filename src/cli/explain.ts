@@ -10,7 +10,7 @@ interface RequestOption extends OptionSpec {
 }
 
 const REQUEST_OPTIONS: Record<string, RequestOption> = {
-  cluster: { type: 'string', value: 'NAME', help: "the cluster Envoy's route chose (shop.default, or shop in the default namespace)", into: (r, v) => void (r.cluster = v) },
+  cluster: { type: 'string', value: 'NAME', help: "the cluster Envoy's route chose (shop.default, or shop in the default namespace); with --side outbound or inbound, the name the app called (the :authority)", into: (r, v) => void (r.cluster = v) },
   service: { type: 'string', value: 'NAME', help: 'shorthand for --cluster', into: (r, v) => void (r.service = v) },
   authority: { type: 'string', value: 'HOST', help: 'the :authority header', into: (r, v) => void (r.authority = v) },
   path: { type: 'string', value: 'PATH', help: 'the :path header (default /)', into: (r, v) => void (r.path = v) },

@@ -43,3 +43,14 @@ test.each([
 ])('not switched for %s', async (_what, side, headers) => {
   expect((await call(side, headers)).cluster).toBeUndefined();
 });
+
+test("explain on a sidecar's outbound side shows the switch a call by that name gets, and refuses a cluster beside an authority", async () => {
+  const explained = async (body: object) => api(env.admin, 'POST', '/explain', { side: 'outbound', caller: { service: 'web' }, ...body });
+  for (const service of ['shop', 'shop.default.svc.cluster.local']) {
+    const { status, json } = await explained({ service });
+    expect({ service, status, decision: json.decision }).toEqual({ service, status: 200, decision: { kind: 'cluster', cluster: 'shop.default', labels: { version: 'gray' } } });
+  }
+  expect((await explained({ cluster: 'shop.default' })).json.decision).toEqual({ kind: 'subset', labels: { version: 'gray' } });
+  const both = await explained({ service: 'shop', authority: 'shop' });
+  expect([both.status, both.json.details]).toEqual([400, ["service: a sidecar's route takes its cluster from authority (side outbound): give one of them"]]);
+});
