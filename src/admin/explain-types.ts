@@ -50,4 +50,6 @@ export interface Explanation {
   headerMutation: Mutation;
   /** Why Envoy will not honour the decision's endpoint list (a subset-mode cluster), or ''. */
   endpointsIgnored: string;
+  /** Why Envoy will not honour the decision's labels (no subset selector has exactly their keys), or ''. */
+  labelsIgnored: string;
 }

@@ -1,10 +1,11 @@
 import { EXT_PROC_ATTRIBUTES, NO_CALLER } from '../context/request-context';
 import { decideRequestHeaders, type DecideOptions, type Verdict } from '../extproc/decide';
-import type { Mutation } from '../model/decision';
+import type { Decision, Mutation } from '../model/decision';
 import type { HeaderList } from '../model/headers';
 import { DEFAULT_NAMESPACE } from '../model/instance';
 import type { Side } from '../model/side';
 import type { TraceStep } from '../model/trace';
+import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 import { ignoredEndpointList } from '../routing/endpoints';
 import type { RoutingEngine } from '../routing/engine';
 import { lookupHost, SERVICE_HEADER } from '../routing/target';
@@ -59,15 +60,29 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
   if (body.side !== undefined && !SIDES.includes(body.side as Side)) problems.push(`side: must be one of ${SIDES.join(', ')}`);
   const sidecar = body.side === 'outbound' || body.side === 'inbound';
   if (sidecar && body.authority !== undefined && (body.cluster ?? body.service) !== undefined) problems.push(`${body.cluster === undefined ? 'service' : 'cluster'}: a sidecar's route takes its cluster from authority (side ${body.side}): give one of them`);
+  // The live path reads no caller without x-metaroute-caller-service: its labels would be dropped unseen.
+  const sent = isObject(body.caller) ? body.caller : {};
+  if (sent.service === undefined && ['namespace', 'labels', 'transitive'].some((k) => sent[k] !== undefined)) problems.push('caller.service: required with caller.namespace, labels or transitive (without it a request has no caller)');
   const caller = problems.length === 0 ? (body as ExplainRequest).caller : undefined;
-  const unlabelled = (caller?.transitive ?? []).map((k) => k.trim()).filter((k) => k !== '' && !Object.hasOwn(caller?.labels ?? {}, k));
+  for (const [key, value] of Object.entries(caller?.labels ?? {})) {
+    if (value.includes(',')) problems.push(`caller.labels.${key}: must hold no ',' (x-metaroute-caller-labels separates labels with it), got ${JSON.stringify(value.slice(0, 80))}`);
+  }
+  const unlabelled = transitiveKeys(caller?.transitive).filter((k) => !Object.hasOwn(caller?.labels ?? {}, k));
   if (unlabelled.length) problems.push(`caller.transitive: ${unlabelled.map((k) => JSON.stringify(k)).join(', ')} not among caller.labels (ext_proc refuses a sidecar's streams whose metadata says so)`);
   if (problems.length) throw new HttpError(400, 'invalid explain request', problems);
   return body as ExplainRequest;
 }
 
+/** Transitive keys as the live path reads x-metaroute-caller-transitive: comma lists split, trimmed, empty ones dropped. */
+function transitiveKeys(keys: readonly string[] = []): string[] {
+  return keys.flatMap((k) => k.split(',')).map((k) => k.trim()).filter((k) => k !== '');
+}
+
+/** The label-key sets xDS serves as a service's subset selectors (`namespace/service`). */
+export type Selectors = (serviceKey: string) => readonly (readonly string[])[];
+
 /** Dry run over the live snapshot, with each router's input and output; 404 when no registered service is the callee. */
-export async function explain(engine: RoutingEngine, request: ExplainRequest, options: DecideOptions): Promise<Explanation> {
+export async function explain(engine: RoutingEngine, request: ExplainRequest, options: DecideOptions, selectors: Selectors): Promise<Explanation> {
   const headers: HeaderList = { names: [], values: [], bytes: 0, oversized: false };
   const add = (name: string, value: string): void => {
     headers.names.push(name.toLowerCase());
@@ -90,8 +105,7 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
   if (cluster) attributes['xds.cluster_name'] = cluster;
   if (request.sourceAddress) attributes['source.address'] = request.sourceAddress;
   const claims = request.claims;
-  // Transitive keys as the live path reads them from x-metaroute-caller-transitive: trimmed, empty ones dropped.
-  const transitive = (request.caller?.transitive ?? []).map((k) => k.trim()).filter((k) => k !== '');
+  const transitive = transitiveKeys(request.caller?.transitive);
   const caller = request.caller?.service
     ? { service: request.caller.service, namespace: request.caller.namespace ?? DEFAULT_NAMESPACE, labels: request.caller.labels ?? {}, ...(transitive.length > 0 && { transitive }) }
     : NO_CALLER;
@@ -112,9 +126,9 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
   );
   switch (verdict.kind) {
     case 'refused':
-      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: verdict.reason, steps, headerMutation: NO_MUTATION, endpointsIgnored: '' };
+      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: verdict.reason, steps, headerMutation: NO_MUTATION, endpointsIgnored: '', labelsIgnored: '' };
     case 'inbound':
-      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: '', steps, headerMutation: verdict.mutation, endpointsIgnored: '' };
+      return { service: '', cluster: '', rule: '', decision: verdict.decision, refused: '', steps, headerMutation: verdict.mutation, endpointsIgnored: '', labelsIgnored: '' };
     case 'routed': {
       const { service, outcome } = verdict;
       if (!service) {
@@ -123,7 +137,22 @@ export async function explain(engine: RoutingEngine, request: ExplainRequest, op
       }
       const { registry, rules } = engine.current;
       const endpointsIgnored = ignoredEndpointList(outcome.decision, service, registry, rules) ?? '';
-      return { service: service.key, cluster: service.cluster, rule: outcome.rule, decision: outcome.decision, refused: '', steps, headerMutation: verdict.mutation, endpointsIgnored };
+      const labelsIgnored = ignoredLabels(outcome.decision, service, registry, selectors);
+      return { service: service.key, cluster: service.cluster, rule: outcome.rule, decision: outcome.decision, refused: '', steps, headerMutation: verdict.mutation, endpointsIgnored, labelsIgnored };
     }
   }
+}
+
+/**
+ * Why Envoy's subset load balancer will not honour the decision's labels, or '': it uses a subset
+ * only when a selector has exactly their keys, else it falls back to any endpoint of the cluster
+ * (a custom router that adds keys without declaring them in labelKeys()).
+ */
+function ignoredLabels(decision: Decision, callee: ServiceView, registry: RegistrySnapshot, selectors: Selectors): string {
+  if (decision.kind !== 'subset' && (decision.kind !== 'cluster' || decision.endpoints)) return '';
+  const target = decision.kind === 'subset' ? callee : registry.clusters.get(decision.cluster);
+  if (!target) return '';
+  const keys = Object.keys(decision.labels).sort();
+  if (keys.length === 0 || selectors(target.key).some((s) => s.length === keys.length && s.every((k, i) => k === keys[i]))) return '';
+  return `${target.cluster} has no subset selector with exactly the keys ${keys.join(', ')}, so Envoy's load balancer picks any endpoint of the cluster: a router that adds label keys declares them in labelKeys()`;
 }

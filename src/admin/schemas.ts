@@ -241,8 +241,9 @@ export const SCHEMAS = {
         additionalProperties: false,
       },
       endpointsIgnored: { type: 'string', description: "why Envoy will not honour the decision's endpoint list (the cluster is in subset mode: its load balancer picks any endpoint), or ''" },
+      labelsIgnored: { type: 'string', description: "why Envoy will not honour the decision's labels (no subset selector has exactly their keys: its load balancer picks any endpoint), or ''" },
     },
-    required: ['service', 'cluster', 'rule', 'decision', 'refused', 'steps', 'headerMutation', 'endpointsIgnored'],
+    required: ['service', 'cluster', 'rule', 'decision', 'refused', 'steps', 'headerMutation', 'endpointsIgnored', 'labelsIgnored'],
     additionalProperties: false,
   },
   InstanceRef: {

@@ -231,7 +231,7 @@ export class AdminServer {
       send(res, 200, serialize.status({ status: withdrawn ? 'withdrawn' : 'not-stored' }));
     }, 'admin-write');
     this.route('POST', '/explain', async (req, res) => {
-      send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions)));
+      send(res, 200, serialize.explain(await explain(deps.engine, parseExplainRequest(await readJson(req)), deps.decideOptions, deps.selectors)));
     });
     this.route('GET', '/config_dump', (req, res, _p, url) => this.configDump(req, res, url));
     const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.dispatch(req, res);

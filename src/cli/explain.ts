@@ -18,10 +18,11 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
   header: { type: 'string', multiple: true, value: 'K=V', help: 'a request header (once per name)', into: (r, v) => addKeyValue(r.headers, lowerCaseName(keyValue(v, '--header')), '--header') },
   side: { type: 'string', value: 'SIDE', help: 'which ext_proc call: edge (a gateway, the default), outbound or inbound', into: (r, v) => void (r.side = side(v)) },
   'source-address': { type: 'string', value: 'IP', help: 'the client address Envoy reports (caller_ip sources)', into: (r, v) => void (r.sourceAddress = v) },
-  caller: { type: 'string', value: 'NAME', help: "the caller's service (a sidecar's outbound request)", into: (r, v) => void (r.caller.service = v) },
+  caller: { type: 'string', value: 'NAME', help: "the caller's service, as its Envoy's x-metaroute-caller-service names it (a sidecar's; envoy/gateway.yaml's is gateway)", into: (r, v) => void (r.caller.service = v) },
   'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
-  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance", into: (r, v) => addKeyValue(r.caller.labels, keyValue(v, '--caller-label'), '--caller-label') },
-  'caller-transitive': { type: 'string', multiple: true, value: 'KEY', help: "a label key of the caller's that travels the chain (its outbound calls carry it as persistent metadata)", into: (r, v) => void r.caller.transitive.push(v) },
+  // Split as the live path splits x-metaroute-caller-labels: no caller label value holds a ','.
+  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance, or several as x-metaroute-caller-labels writes them (K=V,K=V)", into: (r, v) => v.split(',').forEach((pair) => addKeyValue(r.caller.labels, keyValue(pair.trim(), '--caller-label'), '--caller-label')) },
+  'caller-transitive': { type: 'string', multiple: true, value: 'KEY', help: "a label key of the caller's that travels the chain (its outbound calls carry it as persistent metadata); a comma list is split, as the live path splits x-metaroute-caller-transitive", into: (r, v) => void r.caller.transitive.push(v) },
   claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => addKeyValue(r.claims, keyValue(v, '--claim'), '--claim') },
 };
 
@@ -51,9 +52,11 @@ export const explainCommand: Command = {
     if (text(values, 'cluster') !== undefined && text(values, 'service') !== undefined) throw new UsageError('--cluster and --service name the same thing: give one');
     for (const [name, option] of Object.entries(REQUEST_OPTIONS)) for (const value of texts(values, name)) option.into(request, value);
     const { transitive, ...caller } = request.caller;
+    // Without a caller service the live path reads no caller, so these would change nothing.
+    if (caller.service === undefined && (caller.namespace !== undefined || Object.keys(caller.labels).length > 0 || transitive.length > 0)) throw new UsageError('--caller-namespace, --caller-label and --caller-transitive describe the caller: give --caller too');
     const body: ExplainRequest = {
       ...request,
-      caller: caller.service === undefined && caller.namespace === undefined && Object.keys(caller.labels).length === 0 && transitive.length === 0 ? undefined : { ...caller, ...(transitive.length > 0 && { transitive }) },
+      caller: caller.service === undefined ? undefined : { ...caller, ...(transitive.length > 0 && { transitive }) },
       claims: Object.keys(request.claims).length ? request.claims : undefined,
     };
     const admin = text(values, 'admin') ?? defaultAdminUrl();

@@ -69,6 +69,8 @@ class Analysis {
     }
     rule.sources.forEach((source, s) => this.source(rule, source, [...path, 'sources', s]));
     rule.destinations.forEach((destination, d) => {
+      // An isolated destination receives no traffic by design (kept to re-enable later): matching nothing is no finding.
+      if (destination.isolate) return;
       const dpath = [...path, 'destinations', d];
       let candidates: readonly Instance[] | undefined;
       if (destination.cluster !== undefined) {
@@ -77,8 +79,7 @@ class Analysis {
           this.report('error', 'unknown-cluster', [...dpath, 'cluster'], `cluster ${destination.cluster} has no registered instances`);
           return;
         }
-      } else if (rule.direction === 'inbound') candidates = own;
-      else candidates = this.instances; // an outbound rule's callee is any service the caller calls
+      } else candidates = rule.direction === 'inbound' ? own : this.callees(rule);
       if (!candidates || Object.keys(destination.labels).length === 0) return;
       if (!candidates.some((i) => carries(i, destination.labels))) {
         const labels = Object.entries(destination.labels).map(([k, v]) => `${k}=${v}`).join(',');
@@ -105,6 +106,13 @@ class Analysis {
     });
   }
 
+  /** An outbound rule's callees: the services its sources name; any service when a source names none (`*`) or it has none. Undefined when none is registered (the sources say so). */
+  private callees(rule: RuleSpec): readonly Instance[] | undefined {
+    if (rule.sources.length === 0 || rule.sources.some((s) => s.service === '*')) return this.instances;
+    const named = this.instances.filter((i) => rule.sources.some((s) => s.service === i.service && (s.namespace === '*' || s.namespace === i.namespace)));
+    return named.length > 0 ? named : undefined;
+  }
+
   private registered(source: SourceSpec): boolean {
     if (source.namespace !== '*') return this.byService.has(serviceKey(source.namespace, source.service));
     return [...this.byService.values()].some((list) => list[0]!.service === source.service);
@@ -117,7 +125,7 @@ class Analysis {
       for (let i = 0; i < j; i++) {
         const earlier = rules[i]!;
         if (earlier.service !== later.service || earlier.namespace !== later.namespace || earlier.direction !== later.direction) continue;
-        const catchAll = earlier.sources.length === 0 || earlier.sources.some((s) => s.service === '*' && s.arguments.length === 0);
+        const catchAll = earlier.sources.length === 0 || earlier.sources.some((s) => s.service === '*' && s.namespace === '*' && s.arguments.length === 0);
         const covered = later.sources.length > 0 && later.sources.every((s) => earlier.sources.some((e) => sameSource(e, s)));
         if (catchAll || covered) {
           this.report('warning', 'shadowed', ['rules', j], `rule ${later.name} never applies: rule ${earlier.name} (rules[${i}]) comes first and matches every request it would`);

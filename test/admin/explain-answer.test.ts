@@ -55,9 +55,39 @@ test('a request refused before routing changes no header; one without metadata n
   expect((await explain({ service: 'shop' })).headerMutation).toEqual({ set: [], remove: [] });
 });
 
+test('transitive keys given as a comma list are split, as the live path splits x-metaroute-caller-transitive', async () => {
+  const explained = await explain({ service: 'shop', side: 'outbound', caller: { service: 'web', labels: { env: 'dev1', zone: 'z1' }, transitive: ['env, zone'] } });
+  expect(explained.headerMutation.set).toEqual(expect.arrayContaining([{ key: 'rpc-persist-env', value: 'dev1' }, { key: 'rpc-persist-zone', value: 'z1' }]));
+});
+
+test('caller labels without a caller service are refused: the live path would read no caller', async () => {
+  const answer = await api(env.admin, 'POST', '/explain', { service: 'shop', side: 'outbound', caller: { labels: { env: 'dev1' } } });
+  expect({ status: answer.status, details: answer.json.details }).toEqual({ status: 400, details: ['caller.service: required with caller.namespace, labels or transitive (without it a request has no caller)'] });
+});
+
+test("a caller label value holding ',' is refused: x-metaroute-caller-labels could not carry it", async () => {
+  const answer = await api(env.admin, 'POST', '/explain', { service: 'shop', side: 'outbound', caller: { service: 'web', labels: { env: 'dev1,zone=z1' } } });
+  expect({ status: answer.status, details: answer.json.details }).toEqual({ status: 400, details: [`caller.labels.env: must hold no ',' (x-metaroute-caller-labels separates labels with it), got "dev1,zone=z1"`] });
+});
+
 test('a caller whose transitive keys are not a list of strings is refused, naming the field', async () => {
   const answer = await api(env.admin, 'POST', '/explain', { service: 'shop', caller: { service: 'web', transitive: 'env' } });
   expect({ status: answer.status, details: answer.json.details }).toEqual({ status: 400, details: ['caller.transitive: must be a list of strings'] });
+});
+
+test('labels a router adds without declaring their key are flagged as ignored by Envoy; declared ones are not', async () => {
+  await api(env.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.2', port: 1, metadata: { slot: '1' } });
+  await until(() => env.app.engine.current.registry.services.get('default/shop')?.all.instances.length === 4, 'the slot instance registered');
+  const labelled = await explain({ service: 'shop', headers: { 'x-act': 'label', 'x-slot': '1' } });
+  expect(labelled.decision).toEqual({ kind: 'subset', labels: { slot: '1' } });
+  expect(labelled.labelsIgnored).toBe("shop.default has no subset selector with exactly the keys slot, so Envoy's load balancer picks any endpoint of the cluster: a router that adds label keys declares them in labelKeys()");
+  expect((await explain({ service: 'shop' })).labelsIgnored).toBe('');
+  expect((await api(env.admin, 'PUT', '/v1/rules', 'rules:\n  - { name: slots, service: shop, destinations: [{ name: one, labels: { slot: "1" } }] }\n')).status).toBe(200);
+  await until(async () => (await explain({ service: 'shop' })).rule === 'slots', 'the rule to apply');
+  expect((await explain({ service: 'shop' })).labelsIgnored).toBe('');
+  expect((await api(env.admin, 'PUT', '/v1/rules', 'rules: []\n')).status).toBe(200);
+  await api(env.admin, 'DELETE', '/v1/instances/default/shop/10.0.0.2:1');
+  await until(() => env.app.engine.current.registry.services.get('default/shop')?.all.instances.length === 3, 'the slot instance gone');
 });
 
 test("a router's endpoint list on a subset-mode cluster is flagged as ignored by Envoy; on an endpoint-mode cluster it is not", async () => {

@@ -75,6 +75,23 @@ describe('metaroute analyze', () => {
     ]);
   });
 
+  it("checks an outbound rule's destination labels against the callees its sources name, not every service", () => {
+    const rules = 'rules:\n  - name: web-out\n    service: web\n    direction: outbound\n    sources: [{ service: cart }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n';
+    const result = analyzeRules(rules, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.findings.map((f) => `${f.line}: ${f.severity} ${f.code} ${f.path}`)).toEqual(['6: error unknown-labels rules[0].destinations[0].labels']);
+  });
+
+  it('takes a source of any service in one namespace for what it is, not a catch-all that shadows later rules', () => {
+    const rules = 'rules:\n  - name: prod-callers\n    service: shop\n    sources: [{ service: "*", namespace: prod }]\n    destinations: [{ name: s, labels: { version: stable } }]\n  - name: staff\n    service: shop\n    sources: [{ arguments: [{ type: header, key: x-role, match: { value: staff } }] }]\n    destinations: [{ name: g, labels: { version: gray } }]\n';
+    expect(analyzeRules(rules, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
+  });
+
+  it('reports no destination that is isolated on purpose, whatever its labels or cluster', () => {
+    const rules = 'rules:\n  - name: staff\n    service: shop\n    destinations:\n      - { name: gray, labels: { version: gray } }\n      - { name: next, labels: { version: v9 }, isolate: true }\n      - { name: away, labels: { version: v9 }, cluster: nowhere.default, isolate: true }\n';
+    expect(analyzeRules(rules, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
+  });
+
   it('finds nothing in rules that fit the registry, and returns validation errors for an invalid document', () => {
     const clean = 'rules:\n  - name: staff\n    service: shop\n    sources: [{ arguments: [{ type: header, key: x-role, match: { type: EXACT, value: staff } }] }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n';
     expect(analyzeRules(clean, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });

@@ -55,8 +55,9 @@ describe('metaroute CLI', () => {
     [['explain', '--service', 'shop', '--side', 'sideways'], 'explain', '--side must be edge, outbound, inbound, got "sideways"'],
     [['explain', '--service', 'shop', '--cluster', 'cart.default'], 'explain', '--cluster and --service name the same thing: give one'],
     [['explain', '--header', 'X-User=a', '--header', 'x-user=b'], 'explain', '--header x-user given twice'],
-    [['explain', '--caller-label', 'env=a', '--caller-label', 'env=b'], 'explain', '--caller-label env given twice'],
+    [['explain', '--caller', 'web', '--caller-label', 'env=a', '--caller-label', 'zone=z1,env=b'], 'explain', '--caller-label env given twice'],
     [['explain', '--claim', 'sub=a', '--claim', 'sub=b'], 'explain', '--claim sub given twice'],
+    [['explain', '--service', 'shop', '--caller-label', 'env=dev1'], 'explain', '--caller-namespace, --caller-label and --caller-transitive describe the caller: give --caller too'],
     [['analyze', 'a.yaml', 'b.yaml'], 'analyze', 'unexpected argument "b.yaml"'],
   ])('%j is a usage error: exit 2 with the message and usage', async (args, name, message) => {
     const { code, stderr } = await cli(...args);
@@ -74,6 +75,9 @@ describe('metaroute CLI', () => {
       expect(JSON.parse(ok.stdout)).toMatchObject({ service: 'default/shop', cluster: 'shop.default', headerMutation: { set: [], remove: [] }, endpointsIgnored: '' });
       const outbound = await cli('explain', '--admin', env.admin, '--service', 'shop', '--side', 'outbound', '--caller', 'web', '--caller-label', 'env=dev1', '--caller-transitive', 'env');
       expect(JSON.parse(outbound.stdout).headerMutation.set).toContainEqual({ key: 'rpc-persist-env', value: 'dev1' });
+      // The labels as a sidecar's x-metaroute-caller-labels writes them: split as the live path splits them.
+      const listed = await cli('explain', '--admin', env.admin, '--service', 'shop', '--side', 'outbound', '--caller', 'web', '--caller-label', 'env=dev1,zone=z1', '--caller-transitive', 'env');
+      expect(JSON.parse(listed.stdout).headerMutation.set).toContainEqual({ key: 'rpc-persist-env', value: 'dev1' });
 
       const unknown = await cli('explain', '--admin', env.admin, '--service', 'nosuch');
       expect(unknown.code).toBe(1);

@@ -18,5 +18,6 @@ test('the documented example router loads, narrows by labels, and refuses a bad 
   expect(decide(engine, 'shop', request({ 'x-version': 'v2' }))).toEqual({ kind: 'subset', labels: { version: 'v2' } });
   expect(decide(engine, 'shop', request({ 'x-version': 'v9' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
   expect(() => router.configure({ header: 'X-Version' })).toThrow(/^version-pin\.header:/);
+  expect(() => router.configure({ hedaer: 'x-app' })).toThrow('version-pin.hedaer: unknown field (expected header)');
   expect(decide(engine, 'shop', request({ 'x-version': 'v1' }))).toEqual({ kind: 'subset', labels: { version: 'v1' } });
 });

@@ -22,5 +22,7 @@ test("README's example router pins by header, keeps the earlier choice for a ver
   // A version no instance has leaves the earlier choice (here: none) instead of an empty one that recover widens.
   expect(decide(engine, 'shop', request({ 'x-pin': 'v9' }))).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
   expect(() => router.configure({ header: 'X-Pin' })).toThrow('version-pin.header: must be a lower-case header name');
+  // A misspelt field is refused, not taken for the default header.
+  expect(() => router.configure({ hedaer: 'x-app' })).toThrow('version-pin.hedaer: unknown field (expected header)');
   expect(decide(engine, 'shop', request({ 'x-pin': 'v1' }))).toEqual({ kind: 'subset', labels: { version: 'v1' } });
 });

@@ -114,6 +114,9 @@ export function ExplainPage() {
           {answer.endpointsIgnored && (
             <p data-testid="endpoints-ignored" class="warning"><strong>Envoy ignores this endpoint list:</strong> {answer.endpointsIgnored}</p>
           )}
+          {answer.labelsIgnored && (
+            <p data-testid="labels-ignored" class="warning"><strong>Envoy ignores these labels:</strong> {answer.labelsIgnored}</p>
+          )}
           <h2>Request header changes</h2>
           <HeaderChanges mutation={answer.headerMutation} />
           <div class="scroll">
