@@ -115,11 +115,13 @@ paths['/v1/instances/{namespace}/{service}/{id}'] = {
 };
 paths['/v1/rules']!.put = {
   summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file. An empty or whitespace-only body is refused (it would delete every rule; send `rules: []` to clear them)',
+  parameters: [{ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'the version this edit began from, as GET /v1/rules\'s ETag gives it ("3"): refused with 412 when the live rules are at another' }],
   requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
   responses: {
     '200': answer('stored and live', 'RuleUpdate'),
     '400': error('invalid rules, each error with path and line, or an empty body; the previous rules keep serving'),
     '409': error('rules come from the configured rulesFile; or another update was stored since this replica applied the last one (nothing was stored: read the rules and try again)'),
+    '412': error('If-Match named another version than the live one: the rules changed since they were read (nothing was stored)'),
     ...body,
     ...writes,
   },

@@ -156,17 +156,22 @@ export class AdminServer {
     }, 'registration');
     this.route('GET', '/v1/rules', (_q, res) => {
       const doc = deps.rules.document;
+      res.setHeader('etag', `"${deps.rules.snapshot.version}"`); // what a PUT's If-Match names
       send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, text: doc.text }));
     });
     // A refused write changed nothing and its caller has the errors: counted, not an alert (rules_last_reload_success).
     const rulesRefused = deps.metrics.counter('metaroute_rules_api_refused_total', 'PUT /v1/rules refused with 400 (an invalid or empty document): nothing changed, the previous rules keep serving');
     this.route('PUT', '/v1/rules', async (req, res) => {
       if (deps.rules.file) throw new HttpError(409, `rules come from the rules file ${deps.rules.file} (rulesFile in the server config): edit that file, or remove rulesFile to manage rules through this API`);
+      const expected = ifMatchVersion(req.headers['if-match']);
       const text = await readBody(req);
       if (isBlank(text)) {
         rulesRefused.inc();
         throw new HttpError(400, BLANK_RULES);
       }
+      // An editor that read version N replaces N only: a change made since would be undone unseen.
+      const live = deps.rules.snapshot.version;
+      if (expected !== undefined && expected !== live) throw new HttpError(412, `the rules are at version ${live}, not ${expected} (If-Match): nothing was stored; read them and try again`);
       const result = await deps.rules.update(text, 'api');
       if (!result.ok && result.conflict) throw new HttpError(409, result.message);
       if (!result.ok) {
@@ -611,6 +616,14 @@ export class AdminServer {
  * An empty document is a valid empty rule set, but an empty body is nearly always a mistake
  * (curl sends one when its `@file` is missing) that would delete every rule on every replica.
  */
+/** `If-Match: "N"` (GET /v1/rules's ETag) as N; `*` or no header, undefined. */
+function ifMatchVersion(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '*') return undefined;
+  const tag = /^\s*"(\d{1,15})"\s*$/.exec(header);
+  if (!tag) throw new HttpError(400, `If-Match must be the rules' version as GET /v1/rules's ETag gives it ("3"), got ${JSON.stringify(header.slice(0, 40))}`);
+  return Number(tag[1]);
+}
+
 const BLANK_RULES = 'the rule document is empty (no body, or only whitespace): refused, since it would delete every rule; to clear the rules on purpose, send `rules: []`';
 
 function isBlank(text: string): boolean {

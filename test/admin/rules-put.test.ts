@@ -35,3 +35,18 @@ test('POST /v1/rules/check says the same of a blank body, and a comment-only doc
 test('concurrent PUTs on the embedded store: each stored document gets its own version, the others answer 409', async () => {
   for (let round = 0; round < 3; round++) await expectNoLostUpdate([env.admin], await racingPuts([env.admin], 8, `round${round}`));
 });
+
+test('If-Match: a PUT naming the version it read is stored only while that version is live (412 otherwise); a malformed one is a 400', async () => {
+  const read = await fetch(`${env.admin}/v1/rules`);
+  const etag = read.headers.get('etag')!;
+  const { version } = (await read.json()) as { version: number };
+  expect(etag).toBe(`"${version}"`);
+  const put = (ifMatch: string, text: string) => fetch(`${env.admin}/v1/rules`, { method: 'PUT', headers: { 'content-type': 'application/yaml', 'if-match': ifMatch }, body: text });
+  expect(await (await put(etag, RULES)).json()).toEqual({ version: version + 1 }); // an editor's first apply
+  const stale = await put(etag, 'rules: []\n'); // a second editor that read the same version
+  expect([stale.status, ((await stale.json()) as { error: string }).error]).toEqual([412, `the rules are at version ${version + 1}, not ${version} (If-Match): nothing was stored; read them and try again`]);
+  expect((await api(env.admin, 'GET', '/v1/rules')).json).toMatchObject({ version: version + 1, text: RULES });
+  expect((await put('*', 'rules: []\n')).status).toBe(200);
+  const malformed = await put('W/"3"', RULES);
+  expect([malformed.status, ((await malformed.json()) as { error: string }).error]).toEqual([400, `If-Match must be the rules' version as GET /v1/rules's ETag gives it ("3"), got "W/\\"3\\""`]);
+});

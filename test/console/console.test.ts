@@ -348,6 +348,7 @@ describeWith(CHROMIUM, 'web console with admin auth (Chromium)', () => {
   let browser: Browser;
 
   beforeAll(async () => {
+    buildConsole();
     const problems: string[] = [];
     const auth = parseAuthConfig({ requireAdminAuth: true, tokens: [{ token: TOKEN, admin: true }] }, {}, problems);
     expect(problems).toEqual([]);
@@ -374,6 +375,30 @@ describeWith(CHROMIUM, 'web console with admin auth (Chromium)', () => {
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await until(async () => (await page.getByTestId('phase').count()) > 0 && (await page.getByTestId('phase').textContent()) === 'serving', 'the overview with the token');
     await page.getByRole('button', { name: 'Forget token' }).waitFor();
+  });
+
+  it('says when the token given was refused, and an edit survives the prompt', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${env.admin}/ui/#/rules`);
+    await page.getByLabel('Admin token').fill('not-the-token-but-long-enough');
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.getByRole('heading', { name: 'The admin API needs a token' }).waitFor();
+    await until(async () => (await page.getByRole('alert').count()) > 0, 'the refusal to show');
+    expect(await page.getByRole('alert').textContent()).toContain('did not accept the token');
+
+    await page.getByLabel('Admin token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    const editor = page.getByLabel('Rule document (YAML)');
+    await until(async () => (await page.getByTestId('live-version').count()) > 0, 'the rules page');
+    await editor.fill('rules: []\n# an edit that took a while\n');
+    await until(async () => (await page.getByTestId('rules-check').textContent()) === 'Valid.', 'the edit to check valid');
+    // The token stops working (rotated on the server): Apply meets 401 and the prompt.
+    await page.evaluate("sessionStorage.setItem('metaroute.token', 'rotated-away-0123456789abcdef')");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByLabel('Admin token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await until(async () => (await page.getByTestId('rules-check').textContent()) === 'Valid.', 'the rules page again');
+    expect(await editor.inputValue()).toBe('rules: []\n# an edit that took a while\n');
   });
 });
 
@@ -406,5 +431,112 @@ describeWith(CHROMIUM, 'web console: a service cut into more subsets than its pa
     const rows = page.getByTestId('subsets').locator('tbody tr');
     expect(await rows.count()).toBe(1000);
     expect(await rows.first().locator('td').last().textContent()).toBe('6 / 6');
+  });
+});
+
+describeWith(CHROMIUM, 'web console: an operator\'s edits and inputs (Chromium)', () => {
+  let env: Awaited<ReturnType<typeof startApp>>;
+  let browser: Browser;
+  let page: Page;
+  let ui: string;
+
+  beforeAll(async () => {
+    buildConsole();
+    env = await startApp({ registry: { ttlSeconds: 3600, instances: [] } });
+    ui = `${env.admin}/ui/`;
+    await seed(env);
+    browser = await chromium.launch({ executablePath: CHROMIUM.path!, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await env?.app.stop();
+  });
+
+  it('rules: Apply does not overwrite a change someone else made since the edit began', async () => {
+    await page.goto(`${ui}#/rules`);
+    const editor = page.getByLabel('Rule document (YAML)');
+    await until(async () => (await editor.inputValue()) === RULES, 'the live document in the editor');
+    const theirs = RULES.replace('name: everyone', 'name: everyone-else');
+    expect((await api(env.admin, 'PUT', '/v1/rules', theirs)).json.version).toBe(2);
+
+    await editor.fill(RULES.replace('value: gray', 'value: blue'));
+    await until(async () => (await page.getByTestId('rules-check').textContent()) === 'Valid.', 'the edit to check valid');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await until(async () => (await page.getByTestId('apply-status').count()) > 0, 'the apply to answer');
+    expect(await page.getByTestId('apply-status').textContent()).toContain('The live rules changed since this edit began (now version 2');
+    expect((await api(env.admin, 'GET', '/v1/rules')).json).toMatchObject({ version: 2, text: theirs });
+    // The diff is now against version 2: it shows what Apply would undo; a second Apply is a decision.
+    await until(async () => (await page.getByTestId('live-version').textContent())!.startsWith('Live: version 2'), 'the page to show version 2');
+    expect(await page.getByTestId('diff').textContent()).toContain('-   - name: everyone-else');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await until(async () => (await page.getByTestId('apply-status').textContent()) === 'Applied: version 3 is live.', 'the second apply');
+  });
+
+  it('rules: an edit not applied is still in the editor after visiting another page', async () => {
+    await page.goto(`${ui}#/rules`);
+    const editor = page.getByLabel('Rule document (YAML)');
+    await until(async () => (await page.getByTestId('rules-check').textContent()) === 'Valid.', 'the live document to check valid');
+    const live = await editor.inputValue();
+    await editor.fill(`${live}# not applied yet\n`);
+    await page.getByRole('link', { name: 'Explain' }).click();
+    await page.getByRole('heading', { name: 'Explain a request' }).waitFor();
+    await page.getByRole('link', { name: 'Rules' }).click();
+    await until(async () => (await page.getByTestId('live-version').count()) > 0, 'the rules page');
+    await until(async () => (await editor.inputValue()) !== '', 'the editor to fill');
+    expect(await editor.inputValue()).toBe(`${live}# not applied yet\n`);
+    await page.getByRole('button', { name: 'Revert to live' }).click();
+    expect(await editor.inputValue()).toBe(live);
+  });
+
+  it('explain: a header value with commas is one header', async () => {
+    await page.goto(`${ui}#/explain`);
+    await page.getByLabel('Service (cluster)').fill('shop.default');
+    await page.getByLabel('Headers (name: value, one per line)').fill('x-canary: gray\naccept: text/html, application/json');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await page.locator('[data-testid=decision], [role=alert]').first().waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    const { json } = await api(env.admin, 'POST', '/explain', { service: 'shop.default', method: 'GET', path: '/', side: 'edge', headers: { 'x-canary': 'gray', accept: 'text/html, application/json' } });
+    expect(await page.getByTestId('decision').textContent()).toBe(`subset version=${json.decision.labels.version} for default/shop by rule ${json.rule}`);
+  });
+
+  it('service: a refused filter shows its error, not the previous filter\'s instances', async () => {
+    await page.goto(`${ui}#/service/default/catalog`);
+    await until(async () => (await page.getByTestId('matching').count()) > 0 && (await page.getByTestId('matching').textContent()) === 'Instances 1–50 of 120', 'the first page');
+    await page.getByLabel('Filter').fill('shard=1');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 1–30 of 30 matching', 'the filter to apply');
+    await page.getByLabel('Filter').fill(Array.from({ length: 17 }, (_, i) => `t${i}`).join(' '));
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('filter: 17 terms, at most 16');
+    expect(await page.getByTestId('matching').count()).toBe(0);
+  });
+
+  it('explain: a caller_ip rule is explained for the client address given', async () => {
+    const rules = 'rules:\n  - name: office\n    service: shop\n    sources:\n      - arguments:\n          - { type: caller_ip, match: { type: EXACT, value: 203.0.113.7 } }\n    destinations:\n      - { name: canary, labels: { version: v2 } }\n';
+    expect((await api(env.admin, 'PUT', '/v1/rules', rules)).status).toBe(200);
+    await page.goto(`${ui}#/explain`);
+    await page.getByLabel('Service (cluster)').fill('shop.default');
+    await page.getByLabel(/^Client address/).fill('203.0.113.7');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await until(async () => (await page.getByTestId('decision').count()) > 0, 'the explanation');
+    expect(await page.getByTestId('decision').textContent()).toBe('subset version=v2 for default/shop by rule office');
+  });
+
+  it('overview: many services are listed a few hundred at a time, and found by name', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => ({ service: `svc-${i}`, host: `10.3.${i >> 8}.${i & 255}`, port: 80 }));
+    expect((await api(env.admin, 'POST', '/v1/instances/batch', { register: many })).status).toBe(200);
+    await page.goto(ui);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    const rows = page.locator('table tbody tr');
+    // The server computes the overview at most once a second: the explain page's may be the one answered first, then the next poll's.
+    await until(async () => (await rows.count()) === 200, 'the first 200 services', 8000);
+    expect(await page.getByTestId('services-shown').textContent()).toBe('The first 200 of 302 services are listed: give part of a name to find one.');
+    await page.getByLabel('Find a service').fill('svc-299');
+    await until(async () => (await rows.count()) === 1, 'the filter');
+    expect(await rows.first().textContent()).toContain('default/svc-299');
+    expect(await page.getByTestId('services-shown').textContent()).toBe('1 of 302 services match.');
   });
 });

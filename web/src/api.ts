@@ -26,8 +26,8 @@ export function whenAuthNeeded(listener: (status: number) => void): void {
   onAuthNeeded = listener;
 }
 
-export async function api<T>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
-  const headers: Record<string, string> = {};
+export async function api<T>(method: string, path: string, body?: string, contentType = 'application/json', extra: Record<string, string> = {}): Promise<T> {
+  const headers: Record<string, string> = { ...extra };
   const bearer = token();
   if (bearer) headers['authorization'] = `Bearer ${bearer}`;
   if (body !== undefined) headers['content-type'] = contentType;
@@ -116,10 +116,13 @@ export interface Split {
 
 export interface RouterEntry { name: string; order: number; config: unknown }
 
-/** `k=v` pairs, one per line (or comma-separated), into an object; blank lines are skipped. */
+/**
+ * `k=v` pairs, one per line (or comma-separated), into an object; blank lines are skipped.
+ * Headers (`name: value`) only one per line: a header value holds commas (`accept: text/html, application/json`).
+ */
 export function parsePairs(text: string, separator: '=' | ':'): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of text.split(/[\n,]/)) {
+  for (const part of text.split(separator === ':' ? '\n' : /[\n,]/)) {
     const at = part.indexOf(separator);
     if (part.trim() === '') continue;
     if (at <= 0) throw new Error(`"${part.trim()}" is not name${separator}value`);

@@ -63,6 +63,7 @@ function TokenPrompt({ status, done }: { status: number; done: () => void }) {
       }}
     >
       <h2 id="token-title">{status === 403 ? 'This token may not use the admin API' : 'The admin API needs a token'}</h2>
+      {status === 401 && token() !== null && <p role="alert" class="error">The server did not accept the token given: it is none of its <code>auth.tokens</code> (mistyped, or removed since).</p>}
       <p>Give an admin token from the server's <code>auth.tokens</code>. It is kept for this browser tab only.</p>
       <label for="token-input">Admin token</label>
       <input id="token-input" ref={input} type="password" autocomplete="off" value={value} onInput={(e) => setValue(e.currentTarget.value)} />

@@ -30,7 +30,7 @@ function HeaderChanges({ mutation }: { mutation: Explanation['headerMutation'] }
 
 export function ExplainPage() {
   const services = useLoad(() => api<Overview>('GET', '/v1/overview'), []);
-  const [form, setForm] = useState({ service: initialService(), method: 'GET', path: '/', query: '', headers: '', cookies: '', side: 'edge', callerService: '', callerNamespace: '', callerLabels: '', callerTransitive: '', claims: '' });
+  const [form, setForm] = useState({ service: initialService(), method: 'GET', path: '/', query: '', headers: '', cookies: '', side: 'edge', callerService: '', callerNamespace: '', callerLabels: '', callerTransitive: '', claims: '', sourceAddress: '' });
   const [answer, setAnswer] = useState<Explanation | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const field = (name: keyof typeof form) => ({
@@ -51,6 +51,7 @@ export function ExplainPage() {
       const body: ExplainRequest = { service: form.service, method: form.method, path: form.path + (query ? `?${query}` : ''), headers, side: form.side as ExplainRequest['side'] };
       const transitive = form.callerTransitive.split(/[\s,]+/).filter((name) => name !== '');
       if (form.callerService) body.caller = { service: form.callerService, ...(form.callerNamespace && { namespace: form.callerNamespace }), labels: parsePairs(form.callerLabels, '='), ...(transitive.length > 0 && { transitive }) };
+      if (form.sourceAddress.trim()) body.sourceAddress = form.sourceAddress.trim();
       if (form.claims.trim()) {
         try {
           body.claims = JSON.parse(form.claims);
@@ -96,6 +97,8 @@ export function ExplainPage() {
         <textarea {...field('callerLabels')} rows={2} />
         <label for="explain-callerTransitive">Caller labels that travel the call chain (names, comma-separated)</label>
         <input {...field('callerTransitive')} placeholder="env" />
+        <label for="explain-sourceAddress">Client address (caller_ip; a gateway's Envoy sends it)</label>
+        <input {...field('sourceAddress')} placeholder="203.0.113.7" />
         <label for="explain-claims">Verified claims (JSON)</label>
         <textarea {...field('claims')} rows={2} placeholder='{"sub": "alice"}' />
         <span />

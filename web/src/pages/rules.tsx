@@ -9,10 +9,18 @@ interface History { versions: Array<{ version: number; origin: string; at: strin
 /** Validation runs this long after the last keystroke (the server checks one document at a time). */
 const CHECK_DELAY_MS = 300;
 
+/**
+ * The edit not applied yet, and the live version it began from: kept while the tab is open, so
+ * visiting another page, or the token prompt (which replaces the page), does not lose it.
+ */
+let kept: { draft: string; base: number } | undefined;
+
 export function RulesPage() {
   const live = useLoad(() => api<LiveRules>('GET', '/v1/rules'), []);
   const history = useLoad(() => api<History>('GET', '/v1/rules/history'), []);
-  const [draft, setDraft] = useState<string | undefined>(undefined);
+  const [draft, setDraft] = useState<string | undefined>(kept?.draft);
+  /** The live version this edit began from: Apply refuses once the live rules moved on, as it would undo that change unseen. */
+  const [base, setBase] = useState<number | undefined>(kept?.base);
   const [errors, setErrors] = useState<RuleError[] | undefined>(undefined);
   const [checking, setChecking] = useState(false);
   const [status, setStatus] = useState<{ ok: boolean; text: string } | undefined>(undefined);
@@ -20,8 +28,12 @@ export function RulesPage() {
   const gutter = useRef<HTMLOListElement>(null);
 
   useEffect(() => {
-    if (live.data && draft === undefined) setDraft(live.data.text);
+    if (live.data && draft === undefined) (setDraft(live.data.text), setBase(live.data.version));
   }, [live.data]);
+
+  useEffect(() => {
+    if (draft !== undefined && base !== undefined && live.data) kept = draft === live.data.text ? undefined : { draft, base };
+  }, [draft, base, live.data]);
 
   useEffect(() => {
     if (draft === undefined) return;
@@ -52,14 +64,26 @@ export function RulesPage() {
     area.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
   };
 
+  /** Nothing was stored: the diff below moves to the version now live, for the operator to check before applying again. */
+  const changedMeanwhile = async (): Promise<void> => {
+    const now = await api<LiveRules>('GET', '/v1/rules');
+    setBase(now.version);
+    live.reload();
+    setStatus({ ok: false, text: `The live rules changed since this edit began (now version ${now.version}, from ${now.origin}); nothing was applied. The changes below are now against version ${now.version}: check them, then Apply again.` });
+  };
+
   const apply = async (): Promise<void> => {
     setStatus(undefined);
     try {
-      const result = await api<{ version: number }>('PUT', '/v1/rules', text, 'application/yaml');
+      // The page reads the live rules once: the server stores this edit only while the version it began from is live (If-Match),
+      // so a change applied since (another console, the API) is never overwritten unseen.
+      const result = await api<{ version: number }>('PUT', '/v1/rules', text, 'application/yaml', base === undefined ? {} : { 'if-match': `"${base}"` });
+      setBase(result.version);
       setStatus({ ok: true, text: `Applied: version ${result.version} is live.` });
       live.reload();
       history.reload();
     } catch (e) {
+      if (e instanceof ApiError && e.status === 412) return changedMeanwhile().catch((err: Error) => setStatus({ ok: false, text: err.message }));
       const details = e instanceof ApiError ? e.details.join('\n') : '';
       setStatus({ ok: false, text: `${(e as Error).message}${details ? `\n${details}` : ''}` });
     }
@@ -109,7 +133,7 @@ export function RulesPage() {
       </div>
       <div class="row">
         <button type="button" disabled={!changed || checking || (errors?.length ?? 0) > 0} onClick={() => void apply()}>Apply</button>
-        <button type="button" disabled={!changed} onClick={() => setDraft(live.data?.text ?? '')}>Revert to live</button>
+        <button type="button" disabled={!changed} onClick={() => live.data && (setDraft(live.data.text), setBase(live.data.version))}>Revert to live</button>
       </div>
       {status && <p role={status.ok ? 'status' : 'alert'} class={status.ok ? 'ok pre' : 'error pre'} data-testid="apply-status">{status.text}</p>}
 

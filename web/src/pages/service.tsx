@@ -12,7 +12,8 @@ export function ServicePage({ namespace, service }: { namespace: string; service
   const [offset, setOffset] = useState(0);
   const detail = useLoad(() => api<ServiceDetail>('GET', `${base}?offset=${offset}&limit=${PAGE}&filter=${encodeURIComponent(applied)}`), [base, offset, applied]);
   const split = usePoll(() => api<Split>('GET', `${base}/split`), 2000, [base]);
-  const d = detail.data;
+  // A refused request (a bad filter) shows its error alone: the last answer is another filter's or page's.
+  const d = detail.error ? undefined : detail.data;
   return (
     <section aria-labelledby="page-title">
       <h1 id="page-title">Service {namespace}/{service}</h1>
