@@ -1,5 +1,5 @@
 // `metaroute serve` of one build in a child process with bench/registry/probe.js preloaded, on
-// ports the OS picks, its data in `dataDir` and its log in `logPath`: the admin URL, `stats()`
+// ports the OS picks, its data in `dataDir` and its log in `logPath`: the admin URL, its xDS port, `stats()`
 // (the probe's figures since the last ask, then started over) and `stop()`.
 'use strict';
 const { fork } = require('node:child_process');
@@ -23,7 +23,7 @@ async function startProbedServer({ dist, args = [], execArgv = [], env = {}, dat
     child.once('exit', resolve);
     child.kill('SIGTERM');
   });
-  return { admin: `http://127.0.0.1:${ports.admin}`, stats, stop };
+  return { admin: `http://127.0.0.1:${ports.admin}`, xdsPort: ports.xds, stats, stop };
 }
 
 module.exports = { startProbedServer };

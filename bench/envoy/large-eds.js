@@ -11,13 +11,12 @@
 // Needs `npm run build` and `npm run envoy:install`. Env: INSTANCES, ROUNDS, PHASE_SECONDS, DIST
 // (another build's dist/, to compare: run the script for each, alternated).
 'use strict';
-const { execFileSync, fork, spawn } = require('node:child_process');
+const { execFileSync, fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { stringify } = require('yaml');
 const { freePort, untilServingLogged, waitFor } = require('../serving');
-const { findEnvoy } = require('../../scripts/envoy-bin');
+const { envoyCluster, startAdsEnvoy } = require('./ads-envoy');
 const { instance, post } = require('../registry/admin');
 const { triple, fmt } = require('../registry/stats');
 
@@ -44,48 +43,6 @@ async function startMetaroute() {
   children.push(child);
   await untilServingLogged(child, logPath);
   return { admin: `http://127.0.0.1:${ports.admin}`, xdsPort: ports.xds };
-}
-
-/** An Envoy with nothing but metaroute's ADS: every cluster (and its endpoints) comes from metaroute. */
-async function startEnvoy(xdsPort) {
-  const admin = await freePort();
-  const bootstrap = {
-    node: { id: 'bench-large-eds', cluster: 'bench' },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
-    dynamic_resources: {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'metaroute_xds' } }], set_node_on_first_message_only: true },
-      cds_config: { ads: {}, resource_api_version: 'V3' },
-    },
-    static_resources: {
-      clusters: [{
-        name: 'metaroute_xds',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-        load_assignment: { cluster_name: 'metaroute_xds', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: xdsPort } } } }] }] },
-      }],
-    },
-  };
-  const config = path.join(OUT, 'envoy.yaml');
-  fs.writeFileSync(config, stringify(bootstrap));
-  const log = fs.openSync(path.join(OUT, 'envoy.log'), 'w');
-  const child = spawn(findEnvoy(), ['-c', config, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], { stdio: ['ignore', log, log] });
-  children.push(child);
-  await waitFor('Envoy', async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
-  return { admin: `http://127.0.0.1:${admin}`, pid: child.pid };
-}
-
-/** The cluster's update counters and size in Envoy. */
-async function envoyCluster(envoy) {
-  const filter = encodeURIComponent(`^cluster\\.${CLUSTER.replace('.', '\\.')}\\.(update_success|update_rejected|update_attempt|membership_total)$`);
-  const text = await (await fetch(`${envoy.admin}/stats?filter=${filter}`)).text();
-  const stat = (name) => Number(new RegExp(`\\.${name}: (\\d+)`).exec(text)?.[1] ?? NaN);
-  return { success: stat('update_success'), rejected: stat('update_rejected'), attempts: stat('update_attempt'), members: stat('membership_total') };
 }
 
 /** CPU ms (user + system, all threads) and RSS MiB of a process. */
@@ -128,11 +85,11 @@ async function phase(server, envoy, name, round) {
       churn.send('stop');
     });
   }
-  const [xdsBefore, clusterBefore] = [await metarouteXds(server.admin), await envoyCluster(envoy)];
+  const [xdsBefore, clusterBefore] = [await metarouteXds(server.admin), await envoyCluster(envoy, CLUSTER)];
   const usageBefore = usage(envoy.pid);
   await new Promise((resolve) => setTimeout(resolve, PHASE_SECONDS * 1000));
   const usageAfter = usage(envoy.pid);
-  const [xdsAfter, clusterAfter] = [await metarouteXds(server.admin), await envoyCluster(envoy)];
+  const [xdsAfter, clusterAfter] = [await metarouteXds(server.admin), await envoyCluster(envoy, CLUSTER)];
   const failures = (await stop())?.failures ?? 0;
   const pushes = xdsAfter.pushes - xdsBefore.pushes;
   const cpuMs = usageAfter.cpuMs - usageBefore.cpuMs;
@@ -158,8 +115,9 @@ async function main() {
   }
   console.log(`${INSTANCES} instances registered in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const t1 = performance.now();
-  const envoy = await startEnvoy(server.xdsPort);
-  await waitFor(`Envoy to hold ${INSTANCES} endpoints of ${CLUSTER}`, async () => (await envoyCluster(envoy)).members === INSTANCES, 120_000);
+  const envoy = await startAdsEnvoy(server.xdsPort, OUT);
+  children.push(envoy.child);
+  await waitFor(`Envoy to hold ${INSTANCES} endpoints of ${CLUSTER}`, async () => (await envoyCluster(envoy, CLUSTER)).members === INSTANCES, 120_000);
   console.log(`Envoy holds all ${INSTANCES} endpoints ${((performance.now() - t1) / 1000).toFixed(1)} s after it started; Envoy RSS ${fmt(usage(envoy.pid).rssMiB, 0)} MiB`);
 
   const phases = ['idle', 'churn'];

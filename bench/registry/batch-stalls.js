@@ -22,15 +22,19 @@
 // is checked per entry: the big service, any label value, hosts in 10.0.0.0/8; no maxInstances,
 // whose count is another matter, see docs/PERFORMANCE.md), STORE=etcd (the servers on a one-member
 // etcd on loopback, ETCD_BIN or PATH; each build's pair of replicas under a prefix of its own; default
-// embedded). No xDS client subscribes (run.js ADS=1 has one).
+// embedded), SERVICES (the instances spread over that many services, each its own cluster:
+// a call then changes as many clusters as entries; default 1, the service `big`), ENVOY=1 (a real Envoy 1.40, `npm run envoy:install`, subscribed over ADS to the
+// service's cluster, whose rule gives it a subset load balancer: the pushes a call sets off, and
+// Envoy applying them on the same cores, count; without it no xDS client subscribes).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { startProbedServer } = require('../probed-server');
-const { ETCD_BIN, startEtcd } = require('../serving');
+const { ETCD_BIN, startEtcd, waitFor } = require('../serving');
 const { instance } = require('./admin');
+const { envoyCluster, startAdsEnvoy } = require('../envoy/ads-envoy');
 const { triple } = require('./stats');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -39,6 +43,7 @@ const INSTANCES = Number(process.env.INSTANCES ?? 100000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const CALLS = Number(process.env.CALLS ?? 3);
 const LOAD_BATCH = 2000;
+const SERVICES = Number(process.env.SERVICES ?? 1);
 const KINDS = (process.env.KINDS ?? 'replace-2000,replace-4000,new-2000,new-4000,heartbeat-2000,heartbeat-5000,heartbeat-10000').split(',');
 const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-stalls-'));
 const TOKEN = process.env.TOKEN === '1' ? 'batch-stalls-0123456789abcdef' : undefined;
@@ -65,17 +70,20 @@ async function call(admin, urlPath, body) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const ref = (i) => ({ service: 'big', id: `i${i}` });
+/** Instance i's service: `big`, or with SERVICES > 1 one of `big-0` ... spread round robin (each its own cluster). */
+const serviceOf = (i) => (SERVICES > 1 ? `big-${i % SERVICES}` : 'big');
+const ref = (i) => ({ service: serviceOf(i), id: `i${i}` });
+const member = (i, version) => ({ ...instance(i, version), service: serviceOf(i) });
 
 /** The body of one call of `kind`; `call` numbers the calls of a server so each differs from the last. */
 function callOf(kind, call, state) {
   const [what, n] = [kind.slice(0, kind.lastIndexOf('-')), Number(kind.slice(kind.lastIndexOf('-') + 1))];
   const from = (call * n) % (INSTANCES - n);
-  if (what === 'replace') return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => ({ ...instance(from + k, call % 2 ? 'stable' : 'gray'), metadata: { version: call % 2 ? 'stable' : 'gray', user: `u${from + k}-${call}` } })) } };
+  if (what === 'replace') return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => ({ ...member(from + k, call % 2 ? 'stable' : 'gray'), metadata: { version: call % 2 ? 'stable' : 'gray', user: `u${from + k}-${call}` } })) } };
   if (what === 'new') {
     const start = state.next;
     state.next += n;
-    return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => instance(start + k)) } };
+    return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => member(start + k)) } };
   }
   if (what === 'heartbeat') return { path: '/v1/heartbeats', body: { instances: Array.from({ length: n }, (_, k) => ref(from + k)) } };
   if (what === 'takeover') {
@@ -89,12 +97,19 @@ async function measureBuild(dist, name, results, etcd) {
   const store = etcd && { kind: 'etcd', endpoints: [etcd.endpoint], prefix: `/bench/${name}/` };
   const server = await startServer(dist, name, store);
   let other;
+  let envoy;
   try {
     const t0 = performance.now();
     for (let from = 0; from < INSTANCES; from += LOAD_BATCH) {
-      await call(server.admin, '/v1/instances/batch', { register: Array.from({ length: Math.min(LOAD_BATCH, INSTANCES - from) }, (_, k) => instance(from + k)) });
+      await call(server.admin, '/v1/instances/batch', { register: Array.from({ length: Math.min(LOAD_BATCH, INSTANCES - from) }, (_, k) => member(from + k)) });
     }
     console.error(`${name}: ${INSTANCES} loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    if (process.env.ENVOY === '1') {
+      const dir = fs.mkdtempSync(path.join(OUT, `${name}-envoy-`));
+      envoy = await startAdsEnvoy(server.xdsPort, dir);
+      const last = `${serviceOf(INSTANCES - 1)}.default`; // the last cluster Envoy learns of, with its share of the instances
+      await waitFor(`Envoy to hold the ${INSTANCES} endpoints`, async () => ((await envoyCluster(envoy, last)).members === Math.ceil(INSTANCES / SERVICES) ? true : undefined), 120_000);
+    }
     await sleep(2000);
     if (KINDS.some((k) => k.startsWith('takeover-'))) other = await startServer(dist, `${name}-other`, store);
     const state = { next: INSTANCES + 1_000_000, takenOver: 0 };
@@ -114,6 +129,7 @@ async function measureBuild(dist, name, results, etcd) {
       }
     }
   } finally {
+    envoy?.child.kill('SIGKILL');
     await Promise.all([server.stop(), other?.stop()]);
   }
 }
@@ -128,7 +144,7 @@ async function main() {
   } finally {
     etcd?.process.kill('SIGKILL');
   }
-  console.log(`\nbench/registry/batch-stalls: one call at a time into a ${INSTANCES}-instance service${TOKEN ? ', with a registration token' : ''}${etcd ? ', on etcd' : ''}; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  console.log(`\nbench/registry/batch-stalls: one call at a time into ${SERVICES > 1 ? `${INSTANCES} instances over ${SERVICES} services` : `a ${INSTANCES}-instance service`}${TOKEN ? ', with a registration token' : ''}${etcd ? ', on etcd' : ''}${process.env.ENVOY === '1' ? ', a real Envoy subscribed' : ''}; ${ROUNDS} rounds x ${CALLS} calls per kind; ms, min / median / max; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   DISTS.forEach((d, b) => console.log(`build ${String.fromCharCode(65 + b)}: ${d}`));
   console.log(`\n| call | ${DISTS.map((_, b) => `${String.fromCharCode(65 + b)} max loop delay | ${String.fromCharCode(65 + b)} own share | ${String.fromCharCode(65 + b)} call`).join(' | ')} |`);
   console.log(`|---|${DISTS.map(() => '---:|---:|---:').join('|')}|`);

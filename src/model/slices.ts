@@ -2,7 +2,7 @@
  * Work that yields between steps (a generator), so a large job (a 100,000-endpoint
  * ClusterLoadAssignment: about 100 ms of CPU; sorting a million store entries: about 75 ms)
  * runs without holding the event loop that serves ext_proc: in slices of `SLICE_MS` between
- * turns, or to the end when a caller needs the result at once.
+ * turns (all such work together: see `sliced`), or to the end when a caller needs the result at once.
  */
 export type Steps<T> = Generator<void, T, void>;
 
@@ -49,25 +49,76 @@ export async function resultInSlices<T>(steps: Steps<T>): Promise<T> {
 }
 
 /**
+ * Sliced work shares one budget per event-loop turn: jobs started together (5,000 small
+ * ClusterLoadAssignments after one registration batch over as many services) each ran a slice
+ * of their own in the same turn, and held the loop for 200-300 ms. A job runs at once while the
+ * turn's budget lasts; else it waits in `waiting`, which `resume` serves in order, a turn at a
+ * time, starting each turn's budget over.
+ */
+let spentThisTurn = 0;
+const waiting: Array<(() => boolean) | undefined> = [];
+let waitingHead = 0;
+let resumeQueued = false;
+
+function spend(ms: number): void {
+  spentThisTurn += ms;
+  queueResume(); // also starts the next turn's budget over when no job waits
+}
+
+function queueResume(): void {
+  if (resumeQueued) return;
+  resumeQueued = true;
+  setImmediate(resume);
+}
+
+/** Runs waiting jobs, first come first served, while this turn's budget lasts; one not done goes to the back. */
+function resume(): void {
+  resumeQueued = false;
+  spentThisTurn = 0;
+  while (waitingHead < waiting.length && spentThisTurn < SLICE_MS) {
+    const job = waiting[waitingHead]!;
+    waiting[waitingHead++] = undefined; // a queue read from its head: no shift() over thousands
+    if (!job()) waiting.push(job);
+  }
+  if (waitingHead === waiting.length) waiting.length = waitingHead = 0;
+  else queueResume();
+}
+
+/**
  * The driver of both, taking the result from the last `next()`. Not a generator made per call
  * around `steps` to catch their result: V8 kept what such a closure caught alive after it
  * returned, often through two scavenges, so every heartbeat body of 2,000 entries read through
  * it went to the old generation (docs/PERFORMANCE.md, "Promoted by a generator closure").
  */
-async function sliced<T>(steps: Steps<T>): Promise<{ result: T; busy: number }> {
-  let busy = 0;
-  for (;;) {
-    const sliceStart = performance.now();
-    let now = sliceStart;
-    let next: IteratorResult<void, T>;
-    do {
-      next = steps.next();
-      now = performance.now();
-    } while (!next.done && now < sliceStart + SLICE_MS);
-    busy += now - sliceStart;
-    if (next.done) return { result: next.value, busy };
-    await yieldTurn();
-  }
+function sliced<T>(steps: Steps<T>): Promise<{ result: T; busy: number }> {
+  return new Promise((resolve, reject) => {
+    let busy = 0;
+    /** One slice, at least one step, while the turn's budget lasts; true when the steps are done (or threw). */
+    const slice = (): boolean => {
+      const sliceStart = performance.now();
+      const until = sliceStart + SLICE_MS - spentThisTurn;
+      let now = sliceStart;
+      let next: IteratorResult<void, T>;
+      try {
+        do {
+          next = steps.next();
+          now = performance.now();
+        } while (!next.done && now < until);
+      } catch (error) {
+        spend(performance.now() - sliceStart);
+        reject(error);
+        return true;
+      }
+      spend(now - sliceStart);
+      busy += now - sliceStart;
+      if (next.done) resolve({ result: next.value, busy });
+      return next.done === true;
+    };
+    if (spentThisTurn >= SLICE_MS || !slice()) {
+      waiting.push(slice);
+      queueResume();
+    }
+  });
 }
 
 /** Items between two yields of a loop over many (endpoints, instances): about a millisecond of work. */

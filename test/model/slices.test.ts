@@ -1,4 +1,4 @@
-import { mergeSorted, runToEnd, sortInSlices, sortInSteps } from '../../src/model/slices';
+import { mergeSorted, resultInSlices, runInSlices, runToEnd, sortInSlices, sortInSteps, type Steps } from '../../src/model/slices';
 
 const byKey = (a: { key: string }, b: { key: string }): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 const keyBefore = (a: { key: string }, b: { key: string }): boolean => a.key < b.key;
@@ -29,4 +29,41 @@ test('mergeSorted merges two sorted arrays, ties from the first', () => {
   expect(mergeSorted([], [{ key: 'b' }], keyBefore)).toEqual([{ key: 'b' }]);
   const tie = mergeSorted([{ key: 'a', from: 'left' }], [{ key: 'a', from: 'right' }], keyBefore);
   expect(tie.map((e) => e.from)).toEqual(['left', 'right']);
+});
+
+test('jobs started together share one slice budget per turn, and each still ends with its result', async () => {
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  let stepsBeforeTheNextTurn: number | undefined;
+  let steps = 0;
+  setImmediate(() => (stepsBeforeTheNextTurn ??= steps));
+  function* job(id: number): Steps<number> {
+    for (let i = 0; i < 2; i++) {
+      busy(0.3);
+      steps++;
+      yield;
+    }
+    return id;
+  }
+  // 100 jobs of 0.6 ms each: 60 ms of work that used to run a slice each in this very turn.
+  const results = await Promise.all(Array.from({ length: 100 }, (_, id) => resultInSlices(job(id))));
+  expect(results).toEqual(Array.from({ length: 100 }, (_, id) => id));
+  expect(steps).toBe(200);
+  expect(stepsBeforeTheNextTurn).toBeLessThanOrEqual(4); // about 1 ms of 0.3 ms steps, however slow the machine
+});
+
+test('a job whose steps throw rejects, and the jobs waiting behind it go on', async () => {
+  function* failing(): Steps<number> {
+    yield;
+    throw new Error('step failed');
+  }
+  function* fine(): Steps<number> {
+    yield;
+    return 7;
+  }
+  const [failed, ended] = await Promise.allSettled([runInSlices(failing()), resultInSlices(fine())]);
+  expect(failed).toEqual({ status: 'rejected', reason: new Error('step failed') });
+  expect(ended).toEqual({ status: 'fulfilled', value: 7 });
 });
