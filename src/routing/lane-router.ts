@@ -17,7 +17,7 @@ const FIELDS = ['enabled', 'key', 'services', 'strict'];
 const NOTES = { tagged: 'lane', untagged: 'baseline' };
 const REJECT_NO_BASELINE: RouteResult = {
   kind: 'final',
-  decision: { kind: 'reject', status: 503, body: 'no baseline instance for this lane' },
+  decision: { kind: 'reject', status: 503, body: "no baseline instance (each instance of the service is in a lane), and the request's lane, if any, has no healthy one" },
   note: 'lane: no lane or baseline instance, strict',
 };
 

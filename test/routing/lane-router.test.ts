@@ -50,7 +50,7 @@ test('a service without lane instances gets no opinion', () => {
 
 test('no baseline: no opinion, or 503 when strict', () => {
   expect(decide(setup().engine, 'lanes-only')).toEqual({ kind: 'pass', reason: 'no labels chosen: the whole cluster serves' });
-  expect(decide(setup({ enabled: true, strict: true }).engine, 'lanes-only')).toEqual({ kind: 'reject', status: 503, body: 'no baseline instance for this lane' });
+  expect(decide(setup({ enabled: true, strict: true }).engine, 'lanes-only')).toEqual({ kind: 'reject', status: 503, body: "no baseline instance (each instance of the service is in a lane), and the request's lane, if any, has no healthy one" });
   // The lane itself still serves its own traffic.
   expect(decide(setup({ enabled: true, strict: true }).engine, 'lanes-only', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'subset', labels: { env: 'dev1' } });
 });
