@@ -133,19 +133,22 @@ paths['/v1/rules/check'] = {
     responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), ...body, ...common },
   },
 };
+const configIfMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: "the router's etag as GET /v1/routers gave it: refused with 412 once its config changed" };
+const configChanged = { '412': error("If-Match named another config than the router's current one (nothing was changed)") };
 paths['/v1/routers/{name}/config'] = {
   put: {
     summary: "push a router's configuration",
-    parameters: [pathParam('name')],
+    parameters: [pathParam('name'), configIfMatch],
     requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: "the router's configuration (docs/ROUTERS.md); unknown fields are refused" } } } },
-    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), '404': error('no such router'), ...body, ...writes },
+    responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), '404': error('no such router'), ...configChanged, ...body, ...writes },
   },
   delete: {
     summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults)",
-    parameters: [pathParam('name')],
+    parameters: [pathParam('name'), configIfMatch],
     responses: {
       '200': answer('{"status":"withdrawn"}, or {"status":"not-stored"} when no pushed config was stored (a retried DELETE): either way the router runs its configuration file\'s', 'Status'),
       '404': error('no such router'),
+      ...configChanged,
       ...writes,
     },
   },

@@ -52,7 +52,17 @@ export const SCHEMAS = {
       chain: {
         type: 'array',
         description: 'the routers in the order they run, each with its configuration (null: never configured)',
-        items: { type: 'object', properties: { name: { type: 'string' }, order: { type: 'number' }, config: { type: ['object', 'null'], additionalProperties: true } }, required: ['name', 'order', 'config'], additionalProperties: false },
+        items: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            order: { type: 'number' },
+            config: { type: ['object', 'null'], additionalProperties: true },
+            etag: { type: 'string', description: 'the config as an entity tag: a PUT or DELETE of the config with If-Match set to it is refused (412) once the config changed' },
+          },
+          required: ['name', 'order', 'config', 'etag'],
+          additionalProperties: false,
+        },
       },
     },
     required: ['routers', 'chain'],

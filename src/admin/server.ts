@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -182,7 +183,7 @@ export class AdminServer {
     }, 'admin-write');
     this.route('GET', '/v1/routers', (_q, res) => {
       const configs = deps.routerConfigs();
-      const chain = deps.engine.routerChain.map(({ name, order }) => ({ name, order, config: configs[name] ?? null }));
+      const chain = deps.engine.routerChain.map(({ name, order }) => ({ name, order, config: configs[name] ?? null, etag: configTag(configs[name]) }));
       send(res, 200, serialize.routers({ routers: chain.map((r) => r.name), chain }));
     });
     this.route('GET', '/v1/rules/history', (_q, res) => {
@@ -220,6 +221,7 @@ export class AdminServer {
     this.route('PUT', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
       if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
       const config = await readJson(req);
+      checkConfigTag(req.headers['if-match'], name!, deps.routerConfigs()[name!]);
       if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new HttpError(400, `a router config is a JSON object, got ${Array.isArray(config) ? 'an array' : JSON.stringify(config)}`);
       try {
         await deps.pushRouterConfig(name!, config);
@@ -229,8 +231,9 @@ export class AdminServer {
       }
       send(res, 200, serialize.status({ status: 'configured' }));
     }, 'admin-write');
-    this.route('DELETE', '/v1/routers/([^/]+)/config', async (_q, res, [name]) => {
+    this.route('DELETE', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
       if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
+      checkConfigTag(req.headers['if-match'], name!, deps.routerConfigs()[name!]);
       // Nothing stored is what a DELETE asks for: a retry whose first answer was lost must not read as a failure.
       const withdrawn = await deps.withdrawRouterConfig(name!);
       send(res, 200, serialize.status({ status: withdrawn ? 'withdrawn' : 'not-stored' }));
@@ -616,6 +619,17 @@ export class AdminServer {
  * An empty document is a valid empty rule set, but an empty body is nearly always a mistake
  * (curl sends one when its `@file` is missing) that would delete every rule on every replica.
  */
+/** A router config as an entity tag (GET /v1/routers gives it per router): equal configs, equal tags. */
+function configTag(config: unknown): string {
+  return `"${createHash('sha256').update(JSON.stringify(config ?? null)).digest('base64url').slice(0, 16)}"`;
+}
+
+/** An editor that read one config replaces that one only: a change made since would be undone unseen (412). */
+function checkConfigTag(ifMatch: string | undefined, name: string, current: unknown): void {
+  if (ifMatch === undefined || ifMatch.trim() === '*' || ifMatch.trim() === configTag(current)) return;
+  throw new HttpError(412, `router ${name}'s config changed since it was read (If-Match ${JSON.stringify(ifMatch.slice(0, 40))}, now ${configTag(current)}): nothing was changed; read it and try again`);
+}
+
 /** `If-Match: "N"` (GET /v1/rules's ETag) as N; `*` or no header, undefined. */
 function ifMatchVersion(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;

@@ -104,7 +104,7 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('GET', '/ui/assets/{file}', '/ui/assets/nosuch.js')).status).toBe(404);
     expect((await call('HEAD', '/ui/assets/{file}', '/ui/assets/nosuch.js')).status).toBe(404);
     expect((await call('GET', '/v1/routers', '/v1/routers')).json.routers).toContain('lane');
-    expect((await call('GET', '/v1/routers', '/v1/routers')).json.chain[0]).toEqual({ name: 'lane', order: 100, config: {} });
+    expect((await call('GET', '/v1/routers', '/v1/routers')).json.chain[0]).toEqual({ name: 'lane', order: 100, config: {}, etag: expect.stringMatching(/^"[\w-]{16}"$/) });
     expect((await call('GET', '/v1/rules/history', '/v1/rules/history')).json.versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
     expect((await call('HEAD', '/v1/rules/history', '/v1/rules/history')).status).toBe(200);
     const checked = await call('POST', '/v1/rules/check', '/v1/rules/check', 'rules:\n  - name: r\n    service: shop\n    destinations:\n      - { name: d, labels: { version: v1 }, weight: -1 }\n', 'application/yaml');

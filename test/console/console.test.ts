@@ -321,6 +321,17 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     await until(async () => JSON.stringify((await api(env.admin, 'GET', '/v1/routers')).json.chain[0].config) === '{"key":"env"}', 'the lane config to be live');
     await expectAccessible(page, 'routers');
     await screenshot(page, 'routers');
+
+    // Someone pushes lane's config through the API meanwhile: this page's push must not undo it unseen.
+    expect((await api(env.admin, 'PUT', '/v1/routers/lane/config', { key: 'env', strict: true })).status).toBe(200);
+    await lane.getByLabel('Configuration of lane (JSON)').fill('{"key": "env", "enabled": false}');
+    await lane.getByRole('button', { name: 'Push lane configuration' }).click();
+    await until(async () => (await lane.getByRole('alert').count()) > 0, 'the push to be refused');
+    expect(await lane.getByRole('alert').textContent()).toBe('The configuration changed since this page showed it; nothing was pushed. Now: {"key":"env","strict":true}. Push again to replace it with yours.');
+    expect((await api(env.admin, 'GET', '/v1/routers')).json.chain[0].config).toEqual({ key: 'env', strict: true });
+    await lane.getByRole('button', { name: 'Push lane configuration' }).click();
+    await until(async () => (await lane.getByRole('status').count()) > 0, 'the second push');
+    expect((await api(env.admin, 'GET', '/v1/routers')).json.chain[0].config).toEqual({ key: 'env', enabled: false });
   });
 
   it('is readable on a narrow window: no page-wide horizontal scrolling on any page', async () => {

@@ -67,3 +67,24 @@ test('a withdrawn push gives the router back the configuration file\'s config, o
     await (again ?? env).app.stop();
   }
 });
+
+test("If-Match: a push or withdrawal naming the etag read changes the config only while it is unchanged (412 otherwise)", async () => {
+  const env = await startApp();
+  try {
+    const etag = async (): Promise<string> => (await api(env.admin, 'GET', '/v1/routers')).json.chain.find((r: { name: string }) => r.name === 'lane').etag;
+    const send = (method: string, ifMatch: string, config?: object) =>
+      fetch(`${env.admin}/v1/routers/lane/config`, { method, headers: { 'if-match': ifMatch, ...(config && { 'content-type': 'application/json' }) }, body: config && JSON.stringify(config) });
+    const read = await etag();
+    expect((await send('PUT', read, { enabled: true, key: 'env' })).status).toBe(200);
+    expect(await etag()).not.toBe(read);
+    const stale = await send('PUT', read, { enabled: false }); // a second editor that read the first config
+    expect(stale.status).toBe(412);
+    expect(((await stale.json()) as { error: string }).error).toMatch(/^router lane's config changed since it was read \(If-Match .*\): nothing was changed; read it and try again$/);
+    expect((await send('DELETE', read)).status).toBe(412);
+    expect((await api(env.admin, 'GET', '/v1/routers')).json.chain[0].config).toEqual({ enabled: true, key: 'env' });
+    expect((await send('DELETE', await etag())).status).toBe(200);
+    expect((await send('PUT', '*', { enabled: true })).status).toBe(200);
+  } finally {
+    await env.app.stop();
+  }
+});

@@ -114,7 +114,7 @@ export interface Split {
   series: Array<{ destination: string; outcome: string; counts: number[] }>;
 }
 
-export interface RouterEntry { name: string; order: number; config: unknown }
+export interface RouterEntry { name: string; order: number; config: unknown; etag: string }
 
 /**
  * `k=v` pairs, one per line (or comma-separated), into an object; blank lines are skipped.

@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
-import { api, type RouterEntry } from '../api';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, type RouterEntry } from '../api';
 import { describe, useLoad } from '../hooks';
 
 export function RoutersPage() {
@@ -18,6 +18,9 @@ export function RoutersPage() {
 
 function RouterCard({ router, pushed }: { router: RouterEntry; pushed: () => void }) {
   const [text, setText] = useState(JSON.stringify(router.config ?? {}, null, 2));
+  /** The config this edit began from: the server refuses a push once it changed (If-Match), as it would be undone unseen. */
+  const [base, setBase] = useState(router.etag);
+  useEffect(() => setBase(router.etag), [router.etag]);
   const [status, setStatus] = useState<{ ok: boolean; text: string } | undefined>(undefined);
   const id = `router-${router.name}`;
   const push = async (): Promise<void> => {
@@ -29,12 +32,21 @@ function RouterCard({ router, pushed }: { router: RouterEntry; pushed: () => voi
       return;
     }
     try {
-      await api('PUT', `/v1/routers/${encodeURIComponent(router.name)}/config`, JSON.stringify(config));
+      await api('PUT', `/v1/routers/${encodeURIComponent(router.name)}/config`, JSON.stringify(config), 'application/json', { 'if-match': base });
       setStatus({ ok: true, text: 'Configured.' });
-      pushed();
+      pushed(); // the chain again, with this config's etag
     } catch (e) {
-      setStatus({ ok: false, text: describe(e as Error) });
+      if (!(e instanceof ApiError && e.status === 412)) return setStatus({ ok: false, text: describe(e as Error) });
+      const now = await current().catch(() => undefined);
+      if (now) setBase(now.etag);
+      setStatus({ ok: false, text: `The configuration changed since this page showed it; nothing was pushed. Now: ${JSON.stringify(now?.config ?? null)}. Push again to replace it with yours.` });
     }
+  };
+  const current = async (): Promise<RouterEntry> => {
+    const { chain } = await api<{ chain: RouterEntry[] }>('GET', '/v1/routers');
+    const entry = chain.find((r) => r.name === router.name);
+    if (!entry) throw new Error(`router ${router.name} is no longer in the chain`);
+    return entry;
   };
   return (
     <li class="router" data-router={router.name}>
