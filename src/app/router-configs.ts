@@ -51,6 +51,7 @@ export class RouterConfigs {
     const { entries, revision } = await this.store.list(ROUTERS_PREFIX);
     const stored = new Map(entries.map((e) => [e.key.slice(ROUTERS_PREFIX.length), JSON.parse(e.value) as unknown]));
     const refusedStored: { router: string; error: Error }[] = [];
+    const refusedFile: string[] = [];
     for (const [name, router] of this.byName) {
       if (stored.has(name)) {
         try {
@@ -67,10 +68,13 @@ export class RouterConfigs {
         router.configure(config);
       } catch (error) {
         const from = this.fromConfigFile.has(name) ? 'from the configuration file' : '(none in the configuration file: {})';
-        throw new Error(`routers: router ${name} refused its config ${from}: ${(error as Error).message}`);
+        refusedFile.push(`routers: router ${name} refused its config ${from}: ${(error as Error).message}`);
+        continue;
       }
       this.current.set(name, config);
     }
+    // Every router's refusal at once: fixing them one start at a time would take as many starts.
+    if (refusedFile.length > 0) throw new Error(refusedFile.join('\n'));
     this.unwatch = this.store.watch(ROUTERS_PREFIX, revision, (event) => this.apply(event));
     const overridden = [...fromConfigFile.keys()].filter((name) => stored.has(name) && JSON.stringify(stored.get(name)) !== JSON.stringify(fromConfigFile.get(name)));
     return { overridden, refusedStored };

@@ -53,9 +53,12 @@ test("a stored config the router's module now refuses is skipped at start for th
   }
 });
 
-test("a custom router's config in the configuration file that it refuses stops the start, naming the router", async () => {
+test("a custom router's config in the configuration file that it refuses stops the start, naming the router, and every other router refusing its own", async () => {
   await expect(startApp({ routers: [{ name: undefined, module: path.join(__dirname, 'fixtures/version-pin-router.js'), config: { header: 42 } }] })).rejects.toThrow(
     'routers: router version-pin refused its config from the configuration file: version-pin.header: must be a lower-case header name',
+  );
+  await expect(startApp({ routers: [{ name: 'lane', module: undefined, config: { colour: 'red' } }, { name: undefined, module: path.join(__dirname, 'fixtures/version-pin-router.js'), config: { header: 42 } }] })).rejects.toThrow(
+    /^routers: router lane refused its config from the configuration file: .*colour.*\nrouters: router version-pin refused its config from the configuration file: version-pin.header: must be a lower-case header name$/,
   );
 });
 

@@ -48,7 +48,7 @@ export function ExplainPage() {
       const cookies = parsePairs(form.cookies, '=');
       if (Object.keys(cookies).length) headers['cookie'] = Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; ');
       const query = new URLSearchParams(parsePairs(form.query, '=')).toString();
-      const body: ExplainRequest = { service: form.service, method: form.method, path: form.path + (query ? `?${query}` : ''), headers, side: form.side as ExplainRequest['side'] };
+      const body: ExplainRequest = { service: form.service, method: form.method, path: form.path + (query ? `${form.path.includes('?') ? '&' : '?'}${query}` : ''), headers, side: form.side as ExplainRequest['side'] };
       const transitive = form.callerTransitive.split(/[\s,]+/).filter((name) => name !== '');
       if (form.callerService) body.caller = { service: form.callerService, ...(form.callerNamespace && { namespace: form.callerNamespace }), labels: parsePairs(form.callerLabels, '='), ...(transitive.length > 0 && { transitive }) };
       if (form.sourceAddress.trim()) body.sourceAddress = form.sourceAddress.trim();
