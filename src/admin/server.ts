@@ -42,7 +42,7 @@ export interface RulesPort {
   /** Set while rules come from a watched file: the API may then not change them. */
   readonly file: string | undefined;
   /** Validates and stores a new rule document; an invalid one changes nothing. */
-  update(text: string, origin: string): Promise<{ ok: true; version: number } | { ok: false; message: string; conflict?: true }>;
+  update(text: string, origin: string, expected?: number): Promise<{ ok: true; version: number } | { ok: false; message: string; conflict?: true; precondition?: true }>;
   /** Validates a document without storing it. */
   check(text: string): Promise<readonly RuleError[]>;
   /** Documents applied on this replica, newest first. */
@@ -170,11 +170,11 @@ export class AdminServer {
         rulesRefused.inc();
         throw new HttpError(400, BLANK_RULES);
       }
-      // An editor that read version N replaces N only: a change made since would be undone unseen.
+      // An editor that read version N replaces N only: a change made since would be undone unseen (checked again where it is stored).
       const live = deps.rules.snapshot.version;
       if (expected !== undefined && expected !== live) throw new HttpError(412, `the rules are at version ${live}, not ${expected} (If-Match): nothing was stored; read them and try again`);
-      const result = await deps.rules.update(text, 'api');
-      if (!result.ok && result.conflict) throw new HttpError(409, result.message);
+      const result = await deps.rules.update(text, 'api', expected);
+      if (!result.ok && result.conflict) throw new HttpError(result.precondition ? 412 : 409, result.message);
       if (!result.ok) {
         rulesRefused.inc();
         throw new HttpError(400, 'rules rejected; the previous rules keep serving', result.message.split('\n'));

@@ -23,10 +23,17 @@ interface StoredRules {
 export type RuleUpdate =
   | { ok: true; version: number }
   | { ok: false; errors: RuleError[]; message: string }
-  /** Another update was stored since this replica last applied one (its version is `version`): nothing was stored. */
-  | { ok: false; conflict: true; version: number; message: string };
+  /**
+   * Another update was stored since this replica last applied one (its version is `version`), or
+   * (`precondition`) since the version the caller read: nothing was stored.
+   */
+  | { ok: false; conflict: true; precondition?: true; version: number; message: string };
 
 const KEEPING = 'the previous rules keep serving';
+
+function preconditionFailed(version: number, expected: number): RuleUpdate {
+  return { ok: false, conflict: true, precondition: true, version, message: `the rules are at version ${version}, not ${expected} (If-Match): nothing was stored; read them and try again` };
+}
 /** A rules file's text replaces what another writer stored meanwhile: tries after a conflict before it counts as a failure. */
 const FILE_CONFLICT_TRIES = 3;
 
@@ -170,10 +177,11 @@ export class RulesSource {
 
   /**
    * Validates and, if valid, stores a new rule document. Resolves once it is durable and compiled;
-   * with a conflict when another update was stored since this replica applied the last one.
+   * with a conflict when another update was stored since this replica applied the last one, or
+   * since version `expected` (an editor's If-Match: stored only on top of what it read).
    */
-  update(text: string, origin: string): Promise<RuleUpdate> {
-    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, KEEPING, false));
+  update(text: string, origin: string, expected?: number): Promise<RuleUpdate> {
+    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, KEEPING, false, expected));
   }
 
   private async loggingStoreFailure(origin: string, store: () => Promise<RuleUpdate>): Promise<RuleUpdate> {
@@ -199,7 +207,7 @@ export class RulesSource {
    * file's retries say which attempt failed). `fromFile`: the outcome is the rules file's, so
    * `lastReload` tells it.
    */
-  private async validateAndStore(text: string, origin: string, refused: string, fromFile: boolean): Promise<RuleUpdate> {
+  private async validateAndStore(text: string, origin: string, refused: string, fromFile: boolean, expected?: number): Promise<RuleUpdate> {
     if (text === this.stored.text) {
       // Already valid and live: a bad edit reverted to it is an update that is in force again.
       if (fromFile) this.lastReloadValue = { ok: true, at: Date.now() };
@@ -213,11 +221,14 @@ export class RulesSource {
     }
     this.validated = { text, document: checked.document };
     await this.settled();
+    // Checked against what the store holds now, and held by putIf's comparison below: no write lands between.
+    if (expected !== undefined && this.storedVersion !== expected) return preconditionFailed(this.storedVersion, expected);
     const version = this.storedVersion + 1;
     // Only if no other update was stored meanwhile: two would both be `version` and one lost.
     if ((await this.store.putIf(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules), this.storedValue)) === undefined) {
       await this.settled();
       if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // the other writer stored this very text
+      if (expected !== undefined) return preconditionFailed(this.storedVersion, expected);
       return { ok: false, conflict: true, version: this.storedVersion, message: `the rules changed meanwhile (version ${this.storedVersion}); read them and try again` };
     }
     await this.applying;

@@ -52,8 +52,11 @@ export async function resultInSlices<T>(steps: Steps<T>): Promise<T> {
  * Sliced work shares one budget per event-loop turn: jobs started together (5,000 small
  * ClusterLoadAssignments after one registration batch over as many services) each ran a slice
  * of their own in the same turn, and held the loop for 200-300 ms. A job runs at once while the
- * turn's budget lasts; else it waits in `waiting`, which `resume` serves in order, a turn at a
- * time, starting each turn's budget over.
+ * budget lasts; else it waits in `waiting`, which `resume` (one immediate per turn) serves in
+ * order, starting the budget over. So sliced work holds a loop iteration about 2 ms at most: a
+ * budget spent in an I/O or timer callback, and the next in the check phase.
+ * Steps another caller may run to the end meanwhile (`runToEnd`) resolve with no result and no
+ * error of theirs: such a caller checks the outcome itself (CachedResource.prepare).
  */
 let spentThisTurn = 0;
 const waiting: Array<(() => boolean) | undefined> = [];
@@ -81,7 +84,14 @@ function resume(): void {
     if (!job()) waiting.push(job);
   }
   if (waitingHead === waiting.length) waiting.length = waitingHead = 0;
-  else queueResume();
+  else {
+    if (waitingHead > 1024 && waitingHead * 2 > waiting.length) {
+      // Jobs that go round leave holes at the head.
+      waiting.splice(0, waitingHead);
+      waitingHead = 0;
+    }
+    queueResume();
+  }
 }
 
 /**

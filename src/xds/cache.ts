@@ -119,7 +119,11 @@ export class CachedResource {
   prepare(): Promise<number> {
     if (this.ready) return Promise.resolve(0);
     if (!this.steps) return Promise.resolve(this.version).then(() => 0); // eager: only its hash was left
-    return (this.preparing ??= runInSlices(this.steps));
+    // A getter may have run the steps to the end meanwhile (`finish`): then only `hash` tells whether they succeeded.
+    return (this.preparing ??= runInSlices(this.steps).then((busy) => {
+      if (this.hash === undefined) throw new Error(`${this.name}: building the resource failed`);
+      return busy;
+    }));
   }
 
   private *work(build: () => Steps<Uint8Array>): Steps<void> {
@@ -255,7 +259,7 @@ export class ResourceCache {
     if (!current || current.ready) return Promise.resolve();
     const wait = (table.restUntil.get(name) ?? 0) - performance.now();
     const run = (resource: CachedResource) => resource.prepare().then((busyMs) => ({ resource, busyMs }));
-    // Without a wait the first slice runs now: a resource built within one (about a millisecond) is ready before this returns.
+    // Without a wait the first slice runs now while the turn's slice budget lasts (model/slices.ts): a resource built within it is ready before this returns.
     const started = wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)).then(() => {
       const latest = table.entries.get(name);
       return latest && run(latest);

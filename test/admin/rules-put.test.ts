@@ -50,3 +50,18 @@ test('If-Match: a PUT naming the version it read is stored only while that versi
   const malformed = await put('W/"3"', RULES);
   expect([malformed.status, ((await malformed.json()) as { error: string }).error]).toEqual([400, `If-Match must be the rules' version as GET /v1/rules's ETag gives it ("3"), got "W/\\"3\\""`]);
 });
+
+test('If-Match: of several PUTs racing with the version they all read, exactly one is stored; the others answer 412', async () => {
+  for (let round = 0; round < 3; round++) {
+    const { version } = (await api(env.admin, 'GET', '/v1/rules')).json as { version: number };
+    const answers = await Promise.all(Array.from({ length: 6 }, async (_, i) => {
+      // Staggered by a millisecond or two: each arrives while an earlier one may be mid-store.
+      await new Promise((resolve) => setTimeout(resolve, i % 3));
+      const response = await fetch(`${env.admin}/v1/rules`, { method: 'PUT', headers: { 'content-type': 'application/yaml', 'if-match': `"${version}"` }, body: `rules:\n  - { name: race${round}-${i}, service: shop, destinations: [{ name: d, labels: { v: "${i}" } }] }\n` });
+      return response.status;
+    }));
+    expect(answers.filter((s) => s === 200)).toHaveLength(1);
+    expect(answers.filter((s) => s === 412)).toHaveLength(5);
+    expect((await api(env.admin, 'GET', '/v1/rules')).json.version).toBe(version + 1);
+  }
+});

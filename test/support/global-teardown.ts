@@ -1,9 +1,12 @@
+import type { TestRun } from './global-setup';
 import { removeRunTemp } from './run-temp';
-import type { transpileCli } from './transpile';
 
 export default function globalTeardown(): void {
-  const run = (globalThis as { metarouteTestRun?: { bin: ReturnType<typeof transpileCli>; tempRoot: string } }).metarouteTestRun;
+  const run = (globalThis as { metarouteTestRun?: TestRun }).metarouteTestRun;
   if (!run) return;
-  run.bin.cleanup();
+  run.bin?.cleanup();
   removeRunTemp(run.tempRoot);
+  // `jest --watch` runs the setup again in this process: it must start from the TMPDIR it found.
+  if (run.tmpdirBefore === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = run.tmpdirBefore;
 }

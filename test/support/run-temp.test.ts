@@ -9,6 +9,7 @@ describe("the test run's temporary folder", () => {
   });
 
   it('is removed with what tests left in it, without following links out of it', () => {
+    const before = process.env.TMPDIR;
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'outside-'));
     try {
       const root = makeRunTemp();
@@ -18,6 +19,7 @@ describe("the test run's temporary folder", () => {
       expect(fs.existsSync(root)).toBe(false);
       expect(fs.existsSync(outside)).toBe(true);
     } finally {
+      process.env.TMPDIR = before; // makeRunTemp pointed it into the folder just removed
       fs.rmSync(outside, { recursive: true });
     }
   });
