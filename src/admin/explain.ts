@@ -1,4 +1,5 @@
 import { EXT_PROC_ATTRIBUTES, NO_CALLER } from '../context/request-context';
+import { keyList } from '../extproc/caller';
 import { decideRequestHeaders, type DecideOptions, type Verdict } from '../extproc/decide';
 import type { Decision, Mutation } from '../model/decision';
 import type { HeaderList } from '../model/headers';
@@ -73,9 +74,9 @@ export function parseExplainRequest(body: unknown): ExplainRequest {
   return body as ExplainRequest;
 }
 
-/** Transitive keys as the live path reads x-metaroute-caller-transitive: comma lists split, trimmed, empty ones dropped. */
+/** Transitive keys as the live path reads x-metaroute-caller-transitive, each entry possibly a comma list. */
 function transitiveKeys(keys: readonly string[] = []): string[] {
-  return keys.flatMap((k) => k.split(',')).map((k) => k.trim()).filter((k) => k !== '');
+  return keys.flatMap(keyList);
 }
 
 /** The label-key sets xDS serves as a service's subset selectors (`namespace/service`). */

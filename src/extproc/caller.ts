@@ -69,10 +69,15 @@ export function parseLabelList(text: string): Labels {
 
 /** The keys outbound calls carry on; each must be one of the caller's labels, as the agent requires of `metaroute.transitive`. */
 function transitiveKeys(transitive: string, labels: Labels): { transitive?: string[] } {
-  const keys = transitive.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const keys = keyList(transitive);
   const missing = keys.filter((k) => !Object.hasOwn(labels, k));
   if (missing.length > 0) throw new StreamMetadataError(`${CALLER_TRANSITIVE} names ${missing.map(quoted).join(', ')}, not among ${CALLER_LABELS}: nothing to carry on`);
   return keys.length > 0 ? { transitive: keys } : {};
+}
+
+/** `env, user` as x-metaroute-caller-transitive writes keys: split at commas, trimmed, empty ones dropped. */
+export function keyList(text: string): string[] {
+  return text.split(',').map((k) => k.trim()).filter((k) => k !== '');
 }
 
 const quoted = (text: string): string => JSON.stringify(text.slice(0, 64));
