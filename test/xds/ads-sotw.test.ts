@@ -29,9 +29,10 @@ afterEach(async () => {
 type Answer = Awaited<ReturnType<XdsTestClient['next']>>;
 
 /**
- * The next EDS response, past one that resent a CLA the client holds: a CLA whose build
- * outlasts its first 1 ms slice (a busy machine) goes out at its newest finished version, the
- * new one once that response is ACKed (docs/XDS.md). `held`: the bytes the client holds.
+ * The next EDS response, past one that resent a CLA the client holds: a CLA whose build is not
+ * done within its first slice (a busy machine, or the turn's slice budget spent on other work)
+ * goes out at its newest finished version, the new one once that response is ACKed
+ * (docs/XDS.md). `held`: the bytes the client holds.
  */
 async function pastResend(c: XdsTestClient, response: Answer, held: Buffer, subscribed: string[]): Promise<Answer> {
   if (!response.resources[0]!.bytes.equals(held)) return response;
@@ -201,7 +202,7 @@ describe('SotW ADS', () => {
     const newest = new Map(r2.resources.map((r) => [r.name, r]));
     c.ack(r2, ['shop.default', 'cart.default']);
     if (newest.size === 1) {
-      // A build outlasted its first 1 ms slice (a busy machine): what was built went out, the rest follows the ACK.
+      // A build was not done within its first slice (a busy machine, or the turn's budget spent): what was built went out, the rest follows the ACK.
       const r3 = await c.next();
       for (const r of r3.resources) newest.set(r.name, r);
       c.ack(r3, ['shop.default', 'cart.default']);
