@@ -549,5 +549,13 @@ describeWith(CHROMIUM, 'web console: an operator\'s edits and inputs (Chromium)'
     await until(async () => (await rows.count()) === 1, 'the filter');
     expect(await rows.first().textContent()).toContain('default/svc-299');
     expect(await page.getByTestId('services-shown').textContent()).toBe('1 of 302 services match.');
+
+    // Explain suggests at most 50 services, those containing what was typed.
+    await page.goto(`${ui}#/explain`);
+    const options = page.locator('#explain-services option');
+    await until(async () => (await options.count()) === 50, 'the first 50 suggestions');
+    await page.getByLabel('Service (cluster)').fill('svc-29');
+    await until(async () => (await options.count()) === 11, 'the suggestions for svc-29');
+    expect(await options.evaluateAll((list) => list.map((o) => o.getAttribute('value')))).toContain('svc-299.default');
   });
 });

@@ -28,6 +28,18 @@ function HeaderChanges({ mutation }: { mutation: Explanation['headerMutation'] }
   );
 }
 
+/** Suggestions drawn per keystroke: all of 10,000 services took the page 1.6 s to type six characters. */
+const MAX_SUGGESTIONS = 50;
+
+function suggestions(services: ReadonlyArray<{ cluster: string }>, typed: string): string[] {
+  const out: string[] = [];
+  for (const { cluster } of services) {
+    if (out.length === MAX_SUGGESTIONS) break;
+    if (cluster.includes(typed)) out.push(cluster);
+  }
+  return out;
+}
+
 export function ExplainPage() {
   const services = useLoad(() => api<Overview>('GET', '/v1/overview'), []);
   const [form, setForm] = useState({ service: initialService(), method: 'GET', path: '/', query: '', headers: '', cookies: '', side: 'edge', callerService: '', callerNamespace: '', callerLabels: '', callerTransitive: '', claims: '', sourceAddress: '' });
@@ -72,7 +84,7 @@ export function ExplainPage() {
       <form class="grid" onSubmit={(e) => (e.preventDefault(), void submit())}>
         <label for="explain-service">Service (cluster)</label>
         <input {...field('service')} list="explain-services" required placeholder="shop.default" />
-        <datalist id="explain-services">{services.data?.services.map((s) => <option key={s.cluster} value={s.cluster} />)}</datalist>
+        <datalist id="explain-services">{suggestions(services.data?.services ?? [], form.service).map((cluster) => <option key={cluster} value={cluster} />)}</datalist>
         <label for="explain-method">Method</label>
         <input {...field('method')} />
         <label for="explain-path">Path</label>
