@@ -615,10 +615,6 @@ export class AdminServer {
   }
 }
 
-/**
- * An empty document is a valid empty rule set, but an empty body is nearly always a mistake
- * (curl sends one when its `@file` is missing) that would delete every rule on every replica.
- */
 /** A router config as an entity tag (GET /v1/routers gives it per router): equal configs, equal tags. */
 function configTag(config: unknown): string {
   return `"${createHash('sha256').update(JSON.stringify(config ?? null)).digest('base64url').slice(0, 16)}"`;
@@ -638,6 +634,10 @@ function ifMatchVersion(header: string | undefined): number | undefined {
   return Number(tag[1]);
 }
 
+/**
+ * An empty document is a valid empty rule set, but an empty body is nearly always a mistake
+ * (curl sends one when its `@file` is missing) that would delete every rule on every replica.
+ */
 const BLANK_RULES = 'the rule document is empty (no body, or only whitespace): refused, since it would delete every rule; to clear the rules on purpose, send `rules: []`';
 
 function isBlank(text: string): boolean {

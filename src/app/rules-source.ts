@@ -31,11 +31,12 @@ export type RuleUpdate =
 
 const KEEPING = 'the previous rules keep serving';
 
+/** A rules file's text replaces what another writer stored meanwhile: tries after a conflict before it counts as a failure. */
+const FILE_CONFLICT_TRIES = 3;
+
 function preconditionFailed(version: number, expected: number): RuleUpdate {
   return { ok: false, conflict: true, precondition: true, version, message: `the rules are at version ${version}, not ${expected} (If-Match): nothing was stored; read them and try again` };
 }
-/** A rules file's text replaces what another writer stored meanwhile: tries after a conflict before it counts as a failure. */
-const FILE_CONFLICT_TRIES = 3;
 
 /** A rule document this replica applied. */
 export interface AppliedRules {
