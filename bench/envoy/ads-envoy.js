@@ -8,7 +8,7 @@ const { stringify } = require('yaml');
 const { freePort, waitFor } = require('../serving');
 const { findEnvoy } = require('../../scripts/envoy-bin');
 
-/** Starts it (one worker thread) on metaroute's xDS port, its config and log in `dir`: `{ admin, pid, child }` once ready. */
+/** Starts it (one worker thread) on metaroute's xDS port, its config and log in `dir` (ENVOY_LOG_LEVEL, default warn): `{ admin, pid, child }` once ready. */
 async function startAdsEnvoy(xdsPort, dir) {
   const admin = await freePort();
   const bootstrap = {
@@ -36,7 +36,7 @@ async function startAdsEnvoy(xdsPort, dir) {
   const config = path.join(dir, 'envoy.yaml');
   fs.writeFileSync(config, stringify(bootstrap));
   const log = fs.openSync(path.join(dir, 'envoy.log'), 'w');
-  const child = spawn(findEnvoy(), ['-c', config, '--concurrency', '1', '--disable-hot-restart', '--log-level', 'warn'], { stdio: ['ignore', log, log] });
+  const child = spawn(findEnvoy(), ['-c', config, '--concurrency', '1', '--disable-hot-restart', '--log-level', process.env.ENVOY_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', log, log] });
   await waitFor('Envoy', async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
   return { admin: `http://127.0.0.1:${admin}`, pid: child.pid, child };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger';
 import { clusterName } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
-import type { Steps } from '../model/slices';
+import { runToEnd, type Steps } from '../model/slices';
 import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 import type { ResourceCache } from './cache';
 import { encodeAny } from './codec';
@@ -16,6 +16,9 @@ import {
 } from './resources';
 import { mergePolicies, NONE_HELD, policySteps, subsetPolicy, type SelectorBasis } from './selectors';
 import { CDS, EDS, LDS, RDS, type Changes, type ResourceType } from './types';
+
+/** Services synced between two yields of a pass: a changed one takes about 2 µs, a new one (three resources encoded and hashed) about 100. */
+const SERVICES_PER_STEP = 8;
 
 /** What the resources of one service were last built from, to rebuild only what changed. */
 interface Built {
@@ -51,9 +54,26 @@ export class ResourceBuilder {
    * change rolls out (make-before-break, see app/rollout.ts).
    */
   build(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Changes {
+    return runToEnd(this.buildSteps(registry, rules, routerKeys, changed, held));
+  }
+
+  /**
+   * `build` a few services per step: one registration batch over thousands of services (each
+   * its own cluster) held the loop 10-15 ms for the pass over 5,000 changed ones, and 300-800
+   * ms for 2,000 new ones (a Cluster, Listener and Route encoded and hashed each). Changes reach
+   * the cache as each service is synced, so a stream answering meanwhile sends some already.
+   */
+  *buildSteps(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Steps<Changes> {
     const changes = new Map<ResourceType, Set<string>>();
     const keys = changed === 'all' ? this.allKeys(registry, rules) : changed;
-    for (const key of keys) this.sync(key, registry, rules, routerKeys, held, changes);
+    let inStep = 0;
+    for (const key of keys) {
+      this.sync(key, registry, rules, routerKeys, held, changes);
+      if (++inStep === SERVICES_PER_STEP) {
+        inStep = 0;
+        yield;
+      }
+    }
     return changes;
   }
 

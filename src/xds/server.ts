@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
 import type { Gauge, Histogram, MetricsRegistry } from '../metrics/metrics';
 import type { RuleSnapshot } from '../model/rule';
-import { resultInSlices, runInSlices } from '../model/slices';
+import { resultInSlices, runInSlices, runToEnd, type Steps } from '../model/slices';
 import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import type { Chunks } from './chunks';
@@ -40,6 +40,10 @@ export interface XdsOptions {
 
 const NO_CHANGES: Changes = new Map();
 
+function union(a: ChangedServices, b: ChangedServices): ChangedServices {
+  return a === 'all' || b === 'all' ? 'all' : new Set([...a, ...b]);
+}
+
 /**
  * The xDS control plane: ADS (SotW and Delta) plus the standalone CDS and EDS services, all
  * served from one versioned cache that a debounced rebuild updates from the registry and rules.
@@ -55,6 +59,9 @@ export class XdsServer {
   /** Rollouts waiting for streams to converge: each re-checks the stream that answered or closed. */
   private readonly waiters = new Set<(stream: XdsStream) => void>();
   private readonly unsubscribe: () => void;
+  /** The debounced pass under way (see `rebuildInSlices`), and the changes waiting for it to end. */
+  private pass: { readonly steps: Steps<Changes>; readonly since: number } | undefined;
+  private queued: { readonly changed: ChangedServices; readonly since: number } | undefined;
   private nextStreamId = 0;
   private closed = false;
 
@@ -84,9 +91,9 @@ export class XdsServer {
     this.debouncer = new Debouncer(
       options.debounceMs ?? DEFAULT_DEBOUNCE_MS,
       options.maxDebounceMs ?? DEFAULT_MAX_DEBOUNCE_MS,
-      (changed, since) => this.rebuild(changed, since),
+      (changed, since) => this.rebuildInSlices(changed, since),
     );
-    this.rebuild('all');
+    this.publish(this.settle(this.buildSteps('all')), Date.now());
     this.unsubscribe = sources.subscribe((changed) => this.debouncer.add(changed));
   }
 
@@ -125,9 +132,15 @@ export class XdsServer {
     return [...this.streams].map((s) => s.dump());
   }
 
-  /** Rebuilds at once, without the debounce (a rollout's step); returns the names that changed per type. */
+  /**
+   * Rebuilds every service at once, without the debounce (a rollout's step); returns the names
+   * that changed per type. A debounced pass under way is finished first, and its changes pushed.
+   */
   rebuildNow(): Changes {
-    return this.rebuild('all');
+    const underWay = this.pass;
+    this.pass = this.queued = undefined;
+    if (underWay) this.publish(this.settle(underWay.steps), underWay.since);
+    return this.publish(this.settle(this.buildSteps('all')), Date.now());
   }
 
   /**
@@ -218,17 +231,52 @@ export class XdsServer {
     this.ctx.log.info({ event: 'xds.connected', stream: id, protocol, only: only?.short, peer: call.getPeer() }, 'xds stream opened');
   }
 
-  private rebuild(changed: ChangedServices, since = Date.now()): Changes {
-    if (this.closed) return NO_CHANGES;
-    let changes;
-    try {
-      const sources = this.sources;
-      changes = this.builder.build(sources.registry(), sources.rules(), sources.routerKeys?.() ?? [], changed, sources.heldSelectors?.());
-    } catch (err) {
-      this.ctx.log.error({ event: 'xds.rebuild.failed', err }, 'xds: rebuilding resources failed, keeping the previous ones');
-      return NO_CHANGES;
+  /**
+   * A debounced pass, in slices between event-loop turns (one batch call can change thousands of
+   * services); changes arriving meanwhile wait for it to end, then make the next pass.
+   */
+  private rebuildInSlices(changed: ChangedServices, since: number): void {
+    if (this.closed) return;
+    if (this.pass) {
+      this.queued = this.queued ? { changed: union(this.queued.changed, changed), since: this.queued.since } : { changed, since };
+      return;
     }
-    if (changes.size === 0) return changes;
+    const pass = { steps: this.buildSteps(changed), since };
+    this.pass = pass;
+    const done = (changes: Changes): void => {
+      if (this.pass !== pass) return; // `rebuildNow` finished it and pushed its changes
+      this.pass = undefined;
+      this.publish(changes, since);
+      const next = this.queued;
+      this.queued = undefined;
+      if (next) this.rebuildInSlices(next.changed, next.since);
+    };
+    resultInSlices(pass.steps).then(done, (err: unknown) => done(this.failed(err)));
+  }
+
+  /** A pass over `changed`, reading the sources at its first step. */
+  private *buildSteps(changed: ChangedServices): Steps<Changes> {
+    const sources = this.sources;
+    return yield* this.builder.buildSteps(sources.registry(), sources.rules(), sources.routerKeys?.() ?? [], changed, sources.heldSelectors?.());
+  }
+
+  /** The changes of a pass run to the end now; none if it failed (what it changed before stays in the cache, unpushed). */
+  private settle(steps: Steps<Changes>): Changes {
+    try {
+      return runToEnd(steps);
+    } catch (err) {
+      return this.failed(err);
+    }
+  }
+
+  private failed(err: unknown): Changes {
+    this.ctx.log.error({ event: 'xds.rebuild.failed', err }, 'xds: rebuilding resources failed, keeping the previous ones');
+    return NO_CHANGES;
+  }
+
+  /** Tells every stream what changed. */
+  private publish(changes: Changes, since: number): Changes {
+    if (this.closed || changes.size === 0) return changes;
     for (const stream of this.streams) stream.push(changes);
     this.pushLatency.observe((Date.now() - since) / 1000);
     return changes;

@@ -53,6 +53,8 @@ export class TypeState {
   readonly names = new Set<string>();
   /** Resource versions the client was sent (ACKed or not), by name. */
   readonly sent = new Map<string, string>();
+  /** Names this stream waits on while the cache builds them in slices. */
+  readonly preparing = new Set<string>();
   /** Names to re-check on the next flush (a push or a forced resend). */
   readonly pending = new Set<string>();
   /** Names to send on the next flush even if the client holds the current version. */
@@ -153,8 +155,6 @@ export abstract class XdsStream {
   /** Responses sent: also the nonce counter. */
   private responses = 0;
   private closed = false;
-  /** Resources (type and name) this stream waits on while they build in slices. */
-  private readonly preparing = new Set<string>();
   /** Set while a type rests after an answer with changes waiting (see `flush`), to fire at `restTimerAt`. */
   private restTimer: NodeJS.Timeout | undefined;
   private restTimerAt = Infinity;
@@ -304,6 +304,14 @@ export abstract class XdsStream {
       if (state.servesAll()) for (const entry of cache.entries(state.type)) all.add(entry.name);
       candidates = all;
     }
+    const consider = (name: string, entry: CachedResource | undefined): void => {
+      if (entry && (state.sent.get(name) !== entry.version || state.resend.has(name))) {
+        upserts.push(entry);
+      } else if (!entry && state.resend.has(name)) {
+        deferredResends.push(name); // nothing ready to resend yet: once the current one is
+      }
+    };
+    const unready: string[] = [];
     for (const name of candidates) {
       if (!state.interested(name)) {
         // Unsubscribed: the client drops it itself; forget it so a new subscription resends it.
@@ -313,15 +321,13 @@ export abstract class XdsStream {
       const current = cache.get(state.type, name);
       if (!current) {
         if (state.sent.has(name)) removed.push(name);
-        continue;
-      }
-      if (!current.ready) this.prepare(state, name);
-      const entry = current.ready ? current : cache.servable(state.type, name);
-      if (entry && (state.sent.get(name) !== entry.version || state.resend.has(name))) {
-        upserts.push(entry);
-      } else if (!entry && state.resend.has(name)) {
-        deferredResends.push(name); // nothing ready to resend yet: once the current one is
-      }
+      } else if (current.ready) consider(name, current);
+      else unready.push(name);
+    }
+    if (unready.length > 0) {
+      // Builds that fit in this turn's slice budget are ready now, and go out with this response.
+      this.prepare(state, unready);
+      for (const name of unready) consider(name, cache.servable(state.type, name));
     }
     state.dirty = false;
     state.pending.clear();
@@ -331,26 +337,23 @@ export abstract class XdsStream {
   }
 
   /**
-   * Has the cache build a large resource in slices (see model/slices.ts) while the stream goes on;
-   * once a build ends, re-checks the name (a newer version may need building in turn), and
-   * tells rollouts waiting on this stream (it may hold the version already).
+   * Has the cache build resources in slices (see model/slices.ts) while the stream goes on;
+   * once builds end, re-checks their names (a newer version may need building in turn), and
+   * tells rollouts waiting on this stream (it may hold the versions already).
    */
-  private prepare(state: TypeState, name: string): void {
-    const key = `${state.type.short}\u0000${name}`;
-    if (this.preparing.has(key)) return;
-    this.preparing.add(key);
-    this.ctx.cache.prepare(state.type, name).then(
-      () => {
-        this.preparing.delete(key);
-        if (this.closed) return;
-        state.pending.add(name);
-        this.flush();
-      },
-      (error: Error) => {
-        this.preparing.delete(key);
+  private prepare(state: TypeState, names: readonly string[]): void {
+    const fresh = names.filter((name) => !state.preparing.has(name));
+    for (const name of fresh) state.preparing.add(name);
+    this.ctx.cache.prepareAll(state.type, fresh, (ended, failures) => {
+      for (const { name, error } of failures) {
+        state.preparing.delete(name); // not re-checked: a build that failed fails again until the resource changes
         this.ctx.log.error({ event: 'xds.build.failed', type: state.type.short, resource: name, err: error }, 'xds: building a resource failed; streams keep its last good version');
-      },
-    );
+      }
+      for (const name of ended) state.preparing.delete(name);
+      if (this.closed) return;
+      for (const name of ended) state.pending.add(name);
+      this.flush();
+    });
   }
 
   /** Records what a response carries as sent, and sends it. */

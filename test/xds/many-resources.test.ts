@@ -1,0 +1,83 @@
+import { ResourceCache, type BuildFailure } from '../../src/xds/cache';
+import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
+import type { Steps } from '../../src/model/slices';
+import { EDS } from '../../src/xds/types';
+import { TYPE, XdsTestClient, instance, names, startXds, type Harness } from './helpers';
+
+/** One registration batch over thousands of services, each its own cluster (docs/PERFORMANCE.md, "One call over many services"). */
+describe('changes over thousands of services', () => {
+  let h: Harness;
+  let client: XdsTestClient | undefined;
+  afterEach(async () => {
+    client?.close();
+    await h.close();
+  });
+
+  it('a debounced pass over 3,000 new services runs in slices; rebuildNow finishes one under way and pushes its changes', async () => {
+    h = await startXds({ debounceMs: 1 });
+    client = new XdsTestClient(h.port, 'sotw', 'ads');
+    client.send({ type_url: TYPE.CDS, resource_names: [] });
+    client.ack(await client.next(), []);
+
+    const services = Array.from({ length: 3000 }, (_, i) => `svc-${i}`);
+    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' }));
+    const served = (): number => services.filter((s) => h.xds.serves('clusters', `${s}.default`)).length;
+    let seenPartial = false;
+    for (let turn = 0; turn < 100_000 && served() < services.length; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const count = served();
+      if (count > 0 && count < services.length) {
+        seenPartial = true; // other turns ran while the pass was under way
+        break;
+      }
+    }
+    expect(seenPartial).toBe(true);
+
+    h.xds.rebuildNow();
+    expect(served()).toBe(services.length);
+    // SotW CDS carries every cluster: the newest response holds all of them.
+    let latest: string[] = [];
+    while (latest.length < services.length) {
+      const response = await client.next(10_000);
+      client.ack(response, []);
+      latest = names(response);
+    }
+    expect(latest.sort()).toEqual(services.map((s) => `${s}.default`).sort());
+  }, 60_000);
+});
+
+describe('ResourceCache.prepareAll', () => {
+  const lazy = (name: string) => function* (): Steps<Uint8Array> {
+    const service = name.split('.')[0]!;
+    return (yield* assignmentSteps(name, [instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' })])).any;
+  };
+
+  it('builds never-built resources in one job, told once with those built and the failures apart; one build at a time per resource', async () => {
+    const cache = new ResourceCache();
+    const small = Array.from({ length: 500 }, (_, i) => `s${i}.default`);
+    for (const name of small) cache.putLazy(EDS, name, lazy(name));
+    cache.putLazy(EDS, 'broken.default', function* (): Steps<Uint8Array> {
+      yield;
+      throw new Error('no endpoints today');
+    });
+    cache.put(EDS, 'ready.default', encodeAssignment('ready.default', []).any);
+
+    const told: { names: readonly string[]; failures: readonly BuildFailure[] }[] = [];
+    cache.prepareAll(EDS, [...small, 'broken.default', 'ready.default', 'gone.default'], (names, failures) => told.push({ names, failures }));
+    expect(told).toEqual([]); // never within the caller's loop
+    expect(cache.get(EDS, 's499.default')!.ready).toBe(false); // 500 builds take more than one turn's slice budget
+    // Under way in the job: no second build, the job's end is awaited.
+    const single = cache.prepare(EDS, 's499.default');
+    expect(cache.prepare(EDS, 's498.default')).toBe(single);
+    await single;
+    expect(cache.get(EDS, 's499.default')!.ready).toBe(true);
+
+    while (told.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    expect(told).toHaveLength(2);
+    const [settled, job] = [told.find((t) => t.names.includes('ready.default'))!, told.find((t) => t.names.includes('s0.default'))!];
+    expect([...settled.names].sort()).toEqual(['gone.default', 'ready.default']);
+    expect(job.names).toEqual(small);
+    expect(job.failures.map((f) => [f.name, f.error.message])).toEqual([['broken.default', expect.stringMatching(/no endpoints today/)]]);
+    for (const name of small) expect(cache.get(EDS, name)!.ready).toBe(true);
+  });
+});
