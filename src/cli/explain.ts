@@ -1,4 +1,6 @@
 import type { ExplainRequest } from '../admin/explain-types';
+import { parseLabelList } from '../extproc/caller';
+import type { Labels } from '../model/instance';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
 import { addKeyValue, CommandError, keyValue, text, texts, UsageError, type Command, type OptionSpec } from './command';
 
@@ -20,11 +22,23 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
   'source-address': { type: 'string', value: 'IP', help: 'the client address Envoy reports (caller_ip sources)', into: (r, v) => void (r.sourceAddress = v) },
   caller: { type: 'string', value: 'NAME', help: "the caller's service, as its Envoy's x-metaroute-caller-service names it (a sidecar's; envoy/gateway.yaml's is gateway)", into: (r, v) => void (r.caller.service = v) },
   'caller-namespace': { type: 'string', value: 'NS', help: "the caller's namespace", into: (r, v) => void (r.caller.namespace = v) },
-  // Split as the live path splits x-metaroute-caller-labels: no caller label value holds a ','.
-  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance, or several as x-metaroute-caller-labels writes them (K=V,K=V)", into: (r, v) => v.split(',').forEach((pair) => addKeyValue(r.caller.labels, keyValue(pair.trim(), '--caller-label'), '--caller-label')) },
+  'caller-label': { type: 'string', multiple: true, value: 'K=V', help: "a label of the caller's instance, or several as x-metaroute-caller-labels writes them (K=V,K=V)", into: (r, v) => Object.entries(callerLabels(v)).forEach((pair) => addKeyValue(r.caller.labels, pair, '--caller-label')) },
   'caller-transitive': { type: 'string', multiple: true, value: 'KEY', help: "a label key of the caller's that travels the chain (its outbound calls carry it as persistent metadata); a comma list is split, as the live path splits x-metaroute-caller-transitive", into: (r, v) => void r.caller.transitive.push(v) },
   claim: { type: 'string', multiple: true, value: 'K=V', help: 'a verified JWT claim, as jwt_authn would forward it', into: (r, v) => addKeyValue(r.claims, keyValue(v, '--claim'), '--claim') },
 };
+
+/**
+ * One --caller-label value read by the live path's own parser of x-metaroute-caller-labels
+ * (keys and values trimmed, a key given twice refused), so explain takes the labels a sidecar's
+ * stream would carry and refuses what would fail its streams.
+ */
+function callerLabels(text: string): Labels {
+  try {
+    return parseLabelList(text);
+  } catch (error) {
+    throw new UsageError(`--caller-label: ${(error as Error).message}`);
+  }
+}
 
 /** Header names are case-insensitive (the server lower-cases them): `X-User` and `x-user` are one header given twice. */
 const lowerCaseName = ([name, value]: [string, string]): [string, string] => [name.toLowerCase(), value];

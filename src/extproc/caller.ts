@@ -54,7 +54,11 @@ function first(metadata: Metadata, key: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** `k=v,k=v`, empty entries skipped. An entry without a key and `=` (`env:dev1`, a typo in a bootstrap) is refused: dropped, it would silently lose a lane. */
+/**
+ * `k=v,k=v`, empty entries skipped. An entry without a key and `=` (`env:dev1`, a typo in a
+ * bootstrap) is refused: dropped, it would silently lose a lane. So is a key given twice
+ * (`env=dev1,env=dev2`): either value could be the one meant, and the other's lane would be lost.
+ */
 export function parseLabelList(text: string): Labels {
   const labels: Record<string, string> = {};
   for (const pair of text.split(',')) {
@@ -62,6 +66,7 @@ export function parseLabelList(text: string): Labels {
     const eq = pair.indexOf('=');
     const key = eq > 0 ? pair.slice(0, eq).trim() : '';
     if (key === '') throw new StreamMetadataError(`${CALLER_LABELS} must be key=value pairs separated by commas, got ${quoted(pair)}`);
+    if (Object.hasOwn(labels, key)) throw new StreamMetadataError(`${CALLER_LABELS} gives ${quoted(key)} twice: one value per key`);
     labels[key] = pair.slice(eq + 1).trim();
   }
   return labels;

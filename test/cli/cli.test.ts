@@ -56,6 +56,8 @@ describe('metaroute CLI', () => {
     [['explain', '--service', 'shop', '--cluster', 'cart.default'], 'explain', '--cluster and --service name the same thing: give one'],
     [['explain', '--header', 'X-User=a', '--header', 'x-user=b'], 'explain', '--header x-user given twice'],
     [['explain', '--caller', 'web', '--caller-label', 'env=a', '--caller-label', 'zone=z1,env=b'], 'explain', '--caller-label env given twice'],
+    // Read as the live path reads x-metaroute-caller-labels, whose streams this would fail: `env =b` is env again.
+    [['explain', '--caller', 'web', '--caller-label', 'env=a,env =b'], 'explain', '--caller-label: x-metaroute-caller-labels gives "env" twice: one value per key'],
     [['explain', '--claim', 'sub=a', '--claim', 'sub=b'], 'explain', '--claim sub given twice'],
     [['explain', '--service', 'shop', '--caller-label', 'env=dev1'], 'explain', '--caller-namespace, --caller-label and --caller-transitive describe the caller: give --caller too'],
     [['analyze', 'a.yaml', 'b.yaml'], 'analyze', 'unexpected argument "b.yaml"'],

@@ -59,6 +59,8 @@ test('a stream whose x-metaroute-side is neither inbound nor outbound (a typo in
 test.each([
   ['a labels entry without =', { 'x-metaroute-caller-labels': 'env:dev1' }, 'x-metaroute-caller-labels must be key=value pairs separated by commas, got "env:dev1"'],
   ['a labels entry without a key', { 'x-metaroute-caller-labels': 'zone=z1,=dev1' }, 'x-metaroute-caller-labels must be key=value pairs separated by commas, got "=dev1"'],
+  // Keys are trimmed as values are: `env =dev2` gives env too, and neither value may silently win.
+  ['a label key given twice', { 'x-metaroute-caller-labels': 'env=dev1,zone=z1,env =dev2' }, 'x-metaroute-caller-labels gives "env" twice: one value per key'],
   ['a transitive key not among the labels', { 'x-metaroute-caller-labels': 'env=dev1', 'x-metaroute-caller-transitive': 'env,user' }, 'x-metaroute-caller-transitive names "user", not among x-metaroute-caller-labels: nothing to carry on'],
 ])("a sidecar's stream with %s fails with INVALID_ARGUMENT, not routed without its lane", async (_what, identity, details) => {
   const sidecar = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': 'web', 'x-metaroute-side': 'outbound', ...identity });
