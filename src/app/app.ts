@@ -7,8 +7,9 @@ import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
 import type { Logger } from '../log/logger';
+import { LineThrottle } from '../log/throttle';
 import { Readiness, registerHealth } from '../extproc/health';
-import { EXT_PROC_SERVICE_NAME, ExtProcService } from '../extproc/service';
+import { EXT_PROC_SERVICE_NAME, ExtProcService, type MetadataRefusal } from '../extproc/service';
 import { WARM_UP_LIMIT_MS, warmUpExtProc } from '../extproc/warm-up';
 import { yieldTurn } from '../model/slices';
 import { Registry } from '../registry/registry';
@@ -354,9 +355,30 @@ export function createExtProcServer(config: ServerConfig, engine: RoutingEngine,
   const admit = extProcClientCheck(config.extProc.clients, config.extProc.tls, (refusal) =>
     log.warn({ event: 'extproc.refused', ...refusal }, 'ext_proc: a client certificate without a listed name was refused; every stream on its connection ends PERMISSION_DENIED'),
   );
-  const server = new ExtProcService(engine, metrics, decideOptionsOf(config), split).createServer(GRPC_OPTIONS, admit);
+  const server = new ExtProcService(engine, metrics, decideOptionsOf(config), split, metadataRefusalLog(log)).createServer(GRPC_OPTIONS, admit);
   registerHealth(server, readiness, [EXT_PROC_SERVICE_NAME]);
   return server;
+}
+
+/** A bad sidecar bootstrap fails every stream of its Envoy alike: one line per caller and reason a minute, not one per request. */
+const METADATA_REFUSAL_WINDOW_MS = 60_000;
+
+/**
+ * Logs ext_proc streams refused for malformed metadata. A fail-open sidecar (failure_mode_allow)
+ * forwards each of their requests without routing: without this line only
+ * metaroute_extproc_stream_errors_total{reason="malformed"} would show it.
+ */
+function metadataRefusalLog(log: Logger): (refusal: MetadataRefusal) => void {
+  const throttle = new LineThrottle(METADATA_REFUSAL_WINDOW_MS);
+  return ({ reason, caller, peer }) => {
+    const suppressed = throttle.pass(`${caller}\u0000${reason}`);
+    if (suppressed === undefined) return;
+    const since = suppressed > 0 ? ` (${suppressed} more since the last such line)` : '';
+    log.warn(
+      { event: 'extproc.metadata.refused', reason, caller, peer, suppressed },
+      `ext_proc: refused a stream of ${caller || peer} for malformed metadata: ${reason}; a fail-open Envoy forwards its requests without routing${since}`,
+    );
+  };
 }
 
 /** Releases newest first; each only once, even if stop() is called again. */

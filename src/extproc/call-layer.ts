@@ -9,6 +9,8 @@ export interface RawCall {
   end(code: grpc.status, details: string): void;
   /** True once the call has ended (by end() or because the client went away). */
   readonly ended: boolean;
+  /** The client's address (`ip:port`), read when asked. */
+  readonly peer: string;
 }
 
 /** What the handler does with what arrives on its call. */
@@ -131,6 +133,10 @@ class CallLayerStream implements RawCall, CallListener {
 
   onCancel(): void {
     this.ended = true;
+  }
+
+  get peer(): string {
+    return this.call.getPeer();
   }
 
   send(message: Buffer): void {

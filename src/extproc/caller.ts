@@ -49,6 +49,12 @@ export function callerFromMetadata(metadata: Metadata): Caller {
   return caller;
 }
 
+/** `namespace/service` as the stream names its caller, whatever else it sends; '' for none (a gateway). For a refusal's log line. */
+export function callerName(metadata: Metadata): string {
+  const service = first(metadata, CALLER_SERVICE);
+  return service && `${first(metadata, CALLER_NAMESPACE) || DEFAULT_NAMESPACE}/${service}`;
+}
+
 function first(metadata: Metadata, key: string): string {
   const value = metadata.get(key)[0];
   return typeof value === 'string' ? value : '';

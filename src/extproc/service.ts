@@ -9,7 +9,7 @@ import type { Side } from '../model/side';
 import { rawMethod } from '../protos/raw-method';
 import type { RoutingEngine } from '../routing/engine';
 import { callLayerInterceptor, type ConnectionAdmission, type RawCall, type RawCallHandler } from './call-layer';
-import { callerFromMetadata, sideFromMetadata, StreamMetadataError } from './caller';
+import { callerFromMetadata, callerName, sideFromMetadata, StreamMetadataError } from './caller';
 import { decideRequestHeaders, REFUSAL_REASONS, type DecideOptions, type Verdict } from './decide';
 import { decodeProcessingRequest, FrameParts, type ExtProcRequest } from './decode';
 import { encodeContinue } from './encode';
@@ -27,6 +27,15 @@ export const EXT_PROC_SERVICE: grpc.ServiceDefinition = {
 /** Why metaroute fails a stream (see failStream and createServer): the `reason` label of metaroute_extproc_stream_errors_total. */
 const STREAM_ERRORS = ['malformed', 'internal', 'refused_client'];
 
+/** A stream failed for its gRPC metadata (a sidecar bootstrap's x-metaroute-* values): every request of that Envoy fails so. */
+export interface MetadataRefusal {
+  /** What is wrong, naming the metadata key. */
+  readonly reason: string;
+  /** `namespace/service` as the stream names its caller; '' for none. */
+  readonly caller: string;
+  readonly peer: string;
+}
+
 /**
  * envoy.service.ext_proc.v3.ExternalProcessor: one stream per HTTP request. Request
  * headers are guarded, propagated and routed; response headers carry backward
@@ -40,8 +49,19 @@ export class ExtProcService {
   private readonly streamErrors;
   private readonly rejected;
 
-  /** `split`, when given, counts each routed decision per service and second (the console's live split). */
-  constructor(private readonly engine: RoutingEngine, metrics: MetricsRegistry, private readonly options: DecideOptions, private readonly split?: DecisionSplit) {
+  /**
+   * `split`, when given, counts each routed decision per service and second (the console's live
+   * split). `metadataRefused`, when given, hears of each stream failed for malformed metadata,
+   * whose request a fail-open Envoy forwards unrouted: nothing on the hot path logs, so the
+   * service's owner (app/) logs them.
+   */
+  constructor(
+    private readonly engine: RoutingEngine,
+    metrics: MetricsRegistry,
+    private readonly options: DecideOptions,
+    private readonly split?: DecisionSplit,
+    private readonly metadataRefused?: (refusal: MetadataRefusal) => void,
+  ) {
     this.decisions = metrics.counter('metaroute_decisions_total', 'Routing decisions by callee cluster, rule and outcome', ['service', 'rule', 'outcome']);
     this.latency = metrics.histogram('metaroute_decision_seconds', 'Time to decide one request (decode to encoded answer)', [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]);
     this.unknownService = metrics.counter('metaroute_unknown_service_total', 'Requests for a service metaroute does not know (passed through unchanged)');
@@ -71,7 +91,9 @@ export class ExtProcService {
   failStream(call: RawCall, error: unknown): void {
     const malformed = error instanceof WireError;
     this.streamErrors.inc([malformed ? 'malformed' : 'internal']);
-    const what = error instanceof StreamMetadataError ? 'stream metadata' : 'ProcessingRequest';
+    const metadata = error instanceof StreamMetadataError;
+    if (metadata) this.metadataRefused?.({ reason: error.message, caller: callerName(call.metadata), peer: call.peer });
+    const what = metadata ? 'stream metadata' : 'ProcessingRequest';
     const details = malformed ? `malformed ${what}: ${error.message}` : `metaroute failed this request: ${(error as Error)?.message ?? String(error)}`;
     call.end(malformed ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details);
   }

@@ -78,6 +78,38 @@ test.each([
   }
 });
 
+test("a sidecar whose every stream is refused for its metadata is logged once (per caller and reason), not once per request", async () => {
+  const refusals = () => env.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['event'] === 'extproc.metadata.refused' && l['caller'] === 'default/flood');
+  const malformed = async () => Number(/metaroute_extproc_stream_errors_total\{reason="malformed"\} (\d+)/.exec((await api(env.admin, 'GET', '/metrics')).text)?.[1]);
+  const before = await malformed();
+  const typo = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': 'flood', 'x-metaroute-side': 'outbound', 'x-metaroute-caller-labels': 'env:dev1' });
+  try {
+    for (let i = 0; i < 5; i++) expect((await typo.request(staff).then(() => undefined, (e: grpc.ServiceError) => e))?.code).toBe(grpc.status.INVALID_ARGUMENT);
+  } finally {
+    typo.close();
+  }
+  expect(await malformed()).toBe(before + 5); // every stream still counted
+  expect(refusals()).toEqual([expect.objectContaining({
+    level: 'warn',
+    reason: 'x-metaroute-caller-labels must be key=value pairs separated by commas, got "env:dev1"',
+    peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    suppressed: 0,
+  })]);
+  expect(refusals()[0]!['msg']).toContain('a fail-open Envoy forwards its requests without routing');
+  // Another reason from the same caller is a line of its own.
+  const side = new ExtProcClient(env.extProc, { 'x-metaroute-caller-service': 'flood', 'x-metaroute-side': 'sideways' });
+  try {
+    await side.request(staff).catch(() => undefined);
+    await side.request(staff).catch(() => undefined);
+  } finally {
+    side.close();
+  }
+  expect(refusals().map((r) => r['reason'])).toEqual([
+    'x-metaroute-caller-labels must be key=value pairs separated by commas, got "env:dev1"',
+    'x-metaroute-side must be inbound or outbound (absent at a gateway), got "sideways"',
+  ]);
+});
+
 test('headers over the limit are answered 431, not routed, and counted', async () => {
   const answer = await client.request({ ...staff, 'x-big': 'x'.repeat(5000) });
   expect(answer.immediate_response.status.code).toBe(431);
