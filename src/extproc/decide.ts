@@ -116,7 +116,7 @@ function route(engine: RoutingEngine, ctx: RequestContext, outbound: boolean, an
     const routerError = (error as Error)?.message ?? String(error);
     // Unrouted, as without metaroute: a callee called by its service name alone then finds no cluster.
     const decision: Decision = { kind: 'pass', reason: `${routerError}; answered without routing (a sidecar fails open)` };
-    return { kind: 'routed', service, outcome: { decision, rule: '' }, mutation, routerError };
+    return { kind: 'routed', service, outcome: { decision, rule: '', metadataRoute: '' }, mutation, routerError };
   }
 }
 

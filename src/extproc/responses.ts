@@ -6,15 +6,27 @@ import { encodeContinue, encodeHeadersAnswer, encodeImmediateResponse, encodeNam
 
 /** Header the route table matches to send a request to another cluster. */
 export const CLUSTER_HEADER = 'x-metaroute-cluster';
-/** Dynamic-metadata namespace telling the access log why: `{"rule": "<name>"}` when a rule applied. */
+/**
+ * Dynamic-metadata namespace telling the access log why: `{"rule": "<name>"}` when a rule
+ * applied, `{"metadataRoute": "<namespace>/<service>"}` when a metadata route did (both when both did).
+ */
 export const EXPLAIN_NAMESPACE = 'metaroute';
+
+/**
+ * What decided, as the answer caches key it: the rule's name ('' for none) or, when a metadata
+ * route applied, one interned object per (route, rule): no rule name can equal it, and an answer
+ * stays one entry in its decision's map (per-user answers are many).
+ */
+type Why = string | { readonly fields: Labels };
+/** Those objects, per metadata route then rule name: the routes times the rules that narrow before them. */
+const routeWhys = new Map<string, Map<string, Why>>();
 
 const NONE: readonly never[] = [];
 const NO_MUTATION: Mutation = { set: [], remove: [] };
-/** Encoded answers per decision object, then per rule name. */
-const subsetAnswers = new WeakMap<Labels, Map<string, Buffer>>();
-/** Encoded endpoint-mode answers per endpoint list, then per first endpoint, then per rule name. */
-const endpointAnswers = new WeakMap<readonly string[], Map<number, Map<string, Buffer>>>();
+/** Encoded answers per decision object, then per what decided. */
+const subsetAnswers = new WeakMap<Labels, Map<Why, Buffer>>();
+/** Encoded endpoint-mode answers per endpoint list, then per first endpoint, then per what decided. */
+const endpointAnswers = new WeakMap<readonly string[], Map<number, Map<Why, Buffer>>>();
 /**
  * An endpoint-mode answer names the picked endpoint and at most this many in all: the ones after
  * it serve Envoy's retries (the shipped configs retry once), and a failover to a large service
@@ -27,19 +39,23 @@ const MAX_CACHED_LIST = 64;
 /**
  * The ProcessingResponse for a request_headers message. Decisions repeat far more often
  * than they change (the same labels object per rule destination, the same endpoint list
- * per subset), so answers without extra headers are encoded once and reused.
+ * per subset), so answers without extra headers are encoded once and reused. The outcome's
+ * `rule` and `metadataRoute` go into the `metaroute` namespace.
  */
-export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTATION, rule = ''): Buffer {
+export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTATION, rule = '', metadataRoute = ''): Buffer {
   switch (decision.kind) {
     case 'pass':
       return isEmpty(mutation) ? encodeContinue('request_headers') : headersAnswer(mutation.set, mutation.remove, undefined, false);
-    case 'subset':
-      return cached(subsetAnswers, decision.labels, rule, mutation, () => withExplain(decision.labels, rule));
+    case 'subset': {
+      const why = whyOf(rule, metadataRoute);
+      return cached(subsetAnswers, decision.labels, why, mutation, () => withExplain(decision.labels, why));
+    }
     case 'endpoints':
-      return endpointAnswer(decision.endpoints, decision.first, rule, mutation);
+      return endpointAnswer(decision.endpoints, decision.first, whyOf(rule, metadataRoute), mutation);
     case 'cluster': {
+      const why = whyOf(rule, metadataRoute);
       const lb = decision.endpoints ? { [ENDPOINT_LIST_KEY]: endpointsFrom(decision.endpoints, decision.first!) } : decision.labels;
-      const metadata = Object.keys(lb).length > 0 || rule ? withExplain(lb, rule) : undefined;
+      const metadata = Object.keys(lb).length > 0 || why ? withExplain(lb, why) : undefined;
       return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
     }
     case 'reject':
@@ -68,28 +84,38 @@ function isEmpty(mutation: Mutation): boolean {
   return mutation.set.length === 0 && mutation.remove.length === 0;
 }
 
-function withExplain(lb: Labels, rule: string): Uint8Array {
-  return encodeNamespaces(rule ? { [LB_NAMESPACE]: lb, [EXPLAIN_NAMESPACE]: { rule } } : { [LB_NAMESPACE]: lb });
+function whyOf(rule: string, metadataRoute: string): Why {
+  if (!metadataRoute) return rule;
+  let byRule = routeWhys.get(metadataRoute);
+  if (!byRule) routeWhys.set(metadataRoute, (byRule = new Map()));
+  let why = byRule.get(rule);
+  if (!why) byRule.set(rule, (why = { fields: rule ? { rule, metadataRoute } : { metadataRoute } }));
+  return why;
 }
 
-function cached<K>(cache: { get(key: K): Map<string, Buffer> | undefined; set(key: K, byRule: Map<string, Buffer>): unknown }, key: K, rule: string, mutation: Mutation, metadata: () => Uint8Array): Buffer {
+function withExplain(lb: Labels, why: Why): Uint8Array {
+  const fields = typeof why === 'string' ? why && { rule: why } : why.fields;
+  return encodeNamespaces(fields ? { [LB_NAMESPACE]: lb, [EXPLAIN_NAMESPACE]: fields } : { [LB_NAMESPACE]: lb });
+}
+
+function cached<K>(cache: { get(key: K): Map<Why, Buffer> | undefined; set(key: K, byWhy: Map<Why, Buffer>): unknown }, key: K, why: Why, mutation: Mutation, metadata: () => Uint8Array): Buffer {
   if (!isEmpty(mutation)) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
-  let byRule = cache.get(key);
-  if (!byRule) cache.set(key, (byRule = new Map()));
-  let answer = byRule.get(rule);
+  let byWhy = cache.get(key);
+  if (!byWhy) cache.set(key, (byWhy = new Map()));
+  let answer = byWhy.get(why);
   if (!answer) {
     answer = headersAnswer(NONE, NONE, metadata(), false);
-    byRule.set(rule, answer);
+    byWhy.set(why, answer);
   }
   return answer;
 }
 
-function endpointAnswer(endpoints: readonly string[], first: number, rule: string, mutation: Mutation): Buffer {
-  const metadata = () => withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, rule);
+function endpointAnswer(endpoints: readonly string[], first: number, why: Why, mutation: Mutation): Buffer {
+  const metadata = () => withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, why);
   if (endpoints.length > MAX_CACHED_LIST) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
   let byFirst = endpointAnswers.get(endpoints);
   if (!byFirst) endpointAnswers.set(endpoints, (byFirst = new Map()));
-  return cached(byFirst, first, rule, mutation, metadata);
+  return cached(byFirst, first, why, mutation, metadata);
 }
 
 /** `ip:port,ip:port…`: `endpoints[first]`, then the ones after it (wrapping round), MAX_ENDPOINTS_SENT at most. */

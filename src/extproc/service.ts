@@ -132,7 +132,7 @@ export class ExtProcService {
     const { service, outcome, mutation, routerError } = verdict;
     // A router failing on a sidecar's outbound call is counted as when it failed the stream (as it still does at the edge).
     if (routerError !== undefined) this.streamErrors.inc(['internal']);
-    const answer = routerError === undefined ? encodeDecision(outcome.decision, mutation, outcome.rule) : encodeUnrouted(mutation, routerError);
+    const answer = routerError === undefined ? encodeDecision(outcome.decision, mutation, outcome.rule, outcome.metadataRoute) : encodeUnrouted(mutation, routerError);
     if (!service) this.unknownService.inc();
     else this.split?.record(service.key, outcome.decision);
     this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);

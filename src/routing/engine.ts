@@ -14,13 +14,14 @@ export interface RoutingSnapshot {
   readonly rules: RuleSnapshot;
 }
 
-/** A decision and the rule behind it ('' when no rule applied). */
+/** A decision and what made it: the rule and the metadata route (its service key) that applied, '' for none. */
 export interface Outcome {
   readonly decision: Decision;
   readonly rule: string;
+  readonly metadataRoute: string;
 }
 
-const UNKNOWN_SERVICE: Outcome = { decision: { kind: 'pass', reason: 'unknown service' }, rule: '' };
+const UNKNOWN_SERVICE: Outcome = { decision: { kind: 'pass', reason: 'unknown service' }, rule: '', metadataRoute: '' };
 const PASS_NO_ROUTE: Decision = { kind: 'pass', reason: 'no labels chosen: the whole cluster serves' };
 
 /** Runs the router chain over one snapshot. Pure apart from the snapshot reference swap. */
@@ -61,6 +62,7 @@ export class RoutingEngine {
     let candidates: Subset = service.all;
     let labels = NO_LABELS;
     let rule = '';
+    let metadataRoute = '';
     for (const router of this.routers) {
       const result = router.route(ctx, { service, candidates, labels, rules, registry });
       if (trace) {
@@ -69,12 +71,13 @@ export class RoutingEngine {
       }
       if (!result) continue;
       if (result.rule) rule = result.rule;
-      if (result.kind === 'final') return { decision: result.decision, rule };
+      if (result.metadataRoute) metadataRoute = result.metadataRoute;
+      if (result.kind === 'final') return { decision: result.decision, rule, metadataRoute };
       candidates = result.candidates;
       labels = result.labels;
     }
     const endpointMode = rules.metadataRoutes.get(service.key)?.mode === 'endpoint';
-    return { decision: finish(service, candidates, labels, endpointMode), rule };
+    return { decision: finish(service, candidates, labels, endpointMode), rule, metadataRoute };
   }
 }
 

@@ -46,31 +46,36 @@ export class MetadataRouter implements Router {
     const complete = values.length === route.keys.length;
     const labels = complete ? mergeLabels(input.labels, routeLabels(route).of(...values)) : undefined;
     const subset = labels && input.service.subset(labels);
-    if (labels && subset && subset.healthy > 0) return choose(route, subset, labels, 'metadata match');
+    if (labels && subset && subset.healthy > 0) return choose(route, input, subset, labels, 'metadata match');
     return failover(route, input, complete ? 'no healthy instance with this metadata' : 'request lacks metadata');
   }
 }
 
-function choose(route: MetadataRoute, subset: Subset, labels: Labels, note: string): RouteResult {
+// Every result, a match or a failover, names the route (the callee's key: one route per service)
+// as the rule router's name their rule, so that the access log shows what decided.
+
+function choose(route: MetadataRoute, input: RouteInput, subset: Subset, labels: Labels, note: string): RouteResult {
+  const metadataRoute = input.service.key;
   if (route.mode === 'endpoint') {
-    return { kind: 'final', decision: endpointDecision(healthyEndpoints(subset)), note };
+    return { kind: 'final', decision: endpointDecision(healthyEndpoints(subset)), note, metadataRoute };
   }
-  return { kind: 'narrow', candidates: subset, labels, note };
+  return { kind: 'narrow', candidates: subset, labels, note, metadataRoute };
 }
 
 function failover(route: MetadataRoute, input: RouteInput, why: string): RouteResult {
+  const metadataRoute = input.service.key;
   switch (route.failover) {
     case 'none':
-      return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}` }, note: `${why}, failover none` };
+      return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}` }, note: `${why}, failover none`, metadataRoute };
     case 'all':
-      return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${why}, failover all` };
+      return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${why}, failover all`, metadataRoute };
     case 'others': {
       const labels = mergeLabels(input.labels, routeLabels(route).without);
       const others = input.service.subset(labels);
       if (others.healthy === 0) {
-        return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}, and none without the keys` }, note: `${why}, failover others: empty` };
+        return { kind: 'final', decision: { kind: 'reject', status: 503, body: `no instance: ${why}, and none without the keys` }, note: `${why}, failover others: empty`, metadataRoute };
       }
-      return choose(route, others, labels, `${why}, failover others`);
+      return choose(route, input, others, labels, `${why}, failover others`);
     }
   }
 }

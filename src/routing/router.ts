@@ -22,6 +22,8 @@ export interface Narrowed {
   readonly note: string;
   /** The rule that applied, for metrics and explain. */
   readonly rule?: string;
+  /** The metadata router's: the metadata route that applied (its service key), for the access log. */
+  readonly metadataRoute?: string;
 }
 
 /** The router decided; the rest of the chain does not run. */
@@ -30,6 +32,7 @@ export interface Final {
   readonly decision: Decision;
   readonly note: string;
   readonly rule?: string;
+  readonly metadataRoute?: string;
 }
 
 /** `undefined`: no opinion, the input passes on unchanged (and costs nothing). */

@@ -1,4 +1,4 @@
-import { api } from '../support/app';
+import { api, until } from '../support/app';
 import { ENVOY } from '../support/envoy';
 import { describeWith } from '../support/requires';
 import { Gateway, type GatewayRequest } from './gateway-harness';
@@ -53,11 +53,14 @@ describeWith(ENVOY, 'gateway through real Envoy: per-user containers and routers
   });
 
   describe('per-user containers', () => {
-    test("user A reaches A's container, user B B's", async () => {
+    test("user A reaches A's container, user B B's, and Envoy's access log names the metadata route that decided", async () => {
       for (let i = 0; i < 10; i++) {
         await gw.expectRoute(aigc('/aigc/chat', {}, { sub: 'A' }), { ids: ['user-A'] });
         await gw.expectRoute(aigc('/aigc/chat', {}, { sub: 'B' }), { ids: ['user-B'] });
       }
+      const routed = () => gw.accessLog().filter((l) => l['cluster'] === 'aigc.default' && l['status'] === 200);
+      await until(() => routed().length >= 20, 'the access-log lines of those requests');
+      for (const line of routed()) expect(line['metaroute']).toEqual({ metadataRoute: 'default/aigc' });
     });
 
     test('an unknown user gets the configured failover: 503 for none', async () => {

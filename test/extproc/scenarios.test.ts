@@ -1,4 +1,4 @@
-import { ExtProcClient, explainedRule, lbLabels, setHeaders } from '../support/extproc-client';
+import { ExtProcClient, explainedRule, explanation, lbLabels, setHeaders } from '../support/extproc-client';
 import { api, startApp, until } from '../support/app';
 
 /** The user scenarios of the core issue, end to end: HTTP registration + rules API, then ext_proc over real gRPC. */
@@ -86,6 +86,20 @@ test('staff go to gray, and the answer names the rule for the access log', async
   const answer = await client.request(get('shop.default', '/', { 'x-user-role': 'staff' }));
   expect(lbLabels(answer)).toEqual({ version: 'gray' });
   expect(explainedRule(answer)).toBe('staff-to-gray');
+});
+
+test("a metadata route's decision names the route for the access log, as a rule's names the rule (both when both applied)", async () => {
+  expect(explanation(await client.request(get('aigc', '/gen?user=A')))).toEqual({ metadataRoute: 'default/aigc' });
+  // A subset-mode route on shop too: it narrows what the rules leave, or fails over to it.
+  const rules = RULES.replace('metadataRoutes:\n', 'metadataRoutes:\n  - service: shop\n    keys: [color]\n    failover: all\n');
+  expect((await api(env.admin, 'PUT', '/v1/rules', rules)).status).toBe(200);
+  await until(() => env.app.engine.current.rules.metadataRoutes.has('default/shop'), 'the metadata route on shop');
+  const matched = await client.request(get('shop', '/', { color: 'blue' }));
+  expect({ lb: lbLabels(matched), why: explanation(matched) }).toEqual({ lb: { color: 'blue' }, why: { metadataRoute: 'default/shop' } });
+  const failedOver = await client.request(get('shop', '/', { 'x-user-role': 'staff' }));
+  expect({ lb: lbLabels(failedOver), why: explanation(failedOver) }).toEqual({ lb: { version: 'gray' }, why: { rule: 'staff-to-gray', metadataRoute: 'default/shop' } });
+  expect((await api(env.admin, 'PUT', '/v1/rules', RULES)).status).toBe(200);
+  await until(() => !env.app.engine.current.rules.metadataRoutes.has('default/shop'), 'the rules as they were');
 });
 
 test('VIP (a verified claim forwarded by jwt_authn) goes to the high-assurance pool', async () => {

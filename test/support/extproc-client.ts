@@ -95,10 +95,19 @@ function toStructMap(map: Record<string, Record<string, unknown>>): Record<strin
 
 /** envoy.lb labels of an answer, as plain strings; undefined when the answer has none. */
 export function lbLabels(answer: Answer): Record<string, string> | undefined {
+  return namespaceFields(answer, 'envoy.lb');
+}
+
+/** The `metaroute` namespace of an answer (what the access log shows: the rule, the metadata route), as plain strings; undefined when the answer has none. */
+export function explanation(answer: Answer): Record<string, string> | undefined {
+  return namespaceFields(answer, 'metaroute');
+}
+
+function namespaceFields(answer: Answer, namespace: string): Record<string, string> | undefined {
   // protobufjs' bundled google.protobuf.Struct uses camelCase field names.
-  const lb = answer.dynamic_metadata?.fields?.['envoy.lb']?.structValue?.fields;
-  if (!lb) return undefined;
-  return Object.fromEntries(Object.entries(lb).map(([k, v]) => [k, (v as { stringValue: string }).stringValue]));
+  const fields = answer.dynamic_metadata?.fields?.[namespace]?.structValue?.fields;
+  if (!fields) return undefined;
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, (v as { stringValue: string }).stringValue]));
 }
 
 /** Header mutations of a request_headers answer as key -> value (raw_value decoded). */
