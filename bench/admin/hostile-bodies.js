@@ -73,8 +73,8 @@ function startServer(dist, name) {
   return startProbedServer({ dist, dataDir: path.join(OUT, `${name}-data`), logPath: path.join(OUT, `${name}.log`) });
 }
 
-async function send(admin, method, urlPath, body) {
-  const res = await fetch(`${admin}${urlPath}`, { method, headers: { 'content-type': 'application/json' }, body });
+async function send(admin, method, urlPath, body, contentType = 'application/json') {
+  const res = await fetch(`${admin}${urlPath}`, { method, headers: { 'content-type': contentType }, body });
   const text = await res.text();
   return { status: res.status, bytes: text.length };
 }
@@ -90,7 +90,7 @@ async function measureBuild(dist, name, bodies, results) {
     }
     if (RULES > 0) {
       const rules = Array.from({ length: RULES }, (_, r) => `  - { name: r${r}, service: big, sources: [{ arguments: [{ type: header, key: x-r, match: { type: EXACT, value: "${r}" } }] }], destinations: [{ name: d, labels: { k${r}: v } }] }`).join('\n');
-      const { status } = await send(server.admin, 'PUT', '/v1/rules', `rules:\n${rules}\n`);
+      const { status } = await send(server.admin, 'PUT', '/v1/rules', `rules:\n${rules}\n`, 'application/yaml');
       if (status !== 200) throw new Error(`rules: ${status}`);
     }
     await sleep(1000);

@@ -17,6 +17,13 @@ const writes = {
 };
 /** Every route that reads a body. */
 const body = { '413': error('body over 1 MiB') };
+/** A rule document's body: YAML or JSON, read as its Content-Type says (rules-media.ts). */
+const ruleDocument = {
+  required: true,
+  description: 'application/json (or a +json type) is read as strict JSON, its errors placed where it breaks; application/yaml, application/x-yaml, text/yaml, and a body without a type (or text/plain, or curl\'s default application/x-www-form-urlencoded) as YAML',
+  content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } },
+};
+const unsupportedType = { '415': error('another Content-Type: the answer\'s Accept header lists those a rule document is read in') };
 const displaced = { '409': error('the address is held by another instance of the service that the token may not displace; it frees when that one deregisters or expires') };
 const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const queryParam = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string' } });
@@ -116,12 +123,13 @@ paths['/v1/instances/{namespace}/{service}/{id}'] = {
 paths['/v1/rules']!.put = {
   summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file. An empty or whitespace-only body is refused (it would delete every rule; send `rules: []` to clear them)',
   parameters: [{ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'the version this edit began from, as GET /v1/rules\'s ETag gives it ("3"): refused with 412 when the live rules are at another' }],
-  requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
+  requestBody: ruleDocument,
   responses: {
     '200': answer('stored and live', 'RuleUpdate'),
     '400': error('invalid rules, each error with path and line, or an empty body; the previous rules keep serving'),
     '409': error('rules come from the configured rulesFile; or another update was stored since this replica applied the last one (nothing was stored: read the rules and try again)'),
     '412': error('If-Match named another version than the live one: the rules changed since they were read (nothing was stored)'),
+    ...unsupportedType,
     ...body,
     ...writes,
   },
@@ -129,8 +137,8 @@ paths['/v1/rules']!.put = {
 paths['/v1/rules/check'] = {
   post: {
     summary: 'validate a rule document (YAML or JSON text) without storing it; an empty or whitespace-only body is an error, as PUT /v1/rules refuses it',
-    requestBody: { required: true, content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
-    responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), ...body, ...common },
+    requestBody: ruleDocument,
+    responses: { '200': answer('ok, or each error with path, line and column', 'RulesCheck'), ...unsupportedType, ...body, ...common },
   },
 };
 const configIfMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: "the router's etag as GET /v1/routers gave it: refused with 412 once its config changed" };

@@ -25,10 +25,11 @@ import { instanceListChunks } from './instance-list';
 import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
 import type { RuleError } from '../rules/errors';
-import { ruleCounts } from '../rules';
+import { ruleCounts, type RuleFormat } from '../rules';
 import { runtimeMetrics } from '../metrics/runtime';
 import { XDS_SECTIONS } from '../xds';
 import { ConsoleAssets } from './console-assets';
+import { ruleFormat } from './rules-media';
 import { ScopeCounts } from './scope-counts';
 import { IntervalCache } from './interval-cache';
 import { openApiDocument } from './openapi';
@@ -42,9 +43,9 @@ export interface RulesPort {
   /** Set while rules come from a watched file: the API may then not change them. */
   readonly file: string | undefined;
   /** Validates and stores a new rule document; an invalid one changes nothing. */
-  update(text: string, origin: string, expected?: number): Promise<{ ok: true; version: number } | { ok: false; message: string; conflict?: true; precondition?: true }>;
+  update(text: string, origin: string, expected: number | undefined, format: RuleFormat): Promise<{ ok: true; version: number } | { ok: false; message: string; conflict?: true; precondition?: true }>;
   /** Validates a document without storing it. */
-  check(text: string): Promise<readonly RuleError[]>;
+  check(text: string, format: RuleFormat): Promise<readonly RuleError[]>;
   /** Documents applied on this replica, newest first. */
   readonly history: readonly { readonly version: number; readonly origin: string; readonly at: number; readonly text: string }[];
   readonly lastReload: { readonly ok: boolean; readonly at: number } | undefined;
@@ -165,6 +166,7 @@ export class AdminServer {
     this.route('PUT', '/v1/rules', async (req, res) => {
       if (deps.rules.file) throw new HttpError(409, `rules come from the rules file ${deps.rules.file} (rulesFile in the server config): edit that file, or remove rulesFile to manage rules through this API`);
       const expected = ifMatchVersion(req.headers['if-match']);
+      const format = ruleFormat(req, res);
       const text = await readBody(req);
       if (isBlank(text)) {
         rulesRefused.inc();
@@ -173,7 +175,7 @@ export class AdminServer {
       // An editor that read version N replaces N only: a change made since would be undone unseen (checked again where it is stored).
       const live = deps.rules.snapshot.version;
       if (expected !== undefined && expected !== live) throw new HttpError(412, `the rules are at version ${live}, not ${expected} (If-Match): nothing was stored; read them and try again`);
-      const result = await deps.rules.update(text, 'api', expected);
+      const result = await deps.rules.update(text, 'api', expected, format);
       if (!result.ok && result.conflict) throw new HttpError(result.precondition ? 412 : 409, result.message);
       if (!result.ok) {
         rulesRefused.inc();
@@ -190,8 +192,9 @@ export class AdminServer {
       send(res, 200, serialize.rulesHistory({ versions: deps.rules.history.map((h) => ({ ...h, at: new Date(h.at).toISOString() })) }));
     });
     this.route('POST', '/v1/rules/check', async (req, res) => {
+      const format = ruleFormat(req, res);
       const text = await readBody(req);
-      const errors = isBlank(text) ? [{ path: '', message: BLANK_RULES }] : await deps.rules.check(text);
+      const errors = isBlank(text) ? [{ path: '', message: BLANK_RULES }] : await deps.rules.check(text, format);
       send(res, 200, serialize.rulesCheck({ ok: errors.length === 0, errors }));
     });
     this.route('GET', '/v1/overview', (_q, res) => send(res, 200, this.perSecond.get('overview', () => this.overview())));

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { CheckedRules } from '../rules';
+import type { CheckedRules, RuleFormat } from '../rules';
 
 /**
  * How long (wall time, from when the worker has it) one document may take to parse and
@@ -22,6 +22,7 @@ interface Job {
   readonly text: string;
   readonly origin: string;
   readonly strict: boolean;
+  readonly format: RuleFormat | undefined;
   readonly resolve: (result: CheckedRules) => void;
 }
 
@@ -65,11 +66,11 @@ export class RulesChecker {
     });
   }
 
-  /** `strict` for a new document (validateRules); a stored one is checked without it. */
-  check(text: string, origin: string, strict = false): Promise<CheckedRules> {
+  /** `strict` for a new document (validateRules); a stored one is checked without it. `format`: by the origin's name unless given (checkRules). */
+  check(text: string, origin: string, strict = false, format?: RuleFormat): Promise<CheckedRules> {
     if (this.closed) return Promise.resolve(refused('the rules checker is stopped'));
     return new Promise((resolve) => {
-      this.queue.push({ id: ++this.nextId, text, origin, strict, resolve });
+      this.queue.push({ id: ++this.nextId, text, origin, strict, format, resolve });
       this.runNext();
     });
   }
@@ -91,7 +92,7 @@ export class RulesChecker {
       this.finish(refused(`took over ${this.timeoutMs} ms to parse and validate; simplify the document (fewer or simpler regexes, fewer rules)`));
     }, this.timeoutMs);
     this.running = { job, timer };
-    worker.postMessage({ id: job.id, text: job.text, origin: job.origin, strict: job.strict });
+    worker.postMessage({ id: job.id, text: job.text, origin: job.origin, strict: job.strict, format: job.format });
   }
 
   private finish(result: CheckedRules): void {

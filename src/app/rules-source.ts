@@ -3,7 +3,7 @@ import type { RuleSnapshot } from '../model/rule';
 import type { Logger } from '../log/logger';
 import type { Store, StoreEvent } from '../store/store';
 import { resultInSlices, type Steps } from '../model/slices';
-import { compileSteps, EMPTY_RULES, formatRuleErrors, ruleCounts, unpackSteps, type PackedDocument, type RuleError } from '../rules';
+import { compileSteps, EMPTY_RULES, fileFormat, formatRuleErrors, ruleCounts, unpackSteps, type PackedDocument, type RuleError, type RuleFormat } from '../rules';
 import type { RulesChecker } from './rules-checker';
 
 /** Where the rule document is stored. */
@@ -16,6 +16,8 @@ const EMPTY_FILE = 'the rules file is empty (a save in progress?): refused, sinc
 interface StoredRules {
   readonly text: string;
   readonly origin: string;
+  /** How the text is read (JSON when the API was sent JSON); records written before it existed: by the origin's name. */
+  readonly format?: RuleFormat;
   /** Counts rule documents (1 for the first), not store writes. Records written before it existed read as 1. */
   readonly version?: number;
 }
@@ -85,7 +87,7 @@ export class RulesSource {
   /** The stored documents being applied, in order. */
   private applying: Promise<void> = Promise.resolve();
   /** The document this replica validated last, so applying it does not check it twice. */
-  private validated: { readonly text: string; readonly document: PackedDocument } | undefined;
+  private validated: { readonly text: string; readonly format: RuleFormat; readonly document: PackedDocument } | undefined;
   private readonly applied: AppliedRules[] = [];
   /** File reloads and their retries run one at a time, so an older text never lands after a newer one. */
   private fileWork: Promise<void> = Promise.resolve();
@@ -127,8 +129,8 @@ export class RulesSource {
   }
 
   /** Validates a document without storing it (the console's editor): its errors, each with line and path. */
-  async check(text: string): Promise<readonly RuleError[]> {
-    const checked = await this.checker.check(text, 'editor', true);
+  async check(text: string, format: RuleFormat): Promise<readonly RuleError[]> {
+    const checked = await this.checker.check(text, 'editor', true, format);
     return checked.ok ? [] : checked.errors;
   }
 
@@ -181,8 +183,8 @@ export class RulesSource {
    * with a conflict when another update was stored since this replica applied the last one, or
    * since version `expected` (an editor's If-Match: stored only on top of what it read).
    */
-  update(text: string, origin: string, expected?: number): Promise<RuleUpdate> {
-    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, KEEPING, false, expected));
+  update(text: string, origin: string, expected?: number, format = fileFormat(origin)): Promise<RuleUpdate> {
+    return this.loggingStoreFailure(origin, () => this.validateAndStore(text, origin, format, KEEPING, false, expected));
   }
 
   private async loggingStoreFailure(origin: string, store: () => Promise<RuleUpdate>): Promise<RuleUpdate> {
@@ -197,7 +199,7 @@ export class RulesSource {
   /** A rules file is the one source of rules: after a conflict (this replica has now seen that write) it tries again; a lasting one throws. */
   private async storeFileText(text: string, file: string, refused: string): Promise<RuleUpdate> {
     for (let tries = 1; ; tries++) {
-      const result = await this.validateAndStore(text, file, refused, true);
+      const result = await this.validateAndStore(text, file, fileFormat(file), refused, true);
       if (!('conflict' in result)) return result;
       if (tries === FILE_CONFLICT_TRIES) throw new Error(result.message);
     }
@@ -208,27 +210,27 @@ export class RulesSource {
    * file's retries say which attempt failed). `fromFile`: the outcome is the rules file's, so
    * `lastReload` tells it.
    */
-  private async validateAndStore(text: string, origin: string, refused: string, fromFile: boolean, expected?: number): Promise<RuleUpdate> {
-    if (text === this.stored.text) {
+  private async validateAndStore(text: string, origin: string, format: RuleFormat, refused: string, fromFile: boolean, expected?: number): Promise<RuleUpdate> {
+    if (text === this.stored.text && format === formatOf(this.stored)) {
       // Already valid and live: a bad edit reverted to it is an update that is in force again.
       if (fromFile) this.lastReloadValue = { ok: true, at: Date.now() };
       return { ok: true, version: this.snapshotValue.version };
     }
-    const checked = await this.checker.check(text, origin, true);
+    const checked = await this.checker.check(text, origin, true, format);
     if (!checked.ok) {
       if (fromFile) this.lastReloadValue = { ok: false, at: Date.now() };
       this.log.warn({ event: 'rules.refused', source: origin, errors: checked.errors.length, keeping: this.snapshotValue.version, detail: formatRuleErrors(checked.errors, origin) }, `rules refused; ${refused}`);
       return { ok: false, errors: checked.errors, message: formatRuleErrors(checked.errors, origin) };
     }
-    this.validated = { text, document: checked.document };
+    this.validated = { text, format, document: checked.document };
     await this.settled();
     // Checked against what the store holds now, and held by putIf's comparison below: no write lands between.
     if (expected !== undefined && this.storedVersion !== expected) return preconditionFailed(this.storedVersion, expected);
     const version = this.storedVersion + 1;
     // Only if no other update was stored meanwhile: two would both be `version` and one lost.
-    if ((await this.store.putIf(RULES_KEY, JSON.stringify({ text, origin, version } satisfies StoredRules), this.storedValue)) === undefined) {
+    if ((await this.store.putIf(RULES_KEY, JSON.stringify({ text, origin, format, version } satisfies StoredRules), this.storedValue)) === undefined) {
       await this.settled();
-      if (text === this.stored.text) return { ok: true, version: this.snapshotValue.version }; // the other writer stored this very text
+      if (text === this.stored.text && format === formatOf(this.stored)) return { ok: true, version: this.snapshotValue.version }; // the other writer stored this very document
       if (expected !== undefined) return preconditionFailed(this.storedVersion, expected);
       return { ok: false, conflict: true, version: this.storedVersion, message: `the rules changed meanwhile (version ${this.storedVersion}); read them and try again` };
     }
@@ -303,8 +305,9 @@ export class RulesSource {
     const stored: StoredRules = event.type === 'put' ? (JSON.parse(event.value!) as StoredRules) : { text: '', origin: 'none', version: this.storedVersion + 1 };
     const version = stored.version ?? 1;
     this.storedVersion = version;
-    const known = this.validated?.text === stored.text ? this.validated.document : undefined;
-    const checked = known ? { ok: true as const, document: known } : await this.checker.check(stored.text, stored.origin);
+    const format = formatOf(stored);
+    const known = this.validated?.text === stored.text && this.validated.format === format ? this.validated.document : undefined;
+    const checked = known ? { ok: true as const, document: known } : await this.checker.check(stored.text, stored.origin, false, format);
     if (!checked.ok) {
       // Only validated documents are stored; this means a different metaroute version wrote it.
       this.lastReloadValue = { ok: false, at: Date.now() };
@@ -324,6 +327,10 @@ export class RulesSource {
     this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(this.snapshotValue) }, 'rules loaded');
     for (const listener of this.listeners) listener(this.snapshotValue);
   }
+}
+
+function formatOf(stored: StoredRules): RuleFormat {
+  return stored.format ?? fileFormat(stored.origin);
 }
 
 /** A checked document to its snapshot (a generator of its own, not a closure made per call: see `resultInSlices`). */

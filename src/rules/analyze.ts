@@ -1,6 +1,6 @@
 import { clusterName, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
 import { formatPath, type Path } from './errors';
-import { parseRuleText, type Position } from './parse';
+import { fileFormat, parseRuleText, type Position } from './parse';
 import type { ArgumentSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 import { validateRules } from './validate';
 
@@ -23,7 +23,7 @@ export type AnalyzeResult = { readonly ok: true; readonly findings: Finding[] } 
  * validation errors instead.
  */
 export function analyzeRules(text: string, origin: string, instances: readonly Instance[]): AnalyzeResult {
-  const parsed = parseRuleText(text, origin);
+  const parsed = parseRuleText(text, fileFormat(origin));
   if (!parsed.ok) return parsed;
   const validated = validateRules(parsed.parsed.value, parsed.parsed.locate);
   if (!validated.ok) return { ok: false, errors: validated.errors };

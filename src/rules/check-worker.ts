@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { checkRules, packDocument } from './index';
+import { checkRules, packDocument, type RuleFormat } from './index';
 import { WORKER_NICE } from './limits';
 
 /** The rules worker's side (app/rules-checker.ts): parse and validate a document off the routing thread. */
@@ -18,7 +18,7 @@ if (process.platform === 'linux') {
   }
 }
 parentPort!.postMessage('ready');
-parentPort!.on('message', (job: { id: number; text: string; origin: string; strict: boolean }) => {
-  const checked = checkRules(job.text, job.origin, job.strict);
+parentPort!.on('message', (job: { id: number; text: string; origin: string; strict: boolean; format: RuleFormat | undefined }) => {
+  const checked = checkRules(job.text, job.origin, job.strict, job.format);
   parentPort!.postMessage({ id: job.id, result: checked.ok ? { ok: true, document: packDocument(checked.document) } : checked });
 });

@@ -3,7 +3,7 @@ import { LONE_SURROGATE_MESSAGE, loneSurrogatePath } from '../model/text';
 import { compileRules } from './compile';
 import { formatPath, type RuleError } from './errors';
 import type { PackedDocument } from './packed';
-import { parseRuleText } from './parse';
+import { fileFormat, parseRuleText, type RuleFormat } from './parse';
 import type { RuleDocument } from './schema';
 import { validateRules } from './validate';
 
@@ -13,6 +13,7 @@ export { packDocument, unpackSteps, type PackedDocument } from './packed';
 export { RULE_LIMITS } from './limits';
 export type { ArgumentSpec, LabelSourceSpec, MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 export { compileMatch } from './matchers';
+export { fileFormat, type RuleFormat } from './parse';
 
 export type CheckRulesResult =
   | { readonly ok: true; readonly document: RuleDocument }
@@ -45,10 +46,11 @@ export function loadRules(text: string, origin: string, version: number, strict 
 /**
  * Parses and validates without compiling: the validated document is plain data, so the
  * rules worker (app/rules-checker) returns it (packed) to the routing thread, which only compiles.
- * `strict` for a new document (see validateRules); a stored one is loaded without it.
+ * `strict` for a new document (see validateRules); a stored one is loaded without it. `format`
+ * is the origin's by its name unless given (a JSON body sent to the API).
  */
-export function checkRules(text: string, origin: string, strict = false): CheckRulesResult {
-  const parsed = parseRuleText(text, origin);
+export function checkRules(text: string, origin: string, strict = false, format: RuleFormat = fileFormat(origin)): CheckRulesResult {
+  const parsed = parseRuleText(text, format);
   if (!parsed.ok) return parsed;
   const bad = loneSurrogatePath(parsed.parsed.value);
   if (bad) return { ok: false, errors: [{ path: formatPath(bad), ...parsed.parsed.locate(bad), message: LONE_SURROGATE_MESSAGE }] };

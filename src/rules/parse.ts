@@ -22,6 +22,14 @@ export interface ParsedText {
 
 export type ParseResult = { readonly ok: true; readonly parsed: ParsedText } | { readonly ok: false; readonly errors: RuleError[] };
 
+/** How a rule text is read: YAML (which most JSON also is), or strict JSON, read as JSON. */
+export type RuleFormat = 'yaml' | 'json';
+
+/** A rules file's format by its name: a `.json` file is strict JSON, any other YAML. */
+export function fileFormat(name: string): RuleFormat {
+  return name.toLowerCase().endsWith('.json') ? 'json' : 'yaml';
+}
+
 /**
  * Documents up to this size are also parsed by the `yaml` library when something is wrong
  * with them, for exact line:column and its wording (it keeps every node's position, at about
@@ -31,17 +39,17 @@ export type ParseResult = { readonly ok: true; readonly parsed: ParsedText } | {
 export const LOCATE_MAX_BYTES = 128 * 1024;
 
 /**
- * Parses YAML, or JSON (a subset of YAML 1.2), with js-yaml's YAML 1.2 core schema: about 20
- * times faster than the `yaml` library, whose node tree with positions costs ~1 s of CPU for
- * a 1 MiB document. Positions are computed only when an error needs them (LOCATE_MAX_BYTES).
- * A `.json` origin must also be strict JSON, so an unquoted string there is an error
- * instead of a guess. Aliases may not expand the document past RULE_LIMITS.maxNodes.
+ * Parses YAML with js-yaml's YAML 1.2 core schema: about 20 times faster than the `yaml`
+ * library, whose node tree with positions costs ~1 s of CPU for a 1 MiB document. Positions
+ * are computed only when an error needs them (LOCATE_MAX_BYTES). Aliases may not expand the
+ * document past RULE_LIMITS.maxNodes. JSON is read as JSON (`jsonParse`), not as the YAML it
+ * nearly is: its errors then speak JSON, and what JSON allows YAML does not read the same.
  */
-export function parseRuleText(text: string, origin: string): ParseResult {
+export function parseRuleText(text: string, format: RuleFormat): ParseResult {
   const overLimit = checkRuleLimits(text);
   if (overLimit) return { ok: false, errors: [overLimit] };
-  const json = origin.toLowerCase().endsWith('.json');
-  const fast = fastParse(text, json);
+  const json = format === 'json';
+  const fast = json ? jsonParse(text) : yamlParse(text);
   const small = Buffer.byteLength(text, 'utf8') <= LOCATE_MAX_BYTES;
   if (!fast.ok) {
     const precise = small && !fast.placed ? preciseParse(text, json) : undefined;
@@ -56,18 +64,59 @@ export function parseRuleText(text: string, origin: string): ParseResult {
   return { ok: true, parsed: { value: fast.value, locate } };
 }
 
-/** `placed`: the error's position is exact already (a `.json` file's first departure from strict JSON). */
+/** `placed`: the error's position is exact already (every JSON error). */
 type FastResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: RuleError; readonly placed?: boolean };
 
-function fastParse(text: string, json: boolean): FastResult {
-  if (json) {
-    const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // a byte-order mark, which RFC 8259 lets a reader ignore
-    try {
-      JSON.parse(body); // strictness only: js-yaml below also refuses duplicate keys
-    } catch (err) {
-      return { ok: false, error: strictJsonError(body, err as Error), placed: true };
+/**
+ * Strict JSON: JSON.parse's value, its refusal placed at the first character that breaks
+ * it, and a key repeated within one object refused, since JSON readers differ on which one
+ * counts (JSON.parse keeps the last, YAML refuses the mapping).
+ */
+function jsonParse(text: string): FastResult {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // a byte-order mark, which RFC 8259 lets a reader ignore
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (err) {
+    return { ok: false, error: strictJsonError(body, err as Error), placed: true };
+  }
+  const repeated = repeatedKey(body);
+  return repeated ? { ok: false, error: repeated, placed: true } : { ok: true, value };
+}
+
+/**
+ * The first key repeated within one object of a text JSON.parse took, placed at its
+ * repetition. In valid JSON, telling brackets, commas and strings apart is enough: a scan of
+ * its own, since jsonc-parser's visitor took about twice as long as js-yaml's whole parse.
+ */
+function repeatedKey(text: string): RuleError | undefined {
+  const open: Array<Set<string> | undefined> = []; // per open bracket: the object's keys so far, or undefined for a list
+  let keyNext = false; // the next string is a key: just after `{`, or after `,` in an object
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      open.push(c === '{' ? new Set() : undefined);
+      keyNext = c === '{';
+    } else if (c === '}' || c === ']') {
+      open.pop();
+    } else if (c === ',') {
+      keyNext = open[open.length - 1] !== undefined;
+    } else if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      if (!keyNext) continue;
+      keyNext = false;
+      const quoted = text.slice(start, i + 1);
+      const key = quoted.includes('\\') ? (JSON.parse(quoted) as string) : quoted.slice(1, -1);
+      const keys = open[open.length - 1]!;
+      if (keys.has(key)) return { path: '', ...placeAt(text, start), message: `key ${JSON.stringify(key)} repeated in one object (JSON readers differ on which one counts)` };
+      keys.add(key);
     }
   }
+  return undefined;
+}
+
+function yamlParse(text: string): FastResult {
   let value: unknown;
   try {
     value = load(text, { schema: CORE_SCHEMA });
@@ -88,14 +137,18 @@ function strictJsonError(text: string, err: Error): RuleError {
   parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];
   if (!first) return { path: '', line: 1, column: 1, message: `not strict JSON: ${err.message.slice(0, 200)}` };
-  const before = text.slice(0, first.offset);
-  return { path: '', line: before.split('\n').length, column: first.offset - before.lastIndexOf('\n'), message: `not strict JSON: ${jsonErrorText(text, before, first)}` };
+  return { path: '', ...placeAt(text, first.offset), message: `not strict JSON: ${jsonErrorText(text, first)}` };
+}
+
+function placeAt(text: string, offset: number): Position {
+  const before = text.slice(0, offset);
+  return { line: before.split('\n').length, column: offset - before.lastIndexOf('\n') };
 }
 
 /** `trailing comma before '}'`, else jsonc-parser's code in words and the text at fault: `invalid symbol at "rules"`. */
-function jsonErrorText(text: string, before: string, error: ParseError): string {
+function jsonErrorText(text: string, error: ParseError): string {
   const next = text[error.offset];
-  if ((next === '}' || next === ']') && before.trimEnd().endsWith(',')) return `trailing comma before '${next}'`;
+  if ((next === '}' || next === ']') && text.slice(0, error.offset).trimEnd().endsWith(',')) return `trailing comma before '${next}'`;
   const words = printParseErrorCode(error.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase(); // PropertyNameExpected
   return error.length > 0 ? `${words} at ${JSON.stringify(text.slice(error.offset, error.offset + Math.min(error.length, 40)))}` : words;
 }
@@ -127,7 +180,8 @@ interface Precise {
 
 /**
  * The `yaml` library's parse, keeping node positions: used to place errors exactly in
- * documents up to LOCATE_MAX_BYTES. Warnings (an unknown tag, say) count as errors.
+ * documents up to LOCATE_MAX_BYTES (of a JSON text, valid by then, only its positions).
+ * Warnings (an unknown tag, say) count as errors.
  */
 function preciseParse(text: string, json: boolean): Precise {
   const lineCounter = new LineCounter();
@@ -144,8 +198,7 @@ function preciseParse(text: string, json: boolean): Precise {
   };
   const problems = [...doc.errors, ...doc.warnings].map((p) => ({ offset: p.pos[0], message: p.message }));
   if (problems.length === 0) problems.push(...duplicateKeys(doc));
-  // A .json file is parsed as JSON: say so, or a YAML document under that name reads as a riddle ("Unresolved plain scalar").
-  const errors: RuleError[] = problems.map((p) => ({ path: '', ...position(p.offset), message: json ? `not strict JSON: ${p.message}` : p.message }));
+  const errors: RuleError[] = problems.map((p) => ({ path: '', ...position(p.offset), message: p.message }));
   if (errors.length === 0) {
     try {
       doc.toJS(); // throws on aliases to anchors defined later, and on heavy alias use

@@ -94,6 +94,8 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('PUT', '/v1/rules', '/v1/rules', rules('gray'), 'application/yaml')).json).toEqual({ version: 2 });
     expect((await call('PUT', '/v1/rules', '/v1/rules', rules('gray'), 'application/yaml')).json).toEqual({ version: 2 });
     expect((await call('PUT', '/v1/rules', '/v1/rules', 'rules: [{ name: r }]', 'application/yaml')).status).toBe(400);
+    expect((await call('PUT', '/v1/rules', '/v1/rules', '<rules/>', 'application/xml')).status).toBe(415);
+    expect((await call('POST', '/v1/rules/check', '/v1/rules/check', '<rules/>', 'application/xml')).status).toBe(415);
     expect((await call('GET', '/v1/rules', '/v1/rules')).json.version).toBe(2);
 
     // 200 once `npm run build` built the console, else a documented 404 naming the command.

@@ -65,3 +65,48 @@ test('If-Match: of several PUTs racing with the version they all read, exactly o
     expect((await api(env.admin, 'GET', '/v1/rules')).json.version).toBe(version + 1);
   }
 });
+
+/** PUT (or POST to /check) of `body` with that Content-Type, or none: a byte body makes fetch add none. */
+async function send(method: 'PUT' | 'POST', urlPath: string, body: string, contentType?: string) {
+  const response = await fetch(`${env.admin}${urlPath}`, { method, headers: contentType === undefined ? {} : { 'content-type': contentType }, body: contentType === undefined ? Buffer.from(body) : body });
+  return { status: response.status, accept: response.headers.get('accept'), json: (await response.json()) as any };
+}
+
+test('a JSON body is read as JSON: errors at their JSON position and in its terms, and what YAML reads on (a trailing comma, a repeated key) refused', async () => {
+  const json = '{"rules": [{"name": "all", "service": "shop", "destinations": [{"name": "d", "labels": {"version": "gray"}}]}]}';
+  const stored = await send('PUT', '/v1/rules', json, 'application/json');
+  expect(stored.status).toBe(200);
+  expect((await api(env.admin, 'GET', '/v1/rules')).json).toMatchObject({ version: stored.json.version, text: json });
+  for (const [body, contentType, detail] of [
+    ['{"rules": [],\n}', 'application/json', "api:2:1: not strict JSON: trailing comma before '}'"], // YAML reads on: this was stored
+    ['{"rules": [] "metadataRoutes": []}', 'application/json; charset=utf-8', 'api:1:14: not strict JSON: comma expected at "\\"metadataRoutes\\""'],
+    ['{\n\t"rules": [],\n\t"rules": [{}]\n}', 'application/vnd.metaroute.rules+json', 'api:3:2: key "rules" repeated in one object (JSON readers differ on which one counts)'],
+    ['{"rules": [{"name": "r", "service": "shop",\n  "destinations": [{"name": "d", "labels": {"v": "1"}, "weight": "x"}]}]}', 'Application/JSON', 'api:2:66: rules[0].destinations[0].weight: must be an integer >= 0, got a string "x"'],
+  ]) {
+    const refused = await send('PUT', '/v1/rules', body!, contentType);
+    expect([refused.status, refused.json.details]).toEqual([400, [detail]]);
+  }
+  // The live document's very text, sent as JSON, is no JSON: not taken for the live one.
+  expect((await api(env.admin, 'PUT', '/v1/rules', 'rules: []\n')).status).toBe(200);
+  const same = await send('PUT', '/v1/rules', 'rules: []\n', 'application/json');
+  expect([same.status, same.json.details]).toEqual([400, ['api:1:1: not strict JSON: invalid symbol at "rules"']]);
+  const checked = await send('POST', '/v1/rules/check', '{"rules": [],\n}', 'application/json');
+  expect(checked.json).toEqual({ ok: false, errors: [{ path: '', line: 2, column: 1, message: "not strict JSON: trailing comma before '}'" }] });
+});
+
+test('YAML types, no type, text/plain (fetch\'s) and curl\'s form default are read as YAML; another type is a 415 with the accepted ones in Accept', async () => {
+  for (const contentType of ['application/yaml', 'application/x-yaml', 'text/yaml; charset=utf-8', undefined, 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded']) {
+    const text = `rules:\n  - { name: all, service: shop, destinations: [{ name: d, labels: { version: ${contentType?.replace(/\W/g, '') ?? 'none'} } }], }\n`; // YAML's trailing comma
+    expect([contentType, (await send('PUT', '/v1/rules', text, contentType)).status]).toEqual([contentType, 200]);
+    expect((await api(env.admin, 'GET', '/v1/rules')).json.text).toBe(text);
+    expect((await send('POST', '/v1/rules/check', text, contentType)).json).toEqual({ ok: true, errors: [] });
+  }
+  const { version } = (await api(env.admin, 'GET', '/v1/rules')).json;
+  for (const [method, urlPath] of [['PUT', '/v1/rules'], ['POST', '/v1/rules/check']] as const) {
+    for (const contentType of ['application/xml', 'multipart/form-data; boundary=x']) {
+      const refused = await send(method, urlPath, RULES, contentType);
+      expect(refused).toEqual({ status: 415, accept: 'application/yaml, application/json', json: { error: `a rule document is YAML or JSON: send it with Content-Type application/yaml or application/json, not ${JSON.stringify(contentType.split(';')[0])}`, details: [] } });
+    }
+  }
+  expect((await api(env.admin, 'GET', '/v1/rules')).json.version).toBe(version);
+});

@@ -351,6 +351,12 @@ metadataRoutes: {}
     expect(summary(errorsOf('\ufeff{"rules": [], "x": 1,}', 'rules.json'))).toEqual(["1:22 : not strict JSON: trailing comma before '}'"]);
   });
 
+  test('JSON is read as JSON: a key repeated in one object is refused in its terms, at the repetition, at any size', () => {
+    const repeated = 'key "name" repeated in one object (JSON readers differ on which one counts)';
+    expect(summary(errorsOf('{"rules": [{"name": "a",\n  "name": "b"}]}', 'rules.json'))).toEqual([`2:3 : ${repeated}`]);
+    expect(summary(errorsOf(`{"x": "${'y'.repeat(LOCATE_MAX_BYTES)}", "rules": [{"name": "a", "n\\u0061me": "b"}]}`, 'rules.json'))).toEqual([`1:${LOCATE_MAX_BYTES + 35} : ${repeated}`]);
+  });
+
   test('alias expansion bombs are refused: aliases may not expand a document past the node limit', () => {
     const levels = 'abcdefghi'.split('');
     const bomb = ['a: &a [x,x,x,x,x,x,x,x,x]', ...levels.slice(1).map((l, i) => `${l}: &${l} [${Array(9).fill(`*${levels[i]}`).join(',')}]`)].join('\n'); // 9^9 nodes
