@@ -235,8 +235,24 @@ export const SCHEMAS = {
         type: 'array',
         items: {
           type: 'object',
-          properties: { router: { type: 'string' }, before: { type: 'integer' }, after: { type: 'integer' }, labels, note: { type: 'string' } },
-          required: ['router', 'before', 'after', 'labels', 'note'],
+          properties: {
+            router: { type: 'string' },
+            before: { type: 'integer' },
+            after: { type: 'integer' },
+            labels,
+            note: { type: 'string' },
+            skipped: {
+              type: 'array',
+              description: "what the router passed over before its choice, and why: the rule router's destinations that could not serve, in higher-priority groups (a fall-through) or the chosen one's",
+              items: {
+                type: 'object',
+                properties: { destination: { type: 'string' }, priority: { type: 'integer' }, reason: { type: 'string' } },
+                required: ['destination', 'priority', 'reason'],
+                additionalProperties: false,
+              },
+            },
+          },
+          required: ['router', 'before', 'after', 'labels', 'note', 'skipped'],
           additionalProperties: false,
         },
       },

@@ -30,6 +30,7 @@ export function checkedRouter(router: Router): Router {
       // rule labels metaroute_decisions_total and goes into Envoy's metadata; note into explain.
       if (result.rule !== undefined && typeof result.rule !== 'string') throw fail('returned a rule that is not a string');
       if (result.note !== undefined && typeof result.note !== 'string') throw fail('returned a note that is not a string');
+      if (result.skipped !== undefined && !isSkippedList(result.skipped)) throw fail('returned skipped that is not a list of { destination, priority, reason } (strings, and an integer priority)');
       if (result.kind === 'narrow') return checkedNarrow(result, fail);
       if (result.kind === 'final') {
         const problem = decisionProblem(result.decision);
@@ -55,6 +56,12 @@ function checkedNarrow(result: Narrowed, fail: (what: string) => Error): Narrowe
   }
   if (typeof candidates.version === 'number') return result;
   return { ...result, candidates: fixedSubset(candidates.instances) };
+}
+
+/** Explain's answer would fail to serialize anything else. */
+function isSkippedList(skipped: unknown): boolean {
+  return Array.isArray(skipped) && skipped.every((s: { destination?: unknown; priority?: unknown; reason?: unknown } | null) =>
+    typeof s === 'object' && s !== null && typeof s.destination === 'string' && Number.isInteger(s.priority) && typeof s.reason === 'string');
 }
 
 function labelsProblem(labels: unknown, field: string): string | undefined {

@@ -63,11 +63,12 @@ export class RoutingEngine {
     let labels = NO_LABELS;
     let rule = '';
     let metadataRoute = '';
+    const explaining = trace !== undefined;
     for (const router of this.routers) {
-      const result = router.route(ctx, { service, candidates, labels, rules, registry });
+      const result = router.route(ctx, { service, candidates, labels, rules, registry, explaining });
       if (trace) {
         const after = !result ? candidates.instances.length : result.kind === 'narrow' ? result.candidates.instances.length : instancesLeft(result.decision, candidates);
-        trace.push({ router: router.name, before: candidates.instances.length, after, labels: result?.kind === 'narrow' ? result.labels : labels, note: result?.note ?? 'no opinion' });
+        trace.push({ router: router.name, before: candidates.instances.length, after, labels: result?.kind === 'narrow' ? result.labels : labels, note: result?.note ?? 'no opinion', skipped: result?.skipped ?? [] });
       }
       if (!result) continue;
       if (result.rule) rule = result.rule;

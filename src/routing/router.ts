@@ -2,6 +2,7 @@ import type { RequestContext } from '../context/request-context';
 import type { Decision } from '../model/decision';
 import type { Labels } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
+import type { Skipped } from '../model/trace';
 import type { RegistrySnapshot, ServiceView, Subset } from '../registry/service-view';
 
 /** What a router sees: the callee, the instances still in play, and the labels chosen so far. */
@@ -12,6 +13,8 @@ export interface RouteInput {
   readonly labels: Labels;
   readonly rules: RuleSnapshot;
   readonly registry: RegistrySnapshot;
+  /** Set on explain's dry run: a result may then say what it passed over (`skipped`), which a live request never pays for. */
+  readonly explaining?: boolean;
 }
 
 /** The router narrowed the instances (and usually says which labels describe them). */
@@ -24,6 +27,8 @@ export interface Narrowed {
   readonly rule?: string;
   /** The metadata router's: the metadata route that applied (its service key), for the access log. */
   readonly metadataRoute?: string;
+  /** For explain (`input.explaining`): what the router passed over, and why. */
+  readonly skipped?: readonly Skipped[];
 }
 
 /** The router decided; the rest of the chain does not run. */
@@ -33,6 +38,7 @@ export interface Final {
   readonly note: string;
   readonly rule?: string;
   readonly metadataRoute?: string;
+  readonly skipped?: readonly Skipped[];
 }
 
 /** `undefined`: no opinion, the input passes on unchanged (and costs nothing). */

@@ -3,8 +3,9 @@ import type { CompiledRule, CompiledSource, Destination } from '../model/rule';
 import { serviceKey } from '../model/instance';
 import type { Decision } from '../model/decision';
 import type { Labels } from '../model/instance';
-import { healthyEndpoints, pickEndpoint } from '../registry/service-view';
-import type { RouteInput, RouteResult, Router } from './router';
+import type { Skipped } from '../model/trace';
+import { healthyEndpoints, pickEndpoint, type Subset } from '../registry/service-view';
+import type { Final, Narrowed, RouteInput, RouteResult, Router } from './router';
 import { mergeLabels } from './labels';
 import { refuseConfig } from './router-kit';
 import { pickDestination } from './weighted';
@@ -60,15 +61,25 @@ function sourceMatches(source: CompiledSource, ctx: RequestContext, peerService:
   return true;
 }
 
-function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): RouteResult {
-  const view = input.service;
-  // Labels chosen earlier (a lane) still apply here; another cluster is judged on its own.
-  const canServe = (d: Destination) =>
-    (d.cluster ? input.registry.clusters.get(d.cluster)?.subset(d.labels).healthy ?? 0 : view.subset(mergeLabels(input.labels, d.labels)).healthy) > 0;
+function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): Narrowed | Final {
+  const canServe = (d: Destination) => (destinationSubset(d, input)?.healthy ?? 0) > 0;
+  const chosen = firstServing(rule, canServe, ctx);
+  const result = chosen ? toDestination(rule, chosen, input, rule.name) : failover(rule, input);
+  // Only explain's dry run works out what was passed over and why: a live request pays nothing for it.
+  return input.explaining ? { ...result, skipped: passedOver(rule, input, chosen?.priority ?? Infinity) } : result;
+}
+
+/** The highest-priority group that can serve picks one of its destinations by weight; undefined when none can. */
+function firstServing(rule: CompiledRule, canServe: (d: Destination) => boolean, ctx: RequestContext): Destination | undefined {
   for (const group of rule.priorityGroups) {
     const chosen = pickDestination(group, canServe, ctx, rule.stickyBy);
-    if (chosen) return toDestination(rule, chosen, input, rule.name);
+    if (chosen) return chosen;
   }
+  return undefined;
+}
+
+/** No group can serve. */
+function failover(rule: CompiledRule, input: RouteInput): Narrowed | Final {
   switch (rule.failover.kind) {
     case 'all':
       return { kind: 'narrow', candidates: input.candidates, labels: input.labels, note: `${rule.name}: no healthy group, failover all`, rule: rule.name };
@@ -86,7 +97,38 @@ function applyRule(rule: CompiledRule, ctx: RequestContext, input: RouteInput): 
   }
 }
 
-function toDestination(rule: CompiledRule, d: Destination, input: RouteInput, note: string): RouteResult {
+/**
+ * The instances a destination sends to: its labels on top of the earlier routers' (a lane's)
+ * here, another cluster's judged on its own; undefined when no registered service has that cluster.
+ */
+function destinationSubset(d: Destination, input: RouteInput): Subset | undefined {
+  return d.cluster ? input.registry.clusters.get(d.cluster)?.subset(d.labels) : input.service.subset(mergeLabels(input.labels, d.labels));
+}
+
+/** For explain: the destinations down to priority `upTo` (every one when no group could serve) that could not serve, and why. */
+function passedOver(rule: CompiledRule, input: RouteInput, upTo: number): Skipped[] {
+  const skipped: Skipped[] = [];
+  for (const d of [...rule.destinations].sort((a, b) => a.priority - b.priority)) {
+    const reason = d.priority <= upTo ? whyNot(d, input) : undefined;
+    if (reason) skipped.push({ destination: d.name, priority: d.priority, reason });
+  }
+  return skipped;
+}
+
+/** Why a destination could not serve, as `canServe` and the weighted pick judge it; undefined if it could. */
+function whyNot(d: Destination, input: RouteInput): string | undefined {
+  if (d.isolate) return 'isolated';
+  if (d.weight === 0) return 'weight 0';
+  const subset = destinationSubset(d, input);
+  if (!subset) return `no registered service has cluster ${d.cluster}`;
+  if (subset.healthy > 0) return undefined;
+  const where = d.cluster ? ` in ${d.cluster}` : '';
+  const labels = Object.entries(d.cluster ? d.labels : mergeLabels(input.labels, d.labels)).map(([k, v]) => `${k}=${v}`).join(',');
+  const count = subset.instances.length;
+  return count === 0 ? `no instance${where} has ${labels}` : `none of the ${count} instance(s)${where} with ${labels} is healthy (unhealthy, or weight 0)`;
+}
+
+function toDestination(rule: CompiledRule, d: Destination, input: RouteInput, note: string): Narrowed | Final {
   if (d.cluster) return { kind: 'final', decision: switchTo(d.cluster, d.labels, input), note, rule: rule.name };
   const labels = mergeLabels(input.labels, d.labels);
   return { kind: 'narrow', candidates: input.service.subset(labels), labels, note, rule: rule.name };

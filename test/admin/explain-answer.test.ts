@@ -106,3 +106,25 @@ test("a router's endpoint list on a subset-mode cluster is flagged as ignored by
   const inEndpointMode = await explain({ service: 'shop', headers: { 'x-act': 'pick', 'x-slot': '1' } });
   expect({ decision: inEndpointMode.decision, endpointsIgnored: inEndpointMode.endpointsIgnored }).toMatchObject({ decision: { kind: 'endpoints', endpoints: ['10.0.0.1:2'] }, endpointsIgnored: '' });
 });
+
+test('a rule that fell through to a lower-priority group, or to its failover, names the destinations it passed over and why', async () => {
+  await api(env.admin, 'POST', '/v1/instances', { service: 'cart', host: '10.0.1.1', port: 1, metadata: { track: 'stable' } });
+  const rules = [
+    'rules:',
+    '  - { name: canary-only, service: cart, sources: [{ arguments: [{ type: header, key: x-only, match: { type: EXACT, value: canary } }] }], destinations: [{ name: canary, labels: { track: canary } }], failover: none }',
+    '  - { name: canary-first, service: cart, destinations: [{ name: canary, labels: { track: canary } }, { name: stable, labels: { track: stable }, priority: 1 }] }',
+    '',
+  ].join('\n');
+  expect((await api(env.admin, 'PUT', '/v1/rules', rules)).status).toBe(200);
+  await until(async () => (await api(env.admin, 'POST', '/explain', { service: 'cart' })).json?.rule === 'canary-first', 'the rules to apply');
+  const canary = [{ destination: 'canary', priority: 0, reason: 'no instance has track=canary' }];
+
+  const fell = await explain({ service: 'cart' });
+  expect(fell.decision).toEqual({ kind: 'subset', labels: { track: 'stable' } });
+  expect(fell.steps.find((s: { router: string }) => s.router === 'rule')).toEqual({ router: 'rule', before: 1, after: 1, labels: { track: 'stable' }, note: 'canary-first', skipped: canary });
+  expect(fell.steps.filter((s: { router: string; skipped: unknown[] }) => s.router !== 'rule' && s.skipped.length > 0)).toEqual([]);
+
+  const refused = await explain({ service: 'cart', headers: { 'x-only': 'canary' } });
+  expect(refused.decision).toEqual({ kind: 'reject', status: 503, body: 'no healthy instance for rule canary-only' });
+  expect(refused.steps.find((s: { router: string }) => s.router === 'rule')).toMatchObject({ note: 'canary-only: no healthy group, failover none', skipped: canary });
+});

@@ -80,6 +80,10 @@ describe('metaroute CLI', () => {
       // The labels as a sidecar's x-metaroute-caller-labels writes them: split as the live path splits them.
       const listed = await cli('explain', '--admin', env.admin, '--service', 'shop', '--side', 'outbound', '--caller', 'web', '--caller-label', 'env=dev1,zone=z1', '--caller-transitive', 'env');
       expect(JSON.parse(listed.stdout).headerMutation.set).toContainEqual({ key: 'rpc-persist-env', value: 'dev1' });
+      // A destination passed over is in the answer's rule step, with why.
+      expect((await api(env.admin, 'PUT', '/v1/rules', 'rules:\n  - { name: gray-first, service: shop, destinations: [{ name: gray, labels: { track: gray } }], failover: all }\n')).status).toBe(200);
+      const fellBack = await cli('explain', '--admin', env.admin, '--service', 'shop');
+      expect(JSON.parse(fellBack.stdout).steps).toContainEqual(expect.objectContaining({ router: 'rule', note: 'gray-first: no healthy group, failover all', skipped: [{ destination: 'gray', priority: 0, reason: 'no instance has track=gray' }] }));
 
       const unknown = await cli('explain', '--admin', env.admin, '--service', 'nosuch');
       expect(unknown.code).toBe(1);

@@ -18,6 +18,7 @@ test.each([
   ['a reject without a status', () => ({ kind: 'final', decision: { kind: 'reject', body: 'no' }, note: '' }), 'decision.status is not an HTTP status'],
   ['a narrow result without candidates', () => ({ kind: 'narrow', labels: {}, note: '' }), 'returned a narrow result without candidates'],
   ['labels with a number', () => ({ kind: 'narrow', candidates: { instances: [] }, labels: { v: 2 }, note: '' }), 'labels.v is not a string'],
+  ['a skipped entry without its reason', () => ({ kind: 'final', decision: { kind: 'pass' }, note: '', skipped: [{ destination: 'd', priority: 0 }] }), 'router mine: route() returned skipped that is not a list of { destination, priority, reason }'],
 ])('%s is refused, naming the router', (_what, result, message) => {
   expect(run(result)).toThrow(message);
 });

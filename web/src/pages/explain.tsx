@@ -145,7 +145,14 @@ export function ExplainPage() {
                     <td class="num">{s.before}</td>
                     <td class="num">{s.after}</td>
                     <td>{labelText(s.labels)}</td>
-                    <td>{s.note}</td>
+                    <td>
+                      {s.note}
+                      {s.skipped.length > 0 && (
+                        <ul data-testid="skipped" class="changes wrap">
+                          {s.skipped.map((k) => <li key={k.destination}>passed over <code>{k.destination}</code> (priority {k.priority}): {k.reason}</li>)}
+                        </ul>
+                      )}
+                    </td>
                   </tr>
                 ))}
               </tbody>
