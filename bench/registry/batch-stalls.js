@@ -4,6 +4,8 @@
 // time with the server otherwise idle, each kind of call:
 //   replace-N   POST /v1/instances/batch, N existing instances with changed labels
 //   new-N       POST /v1/instances/batch, N instances not registered before
+//   services-N  POST /v1/instances/batch, N instances not registered before, each in a service of
+//               its own not registered before (N new clusters)
 //   heartbeat-N POST /v1/heartbeats, N registered instances (at most 10,000 per call)
 //   takeover-N  (STORE=etcd) POST /v1/heartbeats to a second replica on the same etcd, for N
 //               instances no call has sent it before (from the top of the range): each takes the
@@ -84,6 +86,11 @@ function callOf(kind, call, state) {
     const start = state.next;
     state.next += n;
     return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => member(start + k)) } };
+  }
+  if (what === 'services') {
+    const start = state.next;
+    state.next += n;
+    return { path: '/v1/instances/batch', body: { register: Array.from({ length: n }, (_, k) => ({ ...instance(start + k), service: `fresh-${start + k}` })) } };
   }
   if (what === 'heartbeat') return { path: '/v1/heartbeats', body: { instances: Array.from({ length: n }, (_, k) => ref(from + k)) } };
   if (what === 'takeover') {
