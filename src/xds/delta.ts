@@ -1,5 +1,5 @@
 import { decodeDeltaRequest, encodeDeltaResponse } from './codec';
-import { changedSince, XdsStream, type SentRecord, type TypeState } from './stream';
+import { changedSince, XdsStream, type Diff, type SentRecord, type TypeState } from './stream';
 
 /**
  * Incremental (Delta) xDS (DeltaAggregatedResources, DeltaClusters, DeltaEndpoints).
@@ -52,8 +52,7 @@ export class DeltaStream extends XdsStream {
     this.flush();
   }
 
-  protected respond(state: TypeState): void {
-    const { upserts, removed } = this.diff(state);
+  protected send(state: TypeState, { upserts, removed }: Diff): void {
     if (upserts.length === 0 && removed.length === 0 && (state.responded || !state.type.fullState)) return;
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);

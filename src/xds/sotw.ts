@@ -1,6 +1,7 @@
 import type { CachedResource } from './cache';
-import { decodeSotwRequest, encodeSotwResponse } from './codec';
-import { changedSince, XdsStream, type TypeState } from './stream';
+import { encodeSotwResponse } from './codec';
+import { decodeSotwRequestReusing, type KnownNames } from './request-names';
+import { changedSince, XdsStream, type Diff, type TypeState } from './stream';
 
 /**
  * State-of-the-world xDS (StreamAggregatedResources, StreamClusters, StreamEndpoints).
@@ -16,24 +17,20 @@ import { changedSince, XdsStream, type TypeState } from './stream';
 export class SotwStream extends XdsStream {
   readonly protocol = 'sotw';
 
+  /** The names each type's last request gave (see decodeSotwRequestReusing), by type URL. */
+  private readonly lastNames = new Map<string, KnownNames>();
+
   protected handle(bytes: Buffer): void {
-    const request = decodeSotwRequest(bytes);
+    const { request, names: known, reused } = decodeSotwRequestReusing(bytes, this.lastNames.values());
     this.noteNode(request.node);
     const type = this.resolve(request.type_url);
     if (!type) return;
     const { state, first } = this.stateFor(type);
 
-    const requested = request.resource_names;
-    if (first) state.legacyWildcard = type.fullState && requested.length === 0;
-    else if (requested.length > 0) state.legacyWildcard = false; // names without `*` end it (xDS protocol: a later empty list is then nothing)
-    const wildcard = state.legacyWildcard || (type.fullState && requested.includes('*'));
-    const names = type.fullState ? requested.filter((n) => n !== '*') : requested;
-    if (wildcard !== state.wildcard || !sameNames(state.names, names)) {
-      state.wildcard = wildcard;
-      state.names.clear();
-      for (const name of names) state.names.add(name);
-      state.want();
-    }
+    // The same names as this type's last request: its subscription stands as that one left it.
+    if (!(reused && this.lastNames.get(request.type_url) === known)) this.subscribe(state, first, request.resource_names);
+    if (known) this.lastNames.set(request.type_url, known);
+    else this.lastNames.delete(request.type_url);
 
     const nonce = request.response_nonce;
     if (nonce !== '' && state.lastNonce !== '' && nonce !== state.lastNonce) return; // stale
@@ -44,8 +41,21 @@ export class SotwStream extends XdsStream {
     this.flush();
   }
 
-  protected respond(state: TypeState): void {
-    const { upserts, removed } = this.diff(state);
+  private subscribe(state: TypeState, first: boolean, requested: readonly string[]): void {
+    const type = state.type;
+    if (first) state.legacyWildcard = type.fullState && requested.length === 0;
+    else if (requested.length > 0) state.legacyWildcard = false; // names without `*` end it (xDS protocol: a later empty list is then nothing)
+    const wildcard = state.legacyWildcard || (type.fullState && requested.includes('*'));
+    const names = type.fullState ? requested.filter((n) => n !== '*') : requested;
+    if (wildcard !== state.wildcard || !sameNames(state.names, names)) {
+      state.wildcard = wildcard;
+      state.names.clear();
+      for (const name of names) state.names.add(name);
+      state.want();
+    }
+  }
+
+  protected send(state: TypeState, { upserts, removed }: Diff): void {
     if (!state.type.fullState && upserts.length === 0) {
       // An EDS / RDS response without resources tells a SotW client nothing (a client without
       // watches of the type would not even answer it): the removed names are only forgotten.

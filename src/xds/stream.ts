@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
 import type { Counter, Histogram } from '../metrics/metrics';
 import type { CachedResource, ResourceCache } from './cache';
+import { resultInSlices, runToEnd, type Steps } from '../model/slices';
 import type { Chunks } from './chunks';
 import type { ErrorDetail, NodeInfo } from './codec';
 import { CDS, EDS, PUSH_ORDER, typeByUrl, type Changes, type ResourceType } from './types';
@@ -56,11 +57,13 @@ export class TypeState {
   /** Names this stream waits on while the cache builds them in slices. */
   readonly preparing = new Set<string>();
   /** Names to re-check on the next flush (a push or a forced resend). */
-  readonly pending = new Set<string>();
+  pending = new Set<string>();
   /** Names to send on the next flush even if the client holds the current version. */
-  readonly resend = new Set<string>();
+  resend = new Set<string>();
   /** Re-check every candidate (the subscription changed). */
   dirty = true;
+  /** A response's diff over many names is under way in slices (`XdsStream.respond`): the next waits for it. */
+  assembling = false;
   responded = false;
   /** Nonce of the newest response of this type: a request echoing another one is stale (SotW). */
   lastNonce = '';
@@ -120,7 +123,7 @@ export class TypeState {
     const wanted = names.filter((name) => this.interested(name) || this.sent.has(name));
     if (wanted.length === 0) return true;
     // A response of this type in flight may carry one of them; SotW's ACK of the newest settles all.
-    if (this.awaiting.size > 0 || this.dirty || this.pending.size > 0) return false;
+    if (this.awaiting.size > 0 || this.assembling || this.dirty || this.pending.size > 0) return false;
     for (const name of wanted) {
       const current = cache.get(this.type, name);
       // A version still building is held by nobody (asking its version would build it now, on the loop).
@@ -135,6 +138,30 @@ export class TypeState {
 export interface Diff {
   readonly upserts: CachedResource[];
   readonly removed: string[];
+}
+
+/** Names a response's diff looks at per step, and from how many it runs in slices (a few µs each). */
+const NAMES_PER_STEP = 256;
+const SLICED_DIFF_FROM = 1024;
+
+/** The names a response looks at, and which of them to send even if current. */
+interface Work {
+  readonly candidates: ReadonlySet<string>;
+  readonly resend: ReadonlySet<string>;
+}
+
+/** Takes the state's pending names (every candidate, if the subscription changed) and resends: those arriving meanwhile start over. */
+function takeWork(state: TypeState, cache: ResourceCache): Work {
+  let candidates = state.pending;
+  if (state.dirty) {
+    candidates = new Set([...state.sent.keys(), ...state.names]);
+    if (state.servesAll()) for (const entry of cache.entries(state.type)) candidates.add(entry.name);
+  }
+  const resend = state.resend;
+  state.pending = new Set();
+  state.resend = new Set();
+  state.dirty = false;
+  return { candidates, resend };
 }
 
 /** The maximum number of distinct unknown type URLs remembered per stream (for logging once each). */
@@ -179,8 +206,8 @@ export abstract class XdsStream {
   /** Decodes and handles one request; throws on a malformed message. */
   protected abstract handle(bytes: Buffer): void;
 
-  /** Computes and sends the response of one type, if the client lacks anything. */
-  protected abstract respond(state: TypeState): void;
+  /** Sends the response of one type that `diff` asks for, if the client lacks anything. */
+  protected abstract send(state: TypeState, diff: Diff): void;
 
   /** Called by the server after a rebuild: re-checks the changed names this stream cares about. */
   push(changes: Changes): void {
@@ -211,6 +238,8 @@ export abstract class XdsStream {
         last_nonce: state.lastNonce,
         // The response the client has not answered yet: changes of this type wait for its ACK or NACK.
         awaiting_ack: state.awaiting.values().next().value ?? null,
+        // The next response's diff, over many names, is under way in slices.
+        computing_response: state.assembling,
         last_ack: state.lastAck ?? null,
         nack: state.nack ?? null,
       };
@@ -247,7 +276,7 @@ export abstract class XdsStream {
     for (const type of PUSH_ORDER) {
       if (this.closed) return;
       const state = this.states.get(type);
-      if (!state || !(state.dirty || state.pending.size > 0) || state.awaiting.size > 0) continue;
+      if (!state || !(state.dirty || state.pending.size > 0) || state.awaiting.size > 0 || state.assembling) continue;
       if (state.rests(now, this.ctx.cache)) this.wakeAt(state.restUntil, now);
       else this.respond(state);
     }
@@ -292,27 +321,72 @@ export abstract class XdsStream {
     if (node && !this.node) this.node = { id: node.id, cluster: node.cluster, user_agent_name: node.user_agent_name };
   }
 
-  /** What the client lacks: resources it should hold at another version, and ones gone since it got them. */
-  protected diff(state: TypeState): Diff {
+  /**
+   * Computes and sends the response of one type. A diff over many names (thousands of clusters
+   * changed by one registration batch) runs in slices first, the type waiting for it as for an
+   * answer; names and resends arriving meanwhile go to the next response.
+   */
+  private respond(state: TypeState): void {
+    const work = takeWork(state, this.ctx.cache);
+    const steps = this.diffSteps(state, work);
+    if (work.candidates.size < SLICED_DIFF_FROM) {
+      this.sendHeld(state, runToEnd(steps));
+      return;
+    }
+    state.assembling = true;
+    resultInSlices(steps).then(
+      (diff) => {
+        state.assembling = false;
+        this.sendHeld(state, diff);
+        if (!this.closed) this.flush();
+      },
+      (error: Error) => {
+        state.assembling = false;
+        this.ctx.log.error({ event: 'xds.diff.failed', stream: this.id, type: state.type.short, err: error }, 'xds: computing a response failed');
+      },
+    );
+  }
+
+  /** Sends what `diff` holds (see `diffSteps`), then lets go of it. */
+  private sendHeld(state: TypeState, diff: Diff): void {
+    try {
+      if (!this.closed) this.send(state, diff);
+    } finally {
+      for (const resource of diff.upserts) resource.release();
+    }
+  }
+
+  /**
+   * What the client lacks of `work`: resources it should hold at another version (each held
+   * until sent: the diff may span turns, in which the cache retires versions), and ones gone
+   * since it got them.
+   */
+  private *diffSteps(state: TypeState, { candidates, resend }: Work): Steps<Diff> {
     const cache = this.ctx.cache;
     const upserts: CachedResource[] = [];
     const removed: string[] = [];
-    const deferredResends: string[] = [];
-    let candidates: Iterable<string> = state.pending;
-    if (state.dirty) {
-      const all = new Set([...state.sent.keys(), ...state.names]);
-      if (state.servesAll()) for (const entry of cache.entries(state.type)) all.add(entry.name);
-      candidates = all;
-    }
     const consider = (name: string, entry: CachedResource | undefined): void => {
-      if (entry && (state.sent.get(name) !== entry.version || state.resend.has(name))) {
+      if (entry && (state.sent.get(name) !== entry.version || resend.has(name))) {
+        entry.hold();
         upserts.push(entry);
-      } else if (!entry && state.resend.has(name)) {
-        deferredResends.push(name); // nothing ready to resend yet: once the current one is
+      } else if (!entry && resend.has(name)) {
+        state.resend.add(name); // nothing ready to resend yet: once the current one is
       }
     };
-    const unready: string[] = [];
+    let unready: string[] = [];
+    const prepareUnready = (): void => {
+      // Builds that fit in this turn's slice budget are ready now, and go out with this response.
+      this.prepare(state, unready);
+      for (const name of unready) consider(name, cache.servable(state.type, name));
+      unready = [];
+    };
+    let inStep = 0;
     for (const name of candidates) {
+      if (++inStep === NAMES_PER_STEP) {
+        inStep = 0;
+        if (unready.length > 0) prepareUnready();
+        yield;
+      }
       if (!state.interested(name)) {
         // Unsubscribed: the client drops it itself; forget it so a new subscription resends it.
         state.sent.delete(name);
@@ -324,15 +398,7 @@ export abstract class XdsStream {
       } else if (current.ready) consider(name, current);
       else unready.push(name);
     }
-    if (unready.length > 0) {
-      // Builds that fit in this turn's slice budget are ready now, and go out with this response.
-      this.prepare(state, unready);
-      for (const name of unready) consider(name, cache.servable(state.type, name));
-    }
-    state.dirty = false;
-    state.pending.clear();
-    state.resend.clear();
-    for (const name of deferredResends) state.resend.add(name);
+    if (unready.length > 0) prepareUnready();
     return { upserts, removed };
   }
 

@@ -2,7 +2,7 @@ import { ResourceCache, type BuildFailure } from '../../src/xds/cache';
 import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
 import type { Steps } from '../../src/model/slices';
 import { EDS } from '../../src/xds/types';
-import { TYPE, XdsTestClient, instance, names, startXds, type Harness } from './helpers';
+import { TYPE, XdsTestClient, instance, names, startXds, type Dump, type Harness } from './helpers';
 
 /** One registration batch over thousands of services, each its own cluster (docs/PERFORMANCE.md, "One call over many services"). */
 describe('changes over thousands of services', () => {
@@ -43,6 +43,42 @@ describe('changes over thousands of services', () => {
       latest = names(response);
     }
     expect(latest.sort()).toEqual(services.map((s) => `${s}.default`).sort());
+  }, 60_000);
+});
+
+describe('a response over thousands of names', () => {
+  let h: Harness;
+  let client: XdsTestClient | undefined;
+  afterEach(async () => {
+    client?.close();
+    await h.close();
+  });
+
+  it('is computed in slices; a change arriving meanwhile goes out in the next response, not lost', async () => {
+    h = await startXds();
+    const services = Array.from({ length: 3000 }, (_, i) => `svc-${i}`);
+    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' }));
+    h.xds.rebuildNow();
+    const clusters = services.map((s) => `${s}.default`);
+    // Every assignment built before (by the config dump): the diff finds them ready, none goes through a build.
+    for (const cluster of clusters) await h.xds.resource('endpoints', cluster);
+    client = new XdsTestClient(h.port, 'sotw', 'ads');
+    client.send({ type_url: TYPE.EDS, resource_names: clusters });
+    const computing = (): boolean => (h.xds.configDump() as Dump).streams[0]?.types.eds?.computing_response === true;
+    for (let turn = 0; turn < 100_000 && !computing(); turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(computing()).toBe(true);
+
+    // svc-0 was among the first names the diff looked at: its change comes after.
+    h.registry.upsert(instance('svc-0', 9999, { id: 'svc-0-0', host: '10.0.0.1' }));
+    h.xds.rebuildNow();
+    const held = new Map<string, unknown>();
+    const port = (): unknown => JSON.stringify(held.get('svc-0.default') ?? '').match(/"port_value":(\d+)/)?.[1];
+    while (held.size < clusters.length || port() !== '9999') {
+      const response = await client.next(10_000);
+      for (const resource of response.resources) held.set(resource.name, resource.message);
+      client.ack(response, clusters);
+    }
+    expect(port()).toBe('9999');
   }, 60_000);
 });
 
