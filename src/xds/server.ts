@@ -44,6 +44,15 @@ function union(a: ChangedServices, b: ChangedServices): ChangedServices {
   return a === 'all' || b === 'all' ? 'all' : new Set([...a, ...b]);
 }
 
+/** The names changed by either of two passes, per type. */
+function bothChanges(a: Changes, b: Changes): Changes {
+  if (a.size === 0) return b;
+  if (b.size === 0) return a;
+  const merged = new Map<ResourceType, ReadonlySet<string>>(a);
+  for (const [type, names] of b) merged.set(type, new Set([...(a.get(type) ?? []), ...names]));
+  return merged;
+}
+
 /**
  * The xDS control plane: ADS (SotW and Delta) plus the standalone CDS and EDS services, all
  * served from one versioned cache that a debounced rebuild updates from the registry and rules.
@@ -134,13 +143,16 @@ export class XdsServer {
 
   /**
    * Rebuilds every service at once, without the debounce (a rollout's step); returns the names
-   * that changed per type. A debounced pass under way is finished first, and its changes pushed.
+   * that changed per type. A debounced pass under way is finished first, and its changes pushed
+   * and returned too: one that had not taken its first step yet reads the sources now (a
+   * rollout's held selectors among them), so what the rollout changed may be its changes alone.
    */
   rebuildNow(): Changes {
+    if (this.closed) return NO_CHANGES;
     const underWay = this.pass;
     this.pass = this.queued = undefined;
-    if (underWay) this.publish(this.settle(underWay.steps), underWay.since);
-    return this.publish(this.settle(this.buildSteps('all')), Date.now());
+    const finished = underWay ? this.publish(this.settle(underWay.steps), underWay.since) : NO_CHANGES;
+    return bothChanges(finished, this.publish(this.settle(this.buildSteps('all')), Date.now()));
   }
 
   /**
@@ -254,10 +266,16 @@ export class XdsServer {
     resultInSlices(pass.steps).then(done, (err: unknown) => done(this.failed(err)));
   }
 
-  /** A pass over `changed`, reading the sources at its first step. */
+  /** A pass over `changed`, reading the sources at its first step; one under way when the server closes stops at its next step. */
   private *buildSteps(changed: ChangedServices): Steps<Changes> {
     const sources = this.sources;
-    return yield* this.builder.buildSteps(sources.registry(), sources.rules(), sources.routerKeys?.() ?? [], changed, sources.heldSelectors?.());
+    const steps = this.builder.buildSteps(sources.registry(), sources.rules(), sources.routerKeys?.() ?? [], changed, sources.heldSelectors?.());
+    for (;;) {
+      if (this.closed) return NO_CHANGES;
+      const next = steps.next();
+      if (next.done) return next.value;
+      yield;
+    }
   }
 
   /** The changes of a pass run to the end now; none if it failed (what it changed before stays in the cache, unpushed). */
