@@ -66,13 +66,24 @@ export class ResourceBuilder {
   *buildSteps(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Steps<Changes> {
     const changes = new Map<ResourceType, Set<string>>();
     const keys = changed === 'all' ? this.allKeys(registry, rules) : changed;
+    const failed: { key: string; err: unknown }[] = [];
     let inStep = 0;
     for (const key of keys) {
-      this.sync(key, registry, rules, routerKeys, held, changes);
+      try {
+        this.sync(key, registry, rules, routerKeys, held, changes);
+      } catch (err) {
+        // One service's failure loses neither the changes synced before it (they are in the cache
+        // already, and `built` says so: no later pass would name them) nor the services after it.
+        // Its `built` entry is left as it was, so the next pass over it tries again.
+        failed.push({ key, err });
+      }
       if (++inStep === SERVICES_PER_STEP) {
         inStep = 0;
         yield;
       }
+    }
+    if (failed.length > 0) {
+      this.log.error({ event: 'xds.rebuild.failed', services: failed.length, examples: failed.slice(0, 5).map((f) => f.key), err: failed[0]!.err }, 'xds: rebuilding the resources of some services failed; they keep their previous ones');
     }
     return changes;
   }

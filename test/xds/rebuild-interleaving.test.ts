@@ -3,10 +3,11 @@ import { MetricsRegistry } from '../../src/metrics/metrics';
 import { runInSlices, type Steps } from '../../src/model/slices';
 import { Registry } from '../../src/registry/registry';
 import { XdsServer, type XdsSources } from '../../src/xds';
+import * as resources from '../../src/xds/resources';
 import type { SelectorBasis } from '../../src/xds/selectors';
 import { CDS } from '../../src/xds/types';
 import { captureLogs } from '../support/logs';
-import { destination, instance, rule, ruleSnapshot } from './helpers';
+import { TYPE, XdsTestClient, destination, instance, names, rule, ruleSnapshot, startXds, type Harness, type Response } from './helpers';
 
 /** Spends this turn's shared slice budget (model/slices.ts), as any sliced job under way (a store sync, a CLA build) does. */
 function spendBudget(): void {
@@ -69,5 +70,45 @@ describe('rebuildNow beside a debounced pass', () => {
     expect(xds.rebuildNow().size).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect([0, 499].map((i) => xds.serves('clusters', `svc-${i}.default`))).toEqual([false, false]);
+  });
+});
+
+describe('a pass in which one service fails', () => {
+  let h: Harness;
+  let client: XdsTestClient | undefined;
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    client?.close();
+    await h.close();
+  });
+  const ack = (c: XdsTestClient, r: Response) => c.send({ type_url: r.type_url, response_nonce: r.nonce });
+
+  test("still pushes the other services' changes (they are in the cache, and no later pass names them again)", async () => {
+    h = await startXds({ debounceMs: 5 });
+    h.registry.upsert(instance('shop', 9001));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client = new XdsTestClient(h.port, 'delta');
+    client.send({ node: { id: 'd1' }, type_url: TYPE.EDS, resource_names_subscribe: ['shop.default'] });
+    const first = await client.next();
+    expect(first.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(1);
+    ack(client, first);
+
+    const real = resources.buildCluster;
+    jest.spyOn(resources, 'buildCluster').mockImplementation((name, policy) => {
+      if (name === 'bad.default') throw new Error('cannot build');
+      return real(name, policy);
+    });
+    h.registry.upsert(instance('shop', 9002)); // one pass: shop, then bad
+    h.registry.upsert(instance('bad', 9101));
+    const update = await client.next();
+    expect(names(update)).toEqual(['shop.default']);
+    expect(update.resources[0]!.message.endpoints[0].lb_endpoints).toHaveLength(2);
+    expect(h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['event'] === 'xds.rebuild.failed')).toMatchObject({ services: 1, examples: ['default/bad'] });
+
+    // The failed service is tried again by the next pass over it.
+    jest.restoreAllMocks();
+    h.registry.upsert(instance('bad', 9102));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(h.xds.serves('clusters', 'bad.default')).toBe(true);
   });
 });
