@@ -185,9 +185,16 @@ export interface BuildFailure {
   readonly error: Error;
 }
 
-/** Builds `resources` in turn, pacing each as `prepare` does; a failed build is recorded and the next goes on. */
-function* buildEach(table: TypeTable, resources: readonly CachedResource[], failures: BuildFailure[]): Steps<void> {
-  for (const resource of resources) {
+/**
+ * Builds `names` in turn, pacing each as `prepare` does; a failed build is recorded and the next
+ * goes on. Each is built at the version current when the job reaches it, as `prepare` builds the
+ * version current when it starts: a job over thousands runs for many turns, and a version
+ * replaced or removed meanwhile (a registration or deregistration batch) would be built for nobody.
+ */
+function* buildEach(table: TypeTable, names: readonly string[], failures: BuildFailure[]): Steps<void> {
+  for (const name of names) {
+    const resource = table.entries.get(name);
+    if (!resource || resource.ready) continue; // removed, or built meanwhile (a getter ran it to the end)
     try {
       pace(table, resource, yield* resource.timedSteps());
     } catch (error) {
@@ -320,28 +327,37 @@ export class ResourceCache {
    * `prepare` for many names at once (a stream subscribing to thousands of small assignments):
    * promises and callbacks per name took 4-6 µs each, tens of ms in one turn. Those never built
    * nor resting are built one after another in one sliced job, whose first slice runs now, as
-   * `prepare`'s does; the others as `prepare` builds them. `ended` is told once per job with
-   * the names it built (or found ready or gone) and the builds that failed.
+   * `prepare`'s does; those resting as `prepare` builds them. `ended` is told once per job with
+   * the names it built (or found ready or gone) and the builds that failed; names a job under
+   * way builds already (another stream's) are told once that job ends, all together.
    */
   prepareAll(type: ResourceType, names: readonly string[], ended: (names: readonly string[], failures: readonly BuildFailure[]) => void): void {
     const table = this.table(type);
-    const batch: CachedResource[] = [];
+    const batch: string[] = [];
     const settled: string[] = [];
+    // Names another job (another stream's) builds: told once per job, not once per name, as for a job of this call.
+    const underWay = new Map<Promise<void>, string[]>();
     for (const name of names) {
       const current = table.entries.get(name);
+      const building = table.building.get(name);
       if (!current || current.ready) settled.push(name);
-      else if (table.building.has(name) || table.restUntil.has(name)) this.prepare(type, name).then(() => ended([name], []), (error: Error) => ended([], [{ name, error }]));
-      else batch.push(current);
+      else if (building) {
+        const waiting = underWay.get(building);
+        if (waiting) waiting.push(name);
+        else underWay.set(building, [name]);
+      } else if (table.restUntil.has(name)) this.prepare(type, name).then(() => ended([name], []), (error: Error) => ended([], [{ name, error }]));
+      else batch.push(name);
     }
     if (settled.length > 0) void Promise.resolve().then(() => ended(settled, [])); // never within the caller's loop
+    for (const [building, waiting] of underWay) building.then(() => ended(waiting, []), (error: Error) => ended([], waiting.map((name) => ({ name, error }))));
     if (batch.length === 0) return;
     const failures: BuildFailure[] = [];
     const job = runInSlices(buildEach(table, batch, failures)).then(() => {
-      for (const resource of batch) if (table.building.get(resource.name) === job) table.building.delete(resource.name);
+      for (const name of batch) if (table.building.get(name) === job) table.building.delete(name);
       const failed = new Set(failures.map((f) => f.name));
-      ended(batch.flatMap((r) => (failed.has(r.name) ? [] : [r.name])), failures);
+      ended(batch.filter((name) => !failed.has(name)), failures);
     });
-    for (const resource of batch) if (!resource.ready) table.building.set(resource.name, job);
+    for (const name of batch) if (!table.entries.get(name)?.ready) table.building.set(name, job);
   }
 
   get(type: ResourceType, name: string): CachedResource | undefined {

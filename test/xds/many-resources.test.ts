@@ -117,3 +117,44 @@ describe('ResourceCache.prepareAll', () => {
     for (const name of small) expect(cache.get(EDS, name)!.ready).toBe(true);
   });
 });
+
+describe('ResourceCache.prepareAll over changes', () => {
+  let builds = 0;
+  const counted = (name: string) => function* (): Steps<Uint8Array> {
+    builds++;
+    const service = name.split('.')[0]!;
+    return (yield* assignmentSteps(name, [instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' })])).any;
+  };
+
+  it('builds the version current when the job reaches a name: none for a resource removed meanwhile, one for one replaced', async () => {
+    const cache = new ResourceCache();
+    const all = Array.from({ length: 1000 }, (_, i) => `s${i}.default`);
+    for (const name of all) cache.putLazy(EDS, name, counted(name));
+    let ended: readonly string[] | undefined;
+    builds = 0;
+    cache.prepareAll(EDS, all, (names) => (ended = names));
+    const early = builds;
+    // A deregistration batch removes half, a registration batch replaces the other half, while the job runs.
+    for (const [i, name] of all.entries()) if (i % 2 === 0) cache.remove(EDS, name); else cache.putLazy(EDS, name, counted(name));
+    while (!ended) await new Promise((resolve) => setImmediate(resolve));
+    expect(ended).toEqual(all); // every name re-checked: the removed ones as gone
+    // The replaced ones' current versions, once each: those the first slice had reached (`early`) are left to the callers' re-check.
+    expect(builds - early).toBeLessThanOrEqual(all.length / 2);
+    expect(all.filter((name, i) => i % 2 === 0 && cache.get(EDS, name))).toEqual([]);
+    expect(all.filter((name, i) => i % 2 === 1 && !cache.get(EDS, name)!.ready).length).toBeLessThanOrEqual(early);
+  });
+
+  it('a second caller asking for names a job builds already is told once, when that job ends', async () => {
+    const cache = new ResourceCache();
+    const all = Array.from({ length: 1000 }, (_, i) => `s${i}.default`);
+    for (const name of all) cache.putLazy(EDS, name, counted(name));
+    const first: (readonly string[])[] = [];
+    const second: (readonly string[])[] = [];
+    cache.prepareAll(EDS, all, (names) => first.push(names));
+    const building = all.filter((name) => !cache.get(EDS, name)!.ready);
+    expect(building.length).toBeGreaterThan(0);
+    cache.prepareAll(EDS, building, (names) => second.push(names));
+    while (first.length === 0 || second.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(second).toEqual([building]);
+  });
+});
