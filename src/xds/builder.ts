@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger';
 import { clusterName } from '../model/instance';
 import type { RuleSnapshot } from '../model/rule';
-import { runToEnd, type Steps } from '../model/slices';
+import type { Steps } from '../model/slices';
 import type { RegistrySnapshot, ServiceView } from '../registry/service-view';
 import type { ResourceCache } from './cache';
 import { encodeAny } from './codec';
@@ -49,19 +49,13 @@ export class ResourceBuilder {
   ) {}
 
   /**
-   * Rebuilds the given services (`'all'` after a rules change); returns what changed. `held`:
-   * rule sets and router keys whose selectors are served beside the current ones while a
-   * change rolls out (make-before-break, see app/rollout.ts).
-   */
-  build(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Changes {
-    return runToEnd(this.buildSteps(registry, rules, routerKeys, changed, held));
-  }
-
-  /**
-   * `build` a few services per step: one registration batch over thousands of services (each
-   * its own cluster) held the loop 10-15 ms for the pass over 5,000 changed ones, and 300-800
-   * ms for 2,000 new ones (a Cluster, Listener and Route encoded and hashed each). Changes reach
-   * the cache as each service is synced, so a stream answering meanwhile sends some already.
+   * Rebuilds the given services (`'all'` after a rules change), a few per step; returns what
+   * changed. `held`: rule sets and router keys whose selectors are served beside the current
+   * ones while a change rolls out (make-before-break, see app/rollout.ts). In steps: one
+   * registration batch over thousands of services (each its own cluster) held the loop 10-15 ms
+   * for the pass over 5,000 changed ones, and 300-800 ms for 2,000 new ones (a Cluster, Listener
+   * and Route encoded and hashed each). Changes reach the cache as each service is synced, so a
+   * stream answering meanwhile sends some already.
    */
   *buildSteps(registry: RegistrySnapshot, rules: RuleSnapshot, routerKeys: readonly string[], changed: ReadonlySet<string> | 'all', held: readonly SelectorBasis[] = NONE_HELD): Steps<Changes> {
     const changes = new Map<ResourceType, Set<string>>();

@@ -13,6 +13,7 @@ import { envoyRoot } from '../../src/protos/root';
 import { Registry } from '../../src/registry/registry';
 import { ResourceBuilder } from '../../src/xds/builder';
 import { silentLogger } from '../../src/log/logger';
+import { runToEnd } from '../../src/model/slices';
 import { ResourceCache } from '../../src/xds/cache';
 import { CDS, EDS, LDS, RDS } from '../../src/xds/types';
 import { ENVOY, validateWithEnvoy } from '../support/envoy';
@@ -73,7 +74,7 @@ describeWith(ENVOY, 'served resources', () => {
     // `routeless` from no route at all (no selectors): falling back to any endpoint.
     const held = [{ rules: ruleSnapshot([], [metadataRoute('switching', ['user'])]), routerKeys: [] }];
     const cache = new ResourceCache();
-    new ResourceBuilder(cache, silentLogger).build(registry.snapshot(), rules, [], 'all', held);
+    runToEnd(new ResourceBuilder(cache, silentLogger).buildSteps(registry.snapshot(), rules, [], 'all', held));
     const body = (resource: { any: Uint8Array }): Record<string, unknown> => {
       const { '@type': _type, ...json } = anyJson(AnyType.decode(resource.any) as unknown as { type_url: string; value: Uint8Array });
       return json;
