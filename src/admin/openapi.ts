@@ -110,7 +110,7 @@ paths['/v1/instances/batch'] = {
 paths['/v1/heartbeats'] = {
   post: {
     summary: 'heartbeat many instances at once: {instances: [{namespace, service, id}...]}, at most 10,000',
-    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'the instances list' } } } },
+    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'the instances list; unknown fields are refused' } } } },
     responses: { '200': answer('which are alive, which unknown (register those again)', 'HeartbeatsResult'), '400': error('invalid entry, named by index; none was applied'), ...body, ...writes },
   },
 };

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger';
 import type { CertificateFiles } from '../tls/certificate-files';
 import { VERSION } from '../model/build-info';
 import type { RuleSnapshot } from '../model/rule';
-import { MAX_BATCH_ENTRIES, parseBatch, parseRefs } from '../registry/batch-input';
+import { heartbeatsList, MAX_BATCH_ENTRIES, parseBatch, parseRefs } from '../registry/batch-input';
 import { ChangedInstances } from '../registry/changed-instances';
 import { parseInstance } from '../registry/instance-input';
 import type { Registry } from '../registry/registry';
@@ -364,8 +364,9 @@ export class AdminServer {
   private async heartbeats(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const grant = this.deps.auth.registrant(req, res);
     const body = await readJson(req, (text) => resultInSlices(heartbeatsBodySteps(text)));
-    const list = (body as { instances?: unknown } | null)?.instances;
-    if (!Array.isArray(list)) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', ['instances: must be a list']);
+    const shape = heartbeatsList(body);
+    if (!shape.ok) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', shape.errors);
+    const { list } = shape;
     if (list.length > MAX_BATCH_ENTRIES) throw new HttpError(400, `at most ${MAX_BATCH_ENTRIES} heartbeats per call`, [`instances: ${list.length} entries`]);
     const errors: string[] = [];
     const refs = await parseRefs(list, 'instances', errors);

@@ -71,6 +71,22 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
   return errors.length ? { ok: false, errors } : { ok: true, batch };
 }
 
+/**
+ * The list of a `POST /v1/heartbeats` body, `{instances: [{namespace?, service, id}...]}`, or what
+ * is wrong with its shape. A top-level field other than `instances` is refused by name, as in every
+ * other body: `{"instances": [], "ttl": 5}` was answered 200 with the field unread, and an agent's
+ * misspelt `{"instance": [...]}` met only `instances: must be a list`, which hides the typo.
+ */
+export function heartbeatsList(input: unknown): { ok: true; list: unknown[] } | { ok: false; errors: string[] } {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { ok: false, errors: ['body: must be an object {"instances": [...]}'] };
+  const o = input as Record<string, unknown>;
+  const errors: string[] = [];
+  for (const key of Object.keys(o)) if (key !== 'instances') errors.push(`${key}: unknown field (instances)`);
+  if (o.instances === undefined) errors.push('instances: required, a list of {namespace, service, id}');
+  else if (!Array.isArray(o.instances)) errors.push('instances: must be a list');
+  return errors.length ? { ok: false, errors } : { ok: true, list: o.instances as unknown[] };
+}
+
 /** `parseRef` of every entry of the list named `field`, VALIDATE_PER_TURN per event-loop turn (from the next one), until MAX_ERRORS. */
 export async function parseRefs(list: readonly unknown[], field: string, errors: string[]): Promise<(InstanceRef | undefined)[]> {
   const refs: (InstanceRef | undefined)[] = [];

@@ -30,6 +30,20 @@ describe('POST /explain with wrong types', () => {
   });
 });
 
+describe('POST /v1/heartbeats bodies of another shape', () => {
+  test.each([
+    // A field beside the list was taken without a word; a misspelt list met only "instances: must be a list".
+    ['{"instances": [], "ttlSeconds": 5}', ['ttlSeconds: unknown field (instances)']],
+    ['{"instance": [{"service": "shop", "id": "a"}]}', ['instance: unknown field (instances)', 'instances: required, a list of {namespace, service, id}']],
+    ['{}', ['instances: required, a list of {namespace, service, id}']],
+    ['{"instances": {}}', ['instances: must be a list']],
+    ['[]', ['body: must be an object {"instances": [...]}']],
+  ])('%s -> 400 %j', async (body, details) => {
+    const answer = await raw('POST', '/v1/heartbeats', body);
+    expect([answer.status, answer.json.details]).toEqual([400, details]);
+  });
+});
+
 describe('a router config that is no object, or one a router without configuration would ignore', () => {
   test.each([
     ['/v1/routers/lane/config', '[1,2]', 'a router config is a JSON object, got an array'],
