@@ -23,6 +23,8 @@ const SLICE_MS = 1;
 const EXPIRE_PER_PASS = 100;
 /** A batch's writes are handed to the store this many per event-loop turn (each group commit then stays short). */
 const WRITES_PER_TURN = 500;
+/** Services a batch's log line names (`instances.batch`); `servicesOmitted` counts the rest. */
+const BATCH_LOG_SERVICES = 10;
 
 function keyOf(namespace: string, service: string, id: string): string {
   return `${INSTANCES_PREFIX}${namespace}/${service}/${id}`;
@@ -189,7 +191,27 @@ export class RegistryStoreSync {
     const existed = await Promise.all(removals);
     if (failure) throw failure.error; // the first; no chunk went to the store once it was known
     await this.applied();
+    this.logBatch(register, remove, existed as boolean[]);
     return existed as boolean[];
+  }
+
+  /**
+   * One line per batch call, where a single registration logs one per instance: a batch of 10,000
+   * (the agent's `--file`, a million-instance load) would log 10,000 lines. Without it the log held
+   * no trace of what a batch registered or removed, so an instance that came or went through one
+   * (an agent `--file` starting or stopping) could not be found there.
+   */
+  private logBatch(register: readonly Instance[], remove: readonly InstanceRef[], existed: readonly boolean[]): void {
+    const deregistered = existed.filter(Boolean).length;
+    if (register.length === 0 && deregistered === 0) return;
+    const services = new Set<string>();
+    for (const i of register) services.add(`${i.namespace}/${i.service}`);
+    remove.forEach((r, k) => existed[k] && services.add(`${r.namespace}/${r.service}`));
+    const names = [...services];
+    this.log.info(
+      { event: 'instances.batch', registered: register.length, deregistered, missing: remove.length - deregistered, services: names.slice(0, BATCH_LOG_SERVICES), servicesOmitted: Math.max(0, names.length - BATCH_LOG_SERVICES) },
+      `batch: ${register.length} instance(s) registered, ${deregistered} deregistered`,
+    );
   }
 
   /**
