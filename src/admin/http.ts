@@ -17,6 +17,19 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * Refuses a query parameter the route does not read, and one given twice, with 400 naming it:
+ * `GET /v1/instances?servce=shop` listed every instance of every service, and a repeated one
+ * silently used its first value. `expected` lists the route's own parameters.
+ */
+export function knownParams(query: URLSearchParams, expected: readonly string[]): void {
+  const names = [...query.keys()];
+  const unknown = [...new Set(names.filter((k) => !expected.includes(k)))];
+  if (unknown.length) throw new HttpError(400, `unknown query parameter(s): ${unknown.join(', ')} (expected ${expected.join(', ')})`);
+  const repeated = [...new Set(names.filter((k, i) => names.indexOf(k) !== i))];
+  if (repeated.length) throw new HttpError(400, `query parameter(s) given more than once: ${repeated.join(', ')}`);
+}
+
 const MAX_BODY = 1024 * 1024;
 const MAYBE_SURROGATE = /\\u[dD][89a-fA-F]/;
 

@@ -20,7 +20,7 @@ import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { heartbeatsBodySteps } from './heartbeats-body';
-import { HttpError, readBody, readJson, send, sendChunks } from './http';
+import { HttpError, knownParams, readBody, readJson, send, sendChunks } from './http';
 import { instanceListChunks } from './instance-list';
 import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
@@ -200,6 +200,7 @@ export class AdminServer {
     this.route('GET', '/v1/overview', (_q, res) => send(res, 200, this.perSecond.get('overview', () => this.overview())));
     this.route('GET', '/v1/proxies', (_q, res) => send(res, 200, this.perSecond.get('proxies', () => serialize.proxies({ proxies: deps.proxies() }))));
     this.route('GET', '/v1/services/([^/]+)/([^/]+)', async (_q, res, [ns, svc], url) => {
+      knownParams(url.searchParams, ['offset', 'limit', 'filter']);
       const view = this.service(ns!, svc!);
       const { subsets, omitted } = await this.subsetsPerSecond.get(view.key, () => resultInSlices(subsetSizes(view, deps.selectors(view.key))));
       const summary = { namespace: view.namespace, service: view.name, cluster: view.cluster, instances: view.instances.length, healthy: view.healthy };
@@ -567,8 +568,7 @@ export class AdminServer {
   }
 
   private async configDump(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-    const unknown = [...url.searchParams.keys()].filter((k) => k !== 'resource' && k !== 'name');
-    if (unknown.length) throw new HttpError(400, `unknown query parameter(s): ${unknown.join(', ')} (expected resource, name)`);
+    knownParams(url.searchParams, ['resource', 'name']);
     const resource = url.searchParams.get('resource');
     if (resource === null) {
       send(res, 200, serialize.dump(redactSecrets(await this.deps.configDump())));
@@ -615,6 +615,7 @@ export class AdminServer {
   }
 
   private listInstances(res: http.ServerResponse, url: URL): Promise<void> {
+    knownParams(url.searchParams, ['service', 'namespace']);
     return sendChunks(res, instanceListChunks(this.deps.registry, url.searchParams.get('service'), url.searchParams.get('namespace')));
   }
 }

@@ -44,6 +44,20 @@ describe('POST /v1/heartbeats bodies of another shape', () => {
   });
 });
 
+describe('query parameters a route does not read, or gives twice', () => {
+  test.each([
+    // A typo listed every instance of every service; a repeated service used only its first value.
+    ['/v1/instances?servce=shop', 'unknown query parameter(s): servce (expected service, namespace)'],
+    ['/v1/instances?service=shop&service=cart', 'query parameter(s) given more than once: service'],
+    ['/v1/services/default/shop?limt=1', 'unknown query parameter(s): limt (expected offset, limit, filter)'],
+    ['/config_dump?resource=clusters&name=shop.default&name=cart.default', 'query parameter(s) given more than once: name'],
+    ['/config_dump?resurce=clusters', 'unknown query parameter(s): resurce (expected resource, name)'],
+  ])('GET %s -> 400 %s', async (urlPath, error) => {
+    const answer = await api(env.admin, 'GET', urlPath);
+    expect([answer.status, answer.json.error]).toEqual([400, error]);
+  });
+});
+
 describe('a router config that is no object, or one a router without configuration would ignore', () => {
   test.each([
     ['/v1/routers/lane/config', '[1,2]', 'a router config is a JSON object, got an array'],
