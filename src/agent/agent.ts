@@ -178,7 +178,7 @@ export class Agent {
  * not displace, until it expires: a container reused before its last user's record ran out) may
  * pass; a refused TLS handshake, any other answer (or a bug) will not change on retry.
  */
-function retryable(error: unknown): boolean {
+export function retryable(error: unknown): boolean {
   if (error instanceof AgentHttpError) return error.status === 409 || error.status === 429 || error.status >= 500;
   return error instanceof AdminCallError && error.retryable;
 }

@@ -1,5 +1,6 @@
 import type { Instance } from '../model/instance';
-import { AdminCallError, adminRequest, type AdminTls } from './admin-request';
+import { adminRequest, type AdminTls } from './admin-request';
+import { AgentHttpError, retryable } from './agent';
 import type { AgentLog } from './agent-log';
 
 export interface BatchAgentOptions {
@@ -56,8 +57,9 @@ export class BatchAgent {
         await this.register(this.options.instances);
         break;
       } catch (error) {
-        // A refused TLS handshake will not change on retry.
-        if (attempt >= attempts || this.stopped || (error instanceof AdminCallError && !error.retryable)) throw error;
+        // As a single registration's: a refused TLS handshake, and an answer such as 400, 401 or 403,
+        // will not change on retry (they were retried 8 times, about 30 s, before the agent gave up).
+        if (attempt >= attempts || this.stopped || !retryable(error)) throw error;
         this.options.log('agent.registration.retry', `batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying`);
         await new Promise((r) => setTimeout(r, RETRY_MS * attempt));
       }
@@ -122,7 +124,7 @@ export class BatchAgent {
       } catch {
         // not JSON: the raw text says it
       }
-      throw new Error(`${urlPath} answered ${status}: ${detail}`);
+      throw new AgentHttpError(status, `${urlPath} answered ${status}: ${detail}`);
     }
     return JSON.parse(text) as unknown;
   }

@@ -38,6 +38,25 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     }
   }, 30000);
 
+  it('gives up at once on an answer a retry cannot change (403 here), as a single registration does', async () => {
+    const token = 'user-a-0123456789abcdef';
+    const env = await startApp({ auth: { requireAdminAuth: 'auto', tokens: [{ token, services: ['pods'], labels: { user: ['A'] }, optionalLabels: {}, addresses: [], maxInstances: undefined, admin: false }] } });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
+    const file = path.join(dir, 'instances.json');
+    fs.writeFileSync(file, JSON.stringify([{ service: 'pods', host: '10.3.0.1', port: 1, metadata: { user: 'B' } }]));
+    const logs: string[] = [];
+    const deps: AgentCliDeps = { env: { METAROUTE_TOKEN: token }, log: (event, message) => logs.push(`${event} ${message}`), onSignal: () => undefined, exit: () => undefined };
+    try {
+      const started = Date.now();
+      expect(await runAgentArgs(['--file', file, '--admin', env.admin], deps)).toBe(1);
+      expect(logs.filter((l) => !l.startsWith('agent.metadata'))).toEqual([expect.stringMatching(/^agent\.failed giving up: .*answered 403: register\[0\]: token may not register user=B/)]);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      await env.app.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a file with a bad entry before any network call, naming the entry and field', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
     const file = path.join(dir, 'instances.json');
