@@ -5,7 +5,8 @@ import { BatchAgent, type BatchAgentOptions } from '../agent/batch-agent';
 import { keyList, loadedLine, loadStaticMetadata, MetadataError, MetadataSourceError, type StaticMetadata } from '../agent/metadata';
 import { createLogger, LOG_LEVELS } from '../log/logger';
 import { DEFAULT_NAMESPACE } from '../model/instance';
-import { parseInstance } from '../registry/instance-input';
+import { sameInstanceCheck } from '../registry/batch-input';
+import { parseInstance, sameAddressCheck } from '../registry/instance-input';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, defaultAdminUrl } from './admin-client';
 import { CommandError, keyValues, runCommand, STDIO, text, texts, UsageError, type Command, type CommandIo, type OptionValues } from './command';
 
@@ -135,10 +136,17 @@ async function staticMetadata(values: OptionValues, env: NodeJS.ProcessEnv): Pro
  */
 async function runBatchAgent(file: string, options: Omit<BatchAgentOptions, 'instances' | 'log'>, deps: AgentCliDeps): Promise<number> {
   const { ttlSeconds } = options;
+  // A batch refuses an instance or an address twice: checked here across the whole file, since the
+  // server sees it 2,000 entries a call and would name the entry by its index in the call.
+  const sameInstance = sameInstanceCheck();
+  const sameAddress = sameAddressCheck();
   const instances = readInstanceList(file).map((entry, i) => {
     // Checked here with the server's own rules, so a bad entry fails before any network call.
-    const parsed = parseInstance({ ...(entry as object), ephemeral: true, ttlSeconds }, { ttlSeconds }, `${file}[${i}]`);
+    const at = `${file}[${i}]`;
+    const parsed = parseInstance({ ...(entry as object), ephemeral: true, ttlSeconds }, { ttlSeconds }, at);
     if (!parsed.ok) throw new CommandError(`invalid registration: ${parsed.errors.join('; ')}`);
+    const twice = sameInstance(parsed.instance, at) ?? sameAddress(parsed.instance, at);
+    if (twice) throw new CommandError(`invalid registration: ${twice}`);
     return parsed.instance;
   });
   const agent = new BatchAgent({ ...options, instances, log: deps.log });

@@ -40,12 +40,10 @@ export async function parseBatch(input: unknown, defaults: InstanceDefaults): Pr
     return { ok: false, errors: [`body: ${register.length + deregister.length} entries, at most ${MAX_BATCH_ENTRIES} per batch`] };
   }
   const batch: Batch = { register: [], deregister: [] };
-  const seen = new Map<string, string>();
+  const sameInstance = sameInstanceCheck();
   const once = (ref: InstanceRef, at: string) => {
-    const key = `${ref.namespace}/${ref.service}/${ref.id}`;
-    const first = seen.get(key);
-    if (first) errors.push(`${at}: the same instance as ${first}`);
-    else seen.set(key, at);
+    const twice = sameInstance(ref, at);
+    if (twice) errors.push(twice);
   };
   const sameAddress = sameAddressCheck();
   for (let i = 0; i < register.length; i++) {
@@ -85,6 +83,18 @@ export function heartbeatsList(input: unknown): { ok: true; list: unknown[] } | 
   if (o.instances === undefined) errors.push('instances: required, a list of {namespace, service, id}');
   else if (!Array.isArray(o.instances)) errors.push('instances: must be a list');
   return errors.length ? { ok: false, errors } : { ok: true, list: o.instances as unknown[] };
+}
+
+/** A check that no instance comes twice in one list: the second is named with the first (`register[1]: the same instance as register[0]`). */
+export function sameInstanceCheck(): (ref: InstanceRef, at: string) => string | undefined {
+  const seen = new Map<string, string>();
+  return (ref, at) => {
+    const key = `${ref.namespace}/${ref.service}/${ref.id}`;
+    const first = seen.get(key);
+    if (first) return `${at}: the same instance as ${first}`;
+    seen.set(key, at);
+    return undefined;
+  };
 }
 
 /** `parseRef` of every entry of the list named `field`, VALIDATE_PER_TURN per event-loop turn (from the next one), until MAX_ERRORS. */

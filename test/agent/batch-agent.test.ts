@@ -65,6 +65,16 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const errors: string[] = [];
     expect(await runAgentArgs(['--file', file, '--admin', 'http://127.0.0.1:1'], deps, { out: () => undefined, err: (text) => errors.push(text) })).toBe(1);
     expect(errors.join('')).toContain(`invalid registration: ${file}[1].port: must be an integer 1-65535, got 0`);
+    // An instance, or an address, twice in the file: the server would refuse the batch with its index in one call.
+    for (const [entries, message] of [
+      [[{ service: 'pods', host: '10.3.0.1', port: 1 }, { service: 'pods', host: '10.3.0.2', port: 1, id: '10.3.0.1:1' }], `${file}[1]: the same instance as ${file}[0]`],
+      [[{ service: 'pods', host: '10.3.0.1', port: 1 }, { service: 'pods', host: '10.3.0.2', port: 2 }, { service: 'pods', host: '10.3.0.1', port: 1, id: 'b' }], `${file}[2].port: 10.3.0.1:1 is the address of ${file}[0] (id 10.3.0.1:1) in the same service; an address holds one instance`],
+    ] as const) {
+      fs.writeFileSync(file, JSON.stringify(entries));
+      errors.length = 0;
+      expect(await runAgentArgs(['--file', file, '--admin', 'http://127.0.0.1:1'], deps, { out: () => undefined, err: (text) => errors.push(text) })).toBe(1);
+      expect(errors.join('')).toContain(`invalid registration: ${message}`);
+    }
     // A file that cannot be read, or is no JSON, is named in one line, without a stack trace.
     for (const [argv, message] of [
       [['--file', path.join(dir, 'none.json')], `metaroute agent: cannot read --file ${path.join(dir, 'none.json')}: ENOENT`],
