@@ -74,10 +74,15 @@ export class BatchAgent {
     await this.beating;
     const refs = [...this.byKey.values()].map(refOf);
     try {
+      // Counted from the answers: an agent stopped before its registration went through (or after
+      // the instances expired) deregisters none, and said it had deregistered them all.
+      let deregistered = 0;
       for (let from = 0; from < refs.length; from += REGISTER_PER_CALL) {
-        await this.call('/v1/instances/batch', { deregister: refs.slice(from, from + REGISTER_PER_CALL) });
+        const answer = (await this.call('/v1/instances/batch', { deregister: refs.slice(from, from + REGISTER_PER_CALL) })) as { deregistered: number };
+        deregistered += answer.deregistered;
       }
-      this.options.log('agent.deregistered', `deregistered ${refs.length} instance(s)`);
+      const gone = refs.length - deregistered;
+      this.options.log('agent.deregistered', `deregistered ${deregistered} instance(s)${gone ? `; ${gone} the server no longer knew` : ''}`);
     } catch (error) {
       this.options.log('agent.deregistration.failed', `deregistration failed (${(error as Error).message}); the server drops the instances after their ttl`);
     }

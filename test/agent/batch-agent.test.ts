@@ -32,11 +32,34 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
       handlers.get('SIGTERM')!();
       expect(await exited).toBe(0);
       expect(await listed(env.admin)).toEqual([]);
+      expect(logs.at(-1)).toBe(`deregistered ${count} instance(s)`);
     } finally {
       await env.app.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 30000);
+
+  it('says how many instances its stop deregistered, and how many the server no longer knew', async () => {
+    const env = await startApp();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
+    const file = path.join(dir, 'instances.json');
+    fs.writeFileSync(file, JSON.stringify([1, 2, 3].map((port) => ({ service: 'pods', host: '10.3.0.1', port }))));
+    const logs: string[] = [];
+    const handlers = new Map<string, () => void>();
+    let exit: (code: number) => void = () => undefined;
+    const exited = new Promise<number>((resolve) => (exit = resolve));
+    const deps: AgentCliDeps = { env: {}, log: (_event, message) => logs.push(message), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
+    try {
+      expect(await runAgentArgs(['--file', file, '--admin', env.admin, '--ttl', '60'], deps)).toBe(0);
+      await api(env.admin, 'POST', '/v1/instances/batch', { deregister: [{ service: 'pods', id: '10.3.0.1:1' }, { service: 'pods', id: '10.3.0.1:2' }] });
+      handlers.get('SIGTERM')!();
+      expect(await exited).toBe(0);
+      expect(logs.at(-1)).toBe('deregistered 1 instance(s); 2 the server no longer knew');
+    } finally {
+      await env.app.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('gives up at once on an answer a retry cannot change (403 here), as a single registration does', async () => {
     const token = 'user-a-0123456789abcdef';
