@@ -125,7 +125,9 @@ function stringMap(value: unknown, at: string, keyPattern: RegExp, errors: strin
   const copy: Record<string, unknown> = { ...value };
   for (const [k, v] of Object.entries(copy)) {
     if (!keyPattern.test(k) || hasLoneSurrogate(k)) errors.push(`${at}.${k}: invalid key`);
-    else if (typeof v !== 'string' || v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters`);
+    // The value sent is named, as every other field's is (`{"tier": 1}` read as a string refused for no stated reason).
+    else if (typeof v !== 'string') errors.push(`${at}.${k}: must be a string of at most 1024 characters, got ${shown(v)}`);
+    else if (v.length > 1024) errors.push(`${at}.${k}: must be a string of at most 1024 characters, got ${v.length} characters`);
     else if (hasLoneSurrogate(v)) errors.push(`${at}.${k}: ${LONE_SURROGATE_MESSAGE}`);
     else copy[k] = labelValues.get(v);
   }

@@ -47,6 +47,12 @@ describe('a registration', () => {
       'host: must be an IP address (resolve a host name before registering), got a list',
       'port: must be an integer 1-65535, got "80"',
     ]);
+    expect(errors({ service: 'shop', host: '10.0.0.1', port: 80, metadata: { tier: 1, gpu: null, big: 'x'.repeat(1025) }, locality: { zone: ['a'] } })).toEqual([
+      'metadata.tier: must be a string of at most 1024 characters, got 1',
+      'metadata.gpu: must be a string of at most 1024 characters, got null',
+      'metadata.big: must be a string of at most 1024 characters, got 1025 characters',
+      'locality.zone: must be a string of at most 1024 characters, got a list',
+    ]);
     // A megabyte where a name belongs is named by its start, not echoed.
     expect(errors({ service: 'x'.repeat(1 << 20), host: '10.0.0.1', port: 80 })).toEqual([`service: must be a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253), got "${'x'.repeat(76)}...`]);
   });
