@@ -616,6 +616,8 @@ export class AdminServer {
 
   private listInstances(res: http.ServerResponse, url: URL): Promise<void> {
     knownParams(url.searchParams, ['service', 'namespace']);
+    // `?service=$SVC` with the variable unset would list every instance of every service.
+    for (const [name, value] of url.searchParams) if (value === '') throw new HttpError(400, `${name}: empty; leave the parameter out to list every ${name}`);
     return sendChunks(res, instanceListChunks(this.deps.registry, url.searchParams.get('service'), url.searchParams.get('namespace')));
   }
 }

@@ -49,6 +49,8 @@ describe('query parameters a route does not read, or gives twice', () => {
     // A typo listed every instance of every service; a repeated service used only its first value.
     ['/v1/instances?servce=shop', 'unknown query parameter(s): servce (expected service, namespace)'],
     ['/v1/instances?service=shop&service=cart', 'query parameter(s) given more than once: service'],
+    ['/v1/instances?service=', 'service: empty; leave the parameter out to list every service'],
+    ['/v1/instances?service=shop&namespace=', 'namespace: empty; leave the parameter out to list every namespace'],
     ['/v1/services/default/shop?limt=1', 'unknown query parameter(s): limt (expected offset, limit, filter)'],
     ['/config_dump?resource=clusters&name=shop.default&name=cart.default', 'query parameter(s) given more than once: name'],
     ['/config_dump?resurce=clusters', 'unknown query parameter(s): resurce (expected resource, name)'],
