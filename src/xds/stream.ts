@@ -63,7 +63,7 @@ export class TypeState {
   /** Re-check every candidate (the subscription changed). */
   dirty = true;
   /** A response's diff over many names is under way in slices (`XdsStream.respond`): the next waits for it. */
-  assembling = false;
+  computing = false;
   responded = false;
   /** Nonce of the newest response of this type: a request echoing another one is stale (SotW). */
   lastNonce = '';
@@ -123,7 +123,7 @@ export class TypeState {
     const wanted = names.filter((name) => this.interested(name) || this.sent.has(name));
     if (wanted.length === 0) return true;
     // A response of this type in flight may carry one of them; SotW's ACK of the newest settles all.
-    if (this.awaiting.size > 0 || this.assembling || this.dirty || this.pending.size > 0) return false;
+    if (this.awaiting.size > 0 || this.computing || this.dirty || this.pending.size > 0) return false;
     for (const name of wanted) {
       const current = cache.get(this.type, name);
       // A version still building is held by nobody (asking its version would build it now, on the loop).
@@ -239,7 +239,7 @@ export abstract class XdsStream {
         // The response the client has not answered yet: changes of this type wait for its ACK or NACK.
         awaiting_ack: state.awaiting.values().next().value ?? null,
         // The next response's diff, over many names, is under way in slices.
-        computing_response: state.assembling,
+        computing_response: state.computing,
         last_ack: state.lastAck ?? null,
         nack: state.nack ?? null,
       };
@@ -276,7 +276,7 @@ export abstract class XdsStream {
     for (const type of PUSH_ORDER) {
       if (this.closed) return;
       const state = this.states.get(type);
-      if (!state || !(state.dirty || state.pending.size > 0) || state.awaiting.size > 0 || state.assembling) continue;
+      if (!state || !(state.dirty || state.pending.size > 0) || state.awaiting.size > 0 || state.computing) continue;
       if (state.rests(now, this.ctx.cache)) this.wakeAt(state.restUntil, now);
       else this.respond(state);
     }
@@ -333,15 +333,15 @@ export abstract class XdsStream {
       this.sendHeld(state, runToEnd(steps));
       return;
     }
-    state.assembling = true;
+    state.computing = true;
     resultInSlices(steps).then(
       (diff) => {
-        state.assembling = false;
+        state.computing = false;
         this.sendHeld(state, diff);
         if (!this.closed) this.flush();
       },
       (error: Error) => {
-        state.assembling = false;
+        state.computing = false;
         this.ctx.log.error({ event: 'xds.diff.failed', stream: this.id, type: state.type.short, err: error }, 'xds: computing a response failed');
       },
     );
