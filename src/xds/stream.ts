@@ -342,6 +342,7 @@ export abstract class XdsStream {
       },
       (error: Error) => {
         state.computing = false;
+        state.dirty = true; // the names it took are checked again, all of them, at the next answer or change
         this.ctx.log.error({ event: 'xds.diff.failed', stream: this.id, type: state.type.short, err: error }, 'xds: computing a response failed');
       },
     );

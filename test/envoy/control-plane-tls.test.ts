@@ -134,6 +134,8 @@ describeWith(ENVOY, 'control plane over mutual TLS, with real Envoy', () => {
         const stats = (await envoy.admin('/stats?filter=^cluster\\.metaroute_xds\\.')).text.split('\n').filter((l) => /: [1-9]/.test(l));
         throw new Error(`${err.message}\nEnvoy's metaroute_xds stats:\n${stats.join('\n')}\n${envoy.tail()}`);
       });
+      // Envoy's gauge is 1 from each retry's stream start until it reads metaroute's refusal: wait it out.
+      await waitFor('Envoy to read the refusal', async () => ((await envoy.stat('control_plane.connected_state')) === 0 ? true : undefined), 10_000).catch(() => undefined);
       expect({
         clusters: await dynamicClusters(envoy),
         connected: await envoy.stat('control_plane.connected_state'),
