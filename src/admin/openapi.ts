@@ -204,7 +204,7 @@ paths['/explain'] = {
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
     openapi: '3.1.0',
-    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details} (at most 200 details). Unknown JSON fields are refused with 400, and so is a JSON body nested deeper than 64 levels or with more than 20,000 values outside its top-level lists or in one entry of them; bodies are at most 1 MiB (413). A path served with another method answers 405 with Allow.' },
+    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details} (at most 200 details). Unknown JSON fields are refused with 400, and so is a key given twice in one object (but in POST /v1/heartbeats), a JSON body nested deeper than 64 levels or with more than 20,000 values outside its top-level lists or in one entry of them; bodies are at most 1 MiB (413). A path served with another method answers 405 with Allow.' },
     components: {
       schemas: SCHEMAS,
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },

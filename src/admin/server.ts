@@ -364,6 +364,8 @@ export class AdminServer {
    */
   private async heartbeats(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const grant = this.deps.auth.registrant(req, res);
+    // No repeated-key scan: it would nearly double the read of the busiest body (10,000 heartbeats:
+    // 4-5 ms besides 5-6), and a repeated key here stores nothing, only names another instance to keep.
     const body = await readJson(req, (text) => resultInSlices(heartbeatsBodySteps(text)));
     const shape = heartbeatsList(body);
     if (!shape.ok) throw new HttpError(400, 'body must be {"instances": [{"namespace", "service", "id"}...]}', shape.errors);

@@ -1,6 +1,7 @@
 import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { repeatedKey, repeatedKeyMessage } from '../model/json-keys';
 import type { Path, RuleError } from './errors';
 import { checkRuleLimits, RULE_LIMITS } from './limits';
 
@@ -80,40 +81,8 @@ function jsonParse(text: string): FastResult {
   } catch (err) {
     return { ok: false, error: strictJsonError(body, err as Error), placed: true };
   }
-  const repeated = repeatedKey(body);
-  return repeated ? { ok: false, error: repeated, placed: true } : { ok: true, value };
-}
-
-/**
- * The first key repeated within one object of a text JSON.parse took, placed at its
- * repetition. In valid JSON, telling brackets, commas and strings apart is enough: a scan of
- * its own, since jsonc-parser's visitor took about twice as long as js-yaml's whole parse.
- */
-function repeatedKey(text: string): RuleError | undefined {
-  const open: Array<Set<string> | undefined> = []; // per open bracket: the object's keys so far, or undefined for a list
-  let keyNext = false; // the next string is a key: just after `{`, or after `,` in an object
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      open.push(c === '{' ? new Set() : undefined);
-      keyNext = c === '{';
-    } else if (c === '}' || c === ']') {
-      open.pop();
-    } else if (c === ',') {
-      keyNext = open[open.length - 1] !== undefined;
-    } else if (c === '"') {
-      const start = i;
-      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
-      if (!keyNext) continue;
-      keyNext = false;
-      const quoted = text.slice(start, i + 1);
-      const key = quoted.includes('\\') ? (JSON.parse(quoted) as string) : quoted.slice(1, -1);
-      const keys = open[open.length - 1]!;
-      if (keys.has(key)) return { path: '', ...placeAt(text, start), message: `key ${JSON.stringify(key)} repeated in one object (JSON readers differ on which one counts)` };
-      keys.add(key);
-    }
-  }
-  return undefined;
+  const repeated = repeatedKey(body); // at once: rule text is read off the serving thread (the rules worker, the CLI)
+  return repeated ? { ok: false, error: { path: '', ...placeAt(body, repeated.offset), message: repeatedKeyMessage(repeated.key) }, placed: true } : { ok: true, value };
 }
 
 function yamlParse(text: string): FastResult {

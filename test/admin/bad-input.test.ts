@@ -44,6 +44,28 @@ describe('POST /v1/heartbeats bodies of another shape', () => {
   });
 });
 
+describe('a key given twice in one object of a JSON body', () => {
+  const REASON = 'repeated in one object (JSON readers differ on which one counts)';
+  test.each([
+    // JSON.parse keeps the last: this registered cart.
+    ['POST', '/v1/instances', '{"service":"shop","host":"10.0.0.1","port":1,"service":"cart"}', `body: key "service" ${REASON}`],
+    ['POST', '/v1/instances', '{"service":"shop","host":"10.0.0.1","port":1,"metadata":{"user":"A","user":"B"}}', `metadata: key "user" ${REASON}`],
+    ['POST', '/v1/instances/batch', '{"register":[{"service":"shop","host":"10.0.0.1","port":1},{"service":"shop","host":"10.0.0.2","port":1,"port":2}]}', `register[1]: key "port" ${REASON}`],
+    ['POST', '/v1/instances/batch', '{"deregister":[{"service":"shop","id":"a","id":"b"}]}', `deregister[0]: key "id" ${REASON}`],
+    ['PUT', '/v1/routers/lane/config', '{"keys":["env"],"keys":["user"]}', `body: key "keys" ${REASON}`],
+    ['POST', '/explain', '{"service":"shop","headers":{"x-user":"A","x-user":"B"}}', `headers: key "x-user" ${REASON}`],
+  ])('%s %s %s -> 400', async (method, path, body, error) => {
+    const answer = await raw(method, path, body);
+    expect([answer.status, answer.json.error]).toEqual([400, error]);
+    expect(env.app.registry.snapshot().services.size).toBe(0);
+  });
+
+  test('a heartbeat call is not scanned: it stores nothing, and the scan would nearly double its reading', async () => {
+    const answer = await raw('POST', '/v1/heartbeats', '{"instances":[{"service":"shop","id":"a","id":"b"}]}');
+    expect([answer.status, answer.json]).toEqual([200, { alive: 0, unknown: [{ namespace: 'default', service: 'shop', id: 'b' }] }]);
+  });
+});
+
 describe('query parameters a route does not read, or gives twice', () => {
   test.each([
     // A typo listed every instance of every service; a repeated service used only its first value.
