@@ -91,7 +91,7 @@ const head = (get: object) => ({ ...get, responses: Object.fromEntries(Object.en
 const paths: Record<string, Record<string, object>> = Object.fromEntries(Object.entries(GETS).map(([p, get]) => [p, { get, head: head(get) }]));
 paths['/v1/instances']!.post = {
   summary: 'register (or replace) an instance',
-  requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'an Instance; only service, host and port are required; unknown fields are refused' } } } },
+  requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'an Instance; only service, host and port are required; ttlSeconds is 1 to 86400 (expiry runs once a second); unknown fields are refused' } } } },
   responses: { '200': answer('the instance as registered', 'Instance'), '400': error('invalid instance, each field at fault named'), ...body, ...displaced, ...writes },
 };
 paths['/v1/instances/batch'] = {

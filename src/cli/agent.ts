@@ -40,7 +40,7 @@ const OPTIONS = {
   port: { type: 'string', value: 'N', help: "this instance's port (required)" },
   id: { type: 'string', value: 'ID', help: 'instance id (default host:port)' },
   weight: { type: 'string', value: 'N', help: 'load-balancing weight' },
-  ttl: { type: 'string', value: 'SECONDS', help: 'dropped this long after the last heartbeat (default 15)' },
+  ttl: { type: 'string', value: 'SECONDS', help: 'dropped this long after the last heartbeat (default 15, at least 1)' },
   label: { type: 'string', multiple: true, value: 'K=V', help: 'a metadata label' },
   'metadata-file': { type: 'string', value: 'FILE', help: 'labels from a file (k=v lines, or JSON)' },
   provider: { type: 'string', value: 'NAME', help: 'labels from a provider (docs/AGENT.md)' },

@@ -11,7 +11,18 @@ export interface InstanceDefaults {
    * configuration file's instances are read without a limit, so none written before it is lost.
    */
   readonly maxLabels?: number;
+  /**
+   * The shortest TTL it may ask: MIN_TTL_SECONDS (the default) for a registration; stored
+   * records are read with 0 (any TTL above 0), so none registered before the limit is lost.
+   */
+  readonly minTtlSeconds?: number;
 }
+
+/**
+ * The expiry pass runs once a second (app.ts), so a shorter TTL expired no sooner than one
+ * of a second, and asked its agent to heartbeat every few milliseconds.
+ */
+export const MIN_TTL_SECONDS = 1;
 
 const FIELDS = new Set(['id', 'service', 'namespace', 'host', 'port', 'weight', 'metadata', 'locality', 'healthy', 'ephemeral', 'ttlSeconds']);
 const LOCALITY_FIELDS = new Set(['region', 'zone', 'campus']);
@@ -57,7 +68,10 @@ export function parseInstance(input: unknown, defaults: InstanceDefaults, at = '
   const weight = o.weight ?? 100;
   if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 10000) invalid('weight', 'an integer 0-10000');
   const ttlSeconds = o.ttlSeconds ?? defaults.ttlSeconds;
-  if (typeof ttlSeconds !== 'number' || !(ttlSeconds > 0) || ttlSeconds > 86400) invalid('ttlSeconds', 'a number of seconds above 0, at most 86400');
+  const minTtl = defaults.minTtlSeconds ?? MIN_TTL_SECONDS;
+  if (typeof ttlSeconds !== 'number' || !(ttlSeconds > 0 && ttlSeconds >= minTtl) || ttlSeconds > 86400) {
+    invalid('ttlSeconds', minTtl > 0 ? `a number of seconds from ${minTtl} to 86400 (expiry runs once a second)` : 'a number of seconds above 0, at most 86400');
+  }
   for (const flag of ['healthy', 'ephemeral'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') invalid(flag, 'true or false');
   }

@@ -367,7 +367,7 @@ export class RegistryStoreSync {
   /** The key names the instance; records written before that was so carry the names too. */
   private parseRecord(key: string, value: string, namespace: string, service: string, id: string): { record: Record<string, unknown>; parsed: InstanceParse } {
     const record = JSON.parse(value) as Record<string, unknown>;
-    return { record, parsed: parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds, maxLabels: Infinity }, key) };
+    return { record, parsed: parseInstance({ ...record, namespace, service, id }, { ttlSeconds: this.ttlSeconds, maxLabels: Infinity, minTtlSeconds: 0 }, key) };
   }
 
   /** After the record at `key` was deleted: what an ext_proc worker's first load left out for it comes back, if nothing of its own came since. */

@@ -189,6 +189,7 @@ describe('metaroute agent CLI (in process)', () => {
       [['--host', '1.2.3.4', '--port', '80'], '--service is required'],
       [['--service', 's', '--host', '1.2.3.4', '--port', 'eighty'], '--port must be a number, got eighty'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--ttl', '0'], /invalid registration: ttlSeconds/],
+      [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--ttl', '0.5'], 'invalid registration: ttlSeconds: must be a number of seconds from 1 to 86400 (expiry runs once a second), got 0.5'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--token', 'a', '--token-file', 'b'], 'not both'],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', '--colour', 'red'], "Unknown option '--colour'"],
       [['--service', 's', '--host', '1.2.3.4', '--port', '80', 'stray'], 'Unexpected argument'],

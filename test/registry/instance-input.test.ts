@@ -38,7 +38,7 @@ describe('a registration', () => {
       "service: must be a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253), got \"sh op\"",
       'port: must be an integer 1-65535, got 70000',
       'weight: must be an integer 0-10000, got -1',
-      'ttlSeconds: must be a number of seconds above 0, at most 86400, got 0',
+      'ttlSeconds: must be a number of seconds from 1 to 86400 (expiry runs once a second), got 0',
       'healthy: must be true or false, got "yes"',
       "id: must be an id of letters, digits, '_', '.', '-', ':' (starting with a letter, digit or ':', at most 253), got \"a b\"",
     ]);
@@ -55,5 +55,16 @@ describe('a registration', () => {
     ]);
     // A megabyte where a name belongs is named by its start, not echoed.
     expect(errors({ service: 'x'.repeat(1 << 20), host: '10.0.0.1', port: 80 })).toEqual([`service: must be a name of letters, digits, '_', '.', '-' (starting with a letter or digit, at most 253), got "${'x'.repeat(76)}...`]);
+  });
+
+  it('asks a TTL of at least a second, since expiry runs once a second; a stored one is read as stored', () => {
+    const ttl = (ttlSeconds: unknown, minTtlSeconds?: number) => {
+      const parsed = parseInstance({ service: 'shop', host: '10.0.0.1', port: 80, ttlSeconds }, { ttlSeconds: 30, minTtlSeconds });
+      return parsed.ok ? parsed.instance.ttlSeconds : parsed.errors;
+    };
+    for (const short of [0.05, 0.999]) expect(ttl(short)).toEqual([`ttlSeconds: must be a number of seconds from 1 to 86400 (expiry runs once a second), got ${short}`]);
+    expect([ttl(1), ttl(1.5), ttl(86400)]).toEqual([1, 1.5, 86400]);
+    expect(ttl(0.05, 0)).toBe(0.05);
+    expect(ttl(0, 0)).toEqual(['ttlSeconds: must be a number of seconds above 0, at most 86400, got 0']);
   });
 });
