@@ -43,7 +43,7 @@ const GETS: Record<string, object> = {
     parameters: [queryParam('service', 'only this service'), queryParam('namespace', 'only this namespace')],
     responses: { '200': answer('instances', 'Instances'), ...common },
   },
-  '/v1/rules': { summary: 'the live rule document', responses: { '200': answer('rules', 'Rules'), ...common } },
+  '/v1/rules': { summary: 'the live rule document: its text, origin and format (send it back with the Content-Type of its format)', responses: { '200': answer('rules', 'Rules'), ...common } },
   '/v1/routers': { summary: 'the router chain, in order, with each router\'s configuration', responses: { '200': answer('router names and the chain', 'Routers'), ...common } },
   '/ui/': {
     summary: 'the web console (open: it holds no data; its API calls carry the token)',

@@ -6,6 +6,8 @@ import { MAX_LABELS } from '../model/instance';
  * the OpenAPI document's components (openapi.ts), so the two cannot drift apart.
  */
 const labels = { type: 'object', additionalProperties: { type: 'string' } } as const;
+/** How a rule document's text is read: send it back with the matching Content-Type (application/json or application/yaml). */
+const ruleFormat = { type: 'string', enum: ['yaml', 'json'], description: 'how the text is read: send it back as application/yaml or application/json' } as const;
 
 const instanceProperties = {
   id: { type: 'string' },
@@ -40,8 +42,8 @@ export const SCHEMAS = {
   },
   Rules: {
     type: 'object',
-    properties: { version: { type: 'integer', minimum: 0 }, origin: { type: 'string' }, text: { type: 'string' } },
-    required: ['version', 'origin', 'text'],
+    properties: { version: { type: 'integer', minimum: 0 }, origin: { type: 'string' }, format: ruleFormat, text: { type: 'string' } },
+    required: ['version', 'origin', 'format', 'text'],
     additionalProperties: false,
   },
   RuleUpdate: { type: 'object', properties: { version: { type: 'integer', minimum: 1 } }, required: ['version'], additionalProperties: false },
@@ -76,8 +78,8 @@ export const SCHEMAS = {
         description: 'rule documents applied on this replica since it started, newest first (at most 20)',
         items: {
           type: 'object',
-          properties: { version: { type: 'integer' }, origin: { type: 'string' }, at: { type: 'string', format: 'date-time' }, text: { type: 'string' } },
-          required: ['version', 'origin', 'at', 'text'],
+          properties: { version: { type: 'integer' }, origin: { type: 'string' }, at: { type: 'string', format: 'date-time' }, format: ruleFormat, text: { type: 'string' } },
+          required: ['version', 'origin', 'at', 'format', 'text'],
           additionalProperties: false,
         },
       },

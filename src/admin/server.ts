@@ -39,7 +39,8 @@ import { instancePage, serviceSummaries, subsetSizes, type SubsetSize } from './
 /** What the rules API needs of the live rules (implemented by app/rules-source.ts). */
 export interface RulesPort {
   readonly snapshot: RuleSnapshot;
-  readonly document: { readonly text: string; readonly origin: string };
+  /** `format`: how its text is read, so an editor sends it back as that. */
+  readonly document: { readonly text: string; readonly origin: string; readonly format: RuleFormat };
   /** Set while rules come from a watched file: the API may then not change them. */
   readonly file: string | undefined;
   /** Validates and stores a new rule document; an invalid one changes nothing. */
@@ -47,7 +48,7 @@ export interface RulesPort {
   /** Validates a document without storing it. */
   check(text: string, format: RuleFormat): Promise<readonly RuleError[]>;
   /** Documents applied on this replica, newest first. */
-  readonly history: readonly { readonly version: number; readonly origin: string; readonly at: number; readonly text: string }[];
+  readonly history: readonly { readonly version: number; readonly origin: string; readonly at: number; readonly text: string; readonly format: RuleFormat }[];
   readonly lastReload: { readonly ok: boolean; readonly at: number } | undefined;
 }
 
@@ -159,7 +160,7 @@ export class AdminServer {
     this.route('GET', '/v1/rules', (_q, res) => {
       const doc = deps.rules.document;
       res.setHeader('etag', `"${deps.rules.snapshot.version}"`); // what a PUT's If-Match names
-      send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, text: doc.text }));
+      send(res, 200, serialize.rules({ version: deps.rules.snapshot.version, origin: doc.origin, format: doc.format, text: doc.text }));
     });
     // A refused write changed nothing and its caller has the errors: counted, not an alert (rules_last_reload_success).
     const rulesRefused = deps.metrics.counter('metaroute_rules_api_refused_total', 'PUT /v1/rules refused with 400 (an invalid or empty document): nothing changed, the previous rules keep serving');

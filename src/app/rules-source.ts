@@ -40,13 +40,18 @@ function preconditionFailed(version: number, expected: number): RuleUpdate {
   return { ok: false, conflict: true, precondition: true, version, message: `the rules are at version ${version}, not ${expected} (If-Match): nothing was stored; read them and try again` };
 }
 
-/** A rule document this replica applied. */
-export interface AppliedRules {
-  readonly version: number;
+/** The live rule document: its text, where it came from, and how it is read (an editor sends it back as that). */
+export interface RulesDocument {
+  readonly text: string;
   readonly origin: string;
+  readonly format: RuleFormat;
+}
+
+/** A rule document this replica applied. */
+export interface AppliedRules extends RulesDocument {
+  readonly version: number;
   /** When it was applied here (ms since the epoch). */
   readonly at: number;
-  readonly text: string;
 }
 
 /** Applied documents kept for the console's history (this replica's, since it started). */
@@ -118,9 +123,9 @@ export class RulesSource {
     return this.watchedFile;
   }
 
-  /** The text the current rules were compiled from, and where it came from. */
-  get document(): StoredRules {
-    return this.stored;
+  /** The stored document the current rules were compiled from, with its format (by its origin's name for a record from before the format was stored). */
+  get document(): StoredRules & RulesDocument {
+    return { ...this.stored, format: formatOf(this.stored) };
   }
 
   /** The documents applied on this replica since it started, newest first (at most RULES_HISTORY). */
@@ -322,7 +327,7 @@ export class RulesSource {
     this.stored = stored;
     this.snapshotValue = snapshot;
     this.lastReloadValue = { ok: true, at: Date.now() };
-    this.applied.unshift({ version, origin: stored.origin, at: this.lastReloadValue.at, text: stored.text });
+    this.applied.unshift({ version, origin: stored.origin, at: this.lastReloadValue.at, text: stored.text, format });
     if (this.applied.length > RULES_HISTORY) this.applied.pop();
     this.log.info({ event: 'rules.loaded', source: stored.origin, version, ...ruleCounts(this.snapshotValue) }, 'rules loaded');
     for (const listener of this.listeners) listener(this.snapshotValue);

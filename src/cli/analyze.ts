@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { Instance } from '../model/instance';
 import { analyzeRules } from '../rules/analyze';
+import type { RuleFormat } from '../rules/parse';
 import { ADMIN_HELP, ADMIN_TLS_OPTIONS, adminTls, callAdmin, defaultAdminUrl } from './admin-client';
 import { CommandError, text, type Command } from './command';
 
@@ -23,8 +24,9 @@ export const analyzeCommand: Command = {
       if (answer.status !== 200) throw new CommandError(`${answer.error} (${answer.status} from ${admin}${urlPath})`);
       return answer.json;
     };
-    let rules: { text: string; origin: string };
-    if (file === undefined) rules = (await get('/v1/rules')) as { text: string; origin: string };
+    // `format` is the server's (a server before it had none: then read by the origin's name).
+    let rules: { text: string; origin: string; format?: RuleFormat };
+    if (file === undefined) rules = (await get('/v1/rules')) as { text: string; origin: string; format?: RuleFormat };
     else {
       try {
         rules = { text: fs.readFileSync(file, 'utf8'), origin: file };
@@ -33,7 +35,7 @@ export const analyzeCommand: Command = {
       }
     }
     const { instances } = (await get('/v1/instances')) as { instances: Instance[] };
-    const result = analyzeRules(rules.text, rules.origin, instances);
+    const result = analyzeRules(rules.text, rules.origin, instances, rules.format);
     const where = (f: { line?: number; column?: number }) => (f.line === undefined ? rules.origin : `${rules.origin}:${f.line}:${f.column ?? 1}`);
     if (!result.ok) {
       for (const e of result.errors) process.stdout.write(`${where(e)}: error: ${e.path ? `${e.path}: ` : ''}${e.message} (invalid)\n`);

@@ -1,6 +1,6 @@
 import { clusterName, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
 import { formatPath, type Path } from './errors';
-import { fileFormat, parseRuleText, type Position } from './parse';
+import { fileFormat, parseRuleText, type Position, type RuleFormat } from './parse';
 import type { ArgumentSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 import { validateRules } from './validate';
 
@@ -20,10 +20,11 @@ export type AnalyzeResult = { readonly ok: true; readonly findings: Finding[] } 
  * Checks a rule document against registered instances (in the spirit of `istioctl analyze`):
  * inbound rules for services without instances, destination labels no instance carries, sources
  * that can never match, and rules an earlier rule always wins over. An invalid document gives its
- * validation errors instead.
+ * validation errors instead. `format`: how the text is read, by the origin's name unless given
+ * (the server's document is read as it was stored: JSON sent to the API has the origin `api`).
  */
-export function analyzeRules(text: string, origin: string, instances: readonly Instance[]): AnalyzeResult {
-  const parsed = parseRuleText(text, fileFormat(origin));
+export function analyzeRules(text: string, origin: string, instances: readonly Instance[], format: RuleFormat = fileFormat(origin)): AnalyzeResult {
+  const parsed = parseRuleText(text, format);
   if (!parsed.ok) return parsed;
   const validated = validateRules(parsed.parsed.value, parsed.parsed.locate);
   if (!validated.ok) return { ok: false, errors: validated.errors };

@@ -86,7 +86,7 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('POST', '/v1/heartbeats', '/v1/heartbeats', JSON.stringify({ instances: [{ service: 'batch', id: '10.0.0.9:1' }] }))).json).toEqual({ alive: 1, unknown: [] });
     expect((await call('POST', '/v1/instances/batch', '/v1/instances/batch', JSON.stringify({ deregister: [{ service: 'batch', id: '10.0.0.9:1' }] }))).json.deregistered).toBe(1);
 
-    expect((await call('GET', '/v1/rules', '/v1/rules')).json).toEqual({ version: 0, origin: 'none', text: '' });
+    expect((await call('GET', '/v1/rules', '/v1/rules')).json).toEqual({ version: 0, origin: 'none', format: 'yaml', text: '' });
     expect((await call('HEAD', '/v1/rules', '/v1/rules')).status).toBe(200);
     const rules = (v: string) => `rules:\n  - name: r\n    service: shop\n    destinations:\n      - { name: d, labels: { version: ${v} } }\n`;
     // Rule versions count rule documents: the first upload is version 1, the next 2, the same text again stays 2.

@@ -139,6 +139,15 @@ describe('metaroute analyze', () => {
       expect(stdout).toContain('api: 0 error(s), 1 warning(s) against 3 instance(s)');
     });
 
+    it("reads the server's live rules in the format they were stored in: JSON as JSON", async () => {
+      // Valid JSON that YAML refuses (a line break before a colon), so read as YAML by its origin's name (`api`) it was invalid.
+      const json = '{"rules"\n: [{"name": "a", "service": "shop", "destinations": [{"name": "g", "labels": {"version": "gray"}}]},\n  {"name": "b", "service": "shop", "destinations": [{"name": "s", "labels": {"version": "stable"}}]}]}';
+      const stored = await fetch(`${env.admin}/v1/rules`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: json });
+      expect(stored.status).toBe(200);
+      const { code, stdout } = await cli();
+      expect({ code, stdout }).toEqual({ code: 0, stdout: 'api:3:3: warning: rules[1]: rule b never applies: rule a (rules[0]) comes first and matches every request it would (shadowed)\napi: 0 error(s), 1 warning(s) against 3 instance(s)\n' });
+    });
+
     it('exits 1 for an invalid file, with its validation errors', async () => {
       const file = path.join(dir, 'invalid.yaml');
       fs.writeFileSync(file, 'rules:\n  - name: x\n');

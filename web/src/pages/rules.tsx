@@ -3,8 +3,13 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, type RuleError } from '../api';
 import { describe, useLoad } from '../hooks';
 
-interface LiveRules { version: number; origin: string; text: string }
-interface History { versions: Array<{ version: number; origin: string; at: string; text: string }> }
+/** How the server reads a document's text (src/rules/parse.ts, restated: that module needs Node.js). */
+type RuleFormat = 'yaml' | 'json';
+interface LiveRules { version: number; origin: string; format: RuleFormat; text: string }
+interface History { versions: Array<{ version: number; origin: string; at: string; format: RuleFormat; text: string }> }
+
+/** What a document is sent back as: a JSON one sent as YAML was stored as YAML, and read so by every replica. */
+const MEDIA_TYPES: Record<RuleFormat, string> = { yaml: 'application/yaml', json: 'application/json' };
 
 /** Validation runs this long after the last keystroke (the server checks one document at a time). */
 const CHECK_DELAY_MS = 300;
@@ -13,7 +18,7 @@ const CHECK_DELAY_MS = 300;
  * The edit not applied yet, and the live version it began from: kept while the tab is open, so
  * visiting another page, or the token prompt (which replaces the page), does not lose it.
  */
-let kept: { draft: string; base: number } | undefined;
+let kept: { draft: string; base: number; format: RuleFormat } | undefined;
 
 export function RulesPage() {
   const live = useLoad(() => api<LiveRules>('GET', '/v1/rules'), []);
@@ -21,6 +26,8 @@ export function RulesPage() {
   const [draft, setDraft] = useState<string | undefined>(kept?.draft);
   /** The live version this edit began from: Apply refuses once the live rules moved on, as it would undo that change unseen. */
   const [base, setBase] = useState<number | undefined>(kept?.base);
+  /** The format of the document the draft was loaded from: the live one's, or a previous version's. */
+  const [format, setFormat] = useState<RuleFormat>(kept?.format ?? 'yaml');
   const [errors, setErrors] = useState<RuleError[] | undefined>(undefined);
   const [checking, setChecking] = useState(false);
   const [status, setStatus] = useState<{ ok: boolean; text: string } | undefined>(undefined);
@@ -28,19 +35,19 @@ export function RulesPage() {
   const gutter = useRef<HTMLOListElement>(null);
 
   useEffect(() => {
-    if (live.data && draft === undefined) (setDraft(live.data.text), setBase(live.data.version));
+    if (live.data && draft === undefined) (setDraft(live.data.text), setBase(live.data.version), setFormat(live.data.format));
   }, [live.data]);
 
   useEffect(() => {
-    if (draft !== undefined && base !== undefined && live.data) kept = draft === live.data.text ? undefined : { draft, base };
-  }, [draft, base, live.data]);
+    if (draft !== undefined && base !== undefined && live.data) kept = draft === live.data.text && format === live.data.format ? undefined : { draft, base, format };
+  }, [draft, base, format, live.data]);
 
   useEffect(() => {
     if (draft === undefined) return;
     let current = true;
     setChecking(true);
     const timer = setTimeout(() => {
-      api<{ ok: boolean; errors: RuleError[] }>('POST', '/v1/rules/check', draft, 'application/yaml').then(
+      api<{ ok: boolean; errors: RuleError[] }>('POST', '/v1/rules/check', draft, MEDIA_TYPES[format]).then(
         (r) => current && (setErrors(r.errors), setChecking(false)),
         (e: Error) => current && (setErrors([{ path: '', message: describe(e) }]), setChecking(false)),
       );
@@ -49,12 +56,12 @@ export function RulesPage() {
       current = false;
       clearTimeout(timer);
     };
-  }, [draft]);
+  }, [draft, format]);
 
   const text = draft ?? '';
   const lines = text.split('\n');
   const errorLines = new Set((errors ?? []).map((e) => e.line).filter((l): l is number => l !== undefined));
-  const changed = live.data !== undefined && text !== live.data.text;
+  const changed = live.data !== undefined && (text !== live.data.text || format !== live.data.format);
 
   const goToLine = (line: number): void => {
     const area = editor.current;
@@ -77,7 +84,7 @@ export function RulesPage() {
     try {
       // The page reads the live rules once: the server stores this edit only while the version it began from is live (If-Match),
       // so a change applied since (another console, the API) is never overwritten unseen.
-      const result = await api<{ version: number }>('PUT', '/v1/rules', text, 'application/yaml', base === undefined ? {} : { 'if-match': `"${base}"` });
+      const result = await api<{ version: number }>('PUT', '/v1/rules', text, MEDIA_TYPES[format], base === undefined ? {} : { 'if-match': `"${base}"` });
       setBase(result.version);
       setStatus({ ok: true, text: `Applied: version ${result.version} is live.` });
       live.reload();
@@ -95,7 +102,7 @@ export function RulesPage() {
       {live.error && <p role="alert" class="error">{live.error}</p>}
       {live.data && (
         <p data-testid="live-version">
-          Live: version {live.data.version}, from {live.data.origin}.{changed ? ' The editor differs from it.' : ''}
+          Live: version {live.data.version}, from {live.data.origin} ({live.data.format.toUpperCase()}).{changed ? ' The editor differs from it.' : ''}
         </p>
       )}
       <div class="editor">
@@ -104,7 +111,7 @@ export function RulesPage() {
             <li key={i} class={errorLines.has(i + 1) ? 'bad' : ''} data-line={i + 1}>{i + 1}</li>
           ))}
         </ol>
-        <label for="rules-editor" class="sr-only">Rule document (YAML)</label>
+        <label for="rules-editor" class="sr-only">Rule document ({format.toUpperCase()})</label>
         <textarea
           id="rules-editor"
           ref={editor}
@@ -133,7 +140,7 @@ export function RulesPage() {
       </div>
       <div class="row">
         <button type="button" disabled={!changed || checking || (errors?.length ?? 0) > 0} onClick={() => void apply()}>Apply</button>
-        <button type="button" disabled={!changed} onClick={() => live.data && (setDraft(live.data.text), setBase(live.data.version))}>Revert to live</button>
+        <button type="button" disabled={!changed} onClick={() => live.data && (setDraft(live.data.text), setBase(live.data.version), setFormat(live.data.format))}>Revert to live</button>
       </div>
       {status && <p role={status.ok ? 'status' : 'alert'} class={status.ok ? 'ok pre' : 'error pre'} data-testid="apply-status">{status.text}</p>}
 
@@ -146,8 +153,8 @@ export function RulesPage() {
         <ul class="history" data-testid="history">
           {history.data.versions.map((v) => (
             <li key={v.version}>
-              Version {v.version} from {v.origin}, applied <time dateTime={v.at}>{new Date(v.at).toLocaleString()}</time>{' '}
-              <button type="button" onClick={() => (setDraft(v.text), editor.current?.focus())}>Load version {v.version} into the editor</button>
+              Version {v.version} from {v.origin} ({v.format.toUpperCase()}), applied <time dateTime={v.at}>{new Date(v.at).toLocaleString()}</time>{' '}
+              <button type="button" onClick={() => (setDraft(v.text), setFormat(v.format), editor.current?.focus())}>Load version {v.version} into the editor</button>
             </li>
           ))}
         </ul>
