@@ -30,14 +30,19 @@ const REQUEST_OPTIONS: Record<string, RequestOption> = {
 /**
  * One --caller-label value read by the live path's own parser of x-metaroute-caller-labels
  * (keys and values trimmed, a key given twice refused), so explain takes the labels a sidecar's
- * stream would carry and refuses what would fail its streams.
+ * stream would carry and refuses what would fail its streams. A value with no pair at all
+ * (`--caller-label ''`, `--caller-label "$UNSET"`) is refused too: a header without labels is
+ * the stream's no labels, but a flag given means a label was meant.
  */
 function callerLabels(text: string): Labels {
+  let labels: Labels;
   try {
-    return parseLabelList(text);
+    labels = parseLabelList(text);
   } catch (error) {
     throw new UsageError(`--caller-label: ${(error as Error).message}`);
   }
+  if (Object.keys(labels).length === 0) throw new UsageError(`--caller-label must be key=value (or several, K=V,K=V), got ${JSON.stringify(text)}`);
+  return labels;
 }
 
 /** Header names are case-insensitive (the server lower-cases them): `X-User` and `x-user` are one header given twice. */

@@ -58,6 +58,9 @@ describe('metaroute CLI', () => {
     [['explain', '--caller', 'web', '--caller-label', 'env=a', '--caller-label', 'zone=z1,env=b'], 'explain', '--caller-label env given twice'],
     // Read as the live path reads x-metaroute-caller-labels, whose streams this would fail: `env =b` is env again.
     [['explain', '--caller', 'web', '--caller-label', 'env=a,env =b'], 'explain', '--caller-label: x-metaroute-caller-labels gives "env" twice: one value per key'],
+    // An empty value (a variable unset) names no label: leaving the flag out says that.
+    [['explain', '--caller', 'web', '--caller-label', ''], 'explain', '--caller-label must be key=value (or several, K=V,K=V), got ""'],
+    [['explain', '--caller', 'web', '--caller-label', ' , '], 'explain', '--caller-label must be key=value (or several, K=V,K=V), got " , "'],
     [['explain', '--claim', 'sub=a', '--claim', 'sub=b'], 'explain', '--claim sub given twice'],
     [['explain', '--service', 'shop', '--caller-label', 'env=dev1'], 'explain', '--caller-namespace, --caller-label and --caller-transitive describe the caller: give --caller too'],
     [['analyze', 'a.yaml', 'b.yaml'], 'analyze', 'unexpected argument "b.yaml"'],
