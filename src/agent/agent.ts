@@ -1,6 +1,7 @@
 import { adminAnswer, type AdminAnswer } from './admin-answer';
 import { AdminCallError, adminRequest, type AdminTls } from './admin-request';
 import type { AgentLog } from './agent-log';
+import { BACKOFF_MAX_MS, backoffMs } from './backoff';
 /** What the agent registers: an ephemeral instance of the admin API's POST /v1/instances. */
 export interface Registration {
   readonly service: string;
@@ -23,7 +24,7 @@ export interface AgentOptions {
   /** For an https:// admin URL: the client certificate and CA (admin.tls). */
   readonly tls?: AdminTls;
   readonly log: AgentLog;
-  /** Tries of the first registration before start() gives up (default 8, about 20 s with backoff). */
+  /** Tries of the first registration before start() gives up (default 8, under 20 s with backoff). */
   readonly registerAttempts?: number;
 }
 
@@ -33,9 +34,6 @@ export class AgentHttpError extends Error {
     super(message);
   }
 }
-
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 5000;
 
 /**
  * Keeps one instance registered while it runs: registers (ephemeral, with a TTL), heartbeats
@@ -107,7 +105,7 @@ export class Agent {
         return;
       } catch (error) {
         if (!retryable(error) || attempt >= attempts) throw error;
-        const delay = this.backoff(attempt);
+        const delay = backoffMs(attempt, this.intervalMs);
         this.options.log('agent.registration.retry', `registration at ${this.options.admin} failed (${describe(error)}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
         await this.sleep(delay);
         if (this.stopped) throw new Error('stopped before the instance was registered');
@@ -135,7 +133,7 @@ export class Agent {
         delay = this.intervalMs;
       } catch (error) {
         failures++;
-        delay = this.backoff(failures);
+        delay = backoffMs(failures, this.intervalMs);
         this.options.log('agent.heartbeat.failed', `heartbeat to ${this.options.admin} failed (${describe(error)}); retrying in ${delay} ms`);
       }
     }
@@ -157,12 +155,6 @@ export class Agent {
   private instancePath(): string {
     const r = this.options.registration;
     return `/v1/instances/${[r.namespace, r.service, this.id!].map(encodeURIComponent).join('/')}`;
-  }
-
-  /** Exponential from 250 ms, capped at 5 s and the heartbeat interval, with jitter so many agents do not retry in step after an admin restart. */
-  private backoff(attempt: number): number {
-    const delay = Math.min(BACKOFF_MAX_MS, this.intervalMs, BACKOFF_BASE_MS * 2 ** (attempt - 1));
-    return Math.round(delay / 2 + (Math.random() * delay) / 2);
   }
 
   private sleep(ms: number): Promise<void> {

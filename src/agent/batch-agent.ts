@@ -2,6 +2,7 @@ import type { Instance } from '../model/instance';
 import { adminRequest, type AdminTls } from './admin-request';
 import { AgentHttpError, retryable } from './agent';
 import type { AgentLog } from './agent-log';
+import { backoffMs } from './backoff';
 
 export interface BatchAgentOptions {
   /** Admin base URL, e.g. http://metaroute:18090. */
@@ -14,14 +15,13 @@ export interface BatchAgentOptions {
   /** For an https:// admin URL: the client certificate and CA (admin.tls). */
   readonly tls?: AdminTls;
   readonly log: AgentLog;
-  /** Tries of the first registration before start() gives up (default 8). */
+  /** Tries of the first registration before start() gives up (default 8, under 20 s with backoff, as a single registration's). */
   readonly registerAttempts?: number;
 }
 
 /** Per call, below the server's 10,000-entry and 1 MiB limits. */
 const REGISTER_PER_CALL = 2000;
 const HEARTBEATS_PER_CALL = 10_000;
-const RETRY_MS = 1000;
 
 interface Ref {
   readonly namespace: string;
@@ -60,8 +60,9 @@ export class BatchAgent {
         // As a single registration's: a refused TLS handshake, and an answer such as 400, 401 or 403,
         // will not change on retry (they were retried 8 times, about 30 s, before the agent gave up).
         if (attempt >= attempts || this.stopped || !retryable(error)) throw error;
-        this.options.log('agent.registration.retry', `batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying`);
-        await new Promise((r) => setTimeout(r, RETRY_MS * attempt));
+        const delay = backoffMs(attempt, this.intervalMs);
+        this.options.log('agent.registration.retry', `batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
     this.options.log('agent.registered', `registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);

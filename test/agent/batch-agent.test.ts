@@ -1,8 +1,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BatchAgent } from '../../src/agent/batch-agent';
 import { runAgentArgs, type AgentCliDeps } from '../../src/cli/agent';
+import { parseInstance } from '../../src/registry/instance-input';
 import { api, startApp, until } from '../support/app';
+import { freePort } from '../support/envoy';
 
 const listed = async (admin: string) => ((await api(admin, 'GET', '/v1/instances?service=pods')).json.instances as { id: string }[]).map((i) => i.id).sort();
 
@@ -78,6 +81,20 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
       await env.app.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("retries a failed batch registration on a single registration's schedule (250 ms doubling), not 1 s, 2 s, 3 s ...", async () => {
+    const port = await freePort(); // nothing listens: ECONNREFUSED, which a retry may get past
+    const parsed = parseInstance({ service: 'pods', host: '10.3.0.2', port: 1 }, { ttlSeconds: 15 });
+    if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+    const logs: string[] = [];
+    const agent = new BatchAgent({ admin: `http://127.0.0.1:${port}`, instances: [parsed.instance], ttlSeconds: 15, log: (_event, message) => logs.push(message), registerAttempts: 3 });
+    const started = Date.now();
+    await expect(agent.start()).rejects.toThrow('ECONNREFUSED');
+    const waits = logs.map((line) => Number(/; attempt \d\/3, retrying in (\d+) ms$/.exec(line)?.[1]));
+    expect(waits).toHaveLength(2);
+    expect([waits[0]! >= 125 && waits[0]! <= 250, waits[1]! >= 250 && waits[1]! <= 500]).toEqual([true, true]);
+    expect(Date.now() - started).toBeLessThan(2500); // it waited 1 s, then 2 s
   });
 
   it('refuses a file with a bad entry before any network call, naming the entry and field', async () => {
