@@ -1,4 +1,5 @@
 import type { Steps } from '../model/slices';
+import { QUOTE, BACKSLASH, COMMA, COLON, OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT } from '../model/json-chars';
 
 /** Below this a body is one `JSON.parse` (well under a millisecond). */
 const SPLIT_FROM_CHARS = 64 * 1024;
@@ -24,15 +25,6 @@ export const MAX_VALUES = 20_000;
 
 /** A body JSON may allow but the admin API refuses before parsing it: see MAX_DEPTH, MAX_VALUES. */
 export class JsonShapeError extends Error {}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
 
 /** A top-level member: its key's text, and where its value is a list, the list's elements cut into runs. */
 interface Member {

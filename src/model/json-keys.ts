@@ -1,4 +1,5 @@
 import { runToEnd, type Steps } from './slices';
+import { QUOTE, BACKSLASH, COMMA, OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT } from './json-chars';
 
 /** A key given twice in one object: the key, where its repetition starts, and the path of that object. */
 export interface RepeatedKey {
@@ -11,14 +12,6 @@ export interface RepeatedKey {
 const CHARS_PER_STEP = 32 * 1024;
 /** Keys an object's list holds before a Set takes over: a Set per small object made the scan about twice as long. */
 const LISTED_KEYS = 16;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
 
 /** An open object (its keys so far, and the last) or list (the index of its current element). */
 interface Open {
