@@ -9,6 +9,15 @@ import { freePort } from '../support/envoy';
 
 const listed = async (admin: string) => ((await api(admin, 'GET', '/v1/instances?service=pods')).json.instances as { id: string }[]).map((i) => i.id).sort();
 
+/** What runAgentArgs is given in process: its log lines, its signal handlers, and its exit code once it exits. */
+function agentDeps(): { logs: string[]; handlers: Map<string, () => void>; exited: Promise<number>; deps: AgentCliDeps } {
+  const logs: string[] = [];
+  const handlers = new Map<string, () => void>();
+  let exit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (exit = resolve));
+  return { logs, handlers, exited, deps: { env: {}, log: (_event, message) => logs.push(message), onSignal: (signal, handler) => handlers.set(signal, handler), exit } };
+}
+
 describe('metaroute agent --file (batch form, in process, real server)', () => {
   it('registers every instance of the file by batch, keeps them alive with batched heartbeats past their TTL, re-registers one deleted behind its back, and deregisters all on SIGTERM', async () => {
     const env = await startApp();
@@ -16,11 +25,7 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const file = path.join(dir, 'instances.json');
     const count = 2500; // more than one registration call (2,000 per call)
     fs.writeFileSync(file, JSON.stringify(Array.from({ length: count }, (_, i) => ({ service: 'pods', host: '10.3.0.1', port: 1000 + i, metadata: { user: `u${i}` } }))));
-    const logs: string[] = [];
-    const handlers = new Map<string, () => void>();
-    let exit: (code: number) => void = () => undefined;
-    const exited = new Promise<number>((resolve) => (exit = resolve));
-    const deps: AgentCliDeps = { env: {}, log: (_event, message) => logs.push(message), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
+    const { logs, handlers, exited, deps } = agentDeps();
     try {
       expect(await runAgentArgs(['--file', file, '--admin', env.admin, '--ttl', '1'], deps)).toBe(0);
       expect((await listed(env.admin)).length).toBe(count);
@@ -47,11 +52,7 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
     const file = path.join(dir, 'instances.json');
     fs.writeFileSync(file, JSON.stringify([1, 2, 3].map((port) => ({ service: 'pods', host: '10.3.0.1', port }))));
-    const logs: string[] = [];
-    const handlers = new Map<string, () => void>();
-    let exit: (code: number) => void = () => undefined;
-    const exited = new Promise<number>((resolve) => (exit = resolve));
-    const deps: AgentCliDeps = { env: {}, log: (_event, message) => logs.push(message), onSignal: (signal, handler) => handlers.set(signal, handler), exit };
+    const { logs, handlers, exited, deps } = agentDeps();
     try {
       expect(await runAgentArgs(['--file', file, '--admin', env.admin, '--ttl', '60'], deps)).toBe(0);
       await api(env.admin, 'POST', '/v1/instances/batch', { deregister: [{ service: 'pods', id: '10.3.0.1:1' }, { service: 'pods', id: '10.3.0.1:2' }] });
