@@ -43,6 +43,10 @@ export class BatchAgent {
   private readonly byKey: Map<string, Instance>;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  /** The first registration with its retries, while start() runs: stop() waits for it, so a late registration cannot land after the deregistration. */
+  private starting: Promise<void> | undefined;
+  /** Ends a retry's wait early (stop). */
+  private wake: (() => void) | undefined;
   private stopped = false;
 
   constructor(private readonly options: BatchAgentOptions) {
@@ -51,27 +55,40 @@ export class BatchAgent {
   }
 
   async start(): Promise<void> {
+    this.starting = this.registerWithRetry();
+    await this.starting;
+    this.options.log('agent.registered', `registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);
+    this.schedule();
+  }
+
+  private async registerWithRetry(): Promise<void> {
     const attempts = this.options.registerAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.register(this.options.instances);
-        break;
+        return;
       } catch (error) {
         // As a single registration's: a refused TLS handshake, and an answer such as 400, 401 or 403,
         // will not change on retry (they were retried 8 times, about 30 s, before the agent gave up).
         if (attempt >= attempts || this.stopped || !retryable(error)) throw error;
         const delay = backoffMs(attempt, this.intervalMs);
         this.options.log('agent.registration.retry', `batch registration failed (${(error as Error).message}); attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.timer = setTimeout(resolve, delay);
+        });
+        if (this.stopped) throw new Error('stopped before the instances were registered');
       }
     }
-    this.options.log('agent.registered', `registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);
-    this.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.wake?.();
+    // As a single agent's: a registration on its way when the stop came must land before the
+    // deregistration, or it registers the instances after it (left to expire, after "deregistered 0").
+    await this.starting?.catch(() => undefined);
     await this.beating;
     const refs = [...this.byKey.values()].map(refOf);
     try {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BatchAgent } from '../../src/agent/batch-agent';
@@ -126,5 +127,74 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
       expect(errors.join('').split('\n')).toEqual([expect.stringContaining(message), '']);
     }
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('metaroute agent --file stopped while its registration is on its way', () => {
+  /** An admin API that applies a batch registration as it answers it, `delayMs` later, and a deregistration at once. */
+  async function slowServer(delayMs: number, failFirst = false) {
+    const registered = new Set<string>();
+    const calls: string[] = [];
+    let registrations = 0;
+    const server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      req.on('end', () => {
+        const body = JSON.parse(text) as { register?: { id: string }[]; deregister?: { id: string }[] };
+        if (body.register) {
+          calls.push('register');
+          if (failFirst && registrations++ === 0) return void res.writeHead(503).end('{"error":"starting"}');
+          setTimeout(() => {
+            for (const i of body.register!) registered.add(i.id);
+            res.end(JSON.stringify({ registered: body.register!.length, deregistered: 0, missing: [] }));
+          }, delayMs);
+        } else {
+          calls.push('deregister');
+          const deregistered = body.deregister!.filter((r) => registered.delete(r.id)).length;
+          res.end(JSON.stringify({ registered: 0, deregistered, missing: [] }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { admin: `http://127.0.0.1:${(server.address() as { port: number }).port}`, registered, calls, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  const instance = () => {
+    const parsed = parseInstance({ service: 'pods', host: '10.3.0.3', port: 1, id: 'a' }, { ttlSeconds: 15 });
+    if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+    return parsed.instance;
+  };
+
+  it('deregisters after the registration lands, not before it (which left the instances registered)', async () => {
+    const server = await slowServer(300);
+    const logs: string[] = [];
+    const agent = new BatchAgent({ admin: server.admin, instances: [instance()], ttlSeconds: 15, log: (_event, message) => logs.push(message) });
+    try {
+      const started = agent.start().catch((error: Error) => error);
+      await until(() => server.calls.length === 1, 'the registration to reach the server', 2000);
+      await agent.stop();
+      await started;
+      expect(server.calls).toEqual(['register', 'deregister']);
+      expect([...server.registered]).toEqual([]);
+      expect(logs.at(-1)).toBe('deregistered 1 instance(s)');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('does not register again after a stop that came while it waited to retry', async () => {
+    const server = await slowServer(0, true);
+    const logs: string[] = [];
+    const agent = new BatchAgent({ admin: server.admin, instances: [instance()], ttlSeconds: 15, log: (_event, message) => logs.push(message) });
+    try {
+      const started = agent.start().catch((error: Error) => error);
+      await until(() => logs.some((l) => l.includes('retrying in')), 'the first try to fail', 2000);
+      await agent.stop();
+      expect(((await started) as Error).message).toBe('stopped before the instances were registered');
+      await new Promise((r) => setTimeout(r, 300)); // past the longest first wait (250 ms)
+      expect([server.calls, [...server.registered]]).toEqual([['register', 'deregister'], []]);
+    } finally {
+      await server.close();
+    }
   });
 });
