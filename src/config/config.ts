@@ -248,7 +248,9 @@ function validate(raw: Record<string, unknown>, baseDir: string, env: NodeJS.Pro
   if (registry.instances !== undefined && !Array.isArray(registry.instances)) problems.push('registry.instances: must be a list');
   const sameAddress = sameAddressCheck();
   (Array.isArray(registry.instances) ? registry.instances : []).forEach((entry, i) => {
-    const parsed = parseInstance({ ephemeral: false, ...(entry as object) }, { ttlSeconds, maxLabels: Infinity }, `registry.instances[${i}]`);
+    // Read without the limits registrations gained since (labels, a TTL under a second): a file that
+    // started a server keeps starting it. A configured instance is persistent, so its TTL is never used.
+    const parsed = parseInstance({ ephemeral: false, ...(entry as object) }, { ttlSeconds, maxLabels: Infinity, minTtlSeconds: 0 }, `registry.instances[${i}]`);
     if (!parsed.ok) return void problems.push(...parsed.errors);
     // It has no store record to expire: it stayed for good, and was "expired" every second.
     if (parsed.instance.ephemeral) return void problems.push(`registry.instances[${i}].ephemeral: a configured instance is persistent (it is in the file, not the store); register ephemeral instances through the admin API or the agent`);

@@ -13,7 +13,8 @@ export interface InstanceDefaults {
   readonly maxLabels?: number;
   /**
    * The shortest TTL it may ask: MIN_TTL_SECONDS (the default) for a registration; stored
-   * records are read with 0 (any TTL above 0), so none registered before the limit is lost.
+   * records and the configuration file's instances are read with 0 (any TTL above 0), so none
+   * registered or configured before the limit is lost.
    */
   readonly minTtlSeconds?: number;
 }

@@ -213,3 +213,10 @@ test('a configured instance may carry more labels than a registration (64): the 
   fs.writeFileSync(file, JSON.stringify({ registry: { instances: [{ service: 'shop', host: '10.0.0.1', port: 80, metadata }] } }));
   expect(Object.keys(loadConfig(file, {}).registry.instances[0]!.metadata)).toHaveLength(80);
 });
+
+test('a configured instance may give a TTL under a second (persistent: unused): the file was valid before registrations asked at least 1', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-config-ttl-'));
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ registry: { instances: [{ service: 'shop', host: '10.0.0.1', port: 80, ttlSeconds: 0.5 }] } }));
+  expect(loadConfig(file, {}).registry.instances.map((i) => [i.ephemeral, i.ttlSeconds])).toEqual([[false, 0.5]]);
+});
