@@ -5,8 +5,18 @@ import { describe, useLoad } from '../hooks';
 
 /** How the server reads a document's text (src/rules/parse.ts, restated: that module needs Node.js). */
 type RuleFormat = 'yaml' | 'json';
-interface LiveRules { version: number; origin: string; format: RuleFormat; text: string }
-interface History { versions: Array<{ version: number; origin: string; at: string; format: RuleFormat; text: string }> }
+/** `format` is missing from a server before it told one: `withFormat` fills it. */
+interface LiveRules { version: number; origin: string; format?: RuleFormat; text: string }
+interface History { versions: Array<{ version: number; origin: string; at: string; format?: RuleFormat; text: string }> }
+
+/**
+ * A document's format as the server tells it; a server from before it told one (a replica not yet
+ * upgraded, behind the same address as the one that served this page) read it by its origin's
+ * name (src/rules/parse.ts fileFormat, restated), and so does this.
+ */
+function withFormat<T extends { origin: string; format?: RuleFormat }>(doc: T): T & { format: RuleFormat } {
+  return { ...doc, format: doc.format ?? (doc.origin.toLowerCase().endsWith('.json') ? 'json' : 'yaml') };
+}
 
 /** What a document is sent back as: a JSON one sent as YAML was stored as YAML, and read so by every replica. */
 const MEDIA_TYPES: Record<RuleFormat, string> = { yaml: 'application/yaml', json: 'application/json' };
@@ -21,8 +31,8 @@ const CHECK_DELAY_MS = 300;
 let kept: { draft: string; base: number; format: RuleFormat } | undefined;
 
 export function RulesPage() {
-  const live = useLoad(() => api<LiveRules>('GET', '/v1/rules'), []);
-  const history = useLoad(() => api<History>('GET', '/v1/rules/history'), []);
+  const live = useLoad(() => api<LiveRules>('GET', '/v1/rules').then(withFormat), []);
+  const history = useLoad(() => api<History>('GET', '/v1/rules/history').then((h) => ({ versions: h.versions.map(withFormat) })), []);
   const [draft, setDraft] = useState<string | undefined>(kept?.draft);
   /** The live version this edit began from: Apply refuses once the live rules moved on, as it would undo that change unseen. */
   const [base, setBase] = useState<number | undefined>(kept?.base);
