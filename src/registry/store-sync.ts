@@ -203,7 +203,9 @@ export class RegistryStoreSync {
    */
   private logBatch(register: readonly Instance[], remove: readonly InstanceRef[], existed: readonly boolean[]): void {
     const deregistered = existed.filter(Boolean).length;
-    if (register.length === 0 && deregistered === 0) return;
+    // A call of deregistrations the server no longer knew is logged too (`missing`): an agent stopped
+    // after its instances expired is one, and its line says the stop reached the server.
+    if (register.length === 0 && remove.length === 0) return;
     const services = new Set<string>();
     for (const i of register) services.add(`${i.namespace}/${i.service}`);
     remove.forEach((r, k) => existed[k] && services.add(`${r.namespace}/${r.service}`));
