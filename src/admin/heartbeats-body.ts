@@ -1,4 +1,5 @@
 import type { Steps } from '../model/slices';
+import { QUOTE } from '../model/json-chars';
 import { jsonInSteps } from './json-in-steps';
 
 /**
@@ -21,8 +22,6 @@ export function* heartbeatsBodySteps(text: string): Steps<unknown> {
 const REF_FIELDS = 3;
 /** About a tenth of a millisecond of reading. */
 const ENTRIES_PER_STEP = 200;
-
-const QUOTE = 0x22;
 
 class PlainReader {
   private at = 0;

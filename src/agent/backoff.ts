@@ -1,5 +1,5 @@
 const BACKOFF_BASE_MS = 250;
-/** The longest wait between tries, and the longest an agent's call may take. */
+/** The longest wait between tries, and the longest a single agent's call may take (`--file`'s calls may take ttl/3, each carrying thousands). */
 export const BACKOFF_MAX_MS = 5000;
 
 /**
