@@ -55,17 +55,26 @@ export class BatchAgent {
   }
 
   async start(): Promise<void> {
-    this.starting = this.registerWithRetry();
-    await this.starting;
+    const registered = new Map<string, Instance>();
+    this.starting = this.registerWithRetry(registered);
+    try {
+      await this.starting;
+    } catch (error) {
+      // A later batch refused (a token for some of the file's services only) left the earlier
+      // ones registered, thousands, with nothing to keep them alive or take them back: withdrawn.
+      if (!this.stopped && registered.size > 0) await this.deregister([...registered.values()], 'agent.registration.withdrawn', 'withdrew');
+      throw error;
+    }
     this.options.log('agent.registered', `registered ${this.byKey.size} instance(s) (ttl ${this.options.ttlSeconds}s, one heartbeat call per ${HEARTBEATS_PER_CALL} every ${this.intervalMs} ms)`);
     this.schedule();
   }
 
-  private async registerWithRetry(): Promise<void> {
+  /** Registers the file's instances, `registered` collecting those of every call that went through. */
+  private async registerWithRetry(registered: Map<string, Instance>): Promise<void> {
     const attempts = this.options.registerAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.register(this.options.instances);
+        await this.register(this.options.instances, registered);
         return;
       } catch (error) {
         // As a single registration's: a refused TLS handshake, and an answer such as 400, 401 or 403,
@@ -90,7 +99,12 @@ export class BatchAgent {
     // deregistration, or it registers the instances after it (left to expire, after "deregistered 0").
     await this.starting?.catch(() => undefined);
     await this.beating;
-    const refs = [...this.byKey.values()].map(refOf);
+    await this.deregister([...this.byKey.values()], 'agent.deregistered', 'deregistered');
+  }
+
+  /** Deregisters `instances` by batch, best effort; logs how many the server had. */
+  private async deregister(instances: readonly Instance[], event: string, verb: string): Promise<void> {
+    const refs = instances.map(refOf);
     try {
       // Counted from the answers: an agent stopped before its registration went through (or after
       // the instances expired) deregisters none, and said it had deregistered them all.
@@ -100,7 +114,7 @@ export class BatchAgent {
         deregistered += answer.deregistered;
       }
       const gone = refs.length - deregistered;
-      this.options.log('agent.deregistered', `deregistered ${deregistered} instance(s)${gone ? `; ${gone} the server no longer knew` : ''}`);
+      this.options.log(event, `${verb} ${deregistered} instance(s)${gone ? `; ${gone} the server no longer knew` : ''}`);
     } catch (error) {
       this.options.log('agent.deregistration.failed', `deregistration failed (${(error as Error).message}); the server drops the instances after their ttl`);
     }
@@ -131,9 +145,11 @@ export class BatchAgent {
     }
   }
 
-  private async register(instances: readonly Instance[]): Promise<void> {
+  private async register(instances: readonly Instance[], registered?: Map<string, Instance>): Promise<void> {
     for (let from = 0; from < instances.length; from += REGISTER_PER_CALL) {
-      await this.call('/v1/instances/batch', { register: instances.slice(from, from + REGISTER_PER_CALL) });
+      const batch = instances.slice(from, from + REGISTER_PER_CALL);
+      await this.call('/v1/instances/batch', { register: batch });
+      for (const instance of batch) registered?.set(keyOf(instance), instance);
     }
   }
 

@@ -85,6 +85,27 @@ describe('metaroute agent --file (batch form, in process, real server)', () => {
     }
   });
 
+  it('withdraws the batches registered before one is refused: none is left without heartbeats', async () => {
+    const token = 'pods-only-0123456789abcdef';
+    const env = await startApp({ auth: { requireAdminAuth: 'auto', tokens: [{ token, services: ['pods'], labels: {}, optionalLabels: { '*': ['*'] }, addresses: [], maxInstances: undefined, admin: false }] } });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-batch-agent-'));
+    const file = path.join(dir, 'instances.json');
+    // The first call (2,000 entries) is the token's to register; the second names a service it is not.
+    const entries = Array.from({ length: 2001 }, (_, i) => ({ service: i < 2000 ? 'pods' : 'other', host: '10.3.0.1', port: 1000 + i }));
+    fs.writeFileSync(file, JSON.stringify(entries));
+    const logs: string[] = [];
+    const deps: AgentCliDeps = { env: { METAROUTE_TOKEN: token }, log: (event, message) => logs.push(`${event} ${message}`), onSignal: () => undefined, exit: () => undefined };
+    try {
+      expect(await runAgentArgs(['--file', file, '--admin', env.admin], deps)).toBe(1);
+      expect(logs.some((l) => /^agent\.failed giving up: .*403: register\[0\]: token may not register service default\/other/.test(l))).toBe(true);
+      expect(await listed(env.admin)).toEqual([]);
+      expect(logs).toContain('agent.registration.withdrawn withdrew 2000 instance(s)');
+    } finally {
+      await env.app.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("retries a failed batch registration on a single registration's schedule (250 ms doubling), not 1 s, 2 s, 3 s ...", async () => {
     const port = await freePort(); // nothing listens: ECONNREFUSED, which a retry may get past
     const parsed = parseInstance({ service: 'pods', host: '10.3.0.2', port: 1 }, { ttlSeconds: 15 });
