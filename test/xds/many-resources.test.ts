@@ -73,16 +73,19 @@ describe('changes over thousands of services', () => {
   }, 60_000);
 });
 
+/** A lazy build of `name`'s assignment, one instance; `onBuild` hears of each build started. */
+const oneInstance = (name: string, onBuild: () => void = () => undefined) => function* (): Steps<Uint8Array> {
+  onBuild();
+  const service = name.split('.')[0]!;
+  return (yield* assignmentSteps(name, [instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' })])).any;
+};
+
 describe('ResourceCache.prepareAll', () => {
-  const lazy = (name: string) => function* (): Steps<Uint8Array> {
-    const service = name.split('.')[0]!;
-    return (yield* assignmentSteps(name, [instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' })])).any;
-  };
 
   it('builds never-built resources in one job, told once with those built and the failures apart; one build at a time per resource', async () => {
     const cache = new ResourceCache();
     const small = Array.from({ length: 500 }, (_, i) => `s${i}.default`);
-    for (const name of small) cache.putLazy(EDS, name, lazy(name));
+    for (const name of small) cache.putLazy(EDS, name, oneInstance(name));
     cache.putLazy(EDS, 'broken.default', function* (): Steps<Uint8Array> {
       yield;
       throw new Error('no endpoints today');
@@ -111,11 +114,7 @@ describe('ResourceCache.prepareAll', () => {
 
 describe('ResourceCache.prepareAll over changes', () => {
   let builds = 0;
-  const counted = (name: string) => function* (): Steps<Uint8Array> {
-    builds++;
-    const service = name.split('.')[0]!;
-    return (yield* assignmentSteps(name, [instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' })])).any;
-  };
+  const counted = (name: string) => oneInstance(name, () => builds++);
 
   it('builds the version current when the job reaches a name: none for a resource removed meanwhile, one for one replaced', async () => {
     const cache = new ResourceCache();
