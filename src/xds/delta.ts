@@ -27,17 +27,23 @@ export class DeltaStream extends XdsStream {
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.sent.set(name, version);
     }
     for (const name of request.resource_names_subscribe) {
-      if (name === '*' && type.fullState) state.wildcard = true;
-      else {
+      if (name === '*' && type.fullState) {
+        state.wildcard = true;
+        state.want();
+      } else {
         state.names.add(name);
         if (!first) state.resend.add(name);
+        state.reconsider(name);
       }
-      state.want();
     }
     for (const name of request.resource_names_unsubscribe) {
-      if (name === '*' && type.fullState) state.wildcard = false;
-      else state.names.delete(name);
-      state.want();
+      if (name === '*' && type.fullState) {
+        state.wildcard = false;
+        state.want();
+      } else {
+        state.names.delete(name);
+        state.reconsider(name);
+      }
     }
 
     const nonce = request.response_nonce;

@@ -47,11 +47,20 @@ export class SotwStream extends XdsStream {
     else if (requested.length > 0) state.legacyWildcard = false; // names without `*` end it (xDS protocol: a later empty list is then nothing)
     const wildcard = state.legacyWildcard || (type.fullState && requested.includes('*'));
     const names = type.fullState ? requested.filter((n) => n !== '*') : requested;
-    if (wildcard !== state.wildcard || !sameNames(state.names, names)) {
+    if (wildcard !== state.wildcard) {
       state.wildcard = wildcard;
-      state.names.clear();
-      for (const name of names) state.names.add(name);
       state.want();
+    }
+    const next = new Set(names);
+    for (const name of state.names) {
+      if (next.has(name)) continue;
+      state.names.delete(name);
+      state.reconsider(name);
+    }
+    for (const name of next) {
+      if (state.names.has(name)) continue;
+      state.names.add(name);
+      state.reconsider(name);
     }
   }
 
@@ -83,14 +92,4 @@ export class SotwStream extends XdsStream {
     }
     return { resources, body: resources.map((r) => r.any) };
   }
-}
-
-function sameNames(current: ReadonlySet<string>, next: readonly string[]): boolean {
-  if (current.size !== next.length) {
-    // Duplicates in `next` can make the lengths differ for equal sets.
-    const unique = new Set(next);
-    if (unique.size !== current.size) return false;
-  }
-  for (const name of next) if (!current.has(name)) return false;
-  return true;
 }
