@@ -161,9 +161,11 @@ const SLICED_DIFF_FROM = 1024;
 interface Work {
   readonly candidates: ReadonlySet<string>;
   readonly resend: ReadonlySet<string>;
+  /** The candidates are every name (the state was dirty: new, or its wildcard changed), not only the pending ones. */
+  readonly all: boolean;
 }
 
-/** Takes the state's pending names (every candidate, if the subscription changed) and resends: those arriving meanwhile start over. */
+/** Takes the state's pending names (every candidate, if dirty) and resends: those arriving meanwhile start over. */
 function takeWork(state: TypeState, cache: ResourceCache): Work {
   let candidates = state.pending;
   if (state.dirty) {
@@ -171,10 +173,18 @@ function takeWork(state: TypeState, cache: ResourceCache): Work {
     if (state.servesAll()) for (const entry of cache.entries(state.type)) candidates.add(entry.name);
   }
   const resend = state.resend;
+  const all = state.dirty;
   state.pending = new Set();
   state.resend = new Set();
   state.dirty = state.resubscribed = false;
-  return { candidates, resend };
+  return { candidates, resend, all };
+}
+
+/** Gives the state back what `takeWork` took, beside what arrived since: a response whose diff failed sent none of it. */
+function putBack(state: TypeState, { candidates, resend, all }: Work): void {
+  if (all) state.dirty = true;
+  else for (const name of candidates) state.pending.add(name);
+  for (const name of resend) state.resend.add(name);
 }
 
 /** The maximum number of distinct unknown type URLs remembered per stream (for logging once each). */
@@ -355,7 +365,7 @@ export abstract class XdsStream {
       },
       (error: Error) => {
         state.computing = false;
-        state.dirty = true; // the names it took are checked again, all of them, at the next answer or change
+        putBack(state, work); // looked at again with the next request or change
         this.ctx.log.error({ event: 'xds.diff.failed', stream: this.id, type: state.type.short, err: error }, 'xds: computing a response failed');
       },
     );
@@ -373,11 +383,21 @@ export abstract class XdsStream {
   /**
    * What the client lacks of `work`: resources it should hold at another version (each held
    * until sent: the diff may span turns, in which the cache retires versions), and ones gone
-   * since it got them.
+   * since it got them. Steps that throw let go of what they held.
    */
-  private *diffSteps(state: TypeState, { candidates, resend }: Work): Steps<Diff> {
-    const cache = this.ctx.cache;
+  private *diffSteps(state: TypeState, work: Work): Steps<Diff> {
     const upserts: CachedResource[] = [];
+    try {
+      return yield* this.diffHolding(state, work, upserts);
+    } catch (error) {
+      for (const resource of upserts) resource.release();
+      throw error;
+    }
+  }
+
+  /** `diffSteps`' work: `upserts` gathers the resources it holds. */
+  private *diffHolding(state: TypeState, { candidates, resend }: Work, upserts: CachedResource[]): Steps<Diff> {
+    const cache = this.ctx.cache;
     const removed: string[] = [];
     const consider = (name: string, entry: CachedResource | undefined): void => {
       if (entry && (state.sent.get(name) !== entry.version || resend.has(name))) {

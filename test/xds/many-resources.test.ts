@@ -1,8 +1,8 @@
-import { ResourceCache, type BuildFailure } from '../../src/xds/cache';
+import { CachedResource, ResourceCache, type BuildFailure } from '../../src/xds/cache';
 import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
 import type { Steps } from '../../src/model/slices';
 import { EDS } from '../../src/xds/types';
-import { TYPE, XdsTestClient, instance, names, startXds, type Dump, type Harness } from './helpers';
+import { TYPE, XdsTestClient, eventually, instance, names, startXds, type Dump, type Harness, type Response } from './helpers';
 
 /** One registration batch over thousands of services, each its own cluster (docs/PERFORMANCE.md, "One call over many services"). */
 describe('changes over thousands of services', () => {
@@ -70,6 +70,66 @@ describe('changes over thousands of services', () => {
       client.ack(response, clusters);
     }
     expect(port()).toBe('9999');
+  }, 60_000);
+
+  it('a response over 3,000 names whose diff fails lets go of every resource it held, and the next response carries the resends it took', async () => {
+    h = await startXds();
+    const services = Array.from({ length: 3000 }, (_, i) => `svc-${i}`);
+    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' }));
+    h.xds.rebuildNow();
+    const clusters = services.map((s) => `${s}.default`);
+    for (const cluster of clusters) await h.xds.resource('endpoints', cluster);
+    client = new XdsTestClient(h.port, 'delta', 'ads');
+    const c = client;
+    const ack = (response: Response): void => c.send({ type_url: response.type_url, response_nonce: response.nonce });
+    const readUntil = async (want: readonly string[]): Promise<Set<string>> => {
+      const seen = new Set<string>();
+      while (!want.every((name) => seen.has(name))) {
+        const response = await c.next(10_000);
+        for (const name of names(response)) seen.add(name);
+        ack(response);
+      }
+      return seen;
+    };
+    c.send({ type_url: TYPE.EDS, resource_names_subscribe: clusters });
+    await readUntil(clusters);
+
+    // The diff of the next response looks up 2,000 names, holding each one the client is to get again, and then fails.
+    const lookedUp: CachedResource[] = [];
+    const get = ResourceCache.prototype.get;
+    let lookups = 0;
+    const spy = jest.spyOn(ResourceCache.prototype, 'get').mockImplementation(function (this: ResourceCache, type, name) {
+      if (type === EDS && ++lookups === 2000) throw new Error('lookup failed');
+      const found = get.call(this, type, name);
+      if (type === EDS && found) lookedUp.push(found);
+      return found;
+    });
+    try {
+      // Names subscribed again are resent (the client may have forgotten them).
+      c.send({ type_url: TYPE.EDS, resource_names_subscribe: clusters });
+      await eventually(() => h.logs.some((line) => line.includes('"xds.diff.failed"')), 10_000, 'the diff to fail');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lookedUp.length).toBe(1999);
+
+    // A change of one: the next responses carry it and every resend the failed diff took.
+    h.registry.upsert(instance('svc-0', 9999, { id: 'svc-0-0', host: '10.0.0.1' }));
+    h.xds.rebuildNow();
+    expect((await readUntil(clusters)).size).toBe(clusters.length);
+
+    // Every version it looked up goes once its service does: nothing holds its bytes any more.
+    for (const service of services) h.registry.remove('default', service, `${service}-0`);
+    h.xds.rebuildNow();
+    const recycled = (resource: CachedResource): boolean => {
+      try {
+        void resource.any;
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await eventually(() => lookedUp.every(recycled), 10_000, 'every version looked up to be given back');
   }, 60_000);
 });
 
