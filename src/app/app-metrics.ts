@@ -27,6 +27,8 @@ export function registerAppMetrics(metrics: MetricsRegistry, registry: Registry,
     storeAvailable.set(store.available() ? 1 : 0);
     instances.reset();
     for (const view of registry.snapshot().services.values()) {
+      // The registry keeps a service's view after its last instance left: series of services long gone would pile up.
+      if (view.instances.length === 0) continue;
       // Counted by the view as instances change: a scrape walks services, not instances (100,000 of them held the loop ~5 ms).
       instances.set(view.healthy, [view.namespace, view.name, 'healthy']);
       instances.set(view.instances.length - view.healthy, [view.namespace, view.name, 'unhealthy']);

@@ -78,6 +78,25 @@ describe('/metrics', () => {
     expect(metrics.render()).not.toContain('g{s="b"}');
   });
 
+  it('a service whose last instance is deregistered leaves metaroute_instances', async () => {
+    const env = await startApp();
+    try {
+      const scrape = async () => (await api(env.admin, 'GET', '/metrics')).text;
+      const series = (health: string) => `metaroute_instances{namespace="default",service="gone",health="${health}"}`;
+      const registered = await api(env.admin, 'POST', '/v1/instances', { service: 'gone', host: '10.0.0.9', port: 1, ephemeral: false });
+      await api(env.admin, 'POST', '/v1/instances', { service: 'kept', host: '10.0.0.8', port: 1, ephemeral: false });
+      const before = await scrape();
+      expect([sample(before, series('healthy')), sample(before, series('unhealthy'))]).toEqual([1, 0]);
+
+      expect((await api(env.admin, 'DELETE', `/v1/instances/default/gone/${registered.json.id}`)).status).toBe(200);
+      const after = await scrape();
+      expect(after).not.toMatch(/^metaroute_instances\{[^}]*service="gone"/m);
+      expect(sample(after, 'metaroute_instances{namespace="default",service="kept",health="healthy"}')).toBe(1);
+    } finally {
+      await env.app.stop();
+    }
+  });
+
   it("sums other processes' counters and histograms, keeping each one's last snapshot (a sum never falls)", () => {
     const worker = (decisions: number, seconds: number[]) => {
       const metrics = new MetricsRegistry();
