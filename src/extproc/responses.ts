@@ -12,21 +12,12 @@ export const CLUSTER_HEADER = 'x-metaroute-cluster';
  */
 export const EXPLAIN_NAMESPACE = 'metaroute';
 
-/**
- * What decided, as the answer caches key it: the rule's name ('' for none) or, when a metadata
- * route applied, one interned object per (route, rule): no rule name can equal it, and an answer
- * stays one entry in its decision's map (per-user answers are many).
- */
-type Why = string | { readonly fields: Labels };
-/** Those objects, per metadata route then rule name: the routes times the rules that narrow before them. */
-const routeWhys = new Map<string, Map<string, Why>>();
-
 const NONE: readonly never[] = [];
 const NO_MUTATION: Mutation = { set: [], remove: [] };
-/** Encoded answers per decision object, then per what decided. */
-const subsetAnswers = new WeakMap<Labels, Map<Why, Buffer>>();
-/** Encoded endpoint-mode answers per endpoint list, then per first endpoint, then per what decided. */
-const endpointAnswers = new WeakMap<readonly string[], Map<number, Map<Why, Buffer>>>();
+/** Encoded answers per decision object. */
+const subsetAnswers = new WeakMap<Labels, Answers>();
+/** Encoded endpoint-mode answers per endpoint list, then per first endpoint. */
+const endpointAnswers = new WeakMap<readonly string[], Map<number, Answers>>();
 /**
  * An endpoint-mode answer names the picked endpoint and at most this many in all: the ones after
  * it serve Envoy's retries (the shipped configs retry once), and a failover to a large service
@@ -46,16 +37,13 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
   switch (decision.kind) {
     case 'pass':
       return isEmpty(mutation) ? encodeContinue('request_headers') : headersAnswer(mutation.set, mutation.remove, undefined, false);
-    case 'subset': {
-      const why = whyOf(rule, metadataRoute);
-      return cached(subsetAnswers, decision.labels, why, mutation, () => withExplain(decision.labels, why));
-    }
+    case 'subset':
+      return cached(subsetAnswers, decision.labels, rule, metadataRoute, mutation, () => withExplain(decision.labels, rule, metadataRoute));
     case 'endpoints':
-      return endpointAnswer(decision.endpoints, decision.first, whyOf(rule, metadataRoute), mutation);
+      return endpointAnswer(decision.endpoints, decision.first, rule, metadataRoute, mutation);
     case 'cluster': {
-      const why = whyOf(rule, metadataRoute);
       const lb = decision.endpoints ? { [ENDPOINT_LIST_KEY]: endpointsFrom(decision.endpoints, decision.first!) } : decision.labels;
-      const metadata = Object.keys(lb).length > 0 || why ? withExplain(lb, why) : undefined;
+      const metadata = Object.keys(lb).length > 0 || rule || metadataRoute ? withExplain(lb, rule, metadataRoute) : undefined;
       return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
     }
     case 'reject':
@@ -84,38 +72,45 @@ function isEmpty(mutation: Mutation): boolean {
   return mutation.set.length === 0 && mutation.remove.length === 0;
 }
 
-function whyOf(rule: string, metadataRoute: string): Why {
-  if (!metadataRoute) return rule;
-  let byRule = routeWhys.get(metadataRoute);
-  if (!byRule) routeWhys.set(metadataRoute, (byRule = new Map()));
-  let why = byRule.get(rule);
-  if (!why) byRule.set(rule, (why = { fields: rule ? { rule, metadataRoute } : { metadataRoute } }));
-  return why;
-}
-
-function withExplain(lb: Labels, why: Why): Uint8Array {
-  const fields = typeof why === 'string' ? why && { rule: why } : why.fields;
+function withExplain(lb: Labels, rule: string, metadataRoute: string): Uint8Array {
+  const fields: Labels | '' = metadataRoute ? (rule ? { rule, metadataRoute } : { metadataRoute }) : rule && { rule };
   return encodeNamespaces(fields ? { [LB_NAMESPACE]: lb, [EXPLAIN_NAMESPACE]: fields } : { [LB_NAMESPACE]: lb });
 }
 
-function cached<K>(cache: { get(key: K): Map<Why, Buffer> | undefined; set(key: K, byWhy: Map<Why, Buffer>): unknown }, key: K, why: Why, mutation: Mutation, metadata: () => Uint8Array): Buffer {
+/**
+ * One decision's encoded answers, per what decided: the rule's name ('' for none), or the
+ * metadata route then the rule when a route applied. Keyed by the strings the outcome carries,
+ * so nothing keeps their pairs longer than the decision (rules renamed, routes gone).
+ */
+interface Answers {
+  readonly byRule: Map<string, Buffer>;
+  byRoute: Map<string, Map<string, Buffer>> | undefined;
+}
+
+function byRuleOf(answers: Answers, metadataRoute: string): Map<string, Buffer> {
+  if (!metadataRoute) return answers.byRule;
+  answers.byRoute ??= new Map();
+  let byRule = answers.byRoute.get(metadataRoute);
+  if (!byRule) answers.byRoute.set(metadataRoute, (byRule = new Map()));
+  return byRule;
+}
+
+function cached<K>(cache: { get(key: K): Answers | undefined; set(key: K, answers: Answers): unknown }, key: K, rule: string, metadataRoute: string, mutation: Mutation, metadata: () => Uint8Array): Buffer {
   if (!isEmpty(mutation)) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
-  let byWhy = cache.get(key);
-  if (!byWhy) cache.set(key, (byWhy = new Map()));
-  let answer = byWhy.get(why);
-  if (!answer) {
-    answer = headersAnswer(NONE, NONE, metadata(), false);
-    byWhy.set(why, answer);
-  }
+  let answers = cache.get(key);
+  if (!answers) cache.set(key, (answers = { byRule: new Map(), byRoute: undefined }));
+  const byRule = byRuleOf(answers, metadataRoute);
+  let answer = byRule.get(rule);
+  if (!answer) byRule.set(rule, (answer = headersAnswer(NONE, NONE, metadata(), false)));
   return answer;
 }
 
-function endpointAnswer(endpoints: readonly string[], first: number, why: Why, mutation: Mutation): Buffer {
-  const metadata = () => withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, why);
+function endpointAnswer(endpoints: readonly string[], first: number, rule: string, metadataRoute: string, mutation: Mutation): Buffer {
+  const metadata = () => withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, rule, metadataRoute);
   if (endpoints.length > MAX_CACHED_LIST) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
   let byFirst = endpointAnswers.get(endpoints);
   if (!byFirst) endpointAnswers.set(endpoints, (byFirst = new Map()));
-  return cached(byFirst, first, why, mutation, metadata);
+  return cached(byFirst, first, rule, metadataRoute, mutation, metadata);
 }
 
 /** `ip:port,ip:port…`: `endpoints[first]`, then the ones after it (wrapping round), MAX_ENDPOINTS_SENT at most. */

@@ -1,0 +1,34 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { encodeDecision } from '../../src/extproc/responses';
+import type { Decision } from '../../src/model/decision';
+import { decodeAnswer, explanation, lbLabels } from '../support/extproc-client';
+
+describe('answers naming what decided', () => {
+  it('are encoded once per decision, rule and metadata route, and say which', () => {
+    const decision: Decision = { kind: 'subset', labels: { user: 'a' } };
+    const byRoute = encodeDecision(decision, undefined, 'staff', 'default/aigc');
+    expect(encodeDecision(decision, undefined, 'staff', 'default/aigc')).toBe(byRoute);
+    const answers = [byRoute, encodeDecision(decision, undefined, '', 'default/aigc'), encodeDecision(decision, undefined, 'staff'), encodeDecision(decision)].map(decodeAnswer);
+    expect(answers.map(explanation)).toEqual([{ rule: 'staff', metadataRoute: 'default/aigc' }, { metadataRoute: 'default/aigc' }, { rule: 'staff' }, undefined]);
+    expect(answers.map(lbLabels)).toEqual([{ user: 'a' }, { user: 'a' }, { user: 'a' }, { user: 'a' }]);
+  });
+
+  it('keep nothing of the rules and routes they named once their decisions are gone (rule updates renaming rules)', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const snapshots = 20;
+    const routes = 1000;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let version = 0; version < snapshots; version++) {
+      // Each rules snapshot has decision objects of its own, and here rule names of its own.
+      const labels = { user: 'a' };
+      for (let i = 0; i < routes; i++) encodeDecision({ kind: 'subset', labels }, undefined, `rule-v${version}`, `ns/service-${i}`);
+    }
+    gc();
+    const kept = process.memoryUsage().heapUsed - before;
+    // 20,000 (route, rule) pairs: a table of them kept at least 100 bytes each.
+    expect(kept).toBeLessThan((snapshots * routes * 100) / 4);
+  });
+});
