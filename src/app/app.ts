@@ -7,7 +7,7 @@ import { AdminServer } from '../admin/server';
 import type { ServerConfig } from '../config/config';
 import { JwtVerifier } from '../context/identity';
 import type { Logger } from '../log/logger';
-import { LineThrottle } from '../log/throttle';
+import { LineThrottle, MAX_THROTTLED_KEYS } from '../log/throttle';
 import { Readiness, registerHealth } from '../extproc/health';
 import { EXT_PROC_SERVICE_NAME, ExtProcService, type MetadataRefusal } from '../extproc/service';
 import { WARM_UP_LIMIT_MS, warmUpExtProc } from '../extproc/warm-up';
@@ -371,11 +371,14 @@ const METADATA_REFUSAL_WINDOW_MS = 60_000;
 function metadataRefusalLog(log: Logger): (refusal: MetadataRefusal) => void {
   const throttle = new LineThrottle(METADATA_REFUSAL_WINDOW_MS);
   return ({ reason, caller, peer }) => {
-    const suppressed = throttle.pass(`${caller}\u0000${reason}`);
-    if (suppressed === undefined) return;
-    const since = suppressed > 0 ? ` (${suppressed} more since the last such line)` : '';
+    const line = throttle.pass(`${caller}\u0000${reason}`);
+    if (!line) return;
+    const { held: suppressed, others } = line;
+    const since = others
+      ? ` (one line a minute for every caller and reason past the ${MAX_THROTTLED_KEYS} with lines of their own: ${suppressed} more of theirs since the last such line)`
+      : suppressed > 0 ? ` (${suppressed} more since the last such line)` : '';
     log.warn(
-      { event: 'extproc.metadata.refused', reason, caller, peer, suppressed },
+      { event: 'extproc.metadata.refused', reason, caller, peer, suppressed, others },
       `ext_proc: refused a stream of ${caller || peer} for malformed metadata: ${reason}; a fail-open Envoy forwards its requests without routing${since}`,
     );
   };
