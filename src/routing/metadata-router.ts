@@ -51,9 +51,6 @@ export class MetadataRouter implements Router {
   }
 }
 
-// Every result, a match or a failover, names the route (the callee's key: one route per service)
-// as the rule router's name their rule, so that the access log shows what decided.
-
 function choose(route: MetadataRoute, input: RouteInput, subset: Subset, labels: Labels, note: string): RouteResult {
   const metadataRoute = input.service.key;
   if (route.mode === 'endpoint') {
