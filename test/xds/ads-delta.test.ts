@@ -119,10 +119,15 @@ describe('Delta ADS', () => {
     expect(names(cds)).toEqual(['cart.default', 'planned.default', 'shop.default']);
     ack(c, cds);
     c.send({ type_url: TYPE.EDS, resource_names_subscribe: ['planned.default', 'shop.default'] });
-    const eds = await c.next();
-    expect(names(eds)).toEqual(['planned.default', 'shop.default']);
-    expect(eds.resources.find((r) => r.name === 'planned.default')!.message.endpoints).toBeUndefined();
-    ack(c, eds);
+    // Cold code (this test alone) may build shop's CLA past the first response's slice: then it comes in a second.
+    const seen = new Map<string, { message: { endpoints?: unknown } }>();
+    while (seen.size < 2) {
+      const eds = await c.next();
+      for (const r of eds.resources) seen.set(r.name!, r);
+      ack(c, eds);
+    }
+    expect([...seen.keys()].sort()).toEqual(['planned.default', 'shop.default']);
+    expect(seen.get('planned.default')!.message.endpoints).toBeUndefined();
 
     h.setRules(ruleSnapshot([], [metadataRoute('shop', ['user'], { mode: 'endpoint' })]));
     const cdsChange = await c.next();
