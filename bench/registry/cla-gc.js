@@ -39,7 +39,10 @@ async function child(dist, oneCopy) {
     await cache.prepare(EDS, 'big.default');
     const any = cache.get(EDS, 'big.default').any;
     // The response a SotW stream sends: the Anys copied once into it, or (before) a resources field first.
-    const resourcesField = oneCopy ? [any] : codec.encodeSotwResources([any]);
+    // Builds since 2026-12-02 take the field as chunks (sotwResourcesField), earlier ones the Anys or one buffer.
+    const resourcesField = codec.sotwResourcesField
+      ? (oneCopy ? codec.sotwResourcesField([any]) : [codec.encodeSotwResources([any])])
+      : (oneCopy ? [any] : codec.encodeSotwResources([any]));
     const response = codec.encodeSotwResponse(String(round), EDS.url, String(round), resourcesField);
     return (Array.isArray(response) ? require(path.join(dist, 'xds/chunks.js')).serializeChunks(response).byteLength : response.length); // chunks: copied only as grpc-js frames them
   };

@@ -42,7 +42,7 @@ function serve(dist) {
       let nonce = 0;
       call.on('data', () => {
         const t0 = performance.now();
-        call.write(codec.encodeSotwResponse(String(nonce), CLA, String(nonce++), [any]));
+        call.write(codec.encodeSotwResponse(String(nonce), CLA, String(nonce++), codec.sotwResourcesField([any])));
         turns.push(performance.now() - t0);
       });
       call.on('error', () => undefined);

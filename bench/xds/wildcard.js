@@ -7,15 +7,18 @@
  * Envoy subscribes to CDS by wildcard, so every cluster change sends every Envoy every
  * cluster. The baseline writes each stream's whole response with one protobufjs Writer from
  * the per-resource Any bytes (metaroute's encoder before 2026-11-21, kept here); metaroute
- * splices in one `resources` body encoded once per version (ResourceCache.everything), copied
+ * splices in one `resources` body shared by all streams (ResourceCache.everything: since
+ * 2026-12-02 in 64 buckets, only the changed cluster's re-encoded after a change), copied
  * with the stream's version and nonce straight into the frame as grpc-js serializes it
  * (xds/chunks.ts). Each is timed up to the bytes in the frame grpc-js allocates (the baseline's
- * Writer output is copied there once more). Both build the same bytes for every stream, in this
- * process, alternately; the printed ratio is baseline time / metaroute time.
+ * Writer output is copied there once more); each push of the shared body follows a cluster
+ * change. Both build the same fields for every stream (the resources in another order), in
+ * this process, alternately; printed per push, and the ratio baseline / metaroute paired by round.
  */
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const protobuf = require('protobufjs');
+const { pairedRatios, triple } = require('../registry/stats');
 
 const dist = path.join(__dirname, '..', '..', 'dist');
 const { ResourceCache } = require(path.join(dist, 'xds', 'cache'));
@@ -58,20 +61,30 @@ function framed(message) {
   return frame;
 }
 const shared = (nonce) => framed(serializeChunks(encodeSotwResponse(cache.version(CDS), CDS.url, nonce, cache.everything(CDS).body)));
-if (!perStream('n').equals(shared('n'))) throw new Error('the two ways built different responses');
+/** A response's fields as sorted hex strings: its resources may come in any order. */
+function fields(bytes) {
+  const reader = protobuf.Reader.create(bytes);
+  const found = [];
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    found.push(`${tag >>> 3}:${Buffer.from(reader.bytes()).toString('hex')}`);
+  }
+  return found.sort().join();
+}
+if (fields(perStream('n')) !== fields(shared('n'))) throw new Error('the two ways built different responses');
 const svc0 = encodeAny(CLUSTER_TYPE, buildCluster('svc0.default', policy));
 
-let baselineMs = 0;
-let sharedMs = 0;
+const baselineMs = [];
+const sharedMs = [];
 for (let round = 0; round < ROUNDS; round++) {
-  baselineMs += push(perStream);
+  baselineMs.push(push(perStream));
   // A new type version, so the shared body is rebuilt within the push, as after a change.
   cache.remove(CDS, 'svc0.default');
   cache.put(CDS, 'svc0.default', svc0);
-  sharedMs += push(shared);
+  sharedMs.push(push(shared));
 }
 const mb = (shared('n').length / 1024 / 1024).toFixed(2);
-console.log(`wildcard SotW CDS: ${CLUSTERS} clusters (${mb} MiB per response) to ${STREAMS} streams, ${ROUNDS} pushes`);
-console.log(`  per-stream assembly (baseline): ${(baselineMs / ROUNDS).toFixed(0)} ms per push`);
-console.log(`  shared body (metaroute):        ${(sharedMs / ROUNDS).toFixed(0)} ms per push`);
-console.log(`  ratio baseline / metaroute: ${(baselineMs / sharedMs).toFixed(2)}x`);
+console.log(`wildcard SotW CDS: ${CLUSTERS} clusters (${mb} MiB per response) to ${STREAMS} streams, ${ROUNDS} pushes alternated; ms per push, min / median / max`);
+console.log(`  per-stream assembly (baseline): ${triple(baselineMs, 1)}`);
+console.log(`  shared body (metaroute):        ${triple(sharedMs, 1)}`);
+console.log(`  baseline / metaroute, paired by round: ${triple(pairedRatios(sharedMs, baselineMs), 2)}`);

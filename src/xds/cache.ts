@@ -1,10 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Chunks } from './chunks';
-import { encodeDeltaResource, encodeSotwResources } from './codec';
+import { encodeDeltaResource } from './codec';
 import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import { giveBack } from './spare-buffers';
 import type { ResourceType } from './types';
+import { WildcardBody } from './wildcard-body';
 
 /**
  * After a build, the next build of the same resource rests: REST_PER_BUSY times as long as a
@@ -228,8 +229,10 @@ interface TypeTable {
   readonly restUntil: Map<string, number>;
   /** SotW `version_info`: bumped whenever any resource of the type changes. */
   version: number;
-  /** Every resource as one SotW `resources` field, for wildcard streams; built on first use per version. */
-  everything?: { readonly version: number; readonly resources: readonly CachedResource[]; readonly body: Buffer };
+  /** Every resource as a SotW `resources` field, for wildcard streams: kept up to date once first asked for. */
+  wildcard?: WildcardBody;
+  /** What `everything` gave for `version`. */
+  everything?: { readonly version: number; readonly resources: readonly CachedResource[]; readonly body: Chunks };
 }
 
 /**
@@ -245,6 +248,7 @@ export class ResourceCache {
     const resource = new CachedResource(name, any);
     if (table.entries.get(name)?.version === resource.version) return false;
     table.entries.set(name, resource);
+    table.wildcard?.set(name, resource);
     setReady(table, name, resource);
     table.version++;
     return true;
@@ -263,6 +267,7 @@ export class ResourceCache {
       else resource.retire(); // overtaken while it built: never sent
     });
     table.entries.set(name, resource);
+    table.wildcard?.set(name, resource);
     table.version++;
   }
 
@@ -287,6 +292,7 @@ export class ResourceCache {
     table.ready.delete(name);
     table.restUntil.delete(name);
     if (!table.entries.delete(name)) return false;
+    table.wildcard?.set(name, undefined);
     table.version++;
     return true;
   }
@@ -369,15 +375,13 @@ export class ResourceCache {
   }
 
   /**
-   * Every resource of the type and their SotW `resources` field, encoded once per type
-   * version: wildcard streams (Envoy's CDS) all get the same body.
+   * Every resource of the type and their SotW `resources` field, once per type version:
+   * wildcard streams (Envoy's CDS) all get the same body (see WildcardBody).
    */
-  everything(type: ResourceType): { readonly resources: readonly CachedResource[]; readonly body: Buffer } {
+  everything(type: ResourceType): { readonly resources: readonly CachedResource[]; readonly body: Chunks } {
     const table = this.table(type);
-    if (table.everything?.version !== table.version) {
-      const resources = [...table.entries.values()];
-      table.everything = { version: table.version, resources, body: encodeSotwResources(resources.map((r) => r.any)) };
-    }
+    table.wildcard ??= new WildcardBody(table.entries.values());
+    if (table.everything?.version !== table.version) table.everything = { version: table.version, resources: [...table.entries.values()], body: table.wildcard.body() };
     return table.everything;
   }
 

@@ -129,19 +129,23 @@ export function encodeSotwResources(anys: readonly Uint8Array[]): Buffer {
   return toBuffer(w.finish());
 }
 
+/** The `resources` field of a `DiscoveryResponse` as chunks: each Any after its tag and length, referenced, not copied. */
+export function sotwResourcesField(anys: readonly Uint8Array[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (const any of anys) chunks.push(fieldHead(tag(2), any.length), any);
+  return chunks;
+}
+
 /**
- * A `DiscoveryResponse`: the per-stream version and nonce around its `resources`, given either
- * as a body encodeSotwResources made (shared by many streams: fields may come in any order on
- * the wire, so it goes in whole) or as the Anys themselves. Nothing is copied until grpc-js
- * serializes the chunks (see chunks.ts; a 100,000-endpoint assignment is about 8 MB).
+ * A `DiscoveryResponse`: the per-stream version and nonce around its `resources` field (from
+ * sotwResourcesField, or bodies encodeSotwResources made, shared by many streams: fields may
+ * come in any order on the wire). Nothing is copied until grpc-js serializes the chunks (see
+ * chunks.ts; a 100,000-endpoint assignment is about 8 MB).
  */
-export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resources: Uint8Array | readonly Uint8Array[]): Chunks {
-  const head = protobuf.Writer.create().uint32(tag(1)).string(version).finish();
-  const tail = protobuf.Writer.create().uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce).finish();
-  if (resources instanceof Uint8Array) return [head, resources, tail];
-  const chunks: Uint8Array[] = [head];
-  for (const any of resources) chunks.push(fieldHead(tag(2), any.length), any);
-  chunks.push(tail);
+export function encodeSotwResponse(version: string, typeUrl: string, nonce: string, resourcesField: Chunks): Chunks {
+  const chunks: Uint8Array[] = [protobuf.Writer.create().uint32(tag(1)).string(version).finish()];
+  for (const chunk of resourcesField) chunks.push(chunk);
+  chunks.push(protobuf.Writer.create().uint32(tag(4)).string(typeUrl).uint32(tag(5)).string(nonce).finish());
   return chunks;
 }
 

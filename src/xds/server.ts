@@ -7,7 +7,7 @@ import type { RegistrySnapshot } from '../registry/service-view';
 import { ResourceBuilder } from './builder';
 import type { Chunks } from './chunks';
 import { ResourceCache } from './cache';
-import { anyJsonChunkSteps, decodeSotwRequest, encodeSotwResponse } from './codec';
+import { anyJsonChunkSteps, decodeSotwRequest, encodeSotwResponse, sotwResourcesField } from './codec';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DEBOUNCE_MS, Debouncer, type ChangedServices } from './debounce';
 import { DeltaStream } from './delta';
 import { ADS_SERVICE, CDS_SERVICE, EDS_SERVICE, serviceDefinition } from './services';
@@ -310,7 +310,7 @@ export class XdsServer {
       const request = decodeSotwRequest(call.request);
       const names = request.resource_names;
       const wildcard = type.wildcardServesAll && (names.length === 0 || names.includes('*'));
-      const body = wildcard ? this.cache.everything(type).body : names.flatMap((n) => this.cache.get(type, n)?.any ?? []);
+      const body = wildcard ? this.cache.everything(type).body : sotwResourcesField(names.flatMap((n) => this.cache.get(type, n)?.any ?? []));
       // No hold on the resources: grpc-js serializes a unary answer within `done`, before another build can reuse their bytes.
       done(null, encodeSotwResponse(this.cache.version(type), type.url, '', body));
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { CachedResource } from './cache';
-import { encodeSotwResponse } from './codec';
+import type { Chunks } from './chunks';
+import { encodeSotwResponse, sotwResourcesField } from './codec';
 import { decodeSotwRequestReusing, type KnownNames } from './request-names';
 import { changedSince, XdsStream, type Diff, type TypeState } from './stream';
 
@@ -72,16 +73,19 @@ export class SotwStream extends XdsStream {
       return;
     }
     if (upserts.length === 0 && removed.length === 0 && state.responded) return;
-    const { resources, body } = this.responseResources(state, upserts);
+    const { resources, body, referenced } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, encodeSotwResponse(version, state.type.url, nonce, body));
+    this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, encodeSotwResponse(version, state.type.url, nonce, body), referenced);
   }
 
-  /** CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. */
-  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Uint8Array | readonly Uint8Array[] } {
+  /**
+   * CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. The body
+   * references the resources' bytes, but for wildcard streams' (a copy, see WildcardBody).
+   */
+  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Chunks; referenced: readonly CachedResource[] } {
     const cache = this.ctx.cache;
-    if (state.type.fullState && state.servesAll()) return cache.everything(state.type);
+    if (state.type.fullState && state.servesAll()) return { ...cache.everything(state.type), referenced: [] };
     let resources = upserts;
     if (state.type.fullState) {
       resources = [];
@@ -90,6 +94,6 @@ export class SotwStream extends XdsStream {
         if (entry) resources.push(entry);
       }
     }
-    return { resources, body: resources.map((r) => r.any) };
+    return { resources, body: sotwResourcesField(resources.map((r) => r.any)), referenced: resources };
   }
 }

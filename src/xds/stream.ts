@@ -456,27 +456,33 @@ export abstract class XdsStream {
     });
   }
 
-  /** Records what a response carries as sent, and sends it. */
-  protected commit(state: TypeState, record: SentRecord, response: Chunks): void {
+  /**
+   * Records what a response carries as sent, and sends it. `referenced`: the resources whose
+   * bytes the response points to, held from reuse until grpc-js has serialized it.
+   */
+  protected commit(state: TypeState, record: SentRecord, response: Chunks, referenced: readonly CachedResource[] = record.resources): void {
     const changedClusters: string[] = [];
     for (const name of record.removed) state.sent.delete(name);
+    let sentBytes = 0;
     for (const resource of record.resources) {
       const before = state.sent.get(resource.name);
-      if (state.type === CDS && before !== undefined && before !== resource.version) changedClusters.push(resource.name);
-      state.sent.set(resource.name, resource.version);
+      if (before !== resource.version) {
+        if (state.type === CDS && before !== undefined) changedClusters.push(resource.name);
+        state.sent.set(resource.name, resource.version);
+      }
+      sentBytes += resource.size;
     }
     state.responded = true;
     state.lastNonce = record.nonce;
     state.lastSent = record;
     state.awaiting.add(record.nonce);
     state.sentAt = performance.now();
-    state.sentBytes = 0;
-    for (const resource of record.resources) state.sentBytes += resource.size;
+    state.sentBytes = sentBytes;
     this.ctx.pushes.inc([state.type.short]);
     // Queued behind a write still going out, the response references the cached bytes until grpc-js serializes it.
-    for (const resource of record.resources) resource.hold();
+    for (const resource of referenced) resource.hold();
     this.call.write(response, () => {
-      for (const resource of record.resources) resource.release();
+      for (const resource of referenced) resource.release();
     });
     if (changedClusters.length > 0) this.resendAssignments(changedClusters);
   }

@@ -1,0 +1,45 @@
+import * as protobuf from 'protobufjs';
+import { CachedResource } from '../../src/xds/cache';
+import * as codec from '../../src/xds/codec';
+import { WildcardBody } from '../../src/xds/wildcard-body';
+
+const resource = (name: string, text = name): CachedResource => new CachedResource(name, Buffer.from(text));
+
+/** The Anys a `resources` field holds (field 2, each length-delimited), as text, sorted. */
+function held(body: readonly Uint8Array[]): string[] {
+  const reader = protobuf.Reader.create(Buffer.concat(body));
+  const found: string[] = [];
+  while (reader.pos < reader.len) {
+    expect(reader.uint32()).toBe((2 << 3) | 2);
+    found.push(Buffer.from(reader.bytes()).toString());
+  }
+  return found.sort();
+}
+
+describe('WildcardBody, the resources field every wildcard stream shares', () => {
+  it('holds every current resource once: added, replaced and removed ones as they are now', () => {
+    const body = new WildcardBody(['a', 'b', 'c'].map((name) => resource(name)));
+    expect(held(body.body())).toEqual(['a', 'b', 'c']);
+    body.set('b', resource('b', 'b2'));
+    body.set('d', resource('d'));
+    body.set('a', undefined);
+    body.set('gone', undefined); // never held: nothing changes
+    expect(held(body.body())).toEqual(['b2', 'c', 'd']);
+  });
+
+  it('re-encodes only the bucket of a changed resource', () => {
+    const body = new WildcardBody(Array.from({ length: 1000 }, (_, i) => resource(`svc${i}.default`)));
+    body.body();
+    const encodings = jest.spyOn(codec, 'encodeSotwResources');
+    try {
+      body.set('svc7.default', resource('svc7.default', 'changed'));
+      const after = held(body.body());
+      expect(encodings).toHaveBeenCalledTimes(1);
+      expect(encodings.mock.calls[0]![0].length).toBeLessThan(100); // one bucket's resources, not 1,000
+      expect(after).toHaveLength(1000);
+      expect(after).toContain('changed');
+    } finally {
+      encodings.mockRestore();
+    }
+  });
+});
