@@ -47,6 +47,20 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /**
+ * Refuses a body on a call that reads none (a single heartbeat, a DELETE): its sender most
+ * likely meant another call (a batch), and ignoring the body would answer 200 for what was not
+ * asked. No body, `Content-Length: 0` and an empty chunked body are accepted. `call` names the
+ * call in the message, `instead` says what the sender may have meant.
+ */
+export async function refuseBody(req: IncomingMessage, call: string, instead: string): Promise<void> {
+  const declared = req.headers['content-length'];
+  // A declared length is refused unread (node:http discards the rest once answered); a chunked body is counted, not kept.
+  let size = declared === undefined ? 0 : Number(declared);
+  if (declared === undefined) for await (const chunk of req as AsyncIterable<Buffer>) size += chunk.length;
+  if (size > 0) throw new HttpError(400, `${call} takes no body (${size} bytes sent); nothing was changed. ${instead}`);
+}
+
+/**
  * Reads a JSON body; a string Envoy could not parse (a lone surrogate) is a 400 naming its field,
  * and so is a body nested or wide past `jsonInSteps`' limits, refused before it is parsed.
  * `parse` must give what `JSON.parse` gives (a reader of one endpoint's bodies, maybe in slices).

@@ -17,6 +17,8 @@ const writes = {
 };
 /** Every route that reads a body. */
 const body = { '413': error('body over 1 MiB') };
+/** A call that reads no body refuses one: its sender most likely meant another call (a batch). */
+const noBody = { '400': error('a body was sent (an empty one, or Content-Length: 0, is accepted): this call takes none, and the message names the call meant; nothing was changed') };
 /** A rule document's body: YAML or JSON, read as its Content-Type says (rules-media.ts). */
 const ruleDocument = {
   required: true,
@@ -115,10 +117,10 @@ paths['/v1/heartbeats'] = {
   },
 };
 paths['/v1/instances/{namespace}/{service}/{id}/heartbeat'] = {
-  put: { summary: 'heartbeat an ephemeral instance', parameters: instancePath, responses: { '200': answer('ok', 'Status'), '404': error('not registered (expired or deleted): register again'), ...writes } },
+  put: { summary: 'heartbeat an ephemeral instance; takes no body (many at once: POST /v1/heartbeats)', parameters: instancePath, responses: { '200': answer('ok', 'Status'), ...noBody, '404': error('not registered (expired or deleted): register again'), ...writes } },
 };
 paths['/v1/instances/{namespace}/{service}/{id}'] = {
-  delete: { summary: 'deregister', parameters: instancePath, responses: { '200': answer('deregistered', 'Status'), '404': error('not registered'), ...writes } },
+  delete: { summary: 'deregister; takes no body (many at once: POST /v1/instances/batch)', parameters: instancePath, responses: { '200': answer('deregistered', 'Status'), ...noBody, '404': error('not registered'), ...writes } },
 };
 paths['/v1/rules']!.put = {
   summary: 'replace the rule document (YAML or JSON text); refused while the server watches a rules file. An empty or whitespace-only body is refused (it would delete every rule; send `rules: []` to clear them)',
@@ -151,10 +153,11 @@ paths['/v1/routers/{name}/config'] = {
     responses: { '200': answer('configured', 'Status'), '400': error('the router refused the config; its previous config stays'), '404': error('no such router'), ...configChanged, ...body, ...writes },
   },
   delete: {
-    summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults)",
+    summary: "withdraw a router's pushed configuration: every replica goes back to its configuration file's (or the defaults); takes no body",
     parameters: [pathParam('name'), configIfMatch],
     responses: {
       '200': answer('{"status":"withdrawn"}, or {"status":"not-stored"} when no pushed config was stored (a retried DELETE): either way the router runs its configuration file\'s', 'Status'),
+      ...noBody,
       '404': error('no such router'),
       ...configChanged,
       ...writes,
@@ -204,7 +207,7 @@ paths['/explain'] = {
 export function openApiDocument(version: string): Record<string, unknown> {
   return {
     openapi: '3.1.0',
-    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details} (at most 200 details). Unknown JSON fields are refused with 400, and so is a key given twice in one object (but in POST /v1/heartbeats), a JSON body nested deeper than 64 levels or with more than 20,000 values outside its top-level lists or in one entry of them; bodies are at most 1 MiB (413). A path served with another method answers 405 with Allow.' },
+    info: { title: 'metaroute admin API', version, description: 'Registration, rules, router configuration, explain, health, metrics and config dump. Errors are {error, details} (at most 200 details). Unknown JSON fields are refused with 400, and so is a key given twice in one object (but in POST /v1/heartbeats), a JSON body nested deeper than 64 levels or with more than 20,000 values outside its top-level lists or in one entry of them; bodies are at most 1 MiB (413); a call that reads none (a single heartbeat, a DELETE) refuses one with 400. A path served with another method answers 405 with Allow.' },
     components: {
       schemas: SCHEMAS,
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },

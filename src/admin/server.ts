@@ -20,7 +20,7 @@ import { StoreUnavailableError } from '../store/store';
 import { redactSecrets, type AdminAuth, type AuthToken } from './auth';
 import { explain, parseExplainRequest } from './explain';
 import { heartbeatsBodySteps } from './heartbeats-body';
-import { HttpError, knownParams, readBody, readJson, send, sendChunks } from './http';
+import { HttpError, knownParams, readBody, readJson, refuseBody, send, sendChunks } from './http';
 import { instanceListChunks } from './instance-list';
 import type { ServiceSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
@@ -148,12 +148,16 @@ export class AdminServer {
     this.route('POST', '/v1/heartbeats', (req, res) => this.heartbeats(req, res), 'registration');
     this.route('GET', '/v1/instances', (_q, res, _p, url) => this.listInstances(res, url));
     this.route('PUT', '/v1/instances/([^/]+)/([^/]+)/([^/]+)/heartbeat', async (req, res, [ns, svc, id]) => {
-      this.authorizeExisting(req, res, 'heartbeat', ns!, svc!, id!);
+      const grant = deps.auth.registrant(req, res);
+      await refuseBody(req, 'PUT /v1/instances/{namespace}/{service}/{id}/heartbeat', 'To heartbeat many instances at once: POST /v1/heartbeats {"instances": [...]}');
+      this.authorizeExisting(grant, 'heartbeat', ns!, svc!, id!);
       if (!(await deps.sync.heartbeat(ns!, svc!, id!))) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered; register it again`);
       send(res, 200, serialize.status({ status: 'ok' }));
     }, 'registration');
     this.route('DELETE', '/v1/instances/([^/]+)/([^/]+)/([^/]+)', async (req, res, [ns, svc, id]) => {
-      this.authorizeExisting(req, res, 'deregister', ns!, svc!, id!);
+      const grant = deps.auth.registrant(req, res);
+      await refuseBody(req, 'DELETE /v1/instances/{namespace}/{service}/{id}', 'To deregister many instances at once: POST /v1/instances/batch {"deregister": [...]}');
+      this.authorizeExisting(grant, 'deregister', ns!, svc!, id!);
       if (!(await deps.sync.deregister(ns!, svc!, id!))) throw new HttpError(404, `instance ${ns}/${svc}/${id} is not registered`);
       send(res, 200, serialize.status({ status: 'deregistered' }));
     }, 'registration');
@@ -237,6 +241,7 @@ export class AdminServer {
       send(res, 200, serialize.status({ status: 'configured' }));
     }, 'admin-write');
     this.route('DELETE', '/v1/routers/([^/]+)/config', async (req, res, [name]) => {
+      await refuseBody(req, 'DELETE /v1/routers/{name}/config', "To push a router's config: PUT /v1/routers/{name}/config");
       if (!deps.hasRouter(name!)) throw new HttpError(404, `no router named ${name}`);
       checkConfigTag(req.headers['if-match'], name!, deps.routerConfigs()[name!]);
       // Nothing stored is what a DELETE asks for: a retry whose first answer was lost must not read as a failure.
@@ -564,9 +569,11 @@ export class AdminServer {
     return count;
   }
 
-  /** Heartbeat and deregister: the token must cover the service, and the instance's labels when it exists. */
-  private authorizeExisting(req: http.IncomingMessage, res: http.ServerResponse, verb: string, namespace: string, service: string, id: string): void {
-    const grant = this.deps.auth.registrant(req, res);
+  /**
+   * Heartbeat and deregister: the token must cover the service, and the instance's labels when it
+   * exists (checked in the turn the call acts, after its body was read).
+   */
+  private authorizeExisting(grant: AuthToken | undefined, verb: string, namespace: string, service: string, id: string): void {
     this.deps.auth.authorize(grant, verb, this.deps.registry.get(namespace, service, id) ?? { namespace, service });
   }
 

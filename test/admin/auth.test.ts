@@ -63,6 +63,10 @@ describe('registration tokens (loopback server with tokens)', () => {
     expect(wrong.json.error).toBe('unknown token');
     expect((await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat')).status).toBe(401);
     expect((await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1')).status).toBe(401);
+    // Before the body is looked at, as for every registration call (a body here is refused with 400 once authenticated).
+    expect((await call(env.admin, 'PUT', '/v1/instances/default/aigc/pod-1/heartbeat', undefined, { instances: [] })).status).toBe(401);
+    expect((await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1', undefined, { deregister: [] })).status).toBe(401);
+    expect((await call(env.admin, 'DELETE', '/v1/instances/default/aigc/pod-1', TOKEN_A, { deregister: [] })).status).toBe(400);
   });
 
   it("accepts a user's own registration and refuses another user's label, a missing label and another service", async () => {

@@ -80,6 +80,7 @@ describe('admin API against its OpenAPI document', () => {
     const hb = '/v1/instances/{namespace}/{service}/{id}/heartbeat';
     expect((await call('PUT', hb, '/v1/instances/default/shop/10.0.0.1:8080/heartbeat')).status).toBe(200);
     expect((await call('PUT', hb, '/v1/instances/default/shop/nope/heartbeat')).status).toBe(404);
+    expect((await call('PUT', hb, '/v1/instances/default/shop/10.0.0.1:8080/heartbeat', '{"instances":[]}')).status).toBe(400);
     const batch = await call('POST', '/v1/instances/batch', '/v1/instances/batch', JSON.stringify({ register: [{ service: 'batch', host: '10.0.0.9', port: 1 }] }));
     expect(batch.json).toEqual({ registered: 1, deregistered: 0, missing: [] });
     expect((await call('POST', '/v1/instances/batch', '/v1/instances/batch', JSON.stringify({ register: [{ service: 'batch' }] }))).status).toBe(400);
@@ -132,6 +133,7 @@ describe('admin API against its OpenAPI document', () => {
     const refused = await call('PUT', '/v1/routers/{name}/config', '/v1/routers/lane/config', '{"colour":"red"}');
     expect(refused.status).toBe(400);
     expect(refused.json.details.join()).toContain('colour: unknown field');
+    expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config', '{}')).status).toBe(400);
     expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).json).toEqual({ status: 'withdrawn' });
     expect((await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/lane/config')).json).toEqual({ status: 'not-stored' });
     expect(await call('DELETE', '/v1/routers/{name}/config', '/v1/routers/nosuch/config')).toMatchObject({ status: 404, json: { error: 'no router named nosuch' } });
@@ -169,6 +171,7 @@ describe('admin API against its OpenAPI document', () => {
     expect((await call('HEAD', '/config_dump', '/config_dump?resource=endpoints&name=nope.default')).status).toBe(404);
 
     const del = '/v1/instances/{namespace}/{service}/{id}';
+    expect((await call('DELETE', del, '/v1/instances/default/shop/10.0.0.1:8080', '{"deregister":[]}')).status).toBe(400);
     expect((await call('DELETE', del, '/v1/instances/default/shop/10.0.0.1:8080')).json).toEqual({ status: 'deregistered' });
     expect((await call('DELETE', del, '/v1/instances/default/shop/10.0.0.1:8080')).status).toBe(404);
 
