@@ -3,6 +3,7 @@ import type { LeaseClient } from 'etcd3';
 import type { Logger } from '../log/logger';
 import { fnv1a } from '../model/hash';
 import type { LeaseKeepAlives } from './etcd-keepalive';
+import { etcdMessage } from './etcd-message';
 
 /**
  * A replica's held keys are spread over this many leases by a hash of the key. When a replica
@@ -120,12 +121,12 @@ export class ReplicaLeases {
       this.onRenewal(false);
       if (!this.grants.includes(grant)) return;
       if (performance.now() - grant.renewedAt < this.ttlSeconds * 1000) {
-        if (!this.logged.failing) this.log.warn({ event: 'store.failed' }, `store: renewing this replica's etcd leases failed (${(error as Error).message}); etcd deletes the keys they hold if that lasts ${this.ttlSeconds} s`);
+        if (!this.logged.failing) this.log.warn({ event: 'store.failed' }, `store: renewing this replica's etcd leases failed (${etcdMessage(error)}); etcd deletes the keys they hold if that lasts ${this.ttlSeconds} s`);
         this.logged.failing = true;
         this.schedule(grant, id, this.periodMs());
         return;
       }
-      this.warnDropped(`went ${this.ttlSeconds} s without a renewal (${(error as Error).message}); the keys they held count as gone, and a heartbeat here takes its instance over again once etcd answers`);
+      this.warnDropped(`went ${this.ttlSeconds} s without a renewal (${etcdMessage(error)}); the keys they held count as gone, and a heartbeat here takes its instance over again once etcd answers`);
       this.drop(grant);
       return;
     }

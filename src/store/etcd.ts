@@ -8,6 +8,7 @@ import { ITEMS_PER_STEP, yieldTurn } from '../model/slices';
 import { ShardedMap } from '../model/sharded-map';
 import { LeaseKeepAlives } from './etcd-keepalive';
 import { ReplicaLeases } from './etcd-replica-leases';
+import { etcdMessage } from './etcd-message';
 import { copyUnslashedKeys, prefixEnd, prefixSegment } from './etcd-unslashed';
 import { StoreUnavailableError, type PutOptions, type Store, type StoreEntry, type StoreEvent, type StoreLeases, type StoreListener, type StorePut } from './store';
 
@@ -179,7 +180,7 @@ export class EtcdStore implements Store {
       await store.relist();
     } catch (error) {
       client.close();
-      throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${store.prefix} (unreachable, or refused TLS or credentials): ${(error as Error).message}`);
+      throw new Error(`etcd at ${config.endpoints.join(', ')} did not answer the first list of ${store.prefix} (unreachable, or refused TLS or credentials): ${etcdMessage(error)}`);
     }
     store.startWatch();
     log.info({ event: 'store' }, `store: etcd ${config.endpoints.join(', ')}: loaded ${store.mirror.size} keys under ${store.prefix} at revision ${store.revision}`);
@@ -383,9 +384,9 @@ export class EtcdStore implements Store {
       this.writeRefused();
       if (!this.refusalLogged) {
         this.refusalLogged = true;
-        this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${(error as Error).message}); writes answer 503 until it is back`);
+        this.log.warn({ event: 'store.failed' }, `store: etcd refused or timed out a write of ${key} (${etcdMessage(error)}); writes answer 503 until it is back`);
       }
-      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${(error as Error).message}`);
+      throw new StoreUnavailableError(`etcd (${this.config.endpoints.join(', ')}) did not take the write, ${outcome}; try again: ${etcdMessage(error)}`);
     }
     this.writesTaken();
     return result;
@@ -496,7 +497,7 @@ export class EtcdStore implements Store {
       if (!this.reachable || this.closed || watcher !== this.watcher) return;
       this.outageAt = performance.now();
       this.reachable = false;
-      this.log.warn({ event: 'store.failed' }, `store: lost etcd (${error.message}); serving the last snapshot (revision ${this.revision}) until it is back`);
+      this.log.warn({ event: 'store.failed' }, `store: lost etcd (${etcdMessage(error)}); serving the last snapshot (revision ${this.revision}) until it is back`);
     });
     watcher.on('connected', () => {
       if (watcher !== this.watcher) return;
@@ -511,8 +512,8 @@ export class EtcdStore implements Store {
     watcher.on('error', (error: Error) => {
       if (this.closed || watcher !== this.watcher) return;
       this.watcher = undefined; // etcd has ended it: nothing to cancel
-      this.log.warn({ event: 'store.failed' }, `store: etcd ended the watch at revision ${this.revision} (${error.message}); listing ${this.prefix} again`);
-      void this.resync(`etcd ended the watch: ${error.message}`, false);
+      this.log.warn({ event: 'store.failed' }, `store: etcd ended the watch at revision ${this.revision} (${etcdMessage(error)}); listing ${this.prefix} again`);
+      void this.resync(`etcd ended the watch: ${etcdMessage(error)}`, false);
     });
   }
 
@@ -531,7 +532,7 @@ export class EtcdStore implements Store {
       const answer = await this.client.kv.range({ key: this.etcdKey(HISTORY_KEY) });
       why = this.historyChange(answer.header, answer.kvs[0]?.value.toString() ?? '');
     } catch (error) {
-      why = `its history could not be checked (${(error as Error).message})`; // a relist is right in any case
+      why = `its history could not be checked (${etcdMessage(error)})`; // a relist is right in any case
     }
     if (why && relists === this.relists && !this.closed) void this.resync(why, false);
   }
@@ -570,7 +571,7 @@ export class EtcdStore implements Store {
         this.startWatch();
         return;
       } catch (error) {
-        if (attempt === 0) this.log.warn({ event: 'store.failed' }, `store: listing etcd failed (${(error as Error).message}); retrying`);
+        if (attempt === 0) this.log.warn({ event: 'store.failed' }, `store: listing etcd failed (${etcdMessage(error)}); retrying`);
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
       }
     }

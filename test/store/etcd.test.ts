@@ -641,6 +641,25 @@ describeWithEtcd('etcd store against a real etcd', () => {
     }
   });
 
+  test('an etcd connection error reads without grpc-js\'s empty "Resolution note: ", in the 503, the log and the start error', async () => {
+    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    try {
+      const logs: string[] = [];
+      const cut = await store(proxy.endpoint, logs);
+      proxy.cut();
+      const refused = await cut.put('k/1', 'v').then(() => undefined, (error: Error) => error.message);
+      expect(refused).toMatch(/did not take the write, nothing was stored; try again: 14 UNAVAILABLE: No connection established\. Last error: [^\n]+\.$/);
+      const logged = logs.find((m) => m.includes('writes answer 503'));
+      expect(logged).toMatch(/14 UNAVAILABLE: No connection established\. Last error: [^"]+\.\); writes answer 503/);
+      const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [proxy.endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds: 2 };
+      const unreachable = await EtcdStore.open(config, silentLogger).then(() => undefined, (error: Error) => error.message);
+      expect(unreachable).toMatch(/did not answer the first list .*: 14 UNAVAILABLE: No connection established\. Last error: [^\n]+\.$/);
+      for (const text of [refused, logged, unreachable]) expect(text).not.toContain('Resolution note');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('an unreachable etcd at start is a clear error naming the endpoints', async () => {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: ['http://127.0.0.1:1'], prefix, tls: undefined, auth: undefined, leaseSeconds: 2 };
     await expect(EtcdStore.open(config, silentLogger)).rejects.toThrow('etcd at http://127.0.0.1:1 did not answer the first list');
