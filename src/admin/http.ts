@@ -54,10 +54,31 @@ export async function readBody(req: IncomingMessage): Promise<string> {
  */
 export async function refuseBody(req: IncomingMessage, call: string, instead: string): Promise<void> {
   const declared = req.headers['content-length'];
-  // A declared length is refused unread (node:http discards the rest once answered); a chunked body is counted, not kept.
-  let size = declared === undefined ? 0 : Number(declared);
-  if (declared === undefined) for await (const chunk of req as AsyncIterable<Buffer>) size += chunk.length;
-  if (size > 0) throw new HttpError(400, `${call} takes no body (${size} bytes sent); nothing was changed. ${instead}`);
+  // A declared length is refused unread (node:http discards the rest once answered).
+  if (declared !== undefined) {
+    if (Number(declared) > 0) throw new HttpError(400, `${call} takes no body (${declared} bytes sent); nothing was changed. ${instead}`);
+    return;
+  }
+  if (await chunkedBodySent(req)) throw new HttpError(400, `${call} takes no body (a chunked one was sent); nothing was changed. ${instead}`);
+}
+
+/**
+ * Whether a chunked body has any bytes: decided at its first, the rest dropped as it arrives
+ * (never kept, and not waited for: a body that never ends is not read to its end).
+ */
+function chunkedBodySent(req: IncomingMessage): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const settle = (sent: boolean): void => {
+      req.off('data', onData).off('end', onEnd).off('error', reject);
+      if (sent) req.resume(); // flowing with no listener: node:http reads and drops the rest
+      resolve(sent);
+    };
+    const onData = (chunk: Buffer): void => {
+      if (chunk.length > 0) settle(true);
+    };
+    const onEnd = (): void => settle(false);
+    req.on('data', onData).once('end', onEnd).once('error', reject);
+  });
 }
 
 /**

@@ -43,12 +43,13 @@ beforeEach(async () => {
 
 describe('a body sent to a call that takes none', () => {
   test.each([
-    ['PUT', HEARTBEAT, 'PUT /v1/instances/{namespace}/{service}/{id}/heartbeat takes no body (16 bytes sent); nothing was changed. To heartbeat many instances at once: POST /v1/heartbeats {"instances": [...]}'],
-    ['DELETE', INSTANCE, 'DELETE /v1/instances/{namespace}/{service}/{id} takes no body (16 bytes sent); nothing was changed. To deregister many instances at once: POST /v1/instances/batch {"deregister": [...]}'],
-    ['DELETE', ROUTER_CONFIG, "DELETE /v1/routers/{name}/config takes no body (16 bytes sent); nothing was changed. To push a router's config: PUT /v1/routers/{name}/config"],
+    ['PUT', HEARTBEAT, 'PUT /v1/instances/{namespace}/{service}/{id}/heartbeat takes no body (SENT); nothing was changed. To heartbeat many instances at once: POST /v1/heartbeats {"instances": [...]}'],
+    ['DELETE', INSTANCE, 'DELETE /v1/instances/{namespace}/{service}/{id} takes no body (SENT); nothing was changed. To deregister many instances at once: POST /v1/instances/batch {"deregister": [...]}'],
+    ['DELETE', ROUTER_CONFIG, "DELETE /v1/routers/{name}/config takes no body (SENT); nothing was changed. To push a router's config: PUT /v1/routers/{name}/config"],
   ])('%s %s -> 400 naming the call, by Content-Length or chunked', async (method, urlPath, message) => {
+    const sent = { length: '16 bytes sent', chunked: 'a chunked one was sent' };
     for (const framing of ['length', 'chunked'] as const) {
-      expect(await send(method, urlPath, '{"instances":[]}', framing)).toEqual({ status: 400, json: { error: message, details: [] } });
+      expect(await send(method, urlPath, '{"instances":[]}', framing)).toEqual({ status: 400, json: { error: message.replace('SENT', sent[framing]), details: [] } });
     }
     expect(registered()).toBe(true);
     expect((await api(env.admin, 'GET', '/v1/routers')).json.chain.find((r: { name: string }) => r.name === 'lane').config).toEqual({});
@@ -58,12 +59,15 @@ describe('a body sent to a call that takes none', () => {
     expect((await send('PUT', '/v1/instances/default/shop/nope/heartbeat', '{}')).status).toBe(400);
   });
 
-  test('the connection goes on: a request pipelined after a refused body is answered', async () => {
+  test.each([
+    ['Content-Length', 'Content-Length: 2\r\n\r\n{}'],
+    ['chunked', 'Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1\r\n}\r\n0\r\n\r\n'],
+  ])('the connection goes on: a request pipelined after a refused body (%s) is answered', async (_framing, body) => {
     const socket = net.connect(Number(new URL(env.admin).port), '127.0.0.1');
     let text = '';
     socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
     const closed = new Promise((resolve) => socket.on('close', resolve));
-    socket.write(`PUT ${HEARTBEAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    socket.write(`PUT ${HEARTBEAT} HTTP/1.1\r\nHost: x\r\n${body}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     await closed;
     expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 400', 'HTTP/1.1 200']);
   });
