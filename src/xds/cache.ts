@@ -23,6 +23,9 @@ const REST_PER_BUSY = 3;
 const BYTES_PER_REST_MS = 8 * 1024;
 const MAX_SIZE_REST_MS = 1000;
 
+/** Changed buckets of a wildcard body re-encoded in the turn of a response; past this, in slices before it (see wildcardRefresh). */
+const SYNC_BUCKETS = 4;
+
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
 
@@ -383,6 +386,15 @@ export class ResourceCache {
     table.wildcard ??= new WildcardBody(table.entries.values());
     if (table.everything?.version !== table.version) table.everything = { version: table.version, resources: [...table.entries.values()], body: table.wildcard.body() };
     return table.everything;
+  }
+
+  /**
+   * Steps that bring the wildcard body of `type` up to date before `everything` reads it, when
+   * more than a few of its buckets changed; undefined when `everything` is cheap now.
+   */
+  wildcardRefresh(type: ResourceType): Steps<void> | undefined {
+    const wildcard = this.tables.get(type)?.wildcard;
+    return wildcard && wildcard.staleBuckets() > SYNC_BUCKETS ? wildcard.refreshSteps() : undefined;
   }
 
   version(type: ResourceType): string {

@@ -1,5 +1,6 @@
 import type { CachedResource } from './cache';
 import type { Chunks } from './chunks';
+import type { Steps } from '../model/slices';
 import { encodeSotwResponse, sotwResourcesField } from './codec';
 import { decodeSotwRequestReusing, type KnownNames } from './request-names';
 import { changedSince, XdsStream, type Diff, type TypeState } from './stream';
@@ -65,6 +66,11 @@ export class SotwStream extends XdsStream {
     }
   }
 
+  /** A wildcard CDS / LDS response's shared body, when many of its buckets changed (see WildcardBody). */
+  protected override bodySteps(state: TypeState): Steps<void> | undefined {
+    return state.type.fullState && state.servesAll() ? this.ctx.cache.wildcardRefresh(state.type) : undefined;
+  }
+
   protected send(state: TypeState, { upserts, removed }: Diff): void {
     if (!state.type.fullState && upserts.length === 0) {
       // An EDS / RDS response without resources tells a SotW client nothing (a client without
@@ -73,19 +79,19 @@ export class SotwStream extends XdsStream {
       return;
     }
     if (upserts.length === 0 && removed.length === 0 && state.responded) return;
-    const { resources, body, referenced } = this.responseResources(state, upserts);
+    const { resources, body, shared } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, encodeSotwResponse(version, state.type.url, nonce, body), referenced);
+    this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, encodeSotwResponse(version, state.type.url, nonce, body), shared ? { referenced: [], updated: upserts } : {});
   }
 
   /**
    * CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. The body
-   * references the resources' bytes, but for wildcard streams' (a copy, see WildcardBody).
+   * references the resources' bytes, but for wildcard streams: `shared`, a copy (see WildcardBody).
    */
-  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Chunks; referenced: readonly CachedResource[] } {
+  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Chunks; shared: boolean } {
     const cache = this.ctx.cache;
-    if (state.type.fullState && state.servesAll()) return { ...cache.everything(state.type), referenced: [] };
+    if (state.type.fullState && state.servesAll()) return { ...cache.everything(state.type), shared: true };
     let resources = upserts;
     if (state.type.fullState) {
       resources = [];
@@ -94,6 +100,6 @@ export class SotwStream extends XdsStream {
         if (entry) resources.push(entry);
       }
     }
-    return { resources, body: sotwResourcesField(resources.map((r) => r.any)), referenced: resources };
+    return { resources, body: sotwResourcesField(resources.map((r) => r.any)), shared: false };
   }
 }

@@ -72,7 +72,7 @@ export class TypeState {
   lastSent: SentRecord | undefined;
   /** Nonces of responses of this type neither ACKed nor NACKed yet. */
   readonly awaiting = new Set<string>();
-  /** When the newest response was written (performance.now()), and the bytes of the resources it carried. */
+  /** When the newest response was written (performance.now()), and its bytes. */
   sentAt = 0;
   sentBytes = 0;
   /** No response of this type before then, but for new subscriptions and resends (see `rests`). */
@@ -351,8 +351,9 @@ export abstract class XdsStream {
    */
   private respond(state: TypeState): void {
     const work = takeWork(state, this.ctx.cache);
-    const steps = this.diffSteps(state, work);
-    if (work.candidates.size < SLICED_DIFF_FROM) {
+    const bodyWork = this.bodySteps(state);
+    const steps = this.diffSteps(state, work, bodyWork);
+    if (work.candidates.size < SLICED_DIFF_FROM && !bodyWork) {
       this.sendHeld(state, runToEnd(steps));
       return;
     }
@@ -371,6 +372,11 @@ export abstract class XdsStream {
     );
   }
 
+  /** Work the response's body needs before `send` (a shared body to bring up to date), to run in slices with its diff; none by default. */
+  protected bodySteps(_state: TypeState): Steps<void> | undefined {
+    return undefined;
+  }
+
   /** Sends what `diff` holds (see `diffSteps`), then lets go of it. */
   private sendHeld(state: TypeState, diff: Diff): void {
     try {
@@ -383,12 +389,14 @@ export abstract class XdsStream {
   /**
    * What the client lacks of `work`: resources it should hold at another version (each held
    * until sent: the diff may span turns, in which the cache retires versions), and ones gone
-   * since it got them. Steps that throw let go of what they held.
+   * since it got them; then `bodyWork`, if any. Steps that throw let go of what they held.
    */
-  private *diffSteps(state: TypeState, work: Work): Steps<Diff> {
+  private *diffSteps(state: TypeState, work: Work, bodyWork: Steps<void> | undefined): Steps<Diff> {
     const upserts: CachedResource[] = [];
     try {
-      return yield* this.diffHolding(state, work, upserts);
+      const diff = yield* this.diffHolding(state, work, upserts);
+      if (bodyWork) yield* bodyWork;
+      return diff;
     } catch (error) {
       for (const resource of upserts) resource.release();
       throw error;
@@ -458,20 +466,22 @@ export abstract class XdsStream {
 
   /**
    * Records what a response carries as sent, and sends it. `referenced`: the resources whose
-   * bytes the response points to, held from reuse until grpc-js has serialized it.
+   * bytes the response points to, held from reuse until grpc-js has serialized it. `updated`:
+   * those of its resources the client may hold at another version (a wildcard CDS response
+   * carries every cluster, but the client holds the current version of all it was not sent by
+   * the diff: recording 12,000 of them took about 4 ms per response).
    */
-  protected commit(state: TypeState, record: SentRecord, response: Chunks, referenced: readonly CachedResource[] = record.resources): void {
+  protected commit(state: TypeState, record: SentRecord, response: Chunks, { referenced = record.resources, updated = record.resources }: { referenced?: readonly CachedResource[]; updated?: readonly CachedResource[] } = {}): void {
     const changedClusters: string[] = [];
     for (const name of record.removed) state.sent.delete(name);
-    let sentBytes = 0;
-    for (const resource of record.resources) {
+    for (const resource of updated) {
       const before = state.sent.get(resource.name);
-      if (before !== resource.version) {
-        if (state.type === CDS && before !== undefined) changedClusters.push(resource.name);
-        state.sent.set(resource.name, resource.version);
-      }
-      sentBytes += resource.size;
+      if (before === resource.version) continue;
+      if (state.type === CDS && before !== undefined) changedClusters.push(resource.name);
+      state.sent.set(resource.name, resource.version);
     }
+    let sentBytes = 0;
+    for (const chunk of response) sentBytes += chunk.length;
     state.responded = true;
     state.lastNonce = record.nonce;
     state.lastSent = record;

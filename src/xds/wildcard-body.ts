@@ -1,4 +1,5 @@
 import type { CachedResource } from './cache';
+import type { Steps } from '../model/slices';
 import type { Chunks } from './chunks';
 import { encodeSotwResources } from './codec';
 import { fnv1a } from '../model/hash';
@@ -36,14 +37,31 @@ export class WildcardBody {
     bucket.field = undefined;
   }
 
+  /** Buckets a `body()` would re-encode now. */
+  staleBuckets(): number {
+    let stale = 0;
+    for (const bucket of this.buckets) if (bucket.field === undefined && bucket.resources.size > 0) stale++;
+    return stale;
+  }
+
+  /** Re-encodes the buckets that changed, one a step (2,000 new clusters over 12,000 changed them all: 13 ms at once). */
+  *refreshSteps(): Steps<void> {
+    for (const bucket of this.buckets) {
+      if (bucket.field !== undefined || bucket.resources.size === 0) continue;
+      encode(bucket);
+      yield;
+    }
+  }
+
   /** The field, re-encoding the buckets that changed. */
   body(): Chunks {
     const body: Buffer[] = [];
-    for (const bucket of this.buckets) {
-      if (bucket.resources.size === 0) continue;
-      bucket.field ??= encodeSotwResources(Array.from(bucket.resources.values(), (r) => r.any));
-      body.push(bucket.field);
-    }
+    for (const bucket of this.buckets) if (bucket.resources.size > 0) body.push(bucket.field ?? encode(bucket));
     return body;
   }
+}
+
+function encode(bucket: Bucket): Buffer {
+  bucket.field = encodeSotwResources(Array.from(bucket.resources.values(), (r) => r.any));
+  return bucket.field;
 }

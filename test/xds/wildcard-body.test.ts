@@ -1,5 +1,7 @@
 import * as protobuf from 'protobufjs';
-import { CachedResource } from '../../src/xds/cache';
+import { CachedResource, ResourceCache } from '../../src/xds/cache';
+import { CDS } from '../../src/xds/types';
+import { runToEnd } from '../../src/model/slices';
 import * as codec from '../../src/xds/codec';
 import { WildcardBody } from '../../src/xds/wildcard-body';
 
@@ -41,5 +43,37 @@ describe('WildcardBody, the resources field every wildcard stream shares', () =>
     } finally {
       encodings.mockRestore();
     }
+  });
+
+  it('brings many changed buckets up to date a bucket a step, so the body then encodes nothing', () => {
+    const body = new WildcardBody(Array.from({ length: 1000 }, (_, i) => resource(`svc${i}.default`)));
+    expect(body.staleBuckets()).toBe(64);
+    const encodings = jest.spyOn(codec, 'encodeSotwResources');
+    try {
+      let steps = 0;
+      for (const step = body.refreshSteps(); !step.next().done; ) steps++;
+      expect(steps).toBe(64);
+      expect(encodings).toHaveBeenCalledTimes(64);
+      expect(body.staleBuckets()).toBe(0);
+      expect(held(body.body())).toHaveLength(1000);
+      expect(encodings).toHaveBeenCalledTimes(64); // nothing more at the response
+    } finally {
+      encodings.mockRestore();
+    }
+  });
+});
+
+describe('ResourceCache.wildcardRefresh', () => {
+  it('gives steps only when more than a few buckets of the wildcard body changed', () => {
+    const cache = new ResourceCache();
+    for (let i = 0; i < 1000; i++) cache.put(CDS, `svc${i}.default`, Buffer.from(`v1-${i}`));
+    expect(cache.wildcardRefresh(CDS)).toBeUndefined(); // no wildcard stream has asked for the body yet
+    cache.everything(CDS);
+    cache.put(CDS, 'svc1.default', Buffer.from('v2'));
+    expect(cache.wildcardRefresh(CDS)).toBeUndefined(); // one bucket: re-encoded in the response's turn
+    for (let i = 0; i < 1000; i++) cache.put(CDS, `svc${i}.default`, Buffer.from(`v3-${i}`));
+    runToEnd(cache.wildcardRefresh(CDS)!);
+    expect(held(cache.everything(CDS).body)).toHaveLength(1000);
+    expect(held(cache.everything(CDS).body)).toContain('v3-999');
   });
 });
