@@ -1,7 +1,9 @@
 import { clusterName, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
+import { labelSource } from './compile';
 import { formatPath, type Path } from './errors';
+import { contradicts, describeMatch } from './match-relations';
 import { fileFormat, parseRuleText, type Position, type RuleFormat } from './parse';
-import type { ArgumentSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
+import type { MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 import { validateRules } from './validate';
 
 export interface Finding {
@@ -95,16 +97,15 @@ class Analysis {
       const callee = source.namespace === '*' ? source.service : serviceKey(source.namespace, source.service);
       this.report('warning', 'never-matches', [...path, 'service'], `callee service ${callee} has no registered instances, so this source of rule ${rule.name} matches nothing yet`);
     }
-    const exact = new Map<string, { value: string; index: number }>();
-    source.arguments.forEach((argument, a) => {
-      if (argument.match.type !== 'EXACT' || argument.match.value === undefined) return;
-      const id = argumentId(argument);
-      const earlier = exact.get(id);
-      if (earlier && earlier.value !== argument.match.value) {
-        this.report('error', 'never-matches', [...path, 'arguments', a], `${id} must equal both ${JSON.stringify(earlier.value)} (arguments[${earlier.index}]) and ${JSON.stringify(argument.match.value)}: this source never matches`);
-      }
-      exact.set(id, { value: argument.match.value, index: a });
-    });
+    // Two tests of one label that no value passes together: for each argument, the first earlier one.
+    for (const [label, tests] of testsByLabel(source)) {
+      tests.forEach((later, j) => {
+        const earlier = tests.find((e, i) => i < j && contradicts(e.match, later.match));
+        if (!earlier) return;
+        const conflict = `must ${describeMatch(earlier.match)} (arguments[${earlier.index}]) and ${describeMatch(later.match)}`;
+        this.report('error', 'never-matches', [...path, 'arguments', later.index], `${label} ${conflict}, so this source of rule ${rule.name} never matches`);
+      });
+    }
   }
 
   /** An outbound rule's callees: the services its sources name; any service when a source names none (`*`) or it has none. Undefined when none is registered (the sources say so). */
@@ -142,8 +143,23 @@ function carries(instance: Instance, labels: Labels): boolean {
   return true;
 }
 
-function argumentId(a: ArgumentSpec): string {
-  return a.key === undefined ? a.type : `${a.type} ${a.key}`;
+interface LabelTest {
+  readonly match: MatchSpec;
+  /** Its place in the source's arguments. */
+  readonly index: number;
+}
+
+/** A source's tests by the label they read (named as routing reads it: a header's name lower-cased), in order. */
+function testsByLabel(source: SourceSpec): ReadonlyMap<string, readonly LabelTest[]> {
+  const byLabel = new Map<string, LabelTest[]>();
+  source.arguments.forEach((argument, index) => {
+    const { type, key } = labelSource(argument);
+    const label = key === '' ? type : `${type} ${key}`;
+    const tests = byLabel.get(label);
+    if (tests) tests.push({ match: argument.match, index });
+    else byLabel.set(label, [{ match: argument.match, index }]);
+  });
+  return byLabel;
 }
 
 function sameSource(a: SourceSpec, b: SourceSpec): boolean {

@@ -50,7 +50,7 @@ function compileRule(spec: RuleSpec): CompiledRule {
 }
 
 /** Header names arrive lower-cased from Envoy, so rule keys are lower-cased to match. */
-function labelSource(spec: LabelSourceSpec): LabelSource {
+export function labelSource(spec: LabelSourceSpec): LabelSource {
   const key = spec.key ?? '';
   return { type: spec.type, key: spec.type === 'header' ? key.toLowerCase() : key };
 }

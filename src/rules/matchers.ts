@@ -81,7 +81,7 @@ function compileExists(value: string | undefined): ValueTest {
 }
 
 /** `a, b,c` -> {a, b, c}; items are trimmed and must not be empty. */
-function parseList(value: string): ReadonlySet<string> {
+export function parseList(value: string): ReadonlySet<string> {
   const items = value.split(',').map((s) => s.trim());
   if (items.includes('')) throw new Error(`must be a comma-separated list without empty items, got ${JSON.stringify(value)}`);
   return new Set(items);
@@ -90,7 +90,7 @@ function parseList(value: string): ReadonlySet<string> {
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /** `min~max`, inclusive; an empty side is open. */
-function parseRange(value: string): [number, number] {
+export function parseRange(value: string): [number, number] {
   const parts = value.split('~');
   if (parts.length !== 2) throw new Error(`must be min~max (either side may be empty), got ${JSON.stringify(value)}`);
   const [lo, hi] = parts.map((s) => s.trim());

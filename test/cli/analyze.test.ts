@@ -92,6 +92,58 @@ describe('metaroute analyze', () => {
     expect(analyzeRules(rules, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
   });
 
+  it('finds a source whose tests of one label no value passes together, naming the rule, the label and both tests', () => {
+    const rules = `rules:
+  - name: impossible
+    service: shop
+    sources:
+      - arguments:
+          - { type: header, key: x-user, match: { type: EXISTS } }
+          - { type: header, key: X-User, match: { type: EXISTS, value: false } }
+      - arguments:
+          - { type: query, key: age, match: { type: RANGE, value: "0~17" } }
+          - { type: query, key: age, match: { type: RANGE, value: "18~" } }
+      - arguments:
+          - { type: claim, key: tier, match: { type: RANGE, value: "1~3" } }
+          - { type: claim, key: tier, match: { type: EXACT, value: "5" } }
+          - { type: claim, key: tier, match: { type: IN, value: "4, gold" } }
+      - arguments:
+          - { type: cookie, key: uid, match: { value: "42" } }
+          - { type: cookie, key: uid, match: { type: EXISTS, value: false } }
+    destinations: [{ name: gray, labels: { version: gray } }]
+`;
+    const result = analyzeRules(rules, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.findings.map((f) => `${f.line}: ${f.severity} ${f.code} ${f.path}: ${f.message}`)).toEqual([
+      '7: error never-matches rules[0].sources[0].arguments[1]: header x-user must be present (arguments[0]) and be absent, so this source of rule impossible never matches',
+      '10: error never-matches rules[0].sources[1].arguments[1]: query age must be a number from 0 to 17 (arguments[0]) and be a number from 18, so this source of rule impossible never matches',
+      '13: error never-matches rules[0].sources[2].arguments[1]: claim tier must be a number from 1 to 3 (arguments[0]) and equal "5", so this source of rule impossible never matches',
+      '14: error never-matches rules[0].sources[2].arguments[2]: claim tier must be a number from 1 to 3 (arguments[0]) and be one of "4", "gold", so this source of rule impossible never matches',
+      '17: error never-matches rules[0].sources[3].arguments[1]: cookie uid must equal "42" (arguments[0]) and be absent, so this source of rule impossible never matches',
+    ]);
+  });
+
+  it('reports no contradiction a value passes: RANGE bounds are inclusive and read as Number() reads them, an absent label passes NOT_EQUALS', () => {
+    const rules = `rules:
+  - name: possible
+    service: shop
+    sources:
+      - arguments:
+          - { type: header, key: a, match: { type: RANGE, value: "0~10" } }
+          - { type: header, key: a, match: { type: RANGE, value: "10~20" } }
+          - { type: header, key: b, match: { value: "0x10" } }
+          - { type: header, key: b, match: { type: RANGE, value: "10~20" } }
+          - { type: header, key: c, match: { type: EXISTS, value: false } }
+          - { type: header, key: c, match: { type: NOT_EQUALS, value: x } }
+          - { type: header, key: d, match: { type: PREFIX, value: Inf } }
+          - { type: header, key: d, match: { type: RANGE, value: "5~" } }
+          - { type: header, key: e, match: { value: "1" } }
+          - { type: query, key: e, match: { value: "2" } }
+    destinations: [{ name: gray, labels: { version: gray } }]
+`;
+    expect(analyzeRules(rules, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
+  });
+
   it('finds nothing in rules that fit the registry, and returns validation errors for an invalid document', () => {
     const clean = 'rules:\n  - name: staff\n    service: shop\n    sources: [{ arguments: [{ type: header, key: x-role, match: { type: EXACT, value: staff } }] }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n';
     expect(analyzeRules(clean, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
@@ -123,6 +175,15 @@ describe('metaroute analyze', () => {
       expect(stdout).toContain(`${file}:3:14: error: rules[0].service: callee service default/ghost has no registered instances, so rule to-ghost never applies (no-instances)\n`);
       expect(stdout).toContain(`${file}:11:5: warning: rules[2]: rule staff never applies: rule catch-all (rules[1]) comes first and matches every request it would (shadowed)\n`);
       expect(stdout).toMatch(new RegExp(`${file}: 5 error\\(s\\), 1 warning\\(s\\) against 3 instance\\(s\\)\\n$`));
+    });
+
+    it('prints a contradiction between RANGEs with the rule, the label and both tests', async () => {
+      const file = path.join(dir, 'ranges.yaml');
+      fs.writeFileSync(file, 'rules:\n  - name: minors\n    service: shop\n    sources:\n      - arguments:\n          - { type: query, key: age, match: { type: RANGE, value: "~17" } }\n          - { type: query, key: age, match: { type: RANGE, value: "18~" } }\n    destinations: [{ name: gray, labels: { version: gray } }]\n');
+      expect(await cli(file)).toEqual({
+        code: 1,
+        stdout: `${file}:7:13: error: rules[0].sources[0].arguments[1]: query age must be a number up to 17 (arguments[0]) and be a number from 18, so this source of rule minors never matches (never-matches)\n${file}: 1 error(s), 0 warning(s) against 3 instance(s)\n`,
+      });
     });
 
     it('exits 0 for an outbound rule of a caller with no registered instances', async () => {

@@ -1,0 +1,86 @@
+import type { ValueTest } from '../model/rule';
+import { parseList, parseRange, testOf } from './matchers';
+import type { MatchSpec } from './schema';
+
+/*
+ * What two match tests of one label say together, for `metaroute analyze`. Each answer is
+ * judged with the matcher's own tests and parsers, so analysis never claims more than routing
+ * does: `contradicts` only when no value (absence included) passes both. What cannot be
+ * decided that way answers false: PREFIX or REGEX against a RANGE, say, since `Number()`
+ * reads " 12", "0x10" and "Infinity".
+ */
+
+/** No label value, present or absent, passes both tests. */
+export function contradicts(a: MatchSpec, b: MatchSpec): boolean {
+  const fa = factsOf(a);
+  const fb = factsOf(b);
+  if (fa.only) return !fa.only.some((v) => fb.test(v));
+  if (fb.only) return !fb.only.some((v) => fa.test(v));
+  // Any number in both ranges passes both (as String(n): Number() reads "Infinity" too).
+  if (fa.range && fb.range) return Math.max(fa.range[0], fb.range[0]) > Math.min(fa.range[1], fb.range[1]);
+  return false;
+}
+
+/** What a test asks of a label, to follow "must": `be a number from 10 to 20`. */
+export function describeMatch(spec: MatchSpec): string {
+  const value = spec.value ?? '';
+  const items = () => [...parseList(value)].map((item) => JSON.stringify(item)).join(', ');
+  switch (spec.type) {
+    case 'EXACT':
+      return `equal ${JSON.stringify(value)}`;
+    case 'NOT_EQUALS':
+      return `differ from ${JSON.stringify(value)}`;
+    case 'PREFIX':
+      return `start with ${JSON.stringify(value)}`;
+    case 'REGEX':
+      return `match the regex ${JSON.stringify(value)}`;
+    case 'IN':
+      return `be one of ${items()}`;
+    case 'NOT_IN':
+      return `be none of ${items()}`;
+    case 'RANGE': {
+      const [lo, hi] = value.split('~').map((bound) => bound.trim());
+      if (lo === '') return `be a number up to ${hi}`;
+      if (hi === '') return `be a number from ${lo}`;
+      return `be a number from ${lo} to ${hi}`;
+    }
+    case 'EXISTS':
+      return spec.value === 'false' ? 'be absent' : 'be present';
+  }
+}
+
+interface Facts {
+  readonly test: ValueTest;
+  /** The only values the test passes, when they are few: EXACT's, IN's items, EXISTS false's absence. */
+  readonly only?: ReadonlyArray<string | undefined>;
+  /** RANGE's inclusive bounds. */
+  readonly range?: readonly [number, number];
+}
+
+const facts = new WeakMap<MatchSpec, Facts>();
+
+/** Worked out once per spec: a source may hold thousands of tests of one label, compared in pairs. */
+function factsOf(spec: MatchSpec): Facts {
+  let found = facts.get(spec);
+  if (!found) {
+    found = { test: testOf(spec), ...shape(spec) };
+    facts.set(spec, found);
+  }
+  return found;
+}
+
+function shape(spec: MatchSpec): Omit<Facts, 'test'> {
+  const value = spec.value!;
+  switch (spec.type) {
+    case 'EXACT':
+      return { only: [value] };
+    case 'IN':
+      return { only: [...parseList(value)] };
+    case 'RANGE':
+      return { range: parseRange(value) };
+    case 'EXISTS':
+      return spec.value === 'false' ? { only: [undefined] } : {};
+    default:
+      return {};
+  }
+}
