@@ -1,7 +1,7 @@
 import { clusterName, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
 import { labelSource } from './compile';
 import { formatPath, type Path } from './errors';
-import { contradicts, describeMatch } from './match-relations';
+import { contradicts, describeMatch, implies } from './match-relations';
 import { fileFormat, parseRuleText, type Position, type RuleFormat } from './parse';
 import type { MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 import { validateRules } from './validate';
@@ -120,7 +120,7 @@ class Analysis {
     return [...this.byService.values()].some((list) => list[0]!.service === source.service);
   }
 
-  /** A later rule for the same service and direction whose every source an earlier rule also has (or an earlier rule that matches every request) never applies. */
+  /** A later rule for the same service and direction whose every source a source of one earlier rule covers (or an earlier rule that matches every request) never applies. */
   private shadowed(): void {
     const rules = this.doc.rules;
     rules.forEach((later, j) => {
@@ -128,7 +128,7 @@ class Analysis {
         const earlier = rules[i]!;
         if (earlier.service !== later.service || earlier.namespace !== later.namespace || earlier.direction !== later.direction) continue;
         const catchAll = earlier.sources.length === 0 || earlier.sources.some((s) => s.service === '*' && s.namespace === '*' && s.arguments.length === 0);
-        const covered = later.sources.length > 0 && later.sources.every((s) => earlier.sources.some((e) => sameSource(e, s)));
+        const covered = later.sources.length > 0 && later.sources.every((s) => earlier.sources.some((e) => covers(e, s)));
         if (catchAll || covered) {
           this.report('warning', 'shadowed', ['rules', j], `rule ${later.name} never applies: rule ${earlier.name} (rules[${i}]) comes first and matches every request it would`);
           return;
@@ -149,20 +149,33 @@ interface LabelTest {
   readonly index: number;
 }
 
-/** A source's tests by the label they read (named as routing reads it: a header's name lower-cased), in order. */
+const labelTests = new WeakMap<SourceSpec, ReadonlyMap<string, readonly LabelTest[]>>();
+
+/** A source's tests by the label they read (named as routing reads it: a header's name lower-cased), in order; worked out once per source. */
 function testsByLabel(source: SourceSpec): ReadonlyMap<string, readonly LabelTest[]> {
-  const byLabel = new Map<string, LabelTest[]>();
-  source.arguments.forEach((argument, index) => {
-    const { type, key } = labelSource(argument);
-    const label = key === '' ? type : `${type} ${key}`;
-    const tests = byLabel.get(label);
-    if (tests) tests.push({ match: argument.match, index });
-    else byLabel.set(label, [{ match: argument.match, index }]);
-  });
+  let byLabel = labelTests.get(source);
+  if (!byLabel) {
+    const map = new Map<string, LabelTest[]>();
+    source.arguments.forEach((argument, index) => {
+      const { type, key } = labelSource(argument);
+      const label = key === '' ? type : `${type} ${key}`;
+      const tests = map.get(label);
+      if (tests) tests.push({ match: argument.match, index });
+      else map.set(label, [{ match: argument.match, index }]);
+    });
+    labelTests.set(source, (byLabel = map));
+  }
   return byLabel;
 }
 
-function sameSource(a: SourceSpec, b: SourceSpec): boolean {
-  const canonical = (s: SourceSpec) => JSON.stringify([s.service, s.namespace, s.arguments.map((x) => [x.type, x.key, x.match.type, x.match.value]).sort()]);
-  return canonical(a) === canonical(b);
+/** Every request `later` matches, `earlier` matches too: its peer is the same or any, and each of its tests is implied by one of later's of that label. */
+function covers(earlier: SourceSpec, later: SourceSpec): boolean {
+  if (earlier.service !== '*' && earlier.service !== later.service) return false;
+  if (earlier.namespace !== '*' && earlier.namespace !== later.namespace) return false;
+  const laterTests = testsByLabel(later);
+  for (const [label, tests] of testsByLabel(earlier)) {
+    const own = laterTests.get(label);
+    if (!own || !tests.every((e) => own.some((l) => implies(l.match, e.match)))) return false;
+  }
+  return true;
 }

@@ -5,9 +5,9 @@ import type { MatchSpec } from './schema';
 /*
  * What two match tests of one label say together, for `metaroute analyze`. Each answer is
  * judged with the matcher's own tests and parsers, so analysis never claims more than routing
- * does: `contradicts` only when no value (absence included) passes both. What cannot be
- * decided that way answers false: PREFIX or REGEX against a RANGE, say, since `Number()`
- * reads " 12", "0x10" and "Infinity".
+ * does: `contradicts` only when no value (absence included) passes both, `implies` only when
+ * every value passing one passes the other. What cannot be decided that way answers false:
+ * PREFIX or REGEX against a RANGE, say, since `Number()` reads " 12", "0x10" and "Infinity".
  */
 
 /** No label value, present or absent, passes both tests. */
@@ -18,6 +18,17 @@ export function contradicts(a: MatchSpec, b: MatchSpec): boolean {
   if (fb.only) return !fb.only.some((v) => fa.test(v));
   // Any number in both ranges passes both (as String(n): Number() reads "Infinity" too).
   if (fa.range && fb.range) return Math.max(fa.range[0], fb.range[0]) > Math.min(fa.range[1], fb.range[1]);
+  return false;
+}
+
+/** Every label value that passes `narrow` passes `wide`. */
+export function implies(narrow: MatchSpec, wide: MatchSpec): boolean {
+  if (narrow.type === wide.type && narrow.value === wide.value) return true;
+  const fn = factsOf(narrow);
+  const fw = factsOf(wide);
+  if (fn.only) return fn.only.every((v) => fw.test(v));
+  if (fw.except) return !fw.except.some((v) => fn.test(v));
+  if (fn.range && fw.range) return fw.range[0] <= fn.range[0] && fn.range[1] <= fw.range[1];
   return false;
 }
 
@@ -53,6 +64,8 @@ interface Facts {
   readonly test: ValueTest;
   /** The only values the test passes, when they are few: EXACT's, IN's items, EXISTS false's absence. */
   readonly only?: ReadonlyArray<string | undefined>;
+  /** The only values it fails, when they are few: NOT_EQUALS's, NOT_IN's items, EXISTS's absence. */
+  readonly except?: ReadonlyArray<string | undefined>;
   /** RANGE's inclusive bounds. */
   readonly range?: readonly [number, number];
 }
@@ -76,10 +89,14 @@ function shape(spec: MatchSpec): Omit<Facts, 'test'> {
       return { only: [value] };
     case 'IN':
       return { only: [...parseList(value)] };
+    case 'NOT_EQUALS':
+      return { except: [value] };
+    case 'NOT_IN':
+      return { except: [...parseList(value)] };
     case 'RANGE':
       return { range: parseRange(value) };
     case 'EXISTS':
-      return spec.value === 'false' ? { only: [undefined] } : {};
+      return spec.value === 'false' ? { only: [undefined] } : { except: [undefined] };
     default:
       return {};
   }

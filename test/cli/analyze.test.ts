@@ -144,6 +144,44 @@ describe('metaroute analyze', () => {
     expect(analyzeRules(rules, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
   });
 
+  it('finds rules shadowed by an earlier source whose tests are wider: a RANGE holding the later RANGE or value, EXISTS for any test of a present value, fewer arguments', () => {
+    const rules = `rules:
+  - name: adults
+    service: shop
+    sources:
+      - arguments: [{ type: query, key: age, match: { type: RANGE, value: "18~" } }]
+      - { service: gateway, arguments: [{ type: header, key: x-beta, match: { type: EXISTS } }] }
+    destinations: [{ name: gray, labels: { version: gray } }]
+  - name: seniors
+    service: shop
+    sources:
+      - arguments:
+          - { type: query, key: age, match: { type: RANGE, value: "65~120" } }
+          - { type: header, key: x-role, match: { value: staff } }
+    destinations: [{ name: stable, labels: { version: stable } }]
+  - name: forty-or-beta
+    service: shop
+    sources:
+      - arguments: [{ type: query, key: age, match: { value: "40" } }]
+      - { service: gateway, arguments: [{ type: header, key: X-Beta, match: { type: RANGE, value: "1~2" } }] }
+    destinations: [{ name: stable, labels: { version: stable } }]
+  - name: teens
+    service: shop
+    sources: [{ arguments: [{ type: query, key: age, match: { type: RANGE, value: "13~19" } }] }]
+    destinations: [{ name: stable, labels: { version: stable } }]
+  - name: beta-from-anyone
+    service: shop
+    sources: [{ arguments: [{ type: header, key: x-beta, match: { value: "1" } }] }]
+    destinations: [{ name: stable, labels: { version: stable } }]
+`;
+    const result = analyzeRules(rules, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.findings.map((f) => `${f.line}: ${f.code} ${f.path}: ${f.message}`)).toEqual([
+      '8: shadowed rules[1]: rule seniors never applies: rule adults (rules[0]) comes first and matches every request it would',
+      '15: shadowed rules[2]: rule forty-or-beta never applies: rule adults (rules[0]) comes first and matches every request it would',
+    ]);
+  });
+
   it('finds nothing in rules that fit the registry, and returns validation errors for an invalid document', () => {
     const clean = 'rules:\n  - name: staff\n    service: shop\n    sources: [{ arguments: [{ type: header, key: x-role, match: { type: EXACT, value: staff } }] }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n';
     expect(analyzeRules(clean, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });

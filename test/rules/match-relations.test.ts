@@ -1,6 +1,6 @@
 import type { MatchType } from '../../src/model/rule';
 import { testOf } from '../../src/rules/matchers';
-import { contradicts, describeMatch } from '../../src/rules/match-relations';
+import { contradicts, describeMatch, implies } from '../../src/rules/match-relations';
 import type { MatchSpec } from '../../src/rules/schema';
 
 const spec = (type: MatchType, value?: string): MatchSpec => (value === undefined ? { type } : { type, value });
@@ -34,6 +34,20 @@ describe('match relations', () => {
     expect(found).toBeGreaterThan(50);
   });
 
+  it('says one test implies another only when every value passing the first passes the second', () => {
+    const wrong: string[] = [];
+    let found = 0;
+    for (const narrow of SPECS) {
+      for (const wide of SPECS) {
+        if (!implies(narrow, wide)) continue;
+        found++;
+        for (const v of VALUES) if (testOf(narrow)(v) && !testOf(wide)(v)) wrong.push(`${name(narrow)} => ${name(wide)}: ${JSON.stringify(v)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(found).toBeGreaterThan(50);
+  });
+
   it('decides what routing decides for awkward numbers and bounds', () => {
     expect(contradicts(spec('RANGE', '0~10'), spec('RANGE', '10~20'))).toBe(false); // both inclusive: 10
     expect(contradicts(spec('RANGE', '0~9.5'), spec('RANGE', '10~20'))).toBe(true);
@@ -43,6 +57,10 @@ describe('match relations', () => {
     expect(contradicts(spec('RANGE', '10~10'), spec('NOT_EQUALS', '10'))).toBe(false); // '10.0'
     expect(contradicts(spec('NOT_EQUALS', '10'), spec('EXISTS', 'false'))).toBe(false); // absent
     expect(contradicts(spec('EXISTS'), spec('EXISTS', 'false'))).toBe(true);
+    expect(implies(spec('RANGE', '10~20'), spec('RANGE', '5~'))).toBe(true);
+    expect(implies(spec('RANGE', '5~'), spec('RANGE', '10~20'))).toBe(false);
+    expect(implies(spec('EXACT', '0x10'), spec('RANGE', '10~20'))).toBe(true);
+    expect(implies(spec('EXISTS', 'false'), spec('NOT_IN', 'a,b'))).toBe(true);
   });
 
   it('describes each test as the sentence after "must"', () => {
