@@ -5,7 +5,7 @@ import { encodeDeltaResource } from './codec';
 import { runInSlices, runToEnd, type Steps } from '../model/slices';
 import { giveBack } from './spare-buffers';
 import type { ResourceType } from './types';
-import { WildcardBody } from './wildcard-body';
+import { bodyOf, WildcardBody, type BodyPart } from './wildcard-body';
 
 /**
  * After a build, the next build of the same resource rests: REST_PER_BUSY times as long as a
@@ -221,6 +221,14 @@ function setReady(table: TypeTable, name: string, resource: CachedResource): voi
   if (replaced && replaced !== resource && replaced !== table.entries.get(name)) replaced.retire();
 }
 
+/** Every resource of a type, and the wildcard body carrying them (see WildcardBody). */
+export interface Everything {
+  readonly resources: readonly CachedResource[];
+  readonly body: Chunks;
+  /** The body by bucket: a stream records as sent only the resources of parts that changed since its last such body (see bodyChanges). */
+  readonly parts: readonly BodyPart[];
+}
+
 interface TypeTable {
   /** The current version of each resource, ready or not. */
   readonly entries: Map<string, CachedResource>;
@@ -235,7 +243,7 @@ interface TypeTable {
   /** Every resource as a SotW `resources` field, for wildcard streams: kept up to date once first asked for. */
   wildcard?: WildcardBody;
   /** What `everything` gave for `version`. */
-  everything?: { readonly version: number; readonly resources: readonly CachedResource[]; readonly body: Chunks };
+  everything?: Everything & { readonly version: number };
 }
 
 /**
@@ -381,10 +389,13 @@ export class ResourceCache {
    * Every resource of the type and their SotW `resources` field, once per type version:
    * wildcard streams (Envoy's CDS) all get the same body (see WildcardBody).
    */
-  everything(type: ResourceType): { readonly resources: readonly CachedResource[]; readonly body: Chunks } {
+  everything(type: ResourceType): Everything {
     const table = this.table(type);
     table.wildcard ??= new WildcardBody(table.entries.values());
-    if (table.everything?.version !== table.version) table.everything = { version: table.version, resources: [...table.entries.values()], body: table.wildcard.body() };
+    if (table.everything?.version !== table.version) {
+      const parts = table.wildcard.parts();
+      table.everything = { version: table.version, resources: [...table.entries.values()], body: bodyOf(parts), parts };
+    }
     return table.everything;
   }
 

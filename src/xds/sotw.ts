@@ -4,6 +4,8 @@ import type { Steps } from '../model/slices';
 import { encodeSotwResponse, sotwResourcesField } from './codec';
 import { decodeSotwRequestReusing, type KnownNames } from './request-names';
 import { changedSince, XdsStream, type Diff, type TypeState } from './stream';
+import type { ResourceType } from './types';
+import { bodyChanges, type BodyPart } from './wildcard-body';
 
 /**
  * State-of-the-world xDS (StreamAggregatedResources, StreamClusters, StreamEndpoints).
@@ -21,6 +23,8 @@ export class SotwStream extends XdsStream {
 
   /** The names each type's last request gave (see decodeSotwRequestReusing), by type URL. */
   private readonly lastNames = new Map<string, KnownNames>();
+  /** The wildcard body each type's last response carried, by part (see bodyChanges); none after a response by name. */
+  private readonly lastBodies = new Map<ResourceType, readonly BodyPart[]>();
 
   protected handle(bytes: Buffer): void {
     const { request, names: known, reused } = decodeSotwRequestReusing(bytes, this.lastNames.values());
@@ -79,19 +83,31 @@ export class SotwStream extends XdsStream {
       return;
     }
     if (upserts.length === 0 && removed.length === 0 && state.responded) return;
-    const { resources, body, shared } = this.responseResources(state, upserts);
+    const { resources, body, parts } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
-    this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, encodeSotwResponse(version, state.type.url, nonce, body), shared ? { referenced: [], updated: upserts } : {});
+    const response = encodeSotwResponse(version, state.type.url, nonce, body);
+    if (!parts) {
+      this.lastBodies.delete(state.type);
+      this.commit(state, { nonce, version, resources, removed, changedSince: changedSince(state, upserts) }, response);
+      return;
+    }
+    // The shared body is what goes out, and it may be newer than the diff: a pass under way puts
+    // changes in the cache before it pushes them. It records what it carries, which the diff's
+    // upserts (a widened subscription's, whose parts may be unchanged) complete.
+    const { updated, gone } = bodyChanges(this.lastBodies.get(state.type), parts);
+    this.lastBodies.set(state.type, parts);
+    const removes = gone.length > 0 ? [...new Set([...removed, ...gone])] : removed;
+    this.commit(state, { nonce, version, resources, removed: removes, changedSince: changedSince(state, upserts) }, response, { referenced: [], updated: [...upserts, ...updated] });
   }
 
   /**
    * CDS / LDS carry every subscribed resource that exists; EDS / RDS only what changed. The body
-   * references the resources' bytes, but for wildcard streams: `shared`, a copy (see WildcardBody).
+   * references the resources' bytes, but for wildcard streams: a copy shared by all, by `parts` (see WildcardBody).
    */
-  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Chunks; shared: boolean } {
+  private responseResources(state: TypeState, upserts: CachedResource[]): { resources: readonly CachedResource[]; body: Chunks; parts?: readonly BodyPart[] } {
     const cache = this.ctx.cache;
-    if (state.type.fullState && state.servesAll()) return { ...cache.everything(state.type), shared: true };
+    if (state.type.fullState && state.servesAll()) return cache.everything(state.type);
     let resources = upserts;
     if (state.type.fullState) {
       resources = [];
@@ -100,6 +116,6 @@ export class SotwStream extends XdsStream {
         if (entry) resources.push(entry);
       }
     }
-    return { resources, body: sotwResourcesField(resources.map((r) => r.any)), shared: false };
+    return { resources, body: sotwResourcesField(resources.map((r) => r.any)) };
   }
 }

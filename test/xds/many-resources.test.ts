@@ -1,8 +1,9 @@
 import { CachedResource, ResourceCache, type BuildFailure } from '../../src/xds/cache';
+import * as resources from '../../src/xds/resources';
 import { assignmentSteps, encodeAssignment } from '../../src/xds/resources';
 import type { Steps } from '../../src/model/slices';
 import { EDS } from '../../src/xds/types';
-import { TYPE, XdsTestClient, eventually, instance, names, startXds, type Dump, type Harness, type Response } from './helpers';
+import { TYPE, XdsTestClient, destination, eventually, instance, names, rule, ruleSnapshot, startXds, type Dump, type Harness, type Response } from './helpers';
 
 /** One registration batch over thousands of services, each its own cluster (docs/PERFORMANCE.md, "One call over many services"). */
 describe('changes over thousands of services', () => {
@@ -130,6 +131,54 @@ describe('changes over thousands of services', () => {
       }
     };
     await eventually(() => lookedUp.every(recycled), 10_000, 'every version looked up to be given back');
+  }, 60_000);
+
+  it('a wildcard CDS response sent while a pass is under way records the clusters it carried: a changed one gets its CLA again, and a change back is sent', async () => {
+    // Both rule sets give every cluster the selector keys a and b (its CLA stays the same bytes), in other selectors.
+    const split = ruleSnapshot([rule('outbound', 'caller', [destination({ a: '1' }), destination({ b: '1' })])]);
+    const joined = ruleSnapshot([rule('outbound', 'caller', [destination({ a: '1', b: '1' })])]);
+    h = await startXds({ rules: split });
+    const services = Array.from({ length: 2000 }, (_, i) => `svc-${i}`);
+    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1', metadata: { a: '1', b: '1' } }));
+    h.xds.rebuildNow();
+    client = new XdsTestClient(h.port, 'sotw', 'ads');
+    const c = client;
+    const cluster = (response: Response, name: string): Buffer | undefined => response.resources.find((r) => r.name === name)?.bytes;
+    c.send({ type_url: TYPE.CDS, resource_names: [] });
+    const first = await c.next(10_000);
+    c.send({ type_url: TYPE.EDS, resource_names: ['svc-0.default'] });
+    c.ack(await c.next(), ['svc-0.default']);
+
+    // A new cluster waits for the answer to `first`; that answer reaches the server once the pass over every cluster has begun.
+    h.registry.upsert(instance('late', 8000));
+    h.xds.rebuildNow();
+    const build = resources.buildCluster;
+    let answered = false;
+    jest.spyOn(resources, 'buildCluster').mockImplementation((name, policy) => {
+      if (!answered) c.ack(first, []);
+      answered = true;
+      return build(name, policy);
+    });
+    h.setRules(joined);
+    const mid = await c.next(10_000);
+    jest.restoreAllMocks();
+    expect(mid.type_url).toBe(TYPE.CDS);
+    expect(cluster(mid, 'late.default')).toBeDefined();
+    expect(cluster(mid, 'svc-0.default')).not.toEqual(cluster(first, 'svc-0.default')); // the pass's first cluster changed
+    expect(cluster(mid, 'svc-1999.default')).toEqual(cluster(first, 'svc-1999.default')); // its last not yet
+
+    // Envoy re-warms svc-0 and answers `mid` only once it has svc-0's CLA: it is resent.
+    const resent = await c.next(3000);
+    expect([resent.type_url, names(resent)]).toEqual([TYPE.EDS, ['svc-0.default']]);
+    c.ack(resent, ['svc-0.default']);
+
+    // Before Envoy answers `mid`, the pass ends and the rules go back: svc-0 is again what `first` carried, which Envoy no longer holds.
+    h.setRules(split);
+    h.xds.rebuildNow();
+    c.ack(mid, []);
+    const back = await c.next(3000);
+    expect(back.type_url).toBe(TYPE.CDS);
+    expect(cluster(back, 'svc-0.default')).toEqual(cluster(first, 'svc-0.default'));
   }, 60_000);
 });
 

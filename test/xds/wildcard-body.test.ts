@@ -3,7 +3,7 @@ import { CachedResource, ResourceCache } from '../../src/xds/cache';
 import { CDS } from '../../src/xds/types';
 import { runToEnd } from '../../src/model/slices';
 import * as codec from '../../src/xds/codec';
-import { WildcardBody } from '../../src/xds/wildcard-body';
+import { bodyChanges, bodyOf, WildcardBody } from '../../src/xds/wildcard-body';
 
 const resource = (name: string, text = name): CachedResource => new CachedResource(name, Buffer.from(text));
 
@@ -21,21 +21,21 @@ function held(body: readonly Uint8Array[]): string[] {
 describe('WildcardBody, the resources field every wildcard stream shares', () => {
   it('holds every current resource once: added, replaced and removed ones as they are now', () => {
     const body = new WildcardBody(['a', 'b', 'c'].map((name) => resource(name)));
-    expect(held(body.body())).toEqual(['a', 'b', 'c']);
+    expect(held(bodyOf(body.parts()))).toEqual(['a', 'b', 'c']);
     body.set('b', resource('b', 'b2'));
     body.set('d', resource('d'));
     body.set('a', undefined);
     body.set('gone', undefined); // never held: nothing changes
-    expect(held(body.body())).toEqual(['b2', 'c', 'd']);
+    expect(held(bodyOf(body.parts()))).toEqual(['b2', 'c', 'd']);
   });
 
   it('re-encodes only the bucket of a changed resource', () => {
     const body = new WildcardBody(Array.from({ length: 1000 }, (_, i) => resource(`svc${i}.default`)));
-    body.body();
+    bodyOf(body.parts());
     const encodings = jest.spyOn(codec, 'encodeSotwResources');
     try {
       body.set('svc7.default', resource('svc7.default', 'changed'));
-      const after = held(body.body());
+      const after = held(bodyOf(body.parts()));
       expect(encodings).toHaveBeenCalledTimes(1);
       expect(encodings.mock.calls[0]![0].length).toBeLessThan(100); // one bucket's resources, not 1,000
       expect(after).toHaveLength(1000);
@@ -55,11 +55,32 @@ describe('WildcardBody, the resources field every wildcard stream shares', () =>
       expect(steps).toBe(64);
       expect(encodings).toHaveBeenCalledTimes(64);
       expect(body.staleBuckets()).toBe(0);
-      expect(held(body.body())).toHaveLength(1000);
+      expect(held(bodyOf(body.parts()))).toHaveLength(1000);
       expect(encodings).toHaveBeenCalledTimes(64); // nothing more at the response
     } finally {
       encodings.mockRestore();
     }
+  });
+});
+
+describe('bodyChanges, what a wildcard response records as sent', () => {
+  it('is every resource of the first body, then the new versions in parts that changed, and the names a changed part dropped', () => {
+    const body = new WildcardBody(Array.from({ length: 1000 }, (_, i) => resource(`svc${i}.default`)));
+    const first = body.parts();
+    expect(bodyChanges(undefined, first).updated).toHaveLength(1000);
+    expect(bodyChanges(first, body.parts())).toEqual({ updated: [], gone: [] }); // nothing changed: the same parts
+
+    const changed = resource('svc7.default', 'changed');
+    const back = resource('svc9.default');
+    body.set('svc7.default', changed);
+    body.set('svc8.default', undefined);
+    body.set('svc9.default', undefined);
+    body.set('svc9.default', back); // removed and added again: after the others in its bucket
+    body.set('new.default', resource('new.default'));
+    const { updated, gone } = bodyChanges(first, body.parts());
+    expect(updated.map((r) => r.name).sort()).toEqual(['new.default', 'svc7.default', 'svc9.default']);
+    expect(updated).toContain(changed);
+    expect(gone.sort()).toEqual(['svc8.default', 'svc9.default']);
   });
 });
 
