@@ -90,15 +90,29 @@ export function bodyChanges(before: readonly BodyPart[] | undefined, after: read
     if (old === part.resources) return;
     // Both lists are their bucket's Map in insertion order: names kept stay in order, ahead of
     // those added since (one removed and added again among them), so one walk pairs them.
+    const goneBefore = gone.length;
     let at = 0;
     for (const resource of part.resources) {
       while (at < old.length && old[at]!.name !== resource.name) gone.push(old[at++]!.name);
-      if (at < old.length && old[at++] === resource) continue; // the same version as before
+      if (at < old.length && sameVersion(old[at++]!, resource)) continue;
       updated.push(resource);
     }
     while (at < old.length) gone.push(old[at++]!.name);
+    if (gone.length > goneBefore) keepOnlyAbsent(gone, goneBefore, part.resources);
   });
   return { updated, gone };
+}
+
+function sameVersion(before: CachedResource, after: CachedResource): boolean {
+  return before === after || before.version === after.version;
+}
+
+/** Drops from `gone[from...]` the names `resources` holds: one removed and added again was walked past as gone. */
+function keepOnlyAbsent(gone: string[], from: number, resources: readonly CachedResource[]): void {
+  const present = new Set(resources.map((r) => r.name));
+  let kept = from;
+  for (let i = from; i < gone.length; i++) if (!present.has(gone[i]!)) gone[kept++] = gone[i]!;
+  gone.length = kept;
 }
 
 function encode(bucket: Bucket): BodyPart {
