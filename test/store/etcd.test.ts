@@ -29,9 +29,20 @@ describeWithEtcd('etcd store against a real etcd', () => {
   beforeEach(() => {
     prefix = `/test-${++prefixCount}/`;
   });
+  // Proxies and etcds a test started, closed whatever its outcome (one left open keeps jest
+  // from exiting), last first and before the stores behind them.
+  const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     await Promise.all(open.splice(0).map((s) => s.close()));
   });
+
+  /** A proxy to etcd that the test can cut, closed after it. */
+  async function proxyToEtcd(): Promise<CuttableProxy> {
+    const started = await CuttableProxy.start(etcd.endpoint(0));
+    cleanups.push(() => started.close());
+    return started;
+  }
 
   async function store(endpoint = etcd.endpoint(0), logs: string[] = [], leaseSeconds = 2): Promise<EtcdStore> {
     const config: EtcdStoreConfig = { kind: 'etcd', endpoints: [endpoint], prefix, tls: undefined, auth: undefined, leaseSeconds };
@@ -287,17 +298,14 @@ describeWithEtcd('etcd store against a real etcd', () => {
 
   test('putAll on an etcd that takes fewer operations per transaction than 128 writes every put in smaller ones', async () => {
     const small = await EtcdCluster.start(1, undefined, ['--max-txn-ops', '50']);
+    cleanups.push(() => small.close());
     const s = await store(small.endpoint(0));
-    try {
-      const puts = Array.from({ length: 300 }, (_, i) => ({ key: `few/${String(i).padStart(3, '0')}`, value: `v${i}`, held: i % 2 === 1 }));
-      await s.putAll(puts);
-      expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => p.value));
-      await s.putAll(puts.map((p) => ({ ...p, value: `${p.value}!` }))); // now at the size it learned
-      expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => `${p.value}!`));
-    } finally {
-      await s.close(); // before its etcd goes
-      await small.close();
-    }
+    cleanups.push(() => s.close()); // before its etcd goes
+    const puts = Array.from({ length: 300 }, (_, i) => ({ key: `few/${String(i).padStart(3, '0')}`, value: `v${i}`, held: i % 2 === 1 }));
+    await s.putAll(puts);
+    expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => p.value));
+    await s.putAll(puts.map((p) => ({ ...p, value: `${p.value}!` }))); // now at the size it learned
+    expect((await s.list('few/')).entries.map((e) => e.value)).toEqual(puts.map((p) => `${p.value}!`));
   });
 
   test('held keys: another replica\'s put takes one over; closing a store deletes what it held at once; one cut off past its lease\'s TTL loses it, and a put on a lease etcd forgot gets a new one', async () => {
@@ -366,7 +374,7 @@ describeWithEtcd('etcd store against a real etcd', () => {
   });
 
   test('cut off from etcd: keeps listing its last snapshot, writes fail with StoreUnavailableError, then its watch resumes where it stopped', async () => {
-    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const proxy = await proxyToEtcd();
     const logs: string[] = [];
     const cut = await store(proxy.endpoint, logs);
     const events = record(cut);
@@ -390,11 +398,10 @@ describeWithEtcd('etcd store against a real etcd', () => {
     // The watch resumed after the last revision it had applied: every change once, none again.
     expect(events.map((e) => e.key)).toEqual(['k/1', 'k/3', 'k/4']);
     expect(logs.some((m) => m.includes('resynchronised'))).toBe(false); // resumed, not relisted
-    await proxy.close();
   });
 
   test('a hung etcd (connections open, nothing answered): a write answers StoreUnavailableError once its budget is spent, not after every retry', async () => {
-    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const proxy = await proxyToEtcd();
     const hung = await store(proxy.endpoint);
     await hung.put('k/1', 'before');
     proxy.hang();
@@ -404,14 +411,13 @@ describeWithEtcd('etcd store against a real etcd', () => {
     await expect(hung.put('k/2', 'lost')).rejects.toThrow(/did not take the write, it may or may not be stored \(etcd did not answer in time; read it back\); try again: .*DEADLINE_EXCEEDED/i);
     expect(Date.now() - sent).toBeLessThan(6000); // two attempts of 2 s, not eight
     expect((await hung.list('k/')).entries).toEqual([{ key: 'k/1', value: 'before' }]);
-    await proxy.close();
   }, 15_000);
 
   test('an outage shorter than the retry window: a write issued during it is acknowledged when etcd is back, not refused', async () => {
     // Every attempt fails at once while cut, so the host's circuit breaker opens after three
     // (0.7 s in); the write must keep retrying through the open breaker, as through a leader
     // election, instead of answering 503 then (it did, at 0.7 s).
-    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const proxy = await proxyToEtcd();
     const cut = await store(proxy.endpoint);
     proxy.cut();
     const write = cut.put('k/during', 'v').then((revision) => ({ revision }), (error: Error) => ({ error: error.message }));
@@ -419,12 +425,11 @@ describeWithEtcd('etcd store against a real etcd', () => {
     proxy.restore();
     expect(await write).toEqual({ revision: expect.any(Number) });
     expect((await cut.list('k/')).entries).toEqual([{ key: 'k/during', value: 'v' }]);
-    await proxy.close();
   }, 15_000);
 
   /** A store reaching etcd through a proxy that can cut it off, one writing directly, and the events the first is handed. */
   async function storeBehindProxy() {
-    const proxy = await CuttableProxy.start(etcd.endpoint(0));
+    const proxy = await proxyToEtcd();
     const logs: string[] = [];
     const behind = await store(proxy.endpoint, logs);
     return { proxy, logs, behind, writer: await store(), events: record(behind) };
@@ -462,7 +467,6 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(events.slice(3).map((e) => `${e.type} ${e.key} ${e.value ?? ''}`).sort()).toEqual(['delete k/goes ', 'put k/changes v2', 'put k/new v1']);
     await writer.put('k/later', 'v1'); // and the new watch follows on
     await until(() => events.length === 7, 'the new watch to deliver');
-    await proxy.close();
   });
 
   test('past the split of the mirror into shards, a relist after a compaction keeps, changes, adds and deletes the right keys, each once', async () => {
@@ -478,7 +482,6 @@ describeWithEtcd('etcd store against a real etcd', () => {
     expect(listed.size).toBe(many - 3 + 1);
     expect([listed.get('k/7'), listed.get('k/new'), listed.get('k/0'), listed.get('k/1234'), listed.get('k/4999'), listed.get('k/4998')]).toEqual(['v2', 'v1', undefined, undefined, undefined, 'v1']);
     expect(events.slice(many).map((e) => `${e.type} ${e.key} ${e.value ?? ''}`).sort()).toEqual(['delete k/0 ', 'delete k/1234 ', 'delete k/4999 ', 'put k/7 v2', 'put k/new v1']);
-    await proxy.close();
   }, 60_000);
 
   describe('a prefix is a path segment', () => {
@@ -672,6 +675,7 @@ describeWithEtcd('etcd store over mutual TLS with a password', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metaroute-etcd-tls-'));
       const certs = makeCertificates(dir);
       const etcd = await EtcdCluster.start(1, { ca: certs.ca, ...certs.server });
+      let store: EtcdStore | undefined; // closed before its etcd whatever the outcome: its lease renewals would go on for good
       try {
         const credentials = { rootCertificate: fs.readFileSync(certs.ca), certChain: fs.readFileSync(certs.client.cert), privateKey: fs.readFileSync(certs.client.key) };
         const admin = new Etcd3({ hosts: etcd.endpoints, credentials });
@@ -686,7 +690,7 @@ describeWithEtcd('etcd store over mutual TLS with a password', () => {
         admin.close();
 
         const config: EtcdStoreConfig = { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/tls/', tls: { ca: certs.ca, ...certs.client }, auth: { username: 'metaroute', password: 's3cret' }, leaseSeconds: 5 };
-        const store = await EtcdStore.open(config, silentLogger);
+        store = await EtcdStore.open(config, silentLogger);
         await store.put('k', 'v', { held: true });
         expect((await store.list('')).entries).toEqual([{ key: 'k', value: 'v' }]);
         expect(store.leases.holder('k')).toBe('this replica');
@@ -696,6 +700,7 @@ describeWithEtcd('etcd store over mutual TLS with a password', () => {
         await expect(EtcdStore.open({ ...config, tls: { ca: certs.ca, cert: undefined, key: undefined } }, silentLogger)).rejects.toThrow('did not answer the first list');
         await expect(EtcdStore.open({ ...config, prefix: '/other/' }, silentLogger)).rejects.toThrow(/permission denied/i);
       } finally {
+        await store?.close();
         await etcd.close();
         fs.rmSync(dir, { recursive: true, force: true });
       }
