@@ -52,7 +52,12 @@ export class EtcdCluster {
       members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(root, `m${i}`), process: undefined });
     }
     const cluster = new EtcdCluster(members, root, tls, flags);
-    await Promise.all(members.map((_, i) => cluster.restart(i)));
+    try {
+      await Promise.all(members.map((_, i) => cluster.restart(i)));
+    } catch (error) {
+      await cluster.close(); // nobody else holds it: a member left running would keep jest from exiting
+      throw error;
+    }
     return cluster;
   }
 
