@@ -58,7 +58,9 @@ describeWithEtcd('faults against real etcd', () => {
     cleanups.push(() => etcd.close());
     const replica = await MetarouteProcess.start({ store: { kind: 'etcd', endpoints: etcd.endpoints, prefix: '/kill9/' } });
     cleanups.push(() => fs.rmSync(replica.dir, { recursive: true, force: true }));
+    cleanups.push(() => replica.stop()); // when the test failed before its kill
     const load = writeLoad(() => replica.admin, 1, 8);
+    cleanups.push(() => load.stop());
     await until(() => load.acked.length >= 300, 'the replica to acknowledge 300 writes', 20_000);
     replica.signal('SIGKILL');
     await replica.exited();
@@ -130,6 +132,7 @@ describeWithEtcd('faults against real etcd', () => {
       const { a, b, eds, routed } = await twoReplicas('/member-kill/');
       const pushesBefore = eds.pushes.length;
       const load = writeLoad(() => a.admin, 1);
+      cleanups.push(() => load.stop());
       await until(() => load.acked.length >= 50, 'writes before the kill');
       const leader = await leaderIndex();
       await etcd.kill(leader);
