@@ -83,8 +83,11 @@ describe('router configs at start', () => {
   it('a stored (pushed) config that differs from the configuration file is used, and the start says so', async () => {
     const file = { routers: [{ name: 'nearby', module: undefined, config: { enabled: false } }] };
     const first = await startApp(file);
-    expect((await api(first.admin, 'PUT', '/v1/routers/nearby/config', { enabled: true })).status).toBe(200);
-    await first.app.stop();
+    try {
+      expect((await api(first.admin, 'PUT', '/v1/routers/nearby/config', { enabled: true })).status).toBe(200);
+    } finally {
+      await first.app.stop();
+    }
     const again = await startApp({ ...file, dataDir: first.dataDir });
     try {
       const records = again.logs.map((l) => JSON.parse(l) as Record<string, unknown>);

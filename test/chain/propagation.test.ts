@@ -183,20 +183,23 @@ test('at the edge a forged identity header is refused with 403, while a verified
 
 test('strip mode removes spoofed headers and routes as if they were absent', async () => {
   const stripEnv = await startApp({ extProc: { ...DEFAULTS.extProc, edge: { protectedHeaders: ['x-user-tier'], protectedPrefixes: [], clientHeaders: [], onSpoofed: 'strip' } } });
-  await api(stripEnv.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { pool: 'vip' } });
-  await api(stripEnv.admin, 'PUT', '/v1/rules', `rules:
+  const client = new ExtProcClient(stripEnv.extProc);
+  try {
+    await api(stripEnv.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port: 1, metadata: { pool: 'vip' } });
+    await api(stripEnv.admin, 'PUT', '/v1/rules', `rules:
   - name: tier-header
     service: shop
     sources: [{ arguments: [{ type: header, key: x-user-tier, match: { type: EXACT, value: vip } }] }]
     destinations: [{ name: vip, labels: { pool: vip } }]
 `);
-  await until(() => stripEnv.app.engine.current.rules.inbound.size === 1 && stripEnv.app.engine.current.registry.services.size === 1, 'setup');
-  const client = new ExtProcClient(stripEnv.extProc);
-  const answer = await client.request(request({ ':authority': 'shop', 'x-user-tier': 'vip' }));
-  expect(answer.request_headers.response.header_mutation.remove_headers).toEqual(['x-user-tier']);
-  expect(lbLabels(answer)).toBeUndefined();
-  client.close();
-  await stripEnv.app.stop();
+    await until(() => stripEnv.app.engine.current.rules.inbound.size === 1 && stripEnv.app.engine.current.registry.services.size === 1, 'setup');
+    const answer = await client.request(request({ ':authority': 'shop', 'x-user-tier': 'vip' }));
+    expect(answer.request_headers.response.header_mutation.remove_headers).toEqual(['x-user-tier']);
+    expect(lbLabels(answer)).toBeUndefined();
+  } finally {
+    client.close();
+    await stripEnv.app.stop();
+  }
 });
 
 test('a malformed metadata_context, decoded only because a claim rule asks, fails that stream and nothing else', async () => {

@@ -35,8 +35,11 @@ test("a stored config the router's module now refuses is skipped at start for th
   const before = path.join(dir, 'version-pin-before.js');
   fs.writeFileSync(before, fs.readFileSync(path.join(__dirname, 'fixtures/version-pin-router.js'), 'utf8').replace("!/^[a-z0-9-]+$/.test(next)", 'false'));
   const first = await startApp({ routers: [{ name: undefined, module: before, config: {} }] });
-  expect((await api(first.admin, 'PUT', '/v1/routers/version-pin/config', { header: 'X-Pin' })).status).toBe(200);
-  await first.app.stop();
+  try {
+    expect((await api(first.admin, 'PUT', '/v1/routers/version-pin/config', { header: 'X-Pin' })).status).toBe(200);
+  } finally {
+    await first.app.stop();
+  }
   const after = path.join(__dirname, 'fixtures/version-pin-router.js');
   const again = await startApp({ routers: [{ name: undefined, module: after, config: { header: 'x-pin' } }], dataDir: first.dataDir });
   try {
