@@ -67,6 +67,7 @@ export class SotwStream extends XdsStream {
       if (state.names.has(name)) continue;
       state.names.add(name);
       state.reconsider(name);
+      if (type.fullState && !state.servesAll() && !state.sent.has(name)) state.namedSinceResponse = true;
     }
   }
 
@@ -82,7 +83,8 @@ export class SotwStream extends XdsStream {
       for (const name of removed) state.sent.delete(name);
       return;
     }
-    if (upserts.length === 0 && removed.length === 0 && state.responded) return;
+    if (upserts.length === 0 && removed.length === 0 && state.responded && !state.namedSinceResponse) return;
+    state.namedSinceResponse = false;
     const { resources, body, parts } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);

@@ -64,6 +64,12 @@ export class TypeState {
   dirty = true;
   /** Names were subscribed or unsubscribed since the last response (see `reconsider`). */
   resubscribed = false;
+  /**
+   * SotW CDS / LDS by name: names it was not sent were added since the last response, which is then due even if
+   * nothing it carries changed: a full-state response without a name tells the client it does
+   * not exist, sooner than its initial fetch timeout would (15 s for a gRPC client).
+   */
+  namedSinceResponse = false;
   /** A response's diff over many names is under way in slices (`XdsStream.respond`): the next waits for it. */
   computing = false;
   responded = false;
@@ -105,6 +111,9 @@ export class TypeState {
    */
   reconsider(name: string): void {
     this.pending.add(name);
+    // A client forgets what it no longer subscribes to: subscribed again (before a diff looked at
+    // it, e.g. while a response was unanswered), it must be sent again.
+    if (!this.interested(name)) this.sent.delete(name);
     this.resubscribed = true;
     this.wantedSince ||= performance.now();
   }

@@ -189,6 +189,35 @@ describe('SotW ADS', () => {
     expect(names(r3)).toEqual(['cart.default']);
   });
 
+  it('resends a resource unsubscribed and subscribed again while a response was unanswered: the client dropped it', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default', 'cart.default'] });
+    await c.ackUntil(['cart.default', 'shop.default'], ['shop.default', 'cart.default']);
+    h.registry.upsert(instance('shop', 9003));
+    const r2 = await c.next();
+    expect(names(r2)).toEqual(['shop.default']);
+
+    // Sent before r2 arrived (stale: they name the response before): cart's cluster went, then came back.
+    const before = { type_url: TYPE.EDS, version_info: '', response_nonce: 'stale' };
+    c.send({ ...before, resource_names: ['shop.default'] });
+    c.send({ ...before, resource_names: ['shop.default', 'cart.default'] });
+    await c.none(200);
+    c.ack(r2, ['shop.default', 'cart.default']);
+    expect(names(await c.next())).toEqual(['cart.default']);
+  });
+
+  it('answers a CDS request by name that adds a cluster that does not exist: the response without it says so', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: ['shop.default'] });
+    const first = await c.next();
+    expect(names(first)).toEqual(['shop.default']);
+    c.ack(first, ['shop.default', 'nope.default']);
+    const second = await c.next();
+    expect(names(second)).toEqual(['shop.default']);
+    c.ack(second, ['shop.default', 'nope.default']);
+    await c.none(200); // answered once, not again with each ACK
+  });
+
   it('sends one response per type at a time: changes meanwhile go out together, at their newest, once the last is ACKed', async () => {
     const c = client();
     c.send({ type_url: TYPE.EDS, resource_names: ['shop.default', 'cart.default'] });

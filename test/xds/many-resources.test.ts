@@ -14,6 +14,20 @@ describe('changes over thousands of services', () => {
     await h.close();
   });
 
+  /**
+   * A server with 3,000 services of one instance each, every assignment built before (by the
+   * config dump), so a diff finds them ready and none goes through a build.
+   */
+  async function builtServices(): Promise<{ services: string[]; clusters: string[] }> {
+    h = await startXds();
+    const services = Array.from({ length: 3000 }, (_, i) => `svc-${i}`);
+    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' }));
+    h.xds.rebuildNow();
+    const clusters = services.map((s) => `${s}.default`);
+    for (const cluster of clusters) await h.xds.resource('endpoints', cluster);
+    return { services, clusters };
+  }
+
   it('a debounced pass over 3,000 new services runs in slices; rebuildNow finishes one under way and pushes its changes', async () => {
     h = await startXds({ debounceMs: 1 });
     client = new XdsTestClient(h.port, 'sotw', 'ads');
@@ -47,13 +61,7 @@ describe('changes over thousands of services', () => {
   }, 60_000);
 
   it('a response over 3,000 names is computed in slices; a change arriving meanwhile goes out in the next response, not lost', async () => {
-    h = await startXds();
-    const services = Array.from({ length: 3000 }, (_, i) => `svc-${i}`);
-    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' }));
-    h.xds.rebuildNow();
-    const clusters = services.map((s) => `${s}.default`);
-    // Every assignment built before (by the config dump): the diff finds them ready, none goes through a build.
-    for (const cluster of clusters) await h.xds.resource('endpoints', cluster);
+    const { clusters } = await builtServices();
     client = new XdsTestClient(h.port, 'sotw', 'ads');
     client.send({ type_url: TYPE.EDS, resource_names: clusters });
     const computing = (): boolean => (h.xds.configDump() as Dump).streams[0]?.types.eds?.computing_response === true;
@@ -74,12 +82,7 @@ describe('changes over thousands of services', () => {
   }, 60_000);
 
   it('a response over 3,000 names whose diff fails lets go of every resource it held, and the next response carries the resends it took', async () => {
-    h = await startXds();
-    const services = Array.from({ length: 3000 }, (_, i) => `svc-${i}`);
-    for (const service of services) h.registry.upsert(instance(service, 8000, { id: `${service}-0`, host: '10.0.0.1' }));
-    h.xds.rebuildNow();
-    const clusters = services.map((s) => `${s}.default`);
-    for (const cluster of clusters) await h.xds.resource('endpoints', cluster);
+    const { services, clusters } = await builtServices();
     client = new XdsTestClient(h.port, 'delta', 'ads');
     const c = client;
     const ack = (response: Response): void => c.send({ type_url: response.type_url, response_nonce: response.nonce });
