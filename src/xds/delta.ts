@@ -26,6 +26,7 @@ export class DeltaStream extends XdsStream {
       if (type.fullState && request.resource_names_subscribe.length === 0) state.wildcard = true;
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.sent.set(name, version);
     }
+    const servedAll = state.servesAll();
     for (const name of request.resource_names_subscribe) {
       if (name === '*' && type.fullState) {
         state.wildcard = true;
@@ -45,6 +46,7 @@ export class DeltaStream extends XdsStream {
         state.reconsider(name);
       }
     }
+    if (servedAll && !state.servesAll()) state.forgetWildcardOnly();
 
     const nonce = request.response_nonce;
     if (nonce !== '') {

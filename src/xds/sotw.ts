@@ -53,6 +53,7 @@ export class SotwStream extends XdsStream {
     else if (requested.length > 0) state.legacyWildcard = false; // names without `*` end it (xDS protocol: a later empty list is then nothing)
     const wildcard = state.legacyWildcard || (type.fullState && requested.includes('*'));
     const names = type.fullState ? requested.filter((n) => n !== '*') : requested;
+    const servedAll = state.servesAll();
     if (wildcard !== state.wildcard) {
       state.wildcard = wildcard;
       state.want();
@@ -69,6 +70,7 @@ export class SotwStream extends XdsStream {
       state.reconsider(name);
       if (type.fullState && !state.servesAll() && !state.sent.has(name)) state.namedSinceResponse = true;
     }
+    if (servedAll && !state.servesAll()) state.forgetWildcardOnly();
   }
 
   /** A wildcard CDS / LDS response's shared body, when many of its buckets changed (see WildcardBody). */

@@ -118,6 +118,15 @@ export class TypeState {
     this.wantedSince ||= performance.now();
   }
 
+  /**
+   * The wildcard that served every resource ended: the client forgets what it held by it alone,
+   * as after `reconsider`, so a wildcard subscribed again before a diff looked at those names
+   * resends them. Call once the request's names are in `names`.
+   */
+  forgetWildcardOnly(): void {
+    for (const name of this.sent.keys()) if (!this.names.has(name)) this.sent.delete(name);
+  }
+
   servesAll(): boolean {
     return this.wildcard && this.type.wildcardServesAll;
   }

@@ -182,6 +182,20 @@ describe('Delta ADS', () => {
     await eventually(() => (h.xds.configDump() as Dump).streams[0].types.eds.nack === null, 2000, 'NACK cleared');
   });
 
+  it('resends what only the wildcard served when "*" is unsubscribed and subscribed again while a response was unanswered', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names_subscribe: ['*', 'shop.default'] });
+    ack(c, await c.next());
+    h.registry.upsert(instance('later', 9401));
+    const added = await c.next();
+    expect(names(added)).toEqual(['later.default']);
+    c.send({ type_url: TYPE.CDS, resource_names_unsubscribe: ['*'] }); // no nonce: only subscriptions
+    c.send({ type_url: TYPE.CDS, resource_names_subscribe: ['*'] });
+    await c.none(200);
+    ack(c, added);
+    expect(names(await c.next())).toEqual(['cart.default', 'later.default']); // shop stayed subscribed by name
+  });
+
   it('leaves an explicit wildcard when "*" is unsubscribed, keeping named resources', async () => {
     const c = client();
     c.send({ type_url: TYPE.CDS, resource_names_subscribe: ['*', 'shop.default'] });

@@ -206,6 +206,23 @@ describe('SotW ADS', () => {
     expect(names(await c.next())).toEqual(['cart.default']);
   });
 
+  it('resends what only the wildcard served when the wildcard ends and comes back while a response was unanswered: the client dropped it', async () => {
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: ['*'] });
+    c.ack(await c.next(), ['*']);
+    h.registry.upsert(instance('later', 9401));
+    const r2 = await c.next();
+    expect(names(r2)).toEqual(['cart.default', 'later.default', 'shop.default']);
+
+    // Sent before r2 arrived (stale: they name the response before): the wildcard ended, then came back.
+    const before = { type_url: TYPE.CDS, version_info: '', response_nonce: 'stale' };
+    c.send({ ...before, resource_names: ['shop.default'] });
+    c.send({ ...before, resource_names: ['*'] });
+    await c.none(200);
+    c.ack(r2, ['*']);
+    expect(names(await c.next())).toEqual(['cart.default', 'later.default', 'shop.default']);
+  });
+
   it('answers a CDS request by name that adds a cluster that does not exist: the response without it says so', async () => {
     const c = client();
     c.send({ type_url: TYPE.CDS, resource_names: ['shop.default'] });
