@@ -60,7 +60,7 @@ export class TypeState {
   pending = new Set<string>();
   /** Names to send on the next flush even if the client holds the current version. */
   resend = new Set<string>();
-  /** Re-check every candidate (the subscription changed). */
+  /** Re-check every candidate (a new state, or its wildcard changed: see `want`; names that come or go are `reconsider`ed alone). */
   dirty = true;
   /** Names were subscribed or unsubscribed since the last response (see `reconsider`). */
   resubscribed = false;
