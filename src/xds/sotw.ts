@@ -78,15 +78,18 @@ export class SotwStream extends XdsStream {
     return state.type.fullState && state.servesAll() ? this.ctx.cache.wildcardRefresh(state.type) : undefined;
   }
 
-  protected send(state: TypeState, { upserts, removed }: Diff): void {
+  protected send(state: TypeState, { upserts, removed: foundGone }: Diff): void {
     if (!state.type.fullState && upserts.length === 0) {
       // An EDS / RDS response without resources tells a SotW client nothing (a client without
       // watches of the type would not even answer it): the removed names are only forgotten.
-      for (const name of removed) state.sent.delete(name);
+      for (const name of foundGone) state.sent.delete(name);
       return;
     }
-    if (upserts.length === 0 && removed.length === 0 && state.responded && !state.namedSinceResponse) return;
+    if (upserts.length === 0 && foundGone.length === 0 && state.responded && !state.namedSinceResponse) return;
     state.namedSinceResponse = false;
+    // One the diff found gone may be back by now (a diff in slices): this response carries it, so it
+    // stays recorded as sent, and commit sees its change (a changed Cluster needs its CLA again).
+    const removed = foundGone.filter((name) => this.ctx.cache.get(state.type, name) === undefined);
     const { resources, body, parts } = this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);

@@ -1,7 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { envoyRoot } from '../../src/protos/root';
 import * as codec from '../../src/xds/codec';
+import { ResourceCache } from '../../src/xds/cache';
 import * as resources from '../../src/xds/resources';
+import { CDS } from '../../src/xds/types';
 import { TYPE, XdsTestClient, destination, eventually, instance, names, rule, ruleSnapshot, startXds, type Dump, type Harness } from './helpers';
 
 let h: Harness;
@@ -327,6 +329,40 @@ describe('SotW ADS', () => {
     c.ack(cluster, []);
     const again = await c.next(); // the changed cluster re-warms in Envoy and needs its CLA
     expect([again.type_url, names(again)]).toEqual([TYPE.EDS, ['shop.default']]);
+  });
+
+  it('sends a CLA again after a cluster change whose diff found the cluster gone, back and changed by the send', async () => {
+    // Selectors over env and version, then one over both: the Cluster changes, its CLA (endpoint
+    // metadata of the same keys) does not, so only the cluster change can send the CLA again.
+    h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray' }), destination({ version: 'v1' }, { name: 'v1' })])]));
+    h.xds.rebuildNow(); // in place before the client subscribes, not pushed during the test
+    const c = client();
+    c.send({ type_url: TYPE.CDS, resource_names: [] });
+    c.ack(await c.next(), []);
+    c.send({ type_url: TYPE.EDS, resource_names: ['shop.default'] });
+    c.ack(await c.next(), ['shop.default']);
+    // The race of a diff in slices, made certain: its look at shop's Cluster finds none (removed
+    // meanwhile), and by the send the Cluster is back, changed.
+    const get = ResourceCache.prototype.get;
+    let hide = true;
+    const lookups = jest.spyOn(ResourceCache.prototype, 'get').mockImplementation(function (this: ResourceCache, type, name) {
+      if (hide && type === CDS && name === 'shop.default' && new Error().stack!.includes('diffHolding')) {
+        hide = false;
+        return undefined;
+      }
+      return get.call(this, type, name);
+    });
+    try {
+      h.setRules(ruleSnapshot([rule('inbound', 'shop', [destination({ env: 'gray', version: 'v1' })])]));
+      const cluster = await c.next();
+      expect([cluster.type_url, hide]).toEqual([TYPE.CDS, false]);
+      expect(names(cluster)).toContain('shop.default');
+      c.ack(cluster, []);
+      const again = await c.next(); // the changed cluster re-warms in Envoy and needs its CLA
+      expect([again.type_url, names(again)]).toEqual([TYPE.EDS, ['shop.default']]);
+    } finally {
+      lookups.mockRestore();
+    }
   });
 
   it('ends a legacy wildcard (a first CDS request without names) once a request names resources without "*"', async () => {
