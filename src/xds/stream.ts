@@ -98,7 +98,7 @@ export class TypeState {
     return this.names.has(name) || this.servesAll();
   }
 
-  /** The subscription changed (wildcard or not): re-check every candidate, and time convergence from now. */
+  /** The wildcard changed (or the state is new): re-check every candidate, and time convergence from now. */
   want(): void {
     this.dirty = true;
     this.wantedSince ||= performance.now();
