@@ -1,4 +1,4 @@
-/** Jest runs the TypeScript sources directly through ts-jest. */
+/** Jest runs the TypeScript sources directly through ts-jest, transpiled only: test/architecture/typecheck.test.ts checks the types once per run. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
@@ -6,7 +6,7 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json' }],
     // jose ships ESM only; Node loads it through require(esm), Jest's module system needs it as CommonJS.
-    '/node_modules/jose/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' } }],
+    '/node_modules/jose/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', isolatedModules: true } }],
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   testTimeout: 30000,
