@@ -68,7 +68,10 @@ export class SotwStream extends XdsStream {
       if (state.names.has(name)) continue;
       state.names.add(name);
       state.reconsider(name);
-      if (type.fullState && !state.servesAll() && !state.sent.has(name)) state.namedSinceResponse = true;
+      // Newly requested names are sent again even if sent unasked (by a wildcard now ended):
+      // the xDS protocol's "How the client specifies what resources to return".
+      if (state.sent.has(name)) state.resend.add(name);
+      else if (type.fullState && !state.servesAll()) state.namedSinceResponse = true;
     }
     if (servedAll && !state.servesAll()) state.forgetWildcardOnly();
   }

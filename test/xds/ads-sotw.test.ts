@@ -370,7 +370,12 @@ describe('SotW ADS', () => {
     c.send({ type_url: TYPE.CDS, resource_names: [] });
     const all = await c.next();
     expect(names(all)).toEqual(['cart.default', 'shop.default']);
-    c.ack(all, ['shop.default']); // narrowing needs no answer: the client drops cart itself
+    c.ack(all, ['shop.default']);
+    // Newly requested by name, shop is sent again though the wildcard sent it unasked (the xDS
+    // protocol: "the server must resend any newly requested resources").
+    const named = await c.next();
+    expect(names(named)).toEqual(['shop.default']);
+    c.ack(named, ['shop.default']);
     await c.none(200);
     h.registry.upsert(instance('later', 9401));
     await c.none(200); // not subscribed: no wildcard any more
