@@ -26,6 +26,11 @@ const endpointAnswers = new WeakMap<readonly string[], Map<number, Answers>>();
 const MAX_ENDPOINTS_SENT = 8;
 /** Answers of longer lists are encoded per request: caching one per first endpoint would keep one per instance. */
 const MAX_CACHED_LIST = 64;
+/**
+ * Rules (or metadata routes) cached per decision: more are encoded per request, so a custom
+ * router naming a rule per request (ROUTERS.md asks for a fixed name) cannot grow the cache.
+ */
+const MAX_CACHED_NAMES = 16;
 
 /**
  * The ProcessingResponse for a request_headers message. Decisions repeat far more often
@@ -87,11 +92,12 @@ interface Answers {
   byRoute: Map<string, Map<string, Buffer>> | undefined;
 }
 
-function byRuleOf(answers: Answers, metadataRoute: string): Map<string, Buffer> {
+/** The answers by rule under `metadataRoute`; undefined when MAX_CACHED_NAMES routes are cached and it is not one of them. */
+function byRuleOf(answers: Answers, metadataRoute: string): Map<string, Buffer> | undefined {
   if (!metadataRoute) return answers.byRule;
   answers.byRoute ??= new Map();
   let byRule = answers.byRoute.get(metadataRoute);
-  if (!byRule) answers.byRoute.set(metadataRoute, (byRule = new Map()));
+  if (!byRule && answers.byRoute.size < MAX_CACHED_NAMES) answers.byRoute.set(metadataRoute, (byRule = new Map()));
   return byRule;
 }
 
@@ -100,8 +106,10 @@ function cached<K>(cache: { get(key: K): Answers | undefined; set(key: K, answer
   let answers = cache.get(key);
   if (!answers) cache.set(key, (answers = { byRule: new Map(), byRoute: undefined }));
   const byRule = byRuleOf(answers, metadataRoute);
-  let answer = byRule.get(rule);
-  if (!answer) byRule.set(rule, (answer = headersAnswer(NONE, NONE, metadata(), false)));
+  let answer = byRule?.get(rule);
+  if (answer) return answer;
+  answer = headersAnswer(NONE, NONE, metadata(), false);
+  if (byRule && byRule.size < MAX_CACHED_NAMES) byRule.set(rule, answer);
   return answer;
 }
 

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import { BoundedLabel } from '../metrics/bounded-label';
 import type { DecisionSplit } from '../metrics/decision-split';
 import type { MetricsRegistry } from '../metrics/metrics';
 import { responsePropagation } from '../context/propagation';
@@ -36,6 +37,9 @@ export interface MetadataRefusal {
   readonly peer: string;
 }
 
+/** Distinct `rule` label values of metaroute_decisions_total (1,000 rules were the largest set benchmarked). */
+const MAX_RULE_LABELS = 10_000;
+
 /**
  * envoy.service.ext_proc.v3.ExternalProcessor: one stream per HTTP request. Request
  * headers are guarded, propagated and routed; response headers carry backward
@@ -44,6 +48,8 @@ export interface MetadataRefusal {
  */
 export class ExtProcService {
   private readonly decisions;
+  /** Rule names a decision is counted under: beyond this many, a custom router naming rules per request counts as `(other)`. */
+  private readonly ruleLabel = new BoundedLabel(MAX_RULE_LABELS, '(other)');
   private readonly latency;
   private readonly unknownService;
   private readonly streamErrors;
@@ -135,7 +141,7 @@ export class ExtProcService {
     const answer = routerError === undefined ? encodeDecision(outcome.decision, mutation, outcome.rule, outcome.metadataRoute) : encodeUnrouted(mutation, routerError);
     if (!service) this.unknownService.inc();
     else this.split?.record(service.key, outcome.decision);
-    this.decisions.inc([service?.cluster ?? '', outcome.rule, outcome.decision.kind]);
+    this.decisions.inc([service?.cluster ?? '', this.ruleLabel.of(outcome.rule), outcome.decision.kind]);
     this.latency.observe((performance.now() - started) / 1000);
     return answer;
   }

@@ -31,4 +31,23 @@ describe('answers naming what decided', () => {
     // 20,000 (route, rule) pairs: a table of them kept at least 100 bytes each.
     expect(kept).toBeLessThan((snapshots * routes * 100) / 4);
   });
+
+  it('keep a bounded number per live decision when a router names a rule or route per request, each answer still naming its own', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const decision: Decision = { kind: 'subset', labels: { user: 'a' } }; // alive throughout, as a rule destination's is
+    const requests = 20_000;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < requests; i++) {
+      const [rule, route] = i % 2 === 0 ? [`user-${i}`, ''] : ['staff', `ns/service-${i}`];
+      const answer = decodeAnswer(encodeDecision(decision, undefined, rule, route));
+      if (i % 997 === 0) expect(explanation(answer)).toEqual(route ? { rule, metadataRoute: route } : { rule });
+    }
+    gc();
+    const kept = process.memoryUsage().heapUsed - before;
+    // A cache of every (route, rule) would keep at least 100 bytes per request.
+    expect(kept).toBeLessThan((requests * 100) / 4);
+    expect(decision.kind).toBe('subset');
+  });
 });
