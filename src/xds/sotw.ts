@@ -2,7 +2,7 @@ import type { CachedResource } from './cache';
 import type { Chunks } from './chunks';
 import type { Steps } from '../model/slices';
 import { encodeSotwResponse, sotwResourcesField } from './codec';
-import { decodeSotwRequestReusing, type KnownNames } from './request-names';
+import { decodeSotwRequestInSteps, NAMES_PER_STEP, type KnownNames } from './request-names';
 import { changedSince, XdsStream, type Diff, type TypeState } from './stream';
 import type { ResourceType } from './types';
 import { bodyChanges, type BodyPart } from './wildcard-body';
@@ -21,20 +21,21 @@ import { bodyChanges, type BodyPart } from './wildcard-body';
 export class SotwStream extends XdsStream {
   readonly protocol = 'sotw';
 
-  /** The names each type's last request gave (see decodeSotwRequestReusing), by type URL. */
+  /** The names each type's last request gave (see decodeSotwRequestInSteps), by type URL. */
   private readonly lastNames = new Map<string, KnownNames>();
   /** The wildcard body each type's last response carried, by part (see bodyChanges); none after a response by name. */
   private readonly lastBodies = new Map<ResourceType, readonly BodyPart[]>();
 
-  protected handle(bytes: Buffer): void {
-    const { request, names: known, reused } = decodeSotwRequestReusing(bytes, this.lastNames.values());
+  /** A request naming thousands of resources anew (Envoy's EDS request after new clusters) decodes and subscribes in steps. */
+  protected *handle(bytes: Buffer): Steps<void> {
+    const { request, names: known, reused } = yield* decodeSotwRequestInSteps(bytes, this.lastNames.values());
     this.noteNode(request.node);
     const type = this.resolve(request.type_url);
     if (!type) return;
     const { state, first } = this.stateFor(type);
 
     // The same names as this type's last request: its subscription stands as that one left it.
-    if (!(reused && this.lastNames.get(request.type_url) === known)) this.subscribe(state, first, request.resource_names);
+    if (!(reused && this.lastNames.get(request.type_url) === known)) yield* this.subscribe(state, first, request.resource_names);
     if (known) this.lastNames.set(request.type_url, known);
     else this.lastNames.delete(request.type_url);
 
@@ -47,7 +48,7 @@ export class SotwStream extends XdsStream {
     this.flush();
   }
 
-  private subscribe(state: TypeState, first: boolean, requested: readonly string[]): void {
+  private *subscribe(state: TypeState, first: boolean, requested: readonly string[]): Steps<void> {
     const type = state.type;
     if (first) state.legacyWildcard = type.fullState && requested.length === 0;
     else if (requested.length > 0) state.legacyWildcard = false; // names without `*` end it (xDS protocol: a later empty list is then nothing)
@@ -58,13 +59,20 @@ export class SotwStream extends XdsStream {
       state.wildcard = wildcard;
       state.want();
     }
-    const next = new Set(names);
+    const next = new Set<string>();
+    for (const name of names) {
+      next.add(name);
+      if (next.size % NAMES_PER_STEP === 0) yield;
+    }
+    let looked = 0;
     for (const name of state.names) {
+      if (++looked % NAMES_PER_STEP === 0) yield;
       if (next.has(name)) continue;
       state.names.delete(name);
       state.reconsider(name);
     }
     for (const name of next) {
+      if (++looked % NAMES_PER_STEP === 0) yield;
       if (state.names.has(name)) continue;
       state.names.add(name);
       state.reconsider(name);

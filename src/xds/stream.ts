@@ -223,6 +223,8 @@ export abstract class XdsStream {
   /** Responses sent: also the nonce counter. */
   private responses = 0;
   private closed = false;
+  /** Set while a request is handled in slices: the requests that arrived meanwhile, to handle after it. */
+  private waiting: Buffer[] | undefined;
   /** Set while a type rests after an answer with changes waiting (see `flush`), to fire at `restTimerAt`. */
   private restTimer: NodeJS.Timeout | undefined;
   private restTimerAt = Infinity;
@@ -244,8 +246,12 @@ export abstract class XdsStream {
 
   abstract readonly protocol: 'sotw' | 'delta';
 
-  /** Decodes and handles one request; throws on a malformed message. */
-  protected abstract handle(bytes: Buffer): void;
+  /**
+   * Decodes and handles one request; throws on a malformed message. Steps, if it returns them,
+   * that yield go on in slices (a request naming thousands of resources anew), later requests
+   * and responses waiting for them.
+   */
+  protected abstract handle(bytes: Buffer): Steps<void> | void;
 
   /** Sends the response of one type that `diff` asks for, if the client lacks anything. */
   protected abstract send(state: TypeState, diff: Diff): void;
@@ -313,6 +319,7 @@ export abstract class XdsStream {
    * (`resendAssignments`). A resting type holds only updates of what the client has.
    */
   protected flush(): void {
+    if (this.waiting) return; // a request is handled in slices: its end flushes
     const now = performance.now();
     for (const type of PUSH_ORDER) {
       if (this.closed) return;
@@ -576,14 +583,46 @@ export abstract class XdsStream {
 
   private receive(bytes: Buffer): void {
     if (this.closed) return;
+    if (this.waiting) this.waiting.push(bytes);
+    else this.handleOne(bytes);
+  }
+
+  /** Handles a request at once, or starts its steps in slices if they yield (true; `waiting` is set until they end). */
+  private handleOne(bytes: Buffer): boolean {
     try {
-      this.handle(bytes);
+      const steps = this.handle(bytes);
+      if (!steps || steps.next().done) return false;
+      this.waiting = [];
+      resultInSlices(steps).then(
+        () => this.handledInSlices(),
+        (err: Error) => this.refuse(err),
+      );
+      return true;
     } catch (err) {
-      // A malformed request ends this stream only.
-      this.ctx.log.warn({ event: 'xds.request.bad', stream: this.id, node: this.nodeId(), error: (err as Error).message }, 'xds: bad request; ending the stream');
-      this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${(err as Error).message}` });
-      this.cleanup();
+      this.refuse(err as Error);
+      return false;
     }
+  }
+
+  /** A request handled in slices is done: handle the requests that waited, in order, then respond. */
+  private handledInSlices(): void {
+    const waiting = this.waiting ?? [];
+    this.waiting = undefined;
+    while (waiting.length > 0 && !this.closed) {
+      if (this.handleOne(waiting.shift()!)) {
+        this.waiting!.push(...waiting); // that one goes on in slices: the rest wait behind it
+        return;
+      }
+    }
+    if (!this.closed) this.flush();
+  }
+
+  /** A malformed request ends this stream only. */
+  private refuse(err: Error): void {
+    if (this.closed) return;
+    this.ctx.log.warn({ event: 'xds.request.bad', stream: this.id, node: this.nodeId(), error: err.message }, 'xds: bad request; ending the stream');
+    this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${err.message}` });
+    this.cleanup();
   }
 
   /** The client half-closed: finish our side too. */

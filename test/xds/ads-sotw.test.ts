@@ -365,6 +365,18 @@ describe('SotW ADS', () => {
     }
   });
 
+  it('subscribes a request naming thousands of names anew in slices, handling the requests after it in order', async () => {
+    const c = client();
+    const many = [...Array.from({ length: 60_000 }, (_, i) => `absent-${i}.default`), 'shop.default'];
+    c.send({ type_url: TYPE.EDS, resource_names: many });
+    c.send({ type_url: TYPE.EDS, resource_names: ['cart.default'] }); // arrives while the first is handled
+    const subscriptions = (): unknown => (h.xds.configDump() as Dump).streams[0].types.eds.subscriptions;
+    const first = await c.next();
+    // The second was handled right after the first, before any response went out: not lost, nor
+    // undone by the first's steps that went on after it arrived.
+    expect([subscriptions(), names(first)]).toEqual([['cart.default'], ['cart.default']]);
+  });
+
   it('ends a legacy wildcard (a first CDS request without names) once a request names resources without "*"', async () => {
     const c = client();
     c.send({ type_url: TYPE.CDS, resource_names: [] });

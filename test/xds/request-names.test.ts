@@ -1,14 +1,24 @@
 import * as protobuf from 'protobufjs';
 import { envoyRoot } from '../../src/protos/root';
 import { decodeSotwRequest } from '../../src/xds/codec';
-import { decodeSotwRequestReusing, type KnownNames } from '../../src/xds/request-names';
+import { runToEnd, type Steps } from '../../src/model/slices';
+import { decodeSotwRequestInSteps, NAMES_PER_STEP, type KnownNames } from '../../src/xds/request-names';
 import { TYPE } from './helpers';
 
 const DiscoveryRequest = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
 const encode = (request: object): Buffer => Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(request)).finish());
 const clusters = Array.from({ length: 3000 }, (_, i) => `svc-${i}.default`);
 
-describe('decodeSotwRequestReusing', () => {
+const decodeSotwRequestReusing = (bytes: Buffer, known: Iterable<KnownNames>) => runToEnd(decodeSotwRequestInSteps(bytes, known));
+
+/** How many times `steps` yielded before its end. */
+function yields(steps: Steps<unknown>): number {
+  let count = 0;
+  while (!steps.next().done) count++;
+  return count;
+}
+
+describe('decodeSotwRequestInSteps', () => {
   it('decodes as protobufjs does, and takes the names of an earlier request with the same name bytes instead of decoding them again', () => {
     const first = encode({ version_info: '1', resource_names: clusters, type_url: TYPE.EDS, response_nonce: 'a' });
     const decoded = decodeSotwRequestReusing(first, []);
@@ -42,6 +52,16 @@ describe('decodeSotwRequestReusing', () => {
     expect(split.names).toBeUndefined();
     expect(split.request.resource_names).toEqual(clusters);
     expect(split.request.type_url).toBe(TYPE.EDS);
+  });
+
+  it('decodes new names NAMES_PER_STEP a step; names it knows, and small requests, in one', () => {
+    const many = Array.from({ length: NAMES_PER_STEP * 3 + 1 }, (_, i) => `svc-${i}.default`);
+    const bytes = encode({ resource_names: many, type_url: TYPE.EDS });
+    expect(yields(decodeSotwRequestInSteps(bytes, []))).toBe(3);
+    const known = [decodeSotwRequestReusing(bytes, []).names!];
+    expect(known[0]!.names).toEqual(many);
+    expect(yields(decodeSotwRequestInSteps(bytes, known))).toBe(0);
+    expect(yields(decodeSotwRequestInSteps(encode({ resource_names: clusters.slice(0, NAMES_PER_STEP - 1), type_url: TYPE.EDS }), []))).toBe(0);
   });
 
   it('a request without names (a wildcard CDS) has none to know', () => {
