@@ -1,9 +1,6 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { api, startApp, until } from '../support/app';
 import { sharedCli } from '../support/transpile';
 

@@ -1,5 +1,5 @@
 import { api } from '../support/app';
-import { ENVOY, waitFor } from '../support/envoy';
+import { ENVOY } from '../support/envoy';
 import { describeWith } from '../support/requires';
 import { Gateway, type GatewayRequest } from './gateway-harness';
 

@@ -1,7 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { api, until } from '../support/app';

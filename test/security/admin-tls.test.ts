@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULTS } from '../../src/config/config';
 import { startApp, until } from '../support/app';
 import { makeTestPki, OPENSSL, rotatingFiles, type TestPki } from '../support/certificates';
 import { describeWith } from '../support/requires';

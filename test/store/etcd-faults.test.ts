@@ -136,6 +136,7 @@ describeWithEtcd('faults against real etcd', () => {
       await until(() => load.acked.length >= 50, 'writes before the kill');
       const leader = await leaderIndex();
       await etcd.kill(leader);
+      cleanups.push(() => etcd.restart(leader)); // the later tests need the whole cluster, also when this one failed
       const ackedAtKill = load.acked.length;
       const answers: unknown[] = [];
       const started = Date.now();
@@ -160,6 +161,7 @@ describeWithEtcd('faults against real etcd', () => {
       const { a, b, eds, routed } = await twoReplicas('/all-down/');
       const pushesBefore = eds.pushes.length;
       await Promise.all([0, 1, 2].map((i) => etcd.kill(i)));
+      cleanups.push(() => Promise.all([0, 1, 2].map((i) => etcd.restart(i))));
       const downAt = Date.now();
       const answers: unknown[] = [];
       let refused = 0;

@@ -140,9 +140,10 @@ describeWithEtcd('etcd replaced or restored under running replicas', () => {
   }, 60_000);
 
   test('two replicas: instances registered after etcd was replaced are served by both, the old ones are gone', async () => {
-    const replicas = [await startReplica(etcd.endpoints, PREFIX), await startReplica(etcd.endpoints, PREFIX)];
-    for (const r of replicas) cleanups.push(() => r.app.stop());
-    const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const a = await startReplica(etcd.endpoints, PREFIX);
+    cleanups.push(() => a.app.stop()); // before the second starts: stopped also if that fails
+    const b = await startReplica(etcd.endpoints, PREFIX);
+    cleanups.push(() => b.app.stop());
     const ports = (r: typeof a) => r.app.registry.snapshot().services.get('default/shop')?.instances.map((i) => i.port).sort((x, y) => x - y) ?? [];
     for (const port of [1, 2]) expect((await api(a.admin, 'POST', '/v1/instances', { service: 'shop', host: '10.0.0.1', port, ephemeral: false })).status).toBe(200);
     await until(() => ports(b).length === 2, 'B to serve the first two');

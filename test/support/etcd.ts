@@ -69,9 +69,10 @@ export class EtcdCluster {
     return this.endpoints[i]!;
   }
 
-  /** Starts member i (again, on its data directory) and waits until it reports healthy. */
+  /** Starts member i (again, on its data directory) and waits until it reports healthy; nothing if it runs. */
   async restart(i: number): Promise<void> {
     const m = this.members[i]!;
+    if (m.process && m.process.exitCode === null && m.process.signalCode === null) return;
     const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
     m.process = spawn(ETCD.path!, [
       '--name', m.name,
