@@ -23,9 +23,6 @@ const REST_PER_BUSY = 3;
 const BYTES_PER_REST_MS = 8 * 1024;
 const MAX_SIZE_REST_MS = 1000;
 
-/** Changed buckets of a wildcard body re-encoded in the turn of a response; past this, in slices before it (see wildcardRefresh). */
-const SYNC_BUCKETS = 4;
-
 /** Bytes of the 8 MiB a 100,000-endpoint assignment takes hashed per step (about a millisecond). */
 const HASH_STEP_BYTES = 512 * 1024;
 
@@ -399,13 +396,18 @@ export class ResourceCache {
     return table.everything;
   }
 
-  /**
-   * Steps that bring the wildcard body of `type` up to date before `everything` reads it, when
-   * more than a few of its buckets changed; undefined when `everything` is cheap now.
-   */
-  wildcardRefresh(type: ResourceType): Steps<void> | undefined {
-    const wildcard = this.tables.get(type)?.wildcard;
-    return wildcard && wildcard.staleBuckets() > SYNC_BUCKETS ? wildcard.refreshSteps() : undefined;
+  /** Buckets of the wildcard body of `type` whose part is not in `before` (a stream's last body): what a response to that stream re-encodes and walks. */
+  wildcardChangedSince(type: ResourceType, before: readonly BodyPart[] | undefined): number {
+    const table = this.table(type);
+    table.wildcard ??= new WildcardBody(table.entries.values());
+    return table.wildcard.changedSince(before);
+  }
+
+  /** Steps that re-encode the changed buckets of the wildcard body of `type`, one a step, before `everything` reads it. */
+  wildcardRefreshSteps(type: ResourceType): Steps<void> {
+    const table = this.table(type);
+    table.wildcard ??= new WildcardBody(table.entries.values());
+    return table.wildcard.refreshSteps();
   }
 
   version(type: ResourceType): string {

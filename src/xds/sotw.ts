@@ -1,11 +1,11 @@
-import type { CachedResource } from './cache';
+import type { CachedResource, Everything } from './cache';
 import type { Chunks } from './chunks';
-import type { Steps } from '../model/slices';
+import { runToEnd, type Steps } from '../model/slices';
 import { encodeSotwResponse, sotwResourcesField } from './codec';
 import { decodeSotwRequestInSteps, NAMES_PER_STEP, type KnownNames } from './request-names';
 import { changedSince, XdsStream, type Diff, type TypeState } from './stream';
 import type { ResourceType } from './types';
-import { bodyChanges, type BodyPart } from './wildcard-body';
+import { bodyChangesSteps, SYNC_BUCKETS, type BodyChanges, type BodyPart } from './wildcard-body';
 
 /**
  * State-of-the-world xDS (StreamAggregatedResources, StreamClusters, StreamEndpoints).
@@ -23,8 +23,10 @@ export class SotwStream extends XdsStream {
 
   /** The names each type's last request gave (see decodeSotwRequestInSteps), by type URL. */
   private readonly lastNames = new Map<string, KnownNames>();
-  /** The wildcard body each type's last response carried, by part (see bodyChanges); none after a response by name. */
+  /** The wildcard body each type's last response carried, by part (see bodyChangesSteps); none after a response by name. */
   private readonly lastBodies = new Map<ResourceType, readonly BodyPart[]>();
+  /** A wildcard body made in slices before its response (see bodySteps), with what it changes for this stream, by type. */
+  private readonly preparedBodies = new Map<ResourceType, { readonly everything: Everything; readonly changes: BodyChanges }>();
 
   /** A request naming thousands of resources anew (Envoy's EDS request after new clusters) decodes and subscribes in steps. */
   protected *handle(bytes: Buffer): Steps<void> {
@@ -84,9 +86,23 @@ export class SotwStream extends XdsStream {
     if (servedAll && !state.servesAll()) state.forgetWildcardOnly();
   }
 
-  /** A wildcard CDS / LDS response's shared body, when many of its buckets changed (see WildcardBody). */
+  /**
+   * A wildcard CDS / LDS response's shared body and what it changes for this stream, in slices
+   * when more than SYNC_BUCKETS of its buckets are not the ones the stream's last body carried
+   * (see WildcardBody): 2,000 new clusters over 12,000 changed them all.
+   */
   protected override bodySteps(state: TypeState): Steps<void> | undefined {
-    return state.type.fullState && state.servesAll() ? this.ctx.cache.wildcardRefresh(state.type) : undefined;
+    const type = state.type;
+    this.preparedBodies.delete(type); // one a failed diff left
+    if (!(type.fullState && state.servesAll())) return undefined;
+    const before = this.lastBodies.get(type);
+    return this.ctx.cache.wildcardChangedSince(type, before) > SYNC_BUCKETS ? this.prepareBody(type, before) : undefined;
+  }
+
+  private *prepareBody(type: ResourceType, before: readonly BodyPart[] | undefined): Steps<void> {
+    yield* this.ctx.cache.wildcardRefreshSteps(type);
+    const everything = this.ctx.cache.everything(type);
+    this.preparedBodies.set(type, { everything, changes: yield* bodyChangesSteps(before, everything.parts) });
   }
 
   protected send(state: TypeState, { upserts, removed: foundGone }: Diff): void {
@@ -101,7 +117,9 @@ export class SotwStream extends XdsStream {
     // One the diff found gone may be back by now (a diff in slices): this response carries it, so it
     // stays recorded as sent, and commit sees its change (a changed Cluster needs its CLA again).
     const removed = foundGone.filter((name) => this.ctx.cache.get(state.type, name) === undefined);
-    const { resources, body, parts } = this.responseResources(state, upserts);
+    const prepared = this.preparedBodies.get(state.type);
+    this.preparedBodies.delete(state.type);
+    const { resources, body, parts } = prepared?.everything ?? this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);
     const response = encodeSotwResponse(version, state.type.url, nonce, body);
@@ -113,7 +131,7 @@ export class SotwStream extends XdsStream {
     // The shared body is what goes out, and it may be newer than the diff: a pass under way puts
     // changes in the cache before it pushes them. It records what it carries, which the diff's
     // upserts (a widened subscription's, whose parts may be unchanged) complete.
-    const { updated, gone } = bodyChanges(this.lastBodies.get(state.type), parts);
+    const { updated, gone } = prepared?.changes ?? runToEnd(bodyChangesSteps(this.lastBodies.get(state.type), parts));
     this.lastBodies.set(state.type, parts);
     const removes = gone.length > 0 ? [...new Set([...removed, ...gone])] : removed;
     this.commit(state, { nonce, version, resources, removed: removes, changedSince: changedSince(state, upserts) }, response, { referenced: [], updated: [...upserts, ...updated] });

@@ -3,7 +3,9 @@ import { CachedResource, ResourceCache } from '../../src/xds/cache';
 import { CDS } from '../../src/xds/types';
 import { runToEnd } from '../../src/model/slices';
 import * as codec from '../../src/xds/codec';
-import { bodyChanges, bodyOf, WildcardBody } from '../../src/xds/wildcard-body';
+import { bodyChangesSteps, bodyOf, WildcardBody, type BodyPart } from '../../src/xds/wildcard-body';
+
+const bodyChanges = (before: readonly BodyPart[] | undefined, after: readonly BodyPart[]) => runToEnd(bodyChangesSteps(before, after));
 
 const resource = (name: string, text = name): CachedResource => new CachedResource(name, Buffer.from(text));
 
@@ -47,15 +49,16 @@ describe('WildcardBody, the resources field every wildcard stream shares', () =>
 
   it('brings many changed buckets up to date a bucket a step, so the body then encodes nothing', () => {
     const body = new WildcardBody(Array.from({ length: 1000 }, (_, i) => resource(`svc${i}.default`)));
-    expect(body.staleBuckets()).toBe(64);
+    expect(body.changedSince(undefined)).toBe(64);
     const encodings = jest.spyOn(codec, 'encodeSotwResources');
     try {
       let steps = 0;
       for (const step = body.refreshSteps(); !step.next().done; ) steps++;
       expect(steps).toBe(64);
       expect(encodings).toHaveBeenCalledTimes(64);
-      expect(body.staleBuckets()).toBe(0);
-      expect(held(bodyOf(body.parts()))).toHaveLength(1000);
+      const parts = body.parts();
+      expect(body.changedSince(parts)).toBe(0);
+      expect(held(bodyOf(parts))).toHaveLength(1000);
       expect(encodings).toHaveBeenCalledTimes(64); // nothing more at the response
     } finally {
       encodings.mockRestore();
@@ -63,7 +66,7 @@ describe('WildcardBody, the resources field every wildcard stream shares', () =>
   });
 });
 
-describe('bodyChanges, what a wildcard response records as sent', () => {
+describe('bodyChangesSteps, what a wildcard response records as sent', () => {
   it('is every resource of the first body, then the new versions in parts that changed, and the names a changed part dropped', () => {
     const body = new WildcardBody(Array.from({ length: 1000 }, (_, i) => resource(`svc${i}.default`)));
     const first = body.parts();
@@ -90,17 +93,27 @@ describe('bodyChanges, what a wildcard response records as sent', () => {
   });
 });
 
-describe('ResourceCache.wildcardRefresh', () => {
-  it('gives steps only when more than a few buckets of the wildcard body changed', () => {
+describe('the wildcard body a stream was sent, and the buckets changed since', () => {
+  it('counts the buckets whose part a stream was not sent; the changes walk a step per such bucket', () => {
     const cache = new ResourceCache();
     for (let i = 0; i < 1000; i++) cache.put(CDS, `svc${i}.default`, Buffer.from(`v1-${i}`));
-    expect(cache.wildcardRefresh(CDS)).toBeUndefined(); // no wildcard stream has asked for the body yet
-    cache.everything(CDS);
+    expect(cache.wildcardChangedSince(CDS, undefined)).toBe(64); // a stream sent nothing: every bucket
+    const sent = cache.everything(CDS).parts;
+    expect(cache.wildcardChangedSince(CDS, sent)).toBe(0);
     cache.put(CDS, 'svc1.default', Buffer.from('v2'));
-    expect(cache.wildcardRefresh(CDS)).toBeUndefined(); // one bucket: re-encoded in the response's turn
+    expect(cache.wildcardChangedSince(CDS, sent)).toBe(1); // stale: re-encoded in the response's turn
     for (let i = 0; i < 1000; i++) cache.put(CDS, `svc${i}.default`, Buffer.from(`v3-${i}`));
-    runToEnd(cache.wildcardRefresh(CDS)!);
-    expect(held(cache.everything(CDS).body)).toHaveLength(1000);
-    expect(held(cache.everything(CDS).body)).toContain('v3-999');
+    expect(cache.wildcardChangedSince(CDS, sent)).toBe(64);
+    runToEnd(cache.wildcardRefreshSteps(CDS));
+    const now = cache.everything(CDS);
+    expect(held(now.body)).toHaveLength(1000);
+    expect(held(now.body)).toContain('v3-999');
+    expect(cache.wildcardChangedSince(CDS, sent)).toBe(64); // re-encoded, still not what the stream holds
+    expect(cache.wildcardChangedSince(CDS, now.parts)).toBe(0);
+    const steps = bodyChangesSteps(sent, now.parts);
+    let yields = 0;
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) yields++;
+    expect([yields, next.value.updated.length, next.value.gone]).toEqual([64, 1000, []]);
   });
 });
