@@ -117,7 +117,8 @@ export class SotwStream extends XdsStream {
     // One the diff found gone may be back by now (a diff in slices): this response carries it, so it
     // stays recorded as sent, and commit sees its change (a changed Cluster needs its CLA again).
     const removed = foundGone.filter((name) => this.ctx.cache.get(state.type, name) === undefined);
-    const prepared = this.preparedBodies.get(state.type);
+    // Made for a wildcard that a request in the diff's slices may have ended since.
+    const prepared = state.servesAll() ? this.preparedBodies.get(state.type) : undefined;
     this.preparedBodies.delete(state.type);
     const { resources, body, parts } = prepared?.everything ?? this.responseResources(state, upserts);
     const nonce = this.nextNonce();
