@@ -386,6 +386,14 @@ export abstract class XdsStream {
     resultInSlices(steps).then(
       (diff) => {
         state.computing = false;
+        if (this.waiting) {
+          // A request handled in slices has its subscription half changed: sent now, this response
+          // would carry part of it (a full-state one, a name not yet added as gone). Its end
+          // flushes, and this work is looked at again then.
+          for (const resource of diff.upserts) resource.release();
+          putBack(state, work);
+          return;
+        }
         this.sendHeld(state, diff);
         if (!this.closed) this.flush();
       },

@@ -1,0 +1,96 @@
+import { EventEmitter } from 'node:events';
+import * as protobuf from 'protobufjs';
+import { envoyRoot } from '../../src/protos/root';
+import { ResourceCache } from '../../src/xds/cache';
+import { SotwStream } from '../../src/xds/sotw';
+import type { StreamContext, XdsCall } from '../../src/xds/stream';
+import { CDS } from '../../src/xds/types';
+import { TYPE } from './helpers';
+
+const DiscoveryRequest = envoyRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+
+interface Written {
+  readonly nonce: string;
+  readonly names: string[];
+}
+
+/** A SotwStream on a call driven by hand: requests are emitted as 'data', responses read back from `write`. */
+function harness(cache: ResourceCache): { stream: SotwStream; send: (request: object) => void; written: Written[] } {
+  const call = new EventEmitter() as EventEmitter & Record<string, unknown>;
+  const written: Written[] = [];
+  call.getPeer = () => 'test';
+  call.destroyed = false;
+  call.writableEnded = false;
+  call.end = () => undefined;
+  call.write = (chunks: Uint8Array[], done?: () => void) => {
+    // Resources are put as their names' bytes: field 2 of the response holds them as they are.
+    const reader = protobuf.Reader.create(Buffer.concat(chunks));
+    const names: string[] = [];
+    let nonce = '';
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === 2) names.push(Buffer.from(reader.bytes()).toString());
+      else if (tag >>> 3 === 5) nonce = reader.string();
+      else reader.skipType(tag & 7);
+    }
+    written.push({ nonce, names: names.sort() });
+    done?.();
+    return true;
+  };
+  const nothing = (): void => undefined;
+  const log = { warn: nothing, info: nothing, error: nothing, debug: nothing };
+  const ctx = { cache, pushes: { inc: nothing }, nacks: { inc: nothing }, convergence: { observe: nothing }, log, onAnswer: nothing } as unknown as StreamContext;
+  const stream = new SotwStream(1, call as unknown as XdsCall, ctx, undefined, nothing);
+  const send = (request: object): void => {
+    call.emit('data', Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(request)).finish()));
+  };
+  return { stream, send, written };
+}
+
+const turns = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 20_000; i++) {
+    if (check()) return;
+    await turns(1);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('SotW responses and requests handled in slices', () => {
+  it('sends no response from a subscription half changed by a request handled in slices', async () => {
+    const cache = new ResourceCache();
+    const A = Array.from({ length: 20_000 }, (_, i) => `a${i}.default`);
+    const B = Array.from({ length: 20_000 }, (_, i) => `b${i}.default`);
+    for (const name of [...A, ...B]) cache.put(CDS, name, Buffer.from(`${name}`));
+    const { stream, send, written } = harness(cache);
+    // Each slice one step (a clock a millisecond on per reading): sliced jobs take turns step by step.
+    let clock = 0;
+    const now = jest.spyOn(performance, 'now').mockImplementation(() => ++clock);
+    try {
+      send({ type_url: TYPE.CDS, resource_names: A });
+      await until(() => written.length === 1, 'the response to A');
+      expect(written[0]!.names).toHaveLength(A.length);
+      send({ type_url: TYPE.CDS, resource_names: A, response_nonce: written[0]!.nonce, version_info: '1' }); // ACK
+      await turns(5);
+      // Half of A changes: the response's diff over 10,000 names runs in slices...
+      const changed = A.slice(0, 10_000);
+      for (const name of changed) cache.put(CDS, name, Buffer.from(`${name}`.replace('.default', '.default ')));
+      stream.push(new Map([[CDS, new Set(changed)]]));
+      expect(stream.typeState(CDS)!.computing).toBe(true);
+      // ...when the client asks for B instead, a request handled in slices beside it.
+      send({ type_url: TYPE.CDS, resource_names: B, response_nonce: written[0]!.nonce, version_info: '1' });
+      await until(() => written.length >= 2 && !stream.typeState(CDS)!.computing, 'a second response');
+      await turns(50);
+      // Every response carries the whole of a subscription the client asked for, A or B, not a mix.
+      for (const w of written.slice(1)) {
+        const bare = w.names.map((n) => n.trim());
+        expect([bare.length, bare.every((n) => n.startsWith('a')) || bare.every((n) => n.startsWith('b'))]).toEqual([20_000, true]);
+      }
+    } finally {
+      now.mockRestore();
+    }
+  });
+});
