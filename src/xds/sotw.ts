@@ -106,6 +106,11 @@ export class SotwStream extends XdsStream {
   }
 
   protected send(state: TypeState, { upserts, removed: foundGone }: Diff): void {
+    // The body prepared for this response (see bodySteps): let go of it whatever goes out, and carry
+    // it only to a stream still served every resource (a request by name may have ended the wildcard since).
+    const preparedBody = this.preparedBodies.get(state.type);
+    this.preparedBodies.delete(state.type);
+    const prepared = state.type.fullState && state.servesAll() ? preparedBody : undefined;
     if (!state.type.fullState && upserts.length === 0) {
       // An EDS / RDS response without resources tells a SotW client nothing (a client without
       // watches of the type would not even answer it): the removed names are only forgotten.
@@ -117,9 +122,6 @@ export class SotwStream extends XdsStream {
     // One the diff found gone may be back by now (a diff in slices): this response carries it, so it
     // stays recorded as sent, and commit sees its change (a changed Cluster needs its CLA again).
     const removed = foundGone.filter((name) => this.ctx.cache.get(state.type, name) === undefined);
-    // Made for a wildcard that a request in the diff's slices may have ended since.
-    const prepared = state.servesAll() ? this.preparedBodies.get(state.type) : undefined;
-    this.preparedBodies.delete(state.type);
     const { resources, body, parts } = prepared?.everything ?? this.responseResources(state, upserts);
     const nonce = this.nextNonce();
     const version = this.ctx.cache.version(state.type);

@@ -60,6 +60,17 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('SotW responses and requests handled in slices', () => {
+  it('answers a request by name that ended the wildcard while its body was prepared with the named clusters only', async () => {
+    const cache = new ResourceCache();
+    for (let i = 0; i < 100; i++) cache.put(CDS, `c${i}.default`, Buffer.from(`c${i}.default`));
+    const { send, written } = harness(cache);
+    send({ type_url: TYPE.CDS, resource_names: [] }); // legacy wildcard: every bucket new, the body made in slices
+    send({ type_url: TYPE.CDS, resource_names: ['c1.default'] }); // before that response goes out: names end the wildcard
+    await until(() => written.length > 0, 'a response');
+    await turns(20);
+    expect(written.map((w) => w.names)).toEqual([['c1.default']]);
+  });
+
   it('sends no response from a subscription half changed by a request handled in slices', async () => {
     const cache = new ResourceCache();
     const A = Array.from({ length: 20_000 }, (_, i) => `a${i}.default`);
@@ -92,5 +103,23 @@ describe('SotW responses and requests handled in slices', () => {
     } finally {
       now.mockRestore();
     }
+  });
+  it('lets go of a body prepared for a response that then had nothing to send', async () => {
+    const cache = new ResourceCache();
+    for (let i = 0; i < 100; i++) cache.put(CDS, `c${i}.default`, Buffer.from(`c${i}.default`));
+    const { stream, send, written } = harness(cache);
+    send({ type_url: TYPE.CDS, resource_names: [] });
+    await until(() => written.length === 1, 'the wildcard response');
+    send({ type_url: TYPE.CDS, resource_names: [], response_nonce: written[0]!.nonce, version_info: '1' });
+    // Rebuilt with the same bytes: every bucket re-encoded (the body prepared in slices), no version the client lacks.
+    for (let i = 0; i < 100; i++) {
+      cache.putLazy(CDS, `c${i}.default`, function* () {
+        return Buffer.from(`c${i}.default`);
+      });
+    }
+    stream.push(new Map([[CDS, new Set(Array.from({ length: 100 }, (_, i) => `c${i}.default`))]]));
+    await until(() => !stream.typeState(CDS)!.computing, 'the response computed');
+    await turns(20);
+    expect([written.length, (stream as unknown as { preparedBodies: Map<unknown, unknown> }).preparedBodies.size]).toEqual([1, 0]);
   });
 });
