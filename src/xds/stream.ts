@@ -601,10 +601,10 @@ export abstract class XdsStream {
       const steps = this.handle(bytes);
       if (!steps || steps.next().done) return false;
       this.waiting = [];
-      resultInSlices(steps).then(
-        () => this.handledInSlices(),
-        (err: Error) => this.refuse(err),
-      );
+      // What throws after the steps (the requests that waited, the flush) ends the stream as it would at once.
+      resultInSlices(steps)
+        .then(() => this.handledInSlices())
+        .catch((err: Error) => this.refuse(err));
       return true;
     } catch (err) {
       this.refuse(err as Error);

@@ -14,7 +14,11 @@ interface Written {
   readonly names: string[];
 }
 
-/** A SotwStream on a call driven by hand: requests are emitted as 'data', responses read back from `write`. */
+/**
+ * A SotwStream on a call driven by hand: requests are emitted as 'data', responses read back from
+ * `write`. Not over gRPC, so that the order in which two sliced jobs take their turns is the
+ * test's (over a real connection it is the machine's); ads-sotw.test.ts covers real gRPC.
+ */
 function harness(cache: ResourceCache): { stream: SotwStream; send: (request: object) => void; written: Written[] } {
   const call = new EventEmitter() as EventEmitter & Record<string, unknown>;
   const written: Written[] = [];
