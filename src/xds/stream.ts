@@ -402,7 +402,7 @@ export abstract class XdsStream {
         putBack(state, work); // looked at again with the next request or change
         this.ctx.log.error({ event: 'xds.diff.failed', stream: this.id, type: state.type.short, err: error }, 'xds: computing a response failed');
       },
-    );
+    ).catch((error: Error) => this.fail(error)); // sending it failed: this stream ends, the process goes on
   }
 
   /** Work the response's body needs before `send` (a shared body to bring up to date), to run in slices with its diff; none by default. */
@@ -623,6 +623,14 @@ export abstract class XdsStream {
       }
     }
     if (!this.closed) this.flush();
+  }
+
+  /** What failed in this stream's own work ends it alone (logged; the client reconnects). */
+  private fail(err: Error): void {
+    if (this.closed) return;
+    this.ctx.log.error({ event: 'xds.stream.failed', stream: this.id, node: this.nodeId(), err }, 'xds: a response failed; ending the stream');
+    this.call.emit('error', { code: grpc.status.INTERNAL, details: 'the control plane failed to send a response' });
+    this.cleanup();
   }
 
   /** A malformed request ends this stream only. */

@@ -19,7 +19,7 @@ interface Written {
  * `write`. Not over gRPC, so that the order in which two sliced jobs take their turns is the
  * test's (over a real connection it is the machine's); ads-sotw.test.ts covers real gRPC.
  */
-function harness(cache: ResourceCache): { stream: SotwStream; send: (request: object) => void; written: Written[] } {
+function harness(cache: ResourceCache): { stream: SotwStream; send: (request: object) => void; written: Written[]; call: EventEmitter } {
   const call = new EventEmitter() as EventEmitter & Record<string, unknown>;
   const written: Written[] = [];
   call.getPeer = () => 'test';
@@ -48,7 +48,7 @@ function harness(cache: ResourceCache): { stream: SotwStream; send: (request: ob
   const send = (request: object): void => {
     call.emit('data', Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromObject(request)).finish()));
   };
-  return { stream, send, written };
+  return { stream, send, written, call };
 }
 
 const turns = async (n: number): Promise<void> => {
@@ -108,6 +108,29 @@ describe('SotW responses and requests handled in slices', () => {
       now.mockRestore();
     }
   });
+  it('ends the stream alone when a response computed in slices fails to go out', async () => {
+    const cache = new ResourceCache();
+    for (let i = 0; i < 100; i++) cache.put(CDS, `c${i}.default`, Buffer.from(`c${i}.default`));
+    const { send, call, written } = harness(cache);
+    const ended: unknown[] = [];
+    call.on('error', (error: unknown) => ended.push(error));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const sending = jest.spyOn(SotwStream.prototype as unknown as { send(): void }, 'send').mockImplementation(() => {
+      throw new Error('a send that fails');
+    });
+    try {
+      send({ type_url: TYPE.CDS, resource_names: [] }); // every bucket new: the body made in slices
+      await until(() => ended.length > 0, 'the stream to end');
+      await turns(5);
+      expect([ended, unhandled, written]).toEqual([[expect.objectContaining({ code: 13 })], [], []]);
+    } finally {
+      sending.mockRestore();
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('lets go of a body prepared for a response that then had nothing to send', async () => {
     const cache = new ResourceCache();
     for (let i = 0; i < 100; i++) cache.put(CDS, `c${i}.default`, Buffer.from(`c${i}.default`));
