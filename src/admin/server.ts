@@ -303,6 +303,8 @@ export class AdminServer {
         : error instanceof StoreUnavailableError ? new HttpError(503, (error as Error).message)
         : new HttpError(500, (error as Error).message);
       if (e.status >= 500) this.deps.log.error({ event: 'admin.failed', method: req.method, path: url.pathname, err: error }, 'admin request failed');
+      // The rest of a body over the limit is not read: the connection ends after the answer, and says so.
+      if (e.status === 413 && !res.headersSent) res.setHeader('connection', 'close');
       if (!res.headersSent) send(res, e.status, serialize.error({ error: e.message, details: [...e.details] }));
       else res.destroy();
     }

@@ -143,3 +143,12 @@ test('a service page filter of more than 16 terms is a 400', async () => {
   const answer = await api(env.admin, 'GET', `/v1/services/default/limits?filter=${filter}`);
   expect([answer.status, answer.json.error]).toEqual([400, 'filter: 17 terms, at most 16']);
 });
+
+describe('a body over 1 MiB', () => {
+  test('is a 413 naming the limit, the connection closed after it, and nothing registered', async () => {
+    const big = JSON.stringify({ ...instance(9), metadata: { pad: 'x'.repeat(2 * 1024 * 1024) } });
+    const response = await fetch(`${env.admin}/v1/instances`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect([response.status, response.headers.get('connection'), await response.json()]).toEqual([413, 'close', { error: `request body over ${1024 * 1024} bytes`, details: [] }]);
+    expect((await api(env.admin, 'GET', '/v1/instances?service=limits')).json.instances.map((i: { id: string }) => i.id)).not.toContain('i9');
+  });
+});
