@@ -388,26 +388,18 @@ export class ResourceCache {
    */
   everything(type: ResourceType): Everything {
     const table = this.table(type);
-    table.wildcard ??= new WildcardBody(table.entries.values());
     if (table.everything?.version !== table.version) {
-      const parts = table.wildcard.parts();
+      const parts = this.wildcardBody(type).parts();
       table.everything = { version: table.version, resources: [...table.entries.values()], body: bodyOf(parts), parts };
     }
     return table.everything;
   }
 
-  /** Buckets of the wildcard body of `type` whose part is not in `before` (a stream's last body): what a response to that stream re-encodes and walks. */
-  wildcardChangedSince(type: ResourceType, before: readonly BodyPart[] | undefined): number {
+  /** The wildcard body of `type` (made at the first ask): how many of its buckets changed, and steps to re-encode them before `everything` reads it. */
+  wildcardBody(type: ResourceType): WildcardBody {
     const table = this.table(type);
     table.wildcard ??= new WildcardBody(table.entries.values());
-    return table.wildcard.changedSince(before);
-  }
-
-  /** Steps that re-encode the changed buckets of the wildcard body of `type`, one a step, before `everything` reads it. */
-  wildcardRefreshSteps(type: ResourceType): Steps<void> {
-    const table = this.table(type);
-    table.wildcard ??= new WildcardBody(table.entries.values());
-    return table.wildcard.refreshSteps();
+    return table.wildcard;
   }
 
   version(type: ResourceType): string {

@@ -96,11 +96,11 @@ export class SotwStream extends XdsStream {
     this.preparedBodies.delete(type); // one a failed diff left
     if (!(type.fullState && state.servesAll())) return undefined;
     const before = this.lastBodies.get(type);
-    return this.ctx.cache.wildcardChangedSince(type, before) > SYNC_BUCKETS ? this.prepareBody(type, before) : undefined;
+    return this.ctx.cache.wildcardBody(type).changedSince(before) > SYNC_BUCKETS ? this.prepareBody(type, before) : undefined;
   }
 
   private *prepareBody(type: ResourceType, before: readonly BodyPart[] | undefined): Steps<void> {
-    yield* this.ctx.cache.wildcardRefreshSteps(type);
+    yield* this.ctx.cache.wildcardBody(type).refreshSteps();
     const everything = this.ctx.cache.everything(type);
     this.preparedBodies.set(type, { everything, changes: yield* bodyChangesSteps(before, everything.parts) });
   }

@@ -629,15 +629,18 @@ export abstract class XdsStream {
   private fail(err: Error): void {
     if (this.closed) return;
     this.ctx.log.error({ event: 'xds.stream.failed', stream: this.id, node: this.nodeId(), err }, 'xds: a response failed; ending the stream');
-    this.call.emit('error', { code: grpc.status.INTERNAL, details: 'the control plane failed to send a response' });
-    this.cleanup();
+    this.endWith(grpc.status.INTERNAL, 'the control plane failed to send a response');
   }
 
   /** A malformed request ends this stream only. */
   private refuse(err: Error): void {
     if (this.closed) return;
     this.ctx.log.warn({ event: 'xds.request.bad', stream: this.id, node: this.nodeId(), error: err.message }, 'xds: bad request; ending the stream');
-    this.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad discovery request: ${err.message}` });
+    this.endWith(grpc.status.INVALID_ARGUMENT, `bad discovery request: ${err.message}`);
+  }
+
+  private endWith(code: grpc.status, details: string): void {
+    this.call.emit('error', { code, details });
     this.cleanup();
   }
 

@@ -97,19 +97,19 @@ describe('the wildcard body a stream was sent, and the buckets changed since', (
   it('counts the buckets whose part a stream was not sent; the changes walk a step per such bucket', () => {
     const cache = new ResourceCache();
     for (let i = 0; i < 1000; i++) cache.put(CDS, `svc${i}.default`, Buffer.from(`v1-${i}`));
-    expect(cache.wildcardChangedSince(CDS, undefined)).toBe(64); // a stream sent nothing: every bucket
+    expect(cache.wildcardBody(CDS).changedSince(undefined)).toBe(64); // a stream sent nothing: every bucket
     const sent = cache.everything(CDS).parts;
-    expect(cache.wildcardChangedSince(CDS, sent)).toBe(0);
+    expect(cache.wildcardBody(CDS).changedSince(sent)).toBe(0);
     cache.put(CDS, 'svc1.default', Buffer.from('v2'));
-    expect(cache.wildcardChangedSince(CDS, sent)).toBe(1); // stale: re-encoded in the response's turn
+    expect(cache.wildcardBody(CDS).changedSince(sent)).toBe(1); // stale: re-encoded in the response's turn
     for (let i = 0; i < 1000; i++) cache.put(CDS, `svc${i}.default`, Buffer.from(`v3-${i}`));
-    expect(cache.wildcardChangedSince(CDS, sent)).toBe(64);
-    runToEnd(cache.wildcardRefreshSteps(CDS));
+    expect(cache.wildcardBody(CDS).changedSince(sent)).toBe(64);
+    runToEnd(cache.wildcardBody(CDS).refreshSteps());
     const now = cache.everything(CDS);
     expect(held(now.body)).toHaveLength(1000);
     expect(held(now.body)).toContain('v3-999');
-    expect(cache.wildcardChangedSince(CDS, sent)).toBe(64); // re-encoded, still not what the stream holds
-    expect(cache.wildcardChangedSince(CDS, now.parts)).toBe(0);
+    expect(cache.wildcardBody(CDS).changedSince(sent)).toBe(64); // re-encoded, still not what the stream holds
+    expect(cache.wildcardBody(CDS).changedSince(now.parts)).toBe(0);
     const steps = bodyChangesSteps(sent, now.parts);
     let yields = 0;
     let next = steps.next();
