@@ -34,7 +34,7 @@ import { ScopeCounts } from './scope-counts';
 import { IntervalCache } from './interval-cache';
 import { openApiDocument } from './openapi';
 import { serialize } from './schemas';
-import { instancePage, serviceSummaries, subsetSizes, type SubsetSize } from './services';
+import { instancePage, serviceSummaries, subsetSizes, type InstancePage, type SubsetSize } from './services';
 
 /** What the rules API needs of the live rules (implemented by app/rules-source.ts). */
 export interface RulesPort {
@@ -129,6 +129,8 @@ export class AdminServer {
   private readonly perSecond = new IntervalCache<string>(1000);
   private readonly subsetsPerSecond = new IntervalCache<Promise<{ subsets: SubsetSize[]; omitted: number }>>(1000);
   private readonly splitPerSecond = new IntervalCache<Promise<string>>(1000);
+  /** A service page's instances, by service and query: one pass over the service per second for every console showing that page. */
+  private readonly pagesPerSecond = new IntervalCache<InstancePage>(1000);
 
   constructor(private readonly deps: AdminDeps) {
     this.quotaCounts = new ScopeCounts(deps.registry, deps.auth.tokens, (token) => deps.auth.allowedAddresses(token));
@@ -209,7 +211,7 @@ export class AdminServer {
       const view = this.service(ns!, svc!);
       const { subsets, omitted } = await this.subsetsPerSecond.get(view.key, () => resultInSlices(subsetSizes(view, deps.selectors(view.key))));
       const summary = { namespace: view.namespace, service: view.name, cluster: view.cluster, instances: view.instances.length, healthy: view.healthy };
-      send(res, 200, serialize.service({ summary, subsets, subsetsOmitted: omitted, page: instancePage(deps.registry, view, url.searchParams) }));
+      send(res, 200, serialize.service({ summary, subsets, subsetsOmitted: omitted, page: this.pagesPerSecond.get(`${view.key}?${url.search}`, () => instancePage(deps.registry, view, url.searchParams)) }));
     });
     this.route('GET', '/v1/services/([^/]+)/([^/]+)/split', async (_q, res, [ns, svc]) => {
       const key = this.service(ns!, svc!).key;

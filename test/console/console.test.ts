@@ -150,6 +150,29 @@ describeWith(CHROMIUM, 'web console (Chromium)', () => {
     expect(await page.getByTestId('instances').locator('tbody tr').count()).toBe(20);
   });
 
+  it('service: registrations and deregistrations show without reloading; a page emptied by them moves back to the last one left', async () => {
+    const cart = (i: number) => ({ service: 'cart', id: `cart-${i}`, host: `10.2.0.${i}`, port: 7000, metadata: { version: 'v1' } });
+    const batch = async (body: object) => expect((await api(env.admin, 'POST', '/v1/instances/batch', body)).status).toBe(200);
+    await batch({ register: Array.from({ length: 60 }, (_, i) => cart(i)) });
+    try {
+      await page.goto(`${ui}#/service/default/cart`);
+      await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 1–50 of 60', 'the first page');
+      await page.getByRole('button', { name: 'Next page' }).click();
+      await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 51–60 of 60', 'the second page');
+
+      await batch({ register: [cart(60)] });
+      await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 51–61 of 61', 'the registration to show', 10_000);
+      expect(await page.getByTestId('service-counts').textContent()).toContain('61 healthy of 61 instances');
+      expect(await page.getByTestId('instances').locator('tbody th').last().textContent()).toBe('cart-60');
+
+      await batch({ deregister: Array.from({ length: 20 }, (_, i) => ({ service: 'cart', id: `cart-${i + 41}` })) });
+      await until(async () => (await page.getByTestId('matching').textContent()) === 'Instances 1–41 of 41', 'the emptied page to move back', 10_000);
+      expect(await page.getByTestId('service-counts').textContent()).toContain('41 healthy of 41 instances');
+    } finally {
+      await batch({ deregister: Array.from({ length: 61 }, (_, i) => ({ service: 'cart', id: `cart-${i}` })) });
+    }
+  });
+
   it('service: the split chart moves while ext_proc requests flow, without reloading', async () => {
     await page.goto(`${ui}#/service/default/shop`);
     await page.getByRole('heading', { name: 'Live split of decisions' }).waitFor();

@@ -1,6 +1,6 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, labelText, type ServiceDetail, type Split } from '../api';
-import { useLoad, usePoll } from '../hooks';
+import { usePoll } from '../hooks';
 import { SplitChart } from '../split-chart';
 
 const PAGE = 50;
@@ -10,10 +10,15 @@ export function ServicePage({ namespace, service }: { namespace: string; service
   const [filter, setFilter] = useState('');
   const [applied, setApplied] = useState('');
   const [offset, setOffset] = useState(0);
-  const detail = useLoad(() => api<ServiceDetail>('GET', `${base}?offset=${offset}&limit=${PAGE}&filter=${encodeURIComponent(applied)}`), [base, offset, applied]);
+  // Polled like the split beside it: registrations, heartbeats and expiries show without a reload.
+  const detail = usePoll(() => api<ServiceDetail>('GET', `${base}?offset=${offset}&limit=${PAGE}&filter=${encodeURIComponent(applied)}`), 2000, [base, offset, applied]);
   const split = usePoll(() => api<Split>('GET', `${base}/split`), 2000, [base]);
   // A refused request (a bad filter) shows its error alone: the last answer is another filter's or page's.
   const d = detail.error ? undefined : detail.data;
+  // Instances gone since the page was opened: show the last page that still has some.
+  useEffect(() => {
+    if (d && d.page.offset === offset && offset > 0 && offset >= d.page.matching) setOffset(Math.max(0, Math.ceil(d.page.matching / PAGE) - 1) * PAGE);
+  }, [d]);
   return (
     <section aria-labelledby="page-title">
       <h1 id="page-title">Service {namespace}/{service}</h1>
