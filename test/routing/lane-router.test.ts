@@ -114,12 +114,7 @@ test('a refused config names the field and keeps the previous config', () => {
   expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'subset', labels: { env: 'dev1' } });
 });
 
-/**
- * Known gap outside the lane router: RuleRouter narrows to `subset(destination labels)`
- * while merging the lane label into `labels`, so candidates and labels disagree and the
- * engine sends every gray instance, dev1 ones included, to baseline traffic. Passes (as
- * `failing`) until rule-router narrows to `service.subset(mergedLabels)`; then make it a `test`.
- */
+/** The rule router adds its destination's labels to the lane's: candidates and labels agree, and baseline traffic stays off lane instances. */
 test('a rule after the lane keeps baseline traffic off lane instances', () => {
   const lane = new LaneRouter();
   lane.configure({ enabled: true });
@@ -132,4 +127,30 @@ test('a rule after the lane keeps baseline traffic off lane instances', () => {
   const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
   engine.setRouters([lane, new RuleRouter()]);
   expect(decide(engine, 'shop')).toEqual({ kind: 'subset', labels: { env: '', version: 'gray' } });
+});
+
+/** A rule after the lane, on shop: v2 only outside the lane, gray in and outside it (ROUTERS.md, "The routers after it"). */
+function ruleAfterLane(destinations: string) {
+  const lane = new LaneRouter();
+  lane.configure({ enabled: true });
+  const registry = new Registry();
+  registry.batch(() =>
+    ([{ version: 'v2' }, { version: 'gray', env: 'dev1' }, { version: 'gray' }, { env: 'prod' }] as Record<string, string>[]).forEach((metadata, i) => registry.upsert(instance({ service: 'shop', port: i + 1, metadata }))),
+  );
+  const rules = loadRules(`rules:\n  - name: r\n    service: shop\n    destinations: ${destinations}\n`, 'test', 1);
+  if (!rules.ok) throw new Error(`bad test rules: ${JSON.stringify(rules.errors)}`);
+  const engine = new RoutingEngine({ registry: registry.snapshot(), rules: rules.snapshot });
+  engine.setRouters([lane, new RuleRouter()]);
+  return engine;
+}
+
+test('in a lane, a rule group with no instance there gives way to the next priority', () => {
+  const engine = ruleAfterLane('[{ name: v2, labels: { version: v2 }, priority: 0 }, { name: gray, labels: { version: gray }, priority: 1 }]');
+  expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'subset', labels: { env: 'dev1', version: 'gray' } });
+  expect(decide(engine, 'shop')).toEqual({ kind: 'subset', labels: { env: '', version: 'v2' } });
+});
+
+test('a rule destination naming the lane key replaces the lane', () => {
+  const engine = ruleAfterLane('[{ name: prod, labels: { env: prod } }]');
+  expect(decide(engine, 'shop', request({ 'rpc-persist-env': 'dev1' }))).toEqual({ kind: 'subset', labels: { env: 'prod' } });
 });
