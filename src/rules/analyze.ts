@@ -120,22 +120,41 @@ class Analysis {
     return [...this.byService.values()].some((list) => list[0]!.service === source.service);
   }
 
-  /** A later rule for the same service and direction whose every source a source of one earlier rule covers (or an earlier rule that matches every request) never applies. */
+  /**
+   * A later rule for the same service and direction never applies when an earlier one matches
+   * every request it would (no sources, a source with no peer and no tests, or a source
+   * covering each of its sources), or when several earlier ones do between them.
+   */
   private shadowed(): void {
     const rules = this.doc.rules;
     rules.forEach((later, j) => {
-      for (let i = 0; i < j; i++) {
-        const earlier = rules[i]!;
-        if (earlier.service !== later.service || earlier.namespace !== later.namespace || earlier.direction !== later.direction) continue;
-        const catchAll = earlier.sources.length === 0 || earlier.sources.some((s) => s.service === '*' && s.namespace === '*' && s.arguments.length === 0);
-        const covered = later.sources.length > 0 && later.sources.every((s) => earlier.sources.some((e) => covers(e, s)));
-        if (catchAll || covered) {
-          this.report('warning', 'shadowed', ['rules', j], `rule ${later.name} never applies: rule ${earlier.name} (rules[${i}]) comes first and matches every request it would`);
-          return;
-        }
-      }
+      const earlier = rules.slice(0, j).map((rule, i) => ({ rule, i })).filter(({ rule }) => rule.service === later.service && rule.namespace === later.namespace && rule.direction === later.direction);
+      const one = earlier.find(({ rule }) => matchesAll(rule) || (later.sources.length > 0 && later.sources.every((s) => rule.sources.some((e) => covers(e, s)))));
+      const shadowing = one ? [one] : coveringEach(later, earlier);
+      if (!shadowing) return;
+      const names = shadowing.map(({ rule, i }) => `${rule.name} (rules[${i}])`);
+      const by = names.length === 1 ? `rule ${names[0]} comes first and matches` : `rules ${names.slice(0, -1).join(', ')} and ${names.at(-1)} come first and between them match`;
+      this.report('warning', 'shadowed', ['rules', j], `rule ${later.name} never applies: ${by} every request it would`);
     });
   }
+}
+
+type Placed = { readonly rule: RuleSpec; readonly i: number };
+
+function matchesAll(rule: RuleSpec): boolean {
+  return rule.sources.length === 0 || rule.sources.some((s) => s.service === '*' && s.namespace === '*' && s.arguments.length === 0);
+}
+
+/** For each source of `later`, the first earlier rule with a source covering it, in their order; undefined when one is left uncovered. */
+function coveringEach(later: RuleSpec, earlier: readonly Placed[]): Placed[] | undefined {
+  if (later.sources.length === 0) return undefined;
+  const covering = new Set<Placed>();
+  for (const source of later.sources) {
+    const by = earlier.find(({ rule }) => rule.sources.some((e) => covers(e, source)));
+    if (!by) return undefined;
+    covering.add(by);
+  }
+  return [...covering].sort((a, b) => a.i - b.i);
 }
 
 function carries(instance: Instance, labels: Labels): boolean {

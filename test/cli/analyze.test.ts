@@ -182,6 +182,36 @@ describe('metaroute analyze', () => {
     ]);
   });
 
+  it('finds a rule shadowed by several earlier ones between them, and not one a source of which none covers', () => {
+    const rules = `rules:
+  - name: staff
+    service: shop
+    sources: [{ arguments: [{ type: header, key: x-role, match: { value: staff } }] }]
+    destinations: [{ name: gray, labels: { version: gray } }]
+  - name: adults
+    service: shop
+    sources: [{ arguments: [{ type: query, key: age, match: { type: RANGE, value: "18~" } }] }]
+    destinations: [{ name: stable, labels: { version: stable } }]
+  - name: staff-or-seniors
+    service: shop
+    sources:
+      - arguments: [{ type: header, key: x-role, match: { value: staff } }, { type: header, key: x-beta, match: { value: "1" } }]
+      - arguments: [{ type: query, key: age, match: { type: RANGE, value: "65~" } }]
+    destinations: [{ name: gray, labels: { version: gray } }]
+  - name: staff-or-children
+    service: shop
+    sources:
+      - arguments: [{ type: header, key: x-role, match: { value: staff } }]
+      - arguments: [{ type: query, key: age, match: { type: RANGE, value: "0~12" } }]
+    destinations: [{ name: gray, labels: { version: gray } }]
+`;
+    const result = analyzeRules(rules, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.findings.map((f) => `${f.line}: ${f.code} ${f.path}: ${f.message}`)).toEqual([
+      '10: shadowed rules[2]: rule staff-or-seniors never applies: rules staff (rules[0]) and adults (rules[1]) come first and between them match every request it would',
+    ]);
+  });
+
   it('finds nothing in rules that fit the registry, and returns validation errors for an invalid document', () => {
     const clean = 'rules:\n  - name: staff\n    service: shop\n    sources: [{ arguments: [{ type: header, key: x-role, match: { type: EXACT, value: staff } }] }]\n    destinations: [{ name: gray, labels: { version: gray } }]\n';
     expect(analyzeRules(clean, 'rules.yaml', REGISTRY)).toEqual({ ok: true, findings: [] });
