@@ -1,7 +1,7 @@
 import { clusterName, instanceLabel, serviceKey, type Instance, type Labels } from '../model/instance';
 import { labelSource } from './compile';
 import { formatPath, type Path } from './errors';
-import { contradicts, describeMatch, implies } from './match-relations';
+import { contradicts, refuseTogether, describeMatch, implies } from './match-relations';
 import { fileFormat, parseRuleText, type Position, type RuleFormat } from './parse';
 import type { MatchSpec, RuleDocument, RuleSpec, SourceSpec } from './schema';
 import { validateRules } from './validate';
@@ -97,14 +97,24 @@ class Analysis {
       const callee = source.namespace === '*' ? source.service : serviceKey(source.namespace, source.service);
       this.report('warning', 'never-matches', [...path, 'service'], `callee service ${callee} has no registered instances, so this source of rule ${rule.name} matches nothing yet`);
     }
-    // Two tests of one label that no value passes together: for each argument, the first earlier one.
     for (const [label, tests] of testsByLabel(source)) {
+      // Two tests of one label that no value passes together: for each argument, the first earlier one.
+      let pairs = 0;
       tests.forEach((later, j) => {
         const earlier = tests.find((e, i) => i < j && contradicts(e.match, later.match));
         if (!earlier) return;
+        pairs++;
         const conflict = `must ${describeMatch(earlier.match)} (arguments[${earlier.index}]) and ${describeMatch(later.match)}`;
         this.report('error', 'never-matches', [...path, 'arguments', later.index], `${label} ${conflict}, so this source of rule ${rule.name} never matches`);
       });
+      if (pairs > 0) continue;
+      // No pair contradicts, but three or more tests may together.
+      const together = refuseTogether(tests.map((t) => t.match));
+      if (!together) continue;
+      const named = tests.filter((t) => together.includes(t.match));
+      const each = named.map((t) => `${describeMatch(t.match)} (arguments[${t.index}])`);
+      const must = `${each.slice(0, -1).join(', ')} and ${each.at(-1)}`;
+      this.report('error', 'never-matches', [...path, 'arguments', named.at(-1)!.index], `${label} must ${must}: no value passes them all, so this source of rule ${rule.name} never matches`);
     }
   }
 

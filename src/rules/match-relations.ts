@@ -21,6 +21,24 @@ export function contradicts(a: MatchSpec, b: MatchSpec): boolean {
   return false;
 }
 
+/**
+ * Tests of one label that no value passes together, though each pair has one (`IN: a, b` with
+ * `NOT_EQUALS: a` and `NOT_EQUALS: b`): the test that allows only a few values and, for each of
+ * them, the first test that refuses it, in the order given; undefined when a value passes all,
+ * or when no test allows only a few (ranges that overlap pairwise share a number).
+ */
+export function refuseTogether(specs: readonly MatchSpec[]): MatchSpec[] | undefined {
+  const finite = specs.find((spec) => factsOf(spec).only);
+  if (!finite) return undefined;
+  const refusing = new Set<MatchSpec>([finite]);
+  for (const value of factsOf(finite).only!) {
+    const refuser = specs.find((spec) => !factsOf(spec).test(value));
+    if (!refuser) return undefined;
+    refusing.add(refuser);
+  }
+  return specs.filter((spec) => refusing.has(spec));
+}
+
 /** Every label value that passes `narrow` passes `wide`. */
 export function implies(narrow: MatchSpec, wide: MatchSpec): boolean {
   if (narrow.type === wide.type && narrow.value === wide.value) return true;

@@ -123,6 +123,30 @@ describe('metaroute analyze', () => {
     ]);
   });
 
+  it('finds tests of one label that no value passes together though every pair does, naming those that refuse', () => {
+    const rules = `rules:
+  - name: impossible
+    service: shop
+    sources:
+      - arguments:
+          - { type: header, key: x-env, match: { type: IN, value: "dev, test" } }
+          - { type: header, key: x-env, match: { type: REGEX, value: "^[a-z]+$" } }
+          - { type: header, key: x-env, match: { type: NOT_EQUALS, value: dev } }
+          - { type: header, key: x-env, match: { type: NOT_IN, value: "test, prod" } }
+      - arguments:
+          - { type: header, key: x-env, match: { type: IN, value: "dev, test, prod" } }
+          - { type: header, key: x-env, match: { type: NOT_EQUALS, value: dev } }
+          - { type: header, key: x-env, match: { type: NOT_EQUALS, value: test } }
+    destinations: [{ name: gray, labels: { version: gray } }]
+`;
+    const result = analyzeRules(rules, 'rules.yaml', REGISTRY);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    // The second source passes "prod".
+    expect(result.findings.map((f) => `${f.line}: ${f.severity} ${f.code} ${f.path}: ${f.message}`)).toEqual([
+      '9: error never-matches rules[0].sources[0].arguments[3]: header x-env must be one of "dev", "test" (arguments[0]), differ from "dev" (arguments[2]) and be none of "test", "prod" (arguments[3]): no value passes them all, so this source of rule impossible never matches',
+    ]);
+  });
+
   it('reports no contradiction a value passes: RANGE bounds are inclusive and read as Number() reads them, an absent label passes NOT_EQUALS', () => {
     const rules = `rules:
   - name: possible
