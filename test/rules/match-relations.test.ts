@@ -1,6 +1,6 @@
 import type { MatchType } from '../../src/model/rule';
 import { testOf } from '../../src/rules/matchers';
-import { contradicts, describeMatch, implies } from '../../src/rules/match-relations';
+import { contradicts, describeMatch, implies, refuseTogether } from '../../src/rules/match-relations';
 import type { MatchSpec } from '../../src/rules/schema';
 
 const spec = (type: MatchType, value?: string): MatchSpec => (value === undefined ? { type } : { type, value });
@@ -18,6 +18,26 @@ const VALUES = [undefined, '', '15', '25', '10', '20', '9.5', '16', '0x10', ' 12
 const name = (s: MatchSpec) => `${s.type} ${s.value ?? ''}`;
 
 describe('match relations', () => {
+  it('finds triples that refuse together only when no value passes all three, judged by the compiled tests, naming tests that are enough', () => {
+    const wrong: string[] = [];
+    let found = 0;
+    for (const a of SPECS) for (const b of SPECS) for (const c of SPECS) {
+      const together = refuseTogether([a, b, c]);
+      if (!together) continue;
+      found++;
+      const all = VALUES.find((v) => [a, b, c].every((t) => testOf(t)(v)));
+      if (all !== undefined || [a, b, c].every((t) => testOf(t)(undefined))) wrong.push(`${name(a)} / ${name(b)} / ${name(c)}: ${JSON.stringify(all)}`);
+      // The tests named are enough: no value passes them alone either.
+      const named = VALUES.find((v) => together.every((t) => testOf(t)(v)));
+      if (named !== undefined || together.every((t) => testOf(t)(undefined))) wrong.push(`${name(a)} / ${name(b)} / ${name(c)}: ${together.map(name).join(', ')} pass ${JSON.stringify(named)}`);
+    }
+    expect(wrong).toEqual([]);
+    expect(found).toBeGreaterThan(0);
+    expect(refuseTogether([spec('IN', '15, abc'), spec('NOT_EQUALS', '15'), spec('NOT_IN', 'abc')])).toEqual([spec('IN', '15, abc'), spec('NOT_EQUALS', '15'), spec('NOT_IN', 'abc')]);
+    expect(refuseTogether([spec('IN', '15, abc'), spec('NOT_EQUALS', '15'), spec('NOT_IN', '10')])).toBeUndefined(); // "abc" passes all three
+    expect(refuseTogether([spec('RANGE', '0~10'), spec('RANGE', '5~'), spec('NOT_EQUALS', '7')])).toBeUndefined(); // no test allows only a few values
+  });
+
   it('calls two tests contradictory only when no value passes both, judged by the compiled tests', () => {
     const wrong: string[] = [];
     let found = 0;
