@@ -12,10 +12,11 @@ export const CLUSTER_HEADER = 'x-metaroute-cluster';
  */
 export const EXPLAIN_NAMESPACE = 'metaroute';
 
-const NONE: readonly never[] = [];
 const NO_MUTATION: Mutation = { set: [], remove: [] };
 /** Encoded answers per decision object. */
 const subsetAnswers = new WeakMap<Labels, Answers>();
+/** Encoded switches to another cluster per label set, then per cluster (MAX_CACHED_NAMES clusters at most). */
+const switchAnswers = new WeakMap<Labels, Map<string, Answers>>();
 /** Encoded endpoint-mode answers per endpoint list, then per first endpoint. */
 const endpointAnswers = new WeakMap<readonly string[], Map<number, Answers>>();
 /**
@@ -43,13 +44,17 @@ export function encodeDecision(decision: Decision, mutation: Mutation = NO_MUTAT
     case 'pass':
       return isEmpty(mutation) ? encodeContinue('request_headers') : headersAnswer(mutation.set, mutation.remove, undefined, false);
     case 'subset':
-      return cached(subsetAnswers, decision.labels, rule, metadataRoute, mutation, () => withExplain(decision.labels, rule, metadataRoute));
+      return cached(subsetAnswers, decision.labels, rule, metadataRoute, mutation, (m) => headersAnswer(m.set, m.remove, withExplain(decision.labels, rule, metadataRoute), false));
     case 'endpoints':
       return endpointAnswer(decision.endpoints, decision.first, rule, metadataRoute, mutation);
     case 'cluster': {
-      const lb = decision.endpoints ? { [ENDPOINT_LIST_KEY]: endpointsFrom(decision.endpoints, decision.first!) } : decision.labels;
-      const metadata = Object.keys(lb).length > 0 || rule || metadataRoute ? withExplain(lb, rule, metadataRoute) : undefined;
-      return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
+      const encode = (m: Mutation) => switchAnswer(decision, rule, metadataRoute, m);
+      // An endpoint-mode switch names the endpoint picked per request: not cached.
+      if (decision.endpoints) return encode(mutation);
+      let byCluster = switchAnswers.get(decision.labels);
+      if (!byCluster) switchAnswers.set(decision.labels, (byCluster = new Map()));
+      if (byCluster.size >= MAX_CACHED_NAMES && !byCluster.has(decision.cluster)) return encode(mutation);
+      return cached(byCluster, decision.cluster, rule, metadataRoute, mutation, encode);
     }
     case 'reject':
       return encodeImmediateResponse(decision.status, `${decision.body}\n`, `metaroute_${decision.status}`);
@@ -101,24 +106,32 @@ function byRuleOf(answers: Answers, metadataRoute: string): Map<string, Buffer> 
   return byRule;
 }
 
-function cached<K>(cache: { get(key: K): Answers | undefined; set(key: K, answers: Answers): unknown }, key: K, rule: string, metadataRoute: string, mutation: Mutation, metadata: () => Uint8Array): Buffer {
-  if (!isEmpty(mutation)) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
+/** `encode(mutation)`, cached per key, rule and metadata route when the mutation is empty. */
+function cached<K>(cache: { get(key: K): Answers | undefined; set(key: K, answers: Answers): unknown }, key: K, rule: string, metadataRoute: string, mutation: Mutation, encode: (mutation: Mutation) => Buffer): Buffer {
+  if (!isEmpty(mutation)) return encode(mutation);
   let answers = cache.get(key);
   if (!answers) cache.set(key, (answers = { byRule: new Map(), byRoute: undefined }));
   const byRule = byRuleOf(answers, metadataRoute);
   let answer = byRule?.get(rule);
   if (answer) return answer;
-  answer = headersAnswer(NONE, NONE, metadata(), false);
+  answer = encode(NO_MUTATION);
   if (byRule && byRule.size < MAX_CACHED_NAMES) byRule.set(rule, answer);
   return answer;
 }
 
 function endpointAnswer(endpoints: readonly string[], first: number, rule: string, metadataRoute: string, mutation: Mutation): Buffer {
-  const metadata = () => withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, rule, metadataRoute);
-  if (endpoints.length > MAX_CACHED_LIST) return headersAnswer(mutation.set, mutation.remove, metadata(), false);
+  const encode = (m: Mutation) => headersAnswer(m.set, m.remove, withExplain({ [ENDPOINT_LIST_KEY]: endpointsFrom(endpoints, first) }, rule, metadataRoute), false);
+  if (endpoints.length > MAX_CACHED_LIST) return encode(mutation);
   let byFirst = endpointAnswers.get(endpoints);
   if (!byFirst) endpointAnswers.set(endpoints, (byFirst = new Map()));
-  return cached(byFirst, first, rule, metadataRoute, mutation, metadata);
+  return cached(byFirst, first, rule, metadataRoute, mutation, encode);
+}
+
+/** A switch to another cluster: the route table's header naming it, a route cache cleared, and its labels or endpoint list. */
+function switchAnswer(decision: Extract<Decision, { kind: 'cluster' }>, rule: string, metadataRoute: string, mutation: Mutation): Buffer {
+  const lb = decision.endpoints ? { [ENDPOINT_LIST_KEY]: endpointsFrom(decision.endpoints, decision.first!) } : decision.labels;
+  const metadata = Object.keys(lb).length > 0 || rule || metadataRoute ? withExplain(lb, rule, metadataRoute) : undefined;
+  return headersAnswer([...mutation.set, { key: CLUSTER_HEADER, value: decision.cluster }], mutation.remove, metadata, true);
 }
 
 /** `ip:port,ip:port…`: `endpoints[first]`, then the ones after it (wrapping round), MAX_ENDPOINTS_SENT at most. */

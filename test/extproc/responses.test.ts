@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { encodeDecision } from '../../src/extproc/responses';
 import type { Decision } from '../../src/model/decision';
-import { decodeAnswer, explanation, lbLabels } from '../support/extproc-client';
+import { decodeAnswer, explanation, lbLabels, setHeaders } from '../support/extproc-client';
 
 describe('answers naming what decided', () => {
   it('are encoded once per decision, rule and metadata route, and say which', () => {
@@ -49,5 +49,33 @@ describe('answers naming what decided', () => {
     // A cache of every (route, rule) would keep at least 100 bytes per request.
     expect(kept).toBeLessThan((requests * 100) / 4);
     expect(decision.kind).toBe('subset'); // a use after the gc: the decision, and so its cache, stayed reachable while measured
+  });
+
+  it('switching to another cluster: encoded once per labels, cluster and rule; the header naming the cluster, the route cache cleared; a mutation added', () => {
+    const labels = { version: 'v2' };
+    const to = (cluster: string): Decision => ({ kind: 'cluster', cluster, labels }); // a new decision per request, as the rule router makes
+    const first = encodeDecision(to('canary.default'), undefined, 'gray');
+    expect(encodeDecision(to('canary.default'), undefined, 'gray')).toBe(first);
+    const answers = [first, encodeDecision(to('other.default'), undefined, 'gray'), encodeDecision(to('canary.default')), encodeDecision(to('canary.default'), { set: [{ key: 'x-lane', value: 'a' }], remove: [] }, 'gray')].map(decodeAnswer);
+    expect(answers.map(setHeaders)).toEqual([{ 'x-metaroute-cluster': 'canary.default' }, { 'x-metaroute-cluster': 'other.default' }, { 'x-metaroute-cluster': 'canary.default' }, { 'x-lane': 'a', 'x-metaroute-cluster': 'canary.default' }]);
+    expect(answers.map((a) => a.request_headers?.response?.clear_route_cache)).toEqual([true, true, true, true]);
+    expect(answers.map(explanation)).toEqual([{ rule: 'gray' }, { rule: 'gray' }, undefined, { rule: 'gray' }]);
+    expect(answers.map(lbLabels)).toEqual([labels, labels, labels, labels]);
+  });
+
+  it('switching: a router naming a cluster per request keeps a bounded number, each answer naming its own', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const labels = { version: 'v2' }; // alive throughout, as a rule destination's are
+    const requests = 20_000;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < requests; i++) {
+      const answer = encodeDecision({ kind: 'cluster', cluster: `c-${i}.default`, labels }, undefined, 'gray');
+      if (i % 997 === 0) expect(setHeaders(decodeAnswer(answer))).toEqual({ 'x-metaroute-cluster': `c-${i}.default` });
+    }
+    gc();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan((requests * 100) / 4);
+    expect(labels.version).toBe('v2'); // a use after the gc: the labels, and so their cache, stayed reachable while measured
   });
 });
